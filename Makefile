@@ -1,0 +1,141 @@
+# Cloister — one plain Makefile.
+#
+#   make            build everything into build/ (release, -O2)
+#   make SAN=1      build into build-san/ with AddressSanitizer + UBSan
+#   make demo       install missing Debian packages, build, run the demo scenario
+#   make check      install, build, run the whole suite (plain and sanitized builds)
+#   make fuzz       build libFuzzer harnesses with clang into build-fuzz/
+#   make bench      build the benchmarks (run them with bench/run.sh)
+#
+# Layout: src/<component>/*.c is one component. Each component except the
+# programs' main.c files becomes a static library so tests can link it.
+
+CC      ?= cc
+SAN     ?= 0
+ifeq ($(SAN),1)
+BUILD   ?= build-san
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+OPT     := -O1 -g
+else
+BUILD   ?= build
+SANFLAGS :=
+OPT     := -O2 -g
+endif
+
+PKGS    := openssl libevent libevent_openssl libevent_pthreads jansson libcbor libseccomp sqlite3 libcurl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter -Wstrict-prototypes -Wvla
+CFLAGS_ALL := -std=gnu11 $(OPT) $(WARN) -D_GNU_SOURCE -Isrc -fstack-protector-strong \
+	-D_FORTIFY_SOURCE=2 -fPIE $(PKG_CFLAGS) $(SANFLAGS) $(CFLAGS)
+LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now $(SANFLAGS) $(LDFLAGS)
+LIBS    := $(PKG_LIBS) -lpthread -lm
+LINKLIBS = -Wl,--start-group $(LIBFILES) -Wl,--end-group $(LIBS)
+
+# Components built as libraries. Order matters for static linking.
+COMPONENTS := control host cli image fw common
+define component_objs
+$(patsubst src/%.c,$(BUILD)/obj/%.o,$(filter-out src/$(1)/main.c,$(wildcard src/$(1)/*.c)))
+endef
+LIBFILES := $(foreach c,$(COMPONENTS),$(BUILD)/lib/libcl_$(c).a)
+
+PROGRAMS := $(BUILD)/bin/cloister-control $(BUILD)/bin/cloister-host $(BUILD)/bin/cloister
+INIT     := $(BUILD)/bin/cloister-init
+EXAMPLES := $(patsubst examples/%/main.c,$(BUILD)/examples/%,$(wildcard examples/*/main.c))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+BENCH_SRCS := $(wildcard bench/bench_*.c)
+BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+
+.PHONY: all deps demo check test fuzz bench clean format
+all: $(PROGRAMS) $(INIT) $(EXAMPLES) $(UNIT_BINS) $(FUZZ_BINS) $(BENCH_BINS)
+
+deps:
+	@./scripts/install-deps.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@./scripts/demo.sh
+
+# The whole suite, plain and sanitized. The last line is "N passed, N failed".
+check: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory SAN=1 all
+	@./tests/run.sh build build-san
+
+test: all
+	@./tests/run.sh $(BUILD)
+
+bench: all
+
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+define lib_rule
+$(BUILD)/lib/libcl_$(1).a: $(call component_objs,$(1))
+	@mkdir -p $$(dir $$@)
+	@rm -f $$@
+	ar rcs $$@ $$^
+endef
+$(foreach c,$(COMPONENTS),$(eval $(call lib_rule,$(c))))
+
+$(BUILD)/bin/cloister-control: $(BUILD)/obj/control/main.o $(LIBFILES)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $< $(LINKLIBS)
+
+$(BUILD)/bin/cloister-host: $(BUILD)/obj/host/main.o $(LIBFILES)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $< $(LINKLIBS)
+
+$(BUILD)/bin/cloister: $(BUILD)/obj/cli/main.o $(LIBFILES)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $< $(LINKLIBS)
+
+# cloister-init runs as PID 1 inside a root holding only the image's files:
+# it is static, never sanitized, and links only what it needs.
+INIT_SRCS := $(wildcard src/init/*.c) src/common/frame.c
+$(INIT): $(INIT_SRCS) $(wildcard src/init/*.h) src/common/frame.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -Isrc -static -o $@ $(INIT_SRCS)
+
+# Example applications are static too: an enclave root has no libc.
+$(BUILD)/examples/%: examples/%/main.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -static -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIBFILES)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(LINKLIBS) -lcmocka
+
+# Fuzz harnesses: in the normal build each links a small driver that replays
+# the corpus (fuzz/corpus/<name>/); `make fuzz` builds real libFuzzer binaries.
+$(BUILD)/fuzz/%: fuzz/%.c fuzz/replay.c $(LIBFILES)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< fuzz/replay.c $(LINKLIBS)
+
+fuzz:
+	@$(MAKE) --no-print-directory CC=clang BUILD=build-fuzz \
+		CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" LDFLAGS="-fsanitize=address,undefined" \
+		$(foreach c,$(COMPONENTS),build-fuzz/lib/libcl_$(c).a)
+	@mkdir -p build-fuzz/fuzz
+	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
+		echo "  FUZZ $$n"; \
+		clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
+			-o build-fuzz/fuzz/$$n $$f $(foreach c,$(COMPONENTS),build-fuzz/lib/libcl_$(c).a) $(LIBS) || exit 1; \
+	done
+
+$(BUILD)/bench/%: bench/%.c $(LIBFILES)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(LINKLIBS)
+
+clean:
+	rm -rf build build-san build-fuzz
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Installs the Debian packages Cloister needs to build, test and demo.
+# Idempotent: runs `apt-get update` and `apt-get install` only when something is missing.
+set -eu
+PKGS="build-essential pkg-config libssl-dev openssl libevent-dev libsqlite3-dev sqlite3 \
+libjansson-dev libcbor-dev libcurl4-openssl-dev libseccomp-dev libcmocka-dev bubblewrap curl iproute2 \
+python3 python3-cbor2 python3-cryptography softhsm2 libengine-pkcs11-openssl opensc"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "installing:$missing"
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,60 @@
+/* frame.h — the host <-> enclave channel framing.
+ *
+ * A frame on the wire: u32 big-endian payload length, u8 type, payload.
+ * Payload length is capped at CL_FRAME_MAX; a larger declared length is a
+ * protocol error and the channel must be closed (never allocate from it).
+ * Depends only on libc: cloister-init links this file statically.
+ */
+#ifndef CL_FRAME_H
+#define CL_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CL_FRAME_HDR 5
+#define CL_FRAME_MAX (1u << 20) /* 1 MiB payload cap */
+
+enum cl_frame_type {
+	CL_FRAME_DATA = 1,  /* application data, either direction */
+	CL_FRAME_LOG = 2,   /* enclave -> host: application stderr */
+	CL_FRAME_EXIT = 3,  /* enclave -> host: payload is i32 BE wait status */
+	CL_FRAME_READY = 4, /* enclave -> host: application started (payload empty) */
+	CL_FRAME_EOF = 5,   /* host -> enclave: close application stdin */
+	/* Agent <-> shim requests and replies (see docs/internals.md). */
+	CL_FRAME_RECV = 6,   /* agent -> shim: u32 max bytes, u32 wait ms; reply DATA */
+	CL_FRAME_LOGS = 7,   /* agent -> shim: u32 max bytes; reply LOG */
+	CL_FRAME_STATUS = 8, /* agent -> shim: empty; reply STATUS with a JSON object */
+	CL_FRAME_ERROR = 9,  /* shim -> agent: UTF-8 message */
+	CL_FRAME_OK = 10,    /* shim -> agent: request done */
+	CL_FRAME_TYPE_MAX = CL_FRAME_OK,
+};
+
+/* Incremental decoder: feed bytes as they arrive, pull whole frames out.
+ * The caller owns `buf` (at least CL_FRAME_HDR + CL_FRAME_MAX bytes, or less
+ * with a smaller `max`). */
+typedef struct cl_frame_dec {
+	uint8_t *buf;
+	size_t cap;
+	size_t off; /* start of unconsumed bytes */
+	size_t len; /* end of received bytes */
+	uint32_t max; /* payload cap, <= CL_FRAME_MAX */
+} cl_frame_dec;
+
+/* Initialises a decoder over caller storage buf[cap]; max = payload cap. */
+void cl_frame_dec_init(cl_frame_dec *d, uint8_t *buf, size_t cap, uint32_t max);
+/* Space the caller may write into at cl_frame_dec_tail(); then cl_frame_dec_commit(n). */
+size_t cl_frame_dec_space(const cl_frame_dec *d);
+uint8_t *cl_frame_dec_tail(cl_frame_dec *d);
+void cl_frame_dec_commit(cl_frame_dec *d, size_t n);
+/* Extracts the next whole frame: returns 1 and sets *type, *payload (points
+ * into the decoder, valid until the next call), *len; 0 if more bytes are
+ * needed; -1 on a protocol error (length over max, unknown type). Call
+ * repeatedly until it returns 0. */
+int cl_frame_next(cl_frame_dec *d, uint8_t *type, const uint8_t **payload, uint32_t *len);
+
+/* Writes a frame header for a payload of len bytes into hdr. Returns -1 if len > CL_FRAME_MAX. */
+int cl_frame_header(uint8_t hdr[CL_FRAME_HDR], uint8_t type, uint32_t len);
+/* Blocking helper: writes one whole frame to fd (handles EINTR and short writes). 0 or -1. */
+int cl_frame_write_fd(int fd, uint8_t type, const void *payload, uint32_t len);
+
+#endif

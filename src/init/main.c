@@ -1,0 +1,2 @@
+#include "common/frame.h"
+int main(void) { return 0; }
