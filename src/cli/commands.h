@@ -1,0 +1,15 @@
+/* commands.h — the CLI's command table: `cloister <noun> <verb> ...`.
+ * Each noun lives in its own file (cmd_<noun>.c) and exports one function
+ * taking the arguments after the noun (argv[0] is the verb). Returns the
+ * process exit code; on failure it has printed exactly one "error: ..." line. */
+#ifndef CL_CLI_COMMANDS_H
+#define CL_CLI_COMMANDS_H
+
+int cl_cmd_dev(int argc, char **argv);
+int cl_cmd_image(int argc, char **argv);
+int cl_cmd_enclave(int argc, char **argv);
+int cl_cmd_host(int argc, char **argv);
+int cl_cmd_token(int argc, char **argv);
+int cl_cmd_fw(int argc, char **argv);
+
+#endif

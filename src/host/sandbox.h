@@ -1,0 +1,76 @@
+/* sandbox.h — the `process` backend: launching and managing one enclave
+ * through its shim (see docs/internals.md).
+ *
+ * Layout under the host data dir DIR: DIR/sandboxes/ID/{spec.json,shim.sock,shim.pid}.
+ * Every containment step fails closed: if any step fails the enclave is not
+ * started and cl_sandbox_launch reports which step failed.
+ */
+#ifndef CL_SANDBOX_H
+#define CL_SANDBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/err.h"
+
+typedef struct cl_sandbox_spec {
+	const char *id;          /* enclave id: [a-z0-9-]{1,63} */
+	const char *image_path;  /* image file on the host (already digest-checked) */
+	const char *init_path;   /* host path of the static cloister-init binary */
+	uint64_t memory_bytes;   /* cgroup memory limit (>= 16 MiB) */
+	uint32_t cpus;           /* CPU quota in whole CPUs (>= 1) */
+	uint32_t pids_max;       /* max tasks inside (default 64 when 0) */
+} cl_sandbox_spec;
+
+typedef struct cl_sandbox_info {
+	char id[64];
+	pid_t shim_pid;
+	pid_t init_pid;          /* host-side pid of the enclave's PID 1 */
+	bool running;            /* application still running */
+	bool frozen;
+	int exit_status;         /* wait status when !running */
+	uint64_t memory_bytes;   /* current limit */
+} cl_sandbox_info;
+
+/* Launches an enclave: spawns `self_exe --shim DIR ID` which builds the sandbox
+ * and returns once the application runs (READY) or the launch failed (the
+ * detail names the failing step, e.g. "seccomp: ..."). self_exe is the path of
+ * the cloister-host binary. On failure nothing is left behind. */
+CL_MUST_CHECK cl_err cl_sandbox_launch(const char *self_exe, const char *dir, const cl_sandbox_spec *spec,
+				       cl_sandbox_info *out);
+/* Entry point of the shim process (`cloister-host --shim DIR ID`); does not return
+ * on success. Returns an exit code on failure. */
+int cl_sandbox_shim_main(const char *dir, const char *id);
+
+/* Connects to a running enclave's shim socket; *fd is the caller's to close. */
+CL_MUST_CHECK cl_err cl_sandbox_connect(const char *dir, const char *id, int *fd);
+/* One request/reply on a shim connection (frame protocol of docs/internals.md).
+ * reply must hold at least reply_max bytes; *reply_len is set. */
+CL_MUST_CHECK cl_err cl_sandbox_call(int fd, uint8_t type, const void *payload, uint32_t len,
+				     uint8_t *reply_type, uint8_t *reply, uint32_t reply_max,
+				     uint32_t *reply_len);
+
+/* Lists the ids of sandboxes present under DIR/sandboxes (running or not).
+ * *ids is malloc'd, each entry malloc'd: free with cl_sandbox_ids_free. */
+CL_MUST_CHECK cl_err cl_sandbox_list(const char *dir, char ***ids, size_t *n);
+void cl_sandbox_ids_free(char **ids, size_t n);
+/* Current state of one sandbox (CL_ENOTFOUND if its shim is gone). */
+CL_MUST_CHECK cl_err cl_sandbox_inspect(const char *dir, const char *id, cl_sandbox_info *out);
+
+/* Freezes (stop/pause) or thaws every task of the enclave (cgroup freezer). */
+CL_MUST_CHECK cl_err cl_sandbox_freeze(const char *dir, const char *id, bool frozen);
+/* Changes the memory limit; shrinking below current usage fails with CL_ECONFLICT. */
+CL_MUST_CHECK cl_err cl_sandbox_set_memory(const char *dir, const char *id, uint64_t bytes);
+/* Kills every task of the enclave and its shim, removes its cgroups and
+ * DIR/sandboxes/ID. Idempotent: a missing sandbox is CL_OK. */
+CL_MUST_CHECK cl_err cl_sandbox_destroy(const char *dir, const char *id);
+
+/* What this host really has: fills booleans after probing the kernel. */
+typedef struct cl_sandbox_caps {
+	bool userns, cgroup_v1, cgroup_v2, seccomp, landlock, memfd_secret;
+} cl_sandbox_caps;
+void cl_sandbox_probe(cl_sandbox_caps *caps);
+
+#endif
