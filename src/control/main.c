@@ -1,1 +1,199 @@
-int main(void) { return 0; }
+/* cloister-control — the control plane (docs/control.md).
+ *
+ *   cloister-control --data DIR --listen ADDR:PORT [--poll-timeout-ms N]
+ *
+ * Startup: data dir (0700), CA and server certificate, store (migrations),
+ * first admin token (printed once), HTTPS listener; then prints
+ * "listening: https://ADDR:PORT" and "ca: PATH" and serves until SIGTERM/SIGINT.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <getopt.h>
+#include <limits.h>
+#include <openssl/crypto.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "control/ca.h"
+#include "control/control.h"
+#include "control/tls.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: cloister-control --data DIR --listen ADDR:PORT [--poll-timeout-ms N]\n"
+		   "  --data DIR            state directory (created 0700 on first start)\n"
+		   "  --listen ADDR:PORT    HTTPS listen address; PORT 0 picks a free port\n"
+		   "  --poll-timeout-ms N   host sync long-poll timeout (default 20000, 100..600000)\n");
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	cl_info("shutting down signal=%d", (int)sig);
+	event_base_loopexit(arg, NULL);
+}
+
+/* Splits "ADDR:PORT" / "[V6]:PORT" into addr (no brackets) and port. */
+static cl_err parse_listen(const char *s, char *addr, size_t n, uint16_t *port)
+{
+	const char *colon = strrchr(s, ':');
+	CL_ENSURE(colon && colon != s, CL_EINVAL, "--listen must be ADDR:PORT");
+	const char *a = s, *ae = colon;
+	if (*a == '[') {
+		CL_ENSURE(ae[-1] == ']', CL_EINVAL, "--listen: bad IPv6 address");
+		a++;
+		ae--;
+	}
+	CL_ENSURE((size_t)(ae - a) < n, CL_EINVAL, "--listen: address too long");
+	memcpy(addr, a, (size_t)(ae - a));
+	addr[ae - a] = '\0';
+	char *end = NULL;
+	errno = 0;
+	long p = strtol(colon + 1, &end, 10);
+	CL_ENSURE(colon[1] && !*end && errno == 0 && p >= 0 && p <= 65535, CL_EINVAL, "--listen: bad port");
+	*port = (uint16_t)p;
+	return CL_OK;
+}
+
+static int bound_port(struct evhttp_bound_socket *bs)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &len) != 0)
+		return -1;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
+					     {"listen", required_argument, NULL, 'l'},
+					     {"poll-timeout-ms", required_argument, NULL, 'p'},
+					     {"help", no_argument, NULL, 'h'},
+					     {NULL, 0, NULL, 0}};
+	const char *data = NULL, *listen = NULL;
+	long poll_ms = 20000;
+	int c;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		char *end = NULL;
+		switch (c) {
+		case 'd':
+			data = optarg;
+			break;
+		case 'l':
+			listen = optarg;
+			break;
+		case 'p':
+			errno = 0;
+			poll_ms = strtol(optarg, &end, 10);
+			if (!*optarg || *end || errno || poll_ms < 100 || poll_ms > 600000) {
+				fprintf(stderr, "error: --poll-timeout-ms must be 100..600000\n");
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!data || !listen || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	cl_log_init("cloister-control", CL_LOG_INFO);
+	signal(SIGPIPE, SIG_IGN);
+
+	static ctl_server srv; /* static: large, and lives for the whole process */
+	char addr[128], images[PATH_MAX + 16], token[160], dbpath[PATH_MAX + 16];
+	uint16_t port = 0;
+	int rc = 1;
+	struct event *sigterm = NULL, *sigint = NULL;
+	cl_err err;
+	token[0] = '\0';
+	if (parse_listen(listen, addr, sizeof(addr), &port) != CL_OK) {
+		fprintf(stderr, "error: %s\n", cl_error_detail());
+		return 2;
+	}
+	if (!realpath(data, srv.data_dir)) {
+		if (cl_mkdir_p(data, 0700) != CL_OK || !realpath(data, srv.data_dir)) {
+			fprintf(stderr, "error: cannot create data directory %s\n", data);
+			return 1;
+		}
+	}
+	chmod(srv.data_dir, 0700);
+	srv.poll_timeout_ms = (uint32_t)poll_ms;
+	snprintf(images, sizeof(images), "%s/images", srv.data_dir);
+	snprintf(dbpath, sizeof(dbpath), "%s/control.db", srv.data_dir);
+	CL_GUARD_OUT(err, cl_mkdir_p(images, 0700));
+	CL_GUARD_OUT(err, ctl_ca_ensure(srv.data_dir));
+	CL_GUARD_OUT(err, ctl_store_open(dbpath, &srv.store));
+	CL_GUARD_OUT(err, ctl_bootstrap(&srv, token, sizeof(token)));
+	CL_GUARD_OUT(err, ctl_tls_ctx_new(srv.data_dir, &srv.ssl));
+	srv.base = event_base_new();
+	srv.http = srv.base ? evhttp_new(srv.base) : NULL;
+	if (!srv.http) {
+		err = cl_errorf(CL_ENOMEM, "cannot create event loop");
+		goto out;
+	}
+	ctl_tls_install(srv.http, srv.ssl);
+	evhttp_set_max_headers_size(srv.http, 16 * 1024);
+	evhttp_set_max_body_size(srv.http, (ev_ssize_t)CTL_IMAGE_MAX);
+	evhttp_set_timeout(srv.http, (int)(poll_ms / 1000) * 2 + 60);
+	evhttp_set_allowed_methods(srv.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE);
+	ctl_http_install(&srv);
+	struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(srv.http, addr, port);
+	if (!bs) {
+		err = cl_errorf(CL_ESYS, "cannot listen on %s", listen);
+		goto out;
+	}
+	CL_GUARD_OUT(err, ctl_sync_start(&srv));
+	sigterm = evsignal_new(srv.base, SIGTERM, on_signal, srv.base);
+	sigint = evsignal_new(srv.base, SIGINT, on_signal, srv.base);
+	if (!sigterm || !sigint || evsignal_add(sigterm, NULL) != 0 || evsignal_add(sigint, NULL) != 0) {
+		err = cl_errorf(CL_ESYS, "cannot install signal handlers");
+		goto out;
+	}
+	if (token[0])
+		printf("admin-token: %s\n", token);
+	OPENSSL_cleanse(token, sizeof(token));
+	int p = bound_port(bs);
+	if (strchr(addr, ':'))
+		printf("listening: https://[%s]:%d\n", addr, p);
+	else
+		printf("listening: https://%s:%d\n", addr, p);
+	printf("ca: %s/ca.pem\n", srv.data_dir);
+	fflush(stdout);
+	cl_info("listening addr=%s port=%d data=%s poll_timeout_ms=%ld", addr, p, srv.data_dir, poll_ms);
+	event_base_dispatch(srv.base);
+	rc = 0;
+	err = CL_OK;
+out:
+	if (err != CL_OK)
+		fprintf(stderr, "error: %s (%s)\n", cl_error_detail(), cl_err_name(err));
+	OPENSSL_cleanse(token, sizeof(token));
+	ctl_ops_shutdown(&srv);
+	ctl_sync_shutdown(&srv);
+	if (sigterm)
+		event_free(sigterm);
+	if (sigint)
+		event_free(sigint);
+	if (srv.http)
+		evhttp_free(srv.http);
+	if (srv.base)
+		event_base_free(srv.base);
+	SSL_CTX_free(srv.ssl);
+	ctl_store_close(srv.store);
+	return rc;
+}

@@ -1,8 +1,158 @@
-/* PLACEHOLDER owned by the host-agent engineer: replace wholesale. */
+/* agent.c — cloister-host's main: join, adoption of existing sandboxes, and
+ * the sync loop that applies the control plane's desired set.
+ *
+ * Threads: the main thread runs the sync loop and every sandbox change
+ * (launch, destroy, freeze, memory); agent_ops.c's workers run channel ops; a
+ * signal thread waits for SIGTERM/SIGINT. On a signal the agent exits without
+ * touching enclaves (they keep running and are adopted by the next start),
+ * but never in the middle of a sandbox change: those run inside a critical
+ * section the signal thread waits for.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/http_client.h"
+#include "common/log.h"
+#include "common/util.h"
 #include "host/agent.h"
+#include "host/sandbox.h"
+
+static pthread_mutex_t g_crit = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int g_stop;
+
+void cl_agent_crit_enter(void)
+{
+	pthread_mutex_lock(&g_crit);
+	if (atomic_load(&g_stop)) {
+		/* The signal thread is waiting for this lock to exit the process. */
+		pthread_mutex_unlock(&g_crit);
+		for (;;)
+			pause();
+	}
+}
+
+void cl_agent_crit_leave(void)
+{
+	pthread_mutex_unlock(&g_crit);
+}
+
+static void *signal_thread(void *arg)
+{
+	sigset_t *set = arg;
+	int sig = 0;
+	while (sigwait(set, &sig) != 0)
+		;
+	atomic_store(&g_stop, 1);
+	cl_info("signal received: exiting; enclaves keep running and are adopted on the next start sig=%d", sig);
+	pthread_mutex_lock(&g_crit); /* wait for a sandbox change in progress */
+	fflush(stdout);
+	fflush(stderr);
+	_exit(0);
+	return NULL;
+}
+
+static cl_err start_signal_thread(void)
+{
+	static sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	/* Blocked here, before any other thread exists, so every thread inherits it. */
+	CL_ENSURE(pthread_sigmask(SIG_BLOCK, &set, NULL) == 0, CL_ESYS, "pthread_sigmask failed");
+	signal(SIGPIPE, SIG_IGN);
+	pthread_t t;
+	CL_ENSURE(pthread_create(&t, NULL, signal_thread, &set) == 0, CL_ESYS, "cannot start the signal thread");
+	pthread_detach(t);
+	return CL_OK;
+}
+
+/* Resolves paths and machine defaults that the flags leave open. */
+static cl_err resolve(cl_agent *ag)
+{
+	ssize_t n = readlink("/proc/self/exe", ag->self_exe, sizeof(ag->self_exe) - 1);
+	CL_ENSURE(n > 0 && (size_t)n < sizeof(ag->self_exe) - 1, CL_ESYS, "readlink /proc/self/exe: %s",
+		  strerror(errno));
+	ag->self_exe[n] = '\0';
+	if (ag->cfg.init) {
+		CL_ENSURE(snprintf(ag->init_path, sizeof(ag->init_path), "%s", ag->cfg.init) < (int)sizeof(ag->init_path),
+			  CL_EINVAL, "--init: path too long");
+	} else {
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s", ag->self_exe);
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			*slash = '\0';
+		CL_ENSURE(snprintf(ag->init_path, sizeof(ag->init_path), "%s/cloister-init", dir) <
+				  (int)sizeof(ag->init_path),
+			  CL_EINVAL, "init path too long");
+	}
+	CL_ENSURE(access(ag->init_path, X_OK) == 0, CL_ENOTFOUND, "init binary %s: %s (see --init)", ag->init_path,
+		  strerror(errno));
+	CL_ENSURE(access(ag->cfg.ca, R_OK) == 0, CL_ENOTFOUND, "--ca %s: %s", ag->cfg.ca, strerror(errno));
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE), ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	ag->memory_mib = ag->cfg.memory_mib ? ag->cfg.memory_mib
+					    : (pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize >> 20 : 1024);
+	ag->cpus = ag->cfg.cpus ? ag->cfg.cpus : (ncpu > 0 ? (uint32_t)ncpu : 1);
+	if (ag->cfg.name) {
+		snprintf(ag->name, sizeof(ag->name), "%s", ag->cfg.name);
+	} else {
+		char hn[256] = "";
+		if (gethostname(hn, sizeof(hn) - 1) != 0 || hn[0] == '\0')
+			snprintf(hn, sizeof(hn), "host");
+		/* The control plane's name rule: [a-z0-9][a-z0-9-]{0,62}. */
+		size_t k = 0;
+		for (size_t i = 0; hn[i] && k < CL_AGENT_ID_MAX - 1; i++) {
+			char c = hn[i];
+			if (c >= 'A' && c <= 'Z')
+				c = (char)(c - 'A' + 'a');
+			bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+			if (!ok && k == 0)
+				continue;
+			ag->name[k++] = ok ? c : '-';
+		}
+		ag->name[k] = '\0';
+		if (!cl_agent_valid_name(ag->name))
+			snprintf(ag->name, sizeof(ag->name), "host");
+	}
+	return CL_OK;
+}
+
 int cl_agent_main(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	return 1;
+	cl_agent *ag = calloc(1, sizeof(*ag));
+	if (!ag) {
+		fprintf(stderr, "error: out of memory\n");
+		return 1;
+	}
+	int rc = 1;
+	cl_err err = cl_agent_parse_args(argc, argv, &ag->cfg);
+	if (err != CL_OK) {
+		fprintf(stderr, "error: %s\n", cl_error_detail());
+		rc = 2;
+		goto out;
+	}
+	if (ag->cfg.help) {
+		fputs(cl_agent_usage(), stdout);
+		rc = 0;
+		goto out;
+	}
+	cl_log_init("cloister-host", CL_LOG_INFO);
+	if ((err = resolve(ag)) != CL_OK || (err = cl_mkdir_p(ag->cfg.data, 0700)) != CL_OK ||
+	    (err = start_signal_thread()) != CL_OK) {
+		fprintf(stderr, "error: %s\n", cl_error_detail());
+		goto out;
+	}
+	rc = cl_agent_run(ag);
+out:
+	explicit_bzero(&ag->ident, sizeof(ag->ident));
+	free(ag);
+	return rc;
 }

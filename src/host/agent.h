@@ -1,9 +1,253 @@
-/* agent.h — the host agent: registration, the sync loop, reconciliation. */
+/* agent.h — the host agent: flags, registration, the sync loop, reconciliation.
+ *
+ * The agent is split by area:
+ *   agent_args.c       command line -> cl_agent_config (pure)
+ *   agent_reconcile.c  desired set + actual set -> actions (pure)
+ *   agent_proto.c      JSON of register/sync requests and answers (pure)
+ *   agent_state.c      DATA/host.json, capabilities, actual-state collection
+ *   agent_image.c      image fetch, digest check and cache
+ *   agent_ops.c        channel ops on a bounded pool of worker threads
+ *   agent.c            cl_agent_main: startup adoption, sync loop, signals
+ * See docs/host.md for the behaviour and docs/internals.md for the protocol.
+ */
 #ifndef CL_HOST_AGENT_H
 #define CL_HOST_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <limits.h>
+
+#include "common/err.h"
 
 /* Runs the agent with the command line of `cloister-host` (see --help).
  * Returns the process exit code. */
 int cl_agent_main(int argc, char **argv);
+
+/* ---- flags (agent_args.c) ---- */
+
+#define CL_AGENT_ID_MAX 64 /* ids and names: at most 63 chars + NUL */
+#define CL_AGENT_MAX_LATENCY 32
+
+typedef struct cl_agent_latency {
+	char resource[CL_AGENT_ID_MAX];
+	uint32_t latency_us;
+	uint32_t hops;
+} cl_agent_latency;
+
+typedef struct cl_agent_config {
+	/* Strings point into argv (not copied). NULL when not given. */
+	const char *control, *ca, *data, *join_token, *name, *zone, *rack, *init;
+	cl_agent_latency latency[CL_AGENT_MAX_LATENCY];
+	size_t nlatency;
+	uint64_t memory_mib;      /* 0 = what the machine has */
+	uint32_t cpus;            /* 0 = what the machine has */
+	uint32_t poll_timeout_ms; /* long-poll wait asked of the control plane */
+	bool help;
+} cl_agent_config;
+
+/* Parses `cloister-host` flags (argv[0] is the program). Accepts `--flag value`
+ * and `--flag=value`. On success *cfg is filled (defaults for what is not
+ * given); with --help, cfg->help is set and the other checks are skipped.
+ * On failure returns CL_EINVAL with a detail naming the flag; *cfg is then
+ * unspecified. Never echoes the join token in a detail. */
+CL_MUST_CHECK cl_err cl_agent_parse_args(int argc, char **argv, cl_agent_config *cfg);
+/* Parses one `RESOURCE=US[:HOPS]` latency entry into *out. */
+CL_MUST_CHECK cl_err cl_agent_parse_latency(const char *s, cl_agent_latency *out);
+/* True if s is 1..63 chars of [a-z0-9-]: enclave, image, op and host ids
+ * (the control plane's id rule). */
+bool cl_agent_valid_id(const char *s);
+/* True if s matches [a-z0-9][a-z0-9-]{0,62}: host name, zone, rack and
+ * latency resource names (the control plane's name rule). */
+bool cl_agent_valid_name(const char *s);
+/* The --help text. Static string. */
+const char *cl_agent_usage(void);
+
+/* ---- reconciliation (agent_reconcile.c) ---- */
+
+typedef struct cl_agent_desired {
+	char id[CL_AGENT_ID_MAX];
+	char image[CL_AGENT_ID_MAX];
+	char image_sha384[97]; /* lower-case hex */
+	uint64_t memory_mib;
+	uint32_t cpus;
+	bool running; /* desired "running" (true) or "stopped" (false) */
+} cl_agent_desired;
+
+typedef struct cl_agent_actual {
+	char id[CL_AGENT_ID_MAX];
+	bool alive;   /* shim reachable (cl_sandbox_inspect succeeded) */
+	bool running; /* application still running */
+	bool frozen;
+	int exit_status;
+	uint64_t memory_bytes;
+} cl_agent_actual;
+
+enum cl_agent_action_kind {
+	CL_ACT_DESTROY = 1,
+	CL_ACT_LAUNCH,
+	CL_ACT_FREEZE,
+	CL_ACT_THAW,
+	CL_ACT_SET_MEMORY,
+};
+
+typedef struct cl_agent_action {
+	enum cl_agent_action_kind kind;
+	char id[CL_AGENT_ID_MAX];
+	size_t desired; /* index into the desired list (LAUNCH, SET_MEMORY, FREEZE, THAW) */
+	uint64_t memory_bytes; /* SET_MEMORY: new limit */
+} cl_agent_action;
+
+/* Computes what to do to turn `actual` into `desired`. Pure: no I/O.
+ *  - an actual sandbox whose id is not desired, or whose shim is dead, is destroyed;
+ *  - a desired id with no sandbox is launched, unless its id is in `failed`
+ *    (a launch that already failed is not retried until the id leaves the
+ *    desired set) — an id present in `actual` is never launched;
+ *  - for a live, running application: desired stopped and not frozen -> freeze,
+ *    desired running and frozen -> thaw; a memory limit that differs -> set_memory;
+ *  - duplicate ids (in either list) count once: the first desired entry wins.
+ * Destroys come first, then memory changes, freezes/thaws, then launches.
+ * *out is malloc'd (caller frees; NULL when *n == 0). */
+CL_MUST_CHECK cl_err cl_agent_reconcile(const cl_agent_desired *desired, size_t ndesired,
+					const cl_agent_actual *actual, size_t nactual,
+					const char *const *failed, size_t nfailed, cl_agent_action **out,
+					size_t *n);
+
+/* ---- protocol JSON (agent_proto.c) ---- */
+
+enum cl_agent_op_kind { CL_OP_SEND = 1, CL_OP_RECV, CL_OP_LOGS, CL_OP_EOF };
+
+typedef struct cl_agent_op {
+	char op[CL_AGENT_ID_MAX];
+	char enclave[CL_AGENT_ID_MAX];
+	enum cl_agent_op_kind kind;
+	char *data;        /* base64 text for send (malloc'd, may be NULL) */
+	uint32_t max;      /* recv/logs: byte cap, <= CL_FRAME_MAX */
+	uint32_t wait_ms;  /* recv: wait, <= CL_AGENT_OP_WAIT_MAX */
+} cl_agent_op;
+
+#define CL_AGENT_OP_WAIT_MAX 30000u
+/* Bytes of data one recv/logs op returns at most: its base64 must fit, with
+ * the JSON around it, in the control plane's 1 MiB request-body limit. */
+#define CL_AGENT_OP_DATA_MAX (720u * 1024)
+
+typedef struct cl_agent_answer {
+	int64_t generation;
+	cl_agent_desired *desired; /* malloc'd */
+	size_t ndesired;
+	cl_agent_op *ops; /* malloc'd; each op's data malloc'd */
+	size_t nops;
+	char **bad_ops; /* ids of ops that were malformed (answer them with an error) */
+	size_t nbad_ops;
+} cl_agent_answer;
+
+/* Parses a sync answer. The desired set is all-or-nothing: any malformed
+ * enclave entry rejects the whole answer (CL_EINVAL, nothing to apply), so a
+ * bad answer can never make the agent destroy what runs. A malformed op with
+ * a usable id lands in bad_ops; without one it is dropped. */
+CL_MUST_CHECK cl_err cl_agent_answer_parse(const char *json, size_t len, cl_agent_answer *out);
+/* Frees what cl_agent_answer_parse allocated and zeroes *a. */
+void cl_agent_answer_free(cl_agent_answer *a);
+/* Parses the register answer into host_id / host_token (caller buffers). */
+CL_MUST_CHECK cl_err cl_agent_register_parse(const char *json, size_t len, char *host_id, size_t idlen,
+					     char *token, size_t toklen);
+/* Extracts "error.message" (or the raw text, truncated) of an error answer into out. */
+void cl_agent_error_message(const char *json, size_t len, char *out, size_t outlen);
+
+/* ---- host state (agent_state.c) ---- */
+
+/* An error to report for an enclave id. launch=true: the launch failed and the
+ * enclave does not exist (reported as state "failed", not relaunched while
+ * desired); launch=false: a later step (memory, freeze) failed on a live one. */
+typedef struct cl_agent_failure {
+	char id[CL_AGENT_ID_MAX];
+	char error[256];
+	bool launch;
+} cl_agent_failure;
+
+/* Lists DIR/sandboxes and inspects each: the actual set. A sandbox whose shim
+ * is gone has alive=false. *out is malloc'd (caller frees). */
+CL_MUST_CHECK cl_err cl_agent_collect_actual(const char *dir, cl_agent_actual **out, size_t *n);
+/* The capabilities object sent with register and sync (new reference, or NULL
+ * on allocation failure). memory_mib/cpus are the resolved values. */
+json_t *cl_agent_capabilities(const cl_agent_config *cfg, uint64_t memory_mib, uint32_t cpus);
+/* The "enclaves" array of a sync request: every actual sandbox (running,
+ * stopped, exited) plus every launch failure (failed). New reference or NULL. */
+json_t *cl_agent_enclaves_json(const cl_agent_actual *a, size_t n, const cl_agent_failure *f, size_t nf);
+
+typedef struct cl_agent_identity {
+	char host_id[128];
+	char host_token[256]; /* a credential: never logged, wiped on exit */
+} cl_agent_identity;
+
+/* Loads DIR/host.json. CL_ENOTFOUND if absent; CL_EINVAL if malformed. */
+CL_MUST_CHECK cl_err cl_agent_identity_load(const char *dir, cl_agent_identity *id);
+/* Saves DIR/host.json atomically with mode 0600. */
+CL_MUST_CHECK cl_err cl_agent_identity_save(const char *dir, const cl_agent_identity *id);
+
+/* ---- channel ops (agent_ops.c) ---- */
+
+#define CL_AGENT_WORKERS 16
+
+typedef struct cl_agent_pool cl_agent_pool;
+
+/* Starts nthreads workers, each with its own HTTPS client to control (CA ca,
+ * bearer token). Strings are copied. *out is freed with cl_agent_pool_free. */
+CL_MUST_CHECK cl_err cl_agent_pool_new(const char *control, const char *ca, const char *token,
+				       const char *host_id, const char *dir, size_t nthreads,
+				       cl_agent_pool **out);
+/* Queues op for a worker, taking ownership of op->data (set to NULL). An op id
+ * already queued, running or recently answered is ignored (CL_OK): an op runs
+ * at most once. CL_EUNAVAIL if the queue is full (op->data untouched). */
+CL_MUST_CHECK cl_err cl_agent_pool_submit(cl_agent_pool *p, cl_agent_op *op);
+/* Records a failure result for an op that cannot run (sent with the next sync). */
+void cl_agent_pool_fail(cl_agent_pool *p, const char *op, const char *error);
+/* Takes the oldest results still to deliver, at most budget bytes of data in
+ * all (JSON array, new reference; empty if none); the others wait for the
+ * next sync. A single result whose data alone exceeds the budget is turned
+ * into a failure (it can never fit a sync request).
+ * After a failed sync give them back with cl_agent_pool_requeue (steals arr). */
+json_t *cl_agent_pool_take_results(cl_agent_pool *p, size_t budget);
+void cl_agent_pool_requeue(cl_agent_pool *p, json_t *arr);
+/* Stops the workers (waits for the ops in progress) and frees everything. NULL ok. */
+void cl_agent_pool_free(cl_agent_pool *p);
+
+/* ---- the running agent (agent.c, agent_loop.c) ---- */
+
+typedef struct cl_agent {
+	cl_agent_config cfg;
+	char self_exe[PATH_MAX];
+	char init_path[PATH_MAX];
+	char name[CL_AGENT_ID_MAX];
+	uint64_t memory_mib;
+	uint32_t cpus;
+	cl_agent_identity ident;
+	struct cl_http_client *http; /* main thread's client (host token) */
+	cl_agent_pool *pool;
+	int64_t generation;
+	cl_agent_failure *fail; /* malloc'd */
+	size_t nfail;
+} cl_agent;
+
+/* Registers if needed, adopts existing sandboxes and runs the sync loop until
+ * a fatal error (returns the exit code); a signal exits the process instead. */
+int cl_agent_run(cl_agent *ag);
+/* Brackets a sandbox change (or a state-file write) that a signal must not
+ * interrupt. crit_enter never returns once a stop was requested. */
+void cl_agent_crit_enter(void);
+void cl_agent_crit_leave(void);
+
+/* ---- images (agent_image.c) ---- */
+
+struct cl_http_client;
+/* Makes sure DIR/images/IMAGE.img exists and its SHA-384 equals sha384_hex
+ * (96 hex digits): a cached file is re-hashed before use (a mismatching one is
+ * removed and fetched again); otherwise GET /v1/images/IMAGE with the client's
+ * host token, check the digest, then store it atomically. On success path[]
+ * holds the file's path. Nothing that fails the digest check is kept. */
+CL_MUST_CHECK cl_err cl_agent_image_ensure(struct cl_http_client *http, const char *dir, const char *image,
+					   const char *sha384_hex, char *path, size_t pathlen);
 
 #endif

@@ -1,2 +1,301 @@
+/* cloister-init — PID 1 inside an enclave (docs/internals.md, docs/sandbox.md).
+ *
+ * Usage (set by the shim): /init ENTRYPOINT [ARGS...], fd 3 = the channel.
+ * Starts the application with stdin/stdout/stderr on pipes, sends READY once
+ * it is exec'd (a CLOEXEC pipe closes empty), frames stdout as DATA and stderr
+ * as LOG, writes DATA it receives to the application's stdin (EOF closes it),
+ * reaps every child, and sends EXIT with the application's wait status. Then
+ * it exits, which ends every process left in the enclave.
+ *
+ * Backpressure both ways: stdout/stderr are read only while the outgoing
+ * queue has room for a whole chunk; the channel is read only while a DATA
+ * frame fits in the stdin queue. Static, libc only; no allocation.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "common/frame.h"
-int main(void) { return 0; }
+
+#define CHAN 3
+#define CHUNK (64u << 10)
+#define TX_MAX (256u << 10)
+#define STDIN_MAX (1u << 20)
+
+typedef struct queue {
+	uint8_t *data;
+	size_t head, len, max;
+} queue;
+
+static uint8_t dec_storage[CL_FRAME_HDR + CL_FRAME_MAX];
+static uint8_t tx_storage[TX_MAX];
+static uint8_t stdin_storage[STDIN_MAX];
+
+static queue tx = {tx_storage, 0, 0, TX_MAX};          /* frames to the shim */
+static queue in = {stdin_storage, 0, 0, STDIN_MAX};    /* bytes to the app's stdin */
+static cl_frame_dec dec;
+
+extern char **environ;
+
+static size_t q_space(const queue *q)
+{
+	return q->max - q->len;
+}
+
+static void q_push(queue *q, const void *p, size_t n)
+{
+	if (q->head + q->len + n > q->max) {
+		memmove(q->data, q->data + q->head, q->len);
+		q->head = 0;
+	}
+	memcpy(q->data + q->head + q->len, p, n);
+	q->len += n;
+}
+
+static void q_pop(queue *q, size_t n)
+{
+	q->head += n;
+	q->len -= n;
+	if (!q->len)
+		q->head = 0;
+}
+
+/* Queues a frame; the caller checked the room (CL_FRAME_HDR + n). */
+static void send_frame(uint8_t type, const void *p, uint32_t n)
+{
+	uint8_t hdr[CL_FRAME_HDR];
+	cl_frame_header(hdr, type, n);
+	q_push(&tx, hdr, sizeof(hdr));
+	if (n)
+		q_push(&tx, p, n);
+}
+
+/* Blocking flush of everything queued (used at the end). */
+static void flush_tx(void)
+{
+	while (tx.len) {
+		struct pollfd p = {.fd = CHAN, .events = POLLOUT};
+		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+			return;
+		ssize_t w = write(CHAN, tx.data + tx.head, tx.len);
+		if (w < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (w <= 0)
+			return;
+		q_pop(&tx, (size_t)w);
+	}
+}
+
+static void log_line(const char *a, const char *b, const char *c)
+{
+	char msg[512];
+	int n = snprintf(msg, sizeof(msg), "cloister-init: %s%s: %s\n", a, b, c);
+	if (n > 0 && q_space(&tx) >= CL_FRAME_HDR + (size_t)n)
+		send_frame(CL_FRAME_LOG, msg, (uint32_t)(n < (int)sizeof(msg) ? n : (int)sizeof(msg) - 1));
+}
+
+static __attribute__((noreturn)) void finish(int status)
+{
+	uint8_t st[4] = {(uint8_t)((uint32_t)status >> 24), (uint8_t)((uint32_t)status >> 16),
+			 (uint8_t)((uint32_t)status >> 8), (uint8_t)status};
+	if (q_space(&tx) < CL_FRAME_HDR + 4)
+		flush_tx();
+	send_frame(CL_FRAME_EXIT, st, 4);
+	flush_tx();
+	_exit(0);
+}
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* Forks and execs the application; returns its pid, or -1 with errno from exec. */
+static pid_t start_app(char **argv, int fds[3], sigset_t *oldmask)
+{
+	int p_in[2], p_out[2], p_err[2], p_exec[2];
+	if (pipe2(p_in, O_CLOEXEC) || pipe2(p_out, O_CLOEXEC) || pipe2(p_err, O_CLOEXEC) || pipe2(p_exec, O_CLOEXEC))
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		signal(SIGPIPE, SIG_DFL);
+		sigprocmask(SIG_SETMASK, oldmask, NULL);
+		if (dup2(p_in[0], 0) < 0 || dup2(p_out[1], 1) < 0 || dup2(p_err[1], 2) < 0)
+			_exit(127);
+		syscall(SYS_close_range, 3, ~0u, 4 /* CLOSE_RANGE_CLOEXEC */);
+		execve(argv[0], argv, environ);
+		int e = errno;
+		if (write(p_exec[1], &e, sizeof(e)) < 0)
+			_exit(127);
+		_exit(127);
+	}
+	close(p_in[0]), close(p_out[1]), close(p_err[1]), close(p_exec[1]);
+	int e = 0;
+	ssize_t r;
+	while ((r = read(p_exec[0], &e, sizeof(e))) < 0 && errno == EINTR)
+		;
+	close(p_exec[0]);
+	fds[0] = p_in[1], fds[1] = p_out[0], fds[2] = p_err[0];
+	if (r > 0) {
+		close(fds[0]), close(fds[1]), close(fds[2]);
+		int st;
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+		errno = e;
+		return -1;
+	}
+	set_nonblock(fds[0]), set_nonblock(fds[1]), set_nonblock(fds[2]);
+	return pid;
+}
+
+/* True while the next DATA frame cannot fit in the stdin queue. */
+static int chan_stalled(void)
+{
+	size_t avail = dec.len - dec.off;
+	if (avail < CL_FRAME_HDR || dec.buf[dec.off + 4] != CL_FRAME_DATA)
+		return 0;
+	const uint8_t *h = dec.buf + dec.off;
+	uint32_t n = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+	return n <= dec.max && n > q_space(&in);
+}
+
+int main(int argc, char **argv)
+{
+	int app[3] = {-1, -1, -1}; /* our ends: app stdin (write), stdout, stderr (read) */
+	int app_exited = 0, app_status = 0, stdin_eof = 0;
+	cl_frame_dec_init(&dec, dec_storage, sizeof(dec_storage), CL_FRAME_MAX);
+	signal(SIGPIPE, SIG_IGN);
+	if (fcntl(CHAN, F_GETFD) < 0)
+		return 2; /* no channel: nothing to report to */
+	if (argc < 2) {
+		log_line("usage", "", "/init ENTRYPOINT [ARGS...]");
+		finish(127 << 8);
+	}
+	sigset_t chld, old;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, &old);
+	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	pid_t pid = sfd < 0 ? -1 : start_app(argv + 1, app, &old);
+	if (pid < 0) {
+		log_line("cannot execute ", argv[1], strerror(errno));
+		finish(127 << 8);
+	}
+	set_nonblock(CHAN);
+	send_frame(CL_FRAME_READY, NULL, 0);
+
+	for (;;) {
+		int exited_before = app_exited;
+		struct pollfd p[5] = {
+			{.fd = CHAN, .events = 0},
+			{.fd = sfd, .events = POLLIN},
+			{.fd = app[0], .events = in.len ? POLLOUT : 0},
+			{.fd = app[1], .events = 0},
+			{.fd = app[2], .events = 0},
+		};
+		int room = q_space(&tx) >= CL_FRAME_HDR + CHUNK;
+		if (!chan_stalled() && cl_frame_dec_space(&dec) > 0)
+			p[0].events |= POLLIN;
+		if (tx.len)
+			p[0].events |= POLLOUT;
+		if (room)
+			p[3].events = p[4].events = POLLIN;
+		if (poll(p, 5, app_exited && room ? 0 : -1) < 0 && errno != EINTR)
+			finish(app_status);
+		/* the shim: frames in, frames out */
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t r = read(CHAN, cl_frame_dec_tail(&dec), cl_frame_dec_space(&dec));
+			if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+				_exit(1); /* the host is gone: end the enclave */
+			if (r > 0)
+				cl_frame_dec_commit(&dec, (size_t)r);
+		}
+		while (!chan_stalled()) {
+			uint8_t type;
+			const uint8_t *pl;
+			uint32_t len;
+			int r = cl_frame_next(&dec, &type, &pl, &len);
+			if (r == 0)
+				break;
+			if (r < 0 || (type != CL_FRAME_DATA && type != CL_FRAME_EOF))
+				_exit(1); /* protocol violation by the host side */
+			if (type == CL_FRAME_EOF)
+				stdin_eof = 1;
+			else if (app[0] >= 0 && !stdin_eof)
+				q_push(&in, pl, len);
+		}
+		if (p[0].revents & POLLOUT) {
+			ssize_t w = write(CHAN, tx.data + tx.head, tx.len);
+			if (w > 0)
+				q_pop(&tx, (size_t)w);
+			else if (w < 0 && errno != EAGAIN && errno != EINTR)
+				_exit(1);
+		}
+		/* the application's stdin */
+		if (app[0] >= 0 && in.len && (p[2].revents & (POLLOUT | POLLERR | POLLHUP))) {
+			ssize_t w = write(app[0], in.data + in.head, in.len);
+			if (w > 0) {
+				q_pop(&in, (size_t)w);
+			} else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+				close(app[0]); /* the app closed its stdin: drop what is queued */
+				app[0] = -1;
+				q_pop(&in, in.len);
+			}
+		}
+		if (app[0] >= 0 && stdin_eof && !in.len) {
+			close(app[0]);
+			app[0] = -1;
+		}
+		/* the application's stdout (DATA) and stderr (LOG) */
+		int drained = 1;
+		for (int i = 1; i <= 2; i++) {
+			if (app[i] < 0)
+				continue;
+			if (!room) {
+				drained = 0;
+				continue;
+			}
+			if (!(p[i + 2].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			uint8_t buf[CHUNK];
+			ssize_t r = read(app[i], buf, sizeof(buf));
+			if (r > 0) {
+				send_frame(i == 1 ? CL_FRAME_DATA : CL_FRAME_LOG, buf, (uint32_t)r);
+				room = q_space(&tx) >= CL_FRAME_HDR + CHUNK;
+				drained = 0;
+			} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+				close(app[i]);
+				app[i] = -1;
+			}
+		}
+		/* children: reap everything; the application's status is the enclave's */
+		if (p[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+				;
+		}
+		int st;
+		pid_t w;
+		while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+			if (w == pid) {
+				app_exited = 1;
+				app_status = st;
+			}
+		/* Once the app is gone, whatever it wrote is already in the pipes:
+		 * send it, then EXIT (descendants holding the pipes do not delay it). */
+		if (exited_before && drained)
+			finish(app_status);
+	}
+}

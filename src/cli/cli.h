@@ -1,0 +1,186 @@
+/* cli.h — shared plumbing for the `cloister` command-line client.
+ *
+ * main.c parses the global options (--server, --ca, --token, --access-key,
+ * --config, --json) wherever they appear before the noun or after the verb,
+ * removes them from argv and stores them here; each noun's cl_cmd_<noun>()
+ * then reads them with cl_cli_global() and talks to the control plane through
+ * cl_cli_connect()/cl_cli_call().
+ *
+ * Exit codes: 0 success, 1 failure, 2 usage error. On failure a command prints
+ * exactly one "error: <message>" line on stderr (cl_cli_fail / cl_cli_usage)
+ * and returns the code they return.
+ */
+#ifndef CL_CLI_H
+#define CL_CLI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+#define CL_CLI_EXIT_FAIL 1
+#define CL_CLI_EXIT_USAGE 2
+
+/* ---- global options and configuration (cli_config.c) ---- */
+
+/* Global options as given on the command line. Pointers into argv (not owned). */
+typedef struct cl_cli_flags {
+	const char *server;
+	const char *ca;
+	const char *token;
+	const char *access_key;
+	const char *config;
+	bool json;
+} cl_cli_flags;
+
+/* The effective connection settings. All strings malloc'd (NULL if unset);
+ * free with cl_cli_config_free, which wipes the token and access key. */
+typedef struct cl_cli_config {
+	char *server;
+	char *ca;
+	char *token;
+	char *access_key;
+	char *config_path; /* the config file used, or NULL */
+} cl_cli_config;
+
+typedef const char *(*cl_cli_getenv_fn)(const char *name);
+
+/* Removes the global options from argv[0..*argc) in place (stopping at "--"),
+ * storing them in *flags (later occurrences win). Unknown options are left
+ * alone. Fails with CL_EINVAL if a value option has no value. */
+CL_MUST_CHECK cl_err cl_cli_extract_globals(int *argc, char **argv, cl_cli_flags *flags);
+
+/* Resolves the settings, each field independently: flag, then environment
+ * (CLOISTER_SERVER, CLOISTER_CA, CLOISTER_TOKEN, CLOISTER_ACCESS_KEY), then the
+ * config file {server, ca, token}. The config file is flags->config, else
+ * $CLOISTER_CONFIG, else HOME/.config/cloister/config.json if it exists (an
+ * explicitly named file must exist). A relative "ca" in a config file is
+ * relative to the file's directory. The access key never comes from a file.
+ * env may be NULL (no environment), home may be NULL. On failure *out is empty. */
+CL_MUST_CHECK cl_err cl_cli_config_resolve(const cl_cli_flags *flags, cl_cli_getenv_fn env,
+					   const char *home, cl_cli_config *out);
+/* Frees and wipes a resolved config; it is empty afterwards. */
+void cl_cli_config_free(cl_cli_config *c);
+
+/* The process-wide global options (set once by main). Never NULL. */
+const cl_cli_flags *cl_cli_global(void);
+/* Replaces the process-wide global options (main only; copied). */
+void cl_cli_set_global(const cl_cli_flags *flags);
+
+/* ---- argument parsing (cli_args.c) ---- */
+
+enum cl_cli_opt_kind {
+	CL_OPT_FLAG,  /* --name: sets *flag = true */
+	CL_OPT_VALUE, /* --name VALUE or --name=VALUE: sets *value (last wins) */
+	CL_OPT_MULTI, /* repeatable value: appended to values[] (at most max_values) */
+};
+
+typedef struct cl_cli_option {
+	const char *name; /* without the leading "--" */
+	enum cl_cli_opt_kind kind;
+	bool *flag;
+	const char **value;
+	const char **values;
+	size_t max_values;
+	size_t *count;
+} cl_cli_option;
+
+/* Parses argv[0..argc) against opts (NULL-name terminated). Positional
+ * arguments go to pos[0..maxpos) and their number to *npos; "--" ends option
+ * parsing. "-h"/"--help" sets *help (and parsing still checks the rest). Fails
+ * with CL_EINVAL and a detail naming the option on unknown options, missing
+ * values, too many positionals or too many repeats. Stores pointers into argv. */
+CL_MUST_CHECK cl_err cl_cli_parse_opts(int argc, char **argv, const cl_cli_option *opts,
+				       const char **pos, size_t maxpos, size_t *npos, bool *help);
+
+/* Parses a memory size into MiB: "64M", "64MiB", "1G", "1GiB", "2048K" (a
+ * whole number of MiB) or a bare number of MiB. Range 1 MiB .. 1 TiB. */
+CL_MUST_CHECK cl_err cl_cli_parse_size_mib(const char *s, uint64_t *mib);
+
+/* Parses a proximity constraint "RESOURCE[:N(us|ms|hops)]" into a new JSON
+ * object {resource, latency_us?|hops?} (caller owns *out). The resource is
+ * 1..64 characters of [A-Za-z0-9._/-]. */
+CL_MUST_CHECK cl_err cl_cli_parse_proximity(const char *s, json_t **out);
+
+/* Parses a comma-separated list of enclave operations (describe, list, start,
+ * stop, destroy, resize, send, recv, logs) into a new JSON array of
+ * unique names (caller owns *out). */
+CL_MUST_CHECK cl_err cl_cli_parse_ops(const char *s, json_t **out);
+
+/* Parses a non-negative decimal integer <= max. */
+CL_MUST_CHECK cl_err cl_cli_parse_uint(const char *s, uint64_t max, uint64_t *out);
+
+/* True if s is a plausible object id: 1..128 chars of [A-Za-z0-9._-]. Used
+ * before putting an id into a URL path. */
+bool cl_cli_valid_id(const char *s);
+
+/* ---- talking to the control plane (cli_api.c) ---- */
+
+typedef struct cl_cli_conn cl_cli_conn;
+
+/* Resolves the global config and opens a client. Fails (with a detail telling
+ * how to configure) if no server is set. *out owned by the caller. */
+CL_MUST_CHECK cl_err cl_cli_connect(cl_cli_conn **out);
+/* Frees a connection (wiping credentials). NULL is fine. */
+void cl_cli_conn_free(cl_cli_conn *c);
+/* Sets the per-request timeout in ms (default 30000). */
+void cl_cli_conn_set_timeout(cl_cli_conn *c, long ms);
+/* The server URL of the connection (owned by it). */
+const char *cl_cli_conn_server(const cl_cli_conn *c);
+
+/* Performs a JSON request. body (borrowed) may be NULL. On a 2xx answer *out
+ * (if out is not NULL) receives the parsed body (a new reference; JSON null
+ * for an empty body). On an HTTP error, returns the error matching the
+ * server's code with the server's message as the detail ("<message> (HTTP
+ * <status>)"); transport errors are returned as is. *status (if not NULL)
+ * gets the HTTP status, 0 on transport failure. */
+CL_MUST_CHECK cl_err cl_cli_call(cl_cli_conn *c, const char *method, const char *path, json_t *body,
+				 json_t **out, long *status);
+/* Like cl_cli_call with a raw application/octet-stream body. */
+CL_MUST_CHECK cl_err cl_cli_call_raw(cl_cli_conn *c, const char *method, const char *path,
+				     const void *data, size_t len, json_t **out, long *status);
+
+/* Polls GET /v1/jobs/ID until it succeeds or fails, or timeout_ms passes.
+ * Shows progress on stderr (a spinner when stderr is a terminal, otherwise one
+ * line per change) labelled with label. *final (if not NULL) gets the last job
+ * object. A failed job returns CL_ECONFLICT with the job's error as detail. */
+CL_MUST_CHECK cl_err cl_cli_follow_job(cl_cli_conn *c, const char *job_id, const char *label,
+				       long timeout_ms, json_t **final);
+
+/* ---- output (cli_output.c) ---- */
+
+/* Sets the detail to "<fmt...>: <previous detail>" (the previous detail is
+ * copied first, so it may be an argument) and returns e. */
+cl_err cl_cli_error_context(cl_err e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints "error: <fmt...>" on stderr and returns CL_CLI_EXIT_USAGE. */
+int cl_cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "error: <detail of e>" (or the generic description of e when no
+ * detail is set) on stderr and returns CL_CLI_EXIT_FAIL; CL_OK returns 0. */
+int cl_cli_fail(cl_err e);
+/* Like cl_cli_fail, but a CL_EINVAL from argument parsing is a usage error (2). */
+int cl_cli_fail_usage(cl_err e);
+
+/* Prints a JSON value to stdout, indented, with a newline. */
+void cl_cli_print_json(const json_t *v);
+/* A JSON scalar as display text into buf ("-" for missing/null). Returns buf. */
+const char *cl_cli_json_text(const json_t *v, char *buf, size_t n);
+/* Prints an object as aligned "key: value" lines; keys named "access_key",
+ * "token" or ending in "_key" are shown as "(hidden)". */
+void cl_cli_print_object(const json_t *obj);
+
+/* A simple text table: add rows of up to CL_CLI_TABLE_COLS cells, then print
+ * with columns aligned. Cells are copied. */
+#define CL_CLI_TABLE_COLS 12
+typedef struct cl_cli_table cl_cli_table;
+CL_MUST_CHECK cl_err cl_cli_table_new(size_t ncols, const char *const *header, cl_cli_table **out);
+CL_MUST_CHECK cl_err cl_cli_table_add(cl_cli_table *t, const char *const *cells);
+void cl_cli_table_print(const cl_cli_table *t);
+void cl_cli_table_free(cl_cli_table *t);
+
+/* True if s is "-h", "--help" or "help". */
+bool cl_cli_is_help(const char *s);
+
+#endif

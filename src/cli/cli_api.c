@@ -1,0 +1,286 @@
+/* cli_api.c — the CLI's connection to the control plane: JSON requests,
+ * server errors turned into cl_err + message, and following jobs. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "common/buf.h"
+#include "common/http_client.h"
+#include "common/util.h"
+
+#define CL_CLI_RESPONSE_MAX (8u * 1024 * 1024)
+#define CL_CLI_ACCESS_HEADER "X-Cloister-Access-Key: "
+
+struct cl_cli_conn {
+	cl_http_client *http;
+	char *server;
+	char *access_header; /* "X-Cloister-Access-Key: KEY" or NULL; wiped on free */
+};
+
+static const char *getenv_wrapper(const char *name)
+{
+	return getenv(name);
+}
+
+cl_err cl_cli_connect(cl_cli_conn **out)
+{
+	cl_cli_config cfg;
+	CL_GUARD(cl_cli_config_resolve(cl_cli_global(), getenv_wrapper, getenv("HOME"), &cfg));
+	cl_err err = CL_OK;
+	cl_cli_conn *c = calloc(1, sizeof(*c));
+	if (!c) {
+		err = CL_ENOMEM;
+		goto out;
+	}
+	if (!cfg.server) {
+		err = cl_errorf(CL_EINVAL, "no server configured: use --server URL, CLOISTER_SERVER, "
+					   "or a config file (CLOISTER_CONFIG; `cloister dev` writes one)");
+		goto out;
+	}
+	if (strncmp(cfg.server, "https://", 8) != 0 && strncmp(cfg.server, "http://", 7) != 0) {
+		err = cl_errorf(CL_EINVAL, "server '%s' must start with https:// or http://", cfg.server);
+		goto out;
+	}
+	size_t slen = strlen(cfg.server);
+	while (slen > 0 && cfg.server[slen - 1] == '/')
+		cfg.server[--slen] = '\0';
+	if (cfg.ca && access(cfg.ca, R_OK) != 0) {
+		err = cl_errorf(CL_EINVAL, "cannot read CA file %s", cfg.ca);
+		goto out;
+	}
+	c->server = strdup(cfg.server);
+	if (!c->server) {
+		err = CL_ENOMEM;
+		goto out;
+	}
+	if (cfg.access_key) {
+		size_t n = strlen(CL_CLI_ACCESS_HEADER) + strlen(cfg.access_key) + 1;
+		if (strpbrk(cfg.access_key, "\r\n")) {
+			err = cl_errorf(CL_EINVAL, "access key contains a line break");
+			goto out;
+		}
+		c->access_header = malloc(n);
+		if (!c->access_header) {
+			err = CL_ENOMEM;
+			goto out;
+		}
+		snprintf(c->access_header, n, "%s%s", CL_CLI_ACCESS_HEADER, cfg.access_key);
+	}
+	if (cfg.token && strpbrk(cfg.token, "\r\n")) {
+		err = cl_errorf(CL_EINVAL, "token contains a line break");
+		goto out;
+	}
+	CL_GUARD_OUT(err, cl_http_client_new(c->server, cfg.ca, cfg.token, &c->http));
+	*out = c;
+	c = NULL;
+out:
+	cl_cli_conn_free(c);
+	cl_cli_config_free(&cfg);
+	return err;
+}
+
+void cl_cli_conn_free(cl_cli_conn *c)
+{
+	if (!c)
+		return;
+	cl_http_client_free(c->http);
+	if (c->access_header) {
+		explicit_bzero(c->access_header, strlen(c->access_header));
+		free(c->access_header);
+	}
+	free(c->server);
+	free(c);
+}
+
+void cl_cli_conn_set_timeout(cl_cli_conn *c, long ms)
+{
+	cl_http_client_set_timeout(c->http, ms);
+}
+
+const char *cl_cli_conn_server(const cl_cli_conn *c)
+{
+	return c->server;
+}
+
+static cl_err err_from_status(long status)
+{
+	switch (status) {
+	case 400: return CL_EINVAL;
+	case 401: return CL_EAUTH;
+	case 403: return CL_EPERM;
+	case 404: return CL_ENOTFOUND;
+	case 409: return CL_ECONFLICT;
+	case 413: return CL_ETOOBIG;
+	case 502: return CL_EPROTO;
+	case 503: return CL_EUNAVAIL;
+	case 504: return CL_ETIMEOUT;
+	default: return status >= 500 ? CL_EINTERNAL : CL_EPROTO;
+	}
+}
+
+/* Turns an error answer into a cl_err with the server's message. */
+static cl_err server_error(long status, const cl_buf *resp)
+{
+	cl_err e = err_from_status(status);
+	json_t *root = json_loadb((const char *)resp->data, resp->len, 0, NULL);
+	json_t *error = json_object_get(root, "error");
+	const char *code = json_string_value(json_object_get(error, "code"));
+	const char *msg = json_string_value(json_object_get(error, "message"));
+	for (int i = 1; code && i <= CL_EINTERNAL; i++)
+		if (strcmp(code, cl_err_name((cl_err)i)) == 0)
+			e = (cl_err)i;
+	if (msg && *msg)
+		cl_errorf(e, "%s (HTTP %ld)", msg, status);
+	else
+		cl_errorf(e, "server answered HTTP %ld", status);
+	json_decref(root);
+	return e;
+}
+
+static cl_err do_call(cl_cli_conn *c, const char *method, const char *path, const void *body,
+		      size_t len, const char *ctype, json_t **out, long *status)
+{
+	long st = 0;
+	cl_buf resp;
+	cl_buf_init(&resp, CL_CLI_RESPONSE_MAX);
+	const char *headers[] = {c->access_header, NULL};
+	if (out)
+		*out = NULL;
+	cl_err err = cl_http_request(c->http, method, path, c->access_header ? headers : NULL, body, len,
+				     ctype, &st, &resp);
+	if (status)
+		*status = err == CL_OK ? st : 0;
+	if (err != CL_OK) {
+		if (err == CL_EIO)
+			err = cl_cli_error_context(err, "cannot reach the control plane at %s", c->server);
+		goto out;
+	}
+	if (st < 200 || st > 299) {
+		err = server_error(st, &resp);
+		goto out;
+	}
+	if (!out)
+		goto out;
+	if (resp.len == 0) {
+		*out = json_null();
+		goto out;
+	}
+	json_error_t jerr;
+	*out = json_loadb((const char *)resp.data, resp.len, 0, &jerr);
+	if (!*out)
+		err = cl_errorf(CL_EPROTO, "%s %s: server sent invalid JSON: %s", method, path, jerr.text);
+out:
+	cl_buf_free(&resp);
+	return err;
+}
+
+cl_err cl_cli_call(cl_cli_conn *c, const char *method, const char *path, json_t *body, json_t **out,
+		   long *status)
+{
+	char *text = NULL;
+	if (body) {
+		text = json_dumps(body, JSON_COMPACT);
+		if (!text)
+			return CL_ENOMEM;
+	}
+	cl_err err = do_call(c, method, path, text, text ? strlen(text) : 0, "application/json", out,
+			     status);
+	if (text) {
+		explicit_bzero(text, strlen(text)); /* may hold data sent to an enclave */
+		free(text);
+	}
+	return err;
+}
+
+cl_err cl_cli_call_raw(cl_cli_conn *c, const char *method, const char *path, const void *data,
+		       size_t len, json_t **out, long *status)
+{
+	return do_call(c, method, path, data ? data : "", len, "application/octet-stream", out, status);
+}
+
+/* "running 40% placing" from a job object, into buf. */
+static const char *job_status_text(const json_t *job, char *buf, size_t n)
+{
+	const char *state = json_string_value(json_object_get(job, "state"));
+	json_t *p = json_object_get(job, "progress");
+	char prog[128] = "";
+	if (json_is_integer(p))
+		snprintf(prog, sizeof(prog), " %lld%%", (long long)json_integer_value(p));
+	else if (json_is_real(p))
+		snprintf(prog, sizeof(prog), " %.0f%%",
+			 json_real_value(p) <= 1.0 ? json_real_value(p) * 100 : json_real_value(p));
+	else if (json_is_string(p) && *json_string_value(p))
+		snprintf(prog, sizeof(prog), " (%.100s)", json_string_value(p));
+	else if (json_is_object(p)) {
+		const char *step = json_string_value(json_object_get(p, "step"));
+		if (!step)
+			step = json_string_value(json_object_get(p, "message"));
+		if (step)
+			snprintf(prog, sizeof(prog), " (%.100s)", step);
+	}
+	snprintf(buf, n, "%s%s", state ? state : "unknown", prog);
+	return buf;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+cl_err cl_cli_follow_job(cl_cli_conn *c, const char *job_id, const char *label, long timeout_ms,
+			 json_t **final)
+{
+	static const char spin[] = "|/-\\";
+	if (!cl_cli_valid_id(job_id))
+		return cl_errorf(CL_EPROTO, "server sent an invalid job id");
+	bool tty = isatty(STDERR_FILENO);
+	char path[256], last[256] = "", now[256];
+	snprintf(path, sizeof(path), "/v1/jobs/%s", job_id);
+	uint64_t deadline = cl_now_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+	json_t *job = NULL;
+	cl_err err;
+	for (unsigned tick = 0;; tick++) {
+		json_decref(job);
+		job = NULL;
+		CL_GUARD_OUT(err, cl_cli_call(c, "GET", path, NULL, &job, NULL));
+		const char *state = json_string_value(json_object_get(job, "state"));
+		job_status_text(job, now, sizeof(now));
+		bool done = state && (strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0);
+		if (tty) {
+			fprintf(stderr, "\r\033[K%c %s: %s", done ? ' ' : spin[tick % 4], label, now);
+			if (done)
+				fputc('\n', stderr);
+		} else if (strcmp(now, last) != 0) {
+			fprintf(stderr, "%s: %s\n", label, now);
+		}
+		fflush(stderr);
+		snprintf(last, sizeof(last), "%s", now);
+		if (done) {
+			if (strcmp(state, "failed") == 0) {
+				const char *msg = json_string_value(json_object_get(job, "error"));
+				err = cl_errorf(CL_ECONFLICT, "%s failed: %s", label,
+						msg && *msg ? msg : "no reason given");
+			}
+			break;
+		}
+		if (cl_now_mono_ns() > deadline) {
+			if (tty)
+				fputc('\n', stderr);
+			err = cl_errorf(CL_ETIMEOUT, "%s: job %s still %s after %ld s", label, job_id, now,
+					timeout_ms / 1000);
+			break;
+		}
+		sleep_ms(tick < 10 ? 100 : 250);
+	}
+out:
+	if (final && err == CL_OK)
+		*final = job;
+	else
+		json_decref(job);
+	return err;
+}

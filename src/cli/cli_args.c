@@ -1,0 +1,250 @@
+/* cli_args.c — command-line argument parsing: options, sizes, proximity
+ * constraints, operation lists. Pure functions, unit-tested in
+ * tests/unit/test_cli_args.c. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+bool cl_cli_is_help(const char *s)
+{
+	return s && (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0 || strcmp(s, "help") == 0);
+}
+
+static const cl_cli_option *find_option(const cl_cli_option *opts, const char *name, size_t len)
+{
+	for (const cl_cli_option *o = opts; o && o->name; o++)
+		if (strlen(o->name) == len && strncmp(o->name, name, len) == 0)
+			return o;
+	return NULL;
+}
+
+cl_err cl_cli_parse_opts(int argc, char **argv, const cl_cli_option *opts, const char **pos,
+			 size_t maxpos, size_t *npos, bool *help)
+{
+	size_t np = 0;
+	bool only_pos = false;
+	*help = false;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		if (only_pos || a[0] != '-' || strcmp(a, "-") == 0) {
+			if (np >= maxpos)
+				return cl_errorf(CL_EINVAL, "unexpected argument '%s'", a);
+			pos[np++] = a;
+			continue;
+		}
+		if (strcmp(a, "--") == 0) {
+			only_pos = true;
+			continue;
+		}
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			*help = true;
+			continue;
+		}
+		if (strncmp(a, "--", 2) != 0)
+			return cl_errorf(CL_EINVAL, "unknown option '%s'", a);
+		const char *name = a + 2;
+		const char *eq = strchr(name, '=');
+		size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+		const cl_cli_option *o = find_option(opts, name, nlen);
+		if (!o)
+			return cl_errorf(CL_EINVAL, "unknown option '--%.*s'", (int)nlen, name);
+		if (o->kind == CL_OPT_FLAG) {
+			if (eq)
+				return cl_errorf(CL_EINVAL, "option '--%s' takes no value", o->name);
+			*o->flag = true;
+			continue;
+		}
+		const char *val;
+		if (eq) {
+			val = eq + 1;
+		} else {
+			if (i + 1 >= argc)
+				return cl_errorf(CL_EINVAL, "option '--%s' needs a value", o->name);
+			val = argv[++i];
+		}
+		if (o->kind == CL_OPT_VALUE) {
+			*o->value = val;
+		} else {
+			if (*o->count >= o->max_values)
+				return cl_errorf(CL_EINVAL, "option '--%s' given more than %zu times", o->name,
+						 o->max_values);
+			o->values[(*o->count)++] = val;
+		}
+	}
+	*npos = np;
+	return CL_OK;
+}
+
+cl_err cl_cli_parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+	if (!s || !isdigit((unsigned char)s[0]))
+		return cl_errorf(CL_EINVAL, "'%s' is not a non-negative integer", s ? s : "");
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return cl_errorf(CL_EINVAL, "'%s' is not a non-negative integer", s);
+	if (v > max)
+		return cl_errorf(CL_EINVAL, "%s is larger than %llu", s, (unsigned long long)max);
+	*out = v;
+	return CL_OK;
+}
+
+#define CL_CLI_MAX_MIB (1024ull * 1024) /* 1 TiB */
+
+cl_err cl_cli_parse_size_mib(const char *s, uint64_t *mib)
+{
+	if (!s || !isdigit((unsigned char)s[0]))
+		return cl_errorf(CL_EINVAL, "invalid size '%s' (examples: 64M, 1G)", s ? s : "");
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno == ERANGE || v > (1ull << 40))
+		return cl_errorf(CL_EINVAL, "size '%s' is too large (at most 1T)", s);
+	static const struct {
+		const char *suffix;
+		unsigned long long kib; /* size of one unit in KiB */
+	} units[] = {
+		{"", 1024},     {"M", 1024},        {"MB", 1024},           {"MIB", 1024},
+		{"K", 1},       {"KB", 1},          {"KIB", 1},             {"G", 1024 * 1024},
+		{"GB", 1024 * 1024}, {"GIB", 1024 * 1024}, {"T", 1024ull * 1024 * 1024},
+		{"TB", 1024ull * 1024 * 1024}, {"TIB", 1024ull * 1024 * 1024},
+	};
+	char up[8];
+	size_t n = strlen(end);
+	if (n >= sizeof(up))
+		return cl_errorf(CL_EINVAL, "invalid size '%s' (examples: 64M, 1G)", s);
+	for (size_t i = 0; i <= n; i++)
+		up[i] = (char)toupper((unsigned char)end[i]);
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(up, units[i].suffix) != 0)
+			continue;
+		if (v > CL_CLI_MAX_MIB * 1024 / units[i].kib)
+			return cl_errorf(CL_EINVAL, "size '%s' is too large (at most 1T)", s);
+		unsigned long long kib = v * units[i].kib; /* bounded above: no overflow */
+		if (kib % 1024)
+			return cl_errorf(CL_EINVAL, "size '%s' is not a whole number of MiB", s);
+		unsigned long long m = kib / 1024;
+		if (m == 0)
+			return cl_errorf(CL_EINVAL, "size '%s' must be at least 1M", s);
+		if (m > CL_CLI_MAX_MIB)
+			return cl_errorf(CL_EINVAL, "size '%s' is too large (at most 1T)", s);
+		*mib = m;
+		return CL_OK;
+	}
+	return cl_errorf(CL_EINVAL, "invalid size '%s' (examples: 64M, 1G)", s);
+}
+
+static bool valid_resource(const char *s, size_t n)
+{
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!isalnum(c) && c != '.' && c != '_' && c != '/' && c != '-')
+			return false;
+	}
+	return true;
+}
+
+cl_err cl_cli_parse_proximity(const char *s, json_t **out)
+{
+	const char *colon = strrchr(s, ':');
+	size_t rlen = colon ? (size_t)(colon - s) : strlen(s);
+	if (!valid_resource(s, rlen))
+		return cl_errorf(CL_EINVAL,
+				 "invalid resource in '%s' (1-64 characters of A-Z a-z 0-9 . _ / -)", s);
+	const char *key = NULL;
+	uint64_t value = 0;
+	if (colon) {
+		const char *q = colon + 1;
+		char *end;
+		if (!isdigit((unsigned char)q[0]))
+			return cl_errorf(CL_EINVAL, "invalid constraint in '%s' (examples: db:500us, db:3hops)", s);
+		errno = 0;
+		unsigned long long v = strtoull(q, &end, 10);
+		if (errno == ERANGE || v > 1000000000ull)
+			return cl_errorf(CL_EINVAL, "constraint in '%s' is too large", s);
+		if (strcmp(end, "us") == 0) {
+			key = "latency_us";
+			value = v;
+		} else if (strcmp(end, "ms") == 0) {
+			key = "latency_us";
+			value = v * 1000;
+		} else if (strcmp(end, "hops") == 0 || strcmp(end, "hop") == 0) {
+			if (v > 255)
+				return cl_errorf(CL_EINVAL, "hop count in '%s' is too large (at most 255)", s);
+			key = "hops";
+			value = v;
+		} else {
+			return cl_errorf(CL_EINVAL, "invalid constraint in '%s' (examples: db:500us, db:3hops)", s);
+		}
+		if (value > 1000000000ull)
+			return cl_errorf(CL_EINVAL, "constraint in '%s' is too large", s);
+	}
+	json_t *o = json_object();
+	if (!o || json_object_set_new(o, "resource", json_stringn(s, rlen)) != 0 ||
+	    (key && json_object_set_new(o, key, json_integer((json_int_t)value)) != 0)) {
+		json_decref(o);
+		return CL_ENOMEM;
+	}
+	*out = o;
+	return CL_OK;
+}
+
+static const char *const known_ops[] = {"describe", "list", "start", "stop", "destroy",
+					"resize",   "send", "recv",  "logs"};
+
+cl_err cl_cli_parse_ops(const char *s, json_t **out)
+{
+	json_t *arr = json_array();
+	if (!arr)
+		return CL_ENOMEM;
+	const char *p = s;
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		const char *match = NULL;
+		for (size_t i = 0; i < sizeof(known_ops) / sizeof(known_ops[0]); i++)
+			if (strlen(known_ops[i]) == n && strncmp(known_ops[i], p, n) == 0)
+				match = known_ops[i];
+		if (!match) {
+			json_decref(arr);
+			if (n == 0)
+				return cl_errorf(CL_EINVAL, "empty operation name in '%s'", s);
+			return cl_errorf(CL_EINVAL,
+					 "unknown operation '%.*s' (known: describe, list, start, stop, "
+					 "destroy, resize, send, recv, logs)",
+					 (int)(n > 32 ? 32 : n), p);
+		}
+		bool dup = false;
+		size_t i;
+		json_t *v;
+		json_array_foreach(arr, i, v) dup |= strcmp(json_string_value(v), match) == 0;
+		if (!dup && json_array_append_new(arr, json_string(match)) != 0) {
+			json_decref(arr);
+			return CL_ENOMEM;
+		}
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	*out = arr;
+	return CL_OK;
+}
+
+bool cl_cli_valid_id(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n == 0 || n > 128)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!isalnum(c) && c != '.' && c != '_' && c != '-')
+			return false;
+	}
+	return strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}

@@ -1,0 +1,172 @@
+/* cli_output.c — what the CLI prints: error lines, JSON, key/value views and
+ * aligned tables. Secrets are never printed here: they show as "(hidden)". */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+int cl_cli_usage(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return CL_CLI_EXIT_USAGE;
+}
+
+cl_err cl_cli_error_context(cl_err e, const char *fmt, ...)
+{
+	char prev[512], prefix[512];
+	snprintf(prev, sizeof(prev), "%s", cl_error_detail());
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	if (prev[0])
+		return cl_errorf(e, "%s: %s", prefix, prev);
+	return cl_errorf(e, "%s: %s", prefix, cl_err_str(e));
+}
+
+int cl_cli_fail(cl_err e)
+{
+	if (e == CL_OK)
+		return 0;
+	const char *d = cl_error_detail();
+	fprintf(stderr, "error: %s\n", d && *d ? d : cl_err_str(e));
+	return CL_CLI_EXIT_FAIL;
+}
+
+int cl_cli_fail_usage(cl_err e)
+{
+	int rc = cl_cli_fail(e);
+	return e == CL_EINVAL ? CL_CLI_EXIT_USAGE : rc;
+}
+
+void cl_cli_print_json(const json_t *v)
+{
+	char *s = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY);
+	if (s) {
+		puts(s);
+		free(s);
+	}
+}
+
+const char *cl_cli_json_text(const json_t *v, char *buf, size_t n)
+{
+	if (!v || json_is_null(v))
+		snprintf(buf, n, "-");
+	else if (json_is_string(v))
+		snprintf(buf, n, "%s", json_string_value(v));
+	else if (json_is_integer(v))
+		snprintf(buf, n, "%lld", (long long)json_integer_value(v));
+	else if (json_is_real(v))
+		snprintf(buf, n, "%g", json_real_value(v));
+	else if (json_is_boolean(v))
+		snprintf(buf, n, "%s", json_is_true(v) ? "true" : "false");
+	else {
+		char *s = json_dumps(v, JSON_COMPACT);
+		snprintf(buf, n, "%s", s ? s : "?");
+		free(s);
+	}
+	return buf;
+}
+
+static bool secret_key(const char *k)
+{
+	size_t n = strlen(k);
+	return strcmp(k, "access_key") == 0 || strcmp(k, "token") == 0 ||
+	       (n > 4 && strcmp(k + n - 4, "_key") == 0);
+}
+
+void cl_cli_print_object(const json_t *obj)
+{
+	const char *k;
+	json_t *v;
+	size_t w = 0;
+	json_object_foreach((json_t *)obj, k, v) if (strlen(k) > w) w = strlen(k);
+	char buf[1024];
+	json_object_foreach((json_t *)obj, k, v)
+	{
+		printf("%s:%*s %s\n", k, (int)(w - strlen(k)), "",
+		       secret_key(k) ? "(hidden)" : cl_cli_json_text(v, buf, sizeof(buf)));
+	}
+}
+
+struct cl_cli_table {
+	size_t ncols, nrows, cap;
+	char **cells; /* nrows * ncols, row 0 is the header */
+};
+
+cl_err cl_cli_table_new(size_t ncols, const char *const *header, cl_cli_table **out)
+{
+	if (ncols == 0 || ncols > CL_CLI_TABLE_COLS)
+		return cl_errorf(CL_EINTERNAL, "bad table width");
+	cl_cli_table *t = calloc(1, sizeof(*t));
+	if (!t)
+		return CL_ENOMEM;
+	t->ncols = ncols;
+	cl_err err = cl_cli_table_add(t, header);
+	if (err != CL_OK) {
+		cl_cli_table_free(t);
+		return err;
+	}
+	*out = t;
+	return CL_OK;
+}
+
+cl_err cl_cli_table_add(cl_cli_table *t, const char *const *cells)
+{
+	if (t->nrows == t->cap) {
+		size_t ncap = t->cap ? t->cap * 2 : 16;
+		char **n = realloc(t->cells, ncap * t->ncols * sizeof(char *));
+		if (!n)
+			return CL_ENOMEM;
+		t->cells = n;
+		t->cap = ncap;
+	}
+	char **row = t->cells + t->nrows * t->ncols;
+	for (size_t i = 0; i < t->ncols; i++) {
+		row[i] = strdup(cells[i] ? cells[i] : "-");
+		if (!row[i]) {
+			for (size_t j = 0; j < i; j++)
+				free(row[j]);
+			return CL_ENOMEM;
+		}
+	}
+	t->nrows++;
+	return CL_OK;
+}
+
+void cl_cli_table_print(const cl_cli_table *t)
+{
+	size_t w[CL_CLI_TABLE_COLS] = {0};
+	for (size_t r = 0; r < t->nrows; r++)
+		for (size_t c = 0; c < t->ncols; c++) {
+			size_t n = strlen(t->cells[r * t->ncols + c]);
+			if (n > w[c])
+				w[c] = n;
+		}
+	for (size_t r = 0; r < t->nrows; r++) {
+		for (size_t c = 0; c < t->ncols; c++) {
+			const char *s = t->cells[r * t->ncols + c];
+			if (c + 1 == t->ncols)
+				printf("%s\n", s);
+			else
+				printf("%-*s  ", (int)w[c], s);
+		}
+	}
+}
+
+void cl_cli_table_free(cl_cli_table *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->nrows * t->ncols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	free(t);
+}

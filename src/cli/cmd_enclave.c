@@ -1,0 +1,463 @@
+/* cmd_enclave.c — `cloister enclave ...`: dispatch, create, list, describe.
+ * The access key is printed once, by create; everywhere else it is hidden. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "cli/cmd_enclave.h"
+#include "cli/commands.h"
+#include "common/buf.h"
+#include "common/util.h"
+#include "image/image.h"
+
+#define MAX_PROXIMITY 16
+
+static const char create_usage[] =
+	"usage: cloister enclave create --image FILE|IMAGE_ID --name NAME [options]\n"
+	"\n"
+	"Creates an enclave. If --image names a file it is uploaded first. Prints the\n"
+	"enclave's access key once: save it, it cannot be shown again.\n"
+	"\n"
+	"  --image FILE|ID        image file (from `cloister image build`) or image id\n"
+	"  --name NAME            enclave name\n"
+	"  --memory SIZE          memory, e.g. 64M, 1G (default 64M)\n"
+	"  --cpus N               CPUs (default 1)\n"
+	"  --min-level LEVEL      lowest acceptable security level: software, tpm,\n"
+	"                         sev-snp, tdx, sgx (default software)\n"
+	"  --zone ZONE, --rack RACK  place only in this zone / rack\n"
+	"  --near RES[:N(us|ms|hops)]  place close to a resource (repeatable)\n"
+	"  --far RES[:N(us|ms|hops)]   place away from a resource (repeatable)\n"
+	"  --allow OPS            operations allowed without the access key, e.g.\n"
+	"                         describe,list (default: the server's policy)\n"
+	"  --wait                 follow the creation until the enclave runs\n"
+	"  --timeout SECONDS      how long --wait waits (default 120)\n";
+
+static const char list_usage[] =
+	"usage: cloister enclave list [--limit N] [--after CURSOR] [--json]\n"
+	"\n"
+	"Lists the enclaves visible to the caller. Without --limit/--after every page\n"
+	"is fetched; with them one page is printed and the cursor of the next page\n"
+	"(if any) is shown on stderr (\"next\" in --json output).\n";
+
+static const char describe_usage[] = "usage: cloister enclave describe ID [--json]\n"
+				     "\n"
+				     "Shows one enclave. The access key is never shown.\n";
+
+static const char *const levels[] = {"software", "tpm", "sev-snp", "tdx", "sgx"};
+
+/* Uploads the image file at path; *image_id receives a malloc'd id. */
+static cl_err upload_image(cl_cli_conn *c, const char *path, char **image_id)
+{
+	cl_buf data;
+	cl_buf_init(&data, CL_IMAGE_MAX_SIZE);
+	json_t *resp = NULL;
+	cl_err err = cl_file_read(path, CL_IMAGE_MAX_SIZE, &data);
+	if (err != CL_OK) {
+		err = cl_cli_error_context(err, "cannot read image %s", path);
+		goto out;
+	}
+	cl_cli_conn_set_timeout(c, 300000);
+	CL_GUARD_OUT(err, cl_cli_call_raw(c, "POST", "/v1/images", data.data, data.len, &resp, NULL));
+	cl_cli_conn_set_timeout(c, 30000);
+	json_t *img = json_object_get(resp, "image");
+	const char *id = json_string_value(json_object_get(img ? img : resp, "id"));
+	if (!id || !cl_cli_valid_id(id)) {
+		err = cl_errorf(CL_EPROTO, "server accepted the image but sent no valid id");
+		goto out;
+	}
+	if (!cl_cli_global()->json) {
+		char sha[128];
+		cl_cli_json_text(json_object_get(img ? img : resp, "sha384"), sha, sizeof(sha));
+		fprintf(stderr, "uploaded %s: image %s (%zu bytes, sha384 %.16s...)\n", path, id, data.len,
+			sha);
+	}
+	*image_id = strdup(id);
+	if (!*image_id)
+		err = CL_ENOMEM;
+out:
+	json_decref(resp);
+	cl_buf_free(&data);
+	return err;
+}
+
+/* Builds the create request from the parsed options. */
+static cl_err build_create(const char *name, const char *image_id, uint64_t mib, uint64_t cpus,
+			   const char *level, const char *zone, const char *rack, const char **near,
+			   size_t nnear, const char **far, size_t nfar, const char *allow,
+			   json_t **out)
+{
+	json_t *req = json_pack("{s:s,s:s,s:I,s:I,s:s}", "name", name, "image_id", image_id,
+				"memory_mib", (json_int_t)mib, "cpus", (json_int_t)cpus, "min_level", level);
+	if (!req)
+		return CL_ENOMEM;
+	cl_err err = CL_OK;
+	if ((zone && json_object_set_new(req, "zone", json_string(zone)) != 0) ||
+	    (rack && json_object_set_new(req, "rack", json_string(rack)) != 0)) {
+		err = CL_ENOMEM;
+		goto out;
+	}
+	const char **lists[2] = {near, far};
+	size_t counts[2] = {nnear, nfar};
+	static const char *const keys[2] = {"near", "far"};
+	for (int l = 0; l < 2; l++) {
+		if (!counts[l])
+			continue;
+		json_t *arr = json_array();
+		if (!arr || json_object_set_new(req, keys[l], arr) != 0) {
+			err = CL_ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < counts[l]; i++) {
+			json_t *p;
+			CL_GUARD_OUT(err, cl_cli_parse_proximity(lists[l][i], &p));
+			if (json_array_append_new(arr, p) != 0) {
+				err = CL_ENOMEM;
+				goto out;
+			}
+		}
+	}
+	if (allow) {
+		json_t *ops;
+		CL_GUARD_OUT(err, cl_cli_parse_ops(allow, &ops));
+		if (json_object_set_new(req, "policy", json_pack("{s:o}", "untrusted", ops)) != 0) {
+			err = CL_ENOMEM;
+			goto out;
+		}
+	}
+	*out = req;
+	return CL_OK;
+out:
+	json_decref(req);
+	return err;
+}
+
+int cl_enclave_create(int argc, char **argv)
+{
+	const char *image = NULL, *name = NULL, *memory = "64M", *cpus_s = "1", *level = "software";
+	const char *zone = NULL, *rack = NULL, *allow = NULL, *timeout_s = NULL;
+	const char *near[MAX_PROXIMITY], *far[MAX_PROXIMITY];
+	size_t nnear = 0, nfar = 0;
+	bool wait = false;
+	const cl_cli_option opts[] = {
+		{"image", CL_OPT_VALUE, .value = &image},
+		{"name", CL_OPT_VALUE, .value = &name},
+		{"memory", CL_OPT_VALUE, .value = &memory},
+		{"cpus", CL_OPT_VALUE, .value = &cpus_s},
+		{"min-level", CL_OPT_VALUE, .value = &level},
+		{"zone", CL_OPT_VALUE, .value = &zone},
+		{"rack", CL_OPT_VALUE, .value = &rack},
+		{"near", CL_OPT_MULTI, .values = near, .max_values = MAX_PROXIMITY, .count = &nnear},
+		{"far", CL_OPT_MULTI, .values = far, .max_values = MAX_PROXIMITY, .count = &nfar},
+		{"allow", CL_OPT_VALUE, .value = &allow},
+		{"wait", CL_OPT_FLAG, .flag = &wait},
+		{"timeout", CL_OPT_VALUE, .value = &timeout_s},
+		{0},
+	};
+	const char *pos[1];
+	size_t npos;
+	bool help;
+	cl_err err = cl_cli_parse_opts(argc, argv, opts, pos, 0, &npos, &help);
+	if (err != CL_OK)
+		return cl_cli_fail_usage(err);
+	if (help) {
+		fputs(create_usage, stdout);
+		return 0;
+	}
+	if (!image || !*image)
+		return cl_cli_usage("enclave create: --image is required");
+	if (!name || !*name)
+		return cl_cli_usage("enclave create: --name is required");
+	if (strlen(name) > 64)
+		return cl_cli_usage("enclave create: --name is longer than 64 characters");
+	uint64_t mib, cpus, timeout = CL_ENCLAVE_WAIT_DEFAULT_S;
+	if ((err = cl_cli_parse_size_mib(memory, &mib)) != CL_OK ||
+	    (err = cl_cli_parse_uint(cpus_s, 1024, &cpus)) != CL_OK ||
+	    (timeout_s && (err = cl_cli_parse_uint(timeout_s, 86400, &timeout)) != CL_OK))
+		return cl_cli_fail_usage(err);
+	if (cpus == 0)
+		return cl_cli_usage("enclave create: --cpus must be at least 1");
+	bool level_ok = false;
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+		level_ok |= strcmp(level, levels[i]) == 0;
+	if (!level_ok)
+		return cl_cli_usage("enclave create: unknown --min-level '%s' (software, tpm, sev-snp, "
+				    "tdx, sgx)",
+				    level);
+
+	json_t *req = NULL, *resp = NULL;
+	/* Validate the whole request before touching the server. */
+	if ((err = build_create(name, "img-placeholder", mib, cpus, level, zone, rack, near, nnear, far,
+				nfar, allow, &req)) != CL_OK)
+		return cl_cli_fail_usage(err);
+	json_decref(req);
+	req = NULL;
+
+	cl_cli_conn *c = NULL;
+	char *image_id = NULL;
+	struct stat st;
+	CL_GUARD_OUT(err, cl_cli_connect(&c));
+	if (stat(image, &st) == 0) {
+		CL_GUARD_OUT(err, upload_image(c, image, &image_id));
+	} else if (cl_cli_valid_id(image) && !strchr(image, '/') && !strchr(image, '.')) {
+		image_id = strdup(image);
+		if (!image_id) {
+			err = CL_ENOMEM;
+			goto out;
+		}
+	} else {
+		err = cl_errorf(CL_EINVAL, "enclave create: no such image file '%s'", image);
+		goto out;
+	}
+	CL_GUARD_OUT(err, build_create(name, image_id, mib, cpus, level, zone, rack, near, nnear, far,
+				       nfar, allow, &req));
+	CL_GUARD_OUT(err, cl_cli_call(c, "POST", "/v1/enclaves", req, &resp, NULL));
+	json_t *enc = json_object_get(resp, "enclave");
+	const char *id = json_string_value(json_object_get(enc, "id"));
+	const char *key = json_string_value(json_object_get(resp, "access_key"));
+	const char *job = json_string_value(json_object_get(json_object_get(resp, "job"), "id"));
+	if (!id || !cl_cli_valid_id(id) || !key) {
+		err = cl_errorf(CL_EPROTO, "server sent an incomplete create answer");
+		goto out;
+	}
+	if (cl_cli_global()->json) {
+		cl_cli_print_json(resp);
+	} else {
+		char st_text[64];
+		printf("enclave:    %s (%s)\n", id, name);
+		printf("state:      %s\n",
+		       cl_cli_json_text(json_object_get(enc, "state"), st_text, sizeof(st_text)));
+		printf("access key: %s\n", key);
+	}
+	fflush(stdout);
+	fputs("warning: save the access key now: it is shown only once and cannot be recovered\n",
+	      stderr);
+	if (wait) {
+		char label[160];
+		snprintf(label, sizeof(label), "creating %s", id);
+		if (job)
+			CL_GUARD_OUT(err, cl_cli_follow_job(c, job, label, (long)timeout * 1000, NULL));
+		CL_GUARD_OUT(err, cl_enclave_wait_state(c, id, "running", (long)timeout * 1000));
+		if (!cl_cli_global()->json)
+			fprintf(stderr, "enclave %s is running\n", id);
+	}
+out:
+	json_decref(req);
+	json_decref(resp); /* holds the access key; jansson frees it */
+	free(image_id);
+	cl_cli_conn_free(c);
+	return cl_cli_fail(err);
+}
+
+cl_err cl_enclave_wait_state(cl_cli_conn *c, const char *id, const char *want, long timeout_ms)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "/v1/enclaves/%s", id);
+	uint64_t deadline = cl_now_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+	for (;;) {
+		json_t *e = NULL;
+		CL_GUARD(cl_cli_call(c, "GET", path, NULL, &e, NULL));
+		json_t *obj = json_object_get(e, "enclave");
+		const char *state = json_string_value(json_object_get(obj ? obj : e, "state"));
+		char st[64];
+		snprintf(st, sizeof(st), "%s", state ? state : "unknown");
+		const char *why = json_string_value(json_object_get(obj ? obj : e, "error"));
+		char reason[256];
+		snprintf(reason, sizeof(reason), "%s", why ? why : "");
+		json_decref(e);
+		if (strcmp(st, want) == 0)
+			return CL_OK;
+		if (strcmp(st, "failed") == 0 || (strcmp(want, "running") == 0 && strcmp(st, "exited") == 0))
+			return cl_errorf(CL_ECONFLICT, "enclave %s is %s%s%s", id, st, *reason ? ": " : "",
+					 reason);
+		if (cl_now_mono_ns() > deadline)
+			return cl_errorf(CL_ETIMEOUT, "enclave %s still %s after %ld s", id, st,
+					 timeout_ms / 1000);
+		struct timespec ts = {0, 200 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
+static cl_err add_enclave_row(cl_cli_table *t, const json_t *e)
+{
+	static const char *const keys[] = {"id", "name", "state", "memory_mib", "cpus", "min_level", "host_id"};
+	char b[7][160];
+	const char *row[7];
+	for (int k = 0; k < 7; k++) {
+		const json_t *v = json_object_get(e, keys[k]);
+		if (!v && k == 6)
+			v = json_object_get(e, "host");
+		if (!v && k == 5)
+			v = json_object_get(e, "level");
+		row[k] = cl_cli_json_text(v, b[k], sizeof(b[k]));
+	}
+	return cl_cli_table_add(t, row);
+}
+
+int cl_enclave_list(int argc, char **argv)
+{
+	const char *limit_s = NULL, *after = NULL;
+	const cl_cli_option opts[] = {
+		{"limit", CL_OPT_VALUE, .value = &limit_s},
+		{"after", CL_OPT_VALUE, .value = &after},
+		{0},
+	};
+	const char *pos[1];
+	size_t npos;
+	bool help;
+	cl_err err = cl_cli_parse_opts(argc, argv, opts, pos, 0, &npos, &help);
+	if (err != CL_OK)
+		return cl_cli_fail_usage(err);
+	if (help) {
+		fputs(list_usage, stdout);
+		return 0;
+	}
+	uint64_t limit = 100;
+	if (limit_s && (err = cl_cli_parse_uint(limit_s, 500, &limit)) != CL_OK)
+		return cl_cli_fail_usage(err);
+	if (limit == 0)
+		return cl_cli_usage("enclave list: --limit must be at least 1");
+	if (after && !cl_cli_valid_id(after))
+		return cl_cli_usage("enclave list: invalid cursor '%s'", after);
+	bool one_page = limit_s || after;
+
+	cl_cli_conn *c = NULL;
+	cl_cli_table *t = NULL;
+	json_t *all = json_array(), *page = NULL;
+	char *cursor = after ? strdup(after) : NULL;
+	if (!all || (after && !cursor)) {
+		err = CL_ENOMEM;
+		goto out;
+	}
+	static const char *const header[] = {"ID", "NAME", "STATE", "MEMORY_MIB", "CPUS", "LEVEL", "HOST"};
+	CL_GUARD_OUT(err, cl_cli_table_new(7, header, &t));
+	CL_GUARD_OUT(err, cl_cli_connect(&c));
+	for (int pages = 0; pages < 10000; pages++) {
+		char path[512];
+		snprintf(path, sizeof(path), "/v1/enclaves?limit=%llu%s%s", (unsigned long long)limit,
+			 cursor ? "&after=" : "", cursor ? cursor : "");
+		json_decref(page);
+		page = NULL;
+		CL_GUARD_OUT(err, cl_cli_call(c, "GET", path, NULL, &page, NULL));
+		json_t *items = json_object_get(page, "items");
+		if (!json_is_array(items)) {
+			err = cl_errorf(CL_EPROTO, "server sent an enclave list without items");
+			goto out;
+		}
+		size_t i;
+		json_t *e;
+		json_array_foreach(items, i, e)
+		{
+			CL_GUARD_OUT(err, add_enclave_row(t, e));
+			if (json_array_append(all, e) != 0) {
+				err = CL_ENOMEM;
+				goto out;
+			}
+		}
+		const char *next = json_string_value(json_object_get(page, "next"));
+		free(cursor);
+		cursor = NULL;
+		if (next && *next) {
+			if (!cl_cli_valid_id(next)) {
+				err = cl_errorf(CL_EPROTO, "server sent an invalid cursor");
+				goto out;
+			}
+			cursor = strdup(next);
+			if (!cursor) {
+				err = CL_ENOMEM;
+				goto out;
+			}
+		}
+		if (one_page || !cursor)
+			break;
+	}
+	if (cl_cli_global()->json) {
+		json_t *doc = json_pack("{s:O,s:s?}", "items", all, "next", one_page ? cursor : NULL);
+		cl_cli_print_json(doc);
+		json_decref(doc);
+	} else {
+		cl_cli_table_print(t);
+		if (one_page && cursor)
+			fprintf(stderr, "more: cloister enclave list --limit %llu --after %s\n",
+				(unsigned long long)limit, cursor);
+	}
+out:
+	free(cursor);
+	json_decref(page);
+	json_decref(all);
+	cl_cli_table_free(t);
+	cl_cli_conn_free(c);
+	return cl_cli_fail(err);
+}
+
+int cl_enclave_describe(int argc, char **argv)
+{
+	static const cl_cli_option opts[] = {{0}};
+	const char *pos[1];
+	size_t npos;
+	bool help;
+	cl_err err = cl_cli_parse_opts(argc, argv, opts, pos, 1, &npos, &help);
+	if (err != CL_OK)
+		return cl_cli_fail_usage(err);
+	if (help) {
+		fputs(describe_usage, stdout);
+		return 0;
+	}
+	if (npos != 1)
+		return cl_cli_usage("enclave describe: missing enclave ID");
+	if (!cl_cli_valid_id(pos[0]))
+		return cl_cli_usage("enclave describe: invalid enclave ID '%s'", pos[0]);
+	cl_cli_conn *c = NULL;
+	json_t *resp = NULL;
+	char path[256];
+	snprintf(path, sizeof(path), "/v1/enclaves/%s", pos[0]);
+	CL_GUARD_OUT(err, cl_cli_connect(&c));
+	CL_GUARD_OUT(err, cl_cli_call(c, "GET", path, NULL, &resp, NULL));
+	json_t *obj = json_object_get(resp, "enclave");
+	if (!obj)
+		obj = resp;
+	json_object_del(obj, "access_key"); /* never shown after create */
+	if (cl_cli_global()->json)
+		cl_cli_print_json(resp);
+	else
+		cl_cli_print_object(obj);
+out:
+	json_decref(resp);
+	cl_cli_conn_free(c);
+	return cl_cli_fail(err);
+}
+
+static const struct {
+	const char *verb;
+	int (*fn)(int, char **);
+	const char *summary;
+} verbs[] = {
+	{"create", cl_enclave_create, "create an enclave from an image (prints its access key once)"},
+	{"list", cl_enclave_list, "list enclaves"},
+	{"describe", cl_enclave_describe, "show one enclave"},
+	{"start", cl_enclave_start, "start a stopped enclave"},
+	{"stop", cl_enclave_stop, "stop an enclave"},
+	{"destroy", cl_enclave_destroy, "destroy an enclave and its state"},
+	{"grow", cl_enclave_grow, "give an enclave more memory"},
+	{"shrink", cl_enclave_shrink, "give an enclave less memory"},
+	{"send", cl_enclave_send, "send data to the enclave's application (stdin)"},
+	{"recv", cl_enclave_recv, "receive the application's output (stdout)"},
+	{"logs", cl_enclave_logs, "show the application's recent stderr"},
+};
+
+int cl_cmd_enclave(int argc, char **argv)
+{
+	if (argc < 1 || cl_cli_is_help(argv[0])) {
+		FILE *f = argc < 1 ? stderr : stdout;
+		fputs("usage: cloister enclave <verb> [options]   (--help after a verb for details)\n\n", f);
+		for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+			fprintf(f, "  %-9s %s\n", verbs[i].verb, verbs[i].summary);
+		return argc < 1 ? cl_cli_usage("missing verb") : 0;
+	}
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(argv[0], verbs[i].verb) == 0)
+			return verbs[i].fn(argc - 1, argv + 1);
+	return cl_cli_usage("unknown verb 'enclave %s' (see cloister enclave --help)", argv[0]);
+}

@@ -1,0 +1,145 @@
+/* cmd_fw_trust.c — `cloister fw trust-root sign|rotate`: versioned trust-root
+ * documents (signer keys + threshold) signed with COSE_Sign1. `rotate` checks
+ * locally, before writing anything, that the keys given meet both the
+ * previous and the new threshold (what a device will demand). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cmd_fw.h"
+#include "common/util.h"
+#include "fw/fw.h"
+
+#define TR_FILE_MAX (64 * 1024)
+
+typedef struct tr_args {
+	const char *version, *threshold, *expires, *out, *prev, *root;
+	const char *signers[FW_MAX_SIGNERS], *keys[FW_MAX_SIGNERS];
+	size_t nsigners, nkeys;
+} tr_args;
+
+static void free_keys(void **k, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		fw_key_free(k[i]);
+}
+
+/* Loads the keys, builds the document into out. */
+static cl_err build(const tr_args *a, uint64_t version, cl_buf *out)
+{
+	void *signers[FW_MAX_SIGNERS] = {0}, *keys[FW_MAX_SIGNERS] = {0};
+	uint64_t k, expires = 0;
+	cl_err err;
+	CL_GUARD(fw_cli_u64(a->threshold, "--threshold", &k));
+	if (a->expires)
+		CL_GUARD(fw_cli_u64(a->expires, "--expires", &expires));
+	for (size_t i = 0; i < a->nsigners; i++)
+		CL_GUARD_OUT(err, fw_key_load_public(a->signers[i], &signers[i]));
+	for (size_t i = 0; i < a->nkeys; i++)
+		CL_GUARD_OUT(err, fw_key_load_private(a->keys[i], &keys[i]));
+	err = fw_trust_build(version, k, (const void *const *)signers, a->nsigners, a->expires != NULL, expires,
+			     (const void *const *)keys, a->nkeys, out);
+out:
+	free_keys(signers, a->nsigners);
+	free_keys(keys, a->nkeys);
+	return err;
+}
+
+/* Would a device holding prev accept next? */
+static cl_err check_rotation(const tr_args *a, const cl_buf *prev, const cl_buf *next)
+{
+	fw_ops ops;
+	fw_trust *t = calloc(2, sizeof(*t));
+	uint8_t root[FW_POINT_LEN];
+	void *rk = NULL;
+	cl_err err = CL_OK;
+	fw_status s;
+	if (!t)
+		return CL_ENOMEM;
+	fw_openssl_ops(&ops, NULL);
+	if (a->root) {
+		CL_GUARD_OUT(err, fw_key_load_public(a->root, &rk));
+		CL_GUARD_OUT(err, fw_key_point(rk, root));
+	}
+	s = fw_trust_assume(&t[0], prev->data, prev->len, a->root ? root : NULL, &ops);
+	if (s != FW_OK) {
+		err = cl_errorf(CL_EINVAL, "--prev is not a valid trust-root document: %s", fw_status_name(s));
+		goto out;
+	}
+	s = fw_trust_apply(&t[0], &t[1], next->data, next->len, &ops);
+	if (s != FW_OK)
+		err = cl_errorf(CL_EAUTH,
+				"a device would refuse this rotation (%s: %s); it needs %llu signatures of version "
+				"%llu's keys and the new threshold of the new keys",
+				fw_status_name(s), fw_status_str(s), (unsigned long long)t[0].threshold,
+				(unsigned long long)t[0].version);
+out:
+	fw_key_free(rk);
+	free(t);
+	return err;
+}
+
+int cl_cmd_fw_trust_root(int argc, char **argv)
+{
+	tr_args a = {0};
+	const char *pos[1];
+	size_t npos;
+	if (argc < 1 || (strcmp(argv[0], "sign") != 0 && strcmp(argv[0], "rotate") != 0))
+		return fw_cli_usage("usage: cloister fw trust-root sign|rotate ...");
+	bool rotate = strcmp(argv[0], "rotate") == 0;
+	const fw_cli_opt opts[] = {
+		{.name = "version", .value = &a.version},
+		{.name = "threshold", .value = &a.threshold},
+		{.name = "expires", .value = &a.expires},
+		{.name = "prev", .value = &a.prev},
+		{.name = "root", .value = &a.root},
+		{.name = "out", .value = &a.out},
+		{.name = "o", .value = &a.out},
+		{.name = "signer", .vals = a.signers, .max = FW_MAX_SIGNERS, .n = &a.nsigners},
+		{.name = "key", .vals = a.keys, .max = FW_MAX_SIGNERS, .n = &a.nkeys},
+		{0},
+	};
+	int rc = fw_cli_parse(argc - 1, argv + 1, opts, pos, 0, &npos);
+	if (rc)
+		return rc;
+	if (!a.threshold || !a.out || a.nsigners == 0 || a.nkeys == 0)
+		return fw_cli_usage("trust-root %s needs --threshold, --signer, --key and -o", argv[0]);
+	if (rotate ? (!a.prev || a.version) : (!a.version || a.prev))
+		return fw_cli_usage(rotate ? "trust-root rotate needs --prev (the version is prev + 1)"
+					   : "trust-root sign needs --version (use rotate with --prev for N+1)");
+	cl_buf prev, doc;
+	uint64_t version = 0;
+	cl_err err = CL_OK;
+	cl_buf_init(&prev, TR_FILE_MAX);
+	cl_buf_init(&doc, TR_FILE_MAX);
+	if (rotate) {
+		fw_trust_doc *d = calloc(1, sizeof(*d));
+		fw_status s;
+		if (!d) {
+			err = CL_ENOMEM;
+			goto out;
+		}
+		err = cl_file_read(a.prev, TR_FILE_MAX, &prev);
+		s = err == CL_OK ? fw_trust_doc_parse(prev.data, prev.len, d) : FW_OK;
+		version = d->version + 1;
+		free(d);
+		if (err != CL_OK)
+			goto out;
+		if (s != FW_OK) {
+			err = cl_errorf(CL_EINVAL, "%s is not a trust-root document: %s", a.prev, fw_status_name(s));
+			goto out;
+		}
+	} else {
+		CL_GUARD_OUT(err, fw_cli_u64(a.version, "--version", &version));
+	}
+	CL_GUARD_OUT(err, build(&a, version, &doc));
+	if (rotate)
+		CL_GUARD_OUT(err, check_rotation(&a, &prev, &doc));
+	CL_GUARD_OUT(err, cl_file_write_atomic(a.out, doc.data, doc.len, 0644));
+	printf("trust root version %llu: %zu signers, %zu signatures -> %s\n", (unsigned long long)version, a.nsigners,
+	       a.nkeys, a.out);
+out:
+	cl_buf_free(&prev);
+	cl_buf_free(&doc);
+	return err == CL_OK ? 0 : fw_cli_fail(err);
+}

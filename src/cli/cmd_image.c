@@ -1,0 +1,251 @@
+/* cmd_image.c — `cloister image build` and `cloister image inspect`: local
+ * operations on image files (docs/image-format.md); no control plane needed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "common/buf.h"
+#include "common/crypto.h"
+#include "common/util.h"
+#include "image/image.h"
+
+#define MAX_ARGS 256 /* the parser accepts at most this many (docs/image-format.md) */
+
+static const char image_usage[] =
+	"usage: cloister image build -o OUT --name NAME [--version V] --entrypoint /PATH [--arg A]... SRC[:DEST]...\n"
+	"       cloister image inspect [--json] FILE\n"
+	"\n"
+	"build    packs files into an image. Each SRC is stored at DEST inside the image\n"
+	"         (default app/<basename of SRC>), with SRC's permission bits.\n"
+	"  -o, --output OUT       the image file to write (replaced atomically)\n"
+	"  --name NAME            image name (printable ASCII, up to 128 bytes)\n"
+	"  --version V            image version (default 0.0.0)\n"
+	"  --entrypoint /PATH     program to run, an executable file of the image\n"
+	"  --arg A                an argument for the entrypoint (repeatable, in order)\n"
+	"inspect  checks an image and prints its manifest, files and digest (pcr0).\n";
+
+/* Splits "SRC[:DEST]" (DEST never holds ':', so the last ':' separates). The
+ * default destination is app/<basename>. *src and *dest are malloc'd. */
+static cl_err split_input(const char *arg, char **src, char **dest)
+{
+	const char *colon = strrchr(arg, ':');
+	*src = colon ? strndup(arg, (size_t)(colon - arg)) : strdup(arg);
+	CL_ENSURE(*src, CL_ENOMEM, "out of memory");
+	if (colon) {
+		*dest = strdup(colon + 1);
+		CL_ENSURE(*dest, CL_ENOMEM, "out of memory");
+		return CL_OK;
+	}
+	const char *base = strrchr(*src, '/');
+	base = base ? base + 1 : *src;
+	CL_ENSURE(*base, CL_EINVAL, "cannot name '%s' inside the image: give SRC:DEST", arg);
+	size_t n = strlen(base) + sizeof("app/");
+	*dest = malloc(n);
+	CL_ENSURE(*dest, CL_ENOMEM, "out of memory");
+	snprintf(*dest, n, "app/%s", base);
+	return CL_OK;
+}
+
+/* Reads and parses an image file. *data owns the bytes the image refers to. */
+static cl_err load_image(const char *path, cl_buf *data, cl_image **img)
+{
+	cl_buf_init(data, CL_IMAGE_MAX_SIZE);
+	CL_GUARD(cl_file_read(path, CL_IMAGE_MAX_SIZE, data));
+	return cl_image_parse(data->data, data->len, img);
+}
+
+static int image_build(int argc, char **argv)
+{
+	const char *out = NULL, *name = NULL, *version = NULL, *entry = NULL;
+	const char *args[MAX_ARGS + 1] = {0};
+	size_t nargs = 0, npos = 0;
+	bool help = false;
+	const cl_cli_option opts[] = {
+		{"output", CL_OPT_VALUE, .value = &out},
+		{"name", CL_OPT_VALUE, .value = &name},
+		{"version", CL_OPT_VALUE, .value = &version},
+		{"entrypoint", CL_OPT_VALUE, .value = &entry},
+		{"arg", CL_OPT_MULTI, .values = args, .max_values = MAX_ARGS, .count = &nargs},
+		{0},
+	};
+	int ret = CL_CLI_EXIT_FAIL;
+	cl_err err = CL_OK;
+	cl_image_input *in = NULL;
+	char **argv2 = calloc((size_t)argc + 1, sizeof(*argv2));
+	const char **pos = calloc((size_t)argc + 1, sizeof(*pos));
+	if (!argv2 || !pos) {
+		ret = cl_cli_fail(cl_errorf(CL_ENOMEM, "out of memory"));
+		goto out;
+	}
+	/* cl_cli_parse_opts knows only long options: -o is --output. */
+	for (int i = 0, only_pos = 0; i < argc; i++) {
+		only_pos = only_pos || strcmp(argv[i], "--") == 0;
+		argv2[i] = !only_pos && strcmp(argv[i], "-o") == 0 ? (char *)"--output" : argv[i];
+	}
+	err = cl_cli_parse_opts(argc, argv2, opts, pos, (size_t)argc, &npos, &help);
+	if (err != CL_OK) {
+		ret = cl_cli_fail_usage(err);
+		goto out;
+	}
+	if (help) {
+		fputs(image_usage, stdout);
+		ret = 0;
+		goto out;
+	}
+	if (!out || !name || !entry || npos == 0) {
+		ret = cl_cli_usage("image build: -o OUT, --name, --entrypoint and at least one SRC are required");
+		goto out;
+	}
+	in = calloc(npos, sizeof(*in));
+	if (!in) {
+		ret = cl_cli_fail(cl_errorf(CL_ENOMEM, "out of memory"));
+		goto out;
+	}
+	for (size_t i = 0; i < npos; i++) {
+		char *s = NULL, *d = NULL;
+		err = split_input(pos[i], &s, &d);
+		in[i].src = s;
+		in[i].dest = d;
+		if (err != CL_OK) {
+			ret = cl_cli_fail_usage(err);
+			goto out;
+		}
+	}
+	cl_image_spec spec = {.name = name, .version = version, .entrypoint = entry, .args = args,
+			      .inputs = in, .ninputs = npos};
+	if ((err = cl_image_build(&spec, out)) != CL_OK) {
+		ret = cl_cli_fail(err);
+		goto out;
+	}
+	cl_buf data;
+	cl_image *img = NULL;
+	err = load_image(out, &data, &img);
+	if (err == CL_OK) {
+		char hex[2 * CL_SHA384_LEN + 1];
+		cl_hex_encode(img->digest, CL_SHA384_LEN, hex);
+		if (cl_cli_global()->json) {
+			json_t *o = json_pack("{s:s,s:s,s:I,s:I}", "path", out, "pcr0", hex, "size",
+					      (json_int_t)data.len, "files", (json_int_t)img->nfiles);
+			if (o)
+				cl_cli_print_json(o);
+			json_decref(o);
+		} else {
+			printf("built %s (%zu files, %zu bytes)\npcr0: %s\n", out, img->nfiles, data.len, hex);
+		}
+	}
+	cl_image_free(img);
+	cl_buf_free(&data);
+	ret = cl_cli_fail(err);
+out:
+	if (in)
+		for (size_t i = 0; i < npos; i++) {
+			free((char *)in[i].src);
+			free((char *)in[i].dest);
+		}
+	free(in);
+	free(pos);
+	free(argv2);
+	return ret;
+}
+
+static json_t *image_json(const cl_image *img, size_t len)
+{
+	char hex[2 * CL_SHA384_LEN + 1];
+	cl_hex_encode(img->digest, CL_SHA384_LEN, hex);
+	json_t *args = json_array(), *files = json_array();
+	for (size_t i = 0; args && i < img->nargs; i++)
+		json_array_append_new(args, json_string(img->args[i]));
+	for (size_t i = 0; files && i < img->nfiles; i++) {
+		char fh[2 * CL_SHA384_LEN + 1];
+		cl_hex_encode(img->files[i].sha384, CL_SHA384_LEN, fh);
+		json_array_append_new(files, json_pack("{s:s,s:I,s:I,s:s}", "path", img->files[i].path, "mode",
+						       (json_int_t)img->files[i].mode, "size",
+						       (json_int_t)img->files[i].size, "sha384", fh));
+	}
+	return json_pack("{s:s,s:s,s:s,s:o,s:s,s:I,s:o}", "name", img->name, "version", img->version,
+			 "entrypoint", img->entrypoint, "args", args, "pcr0", hex, "size", (json_int_t)len,
+			 "files", files);
+}
+
+static void print_human(const cl_image *img, size_t len)
+{
+	char hex[2 * CL_SHA384_LEN + 1];
+	cl_hex_encode(img->digest, CL_SHA384_LEN, hex);
+	printf("name:       %s\nversion:    %s\nentrypoint: %s\nargs:      ", img->name, img->version,
+	       img->entrypoint);
+	/* Arguments are arbitrary UTF-8: print them JSON-quoted so control
+	 * characters cannot reach the terminal raw. */
+	for (size_t i = 0; i < img->nargs; i++) {
+		json_t *s = json_string(img->args[i]);
+		char *q = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
+		printf(" %s", q ? q : "?");
+		free(q);
+		json_decref(s);
+	}
+	printf("%s\nsize:       %zu bytes\npcr0:       %s\nfiles:\n", img->nargs ? "" : " -", len, hex);
+	static const char *const head[] = {"MODE", "SIZE", "SHA384", "PATH"};
+	cl_cli_table *t = NULL;
+	if (cl_cli_table_new(4, head, &t) != CL_OK)
+		return;
+	for (size_t i = 0; i < img->nfiles; i++) {
+		char mode[8], size[24], fh[2 * CL_SHA384_LEN + 1];
+		snprintf(mode, sizeof(mode), "%04o", (unsigned)img->files[i].mode);
+		snprintf(size, sizeof(size), "%llu", (unsigned long long)img->files[i].size);
+		cl_hex_encode(img->files[i].sha384, CL_SHA384_LEN, fh);
+		const char *row[] = {mode, size, fh, img->files[i].path};
+		if (cl_cli_table_add(t, row) != CL_OK)
+			break;
+	}
+	cl_cli_table_print(t);
+	cl_cli_table_free(t);
+}
+
+static int image_inspect(int argc, char **argv)
+{
+	bool json = false, help = false;
+	const cl_cli_option opts[] = {{"json", CL_OPT_FLAG, .flag = &json}, {0}};
+	const char *pos[1];
+	size_t npos = 0;
+	cl_err err = cl_cli_parse_opts(argc, argv, opts, pos, 1, &npos, &help);
+	if (err != CL_OK)
+		return cl_cli_fail_usage(err);
+	if (help) {
+		fputs(image_usage, stdout);
+		return 0;
+	}
+	if (npos != 1)
+		return cl_cli_usage("image inspect: expected one FILE");
+	cl_buf data;
+	cl_image *img = NULL;
+	err = load_image(pos[0], &data, &img);
+	if (err == CL_OK) {
+		if (json || cl_cli_global()->json) {
+			json_t *o = image_json(img, data.len);
+			if (o)
+				cl_cli_print_json(o);
+			else
+				err = cl_errorf(CL_ENOMEM, "cannot encode the manifest as JSON");
+			json_decref(o);
+		} else {
+			print_human(img, data.len);
+		}
+	}
+	cl_image_free(img);
+	cl_buf_free(&data);
+	return cl_cli_fail(err);
+}
+
+int cl_cmd_image(int argc, char **argv)
+{
+	if (argc < 1 || cl_cli_is_help(argv[0])) {
+		fputs(image_usage, argc < 1 ? stderr : stdout);
+		return argc < 1 ? cl_cli_usage("missing verb (build, inspect)") : 0;
+	}
+	if (strcmp(argv[0], "build") == 0)
+		return image_build(argc - 1, argv + 1);
+	if (strcmp(argv[0], "inspect") == 0)
+		return image_inspect(argc - 1, argv + 1);
+	return cl_cli_usage("unknown verb 'image %s' (expected: build, inspect)", argv[0]);
+}

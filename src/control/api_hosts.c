@@ -1,0 +1,162 @@
+/* api_hosts.c — join tokens, host registration and the host list; routes
+ * /v1/hosts/{id}/sync and /v1/hosts/{id}/ops/{op} to sync.c. */
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/crypto.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "control/control.h"
+#include "control/validate.h"
+
+#define JOIN_TTL_MS (3600ll * 1000)
+
+static void create_join_token(ctl_req *r)
+{
+	uint8_t raw[32];
+	char secret[65], hash[CTL_HASH_MAX], id[CTL_ID_MAX], token[160];
+	cl_err err;
+	int64_t expires = (int64_t)cl_now_wall_ms() + JOIN_TTL_MS;
+	CL_GUARD_OUT(err, cl_random_id("join-", id, sizeof(id)));
+	CL_GUARD_OUT(err, cl_random(raw, sizeof(raw)));
+	cl_hex_encode(raw, sizeof(raw), secret);
+	CL_GUARD_OUT(err, cl_secret_hash(secret, hash, sizeof(hash)));
+	snprintf(token, sizeof(token), "clj_%s_%s", id, secret);
+	CL_GUARD_OUT(err, ctl_store_begin(r->srv->store));
+	err = ctl_store_join_insert(r->srv->store, id, hash, expires);
+	if (err == CL_OK)
+		err = ctl_store_commit(r->srv->store);
+	if (err != CL_OK) {
+		ctl_store_rollback(r->srv->store);
+		goto out;
+	}
+	cl_info("join token created id=%s", id);
+	ctl_reply_json(r->srv, r->req, 201,
+		       json_pack("{s:s,s:o}", "token", token, "expires_at", ctl_json_time(expires)));
+out:
+	if (err != CL_OK)
+		ctl_reply_err(r->srv, r->req, err);
+	OPENSSL_cleanse(raw, sizeof(raw));
+	OPENSSL_cleanse(secret, sizeof(secret));
+	OPENSSL_cleanse(token, sizeof(token));
+}
+
+static void register_host(ctl_req *r)
+{
+	json_t *body = NULL;
+	ctl_register_req reg;
+	char buf[200], hash[CTL_HASH_MAX], token[160], tok_id[CTL_ID_MAX];
+	const char *jid, *jsecret;
+	ctl_host h = {0};
+	cl_err err;
+	bool in_tx = false;
+	buf[0] = token[0] = '\0';
+	CL_GUARD_OUT(err, ctl_req_json(r, &body));
+	CL_GUARD_OUT(err, ctl_parse_register(body, &reg));
+	if (ctl_token_split(reg.join_token, "clj", buf, sizeof(buf), &jid, &jsecret) != CL_OK) {
+		err = cl_errorf(CL_EAUTH, "invalid join token");
+		goto out;
+	}
+	CL_GUARD_OUT(err, ctl_store_begin(r->srv->store));
+	in_tx = true;
+	if (ctl_store_join_get(r->srv->store, jid, (int64_t)cl_now_wall_ms(), hash) != CL_OK ||
+	    cl_secret_verify(jsecret, hash) != CL_OK) {
+		err = cl_errorf(CL_EAUTH, "join token is invalid, used or expired");
+		goto out;
+	}
+	CL_GUARD_OUT(err, ctl_store_join_consume(r->srv->store, jid));
+	CL_GUARD_OUT(err, cl_random_id("host-", h.id, sizeof(h.id)));
+	snprintf(h.name, sizeof(h.name), "%s", reg.name);
+	snprintf(h.state, sizeof(h.state), "ready");
+	snprintf(h.level, sizeof(h.level), "%s", reg.caps.level);
+	snprintf(h.zone, sizeof(h.zone), "%s", reg.caps.zone);
+	snprintf(h.rack, sizeof(h.rack), "%s", reg.caps.rack);
+	h.memory_mib = reg.caps.memory_mib;
+	h.cpus = reg.caps.cpus;
+	h.last_seen = h.created_at = (int64_t)cl_now_wall_ms();
+	h.generation = 1;
+	h.caps_json = json_dumps(reg.caps_json, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!h.caps_json) {
+		err = CL_ENOMEM;
+		goto out;
+	}
+	CL_GUARD_OUT(err, ctl_store_host_insert(r->srv->store, &h));
+	CL_GUARD_OUT(err, ctl_token_create(r->srv, "host", CTL_PROVIDER_TENANT, h.id, h.name, token, sizeof(token),
+					   tok_id));
+	CL_GUARD_OUT(err, ctl_store_commit(r->srv->store));
+	in_tx = false;
+	cl_info("host registered host=%s name=%s level=%s memory_mib=%lld", h.id, h.name, h.level,
+		(long long)h.memory_mib);
+	ctl_reply_json(r->srv, r->req, 201, json_pack("{s:s,s:s}", "host_id", h.id, "host_token", token));
+out:
+	if (in_tx)
+		ctl_store_rollback(r->srv->store);
+	if (err != CL_OK) {
+		if (err == CL_EAUTH)
+			cl_warn("denied reason=bad-join-token path=/v1/hosts/register");
+		ctl_reply_err(r->srv, r->req, err);
+	}
+	free(h.caps_json);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	OPENSSL_cleanse(token, sizeof(token));
+	json_decref(body);
+}
+
+static void list_hosts(ctl_req *r)
+{
+	ctl_host *hs = NULL;
+	size_t n = 0;
+	cl_err err = ctl_store_host_list(r->srv->store, &hs, &n);
+	if (err != CL_OK) {
+		ctl_reply_err(r->srv, r->req, err);
+		return;
+	}
+	json_t *items = json_array();
+	for (size_t i = 0; i < n; i++) {
+		ctl_host *h = &hs[i];
+		int64_t fr = h->memory_mib - h->mem_used_mib;
+		json_array_append_new(
+			items, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:o}", "id", h->id, "name", h->name,
+					 "state", h->state, "level", h->level, "zone", h->zone, "rack", h->rack,
+					 "memory_mib", (json_int_t)h->memory_mib, "memory_free_mib",
+					 (json_int_t)(fr > 0 ? fr : 0), "cpus", (json_int_t)h->cpus, "enclaves",
+					 (json_int_t)h->nenclaves, "last_seen", ctl_json_time(h->last_seen)));
+	}
+	ctl_host_list_free(hs, n);
+	ctl_reply_json(r->srv, r->req, 200, json_pack("{s:o}", "items", items));
+}
+
+void ctl_api_hosts(ctl_req *r)
+{
+	ctl_server *srv = r->srv;
+	bool post = r->method == EVHTTP_REQ_POST;
+	if (r->nseg == 3 && post && strcmp(r->seg[2], "register") == 0) {
+		register_host(r);
+		return;
+	}
+	if (r->nseg == 4 && post && strcmp(r->seg[3], "sync") == 0) {
+		ctl_sync_handle(r, r->seg[2]);
+		return;
+	}
+	if (r->nseg == 5 && post && strcmp(r->seg[3], "ops") == 0) {
+		ctl_op_result_handle(r, r->seg[2], r->seg[4]);
+		return;
+	}
+	bool admin_call = (r->nseg == 2 && r->method == EVHTTP_REQ_GET) ||
+			  (r->nseg == 3 && post && strcmp(r->seg[2], "join-tokens") == 0);
+	if (!admin_call) {
+		ctl_reply_error(srv, r->req, CL_ENOTFOUND, "no such endpoint");
+		return;
+	}
+	if (r->who.kind != CTL_WHO_ADMIN) {
+		cl_warn("denied reason=forbidden action=hosts token=%s", r->who.token_id);
+		ctl_reply_error(srv, r->req, CL_EPERM, "only an admin token may manage hosts");
+		return;
+	}
+	if (r->nseg == 2)
+		list_hosts(r);
+	else
+		create_join_token(r);
+}

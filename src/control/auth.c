@@ -1,0 +1,110 @@
+/* auth.c — bearer tokens "clt_<id>_<secret>": lookup by id, constant-time
+ * verification of the secret against its salted hash (cl_secret_verify). */
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/crypto.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "control/control.h"
+#include "control/validate.h"
+
+cl_err ctl_token_split(const char *token, const char *prefix, char *buf, size_t buflen, const char **id,
+		       const char **secret)
+{
+	size_t plen = strlen(prefix);
+	size_t n = strlen(token);
+	CL_ENSURE(n < buflen && n > plen + 2 && strncmp(token, prefix, plen) == 0 && token[plen] == '_', CL_EAUTH,
+		  "malformed token");
+	memcpy(buf, token, n + 1);
+	char *p = buf + plen + 1;
+	char *us = strchr(p, '_');
+	CL_ENSURE(us && us != p && us[1], CL_EAUTH, "malformed token");
+	*us = '\0';
+	CL_ENSURE(ctl_valid_id(p), CL_EAUTH, "malformed token");
+	*id = p;
+	*secret = us + 1;
+	return CL_OK;
+}
+
+cl_err ctl_auth(ctl_req *r)
+{
+	const char *h = ctl_req_header(r, "Authorization");
+	char buf[256];
+	const char *id, *secret;
+	ctl_token t;
+	cl_err err;
+	r->who.kind = CTL_WHO_NONE;
+	CL_ENSURE(h && strncmp(h, "Bearer ", 7) == 0, CL_EAUTH, "no bearer token");
+	CL_GUARD(ctl_token_split(h + 7, "clt", buf, sizeof(buf), &id, &secret));
+	CL_GUARD_OUT(err, ctl_store_token_get(r->srv->store, id, &t));
+	CL_GUARD_OUT(err, cl_secret_verify(secret, t.hash));
+	snprintf(r->who.token_id, sizeof(r->who.token_id), "%s", t.id);
+	snprintf(r->who.tenant_id, sizeof(r->who.tenant_id), "%s", t.tenant_id);
+	snprintf(r->who.host_id, sizeof(r->who.host_id), "%s", t.host_id);
+	if (strcmp(t.kind, "admin") == 0)
+		r->who.kind = CTL_WHO_ADMIN;
+	else if (strcmp(t.kind, "tenant") == 0)
+		r->who.kind = CTL_WHO_TENANT;
+	else if (strcmp(t.kind, "host") == 0)
+		r->who.kind = CTL_WHO_HOST;
+	else
+		err = cl_errorf(CL_EAUTH, "unknown token kind");
+out:
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return err == CL_OK ? CL_OK : CL_EAUTH;
+}
+
+cl_err ctl_token_create(ctl_server *srv, const char *kind, const char *tenant_id, const char *host_id,
+			const char *name, char *out, size_t outlen, char id_out[CTL_ID_MAX])
+{
+	uint8_t raw[32];
+	char secret[65];
+	ctl_token t = {0};
+	cl_err err = CL_OK;
+	CL_GUARD(cl_random_id("tok-", t.id, sizeof(t.id)));
+	CL_GUARD_OUT(err, cl_random(raw, sizeof(raw)));
+	cl_hex_encode(raw, sizeof(raw), secret);
+	CL_GUARD_OUT(err, cl_secret_hash(secret, t.hash, sizeof(t.hash)));
+	snprintf(t.kind, sizeof(t.kind), "%s", kind);
+	snprintf(t.tenant_id, sizeof(t.tenant_id), "%s", tenant_id);
+	snprintf(t.host_id, sizeof(t.host_id), "%s", host_id ? host_id : "");
+	snprintf(t.name, sizeof(t.name), "%s", name);
+	t.created_at = (int64_t)cl_now_wall_ms();
+	CL_GUARD_OUT(err, ctl_store_token_insert(srv->store, &t));
+	if (snprintf(out, outlen, "clt_%s_%s", t.id, secret) >= (int)outlen) {
+		err = cl_errorf(CL_EINTERNAL, "token buffer too small");
+		goto out;
+	}
+	snprintf(id_out, CTL_ID_MAX, "%s", t.id);
+out:
+	OPENSSL_cleanse(raw, sizeof(raw));
+	OPENSSL_cleanse(secret, sizeof(secret));
+	return err;
+}
+
+cl_err ctl_bootstrap(ctl_server *srv, char *out, size_t outlen)
+{
+	int64_t n = 0;
+	ctl_tenant t;
+	char id[CTL_ID_MAX];
+	cl_err err;
+	out[0] = '\0';
+	CL_GUARD(ctl_store_admin_count(srv->store, &n));
+	if (n > 0)
+		return CL_OK;
+	CL_GUARD(ctl_store_begin(srv->store));
+	if (ctl_store_tenant_get(srv->store, CTL_PROVIDER_TENANT, &t) == CL_ENOTFOUND) {
+		ctl_tenant p = {.id = CTL_PROVIDER_TENANT, .name = "provider", .created_at = (int64_t)cl_now_wall_ms()};
+		CL_GUARD_OUT(err, ctl_store_tenant_insert(srv->store, &p));
+	}
+	CL_GUARD_OUT(err, ctl_token_create(srv, "admin", CTL_PROVIDER_TENANT, NULL, "admin", out, outlen, id));
+	CL_GUARD_OUT(err, ctl_store_commit(srv->store));
+	return CL_OK;
+out:
+	ctl_store_rollback(srv->store);
+	OPENSSL_cleanse(out, outlen);
+	out[0] = '\0';
+	return err;
+}

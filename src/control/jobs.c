@@ -1,0 +1,123 @@
+/* jobs.c — long operations on enclaves: created with a state change, moved
+ * along by what hosts report in their syncs, and GET /v1/jobs/{id}. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "control/control.h"
+#include "control/validate.h"
+
+cl_err ctl_job_new(ctl_server *srv, const char *kind, const ctl_enclave *e, bool done, ctl_job *j)
+{
+	memset(j, 0, sizeof(*j));
+	CL_GUARD(cl_random_id("job-", j->id, sizeof(j->id)));
+	snprintf(j->kind, sizeof(j->kind), "%s", kind);
+	snprintf(j->enclave_id, sizeof(j->enclave_id), "%s", e->id);
+	snprintf(j->tenant_id, sizeof(j->tenant_id), "%s", e->tenant_id);
+	snprintf(j->state, sizeof(j->state), "%s", done ? "succeeded" : "pending");
+	j->progress = done ? 100 : 0;
+	j->created_at = j->updated_at = (int64_t)cl_now_wall_ms();
+	return ctl_store_job_insert(srv->store, j);
+}
+
+json_t *ctl_job_json(const ctl_job *j)
+{
+	return json_pack("{s:s,s:s,s:s,s:s,s:I,s:o,s:o,s:o}", "id", j->id, "kind", j->kind, "enclave_id",
+			 j->enclave_id, "state", j->state, "progress", (json_int_t)j->progress, "error",
+			 j->error[0] ? json_string(j->error) : json_null(), "created_at", ctl_json_time(j->created_at),
+			 "updated_at", ctl_json_time(j->updated_at));
+}
+
+static cl_err finish(ctl_server *srv, ctl_job *j, bool ok, const char *error)
+{
+	snprintf(j->state, sizeof(j->state), "%s", ok ? "succeeded" : "failed");
+	j->progress = 100;
+	snprintf(j->error, sizeof(j->error), "%s", ok ? "" : (error && error[0] ? error : "failed"));
+	j->updated_at = (int64_t)cl_now_wall_ms();
+	cl_info("job finished job=%s kind=%s enclave=%s state=%s", j->id, j->kind, j->enclave_id, j->state);
+	return ctl_store_job_update(srv->store, j);
+}
+
+/* Keeps only printable ASCII of a host-provided message. */
+static void clean_copy(char *dst, size_t n, const char *src)
+{
+	size_t i = 0;
+	for (; src && src[i] && i + 1 < n; i++)
+		dst[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? src[i] : '?';
+	dst[i] = '\0';
+}
+
+cl_err ctl_jobs_observe(ctl_server *srv, ctl_enclave *e, const char *state, int64_t memory_mib, const char *error,
+			bool has_exit, int64_t exit_status)
+{
+	if (strcmp(e->desired, "gone") == 0)
+		return CL_OK; /* the host will be told to destroy it; ctl_jobs_gone finishes */
+	char new_state[16], new_error[CTL_MSG_MAX] = "";
+	bool failed = strcmp(state, "failed") == 0, exited = strcmp(state, "exited") == 0;
+	snprintf(new_state, sizeof(new_state), "%s", exited ? "stopped" : state);
+	if (failed)
+		clean_copy(new_error, sizeof(new_error), error && error[0] ? error : "failed on host");
+	else if (exited && has_exit && exit_status != 0)
+		snprintf(new_error, sizeof(new_error), "exited with status %lld", (long long)exit_status);
+	if (strcmp(new_state, e->state) != 0 || strcmp(new_error, e->error) != 0) {
+		snprintf(e->state, sizeof(e->state), "%s", new_state);
+		snprintf(e->error, sizeof(e->error), "%s", new_error);
+		e->updated_at = (int64_t)cl_now_wall_ms();
+		CL_GUARD(ctl_store_enclave_update(srv->store, e));
+	}
+	ctl_job *jobs = NULL;
+	size_t n = 0;
+	cl_err err = CL_OK;
+	CL_GUARD(ctl_store_job_active(srv->store, e->id, &jobs, &n));
+	for (size_t i = 0; i < n && err == CL_OK; i++) {
+		ctl_job *j = &jobs[i];
+		if (failed && strcmp(j->kind, "destroy") != 0) {
+			err = finish(srv, j, false, new_error);
+			continue;
+		}
+		bool running = strcmp(state, "running") == 0;
+		bool done = false;
+		if (strcmp(j->kind, "create") == 0 || strcmp(j->kind, "start") == 0)
+			done = running || exited;
+		else if (strcmp(j->kind, "stop") == 0)
+			done = strcmp(state, "stopped") == 0 || exited;
+		else if (strcmp(j->kind, "resize") == 0)
+			done = running && memory_mib == e->memory_mib;
+		if (done)
+			err = finish(srv, j, true, NULL);
+	}
+	free(jobs);
+	return err;
+}
+
+cl_err ctl_jobs_gone(ctl_server *srv, const ctl_enclave *e)
+{
+	ctl_job *jobs = NULL;
+	size_t n = 0;
+	cl_err err = CL_OK;
+	CL_GUARD(ctl_store_job_active(srv->store, e->id, &jobs, &n));
+	for (size_t i = 0; i < n && err == CL_OK; i++)
+		err = finish(srv, &jobs[i], strcmp(jobs[i].kind, "destroy") == 0, "enclave was destroyed");
+	free(jobs);
+	CL_GUARD(err);
+	cl_info("enclave destroyed enclave=%s host=%s", e->id, e->host_id);
+	return ctl_store_enclave_delete(srv->store, e->id);
+}
+
+void ctl_api_jobs(ctl_req *r)
+{
+	ctl_job j;
+	if (r->nseg != 3 || r->method != EVHTTP_REQ_GET) {
+		ctl_reply_error(r->srv, r->req, CL_ENOTFOUND, "no such endpoint");
+		return;
+	}
+	if (!ctl_valid_id(r->seg[2]) || ctl_store_job_get(r->srv->store, r->seg[2], &j) != CL_OK ||
+	    r->who.kind == CTL_WHO_HOST ||
+	    (r->who.kind != CTL_WHO_ADMIN && strcmp(j.tenant_id, r->who.tenant_id) != 0)) {
+		ctl_reply_error(r->srv, r->req, CL_ENOTFOUND, "job not found");
+		return;
+	}
+	ctl_reply_json(r->srv, r->req, 200, ctl_job_json(&j));
+}

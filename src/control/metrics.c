@@ -1,0 +1,67 @@
+/* metrics.c — GET /metrics in the Prometheus text exposition format. */
+#include <event2/buffer.h>
+#include <string.h>
+
+#include "control/control.h"
+
+typedef struct gauge_ctx {
+	struct evbuffer *out;
+	const char *metric;
+	const char *const *known; /* states always shown (0 if absent) */
+	int64_t counts[8];
+} gauge_ctx;
+
+static void on_count(void *arg, const char *value, int64_t count)
+{
+	gauge_ctx *g = arg;
+	for (size_t i = 0; g->known[i]; i++)
+		if (strcmp(g->known[i], value) == 0) {
+			g->counts[i] = count;
+			return;
+		}
+}
+
+static void gauge(ctl_server *srv, struct evbuffer *out, const char *table, const char *metric, const char *help,
+		  const char *const *known)
+{
+	gauge_ctx g = {.out = out, .metric = metric, .known = known};
+	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s gauge\n", metric, help, metric);
+	if (ctl_store_count_by(srv->store, table, "state", on_count, &g) != CL_OK)
+		return;
+	for (size_t i = 0; known[i]; i++)
+		evbuffer_add_printf(out, "%s{state=\"%s\"} %lld\n", metric, known[i], (long long)g.counts[i]);
+}
+
+void ctl_api_metrics(ctl_req *r)
+{
+	static const char *const enclave_states[] = {"pending", "running", "stopped", "failed",
+						     "destroying", "lost", NULL};
+	static const char *const host_states[] = {"ready", "lost", NULL};
+	static const char *const job_states[] = {"pending", "running", "succeeded", "failed", NULL};
+	ctl_server *srv = r->srv;
+	struct evbuffer *out = evbuffer_new();
+	if (!out) {
+		ctl_reply_error(srv, r->req, CL_ENOMEM, "out of memory");
+		return;
+	}
+	evbuffer_add_printf(out, "# HELP cloister_http_requests_total API requests answered, by status.\n"
+				 "# TYPE cloister_http_requests_total counter\n");
+	for (int s = 100; s < CTL_NSTATUS; s++)
+		if (srv->requests[s])
+			evbuffer_add_printf(out, "cloister_http_requests_total{status=\"%d\"} %llu\n", s,
+					    (unsigned long long)srv->requests[s]);
+	gauge(srv, out, "enclaves", "cloister_enclaves", "Enclaves by state.", enclave_states);
+	gauge(srv, out, "hosts", "cloister_hosts", "Hosts by state.", host_states);
+	gauge(srv, out, "jobs", "cloister_jobs", "Jobs by state.", job_states);
+	evbuffer_add_printf(out,
+			    "# HELP cloister_sync_waiters Host sync requests being held.\n"
+			    "# TYPE cloister_sync_waiters gauge\ncloister_sync_waiters %u\n"
+			    "# HELP cloister_ops_inflight Channel ops waiting for a host.\n"
+			    "# TYPE cloister_ops_inflight gauge\ncloister_ops_inflight %u\n",
+			    srv->sync_waiters, ctl_ops_count(srv));
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Type",
+			  "text/plain; version=0.0.4; charset=utf-8");
+	ctl_count_status(srv, 200);
+	evhttp_send_reply(r->req, 200, "OK", out);
+	evbuffer_free(out);
+}

@@ -1,0 +1,638 @@
+/* store.c — SQLite store: open, transactions, and typed row access. */
+#include "control/store.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "control/store_priv.h"
+
+cl_err ctl_store_sqlerr(ctl_store *st, int rc, const char *what)
+{
+	int base = rc & 0xff;
+	if (base == SQLITE_CONSTRAINT)
+		return cl_errorf(CL_ECONFLICT, "%s: already exists", what);
+	return cl_errorf(CL_EIO, "%s: %s", what, st && st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+}
+
+cl_err ctl_store_exec(ctl_store *st, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		cl_err e = (rc & 0xff) == SQLITE_CONSTRAINT ? CL_ECONFLICT : CL_EIO;
+		e = cl_errorf(e, "sql: %s", msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return e;
+	}
+	return CL_OK;
+}
+
+cl_err ctl_store_open(const char *path, ctl_store **out)
+{
+	ctl_store *st = calloc(1, sizeof(*st));
+	if (!st)
+		return CL_ENOMEM;
+	/* Create the file 0600 ourselves so SQLite never makes it world-readable. */
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		free(st);
+		return cl_errorf(CL_ESYS, "open %s failed", path);
+	}
+	close(fd);
+	int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+				 NULL);
+	cl_err err = CL_OK;
+	if (rc != SQLITE_OK) {
+		err = ctl_store_sqlerr(st, rc, "open database");
+		goto out;
+	}
+	sqlite3_busy_timeout(st->db, 5000);
+	sqlite3_extended_result_codes(st->db, 1);
+	CL_GUARD_OUT(err, ctl_store_exec(st, "PRAGMA journal_mode=WAL"));
+	CL_GUARD_OUT(err, ctl_store_exec(st, "PRAGMA synchronous=FULL"));
+	CL_GUARD_OUT(err, ctl_store_exec(st, "PRAGMA foreign_keys=ON"));
+	CL_GUARD_OUT(err, ctl_store_migrate(st, NULL));
+	*out = st;
+	return CL_OK;
+out:
+	ctl_store_close(st);
+	return err;
+}
+
+void ctl_store_close(ctl_store *st)
+{
+	if (!st)
+		return;
+	if (st->db)
+		sqlite3_close_v2(st->db);
+	free(st);
+}
+
+cl_err ctl_store_begin(ctl_store *st)
+{
+	if (st->in_tx)
+		return cl_errorf(CL_EINTERNAL, "nested transaction");
+	CL_GUARD(ctl_store_exec(st, "BEGIN IMMEDIATE"));
+	st->in_tx = 1;
+	return CL_OK;
+}
+
+cl_err ctl_store_commit(ctl_store *st)
+{
+	if (!st->in_tx)
+		return cl_errorf(CL_EINTERNAL, "commit without transaction");
+	cl_err e = ctl_store_exec(st, "COMMIT");
+	if (e != CL_OK) {
+		ctl_store_rollback(st);
+		return e;
+	}
+	st->in_tx = 0;
+	return CL_OK;
+}
+
+void ctl_store_rollback(ctl_store *st)
+{
+	if (!st || !st->in_tx)
+		return;
+	if (ctl_store_exec(st, "ROLLBACK") != CL_OK && sqlite3_get_autocommit(st->db) == 0) {
+		/* nothing more we can do; the connection will roll back on close */
+	}
+	st->in_tx = 0;
+}
+
+/* Prepares sql and binds arguments described by fmt: 's' const char *, 'i' int64_t. */
+static cl_err prep(ctl_store *st, sqlite3_stmt **q, const char *sql, const char *fmt, ...)
+{
+	int rc = sqlite3_prepare_v2(st->db, sql, -1, q, NULL);
+	if (rc != SQLITE_OK)
+		return ctl_store_sqlerr(st, rc, "prepare");
+	va_list ap;
+	va_start(ap, fmt);
+	for (int i = 0; fmt[i]; i++) {
+		if (fmt[i] == 's') {
+			const char *s = va_arg(ap, const char *);
+			rc = s ? sqlite3_bind_text(*q, i + 1, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(*q, i + 1);
+		} else {
+			rc = sqlite3_bind_int64(*q, i + 1, va_arg(ap, int64_t));
+		}
+		if (rc != SQLITE_OK)
+			break;
+	}
+	va_end(ap);
+	if (rc != SQLITE_OK) {
+		sqlite3_finalize(*q);
+		*q = NULL;
+		return ctl_store_sqlerr(st, rc, "bind");
+	}
+	return CL_OK;
+}
+
+/* Steps a statement that returns no rows, then finalizes it. changes (may be NULL) gets the row count. */
+static cl_err run_done(ctl_store *st, sqlite3_stmt *q, const char *what, int *changes)
+{
+	int rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE)
+		return ctl_store_sqlerr(st, rc, what);
+	if (changes)
+		*changes = sqlite3_changes(st->db);
+	return CL_OK;
+}
+
+static void col_text(sqlite3_stmt *q, int i, char *out, size_t n)
+{
+	const unsigned char *t = sqlite3_column_text(q, i);
+	snprintf(out, n, "%s", t ? (const char *)t : "");
+}
+
+/* Runs a single-row query; fills via reader. CL_ENOTFOUND if no row. */
+typedef void (*row_reader)(sqlite3_stmt *q, void *out);
+
+static cl_err get_one(ctl_store *st, sqlite3_stmt *q, row_reader rd, void *out, const char *what)
+{
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		rd(q, out);
+		sqlite3_finalize(q);
+		return CL_OK;
+	}
+	sqlite3_finalize(q);
+	if (rc == SQLITE_DONE)
+		return cl_errorf(CL_ENOTFOUND, "%s not found", what);
+	return ctl_store_sqlerr(st, rc, what);
+}
+
+/* Reads all rows into a malloc'd array of elements of size sz. */
+static cl_err get_all(ctl_store *st, sqlite3_stmt *q, row_reader rd, size_t sz, void **out, size_t *n,
+		      const char *what)
+{
+	uint8_t *arr = NULL;
+	size_t cnt = 0, cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			uint8_t *na = realloc(arr, ncap * sz);
+			if (!na) {
+				sqlite3_finalize(q);
+				free(arr);
+				return CL_ENOMEM;
+			}
+			arr = na;
+			cap = ncap;
+		}
+		memset(arr + cnt * sz, 0, sz);
+		rd(q, arr + cnt * sz);
+		cnt++;
+	}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE) {
+		free(arr);
+		return ctl_store_sqlerr(st, rc, what);
+	}
+	*out = arr;
+	*n = cnt;
+	return CL_OK;
+}
+
+/* ---- tenants ---- */
+
+static void read_tenant(sqlite3_stmt *q, void *o)
+{
+	ctl_tenant *t = o;
+	col_text(q, 0, t->id, sizeof(t->id));
+	col_text(q, 1, t->name, sizeof(t->name));
+	t->created_at = sqlite3_column_int64(q, 2);
+}
+
+cl_err ctl_store_tenant_insert(ctl_store *st, const ctl_tenant *t)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q, "INSERT INTO tenants(id,name,created_at) VALUES(?,?,?)", "ssi", t->id, t->name,
+		      (int64_t)t->created_at));
+	return run_done(st, q, "tenant", NULL);
+}
+
+cl_err ctl_store_tenant_get(ctl_store *st, const char *id, ctl_tenant *out)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q, "SELECT id,name,created_at FROM tenants WHERE id=?", "s", id));
+	return get_one(st, q, read_tenant, out, "tenant");
+}
+
+cl_err ctl_store_tenant_list(ctl_store *st, ctl_tenant **out, size_t *n)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q, "SELECT id,name,created_at FROM tenants ORDER BY name", ""));
+	return get_all(st, q, read_tenant, sizeof(ctl_tenant), (void **)out, n, "tenants");
+}
+
+/* ---- tokens ---- */
+
+static void read_token(sqlite3_stmt *q, void *o)
+{
+	ctl_token *t = o;
+	col_text(q, 0, t->id, sizeof(t->id));
+	col_text(q, 1, t->kind, sizeof(t->kind));
+	col_text(q, 2, t->tenant_id, sizeof(t->tenant_id));
+	col_text(q, 3, t->host_id, sizeof(t->host_id));
+	col_text(q, 4, t->name, sizeof(t->name));
+	col_text(q, 5, t->hash, sizeof(t->hash));
+	t->created_at = sqlite3_column_int64(q, 6);
+}
+
+cl_err ctl_store_token_insert(ctl_store *st, const ctl_token *t)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q,
+		      "INSERT INTO tokens(id,kind,tenant_id,host_id,name,hash,created_at) VALUES(?,?,?,?,?,?,?)",
+		      "ssssssi", t->id, t->kind, t->tenant_id, t->host_id, t->name, t->hash, (int64_t)t->created_at));
+	return run_done(st, q, "token", NULL);
+}
+
+cl_err ctl_store_token_get(ctl_store *st, const char *id, ctl_token *out)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q, "SELECT id,kind,tenant_id,host_id,name,hash,created_at FROM tokens WHERE id=?", "s",
+		      id));
+	return get_one(st, q, read_token, out, "token");
+}
+
+static void read_i64(sqlite3_stmt *q, void *o)
+{
+	*(int64_t *)o = sqlite3_column_int64(q, 0);
+}
+
+cl_err ctl_store_admin_count(ctl_store *st, int64_t *n)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q, "SELECT COUNT(*) FROM tokens WHERE kind='admin'", ""));
+	return get_one(st, q, read_i64, n, "admin count");
+}
+
+/* ---- join tokens ---- */
+
+cl_err ctl_store_join_insert(ctl_store *st, const char *id, const char *hash, int64_t expires_at)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q, "INSERT INTO join_tokens(id,hash,expires_at) VALUES(?,?,?)", "ssi", id, hash,
+		      expires_at));
+	return run_done(st, q, "join token", NULL);
+}
+
+static void read_hash(sqlite3_stmt *q, void *o)
+{
+	col_text(q, 0, o, CTL_HASH_MAX);
+}
+
+cl_err ctl_store_join_get(ctl_store *st, const char *id, int64_t now_ms, char hash[CTL_HASH_MAX])
+{
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q, "SELECT hash FROM join_tokens WHERE id=? AND used=0 AND expires_at>?", "si", id,
+		      now_ms));
+	cl_err e = get_one(st, q, read_hash, hash, "join token");
+	if (e == CL_ENOTFOUND)
+		return cl_errorf(CL_EAUTH, "join token is unknown, used or expired");
+	return e;
+}
+
+cl_err ctl_store_join_consume(ctl_store *st, const char *id)
+{
+	sqlite3_stmt *q;
+	int changes = 0;
+	CL_GUARD(prep(st, &q, "UPDATE join_tokens SET used=1 WHERE id=? AND used=0", "s", id));
+	CL_GUARD(run_done(st, q, "join token", &changes));
+	CL_ENSURE(changes == 1, CL_EAUTH, "join token already used");
+	return CL_OK;
+}
+
+/* ---- hosts ---- */
+
+#define HOST_COLS                                                                                          \
+	"h.id,h.name,h.state,h.level,h.zone,h.rack,h.memory_mib,h.cpus,h.last_seen,h.generation,h.created_at," \
+	"h.caps,(SELECT COALESCE(SUM(memory_mib),0) FROM enclaves e WHERE e.host_id=h.id),"                   \
+	"(SELECT COALESCE(SUM(cpus),0) FROM enclaves e WHERE e.host_id=h.id),"                                \
+	"(SELECT COUNT(*) FROM enclaves e WHERE e.host_id=h.id)"
+
+static void read_host(sqlite3_stmt *q, void *o)
+{
+	ctl_host *h = o;
+	col_text(q, 0, h->id, sizeof(h->id));
+	col_text(q, 1, h->name, sizeof(h->name));
+	col_text(q, 2, h->state, sizeof(h->state));
+	col_text(q, 3, h->level, sizeof(h->level));
+	col_text(q, 4, h->zone, sizeof(h->zone));
+	col_text(q, 5, h->rack, sizeof(h->rack));
+	h->memory_mib = sqlite3_column_int64(q, 6);
+	h->cpus = sqlite3_column_int64(q, 7);
+	h->last_seen = sqlite3_column_int64(q, 8);
+	h->generation = sqlite3_column_int64(q, 9);
+	h->created_at = sqlite3_column_int64(q, 10);
+	const unsigned char *caps = sqlite3_column_text(q, 11);
+	h->caps_json = caps ? strdup((const char *)caps) : NULL; /* NULL on OOM too: callers treat as no caps */
+	h->mem_used_mib = sqlite3_column_int64(q, 12);
+	h->cpus_used = sqlite3_column_int64(q, 13);
+	h->nenclaves = sqlite3_column_int64(q, 14);
+}
+
+void ctl_host_clear(ctl_host *h)
+{
+	if (!h)
+		return;
+	free(h->caps_json);
+	h->caps_json = NULL;
+}
+
+void ctl_host_list_free(ctl_host *hosts, size_t n)
+{
+	for (size_t i = 0; hosts && i < n; i++)
+		ctl_host_clear(&hosts[i]);
+	free(hosts);
+}
+
+cl_err ctl_store_host_insert(ctl_store *st, const ctl_host *h)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q,
+		      "INSERT INTO hosts(id,name,state,level,zone,rack,memory_mib,cpus,last_seen,generation,caps,"
+		      "created_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+		      "ssssssiiiisi", h->id, h->name, h->state, h->level, h->zone, h->rack, (int64_t)h->memory_mib,
+		      (int64_t)h->cpus, (int64_t)h->last_seen, (int64_t)h->generation, h->caps_json,
+		      (int64_t)h->created_at));
+	return run_done(st, q, "host", NULL);
+}
+
+cl_err ctl_store_host_get(ctl_store *st, const char *id, ctl_host *out)
+{
+	sqlite3_stmt *q;
+	memset(out, 0, sizeof(*out));
+	CL_GUARD(prep(st, &q, "SELECT " HOST_COLS " FROM hosts h WHERE h.id=?", "s", id));
+	return get_one(st, q, read_host, out, "host");
+}
+
+cl_err ctl_store_host_list(ctl_store *st, ctl_host **out, size_t *n)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q, "SELECT " HOST_COLS " FROM hosts h ORDER BY h.id", ""));
+	return get_all(st, q, read_host, sizeof(ctl_host), (void **)out, n, "hosts");
+}
+
+cl_err ctl_store_host_seen(ctl_store *st, const ctl_host *h)
+{
+	sqlite3_stmt *q;
+	int changes = 0;
+	if (h->caps_json)
+		CL_GUARD(prep(st, &q,
+			      "UPDATE hosts SET last_seen=?,state='ready',caps=?,level=?,zone=?,rack=?,memory_mib=?,"
+			      "cpus=? WHERE id=?",
+			      "isssssis", (int64_t)h->last_seen, h->caps_json, h->level, h->zone, h->rack,
+			      (int64_t)h->memory_mib, (int64_t)h->cpus, h->id));
+	else
+		CL_GUARD(prep(st, &q, "UPDATE hosts SET last_seen=?,state='ready' WHERE id=?", "is",
+			      (int64_t)h->last_seen, h->id));
+	CL_GUARD(run_done(st, q, "host", &changes));
+	CL_ENSURE(changes == 1, CL_ENOTFOUND, "host not found");
+	return CL_OK;
+}
+
+cl_err ctl_store_host_bump(ctl_store *st, const char *id)
+{
+	sqlite3_stmt *q;
+	int changes = 0;
+	CL_GUARD(prep(st, &q, "UPDATE hosts SET generation=generation+1 WHERE id=?", "s", id));
+	CL_GUARD(run_done(st, q, "host", &changes));
+	CL_ENSURE(changes == 1, CL_ENOTFOUND, "host not found");
+	return CL_OK;
+}
+
+cl_err ctl_store_hosts_mark_lost(ctl_store *st, int64_t cutoff_ms, int *n)
+{
+	sqlite3_stmt *q;
+	cl_err err;
+	*n = 0;
+	CL_GUARD(ctl_store_begin(st));
+	CL_GUARD_OUT(err, prep(st, &q,
+			       "UPDATE enclaves SET state='lost' WHERE state NOT IN ('destroying','lost') AND host_id IN"
+			       " (SELECT id FROM hosts WHERE state='ready' AND last_seen<?)",
+			       "i", cutoff_ms));
+	CL_GUARD_OUT(err, run_done(st, q, "enclaves", NULL));
+	CL_GUARD_OUT(err, prep(st, &q, "UPDATE hosts SET state='lost' WHERE state='ready' AND last_seen<?", "i",
+			       cutoff_ms));
+	CL_GUARD_OUT(err, run_done(st, q, "hosts", n));
+	CL_GUARD_OUT(err, ctl_store_commit(st));
+	return CL_OK;
+out:
+	ctl_store_rollback(st);
+	return err;
+}
+
+/* ---- images ---- */
+
+static void read_image(sqlite3_stmt *q, void *o)
+{
+	ctl_image *im = o;
+	col_text(q, 0, im->id, sizeof(im->id));
+	col_text(q, 1, im->tenant_id, sizeof(im->tenant_id));
+	col_text(q, 2, im->name, sizeof(im->name));
+	col_text(q, 3, im->sha384, sizeof(im->sha384));
+	im->size = sqlite3_column_int64(q, 4);
+	im->created_at = sqlite3_column_int64(q, 5);
+}
+
+cl_err ctl_store_image_insert(ctl_store *st, const ctl_image *im)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q, "INSERT INTO images(id,tenant_id,name,sha384,size,created_at) VALUES(?,?,?,?,?,?)",
+		      "ssssii", im->id, im->tenant_id, im->name, im->sha384, (int64_t)im->size,
+		      (int64_t)im->created_at));
+	return run_done(st, q, "image", NULL);
+}
+
+cl_err ctl_store_image_get(ctl_store *st, const char *id, ctl_image *out)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q, "SELECT id,tenant_id,name,sha384,size,created_at FROM images WHERE id=?", "s", id));
+	return get_one(st, q, read_image, out, "image");
+}
+
+cl_err ctl_store_image_list(ctl_store *st, const char *tenant_id, ctl_image **out, size_t *n)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q,
+		      "SELECT id,tenant_id,name,sha384,size,created_at FROM images WHERE tenant_id=? ORDER BY id", "s",
+		      tenant_id));
+	return get_all(st, q, read_image, sizeof(ctl_image), (void **)out, n, "images");
+}
+
+/* ---- enclaves ---- */
+
+#define ENCLAVE_COLS                                                                                       \
+	"id,name,tenant_id,image_id,host_id,state,desired,memory_mib,cpus,min_level,untrusted_mask,"       \
+	"access_hash,error,created_at,updated_at"
+
+static void read_enclave(sqlite3_stmt *q, void *o)
+{
+	ctl_enclave *e = o;
+	col_text(q, 0, e->id, sizeof(e->id));
+	col_text(q, 1, e->name, sizeof(e->name));
+	col_text(q, 2, e->tenant_id, sizeof(e->tenant_id));
+	col_text(q, 3, e->image_id, sizeof(e->image_id));
+	col_text(q, 4, e->host_id, sizeof(e->host_id));
+	col_text(q, 5, e->state, sizeof(e->state));
+	col_text(q, 6, e->desired, sizeof(e->desired));
+	e->memory_mib = sqlite3_column_int64(q, 7);
+	e->cpus = sqlite3_column_int64(q, 8);
+	col_text(q, 9, e->min_level, sizeof(e->min_level));
+	e->untrusted_mask = (uint32_t)sqlite3_column_int64(q, 10);
+	col_text(q, 11, e->access_hash, sizeof(e->access_hash));
+	col_text(q, 12, e->error, sizeof(e->error));
+	e->created_at = sqlite3_column_int64(q, 13);
+	e->updated_at = sqlite3_column_int64(q, 14);
+}
+
+cl_err ctl_store_enclave_insert(ctl_store *st, const ctl_enclave *e)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q, "INSERT INTO enclaves(" ENCLAVE_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+		      "sssssssiisissii", e->id, e->name, e->tenant_id, e->image_id, e->host_id, e->state, e->desired,
+		      (int64_t)e->memory_mib, (int64_t)e->cpus, e->min_level, (int64_t)e->untrusted_mask,
+		      e->access_hash, e->error, (int64_t)e->created_at, (int64_t)e->updated_at));
+	return run_done(st, q, "enclave", NULL);
+}
+
+cl_err ctl_store_enclave_get(ctl_store *st, const char *id, ctl_enclave *out)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q, "SELECT " ENCLAVE_COLS " FROM enclaves WHERE id=?", "s", id));
+	return get_one(st, q, read_enclave, out, "enclave");
+}
+
+cl_err ctl_store_enclave_update(ctl_store *st, const ctl_enclave *e)
+{
+	sqlite3_stmt *q;
+	int changes = 0;
+	CL_GUARD(prep(st, &q,
+		      "UPDATE enclaves SET state=?,desired=?,memory_mib=?,error=?,updated_at=? WHERE id=?", "ssisis",
+		      e->state, e->desired, (int64_t)e->memory_mib, e->error, (int64_t)e->updated_at, e->id));
+	CL_GUARD(run_done(st, q, "enclave", &changes));
+	CL_ENSURE(changes == 1, CL_ENOTFOUND, "enclave not found");
+	return CL_OK;
+}
+
+cl_err ctl_store_enclave_delete(ctl_store *st, const char *id)
+{
+	sqlite3_stmt *q;
+	int changes = 0;
+	CL_GUARD(prep(st, &q, "DELETE FROM enclaves WHERE id=?", "s", id));
+	CL_GUARD(run_done(st, q, "enclave", &changes));
+	CL_ENSURE(changes == 1, CL_ENOTFOUND, "enclave not found");
+	return CL_OK;
+}
+
+cl_err ctl_store_enclave_list(ctl_store *st, const char *tenant_id, uint32_t require_mask, const char *after,
+			      int limit, ctl_enclave **out, size_t *n)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q,
+		      "SELECT " ENCLAVE_COLS " FROM enclaves WHERE (?1 IS NULL OR tenant_id=?1) AND"
+		      " (untrusted_mask & ?2) = ?2 AND id > ?3 ORDER BY id LIMIT ?4",
+		      "sisi", tenant_id, (int64_t)require_mask, after ? after : "", (int64_t)limit));
+	return get_all(st, q, read_enclave, sizeof(ctl_enclave), (void **)out, n, "enclaves");
+}
+
+cl_err ctl_store_enclave_by_host(ctl_store *st, const char *host_id, ctl_enclave **out, size_t *n)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q, "SELECT " ENCLAVE_COLS " FROM enclaves WHERE host_id=? ORDER BY id", "s", host_id));
+	return get_all(st, q, read_enclave, sizeof(ctl_enclave), (void **)out, n, "enclaves");
+}
+
+cl_err ctl_store_count_by(ctl_store *st, const char *table, const char *column,
+			  void (*fn)(void *arg, const char *value, int64_t count), void *arg)
+{
+	static const char *const allowed[][2] = {{"enclaves", "state"}, {"hosts", "state"}, {"jobs", "state"}};
+	char sql[160];
+	bool ok = false;
+	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+		ok |= strcmp(table, allowed[i][0]) == 0 && strcmp(column, allowed[i][1]) == 0;
+	CL_ENSURE(ok, CL_EINVAL, "cannot count %s.%s", table, column);
+	snprintf(sql, sizeof(sql), "SELECT %s, COUNT(*) FROM %s GROUP BY %s", column, table, column);
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q, sql, ""));
+	int rc;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const unsigned char *v = sqlite3_column_text(q, 0);
+		fn(arg, v ? (const char *)v : "", sqlite3_column_int64(q, 1));
+	}
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? CL_OK : ctl_store_sqlerr(st, rc, "count");
+}
+
+/* ---- jobs ---- */
+
+#define JOB_COLS "id,kind,enclave_id,tenant_id,state,progress,error,created_at,updated_at"
+
+static void read_job(sqlite3_stmt *q, void *o)
+{
+	ctl_job *j = o;
+	col_text(q, 0, j->id, sizeof(j->id));
+	col_text(q, 1, j->kind, sizeof(j->kind));
+	col_text(q, 2, j->enclave_id, sizeof(j->enclave_id));
+	col_text(q, 3, j->tenant_id, sizeof(j->tenant_id));
+	col_text(q, 4, j->state, sizeof(j->state));
+	j->progress = sqlite3_column_int64(q, 5);
+	col_text(q, 6, j->error, sizeof(j->error));
+	j->created_at = sqlite3_column_int64(q, 7);
+	j->updated_at = sqlite3_column_int64(q, 8);
+}
+
+cl_err ctl_store_job_insert(ctl_store *st, const ctl_job *j)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q, "INSERT INTO jobs(" JOB_COLS ") VALUES(?,?,?,?,?,?,?,?,?)", "sssssisii", j->id,
+		      j->kind, j->enclave_id, j->tenant_id, j->state, (int64_t)j->progress, j->error,
+		      (int64_t)j->created_at, (int64_t)j->updated_at));
+	return run_done(st, q, "job", NULL);
+}
+
+cl_err ctl_store_job_get(ctl_store *st, const char *id, ctl_job *out)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q, "SELECT " JOB_COLS " FROM jobs WHERE id=?", "s", id));
+	return get_one(st, q, read_job, out, "job");
+}
+
+cl_err ctl_store_job_update(ctl_store *st, const ctl_job *j)
+{
+	sqlite3_stmt *q;
+	int changes = 0;
+	CL_GUARD(prep(st, &q, "UPDATE jobs SET state=?,progress=?,error=?,updated_at=? WHERE id=?", "sisis",
+		      j->state, (int64_t)j->progress, j->error, (int64_t)j->updated_at, j->id));
+	CL_GUARD(run_done(st, q, "job", &changes));
+	CL_ENSURE(changes == 1, CL_ENOTFOUND, "job not found");
+	return CL_OK;
+}
+
+cl_err ctl_store_job_active(ctl_store *st, const char *enclave_id, ctl_job **out, size_t *n)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q,
+		      "SELECT " JOB_COLS " FROM jobs WHERE enclave_id=? AND state IN ('pending','running')"
+		      " ORDER BY created_at, id",
+		      "s", enclave_id));
+	return get_all(st, q, read_job, sizeof(ctl_job), (void **)out, n, "jobs");
+}
+
+cl_err ctl_store_jobs_delivered(ctl_store *st, const char *host_id, int64_t now_ms)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q,
+		      "UPDATE jobs SET state='running',progress=50,updated_at=? WHERE state='pending' AND enclave_id IN"
+		      " (SELECT id FROM enclaves WHERE host_id=?)",
+		      "is", now_ms, host_id));
+	return run_done(st, q, "jobs", NULL);
+}

@@ -1,0 +1,177 @@
+/* store.h — the control plane's SQLite store (WAL, synchronous=FULL).
+ *
+ * One ctl_store wraps one sqlite3 connection; single-threaded use only.
+ * Every state change the API makes runs between ctl_store_begin() and
+ * ctl_store_commit() (or ctl_store_rollback() on any failure), so a kill at
+ * any moment leaves either all of a change or none of it.
+ * Row structs hold fixed-size copies: callers own them, nothing to free
+ * except where a function says (lists are malloc'd arrays: free()).
+ * Constraint violations (duplicate names) map to CL_ECONFLICT, a missing row
+ * to CL_ENOTFOUND, other SQLite failures to CL_EIO with a detail.
+ */
+#ifndef CL_CONTROL_STORE_H
+#define CL_CONTROL_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+#define CTL_ID_MAX 64
+#define CTL_HASH_MAX 128
+#define CTL_MSG_MAX 256
+#define CTL_SCHEMA_VERSION 1
+
+/* The built-in provider tenant that admin tokens belong to. */
+#define CTL_PROVIDER_TENANT "ten-provider"
+
+typedef struct ctl_store ctl_store;
+
+typedef struct ctl_tenant {
+	char id[CTL_ID_MAX];
+	char name[CTL_ID_MAX];
+	int64_t created_at; /* ms since the epoch */
+} ctl_tenant;
+
+/* kind: "admin", "tenant" or "host". host_id is "" unless kind is "host". */
+typedef struct ctl_token {
+	char id[CTL_ID_MAX];
+	char kind[8];
+	char tenant_id[CTL_ID_MAX];
+	char host_id[CTL_ID_MAX];
+	char name[CTL_ID_MAX];
+	char hash[CTL_HASH_MAX]; /* cl_secret_hash of the secret part */
+	int64_t created_at;
+} ctl_token;
+
+typedef struct ctl_host {
+	char id[CTL_ID_MAX];
+	char name[CTL_ID_MAX];
+	char state[8]; /* "ready" | "lost" */
+	char level[16];
+	char zone[CTL_ID_MAX];
+	char rack[CTL_ID_MAX];
+	int64_t memory_mib, cpus;
+	int64_t last_seen; /* ms */
+	int64_t generation;
+	int64_t created_at;
+	/* computed by get/list: */
+	int64_t mem_used_mib, cpus_used, nenclaves;
+	char *caps_json; /* malloc'd by get/list; ctl_host_clear() frees it */
+} ctl_host;
+
+typedef struct ctl_image {
+	char id[CTL_ID_MAX];
+	char tenant_id[CTL_ID_MAX];
+	char name[CTL_ID_MAX * 2];
+	char sha384[97];
+	int64_t size;
+	int64_t created_at;
+} ctl_image;
+
+typedef struct ctl_enclave {
+	char id[CTL_ID_MAX];
+	char name[CTL_ID_MAX];
+	char tenant_id[CTL_ID_MAX];
+	char image_id[CTL_ID_MAX];
+	char host_id[CTL_ID_MAX];
+	char state[16];   /* pending|running|stopped|failed|destroying|lost */
+	char desired[16]; /* running|stopped|gone */
+	int64_t memory_mib, cpus;
+	char min_level[16];
+	uint32_t untrusted_mask; /* CTL_ACT_* bits allowed without the access key */
+	char access_hash[CTL_HASH_MAX];
+	char error[CTL_MSG_MAX];
+	int64_t created_at, updated_at;
+} ctl_enclave;
+
+typedef struct ctl_job {
+	char id[CTL_ID_MAX];
+	char kind[16]; /* create|start|stop|destroy|resize */
+	char enclave_id[CTL_ID_MAX];
+	char tenant_id[CTL_ID_MAX];
+	char state[16]; /* pending|running|succeeded|failed */
+	int64_t progress;
+	char error[CTL_MSG_MAX];
+	int64_t created_at, updated_at;
+} ctl_job;
+
+/* Opens (creating if needed, mode 0600) the database at path, enables WAL
+ * and synchronous=FULL, and applies migrations. *out owned by caller. */
+CL_MUST_CHECK cl_err ctl_store_open(const char *path, ctl_store **out);
+/* Closes the store. NULL is fine. */
+void ctl_store_close(ctl_store *st);
+/* Applies every schema migration not yet recorded in schema_version.
+ * Idempotent; *version (may be NULL) receives the resulting version. */
+CL_MUST_CHECK cl_err ctl_store_migrate(ctl_store *st, int *version);
+
+CL_MUST_CHECK cl_err ctl_store_begin(ctl_store *st);
+CL_MUST_CHECK cl_err ctl_store_commit(ctl_store *st);
+/* Rolls back the open transaction, if any. Never fails visibly. */
+void ctl_store_rollback(ctl_store *st);
+
+/* Tenants. */
+CL_MUST_CHECK cl_err ctl_store_tenant_insert(ctl_store *st, const ctl_tenant *t);
+CL_MUST_CHECK cl_err ctl_store_tenant_get(ctl_store *st, const char *id, ctl_tenant *out);
+CL_MUST_CHECK cl_err ctl_store_tenant_list(ctl_store *st, ctl_tenant **out, size_t *n);
+
+/* Tokens (admin, tenant and host bearer tokens). */
+CL_MUST_CHECK cl_err ctl_store_token_insert(ctl_store *st, const ctl_token *t);
+CL_MUST_CHECK cl_err ctl_store_token_get(ctl_store *st, const char *id, ctl_token *out);
+/* Number of admin tokens (to know whether this is the first start). */
+CL_MUST_CHECK cl_err ctl_store_admin_count(ctl_store *st, int64_t *n);
+
+/* Join tokens: one-time; consume fails with CL_EAUTH if the id is unknown,
+ * used or expired at now_ms. hash receives the stored hash for verification
+ * (consume marks it used: call inside the transaction that registers). */
+CL_MUST_CHECK cl_err ctl_store_join_insert(ctl_store *st, const char *id, const char *hash, int64_t expires_at);
+CL_MUST_CHECK cl_err ctl_store_join_get(ctl_store *st, const char *id, int64_t now_ms, char hash[CTL_HASH_MAX]);
+CL_MUST_CHECK cl_err ctl_store_join_consume(ctl_store *st, const char *id);
+
+/* Hosts. insert copies caps_json (may be NULL). */
+CL_MUST_CHECK cl_err ctl_store_host_insert(ctl_store *st, const ctl_host *h);
+CL_MUST_CHECK cl_err ctl_store_host_get(ctl_store *st, const char *id, ctl_host *out);
+CL_MUST_CHECK cl_err ctl_store_host_list(ctl_store *st, ctl_host **out, size_t *n);
+/* Records a heartbeat: last_seen, state ready, and new capabilities if caps_json. */
+CL_MUST_CHECK cl_err ctl_store_host_seen(ctl_store *st, const ctl_host *h);
+/* Bumps the host's generation (something changed for it). */
+CL_MUST_CHECK cl_err ctl_store_host_bump(ctl_store *st, const char *id);
+/* Marks ready hosts not seen since before cutoff_ms lost (and their enclaves
+ * lost); *n receives how many hosts changed. */
+CL_MUST_CHECK cl_err ctl_store_hosts_mark_lost(ctl_store *st, int64_t cutoff_ms, int *n);
+void ctl_host_clear(ctl_host *h);
+void ctl_host_list_free(ctl_host *hosts, size_t n);
+
+/* Images. */
+CL_MUST_CHECK cl_err ctl_store_image_insert(ctl_store *st, const ctl_image *im);
+CL_MUST_CHECK cl_err ctl_store_image_get(ctl_store *st, const char *id, ctl_image *out);
+CL_MUST_CHECK cl_err ctl_store_image_list(ctl_store *st, const char *tenant_id, ctl_image **out, size_t *n);
+
+/* Enclaves. */
+CL_MUST_CHECK cl_err ctl_store_enclave_insert(ctl_store *st, const ctl_enclave *e);
+CL_MUST_CHECK cl_err ctl_store_enclave_get(ctl_store *st, const char *id, ctl_enclave *out);
+/* Updates state, desired, memory_mib, error and updated_at of e->id. */
+CL_MUST_CHECK cl_err ctl_store_enclave_update(ctl_store *st, const ctl_enclave *e);
+CL_MUST_CHECK cl_err ctl_store_enclave_delete(ctl_store *st, const char *id);
+/* Lists by id order after `after` ("" = from the start), at most limit rows.
+ * tenant_id NULL = all tenants; require_mask != 0 keeps only rows whose
+ * untrusted_mask has those bits. */
+CL_MUST_CHECK cl_err ctl_store_enclave_list(ctl_store *st, const char *tenant_id, uint32_t require_mask,
+					    const char *after, int limit, ctl_enclave **out, size_t *n);
+/* All enclaves placed on a host. */
+CL_MUST_CHECK cl_err ctl_store_enclave_by_host(ctl_store *st, const char *host_id, ctl_enclave **out, size_t *n);
+/* Counts for metrics: by state, into a caller callback. */
+CL_MUST_CHECK cl_err ctl_store_count_by(ctl_store *st, const char *table, const char *column,
+					void (*fn)(void *arg, const char *value, int64_t count), void *arg);
+
+/* Jobs. */
+CL_MUST_CHECK cl_err ctl_store_job_insert(ctl_store *st, const ctl_job *j);
+CL_MUST_CHECK cl_err ctl_store_job_get(ctl_store *st, const char *id, ctl_job *out);
+CL_MUST_CHECK cl_err ctl_store_job_update(ctl_store *st, const ctl_job *j);
+/* Active (pending or running) jobs of an enclave, oldest first. */
+CL_MUST_CHECK cl_err ctl_store_job_active(ctl_store *st, const char *enclave_id, ctl_job **out, size_t *n);
+/* Marks the pending jobs of a host's enclaves running (the host was told). */
+CL_MUST_CHECK cl_err ctl_store_jobs_delivered(ctl_store *st, const char *host_id, int64_t now_ms);
+
+#endif

@@ -1,0 +1,19 @@
+/* store_priv.h — internals shared by store.c and store_migrate.c only. */
+#ifndef CL_CONTROL_STORE_PRIV_H
+#define CL_CONTROL_STORE_PRIV_H
+
+#include <sqlite3.h>
+
+#include "control/store.h"
+
+struct ctl_store {
+	sqlite3 *db;
+	int in_tx;
+};
+
+/* Maps a SQLite result code to a cl_err with a detail naming what failed. */
+cl_err ctl_store_sqlerr(ctl_store *st, int rc, const char *what);
+/* Runs SQL without results. */
+CL_MUST_CHECK cl_err ctl_store_exec(ctl_store *st, const char *sql);
+
+#endif

@@ -1,0 +1,269 @@
+/* sync.c — the host sync long-poll (docs/internals.md "Control plane ↔ host
+ * agent"): record heartbeat and observed states, then answer at once if
+ * there is something newer than the host's generation (or queued ops), else
+ * hold the request until something changes or the wait ends. Also marks
+ * hosts lost when they have not synced for 3 x poll timeout.
+ *
+ * A held evhttp request stays valid until we reply, even if the client goes
+ * away (libevent detaches it from the dead connection), so every held
+ * request is answered exactly once: on wake, on timeout, on replacement by a
+ * newer sync from the same host, or at shutdown.
+ */
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "control/control.h"
+#include "control/validate.h"
+
+struct ctl_host_rt {
+	ctl_host_rt *next;
+	ctl_server *srv;
+	char id[CTL_ID_MAX];
+	struct evhttp_request *held;
+	struct event *timer;
+};
+
+static ctl_host_rt *rt_get(ctl_server *srv, const char *id, bool create)
+{
+	for (ctl_host_rt *h = srv->hosts; h; h = h->next)
+		if (strcmp(h->id, id) == 0)
+			return h;
+	if (!create)
+		return NULL;
+	ctl_host_rt *h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	h->srv = srv;
+	snprintf(h->id, sizeof(h->id), "%s", id);
+	h->next = srv->hosts;
+	srv->hosts = h;
+	return h;
+}
+
+/* Builds and sends the sync answer for host id on req. */
+static void answer(ctl_server *srv, struct evhttp_request *req, const char *host_id)
+{
+	ctl_host h;
+	ctl_enclave *es = NULL;
+	size_t n = 0;
+	cl_err err = ctl_store_host_get(srv->store, host_id, &h);
+	if (err == CL_OK)
+		err = ctl_store_enclave_by_host(srv->store, host_id, &es, &n);
+	if (err != CL_OK) {
+		ctl_host_clear(&h);
+		ctl_reply_err(srv, req, err);
+		return;
+	}
+	json_t *encs = json_array(), *ops = json_array();
+	for (size_t i = 0; i < n; i++) {
+		ctl_enclave *e = &es[i];
+		if (strcmp(e->desired, "gone") == 0)
+			continue;
+		ctl_image im;
+		if (ctl_store_image_get(srv->store, e->image_id, &im) != CL_OK)
+			continue; /* cannot happen: images are never deleted */
+		json_array_append_new(encs, json_pack("{s:s,s:s,s:s,s:I,s:I,s:s}", "id", e->id, "image", e->image_id,
+						      "image_sha384", im.sha384, "memory_mib",
+						      (json_int_t)e->memory_mib, "cpus", (json_int_t)e->cpus,
+						      "desired", e->desired));
+	}
+	free(es);
+	ctl_ops_take(srv, host_id, ops);
+	if (ctl_store_jobs_delivered(srv->store, host_id, (int64_t)cl_now_wall_ms()) != CL_OK)
+		cl_warn("could not mark jobs delivered host=%s", host_id);
+	ctl_reply_json(srv, req, 200,
+		       json_pack("{s:I,s:o,s:o}", "generation", (json_int_t)h.generation, "enclaves", encs, "ops", ops));
+	ctl_host_clear(&h);
+}
+
+static void release(ctl_host_rt *rt)
+{
+	if (!rt->held)
+		return;
+	struct evhttp_request *req = rt->held;
+	rt->held = NULL;
+	rt->srv->sync_waiters--;
+	evtimer_del(rt->timer);
+	answer(rt->srv, req, rt->id);
+}
+
+static void on_hold_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	release(arg);
+}
+
+void ctl_sync_wake(ctl_server *srv, const char *host_id)
+{
+	ctl_host_rt *rt = rt_get(srv, host_id, false);
+	if (rt)
+		release(rt);
+}
+
+/* Applies the host's report in one transaction. */
+static cl_err apply_report(ctl_server *srv, const char *host_id, ctl_sync_req *s)
+{
+	ctl_store *st = srv->store;
+	ctl_host h = {0};
+	ctl_enclave *es = NULL;
+	size_t n = 0;
+	cl_err err;
+	snprintf(h.id, sizeof(h.id), "%s", host_id);
+	h.last_seen = (int64_t)cl_now_wall_ms();
+	if (s->caps_json) {
+		h.caps_json = json_dumps(s->caps_json, JSON_COMPACT | JSON_SORT_KEYS);
+		if (!h.caps_json)
+			return CL_ENOMEM;
+		snprintf(h.level, sizeof(h.level), "%s", s->caps.level);
+		snprintf(h.zone, sizeof(h.zone), "%s", s->caps.zone);
+		snprintf(h.rack, sizeof(h.rack), "%s", s->caps.rack);
+		h.memory_mib = s->caps.memory_mib;
+		h.cpus = s->caps.cpus;
+	}
+	CL_GUARD_OUT(err, ctl_store_begin(st));
+	CL_GUARD_OUT(err, ctl_store_host_seen(st, &h));
+	CL_GUARD_OUT(err, ctl_store_enclave_by_host(st, host_id, &es, &n));
+	for (size_t i = 0; i < n; i++) {
+		ctl_enclave *e = &es[i];
+		const ctl_sync_enclave *rep = NULL;
+		for (size_t k = 0; k < s->nenclaves && !rep; k++)
+			if (strcmp(s->enclaves[k].id, e->id) == 0)
+				rep = &s->enclaves[k];
+		if (rep)
+			CL_GUARD_OUT(err, ctl_jobs_observe(srv, e, rep->state, rep->memory_mib, rep->error,
+							   rep->has_exit, rep->exit_status));
+		else if (strcmp(e->desired, "gone") == 0)
+			CL_GUARD_OUT(err, ctl_jobs_gone(srv, e));
+		else if (strcmp(e->state, "lost") == 0) {
+			/* The host is back but does not run it: it will relaunch it. */
+			snprintf(e->state, sizeof(e->state), "pending");
+			e->updated_at = h.last_seen;
+			CL_GUARD_OUT(err, ctl_store_enclave_update(st, e));
+		}
+	}
+	CL_GUARD_OUT(err, ctl_store_commit(st));
+out:
+	if (err != CL_OK)
+		ctl_store_rollback(st);
+	free(es);
+	free(h.caps_json);
+	return err;
+}
+
+void ctl_sync_handle(ctl_req *r, const char *host_id)
+{
+	ctl_server *srv = r->srv;
+	json_t *body = NULL;
+	ctl_sync_req s = {0};
+	ctl_host h = {0};
+	cl_err err;
+	if (r->who.kind != CTL_WHO_HOST || strcmp(r->who.host_id, host_id) != 0) {
+		cl_warn("denied reason=forbidden action=sync token=%s", r->who.token_id);
+		ctl_reply_error(srv, r->req, CL_EPERM, "only the host's own token may sync");
+		return;
+	}
+	CL_GUARD_OUT(err, ctl_req_json(r, &body));
+	CL_GUARD_OUT(err, ctl_parse_sync(body, &s));
+	CL_GUARD_OUT(err, apply_report(srv, host_id, &s));
+	for (size_t i = 0; i < s.nresults; i++) {
+		const ctl_sync_result *res = &s.results[i];
+		if (ctl_op_complete(srv, host_id, res->op, res->ok, res->data, res->error) != CL_OK)
+			cl_debug("sync result for unknown op host=%s", host_id);
+	}
+	CL_GUARD_OUT(err, ctl_store_host_get(srv->store, host_id, &h));
+	ctl_host_rt *rt = rt_get(srv, host_id, true);
+	if (!rt) {
+		err = CL_ENOMEM;
+		goto out;
+	}
+	release(rt); /* an older held sync from this host: answer it now */
+	uint64_t wait = (uint64_t)s.wait_ms < srv->poll_timeout_ms ? (uint64_t)s.wait_ms : srv->poll_timeout_ms;
+	if (h.generation > s.generation || ctl_ops_pending(srv, host_id) || wait == 0) {
+		answer(srv, r->req, host_id);
+		goto out;
+	}
+	if (!rt->timer && !(rt->timer = evtimer_new(srv->base, on_hold_timeout, rt))) {
+		err = CL_ENOMEM;
+		goto out;
+	}
+	struct timeval tv = {.tv_sec = (time_t)(wait / 1000), .tv_usec = (suseconds_t)(wait % 1000) * 1000};
+	rt->held = r->req;
+	srv->sync_waiters++;
+	evtimer_add(rt->timer, &tv);
+out:
+	if (err != CL_OK)
+		ctl_reply_err(srv, r->req, err);
+	ctl_host_clear(&h);
+	ctl_sync_req_free(&s);
+	json_decref(body);
+}
+
+void ctl_op_result_handle(ctl_req *r, const char *host_id, const char *op_id)
+{
+	ctl_server *srv = r->srv;
+	json_t *body = NULL;
+	ctl_sync_result res;
+	cl_err err;
+	if (r->who.kind != CTL_WHO_HOST || strcmp(r->who.host_id, host_id) != 0) {
+		cl_warn("denied reason=forbidden action=op-result token=%s", r->who.token_id);
+		ctl_reply_error(srv, r->req, CL_EPERM, "only the host's own token may post op results");
+		return;
+	}
+	CL_GUARD_OUT(err, ctl_req_json(r, &body));
+	CL_GUARD_OUT(err, ctl_parse_op_result(body, &res));
+	CL_GUARD_OUT(err, ctl_op_complete(srv, host_id, op_id, res.ok, res.data, res.error));
+	ctl_reply_json(srv, r->req, 200, json_object());
+out:
+	if (err != CL_OK)
+		ctl_reply_err(srv, r->req, err);
+	json_decref(body);
+}
+
+static void on_lost_timer(evutil_socket_t fd, short what, void *arg)
+{
+	ctl_server *srv = arg;
+	int n = 0;
+	int64_t cutoff = (int64_t)cl_now_wall_ms() - 3 * (int64_t)srv->poll_timeout_ms;
+	if (ctl_store_hosts_mark_lost(srv->store, cutoff, &n) != CL_OK)
+		cl_warn("marking lost hosts failed: %s", cl_error_detail());
+	else if (n > 0)
+		cl_warn("hosts lost count=%d", n);
+}
+
+cl_err ctl_sync_start(ctl_server *srv)
+{
+	uint32_t every = srv->poll_timeout_ms / 2;
+	if (every < 100)
+		every = 100;
+	if (every > 5000)
+		every = 5000;
+	srv->lost_timer = event_new(srv->base, -1, EV_PERSIST, on_lost_timer, srv);
+	CL_ENSURE(srv->lost_timer, CL_ENOMEM, "event_new");
+	struct timeval tv = {.tv_sec = every / 1000, .tv_usec = (suseconds_t)(every % 1000) * 1000};
+	CL_ENSURE(event_add(srv->lost_timer, &tv) == 0, CL_ESYS, "event_add");
+	return CL_OK;
+}
+
+void ctl_sync_shutdown(ctl_server *srv)
+{
+	while (srv->hosts) {
+		ctl_host_rt *rt = srv->hosts;
+		srv->hosts = rt->next;
+		if (rt->held) {
+			struct evhttp_request *req = rt->held;
+			rt->held = NULL;
+			srv->sync_waiters--;
+			ctl_reply_error(srv, req, CL_EUNAVAIL, "control plane is shutting down");
+		}
+		if (rt->timer)
+			event_free(rt->timer);
+		free(rt);
+	}
+	if (srv->lost_timer) {
+		event_free(srv->lost_timer);
+		srv->lost_timer = NULL;
+	}
+}

@@ -1,0 +1,118 @@
+/* validate.h — request-body validation for the control plane API.
+ *
+ * Every parser takes a JSON object already decoded by ctl_json_body (which
+ * rejects non-objects, duplicate keys and bodies over CTL_JSON_MAX), rejects
+ * unknown fields, wrong types and out-of-range values with CL_EINVAL and a
+ * detail naming the field (never echoing a secret value), and fills a
+ * struct whose string pointers borrow from the JSON object: keep the object
+ * alive while using them. Pure functions, no I/O: the fuzz harness drives them.
+ */
+#ifndef CL_CONTROL_VALIDATE_H
+#define CL_CONTROL_VALIDATE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "control/placement.h"
+
+#define CTL_JSON_MAX (1u << 20)
+#define CTL_MAX_CONSTRAINTS 16
+#define CTL_MAX_LATENCY 64
+#define CTL_MAX_SYNC_ENCLAVES 4096
+#define CTL_MAX_SYNC_RESULTS 1024
+#define CTL_SEND_MAX (512u * 1024)  /* decoded bytes per send */
+#define CTL_RECV_MAX (1u << 20)
+#define CTL_WAIT_MAX_MS 30000
+
+/* Actions on an enclave; a policy lists those allowed without the access key. */
+enum {
+	CTL_ACT_DESCRIBE = 1u << 0,
+	CTL_ACT_LIST = 1u << 1,
+	CTL_ACT_START = 1u << 2,
+	CTL_ACT_STOP = 1u << 3,
+	CTL_ACT_DESTROY = 1u << 4,
+	CTL_ACT_RESIZE = 1u << 5,
+	CTL_ACT_SEND = 1u << 6,
+	CTL_ACT_RECV = 1u << 7,
+	CTL_ACT_LOGS = 1u << 8,
+};
+#define CTL_ACT_DEFAULT (CTL_ACT_DESCRIBE | CTL_ACT_LIST)
+
+/* Bit for an action name ("describe", "send", ...), 0 if unknown. */
+uint32_t ctl_action_bit(const char *name);
+/* Name of a single action bit, or "unknown". */
+const char *ctl_action_name(uint32_t bit);
+
+/* Names: [a-z0-9][a-z0-9-]{0,62}. */
+bool ctl_valid_name(const char *s);
+/* Object ids as they appear in paths: [a-z0-9-]{1,63}. */
+bool ctl_valid_id(const char *s);
+
+/* Decodes a request body: must be one JSON object of at most CTL_JSON_MAX
+ * bytes (CL_ETOOBIG beyond), no duplicate keys. *out owned by caller. */
+CL_MUST_CHECK cl_err ctl_json_body(const void *data, size_t len, json_t **out);
+
+typedef struct ctl_create_req {
+	const char *name, *image_id, *min_level, *zone, *rack; /* zone/rack NULL if absent */
+	int64_t memory_mib, cpus;
+	int min_level_rank;
+	cl_place_constraint cons[2 * CTL_MAX_CONSTRAINTS];
+	size_t ncons;
+	uint32_t untrusted_mask;
+} ctl_create_req;
+CL_MUST_CHECK cl_err ctl_parse_create_enclave(json_t *body, ctl_create_req *out);
+CL_MUST_CHECK cl_err ctl_parse_resize(json_t *body, int64_t *memory_mib);
+
+typedef struct ctl_caps {
+	const char *level, *zone, *rack; /* zone/rack "" if absent */
+	int level_rank;
+	int64_t memory_mib, cpus;
+	cl_place_latency latency[CTL_MAX_LATENCY];
+	size_t nlatency;
+} ctl_caps;
+/* Validates a capabilities object (see docs/api/hosts-register.md). */
+CL_MUST_CHECK cl_err ctl_parse_caps(json_t *caps, ctl_caps *out);
+
+typedef struct ctl_register_req {
+	const char *join_token, *name;
+	json_t *caps_json; /* borrowed */
+	ctl_caps caps;
+} ctl_register_req;
+CL_MUST_CHECK cl_err ctl_parse_register(json_t *body, ctl_register_req *out);
+
+typedef struct ctl_sync_enclave {
+	const char *id, *state, *error; /* error NULL if absent */
+	int64_t memory_mib, exit_status;
+	bool has_exit;
+} ctl_sync_enclave;
+typedef struct ctl_sync_result {
+	const char *op, *data, *error; /* data/error NULL if absent */
+	bool ok;
+} ctl_sync_result;
+typedef struct ctl_sync_req {
+	int64_t generation, wait_ms;
+	json_t *caps_json; /* borrowed, NULL if absent */
+	ctl_caps caps;
+	ctl_sync_enclave *enclaves; /* malloc'd (bounded by the decoded array) */
+	size_t nenclaves;
+	ctl_sync_result *results; /* malloc'd */
+	size_t nresults;
+} ctl_sync_req;
+CL_MUST_CHECK cl_err ctl_parse_sync(json_t *body, ctl_sync_req *out);
+void ctl_sync_req_free(ctl_sync_req *r);
+
+/* {"ok":bool, "data"?:base64 string, "error"?:string}. */
+CL_MUST_CHECK cl_err ctl_parse_op_result(json_t *body, ctl_sync_result *out);
+/* {"data": base64} of at most CTL_SEND_MAX decoded bytes; *n = decoded length. */
+CL_MUST_CHECK cl_err ctl_parse_send(json_t *body, const char **data_b64, size_t *n);
+/* {"max"?: 1..CTL_RECV_MAX (65536), "wait_ms"?: 0..CTL_WAIT_MAX_MS (0)}. */
+CL_MUST_CHECK cl_err ctl_parse_recv(json_t *body, int64_t *max, int64_t *wait_ms);
+/* {"name": name}. */
+CL_MUST_CHECK cl_err ctl_parse_tenant(json_t *body, const char **name);
+/* {"tenant_id": id, "name": name}. */
+CL_MUST_CHECK cl_err ctl_parse_token_req(json_t *body, const char **tenant_id, const char **name);
+
+#endif

@@ -1,0 +1,185 @@
+/* agent_args.c — the `cloister-host` command line. Pure: no I/O. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host/agent.h"
+
+const char *cl_agent_usage(void)
+{
+	return "usage: cloister-host --control URL --ca CAFILE --data DIR [options]\n"
+	       "\n"
+	       "  --control URL          control plane base URL (https://HOST:PORT)\n"
+	       "  --ca CAFILE            CA certificate that signs the control plane's TLS cert\n"
+	       "  --data DIR             host data directory (host.json, images/, sandboxes/)\n"
+	       "  --join-token T         one-time join token (needed only on first start)\n"
+	       "  --name NAME            host name (default: the machine's hostname)\n"
+	       "  --zone Z               zone label\n"
+	       "  --rack R               rack label\n"
+	       "  --latency RES=US[:HOPS] latency (microseconds) and hops to a named resource;\n"
+	       "                         repeatable\n"
+	       "  --init PATH            cloister-init binary (default: next to cloister-host)\n"
+	       "  --memory-mib N         memory offered to enclaves (default: the machine's)\n"
+	       "  --cpus N               CPUs offered to enclaves (default: the machine's)\n"
+	       "  --poll-timeout-ms N    long-poll wait asked of the control plane (default 20000)\n"
+	       "  --help                 this text\n"
+	       "\n"
+	       "SIGTERM/SIGINT stop the agent and leave enclaves running; the next start adopts them.\n";
+}
+
+static bool lower_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+bool cl_agent_valid_id(const char *s)
+{
+	if (!s || !s[0])
+		return false;
+	for (size_t i = 0; s[i]; i++)
+		if (i >= CL_AGENT_ID_MAX - 1 || !(lower_alnum(s[i]) || s[i] == '-'))
+			return false;
+	return true;
+}
+
+bool cl_agent_valid_name(const char *s)
+{
+	return s && lower_alnum(s[0]) && cl_agent_valid_id(s);
+}
+
+/* Decimal u64 in [min, max]; no sign, no junk, no overflow. */
+static cl_err parse_u64(const char *flag, const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	if (!s || s[0] < '0' || s[0] > '9')
+		return cl_errorf(CL_EINVAL, "%s: expected a number", flag);
+	errno = 0;
+	char *end = NULL;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || !end || *end != '\0')
+		return cl_errorf(CL_EINVAL, "%s: expected a number", flag);
+	if (v < min || v > max)
+		return cl_errorf(CL_EINVAL, "%s: must be between %" PRIu64 " and %" PRIu64, flag, min, max);
+	*out = v;
+	return CL_OK;
+}
+
+cl_err cl_agent_parse_latency(const char *s, cl_agent_latency *out)
+{
+	const char *eq = s ? strchr(s, '=') : NULL;
+	if (!eq)
+		return cl_errorf(CL_EINVAL, "--latency: expected RESOURCE=US[:HOPS]");
+	size_t rlen = (size_t)(eq - s);
+	if (rlen == 0 || rlen >= sizeof(out->resource))
+		return cl_errorf(CL_EINVAL, "--latency: resource name must be 1..63 characters");
+	char res[CL_AGENT_ID_MAX];
+	memcpy(res, s, rlen);
+	res[rlen] = '\0';
+	if (!cl_agent_valid_name(res))
+		return cl_errorf(CL_EINVAL, "--latency: resource name must match [a-z0-9][a-z0-9-]{0,62}");
+	char num[32];
+	const char *rest = eq + 1, *colon = strchr(rest, ':');
+	size_t nlen = colon ? (size_t)(colon - rest) : strlen(rest);
+	if (nlen == 0 || nlen >= sizeof(num))
+		return cl_errorf(CL_EINVAL, "--latency: expected RESOURCE=US[:HOPS]");
+	memcpy(num, rest, nlen);
+	num[nlen] = '\0';
+	uint64_t us = 0, hops = 0;
+	CL_GUARD(parse_u64("--latency microseconds", num, 0, 60000000, &us));
+	if (colon)
+		CL_GUARD(parse_u64("--latency hops", colon + 1, 0, 255, &hops));
+	memcpy(out->resource, res, rlen + 1);
+	out->latency_us = (uint32_t)us;
+	out->hops = (uint32_t)hops;
+	return CL_OK;
+}
+
+static const char *const string_flags[] = {"--control", "--ca",   "--data", "--join-token",
+					    "--name",    "--zone", "--rack", "--init"};
+
+static const char **string_slot(cl_agent_config *c, size_t i)
+{
+	const char **slots[] = {&c->control, &c->ca,   &c->data, &c->join_token,
+				&c->name,    &c->zone, &c->rack, &c->init};
+	return slots[i];
+}
+
+static cl_err apply_flag(cl_agent_config *cfg, const char *flag, const char *val)
+{
+	for (size_t i = 0; i < sizeof(string_flags) / sizeof(string_flags[0]); i++) {
+		if (strcmp(flag, string_flags[i]) != 0)
+			continue;
+		const char **slot = string_slot(cfg, i);
+		CL_ENSURE(*slot == NULL, CL_EINVAL, "%s given twice", flag);
+		CL_ENSURE(val[0] != '\0', CL_EINVAL, "%s: empty value", flag);
+		*slot = val;
+		return CL_OK;
+	}
+	uint64_t v = 0;
+	if (strcmp(flag, "--latency") == 0) {
+		CL_ENSURE(cfg->nlatency < CL_AGENT_MAX_LATENCY, CL_EINVAL, "--latency: at most %d entries",
+			  CL_AGENT_MAX_LATENCY);
+		cl_agent_latency l;
+		CL_GUARD(cl_agent_parse_latency(val, &l));
+		for (size_t i = 0; i < cfg->nlatency; i++)
+			CL_ENSURE(strcmp(cfg->latency[i].resource, l.resource) != 0, CL_EINVAL,
+				  "--latency: resource %s given twice", l.resource);
+		cfg->latency[cfg->nlatency++] = l;
+	} else if (strcmp(flag, "--memory-mib") == 0) {
+		CL_GUARD(parse_u64(flag, val, 16, UINT64_C(64) << 20, &v));
+		cfg->memory_mib = v;
+	} else if (strcmp(flag, "--cpus") == 0) {
+		CL_GUARD(parse_u64(flag, val, 1, 4096, &v));
+		cfg->cpus = (uint32_t)v;
+	} else if (strcmp(flag, "--poll-timeout-ms") == 0) {
+		CL_GUARD(parse_u64(flag, val, 100, 600000, &v));
+		cfg->poll_timeout_ms = (uint32_t)v;
+	} else {
+		return cl_errorf(CL_EINVAL, "unknown flag %s", flag);
+	}
+	return CL_OK;
+}
+
+cl_err cl_agent_parse_args(int argc, char **argv, cl_agent_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->poll_timeout_ms = 20000;
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			cfg->help = true;
+			return CL_OK;
+		}
+		CL_ENSURE(strncmp(arg, "--", 2) == 0 && arg[2] != '\0', CL_EINVAL,
+			  "unexpected argument (flags start with --; see --help)");
+		char flag[32];
+		const char *val, *eq = strchr(arg, '=');
+		size_t flen = eq ? (size_t)(eq - arg) : strlen(arg);
+		CL_ENSURE(flen < sizeof(flag), CL_EINVAL, "unknown flag");
+		memcpy(flag, arg, flen);
+		flag[flen] = '\0';
+		if (eq) {
+			val = eq + 1;
+		} else {
+			CL_ENSURE(i + 1 < argc, CL_EINVAL, "%s needs a value", flag);
+			val = argv[++i];
+		}
+		CL_GUARD(apply_flag(cfg, flag, val));
+	}
+	CL_ENSURE(cfg->control, CL_EINVAL, "--control URL is required");
+	CL_ENSURE(strncmp(cfg->control, "https://", 8) == 0 && cfg->control[8] != '\0', CL_EINVAL,
+		  "--control: expected an https:// URL");
+	CL_ENSURE(strlen(cfg->control) < 512, CL_EINVAL, "--control: URL too long");
+	CL_ENSURE(cfg->ca, CL_EINVAL, "--ca CAFILE is required");
+	CL_ENSURE(cfg->data, CL_EINVAL, "--data DIR is required");
+	CL_ENSURE(strlen(cfg->data) < 3000, CL_EINVAL, "--data: path too long");
+	CL_ENSURE(!cfg->name || cl_agent_valid_name(cfg->name), CL_EINVAL,
+		  "--name must match [a-z0-9][a-z0-9-]{0,62}");
+	CL_ENSURE(!cfg->zone || cl_agent_valid_name(cfg->zone), CL_EINVAL,
+		  "--zone must match [a-z0-9][a-z0-9-]{0,62}");
+	CL_ENSURE(!cfg->rack || cl_agent_valid_name(cfg->rack), CL_EINVAL,
+		  "--rack must match [a-z0-9][a-z0-9-]{0,62}");
+	CL_ENSURE(!cfg->join_token || strlen(cfg->join_token) < 256, CL_EINVAL, "--join-token: too long");
+	return CL_OK;
+}

@@ -1,0 +1,123 @@
+/* agent_image.c — fetching, checking and caching enclave images.
+ *
+ * An image is used only after its SHA-384 matched the digest the control
+ * plane put in the desired set, both when it is downloaded and every time a
+ * cached copy is about to be launched (the cache is not trusted blindly).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/crypto.h"
+#include "common/http_client.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "host/agent.h"
+#include "image/image.h"
+
+/* SHA-384 of a file, streamed. CL_ENOTFOUND if it does not exist. */
+static cl_err hash_file(const char *path, uint8_t out[static CL_SHA384_LEN])
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return cl_errorf(errno == ENOENT ? CL_ENOTFOUND : CL_EIO, "open %s: %s", path, strerror(errno));
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	cl_err err = CL_OK;
+	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha384(), NULL) != 1) {
+		err = cl_errorf(CL_ECRYPTO, "sha384: init failed");
+		goto out;
+	}
+	uint8_t chunk[65536];
+	uint64_t total = 0;
+	for (;;) {
+		ssize_t r = read(fd, chunk, sizeof(chunk));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			err = cl_errorf(CL_EIO, "read %s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		total += (uint64_t)r;
+		if (total > CL_IMAGE_MAX_SIZE) {
+			err = cl_errorf(CL_ETOOBIG, "%s is larger than an image may be", path);
+			goto out;
+		}
+		if (EVP_DigestUpdate(ctx, chunk, (size_t)r) != 1) {
+			err = cl_errorf(CL_ECRYPTO, "sha384: update failed");
+			goto out;
+		}
+	}
+	unsigned int mdlen = 0;
+	if (EVP_DigestFinal_ex(ctx, out, &mdlen) != 1 || mdlen != CL_SHA384_LEN)
+		err = cl_errorf(CL_ECRYPTO, "sha384: final failed");
+out:
+	EVP_MD_CTX_free(ctx);
+	close(fd);
+	return err;
+}
+
+cl_err cl_agent_image_ensure(struct cl_http_client *http, const char *dir, const char *image,
+			     const char *sha384_hex, char *path, size_t pathlen)
+{
+	uint8_t want[CL_SHA384_LEN], got[CL_SHA384_LEN];
+	CL_ENSURE(cl_agent_valid_id(image), CL_EINVAL, "image id is invalid");
+	CL_ENSURE(cl_hex_decode(sha384_hex, want, sizeof(want)) == CL_OK, CL_EINVAL,
+		  "image %s: digest is not SHA-384 hex", image);
+	char imgdir[PATH_MAX];
+	CL_ENSURE(snprintf(imgdir, sizeof(imgdir), "%s/images", dir) < (int)sizeof(imgdir), CL_EINVAL,
+		  "data dir path too long");
+	CL_ENSURE(snprintf(path, pathlen, "%s/%s.img", imgdir, image) < (int)pathlen, CL_EINVAL,
+		  "data dir path too long");
+	CL_GUARD(cl_mkdir_p(imgdir, 0700));
+
+	cl_err err = hash_file(path, got);
+	if (err == CL_OK && cl_ct_equal(got, want, sizeof(want)))
+		return CL_OK;
+	if (err == CL_OK || err == CL_ETOOBIG) {
+		cl_warn("cached image does not match its digest; fetching it again image=%s", image);
+		if (unlink(path) != 0 && errno != ENOENT)
+			return cl_errorf(CL_EIO, "remove %s: %s", path, strerror(errno));
+	} else if (err != CL_ENOTFOUND) {
+		return err;
+	}
+
+	char url[256];
+	CL_ENSURE(snprintf(url, sizeof(url), "/v1/images/%s", image) < (int)sizeof(url), CL_EINVAL,
+		  "image id too long");
+	cl_buf body;
+	cl_buf_init(&body, CL_IMAGE_MAX_SIZE);
+	long status = 0;
+	cl_http_client_set_timeout(http, 300000);
+	err = cl_http_request(http, "GET", url, NULL, NULL, 0, NULL, &status, &body);
+	if (err != CL_OK) {
+		char why[256];
+		snprintf(why, sizeof(why), "%s", cl_error_detail());
+		err = cl_errorf(err, "fetch image %s: %s", image, why);
+		goto out;
+	}
+	if (status != 200) {
+		char msg[200];
+		cl_agent_error_message((const char *)body.data, body.len, msg, sizeof(msg));
+		err = cl_errorf(status == 404 ? CL_ENOTFOUND : CL_EPROTO, "fetch image %s: HTTP %ld: %s", image,
+				status, msg);
+		goto out;
+	}
+	CL_GUARD_OUT(err, cl_sha384(body.data, body.len, got));
+	if (!cl_ct_equal(got, want, sizeof(want))) {
+		err = cl_errorf(CL_ECRYPTO, "image %s: SHA-384 of the downloaded image does not match image_sha384",
+				image);
+		goto out;
+	}
+	CL_GUARD_OUT(err, cl_file_write_atomic(path, body.data, body.len, 0600));
+	cl_info("image cached image=%s bytes=%zu", image, body.len);
+out:
+	cl_buf_free(&body);
+	return err;
+}

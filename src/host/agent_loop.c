@@ -1,0 +1,491 @@
+/* agent_loop.c — registration, adoption at start, and the sync loop.
+ *
+ * The loop: report the actual state, receive the desired set (long-poll),
+ * reconcile, apply, repeat at once. The control plane records a report as
+ * soon as it receives it, so syncing again right after a launch or destroy
+ * tells it about the change without waiting for the poll timeout.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/http_client.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "host/agent.h"
+#include "host/sandbox.h"
+
+#define MIB (UINT64_C(1) << 20)
+#define BACKOFF_MIN_MS 200
+#define BACKOFF_MAX_MS 5000
+#define SYNC_RESP_MAX (64u << 20)
+
+static void sleep_ms(uint32_t ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Capped exponential backoff with jitter (so a fleet does not stampede a
+ * control plane that comes back). */
+static void backoff(uint32_t *ms)
+{
+	uint32_t j = 0;
+	if (cl_random(&j, sizeof(j)) != CL_OK)
+		j = 0;
+	sleep_ms(*ms - *ms / 4 + j % (*ms / 2 + 1));
+	*ms = *ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : *ms * 2;
+}
+
+/* ---- failures kept between syncs ---- */
+
+static cl_agent_failure *failure_find(cl_agent *ag, const char *id, bool launch)
+{
+	for (size_t i = 0; i < ag->nfail; i++)
+		if (ag->fail[i].launch == launch && strcmp(ag->fail[i].id, id) == 0)
+			return &ag->fail[i];
+	return NULL;
+}
+
+static void failure_set(cl_agent *ag, const char *id, bool launch, const char *error)
+{
+	cl_agent_failure *f = failure_find(ag, id, launch);
+	if (!f) {
+		cl_agent_failure *n = realloc(ag->fail, (ag->nfail + 1) * sizeof(*n));
+		if (!n)
+			return; /* best effort: the state report still shows the enclave missing */
+		ag->fail = n;
+		f = &ag->fail[ag->nfail++];
+		memset(f, 0, sizeof(*f));
+		snprintf(f->id, sizeof(f->id), "%s", id);
+		f->launch = launch;
+	}
+	snprintf(f->error, sizeof(f->error), "%s", error);
+}
+
+static void failure_clear(cl_agent *ag, const char *id, bool launch)
+{
+	cl_agent_failure *f = failure_find(ag, id, launch);
+	if (f) {
+		*f = ag->fail[ag->nfail - 1];
+		ag->nfail--;
+	}
+}
+
+/* Forgets failures of ids no longer desired (a later desire launches afresh). */
+static void failure_prune(cl_agent *ag, const cl_agent_answer *a)
+{
+	for (size_t i = 0; i < ag->nfail;) {
+		bool desired = false;
+		for (size_t j = 0; j < a->ndesired && !desired; j++)
+			desired = strcmp(a->desired[j].id, ag->fail[i].id) == 0;
+		if (desired) {
+			i++;
+		} else {
+			ag->fail[i] = ag->fail[ag->nfail - 1];
+			ag->nfail--;
+		}
+	}
+}
+
+/* ---- registration ---- */
+
+static int do_register(cl_agent *ag)
+{
+	if (!ag->cfg.join_token) {
+		fprintf(stderr, "error: %s/host.json not found and no --join-token given: this host has not joined "
+				"the control plane yet\n",
+			ag->cfg.data);
+		return 1;
+	}
+	cl_http_client *http = NULL;
+	json_t *body = NULL;
+	char *text = NULL;
+	cl_buf resp;
+	cl_buf_init(&resp, 65536);
+	int rc = 1;
+	if (cl_http_client_new(ag->cfg.control, ag->cfg.ca, NULL, &http) != CL_OK)
+		goto out;
+	body = json_pack("{s:s, s:s, s:o*}", "join_token", ag->cfg.join_token, "name", ag->name, "capabilities",
+			 cl_agent_capabilities(&ag->cfg, ag->memory_mib, ag->cpus));
+	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	if (!text || !json_object_get(body, "capabilities")) {
+		fprintf(stderr, "error: out of memory\n");
+		goto out;
+	}
+	uint32_t delay = BACKOFF_MIN_MS;
+	long status = 0;
+	for (;;) {
+		cl_err err = cl_http_request(http, "POST", "/v1/hosts/register", NULL, text, strlen(text),
+					     "application/json", &status, &resp);
+		if (err == CL_OK && status < 500)
+			break;
+		if (err != CL_OK)
+			cl_warn("control plane unreachable; retrying registration err=\"%s\"", cl_error_detail());
+		else
+			cl_warn("control plane error; retrying registration status=%ld", status);
+		backoff(&delay);
+	}
+	if (status != 200 && status != 201) {
+		char msg[256];
+		cl_agent_error_message((const char *)resp.data, resp.len, msg, sizeof(msg));
+		fprintf(stderr, "error: registration refused by the control plane (HTTP %ld): %s\n", status, msg);
+		goto out;
+	}
+	if (cl_agent_register_parse((const char *)resp.data, resp.len, ag->ident.host_id, sizeof(ag->ident.host_id),
+				    ag->ident.host_token, sizeof(ag->ident.host_token)) != CL_OK) {
+		fprintf(stderr, "error: %s\n", cl_error_detail());
+		goto out;
+	}
+	cl_agent_crit_enter();
+	cl_err err = cl_agent_identity_save(ag->cfg.data, &ag->ident);
+	cl_agent_crit_leave();
+	if (err != CL_OK) {
+		fprintf(stderr, "error: registered as %s but cannot save host.json: %s\n", ag->ident.host_id,
+			cl_error_detail());
+		goto out;
+	}
+	cl_info("registered host_id=%s name=%s", ag->ident.host_id, ag->name);
+	rc = 0;
+out:
+	if (text) {
+		explicit_bzero(text, strlen(text)); /* holds the join token */
+		free(text);
+	}
+	json_decref(body);
+	cl_buf_free(&resp);
+	cl_http_client_free(http);
+	return rc;
+}
+
+/* ---- adoption ---- */
+
+/* Removes temp files an atomic write left behind when a kill interrupted it
+ * (DIR/host.json.tmp.PID, DIR/images/IMG.img.tmp.PID). */
+static void remove_stale_temps(const char *dir)
+{
+	char sub[PATH_MAX];
+	for (int pass = 0; pass < 2; pass++) {
+		if (snprintf(sub, sizeof(sub), pass ? "%s/images" : "%s", dir) >= (int)sizeof(sub))
+			return;
+		DIR *d = opendir(sub);
+		if (!d)
+			continue;
+		struct dirent *e;
+		while ((e = readdir(d)) != NULL) {
+			if (!strstr(e->d_name, ".tmp.") || e->d_type == DT_DIR)
+				continue;
+			if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+				cl_info("removed a stale temp file file=%s", e->d_name);
+		}
+		closedir(d);
+	}
+}
+
+/* Before the first sync: adopt sandboxes whose shim lives, destroy the rest
+ * (a dead shim leaves an enclave nobody can reach: kill it and clean up). */
+static void adopt(cl_agent *ag)
+{
+	remove_stale_temps(ag->cfg.data);
+	cl_agent_actual *a = NULL;
+	size_t n = 0;
+	if (cl_agent_collect_actual(ag->cfg.data, &a, &n) != CL_OK) {
+		cl_warn("cannot list sandboxes at start err=\"%s\"", cl_error_detail());
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (a[i].alive) {
+			cl_info("adopted enclave id=%s state=%s", a[i].id,
+				!a[i].running ? "exited" : a[i].frozen ? "stopped" : "running");
+			continue;
+		}
+		cl_agent_crit_enter();
+		cl_err err = cl_sandbox_destroy(ag->cfg.data, a[i].id);
+		cl_agent_crit_leave();
+		if (err == CL_OK)
+			cl_info("destroyed enclave whose shim is gone id=%s", a[i].id);
+		else
+			cl_warn("cannot destroy enclave whose shim is gone id=%s err=\"%s\"", a[i].id, cl_error_detail());
+	}
+	free(a);
+}
+
+/* ---- applying a desired set ---- */
+
+static void launch(cl_agent *ag, const cl_agent_desired *d)
+{
+	char image_path[PATH_MAX], why[512];
+	cl_err err = cl_agent_image_ensure(ag->http, ag->cfg.data, d->image, d->image_sha384, image_path,
+					   sizeof(image_path));
+	if (err != CL_OK) {
+		snprintf(why, sizeof(why), "image: %s", cl_error_detail());
+		cl_warn("launch failed id=%s err=\"%s\"", d->id, why);
+		failure_set(ag, d->id, true, why);
+		return;
+	}
+	cl_sandbox_spec spec = {.id = d->id,
+				.image_path = image_path,
+				.init_path = ag->init_path,
+				.memory_bytes = d->memory_mib * MIB,
+				.cpus = d->cpus ? d->cpus : 1,
+				.pids_max = 0};
+	cl_sandbox_info info;
+	memset(&info, 0, sizeof(info));
+	cl_agent_crit_enter();
+	err = cl_sandbox_launch(ag->self_exe, ag->cfg.data, &spec, &info);
+	cl_agent_crit_leave();
+	if (err != CL_OK) {
+		snprintf(why, sizeof(why), "launch: %s", cl_error_detail());
+		cl_warn("launch failed id=%s err=\"%s\"", d->id, why);
+		failure_set(ag, d->id, true, why);
+		return;
+	}
+	failure_clear(ag, d->id, true);
+	cl_info("launched enclave id=%s image=%s memory_mib=%llu", d->id, d->image, (unsigned long long)d->memory_mib);
+}
+
+/* Applies one action; returns true if it created or removed a sandbox. */
+static bool apply(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_actual *act, size_t nact,
+		  const cl_agent_action *x)
+{
+	const cl_agent_desired *d = (x->kind != CL_ACT_DESTROY) ? &ans->desired[x->desired] : NULL;
+	cl_err err = CL_OK;
+	char why[512];
+	switch (x->kind) {
+	case CL_ACT_DESTROY: {
+		bool was_alive = true, desired = false;
+		for (size_t i = 0; i < nact; i++)
+			if (strcmp(act[i].id, x->id) == 0)
+				was_alive = act[i].alive;
+		for (size_t i = 0; i < ans->ndesired; i++)
+			desired = desired || strcmp(ans->desired[i].id, x->id) == 0;
+		cl_agent_crit_enter();
+		err = cl_sandbox_destroy(ag->cfg.data, x->id);
+		cl_agent_crit_leave();
+		if (err != CL_OK) {
+			cl_warn("destroy failed id=%s err=\"%s\"", x->id, cl_error_detail());
+			return true;
+		}
+		cl_info("destroyed enclave id=%s", x->id);
+		failure_clear(ag, x->id, false);
+		if (desired && !was_alive) /* died under us: report it, do not relaunch silently */
+			failure_set(ag, x->id, true, "the enclave's shim died; enclave destroyed");
+		return true;
+	}
+	case CL_ACT_LAUNCH:
+		launch(ag, d);
+		return true;
+	case CL_ACT_FREEZE:
+	case CL_ACT_THAW:
+		cl_agent_crit_enter();
+		err = cl_sandbox_freeze(ag->cfg.data, x->id, x->kind == CL_ACT_FREEZE);
+		cl_agent_crit_leave();
+		snprintf(why, sizeof(why), "%s: %s", x->kind == CL_ACT_FREEZE ? "freeze" : "thaw", cl_error_detail());
+		break;
+	case CL_ACT_SET_MEMORY:
+		cl_agent_crit_enter();
+		err = cl_sandbox_set_memory(ag->cfg.data, x->id, x->memory_bytes);
+		cl_agent_crit_leave();
+		snprintf(why, sizeof(why), "set memory to %llu MiB: %s", (unsigned long long)(x->memory_bytes / MIB),
+			 cl_error_detail());
+		break;
+	}
+	if (err != CL_OK) {
+		cl_warn("enclave change failed id=%s err=\"%s\"", x->id, why);
+		failure_set(ag, x->id, false, why);
+	} else {
+		failure_clear(ag, x->id, false);
+		cl_info("enclave changed id=%s action=%s", x->id,
+			x->kind == CL_ACT_FREEZE ? "freeze" : x->kind == CL_ACT_THAW ? "thaw" : "set-memory");
+	}
+	return false;
+}
+
+/* Reconciles against a fresh listing and applies; true if something was
+ * launched or destroyed. */
+static bool reconcile_and_apply(cl_agent *ag, const cl_agent_answer *ans)
+{
+	failure_prune(ag, ans);
+	cl_agent_actual *act = NULL;
+	size_t nact = 0;
+	if (cl_agent_collect_actual(ag->cfg.data, &act, &nact) != CL_OK) {
+		cl_warn("cannot list sandboxes; not reconciling err=\"%s\"", cl_error_detail());
+		return false;
+	}
+	const char **failed = ag->nfail ? calloc(ag->nfail, sizeof(*failed)) : NULL;
+	size_t nfailed = 0;
+	for (size_t i = 0; failed && i < ag->nfail; i++)
+		if (ag->fail[i].launch)
+			failed[nfailed++] = ag->fail[i].id;
+	cl_agent_action *acts = NULL;
+	size_t nacts = 0;
+	bool changed = false;
+	if (ag->nfail && !failed) {
+		cl_warn("out of memory; not reconciling");
+	} else if (cl_agent_reconcile(ans->desired, ans->ndesired, act, nact, failed, nfailed, &acts, &nacts) != CL_OK) {
+		cl_warn("reconcile failed err=\"%s\"", cl_error_detail());
+	} else {
+		/* failed[] points into ag->fail, which apply() may change: copy out first. */
+		free(failed);
+		failed = NULL;
+		for (size_t i = 0; i < nacts; i++)
+			changed |= apply(ag, ans, act, nact, &acts[i]);
+	}
+	free(failed);
+	free(acts);
+	free(act);
+	return changed;
+}
+
+/* ---- sync ---- */
+
+static char *sync_body(cl_agent *ag, json_t *results)
+{
+	cl_agent_actual *act = NULL;
+	size_t nact = 0;
+	if (cl_agent_collect_actual(ag->cfg.data, &act, &nact) != CL_OK) {
+		cl_warn("cannot list sandboxes err=\"%s\"", cl_error_detail());
+		return NULL;
+	}
+	json_t *body = json_pack("{s:I, s:I, s:o*, s:o*, s:O}", "generation", (json_int_t)ag->generation, "wait_ms",
+				 (json_int_t)ag->cfg.poll_timeout_ms, "capabilities",
+				 cl_agent_capabilities(&ag->cfg, ag->memory_mib, ag->cpus), "enclaves",
+				 cl_agent_enclaves_json(act, nact, ag->fail, ag->nfail), "results", results);
+	free(act);
+	char *text = NULL;
+	if (body && json_object_get(body, "capabilities") && json_object_get(body, "enclaves"))
+		text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	return text;
+}
+
+/* One sync round trip. Returns 0 to go on at once, 1 to back off, -1 to stop (fatal). */
+static int sync_once(cl_agent *ag)
+{
+	/* The control plane takes request bodies up to 1 MiB: leave room for the rest. */
+	json_t *results = cl_agent_pool_take_results(ag->pool, 600u * 1024);
+	if (!results)
+		return 1;
+	char *text = sync_body(ag, results);
+	if (!text) {
+		cl_agent_pool_requeue(ag->pool, results);
+		return 1;
+	}
+	char path[256];
+	snprintf(path, sizeof(path), "/v1/hosts/%s/sync", ag->ident.host_id);
+	cl_buf resp;
+	cl_buf_init(&resp, SYNC_RESP_MAX);
+	long status = 0;
+	cl_http_client_set_timeout(ag->http, (long)ag->cfg.poll_timeout_ms + 15000);
+	cl_err err = cl_http_request(ag->http, "POST", path, NULL, text, strlen(text), "application/json", &status, &resp);
+	free(text);
+	int ret = 1;
+	if (err != CL_OK) {
+		cl_warn("control plane unreachable; enclaves keep running err=\"%s\"", cl_error_detail());
+		cl_agent_pool_requeue(ag->pool, results);
+		goto out;
+	}
+	if (status != 200) {
+		char msg[256];
+		cl_agent_error_message((const char *)resp.data, resp.len, msg, sizeof(msg));
+		if (status == 401 || status == 403) {
+			fprintf(stderr, "error: the control plane refused this host's credential (HTTP %ld): %s\n", status,
+				msg);
+			ret = -1;
+		} else {
+			cl_warn("sync refused status=%ld msg=\"%s\"", status, msg);
+		}
+		cl_agent_pool_requeue(ag->pool, results);
+		goto out;
+	}
+	json_decref(results); /* delivered */
+	cl_agent_answer ans;
+	if (cl_agent_answer_parse((const char *)resp.data, resp.len, &ans) != CL_OK) {
+		cl_warn("bad sync answer; nothing applied err=\"%s\"", cl_error_detail());
+		goto out;
+	}
+	ag->generation = ans.generation;
+	for (size_t i = 0; i < ans.nbad_ops; i++)
+		cl_agent_pool_fail(ag->pool, ans.bad_ops[i], "malformed op");
+	for (size_t i = 0; i < ans.nops; i++)
+		if (cl_agent_pool_submit(ag->pool, &ans.ops[i]) != CL_OK)
+			cl_agent_pool_fail(ag->pool, ans.ops[i].op, "host busy: too many ops queued");
+	if (reconcile_and_apply(ag, &ans))
+		cl_debug("sandboxes changed; syncing again at once");
+	cl_agent_answer_free(&ans);
+	ret = 0;
+out:
+	cl_buf_free(&resp);
+	return ret;
+}
+
+/* One agent per data dir: a second one would launch and destroy behind the
+ * first one's back. The lock dies with the process (kill -9 included); the
+ * descriptor is close-on-exec so shims do not inherit it. */
+static bool lock_data_dir(const char *dir)
+{
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof(path), "%s/agent.lock", dir) >= (int)sizeof(path))
+		return false;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "error: cannot open %s: %s\n", path, strerror(errno));
+		return false;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		fprintf(stderr, "error: another cloister-host is using %s\n", dir);
+		close(fd);
+		return false;
+	}
+	return true; /* fd stays open for the life of the process */
+}
+
+int cl_agent_run(cl_agent *ag)
+{
+	if (!lock_data_dir(ag->cfg.data))
+		return 1;
+	cl_err err = cl_agent_identity_load(ag->cfg.data, &ag->ident);
+	if (err == CL_ENOTFOUND) {
+		if (do_register(ag) != 0)
+			return 1;
+	} else if (err != CL_OK) {
+		fprintf(stderr, "error: %s\n", cl_error_detail());
+		return 1;
+	} else if (ag->cfg.join_token) {
+		cl_info("already registered; --join-token not used host_id=%s", ag->ident.host_id);
+	}
+	printf("host-id: %s\n", ag->ident.host_id);
+	fflush(stdout);
+
+	adopt(ag);
+	int rc = 1;
+	if (cl_http_client_new(ag->cfg.control, ag->cfg.ca, ag->ident.host_token, &ag->http) != CL_OK ||
+	    cl_agent_pool_new(ag->cfg.control, ag->cfg.ca, ag->ident.host_token, ag->ident.host_id, ag->cfg.data,
+			      CL_AGENT_WORKERS, &ag->pool) != CL_OK) {
+		fprintf(stderr, "error: cannot start: %s\n", cl_error_detail());
+		goto out;
+	}
+	uint32_t delay = BACKOFF_MIN_MS;
+	for (;;) {
+		int r = sync_once(ag);
+		if (r < 0)
+			break;
+		if (r == 0) {
+			delay = BACKOFF_MIN_MS;
+			continue;
+		}
+		backoff(&delay);
+	}
+out:
+	cl_agent_pool_free(ag->pool);
+	cl_http_client_free(ag->http);
+	free(ag->fail);
+	return rc;
+}

@@ -1,0 +1,241 @@
+/* agent_proto.c — parsing the control plane's answers (register, sync).
+ * Pure: no I/O. The control plane is authenticated (TLS + CA pinning) but its
+ * answers are still checked field by field before anything acts on them.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/frame.h"
+#include "host/agent.h"
+
+#define MAX_DESIRED 4096
+#define MAX_OPS 4096
+
+static bool is_hex96(const char *s)
+{
+	if (strlen(s) != 96)
+		return false;
+	for (size_t i = 0; i < 96; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') || (s[i] >= 'A' && s[i] <= 'F')))
+			return false;
+	return true;
+}
+
+static cl_err parse_desired(json_t *e, size_t idx, cl_agent_desired *d)
+{
+	const char *id = json_string_value(json_object_get(e, "id"));
+	const char *image = json_string_value(json_object_get(e, "image"));
+	const char *sha = json_string_value(json_object_get(e, "image_sha384"));
+	const char *want = json_string_value(json_object_get(e, "desired"));
+	json_t *mem = json_object_get(e, "memory_mib"), *cpus = json_object_get(e, "cpus");
+	CL_ENSURE(json_is_object(e), CL_EINVAL, "sync answer: enclaves[%zu] is not an object", idx);
+	CL_ENSURE(id && cl_agent_valid_id(id), CL_EINVAL, "sync answer: enclaves[%zu].id is invalid", idx);
+	CL_ENSURE(image && cl_agent_valid_id(image), CL_EINVAL, "sync answer: enclave %s: image id is invalid",
+		  id);
+	CL_ENSURE(sha && is_hex96(sha), CL_EINVAL, "sync answer: enclave %s: image_sha384 is not 96 hex digits",
+		  id);
+	CL_ENSURE(json_is_integer(mem) && json_integer_value(mem) >= 16 && json_integer_value(mem) <= (1 << 30),
+		  CL_EINVAL, "sync answer: enclave %s: memory_mib out of range", id);
+	CL_ENSURE(!cpus || (json_is_integer(cpus) && json_integer_value(cpus) >= 1 &&
+			    json_integer_value(cpus) <= 65536),
+		  CL_EINVAL, "sync answer: enclave %s: cpus out of range", id);
+	CL_ENSURE(!want || strcmp(want, "running") == 0 || strcmp(want, "stopped") == 0, CL_EINVAL,
+		  "sync answer: enclave %s: desired must be running or stopped", id);
+	memset(d, 0, sizeof(*d));
+	memcpy(d->id, id, strlen(id) + 1);
+	memcpy(d->image, image, strlen(image) + 1);
+	for (size_t i = 0; i <= 96; i++) /* lower-case, incl. NUL */
+		d->image_sha384[i] = (sha[i] >= 'A' && sha[i] <= 'F') ? (char)(sha[i] - 'A' + 'a') : sha[i];
+	d->memory_mib = (uint64_t)json_integer_value(mem);
+	d->cpus = cpus ? (uint32_t)json_integer_value(cpus) : 1;
+	d->running = !want || strcmp(want, "running") == 0;
+	return CL_OK;
+}
+
+static bool opt_u32(json_t *v, uint32_t max, uint32_t dflt, uint32_t *out)
+{
+	if (!v || json_is_null(v)) {
+		*out = dflt;
+		return true;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return false;
+	json_int_t x = json_integer_value(v);
+	*out = x > (json_int_t)max ? max : (uint32_t)x;
+	return true;
+}
+
+/* 1 = parsed, 0 = malformed but op id usable, -1 = unusable. */
+static int parse_op(json_t *e, cl_agent_op *op)
+{
+	memset(op, 0, sizeof(*op));
+	const char *id = json_string_value(json_object_get(e, "op"));
+	if (!id || !cl_agent_valid_id(id))
+		return -1;
+	memcpy(op->op, id, strlen(id) + 1);
+	const char *enc = json_string_value(json_object_get(e, "enclave"));
+	const char *kind = json_string_value(json_object_get(e, "kind"));
+	if (!enc || !cl_agent_valid_id(enc) || !kind)
+		return 0;
+	memcpy(op->enclave, enc, strlen(enc) + 1);
+	if (strcmp(kind, "send") == 0)
+		op->kind = CL_OP_SEND;
+	else if (strcmp(kind, "recv") == 0)
+		op->kind = CL_OP_RECV;
+	else if (strcmp(kind, "logs") == 0)
+		op->kind = CL_OP_LOGS;
+	else if (strcmp(kind, "eof") == 0)
+		op->kind = CL_OP_EOF;
+	else
+		return 0;
+	if (!opt_u32(json_object_get(e, "max"), CL_AGENT_OP_DATA_MAX, 65536, &op->max) ||
+	    !opt_u32(json_object_get(e, "wait_ms"), CL_AGENT_OP_WAIT_MAX, 0, &op->wait_ms))
+		return 0;
+	if (op->kind == CL_OP_SEND) {
+		json_t *d = json_object_get(e, "data");
+		if (d && !json_is_string(d))
+			return 0;
+		const char *s = d ? json_string_value(d) : "";
+		/* base64 of at most one frame */
+		if (strlen(s) > ((size_t)CL_FRAME_MAX / 3 + 1) * 4)
+			return 0;
+		op->data = strdup(s);
+		if (!op->data)
+			return 0;
+	}
+	return 1;
+}
+
+void cl_agent_answer_free(cl_agent_answer *a)
+{
+	for (size_t i = 0; i < a->nops; i++)
+		free(a->ops[i].data);
+	free(a->ops);
+	free(a->desired);
+	for (size_t i = 0; i < a->nbad_ops; i++)
+		free(a->bad_ops[i]);
+	free(a->bad_ops);
+	memset(a, 0, sizeof(*a));
+}
+
+static cl_err parse_ops(json_t *ops, cl_agent_answer *out)
+{
+	if (!ops || json_is_null(ops))
+		return CL_OK;
+	CL_ENSURE(json_is_array(ops), CL_EINVAL, "sync answer: ops is not an array");
+	size_t n = json_array_size(ops);
+	CL_ENSURE(n <= MAX_OPS, CL_ETOOBIG, "sync answer: more than %d ops", MAX_OPS);
+	if (n == 0)
+		return CL_OK;
+	out->ops = calloc(n, sizeof(*out->ops));
+	out->bad_ops = calloc(n, sizeof(*out->bad_ops));
+	if (!out->ops || !out->bad_ops)
+		return cl_errorf(CL_ENOMEM, "sync answer: out of memory");
+	for (size_t i = 0; i < n; i++) {
+		cl_agent_op op;
+		int r = parse_op(json_array_get(ops, i), &op);
+		if (r == 1) {
+			out->ops[out->nops++] = op;
+		} else {
+			free(op.data);
+			if (r == 0 && !(out->bad_ops[out->nbad_ops] = strdup(op.op)))
+				return cl_errorf(CL_ENOMEM, "sync answer: out of memory");
+			if (r == 0)
+				out->nbad_ops++;
+		}
+	}
+	return CL_OK;
+}
+
+cl_err cl_agent_answer_parse(const char *text, size_t len, cl_agent_answer *out)
+{
+	memset(out, 0, sizeof(*out));
+	json_error_t jerr;
+	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	cl_err err = CL_OK;
+	if (!root || !json_is_object(root)) {
+		err = cl_errorf(CL_EINVAL, "sync answer: not a JSON object");
+		goto out;
+	}
+	json_t *gen = json_object_get(root, "generation");
+	json_t *encs = json_object_get(root, "enclaves");
+	if (!json_is_integer(gen) || json_integer_value(gen) < 0) {
+		err = cl_errorf(CL_EINVAL, "sync answer: generation missing or negative");
+		goto out;
+	}
+	out->generation = json_integer_value(gen);
+	if (!json_is_array(encs)) {
+		err = cl_errorf(CL_EINVAL, "sync answer: enclaves is not an array");
+		goto out;
+	}
+	size_t n = json_array_size(encs);
+	if (n > MAX_DESIRED) {
+		err = cl_errorf(CL_ETOOBIG, "sync answer: more than %d enclaves", MAX_DESIRED);
+		goto out;
+	}
+	if (n) {
+		out->desired = calloc(n, sizeof(*out->desired));
+		if (!out->desired) {
+			err = cl_errorf(CL_ENOMEM, "sync answer: out of memory");
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		CL_GUARD_OUT(err, parse_desired(json_array_get(encs, i), i, &out->desired[i]));
+		out->ndesired++;
+	}
+	CL_GUARD_OUT(err, parse_ops(json_object_get(root, "ops"), out));
+out:
+	json_decref(root);
+	if (err != CL_OK)
+		cl_agent_answer_free(out);
+	return err;
+}
+
+cl_err cl_agent_register_parse(const char *text, size_t len, char *host_id, size_t idlen, char *token,
+			       size_t toklen)
+{
+	json_t *root = json_loadb(text, len, 0, NULL);
+	const char *id = json_string_value(json_object_get(root, "host_id"));
+	const char *tok = json_string_value(json_object_get(root, "host_token"));
+	cl_err err = CL_OK;
+	if (!id || !cl_agent_valid_id(id) || strlen(id) >= idlen)
+		err = cl_errorf(CL_EPROTO, "register answer: host_id missing or invalid");
+	else if (!tok || tok[0] == '\0' || strlen(tok) >= toklen || strpbrk(tok, "\r\n"))
+		err = cl_errorf(CL_EPROTO, "register answer: host_token missing or invalid");
+	if (err == CL_OK) {
+		memcpy(host_id, id, strlen(id) + 1);
+		memcpy(token, tok, strlen(tok) + 1);
+	}
+	if (root && tok) /* jansson's copy of the token */
+		explicit_bzero((char *)tok, strlen(tok));
+	json_decref(root);
+	return err;
+}
+
+void cl_agent_error_message(const char *text, size_t len, char *out, size_t outlen)
+{
+	if (outlen == 0)
+		return;
+	out[0] = '\0';
+	json_t *root = json_loadb(text, len, 0, NULL);
+	json_t *e = json_object_get(root, "error");
+	const char *msg = json_string_value(json_object_get(e, "message"));
+	const char *code = json_string_value(json_object_get(e, "code"));
+	if (!msg)
+		msg = json_string_value(e);
+	if (msg) {
+		if (code)
+			snprintf(out, outlen, "%s (%s)", msg, code);
+		else
+			snprintf(out, outlen, "%s", msg);
+	} else {
+		size_t n = len < outlen - 1 ? len : outlen - 1;
+		for (size_t i = 0; i < n; i++) /* printable only */
+			out[i] = (text[i] >= 0x20 && text[i] < 0x7f) ? text[i] : '?';
+		out[n] = '\0';
+	}
+	json_decref(root);
+}

@@ -1,0 +1,425 @@
+/* sandbox_cgroup.c — an enclave's cgroups, on v1 (one directory per
+ * controller: memory, cpu, pids, freezer under cloister/ID) or v2 (one
+ * directory with memory.max, cpu.max, pids.max and cgroup.freeze).
+ * The layout is detected at runtime: a pure-v2 host has
+ * /sys/fs/cgroup/cgroup.controllers; a hybrid host whose unified tree holds
+ * the memory controller is used as v2; otherwise the v1 controllers.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "host/sandbox_internal.h"
+
+#define CG_WAIT_NS (5ull * 1000 * 1000 * 1000)
+
+static const char *const v1_controllers[] = {"memory", "cpu", "pids", "freezer"};
+#define NV1 (sizeof(v1_controllers) / sizeof(v1_controllers[0]))
+
+static cl_cg_layout layout = CL_CG_NONE;
+static char v2_root[64];
+static bool detected;
+
+static bool file_has(const char *path, const char *word)
+{
+	char buf[512];
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	for (char *tok = strtok(buf, " \n"); tok; tok = strtok(NULL, " \n"))
+		if (strcmp(tok, word) == 0)
+			return true;
+	return false;
+}
+
+cl_cg_layout cl_cgroup_layout(void)
+{
+	if (detected)
+		return layout;
+	detected = true;
+	if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0) {
+		layout = CL_CG_V2;
+		snprintf(v2_root, sizeof(v2_root), "/sys/fs/cgroup");
+	} else if (file_has("/sys/fs/cgroup/unified/cgroup.controllers", "memory")) {
+		layout = CL_CG_V2;
+		snprintf(v2_root, sizeof(v2_root), "/sys/fs/cgroup/unified");
+	} else if (access("/sys/fs/cgroup/memory/memory.limit_in_bytes", F_OK) == 0 &&
+		   access("/sys/fs/cgroup/freezer", F_OK) == 0) {
+		layout = CL_CG_V1;
+	}
+	return layout;
+}
+
+/* Directory of controller index i (v1) or the single v2 directory (i == 0). */
+static cl_err cg_dir(const char *id, size_t i, char *out, size_t n)
+{
+	int w;
+	if (cl_cgroup_layout() == CL_CG_V1)
+		w = snprintf(out, n, "/sys/fs/cgroup/%s/cloister/%s", v1_controllers[i], id);
+	else if (layout == CL_CG_V2)
+		w = snprintf(out, n, "%s/cloister/%s", v2_root, id);
+	else
+		return cl_errorf(CL_EUNAVAIL, "cgroups: no usable cgroup v1 or v2 hierarchy");
+	CL_ENSURE(w > 0 && (size_t)w < n, CL_EINVAL, "cgroups: path too long");
+	return CL_OK;
+}
+
+static size_t ndirs(void)
+{
+	return cl_cgroup_layout() == CL_CG_V1 ? NV1 : 1;
+}
+
+/* Directory holding controller `ctl` ("memory", "freezer", ...). */
+static cl_err ctl_dir(const char *id, const char *ctl, char *out, size_t n)
+{
+	if (cl_cgroup_layout() != CL_CG_V1)
+		return cg_dir(id, 0, out, n);
+	for (size_t i = 0; i < NV1; i++)
+		if (strcmp(v1_controllers[i], ctl) == 0)
+			return cg_dir(id, i, out, n);
+	return cl_errorf(CL_EINTERNAL, "cgroups: no controller %s", ctl);
+}
+
+static cl_err write_at(const char *dir, const char *file, const char *val)
+{
+	char path[512];
+	CL_ENSURE(snprintf(path, sizeof(path), "%s/%s", dir, file) < (int)sizeof(path), CL_EINVAL,
+		  "cgroups: path too long");
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return cl_errorf(errno == ENOENT ? CL_ENOTFOUND : CL_ESYS, "cgroups: open %s: %s", path,
+				 strerror(errno));
+	size_t len = strlen(val);
+	ssize_t w = write(fd, val, len);
+	int e = errno;
+	close(fd);
+	if (w != (ssize_t)len)
+		return cl_errorf(e == EBUSY ? CL_ECONFLICT : CL_ESYS, "cgroups: write %s to %s: %s", val, path,
+				 w < 0 ? strerror(e) : "short write");
+	return CL_OK;
+}
+
+static cl_err read_at(const char *dir, const char *file, char *out, size_t n)
+{
+	char path[512];
+	CL_ENSURE(snprintf(path, sizeof(path), "%s/%s", dir, file) < (int)sizeof(path), CL_EINVAL,
+		  "cgroups: path too long");
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return cl_errorf(errno == ENOENT ? CL_ENOTFOUND : CL_ESYS, "cgroups: open %s: %s", path,
+				 strerror(errno));
+	ssize_t r = read(fd, out, n - 1);
+	int e = errno;
+	close(fd);
+	CL_ENSURE(r >= 0, CL_ESYS, "cgroups: read %s: %s", path, strerror(e));
+	out[r] = '\0';
+	return CL_OK;
+}
+
+static cl_err read_u64_at(const char *dir, const char *file, uint64_t *v)
+{
+	char buf[64];
+	CL_GUARD(read_at(dir, file, buf, sizeof(buf)));
+	if (strncmp(buf, "max", 3) == 0) {
+		*v = UINT64_MAX;
+		return CL_OK;
+	}
+	char *end;
+	errno = 0;
+	unsigned long long x = strtoull(buf, &end, 10);
+	CL_ENSURE(errno == 0 && end != buf, CL_EPROTO, "cgroups: %s/%s: not a number", dir, file);
+	*v = x;
+	return CL_OK;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static cl_err rmdir_wait(const char *path)
+{
+	uint64_t deadline = cl_now_mono_ns() + CG_WAIT_NS;
+	for (;;) {
+		if (rmdir(path) == 0 || errno == ENOENT)
+			return CL_OK;
+		if (errno != EBUSY || cl_now_mono_ns() > deadline)
+			return cl_errorf(CL_ESYS, "cgroups: rmdir %s: %s", path, strerror(errno));
+		sleep_ms(2);
+	}
+}
+
+cl_err cl_cgroup_remove(const char *id)
+{
+	cl_err first = CL_OK;
+	if (cl_cgroup_layout() == CL_CG_NONE)
+		return CL_OK;
+	for (size_t i = 0; i < ndirs(); i++) {
+		char dir[256];
+		CL_GUARD(cg_dir(id, i, dir, sizeof(dir)));
+		cl_err e = rmdir_wait(dir);
+		if (e != CL_OK && first == CL_OK)
+			first = e;
+	}
+	return first;
+}
+
+bool cl_cgroup_exists(const char *id)
+{
+	if (cl_cgroup_layout() == CL_CG_NONE)
+		return false;
+	for (size_t i = 0; i < ndirs(); i++) {
+		char dir[256];
+		if (cg_dir(id, i, dir, sizeof(dir)) == CL_OK && access(dir, F_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+static cl_err mkdir_fresh(const char *dir)
+{
+	if (mkdir(dir, 0755) == 0)
+		return CL_OK;
+	if (errno == EEXIST && rmdir(dir) == 0 && mkdir(dir, 0755) == 0)
+		return CL_OK; /* an empty leftover of a crash */
+	return cl_errorf(errno == EBUSY ? CL_ECONFLICT : CL_ESYS, "cgroups: mkdir %s: %s", dir, strerror(errno));
+}
+
+static cl_err create_v1(const char *id, uint64_t memory, uint32_t cpus, uint32_t pids_max)
+{
+	char dir[256], val[64];
+	for (size_t i = 0; i < NV1; i++) {
+		char parent[256];
+		snprintf(parent, sizeof(parent), "/sys/fs/cgroup/%s/cloister", v1_controllers[i]);
+		if (mkdir(parent, 0755) != 0 && errno != EEXIST)
+			return cl_errorf(CL_ESYS, "cgroups: mkdir %s: %s", parent, strerror(errno));
+		CL_GUARD(cg_dir(id, i, dir, sizeof(dir)));
+		CL_GUARD(mkdir_fresh(dir));
+	}
+	CL_GUARD(ctl_dir(id, "memory", dir, sizeof(dir)));
+	snprintf(val, sizeof(val), "%" PRIu64, memory);
+	CL_GUARD(write_at(dir, "memory.limit_in_bytes", val));
+	/* Without swap accounting the file is absent; with it, swap must not extend the limit. */
+	cl_err e = write_at(dir, "memory.memsw.limit_in_bytes", val);
+	if (e != CL_OK && e != CL_ENOTFOUND)
+		return e;
+	CL_GUARD(ctl_dir(id, "cpu", dir, sizeof(dir)));
+	CL_GUARD(write_at(dir, "cpu.cfs_period_us", "100000"));
+	snprintf(val, sizeof(val), "%" PRIu64, (uint64_t)cpus * 100000);
+	CL_GUARD(write_at(dir, "cpu.cfs_quota_us", val));
+	CL_GUARD(ctl_dir(id, "pids", dir, sizeof(dir)));
+	snprintf(val, sizeof(val), "%" PRIu32, pids_max);
+	CL_GUARD(write_at(dir, "pids.max", val));
+	return CL_OK;
+}
+
+static cl_err create_v2(const char *id, uint64_t memory, uint32_t cpus, uint32_t pids_max)
+{
+	char parent[128], dir[256], val[64];
+	snprintf(parent, sizeof(parent), "%s/cloister", v2_root);
+	if (mkdir(parent, 0755) != 0 && errno != EEXIST)
+		return cl_errorf(CL_ESYS, "cgroups: mkdir %s: %s", parent, strerror(errno));
+	/* Enable the controllers down to cloister/ (already enabled is fine). */
+	CL_GUARD(write_at(v2_root, "cgroup.subtree_control", "+memory +cpu +pids"));
+	CL_GUARD(write_at(parent, "cgroup.subtree_control", "+memory +cpu +pids"));
+	CL_GUARD(cg_dir(id, 0, dir, sizeof(dir)));
+	CL_GUARD(mkdir_fresh(dir));
+	snprintf(val, sizeof(val), "%" PRIu64, memory);
+	CL_GUARD(write_at(dir, "memory.max", val));
+	cl_err e = write_at(dir, "memory.swap.max", "0");
+	if (e != CL_OK && e != CL_ENOTFOUND)
+		return e;
+	snprintf(val, sizeof(val), "%" PRIu64 " 100000", (uint64_t)cpus * 100000);
+	CL_GUARD(write_at(dir, "cpu.max", val));
+	snprintf(val, sizeof(val), "%" PRIu32, pids_max);
+	CL_GUARD(write_at(dir, "pids.max", val));
+	return CL_OK;
+}
+
+cl_err cl_cgroup_create(const char *id, uint64_t memory, uint32_t cpus, uint32_t pids_max)
+{
+	cl_err e;
+	switch (cl_cgroup_layout()) {
+	case CL_CG_V1:
+		e = create_v1(id, memory, cpus, pids_max);
+		break;
+	case CL_CG_V2:
+		e = create_v2(id, memory, cpus, pids_max);
+		break;
+	default:
+		return cl_errorf(CL_EUNAVAIL, "cgroups: no usable cgroup v1 or v2 hierarchy");
+	}
+	if (e != CL_OK) {
+		char keep[512];
+		snprintf(keep, sizeof(keep), "%s", cl_error_detail());
+		if (cl_cgroup_remove(id) != CL_OK)
+			cl_warn("cgroups: could not remove partial cgroups of %s", id);
+		cl_errorf(e, "%s", keep);
+	}
+	return e;
+}
+
+cl_err cl_cgroup_attach(const char *id, pid_t pid)
+{
+	char dir[256], val[32];
+	snprintf(val, sizeof(val), "%d", (int)pid);
+	for (size_t i = 0; i < ndirs(); i++) {
+		CL_GUARD(cg_dir(id, i, dir, sizeof(dir)));
+		CL_GUARD(write_at(dir, "cgroup.procs", val));
+	}
+	return CL_OK;
+}
+
+cl_err cl_cgroup_is_frozen(const char *id, bool *frozen)
+{
+	char dir[256], buf[256];
+	CL_GUARD(ctl_dir(id, "freezer", dir, sizeof(dir)));
+	if (layout == CL_CG_V1) {
+		CL_GUARD(read_at(dir, "freezer.state", buf, sizeof(buf)));
+		*frozen = strncmp(buf, "FROZEN", 6) == 0;
+	} else {
+		CL_GUARD(read_at(dir, "cgroup.events", buf, sizeof(buf)));
+		*frozen = strstr(buf, "frozen 1") != NULL;
+	}
+	return CL_OK;
+}
+
+cl_err cl_cgroup_freeze(const char *id, bool frozen)
+{
+	char dir[256];
+	CL_GUARD(ctl_dir(id, "freezer", dir, sizeof(dir)));
+	if (layout == CL_CG_V1)
+		CL_GUARD(write_at(dir, "freezer.state", frozen ? "FROZEN" : "THAWED"));
+	else
+		CL_GUARD(write_at(dir, "cgroup.freeze", frozen ? "1" : "0"));
+	uint64_t deadline = cl_now_mono_ns() + CG_WAIT_NS;
+	for (;;) {
+		bool now;
+		CL_GUARD(cl_cgroup_is_frozen(id, &now));
+		if (now == frozen)
+			return CL_OK;
+		if (cl_now_mono_ns() > deadline)
+			return cl_errorf(CL_ETIMEOUT, "cgroups: %s did not %s in time", id,
+					 frozen ? "freeze" : "thaw");
+		sleep_ms(1);
+	}
+}
+
+cl_err cl_cgroup_memory(const char *id, uint64_t *limit, uint64_t *usage)
+{
+	char dir[256];
+	CL_GUARD(ctl_dir(id, "memory", dir, sizeof(dir)));
+	if (layout == CL_CG_V1) {
+		CL_GUARD(read_u64_at(dir, "memory.limit_in_bytes", limit));
+		CL_GUARD(read_u64_at(dir, "memory.usage_in_bytes", usage));
+	} else {
+		CL_GUARD(read_u64_at(dir, "memory.max", limit));
+		CL_GUARD(read_u64_at(dir, "memory.current", usage));
+	}
+	return CL_OK;
+}
+
+cl_err cl_cgroup_set_memory(const char *id, uint64_t bytes)
+{
+	char dir[256], val[64];
+	uint64_t limit, usage;
+	CL_GUARD(cl_cgroup_memory(id, &limit, &usage));
+	CL_ENSURE(bytes >= usage, CL_ECONFLICT, "memory: %" PRIu64 " bytes is below current usage %" PRIu64,
+		  bytes, usage);
+	CL_GUARD(ctl_dir(id, "memory", dir, sizeof(dir)));
+	snprintf(val, sizeof(val), "%" PRIu64, bytes);
+	if (layout == CL_CG_V2)
+		return write_at(dir, "memory.max", val);
+	/* v1 requires memsw >= limit at every moment: order the two writes. */
+	char memsw[600];
+	snprintf(memsw, sizeof(memsw), "%s/memory.memsw.limit_in_bytes", dir);
+	bool swap_accounting = access(memsw, F_OK) == 0;
+	if (bytes >= limit) {
+		if (swap_accounting)
+			CL_GUARD(write_at(dir, "memory.memsw.limit_in_bytes", val));
+		CL_GUARD(write_at(dir, "memory.limit_in_bytes", val));
+	} else {
+		CL_GUARD(write_at(dir, "memory.limit_in_bytes", val)); /* EBUSY -> CL_ECONFLICT */
+		if (swap_accounting)
+			CL_GUARD(write_at(dir, "memory.memsw.limit_in_bytes", val));
+	}
+	return CL_OK;
+}
+
+/* Reads cgroup.procs of the first directory; calls fn on each pid. */
+static cl_err for_each_pid(const char *id, void (*fn)(pid_t), size_t *count)
+{
+	char dir[256], path[300];
+	CL_GUARD(ctl_dir(id, "freezer", dir, sizeof(dir)));
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return cl_errorf(errno == ENOENT ? CL_ENOTFOUND : CL_ESYS, "cgroups: open %s: %s", path,
+				 strerror(errno));
+	char line[32];
+	size_t n = 0;
+	while (fgets(line, sizeof(line), f)) {
+		char *end;
+		long pid = strtol(line, &end, 10);
+		if (end == line || pid <= 1)
+			continue;
+		n++;
+		if (fn)
+			fn((pid_t)pid);
+	}
+	fclose(f);
+	*count = n;
+	return CL_OK;
+}
+
+cl_err cl_cgroup_count(const char *id, size_t *n)
+{
+	return for_each_pid(id, NULL, n);
+}
+
+static void kill_one(pid_t pid)
+{
+	kill(pid, SIGKILL);
+}
+
+cl_err cl_cgroup_kill_all(const char *id)
+{
+	char dir[256];
+	size_t n;
+	CL_GUARD(ctl_dir(id, "freezer", dir, sizeof(dir)));
+	if (access(dir, F_OK) != 0)
+		return CL_OK;
+	uint64_t deadline = cl_now_mono_ns() + CG_WAIT_NS;
+	if (layout == CL_CG_V2 && write_at(dir, "cgroup.kill", "1") == CL_OK) {
+		/* the kernel kills atomically (5.14+) */
+	} else {
+		/* Freeze first so nothing can fork while we kill, then thaw so SIGKILL lands. */
+		cl_err fe = cl_cgroup_freeze(id, true);
+		CL_GUARD(for_each_pid(id, kill_one, &n));
+		CL_GUARD(cl_cgroup_freeze(id, false));
+		if (fe != CL_OK)
+			CL_GUARD(for_each_pid(id, kill_one, &n));
+	}
+	for (;;) {
+		CL_GUARD(for_each_pid(id, kill_one, &n));
+		if (n == 0)
+			return CL_OK;
+		if (cl_now_mono_ns() > deadline)
+			return cl_errorf(CL_ETIMEOUT, "cgroups: %zu tasks of %s survived SIGKILL", n, id);
+		sleep_ms(1);
+	}
+}

@@ -1,0 +1,291 @@
+/* sandbox_child.c — the containment sequence, run by the child the shim
+ * clones into new user, pid, mount, net, ipc and uts namespaces.
+ *
+ * cl_sandbox_child_main is the whole sequence in order; every step fails
+ * closed: on any error the step's name and detail go to err_fd and the child
+ * exits, so /init never runs in a half-built sandbox. When exec succeeds
+ * err_fd (CLOEXEC) closes with nothing written: that is the shim's signal.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/securebits.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "host/sandbox_internal.h"
+
+#define INIT_ARGV_MAX 256
+
+static __attribute__((noreturn)) void fail(const cl_sandbox_child *c, const char *step, const char *detail)
+{
+	char msg[768];
+	int n = snprintf(msg, sizeof(msg), "%s: %s", step, detail);
+	if (n > 0) {
+		ssize_t w = write(c->err_fd, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+		(void)w;
+	}
+	_exit(1);
+}
+
+static __attribute__((noreturn)) void fail_errno(const cl_sandbox_child *c, const char *step, const char *what)
+{
+	char d[256];
+	snprintf(d, sizeof(d), "%s: %s", what, strerror(errno));
+	fail(c, step, d);
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* The tmpfs that becomes / (mounted on /tmp of our private mount namespace,
+ * as bubblewrap does): image files, /init, and mount points. */
+static void build_rootfs(const cl_sandbox_child *c)
+{
+	char opts[128];
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+		fail_errno(c, "rootfs", "make / private");
+	snprintf(opts, sizeof(opts), "size=%llu,nr_inodes=%zu,mode=0755",
+		 (unsigned long long)c->rootfs_bytes, c->img->nfiles * 2 + 64);
+	if (mount("cloister-root", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0)
+		fail_errno(c, "rootfs", "mount tmpfs on /tmp");
+	int root = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		fail_errno(c, "rootfs", "open new root");
+	if (cl_image_extract(c->img, c->image_data, c->image_len, root) != CL_OK)
+		fail(c, "image", cl_error_detail());
+	int fd = openat(root, "init", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0555);
+	if (fd < 0)
+		fail_errno(c, "init", "create /init");
+	if (write_all(fd, c->init_data, c->init_len) != 0 || fchmod(fd, 0555) != 0)
+		fail_errno(c, "init", "write /init");
+	close(fd);
+	static const struct {
+		const char *name;
+		mode_t mode;
+	} dirs[] = {{"proc", 0555}, {"dev", 0755}, {"tmp", 01777}};
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		struct stat st;
+		if (mkdirat(root, dirs[i].name, dirs[i].mode) != 0 &&
+		    !(errno == EEXIST && fstatat(root, dirs[i].name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		      S_ISDIR(st.st_mode)))
+			fail_errno(c, "rootfs", dirs[i].name);
+	}
+	close(root);
+}
+
+/* /dev holds only null, zero and urandom, bind-mounted from the host
+ * (a user namespace cannot mknod); nosuid, noexec. */
+static void build_dev(const cl_sandbox_child *c)
+{
+	static const char *const nodes[] = {"null", "zero", "urandom"};
+	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
+		char src[32], dst[48];
+		snprintf(src, sizeof(src), "/dev/%s", nodes[i]);
+		snprintf(dst, sizeof(dst), "/tmp/dev/%s", nodes[i]);
+		int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+		if (fd < 0)
+			fail_errno(c, "dev", dst);
+		close(fd);
+		if (mount(src, dst, NULL, MS_BIND, NULL) != 0)
+			fail_errno(c, "dev", src);
+		if (mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NOEXEC, NULL) != 0)
+			fail_errno(c, "dev", "remount nosuid,noexec");
+	}
+}
+
+/* /proc of the enclave's own pid namespace (read-only) and a small /tmp. */
+static void mount_proc_tmp(const cl_sandbox_child *c)
+{
+	char opts[96];
+	if (mount("proc", "/tmp/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL) != 0)
+		fail_errno(c, "proc", "mount proc");
+	snprintf(opts, sizeof(opts), "size=%llu,nr_inodes=4096,mode=1777", (unsigned long long)c->tmp_bytes);
+	if (mount("cloister-tmp", "/tmp/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0)
+		fail_errno(c, "tmp", "mount tmpfs");
+}
+
+/* pivot_root(".", ".") stacks the old root under the new one; detaching it
+ * leaves no path to the host's files. Then / becomes read-only. */
+static void enter_root(const cl_sandbox_child *c)
+{
+	if (chdir("/tmp") != 0)
+		fail_errno(c, "pivot_root", "chdir new root");
+	if (syscall(SYS_pivot_root, ".", ".") != 0)
+		fail_errno(c, "pivot_root", "pivot_root");
+	if (umount2(".", MNT_DETACH) != 0)
+		fail_errno(c, "pivot_root", "detach old root");
+	if (chdir("/") != 0)
+		fail_errno(c, "pivot_root", "chdir /");
+	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) != 0)
+		fail_errno(c, "rootfs", "remount / read-only");
+}
+
+static void network_lo_up(const cl_sandbox_child *c)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		fail_errno(c, "network", "socket");
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) != 0)
+		fail_errno(c, "network", "get lo flags");
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0)
+		fail_errno(c, "network", "bring lo up");
+	close(s);
+}
+
+static void set_rlimits(const cl_sandbox_child *c)
+{
+	const struct {
+		int res;
+		rlim_t val;
+		const char *name;
+	} lim[] = {
+		{RLIMIT_NOFILE, 1024, "NOFILE"}, {RLIMIT_NPROC, c->pids_max, "NPROC"},
+		{RLIMIT_CORE, 0, "CORE"},        {RLIMIT_MEMLOCK, 1u << 20, "MEMLOCK"},
+		{RLIMIT_MSGQUEUE, 0, "MSGQUEUE"},
+	};
+	for (size_t i = 0; i < sizeof(lim) / sizeof(lim[0]); i++) {
+		struct rlimit rl = {lim[i].val, lim[i].val};
+		if (setrlimit(lim[i].res, &rl) != 0)
+			fail_errno(c, "rlimits", lim[i].name);
+	}
+}
+
+/* fd 0-2 = /dev/null, fd 3 = the channel, nothing else survives exec. */
+static void arrange_fds(cl_sandbox_child *c)
+{
+	if (c->err_fd <= 3) {
+		int fd = fcntl(c->err_fd, F_DUPFD_CLOEXEC, 10);
+		if (fd < 0)
+			fail_errno(c, "fds", "move error pipe");
+		c->err_fd = fd;
+	}
+	if (c->channel_fd != 3) {
+		if (dup2(c->channel_fd, 3) != 3)
+			fail_errno(c, "fds", "channel to fd 3");
+	} else if (fcntl(3, F_SETFD, 0) != 0) {
+		fail_errno(c, "fds", "channel to fd 3");
+	}
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0 || dup2(null, 0) != 0 || dup2(null, 1) != 1 || dup2(null, 2) != 2)
+		fail_errno(c, "fds", "/dev/null");
+	if (syscall(SYS_close_range, 4, ~0u, CLOSE_RANGE_CLOEXEC) != 0)
+		fail_errno(c, "fds", "close_range");
+}
+
+static int last_cap(void)
+{
+	int cap = CAP_LAST_CAP;
+	while (prctl(PR_CAPBSET_READ, cap + 1, 0, 0, 0) >= 0)
+		cap++;
+	return cap;
+}
+
+/* Bounding set, ambient, then effective/permitted/inheritable; securebits
+ * locked so exec as uid 0 cannot regain anything; then read back. */
+static void drop_capabilities(const cl_sandbox_child *c)
+{
+	int top = last_cap();
+	if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+					     SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
+					     SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED,
+		  0, 0, 0) != 0)
+		fail_errno(c, "capabilities", "securebits");
+	for (int cap = 0; cap <= top; cap++)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0)
+			fail_errno(c, "capabilities", "bounding set");
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0)
+		fail_errno(c, "capabilities", "ambient");
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct data[2];
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capset, &hdr, data) != 0)
+		fail_errno(c, "capabilities", "capset");
+	/* Confirm: nothing left anywhere. */
+	memset(data, 0xff, sizeof(data));
+	if (syscall(SYS_capget, &hdr, data) != 0)
+		fail_errno(c, "capabilities", "capget");
+	for (int i = 0; i < 2; i++)
+		if (data[i].effective || data[i].permitted || data[i].inheritable)
+			fail(c, "capabilities", "capabilities remain after capset");
+	for (int cap = 0; cap <= top; cap++)
+		if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 0 ||
+		    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, cap, 0, 0) != 0)
+			fail(c, "capabilities", "bounding or ambient capability remains");
+}
+
+int cl_sandbox_child_main(void *arg)
+{
+	cl_sandbox_child *c = arg;
+	char b;
+
+	/* 0. Wait until the shim has written our uid/gid maps and moved us into the cgroups. */
+	if (read(c->sync_fd, &b, 1) != 1)
+		fail(c, "sync", "shim did not release the child");
+	close(c->sync_fd);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+		fail_errno(c, "setup", "pdeathsig");
+	/* 1. Become the namespace's root (host uid = the unprivileged mapped one). */
+	if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0)
+		fail_errno(c, "userns", "become uid 0 of the namespace");
+	/* 2. Our cgroup becomes the root of a new cgroup namespace. */
+	if (unshare(CLONE_NEWCGROUP) != 0)
+		fail_errno(c, "cgroupns", "unshare");
+	umask(022);
+	/* 3. Filesystem: tmpfs root with the image, /init, /dev, /proc, /tmp; pivot. */
+	build_rootfs(c);
+	build_dev(c);
+	mount_proc_tmp(c);
+	enter_root(c);
+	/* 4. Identity and network: hostname, loopback only. */
+	if (sethostname("enclave", 7) != 0)
+		fail_errno(c, "uts", "sethostname");
+	network_lo_up(c);
+	/* 5. Limits and descriptors. */
+	set_rlimits(c);
+	arrange_fds(c);
+	/* 6. Privileges: no capabilities, no_new_privs (fatal if refused), seccomp. */
+	drop_capabilities(c);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
+		fail_errno(c, "no_new_privs", "prctl");
+	if (cl_sandbox_seccomp_install() != CL_OK)
+		fail(c, "seccomp", cl_error_detail());
+	/* 7. exec /init ENTRYPOINT ARGS... with fd 3 = channel. */
+	const char *argv[INIT_ARGV_MAX + 3];
+	size_t n = 0;
+	argv[n++] = "/init";
+	argv[n++] = c->img->entrypoint;
+	for (size_t i = 0; i < c->img->nargs && i < INIT_ARGV_MAX; i++)
+		argv[n++] = c->img->args[i];
+	argv[n] = NULL;
+	char *const envp[] = {"PATH=/bin:/usr/bin:/", "HOME=/", NULL};
+	execve("/init", (char *const *)argv, envp);
+	fail_errno(c, "exec", "/init");
+}

@@ -1,0 +1,137 @@
+/* sandbox_seccomp.c — the enclave's seccomp filter: a default-deny allow-list.
+ *
+ * Anything not listed fails with EPERM (so programs see an ordinary error
+ * rather than dying on a probe); a syscall made through a foreign ABI
+ * (i386 int 0x80, x32) kills the process. clone is allowed only without
+ * namespace flags; clone3 answers ENOSYS (its flags live in memory a filter
+ * cannot read) so libc falls back to clone. socket is limited to UNIX and IP
+ * families; ioctl to a few terminal/fd requests; prctl to harmless options.
+ * Never listed, hence denied: ptrace, mount, umount2, pivot_root, chroot,
+ * init/finit/delete_module, kexec_*, bpf, perf_event_open, keyctl, add_key,
+ * request_key, unshare, setns, open_by_handle_at, name_to_handle_at,
+ * userfaultfd, reboot, swapon/off, process_vm_*, io_uring_*, the new mount
+ * API (fsopen, fsmount, move_mount, open_tree...), clock/time setters,
+ * iopl/ioperm, syslog, acct, quotactl, personality, mknod.
+ */
+#include <errno.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <termios.h>
+
+#include "host/sandbox_internal.h"
+
+static const char *const allowed[] = {
+	/* files and descriptors */
+	"read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "preadv2",
+	"pwritev2", "lseek", "open", "openat", "openat2", "close", "close_range", "creat", "stat",
+	"fstat", "lstat", "newfstatat", "statx", "statfs", "fstatfs", "access", "faccessat",
+	"faccessat2", "getdents", "getdents64", "getcwd", "chdir", "fchdir", "mkdir", "mkdirat",
+	"rmdir", "unlink", "unlinkat", "rename", "renameat", "renameat2", "link", "linkat", "symlink",
+	"symlinkat", "readlink", "readlinkat", "chmod", "fchmod", "fchmodat", "truncate",
+	"ftruncate", "fallocate", "fsync", "fdatasync", "sync_file_range", "fcntl", "flock", "dup",
+	"dup2", "dup3", "pipe", "pipe2", "umask", "utimensat", "futimesat", "utimes", "utime",
+	"sendfile", "splice", "tee", "copy_file_range", "fadvise64", "memfd_create", "memfd_secret",
+	"eventfd", "eventfd2", "timerfd_create", "timerfd_settime", "timerfd_gettime", "signalfd",
+	"signalfd4", "inotify_init1", "inotify_add_watch", "inotify_rm_watch",
+	/* polling */
+	"poll", "ppoll", "select", "pselect6", "epoll_create", "epoll_create1", "epoll_ctl",
+	"epoll_wait", "epoll_pwait", "epoll_pwait2",
+	/* memory */
+	"brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "msync", "mincore", "mlock",
+	"mlock2", "munlock", "mlockall", "munlockall", "membarrier",
+	/* processes, threads, signals */
+	"fork", "vfork", "execve", "execveat", "exit", "exit_group", "wait4", "waitid", "kill",
+	"tkill", "tgkill", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigsuspend",
+	"rt_sigpending", "rt_sigtimedwait", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "sigaltstack",
+	"pause", "getpid", "getppid", "gettid", "getpgid", "getpgrp", "setpgid", "getsid", "setsid",
+	"set_tid_address", "set_robust_list", "get_robust_list", "futex", "futex_waitv", "rseq",
+	"arch_prctl", "sched_yield", "sched_getaffinity", "sched_setaffinity", "sched_getparam",
+	"sched_getscheduler", "sched_get_priority_max", "sched_get_priority_min", "getpriority",
+	"pidfd_open", "pidfd_send_signal",
+	/* identity (inside the user namespace only one uid/gid exists) */
+	"getuid", "geteuid", "getgid", "getegid", "getresuid", "getresgid", "getgroups", "capget",
+	/* time */
+	"clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep", "gettimeofday", "time",
+	"alarm", "setitimer", "getitimer", "timer_create", "timer_settime", "timer_gettime",
+	"timer_getoverrun", "timer_delete", "times",
+	/* system information and limits */
+	"uname", "sysinfo", "getrlimit", "setrlimit", "prlimit64", "getrusage", "getrandom",
+	"getcpu",
+	/* sockets (families filtered below) */
+	"socketpair", "bind", "listen", "accept", "accept4", "connect", "sendto", "recvfrom",
+	"sendmsg", "recvmsg", "sendmmsg", "recvmmsg", "shutdown", "getsockname", "getpeername",
+	"setsockopt", "getsockopt",
+};
+
+static const int socket_families[] = {AF_UNIX, AF_INET, AF_INET6};
+static const unsigned long ioctl_requests[] = {TCGETS, TIOCGWINSZ, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX};
+static const int prctl_options[] = {PR_SET_NAME, PR_GET_NAME, PR_SET_PDEATHSIG, PR_GET_PDEATHSIG,
+				    PR_GET_DUMPABLE, PR_SET_DUMPABLE, PR_GET_NO_NEW_PRIVS,
+				    PR_SET_NO_NEW_PRIVS, PR_GET_SECCOMP, PR_CAPBSET_READ,
+				    PR_SET_VMA, PR_GET_TIMERSLACK, PR_SET_TIMERSLACK};
+
+#define NS_FLAGS                                                                                   \
+	(CLONE_NEWNS | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |  \
+	 CLONE_NEWCGROUP | CLONE_NEWTIME)
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static cl_err rule(scmp_filter_ctx ctx, int rc, const char *what)
+{
+	CL_ENSURE(rc == 0, CL_ESYS, "seccomp: rule %s: %s", what, strerror(-rc));
+	return CL_OK;
+}
+
+static cl_err build(scmp_filter_ctx ctx)
+{
+	int rc;
+	CL_GUARD(rule(ctx, seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS), "badarch"));
+	for (size_t i = 0; i < N(allowed); i++) {
+		int nr = seccomp_syscall_resolve_name(allowed[i]);
+		if (nr == __NR_SCMP_ERROR || nr < 0)
+			continue; /* not on this architecture */
+		CL_GUARD(rule(ctx, seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0), allowed[i]));
+	}
+	rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+			      SCMP_A0(SCMP_CMP_MASKED_EQ, (scmp_datum_t)NS_FLAGS, 0));
+	CL_GUARD(rule(ctx, rc, "clone"));
+	CL_GUARD(rule(ctx, seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0), "clone3"));
+	for (size_t i = 0; i < N(socket_families); i++) {
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+				      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)socket_families[i]));
+		CL_GUARD(rule(ctx, rc, "socket"));
+	}
+	for (size_t i = 0; i < N(ioctl_requests); i++) {
+		/* ioctl's request is an unsigned int in the kernel: compare the low 32 bits. */
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+				      SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, (scmp_datum_t)ioctl_requests[i]));
+		CL_GUARD(rule(ctx, rc, "ioctl"));
+	}
+	for (size_t i = 0; i < N(prctl_options); i++) {
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+				      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)prctl_options[i]));
+		CL_GUARD(rule(ctx, rc, "prctl"));
+	}
+	return CL_OK;
+}
+
+cl_err cl_sandbox_seccomp_install(void)
+{
+	/* The filter is built for the native architecture only: libseccomp adds
+	 * the audit-arch check and rejects x32 numbers on x86_64. */
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
+	CL_ENSURE(ctx != NULL, CL_ENOMEM, "seccomp: init failed");
+	cl_err e = build(ctx);
+	if (e == CL_OK) {
+		int rc = seccomp_load(ctx);
+		if (rc != 0)
+			e = cl_errorf(CL_ESYS, "seccomp: load: %s", strerror(-rc));
+	}
+	seccomp_release(ctx);
+	return e;
+}

@@ -1,0 +1,71 @@
+# control_lib.sh — helpers for the control-plane integration tests (sourced).
+# Starts cloister-control from $BUILD/bin on an ephemeral port in a temp dir
+# and talks to it with curl over HTTPS (--cacert). Not a test by itself.
+# Run directly (tests/run.sh runs every *.sh), it has nothing to check.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then echo "helpers for control_*.sh"; exit 0; fi
+set -euo pipefail
+: "${BUILD:?set BUILD to the build directory}"
+CTL_BIN="$BUILD/bin/cloister-control"
+[ -x "$CTL_BIN" ] || { echo "missing $CTL_BIN"; exit 1; }
+WORK=$(mktemp -d /tmp/cloister-ctl-test.XXXXXX)
+CTL_PID=
+cleanup() {
+	if [ -n "$CTL_PID" ]; then kill "$CTL_PID" 2>/dev/null || true; wait "$CTL_PID" 2>/dev/null || true; fi
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; [ -f "$WORK/ctl.err" ] && tail -n 20 "$WORK/ctl.err"; exit 1; }
+
+# ctl_start [extra args]: starts the server, waits (deadline 20 s) for its
+# "ca:" line; sets URL, CA, CTL_PID; appends stdout to $WORK/ctl.out.
+ctl_start() {
+	: >"$WORK/ctl.out.cur"
+	"$CTL_BIN" --data "$WORK/data" --listen 127.0.0.1:0 "$@" >"$WORK/ctl.out.cur" 2>>"$WORK/ctl.err" &
+	CTL_PID=$!
+	local deadline=$((SECONDS + 20))
+	until grep -q '^ca: ' "$WORK/ctl.out.cur"; do
+		kill -0 "$CTL_PID" 2>/dev/null || fail "cloister-control exited during startup"
+		[ $SECONDS -lt $deadline ] || fail "cloister-control did not start"
+		sleep 0.05
+	done
+	URL=$(awk '/^listening: /{print $2}' "$WORK/ctl.out.cur")
+	CA=$(awk '/^ca: /{print $2}' "$WORK/ctl.out.cur")
+	cat "$WORK/ctl.out.cur" >>"$WORK/ctl.out"
+}
+
+ctl_kill9() { kill -9 "$CTL_PID"; wait "$CTL_PID" 2>/dev/null || true; CTL_PID=; }
+
+# req METHOD PATH [curl args...]: sets STATUS and BODY.
+req() {
+	local m=$1 p=$2; shift 2
+	BODY=$(curl -sS --cacert "$CA" -X "$m" -o - -w '\n%{http_code}' "$@" "$URL$p") || fail "curl $m $p"
+	STATUS=${BODY##*$'\n'}
+	BODY=${BODY%$'\n'*}
+}
+# as TOKEN METHOD PATH [json]: authenticated JSON request.
+as() {
+	local t=$1 m=$2 p=$3
+	if [ $# -ge 4 ]; then req "$m" "$p" -H "Authorization: Bearer $t" -H 'Content-Type: application/json' --data-binary "$4"
+	else req "$m" "$p" -H "Authorization: Bearer $t"; fi
+}
+# jget EXPR: evaluates a Python expression on the JSON in $BODY (as j).
+jget() { python3 -c "import json,sys; j=json.loads(sys.stdin.read()); print($1)" <<<"$BODY"; }
+expect() { # expect STATUS [error-code]
+	[ "$STATUS" = "$1" ] || fail "expected $1 got $STATUS: $BODY"
+	if [ $# -ge 2 ]; then [ "$(jget 'j["error"]["code"]')" = "$2" ] || fail "expected error $2: $BODY"; fi
+}
+
+# mkimage PATH: a minimal valid CLIMAGE1 image (docs/image-format.md).
+mkimage() {
+	python3 - "$1" <<'PY'
+import hashlib, json, struct, sys
+data = b"#!/bin/sh\necho hello\n"
+man = {"format": 1, "name": "hello", "version": "1.0.0", "entrypoint": "/app/hello", "args": [],
+       "files": [{"path": "app/hello", "mode": 493, "size": len(data), "sha384": hashlib.sha384(data).hexdigest()}]}
+m = json.dumps(man, separators=(",", ":")).encode()
+open(sys.argv[1], "wb").write(b"CLIMAGE1" + struct.pack(">I", len(m)) + m + data)
+PY
+}
+
+# db SQL: reads the store with the sqlite3 CLI (read-only checks).
+db() { sqlite3 "$WORK/data/control.db" "$1"; }

@@ -1,0 +1,266 @@
+/* Unit tests for cloister-host's command line (src/host/agent_args.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "host/agent.h"
+
+#define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static cl_err parse(int argc, const char **argv, cl_agent_config *cfg)
+{
+	return cl_agent_parse_args(argc, (char **)argv, cfg);
+}
+
+static void minimal(void **state)
+{
+	const char *argv[] = {"cloister-host", "--control", "https://127.0.0.1:7443", "--ca", "/tmp/ca.pem",
+			      "--data", "/tmp/d"};
+	cl_agent_config c;
+	assert_int_equal(parse(ARGC(argv), argv, &c), CL_OK);
+	assert_string_equal(c.control, "https://127.0.0.1:7443");
+	assert_string_equal(c.ca, "/tmp/ca.pem");
+	assert_string_equal(c.data, "/tmp/d");
+	assert_null(c.join_token);
+	assert_null(c.name);
+	assert_null(c.init);
+	assert_int_equal(c.memory_mib, 0);
+	assert_int_equal(c.cpus, 0);
+	assert_int_equal(c.poll_timeout_ms, 20000);
+	assert_int_equal(c.nlatency, 0);
+	assert_false(c.help);
+}
+
+static void all_flags(void **state)
+{
+	const char *argv[] = {"cloister-host",
+			      "--control=https://cp.example:7443",
+			      "--ca",
+			      "ca.pem",
+			      "--data",
+			      "d",
+			      "--join-token",
+			      "jt-secret",
+			      "--name",
+			      "host-1-rack-a",
+			      "--zone",
+			      "eu-1",
+			      "--rack=r7",
+			      "--latency",
+			      "db-primary=500:2",
+			      "--latency=cache=90",
+			      "--init",
+			      "/opt/cloister-init",
+			      "--memory-mib",
+			      "2048",
+			      "--cpus=4",
+			      "--poll-timeout-ms",
+			      "1500"};
+	cl_agent_config c;
+	assert_int_equal(parse(ARGC(argv), argv, &c), CL_OK);
+	assert_string_equal(c.control, "https://cp.example:7443");
+	assert_string_equal(c.join_token, "jt-secret");
+	assert_string_equal(c.name, "host-1-rack-a");
+	assert_string_equal(c.zone, "eu-1");
+	assert_string_equal(c.rack, "r7");
+	assert_string_equal(c.init, "/opt/cloister-init");
+	assert_int_equal(c.memory_mib, 2048);
+	assert_int_equal(c.cpus, 4);
+	assert_int_equal(c.poll_timeout_ms, 1500);
+	assert_int_equal(c.nlatency, 2);
+	assert_string_equal(c.latency[0].resource, "db-primary");
+	assert_int_equal(c.latency[0].latency_us, 500);
+	assert_int_equal(c.latency[0].hops, 2);
+	assert_string_equal(c.latency[1].resource, "cache");
+	assert_int_equal(c.latency[1].latency_us, 90);
+	assert_int_equal(c.latency[1].hops, 0);
+}
+
+static void help(void **state)
+{
+	const char *argv[] = {"cloister-host", "--help"};
+	cl_agent_config c;
+	assert_int_equal(parse(ARGC(argv), argv, &c), CL_OK);
+	assert_true(c.help);
+	assert_non_null(strstr(cl_agent_usage(), "--join-token"));
+	assert_non_null(strstr(cl_agent_usage(), "--latency"));
+}
+
+static void expect_bad(const char **argv, int argc, const char *detail_part)
+{
+	cl_agent_config c;
+	assert_int_equal(parse(argc, argv, &c), CL_EINVAL);
+	if (detail_part && !strstr(cl_error_detail(), detail_part))
+		fail_msg("detail \"%s\" lacks \"%s\"", cl_error_detail(), detail_part);
+}
+
+#define BASE "cloister-host", "--control", "https://h:1", "--ca", "ca", "--data", "d"
+
+static void negative(void **state)
+{
+	{
+		const char *a[] = {"cloister-host", "--ca", "ca", "--data", "d"};
+		expect_bad(a, ARGC(a), "--control");
+	}
+	{
+		const char *a[] = {"cloister-host", "--control", "https://h:1", "--data", "d"};
+		expect_bad(a, ARGC(a), "--ca");
+	}
+	{
+		const char *a[] = {"cloister-host", "--control", "https://h:1", "--ca", "ca"};
+		expect_bad(a, ARGC(a), "--data");
+	}
+	{
+		const char *a[] = {"cloister-host", "--control", "http://h:1", "--ca", "ca", "--data", "d"};
+		expect_bad(a, ARGC(a), "https");
+	}
+	{
+		const char *a[] = {"cloister-host", "--control", "https://", "--ca", "ca", "--data", "d"};
+		expect_bad(a, ARGC(a), "https");
+	}
+	{
+		const char *a[] = {BASE, "--bogus", "1"};
+		expect_bad(a, ARGC(a), "unknown flag");
+	}
+	{
+		const char *a[] = {BASE, "stray"};
+		expect_bad(a, ARGC(a), "unexpected argument");
+	}
+	{
+		const char *a[] = {BASE, "--name"};
+		expect_bad(a, ARGC(a), "needs a value");
+	}
+	{
+		const char *a[] = {BASE, "--data", "e"};
+		expect_bad(a, ARGC(a), "twice");
+	}
+	{
+		const char *a[] = {BASE, "--name", ""};
+		expect_bad(a, ARGC(a), "empty");
+	}
+	{
+		const char *a[] = {BASE, "--name", "bad/name"};
+		expect_bad(a, ARGC(a), "--name");
+	}
+	{
+		const char *a[] = {BASE, "--name", "Upper"};
+		expect_bad(a, ARGC(a), "--name");
+	}
+	{
+		const char *a[] = {BASE, "--zone", "a b"};
+		expect_bad(a, ARGC(a), "--zone");
+	}
+	{
+		const char *a[] = {BASE, "--rack", "0123456789012345678901234567890123456789012345678901234567890123"};
+		expect_bad(a, ARGC(a), "--rack");
+	}
+	{
+		const char *a[] = {BASE, "--memory-mib", "15"};
+		expect_bad(a, ARGC(a), "--memory-mib");
+	}
+	{
+		const char *a[] = {BASE, "--memory-mib", "-1"};
+		expect_bad(a, ARGC(a), "--memory-mib");
+	}
+	{
+		const char *a[] = {BASE, "--memory-mib", "12abc"};
+		expect_bad(a, ARGC(a), "--memory-mib");
+	}
+	{
+		const char *a[] = {BASE, "--memory-mib", "99999999999999999999999"};
+		expect_bad(a, ARGC(a), "--memory-mib");
+	}
+	{
+		const char *a[] = {BASE, "--cpus", "0"};
+		expect_bad(a, ARGC(a), "--cpus");
+	}
+	{
+		const char *a[] = {BASE, "--cpus", " 2"};
+		expect_bad(a, ARGC(a), "--cpus");
+	}
+	{
+		const char *a[] = {BASE, "--poll-timeout-ms", "50"};
+		expect_bad(a, ARGC(a), "--poll-timeout-ms");
+	}
+	{
+		const char *a[] = {BASE, "--latency", "db=1", "--latency", "db=2"};
+		expect_bad(a, ARGC(a), "twice");
+	}
+	{
+		/* The join token is never echoed back in an error. */
+		const char *a[] = {BASE, "--join-token", "s3cr3t-token", "--join-token", "s3cr3t-token"};
+		expect_bad(a, ARGC(a), "twice");
+		assert_null(strstr(cl_error_detail(), "s3cr3t"));
+	}
+}
+
+static void latency_entries(void **state)
+{
+	cl_agent_latency l;
+	assert_int_equal(cl_agent_parse_latency("db=0", &l), CL_OK);
+	assert_string_equal(l.resource, "db");
+	assert_int_equal(l.latency_us, 0);
+	assert_int_equal(cl_agent_parse_latency("db-x9=60000000:255", &l), CL_OK);
+	assert_string_equal(l.resource, "db-x9");
+	assert_int_equal(l.latency_us, 60000000);
+	assert_int_equal(l.hops, 255);
+
+	const char *bad[] = {"db",      "=5",         "db=",      "db=:3",  "db=5:",   "db=5:x",   "db=-5",
+			     "db=5:-1", "db=60000001", "db=5:256", "DB=5", "-db=5", "db.x=5", "d b=5", "db=5:2:3", "db=1e3", "a/b=5",
+			     "0123456789012345678901234567890123456789012345678901234567890123=1"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		strcpy(l.resource, "untouched");
+		if (cl_agent_parse_latency(bad[i], &l) != CL_EINVAL)
+			fail_msg("accepted bad latency \"%s\"", bad[i]);
+		assert_string_equal(l.resource, "untouched"); /* changes nothing */
+	}
+	/* Too many entries. */
+	const char *argv[8 + 2 * (CL_AGENT_MAX_LATENCY + 1)];
+	char ents[CL_AGENT_MAX_LATENCY + 1][32];
+	int argc = 0;
+	const char *base[] = {BASE};
+	for (int i = 0; i < 7; i++)
+		argv[argc++] = base[i];
+	for (int i = 0; i <= CL_AGENT_MAX_LATENCY; i++) {
+		snprintf(ents[i], sizeof(ents[i]), "r%d=%d", i, i);
+		argv[argc++] = "--latency";
+		argv[argc++] = ents[i];
+	}
+	cl_agent_config c;
+	assert_int_equal(parse(argc, argv, &c), CL_EINVAL);
+	assert_int_equal(parse(argc - 2, argv, &c), CL_OK);
+	assert_int_equal(c.nlatency, CL_AGENT_MAX_LATENCY);
+}
+
+static void id_validation(void **state)
+{
+	assert_true(cl_agent_valid_id("enc-abc123"));
+	assert_false(cl_agent_valid_id(""));
+	assert_false(cl_agent_valid_id("Enc"));
+	assert_false(cl_agent_valid_id("enc/../x"));
+	assert_false(cl_agent_valid_id("enc.x"));
+	assert_false(cl_agent_valid_id(NULL));
+	assert_true(cl_agent_valid_name("eu-west-1"));
+	assert_true(cl_agent_valid_id("-x")); /* ids may start with '-', names may not */
+	assert_false(cl_agent_valid_name("-x"));
+	assert_false(cl_agent_valid_name("Host"));
+	assert_false(cl_agent_valid_name("a.b"));
+	assert_false(cl_agent_valid_name(".."));
+	assert_false(cl_agent_valid_name("a/b"));
+	assert_false(cl_agent_valid_name("0123456789012345678901234567890123456789012345678901234567890123"));
+	assert_true(cl_agent_valid_name("012345678901234567890123456789012345678901234567890123456789012"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(minimal),    cmocka_unit_test(all_flags),       cmocka_unit_test(help),
+	    cmocka_unit_test(negative),   cmocka_unit_test(latency_entries), cmocka_unit_test(id_validation),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,141 @@
+/* Unit tests for the host agent's parsing of control-plane answers
+ * (src/host/agent_proto.c): register and sync answers, good and hostile. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "host/agent.h"
+
+#define SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static cl_err parse(const char *json, cl_agent_answer *a)
+{
+	return cl_agent_answer_parse(json, strlen(json), a);
+}
+
+static void good_answer(void **state)
+{
+	const char *j = "{\"generation\":13,\"enclaves\":["
+			"{\"id\":\"enc-a\",\"image\":\"img-1\",\"image_sha384\":\"" SHA "\",\"memory_mib\":64,"
+			"\"cpus\":2,\"desired\":\"running\"},"
+			"{\"id\":\"enc-b\",\"image\":\"img-2\",\"image_sha384\":\"" SHA "\",\"memory_mib\":32,"
+			"\"desired\":\"stopped\"}],"
+			"\"ops\":[{\"op\":\"op-1\",\"enclave\":\"enc-a\",\"kind\":\"send\",\"data\":\"aGk=\"},"
+			"{\"op\":\"op-2\",\"enclave\":\"enc-a\",\"kind\":\"recv\",\"max\":99999999,\"wait_ms\":2000},"
+			"{\"op\":\"op-3\",\"enclave\":\"enc-a\",\"kind\":\"launch-missiles\"},"
+			"{\"enclave\":\"enc-a\",\"kind\":\"logs\"}]}";
+	cl_agent_answer a;
+	assert_int_equal(parse(j, &a), CL_OK);
+	assert_int_equal(a.generation, 13);
+	assert_int_equal(a.ndesired, 2);
+	assert_string_equal(a.desired[0].id, "enc-a");
+	assert_string_equal(a.desired[0].image, "img-1");
+	assert_string_equal(a.desired[0].image_sha384, SHA);
+	assert_int_equal(a.desired[0].memory_mib, 64);
+	assert_int_equal(a.desired[0].cpus, 2);
+	assert_true(a.desired[0].running);
+	assert_false(a.desired[1].running);
+	assert_int_equal(a.desired[1].cpus, 1);
+	assert_int_equal(a.nops, 2);
+	assert_int_equal(a.ops[0].kind, CL_OP_SEND);
+	assert_string_equal(a.ops[0].data, "aGk=");
+	assert_int_equal(a.ops[1].kind, CL_OP_RECV);
+	assert_int_equal(a.ops[1].max, CL_AGENT_OP_DATA_MAX); /* capped: the result must fit a request */
+	assert_int_equal(a.ops[1].wait_ms, 2000);
+	assert_int_equal(a.nbad_ops, 1); /* op-3; the one without an id is dropped */
+	assert_string_equal(a.bad_ops[0], "op-3");
+	cl_agent_answer_free(&a);
+	assert_null(a.desired);
+}
+
+static void empty_set_is_valid(void **state)
+{
+	cl_agent_answer a;
+	assert_int_equal(parse("{\"generation\":0,\"enclaves\":[]}", &a), CL_OK);
+	assert_int_equal(a.ndesired, 0);
+	assert_int_equal(a.nops, 0);
+	cl_agent_answer_free(&a);
+}
+
+/* Any malformed enclave entry rejects the whole answer: nothing gets applied
+ * (in particular nothing running gets destroyed because of a bad entry). */
+static void hostile_answers(void **state)
+{
+	const char *ok_entry = "{\"id\":\"enc-a\",\"image\":\"img-1\",\"image_sha384\":\"" SHA "\",\"memory_mib\":64}";
+	char buf[2048];
+	const char *bad_entries[] = {
+	    "{\"id\":\"../etc\",\"image\":\"img-1\",\"image_sha384\":\"" SHA "\",\"memory_mib\":64}",
+	    "{\"id\":\"enc-b\",\"image\":\"../../x\",\"image_sha384\":\"" SHA "\",\"memory_mib\":64}",
+	    "{\"id\":\"enc-b\",\"image\":\"img\",\"image_sha384\":\"abc\",\"memory_mib\":64}",
+	    "{\"id\":\"enc-b\",\"image\":\"img\",\"image_sha384\":\"" SHA "\",\"memory_mib\":1}",
+	    "{\"id\":\"enc-b\",\"image\":\"img\",\"image_sha384\":\"" SHA "\",\"memory_mib\":\"64\"}",
+	    "{\"id\":\"enc-b\",\"image\":\"img\",\"image_sha384\":\"" SHA "\",\"memory_mib\":64,\"cpus\":0}",
+	    "{\"id\":\"enc-b\",\"image\":\"img\",\"image_sha384\":\"" SHA "\",\"memory_mib\":64,\"desired\":\"on\"}",
+	    "{\"image\":\"img\",\"image_sha384\":\"" SHA "\",\"memory_mib\":64}",
+	    "42",
+	};
+	for (size_t i = 0; i < sizeof(bad_entries) / sizeof(bad_entries[0]); i++) {
+		snprintf(buf, sizeof(buf), "{\"generation\":5,\"enclaves\":[%s,%s]}", ok_entry, bad_entries[i]);
+		cl_agent_answer a;
+		if (parse(buf, &a) == CL_OK)
+			fail_msg("accepted %s", bad_entries[i]);
+		assert_int_equal(a.ndesired, 0);
+		assert_null(a.desired);
+	}
+	const char *bad_docs[] = {
+	    "",
+	    "[]",
+	    "{\"enclaves\":[]}",
+	    "{\"generation\":-1,\"enclaves\":[]}",
+	    "{\"generation\":1}",
+	    "{\"generation\":1,\"enclaves\":{}}",
+	    "{\"generation\":1,\"enclaves\":[],\"ops\":7}",
+	    "{\"generation\":1,\"generation\":2,\"enclaves\":[]}",
+	    "{\"generation\":1,\"enclaves\":[]",
+	};
+	for (size_t i = 0; i < sizeof(bad_docs) / sizeof(bad_docs[0]); i++) {
+		cl_agent_answer a;
+		if (parse(bad_docs[i], &a) == CL_OK)
+			fail_msg("accepted %s", bad_docs[i]);
+	}
+}
+
+static void register_answer(void **state)
+{
+	char id[128], tok[256];
+	const char *j = "{\"host_id\":\"host-abc\",\"host_token\":\"ht-123\"}";
+	assert_int_equal(cl_agent_register_parse(j, strlen(j), id, sizeof(id), tok, sizeof(tok)), CL_OK);
+	assert_string_equal(id, "host-abc");
+	assert_string_equal(tok, "ht-123");
+	const char *bad[] = {"{}", "{\"host_id\":\"h/../x\",\"host_token\":\"t\"}",
+			     "{\"host_id\":\"h\",\"host_token\":\"\"}", "{\"host_id\":\"h\",\"host_token\":\"a\\nb\"}",
+			     "{\"host_id\":\"h\"}", "nope"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(cl_agent_register_parse(bad[i], strlen(bad[i]), id, sizeof(id), tok, sizeof(tok)),
+				 CL_EPROTO);
+}
+
+static void error_message(void **state)
+{
+	char out[64];
+	const char *j = "{\"error\":{\"code\":\"unauthorized\",\"message\":\"invalid join token\"}}";
+	cl_agent_error_message(j, strlen(j), out, sizeof(out));
+	assert_string_equal(out, "invalid join token (unauthorized)");
+	cl_agent_error_message("oops\n\x01", 6, out, sizeof(out));
+	assert_string_equal(out, "oops??");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(good_answer),      cmocka_unit_test(empty_set_is_valid), cmocka_unit_test(hostile_answers),
+	    cmocka_unit_test(register_answer),  cmocka_unit_test(error_message),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

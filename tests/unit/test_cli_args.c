@@ -1,0 +1,326 @@
+/* Unit tests for the CLI's argument handling (src/cli/cli_args.c and
+ * cli_config.c): sizes, proximity constraints, operation lists, option
+ * parsing, global option extraction and configuration precedence. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cli/cli.h"
+#include "common/util.h"
+
+static void size_parsing(void **state)
+{
+	static const struct {
+		const char *in;
+		uint64_t mib;
+	} good[] = {
+		{"64M", 64},     {"64m", 64},       {"64MiB", 64},  {"64MB", 64},   {"1G", 1024},
+		{"1g", 1024},    {"2GiB", 2048},    {"2048K", 2},   {"1024KiB", 1}, {"128", 128},
+		{"1T", 1048576}, {"1048576M", 1048576},
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		uint64_t mib = 0;
+		assert_int_equal(cl_cli_parse_size_mib(good[i].in, &mib), CL_OK);
+		assert_int_equal(mib, good[i].mib);
+	}
+	static const char *const bad[] = {
+		"",      "M",    "-1M",  "+1M",  " 64M", "64 M", "64X",  "64MiBs", "0",
+		"0M",    "512K", "1.5G", "2T",   "1048577M", "99999999999999999999M",
+		"18446744073709551616", "0x10M", "64M\n", "1Z",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint64_t mib = 77;
+		assert_int_equal(cl_cli_parse_size_mib(bad[i], &mib), CL_EINVAL);
+		assert_int_equal(mib, 77); /* untouched on failure */
+	}
+	/* The error names the bad input. */
+	uint64_t mib;
+	assert_int_equal(cl_cli_parse_size_mib("12Q", &mib), CL_EINVAL);
+	assert_non_null(strstr(cl_error_detail(), "12Q"));
+}
+
+static void check_proximity(const char *in, const char *res, const char *key, json_int_t val)
+{
+	json_t *o = NULL;
+	assert_int_equal(cl_cli_parse_proximity(in, &o), CL_OK);
+	assert_string_equal(json_string_value(json_object_get(o, "resource")), res);
+	if (key) {
+		assert_int_equal(json_integer_value(json_object_get(o, key)), val);
+		assert_int_equal(json_object_size(o), 2);
+	} else {
+		assert_int_equal(json_object_size(o), 1);
+	}
+	json_decref(o);
+}
+
+static void proximity_parsing(void **state)
+{
+	check_proximity("db:500us", "db", "latency_us", 500);
+	check_proximity("db:2ms", "db", "latency_us", 2000);
+	check_proximity("gpu-0:3hops", "gpu-0", "hops", 3);
+	check_proximity("rack/7.storage_a:1hop", "rack/7.storage_a", "hops", 1);
+	check_proximity("db", "db", NULL, 0);
+	check_proximity("db:0us", "db", "latency_us", 0);
+
+	static const char *const bad[] = {
+		"",        ":500us",   "db:",      "db:500",  "db:500s",   "db:-5us",  "db:us",
+		"db:3hops!", "d b:1us", "db:256hops", "db:99999999999999999999us", "db:1000001ms",
+		"a:b:1us", "db:1.5ms",
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:1us", /* 65 chars */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_t *o = NULL;
+		assert_int_equal(cl_cli_parse_proximity(bad[i], &o), CL_EINVAL);
+		assert_null(o);
+	}
+}
+
+static void ops_parsing(void **state)
+{
+	json_t *a = NULL;
+	assert_int_equal(cl_cli_parse_ops("describe,list", &a), CL_OK);
+	assert_int_equal(json_array_size(a), 2);
+	assert_string_equal(json_string_value(json_array_get(a, 0)), "describe");
+	assert_string_equal(json_string_value(json_array_get(a, 1)), "list");
+	json_decref(a);
+	/* duplicates collapse */
+	assert_int_equal(cl_cli_parse_ops("logs,logs,recv", &a), CL_OK);
+	assert_int_equal(json_array_size(a), 2);
+	json_decref(a);
+	static const char *const bad[] = {"", ",", "describe,", ",list", "describ", "DESCRIBE",
+					  "describe,,list", "rm", "list;destroy"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		a = NULL;
+		assert_int_equal(cl_cli_parse_ops(bad[i], &a), CL_EINVAL);
+		assert_null(a);
+	}
+}
+
+static void option_parsing(void **state)
+{
+	const char *name = NULL, *near[3];
+	size_t nnear = 0, npos = 0;
+	bool wait = false, help = false;
+	const cl_cli_option opts[] = {
+		{"name", CL_OPT_VALUE, .value = &name},
+		{"near", CL_OPT_MULTI, .values = near, .max_values = 3, .count = &nnear},
+		{"wait", CL_OPT_FLAG, .flag = &wait},
+		{0},
+	};
+	const char *pos[2];
+	char *argv1[] = {"ID", "--name", "a", "--near=x:1us", "--wait", "--near", "y", "--name=b", "--", "--wait"};
+	assert_int_equal(cl_cli_parse_opts(10, argv1, opts, pos, 2, &npos, &help), CL_OK);
+	assert_string_equal(name, "b"); /* last wins */
+	assert_int_equal(nnear, 2);
+	assert_string_equal(near[0], "x:1us");
+	assert_string_equal(near[1], "y");
+	assert_true(wait);
+	assert_false(help);
+	assert_int_equal(npos, 2);
+	assert_string_equal(pos[0], "ID");
+	assert_string_equal(pos[1], "--wait"); /* after "--" it is positional */
+
+	char *unknown[] = {"--nmae", "x"};
+	assert_int_equal(cl_cli_parse_opts(2, unknown, opts, pos, 2, &npos, &help), CL_EINVAL);
+	assert_non_null(strstr(cl_error_detail(), "--nmae"));
+	char *missing[] = {"--name"};
+	assert_int_equal(cl_cli_parse_opts(1, missing, opts, pos, 2, &npos, &help), CL_EINVAL);
+	char *flagval[] = {"--wait=yes"};
+	assert_int_equal(cl_cli_parse_opts(1, flagval, opts, pos, 2, &npos, &help), CL_EINVAL);
+	char *toomany[] = {"a", "b", "c"};
+	assert_int_equal(cl_cli_parse_opts(3, toomany, opts, pos, 2, &npos, &help), CL_EINVAL);
+	nnear = 0;
+	char *repeats[] = {"--near", "a", "--near", "b", "--near", "c", "--near", "d"};
+	assert_int_equal(cl_cli_parse_opts(8, repeats, opts, pos, 2, &npos, &help), CL_EINVAL);
+	char *shortopt[] = {"-n"};
+	assert_int_equal(cl_cli_parse_opts(1, shortopt, opts, pos, 2, &npos, &help), CL_EINVAL);
+	char *helpme[] = {"x", "--help"};
+	assert_int_equal(cl_cli_parse_opts(2, helpme, opts, pos, 2, &npos, &help), CL_OK);
+	assert_true(help);
+}
+
+static void global_extraction(void **state)
+{
+	cl_cli_flags f = {0};
+	char *argv[] = {"list", "--json", "--server", "https://a", "--limit", "2", "--token=T",
+			"--access-key", "K", "--", "--ca", "x", NULL};
+	int argc = 12;
+	assert_int_equal(cl_cli_extract_globals(&argc, argv, &f), CL_OK);
+	assert_true(f.json);
+	assert_string_equal(f.server, "https://a");
+	assert_string_equal(f.token, "T");
+	assert_string_equal(f.access_key, "K");
+	assert_null(f.ca); /* after "--": left alone */
+	assert_int_equal(argc, 6);
+	assert_string_equal(argv[0], "list");
+	assert_string_equal(argv[1], "--limit");
+	assert_string_equal(argv[2], "2");
+	assert_string_equal(argv[3], "--");
+	assert_string_equal(argv[4], "--ca");
+	assert_null(argv[6]);
+
+	cl_cli_flags g = {0};
+	char *bad[] = {"list", "--server"};
+	int n = 2;
+	assert_int_equal(cl_cli_extract_globals(&n, bad, &g), CL_EINVAL);
+	/* A longer option sharing a prefix is not a global option. */
+	char *prefix[] = {"--serverless", "--tokens", NULL};
+	n = 2;
+	assert_int_equal(cl_cli_extract_globals(&n, prefix, &g), CL_OK);
+	assert_int_equal(n, 2);
+	assert_null(g.server);
+}
+
+/* A fake environment for config precedence. */
+static const char *env_server, *env_token, *env_ca, *env_key, *env_config;
+static const char *fake_env(const char *name)
+{
+	if (strcmp(name, "CLOISTER_SERVER") == 0)
+		return env_server;
+	if (strcmp(name, "CLOISTER_TOKEN") == 0)
+		return env_token;
+	if (strcmp(name, "CLOISTER_CA") == 0)
+		return env_ca;
+	if (strcmp(name, "CLOISTER_ACCESS_KEY") == 0)
+		return env_key;
+	if (strcmp(name, "CLOISTER_CONFIG") == 0)
+		return env_config;
+	return NULL;
+}
+
+static char tmpdir[64];
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void config_precedence(void **state)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/cl-cli-test.XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	char home_cfg_dir[128], home_cfg[160], explicit_cfg[128], bad_cfg[128];
+	snprintf(home_cfg_dir, sizeof(home_cfg_dir), "%s/.config/cloister", tmpdir);
+	assert_int_equal(cl_mkdir_p(home_cfg_dir, 0700), CL_OK);
+	snprintf(home_cfg, sizeof(home_cfg), "%s/config.json", home_cfg_dir);
+	write_file(home_cfg, "{\"server\":\"https://home\",\"ca\":\"ca.pem\",\"token\":\"home-token\"}");
+	snprintf(explicit_cfg, sizeof(explicit_cfg), "%s/explicit.json", tmpdir);
+	write_file(explicit_cfg, "{\"server\":\"https://explicit\",\"token\":\"explicit-token\"}");
+
+	cl_cli_config c;
+	cl_cli_flags f = {0};
+	/* Only the default file: everything from it; relative ca is beside it. */
+	env_server = env_token = env_ca = env_key = env_config = NULL;
+	assert_int_equal(cl_cli_config_resolve(&f, fake_env, tmpdir, &c), CL_OK);
+	assert_string_equal(c.server, "https://home");
+	assert_string_equal(c.token, "home-token");
+	char want_ca[200];
+	snprintf(want_ca, sizeof(want_ca), "%s/ca.pem", home_cfg_dir);
+	assert_string_equal(c.ca, want_ca);
+	assert_null(c.access_key);
+	cl_cli_config_free(&c);
+	assert_null(c.token);
+
+	/* Environment beats the file, field by field. */
+	env_token = "env-token";
+	env_key = "env-key";
+	assert_int_equal(cl_cli_config_resolve(&f, fake_env, tmpdir, &c), CL_OK);
+	assert_string_equal(c.server, "https://home");
+	assert_string_equal(c.token, "env-token");
+	assert_string_equal(c.access_key, "env-key");
+	cl_cli_config_free(&c);
+
+	/* Flags beat the environment. */
+	f.token = "flag-token";
+	f.server = "https://flag";
+	assert_int_equal(cl_cli_config_resolve(&f, fake_env, tmpdir, &c), CL_OK);
+	assert_string_equal(c.server, "https://flag");
+	assert_string_equal(c.token, "flag-token");
+	cl_cli_config_free(&c);
+
+	/* CLOISTER_CONFIG replaces the default file; --config replaces both. */
+	f = (cl_cli_flags){0};
+	env_token = env_key = NULL;
+	env_config = explicit_cfg;
+	assert_int_equal(cl_cli_config_resolve(&f, fake_env, tmpdir, &c), CL_OK);
+	assert_string_equal(c.server, "https://explicit");
+	assert_null(c.ca); /* not inherited from the default file */
+	cl_cli_config_free(&c);
+	f.config = home_cfg;
+	assert_int_equal(cl_cli_config_resolve(&f, fake_env, tmpdir, &c), CL_OK);
+	assert_string_equal(c.server, "https://home");
+	cl_cli_config_free(&c);
+
+	/* A named file must exist; a missing default file is fine. */
+	f.config = "/nonexistent/cloister.json";
+	assert_int_not_equal(cl_cli_config_resolve(&f, fake_env, tmpdir, &c), CL_OK);
+	assert_null(c.server);
+	f = (cl_cli_flags){0};
+	env_config = NULL;
+	assert_int_equal(cl_cli_config_resolve(&f, fake_env, "/nonexistent", &c), CL_OK);
+	assert_null(c.server);
+	cl_cli_config_free(&c);
+
+	/* Malformed files are rejected with the file named. */
+	snprintf(bad_cfg, sizeof(bad_cfg), "%s/bad.json", tmpdir);
+	static const char *const bad[] = {"{", "[]", "{\"server\":5}", "{\"token\":null}", ""};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_file(bad_cfg, bad[i]);
+		f.config = bad_cfg;
+		assert_int_equal(cl_cli_config_resolve(&f, fake_env, tmpdir, &c), CL_EINVAL);
+		assert_non_null(strstr(cl_error_detail(), "bad.json"));
+		assert_null(c.server);
+	}
+	/* The access key never comes from a file. */
+	write_file(bad_cfg, "{\"server\":\"https://x\",\"access_key\":\"file-key\"}");
+	f.config = bad_cfg;
+	assert_int_equal(cl_cli_config_resolve(&f, fake_env, tmpdir, &c), CL_OK);
+	assert_null(c.access_key);
+	cl_cli_config_free(&c);
+	assert_int_equal(cl_rm_rf(tmpdir), CL_OK);
+}
+
+static void id_validation(void **state)
+{
+	assert_true(cl_cli_valid_id("enc-abc123"));
+	assert_true(cl_cli_valid_id("img_1.2"));
+	assert_false(cl_cli_valid_id(""));
+	assert_false(cl_cli_valid_id(NULL));
+	assert_false(cl_cli_valid_id(".."));
+	assert_false(cl_cli_valid_id("a/b"));
+	assert_false(cl_cli_valid_id("a?x=1"));
+	assert_false(cl_cli_valid_id("a b"));
+	char longid[130];
+	memset(longid, 'a', 129);
+	longid[129] = '\0';
+	assert_false(cl_cli_valid_id(longid));
+	uint64_t v;
+	assert_int_equal(cl_cli_parse_uint("42", 100, &v), CL_OK);
+	assert_int_equal(v, 42);
+	assert_int_equal(cl_cli_parse_uint("101", 100, &v), CL_EINVAL);
+	assert_int_equal(cl_cli_parse_uint("-1", 100, &v), CL_EINVAL);
+	assert_int_equal(cl_cli_parse_uint("4x", 100, &v), CL_EINVAL);
+	assert_int_equal(cl_cli_parse_uint("", 100, &v), CL_EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(size_parsing),      cmocka_unit_test(proximity_parsing),
+		cmocka_unit_test(ops_parsing),       cmocka_unit_test(option_parsing),
+		cmocka_unit_test(global_extraction), cmocka_unit_test(config_precedence),
+		cmocka_unit_test(id_validation),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,366 @@
+/* Unit tests for the firmware bundle verifier: the attack matrix. Each test
+ * builds real bundles with the signing tools, forges a variant and checks
+ * the exact refusal reason. Trust root: v1 = {k0, k1, k2}, k = 2. */
+#include "../fw/fw_testlib.h"
+
+static int setup(void **state)
+{
+	fx *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -1;
+	fx_init(f);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fx_free(*state);
+	free(*state);
+	return 0;
+}
+
+/* Each test starts from the same device state. */
+static int reset_device(void **state)
+{
+	fx *f = *state;
+	f->dev.component = TEST_COMPONENT;
+	f->dev.counter = 4;
+	f->dev.now = 1700000000;
+	f->dev.trust_floor = 0;
+	return 0;
+}
+
+static void accepts_valid_k_of_n(void **state)
+{
+	fx *f = *state;
+	fw_trust t;
+	fw_result r;
+	cl_buf b;
+	const int by[] = {0, 2};
+	trust_v1(f, &t);
+	make_bundle(f, 5, by, 2, &b);
+	assert_int_equal(verify(f, &t, &b, &r), FW_OK);
+	assert_int_equal(r.sequence, 5);
+	assert_int_equal(r.signers, 2);
+	assert_int_equal(r.image_len, sizeof(f->image));
+	assert_string_equal(r.version, "2.1.0");
+	assert_memory_equal(f->dest, f->image, sizeof(f->image));
+	cl_buf_free(&b);
+}
+
+static void refuses_unsigned(void **state)
+{
+	fx *f = *state;
+	fw_trust t;
+	fw_result r;
+	cl_buf b, u;
+	const int by[] = {0};
+	trust_v1(f, &t);
+	make_bundle(f, 5, by, 1, &b);
+	reencode(&b, NULL, 0, 0, &u);
+	assert_int_equal(verify(f, &t, &u, &r), FW_E_UNSIGNED);
+	cl_buf_free(&b);
+	cl_buf_free(&u);
+}
+
+static void refuses_unknown_key(void **state)
+{
+	fx *f = *state;
+	fw_trust t;
+	fw_result r;
+	cl_buf b;
+	const int by[] = {0, 1, 4}; /* k4 is no signer */
+	trust_v1(f, &t);
+	make_bundle(f, 5, by, 3, &b);
+	assert_int_equal(verify(f, &t, &b, &r), FW_E_UNKNOWN_SIGNER);
+	cl_buf_free(&b);
+}
+
+static void refuses_below_threshold(void **state)
+{
+	fx *f = *state;
+	fw_trust t;
+	fw_result r;
+	cl_buf b;
+	const int by[] = {1};
+	trust_v1(f, &t);
+	make_bundle(f, 5, by, 1, &b);
+	assert_int_equal(verify(f, &t, &b, &r), FW_E_BELOW_THRESHOLD);
+	cl_buf_free(&b);
+}
+
+static void same_key_twice_counts_once(void **state)
+{
+	fx *f = *state;
+	fw_trust t;
+	fw_result r;
+	cl_buf b, d;
+	const int by[] = {1}, twice[] = {0, 0}, thrice_plus[] = {0, 0, 0};
+	trust_v1(f, &t);
+	make_bundle(f, 5, by, 1, &b);
+	reencode(&b, twice, 2, 0, &d);
+	assert_int_equal(verify(f, &t, &d, &r), FW_E_DUPLICATE_SIGNER);
+	cl_buf_free(&d);
+	reencode(&b, thrice_plus, 3, 0, &d);
+	assert_int_equal(verify(f, &t, &d, &r), FW_E_DUPLICATE_SIGNER);
+	cl_buf_free(&d);
+	/* The tool itself refuses to add the same key twice. */
+	cl_buf_init(&d, 1 << 20);
+	assert_int_equal(fw_bundle_cosign(b.data, b.len, f->k[1], &d), CL_ECONFLICT);
+	cl_buf_free(&d);
+	cl_buf_free(&b);
+}
+
+static void refuses_bad_signature(void **state)
+{
+	fx *f = *state;
+	fw_trust t;
+	fw_result r;
+	cl_buf b;
+	const int by[] = {0, 1};
+	fw_bundle_view *v = calloc(1, sizeof(*v));
+	assert_non_null(v);
+	trust_v1(f, &t);
+	make_bundle(f, 5, by, 2, &b);
+	assert_int_equal(fw_bundle_parse(b.data, b.len, v), FW_OK);
+	b.data[v->sig[1].sig - b.data + 10] ^= 0x40;
+	assert_int_equal(verify(f, &t, &b, &r), FW_E_BAD_SIGNATURE);
+	free(v);
+	cl_buf_free(&b);
+}
+
+static void refuses_rollback_lower_and_equal(void **state)
+{
+	fx *f = *state;
+	fw_trust t;
+	fw_result r;
+	cl_buf b;
+	const int by[] = {0, 1};
+	trust_v1(f, &t);
+	make_bundle(f, 5, by, 2, &b);
+	f->dev.counter = 5; /* equal */
+	assert_int_equal(verify(f, &t, &b, &r), FW_E_ROLLBACK);
+	f->dev.counter = 9; /* lower */
+	assert_int_equal(verify(f, &t, &b, &r), FW_E_ROLLBACK);
+	f->dev.counter = 4;
+	assert_int_equal(verify(f, &t, &b, &r), FW_OK);
+	cl_buf_free(&b);
+}
+
+static void refuses_replay_after_counter_advanced(void **state)
+{
+	fx *f = *state;
+	fw_trust t;
+	fw_result r;
+	cl_buf old, cur;
+	const int by[] = {1, 2};
+	trust_v1(f, &t);
+	make_bundle(f, 6, by, 2, &old);
+	make_bundle(f, 7, by, 2, &cur);
+	assert_int_equal(verify(f, &t, &old, &r), FW_OK);
+	f->dev.counter = r.sequence; /* the device persists the new counter */
+	assert_int_equal(verify(f, &t, &cur, &r), FW_OK);
+	f->dev.counter = r.sequence;
+	assert_int_equal(verify(f, &t, &old, &r), FW_E_ROLLBACK);
+	assert_int_equal(verify(f, &t, &cur, &r), FW_E_ROLLBACK);
+	cl_buf_free(&old);
+	cl_buf_free(&cur);
+}
+
+static void refuses_mix_and_match(void **state)
+{
+	fx *f = *state;
+	fw_trust t;
+	fw_result r;
+	fw_sign_params p;
+	cl_buf b;
+	const int by[] = {0, 1};
+	trust_v1(f, &t);
+	sign_params(&p, 5);
+	p.vendor[0] ^= 1;
+	make_bundle_p(f, &p, by, 2, &b);
+	assert_int_equal(verify(f, &t, &b, &r), FW_E_WRONG_VENDOR);
+	cl_buf_free(&b);
+	sign_params(&p, 5);
+	p.class_id[15] ^= 0x80;
+	make_bundle_p(f, &p, by, 2, &b);
+	assert_int_equal(verify(f, &t, &b, &r), FW_E_WRONG_CLASS);
+	cl_buf_free(&b);
+	sign_params(&p, 5);
+	p.component = "0000:04:00.0";
+	make_bundle_p(f, &p, by, 2, &b);
+	assert_int_equal(verify(f, &t, &b, &r), FW_E_WRONG_COMPONENT);
+	f->dev.component = "0000:04:00.0"; /* the right device takes it */
+	assert_int_equal(verify(f, &t, &b, &r), FW_OK);
+	f->dev.component = TEST_COMPONENT;
+	cl_buf_free(&b);
+}
+
+static void refuses_digest_mismatch_and_wipes(void **state)
+{
+	fx *f = *state;
+	fw_trust t;
+	fw_result r;
+	cl_buf b;
+	const int by[] = {0, 1};
+	uint8_t zero[sizeof(f->image)] = {0};
+	trust_v1(f, &t);
+	make_bundle(f, 5, by, 2, &b);
+	b.data[b.len - 100] ^= 0x01; /* inside the image */
+	memset(f->dest, 0xaa, sizeof(f->dest));
+	assert_int_equal(verify(f, &t, &b, &r), FW_E_DIGEST_MISMATCH);
+	assert_memory_equal(f->dest, zero, sizeof(zero)); /* nothing usable left behind */
+	cl_buf_free(&b);
+}
+
+static void refuses_size_mismatch(void **state)
+{
+	fx *f = *state;
+	fw_trust t;
+	fw_result r;
+	cl_buf b, s;
+	const int by[] = {0, 1}, keep[] = {0, 1};
+	trust_v1(f, &t);
+	make_bundle(f, 5, by, 2, &b);
+	reencode(&b, keep, 2, 1, &s); /* signatures intact, image one byte short */
+	assert_int_equal(verify(f, &t, &s, &r), FW_E_SIZE_MISMATCH);
+	cl_buf_free(&s);
+	cl_buf_free(&b);
+}
+
+static void refuses_truncated_and_oversized(void **state)
+{
+	fx *f = *state;
+	fw_trust t;
+	fw_result r;
+	cl_buf b;
+	const int by[] = {0, 1};
+	trust_v1(f, &t);
+	make_bundle(f, 5, by, 2, &b);
+	for (size_t n = 0; n < b.len; n++) {
+		fw_status s = fw_verify_bundle(&t, &f->dev, &f->ops, b.data, n, f->dest, sizeof(f->dest), &r);
+		assert_int_not_equal(s, FW_OK);
+	}
+	assert_int_equal(fw_verify_bundle(&t, &f->dev, &f->ops, b.data, b.len - 1, f->dest, sizeof(f->dest), &r),
+			 FW_E_TRUNCATED);
+	assert_int_equal(cl_buf_put_u8(&b, 0x00), CL_OK); /* one trailing byte */
+	assert_int_equal(verify(f, &t, &b, &r), FW_E_OVERSIZED);
+	cl_buf_free(&b);
+	/* 17 authentication blocks: over the limit before any signature work. */
+	int many[FW_MAX_SIGNERS + 1] = {0};
+	make_bundle(f, 5, by, 1, &b);
+	cl_buf m;
+	reencode(&b, many, FW_MAX_SIGNERS + 1, 0, &m);
+	assert_int_equal(verify(f, &t, &m, &r), FW_E_OVERSIZED);
+	cl_buf_free(&m);
+	cl_buf_free(&b);
+	/* Destination smaller than the image. */
+	make_bundle(f, 5, by, 2, &b);
+	assert_int_equal(fw_verify_bundle(&t, &f->dev, &f->ops, b.data, b.len, f->dest, 10, &r), FW_E_NO_SPACE);
+	cl_buf_free(&b);
+}
+
+static void bit_flips_never_accepted(void **state)
+{
+	fx *f = *state;
+	fw_trust t;
+	fw_result r;
+	cl_buf b;
+	const int by[] = {0, 1, 2}; /* three signers, more than k: every block still matters */
+	trust_v1(f, &t);
+	make_bundle(f, 5, by, 3, &b);
+	assert_int_equal(verify(f, &t, &b, &r), FW_OK);
+	static const uint8_t masks[] = {0x01, 0x80, 0xff};
+	for (size_t i = 0; i < b.len; i++)
+		for (size_t m = 0; m < sizeof(masks); m++) {
+			b.data[i] ^= masks[m];
+			fw_status s = verify(f, &t, &b, &r);
+			if (s == FW_OK)
+				fail_msg("flipping byte %zu with mask 0x%02x was accepted", i, masks[m]);
+			b.data[i] ^= masks[m];
+		}
+	assert_int_equal(verify(f, &t, &b, &r), FW_OK);
+	cl_buf_free(&b);
+}
+
+static void refuses_use_before_passed(void **state)
+{
+	fx *f = *state;
+	fw_trust t;
+	fw_result r;
+	fw_sign_params p;
+	cl_buf b;
+	const int by[] = {0, 1};
+	trust_v1(f, &t);
+	sign_params(&p, 5);
+	p.has_use_before = true;
+	p.use_before = f->dev.now + 10;
+	make_bundle_p(f, &p, by, 2, &b);
+	assert_int_equal(verify(f, &t, &b, &r), FW_OK);
+	f->dev.now += 10;
+	assert_int_equal(verify(f, &t, &b, &r), FW_E_EXPIRED);
+	cl_buf_free(&b);
+}
+
+static void encrypted_image_round_trip(void **state)
+{
+	fx *f = *state;
+	fw_trust t;
+	fw_result r;
+	fw_sign_params p;
+	fw_ops dev_ops, other_ops;
+	cl_buf b;
+	const int by[] = {0, 1};
+	trust_v1(f, &t);
+	sign_params(&p, 5);
+	p.encrypt_to = f->k[5]; /* the device's key pair */
+	make_bundle_p(f, &p, by, 2, &b);
+	/* The ciphertext in the bundle is not the image. */
+	assert_memory_not_equal(b.data + b.len - sizeof(f->image), f->image, sizeof(f->image));
+	fw_openssl_ops(&dev_ops, f->k[5]);
+	assert_int_equal(fw_verify_bundle(&t, &f->dev, &dev_ops, b.data, b.len, f->dest, sizeof(f->dest), &r), FW_OK);
+	assert_memory_equal(f->dest, f->image, sizeof(f->image));
+	/* No device key: refused. Another device's key: does not authenticate. */
+	assert_int_equal(verify(f, &t, &b, &r), FW_E_NO_DEVICE_KEY);
+	fw_openssl_ops(&other_ops, f->k[4]);
+	assert_int_equal(fw_verify_bundle(&t, &f->dev, &other_ops, b.data, b.len, f->dest, sizeof(f->dest), &r),
+			 FW_E_DECRYPT);
+	/* Tampered ciphertext: GCM tag fails. */
+	b.data[b.len - 5] ^= 1;
+	assert_int_equal(fw_verify_bundle(&t, &f->dev, &dev_ops, b.data, b.len, f->dest, sizeof(f->dest), &r),
+			 FW_E_DECRYPT);
+	cl_buf_free(&b);
+}
+
+static void status_names_are_distinct(void **state)
+{
+	for (int i = 0; i <= FW_E_NO_DEVICE_KEY; i++) {
+		assert_string_not_equal(fw_status_name((fw_status)i), "unknown");
+		for (int j = 0; j < i; j++)
+			assert_string_not_equal(fw_status_name((fw_status)i), fw_status_name((fw_status)j));
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(accepts_valid_k_of_n, reset_device),
+		cmocka_unit_test_setup(refuses_unsigned, reset_device),
+		cmocka_unit_test_setup(refuses_unknown_key, reset_device),
+		cmocka_unit_test_setup(refuses_below_threshold, reset_device),
+		cmocka_unit_test_setup(same_key_twice_counts_once, reset_device),
+		cmocka_unit_test_setup(refuses_bad_signature, reset_device),
+		cmocka_unit_test_setup(refuses_rollback_lower_and_equal, reset_device),
+		cmocka_unit_test_setup(refuses_replay_after_counter_advanced, reset_device),
+		cmocka_unit_test_setup(refuses_mix_and_match, reset_device),
+		cmocka_unit_test_setup(refuses_digest_mismatch_and_wipes, reset_device),
+		cmocka_unit_test_setup(refuses_size_mismatch, reset_device),
+		cmocka_unit_test_setup(refuses_truncated_and_oversized, reset_device),
+		cmocka_unit_test_setup(bit_flips_never_accepted, reset_device),
+		cmocka_unit_test_setup(refuses_use_before_passed, reset_device),
+		cmocka_unit_test_setup(encrypted_image_round_trip, reset_device),
+		cmocka_unit_test_setup(status_names_are_distinct, reset_device),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
