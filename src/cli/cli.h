@@ -165,7 +165,7 @@ int cl_cli_fail_usage(cl_err e);
 
 /* Prints a JSON value to stdout, indented, with a newline. */
 void cl_cli_print_json(const json_t *v);
-/* A JSON scalar as display text into buf ("-" for missing/null). Returns buf. */
+/* A JSON value as display text into buf ("-" for missing, null or ""). Returns buf. */
 const char *cl_cli_json_text(const json_t *v, char *buf, size_t n);
 /* Prints an object as aligned "key: value" lines; keys named "access_key",
  * "token" or ending in "_key" are shown as "(hidden)". */

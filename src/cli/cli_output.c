@@ -57,7 +57,7 @@ void cl_cli_print_json(const json_t *v)
 
 const char *cl_cli_json_text(const json_t *v, char *buf, size_t n)
 {
-	if (!v || json_is_null(v))
+	if (!v || json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0))
 		snprintf(buf, n, "-");
 	else if (json_is_string(v))
 		snprintf(buf, n, "%s", json_string_value(v));

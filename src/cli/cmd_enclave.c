@@ -240,8 +240,7 @@ int cl_enclave_create(int argc, char **argv)
 		if (job)
 			CL_GUARD_OUT(err, cl_cli_follow_job(c, job, label, (long)timeout * 1000, NULL));
 		CL_GUARD_OUT(err, cl_enclave_wait_state(c, id, "running", (long)timeout * 1000));
-		if (!cl_cli_global()->json)
-			fprintf(stderr, "enclave %s is running\n", id);
+		fprintf(stderr, "enclave %s is running\n", id);
 	}
 out:
 	json_decref(req);
@@ -418,11 +417,14 @@ int cl_enclave_describe(int argc, char **argv)
 	json_t *obj = json_object_get(resp, "enclave");
 	if (!obj)
 		obj = resp;
-	json_object_del(obj, "access_key"); /* never shown after create */
-	if (cl_cli_global()->json)
+	/* The access key is never shown after create. */
+	if (cl_cli_global()->json) {
+		json_object_del(obj, "access_key");
 		cl_cli_print_json(resp);
-	else
+	} else {
+		json_object_set_new(obj, "access_key", json_string("(hidden)"));
 		cl_cli_print_object(obj);
+	}
 out:
 	json_decref(resp);
 	cl_cli_conn_free(c);

@@ -33,11 +33,20 @@ static json_t *bundle_json(const fw_bundle_view *v)
 	json_object_set_new(o, "class", json_string(uuid));
 	json_object_set_new(o, "component", json_string(m->component));
 	json_object_set_new(o, "version", json_string(m->version));
-	json_object_set_new(o, "sequence", json_integer((json_int_t)m->sequence));
+	/* JSON integers are signed 64-bit here: a larger sequence goes out as a decimal string. */
+	if (m->sequence <= INT64_MAX) {
+		json_object_set_new(o, "sequence", json_integer((json_int_t)m->sequence));
+	} else {
+		char seq[24];
+		snprintf(seq, sizeof(seq), "%llu", (unsigned long long)m->sequence);
+		json_object_set_new(o, "sequence", json_string(seq));
+	}
 	json_object_set_new(o, "channel", json_string(m->channel));
 	json_object_set_new(o, "image_sha384", hex_json(m->digest, FW_DIGEST_LEN));
 	json_object_set_new(o, "image_size", json_integer((json_int_t)m->size));
-	json_object_set_new(o, "use_before", m->has_use_before ? json_integer((json_int_t)m->use_before) : json_null());
+	json_object_set_new(o, "use_before", m->has_use_before && m->use_before <= INT64_MAX
+						     ? json_integer((json_int_t)m->use_before)
+						     : json_null());
 	json_object_set_new(o, "encrypted", json_boolean(m->encrypted));
 	for (size_t i = 0; i < v->nsig; i++)
 		json_array_append_new(sigs, hex_json(v->sig[i].kid, FW_KID_LEN));

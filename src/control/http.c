@@ -1,5 +1,9 @@
 /* http.c — request dispatch and reply helpers on libevent evhttp. */
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <event2/keyvalq_struct.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,6 +173,14 @@ static void dispatch(struct evhttp_request *req, void *arg)
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 	const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
 	cl_error_clear();
+	/* Replies go out as several TLS records: without TCP_NODELAY, Nagle and
+	 * delayed ACKs add ~40 ms to every keep-alive request. */
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+	int one = 1;
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (!path || !split_path(&r, path) || (query && evhttp_parse_query_str(query, &r.query) != 0)) {
 		ctl_reply_error(srv, req, CL_ENOTFOUND, "no such endpoint");
 		goto out;

@@ -389,7 +389,7 @@ cl_err ctl_store_host_seen(ctl_store *st, const ctl_host *h)
 		CL_GUARD(prep(st, &q,
 			      "UPDATE hosts SET last_seen=?,state='ready',caps=?,level=?,zone=?,rack=?,memory_mib=?,"
 			      "cpus=? WHERE id=?",
-			      "isssssis", (int64_t)h->last_seen, h->caps_json, h->level, h->zone, h->rack,
+			      "issssiis", (int64_t)h->last_seen, h->caps_json, h->level, h->zone, h->rack,
 			      (int64_t)h->memory_mib, (int64_t)h->cpus, h->id));
 	else
 		CL_GUARD(prep(st, &q, "UPDATE hosts SET last_seen=?,state='ready' WHERE id=?", "is",

@@ -229,7 +229,8 @@ typedef struct fw_result {
  * current signer; >= threshold distinct keys (never zero); vendor, class,
  * component; sequence > counter; use-before; size; then one pass that copies
  * (or decrypts) the image into dest and hashes what was written, and a
- * constant-time digest comparison. On any refusal dest is wiped. The caller
+ * constant-time digest comparison. On a refusal after the image pass began,
+ * the bytes written to dest are wiped; res is zeroed on any refusal. The caller
  * persists counter = res->sequence after writing the image. Allocation-free. */
 fw_status fw_verify_bundle(const fw_trust *t, const fw_device *dev, const fw_ops *ops,
 			   const uint8_t *bundle, size_t len, uint8_t *dest, size_t dest_cap,

@@ -218,7 +218,9 @@ static fw_status verify(const fw_trust *t, const fw_device *dev, const fw_ops *o
 	const fw_manifest *m = &v->m;
 	size_t counted = 0;
 	fw_status s;
-	if (t->version == 0 || t->threshold == 0 || t->nkeys == 0)
+	/* The state is the caller's memory: never index past its arrays. */
+	if (t->version == 0 || t->threshold == 0 || t->nkeys == 0 || t->nkeys > FW_MAX_SIGNERS ||
+	    t->threshold > t->nkeys || t->nrevoked > FW_MAX_REVOKED)
 		return FW_E_TRUST_CHAIN;
 	if (t->version < dev->trust_floor)
 		return FW_E_TRUST_STALE;

@@ -145,7 +145,7 @@ fw_status fw_trust_apply(fw_trust *t, fw_trust *next, const uint8_t *doc, size_t
 {
 	fw_trust_doc d;
 	fw_status s;
-	if (!t || !next || !doc || !ops || t == next)
+	if (!t || !next || !doc || !ops || t == next || t->nkeys > FW_MAX_SIGNERS || t->nrevoked > FW_MAX_REVOKED)
 		return FW_E_ARGUMENT;
 	if ((s = fw_trust_doc_parse(doc, len, &d)) != FW_OK)
 		return s;

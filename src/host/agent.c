@@ -9,6 +9,7 @@
  * section the signal thread waits for.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -44,14 +45,33 @@ void cl_agent_crit_leave(void)
 	pthread_mutex_unlock(&g_crit);
 }
 
+/* Signals arrive through a pipe: the handler only writes the signal number
+ * (async-signal-safe) and a thread does the rest. Handlers, unlike a blocked
+ * mask or SIG_IGN, are reset by exec, so the shims the agent spawns start
+ * with default signal dispositions. */
+static int g_sigpipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	unsigned char c = (unsigned char)sig;
+	ssize_t r = write(g_sigpipe[1], &c, 1);
+	(void)r;
+	errno = saved;
+}
+
+static void on_sigpipe(int sig)
+{
+	(void)sig; /* a write to a closed socket fails with EPIPE instead */
+}
+
 static void *signal_thread(void *arg)
 {
-	sigset_t *set = arg;
-	int sig = 0;
-	while (sigwait(set, &sig) != 0)
+	unsigned char c = 0;
+	while (read(g_sigpipe[0], &c, 1) != 1)
 		;
 	atomic_store(&g_stop, 1);
-	cl_info("signal received: exiting; enclaves keep running and are adopted on the next start sig=%d", sig);
+	cl_info("signal received: exiting; enclaves keep running and are adopted on the next start sig=%d", (int)c);
 	pthread_mutex_lock(&g_crit); /* wait for a sandbox change in progress */
 	fflush(stdout);
 	fflush(stderr);
@@ -61,15 +81,18 @@ static void *signal_thread(void *arg)
 
 static cl_err start_signal_thread(void)
 {
-	static sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	/* Blocked here, before any other thread exists, so every thread inherits it. */
-	CL_ENSURE(pthread_sigmask(SIG_BLOCK, &set, NULL) == 0, CL_ESYS, "pthread_sigmask failed");
-	signal(SIGPIPE, SIG_IGN);
+	CL_ENSURE(pipe2(g_sigpipe, O_CLOEXEC) == 0, CL_ESYS, "pipe: %s", strerror(errno));
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sa.sa_handler = on_signal;
+	CL_ENSURE(sigaction(SIGTERM, &sa, NULL) == 0 && sigaction(SIGINT, &sa, NULL) == 0, CL_ESYS,
+		  "sigaction: %s", strerror(errno));
+	sa.sa_handler = on_sigpipe;
+	CL_ENSURE(sigaction(SIGPIPE, &sa, NULL) == 0, CL_ESYS, "sigaction: %s", strerror(errno));
 	pthread_t t;
-	CL_ENSURE(pthread_create(&t, NULL, signal_thread, &set) == 0, CL_ESYS, "cannot start the signal thread");
+	CL_ENSURE(pthread_create(&t, NULL, signal_thread, NULL) == 0, CL_ESYS, "cannot start the signal thread");
 	pthread_detach(t);
 	return CL_OK;
 }

@@ -8,8 +8,10 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <limits.h>
 #include <linux/seccomp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -99,23 +101,82 @@ static cl_err write_spec(const char *dir, const cl_sandbox_spec *spec, uint32_t 
 	return e;
 }
 
-/* Spawns `self_exe --shim DIR ID` with the status pipe on fd 3, stdin/stdout on
- * /dev/null and stderr appended to DIR/sandboxes/ID/shim.log. */
-static cl_err spawn_shim(const char *self_exe, const char *dir, const char *id, int status_w)
+/* A spare shim: `self_exe --shim DIR -` exec'd ahead of time (the exec and
+ * dynamic loading of cloister-host are most of a launch otherwise). It waits
+ * on fd 4 for the enclave id, then runs exactly like a shim spawned for that
+ * id. One spare is kept per process (for the last self_exe/dir used); it
+ * exits when our end of its assignment socket closes. */
+typedef struct shim_proc {
+	pid_t pid;     /* the spawned process: it forks the detached shim and exits */
+	int assign_fd; /* our end of its fd 4 */
+	int status_fd; /* read end of its fd 3 */
+	char exe[PATH_MAX], dir[PATH_MAX];
+} shim_proc;
+
+static pthread_mutex_t spare_lock = PTHREAD_MUTEX_INITIALIZER;
+static shim_proc spare = {.pid = -1, .assign_fd = -1, .status_fd = -1};
+
+static int fd_above(int fd, int min)
 {
-	char log_path[1200], fdvar[64];
-	CL_GUARD(cl_sandbox_path(log_path, sizeof(log_path), dir, id, "shim.log"));
+	if (fd < 0 || fd >= min)
+		return fd;
+	int n = fcntl(fd, F_DUPFD_CLOEXEC, min);
+	close(fd);
+	return n;
+}
+
+static void shim_proc_discard(shim_proc *sp)
+{
+	if (sp->pid > 0) {
+		kill(sp->pid, SIGKILL); /* unassigned: nothing of an enclave to lose */
+		while (waitpid(sp->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	if (sp->assign_fd >= 0)
+		close(sp->assign_fd);
+	if (sp->status_fd >= 0)
+		close(sp->status_fd);
+	sp->pid = -1;
+	sp->assign_fd = sp->status_fd = -1;
+}
+
+/* Spawns `self_exe --shim DIR -`: fd 3 = status pipe, fd 4 = assignment
+ * socket, 0-2 = /dev/null (the shim moves stderr to its shim.log). */
+static cl_err shim_proc_spawn(const char *self_exe, const char *dir, const char *preload, shim_proc *sp)
+{
+	int st[2] = {-1, -1}, as[2] = {-1, -1};
+	char fdvar[64], prevar[PATH_MAX + 64];
+	sp->pid = -1;
+	sp->assign_fd = sp->status_fd = -1;
+	CL_ENSURE(snprintf(sp->exe, sizeof(sp->exe), "%s", self_exe) < (int)sizeof(sp->exe) &&
+			  snprintf(sp->dir, sizeof(sp->dir), "%s", dir) < (int)sizeof(sp->dir),
+		  CL_ETOOBIG, "shim: path too long");
+	if (pipe2(st, O_CLOEXEC) != 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, as) != 0) {
+		cl_err e = cl_errorf(CL_ESYS, "shim: pipe: %s", strerror(errno));
+		for (int i = 0; i < 2; i++) {
+			if (st[i] >= 0)
+				close(st[i]);
+			if (as[i] >= 0)
+				close(as[i]);
+		}
+		return e;
+	}
+	/* keep the child's ends clear of the fds they are dup'ed onto */
+	st[1] = fd_above(st[1], 10);
+	as[1] = fd_above(as[1], 10);
 	snprintf(fdvar, sizeof(fdvar), "%s=3", CL_SANDBOX_STATUS_FD_ENV);
 	char *envp[8];
 	size_t ne = 0;
 	envp[ne++] = fdvar;
+	if (preload && snprintf(prevar, sizeof(prevar), "%s=%s", CL_SANDBOX_PRELOAD_ENV, preload) < (int)sizeof(prevar))
+		envp[ne++] = prevar;
 	static const char *const pass[] = {"CLOISTER_LOG=", "ASAN_OPTIONS=", "UBSAN_OPTIONS=", "LSAN_OPTIONS="};
 	for (char **e = environ; e && *e && ne < 7; e++)
 		for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++)
 			if (strncmp(*e, pass[i], strlen(pass[i])) == 0 && ne < 7)
 				envp[ne++] = *e;
 	envp[ne] = NULL;
-	char *argv[] = {(char *)self_exe, "--shim", (char *)dir, (char *)id, NULL};
+	char *argv[] = {(char *)self_exe, "--shim", (char *)dir, "-", NULL};
 
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -123,9 +184,10 @@ static cl_err spawn_shim(const char *self_exe, const char *dir, const char *id, 
 	posix_spawnattr_init(&attr);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 2, log_path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
-	posix_spawn_file_actions_adddup2(&fa, status_w, 3);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, st[1], 3);
+	posix_spawn_file_actions_adddup2(&fa, as[1], CL_SANDBOX_ASSIGN_FD);
+	posix_spawn_file_actions_addclosefrom_np(&fa, CL_SANDBOX_ASSIGN_FD + 1);
 	sigset_t none, defs;
 	sigemptyset(&none);
 	sigemptyset(&defs);
@@ -136,16 +198,63 @@ static cl_err spawn_shim(const char *self_exe, const char *dir, const char *id, 
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &defs);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	pid_t pid;
-	int rc = posix_spawn(&pid, self_exe, &fa, &attr, argv, envp);
+	int rc = posix_spawn(&sp->pid, self_exe, &fa, &attr, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
-	CL_ENSURE(rc == 0, CL_ESYS, "shim: spawn %s: %s", self_exe, strerror(rc));
-	/* The spawned process forks the real shim and exits at once. */
-	int st;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
+	close(st[1]);
+	close(as[1]);
+	if (rc != 0) {
+		close(st[0]);
+		close(as[0]);
+		sp->pid = -1;
+		return cl_errorf(CL_ESYS, "shim: spawn %s: %s", self_exe, strerror(rc));
+	}
+	sp->status_fd = st[0];
+	sp->assign_fd = as[0];
 	return CL_OK;
+}
+
+/* Takes the spare if it fits (self_exe, dir), else spawns one now; then hands
+ * it the id and reaps the process that detached it (long gone for a spare). */
+static cl_err start_shim(const char *self_exe, const char *dir, const char *id, int *status_fd)
+{
+	shim_proc sp = {.pid = -1, .assign_fd = -1, .status_fd = -1};
+	pthread_mutex_lock(&spare_lock);
+	if (spare.pid > 0 && strcmp(spare.exe, self_exe) == 0 && strcmp(spare.dir, dir) == 0) {
+		sp = spare;
+		spare.pid = -1;
+		spare.assign_fd = spare.status_fd = -1;
+	}
+	pthread_mutex_unlock(&spare_lock);
+	char line[80];
+	int n = snprintf(line, sizeof(line), "%s\n", id);
+	for (int attempt = 0;; attempt++) {
+		if (sp.pid <= 0)
+			CL_GUARD(shim_proc_spawn(self_exe, dir, NULL, &sp));
+		if (send(sp.assign_fd, line, (size_t)n, MSG_NOSIGNAL) == n)
+			break;
+		shim_proc_discard(&sp); /* the spare died: start a fresh one */
+		if (attempt > 0)
+			return cl_errorf(CL_ESYS, "shim: cannot hand over %s", id);
+	}
+	close(sp.assign_fd);
+	int st;
+	while (waitpid(sp.pid, &st, 0) < 0 && errno == EINTR)
+		;
+	*status_fd = sp.status_fd;
+	return CL_OK;
+}
+
+/* Starts the next spare (best effort: launches work without one); it
+ * verifies `image` ahead, in case the next launch uses it again. */
+static void refill_spare(const char *self_exe, const char *dir, const char *image)
+{
+	pthread_mutex_lock(&spare_lock);
+	if (spare.pid > 0 && (strcmp(spare.exe, self_exe) != 0 || strcmp(spare.dir, dir) != 0))
+		shim_proc_discard(&spare);
+	if (spare.pid <= 0 && shim_proc_spawn(self_exe, dir, image, &spare) != CL_OK)
+		cl_debug("no spare shim: %s", cl_error_detail());
+	pthread_mutex_unlock(&spare_lock);
 }
 
 /* Reads the shim's one status line: "OK <init_pid> <shim_pid>" or "ERR <code> <detail>". */
@@ -189,12 +298,20 @@ static cl_err read_status(int fd, cl_sandbox_info *out)
 	return cl_errorf((cl_err)code, "%s", *end == ' ' ? end + 1 : end);
 }
 
+static void *prime_thread(void *arg)
+{
+	(void)arg;
+	cl_cgroup_prime_attach();
+	return NULL;
+}
+
 cl_err cl_sandbox_launch(const char *self_exe, const char *dir, const cl_sandbox_spec *spec, cl_sandbox_info *out)
 {
 	char path[1200], base[1100];
 	uint32_t pids = 0;
-	int status[2] = {-1, -1};
-	bool created = false;
+	int status_fd = -1;
+	bool created = false, primed = false;
+	pthread_t primer;
 	cl_err e;
 
 	CL_ENSURE(self_exe && self_exe[0] == '/', CL_EINVAL, "self_exe must be an absolute path");
@@ -209,34 +326,22 @@ cl_err cl_sandbox_launch(const char *self_exe, const char *dir, const cl_sandbox
 		return cl_errorf(errno == EEXIST ? CL_ECONFLICT : CL_ESYS, "sandbox %s: %s", spec->id,
 				 errno == EEXIST ? "already exists" : strerror(errno));
 	created = true;
+	/* Overlaps the cgroup-migration grace period with the shim's start-up. */
+	primed = pthread_create(&primer, NULL, prime_thread, NULL) == 0;
 	CL_GUARD_OUT(e, write_spec(dir, spec, pids));
-	if (pipe2(status, O_CLOEXEC) != 0) {
-		e = cl_errorf(CL_ESYS, "shim: pipe: %s", strerror(errno));
-		goto out;
-	}
-	if (status[1] <= 3) { /* keep it clear of the fd it is dup'ed onto */
-		int fd = fcntl(status[1], F_DUPFD_CLOEXEC, 10);
-		if (fd < 0) {
-			e = cl_errorf(CL_ESYS, "shim: pipe: %s", strerror(errno));
-			goto out;
-		}
-		close(status[1]);
-		status[1] = fd;
-	}
-	CL_GUARD_OUT(e, spawn_shim(self_exe, dir, spec->id, status[1]));
-	close(status[1]);
-	status[1] = -1;
+	CL_GUARD_OUT(e, start_shim(self_exe, dir, spec->id, &status_fd));
 	memset(out, 0, sizeof(*out));
-	CL_GUARD_OUT(e, read_status(status[0], out));
+	CL_GUARD_OUT(e, read_status(status_fd, out));
 	snprintf(out->id, sizeof(out->id), "%s", spec->id);
 	out->running = true;
 	out->memory_bytes = spec->memory_bytes;
 	created = false;
+	refill_spare(self_exe, dir, spec->image_path);
 out:
-	if (status[0] >= 0)
-		close(status[0]);
-	if (status[1] >= 0)
-		close(status[1]);
+	if (primed)
+		pthread_join(primer, NULL);
+	if (status_fd >= 0)
+		close(status_fd);
 	if (created) {
 		char keep[512];
 		snprintf(keep, sizeof(keep), "%s", cl_error_detail());
@@ -442,11 +547,14 @@ static int open_shim(const char *dir, const char *id)
 	ssize_t n = fd >= 0 ? read(fd, cmd, sizeof(cmd)) : -1;
 	if (fd >= 0)
 		close(fd);
-	/* argv: EXE --shim DIR ID */
+	/* argv: EXE --shim DIR ID, or EXE --shim DIR - for a shim started as a spare */
 	size_t off = n > 0 ? strnlen(cmd, (size_t)n) + 1 : 0;
 	size_t dl = strlen(dir), il = strlen(id);
-	bool ok = n > 0 && off + 7 + dl + 1 + il + 1 == (size_t)n && memcmp(cmd + off, "--shim", 7) == 0 &&
-		  memcmp(cmd + off + 7, dir, dl + 1) == 0 && memcmp(cmd + off + 7 + dl + 1, id, il + 1) == 0;
+	bool head = n > 0 && off + 7 + dl + 1 < (size_t)n && memcmp(cmd + off, "--shim", 7) == 0 &&
+		    memcmp(cmd + off + 7, dir, dl + 1) == 0;
+	const char *last = cmd + off + 7 + dl + 1;
+	bool ok = head && ((off + 7 + dl + 1 + il + 1 == (size_t)n && memcmp(last, id, il + 1) == 0) ||
+			   (off + 7 + dl + 1 + 2 == (size_t)n && memcmp(last, "-", 2) == 0));
 	if (!ok) {
 		close(pfd);
 		return -1;

@@ -273,6 +273,44 @@ cl_err cl_cgroup_create(const char *id, uint64_t memory, uint32_t cpus, uint32_t
 	return e;
 }
 
+void cl_cgroup_prime_attach(void)
+{
+	/* Moving a task (even to the cgroup it is in) takes the global threadgroup
+	 * rwsem for writing; when idle that waits for an RCU grace period (~10 ms
+	 * here). Paying it now, off the critical path, makes the enclave's own
+	 * attach a few ms later cheap. Async-signal-safe calls only after the path. */
+	char line[512], path[600];
+	const char *hier = cl_cgroup_layout() == CL_CG_V1 ? "memory" : NULL;
+	if (layout == CL_CG_NONE)
+		return;
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	if (!f)
+		return;
+	path[0] = '\0';
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		if (!c2)
+			continue;
+		*c2 = '\0';
+		bool match = hier ? strcmp(c1 + 1, hier) == 0 : (c1[1] == '\0' && strncmp(line, "0", 1) == 0);
+		if (match) {
+			snprintf(path, sizeof(path), "%s%s/cgroup.procs",
+				 hier ? "/sys/fs/cgroup/memory" : v2_root, c2 + 1);
+			break;
+		}
+	}
+	fclose(f);
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	int fd = path[0] ? open(path, O_WRONLY | O_CLOEXEC) : -1;
+	if (fd >= 0) {
+		if (write(fd, pid, (size_t)n) != n)
+			cl_debug("cgroups: priming attach: %s", strerror(errno));
+		close(fd);
+	}
+}
+
 cl_err cl_cgroup_attach(const char *id, pid_t pid)
 {
 	char dir[256], val[32];
@@ -404,20 +442,25 @@ cl_err cl_cgroup_kill_all(const char *id)
 	if (access(dir, F_OK) != 0)
 		return CL_OK;
 	uint64_t deadline = cl_now_mono_ns() + CG_WAIT_NS;
+	cl_err e = CL_OK;
 	if (layout == CL_CG_V2 && write_at(dir, "cgroup.kill", "1") == CL_OK) {
 		/* the kernel kills atomically (5.14+) */
 	} else {
 		/* Freeze first so nothing can fork while we kill, then thaw so SIGKILL lands. */
 		cl_err fe = cl_cgroup_freeze(id, true);
-		CL_GUARD(for_each_pid(id, kill_one, &n));
-		CL_GUARD(cl_cgroup_freeze(id, false));
-		if (fe != CL_OK)
-			CL_GUARD(for_each_pid(id, kill_one, &n));
+		e = for_each_pid(id, kill_one, &n);
+		if (e == CL_OK)
+			e = cl_cgroup_freeze(id, false);
+		else if (fe == CL_OK && cl_cgroup_freeze(id, false) != CL_OK)
+			cl_warn("cgroups: could not thaw %s", id);
 	}
 	for (;;) {
-		CL_GUARD(for_each_pid(id, kill_one, &n));
-		if (n == 0)
-			return CL_OK;
+		if (e == CL_OK)
+			e = for_each_pid(id, kill_one, &n);
+		if (e == CL_ENOTFOUND || (e == CL_OK && n == 0))
+			return CL_OK; /* gone (removed concurrently by the shim) or empty */
+		if (e != CL_OK)
+			return e;
 		if (cl_now_mono_ns() > deadline)
 			return cl_errorf(CL_ETIMEOUT, "cgroups: %zu tasks of %s survived SIGKILL", n, id);
 		sleep_ms(1);

@@ -275,7 +275,7 @@ int cl_sandbox_child_main(void *arg)
 	drop_capabilities(c);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
 		fail_errno(c, "no_new_privs", "prctl");
-	if (cl_sandbox_seccomp_install() != CL_OK)
+	if (cl_sandbox_seccomp_load(c->seccomp) != CL_OK)
 		fail(c, "seccomp", cl_error_detail());
 	/* 7. exec /init ENTRYPOINT ARGS... with fd 3 = channel. */
 	const char *argv[INIT_ARGV_MAX + 3];

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <linux/filter.h>
 
 #include "common/err.h"
 #include "image/image.h"
@@ -29,6 +30,8 @@
 #define CL_SANDBOX_UID_BASE 0x40000000u
 #define CL_SANDBOX_INIT_MAX (32u << 20)
 #define CL_SANDBOX_STATUS_FD_ENV "CLOISTER_SHIM_STATUS_FD"
+#define CL_SANDBOX_PRELOAD_ENV "CLOISTER_SHIM_PRELOAD" /* image a spare verifies ahead */
+#define CL_SANDBOX_ASSIGN_FD 4 /* a spare shim reads its "ID\n" here */
 
 /* Checks an enclave id: [a-z0-9-]{1,63}. */
 CL_MUST_CHECK cl_err cl_sandbox_check_id(const char *id);
@@ -41,6 +44,10 @@ typedef enum { CL_CG_NONE, CL_CG_V1, CL_CG_V2 } cl_cg_layout;
 cl_cg_layout cl_cgroup_layout(void);
 /* Creates the enclave's cgroup(s) with limits; on failure removes what it made. */
 CL_MUST_CHECK cl_err cl_cgroup_create(const char *id, uint64_t memory, uint32_t cpus, uint32_t pids_max);
+/* Starts the RCU grace period a cgroup migration needs, so that a later
+ * cl_cgroup_attach is fast: a no-op move of the caller into its own cgroup.
+ * Blocks ~one grace period; meant for a helper thread. Best effort. */
+void cl_cgroup_prime_attach(void);
 /* Moves pid into every enclave cgroup. */
 CL_MUST_CHECK cl_err cl_cgroup_attach(const char *id, pid_t pid);
 /* Freezes/thaws and waits (bounded) until the kernel reports the new state. */
@@ -60,8 +67,19 @@ CL_MUST_CHECK cl_err cl_cgroup_remove(const char *id);
 bool cl_cgroup_exists(const char *id);
 
 /* ---- seccomp (sandbox_seccomp.c) ---- */
-/* Installs the enclave allow-list on the calling thread (no_new_privs must be
- * set). Unlisted syscalls fail with EPERM; a foreign architecture is killed. */
+/* A compiled filter (classic BPF); insns is malloc'd. */
+typedef struct cl_sandbox_bpf {
+	struct sock_filter *insns;
+	unsigned short len;
+} cl_sandbox_bpf;
+/* Compiles the enclave allow-list: unlisted syscalls fail with EPERM; a
+ * foreign architecture is killed. Free with cl_sandbox_seccomp_free. */
+CL_MUST_CHECK cl_err cl_sandbox_seccomp_compile(cl_sandbox_bpf *out);
+/* Loads a compiled filter on the calling thread (no_new_privs must be set);
+ * allocation-free, so safe in the cloned child. */
+CL_MUST_CHECK cl_err cl_sandbox_seccomp_load(const cl_sandbox_bpf *bpf);
+void cl_sandbox_seccomp_free(cl_sandbox_bpf *bpf);
+/* compile + load. */
 CL_MUST_CHECK cl_err cl_sandbox_seccomp_install(void);
 
 /* ---- the cloned child (sandbox_child.c) ---- */
@@ -74,6 +92,7 @@ typedef struct cl_sandbox_child {
 	uint64_t rootfs_bytes; /* tmpfs size limit of / */
 	uint64_t tmp_bytes;    /* tmpfs size limit of /tmp */
 	uint32_t pids_max;
+	const cl_sandbox_bpf *seccomp; /* compiled by the shim beforehand */
 	int channel_fd; /* becomes fd 3 */
 	int sync_fd;    /* read end: one byte once maps and cgroups are set */
 	int err_fd;     /* write end (CLOEXEC): "step: detail" on failure */
@@ -113,6 +132,7 @@ typedef struct cl_shim {
 	pid_t init_pid;        /* host pid of the enclave's PID 1 */
 	int chan;              /* host end of the channel, non-blocking */
 	int listen_fd, sig_fd;
+	cl_sandbox_bpf seccomp; /* compiled before the id is known (spares do it ahead) */
 	bool ready, app_exited, chan_closed, init_reaped, stop;
 	int exit_status;
 	uint64_t ready_deadline_ns;

@@ -14,10 +14,15 @@
  * iopl/ioperm, syslog, acct, quotactl, personality, mknod.
  */
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -45,7 +50,7 @@ static const char *const allowed[] = {
 	"brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "msync", "mincore", "mlock",
 	"mlock2", "munlock", "mlockall", "munlockall", "membarrier",
 	/* processes, threads, signals */
-	"fork", "vfork", "execve", "execveat", "exit", "exit_group", "wait4", "waitid", "kill",
+	"fork", "vfork", "execve", "execveat", "exit", "exit_group", "restart_syscall", "wait4", "waitid", "kill",
 	"tkill", "tgkill", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigsuspend",
 	"rt_sigpending", "rt_sigtimedwait", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "sigaltstack",
 	"pause", "getpid", "getppid", "gettid", "getpgid", "getpgrp", "setpgid", "getsid", "setsid",
@@ -120,18 +125,71 @@ static cl_err build(scmp_filter_ctx ctx)
 	return CL_OK;
 }
 
-cl_err cl_sandbox_seccomp_install(void)
+cl_err cl_sandbox_seccomp_compile(cl_sandbox_bpf *out)
 {
 	/* The filter is built for the native architecture only: libseccomp adds
 	 * the audit-arch check and rejects x32 numbers on x86_64. */
+	out->insns = NULL;
+	out->len = 0;
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
 	CL_ENSURE(ctx != NULL, CL_ENOMEM, "seccomp: init failed");
+	int mfd = -1;
 	cl_err e = build(ctx);
-	if (e == CL_OK) {
-		int rc = seccomp_load(ctx);
-		if (rc != 0)
-			e = cl_errorf(CL_ESYS, "seccomp: load: %s", strerror(-rc));
+	if (e != CL_OK)
+		goto out;
+	/* libseccomp 2.5 exports the program only to an fd: a memfd, read back. */
+	mfd = memfd_create("cloister-seccomp", MFD_CLOEXEC);
+	int rc = mfd < 0 ? -errno : seccomp_export_bpf(ctx, mfd);
+	if (rc != 0) {
+		e = cl_errorf(CL_ESYS, "seccomp: export: %s", strerror(-rc));
+		goto out;
 	}
+	off_t size = lseek(mfd, 0, SEEK_END);
+	if (size <= 0 || size % (off_t)sizeof(struct sock_filter) != 0 ||
+	    size / (off_t)sizeof(struct sock_filter) > BPF_MAXINSNS) {
+		e = cl_errorf(CL_EINTERNAL, "seccomp: exported program has a bad size");
+		goto out;
+	}
+	out->insns = malloc((size_t)size);
+	if (!out->insns) {
+		e = cl_errorf(CL_ENOMEM, "seccomp: out of memory");
+		goto out;
+	}
+	if (pread(mfd, out->insns, (size_t)size, 0) != (ssize_t)size) {
+		free(out->insns);
+		out->insns = NULL;
+		e = cl_errorf(CL_ESYS, "seccomp: read back: %s", strerror(errno));
+		goto out;
+	}
+	out->len = (unsigned short)(size / (off_t)sizeof(struct sock_filter));
+out:
+	if (mfd >= 0)
+		close(mfd);
 	seccomp_release(ctx);
+	return e;
+}
+
+cl_err cl_sandbox_seccomp_load(const cl_sandbox_bpf *bpf)
+{
+	struct sock_fprog prog = {.len = bpf->len, .filter = bpf->insns};
+	CL_ENSURE(bpf->insns && bpf->len, CL_EINVAL, "seccomp: no program");
+	CL_ENSURE(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) == 0, CL_ESYS, "seccomp: load: %s",
+		  strerror(errno));
+	return CL_OK;
+}
+
+void cl_sandbox_seccomp_free(cl_sandbox_bpf *bpf)
+{
+	free(bpf->insns);
+	bpf->insns = NULL;
+	bpf->len = 0;
+}
+
+cl_err cl_sandbox_seccomp_install(void)
+{
+	cl_sandbox_bpf bpf;
+	CL_GUARD(cl_sandbox_seccomp_compile(&bpf));
+	cl_err e = cl_sandbox_seccomp_load(&bpf);
+	cl_sandbox_seccomp_free(&bpf);
 	return e;
 }

@@ -10,6 +10,7 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/crypto.h"
 #include "common/frame.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -38,8 +40,16 @@ typedef struct shim_spec {
 	uint32_t cpus, pids_max;
 } shim_spec;
 
-/* Reads a whole regular file of at most max bytes into malloc'd memory. */
+/* Reads a whole regular file of at most max bytes into malloc'd memory
+ * (*st, if not NULL, gets the file's identity as read). */
+static cl_err read_whole_st(const char *path, size_t max, uint8_t **out, size_t *len, struct stat *st_out);
+
 static cl_err read_whole(const char *path, size_t max, uint8_t **out, size_t *len)
+{
+	return read_whole_st(path, max, out, len, NULL);
+}
+
+static cl_err read_whole_st(const char *path, size_t max, uint8_t **out, size_t *len, struct stat *st_out)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	CL_ENSURE(fd >= 0, errno == ENOENT ? CL_ENOTFOUND : CL_EIO, "open %s: %s", path, strerror(errno));
@@ -72,6 +82,8 @@ static cl_err read_whole(const char *path, size_t max, uint8_t **out, size_t *le
 	}
 	*out = p;
 	*len = got;
+	if (st_out)
+		*st_out = st;
 	p = NULL;
 out:
 	free(p);
@@ -166,6 +178,78 @@ static cl_err write_id_maps(pid_t child)
 	return CL_OK;
 }
 
+typedef struct image_job {
+	const char *path;
+	uint8_t *data;
+	size_t len;
+	cl_image *img;
+	struct stat st; /* identity of the file that was read */
+	cl_err err;
+	char detail[512]; /* error details are per thread: copied out */
+} image_job;
+
+/* Reads, parses (every file's SHA-384) and checks the image. */
+static void *load_image(void *arg)
+{
+	image_job *j = arg;
+	j->err = read_whole_st(j->path, CL_IMAGE_MAX_SIZE, &j->data, &j->len, &j->st);
+	if (j->err == CL_OK)
+		j->err = cl_image_parse(j->data, j->len, &j->img);
+	if (j->err == CL_OK)
+		j->err = check_entrypoint(j->img);
+	if (j->err != CL_OK)
+		snprintf(j->detail, sizeof(j->detail), "%s", cl_error_detail());
+	return NULL;
+}
+
+static void image_job_free(image_job *j)
+{
+	if (j->data) {
+		explicit_bzero(j->data, j->len);
+		free(j->data);
+	}
+	cl_image_free(j->img);
+	j->data = NULL;
+	j->img = NULL;
+}
+
+/* A spare shim loads and verifies the image of the launcher's previous
+ * launch ahead of time (CL_SANDBOX_PRELOAD_ENV). It is used only if the file
+ * at that path is still the same one: device, inode, size, mtime and ctime
+ * (the agent replaces images by rename, so a new image is a new inode). */
+static image_job preload = {.err = CL_ENOTFOUND};
+static char preload_path[1024];
+
+static void preload_image(const char *path)
+{
+	if (!path || !*path || snprintf(preload_path, sizeof(preload_path), "%s", path) >= (int)sizeof(preload_path))
+		return;
+	preload.path = preload_path;
+	load_image(&preload);
+	if (preload.err != CL_OK)
+		image_job_free(&preload);
+}
+
+static bool take_preload(const char *path, image_job *out)
+{
+	struct stat now;
+	const struct stat *was = &preload.st;
+	bool same = preload.err == CL_OK && strcmp(preload_path, path) == 0 && stat(path, &now) == 0 &&
+		    now.st_dev == was->st_dev && now.st_ino == was->st_ino && now.st_size == was->st_size &&
+		    now.st_mtim.tv_sec == was->st_mtim.tv_sec && now.st_mtim.tv_nsec == was->st_mtim.tv_nsec &&
+		    now.st_ctim.tv_sec == was->st_ctim.tv_sec && now.st_ctim.tv_nsec == was->st_ctim.tv_nsec;
+	if (same) {
+		*out = preload;
+		out->path = path;
+	} else {
+		image_job_free(&preload);
+	}
+	preload.data = NULL;
+	preload.img = NULL;
+	preload.err = CL_ENOTFOUND;
+	return same;
+}
+
 static cl_err step(cl_err e, const char *name)
 {
 	if (e != CL_OK) {
@@ -191,15 +275,35 @@ static cl_err shim_launch(cl_shim *s)
 	bool cgroups = false;
 	cl_err e;
 
+	uint64_t t0 = cl_now_mono_ns();
+#define LAP(what) cl_debug("launch step=%s us=%llu", what, (unsigned long long)((cl_now_mono_ns() - t0) / 1000))
 	/* 1. spec, image (parsed and validated), init binary */
 	CL_GUARD_OUT(e, step(read_spec(s->dir, s->id, &sp), "spec"));
-	CL_GUARD_OUT(e, step(read_whole(sp.image_path, CL_IMAGE_MAX_SIZE, &image, &image_len), "image"));
-	CL_GUARD_OUT(e, step(cl_image_parse(image, image_len, &img), "image"));
-	CL_GUARD_OUT(e, step(check_entrypoint(img), "image"));
-	CL_GUARD_OUT(e, step(read_whole(sp.init_path, CL_SANDBOX_INIT_MAX, &init, &init_len), "init"));
+	/* The image is hashed (the slowest input step) on a helper thread while
+	 * this one reads init and makes the cgroups; joined before clone, so the
+	 * shim is single-threaded again when it clones. */
+	image_job job = {.path = sp.image_path};
+	pthread_t loader;
+	bool loading = false;
+	if (!take_preload(sp.image_path, &job)) {
+		loading = pthread_create(&loader, NULL, load_image, &job) == 0;
+		if (!loading)
+			load_image(&job);
+	}
+	e = step(read_whole(sp.init_path, CL_SANDBOX_INIT_MAX, &init, &init_len), "init");
 	/* 2. cgroups with memory, cpu and pids limits */
-	CL_GUARD_OUT(e, step(cl_cgroup_create(s->id, sp.memory_bytes, sp.cpus, sp.pids_max), "cgroups"));
-	cgroups = true;
+	if (e == CL_OK && (e = step(cl_cgroup_create(s->id, sp.memory_bytes, sp.cpus, sp.pids_max), "cgroups")) == CL_OK)
+		cgroups = true;
+	if (loading)
+		pthread_join(loader, NULL);
+	image = job.data, image_len = job.len, img = job.img;
+	if (e != CL_OK)
+		goto out;
+	if (job.err != CL_OK) {
+		e = cl_errorf(job.err, "image: %s", job.detail);
+		goto out;
+	}
+	LAP("inputs+cgroups");
 	/* 3. channel and the child's sync/error pipes */
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) != 0 || pipe2(sync_pipe, O_CLOEXEC) != 0 ||
 	    pipe2(err_pipe, O_CLOEXEC) != 0) {
@@ -216,7 +320,7 @@ static cl_err shim_launch(cl_shim *s)
 	cl_sandbox_child args = {
 		.img = img, .image_data = image, .image_len = image_len, .init_data = init, .init_len = init_len,
 		.rootfs_bytes = image_len + init_len + (4u << 20), .tmp_bytes = sp.memory_bytes / 4,
-		.pids_max = sp.pids_max, .channel_fd = chan[1], .sync_fd = sync_pipe[0], .err_fd = err_pipe[1],
+		.pids_max = sp.pids_max, .seccomp = &s->seccomp, .channel_fd = chan[1], .sync_fd = sync_pipe[0], .err_fd = err_pipe[1],
 	};
 	child = clone(cl_sandbox_child_main, (uint8_t *)stack + CHILD_STACK,
 		      CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD,
@@ -225,6 +329,7 @@ static cl_err shim_launch(cl_shim *s)
 		e = cl_errorf(CL_ESYS, "clone: %s", strerror(errno));
 		goto out;
 	}
+	LAP("clone");
 	close(chan[1]), chan[1] = -1;
 	close(sync_pipe[0]), sync_pipe[0] = -1;
 	close(err_pipe[1]), err_pipe[1] = -1;
@@ -235,6 +340,7 @@ static cl_err shim_launch(cl_shim *s)
 		e = cl_errorf(CL_ESYS, "sync: %s", strerror(errno));
 		goto out;
 	}
+	LAP("released");
 	/* 6. the child either execs /init (pipe closes empty) or names its failed step */
 	char msg[800];
 	size_t got = 0;
@@ -250,6 +356,22 @@ static cl_err shim_launch(cl_shim *s)
 		e = cl_errorf(CL_ESYS, "%s", msg);
 		goto out;
 	}
+	/* Closed without a word: /init was exec'd (it may even have ended
+	 * already), or the setup was killed on the way (e.g. by the OOM killer
+	 * when the memory limit cannot hold the image). */
+	int wst;
+	bool reaped = waitpid(child, &wst, WNOHANG) == child;
+	if (reaped && WIFSIGNALED(wst)) {
+		child = -1;
+		e = cl_errorf(CL_EUNAVAIL, "sandbox: killed by signal %d during setup or start%s", WTERMSIG(wst),
+			      WTERMSIG(wst) == SIGKILL ? " (memory limit too small for the image?)" : "");
+		goto out;
+	}
+	if (reaped) {
+		s->init_reaped = true; /* its EXIT frame is in the channel */
+		s->exit_status = wst;
+	}
+	LAP("exec");
 	s->init_pid = child;
 	s->chan = chan[0];
 	chan[0] = -1;
@@ -324,24 +446,72 @@ static void report_failure(int fd, cl_err e)
 		cl_warn("could not report failure to the launcher");
 }
 
+/* A spare shim (ID "-") was exec'd ahead of time by the launcher: it waits
+ * on fd CL_SANDBOX_ASSIGN_FD for "ID\n" (EOF: the launcher is gone, exit),
+ * then sends its stderr to DIR/sandboxes/ID/shim.log. */
+static int await_assignment(const char *dir, char *id, size_t n)
+{
+	size_t got = 0;
+	while (got < n - 1) {
+		ssize_t r = read(CL_SANDBOX_ASSIGN_FD, id + got, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		if (id[got] == '\n')
+			break;
+		got++;
+	}
+	id[got] = '\0';
+	close(CL_SANDBOX_ASSIGN_FD);
+	char log[1200];
+	if (cl_sandbox_check_id(id) != CL_OK || cl_sandbox_path(log, sizeof(log), dir, id, "shim.log") != CL_OK)
+		return -1;
+	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		dup2(fd, 2);
+		close(fd);
+	}
+	return 0;
+}
+
 int cl_sandbox_shim_main(const char *dir, const char *id)
 {
 	cl_shim *s = NULL;
+	char assigned[64];
 	cl_log_init("cloister-shim", CL_LOG_INFO);
 	const char *fdenv = getenv(CL_SANDBOX_STATUS_FD_ENV);
 	char *end = NULL;
 	long status_fd = fdenv ? strtol(fdenv, &end, 10) : -1;
-	if (!fdenv || *end || status_fd < 3 || status_fd > 1024) {
+	if (!fdenv || *end || status_fd < 3 || status_fd > 1024 || status_fd == CL_SANDBOX_ASSIGN_FD) {
 		cl_error("--shim is started by cloister-host itself (no status fd)");
 		return 2;
 	}
-	/* Detach: the launcher reaps this process; the shim runs on, reparented. */
+	/* Detach first: the launcher reaps this process; the shim runs on,
+	 * reparented, in its own session (a spare is then already detached). */
 	pid_t p = fork();
 	if (p < 0)
 		return 1;
 	if (p > 0)
 		_exit(0);
 	setsid();
+	/* Everything that does not depend on the enclave: a spare does it ahead. */
+	cl_sandbox_bpf bpf;
+	uint8_t warm[CL_SHA384_LEN];
+	(void)cl_cgroup_layout();
+	if (cl_sha384("", 0, warm) != CL_OK || cl_sandbox_seccomp_compile(&bpf) != CL_OK) {
+		report_failure((int)status_fd, cl_errorf(CL_EINTERNAL, "setup: %s", cl_error_detail()));
+		return 1;
+	}
+	if (strcmp(id, "-") == 0) {
+		preload_image(getenv(CL_SANDBOX_PRELOAD_ENV));
+		if (await_assignment(dir, assigned, sizeof(assigned)) != 0) {
+			image_job_free(&preload);
+			cl_sandbox_seccomp_free(&bpf);
+			return 0; /* never used */
+		}
+		id = assigned;
+	}
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || setgroups(0, NULL) != 0) {
 		report_failure((int)status_fd, cl_errorf(CL_ESYS, "setup: %s", strerror(errno)));
 		return 1;
@@ -356,16 +526,18 @@ int cl_sandbox_shim_main(const char *dir, const char *id)
 	cl_err e = CL_OK;
 	s = calloc(1, sizeof(*s));
 	if (!s) {
+		cl_sandbox_seccomp_free(&bpf);
 		report_failure((int)status_fd, cl_errorf(CL_ENOMEM, "setup: out of memory"));
 		return 1;
 	}
 	s->status_fd = (int)status_fd;
+	s->seccomp = bpf;
 	s->chan = s->listen_fd = -1;
 	s->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (cl_sandbox_check_id(id) != CL_OK || snprintf(s->dir, sizeof(s->dir), "%s", dir) >= (int)sizeof(s->dir) ||
 	    s->sig_fd < 0) {
 		e = cl_errorf(CL_EINVAL, "setup: bad directory or id");
-		goto fail;
+		goto out;
 	}
 	snprintf(s->id, sizeof(s->id), "%s", id);
 	CL_GUARD_OUT(e, step(write_pid_file(s), "setup"));
@@ -379,13 +551,13 @@ int cl_sandbox_shim_main(const char *dir, const char *id)
 		if (cl_cgroup_kill_all(s->id) != CL_OK || cl_cgroup_remove(s->id) != CL_OK)
 			cl_warn("could not clean cgroups of %s", s->id);
 		cl_errorf(e, "%s", keep);
-		goto fail;
+		goto out;
 	}
 	int code = cl_shim_serve(s);
+	cl_sandbox_seccomp_free(&s->seccomp);
 	free(s);
 	return code;
 out:
-fail:
 	report_failure(s->status_fd, e);
 	if (s->chan >= 0)
 		close(s->chan);
@@ -393,6 +565,7 @@ fail:
 		close(s->listen_fd);
 	if (s->sig_fd >= 0)
 		close(s->sig_fd);
+	cl_sandbox_seccomp_free(&s->seccomp);
 	free(s);
 	return 1;
 }

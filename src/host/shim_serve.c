@@ -132,7 +132,9 @@ static void check_launch(cl_shim *s)
 	if (s->ready || s->status_fd < 0)
 		return;
 	char why[96];
-	if (s->app_exited) {
+	if (s->app_exited && WIFSIGNALED(s->exit_status) && WTERMSIG(s->exit_status) == SIGKILL) {
+		launch_failed(s, "killed before READY (memory limit too small for the image?)");
+	} else if (s->app_exited) {
 		snprintf(why, sizeof(why), "application ended before READY (wait status %d)", s->exit_status);
 		launch_failed(s, why);
 	} else if (s->chan_closed) {
@@ -589,6 +591,8 @@ int cl_shim_serve(cl_shim *s)
 			if (pfd[1].revents & POLLIN)
 				accept_client(s);
 		}
+		if (s->chan_closed && s->init_reaped && !s->app_exited)
+			s->app_exited = true; /* init ended without EXIT: its own status stands */
 		chan_write(s);
 		serve_parked(s);
 		expire_parked(s);

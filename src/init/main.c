@@ -212,13 +212,18 @@ int main(int argc, char **argv)
 			p[0].events |= POLLOUT;
 		if (room)
 			p[3].events = p[4].events = POLLIN;
-		if (poll(p, 5, app_exited && room ? 0 : -1) < 0 && errno != EINTR)
+		if (poll(p, 5, app_exited && room ? 0 : -1) < 0 && errno != EINTR) {
+			log_line("poll", "", strerror(errno));
 			finish(app_status);
+		}
 		/* the shim: frames in, frames out */
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			ssize_t r = read(CHAN, cl_frame_dec_tail(&dec), cl_frame_dec_space(&dec));
-			if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+			if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+				log_line("channel", "", r == 0 ? "closed" : strerror(errno));
+				flush_tx();
 				_exit(1); /* the host is gone: end the enclave */
+			}
 			if (r > 0)
 				cl_frame_dec_commit(&dec, (size_t)r);
 		}

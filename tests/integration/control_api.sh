@@ -63,8 +63,8 @@ req POST /v1/hosts/register --data-binary "{\"join_token\":\"$JOIN\",\"name\":\"
 expect 201; HID=$(jget 'j["host_id"]'); HT=$(jget 'j["host_token"]')
 req POST /v1/hosts/register --data-binary "{\"join_token\":\"$JOIN\",\"name\":\"h2\",\"capabilities\":$CAPS}"
 expect 401 unauthorized   # join tokens are one-time
-as "$HT" POST "/v1/hosts/$HID/sync" '{"generation":0,"wait_ms":0,"enclaves":[]}'; expect 200
-GEN=$(jget 'j["generation"]')
+as "$HT" POST "/v1/hosts/$HID/sync" '{"generation":0,"wait_ms":0,"enclaves":[],"results":[],"capabilities":'"$CAPS"'}'
+expect 200; GEN=$(jget 'j["generation"]')
 as "$TA" POST "/v1/hosts/$HID/sync" '{"generation":0}'; expect 403 forbidden
 as "$HT" POST "/v1/hosts/$HID/sync" '{"generation":"x"}'; expect 400 invalid
 as "$HT" POST "/v1/hosts/$HID/sync" '{"generation":0,"enclaves":[{"id":"enc-x","state":"weird"}]}'; expect 400 invalid
@@ -119,7 +119,7 @@ as "$HT" POST "/v1/hosts/$HID/sync" "{\"generation\":$GEN,\"wait_ms\":5000,\"enc
 GEN=$(jget 'j["generation"]')
 [ "$(jget 'j["enclaves"][0]["id"]')" = "$EID" ] || fail "desired set: $BODY"
 [ "$(jget 'j["enclaves"][0]["desired"]')" = running ] || fail "desired state: $BODY"
-req GET "/v1/images/$IMG" -H "Authorization: Bearer $HT" -o "$WORK/fetched.img"; expect 200
+REQ_OUT="$WORK/fetched.img" req GET "/v1/images/$IMG" -H "Authorization: Bearer $HT"; expect 200
 cmp -s "$WORK/fetched.img" "$WORK/hello.img" || fail "fetched image differs"
 as "$HT" POST "/v1/hosts/$HID/sync" "{\"generation\":$GEN,\"wait_ms\":0,\"enclaves\":[{\"id\":\"$EID\",\"state\":\"running\",\"memory_mib\":64}]}"
 expect 200

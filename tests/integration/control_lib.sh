@@ -35,10 +35,10 @@ ctl_start() {
 
 ctl_kill9() { kill -9 "$CTL_PID"; wait "$CTL_PID" 2>/dev/null || true; CTL_PID=; }
 
-# req METHOD PATH [curl args...]: sets STATUS and BODY.
+# req METHOD PATH [curl args...]: sets STATUS and BODY (REQ_OUT=file saves the body there instead).
 req() {
 	local m=$1 p=$2; shift 2
-	BODY=$(curl -sS --cacert "$CA" -X "$m" -o - -w '\n%{http_code}' "$@" "$URL$p") || fail "curl $m $p"
+	BODY=$(curl -sS --cacert "$CA" -X "$m" -o "${REQ_OUT:--}" -w '\n%{http_code}' "$@" "$URL$p") || fail "curl $m $p"
 	STATUS=${BODY##*$'\n'}
 	BODY=${BODY%$'\n'*}
 }

@@ -1,0 +1,146 @@
+/* bench_launch — enclave launch latency: "sandbox created -> application
+ * running (READY)" with cl_sandbox_launch, side by side with bubblewrap
+ * starting the same static binary in comparable namespaces
+ * (--unshare-all --die-with-parent, tmpfs root with the binary bind-mounted,
+ * /proc and /dev, readiness = one byte over a pipe). Iterations alternate
+ * between the two so drift affects both alike. Needs root.
+ *
+ *   bench_launch [N]     (default 200; binaries found from BUILD/bench/bench_launch)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "host/sandbox.h"
+#include "image/image.h"
+
+extern char **environ;
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double pct(uint64_t *v, size_t n, double p)
+{
+	qsort(v, n, sizeof(*v), cmp_u64);
+	size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+	return (double)v[i] / 1e6;
+}
+
+/* bwrap ... /probe ready-fd 3, with the pipe's write end on fd 3; returns ns until the byte. */
+static int bwrap_once(const char *probe, uint64_t *ns)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return -1;
+	for (int i = 0; i < 2; i++) { /* keep both ends clear of fd 3 */
+		int fd = fcntl(p[i], F_DUPFD_CLOEXEC, 10);
+		close(p[i]);
+		p[i] = fd;
+	}
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 3);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", 0, 0);
+	char *argv[] = {"bwrap", "--unshare-all", "--die-with-parent", "--tmpfs", "/", "--ro-bind", (char *)probe,
+			"/probe", "--proc", "/proc", "--dev", "/dev", "/probe", "ready-fd", "3", NULL};
+	uint64_t t0 = cl_now_mono_ns();
+	pid_t pid;
+	int rc = posix_spawnp(&pid, "bwrap", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[1]);
+	if (rc != 0) {
+		close(p[0]);
+		return -1;
+	}
+	char c;
+	ssize_t r = read(p[0], &c, 1);
+	*ns = cl_now_mono_ns() - t0;
+	close(p[0]);
+	int st;
+	waitpid(pid, &st, 0);
+	return r == 1 ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+	size_t n = argc > 1 ? (size_t)strtoul(argv[1], NULL, 10) : 200;
+	if (n < 2 || n > 100000 || geteuid() != 0) {
+		fprintf(stderr, "usage (as root): bench_launch [N>=2]\n");
+		return 2;
+	}
+	char self[PATH_MAX], build[PATH_MAX], host[PATH_MAX + 32], init[PATH_MAX + 32], probe[PATH_MAX + 32];
+	ssize_t k = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (k <= 0)
+		return 1;
+	self[k] = '\0';
+	snprintf(build, sizeof(build), "%s", self);
+	for (int i = 0; i < 2; i++) {
+		char *s = strrchr(build, '/');
+		if (!s)
+			return 1;
+		*s = '\0';
+	}
+	snprintf(host, sizeof(host), "%s/bin/cloister-host", build);
+	snprintf(init, sizeof(init), "%s/bin/cloister-init", build);
+	snprintf(probe, sizeof(probe), "%s/examples/probe", build);
+	char tmp[] = "/tmp/cl-bench-launch.XXXXXX", data[64], img[64];
+	if (!mkdtemp(tmp))
+		return 1;
+	snprintf(data, sizeof(data), "%s/data", tmp);
+	snprintf(img, sizeof(img), "%s/probe.img", tmp);
+	static const char *const serve[] = {"serve", NULL};
+	cl_image_input in = {probe, "probe"};
+	cl_image_spec spec = {"probe", "1", "/probe", serve, &in, 1};
+	if (cl_image_build(&spec, img) != CL_OK) {
+		fprintf(stderr, "image: %s\n", cl_error_detail());
+		return 1;
+	}
+	uint64_t *cl = calloc(n, sizeof(*cl)), *bw = calloc(n, sizeof(*bw));
+	int code = 1;
+	if (!cl || !bw)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "bench-%zu", i);
+		cl_sandbox_spec s = {id, img, init, 64u << 20, 1, 0};
+		cl_sandbox_info info;
+		uint64_t t0 = cl_now_mono_ns();
+		cl_err e = cl_sandbox_launch(host, data, &s, &info);
+		cl[i] = cl_now_mono_ns() - t0;
+		if (e != CL_OK) {
+			fprintf(stderr, "launch %s: %s\n", id, cl_error_detail());
+			goto out;
+		}
+		if (cl_sandbox_destroy(data, id) != CL_OK) {
+			fprintf(stderr, "destroy %s: %s\n", id, cl_error_detail());
+			goto out;
+		}
+		if (bwrap_once(probe, &bw[i]) != 0) {
+			fprintf(stderr, "bwrap failed\n");
+			goto out;
+		}
+	}
+	double cl50 = pct(cl, n, 0.50), cl99 = pct(cl, n, 0.99), bw50 = pct(bw, n, 0.50), bw99 = pct(bw, n, 0.99);
+	printf("launch -> READY over %zu enclaves (ms)\n", n);
+	printf("  %-10s p50 %7.2f  p99 %7.2f\n", "cloister", cl50, cl99);
+	printf("  %-10s p50 %7.2f  p99 %7.2f\n", "bwrap", bw50, bw99);
+	printf("  ratio      p50 %7.2fx p99 %7.2fx  (target: p50 <= 2x)\n", cl50 / bw50, cl99 / bw99);
+	code = 0;
+out:
+	free(cl);
+	free(bw);
+	if (cl_rm_rf(tmp) != CL_OK)
+		fprintf(stderr, "cleanup %s: %s\n", tmp, cl_error_detail());
+	return code;
+}

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# demo.sh — Cloister in two minutes (run by `make demo` after building).
+#
+# Starts a local instance (`cloister dev --detach`), packs the kvstore example
+# into an image, creates a tenant and its token, runs the kvstore in an
+# enclave, talks to it, grows it, shows that a caller without the access key
+# and another tenant are refused, then stops and destroys it and stops dev.
+# Every step prints what it did; the first failing step ends the demo with a
+# non-zero exit. Whatever happens, the instance is stopped and its temporary
+# directory removed.
+#
+# Environment: BUILD (default build) — the build directory to use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=$(cd "${BUILD:-build}" && pwd)
+CLOISTER="$BUILD/bin/cloister"
+KVSTORE="$BUILD/examples/kvstore"
+for f in "$CLOISTER" "$BUILD/bin/cloister-control" "$BUILD/bin/cloister-host" "$BUILD/bin/cloister-init" "$KVSTORE"; do
+	[ -x "$f" ] || { echo "demo: missing $f — run 'make' first" >&2; exit 1; }
+done
+unset CLOISTER_SERVER CLOISTER_CA CLOISTER_TOKEN CLOISTER_ACCESS_KEY CLOISTER_CONFIG
+
+DIR=$(mktemp -d /tmp/cloister-demo.XXXXXX)
+N=0
+ACME_TOKEN= GLOBEX_TOKEN= KEY=
+cleanup() {
+	local rc=$?
+	set +e
+	if [ -f "$DIR/dev/dev.lock" ]; then
+		"$CLOISTER" dev stop --data "$DIR/dev" >/dev/null 2>&1
+	fi
+	if [ "$rc" -ne 0 ]; then
+		echo
+		echo "demo FAILED (exit $rc). Last lines of the logs:"
+		for f in "$DIR"/dev/*.log; do [ -s "$f" ] && { echo "--- $f"; tail -n 8 "$f"; }; done
+	fi
+	rm -rf "$DIR"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+BOLD=$'\033[1m' GREEN=$'\033[32m' RED=$'\033[31m' RESET=$'\033[0m'
+[ -t 1 ] || BOLD= GREEN= RED= RESET=
+
+step() { N=$((N + 1)); printf '\n%s[%d] %s%s\n' "$BOLD" "$N" "$*" "$RESET"; }
+ok() { printf '    %s-> %s%s\n' "$GREEN" "$*" "$RESET"; }
+die() { printf '    %s-> FAILED: %s%s\n' "$RED" "$*" "$RESET"; exit 1; }
+show() { sed 's/^/    | /'; }
+# run CMD...: runs a cloister command, echoing it; its stdout is in $OUT, stderr in $ERR.
+run() {
+	local shown
+	shown=$(printf '%q ' "$@")
+	shown=${shown//"$CLOISTER"/cloister}
+	shown=${shown//"$DIR"/\$DEMO}
+	# Secrets are never echoed: show the variable that holds them instead.
+	for v in ACME_TOKEN GLOBEX_TOKEN KEY; do
+		[ -n "${!v:-}" ] && shown=${shown//"${!v}"/\$$v}
+	done
+	printf '    $ %s\n' "$shown"
+	set +e
+	"$@" >"$DIR/out" 2>"$DIR/err"
+	RC=$?
+	set -e
+	OUT=$(cat "$DIR/out")
+	ERR=$(cat "$DIR/err")
+}
+json() { python3 -c "import json,sys; j=json.loads(sys.stdin.read()); print($1)" <<<"$OUT"; }
+# talk ID REQUEST EXPECT: sends one kvstore request and waits for the reply.
+talk() {
+	local id=$1 req=$2 want=$3 got="" deadline=$((SECONDS + 20))
+	"$CLOISTER" enclave send "$id" --data "$req"$'\n' >/dev/null || die "send failed"
+	while [[ "$got" != *"$want"* ]]; do
+		[ $SECONDS -lt $deadline ] || die "no reply to '$req' (got '$got')"
+		got+=$("$CLOISTER" enclave recv "$id" --wait 1000)$'\n'
+	done
+	printf '    %-22s => %s\n' "$req" "$(grep -m1 -F "$want" <<<"$got")"
+}
+
+step "Start a local control plane and host (cloister dev --detach)"
+run "$CLOISTER" dev --detach --data "$DIR/dev" --port 0
+[ "$RC" = 0 ] || die "$ERR"
+show <<<"$OUT"
+export CLOISTER_CONFIG="$DIR/dev/client.json"
+ok "running; the CLI now uses CLOISTER_CONFIG=$CLOISTER_CONFIG (admin)"
+
+step "Build the kvstore example into an enclave image"
+run "$CLOISTER" image build -o "$DIR/kvstore.img" --name kvstore --version 1.0.0 --entrypoint /app/kvstore "$KVSTORE:app/kvstore"
+[ "$RC" = 0 ] || die "$ERR"
+show <<<"$OUT"
+ok "image written"
+
+step "Create tenant 'acme' and a token for it (admin)"
+run "$CLOISTER" token create --new-tenant acme --name acme-ci --json
+[ "$RC" = 0 ] || die "$ERR"
+ACME_TOKEN=$(json 'j["token"]')
+ACME=$(json 'j["tenant_id"]')
+ok "tenant $ACME, token $(json 'j["id"]') (the secret is shown once; kept in this script only)"
+export CLOISTER_TOKEN=$ACME_TOKEN
+
+step "As acme: create an enclave running kvstore (the access key is shown ONCE)"
+run "$CLOISTER" enclave create --image "$DIR/kvstore.img" --name shop-cache --memory 64M --cpus 1 --wait
+[ "$RC" = 0 ] || die "$ERR"
+show <<<"$OUT"
+show <<<"$ERR"
+ID=$(awk '/^enclave:/{print $2}' <<<"$OUT")
+KEY=$(awk '/^access key:/{print $3}' <<<"$OUT")
+[ -n "$ID" ] && [ -n "$KEY" ] || die "no enclave id or access key in the output"
+export CLOISTER_ACCESS_KEY=$KEY
+ok "enclave $ID is running"
+
+step "Talk to it: PUT / GET / LIST / STATS over the enclave channel"
+talk "$ID" "PUT greeting hello" "OK"
+talk "$ID" "PUT answer 42" "OK"
+talk "$ID" "GET greeting" "OK hello"
+talk "$ID" "GET missing" "ERR"
+talk "$ID" "LIST" "OK 2"
+talk "$ID" "STATS" "OK keys="
+ok "replies received"
+
+step "Describe it (the access key is never shown again)"
+run "$CLOISTER" enclave describe "$ID"
+[ "$RC" = 0 ] || die "$ERR"
+show <<<"$OUT"
+grep -qF "$KEY" <<<"$OUT" && die "the access key was printed"
+ok "described"
+
+step "Grow its memory from 64M to 128M"
+run "$CLOISTER" enclave grow "$ID" --memory 128M --wait
+[ "$RC" = 0 ] || die "$ERR"
+run "$CLOISTER" enclave describe "$ID" --json
+[ "$(json 'j["memory_mib"]')" = 128 ] || die "memory is $(json 'j["memory_mib"]') MiB"
+talk "$ID" "GET answer" "OK 42"
+ok "now 128 MiB, data intact"
+
+step "Same tenant WITHOUT the access key: refused"
+run env -u CLOISTER_ACCESS_KEY "$CLOISTER" enclave send "$ID" --data "PUT greeting pwned"$'\n'
+[ "$RC" = 1 ] || die "expected a refusal, got exit $RC"
+show <<<"$ERR"
+run env -u CLOISTER_ACCESS_KEY "$CLOISTER" enclave destroy "$ID"
+[ "$RC" = 1 ] || die "expected a refusal, got exit $RC"
+show <<<"$ERR"
+talk "$ID" "GET greeting" "OK hello"
+ok "refused, and nothing changed"
+
+step "Another tenant (globex) cannot see it, even with the access key"
+run env -u CLOISTER_TOKEN "$CLOISTER" token create --new-tenant globex --name globex-ci --json
+[ "$RC" = 0 ] || die "$ERR"
+GLOBEX_TOKEN=$(json 'j["token"]')
+run "$CLOISTER" --token "$GLOBEX_TOKEN" enclave describe "$ID"
+[ "$RC" = 1 ] || die "expected not found, got exit $RC"
+show <<<"$ERR"
+run "$CLOISTER" --token "$GLOBEX_TOKEN" enclave list --json
+[ "$(json "any(e['id']=='$ID' for e in j['items'])")" = False ] || die "globex can list it"
+ok "globex sees no such enclave"
+
+step "Stop it, then destroy it"
+run "$CLOISTER" enclave stop "$ID" --wait
+[ "$RC" = 0 ] || die "$ERR"
+run "$CLOISTER" enclave describe "$ID" --json
+ok "state: $(json 'j["state"]')"
+run "$CLOISTER" enclave destroy "$ID" --wait
+[ "$RC" = 0 ] || die "$ERR"
+deadline=$((SECONDS + 20))
+until ! "$CLOISTER" enclave describe "$ID" >/dev/null 2>&1; do
+	[ $SECONDS -lt $deadline ] || die "still there after destroy"
+	sleep 0.2
+done
+ok "destroyed"
+
+step "Stop the local instance"
+run "$CLOISTER" dev stop --data "$DIR/dev"
+[ "$RC" = 0 ] || die "$ERR"
+show <<<"$OUT"
+ok "stopped"
+
+printf '\n%sDemo complete: %d steps passed.%s\n' "$BOLD" "$N" "$RESET"

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# control_docs.sh — the API docs and the code do not drift apart: every page
+# docs/api/README.md links exists, every docs/api page is linked from it, and
+# every route the dispatcher knows (each verb in api_enclaves.c, each
+# collection in http.c) appears in the index.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+fail() { echo "FAIL: $*"; exit 1; }
+idx=docs/api/README.md
+[ -f "$idx" ] || fail "missing $idx"
+for link in $(grep -o '([a-z-]*\.md)' "$idx" | tr -d '()' | sort -u); do
+	[ -f "docs/api/$link" ] || fail "$idx links to missing docs/api/$link"
+done
+for page in docs/api/*.md; do
+	name=$(basename "$page")
+	[ "$name" = README.md ] && continue
+	grep -q "($name)" "$idx" || fail "$page is not linked from $idx"
+	grep -q '^## Errors' "$page" || [ "$name" = healthz.md ] || [ "$name" = metrics.md ] || fail "$page has no Errors section"
+done
+for verb in start stop resize send recv logs; do
+	grep -q "/v1/enclaves/{id}/$verb" "$idx" || fail "enclave verb $verb undocumented"
+	grep -q "\"$verb\"" src/control/api_enclaves.c || fail "documented verb $verb not routed"
+done
+for coll in tenants tokens hosts images enclaves jobs; do
+	grep -q "\"$coll\"" src/control/http.c || fail "collection $coll not routed"
+	grep -q "/v1/$coll" "$idx" || fail "collection $coll undocumented"
+done
+[ -f docs/control.md ] || fail "missing docs/control.md"
+for flag in --data --listen --poll-timeout-ms; do
+	grep -q -- "$flag" docs/control.md || fail "flag $flag undocumented"
+	grep -q -- "\"${flag#--}\"" src/control/main.c || fail "documented flag $flag not parsed"
+done
+echo "control_docs: ok"

@@ -1,0 +1,225 @@
+# host_lib.sh — helpers for the host agent's integration tests (host_*.sh,
+# crash_*.sh; sourced). Not a test by itself: run directly it exits 0.
+#
+#   curl (admin token) ──► cloister-control (127.0.0.1:PORT, temp data dir)
+#                                ▲ HTTPS long-poll sync
+#                          cloister-host --data $WORK/host ──► shims ──► enclaves
+#
+# Everything lives in a temp dir; the EXIT trap stops what the test started
+# (by pid) and removes any sandbox the test left behind.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then echo "helpers for host_*.sh and crash_*.sh"; exit 0; fi
+set -euo pipefail
+: "${BUILD:?set BUILD to the build directory}"
+BUILD=$(cd "$BUILD" && pwd)
+CTL_BIN="$BUILD/bin/cloister-control"
+HOST_BIN="$BUILD/bin/cloister-host"
+CLI_BIN="$BUILD/bin/cloister"
+for b in "$CTL_BIN" "$HOST_BIN"; do [ -x "$b" ] || { echo "missing $b"; exit 1; }; done
+WORK=$(mktemp -d /tmp/cloister-host-test.XXXXXX)
+HDATA="$WORK/host"
+CTL_PID= HOST_PID= ADMIN= URL= CA= PORT= HOST_ID=
+CTL_POLL_MS=${CTL_POLL_MS:-2000}
+HOST_POLL_MS=${HOST_POLL_MS:-1000}
+ENCLAVES=() # every enclave id the test created
+declare -A KEYS # enclave id -> access key
+
+# Kills and removes every sandbox under $HDATA (cleanup only: tests assert
+# the agent did this itself). Processes are found by the shim's pid file and
+# the enclave's cgroups, i.e. only what this test started.
+sandbox_scrub() {
+	local d id cg p
+	for d in "$HDATA"/sandboxes/*/; do
+		[ -d "$d" ] || continue
+		id=$(basename "$d")
+		[ -f "$d/shim.pid" ] && kill -9 "$(cat "$d/shim.pid")" 2>/dev/null || true
+		for cg in $(cgroup_dirs "$id"); do
+			[ -f "$cg/freezer.state" ] && echo THAWED >"$cg/freezer.state" 2>/dev/null || true
+			while read -r p; do kill -9 "$p" 2>/dev/null || true; done <"$cg/cgroup.procs"
+			for _ in 1 2 3 4 5 6 7 8 9 10; do rmdir "$cg" 2>/dev/null && break; sleep 0.1; done
+		done
+		rm -rf "$d"
+	done
+}
+
+cleanup() {
+	local rc=$?
+	if [ -n "$HOST_PID" ]; then kill "$HOST_PID" 2>/dev/null || true; wait "$HOST_PID" 2>/dev/null || true; fi
+	if [ -n "$CTL_PID" ]; then kill "$CTL_PID" 2>/dev/null || true; wait "$CTL_PID" 2>/dev/null || true; fi
+	sandbox_scrub
+	if [ $rc -eq 0 ] || [ -z "${KEEP:-}" ]; then rm -rf "$WORK"; else echo "kept $WORK"; fi
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL: $*"
+	[ -f "$WORK/host.err" ] && { echo "--- host.err"; tail -n 25 "$WORK/host.err"; }
+	[ -f "$WORK/ctl.err" ] && { echo "--- ctl.err"; tail -n 15 "$WORK/ctl.err"; }
+	exit 1
+}
+
+# wait_for SECONDS DESCRIPTION CMD...: polls CMD until it succeeds or the deadline passes.
+wait_for() {
+	local secs=$1 what=$2; shift 2
+	local deadline=$((SECONDS + secs))
+	until "$@"; do
+		[ $SECONDS -lt $deadline ] || fail "timed out after ${secs}s waiting for: $what"
+		sleep 0.05
+	done
+}
+
+# ctl_start: first start on port 0, later starts on the same port (the host's
+# --control URL must stay valid). Sets URL, CA, PORT, CTL_PID; ADMIN on first start.
+ctl_start() {
+	local listen="127.0.0.1:${PORT:-0}"
+	: >"$WORK/ctl.out.cur"
+	"$CTL_BIN" --data "$WORK/ctl" --listen "$listen" --poll-timeout-ms "$CTL_POLL_MS" \
+		>"$WORK/ctl.out.cur" 2>>"$WORK/ctl.err" &
+	CTL_PID=$!
+	local deadline=$((SECONDS + 20))
+	until grep -q '^ca: ' "$WORK/ctl.out.cur"; do
+		kill -0 "$CTL_PID" 2>/dev/null || fail "cloister-control exited during startup"
+		[ $SECONDS -lt $deadline ] || fail "cloister-control did not start"
+		sleep 0.05
+	done
+	URL=$(awk '/^listening: /{print $2}' "$WORK/ctl.out.cur")
+	CA=$(awk '/^ca: /{print $2}' "$WORK/ctl.out.cur")
+	PORT=${URL##*:}
+	local a
+	a=$(awk '/^admin-token: /{print $2}' "$WORK/ctl.out.cur")
+	[ -n "$a" ] && ADMIN=$a
+	[ -n "$ADMIN" ] || fail "no admin token"
+}
+ctl_kill9() { kill -9 "$CTL_PID"; wait "$CTL_PID" 2>/dev/null || true; CTL_PID=; }
+
+# req METHOD PATH [curl args...]: admin request; sets STATUS and BODY.
+req() {
+	local m=$1 p=$2; shift 2
+	BODY=$(curl -sS --cacert "$CA" -X "$m" -H "Authorization: Bearer $ADMIN" -o - -w '\n%{http_code}' "$@" \
+		"$URL$p") || { STATUS=000; BODY=; return 0; }
+	STATUS=${BODY##*$'\n'}
+	BODY=${BODY%$'\n'*}
+}
+json() { req "$1" "$2" -H 'Content-Type: application/json' --data-binary "$3" "${@:4}"; }
+# jget EXPR: Python expression on the JSON in $BODY (as j).
+jget() { python3 -c "import json,sys; j=json.loads(sys.stdin.read()); print($1)" <<<"$BODY"; }
+
+join_token() {
+	json POST /v1/hosts/join-tokens '{}'
+	[ "$STATUS" = 201 ] || fail "join token: $STATUS $BODY"
+	jget 'j["token"]'
+}
+
+# host_start [args...]: starts the agent on $HDATA, waits for "host-id:".
+host_start() {
+	: >"$WORK/host.out"
+	"$HOST_BIN" --control "$URL" --ca "$CA" --data "$HDATA" --poll-timeout-ms "$HOST_POLL_MS" "$@" \
+		>"$WORK/host.out" 2>>"$WORK/host.err" &
+	HOST_PID=$!
+	local deadline=$((SECONDS + 20))
+	until grep -q '^host-id: ' "$WORK/host.out"; do
+		kill -0 "$HOST_PID" 2>/dev/null || fail "cloister-host exited during startup"
+		[ $SECONDS -lt $deadline ] || fail "cloister-host did not register"
+		sleep 0.05
+	done
+	HOST_ID=$(awk '/^host-id: /{print $2}' "$WORK/host.out")
+}
+host_kill9() { kill -9 "$HOST_PID"; wait "$HOST_PID" 2>/dev/null || true; HOST_PID=; }
+host_stop() { # SIGTERM; the agent must exit 0 within 10 s
+	kill -TERM "$HOST_PID"
+	local deadline=$((SECONDS + 10))
+	while kill -0 "$HOST_PID" 2>/dev/null; do
+		[ $SECONDS -lt $deadline ] || fail "cloister-host ignored SIGTERM"
+		sleep 0.05
+	done
+	local rc=0
+	wait "$HOST_PID" || rc=$?
+	HOST_PID=
+	[ $rc -eq 0 ] || fail "cloister-host exited $rc on SIGTERM"
+}
+
+host_state() { # prints the control plane's state of $HOST_ID
+	req GET /v1/hosts
+	[ "$STATUS" = 200 ] || { echo "?"; return; }
+	jget "[h['state'] for h in j['items'] if h['id']=='$HOST_ID'][0] if any(h['id']=='$HOST_ID' for h in j['items']) else 'absent'"
+}
+host_is() { [ "$(host_state)" = "$1" ]; }
+host_last_seen() { # epoch seconds of $HOST_ID's last sync
+	req GET /v1/hosts
+	jget "__import__('calendar').timegm(__import__('time').strptime([h['last_seen'] for h in j['items'] if h['id']=='$HOST_ID'][0], '%Y-%m-%dT%H:%M:%SZ'))"
+}
+# host_synced_after EPOCH: a sync reached the control plane after EPOCH, so
+# the agent has applied every answer it got before that.
+host_synced_after() { [ "$(host_last_seen)" -gt "$1" ]; }
+
+# image_upload: builds an image of the static kvstore example and uploads it; sets IMAGE.
+image_upload() {
+	local app="$BUILD/examples/kvstore"
+	[ -x "$app" ] || fail "missing $app"
+	"$CLI_BIN" image build -o "$WORK/kv.img" --name kv --entrypoint /app/kvstore "$app" >/dev/null ||
+		fail "cloister image build failed"
+	req POST /v1/images -H 'Content-Type: application/octet-stream' --data-binary "@$WORK/kv.img"
+	[ "$STATUS" = 201 ] || fail "image upload: $STATUS $BODY"
+	IMAGE=$(jget 'j["id"]')
+}
+
+# enclave_create NAME: POST /v1/enclaves; sets ENC (id). Does not wait.
+enclave_create() {
+	json POST /v1/enclaves "{\"name\":\"$1\",\"image_id\":\"$IMAGE\",\"memory_mib\":64,\"cpus\":1,\"min_level\":\"software\"}"
+	[ "$STATUS" = 202 ] || fail "create $1: $STATUS $BODY"
+	ENC=$(jget 'j["enclave"]["id"]')
+	ENCLAVES+=("$ENC")
+	KEYS[$ENC]=$(jget 'j["access_key"]')
+}
+enclave_state() { # prints the state, or "absent" (404)
+	req GET "/v1/enclaves/$1"
+	if [ "$STATUS" = 404 ]; then echo absent; elif [ "$STATUS" = 200 ]; then jget 'j["state"]'; else echo "?$STATUS"; fi
+}
+enclave_is() { [ "$(enclave_state "$1")" = "$2" ]; }
+enclave_destroy() {
+	req DELETE "/v1/enclaves/$1" -H "X-Cloister-Access-Key: ${KEYS[$1]}"
+	[ "$STATUS" = 202 ] || fail "destroy $1: $STATUS $BODY"
+}
+
+# ---- what exists on the host, from the host's own point of view ----
+
+cgroup_dirs() { # cgroup dirs of enclave $1 (v1 controllers, v2 unified)
+	local c
+	for c in /sys/fs/cgroup/*/cloister/"$1" /sys/fs/cgroup/cloister/"$1"; do
+		[ -d "$c" ] && echo "$c"
+	done
+	return 0
+}
+sandbox_count() { # entries under $HDATA/sandboxes
+	local n=0 d
+	for d in "$HDATA"/sandboxes/*; do [ -e "$d" ] && n=$((n + 1)); done
+	echo $n
+}
+has_sandbox() { [ -d "$HDATA/sandboxes/$1" ]; }
+shim_count() { # shim processes for enclave $1 (any enclave if empty) of this data dir
+	local n=0 p args pat="--shim $HDATA ${1:+$1 }"
+	for p in /proc/[0-9]*; do
+		args=$({ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
+		[[ "$args" == *"$pat"* ]] && n=$((n + 1))
+	done
+	echo $n
+}
+cgroup_procs() { # processes in enclave $1's cgroups (0 when none)
+	local n=0 c
+	for c in $(cgroup_dirs "$1"); do
+		[ -f "$c/cgroup.procs" ] && n=$((n + $(wc -l <"$c/cgroup.procs")))
+	done
+	echo $n
+}
+
+# assert_running ID: exactly one sandbox, one shim, live processes.
+assert_running() {
+	has_sandbox "$1" || fail "enclave $1 lost: no sandbox"
+	[ "$(shim_count "$1")" = 1 ] || fail "enclave $1: $(shim_count "$1") shims (want 1)"
+	[ "$(cgroup_procs "$1")" -ge 1 ] || fail "enclave $1: no processes in its cgroups"
+}
+# assert_gone ID: no sandbox dir, no shim, no cgroup dir.
+assert_gone() {
+	! has_sandbox "$1" || fail "enclave $1: sandbox dir left behind"
+	[ "$(shim_count "$1")" = 0 ] || fail "enclave $1: shim left behind"
+	[ -z "$(cgroup_dirs "$1")" ] || fail "enclave $1: cgroups left behind: $(cgroup_dirs "$1")"
+}

@@ -1,0 +1,321 @@
+/* Unit tests for src/control/store.c: CRUD, migrations, transactions, and
+ * the negative cases (duplicates, missing rows, rollback leaves nothing). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/util.h"
+#include "control/store.h"
+
+typedef struct fixture {
+	char dir[64];
+	char path[128];
+	ctl_store *st;
+} fixture;
+
+static int setup(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/cl-store-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/control.db", f->dir);
+	if (ctl_store_open(f->path, &f->st) != CL_OK)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture *f = *state;
+	ctl_store_close(f->st);
+	if (cl_rm_rf(f->dir) != CL_OK)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static void tenant_crud(void **state)
+{
+	fixture *f = *state;
+	ctl_tenant t = {.id = "ten-a", .name = "acme", .created_at = 1}, got;
+	assert_int_equal(ctl_store_tenant_insert(f->st, &t), CL_OK);
+	assert_int_equal(ctl_store_tenant_get(f->st, "ten-a", &got), CL_OK);
+	assert_string_equal(got.name, "acme");
+	assert_int_equal(got.created_at, 1);
+	/* duplicate id and duplicate name are conflicts */
+	assert_int_equal(ctl_store_tenant_insert(f->st, &t), CL_ECONFLICT);
+	ctl_tenant t2 = {.id = "ten-b", .name = "acme"};
+	assert_int_equal(ctl_store_tenant_insert(f->st, &t2), CL_ECONFLICT);
+	assert_int_equal(ctl_store_tenant_get(f->st, "ten-b", &got), CL_ENOTFOUND);
+	ctl_tenant *list = NULL;
+	size_t n = 0;
+	assert_int_equal(ctl_store_tenant_list(f->st, &list, &n), CL_OK);
+	assert_int_equal(n, 1);
+	free(list);
+}
+
+static void rollback_leaves_nothing(void **state)
+{
+	fixture *f = *state;
+	ctl_tenant t = {.id = "ten-r", .name = "rolled"}, got;
+	assert_int_equal(ctl_store_begin(f->st), CL_OK);
+	assert_int_equal(ctl_store_begin(f->st), CL_EINTERNAL); /* no nesting */
+	assert_int_equal(ctl_store_tenant_insert(f->st, &t), CL_OK);
+	ctl_store_rollback(f->st);
+	assert_int_equal(ctl_store_tenant_get(f->st, "ten-r", &got), CL_ENOTFOUND);
+	assert_int_equal(ctl_store_commit(f->st), CL_EINTERNAL); /* nothing open */
+	assert_int_equal(ctl_store_begin(f->st), CL_OK);
+	assert_int_equal(ctl_store_tenant_insert(f->st, &t), CL_OK);
+	assert_int_equal(ctl_store_commit(f->st), CL_OK);
+	assert_int_equal(ctl_store_tenant_get(f->st, "ten-r", &got), CL_OK);
+}
+
+static void migrations_idempotent(void **state)
+{
+	fixture *f = *state;
+	int v = 0;
+	assert_int_equal(ctl_store_migrate(f->st, &v), CL_OK);
+	assert_int_equal(v, CTL_SCHEMA_VERSION);
+	assert_int_equal(ctl_store_migrate(f->st, &v), CL_OK);
+	assert_int_equal(v, CTL_SCHEMA_VERSION);
+	/* reopening the same file applies nothing new and keeps the data */
+	ctl_tenant t = {.id = "ten-m", .name = "kept"}, got;
+	assert_int_equal(ctl_store_tenant_insert(f->st, &t), CL_OK);
+	ctl_store_close(f->st);
+	assert_int_equal(ctl_store_open(f->path, &f->st), CL_OK);
+	assert_int_equal(ctl_store_tenant_get(f->st, "ten-m", &got), CL_OK);
+	struct stat st;
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+}
+
+static void tokens_and_join(void **state)
+{
+	fixture *f = *state;
+	ctl_token t = {.id = "tok-1", .kind = "admin", .tenant_id = CTL_PROVIDER_TENANT, .name = "a", .hash = "v1$x"},
+		  got;
+	int64_t n = -1;
+	assert_int_equal(ctl_store_admin_count(f->st, &n), CL_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(ctl_store_token_insert(f->st, &t), CL_OK);
+	assert_int_equal(ctl_store_admin_count(f->st, &n), CL_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(ctl_store_token_get(f->st, "tok-1", &got), CL_OK);
+	assert_string_equal(got.kind, "admin");
+	assert_int_equal(ctl_store_token_get(f->st, "tok-2", &got), CL_ENOTFOUND);
+
+	char hash[CTL_HASH_MAX];
+	assert_int_equal(ctl_store_join_insert(f->st, "join-1", "v1$h", 1000), CL_OK);
+	assert_int_equal(ctl_store_join_get(f->st, "join-1", 999, hash), CL_OK);
+	assert_string_equal(hash, "v1$h");
+	assert_int_equal(ctl_store_join_get(f->st, "join-1", 1000, hash), CL_EAUTH); /* expired */
+	assert_int_equal(ctl_store_join_consume(f->st, "join-1"), CL_OK);
+	assert_int_equal(ctl_store_join_consume(f->st, "join-1"), CL_EAUTH); /* one-time */
+	assert_int_equal(ctl_store_join_get(f->st, "join-1", 0, hash), CL_EAUTH);
+	assert_int_equal(ctl_store_join_consume(f->st, "join-x"), CL_EAUTH);
+}
+
+static void add_host(fixture *f, const char *id, int64_t mem, int64_t seen)
+{
+	ctl_host h = {.state = "ready", .level = "software", .memory_mib = mem, .cpus = 4, .last_seen = seen,
+		      .generation = 1};
+	snprintf(h.id, sizeof(h.id), "%s", id);
+	snprintf(h.name, sizeof(h.name), "n-%s", id);
+	h.caps_json = (char *)"{\"level\":\"software\"}";
+	assert_int_equal(ctl_store_host_insert(f->st, &h), CL_OK);
+}
+
+static void add_enclave(fixture *f, const char *id, const char *name, const char *host, int64_t mem)
+{
+	ctl_enclave e = {.tenant_id = "ten-a", .image_id = "img-1", .state = "pending", .desired = "running",
+			 .memory_mib = mem, .cpus = 1, .min_level = "software", .untrusted_mask = 3,
+			 .access_hash = "v1$k"};
+	snprintf(e.id, sizeof(e.id), "%s", id);
+	snprintf(e.name, sizeof(e.name), "%s", name);
+	snprintf(e.host_id, sizeof(e.host_id), "%s", host);
+	assert_int_equal(ctl_store_enclave_insert(f->st, &e), CL_OK);
+}
+
+static void hosts_and_enclaves(void **state)
+{
+	fixture *f = *state;
+	ctl_host h;
+	add_host(f, "host-1", 1000, 100);
+	add_host(f, "host-2", 2000, 5000);
+	add_enclave(f, "enc-1", "one", "host-1", 64);
+	add_enclave(f, "enc-2", "two", "host-1", 128);
+	add_enclave(f, "enc-3", "three", "host-2", 16);
+	/* same tenant, same name: conflict */
+	ctl_enclave dup = {.id = "enc-9", .name = "one", .tenant_id = "ten-a"};
+	assert_int_equal(ctl_store_enclave_insert(f->st, &dup), CL_ECONFLICT);
+
+	assert_int_equal(ctl_store_host_get(f->st, "host-1", &h), CL_OK);
+	assert_int_equal(h.mem_used_mib, 192);
+	assert_int_equal(h.nenclaves, 2);
+	assert_non_null(h.caps_json);
+	ctl_host_clear(&h);
+	assert_int_equal(ctl_store_host_get(f->st, "host-x", &h), CL_ENOTFOUND);
+
+	assert_int_equal(ctl_store_host_bump(f->st, "host-1"), CL_OK);
+	assert_int_equal(ctl_store_host_bump(f->st, "host-x"), CL_ENOTFOUND);
+	assert_int_equal(ctl_store_host_get(f->st, "host-1", &h), CL_OK);
+	assert_int_equal(h.generation, 2);
+	ctl_host_clear(&h);
+
+	/* host-1 last seen at 100: lost at cutoff 1000, with its enclaves */
+	int n = 0;
+	assert_int_equal(ctl_store_hosts_mark_lost(f->st, 1000, &n), CL_OK);
+	assert_int_equal(n, 1);
+	ctl_enclave e;
+	assert_int_equal(ctl_store_enclave_get(f->st, "enc-1", &e), CL_OK);
+	assert_string_equal(e.state, "lost");
+	assert_int_equal(ctl_store_enclave_get(f->st, "enc-3", &e), CL_OK);
+	assert_string_equal(e.state, "pending");
+	ctl_host seen = {.id = "host-1", .last_seen = 2000};
+	assert_int_equal(ctl_store_host_seen(f->st, &seen), CL_OK);
+	assert_int_equal(ctl_store_host_get(f->st, "host-1", &h), CL_OK);
+	assert_string_equal(h.state, "ready");
+	ctl_host_clear(&h);
+	/* a heartbeat with new capabilities updates them */
+	ctl_host caps = {.id = "host-1", .last_seen = 3000, .level = "tpm", .zone = "z9", .rack = "r", .memory_mib = 4096,
+			 .cpus = 8, .caps_json = (char *)"{\"level\":\"tpm\"}"};
+	assert_int_equal(ctl_store_host_seen(f->st, &caps), CL_OK);
+	assert_int_equal(ctl_store_host_get(f->st, "host-1", &h), CL_OK);
+	assert_string_equal(h.level, "tpm");
+	assert_string_equal(h.zone, "z9");
+	assert_int_equal(h.memory_mib, 4096);
+	assert_int_equal(h.cpus, 8);
+	assert_int_equal(h.last_seen, 3000);
+	assert_string_equal(h.caps_json, "{\"level\":\"tpm\"}");
+	ctl_host_clear(&h);
+	ctl_host ghost = {.id = "host-x"};
+	assert_int_equal(ctl_store_host_seen(f->st, &ghost), CL_ENOTFOUND);
+
+	/* pagination by id, tenant filter, mask filter */
+	ctl_enclave *list = NULL;
+	size_t cnt = 0;
+	assert_int_equal(ctl_store_enclave_list(f->st, "ten-a", 0, "", 2, &list, &cnt), CL_OK);
+	assert_int_equal(cnt, 2);
+	assert_string_equal(list[1].id, "enc-2");
+	free(list);
+	assert_int_equal(ctl_store_enclave_list(f->st, "ten-a", 0, "enc-2", 10, &list, &cnt), CL_OK);
+	assert_int_equal(cnt, 1);
+	assert_string_equal(list[0].id, "enc-3");
+	free(list);
+	assert_int_equal(ctl_store_enclave_list(f->st, "ten-b", 0, "", 10, &list, &cnt), CL_OK);
+	assert_int_equal(cnt, 0);
+	free(list);
+	assert_int_equal(ctl_store_enclave_list(f->st, NULL, 1u << 5, "", 10, &list, &cnt), CL_OK);
+	assert_int_equal(cnt, 0);
+	free(list);
+
+	/* update and delete */
+	assert_int_equal(ctl_store_enclave_get(f->st, "enc-2", &e), CL_OK);
+	snprintf(e.state, sizeof(e.state), "running");
+	e.memory_mib = 256;
+	assert_int_equal(ctl_store_enclave_update(f->st, &e), CL_OK);
+	assert_int_equal(ctl_store_enclave_get(f->st, "enc-2", &e), CL_OK);
+	assert_int_equal(e.memory_mib, 256);
+	assert_string_equal(e.state, "running");
+	assert_int_equal(ctl_store_enclave_delete(f->st, "enc-2"), CL_OK);
+	assert_int_equal(ctl_store_enclave_delete(f->st, "enc-2"), CL_ENOTFOUND);
+	assert_int_equal(ctl_store_enclave_get(f->st, "enc-2", &e), CL_ENOTFOUND);
+	snprintf(e.id, sizeof(e.id), "enc-none");
+	assert_int_equal(ctl_store_enclave_update(f->st, &e), CL_ENOTFOUND);
+}
+
+static void jobs_lifecycle(void **state)
+{
+	fixture *f = *state;
+	add_host(f, "host-1", 1000, 100);
+	add_enclave(f, "enc-1", "one", "host-1", 64);
+	ctl_job j = {.id = "job-1", .kind = "create", .enclave_id = "enc-1", .tenant_id = "ten-a", .state = "pending",
+		     .created_at = 1},
+		got;
+	assert_int_equal(ctl_store_job_insert(f->st, &j), CL_OK);
+	assert_int_equal(ctl_store_job_insert(f->st, &j), CL_ECONFLICT);
+	assert_int_equal(ctl_store_jobs_delivered(f->st, "host-1", 5), CL_OK);
+	assert_int_equal(ctl_store_job_get(f->st, "job-1", &got), CL_OK);
+	assert_string_equal(got.state, "running");
+	assert_int_equal(got.progress, 50);
+	ctl_job *act = NULL;
+	size_t n = 0;
+	assert_int_equal(ctl_store_job_active(f->st, "enc-1", &act, &n), CL_OK);
+	assert_int_equal(n, 1);
+	free(act);
+	snprintf(got.state, sizeof(got.state), "succeeded");
+	assert_int_equal(ctl_store_job_update(f->st, &got), CL_OK);
+	assert_int_equal(ctl_store_job_active(f->st, "enc-1", &act, &n), CL_OK);
+	assert_int_equal(n, 0);
+	free(act);
+	assert_int_equal(ctl_store_job_get(f->st, "job-x", &got), CL_ENOTFOUND);
+}
+
+static int count_fn_total;
+static void count_fn(void *arg, const char *value, int64_t count)
+{
+	count_fn_total += (int)count;
+}
+
+static void counts_only_whitelisted(void **state)
+{
+	fixture *f = *state;
+	add_host(f, "host-1", 1000, 100);
+	add_enclave(f, "enc-1", "one", "host-1", 64);
+	count_fn_total = 0;
+	assert_int_equal(ctl_store_count_by(f->st, "enclaves", "state", count_fn, NULL), CL_OK);
+	assert_int_equal(count_fn_total, 1);
+	assert_int_equal(ctl_store_count_by(f->st, "tokens", "hash", count_fn, NULL), CL_EINVAL);
+	assert_int_equal(ctl_store_count_by(f->st, "enclaves; DROP TABLE x", "state", count_fn, NULL), CL_EINVAL);
+}
+
+static void images(void **state)
+{
+	fixture *f = *state;
+	ctl_image im = {.id = "img-1", .tenant_id = "ten-a", .name = "hello", .sha384 = "ab", .size = 10}, got;
+	assert_int_equal(ctl_store_image_insert(f->st, &im), CL_OK);
+	assert_int_equal(ctl_store_image_insert(f->st, &im), CL_ECONFLICT);
+	assert_int_equal(ctl_store_image_get(f->st, "img-1", &got), CL_OK);
+	assert_int_equal(got.size, 10);
+	ctl_image *list = NULL;
+	size_t n = 0;
+	assert_int_equal(ctl_store_image_list(f->st, "ten-b", &list, &n), CL_OK);
+	assert_int_equal(n, 0);
+	free(list);
+	assert_int_equal(ctl_store_image_list(f->st, "ten-a", &list, &n), CL_OK);
+	assert_int_equal(n, 1);
+	free(list);
+}
+
+static void open_bad_path_fails(void **state)
+{
+	ctl_store *st = NULL;
+	assert_int_not_equal(ctl_store_open("/nonexistent-dir/x/control.db", &st), CL_OK);
+	assert_null(st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(tenant_crud, setup, teardown),
+		cmocka_unit_test_setup_teardown(rollback_leaves_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(migrations_idempotent, setup, teardown),
+		cmocka_unit_test_setup_teardown(tokens_and_join, setup, teardown),
+		cmocka_unit_test_setup_teardown(hosts_and_enclaves, setup, teardown),
+		cmocka_unit_test_setup_teardown(jobs_lifecycle, setup, teardown),
+		cmocka_unit_test_setup_teardown(counts_only_whitelisted, setup, teardown),
+		cmocka_unit_test_setup_teardown(images, setup, teardown),
+		cmocka_unit_test(open_bad_path_fails),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

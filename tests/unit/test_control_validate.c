@@ -1,0 +1,305 @@
+/* Unit tests for src/control/validate.c: every field validator, with the
+ * negative cases (wrong types, ranges, unknown fields, bad names). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "control/validate.h"
+
+static json_t *J(const char *s)
+{
+	json_t *j = NULL;
+	assert_int_equal(ctl_json_body(s, strlen(s), &j), CL_OK);
+	return j;
+}
+
+static void names_and_ids(void **state)
+{
+	char long63[64], long64[65];
+	memset(long63, 'a', 63);
+	long63[63] = '\0';
+	memset(long64, 'a', 64);
+	long64[64] = '\0';
+	assert_true(ctl_valid_name("a"));
+	assert_true(ctl_valid_name("web-1"));
+	assert_true(ctl_valid_name("0abc"));
+	assert_true(ctl_valid_name(long63));
+	assert_false(ctl_valid_name(long64));
+	assert_false(ctl_valid_name(""));
+	assert_false(ctl_valid_name(NULL));
+	assert_false(ctl_valid_name("-a"));
+	assert_false(ctl_valid_name("A"));
+	assert_false(ctl_valid_name("a_b"));
+	assert_false(ctl_valid_name("a b"));
+	assert_false(ctl_valid_name("a/../b"));
+	assert_false(ctl_valid_name("é"));
+	assert_true(ctl_valid_id("enc-abc"));
+	assert_true(ctl_valid_id("-x"));
+	assert_false(ctl_valid_id(""));
+	assert_false(ctl_valid_id("enc_abc"));
+	assert_false(ctl_valid_id("../etc"));
+	assert_false(ctl_valid_id(long64));
+}
+
+static void json_body(void **state)
+{
+	json_t *j = NULL;
+	assert_int_equal(ctl_json_body("", 0, &j), CL_EINVAL);
+	assert_int_equal(ctl_json_body("[]", 2, &j), CL_EINVAL);
+	assert_int_equal(ctl_json_body("\"x\"", 3, &j), CL_EINVAL);
+	assert_int_equal(ctl_json_body("{", 1, &j), CL_EINVAL);
+	assert_int_equal(ctl_json_body("{\"a\":1,\"a\":2}", 13, &j), CL_EINVAL);
+	assert_int_equal(ctl_json_body("{} x", 4, &j), CL_EINVAL);
+	assert_int_equal(ctl_json_body("{}", CTL_JSON_MAX + 1, &j), CL_ETOOBIG);
+	assert_null(j);
+	assert_int_equal(ctl_json_body("{}", 2, &j), CL_OK);
+	json_decref(j);
+}
+
+#define BASE "\"name\":\"web\",\"image_id\":\"img-1\",\"memory_mib\":64,\"cpus\":1,\"min_level\":\"software\""
+
+static cl_err create(const char *s, ctl_create_req *out)
+{
+	json_t *j = J(s);
+	cl_err e = ctl_parse_create_enclave(j, out);
+	json_decref(j);
+	return e;
+}
+
+static void create_enclave(void **state)
+{
+	ctl_create_req r;
+	assert_int_equal(create("{" BASE "}", &r), CL_OK);
+	assert_int_equal(r.memory_mib, 64);
+	assert_int_equal(r.untrusted_mask, CTL_ACT_DEFAULT);
+	assert_null(r.zone);
+	assert_int_equal(create("{" BASE ",\"zone\":\"z1\",\"rack\":\"r1\",\"near\":[{\"resource\":\"db\","
+				"\"latency_us\":500}],\"far\":[{\"resource\":\"web\",\"hops\":3}],"
+				"\"policy\":{\"untrusted\":[\"describe\",\"logs\"]}}",
+				&r),
+			 CL_OK);
+	assert_int_equal(r.ncons, 2);
+	assert_false(r.cons[0].far);
+	assert_true(r.cons[1].far);
+	assert_int_equal(r.cons[1].hops, 3);
+	assert_int_equal(r.untrusted_mask, CTL_ACT_DESCRIBE | CTL_ACT_LOGS);
+	assert_int_equal(create("{" BASE ",\"policy\":{\"untrusted\":[]}}", &r), CL_OK);
+	assert_int_equal(r.untrusted_mask, 0);
+
+	static const char *const bad[] = {
+		"{}",
+		"{" BASE ",\"extra\":1}",
+		"{\"name\":\"web\",\"image_id\":\"img-1\",\"memory_mib\":64,\"cpus\":1}",
+		"{\"name\":\"Web\",\"image_id\":\"img-1\",\"memory_mib\":64,\"cpus\":1,\"min_level\":\"software\"}",
+		"{\"name\":1,\"image_id\":\"img-1\",\"memory_mib\":64,\"cpus\":1,\"min_level\":\"software\"}",
+		"{\"name\":\"w\",\"image_id\":\"../x\",\"memory_mib\":64,\"cpus\":1,\"min_level\":\"software\"}",
+		"{\"name\":\"w\",\"image_id\":\"img-1\",\"memory_mib\":15,\"cpus\":1,\"min_level\":\"software\"}",
+		"{\"name\":\"w\",\"image_id\":\"img-1\",\"memory_mib\":65537,\"cpus\":1,\"min_level\":\"software\"}",
+		"{\"name\":\"w\",\"image_id\":\"img-1\",\"memory_mib\":64.0,\"cpus\":1,\"min_level\":\"software\"}",
+		"{\"name\":\"w\",\"image_id\":\"img-1\",\"memory_mib\":\"64\",\"cpus\":1,\"min_level\":\"software\"}",
+		"{\"name\":\"w\",\"image_id\":\"img-1\",\"memory_mib\":-1,\"cpus\":1,\"min_level\":\"software\"}",
+		"{\"name\":\"w\",\"image_id\":\"img-1\",\"memory_mib\":99999999999999999999,\"cpus\":1,\"min_level\":"
+		"\"software\"}",
+		"{\"name\":\"w\",\"image_id\":\"img-1\",\"memory_mib\":64,\"cpus\":0,\"min_level\":\"software\"}",
+		"{\"name\":\"w\",\"image_id\":\"img-1\",\"memory_mib\":64,\"cpus\":65,\"min_level\":\"software\"}",
+		"{\"name\":\"w\",\"image_id\":\"img-1\",\"memory_mib\":64,\"cpus\":1,\"min_level\":\"gold\"}",
+		"{" BASE ",\"zone\":\"Z!\"}",
+		"{" BASE ",\"rack\":5}",
+		"{" BASE ",\"near\":{}}",
+		"{" BASE ",\"near\":[1]}",
+		"{" BASE ",\"near\":[{\"latency_us\":5}]}",
+		"{" BASE ",\"near\":[{\"resource\":\"db\",\"latency_us\":-5}]}",
+		"{" BASE ",\"near\":[{\"resource\":\"db\",\"hops\":256}]}",
+		"{" BASE ",\"near\":[{\"resource\":\"db\",\"x\":1}]}",
+		"{" BASE ",\"policy\":[]}",
+		"{" BASE ",\"policy\":{\"trusted\":[]}}",
+		"{" BASE ",\"policy\":{\"untrusted\":[\"fly\"]}}",
+		"{" BASE ",\"policy\":{\"untrusted\":[1]}}",
+		"{" BASE ",\"policy\":{\"untrusted\":\"describe\"}}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_t *j = NULL;
+		cl_err e = ctl_json_body(bad[i], strlen(bad[i]), &j);
+		if (e == CL_OK)
+			e = ctl_parse_create_enclave(j, &r);
+		json_decref(j);
+		if (e != CL_EINVAL)
+			fail_msg("accepted or wrong error for bad input %zu: %s", i, bad[i]);
+	}
+	/* 17 near constraints: too many */
+	char buf[4096];
+	int n = snprintf(buf, sizeof(buf), "{" BASE ",\"near\":[");
+	for (int i = 0; i < 17; i++)
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "%s{\"resource\":\"r%d\"}", i ? "," : "", i);
+	snprintf(buf + n, sizeof(buf) - (size_t)n, "]}");
+	assert_int_equal(create(buf, &r), CL_EINVAL);
+}
+
+static void resize_recv_send(void **state)
+{
+	int64_t mem = 0, max = 0, wait = 0;
+	const char *data;
+	size_t n;
+	json_t *j = J("{\"memory_mib\":128}");
+	assert_int_equal(ctl_parse_resize(j, &mem), CL_OK);
+	assert_int_equal(mem, 128);
+	json_decref(j);
+	static const char *const bad_resize[] = {"{}", "{\"memory_mib\":8}", "{\"memory_mib\":70000}",
+						 "{\"memory_mib\":128,\"cpus\":2}", "{\"memory_mib\":true}"};
+	for (size_t i = 0; i < sizeof(bad_resize) / sizeof(bad_resize[0]); i++) {
+		j = J(bad_resize[i]);
+		assert_int_equal(ctl_parse_resize(j, &mem), CL_EINVAL);
+		json_decref(j);
+	}
+	j = J("{}");
+	assert_int_equal(ctl_parse_recv(j, &max, &wait), CL_OK);
+	assert_int_equal(max, 65536);
+	assert_int_equal(wait, 0);
+	json_decref(j);
+	static const char *const bad_recv[] = {"{\"max\":0}", "{\"max\":1048577}", "{\"wait_ms\":30001}",
+					       "{\"wait_ms\":-1}", "{\"x\":1}"};
+	for (size_t i = 0; i < sizeof(bad_recv) / sizeof(bad_recv[0]); i++) {
+		j = J(bad_recv[i]);
+		assert_int_equal(ctl_parse_recv(j, &max, &wait), CL_EINVAL);
+		json_decref(j);
+	}
+	j = J("{\"data\":\"aGVsbG8=\"}");
+	assert_int_equal(ctl_parse_send(j, &data, &n), CL_OK);
+	assert_int_equal(n, 5);
+	json_decref(j);
+	static const char *const bad_send[] = {"{}", "{\"data\":5}", "{\"data\":\"abc\"}", "{\"data\":\"a!==\"}",
+					       "{\"data\":\"aGk=\",\"eof\":true}"};
+	for (size_t i = 0; i < sizeof(bad_send) / sizeof(bad_send[0]); i++) {
+		j = J(bad_send[i]);
+		assert_int_equal(ctl_parse_send(j, &data, &n), CL_EINVAL);
+		json_decref(j);
+	}
+}
+
+#define CAPS "{\"backends\":[\"process\"],\"level\":\"software\",\"memory_mib\":4096,\"cpus\":4"
+
+static void capabilities_and_register(void **state)
+{
+	ctl_caps c;
+	json_t *j = J(CAPS ",\"zone\":\"z\",\"features\":{\"seccomp\":true,\"cgroup_v1\":false},"
+			   "\"latency\":[{\"resource\":\"db\",\"latency_us\":100,\"hops\":2}]}");
+	assert_int_equal(ctl_parse_caps(j, &c), CL_OK);
+	assert_int_equal(c.nlatency, 1);
+	assert_int_equal(c.latency[0].hops, 2);
+	assert_string_equal(c.zone, "z");
+	assert_string_equal(c.rack, "");
+	json_decref(j);
+	static const char *const bad[] = {
+		"{\"level\":\"software\",\"memory_mib\":4096,\"cpus\":4}",
+		"{\"backends\":[],\"level\":\"software\",\"memory_mib\":4096,\"cpus\":4}",
+		"{\"backends\":[\"kvm\"],\"level\":\"software\",\"memory_mib\":4096,\"cpus\":4}",
+		"{\"backends\":[\"process\"],\"level\":\"platinum\",\"memory_mib\":4096,\"cpus\":4}",
+		"{\"backends\":[\"process\"],\"level\":\"software\",\"memory_mib\":1,\"cpus\":4}",
+		"{\"backends\":[\"process\"],\"level\":\"software\",\"memory_mib\":4096,\"cpus\":0}",
+		CAPS ",\"features\":{\"x\":1}}",
+		CAPS ",\"features\":{\"BAD KEY\":true}}",
+		CAPS ",\"latency\":[{\"resource\":\"db\",\"latency_us\":100}]}",
+		CAPS ",\"latency\":[{\"resource\":\"db\",\"latency_us\":100,\"hops\":999}]}",
+		CAPS ",\"gpu\":true}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		j = J(bad[i]);
+		if (ctl_parse_caps(j, &c) != CL_EINVAL)
+			fail_msg("accepted bad capabilities %zu", i);
+		json_decref(j);
+	}
+	ctl_register_req r;
+	j = J("{\"join_token\":\"clj_a_b\",\"name\":\"h1\",\"capabilities\":" CAPS "}}");
+	assert_int_equal(ctl_parse_register(j, &r), CL_OK);
+	assert_string_equal(r.name, "h1");
+	json_decref(j);
+	j = J("{\"join_token\":\"clj_a_b\",\"name\":\"h1\"}");
+	assert_int_equal(ctl_parse_register(j, &r), CL_EINVAL);
+	json_decref(j);
+	j = J("{\"join_token\":7,\"name\":\"h1\",\"capabilities\":" CAPS "}}");
+	assert_int_equal(ctl_parse_register(j, &r), CL_EINVAL);
+	json_decref(j);
+}
+
+static void sync_body(void **state)
+{
+	ctl_sync_req s;
+	json_t *j = J("{\"generation\":3,\"wait_ms\":20000,\"capabilities\":" CAPS "},"
+		      "\"enclaves\":[{\"id\":\"enc-1\",\"state\":\"running\",\"memory_mib\":64},"
+		      "{\"id\":\"enc-2\",\"state\":\"exited\",\"exit_status\":1,\"error\":\"x\"}],"
+		      "\"results\":[{\"op\":\"op-1\",\"ok\":true,\"data\":\"aGk=\"},{\"op\":\"op-2\",\"ok\":false}]}");
+	assert_int_equal(ctl_parse_sync(j, &s), CL_OK);
+	assert_int_equal(s.generation, 3);
+	assert_int_equal(s.nenclaves, 2);
+	assert_true(s.enclaves[1].has_exit);
+	assert_false(s.enclaves[0].has_exit);
+	assert_int_equal(s.nresults, 2);
+	assert_false(s.results[1].ok);
+	ctl_sync_req_free(&s);
+	json_decref(j);
+	static const char *const bad[] = {
+		"{}",
+		"{\"generation\":-1}",
+		"{\"generation\":1,\"wait_ms\":-5}",
+		"{\"generation\":1,\"extra\":1}",
+		"{\"generation\":1,\"enclaves\":{}}",
+		"{\"generation\":1,\"enclaves\":[{\"id\":\"enc-1\",\"state\":\"dancing\"}]}",
+		"{\"generation\":1,\"enclaves\":[{\"id\":\"ENC\",\"state\":\"running\"}]}",
+		"{\"generation\":1,\"enclaves\":[{\"id\":\"enc-1\",\"state\":\"running\",\"x\":1}]}",
+		"{\"generation\":1,\"enclaves\":[{\"id\":\"enc-1\",\"state\":\"running\"},5]}",
+		"{\"generation\":1,\"results\":[{\"ok\":true}]}",
+		"{\"generation\":1,\"results\":[{\"op\":\"op-1\",\"ok\":\"yes\"}]}",
+		"{\"generation\":1,\"results\":[{\"op\":\"op-1\",\"ok\":true,\"data\":\"%%%\"}]}",
+		"{\"generation\":1,\"capabilities\":{}}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		j = J(bad[i]);
+		if (ctl_parse_sync(j, &s) != CL_EINVAL)
+			fail_msg("accepted bad sync %zu: %s", i, bad[i]);
+		assert_null(s.enclaves); /* freed on failure */
+		assert_null(s.results);
+		json_decref(j);
+	}
+}
+
+static void tenants_tokens_actions(void **state)
+{
+	const char *name, *tid;
+	json_t *j = J("{\"name\":\"acme\"}");
+	assert_int_equal(ctl_parse_tenant(j, &name), CL_OK);
+	json_decref(j);
+	j = J("{\"name\":\"ACME\"}");
+	assert_int_equal(ctl_parse_tenant(j, &name), CL_EINVAL);
+	json_decref(j);
+	j = J("{\"tenant_id\":\"ten-1\",\"name\":\"ci\"}");
+	assert_int_equal(ctl_parse_token_req(j, &tid, &name), CL_OK);
+	json_decref(j);
+	j = J("{\"tenant_id\":\"ten 1\",\"name\":\"ci\"}");
+	assert_int_equal(ctl_parse_token_req(j, &tid, &name), CL_EINVAL);
+	json_decref(j);
+	j = J("{\"tenant_id\":\"ten-1\"}");
+	assert_int_equal(ctl_parse_token_req(j, &tid, &name), CL_EINVAL);
+	json_decref(j);
+	assert_int_equal(ctl_action_bit("send"), CTL_ACT_SEND);
+	assert_int_equal(ctl_action_bit("SEND"), 0);
+	assert_int_equal(ctl_action_bit(""), 0);
+	assert_string_equal(ctl_action_name(CTL_ACT_LOGS), "logs");
+	assert_string_equal(ctl_action_name(CTL_ACT_LOGS | CTL_ACT_SEND), "unknown");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(names_and_ids),   cmocka_unit_test(json_body),
+		cmocka_unit_test(create_enclave),  cmocka_unit_test(resize_recv_send),
+		cmocka_unit_test(capabilities_and_register), cmocka_unit_test(sync_body),
+		cmocka_unit_test(tenants_tokens_actions),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

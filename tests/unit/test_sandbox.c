@@ -1,0 +1,621 @@
+/* Unit/system tests for the `process` backend (src/host/sandbox*.c, shim*.c,
+ * src/init). Needs root: launches real enclaves with BUILD/bin/cloister-host
+ * (BUILD is found from this binary's own path, BUILD/tests/test_sandbox) and
+ * runs the isolation suite from inside them with the static probe
+ * (examples/probe): what the enclave can see, what it cannot do, and that the
+ * limits hold. Every wait polls a condition with a deadline.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/frame.h"
+#include "common/util.h"
+#include "host/sandbox.h"
+#include "host/sandbox_internal.h"
+#include "image/image.h"
+
+static char build_dir[PATH_MAX], host_exe[PATH_MAX + 32], init_exe[PATH_MAX + 32], probe_exe[PATH_MAX + 32];
+static char tmp_dir[64], data_dir[128], probe_img[160], script_img[160];
+
+/* ---- helpers ---- */
+
+static void find_build(void)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	assert_true(n > 0);
+	self[n] = '\0';
+	char *slash = strrchr(self, '/'); /* BUILD/tests/test_sandbox */
+	assert_non_null(slash);
+	*slash = '\0';
+	slash = strrchr(self, '/');
+	assert_non_null(slash);
+	*slash = '\0';
+	snprintf(build_dir, sizeof(build_dir), "%s", self);
+	snprintf(host_exe, sizeof(host_exe), "%s/bin/cloister-host", build_dir);
+	snprintf(init_exe, sizeof(init_exe), "%s/bin/cloister-init", build_dir);
+	snprintf(probe_exe, sizeof(probe_exe), "%s/examples/probe", build_dir);
+}
+
+static int group_setup(void **state)
+{
+	if (geteuid() != 0) {
+		fprintf(stderr, "test_sandbox needs root\n");
+		return -1;
+	}
+	find_build();
+	if (access(host_exe, X_OK) || access(init_exe, X_OK) || access(probe_exe, X_OK)) {
+		fprintf(stderr, "build %s, %s and %s first\n", host_exe, init_exe, probe_exe);
+		return -1;
+	}
+	snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/cl-sandbox-test.XXXXXX");
+	if (!mkdtemp(tmp_dir))
+		return -1;
+	snprintf(data_dir, sizeof(data_dir), "%s/data", tmp_dir);
+	snprintf(probe_img, sizeof(probe_img), "%s/probe.img", tmp_dir);
+	snprintf(script_img, sizeof(script_img), "%s/script.img", tmp_dir);
+	static const char *const serve[] = {"serve", NULL};
+	cl_image_input in = {probe_exe, "probe"};
+	cl_image_spec spec = {"probe", "1", "/probe", serve, &in, 1};
+	if (cl_image_build(&spec, probe_img) != CL_OK)
+		return -1;
+	/* An entrypoint whose interpreter does not exist in the enclave. */
+	char script[200];
+	snprintf(script, sizeof(script), "%s/app.sh", tmp_dir);
+	FILE *f = fopen(script, "w");
+	if (!f)
+		return -1;
+	fputs("#!/bin/sh\necho never\n", f);
+	fclose(f);
+	chmod(script, 0755);
+	cl_image_input sin = {script, "app.sh"};
+	cl_image_spec sspec = {"script", "1", "/app.sh", NULL, &sin, 1};
+	return cl_image_build(&sspec, script_img) == CL_OK ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+	/* A failed test may have left enclaves running: destroy whatever is there. */
+	char **ids;
+	size_t n;
+	if (data_dir[0] && cl_sandbox_list(data_dir, &ids, &n) == CL_OK) {
+		for (size_t i = 0; i < n; i++)
+			if (cl_sandbox_destroy(data_dir, ids[i]) != CL_OK)
+				fprintf(stderr, "destroy %s: %s\n", ids[i], cl_error_detail());
+		cl_sandbox_ids_free(ids, n);
+	}
+	if (tmp_dir[0] && cl_rm_rf(tmp_dir) != CL_OK)
+		return -1;
+	return 0;
+}
+
+static cl_sandbox_spec make_spec(const char *id, const char *img, uint64_t mem, uint32_t pids)
+{
+	cl_sandbox_spec s = {id, img, init_exe, mem, 1, pids};
+	return s;
+}
+
+static void launch_ok(const char *id, uint64_t mem, uint32_t pids, cl_sandbox_info *info)
+{
+	cl_sandbox_spec spec = make_spec(id, probe_img, mem, pids);
+	cl_err e = cl_sandbox_launch(host_exe, data_dir, &spec, info);
+	if (e != CL_OK)
+		fail_msg("launch %s: %s: %s", id, cl_err_name(e), cl_error_detail());
+	assert_true(info->init_pid > 0);
+	assert_true(info->shim_pid > 0);
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+}
+
+static void send_line(int fd, const char *line)
+{
+	uint8_t type, reply[256];
+	uint32_t n;
+	assert_int_equal(cl_sandbox_call(fd, CL_FRAME_DATA, line, (uint32_t)strlen(line), &type, reply,
+					 sizeof(reply), &n),
+			 CL_OK);
+	assert_int_equal(type, CL_FRAME_OK);
+}
+
+/* RECV once; returns the number of bytes appended to acc. */
+static size_t recv_once(int fd, uint32_t wait_ms, char *acc, size_t *len, size_t cap)
+{
+	static uint8_t reply[CL_FRAME_MAX];
+	uint8_t req[8], type;
+	uint32_t n;
+	put_be32(req, 65536);
+	put_be32(req + 4, wait_ms);
+	assert_int_equal(cl_sandbox_call(fd, CL_FRAME_RECV, req, 8, &type, reply, sizeof(reply), &n), CL_OK);
+	assert_int_equal(type, CL_FRAME_DATA);
+	size_t k = n < cap - 1 - *len ? n : cap - 1 - *len;
+	memcpy(acc + *len, reply, k);
+	*len += k;
+	acc[*len] = '\0';
+	return n;
+}
+
+/* Receives until a line starting with prefix arrives; returns it (static buffer). */
+static const char *recv_line(int fd, const char *prefix)
+{
+	static char acc[1 << 20];
+	static char line[8192];
+	size_t len = 0;
+	uint64_t deadline = cl_now_mono_ns() + 20ull * 1000 * 1000 * 1000;
+	while (cl_now_mono_ns() < deadline) {
+		recv_once(fd, 500, acc, &len, sizeof(acc));
+		char *p = acc;
+		char *nl;
+		while ((nl = strchr(p, '\n'))) {
+			if (strncmp(p, prefix, strlen(prefix)) == 0) {
+				size_t k = (size_t)(nl - p) < sizeof(line) - 1 ? (size_t)(nl - p) : sizeof(line) - 1;
+				memcpy(line, p, k);
+				line[k] = '\0';
+				return line;
+			}
+			p = nl + 1;
+		}
+	}
+	fail_msg("no line starting with '%s' (got %zu bytes)", prefix, len);
+	return NULL;
+}
+
+/* Sends a probe command and returns its answer line. */
+static const char *ask(int fd, const char *cmd, const char *prefix)
+{
+	char line[256];
+	snprintf(line, sizeof(line), "%s\n", cmd);
+	send_line(fd, line);
+	return recv_line(fd, prefix);
+}
+
+static int connect_ok(const char *id)
+{
+	int fd;
+	assert_int_equal(cl_sandbox_connect(data_dir, id, &fd), CL_OK);
+	return fd;
+}
+
+/* Alive = exists and is not a zombie (a reparented shim may wait for its reaper). */
+static bool process_alive(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	char *rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+}
+
+static void assert_gone(const char *id, const cl_sandbox_info *info)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/sandboxes/%s", data_dir, id);
+	assert_int_not_equal(access(path, F_OK), 0);
+	assert_false(cl_cgroup_exists(id));
+	if (info) {
+		assert_false(process_alive(info->init_pid));
+		assert_false(process_alive(info->shim_pid));
+	}
+}
+
+/* ---- tests ---- */
+
+static void echo_roundtrip(void **state)
+{
+	cl_sandbox_info info;
+	launch_ok("echo", 64 << 20, 0, &info);
+	int fd = connect_ok("echo");
+	assert_string_equal(ask(fd, "echo hello enclave", "hello"), "hello enclave");
+	/* stderr lands in the log ring */
+	ask(fd, "stderr a-log-line", "stderr");
+	uint8_t req[4], type, reply[4096];
+	uint32_t n;
+	put_be32(req, sizeof(reply));
+	assert_int_equal(cl_sandbox_call(fd, CL_FRAME_LOGS, req, 4, &type, reply, sizeof(reply), &n), CL_OK);
+	assert_int_equal(type, CL_FRAME_LOG);
+	assert_non_null(memmem(reply, n, "a-log-line", 10));
+	cl_sandbox_info now;
+	assert_int_equal(cl_sandbox_inspect(data_dir, "echo", &now), CL_OK);
+	assert_true(now.running);
+	assert_int_equal(now.init_pid, info.init_pid);
+	assert_int_equal(now.memory_bytes, 64 << 20);
+	close(fd);
+	assert_int_equal(cl_sandbox_destroy(data_dir, "echo"), CL_OK);
+	assert_gone("echo", &info);
+}
+
+static void isolation_suite(void **state)
+{
+	cl_sandbox_info info;
+	launch_ok("iso", 64 << 20, 0, &info);
+	int fd = connect_ok("iso");
+	/* processes: only the enclave's own */
+	assert_string_equal(ask(fd, "pids", "pids"), "pids 1 2");
+	/* files: only the image, /init and the mount points */
+	assert_string_equal(ask(fd, "ls /", "ls"), "ls dev init probe proc tmp");
+	assert_string_equal(ask(fd, "ls /dev", "ls"), "ls null urandom zero");
+	const char *host_paths[] = {"/etc/passwd", "/bin/sh", "/work", "/sys", "/root", "/usr", tmp_dir};
+	for (size_t i = 0; i < sizeof(host_paths) / sizeof(host_paths[0]); i++) {
+		char cmd[128], want[160];
+		snprintf(cmd, sizeof(cmd), "exists %s", host_paths[i]);
+		snprintf(want, sizeof(want), "exists %s no", host_paths[i]);
+		assert_string_equal(ask(fd, cmd, "exists"), want);
+	}
+	/* network: loopback only; a host listener is unreachable */
+	assert_string_equal(ask(fd, "netifs", "netifs"), "netifs lo");
+	int ls = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sa);
+	assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(ls, 4), 0);
+	assert_int_equal(getsockname(ls, (struct sockaddr *)&sa, &sl), 0);
+	char cmd[64], want[64];
+	snprintf(cmd, sizeof(cmd), "connect %d", ntohs(sa.sin_port));
+	snprintf(want, sizeof(want), "connect %d", ECONNREFUSED);
+	assert_string_equal(ask(fd, cmd, "connect"), want);
+	close(ls);
+	/* forbidden syscalls: every one EPERM */
+	const char *deny = ask(fd, "deny", "deny");
+	char copy[4096];
+	snprintf(copy, sizeof(copy), "%s", deny + 5);
+	int count = 0;
+	for (char *tok = strtok(copy, " "); tok; tok = strtok(NULL, " "), count++) {
+		char *eq = strchr(tok, '=');
+		assert_non_null(eq);
+		if (strcmp(eq + 1, "1") != 0)
+			fail_msg("syscall %s was not denied with EPERM", tok);
+	}
+	assert_true(count >= 30);
+	/* privileges: nothing left, no_new_privs, seccomp filter mode */
+	const char *st = ask(fd, "status", "status");
+	const char *need[] = {"CapInh=0000000000000000", "CapPrm=0000000000000000", "CapEff=0000000000000000",
+			      "CapBnd=0000000000000000", "CapAmb=0000000000000000", "NoNewPrivs=1", "Seccomp=2"};
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
+		if (!strstr(st, need[i]))
+			fail_msg("missing %s in %s", need[i], st);
+	assert_string_equal(ask(fd, "uid", "uid"), "uid 0 0");
+	assert_string_equal(ask(fd, "hostname", "hostname"), "hostname enclave");
+	/* cgroups: its own is the root of its view, and it cannot reach or mount cgroupfs */
+	const char *cg = ask(fd, "cgroup", "cgroup ");
+	snprintf(copy, sizeof(copy), "%s", cg + 7);
+	for (char *tok = strtok(copy, " "); tok; tok = strtok(NULL, " ")) {
+		size_t l = strlen(tok);
+		if (l < 2 || strcmp(tok + l - 2, ":/") != 0)
+			fail_msg("cgroup line %s is not the namespace root", tok);
+	}
+	char esc[64];
+	snprintf(esc, sizeof(esc), "cgroupesc open=%d mount=%d mount_v1=%d", ENOENT, EPERM, EPERM);
+	assert_string_equal(ask(fd, "cgroupesc", "cgroupesc"), esc);
+	/* host side: the enclave's root is an unprivileged host uid unique to it */
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)info.init_pid);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	unsigned uid = 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Uid:\t%u", &uid) == 1)
+			break;
+	fclose(f);
+	assert_int_equal(uid, CL_SANDBOX_UID_BASE + (unsigned)info.shim_pid);
+	close(fd);
+	assert_int_equal(cl_sandbox_destroy(data_dir, "iso"), CL_OK);
+	assert_gone("iso", &info);
+}
+
+static void limits_memory_and_pids(void **state)
+{
+	cl_sandbox_info info;
+	launch_ok("limits", 32 << 20, 16, &info);
+	int fd = connect_ok("limits");
+	assert_string_equal(ask(fd, "mem 4", "mem"), "mem exit 0");
+	assert_string_equal(ask(fd, "mem 64", "mem"), "mem signal 9"); /* OOM-killed at 32 MiB */
+	/* fork bomb: stopped by pids.max, the enclave and host carry on */
+	const char *fb = ask(fd, "forkbomb", "forkbomb");
+	unsigned long n;
+	int err;
+	assert_int_equal(sscanf(fb, "forkbomb %lu %d", &n, &err), 2);
+	assert_true(n < 16);
+	assert_int_equal(err, EAGAIN);
+	assert_string_equal(ask(fd, "echo still-alive", "still"), "still-alive");
+	pid_t p = fork();
+	if (p == 0)
+		_exit(0);
+	assert_true(p > 0);
+	assert_int_equal(waitpid(p, NULL, 0), p);
+	/* grow: always fine, and really usable */
+	assert_int_equal(cl_sandbox_set_memory(data_dir, "limits", 96 << 20), CL_OK);
+	cl_sandbox_info now;
+	assert_int_equal(cl_sandbox_inspect(data_dir, "limits", &now), CL_OK);
+	assert_int_equal(now.memory_bytes, 96 << 20);
+	assert_string_equal(ask(fd, "mem 64", "mem"), "mem exit 0");
+	/* shrink below usage: refused, limit unchanged */
+	uint64_t limit, usage;
+	assert_int_equal(cl_cgroup_memory("limits", &limit, &usage), CL_OK);
+	assert_int_equal(cl_sandbox_set_memory(data_dir, "limits", usage > (16u << 20) ? usage - 4096 : 16 << 20),
+			 usage > (16u << 20) ? CL_ECONFLICT : CL_OK);
+	assert_int_equal(cl_sandbox_set_memory(data_dir, "limits", 1 << 20), CL_EINVAL);
+	close(fd);
+	assert_int_equal(cl_sandbox_destroy(data_dir, "limits"), CL_OK);
+	assert_gone("limits", &info);
+}
+
+static void freeze_and_thaw(void **state)
+{
+	static char acc[1 << 20];
+	size_t len = 0;
+	cl_sandbox_info info;
+	launch_ok("freeze", 64 << 20, 0, &info);
+	int fd = connect_ok("freeze");
+	ask(fd, "tick start", "tick 0");
+	assert_int_equal(cl_sandbox_freeze(data_dir, "freeze", true), CL_OK);
+	cl_sandbox_info now;
+	assert_int_equal(cl_sandbox_inspect(data_dir, "freeze", &now), CL_OK);
+	assert_true(now.frozen);
+	/* drain what was produced before the freeze, then nothing more may come */
+	while (recv_once(fd, 200, acc, &len, sizeof(acc)) > 0)
+		len = 0;
+	assert_int_equal(recv_once(fd, 300, acc, &len, sizeof(acc)), 0);
+	assert_int_equal(cl_sandbox_freeze(data_dir, "freeze", false), CL_OK);
+	assert_int_equal(cl_sandbox_inspect(data_dir, "freeze", &now), CL_OK);
+	assert_false(now.frozen);
+	len = 0;
+	recv_once(fd, 5000, acc, &len, sizeof(acc));
+	if (!strstr(acc, "tick ")) {
+		assert_int_equal(cl_sandbox_inspect(data_dir, "freeze", &now), CL_OK);
+		uint8_t req[4], type, reply[4096];
+		uint32_t n = 0;
+		put_be32(req, sizeof(reply) - 1);
+		assert_int_equal(cl_sandbox_call(fd, CL_FRAME_LOGS, req, 4, &type, reply, sizeof(reply) - 1, &n), CL_OK);
+		reply[n] = 0;
+		fail_msg("no tick after thaw: %zu bytes '%.64s' running=%d status=%d logs=%s", len, acc, now.running,
+			 now.exit_status, reply);
+	}
+	close(fd);
+	assert_int_equal(cl_sandbox_destroy(data_dir, "freeze"), CL_OK);
+	assert_gone("freeze", &info);
+}
+
+static void backpressure_and_exit(void **state)
+{
+	static char acc[1 << 20];
+	cl_sandbox_info info;
+	launch_ok("flow", 64 << 20, 0, &info);
+	int fd = connect_ok("flow");
+	send_line(fd, "spam 3000000\n");
+	/* The shim holds at most CL_SHIM_OUT_MAX; the app is blocked meanwhile, yet the shim answers. */
+	size_t total = 0, len = 0;
+	uint64_t deadline = cl_now_mono_ns() + 20ull * 1000 * 1000 * 1000;
+	while (total < 3000000 + 8 && cl_now_mono_ns() < deadline) {
+		cl_sandbox_info now;
+		assert_int_equal(cl_sandbox_inspect(data_dir, "flow", &now), CL_OK);
+		len = 0;
+		total += recv_once(fd, 500, acc, &len, sizeof(acc));
+	}
+	assert_int_equal(total, 3000000 + strlen("spammed\n"));
+	/* the application's exit status is reported and kept until destroy */
+	send_line(fd, "exit 7\n");
+	cl_sandbox_info now = {0};
+	deadline = cl_now_mono_ns() + 10ull * 1000 * 1000 * 1000;
+	do
+		assert_int_equal(cl_sandbox_inspect(data_dir, "flow", &now), CL_OK);
+	while (now.running && cl_now_mono_ns() < deadline);
+	assert_false(now.running);
+	assert_true(WIFEXITED(now.exit_status));
+	assert_int_equal(WEXITSTATUS(now.exit_status), 7);
+	uint8_t type, reply[256];
+	uint32_t n;
+	assert_int_equal(cl_sandbox_call(fd, CL_FRAME_DATA, "x", 1, &type, reply, sizeof(reply), &n), CL_OK);
+	assert_int_equal(type, CL_FRAME_ERROR);
+	close(fd);
+	assert_int_equal(cl_sandbox_destroy(data_dir, "flow"), CL_OK);
+	assert_gone("flow", &info);
+}
+
+static void launch_failures_leave_nothing(void **state)
+{
+	cl_sandbox_info info;
+	/* entrypoint that cannot run inside (its interpreter is not in the image) */
+	cl_sandbox_spec spec = make_spec("bad-entry", script_img, 64 << 20, 0);
+	assert_int_not_equal(cl_sandbox_launch(host_exe, data_dir, &spec, &info), CL_OK);
+	assert_non_null(strstr(cl_error_detail(), "entrypoint"));
+	assert_gone("bad-entry", NULL);
+	/* impossible memory limit */
+	spec = make_spec("bad-mem", probe_img, 1 << 20, 0);
+	assert_int_equal(cl_sandbox_launch(host_exe, data_dir, &spec, &info), CL_EINVAL);
+	assert_non_null(strstr(cl_error_detail(), "memory"));
+	assert_gone("bad-mem", NULL);
+	/* a limit that cannot even hold the image: the setup is OOM-killed, launch says so */
+	char big[200], bigimg[200];
+	snprintf(big, sizeof(big), "%s/big.bin", tmp_dir);
+	snprintf(bigimg, sizeof(bigimg), "%s/big.img", tmp_dir);
+	FILE *bf = fopen(big, "w");
+	assert_non_null(bf);
+	static char chunk[1 << 20];
+	memset(chunk, 0x42, sizeof(chunk));
+	for (int i = 0; i < 24; i++)
+		assert_int_equal(fwrite(chunk, 1, sizeof(chunk), bf), sizeof(chunk));
+	fclose(bf);
+	static const char *const serve[] = {"serve", NULL};
+	cl_image_input bin[2] = {{probe_exe, "probe"}, {big, "big.bin"}};
+	cl_image_spec bspec = {"big", "1", "/probe", serve, bin, 2};
+	assert_int_equal(cl_image_build(&bspec, bigimg), CL_OK);
+	spec = make_spec("too-small", bigimg, 16 << 20, 0);
+	assert_int_not_equal(cl_sandbox_launch(host_exe, data_dir, &spec, &info), CL_OK);
+	if (!strstr(cl_error_detail(), "memory") && !strstr(cl_error_detail(), "image"))
+		fail_msg("unclear error: %s", cl_error_detail());
+	assert_gone("too-small", NULL);
+	/* bad id, missing image, missing init */
+	spec = make_spec("../x", probe_img, 64 << 20, 0);
+	assert_int_equal(cl_sandbox_launch(host_exe, data_dir, &spec, &info), CL_EINVAL);
+	spec = make_spec("no-image", "/nonexistent.img", 64 << 20, 0);
+	assert_int_equal(cl_sandbox_launch(host_exe, data_dir, &spec, &info), CL_ENOTFOUND);
+	assert_gone("no-image", NULL);
+	/* a corrupt image fails in the shim's "image" step and leaves nothing */
+	char bad[200];
+	snprintf(bad, sizeof(bad), "%s/corrupt.img", tmp_dir);
+	FILE *f = fopen(bad, "w");
+	assert_non_null(f);
+	fputs("CLIMAGE1 this is not an image", f);
+	fclose(f);
+	spec = make_spec("corrupt", bad, 64 << 20, 0);
+	assert_int_not_equal(cl_sandbox_launch(host_exe, data_dir, &spec, &info), CL_OK);
+	assert_non_null(strstr(cl_error_detail(), "image"));
+	assert_gone("corrupt", NULL);
+	/* same id twice: the second is refused, the first is untouched */
+	launch_ok("twice", 64 << 20, 0, &info);
+	spec = make_spec("twice", probe_img, 64 << 20, 0);
+	cl_sandbox_info other;
+	assert_int_equal(cl_sandbox_launch(host_exe, data_dir, &spec, &other), CL_ECONFLICT);
+	int fd = connect_ok("twice");
+	assert_string_equal(ask(fd, "echo ok", "ok"), "ok");
+	close(fd);
+	assert_int_equal(cl_sandbox_destroy(data_dir, "twice"), CL_OK);
+	assert_gone("twice", &info);
+	assert_int_equal(cl_sandbox_destroy(data_dir, "twice"), CL_OK); /* idempotent */
+	assert_int_equal(cl_sandbox_inspect(data_dir, "twice", &other), CL_ENOTFOUND);
+}
+
+static int raw_connect(const char *id)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	assert_int_equal(cl_sandbox_path(sa.sun_path, sizeof(sa.sun_path), data_dir, id, "shim.sock"), CL_OK);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/* The shim drops a connection that breaks the protocol, and keeps serving. */
+static void shim_rejects_malformed_frames(void **state)
+{
+	cl_sandbox_info info;
+	launch_ok("proto", 64 << 20, 0, &info);
+	static const uint8_t bad[][13] = {
+		{0, 0, 0, 0, 200},                   /* unknown type */
+		{0, 0x10, 0, 1, CL_FRAME_DATA},      /* length over 1 MiB */
+		{0, 0, 0, 3, CL_FRAME_RECV, 1, 2, 3}, /* RECV with a short payload */
+		{0, 0, 0, 0, CL_FRAME_READY},        /* not a request */
+		{0, 0, 0, 1, CL_FRAME_STATUS, 9},    /* STATUS with a payload */
+		{0, 0, 0, 8, CL_FRAME_RECV, 0, 0, 0, 0, 0, 0, 0, 0}, /* RECV of 0 bytes */
+	};
+	static const size_t lens[] = {5, 5, 8, 5, 6, 13};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int fd = raw_connect("proto");
+		assert_int_equal(send(fd, bad[i], lens[i], MSG_NOSIGNAL), (ssize_t)lens[i]);
+		char c;
+		struct timeval tv = {10, 0};
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		assert_int_equal(recv(fd, &c, 1, 0), 0); /* closed by the shim */
+		close(fd);
+	}
+	int fd = connect_ok("proto");
+	assert_string_equal(ask(fd, "echo survived", "survived"), "survived");
+	close(fd);
+	assert_int_equal(cl_sandbox_destroy(data_dir, "proto"), CL_OK);
+	assert_gone("proto", &info);
+}
+
+/* The filter itself: syscalls that would otherwise succeed or fail differently get EPERM. */
+static void seccomp_filter_blocks(void **state)
+{
+	/* control, unfiltered: setns(-1) is EBADF, bpf(-1) is EINVAL */
+	errno = 0;
+	assert_int_equal(syscall(SYS_setns, -1, 0), -1);
+	assert_int_equal(errno, EBADF);
+	pid_t p = fork();
+	if (p == 0) {
+		int bad = 0;
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || cl_sandbox_seccomp_install() != CL_OK)
+			_exit(100);
+		errno = 0;
+		bad |= !(syscall(SYS_setns, -1, 0) == -1 && errno == EPERM) << 0;
+		bad |= !(syscall(SYS_bpf, -1, NULL, 0) == -1 && errno == EPERM) << 1;
+		bad |= !(syscall(SYS_unshare, CLONE_NEWUSER) == -1 && errno == EPERM) << 2;
+		bad |= !(syscall(SYS_keyctl, 0, -3, 0) == -1 && errno == EPERM) << 3;
+		bad |= !(syscall(SYS_clone3, NULL, 0) == -1 && errno == ENOSYS) << 4;
+		bad |= !(socket(AF_NETLINK, SOCK_RAW, 0) == -1 && errno == EPERM) << 5;
+		bad |= !(syscall(SYS_ptrace, 0, 0, 0, 0) == -1 && errno == EPERM) << 6;
+		bad |= !(syscall(SYS_clone, CLONE_NEWNET | SIGCHLD, 0, 0, 0, 0) == -1 && errno == EPERM) << 7;
+		bad |= !(getpid() > 0 && write(-1, "", 0) == -1 && errno == EBADF) << 8; /* allowed ones work */
+		_exit(bad);
+	}
+	int st;
+	assert_int_equal(waitpid(p, &st, 0), p);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static void probe_reports_kernel(void **state)
+{
+	cl_sandbox_caps caps;
+	cl_sandbox_probe(&caps);
+	assert_true(caps.userns);
+	assert_true(caps.seccomp);
+	assert_true(caps.cgroup_v1 || caps.cgroup_v2);
+	assert_int_equal(caps.cgroup_v1, access("/sys/fs/cgroup/memory/memory.limit_in_bytes", F_OK) == 0);
+}
+
+static void list_and_bad_ids(void **state)
+{
+	cl_sandbox_info info;
+	launch_ok("listed", 64 << 20, 0, &info);
+	char **ids;
+	size_t n;
+	assert_int_equal(cl_sandbox_list(data_dir, &ids, &n), CL_OK);
+	bool found = false;
+	for (size_t i = 0; i < n; i++)
+		found |= strcmp(ids[i], "listed") == 0;
+	cl_sandbox_ids_free(ids, n);
+	assert_true(found);
+	assert_int_equal(cl_sandbox_destroy(data_dir, "listed"), CL_OK);
+	assert_int_equal(cl_sandbox_destroy(data_dir, "../etc"), CL_EINVAL);
+	assert_int_equal(cl_sandbox_freeze(data_dir, "missing", true), CL_ENOTFOUND);
+	assert_int_equal(cl_sandbox_set_memory(data_dir, "missing", 64 << 20), CL_ENOTFOUND);
+	int fd;
+	assert_int_equal(cl_sandbox_connect(data_dir, "missing", &fd), CL_ENOTFOUND);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(seccomp_filter_blocks),
+		cmocka_unit_test(probe_reports_kernel),
+		cmocka_unit_test(echo_roundtrip),
+		cmocka_unit_test(isolation_suite),
+		cmocka_unit_test(limits_memory_and_pids),
+		cmocka_unit_test(freeze_and_thaw),
+		cmocka_unit_test(backpressure_and_exit),
+		cmocka_unit_test(launch_failures_leave_nothing),
+		cmocka_unit_test(shim_rejects_malformed_frames),
+		cmocka_unit_test(list_and_bad_ids),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
