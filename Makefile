@@ -12,6 +12,12 @@
 
 CC      ?= cc
 SAN     ?= 0
+V       ?= 0
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
 ifeq ($(SAN),1)
 BUILD   ?= build-san
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
@@ -73,49 +79,58 @@ bench: all
 
 $(BUILD)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+	@echo '  CC      $<'
+	$(Q)$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
 define lib_rule
 $(BUILD)/lib/libcl_$(1).a: $(call component_objs,$(1))
 	@mkdir -p $$(dir $$@)
 	@rm -f $$@
-	ar rcs $$@ $$^
+	@echo '  AR      $$@'
+	$(Q)ar rcs $$@ $$^
 endef
 $(foreach c,$(COMPONENTS),$(eval $(call lib_rule,$(c))))
 
 $(BUILD)/bin/cloister-control: $(BUILD)/obj/control/main.o $(LIBFILES)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $< $(LINKLIBS)
+	@echo '  LD      $@'
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(LINKLIBS)
 
 $(BUILD)/bin/cloister-host: $(BUILD)/obj/host/main.o $(LIBFILES)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $< $(LINKLIBS)
+	@echo '  LD      $@'
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(LINKLIBS)
 
 $(BUILD)/bin/cloister: $(BUILD)/obj/cli/main.o $(LIBFILES)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $< $(LINKLIBS)
+	@echo '  LD      $@'
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(LINKLIBS)
 
 # cloister-init runs as PID 1 inside a root holding only the image's files:
 # it is static, never sanitized, and links only what it needs.
 INIT_SRCS := $(wildcard src/init/*.c) src/common/frame.c
 $(INIT): $(INIT_SRCS) $(wildcard src/init/*.h) src/common/frame.h
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -Isrc -static -o $@ $(INIT_SRCS)
+	@echo '  LD      $@'
+	$(Q)$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -Isrc -static -o $@ $(INIT_SRCS)
 
 # Example applications are static too: an enclave root has no libc.
 $(BUILD)/examples/%: examples/%/main.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -static -o $@ $<
+	@echo '  LD      $@'
+	$(Q)$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -static -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIBFILES)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(LINKLIBS) -lcmocka
+	@echo '  LD      $@'
+	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(LINKLIBS) -lcmocka
 
 # Fuzz harnesses: in the normal build each links a small driver that replays
 # the corpus (fuzz/corpus/<name>/); `make fuzz` builds real libFuzzer binaries.
 $(BUILD)/fuzz/%: fuzz/%.c fuzz/replay.c $(LIBFILES)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< fuzz/replay.c $(LINKLIBS)
+	@echo '  LD      $@'
+	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< fuzz/replay.c $(LINKLIBS)
 
 fuzz:
 	@$(MAKE) --no-print-directory CC=clang BUILD=build-fuzz \
@@ -130,7 +145,8 @@ fuzz:
 
 $(BUILD)/bench/%: bench/%.c $(LIBFILES)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(LINKLIBS)
+	@echo '  LD      $@'
+	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(LINKLIBS)
 
 clean:
 	rm -rf build build-san build-fuzz

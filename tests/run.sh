@@ -37,7 +37,7 @@ for build in "$@"; do
 	done
 	for s in tests/integration/*.sh; do
 		[ -f "$s" ] || continue
-		case "$s" in */lib.sh) continue ;; esac
+		case "$s" in *lib.sh) continue ;; esac
 		run "$tag/integration/$(basename "$s" .sh)" env BUILD="$build" bash "$s"
 	done
 done

@@ -110,6 +110,8 @@ CL_MUST_CHECK cl_err fw_enc_sign1(const void *key, const char *aad, const uint8_
 				  cl_buf *out);
 /* Re-encodes a parsed block (the strict parse guarantees the same bytes). */
 CL_MUST_CHECK cl_err fw_enc_block_copy(const fw_sign1 *s, cl_buf *out);
+/* Loads a private key from a `pkcs11:` URI (fw_pkcs11.c). */
+CL_MUST_CHECK cl_err fw_pkcs11_load_private(const char *uri, void **key);
 /* ECDSA P-384 over a SHA-384 digest: r || s. */
 CL_MUST_CHECK cl_err fw_key_sign_hash(const void *key, const uint8_t hash[FW_DIGEST_LEN],
 				      uint8_t sig[FW_SIG_LEN]);

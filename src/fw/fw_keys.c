@@ -77,6 +77,8 @@ static cl_err load(const char *path, bool private_key, void **key)
 
 cl_err fw_key_load_private(const char *path, void **key)
 {
+	if (strncmp(path, "pkcs11:", 7) == 0)
+		return fw_pkcs11_load_private(path, key);
 	return load(path, true, key);
 }
 
@@ -110,14 +112,33 @@ cl_err fw_key_save_public(const void *key, const char *path)
 	return save(key, path, false);
 }
 
+/* A provider-native copy of the public half (for engine/legacy keys). */
+static EVP_PKEY *public_copy(const void *key)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	int n = i2d_PUBKEY((EVP_PKEY *)key, &der);
+	EVP_PKEY *pub = NULL;
+	if (n > 0) {
+		p = der;
+		pub = d2i_PUBKEY(NULL, &p, n);
+	}
+	OPENSSL_free(der);
+	return pub;
+}
+
 cl_err fw_key_point(const void *key, uint8_t point[FW_POINT_LEN])
 {
 	size_t n = 0;
-	if (EVP_PKEY_get_octet_string_param((const EVP_PKEY *)key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
-					    FW_POINT_LEN, &n) != 1 ||
+	EVP_PKEY *pub = public_copy(key);
+	cl_err err = CL_OK;
+	ERR_clear_error();
+	if (!pub || check_p384(pub, "key") != CL_OK ||
+	    EVP_PKEY_get_octet_string_param(pub, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point, FW_POINT_LEN, &n) != 1 ||
 	    n != FW_POINT_LEN || point[0] != 0x04)
-		return cl_errorf(CL_ECRYPTO, "cannot get the uncompressed public point");
-	return CL_OK;
+		err = cl_errorf(CL_ECRYPTO, "cannot get the uncompressed P-384 public point");
+	EVP_PKEY_free(pub);
+	return err;
 }
 
 cl_err fw_key_kid(const void *key, uint8_t kid[FW_KID_LEN])

@@ -165,6 +165,18 @@ static cl_err check_entrypoint(const cl_image *img, char **sorted)
 	return CL_OK;
 }
 
+/* The sandbox creates /init, /proc, /dev and /tmp in the enclave's root, so an
+ * image may not claim those names: refuse at build/upload time, not at launch. */
+static cl_err check_reserved(const char *path)
+{
+	static const char *const reserved[] = {"init", "proc", "dev", "tmp", NULL};
+	size_t n = strcspn(path, "/");
+	for (const char *const *r = reserved; *r; r++)
+		if (strlen(*r) == n && strncmp(path, *r, n) == 0)
+			return cl_errorf(CL_EINVAL, "file path \"%s\": /%s is reserved for the sandbox", path, *r);
+	return CL_OK;
+}
+
 static cl_err load_file(json_t *f, size_t idx, uint64_t *sum, uint64_t payload_off, cl_image_file *out)
 {
 	static const char *const keys[] = {"path", "mode", "size", "sha384", NULL};
@@ -176,6 +188,7 @@ static cl_err load_file(json_t *f, size_t idx, uint64_t *sum, uint64_t payload_o
 	uint64_t mode, size;
 	CL_GUARD(get_string(f, "path", CL_IMAGE_PATH_MAX, false, &path));
 	CL_GUARD(cl_image_check_path(path, "file path"));
+	CL_GUARD(check_reserved(path));
 	CL_GUARD(get_uint(f, "mode", what, &mode));
 	CL_ENSURE((mode & ~(uint64_t)0777) == 0, CL_EINVAL, "file \"%s\": mode %#llo has bits outside 0777",
 		  path, (unsigned long long)mode);

@@ -19,6 +19,7 @@ check_all() {
 	for id in "${LIVE[@]}"; do assert_running "$id"; done
 	for id in "${GONE[@]}"; do assert_gone "$id"; done
 	[ "$(sandbox_count)" = "${#LIVE[@]}" ] || fail "$(sandbox_count) sandboxes, want ${#LIVE[@]}: $(ls "$HDATA/sandboxes")"
+	assert_no_stray_shims
 }
 
 enclave_create base
@@ -79,6 +80,7 @@ for id in "${LIVE[@]}"; do wait_for 60 "$id destroyed" enclave_is "$id" absent; 
 LIVE=()
 wait_for 20 "all sandboxes removed" bash -c "[ -z \"\$(ls -A '$HDATA/sandboxes' 2>/dev/null)\" ]"
 check_all
-[ "$(shim_count '')" = 0 ] || fail "shims left: $(shim_count '')"
 host_stop
+assert_no_stray_shims
+[ -z "$(shim_pids)" ] || fail "shims left: $(shim_pids)"
 echo "PASS crash_control"

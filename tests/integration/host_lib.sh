@@ -195,13 +195,28 @@ sandbox_count() { # entries under $HDATA/sandboxes
 	echo $n
 }
 has_sandbox() { [ -d "$HDATA/sandboxes/$1" ]; }
-shim_count() { # shim processes for enclave $1 (any enclave if empty) of this data dir
-	local n=0 p args pat="--shim $HDATA ${1:+$1 }"
+# Shim processes of this data dir: `cloister-host --shim $HDATA ID|-`. The
+# sandbox layer keeps one pre-spawned spare (ID "-") per running agent; a
+# spare gets assigned an enclave (its pid then sits in that sandbox's
+# shim.pid) or exits when the agent that spawned it is gone.
+shim_pids() {
+	local p args
 	for p in /proc/[0-9]*; do
 		args=$({ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
-		[[ "$args" == *"$pat"* ]] && n=$((n + 1))
+		[[ "$args" == *"--shim $HDATA "* ]] && echo "${p#/proc/}"
 	done
+	return 0
+}
+assigned_shim_pids() { cat "$HDATA"/sandboxes/*/shim.pid 2>/dev/null || true; }
+unassigned_shims() { # shims that belong to no sandbox: spares or strays
+	local n=0 p assigned
+	assigned=" $(assigned_shim_pids | tr '\n' ' ') "
+	for p in $(shim_pids); do [[ "$assigned" == *" $p "* ]] || n=$((n + 1)); done
 	echo $n
+}
+declare -A SHIMPID # enclave id -> shim pid last seen running
+shim_alive() { # shim_alive PID: PID is a live shim of this data dir
+	[ -n "$1" ] && [[ " $(shim_pids | tr '\n' ' ') " == *" $1 "* ]]
 }
 cgroup_procs() { # processes in enclave $1's cgroups (0 when none)
 	local n=0 c
@@ -211,15 +226,22 @@ cgroup_procs() { # processes in enclave $1's cgroups (0 when none)
 	echo $n
 }
 
-# assert_running ID: exactly one sandbox, one shim, live processes.
+# assert_running ID: its sandbox, a live shim, live processes in its cgroups.
 assert_running() {
 	has_sandbox "$1" || fail "enclave $1 lost: no sandbox"
-	[ "$(shim_count "$1")" = 1 ] || fail "enclave $1: $(shim_count "$1") shims (want 1)"
+	local pid
+	pid=$(cat "$HDATA/sandboxes/$1/shim.pid" 2>/dev/null) || fail "enclave $1: no shim.pid"
+	shim_alive "$pid" || fail "enclave $1: its shim ($pid) is not running"
+	SHIMPID[$1]=$pid
 	[ "$(cgroup_procs "$1")" -ge 1 ] || fail "enclave $1: no processes in its cgroups"
 }
-# assert_gone ID: no sandbox dir, no shim, no cgroup dir.
+# assert_gone ID: no sandbox dir, no cgroup dir, its last known shim dead.
 assert_gone() {
 	! has_sandbox "$1" || fail "enclave $1: sandbox dir left behind"
-	[ "$(shim_count "$1")" = 0 ] || fail "enclave $1: shim left behind"
 	[ -z "$(cgroup_dirs "$1")" ] || fail "enclave $1: cgroups left behind: $(cgroup_dirs "$1")"
+	! shim_alive "${SHIMPID[$1]:-}" || fail "enclave $1: shim ${SHIMPID[$1]} left behind"
 }
+# assert_no_stray_shims: every shim belongs to a sandbox, but for at most one
+# spare while an agent runs (none once it is stopped).
+no_stray_shims() { [ "$(unassigned_shims)" -le $([ -n "$HOST_PID" ] && echo 1 || echo 0) ]; }
+assert_no_stray_shims() { wait_for 10 "stray shims to exit ($(unassigned_shims) unassigned)" no_stray_shims; }

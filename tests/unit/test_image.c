@@ -370,6 +370,8 @@ static void bad_paths(void **state)
 	static const char *const bad[] = {
 		"../x", "a/../x", "a/..", "./x", "/abs", "a//b", "a/", "", "a b", "a\\b", "caf\xc3\xa9",
 		"1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17",
+		/* names the sandbox creates in the enclave root */
+		"init", "proc/x", "dev/null", "tmp/a",
 	};
 	const unsigned m[] = {0755, 0755};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -377,7 +379,7 @@ static void bad_paths(void **state)
 		assert_int_equal(parse_files("/app/run", 2, p, m, c), CL_EINVAL);
 	}
 	/* Depth 16 and names with dots that are not "." or ".." are fine. */
-	const char *p[] = {"app/run", "1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16", "..a/.b/c..", "A-z_0.9"};
+	const char *p[] = {"app/run", "1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16", "..a/.b/c..", "initx"};
 	const char *c[] = {"x", "y", "z", "w"};
 	const unsigned m4[] = {0755, 0644, 0644, 0};
 	assert_int_equal(parse_files("/app/run", 4, p, m4, c), CL_OK);

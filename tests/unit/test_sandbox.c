@@ -504,6 +504,41 @@ static void launch_failures_leave_nothing(void **state)
 	assert_int_equal(cl_sandbox_inspect(data_dir, "twice", &other), CL_ENOTFOUND);
 }
 
+/* The spare shim verifies the last image ahead of time; a file replaced at the
+ * same path must be read afresh (the stale, preloaded one is never used). */
+static void replaced_image_is_reloaded(void **state)
+{
+	char path[200];
+	cl_sandbox_info info;
+	snprintf(path, sizeof(path), "%s/swap.img", tmp_dir);
+	static const char *const serve[] = {"serve", NULL};
+	cl_image_input in = {probe_exe, "probe"};
+	cl_image_spec good = {"probe", "1", "/probe", serve, &in, 1};
+	assert_int_equal(cl_image_build(&good, path), CL_OK);
+	cl_sandbox_spec spec = make_spec("swap-a", path, 64 << 20, 0);
+	assert_int_equal(cl_sandbox_launch(host_exe, data_dir, &spec, &info), CL_OK); /* spare now preloads path */
+	assert_int_equal(cl_sandbox_destroy(data_dir, "swap-a"), CL_OK);
+	/* replace it (by rename, as the agent does) with the script image */
+	char script[200];
+	snprintf(script, sizeof(script), "%s/app.sh", tmp_dir);
+	cl_image_input sin = {script, "app.sh"};
+	cl_image_spec bad = {"script", "1", "/app.sh", NULL, &sin, 1};
+	assert_int_equal(cl_image_build(&bad, path), CL_OK);
+	spec = make_spec("swap-b", path, 64 << 20, 0);
+	assert_int_not_equal(cl_sandbox_launch(host_exe, data_dir, &spec, &info), CL_OK);
+	assert_non_null(strstr(cl_error_detail(), "entrypoint"));
+	assert_gone("swap-b", NULL);
+	/* and back: the good image launches again */
+	assert_int_equal(cl_image_build(&good, path), CL_OK);
+	spec = make_spec("swap-c", path, 64 << 20, 0);
+	assert_int_equal(cl_sandbox_launch(host_exe, data_dir, &spec, &info), CL_OK);
+	int fd = connect_ok("swap-c");
+	assert_string_equal(ask(fd, "echo fresh", "fresh"), "fresh");
+	close(fd);
+	assert_int_equal(cl_sandbox_destroy(data_dir, "swap-c"), CL_OK);
+	assert_gone("swap-c", &info);
+}
+
 static int raw_connect(const char *id)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -615,6 +650,7 @@ int main(void)
 		cmocka_unit_test(backpressure_and_exit),
 		cmocka_unit_test(launch_failures_leave_nothing),
 		cmocka_unit_test(shim_rejects_malformed_frames),
+		cmocka_unit_test(replaced_image_is_reloaded),
 		cmocka_unit_test(list_and_bad_ids),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
