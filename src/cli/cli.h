@@ -123,6 +123,11 @@ typedef struct cl_cli_conn cl_cli_conn;
 /* Resolves the global config and opens a client. Fails (with a detail telling
  * how to configure) if no server is set. *out owned by the caller. */
 CL_MUST_CHECK cl_err cl_cli_connect(cl_cli_conn **out);
+/* Opens a client for explicit settings, ignoring flags, environment and
+ * config files (used by `cloister dev` for its own instance). ca, token and
+ * access_key may be NULL. Strings are copied. */
+CL_MUST_CHECK cl_err cl_cli_connect_to(const char *server, const char *ca, const char *token,
+				       const char *access_key, cl_cli_conn **out);
 /* Frees a connection (wiping credentials). NULL is fine. */
 void cl_cli_conn_free(cl_cli_conn *c);
 /* Sets the per-request timeout in ms (default 30000). */

@@ -29,56 +29,46 @@ cl_err cl_cli_connect(cl_cli_conn **out)
 {
 	cl_cli_config cfg;
 	CL_GUARD(cl_cli_config_resolve(cl_cli_global(), getenv_wrapper, getenv("HOME"), &cfg));
+	cl_err err = cl_cli_connect_to(cfg.server, cfg.ca, cfg.token, cfg.access_key, out);
+	cl_cli_config_free(&cfg);
+	return err;
+}
+
+cl_err cl_cli_connect_to(const char *server, const char *ca, const char *token, const char *access_key,
+			 cl_cli_conn **out)
+{
+	if (!server)
+		return cl_errorf(CL_EINVAL, "no server configured: use --server URL, CLOISTER_SERVER, "
+					    "or a config file (CLOISTER_CONFIG; `cloister dev` writes one)");
+	if (strncmp(server, "https://", 8) != 0 && strncmp(server, "http://", 7) != 0)
+		return cl_errorf(CL_EINVAL, "server '%s' must start with https:// or http://", server);
+	if (ca && access(ca, R_OK) != 0)
+		return cl_errorf(CL_EINVAL, "cannot read CA file %s", ca);
+	if ((token && strpbrk(token, "\r\n")) || (access_key && strpbrk(access_key, "\r\n")))
+		return cl_errorf(CL_EINVAL, "a token or access key contains a line break");
 	cl_err err = CL_OK;
 	cl_cli_conn *c = calloc(1, sizeof(*c));
-	if (!c) {
+	if (!c || !(c->server = strdup(server))) {
 		err = CL_ENOMEM;
 		goto out;
 	}
-	if (!cfg.server) {
-		err = cl_errorf(CL_EINVAL, "no server configured: use --server URL, CLOISTER_SERVER, "
-					   "or a config file (CLOISTER_CONFIG; `cloister dev` writes one)");
-		goto out;
-	}
-	if (strncmp(cfg.server, "https://", 8) != 0 && strncmp(cfg.server, "http://", 7) != 0) {
-		err = cl_errorf(CL_EINVAL, "server '%s' must start with https:// or http://", cfg.server);
-		goto out;
-	}
-	size_t slen = strlen(cfg.server);
-	while (slen > 0 && cfg.server[slen - 1] == '/')
-		cfg.server[--slen] = '\0';
-	if (cfg.ca && access(cfg.ca, R_OK) != 0) {
-		err = cl_errorf(CL_EINVAL, "cannot read CA file %s", cfg.ca);
-		goto out;
-	}
-	c->server = strdup(cfg.server);
-	if (!c->server) {
-		err = CL_ENOMEM;
-		goto out;
-	}
-	if (cfg.access_key) {
-		size_t n = strlen(CL_CLI_ACCESS_HEADER) + strlen(cfg.access_key) + 1;
-		if (strpbrk(cfg.access_key, "\r\n")) {
-			err = cl_errorf(CL_EINVAL, "access key contains a line break");
-			goto out;
-		}
+	size_t slen = strlen(c->server);
+	while (slen > 0 && c->server[slen - 1] == '/')
+		c->server[--slen] = '\0';
+	if (access_key) {
+		size_t n = strlen(CL_CLI_ACCESS_HEADER) + strlen(access_key) + 1;
 		c->access_header = malloc(n);
 		if (!c->access_header) {
 			err = CL_ENOMEM;
 			goto out;
 		}
-		snprintf(c->access_header, n, "%s%s", CL_CLI_ACCESS_HEADER, cfg.access_key);
+		snprintf(c->access_header, n, "%s%s", CL_CLI_ACCESS_HEADER, access_key);
 	}
-	if (cfg.token && strpbrk(cfg.token, "\r\n")) {
-		err = cl_errorf(CL_EINVAL, "token contains a line break");
-		goto out;
-	}
-	CL_GUARD_OUT(err, cl_http_client_new(c->server, cfg.ca, cfg.token, &c->http));
+	CL_GUARD_OUT(err, cl_http_client_new(c->server, ca, token, &c->http));
 	*out = c;
 	c = NULL;
 out:
 	cl_cli_conn_free(c);
-	cl_cli_config_free(&cfg);
 	return err;
 }
 

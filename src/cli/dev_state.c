@@ -210,18 +210,6 @@ static cl_err start_control(cl_dev *d, uint64_t deadline)
 	return write_client_json(d);
 }
 
-/* Points the CLI's globals at this instance (admin credentials). */
-static void use_instance(const cl_dev *d)
-{
-	cl_cli_flags f = *cl_cli_global();
-	f.server = d->url;
-	f.ca = d->ca;
-	f.token = d->token;
-	f.access_key = NULL;
-	f.config = NULL;
-	cl_cli_set_global(&f);
-}
-
 static cl_err wait_healthy(cl_dev *d, cl_cli_conn *c, uint64_t deadline)
 {
 	for (;;) {
@@ -342,8 +330,8 @@ cl_err cl_dev_up(cl_dev *d)
 	cl_cli_conn *c = NULL;
 	cl_err err;
 	CL_GUARD_OUT(err, start_control(d, deadline));
-	use_instance(d);
-	CL_GUARD_OUT(err, cl_cli_connect(&c));
+	/* The instance's own admin credentials, whatever the caller's settings. */
+	CL_GUARD_OUT(err, cl_cli_connect_to(d->url, d->ca, d->token, NULL, &c));
 	cl_cli_conn_set_timeout(c, 5000);
 	CL_GUARD_OUT(err, wait_healthy(d, c, deadline));
 	long long since = (long long)time(NULL) - 1;

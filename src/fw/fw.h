@@ -6,8 +6,10 @@
  *     root of trust. It never allocates (no malloc anywhere on its path),
  *     takes every buffer from the caller, uses a bounded stack (no recursion),
  *     compares digests in constant time and reaches crypto only through the
- *     small fw_ops table below. It depends on nothing but <stdint.h>,
- *     <stddef.h>, <stdbool.h> and <string.h>. Results are fw_status values.
+ *     small fw_ops table below. It links against nothing but memcpy/memset/
+ *     memcmp/memmove/strcmp/strlen (tests/integration/fw_noalloc.sh checks
+ *     the objects' symbols); the common/ headers included below only declare
+ *     the tools' types. Results are fw_status values.
  *
  *  2. The HOST TOOLS (fw_keys.c, fw_encode.c, fw_sign.c, fw_openssl.c): key
  *     files, bundle and trust-root signing, and an OpenSSL fw_ops. They use

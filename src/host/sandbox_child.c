@@ -62,8 +62,8 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 }
 
 /* The tmpfs that becomes / (mounted on /tmp of our private mount namespace,
- * as bubblewrap does): image files, /init, and mount points. */
-static void build_rootfs(const cl_sandbox_child *c)
+ * as bubblewrap does) and its mount points. */
+static int build_rootfs(const cl_sandbox_child *c)
 {
 	char opts[128];
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
@@ -75,6 +75,21 @@ static void build_rootfs(const cl_sandbox_child *c)
 	int root = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0)
 		fail_errno(c, "rootfs", "open new root");
+	static const struct {
+		const char *name;
+		mode_t mode;
+	} dirs[] = {{"proc", 0555}, {"dev", 0755}, {"tmp", 01777}};
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		if (mkdirat(root, dirs[i].name, dirs[i].mode) != 0)
+			fail_errno(c, "rootfs", dirs[i].name);
+	return root;
+}
+
+/* The image's files and /init, once the child sits in the enclave's memory
+ * cgroup (the pages are charged to it). An image entry under dev/ or proc/
+ * is refused (it would be hidden by a mount); tmp/ entries land in /tmp. */
+static void populate_rootfs(const cl_sandbox_child *c, int root)
+{
 	if (cl_image_extract(c->img, c->image_data, c->image_len, root) != CL_OK)
 		fail(c, "image", cl_error_detail());
 	int fd = openat(root, "init", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0555);
@@ -83,17 +98,6 @@ static void build_rootfs(const cl_sandbox_child *c)
 	if (write_all(fd, c->init_data, c->init_len) != 0 || fchmod(fd, 0555) != 0)
 		fail_errno(c, "init", "write /init");
 	close(fd);
-	static const struct {
-		const char *name;
-		mode_t mode;
-	} dirs[] = {{"proc", 0555}, {"dev", 0755}, {"tmp", 01777}};
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		struct stat st;
-		if (mkdirat(root, dirs[i].name, dirs[i].mode) != 0 &&
-		    !(errno == EEXIST && fstatat(root, dirs[i].name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		      S_ISDIR(st.st_mode)))
-			fail_errno(c, "rootfs", dirs[i].name);
-	}
 	close(root);
 }
 
@@ -246,38 +250,44 @@ int cl_sandbox_child_main(void *arg)
 	cl_sandbox_child *c = arg;
 	char b;
 
-	/* 0. Wait until the shim has written our uid/gid maps and moved us into the cgroups. */
+	/* 0. Wait until the shim has written our uid/gid maps. */
 	if (read(c->sync_fd, &b, 1) != 1)
 		fail(c, "sync", "shim did not release the child");
-	close(c->sync_fd);
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
 		fail_errno(c, "setup", "pdeathsig");
 	/* 1. Become the namespace's root (host uid = the unprivileged mapped one). */
 	if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0)
 		fail_errno(c, "userns", "become uid 0 of the namespace");
-	/* 2. Our cgroup becomes the root of a new cgroup namespace. */
-	if (unshare(CLONE_NEWCGROUP) != 0)
-		fail_errno(c, "cgroupns", "unshare");
 	umask(022);
-	/* 3. Filesystem: tmpfs root with the image, /init, /dev, /proc, /tmp; pivot. */
-	build_rootfs(c);
+	/* 2. Mounts that hold no application data: the root tmpfs and its mount
+	 *    points, /dev, /proc, /tmp (meanwhile the shim moves us into the cgroups). */
+	int root = build_rootfs(c);
 	build_dev(c);
 	mount_proc_tmp(c);
+	/* 3. Wait until we sit in the enclave's cgroups; ours becomes the root of a
+	 *    new cgroup namespace; then the image and /init go in (charged to it). */
+	if (read(c->sync_fd, &b, 1) != 1)
+		fail(c, "sync", "shim did not move the child into its cgroups");
+	close(c->sync_fd);
+	if (unshare(CLONE_NEWCGROUP) != 0)
+		fail_errno(c, "cgroupns", "unshare");
+	populate_rootfs(c, root);
+	/* 4. pivot into it. */
 	enter_root(c);
-	/* 4. Identity and network: hostname, loopback only. */
+	/* 5. Identity and network: hostname, loopback only. */
 	if (sethostname("enclave", 7) != 0)
 		fail_errno(c, "uts", "sethostname");
 	network_lo_up(c);
-	/* 5. Limits and descriptors. */
+	/* 6. Limits and descriptors. */
 	set_rlimits(c);
 	arrange_fds(c);
-	/* 6. Privileges: no capabilities, no_new_privs (fatal if refused), seccomp. */
+	/* 7. Privileges: no capabilities, no_new_privs (fatal if refused), seccomp. */
 	drop_capabilities(c);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
 		fail_errno(c, "no_new_privs", "prctl");
 	if (cl_sandbox_seccomp_load(c->seccomp) != CL_OK)
 		fail(c, "seccomp", cl_error_detail());
-	/* 7. exec /init ENTRYPOINT ARGS... with fd 3 = channel. */
+	/* 8. exec /init ENTRYPOINT ARGS... with fd 3 = channel. */
 	const char *argv[INIT_ARGV_MAX + 3];
 	size_t n = 0;
 	argv[n++] = "/init";

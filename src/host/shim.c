@@ -333,10 +333,15 @@ static cl_err shim_launch(cl_shim *s)
 	close(chan[1]), chan[1] = -1;
 	close(sync_pipe[0]), sync_pipe[0] = -1;
 	close(err_pipe[1]), err_pipe[1] = -1;
-	/* 5. uid/gid maps, then into the cgroups, then release the child */
+	/* 5. uid/gid maps, release the child (it builds its mounts), move it into
+	 *    the cgroups, release it again (it fills its root and goes on) */
 	CL_GUARD_OUT(e, step(write_id_maps(child), "userns"));
+	if (write(sync_pipe[1], "m", 1) != 1) {
+		e = cl_errorf(CL_ESYS, "sync: %s", strerror(errno));
+		goto out;
+	}
 	CL_GUARD_OUT(e, step(cl_cgroup_attach(s->id, child), "cgroups"));
-	if (write(sync_pipe[1], "g", 1) != 1) {
+	if (write(sync_pipe[1], "c", 1) != 1) {
 		e = cl_errorf(CL_ESYS, "sync: %s", strerror(errno));
 		goto out;
 	}
