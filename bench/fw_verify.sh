@@ -36,8 +36,9 @@ for mib in 1 16 64; do
 	else
 		ossl_net=0
 	fi
-	printf '%-8s %9.1f MiB/s %11.1f MiB/s %11.1f MiB/s %7.2fx %7.2fx %11.1f MiB/s %7.2fx\n' "${mib}MiB" "$ours" \
-		"$ossl" "$ossl_net" "$(echo "$ours / $ossl" | bc -l)" "$(echo "$ours / $ossl_net" | bc -l)" "$evp" \
-		"$(echo "$ours / $evp" | bc -l)"
+	if [ "$ossl_net" = 0 ]; then net_txt="       n/a" net_ratio="n/a"; else
+		net_txt=$(printf '%10.1f' "$ossl_net"); net_ratio=$(printf '%.2fx' "$(echo "$ours / $ossl_net" | bc -l)"); fi
+	printf '%-8s %9.1f MiB/s %11.1f MiB/s %s MiB/s %7.2fx %8s %11.1f MiB/s %7.2fx\n' "${mib}MiB" "$ours" \
+		"$ossl" "$net_txt" "$(echo "$ours / $ossl" | bc -l)" "$net_ratio" "$evp" "$(echo "$ours / $evp" | bc -l)"
 	rm -f "$T/img$mib"
 done

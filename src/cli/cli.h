@@ -154,6 +154,10 @@ CL_MUST_CHECK cl_err cl_cli_call_raw(cl_cli_conn *c, const char *method, const c
 CL_MUST_CHECK cl_err cl_cli_follow_job(cl_cli_conn *c, const char *job_id, const char *label,
 				       long timeout_ms, json_t **final);
 
+/* Wipes the bytes of the string member key of obj in place (a secret about to
+ * be freed with its JSON document). Missing or non-string members are ignored. */
+void cl_cli_json_wipe(json_t *obj, const char *key);
+
 /* ---- output (cli_output.c) ---- */
 
 /* Sets the detail to "<fmt...>: <previous detail>" (the previous detail is

@@ -31,6 +31,13 @@ cl_err cl_cli_error_context(cl_err e, const char *fmt, ...)
 	return cl_errorf(e, "%s: %s", prefix, cl_err_str(e));
 }
 
+void cl_cli_json_wipe(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+	if (json_is_string(v))
+		explicit_bzero((char *)json_string_value(v), json_string_length(v));
+}
+
 int cl_cli_fail(cl_err e)
 {
 	if (e == CL_OK)

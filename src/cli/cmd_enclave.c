@@ -244,7 +244,8 @@ int cl_enclave_create(int argc, char **argv)
 	}
 out:
 	json_decref(req);
-	json_decref(resp); /* holds the access key; jansson frees it */
+	cl_cli_json_wipe(resp, "access_key");
+	json_decref(resp);
 	free(image_id);
 	cl_cli_conn_free(c);
 	return cl_cli_fail(err);

@@ -87,7 +87,8 @@ out:
 	json_decref(treq);
 	json_decref(tresp);
 	json_decref(req);
-	json_decref(resp); /* the token string lives here; jansson frees it */
+	cl_cli_json_wipe(resp, "token");
+	json_decref(resp);
 	cl_cli_conn_free(c);
 	return cl_cli_fail(err);
 }

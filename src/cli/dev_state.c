@@ -116,6 +116,7 @@ static void load_saved_token(cl_dev *d)
 		const char *t = json_string_value(json_object_get(j, "token"));
 		if (t && *t)
 			d->token = strdup(t);
+		cl_cli_json_wipe(j, "token");
 		json_decref(j);
 	}
 	cl_buf_free(&b);
@@ -125,6 +126,7 @@ static cl_err write_client_json(const cl_dev *d)
 {
 	json_t *j = json_pack("{s:s,s:s,s:s}", "server", d->url, "ca", d->ca, "token", d->token);
 	char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+	cl_cli_json_wipe(j, "token");
 	json_decref(j);
 	CL_ENSURE(s, CL_ENOMEM, "out of memory");
 	size_t n = strlen(s);
@@ -298,6 +300,7 @@ static cl_err start_host(cl_dev *d, cl_cli_conn *c, uint64_t deadline)
 		else if (err == CL_OK)
 			err = cl_errorf(CL_EPROTO, "the control plane sent no join token");
 		json_decref(req);
+		cl_cli_json_wipe(resp, "token");
 		json_decref(resp);
 		if (err != CL_OK)
 			return cl_cli_error_context(err, "cannot create a join token");

@@ -15,8 +15,11 @@ cl_err ctl_enclave_access(ctl_req *r, const ctl_enclave *e, uint32_t action)
 {
 	bool admin = r->who.kind == CTL_WHO_ADMIN;
 	bool owner = (r->who.kind == CTL_WHO_TENANT || admin) && strcmp(r->who.tenant_id, e->tenant_id) == 0;
-	if (!owner && !admin)
+	if (!owner && !admin) {
+		cl_warn("denied reason=not-visible action=%s enclave=%s token=%s", ctl_action_name(action), e->id,
+			r->who.token_id);
 		return cl_errorf(CL_ENOTFOUND, "enclave not found");
+	}
 	if (owner && (e->untrusted_mask & action))
 		return CL_OK;
 	if (admin && (action & (CTL_ACT_DESCRIBE | CTL_ACT_LIST)))

@@ -139,7 +139,6 @@ int main(int argc, char **argv)
 	CL_GUARD_OUT(err, cl_mkdir_p(images, 0700));
 	CL_GUARD_OUT(err, ctl_ca_ensure(srv.data_dir));
 	CL_GUARD_OUT(err, ctl_store_open(dbpath, &srv.store));
-	CL_GUARD_OUT(err, ctl_bootstrap(&srv, token, sizeof(token)));
 	CL_GUARD_OUT(err, ctl_tls_ctx_new(srv.data_dir, &srv.ssl));
 	srv.base = event_base_new();
 	srv.http = srv.base ? evhttp_new(srv.base) : NULL;
@@ -158,6 +157,9 @@ int main(int argc, char **argv)
 		err = cl_errorf(CL_ESYS, "cannot listen on %s", listen);
 		goto out;
 	}
+	/* Only once we are sure to serve: a first admin token created by a start
+	 * that then fails would never be shown. */
+	CL_GUARD_OUT(err, ctl_bootstrap(&srv, token, sizeof(token)));
 	CL_GUARD_OUT(err, ctl_sync_start(&srv));
 	sigterm = evsignal_new(srv.base, SIGTERM, on_signal, srv.base);
 	sigint = evsignal_new(srv.base, SIGINT, on_signal, srv.base);

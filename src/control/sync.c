@@ -137,8 +137,9 @@ static cl_err apply_report(ctl_server *srv, const char *host_id, ctl_sync_req *s
 							   rep->has_exit, rep->exit_status));
 		else if (strcmp(e->desired, "gone") == 0)
 			CL_GUARD_OUT(err, ctl_jobs_gone(srv, e));
-		else if (strcmp(e->state, "lost") == 0) {
-			/* The host is back but does not run it: it will relaunch it. */
+		else if (strcmp(e->state, "pending") != 0) {
+			/* The host does not run it (it was lost, or the host restarted
+			 * without it): it is in the desired set, so the host relaunches it. */
 			snprintf(e->state, sizeof(e->state), "pending");
 			e->updated_at = h.last_seen;
 			CL_GUARD_OUT(err, ctl_store_enclave_update(st, e));

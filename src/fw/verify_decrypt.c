@@ -6,7 +6,7 @@
 
 #include "fw/fw_internal.h"
 
-#define FW_CHUNK (64 * 1024)
+#define FW_CHUNK (16 * 1024)
 #define SHA384_BLOCK 128
 
 static fw_status hmac_sha384(const fw_ops *ops, const uint8_t *key, size_t key_len, const uint8_t *m1,

@@ -113,10 +113,10 @@ static int do_register(cl_agent *ag)
 	int rc = 1;
 	if (cl_http_client_new(ag->cfg.control, ag->cfg.ca, NULL, &http) != CL_OK)
 		goto out;
-	body = json_pack("{s:s, s:s, s:o*}", "join_token", ag->cfg.join_token, "name", ag->name, "capabilities",
-			 cl_agent_capabilities(&ag->cfg, ag->memory_mib, ag->cpus));
+	body = json_pack("{s:s, s:s, s:O}", "join_token", ag->cfg.join_token, "name", ag->name, "capabilities",
+			 ag->caps);
 	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	if (!text || !json_object_get(body, "capabilities")) {
+	if (!text) {
 		fprintf(stderr, "error: out of memory\n");
 		goto out;
 	}
@@ -354,13 +354,12 @@ static char *sync_body(cl_agent *ag, json_t *results)
 		cl_warn("cannot list sandboxes err=\"%s\"", cl_error_detail());
 		return NULL;
 	}
-	json_t *body = json_pack("{s:I, s:I, s:o*, s:o*, s:O}", "generation", (json_int_t)ag->generation, "wait_ms",
-				 (json_int_t)ag->cfg.poll_timeout_ms, "capabilities",
-				 cl_agent_capabilities(&ag->cfg, ag->memory_mib, ag->cpus), "enclaves",
+	json_t *body = json_pack("{s:I, s:I, s:O, s:o*, s:O}", "generation", (json_int_t)ag->generation, "wait_ms",
+				 (json_int_t)ag->cfg.poll_timeout_ms, "capabilities", ag->caps, "enclaves",
 				 cl_agent_enclaves_json(act, nact, ag->fail, ag->nfail), "results", results);
 	free(act);
 	char *text = NULL;
-	if (body && json_object_get(body, "capabilities") && json_object_get(body, "enclaves"))
+	if (body && json_object_get(body, "enclaves"))
 		text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	return text;
@@ -396,8 +395,10 @@ static int sync_once(cl_agent *ag)
 		char msg[256];
 		cl_agent_error_message((const char *)resp.data, resp.len, msg, sizeof(msg));
 		if (status == 401 || status == 403) {
-			fprintf(stderr, "error: the control plane refused this host's credential (HTTP %ld): %s\n", status,
-				msg);
+			fprintf(stderr,
+				"error: the control plane refused this host's credential (HTTP %ld): %s (if the host was "
+				"removed, delete %s/host.json and join again)\n",
+				status, msg, ag->cfg.data);
 			ret = -1;
 		} else {
 			cl_warn("sync refused status=%ld msg=\"%s\"", status, msg);
@@ -451,13 +452,21 @@ int cl_agent_run(cl_agent *ag)
 {
 	if (!lock_data_dir(ag->cfg.data))
 		return 1;
+	/* Probing forks and tries kernel features: once per start is enough
+	 * (what the host offers changes only with a restart). */
+	int rc = 1;
+	ag->caps = cl_agent_capabilities(&ag->cfg, ag->memory_mib, ag->cpus);
+	if (!ag->caps) {
+		fprintf(stderr, "error: out of memory\n");
+		goto out;
+	}
 	cl_err err = cl_agent_identity_load(ag->cfg.data, &ag->ident);
 	if (err == CL_ENOTFOUND) {
 		if (do_register(ag) != 0)
-			return 1;
+			goto out;
 	} else if (err != CL_OK) {
 		fprintf(stderr, "error: %s\n", cl_error_detail());
-		return 1;
+		goto out;
 	} else if (ag->cfg.join_token) {
 		cl_info("already registered; --join-token not used host_id=%s", ag->ident.host_id);
 	}
@@ -465,7 +474,6 @@ int cl_agent_run(cl_agent *ag)
 	fflush(stdout);
 
 	adopt(ag);
-	int rc = 1;
 	if (cl_http_client_new(ag->cfg.control, ag->cfg.ca, ag->ident.host_token, &ag->http) != CL_OK ||
 	    cl_agent_pool_new(ag->cfg.control, ag->cfg.ca, ag->ident.host_token, ag->ident.host_id, ag->cfg.data,
 			      CL_AGENT_WORKERS, &ag->pool) != CL_OK) {
@@ -473,12 +481,19 @@ int cl_agent_run(cl_agent *ag)
 		goto out;
 	}
 	uint32_t delay = BACKOFF_MIN_MS;
+	unsigned quick = 0;
 	for (;;) {
+		uint64_t t0 = cl_now_mono_ns();
 		int r = sync_once(ag);
 		if (r < 0)
 			break;
 		if (r == 0) {
 			delay = BACKOFF_MIN_MS;
+			/* A control plane that keeps answering at once would make this
+			 * loop spin: after a few instant rounds in a row, pace it. */
+			quick = (cl_now_mono_ns() - t0 < 20000000u) ? quick + 1 : 0;
+			if (quick >= 5)
+				sleep_ms(50);
 			continue;
 		}
 		backoff(&delay);
@@ -486,6 +501,7 @@ int cl_agent_run(cl_agent *ag)
 out:
 	cl_agent_pool_free(ag->pool);
 	cl_http_client_free(ag->http);
+	json_decref(ag->caps);
 	free(ag->fail);
 	return rc;
 }

@@ -298,20 +298,12 @@ static cl_err read_status(int fd, cl_sandbox_info *out)
 	return cl_errorf((cl_err)code, "%s", *end == ' ' ? end + 1 : end);
 }
 
-static void *prime_thread(void *arg)
-{
-	(void)arg;
-	cl_cgroup_prime_attach();
-	return NULL;
-}
-
 cl_err cl_sandbox_launch(const char *self_exe, const char *dir, const cl_sandbox_spec *spec, cl_sandbox_info *out)
 {
 	char path[1200], base[1100];
 	uint32_t pids = 0;
 	int status_fd = -1;
-	bool created = false, primed = false;
-	pthread_t primer;
+	bool created = false;
 	cl_err e;
 
 	CL_ENSURE(self_exe && self_exe[0] == '/', CL_EINVAL, "self_exe must be an absolute path");
@@ -326,8 +318,6 @@ cl_err cl_sandbox_launch(const char *self_exe, const char *dir, const cl_sandbox
 		return cl_errorf(errno == EEXIST ? CL_ECONFLICT : CL_ESYS, "sandbox %s: %s", spec->id,
 				 errno == EEXIST ? "already exists" : strerror(errno));
 	created = true;
-	/* Overlaps the cgroup-migration grace period with the shim's start-up. */
-	primed = pthread_create(&primer, NULL, prime_thread, NULL) == 0;
 	CL_GUARD_OUT(e, write_spec(dir, spec, pids));
 	CL_GUARD_OUT(e, start_shim(self_exe, dir, spec->id, &status_fd));
 	memset(out, 0, sizeof(*out));
@@ -338,8 +328,6 @@ cl_err cl_sandbox_launch(const char *self_exe, const char *dir, const cl_sandbox
 	created = false;
 	refill_spare(self_exe, dir, spec->image_path);
 out:
-	if (primed)
-		pthread_join(primer, NULL);
 	if (status_fd >= 0)
 		close(status_fd);
 	if (created) {

@@ -273,40 +273,40 @@ cl_err cl_cgroup_create(const char *id, uint64_t memory, uint32_t cpus, uint32_t
 	return e;
 }
 
-void cl_cgroup_prime_attach(void)
+bool cl_cgroup_prime_path(char *path, size_t n)
 {
-	/* Moving a task (even to the cgroup it is in) takes the global threadgroup
-	 * rwsem for writing; when idle that waits for an RCU grace period (~10 ms
-	 * here). Paying it now, off the critical path, makes the enclave's own
-	 * attach a few ms later cheap. Async-signal-safe calls only after the path. */
-	char line[512], path[600];
+	char line[512];
 	const char *hier = cl_cgroup_layout() == CL_CG_V1 ? "memory" : NULL;
 	if (layout == CL_CG_NONE)
-		return;
+		return false;
 	FILE *f = fopen("/proc/self/cgroup", "re");
 	if (!f)
-		return;
-	path[0] = '\0';
-	while (fgets(line, sizeof(line), f)) {
+		return false;
+	bool found = false;
+	while (!found && fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\n")] = '\0';
 		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
 		if (!c2)
 			continue;
 		*c2 = '\0';
-		bool match = hier ? strcmp(c1 + 1, hier) == 0 : (c1[1] == '\0' && strncmp(line, "0", 1) == 0);
-		if (match) {
-			snprintf(path, sizeof(path), "%s%s/cgroup.procs",
-				 hier ? "/sys/fs/cgroup/memory" : v2_root, c2 + 1);
-			break;
-		}
+		bool match = hier ? strcmp(c1 + 1, hier) == 0 : (c1[1] == '\0' && strcmp(line, "0") == 0);
+		if (match)
+			found = snprintf(path, n, "%s%s/cgroup.procs", hier ? "/sys/fs/cgroup/memory" : v2_root,
+					 c2 + 1) < (int)n;
 	}
 	fclose(f);
+	return found;
+}
+
+void cl_cgroup_prime(const char *procs_path, pid_t self)
+{
 	char pid[32];
-	int n = snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	int fd = path[0] ? open(path, O_WRONLY | O_CLOEXEC) : -1;
+	int n = snprintf(pid, sizeof(pid), "%d", (int)self);
+	int fd = open(procs_path, O_WRONLY | O_CLOEXEC);
 	if (fd >= 0) {
-		if (write(fd, pid, (size_t)n) != n)
-			cl_debug("cgroups: priming attach: %s", strerror(errno));
+		if (write(fd, pid, (size_t)n) != n) {
+			/* best effort: the real attach then just pays the grace period */
+		}
 		close(fd);
 	}
 }

@@ -44,10 +44,15 @@ typedef enum { CL_CG_NONE, CL_CG_V1, CL_CG_V2 } cl_cg_layout;
 cl_cg_layout cl_cgroup_layout(void);
 /* Creates the enclave's cgroup(s) with limits; on failure removes what it made. */
 CL_MUST_CHECK cl_err cl_cgroup_create(const char *id, uint64_t memory, uint32_t cpus, uint32_t pids_max);
-/* Starts the RCU grace period a cgroup migration needs, so that a later
- * cl_cgroup_attach is fast: a no-op move of the caller into its own cgroup.
- * Blocks ~one grace period; meant for a helper thread. Best effort. */
-void cl_cgroup_prime_attach(void);
+/* Priming: on cgroup v1 (and v2 without favordynmods) the first task move
+ * after an idle period waits for an RCU grace period (~10 ms) while holding
+ * the cgroup mutex. A no-op move of the shim into its own cgroup, on a helper
+ * thread, pays it while the shim clones; the real attach is then ~20 us.
+ * cl_cgroup_prime_path finds the caller's cgroup.procs (allocates: call it
+ * before starting the thread); cl_cgroup_prime only opens and writes, so the
+ * thread holds no libc lock when the main thread clones. Best effort. */
+bool cl_cgroup_prime_path(char *path, size_t n);
+void cl_cgroup_prime(const char *procs_path, pid_t self);
 /* Moves pid into every enclave cgroup. */
 CL_MUST_CHECK cl_err cl_cgroup_attach(const char *id, pid_t pid);
 /* Freezes/thaws and waits (bounded) until the kernel reports the new state. */

@@ -178,6 +178,19 @@ static cl_err write_id_maps(pid_t child)
 	return CL_OK;
 }
 
+typedef struct prime_job {
+	char path[600];
+	pid_t self;
+	pthread_t thread;
+} prime_job;
+
+static void *prime_run(void *arg)
+{
+	prime_job *p = arg;
+	cl_cgroup_prime(p->path, p->self);
+	return NULL;
+}
+
 typedef struct image_job {
 	const char *path;
 	uint8_t *data;
@@ -272,7 +285,8 @@ static cl_err shim_launch(cl_shim *s)
 	int chan[2] = {-1, -1}, sync_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
 	void *stack = MAP_FAILED;
 	pid_t child = -1;
-	bool cgroups = false;
+	bool cgroups = false, priming = false;
+	prime_job prime;
 	cl_err e;
 
 	uint64_t t0 = cl_now_mono_ns();
@@ -290,12 +304,18 @@ static cl_err shim_launch(cl_shim *s)
 		if (!loading)
 			load_image(&job);
 	}
+	LAP("spec");
 	e = step(read_whole(sp.init_path, CL_SANDBOX_INIT_MAX, &init, &init_len), "init");
+	LAP("init");
 	/* 2. cgroups with memory, cpu and pids limits */
 	if (e == CL_OK && (e = step(cl_cgroup_create(s->id, sp.memory_bytes, sp.cpus, sp.pids_max), "cgroups")) == CL_OK)
 		cgroups = true;
 	if (loading)
 		pthread_join(loader, NULL);
+	/* Pay the cgroup-migration grace period while we clone (see sandbox_internal.h). */
+	prime.self = getpid();
+	priming = e == CL_OK && cl_cgroup_prime_path(prime.path, sizeof(prime.path)) &&
+		       pthread_create(&prime.thread, NULL, prime_run, &prime) == 0;
 	image = job.data, image_len = job.len, img = job.img;
 	if (e != CL_OK)
 		goto out;
@@ -334,17 +354,15 @@ static cl_err shim_launch(cl_shim *s)
 	close(sync_pipe[0]), sync_pipe[0] = -1;
 	close(err_pipe[1]), err_pipe[1] = -1;
 	/* 5. uid/gid maps, release the child (it builds its mounts), move it into
-	 *    the cgroups, release it again (it fills its root and goes on) */
+	 *    the cgroups, release it again (it fills its root and goes on). If the
+	 *    child failed meanwhile, its own message (step 6) is the one to report. */
 	CL_GUARD_OUT(e, step(write_id_maps(child), "userns"));
-	if (write(sync_pipe[1], "m", 1) != 1) {
-		e = cl_errorf(CL_ESYS, "sync: %s", strerror(errno));
-		goto out;
-	}
-	CL_GUARD_OUT(e, step(cl_cgroup_attach(s->id, child), "cgroups"));
-	if (write(sync_pipe[1], "c", 1) != 1) {
-		e = cl_errorf(CL_ESYS, "sync: %s", strerror(errno));
-		goto out;
-	}
+	bool released = write(sync_pipe[1], "m", 1) == 1;
+	cl_err attach = released ? step(cl_cgroup_attach(s->id, child), "cgroups") : CL_OK;
+	if (attach != CL_OK)
+		kill(child, SIGKILL); /* its error pipe closes; a message it wrote still wins */
+	else if (released && write(sync_pipe[1], "c", 1) != 1)
+		released = false;
 	LAP("released");
 	/* 6. the child either execs /init (pipe closes empty) or names its failed step */
 	char msg[800];
@@ -359,6 +377,10 @@ static cl_err shim_launch(cl_shim *s)
 	msg[got] = '\0';
 	if (got > 0) {
 		e = cl_errorf(CL_ESYS, "%s", msg);
+		goto out;
+	}
+	if (attach != CL_OK || !released) {
+		e = attach != CL_OK ? attach : cl_errorf(CL_ESYS, "sync: the child went away");
 		goto out;
 	}
 	/* Closed without a word: /init was exec'd (it may even have ended
@@ -383,6 +405,8 @@ static cl_err shim_launch(cl_shim *s)
 	child = -1;
 	e = CL_OK;
 out:
+	if (priming)
+		pthread_join(prime.thread, NULL);
 	if (child > 0) {
 		kill(child, SIGKILL);
 		while (waitpid(child, NULL, 0) < 0 && errno == EINTR)

@@ -162,6 +162,29 @@ wait $SENDER
 as "$HT" POST "/v1/hosts/$HID/ops/$OP" '{"ok":true}'; expect 404 not_found
 req POST "/v1/enclaves/$EID/send" "${K[@]}" --data-binary '{"data":"not base64!"}'; expect 400 invalid
 
+# recv answered through a sync's "results"; logs answered with a host failure
+( req POST "/v1/enclaves/$EID/recv" "${K[@]}" --data-binary '{"max":16,"wait_ms":100}'; echo "$STATUS $BODY" >"$WORK/recv.out" ) &
+RECVER=$!
+( REQ_OUT= req GET "/v1/enclaves/$EID/logs" "${K[@]}"; echo "$STATUS $BODY" >"$WORK/logs.out" ) &
+LOGGER=$!
+deadline=$((SECONDS + 15)); OPS=0
+until [ "$OPS" = 2 ]; do
+	[ $SECONDS -lt $deadline ] || fail "recv/logs ops never reached the host"
+	as "$HT" POST "/v1/hosts/$HID/sync" "{\"generation\":$GEN,\"wait_ms\":500}"; expect 200
+	OPS=$((OPS + $(jget 'len(j["ops"])')))
+	[ "$(jget 'all(o["max"] == 16 for o in j["ops"] if o["kind"] == "recv")')" = True ] || fail "recv max: $BODY"
+	for k in $(jget '" ".join(o["kind"]+"="+o["op"] for o in j["ops"])'); do
+		case $k in recv=*) ROP=${k#recv=} ;; logs=*) LOP=${k#logs=} ;; esac
+	done
+done
+as "$HT" POST "/v1/hosts/$HID/sync" "{\"generation\":$GEN,\"wait_ms\":0,\"results\":[{\"op\":\"$ROP\",\"ok\":true,\"data\":\"b3V0\"}]}"
+expect 200
+as "$HT" POST "/v1/hosts/$HID/ops/$LOP" '{"ok":false,"error":"shim\u0007 gone"}'; expect 200
+wait $RECVER $LOGGER
+[ "$(cat "$WORK/recv.out")" = '200 {"data":"b3V0"}' ] || fail "recv: $(cat "$WORK/recv.out")"
+grep -q '^503 .*"code":"unavailable".*host: shim? gone' "$WORK/logs.out" || fail "logs failure: $(cat "$WORK/logs.out")"
+as "$HT" POST "/v1/hosts/$HID/ops/$LOP" '{"ok":"yes"}'; expect 400 invalid
+
 hb
 # resize and stop: jobs complete when the host reports the new state
 req POST "/v1/enclaves/$EID/resize" "${K[@]}" --data-binary '{"memory_mib":99999}'; expect 400 invalid

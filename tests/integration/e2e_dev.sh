@@ -8,6 +8,8 @@
 source "$(dirname "$0")/lib.sh"
 
 DEV=$T/dev
+# alive PID: the process exists and is not a zombie (this machine's init may not reap).
+alive() { local s; s=$(ps -o stat= -p "$1" 2>/dev/null) || return 1; [[ $s != Z* ]]; }
 start_dev "$DEV"
 step "first start: client.json and logs"
 [ "$(stat -c %a "$DEV/client.json")" = 600 ] || fail "client.json mode $(stat -c %a "$DEV/client.json")"
@@ -15,7 +17,7 @@ step "first start: client.json and logs"
 for f in "$DEV"/*.log; do grep -qF "$ADMIN" "$f" && fail "admin token leaked into $f"; done
 grep -q 'admin-token: (hidden)' "$DEV/control.log" || fail "control.log lacks the hidden token line"
 SUP=$(cat "$DEV/dev.pid")
-kill -0 "$SUP" || fail "supervisor $SUP not running"
+alive "$SUP" || fail "supervisor $SUP not running"
 FIRST_HOST=$HOST_ID
 
 step "a second instance on the same directory is refused"
@@ -36,7 +38,7 @@ pgrep -f -- "--shim $DEV/host" >/dev/null || fail "no shim for the enclave"
 step "dev stop: nothing left running"
 cli_ok dev stop --data "$DEV"
 grep -q "stopped" <<<"$OUT" || fail "dev stop said: $OUT"
-kill -0 "$SUP" 2>/dev/null && fail "supervisor still running"
+wait_for 10 bash -c "! ps -o stat= -p $SUP | grep -qv Z" || fail "supervisor still running"
 pgrep -f -- "--data $DEV/control" >/dev/null && fail "cloister-control still running"
 pgrep -f -- "--data $DEV/host" >/dev/null && fail "cloister-host still running"
 pgrep -f -- "--shim $DEV/host" >/dev/null && fail "an enclave shim is still running"
@@ -45,10 +47,8 @@ cli_ok dev stop --data "$DEV"
 grep -q "not running" <<<"$OUT" || fail "second dev stop said: $OUT"
 
 step "restart keeps database, token and host; the enclave runs again"
-OLD_CLIENT=$(cat "$DEV/client.json")
 cli_ok dev --detach --data "$DEV" --port 0 --json
 [ "$(pyjson 'j["host_id"]')" = "$FIRST_HOST" ] || fail "new host after restart: $OUT"
-grep -q "created" <<<"$OUT" && fail "restart claims a new admin token"
 NEW_TOKEN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$DEV/client.json")
 [ "$NEW_TOKEN" = "$ADMIN" ] || fail "admin token changed on restart"
 SERVER=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["server"])' "$DEV/client.json")
@@ -58,7 +58,6 @@ wait_for 60 bash -c "'$CLOISTER' enclave describe '$ID' --json | grep -q '\"stat
 	fail "enclave not running again after restart"
 kv_roundtrip "$ID" "STATS" "OK keys="
 cli_ok enclave destroy "$ID" --wait
-[ "$OLD_CLIENT" != "" ]
 
 step "foreground instance: SIGINT stops everything"
 cli_ok dev stop --data "$DEV"

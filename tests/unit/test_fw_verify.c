@@ -3,6 +3,8 @@
  * the exact refusal reason. Trust root: v1 = {k0, k1, k2}, k = 2. */
 #include "../fw/fw_testlib.h"
 
+#include "common/crypto.h"
+
 static int setup(void **state)
 {
 	fx *f = calloc(1, sizeof(*f));
@@ -333,6 +335,73 @@ static void encrypted_image_round_trip(void **state)
 	cl_buf_free(&b);
 }
 
+/* A correctly signed bundle around a hand-made manifest. */
+static void signed_bundle_of(fx *f, const cl_buf *man, cl_buf *out)
+{
+	cl_buf_init(out, 1 << 20);
+	assert_int_equal(fw_enc_head(out, 4, 4), CL_OK);
+	assert_int_equal(fw_enc_head(out, 0, 1), CL_OK);
+	assert_int_equal(fw_enc_bytes(out, 2, man->data, man->len), CL_OK);
+	assert_int_equal(fw_enc_head(out, 4, 2), CL_OK);
+	assert_int_equal(fw_enc_sign1(f->k[0], FW_AAD_MANIFEST, man->data, man->len, out), CL_OK);
+	assert_int_equal(fw_enc_sign1(f->k[1], FW_AAD_MANIFEST, man->data, man->len, out), CL_OK);
+	assert_int_equal(fw_enc_bytes(out, 2, f->image, sizeof(f->image)), CL_OK);
+}
+
+static void base_manifest(fx *f, fw_manifest *m)
+{
+	memset(m, 0, sizeof(*m));
+	memcpy(m->vendor, f->dev.vendor, FW_UUID_LEN);
+	memcpy(m->class_id, f->dev.class_id, FW_UUID_LEN);
+	strcpy(m->component, TEST_COMPONENT);
+	strcpy(m->version, "3.0");
+	strcpy(m->channel, "stable");
+	m->sequence = 9;
+	m->size = sizeof(f->image);
+	assert_int_equal(cl_sha384(f->image, sizeof(f->image), m->digest), CL_OK);
+}
+
+/* Signatures do not make a non-canonical or unknown manifest acceptable. */
+static void signed_but_noncanonical_manifest_refused(void **state)
+{
+	fx *f = *state;
+	fw_trust t;
+	fw_result r;
+	fw_manifest m;
+	cl_buf man, b;
+	trust_v1(f, &t);
+	base_manifest(f, &m);
+	/* Control: the hand-made path produces an acceptable bundle. */
+	cl_buf_init(&man, 4096);
+	assert_int_equal(fw_enc_manifest(&m, &man), CL_OK);
+	signed_bundle_of(f, &man, &b);
+	assert_int_equal(verify(f, &t, &b, &r), FW_OK);
+	cl_buf_free(&b);
+	/* An unknown key 12 appended (map count bumped): refused, not ignored. */
+	man.data[0]++;
+	assert_int_equal(fw_enc_head(&man, 0, 12), CL_OK);
+	assert_int_equal(fw_enc_head(&man, 0, 1), CL_OK);
+	signed_bundle_of(f, &man, &b);
+	assert_int_equal(verify(f, &t, &b, &r), FW_E_MALFORMED);
+	cl_buf_free(&b);
+	cl_buf_free(&man);
+	/* The sequence 9 written as a two-byte head (0x18 0x09): not shortest form. */
+	cl_buf_init(&man, 4096);
+	assert_int_equal(fw_enc_manifest(&m, &man), CL_OK);
+	uint8_t *seq = memmem(man.data, man.len, "\x06\x09\x07\x58\x30", 5);
+	assert_non_null(seq);
+	cl_buf long_form;
+	cl_buf_init(&long_form, 4096);
+	assert_int_equal(cl_buf_put(&long_form, man.data, (size_t)(seq - man.data) + 1), CL_OK);
+	assert_int_equal(cl_buf_put(&long_form, "\x18\x09", 2), CL_OK);
+	assert_int_equal(cl_buf_put(&long_form, seq + 2, man.len - (size_t)(seq - man.data) - 2), CL_OK);
+	signed_bundle_of(f, &long_form, &b);
+	assert_int_equal(verify(f, &t, &b, &r), FW_E_MALFORMED);
+	cl_buf_free(&b);
+	cl_buf_free(&long_form);
+	cl_buf_free(&man);
+}
+
 static void status_names_are_distinct(void **state)
 {
 	for (int i = 0; i <= FW_E_NO_DEVICE_KEY; i++) {
@@ -360,6 +429,7 @@ int main(void)
 		cmocka_unit_test_setup(bit_flips_never_accepted, reset_device),
 		cmocka_unit_test_setup(refuses_use_before_passed, reset_device),
 		cmocka_unit_test_setup(encrypted_image_round_trip, reset_device),
+		cmocka_unit_test_setup(signed_but_noncanonical_manifest_refused, reset_device),
 		cmocka_unit_test_setup(status_names_are_distinct, reset_device),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
