@@ -77,7 +77,7 @@ static int launch_once(const char *host, const char *data, const char *init, con
 		       const char *tag, uint64_t *ns)
 {
 	char id[48];
-	snprintf(id, sizeof(id), "bench-%s-%zu", tag, i);
+	snprintf(id, sizeof(id), "bench-%d-%s-%zu", (int)getpid(), tag, i);
 	cl_sandbox_spec s = {id, img, init, 64u << 20, 1, 0};
 	cl_sandbox_info info;
 	uint64_t t0 = cl_now_mono_ns();

@@ -1,12 +1,13 @@
 /* fuzz_api_json.c — arbitrary bytes through the control plane's request-body
  * validation (src/control/validate.c), no network: the first byte picks the
- * parser (create-enclave, resize, register, sync, op result, send, recv),
- * the rest is the body. Every accepted request must satisfy the documented
+ * parser (create-enclave, resize, register, sync, op result, send, recv,
+ * or 7: the bearer-token splitter on the raw bytes), the rest is the body. Every accepted request must satisfy the documented
  * ranges; anything else must be rejected without crashing or leaking. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "control/control.h"
 #include "control/validate.h"
 
 static void check(int cond)
@@ -19,8 +20,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
 		return 0;
-	uint8_t which = data[0] % 7;
+	uint8_t which = data[0] % 8;
 	json_t *j = NULL;
+	if (which == 7) {
+		char tok[512], buf[256];
+		const char *id, *secret;
+		size_t n = size - 1 < sizeof(tok) - 1 ? size - 1 : sizeof(tok) - 1;
+		memcpy(tok, data + 1, n);
+		tok[n] = '\0';
+		if (ctl_token_split(tok, "clt", buf, sizeof(buf), &id, &secret) == CL_OK)
+			check(ctl_valid_id(id) && secret[0] != '\0');
+		return 0;
+	}
 	if (ctl_json_body(data + 1, size - 1, &j) != CL_OK)
 		return 0;
 	switch (which) {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,6 +59,7 @@ cl_err cl_dev_spawn(const char *name, const char *exe, char *const argv[], const
 		close(out->log_fd);
 		return cl_errorf(CL_ESYS, "pipe: %s", strerror(errno));
 	}
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		int e = errno;
@@ -67,6 +69,9 @@ cl_err cl_dev_spawn(const char *name, const char *exe, char *const argv[], const
 		return cl_errorf(CL_ESYS, "fork: %s", strerror(e));
 	}
 	if (pid == 0) {
+		/* If the supervisor dies, even by SIGKILL, its children stop too. */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+			_exit(127);
 		int devnull = open("/dev/null", O_RDONLY);
 		if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(p[1], 1) < 0 || dup2(out->log_fd, 2) < 0)
 			_exit(127);

@@ -37,7 +37,8 @@ extern volatile sig_atomic_t cl_dev_stop_requested;
 CL_MUST_CHECK cl_err cl_dev_signals_init(void);
 
 /* Starts exe with argv (argv[0] included, NULL-terminated): stdin /dev/null,
- * stdout a pipe to the supervisor, stderr appended to log_path (0600). */
+ * stdout a pipe to the supervisor, stderr appended to log_path (0600). The
+ * child gets SIGTERM if the calling process dies (PR_SET_PDEATHSIG). */
 CL_MUST_CHECK cl_err cl_dev_spawn(const char *name, const char *exe, char *const argv[],
 				  const char *log_path, cl_dev_child *out);
 

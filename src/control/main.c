@@ -126,13 +126,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "error: %s\n", cl_error_detail());
 		return 2;
 	}
+	struct stat dst;
 	if (!realpath(data, srv.data_dir)) {
-		if (cl_mkdir_p(data, 0700) != CL_OK || !realpath(data, srv.data_dir)) {
+		if (cl_mkdir_p(data, 0700) != CL_OK || !realpath(data, srv.data_dir) || chmod(srv.data_dir, 0700) != 0) {
 			fprintf(stderr, "error: cannot create data directory %s\n", data);
 			return 1;
 		}
+	} else if (stat(srv.data_dir, &dst) != 0 || !S_ISDIR(dst.st_mode)) {
+		fprintf(stderr, "error: %s is not a directory\n", data);
+		return 1;
+	} else if (dst.st_mode & 077) {
+		cl_warn("data directory is accessible to other users path=%s mode=%03o", srv.data_dir,
+			(unsigned)(dst.st_mode & 0777));
 	}
-	chmod(srv.data_dir, 0700);
 	srv.poll_timeout_ms = (uint32_t)poll_ms;
 	snprintf(images, sizeof(images), "%s/images", srv.data_dir);
 	snprintf(dbpath, sizeof(dbpath), "%s/control.db", srv.data_dir);

@@ -15,6 +15,8 @@
 #include "control/control.h"
 
 #define CTL_OP_GRACE_MS 15000
+/* Each op may hold up to 512 KiB of data and a client connection: cap them. */
+#define CTL_OPS_MAX 1024
 
 struct ctl_op {
 	ctl_op *next;
@@ -64,6 +66,10 @@ static void on_op_timeout(evutil_socket_t fd, short what, void *arg)
 void ctl_op_submit(ctl_server *srv, struct evhttp_request *req, const ctl_enclave *e, const char *kind,
 		   const char *data_b64, size_t data_len, int64_t max, int64_t wait_ms)
 {
+	if (ctl_ops_count(srv) >= CTL_OPS_MAX) {
+		ctl_reply_error(srv, req, CL_EUNAVAIL, "too many channel operations in flight; retry later");
+		return;
+	}
 	ctl_op *op = calloc(1, sizeof(*op));
 	if (!op || cl_random_id("op-", op->id, sizeof(op->id)) != CL_OK ||
 	    (data_b64 && !(op->data_b64 = strdup(data_b64))) ||

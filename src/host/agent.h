@@ -227,6 +227,7 @@ typedef struct cl_agent {
 	struct cl_http_client *http; /* main thread's client (host token) */
 	cl_agent_pool *pool;
 	int64_t generation;
+	bool resync_now;        /* changes were deferred: ask for an immediate answer */
 	json_t *caps;           /* capabilities, probed once at start */
 	cl_agent_failure *fail; /* malloc'd */
 	size_t nfail;

@@ -335,8 +335,18 @@ static bool reconcile_and_apply(cl_agent *ag, const cl_agent_answer *ans)
 		/* failed[] points into ag->fail, which apply() may change: copy out first. */
 		free(failed);
 		failed = NULL;
-		for (size_t i = 0; i < nacts; i++)
+		/* Slow actions (big image downloads, launches that time out) must not
+		 * starve the heartbeat: past half a poll timeout, stop here and sync
+		 * at once; the next answer's reconcile picks up what is left. */
+		uint64_t start = cl_now_mono_ns(), budget = (uint64_t)ag->cfg.poll_timeout_ms * 500000u;
+		for (size_t i = 0; i < nacts; i++) {
+			if (i > 0 && cl_now_mono_ns() - start > budget) {
+				cl_info("heartbeat due; deferring the remaining changes to the next sync left=%zu", nacts - i);
+				ag->resync_now = true;
+				break;
+			}
 			changed |= apply(ag, ans, act, nact, &acts[i]);
+		}
 	}
 	free(failed);
 	free(acts);
@@ -354,8 +364,9 @@ static char *sync_body(cl_agent *ag, json_t *results)
 		cl_warn("cannot list sandboxes err=\"%s\"", cl_error_detail());
 		return NULL;
 	}
+	/* wait_ms 0 asks for the desired set at once (deferred changes pending). */
 	json_t *body = json_pack("{s:I, s:I, s:O, s:o*, s:O}", "generation", (json_int_t)ag->generation, "wait_ms",
-				 (json_int_t)ag->cfg.poll_timeout_ms, "capabilities", ag->caps, "enclaves",
+				 (json_int_t)(ag->resync_now ? 0 : ag->cfg.poll_timeout_ms), "capabilities", ag->caps, "enclaves",
 				 cl_agent_enclaves_json(act, nact, ag->fail, ag->nfail), "results", results);
 	free(act);
 	char *text = NULL;
@@ -407,6 +418,7 @@ static int sync_once(cl_agent *ag)
 		goto out;
 	}
 	json_decref(results); /* delivered */
+	ag->resync_now = false;
 	cl_agent_answer ans;
 	if (cl_agent_answer_parse((const char *)resp.data, resp.len, &ans) != CL_OK) {
 		cl_warn("bad sync answer; nothing applied err=\"%s\"", cl_error_detail());

@@ -37,7 +37,10 @@ typedef struct cl_sandbox_info {
 /* Launches an enclave: spawns `self_exe --shim DIR ID` which builds the sandbox
  * and returns once the application runs (READY) or the launch failed (the
  * detail names the failing step, e.g. "seccomp: ..."). self_exe is the path of
- * the cloister-host binary. On failure nothing is left behind. */
+ * the cloister-host binary. On failure nothing is left behind.
+ * To keep launches fast the calling process keeps one spare, pre-exec'd shim
+ * (`self_exe --shim DIR -`, handed the id at launch; it exits when the caller
+ * exits). Thread-safe. See docs/sandbox.md. */
 CL_MUST_CHECK cl_err cl_sandbox_launch(const char *self_exe, const char *dir, const cl_sandbox_spec *spec,
 				       cl_sandbox_info *out);
 /* Entry point of the shim process (`cloister-host --shim DIR ID`); does not return

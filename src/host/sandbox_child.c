@@ -253,11 +253,12 @@ int cl_sandbox_child_main(void *arg)
 	/* 0. Wait until the shim has written our uid/gid maps. */
 	if (read(c->sync_fd, &b, 1) != 1)
 		fail(c, "sync", "shim did not release the child");
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
-		fail_errno(c, "setup", "pdeathsig");
-	/* 1. Become the namespace's root (host uid = the unprivileged mapped one). */
+	/* 1. Become the namespace's root (host uid = the unprivileged mapped one);
+	 *    then die with the shim (a credential change clears PDEATHSIG: after). */
 	if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0)
 		fail_errno(c, "userns", "become uid 0 of the namespace");
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+		fail_errno(c, "setup", "pdeathsig");
 	umask(022);
 	/* 2. Mounts that hold no application data: the root tmpfs and its mount
 	 *    points, /dev, /proc, /tmp (meanwhile the shim moves us into the cgroups). */

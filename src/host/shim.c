@@ -10,6 +10,7 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -178,19 +179,6 @@ static cl_err write_id_maps(pid_t child)
 	return CL_OK;
 }
 
-typedef struct prime_job {
-	char path[600];
-	pid_t self;
-	pthread_t thread;
-} prime_job;
-
-static void *prime_run(void *arg)
-{
-	prime_job *p = arg;
-	cl_cgroup_prime(p->path, p->self);
-	return NULL;
-}
-
 typedef struct image_job {
 	const char *path;
 	uint8_t *data;
@@ -285,8 +273,8 @@ static cl_err shim_launch(cl_shim *s)
 	int chan[2] = {-1, -1}, sync_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
 	void *stack = MAP_FAILED;
 	pid_t child = -1;
-	bool cgroups = false, priming = false;
-	prime_job prime;
+	pid_t primer = -1;
+	bool cgroups = false;
 	cl_err e;
 
 	uint64_t t0 = cl_now_mono_ns();
@@ -310,12 +298,20 @@ static cl_err shim_launch(cl_shim *s)
 	/* 2. cgroups with memory, cpu and pids limits */
 	if (e == CL_OK && (e = step(cl_cgroup_create(s->id, sp.memory_bytes, sp.cpus, sp.pids_max), "cgroups")) == CL_OK)
 		cgroups = true;
+	LAP("cgroups");
 	if (loading)
 		pthread_join(loader, NULL);
-	/* Pay the cgroup-migration grace period while we clone (see sandbox_internal.h). */
-	prime.self = getpid();
-	priming = e == CL_OK && cl_cgroup_prime_path(prime.path, sizeof(prime.path)) &&
-		       pthread_create(&prime.thread, NULL, prime_run, &prime) == 0;
+	/* Pay the cgroup-migration grace period while we clone (see
+	 * sandbox_internal.h): a forked helper, never a thread, since clone()
+	 * must not copy a lock another thread holds. */
+	char prime_path[600];
+	if (e == CL_OK && cl_cgroup_prime_path(prime_path, sizeof(prime_path))) {
+		primer = fork();
+		if (primer == 0) {
+			cl_cgroup_prime(prime_path, getpid());
+			_exit(0);
+		}
+	}
 	image = job.data, image_len = job.len, img = job.img;
 	if (e != CL_OK)
 		goto out;
@@ -340,7 +336,8 @@ static cl_err shim_launch(cl_shim *s)
 	cl_sandbox_child args = {
 		.img = img, .image_data = image, .image_len = image_len, .init_data = init, .init_len = init_len,
 		.rootfs_bytes = image_len + init_len + (4u << 20), .tmp_bytes = sp.memory_bytes / 4,
-		.pids_max = sp.pids_max, .seccomp = &s->seccomp, .channel_fd = chan[1], .sync_fd = sync_pipe[0], .err_fd = err_pipe[1],
+		.pids_max = sp.pids_max, .seccomp = &s->seccomp, .channel_fd = chan[1], .sync_fd = sync_pipe[0],
+		.err_fd = err_pipe[1],
 	};
 	child = clone(cl_sandbox_child_main, (uint8_t *)stack + CHILD_STACK,
 		      CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD,
@@ -364,10 +361,22 @@ static cl_err shim_launch(cl_shim *s)
 	else if (released && write(sync_pipe[1], "c", 1) != 1)
 		released = false;
 	LAP("released");
-	/* 6. the child either execs /init (pipe closes empty) or names its failed step */
+	/* 6. the child either execs /init (pipe closes empty) or names its failed
+	 *    step; a child that hangs is killed at the deadline */
 	char msg[800];
 	size_t got = 0;
+	uint64_t deadline = cl_now_mono_ns() + (uint64_t)CL_SHIM_READY_MS * 1000000u;
 	for (;;) {
+		struct pollfd pf = {.fd = err_pipe[0], .events = POLLIN};
+		uint64_t now = cl_now_mono_ns();
+		if (now >= deadline) {
+			kill(child, SIGKILL);
+			snprintf(msg, sizeof(msg), "sandbox: setup did not finish in %d ms", CL_SHIM_READY_MS);
+			got = strlen(msg);
+			break;
+		}
+		if (poll(&pf, 1, (int)((deadline - now) / 1000000u) + 1) <= 0)
+			continue;
 		ssize_t r = read(err_pipe[0], msg + got, sizeof(msg) - 1 - got);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -405,8 +414,9 @@ static cl_err shim_launch(cl_shim *s)
 	child = -1;
 	e = CL_OK;
 out:
-	if (priming)
-		pthread_join(prime.thread, NULL);
+	if (primer > 0)
+		while (waitpid(primer, NULL, 0) < 0 && errno == EINTR)
+			;
 	if (child > 0) {
 		kill(child, SIGKILL);
 		while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
@@ -524,6 +534,10 @@ int cl_sandbox_shim_main(const char *dir, const char *id)
 	if (p > 0)
 		_exit(0);
 	setsid();
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || setgroups(0, NULL) != 0) {
+		report_failure((int)status_fd, cl_errorf(CL_ESYS, "setup: %s", strerror(errno)));
+		return 1;
+	}
 	/* Everything that does not depend on the enclave: a spare does it ahead. */
 	cl_sandbox_bpf bpf;
 	uint8_t warm[CL_SHA384_LEN];
@@ -540,10 +554,6 @@ int cl_sandbox_shim_main(const char *dir, const char *id)
 			return 0; /* never used */
 		}
 		id = assigned;
-	}
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || setgroups(0, NULL) != 0) {
-		report_failure((int)status_fd, cl_errorf(CL_ESYS, "setup: %s", strerror(errno)));
-		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	sigset_t set;
@@ -595,6 +605,7 @@ out:
 	if (s->sig_fd >= 0)
 		close(s->sig_fd);
 	cl_sandbox_seccomp_free(&s->seccomp);
+	image_job_free(&preload);
 	free(s);
 	return 1;
 }

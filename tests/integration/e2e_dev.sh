@@ -84,4 +84,13 @@ wait_for 30 bash -c "! [ -e '$T/crash/dev.pid' ]" || fail "supervisor did not no
 grep -q "error: cloister-control was killed by signal 9" "$T/crash/dev.log" || fail "dev.log: $(cat "$T/crash/dev.log")"
 pgrep -f -- "--data $T/crash/host" >/dev/null && fail "host left running after the control plane died"
 
+step "SIGKILL of the supervisor: its children stop too, and a restart works"
+cli_ok dev --detach --data "$T/crash" --port 0
+SUP=$(cat "$T/crash/dev.pid")
+kill -9 "$SUP"
+wait_for 30 bash -c "! pgrep -f -- '--data $T/crash/control' && ! pgrep -f -- '--data $T/crash/host'" ||
+	fail "children outlived a killed supervisor"
+cli_ok dev --detach --data "$T/crash" --port 0
+cli_ok dev stop --data "$T/crash"
+
 echo "PASS e2e_dev"

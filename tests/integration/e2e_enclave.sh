@@ -119,6 +119,16 @@ grep -q -- "--after" <<<"$ERR" || fail "human page did not show how to get the n
 cli_ok enclave list
 [ "$(wc -l <<<"$OUT")" = 6 ] || fail "human list should have a header and 5 rows: $OUT"
 
+step "placement constraints reach the placement service"
+cli enclave create --image "$IMAGE_ID" --name near-gpu --memory 16M --near gpu:50us
+expect_cli_error 1 "within 50us of gpu.*HTTP 503"
+cli enclave create --image "$IMAGE_ID" --name needs-sgx --memory 16M --min-level sgx
+expect_cli_error 1 "sgx.*HTTP 503"
+cli enclave create --image "$IMAGE_ID" --name elsewhere --memory 16M --zone nowhere --far db:3hops
+expect_cli_error 1 "zone nowhere.*HTTP 503"
+cli_ok enclave list --json
+[ "$(pyjson 'len(j["items"])')" = 5 ] || fail "a refused create left an enclave behind: $OUT"
+
 step "destroy"
 for x in "${IDS[@]}"; do cli_ok enclave destroy "$x" --wait --access-key "${KEYS[$x]}"; done
 for x in "${IDS[@]}"; do

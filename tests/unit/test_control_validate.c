@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "control/control.h"
 #include "control/validate.h"
 
 static json_t *J(const char *s)
@@ -293,13 +294,36 @@ static void tenants_tokens_actions(void **state)
 	assert_string_equal(ctl_action_name(CTL_ACT_LOGS | CTL_ACT_SEND), "unknown");
 }
 
+static void token_split(void **state)
+{
+	char buf[128];
+	const char *id, *secret;
+	assert_int_equal(ctl_token_split("clt_tok-abc_s3cr3t", "clt", buf, sizeof(buf), &id, &secret), CL_OK);
+	assert_string_equal(id, "tok-abc");
+	assert_string_equal(secret, "s3cr3t");
+	/* the secret may itself hold '_': only the first one after the id splits */
+	assert_int_equal(ctl_token_split("clj_join-1_a_b", "clj", buf, sizeof(buf), &id, &secret), CL_OK);
+	assert_string_equal(secret, "a_b");
+	static const char *const bad[] = {"",          "clt",       "clt_",        "clt__x",     "clt_id_",
+					  "clt_id",    "clk_id_s",  "clj_id_s",    "clt_ID_s",   "clt_../x_s",
+					  "xclt_id_s", "clt-id_s"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (ctl_token_split(bad[i], "clt", buf, sizeof(buf), &id, &secret) != CL_EAUTH)
+			fail_msg("accepted bad token %zu: %s", i, bad[i]);
+	char huge[300];
+	memset(huge, 'a', sizeof(huge) - 1);
+	huge[sizeof(huge) - 1] = '\0';
+	memcpy(huge, "clt_x_", 6);
+	assert_int_equal(ctl_token_split(huge, "clt", buf, sizeof(buf), &id, &secret), CL_EAUTH);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(names_and_ids),   cmocka_unit_test(json_body),
 		cmocka_unit_test(create_enclave),  cmocka_unit_test(resize_recv_send),
 		cmocka_unit_test(capabilities_and_register), cmocka_unit_test(sync_body),
-		cmocka_unit_test(tenants_tokens_actions),
+		cmocka_unit_test(tenants_tokens_actions), cmocka_unit_test(token_split),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,6 +39,17 @@ static char tmp_dir[64], data_dir[128], probe_img[160], script_img[160];
 
 /* ---- helpers ---- */
 
+/* Enclave ids carry our pid: cgroups are named by id alone, and several
+ * builds may run this suite at once. Returns a static buffer (a ring). */
+static const char *ID(const char *name)
+{
+	static char ring[64][64];
+	static unsigned next;
+	char *b = ring[next++ % 64];
+	snprintf(b, 64, "%s-%d", name, (int)getpid());
+	return b;
+}
+
 static void find_build(void)
 {
 	char self[PATH_MAX];
@@ -232,8 +243,8 @@ static void assert_gone(const char *id, const cl_sandbox_info *info)
 static void echo_roundtrip(void **state)
 {
 	cl_sandbox_info info;
-	launch_ok("echo", 64 << 20, 0, &info);
-	int fd = connect_ok("echo");
+	launch_ok(ID("echo"), 64 << 20, 0, &info);
+	int fd = connect_ok(ID("echo"));
 	assert_string_equal(ask(fd, "echo hello enclave", "hello"), "hello enclave");
 	/* stderr lands in the log ring */
 	ask(fd, "stderr a-log-line", "stderr");
@@ -244,20 +255,20 @@ static void echo_roundtrip(void **state)
 	assert_int_equal(type, CL_FRAME_LOG);
 	assert_non_null(memmem(reply, n, "a-log-line", 10));
 	cl_sandbox_info now;
-	assert_int_equal(cl_sandbox_inspect(data_dir, "echo", &now), CL_OK);
+	assert_int_equal(cl_sandbox_inspect(data_dir, ID("echo"), &now), CL_OK);
 	assert_true(now.running);
 	assert_int_equal(now.init_pid, info.init_pid);
 	assert_int_equal(now.memory_bytes, 64 << 20);
 	close(fd);
-	assert_int_equal(cl_sandbox_destroy(data_dir, "echo"), CL_OK);
-	assert_gone("echo", &info);
+	assert_int_equal(cl_sandbox_destroy(data_dir, ID("echo")), CL_OK);
+	assert_gone(ID("echo"), &info);
 }
 
 static void isolation_suite(void **state)
 {
 	cl_sandbox_info info;
-	launch_ok("iso", 64 << 20, 0, &info);
-	int fd = connect_ok("iso");
+	launch_ok(ID("iso"), 64 << 20, 0, &info);
+	int fd = connect_ok(ID("iso"));
 	/* processes: only the enclave's own */
 	assert_string_equal(ask(fd, "pids", "pids"), "pids 1 2");
 	/* files: only the image, /init and the mount points */
@@ -327,15 +338,15 @@ static void isolation_suite(void **state)
 	fclose(f);
 	assert_int_equal(uid, CL_SANDBOX_UID_BASE + (unsigned)info.shim_pid);
 	close(fd);
-	assert_int_equal(cl_sandbox_destroy(data_dir, "iso"), CL_OK);
-	assert_gone("iso", &info);
+	assert_int_equal(cl_sandbox_destroy(data_dir, ID("iso")), CL_OK);
+	assert_gone(ID("iso"), &info);
 }
 
 static void limits_memory_and_pids(void **state)
 {
 	cl_sandbox_info info;
-	launch_ok("limits", 32 << 20, 16, &info);
-	int fd = connect_ok("limits");
+	launch_ok(ID("limits"), 32 << 20, 16, &info);
+	int fd = connect_ok(ID("limits"));
 	assert_string_equal(ask(fd, "mem 4", "mem"), "mem exit 0");
 	assert_string_equal(ask(fd, "mem 64", "mem"), "mem signal 9"); /* OOM-killed at 32 MiB */
 	/* fork bomb: stopped by pids.max, the enclave and host carry on */
@@ -352,20 +363,20 @@ static void limits_memory_and_pids(void **state)
 	assert_true(p > 0);
 	assert_int_equal(waitpid(p, NULL, 0), p);
 	/* grow: always fine, and really usable */
-	assert_int_equal(cl_sandbox_set_memory(data_dir, "limits", 96 << 20), CL_OK);
+	assert_int_equal(cl_sandbox_set_memory(data_dir, ID("limits"), 96 << 20), CL_OK);
 	cl_sandbox_info now;
-	assert_int_equal(cl_sandbox_inspect(data_dir, "limits", &now), CL_OK);
+	assert_int_equal(cl_sandbox_inspect(data_dir, ID("limits"), &now), CL_OK);
 	assert_int_equal(now.memory_bytes, 96 << 20);
 	assert_string_equal(ask(fd, "mem 64", "mem"), "mem exit 0");
 	/* shrink below usage: refused, limit unchanged */
 	uint64_t limit, usage;
-	assert_int_equal(cl_cgroup_memory("limits", &limit, &usage), CL_OK);
-	assert_int_equal(cl_sandbox_set_memory(data_dir, "limits", usage > (16u << 20) ? usage - 4096 : 16 << 20),
+	assert_int_equal(cl_cgroup_memory(ID("limits"), &limit, &usage), CL_OK);
+	assert_int_equal(cl_sandbox_set_memory(data_dir, ID("limits"), usage > (16u << 20) ? usage - 4096 : 16 << 20),
 			 usage > (16u << 20) ? CL_ECONFLICT : CL_OK);
-	assert_int_equal(cl_sandbox_set_memory(data_dir, "limits", 1 << 20), CL_EINVAL);
+	assert_int_equal(cl_sandbox_set_memory(data_dir, ID("limits"), 1 << 20), CL_EINVAL);
 	close(fd);
-	assert_int_equal(cl_sandbox_destroy(data_dir, "limits"), CL_OK);
-	assert_gone("limits", &info);
+	assert_int_equal(cl_sandbox_destroy(data_dir, ID("limits")), CL_OK);
+	assert_gone(ID("limits"), &info);
 }
 
 static void freeze_and_thaw(void **state)
@@ -373,24 +384,24 @@ static void freeze_and_thaw(void **state)
 	static char acc[1 << 20];
 	size_t len = 0;
 	cl_sandbox_info info;
-	launch_ok("freeze", 64 << 20, 0, &info);
-	int fd = connect_ok("freeze");
+	launch_ok(ID("freeze"), 64 << 20, 0, &info);
+	int fd = connect_ok(ID("freeze"));
 	ask(fd, "tick start", "tick 0");
-	assert_int_equal(cl_sandbox_freeze(data_dir, "freeze", true), CL_OK);
+	assert_int_equal(cl_sandbox_freeze(data_dir, ID("freeze"), true), CL_OK);
 	cl_sandbox_info now;
-	assert_int_equal(cl_sandbox_inspect(data_dir, "freeze", &now), CL_OK);
+	assert_int_equal(cl_sandbox_inspect(data_dir, ID("freeze"), &now), CL_OK);
 	assert_true(now.frozen);
 	/* drain what was produced before the freeze, then nothing more may come */
 	while (recv_once(fd, 200, acc, &len, sizeof(acc)) > 0)
 		len = 0;
 	assert_int_equal(recv_once(fd, 300, acc, &len, sizeof(acc)), 0);
-	assert_int_equal(cl_sandbox_freeze(data_dir, "freeze", false), CL_OK);
-	assert_int_equal(cl_sandbox_inspect(data_dir, "freeze", &now), CL_OK);
+	assert_int_equal(cl_sandbox_freeze(data_dir, ID("freeze"), false), CL_OK);
+	assert_int_equal(cl_sandbox_inspect(data_dir, ID("freeze"), &now), CL_OK);
 	assert_false(now.frozen);
 	len = 0;
 	recv_once(fd, 5000, acc, &len, sizeof(acc));
 	if (!strstr(acc, "tick ")) {
-		assert_int_equal(cl_sandbox_inspect(data_dir, "freeze", &now), CL_OK);
+		assert_int_equal(cl_sandbox_inspect(data_dir, ID("freeze"), &now), CL_OK);
 		uint8_t req[4], type, reply[4096];
 		uint32_t n = 0;
 		put_be32(req, sizeof(reply) - 1);
@@ -400,23 +411,23 @@ static void freeze_and_thaw(void **state)
 			 now.exit_status, reply);
 	}
 	close(fd);
-	assert_int_equal(cl_sandbox_destroy(data_dir, "freeze"), CL_OK);
-	assert_gone("freeze", &info);
+	assert_int_equal(cl_sandbox_destroy(data_dir, ID("freeze")), CL_OK);
+	assert_gone(ID("freeze"), &info);
 }
 
 static void backpressure_and_exit(void **state)
 {
 	static char acc[1 << 20];
 	cl_sandbox_info info;
-	launch_ok("flow", 64 << 20, 0, &info);
-	int fd = connect_ok("flow");
+	launch_ok(ID("flow"), 64 << 20, 0, &info);
+	int fd = connect_ok(ID("flow"));
 	send_line(fd, "spam 3000000\n");
 	/* The shim holds at most CL_SHIM_OUT_MAX; the app is blocked meanwhile, yet the shim answers. */
 	size_t total = 0, len = 0;
 	uint64_t deadline = cl_now_mono_ns() + 20ull * 1000 * 1000 * 1000;
 	while (total < 3000000 + 8 && cl_now_mono_ns() < deadline) {
 		cl_sandbox_info now;
-		assert_int_equal(cl_sandbox_inspect(data_dir, "flow", &now), CL_OK);
+		assert_int_equal(cl_sandbox_inspect(data_dir, ID("flow"), &now), CL_OK);
 		len = 0;
 		total += recv_once(fd, 500, acc, &len, sizeof(acc));
 	}
@@ -426,7 +437,7 @@ static void backpressure_and_exit(void **state)
 	cl_sandbox_info now = {0};
 	deadline = cl_now_mono_ns() + 10ull * 1000 * 1000 * 1000;
 	do
-		assert_int_equal(cl_sandbox_inspect(data_dir, "flow", &now), CL_OK);
+		assert_int_equal(cl_sandbox_inspect(data_dir, ID("flow"), &now), CL_OK);
 	while (now.running && cl_now_mono_ns() < deadline);
 	assert_false(now.running);
 	assert_true(WIFEXITED(now.exit_status));
@@ -436,23 +447,23 @@ static void backpressure_and_exit(void **state)
 	assert_int_equal(cl_sandbox_call(fd, CL_FRAME_DATA, "x", 1, &type, reply, sizeof(reply), &n), CL_OK);
 	assert_int_equal(type, CL_FRAME_ERROR);
 	close(fd);
-	assert_int_equal(cl_sandbox_destroy(data_dir, "flow"), CL_OK);
-	assert_gone("flow", &info);
+	assert_int_equal(cl_sandbox_destroy(data_dir, ID("flow")), CL_OK);
+	assert_gone(ID("flow"), &info);
 }
 
 static void launch_failures_leave_nothing(void **state)
 {
 	cl_sandbox_info info;
 	/* entrypoint that cannot run inside (its interpreter is not in the image) */
-	cl_sandbox_spec spec = make_spec("bad-entry", script_img, 64 << 20, 0);
+	cl_sandbox_spec spec = make_spec(ID("bad-entry"), script_img, 64 << 20, 0);
 	assert_int_not_equal(cl_sandbox_launch(host_exe, data_dir, &spec, &info), CL_OK);
 	assert_non_null(strstr(cl_error_detail(), "entrypoint"));
-	assert_gone("bad-entry", NULL);
+	assert_gone(ID("bad-entry"), NULL);
 	/* impossible memory limit */
-	spec = make_spec("bad-mem", probe_img, 1 << 20, 0);
+	spec = make_spec(ID("bad-mem"), probe_img, 1 << 20, 0);
 	assert_int_equal(cl_sandbox_launch(host_exe, data_dir, &spec, &info), CL_EINVAL);
 	assert_non_null(strstr(cl_error_detail(), "memory"));
-	assert_gone("bad-mem", NULL);
+	assert_gone(ID("bad-mem"), NULL);
 	/* a limit that cannot even hold the image: the setup is OOM-killed, launch says so */
 	char big[200], bigimg[200];
 	snprintf(big, sizeof(big), "%s/big.bin", tmp_dir);
@@ -468,17 +479,17 @@ static void launch_failures_leave_nothing(void **state)
 	cl_image_input bin[2] = {{probe_exe, "probe"}, {big, "big.bin"}};
 	cl_image_spec bspec = {"big", "1", "/probe", serve, bin, 2};
 	assert_int_equal(cl_image_build(&bspec, bigimg), CL_OK);
-	spec = make_spec("too-small", bigimg, 16 << 20, 0);
+	spec = make_spec(ID("too-small"), bigimg, 16 << 20, 0);
 	assert_int_not_equal(cl_sandbox_launch(host_exe, data_dir, &spec, &info), CL_OK);
 	if (!strstr(cl_error_detail(), "memory") && !strstr(cl_error_detail(), "image"))
 		fail_msg("unclear error: %s", cl_error_detail());
-	assert_gone("too-small", NULL);
+	assert_gone(ID("too-small"), NULL);
 	/* bad id, missing image, missing init */
 	spec = make_spec("../x", probe_img, 64 << 20, 0);
 	assert_int_equal(cl_sandbox_launch(host_exe, data_dir, &spec, &info), CL_EINVAL);
-	spec = make_spec("no-image", "/nonexistent.img", 64 << 20, 0);
+	spec = make_spec(ID("no-image"), "/nonexistent.img", 64 << 20, 0);
 	assert_int_equal(cl_sandbox_launch(host_exe, data_dir, &spec, &info), CL_ENOTFOUND);
-	assert_gone("no-image", NULL);
+	assert_gone(ID("no-image"), NULL);
 	/* a corrupt image fails in the shim's "image" step and leaves nothing */
 	char bad[200];
 	snprintf(bad, sizeof(bad), "%s/corrupt.img", tmp_dir);
@@ -486,22 +497,22 @@ static void launch_failures_leave_nothing(void **state)
 	assert_non_null(f);
 	fputs("CLIMAGE1 this is not an image", f);
 	fclose(f);
-	spec = make_spec("corrupt", bad, 64 << 20, 0);
+	spec = make_spec(ID("corrupt"), bad, 64 << 20, 0);
 	assert_int_not_equal(cl_sandbox_launch(host_exe, data_dir, &spec, &info), CL_OK);
 	assert_non_null(strstr(cl_error_detail(), "image"));
-	assert_gone("corrupt", NULL);
+	assert_gone(ID("corrupt"), NULL);
 	/* same id twice: the second is refused, the first is untouched */
-	launch_ok("twice", 64 << 20, 0, &info);
-	spec = make_spec("twice", probe_img, 64 << 20, 0);
+	launch_ok(ID("twice"), 64 << 20, 0, &info);
+	spec = make_spec(ID("twice"), probe_img, 64 << 20, 0);
 	cl_sandbox_info other;
 	assert_int_equal(cl_sandbox_launch(host_exe, data_dir, &spec, &other), CL_ECONFLICT);
-	int fd = connect_ok("twice");
+	int fd = connect_ok(ID("twice"));
 	assert_string_equal(ask(fd, "echo ok", "ok"), "ok");
 	close(fd);
-	assert_int_equal(cl_sandbox_destroy(data_dir, "twice"), CL_OK);
-	assert_gone("twice", &info);
-	assert_int_equal(cl_sandbox_destroy(data_dir, "twice"), CL_OK); /* idempotent */
-	assert_int_equal(cl_sandbox_inspect(data_dir, "twice", &other), CL_ENOTFOUND);
+	assert_int_equal(cl_sandbox_destroy(data_dir, ID("twice")), CL_OK);
+	assert_gone(ID("twice"), &info);
+	assert_int_equal(cl_sandbox_destroy(data_dir, ID("twice")), CL_OK); /* idempotent */
+	assert_int_equal(cl_sandbox_inspect(data_dir, ID("twice"), &other), CL_ENOTFOUND);
 }
 
 /* The spare shim verifies the last image ahead of time; a file replaced at the
@@ -515,28 +526,44 @@ static void replaced_image_is_reloaded(void **state)
 	cl_image_input in = {probe_exe, "probe"};
 	cl_image_spec good = {"probe", "1", "/probe", serve, &in, 1};
 	assert_int_equal(cl_image_build(&good, path), CL_OK);
-	cl_sandbox_spec spec = make_spec("swap-a", path, 64 << 20, 0);
+	cl_sandbox_spec spec = make_spec(ID("swap-a"), path, 64 << 20, 0);
 	assert_int_equal(cl_sandbox_launch(host_exe, data_dir, &spec, &info), CL_OK); /* spare now preloads path */
-	assert_int_equal(cl_sandbox_destroy(data_dir, "swap-a"), CL_OK);
+	assert_int_equal(cl_sandbox_destroy(data_dir, ID("swap-a")), CL_OK);
 	/* replace it (by rename, as the agent does) with the script image */
 	char script[200];
 	snprintf(script, sizeof(script), "%s/app.sh", tmp_dir);
 	cl_image_input sin = {script, "app.sh"};
 	cl_image_spec bad = {"script", "1", "/app.sh", NULL, &sin, 1};
 	assert_int_equal(cl_image_build(&bad, path), CL_OK);
-	spec = make_spec("swap-b", path, 64 << 20, 0);
+	spec = make_spec(ID("swap-b"), path, 64 << 20, 0);
 	assert_int_not_equal(cl_sandbox_launch(host_exe, data_dir, &spec, &info), CL_OK);
 	assert_non_null(strstr(cl_error_detail(), "entrypoint"));
-	assert_gone("swap-b", NULL);
+	assert_gone(ID("swap-b"), NULL);
 	/* and back: the good image launches again */
 	assert_int_equal(cl_image_build(&good, path), CL_OK);
-	spec = make_spec("swap-c", path, 64 << 20, 0);
+	spec = make_spec(ID("swap-c"), path, 64 << 20, 0);
 	assert_int_equal(cl_sandbox_launch(host_exe, data_dir, &spec, &info), CL_OK);
-	int fd = connect_ok("swap-c");
+	int fd = connect_ok(ID("swap-c"));
 	assert_string_equal(ask(fd, "echo fresh", "fresh"), "fresh");
 	close(fd);
-	assert_int_equal(cl_sandbox_destroy(data_dir, "swap-c"), CL_OK);
-	assert_gone("swap-c", &info);
+	assert_int_equal(cl_sandbox_destroy(data_dir, ID("swap-c")), CL_OK);
+	assert_gone(ID("swap-c"), &info);
+}
+
+/* The enclave dies with its shim (its uid is only unique while the shim lives). */
+static void enclave_dies_with_shim(void **state)
+{
+	cl_sandbox_info info;
+	launch_ok(ID("orphan"), 64 << 20, 0, &info);
+	assert_int_equal(kill(info.shim_pid, SIGKILL), 0);
+	uint64_t deadline = cl_now_mono_ns() + 10ull * 1000 * 1000 * 1000;
+	while (process_alive(info.init_pid) && cl_now_mono_ns() < deadline)
+		usleep(1000);
+	assert_false(process_alive(info.init_pid));
+	cl_sandbox_info now;
+	assert_int_equal(cl_sandbox_inspect(data_dir, ID("orphan"), &now), CL_ENOTFOUND);
+	assert_int_equal(cl_sandbox_destroy(data_dir, ID("orphan")), CL_OK);
+	assert_gone(ID("orphan"), &info);
 }
 
 static int raw_connect(const char *id)
@@ -552,7 +579,7 @@ static int raw_connect(const char *id)
 static void shim_rejects_malformed_frames(void **state)
 {
 	cl_sandbox_info info;
-	launch_ok("proto", 64 << 20, 0, &info);
+	launch_ok(ID("proto"), 64 << 20, 0, &info);
 	static const uint8_t bad[][13] = {
 		{0, 0, 0, 0, 200},                   /* unknown type */
 		{0, 0x10, 0, 1, CL_FRAME_DATA},      /* length over 1 MiB */
@@ -563,7 +590,7 @@ static void shim_rejects_malformed_frames(void **state)
 	};
 	static const size_t lens[] = {5, 5, 8, 5, 6, 13};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		int fd = raw_connect("proto");
+		int fd = raw_connect(ID("proto"));
 		assert_int_equal(send(fd, bad[i], lens[i], MSG_NOSIGNAL), (ssize_t)lens[i]);
 		char c;
 		struct timeval tv = {10, 0};
@@ -571,11 +598,11 @@ static void shim_rejects_malformed_frames(void **state)
 		assert_int_equal(recv(fd, &c, 1, 0), 0); /* closed by the shim */
 		close(fd);
 	}
-	int fd = connect_ok("proto");
+	int fd = connect_ok(ID("proto"));
 	assert_string_equal(ask(fd, "echo survived", "survived"), "survived");
 	close(fd);
-	assert_int_equal(cl_sandbox_destroy(data_dir, "proto"), CL_OK);
-	assert_gone("proto", &info);
+	assert_int_equal(cl_sandbox_destroy(data_dir, ID("proto")), CL_OK);
+	assert_gone(ID("proto"), &info);
 }
 
 /* The filter itself: syscalls that would otherwise succeed or fail differently get EPERM. */
@@ -621,21 +648,21 @@ static void probe_reports_kernel(void **state)
 static void list_and_bad_ids(void **state)
 {
 	cl_sandbox_info info;
-	launch_ok("listed", 64 << 20, 0, &info);
+	launch_ok(ID("listed"), 64 << 20, 0, &info);
 	char **ids;
 	size_t n;
 	assert_int_equal(cl_sandbox_list(data_dir, &ids, &n), CL_OK);
 	bool found = false;
 	for (size_t i = 0; i < n; i++)
-		found |= strcmp(ids[i], "listed") == 0;
+		found |= strcmp(ids[i], ID("listed")) == 0;
 	cl_sandbox_ids_free(ids, n);
 	assert_true(found);
-	assert_int_equal(cl_sandbox_destroy(data_dir, "listed"), CL_OK);
+	assert_int_equal(cl_sandbox_destroy(data_dir, ID("listed")), CL_OK);
 	assert_int_equal(cl_sandbox_destroy(data_dir, "../etc"), CL_EINVAL);
-	assert_int_equal(cl_sandbox_freeze(data_dir, "missing", true), CL_ENOTFOUND);
-	assert_int_equal(cl_sandbox_set_memory(data_dir, "missing", 64 << 20), CL_ENOTFOUND);
+	assert_int_equal(cl_sandbox_freeze(data_dir, ID("missing"), true), CL_ENOTFOUND);
+	assert_int_equal(cl_sandbox_set_memory(data_dir, ID("missing"), 64 << 20), CL_ENOTFOUND);
 	int fd;
-	assert_int_equal(cl_sandbox_connect(data_dir, "missing", &fd), CL_ENOTFOUND);
+	assert_int_equal(cl_sandbox_connect(data_dir, ID("missing"), &fd), CL_ENOTFOUND);
 }
 
 int main(void)
@@ -651,6 +678,7 @@ int main(void)
 		cmocka_unit_test(launch_failures_leave_nothing),
 		cmocka_unit_test(shim_rejects_malformed_frames),
 		cmocka_unit_test(replaced_image_is_reloaded),
+		cmocka_unit_test(enclave_dies_with_shim),
 		cmocka_unit_test(list_and_bad_ids),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1,0 +1,116 @@
+/* fwdev_internal.h — shared between the device model's files; not public. */
+#ifndef CL_HOST_FWDEV_INTERNAL_H
+#define CL_HOST_FWDEV_INTERNAL_H
+
+#include <limits.h>
+#include <pthread.h>
+
+#include "host/fwaudit.h"
+#include "host/fwguard.h"
+
+#define FWG_NO_SLOT 0xff
+#define FWG_AAD_WINDOW "cloister-fw/window-policy/1"
+
+/* What a slot holds (copied from the verified manifest). */
+typedef struct fwg_slot {
+	uint8_t valid;
+	uint64_t sequence;
+	uint64_t size; /* bundle bytes in the slot file */
+	char version[FW_MAX_STR + 1];
+} fwg_slot;
+
+/* The persisted device state (DIR/devices/<addr>/state). */
+typedef struct fwg_state {
+	uint8_t active;    /* 0 = A, 1 = B, FWG_NO_SLOT = blank */
+	uint8_t last_good; /* revert target, or FWG_NO_SLOT */
+	uint64_t counter;
+	uint64_t trust_version; /* = trust floor */
+	uint64_t policy_version;
+	uint64_t window_s;      /* this power-on */
+	uint64_t next_window_s; /* from the next power-on */
+	uint64_t generation;    /* +1 per commit */
+	fwg_slot slot[2];
+} fwg_state;
+
+typedef struct fwg_dev {
+	char name[16];
+	char addr[FWG_ADDR_MAX + 1];
+	uint8_t vendor[FW_UUID_LEN];
+	uint8_t class_id[FW_UUID_LEN];
+	uint8_t root[FW_POINT_LEN];
+	fwg_state st;
+	fw_trust trust;
+	bool trust_ok;
+	bool booted;
+} fwg_dev;
+
+struct fwg_host {
+	char dir[PATH_MAX - 64];
+	fwg_opts opts;
+	fwg_policy policy;
+	fw_ops ops;
+	pthread_mutex_t mu;
+	int lockfd;
+	fwa_log audit;
+	uint64_t power_on_ns;
+	size_t ndev;
+	fwg_dev dev[FWG_MAX_DEVICES];
+};
+
+/* fwdev_store.c: files. */
+CL_MUST_CHECK cl_err fwg_path(const fwg_host *h, const char *addr, const char *leaf, char *out, size_t n);
+CL_MUST_CHECK cl_err fwg_rom_write(const char *path, const fwg_device_spec *s, const uint8_t root[FW_POINT_LEN]);
+CL_MUST_CHECK cl_err fwg_rom_read(const char *path, fwg_dev *d);
+/* Commits st with one atomic rename (fsync file, rename, fsync dir). */
+CL_MUST_CHECK cl_err fwg_state_commit(fwg_host *h, fwg_dev *d, const fwg_state *st);
+CL_MUST_CHECK cl_err fwg_state_load(fwg_host *h, fwg_dev *d);
+/* Writes a slot file (not committed until the state names it). */
+CL_MUST_CHECK cl_err fwg_slot_write(fwg_host *h, fwg_dev *d, int slot, const uint8_t *p, size_t n);
+CL_MUST_CHECK cl_err fwg_slot_read(fwg_host *h, fwg_dev *d, int slot, cl_buf *out);
+/* Rebuilds d->trust from trust-1..trust-N (N = st.trust_version). */
+CL_MUST_CHECK cl_err fwg_trust_load(fwg_host *h, fwg_dev *d);
+CL_MUST_CHECK cl_err fwg_power_write(fwg_host *h, uint64_t power_on_ns);
+/* Reads DIR/power; *rebooted when the boot id differs (or no file). */
+CL_MUST_CHECK cl_err fwg_power_read(fwg_host *h, uint64_t *power_on_ns, bool *rebooted);
+size_t fwg_pending_count(fwg_host *h, const char *addr);
+
+/* fwdev_host.c */
+uint64_t fwg_boot_now(fwg_host *h);
+uint64_t fwg_wall_now(fwg_host *h);
+void fwg_fault(fwg_host *h, fwg_fault_point p, uint64_t arg);
+fwg_dev *fwg_find(fwg_host *h, const char *addr);
+bool fwg_window_open(fwg_host *h, const fwg_dev *d, uint64_t *left_s);
+bool fwg_route_allowed(const fwg_host *h, fwg_source src, const char *addr);
+CL_MUST_CHECK cl_err fwg_lock(fwg_host *h);
+void fwg_unlock(fwg_host *h);
+/* Re-verifies one slot's bundle in full (signatures under the current trust
+ * state, identity, digest; use-before not applied at boot). */
+fw_status fwg_verify_slot(fwg_host *h, fwg_dev *d, int slot);
+/* Re-verifies the active slot (falling back to the other); audits failures. */
+CL_MUST_CHECK cl_err fwg_boot_device(fwg_host *h, fwg_dev *d);
+
+/* fwdev_audit.c: one audited outcome; applies the action policy. */
+typedef struct fwg_event {
+	fwg_op op;
+	fwg_source src;
+	fwg_result result;
+	uint16_t reason;
+	const char *addr;
+	const uint8_t *input; /* parsed as a bundle for the identity, may be NULL */
+	size_t input_len;
+	const char *detail;
+} fwg_event;
+CL_MUST_CHECK cl_err fwg_audit(fwg_host *h, const fwg_event *e, fwg_outcome *out);
+/* Audits a refusal and returns the matching cl_err with a detail. */
+CL_MUST_CHECK cl_err fwg_refuse(fwg_host *h, fwg_event *e, fwg_outcome *out);
+
+/* fwdev_policy.c */
+fw_status fwg_window_policy_verify(const fwg_dev *d, const fw_ops *ops, const uint8_t *doc, size_t len,
+				   uint64_t *version, uint64_t *seconds);
+
+/* fwdev_update.c: the update path, shared with the power-on queue. */
+CL_MUST_CHECK cl_err fwg_update_locked(fwg_host *h, fwg_source src, fwg_dev *d, const uint8_t *bundle,
+				       size_t len, fwg_outcome *out);
+CL_MUST_CHECK cl_err fwg_apply_pending(fwg_host *h);
+
+#endif

@@ -1,0 +1,287 @@
+/* fwguard.h — the firmware guard's device model, run by cloister-host.
+ *
+ * A host has a few devices (default: NIC 0000:03:00.0, GPU 0000:65:00.0,
+ * BMC 0000:01:00.0), persisted under DIR:
+ *
+ *   DIR/devices/<addr>/rom       root public key + vendor/class, written once
+ *                                at manufacture (fwg_host_create), never again
+ *   DIR/devices/<addr>/state     active slot, counter, trust floor, window
+ *                                policy; replaced by one atomic rename
+ *   DIR/devices/<addr>/slot-a|b  the A/B flash slots (whole signed bundles)
+ *   DIR/devices/<addr>/trust-N   accepted trust-root documents v1..vN
+ *   DIR/pending/<addr>/NNN.fw    approved updates queued for the next power-on
+ *   DIR/power                    boot id + clock value of the last power-on
+ *   DIR/audit.log                hash-chained audit trail (fwaudit.h)
+ *   DIR/quarantine               present = host halted for tenants
+ *   DIR/lock                     flock serialising every change
+ *
+ * Every change (update, trust root, window policy, revert) must come from
+ * the management source through the I/O hub's routing policy, inside the
+ * device's mutability window. Every attempt, refused or not, is audited;
+ * every refusal changes nothing but the audit log (and, by action policy,
+ * the alarm list or the quarantine flag). Verification is src/fw's.
+ * Formats and the proposed wiring: docs/firmware-guard.md.
+ *
+ * Thread safety: one fwg_host may be shared by threads (a mutex) and several
+ * processes may open the same DIR (flock); each change re-reads the device
+ * state under both locks.
+ */
+#ifndef CL_HOST_FWGUARD_H
+#define CL_HOST_FWGUARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "fw/fw.h"
+
+#define FWG_ADDR_MAX 31   /* bus address length */
+#define FWG_MAX_DEVICES 8
+#define FWG_MAX_BUNDLE (64u << 20) /* largest bundle a device accepts */
+#define FWG_DEFAULT_WINDOW_S 60
+#define FWG_MAX_WINDOW_S 86400
+#define FWG_REASON_LIMIT 128
+
+/* Who sent a request. Only FWG_SRC_MGMT (the control plane's management
+ * path, arriving on the NIC's management port) can change firmware, and
+ * only where the routing policy lets it reach the target. */
+typedef enum fwg_source {
+	FWG_SRC_MGMT = 1,     /* control plane via the management port */
+	FWG_SRC_GUEST = 2,    /* a tenant guest or enclave */
+	FWG_SRC_HOST = 3,     /* a local host process (CPU side) */
+	FWG_SRC_OPERATOR = 4, /* an operator action (power cycle, clear) */
+} fwg_source;
+
+/* What was attempted (audit record `op`). */
+typedef enum fwg_op {
+	FWG_OP_UPDATE = 1,
+	FWG_OP_TRUST = 2,       /* trust-root document */
+	FWG_OP_WINDOW = 3,      /* window policy document */
+	FWG_OP_REVERT = 4,
+	FWG_OP_GUEST_WRITE = 5,
+	FWG_OP_POWER_ON = 6,
+	FWG_OP_BOOT = 7,
+	FWG_OP_QUEUE = 8,       /* update queued for the next power-on */
+	FWG_OP_CLEAR = 9,       /* quarantine cleared */
+	FWG_OP_MANUFACTURE = 10,
+} fwg_op;
+
+typedef enum fwg_result {
+	FWG_RES_ACCEPTED = 1,
+	FWG_RES_REFUSED = 2,
+	FWG_RES_EVENT = 3, /* power-on, boot, clear: neither allowed nor refused */
+} fwg_result;
+
+/* Why. 0..63 are fw_status values (the verifier's reasons, same numbers);
+ * 64.. are the device model's. Stable: append only. */
+typedef enum fwg_reason {
+	FWG_R_OK = 0,
+	FWG_R_WINDOW_CLOSED = 64,  /* outside the mutability window */
+	FWG_R_NO_MAPPING = 65,     /* guest write to a region it has no mapping of */
+	FWG_R_ROUTE_DENIED = 66,   /* routing policy forbids (source, target) */
+	FWG_R_NO_DEVICE = 67,      /* no device at that bus address */
+	FWG_R_POLICY_REPLAY = 68,  /* window policy version not above the current */
+	FWG_R_IO = 69,             /* storage failed; nothing committed */
+	FWG_R_NO_REVERT = 70,      /* no last good slot that still verifies */
+	FWG_R_BOOT_FALLBACK = 71,  /* active slot failed verification; booted the other */
+	FWG_R_BOOT_FAILED = 72,    /* no slot verifies */
+	FWG_R_TOO_BIG = 73,        /* larger than FWG_MAX_BUNDLE */
+	FWG_R_NOT_ALLOWED = 74,    /* source may not perform this operation */
+} fwg_reason;
+
+typedef enum fwg_action {
+	FWG_ACT_LOG = 0,
+	FWG_ACT_ALARM = 1,      /* listed by fwg_alarms() */
+	FWG_ACT_QUARANTINE = 2, /* alarm + host halted for tenants until cleared */
+} fwg_action;
+
+/* Stable lower-case names ("window_closed", "route_denied", "mgmt", ...). */
+const char *fwg_reason_name(uint16_t reason);
+const char *fwg_source_name(uint8_t source);
+const char *fwg_op_name(uint8_t op);
+const char *fwg_result_name(uint8_t result);
+const char *fwg_action_name(uint8_t action);
+
+/* Action per reason, applied to refusals and events (an accepted change is
+ * always logged). fwg_policy_default: signature/trust/rollback refusals and
+ * guest writes alarm, boot failures quarantine, the rest log. */
+typedef struct fwg_policy {
+	uint8_t by_reason[FWG_REASON_LIMIT]; /* fwg_action */
+} fwg_policy;
+void fwg_policy_default(fwg_policy *p);
+
+/* One I/O hub rule: `source` may reach the device at `addr` ("*" = any). */
+typedef struct fwg_route {
+	fwg_source source;
+	const char *addr;
+} fwg_route;
+
+/* What a device is, for manufacture. Strings borrowed. */
+typedef struct fwg_device_spec {
+	const char *name; /* "nic", "gpu", "bmc" */
+	const char *addr; /* "0000:03:00.0" */
+	uint8_t vendor[FW_UUID_LEN];
+	uint8_t class_id[FW_UUID_LEN];
+} fwg_device_spec;
+
+/* The three default devices (static storage; n = 3). */
+const fwg_device_spec *fwg_default_devices(size_t *n);
+
+/* Fault-injection points passed to fwg_opts.fault (a test seam; production
+ * passes NULL). */
+typedef enum fwg_fault_point {
+	FWG_FAULT_SLOT_BYTES = 1,    /* after each flash write; arg = bytes written so far */
+	FWG_FAULT_SLOT_SYNCED = 2,   /* slot written and fsynced */
+	FWG_FAULT_STATE_TMP = 3,     /* new state written to its temp file, fsynced */
+	FWG_FAULT_STATE_RENAMED = 4, /* new state renamed into place (committed) */
+} fwg_fault_point;
+
+/* Open options. Zero-initialised = production: real clocks (CLOCK_BOOTTIME
+ * for the window, CLOCK_REALTIME for use-before/expiry), default routing
+ * (management source to every device, nothing else), default policy.
+ * The clock and fault hooks are test seams: production never sets them; they
+ * cannot be reached from any request. Pointers are borrowed and must outlive
+ * the host handle. */
+typedef struct fwg_opts {
+	uint64_t (*boot_ns)(void *ctx); /* monotonic ns since (power-on) boot */
+	uint64_t (*wall_s)(void *ctx);  /* unix seconds */
+	void *clock_ctx;
+	const fwg_route *routes; /* NULL = default routing */
+	size_t nroutes;
+	const fwg_policy *policy; /* NULL = fwg_policy_default */
+	void (*fault)(void *ctx, fwg_fault_point point, uint64_t arg);
+	void *fault_ctx;
+} fwg_opts;
+
+typedef struct fwg_host fwg_host;
+
+/* Manufacture: creates DIR with the given devices (NULL/0 = defaults), each
+ * with `root` (uncompressed P-384 point) burnt into its ROM, blank flash,
+ * counter 0, 60 s window, and powers the host on (the window opens now).
+ * Refuses (CL_ECONFLICT) if DIR already holds devices. */
+CL_MUST_CHECK cl_err fwg_host_create(const char *dir, const uint8_t root[FW_POINT_LEN],
+				     const fwg_device_spec *specs, size_t nspecs, const fwg_opts *opts);
+
+/* Opens a manufactured host. If the machine rebooted since the last
+ * power-on (boot id changed), this is a power-on: the window is measured
+ * from the kernel's boot (CLOCK_BOOTTIME 0) and pending updates are applied.
+ * Otherwise the devices boot (re-verify their active slot) and the window
+ * keeps its original deadline. *out is freed with fwg_host_close. */
+CL_MUST_CHECK cl_err fwg_host_open(const char *dir, const fwg_opts *opts, fwg_host **out);
+void fwg_host_close(fwg_host *h);
+
+/* Power cycle (`cloister host power-cycle`): reopens every device's window
+ * now, with the window length its last accepted policy set, boots each
+ * device and applies the pending queue inside the window. Only
+ * FWG_SRC_OPERATOR or FWG_SRC_MGMT; refusals audited. */
+CL_MUST_CHECK cl_err fwg_host_power_cycle(fwg_host *h, fwg_source src);
+
+/* What a management request did. reason is an fwg_reason (0 = accepted). */
+typedef struct fwg_outcome {
+	uint16_t reason;
+	uint8_t action;
+	uint64_t audit_seq;
+} fwg_outcome;
+
+/* The management port. Every function: route check (src, addr), device
+ * exists, window open, then its own checks; refusals return CL_EPERM (policy),
+ * CL_ECRYPTO (verification) or CL_EIO, with out->reason, and change nothing.
+ * out may be NULL. Input is borrowed. */
+
+/* Installs a bundle: fw_verify_bundle against the device's trust state,
+ * counter and identity, then writes the inactive slot (fsync) and commits
+ * active slot + counter with one rename. */
+CL_MUST_CHECK cl_err fwg_mgmt_update(fwg_host *h, fwg_source src, const char *addr, const uint8_t *bundle,
+				     size_t len, fwg_outcome *out);
+/* Applies the next trust-root document (fw_trust_apply) and raises the floor. */
+CL_MUST_CHECK cl_err fwg_mgmt_trust(fwg_host *h, fwg_source src, const char *addr, const uint8_t *doc,
+				    size_t len, fwg_outcome *out);
+/* Sets the window length from a root-signed window policy document whose
+ * version exceeds the current one; effective from the next power-on. */
+CL_MUST_CHECK cl_err fwg_mgmt_window(fwg_host *h, fwg_source src, const char *addr, const uint8_t *doc,
+				     size_t len, fwg_outcome *out);
+/* Switches back to the last good slot (re-verified first); counter unchanged. */
+CL_MUST_CHECK cl_err fwg_mgmt_revert(fwg_host *h, fwg_source src, const char *addr, fwg_outcome *out);
+/* Queues an approved update for the next power-on (allowed outside the
+ * window; it changes no device). Checked structurally now, verified in full
+ * when applied. */
+CL_MUST_CHECK cl_err fwg_mgmt_queue(fwg_host *h, fwg_source src, const char *addr, const uint8_t *bundle,
+				    size_t len, fwg_outcome *out);
+
+/* ---- the guest interface: what a tenant's guest maps ---- */
+
+typedef struct fwg_identity {
+	char addr[FWG_ADDR_MAX + 1];
+	char name[16];
+	uint8_t vendor[FW_UUID_LEN];
+	uint8_t class_id[FW_UUID_LEN];
+	char version[FW_MAX_STR + 1]; /* "" when blank */
+	bool locked;
+} fwg_identity;
+
+typedef enum fwg_region {
+	FWG_REGION_FIRMWARE = 1,
+	FWG_REGION_CONFIG = 2,
+	FWG_REGION_ROM = 3,
+} fwg_region;
+
+/* Reads the device's identity (immutable regions only). */
+CL_MUST_CHECK cl_err fwg_guest_read(fwg_host *h, const char *addr, fwg_identity *out);
+/* Any write: no mapping exists. Always CL_EPERM, reason no_mapping, audited. */
+CL_MUST_CHECK cl_err fwg_guest_write(fwg_host *h, const char *addr, fwg_region region, uint64_t offset,
+				     const uint8_t *data, size_t len, fwg_outcome *out);
+
+/* ---- status ---- */
+
+typedef struct fwg_dev_status {
+	char addr[FWG_ADDR_MAX + 1];
+	char name[16];
+	uint8_t vendor[FW_UUID_LEN];
+	uint8_t class_id[FW_UUID_LEN];
+	char version[FW_MAX_STR + 1];
+	uint64_t sequence;   /* of the active slot (0 = blank) */
+	int active_slot;     /* 0 = A, 1 = B, -1 = blank */
+	uint64_t counter;    /* security counter */
+	uint64_t trust_version;
+	uint64_t window_s;      /* this power-on's window */
+	uint64_t next_window_s; /* from the next power-on */
+	bool window_open;
+	uint64_t window_left_s; /* rounded up; 0 when closed */
+	size_t pending;
+	bool booted;  /* active slot verified at boot (or blank) */
+	bool locked;  /* window closed and nothing pending */
+} fwg_dev_status;
+
+typedef struct fwg_host_status {
+	size_t ndev;
+	fwg_dev_status dev[FWG_MAX_DEVICES];
+	bool quarantined;
+	bool any_window_open;
+	bool eligible; /* for tenant placement: not quarantined, every device locked and booted */
+} fwg_host_status;
+
+/* Reads every device's state fresh from disk. */
+CL_MUST_CHECK cl_err fwg_host_status_get(fwg_host *h, fwg_host_status *out);
+
+/* ---- alarms and quarantine ---- */
+
+/* Up to max of the most recent audit records whose action was alarm or
+ * quarantine, oldest first, into out (caller's array). Type in fwaudit.h. */
+struct fwg_audit_rec;
+CL_MUST_CHECK cl_err fwg_alarms(fwg_host *h, struct fwg_audit_rec *out, size_t max, size_t *n);
+bool fwg_quarantined(fwg_host *h);
+/* Clears the quarantine (operator only); audited. */
+CL_MUST_CHECK cl_err fwg_quarantine_clear(fwg_host *h, fwg_source src, const char *why);
+
+/* ---- window policy documents (host tool; the device side is internal) ----
+ *
+ * policy = [ body: bstr, [ COSE_Sign1 ] ]  body = {1: version, 2: seconds}
+ * signed by the ROM root key with external_aad "cloister-fw/window-policy/1".
+ * Builds one with root_key (EVP_PKEY*) into out (an initialised cl_buf,
+ * cleared first; >= 256 bytes max). */
+CL_MUST_CHECK cl_err fwg_window_policy_build(const void *root_key, uint64_t version, uint64_t seconds,
+					     cl_buf *out);
+
+#endif

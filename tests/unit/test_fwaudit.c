@@ -1,0 +1,303 @@
+/* The audit log: codec strictness, the hash chain catching edits,
+ * deletions, reorders and cuts (with the first bad record reported), tail
+ * truncation against an anchor, torn-tail recovery, and refusal to append
+ * after tampering. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/crypto.h"
+#include "common/util.h"
+#include "host/fwaudit.h"
+#include "host/fwguard.h"
+
+typedef struct lx {
+	char dir[64];
+	char path[96];
+	size_t off[7]; /* byte offset of record i (1-based), off[6] = end */
+	uint8_t hash[6][FWA_HASH_LEN];
+} lx;
+
+static void rec_fill(fwg_audit_rec *r, int i)
+{
+	memset(r, 0, sizeof(*r));
+	r->time_ms = 1700000000000ull + (uint64_t)i;
+	r->op = FWG_OP_UPDATE;
+	r->source = FWG_SRC_MGMT;
+	r->result = i % 2 ? FWG_RES_ACCEPTED : FWG_RES_REFUSED;
+	r->reason = i % 2 ? 0 : FWG_R_WINDOW_CLOSED;
+	snprintf(r->addr, sizeof(r->addr), "0000:03:00.0");
+	r->has_id = true;
+	r->vendor[0] = (uint8_t)i;
+	r->sequence = (uint64_t)i;
+	snprintf(r->version, sizeof(r->version), "1.%d", i);
+	r->input_len = 1000 + (uint32_t)i;
+	snprintf(r->detail, sizeof(r->detail), "record %d", i);
+}
+
+static int setup(void **state)
+{
+	lx *l = calloc(1, sizeof(*l));
+	fwa_log log;
+	if (!l)
+		return -1;
+	snprintf(l->dir, sizeof(l->dir), "/tmp/fwaudit.XXXXXX");
+	if (!mkdtemp(l->dir))
+		return -1;
+	snprintf(l->path, sizeof(l->path), "%s/audit.log", l->dir);
+	assert_int_equal(fwa_open(l->path, &log), CL_OK);
+	l->off[1] = FWA_MAGIC_LEN;
+	for (int i = 1; i <= 5; i++) {
+		fwg_audit_rec r;
+		rec_fill(&r, i);
+		assert_int_equal(fwa_append(&log, &r), CL_OK);
+		assert_int_equal(r.seq, (uint64_t)i);
+		memcpy(l->hash[i], r.hash, FWA_HASH_LEN);
+		l->off[i + 1] = (size_t)log.off;
+	}
+	fwa_close(&log);
+	*state = l;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	lx *l = *state;
+	assert_int_equal(cl_rm_rf(l->dir), CL_OK);
+	free(l);
+	return 0;
+}
+
+static void load(lx *l, cl_buf *b)
+{
+	cl_buf_init(b, 1 << 20);
+	assert_int_equal(cl_file_read(l->path, b->max, b), CL_OK);
+}
+
+static void store(lx *l, const uint8_t *p, size_t n)
+{
+	assert_int_equal(cl_file_write_atomic(l->path, p, n, 0600), CL_OK);
+}
+
+static fwa_report verify(lx *l)
+{
+	fwa_report rep;
+	assert_int_equal(fwa_verify(l->path, 0, NULL, &rep), CL_OK);
+	return rep;
+}
+
+static void intact_chain_verifies(void **state)
+{
+	lx *l = *state;
+	fwa_report rep = verify(l);
+	assert_true(rep.ok);
+	assert_int_equal(rep.records, 5);
+	assert_int_equal(rep.last_seq, 5);
+	assert_memory_equal(rep.head, l->hash[5], FWA_HASH_LEN);
+	assert_int_equal(fwa_verify(l->path, 3, l->hash[3], &rep), CL_OK);
+	assert_true(rep.ok);
+}
+
+static void detects_edit(void **state)
+{
+	lx *l = *state;
+	cl_buf b;
+	load(l, &b);
+	b.data[l->off[3] + 2 + 60] ^= 0x01; /* inside record 3's body */
+	store(l, b.data, b.len);
+	fwa_report rep = verify(l);
+	assert_false(rep.ok);
+	assert_int_equal(rep.first_bad, 3);
+	assert_int_equal(rep.bad_offset, l->off[3]);
+	assert_int_equal(rep.records, 2);
+	cl_buf_free(&b);
+}
+
+static void detects_edit_with_recomputed_hash(void **state)
+{
+	lx *l = *state;
+	cl_buf b;
+	load(l, &b);
+	/* Change record 2's result and re-hash it: record 3 then no longer chains. */
+	size_t body = l->off[2] + 2, n = l->off[3] - l->off[2] - 2 - FWA_HASH_LEN;
+	uint8_t tmp[FWA_HASH_LEN + FWA_BODY_MAX];
+	b.data[body + 1 + 8 + 8 + 2] = FWG_RES_ACCEPTED;
+	memcpy(tmp, l->hash[1], FWA_HASH_LEN);
+	memcpy(tmp + FWA_HASH_LEN, b.data + body, n);
+	assert_int_equal(cl_sha256(tmp, FWA_HASH_LEN + n, b.data + body + n), CL_OK);
+	store(l, b.data, b.len);
+	fwa_report rep = verify(l);
+	assert_false(rep.ok);
+	assert_int_equal(rep.first_bad, 3);
+	cl_buf_free(&b);
+}
+
+static void detects_deletion(void **state)
+{
+	lx *l = *state;
+	cl_buf b, c;
+	load(l, &b);
+	cl_buf_init(&c, 1 << 20);
+	assert_int_equal(cl_buf_put(&c, b.data, l->off[2]), CL_OK);
+	assert_int_equal(cl_buf_put(&c, b.data + l->off[3], b.len - l->off[3]), CL_OK); /* drop record 2 */
+	store(l, c.data, c.len);
+	fwa_report rep = verify(l);
+	assert_false(rep.ok);
+	assert_int_equal(rep.first_bad, 2);
+	assert_int_equal(rep.bad_offset, l->off[2]);
+	cl_buf_free(&b);
+	cl_buf_free(&c);
+}
+
+static void detects_reorder(void **state)
+{
+	lx *l = *state;
+	cl_buf b, c;
+	load(l, &b);
+	cl_buf_init(&c, 1 << 20);
+	assert_int_equal(cl_buf_put(&c, b.data, l->off[3]), CL_OK);
+	assert_int_equal(cl_buf_put(&c, b.data + l->off[4], l->off[5] - l->off[4]), CL_OK); /* 4 */
+	assert_int_equal(cl_buf_put(&c, b.data + l->off[3], l->off[4] - l->off[3]), CL_OK); /* 3 */
+	assert_int_equal(cl_buf_put(&c, b.data + l->off[5], b.len - l->off[5]), CL_OK);
+	store(l, c.data, c.len);
+	fwa_report rep = verify(l);
+	assert_false(rep.ok);
+	assert_int_equal(rep.first_bad, 3);
+	cl_buf_free(&b);
+	cl_buf_free(&c);
+}
+
+static void detects_cut_in_the_middle(void **state)
+{
+	lx *l = *state;
+	cl_buf b, c;
+	load(l, &b);
+	cl_buf_init(&c, 1 << 20);
+	assert_int_equal(cl_buf_put(&c, b.data, l->off[2] + 10), CL_OK); /* 10 bytes of record 2, */
+	assert_int_equal(cl_buf_put(&c, b.data + l->off[4], b.len - l->off[4]), CL_OK); /* then 4, 5 */
+	store(l, c.data, c.len);
+	fwa_report rep = verify(l);
+	assert_false(rep.ok);
+	assert_int_equal(rep.first_bad, 2);
+	cl_buf_free(&b);
+	cl_buf_free(&c);
+}
+
+static void detects_tail_truncation_against_anchor(void **state)
+{
+	lx *l = *state;
+	cl_buf b;
+	fwa_report rep;
+	load(l, &b);
+	store(l, b.data, l->off[4]); /* records 4 and 5 gone, cleanly */
+	assert_true(verify(l).ok);   /* the chain alone cannot see it... */
+	assert_int_equal(fwa_verify(l->path, 5, l->hash[5], &rep), CL_OK);
+	assert_false(rep.ok); /* ...the anchor does */
+	assert_int_equal(rep.first_bad, 4);
+	/* A different log with a record 3 of other content fails its anchor. */
+	assert_int_equal(fwa_verify(l->path, 3, l->hash[2], &rep), CL_OK);
+	assert_false(rep.ok);
+	cl_buf_free(&b);
+}
+
+static void torn_tail_is_cut_on_append(void **state)
+{
+	lx *l = *state;
+	cl_buf b;
+	fwa_log log;
+	fwg_audit_rec r;
+	load(l, &b);
+	store(l, b.data, l->off[5] + 7); /* a crash in the middle of appending record 5 */
+	fwa_report rep = verify(l);
+	assert_false(rep.ok);
+	assert_int_equal(rep.first_bad, 5);
+	assert_int_equal(fwa_open(l->path, &log), CL_OK);
+	rec_fill(&r, 9);
+	assert_int_equal(fwa_append(&log, &r), CL_OK);
+	assert_int_equal(r.seq, 5);
+	fwa_close(&log);
+	rep = verify(l);
+	assert_true(rep.ok);
+	assert_int_equal(rep.records, 5);
+	cl_buf_free(&b);
+}
+
+static void append_refuses_after_tampering(void **state)
+{
+	lx *l = *state;
+	cl_buf b;
+	fwa_log log;
+	fwg_audit_rec r;
+	load(l, &b);
+	b.data[l->off[4] + 20] ^= 0x20;
+	store(l, b.data, b.len);
+	assert_int_equal(fwa_open(l->path, &log), CL_OK);
+	rec_fill(&r, 9);
+	assert_int_equal(fwa_append(&log, &r), CL_EPROTO);
+	fwa_close(&log);
+	cl_buf c;
+	load(l, &c);
+	assert_int_equal(c.len, b.len); /* nothing appended */
+	cl_buf_free(&b);
+	cl_buf_free(&c);
+}
+
+static void codec_round_trip_and_strictness(void **state)
+{
+	(void)state;
+	fwg_audit_rec r, back;
+	cl_buf b;
+	rec_fill(&r, 7);
+	r.seq = 7;
+	cl_buf_init(&b, FWA_BODY_MAX);
+	assert_int_equal(fwa_encode(&r, &b), CL_OK);
+	assert_int_equal(fwa_decode(b.data, b.len, &back), CL_OK);
+	assert_int_equal(back.seq, 7);
+	assert_string_equal(back.version, "1.7");
+	assert_string_equal(back.detail, "record 7");
+	assert_int_equal(back.input_len, 1007);
+	assert_int_equal(fwa_decode(b.data, b.len - 1, &back), CL_EINVAL); /* truncated */
+	assert_int_equal(cl_buf_put_u8(&b, 0), CL_OK);
+	assert_int_equal(fwa_decode(b.data, b.len, &back), CL_EINVAL); /* trailing */
+	b.len--;
+	b.data[0] = 2;
+	assert_int_not_equal(fwa_decode(b.data, b.len, &back), CL_OK); /* unknown format */
+	b.data[0] = 1;
+	/* Non-printable detail is refused by the encoder. */
+	cl_buf_reset(&b);
+	r.detail[0] = '\n';
+	assert_int_equal(fwa_encode(&r, &b), CL_EINVAL);
+	/* Identity bytes without the flag are not canonical. */
+	rec_fill(&r, 7);
+	r.has_id = false;
+	cl_buf_reset(&b);
+	assert_int_equal(fwa_encode(&r, &b), CL_OK);
+	size_t vend = 1 + 8 + 8 + 4 + 2 + 1 + strlen(r.addr) + 1;
+	b.data[vend] = 1;
+	assert_int_equal(fwa_decode(b.data, b.len, &back), CL_EINVAL);
+	cl_buf_free(&b);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(intact_chain_verifies),
+		T(detects_edit),
+		T(detects_edit_with_recomputed_hash),
+		T(detects_deletion),
+		T(detects_reorder),
+		T(detects_cut_in_the_middle),
+		T(detects_tail_truncation_against_anchor),
+		T(torn_tail_is_cut_on_append),
+		T(append_refuses_after_tampering),
+		cmocka_unit_test(codec_round_trip_and_strictness),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
