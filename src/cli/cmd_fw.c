@@ -268,6 +268,12 @@ int cl_cmd_fw(int argc, char **argv)
 	if (argc < 1)
 		return fw_cli_usage("fw needs a command (see 'cloister fw help')");
 	const char *verb = argv[0];
+	/* `cloister fw VERB --help` shows the synopsis of every fw command. */
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		}
 	if (strcmp(verb, "keygen") == 0)
 		return cmd_keygen(argc - 1, argv + 1);
 	if (strcmp(verb, "sign") == 0)

@@ -334,7 +334,7 @@ cl_err fwg_host_open(const char *dir, const fwg_opts *opts, fwg_host **out)
 			break;
 		}
 		fwg_dev *d = &h->dev[h->ndev];
-		snprintf(d->addr, sizeof(d->addr), "%s", e->d_name);
+		memcpy(d->addr, e->d_name, 13); /* addr_valid: exactly 12 chars */
 		err = fwg_path(h, d->addr, "rom", path, sizeof(path));
 		if (err == CL_OK)
 			err = fwg_rom_read(path, d);

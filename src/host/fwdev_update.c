@@ -229,7 +229,7 @@ static int list_pending(const char *dir, char names[][32], int max)
 	while ((e = readdir(dd)) != NULL && n < max) {
 		size_t l = strlen(e->d_name);
 		if (l == 23 && strcmp(e->d_name + 20, ".fw") == 0)
-			snprintf(names[n++], 32, "%s", e->d_name);
+			memcpy(names[n++], e->d_name, 24); /* 23 chars + NUL, checked above */
 	}
 	closedir(dd);
 	qsort(names, (size_t)n, 32, (int (*)(const void *, const void *))strcmp);
