@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# bench/run.sh — runs every benchmark against BUILD (default build), in sequence.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export BUILD=${BUILD:-build}
+echo "== placement";      "$BUILD/bench/bench_placement"
+echo "== api describe";   "$BUILD/bench/bench_api"
+echo "== launch";         bench/launch.sh "$BUILD" 200
+echo "== full path";      bench/full_path.sh 200
+echo "== firmware verify"; bench/fw_verify.sh "$BUILD"
