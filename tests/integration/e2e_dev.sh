@@ -88,7 +88,8 @@ step "SIGKILL of the supervisor: its children stop too, and a restart works"
 cli_ok dev --detach --data "$T/crash" --port 0
 SUP=$(cat "$T/crash/dev.pid")
 kill -9 "$SUP"
-wait_for 30 bash -c "! pgrep -f -- '--data $T/crash/control' && ! pgrep -f -- '--data $T/crash/host'" ||
+# ("[-]" keeps the pattern from matching the bash -c running pgrep.)
+wait_for 30 bash -c "! pgrep -f -- '[-]-data $T/crash/control' && ! pgrep -f -- '[-]-data $T/crash/host'" ||
 	fail "children outlived a killed supervisor"
 cli_ok dev --detach --data "$T/crash" --port 0
 cli_ok dev stop --data "$T/crash"
