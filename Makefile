@@ -134,7 +134,7 @@ $(BUILD)/fuzz/%: fuzz/%.c fuzz/replay.c $(LIBFILES)
 
 fuzz:
 	@$(MAKE) --no-print-directory CC=clang BUILD=build-fuzz \
-		CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" LDFLAGS="-fsanitize=address,undefined" \
+		CFLAGS="-fsanitize=fuzzer-no-link,address,undefined -Wno-missing-field-initializers" LDFLAGS="-fsanitize=address,undefined" \
 		$(foreach c,$(COMPONENTS),build-fuzz/lib/libcl_$(c).a)
 	@mkdir -p build-fuzz/fuzz
 	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
