@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "control/control.h"
+#include "control/fw.h"
 #include "control/validate.h"
 
 cl_err ctl_enclave_access(ctl_req *r, const ctl_enclave *e, uint32_t action)
@@ -80,7 +81,7 @@ static cl_err placement_load(ctl_server *srv, placement_in *p)
 		ph->id = h->id;
 		ph->level_rank = cl_level_rank(h->level);
 		ph->healthy = strcmp(h->state, "ready") == 0;
-		ph->eligible = true; /* firmware lock / quarantine: not tracked yet */
+		ph->eligible = ctl_fw_host_eligible(srv, h->id); /* last firmware report (fw_sync.c) */
 		ph->mem_total_mib = (uint64_t)h->memory_mib;
 		ph->mem_free_mib = h->memory_mib > h->mem_used_mib ? (uint64_t)(h->memory_mib - h->mem_used_mib) : 0;
 		ph->cpus_free = (uint32_t)h->cpus; /* CPUs are time-shared, not reserved */

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "control/control.h"
+#include "control/fw.h"
 #include "control/validate.h"
 
 #define JOIN_TTL_MS (3600ll * 1000)
@@ -144,6 +145,8 @@ void ctl_api_hosts(ctl_req *r)
 		ctl_op_result_handle(r, r->seg[2], r->seg[4]);
 		return;
 	}
+	if (ctl_api_fw_hosts(r))
+		return;
 	bool admin_call = (r->nseg == 2 && r->method == EVHTTP_REQ_GET) ||
 			  (r->nseg == 3 && post && strcmp(r->seg[2], "join-tokens") == 0);
 	if (!admin_call) {

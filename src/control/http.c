@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "control/control.h"
+#include "control/fw.h"
 #include "control/validate.h"
 
 int ctl_err_status(cl_err e)
@@ -220,6 +221,8 @@ static void dispatch(struct evhttp_request *req, void *arg)
 		ctl_api_enclaves(&r);
 	else if (strcmp(coll, "jobs") == 0)
 		ctl_api_jobs(&r);
+	else if (strcmp(coll, "events") == 0)
+		ctl_api_events(&r);
 	else
 		ctl_reply_error(srv, req, CL_ENOTFOUND, "no such endpoint");
 out:

@@ -58,6 +58,9 @@ cl_err ctl_store_migrate(ctl_store *st, int *version)
 		CL_GUARD_OUT(err, ctl_store_exec(st, rec));
 		CL_GUARD_OUT(err, ctl_store_commit(st));
 	}
+	/* Firmware tables (store_fw.c): CREATE ... IF NOT EXISTS in one
+	 * transaction, idempotent like a migration. */
+	CL_GUARD(ctl_store_fw_schema(st));
 	if (version)
 		*version = want;
 	return CL_OK;

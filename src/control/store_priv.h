@@ -16,4 +16,7 @@ cl_err ctl_store_sqlerr(ctl_store *st, int rc, const char *what);
 /* Runs SQL without results. */
 CL_MUST_CHECK cl_err ctl_store_exec(ctl_store *st, const char *sql);
 
+/* Creates the firmware tables if missing, in one transaction (store_fw.c). */
+CL_MUST_CHECK cl_err ctl_store_fw_schema(ctl_store *st);
+
 #endif

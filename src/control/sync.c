@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "control/control.h"
+#include "control/fw.h"
 #include "control/validate.h"
 
 struct ctl_host_rt {
@@ -75,9 +76,14 @@ static void answer(ctl_server *srv, struct evhttp_request *req, const char *host
 	ctl_ops_take(srv, host_id, ops);
 	if (ctl_store_jobs_delivered(srv->store, host_id, (int64_t)cl_now_wall_ms()) != CL_OK)
 		cl_warn("could not mark jobs delivered host=%s", host_id);
-	ctl_reply_json(srv, req, 200,
-		       json_pack("{s:I,s:o,s:o}", "generation", (json_int_t)h.generation, "enclaves", encs, "ops", ops));
+	json_t *ans = json_pack("{s:I,s:o,s:o}", "generation", (json_int_t)h.generation, "enclaves", encs, "ops", ops);
 	ctl_host_clear(&h);
+	if (!ans || (err = ctl_fw_sync_answer(srv, host_id, ans)) != CL_OK) {
+		json_decref(ans);
+		ctl_reply_err(srv, req, ans ? err : CL_ENOMEM);
+		return;
+	}
+	ctl_reply_json(srv, req, 200, ans);
 }
 
 static void release(ctl_host_rt *rt)
@@ -104,7 +110,7 @@ void ctl_sync_wake(ctl_server *srv, const char *host_id)
 }
 
 /* Applies the host's report in one transaction. */
-static cl_err apply_report(ctl_server *srv, const char *host_id, ctl_sync_req *s)
+static cl_err apply_report(ctl_server *srv, const char *host_id, ctl_sync_req *s, const ctl_fw_report *fw)
 {
 	ctl_store *st = srv->store;
 	ctl_host h = {0};
@@ -145,6 +151,11 @@ static cl_err apply_report(ctl_server *srv, const char *host_id, ctl_sync_req *s
 			CL_GUARD_OUT(err, ctl_store_enclave_update(st, e));
 		}
 	}
+	if (fw)
+		CL_GUARD_OUT(err, ctl_fw_sync_apply(srv, host_id, fw, h.last_seen));
+	for (size_t i = 0; i < s->nresults; i++)
+		if (ctl_fw_is_op_id(s->results[i].op))
+			CL_GUARD_OUT(err, ctl_fw_sync_result(srv, host_id, &s->results[i], h.last_seen));
 	CL_GUARD_OUT(err, ctl_store_commit(st));
 out:
 	if (err != CL_OK)
@@ -160,6 +171,7 @@ void ctl_sync_handle(ctl_req *r, const char *host_id)
 	json_t *body = NULL;
 	ctl_sync_req s = {0};
 	ctl_host h = {0};
+	ctl_fw_report *fw = NULL;
 	cl_err err;
 	if (r->who.kind != CTL_WHO_HOST || strcmp(r->who.host_id, host_id) != 0) {
 		cl_warn("denied reason=forbidden action=sync token=%s", r->who.token_id);
@@ -168,9 +180,18 @@ void ctl_sync_handle(ctl_req *r, const char *host_id)
 	}
 	CL_GUARD_OUT(err, ctl_req_json(r, &body));
 	CL_GUARD_OUT(err, ctl_parse_sync(body, &s));
-	CL_GUARD_OUT(err, apply_report(srv, host_id, &s));
+	if (s.firmware) {
+		if (!(fw = malloc(sizeof(*fw)))) {
+			err = CL_ENOMEM;
+			goto out;
+		}
+		CL_GUARD_OUT(err, ctl_parse_fw_report(s.firmware, fw));
+	}
+	CL_GUARD_OUT(err, apply_report(srv, host_id, &s, fw));
 	for (size_t i = 0; i < s.nresults; i++) {
 		const ctl_sync_result *res = &s.results[i];
+		if (ctl_fw_is_op_id(res->op))
+			continue; /* recorded by apply_report */
 		if (ctl_op_complete(srv, host_id, res->op, res->ok, res->data, res->error) != CL_OK)
 			cl_debug("sync result for unknown op host=%s", host_id);
 	}
@@ -199,6 +220,7 @@ out:
 		ctl_reply_err(srv, r->req, err);
 	ctl_host_clear(&h);
 	ctl_sync_req_free(&s);
+	free(fw);
 	json_decref(body);
 }
 

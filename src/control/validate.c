@@ -310,7 +310,7 @@ static cl_err check_base64(const char *s, size_t max_decoded, size_t *n)
 
 cl_err ctl_parse_op_result(json_t *body, ctl_sync_result *out)
 {
-	static const char *const allowed[] = {"op", "ok", "data", "error", NULL};
+	static const char *const allowed[] = {"op", "ok", "data", "error", "reason", "audit_seq", NULL};
 	memset(out, 0, sizeof(*out));
 	CL_GUARD(only_keys(body, "result", allowed));
 	json_t *ok = json_object_get(body, "ok");
@@ -319,6 +319,8 @@ cl_err ctl_parse_op_result(json_t *body, ctl_sync_result *out)
 	CL_GUARD(get_str(body, "op", false, 63, &out->op));
 	CL_GUARD(get_str(body, "data", false, 2 * CTL_RECV_MAX, &out->data));
 	CL_GUARD(get_str(body, "error", false, 1024, &out->error));
+	CL_GUARD(get_str(body, "reason", false, 63, &out->reason));
+	CL_GUARD(get_int(body, "audit_seq", false, 0, INT64_MAX / 2, &out->audit_seq));
 	if (out->data) {
 		size_t n;
 		CL_GUARD(check_base64(out->data, CTL_RECV_MAX, &n));
@@ -328,7 +330,8 @@ cl_err ctl_parse_op_result(json_t *body, ctl_sync_result *out)
 
 cl_err ctl_parse_sync(json_t *body, ctl_sync_req *out)
 {
-	static const char *const allowed[] = {"generation", "wait_ms", "capabilities", "enclaves", "results", NULL};
+	static const char *const allowed[] = {"generation", "wait_ms", "capabilities", "enclaves", "results",
+					      "firmware", NULL};
 	static const char *const eallowed[] = {"id", "state", "memory_mib", "exit_status", "error", NULL};
 	static const char *const states[] = {"running", "stopped", "exited", "failed"};
 	cl_err err = CL_OK;
@@ -340,6 +343,8 @@ cl_err ctl_parse_sync(json_t *body, ctl_sync_req *out)
 	out->caps_json = json_object_get(body, "capabilities");
 	if (out->caps_json)
 		CL_GUARD(ctl_parse_caps(out->caps_json, &out->caps));
+	out->firmware = json_object_get(body, "firmware");
+	CL_ENSURE(!out->firmware || json_is_object(out->firmware), CL_EINVAL, "field \"firmware\" must be an object");
 	json_t *encs = json_object_get(body, "enclaves");
 	size_t i;
 	json_t *v;

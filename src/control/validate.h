@@ -91,6 +91,8 @@ typedef struct ctl_sync_enclave {
 typedef struct ctl_sync_result {
 	const char *op, *data, *error; /* data/error NULL if absent */
 	bool ok;
+	const char *reason; /* firmware ops: fwg reason name, NULL if absent */
+	int64_t audit_seq;  /* firmware ops: the host's audit record, 0 if absent */
 } ctl_sync_result;
 typedef struct ctl_sync_req {
 	int64_t generation, wait_ms;
@@ -100,11 +102,13 @@ typedef struct ctl_sync_req {
 	size_t nenclaves;
 	ctl_sync_result *results; /* malloc'd */
 	size_t nresults;
+	json_t *firmware; /* borrowed, NULL if absent; check with ctl_parse_fw_report */
 } ctl_sync_req;
 CL_MUST_CHECK cl_err ctl_parse_sync(json_t *body, ctl_sync_req *out);
 void ctl_sync_req_free(ctl_sync_req *r);
 
-/* {"ok":bool, "data"?:base64 string, "error"?:string}. */
+/* {"ok":bool, "data"?:base64 string, "error"?:string, "reason"?:string,
+ * "audit_seq"?:int} ("reason"/"audit_seq" are sent for firmware ops). */
 CL_MUST_CHECK cl_err ctl_parse_op_result(json_t *body, ctl_sync_result *out);
 /* {"data": base64} of at most CTL_SEND_MAX decoded bytes; *n = decoded length. */
 CL_MUST_CHECK cl_err ctl_parse_send(json_t *body, const char **data_b64, size_t *n);
@@ -114,5 +118,29 @@ CL_MUST_CHECK cl_err ctl_parse_recv(json_t *body, int64_t *max, int64_t *wait_ms
 CL_MUST_CHECK cl_err ctl_parse_tenant(json_t *body, const char **name);
 /* {"tenant_id": id, "name": name}. */
 CL_MUST_CHECK cl_err ctl_parse_token_req(json_t *body, const char **tenant_id, const char **name);
+
+/* ---- validate_fw.c: the sync request's "firmware" object ---- */
+#define CTL_FW_DEVICES_MAX 64
+#define CTL_FW_AUDIT_MAX 256 /* records per sync; the host sends the rest next time */
+
+typedef struct ctl_fw_audit_in {
+	int64_t seq;
+	const char *hash, *prev; /* 64 lower-case hex each */
+	json_t *rec;             /* borrowed: the whole record object */
+} ctl_fw_audit_in;
+
+typedef struct ctl_fw_report {
+	bool eligible, quarantined, window_open;
+	json_t *devices; /* borrowed array (validated), never NULL after success */
+	ctl_fw_audit_in audit[CTL_FW_AUDIT_MAX];
+	size_t naudit; /* audit[] in strictly increasing seq order */
+} ctl_fw_report;
+/* Validates the firmware object of a sync (docs/internals.md "Firmware in the
+ * sync protocol"): known keys only, bounded strings and arrays (at most
+ * CTL_FW_DEVICES_MAX devices, CTL_FW_AUDIT_MAX audit records), seq strictly
+ * increasing. Fills *out, borrowing from fw. */
+CL_MUST_CHECK cl_err ctl_parse_fw_report(json_t *fw, ctl_fw_report *out);
+/* True if s is exactly 64 lower-case hex digits. */
+bool ctl_valid_hex64(const char *s);
 
 #endif

@@ -31,8 +31,9 @@ cleanup() {
 	set +e
 	for d in "${CL_DEV_DIRS[@]}"; do "$CLOISTER" dev stop --data "$d" >/dev/null 2>&1; done
 	for p in "${CL_PIDS[@]}"; do
-		kill "$p" 2>/dev/null && wait_for 10 bash -c "! kill -0 $p 2>/dev/null"
+		kill "$p" 2>/dev/null && wait_for 10 gone "$p"
 		kill -9 "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
 	done
 	if [ "$rc" -ne 0 ]; then
 		for f in "$T"/*.log "$T"/*/*.log; do
@@ -45,6 +46,8 @@ cleanup() {
 trap cleanup EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# gone PID: the process has exited (a zombie counts as exited).
+gone() { local s; s=$(ps -o stat= -p "$1" 2>/dev/null) || return 0; [[ $s == Z* ]]; }
 step() { echo "== $*"; }
 
 # wait_for SECONDS CMD...: runs CMD every 0.1 s until it succeeds; fails after SECONDS.

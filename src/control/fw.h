@@ -1,0 +1,47 @@
+/* fw.h — firmware on the control plane: the firmware part of host sync
+ * (fw_sync.c) and the firmware API handlers (api_fw_hosts.c). Runs on the
+ * server's loop like the rest of control.h. */
+#ifndef CL_CONTROL_FW_H
+#define CL_CONTROL_FW_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "control/control.h"
+#include "control/store_fw.h"
+#include "control/validate.h"
+
+/* ---- fw_sync.c ---- */
+/* Applies a validated firmware report inside the caller's transaction:
+ * stores the status (eligible only if the host says so and it is neither
+ * quarantined nor open), appends the audit records (idempotent on seq; a
+ * prev that does not match the stored previous hash, or a gap, is stored
+ * and recorded as a "chain_break" event), and records alarm/quarantine events. */
+CL_MUST_CHECK cl_err ctl_fw_sync_apply(ctl_server *srv, const char *host_id, const ctl_fw_report *rep, int64_t now);
+/* True if a sync result's op id names a firmware op ("fw-..."). */
+bool ctl_fw_is_op_id(const char *op);
+/* Records a firmware op's result inside the caller's transaction (an unknown
+ * or already finished op is ignored). */
+CL_MUST_CHECK cl_err ctl_fw_sync_result(ctl_server *srv, const char *host_id, const ctl_sync_result *res, int64_t now);
+/* Adds "firmware_audit_ack" and "firmware_ops" to the sync answer ans and
+ * marks those ops delivered (its own transaction; not inside another). */
+CL_MUST_CHECK cl_err ctl_fw_sync_answer(ctl_server *srv, const char *host_id, json_t *ans);
+/* Placement: false if the host's last firmware report said not eligible
+ * (or it cannot be read); true if it never reported firmware. */
+bool ctl_fw_host_eligible(ctl_server *srv, const char *host_id);
+
+/* ---- api_fw_hosts.c ---- */
+/* /v1/hosts/{id}/fw..., power-cycle, clear-quarantine (admin). Returns
+ * false if the path is not one of them (nothing replied). */
+bool ctl_api_fw_hosts(ctl_req *r);
+/* Queues a firmware op for op->host_id: fills id, state "pending" and times,
+ * stores it and bumps the host's generation. own_tx: in its own transaction,
+ * then wakes the host's sync; else inside the caller's (who wakes after
+ * commit). op->data (base64, may be "") is copied, not kept. */
+CL_MUST_CHECK cl_err ctl_fw_op_queue(ctl_server *srv, ctl_fw_op *op, bool own_tx);
+/* GET /v1/events (admin). */
+void ctl_api_events(ctl_req *r);
+
+#endif

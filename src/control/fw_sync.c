@@ -1,0 +1,196 @@
+/* fw_sync.c — the firmware part of a host's sync (docs/internals.md
+ * "Firmware in the sync protocol"): store the reported status, append the
+ * shipped audit records (checking their hash chain links), record alarm and
+ * quarantine events, record firmware op results, and add
+ * firmware_audit_ack / firmware_ops to the sync answer. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "control/control.h"
+#include "control/fw.h"
+#include "control/store_fw.h"
+
+static const char zero_hash[] = "0000000000000000000000000000000000000000000000000000000000000000";
+
+static const char *rec_str(json_t *rec, const char *key)
+{
+	const char *s = json_string_value(json_object_get(rec, key));
+	return s ? s : "";
+}
+
+/* Stores one shipped record; idempotent on seq; a link that does not match
+ * the stored chain is stored anyway (it is evidence) and raises an event. */
+static cl_err apply_record(ctl_store *st, const char *host_id, const ctl_fw_audit_in *a, int64_t now)
+{
+	ctl_fw_record old, r = {0};
+	char detail[CTL_MSG_MAX];
+	cl_err err = ctl_store_fw_audit_get(st, host_id, a->seq, &old);
+	if (err == CL_OK) {
+		bool same = strcmp(old.hash, a->hash) == 0 && strcmp(old.prev, a->prev) == 0;
+		free(old.json);
+		if (same)
+			return CL_OK; /* already stored: a resend after a lost ack */
+		cl_warn("firmware audit conflict host=%s seq=%lld", host_id, (long long)a->seq);
+		return ctl_store_fw_event_insert(st, host_id, "audit_conflict", a->seq,
+						 "host resent a stored seq with a different hash", now);
+	}
+	if (err != CL_ENOTFOUND)
+		return err;
+	cl_error_clear();
+	/* the link to the previous record */
+	const char *expect = NULL;
+	if (a->seq == 1) {
+		expect = zero_hash;
+	} else if ((err = ctl_store_fw_audit_get(st, host_id, a->seq - 1, &old)) == CL_OK) {
+		snprintf(r.prev, sizeof(r.prev), "%s", old.hash); /* borrow r.prev as scratch */
+		free(old.json);
+		expect = r.prev;
+	} else if (err != CL_ENOTFOUND) {
+		return err;
+	} else {
+		cl_error_clear();
+		int64_t last;
+		char lh[65];
+		CL_GUARD(ctl_store_fw_audit_last(st, host_id, &last, lh));
+		if (last > 0 && last < a->seq) {
+			snprintf(detail, sizeof(detail), "gap: records %lld..%lld missing", (long long)last + 1,
+				 (long long)a->seq - 1);
+			cl_warn("firmware audit chain break host=%s seq=%lld (gap)", host_id, (long long)a->seq);
+			CL_GUARD(ctl_store_fw_event_insert(st, host_id, "chain_break", a->seq, detail, now));
+		}
+	}
+	if (expect && strcmp(expect, a->prev) != 0) {
+		snprintf(detail, sizeof(detail), "record %lld: prev does not match the hash of record %lld",
+			 (long long)a->seq, (long long)a->seq - 1);
+		cl_warn("firmware audit chain break host=%s seq=%lld", host_id, (long long)a->seq);
+		CL_GUARD(ctl_store_fw_event_insert(st, host_id, "chain_break", a->seq, detail, now));
+	}
+	r.seq = a->seq;
+	snprintf(r.hash, sizeof(r.hash), "%s", a->hash);
+	snprintf(r.prev, sizeof(r.prev), "%s", a->prev);
+	r.received_at = now;
+	r.json = json_dumps(a->rec, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!r.json)
+		return CL_ENOMEM;
+	err = ctl_store_fw_audit_insert(st, host_id, &r);
+	free(r.json);
+	CL_GUARD(err);
+	/* the host's own alarms and quarantines become control-plane events */
+	const char *action = rec_str(a->rec, "action");
+	if (strcmp(action, "alarm") == 0 || strcmp(action, "quarantine") == 0) {
+		snprintf(detail, sizeof(detail), "%.32s %.32s on %.31s: %.32s", rec_str(a->rec, "op"),
+			 rec_str(a->rec, "result"), rec_str(a->rec, "device"), rec_str(a->rec, "reason"));
+		cl_warn("firmware %s host=%s seq=%lld", action, host_id, (long long)a->seq);
+		CL_GUARD(ctl_store_fw_event_insert(st, host_id, action, a->seq, detail, now));
+	}
+	return CL_OK;
+}
+
+cl_err ctl_fw_sync_apply(ctl_server *srv, const char *host_id, const ctl_fw_report *rep, int64_t now)
+{
+	ctl_store *st = srv->store;
+	ctl_fw_status old, s = {0};
+	bool was_quarantined = false;
+	cl_err err = ctl_store_fw_status_get(st, host_id, &old);
+	if (err == CL_OK) {
+		was_quarantined = old.quarantined;
+		ctl_fw_status_clear(&old);
+	} else if (err != CL_ENOTFOUND) {
+		return err;
+	}
+	cl_error_clear();
+	/* never trust "eligible" alone: a quarantined or open host is not */
+	s.eligible = rep->eligible && !rep->quarantined && !rep->window_open;
+	s.quarantined = rep->quarantined;
+	s.window_open = rep->window_open;
+	s.updated_at = now;
+	s.devices_json = rep->devices ? json_dumps(rep->devices, JSON_COMPACT) : strdup("[]");
+	if (!s.devices_json)
+		return CL_ENOMEM;
+	err = ctl_store_fw_status_put(st, host_id, &s);
+	free(s.devices_json);
+	CL_GUARD(err);
+	if (rep->quarantined && !was_quarantined) {
+		cl_warn("firmware quarantine host=%s", host_id);
+		CL_GUARD(ctl_store_fw_event_insert(st, host_id, "quarantined", 0, "host reported quarantine", now));
+	}
+	for (size_t i = 0; i < rep->naudit; i++)
+		CL_GUARD(apply_record(st, host_id, &rep->audit[i], now));
+	return CL_OK;
+}
+
+bool ctl_fw_is_op_id(const char *op)
+{
+	return op && strncmp(op, "fw-", 3) == 0;
+}
+
+cl_err ctl_fw_sync_result(ctl_server *srv, const char *host_id, const ctl_sync_result *res, int64_t now)
+{
+	cl_err err = ctl_store_fw_op_result(srv->store, host_id, res->op, res->ok, res->error, res->reason,
+					    res->audit_seq, now);
+	if (err == CL_ENOTFOUND) {
+		cl_debug("firmware result for unknown or finished op host=%s", host_id);
+		cl_error_clear();
+		return CL_OK;
+	}
+	if (err == CL_OK)
+		cl_info("firmware op done host=%s op=%s ok=%d reason=%s", host_id, res->op, res->ok ? 1 : 0,
+			res->reason ? res->reason : "");
+	return err;
+}
+
+cl_err ctl_fw_sync_answer(ctl_server *srv, const char *host_id, json_t *ans)
+{
+	ctl_store *st = srv->store;
+	ctl_fw_op *ops = NULL;
+	size_t n = 0;
+	int64_t ack;
+	char h[65];
+	cl_err err;
+	CL_GUARD(ctl_store_fw_audit_last(st, host_id, &ack, h));
+	CL_GUARD(ctl_store_fw_ops_undelivered(st, host_id, &ops, &n));
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n && arr; i++) {
+		ctl_fw_op *op = &ops[i];
+		json_t *o = json_pack("{s:s,s:s}", "op", op->id, "kind", op->kind);
+		if (o && op->device[0])
+			json_object_set_new(o, "device", json_string(op->device));
+		if (o && op->data[0])
+			json_object_set_new(o, "data", json_string(op->data));
+		if (o && op->reason[0])
+			json_object_set_new(o, "reason", json_string(op->reason));
+		if (!o || json_array_append_new(arr, o) != 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	}
+	ctl_fw_ops_free(ops, n);
+	if (!arr)
+		return CL_ENOMEM;
+	json_object_set_new(ans, "firmware_audit_ack", json_integer(ack));
+	json_object_set_new(ans, "firmware_ops", arr);
+	if (n > 0) {
+		CL_GUARD(ctl_store_begin(st));
+		err = ctl_store_fw_ops_mark_delivered(st, host_id);
+		if (err == CL_OK)
+			err = ctl_store_commit(st);
+		if (err != CL_OK) {
+			ctl_store_rollback(st);
+			return err;
+		}
+	}
+	return CL_OK;
+}
+
+bool ctl_fw_host_eligible(ctl_server *srv, const char *host_id)
+{
+	bool e = true;
+	if (ctl_store_fw_eligible(srv->store, host_id, &e) != CL_OK) {
+		cl_warn("firmware eligibility unreadable host=%s: excluded", host_id);
+		return false;
+	}
+	return e;
+}

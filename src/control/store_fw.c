@@ -1,0 +1,447 @@
+/* store_fw.c — firmware tables of the control plane store (store_fw.h). */
+#include "control/store_fw.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/store_priv.h"
+
+static const char fw_schema[] =
+	"CREATE TABLE IF NOT EXISTS host_fw(host_id TEXT PRIMARY KEY, eligible INTEGER NOT NULL,"
+	" quarantined INTEGER NOT NULL, window_open INTEGER NOT NULL, devices TEXT NOT NULL,"
+	" updated_at INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS host_fw_audit(host_id TEXT NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL,"
+	" prev TEXT NOT NULL, record TEXT NOT NULL, received_at INTEGER NOT NULL, PRIMARY KEY(host_id, seq));"
+	"CREATE TABLE IF NOT EXISTS fw_events(id INTEGER PRIMARY KEY AUTOINCREMENT, host_id TEXT NOT NULL,"
+	" kind TEXT NOT NULL, seq INTEGER NOT NULL, detail TEXT NOT NULL, created_at INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS fw_ops(id TEXT PRIMARY KEY, host_id TEXT NOT NULL, kind TEXT NOT NULL,"
+	" device TEXT NOT NULL, data TEXT NOT NULL, reason TEXT NOT NULL, release_id TEXT NOT NULL,"
+	" state TEXT NOT NULL, delivered INTEGER NOT NULL, result_error TEXT NOT NULL,"
+	" result_reason TEXT NOT NULL, audit_seq INTEGER NOT NULL, created_at INTEGER NOT NULL,"
+	" updated_at INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS fw_ops_host ON fw_ops(host_id, state, delivered);";
+
+cl_err ctl_store_fw_schema(ctl_store *st)
+{
+	cl_err err;
+	CL_GUARD(ctl_store_begin(st));
+	CL_GUARD_OUT(err, ctl_store_exec(st, fw_schema));
+	CL_GUARD_OUT(err, ctl_store_commit(st));
+	return CL_OK;
+out:
+	ctl_store_rollback(st);
+	return err;
+}
+
+/* Prepares sql and binds fmt: 's' const char *, 'i' int64_t. */
+static cl_err prep(ctl_store *st, sqlite3_stmt **q, const char *sql, const char *fmt, ...)
+{
+	int rc = sqlite3_prepare_v2(st->db, sql, -1, q, NULL);
+	if (rc != SQLITE_OK)
+		return ctl_store_sqlerr(st, rc, "prepare");
+	va_list ap;
+	va_start(ap, fmt);
+	for (int i = 0; fmt[i] && rc == SQLITE_OK; i++) {
+		if (fmt[i] == 's') {
+			const char *s = va_arg(ap, const char *);
+			rc = sqlite3_bind_text(*q, i + 1, s ? s : "", -1, SQLITE_TRANSIENT);
+		} else {
+			rc = sqlite3_bind_int64(*q, i + 1, va_arg(ap, int64_t));
+		}
+	}
+	va_end(ap);
+	if (rc != SQLITE_OK) {
+		cl_err e = ctl_store_sqlerr(st, rc, "bind");
+		sqlite3_finalize(*q);
+		*q = NULL;
+		return e;
+	}
+	return CL_OK;
+}
+
+/* Steps a statement without rows to completion and finalizes it. */
+static cl_err run(ctl_store *st, sqlite3_stmt *q, const char *what)
+{
+	int rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? CL_OK : ctl_store_sqlerr(st, rc, what);
+}
+
+static void col_str(sqlite3_stmt *q, int c, char *out, size_t n)
+{
+	const unsigned char *s = sqlite3_column_text(q, c);
+	snprintf(out, n, "%s", s ? (const char *)s : "");
+}
+
+static char *col_dup(sqlite3_stmt *q, int c)
+{
+	const unsigned char *s = sqlite3_column_text(q, c);
+	return strdup(s ? (const char *)s : "");
+}
+
+cl_err ctl_store_fw_status_put(ctl_store *st, const char *host_id, const ctl_fw_status *s)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q,
+		      "INSERT OR REPLACE INTO host_fw(host_id,eligible,quarantined,window_open,devices,updated_at)"
+		      " VALUES(?,?,?,?,?,?)",
+		      "siiisi", host_id, (int64_t)s->eligible, (int64_t)s->quarantined, (int64_t)s->window_open,
+		      s->devices_json ? s->devices_json : "[]", s->updated_at));
+	return run(st, q, "store firmware status");
+}
+
+cl_err ctl_store_fw_status_get(ctl_store *st, const char *host_id, ctl_fw_status *out)
+{
+	sqlite3_stmt *q;
+	memset(out, 0, sizeof(*out));
+	CL_GUARD(prep(st, &q, "SELECT eligible,quarantined,window_open,devices,updated_at FROM host_fw WHERE host_id=?",
+		      "s", host_id));
+	int rc = sqlite3_step(q);
+	cl_err err = CL_OK;
+	if (rc == SQLITE_ROW) {
+		out->eligible = sqlite3_column_int(q, 0) != 0;
+		out->quarantined = sqlite3_column_int(q, 1) != 0;
+		out->window_open = sqlite3_column_int(q, 2) != 0;
+		out->devices_json = col_dup(q, 3);
+		out->updated_at = sqlite3_column_int64(q, 4);
+		if (!out->devices_json)
+			err = CL_ENOMEM;
+	} else if (rc == SQLITE_DONE) {
+		err = cl_errorf(CL_ENOTFOUND, "host %s has not reported firmware", host_id);
+	} else {
+		err = ctl_store_sqlerr(st, rc, "read firmware status");
+	}
+	sqlite3_finalize(q);
+	return err;
+}
+
+void ctl_fw_status_clear(ctl_fw_status *s)
+{
+	free(s->devices_json);
+	s->devices_json = NULL;
+}
+
+cl_err ctl_store_fw_eligible(ctl_store *st, const char *host_id, bool *eligible)
+{
+	sqlite3_stmt *q;
+	*eligible = true;
+	CL_GUARD(prep(st, &q, "SELECT eligible FROM host_fw WHERE host_id=?", "s", host_id));
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		*eligible = sqlite3_column_int(q, 0) != 0;
+	sqlite3_finalize(q);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? CL_OK : ctl_store_sqlerr(st, rc, "read firmware eligibility");
+}
+
+cl_err ctl_store_fw_audit_last(ctl_store *st, const char *host_id, int64_t *seq, char hash[65])
+{
+	sqlite3_stmt *q;
+	*seq = 0;
+	hash[0] = '\0';
+	CL_GUARD(prep(st, &q, "SELECT seq,hash FROM host_fw_audit WHERE host_id=? ORDER BY seq DESC LIMIT 1", "s",
+		      host_id));
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		*seq = sqlite3_column_int64(q, 0);
+		col_str(q, 1, hash, 65);
+	}
+	sqlite3_finalize(q);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? CL_OK : ctl_store_sqlerr(st, rc, "read audit head");
+}
+
+static cl_err read_record(sqlite3_stmt *q, ctl_fw_record *r)
+{
+	r->seq = sqlite3_column_int64(q, 0);
+	col_str(q, 1, r->hash, sizeof(r->hash));
+	col_str(q, 2, r->prev, sizeof(r->prev));
+	r->json = col_dup(q, 3);
+	r->received_at = sqlite3_column_int64(q, 4);
+	return r->json ? CL_OK : CL_ENOMEM;
+}
+
+cl_err ctl_store_fw_audit_get(ctl_store *st, const char *host_id, int64_t seq, ctl_fw_record *out)
+{
+	sqlite3_stmt *q;
+	memset(out, 0, sizeof(*out));
+	CL_GUARD(prep(st, &q, "SELECT seq,hash,prev,record,received_at FROM host_fw_audit WHERE host_id=? AND seq=?",
+		      "si", host_id, seq));
+	int rc = sqlite3_step(q);
+	cl_err err;
+	if (rc == SQLITE_ROW)
+		err = read_record(q, out);
+	else if (rc == SQLITE_DONE)
+		err = cl_errorf(CL_ENOTFOUND, "audit record %lld not stored", (long long)seq);
+	else
+		err = ctl_store_sqlerr(st, rc, "read audit record");
+	sqlite3_finalize(q);
+	return err;
+}
+
+cl_err ctl_store_fw_audit_insert(ctl_store *st, const char *host_id, const ctl_fw_record *r)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q, "INSERT INTO host_fw_audit(host_id,seq,hash,prev,record,received_at) VALUES(?,?,?,?,?,?)",
+		      "sisssi", host_id, r->seq, r->hash, r->prev, r->json, r->received_at));
+	return run(st, q, "store audit record");
+}
+
+cl_err ctl_store_fw_audit_list(ctl_store *st, const char *host_id, int64_t after, int limit, ctl_fw_record **out,
+			       size_t *n)
+{
+	sqlite3_stmt *q;
+	*out = NULL;
+	*n = 0;
+	CL_ENSURE(limit >= 1 && limit <= 1000, CL_EINVAL, "limit must be in 1..1000");
+	ctl_fw_record *rs = calloc((size_t)limit, sizeof(*rs));
+	if (!rs)
+		return CL_ENOMEM;
+	cl_err err = prep(st, &q,
+			  "SELECT seq,hash,prev,record,received_at FROM host_fw_audit WHERE host_id=? AND seq>?"
+			  " ORDER BY seq LIMIT ?",
+			  "sii", host_id, after, (int64_t)limit);
+	if (err != CL_OK) {
+		free(rs);
+		return err;
+	}
+	int rc;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW && *n < (size_t)limit) {
+		if ((err = read_record(q, &rs[*n])) != CL_OK)
+			break;
+		(*n)++;
+	}
+	if (err == CL_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		err = ctl_store_sqlerr(st, rc, "list audit records");
+	sqlite3_finalize(q);
+	if (err != CL_OK) {
+		ctl_fw_records_free(rs, *n + 1);
+		*n = 0;
+		return err;
+	}
+	*out = rs;
+	return CL_OK;
+}
+
+void ctl_fw_records_free(ctl_fw_record *r, size_t n)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(r[i].json);
+	free(r);
+}
+
+cl_err ctl_store_fw_chain_check(ctl_store *st, const char *host_id, bool *ok, int64_t *bad_seq)
+{
+	static const char zeros[65] = "0000000000000000000000000000000000000000000000000000000000000000";
+	sqlite3_stmt *q;
+	char prev_hash[65];
+	int64_t expect = 1;
+	*ok = true;
+	*bad_seq = 0;
+	snprintf(prev_hash, sizeof(prev_hash), "%s", zeros);
+	CL_GUARD(prep(st, &q, "SELECT seq,hash,prev FROM host_fw_audit WHERE host_id=? ORDER BY seq", "s", host_id));
+	int rc;
+	bool first = true;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		int64_t seq = sqlite3_column_int64(q, 0);
+		char hash[65], prev[65];
+		col_str(q, 1, hash, sizeof(hash));
+		col_str(q, 2, prev, sizeof(prev));
+		/* The control plane may have joined a host's log after its start:
+		 * the first stored record anchors the walk unless it is seq 1. */
+		bool linked = first ? (seq != 1 || strcmp(prev, zeros) == 0) : (seq == expect && strcmp(prev, prev_hash) == 0);
+		if (!linked) {
+			*ok = false;
+			*bad_seq = seq;
+			break;
+		}
+		first = false;
+		expect = seq + 1;
+		snprintf(prev_hash, sizeof(prev_hash), "%s", hash);
+	}
+	sqlite3_finalize(q);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? CL_OK : ctl_store_sqlerr(st, rc, "walk audit chain");
+}
+
+cl_err ctl_store_fw_event_insert(ctl_store *st, const char *host_id, const char *kind, int64_t seq, const char *detail,
+				 int64_t now_ms)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q, "INSERT INTO fw_events(host_id,kind,seq,detail,created_at) VALUES(?,?,?,?,?)", "ssisi",
+		      host_id, kind, seq, detail, now_ms));
+	return run(st, q, "store firmware event");
+}
+
+cl_err ctl_store_fw_event_list(ctl_store *st, const char *host_id, int64_t after, int limit, ctl_fw_event **out,
+			       size_t *n)
+{
+	sqlite3_stmt *q;
+	*out = NULL;
+	*n = 0;
+	CL_ENSURE(limit >= 1 && limit <= 1000, CL_EINVAL, "limit must be in 1..1000");
+	ctl_fw_event *es = calloc((size_t)limit, sizeof(*es));
+	if (!es)
+		return CL_ENOMEM;
+	cl_err err = host_id ? prep(st, &q,
+				    "SELECT id,host_id,kind,seq,detail,created_at FROM fw_events WHERE id>? AND host_id=?"
+				    " ORDER BY id LIMIT ?",
+				    "isi", after, host_id, (int64_t)limit)
+			     : prep(st, &q,
+				    "SELECT id,host_id,kind,seq,detail,created_at FROM fw_events WHERE id>?"
+				    " ORDER BY id LIMIT ?",
+				    "ii", after, (int64_t)limit);
+	if (err != CL_OK) {
+		free(es);
+		return err;
+	}
+	int rc;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW && *n < (size_t)limit) {
+		ctl_fw_event *e = &es[(*n)++];
+		e->id = sqlite3_column_int64(q, 0);
+		col_str(q, 1, e->host_id, sizeof(e->host_id));
+		col_str(q, 2, e->kind, sizeof(e->kind));
+		e->seq = sqlite3_column_int64(q, 3);
+		col_str(q, 4, e->detail, sizeof(e->detail));
+		e->created_at = sqlite3_column_int64(q, 5);
+	}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		free(es);
+		*n = 0;
+		return ctl_store_sqlerr(st, rc, "list firmware events");
+	}
+	*out = es;
+	return CL_OK;
+}
+
+#define OP_COLS                                                                                                        \
+	"id,host_id,kind,device,data,reason,release_id,state,delivered,result_error,result_reason,audit_seq,"          \
+	"created_at,updated_at"
+
+static cl_err read_op(sqlite3_stmt *q, ctl_fw_op *op)
+{
+	memset(op, 0, sizeof(*op));
+	col_str(q, 0, op->id, sizeof(op->id));
+	col_str(q, 1, op->host_id, sizeof(op->host_id));
+	col_str(q, 2, op->kind, sizeof(op->kind));
+	col_str(q, 3, op->device, sizeof(op->device));
+	op->data = col_dup(q, 4);
+	col_str(q, 5, op->reason, sizeof(op->reason));
+	col_str(q, 6, op->release_id, sizeof(op->release_id));
+	col_str(q, 7, op->state, sizeof(op->state));
+	op->delivered = sqlite3_column_int(q, 8) != 0;
+	col_str(q, 9, op->result_error, sizeof(op->result_error));
+	col_str(q, 10, op->result_reason, sizeof(op->result_reason));
+	op->audit_seq = sqlite3_column_int64(q, 11);
+	op->created_at = sqlite3_column_int64(q, 12);
+	op->updated_at = sqlite3_column_int64(q, 13);
+	return op->data ? CL_OK : CL_ENOMEM;
+}
+
+cl_err ctl_store_fw_op_insert(ctl_store *st, const ctl_fw_op *op)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q, "INSERT INTO fw_ops(" OP_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", "ssssssssissiii",
+		      op->id, op->host_id, op->kind, op->device, op->data, op->reason, op->release_id, op->state,
+		      (int64_t)op->delivered, op->result_error, op->result_reason, op->audit_seq, op->created_at,
+		      op->updated_at));
+	return run(st, q, "store firmware op");
+}
+
+cl_err ctl_store_fw_op_get(ctl_store *st, const char *host_id, const char *op_id, ctl_fw_op *out)
+{
+	sqlite3_stmt *q;
+	memset(out, 0, sizeof(*out));
+	CL_GUARD(prep(st, &q, "SELECT " OP_COLS " FROM fw_ops WHERE id=? AND host_id=?", "ss", op_id, host_id));
+	int rc = sqlite3_step(q);
+	cl_err err;
+	if (rc == SQLITE_ROW)
+		err = read_op(q, out);
+	else if (rc == SQLITE_DONE)
+		err = cl_errorf(CL_ENOTFOUND, "firmware op not found");
+	else
+		err = ctl_store_sqlerr(st, rc, "read firmware op");
+	sqlite3_finalize(q);
+	return err;
+}
+
+cl_err ctl_store_fw_ops_undelivered(ctl_store *st, const char *host_id, ctl_fw_op **out, size_t *n)
+{
+	sqlite3_stmt *q;
+	size_t cap = 0;
+	*out = NULL;
+	*n = 0;
+	CL_GUARD(prep(st, &q,
+		      "SELECT " OP_COLS " FROM fw_ops WHERE host_id=? AND state='pending' AND delivered=0"
+		      " ORDER BY created_at, id LIMIT 256",
+		      "s", host_id));
+	int rc;
+	cl_err err = CL_OK;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (*n == cap) {
+			size_t nc = cap ? cap * 2 : 8;
+			ctl_fw_op *p = realloc(*out, nc * sizeof(**out));
+			if (!p) {
+				err = CL_ENOMEM;
+				break;
+			}
+			*out = p;
+			cap = nc;
+		}
+		if ((err = read_op(q, &(*out)[*n])) != CL_OK) {
+			(*n)++;
+			break;
+		}
+		(*n)++;
+	}
+	if (err == CL_OK && rc != SQLITE_DONE)
+		err = ctl_store_sqlerr(st, rc, "list firmware ops");
+	sqlite3_finalize(q);
+	if (err != CL_OK) {
+		ctl_fw_ops_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	return err;
+}
+
+cl_err ctl_store_fw_ops_mark_delivered(ctl_store *st, const char *host_id)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q, "UPDATE fw_ops SET delivered=1 WHERE host_id=? AND state='pending' AND delivered=0", "s",
+		      host_id));
+	return run(st, q, "mark firmware ops delivered");
+}
+
+cl_err ctl_store_fw_op_result(ctl_store *st, const char *host_id, const char *op_id, bool ok, const char *error,
+			      const char *reason, int64_t audit_seq, int64_t now_ms)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(prep(st, &q,
+		      "UPDATE fw_ops SET state=?, result_error=?, result_reason=?, audit_seq=?, updated_at=?"
+		      " WHERE id=? AND host_id=? AND state='pending'",
+		      "sssiiss", ok ? "ok" : "refused", error ? error : "", reason ? reason : "", audit_seq, now_ms,
+		      op_id, host_id));
+	CL_GUARD(run(st, q, "record firmware op result"));
+	CL_ENSURE(sqlite3_changes(st->db) == 1, CL_ENOTFOUND, "no pending firmware op %s", op_id);
+	return CL_OK;
+}
+
+void ctl_fw_op_clear(ctl_fw_op *op)
+{
+	if (op->data) {
+		free(op->data);
+		op->data = NULL;
+	}
+}
+
+void ctl_fw_ops_free(ctl_fw_op *ops, size_t n)
+{
+	if (!ops)
+		return;
+	for (size_t i = 0; i < n; i++)
+		ctl_fw_op_clear(&ops[i]);
+	free(ops);
+}
