@@ -11,6 +11,7 @@
 #include "common/err.h"
 #include "control/control.h"
 #include "control/store_fw.h"
+#include "control/store_fwrel.h"
 #include "control/validate.h"
 
 /* ---- fw_sync.c ---- */
@@ -28,6 +29,12 @@ CL_MUST_CHECK cl_err ctl_fw_sync_result(ctl_server *srv, const char *host_id, co
 /* Adds "firmware_audit_ack" and "firmware_ops" to the sync answer ans and
  * marks those ops delivered (its own transaction; not inside another). */
 CL_MUST_CHECK cl_err ctl_fw_sync_answer(ctl_server *srv, const char *host_id, json_t *ans);
+/* Inside the caller's transaction: queues a "queue" firmware op for every
+ * release target (ctl_store_fw_targets; tenant_id/host_id "" = all) and
+ * records it as queued. *targets (malloc'd, caller frees) lists the hosts to
+ * wake after commit. */
+CL_MUST_CHECK cl_err ctl_fw_queue_releases(ctl_server *srv, const char *tenant_id, const char *host_id,
+					   ctl_fw_target **targets, size_t *n);
 /* Placement: false if the host's last firmware report said not eligible
  * (or it cannot be read); true if it never reported firmware. */
 bool ctl_fw_host_eligible(ctl_server *srv, const char *host_id);
@@ -41,6 +48,8 @@ bool ctl_api_fw_hosts(ctl_req *r);
  * then wakes the host's sync; else inside the caller's (who wakes after
  * commit). op->data (base64, may be "") is copied, not kept. */
 CL_MUST_CHECK cl_err ctl_fw_op_queue(ctl_server *srv, ctl_fw_op *op, bool own_tx);
+/* /v1/fw/... (api_fw_releases.c): trust chain, releases, tenant channel. */
+void ctl_api_fw(ctl_req *r);
 /* GET /v1/events (admin). */
 void ctl_api_events(ctl_req *r);
 

@@ -12,6 +12,7 @@
 #include "control/control.h"
 #include "control/fw.h"
 #include "control/store_fw.h"
+#include "control/store_fwrel.h"
 
 static const char zero_hash[] = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -194,3 +195,33 @@ bool ctl_fw_host_eligible(ctl_server *srv, const char *host_id)
 	}
 	return e;
 }
+
+cl_err ctl_fw_queue_releases(ctl_server *srv, const char *tenant_id, const char *host_id, ctl_fw_target **targets,
+			     size_t *n)
+{
+	CL_GUARD(ctl_store_fw_targets(srv->store, tenant_id, host_id, targets, n));
+	for (size_t i = 0; i < *n; i++) {
+		ctl_fw_target *t = &(*targets)[i];
+		uint8_t *b = NULL;
+		size_t blen = 0;
+		char *b64 = NULL;
+		ctl_fw_op op;
+		memset(&op, 0, sizeof(op));
+		CL_GUARD(ctl_store_fw_release_bundle(srv->store, t->release_id, &b, &blen));
+		cl_err err = cl_base64_encode(b, blen, &b64);
+		free(b);
+		CL_GUARD(err);
+		snprintf(op.host_id, sizeof(op.host_id), "%s", t->host_id);
+		snprintf(op.kind, sizeof(op.kind), "queue");
+		snprintf(op.device, sizeof(op.device), "%s", t->component);
+		snprintf(op.release_id, sizeof(op.release_id), "%s", t->release_id);
+		op.data = b64;
+		err = ctl_fw_op_queue(srv, &op, false);
+		free(b64);
+		CL_GUARD(err);
+		CL_GUARD(ctl_store_fw_queued(srv->store, t->release_id, t->host_id, op.id));
+		cl_info("release queued release=%s host=%s op=%s", t->release_id, t->host_id, op.id);
+	}
+	return CL_OK;
+}
+

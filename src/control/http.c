@@ -223,6 +223,8 @@ static void dispatch(struct evhttp_request *req, void *arg)
 		ctl_api_jobs(&r);
 	else if (strcmp(coll, "events") == 0)
 		ctl_api_events(&r);
+	else if (strcmp(coll, "fw") == 0)
+		ctl_api_fw(&r);
 	else
 		ctl_reply_error(srv, req, CL_ENOTFOUND, "no such endpoint");
 out:

@@ -156,7 +156,7 @@ int main(int argc, char **argv)
 	evhttp_set_max_headers_size(srv.http, 16 * 1024);
 	evhttp_set_max_body_size(srv.http, (ev_ssize_t)CTL_IMAGE_MAX);
 	evhttp_set_timeout(srv.http, (int)(poll_ms / 1000) * 2 + 60);
-	evhttp_set_allowed_methods(srv.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE);
+	evhttp_set_allowed_methods(srv.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
 	ctl_http_install(&srv);
 	struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(srv.http, addr, port);
 	if (!bs) {

@@ -21,7 +21,20 @@ static const char fw_schema[] =
 	" state TEXT NOT NULL, delivered INTEGER NOT NULL, result_error TEXT NOT NULL,"
 	" result_reason TEXT NOT NULL, audit_seq INTEGER NOT NULL, created_at INTEGER NOT NULL,"
 	" updated_at INTEGER NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS fw_ops_host ON fw_ops(host_id, state, delivered);";
+	"CREATE INDEX IF NOT EXISTS fw_ops_host ON fw_ops(host_id, state, delivered);"
+	/* releases (store_fwrel.c) */
+	"CREATE TABLE IF NOT EXISTS fw_trust(id INTEGER PRIMARY KEY CHECK(id = 1), root TEXT NOT NULL,"
+	" docs TEXT NOT NULL, version INTEGER NOT NULL, threshold INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS fw_releases(id TEXT PRIMARY KEY, vendor TEXT NOT NULL, class TEXT NOT NULL,"
+	" component TEXT NOT NULL, version TEXT NOT NULL, sequence INTEGER NOT NULL, channel TEXT NOT NULL,"
+	" signers TEXT NOT NULL, nsigners INTEGER NOT NULL, threshold INTEGER NOT NULL, bundle BLOB NOT NULL,"
+	" created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS fw_release_channels(release_id TEXT NOT NULL, channel TEXT NOT NULL,"
+	" approved_at INTEGER NOT NULL, PRIMARY KEY(release_id, channel));"
+	"CREATE TABLE IF NOT EXISTS fw_tenant_channel(tenant_id TEXT PRIMARY KEY, channel TEXT NOT NULL,"
+	" updated_at INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS fw_release_queued(release_id TEXT NOT NULL, host_id TEXT NOT NULL,"
+	" op_id TEXT NOT NULL, PRIMARY KEY(release_id, host_id));";
 
 cl_err ctl_store_fw_schema(ctl_store *st)
 {
@@ -36,7 +49,7 @@ out:
 }
 
 /* Prepares sql and binds fmt: 's' const char *, 'i' int64_t. */
-static cl_err prep(ctl_store *st, sqlite3_stmt **q, const char *sql, const char *fmt, ...)
+cl_err ctl_store_fw_prep(ctl_store *st, sqlite3_stmt **q, const char *sql, const char *fmt, ...)
 {
 	int rc = sqlite3_prepare_v2(st->db, sql, -1, q, NULL);
 	if (rc != SQLITE_OK)
@@ -62,7 +75,7 @@ static cl_err prep(ctl_store *st, sqlite3_stmt **q, const char *sql, const char 
 }
 
 /* Steps a statement without rows to completion and finalizes it. */
-static cl_err run(ctl_store *st, sqlite3_stmt *q, const char *what)
+cl_err ctl_store_fw_run(ctl_store *st, sqlite3_stmt *q, const char *what)
 {
 	int rc = sqlite3_step(q);
 	sqlite3_finalize(q);
@@ -84,19 +97,19 @@ static char *col_dup(sqlite3_stmt *q, int c)
 cl_err ctl_store_fw_status_put(ctl_store *st, const char *host_id, const ctl_fw_status *s)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q,
+	CL_GUARD(ctl_store_fw_prep(st, &q,
 		      "INSERT OR REPLACE INTO host_fw(host_id,eligible,quarantined,window_open,devices,updated_at)"
 		      " VALUES(?,?,?,?,?,?)",
 		      "siiisi", host_id, (int64_t)s->eligible, (int64_t)s->quarantined, (int64_t)s->window_open,
 		      s->devices_json ? s->devices_json : "[]", s->updated_at));
-	return run(st, q, "store firmware status");
+	return ctl_store_fw_run(st, q, "store firmware status");
 }
 
 cl_err ctl_store_fw_status_get(ctl_store *st, const char *host_id, ctl_fw_status *out)
 {
 	sqlite3_stmt *q;
 	memset(out, 0, sizeof(*out));
-	CL_GUARD(prep(st, &q, "SELECT eligible,quarantined,window_open,devices,updated_at FROM host_fw WHERE host_id=?",
+	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT eligible,quarantined,window_open,devices,updated_at FROM host_fw WHERE host_id=?",
 		      "s", host_id));
 	int rc = sqlite3_step(q);
 	cl_err err = CL_OK;
@@ -127,7 +140,7 @@ cl_err ctl_store_fw_eligible(ctl_store *st, const char *host_id, bool *eligible)
 {
 	sqlite3_stmt *q;
 	*eligible = true;
-	CL_GUARD(prep(st, &q, "SELECT eligible FROM host_fw WHERE host_id=?", "s", host_id));
+	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT eligible FROM host_fw WHERE host_id=?", "s", host_id));
 	int rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW)
 		*eligible = sqlite3_column_int(q, 0) != 0;
@@ -140,7 +153,7 @@ cl_err ctl_store_fw_audit_last(ctl_store *st, const char *host_id, int64_t *seq,
 	sqlite3_stmt *q;
 	*seq = 0;
 	hash[0] = '\0';
-	CL_GUARD(prep(st, &q, "SELECT seq,hash FROM host_fw_audit WHERE host_id=? ORDER BY seq DESC LIMIT 1", "s",
+	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT seq,hash FROM host_fw_audit WHERE host_id=? ORDER BY seq DESC LIMIT 1", "s",
 		      host_id));
 	int rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW) {
@@ -165,7 +178,7 @@ cl_err ctl_store_fw_audit_get(ctl_store *st, const char *host_id, int64_t seq, c
 {
 	sqlite3_stmt *q;
 	memset(out, 0, sizeof(*out));
-	CL_GUARD(prep(st, &q, "SELECT seq,hash,prev,record,received_at FROM host_fw_audit WHERE host_id=? AND seq=?",
+	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT seq,hash,prev,record,received_at FROM host_fw_audit WHERE host_id=? AND seq=?",
 		      "si", host_id, seq));
 	int rc = sqlite3_step(q);
 	cl_err err;
@@ -182,9 +195,9 @@ cl_err ctl_store_fw_audit_get(ctl_store *st, const char *host_id, int64_t seq, c
 cl_err ctl_store_fw_audit_insert(ctl_store *st, const char *host_id, const ctl_fw_record *r)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q, "INSERT INTO host_fw_audit(host_id,seq,hash,prev,record,received_at) VALUES(?,?,?,?,?,?)",
+	CL_GUARD(ctl_store_fw_prep(st, &q, "INSERT INTO host_fw_audit(host_id,seq,hash,prev,record,received_at) VALUES(?,?,?,?,?,?)",
 		      "sisssi", host_id, r->seq, r->hash, r->prev, r->json, r->received_at));
-	return run(st, q, "store audit record");
+	return ctl_store_fw_run(st, q, "store audit record");
 }
 
 cl_err ctl_store_fw_audit_list(ctl_store *st, const char *host_id, int64_t after, int limit, ctl_fw_record **out,
@@ -197,7 +210,7 @@ cl_err ctl_store_fw_audit_list(ctl_store *st, const char *host_id, int64_t after
 	ctl_fw_record *rs = calloc((size_t)limit, sizeof(*rs));
 	if (!rs)
 		return CL_ENOMEM;
-	cl_err err = prep(st, &q,
+	cl_err err = ctl_store_fw_prep(st, &q,
 			  "SELECT seq,hash,prev,record,received_at FROM host_fw_audit WHERE host_id=? AND seq>?"
 			  " ORDER BY seq LIMIT ?",
 			  "sii", host_id, after, (int64_t)limit);
@@ -241,7 +254,7 @@ cl_err ctl_store_fw_chain_check(ctl_store *st, const char *host_id, bool *ok, in
 	*ok = true;
 	*bad_seq = 0;
 	snprintf(prev_hash, sizeof(prev_hash), "%s", zeros);
-	CL_GUARD(prep(st, &q, "SELECT seq,hash,prev FROM host_fw_audit WHERE host_id=? ORDER BY seq", "s", host_id));
+	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT seq,hash,prev FROM host_fw_audit WHERE host_id=? ORDER BY seq", "s", host_id));
 	int rc;
 	bool first = true;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -269,9 +282,9 @@ cl_err ctl_store_fw_event_insert(ctl_store *st, const char *host_id, const char 
 				 int64_t now_ms)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q, "INSERT INTO fw_events(host_id,kind,seq,detail,created_at) VALUES(?,?,?,?,?)", "ssisi",
+	CL_GUARD(ctl_store_fw_prep(st, &q, "INSERT INTO fw_events(host_id,kind,seq,detail,created_at) VALUES(?,?,?,?,?)", "ssisi",
 		      host_id, kind, seq, detail, now_ms));
-	return run(st, q, "store firmware event");
+	return ctl_store_fw_run(st, q, "store firmware event");
 }
 
 cl_err ctl_store_fw_event_list(ctl_store *st, const char *host_id, int64_t after, int limit, ctl_fw_event **out,
@@ -284,11 +297,11 @@ cl_err ctl_store_fw_event_list(ctl_store *st, const char *host_id, int64_t after
 	ctl_fw_event *es = calloc((size_t)limit, sizeof(*es));
 	if (!es)
 		return CL_ENOMEM;
-	cl_err err = host_id ? prep(st, &q,
+	cl_err err = host_id ? ctl_store_fw_prep(st, &q,
 				    "SELECT id,host_id,kind,seq,detail,created_at FROM fw_events WHERE id>? AND host_id=?"
 				    " ORDER BY id LIMIT ?",
 				    "isi", after, host_id, (int64_t)limit)
-			     : prep(st, &q,
+			     : ctl_store_fw_prep(st, &q,
 				    "SELECT id,host_id,kind,seq,detail,created_at FROM fw_events WHERE id>?"
 				    " ORDER BY id LIMIT ?",
 				    "ii", after, (int64_t)limit);
@@ -343,18 +356,18 @@ static cl_err read_op(sqlite3_stmt *q, ctl_fw_op *op)
 cl_err ctl_store_fw_op_insert(ctl_store *st, const ctl_fw_op *op)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q, "INSERT INTO fw_ops(" OP_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", "ssssssssissiii",
+	CL_GUARD(ctl_store_fw_prep(st, &q, "INSERT INTO fw_ops(" OP_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", "ssssssssissiii",
 		      op->id, op->host_id, op->kind, op->device, op->data, op->reason, op->release_id, op->state,
 		      (int64_t)op->delivered, op->result_error, op->result_reason, op->audit_seq, op->created_at,
 		      op->updated_at));
-	return run(st, q, "store firmware op");
+	return ctl_store_fw_run(st, q, "store firmware op");
 }
 
 cl_err ctl_store_fw_op_get(ctl_store *st, const char *host_id, const char *op_id, ctl_fw_op *out)
 {
 	sqlite3_stmt *q;
 	memset(out, 0, sizeof(*out));
-	CL_GUARD(prep(st, &q, "SELECT " OP_COLS " FROM fw_ops WHERE id=? AND host_id=?", "ss", op_id, host_id));
+	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT " OP_COLS " FROM fw_ops WHERE id=? AND host_id=?", "ss", op_id, host_id));
 	int rc = sqlite3_step(q);
 	cl_err err;
 	if (rc == SQLITE_ROW)
@@ -373,7 +386,7 @@ cl_err ctl_store_fw_ops_undelivered(ctl_store *st, const char *host_id, ctl_fw_o
 	size_t cap = 0;
 	*out = NULL;
 	*n = 0;
-	CL_GUARD(prep(st, &q,
+	CL_GUARD(ctl_store_fw_prep(st, &q,
 		      "SELECT " OP_COLS " FROM fw_ops WHERE host_id=? AND state='pending' AND delivered=0"
 		      " ORDER BY created_at, id LIMIT 256",
 		      "s", host_id));
@@ -410,21 +423,21 @@ cl_err ctl_store_fw_ops_undelivered(ctl_store *st, const char *host_id, ctl_fw_o
 cl_err ctl_store_fw_ops_mark_delivered(ctl_store *st, const char *host_id)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q, "UPDATE fw_ops SET delivered=1 WHERE host_id=? AND state='pending' AND delivered=0", "s",
+	CL_GUARD(ctl_store_fw_prep(st, &q, "UPDATE fw_ops SET delivered=1 WHERE host_id=? AND state='pending' AND delivered=0", "s",
 		      host_id));
-	return run(st, q, "mark firmware ops delivered");
+	return ctl_store_fw_run(st, q, "mark firmware ops delivered");
 }
 
 cl_err ctl_store_fw_op_result(ctl_store *st, const char *host_id, const char *op_id, bool ok, const char *error,
 			      const char *reason, int64_t audit_seq, int64_t now_ms)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q,
+	CL_GUARD(ctl_store_fw_prep(st, &q,
 		      "UPDATE fw_ops SET state=?, result_error=?, result_reason=?, audit_seq=?, updated_at=?"
 		      " WHERE id=? AND host_id=? AND state='pending'",
 		      "sssiiss", ok ? "ok" : "refused", error ? error : "", reason ? reason : "", audit_seq, now_ms,
 		      op_id, host_id));
-	CL_GUARD(run(st, q, "record firmware op result"));
+	CL_GUARD(ctl_store_fw_run(st, q, "record firmware op result"));
 	CL_ENSURE(sqlite3_changes(st->db) == 1, CL_ENOTFOUND, "no pending firmware op %s", op_id);
 	return CL_OK;
 }

@@ -41,7 +41,7 @@ typedef struct ctl_fw_op {
 	char id[CTL_ID_MAX];
 	char host_id[CTL_ID_MAX];
 	char kind[24]; /* update | queue | power_cycle | clear_quarantine */
-	char device[32];
+	char device[64];
 	char *data; /* malloc'd base64 bundle ("" if none) */
 	char reason[CTL_MSG_MAX];
 	char release_id[CTL_ID_MAX];

@@ -112,6 +112,8 @@ void ctl_sync_wake(ctl_server *srv, const char *host_id)
 /* Applies the host's report in one transaction. */
 static cl_err apply_report(ctl_server *srv, const char *host_id, ctl_sync_req *s, const ctl_fw_report *fw)
 {
+	ctl_fw_target *targets = NULL;
+	size_t ntargets = 0;
 	ctl_store *st = srv->store;
 	ctl_host h = {0};
 	ctl_enclave *es = NULL;
@@ -153,6 +155,9 @@ static cl_err apply_report(ctl_server *srv, const char *host_id, ctl_sync_req *s
 	}
 	if (fw)
 		CL_GUARD_OUT(err, ctl_fw_sync_apply(srv, host_id, fw, h.last_seen));
+	/* releases of its tenants' channels not yet queued to this host (it may
+	 * have started one of their enclaves since): queued with a generation bump */
+	CL_GUARD_OUT(err, ctl_fw_queue_releases(srv, "", host_id, &targets, &ntargets));
 	for (size_t i = 0; i < s->nresults; i++)
 		if (ctl_fw_is_op_id(s->results[i].op))
 			CL_GUARD_OUT(err, ctl_fw_sync_result(srv, host_id, &s->results[i], h.last_seen));
@@ -161,6 +166,7 @@ out:
 	if (err != CL_OK)
 		ctl_store_rollback(st);
 	free(es);
+	free(targets);
 	free(h.caps_json);
 	return err;
 }

@@ -248,7 +248,9 @@ struct cl_http_client;
  * (96 hex digits): a cached file is re-hashed before use (a mismatching one is
  * removed and fetched again); otherwise GET /v1/images/IMAGE with the client's
  * host token, check the digest, then store it atomically. On success path[]
- * holds the file's path. Nothing that fails the digest check is kept. */
+ * holds the file's path. Nothing that fails the digest check is kept.
+ * Transient failures (control plane unreachable or 5xx) are CL_EIO,
+ * CL_ETIMEOUT or CL_EUNAVAIL; CL_ENOTFOUND, CL_ECRYPTO, CL_EPROTO are not. */
 CL_MUST_CHECK cl_err cl_agent_image_ensure(struct cl_http_client *http, const char *dir, const char *image,
 					   const char *sha384_hex, char *path, size_t pathlen);
 

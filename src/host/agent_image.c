@@ -105,8 +105,8 @@ cl_err cl_agent_image_ensure(struct cl_http_client *http, const char *dir, const
 	if (status != 200) {
 		char msg[200];
 		cl_agent_error_message((const char *)body.data, body.len, msg, sizeof(msg));
-		err = cl_errorf(status == 404 ? CL_ENOTFOUND : CL_EPROTO, "fetch image %s: HTTP %ld: %s", image,
-				status, msg);
+		err = cl_errorf(status == 404 ? CL_ENOTFOUND : status >= 500 ? CL_EUNAVAIL : CL_EPROTO,
+				"fetch image %s: HTTP %ld: %s", image, status, msg);
 		goto out;
 	}
 	CL_GUARD_OUT(err, cl_sha384(body.data, body.len, got));

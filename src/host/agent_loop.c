@@ -226,6 +226,11 @@ static void launch(cl_agent *ag, const cl_agent_desired *d)
 					   sizeof(image_path));
 	if (err != CL_OK) {
 		snprintf(why, sizeof(why), "image: %s", cl_error_detail());
+		if (err == CL_EIO || err == CL_ETIMEOUT || err == CL_EUNAVAIL) {
+			/* The control plane went away mid-fetch: try again next round. */
+			cl_warn("image fetch failed; will retry id=%s err=\"%s\"", d->id, why);
+			return;
+		}
 		cl_warn("launch failed id=%s err=\"%s\"", d->id, why);
 		failure_set(ag, d->id, true, why);
 		return;

@@ -4,6 +4,7 @@
  * so the rule "an id present in actual is never launched" is what makes a
  * double launch impossible, whatever the control plane sends.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,8 +43,7 @@ static void push(cl_agent_action *acts, size_t *n, enum cl_agent_action_kind kin
 	cl_agent_action *a = &acts[(*n)++];
 	memset(a, 0, sizeof(*a));
 	a->kind = kind;
-	/* ids were bounded by CL_AGENT_ID_MAX in the input structs */
-	strncpy(a->id, id, sizeof(a->id) - 1);
+	snprintf(a->id, sizeof(a->id), "%s", id); /* ids are bounded by the input structs */
 	a->desired = desired;
 	a->memory_bytes = bytes;
 }
