@@ -94,6 +94,11 @@ typedef struct cl_cli_option {
  * values, too many positionals or too many repeats. Stores pointers into argv. */
 CL_MUST_CHECK cl_err cl_cli_parse_opts(int argc, char **argv, const cl_cli_option *opts,
 				       const char **pos, size_t maxpos, size_t *npos, bool *help);
+/* cl_cli_parse_opts for a command handler: on a usage error prints the one
+ * error line (*rc = 2), on --help prints usage to stdout (*rc = 0); in both
+ * cases returns true and the handler returns *rc. False: go on. */
+bool cl_cli_parse_or_help(int argc, char **argv, const cl_cli_option *opts, const char **pos,
+			  size_t maxpos, size_t *npos, const char *usage, int *rc);
 
 /* Parses a memory size into MiB: "64M", "64MiB", "1G", "1GiB", "2048K" (a
  * whole number of MiB) or a bare number of MiB. Range 1 MiB .. 1 TiB. */

@@ -2,6 +2,7 @@
  * constraints, operation lists. Pure functions, unit-tested in
  * tests/unit/test_cli_args.c. */
 #include <ctype.h>
+#include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,4 +248,21 @@ bool cl_cli_valid_id(const char *s)
 			return false;
 	}
 	return strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+bool cl_cli_parse_or_help(int argc, char **argv, const cl_cli_option *opts, const char **pos,
+			  size_t maxpos, size_t *npos, const char *usage, int *rc)
+{
+	bool help = false;
+	cl_err err = cl_cli_parse_opts(argc, argv, opts, pos, maxpos, npos, &help);
+	if (err != CL_OK) {
+		*rc = cl_cli_fail_usage(err);
+		return true;
+	}
+	if (help) {
+		fputs(usage, stdout);
+		*rc = 0;
+		return true;
+	}
+	return false;
 }

@@ -236,15 +236,11 @@ static int dev_stop(int argc, char **argv)
 	const cl_cli_option opts[] = {{"data", CL_OPT_VALUE, .value = &data}, {0}};
 	const char *pos[1];
 	size_t npos;
-	bool help;
-	cl_err err = cl_cli_parse_opts(argc, argv, opts, pos, 0, &npos, &help);
-	if (err != CL_OK)
-		return cl_cli_fail_usage(err);
-	if (help) {
-		fputs(dev_usage, stdout);
-		return 0;
-	}
+	int rc;
+	if (cl_cli_parse_or_help(argc, argv, opts, pos, 0, &npos, dev_usage, &rc))
+		return rc;
 	bool was_running = false;
+	cl_err err;
 	if ((err = cl_dev_stop_running(data, 60000, &was_running)) != CL_OK)
 		return cl_cli_fail(err);
 	printf(was_running ? "cloister dev stopped (%s)\n" : "cloister dev is not running in %s\n", data);

@@ -158,14 +158,10 @@ int cl_enclave_create(int argc, char **argv)
 	};
 	const char *pos[1];
 	size_t npos;
-	bool help;
-	cl_err err = cl_cli_parse_opts(argc, argv, opts, pos, 0, &npos, &help);
-	if (err != CL_OK)
-		return cl_cli_fail_usage(err);
-	if (help) {
-		fputs(create_usage, stdout);
-		return 0;
-	}
+	int rc;
+	if (cl_cli_parse_or_help(argc, argv, opts, pos, 0, &npos, create_usage, &rc))
+		return rc;
+	cl_err err;
 	if (!image || !*image)
 		return cl_cli_usage("enclave create: --image is required");
 	if (!name || !*name)
@@ -306,14 +302,10 @@ int cl_enclave_list(int argc, char **argv)
 	};
 	const char *pos[1];
 	size_t npos;
-	bool help;
-	cl_err err = cl_cli_parse_opts(argc, argv, opts, pos, 0, &npos, &help);
-	if (err != CL_OK)
-		return cl_cli_fail_usage(err);
-	if (help) {
-		fputs(list_usage, stdout);
-		return 0;
-	}
+	int rc;
+	if (cl_cli_parse_or_help(argc, argv, opts, pos, 0, &npos, list_usage, &rc))
+		return rc;
+	cl_err err;
 	uint64_t limit = 100;
 	if (limit_s && (err = cl_cli_parse_uint(limit_s, 500, &limit)) != CL_OK)
 		return cl_cli_fail_usage(err);
@@ -397,14 +389,10 @@ int cl_enclave_describe(int argc, char **argv)
 	static const cl_cli_option opts[] = {{0}};
 	const char *pos[1];
 	size_t npos;
-	bool help;
-	cl_err err = cl_cli_parse_opts(argc, argv, opts, pos, 1, &npos, &help);
-	if (err != CL_OK)
-		return cl_cli_fail_usage(err);
-	if (help) {
-		fputs(describe_usage, stdout);
-		return 0;
-	}
+	int rc;
+	if (cl_cli_parse_or_help(argc, argv, opts, pos, 1, &npos, describe_usage, &rc))
+		return rc;
+	cl_err err;
 	if (npos != 1)
 		return cl_cli_usage("enclave describe: missing enclave ID");
 	if (!cl_cli_valid_id(pos[0]))

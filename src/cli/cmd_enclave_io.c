@@ -72,14 +72,9 @@ static int parse_id(const char *verb, const char *usage, int argc, char **argv,
 {
 	const char *pos[1];
 	size_t npos;
-	bool help;
-	cl_err err = cl_cli_parse_opts(argc, argv, opts, pos, 1, &npos, &help);
-	if (err != CL_OK)
-		return cl_cli_fail_usage(err);
-	if (help) {
-		fputs(usage, stdout);
-		return 0;
-	}
+	int rc;
+	if (cl_cli_parse_or_help(argc, argv, opts, pos, 1, &npos, usage, &rc))
+		return rc;
 	if (npos != 1)
 		return cl_cli_usage("enclave %s: missing enclave ID", verb);
 	if (!cl_cli_valid_id(pos[0]))

@@ -28,14 +28,10 @@ static int token_create(int argc, char **argv)
 	};
 	const char *pos[1];
 	size_t npos;
-	bool help;
-	cl_err err = cl_cli_parse_opts(argc, argv, opts, pos, 0, &npos, &help);
-	if (err != CL_OK)
-		return cl_cli_fail_usage(err);
-	if (help) {
-		fputs(token_usage, stdout);
-		return 0;
-	}
+	int rc;
+	if (cl_cli_parse_or_help(argc, argv, opts, pos, 0, &npos, token_usage, &rc))
+		return rc;
+	cl_err err;
 	if (!name || !*name)
 		return cl_cli_usage("token create: --name is required");
 	if (!!tenant == !!new_tenant)

@@ -45,6 +45,7 @@ typedef struct cl_agent_config {
 	uint64_t memory_mib;      /* 0 = what the machine has */
 	uint32_t cpus;            /* 0 = what the machine has */
 	uint32_t poll_timeout_ms; /* long-poll wait asked of the control plane */
+	const char *fw_root;      /* --fw-root PUB.pem: run the firmware guard (NULL = none) */
 	bool help;
 } cl_agent_config;
 
@@ -133,21 +134,55 @@ typedef struct cl_agent_op {
  * the JSON around it, in the control plane's 1 MiB request-body limit. */
 #define CL_AGENT_OP_DATA_MAX (720u * 1024)
 
+/* Firmware op kinds of the sync answer's "firmware_ops" (docs/internals.md). */
+enum cl_agent_fw_kind {
+	CL_FWOP_UPDATE = 1,
+	CL_FWOP_QUEUE,
+	CL_FWOP_POWER_CYCLE,
+	CL_FWOP_CLEAR_QUARANTINE,
+	CL_FWOP_WINDOW, /* root-signed window policy document */
+	CL_FWOP_TRUST,  /* trust-root document */
+	CL_FWOP_REVERT,
+};
+
+#define CL_AGENT_FW_ADDR_MAX 32  /* bus address incl. NUL (FWG_ADDR_MAX + 1) */
+#define CL_AGENT_FW_REASON_MAX 128
+#define CL_AGENT_FW_OPS_MAX 64   /* firmware ops accepted per answer */
+#define CL_AGENT_FW_AUDIT_MAX 256 /* audit records shipped per sync */
+
+typedef struct cl_agent_fw_op {
+	char op[CL_AGENT_ID_MAX]; /* "fw-..." */
+	enum cl_agent_fw_kind kind;
+	char device[CL_AGENT_FW_ADDR_MAX]; /* "" for power_cycle / clear_quarantine */
+	char *data;                        /* base64 (update, queue, window, trust); malloc'd or NULL */
+	char reason[CL_AGENT_FW_REASON_MAX]; /* clear_quarantine: the operator's reason */
+} cl_agent_fw_op;
+
 typedef struct cl_agent_answer {
 	int64_t generation;
+	bool has_fw_ack;
+	int64_t fw_audit_ack; /* firmware_audit_ack: highest audit seq the control plane stored */
+	cl_agent_fw_op *fw_ops; /* malloc'd; each op's data malloc'd */
+	size_t nfw_ops;
 	cl_agent_desired *desired; /* malloc'd */
 	size_t ndesired;
 	cl_agent_op *ops; /* malloc'd; each op's data malloc'd */
 	size_t nops;
-	char **bad_ops; /* ids of ops that were malformed (answer them with an error) */
+	char **bad_ops; /* ids of ops (channel or firmware) that were malformed (answer them with an error) */
 	size_t nbad_ops;
 } cl_agent_answer;
 
 /* Parses a sync answer. The desired set is all-or-nothing: any malformed
  * enclave entry rejects the whole answer (CL_EINVAL, nothing to apply), so a
- * bad answer can never make the agent destroy what runs. A malformed op with
- * a usable id lands in bad_ops; without one it is dropped. */
+ * bad answer can never make the agent destroy what runs. A malformed op (in
+ * "ops" or "firmware_ops") with a usable id lands in bad_ops; without one it
+ * is dropped. A firmware_audit_ack that is present must be an integer >= 0. */
 CL_MUST_CHECK cl_err cl_agent_answer_parse(const char *json, size_t len, cl_agent_answer *out);
+/* The firmware part of a parsed answer object (root): firmware_audit_ack and
+ * firmware_ops into out (called by cl_agent_answer_parse; appends to
+ * out->bad_ops). Errors leave partial allocations in out for
+ * cl_agent_answer_free. */
+CL_MUST_CHECK cl_err cl_agent_fw_answer_parse(json_t *root, cl_agent_answer *out);
 /* Frees what cl_agent_answer_parse allocated and zeroes *a. */
 void cl_agent_answer_free(cl_agent_answer *a);
 /* Parses the register answer into host_id / host_token (caller buffers). */
@@ -214,6 +249,36 @@ void cl_agent_pool_requeue(cl_agent_pool *p, json_t *arr);
 /* Stops the workers (waits for the ops in progress) and frees everything. NULL ok. */
 void cl_agent_pool_free(cl_agent_pool *p);
 
+/* ---- firmware guard (agent_fw.c) ---- */
+
+struct fwg_host;
+struct fwg_audit_rec;
+
+/* Opens the device model in dir (DATA/fw). On first start (dir holds no
+ * devices) manufactures the default devices (NIC, GPU, BMC) with the root
+ * public key from root_pem burnt into their ROM; later starts ignore
+ * root_pem (a ROM is written once). *out is freed with fwg_host_close. */
+CL_MUST_CHECK cl_err cl_agent_fw_open(const char *dir, const char *root_pem, struct fwg_host **out);
+/* The sync request's "firmware" object (new reference in *out): eligible,
+ * quarantined, window_open, devices, and at most CL_AGENT_FW_AUDIT_MAX audit
+ * records with seq > after (read from dir/audit.log). *window_left_s = the
+ * longest open window's seconds left (0 when every window is closed). */
+CL_MUST_CHECK cl_err cl_agent_fw_report(struct fwg_host *h, const char *dir, uint64_t after, json_t **out,
+					uint64_t *window_left_s);
+/* The good records of dir/audit.log with seq > after, at most max, as the
+ * protocol's JSON records (new reference in *out). A torn or tampered tail
+ * ends the list. */
+CL_MUST_CHECK cl_err cl_agent_fw_audit_after(const char *dir, uint64_t after, size_t max, json_t **out);
+/* One audit record as protocol JSON; prev = the previous record's hash
+ * (zeros for seq 1). New reference or NULL (out of memory). */
+json_t *cl_agent_fw_audit_json(const struct fwg_audit_rec *r, const uint8_t prev[32]);
+/* Runs one firmware op on the management port (source mgmt; a
+ * clear_quarantine is the operator's action relayed by the control plane)
+ * and returns its result object {op, ok, error?, reason?, audit_seq?} (new
+ * reference; NULL only when out of memory). Refusals change nothing but the
+ * audit log. */
+json_t *cl_agent_fw_apply(struct fwg_host *h, const cl_agent_fw_op *op);
+
 /* ---- the running agent (agent.c, agent_loop.c) ---- */
 
 typedef struct cl_agent {
@@ -231,6 +296,10 @@ typedef struct cl_agent {
 	json_t *caps;           /* capabilities, probed once at start */
 	cl_agent_failure *fail; /* malloc'd */
 	size_t nfail;
+	struct fwg_host *fw;    /* firmware guard; NULL without --fw-root */
+	char fw_dir[PATH_MAX];  /* DATA/fw */
+	int64_t fw_ack;         /* last firmware_audit_ack received */
+	json_t *fw_results;     /* firmware op results still to report (array) */
 } cl_agent;
 
 /* Registers if needed, adopts existing sandboxes and runs the sync loop until

@@ -114,6 +114,9 @@ void cl_agent_answer_free(cl_agent_answer *a)
 		free(a->ops[i].data);
 	free(a->ops);
 	free(a->desired);
+	for (size_t i = 0; i < a->nfw_ops; i++)
+		free(a->fw_ops[i].data);
+	free(a->fw_ops);
 	for (size_t i = 0; i < a->nbad_ops; i++)
 		free(a->bad_ops[i]);
 	free(a->bad_ops);
@@ -187,6 +190,7 @@ cl_err cl_agent_answer_parse(const char *text, size_t len, cl_agent_answer *out)
 		out->ndesired++;
 	}
 	CL_GUARD_OUT(err, parse_ops(json_object_get(root, "ops"), out));
+	CL_GUARD_OUT(err, cl_agent_fw_answer_parse(root, out));
 out:
 	json_decref(root);
 	if (err != CL_OK)
