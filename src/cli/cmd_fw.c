@@ -1,7 +1,8 @@
 /* cmd_fw.c — `cloister fw ...`: the firmware signing tools. This file holds
  * the dispatcher, the option parser shared by cmd_fw*.c, and keygen, sign
  * and cosign; trust roots are in cmd_fw_trust.c, inspect/verify in
- * cmd_fw_verify.c. Pages: docs/cli/fw-*.md; format: docs/firmware-bundle.md. */
+ * cmd_fw_verify.c, push/status/audit (hosts, via the control plane) in
+ * cmd_fw_host.c. Pages: docs/cli/fw-*.md; format: docs/firmware-bundle.md. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -256,6 +257,9 @@ static void usage(FILE *f)
 	      "  sign --key K.pem --vendor UUID --class UUID --component ADDR --version V --sequence N\n"
 	      "       --channel NAME [--use-before UNIX] [--encrypt-to DEV_PUB.pem] --image FILE -o BUNDLE\n"
 	      "  cosign --key K.pem BUNDLE\n"
+	      "  push --host HOST --device ADDR [--next-boot] [--wait] BUNDLE\n"
+	      "  status --host HOST\n"
+	      "  audit --host HOST [--verify] [--after SEQ]\n"
 	      "  inspect [--json] BUNDLE\n"
 	      "  verify --root ROOT_PUB.pem --trust-root TR1.cbor[,TR2.cbor...] --vendor UUID --class UUID\n"
 	      "         --component ADDR --counter N [--now UNIX] [--trust-floor N] [--device-key KEY.pem]\n"
@@ -263,11 +267,23 @@ static void usage(FILE *f)
 	      f);
 }
 
+/* The host-firmware verbs (cmd_fw_host.c) talk to the control plane and
+ * have their own --help. */
+int cl_cmd_fw_push(int argc, char **argv);
+int cl_cmd_fw_status(int argc, char **argv);
+int cl_cmd_fw_audit(int argc, char **argv);
+
 int cl_cmd_fw(int argc, char **argv)
 {
 	if (argc < 1)
 		return fw_cli_usage("fw needs a command (see 'cloister fw help')");
 	const char *verb = argv[0];
+	if (strcmp(verb, "push") == 0)
+		return cl_cmd_fw_push(argc - 1, argv + 1);
+	if (strcmp(verb, "status") == 0)
+		return cl_cmd_fw_status(argc - 1, argv + 1);
+	if (strcmp(verb, "audit") == 0)
+		return cl_cmd_fw_audit(argc - 1, argv + 1);
 	/* `cloister fw VERB --help` shows the synopsis of every fw command. */
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {

@@ -1,5 +1,6 @@
 /* cmd_host.c — `cloister host list`: the fleet's hosts, as the control plane
- * sees them (state, security level, location, capacity, heartbeat). */
+ * sees them (state, security level, location, capacity, heartbeat);
+ * power-cycle and clear-quarantine are in cmd_fw_host.c. */
 #include <stdio.h>
 #include <string.h>
 
@@ -11,6 +12,18 @@ static const char host_usage[] = "usage: cloister host list [--json]\n"
 				 "Lists the hosts registered with the control plane: id, name, state\n"
 				 "(ready, lost, ...), security level, zone/rack, memory (free/total),\n"
 				 "CPUs, number of enclaves and the time of the last heartbeat.\n";
+
+static const char host_verbs[] = "usage: cloister host VERB ...\n"
+				 "\n"
+				 "verbs:\n"
+				 "  list               the fleet's hosts (cloister host list)\n"
+				 "  power-cycle        power-cycle a host's devices (cloister host power-cycle HOST)\n"
+				 "  clear-quarantine   clear a host's firmware quarantine\n"
+				 "                     (cloister host clear-quarantine HOST --reason TEXT)\n";
+
+/* cmd_fw_host.c */
+int cl_cmd_host_power_cycle(int argc, char **argv);
+int cl_cmd_host_clear_quarantine(int argc, char **argv);
 
 static int host_list(int argc, char **argv)
 {
@@ -71,10 +84,14 @@ out:
 int cl_cmd_host(int argc, char **argv)
 {
 	if (argc < 1 || cl_cli_is_help(argv[0])) {
-		fputs(host_usage, argc < 1 ? stderr : stdout);
-		return argc < 1 ? cl_cli_usage("missing verb (list)") : 0;
+		fputs(host_verbs, argc < 1 ? stderr : stdout);
+		return argc < 1 ? cl_cli_usage("missing verb (list, power-cycle, clear-quarantine)") : 0;
 	}
 	if (strcmp(argv[0], "list") == 0)
 		return host_list(argc - 1, argv + 1);
-	return cl_cli_usage("unknown verb 'host %s' (expected: list)", argv[0]);
+	if (strcmp(argv[0], "power-cycle") == 0)
+		return cl_cmd_host_power_cycle(argc - 1, argv + 1);
+	if (strcmp(argv[0], "clear-quarantine") == 0)
+		return cl_cmd_host_clear_quarantine(argc - 1, argv + 1);
+	return cl_cli_usage("unknown verb 'host %s' (expected: list, power-cycle, clear-quarantine)", argv[0]);
 }

@@ -168,7 +168,10 @@ cl_err cl_file_write_atomic(const char *path, const void *data, size_t n, unsign
 	char tmp[PATH_MAX];
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
 		return cl_errorf(CL_EINVAL, "path too long");
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	/* O_EXCL|O_NOFOLLOW: never write through a planted file or symlink; a stale
+	 * temp file from a crashed writer of the same pid is removed first. */
+	unlink(tmp);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)
 		return cl_errorf(CL_EIO, "create %s: %s", tmp, strerror(errno));
 	const uint8_t *p = data;

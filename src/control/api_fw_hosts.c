@@ -176,9 +176,11 @@ static cl_err parse_op_body(json_t *body, const char *kind, ctl_fw_op *op)
 	snprintf(op->kind, sizeof(op->kind), "%s", kind);
 	if (clear) {
 		json_t *reason = json_object_get(body, "reason");
-		CL_ENSURE(json_is_string(reason) && json_string_length(reason) >= 1 && json_string_length(reason) <= 200 &&
-				  strlen(json_string_value(reason)) == json_string_length(reason),
-			  CL_EINVAL, "field \"reason\" is required: a string of 1..200 characters");
+		bool ok = json_is_string(reason) && json_string_length(reason) >= 1 && json_string_length(reason) <= 127 &&
+			  strlen(json_string_value(reason)) == json_string_length(reason);
+		for (const char *c = ok ? json_string_value(reason) : ""; *c && ok; c++)
+			ok = *c >= 0x20 && *c < 0x7f;
+		CL_ENSURE(ok, CL_EINVAL, "field \"reason\" is required: 1..127 printable ASCII characters");
 		snprintf(op->reason, sizeof(op->reason), "%s", json_string_value(reason));
 		return CL_OK;
 	}

@@ -27,7 +27,8 @@ bool ctl_fw_is_op_id(const char *op);
  * or already finished op is ignored). */
 CL_MUST_CHECK cl_err ctl_fw_sync_result(ctl_server *srv, const char *host_id, const ctl_sync_result *res, int64_t now);
 /* Adds "firmware_audit_ack" and "firmware_ops" to the sync answer ans and
- * marks those ops delivered (its own transaction; not inside another). */
+ * marks those ops delivered (its own transaction; not inside another). At
+ * most 32 MiB of op data per answer (at least one op); the rest waits. */
 CL_MUST_CHECK cl_err ctl_fw_sync_answer(ctl_server *srv, const char *host_id, json_t *ans);
 /* Inside the caller's transaction: queues a "queue" firmware op for every
  * release target (ctl_store_fw_targets; tenant_id/host_id "" = all) and
@@ -35,6 +36,8 @@ CL_MUST_CHECK cl_err ctl_fw_sync_answer(ctl_server *srv, const char *host_id, js
  * wake after commit. */
 CL_MUST_CHECK cl_err ctl_fw_queue_releases(ctl_server *srv, const char *tenant_id, const char *host_id,
 					   ctl_fw_target **targets, size_t *n);
+/* True if the host has firmware ops not yet delivered (answer its sync at once). */
+bool ctl_fw_ops_waiting(ctl_server *srv, const char *host_id);
 /* Placement: false if the host's last firmware report said not eligible
  * (or it cannot be read); true if it never reported firmware. */
 bool ctl_fw_host_eligible(ctl_server *srv, const char *host_id);

@@ -14,6 +14,8 @@
 #include "control/store_fw.h"
 #include "control/store_fwrel.h"
 
+#define CTL_FW_ANSWER_DATA_MAX (32u << 20)
+
 static const char zero_hash[] = "0000000000000000000000000000000000000000000000000000000000000000";
 
 static const char *rec_str(json_t *rec, const char *key)
@@ -154,8 +156,14 @@ cl_err ctl_fw_sync_answer(ctl_server *srv, const char *host_id, json_t *ans)
 	CL_GUARD(ctl_store_fw_audit_last(st, host_id, &ack, h));
 	CL_GUARD(ctl_store_fw_ops_undelivered(st, host_id, &ops, &n));
 	json_t *arr = json_array();
-	for (size_t i = 0; i < n && arr; i++) {
+	size_t sent = 0, bytes = 0;
+	/* the agent reads answers up to 64 MiB: send the rest next time */
+	for (size_t i = 0; i < n && arr; i++, sent++) {
 		ctl_fw_op *op = &ops[i];
+		size_t dl = strlen(op->data);
+		if (sent > 0 && bytes + dl > CTL_FW_ANSWER_DATA_MAX)
+			break;
+		bytes += dl;
 		json_t *o = json_pack("{s:s,s:s}", "op", op->id, "kind", op->kind);
 		if (o && op->device[0])
 			json_object_set_new(o, "device", json_string(op->device));
@@ -168,22 +176,30 @@ cl_err ctl_fw_sync_answer(ctl_server *srv, const char *host_id, json_t *ans)
 			arr = NULL;
 		}
 	}
-	ctl_fw_ops_free(ops, n);
-	if (!arr)
+	if (!arr) {
+		ctl_fw_ops_free(ops, n);
 		return CL_ENOMEM;
+	}
 	json_object_set_new(ans, "firmware_audit_ack", json_integer(ack));
 	json_object_set_new(ans, "firmware_ops", arr);
-	if (n > 0) {
-		CL_GUARD(ctl_store_begin(st));
-		err = ctl_store_fw_ops_mark_delivered(st, host_id);
+	err = CL_OK;
+	if (sent > 0) {
+		err = ctl_store_begin(st);
+		for (size_t i = 0; i < sent && err == CL_OK; i++)
+			err = ctl_store_fw_op_mark_delivered(st, host_id, ops[i].id);
 		if (err == CL_OK)
 			err = ctl_store_commit(st);
-		if (err != CL_OK) {
+		if (err != CL_OK)
 			ctl_store_rollback(st);
-			return err;
-		}
 	}
-	return CL_OK;
+	ctl_fw_ops_free(ops, n);
+	return err;
+}
+
+bool ctl_fw_ops_waiting(ctl_server *srv, const char *host_id)
+{
+	bool w = false;
+	return ctl_store_fw_ops_waiting(srv->store, host_id, &w) == CL_OK && w;
 }
 
 bool ctl_fw_host_eligible(ctl_server *srv, const char *host_id)

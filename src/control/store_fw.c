@@ -420,12 +420,24 @@ cl_err ctl_store_fw_ops_undelivered(ctl_store *st, const char *host_id, ctl_fw_o
 	return err;
 }
 
-cl_err ctl_store_fw_ops_mark_delivered(ctl_store *st, const char *host_id)
+cl_err ctl_store_fw_op_mark_delivered(ctl_store *st, const char *host_id, const char *op_id)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q, "UPDATE fw_ops SET delivered=1 WHERE host_id=? AND state='pending' AND delivered=0", "s",
-		      host_id));
-	return ctl_store_fw_run(st, q, "mark firmware ops delivered");
+	CL_GUARD(ctl_store_fw_prep(st, &q, "UPDATE fw_ops SET delivered=1 WHERE host_id=? AND id=?", "ss", host_id,
+				   op_id));
+	return ctl_store_fw_run(st, q, "mark firmware op delivered");
+}
+
+cl_err ctl_store_fw_ops_waiting(ctl_store *st, const char *host_id, bool *waiting)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(ctl_store_fw_prep(st, &q,
+				   "SELECT 1 FROM fw_ops WHERE host_id=? AND state='pending' AND delivered=0 LIMIT 1", "s",
+				   host_id));
+	int rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	*waiting = rc == SQLITE_ROW;
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? CL_OK : ctl_store_sqlerr(st, rc, "read firmware ops");
 }
 
 cl_err ctl_store_fw_op_result(ctl_store *st, const char *host_id, const char *op_id, bool ok, const char *error,

@@ -82,12 +82,14 @@ CL_MUST_CHECK cl_err ctl_store_fw_event_list(ctl_store *st, const char *host_id,
 					     ctl_fw_event **out, size_t *n);
 
 /* Firmware ops. undelivered: the host's pending ops not yet sent, oldest
- * first; mark_delivered flags them. result: sets state ok/refused (only a
+ * first (at most 256); mark_delivered flags one. result: sets state ok/refused (only a
  * pending op of that host; CL_ENOTFOUND otherwise). */
 CL_MUST_CHECK cl_err ctl_store_fw_op_insert(ctl_store *st, const ctl_fw_op *op);
 CL_MUST_CHECK cl_err ctl_store_fw_op_get(ctl_store *st, const char *host_id, const char *op_id, ctl_fw_op *out);
 CL_MUST_CHECK cl_err ctl_store_fw_ops_undelivered(ctl_store *st, const char *host_id, ctl_fw_op **out, size_t *n);
-CL_MUST_CHECK cl_err ctl_store_fw_ops_mark_delivered(ctl_store *st, const char *host_id);
+CL_MUST_CHECK cl_err ctl_store_fw_op_mark_delivered(ctl_store *st, const char *host_id, const char *op_id);
+/* True if the host has pending ops not yet delivered. */
+CL_MUST_CHECK cl_err ctl_store_fw_ops_waiting(ctl_store *st, const char *host_id, bool *waiting);
 CL_MUST_CHECK cl_err ctl_store_fw_op_result(ctl_store *st, const char *host_id, const char *op_id, bool ok,
 					    const char *error, const char *reason, int64_t audit_seq, int64_t now_ms);
 void ctl_fw_op_clear(ctl_fw_op *op);

@@ -209,7 +209,8 @@ void ctl_sync_handle(ctl_req *r, const char *host_id)
 	}
 	release(rt); /* an older held sync from this host: answer it now */
 	uint64_t wait = (uint64_t)s.wait_ms < srv->poll_timeout_ms ? (uint64_t)s.wait_ms : srv->poll_timeout_ms;
-	if (h.generation > s.generation || ctl_ops_pending(srv, host_id) || wait == 0) {
+	if (h.generation > s.generation || ctl_ops_pending(srv, host_id) || ctl_fw_ops_waiting(srv, host_id) ||
+	    wait == 0) {
 		answer(srv, r->req, host_id);
 		goto out;
 	}

@@ -75,10 +75,10 @@ static const field dev_fields[] = {
 };
 
 static const field audit_fields[] = {
-	{"seq", F_INT, true, 0},	  {"time", F_INT, false, 0},	  {"source", F_STR, false, 16},
-	{"op", F_STR, false, 32},	  {"device", F_STR, false, 31},	  {"version", F_STR, false, 63},
-	{"sequence", F_INT, false, 0},	  {"digest", F_STR, false, 96},	  {"result", F_STR, false, 16},
-	{"reason", F_STR, false, 32},	  {"action", F_STR, false, 16},	  {"hash", F_STR, true, 64},
+	{"seq", F_INT, true, 0},	  {"time", F_INT, false, 0},	  {"source", F_STR, false, 63},
+	{"op", F_STR, false, 63},	  {"device", F_STR, false, 31},	  {"version", F_STR, false, 63},
+	{"sequence", F_INT, false, 0},	  {"digest", F_STR, false, 96},	  {"result", F_STR, false, 63},
+	{"reason", F_STR, false, 63},	  {"action", F_STR, false, 63},	  {"hash", F_STR, true, 64},
 	{"prev", F_STR, true, 64},
 };
 

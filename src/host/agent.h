@@ -149,6 +149,7 @@ enum cl_agent_fw_kind {
 #define CL_AGENT_FW_REASON_MAX 128
 #define CL_AGENT_FW_OPS_MAX 64   /* firmware ops accepted per answer */
 #define CL_AGENT_FW_AUDIT_MAX 256 /* audit records shipped per sync */
+#define CL_AGENT_FW_SEEN 64       /* firmware op ids remembered by the running agent */
 
 typedef struct cl_agent_fw_op {
 	char op[CL_AGENT_ID_MAX]; /* "fw-..." */
@@ -300,6 +301,8 @@ typedef struct cl_agent {
 	char fw_dir[PATH_MAX];  /* DATA/fw */
 	int64_t fw_ack;         /* last firmware_audit_ack received */
 	json_t *fw_results;     /* firmware op results still to report (array) */
+	char fw_seen[CL_AGENT_FW_SEEN][CL_AGENT_ID_MAX]; /* recent firmware op ids: each runs once */
+	size_t fw_seen_next;
 } cl_agent;
 
 /* Registers if needed, adopts existing sandboxes and runs the sync loop until

@@ -24,6 +24,9 @@ const char *cl_agent_usage(void)
 	       "  --memory-mib N         memory offered to enclaves (default: the machine's)\n"
 	       "  --cpus N               CPUs offered to enclaves (default: the machine's)\n"
 	       "  --poll-timeout-ms N    long-poll wait asked of the control plane (default 20000)\n"
+	       "  --fw-root PUB.pem      run the firmware guard (device model under DATA/fw); the\n"
+	       "                         provider's firmware root public key, burnt into the\n"
+	       "                         devices' ROM on first start. Without it: no guard\n"
 	       "  --help                 this text\n"
 	       "\n"
 	       "SIGTERM/SIGINT stop the agent and leave enclaves running; the next start adopts them.\n";
@@ -96,12 +99,12 @@ cl_err cl_agent_parse_latency(const char *s, cl_agent_latency *out)
 }
 
 static const char *const string_flags[] = {"--control", "--ca",   "--data", "--join-token",
-					    "--name",    "--zone", "--rack", "--init"};
+					    "--name",    "--zone", "--rack", "--init", "--fw-root"};
 
 static const char **string_slot(cl_agent_config *c, size_t i)
 {
 	const char **slots[] = {&c->control, &c->ca,   &c->data, &c->join_token,
-				&c->name,    &c->zone, &c->rack, &c->init};
+				&c->name,    &c->zone, &c->rack, &c->init, &c->fw_root};
 	return slots[i];
 }
 

@@ -6,7 +6,9 @@
  * Only the sync path calls cl_agent_fw_apply: guests have no route to it
  * (nothing a guest sends is ever turned into a firmware op).
  */
+#include <errno.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,11 +24,14 @@
 cl_err cl_agent_fw_open(const char *dir, const char *root_pem, fwg_host **out)
 {
 	*out = NULL;
-	cl_err err = fwg_host_open(dir, NULL, out);
-	if (err != CL_ENOTFOUND)
-		return err;
-	cl_error_clear();
+	char devices[4096];
+	struct stat st;
+	CL_ENSURE(snprintf(devices, sizeof(devices), "%s/devices", dir) < (int)sizeof(devices), CL_EINVAL,
+		  "firmware dir path too long");
+	if (stat(devices, &st) == 0 || errno != ENOENT)
+		return fwg_host_open(dir, NULL, out);
 	/* first start: manufacture the default devices with the provider's root */
+	cl_err err;
 	void *key = NULL;
 	uint8_t point[FW_POINT_LEN];
 	CL_GUARD(fw_key_load_public(root_pem, &key));

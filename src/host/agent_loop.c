@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "host/agent.h"
+#include "host/fwguard.h"
 #include "host/sandbox.h"
 
 #define MIB (UINT64_C(1) << 20)
@@ -359,6 +360,68 @@ static bool reconcile_and_apply(cl_agent *ag, const cl_agent_answer *ans)
 	return changed;
 }
 
+/* ---- firmware ---- */
+
+
+/* The "firmware" object of a sync request, or NULL when the guard is off.
+ * An unreadable status reports a host that is not eligible (fail closed).
+ * *wait_ms is shortened so the long poll returns when the last open window
+ * closes: the next sync then tells the control plane the host is eligible. */
+static json_t *fw_report(cl_agent *ag, uint32_t *wait_ms)
+{
+	if (!ag->fw)
+		return NULL;
+	json_t *fw = NULL;
+	uint64_t left_s = 0;
+	if (cl_agent_fw_report(ag->fw, ag->fw_dir, (uint64_t)ag->fw_ack, &fw, &left_s) != CL_OK) {
+		cl_warn("cannot read the firmware guard; reporting not eligible err=\"%s\"", cl_error_detail());
+		return json_pack("{s:b, s:b, s:b}", "eligible", 0, "quarantined", 0, "window_open", 0);
+	}
+	if (left_s > 0) {
+		uint64_t ms = left_s * 1000 + 250; /* window_left_s is rounded up */
+		if (ms < *wait_ms)
+			*wait_ms = (uint32_t)ms;
+	}
+	return fw;
+}
+
+static bool fw_op_seen(cl_agent *ag, const char *op)
+{
+	for (size_t i = 0; i < CL_AGENT_FW_SEEN; i++)
+		if (strcmp(ag->fw_seen[i], op) == 0)
+			return true;
+	snprintf(ag->fw_seen[ag->fw_seen_next], sizeof(ag->fw_seen[0]), "%s", op);
+	ag->fw_seen_next = (ag->fw_seen_next + 1) % CL_AGENT_FW_SEEN;
+	return false;
+}
+
+/* Runs the answer's firmware ops in order; their results go with the next sync. */
+static void fw_apply_ops(cl_agent *ag, const cl_agent_answer *ans)
+{
+	for (size_t i = 0; i < ans->nfw_ops; i++) {
+		const cl_agent_fw_op *op = &ans->fw_ops[i];
+		if (fw_op_seen(ag, op->op))
+			continue; /* an op runs at most once */
+		json_t *res;
+		if (!ag->fw) {
+			res = json_pack("{s:s, s:b, s:s}", "op", op->op, "ok", 0, "error",
+					"this host runs no firmware guard (started without --fw-root)");
+		} else {
+			cl_agent_crit_enter();
+			res = cl_agent_fw_apply(ag->fw, op);
+			cl_agent_crit_leave();
+		}
+		if (!res || json_array_append_new(ag->fw_results, res) != 0) {
+			cl_warn("out of memory; firmware op result lost op=%s", op->op);
+			continue;
+		}
+		cl_info("firmware op op=%s ok=%d reason=%s", op->op, json_is_true(json_object_get(res, "ok")) ? 1 : 0,
+			json_string_value(json_object_get(res, "reason")) ? json_string_value(json_object_get(res, "reason"))
+									  : "-");
+		ag->resync_now = true; /* report the result and the new status at once */
+	}
+}
+
 /* ---- sync ---- */
 
 static char *sync_body(cl_agent *ag, json_t *results)
@@ -370,26 +433,45 @@ static char *sync_body(cl_agent *ag, json_t *results)
 		return NULL;
 	}
 	/* wait_ms 0 asks for the desired set at once (deferred changes pending). */
+	uint32_t wait_ms = ag->resync_now ? 0 : ag->cfg.poll_timeout_ms;
+	json_t *fw = fw_report(ag, &wait_ms);
 	json_t *body = json_pack("{s:I, s:I, s:O, s:o*, s:O}", "generation", (json_int_t)ag->generation, "wait_ms",
-				 (json_int_t)(ag->resync_now ? 0 : ag->cfg.poll_timeout_ms), "capabilities", ag->caps, "enclaves",
+				 (json_int_t)wait_ms, "capabilities", ag->caps, "enclaves",
 				 cl_agent_enclaves_json(act, nact, ag->fail, ag->nfail), "results", results);
 	free(act);
 	char *text = NULL;
-	if (body && json_object_get(body, "enclaves"))
+	bool fw_ok = !ag->fw || (fw && body && json_object_set(body, "firmware", fw) == 0);
+	json_decref(fw);
+	if (body && fw_ok && json_object_get(body, "enclaves"))
 		text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	return text;
 }
 
+/* Drops the firmware results (kept in ag->fw_results) from a results array
+ * taken for a sync that failed, leaving the pool's own npool entries. */
+static void fw_results_untake(json_t *results, size_t npool)
+{
+	while (json_array_size(results) > npool)
+		json_array_remove(results, json_array_size(results) - 1);
+}
+
 /* One sync round trip. Returns 0 to go on at once, 1 to back off, -1 to stop (fatal). */
 static int sync_once(cl_agent *ag)
 {
-	/* The control plane takes request bodies up to 1 MiB: leave room for the rest. */
-	json_t *results = cl_agent_pool_take_results(ag->pool, 600u * 1024);
+	/* The control plane takes request bodies up to 1 MiB: leave room for the
+	 * rest (with the guard on, up to CL_AGENT_FW_AUDIT_MAX audit records). */
+	json_t *results = cl_agent_pool_take_results(ag->pool, ag->fw ? 480u * 1024 : 600u * 1024);
 	if (!results)
 		return 1;
+	size_t npool = json_array_size(results);
+	if (ag->fw_results && json_array_extend(results, ag->fw_results) != 0) {
+		cl_agent_pool_requeue(ag->pool, results);
+		return 1;
+	}
 	char *text = sync_body(ag, results);
 	if (!text) {
+		fw_results_untake(results, npool);
 		cl_agent_pool_requeue(ag->pool, results);
 		return 1;
 	}
@@ -404,6 +486,7 @@ static int sync_once(cl_agent *ag)
 	int ret = 1;
 	if (err != CL_OK) {
 		cl_warn("control plane unreachable; enclaves keep running err=\"%s\"", cl_error_detail());
+		fw_results_untake(results, npool);
 		cl_agent_pool_requeue(ag->pool, results);
 		goto out;
 	}
@@ -419,10 +502,13 @@ static int sync_once(cl_agent *ag)
 		} else {
 			cl_warn("sync refused status=%ld msg=\"%s\"", status, msg);
 		}
+		fw_results_untake(results, npool);
 		cl_agent_pool_requeue(ag->pool, results);
 		goto out;
 	}
 	json_decref(results); /* delivered */
+	if (ag->fw_results)
+		json_array_clear(ag->fw_results);
 	ag->resync_now = false;
 	cl_agent_answer ans;
 	if (cl_agent_answer_parse((const char *)resp.data, resp.len, &ans) != CL_OK) {
@@ -430,6 +516,9 @@ static int sync_once(cl_agent *ag)
 		goto out;
 	}
 	ag->generation = ans.generation;
+	if (ans.has_fw_ack)
+		ag->fw_ack = ans.fw_audit_ack;
+	fw_apply_ops(ag, &ans);
 	for (size_t i = 0; i < ans.nbad_ops; i++)
 		cl_agent_pool_fail(ag->pool, ans.bad_ops[i], "malformed op");
 	for (size_t i = 0; i < ans.nops; i++)
@@ -469,9 +558,25 @@ int cl_agent_run(cl_agent *ag)
 {
 	if (!lock_data_dir(ag->cfg.data))
 		return 1;
+	int rc = 1;
+	/* The firmware guard first: a host that cannot run it must not join. */
+	if (ag->cfg.fw_root) {
+		if (snprintf(ag->fw_dir, sizeof(ag->fw_dir), "%s/fw", ag->cfg.data) >= (int)sizeof(ag->fw_dir) ||
+		    !(ag->fw_results = json_array())) {
+			fprintf(stderr, "error: cannot start the firmware guard: data path too long or out of memory\n");
+			goto out;
+		}
+		cl_agent_crit_enter();
+		cl_err ferr = cl_agent_fw_open(ag->fw_dir, ag->cfg.fw_root, &ag->fw);
+		cl_agent_crit_leave();
+		if (ferr != CL_OK) {
+			fprintf(stderr, "error: cannot open the firmware guard in %s: %s\n", ag->fw_dir, cl_error_detail());
+			goto out;
+		}
+		cl_info("firmware guard on dir=%s", ag->fw_dir);
+	}
 	/* Probing forks and tries kernel features: once per start is enough
 	 * (what the host offers changes only with a restart). */
-	int rc = 1;
 	ag->caps = cl_agent_capabilities(&ag->cfg, ag->memory_mib, ag->cpus);
 	if (!ag->caps) {
 		fprintf(stderr, "error: out of memory\n");
@@ -519,6 +624,8 @@ out:
 	cl_agent_pool_free(ag->pool);
 	cl_http_client_free(ag->http);
 	json_decref(ag->caps);
+	json_decref(ag->fw_results);
+	fwg_host_close(ag->fw);
 	free(ag->fail);
 	return rc;
 }

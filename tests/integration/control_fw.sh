@@ -137,6 +137,7 @@ BODY=$(cat "$WORK/held.out")
 	|| fail "held sync not woken with the power-cycle op: $BODY"
 as "$ADMIN" POST "/v1/hosts/$H1/power-cycle" '{"x":1}'; expect 400 invalid
 as "$ADMIN" POST "/v1/hosts/$H1/clear-quarantine" '{}'; expect 400 invalid
+as "$ADMIN" POST "/v1/hosts/$H1/clear-quarantine" "{\"reason\":\"$(printf 'x%.0s' {1..128})\"}"; expect 400 invalid
 as "$ADMIN" POST "/v1/hosts/$H1/clear-quarantine" '{"reason":"replaced the NIC"}'; expect 202; CQ=$(jget 'j["op"]')
 "$C" fw keygen --out "$WORK/a.pem" --pub "$WORK/a.pub" >/dev/null
 head -c 1000 /dev/urandom >"$WORK/img.bin"

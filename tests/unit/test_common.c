@@ -3,8 +3,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -86,6 +89,35 @@ static void secrets(void **state)
 	assert_int_not_equal(cl_secret_verify("x", "v1$garbage"), CL_OK);
 }
 
+static void atomic_write(void **state)
+{
+	char dir[] = "/tmp/cl-test-XXXXXX", path[256], tmp[300], victim[256];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/f", dir);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+	assert_int_equal(cl_file_write_atomic(victim, "keep", 4, 0600), CL_OK);
+	/* A symlink planted where the temp file goes must not be written through. */
+	assert_int_equal(symlink(victim, tmp), 0);
+	assert_int_equal(cl_file_write_atomic(path, "one", 3, 0600), CL_OK);
+	assert_int_equal(cl_file_write_atomic(path, "second", 6, 0600), CL_OK);
+	cl_buf b;
+	cl_buf_init(&b, 64);
+	assert_int_equal(cl_file_read(path, 64, &b), CL_OK);
+	assert_int_equal(b.len, 6);
+	assert_memory_equal(b.data, "second", 6);
+	assert_int_equal(cl_file_read(victim, 64, &b), CL_OK);
+	assert_memory_equal(b.data, "keep", 4);
+	assert_int_equal(cl_file_read(path, 3, &b), CL_ETOOBIG);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(access(tmp, F_OK), -1); /* no temp file left behind */
+	cl_buf_free(&b);
+	assert_int_equal(cl_rm_rf(dir), CL_OK);
+	assert_int_equal(access(dir, F_OK), -1);
+}
+
 static void frames_roundtrip(void **state)
 {
 	uint8_t wire[64], hdr[CL_FRAME_HDR], store[32];
@@ -154,6 +186,7 @@ int main(void)
 		cmocka_unit_test(buf_limits),     cmocka_unit_test(buf_printf),
 		cmocka_unit_test(hex_and_base64), cmocka_unit_test(secrets),
 		cmocka_unit_test(frames_roundtrip), cmocka_unit_test(frames_reject),
+		cmocka_unit_test(atomic_write),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -276,7 +276,17 @@ static void ops(void **state)
 	assert_int_equal(ctl_store_fw_ops_undelivered(st, "host-b", &list, &n), CL_OK);
 	assert_int_equal(n, 0);
 	ctl_fw_ops_free(list, n);
-	assert_int_equal(ctl_store_fw_ops_mark_delivered(st, "host-a"), CL_OK);
+	bool waiting = false;
+	assert_int_equal(ctl_store_fw_ops_waiting(st, "host-a", &waiting), CL_OK);
+	assert_true(waiting);
+	assert_int_equal(ctl_store_fw_op_mark_delivered(st, "host-a", "fw-1"), CL_OK);
+	assert_int_equal(ctl_store_fw_ops_undelivered(st, "host-a", &list, &n), CL_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0].id, "fw-2");
+	ctl_fw_ops_free(list, n);
+	assert_int_equal(ctl_store_fw_op_mark_delivered(st, "host-a", "fw-2"), CL_OK);
+	assert_int_equal(ctl_store_fw_ops_waiting(st, "host-a", &waiting), CL_OK);
+	assert_false(waiting);
 	assert_int_equal(ctl_store_fw_ops_undelivered(st, "host-a", &list, &n), CL_OK);
 	assert_int_equal(n, 0);
 	ctl_fw_ops_free(list, n);

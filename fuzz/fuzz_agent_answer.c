@@ -1,0 +1,45 @@
+/* fuzz_agent_answer.c — the agent's sync-answer parser
+ * (cl_agent_answer_parse, incl. firmware_ops and firmware_audit_ack). What
+ * it accepts must hold its invariants: ids valid, bounded counts, device
+ * addresses and reasons within their buffers, ops of a known kind with the
+ * fields that kind needs; a refusal leaves nothing allocated. */
+#include <stdint.h>
+#include <string.h>
+
+#include "host/agent.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	cl_agent_answer a;
+	if (cl_agent_answer_parse((const char *)data, size, &a) != CL_OK) {
+		if (a.desired || a.ops || a.fw_ops || a.bad_ops || a.ndesired || a.nops || a.nfw_ops || a.nbad_ops)
+			__builtin_trap();
+		return 0;
+	}
+	if (a.generation < 0 || (a.has_fw_ack && a.fw_audit_ack < 0) || a.nfw_ops > CL_AGENT_FW_OPS_MAX)
+		__builtin_trap();
+	for (size_t i = 0; i < a.ndesired; i++)
+		if (!cl_agent_valid_id(a.desired[i].id) || a.desired[i].memory_mib < 16)
+			__builtin_trap();
+	for (size_t i = 0; i < a.nops; i++)
+		if (!cl_agent_valid_id(a.ops[i].op) || !cl_agent_valid_id(a.ops[i].enclave))
+			__builtin_trap();
+	for (size_t i = 0; i < a.nfw_ops; i++) {
+		const cl_agent_fw_op *o = &a.fw_ops[i];
+		bool needs_dev = o->kind == CL_FWOP_UPDATE || o->kind == CL_FWOP_QUEUE || o->kind == CL_FWOP_WINDOW ||
+				 o->kind == CL_FWOP_TRUST || o->kind == CL_FWOP_REVERT;
+		bool needs_data = needs_dev && o->kind != CL_FWOP_REVERT;
+		if (!cl_agent_valid_id(o->op) || o->kind < CL_FWOP_UPDATE || o->kind > CL_FWOP_REVERT ||
+		    strnlen(o->device, sizeof(o->device)) == sizeof(o->device) ||
+		    strnlen(o->reason, sizeof(o->reason)) == sizeof(o->reason) || (needs_dev && !o->device[0]) ||
+		    (needs_data && (!o->data || !o->data[0])) ||
+		    (o->kind == CL_FWOP_CLEAR_QUARANTINE && !o->reason[0]))
+			__builtin_trap();
+	}
+	for (size_t i = 0; i < a.nbad_ops; i++)
+		if (!cl_agent_valid_id(a.bad_ops[i]))
+			__builtin_trap();
+	cl_agent_answer_free(&a);
+	return 0;
+}
