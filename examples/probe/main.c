@@ -20,6 +20,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -96,7 +97,7 @@ static void cmd_ls(const char *dir, int only_digits)
 
 static void cmd_netifs(void)
 {
-	FILE *f = fopen("/proc/net/dev", "r");
+	FILE *f = fopen("/proc/self/net/dev", "r"); /* /proc/net is outside subset=pid */
 	char line[512];
 	if (!f) {
 		put(" error=%d", errno);
@@ -334,6 +335,17 @@ static void dispatch(char *line)
 	} else if (!strcmp(line, "exists")) {
 		struct stat st;
 		put("exists %s %s", arg, lstat(arg, &st) == 0 ? "yes" : "no");
+	} else if (!strcmp(line, "open")) {
+		/* "open PATH 0" if it opens for reading, else the errno */
+		int fd = open(arg, O_RDONLY | O_CLOEXEC);
+		int err = fd < 0 ? errno : 0;
+		if (fd >= 0)
+			close(fd);
+		put("open %s %d", arg, err);
+	} else if (!strcmp(line, "dumpable")) {
+		/* what PR_SET_DUMPABLE 1 does here, and whether it changed anything */
+		int rc = prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+		put("dumpable %d %d", rc == 0 ? 0 : errno, prctl(PR_GET_DUMPABLE, 0, 0, 0, 0));
 	} else if (!strcmp(line, "netifs")) {
 		put("netifs");
 		cmd_netifs();

@@ -301,7 +301,8 @@ static json_int_t link_check(json_t *items, json_int_t *prev_seq, char *prev_has
 		const char *prev = json_string_value(json_object_get(r, "prev"));
 		if (seq != *prev_seq + 1)
 			return *prev_seq + 1;
-		if (!hash || !prev || (prev_hash[0] && strcmp(prev, prev_hash) != 0))
+		if (!hash || !prev || (prev_hash[0] && strcmp(prev, prev_hash) != 0) ||
+		    (seq == 1 && strspn(prev, "0") != 64))
 			return seq;
 		*prev_seq = seq;
 		snprintf(prev_hash, n, "%s", hash);

@@ -29,6 +29,21 @@
 #define CTL_FW_MAX_DOCS 64
 #define CTL_FW_MAX_CHANNELS 8
 
+/* Rejects a key of body not in the NULL-terminated allowed list. */
+static cl_err only_fields(json_t *body, const char *const *allowed)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(body, k, v)
+	{
+		bool ok = false;
+		for (size_t i = 0; allowed[i] && !ok; i++)
+			ok = strcmp(k, allowed[i]) == 0;
+		CL_ENSURE(ok, CL_EINVAL, "unknown field \"%.64s\"", k);
+	}
+	return CL_OK;
+}
+
 /* Rebuilds the verified trust state from the stored root and documents. */
 static cl_err load_trust(ctl_server *srv, fw_trust *t, fw_trust *scratch)
 {
@@ -321,22 +336,20 @@ static void approve(ctl_req *r, const char *id)
 	bool in_tx = false;
 	cl_err err;
 	CL_GUARD_OUT(err, ctl_req_json(r, &body));
-	const char *k;
+	static const char *const allowed[] = {"channels", NULL};
 	json_t *v, *chans = json_object_get(body, "channels");
-	json_object_foreach(body, k, v) if (strcmp(k, "channels") != 0)
-	{
-		err = cl_errorf(CL_EINVAL, "unknown field \"%.64s\"", k);
-		goto out;
-	}
+	CL_GUARD_OUT(err, only_fields(body, allowed));
 	if (!json_is_array(chans) || json_array_size(chans) < 1 || json_array_size(chans) > CTL_FW_MAX_CHANNELS) {
 		err = cl_errorf(CL_EINVAL, "field \"channels\" must be an array of 1..%d channel names", CTL_FW_MAX_CHANNELS);
 		goto out;
 	}
 	size_t i;
-	json_array_foreach(chans, i, v) if (!json_is_string(v) || !ctl_valid_name(json_string_value(v)))
+	json_array_foreach(chans, i, v)
 	{
-		err = cl_errorf(CL_EINVAL, "channels must match [a-z0-9][a-z0-9-]{0,62}");
-		goto out;
+		if (!json_is_string(v) || !ctl_valid_name(json_string_value(v))) {
+			err = cl_errorf(CL_EINVAL, "channels must match [a-z0-9][a-z0-9-]{0,62}");
+			goto out;
+		}
 	}
 	CL_GUARD_OUT(err, ctl_store_fw_release_get(r->srv->store, id, &rel));
 	if (rel.nsigners < rel.threshold) {
@@ -347,8 +360,10 @@ static void approve(ctl_req *r, const char *id)
 	CL_GUARD_OUT(err, ctl_store_begin(r->srv->store));
 	in_tx = true;
 	int64_t now = (int64_t)cl_now_wall_ms();
-	json_array_foreach(chans, i, v) CL_GUARD_OUT(err, ctl_store_fw_release_approve(r->srv->store, id,
-										       json_string_value(v), now));
+	json_array_foreach(chans, i, v)
+	{
+		CL_GUARD_OUT(err, ctl_store_fw_release_approve(r->srv->store, id, json_string_value(v), now));
+	}
 	CL_GUARD_OUT(err, ctl_fw_queue_releases(r->srv, "", "", &targets, &nt));
 	CL_GUARD_OUT(err, ctl_store_commit(r->srv->store));
 	in_tx = false;
@@ -420,13 +435,9 @@ static void put_trust(ctl_req *r)
 		goto out;
 	}
 	CL_GUARD_OUT(err, ctl_req_json(r, &body));
-	const char *k;
+	static const char *const allowed[] = {"root", "documents", NULL};
 	json_t *v, *pem = json_object_get(body, "root"), *docs = json_object_get(body, "documents");
-	json_object_foreach(body, k, v) if (strcmp(k, "root") != 0 && strcmp(k, "documents") != 0)
-	{
-		err = cl_errorf(CL_EINVAL, "unknown field \"%.64s\"", k);
-		goto out;
-	}
+	CL_GUARD_OUT(err, only_fields(body, allowed));
 	if (!json_is_string(pem) || json_string_length(pem) > 4096) {
 		err = cl_errorf(CL_EINVAL, "field \"root\" must be the root public key in PEM");
 		goto out;
@@ -538,13 +549,9 @@ static void put_channel(ctl_req *r)
 	bool in_tx = false, exists = false;
 	cl_err err;
 	CL_GUARD_OUT(err, ctl_req_json(r, &body));
-	const char *k;
-	json_t *v, *ch = json_object_get(body, "channel");
-	json_object_foreach(body, k, v) if (strcmp(k, "channel") != 0)
-	{
-		err = cl_errorf(CL_EINVAL, "unknown field \"%.64s\"", k);
-		goto out;
-	}
+	static const char *const allowed[] = {"channel", NULL};
+	json_t *ch = json_object_get(body, "channel");
+	CL_GUARD_OUT(err, only_fields(body, allowed));
 	if (!json_is_string(ch) || !ctl_valid_name(json_string_value(ch))) {
 		err = cl_errorf(CL_EINVAL, "field \"channel\" must match [a-z0-9][a-z0-9-]{0,62}");
 		goto out;

@@ -147,7 +147,7 @@ enum cl_agent_fw_kind {
 
 #define CL_AGENT_FW_ADDR_MAX 32  /* bus address incl. NUL (FWG_ADDR_MAX + 1) */
 #define CL_AGENT_FW_REASON_MAX 128
-#define CL_AGENT_FW_OPS_MAX 64   /* firmware ops accepted per answer */
+#define CL_AGENT_FW_OPS_MAX 4096 /* firmware ops per answer (more rejects the answer) */
 #define CL_AGENT_FW_AUDIT_MAX 256 /* audit records shipped per sync */
 #define CL_AGENT_FW_SEEN 64       /* firmware op ids remembered by the running agent */
 
@@ -266,6 +266,11 @@ CL_MUST_CHECK cl_err cl_agent_fw_open(const char *dir, const char *root_pem, str
  * longest open window's seconds left (0 when every window is closed). */
 CL_MUST_CHECK cl_err cl_agent_fw_report(struct fwg_host *h, const char *dir, uint64_t after, json_t **out,
 					uint64_t *window_left_s);
+/* The long-poll wait to ask for while a window is open: no longer than the
+ * window's seconds left (+250 ms, as window_left_s is rounded up), so the
+ * control plane answers when it closes and the next sync reports the host
+ * eligible. poll_ms when no window is open. Pure. */
+uint32_t cl_agent_fw_wait_ms(uint32_t poll_ms, uint64_t window_left_s);
 /* The good records of dir/audit.log with seq > after, at most max, as the
  * protocol's JSON records (new reference in *out). A torn or tampered tail
  * ends the list. */

@@ -160,6 +160,14 @@ cl_err cl_agent_fw_report(fwg_host *h, const char *dir, uint64_t after, json_t *
 	return CL_OK;
 }
 
+uint32_t cl_agent_fw_wait_ms(uint32_t poll_ms, uint64_t window_left_s)
+{
+	if (window_left_s == 0 || window_left_s > UINT32_MAX / 1000)
+		return poll_ms;
+	uint64_t ms = window_left_s * 1000 + 250; /* window_left_s is rounded up */
+	return ms < poll_ms ? (uint32_t)ms : poll_ms;
+}
+
 /* Decodes op->data (base64) into out, bounded by FWG_MAX_BUNDLE. */
 static cl_err decode_data(const cl_agent_fw_op *op, cl_buf *out)
 {

@@ -362,7 +362,6 @@ static bool reconcile_and_apply(cl_agent *ag, const cl_agent_answer *ans)
 
 /* ---- firmware ---- */
 
-
 /* The "firmware" object of a sync request, or NULL when the guard is off.
  * An unreadable status reports a host that is not eligible (fail closed).
  * *wait_ms is shortened so the long poll returns when the last open window
@@ -377,11 +376,8 @@ static json_t *fw_report(cl_agent *ag, uint32_t *wait_ms)
 		cl_warn("cannot read the firmware guard; reporting not eligible err=\"%s\"", cl_error_detail());
 		return json_pack("{s:b, s:b, s:b}", "eligible", 0, "quarantined", 0, "window_open", 0);
 	}
-	if (left_s > 0) {
-		uint64_t ms = left_s * 1000 + 250; /* window_left_s is rounded up */
-		if (ms < *wait_ms)
-			*wait_ms = (uint32_t)ms;
-	}
+	if (*wait_ms > 0)
+		*wait_ms = cl_agent_fw_wait_ms(*wait_ms, left_s);
 	return fw;
 }
 
@@ -465,7 +461,7 @@ static int sync_once(cl_agent *ag)
 	if (!results)
 		return 1;
 	size_t npool = json_array_size(results);
-	if (ag->fw_results && json_array_extend(results, ag->fw_results) != 0) {
+	if (json_array_extend(results, ag->fw_results) != 0) {
 		cl_agent_pool_requeue(ag->pool, results);
 		return 1;
 	}
@@ -507,8 +503,7 @@ static int sync_once(cl_agent *ag)
 		goto out;
 	}
 	json_decref(results); /* delivered */
-	if (ag->fw_results)
-		json_array_clear(ag->fw_results);
+	json_array_clear(ag->fw_results);
 	ag->resync_now = false;
 	cl_agent_answer ans;
 	if (cl_agent_answer_parse((const char *)resp.data, resp.len, &ans) != CL_OK) {
@@ -560,10 +555,13 @@ int cl_agent_run(cl_agent *ag)
 		return 1;
 	int rc = 1;
 	/* The firmware guard first: a host that cannot run it must not join. */
+	if (!(ag->fw_results = json_array())) {
+		fprintf(stderr, "error: out of memory\n");
+		goto out;
+	}
 	if (ag->cfg.fw_root) {
-		if (snprintf(ag->fw_dir, sizeof(ag->fw_dir), "%s/fw", ag->cfg.data) >= (int)sizeof(ag->fw_dir) ||
-		    !(ag->fw_results = json_array())) {
-			fprintf(stderr, "error: cannot start the firmware guard: data path too long or out of memory\n");
+		if (snprintf(ag->fw_dir, sizeof(ag->fw_dir), "%s/fw", ag->cfg.data) >= (int)sizeof(ag->fw_dir)) {
+			fprintf(stderr, "error: cannot start the firmware guard: data path too long\n");
 			goto out;
 		}
 		cl_agent_crit_enter();

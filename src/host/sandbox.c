@@ -520,7 +520,19 @@ cl_err cl_sandbox_set_memory(const char *dir, const char *id, uint64_t bytes)
 	return cl_cgroup_set_memory(id, bytes);
 }
 
-/* A pidfd for the shim of (dir, id), only if /proc shows that exact command line. */
+/* True if fd 2 of pid is the file DIR/sandboxes/ID/shim.log (same inode). */
+static bool stderr_is_log(pid_t pid, const char *dir, const char *id)
+{
+	char log[1200], fd2[64];
+	struct stat a, b;
+	if (cl_sandbox_path(log, sizeof(log), dir, id, "shim.log") != CL_OK)
+		return false;
+	snprintf(fd2, sizeof(fd2), "/proc/%d/fd/2", (int)pid);
+	return stat(log, &a) == 0 && stat(fd2, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* A pidfd for the shim of (dir, id), only if /proc shows that exact command
+ * line and, for a shim started as a spare, its stderr is this enclave's log. */
 static int open_shim(const char *dir, const char *id)
 {
 	pid_t pid = read_pid_file(dir, id);
@@ -541,8 +553,14 @@ static int open_shim(const char *dir, const char *id)
 	bool head = n > 0 && off + 7 + dl + 1 < (size_t)n && memcmp(cmd + off, "--shim", 7) == 0 &&
 		    memcmp(cmd + off + 7, dir, dl + 1) == 0;
 	const char *last = cmd + off + 7 + dl + 1;
-	bool ok = head && ((off + 7 + dl + 1 + il + 1 == (size_t)n && memcmp(last, id, il + 1) == 0) ||
-			   (off + 7 + dl + 1 + 2 == (size_t)n && memcmp(last, "-", 2) == 0));
+	bool named = head && off + 7 + dl + 1 + il + 1 == (size_t)n && memcmp(last, id, il + 1) == 0;
+	bool spare_cmd = head && off + 7 + dl + 1 + 2 == (size_t)n && memcmp(last, "-", 2) == 0;
+	/* Every spare keeps the command line `... -`, so after a pid reuse it
+	 * would match the shim of another enclave: a spare's identity is its
+	 * stderr, which it points at DIR/sandboxes/ID/shim.log (a file of this
+	 * enclave's own directory, hence an inode no other shim holds) before
+	 * it writes shim.pid. */
+	bool ok = named || (spare_cmd && stderr_is_log(pid, dir, id));
 	if (!ok) {
 		close(pfd);
 		return -1;

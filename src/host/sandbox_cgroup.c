@@ -199,6 +199,31 @@ static cl_err mkdir_fresh(const char *dir)
 	return cl_errorf(errno == EBUSY ? CL_ECONFLICT : CL_ESYS, "cgroups: mkdir %s: %s", dir, strerror(errno));
 }
 
+/* True unless /proc/swaps lists a swap area (unreadable counts as swap). */
+static bool host_has_swap(void)
+{
+	char buf[512];
+	int fd = open("/proc/swaps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	const char *nl = strchr(buf, '\n'); /* the header line */
+	return !nl || nl[1] != '\0';
+}
+
+/* Enclave memory must not reach swap in clear: with no way to keep the
+ * cgroup out of swap, launch only on a host without swap. */
+static cl_err swap_guard(bool limited, const char *why)
+{
+	CL_ENSURE(limited || !host_has_swap(), CL_EUNAVAIL,
+		  "cgroups: host has swap but %s can keep the enclave out of it", why);
+	return CL_OK;
+}
+
 static cl_err create_v1(const char *id, uint64_t memory, uint32_t cpus, uint32_t pids_max)
 {
 	char dir[256], val[64];
@@ -217,6 +242,10 @@ static cl_err create_v1(const char *id, uint64_t memory, uint32_t cpus, uint32_t
 	cl_err e = write_at(dir, "memory.memsw.limit_in_bytes", val);
 	if (e != CL_OK && e != CL_ENOTFOUND)
 		return e;
+	cl_err sw = write_at(dir, "memory.swappiness", "0");
+	if (sw != CL_OK && sw != CL_ENOTFOUND)
+		return sw;
+	CL_GUARD(swap_guard(e == CL_OK || sw == CL_OK, "neither memory.memsw.limit_in_bytes nor memory.swappiness"));
 	CL_GUARD(ctl_dir(id, "cpu", dir, sizeof(dir)));
 	CL_GUARD(write_at(dir, "cpu.cfs_period_us", "100000"));
 	snprintf(val, sizeof(val), "%" PRIu64, (uint64_t)cpus * 100000);
@@ -243,6 +272,7 @@ static cl_err create_v2(const char *id, uint64_t memory, uint32_t cpus, uint32_t
 	cl_err e = write_at(dir, "memory.swap.max", "0");
 	if (e != CL_OK && e != CL_ENOTFOUND)
 		return e;
+	CL_GUARD(swap_guard(e == CL_OK, "no memory.swap.max"));
 	snprintf(val, sizeof(val), "%" PRIu64 " 100000", (uint64_t)cpus * 100000);
 	CL_GUARD(write_at(dir, "cpu.max", val));
 	snprintf(val, sizeof(val), "%" PRIu32, pids_max);

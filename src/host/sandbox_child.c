@@ -62,14 +62,15 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 }
 
 /* The tmpfs that becomes / (mounted on /tmp of our private mount namespace,
- * as bubblewrap does) and its mount points. */
+ * as bubblewrap does) and its mount points. Inodes: each image path has up
+ * to 15 parent directories of its own, hence nfiles * 16 (+ mount points). */
 static int build_rootfs(const cl_sandbox_child *c)
 {
 	char opts[128];
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
 		fail_errno(c, "rootfs", "make / private");
 	snprintf(opts, sizeof(opts), "size=%llu,nr_inodes=%zu,mode=0755",
-		 (unsigned long long)c->rootfs_bytes, c->img->nfiles * 2 + 64);
+		 (unsigned long long)c->rootfs_bytes, c->img->nfiles * 16 + 64);
 	if (mount("cloister-root", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0)
 		fail_errno(c, "rootfs", "mount tmpfs on /tmp");
 	int root = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -121,12 +122,54 @@ static void build_dev(const cl_sandbox_child *c)
 	}
 }
 
-/* /proc of the enclave's own pid namespace (read-only) and a small /tmp. */
+/* Fallback when procfs refuses subset=pid (kernel < 5.8): hide what tells
+ * about the host, as runc's maskedPaths/readonlyPaths do — /dev/null over
+ * files, an empty read-only tmpfs over directories. A path the kernel does
+ * not have is skipped; any other failure is fatal. */
+static void mask_proc(const cl_sandbox_child *c)
+{
+	static const char *const files[] = {
+		"meminfo", "loadavg", "stat", "uptime", "interrupts", "softirqs", "vmstat", "zoneinfo",
+		"buddyinfo", "pagetypeinfo", "slabinfo", "diskstats", "partitions", "swaps", "cpuinfo",
+		"sched_debug", "timer_list", "timer_stats", "latency_stats", "kcore", "kallsyms", "keys",
+		"key-users", "modules", "sysrq-trigger", "kmsg", "kpagecount", "kpageflags", "kpagecgroup",
+		"vmallocinfo", "iomem", "ioports", "locks", "mtrr", "config.gz", "version", "cmdline"};
+	static const char *const dirs[] = {"sys", "irq", "bus", "fs", "acpi", "asound", "scsi",
+					   "sysvipc", "tty", "driver", "dynamic_debug", "pressure"};
+	char path[64];
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		struct stat st;
+		snprintf(path, sizeof(path), "/tmp/proc/%s", files[i]);
+		if (lstat(path, &st) != 0 && errno == ENOENT)
+			continue;
+		if (mount("/tmp/dev/null", path, NULL, MS_BIND, NULL) != 0)
+			fail_errno(c, "proc", path);
+	}
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		struct stat st;
+		snprintf(path, sizeof(path), "/tmp/proc/%s", dirs[i]);
+		if (lstat(path, &st) != 0 && errno == ENOENT)
+			continue;
+		if (mount("cloister-mask", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			  "size=4k,mode=0555") != 0)
+			fail_errno(c, "proc", path);
+	}
+}
+
+/* /proc of the enclave's own pid namespace (read-only; only the process
+ * directories, self and thread-self: subset=pid; hidepid=2 hides processes
+ * it may not ptrace, i.e. the non-dumpable init) and a small /tmp. */
 static void mount_proc_tmp(const cl_sandbox_child *c)
 {
 	char opts[96];
-	if (mount("proc", "/tmp/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL) != 0)
-		fail_errno(c, "proc", "mount proc");
+	unsigned long fl = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY;
+	if (mount("proc", "/tmp/proc", "proc", fl, "hidepid=2,subset=pid") != 0) {
+		if (errno != EINVAL)
+			fail_errno(c, "proc", "mount proc");
+		if (mount("proc", "/tmp/proc", "proc", fl, "hidepid=2") != 0)
+			fail_errno(c, "proc", "mount proc");
+		mask_proc(c);
+	}
 	snprintf(opts, sizeof(opts), "size=%llu,nr_inodes=4096,mode=1777", (unsigned long long)c->tmp_bytes);
 	if (mount("cloister-tmp", "/tmp/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0)
 		fail_errno(c, "tmp", "mount tmpfs");

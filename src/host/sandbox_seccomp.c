@@ -76,7 +76,7 @@ static const char *const allowed[] = {
 static const int socket_families[] = {AF_UNIX, AF_INET, AF_INET6};
 static const unsigned long ioctl_requests[] = {TCGETS, TIOCGWINSZ, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX};
 static const int prctl_options[] = {PR_SET_NAME, PR_GET_NAME, PR_SET_PDEATHSIG, PR_GET_PDEATHSIG,
-				    PR_GET_DUMPABLE, PR_SET_DUMPABLE, PR_GET_NO_NEW_PRIVS,
+				    PR_GET_DUMPABLE, PR_GET_NO_NEW_PRIVS,
 				    PR_SET_NO_NEW_PRIVS, PR_GET_SECCOMP, PR_CAPBSET_READ,
 				    PR_SET_VMA, PR_GET_TIMERSLACK, PR_SET_TIMERSLACK};
 
@@ -122,6 +122,11 @@ static cl_err build(scmp_filter_ctx ctx)
 				      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)prctl_options[i]));
 		CL_GUARD(rule(ctx, rc, "prctl"));
 	}
+	/* PR_SET_DUMPABLE only to 0: cloister-init makes itself non-dumpable
+	 * (an exec makes it dumpable again); nothing may turn it back on. */
+	rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 2, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)PR_SET_DUMPABLE),
+			      SCMP_A1(SCMP_CMP_EQ, 0));
+	CL_GUARD(rule(ctx, rc, "prctl"));
 	return CL_OK;
 }
 

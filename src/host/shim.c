@@ -487,7 +487,7 @@ static void report_failure(int fd, cl_err e)
 
 /* A spare shim (ID "-") was exec'd ahead of time by the launcher: it waits
  * on fd CL_SANDBOX_ASSIGN_FD for "ID\n" (EOF: the launcher is gone, exit),
- * then sends its stderr to DIR/sandboxes/ID/shim.log. */
+ * then sends its stderr to DIR/sandboxes/ID/shim.log (or exits if it cannot). */
 static int await_assignment(const char *dir, char *id, size_t n)
 {
 	size_t got = 0;
@@ -506,11 +506,15 @@ static int await_assignment(const char *dir, char *id, size_t n)
 	char log[1200];
 	if (cl_sandbox_check_id(id) != CL_OK || cl_sandbox_path(log, sizeof(log), dir, id, "shim.log") != CL_OK)
 		return -1;
+	/* fd 2 on shim.log is also how destroy recognises this shim (it keeps
+	 * the spare's command line): no log, no launch. */
 	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd >= 0) {
-		dup2(fd, 2);
-		close(fd);
+	if (fd < 0 || dup2(fd, 2) != 2) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
 	}
+	close(fd);
 	return 0;
 }
 

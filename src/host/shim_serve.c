@@ -442,8 +442,10 @@ static void chan_write(cl_shim *s)
 static bool chan_stalled(const cl_shim *s)
 {
 	const cl_frame_dec *d = s->chan_dec;
+	/* same test as chan_process: an over-long header is not a stall (the
+	 * decoder rejects it and the channel closes), so keep reading */
 	return d->len - d->off >= CL_FRAME_HDR && d->buf[d->off + 4] == CL_FRAME_DATA &&
-	       be32(d->buf + d->off) > q_space(&s->out);
+	       be32(d->buf + d->off) <= d->max && be32(d->buf + d->off) > q_space(&s->out);
 }
 
 static void on_signals(cl_shim *s)

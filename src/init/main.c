@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -179,6 +180,12 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (fcntl(CHAN, F_GETFD) < 0)
 		return 2; /* no channel: nothing to report to */
+	/* exec made us dumpable again: the application runs as our uid, and a
+	 * dumpable PID 1 would let it read /proc/1/mem (our frame buffers). */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		log_line("prctl", "", strerror(errno));
+		finish(127 << 8);
+	}
 	if (argc < 2) {
 		log_line("usage", "", "/init ENTRYPOINT [ARGS...]");
 		finish(127 << 8);

@@ -105,10 +105,24 @@ rc=0
 out=$("$CLI_BIN" host clear-quarantine "$HOST_ID" --reason "checked by the test" --wait) || fail "clear: $out"
 grep -q '^accepted' <<<"$out" || fail "clear-quarantine: $out"
 
-# The guard survives an agent restart (the ROM is not rewritten).
+# The guard survives an agent restart; a later --fw-root does not rewrite the ROM.
+ROM=$(sha256sum "$HDATA/fw/devices/$NIC/rom")
 host_stop
 host_start --fw-root "$WORK/evil.pub"
 wait_for 20 "host ready again" host_is ready
-cmp -s <(tail -c 97 "$HDATA/fw/devices/$NIC/rom" | head -c 1) <(printf '\x04') || true
+[ "$(sha256sum "$HDATA/fw/devices/$NIC/rom")" = "$ROM" ] || fail "a restart rewrote the ROM"
 "$CLI_BIN" fw audit --host "$HOST_ID" --verify >/dev/null || fail "chain broken after a restart"
+
+# A host without --fw-root reports no guard (eligible) and refuses firmware ops.
+host_stop
+HDATA="$WORK/plain"
+JT=$(join_token)
+host_start --join-token "$JT"
+wait_for 20 "plain host ready" host_is ready
+[ ! -e "$HDATA/fw" ] || fail "a host without --fw-root created DATA/fw"
+out=$("$CLI_BIN" fw status --host "$HOST_ID") || fail "fw status (plain): $out"
+grep -q "reports no firmware guard" <<<"$out" || fail "fw status (plain): $out"
+rc=0
+"$CLI_BIN" fw push --host "$HOST_ID" --device $NIC --wait "$WORK/evil.fw" >"$WORK/plain.out" 2>"$WORK/plain.err" || rc=$?
+[ $rc = 1 ] && grep -q 'no firmware guard' "$WORK/plain.err" || fail "push to a plain host: exit $rc $(cat "$WORK/plain.out" "$WORK/plain.err")"
 echo "PASS host_fw"

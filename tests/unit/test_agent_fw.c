@@ -298,6 +298,40 @@ static void audit_after_is_bounded(void **state)
 	json_decref(none);
 }
 
+/* --fw-root turns the guard on; off by default; no window flag exists. */
+static void fw_root_flag(void **state)
+{
+	(void)state;
+	cl_agent_config cfg;
+	char *base[] = {"cloister-host", "--control", "https://c:1", "--ca", "ca.pem", "--data", "/d", NULL, NULL, NULL};
+	assert_int_equal(cl_agent_parse_args(7, base, &cfg), CL_OK);
+	assert_null(cfg.fw_root);
+	base[7] = "--fw-root";
+	base[8] = "/k/root.pub";
+	assert_int_equal(cl_agent_parse_args(9, base, &cfg), CL_OK);
+	assert_string_equal(cfg.fw_root, "/k/root.pub");
+	char *twice[] = {"cloister-host", "--control", "https://c:1", "--ca", "ca.pem", "--data", "/d",
+			 "--fw-root=/a", "--fw-root=/b"};
+	assert_int_equal(cl_agent_parse_args(9, twice, &cfg), CL_EINVAL);
+	char *empty[] = {"cloister-host", "--control", "https://c:1", "--ca", "ca.pem", "--data", "/d", "--fw-root="};
+	assert_int_equal(cl_agent_parse_args(8, empty, &cfg), CL_EINVAL);
+	char *window[] = {"cloister-host", "--control", "https://c:1", "--ca", "ca.pem", "--data", "/d",
+			  "--fw-window-policy", "/p"};
+	assert_int_equal(cl_agent_parse_args(9, window, &cfg), CL_EINVAL);
+	assert_non_null(strstr(cl_agent_usage(), "--fw-root"));
+}
+
+/* While a window is open the long poll ends when it closes. */
+static void wait_follows_the_window(void **state)
+{
+	(void)state;
+	assert_int_equal(cl_agent_fw_wait_ms(20000, 0), 20000);   /* closed: the normal poll */
+	assert_int_equal(cl_agent_fw_wait_ms(20000, 5), 5250);     /* closes first */
+	assert_int_equal(cl_agent_fw_wait_ms(20000, 60), 20000);   /* the poll ends first */
+	assert_int_equal(cl_agent_fw_wait_ms(1000, 1), 1000);
+	assert_int_equal(cl_agent_fw_wait_ms(20000, UINT64_MAX), 20000); /* no overflow */
+}
+
 /* ---- the answer parser ---- */
 
 static cl_err parse(const char *s, cl_agent_answer *a)
@@ -383,14 +417,18 @@ static void answer_sorts_out_malformed_firmware_ops(void **state)
 	assert_int_equal(a.nfw_ops, 0);
 	assert_int_equal(parse("{\"generation\":1,\"enclaves\":[],\"firmware_audit_ack\":-1}", &a), CL_EINVAL);
 	assert_int_equal(parse("{\"generation\":1,\"enclaves\":[],\"firmware_audit_ack\":\"7\"}", &a), CL_EINVAL);
-	char big[8192];
-	size_t off = (size_t)snprintf(big, sizeof(big), "{\"generation\":1,\"enclaves\":[],\"firmware_ops\":[");
+	size_t cap = (size_t)(CL_AGENT_FW_OPS_MAX + 1) * 48 + 128;
+	char *big = malloc(cap);
+	assert_non_null(big);
+	size_t off = (size_t)snprintf(big, cap, "{\"generation\":1,\"enclaves\":[],\"firmware_ops\":[");
 	for (int i = 0; i <= CL_AGENT_FW_OPS_MAX; i++)
-		off += (size_t)snprintf(big + off, sizeof(big) - off, "%s{\"op\":\"fw-%d\",\"kind\":\"power_cycle\"}",
+		off += (size_t)snprintf(big + off, cap - off, "%s{\"op\":\"fw-%d\",\"kind\":\"power_cycle\"}",
 					i ? "," : "", i);
-	snprintf(big + off, sizeof(big) - off, "]}");
+	snprintf(big + off, cap - off, "]}");
 	assert_int_equal(parse(big, &a), CL_ETOOBIG);
 	assert_int_equal(a.nfw_ops, 0);
+	assert_null(a.desired);
+	free(big);
 }
 
 int main(void)
@@ -402,6 +440,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(bad_ops_refused_audited_and_change_nothing, ax_setup, ax_teardown),
 		cmocka_unit_test_setup_teardown(queue_power_cycle_and_clear, ax_setup, ax_teardown),
 		cmocka_unit_test_setup_teardown(audit_after_is_bounded, ax_setup, ax_teardown),
+		cmocka_unit_test(fw_root_flag),
+		cmocka_unit_test(wait_follows_the_window),
 		cmocka_unit_test(answer_parses_firmware_ops),
 		cmocka_unit_test(answer_sorts_out_malformed_firmware_ops),
 	};

@@ -269,8 +269,25 @@ static void isolation_suite(void **state)
 	cl_sandbox_info info;
 	launch_ok(ID("iso"), 64 << 20, 0, &info);
 	int fd = connect_ok(ID("iso"));
-	/* processes: only the enclave's own */
-	assert_string_equal(ask(fd, "pids", "pids"), "pids 1 2");
+	/* processes: only the enclave's own; init (non-dumpable) is hidden by hidepid=2 */
+	assert_string_equal(ask(fd, "pids", "pids"), "pids 2");
+	/* init's memory is out of the application's reach, and it cannot turn dumping back on */
+	assert_string_not_equal(ask(fd, "open /proc/1/mem", "open"), "open /proc/1/mem 0");
+	assert_string_not_equal(ask(fd, "open /proc/1/environ", "open"), "open /proc/1/environ 0");
+	char dumpable[64];
+	snprintf(dumpable, sizeof(dumpable), "dumpable %d 1", EPERM);
+	assert_string_equal(ask(fd, "dumpable", "dumpable"), dumpable);
+	/* /proc shows processes only: nothing host-wide */
+	assert_string_equal(ask(fd, "open /proc/self/status", "open"), "open /proc/self/status 0");
+	const char *masked[] = {"/proc/meminfo", "/proc/loadavg", "/proc/stat", "/proc/interrupts", "/proc/kcore",
+				"/proc/keys", "/proc/sysrq-trigger", "/proc/timer_list", "/proc/sys/kernel/hostname"};
+	for (size_t i = 0; i < sizeof(masked) / sizeof(masked[0]); i++) {
+		char cmd2[96], ok[112];
+		snprintf(cmd2, sizeof(cmd2), "open %s", masked[i]);
+		snprintf(ok, sizeof(ok), "open %s 0", masked[i]);
+		assert_string_not_equal(ask(fd, cmd2, "open"), ok);
+	}
+	assert_string_equal(ask(fd, "exists /proc/sys", "exists"), "exists /proc/sys no");
 	/* files: only the image, /init and the mount points */
 	assert_string_equal(ask(fd, "ls /", "ls"), "ls dev init probe proc tmp");
 	assert_string_equal(ask(fd, "ls /dev", "ls"), "ls null urandom zero");
@@ -566,6 +583,89 @@ static void enclave_dies_with_shim(void **state)
 	assert_gone(ID("orphan"), &info);
 }
 
+/* A stale shim.pid that now names another enclave's shim (pid reuse; every
+ * shim started as a spare has the same command line) must not make destroy
+ * kill that shim. */
+static void destroy_spares_other_shim(void **state)
+{
+	cl_sandbox_info a, b;
+	launch_ok(ID("reuse-a"), 64 << 20, 0, &a);
+	launch_ok(ID("reuse-b"), 64 << 20, 0, &b);
+	assert_int_equal(kill(a.shim_pid, SIGKILL), 0);
+	uint64_t deadline = cl_now_mono_ns() + 10ull * 1000 * 1000 * 1000;
+	while ((process_alive(a.shim_pid) || process_alive(a.init_pid)) && cl_now_mono_ns() < deadline)
+		usleep(1000);
+	assert_false(process_alive(a.shim_pid));
+	/* A's shim.pid now names B's shim, as after a pid reuse */
+	char path[600], tmp[640], pid[32];
+	assert_int_equal(cl_sandbox_path(path, sizeof(path), data_dir, ID("reuse-a"), "shim.pid"), CL_OK);
+	snprintf(tmp, sizeof(tmp), "%s.test", path);
+	int n = snprintf(pid, sizeof(pid), "%d\n", (int)b.shim_pid);
+	int f = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(f >= 0);
+	assert_int_equal(write(f, pid, (size_t)n), n);
+	close(f);
+	assert_int_equal(rename(tmp, path), 0);
+	assert_int_equal(cl_sandbox_destroy(data_dir, ID("reuse-a")), CL_OK);
+	assert_gone(ID("reuse-a"), NULL);
+	assert_true(process_alive(b.shim_pid));
+	int fd = connect_ok(ID("reuse-b"));
+	assert_string_equal(ask(fd, "echo still here", "still"), "still here");
+	close(fd);
+	assert_int_equal(cl_sandbox_destroy(data_dir, ID("reuse-b")), CL_OK);
+	assert_gone(ID("reuse-b"), &b);
+}
+
+/* An image of deep paths (15 parent directories each) fits the root tmpfs's inodes. */
+static void deep_image_launches(void **state)
+{
+	enum { DEEP = 8 };
+	char script[200], dest[DEEP][96], path[200];
+	snprintf(script, sizeof(script), "%s/app.sh", tmp_dir);
+	snprintf(path, sizeof(path), "%s/deep.img", tmp_dir);
+	cl_image_input in[DEEP + 1] = {{probe_exe, "probe"}};
+	for (int i = 0; i < DEEP; i++) {
+		snprintf(dest[i], sizeof(dest[i]), "d%d/a/b/c/d/e/f/g/h/i/j/k/l/m/n/file", i);
+		in[i + 1].src = script;
+		in[i + 1].dest = dest[i];
+	}
+	static const char *const serve[] = {"serve", NULL};
+	cl_image_spec spec = {"deep", "1", "/probe", serve, in, DEEP + 1};
+	assert_int_equal(cl_image_build(&spec, path), CL_OK);
+	cl_sandbox_spec sb = make_spec(ID("deep"), path, 64 << 20, 0);
+	cl_sandbox_info info;
+	cl_err e = cl_sandbox_launch(host_exe, data_dir, &sb, &info);
+	if (e != CL_OK)
+		fail_msg("launch deep: %s", cl_error_detail());
+	int fd = connect_ok(ID("deep"));
+	char cmd[128], want[140];
+	snprintf(cmd, sizeof(cmd), "exists /%s", dest[DEEP - 1]);
+	snprintf(want, sizeof(want), "exists /%s yes", dest[DEEP - 1]);
+	assert_string_equal(ask(fd, cmd, "exists"), want);
+	close(fd);
+	assert_int_equal(cl_sandbox_destroy(data_dir, ID("deep")), CL_OK);
+	assert_gone(ID("deep"), &info);
+}
+
+/* The enclave's memory cgroup is kept out of swap (v1: swappiness 0; v2: swap.max 0). */
+static void memory_kept_out_of_swap(void **state)
+{
+	cl_sandbox_info info;
+	launch_ok(ID("noswap"), 64 << 20, 0, &info);
+	char path[300], buf[64] = "";
+	/* checked where this machine has it: a v1 memory controller with swappiness */
+	if (cl_cgroup_layout() == CL_CG_V1 && access("/sys/fs/cgroup/memory/memory.swappiness", F_OK) == 0) {
+		snprintf(path, sizeof(path), "/sys/fs/cgroup/memory/cloister/%s/memory.swappiness", ID("noswap"));
+		int fd = open(path, O_RDONLY);
+		assert_true(fd >= 0);
+		assert_true(read(fd, buf, sizeof(buf) - 1) > 0);
+		close(fd);
+		assert_int_equal(strtol(buf, NULL, 10), 0);
+	}
+	assert_int_equal(cl_sandbox_destroy(data_dir, ID("noswap")), CL_OK);
+	assert_gone(ID("noswap"), &info);
+}
+
 static int raw_connect(const char *id)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -627,7 +727,9 @@ static void seccomp_filter_blocks(void **state)
 		bad |= !(syscall(SYS_ptrace, 0, 0, 0, 0) == -1 && errno == EPERM) << 6;
 		bad |= !(syscall(SYS_clone, CLONE_NEWNET | SIGCHLD, 0, 0, 0, 0) == -1 && errno == EPERM) << 7;
 		bad |= !(getpid() > 0 && write(-1, "", 0) == -1 && errno == EBADF) << 8; /* allowed ones work */
-		_exit(bad);
+		bad |= !(prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) == -1 && errno == EPERM) << 9;
+		bad |= !(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0) << 10;
+		_exit(bad > 255 ? 255 : bad); /* bits 8 and up would wrap to 0 */
 	}
 	int st;
 	assert_int_equal(waitpid(p, &st, 0), p);
@@ -679,6 +781,9 @@ int main(void)
 		cmocka_unit_test(shim_rejects_malformed_frames),
 		cmocka_unit_test(replaced_image_is_reloaded),
 		cmocka_unit_test(enclave_dies_with_shim),
+		cmocka_unit_test(destroy_spares_other_shim),
+		cmocka_unit_test(deep_image_launches),
+		cmocka_unit_test(memory_kept_out_of_swap),
 		cmocka_unit_test(list_and_bad_ids),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
