@@ -269,9 +269,6 @@ static void usage(FILE *f)
 
 /* The host-firmware verbs (cmd_fw_host.c) talk to the control plane and
  * have their own --help. */
-int cl_cmd_fw_push(int argc, char **argv);
-int cl_cmd_fw_status(int argc, char **argv);
-int cl_cmd_fw_audit(int argc, char **argv);
 
 int cl_cmd_fw(int argc, char **argv)
 {

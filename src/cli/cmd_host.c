@@ -22,8 +22,6 @@ static const char host_verbs[] = "usage: cloister host VERB ...\n"
 				 "                     (cloister host clear-quarantine HOST --reason TEXT)\n";
 
 /* cmd_fw_host.c */
-int cl_cmd_host_power_cycle(int argc, char **argv);
-int cl_cmd_host_clear_quarantine(int argc, char **argv);
 
 static int host_list(int argc, char **argv)
 {

@@ -12,4 +12,12 @@ int cl_cmd_host(int argc, char **argv);
 int cl_cmd_token(int argc, char **argv);
 int cl_cmd_fw(int argc, char **argv);
 
+/* Verbs that talk to a host's firmware guard through the control plane
+ * (cmd_fw_host.c); dispatched from cl_cmd_fw and cl_cmd_host. */
+int cl_cmd_fw_push(int argc, char **argv);
+int cl_cmd_fw_status(int argc, char **argv);
+int cl_cmd_fw_audit(int argc, char **argv);
+int cl_cmd_host_power_cycle(int argc, char **argv);
+int cl_cmd_host_clear_quarantine(int argc, char **argv);
+
 #endif
