@@ -8,3 +8,4 @@ echo "== api describe";   "$BUILD/bench/bench_api"
 echo "== launch";         bench/launch.sh "$BUILD" 200
 echo "== full path";      bench/full_path.sh 200
 echo "== firmware verify"; bench/fw_verify.sh "$BUILD"
+echo "== firmware update"; bench/fw_update.sh "$BUILD" 50

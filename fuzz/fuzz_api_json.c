@@ -1,8 +1,12 @@
 /* fuzz_api_json.c — arbitrary bytes through the control plane's request-body
  * validation (src/control/validate.c), no network: the first byte picks the
  * parser (create-enclave, resize, register, sync, op result, send, recv,
- * or 7: the bearer-token splitter on the raw bytes), the rest is the body. Every accepted request must satisfy the documented
- * ranges; anything else must be rejected without crashing or leaking. */
+ * or 7: the bearer-token splitter on the raw bytes), the rest is the body.
+ * Every decoded body also goes through the sync's firmware report parser
+ * (ctl_parse_fw_report, as the top-level object and as a sync's "firmware")
+ * and the join-token parser. Every accepted request must satisfy the
+ * documented ranges; anything else must be rejected without crashing or
+ * leaking. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +18,20 @@ static void check(int cond)
 {
 	if (!cond)
 		abort();
+}
+
+/* ctl_parse_fw_report on fw; an accepted report must respect its bounds. */
+static void check_fw(json_t *fw)
+{
+	static ctl_fw_report rep; /* ~10 KiB: not on the stack */
+	if (!fw || ctl_parse_fw_report(fw, &rep) != CL_OK)
+		return;
+	check(json_is_array(rep.devices) && json_array_size(rep.devices) <= CTL_FW_DEVICES_MAX);
+	check(rep.naudit <= CTL_FW_AUDIT_MAX);
+	for (size_t i = 0; i < rep.naudit; i++) {
+		check(ctl_valid_hex64(rep.audit[i].hash) && ctl_valid_hex64(rep.audit[i].prev));
+		check(i == 0 || rep.audit[i].seq > rep.audit[i - 1].seq);
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -34,6 +52,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (ctl_json_body(data + 1, size - 1, &j) != CL_OK)
 		return 0;
+	check_fw(j);
+	const char *level;
+	int rank;
+	if (ctl_parse_join_token(j, &level, &rank) == CL_OK)
+		check(rank >= 0 && rank == cl_level_rank(level));
 	switch (which) {
 	case 0: {
 		ctl_create_req r;
@@ -66,6 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				check(ctl_valid_id(s.enclaves[i].id));
 			for (size_t i = 0; i < s.nresults; i++)
 				check(s.results[i].op != NULL);
+			check_fw(s.firmware);
 			ctl_sync_req_free(&s);
 		}
 		break;

@@ -3,6 +3,8 @@
  *   GET  /v1/hosts/{id}/fw/audit?after&limit   shipped audit records + chain check
  *   GET  /v1/hosts/{id}/fw/ops/{op}            a firmware op's state
  *   POST /v1/hosts/{id}/fw/push                {device, bundle, next_boot?} -> 202 {op}
+ *   POST /v1/hosts/{id}/fw/trust               {device, document} -> 202 {op} (op kind "trust")
+ *   POST /v1/hosts/{id}/fw/window              {device, policy} -> 202 {op} (op kind "window")
  *   POST /v1/hosts/{id}/power-cycle            {} -> 202 {op}
  *   POST /v1/hosts/{id}/clear-quarantine       {reason} -> 202 {op}
  *   GET  /v1/events?after&limit[&host]         alarms, quarantines, chain breaks
@@ -21,6 +23,7 @@
 #include "fw/fw.h"
 
 #define CTL_FW_BUNDLE_MAX (700u * 1024) /* decoded; its base64 fits a 1 MiB JSON body */
+#define CTL_FW_DOC_MAX (64u * 1024)     /* decoded trust-root document or window policy */
 
 static json_t *record_json(const ctl_fw_record *rec)
 {
@@ -160,6 +163,48 @@ static bool valid_device(const char *s)
 	return true;
 }
 
+/* Validates a trust-root push {device, document} or window policy push
+ * {device, policy} (base64, at most CTL_FW_DOC_MAX bytes decoded; a trust
+ * document must parse as one, a window policy is verified by the device
+ * against its root) into op; op->data borrows from body. */
+static cl_err parse_doc_body(json_t *body, const char *kind, ctl_fw_op *op)
+{
+	bool trust = strcmp(kind, "trust") == 0;
+	const char *field = trust ? "document" : "policy", *k;
+	json_t *v;
+	json_object_foreach(body, k, v)
+	{
+		CL_ENSURE(strcmp(k, "device") == 0 || strcmp(k, field) == 0, CL_EINVAL, "unknown field \"%.64s\"", k);
+	}
+	json_t *dev = json_object_get(body, "device"), *b64 = json_object_get(body, field);
+	CL_ENSURE(json_is_string(dev) && valid_device(json_string_value(dev)), CL_EINVAL,
+		  "field \"device\" is required: a device address like 0000:03:00.0");
+	CL_ENSURE(json_is_string(b64) && json_string_length(b64) > 0, CL_EINVAL,
+		  "field \"%s\" is required: the %s in base64", field, trust ? "trust-root document" : "window policy");
+	cl_buf raw;
+	cl_buf_init(&raw, CTL_FW_DOC_MAX);
+	cl_err err = cl_base64_decode(json_string_value(b64), &raw);
+	if (err != CL_OK) {
+		cl_buf_free(&raw);
+		return cl_errorf(err == CL_ETOOBIG ? CL_ETOOBIG : CL_EINVAL, "field \"%s\" must be base64 of at most %u bytes",
+				 field, CTL_FW_DOC_MAX);
+	}
+	fw_status fs = FW_OK;
+	if (raw.len == 0)
+		fs = FW_E_TRUNCATED;
+	else if (trust) {
+		fw_trust_doc doc;
+		fs = fw_trust_doc_parse(raw.data, raw.len, &doc);
+	}
+	cl_buf_free(&raw);
+	CL_ENSURE(fs == FW_OK, CL_EINVAL, "field \"%s\" is not a %s: %s", field,
+		  trust ? "trust-root document" : "window policy", fw_status_str(fs));
+	snprintf(op->kind, sizeof(op->kind), "%s", kind);
+	snprintf(op->device, sizeof(op->device), "%s", json_string_value(dev));
+	op->data = (char *)json_string_value(b64); /* borrowed until the insert */
+	return CL_OK;
+}
+
 /* Validates a push/power-cycle/clear-quarantine body into op. */
 static cl_err parse_op_body(json_t *body, const char *kind, ctl_fw_op *op)
 {
@@ -218,7 +263,10 @@ static void post_op(ctl_req *r, const char *host_id, const char *kind)
 	memset(&op, 0, sizeof(op));
 	snprintf(op.host_id, sizeof(op.host_id), "%s", host_id);
 	CL_GUARD_OUT(err, ctl_req_json(r, &body));
-	CL_GUARD_OUT(err, parse_op_body(body, kind, &op));
+	if (strcmp(kind, "trust") == 0 || strcmp(kind, "window") == 0)
+		CL_GUARD_OUT(err, parse_doc_body(body, kind, &op));
+	else
+		CL_GUARD_OUT(err, parse_op_body(body, kind, &op));
 	if (!op.data)
 		op.data = "";
 	CL_GUARD_OUT(err, ctl_fw_op_queue(r->srv, &op, true));
@@ -237,7 +285,9 @@ bool ctl_api_fw_hosts(ctl_req *r)
 	const char *s3 = r->nseg >= 4 ? r->seg[3] : "";
 	bool is_fw = strcmp(s3, "fw") == 0 &&
 		     ((r->nseg == 4 && get) || (r->nseg == 5 && get && strcmp(r->seg[4], "audit") == 0) ||
-		      (r->nseg == 5 && post && strcmp(r->seg[4], "push") == 0) ||
+		      (r->nseg == 5 && post &&
+		       (strcmp(r->seg[4], "push") == 0 || strcmp(r->seg[4], "trust") == 0 ||
+			strcmp(r->seg[4], "window") == 0)) ||
 		      (r->nseg == 6 && get && strcmp(r->seg[4], "ops") == 0));
 	bool is_cmd = r->nseg == 4 && post && (strcmp(s3, "power-cycle") == 0 || strcmp(s3, "clear-quarantine") == 0);
 	if (!is_fw && !is_cmd)
@@ -263,7 +313,7 @@ bool ctl_api_fw_hosts(ctl_req *r)
 	else if (r->nseg == 6)
 		get_op(r, host_id, r->seg[5]);
 	else if (post)
-		post_op(r, host_id, "push");
+		post_op(r, host_id, r->seg[4]); /* push, trust or window */
 	else
 		get_audit(r, host_id);
 	return true;

@@ -1,5 +1,6 @@
 /* api_hosts.c — join tokens, host registration and the host list; routes
  * /v1/hosts/{id}/sync and /v1/hosts/{id}/ops/{op} to sync.c. */
+#include <event2/buffer.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,27 +19,37 @@ static void create_join_token(ctl_req *r)
 {
 	uint8_t raw[32];
 	char secret[65], hash[CTL_HASH_MAX], id[CTL_ID_MAX], token[160];
+	json_t *body = NULL;
+	const char *level = "software";
+	int rank = 0;
 	cl_err err;
 	int64_t expires = (int64_t)cl_now_wall_ms() + JOIN_TTL_MS;
+	raw[0] = 0;
+	secret[0] = token[0] = '\0';
+	if (evbuffer_get_length(evhttp_request_get_input_buffer(r->req)) > 0) { /* the body is optional */
+		CL_GUARD_OUT(err, ctl_req_json(r, &body));
+		CL_GUARD_OUT(err, ctl_parse_join_token(body, &level, &rank));
+	}
 	CL_GUARD_OUT(err, cl_random_id("join-", id, sizeof(id)));
 	CL_GUARD_OUT(err, cl_random(raw, sizeof(raw)));
 	cl_hex_encode(raw, sizeof(raw), secret);
 	CL_GUARD_OUT(err, cl_secret_hash(secret, hash, sizeof(hash)));
 	snprintf(token, sizeof(token), "clj_%s_%s", id, secret);
 	CL_GUARD_OUT(err, ctl_store_begin(r->srv->store));
-	err = ctl_store_join_insert(r->srv->store, id, hash, expires);
+	err = ctl_store_join_insert(r->srv->store, id, hash, level, expires);
 	if (err == CL_OK)
 		err = ctl_store_commit(r->srv->store);
 	if (err != CL_OK) {
 		ctl_store_rollback(r->srv->store);
 		goto out;
 	}
-	cl_info("join token created id=%s", id);
+	cl_info("join token created id=%s level=%s", id, level);
 	ctl_reply_json(r->srv, r->req, 201,
-		       json_pack("{s:s,s:o}", "token", token, "expires_at", ctl_json_time(expires)));
+		       json_pack("{s:s,s:s,s:o}", "token", token, "level", level, "expires_at", ctl_json_time(expires)));
 out:
 	if (err != CL_OK)
 		ctl_reply_err(r->srv, r->req, err);
+	json_decref(body);
 	OPENSSL_cleanse(raw, sizeof(raw));
 	OPENSSL_cleanse(secret, sizeof(secret));
 	OPENSSL_cleanse(token, sizeof(token));
@@ -48,7 +59,7 @@ static void register_host(ctl_req *r)
 {
 	json_t *body = NULL;
 	ctl_register_req reg;
-	char buf[200], hash[CTL_HASH_MAX], token[160], tok_id[CTL_ID_MAX];
+	char buf[200], hash[CTL_HASH_MAX], token[160], tok_id[CTL_ID_MAX], admitted[CTL_LEVEL_MAX];
 	const char *jid, *jsecret;
 	ctl_host h = {0};
 	cl_err err;
@@ -62,9 +73,20 @@ static void register_host(ctl_req *r)
 	}
 	CL_GUARD_OUT(err, ctl_store_begin(r->srv->store));
 	in_tx = true;
-	if (ctl_store_join_get(r->srv->store, jid, (int64_t)cl_now_wall_ms(), hash) != CL_OK ||
+	if (ctl_store_join_get(r->srv->store, jid, (int64_t)cl_now_wall_ms(), hash, admitted) != CL_OK ||
 	    cl_secret_verify(jsecret, hash) != CL_OK) {
 		err = cl_errorf(CL_EAUTH, "join token is invalid, used or expired");
+		goto out;
+	}
+	/* The level is pinned here: the token admits its level and those ranked
+	 * below it; a claim above (or another level of the same rank) is refused
+	 * and the token stays unused. Sync never changes it. */
+	int arank = cl_level_rank(admitted);
+	if (arank < 0 || reg.caps.level_rank > arank ||
+	    (reg.caps.level_rank == arank && strcmp(reg.caps.level, admitted) != 0)) {
+		cl_warn("denied reason=level-above-join-token claimed=%s admitted=%s", reg.caps.level, admitted);
+		err = cl_errorf(CL_EINVAL, "capabilities.level \"%s\" is above what the join token admits (\"%s\")",
+				reg.caps.level, admitted);
 		goto out;
 	}
 	CL_GUARD_OUT(err, ctl_store_join_consume(r->srv->store, jid));

@@ -125,9 +125,12 @@ void ctl_sync_shutdown(ctl_server *srv);
  * until the host answers or the op times out. kind: "send"|"recv"|"logs". */
 void ctl_op_submit(ctl_server *srv, struct evhttp_request *req, const ctl_enclave *e, const char *kind,
 		   const char *data_b64, size_t data_len, int64_t max, int64_t wait_ms);
-/* Moves the host's undelivered ops into arr (JSON op objects). */
+/* Appends the host's ops awaiting a result to arr (JSON op objects) and
+ * marks them delivered (sent): an op stays until its result arrives or it
+ * times out, and is sent again in every answer meanwhile (the agent runs an
+ * op id once). */
 void ctl_ops_take(ctl_server *srv, const char *host_id, json_t *arr);
-/* True if the host has undelivered ops. */
+/* True if the host has ops never sent (answer its sync at once). */
 bool ctl_ops_pending(ctl_server *srv, const char *host_id);
 /* Completes an op with the host's result; CL_ENOTFOUND if unknown. */
 CL_MUST_CHECK cl_err ctl_op_complete(ctl_server *srv, const char *host_id, const char *op_id, bool ok,

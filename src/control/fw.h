@@ -27,9 +27,13 @@ bool ctl_fw_is_op_id(const char *op);
  * or already finished op is ignored). */
 CL_MUST_CHECK cl_err ctl_fw_sync_result(ctl_server *srv, const char *host_id, const ctl_sync_result *res, int64_t now);
 /* Adds "firmware_audit_ack" and "firmware_ops" to the sync answer ans and
- * marks those ops delivered (its own transaction; not inside another). At
- * most 32 MiB of op data per answer (at least one op); the rest waits. */
-CL_MUST_CHECK cl_err ctl_fw_sync_answer(ctl_server *srv, const char *host_id, json_t *ans);
+ * marks those ops delivered, i.e. sent and awaiting a result (its own
+ * transaction; not inside another). Pending ops already delivered are sent
+ * again until the host reports their result (the agent runs an op id once).
+ * At most 32 MiB of op data per answer (at least one op); the rest waits.
+ * with_ops false: "firmware_ops" is empty and nothing is marked (the answer
+ * to a superseded sync, which may never arrive). */
+CL_MUST_CHECK cl_err ctl_fw_sync_answer(ctl_server *srv, const char *host_id, json_t *ans, bool with_ops);
 /* Inside the caller's transaction: queues a "queue" firmware op for every
  * release target (ctl_store_fw_targets; tenant_id/host_id "" = all) and
  * records it as queued. *targets (malloc'd, caller frees) lists the hosts to

@@ -145,7 +145,7 @@ cl_err ctl_fw_sync_result(ctl_server *srv, const char *host_id, const ctl_sync_r
 	return err;
 }
 
-cl_err ctl_fw_sync_answer(ctl_server *srv, const char *host_id, json_t *ans)
+cl_err ctl_fw_sync_answer(ctl_server *srv, const char *host_id, json_t *ans, bool with_ops)
 {
 	ctl_store *st = srv->store;
 	ctl_fw_op *ops = NULL;
@@ -154,7 +154,8 @@ cl_err ctl_fw_sync_answer(ctl_server *srv, const char *host_id, json_t *ans)
 	char h[65];
 	cl_err err;
 	CL_GUARD(ctl_store_fw_audit_last(st, host_id, &ack, h));
-	CL_GUARD(ctl_store_fw_ops_undelivered(st, host_id, &ops, &n));
+	if (with_ops)
+		CL_GUARD(ctl_store_fw_ops_to_send(st, host_id, &ops, &n));
 	json_t *arr = json_array();
 	size_t sent = 0, bytes = 0;
 	/* the agent reads answers up to 64 MiB: send the rest next time */
@@ -186,7 +187,8 @@ cl_err ctl_fw_sync_answer(ctl_server *srv, const char *host_id, json_t *ans)
 	if (sent > 0) {
 		err = ctl_store_begin(st);
 		for (size_t i = 0; i < sent && err == CL_OK; i++)
-			err = ctl_store_fw_op_mark_delivered(st, host_id, ops[i].id);
+			if (!ops[i].delivered)
+				err = ctl_store_fw_op_mark_delivered(st, host_id, ops[i].id);
 		if (err == CL_OK)
 			err = ctl_store_commit(st);
 		if (err != CL_OK)

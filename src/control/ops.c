@@ -28,7 +28,7 @@ struct ctl_op {
 	char *data_b64; /* send only */
 	size_t data_len;
 	int64_t max, wait_ms;
-	bool delivered;
+	bool delivered; /* sent at least once, awaiting the result */
 	struct evhttp_request *req;
 	struct event *timer;
 };
@@ -115,8 +115,8 @@ unsigned ctl_ops_count(ctl_server *srv)
 void ctl_ops_take(ctl_server *srv, const char *host_id, json_t *arr)
 {
 	for (ctl_op *op = srv->ops; op; op = op->next) {
-		if (op->delivered || strcmp(op->host_id, host_id) != 0)
-			continue;
+		if (strcmp(op->host_id, host_id) != 0)
+			continue; /* delivered ones too: sent again until the host answers */
 		json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I}", "op", op->id, "enclave", op->enclave_id, "kind",
 				      op->kind, "max", (json_int_t)op->max, "wait_ms", (json_int_t)op->wait_ms);
 		if (!o)

@@ -276,25 +276,34 @@ cl_err ctl_store_admin_count(ctl_store *st, int64_t *n)
 
 /* ---- join tokens ---- */
 
-cl_err ctl_store_join_insert(ctl_store *st, const char *id, const char *hash, int64_t expires_at)
+cl_err ctl_store_join_insert(ctl_store *st, const char *id, const char *hash, const char *level,
+			     int64_t expires_at)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q, "INSERT INTO join_tokens(id,hash,expires_at) VALUES(?,?,?)", "ssi", id, hash,
-		      expires_at));
+	CL_GUARD(prep(st, &q, "INSERT INTO join_tokens(id,hash,level,expires_at) VALUES(?,?,?,?)", "sssi", id, hash,
+		      level, expires_at));
 	return run_done(st, q, "join token", NULL);
 }
 
-static void read_hash(sqlite3_stmt *q, void *o)
+struct join_row {
+	char *hash, *level;
+};
+
+static void read_join(sqlite3_stmt *q, void *o)
 {
-	col_text(q, 0, o, CTL_HASH_MAX);
+	struct join_row *r = o;
+	col_text(q, 0, r->hash, CTL_HASH_MAX);
+	col_text(q, 1, r->level, CTL_LEVEL_MAX);
 }
 
-cl_err ctl_store_join_get(ctl_store *st, const char *id, int64_t now_ms, char hash[CTL_HASH_MAX])
+cl_err ctl_store_join_get(ctl_store *st, const char *id, int64_t now_ms, char hash[CTL_HASH_MAX],
+			  char level[CTL_LEVEL_MAX])
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q, "SELECT hash FROM join_tokens WHERE id=? AND used=0 AND expires_at>?", "si", id,
+	struct join_row row = {hash, level};
+	CL_GUARD(prep(st, &q, "SELECT hash,level FROM join_tokens WHERE id=? AND used=0 AND expires_at>?", "si", id,
 		      now_ms));
-	cl_err e = get_one(st, q, read_hash, hash, "join token");
+	cl_err e = get_one(st, q, read_join, &row, "join token");
 	if (e == CL_ENOTFOUND)
 		return cl_errorf(CL_EAUTH, "join token is unknown, used or expired");
 	return e;
@@ -387,9 +396,9 @@ cl_err ctl_store_host_seen(ctl_store *st, const ctl_host *h)
 	int changes = 0;
 	if (h->caps_json)
 		CL_GUARD(prep(st, &q,
-			      "UPDATE hosts SET last_seen=?,state='ready',caps=?,level=?,zone=?,rack=?,memory_mib=?,"
+			      "UPDATE hosts SET last_seen=?,state='ready',caps=?,zone=?,rack=?,memory_mib=?,"
 			      "cpus=? WHERE id=?",
-			      "issssiis", (int64_t)h->last_seen, h->caps_json, h->level, h->zone, h->rack,
+			      "isssiis", (int64_t)h->last_seen, h->caps_json, h->zone, h->rack,
 			      (int64_t)h->memory_mib, (int64_t)h->cpus, h->id));
 	else
 		CL_GUARD(prep(st, &q, "UPDATE hosts SET last_seen=?,state='ready' WHERE id=?", "is",

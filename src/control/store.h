@@ -21,7 +21,7 @@
 #define CTL_ID_MAX 64
 #define CTL_HASH_MAX 128
 #define CTL_MSG_MAX 256
-#define CTL_SCHEMA_VERSION 1
+#define CTL_SCHEMA_VERSION 2
 
 /* The built-in provider tenant that admin tokens belong to. */
 #define CTL_PROVIDER_TENANT "ten-provider"
@@ -124,16 +124,23 @@ CL_MUST_CHECK cl_err ctl_store_admin_count(ctl_store *st, int64_t *n);
 
 /* Join tokens: one-time; consume fails with CL_EAUTH if the id is unknown,
  * used or expired at now_ms. hash receives the stored hash for verification
- * (consume marks it used: call inside the transaction that registers). */
-CL_MUST_CHECK cl_err ctl_store_join_insert(ctl_store *st, const char *id, const char *hash, int64_t expires_at);
-CL_MUST_CHECK cl_err ctl_store_join_get(ctl_store *st, const char *id, int64_t now_ms, char hash[CTL_HASH_MAX]);
+ * (consume marks it used: call inside the transaction that registers).
+ * level is the highest security level the token admits (a level name,
+ * "software" for tokens issued before levels existed); get copies it into
+ * level (CTL_LEVEL_MAX bytes). */
+#define CTL_LEVEL_MAX 16
+CL_MUST_CHECK cl_err ctl_store_join_insert(ctl_store *st, const char *id, const char *hash, const char *level,
+					   int64_t expires_at);
+CL_MUST_CHECK cl_err ctl_store_join_get(ctl_store *st, const char *id, int64_t now_ms, char hash[CTL_HASH_MAX],
+					char level[CTL_LEVEL_MAX]);
 CL_MUST_CHECK cl_err ctl_store_join_consume(ctl_store *st, const char *id);
 
 /* Hosts. insert copies caps_json (may be NULL). */
 CL_MUST_CHECK cl_err ctl_store_host_insert(ctl_store *st, const ctl_host *h);
 CL_MUST_CHECK cl_err ctl_store_host_get(ctl_store *st, const char *id, ctl_host *out);
 CL_MUST_CHECK cl_err ctl_store_host_list(ctl_store *st, ctl_host **out, size_t *n);
-/* Records a heartbeat: last_seen, state ready, and new capabilities if caps_json. */
+/* Records a heartbeat: last_seen, state ready, and new capabilities if
+ * caps_json, except the level: pinned at registration, never updated. */
 CL_MUST_CHECK cl_err ctl_store_host_seen(ctl_store *st, const ctl_host *h);
 /* Bumps the host's generation (something changed for it). */
 CL_MUST_CHECK cl_err ctl_store_host_bump(ctl_store *st, const char *id);

@@ -8,45 +8,7 @@
 
 #include "control/store_priv.h"
 
-static const char fw_schema[] =
-	"CREATE TABLE IF NOT EXISTS host_fw(host_id TEXT PRIMARY KEY, eligible INTEGER NOT NULL,"
-	" quarantined INTEGER NOT NULL, window_open INTEGER NOT NULL, devices TEXT NOT NULL,"
-	" updated_at INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS host_fw_audit(host_id TEXT NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL,"
-	" prev TEXT NOT NULL, record TEXT NOT NULL, received_at INTEGER NOT NULL, PRIMARY KEY(host_id, seq));"
-	"CREATE TABLE IF NOT EXISTS fw_events(id INTEGER PRIMARY KEY AUTOINCREMENT, host_id TEXT NOT NULL,"
-	" kind TEXT NOT NULL, seq INTEGER NOT NULL, detail TEXT NOT NULL, created_at INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS fw_ops(id TEXT PRIMARY KEY, host_id TEXT NOT NULL, kind TEXT NOT NULL,"
-	" device TEXT NOT NULL, data TEXT NOT NULL, reason TEXT NOT NULL, release_id TEXT NOT NULL,"
-	" state TEXT NOT NULL, delivered INTEGER NOT NULL, result_error TEXT NOT NULL,"
-	" result_reason TEXT NOT NULL, audit_seq INTEGER NOT NULL, created_at INTEGER NOT NULL,"
-	" updated_at INTEGER NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS fw_ops_host ON fw_ops(host_id, state, delivered);"
-	/* releases (store_fwrel.c) */
-	"CREATE TABLE IF NOT EXISTS fw_trust(id INTEGER PRIMARY KEY CHECK(id = 1), root TEXT NOT NULL,"
-	" docs TEXT NOT NULL, version INTEGER NOT NULL, threshold INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS fw_releases(id TEXT PRIMARY KEY, vendor TEXT NOT NULL, class TEXT NOT NULL,"
-	" component TEXT NOT NULL, version TEXT NOT NULL, sequence INTEGER NOT NULL, channel TEXT NOT NULL,"
-	" signers TEXT NOT NULL, nsigners INTEGER NOT NULL, threshold INTEGER NOT NULL, bundle BLOB NOT NULL,"
-	" created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS fw_release_channels(release_id TEXT NOT NULL, channel TEXT NOT NULL,"
-	" approved_at INTEGER NOT NULL, PRIMARY KEY(release_id, channel));"
-	"CREATE TABLE IF NOT EXISTS fw_tenant_channel(tenant_id TEXT PRIMARY KEY, channel TEXT NOT NULL,"
-	" updated_at INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS fw_release_queued(release_id TEXT NOT NULL, host_id TEXT NOT NULL,"
-	" op_id TEXT NOT NULL, PRIMARY KEY(release_id, host_id));";
-
-cl_err ctl_store_fw_schema(ctl_store *st)
-{
-	cl_err err;
-	CL_GUARD(ctl_store_begin(st));
-	CL_GUARD_OUT(err, ctl_store_exec(st, fw_schema));
-	CL_GUARD_OUT(err, ctl_store_commit(st));
-	return CL_OK;
-out:
-	ctl_store_rollback(st);
-	return err;
-}
+/* The firmware tables are created by migration 2 (store_migrate.c). */
 
 /* Prepares sql and binds fmt: 's' const char *, 'i' int64_t. */
 cl_err ctl_store_fw_prep(ctl_store *st, sqlite3_stmt **q, const char *sql, const char *fmt, ...)
@@ -380,15 +342,15 @@ cl_err ctl_store_fw_op_get(ctl_store *st, const char *host_id, const char *op_id
 	return err;
 }
 
-cl_err ctl_store_fw_ops_undelivered(ctl_store *st, const char *host_id, ctl_fw_op **out, size_t *n)
+cl_err ctl_store_fw_ops_to_send(ctl_store *st, const char *host_id, ctl_fw_op **out, size_t *n)
 {
 	sqlite3_stmt *q;
 	size_t cap = 0;
 	*out = NULL;
 	*n = 0;
 	CL_GUARD(ctl_store_fw_prep(st, &q,
-		      "SELECT " OP_COLS " FROM fw_ops WHERE host_id=? AND state='pending' AND delivered=0"
-		      " ORDER BY created_at, id LIMIT 256",
+		      "SELECT " OP_COLS " FROM fw_ops WHERE host_id=? AND state='pending'"
+		      " ORDER BY delivered, created_at, id LIMIT 256",
 		      "s", host_id));
 	int rc;
 	cl_err err = CL_OK;

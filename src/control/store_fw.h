@@ -40,7 +40,7 @@ typedef struct ctl_fw_event {
 typedef struct ctl_fw_op {
 	char id[CTL_ID_MAX];
 	char host_id[CTL_ID_MAX];
-	char kind[24]; /* update | queue | power_cycle | clear_quarantine */
+	char kind[24]; /* update | queue | power_cycle | clear_quarantine | trust | window */
 	char device[64];
 	char *data; /* malloc'd base64 bundle ("" if none) */
 	char reason[CTL_MSG_MAX];
@@ -81,12 +81,13 @@ CL_MUST_CHECK cl_err ctl_store_fw_event_insert(ctl_store *st, const char *host_i
 CL_MUST_CHECK cl_err ctl_store_fw_event_list(ctl_store *st, const char *host_id, int64_t after, int limit,
 					     ctl_fw_event **out, size_t *n);
 
-/* Firmware ops. undelivered: the host's pending ops not yet sent, oldest
- * first (at most 256); mark_delivered flags one. result: sets state ok/refused (only a
+/* Firmware ops. to_send: the host's pending ops (no result yet), those not
+ * yet sent first, then oldest first (at most 256); mark_delivered flags one
+ * as sent, awaiting its result. result: sets state ok/refused (only a
  * pending op of that host; CL_ENOTFOUND otherwise). */
 CL_MUST_CHECK cl_err ctl_store_fw_op_insert(ctl_store *st, const ctl_fw_op *op);
 CL_MUST_CHECK cl_err ctl_store_fw_op_get(ctl_store *st, const char *host_id, const char *op_id, ctl_fw_op *out);
-CL_MUST_CHECK cl_err ctl_store_fw_ops_undelivered(ctl_store *st, const char *host_id, ctl_fw_op **out, size_t *n);
+CL_MUST_CHECK cl_err ctl_store_fw_ops_to_send(ctl_store *st, const char *host_id, ctl_fw_op **out, size_t *n);
 CL_MUST_CHECK cl_err ctl_store_fw_op_mark_delivered(ctl_store *st, const char *host_id, const char *op_id);
 /* True if the host has pending ops not yet delivered. */
 CL_MUST_CHECK cl_err ctl_store_fw_ops_waiting(ctl_store *st, const char *host_id, bool *waiting);

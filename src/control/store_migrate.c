@@ -33,6 +33,37 @@ static const char *const migrations[] = {
 	" tenant_id TEXT NOT NULL, state TEXT NOT NULL, progress INTEGER NOT NULL, error TEXT NOT NULL DEFAULT '',"
 	" created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
 	"CREATE INDEX jobs_enclave ON jobs(enclave_id, state);",
+	/* 2: firmware tables (store_fw.c, store_fwrel.c; IF NOT EXISTS: databases
+	 * at version 1 may already hold them, created outside the migrations by
+	 * earlier builds), and the security level a join token admits
+	 * (tokens issued before default to software, the lowest). */
+	"CREATE TABLE IF NOT EXISTS host_fw(host_id TEXT PRIMARY KEY, eligible INTEGER NOT NULL,"
+	" quarantined INTEGER NOT NULL, window_open INTEGER NOT NULL, devices TEXT NOT NULL,"
+	" updated_at INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS host_fw_audit(host_id TEXT NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL,"
+	" prev TEXT NOT NULL, record TEXT NOT NULL, received_at INTEGER NOT NULL, PRIMARY KEY(host_id, seq));"
+	"CREATE TABLE IF NOT EXISTS fw_events(id INTEGER PRIMARY KEY AUTOINCREMENT, host_id TEXT NOT NULL,"
+	" kind TEXT NOT NULL, seq INTEGER NOT NULL, detail TEXT NOT NULL, created_at INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS fw_ops(id TEXT PRIMARY KEY, host_id TEXT NOT NULL, kind TEXT NOT NULL,"
+	" device TEXT NOT NULL, data TEXT NOT NULL, reason TEXT NOT NULL, release_id TEXT NOT NULL,"
+	" state TEXT NOT NULL, delivered INTEGER NOT NULL, result_error TEXT NOT NULL,"
+	" result_reason TEXT NOT NULL, audit_seq INTEGER NOT NULL, created_at INTEGER NOT NULL,"
+	" updated_at INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS fw_ops_host ON fw_ops(host_id, state, delivered);"
+	/* firmware releases (store_fwrel.c) */
+	"CREATE TABLE IF NOT EXISTS fw_trust(id INTEGER PRIMARY KEY CHECK(id = 1), root TEXT NOT NULL,"
+	" docs TEXT NOT NULL, version INTEGER NOT NULL, threshold INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS fw_releases(id TEXT PRIMARY KEY, vendor TEXT NOT NULL, class TEXT NOT NULL,"
+	" component TEXT NOT NULL, version TEXT NOT NULL, sequence INTEGER NOT NULL, channel TEXT NOT NULL,"
+	" signers TEXT NOT NULL, nsigners INTEGER NOT NULL, threshold INTEGER NOT NULL, bundle BLOB NOT NULL,"
+	" created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS fw_release_channels(release_id TEXT NOT NULL, channel TEXT NOT NULL,"
+	" approved_at INTEGER NOT NULL, PRIMARY KEY(release_id, channel));"
+	"CREATE TABLE IF NOT EXISTS fw_tenant_channel(tenant_id TEXT PRIMARY KEY, channel TEXT NOT NULL,"
+	" updated_at INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS fw_release_queued(release_id TEXT NOT NULL, host_id TEXT NOT NULL,"
+	" op_id TEXT NOT NULL, PRIMARY KEY(release_id, host_id));"
+	"ALTER TABLE join_tokens ADD COLUMN level TEXT NOT NULL DEFAULT 'software';",
 };
 
 cl_err ctl_store_migrate(ctl_store *st, int *version)
@@ -58,9 +89,6 @@ cl_err ctl_store_migrate(ctl_store *st, int *version)
 		CL_GUARD_OUT(err, ctl_store_exec(st, rec));
 		CL_GUARD_OUT(err, ctl_store_commit(st));
 	}
-	/* Firmware tables (store_fw.c): CREATE ... IF NOT EXISTS in one
-	 * transaction, idempotent like a migration. */
-	CL_GUARD(ctl_store_fw_schema(st));
 	if (version)
 		*version = want;
 	return CL_OK;

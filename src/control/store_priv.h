@@ -16,9 +16,6 @@ cl_err ctl_store_sqlerr(ctl_store *st, int rc, const char *what);
 /* Runs SQL without results. */
 CL_MUST_CHECK cl_err ctl_store_exec(ctl_store *st, const char *sql);
 
-/* Creates the firmware tables if missing, in one transaction (store_fw.c). */
-CL_MUST_CHECK cl_err ctl_store_fw_schema(ctl_store *st);
-
 /* store_fw.c helpers shared with store_fwrel.c: prepare sql binding fmt
  * ('s' const char *, 'i' int64_t); step a row-less statement and finalize. */
 CL_MUST_CHECK cl_err ctl_store_fw_prep(ctl_store *st, sqlite3_stmt **q, const char *sql, const char *fmt, ...);

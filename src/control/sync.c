@@ -7,12 +7,22 @@
  * A held evhttp request stays valid until we reply, even if the client goes
  * away (libevent detaches it from the dead connection), so every held
  * request is answered exactly once: on wake, on timeout, on replacement by a
- * newer sync from the same host, or at shutdown.
+ * newer sync from the same host, when its connection closes, or at shutdown.
+ *
+ * Ops ride only the newest sync of a host: a held sync replaced by a newer
+ * one (its client timed out or the network blipped, so its connection may be
+ * dead) is answered with no ops, and one whose connection closed is dropped.
+ * "Delivered" means sent and awaiting a result: such ops (channel and
+ * firmware) are sent again in every later answer until the host reports a
+ * result; the agent runs an op id at most once (its seen-sets).
  */
+#include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -25,6 +35,8 @@ struct ctl_host_rt {
 	ctl_server *srv;
 	char id[CTL_ID_MAX];
 	struct evhttp_request *held;
+	struct evhttp_connection *held_conn; /* held's connection (closecb set), or NULL */
+	struct event *close_ev;              /* watches held's socket for the peer closing */
 	struct event *timer;
 };
 
@@ -45,8 +57,9 @@ static ctl_host_rt *rt_get(ctl_server *srv, const char *id, bool create)
 	return h;
 }
 
-/* Builds and sends the sync answer for host id on req. */
-static void answer(ctl_server *srv, struct evhttp_request *req, const char *host_id)
+/* Builds and sends the sync answer for host id on req; with_ops false sends
+ * empty "ops"/"firmware_ops" (a superseded sync) and marks nothing. */
+static void answer(ctl_server *srv, struct evhttp_request *req, const char *host_id, bool with_ops)
 {
 	ctl_host h;
 	ctl_enclave *es = NULL;
@@ -73,12 +86,14 @@ static void answer(ctl_server *srv, struct evhttp_request *req, const char *host
 						      "desired", e->desired));
 	}
 	free(es);
-	ctl_ops_take(srv, host_id, ops);
-	if (ctl_store_jobs_delivered(srv->store, host_id, (int64_t)cl_now_wall_ms()) != CL_OK)
-		cl_warn("could not mark jobs delivered host=%s", host_id);
+	if (with_ops) {
+		ctl_ops_take(srv, host_id, ops);
+		if (ctl_store_jobs_delivered(srv->store, host_id, (int64_t)cl_now_wall_ms()) != CL_OK)
+			cl_warn("could not mark jobs delivered host=%s", host_id);
+	}
 	json_t *ans = json_pack("{s:I,s:o,s:o}", "generation", (json_int_t)h.generation, "enclaves", encs, "ops", ops);
 	ctl_host_clear(&h);
-	if (!ans || (err = ctl_fw_sync_answer(srv, host_id, ans)) != CL_OK) {
+	if (!ans || (err = ctl_fw_sync_answer(srv, host_id, ans, with_ops)) != CL_OK) {
 		json_decref(ans);
 		ctl_reply_err(srv, req, ans ? err : CL_ENOMEM);
 		return;
@@ -86,27 +101,74 @@ static void answer(ctl_server *srv, struct evhttp_request *req, const char *host
 	ctl_reply_json(srv, req, 200, ans);
 }
 
-static void release(ctl_host_rt *rt)
+/* Forgets rt's held request (and its close callback); returns it. */
+static struct evhttp_request *unhold(ctl_host_rt *rt)
 {
-	if (!rt->held)
-		return;
 	struct evhttp_request *req = rt->held;
+	if (!req)
+		return NULL;
+	if (rt->held_conn && evhttp_request_get_connection(req) == rt->held_conn)
+		evhttp_connection_set_closecb(rt->held_conn, NULL, NULL);
+	if (rt->close_ev) {
+		event_free(rt->close_ev);
+		rt->close_ev = NULL;
+	}
 	rt->held = NULL;
+	rt->held_conn = NULL;
 	rt->srv->sync_waiters--;
 	evtimer_del(rt->timer);
-	answer(rt->srv, req, rt->id);
+	return req;
+}
+
+static void release(ctl_host_rt *rt, bool with_ops)
+{
+	struct evhttp_request *req = unhold(rt);
+	if (req)
+		answer(rt->srv, req, rt->id, with_ops);
 }
 
 static void on_hold_timeout(evutil_socket_t fd, short what, void *arg)
 {
-	release(arg);
+	release(arg, true);
+}
+
+/* The held sync's connection closed: its answer could not arrive, so send it
+ * nothing (the reply only frees the detached request) and keep the ops for
+ * the host's next sync. */
+static void on_held_close(struct evhttp_connection *conn, void *arg)
+{
+	ctl_host_rt *rt = arg;
+	if (!rt->held || rt->held_conn != conn)
+		return;
+	rt->held_conn = NULL; /* the connection is going away: do not touch it */
+	struct evhttp_request *req = unhold(rt);
+	cl_debug("held sync dropped: connection closed host=%s", rt->id);
+	answer(rt->srv, req, rt->id, false);
+}
+
+/* The held sync's socket is readable. libevent does not read a connection
+ * while its request is being handled, and a sync client sends nothing while
+ * it waits for the answer, so anything arriving (end of stream, an error, or
+ * data: under TLS 1.3 a close_notify alert looks like application data)
+ * means the client gave up or is going away. Drop the held sync: the answer
+ * carries no ops, which stay queued for the host's next sync, so a false
+ * alarm costs only an early empty answer. */
+static void on_held_readable(evutil_socket_t fd, short what, void *arg)
+{
+	ctl_host_rt *rt = arg;
+	unsigned char b[1];
+	ssize_t n = recv(fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (rt->held_conn)
+		on_held_close(rt->held_conn, rt);
 }
 
 void ctl_sync_wake(ctl_server *srv, const char *host_id)
 {
 	ctl_host_rt *rt = rt_get(srv, host_id, false);
 	if (rt)
-		release(rt);
+		release(rt, true);
 }
 
 /* Applies the host's report in one transaction. */
@@ -125,13 +187,19 @@ static cl_err apply_report(ctl_server *srv, const char *host_id, ctl_sync_req *s
 		h.caps_json = json_dumps(s->caps_json, JSON_COMPACT | JSON_SORT_KEYS);
 		if (!h.caps_json)
 			return CL_ENOMEM;
-		snprintf(h.level, sizeof(h.level), "%s", s->caps.level);
 		snprintf(h.zone, sizeof(h.zone), "%s", s->caps.zone);
 		snprintf(h.rack, sizeof(h.rack), "%s", s->caps.rack);
 		h.memory_mib = s->caps.memory_mib;
 		h.cpus = s->caps.cpus;
 	}
 	CL_GUARD_OUT(err, ctl_store_begin(st));
+	if (s->caps_json) { /* the level was pinned at registration: a different claim is ignored */
+		ctl_host cur;
+		CL_GUARD_OUT(err, ctl_store_host_get(st, host_id, &cur));
+		if (strcmp(cur.level, s->caps.level) != 0)
+			cl_warn("sync level ignored host=%s claimed=%s pinned=%s", host_id, s->caps.level, cur.level);
+		ctl_host_clear(&cur);
+	}
 	CL_GUARD_OUT(err, ctl_store_host_seen(st, &h));
 	CL_GUARD_OUT(err, ctl_store_enclave_by_host(st, host_id, &es, &n));
 	for (size_t i = 0; i < n; i++) {
@@ -207,11 +275,11 @@ void ctl_sync_handle(ctl_req *r, const char *host_id)
 		err = CL_ENOMEM;
 		goto out;
 	}
-	release(rt); /* an older held sync from this host: answer it now */
+	release(rt, false); /* an older held sync from this host: answer it now, without ops */
 	uint64_t wait = (uint64_t)s.wait_ms < srv->poll_timeout_ms ? (uint64_t)s.wait_ms : srv->poll_timeout_ms;
 	if (h.generation > s.generation || ctl_ops_pending(srv, host_id) || ctl_fw_ops_waiting(srv, host_id) ||
 	    wait == 0) {
-		answer(srv, r->req, host_id);
+		answer(srv, r->req, host_id, true);
 		goto out;
 	}
 	if (!rt->timer && !(rt->timer = evtimer_new(srv->base, on_hold_timeout, rt))) {
@@ -220,6 +288,17 @@ void ctl_sync_handle(ctl_req *r, const char *host_id)
 	}
 	struct timeval tv = {.tv_sec = (time_t)(wait / 1000), .tv_usec = (suseconds_t)(wait % 1000) * 1000};
 	rt->held = r->req;
+	rt->held_conn = evhttp_request_get_connection(r->req);
+	if (rt->held_conn) {
+		evhttp_connection_set_closecb(rt->held_conn, on_held_close, rt);
+		struct bufferevent *bev = evhttp_connection_get_bufferevent(rt->held_conn);
+		evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+		if (fd >= 0 && (rt->close_ev = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_held_readable, rt)) &&
+		    event_add(rt->close_ev, NULL) != 0) {
+			event_free(rt->close_ev);
+			rt->close_ev = NULL;
+		}
+	}
 	srv->sync_waiters++;
 	evtimer_add(rt->timer, &tv);
 out:
@@ -283,9 +362,7 @@ void ctl_sync_shutdown(ctl_server *srv)
 		ctl_host_rt *rt = srv->hosts;
 		srv->hosts = rt->next;
 		if (rt->held) {
-			struct evhttp_request *req = rt->held;
-			rt->held = NULL;
-			srv->sync_waiters--;
+			struct evhttp_request *req = unhold(rt);
 			ctl_reply_error(srv, req, CL_EUNAVAIL, "control plane is shutting down");
 		}
 		if (rt->timer)

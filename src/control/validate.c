@@ -6,6 +6,9 @@
 
 #include "common/buf.h"
 #include "common/util.h"
+#include "host/agent.h"
+
+_Static_assert(CTL_RECV_MAX == CL_AGENT_OP_DATA_MAX, "recv cap must match the agent's per-op data cap");
 
 static const char *const action_names[] = {"describe", "list", "start", "stop", "destroy",
 					   "resize",   "send", "recv",  "logs"};
@@ -281,6 +284,17 @@ cl_err ctl_parse_caps(json_t *caps, ctl_caps *out)
 		}
 	}
 	return CL_OK;
+}
+
+cl_err ctl_parse_join_token(json_t *body, const char **level, int *rank)
+{
+	static const char *const allowed[] = {"level", NULL};
+	*level = "software";
+	*rank = 0;
+	CL_GUARD(only_keys(body, "join token", allowed));
+	if (!json_object_get(body, "level"))
+		return CL_OK;
+	return get_level(body, "level", level, rank);
 }
 
 cl_err ctl_parse_register(json_t *body, ctl_register_req *out)

@@ -24,7 +24,10 @@
 #define CTL_MAX_SYNC_ENCLAVES 4096
 #define CTL_MAX_SYNC_RESULTS 1024
 #define CTL_SEND_MAX (512u * 1024)  /* decoded bytes per send */
-#define CTL_RECV_MAX (1u << 20)
+/* Bytes one recv may ask for: the agent returns at most CL_AGENT_OP_DATA_MAX
+ * (src/host/agent.h, 720 KiB) per recv op, since op results travel base64 in a
+ * sync body capped at CTL_JSON_MAX. Keep equal (validate.c asserts it). */
+#define CTL_RECV_MAX (720u * 1024)
 #define CTL_WAIT_MAX_MS 30000
 
 /* Actions on an enclave; a policy lists those allowed without the access key. */
@@ -76,6 +79,11 @@ typedef struct ctl_caps {
 /* Validates a capabilities object (see docs/api/hosts-register.md). */
 CL_MUST_CHECK cl_err ctl_parse_caps(json_t *caps, ctl_caps *out);
 
+/* POST /v1/hosts/join-tokens: {"level"?: a security level ("software")},
+ * the highest level a host registering with the token may claim. *level
+ * borrows from body (or is a static "software"); *rank its cl_level_rank. */
+CL_MUST_CHECK cl_err ctl_parse_join_token(json_t *body, const char **level, int *rank);
+
 typedef struct ctl_register_req {
 	const char *join_token, *name;
 	json_t *caps_json; /* borrowed */
@@ -112,7 +120,7 @@ void ctl_sync_req_free(ctl_sync_req *r);
 CL_MUST_CHECK cl_err ctl_parse_op_result(json_t *body, ctl_sync_result *out);
 /* {"data": base64} of at most CTL_SEND_MAX decoded bytes; *n = decoded length. */
 CL_MUST_CHECK cl_err ctl_parse_send(json_t *body, const char **data_b64, size_t *n);
-/* {"max"?: 1..CTL_RECV_MAX (65536), "wait_ms"?: 0..CTL_WAIT_MAX_MS (0)}. */
+/* {"max"?: 1..CTL_RECV_MAX (737280; default 65536), "wait_ms"?: 0..CTL_WAIT_MAX_MS (0)}. */
 CL_MUST_CHECK cl_err ctl_parse_recv(json_t *body, int64_t *max, int64_t *wait_ms);
 /* {"name": name}. */
 CL_MUST_CHECK cl_err ctl_parse_tenant(json_t *body, const char **name);

@@ -148,23 +148,46 @@ as "$ADMIN" POST "/v1/hosts/$H1/fw/push" "{\"device\":\"0000:03:00.0\",\"bundle\
 as "$ADMIN" POST "/v1/hosts/$H1/fw/push" "{\"device\":\"../x\",\"bundle\":\"$B64\"}"; expect 400 invalid
 as "$ADMIN" POST "/v1/hosts/$H1/fw/push" "{\"device\":\"0000:03:00.0\",\"bundle\":\"$B64\"}"; expect 202; PU=$(jget 'j["op"]')
 [ "$(jget 'j["kind"]')" = update ] || fail "push kind: $BODY"
+# trust-root document and window policy pushes: ops "trust" and "window"
+"$C" fw keygen --out "$WORK/root.pem" --pub "$WORK/root.pub" >/dev/null
+"$C" fw trust-root sign --version 2 --threshold 1 --signer "$WORK/a.pub" --key "$WORK/root.pem" -o "$WORK/tr.cbor" >/dev/null
+TR64=$(base64 -w0 "$WORK/tr.cbor")
+as "$ADMIN" POST "/v1/hosts/$H1/fw/trust" '{"device":"0000:03:00.0","document":"bm90IGEgZG9j"}'; expect 400 invalid
+as "$ADMIN" POST "/v1/hosts/$H1/fw/trust" "{\"device\":\"0000:03:00.0\",\"bundle\":\"$TR64\"}"; expect 400 invalid
+as "$ADMIN" POST "/v1/hosts/$H1/fw/trust" "{\"device\":\"../x\",\"document\":\"$TR64\"}"; expect 400 invalid
+as "$TA" POST "/v1/hosts/$H1/fw/trust" "{\"device\":\"0000:03:00.0\",\"document\":\"$TR64\"}"; expect 403 forbidden
+as "$ADMIN" POST "/v1/hosts/$H1/fw/trust" "{\"device\":\"0000:03:00.0\",\"document\":\"$TR64\"}"; expect 202
+TRO=$(jget 'j["op"]'); [ "$(jget 'j["kind"]')" = trust ] || fail "trust kind: $BODY"
+as "$ADMIN" POST "/v1/hosts/$H1/fw/window" '{"device":"0000:03:00.0","policy":"not base64!"}'; expect 400 invalid
+as "$ADMIN" POST "/v1/hosts/$H1/fw/window" '{"device":"0000:03:00.0"}'; expect 400 invalid
+as "$ADMIN" POST "/v1/hosts/$H1/fw/window" '{"policy":"cG9saWN5"}'; expect 400 invalid
+as "$ADMIN" POST "/v1/hosts/$H1/fw/window" '{"device":"0000:03:00.0","policy":"cG9saWN5"}'; expect 202
+WO=$(jget 'j["op"]'); [ "$(jget 'j["kind"]')" = window ] || fail "window kind: $BODY"
+as "$ADMIN" GET "/v1/hosts/host-nosuch/fw/window"; expect 404 not_found
 as "$TA" POST "/v1/hosts/$H1/power-cycle" '{}'; expect 403 forbidden
-[ "$(db "SELECT COUNT(*) FROM fw_ops")" = 3 ] || fail "refused requests queued ops"
+[ "$(db "SELECT COUNT(*) FROM fw_ops")" = 5 ] || fail "refused requests queued ops"
 as "$ADMIN" GET "/v1/hosts/$H1/fw/ops/$PU"; expect 200; [ "$(jget 'j["state"]')" = pending ] || fail "op: $BODY"
 sync "$H1" "$T1" "{\"generation\":$GEN,\"wait_ms\":5000}"
-[ "$(jget '[o["kind"] for o in j["firmware_ops"]]')" = "['clear_quarantine', 'update']" ] \
+[ "$(jget '[o["kind"] for o in j["firmware_ops"]][:4]')" = "['clear_quarantine', 'update', 'trust', 'window']" ] \
 	|| fail "ops not in the sync answer: $BODY"
 [ "$(jget 'j["firmware_ops"][1]["data"]')" = "$B64" ] && [ "$(jget 'j["firmware_ops"][0]["reason"]')" = "replaced the NIC" ] \
 	|| fail "op payloads: $BODY"
+[ "$(jget 'j["firmware_ops"][2]["data"]')" = "$TR64" ] && [ "$(jget 'j["firmware_ops"][3]["data"]')" = cG9saWN5 ] \
+	&& [ "$(jget 'j["firmware_ops"][3]["device"]')" = 0000:03:00.0 ] || fail "trust/window payloads: $BODY"
 GEN=$(jget 'j["generation"]')
+# delivered = sent, awaiting a result: sent again (never-sent ones would come first) until the host answers
 sync "$H1" "$T1" "{\"generation\":$GEN,\"wait_ms\":0}"
-[ "$(jget 'len(j["firmware_ops"])')" = 0 ] || fail "ops delivered twice: $BODY"
+[ "$(jget 'sorted(o["op"] for o in j["firmware_ops"])')" = "$(python3 -c 'import sys; print(sorted(sys.argv[1:]))' "$PC" "$CQ" "$PU" "$TRO" "$WO")" ] \
+	|| fail "ops awaiting results not sent again: $BODY"
 sync "$H1" "$T1" "{\"generation\":$GEN,\"wait_ms\":0,\"results\":[{\"op\":\"$PC\",\"ok\":true,\"audit_seq\":8},{\"op\":\"$PU\",\"ok\":false,\"error\":\"refused: below_threshold\",\"reason\":\"below_threshold\",\"audit_seq\":9},{\"op\":\"fw-nosuch\",\"ok\":true}]}"
 as "$ADMIN" GET "/v1/hosts/$H1/fw/ops/$PC"; expect 200
 [ "$(jget 'j["state"]')" = ok ] && [ "$(jget 'j["audit_seq"]')" = 8 ] || fail "power-cycle result: $BODY"
 as "$ADMIN" GET "/v1/hosts/$H1/fw/ops/$PU"; expect 200
 [ "$(jget 'j["state"]')" = refused ] && [ "$(jget 'j["reason"]')" = below_threshold ] || fail "push result: $BODY"
 as "$ADMIN" GET "/v1/hosts/$H1/fw/ops/$CQ"; expect 200; [ "$(jget 'j["state"]')" = pending ] || fail "cq: $BODY"
+sync "$H1" "$T1" "{\"generation\":$GEN,\"wait_ms\":0}"
+[ "$(jget 'sorted(o["op"] for o in j["firmware_ops"])')" = "$(python3 -c 'import sys; print(sorted(sys.argv[1:]))' "$CQ" "$TRO" "$WO")" ] \
+	|| fail "answered ops sent again: $BODY"
 as "$ADMIN" GET "/v1/hosts/$H2/fw/ops/$PC"; expect 404 not_found
 # a second result for a finished op changes nothing
 sync "$H1" "$T1" "{\"generation\":$GEN,\"wait_ms\":0,\"results\":[{\"op\":\"$PU\",\"ok\":true}]}"

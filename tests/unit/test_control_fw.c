@@ -268,33 +268,41 @@ static void ops(void **state)
 	assert_int_equal(ctl_store_fw_op_insert(st, &op), CL_ECONFLICT);
 	ctl_fw_op *list;
 	size_t n;
-	assert_int_equal(ctl_store_fw_ops_undelivered(st, "host-a", &list, &n), CL_OK);
+	assert_int_equal(ctl_store_fw_ops_to_send(st, "host-a", &list, &n), CL_OK);
 	assert_int_equal(n, 2);
 	assert_string_equal(list[0].id, "fw-1");
 	assert_string_equal(list[1].data, "AAAA");
 	ctl_fw_ops_free(list, n);
-	assert_int_equal(ctl_store_fw_ops_undelivered(st, "host-b", &list, &n), CL_OK);
+	assert_int_equal(ctl_store_fw_ops_to_send(st, "host-b", &list, &n), CL_OK);
 	assert_int_equal(n, 0);
 	ctl_fw_ops_free(list, n);
 	bool waiting = false;
 	assert_int_equal(ctl_store_fw_ops_waiting(st, "host-a", &waiting), CL_OK);
 	assert_true(waiting);
 	assert_int_equal(ctl_store_fw_op_mark_delivered(st, "host-a", "fw-1"), CL_OK);
-	assert_int_equal(ctl_store_fw_ops_undelivered(st, "host-a", &list, &n), CL_OK);
-	assert_int_equal(n, 1);
+	/* delivered = sent, awaiting a result: still sent again, after unsent ones */
+	assert_int_equal(ctl_store_fw_ops_to_send(st, "host-a", &list, &n), CL_OK);
+	assert_int_equal(n, 2);
 	assert_string_equal(list[0].id, "fw-2");
+	assert_false(list[0].delivered);
+	assert_string_equal(list[1].id, "fw-1");
+	assert_true(list[1].delivered);
 	ctl_fw_ops_free(list, n);
 	assert_int_equal(ctl_store_fw_op_mark_delivered(st, "host-a", "fw-2"), CL_OK);
 	assert_int_equal(ctl_store_fw_ops_waiting(st, "host-a", &waiting), CL_OK);
 	assert_false(waiting);
-	assert_int_equal(ctl_store_fw_ops_undelivered(st, "host-a", &list, &n), CL_OK);
-	assert_int_equal(n, 0);
+	assert_int_equal(ctl_store_fw_ops_to_send(st, "host-a", &list, &n), CL_OK);
+	assert_int_equal(n, 2);
 	ctl_fw_ops_free(list, n);
 	/* results: only the owning host, only once */
 	assert_int_equal(ctl_store_fw_op_result(st, "host-b", "fw-2", true, NULL, NULL, 0, 9), CL_ENOTFOUND);
 	assert_int_equal(ctl_store_fw_op_result(st, "host-a", "fw-2", false, "refused: rollback", "rollback", 42, 9),
 			 CL_OK);
 	assert_int_equal(ctl_store_fw_op_result(st, "host-a", "fw-2", true, NULL, NULL, 0, 10), CL_ENOTFOUND);
+	assert_int_equal(ctl_store_fw_ops_to_send(st, "host-a", &list, &n), CL_OK);
+	assert_int_equal(n, 1); /* fw-2 has its result: no longer sent */
+	assert_string_equal(list[0].id, "fw-1");
+	ctl_fw_ops_free(list, n);
 	ctl_fw_op got;
 	assert_int_equal(ctl_store_fw_op_get(st, "host-a", "fw-2", &got), CL_OK);
 	assert_string_equal(got.state, "refused");

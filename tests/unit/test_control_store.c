@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "common/util.h"
 #include "control/store.h"
@@ -80,6 +81,62 @@ static void rollback_leaves_nothing(void **state)
 	assert_int_equal(ctl_store_tenant_get(f->st, "ten-r", &got), CL_OK);
 }
 
+/* Runs sql on the database file directly (outside the store). */
+static void raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* Reads one integer with sql (-1 if no row). */
+static int64_t raw_int(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	int64_t v = -1;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return v;
+}
+
+/* A database at schema version 1 (join_tokens without level; firmware tables
+ * either absent or created outside the migrations by earlier builds) is
+ * migrated to 2 on open, keeping its rows. */
+static void migrate_v1_to_v2(void **state)
+{
+	fixture *f = *state;
+	ctl_store_close(f->st);
+	f->st = NULL;
+	raw_exec(f->path, "DELETE FROM schema_version WHERE version > 1;"
+			  "DROP TABLE join_tokens;"
+			  "CREATE TABLE join_tokens(id TEXT PRIMARY KEY, hash TEXT NOT NULL, expires_at INTEGER NOT NULL,"
+			  " used INTEGER NOT NULL DEFAULT 0);"
+			  "INSERT INTO join_tokens(id,hash,expires_at) VALUES('join-old','v1$h',5000);"
+			  "DROP TABLE fw_ops; DROP TABLE fw_releases;"
+			  "INSERT INTO host_fw(host_id,eligible,quarantined,window_open,devices,updated_at)"
+			  " VALUES('host-old',1,0,0,'[]',1);");
+	assert_int_equal(raw_int(f->path, "SELECT MAX(version) FROM schema_version"), 1);
+	assert_int_equal(ctl_store_open(f->path, &f->st), CL_OK);
+	assert_int_equal(raw_int(f->path, "SELECT MAX(version) FROM schema_version"), 2);
+	assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM schema_version"), 2);
+	assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM fw_ops"), 0);
+	assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM fw_releases"), 0);
+	assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM host_fw"), 1);
+	char hash[CTL_HASH_MAX], level[CTL_LEVEL_MAX];
+	assert_int_equal(ctl_store_join_get(f->st, "join-old", 0, hash, level), CL_OK);
+	assert_string_equal(level, "software"); /* the lowest: old tokens admit no more */
+	int v = 0;
+	assert_int_equal(ctl_store_migrate(f->st, &v), CL_OK);
+	assert_int_equal(v, 2);
+	assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM schema_version"), 2);
+}
+
 static void migrations_idempotent(void **state)
 {
 	fixture *f = *state;
@@ -115,13 +172,15 @@ static void tokens_and_join(void **state)
 	assert_int_equal(ctl_store_token_get(f->st, "tok-2", &got), CL_ENOTFOUND);
 
 	char hash[CTL_HASH_MAX];
-	assert_int_equal(ctl_store_join_insert(f->st, "join-1", "v1$h", 1000), CL_OK);
-	assert_int_equal(ctl_store_join_get(f->st, "join-1", 999, hash), CL_OK);
+	char level[CTL_LEVEL_MAX];
+	assert_int_equal(ctl_store_join_insert(f->st, "join-1", "v1$h", "tpm", 1000), CL_OK);
+	assert_int_equal(ctl_store_join_get(f->st, "join-1", 999, hash, level), CL_OK);
+	assert_string_equal(level, "tpm");
 	assert_string_equal(hash, "v1$h");
-	assert_int_equal(ctl_store_join_get(f->st, "join-1", 1000, hash), CL_EAUTH); /* expired */
+	assert_int_equal(ctl_store_join_get(f->st, "join-1", 1000, hash, level), CL_EAUTH); /* expired */
 	assert_int_equal(ctl_store_join_consume(f->st, "join-1"), CL_OK);
 	assert_int_equal(ctl_store_join_consume(f->st, "join-1"), CL_EAUTH); /* one-time */
-	assert_int_equal(ctl_store_join_get(f->st, "join-1", 0, hash), CL_EAUTH);
+	assert_int_equal(ctl_store_join_get(f->st, "join-1", 0, hash, level), CL_EAUTH);
 	assert_int_equal(ctl_store_join_consume(f->st, "join-x"), CL_EAUTH);
 }
 
@@ -186,12 +245,13 @@ static void hosts_and_enclaves(void **state)
 	assert_int_equal(ctl_store_host_get(f->st, "host-1", &h), CL_OK);
 	assert_string_equal(h.state, "ready");
 	ctl_host_clear(&h);
-	/* a heartbeat with new capabilities updates them */
+	/* a heartbeat with new capabilities updates them, except the level
+	 * (pinned at registration) */
 	ctl_host caps = {.id = "host-1", .last_seen = 3000, .level = "tpm", .zone = "z9", .rack = "r", .memory_mib = 4096,
 			 .cpus = 8, .caps_json = (char *)"{\"level\":\"tpm\"}"};
 	assert_int_equal(ctl_store_host_seen(f->st, &caps), CL_OK);
 	assert_int_equal(ctl_store_host_get(f->st, "host-1", &h), CL_OK);
-	assert_string_equal(h.level, "tpm");
+	assert_string_equal(h.level, "software");
 	assert_string_equal(h.zone, "z9");
 	assert_int_equal(h.memory_mib, 4096);
 	assert_int_equal(h.cpus, 8);
@@ -311,6 +371,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(rollback_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(migrations_idempotent, setup, teardown),
 		cmocka_unit_test_setup_teardown(tokens_and_join, setup, teardown),
+		cmocka_unit_test_setup_teardown(migrate_v1_to_v2, setup, teardown),
 		cmocka_unit_test_setup_teardown(hosts_and_enclaves, setup, teardown),
 		cmocka_unit_test_setup_teardown(jobs_lifecycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(counts_only_whitelisted, setup, teardown),

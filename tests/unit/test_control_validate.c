@@ -163,13 +163,17 @@ static void resize_recv_send(void **state)
 	assert_int_equal(max, 65536);
 	assert_int_equal(wait, 0);
 	json_decref(j);
-	static const char *const bad_recv[] = {"{\"max\":0}", "{\"max\":1048577}", "{\"wait_ms\":30001}",
+	static const char *const bad_recv[] = {"{\"max\":0}", "{\"max\":737281}", "{\"max\":1048576}", "{\"wait_ms\":30001}",
 					       "{\"wait_ms\":-1}", "{\"x\":1}"};
 	for (size_t i = 0; i < sizeof(bad_recv) / sizeof(bad_recv[0]); i++) {
 		j = J(bad_recv[i]);
 		assert_int_equal(ctl_parse_recv(j, &max, &wait), CL_EINVAL);
 		json_decref(j);
 	}
+	j = J("{\"max\":737280}");
+	assert_int_equal(ctl_parse_recv(j, &max, &wait), CL_OK);
+	assert_int_equal(max, 737280);
+	json_decref(j);
 	j = J("{\"data\":\"aGVsbG8=\"}");
 	assert_int_equal(ctl_parse_send(j, &data, &n), CL_OK);
 	assert_int_equal(n, 5);
@@ -226,6 +230,26 @@ static void capabilities_and_register(void **state)
 	j = J("{\"join_token\":7,\"name\":\"h1\",\"capabilities\":" CAPS "}}");
 	assert_int_equal(ctl_parse_register(j, &r), CL_EINVAL);
 	json_decref(j);
+	/* join tokens: the admitted level, "software" by default */
+	const char *lv;
+	int rank = -1;
+	j = J("{}");
+	assert_int_equal(ctl_parse_join_token(j, &lv, &rank), CL_OK);
+	assert_string_equal(lv, "software");
+	assert_int_equal(rank, 0);
+	json_decref(j);
+	j = J("{\"level\":\"sgx\"}");
+	assert_int_equal(ctl_parse_join_token(j, &lv, &rank), CL_OK);
+	assert_string_equal(lv, "sgx");
+	assert_int_equal(rank, 3);
+	json_decref(j);
+	static const char *const bad_join[] = {"{\"level\":\"diamond\"}", "{\"level\":3}", "{\"level\":null}",
+					       "{\"level\":\"tpm\",\"x\":1}"};
+	for (size_t i = 0; i < sizeof(bad_join) / sizeof(bad_join[0]); i++) {
+		j = J(bad_join[i]);
+		assert_int_equal(ctl_parse_join_token(j, &lv, &rank), CL_EINVAL);
+		json_decref(j);
+	}
 }
 
 static void sync_body(void **state)
