@@ -160,8 +160,11 @@ static void on_held_readable(evutil_socket_t fd, short what, void *arg)
 	ssize_t n = recv(fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
-	if (rt->held_conn)
-		on_held_close(rt->held_conn, rt);
+	struct evhttp_request *req = unhold(rt); /* also removes the close callback */
+	if (!req)
+		return;
+	cl_debug("held sync dropped: client closing host=%s", rt->id);
+	answer(rt->srv, req, rt->id, false);
 }
 
 void ctl_sync_wake(ctl_server *srv, const char *host_id)
