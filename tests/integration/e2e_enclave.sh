@@ -112,7 +112,7 @@ for page in 1 2 3 4; do
 done
 [ "$page" = 3 ] || fail "expected 3 pages of 2, got $page"
 [ "$(printf '%s\n' "${seen[@]}" | sort -u | wc -l)" = 5 ] || fail "pages did not cover 5 distinct enclaves: ${seen[*]}"
-for x in "${IDS[@]}"; do printf "%s\n" "${seen[@]}" | grep -qx "$x" || fail "$x missing from the pages (seen: ${seen[*]}; created: ${IDS[*]})"; done
+for x in "${IDS[@]}"; do printf "%s\n" "${seen[@]}" | grep -x "$x" >/dev/null || fail "$x missing from the pages (seen: ${seen[*]}; created: ${IDS[*]})"; done
 cli_ok enclave list --limit 2
 [ "$(wc -l <<<"$OUT")" = 3 ] || fail "human page should have a header and 2 rows: $OUT"
 grep -q -- "--after" <<<"$ERR" || fail "human page did not show how to get the next one"

@@ -9,7 +9,7 @@ C="$PWD/${BUILD:-build}/bin/cloister"
 bad=0
 for verb in keygen trust-root sign cosign inspect verify; do
 	[ -f "docs/cli/fw-$verb.md" ] || { echo "missing docs/cli/fw-$verb.md"; bad=1; }
-	"$C" fw help | grep -q "^  $verb " || { echo "fw help does not list $verb"; bad=1; }
+	"$C" fw help | grep "^  $verb " >/dev/null || { echo "fw help does not list $verb"; bad=1; }
 done
 names=$(sed -n 's/.*\[FW_[A-Z_]*\] = {"\([a-z_]*\)".*/\1/p' src/fw/verify_cose.c)
 [ "$(wc -w <<<"$names")" -ge 20 ] || { echo "could not read the status names"; exit 1; }

@@ -12,6 +12,8 @@
 #
 # The EXIT trap (cleanup) stops what was started here — by pid, and
 # `cloister dev stop` for dev instances — and removes $T.
+# pipefail: never end a pipeline with `grep -q` — it exits at the first match,
+# the writer gets SIGPIPE and the pipeline fails at random. Use grep >/dev/null.
 set -euo pipefail
 
 : "${BUILD:=build}"
