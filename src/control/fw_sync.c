@@ -116,6 +116,14 @@ cl_err ctl_fw_sync_apply(ctl_server *srv, const char *host_id, const ctl_fw_repo
 	err = ctl_store_fw_status_put(st, host_id, &s);
 	free(s.devices_json);
 	CL_GUARD(err);
+	/* Quarantine halts the host's enclaves (see answer() in sync.c): a change
+	 * bumps the generation so the host hears it in this very sync's answer. */
+	if (rep->quarantined != was_quarantined) {
+		err = ctl_store_host_bump(st, host_id);
+		if (err != CL_OK && err != CL_ENOTFOUND) /* no host row: nothing to wake */
+			return err;
+		cl_error_clear();
+	}
 	if (rep->quarantined && !was_quarantined) {
 		cl_warn("firmware quarantine host=%s", host_id);
 		CL_GUARD(ctl_store_fw_event_insert(st, host_id, "quarantined", 0, "host reported quarantine", now));

@@ -72,18 +72,29 @@ static void answer(ctl_server *srv, struct evhttp_request *req, const char *host
 		ctl_reply_err(srv, req, err);
 		return;
 	}
+	/* A quarantined host is halted for tenants: its enclaves are frozen
+	 * (desired "stopped" in the answer, the stored desired state untouched)
+	 * until an operator clears the quarantine. */
+	ctl_fw_status fws;
+	bool halted = false;
+	if (ctl_store_fw_status_get(srv->store, host_id, &fws) == CL_OK) {
+		halted = fws.quarantined;
+		ctl_fw_status_clear(&fws);
+	}
+	cl_error_clear();
 	json_t *encs = json_array(), *ops = json_array();
 	for (size_t i = 0; i < n; i++) {
 		ctl_enclave *e = &es[i];
 		if (strcmp(e->desired, "gone") == 0)
 			continue;
+		const char *desired = halted && strcmp(e->desired, "running") == 0 ? "stopped" : e->desired;
 		ctl_image im;
 		if (ctl_store_image_get(srv->store, e->image_id, &im) != CL_OK)
 			continue; /* cannot happen: images are never deleted */
 		json_array_append_new(encs, json_pack("{s:s,s:s,s:s,s:I,s:I,s:s}", "id", e->id, "image", e->image_id,
 						      "image_sha384", im.sha384, "memory_mib",
 						      (json_int_t)e->memory_mib, "cpus", (json_int_t)e->cpus,
-						      "desired", e->desired));
+						      "desired", desired));
 	}
 	free(es);
 	if (with_ops) {

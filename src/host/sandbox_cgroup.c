@@ -224,9 +224,11 @@ static cl_err swap_guard(bool limited, const char *why)
 	return CL_OK;
 }
 
+static cl_err limits_v1(const char *id, uint64_t memory, uint32_t cpus, uint32_t pids_max);
+
 static cl_err create_v1(const char *id, uint64_t memory, uint32_t cpus, uint32_t pids_max)
 {
-	char dir[256], val[64];
+	char dir[256];
 	for (size_t i = 0; i < NV1; i++) {
 		char parent[256];
 		snprintf(parent, sizeof(parent), "/sys/fs/cgroup/%s/cloister", v1_controllers[i]);
@@ -235,6 +237,13 @@ static cl_err create_v1(const char *id, uint64_t memory, uint32_t cpus, uint32_t
 		CL_GUARD(cg_dir(id, i, dir, sizeof(dir)));
 		CL_GUARD(mkdir_fresh(dir));
 	}
+	return limits_v1(id, memory, cpus, pids_max);
+}
+
+/* The limits of existing v1 directories of id. */
+static cl_err limits_v1(const char *id, uint64_t memory, uint32_t cpus, uint32_t pids_max)
+{
+	char dir[256], val[64];
 	CL_GUARD(ctl_dir(id, "memory", dir, sizeof(dir)));
 	snprintf(val, sizeof(val), "%" PRIu64, memory);
 	CL_GUARD(write_at(dir, "memory.limit_in_bytes", val));
@@ -493,6 +502,238 @@ cl_err cl_cgroup_kill_all(const char *id)
 			return e;
 		if (cl_now_mono_ns() > deadline)
 			return cl_errorf(CL_ETIMEOUT, "cgroups: %zu tasks of %s survived SIGKILL", n, id);
+		sleep_ms(1);
+	}
+}
+
+/* ---- born in the cgroup (v1): a spare shim's own cgroups become the enclave's ---- */
+
+enum { BORN_NONE, BORN_SPARE, BORN_ADOPTED };
+static int born_state = BORN_NONE;
+static char born_home[NV1][256]; /* the cgroups the shim came from (its launcher's) */
+static char born_name[32];       /* spare-<pid> */
+static char born_id[64];         /* the enclave id once adopted */
+static uint32_t born_pids;
+static char born_oom[16];        /* the shim's oom_score_adj before it went in */
+
+/* born_home from /proc/self/cgroup ("N:ctl[,ctl...]:/path"). */
+static bool read_homes(void)
+{
+	char line[512];
+	bool found[NV1] = {false};
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		if (!c2)
+			continue;
+		*c2 = '\0';
+		for (char *save = NULL, *tok = strtok_r(c1 + 1, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+			for (size_t i = 0; i < NV1; i++)
+				if (strcmp(tok, v1_controllers[i]) == 0 &&
+				    snprintf(born_home[i], sizeof(born_home[i]), "/sys/fs/cgroup/%s%s", v1_controllers[i],
+					     c2 + 1) < (int)sizeof(born_home[i]))
+					found[i] = true;
+	}
+	fclose(f);
+	for (size_t i = 0; i < NV1; i++)
+		if (!found[i])
+			return false;
+	return true;
+}
+
+/* Removes cloister/spare-<pid> directories of spares that are gone (a
+ * killed spare cannot remove its own). A directory with tasks is never removed. */
+static void clean_stale_spares(pid_t self)
+{
+	for (size_t i = 0; i < NV1; i++) {
+		char parent[256], path[600];
+		snprintf(parent, sizeof(parent), "/sys/fs/cgroup/%s/cloister", v1_controllers[i]);
+		DIR *d = opendir(parent);
+		if (!d)
+			continue;
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			if (strncmp(de->d_name, "spare-", 6) != 0)
+				continue;
+			char *end;
+			errno = 0;
+			long pid = strtol(de->d_name + 6, &end, 10);
+			if (errno || end == de->d_name + 6 || *end || pid <= 0 || pid == (long)self)
+				continue;
+			if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+				continue;
+			if (snprintf(path, sizeof(path), "%s/%s", parent, de->d_name) < (int)sizeof(path) && rmdir(path) == 0)
+				cl_debug("cgroups: removed stale %s", path);
+		}
+		closedir(d);
+	}
+}
+
+static bool write_oom_adj(pid_t pid, const char *val)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", (int)pid);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	bool ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+	close(fd);
+	return ok;
+}
+
+bool cl_cgroup_born_inside(void)
+{
+	return born_state != BORN_NONE;
+}
+
+bool cl_cgroup_born_prepare(void)
+{
+	char dir[256], val[32];
+	pid_t self = getpid();
+	if (cl_cgroup_layout() != CL_CG_V1 || born_state != BORN_NONE || !read_homes())
+		return false;
+	char oom[64];
+	if (read_at("/proc/self", "oom_score_adj", oom, sizeof(oom)) != CL_OK)
+		return false;
+	oom[strcspn(oom, "\n")] = '\0';
+	snprintf(born_oom, sizeof(born_oom), "%s", oom);
+	clean_stale_spares(self);
+	snprintf(born_name, sizeof(born_name), "spare-%d", (int)self);
+	snprintf(val, sizeof(val), "%d", (int)self);
+	size_t made = 0, moved = 0;
+	for (; made < NV1; made++) {
+		char parent[256];
+		snprintf(parent, sizeof(parent), "/sys/fs/cgroup/%s/cloister", v1_controllers[made]);
+		if ((mkdir(parent, 0755) != 0 && errno != EEXIST) || cg_dir(born_name, made, dir, sizeof(dir)) != CL_OK ||
+		    mkdir_fresh(dir) != CL_OK)
+			goto undo;
+	}
+	/* The OOM killer must never pick the shim while it shares the enclave's
+	 * memory cgroup (during the launch): it is unkillable until it leaves,
+	 * and the child gets the old value back (cl_cgroup_born_child). */
+	if (!write_oom_adj(self, "-1000"))
+		goto undo;
+	for (; moved < NV1; moved++)
+		if (cg_dir(born_name, moved, dir, sizeof(dir)) != CL_OK || write_at(dir, "cgroup.procs", val) != CL_OK)
+			goto undo;
+	born_state = BORN_SPARE;
+	return true;
+undo:
+	cl_debug("cgroups: no spare cgroups: %s", cl_error_detail());
+	for (size_t i = 0; i < moved; i++)
+		if (write_at(born_home[i], "cgroup.procs", val) != CL_OK)
+			cl_warn("cgroups: could not leave %s", born_name);
+	if (!write_oom_adj(self, born_oom))
+		cl_warn("cgroups: could not restore oom_score_adj");
+	for (size_t i = 0; i < made; i++)
+		if (cg_dir(born_name, i, dir, sizeof(dir)) == CL_OK)
+			rmdir(dir);
+	return false;
+}
+
+/* Renames n directories back from id to the spare's name. */
+static void unrename(const char *id, size_t n)
+{
+	char from[256], to[256];
+	for (size_t i = 0; i < n; i++)
+		if (cg_dir(id, i, from, sizeof(from)) != CL_OK || cg_dir(born_name, i, to, sizeof(to)) != CL_OK ||
+		    rename(from, to) != 0)
+			cl_warn("cgroups: could not rename %s back to %s", id, born_name);
+}
+
+bool cl_cgroup_born_adopt(const char *id, uint64_t memory, uint32_t cpus, uint32_t pids_max)
+{
+	char from[256], to[256];
+	uint64_t usage;
+	if (born_state != BORN_SPARE || cl_sandbox_check_id(id) != CL_OK || strlen(id) >= sizeof(born_id) ||
+	    pids_max >= CL_SANDBOX_MAX_PIDS * 2u)
+		return false;
+	/* What the shim has charged so far stays charged here: born in only with
+	 * ample room (small limits keep the classic path, exactly as before). */
+	if (cg_dir(born_name, 0, from, sizeof(from)) != CL_OK ||
+	    read_u64_at(from, "memory.usage_in_bytes", &usage) != CL_OK || usage > memory / 8)
+		return false;
+	size_t done = 0;
+	for (; done < NV1; done++) {
+		if (cg_dir(born_name, done, from, sizeof(from)) != CL_OK || cg_dir(id, done, to, sizeof(to)) != CL_OK)
+			break;
+		if (rmdir(to) != 0 && errno != ENOENT) /* an empty leftover goes, a live one stays */
+			break;
+		if (rename(from, to) != 0)
+			break;
+	}
+	/* pids.max + 1: the shim itself counts while it is inside (see cl_cgroup_born_leave) */
+	if (done == NV1 && limits_v1(id, memory, cpus, pids_max + 1) == CL_OK) {
+		snprintf(born_id, sizeof(born_id), "%s", id);
+		born_pids = pids_max;
+		born_state = BORN_ADOPTED;
+		return true;
+	}
+	cl_debug("cgroups: %s not born in: %s", id, cl_error_detail());
+	unrename(id, done);
+	return false;
+}
+
+cl_err cl_cgroup_born_child(pid_t child)
+{
+	if (born_state == BORN_NONE)
+		return CL_OK;
+	CL_ENSURE(write_oom_adj(child, born_oom), CL_ESYS, "cgroups: oom_score_adj of the child: %s",
+		  strerror(errno));
+	return CL_OK;
+}
+
+void cl_cgroup_born_leave(void)
+{
+	char dir[256], val[32];
+	if (born_state == BORN_NONE)
+		return;
+	pid_t self = getpid();
+	snprintf(val, sizeof(val), "%d", (int)self);
+	/* Lower pids.max first: with the shim still counted the enclave can only
+	 * have fewer tasks than its limit, never more. */
+	if (born_state == BORN_ADOPTED) {
+		snprintf(dir, sizeof(dir), "%" PRIu32, born_pids);
+		char pdir[256];
+		if (ctl_dir(born_id, "pids", pdir, sizeof(pdir)) != CL_OK || write_at(pdir, "pids.max", dir) != CL_OK)
+			cl_warn("cgroups: could not set pids.max of %s", born_id);
+	}
+	bool out = true;
+	for (size_t i = 0; i < NV1; i++)
+		if (write_at(born_home[i], "cgroup.procs", val) != CL_OK) {
+			cl_warn("cgroups: could not leave the enclave's cgroups: %s", cl_error_detail());
+			out = false;
+		}
+	if (!write_oom_adj(self, born_oom))
+		cl_warn("cgroups: could not restore oom_score_adj");
+	if (born_state == BORN_SPARE)
+		for (size_t i = 0; i < NV1; i++)
+			if (cg_dir(born_name, i, dir, sizeof(dir)) == CL_OK && rmdir_wait(dir) != CL_OK)
+				cl_warn("cgroups: %s", cl_error_detail());
+	if (out)
+		born_state = BORN_NONE;
+}
+
+void cl_cgroup_wait_left(const char *id, pid_t pid, int ms)
+{
+	char dir[256], path[300], line[32];
+	if (pid <= 0 || ctl_dir(id, "freezer", dir, sizeof(dir)) != CL_OK)
+		return;
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	uint64_t deadline = cl_now_mono_ns() + (uint64_t)ms * 1000000u;
+	for (;;) {
+		FILE *f = fopen(path, "re");
+		if (!f)
+			return;
+		bool inside = false;
+		while (!inside && fgets(line, sizeof(line), f))
+			inside = strtol(line, NULL, 10) == (long)pid;
+		fclose(f);
+		if (!inside || cl_now_mono_ns() > deadline)
+			return;
 		sleep_ms(1);
 	}
 }
