@@ -53,6 +53,28 @@ CL_MUST_CHECK cl_err cl_cgroup_create(const char *id, uint64_t memory, uint32_t 
  * thread holds no libc lock when the main thread clones. Best effort. */
 bool cl_cgroup_prime_path(char *path, size_t n);
 void cl_cgroup_prime(const char *procs_path, pid_t self);
+/* Born in the cgroup (v1 only; see docs/sandbox.md "Launch latency"). While
+ * idle, a spare shim makes cloister/spare-<pid> in every v1 controller and
+ * moves itself in, paying the migration's RCU grace period off the launch path
+ * (spare dirs of dead spares are removed first). False, with nothing left
+ * behind, if any step fails (the launch then takes the classic path). The shim
+ * is unkillable by the OOM killer (oom_score_adj -1000) until it leaves. */
+bool cl_cgroup_born_prepare(void);
+/* True while the shim sits in cgroups of its own (spare or adopted). */
+bool cl_cgroup_born_inside(void);
+/* On assignment: renames spare-<pid> to id in every controller and sets the
+ * limits, pids.max + 1 (the shim counts until it leaves). Refused when the
+ * shim's memory usage exceeds 1/8 of the limit. False (renamed back, the shim
+ * still in its spare cgroups) on any failure: use cl_cgroup_create. */
+bool cl_cgroup_born_adopt(const char *id, uint64_t memory, uint32_t cpus, uint32_t pids_max);
+/* Gives a child cloned while born in the shim's oom_score_adj from before. */
+CL_MUST_CHECK cl_err cl_cgroup_born_child(pid_t child);
+/* Lowers an adopted enclave's pids.max to its limit, moves the shim back to
+ * the cgroups it came from and removes unadopted spare dirs. Idempotent; a
+ * no-op when not inside. Call it before killing the enclave's cgroup. */
+void cl_cgroup_born_leave(void);
+/* Waits (up to ms) until pid is not in the enclave's cgroup. */
+void cl_cgroup_wait_left(const char *id, pid_t pid, int ms);
 /* Moves pid into every enclave cgroup. */
 CL_MUST_CHECK cl_err cl_cgroup_attach(const char *id, pid_t pid);
 /* Freezes/thaws and waits (bounded) until the kernel reports the new state. */
