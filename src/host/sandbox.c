@@ -533,9 +533,10 @@ static bool stderr_is_log(pid_t pid, const char *dir, const char *id)
 
 /* A pidfd for the shim of (dir, id), only if /proc shows that exact command
  * line and, for a shim started as a spare, its stderr is this enclave's log. */
-static int open_shim(const char *dir, const char *id)
+static int open_shim(const char *dir, const char *id, pid_t *pid_out)
 {
 	pid_t pid = read_pid_file(dir, id);
+	*pid_out = pid;
 	if (pid <= 0)
 		return -1;
 	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
@@ -590,11 +591,16 @@ cl_err cl_sandbox_destroy(const char *dir, const char *id)
 	cl_err first = CL_OK, e;
 	CL_GUARD(cl_sandbox_check_id(id));
 	CL_GUARD(cl_sandbox_path(path, sizeof(path), dir, id, NULL));
-	/* 1. every task of the enclave: freeze, SIGKILL, thaw, wait until empty */
+	/* 1. every task of the enclave: freeze, SIGKILL, thaw, wait until empty.
+	 *    A shim born in its enclave's cgroups leaves them right after READY:
+	 *    let it finish (bounded) rather than kill it with the enclave. */
+	pid_t shim_pid = -1;
+	int pfd = open_shim(dir, id, &shim_pid);
+	if (pfd >= 0 && cl_cgroup_exists(id))
+		cl_cgroup_wait_left(id, shim_pid, SHIM_EXIT_WAIT_MS);
 	if (cl_cgroup_exists(id) && (e = cl_cgroup_kill_all(id)) != CL_OK)
 		first = e;
 	/* 2. the shim: SIGTERM, bounded wait, then SIGKILL */
-	int pfd = open_shim(dir, id);
 	if (pfd >= 0) {
 		syscall(SYS_pidfd_send_signal, pfd, SIGTERM, NULL, 0);
 		if (!wait_pidfd(pfd, SHIM_EXIT_WAIT_MS)) {

@@ -515,6 +515,7 @@ static char born_name[32];       /* spare-<pid> */
 static char born_id[64];         /* the enclave id once adopted */
 static uint32_t born_pids;
 static char born_oom[16];        /* the shim's oom_score_adj before it went in */
+static bool born_oom_set;        /* ... and it was lowered */
 
 /* born_home from /proc/self/cgroup ("N:ctl[,ctl...]:/path"). */
 static bool read_homes(void)
@@ -599,7 +600,9 @@ bool cl_cgroup_born_prepare(void)
 	if (read_at("/proc/self", "oom_score_adj", oom, sizeof(oom)) != CL_OK)
 		return false;
 	oom[strcspn(oom, "\n")] = '\0';
-	snprintf(born_oom, sizeof(born_oom), "%s", oom);
+	if (strlen(oom) >= sizeof(born_oom))
+		return false;
+	memcpy(born_oom, oom, strlen(oom) + 1);
 	clean_stale_spares(self);
 	snprintf(born_name, sizeof(born_name), "spare-%d", (int)self);
 	snprintf(val, sizeof(val), "%d", (int)self);
@@ -611,11 +614,11 @@ bool cl_cgroup_born_prepare(void)
 		    mkdir_fresh(dir) != CL_OK)
 			goto undo;
 	}
-	/* The OOM killer must never pick the shim while it shares the enclave's
-	 * memory cgroup (during the launch): it is unkillable until it leaves,
-	 * and the child gets the old value back (cl_cgroup_born_child). */
-	if (!write_oom_adj(self, "-1000"))
-		goto undo;
+	/* The OOM killer should not pick the shim while it shares the enclave's
+	 * memory cgroup (during the launch): unkillable until it leaves where
+	 * the host allows it (CAP_SYS_RESOURCE), and the child gets the old
+	 * value back (cl_cgroup_born_child). */
+	born_oom_set = write_oom_adj(self, "-1000");
 	for (; moved < NV1; moved++)
 		if (cg_dir(born_name, moved, dir, sizeof(dir)) != CL_OK || write_at(dir, "cgroup.procs", val) != CL_OK)
 			goto undo;
@@ -626,8 +629,9 @@ undo:
 	for (size_t i = 0; i < moved; i++)
 		if (write_at(born_home[i], "cgroup.procs", val) != CL_OK)
 			cl_warn("cgroups: could not leave %s", born_name);
-	if (!write_oom_adj(self, born_oom))
+	if (born_oom_set && !write_oom_adj(self, born_oom))
 		cl_warn("cgroups: could not restore oom_score_adj");
+	born_oom_set = false;
 	for (size_t i = 0; i < made; i++)
 		if (cg_dir(born_name, i, dir, sizeof(dir)) == CL_OK)
 			rmdir(dir);
@@ -679,7 +683,7 @@ bool cl_cgroup_born_adopt(const char *id, uint64_t memory, uint32_t cpus, uint32
 
 cl_err cl_cgroup_born_child(pid_t child)
 {
-	if (born_state == BORN_NONE)
+	if (born_state == BORN_NONE || !born_oom_set)
 		return CL_OK;
 	CL_ENSURE(write_oom_adj(child, born_oom), CL_ESYS, "cgroups: oom_score_adj of the child: %s",
 		  strerror(errno));
@@ -707,8 +711,10 @@ void cl_cgroup_born_leave(void)
 			cl_warn("cgroups: could not leave the enclave's cgroups: %s", cl_error_detail());
 			out = false;
 		}
-	if (!write_oom_adj(self, born_oom))
+	if (born_oom_set && !write_oom_adj(self, born_oom))
 		cl_warn("cgroups: could not restore oom_score_adj");
+	if (out)
+		born_oom_set = false;
 	if (born_state == BORN_SPARE)
 		for (size_t i = 0; i < NV1; i++)
 			if (cg_dir(born_name, i, dir, sizeof(dir)) == CL_OK && rmdir_wait(dir) != CL_OK)

@@ -274,7 +274,7 @@ static cl_err shim_launch(cl_shim *s)
 	void *stack = MAP_FAILED;
 	pid_t child = -1;
 	pid_t primer = -1;
-	bool cgroups = false;
+	bool cgroups = false, born = false;
 	cl_err e;
 
 	uint64_t t0 = cl_now_mono_ns();
@@ -295,8 +295,18 @@ static cl_err shim_launch(cl_shim *s)
 	LAP("spec");
 	e = step(read_whole(sp.init_path, CL_SANDBOX_INIT_MAX, &init, &init_len), "init");
 	LAP("init");
-	/* 2. cgroups with memory, cpu and pids limits */
-	if (e == CL_OK && (e = step(cl_cgroup_create(s->id, sp.memory_bytes, sp.cpus, sp.pids_max), "cgroups")) == CL_OK)
+	/* 2. cgroups with memory, cpu and pids limits. A spare that sits in
+	 *    cgroups of its own renames them to the id (after the image is in
+	 *    memory, so its usage is known); the child is then born inside. */
+	if (e == CL_OK && cl_cgroup_born_inside()) {
+		if (loading)
+			pthread_join(loader, NULL);
+		loading = false;
+		born = job.err == CL_OK && cl_cgroup_born_adopt(s->id, sp.memory_bytes, sp.cpus, sp.pids_max);
+		cgroups = born;
+	}
+	if (e == CL_OK && !born &&
+	    (e = step(cl_cgroup_create(s->id, sp.memory_bytes, sp.cpus, sp.pids_max), "cgroups")) == CL_OK)
 		cgroups = true;
 	LAP("cgroups");
 	if (loading)
@@ -305,7 +315,7 @@ static cl_err shim_launch(cl_shim *s)
 	 * sandbox_internal.h): a forked helper, never a thread, since clone()
 	 * must not copy a lock another thread holds. */
 	char prime_path[600];
-	if (e == CL_OK && cl_cgroup_prime_path(prime_path, sizeof(prime_path))) {
+	if (e == CL_OK && !born && cl_cgroup_prime_path(prime_path, sizeof(prime_path))) {
 		primer = fork();
 		if (primer == 0) {
 			cl_cgroup_prime(prime_path, getpid());
@@ -353,9 +363,12 @@ static cl_err shim_launch(cl_shim *s)
 	/* 5. uid/gid maps, release the child (it builds its mounts), move it into
 	 *    the cgroups, release it again (it fills its root and goes on). If the
 	 *    child failed meanwhile, its own message (step 6) is the one to report. */
+	if (born) {
+		CL_GUARD_OUT(e, step(cl_cgroup_born_child(child), "cgroups"));
+	}
 	CL_GUARD_OUT(e, step(write_id_maps(child), "userns"));
 	bool released = write(sync_pipe[1], "m", 1) == 1;
-	cl_err attach = released ? step(cl_cgroup_attach(s->id, child), "cgroups") : CL_OK;
+	cl_err attach = released && !born ? step(cl_cgroup_attach(s->id, child), "cgroups") : CL_OK;
 	if (attach != CL_OK)
 		kill(child, SIGKILL); /* its error pipe closes; a message it wrote still wins */
 	else if (released && write(sync_pipe[1], "c", 1) != 1)
@@ -425,6 +438,7 @@ out:
 	if (e != CL_OK && cgroups) {
 		char keep[512];
 		snprintf(keep, sizeof(keep), "%s", cl_error_detail());
+		cl_cgroup_born_leave(); /* never kill the shim with its enclave */
 		if (cl_cgroup_kill_all(s->id) != CL_OK || cl_cgroup_remove(s->id) != CL_OK)
 			cl_warn("could not clean cgroups of %s", s->id);
 		cl_errorf(e, "%s", keep);
@@ -552,7 +566,10 @@ int cl_sandbox_shim_main(const char *dir, const char *id)
 	}
 	if (strcmp(id, "-") == 0) {
 		preload_image(getenv(CL_SANDBOX_PRELOAD_ENV));
+		/* after the preload, so its memory is not charged to the enclave */
+		(void)cl_cgroup_born_prepare();
 		if (await_assignment(dir, assigned, sizeof(assigned)) != 0) {
+			cl_cgroup_born_leave();
 			image_job_free(&preload);
 			cl_sandbox_seccomp_free(&bpf);
 			return 0; /* never used */
@@ -591,6 +608,7 @@ int cl_sandbox_shim_main(const char *dir, const char *id)
 		kill(s->init_pid, SIGKILL);
 		while (waitpid(s->init_pid, NULL, 0) < 0 && errno == EINTR)
 			;
+		cl_cgroup_born_leave();
 		if (cl_cgroup_kill_all(s->id) != CL_OK || cl_cgroup_remove(s->id) != CL_OK)
 			cl_warn("could not clean cgroups of %s", s->id);
 		cl_errorf(e, "%s", keep);
@@ -601,6 +619,7 @@ int cl_sandbox_shim_main(const char *dir, const char *id)
 	free(s);
 	return code;
 out:
+	cl_cgroup_born_leave();
 	report_failure(s->status_fd, e);
 	if (s->chan >= 0)
 		close(s->chan);

@@ -390,6 +390,8 @@ static void chan_process(cl_shim *s)
 				s->ready = true;
 				snprintf(line, sizeof(line), "OK %d %d\n", (int)s->init_pid, (int)getpid());
 				report_status(s, line);
+				/* off the measured path: the enclave's cgroups keep only the enclave */
+				cl_cgroup_born_leave();
 			}
 			break;
 		case CL_FRAME_EXIT:
@@ -510,6 +512,7 @@ static void teardown(cl_shim *s)
 		if (cl_sandbox_path(path, sizeof(path), s->dir, s->id, "shim.sock") == CL_OK)
 			unlink(path);
 	}
+	cl_cgroup_born_leave(); /* before the READY if the launch failed */
 	if (cl_cgroup_kill_all(s->id) != CL_OK || cl_cgroup_remove(s->id) != CL_OK)
 		cl_warn("enclave %s: cgroup cleanup: %s", s->id, cl_error_detail());
 	q_free(&s->out);

@@ -5,6 +5,7 @@
  * (examples/probe): what the enclave can see, what it cannot do, and that the
  * limits hold. Every wait polls a condition with a deadline.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -767,6 +768,99 @@ static void list_and_bad_ids(void **state)
 	assert_int_equal(cl_sandbox_connect(data_dir, ID("missing"), &fd), CL_ENOTFOUND);
 }
 
+/* True if pid is listed in /sys/fs/cgroup/CTL/cloister/NAME/cgroup.procs. */
+static bool cgroup_holds(const char *ctl, const char *name, pid_t pid)
+{
+	char path[300], line[32];
+	snprintf(path, sizeof(path), "/sys/fs/cgroup/%s/cloister/%s/cgroup.procs", ctl, name);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	bool found = false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strtol(line, NULL, 10) == (long)pid;
+	fclose(f);
+	return found;
+}
+
+/* Counts cloister/spare-* cgroup directories (v1 memory controller). */
+static size_t count_spare_dirs(void)
+{
+	size_t n = 0;
+	static const char *const ctls[] = {"memory", "cpu", "pids", "freezer"};
+	for (size_t i = 0; i < 4; i++) {
+		char parent[128];
+		snprintf(parent, sizeof(parent), "/sys/fs/cgroup/%s/cloister", ctls[i]);
+		DIR *d = opendir(parent);
+		if (!d)
+			continue;
+		struct dirent *de;
+		while ((de = readdir(d)))
+			n += strncmp(de->d_name, "spare-", 6) == 0;
+		closedir(d);
+	}
+	return n;
+}
+
+/* Born in the cgroup (v1): after READY the shim leaves its enclave's
+ * cgroups, which then hold only the enclave; a launcher's spare that was
+ * never used removes its spare-<pid> cgroups when the launcher exits. */
+static void shim_leaves_enclave_cgroups(void **state)
+{
+	(void)state;
+	if (cl_cgroup_layout() != CL_CG_V1)
+		skip();
+	static const char *const ctls[] = {"memory", "cpu", "pids", "freezer"};
+	cl_sandbox_info info;
+	/* twice: the second launch certainly takes a spare started by the first */
+	for (int round = 0; round < 2; round++) {
+		launch_ok(ID("born"), 64 << 20, 0, &info);
+		assert_true(cgroup_holds("memory", ID("born"), info.init_pid));
+		uint64_t deadline = cl_now_mono_ns() + 5000000000ull;
+		bool inside = true;
+		while (inside) {
+			inside = false;
+			for (size_t i = 0; i < 4; i++)
+				inside |= cgroup_holds(ctls[i], ID("born"), info.shim_pid);
+			if (inside && cl_now_mono_ns() > deadline)
+				fail_msg("shim %d still in the cgroups of its enclave", (int)info.shim_pid);
+			if (inside)
+				usleep(1000);
+		}
+		for (size_t i = 0; i < 4; i++)
+			assert_true(cgroup_holds(ctls[i], ID("born"), info.init_pid));
+		char val[64], pmax[300];
+		snprintf(pmax, sizeof(pmax), "/sys/fs/cgroup/pids/cloister/%s/pids.max", ID("born"));
+		FILE *f = fopen(pmax, "re");
+		assert_non_null(f);
+		assert_non_null(fgets(val, sizeof(val), f));
+		fclose(f);
+		assert_int_equal(strtol(val, NULL, 10), CL_SANDBOX_DEFAULT_PIDS);
+		assert_int_equal(cl_sandbox_destroy(data_dir, ID("born")), CL_OK);
+		assert_gone(ID("born"), &info);
+	}
+	/* a launcher of its own: launch, destroy, exit; its spare must leave no cgroups */
+	size_t before = count_spare_dirs();
+	pid_t p = fork();
+	assert_true(p >= 0);
+	if (p == 0) {
+		cl_sandbox_spec spec = make_spec(ID("born-l"), probe_img, 64 << 20, 0);
+		cl_sandbox_info li;
+		bool ok = cl_sandbox_launch(host_exe, data_dir, &spec, &li) == CL_OK &&
+			  cl_sandbox_destroy(data_dir, ID("born-l")) == CL_OK;
+		_exit(ok ? 0 : 1);
+	}
+	int st;
+	assert_int_equal(waitpid(p, &st, 0), p);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	uint64_t deadline = cl_now_mono_ns() + 5000000000ull;
+	while (count_spare_dirs() > before) {
+		if (cl_now_mono_ns() > deadline)
+			fail_msg("spare cgroups leaked: %zu before, %zu now", before, count_spare_dirs());
+		usleep(2000);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -785,6 +879,7 @@ int main(void)
 		cmocka_unit_test(deep_image_launches),
 		cmocka_unit_test(memory_kept_out_of_swap),
 		cmocka_unit_test(list_and_bad_ids),
+		cmocka_unit_test(shim_leaves_enclave_cgroups),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
