@@ -36,6 +36,21 @@ cl_err ctl_store_fw_prep(ctl_store *st, sqlite3_stmt **q, const char *sql, const
 	return CL_OK;
 }
 
+cl_err ctl_store_fw_one(ctl_store *st, sqlite3_stmt *q, ctl_store_fw_reader read, void *out, const char *notfound,
+			const char *what)
+{
+	int rc = sqlite3_step(q);
+	cl_err err;
+	if (rc == SQLITE_ROW)
+		err = read(q, out);
+	else if (rc == SQLITE_DONE)
+		err = cl_errorf(CL_ENOTFOUND, "%s", notfound);
+	else
+		err = ctl_store_sqlerr(st, rc, what);
+	sqlite3_finalize(q);
+	return err;
+}
+
 /* Steps a statement without rows to completion and finalizes it. */
 cl_err ctl_store_fw_run(ctl_store *st, sqlite3_stmt *q, const char *what)
 {
@@ -126,8 +141,9 @@ cl_err ctl_store_fw_audit_last(ctl_store *st, const char *host_id, int64_t *seq,
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? CL_OK : ctl_store_sqlerr(st, rc, "read audit head");
 }
 
-static cl_err read_record(sqlite3_stmt *q, ctl_fw_record *r)
+static cl_err read_record(sqlite3_stmt *q, void *o)
 {
+	ctl_fw_record *r = o;
 	r->seq = sqlite3_column_int64(q, 0);
 	col_str(q, 1, r->hash, sizeof(r->hash));
 	col_str(q, 2, r->prev, sizeof(r->prev));
@@ -142,16 +158,9 @@ cl_err ctl_store_fw_audit_get(ctl_store *st, const char *host_id, int64_t seq, c
 	memset(out, 0, sizeof(*out));
 	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT seq,hash,prev,record,received_at FROM host_fw_audit WHERE host_id=? AND seq=?",
 		      "si", host_id, seq));
-	int rc = sqlite3_step(q);
-	cl_err err;
-	if (rc == SQLITE_ROW)
-		err = read_record(q, out);
-	else if (rc == SQLITE_DONE)
-		err = cl_errorf(CL_ENOTFOUND, "audit record %lld not stored", (long long)seq);
-	else
-		err = ctl_store_sqlerr(st, rc, "read audit record");
-	sqlite3_finalize(q);
-	return err;
+	char notfound[64];
+	snprintf(notfound, sizeof(notfound), "audit record %lld not stored", (long long)seq);
+	return ctl_store_fw_one(st, q, read_record, out, notfound, "read audit record");
 }
 
 cl_err ctl_store_fw_audit_insert(ctl_store *st, const char *host_id, const ctl_fw_record *r)
@@ -295,8 +304,9 @@ cl_err ctl_store_fw_event_list(ctl_store *st, const char *host_id, int64_t after
 	"id,host_id,kind,device,data,reason,release_id,state,delivered,result_error,result_reason,audit_seq,"          \
 	"created_at,updated_at"
 
-static cl_err read_op(sqlite3_stmt *q, ctl_fw_op *op)
+static cl_err read_op(sqlite3_stmt *q, void *o)
 {
+	ctl_fw_op *op = o;
 	memset(op, 0, sizeof(*op));
 	col_str(q, 0, op->id, sizeof(op->id));
 	col_str(q, 1, op->host_id, sizeof(op->host_id));
@@ -330,16 +340,7 @@ cl_err ctl_store_fw_op_get(ctl_store *st, const char *host_id, const char *op_id
 	sqlite3_stmt *q;
 	memset(out, 0, sizeof(*out));
 	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT " OP_COLS " FROM fw_ops WHERE id=? AND host_id=?", "ss", op_id, host_id));
-	int rc = sqlite3_step(q);
-	cl_err err;
-	if (rc == SQLITE_ROW)
-		err = read_op(q, out);
-	else if (rc == SQLITE_DONE)
-		err = cl_errorf(CL_ENOTFOUND, "firmware op not found");
-	else
-		err = ctl_store_sqlerr(st, rc, "read firmware op");
-	sqlite3_finalize(q);
-	return err;
+	return ctl_store_fw_one(st, q, read_op, out, "firmware op not found", "read firmware op");
 }
 
 cl_err ctl_store_fw_ops_to_send(ctl_store *st, const char *host_id, ctl_fw_op **out, size_t *n)

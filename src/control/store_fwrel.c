@@ -96,8 +96,9 @@ cl_err ctl_store_fw_release_update(ctl_store *st, const ctl_fw_release *r, const
 	"(SELECT COALESCE(json_group_array(channel),'[]') FROM (SELECT channel FROM fw_release_channels c"            \
 	" WHERE c.release_id=r.id ORDER BY channel))"
 
-static cl_err read_rel(sqlite3_stmt *q, ctl_fw_release *r)
+static cl_err read_rel(sqlite3_stmt *q, void *o)
 {
+	ctl_fw_release *r = o;
 	memset(r, 0, sizeof(*r));
 	col_str(q, 0, r->id, sizeof(r->id));
 	col_str(q, 1, r->vendor, sizeof(r->vendor));
@@ -120,16 +121,7 @@ cl_err ctl_store_fw_release_get(ctl_store *st, const char *id, ctl_fw_release *o
 	sqlite3_stmt *q;
 	memset(out, 0, sizeof(*out));
 	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT " REL_COLS " FROM fw_releases r WHERE r.id=?", "s", id));
-	int rc = sqlite3_step(q);
-	cl_err err;
-	if (rc == SQLITE_ROW)
-		err = read_rel(q, out);
-	else if (rc == SQLITE_DONE)
-		err = cl_errorf(CL_ENOTFOUND, "release not found");
-	else
-		err = ctl_store_sqlerr(st, rc, "read release");
-	sqlite3_finalize(q);
-	return err;
+	return ctl_store_fw_one(st, q, read_rel, out, "release not found", "read release");
 }
 
 cl_err ctl_store_fw_release_bundle(ctl_store *st, const char *id, uint8_t **out, size_t *n)

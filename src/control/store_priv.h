@@ -20,5 +20,10 @@ CL_MUST_CHECK cl_err ctl_store_exec(ctl_store *st, const char *sql);
  * ('s' const char *, 'i' int64_t); step a row-less statement and finalize. */
 CL_MUST_CHECK cl_err ctl_store_fw_prep(ctl_store *st, sqlite3_stmt **q, const char *sql, const char *fmt, ...);
 CL_MUST_CHECK cl_err ctl_store_fw_run(ctl_store *st, sqlite3_stmt *q, const char *what);
+/* Steps a single-row query and finalizes it: the row goes through read (which
+ * may fail, e.g. on allocation); no row is CL_ENOTFOUND with detail notfound. */
+typedef cl_err (*ctl_store_fw_reader)(sqlite3_stmt *q, void *out);
+CL_MUST_CHECK cl_err ctl_store_fw_one(ctl_store *st, sqlite3_stmt *q, ctl_store_fw_reader read, void *out,
+				      const char *notfound, const char *what);
 
 #endif
