@@ -152,6 +152,14 @@ CL_MUST_CHECK cl_err cl_cli_call(cl_cli_conn *c, const char *method, const char 
 CL_MUST_CHECK cl_err cl_cli_call_raw(cl_cli_conn *c, const char *method, const char *path,
 				     const void *data, size_t len, json_t **out, long *status);
 
+/* Sends data as an upload in parts (POST /v1/uploads with its size and
+ * SHA-384, then PUT every part in order, retrying a part once on a transport
+ * error) and puts the id of the complete upload in id_out, which the caller
+ * then names in a request ({"upload": id}). On failure the upload is deleted
+ * (best effort) and id_out is "". data is borrowed. */
+#define CL_CLI_UPLOAD_ID_MAX 64
+CL_MUST_CHECK cl_err cl_cli_upload(cl_cli_conn *c, const void *data, size_t len, char id_out[CL_CLI_UPLOAD_ID_MAX]);
+
 /* Polls GET /v1/jobs/ID until it succeeds or fails, or timeout_ms passes.
  * Shows progress on stderr (a spinner when stderr is a terminal, otherwise one
  * line per change) labelled with label. *final (if not NULL) gets the last job

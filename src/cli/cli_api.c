@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "common/buf.h"
+#include "common/crypto.h"
 #include "common/http_client.h"
 #include "common/util.h"
 
@@ -189,6 +190,60 @@ cl_err cl_cli_call_raw(cl_cli_conn *c, const char *method, const char *path, con
 		       size_t len, json_t **out, long *status)
 {
 	return do_call(c, method, path, data ? data : "", len, "application/octet-stream", out, status);
+}
+
+cl_err cl_cli_upload(cl_cli_conn *c, const void *data, size_t len, char id_out[CL_CLI_UPLOAD_ID_MAX])
+{
+	uint8_t md[CL_SHA384_LEN];
+	char hex[2 * CL_SHA384_LEN + 1], path[128];
+	json_t *req = NULL, *resp = NULL;
+	cl_err err;
+	id_out[0] = '\0';
+	CL_ENSURE(len > 0, CL_EINVAL, "nothing to upload");
+	CL_GUARD(cl_sha384(data, len, md));
+	cl_hex_encode(md, sizeof(md), hex);
+	req = json_pack("{s:I,s:s}", "size", (json_int_t)len, "sha384", hex);
+	if (!req)
+		return CL_ENOMEM;
+	CL_GUARD_OUT(err, cl_cli_call(c, "POST", "/v1/uploads", req, &resp, NULL));
+	const char *id = json_string_value(json_object_get(resp, "id"));
+	json_int_t part = json_integer_value(json_object_get(resp, "part_size"));
+	json_int_t parts = json_integer_value(json_object_get(resp, "parts"));
+	if (!id || strncmp(id, "upl_", 4) != 0 || strlen(id) >= CL_CLI_UPLOAD_ID_MAX ||
+	    strspn(id + 4, "abcdefghijklmnopqrstuvwxyz234567") != strlen(id + 4) || part <= 0 || parts <= 0 ||
+	    (uint64_t)(parts - 1) * (uint64_t)part >= len || (uint64_t)parts * (uint64_t)part < len) {
+		err = cl_errorf(CL_EPROTO, "server sent an invalid upload answer");
+		goto out;
+	}
+	snprintf(id_out, CL_CLI_UPLOAD_ID_MAX, "%s", id);
+	for (json_int_t n = 0; n < parts; n++) {
+		size_t off = (size_t)n * (size_t)part;
+		size_t plen = len - off < (size_t)part ? len - off : (size_t)part;
+		snprintf(path, sizeof(path), "/v1/uploads/%s/parts/%lld", id_out, (long long)n);
+		/* one retry: a part whose answer was lost is accepted again */
+		err = cl_cli_call_raw(c, "PUT", path, (const uint8_t *)data + off, plen, NULL, NULL);
+		if (err == CL_EIO)
+			err = cl_cli_call_raw(c, "PUT", path, (const uint8_t *)data + off, plen, NULL, NULL);
+		if (err != CL_OK) {
+			err = cl_cli_error_context(err, "upload part %lld of %lld", (long long)n + 1, (long long)parts);
+			goto out;
+		}
+	}
+out:
+	if (err != CL_OK && id_out[0]) {
+		/* best effort: do not leave an unfinished upload counting against the tenant */
+		snprintf(path, sizeof(path), "/v1/uploads/%s", id_out);
+		char saved[512];
+		snprintf(saved, sizeof(saved), "%s", cl_error_detail());
+		if (cl_cli_call(c, "DELETE", path, NULL, NULL, NULL) != CL_OK) {
+			/* nothing more to do: it expires in an hour */
+		}
+		cl_errorf(err, "%s", saved);
+		id_out[0] = '\0';
+	}
+	json_decref(req);
+	json_decref(resp);
+	return err;
 }
 
 /* "running 40% placing" from a job object, into buf. */

@@ -59,9 +59,31 @@ static cl_err upload_image(cl_cli_conn *c, const char *path, char **image_id)
 		err = cl_cli_error_context(err, "cannot read image %s", path);
 		goto out;
 	}
+	/* Always as an upload in parts: the control plane takes at most 1 MiB
+	 * per request (docs/api/images-upload.md). */
+	char upload_id[CL_CLI_UPLOAD_ID_MAX];
 	cl_cli_conn_set_timeout(c, 300000);
-	CL_GUARD_OUT(err, cl_cli_call_raw(c, "POST", "/v1/images", data.data, data.len, &resp, NULL));
+	err = cl_cli_upload(c, data.data, data.len, upload_id);
+	if (err != CL_OK) {
+		cl_cli_conn_set_timeout(c, 30000);
+		err = cl_cli_error_context(err, "cannot upload image %s", path);
+		goto out;
+	}
+	json_t *req = json_pack("{s:s}", "upload", upload_id);
+	err = req ? cl_cli_call(c, "POST", "/v1/images", req, &resp, NULL) : CL_ENOMEM;
+	json_decref(req);
 	cl_cli_conn_set_timeout(c, 30000);
+	if (err != CL_OK) {
+		/* refused (e.g. not an image): drop the upload, keep the error */
+		char detail[512], upath[128];
+		snprintf(detail, sizeof(detail), "%s", cl_error_detail());
+		snprintf(upath, sizeof(upath), "/v1/uploads/%s", upload_id);
+		if (cl_cli_call(c, "DELETE", upath, NULL, NULL, NULL) != CL_OK) {
+			/* it expires within the hour anyway */
+		}
+		cl_errorf(err, "%s", detail);
+		goto out;
+	}
 	json_t *img = json_object_get(resp, "image");
 	const char *id = json_string_value(json_object_get(img ? img : resp, "id"));
 	if (!id || !cl_cli_valid_id(id)) {

@@ -19,7 +19,8 @@
 #include "common/buf.h"
 #include "common/util.h"
 
-#define PUSH_FILE_MAX (1u << 20) /* the control plane takes up to 700 KiB */
+#define PUSH_FILE_MAX (64u << 20)   /* the devices' (and the control plane's) bundle limit */
+#define PUSH_INLINE_MAX (512u << 10) /* bigger bundles go as an upload in parts */
 #define WAIT_MS 120000
 #define POLL_MS 200
 #define AUDIT_PAGE 1000
@@ -89,17 +90,52 @@ static int print_outcome(json_t *o)
 	return CL_CLI_EXIT_FAIL;
 }
 
-/* POSTs body to path (an op endpoint), then prints the op or waits for it. */
-static int post_op(const char *host, const char *suffix, json_t *body, bool wait)
+/* Adds the bundle to a push body: inline base64 "bundle" up to
+ * PUSH_INLINE_MAX, else an upload in parts named by "upload" (upload_id). */
+static cl_err attach_bundle(cl_cli_conn *c, json_t *body, const cl_buf *bundle, char upload_id[CL_CLI_UPLOAD_ID_MAX])
+{
+	upload_id[0] = '\0';
+	if (bundle->len > PUSH_INLINE_MAX) {
+		cl_cli_conn_set_timeout(c, 300000);
+		cl_err err = cl_cli_upload(c, bundle->data, bundle->len, upload_id);
+		cl_cli_conn_set_timeout(c, 30000);
+		CL_GUARD(err);
+		CL_ENSURE(json_object_set_new(body, "upload", json_string(upload_id)) == 0, CL_ENOMEM, "out of memory");
+		return CL_OK;
+	}
+	char *b64 = NULL;
+	CL_GUARD(cl_base64_encode(bundle->data, bundle->len, &b64));
+	int rc = json_object_set_new(body, "bundle", json_string(b64));
+	free(b64);
+	CL_ENSURE(rc == 0, CL_ENOMEM, "out of memory");
+	return CL_OK;
+}
+
+/* POSTs body (plus the bundle, if any) to path (an op endpoint), then prints
+ * the op or waits for it. */
+static int post_op_bundle(const char *host, const char *suffix, json_t *body, const cl_buf *bundle, bool wait)
 {
 	cl_cli_conn *c = NULL;
 	json_t *resp = NULL, *final = NULL;
-	char path[512];
+	char path[512], upload_id[CL_CLI_UPLOAD_ID_MAX] = "";
 	int rc = 0;
 	cl_err err;
 	CL_GUARD_OUT(err, host_path(host, suffix, path, sizeof(path)));
 	CL_GUARD_OUT(err, cl_cli_connect(&c));
-	CL_GUARD_OUT(err, cl_cli_call(c, "POST", path, body, &resp, NULL));
+	if (bundle)
+		CL_GUARD_OUT(err, attach_bundle(c, body, bundle, upload_id));
+	err = cl_cli_call(c, "POST", path, body, &resp, NULL);
+	if (err != CL_OK && upload_id[0]) {
+		/* refused: drop the upload (best effort), keep the error */
+		char detail[512], upath[128];
+		snprintf(detail, sizeof(detail), "%s", cl_error_detail());
+		snprintf(upath, sizeof(upath), "/v1/uploads/%s", upload_id);
+		if (cl_cli_call(c, "DELETE", upath, NULL, NULL, NULL) != CL_OK) {
+			/* it expires within the hour anyway */
+		}
+		cl_errorf(err, "%s", detail);
+	}
+	CL_GUARD_OUT(err, err);
 	const char *op = json_string_value(json_object_get(resp, "op"));
 	if (!op) {
 		err = cl_errorf(CL_EPROTO, "server accepted the request without an op id");
@@ -121,6 +157,11 @@ out:
 	return err != CL_OK ? cl_cli_fail(err) : rc;
 }
 
+static int post_op(const char *host, const char *suffix, json_t *body, bool wait)
+{
+	return post_op_bundle(host, suffix, body, NULL, wait);
+}
+
 static const char push_usage[] =
 	"usage: cloister fw push --host HOST --device ADDR [--next-boot] [--wait] BUNDLE\n"
 	"\n"
@@ -128,7 +169,8 @@ static const char push_usage[] =
 	"plane; the host's agent installs it on its management port inside the\n"
 	"device's mutability window (or, with --next-boot, queues it for the next\n"
 	"power-on). --wait waits for the host's answer and prints accepted or\n"
-	"refused: REASON (exit 1 when refused).\n";
+	"refused: REASON (exit 1 when refused). Bundles up to 64 MiB; one over\n"
+	"512 KiB is sent as an upload in parts first.\n";
 
 int cl_cmd_fw_push(int argc, char **argv)
 {
@@ -146,20 +188,16 @@ int cl_cmd_fw_push(int argc, char **argv)
 	if (!host || !device || npos != 1)
 		return cl_cli_usage("fw push needs --host HOST, --device ADDR and a BUNDLE file");
 	cl_buf file;
-	char *b64 = NULL;
 	cl_buf_init(&file, PUSH_FILE_MAX);
 	cl_err err = cl_file_read(pos[0], PUSH_FILE_MAX, &file);
-	if (err == CL_OK)
-		err = cl_base64_encode(file.data, file.len, &b64);
-	cl_buf_free(&file);
-	if (err != CL_OK)
+	if (err != CL_OK) {
+		cl_buf_free(&file);
 		return cl_cli_fail(cl_cli_error_context(err, "%.200s", pos[0]));
-	json_t *body = json_pack("{s:s, s:s, s:b}", "device", device, "bundle", b64, "next_boot", next_boot);
-	free(b64);
-	if (!body)
-		return cl_cli_fail(cl_errorf(CL_ENOMEM, "out of memory"));
-	rc = post_op(host, "/fw/push", body, wait);
+	}
+	json_t *body = json_pack("{s:s, s:b}", "device", device, "next_boot", next_boot);
+	rc = body ? post_op_bundle(host, "/fw/push", body, &file, wait) : cl_cli_fail(cl_errorf(CL_ENOMEM, "out of memory"));
 	json_decref(body);
+	cl_buf_free(&file);
 	return rc;
 }
 

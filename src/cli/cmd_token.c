@@ -8,22 +8,27 @@
 #include "cli/commands.h"
 
 static const char token_usage[] =
-	"usage: cloister token create --name NAME (--tenant TENANT_ID | --new-tenant TENANT_NAME) [--json]\n"
+	"usage: cloister token create --name NAME (--tenant TENANT_ID | --new-tenant TENANT_NAME)\n"
+	"                             [--kind admin|tenant|engineer] [--json]\n"
 	"\n"
 	"Creates an API token for a tenant (an admin token is needed). With --new-tenant\n"
 	"the tenant is created first. The token is printed once: save it.\n"
 	"\n"
 	"  --name NAME               a label for the token\n"
 	"  --tenant TENANT_ID        an existing tenant\n"
-	"  --new-tenant TENANT_NAME  create this tenant and a token for it\n";
+	"  --new-tenant TENANT_NAME  create this tenant and a token for it\n"
+	"  --kind KIND               tokens of the provider tenant are admin tokens, or\n"
+	"                            with --kind engineer firmware-release tokens (propose,\n"
+	"                            co-sign, read; no approval); other tenants' are tenant\n";
 
 static int token_create(int argc, char **argv)
 {
-	const char *name = NULL, *tenant = NULL, *new_tenant = NULL;
+	const char *name = NULL, *tenant = NULL, *new_tenant = NULL, *kind = NULL;
 	const cl_cli_option opts[] = {
 		{"name", CL_OPT_VALUE, .value = &name},
 		{"tenant", CL_OPT_VALUE, .value = &tenant},
 		{"new-tenant", CL_OPT_VALUE, .value = &new_tenant},
+		{"kind", CL_OPT_VALUE, .value = &kind},
 		{0},
 	};
 	const char *pos[1];
@@ -38,6 +43,8 @@ static int token_create(int argc, char **argv)
 		return cl_cli_usage("token create: give exactly one of --tenant or --new-tenant");
 	if (tenant && !cl_cli_valid_id(tenant))
 		return cl_cli_usage("token create: invalid tenant id '%s'", tenant);
+	if (kind && strcmp(kind, "admin") != 0 && strcmp(kind, "tenant") != 0 && strcmp(kind, "engineer") != 0)
+		return cl_cli_usage("token create: --kind must be admin, tenant or engineer");
 
 	cl_cli_conn *c = NULL;
 	json_t *treq = NULL, *tresp = NULL, *req = NULL, *resp = NULL;
@@ -57,6 +64,10 @@ static int token_create(int argc, char **argv)
 		}
 	}
 	req = json_pack("{s:s,s:s}", "tenant_id", tenant, "name", name);
+	if (req && kind && json_object_set_new(req, "kind", json_string(kind)) != 0) {
+		json_decref(req);
+		req = NULL;
+	}
 	if (!req) {
 		err = CL_ENOMEM;
 		goto out;
@@ -75,6 +86,7 @@ static int token_create(int argc, char **argv)
 		char b[160];
 		printf("tenant: %s\n", tenant);
 		printf("id:     %s\n", cl_cli_json_text(json_object_get(resp, "id"), b, sizeof(b)));
+		printf("kind:   %s\n", cl_cli_json_text(json_object_get(resp, "kind"), b, sizeof(b)));
 		printf("token:  %s\n", token);
 	}
 	fflush(stdout);

@@ -2,27 +2,33 @@
  *   GET  /v1/hosts/{id}/fw                     last reported status
  *   GET  /v1/hosts/{id}/fw/audit?after&limit   shipped audit records + chain check
  *   GET  /v1/hosts/{id}/fw/ops/{op}            a firmware op's state
- *   POST /v1/hosts/{id}/fw/push                {device, bundle, next_boot?} -> 202 {op}
+ *   POST /v1/hosts/{id}/fw/push                {device, bundle|upload, next_boot?} -> 202 {op}
  *   POST /v1/hosts/{id}/fw/trust               {device, document} -> 202 {op} (op kind "trust")
  *   POST /v1/hosts/{id}/fw/window              {device, policy} -> 202 {op} (op kind "window")
  *   POST /v1/hosts/{id}/power-cycle            {} -> 202 {op}
  *   POST /v1/hosts/{id}/clear-quarantine       {reason} -> 202 {op}
  *   GET  /v1/events?after&limit[&host]         alarms, quarantines, chain breaks
+ *   GET  /v1/hosts/{id}/fw/ops/{op}/data       (the host itself) an op's data sent by reference
  * Ops are stored (fw_ops) with a host generation bump in one transaction,
  * then the host's held sync is woken; they ride its next sync answer. */
 #include <errno.h>
+#include <event2/buffer.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/crypto.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "control/fw.h"
 #include "control/store_fw.h"
+#include "control/upload.h"
 #include "fw/fw.h"
 
-#define CTL_FW_BUNDLE_MAX (700u * 1024) /* decoded; its base64 fits a 1 MiB JSON body */
 #define CTL_FW_DOC_MAX (64u * 1024)     /* decoded trust-root document or window policy */
 
 static json_t *record_json(const ctl_fw_record *rec)
@@ -128,20 +134,28 @@ static void get_op(ctl_req *r, const char *host_id, const char *op_id)
 	ctl_reply_json(r->srv, r->req, o ? 200 : 500, o);
 }
 
-/* Queues op (id, created_at and state are filled here) for its host in one
- * transaction with a generation bump, then wakes the host's sync. */
-cl_err ctl_fw_op_queue(ctl_server *srv, ctl_fw_op *op, bool own_tx)
+static void opdata_path(ctl_server *srv, const char *op_id, char *out, size_t n)
+{
+	snprintf(out, n, "%s/fw_ops/%s.bin", srv->data_dir, op_id);
+}
+
+/* Stores op (its id set) and ref (NULL = inline data) with a generation
+ * bump: in the caller's transaction, or in its own and then wakes the host. */
+static cl_err queue_rows(ctl_server *srv, ctl_fw_op *op, const ctl_fw_opdata *ref, bool own_tx)
 {
 	cl_err err;
-	CL_GUARD(cl_random_id("fw-", op->id, sizeof(op->id)));
 	snprintf(op->state, sizeof(op->state), "pending");
 	op->created_at = op->updated_at = (int64_t)cl_now_wall_ms();
 	if (!own_tx) {
 		CL_GUARD(ctl_store_fw_op_insert(srv->store, op));
+		if (ref)
+			CL_GUARD(ctl_store_fw_opdata_put(srv->store, ref));
 		return ctl_store_host_bump(srv->store, op->host_id);
 	}
 	CL_GUARD(ctl_store_begin(srv->store));
 	CL_GUARD_OUT(err, ctl_store_fw_op_insert(srv->store, op));
+	if (ref)
+		CL_GUARD_OUT(err, ctl_store_fw_opdata_put(srv->store, ref));
 	CL_GUARD_OUT(err, ctl_store_host_bump(srv->store, op->host_id));
 	CL_GUARD_OUT(err, ctl_store_commit(srv->store));
 	ctl_sync_wake(srv, op->host_id);
@@ -149,6 +163,117 @@ cl_err ctl_fw_op_queue(ctl_server *srv, ctl_fw_op *op, bool own_tx)
 out:
 	ctl_store_rollback(srv->store);
 	return err;
+}
+
+cl_err ctl_fw_op_queue_raw(ctl_server *srv, ctl_fw_op *op, const uint8_t *data, size_t len, bool own_tx)
+{
+	char *saved = op->data, *b64 = NULL;
+	cl_err err;
+	CL_ENSURE(len <= CTL_FW_BUNDLE_LIMIT, CL_ETOOBIG, "firmware op data exceeds %u bytes", CTL_FW_BUNDLE_LIMIT);
+	CL_GUARD(cl_random_id("fw-", op->id, sizeof(op->id)));
+	if (len <= CTL_FW_INLINE_MAX) {
+		if (len > 0)
+			CL_GUARD(cl_base64_encode(data, len, &b64));
+		op->data = b64 ? b64 : "";
+		err = queue_rows(srv, op, NULL, own_tx);
+		op->data = saved;
+		free(b64);
+		return err;
+	}
+	/* by reference: the file is durable before any row names it; a kill or
+	 * a failure after it leaves at worst an unreferenced file */
+	ctl_fw_opdata ref;
+	uint8_t md[CL_SHA384_LEN];
+	char dir[PATH_MAX + 16], path[PATH_MAX + 96];
+	memset(&ref, 0, sizeof(ref));
+	snprintf(dir, sizeof(dir), "%s/fw_ops", srv->data_dir);
+	CL_GUARD(cl_mkdir_p(dir, 0700));
+	CL_GUARD(cl_sha384(data, len, md));
+	cl_hex_encode(md, sizeof(md), ref.sha384);
+	snprintf(ref.op_id, sizeof(ref.op_id), "%s", op->id);
+	snprintf(ref.host_id, sizeof(ref.host_id), "%s", op->host_id);
+	ref.size = (int64_t)len;
+	ref.created_at = (int64_t)cl_now_wall_ms();
+	opdata_path(srv, op->id, path, sizeof(path));
+	CL_GUARD(cl_file_write_atomic(path, data, len, 0600));
+	op->data = "";
+	err = queue_rows(srv, op, &ref, own_tx);
+	op->data = saved;
+	if (err != CL_OK)
+		unlink(path);
+	return err;
+}
+
+/* Queues op (id, created_at and state are filled here) for its host in one
+ * transaction with a generation bump, then wakes the host's sync. Base64
+ * data decoding to more than CTL_FW_INLINE_MAX goes by reference. */
+cl_err ctl_fw_op_queue(ctl_server *srv, ctl_fw_op *op, bool own_tx)
+{
+	const char *d = op->data ? op->data : "";
+	size_t n = strlen(d);
+	if (n <= (size_t)CTL_FW_INLINE_MAX / 3 * 4) {
+		CL_GUARD(cl_random_id("fw-", op->id, sizeof(op->id)));
+		return queue_rows(srv, op, NULL, own_tx);
+	}
+	cl_buf raw;
+	cl_buf_init(&raw, CTL_FW_BUNDLE_LIMIT);
+	cl_err err = cl_base64_decode(d, &raw);
+	if (err == CL_OK)
+		err = ctl_fw_op_queue_raw(srv, op, raw.data, raw.len, own_tx);
+	else
+		err = cl_errorf(err == CL_ETOOBIG ? CL_ETOOBIG : CL_EINVAL, "firmware op data is not base64 of at most %u bytes",
+				CTL_FW_BUNDLE_LIMIT);
+	cl_buf_free(&raw);
+	return err;
+}
+
+/* GET /v1/hosts/{id}/fw/ops/{op}/data: the op's data kept by reference,
+ * streamed from its file to the op's own host (any other caller: 403/404). */
+static void get_op_data(ctl_req *r, const char *host_id, const char *op_id)
+{
+	ctl_server *srv = r->srv;
+	ctl_fw_op op;
+	ctl_fw_opdata d;
+	char path[PATH_MAX + 96];
+	if (r->who.kind != CTL_WHO_HOST) {
+		cl_warn("denied reason=forbidden action=fw-op-data token=%s", r->who.token_id);
+		ctl_reply_error(srv, r->req, CL_EPERM, "only the op's host may fetch its data");
+		return;
+	}
+	bool found = strcmp(r->who.host_id, host_id) == 0 && ctl_valid_id(op_id) &&
+		     ctl_store_fw_op_get(srv->store, host_id, op_id, &op) == CL_OK;
+	if (found) {
+		found = strcmp(op.state, "pending") == 0;
+		ctl_fw_op_clear(&op);
+	}
+	if (!found || ctl_store_fw_opdata_get(srv->store, host_id, op_id, &d) != CL_OK) {
+		if (strcmp(r->who.host_id, host_id) != 0)
+			cl_warn("denied reason=other-host action=fw-op-data host=%s", r->who.host_id);
+		ctl_reply_error(srv, r->req, CL_ENOTFOUND, "firmware op data not found");
+		return;
+	}
+	opdata_path(srv, op_id, path, sizeof(path));
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	struct evbuffer *out = evbuffer_new();
+	if (fd < 0 || fstat(fd, &st) != 0 || !out || st.st_size != d.size ||
+	    evbuffer_add_file(out, fd, 0, st.st_size) != 0) {
+		if (fd >= 0)
+			close(fd); /* evbuffer_add_file failed or was never called: we still own fd */
+		if (out)
+			evbuffer_free(out);
+		cl_error("firmware op data unreadable op=%s", op_id);
+		ctl_reply_error(srv, r->req, CL_EIO, "firmware op data is unreadable");
+		return;
+	}
+	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+	evhttp_add_header(h, "Content-Type", "application/octet-stream");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_add_header(h, "X-Cloister-Sha384", d.sha384);
+	ctl_count_status(srv, 200);
+	evhttp_send_reply(r->req, 200, "OK", out);
+	evbuffer_free(out);
+	cl_info("firmware op data sent host=%s op=%s size=%lld", host_id, op_id, (long long)d.size);
 }
 
 static bool valid_device(const char *s)
@@ -205,17 +330,15 @@ static cl_err parse_doc_body(json_t *body, const char *kind, ctl_fw_op *op)
 	return CL_OK;
 }
 
-/* Validates a push/power-cycle/clear-quarantine body into op. */
+/* Validates a power-cycle/clear-quarantine body into op. */
 static cl_err parse_op_body(json_t *body, const char *kind, ctl_fw_op *op)
 {
 	const char *k;
 	json_t *v;
-	bool push = strcmp(kind, "push") == 0, clear = strcmp(kind, "clear_quarantine") == 0;
+	bool clear = strcmp(kind, "clear_quarantine") == 0;
 	json_object_foreach(body, k, v)
 	{
-		bool known = (push && (strcmp(k, "device") == 0 || strcmp(k, "bundle") == 0 ||
-				       strcmp(k, "next_boot") == 0)) ||
-			     (clear && strcmp(k, "reason") == 0);
+		bool known = clear && strcmp(k, "reason") == 0;
 		CL_ENSURE(known, CL_EINVAL, "unknown field \"%.64s\"", k);
 	}
 	snprintf(op->kind, sizeof(op->kind), "%s", kind);
@@ -229,30 +352,76 @@ static cl_err parse_op_body(json_t *body, const char *kind, ctl_fw_op *op)
 		snprintf(op->reason, sizeof(op->reason), "%s", json_string_value(reason));
 		return CL_OK;
 	}
-	if (!push)
-		return CL_OK;
+	return CL_OK;
+}
+
+/* Validates a push body {device, bundle (base64) | upload (id), next_boot?}
+ * into op and the raw bundle; *upload_id is set when the bundle came from an
+ * upload (removed by the caller once the op is queued). Nothing changes on
+ * failure: the upload stays. */
+static cl_err parse_push_body(ctl_req *r, json_t *body, ctl_fw_op *op, cl_buf *raw, const char **upload_id)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(body, k, v)
+	{
+		CL_ENSURE(strcmp(k, "device") == 0 || strcmp(k, "bundle") == 0 || strcmp(k, "upload") == 0 ||
+				  strcmp(k, "next_boot") == 0,
+			  CL_EINVAL, "unknown field \"%.64s\"", k);
+	}
 	json_t *dev = json_object_get(body, "device"), *b64 = json_object_get(body, "bundle"),
-	       *nb = json_object_get(body, "next_boot");
+	       *up = json_object_get(body, "upload"), *nb = json_object_get(body, "next_boot");
 	CL_ENSURE(json_is_string(dev) && valid_device(json_string_value(dev)), CL_EINVAL,
 		  "field \"device\" is required: a device address like 0000:03:00.0");
 	CL_ENSURE(!nb || json_is_boolean(nb), CL_EINVAL, "field \"next_boot\" must be a boolean");
-	CL_ENSURE(json_is_string(b64), CL_EINVAL, "field \"bundle\" is required: the bundle in base64");
-	cl_buf raw;
-	cl_buf_init(&raw, CTL_FW_BUNDLE_MAX);
-	cl_err err = cl_base64_decode(json_string_value(b64), &raw);
-	if (err != CL_OK) {
-		cl_buf_free(&raw);
-		return cl_errorf(err == CL_ETOOBIG ? CL_ETOOBIG : CL_EINVAL,
-				 "field \"bundle\" must be base64 of at most %u bytes", CTL_FW_BUNDLE_MAX);
+	CL_ENSURE(!b64 != !up, CL_EINVAL,
+		  "exactly one of \"bundle\" (base64) or \"upload\" (the id of a complete upload) is required");
+	*upload_id = NULL;
+	if (up) {
+		CL_ENSURE(json_is_string(up) && ctl_upload_valid_id(json_string_value(up)), CL_EINVAL,
+			  "field \"upload\" must be an upload id (upl_...)");
+		CL_GUARD(ctl_upload_read(r, json_string_value(up), CTL_FW_BUNDLE_LIMIT, raw));
+		*upload_id = json_string_value(up);
+	} else {
+		CL_ENSURE(json_is_string(b64), CL_EINVAL, "field \"bundle\" is required: the bundle in base64");
+		cl_err err = cl_base64_decode(json_string_value(b64), raw);
+		if (err != CL_OK)
+			return cl_errorf(err == CL_ETOOBIG ? CL_ETOOBIG : CL_EINVAL,
+					 "field \"bundle\" must be base64 of at most %u bytes", CTL_FW_BUNDLE_LIMIT);
 	}
 	fw_bundle_view view;
-	fw_status fs = fw_bundle_parse(raw.data, raw.len, &view);
-	cl_buf_free(&raw);
-	CL_ENSURE(fs == FW_OK, CL_EINVAL, "field \"bundle\" is not a firmware bundle: %s", fw_status_str(fs));
+	fw_status fs = fw_bundle_parse(raw->data, raw->len, &view);
+	CL_ENSURE(fs == FW_OK, CL_EINVAL, "%s is not a firmware bundle: %s", up ? "the upload" : "field \"bundle\"",
+		  fw_status_str(fs));
 	snprintf(op->kind, sizeof(op->kind), "%s", json_is_true(nb) ? "queue" : "update");
 	snprintf(op->device, sizeof(op->device), "%s", json_string_value(dev));
-	op->data = (char *)json_string_value(b64); /* borrowed until the insert */
 	return CL_OK;
+}
+
+static void post_push(ctl_req *r, const char *host_id)
+{
+	json_t *body = NULL;
+	const char *upload_id = NULL;
+	ctl_fw_op op;
+	cl_buf raw;
+	cl_err err;
+	memset(&op, 0, sizeof(op));
+	cl_buf_init(&raw, CTL_FW_BUNDLE_LIMIT);
+	snprintf(op.host_id, sizeof(op.host_id), "%s", host_id);
+	CL_GUARD_OUT(err, ctl_req_json(r, &body));
+	CL_GUARD_OUT(err, parse_push_body(r, body, &op, &raw, &upload_id));
+	CL_GUARD_OUT(err, ctl_fw_op_queue_raw(r->srv, &op, raw.data, raw.len, true));
+	if (upload_id && ctl_upload_remove(r, upload_id) != CL_OK)
+		cl_warn("upload not removed after use upload=%s (it expires)", upload_id);
+	cl_info("firmware op queued host=%s op=%s kind=%s device=%s size=%zu%s", host_id, op.id, op.kind, op.device,
+		raw.len, raw.len > CTL_FW_INLINE_MAX ? " by-reference" : "");
+	ctl_reply_json(r->srv, r->req, 202,
+		       json_pack("{s:s,s:s,s:s}", "op", op.id, "kind", op.kind, "state", "pending"));
+out:
+	if (err != CL_OK)
+		ctl_reply_err(r->srv, r->req, err);
+	cl_buf_free(&raw);
+	json_decref(body);
 }
 
 static void post_op(ctl_req *r, const char *host_id, const char *kind)
@@ -290,6 +459,12 @@ bool ctl_api_fw_hosts(ctl_req *r)
 			strcmp(r->seg[4], "window") == 0)) ||
 		      (r->nseg == 6 && get && strcmp(r->seg[4], "ops") == 0));
 	bool is_cmd = r->nseg == 4 && post && (strcmp(s3, "power-cycle") == 0 || strcmp(s3, "clear-quarantine") == 0);
+	bool is_data = r->nseg == 7 && get && strcmp(s3, "fw") == 0 && strcmp(r->seg[4], "ops") == 0 &&
+		       strcmp(r->seg[6], "data") == 0;
+	if (is_data) {
+		get_op_data(r, r->seg[2], r->seg[5]);
+		return true;
+	}
 	if (!is_fw && !is_cmd)
 		return false;
 	if (r->who.kind != CTL_WHO_ADMIN) {
@@ -312,8 +487,10 @@ bool ctl_api_fw_hosts(ctl_req *r)
 		get_status(r, host_id);
 	else if (r->nseg == 6)
 		get_op(r, host_id, r->seg[5]);
+	else if (post && strcmp(r->seg[4], "push") == 0)
+		post_push(r, host_id);
 	else if (post)
-		post_op(r, host_id, r->seg[4]); /* push, trust or window */
+		post_op(r, host_id, r->seg[4]); /* trust or window */
 	else
 		get_audit(r, host_id);
 	return true;

@@ -1,15 +1,15 @@
 /* api_fw_releases.c — firmware releases (docs/firmware-releases.md):
  *   POST /v1/fw/trust                      admin: root key PEM + trust-root documents
- *   GET  /v1/fw/trust                      admin
- *   POST /v1/fw/releases                   admin: propose a bundle (octet-stream)
- *   POST /v1/fw/releases/{id}/signatures   admin: the same bundle with more signature blocks
- *   GET  /v1/fw/releases[/{id}[/bundle]]   admin
+ *   GET  /v1/fw/trust                      engineer|admin
+ *   POST /v1/fw/releases                   engineer|admin: propose a bundle (octet-stream)
+ *   POST /v1/fw/releases/{id}/signatures   engineer|admin: the same bundle, more signature blocks
+ *   GET  /v1/fw/releases[/{id}[/bundle]]   engineer|admin
  *   POST /v1/fw/releases/{id}/approve      admin: {channels:[...]}, 409 unless releasable
  *   PUT|GET /v1/fw/channel                 tenant: its own channel
  * Every signature is checked with src/fw against the stored trust chain; the
  * server never holds a signer's private key (engineers co-sign with
- * `cloister fw cosign` on their machine). There is no "engineer" token role
- * yet: proposing and co-signing need an admin token. */
+ * `cloister fw cosign` on their machine). Engineer tokens may do everything
+ * here except POST /v1/fw/trust and approve; admin tokens may do all. */
 #include <event2/buffer.h>
 #include <openssl/bio.h>
 #include <openssl/pem.h>
@@ -23,9 +23,9 @@
 #include "common/util.h"
 #include "control/fw.h"
 #include "control/store_fwrel.h"
+#include "control/upload.h"
 #include "fw/fw.h"
 
-#define CTL_FW_BUNDLE_MAX (700u * 1024)
 #define CTL_FW_MAX_DOCS 64
 #define CTL_FW_MAX_CHANNELS 8
 
@@ -163,19 +163,58 @@ static json_t *release_json(const ctl_fw_release *r)
 			 "updated_at", ctl_json_time(r->updated_at));
 }
 
-/* Reads the raw octet-stream body (1..CTL_FW_BUNDLE_MAX bytes). */
-static cl_err raw_body(ctl_req *r, const uint8_t **data, size_t *len)
+/* The bundle of a propose or co-sign: either the raw octet-stream body (at
+ * most CTL_BODY_MAX), or {"upload":"upl_..."} naming a complete upload of
+ * the caller (at most CTL_FW_BUNDLE_LIMIT), read into *buf. The upload is
+ * removed by done_body once the release is stored, so a refused bundle
+ * leaves it in place (and changes nothing). */
+typedef struct bundle_body {
+	cl_buf buf;
+	const uint8_t *data;
+	size_t len;
+	char upload[CTL_ID_MAX];
+} bundle_body;
+
+static cl_err read_body(ctl_req *r, bundle_body *b)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
 	const char *ct = ctl_req_header(r, "Content-Type");
-	*len = evbuffer_get_length(in);
-	CL_ENSURE(ct && strcmp(ct, "application/octet-stream") == 0, CL_EINVAL,
-		  "Content-Type must be application/octet-stream (the bundle bytes)");
-	CL_ENSURE(*len <= CTL_FW_BUNDLE_MAX, CL_ETOOBIG, "bundle exceeds %u bytes", CTL_FW_BUNDLE_MAX);
-	CL_ENSURE(*len > 0, CL_EINVAL, "empty bundle");
-	*data = evbuffer_pullup(in, -1);
-	CL_ENSURE(*data, CL_ENOMEM, "out of memory");
+	cl_buf_init(&b->buf, CTL_FW_BUNDLE_LIMIT);
+	b->upload[0] = '\0';
+	if (ct && strcmp(ct, "application/json") == 0) {
+		json_t *body = NULL;
+		CL_GUARD(ctl_req_json(r, &body));
+		const char *id = json_string_value(json_object_get(body, "upload"));
+		cl_err err = CL_OK;
+		if (json_object_size(body) != 1 || !id || !ctl_upload_valid_id(id))
+			err = cl_errorf(CL_EINVAL, "expected {\"upload\": \"upl_...\"} (or the bundle as application/octet-stream)");
+		else
+			snprintf(b->upload, sizeof(b->upload), "%s", id);
+		json_decref(body);
+		CL_GUARD(err);
+		CL_GUARD(ctl_upload_read(r, b->upload, CTL_FW_BUNDLE_LIMIT, &b->buf));
+		b->data = b->buf.data;
+		b->len = b->buf.len;
+	} else {
+		CL_ENSURE(ct && strcmp(ct, "application/octet-stream") == 0, CL_EINVAL,
+			  "Content-Type must be application/octet-stream (the bundle bytes) or application/json "
+			  "({\"upload\": ...})");
+		b->len = evbuffer_get_length(in);
+		CL_ENSURE(b->len <= CTL_BODY_MAX, CL_ETOOBIG, "bundle body exceeds %u bytes: send it as an upload",
+			  CTL_BODY_MAX);
+		b->data = evbuffer_pullup(in, -1);
+		CL_ENSURE(b->data || b->len == 0, CL_ENOMEM, "out of memory");
+	}
+	CL_ENSURE(b->len > 0, CL_EINVAL, "empty bundle");
 	return CL_OK;
+}
+
+/* After the release is stored: the upload is consumed. */
+static void done_body(ctl_req *r, bundle_body *b, bool stored)
+{
+	if (stored && b->upload[0] && ctl_upload_remove(r, b->upload) != CL_OK)
+		cl_warn("release stored but upload %s not removed (it expires): %s", b->upload, cl_error_detail());
+	cl_buf_free(&b->buf);
 }
 
 static void reply_release(ctl_req *r, int status, const char *id)
@@ -193,8 +232,7 @@ static void reply_release(ctl_req *r, int status, const char *id)
 
 static void propose(ctl_req *r)
 {
-	const uint8_t *data;
-	size_t len;
+	bundle_body b = {0};
 	verified *vb = malloc(sizeof(*vb));
 	ctl_fw_release rel = {0};
 	char uuid[37];
@@ -203,8 +241,8 @@ static void propose(ctl_req *r)
 		ctl_reply_err(r->srv, r->req, CL_ENOMEM);
 		return;
 	}
-	CL_GUARD_OUT(err, raw_body(r, &data, &len));
-	CL_GUARD_OUT(err, verify_release(r->srv, data, len, vb));
+	CL_GUARD_OUT(err, read_body(r, &b));
+	CL_GUARD_OUT(err, verify_release(r->srv, b.data, b.len, vb));
 	CL_GUARD_OUT(err, cl_random_id("rel-", rel.id, sizeof(rel.id)));
 	fw_uuid_format(vb->v.m.vendor, uuid);
 	snprintf(rel.vendor, sizeof(rel.vendor), "%s", uuid);
@@ -229,19 +267,20 @@ static void propose(ctl_req *r)
 		goto out;
 	}
 	CL_GUARD_OUT(err, ctl_store_begin(r->srv->store));
-	err = ctl_store_fw_release_insert(r->srv->store, &rel, data, len);
+	err = ctl_store_fw_release_insert(r->srv->store, &rel, b.data, b.len);
 	if (err == CL_OK)
 		err = ctl_store_commit(r->srv->store);
 	if (err != CL_OK) {
 		ctl_store_rollback(r->srv->store);
 		goto out;
 	}
-	cl_info("release proposed release=%s component=%s version=%s signers=%lld threshold=%lld", rel.id,
-		rel.component, rel.version, (long long)rel.nsigners, (long long)rel.threshold);
+	cl_info("release proposed release=%s component=%s version=%s signers=%lld threshold=%lld token=%s", rel.id,
+		rel.component, rel.version, (long long)rel.nsigners, (long long)rel.threshold, r->who.token_id);
 	reply_release(r, 201, rel.id);
 out:
 	if (err != CL_OK)
 		ctl_reply_err(r->srv, r->req, err);
+	done_body(r, &b, err == CL_OK);
 	free(rel.signers_json);
 	free(vb);
 }
@@ -250,8 +289,8 @@ out:
  * the stored signers (co-sign the bundle from GET .../bundle). */
 static void add_signatures(ctl_req *r, const char *id)
 {
-	const uint8_t *data;
-	size_t len, olen = 0;
+	bundle_body b = {0};
+	size_t olen = 0;
 	uint8_t *old = NULL;
 	verified *vb = malloc(sizeof(*vb));
 	fw_bundle_view *ov = malloc(sizeof(*ov));
@@ -263,8 +302,8 @@ static void add_signatures(ctl_req *r, const char *id)
 	}
 	CL_GUARD_OUT(err, ctl_store_fw_release_get(r->srv->store, id, &rel));
 	CL_GUARD_OUT(err, ctl_store_fw_release_bundle(r->srv->store, id, &old, &olen));
-	CL_GUARD_OUT(err, raw_body(r, &data, &len));
-	CL_GUARD_OUT(err, verify_release(r->srv, data, len, vb));
+	CL_GUARD_OUT(err, read_body(r, &b));
+	CL_GUARD_OUT(err, verify_release(r->srv, b.data, b.len, vb));
 	if (fw_bundle_parse(old, olen, ov) != FW_OK) {
 		err = cl_errorf(CL_EIO, "stored bundle of %s is damaged", id);
 		goto out;
@@ -302,19 +341,20 @@ static void add_signatures(ctl_req *r, const char *id)
 	rel.threshold = vb->threshold;
 	rel.updated_at = (int64_t)cl_now_wall_ms();
 	CL_GUARD_OUT(err, ctl_store_begin(r->srv->store));
-	err = ctl_store_fw_release_update(r->srv->store, &rel, data, len);
+	err = ctl_store_fw_release_update(r->srv->store, &rel, b.data, b.len);
 	if (err == CL_OK)
 		err = ctl_store_commit(r->srv->store);
 	if (err != CL_OK) {
 		ctl_store_rollback(r->srv->store);
 		goto out;
 	}
-	cl_info("release co-signed release=%s signers=%lld threshold=%lld", id, (long long)rel.nsigners,
-		(long long)rel.threshold);
+	cl_info("release co-signed release=%s signers=%lld threshold=%lld token=%s", id, (long long)rel.nsigners,
+		(long long)rel.threshold, r->who.token_id);
 	reply_release(r, 200, id);
 out:
 	if (err != CL_OK)
 		ctl_reply_err(r->srv, r->req, err);
+	done_body(r, &b, err == CL_OK);
 	ctl_fw_release_clear(&rel);
 	free(old);
 	free(vb);
@@ -367,7 +407,7 @@ static void approve(ctl_req *r, const char *id)
 	CL_GUARD_OUT(err, ctl_fw_queue_releases(r->srv, "", "", &targets, &nt));
 	CL_GUARD_OUT(err, ctl_store_commit(r->srv->store));
 	in_tx = false;
-	cl_info("release approved release=%s queued=%zu", id, nt);
+	cl_info("release approved release=%s queued=%zu token=%s", id, nt, r->who.token_id);
 	wake_targets(r->srv, targets, nt);
 	reply_release(r, 200, id);
 out:
@@ -620,9 +660,14 @@ void ctl_api_fw(ctl_req *r)
 		ctl_reply_error(r->srv, r->req, CL_ENOTFOUND, "no such endpoint");
 		return;
 	}
-	if (r->who.kind != CTL_WHO_ADMIN) {
+	/* Engineers propose, co-sign and read; only the provider's admins set
+	 * the trust chain and approve releases into channels. */
+	bool admin_only = (trust && post) || (r->nseg == 5 && strcmp(r->seg[4], "approve") == 0);
+	if (r->who.kind != CTL_WHO_ADMIN && (r->who.kind != CTL_WHO_ENGINEER || admin_only)) {
 		cl_warn("denied reason=forbidden action=fw-releases token=%s", r->who.token_id);
-		ctl_reply_error(r->srv, r->req, CL_EPERM, "only an admin token may manage firmware releases");
+		ctl_reply_error(r->srv, r->req, CL_EPERM,
+				admin_only ? "only an admin token may set the trust chain or approve a release"
+					   : "only an admin or engineer token may manage firmware releases");
 		return;
 	}
 	if (trust) {

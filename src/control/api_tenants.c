@@ -81,7 +81,7 @@ void ctl_api_tenants(ctl_req *r)
 void ctl_api_tokens(ctl_req *r)
 {
 	json_t *body = NULL;
-	const char *tenant_id, *name;
+	const char *tenant_id, *name, *want;
 	char token[160], id[CTL_ID_MAX];
 	ctl_tenant t;
 	cl_err err;
@@ -94,15 +94,24 @@ void ctl_api_tokens(ctl_req *r)
 		return;
 	}
 	CL_GUARD_OUT(err, ctl_req_json(r, &body));
-	CL_GUARD_OUT(err, ctl_parse_token_req(body, &tenant_id, &name));
+	CL_GUARD_OUT(err, ctl_parse_token_req(body, &tenant_id, &name, &want));
 	if (r->who.kind == CTL_WHO_TENANT && strcmp(tenant_id, r->who.tenant_id) != 0) {
 		json_decref(body);
 		deny(r, "tokens:other-tenant");
 		return;
 	}
 	CL_GUARD_OUT(err, ctl_store_tenant_get(r->srv->store, tenant_id, &t));
-	/* Tokens of the provider tenant are admin tokens. */
-	const char *kind = strcmp(t.id, CTL_PROVIDER_TENANT) == 0 ? "admin" : "tenant";
+	/* Tokens of the provider tenant are admin tokens unless asked for an
+	 * engineer token (firmware releases only); the others are tenant tokens. */
+	bool provider = strcmp(t.id, CTL_PROVIDER_TENANT) == 0;
+	const char *kind = provider ? "admin" : "tenant";
+	if (want && strcmp(want, kind) != 0) {
+		if (!provider || strcmp(want, "engineer") != 0) {
+			err = cl_errorf(CL_EINVAL, "a token of kind \"%s\" cannot belong to tenant %s", want, t.id);
+			goto out;
+		}
+		kind = "engineer";
+	}
 	CL_GUARD_OUT(err, ctl_store_begin(r->srv->store));
 	err = ctl_token_create(r->srv, kind, t.id, NULL, name, token, sizeof(token), id);
 	if (err == CL_OK)

@@ -28,6 +28,20 @@ cl_err ctl_token_split(const char *token, const char *prefix, char *buf, size_t 
 	return CL_OK;
 }
 
+/* Where an engineer token is valid at all (defence in depth: each handler
+ * checks the kind too): firmware releases, reading the trust chain, and
+ * uploads (big bundles travel as uploads). */
+static bool engineer_scope(const ctl_req *r)
+{
+	if (r->nseg >= 2 && strcmp(r->seg[1], "uploads") == 0)
+		return true;
+	if (r->nseg < 3 || strcmp(r->seg[1], "fw") != 0)
+		return false;
+	if (strcmp(r->seg[2], "releases") == 0)
+		return true;
+	return strcmp(r->seg[2], "trust") == 0 && r->method == EVHTTP_REQ_GET;
+}
+
 cl_err ctl_auth(ctl_req *r)
 {
 	const char *h = ctl_req_header(r, "Authorization");
@@ -49,10 +63,16 @@ cl_err ctl_auth(ctl_req *r)
 		r->who.kind = CTL_WHO_TENANT;
 	else if (strcmp(t.kind, "host") == 0)
 		r->who.kind = CTL_WHO_HOST;
+	else if (strcmp(t.kind, "engineer") == 0)
+		r->who.kind = CTL_WHO_ENGINEER;
 	else
 		err = cl_errorf(CL_EAUTH, "unknown token kind");
 out:
 	OPENSSL_cleanse(buf, sizeof(buf));
+	if (err == CL_OK && r->who.kind == CTL_WHO_ENGINEER && !engineer_scope(r)) {
+		r->who.kind = CTL_WHO_NONE;
+		return cl_errorf(CL_EPERM, "an engineer token is only valid for firmware releases and uploads");
+	}
 	return err == CL_OK ? CL_OK : CL_EAUTH;
 }
 

@@ -42,7 +42,7 @@ typedef struct ctl_server {
 	unsigned sync_waiters;
 } ctl_server;
 
-enum ctl_who { CTL_WHO_NONE, CTL_WHO_ADMIN, CTL_WHO_TENANT, CTL_WHO_HOST };
+enum ctl_who { CTL_WHO_NONE, CTL_WHO_ADMIN, CTL_WHO_TENANT, CTL_WHO_HOST, CTL_WHO_ENGINEER };
 
 typedef struct ctl_principal {
 	enum ctl_who kind;
@@ -86,7 +86,9 @@ json_t *ctl_json_time(int64_t ms);
 void ctl_count_status(ctl_server *srv, int status);
 
 /* ---- auth.c ---- */
-/* Authenticates the Bearer token into r->who (CL_EAUTH on any failure). */
+/* Authenticates the Bearer token into r->who (CL_EAUTH on any failure;
+ * CL_EPERM for a valid engineer token outside /v1/fw/releases, GET
+ * /v1/fw/trust and /v1/uploads). */
 CL_MUST_CHECK cl_err ctl_auth(ctl_req *r);
 /* Makes a new token "clt_<id>_<secret>" for kind/tenant/host: stores its
  * hash (inside the caller's transaction) and returns the full token in

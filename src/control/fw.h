@@ -46,6 +46,32 @@ bool ctl_fw_ops_waiting(ctl_server *srv, const char *host_id);
  * (or it cannot be read); true if it never reported firmware. */
 bool ctl_fw_host_eligible(ctl_server *srv, const char *host_id);
 
+/* Largest bundle the control plane takes (the devices' FWG_MAX_BUNDLE). */
+#define CTL_FW_BUNDLE_LIMIT (64u << 20)
+/* Op data up to this size rides the sync answer inline (base64 "data");
+ * bigger data goes by reference ("data_ref"), so several ops still fit one
+ * answer and no answer carries tens of MiB of base64. */
+#define CTL_FW_INLINE_MAX (256u << 10)
+
+/* ---- store_fw.c: firmware op data kept by reference (fw_op_data, schema v3) ---- */
+typedef struct ctl_fw_opdata {
+	char op_id[CTL_ID_MAX];
+	char host_id[CTL_ID_MAX];
+	int64_t size;
+	char sha384[97]; /* lower-case hex */
+	int64_t created_at;
+} ctl_fw_opdata;
+/* put inside the caller's transaction; get: CL_ENOTFOUND if the op has no
+ * data by reference (or belongs to another host). */
+CL_MUST_CHECK cl_err ctl_store_fw_opdata_put(ctl_store *st, const ctl_fw_opdata *d);
+CL_MUST_CHECK cl_err ctl_store_fw_opdata_get(ctl_store *st, const char *host_id, const char *op_id,
+					     ctl_fw_opdata *out);
+/* Deletes the references of the host's finished (no longer pending) ops and
+ * returns their op ids (malloc'd, caller frees; at most 64) so the caller
+ * removes the files after commit. Inside the caller's transaction. */
+CL_MUST_CHECK cl_err ctl_store_fw_opdata_reap(ctl_store *st, const char *host_id, char (**ids)[CTL_ID_MAX],
+					      size_t *n);
+
 /* ---- api_fw_hosts.c ---- */
 /* /v1/hosts/{id}/fw..., power-cycle, clear-quarantine (admin). Returns
  * false if the path is not one of them (nothing replied). */
@@ -55,6 +81,13 @@ bool ctl_api_fw_hosts(ctl_req *r);
  * then wakes the host's sync; else inside the caller's (who wakes after
  * commit). op->data (base64, may be "") is copied, not kept. */
 CL_MUST_CHECK cl_err ctl_fw_op_queue(ctl_server *srv, ctl_fw_op *op, bool own_tx);
+/* As ctl_fw_op_queue with the raw op data (len bytes, may be 0; borrowed;
+ * op->data is ignored). Data over CTL_FW_INLINE_MAX is kept by reference:
+ * written (fsync) to DATA/fw_ops/<op>.bin before the rows commit, recorded
+ * in fw_op_data with its size and SHA-384, and sent to the host as
+ * "data_ref" (the agent fetches it from GET /v1/hosts/{id}/fw/ops/{op}/data);
+ * smaller data goes inline as base64 like before. */
+CL_MUST_CHECK cl_err ctl_fw_op_queue_raw(ctl_server *srv, ctl_fw_op *op, const uint8_t *data, size_t len, bool own_tx);
 /* /v1/fw/... (api_fw_releases.c): trust chain, releases, tenant channel. */
 void ctl_api_fw(ctl_req *r);
 /* GET /v1/events (admin). */

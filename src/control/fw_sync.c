@@ -2,10 +2,12 @@
  * "Firmware in the sync protocol"): store the reported status, append the
  * shipped audit records (checking their hash chain links), record alarm and
  * quarantine events, record firmware op results, and add
- * firmware_audit_ack / firmware_ops to the sync answer. */
+ * firmware_audit_ack / firmware_ops to the sync answer (an op's data over
+ * CTL_FW_INLINE_MAX as "data_ref" {size, sha384}, fetched by the agent). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -153,6 +155,32 @@ cl_err ctl_fw_sync_result(ctl_server *srv, const char *host_id, const ctl_sync_r
 	return err;
 }
 
+/* Drops the data files of the host's finished ops (row first, file after
+ * commit: a kill in between leaves only an unreferenced file). */
+static void reap_op_data(ctl_server *srv, const char *host_id)
+{
+	char(*ids)[CTL_ID_MAX] = NULL;
+	size_t n = 0;
+	char path[PATH_MAX + 96];
+	if (ctl_store_begin(srv->store) != CL_OK)
+		goto fail;
+	if (ctl_store_fw_opdata_reap(srv->store, host_id, &ids, &n) != CL_OK ||
+	    ctl_store_commit(srv->store) != CL_OK) {
+		ctl_store_rollback(srv->store);
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/fw_ops/%s.bin", srv->data_dir, ids[i]);
+		if (unlink(path) == 0)
+			cl_debug("firmware op data removed op=%s", ids[i]);
+	}
+	free(ids);
+	return;
+fail:
+	cl_warn("firmware op data not reaped host=%s: %s", host_id, cl_error_detail());
+	cl_error_clear();
+}
+
 cl_err ctl_fw_sync_answer(ctl_server *srv, const char *host_id, json_t *ans, bool with_ops)
 {
 	ctl_store *st = srv->store;
@@ -176,8 +204,19 @@ cl_err ctl_fw_sync_answer(ctl_server *srv, const char *host_id, json_t *ans, boo
 		json_t *o = json_pack("{s:s,s:s}", "op", op->id, "kind", op->kind);
 		if (o && op->device[0])
 			json_object_set_new(o, "device", json_string(op->device));
-		if (o && op->data[0])
+		if (o && op->data[0]) {
 			json_object_set_new(o, "data", json_string(op->data));
+		} else if (o) {
+			/* big data goes by reference: the agent fetches it itself */
+			ctl_fw_opdata d;
+			cl_err derr = ctl_store_fw_opdata_get(st, host_id, op->id, &d);
+			if (derr == CL_OK)
+				json_object_set_new(o, "data_ref",
+						    json_pack("{s:I,s:s}", "size", (json_int_t)d.size, "sha384", d.sha384));
+			else if (derr != CL_ENOTFOUND)
+				cl_warn("firmware op data reference unreadable op=%s", op->id);
+			cl_error_clear();
+		}
 		if (o && op->reason[0])
 			json_object_set_new(o, "reason", json_string(op->reason));
 		if (!o || json_array_append_new(arr, o) != 0) {
@@ -203,6 +242,8 @@ cl_err ctl_fw_sync_answer(ctl_server *srv, const char *host_id, json_t *ans, boo
 			ctl_store_rollback(st);
 	}
 	ctl_fw_ops_free(ops, n);
+	if (err == CL_OK && with_ops)
+		reap_op_data(srv, host_id);
 	return err;
 }
 

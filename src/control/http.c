@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "control/control.h"
 #include "control/fw.h"
+#include "control/upload.h"
 #include "control/validate.h"
 
 int ctl_err_status(cl_err e)
@@ -203,6 +204,11 @@ static void dispatch(struct evhttp_request *req, void *arg)
 	bool is_register = strcmp(coll, "hosts") == 0 && r.nseg == 3 && strcmp(r.seg[2], "register") == 0;
 	if (!is_register) {
 		cl_err e = ctl_auth(&r);
+		if (e == CL_EPERM) { /* a valid token used outside its scope (engineer) */
+			cl_warn("denied reason=forbidden action=out-of-scope token=%s path=%.80s", r.who.token_id, path);
+			ctl_reply_error(srv, req, CL_EPERM, cl_error_detail());
+			goto out;
+		}
 		if (e != CL_OK) {
 			cl_warn("denied reason=unauthenticated path=%.80s", path);
 			ctl_reply_error(srv, req, CL_EAUTH, "missing or invalid bearer token");
@@ -225,6 +231,8 @@ static void dispatch(struct evhttp_request *req, void *arg)
 		ctl_api_events(&r);
 	else if (strcmp(coll, "fw") == 0)
 		ctl_api_fw(&r);
+	else if (strcmp(coll, "uploads") == 0)
+		ctl_api_uploads(&r);
 	else
 		ctl_reply_error(srv, req, CL_ENOTFOUND, "no such endpoint");
 out:

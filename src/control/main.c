@@ -25,6 +25,7 @@
 #include "control/ca.h"
 #include "control/control.h"
 #include "control/tls.h"
+#include "control/upload.h"
 
 static void usage(FILE *f)
 {
@@ -145,6 +146,7 @@ int main(int argc, char **argv)
 	CL_GUARD_OUT(err, cl_mkdir_p(images, 0700));
 	CL_GUARD_OUT(err, ctl_ca_ensure(srv.data_dir));
 	CL_GUARD_OUT(err, ctl_store_open(dbpath, &srv.store));
+	CL_GUARD_OUT(err, ctl_upload_init(&srv));
 	CL_GUARD_OUT(err, ctl_tls_ctx_new(srv.data_dir, &srv.ssl));
 	srv.base = event_base_new();
 	srv.http = srv.base ? evhttp_new(srv.base) : NULL;
@@ -154,7 +156,12 @@ int main(int argc, char **argv)
 	}
 	ctl_tls_install(srv.http, srv.ssl);
 	evhttp_set_max_headers_size(srv.http, 16 * 1024);
-	evhttp_set_max_body_size(srv.http, (ev_ssize_t)CTL_IMAGE_MAX);
+	/* libevent reads a whole body before any handler runs and has no
+	 * per-request hook, so this cap applies to unauthenticated callers too:
+	 * keep it small. Anything larger travels as an upload in parts. The
+	 * small slack above CTL_BODY_MAX lets a body just over a handler's limit
+	 * get that handler's JSON error instead of libevent's bare 413. */
+	evhttp_set_max_body_size(srv.http, (ev_ssize_t)CTL_BODY_TRANSPORT_MAX);
 	evhttp_set_timeout(srv.http, (int)(poll_ms / 1000) * 2 + 60);
 	evhttp_set_allowed_methods(srv.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
 	ctl_http_install(&srv);

@@ -21,7 +21,7 @@
 #define CTL_ID_MAX 64
 #define CTL_HASH_MAX 128
 #define CTL_MSG_MAX 256
-#define CTL_SCHEMA_VERSION 2
+#define CTL_SCHEMA_VERSION 3
 
 /* The built-in provider tenant that admin tokens belong to. */
 #define CTL_PROVIDER_TENANT "ten-provider"
@@ -34,10 +34,10 @@ typedef struct ctl_tenant {
 	int64_t created_at; /* ms since the epoch */
 } ctl_tenant;
 
-/* kind: "admin", "tenant" or "host". host_id is "" unless kind is "host". */
+/* kind: "admin", "tenant", "engineer" or "host". host_id is "" unless kind is "host". */
 typedef struct ctl_token {
 	char id[CTL_ID_MAX];
-	char kind[8];
+	char kind[16];
 	char tenant_id[CTL_ID_MAX];
 	char host_id[CTL_ID_MAX];
 	char name[CTL_ID_MAX];

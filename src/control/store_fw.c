@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "control/fw.h"
 #include "control/store_priv.h"
 
 /* The firmware tables are created by migration 2 (store_migrate.c). */
@@ -432,4 +433,71 @@ void ctl_fw_ops_free(ctl_fw_op *ops, size_t n)
 	for (size_t i = 0; i < n; i++)
 		ctl_fw_op_clear(&ops[i]);
 	free(ops);
+}
+
+/* ---- firmware op data by reference (fw_op_data, migration 3) ---- */
+
+static cl_err read_opdata(sqlite3_stmt *q, void *o)
+{
+	ctl_fw_opdata *d = o;
+	memset(d, 0, sizeof(*d));
+	col_str(q, 0, d->op_id, sizeof(d->op_id));
+	col_str(q, 1, d->host_id, sizeof(d->host_id));
+	d->size = sqlite3_column_int64(q, 2);
+	col_str(q, 3, d->sha384, sizeof(d->sha384));
+	d->created_at = sqlite3_column_int64(q, 4);
+	return CL_OK;
+}
+
+cl_err ctl_store_fw_opdata_put(ctl_store *st, const ctl_fw_opdata *d)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(ctl_store_fw_prep(st, &q,
+				   "INSERT INTO fw_op_data(op_id,host_id,size,sha384,created_at) VALUES(?,?,?,?,?)",
+				   "ssisi", d->op_id, d->host_id, d->size, d->sha384, d->created_at));
+	return ctl_store_fw_run(st, q, "insert firmware op data");
+}
+
+cl_err ctl_store_fw_opdata_get(ctl_store *st, const char *host_id, const char *op_id, ctl_fw_opdata *out)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(ctl_store_fw_prep(st, &q,
+				   "SELECT op_id,host_id,size,sha384,created_at FROM fw_op_data WHERE op_id=? AND host_id=?",
+				   "ss", op_id, host_id));
+	return ctl_store_fw_one(st, q, read_opdata, out, "firmware op data not found", "get firmware op data");
+}
+
+cl_err ctl_store_fw_opdata_reap(ctl_store *st, const char *host_id, char (**ids)[CTL_ID_MAX], size_t *n)
+{
+	enum { LIMIT = 64 };
+	sqlite3_stmt *q;
+	*ids = NULL;
+	*n = 0;
+	CL_GUARD(ctl_store_fw_prep(st, &q,
+				   "SELECT d.op_id FROM fw_op_data d LEFT JOIN fw_ops o ON o.id=d.op_id"
+				   " WHERE d.host_id=? AND (o.id IS NULL OR o.state != 'pending') LIMIT 64",
+				   "s", host_id));
+	char(*arr)[CTL_ID_MAX] = calloc(LIMIT, CTL_ID_MAX);
+	if (!arr) {
+		sqlite3_finalize(q);
+		return CL_ENOMEM;
+	}
+	size_t cnt = 0;
+	int rc = SQLITE_DONE;
+	while (cnt < LIMIT && (rc = sqlite3_step(q)) == SQLITE_ROW)
+		col_str(q, 0, arr[cnt++], CTL_ID_MAX);
+	sqlite3_finalize(q);
+	cl_err err = cnt < LIMIT && rc != SQLITE_DONE ? ctl_store_sqlerr(st, rc, "list firmware op data") : CL_OK;
+	for (size_t i = 0; i < cnt && err == CL_OK; i++) {
+		CL_GUARD_OUT(err, ctl_store_fw_prep(st, &q, "DELETE FROM fw_op_data WHERE op_id=?", "s", arr[i]));
+		err = ctl_store_fw_run(st, q, "delete firmware op data");
+	}
+out:
+	if (err != CL_OK) {
+		free(arr);
+		return err;
+	}
+	*ids = arr;
+	*n = cnt;
+	return CL_OK;
 }

@@ -64,6 +64,16 @@ static const char *const migrations[] = {
 	"CREATE TABLE IF NOT EXISTS fw_release_queued(release_id TEXT NOT NULL, host_id TEXT NOT NULL,"
 	" op_id TEXT NOT NULL, PRIMARY KEY(release_id, host_id));"
 	"ALTER TABLE join_tokens ADD COLUMN level TEXT NOT NULL DEFAULT 'software';",
+	/* 3: uploads in parts (store_upload.c; bytes in DATA/uploads/<id>) and
+	 * firmware op data kept by reference (store_fw.c; bytes in
+	 * DATA/fw_ops/<op>.bin, sent to the host as "data_ref"). */
+	"CREATE TABLE IF NOT EXISTS uploads(id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, owner_kind TEXT NOT NULL,"
+	" size INTEGER NOT NULL, sha384 TEXT NOT NULL, received INTEGER NOT NULL, complete INTEGER NOT NULL,"
+	" created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS uploads_tenant ON uploads(tenant_id, complete);"
+	"CREATE INDEX IF NOT EXISTS uploads_updated ON uploads(updated_at);"
+	"CREATE TABLE IF NOT EXISTS fw_op_data(op_id TEXT PRIMARY KEY, host_id TEXT NOT NULL, size INTEGER NOT NULL,"
+	" sha384 TEXT NOT NULL, created_at INTEGER NOT NULL);",
 };
 
 cl_err ctl_store_migrate(ctl_store *st, int *version)

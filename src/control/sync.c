@@ -185,6 +185,33 @@ void ctl_sync_wake(ctl_server *srv, const char *host_id)
 		release(rt, true);
 }
 
+
+/* A host that once reported a firmware guard and now syncs without one (an
+ * agent restarted without --fw-root, or a tampered one) cannot prove its
+ * devices are locked: it leaves placement until it reports again, and the
+ * first such sync raises a "guard_missing" event. */
+static cl_err guard_vanished(ctl_store *st, const char *host_id, int64_t now)
+{
+	ctl_fw_status s;
+	cl_err err = ctl_store_fw_status_get(st, host_id, &s);
+	if (err == CL_ENOTFOUND) {
+		cl_error_clear();
+		return CL_OK; /* never guarded: manages no devices */
+	}
+	CL_GUARD(err);
+	if (!s.eligible) {
+		ctl_fw_status_clear(&s);
+		return CL_OK;
+	}
+	s.eligible = false;
+	s.updated_at = now;
+	err = ctl_store_fw_status_put(st, host_id, &s);
+	ctl_fw_status_clear(&s);
+	CL_GUARD(err);
+	cl_warn("firmware guard missing host=%s: not eligible until it reports again", host_id);
+	return ctl_store_fw_event_insert(st, host_id, "guard_missing", 0,
+					 "host synced without its firmware guard report", now);
+}
 /* Applies the host's report in one transaction. */
 static cl_err apply_report(ctl_server *srv, const char *host_id, ctl_sync_req *s, const ctl_fw_report *fw)
 {
@@ -237,6 +264,8 @@ static cl_err apply_report(ctl_server *srv, const char *host_id, ctl_sync_req *s
 	}
 	if (fw)
 		CL_GUARD_OUT(err, ctl_fw_sync_apply(srv, host_id, fw, h.last_seen));
+	else
+		CL_GUARD_OUT(err, guard_vanished(st, host_id, h.last_seen));
 	/* releases of its tenants' channels not yet queued to this host (it may
 	 * have started one of their enclaves since): queued with a generation bump */
 	CL_GUARD_OUT(err, ctl_fw_queue_releases(srv, "", host_id, &targets, &ntargets));

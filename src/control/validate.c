@@ -459,10 +459,19 @@ cl_err ctl_parse_tenant(json_t *body, const char **name)
 	return get_name(body, "name", true, name);
 }
 
-cl_err ctl_parse_token_req(json_t *body, const char **tenant_id, const char **name)
+cl_err ctl_parse_token_req(json_t *body, const char **tenant_id, const char **name, const char **kind)
 {
-	static const char *const allowed[] = {"tenant_id", "name", NULL};
+	static const char *const allowed[] = {"tenant_id", "name", "kind", NULL};
 	CL_GUARD(only_keys(body, "token", allowed));
 	CL_GUARD(get_id(body, "tenant_id", tenant_id));
-	return get_name(body, "name", true, name);
+	CL_GUARD(get_name(body, "name", true, name));
+	*kind = NULL;
+	json_t *k = json_object_get(body, "kind");
+	if (!k || json_is_null(k))
+		return CL_OK;
+	const char *v = json_string_value(k);
+	CL_ENSURE(v && (strcmp(v, "admin") == 0 || strcmp(v, "tenant") == 0 || strcmp(v, "engineer") == 0), CL_EINVAL,
+		  "field \"kind\" must be \"admin\", \"tenant\" or \"engineer\"");
+	*kind = v;
+	return CL_OK;
 }

@@ -124,8 +124,10 @@ CL_MUST_CHECK cl_err ctl_parse_send(json_t *body, const char **data_b64, size_t 
 CL_MUST_CHECK cl_err ctl_parse_recv(json_t *body, int64_t *max, int64_t *wait_ms);
 /* {"name": name}. */
 CL_MUST_CHECK cl_err ctl_parse_tenant(json_t *body, const char **name);
-/* {"tenant_id": id, "name": name}. */
-CL_MUST_CHECK cl_err ctl_parse_token_req(json_t *body, const char **tenant_id, const char **name);
+/* {"tenant_id": id, "name": name, "kind"?: "admin"|"tenant"|"engineer"};
+ * *kind is NULL when absent (the tenant decides: provider = admin). */
+CL_MUST_CHECK cl_err ctl_parse_token_req(json_t *body, const char **tenant_id, const char **name,
+					 const char **kind);
 
 /* ---- validate_fw.c: the sync request's "firmware" object ---- */
 #define CTL_FW_DEVICES_MAX 64

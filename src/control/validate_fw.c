@@ -1,6 +1,14 @@
 /* validate_fw.c — strict validation of the "firmware" object a host sends in
  * its sync request (docs/internals.md "Firmware in the sync protocol").
- * Pure: no I/O, no allocation (arrays are bounded before they are walked). */
+ * Pure: no I/O, no allocation (arrays are bounded before they are walked).
+ *
+ * An audit record's op, source, result, reason and action are the host's
+ * stable names (docs/firmware-guard.md, "Audit log"): checked for their
+ * shape ([a-z0-9_], 1..63), not against a fixed list, so that a name a newer
+ * host adds — result "intent", reasons "interrupted" and "recovered" came
+ * that way — or a host's "unknown" for a value it cannot name never makes
+ * a host's whole sync fail (the record would be resent, and refused, for
+ * ever). */
 #include <stdio.h>
 #include <string.h>
 
@@ -82,6 +90,20 @@ static const field audit_fields[] = {
 	{"prev", F_STR, true, 64},
 };
 
+/* The audit fields that carry a name. */
+static const char *const audit_names[] = {"op", "source", "result", "reason", "action"};
+
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 63)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return false;
+	return true;
+}
+
 static const field fw_fields[] = {
 	{"eligible", F_BOOL, true, 0},
 	{"quarantined", F_BOOL, true, 0},
@@ -135,6 +157,11 @@ cl_err ctl_parse_fw_report(json_t *fw, ctl_fw_report *out)
 		{
 			CL_GUARD(check_fields(v, "firmware.audit", audit_fields,
 					      sizeof(audit_fields) / sizeof(audit_fields[0])));
+			for (size_t n = 0; n < sizeof(audit_names) / sizeof(audit_names[0]); n++) {
+				const char *name = json_string_value(json_object_get(v, audit_names[n]));
+				CL_ENSURE(!name || valid_name(name), CL_EINVAL,
+					  "firmware.audit.%s must be a name of [a-z0-9_]", audit_names[n]);
+			}
 			ctl_fw_audit_in *a = &out->audit[i];
 			a->seq = json_integer_value(json_object_get(v, "seq"));
 			a->hash = json_string_value(json_object_get(v, "hash"));

@@ -7,6 +7,7 @@
  *   agent_state.c      DATA/host.json, capabilities, actual-state collection
  *   agent_image.c      image fetch, digest check and cache
  *   agent_ops.c        channel ops on a bounded pool of worker threads
+ *   agent_fwops.c      the firmware op journal (each op id runs once, across restarts)
  *   agent.c            cl_agent_main: startup adoption, sync loop, signals
  * See docs/host.md for the behaviour and docs/internals.md for the protocol.
  */
@@ -149,7 +150,6 @@ enum cl_agent_fw_kind {
 #define CL_AGENT_FW_REASON_MAX 128
 #define CL_AGENT_FW_OPS_MAX 4096 /* firmware ops per answer (more rejects the answer) */
 #define CL_AGENT_FW_AUDIT_MAX 256 /* audit records shipped per sync */
-#define CL_AGENT_FW_SEEN 64       /* firmware op ids remembered by the running agent */
 
 typedef struct cl_agent_fw_op {
 	char op[CL_AGENT_ID_MAX]; /* "fw-..." */
@@ -285,6 +285,52 @@ json_t *cl_agent_fw_audit_json(const struct fwg_audit_rec *r, const uint8_t prev
  * audit log. */
 json_t *cl_agent_fw_apply(struct fwg_host *h, const cl_agent_fw_op *op);
 
+/* ---- firmware op journal (agent_fwops.c) ----
+ *
+ * DATA/fw/ops.journal remembers the last CL_AGENT_FWOPS_MAX firmware op ids
+ * with their state, so that an op the control plane resends (it resends
+ * until it receives the result) never runs twice, even across agent
+ * restarts, and a result lost with a killed agent is reported again:
+ *   - before an op runs:  {op, "started"}          (written, fsynced)
+ *   - after it ran:       {op, "done", result}      (written, fsynced)
+ * A resent op that is done is answered with its stored result; one left
+ * "started" by a killed agent is answered ok=false with
+ * CL_AGENT_FWOPS_INTERRUPTED and is not run again. Format and the policy on
+ * a corrupt journal: docs/firmware-guard.md ("Crash safety").
+ */
+
+#define CL_AGENT_FWOPS_MAX 256 /* entries kept; the oldest leaves first */
+#define CL_AGENT_FWOPS_FILE_MAX (1u << 20)
+#define CL_AGENT_FWOPS_INTERRUPTED "interrupted by an agent restart; check fw status"
+
+typedef struct cl_agent_fwops cl_agent_fwops;
+
+/* Loads the journal at path (a missing file is an empty journal; temp files
+ * a killed writer left beside it are removed). Entries a killed agent left
+ * "started" become done with the interrupted result {op, ok:false,
+ * error:CL_AGENT_FWOPS_INTERRUPTED, reason:"interrupted"}, written back
+ * before this returns. A file that is not a valid journal is CL_EPROTO with
+ * a detail naming it and the remedy; the file is left as it is (the agent
+ * refuses to start: ops could otherwise run twice). *out is freed with
+ * cl_agent_fwops_free. */
+CL_MUST_CHECK cl_err cl_agent_fwops_open(const char *path, cl_agent_fwops **out);
+/* Frees the in-memory journal. NULL ok. */
+void cl_agent_fwops_free(cl_agent_fwops *j);
+/* Called before running op. If op is known, *result is a new reference to
+ * its stored result (do not run it again; report that). Otherwise records
+ * {op, started} durably, dropping the oldest entry once CL_AGENT_FWOPS_MAX
+ * are kept, and sets *result = NULL: run the op, then call _finish. On
+ * error (invalid id, write failed) nothing is recorded and the op must not
+ * run. */
+CL_MUST_CHECK cl_err cl_agent_fwops_begin(cl_agent_fwops *j, const char *op, json_t **result);
+/* Records op's result (copied; an object with "op" and boolean "ok") as
+ * done, durably. If the write fails the in-memory entry still holds the
+ * result (resends in this process get it) and the file keeps "started"
+ * (after a restart the op reads as interrupted: never run twice). */
+CL_MUST_CHECK cl_err cl_agent_fwops_finish(cl_agent_fwops *j, const char *op, json_t *result);
+/* Entries held (tests, logs). */
+size_t cl_agent_fwops_count(const cl_agent_fwops *j);
+
 /* ---- the running agent (agent.c, agent_loop.c) ---- */
 
 typedef struct cl_agent {
@@ -306,8 +352,8 @@ typedef struct cl_agent {
 	char fw_dir[PATH_MAX];  /* DATA/fw */
 	int64_t fw_ack;         /* last firmware_audit_ack received */
 	json_t *fw_results;     /* firmware op results still to report (array) */
-	char fw_seen[CL_AGENT_FW_SEEN][CL_AGENT_ID_MAX]; /* recent firmware op ids: each runs once */
-	size_t fw_seen_next;
+	struct cl_guestif *guestif; /* firmware guest interface server (guestif.h); NULL without --fw-root */
+	cl_agent_fwops *fwops;  /* DATA/fw/ops.journal; NULL without --fw-root */
 } cl_agent;
 
 /* Registers if needed, adopts existing sandboxes and runs the sync loop until

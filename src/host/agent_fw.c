@@ -13,9 +13,12 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/crypto.h"
+#include "common/http_client.h"
 #include "common/util.h"
 #include "fw/fw.h"
 #include "host/agent.h"
+#include "host/agent_fwdata.h"
 #include "host/fwaudit.h"
 #include "host/fwguard.h"
 
@@ -172,6 +175,7 @@ uint32_t cl_agent_fw_wait_ms(uint32_t poll_ms, uint64_t window_left_s)
 static cl_err decode_data(const cl_agent_fw_op *op, cl_buf *out)
 {
 	CL_ENSURE(op->data, CL_EINVAL, "no data");
+	CL_ENSURE(!cl_agent_fw_data_is_ref(op), CL_EINVAL, "the op's data (sent by reference) was not fetched");
 	cl_err err = cl_base64_decode(op->data, out);
 	if (err == CL_ETOOBIG)
 		return cl_errorf(CL_ETOOBIG, "bundle larger than %u bytes", (unsigned)FWG_MAX_BUNDLE);
@@ -179,43 +183,90 @@ static cl_err decode_data(const cl_agent_fw_op *op, cl_buf *out)
 	return CL_OK;
 }
 
-json_t *cl_agent_fw_apply(fwg_host *h, const cl_agent_fw_op *op)
+bool cl_agent_fw_data_is_ref(const cl_agent_fw_op *op)
+{
+	return op->data && strncmp(op->data, CL_AGENT_FW_REF_PREFIX, strlen(CL_AGENT_FW_REF_PREFIX)) == 0;
+}
+
+cl_err cl_agent_fw_ref_parse(const char *data, uint64_t *size, char sha384[97])
+{
+	size_t plen = strlen(CL_AGENT_FW_REF_PREFIX);
+	CL_ENSURE(data && strncmp(data, CL_AGENT_FW_REF_PREFIX, plen) == 0, CL_EINVAL, "not a data reference");
+	const char *p = data + plen;
+	char *end = NULL;
+	errno = 0;
+	unsigned long long v = strtoull(p, &end, 10);
+	CL_ENSURE(*p >= '0' && *p <= '9' && errno == 0 && end && *end == ':' && v >= 1 && v <= FWG_MAX_BUNDLE,
+		  CL_EINVAL, "data reference: bad size");
+	CL_ENSURE(strlen(end + 1) == 96 && strspn(end + 1, "0123456789abcdef") == 96, CL_EINVAL,
+		  "data reference: bad sha384");
+	*size = v;
+	memcpy(sha384, end + 1, 97);
+	return CL_OK;
+}
+
+cl_err cl_agent_fw_fetch(cl_http_client *http, const char *host_id, const cl_agent_fw_op *op, cl_buf *out)
+{
+	uint64_t size = 0;
+	char sha[97], path[512], got[97];
+	uint8_t md[CL_SHA384_LEN];
+	long status = 0;
+	cl_buf_reset(out);
+	if (!cl_agent_fw_data_is_ref(op))
+		return CL_OK;
+	CL_GUARD(cl_agent_fw_ref_parse(op->data, &size, sha));
+	CL_ENSURE(size <= out->max, CL_ETOOBIG, "op data of %llu bytes exceeds %zu", (unsigned long long)size,
+		  out->max);
+	CL_ENSURE(snprintf(path, sizeof(path), "/v1/hosts/%s/fw/ops/%s/data", host_id, op->op) < (int)sizeof(path),
+		  CL_EINVAL, "host id too long");
+	cl_err err = cl_http_request(http, "GET", path, NULL, NULL, 0, NULL, &status, out);
+	if (err == CL_OK && status != 200)
+		err = cl_errorf(CL_EPROTO, "control plane answered HTTP %ld", status);
+	if (err == CL_OK && out->len != size)
+		err = cl_errorf(CL_ECRYPTO, "op data is %zu bytes, the reference says %llu", out->len,
+				(unsigned long long)size);
+	if (err == CL_OK && (err = cl_sha384(out->data, out->len, md)) == CL_OK) {
+		cl_hex_encode(md, sizeof(md), got);
+		if (!cl_ct_equal(got, sha, 96))
+			err = cl_errorf(CL_ECRYPTO, "op data does not match the reference's SHA-384");
+	}
+	if (err != CL_OK)
+		cl_buf_reset(out);
+	return err;
+}
+
+/* Runs op with its data bytes (NULL/0 for ops without data). */
+static json_t *run_op(fwg_host *h, const cl_agent_fw_op *op, const uint8_t *data, size_t len, cl_err err)
 {
 	fwg_outcome oc = {0};
-	cl_buf data;
-	cl_buf_init(&data, FWG_MAX_BUNDLE);
-	cl_err err = CL_OK;
-	switch (op->kind) {
-	case CL_FWOP_UPDATE:
-	case CL_FWOP_QUEUE:
-	case CL_FWOP_WINDOW:
-	case CL_FWOP_TRUST:
-		err = decode_data(op, &data);
-		if (err != CL_OK)
+	if (err == CL_OK) {
+		switch (op->kind) {
+		case CL_FWOP_UPDATE:
+			err = fwg_mgmt_update(h, FWG_SRC_MGMT, op->device, data, len, &oc);
 			break;
-		if (op->kind == CL_FWOP_UPDATE)
-			err = fwg_mgmt_update(h, FWG_SRC_MGMT, op->device, data.data, data.len, &oc);
-		else if (op->kind == CL_FWOP_QUEUE)
-			err = fwg_mgmt_queue(h, FWG_SRC_MGMT, op->device, data.data, data.len, &oc);
-		else if (op->kind == CL_FWOP_WINDOW)
-			err = fwg_mgmt_window(h, FWG_SRC_MGMT, op->device, data.data, data.len, &oc);
-		else
-			err = fwg_mgmt_trust(h, FWG_SRC_MGMT, op->device, data.data, data.len, &oc);
-		break;
-	case CL_FWOP_REVERT:
-		err = fwg_mgmt_revert(h, FWG_SRC_MGMT, op->device, &oc);
-		break;
-	case CL_FWOP_POWER_CYCLE:
-		err = fwg_host_power_cycle(h, FWG_SRC_MGMT);
-		break;
-	case CL_FWOP_CLEAR_QUARANTINE:
-		/* The control plane creates this op only from an operator's
-		 * (admin-authenticated) request: it is an operator action relayed
-		 * over the management path, the one source the model accepts. */
-		err = fwg_quarantine_clear(h, FWG_SRC_OPERATOR, op->reason);
-		break;
+		case CL_FWOP_QUEUE:
+			err = fwg_mgmt_queue(h, FWG_SRC_MGMT, op->device, data, len, &oc);
+			break;
+		case CL_FWOP_WINDOW:
+			err = fwg_mgmt_window(h, FWG_SRC_MGMT, op->device, data, len, &oc);
+			break;
+		case CL_FWOP_TRUST:
+			err = fwg_mgmt_trust(h, FWG_SRC_MGMT, op->device, data, len, &oc);
+			break;
+		case CL_FWOP_REVERT:
+			err = fwg_mgmt_revert(h, FWG_SRC_MGMT, op->device, &oc);
+			break;
+		case CL_FWOP_POWER_CYCLE:
+			err = fwg_host_power_cycle(h, FWG_SRC_MGMT);
+			break;
+		case CL_FWOP_CLEAR_QUARANTINE:
+			/* The control plane creates this op only from an operator's
+			 * (admin-authenticated) request: it is an operator action relayed
+			 * over the management path, the one source the model accepts. */
+			err = fwg_quarantine_clear(h, FWG_SRC_OPERATOR, op->reason);
+			break;
+		}
 	}
-	cl_buf_free(&data);
 	json_t *res = json_pack("{s:s, s:b}", "op", op->op, "ok", err == CL_OK);
 	if (!res)
 		return NULL;
@@ -232,4 +283,34 @@ json_t *cl_agent_fw_apply(fwg_host *h, const cl_agent_fw_op *op)
 	if (oc.audit_seq > 0)
 		json_object_set_new(res, "audit_seq", json_integer((json_int_t)(oc.audit_seq & (UINT64_MAX >> 2))));
 	return res;
+}
+
+static bool has_data(const cl_agent_fw_op *op)
+{
+	return op->kind == CL_FWOP_UPDATE || op->kind == CL_FWOP_QUEUE || op->kind == CL_FWOP_WINDOW ||
+	       op->kind == CL_FWOP_TRUST;
+}
+
+json_t *cl_agent_fw_apply(fwg_host *h, const cl_agent_fw_op *op)
+{
+	cl_buf data;
+	cl_buf_init(&data, FWG_MAX_BUNDLE);
+	cl_err err = has_data(op) ? decode_data(op, &data) : CL_OK;
+	json_t *res = run_op(h, op, data.data, data.len, err);
+	cl_buf_free(&data);
+	return res;
+}
+
+json_t *cl_agent_fw_apply_fetched(fwg_host *h, const cl_agent_fw_op *op, const cl_buf *fetched, cl_err fetch_err)
+{
+	if (!cl_agent_fw_data_is_ref(op) || !has_data(op))
+		return fetch_err == CL_OK ? cl_agent_fw_apply(h, op) : run_op(h, op, NULL, 0, fetch_err);
+	if (fetch_err != CL_OK) {
+		char detail[256];
+		snprintf(detail, sizeof(detail), "%.200s", cl_error_detail());
+		fetch_err = cl_errorf(fetch_err, "cannot fetch the op's data: %s", detail);
+	} else if (fetched->len == 0) {
+		fetch_err = cl_errorf(CL_EINVAL, "the op's data (sent by reference) was not fetched");
+	}
+	return run_op(h, op, fetched->data, fetched->len, fetch_err);
 }

@@ -19,7 +19,9 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "host/agent.h"
+#include "host/agent_fwdata.h"
 #include "host/fwguard.h"
+#include "host/guestif.h"
 #include "host/sandbox.h"
 
 #define MIB (UINT64_C(1) << 20)
@@ -203,6 +205,7 @@ static void adopt(cl_agent *ag)
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (a[i].alive) {
+			(void)cl_agent_guest_add(ag, a[i].id, NULL, 0); /* serve its guest interface again */
 			cl_info("adopted enclave id=%s state=%s", a[i].id,
 				!a[i].running ? "exited" : a[i].frozen ? "stopped" : "running");
 			continue;
@@ -210,6 +213,8 @@ static void adopt(cl_agent *ag)
 		cl_agent_crit_enter();
 		cl_err err = cl_sandbox_destroy(ag->cfg.data, a[i].id);
 		cl_agent_crit_leave();
+		if (err == CL_OK)
+			cl_agent_guest_remove(ag, a[i].id);
 		if (err == CL_OK)
 			cl_info("destroyed enclave whose shim is gone id=%s", a[i].id);
 		else
@@ -243,12 +248,15 @@ static void launch(cl_agent *ag, const cl_agent_desired *d)
 				.cpus = d->cpus ? d->cpus : 1,
 				.pids_max = 0};
 	cl_sandbox_info info;
+	char guest_dir[PATH_MAX];
 	memset(&info, 0, sizeof(info));
+	const char *gdir = cl_agent_guest_add(ag, d->id, guest_dir, sizeof(guest_dir));
 	cl_agent_crit_enter();
-	err = cl_sandbox_launch(ag->self_exe, ag->cfg.data, &spec, &info);
+	err = cl_sandbox_launch_guest(ag->self_exe, ag->cfg.data, &spec, gdir, &info);
 	cl_agent_crit_leave();
 	if (err != CL_OK) {
 		snprintf(why, sizeof(why), "launch: %s", cl_error_detail());
+		cl_agent_guest_remove(ag, d->id);
 		cl_warn("launch failed id=%s err=\"%s\"", d->id, why);
 		failure_set(ag, d->id, true, why);
 		return;
@@ -280,6 +288,7 @@ static bool apply(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_actua
 			return true;
 		}
 		cl_info("destroyed enclave id=%s", x->id);
+		cl_agent_guest_remove(ag, x->id);
 		failure_clear(ag, x->id, false);
 		if (desired && !was_alive) /* died under us: report it, do not relaunch silently */
 			failure_set(ag, x->id, true, "the enclave's shim died; enclave destroyed");
@@ -381,14 +390,59 @@ static json_t *fw_report(cl_agent *ag, uint32_t *wait_ms)
 	return fw;
 }
 
-static bool fw_op_seen(cl_agent *ag, const char *op)
+/* True if results already holds a result for op (a resend answered twice
+ * before a sync delivered the first answer). */
+static bool fw_result_queued(json_t *results, const char *op)
 {
-	for (size_t i = 0; i < CL_AGENT_FW_SEEN; i++)
-		if (strcmp(ag->fw_seen[i], op) == 0)
+	size_t i;
+	json_t *v;
+	json_array_foreach(results, i, v)
+	{
+		const char *o = json_string_value(json_object_get(v, "op"));
+		if (o && strcmp(o, op) == 0)
 			return true;
-	snprintf(ag->fw_seen[ag->fw_seen_next], sizeof(ag->fw_seen[0]), "%s", op);
-	ag->fw_seen_next = (ag->fw_seen_next + 1) % CL_AGENT_FW_SEEN;
+	}
 	return false;
+}
+
+/* Runs one firmware op once: the journal records it before it runs and its
+ * result after; a resent op gets its stored result. NULL = nothing to
+ * report now (journal unwritable: the op did not run and the control plane
+ * will resend it). */
+static json_t *fw_run_once(cl_agent *ag, const cl_agent_fw_op *op)
+{
+	json_t *res = NULL;
+	if (!ag->fw)
+		return json_pack("{s:s, s:b, s:s}", "op", op->op, "ok", 0, "error",
+				 "this host runs no firmware guard (started without --fw-root)");
+	cl_agent_crit_enter();
+	cl_err err = cl_agent_fwops_begin(ag->fwops, op->op, &res);
+	if (err != CL_OK) {
+		cl_agent_crit_leave();
+		cl_warn("cannot journal firmware op; not run, the control plane will resend it op=%s err=\"%s\"", op->op,
+			cl_error_detail());
+		return NULL;
+	}
+	cl_agent_crit_leave();
+	if (res) {
+		cl_info("firmware op already taken; reporting its stored result op=%s", op->op);
+		return res;
+	}
+	/* Big data comes by reference: fetched outside the critical section (a
+	 * stop here leaves the op "started": answered as interrupted, never run). */
+	cl_buf data;
+	cl_buf_init(&data, FWG_MAX_BUNDLE);
+	cl_err ferr = cl_agent_fw_fetch(ag->http, ag->ident.host_id, op, &data);
+	cl_agent_crit_enter();
+	res = cl_agent_fw_apply_fetched(ag->fw, op, &data, ferr);
+	cl_buf_free(&data);
+	if (!res)
+		res = json_pack("{s:s, s:b, s:s}", "op", op->op, "ok", 0, "error", "out of memory");
+	if (res && cl_agent_fwops_finish(ag->fwops, op->op, res) != CL_OK)
+		cl_warn("cannot journal a firmware op result; after a restart it reads as interrupted op=%s err=\"%s\"",
+			op->op, cl_error_detail());
+	cl_agent_crit_leave();
+	return res;
 }
 
 /* Runs the answer's firmware ops in order; their results go with the next sync. */
@@ -396,19 +450,13 @@ static void fw_apply_ops(cl_agent *ag, const cl_agent_answer *ans)
 {
 	for (size_t i = 0; i < ans->nfw_ops; i++) {
 		const cl_agent_fw_op *op = &ans->fw_ops[i];
-		if (fw_op_seen(ag, op->op))
-			continue; /* an op runs at most once */
-		json_t *res;
-		if (!ag->fw) {
-			res = json_pack("{s:s, s:b, s:s}", "op", op->op, "ok", 0, "error",
-					"this host runs no firmware guard (started without --fw-root)");
-		} else {
-			cl_agent_crit_enter();
-			res = cl_agent_fw_apply(ag->fw, op);
-			cl_agent_crit_leave();
-		}
-		if (!res || json_array_append_new(ag->fw_results, res) != 0) {
-			cl_warn("out of memory; firmware op result lost op=%s", op->op);
+		if (fw_result_queued(ag->fw_results, op->op))
+			continue; /* its result goes with the next sync already */
+		json_t *res = fw_run_once(ag, op);
+		if (!res)
+			continue;
+		if (json_array_append_new(ag->fw_results, res) != 0) {
+			cl_warn("out of memory; firmware op result not sent now (reported again on resend) op=%s", op->op);
 			continue;
 		}
 		cl_info("firmware op op=%s ok=%d reason=%s", op->op, json_is_true(json_object_get(res, "ok")) ? 1 : 0,
@@ -571,7 +619,20 @@ int cl_agent_run(cl_agent *ag)
 			fprintf(stderr, "error: cannot open the firmware guard in %s: %s\n", ag->fw_dir, cl_error_detail());
 			goto out;
 		}
-		cl_info("firmware guard on dir=%s", ag->fw_dir);
+		char jpath[PATH_MAX + 16];
+		snprintf(jpath, sizeof(jpath), "%s/ops.journal", ag->fw_dir);
+		cl_agent_crit_enter();
+		ferr = cl_agent_fwops_open(jpath, &ag->fwops);
+		cl_agent_crit_leave();
+		if (ferr != CL_OK) {
+			fprintf(stderr, "error: %s\n", cl_error_detail());
+			goto out;
+		}
+		cl_info("firmware guard on dir=%s journaled_ops=%zu", ag->fw_dir, cl_agent_fwops_count(ag->fwops));
+		if (cl_agent_guest_start(ag) != CL_OK) {
+			fprintf(stderr, "error: cannot start the firmware guest interface: %s\n", cl_error_detail());
+			goto out;
+		}
 	}
 	/* Probing forks and tries kernel features: once per start is enough
 	 * (what the host offers changes only with a restart). */
@@ -623,7 +684,9 @@ out:
 	cl_http_client_free(ag->http);
 	json_decref(ag->caps);
 	json_decref(ag->fw_results);
+	cl_agent_guest_stop(ag);
 	fwg_host_close(ag->fw);
+	cl_agent_fwops_free(ag->fwops);
 	free(ag->fail);
 	return rc;
 }

@@ -1,13 +1,16 @@
 /* agent_proto_fw.c — the firmware part of a sync answer: "firmware_ops" and
  * "firmware_audit_ack" (docs/internals.md "Firmware in the sync protocol").
  * Pure: no I/O. Every field is checked before anything acts on it; the
- * device model checks the bundles themselves.
+ * device model checks the bundles themselves. An op's data comes inline
+ * ("data", base64) or by reference ("data_ref" {size, sha384}: kept in
+ * op->data as a reference string, see agent_fwdata.h).
  */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "host/agent.h"
+#include "host/agent_fwdata.h"
 #include "host/fwguard.h"
 
 _Static_assert(CL_AGENT_FW_ADDR_MAX == FWG_ADDR_MAX + 1, "bus address size");
@@ -33,6 +36,32 @@ static bool printable(const char *s)
 		if (*s < 0x20 || *s >= 0x7f)
 			return false;
 	return true;
+}
+
+/* "data_ref": {"size": 1..FWG_MAX_BUNDLE, "sha384": 96 lower-case hex} (no
+ * other keys) into op->data as the reference string of agent_fwdata.h. */
+static cl_err parse_data_ref(json_t *ref, cl_agent_fw_op *op)
+{
+	const char *k;
+	json_t *v;
+	CL_ENSURE(json_is_object(ref), CL_EINVAL, "data_ref is not an object");
+	json_object_foreach(ref, k, v)
+	{
+		CL_ENSURE(strcmp(k, "size") == 0 || strcmp(k, "sha384") == 0, CL_EINVAL, "data_ref: unknown key");
+	}
+	json_t *size = json_object_get(ref, "size");
+	const char *sha = json_string_value(json_object_get(ref, "sha384"));
+	CL_ENSURE(json_is_integer(size) && json_integer_value(size) >= 1 &&
+			  json_integer_value(size) <= (json_int_t)FWG_MAX_BUNDLE,
+		  CL_EINVAL, "data_ref: size out of range");
+	CL_ENSURE(sha && strlen(sha) == 96 && strspn(sha, "0123456789abcdef") == 96, CL_EINVAL,
+		  "data_ref: sha384 must be 96 lower-case hex digits");
+	char buf[CL_AGENT_FW_REF_MAX];
+	int n = snprintf(buf, sizeof(buf), "%s%lld:%s", CL_AGENT_FW_REF_PREFIX, (long long)json_integer_value(size), sha);
+	CL_ENSURE(n > 0 && (size_t)n < sizeof(buf), CL_EINVAL, "data_ref too long");
+	op->data = strdup(buf);
+	CL_ENSURE(op->data, CL_ENOMEM, "out of memory");
+	return CL_OK;
 }
 
 static const struct {
@@ -73,12 +102,20 @@ static int parse_fw_op(json_t *e, cl_agent_fw_op *op)
 		memcpy(op->device, d, strlen(d) + 1);
 	}
 	if (kinds[k].data) {
+		json_t *ref = json_object_get(e, "data_ref");
 		const char *s = json_string_value(data);
-		if (!s || s[0] == '\0' || json_string_length(data) > FW_DATA_B64_MAX || strlen(s) != json_string_length(data))
-			return 0;
-		op->data = strdup(s);
-		if (!op->data)
-			return 0;
+		if (ref && !data) {
+			/* big data by reference: fetched by cl_agent_fw_fetch */
+			if (parse_data_ref(ref, op) != CL_OK)
+				return 0;
+		} else {
+			if (ref || !s || s[0] == '\0' || json_string_length(data) > FW_DATA_B64_MAX ||
+			    strlen(s) != json_string_length(data))
+				return 0;
+			op->data = strdup(s);
+			if (!op->data)
+				return 0;
+		}
 	}
 	if (why && !json_is_null(why)) {
 		const char *r = json_string_value(why);

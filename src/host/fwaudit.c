@@ -252,6 +252,35 @@ static cl_err read_range(int fd, uint64_t off, size_t n, cl_buf *out)
 	return CL_OK;
 }
 
+/* Open-intent bookkeeping: a record for an address closes that address's
+ * open intent; an intent record opens one. Result 4 = FWG_RES_INTENT
+ * (fwguard.h; this file does not include the model's header). */
+#define RES_INTENT 4
+
+static void track_intent(fwa_log *log, const fwg_audit_rec *r)
+{
+	for (size_t i = 0; i < log->nopen; i++) {
+		if (strcmp(log->open[i].addr, r->addr) == 0) {
+			memmove(&log->open[i], &log->open[i + 1], (log->nopen - i - 1) * sizeof(log->open[0]));
+			log->nopen--;
+			break;
+		}
+	}
+	if (r->result != RES_INTENT)
+		return;
+	if (log->nopen == FWA_OPEN_MAX) {
+		log->open_overflow = true;
+		return;
+	}
+	log->open[log->nopen++] = *r;
+}
+
+static int track_each(const fwg_audit_rec *r, void *ctx)
+{
+	track_intent(ctx, r);
+	return 0;
+}
+
 /* Brings (off, seq, head) up to the end of the file: walks what was appended
  * since (by another process), cuts a torn final record. */
 static cl_err catch_up(fwa_log *log)
@@ -267,6 +296,8 @@ static cl_err catch_up(fwa_log *log)
 		log->off = 0;
 		log->seq = 0;
 		memset(log->head, 0, sizeof(log->head));
+		log->nopen = 0;
+		log->open_overflow = false;
 	}
 	if (size == log->off && log->off)
 		return CL_OK;
@@ -274,11 +305,11 @@ static cl_err catch_up(fwa_log *log)
 	CL_GUARD_OUT(err, read_range(log->fd, log->off, (size_t)(size - log->off), &tail));
 	memset(&rep, 0, sizeof(rep));
 	if (log->off == 0) {
-		fwa_walk(tail.data, tail.len, &rep, NULL, NULL);
+		fwa_walk(tail.data, tail.len, &rep, track_each, log);
 	} else {
 		rep.last_seq = log->seq;
 		memcpy(rep.head, log->head, FWA_HASH_LEN);
-		walk_from(tail.data, tail.len, 0, &rep, NULL, NULL);
+		walk_from(tail.data, tail.len, 0, &rep, track_each, log);
 	}
 	uint64_t good_end = log->off + rep.good_len;
 	if (!rep.ok) {
@@ -338,7 +369,15 @@ cl_err fwa_append(fwa_log *log, fwg_audit_rec *r)
 	log->seq = r->seq;
 	memcpy(log->head, h, FWA_HASH_LEN);
 	memcpy(r->hash, h, FWA_HASH_LEN);
+	track_intent(log, r);
 out:
 	cl_buf_free(&rec);
 	return err;
+}
+
+cl_err fwa_sync(fwa_log *log)
+{
+	CL_GUARD(catch_up(log));
+	CL_ENSURE(!log->open_overflow, CL_EPROTO, "audit log has more than %d open intents", FWA_OPEN_MAX);
+	return CL_OK;
 }

@@ -79,12 +79,21 @@ void fwa_walk(const uint8_t *data, size_t len, fwa_report *rep, fwa_each_fn each
 CL_MUST_CHECK cl_err fwa_verify(const char *path, uint64_t anchor_seq, const uint8_t *anchor_hash,
 				fwa_report *rep);
 
+/* Intents (result FWG_RES_INTENT) not yet followed by another record for
+ * the same device address: the change they announce has no outcome yet.
+ * One per address; a log with more distinct open addresses than this is
+ * treated as broken (the model never writes one). */
+#define FWA_OPEN_MAX 16
+
 /* An open log for appending. Caller serialises (the host's lock). */
 typedef struct fwa_log {
 	int fd;
 	uint64_t off;  /* bytes known good */
 	uint64_t seq;  /* last seq */
 	uint8_t head[FWA_HASH_LEN];
+	size_t nopen;                      /* open intents, in log order */
+	fwg_audit_rec open[FWA_OPEN_MAX];
+	bool open_overflow;                /* more than FWA_OPEN_MAX: fwa_sync refuses */
 } fwa_log;
 
 /* Opens (creating with the magic if missing) the log at path. */
@@ -95,5 +104,10 @@ void fwa_close(fwa_log *log);
  * (crash mid-append) is cut off first. A broken chain refuses (CL_EPROTO):
  * nothing is appended after tampering. */
 CL_MUST_CHECK cl_err fwa_append(fwa_log *log, fwg_audit_rec *r);
+/* Brings log up to the end of the file (what other processes appended; a
+ * torn final record is cut) so that log->open lists the intents that have
+ * no outcome record yet. CL_EPROTO on a broken chain or too many open
+ * intents; CL_EIO on read errors. Cheap when nothing was appended. */
+CL_MUST_CHECK cl_err fwa_sync(fwa_log *log);
 
 #endif

@@ -12,6 +12,7 @@
 static const char *const guard_reasons[] = {
 	"window_closed", "no_mapping", "route_denied", "no_device",   "policy_replay", "io_error",
 	"no_revert",     "boot_fallback", "boot_failed", "too_big", "not_allowed",
+	"interrupted",   "recovered",
 };
 
 const char *fwg_reason_name(uint16_t r)
@@ -38,8 +39,8 @@ const char *fwg_op_name(uint8_t op)
 
 const char *fwg_result_name(uint8_t r)
 {
-	static const char *const n[] = {"none", "accepted", "refused", "event"};
-	return r < 4 ? n[r] : "unknown";
+	static const char *const n[] = {"none", "accepted", "refused", "event", "intent"};
+	return r < 5 ? n[r] : "unknown";
 }
 
 const char *fwg_action_name(uint8_t a)
@@ -97,8 +98,9 @@ cl_err fwg_audit(fwg_host *h, const fwg_event *e, fwg_outcome *out)
 	r.source = (uint8_t)e->src;
 	r.result = (uint8_t)e->result;
 	r.reason = e->reason;
-	r.action = e->result == FWG_RES_ACCEPTED || e->reason >= FWG_REASON_LIMIT ? FWG_ACT_LOG
-										  : h->policy.by_reason[e->reason];
+	r.action = e->result == FWG_RES_ACCEPTED || e->result == FWG_RES_INTENT || e->reason >= FWG_REASON_LIMIT
+			   ? FWG_ACT_LOG
+			   : h->policy.by_reason[e->reason];
 	if (e->addr) {
 		/* An unknown address is recorded only if it is short and printable. */
 		size_t n = strnlen(e->addr, sizeof(r.addr));
@@ -107,8 +109,19 @@ cl_err fwg_audit(fwg_host *h, const fwg_event *e, fwg_outcome *out)
 			ok = e->addr[i] >= 0x20 && e->addr[i] <= 0x7e;
 		snprintf(r.addr, sizeof(r.addr), "%s", ok ? e->addr : "?");
 	}
-	identity(&r, e->input, e->input_len);
-	r.input_len = e->input_len > UINT32_MAX ? UINT32_MAX : (uint32_t)e->input_len;
+	if (e->id_from) {
+		const fwg_audit_rec *f = e->id_from;
+		r.has_id = f->has_id;
+		memcpy(r.vendor, f->vendor, FW_UUID_LEN);
+		memcpy(r.class_id, f->class_id, FW_UUID_LEN);
+		r.sequence = f->sequence;
+		memcpy(r.version, f->version, sizeof(r.version));
+		memcpy(r.digest8, f->digest8, sizeof(r.digest8));
+		r.input_len = f->input_len;
+	} else {
+		identity(&r, e->input, e->input_len);
+		r.input_len = e->input_len > UINT32_MAX ? UINT32_MAX : (uint32_t)e->input_len;
+	}
 	if (e->detail) {
 		snprintf(r.detail, sizeof(r.detail), "%s", e->detail);
 		for (char *p = r.detail; *p; p++)
@@ -124,6 +137,23 @@ cl_err fwg_audit(fwg_host *h, const fwg_event *e, fwg_outcome *out)
 		out->audit_seq = r.seq;
 	}
 	return CL_OK;
+}
+
+cl_err fwg_intent(fwg_host *h, const fwg_event *e, const char *commit)
+{
+	fwg_event i = *e;
+	i.result = FWG_RES_INTENT;
+	i.reason = FWG_R_OK;
+	i.detail = commit;
+	CL_GUARD(fwg_audit(h, &i, NULL));
+	fwg_fault(h, FWG_FAULT_INTENT, (uint64_t)e->op);
+	return CL_OK;
+}
+
+cl_err fwg_audit_committed(fwg_host *h, const fwg_event *e, fwg_outcome *out)
+{
+	fwg_fault(h, FWG_FAULT_COMMITTED, (uint64_t)e->op);
+	return fwg_audit(h, e, out);
 }
 
 cl_err fwg_refuse(fwg_host *h, fwg_event *e, fwg_outcome *out)

@@ -108,6 +108,15 @@ cl_err fwg_lock(fwg_host *h)
 	bool rebooted;
 	if (fwg_power_read(h, &pon, &rebooted) == CL_OK && !rebooted)
 		h->power_on_ns = pon;
+	/* A process that died between an intent and its outcome left the intent
+	 * open: resolve it before anything else happens. A broken log (EPROTO)
+	 * is not resolved here: reads go on, and every change fails at its
+	 * first append. */
+	cl_err err = fwg_recover_intents(h);
+	if (err != CL_OK && err != CL_EPROTO) {
+		fwg_unlock(h);
+		return err;
+	}
 	return CL_OK;
 }
 
@@ -439,7 +448,7 @@ cl_err fwg_quarantine_clear(fwg_host *h, fwg_source src, const char *why)
 {
 	char path[PATH_MAX], dir[PATH_MAX];
 	cl_err err = CL_OK;
-	fwg_event e = {.op = FWG_OP_CLEAR, .src = src, .result = FWG_RES_EVENT, .addr = "", .detail = why};
+	fwg_event e = {.op = FWG_OP_CLEAR, .src = src, .addr = "", .detail = why};
 	CL_GUARD(fwg_path(h, NULL, "quarantine", path, sizeof(path)));
 	CL_GUARD(fwg_path(h, NULL, ".", dir, sizeof(dir)));
 	CL_GUARD(fwg_lock(h));
@@ -449,8 +458,14 @@ cl_err fwg_quarantine_clear(fwg_host *h, fwg_source src, const char *why)
 		err = fwg_refuse(h, &e, NULL);
 		goto out;
 	}
+	if ((err = fwg_intent(h, &e, "clear")) != CL_OK)
+		goto out;
 	if (unlink(path) != 0 && errno != ENOENT) {
 		err = cl_errorf(CL_EIO, "unlink %s: %s", path, strerror(errno));
+		e.reason = FWG_R_IO;
+		e.detail = NULL;
+		cl_err closed = fwg_refuse(h, &e, NULL); /* closes the intent; err above stands */
+		(void)closed;
 		goto out;
 	}
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -458,8 +473,10 @@ cl_err fwg_quarantine_clear(fwg_host *h, fwg_source src, const char *why)
 		err = cl_errorf(CL_EIO, "fsync %s: %s", dir, strerror(errno));
 	if (fd >= 0)
 		close(fd);
+	/* An fsync failure leaves the intent open: recovery decides from the file. */
+	e.result = FWG_RES_ACCEPTED;
 	if (err == CL_OK)
-		err = fwg_audit(h, &e, NULL);
+		err = fwg_audit_committed(h, &e, NULL);
 out:
 	fwg_unlock(h);
 	return err;

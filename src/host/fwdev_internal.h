@@ -99,10 +99,29 @@ typedef struct fwg_event {
 	const uint8_t *input; /* parsed as a bundle for the identity, may be NULL */
 	size_t input_len;
 	const char *detail;
+	const fwg_audit_rec *id_from; /* or: identity and input_len copied from this record */
 } fwg_event;
 CL_MUST_CHECK cl_err fwg_audit(fwg_host *h, const fwg_event *e, fwg_outcome *out);
 /* Audits a refusal and returns the matching cl_err with a detail. */
 CL_MUST_CHECK cl_err fwg_refuse(fwg_host *h, fwg_event *e, fwg_outcome *out);
+/* Appends the intent record of an accepted change about to be committed
+ * (e->op, src, addr, input identity; result forced to FWG_RES_INTENT) with
+ * the detail `commit` says how recovery recognises the commit:
+ *   "gen N"    the device state's generation after the commit is >= N
+ *   "queue N"  DIR/pending/<addr>/<N, 20 digits>.fw exists
+ *   "clear"    DIR/quarantine does not exist
+ * then calls the FWG_FAULT_INTENT hook. Nothing may change before it. */
+CL_MUST_CHECK cl_err fwg_intent(fwg_host *h, const fwg_event *e, const char *commit);
+/* The FWG_FAULT_COMMITTED hook, then the outcome record (e->result set by
+ * the caller: accepted, or event for a quarantine clear). */
+CL_MUST_CHECK cl_err fwg_audit_committed(fwg_host *h, const fwg_event *e, fwg_outcome *out);
+
+/* fwdev_recover.c: with the lock held, gives every open intent in the log
+ * (the process that wrote it died before its outcome record) an outcome
+ * decided from the committed state: accepted/recovered or
+ * refused/interrupted. Called by fwg_lock after the states are re-read.
+ * CL_EPROTO when the log is broken (nothing appended). */
+CL_MUST_CHECK cl_err fwg_recover_intents(fwg_host *h);
 
 /* fwdev_policy.c */
 fw_status fwg_window_policy_verify(const fwg_dev *d, const fw_ops *ops, const uint8_t *doc, size_t len,

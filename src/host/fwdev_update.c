@@ -44,7 +44,7 @@ cl_err fwg_update_locked(fwg_host *h, fwg_source src, fwg_dev *d, const uint8_t 
 {
 	fwg_event e = {.op = FWG_OP_UPDATE, .src = src, .addr = d->addr, .input = bundle, .input_len = len};
 	fw_result res;
-	char detail[FWA_DETAIL_MAX + 1];
+	char detail[FWA_DETAIL_MAX + 1], commit[32];
 	if (len > FWG_MAX_BUNDLE) {
 		e.input = NULL; /* not even parsed for the record */
 		e.reason = FWG_R_TOO_BIG;
@@ -71,8 +71,11 @@ cl_err fwg_update_locked(fwg_host *h, fwg_source src, fwg_dev *d, const uint8_t 
 	st.last_good = d->st.active;
 	st.active = (uint8_t)slot;
 	st.counter = res.sequence;
-	/* The inactive slot first (the device still boots the active one), then
+	/* The intent first (a kill from here on is resolved at the next lock),
+	 * then the inactive slot (the device still boots the active one), then
 	 * one rename switches slot and counter together. */
+	snprintf(commit, sizeof(commit), "gen %llu", (unsigned long long)d->st.generation + 1);
+	CL_GUARD(fwg_intent(h, &e, commit));
 	if (fwg_slot_write(h, d, slot, bundle, len) != CL_OK || fwg_state_commit(h, d, &st) != CL_OK) {
 		snprintf(detail, sizeof(detail), "flash: %s", cl_error_detail());
 		e.detail = detail;
@@ -82,7 +85,7 @@ cl_err fwg_update_locked(fwg_host *h, fwg_source src, fwg_dev *d, const uint8_t 
 	snprintf(detail, sizeof(detail), "slot %c, %zu signers", 'A' + slot, res.signers);
 	e.result = FWG_RES_ACCEPTED;
 	e.detail = detail;
-	return fwg_audit(h, &e, out);
+	return fwg_audit_committed(h, &e, out);
 }
 
 cl_err fwg_mgmt_update(fwg_host *h, fwg_source src, const char *addr, const uint8_t *bundle, size_t len,
@@ -103,7 +106,7 @@ cl_err fwg_mgmt_trust(fwg_host *h, fwg_source src, const char *addr, const uint8
 {
 	fwg_event e = {.op = FWG_OP_TRUST, .src = src, .addr = addr ? addr : "", .input_len = len};
 	fwg_dev *d;
-	char leaf[32], path[PATH_MAX], detail[64];
+	char leaf[32], path[PATH_MAX], detail[64], commit[32];
 	fw_trust *t = malloc(2 * sizeof(fw_trust));
 	if (!t)
 		return CL_ENOMEM;
@@ -121,6 +124,10 @@ cl_err fwg_mgmt_trust(fwg_host *h, fwg_source src, const char *addr, const uint8
 	fwg_state st = d->st;
 	st.trust_version = t[0].version;
 	snprintf(leaf, sizeof(leaf), "trust-%llu", (unsigned long long)t[0].version);
+	snprintf(commit, sizeof(commit), "gen %llu", (unsigned long long)d->st.generation + 1);
+	if ((err = fwg_intent(h, &e, commit)) != CL_OK)
+		goto out;
+	/* trust-N is not read until the state names N: a kill before the commit leaves it unused. */
 	if (fwg_path(h, d->addr, leaf, path, sizeof(path)) != CL_OK ||
 	    cl_file_write_atomic(path, doc, len, 0600) != CL_OK || fwg_state_commit(h, d, &st) != CL_OK) {
 		e.reason = FWG_R_IO;
@@ -132,7 +139,7 @@ cl_err fwg_mgmt_trust(fwg_host *h, fwg_source src, const char *addr, const uint8
 		 (unsigned long long)t[0].threshold, t[0].nkeys);
 	e.result = FWG_RES_ACCEPTED;
 	e.detail = detail;
-	err = fwg_audit(h, &e, out);
+	err = fwg_audit_committed(h, &e, out);
 out:
 	fwg_unlock(h);
 done:
@@ -146,7 +153,7 @@ cl_err fwg_mgmt_window(fwg_host *h, fwg_source src, const char *addr, const uint
 	fwg_event e = {.op = FWG_OP_WINDOW, .src = src, .addr = addr ? addr : "", .input_len = len};
 	fwg_dev *d;
 	uint64_t version, seconds;
-	char detail[64];
+	char detail[64], commit[32];
 	CL_GUARD(fwg_lock(h));
 	cl_err err = gate(h, &e, &d, true, out);
 	if (err != CL_OK)
@@ -164,6 +171,9 @@ cl_err fwg_mgmt_window(fwg_host *h, fwg_source src, const char *addr, const uint
 	fwg_state st = d->st;
 	st.policy_version = version;
 	st.next_window_s = seconds;
+	snprintf(commit, sizeof(commit), "gen %llu", (unsigned long long)d->st.generation + 1);
+	if ((err = fwg_intent(h, &e, commit)) != CL_OK)
+		goto out;
 	if (fwg_state_commit(h, d, &st) != CL_OK) {
 		e.reason = FWG_R_IO;
 		err = fwg_refuse(h, &e, out);
@@ -173,7 +183,7 @@ cl_err fwg_mgmt_window(fwg_host *h, fwg_source src, const char *addr, const uint
 		 (unsigned long long)version, (unsigned long long)seconds);
 	e.result = FWG_RES_ACCEPTED;
 	e.detail = detail;
-	err = fwg_audit(h, &e, out);
+	err = fwg_audit_committed(h, &e, out);
 out:
 	fwg_unlock(h);
 	return err;
@@ -183,7 +193,7 @@ cl_err fwg_mgmt_revert(fwg_host *h, fwg_source src, const char *addr, fwg_outcom
 {
 	fwg_event e = {.op = FWG_OP_REVERT, .src = src, .addr = addr ? addr : ""};
 	fwg_dev *d;
-	char detail[64];
+	char detail[64], commit[32];
 	CL_GUARD(fwg_lock(h));
 	cl_err err = gate(h, &e, &d, true, out);
 	if (err != CL_OK)
@@ -197,6 +207,9 @@ cl_err fwg_mgmt_revert(fwg_host *h, fwg_source src, const char *addr, fwg_outcom
 	fwg_state st = d->st;
 	st.active = to;
 	st.last_good = d->st.active; /* counter unchanged: installs stay above it */
+	snprintf(commit, sizeof(commit), "gen %llu", (unsigned long long)d->st.generation + 1);
+	if ((err = fwg_intent(h, &e, commit)) != CL_OK)
+		goto out;
 	if (fwg_state_commit(h, d, &st) != CL_OK) {
 		e.reason = FWG_R_IO;
 		err = fwg_refuse(h, &e, out);
@@ -205,7 +218,7 @@ cl_err fwg_mgmt_revert(fwg_host *h, fwg_source src, const char *addr, fwg_outcom
 	snprintf(detail, sizeof(detail), "slot %c -> %c (%s)", 'A' + st.last_good, 'A' + to, st.slot[to].version);
 	e.result = FWG_RES_ACCEPTED;
 	e.detail = detail;
-	err = fwg_audit(h, &e, out);
+	err = fwg_audit_committed(h, &e, out);
 out:
 	fwg_unlock(h);
 	return err;
@@ -243,7 +256,7 @@ cl_err fwg_mgmt_queue(fwg_host *h, fwg_source src, const char *addr, const uint8
 {
 	fwg_event e = {.op = FWG_OP_QUEUE, .src = src, .addr = addr ? addr : "", .input = bundle, .input_len = len};
 	fwg_dev *d;
-	char dir[PATH_MAX], path[PATH_MAX + 32], names[FWG_MAX_PENDING][32];
+	char dir[PATH_MAX], path[PATH_MAX + 32], names[FWG_MAX_PENDING][32], commit[48];
 	fw_bundle_view *v = malloc(sizeof(*v));
 	if (!v)
 		return CL_ENOMEM;
@@ -274,15 +287,22 @@ cl_err fwg_mgmt_queue(fwg_host *h, fwg_source src, const char *addr, const uint8
 		goto out;
 	}
 	unsigned long long next = n ? strtoull(names[n - 1], NULL, 10) + 1 : 1;
-	if (snprintf(path, sizeof(path), "%s/%020llu.fw", dir, next) >= (int)sizeof(path) ||
-	    cl_file_write_atomic(path, bundle, len, 0600) != CL_OK) {
+	if (snprintf(path, sizeof(path), "%s/%020llu.fw", dir, next) >= (int)sizeof(path)) {
+		e.reason = FWG_R_IO;
+		err = fwg_refuse(h, &e, out);
+		goto out;
+	}
+	snprintf(commit, sizeof(commit), "queue %llu", next);
+	if ((err = fwg_intent(h, &e, commit)) != CL_OK)
+		goto out;
+	if (cl_file_write_atomic(path, bundle, len, 0600) != CL_OK) {
 		e.reason = FWG_R_IO;
 		err = fwg_refuse(h, &e, out);
 		goto out;
 	}
 	e.result = FWG_RES_ACCEPTED;
 	e.detail = "queued for the next power-on";
-	err = fwg_audit(h, &e, out);
+	err = fwg_audit_committed(h, &e, out);
 out:
 	fwg_unlock(h);
 done:

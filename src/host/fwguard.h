@@ -19,7 +19,12 @@
  * the management source through the I/O hub's routing policy, inside the
  * device's mutability window. Every attempt, refused or not, is audited;
  * every refusal changes nothing but the audit log (and, by action policy,
- * the alarm list or the quarantine flag). Verification is src/fw's.
+ * the alarm list or the quarantine flag). Every accepted change appends an
+ * intent record before it changes anything and its outcome after the
+ * commit; an intent a killed process left without outcome is resolved
+ * (accepted/recovered or refused/interrupted, from the committed state) the
+ * next time any handle takes the host lock, fwg_host_open included.
+ * Verification is src/fw's.
  * Formats and the proposed wiring: docs/firmware-guard.md.
  *
  * Thread safety: one fwg_host may be shared by threads (a mutex) and several
@@ -72,6 +77,9 @@ typedef enum fwg_result {
 	FWG_RES_ACCEPTED = 1,
 	FWG_RES_REFUSED = 2,
 	FWG_RES_EVENT = 3, /* power-on, boot, clear: neither allowed nor refused */
+	FWG_RES_INTENT = 4, /* an accepted change about to be committed; an outcome
+			     * record (accepted/refused/event) for the same device
+			     * follows, written at recovery if the process died */
 } fwg_result;
 
 /* Why. 0..63 are fw_status values (the verifier's reasons, same numbers);
@@ -89,6 +97,8 @@ typedef enum fwg_reason {
 	FWG_R_BOOT_FAILED = 72,    /* no slot verifies */
 	FWG_R_TOO_BIG = 73,        /* larger than FWG_MAX_BUNDLE */
 	FWG_R_NOT_ALLOWED = 74,    /* source may not perform this operation */
+	FWG_R_INTERRUPTED = 75,    /* killed after its intent, before the commit: nothing changed */
+	FWG_R_RECOVERED = 76,      /* killed after the commit, before its record: it took effect */
 } fwg_reason;
 
 typedef enum fwg_action {
@@ -136,6 +146,8 @@ typedef enum fwg_fault_point {
 	FWG_FAULT_SLOT_SYNCED = 2,   /* slot written and fsynced */
 	FWG_FAULT_STATE_TMP = 3,     /* new state written to its temp file, fsynced */
 	FWG_FAULT_STATE_RENAMED = 4, /* new state renamed into place (committed) */
+	FWG_FAULT_INTENT = 5,        /* intent record appended, nothing changed yet; arg = fwg_op */
+	FWG_FAULT_COMMITTED = 6,     /* change durable, outcome record not yet appended; arg = fwg_op */
 } fwg_fault_point;
 
 /* Open options. Zero-initialised = production: real clocks (CLOCK_BOOTTIME
@@ -168,7 +180,8 @@ CL_MUST_CHECK cl_err fwg_host_create(const char *dir, const uint8_t root[FW_POIN
  * power-on (boot id changed), this is a power-on: the window is measured
  * from the kernel's boot (CLOCK_BOOTTIME 0) and pending updates are applied.
  * Otherwise the devices boot (re-verify their active slot) and the window
- * keeps its original deadline. *out is freed with fwg_host_close. */
+ * keeps its original deadline. First of all, open intents in the audit log
+ * get their outcome records. *out is freed with fwg_host_close. */
 CL_MUST_CHECK cl_err fwg_host_open(const char *dir, const fwg_opts *opts, fwg_host **out);
 void fwg_host_close(fwg_host *h);
 

@@ -58,7 +58,7 @@ cl_err cl_sandbox_path(char *out, size_t n, const char *dir, const char *id, con
 	return CL_OK;
 }
 
-static cl_err check_spec(const cl_sandbox_spec *spec, uint32_t *pids)
+static cl_err check_spec(const cl_sandbox_spec *spec, const char *guest_dir, uint32_t *pids)
 {
 	CL_ENSURE(spec, CL_EINVAL, "spec missing");
 	CL_GUARD(cl_sandbox_check_id(spec->id));
@@ -69,6 +69,13 @@ static cl_err check_spec(const cl_sandbox_spec *spec, uint32_t *pids)
 		  CL_SANDBOX_MIN_MEMORY, CL_SANDBOX_MAX_MEMORY);
 	CL_ENSURE(spec->cpus >= 1 && spec->cpus <= CL_SANDBOX_MAX_CPUS, CL_EINVAL, "cpus: %" PRIu32 " is outside 1..%u",
 		  spec->cpus, CL_SANDBOX_MAX_CPUS);
+	if (guest_dir) {
+		struct stat st;
+		CL_ENSURE(guest_dir[0] == '/' && strlen(guest_dir) < 1024, CL_EINVAL,
+			  "guest: directory must be an absolute path under 1024 bytes");
+		CL_ENSURE(lstat(guest_dir, &st) == 0 && S_ISDIR(st.st_mode), CL_ENOTFOUND, "guest: %s is not a directory",
+			  guest_dir);
+	}
 	*pids = spec->pids_max ? spec->pids_max : CL_SANDBOX_DEFAULT_PIDS;
 	CL_ENSURE(*pids >= 2 && *pids <= CL_SANDBOX_MAX_PIDS, CL_EINVAL, "pids_max: %" PRIu32 " is outside 2..%u",
 		  *pids, CL_SANDBOX_MAX_PIDS);
@@ -76,7 +83,7 @@ static cl_err check_spec(const cl_sandbox_spec *spec, uint32_t *pids)
 }
 
 /* spec.json: what the shim is started with (runtime state; no fsync). */
-static cl_err write_spec(const char *dir, const cl_sandbox_spec *spec, uint32_t pids)
+static cl_err write_spec(const char *dir, const cl_sandbox_spec *spec, const char *guest_dir, uint32_t pids)
 {
 	char path[1200];
 	CL_GUARD(cl_sandbox_path(path, sizeof(path), dir, spec->id, "spec.json"));
@@ -84,6 +91,10 @@ static cl_err write_spec(const char *dir, const cl_sandbox_spec *spec, uint32_t 
 			      "init_path", spec->init_path, "memory_bytes", (json_int_t)spec->memory_bytes, "cpus",
 			      (json_int_t)spec->cpus, "pids_max", (json_int_t)pids);
 	CL_ENSURE(o, CL_ENOMEM, "spec: cannot encode");
+	if (guest_dir && json_object_set_new(o, "guest_dir", json_string(guest_dir)) != 0) {
+		json_decref(o);
+		return cl_errorf(CL_ENOMEM, "spec: cannot encode");
+	}
 	char *text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	CL_ENSURE(text, CL_ENOMEM, "spec: cannot encode");
@@ -300,6 +311,12 @@ static cl_err read_status(int fd, cl_sandbox_info *out)
 
 cl_err cl_sandbox_launch(const char *self_exe, const char *dir, const cl_sandbox_spec *spec, cl_sandbox_info *out)
 {
+	return cl_sandbox_launch_guest(self_exe, dir, spec, NULL, out);
+}
+
+cl_err cl_sandbox_launch_guest(const char *self_exe, const char *dir, const cl_sandbox_spec *spec,
+			       const char *guest_dir, cl_sandbox_info *out)
+{
 	char path[1200], base[1100];
 	uint32_t pids = 0;
 	int status_fd = -1;
@@ -308,7 +325,7 @@ cl_err cl_sandbox_launch(const char *self_exe, const char *dir, const cl_sandbox
 
 	CL_ENSURE(self_exe && self_exe[0] == '/', CL_EINVAL, "self_exe must be an absolute path");
 	CL_ENSURE(out, CL_EINVAL, "out missing");
-	CL_GUARD(check_spec(spec, &pids));
+	CL_GUARD(check_spec(spec, guest_dir, &pids));
 	CL_ENSURE(access(spec->image_path, R_OK) == 0, CL_ENOTFOUND, "image: %s: %s", spec->image_path, strerror(errno));
 	CL_ENSURE(access(spec->init_path, R_OK) == 0, CL_ENOTFOUND, "init: %s: %s", spec->init_path, strerror(errno));
 	CL_ENSURE(snprintf(base, sizeof(base), "%s/sandboxes", dir) < (int)sizeof(base), CL_ETOOBIG, "dir too long");
@@ -318,7 +335,7 @@ cl_err cl_sandbox_launch(const char *self_exe, const char *dir, const cl_sandbox
 		return cl_errorf(errno == EEXIST ? CL_ECONFLICT : CL_ESYS, "sandbox %s: %s", spec->id,
 				 errno == EEXIST ? "already exists" : strerror(errno));
 	created = true;
-	CL_GUARD_OUT(e, write_spec(dir, spec, pids));
+	CL_GUARD_OUT(e, write_spec(dir, spec, guest_dir, pids));
 	CL_GUARD_OUT(e, start_shim(self_exe, dir, spec->id, &status_fd));
 	memset(out, 0, sizeof(*out));
 	CL_GUARD_OUT(e, read_status(status_fd, out));

@@ -43,6 +43,17 @@ typedef struct cl_sandbox_info {
  * exits). Thread-safe. See docs/sandbox.md. */
 CL_MUST_CHECK cl_err cl_sandbox_launch(const char *self_exe, const char *dir, const cl_sandbox_spec *spec,
 				       cl_sandbox_info *out);
+/* cl_sandbox_launch with a guest directory: guest_dir (NULL = none) is an
+ * absolute host directory of root's (the agent uses DATA/guest/ID, holding
+ * the firmware guest interface's fw.sock, see host/guestif.h) that the
+ * enclave sees at /dev/cloister, bind-mounted read-only, nosuid, nodev,
+ * noexec. The directory, not its files, is mounted: a socket re-created in
+ * it later is seen by the running enclave. A guest_dir that is not a
+ * directory fails the launch (step "guest"). (Meant to become a field of
+ * cl_sandbox_spec once the positional initialisers of that struct in
+ * tests/unit/test_sandbox.c and bench/bench_launch.c are designated.) */
+CL_MUST_CHECK cl_err cl_sandbox_launch_guest(const char *self_exe, const char *dir, const cl_sandbox_spec *spec,
+					     const char *guest_dir, cl_sandbox_info *out);
 /* Entry point of the shim process (`cloister-host --shim DIR ID`); does not return
  * on success. Returns an exit code on failure. */
 int cl_sandbox_shim_main(const char *dir, const char *id);

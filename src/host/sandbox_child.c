@@ -28,6 +28,7 @@
 #include "host/sandbox_internal.h"
 
 #define INIT_ARGV_MAX 256
+#define GUEST_MOUNT "/tmp/dev/cloister" /* /dev/cloister once / is pivoted */
 
 static __attribute__((noreturn)) void fail(const cl_sandbox_child *c, const char *step, const char *detail)
 {
@@ -120,6 +121,41 @@ static void build_dev(const cl_sandbox_child *c)
 		if (mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NOEXEC, NULL) != 0)
 			fail_errno(c, "dev", "remount nosuid,noexec");
 	}
+}
+
+/* The guest directory (firmware guest interface), opened while this process
+ * still has the shim's host credentials: after setresuid it is an
+ * unprivileged uid that cannot search the agent's 0700 data directory. The
+ * lookup happens in our own mount namespace, so the bind mount may use it. */
+static int open_guest_dir(const cl_sandbox_child *c)
+{
+	if (!c->guest_dir)
+		return -1;
+	int fd = open(c->guest_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		fail_errno(c, "guest", c->guest_dir);
+	return fd;
+}
+
+/* /dev/cloister: the guest directory, bind-mounted read-only, nosuid, nodev,
+ * noexec (the enclave can connect to a socket in it, never create a file).
+ * The directory itself is mounted, not its socket: a restarted agent binds
+ * a new socket there and the running enclave sees it. */
+static void mount_guest_dir(const cl_sandbox_child *c, int root, int gfd)
+{
+	if (gfd < 0)
+		return;
+	if (mkdirat(root, "dev/cloister", 0755) != 0)
+		fail_errno(c, "guest", "mkdir /dev/cloister");
+	if (fchdir(gfd) != 0)
+		fail_errno(c, "guest", "open the guest directory");
+	if (mount(".", GUEST_MOUNT, NULL, MS_BIND, NULL) != 0)
+		fail_errno(c, "guest", "bind-mount /dev/cloister");
+	if (mount(NULL, GUEST_MOUNT, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
+		fail_errno(c, "guest", "remount /dev/cloister read-only");
+	if (chdir("/") != 0)
+		fail_errno(c, "guest", "chdir /");
+	close(gfd);
 }
 
 /* Fallback when procfs refuses subset=pid (kernel < 5.8): hide what tells
@@ -296,6 +332,7 @@ int cl_sandbox_child_main(void *arg)
 	/* 0. Wait until the shim has written our uid/gid maps. */
 	if (read(c->sync_fd, &b, 1) != 1)
 		fail(c, "sync", "shim did not release the child");
+	int guest = open_guest_dir(c);
 	/* 1. Become the namespace's root (host uid = the unprivileged mapped one);
 	 *    then die with the shim (a credential change clears PDEATHSIG: after). */
 	if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0)
@@ -304,9 +341,11 @@ int cl_sandbox_child_main(void *arg)
 		fail_errno(c, "setup", "pdeathsig");
 	umask(022);
 	/* 2. Mounts that hold no application data: the root tmpfs and its mount
-	 *    points, /dev, /proc, /tmp (meanwhile the shim moves us into the cgroups). */
+	 *    points, /dev (with /dev/cloister when the spec has a guest directory),
+	 *    /proc, /tmp (meanwhile the shim moves us into the cgroups). */
 	int root = build_rootfs(c);
 	build_dev(c);
+	mount_guest_dir(c, root, guest);
 	mount_proc_tmp(c);
 	/* 3. Wait until we sit in the enclave's cgroups; ours becomes the root of a
 	 *    new cgroup namespace; then the image and /init go in (charged to it). */

@@ -123,6 +123,7 @@ typedef struct cl_sandbox_child {
 	int channel_fd; /* becomes fd 3 */
 	int sync_fd;    /* read end: one byte once maps and cgroups are set */
 	int err_fd;     /* write end (CLOEXEC): "step: detail" on failure */
+	const char *guest_dir; /* host dir mounted ro at /dev/cloister, or NULL */
 } cl_sandbox_child;
 
 /* clone() entry point: runs the containment sequence and execs /init. Never

@@ -37,6 +37,7 @@
 
 typedef struct shim_spec {
 	char image_path[1024], init_path[1024];
+	char guest_dir[1024]; /* "" = no /dev/cloister */
 	uint64_t memory_bytes;
 	uint32_t cpus, pids_max;
 } shim_spec;
@@ -130,6 +131,14 @@ static cl_err read_spec(const char *dir, const char *id, shim_spec *sp)
 	}
 	CL_GUARD_OUT(e, json_str(o, "image_path", sp->image_path, sizeof(sp->image_path)));
 	CL_GUARD_OUT(e, json_str(o, "init_path", sp->init_path, sizeof(sp->init_path)));
+	sp->guest_dir[0] = '\0';
+	if (json_object_get(o, "guest_dir")) {
+		CL_GUARD_OUT(e, json_str(o, "guest_dir", sp->guest_dir, sizeof(sp->guest_dir)));
+		if (sp->guest_dir[0] != '/') {
+			e = cl_errorf(CL_EINVAL, "spec: guest_dir must be absolute");
+			goto out;
+		}
+	}
 	CL_GUARD_OUT(e, json_u64(o, "memory_bytes", CL_SANDBOX_MIN_MEMORY, CL_SANDBOX_MAX_MEMORY, &sp->memory_bytes));
 	CL_GUARD_OUT(e, json_u64(o, "cpus", 1, CL_SANDBOX_MAX_CPUS, &v));
 	sp->cpus = (uint32_t)v;
@@ -347,7 +356,7 @@ static cl_err shim_launch(cl_shim *s)
 		.img = img, .image_data = image, .image_len = image_len, .init_data = init, .init_len = init_len,
 		.rootfs_bytes = image_len + init_len + (4u << 20), .tmp_bytes = sp.memory_bytes / 4,
 		.pids_max = sp.pids_max, .seccomp = &s->seccomp, .channel_fd = chan[1], .sync_fd = sync_pipe[0],
-		.err_fd = err_pipe[1],
+		.err_fd = err_pipe[1], .guest_dir = sp.guest_dir[0] ? sp.guest_dir : NULL,
 	};
 	child = clone(cl_sandbox_child_main, (uint8_t *)stack + CHILD_STACK,
 		      CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD,

@@ -10,6 +10,7 @@
 #   otherkey    tenant A's token + the key of A's OTHER enclave -> 403 (same)
 #   tenantB     tenant B's token + the right access key      -> 404 (it does not exist for B; list hides it)
 #   notoken     no bearer token + the right access key       -> 401
+#   engineer    a provider engineer token + the right key    -> 403 (valid for firmware releases only)
 #
 # Denials must change nothing: state, memory and updated_at stay the same,
 # denied sends deliver nothing, denied recvs consume nothing. Finally an
@@ -22,6 +23,9 @@ cli_ok --json token create --name a --new-tenant tenant-a
 TA=$(pyjson 'j["token"]')
 cli_ok --json token create --name b --new-tenant tenant-b
 TB=$(pyjson 'j["token"]')
+cli_ok --json token create --name eng --tenant ten-provider --kind engineer
+TE=$(pyjson 'j["token"]')
+[ "$(pyjson 'j["kind"]')" = engineer ] || fail "engineer token: $OUT"
 build_kvstore_image "$T/kv.img"
 cli_ok --token "$TA" enclave create --image "$T/kv.img" --name target --memory 32M --wait --json
 E=$(pyjson 'j["enclave"]["id"]')
@@ -44,8 +48,8 @@ snapshot() {
 BEFORE=$(snapshot)
 
 # caller NAME -> TOKEN KEY for the API, and CLI flags
-caller_token() { case $1 in owner | nokey | forged | otherkey) echo "$TA" ;; tenantB) echo "$TB" ;; notoken) echo "" ;; esac; }
-caller_key() { case $1 in owner | tenantB | notoken) echo "$K" ;; forged) echo "$FORGED" ;; otherkey) echo "$K2" ;; nokey) echo "" ;; esac; }
+caller_token() { case $1 in owner | nokey | forged | otherkey) echo "$TA" ;; tenantB) echo "$TB" ;; engineer) echo "$TE" ;; notoken) echo "" ;; esac; }
+caller_key() { case $1 in owner | tenantB | notoken | engineer) echo "$K" ;; forged) echo "$FORGED" ;; otherkey) echo "$K2" ;; nokey) echo "" ;; esac; }
 
 # api_op CALLER OP: performs OP on E through the API as CALLER.
 api_op() {
@@ -88,6 +92,7 @@ expected() {
 	local who=$1 op=$2
 	case $who in
 	notoken) echo 401; return ;;
+	engineer) echo 403; return ;;
 	tenantB) [ "$op" = list ] && echo 200:hidden || echo 404; return ;;
 	esac
 	case $op in
@@ -101,7 +106,7 @@ cli_error_for() { case $1 in 401) echo "HTTP 401" ;; 403) echo "requires the enc
 OPS=(describe list start stop destroy resize send recv logs)
 unset CLOISTER_CONFIG
 checked=0
-for who in nokey forged otherkey tenantB notoken; do
+for who in nokey forged otherkey tenantB notoken engineer; do
 	step "caller: $who"
 	for op in "${OPS[@]}"; do
 		want=$(expected "$who" "$op")
@@ -122,7 +127,8 @@ for who in nokey forged otherkey tenantB notoken; do
 			[ "$RC" = 0 ] || fail "CLI $op as $who: exit $RC: $ERR"
 			[ "$op" = list ] && { [ "$(pyjson "any(e['id']=='$E' for e in j['items'])")" = "$([ "${want#*:}" = visible ] && echo True || echo False)" ] || fail "CLI list as $who: $OUT"; }
 			;;
-		*) expect_cli_error 1 "$(cli_error_for "${want%%:*}")" ;;
+		*) if [ "$who" = engineer ]; then expect_cli_error 1 "only valid for firmware releases and uploads \(HTTP 403\)"
+		   else expect_cli_error 1 "$(cli_error_for "${want%%:*}")"; fi ;;
 		esac
 		grep -qF "$K" <<<"$OUT$ERR" && fail "the access key was printed ($op as $who)"
 		checked=$((checked + 2))

@@ -209,6 +209,17 @@ as "$ADMIN" GET "/v1/hosts/$H1/fw"; expect 200; [ "$(jget 'j["eligible"]')" = Fa
 as "$ADMIN" GET /v1/events; expect 200
 [ "$(jget '[e["kind"] for e in j["items"]][-1]')" = quarantined ] || fail "quarantine event: $BODY"
 
+# a guarded host that syncs without its firmware report (agent restarted
+# without --fw-root, or tampered) leaves placement until it reports again
+sync "$H2" "$T2" '{"generation":0,"wait_ms":0}'; sync "$H2" "$T2" '{"generation":0,"wait_ms":0}'
+as "$ADMIN" GET "/v1/hosts/$H2/fw"; expect 200; [ "$(jget 'j["eligible"]')" = False ] || fail "guard gone, still eligible: $BODY"
+as "$ADMIN" GET "/v1/events?host=$H2"; expect 200
+[ "$(jget '[e["kind"] for e in j["items"]].count("guard_missing")')" = 1 ] || fail "guard_missing event (once): $BODY"
+as "$TA" POST /v1/enclaves "{\"name\":\"g1\",$E}"; expect 503 unavailable   # h1 quarantined, h2 unproven
+sync "$H2" "$T2" "{\"generation\":0,\"wait_ms\":0,$LOCKED}"
+as "$TA" POST /v1/enclaves "{\"name\":\"g2\",$E}"; expect 202
+[ "$(jget 'j["enclave"]["host_id"]')" = "$H2" ] || fail "h2 not eligible again after reporting: $BODY"
+
 # state survives a restart (kill -9)
 ctl_kill9
 ctl_start --poll-timeout-ms 5000

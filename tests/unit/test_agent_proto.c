@@ -11,6 +11,8 @@
 #include <cmocka.h>
 
 #include "host/agent.h"
+#include "host/agent_fwdata.h"
+#include "host/fwguard.h"
 
 #define SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -131,11 +133,84 @@ static void error_message(void **state)
 	assert_string_equal(out, "oops??");
 }
 
+/* firmware_ops with "data_ref" (big data by reference): kept as a reference
+ * string the fetch step resolves; malformed references make the op bad. */
+static void firmware_data_ref(void **state)
+{
+	const char *j = "{\"generation\":2,\"enclaves\":[],\"firmware_ops\":["
+			"{\"op\":\"fw-a\",\"kind\":\"update\",\"device\":\"0000:03:00.0\","
+			"\"data_ref\":{\"size\":5242880,\"sha384\":\"" SHA "\"}},"
+			"{\"op\":\"fw-b\",\"kind\":\"queue\",\"device\":\"0000:03:00.0\",\"data\":\"aGk=\"},"
+			"{\"op\":\"fw-c\",\"kind\":\"update\",\"device\":\"0000:03:00.0\","
+			"\"data_ref\":{\"size\":0,\"sha384\":\"" SHA "\"}},"
+			"{\"op\":\"fw-d\",\"kind\":\"update\",\"device\":\"0000:03:00.0\","
+			"\"data_ref\":{\"size\":67108865,\"sha384\":\"" SHA "\"}},"
+			"{\"op\":\"fw-e\",\"kind\":\"update\",\"device\":\"0000:03:00.0\","
+			"\"data_ref\":{\"size\":10,\"sha384\":\"ABCDEF\"}},"
+			"{\"op\":\"fw-f\",\"kind\":\"update\",\"device\":\"0000:03:00.0\",\"data\":\"aGk=\","
+			"\"data_ref\":{\"size\":10,\"sha384\":\"" SHA "\"}},"
+			"{\"op\":\"fw-g\",\"kind\":\"update\",\"device\":\"0000:03:00.0\","
+			"\"data_ref\":{\"size\":10,\"sha384\":\"" SHA "\",\"url\":\"http://evil\"}},"
+			"{\"op\":\"fw-h\",\"kind\":\"update\",\"device\":\"0000:03:00.0\",\"data_ref\":\"ref:10:" SHA "\"},"
+			"{\"op\":\"fw-i\",\"kind\":\"update\",\"device\":\"0000:03:00.0\",\"data\":\"ref:10:" SHA "\"}]}";
+	cl_agent_answer a;
+	assert_int_equal(parse(j, &a), CL_OK);
+	assert_int_equal(a.nfw_ops, 3); /* fw-a, fw-b, and fw-i (inline, not a reference) */
+	assert_string_equal(a.fw_ops[0].op, "fw-a");
+	assert_true(cl_agent_fw_data_is_ref(&a.fw_ops[0]));
+	uint64_t size = 0;
+	char sha[97];
+	assert_int_equal(cl_agent_fw_ref_parse(a.fw_ops[0].data, &size, sha), CL_OK);
+	assert_int_equal(size, 5242880);
+	assert_string_equal(sha, SHA);
+	assert_false(cl_agent_fw_data_is_ref(&a.fw_ops[1]));
+	assert_string_equal(a.fw_ops[1].data, "aGk=");
+	/* "data" is always inline base64, even if it looks like a reference:
+	 * a ':' is not base64, so the device never sees it as bytes */
+	assert_string_equal(a.fw_ops[2].op, "fw-i");
+	assert_int_equal(a.nbad_ops, 6); /* fw-c .. fw-h */
+	assert_string_equal(a.bad_ops[0], "fw-c");
+	assert_string_equal(a.bad_ops[5], "fw-h");
+	cl_agent_answer_free(&a);
+}
+
+static void firmware_ref_strings(void **state)
+{
+	uint64_t size = 0;
+	char sha[97];
+	assert_int_equal(cl_agent_fw_ref_parse("ref:1:" SHA, &size, sha), CL_OK);
+	assert_int_equal(size, 1);
+	assert_int_equal(cl_agent_fw_ref_parse("ref:67108864:" SHA, &size, sha), CL_OK);
+	assert_int_not_equal(cl_agent_fw_ref_parse("ref:67108865:" SHA, &size, sha), CL_OK);
+	assert_int_not_equal(cl_agent_fw_ref_parse("ref:0:" SHA, &size, sha), CL_OK);
+	assert_int_not_equal(cl_agent_fw_ref_parse("ref:-1:" SHA, &size, sha), CL_OK);
+	assert_int_not_equal(cl_agent_fw_ref_parse("ref: 5:" SHA, &size, sha), CL_OK);
+	assert_int_not_equal(cl_agent_fw_ref_parse("ref:5" SHA, &size, sha), CL_OK);
+	assert_int_not_equal(cl_agent_fw_ref_parse("ref:5:" SHA "0", &size, sha), CL_OK);
+	assert_int_not_equal(cl_agent_fw_ref_parse("ref:99999999999999999999999:" SHA, &size, sha), CL_OK);
+	assert_int_not_equal(cl_agent_fw_ref_parse("aGk=", &size, sha), CL_OK);
+	assert_int_not_equal(cl_agent_fw_ref_parse(NULL, &size, sha), CL_OK);
+	/* an op with inline data needs no fetch: no request, nothing read */
+	cl_agent_fw_op op = {.op = "fw-x", .kind = CL_FWOP_UPDATE, .device = "0000:03:00.0", .data = "aGk="};
+	cl_buf out;
+	cl_buf_init(&out, FWG_MAX_BUNDLE);
+	assert_int_equal(cl_agent_fw_fetch(NULL, "host-x", &op, &out), CL_OK);
+	assert_int_equal(out.len, 0);
+	/* a reference bigger than the caller's bound is refused before any request */
+	cl_buf small;
+	cl_buf_init(&small, 100);
+	op.data = "ref:101:" SHA;
+	assert_int_equal(cl_agent_fw_fetch(NULL, "host-x", &op, &small), CL_ETOOBIG);
+	cl_buf_free(&out);
+	cl_buf_free(&small);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(good_answer),      cmocka_unit_test(empty_set_is_valid), cmocka_unit_test(hostile_answers),
 	    cmocka_unit_test(register_answer),  cmocka_unit_test(error_message),
+	    cmocka_unit_test(firmware_data_ref), cmocka_unit_test(firmware_ref_strings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -123,8 +123,8 @@ static void migrate_v1_to_v2(void **state)
 			  " VALUES('host-old',1,0,0,'[]',1);");
 	assert_int_equal(raw_int(f->path, "SELECT MAX(version) FROM schema_version"), 1);
 	assert_int_equal(ctl_store_open(f->path, &f->st), CL_OK);
-	assert_int_equal(raw_int(f->path, "SELECT MAX(version) FROM schema_version"), 2);
-	assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM schema_version"), 2);
+	assert_int_equal(raw_int(f->path, "SELECT MAX(version) FROM schema_version"), CTL_SCHEMA_VERSION);
+	assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM schema_version"), CTL_SCHEMA_VERSION);
 	assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM fw_ops"), 0);
 	assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM fw_releases"), 0);
 	assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM host_fw"), 1);
@@ -133,8 +133,8 @@ static void migrate_v1_to_v2(void **state)
 	assert_string_equal(level, "software"); /* the lowest: old tokens admit no more */
 	int v = 0;
 	assert_int_equal(ctl_store_migrate(f->st, &v), CL_OK);
-	assert_int_equal(v, 2);
-	assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM schema_version"), 2);
+	assert_int_equal(v, CTL_SCHEMA_VERSION);
+	assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM schema_version"), CTL_SCHEMA_VERSION);
 }
 
 static void migrations_idempotent(void **state)

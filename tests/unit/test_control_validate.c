@@ -295,7 +295,7 @@ static void sync_body(void **state)
 
 static void tenants_tokens_actions(void **state)
 {
-	const char *name, *tid;
+	const char *name, *tid, *kind;
 	json_t *j = J("{\"name\":\"acme\"}");
 	assert_int_equal(ctl_parse_tenant(j, &name), CL_OK);
 	json_decref(j);
@@ -303,13 +303,27 @@ static void tenants_tokens_actions(void **state)
 	assert_int_equal(ctl_parse_tenant(j, &name), CL_EINVAL);
 	json_decref(j);
 	j = J("{\"tenant_id\":\"ten-1\",\"name\":\"ci\"}");
-	assert_int_equal(ctl_parse_token_req(j, &tid, &name), CL_OK);
+	assert_int_equal(ctl_parse_token_req(j, &tid, &name, &kind), CL_OK);
 	json_decref(j);
 	j = J("{\"tenant_id\":\"ten 1\",\"name\":\"ci\"}");
-	assert_int_equal(ctl_parse_token_req(j, &tid, &name), CL_EINVAL);
+	assert_int_equal(ctl_parse_token_req(j, &tid, &name, &kind), CL_EINVAL);
 	json_decref(j);
 	j = J("{\"tenant_id\":\"ten-1\"}");
-	assert_int_equal(ctl_parse_token_req(j, &tid, &name), CL_EINVAL);
+	assert_int_equal(ctl_parse_token_req(j, &tid, &name, &kind), CL_EINVAL);
+	json_decref(j);
+	j = J("{\"tenant_id\":\"ten-1\",\"name\":\"ci\"}");
+	assert_int_equal(ctl_parse_token_req(j, &tid, &name, &kind), CL_OK);
+	assert_null(kind);
+	json_decref(j);
+	j = J("{\"tenant_id\":\"ten-1\",\"name\":\"ci\",\"kind\":\"engineer\"}");
+	assert_int_equal(ctl_parse_token_req(j, &tid, &name, &kind), CL_OK);
+	assert_string_equal(kind, "engineer");
+	json_decref(j);
+	j = J("{\"tenant_id\":\"ten-1\",\"name\":\"ci\",\"kind\":\"host\"}");
+	assert_int_equal(ctl_parse_token_req(j, &tid, &name, &kind), CL_EINVAL);
+	json_decref(j);
+	j = J("{\"tenant_id\":\"ten-1\",\"name\":\"ci\",\"kind\":7}");
+	assert_int_equal(ctl_parse_token_req(j, &tid, &name, &kind), CL_EINVAL);
 	json_decref(j);
 	assert_int_equal(ctl_action_bit("send"), CTL_ACT_SEND);
 	assert_int_equal(ctl_action_bit("SEND"), 0);
@@ -341,6 +355,41 @@ static void token_split(void **state)
 	assert_int_equal(ctl_token_split(huge, "clt", buf, sizeof(buf), &id, &secret), CL_EAUTH);
 }
 
+/* The firmware audit records a host ships (validate_fw.c): the intent /
+ * outcome names of the crash-safety protocol are accepted; a name field
+ * that is not a name is refused. */
+static void fw_audit_names(void **state)
+{
+	(void)state;
+	static const char *const rec_fmt =
+		"{\"eligible\":true,\"quarantined\":false,\"window_open\":false,\"audit\":[{\"seq\":1,\"op\":\"update\","
+		"\"source\":\"mgmt\",\"device\":\"0000:03:00.0\",\"result\":\"%s\",\"reason\":\"%s\",\"action\":\"log\","
+		"\"hash\":\"%064d\",\"prev\":\"%064d\"}]}";
+	static const char *const good[][2] = {
+		{"intent", "ok"},           {"refused", "interrupted"}, {"accepted", "recovered"},
+		{"accepted", "ok"},         {"event", "boot_fallback"}, {"refused", "unknown"},
+	};
+	static const char *const bad[][2] = {
+		{"Intent", "ok"}, {"intent", "not a name"}, {"", "ok"}, {"refused", "interrupted\\u0001"},
+	};
+	char text[1024];
+	ctl_fw_report rep;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]) + sizeof(bad) / sizeof(bad[0]); i++) {
+		bool ok = i < sizeof(good) / sizeof(good[0]);
+		const char *const *c = ok ? good[i] : bad[i - sizeof(good) / sizeof(good[0])];
+		snprintf(text, sizeof(text), rec_fmt, c[0], c[1], 0, 0);
+		json_t *fw = J(text);
+		cl_err err = ctl_parse_fw_report(fw, &rep);
+		if ((err == CL_OK) != ok)
+			fail_msg("result %s reason %s: %s", c[0], c[1], ok ? "refused" : "accepted");
+		if (ok) {
+			assert_int_equal(rep.naudit, 1);
+			assert_string_equal(json_string_value(json_object_get(rep.audit[0].rec, "result")), c[0]);
+		}
+		json_decref(fw);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -348,6 +397,7 @@ int main(void)
 		cmocka_unit_test(create_enclave),  cmocka_unit_test(resize_recv_send),
 		cmocka_unit_test(capabilities_and_register), cmocka_unit_test(sync_body),
 		cmocka_unit_test(tenants_tokens_actions), cmocka_unit_test(token_split),
+		cmocka_unit_test(fw_audit_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

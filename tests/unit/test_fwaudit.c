@@ -284,6 +284,72 @@ static void codec_round_trip_and_strictness(void **state)
 	cl_buf_free(&b);
 }
 
+/* Open intents: seen by a second handle (another process), closed by the
+ * next record for the same device whoever appends it, kept apart per device. */
+static void open_intents_tracked_across_handles(void **state)
+{
+	lx *l = *state;
+	fwa_log a, b;
+	fwg_audit_rec r;
+	assert_int_equal(fwa_open(l->path, &a), CL_OK);
+	assert_int_equal(fwa_open(l->path, &b), CL_OK);
+	assert_int_equal(fwa_sync(&a), CL_OK);
+	assert_int_equal(a.nopen, 0);
+	rec_fill(&r, 6);
+	r.result = FWG_RES_INTENT;
+	snprintf(r.detail, sizeof(r.detail), "gen 7");
+	assert_int_equal(fwa_append(&a, &r), CL_OK);
+	assert_int_equal(a.nopen, 1);
+	rec_fill(&r, 7);
+	snprintf(r.addr, sizeof(r.addr), "0000:65:00.0");
+	r.result = FWG_RES_INTENT;
+	assert_int_equal(fwa_append(&a, &r), CL_OK);
+	assert_int_equal(a.nopen, 2);
+	/* b catches up: both intents open, in log order. */
+	assert_int_equal(fwa_sync(&b), CL_OK);
+	assert_int_equal(b.nopen, 2);
+	assert_int_equal(b.open[0].seq, 6);
+	assert_string_equal(b.open[0].detail, "gen 7");
+	assert_string_equal(b.open[1].addr, "0000:65:00.0");
+	/* An outcome for the NIC (appended through b) closes only the NIC's. */
+	rec_fill(&r, 8);
+	r.result = FWG_RES_REFUSED;
+	assert_int_equal(fwa_append(&b, &r), CL_OK);
+	assert_int_equal(b.nopen, 1);
+	assert_string_equal(b.open[0].addr, "0000:65:00.0");
+	assert_int_equal(fwa_sync(&a), CL_OK);
+	assert_int_equal(a.nopen, 1);
+	assert_int_equal(a.open[0].seq, 7);
+	/* A fresh handle rebuilds the same from the file. */
+	fwa_close(&b);
+	assert_int_equal(fwa_open(l->path, &b), CL_OK);
+	assert_int_equal(fwa_sync(&b), CL_OK);
+	assert_int_equal(b.nopen, 1);
+	assert_int_equal(b.open[0].seq, 7);
+	fwa_close(&a);
+	fwa_close(&b);
+}
+
+/* More open intents than any device set could leave is a broken log. */
+static void too_many_open_intents_refused(void **state)
+{
+	lx *l = *state;
+	fwa_log a, b;
+	fwg_audit_rec r;
+	assert_int_equal(fwa_open(l->path, &a), CL_OK);
+	for (int i = 0; i <= FWA_OPEN_MAX; i++) {
+		rec_fill(&r, 6 + i);
+		snprintf(r.addr, sizeof(r.addr), "0000:%02x:00.0", i);
+		r.result = FWG_RES_INTENT;
+		assert_int_equal(fwa_append(&a, &r), CL_OK);
+	}
+	assert_int_equal(fwa_sync(&a), CL_EPROTO);
+	assert_int_equal(fwa_open(l->path, &b), CL_OK);
+	assert_int_equal(fwa_sync(&b), CL_EPROTO);
+	fwa_close(&a);
+	fwa_close(&b);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -297,6 +363,8 @@ int main(void)
 		T(detects_tail_truncation_against_anchor),
 		T(torn_tail_is_cut_on_append),
 		T(append_refuses_after_tampering),
+		T(open_intents_tracked_across_handles),
+		T(too_many_open_intents_refused),
 		cmocka_unit_test(codec_round_trip_and_strictness),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

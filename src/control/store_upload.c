@@ -1,0 +1,120 @@
+/* store_upload.c — the uploads table (upload.h; created by migration 3). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/store_priv.h"
+#include "control/upload.h"
+
+static void col_str(sqlite3_stmt *q, int c, char *out, size_t n)
+{
+	const unsigned char *s = sqlite3_column_text(q, c);
+	snprintf(out, n, "%s", s ? (const char *)s : "");
+}
+
+static cl_err read_upload(sqlite3_stmt *q, void *out)
+{
+	ctl_upload *u = out;
+	memset(u, 0, sizeof(*u));
+	col_str(q, 0, u->id, sizeof(u->id));
+	col_str(q, 1, u->tenant_id, sizeof(u->tenant_id));
+	col_str(q, 2, u->owner_kind, sizeof(u->owner_kind));
+	u->size = sqlite3_column_int64(q, 3);
+	col_str(q, 4, u->sha384, sizeof(u->sha384));
+	u->received = sqlite3_column_int64(q, 5);
+	u->complete = sqlite3_column_int64(q, 6) != 0;
+	u->created_at = sqlite3_column_int64(q, 7);
+	u->updated_at = sqlite3_column_int64(q, 8);
+	return CL_OK;
+}
+
+cl_err ctl_store_upload_insert(ctl_store *st, const ctl_upload *u)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(ctl_store_fw_prep(st, &q,
+				   "INSERT INTO uploads(id,tenant_id,owner_kind,size,sha384,received,complete,"
+				   "created_at,updated_at) VALUES(?,?,?,?,?,?,?,?,?)",
+				   "sssisiiii", u->id, u->tenant_id, u->owner_kind, u->size, u->sha384, u->received,
+				   (int64_t)u->complete, u->created_at, u->updated_at));
+	return ctl_store_fw_run(st, q, "insert upload");
+}
+
+cl_err ctl_store_upload_get(ctl_store *st, const char *id, ctl_upload *out)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(ctl_store_fw_prep(st, &q,
+				   "SELECT id,tenant_id,owner_kind,size,sha384,received,complete,created_at,updated_at"
+				   " FROM uploads WHERE id=?",
+				   "s", id));
+	return ctl_store_fw_one(st, q, read_upload, out, "upload not found", "get upload");
+}
+
+cl_err ctl_store_upload_update(ctl_store *st, const ctl_upload *u)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(ctl_store_fw_prep(st, &q, "UPDATE uploads SET received=?, complete=?, updated_at=? WHERE id=?", "iiis",
+				   u->received, (int64_t)u->complete, u->updated_at, u->id));
+	CL_GUARD(ctl_store_fw_run(st, q, "update upload"));
+	return sqlite3_changes(st->db) == 1 ? CL_OK : cl_errorf(CL_ENOTFOUND, "upload not found");
+}
+
+cl_err ctl_store_upload_delete(ctl_store *st, const char *id)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(ctl_store_fw_prep(st, &q, "DELETE FROM uploads WHERE id=?", "s", id));
+	CL_GUARD(ctl_store_fw_run(st, q, "delete upload"));
+	return sqlite3_changes(st->db) == 1 ? CL_OK : cl_errorf(CL_ENOTFOUND, "upload not found");
+}
+
+static cl_err read_count(sqlite3_stmt *q, void *out)
+{
+	*(int64_t *)out = sqlite3_column_int64(q, 0);
+	return CL_OK;
+}
+
+cl_err ctl_store_upload_count_open(ctl_store *st, const char *tenant_id, int64_t *n)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT COUNT(*) FROM uploads WHERE tenant_id=? AND complete=0", "s",
+				   tenant_id));
+	return ctl_store_fw_one(st, q, read_count, n, "count", "count uploads");
+}
+
+cl_err ctl_store_upload_exists(ctl_store *st, const char *id, bool *exists)
+{
+	sqlite3_stmt *q;
+	int64_t n = 0;
+	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT COUNT(*) FROM uploads WHERE id=?", "s", id));
+	CL_GUARD(ctl_store_fw_one(st, q, read_count, &n, "count", "find upload"));
+	*exists = n > 0;
+	return CL_OK;
+}
+
+cl_err ctl_store_upload_expired(ctl_store *st, int64_t cutoff_ms, char (**ids)[CTL_ID_MAX], size_t *n)
+{
+	enum { LIMIT = 256 };
+	sqlite3_stmt *q;
+	*ids = NULL;
+	*n = 0;
+	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT id FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT 256",
+				   "i", cutoff_ms));
+	char(*arr)[CTL_ID_MAX] = calloc(LIMIT, CTL_ID_MAX);
+	if (!arr) {
+		sqlite3_finalize(q);
+		return CL_ENOMEM;
+	}
+	size_t cnt = 0;
+	int rc = SQLITE_DONE;
+	while (cnt < LIMIT && (rc = sqlite3_step(q)) == SQLITE_ROW)
+		col_str(q, 0, arr[cnt++], CTL_ID_MAX);
+	if (cnt < LIMIT && rc != SQLITE_DONE) {
+		cl_err e = ctl_store_sqlerr(st, rc, "list expired uploads");
+		sqlite3_finalize(q);
+		free(arr);
+		return e;
+	}
+	sqlite3_finalize(q);
+	*ids = arr;
+	*n = cnt;
+	return CL_OK;
+}

@@ -1,0 +1,95 @@
+/* upload.h — uploads in parts: how objects larger than one request (the
+ * control plane caps every request body at CTL_BODY_MAX = 1 MiB) reach it.
+ *
+ *   POST   /v1/uploads                 {"size":N,"sha384":"<96 hex>"} -> 201 {id, part_size, parts}
+ *   PUT    /v1/uploads/{id}/parts/{n}  octet-stream part n (in order)  -> 200 {id, size, received, complete}
+ *   GET    /v1/uploads/{id}            -> 200 {id, size, received, complete}
+ *   DELETE /v1/uploads/{id}            -> 200 {id, deleted}
+ *
+ * An upload belongs to its creator's tenant and token kind; host tokens may
+ * not upload. The bytes live in DATA/uploads/<id> (0600), the metadata in
+ * the store's uploads table (schema v3). A part is written and fsynced
+ * before the row that counts it commits, so a kill loses no acknowledged
+ * part. An upload expires CTL_UPLOAD_TTL_MS after its last part (or its
+ * creation) and is then deleted by the next sweep (lazy, on any uploads
+ * call, and at start, which also removes files no row references).
+ * Consumers (images, firmware pushes and releases) read a complete upload
+ * through the functions below. Single-threaded like the rest of control.h.
+ */
+#ifndef CL_CONTROL_UPLOAD_H
+#define CL_CONTROL_UPLOAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "control/control.h"
+#include "control/store.h"
+
+#define CTL_BODY_MAX (1u << 20)             /* largest body any handler accepts */
+#define CTL_BODY_TRANSPORT_MAX (CTL_BODY_MAX + 16384) /* evhttp's cap, read before any check */
+#define CTL_UPLOAD_PART (1u << 20)          /* part size: one request body */
+#define CTL_UPLOAD_MAX (256ull << 20)       /* largest upload */
+#define CTL_UPLOAD_OPEN_MAX 4               /* unfinished uploads per tenant */
+#define CTL_UPLOAD_TTL_MS (3600ll * 1000)   /* expiry after the last part */
+
+typedef struct ctl_upload {
+	char id[CTL_ID_MAX];       /* "upl_" + 20 base32 */
+	char tenant_id[CTL_ID_MAX];
+	char owner_kind[16];       /* "admin" | "tenant" | "engineer" */
+	int64_t size;              /* declared total */
+	char sha384[97];           /* declared, lower-case hex */
+	int64_t received;          /* bytes stored so far */
+	bool complete;             /* received == size and the digest matched */
+	int64_t created_at, updated_at; /* ms; updated_at = last part */
+} ctl_upload;
+
+/* ---- api_uploads.c ---- */
+/* /v1/uploads... (replies itself). */
+void ctl_api_uploads(ctl_req *r);
+/* At start: creates DATA/uploads, deletes expired uploads and files no row
+ * references (left by a kill between a file and its row). */
+CL_MUST_CHECK cl_err ctl_upload_init(ctl_server *srv);
+
+/* Takes the complete upload `id` owned by the caller of r: reads its bytes
+ * into out (bounded by max; CL_ETOOBIG beyond), then deletes the upload.
+ * CL_ENOTFOUND if unknown or owned by another tenant (no existence leak),
+ * CL_ECONFLICT if not complete. out must be cl_buf_init'ed by the caller,
+ * who frees it. */
+CL_MUST_CHECK cl_err ctl_upload_take(ctl_req *r, const char *id, size_t max, cl_buf *out);
+/* As ctl_upload_take without deleting: a consumer that may still refuse the
+ * content reads it first and calls ctl_upload_remove once it has kept it,
+ * so bad content changes nothing. */
+CL_MUST_CHECK cl_err ctl_upload_read(ctl_req *r, const char *id, size_t max, cl_buf *out);
+/* Opens the complete upload's file read-only for a consumer that maps it
+ * instead of copying (images up to 256 MiB): *fd (caller closes) and *size.
+ * Same errors as ctl_upload_take; nothing is deleted. */
+CL_MUST_CHECK cl_err ctl_upload_open(ctl_req *r, const char *id, size_t max, int *fd, size_t *size);
+/* Moves the complete upload's file to dest (a path under the data dir, same
+ * file system; must not exist), fsyncs dest's directory and deletes the
+ * upload row. On failure the upload is unchanged. */
+CL_MUST_CHECK cl_err ctl_upload_take_file(ctl_req *r, const char *id, const char *dest);
+/* Deletes the upload (row, then file) if owned by r's caller; CL_ENOTFOUND otherwise. */
+CL_MUST_CHECK cl_err ctl_upload_remove(ctl_req *r, const char *id);
+/* True if s looks like an upload id ("upl_" + [a-z2-7]{1,40}). */
+bool ctl_upload_valid_id(const char *s);
+
+/* ---- store_upload.c (inside ctl_store_begin/commit for changes) ---- */
+CL_MUST_CHECK cl_err ctl_store_upload_insert(ctl_store *st, const ctl_upload *u);
+/* CL_ENOTFOUND if no such id. */
+CL_MUST_CHECK cl_err ctl_store_upload_get(ctl_store *st, const char *id, ctl_upload *out);
+/* Sets received, complete and updated_at of u->id. */
+CL_MUST_CHECK cl_err ctl_store_upload_update(ctl_store *st, const ctl_upload *u);
+CL_MUST_CHECK cl_err ctl_store_upload_delete(ctl_store *st, const char *id);
+/* Unfinished (not complete) uploads of a tenant. */
+CL_MUST_CHECK cl_err ctl_store_upload_count_open(ctl_store *st, const char *tenant_id, int64_t *n);
+/* Ids of uploads whose updated_at is before cutoff_ms (malloc'd array of
+ * CTL_ID_MAX strings; caller frees), at most 256 per call. */
+CL_MUST_CHECK cl_err ctl_store_upload_expired(ctl_store *st, int64_t cutoff_ms, char (**ids)[CTL_ID_MAX],
+					      size_t *n);
+/* True (CL_OK, *exists) if a row with this id exists. */
+CL_MUST_CHECK cl_err ctl_store_upload_exists(ctl_store *st, const char *id, bool *exists);
+
+#endif
