@@ -27,11 +27,13 @@ void cl_log(enum cl_log_level lvl, const char *fmt, ...)
 	static const char *names[] = {"debug", "info", "warn", "error"};
 	if (lvl < log_min)
 		return;
-	char ts[32];
-	time_t now = time(NULL);
+	char ts[40];
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
 	struct tm tm;
-	gmtime_r(&now, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	gmtime_r(&now.tv_sec, &tm);
+	size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(ts + n, sizeof(ts) - n, ".%03ldZ", now.tv_nsec / 1000000); /* milliseconds */
 	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);

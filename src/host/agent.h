@@ -117,6 +117,14 @@ CL_MUST_CHECK cl_err cl_agent_reconcile(const cl_agent_desired *desired, size_t 
 					const char *const *failed, size_t nfailed, cl_agent_action **out,
 					size_t *n);
 
+/* The sync loop's spin guard (agent_reconcile.c, pure): the count of idle
+ * instant rounds after one more round. A round counts only if it brought
+ * nothing new (!moved) and came back within CL_AGENT_QUICK_NS; anything else
+ * resets the count. At CL_AGENT_QUICK_ROUNDS the loop sleeps 50 ms. */
+#define CL_AGENT_QUICK_NS 20000000u
+#define CL_AGENT_QUICK_ROUNDS 5
+unsigned cl_agent_quick_rounds(unsigned quick, bool moved, uint64_t round_ns);
+
 /* ---- protocol JSON (agent_proto.c) ---- */
 
 enum cl_agent_op_kind { CL_OP_SEND = 1, CL_OP_RECV, CL_OP_LOGS, CL_OP_EOF };

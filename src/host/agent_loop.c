@@ -500,9 +500,12 @@ static void fw_results_untake(json_t *results, size_t npool)
 		json_array_remove(results, json_array_size(results) - 1);
 }
 
-/* One sync round trip. Returns 0 to go on at once, 1 to back off, -1 to stop (fatal). */
+/* One sync round trip. Returns 0 to go on at once, 2 to go on at once after
+ * a round that moved something (an immediate answer was asked for or the
+ * desired state changed), 1 to back off, -1 to stop (fatal). */
 static int sync_once(cl_agent *ag)
 {
+	bool asked_now = ag->resync_now; /* this round asks for wait_ms 0 */
 	/* The control plane takes request bodies up to 1 MiB: leave room for the
 	 * rest (with the guard on, up to CL_AGENT_FW_AUDIT_MAX audit records). */
 	json_t *results = cl_agent_pool_take_results(ag->pool, ag->fw ? 480u * 1024 : 600u * 1024);
@@ -513,7 +516,9 @@ static int sync_once(cl_agent *ag)
 		cl_agent_pool_requeue(ag->pool, results);
 		return 1;
 	}
+	uint64_t t0 = cl_now_mono_ns();
 	char *text = sync_body(ag, results);
+	uint64_t t1 = cl_now_mono_ns();
 	if (!text) {
 		fw_results_untake(results, npool);
 		cl_agent_pool_requeue(ag->pool, results);
@@ -526,6 +531,8 @@ static int sync_once(cl_agent *ag)
 	long status = 0;
 	cl_http_client_set_timeout(ag->http, (long)ag->cfg.poll_timeout_ms + 15000);
 	cl_err err = cl_http_request(ag->http, "POST", path, NULL, text, strlen(text), "application/json", &status, &resp);
+	cl_debug("sync body_bytes=%zu build_ms=%.1f round_trip_ms=%.1f", strlen(text), (double)(t1 - t0) / 1e6,
+		 (double)(cl_now_mono_ns() - t1) / 1e6); /* where a slow launch path spends its time */
 	free(text);
 	int ret = 1;
 	if (err != CL_OK) {
@@ -558,6 +565,7 @@ static int sync_once(cl_agent *ag)
 		cl_warn("bad sync answer; nothing applied err=\"%s\"", cl_error_detail());
 		goto out;
 	}
+	bool moved = asked_now || ans.generation != ag->generation || ans.nops > 0 || ans.nfw_ops > 0;
 	ag->generation = ans.generation;
 	if (ans.has_fw_ack)
 		ag->fw_ack = ans.fw_audit_ack;
@@ -570,7 +578,7 @@ static int sync_once(cl_agent *ag)
 	if (reconcile_and_apply(ag, &ans))
 		cl_debug("sandboxes changed; syncing again at once");
 	cl_agent_answer_free(&ans);
-	ret = 0;
+	ret = moved ? 2 : 0;
 out:
 	cl_buf_free(&resp);
 	return ret;
@@ -668,12 +676,14 @@ int cl_agent_run(cl_agent *ag)
 		int r = sync_once(ag);
 		if (r < 0)
 			break;
-		if (r == 0) {
+		if (r == 0 || r == 2) {
 			delay = BACKOFF_MIN_MS;
-			/* A control plane that keeps answering at once would make this
-			 * loop spin: after a few instant rounds in a row, pace it. */
-			quick = (cl_now_mono_ns() - t0 < 20000000u) ? quick + 1 : 0;
-			if (quick >= 5)
+			/* A control plane that keeps answering a long-poll at once with
+			 * nothing new would make this loop spin: after a few such rounds
+			 * in a row, pace it. Rounds that moved something never count
+			 * (a busy host must not be slowed down). */
+			quick = cl_agent_quick_rounds(quick, r == 2, cl_now_mono_ns() - t0);
+			if (quick >= CL_AGENT_QUICK_ROUNDS)
 				sleep_ms(50);
 			continue;
 		}

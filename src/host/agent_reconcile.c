@@ -113,3 +113,10 @@ cl_err cl_agent_reconcile(const cl_agent_desired *desired, size_t ndesired, cons
 	*n = k;
 	return CL_OK;
 }
+
+unsigned cl_agent_quick_rounds(unsigned quick, bool moved, uint64_t round_ns)
+{
+	if (moved || round_ns >= CL_AGENT_QUICK_NS)
+		return 0;
+	return quick < CL_AGENT_QUICK_ROUNDS ? quick + 1 : CL_AGENT_QUICK_ROUNDS;
+}

@@ -259,6 +259,27 @@ static void mixed_set_converges(void **state)
 	free(acts);
 }
 
+/* A host busy launching (every round moved something, each under 20 ms) is
+ * never paced; a control plane answering long-polls at once with nothing new
+ * is paced after CL_AGENT_QUICK_ROUNDS rounds; a slow round resets. */
+static void spin_guard_counts_only_idle_instant_rounds(void **state)
+{
+	(void)state;
+	unsigned q = 0;
+	for (int i = 0; i < 100; i++)
+		q = cl_agent_quick_rounds(q, true, 1000000u);
+	assert_int_equal(q, 0);
+	for (int i = 0; i < CL_AGENT_QUICK_ROUNDS - 1; i++)
+		q = cl_agent_quick_rounds(q, false, 1000000u);
+	assert_true(q < CL_AGENT_QUICK_ROUNDS);
+	q = cl_agent_quick_rounds(q, false, 1000000u);
+	assert_int_equal(q, CL_AGENT_QUICK_ROUNDS);
+	q = cl_agent_quick_rounds(q, false, 1000000u); /* stays paced, no overflow */
+	assert_int_equal(q, CL_AGENT_QUICK_ROUNDS);
+	assert_int_equal(cl_agent_quick_rounds(q, false, CL_AGENT_QUICK_NS), 0); /* a slow round */
+	assert_int_equal(cl_agent_quick_rounds(q, true, 1000u), 0);               /* progress */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -274,6 +295,7 @@ int main(void)
 	    cmocka_unit_test(memory_change),
 	    cmocka_unit_test(ordering_destroy_first_launch_last),
 	    cmocka_unit_test(mixed_set_converges),
+	    cmocka_unit_test(spin_guard_counts_only_idle_instant_rounds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
