@@ -165,9 +165,8 @@ static json_t *release_json(const ctl_fw_release *r)
 
 /* The bundle of a propose or co-sign: either the raw octet-stream body (at
  * most CTL_BODY_MAX), or {"upload":"upl_..."} naming a complete upload of
- * the caller (at most CTL_FW_BUNDLE_LIMIT), read into *buf. The upload is
- * removed by done_body once the release is stored, so a refused bundle
- * leaves it in place (and changes nothing). */
+ * the caller (at most CTL_FW_BUNDLE_LIMIT), read into *buf. done_body
+ * removes the upload once the bundle was stored or refused. */
 typedef struct bundle_body {
 	cl_buf buf;
 	const uint8_t *data;
@@ -209,11 +208,15 @@ static cl_err read_body(ctl_req *r, bundle_body *b)
 	return CL_OK;
 }
 
-/* After the release is stored: the upload is consumed. */
-static void done_body(ctl_req *r, bundle_body *b, bool stored)
+/* The upload is consumed once its bundle was stored or refused for what it
+ * is (so a retry cannot make the event loop re-verify 64 MiB again and
+ * again); kept after transient failures (store, memory). */
+static void done_body(ctl_req *r, bundle_body *b, cl_err outcome)
 {
-	if (stored && b->upload[0] && ctl_upload_remove(r, b->upload) != CL_OK)
-		cl_warn("release stored but upload %s not removed (it expires): %s", b->upload, cl_error_detail());
+	bool consumed = outcome == CL_OK || outcome == CL_EINVAL || outcome == CL_ECRYPTO || outcome == CL_ECONFLICT ||
+			outcome == CL_EPROTO || outcome == CL_ETOOBIG;
+	if (b->len > 0 && consumed && b->upload[0] && ctl_upload_remove(r, b->upload) != CL_OK)
+		cl_warn("upload %s not removed (it expires): %s", b->upload, cl_error_detail());
 	cl_buf_free(&b->buf);
 }
 
@@ -280,7 +283,7 @@ static void propose(ctl_req *r)
 out:
 	if (err != CL_OK)
 		ctl_reply_err(r->srv, r->req, err);
-	done_body(r, &b, err == CL_OK);
+	done_body(r, &b, err);
 	free(rel.signers_json);
 	free(vb);
 }
@@ -354,7 +357,7 @@ static void add_signatures(ctl_req *r, const char *id)
 out:
 	if (err != CL_OK)
 		ctl_reply_err(r->srv, r->req, err);
-	done_body(r, &b, err == CL_OK);
+	done_body(r, &b, err);
 	ctl_fw_release_clear(&rel);
 	free(old);
 	free(vb);

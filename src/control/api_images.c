@@ -91,8 +91,8 @@ out:
 	cl_image_free(img);
 }
 
-/* Maps the complete upload and validates it as an image (nothing changes
- * if it is not one). */
+/* Maps the complete upload and validates it as an image; an upload that is
+ * not one is deleted (nothing else changes). */
 static cl_err check_uploaded_image(ctl_req *r, const char *upload_id, cl_image **img, size_t *len)
 {
 	int fd = -1;
@@ -102,6 +102,15 @@ static cl_err check_uploaded_image(ctl_req *r, const char *upload_id, cl_image *
 	CL_ENSURE(map != MAP_FAILED, CL_ENOMEM, "cannot map upload");
 	cl_err err = cl_image_parse(map, *len, img);
 	munmap(map, *len);
+	if (err != CL_OK && err != CL_ENOMEM) {
+		/* Not an image: the upload is deleted, so a retry cannot make the
+		 * event loop hash the same 256 MiB again and again. */
+		char why[512];
+		snprintf(why, sizeof(why), "%s", cl_error_detail());
+		if (ctl_upload_remove(r, upload_id) != CL_OK)
+			cl_warn("refused upload not removed (it expires) upload=%s", upload_id);
+		return cl_errorf(err, "%s (the upload was deleted)", why);
+	}
 	return err;
 }
 

@@ -199,9 +199,9 @@ static void create_upload(ctl_req *r)
 	memset(&u, 0, sizeof(u));
 	CL_GUARD_OUT(err, ctl_req_json(r, &body));
 	CL_GUARD_OUT(err, parse_create(body, &u.size, &sha));
-	CL_GUARD_OUT(err, ctl_store_upload_count_open(srv->store, r->who.tenant_id, &open_n));
+	CL_GUARD_OUT(err, ctl_store_upload_count_open(srv->store, r->who.tenant_id, kind_name(r->who.kind), &open_n));
 	if (open_n >= CTL_UPLOAD_OPEN_MAX) {
-		err = cl_errorf(CL_ECONFLICT, "too many unfinished uploads (at most %d): finish or delete one",
+		err = cl_errorf(CL_ECONFLICT, "too many uploads held (at most %d, complete or not): use or delete one",
 				CTL_UPLOAD_OPEN_MAX);
 		goto out;
 	}

@@ -72,11 +72,11 @@ static cl_err read_count(sqlite3_stmt *q, void *out)
 	return CL_OK;
 }
 
-cl_err ctl_store_upload_count_open(ctl_store *st, const char *tenant_id, int64_t *n)
+cl_err ctl_store_upload_count_open(ctl_store *st, const char *tenant_id, const char *owner_kind, int64_t *n)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT COUNT(*) FROM uploads WHERE tenant_id=? AND complete=0", "s",
-				   tenant_id));
+	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT COUNT(*) FROM uploads WHERE tenant_id=? AND owner_kind=?", "ss",
+				   tenant_id, owner_kind));
 	return ctl_store_fw_one(st, q, read_count, n, "count", "count uploads");
 }
 

@@ -32,7 +32,7 @@
 #define CTL_BODY_TRANSPORT_MAX (CTL_BODY_MAX + 16384) /* evhttp's cap, read before any check */
 #define CTL_UPLOAD_PART (1u << 20)          /* part size: one request body */
 #define CTL_UPLOAD_MAX (256ull << 20)       /* largest upload */
-#define CTL_UPLOAD_OPEN_MAX 4               /* unfinished uploads per tenant */
+#define CTL_UPLOAD_OPEN_MAX 4               /* uploads held per tenant and token kind */
 #define CTL_UPLOAD_TTL_MS (3600ll * 1000)   /* expiry after the last part */
 
 typedef struct ctl_upload {
@@ -83,8 +83,10 @@ CL_MUST_CHECK cl_err ctl_store_upload_get(ctl_store *st, const char *id, ctl_upl
 /* Sets received, complete and updated_at of u->id. */
 CL_MUST_CHECK cl_err ctl_store_upload_update(ctl_store *st, const ctl_upload *u);
 CL_MUST_CHECK cl_err ctl_store_upload_delete(ctl_store *st, const char *id);
-/* Unfinished (not complete) uploads of a tenant. */
-CL_MUST_CHECK cl_err ctl_store_upload_count_open(ctl_store *st, const char *tenant_id, int64_t *n);
+/* Uploads a tenant's tokens of one kind hold, complete or not (a complete
+ * upload holds disk until it is consumed, deleted or expires). */
+CL_MUST_CHECK cl_err ctl_store_upload_count_open(ctl_store *st, const char *tenant_id, const char *owner_kind,
+						 int64_t *n);
 /* Ids of uploads whose updated_at is before cutoff_ms (malloc'd array of
  * CTL_ID_MAX strings; caller frees), at most 256 per call. */
 CL_MUST_CHECK cl_err ctl_store_upload_expired(ctl_store *st, int64_t cutoff_ms, char (**ids)[CTL_ID_MAX],

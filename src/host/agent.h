@@ -307,7 +307,7 @@ json_t *cl_agent_fw_apply(struct fwg_host *h, const cl_agent_fw_op *op);
  * a corrupt journal: docs/firmware-guard.md ("Crash safety").
  */
 
-#define CL_AGENT_FWOPS_MAX 256 /* entries kept; the oldest leaves first */
+#define CL_AGENT_FWOPS_MAX 1024 /* entries kept, the oldest leaves first: 4x the 256 ops a sync answer carries */
 #define CL_AGENT_FWOPS_FILE_MAX (1u << 20)
 #define CL_AGENT_FWOPS_INTERRUPTED "interrupted by an agent restart; check fw status"
 

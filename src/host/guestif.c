@@ -83,6 +83,7 @@ struct cl_guestif {
 	bool stop;                 /* under lock */
 	gi_enclave *enclaves;      /* changed by the thread under lock */
 	cl_guestif_stats st;       /* under lock */
+	cl_guestif_bucket host_bucket; /* thread only: audited writes of all enclaves */
 	gi_client *clients;        /* thread only */
 	unsigned nclients;
 };
@@ -179,13 +180,22 @@ static cl_err answer_write(cl_guestif *g, gi_enclave *enc, const cl_guestif_req 
 {
 	char msg[160];
 	const char *region = cl_guestif_region_name(r->region);
-	if (!cl_guestif_bucket_take(&enc->bucket, now, g->o.write_rate, g->o.write_burst)) {
+	bool mine = cl_guestif_bucket_take(&enc->bucket, now, g->o.write_rate, g->o.write_burst);
+	/* the host-wide bucket keeps many enclaves together from growing the
+	 * audit log (and the alarms it raises) without bound */
+	if (!mine || !cl_guestif_bucket_take(&g->host_bucket, now, g->o.host_rate, g->o.host_burst)) {
 		enc->suppressed_pending++;
 		if (!enc->report_due_ns)
 			enc->report_due_ns = now + REPORT_NS;
 		bump(g, enc, ST_SUPPRESSED);
-		snprintf(msg, sizeof(msg), "more than %u firmware writes per second (burst %u): not audited, refused",
-			 g->o.write_rate, g->o.write_burst);
+		if (mine)
+			snprintf(msg, sizeof(msg),
+				 "more than %u guest firmware writes per second on this host (burst %u): not audited, "
+				 "refused", g->o.host_rate, g->o.host_burst);
+		else
+			snprintf(msg, sizeof(msg),
+				 "more than %u firmware writes per second (burst %u): not audited, refused",
+				 g->o.write_rate, g->o.write_burst);
 		return cl_guestif_format_err("rate_limited", msg, out);
 	}
 	fwg_outcome o = {0};
@@ -552,6 +562,8 @@ cl_err cl_guestif_start(fwg_host *h, const char *base, const cl_guestif_opts *op
 		g->o = *opts;
 	g->o.write_rate = g->o.write_rate ? g->o.write_rate : CL_GUESTIF_WRITE_RATE;
 	g->o.write_burst = g->o.write_burst ? g->o.write_burst : CL_GUESTIF_WRITE_BURST;
+	g->o.host_rate = g->o.host_rate ? g->o.host_rate : CL_GUESTIF_HOST_RATE;
+	g->o.host_burst = g->o.host_burst ? g->o.host_burst : CL_GUESTIF_HOST_BURST;
 	g->o.idle_ms = g->o.idle_ms ? g->o.idle_ms : CL_GUESTIF_IDLE_MS;
 	g->o.per_enclave = g->o.per_enclave ? g->o.per_enclave : CL_GUESTIF_PER_ENCLAVE;
 	g->o.max_conns = g->o.max_conns ? g->o.max_conns : CL_GUESTIF_MAX_CONNS;

@@ -44,6 +44,8 @@
 /* Defaults of cl_guestif_opts (documented in docs/guest-interface.md). */
 #define CL_GUESTIF_WRITE_RATE 10    /* audited writes per second per enclave */
 #define CL_GUESTIF_WRITE_BURST 20   /* bucket size */
+#define CL_GUESTIF_HOST_RATE 1      /* audited guest writes per second, all enclaves together */
+#define CL_GUESTIF_HOST_BURST 30    /* (bounds the audit log's growth to ~86k records a day) */
 #define CL_GUESTIF_IDLE_MS 30000    /* a connection with no request for this long is closed */
 #define CL_GUESTIF_PER_ENCLAVE 4    /* open connections per enclave */
 #define CL_GUESTIF_MAX_CONNS 256    /* open connections, all enclaves */
@@ -101,6 +103,7 @@ bool cl_guestif_bucket_take(cl_guestif_bucket *b, uint64_t now_ns, uint32_t rate
 /* Limits; 0 = the default above. A test seam for small values, also a knob. */
 typedef struct cl_guestif_opts {
 	uint32_t write_rate, write_burst;
+	uint32_t host_rate, host_burst;
 	uint32_t idle_ms;
 	uint32_t per_enclave, max_conns;
 } cl_guestif_opts;

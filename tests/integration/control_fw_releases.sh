@@ -186,8 +186,10 @@ cmp -s "$F/bigf.fw" "$F/big.fw" || fail "big bundle differs"
 upload_as "$EB" "$F/bigf.fw"
 as "$EB" POST "/v1/fw/releases/$RB/signatures" "{\"upload\":\"$UPID\"}"; expect 200
 [ "$(jget 'j["releasable"]')" = True ] || fail "big co-sign: $BODY"
-# a refused bundle leaves the upload (and the release) unchanged
+# a refused bundle changes no release and consumes its upload (a retry cannot
+# make the control plane verify the same 2.5 MiB again)
 upload_as "$EA" "$F/big.fw"
 as "$EA" POST "/v1/fw/releases/$R1/signatures" "{\"upload\":\"$UPID\"}"; expect 400 invalid
-as "$EA" GET "/v1/uploads/$UPID"; expect 200; [ "$(jget 'j["complete"]')" = True ] || fail "refused consumed the upload"
+as "$EA" GET "/v1/uploads/$UPID"; expect 404 not_found
+as "$ADMIN" GET "/v1/fw/releases/$R1"; expect 200; [ "$(jget 'j["version"]')" = 1.5 ] || fail "refused changed r1: $BODY"
 echo "control_fw_releases: ok"

@@ -8,7 +8,7 @@
 # Checks: a multi-part upload (in order, idempotent retry of the last part,
 # out of order 409, oversize part 413, wrong size 400), a wrong digest is
 # refused and the upload deleted, another tenant cannot see, take or delete
-# an upload (404), host tokens are refused, the 5th unfinished upload is
+# an upload (404), host tokens are refused, the 5th held upload is
 # refused, a 3 MiB image goes through an upload (and not as a raw body), and
 # 20 concurrent unauthenticated 2 MiB POSTs get 413 without the server's
 # peak resident size growing much.
@@ -78,12 +78,11 @@ as "$HT" GET "/v1/uploads/$UP"; expect 403 forbidden
 req GET "/v1/uploads/$UP"; expect 401 unauthorized
 as "$TA" GET /v1/uploads/upl_nosuch; expect 404 not_found
 [ "$(db "SELECT COUNT(*) FROM uploads WHERE id='$UP'")" = 1 ] || fail "others changed the upload"
-# not an image: refused, and the upload is still there
+# not an image: refused, and the upload deleted (a retry cannot re-hash it)
 as "$TA" POST /v1/images "{\"upload\":\"$UP\"}"; expect 400 invalid
-as "$TA" GET "/v1/uploads/$UP"; expect 200
-as "$TA" DELETE "/v1/uploads/$UP"; expect 200
 as "$TA" GET "/v1/uploads/$UP"; expect 404 not_found
-[ -e "$WORK/data/uploads/$UP" ] && fail "deleted upload's file remains"
+[ -e "$WORK/data/uploads/$UP" ] && fail "refused upload's file remains"
+[ "$(db "SELECT COUNT(*) FROM images")" = 0 ] || fail "a refused upload made an image"
 
 # ---- bad creations ----
 as "$TA" POST /v1/uploads '{"size":0,"sha384":"00"}'; expect 400 invalid
@@ -99,7 +98,7 @@ grep -q 'SHA-384' <<<"$BODY" || fail "digest error not clear: $BODY"
 as "$TA" GET "/v1/uploads/$BAD"; expect 404 not_found
 [ -e "$WORK/data/uploads/$BAD" ] && fail "refused upload's file remains"
 
-# ---- at most 4 unfinished uploads per tenant ----
+# ---- at most 4 uploads held per tenant (and token kind) ----
 IDS=()
 for i in 1 2 3 4; do
 	as "$TA" POST /v1/uploads "{\"size\":100,\"sha384\":\"$(sha "$WORK/blob")\"}"; expect 201; IDS+=("$(jget 'j["id"]')")
@@ -108,6 +107,15 @@ as "$TA" POST /v1/uploads "{\"size\":100,\"sha384\":\"$(sha "$WORK/blob")\"}"; e
 as "$TO" POST /v1/uploads "{\"size\":100,\"sha384\":\"$(sha "$WORK/blob")\"}"; expect 201   # per tenant
 as "$TO" DELETE "/v1/uploads/$(jget 'j["id"]')"; expect 200
 as "$TA" DELETE "/v1/uploads/${IDS[0]}"; expect 200
+# a complete upload still holds its place until it is used, deleted or expires
+head -c 100 /dev/urandom >"$WORK/small"
+as "$TA" POST /v1/uploads "{\"size\":100,\"sha384\":\"$(sha "$WORK/small")\"}"; expect 201; IDS[0]=$(jget 'j["id"]')
+part "$TA" "${IDS[0]}" 0 "$WORK/small"; expect 200; [ "$(jget 'j["complete"]')" = True ] || fail "small: $BODY"
+as "$TA" POST /v1/uploads "{\"size\":100,\"sha384\":\"$(sha "$WORK/blob")\"}"; expect 409 conflict
+# an explicit delete frees the place
+as "$TA" DELETE "/v1/uploads/${IDS[0]}"; expect 200
+as "$TA" GET "/v1/uploads/${IDS[0]}"; expect 404 not_found
+[ -e "$WORK/data/uploads/${IDS[0]}" ] && fail "deleted upload's file remains"
 as "$TA" POST /v1/uploads "{\"size\":100,\"sha384\":\"$(sha "$WORK/blob")\"}"; expect 201; IDS[0]=$(jget 'j["id"]')
 for id in "${IDS[@]}"; do as "$TA" DELETE "/v1/uploads/$id"; expect 200; done
 [ "$(uploads_on_disk)" = 0 ] || fail "upload files left behind"

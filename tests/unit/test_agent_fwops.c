@@ -1,7 +1,7 @@
 /* The firmware op journal (src/host/agent_fwops.c): an op is recorded before
  * it runs and its result after; a resent op gets the stored result without
  * running; an op a killed agent left started reads as interrupted after a
- * restart and never runs again; the journal keeps the last 256 ops; a
+ * restart and never runs again; the journal keeps the last CL_AGENT_FWOPS_MAX ops; a
  * corrupt journal is an error that leaves the file untouched. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -160,7 +160,7 @@ static void restart_keeps_results_and_interrupts_started(void **state)
 	cl_agent_fwops_free(j);
 }
 
-static void keeps_the_last_256(void **state)
+static void keeps_the_last_entries(void **state)
 {
 	jx *x = *state;
 	char op[32];
@@ -279,7 +279,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(started_done_and_resent),
 		T(restart_keeps_results_and_interrupts_started),
-		T(keeps_the_last_256),
+		T(keeps_the_last_entries),
 		T(corrupt_journal_refused_and_left_alone),
 		T(unwritable_journal_records_nothing),
 		T(stale_temp_files_removed),

@@ -113,21 +113,25 @@ static void upload_rows(void **state)
 	assert_false(exists);
 }
 
-/* Only unfinished uploads count against a tenant's limit, per tenant. */
+/* Every upload held counts (complete or not), per tenant and token kind. */
 static void open_count_per_tenant(void **state)
 {
 	fixture *f = *state;
-	const char *ids[] = {"upl_a", "upl_b", "upl_c", "upl_d", "upl_e"};
-	for (int i = 0; i < 5; i++) {
+	const char *ids[] = {"upl_a", "upl_b", "upl_c", "upl_d", "upl_e", "upl_f"};
+	for (int i = 0; i < 6; i++) {
 		ctl_upload u = mk(ids[i], i < 4 ? "ten-a" : "ten-b", i == 0, 1000);
+		if (i == 5)
+			snprintf(u.owner_kind, sizeof(u.owner_kind), "engineer");
 		assert_int_equal(ctl_store_upload_insert(f->st, &u), CL_OK);
 	}
 	int64_t n = -1;
-	assert_int_equal(ctl_store_upload_count_open(f->st, "ten-a", &n), CL_OK);
-	assert_int_equal(n, 3);
-	assert_int_equal(ctl_store_upload_count_open(f->st, "ten-b", &n), CL_OK);
+	assert_int_equal(ctl_store_upload_count_open(f->st, "ten-a", "tenant", &n), CL_OK);
+	assert_int_equal(n, 4); /* upl_a is complete and still counts */
+	assert_int_equal(ctl_store_upload_count_open(f->st, "ten-b", "tenant", &n), CL_OK);
 	assert_int_equal(n, 1);
-	assert_int_equal(ctl_store_upload_count_open(f->st, "ten-none", &n), CL_OK);
+	assert_int_equal(ctl_store_upload_count_open(f->st, "ten-b", "engineer", &n), CL_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(ctl_store_upload_count_open(f->st, "ten-none", "tenant", &n), CL_OK);
 	assert_int_equal(n, 0);
 }
 

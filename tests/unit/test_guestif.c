@@ -212,6 +212,12 @@ static int gx_setup_small(void **state)
 	return gx_setup_opts(state, &o);
 }
 
+static int gx_setup_host(void **state)
+{
+	cl_guestif_opts o = {.write_rate = 100, .write_burst = 100, .host_rate = 1, .host_burst = 3};
+	return gx_setup_opts(state, &o);
+}
+
 static int gx_setup_idle(void **state)
 {
 	cl_guestif_opts o = {.idle_ms = 300};
@@ -503,6 +509,41 @@ static void rate_limits_audited_writes(void **state)
 	free(after);
 }
 
+/* Many enclaves together cannot grow the audit log faster than the host-wide
+ * bucket: each enclave is well inside its own (100/s), the host's is 1/s
+ * burst 3. */
+static void host_wide_write_limit(void **state)
+{
+	gx *x = *state;
+	recs *before = malloc(sizeof(*before)), *after = malloc(sizeof(*after));
+	assert_non_null(before);
+	assert_non_null(after);
+	read_audit(&x->d, before);
+	assert_int_equal(cl_guestif_add(x->g, "enc-b", NULL, 0), CL_OK);
+	int fa = connect_to(x->base, "enc-a"), fb = connect_to(x->base, "enc-b");
+	assert_true(fa >= 0 && fb >= 0);
+	uint64_t t0 = cl_now_mono_ns();
+	int refused = 0, limited = 0;
+	for (int i = 0; i < 10; i++) {
+		const char *a = ask(i % 2 ? fb : fa, "WRITE " NIC " firmware 0 00");
+		if (strncmp(a, "ERR no_mapping ", 15) == 0)
+			refused++;
+		else if (strncmp(a, "ERR rate_limited ", 17) == 0 && strstr(a, "on this host"))
+			limited++;
+		else
+			fail_msg("unexpected answer: %s", a);
+	}
+	uint64_t secs = (cl_now_mono_ns() - t0) / 1000000000ull;
+	assert_true(refused >= 3 && (uint64_t)refused <= 3 + secs + 1);
+	assert_int_equal(refused + limited, 10);
+	read_audit(&x->d, after);
+	assert_int_equal(after->n, before->n + (size_t)refused);
+	close(fa);
+	close(fb);
+	free(before);
+	free(after);
+}
+
 /* Polls until connect + one LIST works or fails as wanted. */
 static void connection_caps(void **state)
 {
@@ -784,13 +825,15 @@ static void docs_match_limits(void **state)
 		assert_int_equal(cl_file_read(alt, 1 << 20, &doc), CL_OK);
 	const char *text;
 	assert_int_equal(cl_buf_cstr(&doc, &text), CL_OK);
-	char want[5][64];
+	char want[6][64];
 	snprintf(want[0], sizeof(want[0]), "**%d/s, burst %d**", CL_GUESTIF_WRITE_RATE, CL_GUESTIF_WRITE_BURST);
 	snprintf(want[1], sizeof(want[1]), "**%d s** without a complete request", CL_GUESTIF_IDLE_MS / 1000);
 	snprintf(want[2], sizeof(want[2]), "| connections per enclave | **%d**", CL_GUESTIF_PER_ENCLAVE);
 	snprintf(want[3], sizeof(want[3]), "| connections in all | **%d** |", CL_GUESTIF_MAX_CONNS);
 	snprintf(want[4], sizeof(want[4]), "**%d bytes including its `\\n`**", CL_GUESTIF_LINE_MAX);
-	for (size_t i = 0; i < 5; i++)
+	snprintf(want[5], sizeof(want[5]), "**%d/s, burst %d** for all enclaves", CL_GUESTIF_HOST_RATE,
+		 CL_GUESTIF_HOST_BURST);
+	for (size_t i = 0; i < 6; i++)
 		if (!strstr(text, want[i]))
 			fail_msg("docs/guest-interface.md does not say: %s", want[i]);
 	cl_buf_free(&doc);
@@ -810,6 +853,7 @@ int main(void)
 		S(write_refused_and_audited, gx_setup),
 		S(overlong_line_closes, gx_setup),
 		S(rate_limits_audited_writes, gx_setup_small),
+		S(host_wide_write_limit, gx_setup_host),
 		S(connection_caps, gx_setup_small),
 		S(idle_connection_times_out, gx_setup_idle),
 		S(remove_and_restart, gx_setup),
