@@ -1,7 +1,7 @@
 /* cmd_fw_host.c — the firmware guard of the fleet's hosts, through the
  * control plane (docs/internals.md "Firmware in the sync protocol"):
  *   cloister fw push --host H --device ADDR BUNDLE [--next-boot] [--wait]
- *   cloister fw status --host H
+ *   cloister fw status --host H [--device-key ADDR [--out FILE]]
  *   cloister fw audit --host H [--verify] [--after N]
  *   cloister host power-cycle HOST [--wait]
  *   cloister host clear-quarantine HOST --reason TEXT [--wait]
@@ -249,12 +249,53 @@ int cl_cmd_host_clear_quarantine(int argc, char **argv)
 	return rc;
 }
 
-static const char status_usage[] = "usage: cloister fw status --host HOST\n"
-				   "\n"
-				   "Shows a host's firmware guard as last reported by the host: eligibility\n"
-				   "for enclaves, quarantine, and per device: bus address, name, firmware\n"
-				   "version, sequence, active slot, security counter, mutability window\n"
-				   "and whether the device is locked. Global --json prints the API answer.\n";
+static const char status_usage[] =
+	"usage: cloister fw status --host HOST [--device-key ADDR [--out FILE]]\n"
+	"\n"
+	"Shows a host's firmware guard as last reported by the host: eligibility\n"
+	"for enclaves, quarantine, and per device: bus address, name, firmware\n"
+	"version, sequence, active slot, security counter, mutability window\n"
+	"and whether the device is locked. Global --json prints the API answer\n"
+	"(each device's public key in \"device_key\").\n"
+	"--device-key ADDR writes the public key (PEM) of the device at ADDR to\n"
+	"FILE (--out), or prints it: the key `cloister fw sign --encrypt-to` takes\n"
+	"to encrypt a bundle that only that device can install.\n";
+
+/* The reported public key of device addr in resp, or NULL. */
+static const char *device_key_of(json_t *resp, const char *addr)
+{
+	size_t i;
+	json_t *d;
+	json_array_foreach(json_object_get(resp, "devices"), i, d)
+	{
+		const char *a = json_string_value(json_object_get(d, "addr"));
+		if (a && strcmp(a, addr) == 0)
+			return json_string_value(json_object_get(d, "device_key"));
+	}
+	return NULL;
+}
+
+/* --device-key: writes (or prints) one device's public key. */
+static cl_err write_device_key(json_t *resp, const char *host, const char *addr, const char *out)
+{
+	const char *pem = device_key_of(resp, addr);
+	CL_ENSURE(pem, CL_ENOTFOUND,
+		  "host %.64s reports no device key for %.64s (no such device, no report yet, or an agent "
+		  "older than device keys)",
+		  host, addr);
+	CL_ENSURE(strncmp(pem, "-----BEGIN PUBLIC KEY-----\n", 27) == 0, CL_EPROTO,
+		  "the reported device key is not a PEM public key");
+	if (!out) {
+		fputs(pem, stdout);
+		fflush(stdout);
+		return CL_OK;
+	}
+	cl_err err = cl_file_write_atomic(out, pem, strlen(pem), 0644);
+	if (err != CL_OK)
+		return cl_cli_error_context(err, "%.200s", out);
+	printf("wrote the device key of %s to %s\n", addr, out);
+	return CL_OK;
+}
 
 static const char *yesno(json_t *v)
 {
@@ -263,14 +304,19 @@ static const char *yesno(json_t *v)
 
 int cl_cmd_fw_status(int argc, char **argv)
 {
-	const char *host = NULL, *pos[1];
+	const char *host = NULL, *devkey = NULL, *out_file = NULL, *pos[1];
 	size_t npos = 0;
 	int rc;
-	const cl_cli_option opts[] = {{"host", CL_OPT_VALUE, NULL, &host, NULL, 0, NULL}, {0}};
+	const cl_cli_option opts[] = {{"host", CL_OPT_VALUE, NULL, &host, NULL, 0, NULL},
+				      {"device-key", CL_OPT_VALUE, NULL, &devkey, NULL, 0, NULL},
+				      {"out", CL_OPT_VALUE, NULL, &out_file, NULL, 0, NULL},
+				      {0}};
 	if (cl_cli_parse_or_help(argc, argv, opts, pos, 0, &npos, status_usage, &rc))
 		return rc;
 	if (!host)
 		return cl_cli_usage("fw status needs --host HOST");
+	if (out_file && !devkey)
+		return cl_cli_usage("fw status: --out needs --device-key ADDR");
 	cl_cli_conn *c = NULL;
 	json_t *resp = NULL;
 	cl_cli_table *t = NULL;
@@ -279,6 +325,10 @@ int cl_cmd_fw_status(int argc, char **argv)
 	CL_GUARD_OUT(err, host_path(host, "/fw", path, sizeof(path)));
 	CL_GUARD_OUT(err, cl_cli_connect(&c));
 	CL_GUARD_OUT(err, cl_cli_call(c, "GET", path, NULL, &resp, NULL));
+	if (devkey) {
+		err = write_device_key(resp, host, devkey, out_file);
+		goto out;
+	}
 	if (cl_cli_global()->json) {
 		cl_cli_print_json(resp);
 		goto out;

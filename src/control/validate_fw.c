@@ -24,7 +24,7 @@ bool ctl_valid_hex64(const char *s)
 	return true;
 }
 
-typedef enum { F_STR, F_INT, F_BOOL } ftype;
+typedef enum { F_STR, F_INT, F_BOOL, F_PEM } ftype;
 typedef struct field {
 	const char *key;
 	ftype type;
@@ -58,6 +58,22 @@ static cl_err check_fields(json_t *o, const char *what, const field *fs, size_t 
 					  k);
 			break;
 		}
+		case F_PEM: {
+			/* A PEM public key: printable ASCII lines, nothing else. */
+			static const char begin[] = "-----BEGIN PUBLIC KEY-----\n", end[] = "-----END PUBLIC KEY-----\n";
+			CL_ENSURE(json_is_string(v), CL_EINVAL, "%s.%s must be a string", what, k);
+			const char *s = json_string_value(v);
+			size_t n = json_string_length(v);
+			CL_ENSURE(n <= f->maxlen && strlen(s) == n, CL_EINVAL, "%s.%s is too long (max %zu)", what, k,
+				  f->maxlen);
+			for (size_t i = 0; i < n; i++)
+				CL_ENSURE((s[i] >= 0x20 && s[i] < 0x7f) || s[i] == '\n', CL_EINVAL,
+					  "%s.%s must be printable ASCII lines", what, k);
+			CL_ENSURE(n >= sizeof(begin) - 1 + sizeof(end) - 1 && strncmp(s, begin, sizeof(begin) - 1) == 0 &&
+					  strcmp(s + n - (sizeof(end) - 1), end) == 0,
+				  CL_EINVAL, "%s.%s must be a PEM public key", what, k);
+			break;
+		}
 		case F_INT:
 			CL_ENSURE(json_is_integer(v) && json_integer_value(v) >= 0 &&
 					  json_integer_value(v) <= INT64_MAX / 2,
@@ -79,7 +95,7 @@ static const field dev_fields[] = {
 	{"class", F_STR, false, 36},	    {"version", F_STR, false, 63},    {"sequence", F_INT, false, 0},
 	{"active_slot", F_STR, false, 1},   {"counter", F_INT, false, 0},     {"trust_version", F_INT, false, 0},
 	{"window_open", F_BOOL, false, 0},  {"window_left_s", F_INT, false, 0}, {"pending", F_INT, false, 0},
-	{"booted", F_BOOL, false, 0},	    {"locked", F_BOOL, false, 0},
+	{"booted", F_BOOL, false, 0},	    {"locked", F_BOOL, false, 0},     {"device_key", F_PEM, false, 300},
 };
 
 static const field audit_fields[] = {

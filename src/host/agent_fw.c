@@ -61,6 +61,11 @@ static json_t *device_json(const fwg_dev_status *d)
 		json_decref(o);
 		o = NULL;
 	}
+	/* The device key's public half (PEM): what `fw sign --encrypt-to` takes. */
+	if (o && d->device_key[0] && json_object_set_new(o, "device_key", json_string(d->device_key)) != 0) {
+		json_decref(o);
+		o = NULL;
+	}
 	return o;
 }
 
@@ -219,6 +224,9 @@ cl_err cl_agent_fw_fetch(cl_http_client *http, const char *host_id, const cl_age
 		  out->max);
 	CL_ENSURE(snprintf(path, sizeof(path), "/v1/hosts/%s/fw/ops/%s/data", host_id, op->op) < (int)sizeof(path),
 		  CL_EINVAL, "host id too long");
+	/* 30 s plus one second per MiB (a 64 MiB bundle at >= 1 MiB/s); the
+	 * caller's next request sets its own timeout again */
+	cl_http_client_set_timeout(http, 30000 + (long)(size >> 20) * 1000);
 	cl_err err = cl_http_request(http, "GET", path, NULL, NULL, 0, NULL, &status, out);
 	if (err == CL_OK && status != 200)
 		err = cl_errorf(CL_EPROTO, "control plane answered HTTP %ld", status);

@@ -42,6 +42,9 @@ typedef struct fwg_dev {
 	fw_trust trust;
 	bool trust_ok;
 	bool booted;
+	bool has_devkey;                      /* devkey_pt/pem valid */
+	uint8_t devkey_pt[FW_POINT_LEN];      /* public half of the device key */
+	char devkey_pem[FWG_DEVKEY_PEM_MAX];  /* the same, SPKI PEM */
 } fwg_dev;
 
 struct fwg_host {
@@ -88,6 +91,23 @@ void fwg_unlock(fwg_host *h);
 fw_status fwg_verify_slot(fwg_host *h, fwg_dev *d, int slot);
 /* Re-verifies the active slot (falling back to the other); audits failures. */
 CL_MUST_CHECK cl_err fwg_boot_device(fwg_host *h, fwg_dev *d);
+
+/* fwdev_devkey.c: the device key (DIR/devices/<addr>/devkey). None of
+ * these logs or returns the private key outside an fw_ops. */
+/* Generates the key, writes it (atomic, 0600) and fills d's public half. */
+CL_MUST_CHECK cl_err fwg_devkey_create(fwg_host *h, fwg_dev *d);
+/* With the lock held: loads d's public half, or, when the file is missing
+ * (a host manufactured by an earlier build), generates it and audits a
+ * manufacture event. */
+CL_MUST_CHECK cl_err fwg_devkey_ensure(fwg_host *h, fwg_dev *d);
+/* OpenSSL ops holding d's private key in *key (caller frees it with
+ * fw_key_free as soon as the verification is done). On error *key = NULL
+ * and ops has no device key. */
+CL_MUST_CHECK cl_err fwg_devkey_ops(fwg_host *h, const fwg_dev *d, fw_ops *ops, void **key);
+/* fw_verify_bundle with d's trust state and d's own device key (loaded for
+ * this call only; plain ops when the device has no usable key). */
+fw_status fwg_verify_with_devkey(fwg_host *h, const fwg_dev *d, const fw_device *dev, const uint8_t *bundle,
+				 size_t len, uint8_t *dest, size_t dest_len, fw_result *res);
 
 /* fwdev_audit.c: one audited outcome; applies the action policy. */
 typedef struct fwg_event {

@@ -57,7 +57,7 @@ cl_err fwg_update_locked(fwg_host *h, fwg_source src, fwg_dev *d, const uint8_t 
 			 .trust_floor = d->st.trust_version};
 	memcpy(dev.vendor, d->vendor, FW_UUID_LEN);
 	memcpy(dev.class_id, d->class_id, FW_UUID_LEN);
-	fw_status s = fw_verify_bundle(&d->trust, &dev, &h->ops, bundle, len, dest, len, &res);
+	fw_status s = fwg_verify_with_devkey(h, d, &dev, bundle, len, dest, len, &res);
 	explicit_bzero(dest, len ? len : 1); /* a decrypted image is the vendor's secret */
 	free(dest);
 	if (s != FW_OK)

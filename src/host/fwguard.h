@@ -5,6 +5,12 @@
  *
  *   DIR/devices/<addr>/rom       root public key + vendor/class, written once
  *                                at manufacture (fwg_host_create), never again
+ *   DIR/devices/<addr>/devkey    the device's own P-384 private key (PEM,
+ *                                0600), written once at manufacture (or at
+ *                                the first open by a build that has device
+ *                                keys); image encryption targets its public
+ *                                half. The model's stand-in for a fused key:
+ *                                it never leaves the device model
  *   DIR/devices/<addr>/state     active slot, counter, trust floor, window
  *                                policy; replaced by one atomic rename
  *   DIR/devices/<addr>/slot-a|b  the A/B flash slots (whole signed bundles)
@@ -48,6 +54,7 @@
 #define FWG_DEFAULT_WINDOW_S 60
 #define FWG_MAX_WINDOW_S 86400
 #define FWG_REASON_LIMIT 128
+#define FWG_DEVKEY_PEM_MAX 256 /* a P-384 SPKI PEM is 215 bytes */
 
 /* Who sent a request. Only FWG_SRC_MGMT (the control plane's management
  * path, arriving on the NIC's management port) can change firmware, and
@@ -204,8 +211,10 @@ typedef struct fwg_outcome {
  * out may be NULL. Input is borrowed. */
 
 /* Installs a bundle: fw_verify_bundle against the device's trust state,
- * counter and identity, then writes the inactive slot (fsync) and commits
- * active slot + counter with one rename. */
+ * counter and identity, decrypting an encrypted image with this device's
+ * own key (a bundle encrypted to another device: decrypt_failed), then
+ * writes the inactive slot (fsync) and commits active slot + counter with
+ * one rename. */
 CL_MUST_CHECK cl_err fwg_mgmt_update(fwg_host *h, fwg_source src, const char *addr, const uint8_t *bundle,
 				     size_t len, fwg_outcome *out);
 /* Applies the next trust-root document (fw_trust_apply) and raises the floor. */
@@ -265,6 +274,9 @@ typedef struct fwg_dev_status {
 	size_t pending;
 	bool booted;  /* active slot verified at boot (or blank) */
 	bool locked;  /* window closed and nothing pending */
+	/* The device key's public half, SPKI PEM ("-----BEGIN PUBLIC KEY-----
+	 * ..."), what `cloister fw sign --encrypt-to` takes; "" if none. */
+	char device_key[FWG_DEVKEY_PEM_MAX];
 } fwg_dev_status;
 
 typedef struct fwg_host_status {

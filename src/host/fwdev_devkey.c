@@ -1,0 +1,123 @@
+/* fwdev_devkey.c — each device's own P-384 key pair: the key image
+ * encryption (ECDH P-384 + AES-256-GCM, src/fw/verify_decrypt.c) targets.
+ *
+ * The private key is the device's fused secret. In the model it lives in
+ * DIR/devices/<addr>/devkey (PKCS#8 PEM, 0600, one atomic write at
+ * manufacture, never rewritten); it is loaded only for the length of one
+ * verification and freed (OpenSSL wipes it) right after. Only the public
+ * half is kept in memory and published (status). Nothing here logs. */
+#include <errno.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/util.h"
+#include "host/fwdev_internal.h"
+
+#define DEVKEY_LEAF "devkey"
+
+static cl_err devkey_path(const fwg_host *h, const fwg_dev *d, char *out, size_t n)
+{
+	CL_GUARD(fwg_path(h, d->addr, DEVKEY_LEAF, out, n));
+	/* fw_key_load_private reads "pkcs11:" URIs from a token: never for us. */
+	CL_ENSURE(strncmp(out, "pkcs11:", 7) != 0, CL_EINVAL, "firmware dir may not start with pkcs11:");
+	return CL_OK;
+}
+
+/* Fills d's public half (point + PEM) from a key (private or public). */
+static cl_err set_public(fwg_dev *d, const void *key)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	BUF_MEM *mem = NULL;
+	cl_err err = CL_OK;
+	d->has_devkey = false;
+	if (!bio || PEM_write_bio_PUBKEY(bio, (EVP_PKEY *)key) != 1 || BIO_get_mem_ptr(bio, &mem) != 1 || !mem ||
+	    mem->length >= sizeof(d->devkey_pem)) {
+		ERR_clear_error();
+		err = cl_errorf(CL_ECRYPTO, "device %s: cannot encode its public key", d->addr);
+	} else {
+		memcpy(d->devkey_pem, mem->data, mem->length);
+		d->devkey_pem[mem->length] = '\0';
+		err = fw_key_point(key, d->devkey_pt);
+	}
+	BIO_free(bio);
+	if (err == CL_OK)
+		d->has_devkey = true;
+	return err;
+}
+
+cl_err fwg_devkey_create(fwg_host *h, fwg_dev *d)
+{
+	char path[PATH_MAX];
+	void *key = NULL;
+	CL_GUARD(devkey_path(h, d, path, sizeof(path)));
+	CL_GUARD(fw_key_generate(&key));
+	cl_err err = fw_key_save_private(key, path); /* atomic, 0600, via a secure-heap buffer */
+	if (err == CL_OK)
+		err = set_public(d, key);
+	fw_key_free(key); /* EVP_PKEY_free clears the private scalar */
+	return err;
+}
+
+cl_err fwg_devkey_ensure(fwg_host *h, fwg_dev *d)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	void *key = NULL;
+	CL_GUARD(devkey_path(h, d, path, sizeof(path)));
+	if (stat(path, &st) != 0) {
+		CL_ENSURE(errno == ENOENT, CL_EIO, "device %s: cannot stat its key: %s", d->addr, strerror(errno));
+		/* Manufactured by a build without device keys: fuse one now. */
+		CL_GUARD(fwg_devkey_create(h, d));
+		fwg_event e = {.op = FWG_OP_MANUFACTURE, .src = FWG_SRC_HOST, .result = FWG_RES_EVENT,
+			       .addr = d->addr, .detail = "device key generated (device made without one)"};
+		return fwg_audit(h, &e, NULL);
+	}
+	CL_ENSURE(S_ISREG(st.st_mode) && (st.st_mode & 077) == 0, CL_EPROTO,
+		  "device %s: its key file must be a regular file, mode 0600", d->addr);
+	cl_err err = fw_key_load_private(path, &key);
+	if (err != CL_OK)
+		return cl_errorf(CL_EPROTO, "device %s: unreadable device key", d->addr);
+	err = set_public(d, key);
+	fw_key_free(key);
+	return err;
+}
+
+cl_err fwg_devkey_ops(fwg_host *h, const fwg_dev *d, fw_ops *ops, void **key)
+{
+	char path[PATH_MAX];
+	uint8_t pt[FW_POINT_LEN];
+	*key = NULL;
+	fw_openssl_ops(ops, NULL);
+	CL_ENSURE(d->has_devkey, CL_ENOTFOUND, "device %s has no key", d->addr);
+	CL_GUARD(devkey_path(h, d, path, sizeof(path)));
+	if (fw_key_load_private(path, key) != CL_OK)
+		return cl_errorf(CL_EPROTO, "device %s: unreadable device key", d->addr);
+	/* The file must still hold the key whose public half was published. */
+	if (fw_key_point(*key, pt) != CL_OK || memcmp(pt, d->devkey_pt, FW_POINT_LEN) != 0) {
+		fw_key_free(*key);
+		*key = NULL;
+		return cl_errorf(CL_EPROTO, "device %s: device key changed", d->addr);
+	}
+	fw_openssl_ops(ops, *key);
+	return CL_OK;
+}
+
+fw_status fwg_verify_with_devkey(fwg_host *h, const fwg_dev *d, const fw_device *dev, const uint8_t *bundle,
+				 size_t len, uint8_t *dest, size_t dest_len, fw_result *res)
+{
+	fw_ops ops;
+	void *key = NULL;
+	/* Without a usable key the device still verifies plain bundles; an
+	 * encrypted one is then refused no_device_key. */
+	if (fwg_devkey_ops(h, d, &ops, &key) != CL_OK)
+		fw_openssl_ops(&ops, NULL);
+	fw_status s = fw_verify_bundle(&d->trust, dev, &ops, bundle, len, dest, dest_len, res);
+	fw_key_free(key);
+	explicit_bzero(&ops, sizeof(ops));
+	return s;
+}
