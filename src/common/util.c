@@ -24,7 +24,7 @@ void cl_hex_encode(const uint8_t *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-static int hexval(char c)
+int cl_hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -40,7 +40,7 @@ cl_err cl_hex_decode(const char *hex, uint8_t *out, size_t n)
 	if (strlen(hex) != 2 * n)
 		return cl_errorf(CL_EINVAL, "hex string must be %zu characters", 2 * n);
 	for (size_t i = 0; i < n; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+		int hi = cl_hex_digit(hex[2 * i]), lo = cl_hex_digit(hex[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return cl_errorf(CL_EINVAL, "invalid hex digit");
 		out[i] = (uint8_t)(hi << 4 | lo);

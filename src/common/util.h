@@ -13,6 +13,8 @@
 
 /* Lower-case hex of n bytes into out (2n+1 bytes incl. NUL). */
 void cl_hex_encode(const uint8_t *in, size_t n, char *out);
+/* The value of one hex digit (either case), or -1. */
+int cl_hex_digit(char c);
 /* Decodes exactly n bytes of hex; fails on wrong length or bad digit. */
 CL_MUST_CHECK cl_err cl_hex_decode(const char *hex, uint8_t *out, size_t n);
 /* Standard base64 (with padding) of in; result malloc'd, caller frees. */

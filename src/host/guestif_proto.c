@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "host/guestif.h"
 
 #define ERR_MSG_MAX 200
@@ -40,17 +41,6 @@ static cl_err next_token(const char *line, size_t len, size_t *pos, const char *
 static bool tok_is(const char *tok, size_t n, const char *word)
 {
 	return strlen(word) == n && memcmp(tok, word, n) == 0;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 static cl_err parse_addr(const char *tok, size_t n, char *out)
@@ -87,7 +77,7 @@ static cl_err parse_offset(const char *tok, size_t n, uint64_t *out)
 	if (n > 2 && tok[0] == '0' && (tok[1] == 'x' || tok[1] == 'X')) {
 		CL_ENSURE(n - 2 <= 16, CL_EINVAL, "offset does not fit in 64 bits");
 		for (size_t i = 2; i < n; i++) {
-			int d = hexval(tok[i]);
+			int d = cl_hex_digit(tok[i]);
 			CL_ENSURE(d >= 0, CL_EINVAL, "offset: bad hex digit");
 			v = v << 4 | (uint64_t)d;
 		}
@@ -110,7 +100,7 @@ static cl_err parse_hex(const char *tok, size_t n, uint8_t *out, size_t *len)
 	CL_ENSURE(n % 2 == 0, CL_EINVAL, "data: odd number of hex digits");
 	CL_ENSURE(n / 2 <= CL_GUESTIF_WRITE_MAX, CL_ETOOBIG, "data: more than %d bytes", CL_GUESTIF_WRITE_MAX);
 	for (size_t i = 0; i < n; i += 2) {
-		int hi = hexval(tok[i]), lo = hexval(tok[i + 1]);
+		int hi = cl_hex_digit(tok[i]), lo = cl_hex_digit(tok[i + 1]);
 		CL_ENSURE(hi >= 0 && lo >= 0, CL_EINVAL, "data: bad hex digit");
 		out[i / 2] = (uint8_t)(hi << 4 | lo);
 	}
