@@ -143,12 +143,6 @@ static cl_err run_done(ctl_store *st, sqlite3_stmt *q, const char *what, int *ch
 	return CL_OK;
 }
 
-static void col_text(sqlite3_stmt *q, int i, char *out, size_t n)
-{
-	const unsigned char *t = sqlite3_column_text(q, i);
-	snprintf(out, n, "%s", t ? (const char *)t : "");
-}
-
 /* Runs a single-row query; fills via reader. CL_ENOTFOUND if no row. */
 typedef void (*row_reader)(sqlite3_stmt *q, void *out);
 
@@ -204,8 +198,8 @@ static cl_err get_all(ctl_store *st, sqlite3_stmt *q, row_reader rd, size_t sz, 
 static void read_tenant(sqlite3_stmt *q, void *o)
 {
 	ctl_tenant *t = o;
-	col_text(q, 0, t->id, sizeof(t->id));
-	col_text(q, 1, t->name, sizeof(t->name));
+	ctl_store_col_str(q, 0, t->id, sizeof(t->id));
+	ctl_store_col_str(q, 1, t->name, sizeof(t->name));
 	t->created_at = sqlite3_column_int64(q, 2);
 }
 
@@ -236,12 +230,12 @@ cl_err ctl_store_tenant_list(ctl_store *st, ctl_tenant **out, size_t *n)
 static void read_token(sqlite3_stmt *q, void *o)
 {
 	ctl_token *t = o;
-	col_text(q, 0, t->id, sizeof(t->id));
-	col_text(q, 1, t->kind, sizeof(t->kind));
-	col_text(q, 2, t->tenant_id, sizeof(t->tenant_id));
-	col_text(q, 3, t->host_id, sizeof(t->host_id));
-	col_text(q, 4, t->name, sizeof(t->name));
-	col_text(q, 5, t->hash, sizeof(t->hash));
+	ctl_store_col_str(q, 0, t->id, sizeof(t->id));
+	ctl_store_col_str(q, 1, t->kind, sizeof(t->kind));
+	ctl_store_col_str(q, 2, t->tenant_id, sizeof(t->tenant_id));
+	ctl_store_col_str(q, 3, t->host_id, sizeof(t->host_id));
+	ctl_store_col_str(q, 4, t->name, sizeof(t->name));
+	ctl_store_col_str(q, 5, t->hash, sizeof(t->hash));
 	t->created_at = sqlite3_column_int64(q, 6);
 }
 
@@ -292,8 +286,8 @@ struct join_row {
 static void read_join(sqlite3_stmt *q, void *o)
 {
 	struct join_row *r = o;
-	col_text(q, 0, r->hash, CTL_HASH_MAX);
-	col_text(q, 1, r->level, CTL_LEVEL_MAX);
+	ctl_store_col_str(q, 0, r->hash, CTL_HASH_MAX);
+	ctl_store_col_str(q, 1, r->level, CTL_LEVEL_MAX);
 }
 
 cl_err ctl_store_join_get(ctl_store *st, const char *id, int64_t now_ms, char hash[CTL_HASH_MAX],
@@ -330,12 +324,12 @@ cl_err ctl_store_join_consume(ctl_store *st, const char *id)
 static void read_host(sqlite3_stmt *q, void *o)
 {
 	ctl_host *h = o;
-	col_text(q, 0, h->id, sizeof(h->id));
-	col_text(q, 1, h->name, sizeof(h->name));
-	col_text(q, 2, h->state, sizeof(h->state));
-	col_text(q, 3, h->level, sizeof(h->level));
-	col_text(q, 4, h->zone, sizeof(h->zone));
-	col_text(q, 5, h->rack, sizeof(h->rack));
+	ctl_store_col_str(q, 0, h->id, sizeof(h->id));
+	ctl_store_col_str(q, 1, h->name, sizeof(h->name));
+	ctl_store_col_str(q, 2, h->state, sizeof(h->state));
+	ctl_store_col_str(q, 3, h->level, sizeof(h->level));
+	ctl_store_col_str(q, 4, h->zone, sizeof(h->zone));
+	ctl_store_col_str(q, 5, h->rack, sizeof(h->rack));
 	h->memory_mib = sqlite3_column_int64(q, 6);
 	h->cpus = sqlite3_column_int64(q, 7);
 	h->last_seen = sqlite3_column_int64(q, 8);
@@ -444,10 +438,10 @@ out:
 static void read_image(sqlite3_stmt *q, void *o)
 {
 	ctl_image *im = o;
-	col_text(q, 0, im->id, sizeof(im->id));
-	col_text(q, 1, im->tenant_id, sizeof(im->tenant_id));
-	col_text(q, 2, im->name, sizeof(im->name));
-	col_text(q, 3, im->sha384, sizeof(im->sha384));
+	ctl_store_col_str(q, 0, im->id, sizeof(im->id));
+	ctl_store_col_str(q, 1, im->tenant_id, sizeof(im->tenant_id));
+	ctl_store_col_str(q, 2, im->name, sizeof(im->name));
+	ctl_store_col_str(q, 3, im->sha384, sizeof(im->sha384));
 	im->size = sqlite3_column_int64(q, 4);
 	im->created_at = sqlite3_column_int64(q, 5);
 }
@@ -486,19 +480,19 @@ cl_err ctl_store_image_list(ctl_store *st, const char *tenant_id, ctl_image **ou
 static void read_enclave(sqlite3_stmt *q, void *o)
 {
 	ctl_enclave *e = o;
-	col_text(q, 0, e->id, sizeof(e->id));
-	col_text(q, 1, e->name, sizeof(e->name));
-	col_text(q, 2, e->tenant_id, sizeof(e->tenant_id));
-	col_text(q, 3, e->image_id, sizeof(e->image_id));
-	col_text(q, 4, e->host_id, sizeof(e->host_id));
-	col_text(q, 5, e->state, sizeof(e->state));
-	col_text(q, 6, e->desired, sizeof(e->desired));
+	ctl_store_col_str(q, 0, e->id, sizeof(e->id));
+	ctl_store_col_str(q, 1, e->name, sizeof(e->name));
+	ctl_store_col_str(q, 2, e->tenant_id, sizeof(e->tenant_id));
+	ctl_store_col_str(q, 3, e->image_id, sizeof(e->image_id));
+	ctl_store_col_str(q, 4, e->host_id, sizeof(e->host_id));
+	ctl_store_col_str(q, 5, e->state, sizeof(e->state));
+	ctl_store_col_str(q, 6, e->desired, sizeof(e->desired));
 	e->memory_mib = sqlite3_column_int64(q, 7);
 	e->cpus = sqlite3_column_int64(q, 8);
-	col_text(q, 9, e->min_level, sizeof(e->min_level));
+	ctl_store_col_str(q, 9, e->min_level, sizeof(e->min_level));
 	e->untrusted_mask = (uint32_t)sqlite3_column_int64(q, 10);
-	col_text(q, 11, e->access_hash, sizeof(e->access_hash));
-	col_text(q, 12, e->error, sizeof(e->error));
+	ctl_store_col_str(q, 11, e->access_hash, sizeof(e->access_hash));
+	ctl_store_col_str(q, 12, e->error, sizeof(e->error));
 	e->created_at = sqlite3_column_int64(q, 13);
 	e->updated_at = sqlite3_column_int64(q, 14);
 }
@@ -588,13 +582,13 @@ cl_err ctl_store_count_by(ctl_store *st, const char *table, const char *column,
 static void read_job(sqlite3_stmt *q, void *o)
 {
 	ctl_job *j = o;
-	col_text(q, 0, j->id, sizeof(j->id));
-	col_text(q, 1, j->kind, sizeof(j->kind));
-	col_text(q, 2, j->enclave_id, sizeof(j->enclave_id));
-	col_text(q, 3, j->tenant_id, sizeof(j->tenant_id));
-	col_text(q, 4, j->state, sizeof(j->state));
+	ctl_store_col_str(q, 0, j->id, sizeof(j->id));
+	ctl_store_col_str(q, 1, j->kind, sizeof(j->kind));
+	ctl_store_col_str(q, 2, j->enclave_id, sizeof(j->enclave_id));
+	ctl_store_col_str(q, 3, j->tenant_id, sizeof(j->tenant_id));
+	ctl_store_col_str(q, 4, j->state, sizeof(j->state));
 	j->progress = sqlite3_column_int64(q, 5);
-	col_text(q, 6, j->error, sizeof(j->error));
+	ctl_store_col_str(q, 6, j->error, sizeof(j->error));
 	j->created_at = sqlite3_column_int64(q, 7);
 	j->updated_at = sqlite3_column_int64(q, 8);
 }

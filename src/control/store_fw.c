@@ -60,16 +60,40 @@ cl_err ctl_store_fw_run(ctl_store *st, sqlite3_stmt *q, const char *what)
 	return rc == SQLITE_DONE ? CL_OK : ctl_store_sqlerr(st, rc, what);
 }
 
-static void col_str(sqlite3_stmt *q, int c, char *out, size_t n)
+void ctl_store_col_str(sqlite3_stmt *q, int c, char *out, size_t n)
 {
 	const unsigned char *s = sqlite3_column_text(q, c);
 	snprintf(out, n, "%s", s ? (const char *)s : "");
 }
 
-static char *col_dup(sqlite3_stmt *q, int c)
+char *ctl_store_col_dup(sqlite3_stmt *q, int c)
 {
 	const unsigned char *s = sqlite3_column_text(q, c);
 	return strdup(s ? (const char *)s : "");
+}
+
+cl_err ctl_store_ids(ctl_store *st, sqlite3_stmt *q, size_t limit, const char *what, char (**ids)[CTL_ID_MAX],
+		     size_t *n)
+{
+	*ids = NULL;
+	*n = 0;
+	char(*arr)[CTL_ID_MAX] = calloc(limit ? limit : 1, CTL_ID_MAX);
+	if (!arr) {
+		sqlite3_finalize(q);
+		return CL_ENOMEM;
+	}
+	size_t cnt = 0;
+	int rc = SQLITE_DONE;
+	while (cnt < limit && (rc = sqlite3_step(q)) == SQLITE_ROW)
+		ctl_store_col_str(q, 0, arr[cnt++], CTL_ID_MAX);
+	sqlite3_finalize(q);
+	if (cnt < limit && rc != SQLITE_DONE) {
+		free(arr);
+		return ctl_store_sqlerr(st, rc, what);
+	}
+	*ids = arr;
+	*n = cnt;
+	return CL_OK;
 }
 
 cl_err ctl_store_fw_status_put(ctl_store *st, const char *host_id, const ctl_fw_status *s)
@@ -95,7 +119,7 @@ cl_err ctl_store_fw_status_get(ctl_store *st, const char *host_id, ctl_fw_status
 		out->eligible = sqlite3_column_int(q, 0) != 0;
 		out->quarantined = sqlite3_column_int(q, 1) != 0;
 		out->window_open = sqlite3_column_int(q, 2) != 0;
-		out->devices_json = col_dup(q, 3);
+		out->devices_json = ctl_store_col_dup(q, 3);
 		out->updated_at = sqlite3_column_int64(q, 4);
 		if (!out->devices_json)
 			err = CL_ENOMEM;
@@ -136,7 +160,7 @@ cl_err ctl_store_fw_audit_last(ctl_store *st, const char *host_id, int64_t *seq,
 	int rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW) {
 		*seq = sqlite3_column_int64(q, 0);
-		col_str(q, 1, hash, 65);
+		ctl_store_col_str(q, 1, hash, 65);
 	}
 	sqlite3_finalize(q);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? CL_OK : ctl_store_sqlerr(st, rc, "read audit head");
@@ -146,9 +170,9 @@ static cl_err read_record(sqlite3_stmt *q, void *o)
 {
 	ctl_fw_record *r = o;
 	r->seq = sqlite3_column_int64(q, 0);
-	col_str(q, 1, r->hash, sizeof(r->hash));
-	col_str(q, 2, r->prev, sizeof(r->prev));
-	r->json = col_dup(q, 3);
+	ctl_store_col_str(q, 1, r->hash, sizeof(r->hash));
+	ctl_store_col_str(q, 2, r->prev, sizeof(r->prev));
+	r->json = ctl_store_col_dup(q, 3);
 	r->received_at = sqlite3_column_int64(q, 4);
 	return r->json ? CL_OK : CL_ENOMEM;
 }
@@ -232,8 +256,8 @@ cl_err ctl_store_fw_chain_check(ctl_store *st, const char *host_id, bool *ok, in
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		int64_t seq = sqlite3_column_int64(q, 0);
 		char hash[65], prev[65];
-		col_str(q, 1, hash, sizeof(hash));
-		col_str(q, 2, prev, sizeof(prev));
+		ctl_store_col_str(q, 1, hash, sizeof(hash));
+		ctl_store_col_str(q, 2, prev, sizeof(prev));
 		/* The control plane may have joined a host's log after its start:
 		 * the first stored record anchors the walk unless it is seq 1. */
 		bool linked = first ? (seq != 1 || strcmp(prev, zeros) == 0) : (seq == expect && strcmp(prev, prev_hash) == 0);
@@ -285,10 +309,10 @@ cl_err ctl_store_fw_event_list(ctl_store *st, const char *host_id, int64_t after
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW && *n < (size_t)limit) {
 		ctl_fw_event *e = &es[(*n)++];
 		e->id = sqlite3_column_int64(q, 0);
-		col_str(q, 1, e->host_id, sizeof(e->host_id));
-		col_str(q, 2, e->kind, sizeof(e->kind));
+		ctl_store_col_str(q, 1, e->host_id, sizeof(e->host_id));
+		ctl_store_col_str(q, 2, e->kind, sizeof(e->kind));
 		e->seq = sqlite3_column_int64(q, 3);
-		col_str(q, 4, e->detail, sizeof(e->detail));
+		ctl_store_col_str(q, 4, e->detail, sizeof(e->detail));
 		e->created_at = sqlite3_column_int64(q, 5);
 	}
 	sqlite3_finalize(q);
@@ -309,17 +333,17 @@ static cl_err read_op(sqlite3_stmt *q, void *o)
 {
 	ctl_fw_op *op = o;
 	memset(op, 0, sizeof(*op));
-	col_str(q, 0, op->id, sizeof(op->id));
-	col_str(q, 1, op->host_id, sizeof(op->host_id));
-	col_str(q, 2, op->kind, sizeof(op->kind));
-	col_str(q, 3, op->device, sizeof(op->device));
-	op->data = col_dup(q, 4);
-	col_str(q, 5, op->reason, sizeof(op->reason));
-	col_str(q, 6, op->release_id, sizeof(op->release_id));
-	col_str(q, 7, op->state, sizeof(op->state));
+	ctl_store_col_str(q, 0, op->id, sizeof(op->id));
+	ctl_store_col_str(q, 1, op->host_id, sizeof(op->host_id));
+	ctl_store_col_str(q, 2, op->kind, sizeof(op->kind));
+	ctl_store_col_str(q, 3, op->device, sizeof(op->device));
+	op->data = ctl_store_col_dup(q, 4);
+	ctl_store_col_str(q, 5, op->reason, sizeof(op->reason));
+	ctl_store_col_str(q, 6, op->release_id, sizeof(op->release_id));
+	ctl_store_col_str(q, 7, op->state, sizeof(op->state));
 	op->delivered = sqlite3_column_int(q, 8) != 0;
-	col_str(q, 9, op->result_error, sizeof(op->result_error));
-	col_str(q, 10, op->result_reason, sizeof(op->result_reason));
+	ctl_store_col_str(q, 9, op->result_error, sizeof(op->result_error));
+	ctl_store_col_str(q, 10, op->result_reason, sizeof(op->result_reason));
 	op->audit_seq = sqlite3_column_int64(q, 11);
 	op->created_at = sqlite3_column_int64(q, 12);
 	op->updated_at = sqlite3_column_int64(q, 13);
@@ -441,10 +465,10 @@ static cl_err read_opdata(sqlite3_stmt *q, void *o)
 {
 	ctl_fw_opdata *d = o;
 	memset(d, 0, sizeof(*d));
-	col_str(q, 0, d->op_id, sizeof(d->op_id));
-	col_str(q, 1, d->host_id, sizeof(d->host_id));
+	ctl_store_col_str(q, 0, d->op_id, sizeof(d->op_id));
+	ctl_store_col_str(q, 1, d->host_id, sizeof(d->host_id));
 	d->size = sqlite3_column_int64(q, 2);
-	col_str(q, 3, d->sha384, sizeof(d->sha384));
+	ctl_store_col_str(q, 3, d->sha384, sizeof(d->sha384));
 	d->created_at = sqlite3_column_int64(q, 4);
 	return CL_OK;
 }
@@ -477,17 +501,10 @@ cl_err ctl_store_fw_opdata_reap(ctl_store *st, const char *host_id, char (**ids)
 				   "SELECT d.op_id FROM fw_op_data d LEFT JOIN fw_ops o ON o.id=d.op_id"
 				   " WHERE d.host_id=? AND (o.id IS NULL OR o.state != 'pending') LIMIT 64",
 				   "s", host_id));
-	char(*arr)[CTL_ID_MAX] = calloc(LIMIT, CTL_ID_MAX);
-	if (!arr) {
-		sqlite3_finalize(q);
-		return CL_ENOMEM;
-	}
+	char(*arr)[CTL_ID_MAX] = NULL;
 	size_t cnt = 0;
-	int rc = SQLITE_DONE;
-	while (cnt < LIMIT && (rc = sqlite3_step(q)) == SQLITE_ROW)
-		col_str(q, 0, arr[cnt++], CTL_ID_MAX);
-	sqlite3_finalize(q);
-	cl_err err = cnt < LIMIT && rc != SQLITE_DONE ? ctl_store_sqlerr(st, rc, "list firmware op data") : CL_OK;
+	CL_GUARD(ctl_store_ids(st, q, LIMIT, "list firmware op data", &arr, &cnt));
+	cl_err err = CL_OK;
 	for (size_t i = 0; i < cnt && err == CL_OK; i++) {
 		CL_GUARD_OUT(err, ctl_store_fw_prep(st, &q, "DELETE FROM fw_op_data WHERE op_id=?", "s", arr[i]));
 		err = ctl_store_fw_run(st, q, "delete firmware op data");

@@ -8,18 +8,6 @@
 
 #include "control/store_priv.h"
 
-static void col_str(sqlite3_stmt *q, int c, char *out, size_t n)
-{
-	const unsigned char *s = sqlite3_column_text(q, c);
-	snprintf(out, n, "%s", s ? (const char *)s : "");
-}
-
-static char *col_dup(sqlite3_stmt *q, int c)
-{
-	const unsigned char *s = sqlite3_column_text(q, c);
-	return strdup(s ? (const char *)s : "");
-}
-
 cl_err ctl_store_fw_trust_put(ctl_store *st, const char *root_hex, const char *docs_json, int64_t version,
 			      int64_t threshold, int64_t now)
 {
@@ -39,8 +27,8 @@ cl_err ctl_store_fw_trust_get(ctl_store *st, char **root_hex, char **docs_json, 
 	int rc = sqlite3_step(q);
 	cl_err err = CL_OK;
 	if (rc == SQLITE_ROW) {
-		*root_hex = col_dup(q, 0);
-		*docs_json = col_dup(q, 1);
+		*root_hex = ctl_store_col_dup(q, 0);
+		*docs_json = ctl_store_col_dup(q, 1);
 		*version = sqlite3_column_int64(q, 2);
 		if (!*root_hex || !*docs_json) {
 			free(*root_hex);
@@ -100,19 +88,19 @@ static cl_err read_rel(sqlite3_stmt *q, void *o)
 {
 	ctl_fw_release *r = o;
 	memset(r, 0, sizeof(*r));
-	col_str(q, 0, r->id, sizeof(r->id));
-	col_str(q, 1, r->vendor, sizeof(r->vendor));
-	col_str(q, 2, r->class_id, sizeof(r->class_id));
-	col_str(q, 3, r->component, sizeof(r->component));
-	col_str(q, 4, r->version, sizeof(r->version));
+	ctl_store_col_str(q, 0, r->id, sizeof(r->id));
+	ctl_store_col_str(q, 1, r->vendor, sizeof(r->vendor));
+	ctl_store_col_str(q, 2, r->class_id, sizeof(r->class_id));
+	ctl_store_col_str(q, 3, r->component, sizeof(r->component));
+	ctl_store_col_str(q, 4, r->version, sizeof(r->version));
 	r->sequence = sqlite3_column_int64(q, 5);
-	col_str(q, 6, r->channel, sizeof(r->channel));
-	r->signers_json = col_dup(q, 7);
+	ctl_store_col_str(q, 6, r->channel, sizeof(r->channel));
+	r->signers_json = ctl_store_col_dup(q, 7);
 	r->nsigners = sqlite3_column_int64(q, 8);
 	r->threshold = sqlite3_column_int64(q, 9);
 	r->created_at = sqlite3_column_int64(q, 10);
 	r->updated_at = sqlite3_column_int64(q, 11);
-	r->channels_json = col_dup(q, 12);
+	r->channels_json = ctl_store_col_dup(q, 12);
 	return r->signers_json && r->channels_json ? CL_OK : CL_ENOMEM;
 }
 
@@ -238,7 +226,7 @@ cl_err ctl_store_fw_tenant_channel_get(ctl_store *st, const char *tenant_id, cha
 	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT channel FROM fw_tenant_channel WHERE tenant_id=?", "s", tenant_id));
 	int rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW)
-		col_str(q, 0, channel, 64);
+		ctl_store_col_str(q, 0, channel, 64);
 	sqlite3_finalize(q);
 	if (rc == SQLITE_DONE)
 		return cl_errorf(CL_ENOTFOUND, "the tenant has not chosen a firmware channel");
@@ -279,9 +267,9 @@ cl_err ctl_store_fw_targets(ctl_store *st, const char *tenant_id, const char *ho
 			cap = nc;
 		}
 		ctl_fw_target *t = &(*out)[(*n)++];
-		col_str(q, 0, t->release_id, sizeof(t->release_id));
-		col_str(q, 1, t->host_id, sizeof(t->host_id));
-		col_str(q, 2, t->component, sizeof(t->component));
+		ctl_store_col_str(q, 0, t->release_id, sizeof(t->release_id));
+		ctl_store_col_str(q, 1, t->host_id, sizeof(t->host_id));
+		ctl_store_col_str(q, 2, t->component, sizeof(t->component));
 	}
 	if (err == CL_OK && rc != SQLITE_DONE)
 		err = ctl_store_sqlerr(st, rc, "find release targets");

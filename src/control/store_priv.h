@@ -22,6 +22,14 @@ CL_MUST_CHECK cl_err ctl_store_fw_prep(ctl_store *st, sqlite3_stmt **q, const ch
 CL_MUST_CHECK cl_err ctl_store_fw_run(ctl_store *st, sqlite3_stmt *q, const char *what);
 /* Steps a single-row query and finalizes it: the row goes through read (which
  * may fail, e.g. on allocation); no row is CL_ENOTFOUND with detail notfound. */
+/* Column c as text into out (n bytes, truncated; NULL reads as ""). */
+void ctl_store_col_str(sqlite3_stmt *q, int c, char *out, size_t n);
+/* Column c as a malloc'd string (NULL reads as ""); NULL when out of memory. */
+char *ctl_store_col_dup(sqlite3_stmt *q, int c);
+/* Steps q (finalized here), collecting the first column of at most limit
+ * rows into *ids (malloc'd, caller frees; *n rows). */
+CL_MUST_CHECK cl_err ctl_store_ids(ctl_store *st, sqlite3_stmt *q, size_t limit, const char *what,
+				   char (**ids)[CTL_ID_MAX], size_t *n);
 typedef cl_err (*ctl_store_fw_reader)(sqlite3_stmt *q, void *out);
 CL_MUST_CHECK cl_err ctl_store_fw_one(ctl_store *st, sqlite3_stmt *q, ctl_store_fw_reader read, void *out,
 				      const char *notfound, const char *what);

@@ -6,21 +6,15 @@
 #include "control/store_priv.h"
 #include "control/upload.h"
 
-static void col_str(sqlite3_stmt *q, int c, char *out, size_t n)
-{
-	const unsigned char *s = sqlite3_column_text(q, c);
-	snprintf(out, n, "%s", s ? (const char *)s : "");
-}
-
 static cl_err read_upload(sqlite3_stmt *q, void *out)
 {
 	ctl_upload *u = out;
 	memset(u, 0, sizeof(*u));
-	col_str(q, 0, u->id, sizeof(u->id));
-	col_str(q, 1, u->tenant_id, sizeof(u->tenant_id));
-	col_str(q, 2, u->owner_kind, sizeof(u->owner_kind));
+	ctl_store_col_str(q, 0, u->id, sizeof(u->id));
+	ctl_store_col_str(q, 1, u->tenant_id, sizeof(u->tenant_id));
+	ctl_store_col_str(q, 2, u->owner_kind, sizeof(u->owner_kind));
 	u->size = sqlite3_column_int64(q, 3);
-	col_str(q, 4, u->sha384, sizeof(u->sha384));
+	ctl_store_col_str(q, 4, u->sha384, sizeof(u->sha384));
 	u->received = sqlite3_column_int64(q, 5);
 	u->complete = sqlite3_column_int64(q, 6) != 0;
 	u->created_at = sqlite3_column_int64(q, 7);
@@ -92,29 +86,10 @@ cl_err ctl_store_upload_exists(ctl_store *st, const char *id, bool *exists)
 
 cl_err ctl_store_upload_expired(ctl_store *st, int64_t cutoff_ms, char (**ids)[CTL_ID_MAX], size_t *n)
 {
-	enum { LIMIT = 256 };
 	sqlite3_stmt *q;
 	*ids = NULL;
 	*n = 0;
 	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT id FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT 256",
 				   "i", cutoff_ms));
-	char(*arr)[CTL_ID_MAX] = calloc(LIMIT, CTL_ID_MAX);
-	if (!arr) {
-		sqlite3_finalize(q);
-		return CL_ENOMEM;
-	}
-	size_t cnt = 0;
-	int rc = SQLITE_DONE;
-	while (cnt < LIMIT && (rc = sqlite3_step(q)) == SQLITE_ROW)
-		col_str(q, 0, arr[cnt++], CTL_ID_MAX);
-	if (cnt < LIMIT && rc != SQLITE_DONE) {
-		cl_err e = ctl_store_sqlerr(st, rc, "list expired uploads");
-		sqlite3_finalize(q);
-		free(arr);
-		return e;
-	}
-	sqlite3_finalize(q);
-	*ids = arr;
-	*n = cnt;
-	return CL_OK;
+	return ctl_store_ids(st, q, 256, "list expired uploads", ids, n);
 }

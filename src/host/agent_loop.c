@@ -530,8 +530,9 @@ static int sync_once(cl_agent *ag)
 	cl_buf_init(&resp, SYNC_RESP_MAX);
 	long status = 0;
 	cl_http_client_set_timeout(ag->http, (long)ag->cfg.poll_timeout_ms + 15000);
-	cl_err err = cl_http_request(ag->http, "POST", path, NULL, text, strlen(text), "application/json", &status, &resp);
-	cl_debug("sync body_bytes=%zu build_ms=%.1f round_trip_ms=%.1f", strlen(text), (double)(t1 - t0) / 1e6,
+	size_t tlen = strlen(text);
+	cl_err err = cl_http_request(ag->http, "POST", path, NULL, text, tlen, "application/json", &status, &resp);
+	cl_debug("sync body_bytes=%zu build_ms=%.1f round_trip_ms=%.1f", tlen, (double)(t1 - t0) / 1e6,
 		 (double)(cl_now_mono_ns() - t1) / 1e6); /* where a slow launch path spends its time */
 	free(text);
 	int ret = 1;

@@ -14,39 +14,14 @@
 # near its end a `cloister host power-cycle` reopens it.
 source "$(dirname "$0")/host_lib.sh"
 
-NIC=0000:03:00.0
-NIC_VENDOR=6ba7b810-9dad-11d1-80b4-00c04fd430c8
-NIC_CLASS=2b0e0cbe-5b2c-4f44-9d3b-7f0c6a3c1e55
-GPU=0000:65:00.0
-GPU_VENDOR=10de0000-6a1b-4c2e-9f11-5e37420010de
-GPU_CLASS=03020000-7c4d-4b8a-a219-0b556e210302
-WINDOW_S=60
-WINDOW_MARGIN=20
+NIC=$FW_NIC NIC_VENDOR=$FW_NIC_VENDOR NIC_CLASS=$FW_NIC_CLASS
+GPU=$FW_GPU GPU_VENDOR=$FW_GPU_VENDOR GPU_CLASS=$FW_GPU_CLASS
 
 ctl_start
 export CLOISTER_SERVER="$URL" CLOISTER_CA="$CA" CLOISTER_TOKEN="$ADMIN"
 unset CLOISTER_CONFIG CLOISTER_ACCESS_KEY
-
-for k in root a b c; do
-	"$CLI_BIN" fw keygen --out "$WORK/$k.pem" --pub "$WORK/$k.pub" >/dev/null || fail "keygen $k"
-done
-"$CLI_BIN" fw trust-root sign --version 1 --threshold 2 --signer "$WORK/a.pub,$WORK/b.pub,$WORK/c.pub" \
-	--key "$WORK/root.pem" -o "$WORK/tr1.cbor" >/dev/null || fail "trust-root sign"
-head -c 50000 /dev/urandom >"$WORK/img.bin"
-
-WINDOW_FROM=$SECONDS
-JT=$(join_token)
-host_start --join-token "$JT" --fw-root "$WORK/root.pub"
-
-ensure_window() {
-	[ $((SECONDS - WINDOW_FROM)) -ge $((WINDOW_S - WINDOW_MARGIN)) ] || return 0
-	echo "window nearly over after $((SECONDS - WINDOW_FROM))s: power-cycling"
-	WINDOW_FROM=$SECONDS
-	out=$("$CLI_BIN" host power-cycle "$HOST_ID" --wait) || fail "power-cycle: $out"
-	grep -q '^accepted' <<<"$out" || fail "power-cycle: $out"
-}
-fw_reported() { req GET "/v1/hosts/$HOST_ID/fw"; [ "$STATUS" = 200 ] && [ "$(jget 'j["reported"]')" = True ]; }
-wait_for 20 "firmware report" fw_reported
+fw_keys
+fw_host_start
 
 # ---- the devices' public keys, from the host's report ----
 out=$("$CLI_BIN" fw status --host "$HOST_ID" --device-key $NIC --out "$WORK/nic.pub") || fail "fw status --device-key: $out"

@@ -18,26 +18,15 @@
 #   cloister CLI / curl (admin) ──► cloister-control ◄── cloister-host --fw-root root.pub
 source "$(dirname "$0")/host_lib.sh"
 
-NIC=0000:03:00.0
-NIC_VENDOR=6ba7b810-9dad-11d1-80b4-00c04fd430c8
-NIC_CLASS=2b0e0cbe-5b2c-4f44-9d3b-7f0c6a3c1e55
-GPU=0000:65:00.0
-GPU_VENDOR=10de0000-6a1b-4c2e-9f11-5e37420010de
-GPU_CLASS=03020000-7c4d-4b8a-a219-0b556e210302
-WINDOW_S=60     # the default window (docs/firmware-guard.md)
-WINDOW_MARGIN=20 # power-cycle when fewer seconds than this may be left
+NIC=$FW_NIC NIC_VENDOR=$FW_NIC_VENDOR NIC_CLASS=$FW_NIC_CLASS
+GPU=$FW_GPU GPU_VENDOR=$FW_GPU_VENDOR GPU_CLASS=$FW_GPU_CLASS
 
 ctl_start
 export CLOISTER_SERVER="$URL" CLOISTER_CA="$CA" CLOISTER_TOKEN="$ADMIN"
 unset CLOISTER_CONFIG CLOISTER_ACCESS_KEY
 
 # ---- keys, trust root and bundles: all made before the window opens ----
-for k in root a b c; do
-	"$CLI_BIN" fw keygen --out "$WORK/$k.pem" --pub "$WORK/$k.pub" >/dev/null || fail "keygen $k"
-done
-"$CLI_BIN" fw trust-root sign --version 1 --threshold 2 --signer "$WORK/a.pub,$WORK/b.pub,$WORK/c.pub" \
-	--key "$WORK/root.pem" -o "$WORK/tr1.cbor" >/dev/null || fail "trust-root sign"
-head -c 50000 /dev/urandom >"$WORK/img.bin"
+fw_keys
 # sign OUT VENDOR CLASS COMPONENT VERSION SEQUENCE KEY...: bundle signed by the first key, co-signed by the rest.
 sign() {
 	local out=$1 v=$2 k=$3 comp=$4 ver=$5 seq=$6; shift 6
@@ -52,22 +41,7 @@ sign "$WORK/one.fw" $NIC_VENDOR $NIC_CLASS $NIC 2.1.0 6 "$WORK/b.pem"
 sign "$WORK/gpu.fw" $GPU_VENDOR $GPU_CLASS $GPU 9.0.0 7 "$WORK/a.pem" "$WORK/b.pem"
 
 # ---- the agent: first start manufactures the devices and opens the window ----
-WINDOW_FROM=$SECONDS # taken before the start: a conservative estimate of the opening
-JT=$(join_token)
-host_start --join-token "$JT" --fw-root "$WORK/root.pub"
-
-# ensure_window: power-cycles (the production way to reopen the window) when
-# fewer than WINDOW_MARGIN seconds may be left of the current one.
-ensure_window() {
-	[ $((SECONDS - WINDOW_FROM)) -ge $((WINDOW_S - WINDOW_MARGIN)) ] || return 0
-	echo "window nearly over after $((SECONDS - WINDOW_FROM))s: power-cycling"
-	WINDOW_FROM=$SECONDS
-	out=$("$CLI_BIN" host power-cycle "$HOST_ID" --wait) || fail "power-cycle: $out"
-	grep -q '^accepted' <<<"$out" || fail "power-cycle: $out"
-}
-
-fw_reported() { req GET "/v1/hosts/$HOST_ID/fw"; [ "$STATUS" = 200 ] && [ "$(jget 'j["reported"]')" = True ]; }
-wait_for 20 "firmware report" fw_reported
+fw_host_start
 
 # The devices' identities, as the host reports them, are the ones signed for.
 "$CLI_BIN" --json fw status --host "$HOST_ID" >"$WORK/status.json" || fail "fw status --json"

@@ -245,3 +245,46 @@ assert_gone() {
 # spare while an agent runs (none once it is stopped).
 no_stray_shims() { [ "$(unassigned_shims)" -le $([ -n "$HOST_PID" ] && echo 1 || echo 0) ]; }
 assert_no_stray_shims() { wait_for 10 "stray shims to exit ($(unassigned_shims) unassigned)" no_stray_shims; }
+
+# ---- firmware guard (host_fw_*.sh) ----
+# The default devices' identities (src/host/fwdev_host.c) and window.
+FW_NIC=0000:03:00.0
+FW_NIC_VENDOR=6ba7b810-9dad-11d1-80b4-00c04fd430c8
+FW_NIC_CLASS=2b0e0cbe-5b2c-4f44-9d3b-7f0c6a3c1e55
+FW_GPU=0000:65:00.0
+FW_GPU_VENDOR=10de0000-6a1b-4c2e-9f11-5e37420010de
+FW_GPU_CLASS=03020000-7c4d-4b8a-a219-0b556e210302
+WINDOW_S=60      # the default window (docs/firmware-guard.md)
+WINDOW_MARGIN=20 # power-cycle when fewer seconds than this may be left
+
+# fw_keys: root key and signers a b c in $WORK, trust root v1 (2 of a,b,c) in
+# $WORK/tr1.cbor, a 50 kB image in $WORK/img.bin.
+fw_keys() {
+	local k
+	for k in root a b c; do
+		"$CLI_BIN" fw keygen --out "$WORK/$k.pem" --pub "$WORK/$k.pub" >/dev/null || fail "keygen $k"
+	done
+	"$CLI_BIN" fw trust-root sign --version 1 --threshold 2 --signer "$WORK/a.pub,$WORK/b.pub,$WORK/c.pub" \
+		--key "$WORK/root.pem" -o "$WORK/tr1.cbor" >/dev/null || fail "trust-root sign"
+	head -c 50000 /dev/urandom >"$WORK/img.bin"
+}
+
+# fw_host_start: the agent with the guard (first start manufactures the
+# devices and opens the window), then waits for its first firmware report.
+fw_reported() { req GET "/v1/hosts/$HOST_ID/fw"; [ "$STATUS" = 200 ] && [ "$(jget 'j["reported"]')" = True ]; }
+fw_host_start() {
+	WINDOW_FROM=$SECONDS # taken before the start: a conservative estimate of the opening
+	host_start --join-token "$(join_token)" --fw-root "$WORK/root.pub"
+	wait_for 20 "firmware report" fw_reported
+}
+
+# ensure_window: power-cycles (the production way to reopen the window) when
+# fewer than WINDOW_MARGIN seconds may be left of the current one.
+ensure_window() {
+	[ $((SECONDS - WINDOW_FROM)) -ge $((WINDOW_S - WINDOW_MARGIN)) ] || return 0
+	echo "window nearly over after $((SECONDS - WINDOW_FROM))s: power-cycling"
+	WINDOW_FROM=$SECONDS
+	local out
+	out=$("$CLI_BIN" host power-cycle "$HOST_ID" --wait) || fail "power-cycle: $out"
+	grep -q '^accepted' <<<"$out" || fail "power-cycle: $out"
+}

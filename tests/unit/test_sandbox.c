@@ -574,8 +574,10 @@ static void enclave_dies_with_shim(void **state)
 	cl_sandbox_info info;
 	launch_ok(ID("orphan"), 64 << 20, 0, &info);
 	assert_int_equal(kill(info.shim_pid, SIGKILL), 0);
+	/* wait for both: the enclave's init gets its death signal while the
+	 * shim is still exiting, before the shim shows as a zombie */
 	uint64_t deadline = cl_now_mono_ns() + 10ull * 1000 * 1000 * 1000;
-	while (process_alive(info.init_pid) && cl_now_mono_ns() < deadline)
+	while ((process_alive(info.init_pid) || process_alive(info.shim_pid)) && cl_now_mono_ns() < deadline)
 		usleep(1000);
 	assert_false(process_alive(info.init_pid));
 	cl_sandbox_info now;
