@@ -40,7 +40,7 @@ LIBS    := $(PKG_LIBS) -lpthread -lm
 LINKLIBS = -Wl,--start-group $(LIBFILES) -Wl,--end-group $(LIBS)
 
 # Components built as libraries. Order matters for static linking.
-COMPONENTS := control host cli image fw common
+COMPONENTS := control host guestif fwguard sandbox cli image fw common
 define component_objs
 $(patsubst src/%.c,$(BUILD)/obj/%.o,$(filter-out src/$(1)/main.c,$(wildcard src/$(1)/*.c)))
 endef
@@ -77,6 +77,22 @@ test: all
 
 bench: all
 
+# The build's identity (src/common/version.c): rewritten only when it changes,
+# so an unchanged tree is not rebuilt.
+VERSION_STR := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+GIT_REV := $(shell git describe --always --dirty --abbrev=10 2>/dev/null || echo unknown)
+comma := ,
+BUILD_FLAGS := $(if $(filter 1,$(SAN)),asan$(comma)ubsan,release)
+$(BUILD)/gen/version_gen.h: FORCE
+	@mkdir -p $(dir $@)
+	@printf '#define CL_VERSION_STR "%s"\n#define CL_GIT_REV "%s"\n#define CL_BUILD_FLAGS "%s"\n' \
+		'$(VERSION_STR)' '$(GIT_REV)' '$(BUILD_FLAGS)' >$@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+$(BUILD)/obj/common/version.o: $(BUILD)/gen/version_gen.h
+$(BUILD)/obj/common/version.o: CFLAGS_ALL += -I$(BUILD)/gen
+.PHONY: FORCE
+FORCE:
+
 $(BUILD)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	@echo '  CC      $<'
@@ -109,10 +125,10 @@ $(BUILD)/bin/cloister: $(BUILD)/obj/cli/main.o $(LIBFILES)
 # cloister-init runs as PID 1 inside a root holding only the image's files:
 # it is static, never sanitized, and links only what it needs.
 INIT_SRCS := $(wildcard src/init/*.c) src/common/frame.c
-$(INIT): $(INIT_SRCS) $(wildcard src/init/*.h) src/common/frame.h
+$(INIT): $(INIT_SRCS) $(wildcard src/init/*.h) src/common/frame.h $(BUILD)/gen/version_gen.h
 	@mkdir -p $(dir $@)
 	@echo '  LD      $@'
-	$(Q)$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -Isrc -static -o $@ $(INIT_SRCS)
+	$(Q)$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -Isrc -I$(BUILD)/gen -static -o $@ $(INIT_SRCS)
 
 # Example applications are static too: an enclave root has no libc.
 $(BUILD)/examples/%: examples/%/main.c

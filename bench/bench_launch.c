@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "host/sandbox.h"
+#include "sandbox/sandbox.h"
 #include "image/image.h"
 
 extern char **environ;

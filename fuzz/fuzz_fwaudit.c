@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "host/fwaudit.h"
+#include "fwguard/fwaudit.h"
 
 static int check_record(const fwg_audit_rec *r, void *ctx)
 {

@@ -1,4 +1,4 @@
-/* Fuzzes the guest interface's request parser (src/host/guestif_proto.c)
+/* Fuzzes the guest interface's request parser (src/guestif/guestif_proto.c)
  * the way the server feeds it: the input is split at '\n' into lines of at
  * most CL_GUESTIF_LINE_MAX bytes, each parsed on its own; a parsed request
  * must satisfy the parser's contract, and every answer must format as one
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/guestif.h"
+#include "guestif/guestif.h"
 
 static void check(const cl_guestif_req *r)
 {

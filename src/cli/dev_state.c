@@ -17,7 +17,7 @@
 #include "cli/cli.h"
 #include "common/buf.h"
 #include "common/util.h"
-#include "host/sandbox.h"
+#include "sandbox/sandbox.h"
 
 #define DEV_STOP_MS 10000 /* per child, before SIGKILL */
 

@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "common/version.h"
 
 static const struct {
 	const char *noun;
@@ -32,6 +33,7 @@ static void usage(FILE *f)
 	      "  --config FILE      JSON {server, ca, token}     (CLOISTER_CONFIG,\n"
 	      "                     default ~/.config/cloister/config.json)\n"
 	      "  --json             machine-readable output\n"
+	      "  --version          version, revision and library versions\n"
 	      "\n`cloister <noun> --help` lists a noun's verbs.\n",
 	      f);
 }
@@ -45,6 +47,10 @@ int main(int argc, char **argv)
 	while (pre_end < argc && argv[pre_end][0] == '-') {
 		if (cl_cli_is_help(argv[pre_end])) {
 			usage(stdout);
+			return 0;
+		}
+		if (strcmp(argv[pre_end], "--version") == 0) {
+			cl_version_print(stdout, "cloister");
 			return 0;
 		}
 		bool takes_value = strcmp(argv[pre_end], "--json") != 0 && !strchr(argv[pre_end], '=');

@@ -24,6 +24,11 @@ static const struct {
 	[CL_EUNAVAIL] = {"unavailable", "no capacity or service unavailable"},
 	[CL_ETIMEOUT] = {"timeout", "timed out"},
 	[CL_EINTERNAL] = {"internal", "internal error"},
+	[CL_ENOSPACE] = {"insufficient_storage", "the disk or the storage quota is full"},
+	[CL_EMEDIA] = {"unsupported_media_type", "unsupported media type"},
+	[CL_EMETHOD] = {"method_not_allowed", "method not allowed on this path"},
+	[CL_ELIMIT] = {"too_many_requests", "too many requests in flight: retry later"},
+	[CL_EHEADERS] = {"headers_too_large", "request headers too large"},
 };
 
 const char *cl_err_name(cl_err e)

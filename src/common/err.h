@@ -27,6 +27,11 @@ typedef enum cl_err {
 	CL_EUNAVAIL = 12,  /* no capacity / service unavailable */
 	CL_ETIMEOUT = 13,  /* operation timed out */
 	CL_EINTERNAL = 14, /* broken internal invariant */
+	CL_ENOSPACE = 15,  /* the disk (or a storage quota) is full */
+	CL_EMEDIA = 16,    /* request body of a media type the endpoint does not take */
+	CL_EMETHOD = 17,   /* known path, method it does not serve */
+	CL_ELIMIT = 18,    /* a rate or in-flight budget is exhausted: retry later */
+	CL_EHEADERS = 19,  /* request headers exceed the server's limit */
 } cl_err;
 
 /* Stable lower-case name of an error ("invalid", "not_found", ...). Static. */

@@ -184,19 +184,10 @@ out:
 static void list(ctl_req *r)
 {
 	ctl_server *srv = r->srv;
-	const char *ls = evhttp_find_header(&r->query, "limit");
-	const char *after = evhttp_find_header(&r->query, "after");
-	long limit = 50;
-	if (ls) {
-		char *end = NULL;
-		limit = strtol(ls, &end, 10);
-		if (!*ls || *end || limit < 1 || limit > 500) {
-			ctl_reply_error(srv, r->req, CL_EINVAL, "limit must be 1..500");
-			return;
-		}
-	}
-	if (after && !ctl_valid_id(after)) {
-		ctl_reply_error(srv, r->req, CL_EINVAL, "after must be an enclave id");
+	ctl_page pg;
+	cl_err err = ctl_req_page(r, &pg);
+	if (err != CL_OK) {
+		ctl_reply_err(srv, r->req, err);
 		return;
 	}
 	if (r->who.kind == CTL_WHO_HOST) {
@@ -207,19 +198,19 @@ static void list(ctl_req *r)
 	ctl_enclave *es = NULL;
 	size_t n = 0;
 	/* Admins see every enclave's metadata; tenants those whose policy lets untrusted callers list. */
-	cl_err err = ctl_store_enclave_list(srv->store, admin ? NULL : r->who.tenant_id, admin ? 0 : CTL_ACT_LIST,
-					    after ? after : "", (int)limit + 1, &es, &n);
+	err = ctl_store_enclave_list(srv->store, admin ? NULL : r->who.tenant_id, admin ? 0 : CTL_ACT_LIST, pg.after,
+				     pg.limit + 1, &es, &n);
 	if (err != CL_OK) {
 		ctl_reply_err(srv, r->req, err);
 		return;
 	}
 	json_t *items = json_array();
-	size_t shown = n > (size_t)limit ? (size_t)limit : n;
+	size_t shown = n > (size_t)pg.limit ? (size_t)pg.limit : n;
 	for (size_t i = 0; i < shown; i++)
 		json_array_append_new(items, ctl_enclave_json(&es[i]));
-	json_t *next = n > (size_t)limit ? json_string(es[shown - 1].id) : json_null();
+	json_t *page = ctl_page_json(items, n > shown ? es[shown - 1].id : NULL);
 	free(es);
-	ctl_reply_json(srv, r->req, 200, json_pack("{s:o,s:o}", "items", items, "next", next));
+	ctl_reply_json(srv, r->req, 200, page);
 }
 
 static void destroy(ctl_req *r, ctl_enclave *e)

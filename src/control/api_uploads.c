@@ -271,14 +271,14 @@ static cl_err file_sha384(const char *path, int64_t size, char hex[97])
 			goto out;
 		}
 		if (EVP_DigestUpdate(ctx, buf, (size_t)got) != 1) {
-			err = cl_errorf(CL_ECRYPTO, "sha384 failed");
+			err = cl_errorf(CL_EINTERNAL, "sha384 failed");
 			goto out;
 		}
 		off += got;
 	}
 	unsigned mdlen = 0;
 	if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != CL_SHA384_LEN) {
-		err = cl_errorf(CL_ECRYPTO, "sha384 failed");
+		err = cl_errorf(CL_EINTERNAL, "sha384 failed");
 		goto out;
 	}
 	cl_hex_encode(md, sizeof(md), hex);

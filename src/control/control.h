@@ -80,6 +80,22 @@ int ctl_err_status(cl_err e);
 CL_MUST_CHECK cl_err ctl_req_json(ctl_req *r, json_t **out);
 /* Returns a request header value or NULL. */
 const char *ctl_req_header(ctl_req *r, const char *name);
+/* A list request's page: ?limit=1..CTL_PAGE_MAX (default CTL_PAGE_DEFAULT)
+ * and ?after=ID (the previous page's "next"; "" for the first page). A
+ * handler asks its store for limit + 1 rows after `after` in id order: the
+ * extra row only says that there is a next page. */
+#define CTL_PAGE_DEFAULT 50
+#define CTL_PAGE_MAX 500
+typedef struct ctl_page {
+	int limit;
+	const char *after; /* points into the request's query; never NULL */
+} ctl_page;
+/* Parses the page of r's query into *pg. CL_EINVAL (with a detail) for a
+ * limit out of range or an after that is not an id. */
+CL_MUST_CHECK cl_err ctl_req_page(ctl_req *r, ctl_page *pg);
+/* {"items": items, "next": next_id or null}; steals items. NULL on allocation
+ * failure (items freed). */
+json_t *ctl_page_json(json_t *items, const char *next_id);
 /* RFC 3339 UTC time string for ms since the epoch, as a new JSON string. */
 json_t *ctl_json_time(int64_t ms);
 /* Records a completed reply's status for /metrics. */

@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <event2/keyvalq_struct.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ int ctl_err_status(cl_err e)
 	switch (e) {
 	case CL_EINVAL:
 	case CL_EPROTO:
+	case CL_ECRYPTO: /* a signature or digest the caller sent did not check out */
 		return 400;
 	case CL_EAUTH:
 		return 401;
@@ -32,6 +34,16 @@ int ctl_err_status(cl_err e)
 		return 409;
 	case CL_ETOOBIG:
 		return 413;
+	case CL_EMETHOD:
+		return 405;
+	case CL_EMEDIA:
+		return 415;
+	case CL_ELIMIT:
+		return 429;
+	case CL_EHEADERS:
+		return 431;
+	case CL_ENOSPACE:
+		return 507;
 	case CL_EUNAVAIL:
 		return 503;
 	case CL_ETIMEOUT:
@@ -64,6 +76,14 @@ static const char *reason(int status)
 		return "Conflict";
 	case 413:
 		return "Payload Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 507:
+		return "Insufficient Storage";
 	case 503:
 		return "Service Unavailable";
 	case 504:
@@ -129,6 +149,34 @@ cl_err ctl_req_json(ctl_req *r, json_t **out)
 	const unsigned char *p = len ? evbuffer_pullup(in, -1) : (const unsigned char *)"";
 	CL_ENSURE(p, CL_ENOMEM, "out of memory");
 	return ctl_json_body(p, len, out);
+}
+
+cl_err ctl_req_page(ctl_req *r, ctl_page *pg)
+{
+	const char *ls = evhttp_find_header(&r->query, "limit");
+	const char *after = evhttp_find_header(&r->query, "after");
+	pg->limit = CTL_PAGE_DEFAULT;
+	pg->after = "";
+	if (ls) {
+		char *end = NULL;
+		errno = 0;
+		long v = strtol(ls, &end, 10);
+		CL_ENSURE(*ls && !*end && errno == 0 && v >= 1 && v <= CTL_PAGE_MAX, CL_EINVAL, "limit must be 1..%d",
+			  CTL_PAGE_MAX);
+		pg->limit = (int)v;
+	}
+	if (after) {
+		CL_ENSURE(ctl_valid_id(after), CL_EINVAL, "after must be an id from a previous page's next");
+		pg->after = after;
+	}
+	return CL_OK;
+}
+
+json_t *ctl_page_json(json_t *items, const char *next_id)
+{
+	if (!items)
+		return NULL;
+	return json_pack("{s:o,s:o}", "items", items, "next", next_id ? json_string(next_id) : json_null());
 }
 
 json_t *ctl_json_time(int64_t ms)

@@ -22,6 +22,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "common/version.h"
 #include "control/ca.h"
 #include "control/control.h"
 #include "control/tls.h"
@@ -32,7 +33,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: cloister-control --data DIR --listen ADDR:PORT [--poll-timeout-ms N]\n"
 		   "  --data DIR            state directory (created 0700 on first start)\n"
 		   "  --listen ADDR:PORT    HTTPS listen address; PORT 0 picks a free port\n"
-		   "  --poll-timeout-ms N   host sync long-poll timeout (default 20000, 100..600000)\n");
+		   "  --poll-timeout-ms N   host sync long-poll timeout (default 20000, 100..600000)\n"
+		   "  --version             version, revision and library versions\n");
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -80,6 +82,7 @@ int main(int argc, char **argv)
 					     {"listen", required_argument, NULL, 'l'},
 					     {"poll-timeout-ms", required_argument, NULL, 'p'},
 					     {"help", no_argument, NULL, 'h'},
+					     {"version", no_argument, NULL, 'V'},
 					     {NULL, 0, NULL, 0}};
 	const char *data = NULL, *listen = NULL;
 	long poll_ms = 20000;
@@ -103,6 +106,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			cl_version_print(stdout, "cloister-control");
 			return 0;
 		default:
 			usage(stderr);

@@ -26,8 +26,8 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "host/agent.h"
-#include "host/guestif.h"
-#include "host/sandbox.h"
+#include "guestif/guestif.h"
+#include "sandbox/sandbox.h"
 
 static pthread_mutex_t g_crit = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int g_stop;

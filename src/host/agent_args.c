@@ -28,6 +28,7 @@ const char *cl_agent_usage(void)
 	       "                         provider's firmware root public key, burnt into the\n"
 	       "                         devices' ROM on first start. Without it: no guard\n"
 	       "  --help                 this text\n"
+	       "  --version              version, revision and library versions\n"
 	       "\n"
 	       "SIGTERM/SIGINT stop the agent and leave enclaves running; the next start adopts them.\n";
 }

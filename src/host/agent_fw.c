@@ -19,8 +19,8 @@
 #include "fw/fw.h"
 #include "host/agent.h"
 #include "host/agent_fwdata.h"
-#include "host/fwaudit.h"
-#include "host/fwguard.h"
+#include "fwguard/fwaudit.h"
+#include "fwguard/fwguard.h"
 
 #define AUDIT_FILE_MAX (256u << 20) /* ~750k records */
 

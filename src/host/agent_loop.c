@@ -20,9 +20,9 @@
 #include "common/util.h"
 #include "host/agent.h"
 #include "host/agent_fwdata.h"
-#include "host/fwguard.h"
-#include "host/guestif.h"
-#include "host/sandbox.h"
+#include "fwguard/fwguard.h"
+#include "guestif/guestif.h"
+#include "sandbox/sandbox.h"
 
 #define MIB (UINT64_C(1) << 20)
 #define BACKOFF_MIN_MS 200

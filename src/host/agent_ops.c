@@ -21,7 +21,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "host/agent.h"
-#include "host/sandbox.h"
+#include "sandbox/sandbox.h"
 
 #define QUEUE_MAX 1024
 #define SEEN_MAX 4096

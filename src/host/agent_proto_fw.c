@@ -11,7 +11,7 @@
 
 #include "host/agent.h"
 #include "host/agent_fwdata.h"
-#include "host/fwguard.h"
+#include "fwguard/fwguard.h"
 
 _Static_assert(CL_AGENT_FW_ADDR_MAX == FWG_ADDR_MAX + 1, "bus address size");
 

@@ -8,7 +8,7 @@
 #include "common/buf.h"
 #include "common/util.h"
 #include "host/agent.h"
-#include "host/sandbox.h"
+#include "sandbox/sandbox.h"
 
 #define MIB (UINT64_C(1) << 20)
 

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "common/frame.h"
+#include "version_gen.h" /* made by the Makefile */
 
 #define CHAN 3
 #define CHUNK (64u << 10)
@@ -174,6 +175,11 @@ static int chan_stalled(void)
 
 int main(int argc, char **argv)
 {
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		/* outside an enclave only: inside, argv[1] is the entrypoint's path */
+		static const char v[] = "cloister-init " CL_VERSION_STR " (revision " CL_GIT_REV ", static)\n";
+		return write(1, v, sizeof(v) - 1) == (ssize_t)(sizeof(v) - 1) ? 0 : 1;
+	}
 	int app[3] = {-1, -1, -1}; /* our ends: app stdin (write), stdout, stderr (read) */
 	int app_exited = 0, app_status = 0, stdin_eof = 0;
 	cl_frame_dec_init(&dec, dec_storage, sizeof(dec_storage), CL_FRAME_MAX);

@@ -247,7 +247,7 @@ no_stray_shims() { [ "$(unassigned_shims)" -le $([ -n "$HOST_PID" ] && echo 1 ||
 assert_no_stray_shims() { wait_for 10 "stray shims to exit ($(unassigned_shims) unassigned)" no_stray_shims; }
 
 # ---- firmware guard (host_fw_*.sh) ----
-# The default devices' identities (src/host/fwdev_host.c) and window.
+# The default devices' identities (src/fwguard/fwdev_host.c) and window.
 FW_NIC=0000:03:00.0
 FW_NIC_VENDOR=6ba7b810-9dad-11d1-80b4-00c04fd430c8
 FW_NIC_CLASS=2b0e0cbe-5b2c-4f44-9d3b-7f0c6a3c1e55

@@ -12,7 +12,7 @@
 
 #include "host/agent.h"
 #include "host/agent_fwdata.h"
-#include "host/fwguard.h"
+#include "fwguard/fwguard.h"
 
 #define SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 

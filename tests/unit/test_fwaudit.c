@@ -14,8 +14,8 @@
 
 #include "common/crypto.h"
 #include "common/util.h"
-#include "host/fwaudit.h"
-#include "host/fwguard.h"
+#include "fwguard/fwaudit.h"
+#include "fwguard/fwguard.h"
 
 typedef struct lx {
 	char dir[64];

@@ -12,8 +12,8 @@
 #include "../fw/fw_testlib.h"
 
 #include "common/util.h"
-#include "host/fwaudit.h"
-#include "host/fwguard.h"
+#include "fwguard/fwaudit.h"
+#include "fwguard/fwguard.h"
 
 #define NIC "0000:03:00.0"
 #define GPU "0000:65:00.0"

@@ -32,8 +32,8 @@
 
 #include "common/frame.h"
 #include "common/util.h"
-#include "host/guestif.h"
-#include "host/sandbox.h"
+#include "guestif/guestif.h"
+#include "sandbox/sandbox.h"
 #include "image/image.h"
 
 /* ---- parser ---- */

@@ -31,8 +31,8 @@
 
 #include "common/frame.h"
 #include "common/util.h"
-#include "host/sandbox.h"
-#include "host/sandbox_internal.h"
+#include "sandbox/sandbox.h"
+#include "sandbox/sandbox_internal.h"
 #include "image/image.h"
 
 static char build_dir[PATH_MAX], host_exe[PATH_MAX + 32], init_exe[PATH_MAX + 32], probe_exe[PATH_MAX + 32];

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "host/fwdev_internal.h"
+#include "fwguard/fwdev_internal.h"
 
 /* Parses "<word> N" exactly (N decimal, no sign, no trailing bytes). */
 static bool parse_commit(const char *detail, const char *word, uint64_t *n)

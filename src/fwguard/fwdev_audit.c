@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "host/fwdev_internal.h"
+#include "fwguard/fwdev_internal.h"
 
 static const char *const guard_reasons[] = {
 	"window_closed", "no_mapping", "route_denied", "no_device",   "policy_replay", "io_error",

@@ -13,7 +13,7 @@
 
 #include "common/crypto.h"
 #include "common/util.h"
-#include "host/fwdev_internal.h"
+#include "fwguard/fwdev_internal.h"
 
 #define ROM_MAGIC "CLFWROM1"
 #define STATE_MAGIC "CLFWST01"

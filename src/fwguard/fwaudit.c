@@ -11,7 +11,7 @@
 
 #include "common/crypto.h"
 #include "common/util.h"
-#include "host/fwaudit.h"
+#include "fwguard/fwaudit.h"
 
 static bool printable(const char *s, size_t n)
 {

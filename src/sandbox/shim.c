@@ -30,8 +30,8 @@
 #include "common/frame.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "host/sandbox.h"
-#include "host/sandbox_internal.h"
+#include "sandbox/sandbox.h"
+#include "sandbox/sandbox_internal.h"
 
 #define CHILD_STACK (256u << 10)
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "fw/fw_internal.h"
-#include "host/fwdev_internal.h"
+#include "fwguard/fwdev_internal.h"
 
 #define POLICY_BODY_MAX 32
 

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "common/util.h"
-#include "host/guestif.h"
+#include "guestif/guestif.h"
 
 #define ERR_MSG_MAX 200
 

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 
 #include "common/util.h"
-#include "host/fwdev_internal.h"
+#include "fwguard/fwdev_internal.h"
 
 #define DEVKEY_LEAF "devkey"
 

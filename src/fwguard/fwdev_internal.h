@@ -5,8 +5,8 @@
 #include <limits.h>
 #include <pthread.h>
 
-#include "host/fwaudit.h"
-#include "host/fwguard.h"
+#include "fwguard/fwaudit.h"
+#include "fwguard/fwguard.h"
 
 #define FWG_NO_SLOT 0xff
 #define FWG_AAD_WINDOW "cloister-fw/window-policy/1"

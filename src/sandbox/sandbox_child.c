@@ -25,7 +25,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "host/sandbox_internal.h"
+#include "sandbox/sandbox_internal.h"
 
 #define INIT_ARGV_MAX 256
 #define GUEST_MOUNT "/tmp/dev/cloister" /* /dev/cloister once / is pivoted */

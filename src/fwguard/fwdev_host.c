@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "host/fwdev_internal.h"
+#include "fwguard/fwdev_internal.h"
 
 static const fwg_device_spec default_devices[] = {
 	{"nic", "0000:03:00.0",

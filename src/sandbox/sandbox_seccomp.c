@@ -28,7 +28,7 @@
 #include <sys/socket.h>
 #include <termios.h>
 
-#include "host/sandbox_internal.h"
+#include "sandbox/sandbox_internal.h"
 
 static const char *const allowed[] = {
 	/* files and descriptors */

@@ -19,7 +19,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "host/sandbox_internal.h"
+#include "sandbox/sandbox_internal.h"
 
 #define CG_WAIT_NS (5ull * 1000 * 1000 * 1000)
 

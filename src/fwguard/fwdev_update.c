@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "host/fwdev_internal.h"
+#include "fwguard/fwdev_internal.h"
 
 /* Route, device, window. On refusal: audited, *d = NULL, error returned. */
 static cl_err gate(fwg_host *h, fwg_event *e, fwg_dev **d, bool need_window, fwg_outcome *out)

@@ -34,7 +34,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
-#include "host/fwguard.h"
+#include "fwguard/fwguard.h"
 
 #define CL_GUESTIF_LINE_MAX 512  /* request line, '\n' included */
 #define CL_GUESTIF_WRITE_MAX 240 /* data bytes of one WRITE (and the whole line must fit) */

@@ -31,7 +31,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "host/guestif.h"
+#include "guestif/guestif.h"
 
 #define OUT_MAX (64u << 10)  /* reply bytes buffered per client */
 #define OUT_SOFT (16u << 10) /* stop answering a client that does not read */
