@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "control/control.h"
 #include "control/fw.h"
+#include "control/routes.h"
 #include "control/upload.h"
 #include "control/validate.h"
 
@@ -233,6 +234,19 @@ static void dispatch(struct evhttp_request *req, void *arg)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (!path || !split_path(&r, path) || (query && evhttp_parse_query_str(query, &r.query) != 0)) {
 		ctl_reply_error(srv, req, CL_ENOTFOUND, "no such endpoint");
+		goto out;
+	}
+	/* The route table decides 404 / 405 / 415 before anything else runs. */
+	const ctl_route *route = NULL;
+	char allow[64];
+	cl_err rerr = ctl_route_find(r.seg, r.nseg, r.method, &route, allow, sizeof(allow));
+	if (rerr == CL_OK)
+		rerr = ctl_route_check_body(route, ctl_req_header(&r, "Content-Type"),
+					    evbuffer_get_length(evhttp_request_get_input_buffer(req)));
+	if (rerr != CL_OK) {
+		if (rerr == CL_EMETHOD)
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+		ctl_reply_err(srv, req, rerr);
 		goto out;
 	}
 	if (r.nseg == 1 && strcmp(r.seg[0], "healthz") == 0 && r.method == EVHTTP_REQ_GET) {

@@ -135,7 +135,7 @@ as "$ADMIN" GET "/v1/hosts/host-nosuch/fw"; expect 404 not_found
 # --- firmware ops through sync ---
 as "$T1" POST "/v1/hosts/$H1/sync" "{\"generation\":0,\"wait_ms\":0}"; expect 200; GEN=$(jget 'j["generation"]')
 # a held sync is woken by a power-cycle request
-curl -sS --cacert "$CA" -H "Authorization: Bearer $T1" --data-binary "{\"generation\":$GEN,\"wait_ms\":4000}" \
+curl -sS --cacert "$CA" -H "Authorization: Bearer $T1" -H "Content-Type: application/json" --data-binary "{\"generation\":$GEN,\"wait_ms\":4000}" \
 	"$URL/v1/hosts/$H1/sync" >"$WORK/held.out" &
 HELD=$!
 deadline=$((SECONDS + 10))
@@ -173,7 +173,7 @@ as "$ADMIN" POST "/v1/hosts/$H1/fw/window" '{"device":"0000:03:00.0"}'; expect 4
 as "$ADMIN" POST "/v1/hosts/$H1/fw/window" '{"policy":"cG9saWN5"}'; expect 400 invalid
 as "$ADMIN" POST "/v1/hosts/$H1/fw/window" '{"device":"0000:03:00.0","policy":"cG9saWN5"}'; expect 202
 WO=$(jget 'j["op"]'); [ "$(jget 'j["kind"]')" = window ] || fail "window kind: $BODY"
-as "$ADMIN" GET "/v1/hosts/host-nosuch/fw/window"; expect 404 not_found
+as "$ADMIN" GET "/v1/hosts/host-nosuch/fw/window"; expect 405 method_not_allowed
 as "$TA" POST "/v1/hosts/$H1/power-cycle" '{}'; expect 403 forbidden
 [ "$(db "SELECT COUNT(*) FROM fw_ops")" = 5 ] || fail "refused requests queued ops"
 as "$ADMIN" GET "/v1/hosts/$H1/fw/ops/$PU"; expect 200; [ "$(jget 'j["state"]')" = pending ] || fail "op: $BODY"

@@ -35,10 +35,22 @@ ctl_start() {
 
 ctl_kill9() { kill -9 "$CTL_PID"; wait "$CTL_PID" 2>/dev/null || true; CTL_PID=; }
 
+# json_ct ARGS...: prints -H 'Content-Type: application/json' when the curl
+# arguments send a body (-d/--data*) without naming a Content-Type: the API
+# answers 415 to a JSON endpoint given curl's default form type.
+json_ct() {
+	local a body=0
+	for a in "$@"; do
+		case "$a" in -d | --data*) body=1 ;; [Cc]ontent-[Tt]ype:*) return 0 ;; esac
+	done
+	[ $body = 1 ] && printf '%s\n' -H 'Content-Type: application/json'
+	return 0
+}
 # req METHOD PATH [curl args...]: sets STATUS and BODY (REQ_OUT=file saves the body there instead).
 req() {
-	local m=$1 p=$2; shift 2
-	BODY=$(curl -sS --cacert "$CA" -X "$m" -o "${REQ_OUT:--}" -w '\n%{http_code}' "$@" "$URL$p") || fail "curl $m $p"
+	local m=$1 p=$2 ct; shift 2
+	mapfile -t ct < <(json_ct "$@")
+	BODY=$(curl -sS --cacert "$CA" -X "$m" -o "${REQ_OUT:--}" -w '\n%{http_code}' "${ct[@]}" "$@" "$URL$p") || fail "curl $m $p"
 	STATUS=${BODY##*$'\n'}
 	BODY=${BODY%$'\n'*}
 }

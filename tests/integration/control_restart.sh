@@ -34,7 +34,7 @@ HELD=$!
 # A burst of enclave creations; record which ones the server acknowledged.
 burst() {
 	for i in $(seq 1 40); do
-		out=$(curl -sS --cacert "$CA" -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TA" \
+		out=$(curl -sS --cacert "$CA" -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TA" -H 'Content-Type: application/json' \
 			--data-binary '{"name":"b'"$i"'","image_id":"'"$IMG"'","memory_mib":16,"cpus":1,"min_level":"software"}' \
 			"$URL/v1/enclaves" 2>/dev/null) || out=000
 		echo "b$i $out"

@@ -49,7 +49,7 @@ part "$TA" "$UP" 0 "$WORK/over"; expect 413 too_large           # bigger than pa
 head -c 1000 /dev/urandom >"$WORK/short"
 part "$TA" "$UP" 0 "$WORK/short"; expect 400 invalid            # a non-last part must be full
 req PUT "/v1/uploads/$UP/parts/0" -H "Authorization: Bearer $TA" --data-binary @"$WORK/p0"
-expect 400 invalid                                              # not octet-stream
+expect 415 unsupported_media_type                               # not octet-stream
 [ "$(db "SELECT received FROM uploads WHERE id='$UP'")" = 0 ] || fail "refused parts changed the upload"
 part "$TA" "$UP" 0 "$WORK/p0"; expect 200
 [ "$(jget 'j["received"]')" = 1048576 ] && [ "$(jget 'j["complete"]')" = False ] || fail "after part 0: $BODY"

@@ -59,7 +59,7 @@ upload() {
 CAPS='{"backends":["process"],"level":"software","memory_mib":1024,"cpus":2}'
 fake_host() { # fake_host NAME: registers; prints "ID TOKEN"
 	local jt; jt=$(join_token)
-	BODY=$(curl -sS --cacert "$CA" --data-binary "{\"join_token\":\"$jt\",\"name\":\"$1\",\"capabilities\":$CAPS}" "$URL/v1/hosts/register")
+	BODY=$(curl -sS --cacert "$CA" -H "Content-Type: application/json" --data-binary "{\"join_token\":\"$jt\",\"name\":\"$1\",\"capabilities\":$CAPS}" "$URL/v1/hosts/register")
 	echo "$(jget 'j["host_id"]') $(jget 'j["host_token"]')"
 }
 read -r H2 T2 < <(fake_host h2)

@@ -91,10 +91,22 @@ ctl_start() {
 }
 ctl_kill9() { kill -9 "$CTL_PID"; wait "$CTL_PID" 2>/dev/null || true; CTL_PID=; }
 
+# json_ct ARGS...: prints -H 'Content-Type: application/json' when the curl
+# arguments send a body (-d/--data*) without naming a Content-Type: the API
+# answers 415 to a JSON endpoint given curl's default form type.
+json_ct() {
+	local a body=0
+	for a in "$@"; do
+		case "$a" in -d | --data*) body=1 ;; [Cc]ontent-[Tt]ype:*) return 0 ;; esac
+	done
+	[ $body = 1 ] && printf '%s\n' -H 'Content-Type: application/json'
+	return 0
+}
 # req METHOD PATH [curl args...]: admin request; sets STATUS and BODY.
 req() {
-	local m=$1 p=$2; shift 2
-	BODY=$(curl -sS --cacert "$CA" -X "$m" -H "Authorization: Bearer $ADMIN" -o - -w '\n%{http_code}' "$@" \
+	local m=$1 p=$2 ct; shift 2
+	mapfile -t ct < <(json_ct "$@")
+	BODY=$(curl -sS --cacert "$CA" -X "$m" -H "Authorization: Bearer $ADMIN" -o - -w '\n%{http_code}' "${ct[@]}" "$@" \
 		"$URL$p") || { STATUS=000; BODY=; return 0; }
 	STATUS=${BODY##*$'\n'}
 	BODY=${BODY%$'\n'*}
