@@ -341,8 +341,11 @@ cl_err cl_ipc_server_dispatch(cl_ipc_server *s, const uint8_t *msg, size_t len, 
 	if (len < CL_IPC_HDR)
 		return refuse(s, &h, cl_errorf(CL_EPROTO, "message of %zu bytes is shorter than a header", len), out);
 	h = get_header(msg);
-	if (len > s->max_msg)
+	if (len > s->max_msg) {
+		if (h.flags == 0 && h.id == s->last_id + 1)
+			s->last_id = h.id; /* as serve_one does for a datagram cut at max_msg */
 		return refuse(s, &h, cl_errorf(CL_ETOOBIG, "message of %zu bytes exceeds %u", len, s->max_msg), out);
+	}
 	if (h.flags != 0)
 		return refuse(s, &h, cl_errorf(CL_EPROTO, "request with flags 0x%x", h.flags), out);
 	if (h.len != len - CL_IPC_HDR)

@@ -8,8 +8,11 @@
  *
  *     u16 type | u16 flags | u32 request id | u32 payload length | payload
  *
- * A request has flags 0 and an id greater than every id the server accepted
- * before on that channel. Its answer repeats type and id and has flag ANSWER;
+ * A request has flags 0 and the id after the last one the server consumed on
+ * that channel (1, 2, 3 ... mod 2^32): a replayed, duplicated or reordered
+ * request is refused. A request with a sound header consumes its id even if
+ * it is then refused, so an honest client stays in step; one client object
+ * per channel. Its answer repeats type and id and has flag ANSWER;
  * a refusal also has flag ERROR and a 4-byte payload, the cl_err code. Nothing
  * else (no message text) crosses back: the server logs the detail.
  *

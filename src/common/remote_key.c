@@ -27,6 +27,21 @@ static void signer_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, lo
 	free(ptr);
 }
 
+/* EC_KEY_dup (EVP_PKEY_dup) copies ex data pointers: give the copy its own
+ * signer record, or both keys would free the same one. */
+static int signer_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **from_d, int idx, long argl,
+		      void *argp)
+{
+	signer **slot = (signer **)from_d, *copy;
+	if (!*slot)
+		return 1;
+	if (!(copy = malloc(sizeof(*copy))))
+		return 0;
+	*copy = **slot;
+	*slot = copy;
+	return 1;
+}
+
 /* r or s must be in [1, n-1]: anything else is a broken or hostile signer. */
 static int in_range(const BIGNUM *v, const BIGNUM *order)
 {
@@ -96,7 +111,7 @@ static int no_compute_key(unsigned char **psec, size_t *pseclen, const EC_POINT 
 static void init_method(void)
 {
 	EC_KEY_METHOD *m = EC_KEY_METHOD_new(EC_KEY_OpenSSL()); /* verify stays the default */
-	int idx = EC_KEY_get_ex_new_index(0, NULL, NULL, NULL, signer_free);
+	int idx = EC_KEY_get_ex_new_index(0, NULL, NULL, signer_dup, signer_free);
 	if (!m || idx < 0) {
 		EC_KEY_METHOD_free(m);
 		return;

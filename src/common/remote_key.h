@@ -36,9 +36,9 @@ typedef cl_err (*cl_remote_sign_fn)(void *ctx, const uint8_t *digest, size_t len
 
 /* Makes an EVP_PKEY for the P-384 public point (validated on the curve) whose
  * signatures come from sign(ctx, ...). ctx is borrowed: it must outlive the
- * key (and every SSL_CTX/SSL holding it). The caller owns *out
- * (EVP_PKEY_free). A copy made with EVP_PKEY_dup has no signer and fails to
- * sign. Fails with CL_ECRYPTO for a bad point, CL_ENOMEM. */
+ * key (and every SSL_CTX/SSL holding it, and every copy: EVP_PKEY_dup
+ * signs through the same callback). The caller owns *out (EVP_PKEY_free).
+ * Fails with CL_ECRYPTO for a bad point, CL_ENOMEM. */
 CL_MUST_CHECK cl_err cl_remote_key_new(const uint8_t point[CL_RK_POINT_LEN], cl_remote_sign_fn sign, void *ctx,
 				       EVP_PKEY **out);
 

@@ -172,31 +172,31 @@ static void dispatcher_refusals(void **state)
 	assert_int_equal(dispatch(&s, m, 20, &out), CL_EPROTO);
 	/* shorter than a header */
 	assert_int_equal(dispatch(&s, m, 11, &out), CL_EPROTO);
-	/* longer than the channel's maximum (64) */
+	/* longer than the channel's maximum (64): refused, its in-order id consumed */
 	put_hdr(m, T_ECHO, 0, 2, 60);
 	assert_int_equal(dispatch(&s, m, 72, &out), CL_ETOOBIG);
 	/* flags on a request (e.g. a forged answer) */
-	put_hdr(m, T_ADD, CL_IPC_F_ANSWER, 2, 8);
+	put_hdr(m, T_ADD, CL_IPC_F_ANSWER, 3, 8);
 	assert_int_equal(dispatch(&s, m, 20, &out), CL_EPROTO);
 	/* length field disagreeing with the datagram */
-	put_hdr(m, T_ADD, 0, 2, 9);
+	put_hdr(m, T_ADD, 0, 3, 9);
 	assert_int_equal(dispatch(&s, m, 20, &out), CL_EPROTO);
 	/* ids are consumed by every request that reaches a handler lookup: */
-	put_hdr(m, 99, 0, 2, 0); /* unknown type */
+	put_hdr(m, 99, 0, 3, 0); /* unknown type */
 	assert_int_equal(dispatch(&s, m, 12, &out), CL_EPROTO);
-	put_hdr(m, T_ADD, 0, 3, 12); /* payload over the handler's max (8) */
+	put_hdr(m, T_ADD, 0, 4, 12); /* payload over the handler's max (8) */
 	assert_int_equal(dispatch(&s, m, 24, &out), CL_ETOOBIG);
-	put_hdr(m, T_ADD, 0, 4, 7); /* truncated: decode fails */
+	put_hdr(m, T_ADD, 0, 5, 7); /* truncated: decode fails */
 	assert_int_equal(dispatch(&s, m, 19, &out), CL_EINVAL);
-	put_hdr(m, T_ECHO, 0, 5, 8); /* a 2-byte string, then 2 bytes more: not consumed exactly */
+	put_hdr(m, T_ECHO, 0, 6, 8); /* a 2-byte string, then 2 bytes more: not consumed exactly */
 	memcpy(m + 12, "\0\0\0\x02" "abcd", 8);
 	assert_int_equal(dispatch(&s, m, 20, &out), CL_EPROTO);
-	put_hdr(m, T_FAIL, 0, 6, 17); /* the handler refuses; the payload is a "secret" */
+	put_hdr(m, T_FAIL, 0, 7, 17); /* the handler refuses; the payload is a "secret" */
 	memcpy(m + 12, "\0\0\0\x0d" "SECRET-MARKER", 17);
 	assert_int_equal(dispatch(&s, m, 29, &out), CL_EPERM);
 	/* only the two well-formed requests reached a run */
 	assert_int_equal(served, 2);
-	put_hdr(m, T_ADD, 0, 7, 8);
+	put_hdr(m, T_ADD, 0, 8, 8);
 	memcpy(m + 12, "\0\0\0\x02\0\0\0\x03", 8);
 	assert_int_equal(dispatch(&s, m, 20, &out), 0);
 	assert_int_equal(served, 3);
@@ -209,7 +209,14 @@ static void dispatcher_refusals(void **state)
 	ssize_t n = pread(logfd, log, sizeof(log) - 1, 0);
 	assert_true(n > 0);
 	log[n] = '\0';
-	assert_non_null(strstr(log, "refused fail (type 3, id 6)"));
+	assert_non_null(strstr(log, "refused fail (type 3, id 7)"));
+	assert_non_null(strstr(log, "unknown request type"));
+	assert_non_null(strstr(log, "payload of 12 bytes exceeds 8"));
+	assert_non_null(strstr(log, "truncated input"));
+	assert_non_null(strstr(log, "2 trailing bytes"));
+	assert_non_null(strstr(log, "request with flags 0x1"));
+	assert_non_null(strstr(log, "length field 9, payload 8"));
+	assert_non_null(strstr(log, "message of 72 bytes exceeds 64"));
 	assert_non_null(strstr(log, "forbidden: not for you"));
 	assert_non_null(strstr(log, "request out of order"));
 	assert_null(strstr(log, "SECRET-MARKER"));
