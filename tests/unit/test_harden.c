@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -335,8 +336,11 @@ static int child_drop(void)
 	uint64_t keep = CL_CAP(CAP_NET_BIND_SERVICE), perm;
 	bool bset_kept = true;
 	char v[64], want[32];
+	gid_t extra = 4242;
 	if (geteuid() != 0)
 		return 0; /* needs root: the suite runs as root */
+	if (setgroups(1, &extra) != 0) /* a supplementary group the drop must shed */
+		return 9;
 	if (cl_harden_drop_privileges(65534, 65534, keep, &bset_kept) != CL_OK || bset_kept)
 		return 10;
 	snprintf(want, sizeof(want), "%016llx", (unsigned long long)keep);
