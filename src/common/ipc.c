@@ -215,7 +215,11 @@ cl_err cl_ipc_call(cl_ipc_client *c, uint16_t type, const cl_buf *req, cl_buf *a
 	CL_ENSURE(req->len <= CL_IPC_MSG_MAX - CL_IPC_HDR, CL_ETOOBIG, "ipc request of %zu bytes", req->len);
 	uint32_t id = ++c->last_id;
 	put_header(h, type, 0, id, (uint32_t)req->len);
-	CL_GUARD(send_msg(c->fd, h, req->data, req->len));
+	err = send_msg(c->fd, h, req->data, req->len);
+	if (err != CL_OK) {
+		c->last_id--; /* never sent: the server did not consume it */
+		return err;
+	}
 	m = malloc(cap);
 	CL_ENSURE(m != NULL, CL_ENOMEM, "out of memory");
 	uint64_t deadline = cl_now_mono_ns() + (uint64_t)c->timeout_ms * 1000000u;

@@ -4,6 +4,7 @@
  * locked. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -142,7 +143,7 @@ static void fails_closed(void **state)
 		struct rlimit zero = {0, 0};
 		cl_secmem m;
 		if (cl_harden_caps(NULL, &perm, NULL, NULL, NULL) != CL_OK ||
-		    cl_harden_drop_privileges((uid_t)-1, (gid_t)-1, perm & ~CL_CAP(14 /* CAP_IPC_LOCK */), NULL) != CL_OK ||
+		    cl_harden_drop_privileges((uid_t)-1, (gid_t)-1, perm & ~CL_CAP(CAP_IPC_LOCK), NULL) != CL_OK ||
 		    setrlimit(RLIMIT_MEMLOCK, &zero) != 0)
 			_exit(10);
 		if (cl_secmem_alloc(100, CL_SECMEM_NO_SECRETMEM, &m) != CL_ESYS || m.ptr)
