@@ -24,26 +24,31 @@ typedef struct {
 	size_t n;
 	char s[32];
 	uint64_t v;
+	size_t left; /* bytes the decoder left unread */
 } args;
 
 static cl_err dec_echo(cl_buf *req, void *out)
 {
 	args *a = out;
-	return cl_ipc_get_bytes(req, 64, &a->p, &a->n);
+	CL_GUARD(cl_ipc_get_bytes(req, 64, &a->p, &a->n));
+	a->left = cl_buf_remaining(req);
+	return CL_OK;
 }
 
 static cl_err dec_str(cl_buf *req, void *out)
 {
 	args *a = out;
 	CL_GUARD(cl_ipc_get_str(req, a->s, sizeof(a->s)));
-	return cl_buf_get_be64(req, &a->v);
+	CL_GUARD(cl_buf_get_be64(req, &a->v));
+	a->left = cl_buf_remaining(req);
+	return CL_OK;
 }
 
 static cl_err run(void *ctx, const cl_ipc_peer *peer, const void *in, cl_buf *ans)
 {
 	const args *a = in;
-	if (a->n > 64 || strlen(a->s) >= sizeof(a->s))
-		__builtin_trap(); /* decode limits held */
+	if (a->n > 64 || strlen(a->s) >= sizeof(a->s) || a->left != 0)
+		__builtin_trap(); /* decode limits held; the payload was read to its end */
 	return a->p ? cl_ipc_put_bytes(ans, a->p, a->n) : cl_buf_put_be64(ans, a->v);
 }
 

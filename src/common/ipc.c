@@ -181,8 +181,9 @@ void cl_ipc_client_init(cl_ipc_client *c, int fd, uint32_t max_answer, int timeo
 }
 
 /* Checks one received answer against the request (type, id). Returns CL_OK
- * with the payload in ans, the peer's refusal code, CL_EAGAIN-like 'stale'
- * via *stale, or CL_EPROTO. */
+ * with the payload appended to ans — or with *stale set and ans untouched for
+ * the late answer of an earlier request — the peer's refusal code, or
+ * CL_EPROTO. */
 static cl_err check_answer(const uint8_t *m, size_t n, uint16_t type, uint32_t id, bool *stale, cl_buf *ans)
 {
 	*stale = false;

@@ -11,8 +11,8 @@
  * EVP_DigestSign — TLS 1.3's CertificateVerify included — reaches it. The
  * API is deprecated in 3.0 but present through 3.x, is what libp11 and the
  * OpenBSD privsep daemons (libtls) use, and needs ~150 lines where a
- * provider (keymgmt + signature + encoders for the public half) needs ~600;
- * see docs/keyholder.md "Remote keys" for the comparison. No private byte is
+ * provider (keymgmt + signature + encoders for the public half) needs several
+ * hundred; see docs/keyholder.md "Remote keys" for the comparison. No private byte is
  * ever in this process: there is none to load.
  */
 #ifndef CL_REMOTE_KEY_H

@@ -7,6 +7,7 @@
  * refusal; nothing here ever logs or answers with a private byte. */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -268,8 +269,10 @@ int cl_keyholder_main(int fd_agent, const char *key_dir, const cl_kh_main_opts *
 	cl_err err;
 	if (!opt)
 		opt = &none;
-	/* Before any key is in memory: no core, no ptrace by same-uid peers. */
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || opt->nextra >= MAX_CHANNELS) {
+	/* Before any key is in memory: no core, no ptrace by same-uid peers.
+	 * A log write to a closed stderr must not kill the key holder. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || signal(SIGPIPE, SIG_IGN) == SIG_ERR ||
+	    opt->nextra >= MAX_CHANNELS) {
 		cl_error("key holder: cannot start (dumpable or channel count)");
 		return 1;
 	}
