@@ -40,7 +40,7 @@ LIBS    := $(PKG_LIBS) -lpthread -lm
 LINKLIBS = -Wl,--start-group $(LIBFILES) -Wl,--end-group $(LIBS)
 
 # Components built as libraries. Order matters for static linking.
-COMPONENTS := control host guestif fwguard sandbox cli image fw common
+COMPONENTS := control host guestif fwguard sandbox cli image keyholder fw common
 define component_objs
 $(patsubst src/%.c,$(BUILD)/obj/%.o,$(filter-out src/$(1)/main.c,$(wildcard src/$(1)/*.c)))
 endef

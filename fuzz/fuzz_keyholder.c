@@ -1,0 +1,105 @@
+/* Fuzzes the key holder's request decoder and dispatcher with test keys.
+ *
+ * Input: byte 0 = options (bits 0-1: the channel's role, 0 meaning agent;
+ * bit 7: rewrite each message's id to the expected next one, so the fuzzer
+ * gets past the ordering check), then messages as u16 big-endian length +
+ * bytes. Each message goes through cl_ipc_server_dispatch on one channel of a
+ * key holder freshly opened (memory only) on three test keys. Never crashes;
+ * every answer is a well-formed answer to its request, and no answer ever
+ * holds 8 bytes in a row of any private scalar. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "keyholder/kh_internal.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static char dir[64];
+
+static void cleanup(void)
+{
+	if (cl_rm_rf(dir) != CL_OK)
+		fprintf(stderr, "fuzz_keyholder: cannot remove %s\n", dir);
+}
+
+/* Once: a key directory with attest, dev/0000:03:00.0 and tls/web. */
+static int make_keys(void)
+{
+	cl_kh *kh = NULL;
+	kh_slot *s;
+	snprintf(dir, sizeof(dir), "/tmp/cl-fuzz-kh.XXXXXX");
+	if (!mkdtemp(dir) || cl_kh_open(dir, 0, &kh) != CL_OK)
+		return -1;
+	atexit(cleanup);
+	int ok = kh_create(kh, "attest", CL_KH_PURPOSE_SIGN_DOCUMENT, &s) == CL_OK &&
+		 kh_create(kh, "dev/0000:03:00.0", CL_KH_PURPOSE_ECDH, &s) == CL_OK &&
+		 kh_create(kh, "tls/web", CL_KH_PURPOSE_SIGN_HANDSHAKE, &s) == CL_OK;
+	cl_kh_close(kh);
+	return ok ? 0 : -1;
+}
+
+/* Traps if any 8-byte piece of a held scalar appears in p[n]. */
+static void no_key_bytes(cl_kh *kh, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < CL_KH_MAX_SLOTS; i++) {
+		if (!kh->slots[i].used)
+			continue;
+		for (size_t k = 0; k + 8 <= CL_KH_SCALAR_LEN; k += 8)
+			if (n >= 8 && memmem(p, n, kh->slots[i].scalar + k, 8))
+				__builtin_trap();
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static int ready;
+	cl_kh *kh = NULL;
+	cl_kh_conn conn;
+	cl_buf out;
+	uint8_t msg[CL_IPC_MSG_MAX];
+	if (!ready) {
+		cl_log_init("fuzz_keyholder", CL_LOG_ERROR);
+		if (make_keys() != 0)
+			abort();
+		ready = 1;
+	}
+	if (size < 1 || cl_kh_open(dir, CL_KH_OPEN_NO_PERSIST, &kh) != CL_OK)
+		return 0;
+	uint8_t opt = data[0];
+	enum cl_kh_role role = (opt & 3) ? (enum cl_kh_role)(opt & 3) : CL_KH_ROLE_AGENT;
+	cl_kh_conn_init(&conn, kh, -1, role);
+	cl_buf_init(&out, CL_IPC_MSG_MAX);
+	data++;
+	size--;
+	while (size >= 2) {
+		size_t n = (size_t)data[0] << 8 | data[1];
+		data += 2;
+		size -= 2;
+		if (n > size)
+			n = size;
+		memcpy(msg, data, n < sizeof(msg) ? n : sizeof(msg));
+		if ((opt & 0x80) && n >= CL_IPC_HDR) {
+			uint32_t id = conn.ipc.last_id + 1;
+			msg[4] = (uint8_t)(id >> 24), msg[5] = (uint8_t)(id >> 16), msg[6] = (uint8_t)(id >> 8),
+			msg[7] = (uint8_t)id;
+		}
+		(void)cl_ipc_server_dispatch(&conn.ipc, n <= sizeof(msg) ? msg : data, n, &out);
+		/* always a whole answer, to this request, within the channel's cap */
+		if (out.len < CL_IPC_HDR || out.len > CL_KH_MSG_MAX || !(out.data[3] & CL_IPC_F_ANSWER) ||
+		    ((out.data[3] & CL_IPC_F_ERROR) && out.len != CL_IPC_HDR + 4))
+			__builtin_trap();
+		if (n >= CL_IPC_HDR && memcmp(out.data, msg, 2) != 0)
+			__builtin_trap();
+		no_key_bytes(kh, out.data, out.len);
+		data += n;
+		size -= n;
+	}
+	cl_buf_free(&out);
+	cl_kh_close(kh);
+	return 0;
+}

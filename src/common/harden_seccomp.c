@@ -1,0 +1,107 @@
+/* harden_seccomp.c — step 5 of cl_harden_process: a seccomp allow-list built
+ * from syscall sets, and the sets themselves (data: extend them here).
+ *
+ * Never in any set: execve, fork/clone, ptrace, socket, connect, bind,
+ * open_by_handle_at, setuid & co, capset, mount, keyctl, bpf, perf_event_open,
+ * userfaultfd, io_uring_*, process_vm_*, memfd_create, kill of another pid. */
+#include <errno.h>
+#include <seccomp.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "common/harden.h"
+
+#define SC(name) {name, CL_SC_ANY}
+#define SC_IF(name, cond) {name, cond}
+#define SC_END {NULL, CL_SC_ANY}
+
+const cl_syscall cl_sc_base[] = {
+	SC("read"), SC("readv"), SC("pread64"), SC("write"), SC("writev"), SC("pwrite64"), SC("close"), SC("lseek"),
+	SC("fstat"), SC("newfstatat"), SC("fcntl"),
+	SC("exit"), SC("exit_group"), SC("rt_sigreturn"), SC("restart_syscall"),
+	SC("brk"), SC_IF("mmap", CL_SC_NO_EXEC), SC_IF("mprotect", CL_SC_NO_EXEC), SC("munmap"), SC("mremap"), SC("madvise"),
+	SC("futex"), SC("sched_yield"),
+	SC("clock_gettime"), SC("clock_getres"), SC("gettimeofday"), SC("time"), SC("nanosleep"), SC("clock_nanosleep"),
+	SC("getrandom"), SC("getpid"), SC("gettid"), SC("getuid"), SC("geteuid"), SC("getgid"), SC("getegid"),
+	/* abort(): block signals, raise SIGABRT on ourselves, reset its handler */
+	SC("rt_sigprocmask"), SC("rt_sigaction"), SC_IF("tgkill", CL_SC_SELF),
+	SC_END,
+};
+
+const cl_syscall cl_sc_ipc[] = {
+	SC("recvmsg"), SC("sendmsg"), SC("recvfrom"), SC("sendto"), SC("poll"), SC("ppoll"), SC("shutdown"),
+	SC_END,
+};
+
+const cl_syscall cl_sc_keyfiles[] = {
+	SC("openat"), SC("open"), SC("getdents64"), SC("fsync"), SC("fdatasync"), SC("link"), SC("linkat"), SC("unlink"),
+	SC("unlinkat"), SC("rename"), SC("renameat"), SC("renameat2"), SC("fchmod"), SC("statx"),
+	SC_END,
+};
+
+const cl_syscall cl_sc_sanitizer[] = {
+#if defined(__SANITIZE_ADDRESS__)
+	/* What the AddressSanitizer runtime calls while the process runs. Its
+	 * LeakSanitizer pass at exit() would need ptrace and clone: a sandboxed
+	 * process ends with _exit(). */
+	SC("sigaltstack"), /* __asan_handle_no_return, before exit, abort, longjmp */
+#endif
+	SC_END,
+};
+
+const cl_syscall *const cl_role_keyholder[] = {cl_sc_base, cl_sc_ipc, cl_sc_keyfiles, cl_sc_sanitizer, NULL};
+
+static cl_err add_rule(scmp_filter_ctx ctx, const cl_syscall *sc, int nr)
+{
+	int rc;
+	switch (sc->cond) {
+	case CL_SC_NO_EXEC:
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+		break;
+	case CL_SC_SELF:
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+		break;
+	default:
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+		break;
+	}
+	CL_ENSURE(rc == 0, CL_ESYS, "seccomp: rule for %s: %s", sc->name, strerror(-rc));
+	return CL_OK;
+}
+
+cl_err cl_harden_seccomp(const cl_syscall *const *sets, enum cl_seccomp_action on_violation, unsigned *nrules)
+{
+	uint32_t deflt = on_violation == CL_SECCOMP_ERRNO ? SCMP_ACT_ERRNO(EPERM) : SCMP_ACT_KILL_PROCESS;
+	scmp_filter_ctx ctx = seccomp_init(deflt);
+	unsigned n = 0;
+	int rc;
+	cl_err err = CL_OK;
+	CL_ENSURE(ctx != NULL, CL_ENOMEM, "seccomp: init failed");
+	/* A syscall through another ABI (i386 int 0x80, x32 numbers) kills:
+	 * the allow-list is only meaningful for the native table. */
+	rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+	if (rc != 0) {
+		err = cl_errorf(CL_ESYS, "seccomp: bad-arch action: %s", strerror(-rc));
+		goto out;
+	}
+	for (size_t s = 0; sets && sets[s] && err == CL_OK; s++) {
+		for (const cl_syscall *sc = sets[s]; sc->name && err == CL_OK; sc++) {
+			int nr = seccomp_syscall_resolve_name(sc->name);
+			if (nr == __NR_SCMP_ERROR || nr < 0)
+				continue; /* not on this architecture */
+			err = add_rule(ctx, sc, nr);
+			n++;
+		}
+	}
+	if (err != CL_OK)
+		goto out;
+	rc = seccomp_load(ctx); /* NO_NEW_PRIVS is already set by the caller or by libseccomp */
+	if (rc != 0)
+		err = cl_errorf(CL_ESYS, "seccomp: load: %s", strerror(-rc));
+out:
+	seccomp_release(ctx);
+	if (err == CL_OK && nrules)
+		*nrules = n;
+	return err;
+}

@@ -1,0 +1,155 @@
+/* keyholder.h — the host's key holder: one small process that holds every
+ * private key of the host (device keys today; the attestation key and the
+ * per-guest TLS keys next), parses nothing from the network or from enclaves,
+ * and answers five narrow requests over an ipc channel (common/ipc.h):
+ * get-public, generate, ECDH-derive, sign, destroy. docs/keyholder.md has
+ * the message set, the policy table and every refusal.
+ *
+ * Keys are P-384, named by slot: "attest", "dev/<addr>", "tls/<guest>". The
+ * slot's kind fixes the key's purpose and which client roles may do what
+ * with it; the role of a request is the role of the channel it came on (set
+ * by whoever forked the key holder), never something the request says.
+ * Private scalars live in secret memory (common/secmem.h) and on disk only
+ * as 0600 PKCS#8 PEM files under the key directory, which only the key
+ * holder process opens.
+ */
+#ifndef CL_KEYHOLDER_H
+#define CL_KEYHOLDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "common/harden.h"
+#include "common/ipc.h"
+
+#define CL_KH_POINT_LEN 97   /* uncompressed P-384 point 0x04 || X || Y */
+#define CL_KH_SCALAR_LEN 48
+#define CL_KH_SIG_LEN 96     /* r || s, low-s */
+#define CL_KH_DIGEST_MAX 64
+#define CL_KH_KEY_LEN 32     /* what an ECDH derive returns (an AES-256 key) */
+#define CL_KH_NAME_MAX 64    /* the <addr>/<guest> part of a slot */
+#define CL_KH_SLOT_MAX 72    /* a whole slot name */
+#define CL_KH_MAX_SLOTS 1024
+#define CL_KH_MSG_MAX 256    /* every request and answer fits */
+
+/* Who is asking: fixed per channel. */
+enum cl_kh_role {
+	CL_KH_ROLE_AGENT = 1,   /* cloister-host's agent (and its firmware guard) */
+	CL_KH_ROLE_GUESTIF = 2, /* the enclave-facing guest interface */
+	CL_KH_ROLE_TLS = 3,     /* the TLS data plane */
+};
+
+/* What a key is for: fixed by its slot's kind. */
+enum cl_kh_purpose {
+	CL_KH_PURPOSE_ECDH = 1,           /* dev/<addr>: decrypt firmware images */
+	CL_KH_PURPOSE_SIGN_DOCUMENT = 2,  /* attest: attestation documents (SHA-384 digests) */
+	CL_KH_PURPOSE_SIGN_HANDSHAKE = 3, /* tls/<guest>: TLS CertificateVerify / ServerKeyExchange */
+};
+
+/* What an ECDH result is derived into (the shared secret itself never leaves). */
+enum cl_kh_use {
+	/* HKDF-SHA384(salt = 0^48, ikm = x(d*P), info = "cloister-fw/aes-256-gcm/1" || P)[0..32]:
+	 * the AES-256-GCM key of an encrypted firmware image (src/fw/verify_decrypt.c). */
+	CL_KH_USE_FW_IMAGE = 1,
+};
+
+enum cl_kh_request {
+	CL_KH_REQ_GET_PUBLIC = 1, /* str slot -> u8 purpose, bytes[97] point */
+	CL_KH_REQ_GENERATE = 2,   /* str slot -> bytes[97] point */
+	CL_KH_REQ_ECDH = 3,       /* str slot, u8 use, bytes[97] peer -> bytes[32] key */
+	CL_KH_REQ_SIGN = 4,       /* str slot, bytes[1..64] digest -> bytes[96] r||s */
+	CL_KH_REQ_DESTROY = 5,    /* str slot -> (empty) */
+};
+
+/* ---------------------------------------------------------------- client (agent, guest interface, TLS) */
+
+typedef struct cl_kh_client {
+	cl_ipc_client ipc;
+} cl_kh_client;
+
+/* Initialises a client over fd (borrowed). Each call waits at most timeout_ms. */
+void cl_kh_client_init(cl_kh_client *c, int fd, int timeout_ms);
+
+/* Every call returns the key holder's refusal code (CL_EINVAL bad slot name,
+ * CL_ENOTFOUND no such key, CL_EPERM wrong role or purpose, CL_ECONFLICT key
+ * exists, CL_ECRYPTO invalid peer point...), CL_ETIMEOUT, or CL_EUNAVAIL when
+ * the key holder is gone. Outputs are written only on success. */
+CL_MUST_CHECK cl_err cl_kh_get_public(cl_kh_client *c, const char *slot, enum cl_kh_purpose *purpose,
+				      uint8_t point[CL_KH_POINT_LEN]);
+CL_MUST_CHECK cl_err cl_kh_generate(cl_kh_client *c, const char *slot, uint8_t point[CL_KH_POINT_LEN]);
+/* key: CL_KH_KEY_LEN bytes the caller must wipe after use. */
+CL_MUST_CHECK cl_err cl_kh_ecdh(cl_kh_client *c, const char *slot, enum cl_kh_use use,
+				const uint8_t peer[CL_KH_POINT_LEN], uint8_t key[CL_KH_KEY_LEN]);
+CL_MUST_CHECK cl_err cl_kh_sign(cl_kh_client *c, const char *slot, const uint8_t *digest, size_t len,
+				uint8_t sig[CL_KH_SIG_LEN]);
+CL_MUST_CHECK cl_err cl_kh_destroy(cl_kh_client *c, const char *slot);
+
+/* Glue for common/remote_key.h: a cl_remote_sign_fn whose ctx is a
+ * cl_kh_signer (borrowed by the key; both must outlive it). */
+typedef struct cl_kh_signer {
+	cl_kh_client *client;
+	char slot[CL_KH_SLOT_MAX + 1];
+} cl_kh_signer;
+cl_err cl_kh_remote_sign(void *signer, const uint8_t *digest, size_t len, uint8_t sig[CL_KH_SIG_LEN]);
+
+/* ---------------------------------------------------------------- the key holder itself */
+
+typedef struct cl_kh cl_kh;
+
+#define CL_KH_OPEN_NO_SECRETMEM 0x1u /* secret memory without memfd_secret (tests) */
+#define CL_KH_OPEN_NO_PERSIST 0x2u   /* generate/destroy touch memory only (fuzzing) */
+
+/* Opens key_dir (created 0700 if missing; must be a directory of ours with no
+ * group/other access), loads every key file in it into secret memory and
+ * returns the key holder in *out (caller owns: cl_kh_close). A key file that
+ * is not a 0600 P-384 PKCS#8 PEM of ours is skipped with a warning (its slot
+ * then cannot be generated over either). Initialises OpenSSL's secure heap. */
+CL_MUST_CHECK cl_err cl_kh_open(const char *key_dir, unsigned flags, cl_kh **out);
+/* Wipes every key and frees the key holder (NULL is fine). */
+void cl_kh_close(cl_kh *kh);
+/* Number of keys held. */
+size_t cl_kh_count(const cl_kh *kh);
+
+/* One client channel of the key holder: its role and its ipc server. Must
+ * not move after cl_kh_conn_init (the ipc server points back at it). */
+typedef struct cl_kh_conn {
+	cl_kh *kh;
+	enum cl_kh_role role;
+	cl_ipc_server ipc;
+} cl_kh_conn;
+
+/* Initialises a channel over fd (borrowed; -1 for a byte-driven decoder as in
+ * the fuzzer: use cl_ipc_server_dispatch(&conn->ipc, ...)). */
+void cl_kh_conn_init(cl_kh_conn *conn, cl_kh *kh, int fd, enum cl_kh_role role);
+
+/* Serves the channels until the agent's (role CL_KH_ROLE_AGENT, the first
+ * with that role) closes: CL_OK then. Another channel that closes is dropped.
+ * CL_ESYS on an I/O error. */
+CL_MUST_CHECK cl_err cl_kh_serve(cl_kh_conn *conns, size_t n);
+
+/* The key holder process, for cloister-host to fork before it parses any
+ * input: `if (fork() == 0) _exit(cl_keyholder_main(fd, dir, &opt));` (end
+ * with _exit: nothing of the parent's atexit may run in it). Closes every
+ * descriptor but stdio and its channels, loads the keys, drops every
+ * capability (it keeps its uid: the key files are its own), applies
+ * cl_harden_process (Landlock: key_dir only; seccomp: cl_role_keyholder) and
+ * serves until the agent's channel closes. Returns the process exit status
+ * (0, or 1 after logging why). */
+typedef struct cl_kh_main_opts {
+	const int *extra_fds;             /* more channels... */
+	const enum cl_kh_role *extra_roles; /* ...and their roles */
+	size_t nextra;
+	unsigned open_flags;              /* CL_KH_OPEN_* */
+	bool no_harden;                   /* tests that inspect the process only */
+	enum cl_seccomp_action on_violation;
+} cl_kh_main_opts;
+
+int cl_keyholder_main(int fd_agent, const char *key_dir, const cl_kh_main_opts *opt);
+
+/* Names for logs and docs ("agent", "ecdh", "get-public"...). Static strings. */
+const char *cl_kh_role_name(enum cl_kh_role r);
+const char *cl_kh_purpose_name(enum cl_kh_purpose p);
+
+#endif

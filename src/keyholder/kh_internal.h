@@ -1,0 +1,66 @@
+/* kh_internal.h — the key holder's pieces: the key store (kh_store.c), the
+ * P-384 operations on raw scalars (kh_crypto.c), the request handlers and
+ * policy (kh_server.c). */
+#ifndef CL_KH_INTERNAL_H
+#define CL_KH_INTERNAL_H
+
+#include <openssl/types.h>
+
+#include "common/secmem.h"
+#include "keyholder/keyholder.h"
+
+#define KH_SCRATCH_LEN 4096 /* a key file's bytes (PEM P-384 is ~300) */
+
+typedef struct kh_slot {
+	bool used;
+	char name[CL_KH_SLOT_MAX + 1];
+	enum cl_kh_purpose purpose;
+	uint8_t point[CL_KH_POINT_LEN];
+	uint8_t *scalar; /* CL_KH_SCALAR_LEN bytes in the secret arena, fixed per slot */
+} kh_slot;
+
+struct cl_kh {
+	int dirfd;        /* the key directory; every path is relative to it */
+	unsigned flags;   /* CL_KH_OPEN_* */
+	cl_secmem arena;  /* scalars of every slot, then the scratch */
+	uint8_t *scratch; /* KH_SCRATCH_LEN bytes of secret memory */
+	kh_slot *slots;   /* CL_KH_MAX_SLOTS */
+	size_t count;
+};
+
+/* ---------------------------------------------------------------- kh_store.c */
+
+/* Checks a slot name's syntax ("attest", "dev/<name>", "tls/<name>" with
+ * <name> 1..CL_KH_NAME_MAX of [A-Za-z0-9._:-], starting alphanumeric) and
+ * returns its kind's purpose. CL_EINVAL otherwise. */
+CL_MUST_CHECK cl_err kh_slot_purpose(const char *slot, enum cl_kh_purpose *purpose);
+/* The slot holding a key with that name, or NULL. */
+kh_slot *kh_find(cl_kh *kh, const char *slot);
+/* Creates a new key in slot (must not exist: in memory or on disk) and
+ * writes it 0600 (unless NO_PERSIST); *out is the new slot. */
+CL_MUST_CHECK cl_err kh_create(cl_kh *kh, const char *slot, enum cl_kh_purpose purpose, kh_slot **out);
+/* Removes the key file (unless NO_PERSIST) then wipes the slot. */
+CL_MUST_CHECK cl_err kh_remove(cl_kh *kh, kh_slot *s);
+
+/* ---------------------------------------------------------------- kh_crypto.c */
+
+/* A new random P-384 key: scalar and point filled, the PEM PKCS#8 encoding in
+ * pem[cap] (*pem_len bytes; pem may be NULL to skip it). */
+CL_MUST_CHECK cl_err kh_crypto_generate(uint8_t scalar[CL_KH_SCALAR_LEN], uint8_t point[CL_KH_POINT_LEN],
+					uint8_t *pem, size_t cap, size_t *pem_len);
+/* Parses a PEM private key (pem[n], no password) that must be P-384 into
+ * scalar and point. */
+CL_MUST_CHECK cl_err kh_crypto_load_pem(const uint8_t *pem, size_t n, uint8_t scalar[CL_KH_SCALAR_LEN],
+					uint8_t point[CL_KH_POINT_LEN]);
+/* ECDSA over digest[n] (1..CL_KH_DIGEST_MAX), r || s with s <= order/2. */
+CL_MUST_CHECK cl_err kh_crypto_sign(const uint8_t scalar[CL_KH_SCALAR_LEN], const uint8_t point[CL_KH_POINT_LEN],
+				    const uint8_t *digest, size_t n, uint8_t sig[CL_KH_SIG_LEN]);
+/* Validates peer (uncompressed, on P-384, not infinity) and derives key for use. */
+CL_MUST_CHECK cl_err kh_crypto_ecdh(const uint8_t scalar[CL_KH_SCALAR_LEN], const uint8_t point[CL_KH_POINT_LEN],
+				    enum cl_kh_use use, const uint8_t peer[CL_KH_POINT_LEN],
+				    uint8_t key[CL_KH_KEY_LEN]);
+/* Runs each operation once on a throwaway key: loads every lazily
+ * initialised OpenSSL path before the seccomp filter, and checks it works. */
+CL_MUST_CHECK cl_err kh_crypto_selftest(void);
+
+#endif

@@ -1,0 +1,305 @@
+/* kh_server.c — the key holder's requests, its policy, and its process.
+ *
+ * Each request type has a decoder (syntax: lengths, slot name) and a run
+ * (meaning: the channel's role may do this to this kind of key, the key
+ * exists, its purpose fits) — OpenSSH's mm_answer_* discipline. The ipc
+ * layer refuses anything malformed before a run sees it and logs every
+ * refusal; nothing here ever logs or answers with a private byte. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "keyholder/kh_internal.h"
+
+#define R(role) (1u << (role))
+#define MAX_CHANNELS 8
+
+/* Who may do what, by the key's purpose (= its slot's kind). */
+static const struct {
+	unsigned get_public, generate, use, destroy;
+} policy[] = {
+	[CL_KH_PURPOSE_ECDH] = {R(CL_KH_ROLE_AGENT), R(CL_KH_ROLE_AGENT), R(CL_KH_ROLE_AGENT), R(CL_KH_ROLE_AGENT)},
+	[CL_KH_PURPOSE_SIGN_DOCUMENT] = {R(CL_KH_ROLE_AGENT) | R(CL_KH_ROLE_GUESTIF), R(CL_KH_ROLE_AGENT),
+					 R(CL_KH_ROLE_AGENT) | R(CL_KH_ROLE_GUESTIF), 0},
+	[CL_KH_PURPOSE_SIGN_HANDSHAKE] = {R(CL_KH_ROLE_AGENT) | R(CL_KH_ROLE_TLS), R(CL_KH_ROLE_AGENT),
+					  R(CL_KH_ROLE_TLS), R(CL_KH_ROLE_AGENT)},
+};
+
+const char *cl_kh_role_name(enum cl_kh_role r)
+{
+	switch (r) {
+	case CL_KH_ROLE_AGENT:
+		return "agent";
+	case CL_KH_ROLE_GUESTIF:
+		return "guestif";
+	case CL_KH_ROLE_TLS:
+		return "tls";
+	}
+	return "unknown";
+}
+
+const char *cl_kh_purpose_name(enum cl_kh_purpose p)
+{
+	switch (p) {
+	case CL_KH_PURPOSE_ECDH:
+		return "ecdh";
+	case CL_KH_PURPOSE_SIGN_DOCUMENT:
+		return "sign-document";
+	case CL_KH_PURPOSE_SIGN_HANDSHAKE:
+		return "sign-handshake";
+	}
+	return "unknown";
+}
+
+/* ---------------------------------------------------------------- decoders (syntax only) */
+
+typedef struct args_slot {
+	char slot[CL_KH_SLOT_MAX + 1];
+	enum cl_kh_purpose purpose;
+} args_slot;
+
+typedef struct args_ecdh {
+	args_slot s;
+	uint8_t use;
+	uint8_t peer[CL_KH_POINT_LEN];
+} args_ecdh;
+
+typedef struct args_sign {
+	args_slot s;
+	size_t len;
+	uint8_t digest[CL_KH_DIGEST_MAX];
+} args_sign;
+
+_Static_assert(sizeof(args_ecdh) <= CL_IPC_ARGS_MAX && sizeof(args_sign) <= CL_IPC_ARGS_MAX, "ipc scratch");
+
+static cl_err decode_slot(cl_buf *req, void *out)
+{
+	args_slot *a = out;
+	CL_GUARD(cl_ipc_get_str(req, a->slot, sizeof(a->slot)));
+	return kh_slot_purpose(a->slot, &a->purpose);
+}
+
+static cl_err decode_ecdh(cl_buf *req, void *out)
+{
+	args_ecdh *a = out;
+	CL_GUARD(decode_slot(req, &a->s));
+	CL_GUARD(cl_buf_get_u8(req, &a->use));
+	return cl_ipc_get_fixed(req, a->peer, sizeof(a->peer));
+}
+
+static cl_err decode_sign(cl_buf *req, void *out)
+{
+	args_sign *a = out;
+	const uint8_t *p = NULL;
+	CL_GUARD(decode_slot(req, &a->s));
+	CL_GUARD(cl_ipc_get_bytes(req, sizeof(a->digest), &p, &a->len));
+	CL_ENSURE(a->len > 0, CL_EINVAL, "empty digest");
+	memcpy(a->digest, p, a->len);
+	return CL_OK;
+}
+
+/* ---------------------------------------------------------------- runs (meaning) */
+
+static cl_err allowed(const cl_kh_conn *c, unsigned roles, const char *op, const char *slot)
+{
+	CL_ENSURE(roles & R(c->role), CL_EPERM, "role %s may not %s %s", cl_kh_role_name(c->role), op, slot);
+	return CL_OK;
+}
+
+static cl_err existing(cl_kh_conn *c, const char *slot, kh_slot **out)
+{
+	*out = kh_find(c->kh, slot);
+	CL_ENSURE(*out != NULL, CL_ENOTFOUND, "no key %s", slot);
+	return CL_OK;
+}
+
+static cl_err run_get_public(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
+{
+	cl_kh_conn *c = ctx;
+	const args_slot *a = args;
+	kh_slot *s;
+	CL_GUARD(allowed(c, policy[a->purpose].get_public, "read", a->slot));
+	CL_GUARD(existing(c, a->slot, &s));
+	CL_GUARD(cl_buf_put_u8(ans, (uint8_t)s->purpose));
+	return cl_ipc_put_bytes(ans, s->point, sizeof(s->point));
+}
+
+static cl_err run_generate(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
+{
+	cl_kh_conn *c = ctx;
+	const args_slot *a = args;
+	kh_slot *s;
+	CL_GUARD(allowed(c, policy[a->purpose].generate, "generate", a->slot));
+	CL_GUARD(kh_create(c->kh, a->slot, a->purpose, &s));
+	cl_info("key holder: generated %s (%s) for %s", a->slot, cl_kh_purpose_name(a->purpose),
+		cl_kh_role_name(c->role));
+	return cl_ipc_put_bytes(ans, s->point, sizeof(s->point));
+}
+
+static cl_err run_ecdh(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
+{
+	cl_kh_conn *c = ctx;
+	const args_ecdh *a = args;
+	uint8_t key[CL_KH_KEY_LEN];
+	kh_slot *s;
+	cl_err err;
+	CL_GUARD(allowed(c, policy[a->s.purpose].use, "use", a->s.slot));
+	CL_ENSURE(a->s.purpose == CL_KH_PURPOSE_ECDH, CL_EPERM, "%s is a %s key, not for ECDH", a->s.slot,
+		  cl_kh_purpose_name(a->s.purpose));
+	CL_ENSURE(a->use == CL_KH_USE_FW_IMAGE, CL_EINVAL, "unknown derivation use %u", a->use);
+	CL_GUARD(existing(c, a->s.slot, &s));
+	err = kh_crypto_ecdh(s->scalar, s->point, (enum cl_kh_use)a->use, a->peer, key);
+	if (err == CL_OK)
+		err = cl_ipc_put_bytes(ans, key, sizeof(key));
+	explicit_bzero(key, sizeof(key));
+	return err;
+}
+
+static cl_err run_sign(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
+{
+	cl_kh_conn *c = ctx;
+	const args_sign *a = args;
+	uint8_t sig[CL_KH_SIG_LEN];
+	kh_slot *s;
+	CL_GUARD(allowed(c, policy[a->s.purpose].use, "use", a->s.slot));
+	CL_ENSURE(a->s.purpose != CL_KH_PURPOSE_ECDH, CL_EPERM, "%s is an ecdh key, not for signing", a->s.slot);
+	/* A document digest is SHA-384; a TLS 1.2 handshake may also hash with
+	 * SHA-256 or SHA-512 (TLS 1.3 with P-384: SHA-384 only). */
+	if (a->s.purpose == CL_KH_PURPOSE_SIGN_DOCUMENT)
+		CL_ENSURE(a->len == 48, CL_EINVAL, "a document digest is 48 bytes, not %zu", a->len);
+	else
+		CL_ENSURE(a->len == 32 || a->len == 48 || a->len == 64, CL_EINVAL,
+			  "a handshake digest is 32, 48 or 64 bytes, not %zu", a->len);
+	CL_GUARD(existing(c, a->s.slot, &s));
+	CL_GUARD(kh_crypto_sign(s->scalar, s->point, a->digest, a->len, sig));
+	return cl_ipc_put_bytes(ans, sig, sizeof(sig));
+}
+
+static cl_err run_destroy(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
+{
+	cl_kh_conn *c = ctx;
+	const args_slot *a = args;
+	kh_slot *s;
+	CL_GUARD(allowed(c, policy[a->purpose].destroy, "destroy", a->slot));
+	CL_GUARD(existing(c, a->slot, &s));
+	CL_GUARD(kh_remove(c->kh, s));
+	cl_info("key holder: destroyed %s for %s", a->slot, cl_kh_role_name(c->role));
+	return CL_OK;
+}
+
+#define SLOT_WIRE (2 + CL_KH_SLOT_MAX)
+static const cl_ipc_handler handlers[] = {
+	{CL_KH_REQ_GET_PUBLIC, "get-public", SLOT_WIRE, decode_slot, run_get_public},
+	{CL_KH_REQ_GENERATE, "generate", SLOT_WIRE, decode_slot, run_generate},
+	{CL_KH_REQ_ECDH, "ecdh", SLOT_WIRE + 1 + 4 + CL_KH_POINT_LEN, decode_ecdh, run_ecdh},
+	{CL_KH_REQ_SIGN, "sign", SLOT_WIRE + 4 + CL_KH_DIGEST_MAX, decode_sign, run_sign},
+	{CL_KH_REQ_DESTROY, "destroy", SLOT_WIRE, decode_slot, run_destroy},
+};
+
+void cl_kh_conn_init(cl_kh_conn *conn, cl_kh *kh, int fd, enum cl_kh_role role)
+{
+	static const char *const names[] = {"keyholder/?", "keyholder/agent", "keyholder/guestif", "keyholder/tls"};
+	conn->kh = kh;
+	conn->role = role;
+	cl_ipc_server_init(&conn->ipc, fd, names[(unsigned)role < 4 ? role : 0], handlers,
+			   sizeof(handlers) / sizeof(handlers[0]), CL_KH_MSG_MAX, conn);
+}
+
+/* ---------------------------------------------------------------- the process */
+
+cl_err cl_kh_serve(cl_kh_conn *conns, size_t n)
+{
+	struct pollfd p[MAX_CHANNELS];
+	CL_ENSURE(n >= 1 && n <= MAX_CHANNELS, CL_EINVAL, "%zu channels", n);
+	for (size_t i = 0; i < n; i++)
+		p[i] = (struct pollfd){.fd = conns[i].ipc.fd, .events = POLLIN};
+	for (;;) {
+		int r = poll(p, (nfds_t)n, -1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		CL_ENSURE(r >= 0, CL_ESYS, "key holder: poll: %s", strerror(errno));
+		for (size_t i = 0; i < n; i++) {
+			if (p[i].fd < 0 || !p[i].revents)
+				continue;
+			cl_err err = cl_ipc_server_serve_one(&conns[i].ipc);
+			if (err == CL_EUNAVAIL && conns[i].role == CL_KH_ROLE_AGENT)
+				return CL_OK; /* the agent is gone: so are we */
+			if (err == CL_EUNAVAIL) {
+				cl_info("key holder: %s channel closed", cl_kh_role_name(conns[i].role));
+				p[i].fd = -1;
+				continue;
+			}
+			CL_GUARD(err);
+		}
+	}
+}
+
+/* Closes every descriptor above stderr but keep[n] (the channels): the key
+ * holder must not hold the agent's sockets, files or pipes. */
+static cl_err close_others(const int *keep, size_t n)
+{
+	unsigned lo = 3;
+	for (;;) {
+		unsigned next = ~0u; /* the smallest kept fd >= lo */
+		for (size_t i = 0; i < n; i++)
+			if (keep[i] >= (int)lo && (unsigned)keep[i] < next)
+				next = (unsigned)keep[i];
+		if (next > lo && syscall(SYS_close_range, lo, next - 1, 0) != 0)
+			return cl_errorf(CL_ESYS, "close_range: %s", strerror(errno));
+		if (next == ~0u)
+			return CL_OK;
+		lo = next + 1;
+	}
+}
+
+int cl_keyholder_main(int fd_agent, const char *key_dir, const cl_kh_main_opts *opt)
+{
+	static const cl_kh_main_opts none;
+	cl_kh_conn conns[MAX_CHANNELS];
+	int fds[MAX_CHANNELS];
+	size_t n = 0;
+	cl_kh *kh = NULL;
+	cl_harden_report rep = {0};
+	cl_err err;
+	if (!opt)
+		opt = &none;
+	/* Before any key is in memory: no core, no ptrace by same-uid peers.
+	 * A log write to a closed stderr must not kill the key holder. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || signal(SIGPIPE, SIG_IGN) == SIG_ERR ||
+	    opt->nextra >= MAX_CHANNELS) {
+		cl_error("key holder: cannot start (dumpable or channel count)");
+		return 1;
+	}
+	fds[n++] = fd_agent;
+	for (size_t i = 0; i < opt->nextra; i++)
+		fds[n++] = opt->extra_fds[i];
+	CL_GUARD_OUT(err, close_others(fds, n));
+	CL_GUARD_OUT(err, cl_kh_open(key_dir, opt->open_flags, &kh));
+	CL_GUARD_OUT(err, kh_crypto_selftest());
+	cl_kh_conn_init(&conns[0], kh, fd_agent, CL_KH_ROLE_AGENT);
+	for (size_t i = 0; i < opt->nextra; i++)
+		cl_kh_conn_init(&conns[i + 1], kh, opt->extra_fds[i], opt->extra_roles[i]);
+	if (!opt->no_harden) {
+		/* The key files are our own (uid): no capability is needed. */
+		const cl_landlock_path paths[] = {{key_dir, CL_LL_READ | CL_LL_WRITE}};
+		cl_harden_policy pol = {.paths = paths, .npaths = 1, .syscalls = cl_role_keyholder,
+					.on_violation = opt->on_violation};
+		CL_GUARD_OUT(err, cl_harden_drop_privileges((uid_t)-1, (gid_t)-1, 0, NULL));
+		CL_GUARD_OUT(err, cl_harden_process(&pol, &rep));
+	}
+	cl_info("key holder: serving %zu channel(s), %zu key(s) in %s memory, landlock ABI %d, seccomp %s", n,
+		cl_kh_count(kh), cl_secmem_kind_name(kh->arena.kind), rep.landlock_abi,
+		rep.seccomp_applied ? "on" : "off");
+	err = cl_kh_serve(conns, n);
+out:
+	if (err != CL_OK)
+		cl_error("key holder: %s: %s", cl_err_name(err), cl_error_detail());
+	cl_kh_close(kh);
+	return err == CL_OK ? 0 : 1;
+}
