@@ -77,6 +77,7 @@ set -e
 [ "$rc" = 1 ] && grep -q "needs root" "$T/nr-destroy.err" || fail "--destroy-all without root: $rc $(cat "$T/nr-destroy.err")"
 
 step "cloister dev without root reports the host's failure instead of ready"
+CL_DEV_DIRS+=("$T/nr/dev") # stopped by the cleanup should it ever come up
 set +e
 "${NOBODY[@]}" "$CLOISTER" dev --detach --data "$T/nr/dev" --port 0 >"$T/nr-dev.out" 2>"$T/nr-dev.err"
 rc=$?
