@@ -132,7 +132,7 @@ static cl_err parse_constraints(json_t *body, const char *key, bool far, ctl_cre
 	if (!arr)
 		return CL_OK;
 	CL_ENSURE(json_is_array(arr), CL_EINVAL, "field \"%s\" must be an array", key);
-	CL_ENSURE(json_array_size(arr) <= CTL_MAX_CONSTRAINTS, CL_EINVAL, "field \"%s\": at most %d constraints",
+	CL_ENSURE(json_array_size(arr) <= CTL_MAX_CONSTRAINTS, CL_EINVAL, "field \"%s\": at most %u constraints",
 		  key, CTL_MAX_CONSTRAINTS);
 	size_t i;
 	json_t *c;
