@@ -8,7 +8,12 @@
  *
  * Exit codes: 0 success, 1 failure, 2 usage error. On failure a command prints
  * exactly one "error: <message>" line on stderr (cl_cli_fail / cl_cli_usage)
- * and returns the code they return.
+ * and returns the code they return; under --json that line is one JSON
+ * object instead: {"error":{"code":"...","message":"...","status":N}}.
+ *
+ * Every cap the control plane also enforces comes from common/proto.h: the
+ * CLI refuses what the server would refuse before sending anything, and its
+ * --help texts print the same numbers.
  */
 #ifndef CL_CLI_H
 #define CL_CLI_H
@@ -19,6 +24,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/proto.h"
 
 #define CL_CLI_EXIT_FAIL 1
 #define CL_CLI_EXIT_USAGE 2
@@ -35,6 +41,9 @@ typedef struct cl_cli_flags {
 	bool json;
 } cl_cli_flags;
 
+/* Where a setting came from. */
+enum cl_cli_source { CL_CLI_FROM_NONE, CL_CLI_FROM_FLAG, CL_CLI_FROM_ENV, CL_CLI_FROM_FILE };
+
 /* The effective connection settings. All strings malloc'd (NULL if unset);
  * free with cl_cli_config_free, which wipes the token and access key. */
 typedef struct cl_cli_config {
@@ -43,6 +52,7 @@ typedef struct cl_cli_config {
 	char *token;
 	char *access_key;
 	char *config_path; /* the config file used, or NULL */
+	enum cl_cli_source token_from;
 } cl_cli_config;
 
 typedef const char *(*cl_cli_getenv_fn)(const char *name);
@@ -58,11 +68,20 @@ CL_MUST_CHECK cl_err cl_cli_extract_globals(int *argc, char **argv, cl_cli_flags
  * $CLOISTER_CONFIG, else HOME/.config/cloister/config.json if it exists (an
  * explicitly named file must exist). A relative "ca" in a config file is
  * relative to the file's directory. The access key never comes from a file.
- * env may be NULL (no environment), home may be NULL. On failure *out is empty. */
+ * A flag or variable that is consulted but set to "" (a pipeline that failed
+ * to produce a token, say) is an error (CL_EINVAL, "CLOISTER_TOKEN is set but
+ * empty"), never a silent fall-back to the next source; so is an empty string
+ * in the config file. env may be NULL (no environment), home may be NULL. On
+ * failure *out is empty. */
 CL_MUST_CHECK cl_err cl_cli_config_resolve(const cl_cli_flags *flags, cl_cli_getenv_fn env,
 					   const char *home, cl_cli_config *out);
 /* Frees and wipes a resolved config; it is empty afterwards. */
 void cl_cli_config_free(cl_cli_config *c);
+
+/* The public part of an API token "clt_<id>_<secret>" — its id — into out
+ * (n bytes). Returns false (out = "") if the token does not have that shape.
+ * Never copies any of the secret. */
+bool cl_cli_token_id(const char *token, char *out, size_t n);
 
 /* The process-wide global options (set once by main). Never NULL. */
 const cl_cli_flags *cl_cli_global(void);
@@ -103,10 +122,19 @@ bool cl_cli_parse_or_help(int argc, char **argv, const cl_cli_option *opts, cons
 /* Parses a memory size into MiB: "64M", "64MiB", "1G", "1GiB", "2048K" (a
  * whole number of MiB) or a bare number of MiB. Range 1 MiB .. 1 TiB. */
 CL_MUST_CHECK cl_err cl_cli_parse_size_mib(const char *s, uint64_t *mib);
+/* cl_cli_parse_size_mib, then the enclave memory range of proto.h
+ * (CL_PROTO_MEMORY_MIN_MIB..CL_PROTO_MEMORY_MAX_MIB); what names the option
+ * in the error ("--memory"). */
+CL_MUST_CHECK cl_err cl_cli_parse_enclave_memory(const char *s, const char *what, uint64_t *mib);
+
+/* A byte count for people, into buf: "512 KiB", "1 MiB", "64 GiB", or
+ * "1000 bytes" when it is not a whole number of KiB. Returns buf. */
+const char *cl_cli_fmt_bytes(uint64_t bytes, char *buf, size_t n);
 
 /* Parses a proximity constraint "RESOURCE[:N(us|ms|hops)]" into a new JSON
- * object {resource, latency_us?|hops?} (caller owns *out). The resource is
- * 1..64 characters of [A-Za-z0-9._/-]. */
+ * object {resource, latency_us?|hops?} (caller owns *out). The resource is a
+ * name (cl_proto_valid_name); the latency at most CL_PROTO_LATENCY_US_MAX
+ * microseconds, the hops at most CL_PROTO_HOPS_MAX. */
 CL_MUST_CHECK cl_err cl_cli_parse_proximity(const char *s, json_t **out);
 
 /* Parses a comma-separated list of enclave operations (describe, list, start,
@@ -126,11 +154,16 @@ bool cl_cli_valid_id(const char *s);
 typedef struct cl_cli_conn cl_cli_conn;
 
 /* Resolves the global config and opens a client. Fails (with a detail telling
- * how to configure) if no server is set. *out owned by the caller. */
+ * how to configure) if no server is set. When the token comes from a config
+ * file (no --token, no CLOISTER_TOKEN), says once per process on stderr
+ * which token (its id, never the secret) and which file, unless --json.
+ * *out owned by the caller. */
 CL_MUST_CHECK cl_err cl_cli_connect(cl_cli_conn **out);
 /* Opens a client for explicit settings, ignoring flags, environment and
  * config files (used by `cloister dev` for its own instance). ca, token and
- * access_key may be NULL. Strings are copied. */
+ * access_key may be NULL. Strings are copied. An http:// server is refused
+ * (CL_EINVAL, "the control plane speaks HTTPS: use https://HOST:PORT")
+ * before any connection. */
 CL_MUST_CHECK cl_err cl_cli_connect_to(const char *server, const char *ca, const char *token,
 				       const char *access_key, cl_cli_conn **out);
 /* Frees a connection (wiping credentials). NULL is fine. */
@@ -167,6 +200,14 @@ CL_MUST_CHECK cl_err cl_cli_upload(cl_cli_conn *c, const void *data, size_t len,
 CL_MUST_CHECK cl_err cl_cli_follow_job(cl_cli_conn *c, const char *job_id, const char *label,
 				       long timeout_ms, json_t **final);
 
+/* While on, SIGINT and SIGTERM end cl_cli_follow_job and the enclave waits
+ * early (CL_ETIMEOUT, "interrupted") instead of killing the process, so a
+ * command can still print what it must not lose (a new access key). Off
+ * restores the default dispositions. */
+void cl_cli_catch_interrupts(bool on);
+/* True once SIGINT/SIGTERM arrived while catching was on. */
+bool cl_cli_interrupted(void);
+
 /* Wipes the bytes of the string member key of obj in place (a secret about to
  * be freed with its JSON document). Missing or non-string members are ignored. */
 void cl_cli_json_wipe(json_t *obj, const char *key);
@@ -177,13 +218,23 @@ void cl_cli_json_wipe(json_t *obj, const char *key);
  * copied first, so it may be an argument) and returns e. */
 cl_err cl_cli_error_context(cl_err e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Prints "error: <fmt...>" on stderr and returns CL_CLI_EXIT_USAGE. */
+/* Prints "error: <fmt...>" on stderr and returns CL_CLI_EXIT_USAGE. Under
+ * --json: {"error":{"code":"invalid","message":"<fmt...>"}} instead. */
 int cl_cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "error: <detail of e>" (or the generic description of e when no
- * detail is set) on stderr and returns CL_CLI_EXIT_FAIL; CL_OK returns 0. */
+ * detail is set) on stderr and returns CL_CLI_EXIT_FAIL; CL_OK returns 0.
+ * Under --json prints one JSON object on one line instead:
+ * {"error":{"code":"<name>","message":"<detail>","status":N}} — code and
+ * status are the server's when the failure is its answer (the message then
+ * without the " (HTTP N)" suffix), else cl_err_name(e) and no status. */
 int cl_cli_fail(cl_err e);
 /* Like cl_cli_fail, but a CL_EINVAL from argument parsing is a usage error (2). */
 int cl_cli_fail_usage(cl_err e);
+
+/* Records the control plane's error answer (HTTP status, its error code,
+ * and the detail as formatted for people) for cl_cli_fail's JSON form.
+ * cli_api.c calls it for every error answer. code may be NULL. */
+void cl_cli_note_http_error(long status, const char *code, const char *detail);
 
 /* Prints a JSON value to stdout, indented, with a newline. */
 void cl_cli_print_json(const json_t *v);

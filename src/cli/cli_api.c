@@ -1,5 +1,6 @@
 /* cli_api.c — the CLI's connection to the control plane: JSON requests,
  * server errors turned into cl_err + message, and following jobs. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,13 +27,50 @@ static const char *getenv_wrapper(const char *name)
 	return getenv(name);
 }
 
+/* Says, once per process, which identity a token from a config file is:
+ * a forgotten or empty CLOISTER_TOKEN must not act as the file's (often the
+ * admin's) token unnoticed. Only the token's id is shown, never its secret.
+ * Not under --json, whose stderr carries only the error object. */
+static void note_token_source(const cl_cli_config *cfg)
+{
+	static bool noted;
+	if (noted || cfg->token_from != CL_CLI_FROM_FILE || cl_cli_global()->json)
+		return;
+	noted = true;
+	char id[CL_PROTO_ID_LEN_MAX + 1];
+	if (cl_cli_token_id(cfg->token, id, sizeof(id)))
+		fprintf(stderr, "note: using token %s from %s (no --token or CLOISTER_TOKEN given)\n", id,
+			cfg->config_path);
+	else
+		fprintf(stderr, "note: using the token in %s (no --token or CLOISTER_TOKEN given)\n",
+			cfg->config_path);
+}
+
 cl_err cl_cli_connect(cl_cli_conn **out)
 {
 	cl_cli_config cfg;
 	CL_GUARD(cl_cli_config_resolve(cl_cli_global(), getenv_wrapper, getenv("HOME"), &cfg));
 	cl_err err = cl_cli_connect_to(cfg.server, cfg.ca, cfg.token, cfg.access_key, out);
+	if (err == CL_OK)
+		note_token_source(&cfg);
 	cl_cli_config_free(&cfg);
 	return err;
+}
+
+/* The control plane answers only HTTPS: an http:// URL is a mistake to
+ * explain, not a connection to try. */
+static cl_err check_server_url(const char *server)
+{
+	if (strncmp(server, "http://", 7) == 0) {
+		const char *hostport = server + 7;
+		size_t n = strcspn(hostport, "/?#");
+		if (n == 0 || n > 255)
+			return cl_errorf(CL_EINVAL, "the control plane speaks HTTPS: use https://HOST:PORT");
+		return cl_errorf(CL_EINVAL, "the control plane speaks HTTPS: use https://%.*s", (int)n, hostport);
+	}
+	CL_ENSURE(strncmp(server, "https://", 8) == 0 && server[8], CL_EINVAL,
+		  "server '%.200s' must be an https:// URL (https://HOST:PORT)", server);
+	return CL_OK;
 }
 
 cl_err cl_cli_connect_to(const char *server, const char *ca, const char *token, const char *access_key,
@@ -41,8 +79,7 @@ cl_err cl_cli_connect_to(const char *server, const char *ca, const char *token, 
 	if (!server)
 		return cl_errorf(CL_EINVAL, "no server configured: use --server URL, CLOISTER_SERVER, "
 					    "or a config file (CLOISTER_CONFIG; `cloister dev` writes one)");
-	if (strncmp(server, "https://", 8) != 0 && strncmp(server, "http://", 7) != 0)
-		return cl_errorf(CL_EINVAL, "server '%s' must start with https:// or http://", server);
+	CL_GUARD(check_server_url(server));
 	if (ca && access(ca, R_OK) != 0)
 		return cl_errorf(CL_EINVAL, "cannot read CA file %s", ca);
 	if ((token && strpbrk(token, "\r\n")) || (access_key && strpbrk(access_key, "\r\n")))
@@ -103,11 +140,16 @@ static cl_err err_from_status(long status)
 	case 401: return CL_EAUTH;
 	case 403: return CL_EPERM;
 	case 404: return CL_ENOTFOUND;
+	case 405: return CL_EMETHOD;
 	case 409: return CL_ECONFLICT;
 	case 413: return CL_ETOOBIG;
+	case 415: return CL_EMEDIA;
+	case 429: return CL_ELIMIT;
+	case 431: return CL_EHEADERS;
 	case 502: return CL_EPROTO;
 	case 503: return CL_EUNAVAIL;
 	case 504: return CL_ETIMEOUT;
+	case 507: return CL_ENOSPACE;
 	default: return status >= 500 ? CL_EINTERNAL : CL_EPROTO;
 	}
 }
@@ -120,13 +162,15 @@ static cl_err server_error(long status, const cl_buf *resp)
 	json_t *error = json_object_get(root, "error");
 	const char *code = json_string_value(json_object_get(error, "code"));
 	const char *msg = json_string_value(json_object_get(error, "message"));
-	for (int i = 1; code && i <= CL_EINTERNAL; i++)
+	/* every code this CLI knows (cl_err_name says "unknown" past the last) */
+	for (int i = 1; code && strcmp(cl_err_name((cl_err)i), "unknown") != 0; i++)
 		if (strcmp(code, cl_err_name((cl_err)i)) == 0)
 			e = (cl_err)i;
 	if (msg && *msg)
 		cl_errorf(e, "%s (HTTP %ld)", msg, status);
 	else
-		cl_errorf(e, "server answered HTTP %ld", status);
+		cl_errorf(e, "%s (HTTP %ld)", cl_err_str(e), status);
+	cl_cli_note_http_error(status, code, cl_error_detail());
 	json_decref(root);
 	return e;
 }
@@ -270,10 +314,35 @@ static const char *job_status_text(const json_t *job, char *buf, size_t n)
 	return buf;
 }
 
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+void cl_cli_catch_interrupts(bool on)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on ? on_interrupt : SIG_DFL; /* no SA_RESTART: a sleep ends at once */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if (on)
+		interrupted = 0;
+}
+
+bool cl_cli_interrupted(void)
+{
+	return interrupted != 0;
+}
+
 static void sleep_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0)
+	while (nanosleep(&ts, &ts) != 0 && !interrupted)
 		;
 }
 
@@ -283,7 +352,7 @@ cl_err cl_cli_follow_job(cl_cli_conn *c, const char *job_id, const char *label, 
 	static const char spin[] = "|/-\\";
 	if (!cl_cli_valid_id(job_id))
 		return cl_errorf(CL_EPROTO, "server sent an invalid job id");
-	bool tty = isatty(STDERR_FILENO);
+	bool tty = isatty(STDERR_FILENO), quiet = cl_cli_global()->json;
 	char path[256], last[256] = "", now[256];
 	snprintf(path, sizeof(path), "/v1/jobs/%s", job_id);
 	uint64_t deadline = cl_now_mono_ns() + (uint64_t)timeout_ms * 1000000u;
@@ -296,7 +365,9 @@ cl_err cl_cli_follow_job(cl_cli_conn *c, const char *job_id, const char *label, 
 		const char *state = json_string_value(json_object_get(job, "state"));
 		job_status_text(job, now, sizeof(now));
 		bool done = state && (strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0);
-		if (tty) {
+		if (quiet) {
+			/* --json: stderr carries nothing but an error object */
+		} else if (tty) {
 			fprintf(stderr, "\r\033[K%c %s: %s", done ? ' ' : spin[tick % 4], label, now);
 			if (done)
 				fputc('\n', stderr);
@@ -313,11 +384,15 @@ cl_err cl_cli_follow_job(cl_cli_conn *c, const char *job_id, const char *label, 
 			}
 			break;
 		}
-		if (cl_now_mono_ns() > deadline) {
-			if (tty)
+		if (cl_now_mono_ns() > deadline || interrupted) {
+			if (tty && !quiet)
 				fputc('\n', stderr);
-			err = cl_errorf(CL_ETIMEOUT, "%s: job %s still %s after %ld s", label, job_id, now,
-					timeout_ms / 1000);
+			if (interrupted)
+				err = cl_errorf(CL_ETIMEOUT, "%s: interrupted while job %s is still %s", label,
+						job_id, now);
+			else
+				err = cl_errorf(CL_ETIMEOUT, "%s: job %s still %s after %ld s", label, job_id,
+						now, timeout_ms / 1000);
 			break;
 		}
 		sleep_ms(tick < 10 ? 100 : 250);

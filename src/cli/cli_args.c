@@ -139,25 +139,50 @@ cl_err cl_cli_parse_size_mib(const char *s, uint64_t *mib)
 	return cl_errorf(CL_EINVAL, "invalid size '%s' (examples: 64M, 1G)", s);
 }
 
-static bool valid_resource(const char *s, size_t n)
+cl_err cl_cli_parse_enclave_memory(const char *s, const char *what, uint64_t *mib)
 {
-	if (n == 0 || n > 64)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (!isalnum(c) && c != '.' && c != '_' && c != '/' && c != '-')
-			return false;
+	uint64_t v;
+	CL_GUARD(cl_cli_parse_size_mib(s, &v));
+	if (v < CL_PROTO_MEMORY_MIN_MIB || v > CL_PROTO_MEMORY_MAX_MIB) {
+		char lo[32], hi[32];
+		return cl_errorf(CL_EINVAL, "%s %s is out of range: an enclave has %s..%s", what, s,
+				 cl_cli_fmt_bytes((uint64_t)CL_PROTO_MEMORY_MIN_MIB << 20, lo, sizeof(lo)),
+				 cl_cli_fmt_bytes((uint64_t)CL_PROTO_MEMORY_MAX_MIB << 20, hi, sizeof(hi)));
 	}
-	return true;
+	*mib = v;
+	return CL_OK;
+}
+
+const char *cl_cli_fmt_bytes(uint64_t bytes, char *buf, size_t n)
+{
+	static const char *const units[] = {"KiB", "MiB", "GiB", "TiB"};
+	if (bytes == 0 || bytes % 1024) {
+		snprintf(buf, n, "%llu bytes", (unsigned long long)bytes);
+		return buf;
+	}
+	uint64_t v = bytes / 1024;
+	size_t u = 0;
+	while (v % 1024 == 0 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, n, "%llu %s", (unsigned long long)v, units[u]);
+	return buf;
 }
 
 cl_err cl_cli_parse_proximity(const char *s, json_t **out)
 {
 	const char *colon = strrchr(s, ':');
 	size_t rlen = colon ? (size_t)(colon - s) : strlen(s);
-	if (!valid_resource(s, rlen))
-		return cl_errorf(CL_EINVAL,
-				 "invalid resource in '%s' (1-64 characters of A-Z a-z 0-9 . _ / -)", s);
+	char res[CL_PROTO_NAME_LEN_MAX + 1];
+	if (rlen == 0 || rlen >= sizeof(res))
+		return cl_errorf(CL_EINVAL, "invalid resource in '%s' (a name of 1..%u characters of [a-z0-9-])", s,
+				 CL_PROTO_NAME_LEN_MAX);
+	memcpy(res, s, rlen);
+	res[rlen] = '\0';
+	if (!cl_proto_valid_name(res))
+		return cl_errorf(CL_EINVAL, "invalid resource in '%s' (a name of 1..%u characters of [a-z0-9-])", s,
+				 CL_PROTO_NAME_LEN_MAX);
 	const char *key = NULL;
 	uint64_t value = 0;
 	if (colon) {
@@ -167,7 +192,7 @@ cl_err cl_cli_parse_proximity(const char *s, json_t **out)
 			return cl_errorf(CL_EINVAL, "invalid constraint in '%s' (examples: db:500us, db:3hops)", s);
 		errno = 0;
 		unsigned long long v = strtoull(q, &end, 10);
-		if (errno == ERANGE || v > 1000000000ull)
+		if (errno == ERANGE || v > CL_PROTO_LATENCY_US_MAX)
 			return cl_errorf(CL_EINVAL, "constraint in '%s' is too large", s);
 		if (strcmp(end, "us") == 0) {
 			key = "latency_us";
@@ -176,15 +201,17 @@ cl_err cl_cli_parse_proximity(const char *s, json_t **out)
 			key = "latency_us";
 			value = v * 1000;
 		} else if (strcmp(end, "hops") == 0 || strcmp(end, "hop") == 0) {
-			if (v > 255)
-				return cl_errorf(CL_EINVAL, "hop count in '%s' is too large (at most 255)", s);
+			if (v > CL_PROTO_HOPS_MAX)
+				return cl_errorf(CL_EINVAL, "hop count in '%s' is too large (at most %u)", s,
+						 CL_PROTO_HOPS_MAX);
 			key = "hops";
 			value = v;
 		} else {
 			return cl_errorf(CL_EINVAL, "invalid constraint in '%s' (examples: db:500us, db:3hops)", s);
 		}
-		if (value > 1000000000ull)
-			return cl_errorf(CL_EINVAL, "constraint in '%s' is too large", s);
+		if (value > CL_PROTO_LATENCY_US_MAX)
+			return cl_errorf(CL_EINVAL, "constraint in '%s' is too large (at most %u us)", s,
+					 CL_PROTO_LATENCY_US_MAX);
 	}
 	json_t *o = json_object();
 	if (!o || json_object_set_new(o, "resource", json_stringn(s, rlen)) != 0 ||

@@ -90,10 +90,33 @@ void cl_cli_config_free(cl_cli_config *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static cl_err set_copy(char **slot, const char *v)
+bool cl_cli_token_id(const char *token, char *out, size_t n)
 {
-	if (*slot || !v || !*v)
+	out[0] = '\0';
+	if (!token || strncmp(token, "clt_", 4) != 0)
+		return false;
+	const char *id = token + 4, *end = strchr(id, '_');
+	size_t len = end ? (size_t)(end - id) : 0;
+	if (len == 0 || len > CL_PROTO_ID_LEN_MAX || len >= n || end[1] == '\0')
+		return false;
+	char tmp[CL_PROTO_ID_LEN_MAX + 1];
+	memcpy(tmp, id, len);
+	tmp[len] = '\0';
+	if (!cl_proto_valid_id(tmp))
+		return false;
+	memcpy(out, tmp, len + 1);
+	return true;
+}
+
+/* Sets *slot from v (what names the source in an error) unless a stronger
+ * source already did. A source that is consulted must not be empty: an
+ * empty CLOISTER_TOKEN (a pipeline that failed to make one) must not fall
+ * through to the next source's credentials. */
+static cl_err set_copy(char **slot, const char *v, const char *what)
+{
+	if (*slot || !v)
 		return CL_OK; /* already set by a stronger source, or nothing to set */
+	CL_ENSURE(*v, CL_EINVAL, "%s is set but empty", what);
 	*slot = strdup(v);
 	return *slot ? CL_OK : CL_ENOMEM;
 }
@@ -119,17 +142,20 @@ static cl_err load_config_file(const char *path, cl_cli_config *out)
 	static const char *const keys[] = {"server", "ca", "token"};
 	for (size_t i = 0; i < 3; i++) {
 		json_t *v = json_object_get(root, keys[i]);
-		if (v && !json_is_string(v)) {
-			err = cl_errorf(CL_EINVAL, "config file %s: \"%s\" must be a string", path, keys[i]);
+		if (v && (!json_is_string(v) || json_string_length(v) == 0)) {
+			err = cl_errorf(CL_EINVAL, "config file %s: \"%s\" must be a non-empty string", path,
+					keys[i]);
 			goto out;
 		}
 	}
-	CL_GUARD_OUT(err, set_copy(&out->server, json_string_value(json_object_get(root, "server"))));
-	CL_GUARD_OUT(err, set_copy(&out->token, json_string_value(json_object_get(root, "token"))));
+	CL_GUARD_OUT(err, set_copy(&out->server, json_string_value(json_object_get(root, "server")), path));
+	if (!out->token && json_object_get(root, "token"))
+		out->token_from = CL_CLI_FROM_FILE;
+	CL_GUARD_OUT(err, set_copy(&out->token, json_string_value(json_object_get(root, "token")), path));
 	const char *ca = json_string_value(json_object_get(root, "ca"));
-	if (!out->ca && ca && *ca) {
+	if (!out->ca && ca) {
 		if (ca[0] == '/') {
-			CL_GUARD_OUT(err, set_copy(&out->ca, ca));
+			CL_GUARD_OUT(err, set_copy(&out->ca, ca, path));
 		} else {
 			/* Relative to the config file's directory. */
 			const char *slash = strrchr(path, '/');
@@ -140,10 +166,10 @@ static cl_err load_config_file(const char *path, cl_cli_config *out)
 				err = cl_errorf(CL_EINVAL, "config file %s: ca path too long", path);
 				goto out;
 			}
-			CL_GUARD_OUT(err, set_copy(&out->ca, full));
+			CL_GUARD_OUT(err, set_copy(&out->ca, full, path));
 		}
 	}
-	CL_GUARD_OUT(err, set_copy(&out->config_path, path));
+	CL_GUARD_OUT(err, set_copy(&out->config_path, path, path));
 out:
 	json_decref(root);
 	cl_buf_free(&raw);
@@ -156,20 +182,28 @@ cl_err cl_cli_config_resolve(const cl_cli_flags *flags, cl_cli_getenv_fn env, co
 	memset(out, 0, sizeof(*out));
 	cl_err err;
 #define ENV(name) (env ? env(name) : NULL)
-	CL_GUARD_OUT(err, set_copy(&out->server, flags->server));
-	CL_GUARD_OUT(err, set_copy(&out->ca, flags->ca));
-	CL_GUARD_OUT(err, set_copy(&out->token, flags->token));
-	CL_GUARD_OUT(err, set_copy(&out->access_key, flags->access_key));
-	CL_GUARD_OUT(err, set_copy(&out->server, ENV("CLOISTER_SERVER")));
-	CL_GUARD_OUT(err, set_copy(&out->ca, ENV("CLOISTER_CA")));
-	CL_GUARD_OUT(err, set_copy(&out->token, ENV("CLOISTER_TOKEN")));
-	CL_GUARD_OUT(err, set_copy(&out->access_key, ENV("CLOISTER_ACCESS_KEY")));
+	CL_GUARD_OUT(err, set_copy(&out->server, flags->server, "--server"));
+	CL_GUARD_OUT(err, set_copy(&out->ca, flags->ca, "--ca"));
+	CL_GUARD_OUT(err, set_copy(&out->token, flags->token, "--token"));
+	if (out->token)
+		out->token_from = CL_CLI_FROM_FLAG;
+	CL_GUARD_OUT(err, set_copy(&out->access_key, flags->access_key, "--access-key"));
+	CL_GUARD_OUT(err, set_copy(&out->server, ENV("CLOISTER_SERVER"), "CLOISTER_SERVER"));
+	CL_GUARD_OUT(err, set_copy(&out->ca, ENV("CLOISTER_CA"), "CLOISTER_CA"));
+	CL_GUARD_OUT(err, set_copy(&out->token, ENV("CLOISTER_TOKEN"), "CLOISTER_TOKEN"));
+	if (out->token && out->token_from == CL_CLI_FROM_NONE)
+		out->token_from = CL_CLI_FROM_ENV;
+	CL_GUARD_OUT(err, set_copy(&out->access_key, ENV("CLOISTER_ACCESS_KEY"), "CLOISTER_ACCESS_KEY"));
 
 	const char *explicit_path = flags->config;
-	if (!explicit_path || !*explicit_path)
+	if (!explicit_path)
 		explicit_path = ENV("CLOISTER_CONFIG");
+	if (explicit_path && !*explicit_path) {
+		err = cl_errorf(CL_EINVAL, "%s is set but empty", flags->config ? "--config" : "CLOISTER_CONFIG");
+		goto out;
+	}
 #undef ENV
-	if (explicit_path && *explicit_path) {
+	if (explicit_path) {
 		CL_GUARD_OUT(err, load_config_file(explicit_path, out));
 	} else if (home && *home) {
 		char path[PATH_MAX];

@@ -1,5 +1,6 @@
-/* cli_output.c — what the CLI prints: error lines, JSON, key/value views and
- * aligned tables. Secrets are never printed here: they show as "(hidden)". */
+/* cli_output.c — what the CLI prints: error lines (one JSON object under
+ * --json), JSON, key/value views and aligned tables. Secrets are never
+ * printed here: they show as "(hidden)". */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,14 +8,51 @@
 
 #include "cli/cli.h"
 
+/* The control plane's last error answer (cl_cli_note_http_error). */
+static struct {
+	long status;
+	char code[64];
+	char detail[512];
+} last_http;
+
+void cl_cli_note_http_error(long status, const char *code, const char *detail)
+{
+	last_http.status = status;
+	snprintf(last_http.code, sizeof(last_http.code), "%s", code && *code ? code : "");
+	snprintf(last_http.detail, sizeof(last_http.detail), "%s", detail ? detail : "");
+}
+
+/* Writes {"error":{"code":..,"message":..[,"status":N]}} as one line on
+ * stderr (status 0: none). */
+static void print_json_error(const char *code, const char *message, long status)
+{
+	json_t *inner = json_pack("{s:s,s:s}", "code", code, "message", message);
+	json_t *doc = inner ? json_pack("{s:o}", "error", inner) : NULL;
+	char *s = NULL;
+	if (doc && (status <= 0 || json_object_set_new(inner, "status", json_integer(status)) == 0))
+		s = json_dumps(doc, JSON_COMPACT);
+	if (s)
+		fprintf(stderr, "%s\n", s);
+	else /* out of memory: still one parseable object */
+		fputs("{\"error\":{\"code\":\"no_memory\",\"message\":\"out of memory\"}}\n", stderr);
+	free(s);
+	json_decref(doc);
+}
+
 int cl_cli_usage(const char *fmt, ...)
 {
 	va_list ap;
-	fputs("error: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	if (cl_cli_global()->json) {
+		char msg[1024];
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		print_json_error(cl_err_name(CL_EINVAL), msg, 0);
+	} else {
+		fputs("error: ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	}
 	va_end(ap);
-	fputc('\n', stderr);
 	return CL_CLI_EXIT_USAGE;
 }
 
@@ -38,12 +76,33 @@ void cl_cli_json_wipe(json_t *obj, const char *key)
 		explicit_bzero((char *)json_string_value(v), json_string_length(v));
 }
 
+/* JSON form of cl_cli_fail. The failure is the server's answer when the
+ * detail still ends the way server_error wrote it: " (HTTP N)" with the
+ * recorded status (a context prefix may have been added since). */
+static void fail_json(cl_err e, const char *detail)
+{
+	char suffix[32], msg[512];
+	snprintf(suffix, sizeof(suffix), " (HTTP %ld)", last_http.status);
+	size_t dn = strlen(detail), sn = strlen(suffix);
+	if (last_http.status > 0 && dn > sn && strcmp(detail + dn - sn, suffix) == 0) {
+		snprintf(msg, sizeof(msg), "%.*s", (int)(dn - sn), detail);
+		print_json_error(last_http.code[0] ? last_http.code : cl_err_name(e), msg, last_http.status);
+		return;
+	}
+	print_json_error(cl_err_name(e), detail, 0);
+}
+
 int cl_cli_fail(cl_err e)
 {
 	if (e == CL_OK)
 		return 0;
 	const char *d = cl_error_detail();
-	fprintf(stderr, "error: %s\n", d && *d ? d : cl_err_str(e));
+	if (!d || !*d)
+		d = cl_err_str(e);
+	if (cl_cli_global()->json)
+		fail_json(e, d);
+	else
+		fprintf(stderr, "error: %s\n", d);
 	return CL_CLI_EXIT_FAIL;
 }
 

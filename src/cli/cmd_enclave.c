@@ -13,27 +13,38 @@
 #include "common/util.h"
 #include "image/image.h"
 
-#define MAX_PROXIMITY 16
+#define MAX_PROXIMITY CL_PROTO_CONSTRAINTS_MAX
 
-static const char create_usage[] =
-	"usage: cloister enclave create --image FILE|IMAGE_ID --name NAME [options]\n"
-	"\n"
-	"Creates an enclave. If --image names a file it is uploaded first. Prints the\n"
-	"enclave's access key once: save it, it cannot be shown again.\n"
-	"\n"
-	"  --image FILE|ID        image file (from `cloister image build`) or image id\n"
-	"  --name NAME            enclave name\n"
-	"  --memory SIZE          memory, e.g. 64M, 1G (default 64M)\n"
-	"  --cpus N               CPUs (default 1)\n"
-	"  --min-level LEVEL      lowest acceptable security level: software, tpm,\n"
-	"                         sev-snp, tdx, sgx (default software)\n"
-	"  --zone ZONE, --rack RACK  place only in this zone / rack\n"
-	"  --near RES[:N(us|ms|hops)]  place close to a resource (repeatable)\n"
-	"  --far RES[:N(us|ms|hops)]   place away from a resource (repeatable)\n"
-	"  --allow OPS            operations allowed without the access key, e.g.\n"
-	"                         describe,list (default: the server's policy)\n"
-	"  --wait                 follow the creation until the enclave runs\n"
-	"  --timeout SECONDS      how long --wait waits (default 120)\n";
+/* The create usage, with the limits of common/proto.h. */
+static const char *create_usage(char *buf, size_t n)
+{
+	char lo[32], hi[32];
+	cl_cli_fmt_bytes((uint64_t)CL_PROTO_MEMORY_MIN_MIB << 20, lo, sizeof(lo));
+	cl_cli_fmt_bytes((uint64_t)CL_PROTO_MEMORY_MAX_MIB << 20, hi, sizeof(hi));
+	snprintf(buf, n,
+		 "usage: cloister enclave create --image FILE|IMAGE_ID --name NAME [options]\n"
+		 "\n"
+		 "Creates an enclave. If --image names a file it is uploaded first. Prints the\n"
+		 "enclave's access key once: save it, it cannot be shown again.\n"
+		 "\n"
+		 "  --image FILE|ID        image file (from `cloister image build`) or image id\n"
+		 "  --name NAME            enclave name: [a-z0-9][a-z0-9-], at most %u characters\n"
+		 "  --memory SIZE          memory, %s..%s, e.g. 64M, 1G (default 64M)\n"
+		 "  --cpus N               CPUs, 1..%u (default 1)\n"
+		 "  --min-level LEVEL      lowest acceptable security level: software, tpm,\n"
+		 "                         sev-snp, tdx, sgx (default software)\n"
+		 "  --zone ZONE, --rack RACK  place only in this zone / rack\n"
+		 "  --near RES[:N(us|ms|hops)]  place close to a resource (up to %u)\n"
+		 "  --far RES[:N(us|ms|hops)]   place away from a resource (up to %u)\n"
+		 "  --allow OPS            operations allowed without the access key, e.g.\n"
+		 "                         describe,list (default: the server's policy)\n"
+		 "  --wait                 follow the creation until the enclave runs (with\n"
+		 "                         --json: then print the running enclave)\n"
+		 "  --timeout SECONDS      how long --wait waits (default %d)\n",
+		 CL_PROTO_NAME_LEN_MAX, lo, hi, CL_PROTO_CPUS_MAX, CL_PROTO_CONSTRAINTS_MAX,
+		 CL_PROTO_CONSTRAINTS_MAX, CL_ENCLAVE_WAIT_DEFAULT_S);
+	return buf;
+}
 
 static const char list_usage[] =
 	"usage: cloister enclave list [--limit N] [--after CURSOR] [--json]\n"
@@ -156,6 +167,30 @@ out:
 	return err;
 }
 
+/* --wait of create: follows the job, then waits until the enclave runs.
+ * With answer (the create answer, --json), replaces its "job" and "enclave"
+ * by their final versions once the enclave runs. SIGINT/SIGTERM end the
+ * wait early instead of the process, so the caller still prints the key. */
+static cl_err wait_created(cl_cli_conn *c, const char *id, const char *job, uint64_t timeout, json_t *answer)
+{
+	char label[160];
+	json_t *final_job = NULL, *final_enc = NULL;
+	cl_err err;
+	snprintf(label, sizeof(label), "creating %s", id);
+	cl_cli_catch_interrupts(true);
+	if (job)
+		CL_GUARD_OUT(err, cl_cli_follow_job(c, job, label, (long)timeout * 1000, &final_job));
+	CL_GUARD_OUT(err, cl_enclave_wait_state(c, id, "running", (long)timeout * 1000, &final_enc));
+	if (answer && ((final_job && json_object_set(answer, "job", final_job) != 0) ||
+		       json_object_set(answer, "enclave", final_enc) != 0))
+		err = CL_ENOMEM;
+out:
+	cl_cli_catch_interrupts(false);
+	json_decref(final_job);
+	json_decref(final_enc);
+	return err;
+}
+
 int cl_enclave_create(int argc, char **argv)
 {
 	const char *image = NULL, *name = NULL, *memory = "64M", *cpus_s = "1", *level = "software";
@@ -181,18 +216,25 @@ int cl_enclave_create(int argc, char **argv)
 	const char *pos[1];
 	size_t npos;
 	int rc;
-	if (cl_cli_parse_or_help(argc, argv, opts, pos, 0, &npos, create_usage, &rc))
+	char usage[2048];
+	if (cl_cli_parse_or_help(argc, argv, opts, pos, 0, &npos, create_usage(usage, sizeof(usage)), &rc))
 		return rc;
 	cl_err err;
 	if (!image || !*image)
 		return cl_cli_usage("enclave create: --image is required");
 	if (!name || !*name)
 		return cl_cli_usage("enclave create: --name is required");
-	if (strlen(name) > 64)
-		return cl_cli_usage("enclave create: --name is longer than 64 characters");
+	if (!cl_proto_valid_name(name))
+		return cl_cli_usage("enclave create: --name must be 1..%u characters of [a-z0-9-], "
+				    "starting with a letter or digit",
+				    CL_PROTO_NAME_LEN_MAX);
+	if ((zone && !cl_proto_valid_name(zone)) || (rack && !cl_proto_valid_name(rack)))
+		return cl_cli_usage("enclave create: --%s must be 1..%u characters of [a-z0-9-], "
+				    "starting with a letter or digit",
+				    zone && !cl_proto_valid_name(zone) ? "zone" : "rack", CL_PROTO_NAME_LEN_MAX);
 	uint64_t mib, cpus, timeout = CL_ENCLAVE_WAIT_DEFAULT_S;
-	if ((err = cl_cli_parse_size_mib(memory, &mib)) != CL_OK ||
-	    (err = cl_cli_parse_uint(cpus_s, 1024, &cpus)) != CL_OK ||
+	if ((err = cl_cli_parse_enclave_memory(memory, "--memory", &mib)) != CL_OK ||
+	    (err = cl_cli_parse_uint(cpus_s, CL_PROTO_CPUS_MAX, &cpus)) != CL_OK ||
 	    (timeout_s && (err = cl_cli_parse_uint(timeout_s, 86400, &timeout)) != CL_OK))
 		return cl_cli_fail_usage(err);
 	if (cpus == 0)
@@ -241,23 +283,23 @@ int cl_enclave_create(int argc, char **argv)
 		goto out;
 	}
 	if (cl_cli_global()->json) {
+		/* One document on stdout: with --wait the final one, but printed
+		 * even when the wait fails or is interrupted — it holds the key. */
+		if (wait)
+			err = wait_created(c, id, job, timeout, resp);
 		cl_cli_print_json(resp);
-	} else {
-		char st_text[64];
-		printf("enclave:    %s (%s)\n", id, name);
-		printf("state:      %s\n",
-		       cl_cli_json_text(json_object_get(enc, "state"), st_text, sizeof(st_text)));
-		printf("access key: %s\n", key);
+		fflush(stdout);
+		goto out;
 	}
+	char st_text[64];
+	printf("enclave:    %s (%s)\n", id, name);
+	printf("state:      %s\n", cl_cli_json_text(json_object_get(enc, "state"), st_text, sizeof(st_text)));
+	printf("access key: %s\n", key);
 	fflush(stdout);
 	fputs("warning: save the access key now: it is shown only once and cannot be recovered\n",
 	      stderr);
 	if (wait) {
-		char label[160];
-		snprintf(label, sizeof(label), "creating %s", id);
-		if (job)
-			CL_GUARD_OUT(err, cl_cli_follow_job(c, job, label, (long)timeout * 1000, NULL));
-		CL_GUARD_OUT(err, cl_enclave_wait_state(c, id, "running", (long)timeout * 1000));
+		CL_GUARD_OUT(err, wait_created(c, id, job, timeout, NULL));
 		fprintf(stderr, "enclave %s is running\n", id);
 	}
 out:
@@ -269,7 +311,8 @@ out:
 	return cl_cli_fail(err);
 }
 
-cl_err cl_enclave_wait_state(cl_cli_conn *c, const char *id, const char *want, long timeout_ms)
+cl_err cl_enclave_wait_state(cl_cli_conn *c, const char *id, const char *want, long timeout_ms,
+			     json_t **final)
 {
 	char path[256];
 	snprintf(path, sizeof(path), "/v1/enclaves/%s", id);
@@ -284,9 +327,17 @@ cl_err cl_enclave_wait_state(cl_cli_conn *c, const char *id, const char *want, l
 		const char *why = json_string_value(json_object_get(obj ? obj : e, "error"));
 		char reason[256];
 		snprintf(reason, sizeof(reason), "%s", why ? why : "");
-		json_decref(e);
-		if (strcmp(st, want) == 0)
+		if (strcmp(st, want) == 0) {
+			if (final) {
+				*final = json_incref(obj ? obj : e);
+				json_object_del(*final, "access_key"); /* never shown after create */
+			}
+			json_decref(e);
 			return CL_OK;
+		}
+		json_decref(e);
+		if (cl_cli_interrupted())
+			return cl_errorf(CL_ETIMEOUT, "interrupted while enclave %s is %s", id, st);
 		if (strcmp(st, "failed") == 0 || (strcmp(want, "running") == 0 && strcmp(st, "exited") == 0))
 			return cl_errorf(CL_ECONFLICT, "enclave %s is %s%s%s", id, st, *reason ? ": " : "",
 					 reason);
@@ -462,6 +513,8 @@ static const struct {
 
 int cl_cmd_enclave(int argc, char **argv)
 {
+	if (argc < 1 && cl_cli_global()->json)
+		return cl_cli_usage("missing verb (see cloister enclave --help)");
 	if (argc < 1 || cl_cli_is_help(argv[0])) {
 		FILE *f = argc < 1 ? stderr : stdout;
 		fputs("usage: cloister enclave <verb> [options]   (--help after a verb for details)\n\n", f);

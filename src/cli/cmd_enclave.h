@@ -22,9 +22,11 @@ int cl_enclave_logs(int argc, char **argv);
 #define CL_ENCLAVE_WAIT_DEFAULT_S 120
 
 /* Waits (polling GET /v1/enclaves/ID) until the enclave reaches state `want`
- * or a failed/exited state, or timeout_ms passes. Returns CL_OK once reached. */
+ * or a failed/exited state, or timeout_ms passes. Returns CL_OK once reached;
+ * *final (if not NULL) then gets the enclave object as last read (a new
+ * reference, caller owns). */
 #include "cli/cli.h"
 CL_MUST_CHECK cl_err cl_enclave_wait_state(cl_cli_conn *c, const char *id, const char *want,
-					   long timeout_ms);
+					   long timeout_ms, json_t **final);
 
 #endif

@@ -9,22 +9,38 @@
 #include "cli/cli.h"
 #include "cli/cmd_enclave.h"
 #include "common/buf.h"
-#include "common/frame.h"
 #include "common/util.h"
 
-#define IO_MAX CL_FRAME_MAX /* one channel frame */
+/* The caps are the control plane's (common/proto.h): the CLI refuses more
+ * before sending anything. */
+#define SEND_MAX CL_PROTO_SEND_MAX
+#define DATA_OUT_MAX (4u << 20) /* decoded bytes accepted in an answer */
 
-static const char send_usage[] =
-	"usage: cloister enclave send ID [--data STRING] [--json]\n"
-	"\n"
-	"Sends data to the enclave application's stdin: the --data string as given, or\n"
-	"else everything read from stdin (at most 1 MiB).\n";
-static const char recv_usage[] =
-	"usage: cloister enclave recv ID [--wait MS] [--max BYTES] [--json]\n"
-	"\n"
-	"Prints the application's buffered stdout raw on stdout (up to --max bytes,\n"
-	"default 65536). With --wait, waits up to MS milliseconds for output to arrive.\n"
-	"With --json prints {\"data\": base64}.\n";
+static const char *send_usage(char *buf, size_t n)
+{
+	char sz[32];
+	snprintf(buf, n,
+		 "usage: cloister enclave send ID [--data STRING] [--json]\n"
+		 "\n"
+		 "Sends data to the enclave application's stdin: the --data string as given, or\n"
+		 "else everything read from stdin (at most %u bytes = %s per send).\n",
+		 SEND_MAX, cl_cli_fmt_bytes(SEND_MAX, sz, sizeof(sz)));
+	return buf;
+}
+
+static const char *recv_usage(char *buf, size_t n)
+{
+	snprintf(buf, n,
+		 "usage: cloister enclave recv ID [--wait MS] [--max BYTES] [--json]\n"
+		 "\n"
+		 "Prints the application's buffered stdout raw on stdout.\n"
+		 "\n"
+		 "  --max BYTES   take at most BYTES (1..%u, default %u)\n"
+		 "  --wait MS     wait up to MS milliseconds (0..%u) for output to arrive\n"
+		 "  --json        print {\"data\": base64}\n",
+		 CL_PROTO_RECV_MAX, CL_PROTO_RECV_DEFAULT, CL_PROTO_WAIT_MAX_MS);
+	return buf;
+}
 static const char logs_usage[] = "usage: cloister enclave logs ID [--json]\n"
 				 "\n"
 				 "Prints the application's recent stderr (the host keeps the last part).\n";
@@ -44,7 +60,8 @@ static cl_err read_stdin(cl_buf *out)
 		if (r == 0)
 			break;
 		if (cl_buf_put(out, chunk, (size_t)r) != CL_OK) {
-			err = cl_errorf(CL_ETOOBIG, "input is larger than %u bytes", IO_MAX);
+			err = cl_errorf(CL_ETOOBIG, "input is larger than %u bytes, the most one send carries",
+					SEND_MAX);
 			break;
 		}
 	}
@@ -87,19 +104,21 @@ int cl_enclave_send(int argc, char **argv)
 {
 	const char *data = NULL, *id = NULL;
 	const cl_cli_option opts[] = {{"data", CL_OPT_VALUE, .value = &data}, {0}};
-	int rc = parse_id("send", send_usage, argc, argv, opts, &id);
+	char usage[512];
+	int rc = parse_id("send", send_usage(usage, sizeof(usage)), argc, argv, opts, &id);
 	if (rc >= 0)
 		return rc;
 	cl_buf in;
-	cl_buf_init(&in, IO_MAX);
+	cl_buf_init(&in, SEND_MAX);
 	cl_cli_conn *c = NULL;
 	json_t *req = NULL, *resp = NULL;
 	char *b64 = NULL;
 	char path[256];
 	cl_err err;
 	if (data) {
-		if (strlen(data) > IO_MAX) {
-			err = cl_errorf(CL_ETOOBIG, "--data is larger than %u bytes", IO_MAX);
+		if (strlen(data) > SEND_MAX) {
+			err = cl_errorf(CL_ETOOBIG, "--data is larger than %u bytes, the most one send carries",
+					SEND_MAX);
 			goto out;
 		}
 		CL_GUARD_OUT(err, cl_buf_put(&in, data, strlen(data)));
@@ -144,7 +163,7 @@ static cl_err print_data(const json_t *resp)
 	if (!b64)
 		return cl_errorf(CL_EPROTO, "server answer has no data");
 	cl_buf out;
-	cl_buf_init(&out, 4 * IO_MAX);
+	cl_buf_init(&out, DATA_OUT_MAX);
 	cl_err err = cl_base64_decode(b64, &out);
 	if (err != CL_OK)
 		err = cl_cli_error_context(CL_EPROTO, "server sent invalid base64");
@@ -162,13 +181,14 @@ int cl_enclave_recv(int argc, char **argv)
 		{"max", CL_OPT_VALUE, .value = &max_s},
 		{0},
 	};
-	int rc = parse_id("recv", recv_usage, argc, argv, opts, &id);
+	char usage[512];
+	int rc = parse_id("recv", recv_usage(usage, sizeof(usage)), argc, argv, opts, &id);
 	if (rc >= 0)
 		return rc;
-	uint64_t wait_ms = 0, max = 65536;
+	uint64_t wait_ms = 0, max = CL_PROTO_RECV_DEFAULT;
 	cl_err err = CL_OK;
-	if ((wait_s && (err = cl_cli_parse_uint(wait_s, 600000, &wait_ms)) != CL_OK) ||
-	    (max_s && (err = cl_cli_parse_uint(max_s, IO_MAX, &max)) != CL_OK))
+	if ((wait_s && (err = cl_cli_parse_uint(wait_s, CL_PROTO_WAIT_MAX_MS, &wait_ms)) != CL_OK) ||
+	    (max_s && (err = cl_cli_parse_uint(max_s, CL_PROTO_RECV_MAX, &max)) != CL_OK))
 		return cl_cli_fail_usage(err);
 	if (max == 0)
 		return cl_cli_usage("enclave recv: --max must be at least 1");

@@ -1,5 +1,7 @@
 /* cmd_enclave_ops.c — `cloister enclave start|stop|destroy|grow|shrink`:
- * each asks the control plane for a job (202) and, with --wait, follows it. */
+ * each asks the control plane for a job (202) and, with --wait, follows it.
+ * Under --json the output is one document: the 202 answer without --wait,
+ * the final job and enclave once --wait is done. */
 #include <stdio.h>
 #include <string.h>
 
@@ -20,22 +22,52 @@ static void job_usage(const struct job_verb *v, FILE *f)
 		"usage: cloister enclave %s ID [--wait] [--timeout SECONDS] [--json]\n"
 		"\n"
 		"Asks the control plane to %s the enclave; prints the job id. With --wait,\n"
-		"follows the job until it finishes (progress on stderr).\n",
-		v->verb, v->verb);
+		"follows the job until it finishes (progress on stderr; with --json, then\n"
+		"prints the final job%s).\n",
+		v->verb, v->verb, v->want ? " and enclave" : "");
 }
 
 static const char resize_usage_fmt[] =
 	"usage: cloister enclave %s ID --memory SIZE [--wait] [--timeout SECONDS] [--json]\n"
 	"\n"
-	"Resizes the enclave's memory (e.g. --memory 128M); %s requires a size %s than\n"
-	"the current one. With --wait, follows the job until it finishes.\n";
+	"Resizes the enclave's memory (%s..%s, e.g. --memory 128M); %s\n"
+	"requires a size %s than the current one. With --wait, follows the job\n"
+	"until it finishes (with --json, then prints the final job and enclave).\n";
+
+/* --wait under --json: {"job": final job, "enclave": final enclave}. The
+ * enclave is read once the job ended (after reaching v->want if set);
+ * destroy has none. *out owned by the caller. */
+static cl_err final_document(cl_cli_conn *c, const struct job_verb *v, const char *id, json_t *final_job,
+			     long timeout_ms, json_t **out)
+{
+	json_t *enc = NULL, *resp = NULL;
+	cl_err err = CL_OK;
+	if (v->want) {
+		CL_GUARD_OUT(err, cl_enclave_wait_state(c, id, v->want, timeout_ms, &enc));
+	} else if (strcmp(v->method, "DELETE") != 0) {
+		char path[256];
+		snprintf(path, sizeof(path), "/v1/enclaves/%s", id);
+		CL_GUARD_OUT(err, cl_cli_call(c, "GET", path, NULL, &resp, NULL));
+		json_t *obj = json_object_get(resp, "enclave");
+		enc = json_incref(obj ? obj : resp);
+		json_object_del(enc, "access_key");
+	}
+	*out = json_pack("{s:O}", "job", final_job);
+	if (!*out || (enc && json_object_set(*out, "enclave", enc) != 0))
+		err = CL_ENOMEM;
+out:
+	json_decref(enc);
+	json_decref(resp);
+	return err;
+}
 
 /* Sends the request, prints the job, follows it with --wait. body may be NULL. */
 static int run_job(const struct job_verb *v, const char *id, json_t *body, bool wait, uint64_t timeout)
 {
 	cl_cli_conn *c = NULL;
-	json_t *resp = NULL;
+	json_t *resp = NULL, *final_job = NULL, *doc = NULL;
 	char path[256], label[192];
+	bool json = cl_cli_global()->json;
 	snprintf(path, sizeof(path), "/v1/enclaves/%s%s", id, v->suffix);
 	snprintf(label, sizeof(label), "%s %s", v->doing, id);
 	cl_err err;
@@ -43,19 +75,29 @@ static int run_job(const struct job_verb *v, const char *id, json_t *body, bool 
 	CL_GUARD_OUT(err, cl_cli_call(c, v->method, path, body, &resp, NULL));
 	json_t *job = json_object_get(resp, "job");
 	const char *job_id = json_string_value(json_object_get(job ? job : resp, "id"));
-	if (cl_cli_global()->json)
-		cl_cli_print_json(resp);
-	else if (job_id)
-		printf("job: %s (%s)\n", job_id, label);
-	else
-		printf("%s: accepted\n", label);
-	fflush(stdout);
 	if (wait && job_id) {
-		CL_GUARD_OUT(err, cl_cli_follow_job(c, job_id, label, (long)timeout * 1000, NULL));
-		if (v->want)
-			CL_GUARD_OUT(err, cl_enclave_wait_state(c, id, v->want, (long)timeout * 1000));
+		if (!json) {
+			printf("job: %s (%s)\n", job_id, label);
+			fflush(stdout);
+		}
+		CL_GUARD_OUT(err, cl_cli_follow_job(c, job_id, label, (long)timeout * 1000, &final_job));
+		if (json) {
+			CL_GUARD_OUT(err, final_document(c, v, id, final_job, (long)timeout * 1000, &doc));
+			cl_cli_print_json(doc);
+		} else if (v->want) {
+			CL_GUARD_OUT(err, cl_enclave_wait_state(c, id, v->want, (long)timeout * 1000, NULL));
+		}
+	} else if (json) {
+		cl_cli_print_json(resp);
+	} else if (job_id) {
+		printf("job: %s (%s)\n", job_id, label);
+	} else {
+		printf("%s: accepted\n", label);
 	}
+	fflush(stdout);
 out:
+	json_decref(doc);
+	json_decref(final_job);
 	json_decref(resp);
 	cl_cli_conn_free(c);
 	return cl_cli_fail(err);
@@ -130,7 +172,10 @@ static int resize_command(bool bigger, int argc, char **argv)
 	if (err != CL_OK)
 		return cl_cli_fail_usage(err);
 	if (help) {
-		printf(resize_usage_fmt, verb, verb, bigger ? "larger" : "smaller");
+		char lo[32], hi[32];
+		cl_cli_fmt_bytes((uint64_t)CL_PROTO_MEMORY_MIN_MIB << 20, lo, sizeof(lo));
+		cl_cli_fmt_bytes((uint64_t)CL_PROTO_MEMORY_MAX_MIB << 20, hi, sizeof(hi));
+		printf(resize_usage_fmt, verb, lo, hi, verb, bigger ? "larger" : "smaller");
 		return 0;
 	}
 	if (npos != 1)
@@ -139,7 +184,7 @@ static int resize_command(bool bigger, int argc, char **argv)
 		return cl_cli_usage("enclave %s: invalid enclave ID '%s'", verb, pos[0]);
 	if (!memory)
 		return cl_cli_usage("enclave %s: --memory is required (e.g. --memory 128M)", verb);
-	if ((err = cl_cli_parse_size_mib(memory, &mib)) != CL_OK)
+	if ((err = cl_cli_parse_enclave_memory(memory, "--memory", &mib)) != CL_OK)
 		return cl_cli_fail_usage(err);
 
 	/* Check the direction first, so `grow` never shrinks by mistake. */

@@ -86,6 +86,47 @@ cl_err cl_dev_spawn(const char *name, const char *exe, char *const argv[], const
 	return CL_OK;
 }
 
+cl_err cl_dev_run(const char *name, const char *exe, char *const argv[], const char *log_path, long timeout_ms)
+{
+	int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (log_fd < 0)
+		return cl_errorf(CL_EIO, "open %s: %s", log_path, strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(log_fd);
+		return cl_errorf(CL_ESYS, "fork: %s", strerror(e));
+	}
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDONLY);
+		if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0)
+			_exit(127);
+		signal(SIGPIPE, SIG_DFL);
+		execv(exe, argv);
+		dprintf(2, "cloister dev: cannot run %s: %s\n", exe, strerror(errno));
+		_exit(127);
+	}
+	close(log_fd);
+	cl_dev_child c = {.name = name, .pid = pid, .out_fd = -1, .log_fd = -1};
+	uint64_t deadline = cl_now_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+	while (!cl_dev_reap(&c)) {
+		if (cl_now_mono_ns() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &c.status, 0);
+			return cl_errorf(CL_ETIMEOUT, "%s did not finish in %ld s (see %s)", name, timeout_ms / 1000,
+					 log_path);
+		}
+		struct timespec ts = {0, 20 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	if (WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0)
+		return CL_OK;
+	char how[128], tail[256];
+	cl_dev_describe_exit(&c, how, sizeof(how));
+	cl_dev_log_tail(log_path, tail, sizeof(tail));
+	return cl_errorf(CL_EUNAVAIL, "%s (%s%s%s)", how, log_path, *tail ? ": " : "", tail);
+}
+
 /* Writes one complete line to the log, hiding an admin token's value. */
 static void log_line(cl_dev_child *c, const char *line)
 {

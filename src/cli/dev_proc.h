@@ -57,6 +57,15 @@ bool cl_dev_reap(cl_dev_child *c);
 /* Blocks until a signal arrives or one of the children's stdout is readable. */
 void cl_dev_wait_event(cl_dev_child *const *children, size_t n);
 
+/* Runs exe with argv (argv[0] included, NULL-terminated) to completion:
+ * stdin /dev/null, stdout and stderr appended to log_path (0600). Waits up
+ * to timeout_ms, then kills it (SIGKILL) and fails with CL_ETIMEOUT. A
+ * non-zero exit fails with CL_EUNAVAIL and a detail saying how it ended
+ * and the log's last line. Unlike cl_dev_spawn's children it is not tied to
+ * the caller's life: a cleanup that has begun finishes. */
+CL_MUST_CHECK cl_err cl_dev_run(const char *name, const char *exe, char *const argv[], const char *log_path,
+				long timeout_ms);
+
 /* Sends SIGTERM, waits up to timeout_ms for the child to exit, then SIGKILL.
  * Closes its descriptors. Safe on an already reaped child. */
 void cl_dev_stop_child(cl_dev_child *c, long timeout_ms);

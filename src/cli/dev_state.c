@@ -17,9 +17,9 @@
 #include "cli/cli.h"
 #include "common/buf.h"
 #include "common/util.h"
-#include "sandbox/sandbox.h"
 
-#define DEV_STOP_MS 10000 /* per child, before SIGKILL */
+#define DEV_STOP_MS 10000     /* per child, before SIGKILL */
+#define DEV_CLEANUP_MS 60000  /* for `cloister-host --destroy-all` */
 
 static void sleep_ms(long ms)
 {
@@ -357,17 +357,16 @@ void cl_dev_down(cl_dev *d)
 	if (d->control.pid > 0 || d->control.log_fd >= 0)
 		cl_dev_stop_child(&d->control, DEV_STOP_MS);
 	/* The agent leaves enclaves running on purpose (a restarted agent adopts
-	 * them); a stopped dev instance should leave nothing behind. */
-	char hdir[PATH_MAX];
-	char **ids = NULL;
-	size_t n = 0;
-	if (path_in(d, "host", hdir, sizeof(hdir)) == CL_OK && access(hdir, F_OK) == 0 &&
-	    cl_sandbox_list(hdir, &ids, &n) == CL_OK) {
-		for (size_t i = 0; i < n; i++)
-			if (cl_sandbox_destroy(hdir, ids[i]) != CL_OK)
-				fprintf(stderr, "cloister dev: cannot destroy sandbox %s: %s\n", ids[i],
-					cl_error_detail());
-		cl_sandbox_ids_free(ids, n);
+	 * them); a stopped dev instance should leave nothing behind. The host
+	 * agent's own cleanup mode destroys them: the CLI never touches
+	 * sandboxes (nor links their code). */
+	char hdir[PATH_MAX], sdir[PATH_MAX], log[PATH_MAX];
+	if (d->host_exe[0] && path_in(d, "host", hdir, sizeof(hdir)) == CL_OK &&
+	    path_in(d, "host/sandboxes", sdir, sizeof(sdir)) == CL_OK &&
+	    path_in(d, "host.log", log, sizeof(log)) == CL_OK && access(sdir, F_OK) == 0) {
+		char *argv[] = {d->host_exe, "--destroy-all", "--data", hdir, NULL};
+		if (cl_dev_run("cloister-host --destroy-all", d->host_exe, argv, log, DEV_CLEANUP_MS) != CL_OK)
+			fprintf(stderr, "cloister dev: cannot destroy the enclaves: %s\n", cl_error_detail());
 	}
 	char pidfile[PATH_MAX];
 	if (d->lock_fd >= 0 && path_in(d, "dev.pid", pidfile, sizeof(pidfile)) == CL_OK &&

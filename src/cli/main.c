@@ -32,7 +32,8 @@ static void usage(FILE *f)
 	      "  --access-key KEY   enclave access key           (CLOISTER_ACCESS_KEY)\n"
 	      "  --config FILE      JSON {server, ca, token}     (CLOISTER_CONFIG,\n"
 	      "                     default ~/.config/cloister/config.json)\n"
-	      "  --json             machine-readable output\n"
+	      "  --json             machine-readable output; a failure is then one JSON\n"
+	      "                     object {\"error\":{\"code\",\"message\",\"status\"}} on stderr\n"
 	      "  --version          version, revision and library versions\n"
 	      "\n`cloister <noun> --help` lists a noun's verbs.\n",
 	      f);
@@ -60,13 +61,15 @@ int main(int argc, char **argv)
 		pre_end = argc;
 	int npre = pre_end - 1;
 	cl_err err = cl_cli_extract_globals(&npre, argv + 1, &flags);
+	cl_cli_set_global(&flags); /* so every error below knows about --json */
 	if (err != CL_OK)
 		return cl_cli_fail_usage(err);
 	if (npre > 0)
 		return cl_cli_usage("unknown global option '%s' (see cloister --help)", argv[1]);
 	i = pre_end;
 	if (i >= argc) {
-		usage(stderr);
+		if (!flags.json)
+			usage(stderr);
 		return cl_cli_usage("missing command");
 	}
 	const char *noun = argv[i];
@@ -78,9 +81,9 @@ int main(int argc, char **argv)
 	int rest = argc - i - 1;
 	char **rargv = argv + i + 1;
 	err = cl_cli_extract_globals(&rest, rargv, &flags);
+	cl_cli_set_global(&flags);
 	if (err != CL_OK)
 		return cl_cli_fail_usage(err);
-	cl_cli_set_global(&flags);
 	for (size_t k = 0; k < sizeof(nouns) / sizeof(nouns[0]); k++)
 		if (strcmp(noun, nouns[k].noun) == 0)
 			return nouns[k].fn(rest, rargv);

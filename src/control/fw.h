@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/proto.h"
 #include "control/control.h"
 #include "control/store_fw.h"
 #include "control/store_fwrel.h"
@@ -47,7 +48,7 @@ bool ctl_fw_ops_waiting(ctl_server *srv, const char *host_id);
 bool ctl_fw_host_eligible(ctl_server *srv, const char *host_id);
 
 /* Largest bundle the control plane takes (the devices' FWG_MAX_BUNDLE). */
-#define CTL_FW_BUNDLE_LIMIT (64u << 20)
+#define CTL_FW_BUNDLE_LIMIT CL_PROTO_FW_BUNDLE_MAX
 /* Op data up to this size rides the sync answer inline (base64 "data");
  * bigger data goes by reference ("data_ref"), so several ops still fit one
  * answer and no answer carries tens of MiB of base64. */

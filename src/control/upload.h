@@ -25,13 +25,14 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/proto.h"
 #include "control/control.h"
 #include "control/store.h"
 
-#define CTL_BODY_MAX (1u << 20)             /* largest body any handler accepts */
+#define CTL_BODY_MAX CL_PROTO_BODY_MAX      /* largest body any handler accepts */
 #define CTL_BODY_TRANSPORT_MAX (CTL_BODY_MAX + 16384) /* evhttp's cap, read before any check */
-#define CTL_UPLOAD_PART (1u << 20)          /* part size: one request body */
-#define CTL_UPLOAD_MAX (256ull << 20)       /* largest upload */
+#define CTL_UPLOAD_PART CL_PROTO_BODY_MAX   /* part size: one request body */
+#define CTL_UPLOAD_MAX CL_PROTO_UPLOAD_MAX  /* largest upload */
 #define CTL_UPLOAD_OPEN_MAX 4               /* uploads held per tenant and token kind */
 #define CTL_UPLOAD_TTL_MS (3600ll * 1000)   /* expiry after the last part */
 

@@ -6,9 +6,6 @@
 
 #include "common/buf.h"
 #include "common/util.h"
-#include "host/agent.h"
-
-_Static_assert(CTL_RECV_MAX == CL_AGENT_OP_DATA_MAX, "recv cap must match the agent's per-op data cap");
 
 static const char *const action_names[] = {"describe", "list", "start", "stop", "destroy",
 					   "resize",   "send", "recv",  "logs"};
@@ -36,23 +33,12 @@ static bool lower_alnum(char c)
 
 bool ctl_valid_name(const char *s)
 {
-	if (!s || !lower_alnum(s[0]))
-		return false;
-	size_t i = 1;
-	for (; s[i]; i++)
-		if (i > 62 || !(lower_alnum(s[i]) || s[i] == '-'))
-			return false;
-	return true;
+	return cl_proto_valid_name(s);
 }
 
 bool ctl_valid_id(const char *s)
 {
-	if (!s || !s[0])
-		return false;
-	for (size_t i = 0; s[i]; i++)
-		if (i >= 63 || !(lower_alnum(s[i]) || s[i] == '-'))
-			return false;
-	return true;
+	return cl_proto_valid_id(s);
 }
 
 cl_err ctl_json_body(const void *data, size_t len, json_t **out)
@@ -146,7 +132,7 @@ static cl_err parse_constraints(json_t *body, const char *key, bool far, ctl_cre
 	if (!arr)
 		return CL_OK;
 	CL_ENSURE(json_is_array(arr), CL_EINVAL, "field \"%s\" must be an array", key);
-	CL_ENSURE(json_array_size(arr) <= CTL_MAX_CONSTRAINTS, CL_EINVAL, "field \"%s\": at most %d constraints",
+	CL_ENSURE(json_array_size(arr) <= CTL_MAX_CONSTRAINTS, CL_EINVAL, "field \"%s\": at most %u constraints",
 		  key, CTL_MAX_CONSTRAINTS);
 	size_t i;
 	json_t *c;
@@ -158,8 +144,8 @@ static cl_err parse_constraints(json_t *body, const char *key, bool far, ctl_cre
 		int64_t lat = 0, hops = 0;
 		const char *res;
 		CL_GUARD(get_name(c, "resource", true, &res));
-		CL_GUARD(get_int(c, "latency_us", false, 0, 60000000, &lat));
-		CL_GUARD(get_int(c, "hops", false, 0, 255, &hops));
+		CL_GUARD(get_int(c, "latency_us", false, 0, CL_PROTO_LATENCY_US_MAX, &lat));
+		CL_GUARD(get_int(c, "hops", false, 0, CL_PROTO_HOPS_MAX, &hops));
 		pc->resource = res;
 		pc->far = far;
 		pc->latency_us = (uint32_t)lat;
@@ -177,8 +163,8 @@ cl_err ctl_parse_create_enclave(json_t *body, ctl_create_req *out)
 	CL_GUARD(only_keys(body, "enclave", allowed));
 	CL_GUARD(get_name(body, "name", true, &out->name));
 	CL_GUARD(get_id(body, "image_id", &out->image_id));
-	CL_GUARD(get_int(body, "memory_mib", true, 16, 65536, &out->memory_mib));
-	CL_GUARD(get_int(body, "cpus", true, 1, 64, &out->cpus));
+	CL_GUARD(get_int(body, "memory_mib", true, CL_PROTO_MEMORY_MIN_MIB, CL_PROTO_MEMORY_MAX_MIB, &out->memory_mib));
+	CL_GUARD(get_int(body, "cpus", true, 1, CL_PROTO_CPUS_MAX, &out->cpus));
 	CL_GUARD(get_level(body, "min_level", &out->min_level, &out->min_level_rank));
 	CL_GUARD(get_name(body, "zone", false, &out->zone));
 	CL_GUARD(get_name(body, "rack", false, &out->rack));
@@ -214,7 +200,7 @@ cl_err ctl_parse_resize(json_t *body, int64_t *memory_mib)
 {
 	static const char *const allowed[] = {"memory_mib", NULL};
 	CL_GUARD(only_keys(body, "resize", allowed));
-	return get_int(body, "memory_mib", true, 16, 65536, memory_mib);
+	return get_int(body, "memory_mib", true, CL_PROTO_MEMORY_MIN_MIB, CL_PROTO_MEMORY_MAX_MIB, memory_mib);
 }
 
 static bool valid_feature_key(const char *k)
@@ -445,7 +431,7 @@ cl_err ctl_parse_send(json_t *body, const char **data_b64, size_t *n)
 cl_err ctl_parse_recv(json_t *body, int64_t *max, int64_t *wait_ms)
 {
 	static const char *const allowed[] = {"max", "wait_ms", NULL};
-	*max = 65536;
+	*max = CL_PROTO_RECV_DEFAULT;
 	*wait_ms = 0;
 	CL_GUARD(only_keys(body, "recv", allowed));
 	CL_GUARD(get_int(body, "max", false, 1, CTL_RECV_MAX, max));

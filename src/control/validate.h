@@ -16,19 +16,19 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/proto.h"
 #include "control/placement.h"
 
-#define CTL_JSON_MAX (1u << 20)
-#define CTL_MAX_CONSTRAINTS 16
+/* The caps both sides of the API agree on live in common/proto.h; these are
+ * the control plane's names for them (kept for the files that use them). */
+#define CTL_JSON_MAX CL_PROTO_BODY_MAX
+#define CTL_MAX_CONSTRAINTS CL_PROTO_CONSTRAINTS_MAX
+#define CTL_SEND_MAX CL_PROTO_SEND_MAX     /* decoded bytes per send */
+#define CTL_RECV_MAX CL_PROTO_RECV_MAX     /* bytes one recv may ask for */
+#define CTL_WAIT_MAX_MS CL_PROTO_WAIT_MAX_MS
 #define CTL_MAX_LATENCY 64
 #define CTL_MAX_SYNC_ENCLAVES 4096
 #define CTL_MAX_SYNC_RESULTS 1024
-#define CTL_SEND_MAX (512u * 1024)  /* decoded bytes per send */
-/* Bytes one recv may ask for: the agent returns at most CL_AGENT_OP_DATA_MAX
- * (src/host/agent.h, 720 KiB) per recv op, since op results travel base64 in a
- * sync body capped at CTL_JSON_MAX. Keep equal (validate.c asserts it). */
-#define CTL_RECV_MAX (720u * 1024)
-#define CTL_WAIT_MAX_MS 30000
 
 /* Actions on an enclave; a policy lists those allowed without the access key. */
 enum {
@@ -120,7 +120,7 @@ void ctl_sync_req_free(ctl_sync_req *r);
 CL_MUST_CHECK cl_err ctl_parse_op_result(json_t *body, ctl_sync_result *out);
 /* {"data": base64} of at most CTL_SEND_MAX decoded bytes; *n = decoded length. */
 CL_MUST_CHECK cl_err ctl_parse_send(json_t *body, const char **data_b64, size_t *n);
-/* {"max"?: 1..CTL_RECV_MAX (737280; default 65536), "wait_ms"?: 0..CTL_WAIT_MAX_MS (0)}. */
+/* {"max"?: 1..CTL_RECV_MAX (default CL_PROTO_RECV_DEFAULT), "wait_ms"?: 0..CTL_WAIT_MAX_MS (0)}. */
 CL_MUST_CHECK cl_err ctl_parse_recv(json_t *body, int64_t *max, int64_t *wait_ms);
 /* {"name": name}. */
 CL_MUST_CHECK cl_err ctl_parse_tenant(json_t *body, const char **name);

@@ -46,11 +46,12 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/proto.h"
 #include "fw/fw.h"
 
 #define FWG_ADDR_MAX 31   /* bus address length */
 #define FWG_MAX_DEVICES 8
-#define FWG_MAX_BUNDLE (64u << 20) /* largest bundle a device accepts */
+#define FWG_MAX_BUNDLE CL_PROTO_FW_BUNDLE_MAX /* largest bundle a device accepts */
 #define FWG_DEFAULT_WINDOW_S 60
 #define FWG_MAX_WINDOW_S 86400
 #define FWG_REASON_LIMIT 128

@@ -13,12 +13,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -100,6 +102,49 @@ static cl_err start_signal_thread(void)
 	return CL_OK;
 }
 
+cl_err cl_agent_check_privileges(void)
+{
+	/* What the process backend does from the host side (src/sandbox/):
+	 * namespaces (a user namespace needs CAP_SYS_ADMIN where unprivileged
+	 * ones are disabled), uid/gid maps to another uid and setgroups,
+	 * signals to enclave processes running under that uid, and writes to the
+	 * root-owned cgroup hierarchy. */
+	static const struct {
+		int cap;
+		const char *name;
+	} needed[] = {
+		{CAP_SYS_ADMIN, "CAP_SYS_ADMIN"}, {CAP_SETUID, "CAP_SETUID"},           {CAP_SETGID, "CAP_SETGID"},
+		{CAP_KILL, "CAP_KILL"},           {CAP_DAC_OVERRIDE, "CAP_DAC_OVERRIDE"},
+	};
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct data[2];
+	memset(data, 0, sizeof(data));
+	CL_ENSURE(syscall(SYS_capget, &hdr, data) == 0, CL_ESYS, "capget: %s", strerror(errno));
+	char missing[256] = "";
+	size_t len = 0;
+	for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
+		int c = needed[i].cap;
+		if (data[c / 32].effective & (1u << (c % 32)))
+			continue;
+		int w = snprintf(missing + len, sizeof(missing) - len, "%s%s", len ? ", " : "", needed[i].name);
+		if (w > 0 && (size_t)w < sizeof(missing) - len)
+			len += (size_t)w;
+	}
+	uid_t euid = geteuid();
+	/* cgroup v1 moves a task into a cgroup only for euid 0 (or its owner). */
+	bool v1 = access("/sys/fs/cgroup/cgroup.controllers", F_OK) != 0;
+	if (len == 0 && (euid == 0 || !v1))
+		return CL_OK;
+	if (v1 && euid != 0)
+		snprintf(missing + len, sizeof(missing) - len, "%suid 0 (cgroup v1 moves tasks only for root)",
+			 len ? ", " : "");
+	return cl_errorf(CL_EPERM,
+			 "cloister-host needs root to run enclaves (%s CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID, "
+			 "CAP_KILL and CAP_DAC_OVERRIDE%s): uid %u lacks %s",
+			 v1 ? "uid 0 with" : "or the capabilities", v1 ? " on this cgroup v1 host" : "", (unsigned)euid,
+			 missing);
+}
+
 /* Resolves paths and machine defaults that the flags leave open. */
 static cl_err resolve(cl_agent *ag)
 {
@@ -171,7 +216,7 @@ int cl_agent_main(int argc, char **argv)
 		goto out;
 	}
 	cl_log_init("cloister-host", CL_LOG_INFO);
-	if ((err = resolve(ag)) != CL_OK || (err = cl_mkdir_p(ag->cfg.data, 0700)) != CL_OK ||
+	if ((err = cl_agent_check_privileges()) != CL_OK || (err = resolve(ag)) != CL_OK || (err = cl_mkdir_p(ag->cfg.data, 0700)) != CL_OK ||
 	    (err = start_signal_thread()) != CL_OK) {
 		fprintf(stderr, "error: %s\n", cl_error_detail());
 		goto out;

@@ -22,14 +22,24 @@
 #include <limits.h>
 
 #include "common/err.h"
+#include "common/proto.h"
 
 /* Runs the agent with the command line of `cloister-host` (see --help).
  * Returns the process exit code. */
 int cl_agent_main(int argc, char **argv);
 
+/* Checks that this process may do what the process backend does to run
+ * enclaves (docs/sandbox.md): the effective capabilities CAP_SYS_ADMIN,
+ * CAP_SETUID, CAP_SETGID, CAP_KILL and CAP_DAC_OVERRIDE, and uid 0 where
+ * cgroup v1 is in use (it moves tasks only for root). Fails with CL_EPERM
+ * and a detail naming everything missing ("cloister-host needs root ...:
+ * uid 65534 lacks CAP_SYS_ADMIN, ..."). Called at start, before anything
+ * is touched. */
+CL_MUST_CHECK cl_err cl_agent_check_privileges(void);
+
 /* ---- flags (agent_args.c) ---- */
 
-#define CL_AGENT_ID_MAX 64 /* ids and names: at most 63 chars + NUL */
+#define CL_AGENT_ID_MAX (CL_PROTO_ID_LEN_MAX + 1) /* ids and names: at most 63 chars + NUL */
 #define CL_AGENT_MAX_LATENCY 32
 
 typedef struct cl_agent_latency {
@@ -138,10 +148,11 @@ typedef struct cl_agent_op {
 	uint32_t wait_ms;  /* recv: wait, <= CL_AGENT_OP_WAIT_MAX */
 } cl_agent_op;
 
-#define CL_AGENT_OP_WAIT_MAX 30000u
+/* The agent's names for proto.h's caps (common/proto.h). */
+#define CL_AGENT_OP_WAIT_MAX CL_PROTO_WAIT_MAX_MS
 /* Bytes of data one recv/logs op returns at most: its base64 must fit, with
- * the JSON around it, in the control plane's 1 MiB request-body limit. */
-#define CL_AGENT_OP_DATA_MAX (720u * 1024)
+ * the JSON around it, in the control plane's request-body limit. */
+#define CL_AGENT_OP_DATA_MAX CL_PROTO_RECV_MAX
 
 /* Firmware op kinds of the sync answer's "firmware_ops" (docs/internals.md). */
 enum cl_agent_fw_kind {

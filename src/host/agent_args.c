@@ -30,7 +30,8 @@ const char *cl_agent_usage(void)
 	       "  --help                 this text\n"
 	       "  --version              version, revision and library versions\n"
 	       "\n"
-	       "SIGTERM/SIGINT stop the agent and leave enclaves running; the next start adopts them.\n";
+	       "SIGTERM/SIGINT stop the agent and leave enclaves running; the next start adopts them.\n"
+	       "`cloister-host --destroy-all --data DIR` destroys them (with no agent running) and exits.\n";
 }
 
 static bool lower_alnum(char c)

@@ -127,7 +127,10 @@ for who in nokey forged otherkey tenantB notoken engineer; do
 			[ "$RC" = 0 ] || fail "CLI $op as $who: exit $RC: $ERR"
 			[ "$op" = list ] && { [ "$(pyjson "any(e['id']=='$E' for e in j['items'])")" = "$([ "${want#*:}" = visible ] && echo True || echo False)" ] || fail "CLI list as $who: $OUT"; }
 			;;
-		*) if [ "$who" = engineer ]; then expect_cli_error 1 "only valid for firmware releases and uploads \(HTTP 403\)"
+		*) if [ "$op" = list ]; then # --json: the failure is one JSON object on stderr
+			[ "$RC" = 1 ] && [ "$(python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["error"]["status"])' <<<"$ERR")" = "${want%%:*}" ] ||
+				fail "CLI list --json as $who: exit $RC: $ERR"
+		   elif [ "$who" = engineer ]; then expect_cli_error 1 "only valid for firmware releases and uploads \(HTTP 403\)"
 		   else expect_cli_error 1 "$(cli_error_for "${want%%:*}")"; fi ;;
 		esac
 		grep -qF "$K" <<<"$OUT$ERR" && fail "the access key was printed ($op as $who)"

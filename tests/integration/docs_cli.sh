@@ -2,7 +2,8 @@
 # docs_cli.sh — the CLI docs and error docs do not drift from the code:
 # every noun and verb that `cloister --help` / `cloister NOUN --help` lists
 # has its page docs/cli/NOUN-VERB.md (or docs/cli/NOUN.md for verb-less
-# nouns), every page names a command that exists, and every error code of
+# nouns), every page names a command that exists, the caps the enclave
+# verbs' --help texts print are on their pages, and every error code of
 # src/common/err.h is documented in docs/errors.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -40,6 +41,17 @@ for page in docs/cli/*.md; do
 	noun=${name%%-*} verb=${name#*-}
 	[ "$noun" = "$name" ] || "$cli" "$noun" "$verb" --help >/dev/null 2>&1 ||
 		fail "$page: 'cloister $noun $verb --help' fails"
+done
+# The caps a verb's --help prints (from src/common/proto.h: sizes like
+# "512 KiB" and numbers of 4+ digits) appear on its page, so the docs follow
+# when a cap changes.
+for verb in create send recv grow shrink; do
+	page="docs/cli/enclave-$verb.md"
+	help=$("$cli" enclave "$verb" --help)
+	caps=$( { grep -oE '[0-9]+ (KiB|MiB|GiB)' <<<"$help" || true; grep -oE '\b[0-9]{4,}\b' <<<"$help" || true; } | sort -u)
+	while read -r cap; do
+		[ -z "$cap" ] || grep -qF -- "$cap" "$page" || fail "$page does not give the cap '$cap' that 'cloister enclave $verb --help' prints"
+	done <<<"$caps"
 done
 while read -r num name; do
 	grep -q "| $num | \`$name\` |" docs/errors.md || fail "error $num ($name) missing from docs/errors.md"

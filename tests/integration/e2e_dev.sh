@@ -4,8 +4,17 @@
 # directory is refused; `dev stop` stops everything (no process left, not
 # even the enclave); a restart keeps the database, the admin token and the
 # host, and relaunches the enclave that should be running; a foreground
-# instance stops cleanly on SIGINT.
+# instance stops cleanly on SIGINT. The enclaves are destroyed by the host
+# agent's cleanup mode (`cloister-host --destroy-all`): the CLI binary holds
+# no sandbox code at all.
 source "$(dirname "$0")/lib.sh"
+
+step "the CLI does not link the sandbox"
+command -v nm >/dev/null || fail "nm (binutils) is needed"
+nm "$CLOISTER" >"$T/cli.syms" || fail "nm $CLOISTER"
+grep -E ' [TtDdBbRr] (cl_sandbox_|cl_cgroup_|cl_shim)' "$T/cli.syms" &&
+	fail "the cloister binary contains sandbox code (see above)"
+grep -E ' [Tt] cl_cli_connect$' "$T/cli.syms" >/dev/null || fail "nm shows no CLI symbols: the check above proves nothing"
 
 DEV=$T/dev
 # alive PID: the process exists and is not a zombie (this machine's init may not reap).
@@ -35,8 +44,17 @@ export CLOISTER_TOKEN=$TOKEN CLOISTER_ACCESS_KEY=$KEY
 kv_roundtrip "$ID" "PUT a 1" "OK"
 pgrep -f -- "--shim $DEV/host" >/dev/null || fail "no shim for the enclave"
 
+step "the cleanup mode refuses while the agent runs"
+set +e
+"$BIN/cloister-host" --destroy-all --data "$DEV/host" >"$T/destroy.out" 2>&1
+rc=$?
+set -e
+[ "$rc" = 1 ] && grep -q "another cloister-host is using" "$T/destroy.out" || fail "--destroy-all beside a running agent: $rc $(cat "$T/destroy.out")"
+pgrep -f -- "--shim $DEV/host" >/dev/null || fail "--destroy-all touched the running agent's enclave"
+
 step "dev stop: nothing left running"
 cli_ok dev stop --data "$DEV"
+grep -qx "destroyed $ID" "$DEV/host.log" || fail "the host agent's cleanup did not destroy $ID: $(tail -n 5 "$DEV/host.log")"
 grep -q "stopped" <<<"$OUT" || fail "dev stop said: $OUT"
 wait_for 10 bash -c "! ps -o stat= -p $SUP | grep -qv Z" || fail "supervisor still running"
 pgrep -f -- "--data $DEV/control" >/dev/null && fail "cloister-control still running"

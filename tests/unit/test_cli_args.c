@@ -66,15 +66,21 @@ static void proximity_parsing(void **state)
 	check_proximity("db:500us", "db", "latency_us", 500);
 	check_proximity("db:2ms", "db", "latency_us", 2000);
 	check_proximity("gpu-0:3hops", "gpu-0", "hops", 3);
-	check_proximity("rack/7.storage_a:1hop", "rack/7.storage_a", "hops", 1);
+	check_proximity("rack-7:1hop", "rack-7", "hops", 1);
 	check_proximity("db", "db", NULL, 0);
 	check_proximity("db:0us", "db", "latency_us", 0);
+	/* the control plane's caps (common/proto.h): exactly the max passes */
+	check_proximity("db:60000000us", "db", "latency_us", 60000000);
+	check_proximity("db:60000ms", "db", "latency_us", 60000000);
+	check_proximity("db:255hops", "db", "hops", 255);
+	check_proximity("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:1us", /* 63 chars */
+			"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "latency_us", 1);
 
 	static const char *const bad[] = {
 		"",        ":500us",   "db:",      "db:500",  "db:500s",   "db:-5us",  "db:us",
-		"db:3hops!", "d b:1us", "db:256hops", "db:99999999999999999999us", "db:1000001ms",
-		"a:b:1us", "db:1.5ms",
-		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:1us", /* 65 chars */
+		"db:3hops!", "d b:1us", "db:256hops", "db:99999999999999999999us", "db:60000001us",
+		"db:60001ms", "a:b:1us", "db:1.5ms", "rack/7.storage_a:1hop", "DB:1us", "-db:1us",
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:1us", /* 64 chars */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		json_t *o = NULL;
@@ -291,6 +297,116 @@ static void config_precedence(void **state)
 	assert_int_equal(cl_rm_rf(tmpdir), CL_OK);
 }
 
+/* Empty settings are errors, never a fall-back to the next source; the
+ * token's source is known; only its id is ever shown. */
+static void empty_settings(void **state)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/cl-cli-test.XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	char cfg[128];
+	snprintf(cfg, sizeof(cfg), "%s/c.json", tmpdir);
+	write_file(cfg, "{\"server\":\"https://file\",\"token\":\"clt_tok-admin1_SECRETPART\"}");
+	cl_cli_config c;
+	cl_cli_flags f = {0};
+	env_server = env_token = env_ca = env_key = NULL;
+	env_config = cfg;
+
+	/* The token from the file: known as such. */
+	assert_int_equal(cl_cli_config_resolve(&f, fake_env, tmpdir, &c), CL_OK);
+	assert_string_equal(c.token, "clt_tok-admin1_SECRETPART");
+	assert_int_equal(c.token_from, CL_CLI_FROM_FILE);
+	assert_string_equal(c.config_path, cfg);
+	cl_cli_config_free(&c);
+
+	/* CLOISTER_TOKEN="" (a pipeline that failed) does not fall back to it. */
+	env_token = "";
+	assert_int_equal(cl_cli_config_resolve(&f, fake_env, tmpdir, &c), CL_EINVAL);
+	assert_string_equal(cl_error_detail(), "CLOISTER_TOKEN is set but empty");
+	assert_null(c.token);
+	assert_null(c.server);
+	/* ... unless a flag gives the token: then the variable is not consulted. */
+	f.token = "clt_tok-flag_x";
+	assert_int_equal(cl_cli_config_resolve(&f, fake_env, tmpdir, &c), CL_OK);
+	assert_string_equal(c.token, "clt_tok-flag_x");
+	assert_int_equal(c.token_from, CL_CLI_FROM_FLAG);
+	cl_cli_config_free(&c);
+	env_token = "clt_tok-env_x";
+	f.token = NULL;
+	assert_int_equal(cl_cli_config_resolve(&f, fake_env, tmpdir, &c), CL_OK);
+	assert_int_equal(c.token_from, CL_CLI_FROM_ENV);
+	cl_cli_config_free(&c);
+	env_token = NULL;
+
+	/* --token "" and the other settings, each named. */
+	static const struct {
+		const char *flag_token, *flag_server, *e_server, *e_key, *e_config, *detail;
+	} cases[] = {
+		{"", NULL, NULL, NULL, NULL, "--token is set but empty"},
+		{NULL, "", NULL, NULL, NULL, "--server is set but empty"},
+		{NULL, NULL, "", NULL, NULL, "CLOISTER_SERVER is set but empty"},
+		{NULL, NULL, NULL, "", NULL, "CLOISTER_ACCESS_KEY is set but empty"},
+		{NULL, NULL, NULL, NULL, "", "CLOISTER_CONFIG is set but empty"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		f = (cl_cli_flags){.token = cases[i].flag_token, .server = cases[i].flag_server};
+		env_server = cases[i].e_server;
+		env_key = cases[i].e_key;
+		env_config = cases[i].e_config ? cases[i].e_config : cfg;
+		assert_int_equal(cl_cli_config_resolve(&f, fake_env, tmpdir, &c), CL_EINVAL);
+		assert_string_equal(cl_error_detail(), cases[i].detail);
+		assert_null(c.server);
+	}
+	/* An empty string in the config file is refused too. */
+	env_server = env_key = NULL;
+	env_config = cfg;
+	f = (cl_cli_flags){0};
+	write_file(cfg, "{\"server\":\"https://file\",\"token\":\"\"}");
+	assert_int_equal(cl_cli_config_resolve(&f, fake_env, tmpdir, &c), CL_EINVAL);
+	assert_non_null(strstr(cl_error_detail(), "\"token\" must be a non-empty string"));
+	env_config = NULL;
+
+	/* The public id of a token, never its secret. */
+	char id[64];
+	assert_true(cl_cli_token_id("clt_tok-abc123_0123456789abcdef", id, sizeof(id)));
+	assert_string_equal(id, "tok-abc123");
+	static const char *const not_tokens[] = {"", "clt_", "clt__x", "clt_tok-a", "clt_tok-a_",
+						 "xyz_tok-a_s", "clt_TOK_s", "clt_a/b_s", NULL};
+	for (size_t i = 0; not_tokens[i]; i++) {
+		memset(id, 'x', sizeof(id));
+		assert_false(cl_cli_token_id(not_tokens[i], id, sizeof(id)));
+		assert_string_equal(id, "");
+	}
+	assert_false(cl_cli_token_id(NULL, id, sizeof(id)));
+	char small[4];
+	assert_false(cl_cli_token_id("clt_tok-abc_s", small, sizeof(small)));
+	assert_int_equal(cl_rm_rf(tmpdir), CL_OK);
+}
+
+/* The memory range and byte formatting of the --help texts. */
+static void enclave_limits(void **state)
+{
+	uint64_t mib = 0;
+	assert_int_equal(cl_cli_parse_enclave_memory("16M", "--memory", &mib), CL_OK);
+	assert_int_equal(mib, CL_PROTO_MEMORY_MIN_MIB);
+	assert_int_equal(cl_cli_parse_enclave_memory("64G", "--memory", &mib), CL_OK);
+	assert_int_equal(mib, CL_PROTO_MEMORY_MAX_MIB);
+	mib = 7;
+	assert_int_equal(cl_cli_parse_enclave_memory("15M", "--memory", &mib), CL_EINVAL);
+	assert_non_null(strstr(cl_error_detail(), "16 MiB..64 GiB"));
+	assert_int_equal(cl_cli_parse_enclave_memory("65537M", "--memory", &mib), CL_EINVAL);
+	assert_int_equal(cl_cli_parse_enclave_memory("1T", "--memory", &mib), CL_EINVAL);
+	assert_int_equal(cl_cli_parse_enclave_memory("x", "--memory", &mib), CL_EINVAL);
+	assert_int_equal(mib, 7);
+	char b[32];
+	assert_string_equal(cl_cli_fmt_bytes(CL_PROTO_SEND_MAX, b, sizeof(b)), "512 KiB");
+	assert_string_equal(cl_cli_fmt_bytes(CL_PROTO_RECV_MAX, b, sizeof(b)), "720 KiB");
+	assert_string_equal(cl_cli_fmt_bytes(1u << 20, b, sizeof(b)), "1 MiB");
+	assert_string_equal(cl_cli_fmt_bytes(64ull << 30, b, sizeof(b)), "64 GiB");
+	assert_string_equal(cl_cli_fmt_bytes(2ull << 40, b, sizeof(b)), "2 TiB");
+	assert_string_equal(cl_cli_fmt_bytes(1000, b, sizeof(b)), "1000 bytes");
+	assert_string_equal(cl_cli_fmt_bytes(0, b, sizeof(b)), "0 bytes");
+}
+
 static void id_validation(void **state)
 {
 	assert_true(cl_cli_valid_id("enc-abc123"));
@@ -320,7 +436,8 @@ int main(void)
 		cmocka_unit_test(size_parsing),      cmocka_unit_test(proximity_parsing),
 		cmocka_unit_test(ops_parsing),       cmocka_unit_test(option_parsing),
 		cmocka_unit_test(global_extraction), cmocka_unit_test(config_precedence),
-		cmocka_unit_test(id_validation),
+		cmocka_unit_test(id_validation),     cmocka_unit_test(empty_settings),
+		cmocka_unit_test(enclave_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

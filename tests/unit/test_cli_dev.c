@@ -114,6 +114,32 @@ static void eof_and_exit_status(void **state)
 	assert_string_equal(cl_dev_log_tail("/nonexistent/log", tail, sizeof(tail)), "");
 }
 
+/* cl_dev_run (how `dev` runs `cloister-host --destroy-all`): output to the
+ * log, success only on exit 0, a failure says how it ended, the deadline
+ * kills a hung run. */
+static void run_to_completion(void **state)
+{
+	char *ok[] = {"/bin/sh", "-c", "echo destroyed enc-1; echo note >&2; exit 0", NULL};
+	assert_int_equal(cl_dev_run("cleanup", "/bin/sh", ok, log_path, 10000), CL_OK);
+	char *log = read_log();
+	assert_non_null(strstr(log, "destroyed enc-1\n"));
+	assert_non_null(strstr(log, "note\n"));
+	free(log);
+
+	char *bad[] = {"/bin/sh", "-c", "echo 'error: cannot destroy sandbox enc-2' >&2; exit 1", NULL};
+	assert_int_equal(cl_dev_run("cleanup", "/bin/sh", bad, log_path, 10000), CL_EUNAVAIL);
+	assert_non_null(strstr(cl_error_detail(), "cleanup exited with status 1"));
+	assert_non_null(strstr(cl_error_detail(), "error: cannot destroy sandbox enc-2"));
+
+	char *hung[] = {"/bin/sh", "-c", "exec sleep 30", NULL};
+	assert_int_equal(cl_dev_run("cleanup", "/bin/sh", hung, log_path, 200), CL_ETIMEOUT);
+	assert_non_null(strstr(cl_error_detail(), "did not finish"));
+
+	char *missing[] = {"/nonexistent/cloister-host", NULL};
+	assert_int_equal(cl_dev_run("cleanup", "/nonexistent/cloister-host", missing, log_path, 10000), CL_EUNAVAIL);
+	assert_non_null(strstr(cl_error_detail(), "status 127"));
+}
+
 static void drain_without_blocking(void **state)
 {
 	cl_dev_child c;
@@ -195,6 +221,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(lines_and_redaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(eof_and_exit_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(drain_without_blocking, setup, teardown),
+		cmocka_unit_test_setup_teardown(run_to_completion, setup, teardown),
 		cmocka_unit_test_setup_teardown(spawn_failure_is_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(stop_when_nothing_runs, setup, teardown),
 		cmocka_unit_test_setup_teardown(init_checks_host_name, setup, teardown),

@@ -1,6 +1,7 @@
 /* Unit tests for what the CLI prints (src/cli/cli_output.c): secrets shown
  * as "(hidden)", display text of JSON values, aligned tables, and the single
- * "error:" line with the right exit code. stdout/stderr are captured. */
+ * "error:" line with the right exit code — under --json one JSON object
+ * instead. stdout/stderr are captured. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -152,6 +153,107 @@ static void error_lines(void **state)
 	assert_int_equal(cl_cli_fail(CL_OK), 0);
 }
 
+static void fail_http(void *arg)
+{
+	cl_errorf(CL_EPERM, "stop requires the enclave's \"access key\" (HTTP 403)");
+	cl_cli_note_http_error(403, "forbidden", cl_error_detail());
+	exit_code = cl_cli_fail(CL_EPERM);
+}
+static void fail_http_context(void *arg)
+{
+	cl_errorf(CL_ETOOBIG, "upload too large (HTTP 413)");
+	cl_cli_note_http_error(413, "too_large", cl_error_detail());
+	exit_code = cl_cli_fail(cl_cli_error_context(CL_ETOOBIG, "cannot upload image %s", "x"));
+}
+static void fail_unknown_code(void *arg)
+{
+	cl_errorf(CL_ELIMIT, "slow down (HTTP 429)");
+	cl_cli_note_http_error(429, "slow_down", cl_error_detail());
+	exit_code = cl_cli_fail(CL_ELIMIT);
+}
+static void fail_local_after_http(void *arg)
+{
+	cl_errorf(CL_EPERM, "denied (HTTP 403)");
+	cl_cli_note_http_error(403, "forbidden", cl_error_detail());
+	/* a later local failure must not borrow the earlier answer's status */
+	cl_errorf(CL_EIO, "open x:\nNo such file");
+	exit_code = cl_cli_fail(CL_EIO);
+}
+
+/* stderr holds exactly one line: a JSON object {"error":{...}}. Returns
+ * the inner object (a new reference). */
+static json_t *one_error_object(const char *err)
+{
+	size_t n = strlen(err);
+	assert_true(n > 1 && err[n - 1] == '\n');
+	assert_null(memchr(err, '\n', n - 1));
+	json_error_t jerr;
+	json_t *doc = json_loads(err, 0, &jerr);
+	assert_non_null(doc);
+	assert_int_equal(json_object_size(doc), 1);
+	json_t *e = json_incref(json_object_get(doc, "error"));
+	json_decref(doc);
+	assert_true(json_is_object(e));
+	return e;
+}
+
+static void json_errors(void **state)
+{
+	cl_cli_flags f = {.json = true};
+	cl_cli_set_global(&f);
+	char *err = capture(STDERR_FILENO, fail_http, NULL);
+	json_t *e = one_error_object(err);
+	assert_int_equal(exit_code, 1);
+	assert_string_equal(json_string_value(json_object_get(e, "code")), "forbidden");
+	assert_string_equal(json_string_value(json_object_get(e, "message")),
+			    "stop requires the enclave's \"access key\"");
+	assert_int_equal(json_integer_value(json_object_get(e, "status")), 403);
+	assert_int_equal(json_object_size(e), 3);
+	json_decref(e);
+	free(err);
+
+	err = capture(STDERR_FILENO, fail_http_context, NULL);
+	e = one_error_object(err);
+	assert_string_equal(json_string_value(json_object_get(e, "code")), "too_large");
+	assert_string_equal(json_string_value(json_object_get(e, "message")), "cannot upload image x: upload too large");
+	assert_int_equal(json_integer_value(json_object_get(e, "status")), 413);
+	json_decref(e);
+	free(err);
+
+	err = capture(STDERR_FILENO, fail_unknown_code, NULL);
+	e = one_error_object(err);
+	assert_string_equal(json_string_value(json_object_get(e, "code")), "slow_down");
+	assert_int_equal(json_integer_value(json_object_get(e, "status")), 429);
+	json_decref(e);
+	free(err);
+
+	err = capture(STDERR_FILENO, fail_local_after_http, NULL);
+	e = one_error_object(err);
+	assert_string_equal(json_string_value(json_object_get(e, "code")), "io");
+	assert_string_equal(json_string_value(json_object_get(e, "message")), "open x:\nNo such file");
+	assert_null(json_object_get(e, "status"));
+	json_decref(e);
+	free(err);
+
+	err = capture(STDERR_FILENO, fail_usage, NULL);
+	e = one_error_object(err);
+	assert_int_equal(exit_code, 2);
+	assert_string_equal(json_string_value(json_object_get(e, "code")), "invalid");
+	assert_string_equal(json_string_value(json_object_get(e, "message")), "enclave stop: missing enclave ID");
+	assert_null(json_object_get(e, "status"));
+	json_decref(e);
+	free(err);
+
+	err = capture(STDERR_FILENO, fail_parse, NULL);
+	e = one_error_object(err);
+	assert_int_equal(exit_code, 2);
+	assert_string_equal(json_string_value(json_object_get(e, "message")), "invalid size '1Q'");
+	json_decref(e);
+	free(err);
+	f.json = false;
+	cl_cli_set_global(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -159,6 +261,7 @@ int main(void)
 		cmocka_unit_test(json_text),
 		cmocka_unit_test(table_alignment),
 		cmocka_unit_test(error_lines),
+		cmocka_unit_test(json_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
