@@ -145,7 +145,8 @@ as "$TO" GET "/v1/jobs/$JOB"; expect 404 not_found
 
 hb
 K=(-H "Authorization: Bearer $TA" -H "X-Cloister-Access-Key: $KEY")
-# send relayed through the held sync: start a waiting sync, then send
+# send relayed through sync (the send may wake a held sync or ride the next
+# one: the wake-up itself is checked in control_sync.sh)
 as "$HT" POST "/v1/hosts/$HID/sync" "{\"generation\":$GEN,\"wait_ms\":0}"; expect 200
 ( req POST "/v1/enclaves/$EID/send" "${K[@]}" --data-binary '{"data":"aGVsbG8="}'; echo "$STATUS $BODY" >"$WORK/send.out" ) &
 SENDER=$!
