@@ -216,8 +216,9 @@ static void errors_md_matches_code(void **state)
 	free(doc);
 }
 
-/* Appends to names (a ", "-separated list) every backquoted word of the
- * cell; returns how many. */
+/* Stores in names[] every backquoted word of the cell that looks like an
+ * error code name ([a-z_]+: so `Allow` or `Retry-After` in a note are not
+ * taken for codes); returns how many. */
 static int cell_codes(const char *cell, size_t len, char names[][32], int max)
 {
 	int n = 0;
@@ -229,7 +230,12 @@ static int cell_codes(const char *cell, size_t len, char names[][32], int max)
 		const char *b = memchr(a + 1, '`', (size_t)(end - a - 1));
 		if (!b)
 			break;
-		snprintf(names[n++], 32, "%.*s", (int)(b - a - 1), a + 1);
+		size_t wl = (size_t)(b - a - 1);
+		bool code = wl > 0 && wl < 32;
+		for (size_t i = 0; code && i < wl; i++)
+			code = (a[1 + i] >= 'a' && a[1 + i] <= 'z') || a[1 + i] == '_';
+		if (code)
+			snprintf(names[n++], 32, "%.*s", (int)wl, a + 1);
 		p = b + 1;
 	}
 	return n;
