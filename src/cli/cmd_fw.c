@@ -252,8 +252,10 @@ static void usage(FILE *f)
 {
 	fputs("usage: cloister fw <command> ...\n"
 	      "  keygen --out KEY.pem [--pub PUB.pem]\n"
-	      "  trust-root sign --version N --threshold K --signer PUB.pem... --key KEY.pem... -o TR.cbor\n"
-	      "  trust-root rotate --prev TR_N.cbor --threshold K --signer PUB.pem... --key KEY.pem... -o TR.cbor\n"
+	      "  trust-root sign --version N --threshold K --signer PUB.pem... --key KEY.pem...\n"
+	      "       [--expires UNIX] -o TR.cbor\n"
+	      "  trust-root rotate --prev TR_N.cbor --threshold K --signer PUB.pem... --key KEY.pem...\n"
+	      "       [--root ROOT_PUB.pem] [--expires UNIX] -o TR.cbor\n"
 	      "  sign --key K.pem --vendor UUID --class UUID --component ADDR --version V --sequence N\n"
 	      "       --channel NAME [--use-before UNIX] [--encrypt-to DEV_PUB.pem] --image FILE -o BUNDLE\n"
 	      "  cosign --key K.pem BUNDLE\n"

@@ -11,7 +11,7 @@
 source "$(dirname "$0")/control_lib.sh"
 C="$BUILD/bin/cloister"
 
-ctl_start --poll-timeout-ms 5000
+ctl_start --poll-timeout-ms 20000 # long: a held sync must be answered by its wake-up (held_answer)
 ADMIN=$(awk '/^admin-token: /{print $2}' "$WORK/ctl.out")
 as "$ADMIN" POST /v1/tenants '{"name":"acme"}'; expect 201; ACME=$(jget 'j["id"]')
 as "$ADMIN" POST /v1/tokens "{\"tenant_id\":\"$ACME\",\"name\":\"ci\"}"; expect 201; TA=$(jget 'j["token"]')
@@ -134,15 +134,11 @@ as "$ADMIN" GET "/v1/hosts/host-nosuch/fw"; expect 404 not_found
 
 # --- firmware ops through sync ---
 as "$T1" POST "/v1/hosts/$H1/sync" "{\"generation\":0,\"wait_ms\":0}"; expect 200; GEN=$(jget 'j["generation"]')
-# a held sync is woken by a power-cycle request
-curl -sS --cacert "$CA" -H "Authorization: Bearer $T1" -H "Content-Type: application/json" --data-binary "{\"generation\":$GEN,\"wait_ms\":4000}" \
-	"$URL/v1/hosts/$H1/sync" >"$WORK/held.out" &
-HELD=$!
-deadline=$((SECONDS + 10))
-until grep -q 'sync_waiters 1' <<<"$(curl -sS --cacert "$CA" "$URL/metrics")" || [ $SECONDS -ge $deadline ]; do sleep 0.02; done
+# a held sync is woken by a power-cycle request: answered well before its
+# 20 s wait ends (held_answer fails otherwise), with the op
+held_sync "$H1" "$T1" "{\"generation\":$GEN,\"wait_ms\":20000}"
 as "$ADMIN" POST "/v1/hosts/$H1/power-cycle" '{}'; expect 202; PC=$(jget 'j["op"]')
-wait $HELD
-BODY=$(cat "$WORK/held.out")
+held_answer; expect 200
 [ "$(jget '[o["op"] for o in j["firmware_ops"] if o["kind"] == "power_cycle"]')" = "['$PC']" ] \
 	|| fail "held sync not woken with the power-cycle op: $BODY"
 as "$ADMIN" POST "/v1/hosts/$H1/power-cycle" '{"x":1}'; expect 400 invalid

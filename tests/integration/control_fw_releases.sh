@@ -13,7 +13,7 @@ C="$BUILD/bin/cloister"
 V=6ba7b810-9dad-11d1-80b4-00c04fd430c8 K=2b0e0cbe-5b2c-4f44-9d3b-7f0c6a3c1e55 A=0000:03:00.0
 F="$WORK/fw"; mkdir -p "$F"
 
-ctl_start --poll-timeout-ms 5000
+ctl_start --poll-timeout-ms 20000 # long: a held sync must be answered by its wake-up (held_answer)
 ADMIN=$(awk '/^admin-token: /{print $2}' "$WORK/ctl.out")
 as "$ADMIN" POST /v1/tenants '{"name":"acme"}'; expect 201; ACME=$(jget 'j["id"]')
 as "$ADMIN" POST /v1/tokens "{\"tenant_id\":\"$ACME\",\"name\":\"ci\"}"; expect 201; TA=$(jget 'j["token"]')
@@ -118,12 +118,16 @@ as "$ADMIN" POST "/v1/fw/releases/$R1/approve" '{"channels":["stable","latest"]}
 [ "$(jget 'j["approved_channels"]')" = "['latest', 'stable']" ] || fail "approved: $BODY"
 as "$ADMIN" PUT /v1/fw/channel '{"channel":"stable"}'; expect 403 forbidden
 as "$TA" PUT /v1/fw/channel '{"channel":"nightly"}'; expect 409 conflict
+# choosing the channel wakes the host's held sync (answered well before its 20 s wait) with the queue op
+RUN_E1="{\"id\":\"$EID\",\"state\":\"running\",\"memory_mib\":64}"
+as "$HT" POST "/v1/hosts/$HID/sync" "{\"generation\":$GEN,\"wait_ms\":0,\"enclaves\":[$RUN_E1]}"; expect 200; GEN=$(jget 'j["generation"]')
+held_sync "$HID" "$HT" "{\"generation\":$GEN,\"wait_ms\":20000,\"enclaves\":[$RUN_E1]}"
 as "$TA" PUT /v1/fw/channel '{"channel":"stable"}'; expect 200
-as "$TA" GET /v1/fw/channel; expect 200; [ "$(jget 'j["channel"]')" = stable ] || fail "channel: $BODY"
-as "$HT" POST "/v1/hosts/$HID/sync" "{\"generation\":$GEN,\"wait_ms\":3000}"; expect 200; GEN=$(jget 'j["generation"]')
+held_answer; expect 200; GEN=$(jget 'j["generation"]')
 [ "$(jget '[(o["kind"], o["device"]) for o in j["firmware_ops"]]')" = "[('queue', '$A')]" ] || fail "queue op: $BODY"
 [ "$(jget 'j["firmware_ops"][0]["data"]')" = "$(base64 -w0 "$F/fetched.fw")" ] || fail "queued bundle is not the co-signed one"
 Q1=$(jget 'j["firmware_ops"][0]["op"]')
+as "$TA" GET /v1/fw/channel; expect 200; [ "$(jget 'j["channel"]')" = stable ] || fail "channel: $BODY"
 # choosing the channel again, or approving again, queues nothing twice (the op
 # awaiting its result is sent again, as itself)
 as "$TA" PUT /v1/fw/channel '{"channel":"latest"}'; expect 200
@@ -135,8 +139,11 @@ as "$HT" POST "/v1/hosts/$HID/sync" "{\"generation\":$GEN,\"wait_ms\":0}"; expec
 # a newer release approved to the tenant's channel reaches the host
 sign "$F/a.pem" 7 "$F/r2.fw"; "$C" fw cosign --key "$F/b.pem" "$F/r2.fw" >/dev/null
 upload /v1/fw/releases "$F/r2.fw"; expect 201; R2=$(jget 'j["id"]'); [ "$(jget 'j["releasable"]')" = True ] || fail "r2"
+# (the approval wakes the host's held sync: answered well before its 20 s wait)
+as "$HT" POST "/v1/hosts/$HID/sync" "{\"generation\":$GEN,\"wait_ms\":0,\"enclaves\":[$RUN_E1]}"; expect 200; GEN=$(jget 'j["generation"]')
+held_sync "$HID" "$HT" "{\"generation\":$GEN,\"wait_ms\":20000,\"enclaves\":[$RUN_E1]}"
 as "$ADMIN" POST "/v1/fw/releases/$R2/approve" '{"channels":["latest"]}'; expect 200
-as "$HT" POST "/v1/hosts/$HID/sync" "{\"generation\":$GEN,\"wait_ms\":3000}"; expect 200
+held_answer; expect 200
 [ "$(jget '[o["kind"] for o in j["firmware_ops"] if o["op"] != "'$Q1'"]')" = "['queue']" ] || fail "r2 not queued: $BODY"
 OP=$(jget 'j["firmware_ops"][0]["op"]')   # never-sent ops come first
 [ "$OP" != "$Q1" ] || fail "r2 op not first: $BODY"

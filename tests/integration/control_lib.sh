@@ -19,6 +19,9 @@ fail() { echo "FAIL: $*"; [ -f "$WORK/ctl.err" ] && tail -n 20 "$WORK/ctl.err"; 
 # ctl_start [extra args]: starts the server, waits (deadline 20 s) for its
 # "ca:" line; sets URL, CA, CTL_PID; appends stdout to $WORK/ctl.out.
 ctl_start() {
+	local a prev=
+	CTL_POLL_MS=20000 # the server's default --poll-timeout-ms
+	for a in "$@"; do [ "$prev" = --poll-timeout-ms ] && CTL_POLL_MS=$a; prev=$a; done
 	: >"$WORK/ctl.out.cur"
 	"$CTL_BIN" --data "$WORK/data" --listen 127.0.0.1:0 "$@" >"$WORK/ctl.out.cur" 2>>"$WORK/ctl.err" &
 	CTL_PID=$!
@@ -65,6 +68,48 @@ jget() { python3 -c "import json,sys; j=json.loads(sys.stdin.read()); print($1)"
 expect() { # expect STATUS [error-code]
 	[ "$STATUS" = "$1" ] || fail "expected $1 got $STATUS: $BODY"
 	if [ $# -ge 2 ]; then [ "$(jget 'j["error"]["code"]')" = "$2" ] || fail "expected error $2: $BODY"; fi
+}
+
+# sync_waiters: prints how many host syncs the server holds (/metrics).
+sync_waiters() {
+	local b s
+	b=$(curl -sS --cacert "$CA" "$URL/metrics") || fail "GET /metrics"
+	s=$(awk '/^cloister_sync_waiters /{print $2}' <<<"$b")
+	[ -n "$s" ] || fail "no cloister_sync_waiters in /metrics"
+	echo "$s"
+}
+# held_sync HOST TOKEN BODY: sends the sync BODY (JSON with a "wait_ms") in
+# the background and returns once the server holds it (one more held sync
+# in /metrics, deadline 10 s). Then make the change that must wake it, and
+# call held_answer.
+held_sync() {
+	local before deadline
+	before=$(sync_waiters)
+	HELD_WAIT=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["wait_ms"])' "$3")
+	[ "$HELD_WAIT" -le "$CTL_POLL_MS" ] || HELD_WAIT=$CTL_POLL_MS # the server holds min(wait_ms, poll timeout)
+	curl -sS --cacert "$CA" -H "Authorization: Bearer $2" -H 'Content-Type: application/json' --data-binary "$3" \
+		-o "$WORK/held.body" -w '%{http_code} %{time_total}' "$URL/v1/hosts/$1/sync" >"$WORK/held.meta" 2>&1 &
+	HELD_PID=$!
+	deadline=$((SECONDS + 10))
+	until [ "$(sync_waiters)" -gt "$before" ]; do
+		kill -0 "$HELD_PID" 2>/dev/null || fail "the sync was answered at once, not held: $(cat "$WORK/held.body")"
+		[ $SECONDS -lt $deadline ] || fail "the sync was never held"
+		sleep 0.02
+	done
+}
+# held_answer: waits for the held sync's answer and sets STATUS and BODY.
+# Fails unless the answer came in less than half the time the server would
+# hold it: it must come from a wake-up, not from the end of the wait. (A
+# functional check with a wide margin, not a latency measurement.)
+held_answer() {
+	wait "$HELD_PID" || fail "held sync: curl failed: $(cat "$WORK/held.meta")"
+	local meta ms
+	meta=$(cat "$WORK/held.meta")
+	STATUS=${meta%% *}
+	BODY=$(cat "$WORK/held.body")
+	ms=$(awk '{printf "%d", $2 * 1000}' <<<"$meta")
+	[ "$ms" -lt $((HELD_WAIT / 2)) ] ||
+		fail "held sync answered after ${ms} ms of its ${HELD_WAIT} ms wait: it timed out, it was not woken: ${BODY:0:400}"
 }
 
 # mkimage PATH: a minimal valid CLIMAGE1 image (docs/image-format.md).
