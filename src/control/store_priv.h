@@ -6,13 +6,25 @@
 
 #include "control/store.h"
 
+#include <limits.h>
+
 struct ctl_store {
 	sqlite3 *db;
 	int in_tx;
+	char dir[PATH_MAX];          /* the database's directory (the data dir) */
+	bool reserve_on;             /* ctl_store_reserve_init was called */
+	uint64_t log_last_ms;        /* last store failure logged (rate limit) */
+	unsigned log_suppressed;     /* failures not logged since */
 };
 
-/* Maps a SQLite result code to a cl_err with a detail naming what failed. */
+/* Maps a SQLite result code to a cl_err with a detail naming what failed:
+ * constraint -> CL_ECONFLICT; a full disk (SQLITE_FULL, or an I/O error
+ * whose errno is ENOSPC/EDQUOT) -> CL_ENOSPACE saying so and what to do;
+ * anything else -> CL_EIO. Every failure but a constraint is logged (one
+ * line, at most one a second; a peer can trigger them repeatedly). */
 cl_err ctl_store_sqlerr(ctl_store *st, int rc, const char *what);
+/* True if rc (with the connection's errno) means the disk is full. */
+bool ctl_store_rc_full(ctl_store *st, int rc);
 /* Runs SQL without results. */
 CL_MUST_CHECK cl_err ctl_store_exec(ctl_store *st, const char *sql);
 
