@@ -81,15 +81,6 @@ static void digest_drop_unused(ctl_server *srv, const char *sha384)
 		cl_warn("image file not removed sha384=%.16s errno=%d", sha384, errno);
 }
 
-/* A full disk while writing an image file says so (507) and what to do. */
-static cl_err image_disk_err(cl_err e)
-{
-	if (e != CL_ENOSPACE)
-		return e;
-	cl_warn("image write failed: the disk is full detail=\"%s\"", cl_error_detail());
-	return cl_errorf(CL_ENOSPACE, "cannot store the image: the control plane's disk is full: delete uploads or "
-				      "images, or free space in its data directory, and retry");
-}
 
 static cl_err insert_row(ctl_store *st, void *im)
 {
@@ -163,7 +154,8 @@ static void upload_raw(ctl_req *r)
 	if (!digest_stored(srv, im.sha384, im.size)) {
 		CL_GUARD_OUT(err, ctl_store_space_check(srv->store, len));
 		digest_path(srv, im.sha384, path, sizeof(path));
-		CL_GUARD_OUT(err, image_disk_err(cl_file_write_atomic(path, data, len, 0600)));
+		CL_GUARD_OUT(err, ctl_store_file_err(srv->store, cl_file_write_atomic(path, data, len, 0600),
+						     "cannot store the image"));
 		file_made = true;
 	}
 	store_image(r, &im, file_made, NULL);
@@ -207,7 +199,7 @@ static cl_err check_name(json_t *jn)
 	return CL_OK;
 }
 
-static cl_err parse_image_json(json_t *body, const char **upload_id, const char **name)
+cl_err ctl_parse_image_upload(json_t *body, const char **upload_id, const char **name)
 {
 	const char *k;
 	json_t *v;
@@ -243,7 +235,7 @@ static void upload_ref(ctl_req *r)
 	bool file_made = false;
 	cl_err err;
 	CL_GUARD_OUT(err, ctl_req_json(r, &body));
-	CL_GUARD_OUT(err, parse_image_json(body, &upload_id, &name));
+	CL_GUARD_OUT(err, ctl_parse_image_upload(body, &upload_id, &name));
 	CL_GUARD_OUT(err, check_uploaded_image(r, upload_id, &img, &len));
 	if (name)
 		snprintf(im.name, sizeof(im.name), "%s", name);
@@ -253,7 +245,7 @@ static void upload_ref(ctl_req *r)
 		digest_path(srv, im.sha384, path, sizeof(path));
 		snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
 		unlink(tmp);
-		CL_GUARD_OUT(err, image_disk_err(ctl_upload_link(r, upload_id, tmp)));
+		CL_GUARD_OUT(err, ctl_upload_link(r, upload_id, tmp));
 		if (rename(tmp, path) != 0) {
 			err = cl_errorf(CL_EIO, "cannot store the image file: %s", strerror(errno));
 			unlink(tmp);
@@ -374,7 +366,7 @@ static void quota_reply(ctl_req *r, const char *tenant, int status)
 				 (json_int_t)q.uploads_bytes, "default", q.is_default));
 }
 
-static cl_err parse_quota(json_t *body, int64_t *limit)
+cl_err ctl_parse_quota(json_t *body, int64_t *limit)
 {
 	const char *k;
 	json_t *v;
@@ -407,7 +399,7 @@ static void quota_put(ctl_req *r, const char *tenant)
 		return;
 	}
 	CL_GUARD_OUT(err, ctl_req_json(r, &body));
-	CL_GUARD_OUT(err, parse_quota(body, &limit));
+	CL_GUARD_OUT(err, ctl_parse_quota(body, &limit));
 	CL_GUARD_OUT(err, ctl_store_begin(srv->store));
 	err = ctl_store_quota_set(srv->store, tenant, limit, (int64_t)cl_now_wall_ms());
 	if (err == CL_OK)

@@ -64,17 +64,11 @@ static cl_err fsync_dir(const char *dir)
 }
 
 /* The error for a failed upload file operation: a full disk says so and
- * what to do (CL_ENOSPACE, 507), anything else is CL_EIO. */
-static cl_err disk_err(int errnum, const char *what)
+ * what to do (CL_ENOSPACE, 507; logged), anything else is CL_EIO. */
+static cl_err disk_err(ctl_server *srv, int errnum, const char *what)
 {
-	if (cl_errno_write_err(errnum, CL_EIO) == CL_ENOSPACE) {
-		cl_warn("upload write failed: the disk is full what=\"%s\"", what);
-		return cl_errorf(CL_ENOSPACE,
-				 "%s: the control plane's disk is full: delete uploads or images, or free space in its "
-				 "data directory, and retry",
-				 what);
-	}
-	return cl_errorf(CL_EIO, "%s: %s", what, strerror(errnum));
+	cl_err e = cl_errorf(cl_errno_write_err(errnum, CL_EIO), "%s: %s", what, strerror(errnum));
+	return ctl_store_file_err(srv->store, e, what);
 }
 
 static const char *kind_name(enum ctl_who k)
@@ -189,7 +183,7 @@ static bool valid_sha384_hex(const char *s)
 	return true;
 }
 
-static cl_err parse_create(json_t *body, int64_t *size, const char **sha)
+cl_err ctl_parse_upload_create(json_t *body, int64_t *size, const char **sha)
 {
 	const char *k;
 	json_t *v;
@@ -222,7 +216,7 @@ static void create_upload(ctl_req *r)
 	cl_err err;
 	memset(&u, 0, sizeof(u));
 	CL_GUARD_OUT(err, ctl_req_json(r, &body));
-	CL_GUARD_OUT(err, parse_create(body, &u.size, &sha));
+	CL_GUARD_OUT(err, ctl_parse_upload_create(body, &u.size, &sha));
 	CL_GUARD_OUT(err, ctl_store_upload_count_open(srv->store, r->who.tenant_id, kind_name(r->who.kind), &open_n));
 	if (open_n >= CTL_UPLOAD_OPEN_MAX) {
 		err = cl_errorf(CL_ECONFLICT, "too many uploads held (at most %d, complete or not): use or delete one",
@@ -239,12 +233,12 @@ static void create_upload(ctl_req *r)
 	upload_path(srv, u.id, path, sizeof(path));
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		err = disk_err(errno, "cannot create the upload file");
+		err = disk_err(srv, errno, "cannot create the upload file");
 		goto out;
 	}
 	file_made = true;
 	if (fsync(fd) != 0) {
-		err = disk_err(errno, "cannot fsync the upload file");
+		err = disk_err(srv, errno, "cannot fsync the upload file");
 		goto out;
 	}
 	char dir[PATH_MAX + 16];
@@ -328,11 +322,11 @@ static bool file_matches(const char *path, int64_t off, const uint8_t *p, size_t
 	return same;
 }
 
-static cl_err write_part(const char *path, int64_t off, const uint8_t *p, size_t n)
+static cl_err write_part(ctl_server *srv, const char *path, int64_t off, const uint8_t *p, size_t n)
 {
 	int fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return disk_err(errno, "cannot open the upload file");
+		return disk_err(srv, errno, "cannot open the upload file");
 	size_t done = 0;
 	while (done < n) {
 		ssize_t w = pwrite(fd, p + done, n - done, off + (int64_t)done);
@@ -341,16 +335,16 @@ static cl_err write_part(const char *path, int64_t off, const uint8_t *p, size_t
 		if (w <= 0) {
 			int e = w < 0 ? errno : ENOSPC; /* a 0-byte write makes no progress: the disk is full */
 			close(fd);
-			return disk_err(e, "cannot store the part");
+			return disk_err(srv, e, "cannot store the part");
 		}
 		done += (size_t)w;
 	}
 	if (fsync(fd) != 0) {
 		int e = errno;
 		close(fd);
-		return disk_err(e, "cannot fsync the upload file");
+		return disk_err(srv, e, "cannot fsync the upload file");
 	}
-	return close(fd) == 0 ? CL_OK : disk_err(errno, "cannot close the upload file");
+	return close(fd) == 0 ? CL_OK : disk_err(srv, errno, "cannot close the upload file");
 }
 
 static cl_err parse_part_no(const char *s, int64_t parts, int64_t *n)
@@ -411,7 +405,7 @@ static void put_part(ctl_req *r, const char *id, const char *part)
 	/* The quota may have been lowered since the upload was created. */
 	CL_GUARD_OUT(err, ctl_store_quota_check(srv->store, u.tenant_id, 0));
 	CL_GUARD_OUT(err, ctl_store_space_check(srv->store, 0));
-	CL_GUARD_OUT(err, write_part(path, off, p, len));
+	CL_GUARD_OUT(err, write_part(srv, path, off, p, len));
 	u.received = off + (int64_t)len;
 	u.updated_at = (int64_t)cl_now_wall_ms();
 	if (u.received == u.size) {
@@ -552,7 +546,7 @@ cl_err ctl_upload_link(ctl_req *r, const char *id, const char *dest)
 	CL_GUARD(load_complete(r, id, SIZE_MAX, &u));
 	upload_path(r->srv, u.id, path, sizeof(path));
 	if (link(path, dest) != 0)
-		return disk_err(errno, "cannot link the upload's file");
+		return disk_err(r->srv, errno, "cannot link the upload's file");
 	snprintf(dir, sizeof(dir), "%s", dest);
 	char *slash = strrchr(dir, '/');
 	if (slash)

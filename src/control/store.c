@@ -13,21 +13,25 @@
 #include "common/util.h"
 #include "control/store_priv.h"
 
-/* One log line for a store failure, at most one a second: the count of
- * those skipped meanwhile rides the next line. */
-static void log_failure(ctl_store *st, const char *what, int rc, const char *msg)
+/* A token bucket: a burst of LOG_BURST lines, then one a second. */
+#define LOG_BURST 5u
+void ctl_store_log_failure(ctl_store *st, const char *what, int rc, const char *msg)
 {
-	uint64_t now = cl_now_wall_ms();
-	if (st && st->log_last_ms && now - st->log_last_ms < 1000) {
-		st->log_suppressed++;
-		return;
-	}
-	cl_warn("store operation failed what=\"%s\" rc=%d err=\"%s\" not_logged_since=%u", what, rc, msg,
-		st ? st->log_suppressed : 0);
 	if (st) {
+		uint64_t now = cl_now_mono_ns() / 1000000u, cap = LOG_BURST * 1000u;
+		uint64_t credit = st->log_last_ms ? st->log_credit_ms + (now - st->log_last_ms) : cap;
+		st->log_credit_ms = credit > cap ? cap : credit;
 		st->log_last_ms = now;
-		st->log_suppressed = 0;
+		if (st->log_credit_ms < 1000) {
+			st->log_suppressed++;
+			return;
+		}
+		st->log_credit_ms -= 1000;
 	}
+	cl_warn("storage failure what=\"%s\" rc=%d err=\"%s\" not_logged_since=%u", what, rc, msg,
+		st ? st->log_suppressed : 0);
+	if (st)
+		st->log_suppressed = 0;
 }
 
 bool ctl_store_rc_full(ctl_store *st, int rc)
@@ -42,7 +46,7 @@ cl_err ctl_store_sqlerr(ctl_store *st, int rc, const char *what)
 	if (base == SQLITE_CONSTRAINT)
 		return cl_errorf(CL_ECONFLICT, "%s: already exists", what);
 	const char *msg = st && st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc);
-	log_failure(st, what, rc, msg);
+	ctl_store_log_failure(st, what, rc, msg);
 	if (ctl_store_rc_full(st, rc))
 		return cl_errorf(CL_ENOSPACE,
 				 "%s: the control plane's disk is full (%s): free space in its data directory (or delete "

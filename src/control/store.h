@@ -141,6 +141,12 @@ bool ctl_store_reserve_held(ctl_store *st);
  * could be restored) and the disk has need bytes free; else CL_ENOSPACE
  * with a message that says the disk is full and what to do. */
 CL_MUST_CHECK cl_err ctl_store_space_check(ctl_store *st, uint64_t need);
+/* For a file written in the data directory (uploads, images, firmware op
+ * data): a CL_ENOSPACE from the write becomes "<what>: the control plane's
+ * disk is full: delete uploads or images, or free space in its data
+ * directory, and retry" and is logged (rate-limited: a client can repeat
+ * it). Any other e is returned unchanged. */
+CL_MUST_CHECK cl_err ctl_store_file_err(ctl_store *st, cl_err e, const char *what);
 /* Runs fn(st, arg) in a transaction (begin, fn, commit; rolled back on any
  * failure, whose error is returned). For changes that free space: when it
  * fails with CL_ENOSPACE, the reserve is released and fn runs once more.

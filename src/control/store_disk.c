@@ -139,6 +139,19 @@ cl_err ctl_store_space_check(ctl_store *st, uint64_t need)
 	return CL_OK;
 }
 
+cl_err ctl_store_file_err(ctl_store *st, cl_err e, const char *what)
+{
+	if (e != CL_ENOSPACE)
+		return e;
+	char detail[256];
+	snprintf(detail, sizeof(detail), "%s", cl_error_detail());
+	ctl_store_log_failure(st, what, 0, detail);
+	return cl_errorf(CL_ENOSPACE,
+			 "%s: the control plane's disk is full: delete uploads or images, or free space in its data "
+			 "directory, and retry",
+			 what);
+}
+
 /* One attempt: begin, fn, commit; rolled back on failure. */
 static cl_err tx_once(ctl_store *st, ctl_store_tx_fn fn, void *arg)
 {

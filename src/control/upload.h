@@ -83,6 +83,18 @@ CL_MUST_CHECK cl_err ctl_upload_remove(ctl_req *r, const char *id);
 /* True if s looks like an upload id ("upl_" + [a-z2-7]{1,40}). */
 bool ctl_upload_valid_id(const char *s);
 
+/* ---- request bodies (fuzzed by fuzz/fuzz_upload_json.c) ---- */
+/* POST /v1/uploads: {"size": 1..CTL_UPLOAD_MAX, "sha384": 96 lower-case hex
+ * digits}, nothing else. *sha points into body. */
+CL_MUST_CHECK cl_err ctl_parse_upload_create(json_t *body, int64_t *size, const char **sha);
+/* POST /v1/images as JSON: {"upload": an upload id, "name"?: 1..127
+ * printable ASCII characters without spaces}. *name is NULL when absent;
+ * both point into body. */
+CL_MUST_CHECK cl_err ctl_parse_image_upload(json_t *body, const char **upload_id, const char **name);
+/* PUT /v1/images/quota: {"limit_bytes": 0..CTL_QUOTA_MAX, or null for the
+ * default (*limit = -1)}. */
+CL_MUST_CHECK cl_err ctl_parse_quota(json_t *body, int64_t *limit);
+
 /* ---- api_images.c ---- */
 /* At start: creates DATA/images/by-digest, moves image files of the
  * one-file-per-image layout (DATA/images/<id>.img) to their digest, and

@@ -49,7 +49,8 @@ grep -q "the upload was deleted" "$WORK/cli.err" || fail "cli did not delete its
 [ "$(db 'SELECT COUNT(*) FROM uploads')" = 0 ] || fail "the failed upload is still in the store"
 [ "$(uploads_left)" = 0 ] || fail "the failed upload's file is still on disk"
 [ "$(reserve_size)" = 8388608 ] || fail "reserve not back after the delete: $(reserve_size)"
-grep -q 'upload write failed: the disk is full' "$WORK/ctl.err" || fail "server log lacks the cause"
+grep -q 'storage failure what="cannot store the part".*No space left on device' "$WORK/ctl.err" ||
+	fail "server log lacks the cause"
 
 # ---- fill the disk with an upload ----
 head -c $((20 * 1048576)) /dev/urandom >"$WORK/fill"
@@ -69,7 +70,7 @@ grep -q "disk is full" <<<"$BODY" || fail "part error does not say the disk is f
 as "$ADMIN" POST /v1/tenants '{"name":"other"}'; expect 507 insufficient_storage
 grep -q "disk is full" <<<"$BODY" || fail "create error does not say the disk is full: $BODY"
 grep -qi "rollback\|no transaction" <<<"$BODY" && fail "create error is the rollback's: $BODY"
-tail -n +$((MARK + 1)) "$WORK/ctl.err" | grep -q 'store operation failed.*disk is full' ||
+tail -n +$((MARK + 1)) "$WORK/ctl.err" | grep -q 'storage failure.*database or disk is full' ||
 	fail "server log lacks the store failure: $(tail -n +$((MARK + 1)) "$WORK/ctl.err")"
 [ "$(db "SELECT COUNT(*) FROM tenants WHERE name='other'")" = 0 ] || fail "a refused create left a row"
 mkimage "$WORK/hello.img"

@@ -1,5 +1,6 @@
 /* Unit tests for src/control/store.c: CRUD, migrations, transactions, and
  * the negative cases (duplicates, missing rows, rollback leaves nothing). */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -492,6 +493,34 @@ static void full_disk_is_enospace(void **state)
 	free(list);
 }
 
+/* A client can make the store fail again and again (a full disk): the
+ * failure log lines are rate-limited, and a later line says how many were
+ * skipped. */
+static void failure_log_rate_limited(void **state)
+{
+	fixture *f = *state;
+	char path[160];
+	snprintf(path, sizeof(path), "%s/log", f->dir);
+	fflush(stderr);
+	int saved = dup(2), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(saved >= 0 && fd >= 0);
+	dup2(fd, 2);
+	for (int i = 0; i < 50; i++)
+		ctl_store_log_failure(f->st, "test", 13, "database or disk is full");
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	close(fd);
+	cl_buf b;
+	cl_buf_init(&b, 1 << 20);
+	assert_int_equal(cl_file_read(path, 1 << 20, &b), CL_OK);
+	size_t lines = 0;
+	for (size_t i = 0; i < b.len; i++)
+		lines += b.data[i] == '\n';
+	cl_buf_free(&b);
+	assert_true(lines >= 1 && lines < 20); /* a burst, not one line per failure */
+}
+
 static int calls;
 static cl_err full_once(ctl_store *st, void *arg)
 {
@@ -562,6 +591,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(commit_reports_first_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(full_disk_is_enospace, setup, teardown),
 		cmocka_unit_test_setup_teardown(reserve_for_deletes, setup, teardown),
+		cmocka_unit_test_setup_teardown(failure_log_rate_limited, setup, teardown),
 		cmocka_unit_test(open_bad_path_fails),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
