@@ -187,11 +187,18 @@ CL_MUST_CHECK cl_err cl_cli_call_raw(cl_cli_conn *c, const char *method, const c
 
 /* Sends data as an upload in parts (POST /v1/uploads with its size and
  * SHA-384, then PUT every part in order, retrying a part once on a transport
- * error) and puts the id of the complete upload in id_out, which the caller
- * then names in a request ({"upload": id}). On failure the upload is deleted
- * (best effort) and id_out is "". data is borrowed. */
+ * error), then the request that consumes it: `method path` with a copy of
+ * body (borrowed; NULL = {}) plus "upload": the upload's id. *out (if not
+ * NULL) gets the consumer's answer as cl_cli_call gives it.
+ * The upload never outlives a failure: when a part, the consumer's request
+ * or anything else fails, the upload is deleted before this returns (the
+ * detail says whether that worked). SIGINT, SIGTERM and SIGHUP are deferred
+ * meanwhile: one that arrives stops the upload between requests, deletes
+ * it, prints "error: ..." and is then raised again (the process ends as the
+ * signal would have ended it). data is borrowed. */
 #define CL_CLI_UPLOAD_ID_MAX 64
-CL_MUST_CHECK cl_err cl_cli_upload(cl_cli_conn *c, const void *data, size_t len, char id_out[CL_CLI_UPLOAD_ID_MAX]);
+CL_MUST_CHECK cl_err cl_cli_upload_submit(cl_cli_conn *c, const void *data, size_t len, const char *method,
+					  const char *path, json_t *body, json_t **out);
 
 /* Polls GET /v1/jobs/ID until it succeeds or fails, or timeout_ms passes.
  * Shows progress on stderr (a spinner when stderr is a terminal, otherwise one

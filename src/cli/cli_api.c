@@ -236,57 +236,160 @@ cl_err cl_cli_call_raw(cl_cli_conn *c, const char *method, const char *path, con
 	return do_call(c, method, path, data ? data : "", len, "application/octet-stream", out, status);
 }
 
-cl_err cl_cli_upload(cl_cli_conn *c, const void *data, size_t len, char id_out[CL_CLI_UPLOAD_ID_MAX])
+/* ---- uploads in parts, and the request that consumes one ---- */
+
+/* The signal that arrived while an upload was held (0: none). */
+static volatile sig_atomic_t upload_signal;
+
+static void on_upload_signal(int sig)
+{
+	upload_signal = sig;
+}
+
+static const int upload_signals[] = {SIGINT, SIGTERM, SIGHUP};
+#define NSIG_UPLOAD (sizeof(upload_signals) / sizeof(upload_signals[0]))
+
+/* Defers SIGINT/SIGTERM/SIGHUP while an upload is held: the handler only
+ * notes the signal, the upload loop sees it between requests, deletes the
+ * upload and then lets the signal do what it would have done. A signal the
+ * process ignores (a background job's SIGINT) stays ignored. */
+static void signals_defer(struct sigaction old[NSIG_UPLOAD])
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_upload_signal;
+	sigemptyset(&sa.sa_mask);
+	upload_signal = 0;
+	for (size_t i = 0; i < NSIG_UPLOAD; i++) {
+		sigaction(upload_signals[i], NULL, &old[i]);
+		if (old[i].sa_handler != SIG_IGN)
+			sigaction(upload_signals[i], &sa, NULL);
+	}
+}
+
+/* True if the deferred signal, raised again, ends the process. */
+static bool signal_is_fatal(const struct sigaction old[NSIG_UPLOAD])
+{
+	for (size_t i = 0; i < NSIG_UPLOAD; i++)
+		if (upload_signals[i] == upload_signal)
+			return old[i].sa_handler == SIG_DFL;
+	return false;
+}
+
+/* Restores the previous dispositions and re-raises a deferred signal. */
+static void signals_restore(const struct sigaction old[NSIG_UPLOAD])
+{
+	for (size_t i = 0; i < NSIG_UPLOAD; i++)
+		sigaction(upload_signals[i], &old[i], NULL);
+	if (upload_signal)
+		raise(upload_signal);
+}
+
+static cl_err upload_interrupted(void)
+{
+	return cl_errorf(CL_ESYS, "interrupted by signal %d", (int)upload_signal);
+}
+
+/* POST /v1/uploads for data; the checked id into id_out, part size and count. */
+static cl_err upload_create(cl_cli_conn *c, const void *data, size_t len, char id_out[CL_CLI_UPLOAD_ID_MAX],
+			    json_int_t *part, json_int_t *parts)
 {
 	uint8_t md[CL_SHA384_LEN];
-	char hex[2 * CL_SHA384_LEN + 1], path[128];
-	json_t *req = NULL, *resp = NULL;
-	cl_err err;
-	id_out[0] = '\0';
-	CL_ENSURE(len > 0, CL_EINVAL, "nothing to upload");
+	char hex[2 * CL_SHA384_LEN + 1];
+	json_t *resp = NULL;
 	CL_GUARD(cl_sha384(data, len, md));
 	cl_hex_encode(md, sizeof(md), hex);
-	req = json_pack("{s:I,s:s}", "size", (json_int_t)len, "sha384", hex);
+	json_t *req = json_pack("{s:I,s:s}", "size", (json_int_t)len, "sha384", hex);
 	if (!req)
 		return CL_ENOMEM;
-	CL_GUARD_OUT(err, cl_cli_call(c, "POST", "/v1/uploads", req, &resp, NULL));
+	cl_err err = cl_cli_call(c, "POST", "/v1/uploads", req, &resp, NULL);
+	json_decref(req);
+	CL_GUARD(err);
 	const char *id = json_string_value(json_object_get(resp, "id"));
-	json_int_t part = json_integer_value(json_object_get(resp, "part_size"));
-	json_int_t parts = json_integer_value(json_object_get(resp, "parts"));
-	if (!id || strncmp(id, "upl_", 4) != 0 || strlen(id) >= CL_CLI_UPLOAD_ID_MAX ||
-	    strspn(id + 4, "abcdefghijklmnopqrstuvwxyz234567") != strlen(id + 4) || part <= 0 || parts <= 0 ||
-	    (uint64_t)(parts - 1) * (uint64_t)part >= len || (uint64_t)parts * (uint64_t)part < len) {
+	*part = json_integer_value(json_object_get(resp, "part_size"));
+	*parts = json_integer_value(json_object_get(resp, "parts"));
+	if (id && strncmp(id, "upl_", 4) == 0 && strlen(id) < CL_CLI_UPLOAD_ID_MAX &&
+	    strspn(id + 4, "abcdefghijklmnopqrstuvwxyz234567") == strlen(id + 4))
+		snprintf(id_out, CL_CLI_UPLOAD_ID_MAX, "%s", id); /* a valid id: deletable even if the rest is bad */
+	else
 		err = cl_errorf(CL_EPROTO, "server sent an invalid upload answer");
-		goto out;
-	}
-	snprintf(id_out, CL_CLI_UPLOAD_ID_MAX, "%s", id);
+	if (err == CL_OK && (*part <= 0 || *parts <= 0 || (uint64_t)(*parts - 1) * (uint64_t)*part >= len ||
+			     (uint64_t)*parts * (uint64_t)*part < len))
+		err = cl_errorf(CL_EPROTO, "server sent an invalid upload answer");
+	json_decref(resp);
+	return err;
+}
+
+/* PUTs every part of data in order (a part is retried once on a transport
+ * error: the server accepts the same part again). */
+static cl_err upload_parts(cl_cli_conn *c, const void *data, size_t len, const char *id, json_int_t part,
+			   json_int_t parts)
+{
+	char path[128];
 	for (json_int_t n = 0; n < parts; n++) {
+		if (upload_signal)
+			return upload_interrupted();
 		size_t off = (size_t)n * (size_t)part;
 		size_t plen = len - off < (size_t)part ? len - off : (size_t)part;
-		snprintf(path, sizeof(path), "/v1/uploads/%s/parts/%lld", id_out, (long long)n);
-		/* one retry: a part whose answer was lost is accepted again */
-		err = cl_cli_call_raw(c, "PUT", path, (const uint8_t *)data + off, plen, NULL, NULL);
-		if (err == CL_EIO)
+		snprintf(path, sizeof(path), "/v1/uploads/%s/parts/%lld", id, (long long)n);
+		cl_err err = cl_cli_call_raw(c, "PUT", path, (const uint8_t *)data + off, plen, NULL, NULL);
+		if (err == CL_EIO && !upload_signal)
 			err = cl_cli_call_raw(c, "PUT", path, (const uint8_t *)data + off, plen, NULL, NULL);
-		if (err != CL_OK) {
-			err = cl_cli_error_context(err, "upload part %lld of %lld", (long long)n + 1, (long long)parts);
-			goto out;
-		}
+		if (err != CL_OK)
+			return cl_cli_error_context(err, "upload part %lld of %lld", (long long)n + 1, (long long)parts);
 	}
+	return upload_signal ? upload_interrupted() : CL_OK;
+}
+
+/* Deletes a held upload, keeping the error detail of what went wrong and
+ * adding what became of the upload. */
+static void upload_drop(cl_cli_conn *c, const char *id)
+{
+	char path[128], saved[512];
+	snprintf(saved, sizeof(saved), "%s", cl_error_detail());
+	snprintf(path, sizeof(path), "/v1/uploads/%s", id);
+	cl_err e = cl_cli_call(c, "DELETE", path, NULL, NULL, NULL);
+	if (e == CL_OK || e == CL_ENOTFOUND) /* not found: the server dropped it already */
+		cl_errorf(CL_OK, "%s (the upload was deleted)", saved);
+	else
+		cl_errorf(CL_OK, "%s (the upload %s could not be deleted: it expires within the hour)", saved, id);
+}
+
+cl_err cl_cli_upload_submit(cl_cli_conn *c, const void *data, size_t len, const char *method, const char *path,
+			    json_t *body, json_t **out)
+{
+	char id[CL_CLI_UPLOAD_ID_MAX] = "";
+	json_int_t part = 0, parts = 0;
+	json_t *req = NULL;
+	struct sigaction old[NSIG_UPLOAD];
+	bool consumed = false;
+	cl_err err;
+	if (out)
+		*out = NULL;
+	CL_ENSURE(len > 0, CL_EINVAL, "nothing to upload");
+	signals_defer(old);
+	CL_GUARD_OUT(err, upload_create(c, data, len, id, &part, &parts));
+	CL_GUARD_OUT(err, upload_parts(c, data, len, id, part, parts));
+	req = body ? json_deep_copy(body) : json_object();
+	if (!req || json_object_set_new(req, "upload", json_string(id)) != 0) {
+		err = cl_errorf(CL_ENOMEM, "out of memory");
+		goto out;
+	}
+	err = cl_cli_call(c, method, path, req, out, NULL);
+	consumed = err == CL_OK; /* the server took the upload */
+	if (consumed && upload_signal)
+		err = upload_interrupted();
 out:
-	if (err != CL_OK && id_out[0]) {
-		/* best effort: do not leave an unfinished upload counting against the tenant */
-		snprintf(path, sizeof(path), "/v1/uploads/%s", id_out);
-		char saved[512];
-		snprintf(saved, sizeof(saved), "%s", cl_error_detail());
-		if (cl_cli_call(c, "DELETE", path, NULL, NULL, NULL) != CL_OK) {
-			/* nothing more to do: it expires in an hour */
-		}
-		cl_errorf(err, "%s", saved);
-		id_out[0] = '\0';
+	if (err != CL_OK && id[0] && !consumed)
+		upload_drop(c, id);
+	if (err != CL_OK && out) {
+		json_decref(*out);
+		*out = NULL;
 	}
 	json_decref(req);
-	json_decref(resp);
+	if (upload_signal && signal_is_fatal(old)) /* the one error line, before the signal ends us */
+		fprintf(stderr, "error: %s\n", cl_error_detail());
+	signals_restore(old);
 	return err;
 }
 

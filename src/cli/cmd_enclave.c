@@ -71,28 +71,13 @@ static cl_err upload_image(cl_cli_conn *c, const char *path, char **image_id)
 		goto out;
 	}
 	/* Always as an upload in parts: the control plane takes at most 1 MiB
-	 * per request (docs/api/images-upload.md). */
-	char upload_id[CL_CLI_UPLOAD_ID_MAX];
+	 * per request (docs/api/images-upload.md). A failure (or Ctrl-C)
+	 * deletes the upload. */
 	cl_cli_conn_set_timeout(c, 300000);
-	err = cl_cli_upload(c, data.data, data.len, upload_id);
-	if (err != CL_OK) {
-		cl_cli_conn_set_timeout(c, 30000);
-		err = cl_cli_error_context(err, "cannot upload image %s", path);
-		goto out;
-	}
-	json_t *req = json_pack("{s:s}", "upload", upload_id);
-	err = req ? cl_cli_call(c, "POST", "/v1/images", req, &resp, NULL) : CL_ENOMEM;
-	json_decref(req);
+	err = cl_cli_upload_submit(c, data.data, data.len, "POST", "/v1/images", NULL, &resp);
 	cl_cli_conn_set_timeout(c, 30000);
 	if (err != CL_OK) {
-		/* refused (e.g. not an image): drop the upload, keep the error */
-		char detail[512], upath[128];
-		snprintf(detail, sizeof(detail), "%s", cl_error_detail());
-		snprintf(upath, sizeof(upath), "/v1/uploads/%s", upload_id);
-		if (cl_cli_call(c, "DELETE", upath, NULL, NULL, NULL) != CL_OK) {
-			/* it expires within the hour anyway */
-		}
-		cl_errorf(err, "%s", detail);
+		err = cl_cli_error_context(err, "cannot upload image %s", path);
 		goto out;
 	}
 	json_t *img = json_object_get(resp, "image");

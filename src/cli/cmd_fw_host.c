@@ -90,19 +90,10 @@ static int print_outcome(json_t *o)
 	return CL_CLI_EXIT_FAIL;
 }
 
-/* Adds the bundle to a push body: inline base64 "bundle" up to
- * PUSH_INLINE_MAX, else an upload in parts named by "upload" (upload_id). */
-static cl_err attach_bundle(cl_cli_conn *c, json_t *body, const cl_buf *bundle, char upload_id[CL_CLI_UPLOAD_ID_MAX])
+/* Adds the bundle to a push body as inline base64 "bundle" (bundles up to
+ * PUSH_INLINE_MAX; bigger ones go as an upload: cl_cli_upload_submit). */
+static cl_err attach_bundle(json_t *body, const cl_buf *bundle)
 {
-	upload_id[0] = '\0';
-	if (bundle->len > PUSH_INLINE_MAX) {
-		cl_cli_conn_set_timeout(c, 300000);
-		cl_err err = cl_cli_upload(c, bundle->data, bundle->len, upload_id);
-		cl_cli_conn_set_timeout(c, 30000);
-		CL_GUARD(err);
-		CL_ENSURE(json_object_set_new(body, "upload", json_string(upload_id)) == 0, CL_ENOMEM, "out of memory");
-		return CL_OK;
-	}
 	char *b64 = NULL;
 	CL_GUARD(cl_base64_encode(bundle->data, bundle->len, &b64));
 	int rc = json_object_set_new(body, "bundle", json_string(b64));
@@ -117,23 +108,20 @@ static int post_op_bundle(const char *host, const char *suffix, json_t *body, co
 {
 	cl_cli_conn *c = NULL;
 	json_t *resp = NULL, *final = NULL;
-	char path[512], upload_id[CL_CLI_UPLOAD_ID_MAX] = "";
+	char path[512];
 	int rc = 0;
 	cl_err err;
 	CL_GUARD_OUT(err, host_path(host, suffix, path, sizeof(path)));
 	CL_GUARD_OUT(err, cl_cli_connect(&c));
-	if (bundle)
-		CL_GUARD_OUT(err, attach_bundle(c, body, bundle, upload_id));
-	err = cl_cli_call(c, "POST", path, body, &resp, NULL);
-	if (err != CL_OK && upload_id[0]) {
-		/* refused: drop the upload (best effort), keep the error */
-		char detail[512], upath[128];
-		snprintf(detail, sizeof(detail), "%s", cl_error_detail());
-		snprintf(upath, sizeof(upath), "/v1/uploads/%s", upload_id);
-		if (cl_cli_call(c, "DELETE", upath, NULL, NULL, NULL) != CL_OK) {
-			/* it expires within the hour anyway */
-		}
-		cl_errorf(err, "%s", detail);
+	if (bundle && bundle->len > PUSH_INLINE_MAX) {
+		/* an upload in parts, deleted if the push is refused (or on Ctrl-C) */
+		cl_cli_conn_set_timeout(c, 300000);
+		err = cl_cli_upload_submit(c, bundle->data, bundle->len, "POST", path, body, &resp);
+		cl_cli_conn_set_timeout(c, 30000);
+	} else {
+		if (bundle)
+			CL_GUARD_OUT(err, attach_bundle(body, bundle));
+		err = cl_cli_call(c, "POST", path, body, &resp, NULL);
 	}
 	CL_GUARD_OUT(err, err);
 	const char *op = json_string_value(json_object_get(resp, "op"));

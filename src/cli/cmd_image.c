@@ -1,5 +1,7 @@
 /* cmd_image.c — `cloister image build` and `cloister image inspect`: local
- * operations on image files (docs/image-format.md); no control plane needed. */
+ * operations on image files (docs/image-format.md), no control plane
+ * needed; `cloister image list` and `cloister image rm`: the tenant's images
+ * on the control plane (docs/api/images-*.md). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,17 +16,26 @@
 #define MAX_ARGS 256 /* the parser accepts at most this many (docs/image-format.md) */
 
 static const char image_usage[] =
-	"usage: cloister image build -o OUT --name NAME [--version V] --entrypoint /PATH [--arg A]... SRC[:DEST]...\n"
+	"usage: cloister image build -o OUT --name NAME [--version V] --entrypoint /PATH [--arg A]...\n"
+	"                            [--follow-symlinks] SRC[:DEST]...\n"
 	"       cloister image inspect [--json] FILE\n"
+	"       cloister image list [--limit N] [--after CURSOR] [--json]\n"
+	"       cloister image rm ID\n"
 	"\n"
 	"build    packs files into an image. Each SRC is stored at DEST inside the image\n"
-	"         (default app/<basename of SRC>), with SRC's permission bits.\n"
+	"         (default app/<basename of SRC>), with SRC's permission bits. SRC must be\n"
+	"         a regular file: FIFOs, sockets, devices and directories are refused, and\n"
+	"         so are symbolic links unless --follow-symlinks is given.\n"
 	"  -o, --output OUT       the image file to write (replaced atomically)\n"
 	"  --name NAME            image name (printable ASCII, up to 128 bytes)\n"
 	"  --version V            image version (default 0.0.0)\n"
 	"  --entrypoint /PATH     program to run, an executable file of the image\n"
 	"  --arg A                an argument for the entrypoint (repeatable, in order)\n"
-	"inspect  checks an image and prints its manifest, files and digest (pcr0).\n";
+	"  --follow-symlinks      pack the file a symbolic link SRC points to\n"
+	"inspect  checks an image and prints its manifest, files and digest (pcr0).\n"
+	"list     lists the images stored for the caller's tenant (all pages unless\n"
+	"         --limit/--after ask for one).\n"
+	"rm       deletes one of them (refused while an enclave uses it).\n";
 
 /* Splits "SRC[:DEST]" (DEST never holds ':', so the last ':' separates). The
  * default destination is app/<basename>. *src and *dest are malloc'd. */
@@ -61,8 +72,9 @@ static int image_build(int argc, char **argv)
 	const char *out = NULL, *name = NULL, *version = NULL, *entry = NULL;
 	const char *args[MAX_ARGS + 1] = {0};
 	size_t nargs = 0, npos = 0;
-	bool help = false;
+	bool help = false, follow = false;
 	const cl_cli_option opts[] = {
+		{"follow-symlinks", CL_OPT_FLAG, .flag = &follow},
 		{"output", CL_OPT_VALUE, .value = &out},
 		{"name", CL_OPT_VALUE, .value = &name},
 		{"version", CL_OPT_VALUE, .value = &version},
@@ -115,7 +127,7 @@ static int image_build(int argc, char **argv)
 	}
 	cl_image_spec spec = {.name = name, .version = version, .entrypoint = entry, .args = args,
 			      .inputs = in, .ninputs = npos};
-	if ((err = cl_image_build(&spec, out)) != CL_OK) {
+	if ((err = cl_image_build_flags(&spec, out, follow ? CL_IMAGE_FOLLOW_SYMLINKS : 0)) != CL_OK) {
 		ret = cl_cli_fail(err);
 		goto out;
 	}
@@ -237,15 +249,153 @@ static int image_inspect(int argc, char **argv)
 	return cl_cli_fail(err);
 }
 
+/* ---- the control plane's images ---- */
+
+static cl_err add_image_row(cl_cli_table *t, const json_t *im)
+{
+	static const char *const keys[] = {"id", "name", "size", "sha384", "created_at"};
+	char b[5][160];
+	const char *row[5];
+	for (int k = 0; k < 5; k++)
+		row[k] = cl_cli_json_text(json_object_get(im, keys[k]), b[k], sizeof(b[k]));
+	if (strlen(b[3]) > 16) /* the digest's first 16 hex digits; --json has all */
+		snprintf(b[3] + 16, sizeof(b[3]) - 16, "...");
+	return cl_cli_table_add(t, row);
+}
+
+/* One page of GET /v1/images into t and all; *cursor becomes the next
+ * page's cursor (malloc'd) or NULL. */
+static cl_err list_page(cl_cli_conn *c, uint64_t limit, char **cursor, cl_cli_table *t, json_t *all)
+{
+	char path[512];
+	json_t *page = NULL;
+	snprintf(path, sizeof(path), "/v1/images?limit=%llu%s%s", (unsigned long long)limit, *cursor ? "&after=" : "",
+		 *cursor ? *cursor : "");
+	cl_err err = cl_cli_call(c, "GET", path, NULL, &page, NULL);
+	json_t *items = json_object_get(page, "items");
+	if (err == CL_OK && !json_is_array(items))
+		err = cl_errorf(CL_EPROTO, "server sent an image list without items");
+	size_t i;
+	json_t *im;
+	json_array_foreach(items, i, im)
+	{
+		if (err == CL_OK)
+			err = add_image_row(t, im);
+		if (err == CL_OK && json_array_append(all, im) != 0)
+			err = CL_ENOMEM;
+	}
+	const char *next = json_string_value(json_object_get(page, "next"));
+	free(*cursor);
+	*cursor = NULL;
+	if (err == CL_OK && next && *next) {
+		if (!cl_cli_valid_id(next))
+			err = cl_errorf(CL_EPROTO, "server sent an invalid cursor");
+		else if (!(*cursor = strdup(next)))
+			err = CL_ENOMEM;
+	}
+	json_decref(page);
+	return err;
+}
+
+static int image_list(int argc, char **argv)
+{
+	const char *limit_s = NULL, *after = NULL;
+	const cl_cli_option opts[] = {
+		{"limit", CL_OPT_VALUE, .value = &limit_s},
+		{"after", CL_OPT_VALUE, .value = &after},
+		{0},
+	};
+	const char *pos[1];
+	size_t npos;
+	int rc;
+	if (cl_cli_parse_or_help(argc, argv, opts, pos, 0, &npos, image_usage, &rc))
+		return rc;
+	cl_err err;
+	uint64_t limit = 100;
+	if (limit_s && (err = cl_cli_parse_uint(limit_s, 500, &limit)) != CL_OK)
+		return cl_cli_fail_usage(err);
+	if (limit == 0)
+		return cl_cli_usage("image list: --limit must be at least 1");
+	if (after && !cl_cli_valid_id(after))
+		return cl_cli_usage("image list: invalid cursor '%s'", after);
+	bool one_page = limit_s || after;
+	cl_cli_conn *c = NULL;
+	cl_cli_table *t = NULL;
+	json_t *all = json_array();
+	char *cursor = after ? strdup(after) : NULL;
+	static const char *const header[] = {"ID", "NAME", "SIZE", "SHA384", "CREATED"};
+	if (!all || (after && !cursor)) {
+		err = CL_ENOMEM;
+		goto out;
+	}
+	CL_GUARD_OUT(err, cl_cli_table_new(5, header, &t));
+	CL_GUARD_OUT(err, cl_cli_connect(&c));
+	for (int pages = 0; pages < 10000; pages++) {
+		CL_GUARD_OUT(err, list_page(c, limit, &cursor, t, all));
+		if (one_page || !cursor)
+			break;
+	}
+	if (cl_cli_global()->json) {
+		json_t *doc = json_pack("{s:O,s:s?}", "items", all, "next", one_page ? cursor : NULL);
+		cl_cli_print_json(doc);
+		json_decref(doc);
+	} else {
+		cl_cli_table_print(t);
+		if (one_page && cursor)
+			fprintf(stderr, "more: cloister image list --limit %llu --after %s\n", (unsigned long long)limit,
+				cursor);
+	}
+out:
+	free(cursor);
+	json_decref(all);
+	cl_cli_table_free(t);
+	cl_cli_conn_free(c);
+	return cl_cli_fail(err);
+}
+
+static int image_rm(int argc, char **argv)
+{
+	static const cl_cli_option opts[] = {{0}};
+	const char *pos[1];
+	size_t npos;
+	int rc;
+	if (cl_cli_parse_or_help(argc, argv, opts, pos, 1, &npos, image_usage, &rc))
+		return rc;
+	if (npos != 1)
+		return cl_cli_usage("image rm: missing image ID");
+	if (!cl_cli_valid_id(pos[0]))
+		return cl_cli_usage("image rm: invalid image id '%s'", pos[0]);
+	char path[256];
+	snprintf(path, sizeof(path), "/v1/images/%s", pos[0]);
+	cl_cli_conn *c = NULL;
+	json_t *resp = NULL;
+	cl_err err = cl_cli_connect(&c);
+	if (err == CL_OK)
+		err = cl_cli_call(c, "DELETE", path, NULL, &resp, NULL);
+	if (err == CL_OK) {
+		if (cl_cli_global()->json)
+			cl_cli_print_json(resp);
+		else
+			printf("deleted %s\n", pos[0]);
+	}
+	json_decref(resp);
+	cl_cli_conn_free(c);
+	return cl_cli_fail(err);
+}
+
 int cl_cmd_image(int argc, char **argv)
 {
 	if (argc < 1 || cl_cli_is_help(argv[0])) {
 		fputs(image_usage, argc < 1 ? stderr : stdout);
-		return argc < 1 ? cl_cli_usage("missing verb (build, inspect)") : 0;
+		return argc < 1 ? cl_cli_usage("missing verb (build, inspect, list, rm)") : 0;
 	}
 	if (strcmp(argv[0], "build") == 0)
 		return image_build(argc - 1, argv + 1);
 	if (strcmp(argv[0], "inspect") == 0)
 		return image_inspect(argc - 1, argv + 1);
-	return cl_cli_usage("unknown verb 'image %s' (expected: build, inspect)", argv[0]);
+	if (strcmp(argv[0], "list") == 0)
+		return image_list(argc - 1, argv + 1);
+	if (strcmp(argv[0], "rm") == 0)
+		return image_rm(argc - 1, argv + 1);
+	return cl_cli_usage("unknown verb 'image %s' (expected: build, inspect, list, rm)", argv[0]);
 }

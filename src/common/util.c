@@ -144,6 +144,11 @@ bool cl_ct_equal(const void *a, const void *b, size_t n)
 	return d == 0;
 }
 
+cl_err cl_errno_write_err(int errnum, cl_err fallback)
+{
+	return errnum == ENOSPC || errnum == EDQUOT ? CL_ENOSPACE : fallback;
+}
+
 static cl_err fsync_dir_of(const char *path)
 {
 	char dir[PATH_MAX];
@@ -173,7 +178,7 @@ cl_err cl_file_write_atomic(const char *path, const void *data, size_t n, unsign
 	unlink(tmp);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)
-		return cl_errorf(CL_EIO, "create %s: %s", tmp, strerror(errno));
+		return cl_errorf(cl_errno_write_err(errno, CL_EIO), "create %s: %s", tmp, strerror(errno));
 	const uint8_t *p = data;
 	size_t left = n;
 	while (left) {
@@ -184,19 +189,24 @@ cl_err cl_file_write_atomic(const char *path, const void *data, size_t n, unsign
 			int e = errno;
 			close(fd);
 			unlink(tmp);
-			return cl_errorf(CL_EIO, "write %s: %s", tmp, strerror(e));
+			return cl_errorf(cl_errno_write_err(e, CL_EIO), "write %s: %s", tmp, strerror(e));
 		}
 		p += w;
 		left -= (size_t)w;
 	}
-	if (fsync(fd) != 0 || close(fd) != 0) {
+	int rc = fsync(fd), e = errno;
+	if (close(fd) != 0 && rc == 0) {
+		rc = -1;
+		e = errno;
+	}
+	if (rc != 0) {
 		unlink(tmp);
-		return cl_errorf(CL_EIO, "fsync %s: %s", tmp, strerror(errno));
+		return cl_errorf(cl_errno_write_err(e, CL_EIO), "fsync %s: %s", tmp, strerror(e));
 	}
 	if (rename(tmp, path) != 0) {
-		int e = errno;
+		e = errno;
 		unlink(tmp);
-		return cl_errorf(CL_EIO, "rename to %s: %s", path, strerror(e));
+		return cl_errorf(cl_errno_write_err(e, CL_EIO), "rename to %s: %s", path, strerror(e));
 	}
 	return fsync_dir_of(path);
 }
@@ -242,11 +252,11 @@ cl_err cl_mkdir_p(const char *path, unsigned mode)
 			continue;
 		*p = '\0';
 		if (mkdir(tmp, mode) != 0 && errno != EEXIST)
-			return cl_errorf(CL_EIO, "mkdir %s: %s", tmp, strerror(errno));
+			return cl_errorf(cl_errno_write_err(errno, CL_EIO), "mkdir %s: %s", tmp, strerror(errno));
 		*p = '/';
 	}
 	if (mkdir(tmp, mode) != 0 && errno != EEXIST)
-		return cl_errorf(CL_EIO, "mkdir %s: %s", tmp, strerror(errno));
+		return cl_errorf(cl_errno_write_err(errno, CL_EIO), "mkdir %s: %s", tmp, strerror(errno));
 	return CL_OK;
 }
 

@@ -28,11 +28,15 @@ CL_MUST_CHECK cl_err cl_random_id(const char *prefix, char *out, size_t outlen);
 /* Constant-time equality of n bytes. */
 bool cl_ct_equal(const void *a, const void *b, size_t n);
 
-/* Writes data to path durably: temp file, fsync, rename, fsync directory. mode e.g. 0600. */
+/* The cl_err for a failed file write's errno: CL_ENOSPACE for ENOSPC and
+ * EDQUOT (the disk, or a disk quota, is full), else fallback. */
+cl_err cl_errno_write_err(int errnum, cl_err fallback);
+/* Writes data to path durably: temp file, fsync, rename, fsync directory. mode e.g. 0600.
+ * A full disk is CL_ENOSPACE (nothing is left behind), other failures CL_EIO. */
 CL_MUST_CHECK cl_err cl_file_write_atomic(const char *path, const void *data, size_t n, unsigned mode);
 /* Reads a whole file of at most max bytes into out (cleared first). */
 CL_MUST_CHECK cl_err cl_file_read(const char *path, size_t max, cl_buf *out);
-/* mkdir -p with mode for created directories. */
+/* mkdir -p with mode for created directories (CL_ENOSPACE on a full disk). */
 CL_MUST_CHECK cl_err cl_mkdir_p(const char *path, unsigned mode);
 /* Removes a directory tree (does not cross mount points). Missing path is OK. */
 CL_MUST_CHECK cl_err cl_rm_rf(const char *path);

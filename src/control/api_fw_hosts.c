@@ -187,7 +187,7 @@ cl_err ctl_fw_op_queue_raw(ctl_server *srv, ctl_fw_op *op, const uint8_t *data, 
 	char dir[PATH_MAX + 16], path[PATH_MAX + 96];
 	memset(&ref, 0, sizeof(ref));
 	snprintf(dir, sizeof(dir), "%s/fw_ops", srv->data_dir);
-	CL_GUARD(cl_mkdir_p(dir, 0700));
+	CL_GUARD(ctl_store_file_err(srv->store, cl_mkdir_p(dir, 0700), "cannot store the op's data"));
 	CL_GUARD(cl_sha384(data, len, md));
 	cl_hex_encode(md, sizeof(md), ref.sha384);
 	snprintf(ref.op_id, sizeof(ref.op_id), "%s", op->id);
@@ -195,7 +195,7 @@ cl_err ctl_fw_op_queue_raw(ctl_server *srv, ctl_fw_op *op, const uint8_t *data, 
 	ref.size = (int64_t)len;
 	ref.created_at = (int64_t)cl_now_wall_ms();
 	opdata_path(srv, op->id, path, sizeof(path));
-	CL_GUARD(cl_file_write_atomic(path, data, len, 0600));
+	CL_GUARD(ctl_store_file_err(srv->store, cl_file_write_atomic(path, data, len, 0600), "cannot store the op's data"));
 	op->data = "";
 	err = queue_rows(srv, op, &ref, own_tx);
 	op->data = saved;

@@ -7,6 +7,13 @@
  *   delete:   the row, then the file.
  * A file without a row is swept at the next start; a row whose file has
  * bytes past `received` is harmless (the next part overwrites them).
+ *
+ * A full disk: a part that does not fit is answered 507 (the upload keeps
+ * what it had; the bytes written past `received` stay until the upload is
+ * deleted). A delete runs even then (ctl_store_tx_freeing releases the
+ * disk reserve if it must), and every delete puts the reserve back when
+ * it freed enough. New uploads and parts count against the tenant's
+ * storage quota and are refused while the reserve is in use.
  */
 #include <errno.h>
 #include <event2/buffer.h>
@@ -56,6 +63,14 @@ static cl_err fsync_dir(const char *dir)
 	return rc == 0 ? CL_OK : cl_errorf(CL_EIO, "fsync %s: %s", dir, strerror(errno));
 }
 
+/* The error for a failed upload file operation: a full disk says so and
+ * what to do (CL_ENOSPACE, 507; logged), anything else is CL_EIO. */
+static cl_err disk_err(ctl_server *srv, int errnum, const char *what)
+{
+	cl_err e = cl_errorf(cl_errno_write_err(errnum, CL_EIO), "%s: %s", what, strerror(errnum));
+	return ctl_store_file_err(srv->store, e, what);
+}
+
 static const char *kind_name(enum ctl_who k)
 {
 	switch (k) {
@@ -75,21 +90,23 @@ static int64_t parts_of(int64_t size)
 	return (size + CTL_UPLOAD_PART - 1) / CTL_UPLOAD_PART;
 }
 
-/* Deletes an upload: row (own transaction), then file. */
+static cl_err delete_row(ctl_store *st, void *id)
+{
+	return ctl_store_upload_delete(st, id);
+}
+
+/* Deletes an upload: row (own transaction, even on a full disk), then
+ * file; then the disk reserve comes back if the file left room for it. */
 static cl_err delete_upload(ctl_server *srv, const char *id)
 {
-	char path[PATH_MAX + 96];
-	cl_err err;
-	CL_GUARD(ctl_store_begin(srv->store));
-	CL_GUARD_OUT(err, ctl_store_upload_delete(srv->store, id));
-	CL_GUARD_OUT(err, ctl_store_commit(srv->store));
+	char path[PATH_MAX + 96], rid[CTL_ID_MAX];
+	snprintf(rid, sizeof(rid), "%s", id);
+	CL_GUARD(ctl_store_tx_freeing(srv->store, delete_row, rid));
 	upload_path(srv, id, path, sizeof(path));
 	if (unlink(path) != 0 && errno != ENOENT)
 		cl_warn("upload file not removed upload=%s errno=%d", id, errno);
+	ctl_store_reserve_restore(srv->store);
 	return CL_OK;
-out:
-	ctl_store_rollback(srv->store);
-	return err;
 }
 
 /* Deletes uploads whose last part is older than the TTL. */
@@ -113,6 +130,7 @@ static void sweep(ctl_server *srv)
 cl_err ctl_upload_init(ctl_server *srv)
 {
 	char dir[PATH_MAX + 16], path[PATH_MAX + 300];
+	CL_GUARD(ctl_store_reserve_init(srv->store));
 	snprintf(dir, sizeof(dir), "%s/uploads", srv->data_dir);
 	CL_GUARD(cl_mkdir_p(dir, 0700));
 	sweep(srv);
@@ -134,7 +152,7 @@ cl_err ctl_upload_init(ctl_server *srv)
 	}
 	closedir(d);
 	cl_error_clear();
-	return CL_OK;
+	return ctl_images_init(srv);
 }
 
 /* Loads the upload if r's caller owns it; else CL_ENOTFOUND (no existence leak). */
@@ -165,7 +183,7 @@ static bool valid_sha384_hex(const char *s)
 	return true;
 }
 
-static cl_err parse_create(json_t *body, int64_t *size, const char **sha)
+cl_err ctl_parse_upload_create(json_t *body, int64_t *size, const char **sha)
 {
 	const char *k;
 	json_t *v;
@@ -198,13 +216,15 @@ static void create_upload(ctl_req *r)
 	cl_err err;
 	memset(&u, 0, sizeof(u));
 	CL_GUARD_OUT(err, ctl_req_json(r, &body));
-	CL_GUARD_OUT(err, parse_create(body, &u.size, &sha));
+	CL_GUARD_OUT(err, ctl_parse_upload_create(body, &u.size, &sha));
 	CL_GUARD_OUT(err, ctl_store_upload_count_open(srv->store, r->who.tenant_id, kind_name(r->who.kind), &open_n));
 	if (open_n >= CTL_UPLOAD_OPEN_MAX) {
 		err = cl_errorf(CL_ECONFLICT, "too many uploads held (at most %d, complete or not): use or delete one",
 				CTL_UPLOAD_OPEN_MAX);
 		goto out;
 	}
+	CL_GUARD_OUT(err, ctl_store_quota_check(srv->store, r->who.tenant_id, u.size));
+	CL_GUARD_OUT(err, ctl_store_space_check(srv->store, 0));
 	snprintf(u.sha384, sizeof(u.sha384), "%s", sha);
 	snprintf(u.tenant_id, sizeof(u.tenant_id), "%s", r->who.tenant_id);
 	snprintf(u.owner_kind, sizeof(u.owner_kind), "%s", kind_name(r->who.kind));
@@ -213,12 +233,12 @@ static void create_upload(ctl_req *r)
 	upload_path(srv, u.id, path, sizeof(path));
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		err = cl_errorf(CL_EIO, "cannot create upload file: %s", strerror(errno));
+		err = disk_err(srv, errno, "cannot create the upload file");
 		goto out;
 	}
 	file_made = true;
 	if (fsync(fd) != 0) {
-		err = cl_errorf(CL_EIO, "fsync upload file: %s", strerror(errno));
+		err = disk_err(srv, errno, "cannot fsync the upload file");
 		goto out;
 	}
 	char dir[PATH_MAX + 16];
@@ -302,27 +322,29 @@ static bool file_matches(const char *path, int64_t off, const uint8_t *p, size_t
 	return same;
 }
 
-static cl_err write_part(const char *path, int64_t off, const uint8_t *p, size_t n)
+static cl_err write_part(ctl_server *srv, const char *path, int64_t off, const uint8_t *p, size_t n)
 {
 	int fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return cl_errorf(CL_EIO, "cannot open upload file: %s", strerror(errno));
+		return disk_err(srv, errno, "cannot open the upload file");
 	size_t done = 0;
 	while (done < n) {
 		ssize_t w = pwrite(fd, p + done, n - done, off + (int64_t)done);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
+			int e = w < 0 ? errno : ENOSPC; /* a 0-byte write makes no progress: the disk is full */
 			close(fd);
-			return cl_errorf(CL_EIO, "write upload file: %s", strerror(errno));
+			return disk_err(srv, e, "cannot store the part");
 		}
 		done += (size_t)w;
 	}
 	if (fsync(fd) != 0) {
+		int e = errno;
 		close(fd);
-		return cl_errorf(CL_EIO, "fsync upload file: %s", strerror(errno));
+		return disk_err(srv, e, "cannot fsync the upload file");
 	}
-	return close(fd) == 0 ? CL_OK : cl_errorf(CL_EIO, "close upload file");
+	return close(fd) == 0 ? CL_OK : disk_err(srv, errno, "cannot close the upload file");
 }
 
 static cl_err parse_part_no(const char *s, int64_t parts, int64_t *n)
@@ -380,7 +402,10 @@ static void put_part(ctl_req *r, const char *id, const char *part)
 				(long long)(u.complete ? parts_of(u.size) : next), (long long)n);
 		goto out;
 	}
-	CL_GUARD_OUT(err, write_part(path, off, p, len));
+	/* The quota may have been lowered since the upload was created. */
+	CL_GUARD_OUT(err, ctl_store_quota_check(srv->store, u.tenant_id, 0));
+	CL_GUARD_OUT(err, ctl_store_space_check(srv->store, 0));
+	CL_GUARD_OUT(err, write_part(srv, path, off, p, len));
 	u.received = off + (int64_t)len;
 	u.updated_at = (int64_t)cl_now_wall_ms();
 	if (u.received == u.size) {
@@ -514,24 +539,20 @@ cl_err ctl_upload_take(ctl_req *r, const char *id, size_t max, cl_buf *out)
 	return err;
 }
 
-cl_err ctl_upload_take_file(ctl_req *r, const char *id, const char *dest)
+cl_err ctl_upload_link(ctl_req *r, const char *id, const char *dest)
 {
 	ctl_upload u;
 	char path[PATH_MAX + 96], dir[PATH_MAX];
-	cl_err err;
 	CL_GUARD(load_complete(r, id, SIZE_MAX, &u));
 	upload_path(r->srv, u.id, path, sizeof(path));
-	/* link (fails if dest exists), then the row, then the old name */
 	if (link(path, dest) != 0)
-		return cl_errorf(CL_EIO, "cannot move upload: %s", strerror(errno));
+		return disk_err(r->srv, errno, "cannot link the upload's file");
 	snprintf(dir, sizeof(dir), "%s", dest);
 	char *slash = strrchr(dir, '/');
 	if (slash)
 		*slash = '\0';
-	CL_GUARD_OUT(err, fsync_dir(slash ? dir : "."));
-	CL_GUARD_OUT(err, delete_upload(r->srv, u.id));
-	return CL_OK;
-out:
-	unlink(dest);
+	cl_err err = fsync_dir(slash ? dir : ".");
+	if (err != CL_OK)
+		unlink(dest);
 	return err;
 }

@@ -1,6 +1,7 @@
 /* store.c — SQLite store: open, transactions, and typed row access. */
 #include "control/store.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,27 +9,62 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/log.h"
+#include "common/util.h"
 #include "control/store_priv.h"
+
+/* A token bucket: a burst of LOG_BURST lines, then one a second. */
+#define LOG_BURST 5u
+void ctl_store_log_failure(ctl_store *st, const char *what, int rc, const char *msg)
+{
+	if (st) {
+		uint64_t now = cl_now_mono_ns() / 1000000u, cap = LOG_BURST * 1000u;
+		uint64_t credit = st->log_last_ms ? st->log_credit_ms + (now - st->log_last_ms) : cap;
+		st->log_credit_ms = credit > cap ? cap : credit;
+		st->log_last_ms = now;
+		if (st->log_credit_ms < 1000) {
+			st->log_suppressed++;
+			return;
+		}
+		st->log_credit_ms -= 1000;
+	}
+	cl_warn("storage failure what=\"%s\" rc=%d err=\"%s\" not_logged_since=%u", what, rc, msg,
+		st ? st->log_suppressed : 0);
+	if (st)
+		st->log_suppressed = 0;
+}
+
+bool ctl_store_rc_full(ctl_store *st, int rc)
+{
+	int sys = st && st->db ? sqlite3_system_errno(st->db) : 0;
+	return (rc & 0xff) == SQLITE_FULL || ((rc & 0xff) == SQLITE_IOERR && (sys == ENOSPC || sys == EDQUOT));
+}
 
 cl_err ctl_store_sqlerr(ctl_store *st, int rc, const char *what)
 {
 	int base = rc & 0xff;
 	if (base == SQLITE_CONSTRAINT)
 		return cl_errorf(CL_ECONFLICT, "%s: already exists", what);
-	return cl_errorf(CL_EIO, "%s: %s", what, st && st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+	const char *msg = st && st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc);
+	ctl_store_log_failure(st, what, rc, msg);
+	if (ctl_store_rc_full(st, rc))
+		return cl_errorf(CL_ENOSPACE,
+				 "%s: the control plane's disk is full (%s): free space in its data directory (or delete "
+				 "uploads or images) and retry",
+				 what, msg);
+	return cl_errorf(CL_EIO, "%s: %s", what, msg);
+}
+
+/* Runs sql without results; failures are reported as `what`. */
+static cl_err exec_as(ctl_store *st, const char *sql, const char *what)
+{
+	int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+	return rc == SQLITE_OK ? CL_OK : ctl_store_sqlerr(st, rc, what);
 }
 
 cl_err ctl_store_exec(ctl_store *st, const char *sql)
 {
-	char *msg = NULL;
-	int rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
-	if (rc != SQLITE_OK) {
-		cl_err e = (rc & 0xff) == SQLITE_CONSTRAINT ? CL_ECONFLICT : CL_EIO;
-		e = cl_errorf(e, "sql: %s", msg ? msg : sqlite3_errstr(rc));
-		sqlite3_free(msg);
-		return e;
-	}
-	return CL_OK;
+	return exec_as(st, sql, "sql");
 }
 
 cl_err ctl_store_open(const char *path, ctl_store **out)
@@ -50,6 +86,12 @@ cl_err ctl_store_open(const char *path, ctl_store **out)
 		err = ctl_store_sqlerr(st, rc, "open database");
 		goto out;
 	}
+	snprintf(st->dir, sizeof(st->dir), "%s", path);
+	char *slash = strrchr(st->dir, '/');
+	if (slash)
+		*slash = '\0';
+	else
+		snprintf(st->dir, sizeof(st->dir), ".");
 	sqlite3_busy_timeout(st->db, 5000);
 	sqlite3_extended_result_codes(st->db, 1);
 	CL_GUARD_OUT(err, ctl_store_exec(st, "PRAGMA journal_mode=WAL"));
@@ -76,7 +118,7 @@ cl_err ctl_store_begin(ctl_store *st)
 {
 	if (st->in_tx)
 		return cl_errorf(CL_EINTERNAL, "nested transaction");
-	CL_GUARD(ctl_store_exec(st, "BEGIN IMMEDIATE"));
+	CL_GUARD(exec_as(st, "BEGIN IMMEDIATE", "begin"));
 	st->in_tx = 1;
 	return CL_OK;
 }
@@ -85,9 +127,9 @@ cl_err ctl_store_commit(ctl_store *st)
 {
 	if (!st->in_tx)
 		return cl_errorf(CL_EINTERNAL, "commit without transaction");
-	cl_err e = ctl_store_exec(st, "COMMIT");
+	cl_err e = exec_as(st, "COMMIT", "commit");
 	if (e != CL_OK) {
-		ctl_store_rollback(st);
+		ctl_store_rollback(st); /* keeps the commit's error: the first one is the one reported */
 		return e;
 	}
 	st->in_tx = 0;
@@ -98,10 +140,17 @@ void ctl_store_rollback(ctl_store *st)
 {
 	if (!st || !st->in_tx)
 		return;
-	if (ctl_store_exec(st, "ROLLBACK") != CL_OK && sqlite3_get_autocommit(st->db) == 0) {
-		/* nothing more we can do; the connection will roll back on close */
-	}
 	st->in_tx = 0;
+	/* SQLite may already have rolled back by itself (SQLITE_FULL, some I/O
+	 * errors): a ROLLBACK then fails with "no transaction is active". Either
+	 * way the error the caller reports is the one that made it roll back, so
+	 * nothing here touches the thread's error detail. */
+	if (sqlite3_get_autocommit(st->db))
+		return;
+	int rc = sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		cl_warn("store rollback failed rc=%d err=\"%s\" (the connection rolls back on close)", rc,
+			sqlite3_errmsg(st->db));
 }
 
 /* Prepares sql and binds arguments described by fmt: 's' const char *, 'i' int64_t. */
@@ -431,44 +480,6 @@ cl_err ctl_store_hosts_mark_lost(ctl_store *st, int64_t cutoff_ms, int *n)
 out:
 	ctl_store_rollback(st);
 	return err;
-}
-
-/* ---- images ---- */
-
-static void read_image(sqlite3_stmt *q, void *o)
-{
-	ctl_image *im = o;
-	ctl_store_col_str(q, 0, im->id, sizeof(im->id));
-	ctl_store_col_str(q, 1, im->tenant_id, sizeof(im->tenant_id));
-	ctl_store_col_str(q, 2, im->name, sizeof(im->name));
-	ctl_store_col_str(q, 3, im->sha384, sizeof(im->sha384));
-	im->size = sqlite3_column_int64(q, 4);
-	im->created_at = sqlite3_column_int64(q, 5);
-}
-
-cl_err ctl_store_image_insert(ctl_store *st, const ctl_image *im)
-{
-	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q, "INSERT INTO images(id,tenant_id,name,sha384,size,created_at) VALUES(?,?,?,?,?,?)",
-		      "ssssii", im->id, im->tenant_id, im->name, im->sha384, (int64_t)im->size,
-		      (int64_t)im->created_at));
-	return run_done(st, q, "image", NULL);
-}
-
-cl_err ctl_store_image_get(ctl_store *st, const char *id, ctl_image *out)
-{
-	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q, "SELECT id,tenant_id,name,sha384,size,created_at FROM images WHERE id=?", "s", id));
-	return get_one(st, q, read_image, out, "image");
-}
-
-cl_err ctl_store_image_list(ctl_store *st, const char *tenant_id, ctl_image **out, size_t *n)
-{
-	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q,
-		      "SELECT id,tenant_id,name,sha384,size,created_at FROM images WHERE tenant_id=? ORDER BY id", "s",
-		      tenant_id));
-	return get_all(st, q, read_image, sizeof(ctl_image), (void **)out, n, "images");
 }
 
 /* ---- enclaves ---- */

@@ -7,7 +7,9 @@
  * Row structs hold fixed-size copies: callers own them, nothing to free
  * except where a function says (lists are malloc'd arrays: free()).
  * Constraint violations (duplicate names) map to CL_ECONFLICT, a missing row
- * to CL_ENOTFOUND, other SQLite failures to CL_EIO with a detail.
+ * to CL_ENOTFOUND, a full disk to CL_ENOSPACE (507 insufficient_storage),
+ * other SQLite failures to CL_EIO with a detail; the first failure of a
+ * transaction is the one reported (a rollback never replaces it).
  */
 #ifndef CL_CONTROL_STORE_H
 #define CL_CONTROL_STORE_H
@@ -21,7 +23,7 @@
 #define CTL_ID_MAX 64
 #define CTL_HASH_MAX 128
 #define CTL_MSG_MAX 256
-#define CTL_SCHEMA_VERSION 3
+#define CTL_SCHEMA_VERSION 5
 
 /* The built-in provider tenant that admin tokens belong to. */
 #define CTL_PROVIDER_TENANT "ten-provider"
@@ -108,8 +110,49 @@ CL_MUST_CHECK cl_err ctl_store_migrate(ctl_store *st, int *version);
 
 CL_MUST_CHECK cl_err ctl_store_begin(ctl_store *st);
 CL_MUST_CHECK cl_err ctl_store_commit(ctl_store *st);
-/* Rolls back the open transaction, if any. Never fails visibly. */
+/* Rolls back the open transaction, if any. Never fails visibly and never
+ * changes the thread's error detail (the caller reports the first error). */
 void ctl_store_rollback(ctl_store *st);
+
+/* ---- a full disk (store_disk.c; docs/control.md "Disk full") ----
+ *
+ * SQLite in WAL mode needs disk space to delete: a DELETE appends pages to
+ * the WAL before it frees anything. So the store keeps DATA/reserve, a
+ * CTL_STORE_RESERVE_BYTES file of allocated blocks. When a change that
+ * frees space (ctl_store_tx_freeing: deleting uploads and images) fails
+ * because the disk is full, the reserve is released and the change runs
+ * once more; the reserve comes back as soon as the disk has room for it
+ * and a margin. While it is missing, bulk writes (uploads, images) are
+ * refused (ctl_store_space_check), so that the room it left is kept for
+ * deletes and the small writes of the API. */
+#define CTL_STORE_RESERVE_BYTES (8u << 20)
+
+/* Starts keeping the reserve beside the database (creates it if missing
+ * and the disk has room; a full disk only logs a warning). */
+CL_MUST_CHECK cl_err ctl_store_reserve_init(ctl_store *st);
+/* Releases the reserve (deletes the file); true if one was released. */
+bool ctl_store_reserve_release(ctl_store *st);
+/* Re-creates a missing reserve if the disk has room for it plus half of
+ * it again. Never fails visibly (a failure leaves it missing). */
+void ctl_store_reserve_restore(ctl_store *st);
+/* True if the reserve file is in place (always true before reserve_init). */
+bool ctl_store_reserve_held(ctl_store *st);
+/* Before a bulk write of need bytes: CL_OK if the reserve is in place (or
+ * could be restored) and the disk has need bytes free; else CL_ENOSPACE
+ * with a message that says the disk is full and what to do. */
+CL_MUST_CHECK cl_err ctl_store_space_check(ctl_store *st, uint64_t need);
+/* For a file written in the data directory (uploads, images, firmware op
+ * data): a CL_ENOSPACE from the write becomes "<what>: the control plane's
+ * disk is full: delete uploads or images, or free space in its data
+ * directory, and retry" and is logged (rate-limited: a client can repeat
+ * it). Any other e is returned unchanged. */
+CL_MUST_CHECK cl_err ctl_store_file_err(ctl_store *st, cl_err e, const char *what);
+/* Runs fn(st, arg) in a transaction (begin, fn, commit; rolled back on any
+ * failure, whose error is returned). For changes that free space: when it
+ * fails with CL_ENOSPACE, the reserve is released and fn runs once more.
+ * fn must be safe to run twice (its first run was rolled back). */
+typedef cl_err (*ctl_store_tx_fn)(ctl_store *st, void *arg);
+CL_MUST_CHECK cl_err ctl_store_tx_freeing(ctl_store *st, ctl_store_tx_fn fn, void *arg);
 
 /* Tenants. */
 CL_MUST_CHECK cl_err ctl_store_tenant_insert(ctl_store *st, const ctl_tenant *t);
@@ -150,10 +193,46 @@ CL_MUST_CHECK cl_err ctl_store_hosts_mark_lost(ctl_store *st, int64_t cutoff_ms,
 void ctl_host_clear(ctl_host *h);
 void ctl_host_list_free(ctl_host *hosts, size_t n);
 
-/* Images. */
+/* Images (store_image.c): a row per tenant image; the bytes are stored
+ * once per SHA-384 (DATA/images/by-digest/<sha384>), referenced by every
+ * row with that digest: the rows are the reference count (migration 5
+ * indexes images by sha384). */
 CL_MUST_CHECK cl_err ctl_store_image_insert(ctl_store *st, const ctl_image *im);
+/* CL_ENOTFOUND if no such id. */
 CL_MUST_CHECK cl_err ctl_store_image_get(ctl_store *st, const char *id, ctl_image *out);
-CL_MUST_CHECK cl_err ctl_store_image_list(ctl_store *st, const char *tenant_id, ctl_image **out, size_t *n);
+/* A tenant's images in id order after `after` ("" = from the start), at
+ * most limit rows (malloc'd array; caller frees). */
+CL_MUST_CHECK cl_err ctl_store_image_list(ctl_store *st, const char *tenant_id, const char *after, int limit,
+					  ctl_image **out, size_t *n);
+/* Deletes the row; CL_ENOTFOUND if no such id. */
+CL_MUST_CHECK cl_err ctl_store_image_delete(ctl_store *st, const char *id);
+/* How many enclaves (any state) use the image; first gets one of their
+ * ids ("" if none). */
+CL_MUST_CHECK cl_err ctl_store_image_users(ctl_store *st, const char *id, int64_t *n, char first[CTL_ID_MAX]);
+/* How many image rows (all tenants) reference the digest. */
+CL_MUST_CHECK cl_err ctl_store_image_refs(ctl_store *st, const char *sha384, int64_t *n);
+/* True (in *held) if the tenant has an image with this digest already (a
+ * new one costs its quota nothing). */
+CL_MUST_CHECK cl_err ctl_store_image_held(ctl_store *st, const char *tenant_id, const char *sha384, bool *held);
+
+/* Storage quotas (store_image.c): a tenant's images (each distinct digest
+ * counted once, at its size) plus its held uploads (their declared sizes)
+ * must stay within its limit: CTL_QUOTA_DEFAULT unless an admin set one. */
+#define CTL_QUOTA_DEFAULT (1ll << 30)
+#define CTL_QUOTA_MAX (1ll << 50)
+typedef struct ctl_quota {
+	int64_t limit_bytes;
+	bool is_default; /* no limit set for the tenant: CTL_QUOTA_DEFAULT */
+	int64_t images_bytes, uploads_bytes;
+} ctl_quota;
+CL_MUST_CHECK cl_err ctl_store_quota_get(ctl_store *st, const char *tenant_id, ctl_quota *out);
+/* Sets the tenant's limit (0..CTL_QUOTA_MAX); a negative limit removes it
+ * (back to the default). */
+CL_MUST_CHECK cl_err ctl_store_quota_set(ctl_store *st, const char *tenant_id, int64_t limit_bytes, int64_t now_ms);
+/* CL_OK if the tenant's usage plus extra bytes stays within its limit, else
+ * CL_ENOSPACE "storage quota exceeded (used/limit ...)". extra 0 checks
+ * that the tenant is not over its limit already (it may have been lowered). */
+CL_MUST_CHECK cl_err ctl_store_quota_check(ctl_store *st, const char *tenant_id, int64_t extra);
 
 /* Enclaves. */
 CL_MUST_CHECK cl_err ctl_store_enclave_insert(ctl_store *st, const ctl_enclave *e);

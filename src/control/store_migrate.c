@@ -74,6 +74,16 @@ static const char *const migrations[] = {
 	"CREATE INDEX IF NOT EXISTS uploads_updated ON uploads(updated_at);"
 	"CREATE TABLE IF NOT EXISTS fw_op_data(op_id TEXT PRIMARY KEY, host_id TEXT NOT NULL, size INTEGER NOT NULL,"
 	" sha384 TEXT NOT NULL, created_at INTEGER NOT NULL);",
+	/* 4: reserved for another branch */ "SELECT 1;",
+	/* 5: images stored once per digest (store_image.c; bytes in
+	 * DATA/images/by-digest/<sha384>, referenced by every image row with
+	 * that digest: the rows are the reference count), the enclaves that use
+	 * an image (an image is not deleted while one does), and per-tenant
+	 * storage quotas (a tenant without a row has CTL_QUOTA_DEFAULT). */
+	"CREATE INDEX IF NOT EXISTS images_sha384 ON images(sha384);"
+	"CREATE INDEX IF NOT EXISTS enclaves_image ON enclaves(image_id);"
+	"CREATE TABLE IF NOT EXISTS tenant_quota(tenant_id TEXT PRIMARY KEY, limit_bytes INTEGER NOT NULL,"
+	" updated_at INTEGER NOT NULL);",
 };
 
 cl_err ctl_store_migrate(ctl_store *st, int *version)

@@ -8,7 +8,9 @@
  *
  * An upload belongs to its creator's tenant and token kind; host tokens may
  * not upload. The bytes live in DATA/uploads/<id> (0600), the metadata in
- * the store's uploads table (schema v3). A part is written and fsynced
+ * the store's uploads table (schema v3). An upload counts against its
+ * tenant's storage quota (its declared size) from its creation until it is
+ * consumed, deleted or expires; a full disk answers 507 (CL_ENOSPACE). A part is written and fsynced
  * before the row that counts it commits, so a kill loses no acknowledged
  * part. An upload expires CTL_UPLOAD_TTL_MS after its last part (or its
  * creation) and is then deleted by the next sweep (lazy, on any uploads
@@ -50,8 +52,10 @@ typedef struct ctl_upload {
 /* ---- api_uploads.c ---- */
 /* /v1/uploads... (replies itself). */
 void ctl_api_uploads(ctl_req *r);
-/* At start: creates DATA/uploads, deletes expired uploads and files no row
- * references (left by a kill between a file and its row). */
+/* At start: keeps the disk reserve (ctl_store_reserve_init), creates
+ * DATA/uploads, deletes expired uploads and files no row references (left
+ * by a kill between a file and its row), then opens the image store
+ * (ctl_images_init). */
 CL_MUST_CHECK cl_err ctl_upload_init(ctl_server *srv);
 
 /* Takes the complete upload `id` owned by the caller of r: reads its bytes
@@ -68,14 +72,36 @@ CL_MUST_CHECK cl_err ctl_upload_read(ctl_req *r, const char *id, size_t max, cl_
  * instead of copying (images up to 256 MiB): *fd (caller closes) and *size.
  * Same errors as ctl_upload_take; nothing is deleted. */
 CL_MUST_CHECK cl_err ctl_upload_open(ctl_req *r, const char *id, size_t max, int *fd, size_t *size);
-/* Moves the complete upload's file to dest (a path under the data dir, same
- * file system; must not exist), fsyncs dest's directory and deletes the
- * upload row. On failure the upload is unchanged. */
-CL_MUST_CHECK cl_err ctl_upload_take_file(ctl_req *r, const char *id, const char *dest);
-/* Deletes the upload (row, then file) if owned by r's caller; CL_ENOTFOUND otherwise. */
+/* Hard-links the complete upload's file to dest (a path under the data
+ * dir, same file system; must not exist) and fsyncs dest's directory. The
+ * upload is unchanged: the consumer commits its own row first, then
+ * removes the upload (a kill in between leaves both, never neither). On
+ * failure dest does not exist. */
+CL_MUST_CHECK cl_err ctl_upload_link(ctl_req *r, const char *id, const char *dest);
+/* Deletes the upload (row, then file) if owned by r's caller; CL_ENOTFOUND
+ * otherwise. Works on a full disk (ctl_store_tx_freeing). */
 CL_MUST_CHECK cl_err ctl_upload_remove(ctl_req *r, const char *id);
 /* True if s looks like an upload id ("upl_" + [a-z2-7]{1,40}). */
 bool ctl_upload_valid_id(const char *s);
+
+/* ---- request bodies (fuzzed by fuzz/fuzz_upload_json.c) ---- */
+/* POST /v1/uploads: {"size": 1..CTL_UPLOAD_MAX, "sha384": 96 lower-case hex
+ * digits}, nothing else. *sha points into body. */
+CL_MUST_CHECK cl_err ctl_parse_upload_create(json_t *body, int64_t *size, const char **sha);
+/* POST /v1/images as JSON: {"upload": an upload id, "name"?: 1..127
+ * printable ASCII characters without spaces}. *name is NULL when absent;
+ * both point into body. */
+CL_MUST_CHECK cl_err ctl_parse_image_upload(json_t *body, const char **upload_id, const char **name);
+/* PUT /v1/images/quota: {"limit_bytes": 0..CTL_QUOTA_MAX, or null for the
+ * default (*limit = -1)}. */
+CL_MUST_CHECK cl_err ctl_parse_quota(json_t *body, int64_t *limit);
+
+/* ---- api_images.c ---- */
+/* At start: creates DATA/images/by-digest, moves image files of the
+ * one-file-per-image layout (DATA/images/<id>.img) to their digest, and
+ * removes digest files no image row references (a kill between a file
+ * and its row, or between a row's deletion and its file's). */
+CL_MUST_CHECK cl_err ctl_images_init(ctl_server *srv);
 
 /* ---- store_upload.c (inside ctl_store_begin/commit for changes) ---- */
 CL_MUST_CHECK cl_err ctl_store_upload_insert(ctl_store *st, const ctl_upload *u);

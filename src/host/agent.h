@@ -220,7 +220,12 @@ typedef struct cl_agent_failure {
 	char id[CL_AGENT_ID_MAX];
 	char error[256];
 	bool launch;
+	uint64_t retry_at_ns; /* launch: when to try again (monotonic), 0 = not while desired */
 } cl_agent_failure;
+
+/* A launch that failed because the host's disk is full is reported at once
+ * and tried again this long after (space may have been freed meanwhile). */
+#define CL_AGENT_NOSPACE_RETRY_MS 10000u
 
 /* Lists DIR/sandboxes and inspects each: the actual set. A sandbox whose shim
  * is gone has alive=false. *out is malloc'd (caller frees). */
@@ -392,8 +397,14 @@ struct cl_http_client;
  * host token, check the digest, then store it atomically. On success path[]
  * holds the file's path. Nothing that fails the digest check is kept.
  * Transient failures (control plane unreachable or 5xx) are CL_EIO,
- * CL_ETIMEOUT or CL_EUNAVAIL; CL_ENOTFOUND, CL_ECRYPTO, CL_EPROTO are not. */
+ * CL_ETIMEOUT or CL_EUNAVAIL; CL_ENOTFOUND, CL_ECRYPTO, CL_EPROTO are not.
+ * A full disk is CL_ENOSPACE (the detail says so); other local file
+ * failures are CL_ESYS. */
 CL_MUST_CHECK cl_err cl_agent_image_ensure(struct cl_http_client *http, const char *dir, const char *image,
 					   const char *sha384_hex, char *path, size_t pathlen);
+/* Removes cached images (DIR/images/IMG.img) whose id is not in keep[0..n)
+ * (the images the desired set still uses), to make room on a full disk.
+ * Returns how many files were removed. */
+size_t cl_agent_image_prune(const char *dir, const char *const *keep, size_t n);
 
 #endif

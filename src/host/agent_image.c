@@ -4,6 +4,7 @@
  * plane put in the desired set, both when it is downloaded and every time a
  * cached copy is about to be launched (the cache is not trusted blindly).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -25,11 +26,11 @@ static cl_err hash_file(const char *path, uint8_t out[static CL_SHA384_LEN])
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
-		return cl_errorf(errno == ENOENT ? CL_ENOTFOUND : CL_EIO, "open %s: %s", path, strerror(errno));
+		return cl_errorf(errno == ENOENT ? CL_ENOTFOUND : CL_ESYS, "open %s: %s", path, strerror(errno));
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	cl_err err = CL_OK;
 	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha384(), NULL) != 1) {
-		err = cl_errorf(CL_ECRYPTO, "sha384: init failed");
+		err = cl_errorf(CL_EINTERNAL, "sha384: init failed");
 		goto out;
 	}
 	uint8_t chunk[65536];
@@ -39,7 +40,7 @@ static cl_err hash_file(const char *path, uint8_t out[static CL_SHA384_LEN])
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			err = cl_errorf(CL_EIO, "read %s: %s", path, strerror(errno));
+			err = cl_errorf(CL_ESYS, "read %s: %s", path, strerror(errno));
 			goto out;
 		}
 		if (r == 0)
@@ -50,17 +51,31 @@ static cl_err hash_file(const char *path, uint8_t out[static CL_SHA384_LEN])
 			goto out;
 		}
 		if (EVP_DigestUpdate(ctx, chunk, (size_t)r) != 1) {
-			err = cl_errorf(CL_ECRYPTO, "sha384: update failed");
+			err = cl_errorf(CL_EINTERNAL, "sha384: update failed");
 			goto out;
 		}
 	}
 	unsigned int mdlen = 0;
 	if (EVP_DigestFinal_ex(ctx, out, &mdlen) != 1 || mdlen != CL_SHA384_LEN)
-		err = cl_errorf(CL_ECRYPTO, "sha384: final failed");
+		err = cl_errorf(CL_EINTERNAL, "sha384: final failed");
 out:
 	EVP_MD_CTX_free(ctx);
 	close(fd);
 	return err;
+}
+
+/* A local file failure: a full disk says so first (the control plane keeps
+ * 255 bytes of a launch error), anything else is CL_ESYS, so that it is not
+ * taken for a transient fetch failure (CL_EIO) and retried silently. */
+static cl_err local_err(const char *image, cl_err e)
+{
+	if (e == CL_OK)
+		return CL_OK;
+	char why[256];
+	snprintf(why, sizeof(why), "%s", cl_error_detail());
+	if (e == CL_ENOSPACE)
+		return cl_errorf(CL_ENOSPACE, "the host's disk is full: cannot store image %s (%s)", image, why);
+	return cl_errorf(CL_ESYS, "cannot store image %s: %s", image, why);
 }
 
 cl_err cl_agent_image_ensure(struct cl_http_client *http, const char *dir, const char *image,
@@ -75,7 +90,7 @@ cl_err cl_agent_image_ensure(struct cl_http_client *http, const char *dir, const
 		  "data dir path too long");
 	CL_ENSURE(snprintf(path, pathlen, "%s/%s.img", imgdir, image) < (int)pathlen, CL_EINVAL,
 		  "data dir path too long");
-	CL_GUARD(cl_mkdir_p(imgdir, 0700));
+	CL_GUARD(local_err(image, cl_mkdir_p(imgdir, 0700)));
 
 	cl_err err = hash_file(path, got);
 	if (err == CL_OK && cl_ct_equal(got, want, sizeof(want)))
@@ -83,7 +98,7 @@ cl_err cl_agent_image_ensure(struct cl_http_client *http, const char *dir, const
 	if (err == CL_OK || err == CL_ETOOBIG) {
 		cl_warn("cached image does not match its digest; fetching it again image=%s", image);
 		if (unlink(path) != 0 && errno != ENOENT)
-			return cl_errorf(CL_EIO, "remove %s: %s", path, strerror(errno));
+			return cl_errorf(CL_ESYS, "remove %s: %s", path, strerror(errno));
 	} else if (err != CL_ENOTFOUND) {
 		return err;
 	}
@@ -115,9 +130,37 @@ cl_err cl_agent_image_ensure(struct cl_http_client *http, const char *dir, const
 				image);
 		goto out;
 	}
-	CL_GUARD_OUT(err, cl_file_write_atomic(path, body.data, body.len, 0600));
+	CL_GUARD_OUT(err, local_err(image, cl_file_write_atomic(path, body.data, body.len, 0600)));
 	cl_info("image cached image=%s bytes=%zu", image, body.len);
 out:
 	cl_buf_free(&body);
 	return err;
+}
+
+size_t cl_agent_image_prune(const char *dir, const char *const *keep, size_t n)
+{
+	char imgdir[PATH_MAX], name[CL_AGENT_ID_MAX + 8];
+	size_t removed = 0;
+	if (snprintf(imgdir, sizeof(imgdir), "%s/images", dir) >= (int)sizeof(imgdir))
+		return 0;
+	DIR *d = opendir(imgdir);
+	if (!d)
+		return 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+		if (len <= 4 || strcmp(e->d_name + len - 4, ".img") != 0 || len - 4 >= CL_AGENT_ID_MAX)
+			continue;
+		bool kept = false;
+		for (size_t i = 0; i < n && !kept; i++) {
+			snprintf(name, sizeof(name), "%s.img", keep[i]);
+			kept = strcmp(name, e->d_name) == 0;
+		}
+		if (!kept && unlinkat(dirfd(d), e->d_name, 0) == 0) {
+			cl_info("cached image removed to make room file=%s", e->d_name);
+			removed++;
+		}
+	}
+	closedir(d);
+	return removed;
 }

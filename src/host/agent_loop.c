@@ -71,6 +71,18 @@ static void failure_set(cl_agent *ag, const char *id, bool launch, const char *e
 		f->launch = launch;
 	}
 	snprintf(f->error, sizeof(f->error), "%s", error);
+	f->retry_at_ns = 0;
+}
+
+/* A launch that failed for lack of disk space: reported like any launch
+ * failure (the job fails at once, with the cause), and tried again after
+ * CL_AGENT_NOSPACE_RETRY_MS while the enclave stays desired. */
+static void failure_set_retry(cl_agent *ag, const char *id, const char *error)
+{
+	failure_set(ag, id, true, error);
+	cl_agent_failure *f = failure_find(ag, id, true);
+	if (f)
+		f->retry_at_ns = cl_now_mono_ns() + (uint64_t)CL_AGENT_NOSPACE_RETRY_MS * 1000000u;
 }
 
 static void failure_clear(cl_agent *ag, const char *id, bool launch)
@@ -225,11 +237,30 @@ static void adopt(cl_agent *ag)
 
 /* ---- applying a desired set ---- */
 
-static void launch(cl_agent *ag, const cl_agent_desired *d)
+/* Fetches (or finds) the image of d; on a full disk, removes cached images
+ * the desired set no longer uses and tries once more. */
+static cl_err launch_image(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_desired *d, char *path,
+			   size_t pathlen)
+{
+	cl_err err = cl_agent_image_ensure(ag->http, ag->cfg.data, d->image, d->image_sha384, path, pathlen);
+	if (err != CL_ENOSPACE)
+		return err;
+	const char **keep = calloc(ans->ndesired + 1, sizeof(*keep));
+	size_t removed = 0;
+	for (size_t i = 0; keep && i < ans->ndesired; i++)
+		keep[i] = ans->desired[i].image;
+	if (keep)
+		removed = cl_agent_image_prune(ag->cfg.data, keep, ans->ndesired);
+	free(keep);
+	if (removed == 0)
+		return err; /* the detail is still the full disk's */
+	return cl_agent_image_ensure(ag->http, ag->cfg.data, d->image, d->image_sha384, path, pathlen);
+}
+
+static void launch(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_desired *d)
 {
 	char image_path[PATH_MAX], why[512];
-	cl_err err = cl_agent_image_ensure(ag->http, ag->cfg.data, d->image, d->image_sha384, image_path,
-					   sizeof(image_path));
+	cl_err err = launch_image(ag, ans, d, image_path, sizeof(image_path));
 	if (err != CL_OK) {
 		snprintf(why, sizeof(why), "image: %s", cl_error_detail());
 		if (err == CL_EIO || err == CL_ETIMEOUT || err == CL_EUNAVAIL) {
@@ -238,7 +269,10 @@ static void launch(cl_agent *ag, const cl_agent_desired *d)
 			return;
 		}
 		cl_warn("launch failed id=%s err=\"%s\"", d->id, why);
-		failure_set(ag, d->id, true, why);
+		if (err == CL_ENOSPACE)
+			failure_set_retry(ag, d->id, why);
+		else
+			failure_set(ag, d->id, true, why);
 		return;
 	}
 	cl_sandbox_spec spec = {.id = d->id,
@@ -258,7 +292,10 @@ static void launch(cl_agent *ag, const cl_agent_desired *d)
 		snprintf(why, sizeof(why), "launch: %s", cl_error_detail());
 		cl_agent_guest_remove(ag, d->id);
 		cl_warn("launch failed id=%s err=\"%s\"", d->id, why);
-		failure_set(ag, d->id, true, why);
+		if (err == CL_ENOSPACE)
+			failure_set_retry(ag, d->id, why);
+		else
+			failure_set(ag, d->id, true, why);
 		return;
 	}
 	failure_clear(ag, d->id, true);
@@ -295,7 +332,7 @@ static bool apply(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_actua
 		return true;
 	}
 	case CL_ACT_LAUNCH:
-		launch(ag, d);
+		launch(ag, ans, d);
 		return true;
 	case CL_ACT_FREEZE:
 	case CL_ACT_THAW:
@@ -336,9 +373,10 @@ static bool reconcile_and_apply(cl_agent *ag, const cl_agent_answer *ans)
 	}
 	const char **failed = ag->nfail ? calloc(ag->nfail, sizeof(*failed)) : NULL;
 	size_t nfailed = 0;
+	uint64_t now = cl_now_mono_ns();
 	for (size_t i = 0; failed && i < ag->nfail; i++)
-		if (ag->fail[i].launch)
-			failed[nfailed++] = ag->fail[i].id;
+		if (ag->fail[i].launch && (!ag->fail[i].retry_at_ns || now < ag->fail[i].retry_at_ns))
+			failed[nfailed++] = ag->fail[i].id; /* not launched again (yet) */
 	cl_agent_action *acts = NULL;
 	size_t nacts = 0;
 	bool changed = false;
@@ -476,8 +514,16 @@ static char *sync_body(cl_agent *ag, json_t *results)
 		cl_warn("cannot list sandboxes err=\"%s\"", cl_error_detail());
 		return NULL;
 	}
-	/* wait_ms 0 asks for the desired set at once (deferred changes pending). */
+	/* wait_ms 0 asks for the desired set at once (deferred changes pending);
+	 * a launch to try again comes back no later than it is due. */
 	uint32_t wait_ms = ag->resync_now ? 0 : ag->cfg.poll_timeout_ms;
+	uint64_t now = cl_now_mono_ns();
+	for (size_t i = 0; i < ag->nfail; i++) {
+		uint64_t at = ag->fail[i].retry_at_ns;
+		uint64_t left_ms = at > now ? (at - now) / 1000000u + 1 : 0;
+		if (at > now && left_ms < wait_ms)
+			wait_ms = (uint32_t)left_ms;
+	}
 	json_t *fw = fw_report(ag, &wait_ms);
 	json_t *body = json_pack("{s:I, s:I, s:O, s:o*, s:O}", "generation", (json_int_t)ag->generation, "wait_ms",
 				 (json_int_t)wait_ms, "capabilities", ag->caps, "enclaves",

@@ -327,7 +327,10 @@ cl_err cl_image_parse(const uint8_t *data, size_t len, cl_image **out)
 		const cl_image_file *f = &img->files[i];
 		CL_GUARD_OUT(err, cl_sha384(data + f->offset, f->size, d));
 		if (memcmp(d, f->sha384, sizeof(d)) != 0) {
-			err = cl_errorf(CL_ECRYPTO, "file \"%s\": SHA-384 does not match the manifest", f->path);
+			err = cl_errorf(CL_ECRYPTO,
+					"image is corrupt: the bytes of file \"%s\" do not match its SHA-384 in the "
+					"manifest",
+					f->path);
 			goto out;
 		}
 	}

@@ -59,7 +59,14 @@ typedef struct cl_image_spec {
 CL_MUST_CHECK cl_err cl_image_parse(const uint8_t *data, size_t len, cl_image **out);
 /* Frees an image from cl_image_parse. NULL is fine. */
 void cl_image_free(cl_image *img);
-/* Builds an image file at out_path (written atomically). */
+/* Builds an image file at out_path (written atomically). Every input must
+ * be a regular file: a FIFO, socket, device or directory is refused
+ * (CL_EINVAL) without being opened, a symbolic link too unless flags has
+ * CL_IMAGE_FOLLOW_SYMLINKS (then its target is packed; a loop is CL_EINVAL,
+ * a dangling link CL_ENOTFOUND). A full disk is CL_ENOSPACE.
+ * cl_image_build is cl_image_build_flags with flags 0. */
+#define CL_IMAGE_FOLLOW_SYMLINKS 1u
+CL_MUST_CHECK cl_err cl_image_build_flags(const cl_image_spec *spec, const char *out_path, unsigned flags);
 CL_MUST_CHECK cl_err cl_image_build(const cl_image_spec *spec, const char *out_path);
 /* Writes the image's files under the directory dirfd (creating parent
  * directories, never following symlinks). data/len are the bytes img was

@@ -13,6 +13,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,34 +41,81 @@ static cl_err write_all(int fd, const void *p, size_t n, const char *path)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0)
-			return cl_errorf(CL_EIO, "write %s: %s", path, strerror(errno));
+			return cl_errorf(cl_errno_write_err(errno, CL_EIO), "write %s: %s", path, strerror(errno));
 		c += w;
 		n -= (size_t)w;
 	}
 	return CL_OK;
 }
 
+static const char *file_kind(mode_t mode)
+{
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	if (S_ISCHR(mode))
+		return "a character device";
+	if (S_ISBLK(mode))
+		return "a block device";
+	if (S_ISLNK(mode))
+		return "a symbolic link";
+	return "not a regular file";
+}
+
+/* Opens an input for reading, refusing everything but a regular file
+ * before opening it (opening a FIFO blocks until a writer comes, opening a
+ * device may do anything) and a symbolic link unless follow is set: a link
+ * would silently pack whatever it points to, e.g. a secret outside the tree
+ * meant to be packed. O_NONBLOCK and the device/inode check catch a swap
+ * between the check and the open. *fd and *st on success. */
+static cl_err open_input(const char *src, bool follow, int *fd, struct stat *st)
+{
+	struct stat lst, before;
+	if (lstat(src, &lst) != 0)
+		return cl_errorf(errno == ENOENT ? CL_ENOTFOUND : CL_EIO, "open %s: %s", src, strerror(errno));
+	if (S_ISLNK(lst.st_mode)) {
+		CL_ENSURE(follow, CL_EINVAL,
+			  "%s is a symbolic link: refused (it would pack whatever it points to); name the file "
+			  "itself, or pass --follow-symlinks to pack the link's target",
+			  src);
+		if (stat(src, &before) != 0) {
+			int e = errno;
+			CL_ENSURE(e != ELOOP, CL_EINVAL, "%s: symbolic link loop", src);
+			CL_ENSURE(e != ENOENT, CL_ENOTFOUND, "%s: the symbolic link points to nothing (dangling)", src);
+			return cl_errorf(CL_EIO, "stat %s: %s", src, strerror(e));
+		}
+	} else {
+		before = lst;
+	}
+	CL_ENSURE(S_ISREG(before.st_mode), CL_EINVAL, "%s is %s: only regular files can be packed", src,
+		  file_kind(before.st_mode));
+	int f = open(src, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (follow ? 0 : O_NOFOLLOW));
+	if (f < 0)
+		return cl_errorf(errno == ENOENT ? CL_ENOTFOUND : CL_EIO, "open %s: %s", src, strerror(errno));
+	if (fstat(f, st) != 0 || !S_ISREG(st->st_mode) || st->st_dev != before.st_dev || st->st_ino != before.st_ino) {
+		close(f);
+		return cl_errorf(CL_ECONFLICT, "%s changed while the image was being built", src);
+	}
+	*fd = f;
+	return CL_OK;
+}
+
 /* Reads src to EOF, hashing it and copying it to out_fd if >= 0. At most
  * `limit` bytes are accepted. */
-static cl_err stream_file(const char *src, uint64_t limit, int out_fd, const char *out_path, measured *m)
+static cl_err stream_file(const char *src, bool follow, uint64_t limit, int out_fd, const char *out_path,
+			  measured *m)
 {
-	int fd = open(src, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return cl_errorf(errno == ENOENT ? CL_ENOTFOUND : CL_EIO, "open %s: %s", src, strerror(errno));
+	int fd = -1;
+	struct stat st;
+	CL_GUARD(open_input(src, follow, &fd, &st));
 	cl_err err = CL_OK;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	struct stat st;
 	uint8_t chunk[65536];
 	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha384(), NULL) != 1) {
-		err = cl_errorf(CL_ECRYPTO, "sha384 init failed");
-		goto out;
-	}
-	if (fstat(fd, &st) != 0) {
-		err = cl_errorf(CL_EIO, "stat %s: %s", src, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		err = cl_errorf(CL_EINVAL, "%s is not a regular file", src);
+		err = cl_errorf(CL_EINTERNAL, "sha384 init failed");
 		goto out;
 	}
 	m->mode = st.st_mode & 0777;
@@ -89,7 +137,7 @@ static cl_err stream_file(const char *src, uint64_t limit, int out_fd, const cha
 		}
 		m->size += (uint64_t)r;
 		if (EVP_DigestUpdate(ctx, chunk, (size_t)r) != 1) {
-			err = cl_errorf(CL_ECRYPTO, "sha384 update failed");
+			err = cl_errorf(CL_EINTERNAL, "sha384 update failed");
 			goto out;
 		}
 		if (out_fd >= 0)
@@ -97,7 +145,7 @@ static cl_err stream_file(const char *src, uint64_t limit, int out_fd, const cha
 	}
 	unsigned int dlen = 0;
 	if (EVP_DigestFinal_ex(ctx, m->sha384, &dlen) != 1 || dlen != CL_SHA384_LEN)
-		err = cl_errorf(CL_ECRYPTO, "sha384 final failed");
+		err = cl_errorf(CL_EINTERNAL, "sha384 final failed");
 out:
 	EVP_MD_CTX_free(ctx);
 	close(fd);
@@ -174,14 +222,14 @@ static cl_err fsync_parent(const char *path)
 }
 
 /* Writes header, manifest and payload to a temp file, then renames it over out_path. */
-static cl_err write_image(const cl_image_spec *spec, const measured *m, const char *manifest,
+static cl_err write_image(const cl_image_spec *spec, bool follow, const measured *m, const char *manifest,
 			  const char *out_path)
 {
 	char tmp[PATH_MAX];
 	CL_ENSURE(snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", out_path) < (int)sizeof(tmp), CL_EINVAL,
 		  "output path too long");
 	int fd = mkostemp(tmp, O_CLOEXEC);
-	CL_ENSURE(fd >= 0, CL_EIO, "create %s: %s", tmp, strerror(errno));
+	CL_ENSURE(fd >= 0, cl_errno_write_err(errno, CL_EIO), "create %s: %s", tmp, strerror(errno));
 	cl_err err = CL_OK;
 	size_t mlen = strlen(manifest);
 	uint8_t hdr[CL_IMAGE_HEADER_LEN];
@@ -194,7 +242,7 @@ static cl_err write_image(const cl_image_spec *spec, const measured *m, const ch
 	CL_GUARD_OUT(err, write_all(fd, manifest, mlen, tmp));
 	for (size_t i = 0; i < spec->ninputs; i++) {
 		measured again;
-		CL_GUARD_OUT(err, stream_file(spec->inputs[i].src, m[i].size, fd, tmp, &again));
+		CL_GUARD_OUT(err, stream_file(spec->inputs[i].src, follow, m[i].size, fd, tmp, &again));
 		if (again.size != m[i].size || memcmp(again.sha384, m[i].sha384, CL_SHA384_LEN) != 0) {
 			err = cl_errorf(CL_ECONFLICT, "%s changed while the image was being built",
 					spec->inputs[i].src);
@@ -202,13 +250,13 @@ static cl_err write_image(const cl_image_spec *spec, const measured *m, const ch
 		}
 	}
 	if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
-		err = cl_errorf(CL_EIO, "fsync %s: %s", tmp, strerror(errno));
+		err = cl_errorf(cl_errno_write_err(errno, CL_EIO), "fsync %s: %s", tmp, strerror(errno));
 		goto out;
 	}
 	int rc = close(fd);
 	fd = -1;
 	if (rc != 0) {
-		err = cl_errorf(CL_EIO, "close %s: %s", tmp, strerror(errno));
+		err = cl_errorf(cl_errno_write_err(errno, CL_EIO), "close %s: %s", tmp, strerror(errno));
 		goto out;
 	}
 	if (rename(tmp, out_path) != 0) {
@@ -225,6 +273,12 @@ out:
 
 cl_err cl_image_build(const cl_image_spec *spec, const char *out_path)
 {
+	return cl_image_build_flags(spec, out_path, 0);
+}
+
+cl_err cl_image_build_flags(const cl_image_spec *spec, const char *out_path, unsigned flags)
+{
+	bool follow = (flags & CL_IMAGE_FOLLOW_SYMLINKS) != 0;
 	CL_ENSURE(spec && out_path && *out_path, CL_EINVAL, "no image spec or output path");
 	CL_ENSURE(spec->name && spec->entrypoint, CL_EINVAL, "an image needs a name and an entrypoint");
 	CL_ENSURE(spec->ninputs > 0 && spec->inputs, CL_EINVAL, "an image needs at least one file");
@@ -241,7 +295,8 @@ cl_err cl_image_build(const cl_image_spec *spec, const char *out_path)
 	cl_image *check = NULL;
 	uint64_t total = 0;
 	for (size_t i = 0; i < spec->ninputs; i++) {
-		CL_GUARD_OUT(err, stream_file(spec->inputs[i].src, CL_IMAGE_MAX_SIZE - total, -1, NULL, &m[i]));
+		CL_GUARD_OUT(err, stream_file(spec->inputs[i].src, follow, CL_IMAGE_MAX_SIZE - total, -1,
+					      NULL, &m[i]));
 		total += m[i].size;
 	}
 	CL_GUARD_OUT(err, make_manifest(spec, m, &manifest));
@@ -257,7 +312,7 @@ cl_err cl_image_build(const cl_image_spec *spec, const char *out_path)
 	/* The parser's own rules (names, paths, duplicates, entrypoint): an
 	 * image this function writes is always one cl_image_parse accepts. */
 	CL_GUARD_OUT(err, cl_image_manifest_load(manifest, mlen, CL_IMAGE_HEADER_LEN + mlen, total, &check));
-	CL_GUARD_OUT(err, write_image(spec, m, manifest, out_path));
+	CL_GUARD_OUT(err, write_image(spec, follow, m, manifest, out_path));
 out:
 	cl_image_free(check);
 	free(manifest);

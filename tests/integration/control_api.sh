@@ -83,7 +83,7 @@ mkimage "$WORK/hello.img"
 req POST /v1/images -H "Authorization: Bearer $TA" -H 'Content-Type: application/octet-stream' --data-binary @"$WORK/hello.img"
 expect 201; IMG=$(jget 'j["id"]')
 [ "$(jget 'j["sha384"]')" = "$(sha384sum "$WORK/hello.img" | cut -d' ' -f1)" ] || fail "image digest"
-[ -f "$WORK/data/images/$IMG.img" ] || fail "image file not stored"
+[ -f "$WORK/data/images/by-digest/$(jget 'j["sha384"]')" ] || fail "image file not stored by its digest"
 printf 'CLIMAGE1\0\0\0\4junk' >"$WORK/bad.img"
 req POST /v1/images -H "Authorization: Bearer $TA" -H 'Content-Type: application/octet-stream' --data-binary @"$WORK/bad.img"
 expect 400 invalid

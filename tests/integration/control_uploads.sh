@@ -139,7 +139,7 @@ for ((i = 0; i < N; i++)); do slice "$WORK/big.img" $i "$WORK/part"; part "$TA" 
 as "$TA" POST /v1/images "{\"upload\":\"$UP\",\"name\":\"big-one\"}"; expect 201
 IMG=$(jget 'j["id"]')
 [ "$(jget 'j["size"]')" = "$SIZE" ] && [ "$(jget 'j["name"]')" = big-one ] || fail "image: $BODY"
-cmp "$WORK/big.img" "$WORK/data/images/$IMG.img" || fail "image bytes differ"
+cmp "$WORK/big.img" "$WORK/data/images/by-digest/$(sha "$WORK/big.img")" || fail "image bytes differ"
 as "$TA" GET "/v1/uploads/$UP"; expect 404 not_found   # taken
 as "$TA" POST /v1/images "{\"upload\":\"$UP\"}"; expect 404 not_found
 as "$TA" POST /v1/images '{"upload":"nope"}'; expect 400 invalid

@@ -160,6 +160,31 @@ static void reported_states(void **state)
 	json_decref(arr);
 }
 
+/* On a full disk the agent removes cached images no desired enclave uses
+ * (agent_image.c); only DIR/images/IMG.img files, never the kept ones. */
+static void image_prune(void **state)
+{
+	char sub[96];
+	snprintf(sub, sizeof(sub), "%s/images", dir);
+	assert_int_equal(cl_mkdir_p(sub, 0700), CL_OK);
+	write_file("images/img-keep.img", "k");
+	write_file("images/img-old.img", "o");
+	write_file("images/img-older.img", "o");
+	write_file("images/notes.txt", "n");
+	const char *keep[] = {"img-keep", "img-absent"};
+	assert_int_equal(cl_agent_image_prune(dir, keep, 2), 2);
+	struct stat st;
+	char path[160];
+	snprintf(path, sizeof(path), "%s/images/img-keep.img", dir);
+	assert_int_equal(stat(path, &st), 0);
+	snprintf(path, sizeof(path), "%s/images/img-old.img", dir);
+	assert_int_not_equal(stat(path, &st), 0);
+	snprintf(path, sizeof(path), "%s/images/notes.txt", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(cl_agent_image_prune(dir, keep, 2), 0);
+	assert_int_equal(cl_agent_image_prune("/nonexistent", keep, 2), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -167,6 +192,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(identity_malformed, setup, teardown),
 	    cmocka_unit_test(capabilities),
 	    cmocka_unit_test(reported_states),
+	    cmocka_unit_test_setup_teardown(image_prune, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

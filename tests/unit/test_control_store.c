@@ -1,5 +1,6 @@
 /* Unit tests for src/control/store.c: CRUD, migrations, transactions, and
  * the negative cases (duplicates, missing rows, rollback leaves nothing). */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,8 @@
 
 #include "common/util.h"
 #include "control/store.h"
+#include "control/store_priv.h"
+#include "control/upload.h"
 
 typedef struct fixture {
 	char dir[64];
@@ -342,19 +345,228 @@ static void counts_only_whitelisted(void **state)
 static void images(void **state)
 {
 	fixture *f = *state;
-	ctl_image im = {.id = "img-1", .tenant_id = "ten-a", .name = "hello", .sha384 = "ab", .size = 10}, got;
+	static const char sha_a[] = "aa", sha_b[] = "bb";
+	ctl_image im = {.id = "img-1", .tenant_id = "ten-a", .name = "hello", .size = 10}, got;
+	snprintf(im.sha384, sizeof(im.sha384), "%s", sha_a);
 	assert_int_equal(ctl_store_image_insert(f->st, &im), CL_OK);
 	assert_int_equal(ctl_store_image_insert(f->st, &im), CL_ECONFLICT);
 	assert_int_equal(ctl_store_image_get(f->st, "img-1", &got), CL_OK);
 	assert_int_equal(got.size, 10);
+	/* the same bytes again for ten-a, once for ten-b, and other bytes for ten-a */
+	ctl_image im2 = im, im3 = im, im4 = im;
+	snprintf(im2.id, sizeof(im2.id), "img-2");
+	snprintf(im3.id, sizeof(im3.id), "img-3");
+	snprintf(im3.tenant_id, sizeof(im3.tenant_id), "ten-b");
+	snprintf(im4.id, sizeof(im4.id), "img-4");
+	snprintf(im4.sha384, sizeof(im4.sha384), "%s", sha_b);
+	im4.size = 5;
+	assert_int_equal(ctl_store_image_insert(f->st, &im2), CL_OK);
+	assert_int_equal(ctl_store_image_insert(f->st, &im3), CL_OK);
+	assert_int_equal(ctl_store_image_insert(f->st, &im4), CL_OK);
+
+	/* lists: own tenant only, in pages */
 	ctl_image *list = NULL;
 	size_t n = 0;
-	assert_int_equal(ctl_store_image_list(f->st, "ten-b", &list, &n), CL_OK);
+	assert_int_equal(ctl_store_image_list(f->st, "ten-c", "", 10, &list, &n), CL_OK);
 	assert_int_equal(n, 0);
 	free(list);
-	assert_int_equal(ctl_store_image_list(f->st, "ten-a", &list, &n), CL_OK);
-	assert_int_equal(n, 1);
+	assert_int_equal(ctl_store_image_list(f->st, "ten-a", "", 2, &list, &n), CL_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].id, "img-1");
+	assert_string_equal(list[1].id, "img-2");
 	free(list);
+	assert_int_equal(ctl_store_image_list(f->st, "ten-a", "img-2", 2, &list, &n), CL_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0].id, "img-4");
+	free(list);
+	assert_int_equal(ctl_store_image_list(f->st, "ten-b", "", 10, &list, &n), CL_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0].id, "img-3");
+	free(list);
+
+	/* references: rows of every tenant count */
+	int64_t refs = 0;
+	bool held = false;
+	assert_int_equal(ctl_store_image_refs(f->st, sha_a, &refs), CL_OK);
+	assert_int_equal(refs, 3);
+	assert_int_equal(ctl_store_image_held(f->st, "ten-a", sha_a, &held), CL_OK);
+	assert_true(held);
+	assert_int_equal(ctl_store_image_held(f->st, "ten-b", sha_b, &held), CL_OK);
+	assert_false(held);
+
+	/* users: an enclave on img-1 */
+	int64_t users = -1;
+	char first[CTL_ID_MAX];
+	assert_int_equal(ctl_store_image_users(f->st, "img-1", &users, first), CL_OK);
+	assert_int_equal(users, 0);
+	assert_string_equal(first, "");
+	ctl_enclave e = {.id = "enc-1", .name = "e1", .tenant_id = "ten-a", .image_id = "img-1", .host_id = "h",
+			 .state = "running", .desired = "running", .min_level = "software"};
+	assert_int_equal(ctl_store_enclave_insert(f->st, &e), CL_OK);
+	assert_int_equal(ctl_store_image_users(f->st, "img-1", &users, first), CL_OK);
+	assert_int_equal(users, 1);
+	assert_string_equal(first, "enc-1");
+
+	/* quota usage: each distinct digest of the tenant once, plus uploads */
+	ctl_quota q;
+	assert_int_equal(ctl_store_quota_get(f->st, "ten-a", &q), CL_OK);
+	assert_true(q.is_default);
+	assert_int_equal(q.limit_bytes, CTL_QUOTA_DEFAULT);
+	assert_int_equal(q.images_bytes, 15);
+	assert_int_equal(q.uploads_bytes, 0);
+	ctl_upload u = {.id = "upl_a", .tenant_id = "ten-a", .owner_kind = "tenant", .size = 100};
+	assert_int_equal(ctl_store_upload_insert(f->st, &u), CL_OK);
+	assert_int_equal(ctl_store_quota_get(f->st, "ten-a", &q), CL_OK);
+	assert_int_equal(q.uploads_bytes, 100);
+	assert_int_equal(ctl_store_quota_check(f->st, "ten-a", 1 << 20), CL_OK);
+	assert_int_equal(ctl_store_quota_set(f->st, "ten-a", 120, 1), CL_OK);
+	assert_int_equal(ctl_store_quota_get(f->st, "ten-a", &q), CL_OK);
+	assert_false(q.is_default);
+	assert_int_equal(q.limit_bytes, 120);
+	assert_int_equal(ctl_store_quota_check(f->st, "ten-a", 5), CL_OK);   /* 115 + 5 = 120 */
+	assert_int_equal(ctl_store_quota_check(f->st, "ten-a", 6), CL_ENOSPACE);
+	assert_non_null(strstr(cl_error_detail(), "quota exceeded (115/120 bytes used, 6 more needed)"));
+	assert_int_equal(ctl_store_quota_check(f->st, "ten-a", 0), CL_OK);
+	assert_int_equal(ctl_store_quota_set(f->st, "ten-a", 100, 2), CL_OK); /* lowered under its usage */
+	assert_int_equal(ctl_store_quota_check(f->st, "ten-a", 0), CL_ENOSPACE);
+	assert_int_equal(ctl_store_quota_check(f->st, "ten-b", 10), CL_OK);   /* others unaffected */
+	assert_int_equal(ctl_store_quota_set(f->st, "ten-a", CTL_QUOTA_MAX + 1, 3), CL_EINVAL);
+	assert_int_equal(ctl_store_quota_set(f->st, "ten-a", -1, 3), CL_OK);  /* back to the default */
+	assert_int_equal(ctl_store_quota_get(f->st, "ten-a", &q), CL_OK);
+	assert_true(q.is_default);
+
+	/* delete: the row goes, the digest's other references stay */
+	assert_int_equal(ctl_store_image_delete(f->st, "img-2"), CL_OK);
+	assert_int_equal(ctl_store_image_delete(f->st, "img-2"), CL_ENOTFOUND);
+	assert_int_equal(ctl_store_image_refs(f->st, sha_a, &refs), CL_OK);
+	assert_int_equal(refs, 2);
+	assert_int_equal(ctl_store_image_get(f->st, "img-2", &got), CL_ENOTFOUND);
+}
+
+/* The error a failed commit reports is its own, never the rollback's that
+ * follows it ("cannot rollback - no transaction is active"). */
+static void commit_reports_first_error(void **state)
+{
+	fixture *f = *state;
+	ctl_tenant t = {.id = "ten-c", .name = "committed"}, got;
+	assert_int_equal(ctl_store_begin(f->st), CL_OK);
+	assert_int_equal(ctl_store_tenant_insert(f->st, &t), CL_OK);
+	/* SQLite ends the transaction behind the store's back, as it does by
+	 * itself on SQLITE_FULL: COMMIT fails, and so would a ROLLBACK. */
+	assert_int_equal(ctl_store_exec(f->st, "ROLLBACK"), CL_OK);
+	cl_error_clear();
+	assert_int_equal(ctl_store_commit(f->st), CL_EIO);
+	assert_non_null(strstr(cl_error_detail(), "commit"));
+	assert_null(strstr(cl_error_detail(), "rollback"));
+	assert_int_equal(ctl_store_tenant_get(f->st, "ten-c", &got), CL_ENOTFOUND);
+	/* the store goes on */
+	assert_int_equal(ctl_store_begin(f->st), CL_OK);
+	assert_int_equal(ctl_store_tenant_insert(f->st, &t), CL_OK);
+	assert_int_equal(ctl_store_commit(f->st), CL_OK);
+}
+
+/* SQLITE_FULL (here: the database may not grow past its pages) is
+ * CL_ENOSPACE with a message that says the disk is full; the rollback keeps
+ * it, and nothing of the transaction stays. */
+static void full_disk_is_enospace(void **state)
+{
+	fixture *f = *state;
+	assert_int_equal(ctl_store_exec(f->st, "PRAGMA max_page_count=1"), CL_OK); /* = its current size */
+	assert_int_equal(ctl_store_begin(f->st), CL_OK);
+	cl_err err = CL_OK;
+	for (int i = 0; i < 100000 && err == CL_OK; i++) {
+		ctl_tenant t = {.created_at = i};
+		snprintf(t.id, sizeof(t.id), "ten-%06d-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", i);
+		snprintf(t.name, sizeof(t.name), "name-%06d-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", i);
+		err = ctl_store_tenant_insert(f->st, &t);
+	}
+	assert_int_equal(err, CL_ENOSPACE);
+	char detail[512];
+	snprintf(detail, sizeof(detail), "%s", cl_error_detail());
+	assert_non_null(strstr(detail, "disk is full"));
+	ctl_store_rollback(f->st);
+	assert_string_equal(cl_error_detail(), detail);
+	ctl_tenant *list = NULL;
+	size_t n = 9;
+	assert_int_equal(ctl_store_tenant_list(f->st, &list, &n), CL_OK);
+	assert_int_equal(n, 0);
+	free(list);
+}
+
+/* A client can make the store fail again and again (a full disk): the
+ * failure log lines are rate-limited, and a later line says how many were
+ * skipped. */
+static void failure_log_rate_limited(void **state)
+{
+	fixture *f = *state;
+	char path[160];
+	snprintf(path, sizeof(path), "%s/log", f->dir);
+	fflush(stderr);
+	int saved = dup(2), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(saved >= 0 && fd >= 0);
+	dup2(fd, 2);
+	for (int i = 0; i < 50; i++)
+		ctl_store_log_failure(f->st, "test", 13, "database or disk is full");
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	close(fd);
+	cl_buf b;
+	cl_buf_init(&b, 1 << 20);
+	assert_int_equal(cl_file_read(path, 1 << 20, &b), CL_OK);
+	size_t lines = 0;
+	for (size_t i = 0; i < b.len; i++)
+		lines += b.data[i] == '\n';
+	cl_buf_free(&b);
+	assert_true(lines >= 1 && lines < 20); /* a burst, not one line per failure */
+}
+
+static int calls;
+static cl_err full_once(ctl_store *st, void *arg)
+{
+	ctl_tenant t = {.id = "ten-f", .name = "freeing"};
+	calls++;
+	CL_GUARD(ctl_store_tenant_insert(st, &t));
+	return calls == 1 && arg ? cl_errorf(CL_ENOSPACE, "disk is full") : CL_OK;
+}
+
+/* The disk reserve: made at init, released (and the change run again) when
+ * a freeing change fails for lack of space, restored when there is room. */
+static void reserve_for_deletes(void **state)
+{
+	fixture *f = *state;
+	char path[160];
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s/reserve", f->dir);
+	assert_true(ctl_store_reserve_held(f->st)); /* not kept yet: nothing to miss */
+	assert_false(ctl_store_reserve_release(f->st));
+	assert_int_equal(ctl_store_reserve_init(f->st), CL_OK);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_size, CTL_STORE_RESERVE_BYTES);
+	assert_true((uint64_t)sb.st_blocks * 512 >= CTL_STORE_RESERVE_BYTES);
+	assert_true(ctl_store_reserve_held(f->st));
+	assert_int_equal(ctl_store_space_check(f->st, 1), CL_OK);
+	assert_int_equal(ctl_store_space_check(f->st, UINT64_MAX / 2), CL_ENOSPACE);
+	assert_non_null(strstr(cl_error_detail(), "disk is full"));
+
+	/* a freeing change that hits a full disk: reserve released, run again, committed */
+	calls = 0;
+	assert_int_equal(ctl_store_tx_freeing(f->st, full_once, f), CL_OK);
+	assert_int_equal(calls, 2);
+	assert_int_not_equal(stat(path, &sb), 0);
+	assert_false(ctl_store_reserve_held(f->st));
+	ctl_tenant got;
+	assert_int_equal(ctl_store_tenant_get(f->st, "ten-f", &got), CL_OK);
+	/* no reserve to release: the error stands, one run */
+	calls = 0;
+	assert_int_equal(ctl_store_exec(f->st, "DELETE FROM tenants"), CL_OK);
+	assert_int_equal(ctl_store_tx_freeing(f->st, full_once, f), CL_ENOSPACE);
+	assert_int_equal(calls, 1);
+	assert_int_equal(ctl_store_tenant_get(f->st, "ten-f", &got), CL_ENOTFOUND); /* rolled back */
+	/* bulk writes wait for the reserve; it comes back when there is room */
+	assert_int_equal(ctl_store_space_check(f->st, 1), CL_OK);
+	assert_true(ctl_store_reserve_held(f->st));
+	assert_int_equal(stat(path, &sb), 0);
 }
 
 static void open_bad_path_fails(void **state)
@@ -376,6 +588,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(jobs_lifecycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(counts_only_whitelisted, setup, teardown),
 		cmocka_unit_test_setup_teardown(images, setup, teardown),
+		cmocka_unit_test_setup_teardown(commit_reports_first_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(full_disk_is_enospace, setup, teardown),
+		cmocka_unit_test_setup_teardown(reserve_for_deletes, setup, teardown),
+		cmocka_unit_test_setup_teardown(failure_log_rate_limited, setup, teardown),
 		cmocka_unit_test(open_bad_path_fails),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

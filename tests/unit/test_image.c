@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -234,6 +236,106 @@ static void build_rejects(void **state)
 	char cmd[256];
 	snprintf(cmd, sizeof(cmd), "ls %s | grep -q tmp", tmpdir);
 	assert_int_not_equal(system(cmd), 0);
+}
+
+/* Inputs that are not regular files are refused before they are opened:
+ * opening a FIFO for reading blocks until a writer comes, so a hang here is
+ * the bug (the alarm's default action ends the test run with a failure). */
+static void build_refuses_special_files(void **state)
+{
+	char a[128], fifo[128], sock[100], out[128];
+	snprintf(a, sizeof(a), "%s/bin", tmpdir);
+	snprintf(fifo, sizeof(fifo), "%s/fifo", tmpdir);
+	snprintf(sock, sizeof(sock), "%.80s/sock", tmpdir);
+	snprintf(out, sizeof(out), "%s/special.img", tmpdir);
+	write_file(a, "x", 0755);
+	assert_int_equal(mkfifo(fifo, 0644), 0);
+	int sfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock);
+	assert_int_equal(bind(sfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	cl_image_input in[] = {{a, "app/bin"}, {fifo, "app/data"}};
+	cl_image_spec spec = {.name = "n", .entrypoint = "/app/bin", .inputs = in, .ninputs = 2};
+	alarm(20);
+	assert_int_equal(cl_image_build(&spec, out), CL_EINVAL);
+	assert_non_null(strstr(cl_error_detail(), "is a FIFO: only regular files can be packed"));
+	assert_int_equal(cl_image_build_flags(&spec, out, CL_IMAGE_FOLLOW_SYMLINKS), CL_EINVAL);
+	in[1].src = "/dev/null";
+	assert_int_equal(cl_image_build(&spec, out), CL_EINVAL);
+	assert_non_null(strstr(cl_error_detail(), "is a character device"));
+	in[1].src = sock;
+	assert_int_equal(cl_image_build(&spec, out), CL_EINVAL);
+	assert_non_null(strstr(cl_error_detail(), "is a socket"));
+	in[1].src = tmpdir;
+	assert_int_equal(cl_image_build(&spec, out), CL_EINVAL);
+	assert_non_null(strstr(cl_error_detail(), "is a directory"));
+	alarm(0);
+	close(sfd);
+	struct stat st;
+	assert_int_equal(stat(out, &st), -1);
+}
+
+/* A symbolic link is refused unless asked for (it would silently pack
+ * whatever it points to); with CL_IMAGE_FOLLOW_SYMLINKS its target's bytes
+ * are packed, and a loop or a dangling link is an error. */
+static void build_symlinks(void **state)
+{
+	char a[128], secret[128], link[128], loop1[128], loop2[128], dangle[128], fifo[128], flink[128],
+		out[128];
+	snprintf(a, sizeof(a), "%s/bin", tmpdir);
+	snprintf(secret, sizeof(secret), "%s/secret", tmpdir);
+	snprintf(link, sizeof(link), "%s/link", tmpdir);
+	snprintf(loop1, sizeof(loop1), "%s/loop1", tmpdir);
+	snprintf(loop2, sizeof(loop2), "%s/loop2", tmpdir);
+	snprintf(dangle, sizeof(dangle), "%s/dangle", tmpdir);
+	snprintf(fifo, sizeof(fifo), "%s/fifo", tmpdir);
+	snprintf(flink, sizeof(flink), "%s/fifolink", tmpdir);
+	snprintf(out, sizeof(out), "%s/link.img", tmpdir);
+	write_file(a, "x", 0755);
+	write_file(secret, "s3cret", 0640);
+	assert_int_equal(symlink(secret, link), 0);
+	assert_int_equal(symlink(loop2, loop1), 0);
+	assert_int_equal(symlink(loop1, loop2), 0);
+	assert_int_equal(symlink("nosuch", dangle), 0);
+	assert_int_equal(mkfifo(fifo, 0644), 0);
+	assert_int_equal(symlink(fifo, flink), 0);
+	cl_image_input in[] = {{a, "app/bin"}, {link, "etc/key"}};
+	cl_image_spec spec = {.name = "n", .entrypoint = "/app/bin", .inputs = in, .ninputs = 2};
+	struct stat st;
+
+	assert_int_equal(cl_image_build(&spec, out), CL_EINVAL);
+	assert_non_null(strstr(cl_error_detail(), "is a symbolic link"));
+	assert_non_null(strstr(cl_error_detail(), "--follow-symlinks"));
+	assert_int_equal(stat(out, &st), -1);
+
+	assert_int_equal(cl_image_build_flags(&spec, out, CL_IMAGE_FOLLOW_SYMLINKS), CL_OK);
+	cl_buf f;
+	cl_buf_init(&f, 1 << 20);
+	assert_int_equal(cl_file_read(out, 1 << 20, &f), CL_OK);
+	cl_image *img = NULL;
+	assert_int_equal(cl_image_parse(f.data, f.len, &img), CL_OK);
+	assert_int_equal(img->nfiles, 2);
+	assert_string_equal(img->files[1].path, "etc/key");
+	assert_int_equal(img->files[1].size, 6);
+	assert_int_equal(img->files[1].mode, 0640); /* the target's mode, not the link's */
+	assert_memory_equal(f.data + img->files[1].offset, "s3cret", 6);
+	cl_image_free(img);
+	cl_buf_free(&f);
+	assert_int_equal(unlink(out), 0);
+
+	alarm(20);
+	in[1].src = loop1;
+	assert_int_equal(cl_image_build(&spec, out), CL_EINVAL);
+	assert_int_equal(cl_image_build_flags(&spec, out, CL_IMAGE_FOLLOW_SYMLINKS), CL_EINVAL);
+	assert_non_null(strstr(cl_error_detail(), "symbolic link loop"));
+	in[1].src = dangle;
+	assert_int_equal(cl_image_build_flags(&spec, out, CL_IMAGE_FOLLOW_SYMLINKS), CL_ENOTFOUND);
+	assert_non_null(strstr(cl_error_detail(), "dangling"));
+	in[1].src = flink; /* followed to a FIFO: still refused, no hang */
+	assert_int_equal(cl_image_build_flags(&spec, out, CL_IMAGE_FOLLOW_SYMLINKS), CL_EINVAL);
+	assert_non_null(strstr(cl_error_detail(), "is a FIFO"));
+	alarm(0);
+	assert_int_equal(stat(out, &st), -1);
 }
 
 /* ---- negative: one per rule ------------------------------------------ */
@@ -704,6 +806,31 @@ static void cli_errors_are_one_line(void **state)
 	assert_int_equal(stat(img, &st), -1); /* no failed build wrote the output */
 }
 
+static void cli_follow_symlinks(void **state)
+{
+	char src[128], link[128], img[128];
+	snprintf(src, sizeof(src), "%s/hello", tmpdir);
+	snprintf(link, sizeof(link), "%s/hello-link", tmpdir);
+	snprintf(img, sizeof(img), "%s/hello.img", tmpdir);
+	write_file(src, "#!/bin/sh\necho hi\n", 0755);
+	assert_int_equal(symlink(src, link), 0);
+	cl_buf out, err;
+	const char *s;
+	char *refused[] = {"build", "-o", img, "--name", "n", "--entrypoint", "/app/hello-link", link, NULL};
+	assert_int_equal(run_cli(refused, &out, &err), 1);
+	assert_int_equal(count_lines(&err), 1);
+	assert_int_equal(cl_buf_cstr(&err, &s), CL_OK);
+	assert_non_null(strstr(s, "--follow-symlinks"));
+	cl_buf_free(&out);
+	cl_buf_free(&err);
+	char *followed[] = {"build",	       "-o",	   img,	 "--name", "n", "--entrypoint", "/app/hello-link",
+			    "--follow-symlinks", link, NULL};
+	assert_int_equal(run_cli(followed, &out, &err), 0);
+	assert_int_equal(err.len, 0);
+	cl_buf_free(&out);
+	cl_buf_free(&err);
+}
+
 static void extract_refuses_file_as_parent(void **state)
 {
 	size_t len;
@@ -726,6 +853,8 @@ int main(void)
 		cmocka_unit_test(parse_valid),
 		cmocka_unit_test_setup_teardown(build_parse_roundtrip, setup_tmp, teardown_tmp),
 		cmocka_unit_test_setup_teardown(build_rejects, setup_tmp, teardown_tmp),
+		cmocka_unit_test_setup_teardown(build_refuses_special_files, setup_tmp, teardown_tmp),
+		cmocka_unit_test_setup_teardown(build_symlinks, setup_tmp, teardown_tmp),
 		cmocka_unit_test(truncated_everywhere),
 		cmocka_unit_test(bad_magic),
 		cmocka_unit_test(manifest_length_limits),
@@ -744,6 +873,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(extract_refuses_file_as_parent, setup_tmp, teardown_tmp),
 		cmocka_unit_test_setup_teardown(cli_build_and_inspect, setup_tmp, teardown_tmp),
 		cmocka_unit_test_setup_teardown(cli_errors_are_one_line, setup_tmp, teardown_tmp),
+		cmocka_unit_test_setup_teardown(cli_follow_symlinks, setup_tmp, teardown_tmp),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
