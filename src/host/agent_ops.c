@@ -321,17 +321,18 @@ static ops_enclave *complete(cl_agent_pool *p, ops_item *it, json_t *result)
 	ops_enclave *enc = it->enc;
 	if (enc && it->running)
 		enc->running--;
-	pthread_mutex_lock(&p->mu);
-	tenant_give(p, it->op.tenant);
-	p->held--;
-	pthread_mutex_unlock(&p->mu);
-	ops_item_free(it);
+	/* the result first: once the op no longer counts, its result is there */
 	if (result && p->post) {
 		ops_post_result(p, result);
 	} else if (result) {
 		ops_pending_push(p, result);
 		json_decref(result);
 	}
+	pthread_mutex_lock(&p->mu);
+	tenant_give(p, it->op.tenant);
+	p->held--;
+	pthread_mutex_unlock(&p->mu);
+	ops_item_free(it);
 	return enc;
 }
 

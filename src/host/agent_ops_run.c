@@ -193,12 +193,17 @@ static json_t *reply_result(ops_item *it)
 	return r;
 }
 
+/* The deadline: the op is answered "expired", running or still queued. */
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	ops_item *it = arg;
-	cl_debug("op expired while running op=%s enclave=%s", it->op.op, it->op.enclave);
-	ops_finish(it->pool, it, fail(it, "expired", "expired: enclave %s did not answer before the op's deadline",
-				      it->op.enclave));
+	cl_debug("op expired op=%s enclave=%s running=%d", it->op.op, it->op.enclave, it->running ? 1 : 0);
+	json_t *res = it->running ? fail(it, "expired", "expired: enclave %s did not answer before the op's deadline",
+					 it->op.enclave)
+				  : fail(it, "expired", "expired: the op's deadline passed while it waited for enclave %s",
+					 it->op.enclave);
+	ops_run_dequeue(it);
+	ops_finish(it->pool, it, res);
 }
 
 /* Reads what has arrived of the reply. NULL while more is needed (or when
@@ -289,11 +294,8 @@ static json_t *start(cl_agent_pool *p, ops_item *it, uint64_t now)
 		return res;
 	if (cl_sandbox_connect_nonblock(p->dir, it->op.enclave, &it->fd) != CL_OK)
 		return fail(it, NULL, "enclave %s is not reachable: %s", it->op.enclave, cl_error_detail());
-	uint64_t left = it->deadline_ns - now;
-	struct timeval tv = {.tv_sec = (time_t)(left / 1000000000u), .tv_usec = (suseconds_t)(left % 1000000000u) / 1000};
 	it->io = event_new(p->base, it->fd, EV_WRITE | EV_PERSIST, on_io, it);
-	it->timer = evtimer_new(p->base, on_timer, it);
-	if (!it->io || !it->timer || event_add(it->io, NULL) != 0 || evtimer_add(it->timer, &tv) != 0)
+	if (!it->io || event_add(it->io, NULL) != 0)
 		return fail(it, NULL, "out of memory");
 	return NULL;
 }
@@ -323,9 +325,14 @@ void ops_run_next(cl_agent_pool *p, ops_enclave *enc)
 
 void ops_run_enqueue(cl_agent_pool *p, ops_item *it)
 {
+	/* One timer from now to the deadline, queued or running. */
+	uint64_t now = cl_now_mono_ns(), left = it->deadline_ns > now ? it->deadline_ns - now : 0;
+	struct timeval tv = {.tv_sec = (time_t)(left / 1000000000u), .tv_usec = (suseconds_t)(left % 1000000000u) / 1000};
 	ops_enclave *enc = enclave_get(p, it->op.enclave);
-	if (!enc) {
+	if (!enc || !(it->timer = evtimer_new(p->base, on_timer, it)) || evtimer_add(it->timer, &tv) != 0) {
 		ops_finish(p, it, fail(it, NULL, "out of memory"));
+		if (enc)
+			ops_enclave_release(p, enc);
 		return;
 	}
 	it->enc = enc;

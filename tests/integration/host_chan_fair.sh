@@ -8,7 +8,9 @@
 # While A parks hundreds of recv waits, B's send/recv round trips keep
 # succeeding (never 429/503/504; the latencies are printed, not asserted:
 # timings belong in bench/chan_fair.sh). A is refused with 429 and
-# Retry-After beyond its budget, at the control plane. Once A's callers are
+# Retry-After beyond its budget, at the control plane, and its own enclave
+# keeps running (the agent uses at most 8 of its shim's 16 client slots, so
+# its STATUS probe still gets through). Once A's callers are
 # killed, their ops vanish at the control plane (cloister_ops_inflight), and
 # at the host: the agent's shim connections for A's enclave close and its
 # in-flight count drops to 0 — long before the 30 s waits would have ended.
@@ -166,6 +168,10 @@ python3 "$WORK/chan.py" victim "$URL" "$CA" "$B_ENC" "$B_TOKEN" "$B_KEY" "$ROUND
 	fail "victim round trips failed while the attacker's waits were parked"
 kill -0 "$ATTACK_PID" 2>/dev/null || fail "attacker client ended early: $(tail -n 3 "$WORK/attack.out")"
 [ "$(grep -vc '^429 ' "$WORK/attack.out")" = 0 ] || fail "attacker's parked waits ended early"
+# The parked waits leave room in the attacker's shim (16 clients) for the
+# agent's STATUS probe: a full shim would look dead and its enclave be destroyed.
+[ "$(shim_conns "$A_ENC")" -le 8 ] || fail "$(shim_conns "$A_ENC") connections to one shim (at most 8)"
+enclave_is "$A_ENC" running || fail "the attacker's enclave is $(enclave_state "$A_ENC") under its own waits"
 
 echo "== the attacker's callers go away"
 kill -9 "$ATTACK_PID"
