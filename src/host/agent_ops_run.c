@@ -26,7 +26,7 @@
 
 /* A recv wait ends this long before the deadline, so the shim's (empty)
  * answer is back, and posted, before the deadline passes. */
-#define RECV_SLACK_MS 200u
+#define RECV_SLACK_MS 500u
 /* Reply payload room for an OK/ERROR answer (and the floor for DATA/LOG). */
 #define REPLY_MIN 4096u
 
