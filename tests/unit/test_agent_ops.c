@@ -479,8 +479,7 @@ static void deadline_passed_before_start(void **state)
 	fx *x = *state;
 	pool_start(x, NULL);
 	submit(x, "op-late", "ten-a", 1, CL_OP_SEND, 0, 0);
-	json_t *r = result_of(x, "op-late");
-	assert_non_null(r);
+	json_t *r = wait_result(x, "op-late");
 	assert_string_equal(reason(r), "expired");
 	assert_int_equal(cl_agent_pool_inflight(x->pool, NULL), 0);
 	submit(x, "op-next", "ten-a", 1, CL_OP_SEND, 0, 60000); /* the shim works: only op-next reaches it */
