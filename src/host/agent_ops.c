@@ -208,7 +208,9 @@ static ops_item *item_new(cl_agent_pool *p)
 cl_err cl_agent_pool_submit(cl_agent_pool *p, cl_agent_op *op)
 {
 	json_t *refusal = NULL;
-	cl_err err = CL_OK;
+	cl_err err = CL_OK, terr;
+	char msg[160];
+	bool queued = false;
 	ops_item *it = item_new(p);
 	pthread_mutex_lock(&p->mu);
 	if (seen_check_add(p, op->op))
@@ -221,8 +223,7 @@ cl_err cl_agent_pool_submit(cl_agent_pool *p, cl_agent_op *op)
 		refusal = ops_result_error(op->op, "expired: the op's deadline passed before it could start", "expired");
 		goto out;
 	}
-	char msg[160];
-	cl_err terr = it ? tenant_take(p, op->tenant) : CL_ENOMEM;
+	terr = it ? tenant_take(p, op->tenant) : CL_ENOMEM;
 	if (terr == CL_ELIMIT) {
 		snprintf(msg, sizeof(msg), "tenant has %u channel ops in flight on this host; retry later",
 			 CL_AGENT_OPS_TENANT_MAX);
@@ -238,7 +239,7 @@ cl_err cl_agent_pool_submit(cl_agent_pool *p, cl_agent_op *op)
 	it->deadline_ns = cl_now_mono_ns() + (uint64_t)op->deadline_ms * 1000000u;
 	p->held++;
 	inbox_append_locked(p, it);
-	it = NULL;
+	queued = true;
 out:
 	if (refusal) {
 		cl_debug("op refused op=%s reason=%s", op->op,
@@ -247,27 +248,30 @@ out:
 		json_decref(refusal);
 	}
 	pthread_mutex_unlock(&p->mu);
-	if (!it)
+	if (queued)
 		wake(p);
-	free(it);
+	else
+		free(it);
 	return err;
 }
 
 void cl_agent_pool_cancel(cl_agent_pool *p, const char *op)
 {
 	ops_item *it = item_new(p);
+	bool queued = false;
 	pthread_mutex_lock(&p->mu);
 	bool known = seen_check_add(p, op); /* unknown: a late copy must not run */
 	if (known && it) {
 		snprintf(it->op.op, sizeof(it->op.op), "%s", op);
 		it->cancel = true;
 		inbox_append_locked(p, it);
-		it = NULL;
+		queued = true;
 	}
 	pthread_mutex_unlock(&p->mu);
-	if (known && !it)
+	if (queued)
 		wake(p);
-	free(it);
+	else
+		free(it);
 }
 
 /* ---- the engine (engine thread) ---- */
