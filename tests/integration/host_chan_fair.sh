@@ -17,6 +17,10 @@
 #
 # ROUNDS=N sets the victim's round trips per phase (default 20); the figures
 # are printed as "victim round trip <phase>: n=.. p50=..ms p99=..ms max=..ms".
+# 300 TLS handshakes keep the single-threaded control plane busy for a while
+# (seconds under ASan on a loaded machine): let a host go 15 s without a sync
+# before it counts as lost.
+CTL_POLL_MS=${CTL_POLL_MS:-5000}
 source "$(dirname "$0")/host_lib.sh"
 
 ROUNDS=${ROUNDS:-20}
@@ -31,15 +35,16 @@ url, ca = sys.argv[2], sys.argv[3]
 host, port = url.split("//")[1].rsplit(":", 1)
 ctx = ssl.create_default_context(cafile=ca)
 
-async def park(i, enc, token, key, wait_ms, out):
+async def park(i, enc, token, key, wait_ms, out, opening):
     body = json.dumps({"max": 4096, "wait_ms": wait_ms}).encode()
     head = (f"POST /v1/enclaves/{enc}/recv HTTP/1.1\r\nHost: {host}:{port}\r\n"
             f"Authorization: Bearer {token}\r\nX-Cloister-Access-Key: {key}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
     try:
-        r, w = await asyncio.open_connection(host, int(port), ssl=ctx)
-        w.write(head + body)
-        await w.drain()
+        async with opening:  # a few handshakes at a time: the attack is the parked waits
+            r, w = await asyncio.open_connection(host, int(port), ssl=ctx)
+            w.write(head + body)
+            await w.drain()
         status = int((await r.readline()).split()[1])
         headers = {}
         while True:
@@ -58,7 +63,8 @@ async def park(i, enc, token, key, wait_ms, out):
     await asyncio.Event().wait()  # keep the connection until killed
 
 async def attack(enc, token, key, n):
-    await asyncio.gather(*(park(i, enc, token, key, 30000, sys.stdout) for i in range(n)))
+    opening = asyncio.Semaphore(20)
+    await asyncio.gather(*(park(i, enc, token, key, 30000, sys.stdout, opening) for i in range(n)))
 
 def victim(enc, token, key, rounds, tag):
     conn = http.client.HTTPSConnection(host, int(port), context=ctx, timeout=60)
@@ -153,7 +159,7 @@ echo "== the attacker parks $ATTACK recv waits"
 python3 "$WORK/chan.py" attack "$URL" "$CA" "$A_ENC" "$A_TOKEN" "$A_KEY" "$ATTACK" >"$WORK/attack.out" 2>&1 &
 ATTACK_PID=$!
 refused_all() { [ "$(count '^429 ')" -ge $((ATTACK - BUDGET_HOST)) ]; }
-wait_for 60 "$((ATTACK - BUDGET_HOST)) of the attacker's waits refused" refused_all
+wait_for 120 "$((ATTACK - BUDGET_HOST)) of the attacker's waits refused" refused_all
 wait_for 20 "the attacker's waits parked in its enclave's shim" shim_conns_some "$A_ENC"
 wait_for 20 "the control plane holding the attacker's budget" ops_inflight_is "$BUDGET_HOST"
 [ "$(count '^429 ')" = $((ATTACK - BUDGET_HOST)) ] || fail "429s: $(count '^429 '), want $((ATTACK - BUDGET_HOST))"
