@@ -14,7 +14,10 @@
  * dead) is answered with no ops, and one whose connection closed is dropped.
  * "Delivered" means sent and awaiting a result: such ops (channel and
  * firmware) are sent again in every later answer until the host reports a
- * result; the agent runs an op id at most once (its seen-sets).
+ * result; the agent runs an op id at most once (its seen-sets). The ids of
+ * delivered channel ops whose caller went away ride the answer's "cancel"
+ * the same way, until the host answers them or their deadline passes
+ * (ops.c).
  */
 #include <errno.h>
 #include <event2/buffer.h>

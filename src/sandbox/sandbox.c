@@ -367,11 +367,12 @@ static cl_err connect_shim(const char *dir, const char *id, int flags, int *fd)
 	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		int e = errno;
 		close(s);
-		/* non-blocking: EAGAIN means the shim's backlog is full */
-		return cl_errorf(e == ENOENT || e == ECONNREFUSED ? CL_ENOTFOUND
-				 : e == EAGAIN			  ? CL_EUNAVAIL
-								  : CL_ESYS,
-				 "sandbox %s: shim: %s", id, strerror(e));
+		cl_err code = CL_ESYS;
+		if (e == ENOENT || e == ECONNREFUSED)
+			code = CL_ENOTFOUND;
+		else if (e == EAGAIN) /* non-blocking: the shim's listen backlog is full */
+			code = CL_EUNAVAIL;
+		return cl_errorf(code, "sandbox %s: shim: %s", id, strerror(e));
 	}
 	*fd = s;
 	return CL_OK;
