@@ -28,6 +28,7 @@
 #include "host/agent_ops_internal.h"
 
 #define LOG_EVERY_NS 1000000000ull
+#define LOG_BUSY 16
 
 /* ---- results ---- */
 
@@ -276,15 +277,19 @@ void cl_agent_pool_cancel(cl_agent_pool *p, const char *op)
 
 /* ---- the engine (engine thread) ---- */
 
+/* A busy host (LOG_BUSY ops or more in flight) logs its count at most once a
+ * second until it is idle again, and then says so once; a quiet one logs
+ * nothing. */
 static void log_count(cl_agent_pool *p)
 {
 	size_t n = cl_agent_pool_inflight(p, NULL);
 	uint64_t now = cl_now_mono_ns();
-	if (n == p->log_n || (n != 0 && now - p->log_ns < LOG_EVERY_NS))
+	if ((!p->log_busy && n < LOG_BUSY) || n == p->log_n || (n != 0 && now - p->log_ns < LOG_EVERY_NS))
 		return;
 	cl_info("channel ops in flight n=%zu", n);
 	p->log_n = n;
 	p->log_ns = now;
+	p->log_busy = n != 0;
 }
 
 void ops_item_free(ops_item *it)

@@ -78,6 +78,7 @@ struct cl_agent_pool {
 	ops_post *post;         /* NULL when results are not posted */
 	uint64_t log_ns;        /* last "ops in flight" line */
 	size_t log_n;
+	bool log_busy;          /* the last line said busy: say when idle again */
 	/* set at creation, read-only after */
 	char *dir, *host_id;
 	pthread_t thread;
