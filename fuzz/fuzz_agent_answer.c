@@ -1,6 +1,7 @@
 /* fuzz_agent_answer.c — the agent's sync-answer parser
  * (cl_agent_answer_parse, incl. firmware_ops and firmware_audit_ack). What
- * it accepts must hold its invariants: ids valid, bounded counts, device
+ * it accepts must hold its invariants: ids valid (ops, their tenant, the
+ * "cancel" list), deadlines within their cap, bounded counts, device
  * addresses and reasons within their buffers, ops of a known kind with the
  * fields that kind needs; a refusal leaves nothing allocated. */
 #include <stdint.h>
@@ -13,7 +14,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	cl_agent_answer a;
 	if (cl_agent_answer_parse((const char *)data, size, &a) != CL_OK) {
-		if (a.desired || a.ops || a.fw_ops || a.bad_ops || a.ndesired || a.nops || a.nfw_ops || a.nbad_ops)
+		if (a.desired || a.ops || a.fw_ops || a.bad_ops || a.cancel || a.ndesired || a.nops || a.nfw_ops ||
+		    a.nbad_ops || a.ncancel)
 			__builtin_trap();
 		return 0;
 	}
@@ -23,7 +25,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!cl_agent_valid_id(a.desired[i].id) || a.desired[i].memory_mib < 16)
 			__builtin_trap();
 	for (size_t i = 0; i < a.nops; i++)
-		if (!cl_agent_valid_id(a.ops[i].op) || !cl_agent_valid_id(a.ops[i].enclave))
+		if (!cl_agent_valid_id(a.ops[i].op) || !cl_agent_valid_id(a.ops[i].enclave) ||
+		    (a.ops[i].tenant[0] && !cl_agent_valid_id(a.ops[i].tenant)) ||
+		    a.ops[i].deadline_ms > CL_AGENT_OP_DEADLINE_MAX)
+			__builtin_trap();
+	for (size_t i = 0; i < a.ncancel; i++)
+		if (!cl_agent_valid_id(a.cancel[i]))
 			__builtin_trap();
 	for (size_t i = 0; i < a.nfw_ops; i++) {
 		const cl_agent_fw_op *o = &a.fw_ops[i];

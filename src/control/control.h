@@ -139,23 +139,41 @@ CL_MUST_CHECK cl_err ctl_sync_start(ctl_server *srv);
 void ctl_sync_shutdown(ctl_server *srv);
 
 /* ---- ops.c ---- */
+/* Channel ops in flight a tenant may have, in all and on one host (beyond:
+ * 429 with Retry-After). The host keeps its own per-tenant budget too
+ * (CL_AGENT_OPS_TENANT_MAX in src/host/agent.h). */
+#define CTL_OPS_TENANT_MAX 128u
+#define CTL_OPS_TENANT_HOST_MAX 64u
 /* Queues a channel op for the enclave's host and holds the tenant's request
- * until the host answers or the op times out. kind: "send"|"recv"|"logs". */
+ * until the host answers, the op's deadline (wait_ms + 15 s) passes, or the
+ * caller goes away (the op is then dropped, and the host told to drop it).
+ * Over a budget it answers 429 (503 when the control plane's 1024 are in
+ * flight) at once. kind: "send"|"recv"|"logs". */
 void ctl_op_submit(ctl_server *srv, struct evhttp_request *req, const ctl_enclave *e, const char *kind,
 		   const char *data_b64, size_t data_len, int64_t max, int64_t wait_ms);
-/* Appends the host's ops awaiting a result to arr (JSON op objects) and
- * marks them delivered (sent): an op stays until its result arrives or it
- * times out, and is sent again in every answer meanwhile (the agent runs an
- * op id once). */
-void ctl_ops_take(ctl_server *srv, const char *host_id, json_t *arr);
-/* True if the host has ops never sent (answer its sync at once). */
+/* Appends the host's ops awaiting a result to ops (JSON op objects with
+ * "tenant" and "deadline_ms" = ms left at now_ns, less the time the host
+ * needs to post a result) and marks them delivered: an op stays until its
+ * result arrives or it times out, and is sent again in every answer
+ * meanwhile (the agent runs an op id once); one whose deadline has passed is
+ * not sent. Appends to cancel the ids of delivered ops whose caller went
+ * away. now_ns: cl_now_mono_ns(). */
+void ctl_ops_take(ctl_server *srv, const char *host_id, json_t *ops, json_t *cancel, uint64_t now_ns);
+/* True if the host has ops never sent, or cancels never sent (answer its sync at once). */
 bool ctl_ops_pending(ctl_server *srv, const char *host_id);
-/* Completes an op with the host's result; CL_ENOTFOUND if unknown. */
+/* Completes an op with the host's result (reason: the result's "reason",
+ * NULL if none: "too_many_requests" -> 429, "expired" -> 504, other
+ * failures 503); a cancelled op's result just removes it. CL_ENOTFOUND if
+ * unknown. */
 CL_MUST_CHECK cl_err ctl_op_complete(ctl_server *srv, const char *host_id, const char *op_id, bool ok,
-				     const char *data, const char *error);
+				     const char *data, const char *error, const char *reason);
 /* Fails every op (shutdown). */
 void ctl_ops_shutdown(ctl_server *srv);
+/* Ops in flight (callers still waiting). */
 unsigned ctl_ops_count(ctl_server *srv);
+/* Ops in flight in all, of tenant_id, and of tenant_id on host_id (NULLs count nothing). */
+void ctl_ops_tally(ctl_server *srv, const char *tenant_id, const char *host_id, unsigned *all, unsigned *tenant,
+		   unsigned *tenant_host);
 
 /* ---- api_enclaves.c / api_enclave_ops.c ---- */
 /* Decides whether r's caller may do action (CTL_ACT_*) on e: CL_OK, CL_EPERM

@@ -1,22 +1,44 @@
 /* ops.c — channel requests (send/recv/logs) relayed to an enclave's host.
  *
  * The tenant's HTTP request is held; the op rides the host's next sync
- * answer; the host posts the result to /v1/hosts/{id}/ops/{op} (or in a
- * sync's "results"); we then answer the tenant. An op not answered within
- * its wait plus CTL_OP_GRACE_MS fails with 504. Ops live only in memory: a
- * restart fails them (the tenant retries), which duplicates nothing.
+ * answer with its tenant and the ms left until its deadline; the host posts
+ * the result to /v1/hosts/{id}/ops/{op} (or in a sync's "results"); we then
+ * answer the tenant. An op not answered by its deadline (its wait plus
+ * CTL_OP_GRACE_MS) fails with 504 and is never sent after it. Ops live only
+ * in memory: a restart fails them (the tenant retries), which duplicates
+ * nothing.
+ *
+ * Fairness: a tenant may have at most CTL_OPS_TENANT_MAX ops in flight, and
+ * CTL_OPS_TENANT_HOST_MAX on one host (the host's own budget); beyond, 429
+ * with Retry-After, and other tenants do not notice.
+ *
+ * Caller gone: the op watches its tenant's connection. When it closes before
+ * the result, the op is dropped at once; if the host already has it, a
+ * tombstone stays (bounded) so that the host's next answers carry its id in
+ * "cancel" — the host ends the wait and answers "cancelled", which removes
+ * the tombstone (as does the op's deadline).
  */
+#include <errno.h>
+#include <event2/bufferevent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "common/log.h"
 #include "common/util.h"
 #include "control/control.h"
 
 #define CTL_OP_GRACE_MS 15000
+/* The host's deadline ends this much before ours: time to post the result. */
+#define CTL_OP_RESULT_MARGIN_MS 1000
 /* Each op may hold up to 512 KiB of data and a client connection: cap them. */
 #define CTL_OPS_MAX 1024
+/* Tombstones kept to tell hosts about cancelled ops (beyond, the host's own
+ * deadline ends the op). */
+#define CTL_OPS_CANCEL_MAX 1024
+#define CTL_OP_RETRY_AFTER "1"
+#define MS_NS 1000000ull
 
 struct ctl_op {
 	ctl_op *next;
@@ -24,17 +46,25 @@ struct ctl_op {
 	char id[CTL_ID_MAX];
 	char host_id[CTL_ID_MAX];
 	char enclave_id[CTL_ID_MAX];
+	char tenant_id[CTL_ID_MAX];
 	char kind[8];
 	char *data_b64; /* send only */
 	size_t data_len;
 	int64_t max, wait_ms;
-	bool delivered; /* sent at least once, awaiting the result */
+	uint64_t deadline_ns; /* monotonic: 504 then */
+	bool delivered;       /* sent at least once, awaiting the result */
+	bool cancelled;       /* tombstone: the caller went away (req is NULL) */
+	bool cancel_sent;     /* the tombstone's id went out in a "cancel" at least once */
 	struct evhttp_request *req;
+	struct evhttp_connection *conn; /* req's connection, watched (closecb), or NULL */
+	struct event *close_ev;         /* watches conn's socket for the caller closing */
 	struct event *timer;
 };
 
 static void op_free(ctl_op *op)
 {
+	if (op->close_ev)
+		event_free(op->close_ev);
 	if (op->timer)
 		event_free(op->timer);
 	if (op->data_b64) {
@@ -53,21 +83,148 @@ static void unlink_op(ctl_server *srv, ctl_op *op)
 		}
 }
 
+/* Stops watching the caller's connection. */
+static void unwatch(ctl_op *op)
+{
+	if (op->conn && op->req && evhttp_request_get_connection(op->req) == op->conn)
+		evhttp_connection_set_closecb(op->conn, NULL, NULL);
+	op->conn = NULL;
+	if (op->close_ev) {
+		event_free(op->close_ev);
+		op->close_ev = NULL;
+	}
+}
+
+/* Takes the op's request (after unwatch) for the one reply it gets. */
+static struct evhttp_request *take_req(ctl_op *op)
+{
+	unwatch(op);
+	struct evhttp_request *req = op->req;
+	op->req = NULL;
+	return req;
+}
+
+static void reply_limit(ctl_server *srv, struct evhttp_request *req, cl_err e, const char *msg)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", CTL_OP_RETRY_AFTER);
+	ctl_reply_error(srv, req, e, msg);
+}
+
+static unsigned tombstones(ctl_server *srv)
+{
+	unsigned n = 0;
+	for (ctl_op *op = srv->ops; op; op = op->next)
+		n += op->cancelled;
+	return n;
+}
+
+/* The caller is gone: its answer could not arrive. Frees the request and
+ * drops the op; a host that has it is told to drop it too. */
+static void caller_gone(ctl_op *op)
+{
+	ctl_server *srv = op->srv;
+	struct evhttp_request *req = take_req(op);
+	cl_debug("op cancelled: the caller went away op=%s kind=%s enclave=%s tenant=%s", op->id, op->kind,
+		op->enclave_id, op->tenant_id);
+	/* Nobody reads this reply; it frees the request (status 499 as nginx's
+	 * "client closed request", so /metrics tells these apart). */
+	ctl_reply_json(srv, req, 499, json_pack("{s:{s:s,s:s}}", "error", "code", "cancelled", "message",
+					       "the caller went away"));
+	if (op->data_b64) {
+		explicit_bzero(op->data_b64, strlen(op->data_b64));
+		free(op->data_b64);
+		op->data_b64 = NULL;
+	}
+	if (!op->delivered || tombstones(srv) >= CTL_OPS_CANCEL_MAX) {
+		unlink_op(srv, op); /* the host never saw it (or its deadline will end it) */
+		op_free(op);
+		return;
+	}
+	op->cancelled = true; /* kept until the host answers it or its deadline */
+	ctl_sync_wake(srv, op->host_id);
+}
+
+static void on_caller_close(struct evhttp_connection *conn, void *arg)
+{
+	ctl_op *op = arg;
+	if (op->conn != conn)
+		return;
+	op->conn = NULL; /* going away: do not touch it */
+	caller_gone(op);
+}
+
+/* The caller's socket is readable. libevent does not read a connection
+ * while its request is being handled and an HTTP client sends nothing while
+ * it waits for the answer, so anything arriving (end of stream, an error, a
+ * TLS close_notify) means the caller gave up (as for held syncs, sync.c). */
+static void on_caller_readable(evutil_socket_t fd, short what, void *arg)
+{
+	ctl_op *op = arg;
+	unsigned char b[1];
+	ssize_t n = recv(fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	caller_gone(op);
+}
+
+static void watch(ctl_server *srv, ctl_op *op)
+{
+	op->conn = evhttp_request_get_connection(op->req);
+	if (!op->conn)
+		return;
+	evhttp_connection_set_closecb(op->conn, on_caller_close, op);
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(op->conn);
+	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+	if (fd >= 0 && (op->close_ev = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_caller_readable, op)) &&
+	    event_add(op->close_ev, NULL) != 0) {
+		event_free(op->close_ev);
+		op->close_ev = NULL;
+	}
+}
+
 static void on_op_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	ctl_op *op = arg;
 	ctl_server *srv = op->srv;
 	unlink_op(srv, op);
-	cl_warn("op timed out op=%s kind=%s enclave=%s host=%s", op->id, op->kind, op->enclave_id, op->host_id);
-	ctl_reply_error(srv, op->req, CL_ETIMEOUT, "the enclave's host did not answer in time");
+	if (!op->cancelled) {
+		cl_warn("op timed out op=%s kind=%s enclave=%s host=%s", op->id, op->kind, op->enclave_id, op->host_id);
+		ctl_reply_error(srv, take_req(op), CL_ETIMEOUT, "the enclave's host did not answer in time");
+	}
 	op_free(op);
+}
+
+void ctl_ops_tally(ctl_server *srv, const char *tenant_id, const char *host_id, unsigned *all, unsigned *tenant,
+		   unsigned *tenant_host)
+{
+	*all = *tenant = *tenant_host = 0;
+	for (ctl_op *op = srv->ops; op; op = op->next) {
+		if (op->cancelled)
+			continue;
+		(*all)++;
+		if (tenant_id && strcmp(op->tenant_id, tenant_id) == 0) {
+			(*tenant)++;
+			*tenant_host += host_id && strcmp(op->host_id, host_id) == 0;
+		}
+	}
 }
 
 void ctl_op_submit(ctl_server *srv, struct evhttp_request *req, const ctl_enclave *e, const char *kind,
 		   const char *data_b64, size_t data_len, int64_t max, int64_t wait_ms)
 {
-	if (ctl_ops_count(srv) >= CTL_OPS_MAX) {
-		ctl_reply_error(srv, req, CL_EUNAVAIL, "too many channel operations in flight; retry later");
+	unsigned all, tenant, tenant_host;
+	char msg[160];
+	ctl_ops_tally(srv, e->tenant_id, e->host_id, &all, &tenant, &tenant_host);
+	if (all >= CTL_OPS_MAX) {
+		reply_limit(srv, req, CL_EUNAVAIL, "too many channel operations in flight; retry later");
+		return;
+	}
+	if (tenant >= CTL_OPS_TENANT_MAX || tenant_host >= CTL_OPS_TENANT_HOST_MAX) {
+		snprintf(msg, sizeof(msg), "the tenant has %u channel operations in flight (at most %u, %u on one host); "
+			 "retry later", tenant, CTL_OPS_TENANT_MAX, CTL_OPS_TENANT_HOST_MAX);
+		cl_debug("op refused: tenant over budget tenant=%s host=%s inflight=%u on_host=%u", e->tenant_id,
+			e->host_id, tenant, tenant_host);
+		reply_limit(srv, req, CL_ELIMIT, msg);
 		return;
 	}
 	ctl_op *op = calloc(1, sizeof(*op));
@@ -83,13 +240,16 @@ void ctl_op_submit(ctl_server *srv, struct evhttp_request *req, const ctl_enclav
 	op->req = req;
 	snprintf(op->host_id, sizeof(op->host_id), "%s", e->host_id);
 	snprintf(op->enclave_id, sizeof(op->enclave_id), "%s", e->id);
+	snprintf(op->tenant_id, sizeof(op->tenant_id), "%s", e->tenant_id);
 	snprintf(op->kind, sizeof(op->kind), "%s", kind);
 	op->data_len = data_len;
 	op->max = max;
 	op->wait_ms = wait_ms;
 	int64_t ms = wait_ms + CTL_OP_GRACE_MS;
+	op->deadline_ns = cl_now_mono_ns() + (uint64_t)ms * MS_NS;
 	struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
 	evtimer_add(op->timer, &tv);
+	watch(srv, op);
 	op->next = srv->ops;
 	srv->ops = op;
 	cl_debug("op queued op=%s kind=%s enclave=%s host=%s", op->id, kind, e->id, e->host_id);
@@ -99,31 +259,42 @@ void ctl_op_submit(ctl_server *srv, struct evhttp_request *req, const ctl_enclav
 bool ctl_ops_pending(ctl_server *srv, const char *host_id)
 {
 	for (ctl_op *op = srv->ops; op; op = op->next)
-		if (!op->delivered && strcmp(op->host_id, host_id) == 0)
+		if (strcmp(op->host_id, host_id) == 0 && (op->cancelled ? !op->cancel_sent : !op->delivered))
 			return true;
 	return false;
 }
 
 unsigned ctl_ops_count(ctl_server *srv)
 {
-	unsigned n = 0;
-	for (ctl_op *op = srv->ops; op; op = op->next)
-		n++;
-	return n;
+	unsigned all, tenant, tenant_host;
+	ctl_ops_tally(srv, NULL, NULL, &all, &tenant, &tenant_host);
+	return all;
 }
 
-void ctl_ops_take(ctl_server *srv, const char *host_id, json_t *arr)
+void ctl_ops_take(ctl_server *srv, const char *host_id, json_t *ops, json_t *cancel, uint64_t now_ns)
 {
 	for (ctl_op *op = srv->ops; op; op = op->next) {
 		if (strcmp(op->host_id, host_id) != 0)
-			continue; /* delivered ones too: sent again until the host answers */
-		json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I}", "op", op->id, "enclave", op->enclave_id, "kind",
-				      op->kind, "max", (json_int_t)op->max, "wait_ms", (json_int_t)op->wait_ms);
+			continue;
+		if (op->cancelled) { /* sent until the host answers it or its deadline */
+			if (json_array_append_new(cancel, json_string(op->id)) == 0)
+				op->cancel_sent = true;
+			continue;
+		}
+		/* Delivered ones too: sent again until the host answers. One whose
+		 * deadline (less the time to post a result) passed is never sent. */
+		uint64_t margin = (uint64_t)CTL_OP_RESULT_MARGIN_MS * MS_NS;
+		if (now_ns + margin >= op->deadline_ns)
+			continue;
+		json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I}", "op", op->id, "enclave", op->enclave_id, "tenant",
+				      op->tenant_id, "kind", op->kind, "max", (json_int_t)op->max, "wait_ms",
+				      (json_int_t)op->wait_ms, "deadline_ms",
+				      (json_int_t)((op->deadline_ns - now_ns - margin) / MS_NS));
 		if (!o)
 			continue;
 		if (op->data_b64)
 			json_object_set_new(o, "data", json_string(op->data_b64));
-		json_array_append_new(arr, o);
+		json_array_append_new(ops, o);
 		op->delivered = true;
 	}
 }
@@ -138,22 +309,32 @@ static void clean_copy(char *dst, size_t n, const char *src)
 }
 
 cl_err ctl_op_complete(ctl_server *srv, const char *host_id, const char *op_id, bool ok, const char *data,
-		       const char *error)
+		       const char *error, const char *reason)
 {
 	ctl_op *op = srv->ops;
 	while (op && !(strcmp(op->id, op_id) == 0 && strcmp(op->host_id, host_id) == 0))
 		op = op->next;
 	CL_ENSURE(op, CL_ENOTFOUND, "no such op (it may have timed out)");
 	unlink_op(srv, op);
+	if (op->cancelled) { /* the host dropped (or finished) an op whose caller is gone */
+		op_free(op);
+		return CL_OK;
+	}
+	struct evhttp_request *req = take_req(op);
 	if (!ok) {
 		char msg[200], clean[160];
 		clean_copy(clean, sizeof(clean), error && error[0] ? error : "failed");
 		snprintf(msg, sizeof(msg), "host: %s", clean);
-		ctl_reply_error(srv, op->req, CL_EUNAVAIL, msg);
+		if (reason && strcmp(reason, "too_many_requests") == 0)
+			reply_limit(srv, req, CL_ELIMIT, msg); /* the host's own per-tenant budget */
+		else if (reason && strcmp(reason, "expired") == 0)
+			ctl_reply_error(srv, req, CL_ETIMEOUT, msg);
+		else
+			ctl_reply_error(srv, req, CL_EUNAVAIL, msg);
 	} else if (strcmp(op->kind, "send") == 0) {
-		ctl_reply_json(srv, op->req, 200, json_pack("{s:I}", "sent", (json_int_t)op->data_len));
+		ctl_reply_json(srv, req, 200, json_pack("{s:I}", "sent", (json_int_t)op->data_len));
 	} else {
-		ctl_reply_json(srv, op->req, 200, json_pack("{s:s}", "data", data ? data : ""));
+		ctl_reply_json(srv, req, 200, json_pack("{s:s}", "data", data ? data : ""));
 	}
 	op_free(op);
 	return CL_OK;
@@ -164,7 +345,8 @@ void ctl_ops_shutdown(ctl_server *srv)
 	while (srv->ops) {
 		ctl_op *op = srv->ops;
 		srv->ops = op->next;
-		ctl_reply_error(srv, op->req, CL_EUNAVAIL, "control plane is shutting down");
+		if (!op->cancelled)
+			ctl_reply_error(srv, take_req(op), CL_EUNAVAIL, "control plane is shutting down");
 		op_free(op);
 	}
 }

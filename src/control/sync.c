@@ -14,7 +14,10 @@
  * dead) is answered with no ops, and one whose connection closed is dropped.
  * "Delivered" means sent and awaiting a result: such ops (channel and
  * firmware) are sent again in every later answer until the host reports a
- * result; the agent runs an op id at most once (its seen-sets).
+ * result; the agent runs an op id at most once (its seen-sets). The ids of
+ * delivered channel ops whose caller went away ride the answer's "cancel"
+ * the same way, until the host answers them or their deadline passes
+ * (ops.c).
  */
 #include <errno.h>
 #include <event2/buffer.h>
@@ -82,7 +85,7 @@ static void answer(ctl_server *srv, struct evhttp_request *req, const char *host
 		ctl_fw_status_clear(&fws);
 	}
 	cl_error_clear();
-	json_t *encs = json_array(), *ops = json_array();
+	json_t *encs = json_array(), *ops = json_array(), *cancel = json_array();
 	for (size_t i = 0; i < n; i++) {
 		ctl_enclave *e = &es[i];
 		if (strcmp(e->desired, "gone") == 0)
@@ -98,12 +101,17 @@ static void answer(ctl_server *srv, struct evhttp_request *req, const char *host
 	}
 	free(es);
 	if (with_ops) {
-		ctl_ops_take(srv, host_id, ops);
+		ctl_ops_take(srv, host_id, ops, cancel, cl_now_mono_ns());
 		if (ctl_store_jobs_delivered(srv->store, host_id, (int64_t)cl_now_wall_ms()) != CL_OK)
 			cl_warn("could not mark jobs delivered host=%s", host_id);
 	}
 	json_t *ans = json_pack("{s:I,s:o,s:o}", "generation", (json_int_t)h.generation, "enclaves", encs, "ops", ops);
 	ctl_host_clear(&h);
+	if (ans && json_array_size(cancel) > 0 && json_object_set(ans, "cancel", cancel) != 0) {
+		json_decref(ans);
+		ans = NULL;
+	}
+	json_decref(cancel);
 	if (!ans || (err = ctl_fw_sync_answer(srv, host_id, ans, with_ops)) != CL_OK) {
 		json_decref(ans);
 		ctl_reply_err(srv, req, ans ? err : CL_ENOMEM);
@@ -309,7 +317,7 @@ void ctl_sync_handle(ctl_req *r, const char *host_id)
 		const ctl_sync_result *res = &s.results[i];
 		if (ctl_fw_is_op_id(res->op))
 			continue; /* recorded by apply_report */
-		if (ctl_op_complete(srv, host_id, res->op, res->ok, res->data, res->error) != CL_OK)
+		if (ctl_op_complete(srv, host_id, res->op, res->ok, res->data, res->error, res->reason) != CL_OK)
 			cl_debug("sync result for unknown op host=%s", host_id);
 	}
 	CL_GUARD_OUT(err, ctl_store_host_get(srv->store, host_id, &h));
@@ -366,7 +374,7 @@ void ctl_op_result_handle(ctl_req *r, const char *host_id, const char *op_id)
 	}
 	CL_GUARD_OUT(err, ctl_req_json(r, &body));
 	CL_GUARD_OUT(err, ctl_parse_op_result(body, &res));
-	CL_GUARD_OUT(err, ctl_op_complete(srv, host_id, op_id, res.ok, res.data, res.error));
+	CL_GUARD_OUT(err, ctl_op_complete(srv, host_id, op_id, res.ok, res.data, res.error, res.reason));
 	ctl_reply_json(srv, r->req, 200, json_object());
 out:
 	if (err != CL_OK)

@@ -6,7 +6,7 @@
  *   agent_proto.c      JSON of register/sync requests and answers (pure)
  *   agent_state.c      DATA/host.json, capabilities, actual-state collection
  *   agent_image.c      image fetch, digest check and cache
- *   agent_ops.c        channel ops on a bounded pool of worker threads
+ *   agent_ops*.c       channel ops: one event-loop thread, per-tenant budgets, deadlines
  *   agent_fwops.c      the firmware op journal (each op id runs once, across restarts)
  *   agent.c            cl_agent_main: startup adoption, sync loop, signals
  * See docs/host.md for the behaviour and docs/internals.md for the protocol.
@@ -142,14 +142,19 @@ enum cl_agent_op_kind { CL_OP_SEND = 1, CL_OP_RECV, CL_OP_LOGS, CL_OP_EOF };
 typedef struct cl_agent_op {
 	char op[CL_AGENT_ID_MAX];
 	char enclave[CL_AGENT_ID_MAX];
+	char tenant[CL_AGENT_ID_MAX]; /* whose budget it counts against ("" = not given) */
 	enum cl_agent_op_kind kind;
 	char *data;        /* base64 text for send (malloc'd, may be NULL) */
 	uint32_t max;      /* recv/logs: byte cap, <= CL_FRAME_MAX */
 	uint32_t wait_ms;  /* recv: wait, <= CL_AGENT_OP_WAIT_MAX */
+	uint32_t deadline_ms; /* ms left, when the answer was built, until the result is useless */
 } cl_agent_op;
 
 /* The agent's names for proto.h's caps (common/proto.h). */
 #define CL_AGENT_OP_WAIT_MAX CL_PROTO_WAIT_MAX_MS
+/* "deadline_ms" is capped at this; an op without one gets wait_ms + CL_AGENT_OP_GRACE_MS. */
+#define CL_AGENT_OP_DEADLINE_MAX 600000u
+#define CL_AGENT_OP_GRACE_MS 15000u
 /* Bytes of data one recv/logs op returns at most: its base64 must fit, with
  * the JSON around it, in the control plane's request-body limit. */
 #define CL_AGENT_OP_DATA_MAX CL_PROTO_RECV_MAX
@@ -190,13 +195,19 @@ typedef struct cl_agent_answer {
 	size_t nops;
 	char **bad_ops; /* ids of ops (channel or firmware) that were malformed (answer them with an error) */
 	size_t nbad_ops;
+	char **cancel; /* ids of channel ops whose caller went away (malloc'd, valid ids only) */
+	size_t ncancel;
 } cl_agent_answer;
 
 /* Parses a sync answer. The desired set is all-or-nothing: any malformed
  * enclave entry rejects the whole answer (CL_EINVAL, nothing to apply), so a
  * bad answer can never make the agent destroy what runs. A malformed op (in
  * "ops" or "firmware_ops") with a usable id lands in bad_ops; without one it
- * is dropped. A firmware_audit_ack that is present must be an integer >= 0. */
+ * is dropped. An op's "tenant" must be an id when present; its
+ * "deadline_ms" an integer >= 0 (capped at CL_AGENT_OP_DEADLINE_MAX). In
+ * "cancel" (op ids), entries that are not ids are skipped; a "cancel" that
+ * is not an array of at most 4096 rejects the answer. A firmware_audit_ack
+ * that is present must be an integer >= 0. */
 CL_MUST_CHECK cl_err cl_agent_answer_parse(const char *json, size_t len, cl_agent_answer *out);
 /* The firmware part of a parsed answer object (root): firmware_audit_ack and
  * firmware_ops into out (called by cl_agent_answer_parse; appends to
@@ -247,31 +258,54 @@ CL_MUST_CHECK cl_err cl_agent_identity_load(const char *dir, cl_agent_identity *
 /* Saves DIR/host.json atomically with mode 0600. */
 CL_MUST_CHECK cl_err cl_agent_identity_save(const char *dir, const cl_agent_identity *id);
 
-/* ---- channel ops (agent_ops.c) ---- */
+/* ---- channel ops (agent_ops.c, agent_ops_run.c, agent_ops_post.c) ----
+ *
+ * One engine thread runs a libevent loop: each op is a non-blocking shim
+ * connection and a deadline timer (a parked recv wait holds no thread), and
+ * results are posted with libcurl's multi interface on the same loop.
+ */
 
-#define CL_AGENT_WORKERS 16
+#define CL_AGENT_OPS_MAX 1024        /* ops held at once, every tenant (beyond: CL_EUNAVAIL) */
+#define CL_AGENT_OPS_TENANT_MAX 64   /* ops in flight per tenant on this host (beyond: too_many_requests) */
+#define CL_AGENT_OPS_ENCLAVE_CONNS 8 /* shim connections per enclave: the shim serves 16 clients,
+					and the sync loop's STATUS probes must always find a slot */
+#define CL_AGENT_OPS_PENDING_MAX 256 /* undelivered results kept for the next sync */
 
 typedef struct cl_agent_pool cl_agent_pool;
 
-/* Starts nthreads workers, each with its own HTTPS client to control (CA ca,
- * bearer token). Strings are copied. *out is freed with cl_agent_pool_free. */
+/* Starts the ops engine thread. Results are posted to control (CA ca, bearer
+ * token) as POST /v1/hosts/{host_id}/ops/{op}; control NULL posts nothing
+ * (every result waits for cl_agent_pool_take_results). Strings are copied.
+ * *out is freed with cl_agent_pool_free. */
 CL_MUST_CHECK cl_err cl_agent_pool_new(const char *control, const char *ca, const char *token,
-				       const char *host_id, const char *dir, size_t nthreads,
-				       cl_agent_pool **out);
-/* Queues op for a worker, taking ownership of op->data (set to NULL). An op id
- * already queued, running or recently answered is ignored (CL_OK): an op runs
- * at most once. CL_EUNAVAIL if the queue is full (op->data untouched). */
+				       const char *host_id, const char *dir, cl_agent_pool **out);
+/* Hands op to the engine, taking ownership of op->data (set to NULL). Its
+ * deadline starts now: op->deadline_ms from now. An op id already taken
+ * (queued, running, answered or cancelled recently) is ignored (CL_OK): an
+ * op runs at most once. An op whose deadline is 0 is answered "expired", one
+ * whose tenant already has CL_AGENT_OPS_TENANT_MAX in flight is answered
+ * "too_many_requests" (both CL_OK, the result waits for the next sync).
+ * CL_EUNAVAIL if CL_AGENT_OPS_MAX ops are held (op->data untouched). */
 CL_MUST_CHECK cl_err cl_agent_pool_submit(cl_agent_pool *p, cl_agent_op *op);
+/* Drops op if it is queued or running (its shim connection is closed, which
+ * ends a parked wait) and answers it "cancelled"; an unknown id is only
+ * remembered, so a late copy of the op never runs. */
+void cl_agent_pool_cancel(cl_agent_pool *p, const char *op);
+/* Ops taken and not finished, of tenant (NULL: of every tenant). */
+size_t cl_agent_pool_inflight(cl_agent_pool *p, const char *tenant);
 /* Records a failure result for an op that cannot run (sent with the next sync). */
 void cl_agent_pool_fail(cl_agent_pool *p, const char *op, const char *error);
 /* Takes the oldest results still to deliver, at most budget bytes of data in
- * all (JSON array, new reference; empty if none); the others wait for the
- * next sync. A single result whose data alone exceeds the budget is turned
- * into a failure (it can never fit a sync request).
- * After a failed sync give them back with cl_agent_pool_requeue (steals arr). */
+ * all (JSON array, new reference; empty if none; NULL out of memory); the
+ * others wait for the next sync. A single result whose data alone exceeds
+ * the budget is turned into a failure (it can never fit a sync request).
+ * Results are {op, ok, data?, error?, reason?}; reason is
+ * "too_many_requests", "expired" or "cancelled" when it applies. */
 json_t *cl_agent_pool_take_results(cl_agent_pool *p, size_t budget);
+/* Gives back what take_results returned after a failed sync (steals arr). */
 void cl_agent_pool_requeue(cl_agent_pool *p, json_t *arr);
-/* Stops the workers (waits for the ops in progress) and frees everything. NULL ok. */
+/* Stops the engine, abandons ops in flight (the control plane times them
+ * out) and frees everything. NULL ok. */
 void cl_agent_pool_free(cl_agent_pool *p);
 
 /* ---- firmware guard (agent_fw.c) ---- */

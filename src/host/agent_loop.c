@@ -617,6 +617,8 @@ static int sync_once(cl_agent *ag)
 	if (ans.has_fw_ack)
 		ag->fw_ack = ans.fw_audit_ack;
 	fw_apply_ops(ag, &ans);
+	for (size_t i = 0; i < ans.ncancel; i++) /* callers gone: end their waits */
+		cl_agent_pool_cancel(ag->pool, ans.cancel[i]);
 	for (size_t i = 0; i < ans.nbad_ops; i++)
 		cl_agent_pool_fail(ag->pool, ans.bad_ops[i], "malformed op");
 	for (size_t i = 0; i < ans.nops; i++)
@@ -712,7 +714,7 @@ int cl_agent_run(cl_agent *ag)
 	adopt(ag);
 	if (cl_http_client_new(ag->cfg.control, ag->cfg.ca, ag->ident.host_token, &ag->http) != CL_OK ||
 	    cl_agent_pool_new(ag->cfg.control, ag->cfg.ca, ag->ident.host_token, ag->ident.host_id, ag->cfg.data,
-			      CL_AGENT_WORKERS, &ag->pool) != CL_OK) {
+			      &ag->pool) != CL_OK) {
 		fprintf(stderr, "error: cannot start: %s\n", cl_error_detail());
 		goto out;
 	}

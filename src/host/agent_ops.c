@@ -1,67 +1,68 @@
-/* agent_ops.c — channel ops (send/recv/logs/eof) on a bounded worker pool.
+/* agent_ops.c — channel ops (send/recv/logs/eof): the public API, per-tenant
+ * budgets, at-most-once, and the engine thread.
  *
- * The sync loop must never block on an enclave, so each op runs on one of a
- * fixed number of worker threads; each worker owns its HTTPS client (libcurl
- * handles are not shared) and posts the result to
- * POST /v1/hosts/{id}/ops/{op}. A result the control plane could not be told
- * (unreachable) is kept, bounded, and sent in the next sync's "results".
+ * The sync loop hands ops over (cl_agent_pool_submit); one engine thread
+ * runs them all on a libevent loop (agent_ops_run.c) and posts their results
+ * with libcurl's multi interface on the same loop (agent_ops_post.c). A
+ * parked recv wait costs a socket and a timer, never a thread, so one
+ * tenant's waits cannot take what another tenant's ops need:
+ *  - budget: at most CL_AGENT_OPS_TENANT_MAX ops in flight per tenant on
+ *    this host; beyond, an op is answered "too_many_requests" at once;
+ *  - deadline: each op carries the ms left until its result is useless; an
+ *    op is answered "expired" instead of being started after it, and a recv
+ *    wait is cut at it;
+ *  - cancel: an op whose caller went away is dropped (its wait ends).
+ * A result the control plane could not be told is kept, bounded, and sent in
+ * the next sync's "results" (cl_agent_pool_take_results).
  */
-#include <arpa/inet.h>
-#include <pthread.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "common/buf.h"
-#include "common/frame.h"
-#include "common/http_client.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "host/agent.h"
-#include "sandbox/sandbox.h"
+#include "host/agent_ops_internal.h"
 
-#define QUEUE_MAX 1024
-#define SEEN_MAX 4096
-#define PENDING_MAX 256
+#define LOG_EVERY_NS 1000000000ull
+#define LOG_BUSY 16
 
-struct cl_agent_pool {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool stop;
-	cl_agent_op queue[QUEUE_MAX]; /* ring */
-	size_t qhead, qlen;
-	char seen[SEEN_MAX][CL_AGENT_ID_MAX]; /* ring of op ids accepted */
-	size_t seen_next;
-	json_t *pending; /* array of results not yet delivered */
-	char *control, *ca, *token, *host_id, *dir;
-	pthread_t *threads;
-	size_t nthreads;
-};
+/* ---- results ---- */
 
-static void pending_push(cl_agent_pool *p, json_t *result)
+json_t *ops_result_error(const char *op, const char *error, const char *reason)
 {
-	pthread_mutex_lock(&p->mu);
-	if (json_array_size(p->pending) >= PENDING_MAX) {
+	json_t *r = json_pack("{s:s, s:b, s:s}", "op", op, "ok", 0, "error", error);
+	if (r && reason && json_object_set_new(r, "reason", json_string(reason)) != 0) {
+		json_decref(r);
+		return NULL;
+	}
+	return r;
+}
+
+static void pending_push_locked(cl_agent_pool *p, json_t *result)
+{
+	if (json_array_size(p->pending) >= CL_AGENT_OPS_PENDING_MAX) {
 		cl_warn("undelivered op results over the limit; dropping the oldest");
 		json_array_remove(p->pending, 0);
 	}
 	json_array_append(p->pending, result);
-	pthread_mutex_unlock(&p->mu);
 }
 
-static json_t *result_error(const char *op, const char *error)
+void ops_pending_push(cl_agent_pool *p, json_t *result)
 {
-	return json_pack("{s:s, s:b, s:s}", "op", op, "ok", 0, "error", error);
+	pthread_mutex_lock(&p->mu);
+	pending_push_locked(p, result);
+	pthread_mutex_unlock(&p->mu);
 }
 
 void cl_agent_pool_fail(cl_agent_pool *p, const char *op, const char *error)
 {
-	json_t *r = result_error(op, error);
+	json_t *r = ops_result_error(op, error, NULL);
 	if (r)
-		pending_push(p, r);
+		ops_pending_push(p, r);
 	json_decref(r);
 }
 
@@ -77,13 +78,14 @@ json_t *cl_agent_pool_take_results(cl_agent_pool *p, size_t budget)
 		size_t n = json_string_length(json_object_get(r, "data")) + 256;
 		if (n > budget) {
 			const char *op = json_string_value(json_object_get(r, "op"));
-			json_t *f = result_error(op ? op : "unknown", "result too large to deliver after a retry");
+			json_t *f = ops_result_error(op ? op : "unknown", "result too large to deliver after a retry",
+						     NULL);
 			if (!f)
 				break;
 			json_array_set_new(p->pending, 0, f);
 			continue;
 		}
-		if (used + n > budget || json_array_size(out) >= PENDING_MAX)
+		if (used + n > budget || json_array_size(out) >= CL_AGENT_OPS_PENDING_MAX)
 			break;
 		json_array_append(out, r);
 		json_array_remove(p->pending, 0);
@@ -97,248 +99,396 @@ void cl_agent_pool_requeue(cl_agent_pool *p, json_t *arr)
 {
 	size_t i;
 	json_t *r;
-	json_array_foreach(arr, i, r) pending_push(p, r);
+	json_array_foreach(arr, i, r) ops_pending_push(p, r);
 	json_decref(arr);
 }
 
-/* Runs one op against the enclave's shim. On success *data is malloc'd
- * base64 (or NULL when the op returns no data). On failure, error[] says why. */
-static bool run_op(const char *dir, const cl_agent_op *op, char **data, char *error, size_t errlen)
+/* ---- at most once: a ring of recent op ids (mu) ---- */
+
+static uint64_t id_hash(const char *s)
 {
-	*data = NULL;
-	int fd = -1;
-	bool ok = false;
-	uint8_t *reply = NULL;
-	cl_buf in;
-	cl_buf_init(&in, CL_FRAME_MAX);
-	if (cl_sandbox_connect(dir, op->enclave, &fd) != CL_OK) {
-		snprintf(error, errlen, "enclave %s is not reachable: %s", op->enclave, cl_error_detail());
-		goto out;
-	}
-	/* Bound every wait on the shim: the op's own wait plus slack. */
-	struct timeval tv = {.tv_sec = (op->wait_ms / 1000) + 10, .tv_usec = 0};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	uint8_t req[8], type = 0, rtype = 0;
-	const void *payload = req;
-	uint32_t plen = 0, max = op->max ? op->max : 1, rmax, rlen = 0;
-	switch (op->kind) {
-	case CL_OP_SEND:
-		if (cl_base64_decode(op->data ? op->data : "", &in) != CL_OK) {
-			snprintf(error, errlen, "send: data is not valid base64 (at most 1 MiB)");
-			goto out;
-		}
-		type = CL_FRAME_DATA;
-		payload = in.data;
-		plen = (uint32_t)in.len;
-		break;
-	case CL_OP_EOF:
-		type = CL_FRAME_EOF;
-		break;
-	case CL_OP_RECV: {
-		uint32_t m = htonl(max), w = htonl(op->wait_ms);
-		memcpy(req, &m, 4);
-		memcpy(req + 4, &w, 4);
-		type = CL_FRAME_RECV;
-		plen = 8;
-		break;
-	}
-	case CL_OP_LOGS: {
-		uint32_t m = htonl(max);
-		memcpy(req, &m, 4);
-		type = CL_FRAME_LOGS;
-		plen = 4;
-		break;
-	}
-	default:
-		snprintf(error, errlen, "unknown op kind");
-		goto out;
-	}
-	rmax = max < 4096 ? 4096 : max; /* room for an ERROR message */
-	reply = malloc(rmax + 1);
-	if (!reply) {
-		snprintf(error, errlen, "out of memory");
-		goto out;
-	}
-	if (cl_sandbox_call(fd, type, payload, plen, &rtype, reply, rmax, &rlen) != CL_OK) {
-		snprintf(error, errlen, "enclave %s: %s", op->enclave, cl_error_detail());
-		goto out;
-	}
-	if (rtype == CL_FRAME_ERROR) {
-		reply[rlen < rmax ? rlen : rmax] = '\0';
-		for (uint32_t i = 0; i < rlen; i++) /* keep it printable */
-			if (reply[i] < 0x20 || reply[i] >= 0x7f)
-				reply[i] = '?';
-		snprintf(error, errlen, "enclave %s: %s", op->enclave, (const char *)reply);
-		goto out;
-	}
-	uint8_t want = (op->kind == CL_OP_RECV) ? CL_FRAME_DATA : (op->kind == CL_OP_LOGS) ? CL_FRAME_LOG : CL_FRAME_OK;
-	if (rtype != want) {
-		snprintf(error, errlen, "enclave %s: unexpected reply type %u from the shim", op->enclave, rtype);
-		goto out;
-	}
-	if ((op->kind == CL_OP_RECV || op->kind == CL_OP_LOGS) && cl_base64_encode(reply, rlen, data) != CL_OK) {
-		snprintf(error, errlen, "out of memory");
-		goto out;
-	}
-	ok = true;
-out:
-	if (fd >= 0)
-		close(fd);
-	free(reply);
-	cl_buf_free(&in); /* enclave data: wiped */
-	return ok;
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 1099511628211ull;
+	return h;
 }
 
-/* Posts one result; returns true if the control plane took it (or refused it
- * for good: unknown or already answered op), false to retry via sync. */
-static bool post_result(cl_agent_pool *p, cl_http_client *http, const char *op, json_t *result)
+/* True if id was seen; otherwise remembers it (the oldest id leaves). */
+static bool seen_check_add(cl_agent_pool *p, const char *id)
 {
-	char path[256];
-	if (snprintf(path, sizeof(path), "/v1/hosts/%s/ops/%s", p->host_id, op) >= (int)sizeof(path))
-		return true;
-	json_t *body = json_deep_copy(result);
-	json_object_del(body, "op");
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	json_decref(body);
-	if (!text)
-		return false;
-	cl_buf resp;
-	cl_buf_init(&resp, 65536);
-	long status = 0;
-	cl_err err = cl_http_request(http, "POST", path, NULL, text, strlen(text), "application/json", &status, &resp);
-	free(text);
-	cl_buf_free(&resp);
-	if (err != CL_OK) {
-		cl_warn("op result not delivered; will send it with the next sync op=%s err=%s", op, cl_err_name(err));
-		return false;
-	}
-	if (status >= 500) {
-		cl_warn("op result refused; will send it with the next sync op=%s status=%ld", op, status);
-		return false;
-	}
-	if (status >= 300)
-		cl_warn("op result rejected op=%s status=%ld", op, status);
-	return true;
+	uint64_t h = id_hash(id);
+	for (size_t i = 0; i < OPS_SEEN_MAX; i++)
+		if (p->seen_hash[i] == h && strcmp(p->seen[i], id) == 0)
+			return true;
+	snprintf(p->seen[p->seen_next], sizeof(p->seen[0]), "%s", id);
+	p->seen_hash[p->seen_next] = h;
+	p->seen_next = (p->seen_next + 1) % OPS_SEEN_MAX;
+	return false;
 }
 
-static void *worker(void *arg)
-{
-	cl_agent_pool *p = arg;
-	cl_http_client *http = NULL;
-	if (cl_http_client_new(p->control, p->ca, p->token, &http) != CL_OK)
-		http = NULL;
-	for (;;) {
-		pthread_mutex_lock(&p->mu);
-		while (!p->stop && p->qlen == 0)
-			pthread_cond_wait(&p->cv, &p->mu);
-		if (p->stop) {
-			pthread_mutex_unlock(&p->mu);
-			break;
-		}
-		cl_agent_op op = p->queue[p->qhead];
-		p->qhead = (p->qhead + 1) % QUEUE_MAX;
-		p->qlen--;
-		pthread_mutex_unlock(&p->mu);
+/* ---- per-tenant budgets (mu) ---- */
 
-		char *data = NULL, error[512] = "";
-		bool ok = run_op(p->dir, &op, &data, error, sizeof(error));
-		json_t *result = ok ? json_pack("{s:s, s:b}", "op", op.op, "ok", 1) : result_error(op.op, error);
-		if (result && ok && data)
-			json_object_set_new(result, "data", json_string(data));
-		if (data) {
-			explicit_bzero(data, strlen(data));
-			free(data);
-		}
-		if (op.data) {
-			explicit_bzero(op.data, strlen(op.data));
-			free(op.data);
-		}
-		if (result && !(http && post_result(p, http, op.op, result)))
-			pending_push(p, result);
-		json_decref(result);
-	}
-	cl_http_client_free(http);
+static ops_tenant *tenant_find(cl_agent_pool *p, const char *id)
+{
+	for (size_t i = 0; i < p->ntenants; i++)
+		if (strcmp(p->tenants[i].id, id) == 0)
+			return &p->tenants[i];
 	return NULL;
+}
+
+/* Counts one more op of tenant id in flight: CL_ELIMIT at the budget,
+ * CL_ENOMEM if the table cannot grow. */
+static cl_err tenant_take(cl_agent_pool *p, const char *id)
+{
+	ops_tenant *t = tenant_find(p, id);
+	if (t) {
+		CL_ENSURE(t->inflight < CL_AGENT_OPS_TENANT_MAX, CL_ELIMIT, "over budget");
+		t->inflight++;
+		return CL_OK;
+	}
+	if (p->ntenants == p->cap_tenants) {
+		size_t cap = p->cap_tenants ? 2 * p->cap_tenants : 16;
+		ops_tenant *n = realloc(p->tenants, cap * sizeof(*n));
+		CL_ENSURE(n, CL_ENOMEM, "out of memory");
+		p->tenants = n;
+		p->cap_tenants = cap;
+	}
+	t = &p->tenants[p->ntenants++];
+	snprintf(t->id, sizeof(t->id), "%s", id);
+	t->inflight = 1;
+	return CL_OK;
+}
+
+static void tenant_give(cl_agent_pool *p, const char *id)
+{
+	ops_tenant *t = tenant_find(p, id);
+	if (!t || --t->inflight > 0)
+		return;
+	*t = p->tenants[--p->ntenants]; /* forget tenants with nothing in flight */
+}
+
+size_t cl_agent_pool_inflight(cl_agent_pool *p, const char *tenant)
+{
+	pthread_mutex_lock(&p->mu);
+	ops_tenant *t = tenant ? tenant_find(p, tenant) : NULL;
+	size_t n = tenant ? (t ? t->inflight : 0) : p->held;
+	pthread_mutex_unlock(&p->mu);
+	return n;
+}
+
+/* ---- the inbox (sync loop -> engine) ---- */
+
+static void wake(cl_agent_pool *p)
+{
+	uint64_t one = 1;
+	while (write(p->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+static void inbox_append_locked(cl_agent_pool *p, ops_item *it)
+{
+	it->next = NULL;
+	it->prev = p->inbox_tail;
+	if (p->inbox_tail)
+		p->inbox_tail->next = it;
+	else
+		p->inbox_head = it;
+	p->inbox_tail = it;
+}
+
+static ops_item *item_new(cl_agent_pool *p)
+{
+	ops_item *it = calloc(1, sizeof(*it));
+	if (it) {
+		it->pool = p;
+		it->fd = -1;
+	}
+	return it;
 }
 
 cl_err cl_agent_pool_submit(cl_agent_pool *p, cl_agent_op *op)
 {
+	json_t *refusal = NULL;
+	cl_err err = CL_OK, terr;
+	char msg[160];
+	bool queued = false;
+	ops_item *it = item_new(p);
 	pthread_mutex_lock(&p->mu);
-	for (size_t i = 0; i < SEEN_MAX; i++) {
-		if (strcmp(p->seen[i], op->op) == 0) {
-			pthread_mutex_unlock(&p->mu);
-			return CL_OK; /* already taken: an op runs at most once */
-		}
+	if (seen_check_add(p, op->op))
+		goto out; /* already taken: an op runs at most once */
+	if (p->held >= CL_AGENT_OPS_MAX) {
+		err = cl_errorf(CL_EUNAVAIL, "op queue full");
+		goto out;
 	}
-	if (p->qlen >= QUEUE_MAX) {
-		pthread_mutex_unlock(&p->mu);
-		return cl_errorf(CL_EUNAVAIL, "op queue full");
+	if (op->deadline_ms == 0) {
+		refusal = ops_result_error(op->op, "expired: the op's deadline passed before it could start", "expired");
+		goto out;
 	}
-	memcpy(p->seen[p->seen_next], op->op, sizeof(op->op));
-	p->seen_next = (p->seen_next + 1) % SEEN_MAX;
-	p->queue[(p->qhead + p->qlen) % QUEUE_MAX] = *op;
-	p->qlen++;
-	op->data = NULL;
-	pthread_cond_signal(&p->cv);
+	terr = it ? tenant_take(p, op->tenant) : CL_ENOMEM;
+	if (terr == CL_ELIMIT) {
+		snprintf(msg, sizeof(msg), "tenant has %u channel ops in flight on this host; retry later",
+			 CL_AGENT_OPS_TENANT_MAX);
+		refusal = ops_result_error(op->op, msg, "too_many_requests");
+		goto out;
+	}
+	if (terr != CL_OK) {
+		err = cl_errorf(CL_ENOMEM, "out of memory");
+		goto out;
+	}
+	it->op = *op;
+	op->data = NULL; /* ours now */
+	it->deadline_ns = cl_now_mono_ns() + (uint64_t)op->deadline_ms * 1000000u;
+	p->held++;
+	inbox_append_locked(p, it);
+	queued = true;
+out:
+	if (refusal) {
+		cl_debug("op refused op=%s reason=%s", op->op,
+			 json_string_value(json_object_get(refusal, "reason")));
+		pending_push_locked(p, refusal);
+		json_decref(refusal);
+	}
 	pthread_mutex_unlock(&p->mu);
-	return CL_OK;
+	if (queued)
+		wake(p);
+	else
+		free(it);
+	return err;
+}
+
+void cl_agent_pool_cancel(cl_agent_pool *p, const char *op)
+{
+	ops_item *it = item_new(p);
+	bool queued = false;
+	pthread_mutex_lock(&p->mu);
+	bool known = seen_check_add(p, op); /* unknown: a late copy must not run */
+	if (known && it) {
+		snprintf(it->op.op, sizeof(it->op.op), "%s", op);
+		it->cancel = true;
+		inbox_append_locked(p, it);
+		queued = true;
+	}
+	pthread_mutex_unlock(&p->mu);
+	if (queued)
+		wake(p);
+	else
+		free(it);
+}
+
+/* ---- the engine (engine thread) ---- */
+
+/* A busy host (LOG_BUSY ops or more in flight) logs its count at most once a
+ * second until it is idle again, and then says so once; a quiet one logs
+ * nothing. */
+static void log_count(cl_agent_pool *p)
+{
+	size_t n = cl_agent_pool_inflight(p, NULL);
+	uint64_t now = cl_now_mono_ns();
+	if ((!p->log_busy && n < LOG_BUSY) || n == p->log_n || (n != 0 && now - p->log_ns < LOG_EVERY_NS))
+		return;
+	cl_info("channel ops in flight n=%zu", n);
+	p->log_n = n;
+	p->log_ns = now;
+	p->log_busy = n != 0;
+}
+
+void ops_item_free(ops_item *it)
+{
+	if (!it)
+		return;
+	if (it->io)
+		event_free(it->io);
+	if (it->timer)
+		event_free(it->timer);
+	if (it->fd >= 0)
+		close(it->fd);
+	if (it->out) {
+		explicit_bzero(it->out, it->out_len);
+		free(it->out);
+	}
+	if (it->in) {
+		explicit_bzero(it->in, it->in_len);
+		free(it->in);
+	}
+	if (it->op.data) {
+		explicit_bzero(it->op.data, strlen(it->op.data));
+		free(it->op.data);
+	}
+	free(it);
+}
+
+/* Unlinks it from the engine's list and frees it, gives back its budget,
+ * and delivers result (stolen). Returns its enclave (NULL if never queued). */
+static ops_enclave *complete(cl_agent_pool *p, ops_item *it, json_t *result)
+{
+	if (it->prev)
+		it->prev->next = it->next;
+	else
+		p->ops = it->next;
+	if (it->next)
+		it->next->prev = it->prev;
+	ops_enclave *enc = it->enc;
+	if (enc && it->running)
+		enc->running--;
+	/* the result first: once the op no longer counts, its result is there */
+	if (result && p->post) {
+		ops_post_result(p, result);
+	} else if (result) {
+		ops_pending_push(p, result);
+		json_decref(result);
+	}
+	pthread_mutex_lock(&p->mu);
+	tenant_give(p, it->op.tenant);
+	p->held--;
+	pthread_mutex_unlock(&p->mu);
+	ops_item_free(it);
+	return enc;
+}
+
+void ops_finish(cl_agent_pool *p, ops_item *it, json_t *result)
+{
+	ops_enclave *enc = complete(p, it, result);
+	if (enc) {
+		ops_run_next(p, enc);
+		ops_enclave_release(p, enc);
+	}
+	log_count(p);
+}
+
+void ops_finish_queued(cl_agent_pool *p, ops_item *it, json_t *result)
+{
+	(void)complete(p, it, result);
+}
+
+static void engine_cancel(cl_agent_pool *p, const char *id)
+{
+	ops_item *it = p->ops;
+	while (it && strcmp(it->op.op, id) != 0)
+		it = it->next;
+	if (!it)
+		return; /* already answered */
+	cl_debug("op cancelled: its caller went away op=%s running=%d", id, it->running ? 1 : 0);
+	ops_run_dequeue(it);
+	ops_finish(p, it, ops_result_error(id, "cancelled: the caller went away", "cancelled"));
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	cl_agent_pool *p = arg;
+	uint64_t v;
+	while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+	pthread_mutex_lock(&p->mu);
+	bool stop = p->stop;
+	ops_item *list = p->inbox_head;
+	p->inbox_head = p->inbox_tail = NULL;
+	pthread_mutex_unlock(&p->mu);
+	if (stop) {
+		/* back into the inbox: cl_agent_pool_free frees what is there */
+		pthread_mutex_lock(&p->mu);
+		for (ops_item *it = list, *next; it; it = next) {
+			next = it->next;
+			inbox_append_locked(p, it);
+		}
+		pthread_mutex_unlock(&p->mu);
+		event_base_loopbreak(p->base);
+		return;
+	}
+	for (ops_item *it = list, *next; it; it = next) {
+		next = it->next;
+		if (it->cancel) {
+			engine_cancel(p, it->op.op);
+			free(it);
+			continue;
+		}
+		it->prev = NULL;
+		it->next = p->ops;
+		if (p->ops)
+			p->ops->prev = it;
+		p->ops = it;
+		ops_run_enqueue(p, it);
+	}
+	log_count(p);
+}
+
+static void *engine_main(void *arg)
+{
+	cl_agent_pool *p = arg;
+	event_base_loop(p->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	return NULL;
 }
 
 void cl_agent_pool_free(cl_agent_pool *p)
 {
 	if (!p)
 		return;
-	pthread_mutex_lock(&p->mu);
-	p->stop = true;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
-	for (size_t i = 0; i < p->nthreads; i++)
-		pthread_join(p->threads[i], NULL);
-	for (size_t i = 0; i < p->qlen; i++)
-		free(p->queue[(p->qhead + i) % QUEUE_MAX].data);
-	json_decref(p->pending);
-	if (p->token) {
-		explicit_bzero(p->token, strlen(p->token));
-		free(p->token);
+	if (p->started) {
+		pthread_mutex_lock(&p->mu);
+		p->stop = true;
+		pthread_mutex_unlock(&p->mu);
+		wake(p);
+		pthread_join(p->thread, NULL);
 	}
-	free(p->control);
-	free(p->ca);
-	free(p->host_id);
+	/* The engine is gone: abandon what it held (the control plane times
+	 * those ops out). */
+	ops_post_free(p);
+	while (p->ops) {
+		ops_item *it = p->ops;
+		p->ops = it->next;
+		ops_item_free(it);
+	}
+	while (p->enclaves) {
+		ops_enclave *e = p->enclaves;
+		p->enclaves = e->next;
+		free(e);
+	}
+	while (p->inbox_head) {
+		ops_item *it = p->inbox_head;
+		p->inbox_head = it->next;
+		ops_item_free(it);
+	}
+	if (p->wake_ev)
+		event_free(p->wake_ev);
+	if (p->base)
+		event_base_free(p->base);
+	if (p->wake_fd >= 0)
+		close(p->wake_fd);
+	json_decref(p->pending);
+	free(p->tenants);
 	free(p->dir);
-	free(p->threads);
-	pthread_cond_destroy(&p->cv);
+	free(p->host_id);
 	pthread_mutex_destroy(&p->mu);
 	free(p);
 }
 
 cl_err cl_agent_pool_new(const char *control, const char *ca, const char *token, const char *host_id,
-			 const char *dir, size_t nthreads, cl_agent_pool **out)
+			 const char *dir, cl_agent_pool **out)
 {
-	CL_ENSURE(nthreads >= 1 && nthreads <= 256, CL_EINVAL, "worker count out of range");
+	cl_err err = CL_OK;
 	cl_agent_pool *p = calloc(1, sizeof(*p));
-	if (!p)
-		return cl_errorf(CL_ENOMEM, "out of memory");
+	CL_ENSURE(p, CL_ENOMEM, "out of memory");
 	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, NULL);
+	p->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	p->pending = json_array();
-	p->control = strdup(control);
-	p->ca = strdup(ca);
-	p->token = strdup(token);
-	p->host_id = strdup(host_id);
 	p->dir = strdup(dir);
-	p->threads = calloc(nthreads, sizeof(*p->threads));
-	if (!p->pending || !p->control || !p->ca || !p->token || !p->host_id || !p->dir || !p->threads) {
-		cl_agent_pool_free(p);
-		return cl_errorf(CL_ENOMEM, "out of memory");
+	p->host_id = strdup(host_id);
+	p->base = event_base_new();
+	if (p->wake_fd < 0 || !p->pending || !p->dir || !p->host_id || !p->base ||
+	    !(p->wake_ev = event_new(p->base, p->wake_fd, EV_READ | EV_PERSIST, on_wake, p)) ||
+	    event_add(p->wake_ev, NULL) != 0) {
+		err = cl_errorf(CL_ENOMEM, "cannot set up the ops engine");
+		goto out;
 	}
-	for (size_t i = 0; i < nthreads; i++) {
-		if (pthread_create(&p->threads[i], NULL, worker, p) != 0) {
-			cl_agent_pool_free(p);
-			return cl_errorf(CL_ESYS, "cannot start op workers");
-		}
-		p->nthreads++;
+	if (control)
+		CL_GUARD_OUT(err, ops_post_new(p, control, ca, token));
+	if (pthread_create(&p->thread, NULL, engine_main, p) != 0) {
+		err = cl_errorf(CL_ESYS, "cannot start the ops engine");
+		goto out;
 	}
+	p->started = true;
 	*out = p;
-	return CL_OK;
+out:
+	if (err != CL_OK)
+		cl_agent_pool_free(p);
+	return err;
 }

@@ -91,8 +91,17 @@ static int parse_op(json_t *e, cl_agent_op *op)
 	else
 		return 0;
 	if (!opt_u32(json_object_get(e, "max"), CL_AGENT_OP_DATA_MAX, 65536, &op->max) ||
-	    !opt_u32(json_object_get(e, "wait_ms"), CL_AGENT_OP_WAIT_MAX, 0, &op->wait_ms))
+	    !opt_u32(json_object_get(e, "wait_ms"), CL_AGENT_OP_WAIT_MAX, 0, &op->wait_ms) ||
+	    !opt_u32(json_object_get(e, "deadline_ms"), CL_AGENT_OP_DEADLINE_MAX, op->wait_ms + CL_AGENT_OP_GRACE_MS,
+		     &op->deadline_ms))
 		return 0;
+	json_t *tenant = json_object_get(e, "tenant");
+	if (tenant) { /* whose budget the op counts against */
+		const char *t = json_string_value(tenant);
+		if (!t || !cl_agent_valid_id(t))
+			return 0;
+		memcpy(op->tenant, t, strlen(t) + 1);
+	}
 	if (op->kind == CL_OP_SEND) {
 		json_t *d = json_object_get(e, "data");
 		if (d && !json_is_string(d))
@@ -110,6 +119,9 @@ static int parse_op(json_t *e, cl_agent_op *op)
 
 void cl_agent_answer_free(cl_agent_answer *a)
 {
+	for (size_t i = 0; i < a->ncancel; i++)
+		free(a->cancel[i]);
+	free(a->cancel);
 	for (size_t i = 0; i < a->nops; i++)
 		free(a->ops[i].data);
 	free(a->ops);
@@ -152,6 +164,31 @@ static cl_err parse_ops(json_t *ops, cl_agent_answer *out)
 	return CL_OK;
 }
 
+/* "cancel": ids of ops whose caller went away. An entry that is not an id
+ * is skipped (there is nothing to answer); the array itself is bounded. */
+static cl_err parse_cancel(json_t *cancel, cl_agent_answer *out)
+{
+	if (!cancel || json_is_null(cancel))
+		return CL_OK;
+	CL_ENSURE(json_is_array(cancel), CL_EINVAL, "sync answer: cancel is not an array");
+	size_t n = json_array_size(cancel);
+	CL_ENSURE(n <= MAX_OPS, CL_ETOOBIG, "sync answer: more than %d ids to cancel", MAX_OPS);
+	if (n == 0)
+		return CL_OK;
+	out->cancel = calloc(n, sizeof(*out->cancel));
+	if (!out->cancel)
+		return cl_errorf(CL_ENOMEM, "sync answer: out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const char *id = json_string_value(json_array_get(cancel, i));
+		if (!id || !cl_agent_valid_id(id))
+			continue;
+		if (!(out->cancel[out->ncancel] = strdup(id)))
+			return cl_errorf(CL_ENOMEM, "sync answer: out of memory");
+		out->ncancel++;
+	}
+	return CL_OK;
+}
+
 cl_err cl_agent_answer_parse(const char *text, size_t len, cl_agent_answer *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -190,6 +227,7 @@ cl_err cl_agent_answer_parse(const char *text, size_t len, cl_agent_answer *out)
 		out->ndesired++;
 	}
 	CL_GUARD_OUT(err, parse_ops(json_object_get(root, "ops"), out));
+	CL_GUARD_OUT(err, parse_cancel(json_object_get(root, "cancel"), out));
 	CL_GUARD_OUT(err, cl_agent_fw_answer_parse(root, out));
 out:
 	json_decref(root);

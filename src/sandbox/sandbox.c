@@ -357,21 +357,35 @@ out:
 	return e;
 }
 
-cl_err cl_sandbox_connect(const char *dir, const char *id, int *fd)
+static cl_err connect_shim(const char *dir, const char *id, int flags, int *fd)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	CL_GUARD(cl_sandbox_check_id(id));
 	CL_GUARD(cl_sandbox_path(sa.sun_path, sizeof(sa.sun_path), dir, id, "shim.sock"));
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
 	CL_ENSURE(s >= 0, CL_ESYS, "socket: %s", strerror(errno));
 	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		int e = errno;
 		close(s);
-		return cl_errorf(e == ENOENT || e == ECONNREFUSED ? CL_ENOTFOUND : CL_ESYS, "sandbox %s: shim: %s", id,
-				 strerror(e));
+		cl_err code = CL_ESYS;
+		if (e == ENOENT || e == ECONNREFUSED)
+			code = CL_ENOTFOUND;
+		else if (e == EAGAIN) /* non-blocking: the shim's listen backlog is full */
+			code = CL_EUNAVAIL;
+		return cl_errorf(code, "sandbox %s: shim: %s", id, strerror(e));
 	}
 	*fd = s;
 	return CL_OK;
+}
+
+cl_err cl_sandbox_connect(const char *dir, const char *id, int *fd)
+{
+	return connect_shim(dir, id, 0, fd);
+}
+
+cl_err cl_sandbox_connect_nonblock(const char *dir, const char *id, int *fd)
+{
+	return connect_shim(dir, id, SOCK_NONBLOCK, fd);
 }
 
 static cl_err io_all(int fd, uint8_t *p, size_t n, bool sending)

@@ -60,6 +60,9 @@ int cl_sandbox_shim_main(const char *dir, const char *id);
 
 /* Connects to a running enclave's shim socket; *fd is the caller's to close. */
 CL_MUST_CHECK cl_err cl_sandbox_connect(const char *dir, const char *id, int *fd);
+/* As cl_sandbox_connect, but *fd is non-blocking and the connect never
+ * waits: a shim whose listen backlog is full is CL_EUNAVAIL (for event loops). */
+CL_MUST_CHECK cl_err cl_sandbox_connect_nonblock(const char *dir, const char *id, int *fd);
 /* One request/reply on a shim connection (frame protocol of docs/internals.md).
  * reply must hold at least reply_max bytes; *reply_len is set. */
 CL_MUST_CHECK cl_err cl_sandbox_call(int fd, uint8_t type, const void *payload, uint32_t len,
