@@ -15,6 +15,26 @@
 
 #define MAX_ARGS 256 /* the parser accepts at most this many (docs/image-format.md) */
 
+static const char build_usage[] =
+	"usage: cloister image build -o OUT --name NAME [--version V] --entrypoint /PATH [--arg A]...\n"
+	"                            [--follow-symlinks] SRC[:DEST]...\n"
+	"Packs files into an image. Each SRC is stored at DEST inside the image\n"
+	"(default app/<basename of SRC>), with SRC's permission bits. SRC must be a\n"
+	"regular file: FIFOs, sockets, devices and directories are refused, and so\n"
+	"are symbolic links unless --follow-symlinks is given.\n"
+	"  -o, --output OUT       the image file to write (replaced atomically)\n"
+	"  --name NAME            image name (printable ASCII, up to 128 bytes)\n"
+	"  --version V            image version (default 0.0.0)\n"
+	"  --entrypoint /PATH     program to run, an executable file of the image\n"
+	"  --arg A                an argument for the entrypoint (repeatable, in order)\n"
+	"  --follow-symlinks      pack the file a symbolic link SRC points to\n";
+static const char inspect_usage[] = "usage: cloister image inspect [--json] FILE\n"
+				    "Checks an image and prints its manifest, files and digest (pcr0).\n";
+static const char list_usage[] = "usage: cloister image list [--limit N] [--after CURSOR] [--json]\n"
+				 "Lists the images stored for the caller's tenant (all pages unless\n"
+				 "--limit/--after ask for one).\n";
+static const char rm_usage[] = "usage: cloister image rm ID\n"
+			       "Deletes one of the caller's images (refused while an enclave uses it).\n";
 static const char image_usage[] =
 	"usage: cloister image build -o OUT --name NAME [--version V] --entrypoint /PATH [--arg A]...\n"
 	"                            [--follow-symlinks] SRC[:DEST]...\n"
@@ -22,20 +42,11 @@ static const char image_usage[] =
 	"       cloister image list [--limit N] [--after CURSOR] [--json]\n"
 	"       cloister image rm ID\n"
 	"\n"
-	"build    packs files into an image. Each SRC is stored at DEST inside the image\n"
-	"         (default app/<basename of SRC>), with SRC's permission bits. SRC must be\n"
-	"         a regular file: FIFOs, sockets, devices and directories are refused, and\n"
-	"         so are symbolic links unless --follow-symlinks is given.\n"
-	"  -o, --output OUT       the image file to write (replaced atomically)\n"
-	"  --name NAME            image name (printable ASCII, up to 128 bytes)\n"
-	"  --version V            image version (default 0.0.0)\n"
-	"  --entrypoint /PATH     program to run, an executable file of the image\n"
-	"  --arg A                an argument for the entrypoint (repeatable, in order)\n"
-	"  --follow-symlinks      pack the file a symbolic link SRC points to\n"
-	"inspect  checks an image and prints its manifest, files and digest (pcr0).\n"
-	"list     lists the images stored for the caller's tenant (all pages unless\n"
-	"         --limit/--after ask for one).\n"
-	"rm       deletes one of them (refused while an enclave uses it).\n";
+	"build    packs files into an image\n"
+	"inspect  checks an image and prints its manifest, files and digest (pcr0)\n"
+	"list     lists the images stored for the caller's tenant\n"
+	"rm       deletes one of them (refused while an enclave uses it)\n"
+	"`cloister image VERB --help` shows a verb's options.\n";
 
 /* Splits "SRC[:DEST]" (DEST never holds ':', so the last ':' separates). The
  * default destination is app/<basename>. *src and *dest are malloc'd. */
@@ -102,7 +113,7 @@ static int image_build(int argc, char **argv)
 		goto out;
 	}
 	if (help) {
-		fputs(image_usage, stdout);
+		fputs(build_usage, stdout);
 		ret = 0;
 		goto out;
 	}
@@ -224,7 +235,7 @@ static int image_inspect(int argc, char **argv)
 	if (err != CL_OK)
 		return cl_cli_fail_usage(err);
 	if (help) {
-		fputs(image_usage, stdout);
+		fputs(inspect_usage, stdout);
 		return 0;
 	}
 	if (npos != 1)
@@ -308,7 +319,7 @@ static int image_list(int argc, char **argv)
 	const char *pos[1];
 	size_t npos;
 	int rc;
-	if (cl_cli_parse_or_help(argc, argv, opts, pos, 0, &npos, image_usage, &rc))
+	if (cl_cli_parse_or_help(argc, argv, opts, pos, 0, &npos, list_usage, &rc))
 		return rc;
 	cl_err err;
 	uint64_t limit = 100;
@@ -359,7 +370,7 @@ static int image_rm(int argc, char **argv)
 	const char *pos[1];
 	size_t npos;
 	int rc;
-	if (cl_cli_parse_or_help(argc, argv, opts, pos, 1, &npos, image_usage, &rc))
+	if (cl_cli_parse_or_help(argc, argv, opts, pos, 1, &npos, rm_usage, &rc))
 		return rc;
 	if (npos != 1)
 		return cl_cli_usage("image rm: missing image ID");
