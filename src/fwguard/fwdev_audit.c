@@ -12,7 +12,7 @@
 static const char *const guard_reasons[] = {
 	"window_closed", "no_mapping", "route_denied", "no_device",   "policy_replay", "io_error",
 	"no_revert",     "boot_fallback", "boot_failed", "too_big", "not_allowed",
-	"interrupted",   "recovered",
+	"interrupted",   "recovered",     "wrong_target",
 };
 
 const char *fwg_reason_name(uint16_t r)
@@ -55,7 +55,7 @@ void fwg_policy_default(fwg_policy *p)
 		FW_E_UNSIGNED,        FW_E_UNKNOWN_SIGNER, FW_E_BELOW_THRESHOLD, FW_E_DUPLICATE_SIGNER,
 		FW_E_REVOKED_SIGNER,  FW_E_BAD_SIGNATURE,  FW_E_TRUST_CHAIN,     FW_E_TRUST_STALE,
 		FW_E_ROLLBACK,        FW_E_DIGEST_MISMATCH, FWG_R_NO_MAPPING,    FWG_R_ROUTE_DENIED,
-		FWG_R_NOT_ALLOWED,    FWG_R_BOOT_FALLBACK, FWG_R_POLICY_REPLAY,
+		FWG_R_NOT_ALLOWED,    FWG_R_BOOT_FALLBACK, FWG_R_POLICY_REPLAY, FWG_R_WRONG_TARGET,
 	};
 	memset(p, FWG_ACT_LOG, sizeof(*p));
 	for (size_t i = 0; i < sizeof(alarm) / sizeof(alarm[0]); i++)

@@ -48,7 +48,7 @@ static json_t *report(ax *a, uint64_t after, uint64_t *left)
 {
 	json_t *fw = NULL;
 	uint64_t l = 0;
-	assert_int_equal(cl_agent_fw_report(a->d.h, a->d.dir, after, &fw, &l), CL_OK);
+	assert_int_equal(cl_agent_fw_report(a->d.h, after, &fw, &l), CL_OK);
 	assert_non_null(fw);
 	if (left)
 		*left = l;
@@ -274,7 +274,7 @@ static void queue_power_cycle_and_clear(void **state)
 	assert_true(json_is_true(json_object_get(res, "ok")));
 	json_decref(res);
 	json_t *last = NULL;
-	assert_int_equal(cl_agent_fw_audit_after(a->d.dir, 0, 100000, &last), CL_OK);
+	assert_int_equal(cl_agent_fw_audit_after(a->d.h, 0, 100000, &last, NULL), CL_OK);
 	json_t *r = json_array_get(last, json_array_size(last) - 1);
 	assert_string_equal(sget(r, "op"), "clear_quarantine");
 	assert_string_equal(sget(r, "source"), "operator");
@@ -286,12 +286,12 @@ static void audit_after_is_bounded(void **state)
 {
 	ax *a = *state;
 	json_t *all = NULL, *some = NULL, *none = NULL;
-	assert_int_equal(cl_agent_fw_audit_after(a->d.dir, 0, 1000, &all), CL_OK);
+	assert_int_equal(cl_agent_fw_audit_after(a->d.h, 0, 1000, &all, NULL), CL_OK);
 	size_t n = json_array_size(all);
 	assert_true(n >= 2);
-	assert_int_equal(cl_agent_fw_audit_after(a->d.dir, 0, 1, &some), CL_OK);
+	assert_int_equal(cl_agent_fw_audit_after(a->d.h, 0, 1, &some, NULL), CL_OK);
 	assert_int_equal(json_array_size(some), 1);
-	assert_int_equal(cl_agent_fw_audit_after(a->d.dir, n, 1000, &none), CL_OK);
+	assert_int_equal(cl_agent_fw_audit_after(a->d.h, n, 1000, &none, NULL), CL_OK);
 	assert_int_equal(json_array_size(none), 0);
 	json_decref(all);
 	json_decref(some);
