@@ -242,6 +242,10 @@ cl_err fwa_open(const char *path, fwa_log *log)
 	log->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (log->fd < 0)
 		return cl_errorf(CL_EIO, "open %s: %s", path, strerror(errno));
+	if (!(log->path = strdup(path))) {
+		fwa_close(log);
+		return CL_ENOMEM;
+	}
 	struct stat st;
 	if (fstat(log->fd, &st) == 0 && st.st_size == 0) {
 		if (pwrite(log->fd, FWA_MAGIC, FWA_MAGIC_LEN, 0) != FWA_MAGIC_LEN || fsync(log->fd) != 0) {
@@ -260,6 +264,8 @@ void fwa_close(fwa_log *log)
 	log->fd = -1;
 	free(log->hashes);
 	free(log->offs);
+	free(log->path);
+	log->path = NULL;
 	EVP_MD_CTX_free(log->pctx);
 	log->hashes = NULL;
 	log->offs = NULL;
@@ -462,6 +468,18 @@ static cl_err check(fwa_log *log, cl_buf *file)
 				 log->why);
 	if (fstat(log->fd, &st) != 0)
 		return cl_errorf(CL_EIO, "audit stat: %s", strerror(errno));
+	/* Another file renamed over the log's name: what readers of the name
+	 * see is no longer what this handle appends to. */
+	struct stat named;
+	bool gone = log->path && stat(log->path, &named) != 0;
+	if (gone || (log->path && (named.st_ino != st.st_ino || named.st_dev != st.st_dev))) {
+		if (gone || cl_file_read(log->path, (size_t)1 << 31, file) != CL_OK)
+			return tamper(log, log->seq + 1, "the log file was removed or replaced");
+		cl_err verdict = changed(log, file->data ? file->data : (const uint8_t *)"", file->len);
+		if (strcmp(log->why, "the verified bytes changed") == 0)
+			snprintf(log->why, sizeof(log->why), "the log file was replaced (same records)");
+		return verdict;
+	}
 	uint64_t size = (uint64_t)st.st_size;
 	CL_GUARD(read_range(log->fd, 0, (size_t)size, file));
 	const uint8_t *data = file->data ? file->data : (const uint8_t *)"";

@@ -100,6 +100,7 @@ CL_MUST_CHECK cl_err fwa_verify(const char *path, uint64_t anchor_seq, const uin
  * serialises (the host's lock). */
 typedef struct fwa_log {
 	int fd;
+	char *path;    /* malloc'd: a file renamed over it is a replacement */
 	uint64_t off;  /* bytes verified: [0, off) */
 	uint64_t seq;  /* last verified seq */
 	uint8_t head[FWA_HASH_LEN];

@@ -204,7 +204,10 @@ cl_err fwg_alarms(fwg_host *h, fwg_audit_rec *out, size_t max, size_t *n)
 	CL_GUARD(fwg_path(h, NULL, "audit.log", path, sizeof(path)));
 	cl_buf_init(&file, (size_t)1 << 31);
 	CL_GUARD(fwg_lock(h));
-	cl_err err = cl_file_read(path, file.max, &file);
+	/* A log found tampered with lists nothing (its alarms may be forged). */
+	cl_err err = h->audit.tampered ? cl_errorf(CL_EPROTO, "audit log tampered with at seq %llu: %s",
+						   (unsigned long long)h->audit.bad_seq, h->audit.why)
+				       : cl_file_read(path, file.max, &file);
 	fwg_unlock(h);
 	if (err == CL_OK) {
 		fwa_walk(file.data ? file.data : (const uint8_t *)"", file.len, &rep, collect_alarm, &a);
