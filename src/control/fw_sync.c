@@ -158,8 +158,11 @@ cl_err ctl_fw_sync_apply(ctl_server *srv, const char *host_id, const ctl_fw_repo
 		return err;
 	}
 	cl_error_clear();
-	/* the records first: the head is compared with what is stored after them */
-	for (size_t i = 0; i < rep->naudit; i++)
+	/* the records first: the head is compared with what is stored after them.
+	 * Once a record diverges from the stored copy, the rest chain to a
+	 * rewritten history: none of them is stored (the anchor stays put, so
+	 * the host keeps being checked against what was stored before). */
+	for (size_t i = 0; i < rep->naudit && !diverged; i++)
 		CL_GUARD(apply_record(st, host_id, &rep->audit[i], now, &diverged));
 	CL_GUARD(audit_consistent(st, host_id, rep, diverged, &bad_seq, why, sizeof(why)));
 	bool tampered = why[0] != '\0';
