@@ -157,11 +157,6 @@ out:
 	return err == CL_OK ? 0 : fw_cli_fail(err);
 }
 
-static const char policy_usage[] =
-	"usage: cloister fw window-policy --key ROOT.pem --version N --seconds S\n"
-	"         (--host HOST --device ADDR --vendor UUID --class UUID --device-key DEV.pub | --any)\n"
-	"         [--power-cycle N] -o POLICY.cbor\n";
-
 /* Fills the target from the options: one device of one host, or --any. */
 static cl_err policy_target(const char *host, const char *dev, const char *vendor, const char *cls,
 			    const char *devkey, bool any, fwg_policy_target *t)
@@ -205,7 +200,7 @@ int cl_cmd_fw_window_policy(int argc, char **argv)
 	if (rc)
 		return rc;
 	if (!key_path || !version || !seconds || !out)
-		return fw_cli_usage("fw window-policy needs --key, --version, --seconds and -o\n%s", policy_usage);
+		return fw_cli_usage("fw window-policy needs --key, --version, --seconds and -o (see 'cloister fw help')");
 	fwg_policy_params p;
 	void *key = NULL;
 	cl_buf doc;
