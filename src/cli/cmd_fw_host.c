@@ -256,7 +256,8 @@ static const char status_usage[] =
 	"Shows a host's firmware guard as last reported by the host: eligibility\n"
 	"for enclaves, quarantine, and per device: bus address, name, firmware\n"
 	"version, sequence, active slot, security counter, mutability window\n"
-	"and whether the device is locked. Global --json prints the API answer\n"
+	"and whether the device is locked; a line for an audit log found tampered\n"
+	"with. Global --json prints the API answer\n"
 	"(each device's public key in \"device_key\").\n"
 	"--device-key ADDR writes the public key (PEM) of the device at ADDR to\n"
 	"FILE (--out), or prints it: the key `cloister fw sign --encrypt-to` takes\n"
@@ -340,6 +341,10 @@ int cl_cmd_fw_status(int argc, char **argv)
 	}
 	printf("host %s: eligible %s, quarantined %s, window open %s\n", host, yesno(json_object_get(resp, "eligible")),
 	       yesno(json_object_get(resp, "quarantined")), yesno(json_object_get(resp, "window_open")));
+	json_t *tam = json_object_get(json_object_get(resp, "audit"), "tampered");
+	if (json_is_object(tam))
+		printf("audit log TAMPERED WITH from seq %lld: %s\n", (long long)json_integer_value(json_object_get(tam, "seq")),
+		       json_string_value(json_object_get(tam, "why")) ? json_string_value(json_object_get(tam, "why")) : "");
 	static const char *const header[] = {"ADDR", "NAME", "VERSION", "SEQUENCE", "SLOT", "COUNTER", "WINDOW",
 					     "LOCKED"};
 	CL_GUARD_OUT(err, cl_cli_table_new(8, header, &t));
