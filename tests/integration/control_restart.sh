@@ -58,7 +58,7 @@ ctl_start --poll-timeout-ms 2000
 grep -q '^admin-token:' "$WORK/ctl.out.cur" && fail "admin token printed again after restart"
 [ "$(db 'PRAGMA integrity_check')" = ok ] || fail "store integrity"
 [ "$(db 'SELECT MAX(version) FROM schema_version')" = 6 ] || fail "schema version"
-[ "$(db 'SELECT COUNT(*) FROM schema_version')" = 3 ] || fail "migrations re-applied"
+[ "$(db 'SELECT COUNT(*) FROM schema_version')" = 6 ] || fail "migrations re-applied"
 
 # the old admin token still works; everything committed is there, once
 as "$ADMIN" GET /v1/tenants; expect 200
