@@ -18,7 +18,7 @@
 #include "common/util.h"
 #include "fw/fw.h"
 
-#define BUNDLE_FILE_MAX ((size_t)FW_MAX_IMAGE + 64 * 1024)
+#define BUNDLE_FILE_MAX ((size_t)FW_MAX_BUNDLE)
 
 int fw_cli_fail(cl_err e)
 {
@@ -171,6 +171,14 @@ static int cmd_sign(int argc, char **argv)
 	if (use_before) {
 		CL_GUARD_OUT(err, fw_cli_u64(use_before, "--use-before", &p.use_before));
 		p.has_use_before = true;
+		/* A device refuses a bundle whose use-before has passed (expired). */
+		uint64_t now = cl_now_wall_ms() / 1000;
+		if (p.use_before <= now) {
+			err = cl_errorf(CL_EINVAL, "--use-before %llu is not in the future (now %llu): every device would "
+						   "refuse the bundle (expired)",
+					(unsigned long long)p.use_before, (unsigned long long)now);
+			goto out;
+		}
 	}
 	CL_GUARD_OUT(err, fw_key_load_private(key_path, &key));
 	if (encrypt_to) {
@@ -178,6 +186,9 @@ static int cmd_sign(int argc, char **argv)
 		p.encrypt_to = dev;
 	}
 	err = cl_file_read(image_path, FW_MAX_IMAGE, &img);
+	if (err == CL_ETOOBIG)
+		err = cl_errorf(err, "image %s is larger than %u bytes (a bundle is at most %u)", image_path,
+				FW_MAX_IMAGE, FW_MAX_BUNDLE);
 	if (err != CL_OK) {
 		err = cl_errorf(err, "cannot read image %s: %s", image_path, cl_error_detail());
 		goto out;
@@ -256,6 +267,8 @@ static void usage(FILE *f)
 	      "       [--expires UNIX] -o TR.cbor\n"
 	      "  trust-root rotate --prev TR_N.cbor --threshold K --signer PUB.pem... --key KEY.pem...\n"
 	      "       [--root ROOT_PUB.pem] [--expires UNIX] -o TR.cbor\n"
+	      "  window-policy --key ROOT.pem --version N --seconds S (--host H --device ADDR --vendor UUID\n"
+	      "       --class UUID --device-key DEV.pub | --any) [--power-cycle N] -o POLICY.cbor\n"
 	      "  sign --key K.pem --vendor UUID --class UUID --component ADDR --version V --sequence N\n"
 	      "       --channel NAME [--use-before UNIX] [--encrypt-to DEV_PUB.pem] --image FILE -o BUNDLE\n"
 	      "  cosign --key K.pem BUNDLE\n"
@@ -297,6 +310,8 @@ int cl_cmd_fw(int argc, char **argv)
 		return cmd_cosign(argc - 1, argv + 1);
 	if (strcmp(verb, "trust-root") == 0)
 		return cl_cmd_fw_trust_root(argc - 1, argv + 1);
+	if (strcmp(verb, "window-policy") == 0)
+		return cl_cmd_fw_window_policy(argc - 1, argv + 1);
 	if (strcmp(verb, "inspect") == 0)
 		return cl_cmd_fw_inspect(argc - 1, argv + 1);
 	if (strcmp(verb, "verify") == 0)

@@ -30,6 +30,7 @@ int fw_cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 CL_MUST_CHECK cl_err fw_cli_u64(const char *s, const char *what, uint64_t *out);
 
 int cl_cmd_fw_trust_root(int argc, char **argv);
+int cl_cmd_fw_window_policy(int argc, char **argv);
 int cl_cmd_fw_inspect(int argc, char **argv);
 int cl_cmd_fw_verify(int argc, char **argv);
 

@@ -18,12 +18,13 @@
 #include "cli/commands.h"
 #include "common/buf.h"
 #include "common/util.h"
+#include "fw/fw_limits.h"
 
-#define PUSH_FILE_MAX (64u << 20)   /* the devices' (and the control plane's) bundle limit */
+#define PUSH_FILE_MAX FW_MAX_BUNDLE  /* the devices' (and the control plane's) bundle limit */
 #define PUSH_INLINE_MAX (512u << 10) /* bigger bundles go as an upload in parts */
 #define WAIT_MS 120000
 #define POLL_MS 200
-#define AUDIT_PAGE 1000
+#define AUDIT_PAGE 500 /* CTL_PAGE_MAX */
 #define AUDIT_MAX_PAGES 10000
 
 static void nap_ms(long ms)
@@ -243,7 +244,8 @@ static const char status_usage[] =
 	"Shows a host's firmware guard as last reported by the host: eligibility\n"
 	"for enclaves, quarantine, and per device: bus address, name, firmware\n"
 	"version, sequence, active slot, security counter, mutability window\n"
-	"and whether the device is locked. Global --json prints the API answer\n"
+	"and whether the device is locked; a line for an audit log found tampered\n"
+	"with. Global --json prints the API answer\n"
 	"(each device's public key in \"device_key\").\n"
 	"--device-key ADDR writes the public key (PEM) of the device at ADDR to\n"
 	"FILE (--out), or prints it: the key `cloister fw sign --encrypt-to` takes\n"
@@ -327,6 +329,10 @@ int cl_cmd_fw_status(int argc, char **argv)
 	}
 	printf("host %s: eligible %s, quarantined %s, window open %s\n", host, yesno(json_object_get(resp, "eligible")),
 	       yesno(json_object_get(resp, "quarantined")), yesno(json_object_get(resp, "window_open")));
+	json_t *tam = json_object_get(json_object_get(resp, "audit"), "tampered");
+	if (json_is_object(tam))
+		printf("audit log TAMPERED WITH from seq %lld: %s\n", (long long)json_integer_value(json_object_get(tam, "seq")),
+		       json_string_value(json_object_get(tam, "why")) ? json_string_value(json_object_get(tam, "why")) : "");
 	static const char *const header[] = {"ADDR", "NAME", "VERSION", "SEQUENCE", "SLOT", "COUNTER", "WINDOW",
 					     "LOCKED"};
 	CL_GUARD_OUT(err, cl_cli_table_new(8, header, &t));
@@ -356,14 +362,18 @@ out:
 	return cl_cli_fail(err);
 }
 
-static const char audit_usage[] = "usage: cloister fw audit --host HOST [--verify] [--after SEQ]\n"
-				  "\n"
-				  "Lists a host's firmware audit records as stored by the control plane\n"
-				  "(every update, refusal, power-on and quarantine clear, hash-chained).\n"
-				  "--after SEQ starts after that record. --verify checks the chain (the\n"
-				  "control plane's check and every record's link to the one before it)\n"
-				  "and prints \"chain verified: N records\" or \"chain BROKEN at seq N\"\n"
-				  "(exit 1). Global --json prints the records as JSON.\n";
+static const char audit_usage[] =
+	"usage: cloister fw audit --host HOST [--verify] [--after SEQ]\n"
+	"\n"
+	"Lists a host's firmware audit records as stored by the control plane\n"
+	"(every update, refusal, power-on and quarantine clear, hash-chained).\n"
+	"--after SEQ starts after that record. --verify compares the host's chain\n"
+	"with the control plane's copy: the copy itself (every record's link to\n"
+	"the one before it), and the host's own chain as it last reported it (its\n"
+	"head, and any tampering it found: an edit, a deletion, a reorder, a cut,\n"
+	"or a cut and regrowth). It prints \"chain verified: N records\" or the\n"
+	"first difference, \"first difference at seq N: WHY\" (exit 1).\n"
+	"Global --json prints the records as JSON.\n";
 
 /* Checks consecutive seq and prev = previous hash over items; 0 = ok, else
  * the first bad seq. prev_hash/prev_seq carry over between pages. */
@@ -387,6 +397,55 @@ static json_int_t link_check(json_t *items, json_int_t *prev_seq, char *prev_has
 	return 0;
 }
 
+/* The first difference between the host's chain (its report: head and
+ * tamper finding, GET /v1/hosts/{id}/fw) and the control plane's copy
+ * (records, first_bad from the copy's own check). *at = 0 when none. */
+static void first_difference(json_t *status, json_t *records, json_int_t copy_bad, json_int_t *at, char *why,
+			     size_t n)
+{
+	json_t *audit = json_object_get(status, "audit"), *tam = json_object_get(audit, "tampered");
+	*at = 0;
+	why[0] = '\0';
+	if (copy_bad) {
+		*at = copy_bad;
+		snprintf(why, n, "the control plane's copy does not chain at seq %lld", (long long)copy_bad);
+	}
+	if (json_is_object(tam)) {
+		json_int_t seq = json_integer_value(json_object_get(tam, "seq"));
+		const char *w = json_string_value(json_object_get(tam, "why"));
+		if (!*at || seq < *at) {
+			*at = seq > 0 ? seq : 1;
+			snprintf(why, n, "%s", w ? w : "the host's log was tampered with");
+		}
+		return;
+	}
+	/* No finding from the host: its head must be the copy's record. */
+	json_int_t head = json_integer_value(json_object_get(audit, "head_seq"));
+	const char *hh = json_string_value(json_object_get(audit, "head_hash"));
+	size_t nrec = json_array_size(records);
+	json_int_t last = nrec ? json_integer_value(json_object_get(json_array_get(records, nrec - 1), "seq")) : 0;
+	if (!hh || !json_is_object(audit))
+		return; /* the host does not report its head (older agent) */
+	if (head < last && (!*at || head + 1 < *at)) {
+		*at = head + 1;
+		snprintf(why, n, "the host's log ends at seq %lld; the control plane holds records up to %lld",
+			 (long long)head, (long long)last);
+		return;
+	}
+	size_t i;
+	json_t *r;
+	json_array_foreach(records, i, r)
+	{
+		if (json_integer_value(json_object_get(r, "seq")) != head)
+			continue;
+		const char *h = json_string_value(json_object_get(r, "hash"));
+		if ((!h || strcmp(h, hh) != 0) && (!*at || head < *at)) {
+			*at = head;
+			snprintf(why, n, "the host's record %lld differs from the control plane's copy", (long long)head);
+		}
+	}
+}
+
 int cl_cmd_fw_audit(int argc, char **argv)
 {
 	const char *host = NULL, *after_s = NULL, *pos[1];
@@ -402,12 +461,12 @@ int cl_cmd_fw_audit(int argc, char **argv)
 		return rc;
 	if (!host)
 		return cl_cli_usage("fw audit needs --host HOST");
-	if (after_s && cl_cli_parse_uint(after_s, INT64_MAX / 2, &after) != CL_OK)
+	if (after_s && cl_cli_parse_uint(after_s, INT64_MAX, &after) != CL_OK)
 		return cl_cli_usage("--after must be a record seq (a non-negative integer)");
 	cl_cli_conn *c = NULL;
-	json_t *all = json_array(), *resp = NULL;
+	json_t *all = json_array(), *resp = NULL, *status = NULL;
 	cl_cli_table *t = NULL;
-	char base[512], path[640], prev_hash[65] = "";
+	char base[512], path[640], prev_hash[65] = "", next[32] = "";
 	json_int_t prev_seq = (json_int_t)after, bad = 0;
 	bool chain_ok = true;
 	json_int_t first_bad = 0, head = 0;
@@ -415,12 +474,14 @@ int cl_cmd_fw_audit(int argc, char **argv)
 	CL_GUARD_OUT(err, err);
 	CL_GUARD_OUT(err, host_path(host, "/fw/audit", base, sizeof(base)));
 	CL_GUARD_OUT(err, cl_cli_connect(&c));
+	if (after)
+		snprintf(next, sizeof(next), "%llu", (unsigned long long)after);
 	for (int page = 0;; page++) {
 		if (page == AUDIT_MAX_PAGES) {
 			err = cl_errorf(CL_ETOOBIG, "more than %d audit records", AUDIT_PAGE * AUDIT_MAX_PAGES);
 			goto out;
 		}
-		snprintf(path, sizeof(path), "%s?after=%llu&limit=%d", base, (unsigned long long)after, AUDIT_PAGE);
+		snprintf(path, sizeof(path), "%s?limit=%d%s%s", base, AUDIT_PAGE, next[0] ? "&after=" : "", next);
 		CL_GUARD_OUT(err, cl_cli_call(c, "GET", path, NULL, &resp, NULL));
 		json_t *items = json_object_get(resp, "items");
 		if (!json_is_array(items)) {
@@ -437,10 +498,12 @@ int cl_cmd_fw_audit(int argc, char **argv)
 			err = cl_errorf(CL_ENOMEM, "out of memory");
 			goto out;
 		}
-		json_t *next = json_object_get(resp, "next");
-		bool more = json_is_integer(next) && json_integer_value(next) > (json_int_t)after;
+		/* "next": the last seq of this page as a string, null at the end */
+		const char *nx = json_string_value(json_object_get(resp, "next"));
+		bool more = nx && strlen(nx) < sizeof(next) && strspn(nx, "0123456789") == strlen(nx) &&
+			    strcmp(nx, next) != 0;
 		if (more)
-			after = (uint64_t)json_integer_value(next);
+			snprintf(next, sizeof(next), "%s", nx);
 		json_decref(resp);
 		resp = NULL;
 		if (!more)
@@ -471,15 +534,21 @@ int cl_cmd_fw_audit(int argc, char **argv)
 		cl_cli_table_print(t);
 	}
 	if (verify) {
-		json_int_t at = !chain_ok && first_bad ? first_bad : bad;
-		if (!chain_ok && !at)
-			at = 1;
-		if (bad && (!at || bad < at))
-			at = bad;
+		json_int_t copy_bad = !chain_ok && first_bad ? first_bad : bad;
+		if (!chain_ok && !copy_bad)
+			copy_bad = 1;
+		if (bad && (!copy_bad || bad < copy_bad))
+			copy_bad = bad;
+		/* The host's side: its chain as it last reported it. */
+		char spath[512], why[256];
+		json_int_t at = 0;
+		CL_GUARD_OUT(err, host_path(host, "/fw", spath, sizeof(spath)));
+		CL_GUARD_OUT(err, cl_cli_call(c, "GET", spath, NULL, &status, NULL));
+		first_difference(status, after ? NULL : all, copy_bad, &at, why, sizeof(why));
 		if (at) {
-			printf("chain BROKEN at seq %lld\n", (long long)at);
+			printf("first difference at seq %lld: %s\n", (long long)at, why);
 			fflush(stdout);
-			err = cl_errorf(CL_ECRYPTO, "the firmware audit chain of host %s is broken at seq %lld", host,
+			err = cl_errorf(CL_ECRYPTO, "the firmware audit chain of host %s differs at seq %lld", host,
 					(long long)at);
 			goto out;
 		}
@@ -488,6 +557,7 @@ int cl_cmd_fw_audit(int argc, char **argv)
 out:
 	cl_cli_table_free(t);
 	json_decref(resp);
+	json_decref(status);
 	json_decref(all);
 	cl_cli_conn_free(c);
 	return cl_cli_fail(err);

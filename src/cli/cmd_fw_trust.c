@@ -1,7 +1,11 @@
-/* cmd_fw_trust.c — `cloister fw trust-root sign|rotate`: versioned trust-root
- * documents (signer keys + threshold) signed with COSE_Sign1. `rotate` checks
- * locally, before writing anything, that the keys given meet both the
- * previous and the new threshold (what a device will demand). */
+/* cmd_fw_trust.c — the root's signed documents:
+ *   `cloister fw trust-root sign|rotate`: versioned trust-root documents
+ *   (signer keys + threshold) signed with COSE_Sign1. `rotate` checks
+ *   locally, before writing anything, that the keys given meet both the
+ *   previous and the new threshold (what a device will demand);
+ *   `cloister fw window-policy`: a window policy bound to one device of one
+ *   host (or, with --any, chosen explicitly, to every device), optionally
+ *   one-shot for one power cycle. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +13,7 @@
 #include "cli/cmd_fw.h"
 #include "common/util.h"
 #include "fw/fw.h"
+#include "fwguard/fwguard.h"
 
 #define TR_FILE_MAX (64 * 1024)
 
@@ -31,8 +36,16 @@ static cl_err build(const tr_args *a, uint64_t version, cl_buf *out)
 	uint64_t k, expires = 0;
 	cl_err err;
 	CL_GUARD(fw_cli_u64(a->threshold, "--threshold", &k));
-	if (a->expires)
+	if (a->expires) {
 		CL_GUARD(fw_cli_u64(a->expires, "--expires", &expires));
+		/* Accepted, a document already expired would refuse every bundle
+		 * until the next rotation: devices refuse it, and so does this. */
+		uint64_t now = cl_now_wall_ms() / 1000;
+		CL_ENSURE(expires > now, CL_EINVAL,
+			  "--expires %llu is not in the future (now %llu): every device would refuse the document "
+			  "(trust_root_expired)",
+			  (unsigned long long)expires, (unsigned long long)now);
+	}
 	for (size_t i = 0; i < a->nsigners; i++)
 		CL_GUARD_OUT(err, fw_key_load_public(a->signers[i], &signers[i]));
 	for (size_t i = 0; i < a->nkeys; i++)
@@ -140,6 +153,82 @@ int cl_cmd_fw_trust_root(int argc, char **argv)
 	       a.nkeys, a.out);
 out:
 	cl_buf_free(&prev);
+	cl_buf_free(&doc);
+	return err == CL_OK ? 0 : fw_cli_fail(err);
+}
+
+/* Fills the target from the options: one device of one host, or --any. */
+static cl_err policy_target(const char *host, const char *dev, const char *vendor, const char *cls,
+			    const char *devkey, bool any, fwg_policy_target *t)
+{
+	void *k = NULL;
+	bool some = host || dev || vendor || cls || devkey;
+	CL_ENSURE(any != some, CL_EINVAL,
+		  "name the policy's device (--host --device --vendor --class --device-key) or choose --any, not both");
+	t->any = any;
+	if (any)
+		return CL_OK;
+	CL_ENSURE(host && dev && vendor && cls && devkey, CL_EINVAL,
+		  "a bound policy needs --host, --device, --vendor, --class and --device-key (see 'fw status "
+		  "--device-key')");
+	CL_GUARD(fw_uuid_parse(vendor, t->vendor));
+	CL_GUARD(fw_uuid_parse(cls, t->class_id));
+	CL_GUARD(fw_key_load_public(devkey, &k));
+	cl_err err = fw_key_kid(k, t->device_kid);
+	fw_key_free(k);
+	t->component = dev;
+	t->host_id = host;
+	return err;
+}
+
+int cl_cmd_fw_window_policy(int argc, char **argv)
+{
+	const char *key_path = NULL, *version = NULL, *seconds = NULL, *cycle = NULL, *out = NULL, *pos[1];
+	const char *host = NULL, *dev = NULL, *vendor = NULL, *cls = NULL, *devkey = NULL;
+	bool any = false;
+	size_t npos;
+	const fw_cli_opt opts[] = {
+		{.name = "key", .value = &key_path},	   {.name = "version", .value = &version},
+		{.name = "seconds", .value = &seconds},	   {.name = "power-cycle", .value = &cycle},
+		{.name = "host", .value = &host},	   {.name = "device", .value = &dev},
+		{.name = "vendor", .value = &vendor},	   {.name = "class", .value = &cls},
+		{.name = "device-key", .value = &devkey}, {.name = "any", .flag = &any},
+		{.name = "out", .value = &out},		   {.name = "o", .value = &out},
+		{0},
+	};
+	int rc = fw_cli_parse(argc, argv, opts, pos, 0, &npos);
+	if (rc)
+		return rc;
+	if (!key_path || !version || !seconds || !out)
+		return fw_cli_usage("fw window-policy needs --key, --version, --seconds and -o (see 'cloister fw help')");
+	fwg_policy_params p;
+	void *key = NULL;
+	cl_buf doc;
+	cl_err err;
+	memset(&p, 0, sizeof(p));
+	cl_buf_init(&doc, 4096);
+	CL_GUARD_OUT(err, fw_cli_u64(version, "--version", &p.version));
+	CL_GUARD_OUT(err, fw_cli_u64(seconds, "--seconds", &p.seconds));
+	if (cycle) {
+		CL_GUARD_OUT(err, fw_cli_u64(cycle, "--power-cycle", &p.power_cycle));
+		if (p.power_cycle == 0) {
+			err = cl_errorf(CL_EINVAL, "--power-cycle must be 1..%llu (the host's power_cycle in fw status)",
+					(unsigned long long)FW_UINT_MAX);
+			goto out;
+		}
+	}
+	CL_GUARD_OUT(err, policy_target(host, dev, vendor, cls, devkey, any, &p.target));
+	CL_GUARD_OUT(err, fw_key_load_private(key_path, &key));
+	CL_GUARD_OUT(err, fwg_window_policy_build(key, &p, &doc));
+	CL_GUARD_OUT(err, cl_file_write_atomic(out, doc.data, doc.len, 0644));
+	if (any)
+		printf("window policy v%llu: %llu s for ANY device of any host%s -> %s\n", (unsigned long long)p.version,
+		       (unsigned long long)p.seconds, cycle ? " (one-shot)" : "", out);
+	else
+		printf("window policy v%llu: %llu s for %s on host %s%s -> %s\n", (unsigned long long)p.version,
+		       (unsigned long long)p.seconds, dev, host, cycle ? " (one-shot)" : "", out);
+out:
+	fw_key_free(key);
 	cl_buf_free(&doc);
 	return err == CL_OK ? 0 : fw_cli_fail(err);
 }

@@ -28,6 +28,7 @@
 #include "control/store_fw.h"
 #include "control/upload.h"
 #include "fw/fw.h"
+#include "fwguard/fwguard.h"
 
 #define CTL_FW_DOC_MAX (64u * 1024)     /* decoded trust-root document or window policy */
 
@@ -57,19 +58,14 @@ static json_t *op_json(const ctl_fw_op *op)
 	return o;
 }
 
-/* Parses an optional integer query parameter in [min,max]. */
-static cl_err query_int(ctl_req *r, const char *key, int64_t min, int64_t max, int64_t *out)
+/* "audit": the host's audit head as it last reported it and whether its log
+ * was found tampered with (by the host or here). */
+static json_t *audit_state_json(const ctl_fw_status *s)
 {
-	const char *s = evhttp_find_header(&r->query, key);
-	if (!s)
-		return CL_OK;
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	CL_ENSURE(*s && !*end && errno == 0 && v >= min && v <= max, CL_EINVAL, "%s must be an integer in %lld..%lld",
-		  key, (long long)min, (long long)max);
-	*out = v;
-	return CL_OK;
+	json_t *t = s->tampered[0] ? json_pack("{s:I,s:s}", "seq", (json_int_t)s->tampered_seq, "why", s->tampered)
+				   : json_null();
+	return json_pack("{s:I,s:o,s:o}", "head_seq", (json_int_t)s->head_seq, "head_hash",
+			 s->head_hash[0] ? json_string(s->head_hash) : json_null(), "tampered", t);
 }
 
 static void get_status(ctl_req *r, const char *host_id)
@@ -78,8 +74,9 @@ static void get_status(ctl_req *r, const char *host_id)
 	cl_err err = ctl_store_fw_status_get(r->srv->store, host_id, &s);
 	if (err == CL_ENOTFOUND) {
 		ctl_reply_json(r->srv, r->req, 200,
-			       json_pack("{s:s,s:b,s:b,s:n,s:n,s:[],s:n}", "host_id", host_id, "reported", 0, "eligible",
-					 1, "quarantined", "window_open", "devices", "updated_at"));
+			       json_pack("{s:s,s:b,s:b,s:n,s:n,s:[],s:n,s:n,s:n}", "host_id", host_id, "reported", 0,
+					 "eligible", 1, "quarantined", "window_open", "devices", "updated_at",
+					 "power_cycle", "audit"));
 		return;
 	}
 	if (err != CL_OK) {
@@ -88,33 +85,66 @@ static void get_status(ctl_req *r, const char *host_id)
 	}
 	json_t *devs = json_loads(s.devices_json, 0, NULL);
 	ctl_reply_json(r->srv, r->req, 200,
-		       json_pack("{s:s,s:b,s:b,s:b,s:b,s:o,s:o}", "host_id", host_id, "reported", 1, "eligible",
+		       json_pack("{s:s,s:b,s:b,s:b,s:b,s:o,s:o,s:I,s:o}", "host_id", host_id, "reported", 1, "eligible",
 				 s.eligible, "quarantined", s.quarantined, "window_open", s.window_open, "devices",
-				 devs ? devs : json_array(), "updated_at", ctl_json_time(s.updated_at)));
+				 devs ? devs : json_array(), "updated_at", ctl_json_time(s.updated_at), "power_cycle",
+				 (json_int_t)s.power_cycle, "audit", audit_state_json(&s)));
 	ctl_fw_status_clear(&s);
+}
+
+/* A list page whose `after` is a number (an audit seq, an event id):
+ * ctl_req_page's limit and after, the after as an integer. */
+static cl_err req_page_int(ctl_req *r, ctl_page *pg, int64_t *after)
+{
+	CL_GUARD(ctl_req_page(r, pg));
+	*after = 0;
+	if (!pg->after[0])
+		return CL_OK;
+	char *end;
+	errno = 0;
+	long long v = strtoll(pg->after, &end, 10);
+	CL_ENSURE(pg->after[0] >= '0' && pg->after[0] <= '9' && !*end && errno == 0 && v >= 0, CL_EINVAL,
+		  "after must be the \"next\" of a previous page (a number)");
+	*after = v;
+	return CL_OK;
+}
+
+/* "next" of a page of n rows (the store was asked for limit + 1): the
+ * last shown row's number, or NULL when this is the last page. */
+static const char *next_of(size_t n, int limit, int64_t last_shown, char *buf, size_t len)
+{
+	if (n <= (size_t)limit)
+		return NULL;
+	snprintf(buf, len, "%lld", (long long)last_shown);
+	return buf;
 }
 
 static void get_audit(ctl_req *r, const char *host_id)
 {
-	int64_t after = 0, limit = 100, bad = 0, ack = 0;
-	char head[65];
+	int64_t after = 0, bad = 0, ack = 0;
+	char head[65], nextbuf[24];
 	bool ok = true;
 	ctl_fw_record *rs = NULL;
+	ctl_page pg;
 	size_t n = 0;
 	cl_err err;
-	CL_GUARD_OUT(err, query_int(r, "after", 0, INT64_MAX / 2, &after));
-	CL_GUARD_OUT(err, query_int(r, "limit", 1, 1000, &limit));
+	CL_GUARD_OUT(err, req_page_int(r, &pg, &after));
 	CL_GUARD_OUT(err, ctl_store_fw_chain_check(r->srv->store, host_id, &ok, &bad));
 	CL_GUARD_OUT(err, ctl_store_fw_audit_last(r->srv->store, host_id, &ack, head));
-	CL_GUARD_OUT(err, ctl_store_fw_audit_list(r->srv->store, host_id, after, (int)limit, &rs, &n));
+	CL_GUARD_OUT(err, ctl_store_fw_audit_list(r->srv->store, host_id, after, pg.limit + 1, &rs, &n));
+	size_t shown = n > (size_t)pg.limit ? (size_t)pg.limit : n;
 	json_t *items = json_array();
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; items && i < shown; i++)
 		json_array_append_new(items, record_json(&rs[i]));
-	json_t *next = n == (size_t)limit ? json_integer(rs[n - 1].seq) : json_null();
+	json_t *page = ctl_page_json(items, next_of(n, pg.limit, shown ? rs[shown - 1].seq : 0, nextbuf, sizeof(nextbuf)));
 	ctl_fw_records_free(rs, n);
-	ctl_reply_json(r->srv, r->req, 200,
-		       json_pack("{s:o,s:o,s:b,s:o,s:I}", "items", items, "next", next, "chain_ok", ok, "first_bad_seq",
-				 ok ? json_null() : json_integer(bad), "head_seq", (json_int_t)ack));
+	if (page && (json_object_set_new(page, "chain_ok", json_boolean(ok)) != 0 ||
+		     json_object_set_new(page, "first_bad_seq", ok ? json_null() : json_integer(bad)) != 0 ||
+		     json_object_set_new(page, "head_seq", json_integer(ack)) != 0)) {
+		json_decref(page);
+		page = NULL;
+	}
+	ctl_reply_json(r->srv, r->req, page ? 200 : 500, page);
 out:
 	if (err != CL_OK)
 		ctl_reply_err(r->srv, r->req, err);
@@ -288,11 +318,47 @@ static bool valid_device(const char *s)
 	return true;
 }
 
+/* What a device would refuse in a window policy pushed to device dev of
+ * host host_id, told before it is queued: another format (format 1 bound
+ * nothing), another host, another device address, a one-shot policy for a
+ * power cycle other than the host's last reported one. Its signature and
+ * device key are the device's to check. */
+static cl_err check_policy(ctl_req *r, const uint8_t *doc, size_t len, const char *host_id, const char *dev)
+{
+	fwg_policy_info pi;
+	fw_status fs = fwg_window_policy_inspect(doc, len, &pi);
+	CL_ENSURE(fs == FW_OK, CL_EINVAL, "field \"policy\" is not a window policy: %s (%s)", fw_status_name(fs),
+		  fs == FW_E_MALFORMED ? "not format 2: a policy must name its device and host, or any"
+				       : fw_status_str(fs));
+	if (!pi.any) {
+		CL_ENSURE(strcmp(pi.host_id, host_id) == 0, CL_EINVAL,
+			  "the window policy is for host %.63s, not %.63s: the device would refuse it", pi.host_id, host_id);
+		CL_ENSURE(strcmp(pi.component, dev) == 0, CL_EINVAL,
+			  "the window policy is for device %.31s, not %.31s: the device would refuse it", pi.component, dev);
+	}
+	if (pi.power_cycle) {
+		ctl_fw_status st;
+		cl_err err = ctl_store_fw_status_get(r->srv->store, host_id, &st);
+		if (err == CL_ENOTFOUND) {
+			cl_error_clear();
+			return CL_OK;
+		}
+		CL_GUARD(err);
+		int64_t now_cycle = st.power_cycle;
+		ctl_fw_status_clear(&st);
+		CL_ENSURE(now_cycle == 0 || (uint64_t)now_cycle == pi.power_cycle, CL_EINVAL,
+			  "the window policy is one-shot for power cycle %llu; the host is in power cycle %lld",
+			  (unsigned long long)pi.power_cycle, (long long)now_cycle);
+	}
+	return CL_OK;
+}
+
 /* Validates a trust-root push {device, document} or window policy push
- * {device, policy} (base64, at most CTL_FW_DOC_MAX bytes decoded; a trust
- * document must parse as one, a window policy is verified by the device
- * against its root) into op; op->data borrows from body. */
-static cl_err parse_doc_body(json_t *body, const char *kind, ctl_fw_op *op)
+ * {device, policy} (base64, at most CTL_FW_DOC_MAX bytes decoded) into op,
+ * refusing what the device would refuse whatever its state: a trust
+ * document that does not parse or has already expired, a window policy
+ * check_policy refuses. op->data borrows from body; op->host_id is set. */
+static cl_err parse_doc_body(ctl_req *r, json_t *body, const char *kind, ctl_fw_op *op)
 {
 	bool trust = strcmp(kind, "trust") == 0;
 	const char *field = trust ? "document" : "policy", *k;
@@ -314,16 +380,23 @@ static cl_err parse_doc_body(json_t *body, const char *kind, ctl_fw_op *op)
 		return cl_errorf(err == CL_ETOOBIG ? CL_ETOOBIG : CL_EINVAL, "field \"%s\" must be base64 of at most %u bytes",
 				 field, CTL_FW_DOC_MAX);
 	}
-	fw_status fs = FW_OK;
-	if (raw.len == 0)
-		fs = FW_E_TRUNCATED;
-	else if (trust) {
+	if (raw.len == 0) {
+		err = cl_errorf(CL_EINVAL, "field \"%s\" is empty", field);
+	} else if (trust) {
 		fw_trust_doc doc;
-		fs = fw_trust_doc_parse(raw.data, raw.len, &doc);
+		fw_status fs = fw_trust_doc_parse(raw.data, raw.len, &doc);
+		uint64_t now = cl_now_wall_ms() / 1000;
+		if (fs != FW_OK)
+			err = cl_errorf(CL_EINVAL, "field \"document\" is not a trust-root document: %s", fw_status_str(fs));
+		else if (doc.has_expires && now >= doc.expires)
+			err = cl_errorf(CL_EINVAL,
+					"the trust-root document (version %llu) expired at %llu: a device would refuse it",
+					(unsigned long long)doc.version, (unsigned long long)doc.expires);
+	} else {
+		err = check_policy(r, raw.data, raw.len, op->host_id, json_string_value(dev));
 	}
 	cl_buf_free(&raw);
-	CL_ENSURE(fs == FW_OK, CL_EINVAL, "field \"%s\" is not a %s: %s", field,
-		  trust ? "trust-root document" : "window policy", fw_status_str(fs));
+	CL_GUARD(err);
 	snprintf(op->kind, sizeof(op->kind), "%s", kind);
 	snprintf(op->device, sizeof(op->device), "%s", json_string_value(dev));
 	op->data = (char *)json_string_value(b64); /* borrowed until the insert */
@@ -389,10 +462,17 @@ static cl_err parse_push_body(ctl_req *r, json_t *body, ctl_fw_op *op, cl_buf *r
 			return cl_errorf(err == CL_ETOOBIG ? CL_ETOOBIG : CL_EINVAL,
 					 "field \"bundle\" must be base64 of at most %u bytes", CTL_FW_BUNDLE_LIMIT);
 	}
+	/* What every device refuses is refused here: a bundle that does not
+	 * parse (an empty image, a sequence or time out of range included) or
+	 * whose use-before has passed. */
 	fw_bundle_view view;
 	fw_status fs = fw_bundle_parse(raw->data, raw->len, &view);
-	CL_ENSURE(fs == FW_OK, CL_EINVAL, "%s is not a firmware bundle: %s", up ? "the upload" : "field \"bundle\"",
-		  fw_status_str(fs));
+	CL_ENSURE(fs == FW_OK, CL_EINVAL, "%s is not a firmware bundle: %s (%s)", up ? "the upload" : "field \"bundle\"",
+		  fw_status_name(fs), fw_status_str(fs));
+	uint64_t now = cl_now_wall_ms() / 1000;
+	CL_ENSURE(!view.m.has_use_before || now < view.m.use_before, CL_EINVAL,
+		  "the bundle's use-before (%llu) has passed: a device would refuse it (expired)",
+		  (unsigned long long)view.m.use_before);
 	snprintf(op->kind, sizeof(op->kind), "%s", json_is_true(nb) ? "queue" : "update");
 	snprintf(op->device, sizeof(op->device), "%s", json_string_value(dev));
 	return CL_OK;
@@ -433,7 +513,7 @@ static void post_op(ctl_req *r, const char *host_id, const char *kind)
 	snprintf(op.host_id, sizeof(op.host_id), "%s", host_id);
 	CL_GUARD_OUT(err, ctl_req_json(r, &body));
 	if (strcmp(kind, "trust") == 0 || strcmp(kind, "window") == 0)
-		CL_GUARD_OUT(err, parse_doc_body(body, kind, &op));
+		CL_GUARD_OUT(err, parse_doc_body(r, body, kind, &op));
 	else
 		CL_GUARD_OUT(err, parse_op_body(body, kind, &op));
 	if (!op.data)
@@ -498,8 +578,10 @@ bool ctl_api_fw_hosts(ctl_req *r)
 
 void ctl_api_events(ctl_req *r)
 {
-	int64_t after = 0, limit = 100;
+	int64_t after = 0;
 	ctl_fw_event *es = NULL;
+	ctl_page pg;
+	char nextbuf[24];
 	size_t n = 0;
 	cl_err err;
 	if (r->nseg != 2 || r->method != EVHTTP_REQ_GET) {
@@ -516,22 +598,24 @@ void ctl_api_events(ctl_req *r)
 		ctl_reply_error(r->srv, r->req, CL_EINVAL, "host must be a host id");
 		return;
 	}
-	CL_GUARD_OUT(err, query_int(r, "after", 0, INT64_MAX / 2, &after));
-	CL_GUARD_OUT(err, query_int(r, "limit", 1, 1000, &limit));
-	CL_GUARD_OUT(err, ctl_store_fw_event_list(r->srv->store, host, after, (int)limit, &es, &n));
+	CL_GUARD_OUT(err, req_page_int(r, &pg, &after));
+	CL_GUARD_OUT(err, ctl_store_fw_event_list(r->srv->store, host, after, pg.limit + 1, &es, &n));
+	size_t shown = n > (size_t)pg.limit ? (size_t)pg.limit : n;
 	json_t *items = json_array();
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; items && i < shown; i++) {
 		ctl_fw_event *e = &es[i];
-		bool alarm = strcmp(e->kind, "quarantined") != 0 && strcmp(e->kind, "quarantine") != 0;
+		/* the host halts (or is held) for these; the rest are alarms */
+		bool halt = strcmp(e->kind, "quarantined") == 0 || strcmp(e->kind, "quarantine") == 0 ||
+			    strcmp(e->kind, "audit_tampered") == 0;
 		json_array_append_new(items, json_pack("{s:I,s:s,s:s,s:s,s:o,s:s,s:o}", "id", (json_int_t)e->id,
 						       "host_id", e->host_id, "kind", e->kind, "severity",
-						       alarm ? "alarm" : "quarantine", "seq",
+						       halt ? "quarantine" : "alarm", "seq",
 						       e->seq ? json_integer(e->seq) : json_null(), "detail", e->detail,
 						       "time", ctl_json_time(e->created_at)));
 	}
-	json_t *next = n == (size_t)limit ? json_integer(es[n - 1].id) : json_null();
+	json_t *page = ctl_page_json(items, next_of(n, pg.limit, shown ? es[shown - 1].id : 0, nextbuf, sizeof(nextbuf)));
 	free(es);
-	ctl_reply_json(r->srv, r->req, 200, json_pack("{s:o,s:o}", "items", items, "next", next));
+	ctl_reply_json(r->srv, r->req, page ? 200 : 500, page);
 out:
 	if (err != CL_OK)
 		ctl_reply_err(r->srv, r->req, err);

@@ -254,11 +254,7 @@ static void propose(ctl_req *r)
 	snprintf(rel.component, sizeof(rel.component), "%s", vb->v.m.component);
 	snprintf(rel.version, sizeof(rel.version), "%s", vb->v.m.version);
 	snprintf(rel.channel, sizeof(rel.channel), "%s", vb->v.m.channel);
-	if (vb->v.m.sequence > (uint64_t)INT64_MAX / 2) {
-		err = cl_errorf(CL_EINVAL, "sequence out of range");
-		goto out;
-	}
-	rel.sequence = (int64_t)vb->v.m.sequence;
+	rel.sequence = (int64_t)vb->v.m.sequence; /* <= FW_SEQ_MAX = INT64_MAX: the parse checked */
 	rel.nsigners = (int64_t)vb->nkids;
 	rel.threshold = vb->threshold;
 	rel.created_at = rel.updated_at = (int64_t)cl_now_wall_ms();
@@ -426,17 +422,22 @@ out:
 static void list_releases(ctl_req *r)
 {
 	ctl_fw_release *rs = NULL;
+	ctl_page pg;
 	size_t n = 0;
-	cl_err err = ctl_store_fw_release_list(r->srv->store, &rs, &n);
+	cl_err err = ctl_req_page(r, &pg);
+	if (err == CL_OK)
+		err = ctl_store_fw_release_list(r->srv->store, pg.after, pg.limit + 1, &rs, &n);
 	if (err != CL_OK) {
 		ctl_reply_err(r->srv, r->req, err);
 		return;
 	}
+	size_t shown = n > (size_t)pg.limit ? (size_t)pg.limit : n;
 	json_t *items = json_array();
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; items && i < shown; i++)
 		json_array_append_new(items, release_json(&rs[i]));
+	json_t *page = ctl_page_json(items, n > shown ? rs[shown - 1].id : NULL);
 	ctl_fw_releases_free(rs, n);
-	ctl_reply_json(r->srv, r->req, 200, json_pack("{s:o}", "items", items));
+	ctl_reply_json(r->srv, r->req, page ? 200 : 500, page);
 }
 
 static void get_bundle(ctl_req *r, const char *id)
@@ -514,6 +515,15 @@ static void put_trust(ctl_req *r)
 					fw_status_str(fs));
 			goto out;
 		}
+	}
+	/* Only the current version's expiry counts (older ones may have
+	 * expired): a chain whose current document has already expired would
+	 * refuse every release until the next rotation. */
+	uint64_t now = cl_now_wall_ms() / 1000;
+	if (t[0].has_expires && now >= t[0].expires) {
+		err = cl_errorf(CL_EINVAL, "the current trust-root document (version %llu) expired at %llu",
+				(unsigned long long)t[0].version, (unsigned long long)t[0].expires);
+		goto out;
 	}
 	cl_hex_encode(point, FW_POINT_LEN, root_hex);
 	int64_t old_version = 0;

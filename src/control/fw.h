@@ -17,17 +17,24 @@
 
 /* ---- fw_sync.c ---- */
 /* Applies a validated firmware report inside the caller's transaction:
- * stores the status (eligible only if the host says so and it is neither
- * quarantined nor open), appends the audit records (idempotent on seq; a
- * prev that does not match the stored previous hash, or a gap, is stored
- * and recorded as a "chain_break" event), and records alarm/quarantine events. */
+ * appends the audit records (idempotent on seq; a prev that does not match
+ * the stored previous hash, or a gap, is stored and recorded as a
+ * "chain_break" event; a stored seq resent with another hash stops the
+ * append), checks the host's log against the stored copy (its
+ * audit_tampered, a resent seq with another hash, its audit_head before or
+ * differing from the stored records: one "audit_tampered" event per
+ * episode), stores the status (eligible only if the host says so and it is
+ * neither quarantined, open nor tampered; a tampered host is held
+ * quarantined), and records alarm/quarantine events. */
 CL_MUST_CHECK cl_err ctl_fw_sync_apply(ctl_server *srv, const char *host_id, const ctl_fw_report *rep, int64_t now);
 /* True if a sync result's op id names a firmware op ("fw-..."). */
 bool ctl_fw_is_op_id(const char *op);
 /* Records a firmware op's result inside the caller's transaction (an unknown
  * or already finished op is ignored). */
 CL_MUST_CHECK cl_err ctl_fw_sync_result(ctl_server *srv, const char *host_id, const ctl_sync_result *res, int64_t now);
-/* Adds "firmware_audit_ack" and "firmware_ops" to the sync answer ans and
+/* Adds "firmware_audit_ack", "firmware_audit_anchor" (the last stored
+ * record's seq and hash, null before any) and "firmware_ops" to the sync
+ * answer ans and
  * marks those ops delivered, i.e. sent and awaiting a result (its own
  * transaction; not inside another). Pending ops already delivered are sent
  * again until the host reports their result (the agent runs an op id once).

@@ -27,8 +27,11 @@ static const char *rec_str(json_t *rec, const char *key)
 }
 
 /* Stores one shipped record; idempotent on seq; a link that does not match
- * the stored chain is stored anyway (it is evidence) and raises an event. */
-static cl_err apply_record(ctl_store *st, const char *host_id, const ctl_fw_audit_in *a, int64_t now)
+ * the stored chain is stored anyway (it is evidence) and raises an event. A
+ * stored seq sent again with another hash is the host's log rewritten (cut
+ * and regrown): *diverged gets that seq (first one only), nothing stored. */
+static cl_err apply_record(ctl_store *st, const char *host_id, const ctl_fw_audit_in *a, int64_t now,
+			   int64_t *diverged)
 {
 	ctl_fw_record old, r = {0};
 	char detail[CTL_MSG_MAX];
@@ -36,11 +39,9 @@ static cl_err apply_record(ctl_store *st, const char *host_id, const ctl_fw_audi
 	if (err == CL_OK) {
 		bool same = strcmp(old.hash, a->hash) == 0 && strcmp(old.prev, a->prev) == 0;
 		free(old.json);
-		if (same)
-			return CL_OK; /* already stored: a resend after a lost ack */
-		cl_warn("firmware audit conflict host=%s seq=%lld", host_id, (long long)a->seq);
-		return ctl_store_fw_event_insert(st, host_id, "audit_conflict", a->seq,
-						 "host resent a stored seq with a different hash", now);
+		if (!same && !*diverged)
+			*diverged = a->seq;
+		return CL_OK; /* same: a resend after a lost ack */
 	}
 	if (err != CL_ENOTFOUND)
 		return err;
@@ -94,24 +95,89 @@ static cl_err apply_record(ctl_store *st, const char *host_id, const ctl_fw_audi
 	return CL_OK;
 }
 
+/* Whether the host's audit log still is the chain the control plane holds:
+ * the host's own finding (audit_tampered), a stored record resent with
+ * another hash, or the head it reports against the stored records (a log
+ * that now ends before them was cut; one whose record at its head differs
+ * was replaced). Fills *seq and why (empty = consistent). */
+static cl_err audit_consistent(ctl_store *st, const char *host_id, const ctl_fw_report *rep, int64_t diverged,
+			       int64_t *seq, char *why, size_t n)
+{
+	int64_t last = 0;
+	char last_hash[65];
+	why[0] = '\0';
+	*seq = 0;
+	if (rep->tampered) {
+		*seq = rep->tampered_seq;
+		snprintf(why, n, "host: %s", rep->tampered_why);
+		return CL_OK;
+	}
+	if (diverged) {
+		*seq = diverged;
+		snprintf(why, n, "the host sent record %lld again with another hash (its log was rewritten)",
+			 (long long)diverged);
+		return CL_OK;
+	}
+	if (!rep->has_head)
+		return CL_OK; /* an agent before audit heads: nothing to compare */
+	CL_GUARD(ctl_store_fw_audit_last(st, host_id, &last, last_hash));
+	if (rep->head_seq < last) {
+		*seq = rep->head_seq + 1;
+		snprintf(why, n, "the host's log ends at seq %lld; the control plane holds records up to %lld (cut)",
+			 (long long)rep->head_seq, (long long)last);
+		return CL_OK;
+	}
+	ctl_fw_record r;
+	cl_err err = rep->head_seq > 0 ? ctl_store_fw_audit_get(st, host_id, rep->head_seq, &r) : CL_ENOTFOUND;
+	if (err == CL_ENOTFOUND) {
+		cl_error_clear();
+		return CL_OK; /* not shipped yet */
+	}
+	CL_GUARD(err);
+	if (strcmp(r.hash, rep->head_hash) != 0) {
+		*seq = rep->head_seq;
+		snprintf(why, n, "the host's record %lld differs from the control plane's copy", (long long)rep->head_seq);
+	}
+	free(r.json);
+	return CL_OK;
+}
+
 cl_err ctl_fw_sync_apply(ctl_server *srv, const char *host_id, const ctl_fw_report *rep, int64_t now)
 {
 	ctl_store *st = srv->store;
-	ctl_fw_status old, s = {0};
-	bool was_quarantined = false;
+	ctl_fw_status old = {0}, s = {0};
+	bool was_quarantined = false, was_tampered = false;
+	int64_t diverged = 0, bad_seq = 0;
+	char why[CTL_MSG_MAX];
 	cl_err err = ctl_store_fw_status_get(st, host_id, &old);
 	if (err == CL_OK) {
 		was_quarantined = old.quarantined;
+		was_tampered = old.tampered[0] != '\0';
 		ctl_fw_status_clear(&old);
 	} else if (err != CL_ENOTFOUND) {
 		return err;
 	}
 	cl_error_clear();
-	/* never trust "eligible" alone: a quarantined or open host is not */
-	s.eligible = rep->eligible && !rep->quarantined && !rep->window_open;
-	s.quarantined = rep->quarantined;
+	/* the records first: the head is compared with what is stored after them.
+	 * Once a record diverges from the stored copy, the rest chain to a
+	 * rewritten history: none of them is stored (the anchor stays put, so
+	 * the host keeps being checked against what was stored before). */
+	for (size_t i = 0; i < rep->naudit && !diverged; i++)
+		CL_GUARD(apply_record(st, host_id, &rep->audit[i], now, &diverged));
+	CL_GUARD(audit_consistent(st, host_id, rep, diverged, &bad_seq, why, sizeof(why)));
+	bool tampered = why[0] != '\0';
+	/* never trust "eligible" alone: a quarantined, open or tampered host is
+	 * not; a log found tampered with holds the host as quarantined (fail
+	 * closed), whether the host said so or the control plane found it */
+	s.eligible = rep->eligible && !rep->quarantined && !rep->window_open && !tampered;
+	s.quarantined = rep->quarantined || tampered;
 	s.window_open = rep->window_open;
 	s.updated_at = now;
+	s.power_cycle = rep->power_cycle;
+	s.head_seq = rep->has_head ? rep->head_seq : old.head_seq;
+	snprintf(s.head_hash, sizeof(s.head_hash), "%s", rep->has_head ? rep->head_hash : old.head_hash);
+	s.tampered_seq = tampered ? bad_seq : 0;
+	snprintf(s.tampered, sizeof(s.tampered), "%s", why);
 	s.devices_json = rep->devices ? json_dumps(rep->devices, JSON_COMPACT) : strdup("[]");
 	if (!s.devices_json)
 		return CL_ENOMEM;
@@ -120,18 +186,22 @@ cl_err ctl_fw_sync_apply(ctl_server *srv, const char *host_id, const ctl_fw_repo
 	CL_GUARD(err);
 	/* Quarantine halts the host's enclaves (see answer() in sync.c): a change
 	 * bumps the generation so the host hears it in this very sync's answer. */
-	if (rep->quarantined != was_quarantined) {
+	if (s.quarantined != was_quarantined) {
 		err = ctl_store_host_bump(st, host_id);
 		if (err != CL_OK && err != CL_ENOTFOUND) /* no host row: nothing to wake */
 			return err;
 		cl_error_clear();
 	}
-	if (rep->quarantined && !was_quarantined) {
+	if (rep->quarantined && !was_quarantined && !tampered) {
 		cl_warn("firmware quarantine host=%s", host_id);
 		CL_GUARD(ctl_store_fw_event_insert(st, host_id, "quarantined", 0, "host reported quarantine", now));
 	}
-	for (size_t i = 0; i < rep->naudit; i++)
-		CL_GUARD(apply_record(st, host_id, &rep->audit[i], now));
+	if (tampered && !was_tampered) {
+		cl_warn("firmware audit log tampered with host=%s seq=%lld: %s", host_id, (long long)bad_seq, why);
+		CL_GUARD(ctl_store_fw_event_insert(st, host_id, "audit_tampered", bad_seq, why, now));
+	} else if (!tampered && was_tampered) {
+		cl_info("firmware audit log consistent again host=%s", host_id);
+	}
 	return CL_OK;
 }
 
@@ -229,6 +299,10 @@ cl_err ctl_fw_sync_answer(ctl_server *srv, const char *host_id, json_t *ans, boo
 		return CL_ENOMEM;
 	}
 	json_object_set_new(ans, "firmware_audit_ack", json_integer(ack));
+	/* The anchor: the host's log must keep holding the last record stored
+	 * here (the agent checks before every append and every ship). */
+	json_object_set_new(ans, "firmware_audit_anchor",
+			    ack > 0 ? json_pack("{s:I,s:s}", "seq", (json_int_t)ack, "hash", h) : json_null());
 	json_object_set_new(ans, "firmware_ops", arr);
 	err = CL_OK;
 	if (sent > 0) {

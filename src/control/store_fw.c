@@ -100,10 +100,11 @@ cl_err ctl_store_fw_status_put(ctl_store *st, const char *host_id, const ctl_fw_
 {
 	sqlite3_stmt *q;
 	CL_GUARD(ctl_store_fw_prep(st, &q,
-		      "INSERT OR REPLACE INTO host_fw(host_id,eligible,quarantined,window_open,devices,updated_at)"
-		      " VALUES(?,?,?,?,?,?)",
-		      "siiisi", host_id, (int64_t)s->eligible, (int64_t)s->quarantined, (int64_t)s->window_open,
-		      s->devices_json ? s->devices_json : "[]", s->updated_at));
+		      "INSERT OR REPLACE INTO host_fw(host_id,eligible,quarantined,window_open,devices,updated_at,"
+		      "power_cycle,head_seq,head_hash,tampered_seq,tampered) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+		      "siiisiiisis", host_id, (int64_t)s->eligible, (int64_t)s->quarantined, (int64_t)s->window_open,
+		      s->devices_json ? s->devices_json : "[]", s->updated_at, s->power_cycle, s->head_seq, s->head_hash,
+		      s->tampered_seq, s->tampered));
 	return ctl_store_fw_run(st, q, "store firmware status");
 }
 
@@ -111,8 +112,10 @@ cl_err ctl_store_fw_status_get(ctl_store *st, const char *host_id, ctl_fw_status
 {
 	sqlite3_stmt *q;
 	memset(out, 0, sizeof(*out));
-	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT eligible,quarantined,window_open,devices,updated_at FROM host_fw WHERE host_id=?",
-		      "s", host_id));
+	CL_GUARD(ctl_store_fw_prep(st, &q,
+				   "SELECT eligible,quarantined,window_open,devices,updated_at,power_cycle,head_seq,"
+				   "head_hash,tampered_seq,tampered FROM host_fw WHERE host_id=?",
+				   "s", host_id));
 	int rc = sqlite3_step(q);
 	cl_err err = CL_OK;
 	if (rc == SQLITE_ROW) {
@@ -121,6 +124,11 @@ cl_err ctl_store_fw_status_get(ctl_store *st, const char *host_id, ctl_fw_status
 		out->window_open = sqlite3_column_int(q, 2) != 0;
 		out->devices_json = ctl_store_col_dup(q, 3);
 		out->updated_at = sqlite3_column_int64(q, 4);
+		out->power_cycle = sqlite3_column_int64(q, 5);
+		out->head_seq = sqlite3_column_int64(q, 6);
+		ctl_store_col_str(q, 7, out->head_hash, sizeof(out->head_hash));
+		out->tampered_seq = sqlite3_column_int64(q, 8);
+		ctl_store_col_str(q, 9, out->tampered, sizeof(out->tampered));
 		if (!out->devices_json)
 			err = CL_ENOMEM;
 	} else if (rc == SQLITE_DONE) {
@@ -202,7 +210,7 @@ cl_err ctl_store_fw_audit_list(ctl_store *st, const char *host_id, int64_t after
 	sqlite3_stmt *q;
 	*out = NULL;
 	*n = 0;
-	CL_ENSURE(limit >= 1 && limit <= 1000, CL_EINVAL, "limit must be in 1..1000");
+	CL_ENSURE(limit >= 1 && limit <= 1001, CL_EINVAL, "limit must be in 1..1001");
 	ctl_fw_record *rs = calloc((size_t)limit, sizeof(*rs));
 	if (!rs)
 		return CL_ENOMEM;
@@ -289,7 +297,7 @@ cl_err ctl_store_fw_event_list(ctl_store *st, const char *host_id, int64_t after
 	sqlite3_stmt *q;
 	*out = NULL;
 	*n = 0;
-	CL_ENSURE(limit >= 1 && limit <= 1000, CL_EINVAL, "limit must be in 1..1000");
+	CL_ENSURE(limit >= 1 && limit <= 1001, CL_EINVAL, "limit must be in 1..1001");
 	ctl_fw_event *es = calloc((size_t)limit, sizeof(*es));
 	if (!es)
 		return CL_ENOMEM;

@@ -19,6 +19,11 @@ typedef struct ctl_fw_status {
 	bool eligible, quarantined, window_open;
 	char *devices_json; /* malloc'd JSON array */
 	int64_t updated_at;
+	int64_t power_cycle;   /* the host's power cycle (0 = not reported) */
+	int64_t head_seq;      /* the head of the host's audit log, as it reports it */
+	char head_hash[65];    /* "" = not reported */
+	int64_t tampered_seq;  /* first record that differs, when tampered */
+	char tampered[CTL_MSG_MAX]; /* "" = not tampered; else why */
 } ctl_fw_status;
 
 typedef struct ctl_fw_record {
@@ -31,7 +36,7 @@ typedef struct ctl_fw_record {
 typedef struct ctl_fw_event {
 	int64_t id;
 	char host_id[CTL_ID_MAX];
-	char kind[32]; /* chain_break | audit_conflict | alarm | quarantine */
+	char kind[32]; /* chain_break | audit_tampered | alarm | quarantine | quarantined | guard_missing */
 	int64_t seq;
 	char detail[CTL_MSG_MAX];
 	int64_t created_at;
@@ -53,8 +58,8 @@ typedef struct ctl_fw_op {
 	int64_t created_at, updated_at;
 } ctl_fw_op;
 
-/* Status: put replaces the host's row; get returns CL_ENOTFOUND if the host
- * never reported firmware. */
+/* Status: put replaces the host's row (every field: read, change, put);
+ * get returns CL_ENOTFOUND if the host never reported firmware. */
 CL_MUST_CHECK cl_err ctl_store_fw_status_put(ctl_store *st, const char *host_id, const ctl_fw_status *s);
 CL_MUST_CHECK cl_err ctl_store_fw_status_get(ctl_store *st, const char *host_id, ctl_fw_status *out);
 void ctl_fw_status_clear(ctl_fw_status *s);
@@ -66,7 +71,7 @@ CL_MUST_CHECK cl_err ctl_store_fw_eligible(ctl_store *st, const char *host_id, b
 CL_MUST_CHECK cl_err ctl_store_fw_audit_last(ctl_store *st, const char *host_id, int64_t *seq, char hash[65]);
 CL_MUST_CHECK cl_err ctl_store_fw_audit_get(ctl_store *st, const char *host_id, int64_t seq, ctl_fw_record *out);
 CL_MUST_CHECK cl_err ctl_store_fw_audit_insert(ctl_store *st, const char *host_id, const ctl_fw_record *r);
-/* Records with seq > after, ascending, at most limit (1..1000). Free with ctl_fw_records_free. */
+/* Records with seq > after, ascending, at most limit (1..1001). Free with ctl_fw_records_free. */
 CL_MUST_CHECK cl_err ctl_store_fw_audit_list(ctl_store *st, const char *host_id, int64_t after, int limit,
 					     ctl_fw_record **out, size_t *n);
 void ctl_fw_records_free(ctl_fw_record *r, size_t n);
@@ -75,7 +80,8 @@ void ctl_fw_records_free(ctl_fw_record *r, size_t n);
  * false and *bad_seq = the first record that breaks it (0 if ok). */
 CL_MUST_CHECK cl_err ctl_store_fw_chain_check(ctl_store *st, const char *host_id, bool *ok, int64_t *bad_seq);
 
-/* Events. list: id > after, ascending, at most limit; host_id NULL = all. */
+/* Events. list: id > after, ascending, at most limit (1..1001: a page
+ * and one more); host_id NULL = all. */
 CL_MUST_CHECK cl_err ctl_store_fw_event_insert(ctl_store *st, const char *host_id, const char *kind, int64_t seq,
 					       const char *detail, int64_t now_ms);
 CL_MUST_CHECK cl_err ctl_store_fw_event_list(ctl_store *st, const char *host_id, int64_t after, int limit,

@@ -138,15 +138,15 @@ cl_err ctl_store_fw_release_bundle(ctl_store *st, const char *id, uint8_t **out,
 	return err;
 }
 
-cl_err ctl_store_fw_release_list(ctl_store *st, ctl_fw_release **out, size_t *n)
+cl_err ctl_store_fw_release_list(ctl_store *st, const char *after, int limit, ctl_fw_release **out, size_t *n)
 {
 	sqlite3_stmt *q;
 	size_t cap = 0;
 	*out = NULL;
 	*n = 0;
-	CL_GUARD(ctl_store_fw_prep(st, &q,
-				   "SELECT " REL_COLS " FROM fw_releases r ORDER BY r.created_at DESC, r.id LIMIT 1000",
-				   ""));
+	CL_ENSURE(limit >= 1 && limit <= 1001, CL_EINVAL, "limit must be in 1..1001");
+	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT " REL_COLS " FROM fw_releases r WHERE r.id > ? ORDER BY r.id LIMIT ?",
+				   "si", after ? after : "", (int64_t)limit));
 	int rc;
 	cl_err err = CL_OK;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {

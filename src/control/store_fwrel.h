@@ -38,8 +38,10 @@ CL_MUST_CHECK cl_err ctl_store_fw_release_update(ctl_store *st, const ctl_fw_rel
 CL_MUST_CHECK cl_err ctl_store_fw_release_get(ctl_store *st, const char *id, ctl_fw_release *out);
 /* The stored bundle bytes (malloc'd). */
 CL_MUST_CHECK cl_err ctl_store_fw_release_bundle(ctl_store *st, const char *id, uint8_t **out, size_t *n);
-/* Every release, newest first (at most 1000). */
-CL_MUST_CHECK cl_err ctl_store_fw_release_list(ctl_store *st, ctl_fw_release **out, size_t *n);
+/* Releases with id > after ("" = from the first), in id order, at most
+ * limit (1..1001: a page and one more, ctl_req_page). */
+CL_MUST_CHECK cl_err ctl_store_fw_release_list(ctl_store *st, const char *after, int limit, ctl_fw_release **out,
+					       size_t *n);
 void ctl_fw_release_clear(ctl_fw_release *r);
 void ctl_fw_releases_free(ctl_fw_release *r, size_t n);
 /* Approves id for channel (idempotent). */

@@ -84,6 +84,20 @@ static const char *const migrations[] = {
 	"CREATE INDEX IF NOT EXISTS enclaves_image ON enclaves(image_id);"
 	"CREATE TABLE IF NOT EXISTS tenant_quota(tenant_id TEXT PRIMARY KEY, limit_bytes INTEGER NOT NULL,"
 	" updated_at INTEGER NOT NULL);",
+	/* 6: firmware audit anchoring (store_fw.c): each host's power cycle, the
+	 * head of its audit log as it reports it, and whether its log was
+	 * found tampered with ('' = no; else why, from seq tampered_seq). The
+	 * table is rebuilt rather than altered, so a host_fw made outside the
+	 * migrations (see 2) migrates the same way. */
+	"CREATE TABLE host_fw_v6(host_id TEXT PRIMARY KEY, eligible INTEGER NOT NULL, quarantined INTEGER NOT NULL,"
+	" window_open INTEGER NOT NULL, devices TEXT NOT NULL, updated_at INTEGER NOT NULL,"
+	" power_cycle INTEGER NOT NULL DEFAULT 0, head_seq INTEGER NOT NULL DEFAULT 0,"
+	" head_hash TEXT NOT NULL DEFAULT '', tampered_seq INTEGER NOT NULL DEFAULT 0,"
+	" tampered TEXT NOT NULL DEFAULT '');"
+	"INSERT INTO host_fw_v6(host_id,eligible,quarantined,window_open,devices,updated_at)"
+	" SELECT host_id,eligible,quarantined,window_open,devices,updated_at FROM host_fw;"
+	"DROP TABLE host_fw;"
+	"ALTER TABLE host_fw_v6 RENAME TO host_fw;",
 };
 
 cl_err ctl_store_migrate(ctl_store *st, int *version)

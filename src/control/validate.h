@@ -141,14 +141,23 @@ typedef struct ctl_fw_audit_in {
 
 typedef struct ctl_fw_report {
 	bool eligible, quarantined, window_open;
+	int64_t power_cycle; /* 0 if absent (an agent before power cycle counts) */
 	json_t *devices; /* borrowed array (validated), never NULL after success */
 	ctl_fw_audit_in audit[CTL_FW_AUDIT_MAX];
 	size_t naudit; /* audit[] in strictly increasing seq order */
+	bool has_head;        /* "audit_head": the host's verified head */
+	int64_t head_seq;
+	const char *head_hash; /* 64 lower-case hex, borrowed */
+	bool tampered;        /* "audit_tampered": the host found its log tampered with */
+	int64_t tampered_seq; /* first record that differs */
+	const char *tampered_why; /* printable, borrowed */
 } ctl_fw_report;
 /* Validates the firmware object of a sync (docs/internals.md "Firmware in the
  * sync protocol"): known keys only, bounded strings and arrays (at most
  * CTL_FW_DEVICES_MAX devices, CTL_FW_AUDIT_MAX audit records), seq strictly
- * increasing. Fills *out, borrowing from fw. */
+ * increasing, every number in its range (fw/fw_limits.h: what a device can
+ * hold is accepted exactly; a legacy uint64 above 2^63 - 1 comes as its
+ * decimal string). Fills *out, borrowing from fw. */
 CL_MUST_CHECK cl_err ctl_parse_fw_report(json_t *fw, ctl_fw_report *out);
 /* True if s is exactly 64 lower-case hex digits. */
 bool ctl_valid_hex64(const char *s);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "control/validate.h"
+#include "fw/fw_limits.h"
 
 bool ctl_valid_hex64(const char *s)
 {
@@ -24,16 +25,34 @@ bool ctl_valid_hex64(const char *s)
 	return true;
 }
 
-typedef enum { F_STR, F_INT, F_BOOL, F_PEM } ftype;
+/* F_INT: an integer 0..max. F_U64: a uint64 of the firmware formats:
+ * an integer 0..FW_UINT_MAX (all a device can hold since the formats cap
+ * it, fw/fw_limits.h), or, for a value a device or log written before that
+ * cap may still hold, its exact decimal string above it (never wrapped or
+ * masked, so it is shown as the host holds it). */
+typedef enum { F_STR, F_INT, F_U64, F_BOOL, F_PEM } ftype;
 typedef struct field {
 	const char *key;
 	ftype type;
 	bool required;
-	size_t maxlen; /* F_STR */
+	size_t maxlen; /* F_STR, F_PEM */
+	int64_t min, max; /* F_INT */
 } field;
 
+/* A decimal string of a uint64 above INT64_MAX, canonical (no sign, no
+ * leading zero). */
+static bool legacy_u64(const char *s, size_t n)
+{
+	static const char umax[] = "18446744073709551615", imax[] = "9223372036854775807";
+	if (n < sizeof(imax) - 1 || n > sizeof(umax) - 1 || s[0] == '0' || strspn(s, "0123456789") != n)
+		return false;
+	if (n == sizeof(umax) - 1 && strcmp(s, umax) > 0)
+		return false;
+	return n > sizeof(imax) - 1 || strcmp(s, imax) > 0;
+}
+
 /* Checks o against the field table: no unknown keys, types, string bounds
- * (printable ASCII only), integers >= 0. */
+ * (printable ASCII only), integers in range. */
 static cl_err check_fields(json_t *o, const char *what, const field *fs, size_t nf)
 {
 	const char *k;
@@ -75,9 +94,15 @@ static cl_err check_fields(json_t *o, const char *what, const field *fs, size_t 
 			break;
 		}
 		case F_INT:
-			CL_ENSURE(json_is_integer(v) && json_integer_value(v) >= 0 &&
-					  json_integer_value(v) <= INT64_MAX / 2,
-				  CL_EINVAL, "%s.%s must be a non-negative integer", what, k);
+			CL_ENSURE(json_is_integer(v) && json_integer_value(v) >= f->min && json_integer_value(v) <= f->max,
+				  CL_EINVAL, "%s.%s must be an integer in %lld..%lld", what, k, (long long)f->min,
+				  (long long)f->max);
+			break;
+		case F_U64:
+			CL_ENSURE((json_is_integer(v) && json_integer_value(v) >= 0) ||
+					  (json_is_string(v) && legacy_u64(json_string_value(v), json_string_length(v))),
+				  CL_EINVAL, "%s.%s must be an integer in 0..%lld (or a larger one's decimal string)", what,
+				  k, (long long)FW_UINT_MAX);
 			break;
 		case F_BOOL:
 			CL_ENSURE(json_is_boolean(v), CL_EINVAL, "%s.%s must be a boolean", what, k);
@@ -90,20 +115,56 @@ static cl_err check_fields(json_t *o, const char *what, const field *fs, size_t 
 	return CL_OK;
 }
 
+#define STR(k, req, n) {k, F_STR, req, n, 0, 0}
+#define INT(k, req, lo, hi) {k, F_INT, req, 0, lo, hi}
+#define U64(k) {k, F_U64, false, 0, 0, 0}
+#define BOOL(k, req) {k, F_BOOL, req, 0, 0, 0}
+
 static const field dev_fields[] = {
-	{"addr", F_STR, true, 31},	    {"name", F_STR, false, 63},	      {"vendor", F_STR, false, 36},
-	{"class", F_STR, false, 36},	    {"version", F_STR, false, 63},    {"sequence", F_INT, false, 0},
-	{"active_slot", F_STR, false, 1},   {"counter", F_INT, false, 0},     {"trust_version", F_INT, false, 0},
-	{"window_open", F_BOOL, false, 0},  {"window_left_s", F_INT, false, 0}, {"pending", F_INT, false, 0},
-	{"booted", F_BOOL, false, 0},	    {"locked", F_BOOL, false, 0},     {"device_key", F_PEM, false, 300},
+	STR("addr", true, 31),
+	STR("name", false, 63),
+	STR("vendor", false, 36),
+	STR("class", false, 36),
+	STR("version", false, FW_MAX_STR),
+	U64("sequence"),
+	STR("active_slot", false, 1),
+	U64("counter"),
+	U64("trust_version"),
+	U64("policy_version"),
+	BOOL("window_open", false),
+	INT("window_left_s", false, 0, FW_MAX_WINDOW_S),
+	INT("window_s", false, 0, FW_MAX_WINDOW_S),
+	INT("next_window_s", false, 0, FW_MAX_WINDOW_S),
+	INT("pending", false, 0, FW_MAX_PENDING),
+	BOOL("booted", false),
+	BOOL("locked", false),
+	{"device_key", F_PEM, false, 300, 0, 0},
 };
 
 static const field audit_fields[] = {
-	{"seq", F_INT, true, 0},	  {"time", F_INT, false, 0},	  {"source", F_STR, false, 63},
-	{"op", F_STR, false, 63},	  {"device", F_STR, false, 31},	  {"version", F_STR, false, 63},
-	{"sequence", F_INT, false, 0},	  {"digest", F_STR, false, 96},	  {"result", F_STR, false, 63},
-	{"reason", F_STR, false, 63},	  {"action", F_STR, false, 63},	  {"hash", F_STR, true, 64},
-	{"prev", F_STR, true, 64},
+	INT("seq", true, 1, INT64_MAX),
+	U64("time"),
+	STR("source", false, 63),
+	STR("op", false, 63),
+	STR("device", false, 31),
+	STR("version", false, FW_MAX_STR),
+	U64("sequence"),
+	STR("digest", false, 96),
+	STR("result", false, 63),
+	STR("reason", false, 63),
+	STR("action", false, 63),
+	STR("hash", true, 64),
+	STR("prev", true, 64),
+};
+
+static const field head_fields[] = {
+	INT("seq", true, 0, INT64_MAX),
+	STR("hash", true, 64),
+};
+
+static const field tamper_fields[] = {
+	INT("seq", true, 0, INT64_MAX),
+	STR("why", true, 127),
 };
 
 /* The audit fields that carry a name. */
@@ -120,38 +181,60 @@ static bool valid_name(const char *s)
 	return true;
 }
 
+/* The scalar fields of the firmware object (the arrays and objects are
+ * checked on their own below). */
 static const field fw_fields[] = {
-	{"eligible", F_BOOL, true, 0},
-	{"quarantined", F_BOOL, true, 0},
-	{"window_open", F_BOOL, true, 0},
-	{"devices", F_BOOL, false, 0}, /* type checked below */
-	{"audit", F_BOOL, false, 0},   /* type checked below */
+	BOOL("eligible", true),
+	BOOL("quarantined", true),
+	BOOL("window_open", true),
+	INT("power_cycle", false, 0, INT64_MAX),
 };
+
+static bool is_compound(const char *k)
+{
+	return strcmp(k, "devices") == 0 || strcmp(k, "audit") == 0 || strcmp(k, "audit_head") == 0 ||
+	       strcmp(k, "audit_tampered") == 0;
+}
 
 cl_err ctl_parse_fw_report(json_t *fw, ctl_fw_report *out)
 {
 	memset(out, 0, sizeof(*out));
 	CL_ENSURE(json_is_object(fw), CL_EINVAL, "field \"firmware\" must be an object");
 	json_t *devs = json_object_get(fw, "devices"), *aud = json_object_get(fw, "audit");
-	/* check the scalar fields without the two arrays */
+	json_t *head = json_object_get(fw, "audit_head"), *tam = json_object_get(fw, "audit_tampered");
+	/* the scalar fields without the compound ones */
 	const char *k;
 	json_t *v;
+	json_t *scalars = json_object();
+	CL_ENSURE(scalars, CL_ENOMEM, "out of memory");
 	json_object_foreach(fw, k, v)
 	{
-		if (strcmp(k, "devices") == 0 || strcmp(k, "audit") == 0)
-			continue;
-		bool known = false;
-		for (size_t i = 0; i < 3; i++)
-			known |= strcmp(k, fw_fields[i].key) == 0;
-		CL_ENSURE(known, CL_EINVAL, "firmware: unknown field \"%.64s\"", k);
-		CL_ENSURE(json_is_boolean(v), CL_EINVAL, "firmware.%s must be a boolean", k);
+		if (!is_compound(k) && json_object_set(scalars, k, v) != 0) {
+			json_decref(scalars);
+			return cl_errorf(CL_ENOMEM, "out of memory");
+		}
 	}
-	for (size_t i = 0; i < 3; i++)
-		CL_ENSURE(json_object_get(fw, fw_fields[i].key), CL_EINVAL, "firmware: field \"%s\" is required",
-			  fw_fields[i].key);
+	cl_err err = check_fields(scalars, "firmware", fw_fields, sizeof(fw_fields) / sizeof(fw_fields[0]));
+	json_decref(scalars);
+	CL_GUARD(err);
 	out->eligible = json_is_true(json_object_get(fw, "eligible"));
 	out->quarantined = json_is_true(json_object_get(fw, "quarantined"));
 	out->window_open = json_is_true(json_object_get(fw, "window_open"));
+	out->power_cycle = json_integer_value(json_object_get(fw, "power_cycle"));
+	if (head) {
+		CL_GUARD(check_fields(head, "firmware.audit_head", head_fields, 2));
+		out->has_head = true;
+		out->head_seq = json_integer_value(json_object_get(head, "seq"));
+		out->head_hash = json_string_value(json_object_get(head, "hash"));
+		CL_ENSURE(ctl_valid_hex64(out->head_hash), CL_EINVAL,
+			  "firmware.audit_head.hash must be 64 lower-case hex digits");
+	}
+	if (tam) {
+		CL_GUARD(check_fields(tam, "firmware.audit_tampered", tamper_fields, 2));
+		out->tampered = true;
+		out->tampered_seq = json_integer_value(json_object_get(tam, "seq"));
+		out->tampered_why = json_string_value(json_object_get(tam, "why"));
+	}
 	size_t i;
 	if (devs) {
 		CL_ENSURE(json_is_array(devs) && json_array_size(devs) <= CTL_FW_DEVICES_MAX, CL_EINVAL,
@@ -183,7 +266,6 @@ cl_err ctl_parse_fw_report(json_t *fw, ctl_fw_report *out)
 			a->hash = json_string_value(json_object_get(v, "hash"));
 			a->prev = json_string_value(json_object_get(v, "prev"));
 			a->rec = v;
-			CL_ENSURE(a->seq >= 1, CL_EINVAL, "firmware.audit.seq starts at 1");
 			CL_ENSURE(ctl_valid_hex64(a->hash) && ctl_valid_hex64(a->prev), CL_EINVAL,
 				  "firmware.audit hash and prev must be 64 lower-case hex digits");
 			CL_ENSURE(i == 0 || a->seq > out->audit[i - 1].seq, CL_EINVAL,

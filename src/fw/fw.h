@@ -26,20 +26,19 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "fw/fw_limits.h" /* FW_MAX_SIGNERS, FW_MAX_STR, FW_MAX_IMAGE, FW_SEQ_MAX, ... */
 
 /* ---------------------------------------------------------------- limits */
 
 #define FW_UUID_LEN 16
 #define FW_POINT_LEN 97 /* uncompressed P-384 point: 0x04 || X || Y */
 #define FW_KID_LEN 32   /* SHA-256 of the SubjectPublicKeyInfo DER */
-#define FW_SIG_LEN 96   /* ECDSA P-384 r || s */
+#define FW_SIG_LEN 96   /* ECDSA P-384 r || s; s must be low (<= n/2) */
 #define FW_DIGEST_LEN 48
-#define FW_MAX_SIGNERS 16        /* keys in a trust root, blocks in a bundle */
 #define FW_MAX_REVOKED 32        /* remembered rotated-out keys */
-#define FW_MAX_STR 63            /* component, version, channel */
 #define FW_MAX_MANIFEST 1024     /* encoded manifest bytes */
 #define FW_MAX_TRUST_BODY 2048   /* encoded trust-root body bytes */
-#define FW_MAX_IMAGE (1u << 30)  /* 1 GiB */
+/* Numeric ranges (sequence, sizes, times, versions): fw/fw_limits.h. */
 
 /* ---------------------------------------------------------------- status */
 
@@ -150,7 +149,9 @@ typedef struct fw_bundle_view {
 } fw_bundle_view;
 
 /* Parses a bundle strictly (canonical CBOR subset, schema, limits) without
- * verifying anything. Allocation-free; *v points into `in`. */
+ * verifying anything: sequence 1..FW_SEQ_MAX, image size 1..FW_MAX_IMAGE,
+ * use-before 1..FW_UINT_MAX (else FW_E_MALFORMED / FW_E_OVERSIZED).
+ * Allocation-free; *v points into `in`. */
 fw_status fw_bundle_parse(const uint8_t *in, size_t len, fw_bundle_view *v);
 
 /* A decoded trust-root document body. Pointers into the input. */
@@ -169,7 +170,8 @@ typedef struct fw_trust_doc {
 
 /* Parses a trust-root document strictly without verifying it. k = 0,
  * k > n and duplicate keys are refused here (FW_E_TRUST_THRESHOLD /
- * FW_E_MALFORMED). Allocation-free; *d points into `in`. */
+ * FW_E_MALFORMED), so is a version or expiry outside 1..FW_UINT_MAX.
+ * Allocation-free; *d points into `in`. */
 fw_status fw_trust_doc_parse(const uint8_t *in, size_t len, fw_trust_doc *d);
 
 /* ---------------------------------------------------------------- trust state */
@@ -204,6 +206,14 @@ fw_status fw_trust_init(fw_trust *t, const uint8_t root[FW_POINT_LEN], const fw_
  * is scratch of the caller's (no allocation); on failure *t is unchanged. */
 fw_status fw_trust_apply(fw_trust *t, fw_trust *next, const uint8_t *doc, size_t len,
 			 const fw_ops *ops);
+/* fw_trust_apply for a document a device is about to accept (the first
+ * one, or a rotation): also refuses one that has already expired at `now`
+ * (FW_E_TRUST_EXPIRED), which would otherwise be accepted and then refuse
+ * every bundle until the next rotation. fw_trust_apply alone is for
+ * rebuilding a chain accepted earlier (its older versions may since have
+ * expired; only the current one's expiry matters, at bundle verification). */
+fw_status fw_trust_apply_at(fw_trust *t, fw_trust *next, const uint8_t *doc, size_t len, uint64_t now,
+			    const fw_ops *ops);
 
 /* ---------------------------------------------------------------- verify */
 
@@ -227,8 +237,8 @@ typedef struct fw_result {
 
 /* Verifies a bundle for this device and, only then, leaves the image in
  * dest[0..image_len). Checks, in order: strict parse; trust root current
- * (floor, expiry); every authentication block a valid ES384 signature of a
- * current signer; >= threshold distinct keys (never zero); vendor, class,
+ * (floor, expiry); every authentication block a valid low-s ES384
+ * signature of a current signer; >= threshold distinct keys (never zero); vendor, class,
  * component; sequence > counter; use-before; size; then one pass that copies
  * (or decrypts) the image into dest and hashes what was written, and a
  * constant-time digest comparison. On a refusal after the image pass began,
@@ -275,14 +285,19 @@ typedef struct fw_sign_params {
 	const void *encrypt_to; /* EVP_PKEY* device public key, or NULL */
 } fw_sign_params;
 
-/* Builds a bundle of image[0..n) signed by key into out (cleared first). */
+/* Builds a bundle of image[0..n) signed by key into out (cleared first).
+ * Refuses (CL_EINVAL) what every device would refuse: an empty image,
+ * sequence outside FW_SEQ_MIN..FW_SEQ_MAX, use-before 0 or over FW_UINT_MAX;
+ * CL_ETOOBIG above FW_MAX_IMAGE. Signatures are low-s. */
 CL_MUST_CHECK cl_err fw_bundle_build(const fw_sign_params *p, const void *key, const uint8_t *image,
 				     size_t n, cl_buf *out);
 /* Appends one more authentication block by key to a bundle (in -> out).
  * Refuses (CL_ECONFLICT) when key already signed it. */
 CL_MUST_CHECK cl_err fw_bundle_cosign(const uint8_t *in, size_t len, const void *key, cl_buf *out);
 /* Builds a trust-root document: version, threshold, the signer public keys
- * (EVP_PKEY*), optional expiry, signed by each of sign_keys. */
+ * (EVP_PKEY*), optional expiry, signed by each of sign_keys. Version and
+ * expiry must be 1..FW_UINT_MAX (CL_EINVAL); whether the expiry is already
+ * past is the caller's check (it knows the clock). */
 CL_MUST_CHECK cl_err fw_trust_build(uint64_t version, uint64_t threshold, const void *const *signers,
 				    size_t nsigners, bool has_expires, uint64_t expires,
 				    const void *const *sign_keys, size_t nsign, cl_buf *out);

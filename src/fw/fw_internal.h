@@ -60,6 +60,13 @@ fw_status fw_sign1_hash(const fw_ops *ops, const fw_sign1 *s, const char *aad, c
 			size_t payload_len, uint8_t out[FW_DIGEST_LEN]);
 /* kid = SHA-256(SPKI DER of the point). */
 fw_status fw_point_kid(const fw_ops *ops, const uint8_t point[FW_POINT_LEN], uint8_t kid[FW_KID_LEN]);
+/* One ES384 signature check: FW_E_BAD_SIGNATURE unless sig's s is low
+ * (1 <= s <= n/2, so (r, n - s) is never a second valid encoding of the
+ * same signature) and ops verifies it. Every signature goes through here. */
+fw_status fw_sig_verify(const fw_ops *ops, const uint8_t pub[FW_POINT_LEN], const uint8_t hash[FW_DIGEST_LEN],
+			const uint8_t sig[FW_SIG_LEN]);
+/* True if sig's s half is in 1..n/2 (P-384 group order n). */
+bool fw_sig_low_s(const uint8_t sig[FW_SIG_LEN]);
 /* Constant-time equality. */
 bool fw_ct_equal(const uint8_t *a, const uint8_t *b, size_t n);
 /* Wipes memory in a way the compiler keeps. */
@@ -112,7 +119,8 @@ CL_MUST_CHECK cl_err fw_enc_sign1(const void *key, const char *aad, const uint8_
 CL_MUST_CHECK cl_err fw_enc_block_copy(const fw_sign1 *s, cl_buf *out);
 /* Loads a private key from a `pkcs11:` URI (fw_pkcs11.c). */
 CL_MUST_CHECK cl_err fw_pkcs11_load_private(const char *uri, void **key);
-/* ECDSA P-384 over a SHA-384 digest: r || s. */
+/* ECDSA P-384 over a SHA-384 digest: r || s, s normalised to low-s (n - s
+ * when s > n/2), the only form the verifier accepts. */
 CL_MUST_CHECK cl_err fw_key_sign_hash(const void *key, const uint8_t hash[FW_DIGEST_LEN],
 				      uint8_t sig[FW_SIG_LEN]);
 

@@ -152,6 +152,13 @@ cl_err fw_key_kid(const void *key, uint8_t kid[FW_KID_LEN])
 	return err;
 }
 
+/* The P-384 group order n, big-endian (SEC 2, secp384r1). */
+static const uint8_t p384_n[48] = {
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xc7, 0x63, 0x4d, 0x81, 0xf4, 0x37, 0x2d, 0xdf,
+	0x58, 0x1a, 0x0d, 0xb2, 0x48, 0xb0, 0xa7, 0x7a, 0xec, 0xec, 0x19, 0x6a, 0xcc, 0xc5, 0x29, 0x73,
+};
+
 cl_err fw_key_sign_hash(const void *key, const uint8_t hash[FW_DIGEST_LEN], uint8_t sig[FW_SIG_LEN])
 {
 	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new((EVP_PKEY *)key, NULL);
@@ -159,6 +166,7 @@ cl_err fw_key_sign_hash(const void *key, const uint8_t hash[FW_DIGEST_LEN], uint
 	size_t derlen = sizeof(der);
 	const unsigned char *p = der;
 	ECDSA_SIG *es = NULL;
+	BIGNUM *n = NULL, *low = NULL;
 	cl_err err = CL_OK;
 	if (!c || EVP_PKEY_sign_init(c) != 1 || EVP_PKEY_sign(c, der, &derlen, hash, FW_DIGEST_LEN) != 1 ||
 	    !(es = d2i_ECDSA_SIG(NULL, &p, (long)derlen))) {
@@ -167,9 +175,22 @@ cl_err fw_key_sign_hash(const void *key, const uint8_t hash[FW_DIGEST_LEN], uint
 	}
 	const BIGNUM *r, *s;
 	ECDSA_SIG_get0(es, &r, &s);
-	if (BN_bn2binpad(r, sig, 48) != 48 || BN_bn2binpad(s, sig + 48, 48) != 48)
+	if (BN_bn2binpad(r, sig, 48) != 48 || BN_bn2binpad(s, sig + 48, 48) != 48) {
 		err = cl_errorf(CL_ECRYPTO, "ECDSA signature out of range");
+		goto out;
+	}
+	/* Low-s: the verifier accepts only s <= n/2 (fw_sig_low_s). (r, n - s)
+	 * is the same signature, so a high s becomes n - s. */
+	if (!fw_sig_low_s(sig)) {
+		if (!(n = BN_bin2bn(p384_n, sizeof(p384_n), NULL)) || !(low = BN_new()) || !BN_sub(low, n, s) ||
+		    BN_bn2binpad(low, sig + 48, 48) != 48 || !fw_sig_low_s(sig)) {
+			err = cl_errorf(CL_ECRYPTO, "cannot normalise the ECDSA signature to low-s");
+			goto out;
+		}
+	}
 out:
+	BN_free(low);
+	BN_free(n);
 	ECDSA_SIG_free(es);
 	EVP_PKEY_CTX_free(c);
 	ERR_clear_error();

@@ -12,8 +12,8 @@
 #include "common/util.h"
 #include "fw/fw_internal.h"
 
-/* Largest bundle the tools handle: the image limit plus headers. */
-#define BUNDLE_MAX ((size_t)FW_MAX_IMAGE + 64 * 1024)
+/* Largest bundle the tools write: what a device accepts. */
+#define BUNDLE_MAX ((size_t)FW_MAX_BUNDLE)
 
 cl_err fw_uuid_parse(const char *s, uint8_t out[FW_UUID_LEN])
 {
@@ -104,7 +104,14 @@ cl_err fw_bundle_build(const fw_sign_params *p, const void *key, const uint8_t *
 	fw_manifest m;
 	cl_buf man, ct;
 	cl_err err = CL_OK;
+	/* What every device refuses is refused here, before anything is signed
+	 * (fw/fw_limits.h; docs/firmware-bundle.md "Numeric ranges"). */
 	CL_ENSURE(n <= FW_MAX_IMAGE, CL_ETOOBIG, "image larger than %u bytes", FW_MAX_IMAGE);
+	CL_ENSURE(n >= 1, CL_EINVAL, "the image is empty: a device refuses an empty image");
+	CL_ENSURE(p->sequence >= FW_SEQ_MIN && p->sequence <= FW_SEQ_MAX, CL_EINVAL,
+		  "sequence must be %u..%llu (a device refuses any other)", FW_SEQ_MIN, (unsigned long long)FW_SEQ_MAX);
+	CL_ENSURE(!p->has_use_before || (p->use_before >= 1 && p->use_before <= FW_UINT_MAX), CL_EINVAL,
+		  "use-before must be 1..%llu (unix seconds)", (unsigned long long)FW_UINT_MAX);
 	CL_ENSURE(p->component && p->version && p->channel, CL_EINVAL, "component, version and channel are required");
 	memset(&m, 0, sizeof(m));
 	memcpy(m.vendor, p->vendor, FW_UUID_LEN);
@@ -121,7 +128,7 @@ cl_err fw_bundle_build(const fw_sign_params *p, const void *key, const uint8_t *
 	m.use_before = p->use_before;
 	CL_GUARD(cl_sha384(image, n, m.digest)); /* over the plaintext: what the device writes */
 	cl_buf_init(&man, FW_MAX_MANIFEST);
-	cl_buf_init(&ct, FW_MAX_IMAGE + 16);
+	cl_buf_init(&ct, (size_t)FW_MAX_IMAGE + 16);
 	if (p->encrypt_to)
 		CL_GUARD_OUT(err, encrypt_image(p->encrypt_to, image, n, &m, &ct));
 	CL_GUARD_OUT(err, fw_enc_manifest(&m, &man));
@@ -182,7 +189,10 @@ cl_err fw_trust_build(uint64_t version, uint64_t threshold, const void *const *s
 	cl_buf body;
 	cl_err err = CL_OK;
 	uint8_t pt[FW_POINT_LEN];
-	CL_ENSURE(version >= 1, CL_EINVAL, "trust-root version must be >= 1");
+	CL_ENSURE(version >= 1 && version <= FW_UINT_MAX, CL_EINVAL, "trust-root version must be 1..%llu",
+		  (unsigned long long)FW_UINT_MAX);
+	CL_ENSURE(!has_expires || (expires >= 1 && expires <= FW_UINT_MAX), CL_EINVAL,
+		  "trust-root expiry must be 1..%llu (unix seconds)", (unsigned long long)FW_UINT_MAX);
 	CL_ENSURE(nsigners >= 1 && nsigners <= FW_MAX_SIGNERS, CL_EINVAL, "a trust root lists 1..%d signers",
 		  FW_MAX_SIGNERS);
 	CL_ENSURE(threshold >= 1 && threshold <= nsigners, CL_EINVAL, "threshold must be 1..%zu (k = 0 is refused)",

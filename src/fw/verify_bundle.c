@@ -75,7 +75,10 @@ static fw_status parse_manifest(const uint8_t *in, size_t len, fw_manifest *m)
 			s = fw_cbor_text_copy(&c, m->channel, FW_MAX_STR);
 			break;
 		case FW_M_SEQUENCE:
-			s = fw_cbor_uint(&c, &m->sequence);
+			if ((s = fw_cbor_uint(&c, &m->sequence)) != FW_OK)
+				return s;
+			if (m->sequence < FW_SEQ_MIN || m->sequence > FW_SEQ_MAX)
+				return FW_E_MALFORMED; /* 0 is never installable; JSON carries int64 */
 			break;
 		case FW_M_DIGEST:
 			if ((s = fw_cbor_bstr_fixed(&c, &p, FW_DIGEST_LEN)) != FW_OK)
@@ -87,10 +90,15 @@ static fw_status parse_manifest(const uint8_t *in, size_t len, fw_manifest *m)
 				return s;
 			if (m->size > FW_MAX_IMAGE)
 				return FW_E_OVERSIZED;
+			if (m->size == 0)
+				return FW_E_MALFORMED; /* an empty image is no firmware */
 			break;
 		case FW_M_USE_BEFORE:
 			m->has_use_before = true;
-			s = fw_cbor_uint(&c, &m->use_before);
+			if ((s = fw_cbor_uint(&c, &m->use_before)) != FW_OK)
+				return s;
+			if (m->use_before == 0 || m->use_before > FW_UINT_MAX)
+				return FW_E_MALFORMED;
 			break;
 		case FW_M_ENCRYPTION:
 			s = parse_encryption(&c, m);
@@ -178,8 +186,8 @@ static fw_status check_signers(const fw_trust *t, const fw_ops *ops, const fw_bu
 		fw_status s = fw_sign1_hash(ops, sg, FW_AAD_MANIFEST, v->manifest, v->manifest_len, h);
 		if (s != FW_OK)
 			return s;
-		if (ops->ecdsa_p384_verify(ops->ctx, t->keys[k], h, sg->sig) != 1)
-			return FW_E_BAD_SIGNATURE;
+		if ((s = fw_sig_verify(ops, t->keys[k], h, sg->sig)) != FW_OK)
+			return s;
 		if (seen & (1u << k)) {
 			dups++;
 			continue;

@@ -102,6 +102,37 @@ fw_status fw_sign1_hash(const fw_ops *ops, const fw_sign1 *s, const char *aad, c
 	return ok ? FW_OK : FW_E_CRYPTO;
 }
 
+/* floor(n / 2) for the P-384 group order n, big-endian. A signature (r, s)
+ * verifies exactly when (r, n - s) does, so anyone could turn one valid
+ * bundle into a second byte string without a key; accepting only
+ * s <= n/2 (as Bitcoin's BIP 62 and the COSE/JOSE profiles that require
+ * low-s do) leaves one encoding per signature. */
+static const uint8_t p384_half_n[48] = {
+	0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xe3, 0xb1, 0xa6, 0xc0, 0xfa, 0x1b, 0x96, 0xef,
+	0xac, 0x0d, 0x06, 0xd9, 0x24, 0x58, 0x53, 0xbd, 0x76, 0x76, 0x0c, 0xb5, 0x66, 0x62, 0x94, 0xb9,
+};
+
+bool fw_sig_low_s(const uint8_t sig[FW_SIG_LEN])
+{
+	const uint8_t *s = sig + FW_SIG_LEN / 2;
+	uint8_t any = 0;
+	for (size_t i = 0; i < sizeof(p384_half_n); i++)
+		any |= s[i];
+	if (any == 0)
+		return false; /* s = 0 is no signature */
+	/* Public data: a plain big-endian comparison is fine. */
+	return memcmp(s, p384_half_n, sizeof(p384_half_n)) <= 0;
+}
+
+fw_status fw_sig_verify(const fw_ops *ops, const uint8_t pub[FW_POINT_LEN], const uint8_t hash[FW_DIGEST_LEN],
+			const uint8_t sig[FW_SIG_LEN])
+{
+	if (!fw_sig_low_s(sig))
+		return FW_E_BAD_SIGNATURE;
+	return ops->ecdsa_p384_verify(ops->ctx, pub, hash, sig) == 1 ? FW_OK : FW_E_BAD_SIGNATURE;
+}
+
 /* SubjectPublicKeyInfo DER of an id-ecPublicKey secp384r1 key, up to the point. */
 static const uint8_t spki_prefix[23] = {0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86,
 					0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b,
@@ -126,7 +157,7 @@ static const struct {
 	[FW_E_BELOW_THRESHOLD] = {"below_threshold", "fewer distinct signers than the threshold"},
 	[FW_E_DUPLICATE_SIGNER] = {"duplicate_signer", "below the threshold once a repeated signer counts once"},
 	[FW_E_REVOKED_SIGNER] = {"revoked_signer", "a signature is by a revoked (rotated-out) key"},
-	[FW_E_BAD_SIGNATURE] = {"bad_signature", "a signature does not verify"},
+	[FW_E_BAD_SIGNATURE] = {"bad_signature", "a signature does not verify (or is not low-s)"},
 	[FW_E_TRUST_CHAIN] = {"bad_trust_root_chain", "trust-root document not signed by both thresholds or out of sequence"},
 	[FW_E_TRUST_THRESHOLD] = {"bad_trust_root_threshold", "trust root with threshold 0 or above its key count"},
 	[FW_E_TRUST_EXPIRED] = {"trust_root_expired", "the current trust root has expired"},

@@ -19,7 +19,7 @@ static fw_status parse_body(const uint8_t *in, size_t len, fw_trust_doc *d)
 		return s;
 	if (key != FW_T_VERSION || (s = fw_cbor_uint(&c, &d->version)) != FW_OK)
 		return s != FW_OK ? s : FW_E_MALFORMED;
-	if (d->version == 0)
+	if (d->version == 0 || d->version > FW_UINT_MAX)
 		return FW_E_MALFORMED;
 	if ((s = fw_cbor_uint(&c, &key)) != FW_OK)
 		return s;
@@ -48,6 +48,8 @@ static fw_status parse_body(const uint8_t *in, size_t len, fw_trust_doc *d)
 			return s;
 		if (key != FW_T_EXPIRES || (s = fw_cbor_uint(&c, &d->expires)) != FW_OK)
 			return s != FW_OK ? s : FW_E_MALFORMED;
+		if (d->expires == 0 || d->expires > FW_UINT_MAX)
+			return FW_E_MALFORMED;
 		d->has_expires = true;
 	}
 	if (fw_cbor_left(&c) != 0)
@@ -141,25 +143,27 @@ static fw_status load_next(const fw_trust *t, const fw_trust_doc *d, fw_trust *n
 	return FW_OK;
 }
 
-fw_status fw_trust_apply(fw_trust *t, fw_trust *next, const uint8_t *doc, size_t len, const fw_ops *ops)
+/* Checks doc as the successor of *t and fills *next with the state it
+ * would make; *t is not touched. */
+static fw_status check_next(const fw_trust *t, fw_trust *next, const uint8_t *doc, size_t len, const fw_ops *ops,
+			    fw_trust_doc *d)
 {
-	fw_trust_doc d;
 	fw_status s;
 	if (!t || !next || !doc || !ops || t == next || t->nkeys > FW_MAX_SIGNERS || t->nrevoked > FW_MAX_REVOKED)
 		return FW_E_ARGUMENT;
-	if ((s = fw_trust_doc_parse(doc, len, &d)) != FW_OK)
+	if ((s = fw_trust_doc_parse(doc, len, d)) != FW_OK)
 		return s;
-	if (d.version != t->version + 1)
+	if (d->version != t->version + 1)
 		return FW_E_TRUST_CHAIN; /* no skipping, no replaying */
-	if ((s = load_next(t, &d, next, ops)) != FW_OK)
+	if ((s = load_next(t, d, next, ops)) != FW_OK)
 		return s;
-	if (d.nsig == 0)
+	if (d->nsig == 0)
 		return FW_E_UNSIGNED;
 	uint32_t seen_cur = 0, seen_next = 0;
 	size_t n_cur = 0, n_next = 0;
 	bool root_signed = false;
-	for (size_t i = 0; i < d.nsig; i++) {
-		const fw_sign1 *sg = &d.sig[i];
+	for (size_t i = 0; i < d->nsig; i++) {
+		const fw_sign1 *sg = &d->sig[i];
 		int ic = t->version ? find_kid((const uint8_t(*)[FW_KID_LEN])t->kids, t->nkeys, sg->kid) : -1;
 		int in = find_kid((const uint8_t(*)[FW_KID_LEN])next->kids, next->nkeys, sg->kid);
 		bool is_root = memcmp(sg->kid, t->root_kid, FW_KID_LEN) == 0;
@@ -169,10 +173,10 @@ fw_status fw_trust_apply(fw_trust *t, fw_trust *next, const uint8_t *doc, size_t
 			return find_kid((const uint8_t(*)[FW_KID_LEN])t->revoked, t->nrevoked, sg->kid) >= 0
 				       ? FW_E_REVOKED_SIGNER
 				       : FW_E_UNKNOWN_SIGNER;
-		if ((s = fw_sign1_hash(ops, sg, FW_AAD_TRUST, d.body, d.body_len, h)) != FW_OK)
+		if ((s = fw_sign1_hash(ops, sg, FW_AAD_TRUST, d->body, d->body_len, h)) != FW_OK)
 			return s;
-		if (ops->ecdsa_p384_verify(ops->ctx, pub, h, sg->sig) != 1)
-			return FW_E_BAD_SIGNATURE;
+		if ((s = fw_sig_verify(ops, pub, h, sg->sig)) != FW_OK)
+			return s;
 		root_signed |= is_root;
 		if (ic >= 0 && !(seen_cur & (1u << ic))) {
 			seen_cur |= 1u << ic;
@@ -189,9 +193,37 @@ fw_status fw_trust_apply(fw_trust *t, fw_trust *next, const uint8_t *doc, size_t
 	} else if (n_cur < t->threshold || n_next < next->threshold) {
 		return FW_E_TRUST_CHAIN; /* TUF: both thresholds, old and new */
 	}
+	return FW_OK;
+}
+
+static fw_status apply(fw_trust *t, fw_trust *next, const uint8_t *doc, size_t len, bool check_now, uint64_t now,
+		       const fw_ops *ops)
+{
+	fw_trust_doc d;
+	fw_status s = check_next(t, next, doc, len, ops, &d);
+	/* Checked after the signatures, so a forged document is reported as
+	 * what it is; *t changes only once everything passed. */
+	if (s == FW_OK && check_now && d.has_expires && now >= d.expires)
+		s = FW_E_TRUST_EXPIRED;
+	if (s != FW_OK) {
+		if (next && next != t)
+			fw_wipe(next, sizeof(*next));
+		return s;
+	}
 	memcpy(t, next, sizeof(*t));
 	fw_wipe(next, sizeof(*next));
 	return FW_OK;
+}
+
+fw_status fw_trust_apply(fw_trust *t, fw_trust *next, const uint8_t *doc, size_t len, const fw_ops *ops)
+{
+	return apply(t, next, doc, len, false, 0, ops);
+}
+
+fw_status fw_trust_apply_at(fw_trust *t, fw_trust *next, const uint8_t *doc, size_t len, uint64_t now,
+			    const fw_ops *ops)
+{
+	return apply(t, next, doc, len, true, now, ops);
 }
 
 fw_status fw_trust_assume(fw_trust *t, const uint8_t *doc, size_t len, const uint8_t *root, const fw_ops *ops)

@@ -9,6 +9,16 @@
  * The chain proves edits, deletions, reorders and cuts in the middle; a
  * cut at the very end is only visible against an anchor (a (seq, hash)
  * seen earlier, e.g. by the control plane), which fwa_verify accepts.
+ *
+ * An open log (fwa_log) is a watch over the file as well as its appender:
+ * before every append and every fwa_sync it checks that the bytes it
+ * verified before are unchanged (one SHA-256 over them, compared with the
+ * digest kept when they were verified), walks only what was appended since,
+ * and checks the anchor. Anything else (an edit in place, a deletion, a
+ * reorder, a cut, a cut and regrowth, a log that no longer holds the
+ * anchor) marks the log tampered for the life of the handle: nothing is
+ * appended any more, and the first record that differs from what was
+ * verified is reported.
  */
 #ifndef CL_HOST_FWAUDIT_H
 #define CL_HOST_FWAUDIT_H
@@ -46,7 +56,8 @@ typedef struct fwg_audit_rec {
 	uint8_t digest8[8]; /* first 8 bytes of the manifest's SHA-384 image digest */
 	uint32_t input_len;
 	char detail[FWA_DETAIL_MAX + 1];
-	uint8_t hash[FWA_HASH_LEN]; /* filled by parse/append */
+	uint8_t hash[FWA_HASH_LEN]; /* filled by walk/append (not encoded) */
+	uint8_t prev[FWA_HASH_LEN]; /* the previous record's hash, likewise */
 } fwg_audit_rec;
 
 /* Canonical body bytes of r (hash not included) appended to out. Refuses
@@ -85,29 +96,52 @@ CL_MUST_CHECK cl_err fwa_verify(const char *path, uint64_t anchor_seq, const uin
  * treated as broken (the model never writes one). */
 #define FWA_OPEN_MAX 16
 
-/* An open log for appending. Caller serialises (the host's lock). */
+/* An open log for appending, and the watch over its file. Caller
+ * serialises (the host's lock). */
 typedef struct fwa_log {
 	int fd;
-	uint64_t off;  /* bytes known good */
-	uint64_t seq;  /* last seq */
+	char *path;    /* malloc'd: a file renamed over it is a replacement */
+	uint64_t off;  /* bytes verified: [0, off) */
+	uint64_t seq;  /* last verified seq */
 	uint8_t head[FWA_HASH_LEN];
+	uint8_t prefix[FWA_HASH_LEN];   /* SHA-256 of the file's bytes [0, off) when verified */
+	void *pctx;                      /* EVP_MD_CTX at off (appends extend it) */
+	uint8_t (*hashes)[FWA_HASH_LEN]; /* hash of record i + 1, i < seq (malloc'd) */
+	uint64_t *offs;                  /* byte offset of record i + 1 (malloc'd) */
+	size_t cap;                      /* entries allocated in both */
+	uint64_t anchor_seq;             /* 0 = none */
+	uint8_t anchor_hash[FWA_HASH_LEN];
+	bool tampered;                   /* sticky: nothing is appended any more */
+	uint64_t bad_seq;                /* first record that differs */
+	char why[96];
 	size_t nopen;                      /* open intents, in log order */
 	fwg_audit_rec open[FWA_OPEN_MAX];
 	bool open_overflow;                /* more than FWA_OPEN_MAX: fwa_sync refuses */
 } fwa_log;
 
-/* Opens (creating with the magic if missing) the log at path. */
+/* Opens (creating with the magic if missing) the log at path. Nothing is
+ * read until the first append or sync. fwa_close frees. */
 CL_MUST_CHECK cl_err fwa_open(const char *path, fwa_log *log);
 void fwa_close(fwa_log *log);
-/* Appends r (seq and hash assigned here, written back into *r) and fsyncs.
- * Catches up with records other processes appended; a torn final record
- * (crash mid-append) is cut off first. A broken chain refuses (CL_EPROTO):
- * nothing is appended after tampering. */
+/* Sets the anchor (seq 0 = none): from the next check on, the log must hold
+ * record seq with exactly hash. */
+void fwa_anchor(fwa_log *log, uint64_t seq, const uint8_t hash[FWA_HASH_LEN]);
+/* Appends r (seq, hash and prev assigned here, written back into *r) and
+ * fsyncs, after the check fwa_sync does. A torn final record (crash
+ * mid-append) is cut off first. Tampering refuses (CL_EPROTO): nothing is
+ * appended after it. */
 CL_MUST_CHECK cl_err fwa_append(fwa_log *log, fwg_audit_rec *r);
-/* Brings log up to the end of the file (what other processes appended; a
+/* Checks the file (the verified bytes unchanged, new records chained, the
+ * anchor held), brings log up to its end (what other processes appended; a
  * torn final record is cut) so that log->open lists the intents that have
- * no outcome record yet. CL_EPROTO on a broken chain or too many open
- * intents; CL_EIO on read errors. Cheap when nothing was appended. */
+ * no outcome record yet. CL_EPROTO when tampered (log->why, log->bad_seq)
+ * or with too many open intents; CL_EIO on read errors. One SHA-256 pass
+ * over the verified bytes plus a walk of the new ones. */
 CL_MUST_CHECK cl_err fwa_sync(fwa_log *log);
+/* Calls each(rec, ctx) for the verified records with seq > after, in
+ * order, at most max of them (each's non-zero return stops). Reads from
+ * the record after `after` on; call right after a successful fwa_sync.
+ * CL_EPROTO if the bytes no longer decode as verified. */
+CL_MUST_CHECK cl_err fwa_each_after(fwa_log *log, uint64_t after, size_t max, fwa_each_fn each, void *ctx);
 
 #endif

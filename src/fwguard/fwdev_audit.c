@@ -12,7 +12,7 @@
 static const char *const guard_reasons[] = {
 	"window_closed", "no_mapping", "route_denied", "no_device",   "policy_replay", "io_error",
 	"no_revert",     "boot_fallback", "boot_failed", "too_big", "not_allowed",
-	"interrupted",   "recovered",
+	"interrupted",   "recovered",     "wrong_target",
 };
 
 const char *fwg_reason_name(uint16_t r)
@@ -55,7 +55,7 @@ void fwg_policy_default(fwg_policy *p)
 		FW_E_UNSIGNED,        FW_E_UNKNOWN_SIGNER, FW_E_BELOW_THRESHOLD, FW_E_DUPLICATE_SIGNER,
 		FW_E_REVOKED_SIGNER,  FW_E_BAD_SIGNATURE,  FW_E_TRUST_CHAIN,     FW_E_TRUST_STALE,
 		FW_E_ROLLBACK,        FW_E_DIGEST_MISMATCH, FWG_R_NO_MAPPING,    FWG_R_ROUTE_DENIED,
-		FWG_R_NOT_ALLOWED,    FWG_R_BOOT_FALLBACK, FWG_R_POLICY_REPLAY,
+		FWG_R_NOT_ALLOWED,    FWG_R_BOOT_FALLBACK, FWG_R_POLICY_REPLAY, FWG_R_WRONG_TARGET,
 	};
 	memset(p, FWG_ACT_LOG, sizeof(*p));
 	for (size_t i = 0; i < sizeof(alarm) / sizeof(alarm[0]); i++)
@@ -204,7 +204,10 @@ cl_err fwg_alarms(fwg_host *h, fwg_audit_rec *out, size_t max, size_t *n)
 	CL_GUARD(fwg_path(h, NULL, "audit.log", path, sizeof(path)));
 	cl_buf_init(&file, (size_t)1 << 31);
 	CL_GUARD(fwg_lock(h));
-	cl_err err = cl_file_read(path, file.max, &file);
+	/* A log found tampered with lists nothing (its alarms may be forged). */
+	cl_err err = h->audit.tampered ? cl_errorf(CL_EPROTO, "audit log tampered with at seq %llu: %s",
+						   (unsigned long long)h->audit.bad_seq, h->audit.why)
+				       : cl_file_read(path, file.max, &file);
 	fwg_unlock(h);
 	if (err == CL_OK) {
 		fwa_walk(file.data ? file.data : (const uint8_t *)"", file.len, &rep, collect_alarm, &a);

@@ -104,10 +104,13 @@ cl_err fwg_lock(fwg_host *h)
 			return err;
 		}
 	}
-	uint64_t pon;
+	uint64_t pon, cycle;
 	bool rebooted;
-	if (fwg_power_read(h, &pon, &rebooted) == CL_OK && !rebooted)
-		h->power_on_ns = pon;
+	if (fwg_power_read(h, &pon, &rebooted, &cycle) == CL_OK) {
+		if (!rebooted)
+			h->power_on_ns = pon;
+		h->power_cycle = cycle;
+	}
 	/* A process that died between an intent and its outcome left the intent
 	 * open: resolve it before anything else happens. A broken log (EPROTO)
 	 * is not resolved here: reads go on, and every change fails at its
@@ -173,28 +176,38 @@ cl_err fwg_boot_device(fwg_host *h, fwg_dev *d)
 		return CL_OK;
 	}
 	int other = 1 - d->st.active;
-	if (d->trust_ok && fwg_verify_slot(h, d, other) == FW_OK) {
+	bool fallback = d->trust_ok && fwg_verify_slot(h, d, other) == FW_OK;
+	e.reason = fallback ? FWG_R_BOOT_FALLBACK : FWG_R_BOOT_FAILED;
+	snprintf(detail, sizeof(detail), "active slot failed verification: %s", fw_status_name(s));
+	e.detail = detail;
+	/* The record first: if it cannot be written the device stays unbooted
+	 * (not eligible) and its state unchanged. */
+	CL_GUARD(fwg_audit(h, &e, NULL));
+	if (fallback) {
 		fwg_state st = d->st;
 		st.active = (uint8_t)other;
 		st.last_good = FWG_NO_SLOT;
 		st.slot[1 - other].valid = 0;
 		CL_GUARD(fwg_state_commit(h, d, &st));
 		d->booted = true;
-		e.reason = FWG_R_BOOT_FALLBACK;
-	} else {
-		e.reason = FWG_R_BOOT_FAILED;
 	}
-	snprintf(detail, sizeof(detail), "active slot failed verification: %s", fw_status_name(s));
-	e.detail = detail;
-	return fwg_audit(h, &e, NULL);
+	return CL_OK;
 }
 
 /* Power-on with the lock held: the window restarts at power_on_ns with the
- * length the last accepted policy set; devices boot; the queue applies. */
+ * length the last accepted policy set; devices boot; the queue applies.
+ * The power-on record comes first: a power cycle that cannot be audited
+ * does not happen (the window stays as it was, closed). A kill between the
+ * record and DIR/power leaves a record of a power-on that did not reopen
+ * the window: fail closed. */
 static cl_err power_on_locked(fwg_host *h, uint64_t power_on_ns, fwg_source src)
 {
-	fwg_event e = {.op = FWG_OP_POWER_ON, .src = src, .result = FWG_RES_EVENT, .addr = ""};
-	CL_GUARD(fwg_power_write(h, power_on_ns));
+	char detail[48];
+	uint64_t cycle = h->power_cycle < FW_UINT_MAX ? h->power_cycle + 1 : FW_UINT_MAX;
+	snprintf(detail, sizeof(detail), "power cycle %llu", (unsigned long long)cycle);
+	fwg_event e = {.op = FWG_OP_POWER_ON, .src = src, .result = FWG_RES_EVENT, .addr = "", .detail = detail};
+	CL_GUARD(fwg_audit(h, &e, NULL));
+	CL_GUARD(fwg_power_write(h, power_on_ns, cycle));
 	for (size_t i = 0; i < h->ndev; i++) {
 		fwg_dev *d = &h->dev[i];
 		if (d->st.window_s != d->st.next_window_s) {
@@ -203,7 +216,6 @@ static cl_err power_on_locked(fwg_host *h, uint64_t power_on_ns, fwg_source src)
 			CL_GUARD(fwg_state_commit(h, d, &st));
 		}
 	}
-	CL_GUARD(fwg_audit(h, &e, NULL));
 	for (size_t i = 0; i < h->ndev; i++)
 		CL_GUARD(fwg_boot_device(h, &h->dev[i]));
 	return fwg_apply_pending(h);
@@ -327,7 +339,7 @@ cl_err fwg_host_open(const char *dir, const fwg_opts *opts, fwg_host **out)
 	char path[PATH_MAX];
 	fwg_host *h = NULL;
 	cl_err err = CL_OK;
-	uint64_t pon;
+	uint64_t pon, cycle;
 	bool rebooted;
 	*out = NULL;
 	CL_GUARD(host_alloc(dir, opts, &h));
@@ -363,7 +375,7 @@ cl_err fwg_host_open(const char *dir, const fwg_opts *opts, fwg_host **out)
 	for (size_t i = 0; i < h->ndev && err == CL_OK; i++)
 		err = fwg_devkey_ensure(h, &h->dev[i]);
 	if (err == CL_OK)
-		err = fwg_power_read(h, &pon, &rebooted);
+		err = fwg_power_read(h, &pon, &rebooted, &cycle);
 	if (err == CL_OK && rebooted) {
 		err = power_on_locked(h, 0, FWG_SRC_HOST);
 	} else if (err == CL_OK) {
@@ -407,6 +419,19 @@ cl_err fwg_host_power_cycle(fwg_host *h, fwg_source src)
 	return err;
 }
 
+/* The log's verified head and tamper state (lock held). */
+static void audit_state(const fwg_host *h, fwg_audit_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->seq = h->audit.seq;
+	memcpy(st->head, h->audit.head, sizeof(st->head));
+	st->tampered = h->audit.tampered;
+	if (st->tampered) {
+		st->bad_seq = h->audit.bad_seq;
+		snprintf(st->why, sizeof(st->why), "%s", h->audit.why);
+	}
+}
+
 cl_err fwg_host_status_get(fwg_host *h, fwg_host_status *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -429,6 +454,7 @@ cl_err fwg_host_status_get(fwg_host *h, fwg_host_status *out)
 		s->trust_version = d->st.trust_version;
 		s->window_s = d->st.window_s;
 		s->next_window_s = d->st.next_window_s;
+		s->policy_version = d->st.policy_version;
 		s->window_open = fwg_window_open(h, d, &s->window_left_s);
 		s->pending = fwg_pending_count(h, d->addr);
 		s->booted = d->booted;
@@ -438,10 +464,48 @@ cl_err fwg_host_status_get(fwg_host *h, fwg_host_status *out)
 		out->any_window_open |= s->window_open;
 		out->eligible &= s->locked && s->booted;
 	}
+	out->power_cycle = h->power_cycle;
+	audit_state(h, &out->audit);
 	fwg_unlock(h);
-	out->quarantined = fwg_quarantined(h);
+	/* A tampered audit log fails closed: nothing can change without its
+	 * record, so the host is held as quarantined (without the file, which
+	 * would need a record of its own). */
+	out->quarantined = fwg_quarantined(h) || out->audit.tampered;
 	out->eligible &= !out->quarantined;
 	return CL_OK;
+}
+
+cl_err fwg_host_set_id(fwg_host *h, const char *host_id)
+{
+	size_t n = host_id ? strlen(host_id) : 0;
+	CL_ENSURE(n >= 1 && n <= FWG_HOST_ID_MAX, CL_EINVAL, "host id must be 1..%d characters", FWG_HOST_ID_MAX);
+	for (size_t i = 0; i < n; i++)
+		CL_ENSURE((host_id[i] >= 'a' && host_id[i] <= 'z') || (host_id[i] >= '0' && host_id[i] <= '9') ||
+				  host_id[i] == '-',
+			  CL_EINVAL, "host id must be [a-z0-9-]");
+	pthread_mutex_lock(&h->mu);
+	memcpy(h->host_id, host_id, n + 1);
+	pthread_mutex_unlock(&h->mu);
+	return CL_OK;
+}
+
+void fwg_audit_anchor(fwg_host *h, uint64_t seq, const uint8_t hash[32])
+{
+	pthread_mutex_lock(&h->mu);
+	fwa_anchor(&h->audit, seq, hash);
+	pthread_mutex_unlock(&h->mu);
+}
+
+cl_err fwg_audit_check(fwg_host *h, uint64_t after, size_t max, int (*each)(const fwg_audit_rec *r, void *ctx),
+		       void *ctx, fwg_audit_state *st)
+{
+	/* fwg_lock checks the log (fwa_sync, via the intent recovery). */
+	CL_GUARD(fwg_lock(h));
+	cl_err err = fwa_each_after(&h->audit, after, max, each, ctx);
+	if (st)
+		audit_state(h, st);
+	fwg_unlock(h);
+	return err;
 }
 
 bool fwg_quarantined(fwg_host *h)

@@ -9,7 +9,8 @@
 #include "fwguard/fwguard.h"
 
 #define FWG_NO_SLOT 0xff
-#define FWG_AAD_WINDOW "cloister-fw/window-policy/1"
+/* Format 2: bound to a target (format 1's ".../1" bound nothing). */
+#define FWG_AAD_WINDOW "cloister-fw/window-policy/2"
 
 /* What a slot holds (copied from the verified manifest). */
 typedef struct fwg_slot {
@@ -56,6 +57,8 @@ struct fwg_host {
 	int lockfd;
 	fwa_log audit;
 	uint64_t power_on_ns;
+	uint64_t power_cycle;               /* power-ons since manufacture (DIR/power) */
+	char host_id[FWG_HOST_ID_MAX + 1];  /* fwg_host_set_id; "" until set */
 	size_t ndev;
 	fwg_dev dev[FWG_MAX_DEVICES];
 };
@@ -72,9 +75,13 @@ CL_MUST_CHECK cl_err fwg_slot_write(fwg_host *h, fwg_dev *d, int slot, const uin
 CL_MUST_CHECK cl_err fwg_slot_read(fwg_host *h, fwg_dev *d, int slot, cl_buf *out);
 /* Rebuilds d->trust from trust-1..trust-N (N = st.trust_version). */
 CL_MUST_CHECK cl_err fwg_trust_load(fwg_host *h, fwg_dev *d);
-CL_MUST_CHECK cl_err fwg_power_write(fwg_host *h, uint64_t power_on_ns);
-/* Reads DIR/power; *rebooted when the boot id differs (or no file). */
-CL_MUST_CHECK cl_err fwg_power_read(fwg_host *h, uint64_t *power_on_ns, bool *rebooted);
+/* Writes DIR/power: this boot, the power-on clock value and the power
+ * cycle number (one atomic rename); sets h->power_on_ns and h->power_cycle. */
+CL_MUST_CHECK cl_err fwg_power_write(fwg_host *h, uint64_t power_on_ns, uint64_t power_cycle);
+/* Reads DIR/power; *rebooted when the boot id differs (or no file).
+ * *power_cycle: the recorded power cycle (0 without a file, or in a file of
+ * format 1, which did not count them). */
+CL_MUST_CHECK cl_err fwg_power_read(fwg_host *h, uint64_t *power_on_ns, bool *rebooted, uint64_t *power_cycle);
 size_t fwg_pending_count(fwg_host *h, const char *addr);
 
 /* fwdev_host.c */
@@ -143,9 +150,26 @@ CL_MUST_CHECK cl_err fwg_audit_committed(fwg_host *h, const fwg_event *e, fwg_ou
  * CL_EPROTO when the log is broken (nothing appended). */
 CL_MUST_CHECK cl_err fwg_recover_intents(fwg_host *h);
 
-/* fwdev_policy.c */
+/* fwdev_policy.c: a parsed window policy (pointers into the document). */
+typedef struct fwg_window_policy {
+	const uint8_t *body;
+	size_t body_len;
+	fw_sign1 sig;
+	uint64_t version, seconds;
+	uint64_t power_cycle; /* 0 = not one-shot */
+	bool any;
+	const uint8_t *vendor, *class_id, *device_kid;
+	char component[FWG_ADDR_MAX + 1];
+	char host_id[FWG_HOST_ID_MAX + 1];
+} fwg_window_policy;
+/* Strict parse (format 2), nothing verified. */
+fw_status fwg_window_policy_parse(const uint8_t *doc, size_t len, fwg_window_policy *p);
+/* Parse and verify the root's signature (low-s, aad ".../2"). */
 fw_status fwg_window_policy_verify(const fwg_dev *d, const fw_ops *ops, const uint8_t *doc, size_t len,
-				   uint64_t *version, uint64_t *seconds);
+				   fwg_window_policy *p);
+/* NULL if p is for device d on host h in its current power cycle, else why
+ * not (static string). */
+const char *fwg_window_policy_mismatch(const fwg_host *h, const fwg_dev *d, const fwg_window_policy *p);
 
 /* fwdev_update.c: the update path, shared with the power-on queue. */
 CL_MUST_CHECK cl_err fwg_update_locked(fwg_host *h, fwg_source src, fwg_dev *d, const uint8_t *bundle,

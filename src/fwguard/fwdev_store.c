@@ -17,7 +17,8 @@
 
 #define ROM_MAGIC "CLFWROM1"
 #define STATE_MAGIC "CLFWST01"
-#define POWER_MAGIC "CLFWPWR1"
+#define POWER_MAGIC "CLFWPWR2"   /* + power cycle number */
+#define POWER_MAGIC_V1 "CLFWPWR1" /* read only: boot id, power-on clock */
 #define BOOT_ID_LEN 36
 #define FLASH_CHUNK 1024
 
@@ -301,7 +302,7 @@ static cl_err boot_id(char out[BOOT_ID_LEN + 1])
 	return CL_OK;
 }
 
-cl_err fwg_power_write(fwg_host *h, uint64_t power_on_ns)
+cl_err fwg_power_write(fwg_host *h, uint64_t power_on_ns, uint64_t power_cycle)
 {
 	char path[PATH_MAX], id[BOOT_ID_LEN + 1];
 	cl_buf b;
@@ -312,14 +313,16 @@ cl_err fwg_power_write(fwg_host *h, uint64_t power_on_ns)
 	CL_GUARD_OUT(err, cl_buf_put(&b, POWER_MAGIC, 8));
 	CL_GUARD_OUT(err, cl_buf_put(&b, id, BOOT_ID_LEN));
 	CL_GUARD_OUT(err, cl_buf_put_be64(&b, power_on_ns));
+	CL_GUARD_OUT(err, cl_buf_put_be64(&b, power_cycle));
 	CL_GUARD_OUT(err, seal_write(path, &b, 0600));
 	h->power_on_ns = power_on_ns;
+	h->power_cycle = power_cycle;
 out:
 	cl_buf_free(&b);
 	return err;
 }
 
-cl_err fwg_power_read(fwg_host *h, uint64_t *power_on_ns, bool *rebooted)
+cl_err fwg_power_read(fwg_host *h, uint64_t *power_on_ns, bool *rebooted, uint64_t *power_cycle)
 {
 	char path[PATH_MAX], id[BOOT_ID_LEN + 1], stored[BOOT_ID_LEN];
 	cl_buf b;
@@ -329,7 +332,15 @@ cl_err fwg_power_read(fwg_host *h, uint64_t *power_on_ns, bool *rebooted)
 	cl_buf_init(&b, 128);
 	*rebooted = true;
 	*power_on_ns = 0;
+	*power_cycle = 0;
 	err = seal_read(path, POWER_MAGIC, 128, &b);
+	bool v1 = false;
+	if (err == CL_EPROTO) { /* a host powered on by a build before the counter */
+		cl_buf_reset(&b);
+		v1 = seal_read(path, POWER_MAGIC_V1, 128, &b) == CL_OK;
+		if (v1)
+			err = CL_OK;
+	}
 	if (err == CL_ENOTFOUND) {
 		err = CL_OK;
 		goto out;
@@ -337,6 +348,12 @@ cl_err fwg_power_read(fwg_host *h, uint64_t *power_on_ns, bool *rebooted)
 	CL_GUARD_OUT(err, err);
 	CL_GUARD_OUT(err, cl_buf_get(&b, stored, BOOT_ID_LEN));
 	CL_GUARD_OUT(err, cl_buf_get_be64(&b, power_on_ns));
+	if (!v1)
+		CL_GUARD_OUT(err, cl_buf_get_be64(&b, power_cycle));
+	if (cl_buf_remaining(&b) != 0 || *power_cycle > FW_UINT_MAX) {
+		err = cl_errorf(CL_EPROTO, "%s: bad values", path);
+		goto out;
+	}
 	*rebooted = memcmp(stored, id, BOOT_ID_LEN) != 0;
 	if (*rebooted)
 		*power_on_ns = 0; /* a real power-on: the window runs from the kernel's boot */

@@ -116,7 +116,10 @@ cl_err fwg_mgmt_trust(fwg_host *h, fwg_source src, const char *addr, const uint8
 	if ((err = gate(h, &e, &d, true, out)) != CL_OK)
 		goto out;
 	t[0] = d->trust; /* applied on a copy: memory changes only after the commit */
-	fw_status s = len > (1u << 16) ? FW_E_OVERSIZED : fw_trust_apply(&t[0], &t[1], doc, len, &h->ops);
+	/* A document already expired would be accepted and then refuse every
+	 * bundle until the next rotation: refused now, nothing changed. */
+	fw_status s = len > (1u << 16) ? FW_E_OVERSIZED
+				       : fw_trust_apply_at(&t[0], &t[1], doc, len, fwg_wall_now(h), &h->ops);
 	if (s != FW_OK) {
 		err = refuse_status(h, &e, s, out);
 		goto out;
@@ -152,25 +155,34 @@ cl_err fwg_mgmt_window(fwg_host *h, fwg_source src, const char *addr, const uint
 {
 	fwg_event e = {.op = FWG_OP_WINDOW, .src = src, .addr = addr ? addr : "", .input_len = len};
 	fwg_dev *d;
-	uint64_t version, seconds;
-	char detail[64], commit[32];
+	fwg_window_policy p;
+	char detail[FWA_DETAIL_MAX + 1], commit[32];
 	CL_GUARD(fwg_lock(h));
 	cl_err err = gate(h, &e, &d, true, out);
 	if (err != CL_OK)
 		goto out;
-	fw_status s = fwg_window_policy_verify(d, &h->ops, doc, len, &version, &seconds);
+	fw_status s = fwg_window_policy_verify(d, &h->ops, doc, len, &p);
 	if (s != FW_OK) {
 		err = refuse_status(h, &e, s, out);
 		goto out;
 	}
-	if (version <= d->st.policy_version) {
+	/* Authentic; now: is it for this device, on this host, in this power
+	 * cycle? A policy accepted elsewhere is not accepted here. */
+	const char *why = fwg_window_policy_mismatch(h, d, &p);
+	if (why) {
+		e.reason = FWG_R_WRONG_TARGET;
+		e.detail = why;
+		err = fwg_refuse(h, &e, out);
+		goto out;
+	}
+	if (p.version <= d->st.policy_version) {
 		e.reason = FWG_R_POLICY_REPLAY;
 		err = fwg_refuse(h, &e, out);
 		goto out;
 	}
 	fwg_state st = d->st;
-	st.policy_version = version;
-	st.next_window_s = seconds;
+	st.policy_version = p.version;
+	st.next_window_s = p.seconds;
 	snprintf(commit, sizeof(commit), "gen %llu", (unsigned long long)d->st.generation + 1);
 	if ((err = fwg_intent(h, &e, commit)) != CL_OK)
 		goto out;
@@ -179,8 +191,9 @@ cl_err fwg_mgmt_window(fwg_host *h, fwg_source src, const char *addr, const uint
 		err = fwg_refuse(h, &e, out);
 		goto out;
 	}
-	snprintf(detail, sizeof(detail), "policy v%llu: %llu s from the next power-on",
-		 (unsigned long long)version, (unsigned long long)seconds);
+	snprintf(detail, sizeof(detail), "policy v%llu (%s%s): %llu s from the next power-on",
+		 (unsigned long long)p.version, p.any ? "any device" : "this device",
+		 p.power_cycle ? ", one-shot" : "", (unsigned long long)p.seconds);
 	e.result = FWG_RES_ACCEPTED;
 	e.detail = detail;
 	err = fwg_audit_committed(h, &e, out);
@@ -248,8 +261,6 @@ static int list_pending(const char *dir, char names[][32], int max)
 	qsort(names, (size_t)n, 32, (int (*)(const void *, const void *))strcmp);
 	return n;
 }
-
-#define FWG_MAX_PENDING 16
 
 cl_err fwg_mgmt_queue(fwg_host *h, fwg_source src, const char *addr, const uint8_t *bundle, size_t len,
 		      fwg_outcome *out)

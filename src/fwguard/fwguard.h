@@ -51,9 +51,12 @@
 
 #define FWG_ADDR_MAX 31   /* bus address length */
 #define FWG_MAX_DEVICES 8
-#define FWG_MAX_BUNDLE CL_PROTO_FW_BUNDLE_MAX /* largest bundle a device accepts */
+#define FWG_MAX_BUNDLE FW_MAX_BUNDLE /* largest bundle a device accepts (fw/fw_limits.h) */
+_Static_assert(FW_MAX_BUNDLE == CL_PROTO_FW_BUNDLE_MAX, "one bundle cap for the device and the wire");
 #define FWG_DEFAULT_WINDOW_S 60
-#define FWG_MAX_WINDOW_S 86400
+#define FWG_MAX_WINDOW_S FW_MAX_WINDOW_S
+#define FWG_MAX_PENDING FW_MAX_PENDING
+#define FWG_HOST_ID_MAX 63 /* the control plane's host id, [a-z0-9-] */
 #define FWG_REASON_LIMIT 128
 #define FWG_DEVKEY_PEM_MAX 256 /* a P-384 SPKI PEM is 215 bytes */
 
@@ -107,6 +110,7 @@ typedef enum fwg_reason {
 	FWG_R_NOT_ALLOWED = 74,    /* source may not perform this operation */
 	FWG_R_INTERRUPTED = 75,    /* killed after its intent, before the commit: nothing changed */
 	FWG_R_RECOVERED = 76,      /* killed after the commit, before its record: it took effect */
+	FWG_R_WRONG_TARGET = 77,   /* a window policy bound to another device, host or power cycle */
 } fwg_reason;
 
 typedef enum fwg_action {
@@ -196,8 +200,16 @@ void fwg_host_close(fwg_host *h);
 /* Power cycle (`cloister host power-cycle`): reopens every device's window
  * now, with the window length its last accepted policy set, boots each
  * device and applies the pending queue inside the window. Only
- * FWG_SRC_OPERATOR or FWG_SRC_MGMT; refusals audited. */
+ * FWG_SRC_OPERATOR or FWG_SRC_MGMT; refusals audited. The power-on record
+ * is appended before anything changes: if it cannot be written, the
+ * window stays as it was (closed) and the error is returned. */
 CL_MUST_CHECK cl_err fwg_host_power_cycle(fwg_host *h, fwg_source src);
+
+/* Tells the model which host it is (the control plane's host id, 1..63 of
+ * [a-z0-9-]; the agent calls it once it knows its identity): window
+ * policies bound to a host are accepted only on that host. Until it is set,
+ * they are refused (wrong_target). CL_EINVAL for a malformed id. */
+CL_MUST_CHECK cl_err fwg_host_set_id(fwg_host *h, const char *host_id);
 
 /* What a management request did. reason is an fwg_reason (0 = accepted). */
 typedef struct fwg_outcome {
@@ -222,7 +234,11 @@ CL_MUST_CHECK cl_err fwg_mgmt_update(fwg_host *h, fwg_source src, const char *ad
 CL_MUST_CHECK cl_err fwg_mgmt_trust(fwg_host *h, fwg_source src, const char *addr, const uint8_t *doc,
 				    size_t len, fwg_outcome *out);
 /* Sets the window length from a root-signed window policy document whose
- * version exceeds the current one; effective from the next power-on. */
+ * version exceeds the current one and which is bound to this device (its
+ * vendor, class, bus address and device key) on this host (fwg_host_set_id)
+ * or explicitly to any; a one-shot policy only in the power cycle it
+ * names. Effective from the next power-on. A policy for another target is
+ * refused wrong_target, an old-format policy malformed. */
 CL_MUST_CHECK cl_err fwg_mgmt_window(fwg_host *h, fwg_source src, const char *addr, const uint8_t *doc,
 				     size_t len, fwg_outcome *out);
 /* Switches back to the last good slot (re-verified first); counter unchanged. */
@@ -270,6 +286,7 @@ typedef struct fwg_dev_status {
 	uint64_t trust_version;
 	uint64_t window_s;      /* this power-on's window */
 	uint64_t next_window_s; /* from the next power-on */
+	uint64_t policy_version; /* last accepted window policy (0 = none) */
 	bool window_open;
 	uint64_t window_left_s; /* rounded up; 0 when closed */
 	size_t pending;
@@ -280,12 +297,23 @@ typedef struct fwg_dev_status {
 	char device_key[FWG_DEVKEY_PEM_MAX];
 } fwg_dev_status;
 
+/* The audit log as last verified (fwg_audit_check). */
+typedef struct fwg_audit_state {
+	uint64_t seq;           /* head record (0 = empty log) */
+	uint8_t head[32];       /* its hash */
+	bool tampered;          /* edited, cut, or diverged from the anchor: fail closed */
+	uint64_t bad_seq;       /* first record that differs (when tampered) */
+	char why[96];           /* how (when tampered) */
+} fwg_audit_state;
+
 typedef struct fwg_host_status {
 	size_t ndev;
 	fwg_dev_status dev[FWG_MAX_DEVICES];
-	bool quarantined;
+	bool quarantined; /* the quarantine flag, or the audit log tampered with */
 	bool any_window_open;
 	bool eligible; /* for tenant placement: not quarantined, every device locked and booted */
+	uint64_t power_cycle; /* power-ons since manufacture (what one-shot policies name) */
+	fwg_audit_state audit;
 } fwg_host_status;
 
 /* Reads every device's state fresh from disk. */
@@ -303,11 +331,58 @@ CL_MUST_CHECK cl_err fwg_quarantine_clear(fwg_host *h, fwg_source src, const cha
 
 /* ---- window policy documents (host tool; the device side is internal) ----
  *
- * policy = [ body: bstr, [ COSE_Sign1 ] ]  body = {1: version, 2: seconds}
- * signed by the ROM root key with external_aad "cloister-fw/window-policy/1".
- * Builds one with root_key (EVP_PKEY*) into out (an initialised cl_buf,
- * cleared first; >= 256 bytes max). */
-CL_MUST_CHECK cl_err fwg_window_policy_build(const void *root_key, uint64_t version, uint64_t seconds,
-					     cl_buf *out);
+ * policy = [ body: bstr, [ COSE_Sign1 ] ]
+ * body   = {1: version, 2: seconds, 3: target, ? 4: power_cycle}
+ * target = "any" | [vendor: bstr(16), class: bstr(16), component: tstr,
+ *                   device: bstr(32) (kid of the device key), host: tstr]
+ * signed by the ROM root key with external_aad "cloister-fw/window-policy/2"
+ * (docs/firmware-guard.md "Window policy document"). */
+typedef struct fwg_policy_target {
+	bool any; /* every device of every host: only when the signer chose it */
+	uint8_t vendor[FW_UUID_LEN];
+	uint8_t class_id[FW_UUID_LEN];
+	const char *component;           /* bus address */
+	uint8_t device_kid[FW_KID_LEN]; /* SHA-256 of the device key's SPKI DER */
+	const char *host_id;             /* the control plane's host id */
+} fwg_policy_target;
+typedef struct fwg_policy_params {
+	uint64_t version;     /* 1..FW_UINT_MAX, above the device's last one */
+	uint64_t seconds;     /* 1..FWG_MAX_WINDOW_S */
+	uint64_t power_cycle; /* 0 = any; else one-shot: only in that power cycle */
+	fwg_policy_target target;
+} fwg_policy_params;
+/* What a window policy claims, read strictly but NOT verified (the
+ * control plane's push check; the device verifies). FW_OK or why the
+ * device would refuse its format (malformed: e.g. a format-1 policy). */
+typedef struct fwg_policy_info {
+	uint64_t version, seconds, power_cycle;
+	bool any;
+	uint8_t vendor[FW_UUID_LEN], class_id[FW_UUID_LEN], device_kid[FW_KID_LEN];
+	char component[FWG_ADDR_MAX + 1];
+	char host_id[FWG_HOST_ID_MAX + 1];
+} fwg_policy_info;
+fw_status fwg_window_policy_inspect(const uint8_t *doc, size_t len, fwg_policy_info *out);
+/* Builds one with root_key (EVP_PKEY*) into out (an initialised cl_buf,
+ * cleared first; >= 512 bytes max). CL_EINVAL for a value out of range, a
+ * target that is neither "any" nor complete (component, host id), or both. */
+CL_MUST_CHECK cl_err fwg_window_policy_build(const void *root_key, const fwg_policy_params *p, cl_buf *out);
+
+/* ---- the audit log's anchor and check (fwaudit.h) ----
+ *
+ * The control plane holds the last record it stored of this host's log
+ * (seq, hash) and sends it with every sync answer; the agent passes it here.
+ * From then on every check (each append, fwg_audit_check) also requires the
+ * log to hold that record unchanged. seq 0 = no anchor. */
+void fwg_audit_anchor(fwg_host *h, uint64_t seq, const uint8_t hash[32]);
+/* Verifies the audit log (the bytes verified before unchanged, new records
+ * chained, the anchor held) and calls each(rec, ctx) for at most max
+ * records with seq > after, in order, from the verified bytes. CL_EPROTO
+ * with the reason in *st when the log was tampered with: the model then
+ * fails closed (every change refused, status quarantined) for the life of
+ * the handle. st (may be NULL) gets the head and the tamper state. */
+struct fwg_audit_rec;
+CL_MUST_CHECK cl_err fwg_audit_check(fwg_host *h, uint64_t after, size_t max,
+				     int (*each)(const struct fwg_audit_rec *r, void *ctx), void *ctx,
+				     fwg_audit_state *st);
 
 #endif

@@ -187,6 +187,9 @@ typedef struct cl_agent_answer {
 	int64_t generation;
 	bool has_fw_ack;
 	int64_t fw_audit_ack; /* firmware_audit_ack: highest audit seq the control plane stored */
+	bool has_fw_anchor;   /* firmware_audit_anchor: that record's (seq, hash); seq 0 = none */
+	uint64_t fw_anchor_seq;
+	uint8_t fw_anchor_hash[32];
 	cl_agent_fw_op *fw_ops; /* malloc'd; each op's data malloc'd */
 	size_t nfw_ops;
 	cl_agent_desired *desired; /* malloc'd */
@@ -207,7 +210,8 @@ typedef struct cl_agent_answer {
  * "deadline_ms" an integer >= 0 (capped at CL_AGENT_OP_DEADLINE_MAX). In
  * "cancel" (op ids), entries that are not ids are skipped; a "cancel" that
  * is not an array of at most 4096 rejects the answer. A firmware_audit_ack
- * that is present must be an integer >= 0. */
+ * that is present must be an integer >= 0, a firmware_audit_anchor
+ * {"seq": >= 0, "hash": 64 lower-case hex}. */
 CL_MUST_CHECK cl_err cl_agent_answer_parse(const char *json, size_t len, cl_agent_answer *out);
 /* The firmware part of a parsed answer object (root): firmware_audit_ack and
  * firmware_ops into out (called by cl_agent_answer_parse; appends to
@@ -319,20 +323,26 @@ struct fwg_audit_rec;
  * root_pem (a ROM is written once). *out is freed with fwg_host_close. */
 CL_MUST_CHECK cl_err cl_agent_fw_open(const char *dir, const char *root_pem, struct fwg_host **out);
 /* The sync request's "firmware" object (new reference in *out): eligible,
- * quarantined, window_open, devices, and at most CL_AGENT_FW_AUDIT_MAX audit
- * records with seq > after (read from dir/audit.log). *window_left_s = the
- * longest open window's seconds left (0 when every window is closed). */
-CL_MUST_CHECK cl_err cl_agent_fw_report(struct fwg_host *h, const char *dir, uint64_t after, json_t **out,
-					uint64_t *window_left_s);
+ * quarantined, window_open, power_cycle, devices, audit_head, and at most
+ * CL_AGENT_FW_AUDIT_MAX verified audit records with seq > after; when the
+ * log was tampered with, no records, "audit_tampered" {seq, why} and
+ * quarantined (fail closed). *window_left_s = the longest open window's
+ * seconds left (0 when every window is closed). */
+CL_MUST_CHECK cl_err cl_agent_fw_report(struct fwg_host *h, uint64_t after, json_t **out, uint64_t *window_left_s);
 /* The long-poll wait to ask for while a window is open: no longer than the
  * window's seconds left (+250 ms, as window_left_s is rounded up), so the
  * control plane answers when it closes and the next sync reports the host
  * eligible. poll_ms when no window is open. Pure. */
 uint32_t cl_agent_fw_wait_ms(uint32_t poll_ms, uint64_t window_left_s);
-/* The good records of dir/audit.log with seq > after, at most max, as the
- * protocol's JSON records (new reference in *out). A torn or tampered tail
- * ends the list. */
-CL_MUST_CHECK cl_err cl_agent_fw_audit_after(const char *dir, uint64_t after, size_t max, json_t **out);
+/* The verified audit records with seq > after, at most max, as the
+ * protocol's JSON records (new reference in *out), through fwg_audit_check
+ * (st, may be NULL, gets the log's head and tamper state). CL_EPROTO, no
+ * records, when the log was tampered with. */
+struct fwg_audit_state;
+CL_MUST_CHECK cl_err cl_agent_fw_audit_after(struct fwg_host *h, uint64_t after, size_t max, json_t **out,
+					     struct fwg_audit_state *st);
+/* Hands the answer's firmware_audit_anchor (if any) to the audit log. */
+void cl_agent_fw_anchor(struct fwg_host *h, const cl_agent_answer *ans);
 /* One audit record as protocol JSON; prev = the previous record's hash
  * (zeros for seq 1). New reference or NULL (out of memory). */
 json_t *cl_agent_fw_audit_json(const struct fwg_audit_rec *r, const uint8_t prev[32]);

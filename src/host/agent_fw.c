@@ -17,12 +17,11 @@
 #include "common/http_client.h"
 #include "common/util.h"
 #include "fw/fw.h"
+#include "fw/fw_limits.h"
 #include "host/agent.h"
 #include "host/agent_fwdata.h"
 #include "fwguard/fwaudit.h"
 #include "fwguard/fwguard.h"
-
-#define AUDIT_FILE_MAX (256u << 20) /* ~750k records */
 
 cl_err cl_agent_fw_open(const char *dir, const char *root_pem, fwg_host **out)
 {
@@ -45,26 +44,46 @@ cl_err cl_agent_fw_open(const char *dir, const char *root_pem, fwg_host **out)
 	return fwg_host_open(dir, NULL, out);
 }
 
+/* A uint64 of the formats as JSON: an integer (every value a device can
+ * hold today is at most FW_UINT_MAX = 2^63 - 1, fw/fw_limits.h); a larger
+ * one, which only state or a log written before that cap can hold, is sent
+ * as its exact decimal string rather than wrapped or masked. */
+static json_t *u64_json(uint64_t v)
+{
+	if (v <= FW_UINT_MAX)
+		return json_integer((json_int_t)v);
+	char s[24];
+	snprintf(s, sizeof(s), "%llu", (unsigned long long)v);
+	return json_string(s);
+}
+
+/* Sets key to a new value in o; false (o untouched) when out of memory. */
+static bool set_new(json_t *o, const char *key, json_t *v)
+{
+	return v && json_object_set_new(o, key, v) == 0;
+}
+
 static json_t *device_json(const fwg_dev_status *d)
 {
 	char vendor[40], cls[40];
 	fw_uuid_format(d->vendor, vendor);
 	fw_uuid_format(d->class_id, cls);
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:I, s:I, s:b, s:b}", "addr", d->addr,
-			      "name", d->name, "vendor", vendor, "class", cls, "version", d->version, "sequence",
-			      (json_int_t)d->sequence, "counter", (json_int_t)d->counter, "trust_version",
-			      (json_int_t)d->trust_version, "window_open", d->window_open, "window_left_s",
-			      (json_int_t)d->window_left_s, "pending", (json_int_t)d->pending, "booted", d->booted,
-			      "locked", d->locked);
-	if (o && d->active_slot >= 0 &&
-	    json_object_set_new(o, "active_slot", json_string(d->active_slot == 0 ? "A" : "B")) != 0) {
-		json_decref(o);
-		o = NULL;
-	}
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:b, s:b}", "addr", d->addr, "name",
+			      d->name, "vendor", vendor, "class", cls, "version", d->version, "window_open",
+			      d->window_open, "window_left_s", (json_int_t)d->window_left_s, "window_s",
+			      (json_int_t)d->window_s, "next_window_s", (json_int_t)d->next_window_s, "pending",
+			      (json_int_t)d->pending, "booted", d->booted, "locked", d->locked);
+	bool ok = o && set_new(o, "sequence", u64_json(d->sequence)) && set_new(o, "counter", u64_json(d->counter)) &&
+		  set_new(o, "trust_version", u64_json(d->trust_version)) &&
+		  set_new(o, "policy_version", u64_json(d->policy_version));
+	if (ok && d->active_slot >= 0)
+		ok = set_new(o, "active_slot", json_string(d->active_slot == 0 ? "A" : "B"));
 	/* The device key's public half (PEM): what `fw sign --encrypt-to` takes. */
-	if (o && d->device_key[0] && json_object_set_new(o, "device_key", json_string(d->device_key)) != 0) {
+	if (ok && d->device_key[0])
+		ok = set_new(o, "device_key", json_string(d->device_key));
+	if (!ok) {
 		json_decref(o);
-		o = NULL;
+		return NULL;
 	}
 	return o;
 }
@@ -74,97 +93,116 @@ json_t *cl_agent_fw_audit_json(const fwg_audit_rec *r, const uint8_t prev[32])
 	char hash[65], prevhex[65], digest[17];
 	cl_hex_encode(r->hash, sizeof(r->hash), hash);
 	cl_hex_encode(prev, 32, prevhex);
-	json_t *o = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "seq", (json_int_t)r->seq,
-			      "time", (json_int_t)(r->time_ms & (UINT64_MAX >> 2)), "source",
-			      fwg_source_name(r->source), "op", fwg_op_name(r->op), "device", r->addr, "result",
-			      fwg_result_name(r->result), "reason", fwg_reason_name(r->reason), "action",
-			      fwg_action_name(r->action), "hash", hash, "prev", prevhex);
-	if (o && r->has_id) {
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "source", fwg_source_name(r->source), "op",
+			      fwg_op_name(r->op), "device", r->addr, "result", fwg_result_name(r->result), "reason",
+			      fwg_reason_name(r->reason), "action", fwg_action_name(r->action), "hash", hash, "prev",
+			      prevhex);
+	bool ok = o && set_new(o, "seq", u64_json(r->seq)) && set_new(o, "time", u64_json(r->time_ms));
+	if (ok && r->has_id) {
 		cl_hex_encode(r->digest8, sizeof(r->digest8), digest);
-		if (json_object_set_new(o, "version", json_string(r->version)) != 0 ||
-		    json_object_set_new(o, "sequence", json_integer((json_int_t)(r->sequence & (UINT64_MAX >> 2)))) != 0 ||
-		    json_object_set_new(o, "digest", json_string(digest)) != 0) {
-			json_decref(o);
-			o = NULL;
-		}
+		ok = set_new(o, "version", json_string(r->version)) && set_new(o, "sequence", u64_json(r->sequence)) &&
+		     set_new(o, "digest", json_string(digest));
+	}
+	if (!ok) {
+		json_decref(o);
+		return NULL;
 	}
 	return o;
 }
 
-typedef struct walk_ctx {
-	uint64_t after;
-	size_t max;
+typedef struct ship_ctx {
 	json_t *arr;
-	uint8_t prev[32];
 	bool oom;
-} walk_ctx;
+} ship_ctx;
 
-static int collect(const fwg_audit_rec *r, void *vctx)
+static int ship(const fwg_audit_rec *r, void *vctx)
 {
-	walk_ctx *c = vctx;
-	if (r->seq > c->after) {
-		json_t *o = cl_agent_fw_audit_json(r, c->prev);
-		if (!o || json_array_append_new(c->arr, o) != 0) {
-			c->oom = true;
-			return 1;
-		}
+	ship_ctx *c = vctx;
+	json_t *o = cl_agent_fw_audit_json(r, r->prev);
+	if (!o || json_array_append_new(c->arr, o) != 0) {
+		c->oom = true;
+		return 1;
 	}
-	memcpy(c->prev, r->hash, sizeof(c->prev));
-	return json_array_size(c->arr) >= c->max ? 1 : 0;
+	return 0;
 }
 
-cl_err cl_agent_fw_audit_after(const char *dir, uint64_t after, size_t max, json_t **out)
+cl_err cl_agent_fw_audit_after(fwg_host *h, uint64_t after, size_t max, json_t **out, fwg_audit_state *st)
 {
 	*out = NULL;
-	char path[4096];
-	CL_ENSURE(snprintf(path, sizeof(path), "%s/audit.log", dir) < (int)sizeof(path), CL_EINVAL,
-		  "firmware dir path too long");
-	cl_buf file;
-	cl_buf_init(&file, AUDIT_FILE_MAX);
-	cl_err err = cl_file_read(path, AUDIT_FILE_MAX, &file);
+	ship_ctx c = {.arr = json_array()};
+	CL_ENSURE(c.arr, CL_ENOMEM, "firmware audit: out of memory");
+	/* Only verified records ship: the log checked against what was
+	 * verified before and the control plane's anchor (fwg_audit_check). */
+	cl_err err = fwg_audit_check(h, after, max, ship, &c, st);
+	if (err == CL_OK && c.oom)
+		err = cl_errorf(CL_ENOMEM, "firmware audit: out of memory");
 	if (err != CL_OK) {
-		cl_buf_free(&file);
-		return err;
-	}
-	walk_ctx c = {.after = after, .max = max, .arr = json_array()};
-	if (c.arr && max > 0) {
-		fwa_report rep;
-		/* a torn or tampered tail stops the walk: the good records before it ship */
-		fwa_walk(file.data, file.len, &rep, collect, &c);
-	}
-	cl_buf_free(&file);
-	if (!c.arr || c.oom) {
 		json_decref(c.arr);
-		return cl_errorf(CL_ENOMEM, "firmware audit: out of memory");
+		return err;
 	}
 	*out = c.arr;
 	return CL_OK;
 }
 
-cl_err cl_agent_fw_report(fwg_host *h, const char *dir, uint64_t after, json_t **out, uint64_t *window_left_s)
+void cl_agent_fw_anchor(fwg_host *h, const cl_agent_answer *ans)
+{
+	if (h && ans->has_fw_anchor)
+		fwg_audit_anchor(h, ans->fw_anchor_seq, ans->fw_anchor_hash);
+}
+
+/* "audit_head" and, when the log was tampered with, "audit_tampered". */
+static bool audit_state_json(json_t *fw, const fwg_audit_state *a)
+{
+	char head[65];
+	cl_hex_encode(a->head, sizeof(a->head), head);
+	json_t *h = json_pack("{s:s}", "hash", head);
+	if (!h || !set_new(h, "seq", u64_json(a->seq)) || json_object_set_new(fw, "audit_head", h) != 0)
+		return false;
+	if (!a->tampered)
+		return true;
+	json_t *t = json_pack("{s:s}", "why", a->why);
+	return t && set_new(t, "seq", u64_json(a->bad_seq)) && json_object_set_new(fw, "audit_tampered", t) == 0;
+}
+
+cl_err cl_agent_fw_report(fwg_host *h, uint64_t after, json_t **out, uint64_t *window_left_s)
 {
 	*out = NULL;
 	*window_left_s = 0;
 	fwg_host_status st;
-	CL_GUARD(fwg_host_status_get(h, &st));
-	json_t *devs = json_array(), *audit = NULL;
-	CL_ENSURE(devs, CL_ENOMEM, "out of memory");
-	for (size_t i = 0; i < st.ndev; i++) {
-		if (json_array_append_new(devs, device_json(&st.dev[i])) != 0) {
-			json_decref(devs);
-			return cl_errorf(CL_ENOMEM, "out of memory");
-		}
+	fwg_audit_state as;
+	json_t *audit = NULL;
+	/* The audit first: a tampered log makes the status quarantined. */
+	cl_err err = cl_agent_fw_audit_after(h, after, CL_AGENT_FW_AUDIT_MAX, &audit, &as);
+	if (err == CL_EPROTO && as.tampered) {
+		/* Fail closed: nothing ships from a tampered log; the control
+		 * plane hears why and raises audit_tampered. */
+		cl_error_clear();
+		audit = json_array();
+		err = audit ? CL_OK : CL_ENOMEM;
+	}
+	CL_GUARD(err);
+	err = fwg_host_status_get(h, &st);
+	json_t *devs = err == CL_OK ? json_array() : NULL;
+	if (err == CL_OK && !devs)
+		err = cl_errorf(CL_ENOMEM, "out of memory");
+	for (size_t i = 0; err == CL_OK && i < st.ndev; i++) {
+		if (json_array_append_new(devs, device_json(&st.dev[i])) != 0)
+			err = cl_errorf(CL_ENOMEM, "out of memory");
 		if (st.dev[i].window_open && st.dev[i].window_left_s > *window_left_s)
 			*window_left_s = st.dev[i].window_left_s;
 	}
-	cl_err err = cl_agent_fw_audit_after(dir, after, CL_AGENT_FW_AUDIT_MAX, &audit);
 	if (err != CL_OK) {
 		json_decref(devs);
+		json_decref(audit);
 		return err;
 	}
 	*out = json_pack("{s:b, s:b, s:b, s:o, s:o}", "eligible", st.eligible, "quarantined", st.quarantined,
 			 "window_open", st.any_window_open, "devices", devs, "audit", audit);
-	CL_ENSURE(*out, CL_ENOMEM, "out of memory");
+	if (!*out || !set_new(*out, "power_cycle", u64_json(st.power_cycle)) || !audit_state_json(*out, &as)) {
+		json_decref(*out);
+		*out = NULL;
+		return cl_errorf(CL_ENOMEM, "out of memory");
+	}
 	return CL_OK;
 }
 

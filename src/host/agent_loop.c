@@ -419,7 +419,7 @@ static json_t *fw_report(cl_agent *ag, uint32_t *wait_ms)
 		return NULL;
 	json_t *fw = NULL;
 	uint64_t left_s = 0;
-	if (cl_agent_fw_report(ag->fw, ag->fw_dir, (uint64_t)ag->fw_ack, &fw, &left_s) != CL_OK) {
+	if (cl_agent_fw_report(ag->fw, (uint64_t)ag->fw_ack, &fw, &left_s) != CL_OK) {
 		cl_warn("cannot read the firmware guard; reporting not eligible err=\"%s\"", cl_error_detail());
 		return json_pack("{s:b, s:b, s:b}", "eligible", 0, "quarantined", 0, "window_open", 0);
 	}
@@ -616,6 +616,7 @@ static int sync_once(cl_agent *ag)
 	ag->generation = ans.generation;
 	if (ans.has_fw_ack)
 		ag->fw_ack = ans.fw_audit_ack;
+	cl_agent_fw_anchor(ag->fw, &ans);
 	fw_apply_ops(ag, &ans);
 	for (size_t i = 0; i < ans.ncancel; i++) /* callers gone: end their waits */
 		cl_agent_pool_cancel(ag->pool, ans.cancel[i]);
@@ -710,6 +711,9 @@ int cl_agent_run(cl_agent *ag)
 	}
 	printf("host-id: %s\n", ag->ident.host_id);
 	fflush(stdout);
+	/* Window policies bound to a host name the control plane's host id. */
+	if (ag->fw && fwg_host_set_id(ag->fw, ag->ident.host_id) != CL_OK)
+		cl_warn("host id not usable for firmware policies host_id=%s", ag->ident.host_id);
 
 	adopt(ag);
 	if (cl_http_client_new(ag->cfg.control, ag->cfg.ca, ag->ident.host_token, &ag->http) != CL_OK ||

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "host/agent.h"
 #include "host/agent_fwdata.h"
 #include "fwguard/fwguard.h"
@@ -139,6 +140,21 @@ cl_err cl_agent_fw_answer_parse(json_t *root, cl_agent_answer *out)
 			  "sync answer: firmware_audit_ack must be an integer >= 0");
 		out->has_fw_ack = true;
 		out->fw_audit_ack = json_integer_value(ack);
+	}
+	/* The control plane's copy of this host's audit head: the log must keep
+	 * holding it (fwaudit.h). */
+	json_t *anchor = json_object_get(root, "firmware_audit_anchor");
+	if (anchor && !json_is_null(anchor)) {
+		json_t *seq = json_object_get(anchor, "seq");
+		const char *hash = json_string_value(json_object_get(anchor, "hash"));
+		CL_ENSURE(json_is_object(anchor) && json_object_size(anchor) == 2 && json_is_integer(seq) &&
+				  json_integer_value(seq) >= 0 && hash && strlen(hash) == 64 &&
+				  strspn(hash, "0123456789abcdef") == 64,
+			  CL_EINVAL, "sync answer: firmware_audit_anchor must be {\"seq\": >= 0, \"hash\": 64 hex}");
+		CL_ENSURE(cl_hex_decode(hash, out->fw_anchor_hash, sizeof(out->fw_anchor_hash)) == CL_OK, CL_EINVAL,
+			  "sync answer: firmware_audit_anchor.hash is not hex");
+		out->has_fw_anchor = true;
+		out->fw_anchor_seq = (uint64_t)json_integer_value(seq);
 	}
 	json_t *ops = json_object_get(root, "firmware_ops");
 	if (!ops || json_is_null(ops))

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/bn.h>
 
 #include "fw/fw.h"
 #include "fw/fw_internal.h"
@@ -131,6 +132,24 @@ __attribute__((unused)) static void reencode(const cl_buf *in, const int *pick, 
 		assert_int_equal(fw_enc_block_copy(&v->sig[pick[i]], out), CL_OK);
 	assert_int_equal(fw_enc_bytes(out, 2, v->image, v->image_len - cut), CL_OK);
 	free(v);
+}
+
+/* Replaces a valid signature's s by n - s (P-384 order n): the same
+ * signature for ECDSA, in its high-s encoding. */
+__attribute__((unused)) static void make_high_s(uint8_t *sig)
+{
+	static const char n_hex[] = "ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973";
+	BIGNUM *n = NULL, *s = BN_bin2bn(sig + FW_SIG_LEN / 2, FW_SIG_LEN / 2, NULL), *hs = BN_new();
+	assert_true(BN_hex2bn(&n, n_hex) > 0);
+	assert_non_null(s);
+	assert_non_null(hs);
+	assert_true(fw_sig_low_s(sig)); /* the tools only write low-s */
+	assert_int_equal(BN_sub(hs, n, s), 1);
+	assert_int_equal(BN_bn2binpad(hs, sig + FW_SIG_LEN / 2, FW_SIG_LEN / 2), FW_SIG_LEN / 2);
+	assert_false(fw_sig_low_s(sig));
+	BN_free(n);
+	BN_free(s);
+	BN_free(hs);
 }
 
 __attribute__((unused)) static fw_status verify(fx *f, const fw_trust *t, const cl_buf *b, fw_result *res)

@@ -167,7 +167,17 @@ TRO=$(jget 'j["op"]'); [ "$(jget 'j["kind"]')" = trust ] || fail "trust kind: $B
 as "$ADMIN" POST "/v1/hosts/$H1/fw/window" '{"device":"0000:03:00.0","policy":"not base64!"}'; expect 400 invalid
 as "$ADMIN" POST "/v1/hosts/$H1/fw/window" '{"device":"0000:03:00.0"}'; expect 400 invalid
 as "$ADMIN" POST "/v1/hosts/$H1/fw/window" '{"policy":"cG9saWN5"}'; expect 400 invalid
-as "$ADMIN" POST "/v1/hosts/$H1/fw/window" '{"device":"0000:03:00.0","policy":"cG9saWN5"}'; expect 202
+# what the device would refuse is refused at push: not a (format 2) policy, a policy for another host
+as "$ADMIN" POST "/v1/hosts/$H1/fw/window" '{"device":"0000:03:00.0","policy":"cG9saWN5"}'; expect 400 invalid
+"$C" fw keygen --out "$WORK/dev.pem" --pub "$WORK/dev.pub" >/dev/null
+"$C" fw window-policy --key "$WORK/root.pem" --version 1 --seconds 120 --host host-other --device 0000:03:00.0 \
+	--vendor 6ba7b810-9dad-11d1-80b4-00c04fd430c8 --class 2b0e0cbe-5b2c-4f44-9d3b-7f0c6a3c1e55 \
+	--device-key "$WORK/dev.pub" -o "$WORK/wp-other.cbor" >/dev/null
+as "$ADMIN" POST "/v1/hosts/$H1/fw/window" "{\"device\":\"0000:03:00.0\",\"policy\":\"$(base64 -w0 "$WORK/wp-other.cbor")\"}"
+expect 400 invalid
+"$C" fw window-policy --key "$WORK/root.pem" --version 1 --seconds 120 --any -o "$WORK/wp.cbor" >/dev/null
+WP64=$(base64 -w0 "$WORK/wp.cbor")
+as "$ADMIN" POST "/v1/hosts/$H1/fw/window" "{\"device\":\"0000:03:00.0\",\"policy\":\"$WP64\"}"; expect 202
 WO=$(jget 'j["op"]'); [ "$(jget 'j["kind"]')" = window ] || fail "window kind: $BODY"
 as "$ADMIN" GET "/v1/hosts/host-nosuch/fw/window"; expect 405 method_not_allowed
 as "$TA" POST "/v1/hosts/$H1/power-cycle" '{}'; expect 403 forbidden
@@ -178,7 +188,7 @@ sync "$H1" "$T1" "{\"generation\":$GEN,\"wait_ms\":5000}"
 	|| fail "ops not in the sync answer: $BODY"
 [ "$(jget 'j["firmware_ops"][1]["data"]')" = "$B64" ] && [ "$(jget 'j["firmware_ops"][0]["reason"]')" = "replaced the NIC" ] \
 	|| fail "op payloads: $BODY"
-[ "$(jget 'j["firmware_ops"][2]["data"]')" = "$TR64" ] && [ "$(jget 'j["firmware_ops"][3]["data"]')" = cG9saWN5 ] \
+[ "$(jget 'j["firmware_ops"][2]["data"]')" = "$TR64" ] && [ "$(jget 'j["firmware_ops"][3]["data"]')" = "$WP64" ] \
 	&& [ "$(jget 'j["firmware_ops"][3]["device"]')" = 0000:03:00.0 ] || fail "trust/window payloads: $BODY"
 GEN=$(jget 'j["generation"]')
 # delivered = sent, awaiting a result: sent again (never-sent ones would come first) until the host answers

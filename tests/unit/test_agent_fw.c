@@ -4,9 +4,13 @@
  * and the sync answer's firmware_ops / firmware_audit_ack parser. */
 #include "test_fwdev_fixture.h"
 
+#include <fcntl.h>
 #include <jansson.h>
 
+#include "control/validate.h"
 #include "host/agent.h"
+
+#define H64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 static const int K01[] = {0, 1};
 static const int K45[] = {4, 5}; /* not in the trust root */
@@ -48,7 +52,7 @@ static json_t *report(ax *a, uint64_t after, uint64_t *left)
 {
 	json_t *fw = NULL;
 	uint64_t l = 0;
-	assert_int_equal(cl_agent_fw_report(a->d.h, a->d.dir, after, &fw, &l), CL_OK);
+	assert_int_equal(cl_agent_fw_report(a->d.h, after, &fw, &l), CL_OK);
 	assert_non_null(fw);
 	if (left)
 		*left = l;
@@ -274,7 +278,7 @@ static void queue_power_cycle_and_clear(void **state)
 	assert_true(json_is_true(json_object_get(res, "ok")));
 	json_decref(res);
 	json_t *last = NULL;
-	assert_int_equal(cl_agent_fw_audit_after(a->d.dir, 0, 100000, &last), CL_OK);
+	assert_int_equal(cl_agent_fw_audit_after(a->d.h, 0, 100000, &last, NULL), CL_OK);
 	json_t *r = json_array_get(last, json_array_size(last) - 1);
 	assert_string_equal(sget(r, "op"), "clear_quarantine");
 	assert_string_equal(sget(r, "source"), "operator");
@@ -286,12 +290,12 @@ static void audit_after_is_bounded(void **state)
 {
 	ax *a = *state;
 	json_t *all = NULL, *some = NULL, *none = NULL;
-	assert_int_equal(cl_agent_fw_audit_after(a->d.dir, 0, 1000, &all), CL_OK);
+	assert_int_equal(cl_agent_fw_audit_after(a->d.h, 0, 1000, &all, NULL), CL_OK);
 	size_t n = json_array_size(all);
 	assert_true(n >= 2);
-	assert_int_equal(cl_agent_fw_audit_after(a->d.dir, 0, 1, &some), CL_OK);
+	assert_int_equal(cl_agent_fw_audit_after(a->d.h, 0, 1, &some, NULL), CL_OK);
 	assert_int_equal(json_array_size(some), 1);
-	assert_int_equal(cl_agent_fw_audit_after(a->d.dir, n, 1000, &none), CL_OK);
+	assert_int_equal(cl_agent_fw_audit_after(a->d.h, n, 1000, &none, NULL), CL_OK);
 	assert_int_equal(json_array_size(none), 0);
 	json_decref(all);
 	json_decref(some);
@@ -330,6 +334,127 @@ static void wait_follows_the_window(void **state)
 	assert_int_equal(cl_agent_fw_wait_ms(20000, 60), 20000);   /* the poll ends first */
 	assert_int_equal(cl_agent_fw_wait_ms(1000, 1), 1000);
 	assert_int_equal(cl_agent_fw_wait_ms(20000, UINT64_MAX), 20000); /* no overflow */
+}
+
+/* A bundle at the edge of every range the device holds is installed, and
+ * the report carries the values exactly, in a form the control plane
+ * accepts (before: the audit masked high bits and the control plane
+ * refused counters above 2^62, so such a host was lost for good). */
+static void edge_values_reported_exactly(void **state)
+{
+	ax *a = *state;
+	cl_buf b;
+	agent_trust_v1(a);
+	dev_bundle(&a->d, NIC, FW_SEQ_MAX, 1, K01, 2, &b); /* the largest sequence, the smallest image */
+	json_t *res = run(a, CL_FWOP_UPDATE, NIC, b.data, b.len, NULL);
+	assert_true(json_is_true(json_object_get(res, "ok")));
+	json_int_t seq = iget(res, "audit_seq");
+	json_decref(res);
+	json_t *fw = report(a, (uint64_t)seq - 1, NULL);
+	json_t *nic = dev_json(fw, NIC);
+	assert_true(json_is_integer(json_object_get(nic, "counter")));
+	assert_int_equal(iget(nic, "counter"), INT64_MAX);
+	assert_int_equal(iget(nic, "sequence"), INT64_MAX);
+	json_t *r = json_array_get(json_object_get(fw, "audit"), 0);
+	assert_int_equal(iget(r, "sequence"), INT64_MAX);
+	ctl_fw_report *rep = malloc(sizeof(*rep));
+	assert_non_null(rep);
+	assert_int_equal(ctl_parse_fw_report(fw, rep), CL_OK);
+	free(rep);
+	json_decref(fw);
+	cl_buf_free(&b);
+}
+
+/* The agent's report of its audit log: the head it verified, and, once the
+ * log was changed behind its back, the tampering instead of records. */
+static void tampered_log_fails_closed_and_is_reported(void **state)
+{
+	ax *a = *state;
+	json_t *fw = report(a, 0, NULL);
+	json_t *head = json_object_get(fw, "audit_head"), *aud = json_object_get(fw, "audit");
+	json_t *last = json_array_get(aud, json_array_size(aud) - 1);
+	assert_int_equal(iget(head, "seq"), iget(last, "seq"));
+	assert_string_equal(sget(head, "hash"), sget(last, "hash"));
+	assert_null(json_object_get(fw, "audit_tampered"));
+	assert_true(iget(fw, "power_cycle") >= 1);
+	json_decref(fw);
+	/* An edit in place of record 1 (a byte of its detail). */
+	cl_buf log;
+	cl_buf_init(&log, 1 << 20);
+	assert_int_equal(cl_file_read(a->d.log, log.max, &log), CL_OK);
+	int fd = open(a->d.log, O_WRONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	uint8_t c = log.data[FWA_MAGIC_LEN + 2 + 70] ^ 0x01;
+	assert_int_equal(pwrite(fd, &c, 1, FWA_MAGIC_LEN + 2 + 70), 1);
+	close(fd);
+	fw = report(a, 0, NULL);
+	json_t *t = json_object_get(fw, "audit_tampered");
+	assert_non_null(t);
+	assert_int_equal(iget(t, "seq"), 1);
+	assert_true(json_is_true(json_object_get(fw, "quarantined")));
+	assert_true(json_is_false(json_object_get(fw, "eligible")));
+	assert_int_equal(json_array_size(json_object_get(fw, "audit")), 0); /* nothing ships */
+	ctl_fw_report *rep = malloc(sizeof(*rep));
+	assert_non_null(rep);
+	assert_int_equal(ctl_parse_fw_report(fw, rep), CL_OK);
+	assert_true(rep->tampered);
+	free(rep);
+	json_decref(fw);
+	/* Fail closed: no change without its record. */
+	json_t *res = run(a, CL_FWOP_POWER_CYCLE, NULL, NULL, 0, NULL);
+	assert_true(json_is_false(json_object_get(res, "ok")));
+	json_decref(res);
+	cl_buf now;
+	cl_buf_init(&now, 1 << 20);
+	assert_int_equal(cl_file_read(a->d.log, now.max, &now), CL_OK);
+	assert_int_equal(now.len, log.len);
+	cl_buf_free(&log);
+	cl_buf_free(&now);
+}
+
+/* The control plane's anchor rides the answer; a log that does not hold it
+ * is reported tampered. */
+static void anchor_from_the_answer(void **state)
+{
+	ax *a = *state;
+	cl_agent_answer ans;
+	json_t *fw = report(a, 0, NULL);
+	json_t *head = json_object_get(fw, "audit_head");
+	char text[512];
+	snprintf(text, sizeof(text), "{\"generation\":1,\"enclaves\":[],\"firmware_audit_anchor\":{\"seq\":%lld,\"hash\":\"%s\"}}",
+		 (long long)iget(head, "seq"), sget(head, "hash"));
+	assert_int_equal(cl_agent_answer_parse(text, strlen(text), &ans), CL_OK);
+	assert_true(ans.has_fw_anchor);
+	assert_int_equal(ans.fw_anchor_seq, (uint64_t)iget(head, "seq"));
+	cl_agent_fw_anchor(a->d.h, &ans);
+	cl_agent_answer_free(&ans);
+	json_decref(fw);
+	fw = report(a, 0, NULL);
+	assert_null(json_object_get(fw, "audit_tampered")); /* the log holds it */
+	json_decref(fw);
+	/* malformed anchors refuse the answer */
+	static const char *const bad[] = {
+		"{\"generation\":1,\"enclaves\":[],\"firmware_audit_anchor\":{\"seq\":-1,\"hash\":\"" H64 "\"}}",
+		"{\"generation\":1,\"enclaves\":[],\"firmware_audit_anchor\":{\"seq\":1,\"hash\":\"ab\"}}",
+		"{\"generation\":1,\"enclaves\":[],\"firmware_audit_anchor\":{\"seq\":1}}",
+		"{\"generation\":1,\"enclaves\":[],\"firmware_audit_anchor\":{\"seq\":1,\"hash\":\"" H64 "\",\"x\":1}}",
+		"{\"generation\":1,\"enclaves\":[],\"firmware_audit_anchor\":7}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (cl_agent_answer_parse(bad[i], strlen(bad[i]), &ans) != CL_EINVAL)
+			fail_msg("accepted %s", bad[i]);
+		cl_agent_answer_free(&ans);
+	}
+	/* an anchor the log does not hold: a record it never had */
+	const char *far = "{\"generation\":1,\"enclaves\":[],\"firmware_audit_anchor\":{\"seq\":100000,\"hash\":\"" H64 "\"}}";
+	assert_int_equal(cl_agent_answer_parse(far, strlen(far), &ans), CL_OK);
+	cl_agent_fw_anchor(a->d.h, &ans);
+	cl_agent_answer_free(&ans);
+	fw = report(a, 0, NULL);
+	json_t *t = json_object_get(fw, "audit_tampered");
+	assert_non_null(t);
+	assert_non_null(strstr(sget(t, "why"), "before the control plane's record 100000"));
+	json_decref(fw);
 }
 
 /* ---- the answer parser ---- */
@@ -440,6 +565,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(bad_ops_refused_audited_and_change_nothing, ax_setup, ax_teardown),
 		cmocka_unit_test_setup_teardown(queue_power_cycle_and_clear, ax_setup, ax_teardown),
 		cmocka_unit_test_setup_teardown(audit_after_is_bounded, ax_setup, ax_teardown),
+		cmocka_unit_test_setup_teardown(edge_values_reported_exactly, ax_setup, ax_teardown),
+		cmocka_unit_test_setup_teardown(tampered_log_fails_closed_and_is_reported, ax_setup, ax_teardown),
+		cmocka_unit_test_setup_teardown(anchor_from_the_answer, ax_setup, ax_teardown),
 		cmocka_unit_test(fw_root_flag),
 		cmocka_unit_test(wait_follows_the_window),
 		cmocka_unit_test(answer_parses_firmware_ops),

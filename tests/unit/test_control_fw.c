@@ -256,6 +256,184 @@ static void audit_chain(void **state)
 	assert_int_equal(last, 10);
 }
 
+/* One range per number (fw/fw_limits.h): everything a device can hold is
+ * accepted and stored exactly; a legacy uint64 above 2^63 - 1 only as its
+ * exact decimal string; nothing else. */
+static void number_ranges(void **state)
+{
+	fixture *f = *state;
+	static const char *const good[] = {
+		"\"counter\":9223372036854775807,\"sequence\":9223372036854775807,\"trust_version\":9223372036854775807,"
+		"\"policy_version\":9223372036854775807,\"window_left_s\":86400,\"window_s\":86400,"
+		"\"next_window_s\":86400,\"pending\":16",
+		"\"counter\":\"18446744073709551615\",\"sequence\":\"9223372036854775808\"",
+	};
+	static const char *const bad[] = {
+		"\"counter\":-1",
+		"\"counter\":\"9223372036854775807\"", /* fits an integer: must be one */
+		"\"counter\":\"18446744073709551616\"",
+		"\"counter\":\"09223372036854775808\"",
+		"\"counter\":\"+9223372036854775808\"",
+		"\"counter\":1.5",
+		"\"window_left_s\":86401",
+		"\"window_s\":86401",
+		"\"pending\":17",
+	};
+	char text[1024];
+	json_t *j;
+	ctl_fw_report *rep = malloc(sizeof(*rep));
+	assert_non_null(rep);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text),
+			 "{\"eligible\":true,\"quarantined\":false,\"window_open\":false,\"devices\":[{\"addr\":\"a\",%s}]}",
+			 bad[i]);
+		if (parse(text, &j, rep) != CL_EINVAL)
+			fail_msg("accepted %s", bad[i]);
+		json_decref(j);
+	}
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(text, sizeof(text),
+			 "{\"eligible\":true,\"quarantined\":false,\"window_open\":false,\"power_cycle\":3,"
+			 "\"devices\":[{\"addr\":\"0000:03:00.0\",%s}],"
+			 "\"audit\":[{\"seq\":1,\"time\":9223372036854775807,\"sequence\":9223372036854775807,"
+			 "\"hash\":\"" H("1") "\",\"prev\":\"" Z64 "\"}],"
+			 "\"audit_head\":{\"seq\":1,\"hash\":\"" H("1") "\"}}",
+			 good[i]);
+		assert_int_equal(apply(f, "host-a", text), CL_OK);
+	}
+	ctl_fw_status s;
+	assert_int_equal(ctl_store_fw_status_get(f->srv.store, "host-a", &s), CL_OK);
+	assert_non_null(strstr(s.devices_json, "\"counter\":\"18446744073709551615\""));
+	assert_int_equal(s.power_cycle, 3);
+	assert_int_equal(s.head_seq, 1);
+	assert_string_equal(s.tampered, "");
+	ctl_fw_status_clear(&s);
+	ctl_fw_record r;
+	assert_int_equal(ctl_store_fw_audit_get(f->srv.store, "host-a", 1, &r), CL_OK);
+	assert_non_null(strstr(r.json, "\"sequence\":9223372036854775807"));
+	free(r.json);
+	/* the first report's exact values, before the legacy one replaced them */
+	snprintf(text, sizeof(text),
+		 "{\"eligible\":true,\"quarantined\":false,\"window_open\":false,\"devices\":[{\"addr\":\"a\",%s}]}", good[0]);
+	assert_int_equal(apply(f, "host-a", text), CL_OK);
+	assert_int_equal(ctl_store_fw_status_get(f->srv.store, "host-a", &s), CL_OK);
+	assert_non_null(strstr(s.devices_json, "\"counter\":9223372036854775807"));
+	ctl_fw_status_clear(&s);
+	free(rep);
+}
+
+/* A firmware report with records first..last of audit_json's chain and the
+ * head seq (its hash from the same chain, or other: a different one). */
+static char *report_with_head(int first, int last, int head, bool other, const char *tamper)
+{
+	char *t = audit_json(first, last, 0, NULL);
+	json_t *fw = json_loads(t, 0, NULL);
+	free(t);
+	char hash[65];
+	memset(hash, other ? 'e' : "123456789abcdef0"[head % 16], 64);
+	hash[64] = '\0';
+	json_object_set_new(fw, "audit_head", json_pack("{s:i,s:s}", "seq", head, "hash", hash));
+	if (tamper)
+		json_object_set_new(fw, "audit_tampered", json_pack("{s:i,s:s}", "seq", 2, "why", tamper));
+	t = json_dumps(fw, JSON_COMPACT);
+	json_decref(fw);
+	return t;
+}
+
+static size_t tamper_events(fixture *f, const char *host, int64_t *last_seq)
+{
+	ctl_fw_event *ev;
+	size_t n, k = 0;
+	assert_int_equal(ctl_store_fw_event_list(f->srv.store, host, 0, 100, &ev, &n), CL_OK);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(ev[i].kind, "audit_tampered") == 0) {
+			k++;
+			*last_seq = ev[i].seq;
+		}
+	free(ev);
+	return k;
+}
+
+static bool tampered(fixture *f, const char *host)
+{
+	ctl_fw_status s;
+	assert_int_equal(ctl_store_fw_status_get(f->srv.store, host, &s), CL_OK);
+	bool t = s.tampered[0] != '\0';
+	if (t)
+		assert_true(s.quarantined && !s.eligible);
+	ctl_fw_status_clear(&s);
+	return t;
+}
+
+/* The control plane holds the head it stored and sends it with every answer
+ * (the anchor); a host whose log no longer is that chain (it says so, or its
+ * head or a resent record shows it) raises one audit_tampered event per
+ * episode and is held quarantined. */
+static void anchor_and_tampering(void **state)
+{
+	fixture *f = *state;
+	int64_t seq = 0;
+	char *t = report_with_head(1, 4, 4, false, NULL);
+	assert_int_equal(apply(f, "host-a", t), CL_OK);
+	free(t);
+	json_t *ans = json_object();
+	assert_int_equal(ctl_fw_sync_answer(&f->srv, "host-a", ans, false), CL_OK);
+	json_t *anchor = json_object_get(ans, "firmware_audit_anchor");
+	assert_int_equal(json_integer_value(json_object_get(anchor, "seq")), 4);
+	assert_string_equal(json_string_value(json_object_get(anchor, "hash")), H("5"));
+	json_decref(ans);
+	ans = json_object();
+	assert_int_equal(ctl_fw_sync_answer(&f->srv, "host-b", ans, false), CL_OK);
+	assert_true(json_is_null(json_object_get(ans, "firmware_audit_anchor")));
+	json_decref(ans);
+	assert_false(tampered(f, "host-a"));
+	/* cut: the host's log now ends at 2 */
+	t = report_with_head(1, 0, 2, false, NULL);
+	assert_int_equal(apply(f, "host-a", t), CL_OK);
+	assert_int_equal(apply(f, "host-a", t), CL_OK); /* the same episode: one event */
+	free(t);
+	assert_true(tampered(f, "host-a"));
+	assert_int_equal(tamper_events(f, "host-a", &seq), 1);
+	assert_int_equal(seq, 3);
+	assert_false(ctl_fw_host_eligible(&f->srv, "host-a"));
+	/* consistent again: cleared; the head replaced: a new episode */
+	t = report_with_head(1, 0, 4, false, NULL);
+	assert_int_equal(apply(f, "host-a", t), CL_OK);
+	free(t);
+	assert_false(tampered(f, "host-a"));
+	t = report_with_head(1, 0, 4, true, NULL);
+	assert_int_equal(apply(f, "host-a", t), CL_OK);
+	free(t);
+	assert_int_equal(tamper_events(f, "host-a", &seq), 2);
+	assert_int_equal(seq, 4);
+	/* cut and regrown: a stored seq resent with another hash (nothing stored) */
+	t = report_with_head(1, 0, 4, false, NULL);
+	assert_int_equal(apply(f, "host-a", t), CL_OK);
+	free(t);
+	json_t *fw = json_pack("{s:b,s:b,s:b,s:[{s:i,s:s,s:s}]}", "eligible", 1, "quarantined", 0, "window_open", 0,
+			       "audit", "seq", 3, "hash", H("9"), "prev", H("3"));
+	t = json_dumps(fw, JSON_COMPACT);
+	json_decref(fw);
+	assert_int_equal(apply(f, "host-a", t), CL_OK);
+	free(t);
+	assert_int_equal(tamper_events(f, "host-a", &seq), 3);
+	assert_int_equal(seq, 3);
+	ctl_fw_record r;
+	assert_int_equal(ctl_store_fw_audit_get(f->srv.store, "host-a", 3, &r), CL_OK);
+	assert_string_equal(r.hash, H("4")); /* the stored copy kept */
+	free(r.json);
+	/* the host's own finding */
+	t = report_with_head(1, 0, 4, false, "record 2: hash chain broken");
+	assert_int_equal(apply(f, "host-b", t), CL_OK);
+	free(t);
+	assert_int_equal(tamper_events(f, "host-b", &seq), 1);
+	assert_int_equal(seq, 2);
+	ctl_fw_status s;
+	assert_int_equal(ctl_store_fw_status_get(f->srv.store, "host-b", &s), CL_OK);
+	assert_string_equal(s.tampered, "host: record 2: hash chain broken");
+	ctl_fw_status_clear(&s);
+}
+
 static void ops(void **state)
 {
 	fixture *f = *state;
@@ -320,6 +498,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(eligibility, setup, teardown),
 		cmocka_unit_test_setup_teardown(audit_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(ops, setup, teardown),
+		cmocka_unit_test_setup_teardown(number_ranges, setup, teardown),
+		cmocka_unit_test_setup_teardown(anchor_and_tampering, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

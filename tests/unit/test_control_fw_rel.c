@@ -158,8 +158,18 @@ static void releases_and_targets(void **state)
 	assert_string_equal(r.channels_json, "[\"stable\"]");
 	ctl_fw_release_clear(&r);
 	ctl_fw_release *list;
-	assert_int_equal(ctl_store_fw_release_list(st, &list, &n), CL_OK);
+	assert_int_equal(ctl_store_fw_release_list(st, "", 10, &list, &n), CL_OK);
 	assert_int_equal(n, 3);
+	ctl_fw_releases_free(list, n);
+	/* pages in id order: two, then the rest after the last one shown */
+	assert_int_equal(ctl_store_fw_release_list(st, "", 2, &list, &n), CL_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].id, "rel-1");
+	assert_string_equal(list[1].id, "rel-2");
+	ctl_fw_releases_free(list, n);
+	assert_int_equal(ctl_store_fw_release_list(st, "rel-2", 2, &list, &n), CL_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0].id, "rel-3");
 	ctl_fw_releases_free(list, n);
 	/* update replaces signers and bundle */
 	ctl_fw_release u = {.id = "rel-1", .nsigners = 3, .threshold = 2, .signers_json = "[\"aa\",\"bb\",\"cc\"]"};

@@ -204,6 +204,53 @@ static void trust_root_expiry(void **state)
 	cl_buf_free(&doc);
 }
 
+/* A document already expired is refused where a device accepts a new one
+ * (it would refuse every bundle until the next rotation); rebuilding a
+ * stored chain still applies it. */
+static void expired_document_refused(void **state)
+{
+	fx *f = *state;
+	fw_trust t, scratch;
+	cl_buf doc;
+	const void *signers[] = {f->k[0]}, *by[] = {f->root};
+	uint64_t now = f->dev.now;
+	cl_buf_init(&doc, 8192);
+	assert_int_equal(fw_trust_build(1, 1, signers, 1, true, now, by, 1, &doc), CL_OK);
+	assert_int_equal(fw_trust_init(&t, f->root_pt, &f->ops), FW_OK);
+	assert_int_equal(fw_trust_apply_at(&t, &scratch, doc.data, doc.len, now, &f->ops), FW_E_TRUST_EXPIRED);
+	assert_int_equal(t.version, 0); /* unchanged */
+	assert_int_equal(fw_trust_apply_at(&t, &scratch, doc.data, doc.len, now - 1, &f->ops), FW_OK);
+	assert_int_equal(t.version, 1);
+	assert_int_equal(fw_trust_init(&t, f->root_pt, &f->ops), FW_OK);
+	assert_int_equal(fw_trust_apply(&t, &scratch, doc.data, doc.len, &f->ops), FW_OK); /* rebuild */
+	/* Rotation to an expired version 2 leaves version 1 in force. */
+	const void *by2[] = {f->k[0]};
+	assert_int_equal(fw_trust_build(2, 1, signers, 1, true, now - 100, by2, 1, &doc), CL_OK);
+	assert_int_equal(fw_trust_apply_at(&t, &scratch, doc.data, doc.len, now, &f->ops), FW_E_TRUST_EXPIRED);
+	assert_int_equal(t.version, 1);
+	/* The ranges: expiry and version 1..2^63 - 1. */
+	assert_int_equal(fw_trust_build(1, 1, signers, 1, true, 0, by, 1, &doc), CL_EINVAL);
+	assert_int_equal(fw_trust_build(1, 1, signers, 1, true, FW_UINT_MAX + 1, by, 1, &doc), CL_EINVAL);
+	assert_int_equal(fw_trust_build(FW_UINT_MAX + 1, 1, signers, 1, false, 0, by, 1, &doc), CL_EINVAL);
+	cl_buf_free(&doc);
+}
+
+/* A trust-root document's signature in its high-s form is refused. */
+static void high_s_trust_signature_refused(void **state)
+{
+	fx *f = *state;
+	fw_trust t, scratch;
+	fw_trust_doc d;
+	cl_buf doc;
+	const int s[] = {0, 1}, by[] = {-1};
+	make_tr(f, 1, 1, s, 2, by, 1, &doc);
+	assert_int_equal(fw_trust_doc_parse(doc.data, doc.len, &d), FW_OK);
+	make_high_s(doc.data + (d.sig[0].sig - doc.data));
+	assert_int_equal(fw_trust_init(&t, f->root_pt, &f->ops), FW_OK);
+	assert_int_equal(fw_trust_apply(&t, &scratch, doc.data, doc.len, &f->ops), FW_E_BAD_SIGNATURE);
+	cl_buf_free(&doc);
+}
+
 static void trust_doc_bit_flips_never_accepted(void **state)
 {
 	fx *f = *state;
@@ -276,6 +323,8 @@ int main(void)
 		cmocka_unit_test(zero_threshold_refused),
 		cmocka_unit_test(duplicate_key_in_trust_doc_refused),
 		cmocka_unit_test(trust_root_expiry),
+		cmocka_unit_test(expired_document_refused),
+		cmocka_unit_test(high_s_trust_signature_refused),
 		cmocka_unit_test(trust_doc_bit_flips_never_accepted),
 		cmocka_unit_test(cbor_reader_is_strict),
 	};

@@ -402,6 +402,144 @@ static void signed_but_noncanonical_manifest_refused(void **state)
 	cl_buf_free(&man);
 }
 
+/* A correctly signed bundle around a hand-made manifest and image. */
+static void signed_bundle_img(fx *f, const cl_buf *man, const uint8_t *img, size_t n, cl_buf *out)
+{
+	cl_buf_init(out, 1 << 20);
+	assert_int_equal(fw_enc_head(out, 4, 4), CL_OK);
+	assert_int_equal(fw_enc_head(out, 0, 1), CL_OK);
+	assert_int_equal(fw_enc_bytes(out, 2, man->data, man->len), CL_OK);
+	assert_int_equal(fw_enc_head(out, 4, 2), CL_OK);
+	assert_int_equal(fw_enc_sign1(f->k[0], FW_AAD_MANIFEST, man->data, man->len, out), CL_OK);
+	assert_int_equal(fw_enc_sign1(f->k[1], FW_AAD_MANIFEST, man->data, man->len, out), CL_OK);
+	assert_int_equal(fw_enc_bytes(out, 2, img, n), CL_OK);
+}
+
+/* m signed by k0 and k1 around f->image: the verifier's verdict. */
+static fw_status verdict(fx *f, const fw_trust *t, const fw_manifest *m)
+{
+	cl_buf man, b;
+	fw_result r;
+	cl_buf_init(&man, 4096);
+	assert_int_equal(fw_enc_manifest(m, &man), CL_OK);
+	signed_bundle_img(f, &man, f->image, sizeof(f->image), &b);
+	fw_status s = verify(f, t, &b, &r);
+	if (s == FW_OK)
+		assert_int_equal(r.sequence, m->sequence);
+	cl_buf_free(&b);
+	cl_buf_free(&man);
+	return s;
+}
+
+/* One range per field (fw/fw_limits.h): the verifier accepts each edge and
+ * refuses one past it, and the signing tool refuses what it refuses. */
+static void numeric_edges(void **state)
+{
+	fx *f = *state;
+	fw_trust t;
+	fw_manifest m;
+	trust_v1(f, &t);
+	base_manifest(f, &m);
+	m.sequence = FW_SEQ_MAX; /* 2^63 - 1 */
+	m.has_use_before = true;
+	m.use_before = FW_UINT_MAX;
+	memset(m.version, 'v', FW_MAX_STR);
+	memset(m.channel, 'c', FW_MAX_STR);
+	assert_int_equal(verdict(f, &t, &m), FW_OK);
+	m.sequence = FW_SEQ_MAX + 1;
+	assert_int_equal(verdict(f, &t, &m), FW_E_MALFORMED);
+	m.sequence = 0;
+	assert_int_equal(verdict(f, &t, &m), FW_E_MALFORMED);
+	m.sequence = 9;
+	m.use_before = FW_UINT_MAX + 1;
+	assert_int_equal(verdict(f, &t, &m), FW_E_MALFORMED);
+	m.use_before = 0;
+	assert_int_equal(verdict(f, &t, &m), FW_E_MALFORMED);
+	m.has_use_before = false;
+	m.size = (uint64_t)FW_MAX_IMAGE + 1;
+	assert_int_equal(verdict(f, &t, &m), FW_E_OVERSIZED);
+	/* The signing tool: the edges sign, one past them does not. */
+	fw_sign_params p;
+	cl_buf b;
+	cl_buf_init(&b, 1 << 20);
+	sign_params(&p, FW_SEQ_MAX);
+	p.has_use_before = true;
+	p.use_before = FW_UINT_MAX;
+	assert_int_equal(fw_bundle_build(&p, f->k[0], f->image, sizeof(f->image), &b), CL_OK);
+	p.use_before = FW_UINT_MAX + 1;
+	assert_int_equal(fw_bundle_build(&p, f->k[0], f->image, sizeof(f->image), &b), CL_EINVAL);
+	p.use_before = 0;
+	assert_int_equal(fw_bundle_build(&p, f->k[0], f->image, sizeof(f->image), &b), CL_EINVAL);
+	p.has_use_before = false;
+	p.sequence = FW_SEQ_MAX + 1;
+	assert_int_equal(fw_bundle_build(&p, f->k[0], f->image, sizeof(f->image), &b), CL_EINVAL);
+	p.sequence = 0;
+	assert_int_equal(fw_bundle_build(&p, f->k[0], f->image, sizeof(f->image), &b), CL_EINVAL);
+	p.sequence = 1;
+	assert_int_equal(fw_bundle_build(&p, f->k[0], f->image, (size_t)FW_MAX_IMAGE + 1, &b), CL_ETOOBIG);
+	cl_buf_free(&b);
+}
+
+/* An empty image is no firmware: not signed, not accepted. */
+static void empty_image_refused(void **state)
+{
+	fx *f = *state;
+	fw_trust t;
+	fw_manifest m;
+	fw_result r;
+	fw_sign_params p;
+	cl_buf man, b;
+	trust_v1(f, &t);
+	base_manifest(f, &m);
+	m.size = 0;
+	assert_int_equal(cl_sha384("", 0, m.digest), CL_OK);
+	cl_buf_init(&man, 4096);
+	assert_int_equal(fw_enc_manifest(&m, &man), CL_OK);
+	signed_bundle_img(f, &man, f->image, 0, &b);
+	assert_int_equal(verify(f, &t, &b, &r), FW_E_MALFORMED);
+	assert_int_equal(fw_bundle_parse(b.data, b.len, &(fw_bundle_view){0}), FW_E_MALFORMED);
+	cl_buf_free(&b);
+	cl_buf_free(&man);
+	sign_params(&p, 9);
+	cl_buf_init(&b, 1 << 20);
+	assert_int_equal(fw_bundle_build(&p, f->k[0], f->image, 0, &b), CL_EINVAL);
+	cl_buf_free(&b);
+}
+
+/* (r, n - s) verifies wherever (r, s) does: only low-s is accepted, so a
+ * signed bundle has one encoding and its bytes cannot change without a key. */
+static void high_s_signature_refused(void **state)
+{
+	fx *f = *state;
+	fw_trust t;
+	fw_result r;
+	cl_buf b;
+	const int by[] = {0, 1};
+	fw_bundle_view *v = calloc(1, sizeof(*v));
+	uint8_t h[FW_DIGEST_LEN];
+	assert_non_null(v);
+	trust_v1(f, &t);
+	make_bundle(f, 5, by, 2, &b);
+	assert_int_equal(verify(f, &t, &b, &r), FW_OK);
+	assert_int_equal(fw_bundle_parse(b.data, b.len, v), FW_OK);
+	uint8_t *sig = b.data + (v->sig[1].sig - b.data);
+	make_high_s(sig);
+	/* The curve math alone still accepts the variant ... */
+	assert_int_equal(fw_sign1_hash(&f->ops, &v->sig[1], FW_AAD_MANIFEST, v->manifest, v->manifest_len, h), FW_OK);
+	assert_int_equal(f->ops.ecdsa_p384_verify(f->ops.ctx, (const uint8_t *)t.keys[1], h, sig), 1);
+	/* ... the verifier does not. */
+	assert_int_equal(verify(f, &t, &b, &r), FW_E_BAD_SIGNATURE);
+	free(v);
+	cl_buf_free(&b);
+	/* The signer always writes low-s (half of raw ECDSA signatures are high). */
+	for (int i = 0; i < 64; i++) {
+		uint8_t sg[FW_SIG_LEN];
+		h[0] = (uint8_t)i;
+		assert_int_equal(fw_key_sign_hash(f->k[0], h, sg), CL_OK);
+		assert_true(fw_sig_low_s(sg));
+	}
+}
+
 static void status_names_are_distinct(void **state)
 {
 	for (int i = 0; i <= FW_E_NO_DEVICE_KEY; i++) {
@@ -430,6 +568,9 @@ int main(void)
 		cmocka_unit_test_setup(refuses_use_before_passed, reset_device),
 		cmocka_unit_test_setup(encrypted_image_round_trip, reset_device),
 		cmocka_unit_test_setup(signed_but_noncanonical_manifest_refused, reset_device),
+		cmocka_unit_test_setup(numeric_edges, reset_device),
+		cmocka_unit_test_setup(empty_image_refused, reset_device),
+		cmocka_unit_test_setup(high_s_signature_refused, reset_device),
 		cmocka_unit_test_setup(status_names_are_distinct, reset_device),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

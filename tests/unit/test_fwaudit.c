@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -83,6 +84,17 @@ static void load(lx *l, cl_buf *b)
 static void store(lx *l, const uint8_t *p, size_t n)
 {
 	assert_int_equal(cl_file_write_atomic(l->path, p, n, 0600), CL_OK);
+}
+
+/* Rewrites the log in place (same file, as an editor with write access
+ * would): what a handle holding the file open sees. */
+static void store_inplace(lx *l, const uint8_t *p, size_t n)
+{
+	int fd = open(l->path, O_WRONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, p, n, 0), (ssize_t)n);
+	assert_int_equal(ftruncate(fd, (off_t)n), 0);
+	close(fd);
 }
 
 static fwa_report verify(lx *l)
@@ -330,6 +342,253 @@ static void open_intents_tracked_across_handles(void **state)
 	fwa_close(&b);
 }
 
+/* ---- the watch: a handle that verified the log notices every way of
+ * changing it behind its back, and names the first record that differs ---- */
+
+/* A handle that has verified records 1..5 (the running agent's view). */
+static void watching(lx *l, fwa_log *a)
+{
+	assert_int_equal(fwa_open(l->path, a), CL_OK);
+	assert_int_equal(fwa_sync(a), CL_OK);
+	assert_int_equal(a->seq, 5);
+	assert_false(a->tampered);
+}
+
+/* a's next check fails closed at bad_seq: sync refused, nothing appended,
+ * nothing listed; sticky. */
+static void caught(lx *l, fwa_log *a, uint64_t bad_seq)
+{
+	fwg_audit_rec r;
+	cl_buf before, after;
+	load(l, &before);
+	assert_int_equal(fwa_sync(a), CL_EPROTO);
+	assert_true(a->tampered);
+	assert_int_equal(a->bad_seq, bad_seq);
+	rec_fill(&r, 42);
+	assert_int_equal(fwa_append(a, &r), CL_EPROTO);
+	assert_int_equal(fwa_each_after(a, 0, 100, NULL, NULL), CL_EPROTO);
+	load(l, &after);
+	assert_int_equal(after.len, before.len);
+	assert_memory_equal(after.data, before.data, after.len);
+	assert_int_equal(fwa_sync(a), CL_EPROTO); /* sticky */
+	cl_buf_free(&before);
+	cl_buf_free(&after);
+	fwa_close(a);
+}
+
+/* Cuts the log after record keep and appends n new records through a fresh
+ * handle (which sees nothing wrong: it never saw the old ones). */
+static void cut_and_regrow(lx *l, int keep, int n)
+{
+	cl_buf b;
+	fwa_log w;
+	load(l, &b);
+	store_inplace(l, b.data, l->off[keep + 1]);
+	cl_buf_free(&b);
+	assert_int_equal(fwa_open(l->path, &w), CL_OK);
+	for (int i = 0; i < n; i++) {
+		fwg_audit_rec r;
+		rec_fill(&r, 20 + i);
+		assert_int_equal(fwa_append(&w, &r), CL_OK);
+	}
+	fwa_close(&w);
+}
+
+static void watch_catches_edit(void **state)
+{
+	lx *l = *state;
+	fwa_log a;
+	cl_buf b;
+	watching(l, &a);
+	load(l, &b);
+	b.data[l->off[3] + 2 + 60] ^= 0x01;
+	store_inplace(l, b.data, b.len);
+	caught(l, &a, 3);
+	cl_buf_free(&b);
+}
+
+/* A forger who re-chains every record after the edit leaves a consistent
+ * chain: the running handle still sees that record 3 is not the one it
+ * verified; a fresh handle needs the anchor. */
+static void watch_catches_edit_with_rehashed_chain(void **state)
+{
+	lx *l = *state;
+	fwa_log a, fresh;
+	cl_buf b;
+	watching(l, &a);
+	load(l, &b);
+	uint8_t prev[FWA_HASH_LEN];
+	memcpy(prev, l->hash[2], FWA_HASH_LEN);
+	b.data[l->off[3] + 2 + 1 + 8 + 8 + 2] = FWG_RES_EVENT; /* record 3 (accepted) now says event */
+	for (int i = 3; i <= 5; i++) {
+		size_t body = l->off[i] + 2, n = l->off[i + 1] - l->off[i] - 2 - FWA_HASH_LEN;
+		uint8_t tmp[FWA_HASH_LEN + FWA_BODY_MAX];
+		memcpy(tmp, prev, FWA_HASH_LEN);
+		memcpy(tmp + FWA_HASH_LEN, b.data + body, n);
+		assert_int_equal(cl_sha256(tmp, FWA_HASH_LEN + n, b.data + body + n), CL_OK);
+		memcpy(prev, b.data + body + n, FWA_HASH_LEN);
+	}
+	store_inplace(l, b.data, b.len);
+	assert_true(verify(l).ok); /* the chain alone is fine */
+	caught(l, &a, 3);
+	assert_int_equal(fwa_open(l->path, &fresh), CL_OK);
+	assert_int_equal(fwa_sync(&fresh), CL_OK); /* a fresh handle cannot tell ... */
+	fwa_close(&fresh);
+	assert_int_equal(fwa_open(l->path, &fresh), CL_OK);
+	fwa_anchor(&fresh, 5, l->hash[5]);
+	assert_int_equal(fwa_sync(&fresh), CL_EPROTO); /* ... the anchor can */
+	assert_int_equal(fresh.bad_seq, 5);
+	fwa_close(&fresh);
+	cl_buf_free(&b);
+}
+
+static void watch_catches_deletion(void **state)
+{
+	lx *l = *state;
+	fwa_log a;
+	cl_buf b, c;
+	watching(l, &a);
+	load(l, &b);
+	cl_buf_init(&c, 1 << 20);
+	assert_int_equal(cl_buf_put(&c, b.data, l->off[3]), CL_OK);
+	assert_int_equal(cl_buf_put(&c, b.data + l->off[4], b.len - l->off[4]), CL_OK);
+	store_inplace(l, c.data, c.len);
+	caught(l, &a, 3);
+	cl_buf_free(&b);
+	cl_buf_free(&c);
+}
+
+static void watch_catches_reorder(void **state)
+{
+	lx *l = *state;
+	fwa_log a;
+	cl_buf b, c;
+	watching(l, &a);
+	load(l, &b);
+	cl_buf_init(&c, 1 << 20);
+	assert_int_equal(cl_buf_put(&c, b.data, l->off[2]), CL_OK);
+	assert_int_equal(cl_buf_put(&c, b.data + l->off[3], l->off[4] - l->off[3]), CL_OK); /* 3 */
+	assert_int_equal(cl_buf_put(&c, b.data + l->off[2], l->off[3] - l->off[2]), CL_OK); /* 2 */
+	assert_int_equal(cl_buf_put(&c, b.data + l->off[4], b.len - l->off[4]), CL_OK);
+	store_inplace(l, c.data, c.len);
+	caught(l, &a, 2);
+	cl_buf_free(&b);
+	cl_buf_free(&c);
+}
+
+static void watch_catches_truncation(void **state)
+{
+	lx *l = *state;
+	fwa_log a, fresh;
+	cl_buf b;
+	watching(l, &a);
+	load(l, &b);
+	store_inplace(l, b.data, l->off[4]); /* records 4 and 5 gone, cleanly */
+	caught(l, &a, 4);
+	/* A fresh handle with the control plane's anchor. */
+	assert_int_equal(fwa_open(l->path, &fresh), CL_OK);
+	fwa_anchor(&fresh, 5, l->hash[5]);
+	assert_int_equal(fwa_sync(&fresh), CL_EPROTO);
+	assert_int_equal(fresh.bad_seq, 4);
+	fwa_close(&fresh);
+	cl_buf_free(&b);
+}
+
+/* Cut after record 2 and regrown past the old end: a chain that verifies,
+ * longer than before, with new records 3.. — the running handle names
+ * record 3; a fresh one with the anchor (5) sees record 5 replaced. */
+static void watch_catches_truncation_and_regrowth(void **state)
+{
+	lx *l = *state;
+	fwa_log a, fresh;
+	watching(l, &a);
+	cut_and_regrow(l, 2, 4);
+	fwa_report rep = verify(l);
+	assert_true(rep.ok);
+	assert_int_equal(rep.last_seq, 6);
+	caught(l, &a, 3);
+	assert_int_equal(fwa_open(l->path, &fresh), CL_OK);
+	fwa_anchor(&fresh, 5, l->hash[5]);
+	assert_int_equal(fwa_sync(&fresh), CL_EPROTO);
+	assert_int_equal(fresh.bad_seq, 5);
+	fwa_close(&fresh);
+}
+
+/* Another file renamed over the log (the handle's file is no longer what
+ * the name shows): a replacement, even of identical records; a
+ * replacement with other records names the first that differs. */
+static void watch_catches_replacement(void **state)
+{
+	lx *l = *state;
+	fwa_log a;
+	cl_buf b;
+	watching(l, &a);
+	load(l, &b);
+	store(l, b.data, b.len); /* same bytes, new file */
+	assert_int_equal(fwa_sync(&a), CL_EPROTO);
+	assert_string_equal(a.why, "the log file was replaced (same records)");
+	fwa_close(&a);
+	watching(l, &a);
+	b.data[l->off[4] + 2 + 60] ^= 0x01;
+	store(l, b.data, b.len);
+	caught(l, &a, 4);
+	cl_buf_free(&b);
+}
+
+/* What is not tampering: appends by another handle, a torn final record, an
+ * anchor the log holds. Records after a seq come with their prev. */
+static int count_each(const fwg_audit_rec *r, void *ctx)
+{
+	uint64_t *seen = ctx;
+	assert_int_equal(r->seq, seen[0] + 1);
+	assert_memory_equal(r->prev, (const uint8_t *)&seen[1], FWA_HASH_LEN);
+	seen[0] = r->seq;
+	memcpy(&seen[1], r->hash, FWA_HASH_LEN);
+	return 0;
+}
+
+static void watch_accepts_appends_torn_tail_and_anchor(void **state)
+{
+	lx *l = *state;
+	fwa_log a, w;
+	fwg_audit_rec r;
+	cl_buf b;
+	watching(l, &a);
+	fwa_anchor(&a, 5, l->hash[5]);
+	assert_int_equal(fwa_open(l->path, &w), CL_OK);
+	rec_fill(&r, 6);
+	assert_int_equal(fwa_append(&w, &r), CL_OK);
+	fwa_close(&w);
+	assert_int_equal(fwa_sync(&a), CL_OK);
+	assert_int_equal(a.seq, 6);
+	load(l, &b); /* a crash halfway through appending record 7 */
+	assert_int_equal(cl_buf_put(&b, "\x00\x40\x01\x02\x03", 5), CL_OK);
+	store_inplace(l, b.data, b.len);
+	rec_fill(&r, 7);
+	assert_int_equal(fwa_append(&a, &r), CL_OK);
+	assert_int_equal(r.seq, 7);
+	assert_true(verify(l).ok);
+	/* the records after 3, in order, each with the previous one's hash */
+	uint64_t seen[1 + FWA_HASH_LEN / 8];
+	seen[0] = 3;
+	memcpy(&seen[1], l->hash[3], FWA_HASH_LEN);
+	assert_int_equal(fwa_each_after(&a, 3, 100, count_each, seen), CL_OK);
+	assert_int_equal(seen[0], 7);
+	seen[0] = 3;
+	memcpy(&seen[1], l->hash[3], FWA_HASH_LEN);
+	assert_int_equal(fwa_each_after(&a, 3, 2, count_each, seen), CL_OK);
+	assert_int_equal(seen[0], 5);
+	/* an anchor the log does not hold */
+	uint8_t other[FWA_HASH_LEN];
+	memcpy(other, l->hash[5], FWA_HASH_LEN);
+	other[0] ^= 1;
+	fwa_anchor(&a, 5, other);
+	assert_int_equal(fwa_sync(&a), CL_EPROTO);
+	assert_int_equal(a.bad_seq, 5);
+	fwa_close(&a);
+	cl_buf_free(&b);
+}
+
 /* More open intents than any device set could leave is a broken log. */
 static void too_many_open_intents_refused(void **state)
 {
@@ -365,6 +624,14 @@ int main(void)
 		T(append_refuses_after_tampering),
 		T(open_intents_tracked_across_handles),
 		T(too_many_open_intents_refused),
+		T(watch_catches_edit),
+		T(watch_catches_edit_with_rehashed_chain),
+		T(watch_catches_deletion),
+		T(watch_catches_reorder),
+		T(watch_catches_truncation),
+		T(watch_catches_truncation_and_regrowth),
+		T(watch_catches_replacement),
+		T(watch_accepts_appends_torn_tail_and_anchor),
 		cmocka_unit_test(codec_round_trip_and_strictness),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

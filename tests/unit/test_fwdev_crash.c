@@ -213,7 +213,7 @@ static int change_in_child(dx *d, const killer *k, const change *c)
 		fwg_host *h;
 		o.fault = fault_kill;
 		o.fault_ctx = (void *)k;
-		if (fwg_host_open(d->dir, &o, &h) != CL_OK)
+		if (fwg_host_open(d->dir, &o, &h) != CL_OK || fwg_host_set_id(h, HOST_ID) != CL_OK)
 			_exit(3);
 		_exit(run_change(h, c) == CL_OK ? 0 : 1);
 	}
@@ -251,8 +251,7 @@ static void every_change_gets_an_outcome_after_a_kill(void **state)
 	assert_int_equal(fwg_mgmt_update(d->h, FWG_SRC_MGMT, NIC, b5.data, b5.len, NULL), CL_OK);
 	assert_int_equal(fwg_mgmt_update(d->h, FWG_SRC_MGMT, NIC, b6.data, b6.len, NULL), CL_OK);
 	make_tr(&d->f, 2, 2, signers, 3, by, 2, &trust2);
-	cl_buf_init(&window, 1024);
-	assert_int_equal(fwg_window_policy_build(d->f.root, 1, 120, &window), CL_OK);
+	window_doc(d, NIC, 1, 120, &window);
 	char qpath[160];
 	snprintf(qpath, sizeof(qpath), "%s/quarantine", d->dir);
 	const change changes[] = {

@@ -293,7 +293,7 @@ static void private_key_never_in_status_or_audit(void **state)
 	 * key, passes the control plane's validation, and no private key. */
 	json_t *rep = NULL;
 	uint64_t left;
-	assert_int_equal(cl_agent_fw_report(d->h, d->dir, 0, &rep, &left), CL_OK);
+	assert_int_equal(cl_agent_fw_report(d->h, 0, &rep, &left), CL_OK);
 	ctl_fw_report parsed;
 	assert_int_equal(ctl_parse_fw_report(rep, &parsed), CL_OK);
 	char *text = json_dumps(rep, JSON_COMPACT);

@@ -6,6 +6,9 @@
 #ifndef CL_TEST_FWDEV_FIXTURE_H
 #define CL_TEST_FWDEV_FIXTURE_H
 
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -15,6 +18,7 @@
 #include "fwguard/fwaudit.h"
 #include "fwguard/fwguard.h"
 
+#define HOST_ID "host-test"
 #define NIC "0000:03:00.0"
 #define GPU "0000:65:00.0"
 #define BMC "0000:01:00.0"
@@ -70,6 +74,7 @@ __attribute__((unused)) static void dx_make(dx *d)
 	snprintf(d->log, sizeof(d->log), "%s/audit.log", d->dir);
 	assert_int_equal(fwg_host_create(d->dir, d->f.root_pt, NULL, 0, &d->opts), CL_OK);
 	assert_int_equal(fwg_host_open(d->dir, &d->opts, &d->h), CL_OK);
+	assert_int_equal(fwg_host_set_id(d->h, HOST_ID), CL_OK);
 	trust_v1_on(d, NIC);
 	trust_v1_on(d, GPU);
 	trust_v1_on(d, BMC);
@@ -100,6 +105,7 @@ __attribute__((unused)) static void dx_reopen(dx *d)
 {
 	fwg_host_close(d->h);
 	assert_int_equal(fwg_host_open(d->dir, &d->opts, &d->h), CL_OK);
+	assert_int_equal(fwg_host_set_id(d->h, HOST_ID), CL_OK);
 }
 
 __attribute__((unused)) static const fwg_device_spec *spec_of(const char *addr)
@@ -149,6 +155,44 @@ __attribute__((unused)) static fwg_dev_status dev_status(dx *d, const char *addr
 			return hs.dev[i];
 	fail();
 	return hs.dev[0];
+}
+
+/* The kid of a device's key, from its published public half (the status). */
+__attribute__((unused)) static void device_kid(dx *d, const char *addr, uint8_t kid[FW_KID_LEN])
+{
+	fwg_dev_status s = dev_status(d, addr);
+	BIO *bio = BIO_new_mem_buf(s.device_key, (int)strlen(s.device_key));
+	assert_non_null(bio);
+	EVP_PKEY *k = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	assert_non_null(k);
+	assert_int_equal(fw_key_kid(k, kid), CL_OK);
+	EVP_PKEY_free(k);
+}
+
+/* Window policy params bound to device addr of d's host (host HOST_ID). */
+__attribute__((unused)) static void policy_for(dx *d, const char *addr, uint64_t version, uint64_t seconds,
+					       fwg_policy_params *p)
+{
+	const fwg_device_spec *s = spec_of(addr);
+	memset(p, 0, sizeof(*p));
+	p->version = version;
+	p->seconds = seconds;
+	memcpy(p->target.vendor, s->vendor, FW_UUID_LEN);
+	memcpy(p->target.class_id, s->class_id, FW_UUID_LEN);
+	p->target.component = s->addr;
+	p->target.host_id = HOST_ID;
+	device_kid(d, addr, p->target.device_kid);
+}
+
+/* A root-signed window policy for device addr of d's host into out (init'ed here). */
+__attribute__((unused)) static void window_doc(dx *d, const char *addr, uint64_t version, uint64_t seconds,
+					       cl_buf *out)
+{
+	fwg_policy_params p;
+	policy_for(d, addr, version, seconds, &p);
+	cl_buf_init(out, 4096);
+	assert_int_equal(fwg_window_policy_build(d->f.root, &p, out), CL_OK);
 }
 
 static int keep_last(const fwg_audit_rec *r, void *ctx)
