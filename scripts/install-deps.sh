@@ -3,7 +3,7 @@
 # Idempotent: runs `apt-get update` and `apt-get install` only when something is missing.
 set -eu
 PKGS="build-essential pkg-config libssl-dev openssl libevent-dev libsqlite3-dev sqlite3 \
-libjansson-dev libcbor-dev libcurl4-openssl-dev libseccomp-dev libcmocka-dev bubblewrap curl iproute2 \
+libjansson-dev libcurl4-openssl-dev libseccomp-dev libcmocka-dev bubblewrap curl iproute2 \
 python3 python3-cbor2 python3-cryptography softhsm2 libengine-pkcs11-openssl opensc"
 missing=""
 for p in $PKGS; do
