@@ -17,9 +17,9 @@ openssl x509 -in "$CA" -noout -text | grep 'NIST CURVE: P-384' >/dev/null || fai
 grep -q "$ADMIN" "$WORK/ctl.err" && fail "admin token leaked into the log"
 [ "$(db 'PRAGMA journal_mode')" = wal ] || fail "store not in WAL mode"
 
-# health and metrics need no token
+# health needs no token; metrics an admin (or metrics) token (control_tokens.sh)
 req GET /healthz; expect 200; [ "$(jget 'j["status"]')" = ok ] || fail healthz
-req GET /metrics; expect 200; grep -q '^cloister_hosts{state="ready"} 0' <<<"$BODY" || fail "metrics: $BODY"
+as "$ADMIN" GET /metrics; expect 200; grep -q '^cloister_hosts{state="ready"} 0' <<<"$BODY" || fail "metrics: $BODY"
 
 # authentication
 req GET /v1/tenants; expect 401 unauthorized
@@ -213,7 +213,7 @@ until as "$ADMIN" GET /v1/hosts && [ "$(jget 'j["items"][0]["state"]')" = lost ]
 	[ $SECONDS -lt $deadline ] || fail "host never marked lost"
 	sleep 0.2
 done
-req GET /metrics; grep -q '^cloister_hosts{state="lost"} 1' <<<"$BODY" || fail "metrics lost host"
+as "$ADMIN" GET /metrics; grep -q '^cloister_hosts{state="lost"} 1' <<<"$BODY" || fail "metrics lost host"
 grep -q '^cloister_http_requests_total{status="403"}' <<<"$BODY" || fail "metrics statuses"
 
 # clean shutdown on SIGTERM

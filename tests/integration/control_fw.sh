@@ -139,7 +139,8 @@ curl -sS --cacert "$CA" -H "Authorization: Bearer $T1" -H "Content-Type: applica
 	"$URL/v1/hosts/$H1/sync" >"$WORK/held.out" &
 HELD=$!
 deadline=$((SECONDS + 10))
-until grep -q 'sync_waiters 1' <<<"$(curl -sS --cacert "$CA" "$URL/metrics")" || [ $SECONDS -ge $deadline ]; do sleep 0.02; done
+until grep -q 'sync_waiters 1' <<<"$(curl -sS --cacert "$CA" -H "Authorization: Bearer $ADMIN" "$URL/metrics")" ||
+	[ $SECONDS -ge $deadline ]; do sleep 0.02; done
 as "$ADMIN" POST "/v1/hosts/$H1/power-cycle" '{}'; expect 202; PC=$(jget 'j["op"]')
 wait $HELD
 BODY=$(cat "$WORK/held.out")
