@@ -3,8 +3,8 @@
  *
  * Who sees which token: an admin every token; a tenant the tokens of its own
  * tenant (another tenant's tokens do not exist for it: 404). Engineer and
- * metrics tokens never reach here (ctl_auth scopes them); host tokens are
- * refused. A list shows no secret and no hash, ever. */
+ * metrics tokens reach here only to revoke themselves (ctl_auth scopes
+ * them); host tokens are refused. A list shows no secret and no hash, ever. */
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,7 +251,9 @@ out:
 
 void ctl_api_tokens(ctl_req *r)
 {
-	if (r->who.kind != CTL_WHO_ADMIN && r->who.kind != CTL_WHO_TENANT) {
+	bool scoped = r->who.kind == CTL_WHO_ENGINEER || r->who.kind == CTL_WHO_METRICS;
+	bool self = r->nseg == 3 && r->method == EVHTTP_REQ_DELETE && strcmp(r->seg[2], r->who.token_id) == 0;
+	if (r->who.kind != CTL_WHO_ADMIN && r->who.kind != CTL_WHO_TENANT && !(scoped && self)) {
 		deny(r, "tokens");
 		return;
 	}

@@ -50,6 +50,14 @@ static bool metrics_scope(const ctl_req *r)
 	return r->nseg == 1 && strcmp(r->seg[0], "metrics") == 0 && r->method == EVHTTP_REQ_GET;
 }
 
+/* DELETE /v1/tokens/{own id}: any token but a host's may revoke itself, the
+ * scoped kinds included (a CI job ending, a leaked scraper token). */
+static bool self_revocation(const ctl_req *r, const char *token_id)
+{
+	return r->nseg == 3 && r->method == EVHTTP_REQ_DELETE && strcmp(r->seg[1], "tokens") == 0 &&
+	       strcmp(r->seg[2], token_id) == 0;
+}
+
 static const struct {
 	const char *name;
 	enum ctl_who who;
@@ -96,11 +104,11 @@ cl_err ctl_auth(ctl_req *r)
 		err = cl_errorf(CL_EAUTH, AUTH_INVALID);
 		goto out;
 	}
-	if (who == CTL_WHO_ENGINEER && !engineer_scope(r)) {
+	if (who == CTL_WHO_ENGINEER && !engineer_scope(r) && !self_revocation(r, t.id)) {
 		err = cl_errorf(CL_EPERM, "an engineer token is only valid for firmware releases and uploads");
 		goto out;
 	}
-	if (who == CTL_WHO_METRICS && !metrics_scope(r)) {
+	if (who == CTL_WHO_METRICS && !metrics_scope(r) && !self_revocation(r, t.id)) {
 		err = cl_errorf(CL_EPERM, "a metrics token is only valid for GET /metrics");
 		goto out;
 	}

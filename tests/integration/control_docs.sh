@@ -26,7 +26,7 @@ for coll in tenants tokens hosts images enclaves jobs; do
 	grep -q "/v1/$coll" "$idx" || fail "collection $coll undocumented"
 done
 [ -f docs/control.md ] || fail "missing docs/control.md"
-for flag in --data --listen --poll-timeout-ms; do
+for flag in --data --listen --poll-timeout-ms --metrics-open; do
 	grep -q -- "$flag" docs/control.md || fail "flag $flag undocumented"
 	grep -q -- "\"${flag#--}\"" src/control/main.c || fail "documented flag $flag not parsed"
 done
