@@ -16,6 +16,15 @@
 CTL_POLL_MS=30000
 HOST_POLL_MS=30000
 source "$(dirname "$0")/host_lib.sh"
+# host_lib's fail, but first resume an agent this test stopped (SIGSTOP): the
+# EXIT trap's SIGTERM and wait would never return for a stopped one.
+fail() {
+	[ -n "$HOST_PID" ] && kill -CONT "$HOST_PID" 2>/dev/null
+	echo "FAIL: $*"
+	[ -f "$WORK/host.err" ] && { echo "--- host.err"; tail -n 25 "$WORK/host.err"; }
+	[ -f "$WORK/ctl.err" ] && { echo "--- ctl.err"; tail -n 15 "$WORK/ctl.err"; }
+	exit 1
+}
 
 ctl_start
 export CLOISTER_SERVER=$URL CLOISTER_CA=$CA CLOISTER_TOKEN=$ADMIN
@@ -34,6 +43,20 @@ grep -qF "${JT##*_}" "$WORK/leaky.err" && fail "the join token was echoed"
 [ ! -e "$WORK/leaky/host.json" ] || fail "a refused token file registered a host"
 req GET /v1/hosts
 [ "$(jget 'len(j["items"])')" = 0 ] || fail "a host registered: $BODY"
+
+# --- the deprecated --join-token still works, warns, and is wiped from argv ---
+JT0=$(join_token)
+"$HOST_BIN" --control "$URL" --ca "$CA" --data "$WORK/h0" --poll-timeout-ms "$HOST_POLL_MS" --join-token "$JT0" \
+	>"$WORK/h0.out" 2>"$WORK/h0.err" &
+HOST_PID=$! # the EXIT trap stops it if this part fails
+wait_for 20 "H0 registered" grep -q '^host-id: ' "$WORK/h0.out"
+H0=$(awk '/^host-id: /{print $2}' "$WORK/h0.out")
+grep -q '^warning: --join-token is visible to every user' "$WORK/h0.err" || fail "no warning: $(cat "$WORK/h0.err")"
+tr '\0' ' ' <"/proc/$HOST_PID/cmdline" >"$WORK/cmdline"
+grep -qF "${JT0##*_}" "$WORK/cmdline" && fail "--join-token left in the agent's argv: $(cat "$WORK/cmdline")"
+host_stop
+req DELETE "/v1/hosts/$H0"
+[ "$STATUS" = 200 ] || fail "remove H0: $STATUS $BODY"
 
 # --- H1 joins with the token from a 0600 file: not on its command line ---
 chmod 600 "$WORK/join.tok"
@@ -90,7 +113,7 @@ grep -q 'this host was removed from the fleet' "$WORK/sync.out" || fail "401 mes
 # out of the fleet's list (kept, readable, as removed) and out of placement
 host_is absent || fail "H1 still listed: $(host_state)"
 req GET "/v1/hosts?state=removed"
-[ "$(jget "[h['id'] for h in j['items']]")" = "['$H1']" ] || fail "removed list: $BODY"
+[ "$(jget "sorted(h['id'] for h in j['items']) == sorted(['$H0', '$H1'])")" = True ] || fail "removed list: $BODY"
 req GET "/v1/hosts/$H1/fw"
 [ "$STATUS" = 200 ] || fail "a removed host's firmware record is not readable: $STATUS"
 json POST "/v1/hosts/$H1/power-cycle" '{}'
