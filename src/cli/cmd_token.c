@@ -122,11 +122,11 @@ static int token_create(int argc, char **argv)
 		cl_cli_print_json(resp);
 	} else {
 		char b[160];
-		printf("tenant:  %s\n", tenant);
-		printf("id:      %s\n", cl_cli_json_text(json_object_get(resp, "id"), b, sizeof(b)));
-		printf("kind:    %s\n", cl_cli_json_text(json_object_get(resp, "kind"), b, sizeof(b)));
-		printf("expires: %s\n", cl_cli_json_text(json_object_get(resp, "expires_at"), b, sizeof(b)));
-		printf("token:   %s\n", token);
+		printf("tenant: %s\n", tenant);
+		printf("id:     %s\n", cl_cli_json_text(json_object_get(resp, "id"), b, sizeof(b)));
+		printf("kind:   %s\n", cl_cli_json_text(json_object_get(resp, "kind"), b, sizeof(b)));
+		printf("expiry: %s\n", cl_cli_json_text(json_object_get(resp, "expires_at"), b, sizeof(b)));
+		printf("token:  %s\n", token);
 	}
 	fflush(stdout);
 	fputs("warning: save this token now: it is shown only once and cannot be recovered\n", stderr);
