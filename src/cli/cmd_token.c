@@ -1,40 +1,71 @@
-/* cmd_token.c — `cloister token create`: API tokens for a tenant, optionally
- * creating the tenant first. The token is printed once; the control plane
- * keeps only a hash of it. */
+/* cmd_token.c — `cloister token create|list|revoke`: API tokens. A new
+ * token is printed once (the control plane keeps only a hash of it) and
+ * expires (default 90 days); list shows no secret; revoke takes effect at
+ * the token's next request. Pages: docs/cli/token-{create,list,revoke}.md. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "cli/commands.h"
 
-static const char token_usage[] =
+static const char token_verbs[] = "usage: cloister token VERB ...\n"
+				  "\n"
+				  "verbs:\n"
+				  "  create   a new API token (cloister token create --name NAME --tenant ID)\n"
+				  "  list     the tokens the caller may see (cloister token list)\n"
+				  "  revoke   end a token now (cloister token revoke ID)\n";
+
+static const char create_usage[] =
 	"usage: cloister token create --name NAME (--tenant TENANT_ID | --new-tenant TENANT_NAME)\n"
-	"                             [--kind admin|tenant|engineer] [--json]\n"
+	"                             [--kind admin|tenant|engineer|metrics] [--ttl TTL] [--json]\n"
 	"\n"
-	"Creates an API token for a tenant (an admin token is needed). With --new-tenant\n"
-	"the tenant is created first. The token is printed once: save it.\n"
+	"Creates an API token for a tenant (an admin token is needed; a tenant token\n"
+	"may create tokens for its own tenant). With --new-tenant the tenant is created\n"
+	"first. The token is printed once: save it.\n"
 	"\n"
 	"  --name NAME               a label for the token\n"
 	"  --tenant TENANT_ID        an existing tenant\n"
 	"  --new-tenant TENANT_NAME  create this tenant and a token for it\n"
 	"  --kind KIND               tokens of the provider tenant are admin tokens, or\n"
 	"                            with --kind engineer firmware-release tokens (propose,\n"
-	"                            co-sign, read; no approval); other tenants' are tenant\n";
+	"                            co-sign, read; no approval), or with --kind metrics\n"
+	"                            scrape tokens (GET /metrics only); other tenants' are\n"
+	"                            tenant tokens\n"
+	"  --ttl TTL                 lifetime: a number and a unit s, m, h or d (\"30d\",\n"
+	"                            \"12h\", \"90s\"); default 90d, at most 365d. A token made\n"
+	"                            with a tenant token never outlives that token\n";
+
+static const char list_usage[] =
+	"usage: cloister token list [--tenant TENANT_ID] [--limit N] [--after CURSOR] [--json]\n"
+	"\n"
+	"Lists API tokens, never their secrets: an admin token sees every token (or one\n"
+	"tenant's with --tenant), a tenant token its own tenant's. STATE is active,\n"
+	"expired or revoked. Without --limit/--after every page is fetched; with them\n"
+	"one page is printed and the next page's cursor (if any) is shown on stderr.\n";
+
+static const char revoke_usage[] = "usage: cloister token revoke TOKEN_ID [--json]\n"
+				   "\n"
+				   "Revokes a token (tok-...): its next request is refused (401 \"token\n"
+				   "revoked\"). An admin token may revoke any token but a host's (remove the\n"
+				   "host instead) and the last usable admin token; a tenant token its own\n"
+				   "tenant's, itself included.\n";
 
 static int token_create(int argc, char **argv)
 {
-	const char *name = NULL, *tenant = NULL, *new_tenant = NULL, *kind = NULL;
+	const char *name = NULL, *tenant = NULL, *new_tenant = NULL, *kind = NULL, *ttl = NULL;
 	const cl_cli_option opts[] = {
 		{"name", CL_OPT_VALUE, .value = &name},
 		{"tenant", CL_OPT_VALUE, .value = &tenant},
 		{"new-tenant", CL_OPT_VALUE, .value = &new_tenant},
 		{"kind", CL_OPT_VALUE, .value = &kind},
+		{"ttl", CL_OPT_VALUE, .value = &ttl},
 		{0},
 	};
 	const char *pos[1];
 	size_t npos;
 	int rc;
-	if (cl_cli_parse_or_help(argc, argv, opts, pos, 0, &npos, token_usage, &rc))
+	if (cl_cli_parse_or_help(argc, argv, opts, pos, 0, &npos, create_usage, &rc))
 		return rc;
 	cl_err err;
 	if (!name || !*name)
@@ -43,8 +74,11 @@ static int token_create(int argc, char **argv)
 		return cl_cli_usage("token create: give exactly one of --tenant or --new-tenant");
 	if (tenant && !cl_cli_valid_id(tenant))
 		return cl_cli_usage("token create: invalid tenant id '%s'", tenant);
-	if (kind && strcmp(kind, "admin") != 0 && strcmp(kind, "tenant") != 0 && strcmp(kind, "engineer") != 0)
-		return cl_cli_usage("token create: --kind must be admin, tenant or engineer");
+	if (kind && strcmp(kind, "admin") != 0 && strcmp(kind, "tenant") != 0 && strcmp(kind, "engineer") != 0 &&
+	    strcmp(kind, "metrics") != 0)
+		return cl_cli_usage("token create: --kind must be admin, tenant, engineer or metrics");
+	if (ttl && !*ttl)
+		return cl_cli_usage("token create: --ttl needs a value such as 30d");
 
 	cl_cli_conn *c = NULL;
 	json_t *treq = NULL, *tresp = NULL, *req = NULL, *resp = NULL;
@@ -68,6 +102,10 @@ static int token_create(int argc, char **argv)
 		json_decref(req);
 		req = NULL;
 	}
+	if (req && ttl && json_object_set_new(req, "ttl", json_string(ttl)) != 0) {
+		json_decref(req);
+		req = NULL;
+	}
 	if (!req) {
 		err = CL_ENOMEM;
 		goto out;
@@ -87,6 +125,7 @@ static int token_create(int argc, char **argv)
 		printf("tenant: %s\n", tenant);
 		printf("id:     %s\n", cl_cli_json_text(json_object_get(resp, "id"), b, sizeof(b)));
 		printf("kind:   %s\n", cl_cli_json_text(json_object_get(resp, "kind"), b, sizeof(b)));
+		printf("expiry: %s\n", cl_cli_json_text(json_object_get(resp, "expires_at"), b, sizeof(b)));
 		printf("token:  %s\n", token);
 	}
 	fflush(stdout);
@@ -101,13 +140,156 @@ out:
 	return cl_cli_fail(err);
 }
 
+static cl_err add_token_row(cl_cli_table *t, json_t *tok)
+{
+	static const char *const keys[] = {"id", "kind", "tenant_id", "name", "state", "created_at", "expires_at"};
+	char b[7][160];
+	const char *row[7];
+	for (size_t k = 0; k < 7; k++)
+		row[k] = cl_cli_json_text(json_object_get(tok, keys[k]), b[k], sizeof(b[k]));
+	if (strcmp(row[6], "-") == 0)
+		row[6] = "never";
+	return cl_cli_table_add(t, row);
+}
+
+static int token_list(int argc, char **argv)
+{
+	const char *tenant = NULL, *limit_s = NULL, *after = NULL;
+	const cl_cli_option opts[] = {
+		{"tenant", CL_OPT_VALUE, .value = &tenant},
+		{"limit", CL_OPT_VALUE, .value = &limit_s},
+		{"after", CL_OPT_VALUE, .value = &after},
+		{0},
+	};
+	const char *pos[1];
+	size_t npos;
+	int rc;
+	if (cl_cli_parse_or_help(argc, argv, opts, pos, 0, &npos, list_usage, &rc))
+		return rc;
+	cl_err err;
+	uint64_t limit = 100;
+	if (limit_s && (err = cl_cli_parse_uint(limit_s, 500, &limit)) != CL_OK)
+		return cl_cli_fail_usage(err);
+	if (limit == 0)
+		return cl_cli_usage("token list: --limit must be at least 1");
+	if (tenant && !cl_cli_valid_id(tenant))
+		return cl_cli_usage("token list: invalid tenant id '%s'", tenant);
+	if (after && !cl_cli_valid_id(after))
+		return cl_cli_usage("token list: invalid cursor '%s'", after);
+	bool one_page = limit_s || after;
+
+	cl_cli_conn *c = NULL;
+	cl_cli_table *t = NULL;
+	json_t *all = json_array(), *page = NULL;
+	char *cursor = after ? strdup(after) : NULL;
+	if (!all || (after && !cursor)) {
+		err = CL_ENOMEM;
+		goto out;
+	}
+	static const char *const header[] = {"ID", "KIND", "TENANT", "NAME", "STATE", "CREATED", "EXPIRES"};
+	CL_GUARD_OUT(err, cl_cli_table_new(7, header, &t));
+	CL_GUARD_OUT(err, cl_cli_connect(&c));
+	for (int pages = 0; pages < 10000; pages++) {
+		char path[512];
+		snprintf(path, sizeof(path), "/v1/tokens?limit=%llu%s%s%s%s", (unsigned long long)limit,
+			 tenant ? "&tenant=" : "", tenant ? tenant : "", cursor ? "&after=" : "", cursor ? cursor : "");
+		json_decref(page);
+		page = NULL;
+		CL_GUARD_OUT(err, cl_cli_call(c, "GET", path, NULL, &page, NULL));
+		json_t *items = json_object_get(page, "items");
+		if (!json_is_array(items)) {
+			err = cl_errorf(CL_EPROTO, "server sent a token list without items");
+			goto out;
+		}
+		size_t i;
+		json_t *tok;
+		json_array_foreach(items, i, tok)
+		{
+			CL_GUARD_OUT(err, add_token_row(t, tok));
+			if (json_array_append(all, tok) != 0) {
+				err = CL_ENOMEM;
+				goto out;
+			}
+		}
+		const char *next = json_string_value(json_object_get(page, "next"));
+		free(cursor);
+		cursor = NULL;
+		if (next && *next) {
+			if (!cl_cli_valid_id(next)) {
+				err = cl_errorf(CL_EPROTO, "server sent an invalid cursor");
+				goto out;
+			}
+			if (!(cursor = strdup(next))) {
+				err = CL_ENOMEM;
+				goto out;
+			}
+		}
+		if (one_page || !cursor)
+			break;
+	}
+	if (cl_cli_global()->json) {
+		json_t *doc = json_pack("{s:O,s:s?}", "items", all, "next", one_page ? cursor : NULL);
+		cl_cli_print_json(doc);
+		json_decref(doc);
+	} else {
+		cl_cli_table_print(t);
+		if (one_page && cursor)
+			fprintf(stderr, "more: cloister token list --limit %llu --after %s\n", (unsigned long long)limit,
+				cursor);
+	}
+out:
+	free(cursor);
+	json_decref(page);
+	json_decref(all);
+	cl_cli_table_free(t);
+	cl_cli_conn_free(c);
+	return cl_cli_fail(err);
+}
+
+static int token_revoke(int argc, char **argv)
+{
+	static const cl_cli_option opts[] = {{0}};
+	const char *pos[1];
+	size_t npos;
+	int rc;
+	if (cl_cli_parse_or_help(argc, argv, opts, pos, 1, &npos, revoke_usage, &rc))
+		return rc;
+	if (npos != 1)
+		return cl_cli_usage("token revoke: missing TOKEN_ID (tok-...; see cloister token list)");
+	if (strncmp(pos[0], "clt_", 4) == 0) /* a whole token pasted: do not send (or echo) its secret */
+		return cl_cli_usage("token revoke: give the token's id (tok-...), not the token itself");
+	if (!cl_cli_valid_id(pos[0]))
+		return cl_cli_usage("token revoke: invalid token id '%.64s'", pos[0]);
+	cl_cli_conn *c = NULL;
+	json_t *resp = NULL;
+	char path[256];
+	cl_err err;
+	snprintf(path, sizeof(path), "/v1/tokens/%s", pos[0]);
+	CL_GUARD_OUT(err, cl_cli_connect(&c));
+	CL_GUARD_OUT(err, cl_cli_call(c, "DELETE", path, NULL, &resp, NULL));
+	if (cl_cli_global()->json) {
+		cl_cli_print_json(resp);
+	} else {
+		char b[160];
+		printf("revoked: %s\n", cl_cli_json_text(json_object_get(resp, "id"), b, sizeof(b)));
+	}
+out:
+	json_decref(resp);
+	cl_cli_conn_free(c);
+	return cl_cli_fail(err);
+}
+
 int cl_cmd_token(int argc, char **argv)
 {
 	if (argc < 1 || cl_cli_is_help(argv[0])) {
-		fputs(token_usage, argc < 1 ? stderr : stdout);
-		return argc < 1 ? cl_cli_usage("missing verb (create)") : 0;
+		fputs(token_verbs, argc < 1 ? stderr : stdout);
+		return argc < 1 ? cl_cli_usage("missing verb (create, list, revoke)") : 0;
 	}
 	if (strcmp(argv[0], "create") == 0)
 		return token_create(argc - 1, argv + 1);
-	return cl_cli_usage("unknown verb 'token %s' (expected: create)", argv[0]);
+	if (strcmp(argv[0], "list") == 0)
+		return token_list(argc - 1, argv + 1);
+	if (strcmp(argv[0], "revoke") == 0)
+		return token_revoke(argc - 1, argv + 1);
+	return cl_cli_usage("unknown verb 'token %s' (expected: create, list, revoke)", argv[0]);
 }

@@ -45,8 +45,43 @@ cl_err cl_dev_signals_init(void)
 	return CL_OK;
 }
 
+extern char **environ;
+
+/* environ with the NAME=value entries of extra added (replacing any with the
+ * same name). The array is malloc'd, the strings are borrowed. NULL when out
+ * of memory. */
+static char **child_env(char *const extra[])
+{
+	size_t n = 0, k = 0, m = 0;
+	while (environ[n])
+		n++;
+	while (extra && extra[m])
+		m++;
+	char **env = calloc(n + m + 1, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		bool replaced = false;
+		for (size_t j = 0; j < m && !replaced; j++) {
+			size_t len = strcspn(extra[j], "=") + 1;
+			replaced = strncmp(environ[i], extra[j], len) == 0;
+		}
+		if (!replaced)
+			env[k++] = environ[i];
+	}
+	for (size_t j = 0; j < m; j++)
+		env[k++] = extra[j];
+	return env;
+}
+
 cl_err cl_dev_spawn(const char *name, const char *exe, char *const argv[], const char *log_path,
 		    cl_dev_child *out)
+{
+	return cl_dev_spawn_env(name, exe, argv, NULL, log_path, out);
+}
+
+cl_err cl_dev_spawn_env(const char *name, const char *exe, char *const argv[], char *const extra_env[],
+			const char *log_path, cl_dev_child *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->name = name;
@@ -54,8 +89,14 @@ cl_err cl_dev_spawn(const char *name, const char *exe, char *const argv[], const
 	out->log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (out->log_fd < 0)
 		return cl_errorf(CL_EIO, "open %s: %s", log_path, strerror(errno));
+	char **env = child_env(extra_env); /* built before fork: the child only execs */
+	if (!env) {
+		close(out->log_fd);
+		return cl_errorf(CL_ENOMEM, "out of memory");
+	}
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) != 0) {
+		free(env);
 		close(out->log_fd);
 		return cl_errorf(CL_ESYS, "pipe: %s", strerror(errno));
 	}
@@ -63,6 +104,7 @@ cl_err cl_dev_spawn(const char *name, const char *exe, char *const argv[], const
 	pid_t pid = fork();
 	if (pid < 0) {
 		int e = errno;
+		free(env);
 		close(p[0]);
 		close(p[1]);
 		close(out->log_fd);
@@ -76,10 +118,11 @@ cl_err cl_dev_spawn(const char *name, const char *exe, char *const argv[], const
 		if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(p[1], 1) < 0 || dup2(out->log_fd, 2) < 0)
 			_exit(127);
 		signal(SIGPIPE, SIG_DFL);
-		execv(exe, argv);
+		execve(exe, argv, env);
 		dprintf(2, "cloister dev: cannot run %s: %s\n", exe, strerror(errno));
 		_exit(127);
 	}
+	free(env);
 	close(p[1]);
 	out->pid = pid;
 	out->out_fd = p[0];

@@ -41,6 +41,11 @@ CL_MUST_CHECK cl_err cl_dev_signals_init(void);
  * child gets SIGTERM if the calling process dies (PR_SET_PDEATHSIG). */
 CL_MUST_CHECK cl_err cl_dev_spawn(const char *name, const char *exe, char *const argv[],
 				  const char *log_path, cl_dev_child *out);
+/* cl_dev_spawn with extra "NAME=value" entries (NULL-terminated; NULL for
+ * none) in the child's environment: how a secret reaches a child without
+ * appearing on its command line. The strings are the caller's to wipe. */
+CL_MUST_CHECK cl_err cl_dev_spawn_env(const char *name, const char *exe, char *const argv[],
+				      char *const extra_env[], const char *log_path, cl_dev_child *out);
 
 /* Reads the child's next stdout line (without the newline, NUL-terminated)
  * into line, copying it (redacted) to the log. Fails with CL_ETIMEOUT at the

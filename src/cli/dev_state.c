@@ -306,10 +306,21 @@ static cl_err start_host(cl_dev *d, cl_cli_conn *c, uint64_t deadline)
 			return cl_cli_error_context(err, "cannot create a join token");
 		CL_ENSURE(join, CL_ENOMEM, "out of memory");
 	}
-	/* The one-time join token is consumed by the agent's first call. */
+	/* The one-time join token is consumed by the agent's first call. It goes
+	 * in the agent's environment, never on its command line (ps). */
 	char *argv[] = {d->host_exe, "--control", d->url, "--ca", d->ca, "--data", hdir, "--name",
-			(char *)d->host_name, join ? "--join-token" : NULL, join, NULL};
-	err = cl_dev_spawn("cloister-host", d->host_exe, argv, log, &d->host);
+			(char *)d->host_name, NULL};
+	char *env[2] = {NULL, NULL};
+	if (join && asprintf(&env[0], "CLOISTER_JOIN_TOKEN=%s", join) < 0) {
+		env[0] = NULL;
+		err = cl_errorf(CL_ENOMEM, "out of memory");
+	}
+	if (err == CL_OK)
+		err = cl_dev_spawn_env("cloister-host", d->host_exe, argv, env, log, &d->host);
+	if (env[0]) {
+		explicit_bzero(env[0], strlen(env[0]));
+		free(env[0]);
+	}
 	if (join) {
 		explicit_bzero(join, strlen(join));
 		free(join);

@@ -15,8 +15,8 @@ static const struct {
 	{"dev", cl_cmd_dev, "run a local control plane and host for development"},
 	{"image", cl_cmd_image, "build and inspect enclave images; list and delete stored ones"},
 	{"enclave", cl_cmd_enclave, "create, run, talk to and destroy enclaves"},
-	{"host", cl_cmd_host, "hosts of the fleet: list, power-cycle, clear-quarantine"},
-	{"token", cl_cmd_token, "create API tokens (and tenants)"},
+	{"host", cl_cmd_host, "hosts of the fleet: list, remove, power-cycle, clear-quarantine"},
+	{"token", cl_cmd_token, "API tokens: create (and tenants), list, revoke"},
 	{"fw", cl_cmd_fw, "firmware releases and device updates"},
 };
 

@@ -103,6 +103,14 @@ void ctl_enclave_action(ctl_req *r, ctl_enclave *e, const char *verb)
 		ctl_reply_error(r->srv, r->req, CL_ECONFLICT, "enclave is being destroyed");
 		return;
 	}
+	ctl_host h = {0};
+	bool removed = strcmp(e->state, "lost") == 0 && ctl_store_host_get(r->srv->store, e->host_id, &h) == CL_OK &&
+		       strcmp(h.state, "removed") == 0;
+	ctl_host_clear(&h);
+	if (removed) { /* no host will ever run it again: only destroy is left */
+		ctl_reply_error(r->srv, r->req, CL_ECONFLICT, "the enclave is lost: its host was removed from the fleet");
+		return;
+	}
 	if (strcmp(verb, "start") == 0 || strcmp(verb, "stop") == 0)
 		start_stop(r, e, verb[2] == 'a');
 	else if (strcmp(verb, "resize") == 0)

@@ -69,7 +69,7 @@ static void placement_free(placement_in *p)
 static cl_err placement_load(ctl_server *srv, placement_in *p)
 {
 	memset(p, 0, sizeof(*p));
-	CL_GUARD(ctl_store_host_list(srv->store, &p->hosts, &p->n));
+	CL_GUARD(ctl_store_host_list(srv->store, NULL, "", -1, &p->hosts, &p->n)); /* removed hosts: never */
 	p->caps_json = calloc(p->n + 1, sizeof(*p->caps_json));
 	p->caps = calloc(p->n + 1, sizeof(*p->caps));
 	p->ph = calloc(p->n + 1, sizeof(*p->ph));
@@ -223,7 +223,8 @@ static void destroy(ctl_req *r, ctl_enclave *e)
 		ctl_reply_error(srv, r->req, CL_ECONFLICT, "enclave is already being destroyed");
 		return;
 	}
-	bool host_lost = ctl_store_host_get(srv->store, e->host_id, &h) != CL_OK || strcmp(h.state, "lost") == 0;
+	bool host_lost = ctl_store_host_get(srv->store, e->host_id, &h) != CL_OK || strcmp(h.state, "lost") == 0 ||
+			 strcmp(h.state, "removed") == 0;
 	ctl_host_clear(&h);
 	CL_GUARD_OUT(err, ctl_store_begin(srv->store));
 	snprintf(e->desired, sizeof(e->desired), "gone");

@@ -556,9 +556,14 @@ bool ctl_api_fw_hosts(ctl_req *r)
 	ctl_host h = {0};
 	cl_err err = ctl_valid_id(host_id) ? ctl_store_host_get(r->srv->store, host_id, &h)
 					   : cl_errorf(CL_ENOTFOUND, "host not found");
+	bool removed = err == CL_OK && strcmp(h.state, "removed") == 0;
 	ctl_host_clear(&h);
 	if (err != CL_OK) {
 		ctl_reply_error(r->srv, r->req, err, err == CL_ENOTFOUND ? "host not found" : cl_error_detail());
+		return true;
+	}
+	if (removed && post) { /* its status and audit stay readable; nothing is sent to it */
+		ctl_reply_error(r->srv, r->req, CL_ECONFLICT, "the host was removed from the fleet");
 		return true;
 	}
 	if (is_cmd)

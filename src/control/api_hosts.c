@@ -1,5 +1,5 @@
-/* api_hosts.c — join tokens, host registration and the host list; routes
- * /v1/hosts/{id}/sync and /v1/hosts/{id}/ops/{op} to sync.c. */
+/* api_hosts.c — join tokens, host registration, the host list and host
+ * removal; routes /v1/hosts/{id}/sync and /v1/hosts/{id}/ops/{op} to sync.c. */
 #include <event2/buffer.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -106,8 +106,9 @@ static void register_host(ctl_req *r)
 		goto out;
 	}
 	CL_GUARD_OUT(err, ctl_store_host_insert(r->srv->store, &h));
-	CL_GUARD_OUT(err, ctl_token_create(r->srv, "host", CTL_PROVIDER_TENANT, h.id, h.name, token, sizeof(token),
-					   tok_id));
+	/* Host tokens do not expire: they end with `host remove` (no rotation). */
+	CL_GUARD_OUT(err, ctl_token_create(r->srv, "host", CTL_PROVIDER_TENANT, h.id, h.name, h.created_at, 0, token,
+					   sizeof(token), tok_id));
 	CL_GUARD_OUT(err, ctl_store_commit(r->srv->store));
 	in_tx = false;
 	cl_info("host registered host=%s name=%s level=%s memory_mib=%lld", h.id, h.name, h.level,
@@ -131,13 +132,21 @@ static void list_hosts(ctl_req *r)
 {
 	ctl_host *hs = NULL;
 	size_t n = 0;
-	cl_err err = ctl_store_host_list(r->srv->store, &hs, &n);
+	ctl_page pg;
+	const char *state = evhttp_find_header(&r->query, "state");
+	cl_err err = ctl_req_page(r, &pg);
+	if (err == CL_OK && state && strcmp(state, "ready") != 0 && strcmp(state, "lost") != 0 &&
+	    strcmp(state, "removed") != 0)
+		err = cl_errorf(CL_EINVAL, "state must be ready, lost or removed");
+	if (err == CL_OK)
+		err = ctl_store_host_list(r->srv->store, state, pg.after, pg.limit + 1, &hs, &n);
 	if (err != CL_OK) {
 		ctl_reply_err(r->srv, r->req, err);
 		return;
 	}
 	json_t *items = json_array();
-	for (size_t i = 0; i < n; i++) {
+	size_t shown = n > (size_t)pg.limit ? (size_t)pg.limit : n;
+	for (size_t i = 0; i < shown; i++) {
 		ctl_host *h = &hs[i];
 		int64_t fr = h->memory_mib - h->mem_used_mib;
 		json_array_append_new(
@@ -147,8 +156,67 @@ static void list_hosts(ctl_req *r)
 					 (json_int_t)(fr > 0 ? fr : 0), "cpus", (json_int_t)h->cpus, "enclaves",
 					 (json_int_t)h->nenclaves, "last_seen", ctl_json_time(h->last_seen)));
 	}
+	json_t *page = ctl_page_json(items, n > shown ? hs[shown - 1].id : NULL);
 	ctl_host_list_free(hs, n);
-	ctl_reply_json(r->srv, r->req, 200, json_pack("{s:o}", "items", items));
+	ctl_reply_json(r->srv, r->req, 200, page);
+}
+
+#define HOST_REMOVED_REASON "its host was removed from the fleet"
+
+/* DELETE /v1/hosts/{id}: the host leaves the fleet in one transaction (its
+ * token revoked, its enclaves lost with their jobs failed, the row kept as
+ * "removed"), then its held sync and queued ops are answered. Enclaves are
+ * not rescheduled: an enclave's proximity and zone constraints are not
+ * stored and its memory is not recoverable, so a relaunch elsewhere would be
+ * a different enclave; the tenant destroys the lost one and creates anew. */
+static void remove_host(ctl_req *r, const char *host_id)
+{
+	ctl_server *srv = r->srv;
+	ctl_store *st = srv->store;
+	ctl_host h = {0};
+	ctl_enclave *es = NULL;
+	size_t n = 0;
+	int64_t lost = 0, destroyed = 0;
+	bool in_tx = false;
+	cl_err err;
+	if (!ctl_valid_id(host_id)) {
+		err = cl_errorf(CL_ENOTFOUND, "host not found");
+		goto out;
+	}
+	CL_GUARD_OUT(err, ctl_store_begin(st));
+	in_tx = true;
+	CL_GUARD_OUT(err, ctl_store_host_get(st, host_id, &h));
+	if (strcmp(h.state, "removed") == 0) {
+		err = cl_errorf(CL_ECONFLICT, "host %s was already removed", h.id);
+		goto out;
+	}
+	CL_GUARD_OUT(err, ctl_store_enclave_by_host(st, host_id, &es, &n));
+	/* Destroys asked for finish now: the host will never report them. */
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(es[i].desired, "gone") == 0) {
+			CL_GUARD_OUT(err, ctl_jobs_gone(srv, &es[i]));
+			destroyed++;
+		}
+	CL_GUARD_OUT(err, ctl_store_host_remove(st, host_id, (int64_t)cl_now_wall_ms(), HOST_REMOVED_REASON, &lost));
+	CL_GUARD_OUT(err, ctl_store_commit(st));
+	in_tx = false;
+	cl_warn("host removed host=%s name=%s enclaves_lost=%lld enclaves_destroyed=%lld by=%s", h.id, h.name,
+		(long long)lost, (long long)destroyed, r->who.token_id);
+	ctl_sync_host_removed(srv, host_id);
+	unsigned failed_ops = ctl_ops_fail_host(srv, host_id, "the enclave's host was removed from the fleet");
+	if (failed_ops)
+		cl_info("channel ops failed with their host host=%s count=%u", host_id, failed_ops);
+	ctl_reply_json(srv, r->req, 200,
+		       json_pack("{s:s,s:s,s:s,s:I,s:I,s:b}", "id", h.id, "name", h.name, "state", "removed",
+				 "enclaves_lost", (json_int_t)lost, "enclaves_destroyed", (json_int_t)destroyed,
+				 "token_revoked", 1));
+out:
+	if (in_tx)
+		ctl_store_rollback(st);
+	if (err != CL_OK)
+		ctl_reply_err(srv, r->req, err);
+	free(es);
+	ctl_host_clear(&h);
 }
 
 void ctl_api_hosts(ctl_req *r)
@@ -169,8 +237,9 @@ void ctl_api_hosts(ctl_req *r)
 	}
 	if (ctl_api_fw_hosts(r))
 		return;
+	bool del = r->nseg == 3 && r->method == EVHTTP_REQ_DELETE;
 	bool admin_call = (r->nseg == 2 && r->method == EVHTTP_REQ_GET) ||
-			  (r->nseg == 3 && post && strcmp(r->seg[2], "join-tokens") == 0);
+			  (r->nseg == 3 && post && strcmp(r->seg[2], "join-tokens") == 0) || del;
 	if (!admin_call) {
 		ctl_reply_error(srv, r->req, CL_ENOTFOUND, "no such endpoint");
 		return;
@@ -180,7 +249,9 @@ void ctl_api_hosts(ctl_req *r)
 		ctl_reply_error(srv, r->req, CL_EPERM, "only an admin token may manage hosts");
 		return;
 	}
-	if (r->nseg == 2)
+	if (del)
+		remove_host(r, r->seg[2]);
+	else if (r->nseg == 2)
 		list_hosts(r);
 	else
 		create_join_token(r);

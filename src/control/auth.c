@@ -1,5 +1,7 @@
 /* auth.c — bearer tokens "clt_<id>_<secret>": lookup by id, constant-time
- * verification of the secret against its salted hash (cl_secret_verify). */
+ * verification of the secret against its salted hash (cl_secret_verify),
+ * then revocation, expiry and the kind's scope. Nothing is cached: every
+ * request reads its token row. */
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
@@ -42,42 +44,86 @@ static bool engineer_scope(const ctl_req *r)
 	return strcmp(r->seg[2], "trust") == 0 && r->method == EVHTTP_REQ_GET;
 }
 
+/* A metrics token is a scraper's credential: GET /metrics and nothing else. */
+static bool metrics_scope(const ctl_req *r)
+{
+	return r->nseg == 1 && strcmp(r->seg[0], "metrics") == 0 && r->method == EVHTTP_REQ_GET;
+}
+
+/* DELETE /v1/tokens/{own id}: any token but a host's may revoke itself, the
+ * scoped kinds included (a CI job ending, a leaked scraper token). */
+static bool self_revocation(const ctl_req *r, const char *token_id)
+{
+	return r->nseg == 3 && r->method == EVHTTP_REQ_DELETE && strcmp(r->seg[1], "tokens") == 0 &&
+	       strcmp(r->seg[2], token_id) == 0;
+}
+
+static const struct {
+	const char *name;
+	enum ctl_who who;
+} kinds[] = {{"admin", CTL_WHO_ADMIN},
+	     {"tenant", CTL_WHO_TENANT},
+	     {"host", CTL_WHO_HOST},
+	     {"engineer", CTL_WHO_ENGINEER},
+	     {"metrics", CTL_WHO_METRICS}};
+
+/* Every failure before the secret checks out reads the same, so a caller
+ * learns nothing about which ids exist. */
+#define AUTH_INVALID "missing or invalid bearer token"
+
 cl_err ctl_auth(ctl_req *r)
 {
 	const char *h = ctl_req_header(r, "Authorization");
 	char buf[256];
 	const char *id, *secret;
 	ctl_token t;
-	cl_err err;
+	cl_err err = CL_OK;
 	r->who.kind = CTL_WHO_NONE;
-	CL_ENSURE(h && strncmp(h, "Bearer ", 7) == 0, CL_EAUTH, "no bearer token");
-	CL_GUARD(ctl_token_split(h + 7, "clt", buf, sizeof(buf), &id, &secret));
-	CL_GUARD_OUT(err, ctl_store_token_get(r->srv->store, id, &t));
-	CL_GUARD_OUT(err, cl_secret_verify(secret, t.hash));
-	snprintf(r->who.token_id, sizeof(r->who.token_id), "%s", t.id);
+	buf[0] = '\0';
+	if (!h || strncmp(h, "Bearer ", 7) != 0 || ctl_token_split(h + 7, "clt", buf, sizeof(buf), &id, &secret) != CL_OK ||
+	    ctl_store_token_get(r->srv->store, id, &t) != CL_OK || cl_secret_verify(secret, t.hash) != CL_OK) {
+		err = cl_errorf(CL_EAUTH, AUTH_INVALID);
+		goto out;
+	}
+	snprintf(r->who.token_id, sizeof(r->who.token_id), "%s", t.id); /* for the denial log */
+	/* Read afresh on every request: a revocation or an expiry counts from
+	 * the next request, whatever the caller holds open. */
+	if (t.revoked_at) {
+		err = cl_errorf(CL_EAUTH, "%s", strcmp(t.kind, "host") == 0 ? CTL_HOST_REMOVED_MSG : "token revoked");
+		goto out;
+	}
+	if (t.expires_at && (int64_t)cl_now_wall_ms() >= t.expires_at) {
+		err = cl_errorf(CL_EAUTH, "token expired");
+		goto out;
+	}
+	enum ctl_who who = CTL_WHO_NONE;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strcmp(t.kind, kinds[i].name) == 0)
+			who = kinds[i].who;
+	if (who == CTL_WHO_NONE) {
+		err = cl_errorf(CL_EAUTH, AUTH_INVALID);
+		goto out;
+	}
+	if (who == CTL_WHO_ENGINEER && !engineer_scope(r) && !self_revocation(r, t.id)) {
+		err = cl_errorf(CL_EPERM, "an engineer token is only valid for firmware releases and uploads");
+		goto out;
+	}
+	if (who == CTL_WHO_METRICS && !metrics_scope(r) && !self_revocation(r, t.id)) {
+		err = cl_errorf(CL_EPERM, "a metrics token is only valid for GET /metrics");
+		goto out;
+	}
+	r->who.kind = who;
 	snprintf(r->who.tenant_id, sizeof(r->who.tenant_id), "%s", t.tenant_id);
 	snprintf(r->who.host_id, sizeof(r->who.host_id), "%s", t.host_id);
-	if (strcmp(t.kind, "admin") == 0)
-		r->who.kind = CTL_WHO_ADMIN;
-	else if (strcmp(t.kind, "tenant") == 0)
-		r->who.kind = CTL_WHO_TENANT;
-	else if (strcmp(t.kind, "host") == 0)
-		r->who.kind = CTL_WHO_HOST;
-	else if (strcmp(t.kind, "engineer") == 0)
-		r->who.kind = CTL_WHO_ENGINEER;
-	else
-		err = cl_errorf(CL_EAUTH, "unknown token kind");
 out:
 	OPENSSL_cleanse(buf, sizeof(buf));
-	if (err == CL_OK && r->who.kind == CTL_WHO_ENGINEER && !engineer_scope(r)) {
-		r->who.kind = CTL_WHO_NONE;
-		return cl_errorf(CL_EPERM, "an engineer token is only valid for firmware releases and uploads");
-	}
-	return err == CL_OK ? CL_OK : CL_EAUTH;
+	OPENSSL_cleanse(t.hash, sizeof(t.hash));
+	return err;
 }
 
 cl_err ctl_token_create(ctl_server *srv, const char *kind, const char *tenant_id, const char *host_id,
-			const char *name, char *out, size_t outlen, char id_out[CTL_ID_MAX])
+			const char *name, int64_t created_at, int64_t expires_at, char *out, size_t outlen,
+			char id_out[CTL_ID_MAX])
 {
 	uint8_t raw[32];
 	char secret[65];
@@ -91,7 +137,8 @@ cl_err ctl_token_create(ctl_server *srv, const char *kind, const char *tenant_id
 	snprintf(t.tenant_id, sizeof(t.tenant_id), "%s", tenant_id);
 	snprintf(t.host_id, sizeof(t.host_id), "%s", host_id ? host_id : "");
 	snprintf(t.name, sizeof(t.name), "%s", name);
-	t.created_at = (int64_t)cl_now_wall_ms();
+	t.created_at = created_at;
+	t.expires_at = expires_at;
 	CL_GUARD_OUT(err, ctl_store_token_insert(srv->store, &t));
 	if (snprintf(out, outlen, "clt_%s_%s", t.id, secret) >= (int)outlen) {
 		err = cl_errorf(CL_EINTERNAL, "token buffer too small");
@@ -111,16 +158,22 @@ cl_err ctl_bootstrap(ctl_server *srv, char *out, size_t outlen)
 	char id[CTL_ID_MAX];
 	cl_err err;
 	out[0] = '\0';
-	CL_GUARD(ctl_store_admin_count(srv->store, &n));
+	CL_GUARD(ctl_store_admin_count(srv->store, (int64_t)cl_now_wall_ms(), NULL, &n));
 	if (n > 0)
 		return CL_OK;
 	CL_GUARD(ctl_store_begin(srv->store));
-	if (ctl_store_tenant_get(srv->store, CTL_PROVIDER_TENANT, &t) == CL_ENOTFOUND) {
+	bool recovery = ctl_store_tenant_get(srv->store, CTL_PROVIDER_TENANT, &t) == CL_OK;
+	if (!recovery) {
 		ctl_tenant p = {.id = CTL_PROVIDER_TENANT, .name = "provider", .created_at = (int64_t)cl_now_wall_ms()};
 		CL_GUARD_OUT(err, ctl_store_tenant_insert(srv->store, &p));
 	}
-	CL_GUARD_OUT(err, ctl_token_create(srv, "admin", CTL_PROVIDER_TENANT, NULL, "admin", out, outlen, id));
+	/* Never expires: it is the credential that can always make the others
+	 * (revoke it once you hold a named admin token of your own). */
+	CL_GUARD_OUT(err, ctl_token_create(srv, "admin", CTL_PROVIDER_TENANT, NULL, "admin", (int64_t)cl_now_wall_ms(), 0,
+					   out, outlen, id));
 	CL_GUARD_OUT(err, ctl_store_commit(srv->store));
+	if (recovery)
+		cl_warn("no usable admin token (each one expired or was revoked): a new one is printed once");
 	return CL_OK;
 out:
 	ctl_store_rollback(srv->store);

@@ -40,9 +40,10 @@ typedef struct ctl_server {
 	ctl_op *ops;        /* all in-flight ops */
 	uint64_t requests[CTL_NSTATUS];
 	unsigned sync_waiters;
+	bool metrics_open; /* --metrics-open: GET /metrics without a token */
 } ctl_server;
 
-enum ctl_who { CTL_WHO_NONE, CTL_WHO_ADMIN, CTL_WHO_TENANT, CTL_WHO_HOST, CTL_WHO_ENGINEER };
+enum ctl_who { CTL_WHO_NONE, CTL_WHO_ADMIN, CTL_WHO_TENANT, CTL_WHO_HOST, CTL_WHO_ENGINEER, CTL_WHO_METRICS };
 
 typedef struct ctl_principal {
 	enum ctl_who kind;
@@ -102,20 +103,32 @@ json_t *ctl_json_time(int64_t ms);
 void ctl_count_status(ctl_server *srv, int status);
 
 /* ---- auth.c ---- */
-/* Authenticates the Bearer token into r->who (CL_EAUTH on any failure;
- * CL_EPERM for a valid engineer token outside /v1/fw/releases, GET
- * /v1/fw/trust and /v1/uploads). */
+/* The 401 message for a host token revoked by `host remove`; the agent
+ * stops when it reads it (docs/internals.md). */
+#define CTL_HOST_REMOVED_MSG "token revoked: this host was removed from the fleet"
+/* Authenticates the Bearer token into r->who, reading the token afresh (no
+ * cache: a revocation counts from the next request). CL_EAUTH on any
+ * failure, with a detail safe to send: "token revoked", "token expired",
+ * CTL_HOST_REMOVED_MSG, or "missing or invalid bearer token" for everything
+ * said before the secret checked out. CL_EPERM for a valid token outside its
+ * scope: engineer (/v1/fw/releases, GET /v1/fw/trust, /v1/uploads) and
+ * metrics (GET /metrics). */
 CL_MUST_CHECK cl_err ctl_auth(ctl_req *r);
 /* Makes a new token "clt_<id>_<secret>" for kind/tenant/host: stores its
  * hash (inside the caller's transaction) and returns the full token in
- * out (>= 128 bytes; caller wipes), id in id_out. */
+ * out (>= 128 bytes; caller wipes), id in id_out. created_at and expires_at
+ * in ms since the epoch; expires_at 0 = never. */
 CL_MUST_CHECK cl_err ctl_token_create(ctl_server *srv, const char *kind, const char *tenant_id, const char *host_id,
-				      const char *name, char *out, size_t outlen, char id_out[CTL_ID_MAX]);
+				      const char *name, int64_t created_at, int64_t expires_at, char *out,
+				      size_t outlen, char id_out[CTL_ID_MAX]);
 /* Splits "<prefix>_<id>_<secret>": id and secret point into a copy in buf. */
 CL_MUST_CHECK cl_err ctl_token_split(const char *token, const char *prefix, char *buf, size_t buflen,
 				     const char **id, const char **secret);
-/* Creates the provider tenant and first admin token if none exists; the
- * token (to print once) goes into out, else out[0] = 0. */
+/* Creates the provider tenant and an admin token (never expiring) if no
+ * usable admin token exists: on the first start, or after every admin token
+ * expired or was revoked (the break-glass path: whoever can restart the
+ * control plane owns its data directory anyway). The token (to print once)
+ * goes into out, else out[0] = 0. */
 CL_MUST_CHECK cl_err ctl_bootstrap(ctl_server *srv, char *out, size_t outlen);
 
 /* ---- api_*.c handlers: each replies itself ---- */
@@ -137,6 +150,9 @@ void ctl_sync_wake(ctl_server *srv, const char *host_id);
 CL_MUST_CHECK cl_err ctl_sync_start(ctl_server *srv);
 /* Answers every held request and frees runtime state (shutdown). */
 void ctl_sync_shutdown(ctl_server *srv);
+/* The host was removed (committed): answers its held sync, if any, with 401
+ * CTL_HOST_REMOVED_MSG and forgets its runtime record. */
+void ctl_sync_host_removed(ctl_server *srv, const char *host_id);
 
 /* ---- ops.c ---- */
 /* Channel ops in flight a tenant may have, in all and on one host (beyond:
@@ -169,6 +185,9 @@ CL_MUST_CHECK cl_err ctl_op_complete(ctl_server *srv, const char *host_id, const
 				     const char *data, const char *error, const char *reason);
 /* Fails every op (shutdown). */
 void ctl_ops_shutdown(ctl_server *srv);
+/* Answers every op queued for host_id with CL_EUNAVAIL and msg (the host
+ * left the fleet); returns how many. */
+unsigned ctl_ops_fail_host(ctl_server *srv, const char *host_id, const char *msg);
 /* Ops in flight (callers still waiting). */
 unsigned ctl_ops_count(ctl_server *srv);
 /* Ops in flight in all, of tenant_id, and of tenant_id on host_id (NULLs count nothing). */

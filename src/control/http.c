@@ -271,9 +271,10 @@ static void dispatch(struct evhttp_request *req, void *arg)
 			ctl_reply_error(srv, req, CL_EPERM, cl_error_detail());
 			goto out;
 		}
-		if (e != CL_OK) {
-			cl_warn("denied reason=unauthenticated path=%.80s", path);
-			ctl_reply_error(srv, req, CL_EAUTH, "missing or invalid bearer token");
+		if (e != CL_OK) { /* ctl_auth's details are safe to send: "token expired", ... */
+			cl_warn("denied reason=unauthenticated detail=\"%s\" token=%s path=%.80s", cl_error_detail(),
+				r.who.token_id[0] ? r.who.token_id : "-", path);
+			ctl_reply_error(srv, req, CL_EAUTH, cl_error_detail());
 			goto out;
 		}
 	}

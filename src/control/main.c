@@ -1,6 +1,6 @@
 /* cloister-control — the control plane (docs/control.md).
  *
- *   cloister-control --data DIR --listen ADDR:PORT [--poll-timeout-ms N]
+ *   cloister-control --data DIR --listen ADDR:PORT [--poll-timeout-ms N] [--metrics-open]
  *
  * Startup: data dir (0700), CA and server certificate, store (migrations),
  * first admin token (printed once), HTTPS listener; then prints
@@ -30,10 +30,12 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: cloister-control --data DIR --listen ADDR:PORT [--poll-timeout-ms N]\n"
+	fprintf(f, "usage: cloister-control --data DIR --listen ADDR:PORT [--poll-timeout-ms N] [--metrics-open]\n"
 		   "  --data DIR            state directory (created 0700 on first start)\n"
 		   "  --listen ADDR:PORT    HTTPS listen address; PORT 0 picks a free port\n"
 		   "  --poll-timeout-ms N   host sync long-poll timeout (default 20000, 100..600000)\n"
+		   "  --metrics-open        serve GET /metrics without a token (default: admin or\n"
+		   "                        metrics token)\n"
 		   "  --version             version, revision and library versions\n");
 }
 
@@ -78,9 +80,11 @@ static int bound_port(struct evhttp_bound_socket *bs)
 
 int main(int argc, char **argv)
 {
+	static int metrics_open; /* set by getopt_long (--metrics-open) */
 	static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
 					     {"listen", required_argument, NULL, 'l'},
 					     {"poll-timeout-ms", required_argument, NULL, 'p'},
+					     {"metrics-open", no_argument, &metrics_open, 1},
 					     {"help", no_argument, NULL, 'h'},
 					     {"version", no_argument, NULL, 'V'},
 					     {NULL, 0, NULL, 0}};
@@ -90,6 +94,8 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		char *end = NULL;
 		switch (c) {
+		case 0: /* a flag option: getopt_long stored it */
+			break;
 		case 'd':
 			data = optarg;
 			break;
@@ -147,6 +153,7 @@ int main(int argc, char **argv)
 			(unsigned)(dst.st_mode & 0777));
 	}
 	srv.poll_timeout_ms = (uint32_t)poll_ms;
+	srv.metrics_open = metrics_open != 0;
 	snprintf(images, sizeof(images), "%s/images", srv.data_dir);
 	snprintf(dbpath, sizeof(dbpath), "%s/control.db", srv.data_dir);
 	CL_GUARD_OUT(err, cl_mkdir_p(images, 0700));

@@ -1,7 +1,13 @@
-/* metrics.c — GET /metrics in the Prometheus text exposition format. */
+/* metrics.c — GET /metrics in the Prometheus text exposition format.
+ *
+ * Counts of hosts, enclaves and jobs and the request mix describe the fleet:
+ * only an admin or a metrics token may read them, unless the operator runs
+ * cloister-control --metrics-open (a scrape port reachable only by the
+ * scraper, for example). */
 #include <event2/buffer.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "control/control.h"
 
 typedef struct gauge_ctx {
@@ -32,13 +38,35 @@ static void gauge(ctl_server *srv, struct evbuffer *out, const char *table, cons
 		evbuffer_add_printf(out, "%s{state=\"%s\"} %lld\n", metric, known[i], (long long)g.counts[i]);
 }
 
+/* True if r may read the metrics; otherwise it has been answered 401/403. */
+static bool allowed(ctl_req *r)
+{
+	if (r->srv->metrics_open)
+		return true;
+	cl_err e = ctl_auth(r);
+	if (e != CL_OK) {
+		cl_warn("denied reason=%s path=/metrics detail=\"%s\"", e == CL_EAUTH ? "unauthenticated" : "forbidden",
+			cl_error_detail());
+		ctl_reply_err(r->srv, r->req, e);
+		return false;
+	}
+	if (r->who.kind != CTL_WHO_ADMIN && r->who.kind != CTL_WHO_METRICS) {
+		cl_warn("denied reason=forbidden action=metrics token=%s", r->who.token_id);
+		ctl_reply_error(r->srv, r->req, CL_EPERM, "only an admin or metrics token may read /metrics");
+		return false;
+	}
+	return true;
+}
+
 void ctl_api_metrics(ctl_req *r)
 {
 	static const char *const enclave_states[] = {"pending", "running", "stopped", "failed",
 						     "destroying", "lost", NULL};
-	static const char *const host_states[] = {"ready", "lost", NULL};
+	static const char *const host_states[] = {"ready", "lost", "removed", NULL};
 	static const char *const job_states[] = {"pending", "running", "succeeded", "failed", NULL};
 	ctl_server *srv = r->srv;
+	if (!allowed(r))
+		return;
 	struct evbuffer *out = evbuffer_new();
 	if (!out) {
 		ctl_reply_error(srv, r->req, CL_ENOMEM, "out of memory");

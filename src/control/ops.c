@@ -340,6 +340,23 @@ cl_err ctl_op_complete(ctl_server *srv, const char *host_id, const char *op_id, 
 	return CL_OK;
 }
 
+unsigned ctl_ops_fail_host(ctl_server *srv, const char *host_id, const char *msg)
+{
+	unsigned n = 0;
+	for (ctl_op **p = &srv->ops; *p;) {
+		ctl_op *op = *p;
+		if (strcmp(op->host_id, host_id) != 0) {
+			p = &op->next;
+			continue;
+		}
+		*p = op->next;
+		ctl_reply_error(srv, op->req, CL_EUNAVAIL, msg);
+		op_free(op);
+		n++;
+	}
+	return n;
+}
+
 void ctl_ops_shutdown(ctl_server *srv)
 {
 	while (srv->ops) {

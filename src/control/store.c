@@ -267,10 +267,11 @@ cl_err ctl_store_tenant_get(ctl_store *st, const char *id, ctl_tenant *out)
 	return get_one(st, q, read_tenant, out, "tenant");
 }
 
-cl_err ctl_store_tenant_list(ctl_store *st, ctl_tenant **out, size_t *n)
+cl_err ctl_store_tenant_list(ctl_store *st, const char *after, int limit, ctl_tenant **out, size_t *n)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q, "SELECT id,name,created_at FROM tenants ORDER BY name", ""));
+	CL_GUARD(prep(st, &q, "SELECT id,name,created_at FROM tenants WHERE id > ? ORDER BY id LIMIT ?", "si",
+		      after ? after : "", (int64_t)limit));
 	return get_all(st, q, read_tenant, sizeof(ctl_tenant), (void **)out, n, "tenants");
 }
 
@@ -286,22 +287,27 @@ static void read_token(sqlite3_stmt *q, void *o)
 	ctl_store_col_str(q, 4, t->name, sizeof(t->name));
 	ctl_store_col_str(q, 5, t->hash, sizeof(t->hash));
 	t->created_at = sqlite3_column_int64(q, 6);
+	t->expires_at = sqlite3_column_int64(q, 7);
+	t->revoked_at = sqlite3_column_int64(q, 8);
 }
 
 cl_err ctl_store_token_insert(ctl_store *st, const ctl_token *t)
 {
 	sqlite3_stmt *q;
 	CL_GUARD(prep(st, &q,
-		      "INSERT INTO tokens(id,kind,tenant_id,host_id,name,hash,created_at) VALUES(?,?,?,?,?,?,?)",
-		      "ssssssi", t->id, t->kind, t->tenant_id, t->host_id, t->name, t->hash, (int64_t)t->created_at));
+		      "INSERT INTO tokens(id,kind,tenant_id,host_id,name,hash,created_at,expires_at,revoked_at)"
+		      " VALUES(?,?,?,?,?,?,?,?,?)",
+		      "ssssssiii", t->id, t->kind, t->tenant_id, t->host_id, t->name, t->hash, (int64_t)t->created_at,
+		      (int64_t)t->expires_at, (int64_t)t->revoked_at));
 	return run_done(st, q, "token", NULL);
 }
 
 cl_err ctl_store_token_get(ctl_store *st, const char *id, ctl_token *out)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q, "SELECT id,kind,tenant_id,host_id,name,hash,created_at FROM tokens WHERE id=?", "s",
-		      id));
+	CL_GUARD(prep(st, &q,
+		      "SELECT id,kind,tenant_id,host_id,name,hash,created_at,expires_at,revoked_at FROM tokens WHERE id=?",
+		      "s", id));
 	return get_one(st, q, read_token, out, "token");
 }
 
@@ -310,10 +316,13 @@ static void read_i64(sqlite3_stmt *q, void *o)
 	*(int64_t *)o = sqlite3_column_int64(q, 0);
 }
 
-cl_err ctl_store_admin_count(ctl_store *st, int64_t *n)
+cl_err ctl_store_admin_count(ctl_store *st, int64_t now_ms, const char *except_id, int64_t *n)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q, "SELECT COUNT(*) FROM tokens WHERE kind='admin'", ""));
+	CL_GUARD(prep(st, &q,
+		      "SELECT COUNT(*) FROM tokens WHERE kind='admin' AND revoked_at=0 AND (expires_at=0 OR expires_at>?)"
+		      " AND id != ?",
+		      "is", now_ms, except_id ? except_id : ""));
 	return get_one(st, q, read_i64, n, "admin count");
 }
 
@@ -426,10 +435,14 @@ cl_err ctl_store_host_get(ctl_store *st, const char *id, ctl_host *out)
 	return get_one(st, q, read_host, out, "host");
 }
 
-cl_err ctl_store_host_list(ctl_store *st, ctl_host **out, size_t *n)
+cl_err ctl_store_host_list(ctl_store *st, const char *state, const char *after, int limit, ctl_host **out,
+			   size_t *n)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q, "SELECT " HOST_COLS " FROM hosts h ORDER BY h.id", ""));
+	CL_GUARD(prep(st, &q,
+		      "SELECT " HOST_COLS " FROM hosts h WHERE (?1 IS NULL AND h.state != 'removed' OR h.state = ?1)"
+		      " AND h.id > ?2 ORDER BY h.id LIMIT ?3",
+		      "ssi", state, after ? after : "", (int64_t)limit));
 	return get_all(st, q, read_host, sizeof(ctl_host), (void **)out, n, "hosts");
 }
 
@@ -440,11 +453,11 @@ cl_err ctl_store_host_seen(ctl_store *st, const ctl_host *h)
 	if (h->caps_json)
 		CL_GUARD(prep(st, &q,
 			      "UPDATE hosts SET last_seen=?,state='ready',caps=?,zone=?,rack=?,memory_mib=?,"
-			      "cpus=? WHERE id=?",
+			      "cpus=? WHERE id=? AND state != 'removed'",
 			      "isssiis", (int64_t)h->last_seen, h->caps_json, h->zone, h->rack,
 			      (int64_t)h->memory_mib, (int64_t)h->cpus, h->id));
 	else
-		CL_GUARD(prep(st, &q, "UPDATE hosts SET last_seen=?,state='ready' WHERE id=?", "is",
+		CL_GUARD(prep(st, &q, "UPDATE hosts SET last_seen=?,state='ready' WHERE id=? AND state != 'removed'", "is",
 			      (int64_t)h->last_seen, h->id));
 	CL_GUARD(run_done(st, q, "host", &changes));
 	CL_ENSURE(changes == 1, CL_ENOTFOUND, "host not found");

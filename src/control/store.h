@@ -36,21 +36,25 @@ typedef struct ctl_tenant {
 	int64_t created_at; /* ms since the epoch */
 } ctl_tenant;
 
-/* kind: "admin", "tenant", "engineer" or "host". host_id is "" unless kind is "host". */
+/* kind: "admin", "tenant", "engineer", "metrics" or "host". host_id is ""
+ * unless kind is "host". Times in ms since the epoch; expires_at 0 = never
+ * (the bootstrap admin token and host tokens), revoked_at 0 = not revoked. */
 typedef struct ctl_token {
 	char id[CTL_ID_MAX];
 	char kind[16];
 	char tenant_id[CTL_ID_MAX];
 	char host_id[CTL_ID_MAX];
 	char name[CTL_ID_MAX];
-	char hash[CTL_HASH_MAX]; /* cl_secret_hash of the secret part */
+	char hash[CTL_HASH_MAX]; /* cl_secret_hash of the secret part ("" in lists) */
 	int64_t created_at;
+	int64_t expires_at;
+	int64_t revoked_at;
 } ctl_token;
 
 typedef struct ctl_host {
 	char id[CTL_ID_MAX];
 	char name[CTL_ID_MAX];
-	char state[8]; /* "ready" | "lost" */
+	char state[8]; /* "ready" | "lost" | "removed" (cloister host remove: kept for audit) */
 	char level[16];
 	char zone[CTL_ID_MAX];
 	char rack[CTL_ID_MAX];
@@ -157,13 +161,25 @@ CL_MUST_CHECK cl_err ctl_store_tx_freeing(ctl_store *st, ctl_store_tx_fn fn, voi
 /* Tenants. */
 CL_MUST_CHECK cl_err ctl_store_tenant_insert(ctl_store *st, const ctl_tenant *t);
 CL_MUST_CHECK cl_err ctl_store_tenant_get(ctl_store *st, const char *id, ctl_tenant *out);
-CL_MUST_CHECK cl_err ctl_store_tenant_list(ctl_store *st, ctl_tenant **out, size_t *n);
+/* Lists by id order after `after` ("" = from the start), at most limit rows
+ * (*out malloc'd: free()). */
+CL_MUST_CHECK cl_err ctl_store_tenant_list(ctl_store *st, const char *after, int limit, ctl_tenant **out, size_t *n);
 
-/* Tokens (admin, tenant and host bearer tokens). */
+/* Tokens (admin, tenant, engineer, metrics and host bearer tokens). */
 CL_MUST_CHECK cl_err ctl_store_token_insert(ctl_store *st, const ctl_token *t);
 CL_MUST_CHECK cl_err ctl_store_token_get(ctl_store *st, const char *id, ctl_token *out);
-/* Number of admin tokens (to know whether this is the first start). */
-CL_MUST_CHECK cl_err ctl_store_admin_count(ctl_store *st, int64_t *n);
+/* Number of admin tokens usable at now_ms (not revoked, not expired), not
+ * counting except_id (NULL: none). 0 at start means a new admin token is
+ * made (first start, or every admin token expired or was revoked). */
+CL_MUST_CHECK cl_err ctl_store_admin_count(ctl_store *st, int64_t now_ms, const char *except_id, int64_t *n);
+/* (store_token.c) Lists tokens by id order after `after` ("" = from the
+ * start), at most limit rows; tenant_id NULL = every tenant. Rows carry no
+ * hash (hash[0] == 0). *out malloc'd: free(). */
+CL_MUST_CHECK cl_err ctl_store_token_list(ctl_store *st, const char *tenant_id, const char *after, int limit,
+					  ctl_token **out, size_t *n);
+/* (store_token.c) Marks token id revoked at now_ms. A token already revoked
+ * keeps its first revoked_at (CL_OK). CL_ENOTFOUND if there is no such token. */
+CL_MUST_CHECK cl_err ctl_store_token_revoke(ctl_store *st, const char *id, int64_t now_ms);
 
 /* Join tokens: one-time; consume fails with CL_EAUTH if the id is unknown,
  * used or expired at now_ms. hash receives the stored hash for verification
@@ -181,15 +197,30 @@ CL_MUST_CHECK cl_err ctl_store_join_consume(ctl_store *st, const char *id);
 /* Hosts. insert copies caps_json (may be NULL). */
 CL_MUST_CHECK cl_err ctl_store_host_insert(ctl_store *st, const ctl_host *h);
 CL_MUST_CHECK cl_err ctl_store_host_get(ctl_store *st, const char *id, ctl_host *out);
-CL_MUST_CHECK cl_err ctl_store_host_list(ctl_store *st, ctl_host **out, size_t *n);
+/* Lists hosts by id order after `after` ("" = from the start), at most limit
+ * rows (-1: all). state NULL = the fleet: every host not removed; else only
+ * hosts in that state. Free with ctl_host_list_free. */
+CL_MUST_CHECK cl_err ctl_store_host_list(ctl_store *st, const char *state, const char *after, int limit,
+					 ctl_host **out, size_t *n);
 /* Records a heartbeat: last_seen, state ready, and new capabilities if
- * caps_json, except the level: pinned at registration, never updated. */
+ * caps_json, except the level: pinned at registration, never updated.
+ * CL_ENOTFOUND for an unknown or removed host. */
 CL_MUST_CHECK cl_err ctl_store_host_seen(ctl_store *st, const ctl_host *h);
 /* Bumps the host's generation (something changed for it). */
 CL_MUST_CHECK cl_err ctl_store_host_bump(ctl_store *st, const char *id);
 /* Marks ready hosts not seen since before cutoff_ms lost (and their enclaves
  * lost); *n receives how many hosts changed. */
 CL_MUST_CHECK cl_err ctl_store_hosts_mark_lost(ctl_store *st, int64_t cutoff_ms, int *n);
+/* (store_token.c) Takes host_id out of the fleet, inside the caller's
+ * transaction: its enclaves that are not being destroyed become "lost" with
+ * error `reason` and their active jobs fail with it, its host token is
+ * revoked at now_ms, its pending firmware ops are refused (reason
+ * "host_removed"), and the host row stays with state "removed" (its audit
+ * and events stay readable). *lost receives how many enclaves were marked.
+ * CL_ENOTFOUND if there is no such host, CL_ECONFLICT if already removed.
+ * Enclaves being destroyed are the caller's (ctl_jobs_gone) before this. */
+CL_MUST_CHECK cl_err ctl_store_host_remove(ctl_store *st, const char *host_id, int64_t now_ms, const char *reason,
+					   int64_t *lost);
 void ctl_host_clear(ctl_host *h);
 void ctl_host_list_free(ctl_host *hosts, size_t n);
 

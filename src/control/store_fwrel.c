@@ -246,6 +246,7 @@ cl_err ctl_store_fw_targets(ctl_store *st, const char *tenant_id, const char *ho
 		" JOIN fw_release_channels rc ON rc.channel = tc.channel"
 		" JOIN fw_releases r ON r.id = rc.release_id"
 		" JOIN enclaves e ON e.tenant_id = tc.tenant_id AND e.desired != 'gone' AND e.host_id != ''"
+		" AND e.host_id NOT IN (SELECT id FROM hosts WHERE state = 'removed')"
 		" WHERE (?1 = '' OR tc.tenant_id = ?1) AND (?2 = '' OR e.host_id = ?2)"
 		" AND r.sequence = (SELECT MAX(r2.sequence) FROM fw_releases r2 JOIN fw_release_channels rc2"
 		"   ON rc2.release_id = r2.id WHERE rc2.channel = tc.channel AND r2.vendor = r.vendor"

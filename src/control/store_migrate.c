@@ -74,7 +74,18 @@ static const char *const migrations[] = {
 	"CREATE INDEX IF NOT EXISTS uploads_updated ON uploads(updated_at);"
 	"CREATE TABLE IF NOT EXISTS fw_op_data(op_id TEXT PRIMARY KEY, host_id TEXT NOT NULL, size INTEGER NOT NULL,"
 	" sha384 TEXT NOT NULL, created_at INTEGER NOT NULL);",
-	/* 4: reserved for another branch */ "SELECT 1;",
+	/* 4: credentials that do not live forever (store_token.c, auth.c): token
+	 * expiry and revocation (0 = never / not revoked), and the tenant index
+	 * GET /v1/tokens pages through. Tenant and engineer tokens issued before
+	 * expiry existed get the default lifetime (90 days) from the upgrade;
+	 * admin and host tokens keep none (host tokens end with `host remove`;
+	 * admin tokens are listed and revoked by the operator). */
+	"ALTER TABLE tokens ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE tokens ADD COLUMN revoked_at INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX IF NOT EXISTS tokens_tenant ON tokens(tenant_id, id);"
+	"CREATE INDEX IF NOT EXISTS tokens_host ON tokens(host_id);"
+	"UPDATE tokens SET expires_at = CAST(strftime('%s','now') AS INTEGER) * 1000 + 7776000000"
+	" WHERE kind IN ('tenant','engineer') AND expires_at = 0;",
 	/* 5: images stored once per digest (store_image.c; bytes in
 	 * DATA/images/by-digest/<sha384>, referenced by every image row with
 	 * that digest: the rows are the reference count), the enclaves that use

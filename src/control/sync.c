@@ -407,6 +407,23 @@ cl_err ctl_sync_start(ctl_server *srv)
 	return CL_OK;
 }
 
+void ctl_sync_host_removed(ctl_server *srv, const char *host_id)
+{
+	for (ctl_host_rt **p = &srv->hosts; *p; p = &(*p)->next) {
+		ctl_host_rt *rt = *p;
+		if (strcmp(rt->id, host_id) != 0)
+			continue;
+		*p = rt->next;
+		struct evhttp_request *req = unhold(rt);
+		if (req) /* the agent reads this and stops (docs/internals.md) */
+			ctl_reply_error(srv, req, CL_EAUTH, CTL_HOST_REMOVED_MSG);
+		if (rt->timer)
+			event_free(rt->timer);
+		free(rt);
+		return;
+	}
+}
+
 void ctl_sync_shutdown(ctl_server *srv)
 {
 	while (srv->hosts) {

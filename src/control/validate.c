@@ -445,19 +445,53 @@ cl_err ctl_parse_tenant(json_t *body, const char **name)
 	return get_name(body, "name", true, name);
 }
 
-cl_err ctl_parse_token_req(json_t *body, const char **tenant_id, const char **name, const char **kind)
+cl_err ctl_parse_ttl(const char *s, int64_t *seconds)
 {
-	static const char *const allowed[] = {"tenant_id", "name", "kind", NULL};
+	static const struct {
+		char unit;
+		int64_t mult;
+	} units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+	size_t n = s ? strlen(s) : 0;
+	int64_t v = 0, mult = 0;
+	CL_ENSURE(n >= 2 && n <= 12 && s[0] >= '1' && s[0] <= '9', CL_EINVAL,
+		  "field \"ttl\" must be a number and a unit s, m, h or d (e.g. \"30d\", \"12h\", \"90s\")");
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (s[n - 1] == units[i].unit)
+			mult = units[i].mult;
+	CL_ENSURE(mult, CL_EINVAL, "field \"ttl\" must end with a unit s, m, h or d (e.g. \"30d\")");
+	for (size_t i = 0; i + 1 < n; i++) {
+		CL_ENSURE(s[i] >= '0' && s[i] <= '9', CL_EINVAL,
+			  "field \"ttl\" must be a number and a unit s, m, h or d (e.g. \"30d\")");
+		v = v * 10 + (s[i] - '0'); /* at most 11 digits: no overflow */
+	}
+	CL_ENSURE(v <= CTL_TOKEN_TTL_MAX_S / mult, CL_EINVAL, "field \"ttl\" must be at most %lldd",
+		  (long long)(CTL_TOKEN_TTL_MAX_S / 86400));
+	*seconds = v * mult;
+	return CL_OK;
+}
+
+cl_err ctl_parse_token_req(json_t *body, const char **tenant_id, const char **name, const char **kind,
+			   int64_t *ttl_s)
+{
+	static const char *const allowed[] = {"tenant_id", "name", "kind", "ttl", NULL};
+	static const char *const kinds[] = {"admin", "tenant", "engineer", "metrics"};
 	CL_GUARD(only_keys(body, "token", allowed));
 	CL_GUARD(get_id(body, "tenant_id", tenant_id));
 	CL_GUARD(get_name(body, "name", true, name));
 	*kind = NULL;
+	*ttl_s = 0;
+	json_t *t = json_object_get(body, "ttl");
+	if (t && !json_is_null(t)) {
+		CL_ENSURE(json_is_string(t), CL_EINVAL, "field \"ttl\" must be a string such as \"30d\"");
+		CL_GUARD(ctl_parse_ttl(json_string_value(t), ttl_s));
+	}
 	json_t *k = json_object_get(body, "kind");
 	if (!k || json_is_null(k))
 		return CL_OK;
 	const char *v = json_string_value(k);
-	CL_ENSURE(v && (strcmp(v, "admin") == 0 || strcmp(v, "tenant") == 0 || strcmp(v, "engineer") == 0), CL_EINVAL,
-		  "field \"kind\" must be \"admin\", \"tenant\" or \"engineer\"");
-	*kind = v;
+	for (size_t i = 0; v && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strcmp(v, kinds[i]) == 0)
+			*kind = kinds[i];
+	CL_ENSURE(*kind, CL_EINVAL, "field \"kind\" must be \"admin\", \"tenant\", \"engineer\" or \"metrics\"");
 	return CL_OK;
 }

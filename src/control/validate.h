@@ -124,10 +124,18 @@ CL_MUST_CHECK cl_err ctl_parse_send(json_t *body, const char **data_b64, size_t 
 CL_MUST_CHECK cl_err ctl_parse_recv(json_t *body, int64_t *max, int64_t *wait_ms);
 /* {"name": name}. */
 CL_MUST_CHECK cl_err ctl_parse_tenant(json_t *body, const char **name);
-/* {"tenant_id": id, "name": name, "kind"?: "admin"|"tenant"|"engineer"};
- * *kind is NULL when absent (the tenant decides: provider = admin). */
+/* Token lifetimes (POST /v1/tokens "ttl"): the default and the longest. */
+#define CTL_TOKEN_TTL_DEFAULT_S (90ll * 86400)
+#define CTL_TOKEN_TTL_MAX_S (365ll * 86400)
+/* {"tenant_id": id, "name": name, "kind"?: "admin"|"tenant"|"engineer"|"metrics",
+ * "ttl"?: a lifetime for ctl_parse_ttl}; *kind is NULL when absent (the
+ * tenant decides: provider = admin), *ttl_s 0 when absent (the default). */
 CL_MUST_CHECK cl_err ctl_parse_token_req(json_t *body, const char **tenant_id, const char **name,
-					 const char **kind);
+					 const char **kind, int64_t *ttl_s);
+/* A token lifetime "<N><unit>": N decimal digits without a leading zero, unit
+ * s, m, h or d ("90s", "12h", "30d"); 1 s .. CTL_TOKEN_TTL_MAX_S (365 d).
+ * *seconds receives it. CL_EINVAL with a detail otherwise. */
+CL_MUST_CHECK cl_err ctl_parse_ttl(const char *s, int64_t *seconds);
 
 /* ---- validate_fw.c: the sync request's "firmware" object ---- */
 #define CTL_FW_DEVICES_MAX 64

@@ -215,6 +215,26 @@ int cl_agent_main(int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
+	/* Before any thread starts (setenv/unsetenv are not thread-safe): take
+	 * the join token, then wipe it from the environment (so no shim or
+	 * enclave inherits it, and /proc/PID/environ no longer shows it) and
+	 * from argv (/proc/PID/cmdline). */
+	char *env = getenv(CL_AGENT_JOIN_ENV);
+	err = cl_agent_join_token_resolve(&ag->cfg, env, ag->join_token, sizeof(ag->join_token));
+	if (env) {
+		explicit_bzero(env, strlen(env));
+		unsetenv(CL_AGENT_JOIN_ENV);
+	}
+	if (ag->cfg.join_token) {
+		fprintf(stderr, "warning: --join-token is visible to every user of this machine (ps); use "
+				"--join-token-file PATH or " CL_AGENT_JOIN_ENV " instead\n");
+		explicit_bzero((char *)ag->cfg.join_token, strlen(ag->cfg.join_token));
+	}
+	if (err != CL_OK) {
+		fprintf(stderr, "error: %s\n", cl_error_detail());
+		rc = err == CL_EINVAL ? 2 : 1;
+		goto out;
+	}
 	cl_log_init("cloister-host", CL_LOG_INFO);
 	if ((err = cl_agent_check_privileges()) != CL_OK || (err = resolve(ag)) != CL_OK || (err = cl_mkdir_p(ag->cfg.data, 0700)) != CL_OK ||
 	    (err = start_signal_thread()) != CL_OK) {
@@ -224,6 +244,7 @@ int cl_agent_main(int argc, char **argv)
 	rc = cl_agent_run(ag);
 out:
 	explicit_bzero(&ag->ident, sizeof(ag->ident));
+	explicit_bzero(ag->join_token, sizeof(ag->join_token));
 	free(ag);
 	return rc;
 }

@@ -57,6 +57,7 @@ typedef struct cl_agent_config {
 	uint32_t cpus;            /* 0 = what the machine has */
 	uint32_t poll_timeout_ms; /* long-poll wait asked of the control plane */
 	const char *fw_root;      /* --fw-root PUB.pem: run the firmware guard (NULL = none) */
+	const char *join_token_file; /* --join-token-file PATH (NULL = none) */
 	bool help;
 } cl_agent_config;
 
@@ -76,6 +77,29 @@ bool cl_agent_valid_id(const char *s);
 bool cl_agent_valid_name(const char *s);
 /* The --help text. Static string. */
 const char *cl_agent_usage(void);
+
+/* The join token reaches the agent in a file or the environment: never on
+ * the command line, where every user sees it (ps, /proc/PID/cmdline) and
+ * could race the host to register with it. --join-token still works, with
+ * a warning; the agent wipes it from its argv. */
+#define CL_AGENT_JOIN_ENV "CLOISTER_JOIN_TOKEN"
+#define CL_AGENT_JOIN_TOKEN_MAX 256  /* incl. NUL */
+#define CL_AGENT_JOIN_FILE_MAX 4096
+/* Checks the text of a join token (a token file's content, or the
+ * environment variable's value): surrounding whitespace (a trailing newline)
+ * is ignored, the rest must be 1..255 printable ASCII characters without
+ * spaces. Copies it into out (outlen >= CL_AGENT_JOIN_TOKEN_MAX). Pure.
+ * CL_EINVAL with a detail that never quotes the text. */
+CL_MUST_CHECK cl_err cl_agent_join_token_parse(const char *text, size_t len, char *out, size_t outlen);
+/* The join token from the one source given: cfg->join_token_file (a regular
+ * file owned by this user or root that no other user may read or write, at
+ * most CL_AGENT_JOIN_FILE_MAX bytes: anything else is refused), env_value
+ * (CL_AGENT_JOIN_ENV; NULL or "" = not given) or cfg->join_token. out[0] ==
+ * 0 when none is given. More than one source: CL_EINVAL. The token is never
+ * in a detail; the caller wipes out. Reads the file: the one function of
+ * agent_args.c with I/O. */
+CL_MUST_CHECK cl_err cl_agent_join_token_resolve(const cl_agent_config *cfg, const char *env_value, char *out,
+						 size_t outlen);
 
 /* ---- reconciliation (agent_reconcile.c) ---- */
 
@@ -409,6 +433,7 @@ typedef struct cl_agent {
 	uint64_t memory_mib;
 	uint32_t cpus;
 	cl_agent_identity ident;
+	char join_token[CL_AGENT_JOIN_TOKEN_MAX]; /* resolved at start ("" = none); wiped after use */
 	struct cl_http_client *http; /* main thread's client (host token) */
 	cl_agent_pool *pool;
 	int64_t generation;

@@ -1,9 +1,14 @@
-/* agent_args.c — the `cloister-host` command line. Pure: no I/O. */
+/* agent_args.c — the `cloister-host` command line, and where the join
+ * token comes from. Pure (no I/O) but for cl_agent_join_token_resolve,
+ * which reads the token file. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "host/agent.h"
 
@@ -14,7 +19,10 @@ const char *cl_agent_usage(void)
 	       "  --control URL          control plane base URL (https://HOST:PORT)\n"
 	       "  --ca CAFILE            CA certificate that signs the control plane's TLS cert\n"
 	       "  --data DIR             host data directory (host.json, images/, sandboxes/)\n"
-	       "  --join-token T         one-time join token (needed only on first start)\n"
+	       "  --join-token-file PATH one-time join token (needed only on first start), read\n"
+	       "                         from PATH: a file only this user may read (chmod 600)\n"
+	       "                         Or set CLOISTER_JOIN_TOKEN in the environment.\n"
+	       "  --join-token T         deprecated: visible to every user in ps; use the above\n"
 	       "  --name NAME            host name (default: the machine's hostname)\n"
 	       "  --zone Z               zone label\n"
 	       "  --rack R               rack label\n"
@@ -100,13 +108,13 @@ cl_err cl_agent_parse_latency(const char *s, cl_agent_latency *out)
 	return CL_OK;
 }
 
-static const char *const string_flags[] = {"--control", "--ca",   "--data", "--join-token",
-					    "--name",    "--zone", "--rack", "--init", "--fw-root"};
+static const char *const string_flags[] = {"--control", "--ca",   "--data", "--join-token", "--name",
+					    "--zone",    "--rack", "--init", "--fw-root",    "--join-token-file"};
 
 static const char **string_slot(cl_agent_config *c, size_t i)
 {
-	const char **slots[] = {&c->control, &c->ca,   &c->data, &c->join_token,
-				&c->name,    &c->zone, &c->rack, &c->init, &c->fw_root};
+	const char **slots[] = {&c->control, &c->ca,   &c->data, &c->join_token, &c->name,
+				&c->zone,    &c->rack, &c->init, &c->fw_root,    &c->join_token_file};
 	return slots[i];
 }
 
@@ -186,5 +194,99 @@ cl_err cl_agent_parse_args(int argc, char **argv, cl_agent_config *cfg)
 	CL_ENSURE(!cfg->rack || cl_agent_valid_name(cfg->rack), CL_EINVAL,
 		  "--rack must match [a-z0-9][a-z0-9-]{0,62}");
 	CL_ENSURE(!cfg->join_token || strlen(cfg->join_token) < 256, CL_EINVAL, "--join-token: too long");
+	return CL_OK;
+}
+
+static bool blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+cl_err cl_agent_join_token_parse(const char *text, size_t len, char *out, size_t outlen)
+{
+	size_t a = 0, b = len;
+	while (a < b && blank(text[a]))
+		a++;
+	while (b > a && blank(text[b - 1]))
+		b--;
+	CL_ENSURE(b > a, CL_EINVAL, "the join token is empty");
+	CL_ENSURE(b - a < outlen && b - a < CL_AGENT_JOIN_TOKEN_MAX, CL_EINVAL, "the join token is too long");
+	for (size_t i = a; i < b; i++)
+		CL_ENSURE(text[i] > 0x20 && text[i] < 0x7f, CL_EINVAL,
+			  "the join token must be one line of printable characters without spaces");
+	memcpy(out, text + a, b - a);
+	out[b - a] = '\0';
+	return CL_OK;
+}
+
+/* Reads path into out through cl_agent_join_token_parse, refusing a file
+ * another user could read or replace. */
+static cl_err read_token_file(const char *path, char *out, size_t outlen)
+{
+	char buf[CL_AGENT_JOIN_FILE_MAX + 1];
+	struct stat st;
+	size_t n = 0;
+	cl_err err = CL_OK;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	CL_ENSURE(fd >= 0, CL_ENOTFOUND, "--join-token-file %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		err = cl_errorf(CL_EINVAL, "--join-token-file %s: not a regular file", path);
+		goto out;
+	}
+	if (st.st_mode & 077) {
+		err = cl_errorf(CL_EPERM, "--join-token-file %s: other users may access it (mode %03o): chmod 600 %s",
+				path, (unsigned)(st.st_mode & 0777), path);
+		goto out;
+	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		err = cl_errorf(CL_EPERM, "--join-token-file %s: owned by another user (uid %u)", path,
+				(unsigned)st.st_uid);
+		goto out;
+	}
+	for (;;) {
+		ssize_t r = read(fd, buf + n, sizeof(buf) - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			err = cl_errorf(CL_EIO, "--join-token-file %s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n == sizeof(buf)) {
+			err = cl_errorf(CL_ETOOBIG, "--join-token-file %s: larger than %d bytes", path,
+					CL_AGENT_JOIN_FILE_MAX);
+			goto out;
+		}
+	}
+	if ((err = cl_agent_join_token_parse(buf, n, out, outlen)) != CL_OK) {
+		char why[128];
+		snprintf(why, sizeof(why), "%s", cl_error_detail()); /* the detail is cl_errorf's own buffer */
+		err = cl_errorf(err, "--join-token-file %s: %s", path, why);
+	}
+out:
+	explicit_bzero(buf, sizeof(buf));
+	close(fd);
+	return err;
+}
+
+cl_err cl_agent_join_token_resolve(const cl_agent_config *cfg, const char *env_value, char *out, size_t outlen)
+{
+	bool env = env_value && env_value[0];
+	out[0] = '\0';
+	CL_ENSURE((cfg->join_token_file != NULL) + env + (cfg->join_token != NULL) <= 1, CL_EINVAL,
+		  "give the join token one way: --join-token-file, " CL_AGENT_JOIN_ENV " or --join-token");
+	if (cfg->join_token_file)
+		return read_token_file(cfg->join_token_file, out, outlen);
+	const char *text = env ? env_value : cfg->join_token;
+	if (!text)
+		return CL_OK;
+	cl_err err = cl_agent_join_token_parse(text, strlen(text), out, outlen);
+	if (err != CL_OK) {
+		char why[128];
+		snprintf(why, sizeof(why), "%s", cl_error_detail()); /* the detail is cl_errorf's own buffer */
+		return cl_errorf(err, "%s: %s", env ? CL_AGENT_JOIN_ENV : "--join-token", why);
+	}
 	return CL_OK;
 }

@@ -114,9 +114,10 @@ static void failure_prune(cl_agent *ag, const cl_agent_answer *a)
 
 static int do_register(cl_agent *ag)
 {
-	if (!ag->cfg.join_token) {
-		fprintf(stderr, "error: %s/host.json not found and no --join-token given: this host has not joined "
-				"the control plane yet\n",
+	if (!ag->join_token[0]) {
+		fprintf(stderr,
+			"error: %s/host.json not found and no join token given (--join-token-file PATH or " CL_AGENT_JOIN_ENV
+			"): this host has not joined the control plane yet\n",
 			ag->cfg.data);
 		return 1;
 	}
@@ -128,7 +129,7 @@ static int do_register(cl_agent *ag)
 	int rc = 1;
 	if (cl_http_client_new(ag->cfg.control, ag->cfg.ca, NULL, &http) != CL_OK)
 		goto out;
-	body = json_pack("{s:s, s:s, s:O}", "join_token", ag->cfg.join_token, "name", ag->name, "capabilities",
+	body = json_pack("{s:s, s:s, s:O}", "join_token", ag->join_token, "name", ag->name, "capabilities",
 			 ag->caps);
 	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	if (!text) {
@@ -174,7 +175,8 @@ out:
 		explicit_bzero(text, strlen(text)); /* holds the join token */
 		free(text);
 	}
-	json_decref(body);
+	json_decref(body); /* its copy of the token: freed (jansson does not wipe) */
+	explicit_bzero(ag->join_token, sizeof(ag->join_token)); /* one-time: used or refused */
 	cl_buf_free(&resp);
 	cl_http_client_free(http);
 	return rc;
@@ -546,6 +548,28 @@ static void fw_results_untake(json_t *results, size_t npool)
 		json_array_remove(results, json_array_size(results) - 1);
 }
 
+/* The control plane removed this host from the fleet (`cloister host
+ * remove`): its enclaves are lost to the control plane, which will never
+ * drive them again, so they go now (as they would at the first sync of a
+ * re-join: nothing is desired), and the agent stops for good. */
+static void host_removed(cl_agent *ag)
+{
+	cl_agent_answer none;
+	memset(&none, 0, sizeof(none));
+	cl_warn("this host was removed from the fleet: destroying its enclaves and stopping");
+	for (int round = 0; round < 16 && reconcile_and_apply(ag, &none); round++)
+		; /* a round may stop early to keep the heartbeat: go on until nothing is left */
+	cl_agent_actual *left = NULL;
+	size_t nleft = 0;
+	if (cl_agent_collect_actual(ag->cfg.data, &left, &nleft) != CL_OK)
+		nleft = 0;
+	free(left);
+	fprintf(stderr,
+		"error: this host was removed from the fleet by the control plane; its enclaves were destroyed%s. "
+		"To join again, delete %s/host.json and start with a new join token\n",
+		nleft ? " (some could not be: see the log)" : "", ag->cfg.data);
+}
+
 /* One sync round trip. Returns 0 to go on at once, 2 to go on at once after
  * a round that moved something (an immediate answer was asked for or the
  * desired state changed), 1 to back off, -1 to stop (fatal). */
@@ -591,7 +615,10 @@ static int sync_once(cl_agent *ag)
 	if (status != 200) {
 		char msg[256];
 		cl_agent_error_message((const char *)resp.data, resp.len, msg, sizeof(msg));
-		if (status == 401 || status == 403) {
+		if (status == 401 && strstr(msg, "removed from the fleet")) {
+			host_removed(ag);
+			ret = -1;
+		} else if (status == 401 || status == 403) {
 			fprintf(stderr,
 				"error: the control plane refused this host's credential (HTTP %ld): %s (if the host was "
 				"removed, delete %s/host.json and join again)\n",
@@ -706,8 +733,9 @@ int cl_agent_run(cl_agent *ag)
 	} else if (err != CL_OK) {
 		fprintf(stderr, "error: %s\n", cl_error_detail());
 		goto out;
-	} else if (ag->cfg.join_token) {
-		cl_info("already registered; --join-token not used host_id=%s", ag->ident.host_id);
+	} else if (ag->join_token[0]) {
+		cl_info("already registered; the join token is not used host_id=%s", ag->ident.host_id);
+		explicit_bzero(ag->join_token, sizeof(ag->join_token));
 	}
 	printf("host-id: %s\n", ag->ident.host_id);
 	fflush(stdout);

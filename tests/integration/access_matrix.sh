@@ -11,21 +11,30 @@
 #   tenantB     tenant B's token + the right access key      -> 404 (it does not exist for B; list hides it)
 #   notoken     no bearer token + the right access key       -> 401
 #   engineer    a provider engineer token + the right key    -> 403 (valid for firmware releases only)
+#   metrics     a provider metrics token + the right key     -> 403 (valid for GET /metrics only)
 #
 # Denials must change nothing: state, memory and updated_at stay the same,
 # denied sends deliver nothing, denied recvs consume nothing. Finally an
 # enclave created with `--allow logs` shows that policy is honoured.
+#
+# Then the credential routes (GET/POST /v1/tokens, DELETE /v1/tokens/{id},
+# GET /v1/tenants, GET/DELETE /v1/hosts[/{id}], GET /metrics) are tried by
+# every kind of caller: admin, tenant A, tenant B, engineer, metrics, the
+# dev host's own host token, and no token.
 source "$(dirname "$0")/lib.sh"
 
 start_dev
 step "tenants A and B, an image, enclaves E (target) and E2 (for its key)"
 cli_ok --json token create --name a --new-tenant tenant-a
-TA=$(pyjson 'j["token"]')
+TA=$(pyjson 'j["token"]'); TEN_A=$(pyjson 'j["tenant_id"]')
 cli_ok --json token create --name b --new-tenant tenant-b
-TB=$(pyjson 'j["token"]')
+TB=$(pyjson 'j["token"]'); TEN_B=$(pyjson 'j["tenant_id"]')
 cli_ok --json token create --name eng --tenant ten-provider --kind engineer
 TE=$(pyjson 'j["token"]')
 [ "$(pyjson 'j["kind"]')" = engineer ] || fail "engineer token: $OUT"
+cli_ok --json token create --name scrape --tenant ten-provider --kind metrics
+TM=$(pyjson 'j["token"]')
+[ "$(pyjson 'j["kind"]')" = metrics ] || fail "metrics token: $OUT"
 build_kvstore_image "$T/kv.img"
 cli_ok --token "$TA" enclave create --image "$T/kv.img" --name target --memory 32M --wait --json
 E=$(pyjson 'j["enclave"]["id"]')
@@ -48,8 +57,8 @@ snapshot() {
 BEFORE=$(snapshot)
 
 # caller NAME -> TOKEN KEY for the API, and CLI flags
-caller_token() { case $1 in owner | nokey | forged | otherkey) echo "$TA" ;; tenantB) echo "$TB" ;; engineer) echo "$TE" ;; notoken) echo "" ;; esac; }
-caller_key() { case $1 in owner | tenantB | notoken | engineer) echo "$K" ;; forged) echo "$FORGED" ;; otherkey) echo "$K2" ;; nokey) echo "" ;; esac; }
+caller_token() { case $1 in owner | nokey | forged | otherkey) echo "$TA" ;; tenantB) echo "$TB" ;; engineer) echo "$TE" ;; metrics) echo "$TM" ;; notoken) echo "" ;; esac; }
+caller_key() { case $1 in owner | tenantB | notoken | engineer | metrics) echo "$K" ;; forged) echo "$FORGED" ;; otherkey) echo "$K2" ;; nokey) echo "" ;; esac; }
 
 # api_op CALLER OP: performs OP on E through the API as CALLER.
 api_op() {
@@ -92,7 +101,7 @@ expected() {
 	local who=$1 op=$2
 	case $who in
 	notoken) echo 401; return ;;
-	engineer) echo 403; return ;;
+	engineer | metrics) echo 403; return ;;
 	tenantB) [ "$op" = list ] && echo 200:hidden || echo 404; return ;;
 	esac
 	case $op in
@@ -106,7 +115,7 @@ cli_error_for() { case $1 in 401) echo "HTTP 401" ;; 403) echo "requires the enc
 OPS=(describe list start stop destroy resize send recv logs)
 unset CLOISTER_CONFIG
 checked=0
-for who in nokey forged otherkey tenantB notoken engineer; do
+for who in nokey forged otherkey tenantB notoken engineer metrics; do
 	step "caller: $who"
 	for op in "${OPS[@]}"; do
 		want=$(expected "$who" "$op")
@@ -131,6 +140,7 @@ for who in nokey forged otherkey tenantB notoken engineer; do
 			[ "$RC" = 1 ] && [ "$(python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["error"]["status"])' <<<"$ERR")" = "${want%%:*}" ] ||
 				fail "CLI list --json as $who: exit $RC: $ERR"
 		   elif [ "$who" = engineer ]; then expect_cli_error 1 "only valid for firmware releases and uploads \(HTTP 403\)"
+		   elif [ "$who" = metrics ]; then expect_cli_error 1 "only valid for GET /metrics \(HTTP 403\)"
 		   else expect_cli_error 1 "$(cli_error_for "${want%%:*}")"; fi ;;
 		esac
 		grep -qF "$K" <<<"$OUT$ERR" && fail "the access key was printed ($op as $who)"
@@ -194,5 +204,64 @@ api "$TA" GET "/v1/enclaves?limit=500"
 [ "$(jget "any(e['id']=='$E3' for e in j['items'])")" = False ] || fail "list is not in the policy, yet listed"
 api "$TB" GET "/v1/enclaves/$E3/logs"
 [ "$STATUS" = 404 ] || fail "other tenant read allowed logs: $STATUS"
+
+step "credential routes: every caller kind"
+TH=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["host_token"])' "$T/dev/host/host.json")
+cli_ok --json token create --name va --tenant "$TEN_A"
+VA_ID=$(pyjson 'j["id"]')
+cli_ok --token "$TB" --json token create --name vb --tenant "$TEN_B"
+VB=$(pyjson 'j["token"]'); VB_ID=$(pyjson 'j["id"]')
+who_token() { case $1 in admin) echo "$ADMIN" ;; tenantA) echo "$TA" ;; tenantB) echo "$TB" ;; engineer) echo "$TE" ;; metrics) echo "$TM" ;; host) echo "$TH" ;; notoken) echo "" ;; esac; }
+# route_expect WHO METHOD PATH WANT [JSON]: the API answers WANT (error code checked too).
+route_expect() {
+	api "$(who_token "$1")" "$2" "$3" "${5:-}"
+	[ "$STATUS" = "$4" ] || fail "$2 $3 as $1: want $4, got $STATUS $BODY"
+	case $STATUS in
+	401) [ "$(jget 'j["error"]["code"]')" = unauthorized ] ;;
+	403) [ "$(jget 'j["error"]["code"]')" = forbidden ] ;;
+	404) [ "$(jget 'j["error"]["code"]')" = not_found ] ;;
+	*) true ;;
+	esac || fail "$2 $3 as $1: error code for $STATUS: $BODY"
+	checked=$((checked + 1))
+}
+#                       admin tenantA tenantB engineer metrics host notoken
+route_row() { # METHOD PATH JSON WANT...
+	local m=$1 p=$2 body=$3 who i=0; shift 3
+	local wants=("$@")
+	for who in admin tenantA tenantB engineer metrics host notoken; do
+		[ "${wants[$i]}" = - ] || route_expect "$who" "$m" "$p" "${wants[$i]}" "$body"
+		i=$((i + 1))
+	done
+}
+route_row GET /v1/tokens "" 200 200 200 403 403 403 401
+route_row GET "/v1/tokens?tenant=ten-provider" "" 200 403 403 403 403 403 401
+route_row POST /v1/tokens '{"tenant_id":"ten-provider","name":"x","kind":"metrics"}' 201 403 403 403 403 403 401
+route_row DELETE "/v1/tokens/$VB_ID" "" - 404 - 403 403 403 401
+route_row GET /v1/tenants "" 200 403 403 403 403 403 401
+route_row GET /v1/hosts "" 200 403 403 403 403 403 401
+route_row DELETE "/v1/hosts/$HOST_ID" "" - 403 403 403 403 403 401
+route_row DELETE /v1/hosts/host-nosuch "" 404 403 403 403 403 403 401
+route_row GET /metrics "" 200 403 403 403 200 403 401
+# the denials changed nothing: B's token and the dev host still work
+api "$VB" GET /v1/tokens
+[ "$STATUS" = 200 ] || fail "a denied revoke revoked: $STATUS $BODY"
+host_ready "$HOST_ID" || fail "a denied host remove removed the host"
+# the allowed ones: tenant B revokes its own token, the admin any tenant's
+route_expect tenantB DELETE "/v1/tokens/$VB_ID" 200
+api "$VB" GET /v1/tokens
+[ "$STATUS" = 401 ] && [ "$(jget 'j["error"]["message"]')" = "token revoked" ] || fail "revoked: $STATUS $BODY"
+route_expect admin DELETE "/v1/tokens/$VA_ID" 200
+# the CLI says the same
+cli --token "$TM" token list
+expect_cli_error 1 "only valid for GET /metrics \(HTTP 403\)"
+cli --token "$TA" host remove "$HOST_ID" --yes
+expect_cli_error 1 "only an admin token may manage hosts \(HTTP 403\)"
+cli --token "$TA" token revoke "$VB_ID"
+expect_cli_error 1 "token not found \(HTTP 404\)"
+cli --token "$VB" token list
+expect_cli_error 1 "token revoked \(HTTP 401\)"
+cli_ok --token "$TA" token list
+grep -qF "${TA##*_}" <<<"$OUT$ERR" && fail "token list printed a secret"
+checked=$((checked + 5))
 
 echo "PASS access_matrix ($checked checks)"

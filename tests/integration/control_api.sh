@@ -20,9 +20,9 @@ openssl x509 -in "$CA" -noout -text | grep 'NIST CURVE: P-384' >/dev/null || fai
 grep -q "$ADMIN" "$WORK/ctl.err" && fail "admin token leaked into the log"
 [ "$(db 'PRAGMA journal_mode')" = wal ] || fail "store not in WAL mode"
 
-# health and metrics need no token
+# health needs no token; metrics an admin (or metrics) token (control_tokens.sh)
 req GET /healthz; expect 200; [ "$(jget 'j["status"]')" = ok ] || fail healthz
-req GET /metrics; expect 200; grep -q '^cloister_hosts{state="ready"} 0' <<<"$BODY" || fail "metrics: $BODY"
+as "$ADMIN" GET /metrics; expect 200; grep -q '^cloister_hosts{state="ready"} 0' <<<"$BODY" || fail "metrics: $BODY"
 
 # authentication
 req GET /v1/tenants; expect 401 unauthorized
@@ -211,7 +211,7 @@ as "$HT" POST "/v1/hosts/$HID/sync" "{\"generation\":$GEN,\"wait_ms\":0,\"enclav
 as "$TA" GET "/v1/jobs/$DJ"; [ "$(jget 'j["state"]')" = succeeded ] || fail "destroy job: $BODY"
 as "$TA" GET "/v1/enclaves/$EID"; expect 404 not_found
 
-req GET /metrics; grep -q '^cloister_http_requests_total{status="403"}' <<<"$BODY" || fail "metrics statuses"
+as "$ADMIN" GET /metrics; grep -q '^cloister_http_requests_total{status="403"}' <<<"$BODY" || fail "metrics statuses"
 
 # a host that stops syncing is marked lost (3 x the poll timeout: restarted with 1000 ms)
 ctl_kill9
@@ -222,7 +222,8 @@ until as "$ADMIN" GET /v1/hosts && [ "$(jget 'j["items"][0]["state"]')" = lost ]
 	[ $SECONDS -lt $deadline ] || fail "host never marked lost"
 	sleep 0.2
 done
-req GET /metrics; grep -q '^cloister_hosts{state="lost"} 1' <<<"$BODY" || fail "metrics lost host"
+as "$ADMIN" GET /metrics; grep -q '^cloister_hosts{state="lost"} 1' <<<"$BODY" || fail "metrics lost host"
+grep -q '^cloister_http_requests_total{status="403"}' <<<"$BODY" || fail "metrics statuses"
 
 # clean shutdown on SIGTERM
 kill -TERM "$CTL_PID"; wait "$CTL_PID" || fail "non-zero exit on SIGTERM"; CTL_PID=

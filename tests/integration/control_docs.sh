@@ -41,7 +41,7 @@ if len(routes) < 40:
 sys.exit(1 if bad else 0)
 PY
 [ -f docs/control.md ] || fail "missing docs/control.md"
-for flag in --data --listen --poll-timeout-ms; do
+for flag in --data --listen --poll-timeout-ms --metrics-open; do
 	grep -q -- "$flag" docs/control.md || fail "flag $flag undocumented"
 	grep -q -- "\"${flag#--}\"" src/control/main.c || fail "documented flag $flag not parsed"
 done

@@ -73,7 +73,7 @@ expect() { # expect STATUS [error-code]
 # sync_waiters: prints how many host syncs the server holds (/metrics).
 sync_waiters() {
 	local b s
-	b=$(curl -sS --cacert "$CA" "$URL/metrics") || fail "GET /metrics"
+	b=$(curl -sS --cacert "$CA" -H "Authorization: Bearer $ADMIN" "$URL/metrics") || fail "GET /metrics"
 	s=$(awk '/^cloister_sync_waiters /{print $2}' <<<"$b")
 	[ -n "$s" ] || fail "no cloister_sync_waiters in /metrics"
 	echo "$s"

@@ -58,7 +58,7 @@ ctl_start --poll-timeout-ms 2000
 grep -q '^admin-token:' "$WORK/ctl.out.cur" && fail "admin token printed again after restart"
 [ "$(db 'PRAGMA integrity_check')" = ok ] || fail "store integrity"
 SCHEMA=$(awk '/#define CTL_SCHEMA_VERSION/{print $3}' "$(dirname "$0")/../../src/control/store.h")
-[ "$(db 'SELECT MAX(version) FROM schema_version')" = "$SCHEMA" ] || fail "schema version"
+[ "$(db 'SELECT MAX(version) FROM schema_version')" = "$SCHEMA" ] || fail "schema version (want $SCHEMA)"
 [ "$(db 'SELECT COUNT(*) FROM schema_version')" = "$SCHEMA" ] || fail "migrations re-applied"
 
 # the old admin token still works; everything committed is there, once

@@ -31,7 +31,7 @@ K=(-H "Authorization: Bearer $TA" -H "X-Cloister-Access-Key: $KEY")
 # waiters N: polls /metrics (deadline 10 s) until N host syncs are held
 waiters() {
 	local deadline=$((SECONDS + 10))
-	until req GET /metrics; grep -q "^cloister_sync_waiters $1\$" <<<"$BODY"; do
+	until as "$ADMIN" GET /metrics; grep -q "^cloister_sync_waiters $1\$" <<<"$BODY"; do
 		[ $SECONDS -lt $deadline ] || fail "sync waiters never became $1"
 		sleep 0.05
 	done

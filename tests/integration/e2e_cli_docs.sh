@@ -31,7 +31,10 @@ for v in $verbs; do check_page "enclave-$v.md" enclave "$v"; done
 step "dev, host, token"
 check_page dev.md dev
 check_page host-list.md host list
+check_page host-remove.md host remove
 check_page token-create.md token create
+check_page token-list.md token list
+check_page token-revoke.md token revoke
 check_page cloister.md # the global options
 
 step "unknown verbs are usage errors"

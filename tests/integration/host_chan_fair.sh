@@ -129,7 +129,7 @@ tenant() {
 	ENCLAVES+=("$T_ENC")
 }
 metric() { # metric NAME: its value in /metrics
-	curl -sS --cacert "$CA" "$URL/metrics" | awk -v m="$1" '$1 == m { print $2 }'
+	curl -sS --cacert "$CA" -H "Authorization: Bearer $ADMIN" "$URL/metrics" | awk -v m="$1" '$1 == m { print $2 }'
 }
 ops_inflight_is() { [ "$(metric cloister_ops_inflight)" = "$1" ]; }
 # Connections the agent holds to enclave $1's shim (accepted sockets bound to its shim.sock).

@@ -28,7 +28,7 @@ unset CLOISTER_CONFIG CLOISTER_ACCESS_KEY
 # A bad --fw-root fails at start and manufactures nothing.
 JT=$(join_token)
 rc=0
-"$HOST_BIN" --control "$URL" --ca "$CA" --data "$WORK/badroot" --join-token "$JT" \
+CLOISTER_JOIN_TOKEN=$JT "$HOST_BIN" --control "$URL" --ca "$CA" --data "$WORK/badroot" \
 	--fw-root "$WORK/missing.pub" >"$WORK/badroot.out" 2>"$WORK/badroot.err" || rc=$?
 [ $rc != 0 ] || fail "started with a missing --fw-root key"
 grep -q '^error: cannot open the firmware guard' "$WORK/badroot.err" || fail "unclear error: $(cat "$WORK/badroot.err")"

@@ -121,11 +121,17 @@ join_token() {
 	jget 'j["token"]'
 }
 
-# host_start [args...]: starts the agent on $HDATA, waits for "host-id:".
+# host_start [--join-token T] [args...]: starts the agent on $HDATA, waits
+# for "host-id:". A join token goes to the agent in CLOISTER_JOIN_TOKEN, never
+# on its command line (where every user of the machine sees it).
 host_start() {
+	local args=() jt=
+	while [ $# -gt 0 ]; do
+		if [ "$1" = --join-token ]; then jt=$2; shift 2; else args+=("$1"); shift; fi
+	done
 	: >"$WORK/host.out"
-	"$HOST_BIN" --control "$URL" --ca "$CA" --data "$HDATA" --poll-timeout-ms "$HOST_POLL_MS" "$@" \
-		>"$WORK/host.out" 2>>"$WORK/host.err" &
+	CLOISTER_JOIN_TOKEN=$jt "$HOST_BIN" --control "$URL" --ca "$CA" --data "$HDATA" --poll-timeout-ms "$HOST_POLL_MS" \
+		"${args[@]}" >"$WORK/host.out" 2>>"$WORK/host.err" &
 	HOST_PID=$!
 	local deadline=$((SECONDS + 20))
 	until grep -q '^host-id: ' "$WORK/host.out"; do

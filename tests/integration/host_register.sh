@@ -24,7 +24,7 @@ grep -q 'join-token' "$WORK/nojoin.err" || fail "no-token error unclear: $(cat "
 
 # A wrong join token: refused with the control plane's reason, no host.json.
 rc=0
-"$HOST_BIN" --control "$URL" --ca "$CA" --data "$WORK/wrong" --join-token "clj_join-aaaaaaaaaaaaaaaaaaaa_00" \
+CLOISTER_JOIN_TOKEN="clj_join-aaaaaaaaaaaaaaaaaaaa_00" "$HOST_BIN" --control "$URL" --ca "$CA" --data "$WORK/wrong" \
 	2>"$WORK/wrong.err" || rc=$?
 [ $rc != 0 ] || fail "a wrong join token was accepted"
 grep -q 'registration refused' "$WORK/wrong.err" || fail "wrong-token error unclear: $(cat "$WORK/wrong.err")"
@@ -66,7 +66,7 @@ host_stop
 
 # The consumed join token cannot register another host.
 rc=0
-"$HOST_BIN" --control "$URL" --ca "$CA" --data "$WORK/reuse" --join-token "$JT" 2>"$WORK/reuse.err" || rc=$?
+CLOISTER_JOIN_TOKEN=$JT "$HOST_BIN" --control "$URL" --ca "$CA" --data "$WORK/reuse" 2>"$WORK/reuse.err" || rc=$?
 [ $rc != 0 ] || fail "a used join token registered a second host"
 grep -q 'registration refused' "$WORK/reuse.err" || fail "reuse error unclear: $(cat "$WORK/reuse.err")"
 req GET /v1/hosts

@@ -95,7 +95,7 @@ start_host() {
 	[ "$STATUS" = 201 ] || [ "$STATUS" = 200 ] || fail "join token: $STATUS $BODY"
 	local join
 	join=$(jget 'j["token"]')
-	"$BIN/cloister-host" --control "$SERVER" --ca "$CA" --data "$dir" --join-token "$join" --name "$name" \
+	CLOISTER_JOIN_TOKEN=$join "$BIN/cloister-host" --control "$SERVER" --ca "$CA" --data "$dir" --name "$name" \
 		>"$T/host-$name.out" 2>>"$T/host-$name.log" &
 	CL_PIDS+=($!)
 	wait_for 30 grep -q '^host-id: ' "$T/host-$name.out" || fail "cloister-host did not register"

@@ -7,6 +7,9 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "host/agent.h"
 
@@ -256,11 +259,126 @@ static void id_validation(void **state)
 	assert_true(cl_agent_valid_name("012345678901234567890123456789012345678901234567890123456789012"));
 }
 
+#define TOKEN "clj_join-abcdefghijklmnopqrst_0123456789abcdef"
+
+static void join_token_text(void **state)
+{
+	char out[CL_AGENT_JOIN_TOKEN_MAX];
+	static const char *const good[] = {TOKEN, TOKEN "\n", "  " TOKEN "\r\n\n", "\t" TOKEN " "};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		memset(out, 'x', sizeof(out));
+		assert_int_equal(cl_agent_join_token_parse(good[i], strlen(good[i]), out, sizeof(out)), CL_OK);
+		assert_string_equal(out, TOKEN);
+	}
+	static const char *const bad[] = {"", " \n\t", TOKEN "\n" TOKEN, "clj a_b", "clj\x01x", "clj\x7f", "\xc3\xa9t"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(cl_agent_join_token_parse(bad[i], strlen(bad[i]), out, sizeof(out)), CL_EINVAL);
+		assert_null(strstr(cl_error_detail(), "clj")); /* never quoted back */
+	}
+	char big[CL_AGENT_JOIN_TOKEN_MAX + 1];
+	memset(big, 'a', sizeof(big));
+	assert_int_equal(cl_agent_join_token_parse(big, CL_AGENT_JOIN_TOKEN_MAX - 1, out, sizeof(out)), CL_OK);
+	assert_int_equal(strlen(out), CL_AGENT_JOIN_TOKEN_MAX - 1);
+	assert_int_equal(cl_agent_join_token_parse(big, CL_AGENT_JOIN_TOKEN_MAX, out, sizeof(out)), CL_EINVAL);
+	/* an embedded NUL is not a token character either */
+	assert_int_equal(cl_agent_join_token_parse("ab\0cd", 5, out, sizeof(out)), CL_EINVAL);
+}
+
+/* Writes content to dir/name with mode; returns the path (static buffer). */
+static const char *token_file(const char *dir, const char *name, const char *content, mode_t mode)
+{
+	static char path[256];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(content, f);
+	fclose(f);
+	assert_int_equal(chmod(path, mode), 0);
+	return path;
+}
+
+static void join_token_sources(void **state)
+{
+	char dir[] = "/tmp/cl-join-XXXXXX", out[CL_AGENT_JOIN_TOKEN_MAX];
+	assert_non_null(mkdtemp(dir));
+	cl_agent_config c;
+	memset(&c, 0, sizeof(c));
+	/* none given: empty, not an error */
+	assert_int_equal(cl_agent_join_token_resolve(&c, NULL, out, sizeof(out)), CL_OK);
+	assert_string_equal(out, "");
+	assert_int_equal(cl_agent_join_token_resolve(&c, "", out, sizeof(out)), CL_OK);
+	assert_string_equal(out, "");
+	/* the environment */
+	assert_int_equal(cl_agent_join_token_resolve(&c, TOKEN "\n", out, sizeof(out)), CL_OK);
+	assert_string_equal(out, TOKEN);
+	assert_int_equal(cl_agent_join_token_resolve(&c, "two words", out, sizeof(out)), CL_EINVAL);
+	assert_non_null(strstr(cl_error_detail(), CL_AGENT_JOIN_ENV));
+	assert_null(strstr(cl_error_detail(), "words"));
+	/* a private file */
+	c.join_token_file = token_file(dir, "ok", TOKEN "\n", 0600);
+	assert_int_equal(cl_agent_join_token_resolve(&c, NULL, out, sizeof(out)), CL_OK);
+	assert_string_equal(out, TOKEN);
+	c.join_token_file = token_file(dir, "ro", TOKEN, 0400);
+	assert_int_equal(cl_agent_join_token_resolve(&c, NULL, out, sizeof(out)), CL_OK);
+	assert_string_equal(out, TOKEN);
+	/* one source only */
+	assert_int_equal(cl_agent_join_token_resolve(&c, TOKEN, out, sizeof(out)), CL_EINVAL);
+	assert_non_null(strstr(cl_error_detail(), "one way"));
+	c.join_token = TOKEN;
+	assert_int_equal(cl_agent_join_token_resolve(&c, NULL, out, sizeof(out)), CL_EINVAL);
+	c.join_token_file = NULL;
+	assert_int_equal(cl_agent_join_token_resolve(&c, TOKEN, out, sizeof(out)), CL_EINVAL);
+	assert_int_equal(cl_agent_join_token_resolve(&c, NULL, out, sizeof(out)), CL_OK); /* deprecated flag */
+	assert_string_equal(out, TOKEN);
+	c.join_token = NULL;
+	/* refused: readable or writable by others, not a file, too big, missing, two tokens */
+	static const mode_t open_modes[] = {0644, 0640, 0604, 0620, 0602, 0610};
+	for (size_t i = 0; i < sizeof(open_modes) / sizeof(open_modes[0]); i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "open%zu", i);
+		c.join_token_file = token_file(dir, name, TOKEN, open_modes[i]);
+		out[0] = 'x';
+		assert_int_equal(cl_agent_join_token_resolve(&c, NULL, out, sizeof(out)), CL_EPERM);
+		assert_non_null(strstr(cl_error_detail(), "chmod 600"));
+		assert_null(strstr(cl_error_detail(), "clj_"));
+		assert_int_equal(out[0], '\0');
+	}
+	c.join_token_file = dir;
+	assert_int_equal(cl_agent_join_token_resolve(&c, NULL, out, sizeof(out)), CL_EINVAL);
+	char big[CL_AGENT_JOIN_FILE_MAX + 2];
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	c.join_token_file = token_file(dir, "big", big, 0600);
+	assert_int_equal(cl_agent_join_token_resolve(&c, NULL, out, sizeof(out)), CL_ETOOBIG);
+	c.join_token_file = token_file(dir, "two", TOKEN "\n" TOKEN "\n", 0600);
+	assert_int_equal(cl_agent_join_token_resolve(&c, NULL, out, sizeof(out)), CL_EINVAL);
+	assert_null(strstr(cl_error_detail(), "clj_"));
+	c.join_token_file = "/nonexistent/join-token";
+	assert_int_equal(cl_agent_join_token_resolve(&c, NULL, out, sizeof(out)), CL_ENOTFOUND);
+	char cmd[64];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void join_token_flag(void **state)
+{
+	const char *argv[] = {BASE, "--join-token-file", "/run/tok"};
+	cl_agent_config c;
+	assert_int_equal(parse(ARGC(argv), argv, &c), CL_OK);
+	assert_string_equal(c.join_token_file, "/run/tok");
+	assert_null(c.join_token);
+	const char *twice[] = {BASE, "--join-token-file", "/a", "--join-token-file=/b"};
+	expect_bad(twice, ARGC(twice), "given twice");
+	assert_non_null(strstr(cl_agent_usage(), "--join-token-file"));
+	assert_non_null(strstr(cl_agent_usage(), CL_AGENT_JOIN_ENV));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(minimal),    cmocka_unit_test(all_flags),       cmocka_unit_test(help),
 	    cmocka_unit_test(negative),   cmocka_unit_test(latency_entries), cmocka_unit_test(id_validation),
+	    cmocka_unit_test(join_token_text), cmocka_unit_test(join_token_sources), cmocka_unit_test(join_token_flag),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

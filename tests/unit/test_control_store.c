@@ -18,6 +18,7 @@
 #include "control/store.h"
 #include "control/store_priv.h"
 #include "control/upload.h"
+#include "control/store_fw.h"
 
 typedef struct fixture {
 	char dir[64];
@@ -63,8 +64,21 @@ static void tenant_crud(void **state)
 	assert_int_equal(ctl_store_tenant_get(f->st, "ten-b", &got), CL_ENOTFOUND);
 	ctl_tenant *list = NULL;
 	size_t n = 0;
-	assert_int_equal(ctl_store_tenant_list(f->st, &list, &n), CL_OK);
+	assert_int_equal(ctl_store_tenant_list(f->st, "", 10, &list, &n), CL_OK);
 	assert_int_equal(n, 1);
+	free(list);
+	/* pages in id order, whatever the names */
+	ctl_tenant t3 = {.id = "ten-0", .name = "zulu"}, t4 = {.id = "ten-z", .name = "alpha"};
+	assert_int_equal(ctl_store_tenant_insert(f->st, &t3), CL_OK);
+	assert_int_equal(ctl_store_tenant_insert(f->st, &t4), CL_OK);
+	assert_int_equal(ctl_store_tenant_list(f->st, "", 2, &list, &n), CL_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].id, "ten-0");
+	assert_string_equal(list[1].id, "ten-a");
+	free(list);
+	assert_int_equal(ctl_store_tenant_list(f->st, "ten-a", 2, &list, &n), CL_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0].id, "ten-z");
 	free(list);
 }
 
@@ -121,6 +135,10 @@ static void migrate_v1_to_v2(void **state)
 			  "CREATE TABLE join_tokens(id TEXT PRIMARY KEY, hash TEXT NOT NULL, expires_at INTEGER NOT NULL,"
 			  " used INTEGER NOT NULL DEFAULT 0);"
 			  "INSERT INTO join_tokens(id,hash,expires_at) VALUES('join-old','v1$h',5000);"
+			  "DROP TABLE tokens;" /* version 1's tokens: no expiry, no revocation (migration 4) */
+			  "CREATE TABLE tokens(id TEXT PRIMARY KEY, kind TEXT NOT NULL, tenant_id TEXT NOT NULL,"
+			  " host_id TEXT NOT NULL DEFAULT '', name TEXT NOT NULL, hash TEXT NOT NULL,"
+			  " created_at INTEGER NOT NULL);"
 			  "DROP TABLE fw_ops; DROP TABLE fw_releases;"
 			  "INSERT INTO host_fw(host_id,eligible,quarantined,window_open,devices,updated_at)"
 			  " VALUES('host-old',1,0,0,'[]',1);");
@@ -165,10 +183,10 @@ static void tokens_and_join(void **state)
 	ctl_token t = {.id = "tok-1", .kind = "admin", .tenant_id = CTL_PROVIDER_TENANT, .name = "a", .hash = "v1$x"},
 		  got;
 	int64_t n = -1;
-	assert_int_equal(ctl_store_admin_count(f->st, &n), CL_OK);
+	assert_int_equal(ctl_store_admin_count(f->st, 0, NULL, &n), CL_OK);
 	assert_int_equal(n, 0);
 	assert_int_equal(ctl_store_token_insert(f->st, &t), CL_OK);
-	assert_int_equal(ctl_store_admin_count(f->st, &n), CL_OK);
+	assert_int_equal(ctl_store_admin_count(f->st, 0, NULL, &n), CL_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(ctl_store_token_get(f->st, "tok-1", &got), CL_OK);
 	assert_string_equal(got.kind, "admin");
@@ -185,6 +203,82 @@ static void tokens_and_join(void **state)
 	assert_int_equal(ctl_store_join_consume(f->st, "join-1"), CL_EAUTH); /* one-time */
 	assert_int_equal(ctl_store_join_get(f->st, "join-1", 0, hash, level), CL_EAUTH);
 	assert_int_equal(ctl_store_join_consume(f->st, "join-x"), CL_EAUTH);
+}
+
+static void add_token(fixture *f, const char *id, const char *kind, const char *tenant, const char *host,
+		      int64_t expires_at)
+{
+	ctl_token t = {.hash = "v1$secret-hash", .created_at = 10, .expires_at = expires_at};
+	snprintf(t.id, sizeof(t.id), "%s", id);
+	snprintf(t.kind, sizeof(t.kind), "%s", kind);
+	snprintf(t.tenant_id, sizeof(t.tenant_id), "%s", tenant);
+	snprintf(t.host_id, sizeof(t.host_id), "%s", host);
+	snprintf(t.name, sizeof(t.name), "n-%s", id);
+	assert_int_equal(ctl_store_token_insert(f->st, &t), CL_OK);
+}
+
+/* Expiry and revocation are stored and read back; the usable-admin count
+ * ignores expired, revoked and excepted tokens; lists page by id, filter
+ * by tenant and never carry the hash; revocation keeps its first time. */
+static void token_lifecycle(void **state)
+{
+	fixture *f = *state;
+	ctl_token got, *list = NULL;
+	size_t cnt = 0;
+	int64_t n = -1;
+	add_token(f, "tok-a1", "admin", CTL_PROVIDER_TENANT, "", 0);
+	add_token(f, "tok-a2", "admin", CTL_PROVIDER_TENANT, "", 5000);
+	add_token(f, "tok-m1", "metrics", CTL_PROVIDER_TENANT, "", 9000);
+	add_token(f, "tok-t1", "tenant", "ten-a", "", 7000);
+	add_token(f, "tok-t2", "tenant", "ten-a", "", 8000);
+	add_token(f, "tok-t3", "tenant", "ten-b", "", 8000);
+	assert_int_equal(ctl_store_token_get(f->st, "tok-a2", &got), CL_OK);
+	assert_int_equal(got.expires_at, 5000);
+	assert_int_equal(got.revoked_at, 0);
+	assert_string_equal(got.hash, "v1$secret-hash");
+
+	assert_int_equal(ctl_store_admin_count(f->st, 4999, NULL, &n), CL_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(ctl_store_admin_count(f->st, 5000, NULL, &n), CL_OK); /* tok-a2 expired at 5000 */
+	assert_int_equal(n, 1);
+	assert_int_equal(ctl_store_admin_count(f->st, 4999, "tok-a1", &n), CL_OK);
+	assert_int_equal(n, 1);
+
+	assert_int_equal(ctl_store_token_revoke(f->st, "tok-a1", 6000), CL_OK);
+	assert_int_equal(ctl_store_token_revoke(f->st, "tok-a1", 6500), CL_OK); /* idempotent */
+	assert_int_equal(ctl_store_token_get(f->st, "tok-a1", &got), CL_OK);
+	assert_int_equal(got.revoked_at, 6000);
+	assert_int_equal(ctl_store_admin_count(f->st, 4999, NULL, &n), CL_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(ctl_store_token_revoke(f->st, "tok-none", 6000), CL_ENOTFOUND);
+
+	/* tenant filter and pages of 2, in id order */
+	assert_int_equal(ctl_store_token_list(f->st, "ten-a", "", 10, &list, &cnt), CL_OK);
+	assert_int_equal(cnt, 2);
+	assert_string_equal(list[0].id, "tok-t1");
+	assert_string_equal(list[1].id, "tok-t2");
+	assert_int_equal(list[0].expires_at, 7000);
+	free(list);
+	char seen[8][CTL_ID_MAX];
+	size_t total = 0;
+	char after[CTL_ID_MAX] = "";
+	for (int page = 0; page < 10; page++) {
+		assert_int_equal(ctl_store_token_list(f->st, NULL, after, 2, &list, &cnt), CL_OK);
+		for (size_t i = 0; i < cnt; i++) {
+			assert_string_equal(list[i].hash, ""); /* never in a list */
+			assert_true(total < 8);
+			snprintf(seen[total++], CTL_ID_MAX, "%s", list[i].id);
+		}
+		if (cnt)
+			snprintf(after, sizeof(after), "%s", list[cnt - 1].id);
+		free(list);
+		if (cnt < 2)
+			break;
+	}
+	assert_int_equal(total, 6);
+	for (size_t i = 1; i < total; i++)
+		assert_true(strcmp(seen[i - 1], seen[i]) < 0);
+	assert_int_equal(ctl_store_token_list(f->st, NULL, "", 0, &list, &cnt), CL_EINVAL);
 }
 
 static void add_host(fixture *f, const char *id, int64_t mem, int64_t seen)
@@ -295,6 +389,172 @@ static void hosts_and_enclaves(void **state)
 	assert_int_equal(ctl_store_enclave_get(f->st, "enc-2", &e), CL_ENOTFOUND);
 	snprintf(e.id, sizeof(e.id), "enc-none");
 	assert_int_equal(ctl_store_enclave_update(f->st, &e), CL_ENOTFOUND);
+}
+
+static void add_job(fixture *f, const char *id, const char *kind, const char *enclave, const char *state_)
+{
+	ctl_job j = {.tenant_id = "ten-a", .created_at = 1, .updated_at = 1};
+	snprintf(j.id, sizeof(j.id), "%s", id);
+	snprintf(j.kind, sizeof(j.kind), "%s", kind);
+	snprintf(j.enclave_id, sizeof(j.enclave_id), "%s", enclave);
+	snprintf(j.state, sizeof(j.state), "%s", state_);
+	assert_int_equal(ctl_store_job_insert(f->st, &j), CL_OK);
+}
+
+/* Removing a host: its enclaves lost (jobs failed with the reason), the one
+ * being destroyed left to the caller, its token revoked, its pending
+ * firmware ops refused, the row kept as "removed" and out of the fleet
+ * list; nothing of another host changes. */
+static void host_removal(void **state)
+{
+	fixture *f = *state;
+	ctl_host h, *hs = NULL;
+	ctl_enclave e;
+	ctl_job j;
+	ctl_token t;
+	size_t n = 0;
+	int64_t lost = -1;
+	add_host(f, "host-1", 1000, 100);
+	add_host(f, "host-2", 1000, 100);
+	add_enclave(f, "enc-1", "one", "host-1", 64);
+	add_enclave(f, "enc-2", "two", "host-1", 64);
+	add_enclave(f, "enc-3", "three", "host-1", 64);
+	add_enclave(f, "enc-4", "four", "host-2", 64);
+	assert_int_equal(ctl_store_enclave_get(f->st, "enc-3", &e), CL_OK);
+	snprintf(e.desired, sizeof(e.desired), "gone");
+	snprintf(e.state, sizeof(e.state), "destroying");
+	assert_int_equal(ctl_store_enclave_update(f->st, &e), CL_OK);
+	add_job(f, "job-1", "create", "enc-1", "running");
+	add_job(f, "job-2", "stop", "enc-2", "pending");
+	add_job(f, "job-3", "create", "enc-2", "succeeded");
+	add_job(f, "job-4", "destroy", "enc-3", "running");
+	add_job(f, "job-5", "create", "enc-4", "pending");
+	add_token(f, "tok-h1", "host", CTL_PROVIDER_TENANT, "host-1", 0);
+	add_token(f, "tok-h2", "host", CTL_PROVIDER_TENANT, "host-2", 0);
+	ctl_fw_op op = {.id = "fw-1", .host_id = "host-1", .kind = "power_cycle", .state = "pending", .data = (char *)""};
+	assert_int_equal(ctl_store_fw_op_insert(f->st, &op), CL_OK);
+
+	assert_int_equal(ctl_store_host_remove(f->st, "host-1", 4242, "its host was removed", &lost), CL_OK);
+	assert_int_equal(lost, 2);
+	for (int i = 1; i <= 2; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "enc-%d", i);
+		assert_int_equal(ctl_store_enclave_get(f->st, id, &e), CL_OK);
+		assert_string_equal(e.state, "lost");
+		assert_string_equal(e.error, "its host was removed");
+		assert_int_equal(e.updated_at, 4242);
+	}
+	assert_int_equal(ctl_store_job_get(f->st, "job-1", &j), CL_OK);
+	assert_string_equal(j.state, "failed");
+	assert_string_equal(j.error, "its host was removed");
+	assert_int_equal(j.progress, 100);
+	assert_int_equal(ctl_store_job_get(f->st, "job-2", &j), CL_OK);
+	assert_string_equal(j.state, "failed");
+	assert_int_equal(ctl_store_job_get(f->st, "job-3", &j), CL_OK);
+	assert_string_equal(j.state, "succeeded"); /* finished jobs keep their outcome */
+	assert_int_equal(ctl_store_enclave_get(f->st, "enc-3", &e), CL_OK);
+	assert_string_equal(e.state, "destroying"); /* the caller's (ctl_jobs_gone) */
+	assert_int_equal(ctl_store_job_get(f->st, "job-4", &j), CL_OK);
+	assert_string_equal(j.state, "running");
+	assert_int_equal(ctl_store_token_get(f->st, "tok-h1", &t), CL_OK);
+	assert_int_equal(t.revoked_at, 4242);
+	ctl_fw_op got;
+	assert_int_equal(ctl_store_fw_op_get(f->st, "host-1", "fw-1", &got), CL_OK);
+	assert_string_equal(got.state, "refused");
+	assert_string_equal(got.result_reason, "host_removed");
+	ctl_fw_op_clear(&got);
+	assert_int_equal(ctl_store_host_get(f->st, "host-1", &h), CL_OK);
+	assert_string_equal(h.state, "removed");
+	assert_int_equal(h.generation, 2);
+	ctl_host_clear(&h);
+	/* host-2 untouched */
+	assert_int_equal(ctl_store_enclave_get(f->st, "enc-4", &e), CL_OK);
+	assert_string_equal(e.state, "pending");
+	assert_int_equal(ctl_store_job_get(f->st, "job-5", &j), CL_OK);
+	assert_string_equal(j.state, "pending");
+	assert_int_equal(ctl_store_token_get(f->st, "tok-h2", &t), CL_OK);
+	assert_int_equal(t.revoked_at, 0);
+
+	/* out of the fleet (placement's list), visible by state */
+	assert_int_equal(ctl_store_host_list(f->st, NULL, "", -1, &hs, &n), CL_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(hs[0].id, "host-2");
+	ctl_host_list_free(hs, n);
+	assert_int_equal(ctl_store_host_list(f->st, "removed", "", -1, &hs, &n), CL_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(hs[0].id, "host-1");
+	ctl_host_list_free(hs, n);
+	/* a heartbeat cannot bring it back; removing twice or an unknown host fails */
+	ctl_host seen = {.id = "host-1", .last_seen = 9999};
+	assert_int_equal(ctl_store_host_seen(f->st, &seen), CL_ENOTFOUND);
+	int nl = 0;
+	assert_int_equal(ctl_store_hosts_mark_lost(f->st, 1000000, &nl), CL_OK);
+	assert_int_equal(nl, 1); /* host-2 only */
+	assert_int_equal(ctl_store_host_get(f->st, "host-1", &h), CL_OK);
+	assert_string_equal(h.state, "removed");
+	ctl_host_clear(&h);
+	assert_int_equal(ctl_store_host_remove(f->st, "host-1", 5000, "again", &lost), CL_ECONFLICT);
+	assert_int_equal(ctl_store_host_remove(f->st, "host-x", 5000, "none", &lost), CL_ENOTFOUND);
+}
+
+static void host_pages(void **state)
+{
+	fixture *f = *state;
+	ctl_host *hs = NULL;
+	size_t n = 0;
+	add_host(f, "host-c", 1000, 100);
+	add_host(f, "host-a", 1000, 100);
+	add_host(f, "host-b", 1000, 100);
+	assert_int_equal(ctl_store_host_list(f->st, NULL, "", 2, &hs, &n), CL_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(hs[0].id, "host-a");
+	assert_string_equal(hs[1].id, "host-b");
+	ctl_host_list_free(hs, n);
+	assert_int_equal(ctl_store_host_list(f->st, NULL, "host-b", 2, &hs, &n), CL_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(hs[0].id, "host-c");
+	ctl_host_list_free(hs, n);
+	assert_int_equal(ctl_store_host_list(f->st, "lost", "", 10, &hs, &n), CL_OK);
+	assert_int_equal(n, 0);
+	ctl_host_list_free(hs, n);
+}
+
+/* A database at schema version 3 (tokens without expiry or revocation) is
+ * migrated to 4: tenant and engineer tokens get 90 days from the upgrade,
+ * admin and host tokens none; nothing is revoked. */
+static void migrate_v3_to_v4(void **state)
+{
+	fixture *f = *state;
+	ctl_store_close(f->st);
+	f->st = NULL;
+	raw_exec(f->path, "DELETE FROM schema_version WHERE version > 3;"
+			  "DROP TABLE tokens;"
+			  "CREATE TABLE tokens(id TEXT PRIMARY KEY, kind TEXT NOT NULL, tenant_id TEXT NOT NULL,"
+			  " host_id TEXT NOT NULL DEFAULT '', name TEXT NOT NULL, hash TEXT NOT NULL,"
+			  " created_at INTEGER NOT NULL);"
+			  "INSERT INTO tokens VALUES('tok-a','admin','ten-provider','','admin','v1$a',1);"
+			  "INSERT INTO tokens VALUES('tok-t','tenant','ten-x','','ci','v1$t',1);"
+			  "INSERT INTO tokens VALUES('tok-e','engineer','ten-provider','','alice','v1$e',1);"
+			  "INSERT INTO tokens VALUES('tok-h','host','ten-provider','host-1','h1','v1$h',1);");
+	int64_t before = (int64_t)cl_now_wall_ms();
+	assert_int_equal(ctl_store_open(f->path, &f->st), CL_OK);
+	int64_t after = (int64_t)cl_now_wall_ms();
+	assert_int_equal(raw_int(f->path, "SELECT MAX(version) FROM schema_version"), CTL_SCHEMA_VERSION);
+	ctl_token t;
+	const int64_t ninety = 90ll * 86400 * 1000;
+	assert_int_equal(ctl_store_token_get(f->st, "tok-t", &t), CL_OK);
+	assert_true(t.expires_at >= before / 1000 * 1000 + ninety && t.expires_at <= after + ninety);
+	assert_int_equal(t.revoked_at, 0);
+	assert_string_equal(t.hash, "v1$t");
+	assert_int_equal(ctl_store_token_get(f->st, "tok-e", &t), CL_OK);
+	assert_true(t.expires_at >= before / 1000 * 1000 + ninety && t.expires_at <= after + ninety);
+	assert_int_equal(ctl_store_token_get(f->st, "tok-a", &t), CL_OK);
+	assert_int_equal(t.expires_at, 0);
+	assert_int_equal(ctl_store_token_get(f->st, "tok-h", &t), CL_OK);
+	assert_int_equal(t.expires_at, 0);
+	int64_t n = 0;
+	assert_int_equal(ctl_store_admin_count(f->st, after, NULL, &n), CL_OK);
+	assert_int_equal(n, 1);
 }
 
 static void jobs_lifecycle(void **state)
@@ -488,7 +748,7 @@ static void full_disk_is_enospace(void **state)
 	assert_string_equal(cl_error_detail(), detail);
 	ctl_tenant *list = NULL;
 	size_t n = 9;
-	assert_int_equal(ctl_store_tenant_list(f->st, &list, &n), CL_OK);
+	assert_int_equal(ctl_store_tenant_list(f->st, "", 10, &list, &n), CL_OK);
 	assert_int_equal(n, 0);
 	free(list);
 }
@@ -583,6 +843,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(rollback_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(migrations_idempotent, setup, teardown),
 		cmocka_unit_test_setup_teardown(tokens_and_join, setup, teardown),
+		cmocka_unit_test_setup_teardown(token_lifecycle, setup, teardown),
+		cmocka_unit_test_setup_teardown(host_removal, setup, teardown),
+		cmocka_unit_test_setup_teardown(host_pages, setup, teardown),
+		cmocka_unit_test_setup_teardown(migrate_v3_to_v4, setup, teardown),
 		cmocka_unit_test_setup_teardown(migrate_v1_to_v2, setup, teardown),
 		cmocka_unit_test_setup_teardown(hosts_and_enclaves, setup, teardown),
 		cmocka_unit_test_setup_teardown(jobs_lifecycle, setup, teardown),

@@ -296,6 +296,7 @@ static void sync_body(void **state)
 static void tenants_tokens_actions(void **state)
 {
 	const char *name, *tid, *kind;
+	int64_t ttl = -1;
 	json_t *j = J("{\"name\":\"acme\"}");
 	assert_int_equal(ctl_parse_tenant(j, &name), CL_OK);
 	json_decref(j);
@@ -303,27 +304,43 @@ static void tenants_tokens_actions(void **state)
 	assert_int_equal(ctl_parse_tenant(j, &name), CL_EINVAL);
 	json_decref(j);
 	j = J("{\"tenant_id\":\"ten-1\",\"name\":\"ci\"}");
-	assert_int_equal(ctl_parse_token_req(j, &tid, &name, &kind), CL_OK);
+	assert_int_equal(ctl_parse_token_req(j, &tid, &name, &kind, &ttl), CL_OK);
 	json_decref(j);
 	j = J("{\"tenant_id\":\"ten 1\",\"name\":\"ci\"}");
-	assert_int_equal(ctl_parse_token_req(j, &tid, &name, &kind), CL_EINVAL);
+	assert_int_equal(ctl_parse_token_req(j, &tid, &name, &kind, &ttl), CL_EINVAL);
 	json_decref(j);
 	j = J("{\"tenant_id\":\"ten-1\"}");
-	assert_int_equal(ctl_parse_token_req(j, &tid, &name, &kind), CL_EINVAL);
+	assert_int_equal(ctl_parse_token_req(j, &tid, &name, &kind, &ttl), CL_EINVAL);
 	json_decref(j);
 	j = J("{\"tenant_id\":\"ten-1\",\"name\":\"ci\"}");
-	assert_int_equal(ctl_parse_token_req(j, &tid, &name, &kind), CL_OK);
+	assert_int_equal(ctl_parse_token_req(j, &tid, &name, &kind, &ttl), CL_OK);
 	assert_null(kind);
 	json_decref(j);
 	j = J("{\"tenant_id\":\"ten-1\",\"name\":\"ci\",\"kind\":\"engineer\"}");
-	assert_int_equal(ctl_parse_token_req(j, &tid, &name, &kind), CL_OK);
+	assert_int_equal(ctl_parse_token_req(j, &tid, &name, &kind, &ttl), CL_OK);
 	assert_string_equal(kind, "engineer");
 	json_decref(j);
 	j = J("{\"tenant_id\":\"ten-1\",\"name\":\"ci\",\"kind\":\"host\"}");
-	assert_int_equal(ctl_parse_token_req(j, &tid, &name, &kind), CL_EINVAL);
+	assert_int_equal(ctl_parse_token_req(j, &tid, &name, &kind, &ttl), CL_EINVAL);
 	json_decref(j);
 	j = J("{\"tenant_id\":\"ten-1\",\"name\":\"ci\",\"kind\":7}");
-	assert_int_equal(ctl_parse_token_req(j, &tid, &name, &kind), CL_EINVAL);
+	assert_int_equal(ctl_parse_token_req(j, &tid, &name, &kind, &ttl), CL_EINVAL);
+	json_decref(j);
+	/* ttl: absent is 0 (the default applies), else "<N><unit>" */
+	j = J("{\"tenant_id\":\"ten-1\",\"name\":\"ci\"}");
+	assert_int_equal(ctl_parse_token_req(j, &tid, &name, &kind, &ttl), CL_OK);
+	assert_int_equal(ttl, 0);
+	json_decref(j);
+	j = J("{\"tenant_id\":\"ten-1\",\"name\":\"ci\",\"kind\":\"metrics\",\"ttl\":\"12h\"}");
+	assert_int_equal(ctl_parse_token_req(j, &tid, &name, &kind, &ttl), CL_OK);
+	assert_string_equal(kind, "metrics");
+	assert_int_equal(ttl, 12 * 3600);
+	json_decref(j);
+	j = J("{\"tenant_id\":\"ten-1\",\"name\":\"ci\",\"ttl\":3600}");
+	assert_int_equal(ctl_parse_token_req(j, &tid, &name, &kind, &ttl), CL_EINVAL); /* a string, with a unit */
+	json_decref(j);
+	j = J("{\"tenant_id\":\"ten-1\",\"name\":\"ci\",\"ttl\":\"1w\"}");
+	assert_int_equal(ctl_parse_token_req(j, &tid, &name, &kind, &ttl), CL_EINVAL);
 	json_decref(j);
 	assert_int_equal(ctl_action_bit("send"), CTL_ACT_SEND);
 	assert_int_equal(ctl_action_bit("SEND"), 0);
@@ -390,13 +407,38 @@ static void fw_audit_names(void **state)
 	}
 }
 
+static void token_ttl(void **state)
+{
+	static const struct {
+		const char *s;
+		int64_t want; /* -1: refused */
+	} cases[] = {{"1s", 1},         {"90s", 90},      {"15m", 900},        {"12h", 43200},
+		     {"30d", 2592000},  {"365d", 31536000}, {"31536000s", 31536000}, {"8760h", 31536000},
+		     {"366d", -1},      {"31536001s", -1}, {"0s", -1},          {"0", -1},
+		     {"05s", -1},       {"s", -1},         {"10", -1},          {"10x", -1},
+		     {"-1d", -1},       {"1.5h", -1},      {" 1d", -1},         {"1d ", -1},
+		     {"1D", -1},        {"", -1},          {"99999999999d", -1}, {"999999999999d", -1}};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int64_t got = -7;
+		cl_err e = ctl_parse_ttl(cases[i].s, &got);
+		if (cases[i].want < 0) {
+			assert_int_equal(e, CL_EINVAL);
+			assert_int_equal(got, -7); /* untouched */
+		} else {
+			assert_int_equal(e, CL_OK);
+			assert_int_equal(got, cases[i].want);
+		}
+	}
+	assert_int_equal(ctl_parse_ttl(NULL, &(int64_t){0}), CL_EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(names_and_ids),   cmocka_unit_test(json_body),
 		cmocka_unit_test(create_enclave),  cmocka_unit_test(resize_recv_send),
 		cmocka_unit_test(capabilities_and_register), cmocka_unit_test(sync_body),
-		cmocka_unit_test(tenants_tokens_actions), cmocka_unit_test(token_split),
+		cmocka_unit_test(tenants_tokens_actions), cmocka_unit_test(token_ttl), cmocka_unit_test(token_split),
 		cmocka_unit_test(fw_audit_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
