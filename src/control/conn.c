@@ -89,8 +89,7 @@ struct ctl_conns {
 	size_t mask;
 	uint64_t seed[2];
 	/* counters for /metrics */
-	uint64_t accepted, refused_addr, refused_full, evicted, timed_out[TO_N], pauses_closing, pauses_fds,
-		accept_errors, rewritten;
+	uint64_t accepted, refused_addr, refused_full, evicted, timed_out[TO_N], pauses_closing, pauses_fds;
 };
 
 static int conn_ex_idx = -1; /* SSL ex_data slot of the record (process-wide, set once) */
@@ -243,7 +242,6 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
 	int e = EVUTIL_SOCKET_ERROR();
 	if (!t || t->lev != lev)
 		return;
-	t->accept_errors++;
 	cl_warn_rl("accept failed, not accepting for 250 ms: %s connections=%u", strerror(e), t->total);
 	pause_set(t, PAUSE_FDS);
 	struct timeval tv = {0, 250000};
@@ -435,7 +433,6 @@ static void on_output(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 		evbuffer_drain(buf, len);
 		evbuffer_add_buffer(buf, fixed);
 		evbuffer_cb_set_flags(buf, c->out_cb, EVBUFFER_CB_ENABLED);
-		c->tab->rewritten++;
 		ctl_count_status(c->tab->srv, status);
 		cl_info_rl("request refused before dispatch status=%d", status);
 	}
@@ -688,7 +685,7 @@ void ctl_conn_metrics(const ctl_server *srv, struct evbuffer *out)
 			    "# TYPE cloister_connections_refused_total counter\n"
 			    "cloister_connections_refused_total{reason=\"per_address\"} %llu\n"
 			    "cloister_connections_refused_total{reason=\"all_serving\"} %llu\n"
-			    "# HELP cloister_connections_evicted_total Connections closed to admit a newcomer at the cap.\n"
+			    "# HELP cloister_connections_evicted_total Connections closed to admit a newcomer.\n"
 			    "# TYPE cloister_connections_evicted_total counter\n"
 			    "cloister_connections_evicted_total %llu\n"
 			    "# HELP cloister_connections_timed_out_total Connections closed by a timeout, by phase.\n"

@@ -270,7 +270,8 @@ static void dispatch(struct evhttp_request *req, void *arg)
 	if (!is_register) {
 		cl_err e = ctl_auth(&r);
 		if (e == CL_EPERM) { /* a valid token used outside its scope (engineer) */
-			cl_warn_rl("denied reason=forbidden action=out-of-scope token=%s path=%.80s", r.who.token_id, path);
+			cl_warn_rl("denied reason=forbidden action=out-of-scope token=%s path=%.80s", r.who.token_id,
+				   path);
 			ctl_reply_error(srv, req, CL_EPERM, cl_error_detail());
 			goto out;
 		}

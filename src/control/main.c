@@ -142,7 +142,11 @@ int main(int argc, char **argv)
 		case 'H':
 		case 'B':
 		case 'I': {
-			unsigned *v = c == 'H' ? &lim.header_timeout_s : c == 'B' ? &lim.body_timeout_s : &lim.idle_timeout_s;
+			unsigned *v = &lim.idle_timeout_s;
+			if (c == 'H')
+				v = &lim.header_timeout_s;
+			else if (c == 'B')
+				v = &lim.body_timeout_s;
 			if (!parse_uint(optarg, 1, 3600, v)) {
 				fprintf(stderr, "error: --%s must be 1..3600\n",
 					c == 'H' ? "header-timeout-s" : c == 'B' ? "body-timeout-s" : "idle-timeout-s");

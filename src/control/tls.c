@@ -17,7 +17,9 @@
  * fails the handshake without an alert. The info callback sees that failure
  * first: answer in clear text, as nginx does, then let the handshake error
  * close the connection as usual. */
-#define PLAIN_BODY "{\"error\":{\"code\":\"invalid\",\"message\":\"this is the Cloister control plane: it speaks HTTPS only\"}}\n"
+#define PLAIN_BODY                                                                                 \
+	"{\"error\":{\"code\":\"invalid\",\"message\":"                                                \
+	"\"this is the Cloister control plane: it speaks HTTPS only\"}}\n"
 _Static_assert(sizeof(PLAIN_BODY) - 1 == 98, "Content-Length below");
 
 static void on_tls_info(const SSL *ssl, int where, int ret)
