@@ -2,16 +2,19 @@
 """flood_client.py — connection-flood and probe tools for the control plane's
 admission tests (tests/integration/control_flood.sh) and bench/flood.sh.
 
-  flood  --port P [--host H] [--bind ADDR] [--silent N] [--drip N]
+  flood  --port P [--host H] [--bind ADDR[,ADDR...]] [--silent N] [--drip N]
          [--drip-interval S] [--reopen [--reopen-delay S]] [--status FILE]
          [--seconds S]
       Opens N TCP connections that send nothing, and N TLS connections that
-      send one byte of a request header every S seconds (never finishing it),
-      from ADDR. Each is watched until the server closes it (end of stream or
-      reset) and, with --reopen, opened again after S seconds (default 0.5: a
-      flood that keeps up its pressure). FILE is rewritten every 0.2 s with the counts
-      and the lifetimes (seconds from the connect call to the server's close:
-      never shorter than the server's own view) of the closed connections. Runs S seconds (default: until SIGTERM).
+      send one byte of a request header every S seconds (never finishing
+      it), from ADDR (several: the connections are spread over them in
+      turn). Each is watched until the server closes it (end of stream or
+      reset) and, with --reopen, opened again after S seconds (default 0.5:
+      a flood that keeps up its pressure). FILE is rewritten every 0.2 s
+      with the counts, the age of the youngest open connection of each kind,
+      and the lifetimes (seconds from the connect call to the server's
+      close: never shorter than the server's own view) of the closed
+      connections. Runs S seconds (default: until SIGTERM).
 
   probe  --port P [--host H] [--bind ADDR] [--path /healthz] [--token T]
          [--count N] [--timeout S]
@@ -19,9 +22,10 @@ admission tests (tests/integration/control_flood.sh) and bench/flood.sh.
       per request ("<status> <milliseconds>"), "fail <reason>" for a failed
       one, and a summary line "p50=.. p99=.. max=.. ok=N/N".
 
-  raw    --port P [--host H]
+  raw    --port P [--host H] [--timeout S]
       Sends stdin as-is over one TLS connection and prints what comes back
-      until the server closes (the exact bytes of the reply, for checks).
+      until the server closes (the exact bytes of the reply, for checks);
+      exit status 2 if it has not closed after S seconds (default 10).
 
 TLS certificates are not verified: these tools test the server's behaviour
 towards any peer, not its identity.
@@ -59,14 +63,16 @@ class Flood:
         self.opened = {"silent": 0, "drip": 0}
         self.failed = {"silent": 0, "drip": 0}
         self.lifetimes = {"silent": [], "drip": []}
+        self.since = {"silent": {}, "drip": {}}  # open connection -> its connect time
         self.stop = asyncio.Event()
 
-    async def one(self, kind):
+    async def one(self, kind, i):
+        binds = [b for b in self.a.bind.split(",") if b]
         while not self.stop.is_set():
             t0 = time.monotonic()
             writer = None
             try:
-                local = (self.a.bind, 0) if self.a.bind else None
+                local = (binds[i % len(binds)], 0) if binds else None
                 if kind == "silent":
                     reader, writer = await asyncio.wait_for(
                         asyncio.open_connection(self.a.host, self.a.port, local_addr=local), 10)
@@ -82,6 +88,8 @@ class Flood:
                 continue
             self.opened[kind] += 1
             self.open[kind] += 1
+            key = object()
+            self.since[kind][key] = t0
             try:
                 if kind == "silent":
                     await self.wait_eof(reader)
@@ -91,6 +99,7 @@ class Flood:
                     self.lifetimes[kind].append(time.monotonic() - t0)
             finally:
                 self.open[kind] -= 1
+                del self.since[kind][key]
                 writer.close()
             if not self.a.reopen:
                 return
@@ -141,7 +150,10 @@ class Flood:
             s = sorted(v)
             return {"n": len(s), "min": round(s[0], 3), "p50": round(s[len(s) // 2], 3),
                     "max": round(s[-1], 3)}
+        now = time.monotonic()
+        youngest = {k: round(now - max(v.values()), 3) if v else None for k, v in self.since.items()}
         return {"open": self.open, "opened": self.opened, "failed": self.failed,
+                "youngest_open_age": youngest,
                 "closed_by_server": {k: summary(v) for k, v in self.lifetimes.items()}}
 
     async def report(self):
@@ -164,8 +176,8 @@ class Flood:
         loop = asyncio.get_running_loop()
         for s in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(s, self.stop.set)
-        tasks = [asyncio.ensure_future(self.one("silent")) for _ in range(self.a.silent)]
-        tasks += [asyncio.ensure_future(self.one("drip")) for _ in range(self.a.drip)]
+        tasks = [asyncio.ensure_future(self.one("silent", i)) for i in range(self.a.silent)]
+        tasks += [asyncio.ensure_future(self.one("drip", i)) for i in range(self.a.drip)]
         rep = asyncio.ensure_future(self.report())
         if self.a.seconds:
             loop.call_later(self.a.seconds, self.stop.set)
@@ -228,21 +240,25 @@ def probe(a):
 
 
 def raw(a):
-    s = socket.create_connection((a.host, a.port), timeout=10)
+    s = socket.create_connection((a.host, a.port), timeout=a.timeout)
     t = tls_context().wrap_socket(s)
-    t.settimeout(10)
+    t.settimeout(a.timeout)
     t.sendall(sys.stdin.buffer.read())
-    out = b""
+    out, rc = b"", 0
     while True:
         try:
             d = t.recv(65536)
         except (ssl.SSLEOFError, ConnectionResetError):
             break
+        except socket.timeout:
+            print("raw: the server did not close within %g s" % a.timeout, file=sys.stderr)
+            rc = 2
+            break
         if not d:
             break
         out += d
     sys.stdout.buffer.write(out)
-    return 0
+    return rc
 
 
 def main():

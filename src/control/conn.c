@@ -49,13 +49,16 @@
 #include "control/tls.h"
 
 enum conn_state { CS_HEADERS, CS_BODY, CS_SERVING, CS_IDLE };
-enum conn_queue { Q_NONE, Q_FRESH, Q_KEPT };
+/* Eviction order: connections that sent nothing yet (not even a TLS
+ * handshake's worth of request), then those in their first request, then
+ * those that completed one and wait for the next. */
+enum conn_queue { Q_NONE, Q_SILENT, Q_ACTIVE, Q_KEPT, Q_N };
 enum { PAUSE_CLOSING = 1, PAUSE_FDS = 2 };
 enum { TO_HEADER, TO_BODY, TO_IDLE, TO_N };
 
 struct ctl_conn {
 	TAILQ_ENTRY(ctl_conn) all;   /* every record of the table */
-	TAILQ_ENTRY(ctl_conn) queue; /* in fresh or kept while evictable */
+	TAILQ_ENTRY(ctl_conn) queue; /* in tab->queues[queued] while evictable */
 	enum conn_queue queued;
 	ctl_conns *tab;
 	struct bufferevent *bev; /* the TLS bufferevent (evhttp owns it) */
@@ -82,7 +85,7 @@ struct ctl_conns {
 	struct event *resume_ev; /* ends a pause after an accept() failure */
 	unsigned paused;         /* PAUSE_* bits; the listener runs when 0 */
 	bool shut;
-	struct conn_list all, fresh, kept; /* fresh: never served a request; kept: served, now waiting */
+	struct conn_list all, queues[Q_N]; /* queues: the evictable connections, oldest first */
 	unsigned total;   /* records (sockets) alive, closing ones included */
 	unsigned closing; /* of those, shut down and awaiting evhttp's free */
 	addr_slot *slots; /* open addressing, linear probing, power-of-two size */
@@ -252,11 +255,16 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
 
 static void queue_remove(ctl_conn *c)
 {
-	if (c->queued == Q_FRESH)
-		TAILQ_REMOVE(&c->tab->fresh, c, queue);
-	else if (c->queued == Q_KEPT)
-		TAILQ_REMOVE(&c->tab->kept, c, queue);
+	if (c->queued != Q_NONE)
+		TAILQ_REMOVE(&c->tab->queues[c->queued], c, queue);
 	c->queued = Q_NONE;
+}
+
+static void queue_put(ctl_conn *c, enum conn_queue q)
+{
+	queue_remove(c);
+	c->queued = q;
+	TAILQ_INSERT_TAIL(&c->tab->queues[q], c, queue);
 }
 
 static void arm(ctl_conn *c, uint64_t ms)
@@ -284,15 +292,24 @@ static void conn_close(ctl_conn *c)
 		(void)shutdown(fd, SHUT_RDWR);
 }
 
-/* The connection to close for a newcomer at the cap: the oldest that never
- * completed a request, else the oldest waiting between requests; never one
- * being served, never the newcomer itself. NULL if there is none. */
+/* The connection to close for a newcomer at the cap: the oldest that sent
+ * nothing, else the oldest still in its first request, else the oldest
+ * waiting between requests; never one being served, never the newcomer
+ * itself, and none in its first CTL_CONN_GRACE_MS (its handshake and
+ * request: under a fast-churning flood, a client is then either refused at
+ * once or given that time, never dropped halfway). NULL if there is none. */
 static ctl_conn *pick_victim(ctl_conns *t, const ctl_conn *newcomer)
 {
-	ctl_conn *v = TAILQ_FIRST(&t->fresh);
-	if (v == newcomer)
-		v = TAILQ_NEXT(v, queue);
-	return v ? v : TAILQ_FIRST(&t->kept);
+	uint64_t now = now_ms();
+	for (int q = Q_SILENT; q < Q_N; q++) {
+		ctl_conn *v = TAILQ_FIRST(&t->queues[q]);
+		if (v == newcomer)
+			v = TAILQ_NEXT(v, queue);
+		/* Queues are oldest first: if its head is too young, all are. */
+		if (v && (q == Q_KEPT || now - v->accepted_ms >= CTL_CONN_GRACE_MS))
+			return v;
+	}
+	return NULL;
 }
 
 static void conn_admit(ctl_conn *c)
@@ -328,14 +345,14 @@ static void conn_admit(ctl_conn *c)
 		ctl_conn *v = pick_victim(t, c);
 		if (!v) {
 			t->refused_full++;
-			cl_warn_rl("connection refused: every connection is serving a request cap=%u",
-				   t->lim.max_conns);
+			cl_warn_rl("connection refused at the cap: none to evict (serving, or in their first %d ms) cap=%u",
+				   CTL_CONN_GRACE_MS, t->lim.max_conns);
 			conn_close(c);
 			return;
 		}
+		static const char *const why[] = {"", "sent nothing", "first request incomplete", "idle keep-alive"};
 		t->evicted++;
-		cl_info_rl("connection evicted for a newcomer at the cap: %s cap=%u",
-			   v->queued == Q_FRESH ? "no request completed" : "idle keep-alive", t->lim.max_conns);
+		cl_info_rl("connection evicted for a newcomer at the cap: %s cap=%u", why[v->queued], t->lim.max_conns);
 		conn_close(v);
 	}
 	if (c->state != CS_HEADERS)
@@ -396,6 +413,8 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
 	ctl_conn *c = arg;
 	if (!info->n_added || c->closing)
 		return;
+	if (c->queued == Q_SILENT) /* it speaks: evicted after the silent ones */
+		queue_put(c, Q_ACTIVE);
 	if (c->state == CS_IDLE) /* the next request's first byte: the header clock starts */
 		start_request(c);
 	if (c->state != CS_HEADERS)
@@ -447,8 +466,7 @@ static void on_reply_done(struct evhttp_request *req, void *arg)
 	if (c->closing)
 		return;
 	c->state = CS_IDLE;
-	c->queued = Q_KEPT;
-	TAILQ_INSERT_TAIL(&c->tab->kept, c, queue);
+	queue_put(c, Q_KEPT);
 	arm(c, (uint64_t)c->tab->lim.idle_timeout_s * 1000u);
 	/* A pipelined next request may already be buffered. */
 	struct evbuffer *in = bufferevent_get_input(c->bev);
@@ -537,9 +555,8 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
 	c->bev = bev;
 	c->state = CS_HEADERS;
 	c->accepted_ms = now_ms();
-	c->queued = Q_FRESH;
 	TAILQ_INSERT_TAIL(&t->all, c, all);
-	TAILQ_INSERT_TAIL(&t->fresh, c, queue);
+	queue_put(c, Q_SILENT);
 	t->total++;
 	t->accepted++;
 	/* Runs once the listener's accept loop returns, when the socket is set. */
@@ -598,8 +615,8 @@ cl_err ctl_conns_new(ctl_server *srv, const ctl_conn_limits *lim, ctl_conns **ou
 	t->srv = srv;
 	t->lim = *lim;
 	TAILQ_INIT(&t->all);
-	TAILQ_INIT(&t->fresh);
-	TAILQ_INIT(&t->kept);
+	for (int q = 0; q < Q_N; q++)
+		TAILQ_INIT(&t->queues[q]);
 	size_t n = 64;
 	while (n < 2 * ((size_t)lim->max_conns + CTL_CONN_CLOSING_SLACK + 1))
 		n *= 2;
@@ -684,7 +701,7 @@ void ctl_conn_metrics(const ctl_server *srv, struct evbuffer *out)
 			    "# HELP cloister_connections_refused_total Connections closed on arrival, by reason.\n"
 			    "# TYPE cloister_connections_refused_total counter\n"
 			    "cloister_connections_refused_total{reason=\"per_address\"} %llu\n"
-			    "cloister_connections_refused_total{reason=\"all_serving\"} %llu\n"
+			    "cloister_connections_refused_total{reason=\"full\"} %llu\n"
 			    "# HELP cloister_connections_evicted_total Connections closed to admit a newcomer.\n"
 			    "# TYPE cloister_connections_evicted_total counter\n"
 			    "cloister_connections_evicted_total %llu\n"

@@ -9,10 +9,11 @@
  * - Caps: at most max_conns connections, at most max_per_addr from one
  *   source address (an IPv4 address, an IPv6 /64). A newcomer over its
  *   address's cap is closed. A newcomer over the global cap evicts the
- *   oldest connection that has not yet completed a request (a silent or
- *   dripping one), else the oldest idle keep-alive one; a connection whose
- *   request is being served (a held sync, a recv --wait) is never evicted.
- *   If nothing can be evicted the newcomer is closed.
+ *   oldest connection that has sent nothing yet, else the oldest still in
+ *   its first request (a dripping one), else the oldest idle keep-alive
+ *   one; a connection whose request is being served (a held sync, a recv
+ *   --wait), or that is in its first 250 ms, is never evicted. If nothing
+ *   can be evicted the newcomer is closed.
  * - Timeouts: from accept (or from the first byte after an idle keep-alive
  *   wait) to the end of the request headers; from there to the end of the
  *   body; from the end of a reply to the next request's first byte. A
@@ -49,6 +50,10 @@ struct ctl_server;
 /* Connections being closed (socket shut down, not yet freed by evhttp) that
  * may be open on top of max_conns before accepting pauses. */
 #define CTL_CONN_CLOSING_SLACK 32
+/* A connection is not evicted for a newcomer during its first 250 ms: time
+ * for a TLS handshake and a request. Short, because a table whose oldest
+ * connection is younger than this refuses every newcomer. */
+#define CTL_CONN_GRACE_MS 250
 
 typedef struct ctl_conn_limits {
 	unsigned max_conns;        /* concurrent connections */
