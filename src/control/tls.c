@@ -33,11 +33,14 @@ static void on_tls_info(const SSL *ssl, int where, int ret)
 	    (ERR_GET_REASON(e) != SSL_R_HTTP_REQUEST && ERR_GET_REASON(e) != SSL_R_HTTPS_PROXY_REQUEST))
 		return;
 	int fd = SSL_get_fd(ssl);
-	if (fd < 0)
+	char sink[4096];
+	/* OpenSSL took the first 5 bytes ("GET /"); the rest of the request
+	 * line must be there too, or this is not (or not only) plain HTTP. */
+	ssize_t n = fd < 0 ? -1 : recv(fd, sink, sizeof(sink), MSG_PEEK | MSG_DONTWAIT);
+	if (n <= 0 || !memmem(sink, (size_t)n, " HTTP/1.", 8))
 		return;
 	/* Read what the client sent (one small request, already here), so the
 	 * close after our answer is a FIN the client reads, not a reset. */
-	char sink[4096];
 	for (int i = 0; i < 4 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
 		;
 	(void)send(fd, answer, sizeof(answer) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);

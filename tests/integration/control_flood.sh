@@ -174,11 +174,13 @@ stop_flood
 
 # ---- eviction at the cap: none in its first 250 ms; silent connections first ----
 restart --max-connections 16 --max-connections-per-ip 16 --header-timeout-s 60
-"${FLOOD[@]}" flood --port "$(port)" --bind 127.0.0.4 --silent 16 --status "$WORK/flood.json" >"$WORK/flood.out" 2>&1 &
+# the moment the table is full, newcomers may not evict connections in their
+# first 250 ms (they are closed instead) ...
+"${FLOOD[@]}" flood --port "$(port)" --bind 127.0.0.4 --silent 16 --probe-when-open 3 \
+	--status "$WORK/flood.json" >"$WORK/flood.out" 2>&1 &
 FLOOD_PID=$!
-wait_for 20 st_true 's["open"]["silent"] == 16' || fail "silent: $(cat "$WORK/flood.json")"
-# at once: newcomers may not evict connections in their first 250 ms (they are closed instead) ...
-"${FLOOD[@]}" probe --port "$(port)" --count 5 --timeout 5 >"$WORK/probe.out" || true
+wait_for 20 st_true 's["open"]["silent"] == 16 and len(s["probes"]) == 3' || fail "silent: $(cat "$WORK/flood.json")"
+echo "newcomers at a full table of connections in their first 250 ms: $(st 's["probes"]')"
 # ... once past it, they may
 wait_for 10 st_true 's["youngest_open_age"]["silent"] is None or s["youngest_open_age"]["silent"] >= 0.5' ||
 	fail "silent: $(cat "$WORK/flood.json")"
