@@ -4,21 +4,16 @@ admission tests (tests/integration/control_flood.sh) and bench/flood.sh.
 
   flood  --port P [--host H] [--bind ADDR[,ADDR...]] [--silent N] [--drip N]
          [--drip-interval S] [--reopen [--reopen-delay S]] [--status FILE]
-         [--seconds S] [--probe-when-open N]
+         [--seconds S]
       Opens N TCP connections that send nothing, and N TLS connections that
       send one byte of a request header every S seconds (never finishing
       it), from ADDR (several: the connections are spread over them in
       turn). Each is watched until the server closes it (end of stream or
       reset) and, with --reopen, opened again after S seconds (default 0.5:
       a flood that keeps up its pressure). FILE is rewritten every 0.2 s
-      with the counts, the age of the youngest open connection of each kind,
-      and the lifetimes (seconds from the connect call to the server's
-      close: never shorter than the server's own view) of the closed
-      connections. Runs S seconds (default: until SIGTERM). With
-      --probe-when-open, N requests for /healthz (each on a new TLS
-      connection from the default address) go out the moment all the
-      silent connections are open; their statuses ("fail" for a connection
-      closed without an answer) are in FILE as "probes".
+      with the counts and the lifetimes (seconds from the connect call to
+      the server's close: never shorter than the server's own view) of the
+      closed connections. Runs S seconds (default: until SIGTERM).
 
   probe  --port P [--host H] [--bind ADDR] [--path /healthz] [--token T]
          [--count N] [--timeout S]
@@ -67,8 +62,6 @@ class Flood:
         self.opened = {"silent": 0, "drip": 0}
         self.failed = {"silent": 0, "drip": 0}
         self.lifetimes = {"silent": [], "drip": []}
-        self.since = {"silent": {}, "drip": {}}  # open connection -> its connect time
-        self.probes = []  # --probe-when-open: each probe's status, or "fail"
         self.stop = asyncio.Event()
 
     async def one(self, kind, i):
@@ -93,8 +86,6 @@ class Flood:
                 continue
             self.opened[kind] += 1
             self.open[kind] += 1
-            key = object()
-            self.since[kind][key] = t0
             try:
                 if kind == "silent":
                     await self.wait_eof(reader)
@@ -104,7 +95,6 @@ class Flood:
                     self.lifetimes[kind].append(time.monotonic() - t0)
             finally:
                 self.open[kind] -= 1
-                del self.since[kind][key]
                 writer.close()
             if not self.a.reopen:
                 return
@@ -148,24 +138,6 @@ class Flood:
         finally:
             closed.cancel()
 
-    async def probe_when_open(self):
-        """GET /healthz on new TLS connections (from the default address) the
-        moment every silent connection is open: they reach the server while
-        those are only milliseconds old."""
-        while self.open["silent"] < self.a.silent and not self.stop.is_set():
-            await asyncio.sleep(0.001)
-        for _ in range(self.a.probe_when_open):
-            try:
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(self.a.host, self.a.port, ssl=self.ctx, server_hostname=None), 5)
-                writer.write(b"GET /healthz HTTP/1.1\r\nHost: flood\r\nConnection: close\r\n\r\n")
-                data = await asyncio.wait_for(reader.read(), 5)
-                writer.close()
-                line = data.split(b"\r\n", 1)[0].split()
-                self.probes.append(int(line[1]) if len(line) > 1 else "fail")
-            except (OSError, asyncio.TimeoutError, ssl.SSLError, ValueError):
-                self.probes.append("fail")
-
     def status(self):
         def summary(v):
             if not v:
@@ -173,10 +145,8 @@ class Flood:
             s = sorted(v)
             return {"n": len(s), "min": round(s[0], 3), "p50": round(s[len(s) // 2], 3),
                     "max": round(s[-1], 3)}
-        now = time.monotonic()
-        youngest = {k: round(now - max(v.values()), 3) if v else None for k, v in self.since.items()}
         return {"open": self.open, "opened": self.opened, "failed": self.failed,
-                "youngest_open_age": youngest, "probes": self.probes,
+
                 "closed_by_server": {k: summary(v) for k, v in self.lifetimes.items()}}
 
     async def report(self):
@@ -202,8 +172,6 @@ class Flood:
         tasks = [asyncio.ensure_future(self.one("silent", i)) for i in range(self.a.silent)]
         tasks += [asyncio.ensure_future(self.one("drip", i)) for i in range(self.a.drip)]
         rep = asyncio.ensure_future(self.report())
-        if self.a.probe_when_open:
-            asyncio.ensure_future(self.probe_when_open())
         if self.a.seconds:
             loop.call_later(self.a.seconds, self.stop.set)
         await self.stop.wait()
@@ -299,7 +267,6 @@ def main():
     p.add_argument("--reopen-delay", type=float, default=0.5)
     p.add_argument("--status", default="")
     p.add_argument("--seconds", type=float, default=0)
-    p.add_argument("--probe-when-open", type=int, default=0)
     p.add_argument("--path", default="/healthz")
     p.add_argument("--token", default="")
     p.add_argument("--count", type=int, default=20)

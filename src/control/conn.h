@@ -12,8 +12,8 @@
  *   oldest connection that has sent nothing yet, else the oldest still in
  *   its first request (a dripping one), else the oldest idle keep-alive
  *   one; a connection whose request is being served (a held sync, a recv
- *   --wait), or that is in its first 250 ms, is never evicted. If nothing
- *   can be evicted the newcomer is closed.
+ *   --wait) is never evicted. If nothing can be evicted the newcomer is
+ *   closed.
  * - Timeouts: from accept (or from the first byte after an idle keep-alive
  *   wait) to the end of the request headers; from there to the end of the
  *   body; from the end of a reply to the next request's first byte. A
@@ -50,10 +50,6 @@ struct ctl_server;
 /* Connections being closed (socket shut down, not yet freed by evhttp) that
  * may be open on top of max_conns before accepting pauses. */
 #define CTL_CONN_CLOSING_SLACK 32
-/* A connection is not evicted for a newcomer during its first 250 ms: time
- * for a TLS handshake and a request. Short, because a table whose oldest
- * connection is younger than this refuses every newcomer. */
-#define CTL_CONN_GRACE_MS 250
 
 typedef struct ctl_conn_limits {
 	unsigned max_conns;        /* concurrent connections */
