@@ -27,11 +27,13 @@
 
 typedef struct ctl_op ctl_op;
 typedef struct ctl_host_rt ctl_host_rt;
+struct ctl_conns;
 
 typedef struct ctl_server {
 	struct event_base *base;
 	struct evhttp *http;
 	SSL_CTX *ssl;
+	struct ctl_conns *conns; /* connection admission (conn.h) */
 	ctl_store *store;
 	char data_dir[PATH_MAX];
 	uint32_t poll_timeout_ms;

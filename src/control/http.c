@@ -1,9 +1,5 @@
 /* http.c — request dispatch and reply helpers on libevent evhttp. */
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 #include <event2/keyvalq_struct.h>
 #include <errno.h>
 #include <stdio.h>
@@ -12,6 +8,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "control/conn.h"
 #include "control/control.h"
 #include "control/fw.h"
 #include "control/routes.h"
@@ -224,14 +221,14 @@ static void dispatch(struct evhttp_request *req, void *arg)
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 	const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
 	cl_error_clear();
-	/* Replies go out as several TLS records: without TCP_NODELAY, Nagle and
-	 * delayed ACKs add ~40 ms to every keep-alive request. */
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
-	int one = 1;
-	if (fd >= 0)
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* Marks the connection as serving (no timeout, never evicted). A request
+	 * that did not arrive through an admitted TLS connection (possible only
+	 * if tracking it failed) is not served. */
+	if (!ctl_conn_on_request(srv->conns, req)) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+		ctl_reply_error(srv, req, CL_EUNAVAIL, "connection not admitted");
+		goto out;
+	}
 	if (!path || !split_path(&r, path) || (query && evhttp_parse_query_str(query, &r.query) != 0)) {
 		ctl_reply_error(srv, req, CL_ENOTFOUND, "no such endpoint");
 		goto out;
@@ -246,6 +243,12 @@ static void dispatch(struct evhttp_request *req, void *arg)
 	if (rerr != CL_OK) {
 		if (rerr == CL_EMETHOD)
 			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+		/* libevent reads a body only with POST, PUT and PATCH: after a
+		 * refused HEAD, OPTIONS or made-up method, a body sent anyway would
+		 * be read as the next request. Close instead. */
+		if (r.method != EVHTTP_REQ_GET && r.method != EVHTTP_REQ_POST && r.method != EVHTTP_REQ_PUT &&
+		    r.method != EVHTTP_REQ_DELETE)
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
 		ctl_reply_err(srv, req, rerr);
 		goto out;
 	}
@@ -267,12 +270,13 @@ static void dispatch(struct evhttp_request *req, void *arg)
 	if (!is_register) {
 		cl_err e = ctl_auth(&r);
 		if (e == CL_EPERM) { /* a valid token used outside its scope (engineer) */
-			cl_warn("denied reason=forbidden action=out-of-scope token=%s path=%.80s", r.who.token_id, path);
+			cl_warn_rl("denied reason=forbidden action=out-of-scope token=%s path=%.80s", r.who.token_id,
+				   path);
 			ctl_reply_error(srv, req, CL_EPERM, cl_error_detail());
 			goto out;
 		}
 		if (e != CL_OK) { /* ctl_auth's details are safe to send: "token expired", ... */
-			cl_warn("denied reason=unauthenticated detail=\"%s\" token=%s path=%.80s", cl_error_detail(),
+			cl_warn_rl("denied reason=unauthenticated detail=\"%s\" token=%s path=%.80s", cl_error_detail(),
 				r.who.token_id[0] ? r.who.token_id : "-", path);
 			ctl_reply_error(srv, req, CL_EAUTH, cl_error_detail());
 			goto out;

@@ -1,6 +1,9 @@
 /* cloister-control — the control plane (docs/control.md).
  *
- *   cloister-control --data DIR --listen ADDR:PORT [--poll-timeout-ms N] [--metrics-open]
+ *   cloister-control --data DIR --listen ADDR:PORT [--poll-timeout-ms N]
+ *                    [--max-connections N] [--max-connections-per-ip N]
+ *                    [--header-timeout-s N] [--body-timeout-s N] [--idle-timeout-s N]
+ *                    [--metrics-open]
  *
  * Startup: data dir (0700), CA and server certificate, store (migrations),
  * first admin token (printed once), HTTPS listener; then prints
@@ -24,19 +27,39 @@
 #include "common/util.h"
 #include "common/version.h"
 #include "control/ca.h"
+#include "control/conn.h"
 #include "control/control.h"
 #include "control/tls.h"
 #include "control/upload.h"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: cloister-control --data DIR --listen ADDR:PORT [--poll-timeout-ms N] [--metrics-open]\n"
-		   "  --data DIR            state directory (created 0700 on first start)\n"
-		   "  --listen ADDR:PORT    HTTPS listen address; PORT 0 picks a free port\n"
-		   "  --poll-timeout-ms N   host sync long-poll timeout (default 20000, 100..600000)\n"
-		   "  --metrics-open        serve GET /metrics without a token (default: admin or\n"
-		   "                        metrics token)\n"
-		   "  --version             version, revision and library versions\n");
+	fprintf(f, "usage: cloister-control --data DIR --listen ADDR:PORT [options]\n"
+		   "  --data DIR                  state directory (created 0700 on first start)\n"
+		   "  --listen ADDR:PORT          HTTPS listen address; PORT 0 picks a free port\n"
+		   "  --poll-timeout-ms N         host sync long-poll timeout (default 20000, 100..600000)\n"
+		   "  --max-connections N         concurrent connections (default 4096, lowered to fit\n"
+		   "                              the descriptor limit; 16..1048576)\n"
+		   "  --max-connections-per-ip N  connections from one IPv4 address or IPv6 /64\n"
+		   "                              (default 128, at most --max-connections)\n"
+		   "  --header-timeout-s N        connect to end of request headers (default 10, 1..3600)\n"
+		   "  --body-timeout-s N          end of headers to end of body (default 60, 1..3600)\n"
+		   "  --idle-timeout-s N          keep-alive wait between requests (default 60, 1..3600)\n"
+		   "  --metrics-open              serve GET /metrics without a token (default: admin or\n"
+		   "                              metrics token)\n"
+		   "  --version                   version, revision and library versions\n");
+}
+
+/* Parses a decimal option value in [min, max]. */
+static bool parse_uint(const char *s, unsigned long min, unsigned long max, unsigned *out)
+{
+	char *end = NULL;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (!*s || *s == '-' || *end || errno || v < min || v > max)
+		return false;
+	*out = (unsigned)v;
+	return true;
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -67,17 +90,6 @@ static cl_err parse_listen(const char *s, char *addr, size_t n, uint16_t *port)
 	return CL_OK;
 }
 
-static int bound_port(struct evhttp_bound_socket *bs)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &len) != 0)
-		return -1;
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-}
-
 int main(int argc, char **argv)
 {
 	static int metrics_open; /* set by getopt_long (--metrics-open) */
@@ -85,11 +97,23 @@ int main(int argc, char **argv)
 					     {"listen", required_argument, NULL, 'l'},
 					     {"poll-timeout-ms", required_argument, NULL, 'p'},
 					     {"metrics-open", no_argument, &metrics_open, 1},
+					     {"max-connections", required_argument, NULL, 'm'},
+					     {"max-connections-per-ip", required_argument, NULL, 'a'},
+					     {"header-timeout-s", required_argument, NULL, 'H'},
+					     {"body-timeout-s", required_argument, NULL, 'B'},
+					     {"idle-timeout-s", required_argument, NULL, 'I'},
 					     {"help", no_argument, NULL, 'h'},
 					     {"version", no_argument, NULL, 'V'},
 					     {NULL, 0, NULL, 0}};
 	const char *data = NULL, *listen = NULL;
 	long poll_ms = 20000;
+	ctl_conn_limits lim = {.max_conns = 0, /* 0: fit to the descriptor limit */
+			       .max_per_addr = 128,
+			       .header_timeout_s = 10,
+			       .body_timeout_s = 60,
+			       .idle_timeout_s = 60,
+			       .max_header_bytes = 16 * 1024,
+			       .max_body_bytes = CTL_BODY_MAX};
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		char *end = NULL;
@@ -110,6 +134,33 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'm':
+			if (!parse_uint(optarg, 16, 1u << 20, &lim.max_conns)) {
+				fprintf(stderr, "error: --max-connections must be 16..1048576\n");
+				return 2;
+			}
+			break;
+		case 'a':
+			if (!parse_uint(optarg, 1, 1u << 20, &lim.max_per_addr)) {
+				fprintf(stderr, "error: --max-connections-per-ip must be 1..1048576\n");
+				return 2;
+			}
+			break;
+		case 'H':
+		case 'B':
+		case 'I': {
+			unsigned *v = &lim.idle_timeout_s;
+			if (c == 'H')
+				v = &lim.header_timeout_s;
+			else if (c == 'B')
+				v = &lim.body_timeout_s;
+			if (!parse_uint(optarg, 1, 3600, v)) {
+				fprintf(stderr, "error: --%s must be 1..3600\n",
+					c == 'H' ? "header-timeout-s" : c == 'B' ? "body-timeout-s" : "idle-timeout-s");
+				return 2;
+			}
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -126,7 +177,18 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	cl_log_init("cloister-control", CL_LOG_INFO);
+	cl_log_route_libevent();
 	signal(SIGPIPE, SIG_IGN);
+	/* Descriptors first: the connection cap is sized to what the limit allows. */
+	unsigned long fd_soft = 0, fd_hard = 0;
+	bool clamped = false;
+	if (ctl_conn_fit_limits(&lim, &fd_soft, &fd_hard, &clamped) != CL_OK) {
+		fprintf(stderr, "error: %s\n", cl_error_detail());
+		return 1;
+	}
+	if (clamped)
+		cl_warn("--max-connections lowered to fit the descriptor limit max_connections=%u fd_limit=%lu",
+			lim.max_conns, fd_soft);
 
 	static ctl_server srv; /* static: large, and lives for the whole process */
 	char addr[128], images[PATH_MAX + 16], token[160], dbpath[PATH_MAX + 16];
@@ -167,22 +229,23 @@ int main(int argc, char **argv)
 		err = cl_errorf(CL_ENOMEM, "cannot create event loop");
 		goto out;
 	}
-	ctl_tls_install(srv.http, srv.ssl);
-	evhttp_set_max_headers_size(srv.http, 16 * 1024);
+	CL_GUARD_OUT(err, ctl_conns_new(&srv, &lim, &srv.conns));
+	evhttp_set_max_headers_size(srv.http, (ev_ssize_t)lim.max_header_bytes);
 	/* libevent reads a whole body before any handler runs and has no
 	 * per-request hook, so this cap applies to unauthenticated callers too:
 	 * keep it small. Anything larger travels as an upload in parts. The
 	 * small slack above CTL_BODY_MAX lets a body just over a handler's limit
 	 * get that handler's JSON error instead of libevent's bare 413. */
 	evhttp_set_max_body_size(srv.http, (ev_ssize_t)CTL_BODY_TRANSPORT_MAX);
+	/* Inactivity backstop under conn.c's own timeouts: evhttp applies it
+	 * while it reads or writes, never to a request being served. */
 	evhttp_set_timeout(srv.http, (int)(poll_ms / 1000) * 2 + 60);
-	evhttp_set_allowed_methods(srv.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
+	/* Every method reaches the dispatcher, whose route table answers 405
+	 * (with Allow) or 404 in JSON; libevent's own answer is an HTML 501. */
+	evhttp_set_allowed_methods(srv.http, 0xffff);
 	ctl_http_install(&srv);
-	struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(srv.http, addr, port);
-	if (!bs) {
-		err = cl_errorf(CL_ESYS, "cannot listen on %s", listen);
-		goto out;
-	}
+	int p = -1;
+	CL_GUARD_OUT(err, ctl_conns_listen(srv.conns, addr, port, &p));
 	/* Only once we are sure to serve: a first admin token created by a start
 	 * that then fails would never be shown. */
 	CL_GUARD_OUT(err, ctl_bootstrap(&srv, token, sizeof(token)));
@@ -196,7 +259,6 @@ int main(int argc, char **argv)
 	if (token[0])
 		printf("admin-token: %s\n", token);
 	OPENSSL_cleanse(token, sizeof(token));
-	int p = bound_port(bs);
 	if (strchr(addr, ':'))
 		printf("listening: https://[%s]:%d\n", addr, p);
 	else
@@ -204,6 +266,10 @@ int main(int argc, char **argv)
 	printf("ca: %s/ca.pem\n", srv.data_dir);
 	fflush(stdout);
 	cl_info("listening addr=%s port=%d data=%s poll_timeout_ms=%ld", addr, p, srv.data_dir, poll_ms);
+	cl_info("limits fd_soft=%lu fd_hard=%lu max_connections=%u max_connections_per_ip=%u header_timeout_s=%u "
+		"body_timeout_s=%u idle_timeout_s=%u",
+		fd_soft, fd_hard, lim.max_conns, lim.max_per_addr, lim.header_timeout_s, lim.body_timeout_s,
+		lim.idle_timeout_s);
 	event_base_dispatch(srv.base);
 	rc = 0;
 	err = CL_OK;
@@ -217,10 +283,12 @@ out:
 		event_free(sigterm);
 	if (sigint)
 		event_free(sigint);
+	ctl_conns_shutdown(srv.conns);
 	if (srv.http)
 		evhttp_free(srv.http);
 	if (srv.base)
 		event_base_free(srv.base);
+	ctl_conns_free(srv.conns);
 	SSL_CTX_free(srv.ssl);
 	ctl_store_close(srv.store);
 	return rc;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "control/conn.h"
 #include "control/control.h"
 
 typedef struct gauge_ctx {
@@ -87,6 +88,7 @@ void ctl_api_metrics(ctl_req *r)
 			    "# HELP cloister_ops_inflight Channel ops waiting for a host.\n"
 			    "# TYPE cloister_ops_inflight gauge\ncloister_ops_inflight %u\n",
 			    srv->sync_waiters, ctl_ops_count(srv));
+	ctl_conn_metrics(srv, out);
 	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Type",
 			  "text/plain; version=0.0.4; charset=utf-8");
 	ctl_count_status(srv, 200);
