@@ -38,6 +38,7 @@ typedef struct shim_proc {
 	int status_fd; /* read end of its fd 3 */
 	char said;     /* 'P' prepared, 'U' not, 0 not yet, 'D' gone */
 	pid_t shim;    /* the spare shim itself, once it said */
+	unsigned init_gen; /* pool.init_gen when it was spawned */
 } shim_proc;
 
 static struct {
@@ -49,7 +50,8 @@ static struct {
 	size_t n;
 	/* what spares are made for: the last launch's (exe, dir, image, init) */
 	char exe[PATH_MAX], dir[PATH_MAX], image[PATH_MAX], init[PATH_MAX];
-	unsigned gen; /* bumped when those change: a spare spawned for older ones is dropped */
+	unsigned gen;      /* bumped when those change: a spare spawned for older ones is dropped */
+	unsigned init_gen; /* bumped when init changes: spares prepared with another init are dropped */
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .once = PTHREAD_ONCE_INIT};
 
 static int fd_above(int fd, int min)
@@ -207,10 +209,11 @@ static void *refill_main(void *arg)
 		memcpy(dir, pool.dir, sizeof(dir));
 		memcpy(image, pool.image, sizeof(image));
 		memcpy(init, pool.init, sizeof(init));
-		unsigned gen = pool.gen;
+		unsigned gen = pool.gen, init_gen = pool.init_gen;
 		pthread_mutex_unlock(&pool.lock);
 		shim_proc sp;
 		cl_err e = shim_proc_spawn(exe, dir, image, init, &sp);
+		sp.init_gen = init_gen;
 		if (e == CL_OK)
 			shim_proc_reap(&sp); /* the detaching process exits at once */
 		pthread_mutex_lock(&pool.lock);
@@ -257,8 +260,9 @@ static void pool_once(void)
 		cl_warn("spare shims: pthread_atfork failed");
 }
 
-/* Takes a spare of (exe, dir): a prepared one first, else any that is alive.
- * Drops dead ones. Called with the lock held. */
+/* Takes a spare of (exe, dir): a prepared one first (the oldest: it is the
+ * likeliest to be done), else any that is alive. Drops dead ones. Called
+ * with the lock held. */
 static bool pool_take(const char *exe, const char *dir, shim_proc *out)
 {
 	if (strcmp(pool.exe, exe) != 0 || strcmp(pool.dir, dir) != 0)
@@ -313,9 +317,14 @@ void cl_sandbox_pool_refill(const char *self_exe, const char *dir, const char *i
 	pthread_once(&pool.once, pool_once);
 	pthread_mutex_lock(&pool.lock);
 	bool same_place = strcmp(pool.exe, self_exe) == 0 && strcmp(pool.dir, dir) == 0;
-	if (!same_place || strcmp(pool.image, image) != 0 || strcmp(pool.init, init) != 0)
+	bool same_init = same_place && strcmp(pool.init, init) == 0;
+	if (!same_init || strcmp(pool.image, image) != 0)
 		pool.gen++;
-	if (!same_place) { /* spares of another (exe, dir) are of no use now */
+	if (!same_init) {
+		/* Spares of another (exe, dir) are of no use now; a sandbox prepared
+		 * with another cloister-init would be built again at launch: make
+		 * new ones. (Another image is fine: a prepared child takes any.) */
+		pool.init_gen++;
 		for (size_t i = 0; i < pool.n; i++)
 			shim_proc_discard(&pool.spares[i]);
 		pool.n = 0;

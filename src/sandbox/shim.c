@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/crypto.h"
@@ -254,21 +255,27 @@ static bool prepare_spare(cl_shim_prep *p, const cl_sandbox_bpf *bpf, const char
 {
 	uint8_t *init = NULL;
 	size_t init_len = 0;
-	cl_err e = CL_EINVAL;
-	if (init_path && *init_path &&
-	    snprintf(prep_init_path, sizeof(prep_init_path), "%s", init_path) < (int)sizeof(prep_init_path) &&
-	    (e = read_whole_st(init_path, CL_SANDBOX_INIT_MAX, &init, &init_len, &prep_init_st)) == CL_OK &&
-	    (e = cl_shim_prep_cgroups(p, NULL)) == CL_OK &&
-	    (e = cl_shim_prep_clone(p, bpf, init, init_len, preload.err == CL_OK ? preload.img : NULL, preload.data,
-				    preload.len, false)) == CL_OK)
-		e = cl_shim_prep_wait(p, CL_SHIM_READY_MS);
+	cl_err e;
+	if (!init_path || !*init_path) /* a shim started for an enclave that is known already */
+		return false;
+	if (strlen(init_path) >= sizeof(prep_init_path)) {
+		e = cl_errorf(CL_ETOOBIG, "init path too long");
+		goto out;
+	}
+	memcpy(prep_init_path, init_path, strlen(init_path) + 1);
+	CL_GUARD_OUT(e, read_whole_st(init_path, CL_SANDBOX_INIT_MAX, &init, &init_len, &prep_init_st));
+	CL_GUARD_OUT(e, cl_shim_prep_cgroups(p, NULL));
+	CL_GUARD_OUT(e, cl_shim_prep_clone(p, bpf, init, init_len, preload.err == CL_OK ? preload.img : NULL,
+					   preload.data, preload.len, false));
+	e = cl_shim_prep_wait(p, CL_SHIM_READY_MS);
+out:
 	free(init);
-	if (e == CL_OK)
-		return true;
-	cl_debug("spare: no prepared sandbox: %s", cl_error_detail());
-	cl_shim_prep_discard(p);
-	prep_init_path[0] = '\0';
-	return false;
+	if (e != CL_OK) {
+		cl_debug("spare: no prepared sandbox: %s", cl_error_detail());
+		cl_shim_prep_discard(p);
+		prep_init_path[0] = '\0';
+	}
+	return e == CL_OK;
 }
 
 /* A sealed copy of the image for a prepared child (which parses and checks
@@ -503,6 +510,7 @@ int cl_sandbox_shim_main(const char *dir, const char *id)
 	}
 	cl_shim_prep prep;
 	cl_shim_prep_init(&prep);
+	tzset(); /* the log's first timestamp would read /etc/localtime mid-launch */
 	if (strcmp(id, "-") == 0) {
 		/* A spare: the sandbox too, before the clone so the child holds the image. */
 		preload_image(getenv(CL_SANDBOX_PRELOAD_ENV));

@@ -159,15 +159,66 @@ static void isolation_suite(const char *iso, const char *init, const char *way)
 /* A sandbox a spare shim prepared ahead (the pool is warm after the first launches). */
 static void isolation_prepared(void **state)
 {
-	wait_pool_prepared(1, NULL);
+	warm_pool();
 	isolation_suite(ID("iso-p"), init_exe, "prepared=1");
 }
 
 /* A sandbox built from the start: the spec's init is not the one the spares prepared with. */
 static void isolation_fresh(void **state)
 {
-	wait_pool_prepared(1, NULL);
+	warm_pool();
 	isolation_suite(ID("iso-f"), init_copy, "prepared=0");
+}
+
+/* /dev/cloister: the launch's guest directory, read-only, nosuid, nodev,
+ * noexec, on both launch paths; its files are seen, a missing one fails. */
+static void guest_dir_mounted(const char *id, const char *init, const char *way)
+{
+	char gdir[200], marker[240];
+	snprintf(gdir, sizeof(gdir), "%s/guest-%s", tmp_dir, id);
+	snprintf(marker, sizeof(marker), "%s/marker", gdir);
+	assert_int_equal(mkdir(gdir, 0755), 0);
+	FILE *f = fopen(marker, "w");
+	assert_non_null(f);
+	fclose(f);
+	cl_sandbox_info info;
+	cl_sandbox_spec spec = {id, probe_img, init, 64 << 20, 1, 0};
+	cl_err e = cl_sandbox_launch_guest(host_exe, data_dir, &spec, gdir, &info);
+	if (e != CL_OK)
+		fail_msg("launch %s: %s", id, cl_error_detail());
+	if (!shim_log_has(id, way))
+		fail_msg("%s: the launch did not take the path '%s'", id, way);
+	int fd = connect_ok(id);
+	assert_string_equal(ask(fd, "ls /dev", "ls"), "ls cloister null urandom zero");
+	assert_string_equal(ask(fd, "exists /dev/cloister/marker", "exists"), "exists /dev/cloister/marker yes");
+	char mnt[256], sup[512];
+	assert_true(mount_options(info.init_pid, "/dev/cloister", mnt, sizeof(mnt), sup, sizeof(sup)));
+	if (!has_opt(mnt, "ro") || !has_opt(mnt, "nosuid") || !has_opt(mnt, "nodev") || !has_opt(mnt, "noexec"))
+		fail_msg("/dev/cloister is mounted %s", mnt);
+	close(fd);
+	assert_int_equal(cl_sandbox_destroy(data_dir, id), CL_OK);
+	assert_gone(id, &info);
+	/* a guest directory that is gone by the time the shim looks: step "guest" */
+	assert_int_equal(unlink(marker), 0);
+	assert_int_equal(rmdir(gdir), 0);
+	assert_int_equal(symlink("/tmp", gdir), 0); /* not followed */
+	spec.id = ID("guest-missing");
+	assert_int_not_equal(cl_sandbox_launch_guest(host_exe, data_dir, &spec, gdir, &info), CL_OK);
+	assert_non_null(strstr(cl_error_detail(), "guest"));
+	assert_gone(ID("guest-missing"), NULL);
+	assert_int_equal(unlink(gdir), 0);
+}
+
+static void guest_dir_prepared(void **state)
+{
+	warm_pool();
+	guest_dir_mounted(ID("guest-p"), init_exe, "prepared=1");
+}
+
+static void guest_dir_fresh(void **state)
+{
+	warm_pool();
+	guest_dir_mounted(ID("guest-f"), init_copy, "prepared=0");
 }
 
 static void limits_memory_and_pids(void **state)
@@ -588,6 +639,8 @@ int main(void)
 		cmocka_unit_test(echo_roundtrip),
 		cmocka_unit_test(isolation_prepared),
 		cmocka_unit_test(isolation_fresh),
+		cmocka_unit_test(guest_dir_prepared),
+		cmocka_unit_test(guest_dir_fresh),
 		cmocka_unit_test(limits_memory_and_pids),
 		cmocka_unit_test(freeze_and_thaw),
 		cmocka_unit_test(backpressure_and_exit),
