@@ -239,6 +239,7 @@ static cl_err step(cl_err e, const char *name)
  * same file, unchanged (device, inode, size, mtime, ctime). */
 static char prep_init_path[1024];
 static struct stat prep_init_st;
+static uint64_t spare_prep_us; /* how long the spare took to get ready, for the log */
 
 static bool same_file(const char *path, const struct stat *was)
 {
@@ -402,8 +403,8 @@ static cl_err shim_launch(cl_shim *s, cl_shim_prep *p)
 		cl_shim_prep_discard(p);
 		e = launch_fresh(s, p, &sp);
 	}
-	cl_info("launch id=%s prepared=%d us=%llu", s->id, fits ? 1 : 0,
-		(unsigned long long)((cl_now_mono_ns() - t0) / 1000));
+	cl_info("launch id=%s prepared=%d us=%llu spare_us=%llu", s->id, fits ? 1 : 0,
+		(unsigned long long)((cl_now_mono_ns() - t0) / 1000), (unsigned long long)spare_prep_us);
 	return e;
 }
 
@@ -513,8 +514,10 @@ int cl_sandbox_shim_main(const char *dir, const char *id)
 	tzset(); /* the log's first timestamp would read /etc/localtime mid-launch */
 	if (strcmp(id, "-") == 0) {
 		/* A spare: the sandbox too, before the clone so the child holds the image. */
+		uint64_t t0 = cl_now_mono_ns();
 		preload_image(getenv(CL_SANDBOX_PRELOAD_ENV));
 		bool ready = prepare_spare(&prep, &bpf, getenv(CL_SANDBOX_INIT_ENV));
+		spare_prep_us = (cl_now_mono_ns() - t0) / 1000; /* logged with the launch (stderr is not the log yet) */
 		/* "P <pid>" / "U <pid>" (a launcher that sent the id at once may
 		 * have closed its end already: nobody to tell) */
 		char said[32];
