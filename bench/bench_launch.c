@@ -135,18 +135,19 @@ int main(int argc, char **argv)
 	snprintf(host, sizeof(host), "%s/bin/cloister-host", build);
 	snprintf(init, sizeof(init), "%s/bin/cloister-init", build);
 	snprintf(probe, sizeof(probe), "%s/examples/probe", build);
-	char tmp[] = "/tmp/cl-bench-launch.XXXXXX", data[64], img[64], img2[64], img3[64];
+	char tmp[] = "/tmp/cl-bench-launch.XXXXXX", data[64], img[64], img2[64], img3[64], img4[64];
 	if (!mkdtemp(tmp))
 		return 1;
 	snprintf(data, sizeof(data), "%s/data", tmp);
 	snprintf(img, sizeof(img), "%s/probe.img", tmp);
 	snprintf(img2, sizeof(img2), "%s/probe2.img", tmp);
 	snprintf(img3, sizeof(img3), "%s/probe3.img", tmp);
+	snprintf(img4, sizeof(img4), "%s/probe4.img", tmp);
 	static const char *const serve[] = {"serve", NULL};
 	cl_image_input in = {probe, "probe"};
 	cl_image_spec spec = {"probe", "1", "/probe", serve, &in, 1};
 	if (cl_image_build(&spec, img) != CL_OK || cl_image_build(&spec, img2) != CL_OK ||
-	    cl_image_build(&spec, img3) != CL_OK) {
+	    cl_image_build(&spec, img3) != CL_OK || cl_image_build(&spec, img4) != CL_OK) {
 		fprintf(stderr, "image: %s\n", cl_error_detail());
 		return 1;
 	}
@@ -155,9 +156,10 @@ int main(int argc, char **argv)
 	int code = 1;
 	if (!cl || !cold || !bw || !bw2)
 		goto out;
-	/* Pass 1, the common case: the same image again (the spare shim has read
-	 * and verified it ahead). Pass 2: alternating between two image files, so
-	 * every launch reads and hashes its image. Each pass interleaves bwrap. */
+	/* Pass 1, the common case: the same image again (the spare shims have
+	 * read and verified it ahead). Pass 2: three image files in turn, so no
+	 * spare of the pool (2) preloaded the image it gets and every launch
+	 * reads and hashes its image. Each pass interleaves bwrap. */
 	for (size_t i = 0; i < n; i++)
 		if (launch_once(host, data, init, img, i, "same", &cl[i]) != 0 || bwrap_once(probe, &bw[i]) != 0) {
 			fprintf(stderr, "round %zu failed\n", i);
@@ -166,7 +168,7 @@ int main(int argc, char **argv)
 	size_t prepared1 = prepared_launches;
 	prepared_launches = 0;
 	for (size_t i = 0; i < n; i++)
-		if (launch_once(host, data, init, i % 2 ? img2 : img3, i, "new", &cold[i]) != 0 ||
+		if (launch_once(host, data, init, i % 3 == 0 ? img2 : i % 3 == 1 ? img3 : img4, i, "new", &cold[i]) != 0 ||
 		    bwrap_once(probe, &bw2[i]) != 0) {
 			fprintf(stderr, "round %zu failed\n", i);
 			goto out;

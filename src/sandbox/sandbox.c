@@ -177,7 +177,7 @@ cl_err cl_sandbox_launch_guest(const char *self_exe, const char *dir, const cl_s
 				 errno == EEXIST ? "already exists" : strerror(errno));
 	created = true;
 	CL_GUARD_OUT(e, write_spec(dir, spec, guest_dir, pids));
-	CL_GUARD_OUT(e, cl_sandbox_pool_start(self_exe, dir, spec->id, &status_fd));
+	CL_GUARD_OUT(e, cl_sandbox_pool_start(self_exe, dir, spec->id, spec->image_path, &status_fd));
 	memset(out, 0, sizeof(*out));
 	e = read_status(status_fd, out);
 	/* the next spares (off this launch's path: a thread spawns them) */

@@ -48,9 +48,10 @@ CL_MUST_CHECK cl_err cl_sandbox_path(char *out, size_t n, const char *dir, const
 /* ---- the launcher's spare shims (sandbox_pool.c) ---- */
 #define CL_SANDBOX_POOL_SIZE 2
 /* Starts the shim of enclave id: hands the id to a spare of (self_exe, dir),
- * one that prepared a sandbox if there is one, or spawns a shim now.
- * *status_fd is its status pipe (the caller closes it). Thread-safe. */
-CL_MUST_CHECK cl_err cl_sandbox_pool_start(const char *self_exe, const char *dir, const char *id, int *status_fd);
+ * the best prepared for the launch of image if there is one, or spawns a
+ * shim now. *status_fd is its status pipe (the caller closes it). Thread-safe. */
+CL_MUST_CHECK cl_err cl_sandbox_pool_start(const char *self_exe, const char *dir, const char *id, const char *image,
+					   int *status_fd);
 /* After a launch: keep CL_SANDBOX_POOL_SIZE spares of (self_exe, dir), each
  * preloading image and preparing with init; a background thread spawns them.
  * Best effort (launches work without spares). Thread-safe. */

@@ -38,7 +38,8 @@ typedef struct shim_proc {
 	int status_fd; /* read end of its fd 3 */
 	char said;     /* 'P' prepared, 'U' not, 0 not yet, 'D' gone */
 	pid_t shim;    /* the spare shim itself, once it said */
-	unsigned init_gen; /* pool.init_gen when it was spawned */
+	unsigned gen;  /* pool.gen when it was spawned */
+	char image[PATH_MAX]; /* the image it preloads */
 } shim_proc;
 
 static struct {
@@ -50,8 +51,10 @@ static struct {
 	size_t n;
 	/* what spares are made for: the last launch's (exe, dir, image, init) */
 	char exe[PATH_MAX], dir[PATH_MAX], image[PATH_MAX], init[PATH_MAX];
-	unsigned gen;      /* bumped when those change: a spare spawned for older ones is dropped */
-	unsigned init_gen; /* bumped when init changes: spares prepared with another init are dropped */
+	/* bumped when exe, dir or init change: spares made for older ones are
+	 * dropped (a sandbox prepared with another cloister-init would be built
+	 * again at launch; another image is fine: a prepared child takes any) */
+	unsigned gen;
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .once = PTHREAD_ONCE_INIT};
 
 static int fd_above(int fd, int min)
@@ -209,11 +212,12 @@ static void *refill_main(void *arg)
 		memcpy(dir, pool.dir, sizeof(dir));
 		memcpy(image, pool.image, sizeof(image));
 		memcpy(init, pool.init, sizeof(init));
-		unsigned gen = pool.gen, init_gen = pool.init_gen;
+		unsigned gen = pool.gen;
 		pthread_mutex_unlock(&pool.lock);
 		shim_proc sp;
 		cl_err e = shim_proc_spawn(exe, dir, image, init, &sp);
-		sp.init_gen = init_gen;
+		sp.gen = gen;
+		memcpy(sp.image, image, sizeof(sp.image));
 		if (e == CL_OK)
 			shim_proc_reap(&sp); /* the detaching process exits at once */
 		pthread_mutex_lock(&pool.lock);
@@ -260,10 +264,17 @@ static void pool_once(void)
 		cl_warn("spare shims: pthread_atfork failed");
 }
 
-/* Takes a spare of (exe, dir): a prepared one first (the oldest: it is the
- * likeliest to be done), else any that is alive. Drops dead ones. Called
- * with the lock held. */
-static bool pool_take(const char *exe, const char *dir, shim_proc *out)
+/* How well a spare fits a launch of image: prepared with it preloaded (the
+ * child holds the parsed image), prepared, alive. */
+static int fit(const shim_proc *sp, const char *image)
+{
+	return sp->said == 'P' ? (image && strcmp(sp->image, image) == 0 ? 3 : 2) : 1;
+}
+
+/* Takes the spare of (exe, dir) that fits the launch of image best (the
+ * oldest of equals: the likeliest to be done). Drops dead ones. Called with
+ * the lock held. */
+static bool pool_take(const char *exe, const char *dir, const char *image, shim_proc *out)
 {
 	if (strcmp(pool.exe, exe) != 0 || strcmp(pool.dir, dir) != 0)
 		return false;
@@ -272,10 +283,11 @@ static bool pool_take(const char *exe, const char *dir, shim_proc *out)
 		char said = shim_proc_said(&pool.spares[i]);
 		if (said == 'D') {
 			shim_proc_discard(&pool.spares[i]);
-			pool.spares[i] = pool.spares[--pool.n];
+			memmove(&pool.spares[i], &pool.spares[i + 1], (pool.n - i - 1) * sizeof(pool.spares[0]));
+			pool.n--;
 			continue;
 		}
-		if (pick < 0 || (said == 'P' && pool.spares[pick].said != 'P'))
+		if (pick < 0 || fit(&pool.spares[i], image) > fit(&pool.spares[pick], image))
 			pick = (ssize_t)i;
 		i++;
 	}
@@ -287,12 +299,13 @@ static bool pool_take(const char *exe, const char *dir, shim_proc *out)
 	return true;
 }
 
-cl_err cl_sandbox_pool_start(const char *self_exe, const char *dir, const char *id, int *status_fd)
+cl_err cl_sandbox_pool_start(const char *self_exe, const char *dir, const char *id, const char *image,
+			     int *status_fd)
 {
 	shim_proc sp = {.pid = 0, .assign_fd = -1, .status_fd = -1};
 	pthread_once(&pool.once, pool_once);
 	pthread_mutex_lock(&pool.lock);
-	bool have = pool_take(self_exe, dir, &sp);
+	bool have = pool_take(self_exe, dir, image, &sp);
 	pthread_mutex_unlock(&pool.lock);
 	char line[80];
 	int n = snprintf(line, sizeof(line), "%s\n", id);
@@ -316,15 +329,9 @@ void cl_sandbox_pool_refill(const char *self_exe, const char *dir, const char *i
 {
 	pthread_once(&pool.once, pool_once);
 	pthread_mutex_lock(&pool.lock);
-	bool same_place = strcmp(pool.exe, self_exe) == 0 && strcmp(pool.dir, dir) == 0;
-	bool same_init = same_place && strcmp(pool.init, init) == 0;
-	if (!same_init || strcmp(pool.image, image) != 0)
+	bool same = strcmp(pool.exe, self_exe) == 0 && strcmp(pool.dir, dir) == 0 && strcmp(pool.init, init) == 0;
+	if (!same) {
 		pool.gen++;
-	if (!same_init) {
-		/* Spares of another (exe, dir) are of no use now; a sandbox prepared
-		 * with another cloister-init would be built again at launch: make
-		 * new ones. (Another image is fine: a prepared child takes any.) */
-		pool.init_gen++;
 		for (size_t i = 0; i < pool.n; i++)
 			shim_proc_discard(&pool.spares[i]);
 		pool.n = 0;
