@@ -6,7 +6,9 @@
  * the file is hashed again unless it is the very file this process hashed
  * before (same device, inode, size, mtime and ctime; any write to it or
  * rename over it changes one of them), which keeps the hash off the launch
- * path of an image launched again.
+ * path of an image launched again. A file is remembered only if its ctime
+ * was over a second old when the hash began (as git treats "racily clean"
+ * files): a change in the same timestamp tick could not be told apart.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/crypto.h"
@@ -76,6 +79,8 @@ static cl_err hash_file(const char *path, uint8_t out[static CL_SHA384_LEN])
 	if (fd < 0)
 		return cl_errorf(errno == ENOENT ? CL_ENOTFOUND : CL_EIO, "open %s: %s", path, strerror(errno));
 	struct stat before = {0}, after;
+	struct timespec began;
+	clock_gettime(CLOCK_REALTIME, &began);
 	if (fstat(fd, &before) == 0 && S_ISREG(before.st_mode) && hashed_before(path, &before, out)) {
 		close(fd);
 		return CL_OK;
@@ -111,8 +116,10 @@ static cl_err hash_file(const char *path, uint8_t out[static CL_SHA384_LEN])
 	unsigned int mdlen = 0;
 	if (EVP_DigestFinal_ex(ctx, out, &mdlen) != 1 || mdlen != CL_SHA384_LEN)
 		err = cl_errorf(CL_ECRYPTO, "sha384: final failed");
-	/* remembered only if the file did not change while it was read */
-	else if (S_ISREG(before.st_mode) && fstat(fd, &after) == 0 && same_file(&before, &after))
+	/* remembered only if the file did not change while it was read and had
+	 * not changed for a second before */
+	else if (S_ISREG(before.st_mode) && fstat(fd, &after) == 0 && same_file(&before, &after) &&
+		 before.st_ctim.tv_sec + 1 < began.tv_sec)
 		remember_hash(path, &before, out);
 out:
 	EVP_MD_CTX_free(ctx);

@@ -198,7 +198,7 @@ static void guest_dir_mounted(const char *id, const char *init, const char *way)
 	close(fd);
 	assert_int_equal(cl_sandbox_destroy(data_dir, id), CL_OK);
 	assert_gone(id, &info);
-	/* a guest directory that is gone by the time the shim looks: step "guest" */
+	/* a symlink where the guest directory should be is not followed: step "guest" */
 	assert_int_equal(unlink(marker), 0);
 	assert_int_equal(rmdir(gdir), 0);
 	assert_int_equal(symlink("/tmp", gdir), 0); /* not followed */

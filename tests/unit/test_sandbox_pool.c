@@ -10,7 +10,10 @@
  *   - an enclave's cgroups hold the enclave only (the shim never enters them),
  *     with its exact pids.max;
  *   - prepared sandboxes never used are removed when their launcher exits,
- *     and the cgroups of a killed spare are removed by the next spare.
+ *     and the cgroups of a killed spare are removed by the next spare (the
+ *     end-to-end test cannot tell which spare did it: any spare on the host
+ *     cleans, other builds' included; stale_spare_cgroups_removed checks
+ *     the cleaning itself, gone, zombie and live pids).
  * The cgroup checks read v1 paths (this project's hosts); elsewhere they skip.
  */
 #include "test_sandbox_fixture.h"
@@ -268,6 +271,62 @@ static void killed_spare_cleaned_by_next(void **state)
 	}
 }
 
+/* Makes (or, mk false, removes) cloister/NAME in every controller. */
+static void fake_cgroup(const char *name, bool mk)
+{
+	for (size_t i = 0; i < 4; i++) {
+		char path[300];
+		snprintf(path, sizeof(path), "/sys/fs/cgroup/%s/cloister/%s", ctls[i], name);
+		if (mk)
+			assert_int_equal(mkdir(path, 0755), 0);
+		else
+			rmdir(path);
+	}
+}
+
+/* What a starting spare removes: spare-<pid> cgroups whose pid is gone or a
+ * zombie (a killed spare waiting for its reaper), never those of a live pid. */
+static void stale_spare_cgroups_removed(void **state)
+{
+	if (cl_cgroup_layout() != CL_CG_V1)
+		skip();
+	launch_destroy(ID("stale")); /* cloister/ exists */
+	pid_t gone = fork(), zombie = fork(), live;
+	if (gone == 0 || zombie == 0)
+		_exit(0);
+	assert_int_equal(waitpid(gone, NULL, 0), gone);
+	if ((live = fork()) == 0) {
+		pause();
+		_exit(0);
+	}
+	char n_gone[32], n_zombie[32], n_live[32], mine[32];
+	snprintf(n_gone, sizeof(n_gone), "spare-%d", (int)gone);
+	snprintf(n_zombie, sizeof(n_zombie), "spare-%d", (int)zombie);
+	snprintf(n_live, sizeof(n_live), "spare-%d", (int)live);
+	uint64_t deadline = cl_now_mono_ns() + 5ull * 1000 * 1000 * 1000;
+	while (process_alive(zombie)) { /* until it is a zombie (not reaped: we have not waited) */
+		assert_true(cl_now_mono_ns() < deadline);
+		usleep(1000);
+	}
+	fake_cgroup(n_gone, true);
+	fake_cgroup(n_zombie, true);
+	fake_cgroup(n_live, true);
+	assert_int_equal(cl_cgroup_create_spare(mine, sizeof(mine)), CL_OK);
+	bool removed_gone = !cgroup_dir_exists(n_gone), removed_zombie = !cgroup_dir_exists(n_zombie),
+	     kept_live = cgroup_dir_exists(n_live), made_mine = cgroup_dir_exists(mine);
+	fake_cgroup(n_gone, false);
+	fake_cgroup(n_zombie, false);
+	fake_cgroup(n_live, false);
+	assert_int_equal(cl_cgroup_remove(mine), CL_OK);
+	kill(live, SIGKILL);
+	assert_int_equal(waitpid(live, NULL, 0), live);
+	assert_int_equal(waitpid(zombie, NULL, 0), zombie);
+	assert_true(removed_gone);
+	assert_true(removed_zombie);
+	assert_true(kept_live);
+	assert_true(made_mine);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -276,6 +335,7 @@ int main(void)
 		cmocka_unit_test(enclave_cgroups_hold_enclave_only),
 		cmocka_unit_test(unused_sandboxes_removed_with_launcher),
 		cmocka_unit_test(killed_spare_cleaned_by_next),
+		cmocka_unit_test(stale_spare_cgroups_removed),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
