@@ -14,7 +14,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +35,6 @@
 #define LAUNCH_TIMEOUT_MS 30000
 #define SHIM_EXIT_WAIT_MS 5000
 #define CALL_TIMEOUT_MS 70000
-
-extern char **environ;
 
 cl_err cl_sandbox_check_id(const char *id)
 {
@@ -112,162 +109,6 @@ static cl_err write_spec(const char *dir, const cl_sandbox_spec *spec, const cha
 	return e;
 }
 
-/* A spare shim: `self_exe --shim DIR -` exec'd ahead of time (the exec and
- * dynamic loading of cloister-host are most of a launch otherwise). It waits
- * on fd 4 for the enclave id, then runs exactly like a shim spawned for that
- * id. One spare is kept per process (for the last self_exe/dir used); it
- * exits when our end of its assignment socket closes. */
-typedef struct shim_proc {
-	pid_t pid;     /* the spawned process: it forks the detached shim and exits */
-	int assign_fd; /* our end of its fd 4 */
-	int status_fd; /* read end of its fd 3 */
-	char exe[PATH_MAX], dir[PATH_MAX];
-} shim_proc;
-
-static pthread_mutex_t spare_lock = PTHREAD_MUTEX_INITIALIZER;
-static shim_proc spare = {.pid = -1, .assign_fd = -1, .status_fd = -1};
-
-static int fd_above(int fd, int min)
-{
-	if (fd < 0 || fd >= min)
-		return fd;
-	int n = fcntl(fd, F_DUPFD_CLOEXEC, min);
-	close(fd);
-	return n;
-}
-
-static void shim_proc_discard(shim_proc *sp)
-{
-	if (sp->pid > 0) {
-		kill(sp->pid, SIGKILL); /* unassigned: nothing of an enclave to lose */
-		while (waitpid(sp->pid, NULL, 0) < 0 && errno == EINTR)
-			;
-	}
-	if (sp->assign_fd >= 0)
-		close(sp->assign_fd);
-	if (sp->status_fd >= 0)
-		close(sp->status_fd);
-	sp->pid = -1;
-	sp->assign_fd = sp->status_fd = -1;
-}
-
-/* Spawns `self_exe --shim DIR -`: fd 3 = status pipe, fd 4 = assignment
- * socket, 0-2 = /dev/null (the shim moves stderr to its shim.log). */
-static cl_err shim_proc_spawn(const char *self_exe, const char *dir, const char *preload, shim_proc *sp)
-{
-	int st[2] = {-1, -1}, as[2] = {-1, -1};
-	char fdvar[64], prevar[PATH_MAX + 64];
-	sp->pid = -1;
-	sp->assign_fd = sp->status_fd = -1;
-	CL_ENSURE(snprintf(sp->exe, sizeof(sp->exe), "%s", self_exe) < (int)sizeof(sp->exe) &&
-			  snprintf(sp->dir, sizeof(sp->dir), "%s", dir) < (int)sizeof(sp->dir),
-		  CL_ETOOBIG, "shim: path too long");
-	if (pipe2(st, O_CLOEXEC) != 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, as) != 0) {
-		cl_err e = cl_errorf(CL_ESYS, "shim: pipe: %s", strerror(errno));
-		for (int i = 0; i < 2; i++) {
-			if (st[i] >= 0)
-				close(st[i]);
-			if (as[i] >= 0)
-				close(as[i]);
-		}
-		return e;
-	}
-	/* keep the child's ends clear of the fds they are dup'ed onto */
-	st[1] = fd_above(st[1], 10);
-	as[1] = fd_above(as[1], 10);
-	snprintf(fdvar, sizeof(fdvar), "%s=3", CL_SANDBOX_STATUS_FD_ENV);
-	char *envp[8];
-	size_t ne = 0;
-	envp[ne++] = fdvar;
-	if (preload && snprintf(prevar, sizeof(prevar), "%s=%s", CL_SANDBOX_PRELOAD_ENV, preload) < (int)sizeof(prevar))
-		envp[ne++] = prevar;
-	static const char *const pass[] = {"CLOISTER_LOG=", "ASAN_OPTIONS=", "UBSAN_OPTIONS=", "LSAN_OPTIONS="};
-	for (char **e = environ; e && *e && ne < 7; e++)
-		for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++)
-			if (strncmp(*e, pass[i], strlen(pass[i])) == 0 && ne < 7)
-				envp[ne++] = *e;
-	envp[ne] = NULL;
-	char *argv[] = {(char *)self_exe, "--shim", (char *)dir, "-", NULL};
-
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&attr);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, st[1], 3);
-	posix_spawn_file_actions_adddup2(&fa, as[1], CL_SANDBOX_ASSIGN_FD);
-	posix_spawn_file_actions_addclosefrom_np(&fa, CL_SANDBOX_ASSIGN_FD + 1);
-	sigset_t none, defs;
-	sigemptyset(&none);
-	sigemptyset(&defs);
-	sigaddset(&defs, SIGPIPE);
-	sigaddset(&defs, SIGTERM);
-	sigaddset(&defs, SIGINT);
-	sigaddset(&defs, SIGCHLD);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &defs);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	int rc = posix_spawn(&sp->pid, self_exe, &fa, &attr, argv, envp);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	close(st[1]);
-	close(as[1]);
-	if (rc != 0) {
-		close(st[0]);
-		close(as[0]);
-		sp->pid = -1;
-		return cl_errorf(CL_ESYS, "shim: spawn %s: %s", self_exe, strerror(rc));
-	}
-	sp->status_fd = st[0];
-	sp->assign_fd = as[0];
-	return CL_OK;
-}
-
-/* Takes the spare if it fits (self_exe, dir), else spawns one now; then hands
- * it the id and reaps the process that detached it (long gone for a spare). */
-static cl_err start_shim(const char *self_exe, const char *dir, const char *id, int *status_fd)
-{
-	shim_proc sp = {.pid = -1, .assign_fd = -1, .status_fd = -1};
-	pthread_mutex_lock(&spare_lock);
-	if (spare.pid > 0 && strcmp(spare.exe, self_exe) == 0 && strcmp(spare.dir, dir) == 0) {
-		sp = spare;
-		spare.pid = -1;
-		spare.assign_fd = spare.status_fd = -1;
-	}
-	pthread_mutex_unlock(&spare_lock);
-	char line[80];
-	int n = snprintf(line, sizeof(line), "%s\n", id);
-	for (int attempt = 0;; attempt++) {
-		if (sp.pid <= 0)
-			CL_GUARD(shim_proc_spawn(self_exe, dir, NULL, &sp));
-		if (send(sp.assign_fd, line, (size_t)n, MSG_NOSIGNAL) == n)
-			break;
-		shim_proc_discard(&sp); /* the spare died: start a fresh one */
-		if (attempt > 0)
-			return cl_errorf(CL_ESYS, "shim: cannot hand over %s", id);
-	}
-	close(sp.assign_fd);
-	int st;
-	while (waitpid(sp.pid, &st, 0) < 0 && errno == EINTR)
-		;
-	*status_fd = sp.status_fd;
-	return CL_OK;
-}
-
-/* Starts the next spare (best effort: launches work without one); it
- * verifies `image` ahead, in case the next launch uses it again. */
-static void refill_spare(const char *self_exe, const char *dir, const char *image)
-{
-	pthread_mutex_lock(&spare_lock);
-	if (spare.pid > 0 && (strcmp(spare.exe, self_exe) != 0 || strcmp(spare.dir, dir) != 0))
-		shim_proc_discard(&spare);
-	if (spare.pid <= 0 && shim_proc_spawn(self_exe, dir, image, &spare) != CL_OK)
-		cl_debug("no spare shim: %s", cl_error_detail());
-	pthread_mutex_unlock(&spare_lock);
-}
-
 /* Reads the shim's one status line: "OK <init_pid> <shim_pid>" or "ERR <code> <detail>". */
 static cl_err read_status(int fd, cl_sandbox_info *out)
 {
@@ -336,14 +177,17 @@ cl_err cl_sandbox_launch_guest(const char *self_exe, const char *dir, const cl_s
 				 errno == EEXIST ? "already exists" : strerror(errno));
 	created = true;
 	CL_GUARD_OUT(e, write_spec(dir, spec, guest_dir, pids));
-	CL_GUARD_OUT(e, start_shim(self_exe, dir, spec->id, &status_fd));
+	CL_GUARD_OUT(e, cl_sandbox_pool_start(self_exe, dir, spec->id, spec->image_path, &status_fd));
 	memset(out, 0, sizeof(*out));
-	CL_GUARD_OUT(e, read_status(status_fd, out));
+	e = read_status(status_fd, out);
+	/* the next spares (off this launch's path: a thread spawns them) */
+	cl_sandbox_pool_refill(self_exe, dir, spec->image_path, spec->init_path);
+	if (e != CL_OK)
+		goto out;
 	snprintf(out->id, sizeof(out->id), "%s", spec->id);
 	out->running = true;
 	out->memory_bytes = spec->memory_bytes;
 	created = false;
-	refill_spare(self_exe, dir, spec->image_path);
 out:
 	if (status_fd >= 0)
 		close(status_fd);
@@ -622,13 +466,10 @@ cl_err cl_sandbox_destroy(const char *dir, const char *id)
 	cl_err first = CL_OK, e;
 	CL_GUARD(cl_sandbox_check_id(id));
 	CL_GUARD(cl_sandbox_path(path, sizeof(path), dir, id, NULL));
-	/* 1. every task of the enclave: freeze, SIGKILL, thaw, wait until empty.
-	 *    A shim born in its enclave's cgroups leaves them right after READY:
-	 *    let it finish (bounded) rather than kill it with the enclave. */
+	/* 1. every task of the enclave: freeze, SIGKILL, thaw, wait until empty
+	 *    (the shim is never in its enclave's cgroups) */
 	pid_t shim_pid = -1;
 	int pfd = open_shim(dir, id, &shim_pid);
-	if (pfd >= 0 && cl_cgroup_exists(id))
-		cl_cgroup_wait_left(id, shim_pid, SHIM_EXIT_WAIT_MS);
 	if (cl_cgroup_exists(id) && (e = cl_cgroup_kill_all(id)) != CL_OK)
 		first = e;
 	/* 2. the shim: SIGTERM, bounded wait, then SIGKILL */

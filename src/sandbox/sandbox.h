@@ -38,9 +38,11 @@ typedef struct cl_sandbox_info {
  * and returns once the application runs (READY) or the launch failed (the
  * detail names the failing step, e.g. "seccomp: ..."). self_exe is the path of
  * the cloister-host binary. On failure nothing is left behind.
- * To keep launches fast the calling process keeps one spare, pre-exec'd shim
- * (`self_exe --shim DIR -`, handed the id at launch; it exits when the caller
- * exits). Thread-safe. See docs/sandbox.md. */
+ * To keep launches fast the calling process keeps a pool of spare shims
+ * (`self_exe --shim DIR -`, refilled by a background thread after each
+ * launch), each with a sandbox prepared ahead; a launch hands one the id.
+ * Spares exit, removing what they prepared, when the caller exits; a forked
+ * child starts with an empty pool. Thread-safe. See docs/sandbox.md. */
 CL_MUST_CHECK cl_err cl_sandbox_launch(const char *self_exe, const char *dir, const cl_sandbox_spec *spec,
 				       cl_sandbox_info *out);
 /* cl_sandbox_launch with a guest directory: guest_dir (NULL = none) is an

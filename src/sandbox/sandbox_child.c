@@ -1,10 +1,12 @@
 /* sandbox_child.c — the containment sequence, run by the child the shim
  * clones into new user, pid, mount, net, ipc and uts namespaces.
  *
- * cl_sandbox_child_main is the whole sequence in order; every step fails
- * closed: on any error the step's name and detail go to err_fd and the child
- * exits, so /init never runs in a half-built sandbox. When exec succeeds
- * err_fd (CLOEXEC) closes with nothing written: that is the shim's signal.
+ * cl_sandbox_child_main is the whole sequence in order, in two halves: what
+ * needs nothing of the enclave (a spare shim runs it ahead and parks the
+ * child) and, after the go message, what does. Every step fails closed: on
+ * any error the step's name and detail go to err_fd and the child exits, so
+ * /init never runs in a half-built sandbox. When exec succeeds err_fd
+ * (CLOEXEC) closes with nothing written: that is the shim's signal.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,18 +19,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
+#include <linux/mount.h>
 
 #include "sandbox/sandbox_internal.h"
 
 #define INIT_ARGV_MAX 256
-#define GUEST_MOUNT "/tmp/dev/cloister" /* /dev/cloister once / is pivoted */
 
 static __attribute__((noreturn)) void fail(const cl_sandbox_child *c, const char *step, const char *detail)
 {
@@ -63,15 +67,14 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 }
 
 /* The tmpfs that becomes / (mounted on /tmp of our private mount namespace,
- * as bubblewrap does) and its mount points. Inodes: each image path has up
- * to 15 parent directories of its own, hence nfiles * 16 (+ mount points). */
+ * as bubblewrap does) and its mount points. Sizes: see resize(). */
 static int build_rootfs(const cl_sandbox_child *c)
 {
 	char opts[128];
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
 		fail_errno(c, "rootfs", "make / private");
-	snprintf(opts, sizeof(opts), "size=%llu,nr_inodes=%zu,mode=0755",
-		 (unsigned long long)c->rootfs_bytes, c->img->nfiles * 16 + 64);
+	snprintf(opts, sizeof(opts), "size=%llu,nr_inodes=%llu,mode=0755", (unsigned long long)c->rootfs_bytes,
+		 (unsigned long long)c->rootfs_inodes);
 	if (mount("cloister-root", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0)
 		fail_errno(c, "rootfs", "mount tmpfs on /tmp");
 	int root = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -87,19 +90,25 @@ static int build_rootfs(const cl_sandbox_child *c)
 	return root;
 }
 
-/* The image's files and /init, once the child sits in the enclave's memory
- * cgroup (the pages are charged to it). An image entry under dev/ or proc/
- * is refused (it would be hidden by a mount); tmp/ entries land in /tmp. */
-static void populate_rootfs(const cl_sandbox_child *c, int root)
+/* /init, once the child sits in the enclave's memory cgroup (the pages are
+ * charged to it). */
+static void write_init(const cl_sandbox_child *c, int root)
 {
-	if (cl_image_extract(c->img, c->image_data, c->image_len, root) != CL_OK)
-		fail(c, "image", cl_error_detail());
 	int fd = openat(root, "init", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0555);
 	if (fd < 0)
 		fail_errno(c, "init", "create /init");
 	if (write_all(fd, c->init_data, c->init_len) != 0 || fchmod(fd, 0555) != 0)
 		fail_errno(c, "init", "write /init");
 	close(fd);
+}
+
+/* The image's files, charged to the enclave's memory cgroup like /init. An
+ * image entry under dev/ or proc/ is refused (it would be hidden by a
+ * mount); tmp/ entries land in /tmp. */
+static void extract_image(const cl_sandbox_child *c, const cl_image *img, const uint8_t *data, size_t len, int root)
+{
+	if (cl_image_extract(img, data, len, root) != CL_OK)
+		fail(c, "image", cl_error_detail());
 	close(root);
 }
 
@@ -123,38 +132,19 @@ static void build_dev(const cl_sandbox_child *c)
 	}
 }
 
-/* The guest directory (firmware guest interface), opened while this process
- * still has the shim's host credentials: after setresuid it is an
- * unprivileged uid that cannot search the agent's 0700 data directory. The
- * lookup happens in our own mount namespace, so the bind mount may use it. */
-static int open_guest_dir(const cl_sandbox_child *c)
-{
-	if (!c->guest_dir)
-		return -1;
-	int fd = open(c->guest_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		fail_errno(c, "guest", c->guest_dir);
-	return fd;
-}
-
-/* /dev/cloister: the guest directory, bind-mounted read-only, nosuid, nodev,
- * noexec (the enclave can connect to a socket in it, never create a file).
- * The directory itself is mounted, not its socket: a restarted agent binds
- * a new socket there and the running enclave sees it. */
+/* /dev/cloister: the guest directory as a detached mount the shim made
+ * (open_tree of the host directory, read-only, nosuid, nodev, noexec: the
+ * enclave can connect to a socket in it, never create a file), moved onto
+ * its mount point. The directory itself is mounted, not its socket: a
+ * restarted agent binds a new socket there and the running enclave sees it. */
 static void mount_guest_dir(const cl_sandbox_child *c, int root, int gfd)
 {
 	if (gfd < 0)
 		return;
 	if (mkdirat(root, "dev/cloister", 0755) != 0)
 		fail_errno(c, "guest", "mkdir /dev/cloister");
-	if (fchdir(gfd) != 0)
-		fail_errno(c, "guest", "open the guest directory");
-	if (mount(".", GUEST_MOUNT, NULL, MS_BIND, NULL) != 0)
-		fail_errno(c, "guest", "bind-mount /dev/cloister");
-	if (mount(NULL, GUEST_MOUNT, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
-		fail_errno(c, "guest", "remount /dev/cloister read-only");
-	if (chdir("/") != 0)
-		fail_errno(c, "guest", "chdir /");
+	if (syscall(SYS_move_mount, gfd, "", AT_FDCWD, "/dev/cloister", MOVE_MOUNT_F_EMPTY_PATH) != 0)
+		fail_errno(c, "guest", "mount /dev/cloister");
 	close(gfd);
 }
 
@@ -212,7 +202,8 @@ static void mount_proc_tmp(const cl_sandbox_child *c)
 }
 
 /* pivot_root(".", ".") stacks the old root under the new one; detaching it
- * leaves no path to the host's files. Then / becomes read-only. */
+ * leaves no path to the host's files. (/ becomes read-only once the image
+ * is in: seal_root.) */
 static void enter_root(const cl_sandbox_child *c)
 {
 	if (chdir("/tmp") != 0)
@@ -223,8 +214,100 @@ static void enter_root(const cl_sandbox_child *c)
 		fail_errno(c, "pivot_root", "detach old root");
 	if (chdir("/") != 0)
 		fail_errno(c, "pivot_root", "chdir /");
+}
+
+static void seal_root(const cl_sandbox_child *c)
+{
 	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) != 0)
 		fail_errno(c, "rootfs", "remount / read-only");
+}
+
+/* The go message, with its fds (the image memfd, the /dev/cloister mount). */
+static void receive_go(const cl_sandbox_child *c, cl_sandbox_go *go, int *image_fd, int *guest_fd)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+	} ctl;
+	struct iovec iov = {go, sizeof(*go)};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+	memset(go, 0, sizeof(*go));
+	ssize_t r;
+	while ((r = recvmsg(c->sync_fd, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+		;
+	if (r == 0)
+		fail(c, "sync", "the shim went away before the launch");
+	if (r < 0)
+		fail_errno(c, "sync", "receive the launch");
+	int fds[2] = {-1, -1};
+	size_t nfd = 0;
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h))
+		if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS)
+			for (size_t i = 0; i < (h->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+				if (nfd < 2)
+					fds[nfd++] = fd;
+				else
+					close(fd);
+			}
+	size_t want = (go->image_fd ? 1u : 0u) + (go->guest ? 1u : 0u);
+	if ((size_t)r != sizeof(*go) || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || go->magic != CL_SANDBOX_GO_MAGIC ||
+	    go->image_fd > 1 || go->guest > 1 || nfd != want || (!go->image_fd && !c->img) || go->pids_max < 2 ||
+	    go->pids_max > CL_SANDBOX_MAX_PIDS)
+		fail(c, "sync", "malformed launch message");
+	*image_fd = go->image_fd ? fds[0] : -1;
+	*guest_fd = go->guest ? fds[go->image_fd ? 1 : 0] : -1;
+}
+
+void cl_sandbox_rootfs_size(const cl_image *img, size_t image_len, size_t init_len, uint64_t *bytes,
+			    uint64_t *inodes)
+{
+	*bytes = (uint64_t)(img ? image_len : 0) + init_len + (4u << 20);
+	*inodes = (uint64_t)(img ? img->nfiles : 0) * 16 + 64;
+}
+
+/* The enclave's sizes (cl_sandbox_rootfs_size; /tmp a quarter of the memory
+ * limit). A prepared child mounted both before the image and the limit were
+ * known: they are resized before the image goes in. */
+static void resize(const cl_sandbox_child *c, const cl_sandbox_go *go, const cl_image *img, size_t image_len)
+{
+	char opts[96];
+	uint64_t bytes, inodes;
+	cl_sandbox_rootfs_size(img, image_len, c->init_len, &bytes, &inodes);
+	if (bytes != c->rootfs_bytes || inodes != c->rootfs_inodes) {
+		snprintf(opts, sizeof(opts), "size=%llu,nr_inodes=%llu", (unsigned long long)bytes,
+			 (unsigned long long)inodes);
+		if (mount(NULL, "/", NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, opts) != 0)
+			fail_errno(c, "rootfs", "resize /");
+	}
+	if (go->tmp_bytes != c->tmp_bytes) {
+		snprintf(opts, sizeof(opts), "size=%llu", (unsigned long long)go->tmp_bytes);
+		if (mount(NULL, "/tmp", NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, opts) != 0)
+			fail_errno(c, "tmp", "resize /tmp");
+	}
+}
+
+/* The image from the shim's sealed memfd (a launch the spare did not preload
+ * for): mapped read-only, parsed and checked here, every file's SHA-384 included. */
+static const cl_image *image_from_memfd(const cl_sandbox_child *c, int fd, const uint8_t **data, size_t *len)
+{
+	struct stat st;
+	int seals = fcntl(fd, F_GET_SEALS);
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+	    (uint64_t)st.st_size > CL_IMAGE_MAX_SIZE || seals < 0 || !(seals & F_SEAL_WRITE) ||
+	    !(seals & F_SEAL_SHRINK))
+		fail(c, "image", "the image handed over is not a sealed file");
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		fail_errno(c, "image", "map");
+	close(fd);
+	cl_image *img = NULL;
+	if (cl_image_parse(p, (size_t)st.st_size, &img) != CL_OK || cl_sandbox_check_entrypoint(img) != CL_OK)
+		fail(c, "image", cl_error_detail());
+	*data = p;
+	*len = (size_t)st.st_size;
+	return img;
 }
 
 static void network_lo_up(const cl_sandbox_child *c)
@@ -243,14 +326,14 @@ static void network_lo_up(const cl_sandbox_child *c)
 	close(s);
 }
 
-static void set_rlimits(const cl_sandbox_child *c)
+static void set_rlimits(const cl_sandbox_child *c, uint32_t pids_max)
 {
 	const struct {
 		int res;
 		rlim_t val;
 		const char *name;
 	} lim[] = {
-		{RLIMIT_NOFILE, 1024, "NOFILE"}, {RLIMIT_NPROC, c->pids_max, "NPROC"},
+		{RLIMIT_NOFILE, 1024, "NOFILE"}, {RLIMIT_NPROC, pids_max, "NPROC"},
 		{RLIMIT_CORE, 0, "CORE"},        {RLIMIT_MEMLOCK, 1u << 20, "MEMLOCK"},
 		{RLIMIT_MSGQUEUE, 0, "MSGQUEUE"},
 	};
@@ -324,59 +407,101 @@ static void drop_capabilities(const cl_sandbox_child *c)
 			fail(c, "capabilities", "bounding or ambient capability remains");
 }
 
+cl_err cl_sandbox_check_entrypoint(const cl_image *img)
+{
+	CL_ENSURE(img->entrypoint && img->entrypoint[0] == '/', CL_EINVAL, "entrypoint must be an absolute path");
+	CL_ENSURE(img->nargs <= INIT_ARGV_MAX, CL_ETOOBIG, "entrypoint: more than %d arguments", INIT_ARGV_MAX);
+	for (size_t i = 0; i < img->nfiles; i++)
+		if (strcmp(img->files[i].path, img->entrypoint + 1) == 0) {
+			CL_ENSURE(img->files[i].mode & 0111, CL_EINVAL, "entrypoint %s is not executable",
+				  img->entrypoint);
+			return CL_OK;
+		}
+	return cl_errorf(CL_ENOTFOUND, "entrypoint %s is not in the image", img->entrypoint);
+}
+
+static void wait_release(const cl_sandbox_child *c, char want, const char *what)
+{
+	char b = 0;
+	ssize_t r;
+	while ((r = recv(c->sync_fd, &b, 1, 0)) < 0 && errno == EINTR)
+		;
+	if (r != 1 || b != want)
+		fail(c, "sync", what);
+}
+
 int cl_sandbox_child_main(void *arg)
 {
 	cl_sandbox_child *c = arg;
-	char b;
+	sigset_t none;
 
+	/* ---- first half: nothing of the enclave yet ---- */
 	/* 0. Wait until the shim has written our uid/gid maps. */
-	if (read(c->sync_fd, &b, 1) != 1)
-		fail(c, "sync", "shim did not release the child");
-	int guest = open_guest_dir(c);
+	wait_release(c, 'm', "shim did not release the child");
 	/* 1. Become the namespace's root (host uid = the unprivileged mapped one);
-	 *    then die with the shim (a credential change clears PDEATHSIG: after). */
+	 *    then die with the shim (a credential change clears PDEATHSIG: after).
+	 *    No signal the shim blocks stays blocked for /init and the application. */
 	if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0)
 		fail_errno(c, "userns", "become uid 0 of the namespace");
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
 		fail_errno(c, "setup", "pdeathsig");
+	sigemptyset(&none);
+	if (sigprocmask(SIG_SETMASK, &none, NULL) != 0)
+		fail_errno(c, "setup", "signal mask");
 	umask(022);
 	/* 2. Mounts that hold no application data: the root tmpfs and its mount
-	 *    points, /dev (with /dev/cloister when the spec has a guest directory),
-	 *    /proc, /tmp (meanwhile the shim moves us into the cgroups). */
+	 *    points, /dev, /proc, /tmp (meanwhile the shim moves us into the cgroups). */
 	int root = build_rootfs(c);
 	build_dev(c);
-	mount_guest_dir(c, root, guest);
 	mount_proc_tmp(c);
-	/* 3. Wait until we sit in the enclave's cgroups; ours becomes the root of a
-	 *    new cgroup namespace; then the image and /init go in (charged to it). */
-	if (read(c->sync_fd, &b, 1) != 1)
-		fail(c, "sync", "shim did not move the child into its cgroups");
-	close(c->sync_fd);
+	/* 3. Wait until we sit in the cgroups; ours becomes the root of a new
+	 *    cgroup namespace; then /init goes in (charged to them). */
+	wait_release(c, 'c', "shim did not move the child into its cgroups");
 	if (unshare(CLONE_NEWCGROUP) != 0)
 		fail_errno(c, "cgroupns", "unshare");
-	populate_rootfs(c, root);
-	/* 4. pivot into it. */
+	write_init(c, root);
+	/* 4. pivot into the new root. */
 	enter_root(c);
 	/* 5. Identity and network: hostname, loopback only. */
 	if (sethostname("enclave", 7) != 0)
 		fail_errno(c, "uts", "sethostname");
 	network_lo_up(c);
-	/* 6. Limits and descriptors. */
-	set_rlimits(c);
+
+	/* ---- second half: the enclave's values (a prepared child parks here) ---- */
+	cl_sandbox_go go;
+	int image_fd, guest_fd;
+	if (send(c->sync_fd, "P", 1, MSG_NOSIGNAL) != 1)
+		fail_errno(c, "sync", "report prepared");
+	receive_go(c, &go, &image_fd, &guest_fd);
+	close(c->sync_fd);
+	/* 6. The image (parsed and checked: before the clone, or now from the
+	 *    shim's memfd), the sizes of / and /tmp, /dev/cloister, the image's
+	 *    files; then / is read-only. */
+	const cl_image *img = c->img;
+	const uint8_t *data = c->image_data;
+	size_t len = c->image_len;
+	if (image_fd >= 0)
+		img = image_from_memfd(c, image_fd, &data, &len);
+	resize(c, &go, img, len);
+	mount_guest_dir(c, root, guest_fd);
+	extract_image(c, img, data, len, root);
+	seal_root(c);
+	/* 7. Limits and descriptors. */
+	set_rlimits(c, go.pids_max);
 	arrange_fds(c);
-	/* 7. Privileges: no capabilities, no_new_privs (fatal if refused), seccomp. */
+	/* 8. Privileges: no capabilities, no_new_privs (fatal if refused), seccomp. */
 	drop_capabilities(c);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
 		fail_errno(c, "no_new_privs", "prctl");
 	if (cl_sandbox_seccomp_load(c->seccomp) != CL_OK)
 		fail(c, "seccomp", cl_error_detail());
-	/* 8. exec /init ENTRYPOINT ARGS... with fd 3 = channel. */
+	/* 9. exec /init ENTRYPOINT ARGS... with fd 3 = channel. */
 	const char *argv[INIT_ARGV_MAX + 3];
 	size_t n = 0;
 	argv[n++] = "/init";
-	argv[n++] = c->img->entrypoint;
-	for (size_t i = 0; i < c->img->nargs && i < INIT_ARGV_MAX; i++)
-		argv[n++] = c->img->args[i];
+	argv[n++] = img->entrypoint;
+	for (size_t i = 0; i < img->nargs && i < INIT_ARGV_MAX; i++)
+		argv[n++] = img->args[i];
 	argv[n] = NULL;
 	char *const envp[] = {"PATH=/bin:/usr/bin:/", "HOME=/", NULL};
 	execve("/init", (char *const *)argv, envp);

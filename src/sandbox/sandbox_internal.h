@@ -1,11 +1,15 @@
 /* sandbox_internal.h — pieces of the `process` backend shared by sandbox*.c
  * and shim*.c. Not a public header: the agent uses host/sandbox.h only.
  *
- *   sandbox.c          client side: launch, connect/call, list, inspect, freeze, destroy, probe
- *   sandbox_cgroup.c   cgroup v1 / v2 layout: create, attach, freeze, memory, kill, remove
+ *   sandbox.c          client side: launch (and the pool of spare shims), connect/call,
+ *                      list, inspect, freeze, destroy, probe
+ *   sandbox_pool.c     the launcher's pool of spare shims (refilled by a thread)
+ *   sandbox_cgroup.c   cgroups, the common part: create, attach, freeze, kill, remove, spares
+ *   sandbox_cgroup_v1.c, sandbox_cgroup_v2.c  one ops table per cgroup version
  *   sandbox_child.c    the containment sequence run in the cloned child (ends in exec /init)
  *   sandbox_seccomp.c  the default-deny seccomp allow-list
- *   shim.c             the shim: spec, cgroups, clone, READY, then serving
+ *   shim.c             the shim: spare or not, spec, image, then serving
+ *   shim_prep.c        the shim's half of the containment sequence (cgroups, clone, go)
  *   shim_serve.c       the shim's poll loop: channel, socket clients, buffers
  */
 #ifndef CL_SANDBOX_INTERNAL_H
@@ -31,67 +35,76 @@
 #define CL_SANDBOX_INIT_MAX (32u << 20)
 #define CL_SANDBOX_STATUS_FD_ENV "CLOISTER_SHIM_STATUS_FD"
 #define CL_SANDBOX_PRELOAD_ENV "CLOISTER_SHIM_PRELOAD" /* image a spare verifies ahead */
-#define CL_SANDBOX_ASSIGN_FD 4 /* a spare shim reads its "ID\n" here */
+#define CL_SANDBOX_INIT_ENV "CLOISTER_SHIM_INIT"       /* cloister-init a spare prepares with */
+/* A spare shim says on this socket whether it prepared a sandbox ("P") or
+ * not ("U"), then reads its "ID\n" there. */
+#define CL_SANDBOX_ASSIGN_FD 4
 
 /* Checks an enclave id: [a-z0-9-]{1,63}. */
 CL_MUST_CHECK cl_err cl_sandbox_check_id(const char *id);
 /* Formats DIR/sandboxes/ID[/leaf] into out[n] (leaf may be NULL). */
 CL_MUST_CHECK cl_err cl_sandbox_path(char *out, size_t n, const char *dir, const char *id, const char *leaf);
 
-/* ---- cgroups (sandbox_cgroup.c). All take the enclave id. ---- */
+/* ---- the launcher's spare shims (sandbox_pool.c) ---- */
+#define CL_SANDBOX_POOL_SIZE 2
+/* Starts the shim of enclave id: hands the id to a spare of (self_exe, dir),
+ * the best prepared for the launch of image if there is one, or spawns a
+ * shim now. *status_fd is its status pipe (the caller closes it). Thread-safe. */
+CL_MUST_CHECK cl_err cl_sandbox_pool_start(const char *self_exe, const char *dir, const char *id, const char *image,
+					   int *status_fd);
+/* After a launch: keep CL_SANDBOX_POOL_SIZE spares of (self_exe, dir), each
+ * preloading image and preparing with init; a background thread spawns them.
+ * Best effort (launches work without spares). Thread-safe. */
+void cl_sandbox_pool_refill(const char *self_exe, const char *dir, const char *image, const char *init);
+/* Spares held now. *nprepared (may be NULL) of them said they prepared a
+ * sandbox; the pids of the first max of those shims go to prepared[]. */
+size_t cl_sandbox_pool_list(pid_t *prepared, size_t max, size_t *nprepared);
+
+/* ---- cgroups (sandbox_cgroup.c: the common part; one file per version,
+ *      sandbox_cgroup_v1.c and sandbox_cgroup_v2.c, behind an ops table,
+ *      sandbox_cgroup.h). A cgroup is named by an enclave id, or spare-<pid>
+ *      for a prepared sandbox that has no id yet. ---- */
 typedef enum { CL_CG_NONE, CL_CG_V1, CL_CG_V2 } cl_cg_layout;
 /* Detects the host layout once: pure v2, v2 unified with controllers, or v1. */
 cl_cg_layout cl_cgroup_layout(void);
-/* Creates the enclave's cgroup(s) with limits; on failure removes what it made. */
-CL_MUST_CHECK cl_err cl_cgroup_create(const char *id, uint64_t memory, uint32_t cpus, uint32_t pids_max);
+/* Creates the cgroup's directories (an empty leftover is replaced), without
+ * limits yet; on failure removes what it made. */
+CL_MUST_CHECK cl_err cl_cgroup_create(const char *name);
+/* Memory limit (kept out of swap, see docs/sandbox.md), CPU quota, pids.max. */
+CL_MUST_CHECK cl_err cl_cgroup_set_limits(const char *name, uint64_t memory, uint32_t cpus, uint32_t pids_max);
+/* A prepared sandbox's cgroup: removes the spare-<pid> cgroups of spare
+ * shims that are gone, then creates spare-<own pid>, its name in name[n]. */
+CL_MUST_CHECK cl_err cl_cgroup_create_spare(char *name, size_t n);
+/* Gives cgroup `from`, which holds pid, the name `to` (the enclave id): a
+ * rename on v1, so no task moves; v2 cannot rename, so `to` is created, pid
+ * moved into it and `from` removed. A no-op when the names are equal. On
+ * failure `from` is left as it was. */
+CL_MUST_CHECK cl_err cl_cgroup_adopt(const char *from, const char *to, pid_t pid);
 /* Priming: on cgroup v1 (and v2 without favordynmods) the first task move
  * after an idle period waits for an RCU grace period (~10 ms) while holding
- * the cgroup mutex. A no-op move of the shim into its own cgroup, on a helper
- * thread, pays it while the shim clones; the real attach is then ~20 us.
+ * the cgroup mutex. A no-op move of a forked helper into its own cgroup pays
+ * it while the shim clones; the real attach is then ~20 us.
  * cl_cgroup_prime_path finds the caller's cgroup.procs (allocates: call it
- * before starting the thread); cl_cgroup_prime only opens and writes, so the
- * thread holds no libc lock when the main thread clones. Best effort. */
+ * before forking); cl_cgroup_prime only opens and writes. Best effort. */
 bool cl_cgroup_prime_path(char *path, size_t n);
 void cl_cgroup_prime(const char *procs_path, pid_t self);
-/* Born in the cgroup (v1 only; see docs/sandbox.md "Launch latency"). While
- * idle, a spare shim makes cloister/spare-<pid> in every v1 controller and
- * moves itself in, paying the migration's RCU grace period off the launch path
- * (spare dirs of dead spares are removed first). False, with nothing left
- * behind, if any step fails (the launch then takes the classic path). The shim
- * is unkillable by the OOM killer (oom_score_adj -1000) until it leaves. */
-bool cl_cgroup_born_prepare(void);
-/* True while the shim sits in cgroups of its own (spare or adopted). */
-bool cl_cgroup_born_inside(void);
-/* On assignment: renames spare-<pid> to id in every controller and sets the
- * limits, pids.max + 1 (the shim counts until it leaves). Refused when the
- * shim's memory usage exceeds 1/8 of the limit. False (renamed back, the shim
- * still in its spare cgroups) on any failure: use cl_cgroup_create. */
-bool cl_cgroup_born_adopt(const char *id, uint64_t memory, uint32_t cpus, uint32_t pids_max);
-/* Gives a child cloned while born in the shim's oom_score_adj from before. */
-CL_MUST_CHECK cl_err cl_cgroup_born_child(pid_t child);
-/* Lowers an adopted enclave's pids.max to its limit, moves the shim back to
- * the cgroups it came from and removes unadopted spare dirs. Idempotent; a
- * no-op when not inside. Call it before killing the enclave's cgroup. */
-void cl_cgroup_born_leave(void);
-/* Waits (up to ms) until pid is not in the enclave's cgroup. */
-void cl_cgroup_wait_left(const char *id, pid_t pid, int ms);
-/* Moves pid into every enclave cgroup. */
-CL_MUST_CHECK cl_err cl_cgroup_attach(const char *id, pid_t pid);
+/* Moves pid into every directory of the cgroup. */
+CL_MUST_CHECK cl_err cl_cgroup_attach(const char *name, pid_t pid);
 /* Freezes/thaws and waits (bounded) until the kernel reports the new state. */
-CL_MUST_CHECK cl_err cl_cgroup_freeze(const char *id, bool frozen);
-CL_MUST_CHECK cl_err cl_cgroup_is_frozen(const char *id, bool *frozen);
+CL_MUST_CHECK cl_err cl_cgroup_freeze(const char *name, bool frozen);
+CL_MUST_CHECK cl_err cl_cgroup_is_frozen(const char *name, bool *frozen);
 /* Current limit and usage in bytes. */
-CL_MUST_CHECK cl_err cl_cgroup_memory(const char *id, uint64_t *limit, uint64_t *usage);
+CL_MUST_CHECK cl_err cl_cgroup_memory(const char *name, uint64_t *limit, uint64_t *usage);
 /* New limit; below usage -> CL_ECONFLICT (nothing changed). */
-CL_MUST_CHECK cl_err cl_cgroup_set_memory(const char *id, uint64_t bytes);
-/* Number of tasks in the enclave's cgroup (CL_ENOTFOUND if it has none). */
-CL_MUST_CHECK cl_err cl_cgroup_count(const char *id, size_t *n);
-/* Kills every task (freeze, SIGKILL, thaw) and waits until the group is empty. */
-CL_MUST_CHECK cl_err cl_cgroup_kill_all(const char *id);
-/* Removes the cgroup(s), waiting (bounded) for exiting tasks. Missing is OK. */
-CL_MUST_CHECK cl_err cl_cgroup_remove(const char *id);
-/* True if any of the enclave's cgroup directories exists. */
-bool cl_cgroup_exists(const char *id);
+CL_MUST_CHECK cl_err cl_cgroup_set_memory(const char *name, uint64_t bytes);
+/* Number of tasks in the cgroup (CL_ENOTFOUND if it does not exist). */
+CL_MUST_CHECK cl_err cl_cgroup_count(const char *name, size_t *n);
+/* Kills every task (cgroup.kill, or freeze, SIGKILL, thaw) and waits until the group is empty. */
+CL_MUST_CHECK cl_err cl_cgroup_kill_all(const char *name);
+/* Removes the cgroup's directories, waiting (bounded) for exiting tasks. Missing is OK. */
+CL_MUST_CHECK cl_err cl_cgroup_remove(const char *name);
+/* True if any of the cgroup's directories exists. */
+bool cl_cgroup_exists(const char *name);
 
 /* ---- seccomp (sandbox_seccomp.c) ---- */
 /* A compiled filter (classic BPF); insns is malloc'd. */
@@ -109,26 +122,53 @@ void cl_sandbox_seccomp_free(cl_sandbox_bpf *bpf);
 /* compile + load. */
 CL_MUST_CHECK cl_err cl_sandbox_seccomp_install(void);
 
-/* ---- the cloned child (sandbox_child.c) ---- */
+/* ---- the cloned child (sandbox_child.c) ----
+ * The child runs the containment sequence in two halves. The first needs
+ * nothing of the image or the limits (mounts, /init, pivot_root, hostname,
+ * loopback); then the child says "P" on sync_fd and waits for a go message
+ * (cl_sandbox_go) with the per-launch values, and runs the second half
+ * (root and /tmp sizes, /dev/cloister, the image, read-only /, rlimits,
+ * capabilities, no_new_privs, seccomp, exec /init). A spare shim parks a
+ * prepared child between the halves until an enclave is assigned to it; a
+ * shim started for a known enclave sends go at once. */
 typedef struct cl_sandbox_child {
-	const cl_image *img;
+	const cl_image *img;        /* parsed before the clone, or NULL: go brings a memfd */
 	const uint8_t *image_data;
 	size_t image_len;
 	const uint8_t *init_data;
 	size_t init_len;
-	uint64_t rootfs_bytes; /* tmpfs size limit of / */
-	uint64_t tmp_bytes;    /* tmpfs size limit of /tmp */
-	uint32_t pids_max;
+	uint64_t rootfs_bytes;      /* first-half tmpfs size and inodes of / (cl_sandbox_rootfs_size) */
+	uint64_t rootfs_inodes;
+	uint64_t tmp_bytes;         /* first-half tmpfs size of /tmp (go may change it) */
 	const cl_sandbox_bpf *seccomp; /* compiled by the shim beforehand */
 	int channel_fd; /* becomes fd 3 */
-	int sync_fd;    /* read end: one byte once maps and cgroups are set */
+	int sync_fd;    /* SOCK_SEQPACKET: "m" (id maps written), "c" (in its cgroups), go; "P" back */
 	int err_fd;     /* write end (CLOEXEC): "step: detail" on failure */
-	const char *guest_dir; /* host dir mounted ro at /dev/cloister, or NULL */
 } cl_sandbox_child;
+
+#define CL_SANDBOX_GO_MAGIC 0x436c476fu /* "ClGo" */
+/* The go message (shim -> child): fixed size, host-endian, with 0-2 fds
+ * (SCM_RIGHTS) in this order: the image memfd (sealed) when image_fd is 1,
+ * then the detached /dev/cloister mount when guest is 1. */
+typedef struct cl_sandbox_go {
+	uint32_t magic;
+	uint32_t pids_max;
+	uint64_t tmp_bytes; /* size of /tmp: a quarter of the memory limit */
+	uint32_t image_fd;  /* 0: the image is cl_sandbox_child.img (parsed before the clone) */
+	uint32_t guest;
+} cl_sandbox_go;
+
+/* Size and inodes of the root tmpfs: the image + /init + 4 MiB, 16 inodes
+ * per image file (each path may have 15 parent directories of its own) + 64.
+ * img NULL (a prepared child, image not known yet): room for /init alone. */
+void cl_sandbox_rootfs_size(const cl_image *img, size_t image_len, size_t init_len, uint64_t *bytes,
+			    uint64_t *inodes);
 
 /* clone() entry point: runs the containment sequence and execs /init. Never
  * returns on success; on failure writes the failing step to err_fd and exits 1. */
 int cl_sandbox_child_main(void *arg);
+/* The entrypoint must be one of the image's files and executable. */
+CL_MUST_CHECK cl_err cl_sandbox_check_entrypoint(const cl_image *img);
 
 /* ---- the shim (shim.c, shim_serve.c) ---- */
 #define CL_SHIM_OUT_MAX (1u << 20)  /* buffered application output */
@@ -173,7 +213,54 @@ typedef struct cl_shim {
 
 /* Serves the channel and the socket until SIGTERM (or a launch failure);
  * reports READY / failure on status_fd. Returns the shim's exit code. */
-/* Serves the channel and the socket until told to stop; returns the exit code. */
 int cl_shim_serve(cl_shim *s);
+
+/* ---- building a sandbox (shim_prep.c) ----
+ * cl_shim_prep_cgroups, cl_shim_prep_clone, [cl_shim_prep_wait], cl_shim_prep_go
+ * in that order; cl_shim_prep_discard after any failure (or to drop a prepared
+ * sandbox). A spare shim runs the first three before it has an enclave. */
+typedef struct cl_shim_prep {
+	pid_t child;           /* -1: none */
+	int chan, sync, err;   /* host ends: channel, sync socket, error pipe */
+	void *stack;
+	char cgroup[64];       /* its cgroups: the enclave id or spare-<pid> */
+	bool cgroups;          /* made by us and not yet the running enclave's */
+	bool parked;           /* the child finished its first half */
+	bool has_image;        /* the child holds a parsed image (cl_sandbox_child.img) */
+	uint64_t rootfs_bytes;
+} cl_shim_prep;
+
+typedef struct cl_shim_limits {
+	uint64_t memory_bytes;
+	uint32_t cpus, pids_max;
+} cl_shim_limits;
+
+void cl_shim_prep_init(cl_shim_prep *p);
+/* The sandbox's cgroups: named id, or (id NULL) spare-<own pid>. */
+CL_MUST_CHECK cl_err cl_shim_prep_cgroups(cl_shim_prep *p, const char *id);
+/* Clones the child into new user, pid, mount, net, ipc and uts namespaces,
+ * writes its id maps, releases it, moves it into the cgroups and releases it
+ * again: it runs the first half of cl_sandbox_child_main. img/image may be
+ * NULL (the go message then brings the image). prime: pay the cgroup
+ * migration's grace period on a forked helper meanwhile. The caller must be
+ * single-threaded. The child's own error, if it gave one, is the detail. */
+CL_MUST_CHECK cl_err cl_shim_prep_clone(cl_shim_prep *p, const cl_sandbox_bpf *bpf, const uint8_t *init,
+					size_t init_len, const cl_image *img, const uint8_t *image, size_t image_len,
+					bool prime);
+/* Waits (up to ms) until the child has finished its first half. */
+CL_MUST_CHECK cl_err cl_shim_prep_wait(cl_shim_prep *p, int ms);
+/* True while a parked child waits for go (it has not died or failed). */
+bool cl_shim_prep_alive(const cl_shim_prep *p);
+/* Completes the launch of s->id: the cgroups get the id (cl_cgroup_adopt)
+ * and the limits, the child gets the go message (image_fd: a sealed memfd of
+ * the image, or -1 for the image it holds; guest_dir: NULL or the host
+ * directory for /dev/cloister) and execs /init. On success s->init_pid and
+ * s->chan are set and the cgroups are the enclave's; on failure nothing is
+ * left. Always ends in cl_shim_prep_discard. */
+CL_MUST_CHECK cl_err cl_shim_prep_go(cl_shim_prep *p, cl_shim *s, const cl_shim_limits *lim, int image_fd,
+				     const char *guest_dir);
+/* Kills the child, removes the cgroups still ours, closes everything;
+ * keeps the caller's error detail. Idempotent. */
+void cl_shim_prep_discard(cl_shim_prep *p);
 
 #endif

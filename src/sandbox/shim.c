@@ -1,9 +1,13 @@
-/* shim.c — `cloister-host --shim DIR ID`: builds one enclave and holds its channel.
+/* shim.c — `cloister-host --shim DIR ID|-`: builds one enclave and holds its channel.
  *
- * shim_launch() is the host side of the containment sequence, in order; the
- * child side is cl_sandbox_child_main (sandbox_child.c). Every step fails
- * closed and names itself in the error sent to the launcher on the status fd
- * ("OK <init_pid>\n" or "ERR <code> <step: detail>\n"). Serving is shim_serve.c.
+ * A spare shim (ID "-", started ahead by the launcher) reads the image the
+ * launcher used last and prepares a sandbox before it knows its enclave
+ * (shim_prep.c: cgroups spare-<pid>, the child cloned into its namespaces
+ * and through the first half of the containment sequence), then waits for
+ * an id. shim_launch() completes a prepared sandbox if it fits the enclave's
+ * spec, else builds one from the start. Every step fails closed and names
+ * itself in the error sent to the launcher on the status fd ("OK <init_pid>
+ * <shim_pid>\n" or "ERR <code> <step: detail>\n"). Serving is shim_serve.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,11 +23,13 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/sendfile.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/crypto.h"
@@ -32,8 +38,6 @@
 #include "common/util.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/sandbox_internal.h"
-
-#define CHILD_STACK (256u << 10)
 
 typedef struct shim_spec {
 	char image_path[1024], init_path[1024];
@@ -149,45 +153,6 @@ out:
 	return e;
 }
 
-/* The entrypoint must be one of the image's files and executable. */
-static cl_err check_entrypoint(const cl_image *img)
-{
-	CL_ENSURE(img->entrypoint && img->entrypoint[0] == '/', CL_EINVAL, "entrypoint must be an absolute path");
-	CL_ENSURE(img->nargs <= 256, CL_ETOOBIG, "entrypoint: more than 256 arguments");
-	for (size_t i = 0; i < img->nfiles; i++)
-		if (strcmp(img->files[i].path, img->entrypoint + 1) == 0) {
-			CL_ENSURE(img->files[i].mode & 0111, CL_EINVAL, "entrypoint %s is not executable",
-				  img->entrypoint);
-			return CL_OK;
-		}
-	return cl_errorf(CL_ENOTFOUND, "entrypoint %s is not in the image", img->entrypoint);
-}
-
-static cl_err write_proc(pid_t pid, const char *file, const char *val)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	CL_ENSURE(fd >= 0, CL_ESYS, "open %s: %s", path, strerror(errno));
-	ssize_t w = write(fd, val, strlen(val));
-	int e = errno;
-	close(fd);
-	CL_ENSURE(w == (ssize_t)strlen(val), CL_ESYS, "write %s: %s", path, strerror(e));
-	return CL_OK;
-}
-
-/* Root inside maps to one unprivileged host uid/gid, unique to this enclave. */
-static cl_err write_id_maps(pid_t child)
-{
-	char map[64];
-	unsigned host = CL_SANDBOX_UID_BASE + (unsigned)getpid();
-	snprintf(map, sizeof(map), "0 %u 1\n", host);
-	CL_GUARD(write_proc(child, "setgroups", "deny"));
-	CL_GUARD(write_proc(child, "uid_map", map));
-	CL_GUARD(write_proc(child, "gid_map", map));
-	return CL_OK;
-}
-
 typedef struct image_job {
 	const char *path;
 	uint8_t *data;
@@ -206,7 +171,7 @@ static void *load_image(void *arg)
 	if (j->err == CL_OK)
 		j->err = cl_image_parse(j->data, j->len, &j->img);
 	if (j->err == CL_OK)
-		j->err = check_entrypoint(j->img);
+		j->err = cl_sandbox_check_entrypoint(j->img);
 	if (j->err != CL_OK)
 		snprintf(j->detail, sizeof(j->detail), "%s", cl_error_detail());
 	return NULL;
@@ -270,200 +235,176 @@ static cl_err step(cl_err e, const char *name)
 	return e;
 }
 
-/* The shim's half of the containment sequence. On success the child has
- * exec'd /init (READY is awaited by the serving loop); on failure everything
- * started here is undone. */
-static cl_err shim_launch(cl_shim *s)
-{
-	shim_spec sp;
-	cl_image *img = NULL;
-	uint8_t *image = NULL, *init = NULL;
-	size_t image_len = 0, init_len = 0;
-	int chan[2] = {-1, -1}, sync_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
-	void *stack = MAP_FAILED;
-	pid_t child = -1;
-	pid_t primer = -1;
-	bool cgroups = false, born = false;
-	cl_err e;
+/* The cloister-init a spare prepared with: used only if the spec names the
+ * same file, unchanged (device, inode, size, mtime, ctime). */
+static char prep_init_path[1024];
+static struct stat prep_init_st;
+static uint64_t spare_prep_us; /* how long the spare took to get ready, for the log */
 
-	uint64_t t0 = cl_now_mono_ns();
-#define LAP(what) cl_debug("launch step=%s us=%llu", what, (unsigned long long)((cl_now_mono_ns() - t0) / 1000))
-	/* 1. spec, image (parsed and validated), init binary */
-	CL_GUARD_OUT(e, step(read_spec(s->dir, s->id, &sp), "spec"));
-	/* The image is hashed (the slowest input step) on a helper thread while
-	 * this one reads init and makes the cgroups; joined before clone, so the
-	 * shim is single-threaded again when it clones. */
-	image_job job = {.path = sp.image_path};
+static bool same_file(const char *path, const struct stat *was)
+{
+	struct stat now;
+	return stat(path, &now) == 0 && now.st_dev == was->st_dev && now.st_ino == was->st_ino &&
+	       now.st_size == was->st_size && now.st_mtim.tv_sec == was->st_mtim.tv_sec &&
+	       now.st_mtim.tv_nsec == was->st_mtim.tv_nsec && now.st_ctim.tv_sec == was->st_ctim.tv_sec &&
+	       now.st_ctim.tv_nsec == was->st_ctim.tv_nsec;
+}
+
+/* A spare prepares a sandbox ahead: cgroups spare-<pid>, the child through
+ * the first half, with the preloaded image (if any) in its memory. */
+static bool prepare_spare(cl_shim_prep *p, const cl_sandbox_bpf *bpf, const char *init_path)
+{
+	uint8_t *init = NULL;
+	size_t init_len = 0;
+	cl_err e;
+	if (!init_path || !*init_path) /* a shim started for an enclave that is known already */
+		return false;
+	if (strlen(init_path) >= sizeof(prep_init_path)) {
+		e = cl_errorf(CL_ETOOBIG, "init path too long");
+		goto out;
+	}
+	memcpy(prep_init_path, init_path, strlen(init_path) + 1);
+	CL_GUARD_OUT(e, read_whole_st(init_path, CL_SANDBOX_INIT_MAX, &init, &init_len, &prep_init_st));
+	CL_GUARD_OUT(e, cl_shim_prep_cgroups(p, NULL));
+	CL_GUARD_OUT(e, cl_shim_prep_clone(p, bpf, init, init_len, preload.err == CL_OK ? preload.img : NULL,
+					   preload.data, preload.len, false));
+	e = cl_shim_prep_wait(p, CL_SHIM_READY_MS);
+out:
+	free(init);
+	if (e != CL_OK) {
+		cl_debug("spare: no prepared sandbox: %s", cl_error_detail());
+		cl_shim_prep_discard(p);
+		prep_init_path[0] = '\0';
+	}
+	return e == CL_OK;
+}
+
+/* A sealed copy of the image for a prepared child (which parses and checks
+ * it itself): the file's bytes as they are now, immutable from here on. */
+static cl_err image_memfd(const char *path, int *out)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), m = -1;
+	CL_ENSURE(fd >= 0, errno == ENOENT ? CL_ENOTFOUND : CL_EIO, "open %s: %s", path, strerror(errno));
+	struct stat st;
+	cl_err e = CL_OK;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		e = cl_errorf(CL_EINVAL, "%s is not a regular file", path);
+		goto out;
+	}
+	if ((uint64_t)st.st_size > CL_IMAGE_MAX_SIZE || st.st_size == 0) {
+		e = cl_errorf(CL_ETOOBIG, "%s: size %lld outside 1..%llu", path, (long long)st.st_size,
+			      (unsigned long long)CL_IMAGE_MAX_SIZE);
+		goto out;
+	}
+	m = memfd_create("cloister-image", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (m < 0) {
+		e = cl_errorf(CL_ESYS, "memfd: %s", strerror(errno));
+		goto out;
+	}
+	off_t off = 0;
+	while (off < st.st_size) {
+		ssize_t r = sendfile(m, fd, &off, (size_t)(st.st_size - off));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			e = cl_errorf(CL_EIO, "read %s: %s", path, r < 0 ? strerror(errno) : "short");
+			goto out;
+		}
+	}
+	if (fcntl(m, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+		e = cl_errorf(CL_ESYS, "memfd: seal: %s", strerror(errno));
+		goto out;
+	}
+	*out = m;
+	m = -1;
+out:
+	if (m >= 0)
+		close(m);
+	close(fd);
+	return e;
+}
+
+/* Completes the spare's prepared sandbox for this spec. The image the child
+ * holds is used only if the file is still the one preloaded; else it gets a
+ * sealed copy and checks it itself. */
+static cl_err launch_prepared(cl_shim *s, cl_shim_prep *p, const shim_spec *sp)
+{
+	image_job job = {.path = sp->image_path};
+	int image_fd = -1;
+	cl_err e = CL_OK;
+	if (!(take_preload(sp->image_path, &job) && p->has_image))
+		e = step(image_memfd(sp->image_path, &image_fd), "image");
+	cl_shim_limits lim = {sp->memory_bytes, sp->cpus, sp->pids_max};
+	if (e == CL_OK)
+		e = cl_shim_prep_go(p, s, &lim, image_fd, sp->guest_dir[0] ? sp->guest_dir : NULL);
+	else
+		cl_shim_prep_discard(p);
+	if (image_fd >= 0)
+		close(image_fd);
+	image_job_free(&job);
+	return e;
+}
+
+/* A sandbox from the start, for a known enclave. The image is hashed (the
+ * slowest input step) on a helper thread while this one reads init and
+ * makes the cgroups; joined before clone, so the shim is single-threaded
+ * again when it clones. */
+static cl_err launch_fresh(cl_shim *s, cl_shim_prep *p, const shim_spec *sp)
+{
+	image_job job = {.path = sp->image_path};
+	uint8_t *init = NULL;
+	size_t init_len = 0;
 	pthread_t loader;
 	bool loading = false;
-	if (!take_preload(sp.image_path, &job)) {
+	cl_err e;
+	if (!take_preload(sp->image_path, &job)) {
 		loading = pthread_create(&loader, NULL, load_image, &job) == 0;
 		if (!loading)
 			load_image(&job);
 	}
-	LAP("spec");
-	e = step(read_whole(sp.init_path, CL_SANDBOX_INIT_MAX, &init, &init_len), "init");
-	LAP("init");
-	/* 2. cgroups with memory, cpu and pids limits. A spare that sits in
-	 *    cgroups of its own renames them to the id (after the image is in
-	 *    memory, so its usage is known); the child is then born inside. */
-	if (e == CL_OK && cl_cgroup_born_inside()) {
-		if (loading)
-			pthread_join(loader, NULL);
-		loading = false;
-		born = job.err == CL_OK && cl_cgroup_born_adopt(s->id, sp.memory_bytes, sp.cpus, sp.pids_max);
-		cgroups = born;
-	}
-	if (e == CL_OK && !born &&
-	    (e = step(cl_cgroup_create(s->id, sp.memory_bytes, sp.cpus, sp.pids_max), "cgroups")) == CL_OK)
-		cgroups = true;
-	LAP("cgroups");
+	e = step(read_whole(sp->init_path, CL_SANDBOX_INIT_MAX, &init, &init_len), "init");
+	if (e == CL_OK)
+		e = cl_shim_prep_cgroups(p, s->id);
 	if (loading)
 		pthread_join(loader, NULL);
-	/* Pay the cgroup-migration grace period while we clone (see
-	 * sandbox_internal.h): a forked helper, never a thread, since clone()
-	 * must not copy a lock another thread holds. */
-	char prime_path[600];
-	if (e == CL_OK && !born && cl_cgroup_prime_path(prime_path, sizeof(prime_path))) {
-		primer = fork();
-		if (primer == 0) {
-			cl_cgroup_prime(prime_path, getpid());
-			_exit(0);
-		}
-	}
-	image = job.data, image_len = job.len, img = job.img;
-	if (e != CL_OK)
-		goto out;
-	if (job.err != CL_OK) {
+	if (e == CL_OK && job.err != CL_OK)
 		e = cl_errorf(job.err, "image: %s", job.detail);
-		goto out;
-	}
-	LAP("inputs+cgroups");
-	/* 3. channel and the child's sync/error pipes */
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) != 0 || pipe2(sync_pipe, O_CLOEXEC) != 0 ||
-	    pipe2(err_pipe, O_CLOEXEC) != 0) {
-		e = cl_errorf(CL_ESYS, "channel: %s", strerror(errno));
-		goto out;
-	}
-	/* 4. clone into new user, pid, mount, net, ipc, uts namespaces (cgroup ns: the
-	 *    child unshares it once it sits in its cgroups, so they become its root) */
-	stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	if (stack == MAP_FAILED) {
-		e = cl_errorf(CL_ENOMEM, "clone: stack: %s", strerror(errno));
-		goto out;
-	}
-	cl_sandbox_child args = {
-		.img = img, .image_data = image, .image_len = image_len, .init_data = init, .init_len = init_len,
-		.rootfs_bytes = image_len + init_len + (4u << 20), .tmp_bytes = sp.memory_bytes / 4,
-		.pids_max = sp.pids_max, .seccomp = &s->seccomp, .channel_fd = chan[1], .sync_fd = sync_pipe[0],
-		.err_fd = err_pipe[1], .guest_dir = sp.guest_dir[0] ? sp.guest_dir : NULL,
-	};
-	child = clone(cl_sandbox_child_main, (uint8_t *)stack + CHILD_STACK,
-		      CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD,
-		      &args);
-	if (child < 0) {
-		e = cl_errorf(CL_ESYS, "clone: %s", strerror(errno));
-		goto out;
-	}
-	LAP("clone");
-	close(chan[1]), chan[1] = -1;
-	close(sync_pipe[0]), sync_pipe[0] = -1;
-	close(err_pipe[1]), err_pipe[1] = -1;
-	/* 5. uid/gid maps, release the child (it builds its mounts), move it into
-	 *    the cgroups, release it again (it fills its root and goes on). If the
-	 *    child failed meanwhile, its own message (step 6) is the one to report. */
-	if (born) {
-		CL_GUARD_OUT(e, step(cl_cgroup_born_child(child), "cgroups"));
-	}
-	CL_GUARD_OUT(e, step(write_id_maps(child), "userns"));
-	bool released = write(sync_pipe[1], "m", 1) == 1;
-	cl_err attach = released && !born ? step(cl_cgroup_attach(s->id, child), "cgroups") : CL_OK;
-	if (attach != CL_OK)
-		kill(child, SIGKILL); /* its error pipe closes; a message it wrote still wins */
-	else if (released && write(sync_pipe[1], "c", 1) != 1)
-		released = false;
-	LAP("released");
-	/* 6. the child either execs /init (pipe closes empty) or names its failed
-	 *    step; a child that hangs is killed at the deadline */
-	char msg[800];
-	size_t got = 0;
-	uint64_t deadline = cl_now_mono_ns() + (uint64_t)CL_SHIM_READY_MS * 1000000u;
-	for (;;) {
-		struct pollfd pf = {.fd = err_pipe[0], .events = POLLIN};
-		uint64_t now = cl_now_mono_ns();
-		if (now >= deadline) {
-			kill(child, SIGKILL);
-			snprintf(msg, sizeof(msg), "sandbox: setup did not finish in %d ms", CL_SHIM_READY_MS);
-			got = strlen(msg);
-			break;
-		}
-		if (poll(&pf, 1, (int)((deadline - now) / 1000000u) + 1) <= 0)
-			continue;
-		ssize_t r = read(err_pipe[0], msg + got, sizeof(msg) - 1 - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0 || (got += (size_t)r) == sizeof(msg) - 1)
-			break;
-	}
-	msg[got] = '\0';
-	if (got > 0) {
-		e = cl_errorf(CL_ESYS, "%s", msg);
-		goto out;
-	}
-	if (attach != CL_OK || !released) {
-		e = attach != CL_OK ? attach : cl_errorf(CL_ESYS, "sync: the child went away");
-		goto out;
-	}
-	/* Closed without a word: /init was exec'd (it may even have ended
-	 * already), or the setup was killed on the way (e.g. by the OOM killer
-	 * when the memory limit cannot hold the image). */
-	int wst;
-	bool reaped = waitpid(child, &wst, WNOHANG) == child;
-	if (reaped && WIFSIGNALED(wst)) {
-		child = -1;
-		e = cl_errorf(CL_EUNAVAIL, "sandbox: killed by signal %d during setup or start%s", WTERMSIG(wst),
-			      WTERMSIG(wst) == SIGKILL ? " (memory limit too small for the image?)" : "");
-		goto out;
-	}
-	if (reaped) {
-		s->init_reaped = true; /* its EXIT frame is in the channel */
-		s->exit_status = wst;
-	}
-	LAP("exec");
-	s->init_pid = child;
-	s->chan = chan[0];
-	chan[0] = -1;
-	child = -1;
-	e = CL_OK;
-out:
-	if (primer > 0)
-		while (waitpid(primer, NULL, 0) < 0 && errno == EINTR)
-			;
-	if (child > 0) {
-		kill(child, SIGKILL);
-		while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
-			;
-	}
-	if (e != CL_OK && cgroups) {
-		char keep[512];
-		snprintf(keep, sizeof(keep), "%s", cl_error_detail());
-		cl_cgroup_born_leave(); /* never kill the shim with its enclave */
-		if (cl_cgroup_kill_all(s->id) != CL_OK || cl_cgroup_remove(s->id) != CL_OK)
-			cl_warn("could not clean cgroups of %s", s->id);
-		cl_errorf(e, "%s", keep);
-	}
-	int fds[] = {chan[0], chan[1], sync_pipe[0], sync_pipe[1], err_pipe[0], err_pipe[1]};
-	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	if (stack != MAP_FAILED)
-		munmap(stack, CHILD_STACK);
-	if (image) {
-		explicit_bzero(image, image_len);
-		free(image);
-	}
+	if (e == CL_OK)
+		e = cl_shim_prep_clone(p, &s->seccomp, init, init_len, job.img, job.data, job.len, true);
 	free(init);
-	cl_image_free(img);
+	cl_shim_limits lim = {sp->memory_bytes, sp->cpus, sp->pids_max};
+	if (e == CL_OK)
+		e = cl_shim_prep_go(p, s, &lim, -1, sp->guest_dir[0] ? sp->guest_dir : NULL);
+	else
+		cl_shim_prep_discard(p);
+	image_job_free(&job);
+	return e;
+}
+
+/* The shim's half of the containment sequence. On success the child has
+ * exec'd /init (READY is awaited by the serving loop); on failure everything
+ * started here is undone. */
+static cl_err shim_launch(cl_shim *s, cl_shim_prep *p)
+{
+	shim_spec sp;
+	uint64_t t0 = cl_now_mono_ns();
+	cl_err e = step(read_spec(s->dir, s->id, &sp), "spec");
+	if (e != CL_OK) {
+		cl_shim_prep_discard(p);
+		return e;
+	}
+	bool fits = cl_shim_prep_alive(p) && strcmp(sp.init_path, prep_init_path) == 0 &&
+		    same_file(prep_init_path, &prep_init_st);
+	if (fits) {
+		e = launch_prepared(s, p, &sp);
+	} else {
+		if (p->child > 0)
+			cl_debug("launch: the prepared sandbox does not fit %s; building one", s->id);
+		cl_shim_prep_discard(p);
+		e = launch_fresh(s, p, &sp);
+	}
+	cl_info("launch id=%s prepared=%d us=%llu spare_us=%llu", s->id, fits ? 1 : 0,
+		(unsigned long long)((cl_now_mono_ns() - t0) / 1000), (unsigned long long)spare_prep_us);
 	return e;
 }
 
@@ -509,22 +450,17 @@ static void report_failure(int fd, cl_err e)
 }
 
 /* A spare shim (ID "-") was exec'd ahead of time by the launcher: it waits
- * on fd CL_SANDBOX_ASSIGN_FD for "ID\n" (EOF: the launcher is gone, exit),
+ * on fd CL_SANDBOX_ASSIGN_FD (a SOCK_SEQPACKET socket) for the message
+ * "ID\n" (EOF: the launcher is gone, exit),
  * then sends its stderr to DIR/sandboxes/ID/shim.log (or exits if it cannot). */
 static int await_assignment(const char *dir, char *id, size_t n)
 {
-	size_t got = 0;
-	while (got < n - 1) {
-		ssize_t r = read(CL_SANDBOX_ASSIGN_FD, id + got, 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		if (id[got] == '\n')
-			break;
-		got++;
-	}
-	id[got] = '\0';
+	ssize_t r;
+	while ((r = recv(CL_SANDBOX_ASSIGN_FD, id, n, 0)) < 0 && errno == EINTR)
+		;
+	if (r < 2 || id[r - 1] != '\n') /* EOF: the launcher is gone */
+		return -1;
+	id[r - 1] = '\0';
 	close(CL_SANDBOX_ASSIGN_FD);
 	char log[1200];
 	if (cl_sandbox_check_id(id) != CL_OK || cl_sandbox_path(log, sizeof(log), dir, id, "shim.log") != CL_OK)
@@ -544,7 +480,7 @@ static int await_assignment(const char *dir, char *id, size_t n)
 int cl_sandbox_shim_main(const char *dir, const char *id)
 {
 	cl_shim *s = NULL;
-	char assigned[64];
+	char assigned[80];
 	cl_log_init("cloister-shim", CL_LOG_INFO);
 	const char *fdenv = getenv(CL_SANDBOX_STATUS_FD_ENV);
 	char *end = NULL;
@@ -573,15 +509,26 @@ int cl_sandbox_shim_main(const char *dir, const char *id)
 		report_failure((int)status_fd, cl_errorf(CL_EINTERNAL, "setup: %s", cl_error_detail()));
 		return 1;
 	}
+	cl_shim_prep prep;
+	cl_shim_prep_init(&prep);
+	tzset(); /* the log's first timestamp would read /etc/localtime mid-launch */
 	if (strcmp(id, "-") == 0) {
+		/* A spare: the sandbox too, before the clone so the child holds the image. */
+		uint64_t t0 = cl_now_mono_ns();
 		preload_image(getenv(CL_SANDBOX_PRELOAD_ENV));
-		/* after the preload, so its memory is not charged to the enclave */
-		(void)cl_cgroup_born_prepare();
+		bool ready = prepare_spare(&prep, &bpf, getenv(CL_SANDBOX_INIT_ENV));
+		spare_prep_us = (cl_now_mono_ns() - t0) / 1000; /* logged with the launch (stderr is not the log yet) */
+		/* "P <pid>" / "U <pid>" (a launcher that sent the id at once may
+		 * have closed its end already: nobody to tell) */
+		char said[32];
+		int len = snprintf(said, sizeof(said), "%c %d", ready ? 'P' : 'U', (int)getpid());
+		ssize_t w = send(CL_SANDBOX_ASSIGN_FD, said, (size_t)len, MSG_NOSIGNAL);
+		(void)w;
 		if (await_assignment(dir, assigned, sizeof(assigned)) != 0) {
-			cl_cgroup_born_leave();
+			cl_shim_prep_discard(&prep);
 			image_job_free(&preload);
 			cl_sandbox_seccomp_free(&bpf);
-			return 0; /* never used */
+			return 0; /* never used: the launcher is gone */
 		}
 		id = assigned;
 	}
@@ -595,6 +542,7 @@ int cl_sandbox_shim_main(const char *dir, const char *id)
 	cl_err e = CL_OK;
 	s = calloc(1, sizeof(*s));
 	if (!s) {
+		cl_shim_prep_discard(&prep);
 		cl_sandbox_seccomp_free(&bpf);
 		report_failure((int)status_fd, cl_errorf(CL_ENOMEM, "setup: out of memory"));
 		return 1;
@@ -608,16 +556,15 @@ int cl_sandbox_shim_main(const char *dir, const char *id)
 		e = cl_errorf(CL_EINVAL, "setup: bad directory or id");
 		goto out;
 	}
-	snprintf(s->id, sizeof(s->id), "%s", id);
+	memcpy(s->id, id, strlen(id) + 1); /* checked: at most 63 characters */
 	CL_GUARD_OUT(e, step(write_pid_file(s), "setup"));
-	CL_GUARD_OUT(e, shim_launch(s));
+	CL_GUARD_OUT(e, shim_launch(s, &prep));
 	if ((e = step(shim_listen(s), "socket")) != CL_OK) {
 		char keep[512];
 		snprintf(keep, sizeof(keep), "%s", cl_error_detail());
 		kill(s->init_pid, SIGKILL);
 		while (waitpid(s->init_pid, NULL, 0) < 0 && errno == EINTR)
 			;
-		cl_cgroup_born_leave();
 		if (cl_cgroup_kill_all(s->id) != CL_OK || cl_cgroup_remove(s->id) != CL_OK)
 			cl_warn("could not clean cgroups of %s", s->id);
 		cl_errorf(e, "%s", keep);
@@ -628,7 +575,7 @@ int cl_sandbox_shim_main(const char *dir, const char *id)
 	free(s);
 	return code;
 out:
-	cl_cgroup_born_leave();
+	cl_shim_prep_discard(&prep);
 	report_failure(s->status_fd, e);
 	if (s->chan >= 0)
 		close(s->chan);

@@ -15,6 +15,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/frame.h"
@@ -127,11 +128,36 @@ static void launch_failed(cl_shim *s, const char *why)
 	s->stop = true;
 }
 
+/* init closes the channel only as it ends (or is killed): wait (bounded)
+ * for its status, which says why. */
+static void reap_closed_init(cl_shim *s)
+{
+	int st;
+	uint64_t deadline = cl_now_mono_ns() + 1000000000ull;
+	while (!s->init_reaped && cl_now_mono_ns() < deadline) {
+		pid_t r = waitpid(s->init_pid, &st, WNOHANG);
+		if (r == s->init_pid) {
+			s->init_reaped = true;
+			if (!s->app_exited) {
+				s->app_exited = true;
+				s->exit_status = st;
+			}
+		} else if (r < 0 && errno != EINTR) {
+			break;
+		} else {
+			struct timespec ts = {0, 1000000};
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
 static void check_launch(cl_shim *s)
 {
 	if (s->ready || s->status_fd < 0)
 		return;
 	char why[96];
+	if (s->chan_closed && !s->app_exited)
+		reap_closed_init(s);
 	if (s->app_exited && WIFSIGNALED(s->exit_status) && WTERMSIG(s->exit_status) == SIGKILL) {
 		launch_failed(s, "killed before READY (memory limit too small for the image?)");
 	} else if (s->app_exited) {
@@ -390,8 +416,6 @@ static void chan_process(cl_shim *s)
 				s->ready = true;
 				snprintf(line, sizeof(line), "OK %d %d\n", (int)s->init_pid, (int)getpid());
 				report_status(s, line);
-				/* off the measured path: the enclave's cgroups keep only the enclave */
-				cl_cgroup_born_leave();
 			}
 			break;
 		case CL_FRAME_EXIT:
@@ -512,7 +536,6 @@ static void teardown(cl_shim *s)
 		if (cl_sandbox_path(path, sizeof(path), s->dir, s->id, "shim.sock") == CL_OK)
 			unlink(path);
 	}
-	cl_cgroup_born_leave(); /* before the READY if the launch failed */
 	if (cl_cgroup_kill_all(s->id) != CL_OK || cl_cgroup_remove(s->id) != CL_OK)
 		cl_warn("enclave %s: cgroup cleanup: %s", s->id, cl_error_detail());
 	q_free(&s->out);

@@ -213,15 +213,20 @@ sandbox_count() { # entries under $HDATA/sandboxes
 	echo $n
 }
 has_sandbox() { [ -d "$HDATA/sandboxes/$1" ]; }
-# Shim processes of this data dir: `cloister-host --shim $HDATA ID|-`. The
-# sandbox layer keeps one pre-spawned spare (ID "-") per running agent; a
-# spare gets assigned an enclave (its pid then sits in that sandbox's
-# shim.pid) or exits when the agent that spawned it is gone.
+# Shim processes of this data dir: `cloister-host --shim $HDATA ID|-`, run by
+# root. The sandbox layer keeps a pool of pre-spawned spares (ID "-", at most
+# SPARES per running agent); a spare gets assigned an enclave (its pid then
+# sits in that sandbox's shim.pid) or exits when the agent that spawned it is
+# gone. A spare's prepared sandbox is a clone of it that has not exec'd yet:
+# same command line, but the enclave's unprivileged uid: not a shim.
+SPARES=2 # CL_SANDBOX_POOL_SIZE
 shim_pids() {
-	local p args
+	local p args uid
 	for p in /proc/[0-9]*; do
 		args=$({ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
-		[[ "$args" == *"--shim $HDATA "* ]] && echo "${p#/proc/}"
+		[[ "$args" == *"--shim $HDATA "* ]] || continue
+		uid=$(awk '/^Uid:/ {print $2}' "$p/status" 2>/dev/null) || continue
+		[ "$uid" = 0 ] && echo "${p#/proc/}"
 	done
 	return 0
 }
@@ -259,9 +264,9 @@ assert_gone() {
 	[ -z "$(cgroup_dirs "$1")" ] || fail "enclave $1: cgroups left behind: $(cgroup_dirs "$1")"
 	! shim_alive "${SHIMPID[$1]:-}" || fail "enclave $1: shim ${SHIMPID[$1]} left behind"
 }
-# assert_no_stray_shims: every shim belongs to a sandbox, but for at most one
-# spare while an agent runs (none once it is stopped).
-no_stray_shims() { [ "$(unassigned_shims)" -le $([ -n "$HOST_PID" ] && echo 1 || echo 0) ]; }
+# assert_no_stray_shims: every shim belongs to a sandbox, but for at most
+# SPARES spares while an agent runs (none once it is stopped).
+no_stray_shims() { [ "$(unassigned_shims)" -le $([ -n "$HOST_PID" ] && echo $SPARES || echo 0) ]; }
 assert_no_stray_shims() { wait_for 10 "stray shims to exit ($(unassigned_shims) unassigned)" no_stray_shims; }
 
 # ---- firmware guard (host_fw_*.sh) ----

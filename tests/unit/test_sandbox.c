@@ -5,239 +5,7 @@
  * (examples/probe): what the enclave can see, what it cannot do, and that the
  * limits hold. Every wait polls a condition with a deadline.
  */
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <netinet/in.h>
-#include <sched.h>
-#include <setjmp.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/un.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cmocka.h>
-
-#include "common/frame.h"
-#include "common/util.h"
-#include "sandbox/sandbox.h"
-#include "sandbox/sandbox_internal.h"
-#include "image/image.h"
-
-static char build_dir[PATH_MAX], host_exe[PATH_MAX + 32], init_exe[PATH_MAX + 32], probe_exe[PATH_MAX + 32];
-static char tmp_dir[64], data_dir[128], probe_img[160], script_img[160];
-
-/* ---- helpers ---- */
-
-/* Enclave ids carry our pid: cgroups are named by id alone, and several
- * builds may run this suite at once. Returns a static buffer (a ring). */
-static const char *ID(const char *name)
-{
-	static char ring[64][64];
-	static unsigned next;
-	char *b = ring[next++ % 64];
-	snprintf(b, 64, "%s-%d", name, (int)getpid());
-	return b;
-}
-
-static void find_build(void)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	assert_true(n > 0);
-	self[n] = '\0';
-	char *slash = strrchr(self, '/'); /* BUILD/tests/test_sandbox */
-	assert_non_null(slash);
-	*slash = '\0';
-	slash = strrchr(self, '/');
-	assert_non_null(slash);
-	*slash = '\0';
-	snprintf(build_dir, sizeof(build_dir), "%s", self);
-	snprintf(host_exe, sizeof(host_exe), "%s/bin/cloister-host", build_dir);
-	snprintf(init_exe, sizeof(init_exe), "%s/bin/cloister-init", build_dir);
-	snprintf(probe_exe, sizeof(probe_exe), "%s/examples/probe", build_dir);
-}
-
-static int group_setup(void **state)
-{
-	if (geteuid() != 0) {
-		fprintf(stderr, "test_sandbox needs root\n");
-		return -1;
-	}
-	find_build();
-	if (access(host_exe, X_OK) || access(init_exe, X_OK) || access(probe_exe, X_OK)) {
-		fprintf(stderr, "build %s, %s and %s first\n", host_exe, init_exe, probe_exe);
-		return -1;
-	}
-	snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/cl-sandbox-test.XXXXXX");
-	if (!mkdtemp(tmp_dir))
-		return -1;
-	snprintf(data_dir, sizeof(data_dir), "%s/data", tmp_dir);
-	snprintf(probe_img, sizeof(probe_img), "%s/probe.img", tmp_dir);
-	snprintf(script_img, sizeof(script_img), "%s/script.img", tmp_dir);
-	static const char *const serve[] = {"serve", NULL};
-	cl_image_input in = {probe_exe, "probe"};
-	cl_image_spec spec = {"probe", "1", "/probe", serve, &in, 1};
-	if (cl_image_build(&spec, probe_img) != CL_OK)
-		return -1;
-	/* An entrypoint whose interpreter does not exist in the enclave. */
-	char script[200];
-	snprintf(script, sizeof(script), "%s/app.sh", tmp_dir);
-	FILE *f = fopen(script, "w");
-	if (!f)
-		return -1;
-	fputs("#!/bin/sh\necho never\n", f);
-	fclose(f);
-	chmod(script, 0755);
-	cl_image_input sin = {script, "app.sh"};
-	cl_image_spec sspec = {"script", "1", "/app.sh", NULL, &sin, 1};
-	return cl_image_build(&sspec, script_img) == CL_OK ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-	/* A failed test may have left enclaves running: destroy whatever is there. */
-	char **ids;
-	size_t n;
-	if (data_dir[0] && cl_sandbox_list(data_dir, &ids, &n) == CL_OK) {
-		for (size_t i = 0; i < n; i++)
-			if (cl_sandbox_destroy(data_dir, ids[i]) != CL_OK)
-				fprintf(stderr, "destroy %s: %s\n", ids[i], cl_error_detail());
-		cl_sandbox_ids_free(ids, n);
-	}
-	if (tmp_dir[0] && cl_rm_rf(tmp_dir) != CL_OK)
-		return -1;
-	return 0;
-}
-
-static cl_sandbox_spec make_spec(const char *id, const char *img, uint64_t mem, uint32_t pids)
-{
-	cl_sandbox_spec s = {id, img, init_exe, mem, 1, pids};
-	return s;
-}
-
-static void launch_ok(const char *id, uint64_t mem, uint32_t pids, cl_sandbox_info *info)
-{
-	cl_sandbox_spec spec = make_spec(id, probe_img, mem, pids);
-	cl_err e = cl_sandbox_launch(host_exe, data_dir, &spec, info);
-	if (e != CL_OK)
-		fail_msg("launch %s: %s: %s", id, cl_err_name(e), cl_error_detail());
-	assert_true(info->init_pid > 0);
-	assert_true(info->shim_pid > 0);
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
-}
-
-static void send_line(int fd, const char *line)
-{
-	uint8_t type, reply[256];
-	uint32_t n;
-	assert_int_equal(cl_sandbox_call(fd, CL_FRAME_DATA, line, (uint32_t)strlen(line), &type, reply,
-					 sizeof(reply), &n),
-			 CL_OK);
-	assert_int_equal(type, CL_FRAME_OK);
-}
-
-/* RECV once; returns the number of bytes appended to acc. */
-static size_t recv_once(int fd, uint32_t wait_ms, char *acc, size_t *len, size_t cap)
-{
-	static uint8_t reply[CL_FRAME_MAX];
-	uint8_t req[8], type;
-	uint32_t n;
-	put_be32(req, 65536);
-	put_be32(req + 4, wait_ms);
-	assert_int_equal(cl_sandbox_call(fd, CL_FRAME_RECV, req, 8, &type, reply, sizeof(reply), &n), CL_OK);
-	assert_int_equal(type, CL_FRAME_DATA);
-	size_t k = n < cap - 1 - *len ? n : cap - 1 - *len;
-	memcpy(acc + *len, reply, k);
-	*len += k;
-	acc[*len] = '\0';
-	return n;
-}
-
-/* Receives until a line starting with prefix arrives; returns it (static buffer). */
-static const char *recv_line(int fd, const char *prefix)
-{
-	static char acc[1 << 20];
-	static char line[8192];
-	size_t len = 0;
-	uint64_t deadline = cl_now_mono_ns() + 20ull * 1000 * 1000 * 1000;
-	while (cl_now_mono_ns() < deadline) {
-		recv_once(fd, 500, acc, &len, sizeof(acc));
-		char *p = acc;
-		char *nl;
-		while ((nl = strchr(p, '\n'))) {
-			if (strncmp(p, prefix, strlen(prefix)) == 0) {
-				size_t k = (size_t)(nl - p) < sizeof(line) - 1 ? (size_t)(nl - p) : sizeof(line) - 1;
-				memcpy(line, p, k);
-				line[k] = '\0';
-				return line;
-			}
-			p = nl + 1;
-		}
-	}
-	fail_msg("no line starting with '%s' (got %zu bytes)", prefix, len);
-	return NULL;
-}
-
-/* Sends a probe command and returns its answer line. */
-static const char *ask(int fd, const char *cmd, const char *prefix)
-{
-	char line[256];
-	snprintf(line, sizeof(line), "%s\n", cmd);
-	send_line(fd, line);
-	return recv_line(fd, prefix);
-}
-
-static int connect_ok(const char *id)
-{
-	int fd;
-	assert_int_equal(cl_sandbox_connect(data_dir, id, &fd), CL_OK);
-	return fd;
-}
-
-/* Alive = exists and is not a zombie (a reparented shim may wait for its reaper). */
-static bool process_alive(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return false;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	char *rp = strrchr(buf, ')');
-	return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
-}
-
-static void assert_gone(const char *id, const cl_sandbox_info *info)
-{
-	char path[512];
-	snprintf(path, sizeof(path), "%s/sandboxes/%s", data_dir, id);
-	assert_int_not_equal(access(path, F_OK), 0);
-	assert_false(cl_cgroup_exists(id));
-	if (info) {
-		assert_false(process_alive(info->init_pid));
-		assert_false(process_alive(info->shim_pid));
-	}
-}
+#include "test_sandbox_fixture.h"
 
 /* ---- tests ---- */
 
@@ -265,11 +33,18 @@ static void echo_roundtrip(void **state)
 	assert_gone(ID("echo"), &info);
 }
 
-static void isolation_suite(void **state)
+/* The walls, checked from inside an enclave launched with init (see
+ * isolation_prepared and isolation_fresh for the two launch paths). */
+static void isolation_suite(const char *iso, const char *init, const char *way)
 {
 	cl_sandbox_info info;
-	launch_ok(ID("iso"), 64 << 20, 0, &info);
-	int fd = connect_ok(ID("iso"));
+	cl_sandbox_spec spec = {iso, probe_img, init, 64 << 20, 1, 0};
+	cl_err e = cl_sandbox_launch(host_exe, data_dir, &spec, &info);
+	if (e != CL_OK)
+		fail_msg("launch %s: %s", iso, cl_error_detail());
+	if (!shim_log_has(iso, way))
+		fail_msg("%s: the launch did not take the path '%s'", iso, way);
+	int fd = connect_ok(iso);
 	/* processes: only the enclave's own; init (non-dumpable) is hidden by hidepid=2 */
 	assert_string_equal(ask(fd, "pids", "pids"), "pids 2");
 	/* init's memory is out of the application's reach, and it cannot turn dumping back on */
@@ -355,9 +130,95 @@ static void isolation_suite(void **state)
 			break;
 	fclose(f);
 	assert_int_equal(uid, CL_SANDBOX_UID_BASE + (unsigned)info.shim_pid);
+	/* mounts, from the host: / read-only and sized for the image (779 KiB
+	 * probe + 779 KiB init + 4 MiB; 1 file: 80 inodes), /tmp a quarter of
+	 * the memory limit, /proc read-only */
+	char mnt[256], sup[512];
+	assert_true(mount_options(info.init_pid, "/", mnt, sizeof(mnt), sup, sizeof(sup)));
+	if (!has_opt(mnt, "ro") || !has_opt(mnt, "nosuid") || !has_opt(sup, "nr_inodes=80"))
+		fail_msg("/ is mounted %s (%s)", mnt, sup);
+	struct stat ist, pst;
+	assert_int_equal(stat(init_exe, &ist), 0);
+	assert_int_equal(stat(probe_img, &pst), 0);
+	char want_size[64];
+	snprintf(want_size, sizeof(want_size), "size=%lluk",
+		 (unsigned long long)(((uint64_t)pst.st_size + (uint64_t)ist.st_size + (4u << 20) + 4095) / 4096 * 4));
+	if (!has_opt(sup, want_size))
+		fail_msg("/ is %s, not %s", sup, want_size);
+	assert_true(mount_options(info.init_pid, "/tmp", mnt, sizeof(mnt), sup, sizeof(sup)));
+	if (!has_opt(sup, "size=16384k") || !has_opt(mnt, "nosuid") || !has_opt(mnt, "nodev"))
+		fail_msg("/tmp is mounted %s (%s)", mnt, sup);
+	assert_true(mount_options(info.init_pid, "/proc", mnt, sizeof(mnt), sup, sizeof(sup)));
+	assert_true(has_opt(mnt, "ro"));
+	assert_false(mount_options(info.init_pid, "/dev/cloister", mnt, sizeof(mnt), sup, sizeof(sup)));
 	close(fd);
-	assert_int_equal(cl_sandbox_destroy(data_dir, ID("iso")), CL_OK);
-	assert_gone(ID("iso"), &info);
+	assert_int_equal(cl_sandbox_destroy(data_dir, iso), CL_OK);
+	assert_gone(iso, &info);
+}
+
+/* A sandbox a spare shim prepared ahead (the pool is warm after the first launches). */
+static void isolation_prepared(void **state)
+{
+	warm_pool();
+	isolation_suite(ID("iso-p"), init_exe, "prepared=1");
+}
+
+/* A sandbox built from the start: the spec's init is not the one the spares prepared with. */
+static void isolation_fresh(void **state)
+{
+	warm_pool();
+	isolation_suite(ID("iso-f"), init_copy, "prepared=0");
+}
+
+/* /dev/cloister: the launch's guest directory, read-only, nosuid, nodev,
+ * noexec, on both launch paths; its files are seen, a missing one fails. */
+static void guest_dir_mounted(const char *id, const char *init, const char *way)
+{
+	char gdir[200], marker[240];
+	snprintf(gdir, sizeof(gdir), "%s/guest-%s", tmp_dir, id);
+	snprintf(marker, sizeof(marker), "%s/marker", gdir);
+	assert_int_equal(mkdir(gdir, 0755), 0);
+	FILE *f = fopen(marker, "w");
+	assert_non_null(f);
+	fclose(f);
+	cl_sandbox_info info;
+	cl_sandbox_spec spec = {id, probe_img, init, 64 << 20, 1, 0};
+	cl_err e = cl_sandbox_launch_guest(host_exe, data_dir, &spec, gdir, &info);
+	if (e != CL_OK)
+		fail_msg("launch %s: %s", id, cl_error_detail());
+	if (!shim_log_has(id, way))
+		fail_msg("%s: the launch did not take the path '%s'", id, way);
+	int fd = connect_ok(id);
+	assert_string_equal(ask(fd, "ls /dev", "ls"), "ls cloister null urandom zero");
+	assert_string_equal(ask(fd, "exists /dev/cloister/marker", "exists"), "exists /dev/cloister/marker yes");
+	char mnt[256], sup[512];
+	assert_true(mount_options(info.init_pid, "/dev/cloister", mnt, sizeof(mnt), sup, sizeof(sup)));
+	if (!has_opt(mnt, "ro") || !has_opt(mnt, "nosuid") || !has_opt(mnt, "nodev") || !has_opt(mnt, "noexec"))
+		fail_msg("/dev/cloister is mounted %s", mnt);
+	close(fd);
+	assert_int_equal(cl_sandbox_destroy(data_dir, id), CL_OK);
+	assert_gone(id, &info);
+	/* a symlink where the guest directory should be is not followed: step "guest" */
+	assert_int_equal(unlink(marker), 0);
+	assert_int_equal(rmdir(gdir), 0);
+	assert_int_equal(symlink("/tmp", gdir), 0); /* not followed */
+	spec.id = ID("guest-missing");
+	assert_int_not_equal(cl_sandbox_launch_guest(host_exe, data_dir, &spec, gdir, &info), CL_OK);
+	assert_non_null(strstr(cl_error_detail(), "guest"));
+	assert_gone(ID("guest-missing"), NULL);
+	assert_int_equal(unlink(gdir), 0);
+}
+
+static void guest_dir_prepared(void **state)
+{
+	warm_pool();
+	guest_dir_mounted(ID("guest-p"), init_exe, "prepared=1");
+}
+
+static void guest_dir_fresh(void **state)
+{
+	warm_pool();
+	guest_dir_mounted(ID("guest-f"), init_copy, "prepared=0");
 }
 
 static void limits_memory_and_pids(void **state)
@@ -770,106 +631,16 @@ static void list_and_bad_ids(void **state)
 	assert_int_equal(cl_sandbox_connect(data_dir, ID("missing"), &fd), CL_ENOTFOUND);
 }
 
-/* True if pid is listed in /sys/fs/cgroup/CTL/cloister/NAME/cgroup.procs. */
-static bool cgroup_holds(const char *ctl, const char *name, pid_t pid)
-{
-	char path[300], line[32];
-	snprintf(path, sizeof(path), "/sys/fs/cgroup/%s/cloister/%s/cgroup.procs", ctl, name);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return false;
-	bool found = false;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strtol(line, NULL, 10) == (long)pid;
-	fclose(f);
-	return found;
-}
-
-/* Counts cloister/spare-* cgroup directories (v1 memory controller). */
-static size_t count_spare_dirs(void)
-{
-	size_t n = 0;
-	static const char *const ctls[] = {"memory", "cpu", "pids", "freezer"};
-	for (size_t i = 0; i < 4; i++) {
-		char parent[128];
-		snprintf(parent, sizeof(parent), "/sys/fs/cgroup/%s/cloister", ctls[i]);
-		DIR *d = opendir(parent);
-		if (!d)
-			continue;
-		struct dirent *de;
-		while ((de = readdir(d)))
-			n += strncmp(de->d_name, "spare-", 6) == 0;
-		closedir(d);
-	}
-	return n;
-}
-
-/* Born in the cgroup (v1): after READY the shim leaves its enclave's
- * cgroups, which then hold only the enclave; a launcher's spare that was
- * never used removes its spare-<pid> cgroups when the launcher exits. */
-static void shim_leaves_enclave_cgroups(void **state)
-{
-	(void)state;
-	if (cl_cgroup_layout() != CL_CG_V1)
-		skip();
-	static const char *const ctls[] = {"memory", "cpu", "pids", "freezer"};
-	cl_sandbox_info info;
-	/* twice: the second launch certainly takes a spare started by the first */
-	for (int round = 0; round < 2; round++) {
-		launch_ok(ID("born"), 64 << 20, 0, &info);
-		assert_true(cgroup_holds("memory", ID("born"), info.init_pid));
-		uint64_t deadline = cl_now_mono_ns() + 5000000000ull;
-		bool inside = true;
-		while (inside) {
-			inside = false;
-			for (size_t i = 0; i < 4; i++)
-				inside |= cgroup_holds(ctls[i], ID("born"), info.shim_pid);
-			if (inside && cl_now_mono_ns() > deadline)
-				fail_msg("shim %d still in the cgroups of its enclave", (int)info.shim_pid);
-			if (inside)
-				usleep(1000);
-		}
-		for (size_t i = 0; i < 4; i++)
-			assert_true(cgroup_holds(ctls[i], ID("born"), info.init_pid));
-		char val[64], pmax[300];
-		snprintf(pmax, sizeof(pmax), "/sys/fs/cgroup/pids/cloister/%s/pids.max", ID("born"));
-		FILE *f = fopen(pmax, "re");
-		assert_non_null(f);
-		assert_non_null(fgets(val, sizeof(val), f));
-		fclose(f);
-		assert_int_equal(strtol(val, NULL, 10), CL_SANDBOX_DEFAULT_PIDS);
-		assert_int_equal(cl_sandbox_destroy(data_dir, ID("born")), CL_OK);
-		assert_gone(ID("born"), &info);
-	}
-	/* a launcher of its own: launch, destroy, exit; its spare must leave no cgroups */
-	size_t before = count_spare_dirs();
-	pid_t p = fork();
-	assert_true(p >= 0);
-	if (p == 0) {
-		cl_sandbox_spec spec = make_spec(ID("born-l"), probe_img, 64 << 20, 0);
-		cl_sandbox_info li;
-		bool ok = cl_sandbox_launch(host_exe, data_dir, &spec, &li) == CL_OK &&
-			  cl_sandbox_destroy(data_dir, ID("born-l")) == CL_OK;
-		_exit(ok ? 0 : 1);
-	}
-	int st;
-	assert_int_equal(waitpid(p, &st, 0), p);
-	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	uint64_t deadline = cl_now_mono_ns() + 5000000000ull;
-	while (count_spare_dirs() > before) {
-		if (cl_now_mono_ns() > deadline)
-			fail_msg("spare cgroups leaked: %zu before, %zu now", before, count_spare_dirs());
-		usleep(2000);
-	}
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(seccomp_filter_blocks),
 		cmocka_unit_test(probe_reports_kernel),
 		cmocka_unit_test(echo_roundtrip),
-		cmocka_unit_test(isolation_suite),
+		cmocka_unit_test(isolation_prepared),
+		cmocka_unit_test(isolation_fresh),
+		cmocka_unit_test(guest_dir_prepared),
+		cmocka_unit_test(guest_dir_fresh),
 		cmocka_unit_test(limits_memory_and_pids),
 		cmocka_unit_test(freeze_and_thaw),
 		cmocka_unit_test(backpressure_and_exit),
@@ -881,7 +652,6 @@ int main(void)
 		cmocka_unit_test(deep_image_launches),
 		cmocka_unit_test(memory_kept_out_of_swap),
 		cmocka_unit_test(list_and_bad_ids),
-		cmocka_unit_test(shim_leaves_enclave_cgroups),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
