@@ -195,11 +195,11 @@ static cl_err run_destroy(void *ctx, const cl_ipc_peer *peer, const void *args, 
 
 #define SLOT_WIRE (2 + CL_KH_SLOT_MAX)
 static const cl_ipc_handler handlers[] = {
-	{CL_KH_REQ_GET_PUBLIC, "get-public", SLOT_WIRE, decode_slot, run_get_public},
-	{CL_KH_REQ_GENERATE, "generate", SLOT_WIRE, decode_slot, run_generate},
-	{CL_KH_REQ_ECDH, "ecdh", SLOT_WIRE + 1 + 4 + CL_KH_POINT_LEN, decode_ecdh, run_ecdh},
-	{CL_KH_REQ_SIGN, "sign", SLOT_WIRE + 4 + CL_KH_DIGEST_MAX, decode_sign, run_sign},
-	{CL_KH_REQ_DESTROY, "destroy", SLOT_WIRE, decode_slot, run_destroy},
+	{CL_KH_REQ_GET_PUBLIC, "get-public", SLOT_WIRE, decode_slot, run_get_public, 0},
+	{CL_KH_REQ_GENERATE, "generate", SLOT_WIRE, decode_slot, run_generate, 0},
+	{CL_KH_REQ_ECDH, "ecdh", SLOT_WIRE + 1 + 4 + CL_KH_POINT_LEN, decode_ecdh, run_ecdh, 0},
+	{CL_KH_REQ_SIGN, "sign", SLOT_WIRE + 4 + CL_KH_DIGEST_MAX, decode_sign, run_sign, 0},
+	{CL_KH_REQ_DESTROY, "destroy", SLOT_WIRE, decode_slot, run_destroy, 0},
 };
 
 void cl_kh_conn_init(cl_kh_conn *conn, cl_kh *kh, int fd, enum cl_kh_role role)

@@ -79,11 +79,11 @@ static cl_err run_die(void *ctx, const cl_ipc_peer *peer, const void *args, cl_b
 }
 
 static const cl_ipc_handler handlers[] = {
-	{T_ECHO, "echo", 104, dec_echo, run_echo},
-	{T_ADD, "add", 8, dec_add, run_add},
-	{T_FAIL, "fail", 104, dec_echo, run_fail},
-	{T_WAIT, "wait", 0, dec_none, run_wait},
-	{T_DIE, "die", 0, dec_none, run_die},
+	{T_ECHO, "echo", 104, dec_echo, run_echo, 0},
+	{T_ADD, "add", 8, dec_add, run_add, 0},
+	{T_FAIL, "fail", 104, dec_echo, run_fail, 0},
+	{T_WAIT, "wait", 0, dec_none, run_wait, 0},
+	{T_DIE, "die", 0, dec_none, run_die, 0},
 };
 #define NH (sizeof(handlers) / sizeof(handlers[0]))
 
