@@ -280,6 +280,20 @@ int cl_keyholder_main(int fd_agent, const char *key_dir, const cl_kh_main_opts *
 	for (size_t i = 0; i < opt->nextra; i++)
 		fds[n++] = opt->extra_fds[i];
 	CL_GUARD_OUT(err, close_others(fds, n));
+	if (opt->switch_user) {
+		size_t moved = 0;
+		CL_GUARD_OUT(err, cl_kh_dir_prepare(key_dir, opt->uid, opt->gid));
+		if (opt->legacy_devices)
+			CL_GUARD_OUT(err, cl_kh_migrate_devkeys(opt->legacy_devices, key_dir, opt->uid, opt->gid, &moved));
+		if (moved)
+			cl_info("key holder: moved %zu device key(s) from %s into %s", moved, opt->legacy_devices, key_dir);
+		if (chdir(key_dir) != 0) {
+			err = cl_errorf(CL_EIO, "key directory %s: %s", key_dir, strerror(errno));
+			goto out;
+		}
+		CL_GUARD_OUT(err, cl_harden_drop_privileges(opt->uid, opt->gid, 0, NULL));
+		key_dir = ".";
+	}
 	CL_GUARD_OUT(err, cl_kh_open(key_dir, opt->open_flags, &kh));
 	CL_GUARD_OUT(err, kh_crypto_selftest());
 	cl_kh_conn_init(&conns[0], kh, fd_agent, CL_KH_ROLE_AGENT);
