@@ -269,6 +269,10 @@ int cl_keyholder_main(int fd_agent, const char *key_dir, const cl_kh_main_opts *
 	cl_err err;
 	if (!opt)
 		opt = &none;
+	/* Before OpenSSL allocates anything here: its temporaries (DER, base64)
+	 * hold key bytes; wiped on free, they do not linger in freed memory.
+	 * Too late in a process that used OpenSSL before the fork (tests). */
+	bool wiped = kh_crypto_wipe_heap();
 	/* Before any key is in memory: no core, no ptrace by same-uid peers.
 	 * A log write to a closed stderr must not kill the key holder. */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || signal(SIGPIPE, SIG_IGN) == SIG_ERR ||
@@ -307,9 +311,10 @@ int cl_keyholder_main(int fd_agent, const char *key_dir, const cl_kh_main_opts *
 		CL_GUARD_OUT(err, cl_harden_drop_privileges((uid_t)-1, (gid_t)-1, 0, NULL));
 		CL_GUARD_OUT(err, cl_harden_process(&pol, &rep));
 	}
-	cl_info("key holder: serving %zu channel(s), %zu key(s) in %s memory, landlock ABI %d, seccomp %s", n,
-		cl_kh_count(kh), cl_secmem_kind_name(kh->arena.kind), rep.landlock_abi,
-		rep.seccomp_applied ? "on" : "off");
+	cl_info("key holder: serving %zu channel(s), %zu key(s) in %s memory, landlock ABI %d, seccomp %s, "
+		"OpenSSL heap %s",
+		n, cl_kh_count(kh), cl_secmem_kind_name(kh->arena.kind), rep.landlock_abi,
+		rep.seccomp_applied ? "on" : "off", wiped ? "wiped on free" : "not wiped (OpenSSL used before the start)");
 	err = cl_kh_serve(conns, n);
 out:
 	if (err != CL_OK)
