@@ -10,7 +10,9 @@
  *                                the first open by a build that has device
  *                                keys); image encryption targets its public
  *                                half. The model's stand-in for a fused key:
- *                                it never leaves the device model
+ *                                it never leaves the device model. With
+ *                                fwg_opts.keys (cloister-host: the key
+ *                                holder) there is no such file
  *   DIR/devices/<addr>/state     active slot, counter, trust floor, window
  *                                policy; replaced by one atomic rename
  *   DIR/devices/<addr>/slot-a|b  the A/B flash slots (whole signed bundles)
