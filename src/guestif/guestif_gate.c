@@ -263,9 +263,13 @@ static void *serve(void *arg)
 				close(g->fd_query);
 				g->fd_query = -1;
 				pthread_mutex_lock(&g->ctl_mu);
-				if (g->fd_control >= 0)
+				pthread_mutex_lock(&g->mu);
+				/* unless a reattach already put the new process's in place */
+				if (g->next_query < 0 && g->fd_control >= 0) {
 					close(g->fd_control);
-				g->fd_control = -1;
+					g->fd_control = -1;
+				}
+				pthread_mutex_unlock(&g->mu);
 				pthread_mutex_unlock(&g->ctl_mu);
 			}
 		}

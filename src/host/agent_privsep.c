@@ -294,7 +294,8 @@ cl_err cl_agent_harden(uid_t kh_uid, gid_t kh_gid)
 	keep = want & permitted; /* SYS_RESOURCE is optional (the shim uses it where the host allows it) */
 	CL_GUARD(cl_harden_drop_privileges((uid_t)-1, (gid_t)-1, keep, NULL));
 	CL_GUARD(cl_harden_process(&pol, &rep));
-	cl_debug("agent hardened: landlock %s (ABI %d), seccomp deny-list %u rules", rep.landlock_applied ? "on" : "off",
-		 rep.landlock_abi, rep.seccomp_rules);
+	cl_info("agent hardened: capabilities 0x%llx, undumpable, no_new_privs, landlock scope %s (ABI %d), "
+		"seccomp deny-list %u rules",
+		(unsigned long long)keep, rep.landlock_applied ? "on" : "off", rep.landlock_abi, rep.seccomp_rules);
 	return CL_OK;
 }

@@ -107,5 +107,10 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--destroy-all") == 0)
 			return destroy_all(argc, argv);
-	return cl_supervisor_main(argc, argv);
+	/* Ends with _exit, as every hardened process must: the supervisor is
+	 * undumpable and has no CAP_SYS_PTRACE, so LeakSanitizer's exit pass
+	 * (a ptrace of itself) cannot run in ASan builds. */
+	int rc = cl_supervisor_main(argc, argv);
+	fflush(NULL);
+	_exit(rc);
 }

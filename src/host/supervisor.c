@@ -61,6 +61,7 @@ typedef struct sup {
 	cl_ipc_client agent;
 	bool stopping;
 	bool restart_all; /* the agent died: bring everything up afresh once the others are gone */
+	uint64_t term_ns; /* when the key holder and guest interface were told to stop (0: not) */
 	int exit_code;
 } sup;
 
@@ -260,6 +261,13 @@ static cl_err spawn_all(sup *s)
 	return err;
 }
 
+static void log_parts(const sup *s)
+{
+	cl_info("supervisor: key holder pid=%d uid=%u, guest interface pid=%d uid=%u, agent pid=%d",
+		(int)s->c[P_KEYHOLDER].pid, CL_HOST_KEYHOLDER_UID, (int)s->c[P_GUESTIF].pid, CL_GUESTIF_UID,
+		(int)s->c[P_AGENT].pid);
+}
+
 /* A restarted key holder or guest interface: its channels to the agent. */
 static void respawn_part(sup *s, enum part p)
 {
@@ -305,6 +313,26 @@ static void signal_others(sup *s, int sig)
 	for (int p = 0; p < P_COUNT; p++)
 		if (p != P_AGENT && s->c[p].pid > 0)
 			kill(s->c[p].pid, sig);
+	if (sig == SIGTERM && !s->term_ns)
+		s->term_ns = cl_now_mono_ns();
+}
+
+/* The key holder and the guest interface have nothing to finish: one that
+ * has not exited TERM_GRACE_NS after SIGTERM (stopped, hung) is killed. */
+#define TERM_GRACE_NS 3000000000ull
+static uint64_t escalate(sup *s, uint64_t now)
+{
+	bool others = s->c[P_KEYHOLDER].pid > 0 || s->c[P_GUESTIF].pid > 0;
+	if (!others) {
+		s->term_ns = 0;
+		return UINT64_MAX;
+	}
+	if (!s->term_ns)
+		return UINT64_MAX;
+	if (now - s->term_ns < TERM_GRACE_NS)
+		return s->term_ns + TERM_GRACE_NS;
+	signal_others(s, SIGKILL);
+	return now + 100000000u;
 }
 
 static void on_death(sup *s, enum part p, int st, uint64_t now)
@@ -373,6 +401,7 @@ static uint64_t restarts(sup *s, uint64_t now)
 		if (now < a->restart_at_ns)
 			return a->restart_at_ns;
 		s->restart_all = false;
+		s->term_ns = 0; /* the new ones are not being stopped */
 		for (int p = 0; p < P_COUNT; p++)
 			s->c[p].restart_at_ns = 0;
 		if (spawn_all(s) != CL_OK) {
@@ -381,7 +410,8 @@ static uint64_t restarts(sup *s, uint64_t now)
 			schedule(s, P_AGENT, now);
 			return a->restart_at_ns;
 		}
-		cl_info("supervisor: agent restarted pid=%d", (int)a->pid);
+		cl_info("supervisor: every part restarted");
+		log_parts(s);
 		return next;
 	}
 	for (int p = 0; p < P_AGENT; p++) {
@@ -403,7 +433,9 @@ static uint64_t restarts(sup *s, uint64_t now)
 static int run(sup *s)
 {
 	while (!s->stopping || any_running(s)) {
-		uint64_t now = cl_now_mono_ns(), next = restarts(s, now);
+		uint64_t now = cl_now_mono_ns(), kill_at = escalate(s, now), next = restarts(s, now);
+		if (kill_at < next)
+			next = kill_at;
 		int timeout = next == UINT64_MAX ? -1 : next <= now ? 0 : (int)((next - now) / 1000000u) + 1;
 		struct pollfd pf = {.fd = g_sigpipe[0], .events = POLLIN};
 		int rc = poll(&pf, 1, timeout);
@@ -490,6 +522,8 @@ int cl_supervisor_main(int argc, char **argv)
 		s.stopping = true;
 		s.exit_code = 1;
 		signal_others(&s, SIGTERM);
+	} else {
+		log_parts(&s);
 	}
 	int rc = run(&s);
 	if (s.agent_fd >= 0)

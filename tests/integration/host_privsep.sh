@@ -24,7 +24,8 @@
 #   - an agent killed -9: every part restarted, the enclave keeps running
 #     (same shim), firmware state and audit chain intact;
 #   - the supervisor killed -9: every part goes with it, the enclave keeps
-#     running, the next start adopts it.
+#     running, the next start adopts it; SIGTERM stops the service even with
+#     a hung key holder.
 # The devices' mutability window (60 s) is open after the first start: the
 # key holder steps run in it, then the test waits for it to close (placement
 # refuses the host until then) to run an enclave.
@@ -259,5 +260,7 @@ ask "READ $NIC"
 
 enclave_destroy "$ID"
 wait_for 60 "enclave destroyed" enclave_is "$ID" absent
+# SIGTERM with a hung key holder: the service still stops (the hung part is killed)
+kill -STOP "$(part $KH_UID)"
 host_stop
 echo "PASS host_privsep"
