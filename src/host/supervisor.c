@@ -12,6 +12,11 @@
  * been read by this process). Each asks for SIGKILL when the supervisor dies
  * (PR_SET_PDEATHSIG): a supervisor killed -9 takes the service down whole,
  * as an agent killed -9 did before the split, and the next start adopts.
+ *
+ * Not a subreaper (PR_SET_CHILD_SUBREAPER): the shims detach from the agent
+ * and must outlive the whole service (docs/sandbox.md); as the subreaper the
+ * supervisor would inherit them and their zombies while it runs, and they
+ * would move to init anyway when it stops. It waits for its three parts only.
  */
 #include <errno.h>
 #include <fcntl.h>
