@@ -53,8 +53,8 @@ static cl_err run(void *ctx, const cl_ipc_peer *peer, const void *in, cl_buf *an
 }
 
 static const cl_ipc_handler handlers[] = {
-	{1, "echo", 68, dec_echo, run},
-	{2, "str", 2 + 31 + 8, dec_str, run},
+	{1, "echo", 68, dec_echo, run, 0},
+	{2, "str", 2 + 31 + 8, dec_str, run, 0},
 };
 
 static void server(const uint8_t *data, size_t size)

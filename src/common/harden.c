@@ -52,6 +52,9 @@ cl_err cl_harden_process(const cl_harden_policy *p, cl_harden_report *report)
 	if (p->syscalls) {
 		CL_GUARD(cl_harden_seccomp(p->syscalls, p->on_violation, &rep.seccomp_rules));
 		rep.seccomp_applied = true;
+	} else if (p->deny || p->protect_ids) {
+		CL_GUARD(cl_harden_seccomp_deny(p, &rep.seccomp_rules));
+		rep.seccomp_applied = true;
 	}
 	if (report)
 		*report = rep;

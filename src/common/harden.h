@@ -78,8 +78,21 @@ extern const cl_syscall cl_sc_ipc[];      /* talk over descriptors already open:
 extern const cl_syscall cl_sc_keyfiles[]; /* open/read/write/fsync/link/unlink files (Landlock says where) */
 extern const cl_syscall cl_sc_sanitizer[];/* what ASan/UBSan need at run time; empty in plain builds */
 
+extern const cl_syscall cl_sc_accept[];   /* accept connections on listening sockets already open */
+/* Deny-list building block: what no part of cloister-host (supervisor,
+ * agent, the shims they spawn, the enclaves below them) ever calls, and a
+ * compromised one would: ptrace and process_vm_* (read another process's
+ * memory), kernel modules and kexec, open_by_handle_at, BPF, perf,
+ * userfaultfd, the kernel keyrings, iopl/ioperm, swap, reboot, accounting,
+ * setting clocks. None of them is in the enclave allow-list
+ * (src/sandbox/sandbox_seccomp.c). In ASan builds ptrace stays allowed
+ * (LeakSanitizer's exit pass needs it). */
+extern const cl_syscall cl_sc_host_deny[];
+
 /* Role presets: NULL-terminated lists of sets. */
 extern const cl_syscall *const cl_role_keyholder[];
+extern const cl_syscall *const cl_role_guestif[];    /* the guest interface process (allow-list) */
+extern const cl_syscall *const cl_role_host_deny[];  /* supervisor and agent (deny-list) */
 
 enum cl_seccomp_action {
 	CL_SECCOMP_KILL = 0,  /* default: SECCOMP_RET_KILL_PROCESS */
@@ -95,8 +108,23 @@ typedef struct cl_harden_policy {
 	size_t nports;
 	bool no_landlock;  /* skip step 4 (a process that must open anything) */
 	bool no_scope;     /* do not scope abstract UNIX sockets and signals */
-	const cl_syscall *const *syscalls; /* NULL: no seccomp filter */
+	/* Step 4 handles no file-system or network right, only the scopes (ABI
+	 * >= 6; nothing to apply below): for a process whose descendants mount
+	 * (Landlock forbids mount and pivot_root under a file-system domain) and
+	 * run arbitrary TCP programs. */
+	bool scope_only;
+	bool no_signal_scope; /* scope abstract UNIX sockets only, not signals */
+	const cl_syscall *const *syscalls; /* allow-list; NULL: no allow-list filter */
 	enum cl_seccomp_action on_violation;
+	/* Deny-list (used when syscalls is NULL): everything else is allowed,
+	 * a listed syscall fails with EPERM. With protect_ids, the set*uid and
+	 * set*gid calls fail with EPERM when any id argument is protect_uid /
+	 * protect_gid (the key holder's: a process that keeps CAP_SETUID for
+	 * its children still cannot become the owner of the key files). */
+	const cl_syscall *const *deny;
+	bool protect_ids;
+	uid_t protect_uid;
+	gid_t protect_gid;
 } cl_harden_policy;
 
 /* What cl_harden_process applied. */
@@ -115,6 +143,9 @@ CL_MUST_CHECK cl_err cl_harden_process(const cl_harden_policy *p, cl_harden_repo
  * *nrules gets the number of allowed syscalls (may be NULL). */
 CL_MUST_CHECK cl_err cl_harden_seccomp(const cl_syscall *const *sets, enum cl_seccomp_action on_violation,
 				       unsigned *nrules);
+/* The deny-list variant (policy fields deny, protect_*): default allow,
+ * listed syscalls EPERM. *nrules gets the number of rules (may be NULL). */
+CL_MUST_CHECK cl_err cl_harden_seccomp_deny(const cl_harden_policy *p, unsigned *nrules);
 
 /* ---------------------------------------------------------------- privileges */
 

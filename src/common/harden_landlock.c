@@ -126,20 +126,22 @@ cl_err cl_harden_landlock_apply(const cl_harden_policy *p, cl_harden_report *rep
 			  strerror(errno));
 		return CL_OK;
 	}
-	attr.handled_access_fs = fs_handled(abi);
+	if (p->scope_only && (abi < 6 || p->no_scope))
+		return CL_OK; /* nothing this kernel (or policy) can restrict without file-system rules */
+	attr.handled_access_fs = p->scope_only ? 0 : fs_handled(abi);
 	if (abi >= 4) {
-		attr.handled_access_net = NET_BIND_TCP | NET_CONNECT_TCP;
+		attr.handled_access_net = p->scope_only ? 0 : NET_BIND_TCP | NET_CONNECT_TCP;
 		size = offsetof(struct ruleset_attr, scoped);
 	}
 	if (abi >= 6) {
-		attr.scoped = p->no_scope ? 0 : SCOPE_ABSTRACT_UNIX | SCOPE_SIGNAL;
+		attr.scoped = p->no_scope ? 0 : SCOPE_ABSTRACT_UNIX | (p->no_signal_scope ? 0 : SCOPE_SIGNAL);
 		size = sizeof(attr);
 	}
 	rs = (int)syscall(SYS_landlock_create_ruleset, &attr, size, 0);
 	CL_ENSURE(rs >= 0, CL_ESYS, "landlock: create ruleset (ABI %d): %s", abi, strerror(errno));
-	for (size_t i = 0; i < p->npaths && err == CL_OK; i++)
+	for (size_t i = 0; !p->scope_only && i < p->npaths && err == CL_OK; i++)
 		err = add_path(rs, &p->paths[i], attr.handled_access_fs);
-	for (size_t i = 0; abi >= 4 && i < p->nports && err == CL_OK; i++)
+	for (size_t i = 0; !p->scope_only && abi >= 4 && i < p->nports && err == CL_OK; i++)
 		err = add_port(rs, &p->ports[i]);
 	if (err == CL_OK && syscall(SYS_landlock_restrict_self, rs, 0) != 0)
 		err = cl_errorf(CL_ESYS, "landlock: restrict self: %s", strerror(errno));

@@ -50,7 +50,27 @@ const cl_syscall cl_sc_sanitizer[] = {
 	SC_END,
 };
 
+const cl_syscall cl_sc_accept[] = {
+	SC("accept4"), SC("accept"),
+	SC_END,
+};
+
+const cl_syscall cl_sc_host_deny[] = {
+#if !defined(__SANITIZE_ADDRESS__)
+	SC("ptrace"),
+#endif
+	SC("process_vm_readv"), SC("process_vm_writev"), SC("kexec_load"), SC("kexec_file_load"),
+	SC("init_module"), SC("finit_module"), SC("delete_module"), SC("open_by_handle_at"), SC("bpf"),
+	SC("perf_event_open"), SC("userfaultfd"), SC("add_key"), SC("request_key"), SC("keyctl"), SC("iopl"),
+	SC("ioperm"), SC("swapon"), SC("swapoff"), SC("reboot"), SC("acct"), SC("lookup_dcookie"),
+	SC("settimeofday"), SC("clock_settime"), SC("clock_adjtime"), SC("adjtimex"), SC("syslog"),
+	SC("quotactl"), SC("nfsservctl"), SC("vhangup"),
+	SC_END,
+};
+
 const cl_syscall *const cl_role_keyholder[] = {cl_sc_base, cl_sc_ipc, cl_sc_keyfiles, cl_sc_sanitizer, NULL};
+const cl_syscall *const cl_role_guestif[] = {cl_sc_base, cl_sc_ipc, cl_sc_accept, cl_sc_sanitizer, NULL};
+const cl_syscall *const cl_role_host_deny[] = {cl_sc_host_deny, NULL};
 
 static cl_err add_rule(scmp_filter_ctx ctx, const cl_syscall *sc, int nr)
 {
@@ -97,6 +117,67 @@ cl_err cl_harden_seccomp(const cl_syscall *const *sets, enum cl_seccomp_action o
 	if (err != CL_OK)
 		goto out;
 	rc = seccomp_load(ctx); /* NO_NEW_PRIVS is already set by the caller or by libseccomp */
+	if (rc != 0)
+		err = cl_errorf(CL_ESYS, "seccomp: load: %s", strerror(-rc));
+out:
+	seccomp_release(ctx);
+	if (err == CL_OK && nrules)
+		*nrules = n;
+	return err;
+}
+
+/* EPERM for a set*id call (nr) whose argument arg equals id. */
+static cl_err deny_id_arg(scmp_filter_ctx ctx, const char *name, unsigned arg, uint32_t id, unsigned *n)
+{
+	int nr = seccomp_syscall_resolve_name(name);
+	if (nr == __NR_SCMP_ERROR || nr < 0)
+		return CL_OK;
+	/* ids are 32-bit: compare the low 32 bits, whatever the caller left above */
+	struct scmp_arg_cmp cmp = {.arg = arg, .op = SCMP_CMP_MASKED_EQ, .datum_a = 0xffffffffu, .datum_b = id};
+	int rc = seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(EPERM), nr, 1, &cmp);
+	CL_ENSURE(rc == 0, CL_ESYS, "seccomp: id rule for %s: %s", name, strerror(-rc));
+	(*n)++;
+	return CL_OK;
+}
+
+cl_err cl_harden_seccomp_deny(const cl_harden_policy *p, unsigned *nrules)
+{
+	static const struct {
+		const char *name;
+		unsigned nargs;
+		bool gid;
+	} setids[] = {
+		{"setuid", 1, false}, {"setreuid", 2, false}, {"setresuid", 3, false}, {"setfsuid", 1, false},
+		{"setgid", 1, true},  {"setregid", 2, true},  {"setresgid", 3, true},  {"setfsgid", 1, true},
+	};
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	unsigned n = 0;
+	int rc;
+	cl_err err = CL_OK;
+	CL_ENSURE(ctx != NULL, CL_ENOMEM, "seccomp: init failed");
+	rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+	if (rc != 0) {
+		err = cl_errorf(CL_ESYS, "seccomp: bad-arch action: %s", strerror(-rc));
+		goto out;
+	}
+	for (size_t s = 0; p->deny && p->deny[s] && err == CL_OK; s++) {
+		for (const cl_syscall *sc = p->deny[s]; sc->name && err == CL_OK; sc++) {
+			int nr = seccomp_syscall_resolve_name(sc->name);
+			if (nr == __NR_SCMP_ERROR || nr < 0)
+				continue;
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
+			if (rc != 0)
+				err = cl_errorf(CL_ESYS, "seccomp: rule for %s: %s", sc->name, strerror(-rc));
+			n++;
+		}
+	}
+	for (size_t i = 0; p->protect_ids && i < sizeof(setids) / sizeof(setids[0]) && err == CL_OK; i++)
+		for (unsigned a = 0; a < setids[i].nargs && err == CL_OK; a++)
+			err = deny_id_arg(ctx, setids[i].name, a,
+					  setids[i].gid ? (uint32_t)p->protect_gid : (uint32_t)p->protect_uid, &n);
+	if (err != CL_OK)
+		goto out;
+	rc = seccomp_load(ctx);
 	if (rc != 0)
 		err = cl_errorf(CL_ESYS, "seccomp: load: %s", strerror(-rc));
 out:

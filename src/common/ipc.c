@@ -110,13 +110,29 @@ static hdr get_header(const uint8_t *p)
 	return h;
 }
 
-/* Sends one datagram: header then payload. */
-static cl_err send_msg(int fd, const uint8_t h[CL_IPC_HDR], const void *payload, size_t n)
+/* Sends one datagram: header then payload, with nfds descriptors attached. */
+static cl_err send_msg(int fd, const uint8_t h[CL_IPC_HDR], const void *payload, size_t n, const int *fds,
+		       size_t nfds)
 {
+	union {
+		struct cmsghdr align;
+		uint8_t space[CMSG_SPACE(sizeof(int) * CL_IPC_FDS_MAX)];
+	} ctl;
 	struct iovec iov[2] = {{.iov_base = (void *)h, .iov_len = CL_IPC_HDR},
 			       {.iov_base = (void *)payload, .iov_len = n}};
 	struct msghdr m = {.msg_iov = iov, .msg_iovlen = n ? 2 : 1};
 	ssize_t w;
+	CL_ENSURE(nfds <= CL_IPC_FDS_MAX, CL_EINVAL, "at most %d descriptors per ipc message", CL_IPC_FDS_MAX);
+	if (nfds) {
+		memset(&ctl, 0, sizeof(ctl));
+		m.msg_control = ctl.space;
+		m.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
 	do
 		w = sendmsg(fd, &m, MSG_NOSIGNAL);
 	while (w < 0 && errno == EINTR);
@@ -127,11 +143,13 @@ static cl_err send_msg(int fd, const uint8_t h[CL_IPC_HDR], const void *payload,
 	return CL_OK;
 }
 
-/* Receives one datagram into buf[cap]. *len is what was stored. Returns
- * CL_ETOOBIG if the datagram was longer than cap (the header, if any, is
- * still in buf), CL_EUNAVAIL on end of stream, CL_EPROTO if descriptors came
- * with it (they are closed). */
-static cl_err recv_msg(int fd, uint8_t *buf, size_t cap, size_t *len)
+/* Receives one datagram into buf[cap]. *len is what was stored. Up to
+ * keep_max attached descriptors are kept in fds[] (*nfds of them; fds may be
+ * NULL when keep_max is 0); with more, all are closed. Returns CL_ETOOBIG if
+ * the datagram was longer than cap (the header, if any, is still in buf),
+ * CL_EUNAVAIL on end of stream, CL_EPROTO if more descriptors came with it
+ * than may be kept (they are closed). */
+static cl_err recv_msg(int fd, uint8_t *buf, size_t cap, size_t *len, int *fds, size_t keep_max, size_t *nfds)
 {
 	union {
 		struct cmsghdr align;
@@ -141,8 +159,11 @@ static cl_err recv_msg(int fd, uint8_t *buf, size_t cap, size_t *len)
 	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.space,
 			   .msg_controllen = sizeof(ctl.space)};
 	ssize_t r;
-	bool had_fds = false;
+	int got[MAX_PASSED_FDS];
+	size_t ngot = 0;
 	*len = 0;
+	if (nfds)
+		*nfds = 0;
 	do
 		r = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
 	while (r < 0 && errno == EINTR);
@@ -158,15 +179,24 @@ static cl_err recv_msg(int fd, uint8_t *buf, size_t cap, size_t *len)
 		for (size_t i = 0; i < nfd; i++) {
 			int pfd;
 			memcpy(&pfd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			close(pfd);
+			if (ngot < MAX_PASSED_FDS)
+				got[ngot++] = pfd;
+			else
+				close(pfd);
 		}
-		had_fds = true;
 	}
 	*len = (size_t)r;
-	if (had_fds || (m.msg_flags & MSG_CTRUNC))
-		return cl_errorf(CL_EPROTO, "descriptors attached to an ipc message");
-	if (m.msg_flags & MSG_TRUNC)
+	if ((m.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) || ngot > keep_max) {
+		for (size_t i = 0; i < ngot; i++)
+			close(got[i]);
+		if (ngot > keep_max || (m.msg_flags & MSG_CTRUNC))
+			return cl_errorf(CL_EPROTO, "descriptors attached to an ipc message");
 		return cl_errorf(CL_ETOOBIG, "ipc message longer than %zu bytes", cap);
+	}
+	for (size_t i = 0; i < ngot; i++)
+		fds[i] = got[i];
+	if (nfds)
+		*nfds = ngot;
 	return CL_OK;
 }
 
@@ -208,6 +238,12 @@ static cl_err check_answer(const uint8_t *m, size_t n, uint16_t type, uint32_t i
 
 cl_err cl_ipc_call(cl_ipc_client *c, uint16_t type, const cl_buf *req, cl_buf *ans)
 {
+	return cl_ipc_call_fds(c, type, req, NULL, 0, ans);
+}
+
+cl_err cl_ipc_call_fds(cl_ipc_client *c, uint16_t type, const cl_buf *req, const int *fds, size_t nfds,
+		       cl_buf *ans)
+{
 	uint8_t h[CL_IPC_HDR];
 	size_t cap = (size_t)c->max_answer + CL_IPC_HDR;
 	uint8_t *m = NULL;
@@ -216,7 +252,7 @@ cl_err cl_ipc_call(cl_ipc_client *c, uint16_t type, const cl_buf *req, cl_buf *a
 	CL_ENSURE(req->len <= CL_IPC_MSG_MAX - CL_IPC_HDR, CL_ETOOBIG, "ipc request of %zu bytes", req->len);
 	uint32_t id = ++c->last_id;
 	put_header(h, type, 0, id, (uint32_t)req->len);
-	err = send_msg(c->fd, h, req->data, req->len);
+	err = send_msg(c->fd, h, req->data, req->len, fds, nfds);
 	if (err != CL_OK) {
 		c->last_id--; /* never sent: the server did not consume it */
 		return err;
@@ -243,7 +279,7 @@ cl_err cl_ipc_call(cl_ipc_client *c, uint16_t type, const cl_buf *req, cl_buf *a
 			continue; /* the deadline check above ends the loop */
 		size_t n = 0;
 		bool stale = false;
-		CL_GUARD_OUT(err, recv_msg(c->fd, m, cap, &n));
+		CL_GUARD_OUT(err, recv_msg(c->fd, m, cap, &n, NULL, 0, NULL));
 		err = check_answer(m, n, type, id, &stale, ans);
 		explicit_bzero(m, n);
 		if (err != CL_OK || !stale)
@@ -274,6 +310,8 @@ void cl_ipc_server_init(cl_ipc_server *s, int fd, const char *name, const cl_ipc
 	s->peer.pid = -1;
 	s->peer.uid = (uid_t)-1;
 	s->peer.gid = (gid_t)-1;
+	for (size_t i = 0; i < CL_IPC_FDS_MAX; i++)
+		s->fds[i] = -1;
 	if (fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0 && clen == sizeof(cred)) {
 		s->peer.pid = cred.pid;
 		s->peer.uid = cred.uid;
@@ -365,10 +403,32 @@ cl_err cl_ipc_server_dispatch(cl_ipc_server *s, const uint8_t *msg, size_t len, 
 		return refuse(s, &h, cl_errorf(CL_EPROTO, "unknown request type"), out);
 	if (h.len > hd->max_len)
 		return refuse(s, &h, cl_errorf(CL_ETOOBIG, "payload of %u bytes exceeds %u", h.len, hd->max_len), out);
+	if (s->nfds > hd->max_fds)
+		return refuse(s, &h, cl_errorf(CL_EPROTO, "%zu descriptors attached (at most %u)", s->nfds, hd->max_fds),
+			      out);
 	err = run_request(s, hd, &h, msg + CL_IPC_HDR, out);
 	if (err != CL_OK)
 		return refuse(s, &h, err, out);
 	return CL_OK;
+}
+
+/* The most descriptors any request type of s may carry. */
+static size_t fds_wanted(const cl_ipc_server *s)
+{
+	size_t m = 0;
+	for (size_t i = 0; i < s->nhandlers; i++)
+		if (s->handlers[i].max_fds > m)
+			m = s->handlers[i].max_fds;
+	return m > CL_IPC_FDS_MAX ? CL_IPC_FDS_MAX : m;
+}
+
+int cl_ipc_server_take_fd(cl_ipc_server *s, size_t i)
+{
+	if (i >= s->nfds || i >= CL_IPC_FDS_MAX)
+		return -1;
+	int fd = s->fds[i];
+	s->fds[i] = -1;
+	return fd;
 }
 
 cl_err cl_ipc_server_serve_one(cl_ipc_server *s)
@@ -379,7 +439,8 @@ cl_err cl_ipc_server_serve_one(cl_ipc_server *s)
 	cl_err err;
 	CL_ENSURE(m != NULL, CL_ENOMEM, "out of memory");
 	cl_buf_init(&out, CL_IPC_MSG_MAX);
-	err = recv_msg(s->fd, m, s->max_msg, &n);
+	s->nfds = 0;
+	err = recv_msg(s->fd, m, s->max_msg, &n, s->fds, fds_wanted(s), &s->nfds);
 	if (err == CL_ETOOBIG || err == CL_EPROTO) {
 		/* Refused under the header's id if there is one; an in-order id
 		 * is consumed, so an honest client stays in step. */
@@ -392,8 +453,14 @@ cl_err cl_ipc_server_serve_one(cl_ipc_server *s)
 	} else {
 		goto out;
 	}
-	err = out.len ? send_msg(s->fd, out.data, out.data + CL_IPC_HDR, out.len - CL_IPC_HDR) : CL_OK;
+	err = out.len ? send_msg(s->fd, out.data, out.data + CL_IPC_HDR, out.len - CL_IPC_HDR, NULL, 0) : CL_OK;
 out:
+	for (size_t i = 0; i < s->nfds && i < CL_IPC_FDS_MAX; i++) {
+		if (s->fds[i] >= 0)
+			close(s->fds[i]); /* not taken by the run, or the request was refused */
+		s->fds[i] = -1;
+	}
+	s->nfds = 0;
 	explicit_bzero(m, s->max_msg);
 	free(m);
 	cl_buf_free(&out);

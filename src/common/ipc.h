@@ -46,6 +46,7 @@
 #define CL_IPC_MSG_MAX (64u * 1024) /* hard ceiling of any channel's maximum */
 #define CL_IPC_ARGS_MAX 512         /* size of the decode scratch for one request */
 #define CL_IPC_STR_MAX 1024         /* longest string cl_ipc_get_str accepts */
+#define CL_IPC_FDS_MAX 4            /* descriptors one request may carry (SCM_RIGHTS) */
 
 /* Creates a connected SOCK_SEQPACKET pair (close-on-exec) into fds[2]. */
 CL_MUST_CHECK cl_err cl_ipc_pair(int fds[2]);
@@ -90,6 +91,11 @@ void cl_ipc_client_init(cl_ipc_client *c, int fd, uint32_t max_answer, int timeo
  * peer closed or died, CL_EPROTO when the answer breaks the protocol. An
  * answer to an earlier, timed-out request is dropped. */
 CL_MUST_CHECK cl_err cl_ipc_call(cl_ipc_client *c, uint16_t type, const cl_buf *req, cl_buf *ans);
+/* cl_ipc_call that also passes nfds (<= CL_IPC_FDS_MAX) descriptors with the
+ * request (SCM_RIGHTS; the caller keeps its own copies). Only a request type
+ * whose handler declares max_fds accepts them; any other is refused. */
+CL_MUST_CHECK cl_err cl_ipc_call_fds(cl_ipc_client *c, uint16_t type, const cl_buf *req, const int *fds,
+				     size_t nfds, cl_buf *ans);
 
 /* ---------------------------------------------------------------- server */
 
@@ -116,6 +122,7 @@ typedef struct cl_ipc_handler {
 	uint32_t max_len;    /* payload cap for this type */
 	cl_ipc_decode_fn decode;
 	cl_ipc_run_fn run;
+	uint8_t max_fds;     /* descriptors this type may carry (0: any is refused) */
 } cl_ipc_handler;
 
 typedef struct cl_ipc_server {
@@ -128,6 +135,8 @@ typedef struct cl_ipc_server {
 	cl_ipc_peer peer;
 	uint32_t last_id;                /* highest id accepted so far (0: none yet) */
 	uint64_t refused;                /* refusals so far */
+	int fds[CL_IPC_FDS_MAX];         /* descriptors of the request being run (-1: none/taken) */
+	size_t nfds;
 } cl_ipc_server;
 
 /* Initialises a server over fd (not owned) and reads SO_PEERCRED (if fd is not
@@ -146,8 +155,13 @@ cl_err cl_ipc_server_dispatch(cl_ipc_server *s, const uint8_t *msg, size_t len, 
 /* Blocks until one message arrives on s->fd, dispatches it and sends the
  * answer. Returns CL_OK if it was served or refused-and-answered (the
  * channel stays usable), CL_EUNAVAIL when the peer closed its end, CL_ESYS on
- * an I/O error. A message with descriptors attached is refused and the
- * descriptors closed. */
+ * an I/O error. Descriptors attached to a message are refused (and closed)
+ * unless its type's handler declares max_fds; a run takes the ones it keeps
+ * with cl_ipc_server_take_fd, the others are closed after it. */
 CL_MUST_CHECK cl_err cl_ipc_server_serve_one(cl_ipc_server *s);
+
+/* Inside a run: takes ownership of the i-th descriptor that came with the
+ * request (the caller closes it). -1 if there is none (or it was taken). */
+int cl_ipc_server_take_fd(cl_ipc_server *s, size_t i);
 
 #endif

@@ -107,6 +107,11 @@ typedef struct fw_ops {
 	int (*aes256gcm_final)(void *ctx, fw_aead_ctx *a, const uint8_t tag[16]);
 	/* Releases state after init when final will not be called. */
 	void (*aes256gcm_abort)(void *ctx, fw_aead_ctx *a);
+	/* Optional, for a device key held in another process: the image key
+	 * HKDF-SHA384(0^48, x(d * enc_point), "cloister-fw/aes-256-gcm/1" || enc_point)[0..32]
+	 * derived where the key lives. When set, ecdh_p384 is not used and the
+	 * shared secret never reaches the verifier. */
+	int (*image_key)(void *ctx, const uint8_t enc_point[FW_POINT_LEN], uint8_t key[32]);
 } fw_ops;
 
 /* ---------------------------------------------------------------- views */
@@ -259,6 +264,9 @@ fw_status fw_trust_assume(fw_trust *t, const uint8_t *doc, size_t len, const uin
 /* The OpenSSL implementation of fw_ops. device_key (may be NULL) is an
  * EVP_PKEY* P-384 private key used for ecdh_p384; borrowed. */
 void fw_openssl_ops(fw_ops *ops, void *device_key);
+/* The OpenSSL ops with AES-256-GCM and the given image_key op (ctx is passed
+ * to it; the OpenSSL ops ignore ctx): for a device key held elsewhere. */
+void fw_openssl_ops_image_key(fw_ops *ops, int (*image_key)(void *, const uint8_t *, uint8_t *), void *ctx);
 
 /* Key files. Loaded keys are EVP_PKEY* (as void*), freed with fw_key_free. */
 CL_MUST_CHECK cl_err fw_key_generate(void **key);

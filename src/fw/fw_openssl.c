@@ -159,3 +159,14 @@ void fw_openssl_ops(fw_ops *ops, void *device_key)
 		ops->aes256gcm_abort = gcm_abort;
 	}
 }
+
+void fw_openssl_ops_image_key(fw_ops *ops, int (*image_key)(void *, const uint8_t *, uint8_t *), void *ctx)
+{
+	fw_openssl_ops(ops, NULL);
+	ops->ctx = ctx;
+	ops->image_key = image_key;
+	ops->aes256gcm_init = gcm_init;
+	ops->aes256gcm_update = gcm_update;
+	ops->aes256gcm_final = gcm_final;
+	ops->aes256gcm_abort = gcm_abort;
+}

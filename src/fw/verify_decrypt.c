@@ -60,17 +60,25 @@ fw_status fw_decrypt_image(const fw_ops *ops, const fw_manifest *m, const uint8_
 	fw_hash_ctx h;
 	fw_aead_ctx a;
 	fw_status s = FW_OK;
-	if (!ops->ecdh_p384 || !ops->aes256gcm_init || !ops->aes256gcm_update || !ops->aes256gcm_final ||
-	    !ops->aes256gcm_abort)
+	if ((!ops->ecdh_p384 && !ops->image_key) || !ops->aes256gcm_init || !ops->aes256gcm_update ||
+	    !ops->aes256gcm_final || !ops->aes256gcm_abort)
 		return FW_E_NO_DEVICE_KEY;
-	if (ops->ecdh_p384(ops->ctx, m->enc_point, z) != 1)
-		return FW_E_DECRYPT;
-	memcpy(info, FW_HKDF_INFO, sizeof(FW_HKDF_INFO) - 1);
-	memcpy(info + sizeof(FW_HKDF_INFO) - 1, m->enc_point, FW_POINT_LEN);
-	s = fw_hkdf_sha384(ops, z, sizeof(z), info, sizeof(info), key, sizeof(key));
-	fw_wipe(z, sizeof(z));
-	if (s != FW_OK)
-		return s;
+	if (ops->image_key) {
+		/* the key holder derives it: the shared secret stays there */
+		if (ops->image_key(ops->ctx, m->enc_point, key) != 1) {
+			fw_wipe(key, sizeof(key));
+			return FW_E_DECRYPT;
+		}
+	} else {
+		if (ops->ecdh_p384(ops->ctx, m->enc_point, z) != 1)
+			return FW_E_DECRYPT;
+		memcpy(info, FW_HKDF_INFO, sizeof(FW_HKDF_INFO) - 1);
+		memcpy(info + sizeof(FW_HKDF_INFO) - 1, m->enc_point, FW_POINT_LEN);
+		s = fw_hkdf_sha384(ops, z, sizeof(z), info, sizeof(info), key, sizeof(key));
+		fw_wipe(z, sizeof(z));
+		if (s != FW_OK)
+			return s;
+	}
 	int ok = ops->aes256gcm_init(ops->ctx, &a, key, m->enc_iv);
 	fw_wipe(key, sizeof(key));
 	if (!ok)

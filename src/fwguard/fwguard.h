@@ -10,7 +10,9 @@
  *                                the first open by a build that has device
  *                                keys); image encryption targets its public
  *                                half. The model's stand-in for a fused key:
- *                                it never leaves the device model
+ *                                it never leaves the device model. With
+ *                                fwg_opts.keys (cloister-host: the key
+ *                                holder) there is no such file
  *   DIR/devices/<addr>/state     active slot, counter, trust floor, window
  *                                policy; replaced by one atomic rename
  *   DIR/devices/<addr>/slot-a|b  the A/B flash slots (whole signed bundles)
@@ -162,6 +164,22 @@ typedef enum fwg_fault_point {
 	FWG_FAULT_COMMITTED = 6,     /* change durable, outcome record not yet appended; arg = fwg_op */
 } fwg_fault_point;
 
+/* Where the devices' own keys live (docs/keyholder.md). NULL in fwg_opts:
+ * in the model's files, DIR/devices/<addr>/devkey (tools and tests).
+ * cloister-host passes the key holder: slot "dev/<addr>", and the private
+ * key never enters this process. Each call returns CL_OK or an error;
+ * outputs only on success. */
+typedef struct fwg_keys {
+	/* A new key for addr (CL_ECONFLICT if one exists); its public point. */
+	cl_err (*generate)(void *ctx, const char *addr, uint8_t point[FW_POINT_LEN]);
+	/* The public point of addr's key; CL_ENOTFOUND if it has none. */
+	cl_err (*get_public)(void *ctx, const char *addr, uint8_t point[FW_POINT_LEN]);
+	/* The image key of an encrypted bundle (fw_ops.image_key); key[32] is
+	 * wiped by the caller. */
+	cl_err (*image_key)(void *ctx, const char *addr, const uint8_t enc_point[FW_POINT_LEN], uint8_t key[32]);
+	void *ctx;
+} fwg_keys;
+
 /* Open options. Zero-initialised = production: real clocks (CLOCK_BOOTTIME
  * for the window, CLOCK_REALTIME for use-before/expiry), default routing
  * (management source to every device, nothing else), default policy.
@@ -177,6 +195,7 @@ typedef struct fwg_opts {
 	const fwg_policy *policy; /* NULL = fwg_policy_default */
 	void (*fault)(void *ctx, fwg_fault_point point, uint64_t arg);
 	void *fault_ctx;
+	const fwg_keys *keys; /* NULL = device keys in DIR/devices/<addr>/devkey */
 } fwg_opts;
 
 typedef struct fwg_host fwg_host;

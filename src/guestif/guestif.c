@@ -1,31 +1,32 @@
-/* guestif.c — the guest interface server: one thread, poll() over a wake
- * pipe, one listening socket per enclave and a bounded set of client
- * connections. Wire format and limits: guestif.h, docs/guest-interface.md.
- *
- * Ownership: the thread owns the enclave list, the client slots and every
- * socket it serves. Other threads (the agent's main thread) only queue
- * commands (add: a socket already bound; remove; stop) under g->lock and
- * wake the thread; they read counters under the same lock. The thread takes
- * the lock only to apply commands and to bump counters, never around I/O.
+/* guestif.c — the guest interface process: one poll() loop over the control
+ * channel from the agent's gate, one listening socket per enclave (handed
+ * over by the gate, never bound here) and a bounded set of client
+ * connections. It parses every byte the enclaves send and holds nothing
+ * worth stealing: no key, no host token, no file, no capability; what it
+ * needs of the device model it asks the gate over the query channel, which
+ * checks each query as hostile. Wire format and limits: guestif.h,
+ * docs/guest-interface.md.
  *
  * Abuse limits: a client holds at most one request line (512 bytes) and a
  * bounded reply buffer; a client is served at most a few lines per round
  * (fairness); no request for idle_ms closes it; per-enclave and global
  * connection caps refuse new ones with "ERR busy". Audited writes are
- * rate-limited per enclave by a token bucket.
+ * rate-limited by the gate (per enclave and per host), which is where the
+ * audit log is.
+ *
+ * Identities are cached for CACHE_NS: a guest looping on LIST costs the
+ * agent ten queries a second, not one per line.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
-#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,17 +38,15 @@
 #define OUT_SOFT (16u << 10) /* stop answering a client that does not read */
 #define LINES_PER_ROUND 8
 #define ACCEPTS_PER_ROUND 16
-#define REPORT_NS 1000000000ull /* suppressed-write report period */
 #define MAX_CONNS_LIMIT 4096u
+#define CACHE_NS 100000000ull   /* identities are re-asked after 100 ms */
+#define FAIL_LOG_NS 1000000000ull /* one "the agent does not answer" line a second */
 
 typedef struct gi_enclave {
-	char id[64];
+	char id[CL_GUESTIF_ID_MAX + 1];
 	int listen_fd;
 	unsigned nconns;
-	cl_guestif_bucket bucket;
-	uint64_t suppressed_pending; /* since the last report */
-	uint64_t report_due_ns;      /* 0 = nothing to report */
-	cl_guestif_stats st;         /* under g->lock */
+	cl_guestif_stats st;
 	struct gi_enclave *next;
 } gi_enclave;
 
@@ -61,51 +60,27 @@ typedef struct gi_client {
 	bool eof, closing;
 } gi_client;
 
-enum { CMD_ADD = 1, CMD_REMOVE };
-
-typedef struct gi_cmd {
-	int kind;
-	char id[64];
-	int fd;
-	struct gi_cmd *next;
-} gi_cmd;
-
-struct cl_guestif {
-	fwg_host *h;
-	char base[PATH_MAX];
+typedef struct gi_server {
 	cl_guestif_opts o;
-	char addrs[FWG_MAX_DEVICES][FWG_ADDR_MAX + 1];
-	size_t naddrs;
-	pthread_t thread;
-	int wake[2];
-	pthread_mutex_t lock;
-	gi_cmd *cmds, **cmds_tail; /* under lock */
-	bool stop;                 /* under lock */
-	gi_enclave *enclaves;      /* changed by the thread under lock */
-	cl_guestif_stats st;       /* under lock */
-	cl_guestif_bucket host_bucket; /* thread only: audited writes of all enclaves */
-	gi_client *clients;        /* thread only */
+	cl_ipc_client query;   /* to the gate */
+	cl_ipc_server control; /* from the gate */
+	gi_enclave *enclaves;
+	cl_guestif_stats st;
+	gi_client *clients;
 	unsigned nclients;
-};
-
-static bool valid_id(const char *id)
-{
-	size_t n = id ? strlen(id) : 0;
-	if (n == 0 || n > 63)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9') || id[i] == '-'))
-			return false;
-	return true;
-}
+	fwg_identity ids[FWG_MAX_DEVICES]; /* LIST cache */
+	size_t nids;
+	uint64_t ids_at_ns; /* 0: nothing cached */
+	uint64_t fail_logged_ns;
+	bool stop;
+} gi_server;
 
 /* ---- counters ---- */
 
 enum stat_kind { ST_REQ, ST_AUDITED, ST_SUPPRESSED, ST_ACCEPTED, ST_REFUSED, ST_IDLE };
 
-static void bump(cl_guestif *g, gi_enclave *e, enum stat_kind k)
+static void bump(gi_server *g, gi_enclave *e, enum stat_kind k)
 {
-	pthread_mutex_lock(&g->lock);
 	cl_guestif_stats *v[2] = {&g->st, e ? &e->st : NULL};
 	for (int i = 0; i < 2; i++) {
 		if (!v[i])
@@ -119,127 +94,172 @@ static void bump(cl_guestif *g, gi_enclave *e, enum stat_kind k)
 		case ST_IDLE: v[i]->idle_closed++; break;
 		}
 	}
-	pthread_mutex_unlock(&g->lock);
 }
 
-void cl_guestif_stats_get(cl_guestif *g, const char *id, cl_guestif_stats *out)
+/* ---- queries to the gate ---- */
+
+/* One query; ans (reset) holds the answer payload. A failure is logged at
+ * most once a second (a guest can make many while the agent is away). */
+static cl_err ask(gi_server *g, const gi_enclave *e, const cl_guestif_req *r, cl_buf *ans)
 {
-	memset(out, 0, sizeof(*out));
-	if (!g)
-		return;
-	pthread_mutex_lock(&g->lock);
-	if (!id) {
-		*out = g->st;
-	} else {
-		for (gi_enclave *e = g->enclaves; e; e = e->next)
-			if (strcmp(e->id, id) == 0)
-				*out = e->st;
+	cl_guestif_q q;
+	cl_buf req;
+	memset(&q, 0, sizeof(q));
+	snprintf(q.enclave, sizeof(q.enclave), "%s", e->id);
+	q.req = *r;
+	cl_buf_init(&req, CL_GUESTIF_IPC_MAX);
+	cl_err err = cl_guestif_q_encode(&q, &req);
+	if (err == CL_OK)
+		err = cl_ipc_call(&g->query, (uint16_t)r->verb, &req, ans);
+	cl_buf_free(&req);
+	if (err != CL_OK && err != CL_ENOTFOUND) {
+		uint64_t now = cl_now_mono_ns();
+		if (!g->fail_logged_ns || now - g->fail_logged_ns >= FAIL_LOG_NS) {
+			cl_warn("guest interface: the agent did not answer a query id=%s err=%s", e->id, cl_err_name(err));
+			g->fail_logged_ns = now;
+		}
 	}
-	pthread_mutex_unlock(&g->lock);
+	return err;
+}
+
+/* Refreshes the identity cache if it is older than CACHE_NS. */
+static cl_err identities(gi_server *g, const gi_enclave *e, uint64_t now)
+{
+	if (g->ids_at_ns && now - g->ids_at_ns < CACHE_NS)
+		return CL_OK;
+	cl_guestif_req r = {.verb = CL_GUESTIF_LIST};
+	cl_buf ans;
+	uint8_t n = 0;
+	cl_buf_init(&ans, CL_GUESTIF_IPC_MAX);
+	cl_err err = ask(g, e, &r, &ans);
+	if (err == CL_OK)
+		err = cl_buf_get_u8(&ans, &n);
+	if (err == CL_OK && n > FWG_MAX_DEVICES)
+		err = cl_errorf(CL_EPROTO, "the agent listed %u devices", n);
+	for (size_t i = 0; err == CL_OK && i < n; i++)
+		err = cl_guestif_identity_get(&ans, &g->ids[i]);
+	if (err == CL_OK)
+		err = cl_ipc_get_end(&ans);
+	cl_buf_free(&ans);
+	g->nids = err == CL_OK ? n : 0;
+	g->ids_at_ns = err == CL_OK ? now : 0;
+	return err;
 }
 
 /* ---- requests ---- */
 
-static cl_err answer_list(cl_guestif *g, cl_buf *out)
+static cl_err answer_list(gi_server *g, gi_enclave *e, uint64_t now, cl_buf *out)
 {
-	json_t *arr = json_array(), *body = NULL;
-	cl_err e = CL_OK;
-	if (!arr)
+	json_t *arr = NULL, *body = NULL;
+	cl_err err;
+	CL_GUARD(identities(g, e, now));
+	if (!(arr = json_array()))
 		return cl_errorf(CL_ENOMEM, "out of memory");
-	for (size_t i = 0; i < g->naddrs; i++) {
-		fwg_identity id;
-		CL_GUARD_OUT(e, fwg_guest_read(g->h, g->addrs[i], &id));
-		if (json_array_append_new(arr, cl_guestif_identity_json(&id)) != 0) {
-			e = cl_errorf(CL_ENOMEM, "out of memory");
+	for (size_t i = 0; i < g->nids; i++) {
+		if (json_array_append_new(arr, cl_guestif_identity_json(&g->ids[i])) != 0) {
+			err = cl_errorf(CL_ENOMEM, "out of memory");
 			goto out;
 		}
 	}
 	body = json_pack("{s:O}", "devices", arr);
-	e = body ? cl_guestif_format_ok(body, out) : cl_errorf(CL_ENOMEM, "out of memory");
+	err = body ? cl_guestif_format_ok(body, out) : cl_errorf(CL_ENOMEM, "out of memory");
 out:
 	json_decref(arr);
 	json_decref(body);
-	return e;
+	return err;
 }
 
-static cl_err answer_read(cl_guestif *g, const char *addr, cl_buf *out)
+static cl_err answer_read(gi_server *g, gi_enclave *e, const cl_guestif_req *r, uint64_t now, cl_buf *out)
 {
-	fwg_identity id;
-	cl_err e = fwg_guest_read(g->h, addr, &id);
-	if (e == CL_ENOTFOUND)
+	fwg_identity id, *found = NULL;
+	if (g->ids_at_ns && now - g->ids_at_ns < CACHE_NS) {
+		for (size_t i = 0; i < g->nids && !found; i++)
+			if (strcmp(g->ids[i].addr, r->addr) == 0)
+				found = &g->ids[i];
+	} else {
+		cl_buf ans;
+		cl_buf_init(&ans, CL_GUESTIF_IPC_MAX);
+		cl_err err = ask(g, e, r, &ans);
+		if (err == CL_OK)
+			err = cl_guestif_identity_get(&ans, &id);
+		if (err == CL_OK)
+			err = cl_ipc_get_end(&ans);
+		cl_buf_free(&ans);
+		if (err == CL_OK && strcmp(id.addr, r->addr) != 0)
+			err = cl_errorf(CL_EPROTO, "the agent answered for another device");
+		if (err != CL_OK && err != CL_ENOTFOUND)
+			return err;
+		found = err == CL_OK ? &id : NULL;
+	}
+	if (!found)
 		return cl_guestif_format_err("no_device", "no device at that address", out);
-	CL_GUARD(e);
-	json_t *body = cl_guestif_identity_json(&id);
+	json_t *body = cl_guestif_identity_json(found);
 	CL_ENSURE(body, CL_ENOMEM, "out of memory");
-	e = cl_guestif_format_ok(body, out);
+	cl_err err = cl_guestif_format_ok(body, out);
 	json_decref(body);
-	return e;
+	return err;
 }
 
-static cl_err answer_write(cl_guestif *g, gi_enclave *enc, const cl_guestif_req *r, uint64_t now, cl_buf *out)
+static cl_err answer_write(gi_server *g, gi_enclave *e, const cl_guestif_req *r, cl_buf *out)
 {
 	char msg[160];
 	const char *region = cl_guestif_region_name(r->region);
-	bool mine = cl_guestif_bucket_take(&enc->bucket, now, g->o.write_rate, g->o.write_burst);
-	/* the host-wide bucket keeps many enclaves together from growing the
-	 * audit log (and the alarms it raises) without bound */
-	if (!mine || !cl_guestif_bucket_take(&g->host_bucket, now, g->o.host_rate, g->o.host_burst)) {
-		enc->suppressed_pending++;
-		if (!enc->report_due_ns)
-			enc->report_due_ns = now + REPORT_NS;
-		bump(g, enc, ST_SUPPRESSED);
-		if (mine)
-			snprintf(msg, sizeof(msg),
-				 "more than %u guest firmware writes per second on this host (burst %u): not audited, "
-				 "refused", g->o.host_rate, g->o.host_burst);
-		else
-			snprintf(msg, sizeof(msg),
-				 "more than %u firmware writes per second (burst %u): not audited, refused",
-				 g->o.write_rate, g->o.write_burst);
+	cl_guestif_write_res res;
+	cl_buf ans;
+	cl_buf_init(&ans, CL_GUESTIF_IPC_MAX);
+	cl_err err = ask(g, e, r, &ans);
+	if (err == CL_OK)
+		err = cl_guestif_write_res_get(&ans, &res);
+	if (err == CL_OK)
+		err = cl_ipc_get_end(&ans);
+	cl_buf_free(&ans);
+	CL_GUARD(err);
+	switch (res.verdict) {
+	case CL_GUESTIF_LIMITED:
+	case CL_GUESTIF_LIMITED_HOST:
+		bump(g, e, ST_SUPPRESSED);
+		snprintf(msg, sizeof(msg),
+			 res.verdict == CL_GUESTIF_LIMITED
+				 ? "more than %u firmware writes per second (burst %u): not audited, refused"
+				 : "more than %u guest firmware writes per second on this host (burst %u): not audited, "
+				   "refused",
+			 res.rate, res.burst);
 		return cl_guestif_format_err("rate_limited", msg, out);
-	}
-	fwg_outcome o = {0};
-	cl_err e = fwg_guest_write(g->h, r->addr, r->region, r->offset, r->data, r->len, &o);
-	bump(g, enc, ST_AUDITED);
-	if (e == CL_EPERM && o.reason == FWG_R_NO_MAPPING) {
-		cl_warn("guest firmware write refused id=%s device=%s region=%s offset=%" PRIu64 " bytes=%zu "
-			"reason=no_mapping audit_seq=%" PRIu64,
-			enc->id, r->addr, region, r->offset, r->len, o.audit_seq);
+	case CL_GUESTIF_AUDITED:
+		bump(g, e, ST_AUDITED);
 		snprintf(msg, sizeof(msg), "the %s region of %s is not mapped for guests (audited, seq %" PRIu64 ")",
-			 region, r->addr, o.audit_seq);
-	} else {
-		/* Still no mapping: nothing was written. The audit itself failed. */
-		cl_error("guest firmware write refused but not audited id=%s device=%s region=%s err=\"%s\"", enc->id,
-			 r->addr, region, cl_error_detail());
-		snprintf(msg, sizeof(msg), "the %s region of %s is not mapped for guests", region, r->addr);
+			 region, r->addr, res.audit_seq);
+		return cl_guestif_format_err("no_mapping", msg, out);
+	case CL_GUESTIF_NOT_AUDITED:
+		break;
 	}
+	/* Still no mapping: nothing was written. The audit itself failed. */
+	bump(g, e, ST_AUDITED);
+	snprintf(msg, sizeof(msg), "the %s region of %s is not mapped for guests", region, r->addr);
 	return cl_guestif_format_err("no_mapping", msg, out);
 }
 
-static void answer(cl_guestif *g, gi_client *c, const char *line, size_t len, uint64_t now)
+static void answer(gi_server *g, gi_client *c, const char *line, size_t len, uint64_t now)
 {
 	cl_guestif_req req;
 	cl_err e;
 	bump(g, c->enc, ST_REQ);
-	if (cl_guestif_parse(line, len, &req) != CL_OK) {
+	if (cl_guestif_parse(line, len, &req) != CL_OK)
 		e = cl_guestif_format_err("bad_request", cl_error_detail(), &c->out);
-	} else if (req.verb == CL_GUESTIF_LIST) {
-		e = answer_list(g, &c->out);
-	} else if (req.verb == CL_GUESTIF_READ) {
-		e = answer_read(g, req.addr, &c->out);
-	} else {
-		e = answer_write(g, c->enc, &req, now, &c->out);
-	}
-	if (e != CL_OK) {
-		cl_warn("guest interface request failed id=%s err=\"%s\"", c->enc->id, cl_error_detail());
-		if (cl_guestif_format_err("internal", "the host could not answer", &c->out) != CL_OK)
-			c->closing = true;
-	}
+	else if (req.verb == CL_GUESTIF_LIST)
+		e = answer_list(g, c->enc, now, &c->out);
+	else if (req.verb == CL_GUESTIF_READ)
+		e = answer_read(g, c->enc, &req, now, &c->out);
+	else
+		e = answer_write(g, c->enc, &req, &c->out);
+	explicit_bzero(&req, sizeof(req));
+	if (e != CL_OK && cl_guestif_format_err("internal", "the host could not answer", &c->out) != CL_OK)
+		c->closing = true;
 }
 
 /* ---- clients ---- */
 
-static void client_close(cl_guestif *g, gi_client *c)
+static void client_close(gi_server *g, gi_client *c)
 {
 	if (c->fd < 0)
 		return;
@@ -254,7 +274,7 @@ static void client_close(cl_guestif *g, gi_client *c)
 }
 
 /* Answers complete lines while the reply buffer has room. */
-static void client_pump(cl_guestif *g, gi_client *c, uint64_t now)
+static void client_pump(gi_server *g, gi_client *c, uint64_t now)
 {
 	for (int budget = LINES_PER_ROUND; budget > 0 && !c->closing && c->out.len - c->out.pos < OUT_SOFT; budget--) {
 		char *nl = memchr(c->in, '\n', c->inlen);
@@ -285,7 +305,7 @@ static bool client_has_line(const gi_client *c)
 }
 
 /* Sends what is buffered; closes a client that is done or broken. */
-static void client_flush(cl_guestif *g, gi_client *c)
+static void client_flush(gi_server *g, gi_client *c)
 {
 	while (c->out.pos < c->out.len) {
 		ssize_t w = send(c->fd, c->out.data + c->out.pos, c->out.len - c->out.pos, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -304,7 +324,7 @@ static void client_flush(cl_guestif *g, gi_client *c)
 		client_close(g, c);
 }
 
-static void client_read(cl_guestif *g, gi_client *c)
+static void client_read(gi_server *g, gi_client *c)
 {
 	ssize_t r = recv(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, MSG_DONTWAIT);
 	if (r < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
@@ -330,7 +350,7 @@ static void say(int fd, const char *code, const char *msg)
 	cl_buf_free(&b);
 }
 
-static void accept_clients(cl_guestif *g, gi_enclave *e, uint64_t now)
+static void accept_clients(gi_server *g, gi_enclave *e, uint64_t now)
 {
 	for (int i = 0; i < ACCEPTS_PER_ROUND; i++) {
 		int fd = accept4(e->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -361,121 +381,130 @@ static void accept_clients(cl_guestif *g, gi_enclave *e, uint64_t now)
 	}
 }
 
-/* ---- commands from other threads ---- */
+/* ---- the control channel (from the gate) ---- */
 
-static void enclave_drop(cl_guestif *g, gi_enclave *e)
+static gi_enclave **find(gi_server *g, const char *id)
+{
+	gi_enclave **pp = &g->enclaves;
+	while (*pp && strcmp((*pp)->id, id) != 0)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static void enclave_drop(gi_server *g, gi_enclave *e)
 {
 	for (unsigned k = 0; k < g->o.max_conns; k++)
 		if (g->clients[k].fd >= 0 && g->clients[k].enc == e)
 			client_close(g, &g->clients[k]);
 	if (e->listen_fd >= 0)
 		close(e->listen_fd);
-	if (e->suppressed_pending)
-		cl_warn("guest firmware writes refused without audit (rate limit) id=%s suppressed=%" PRIu64, e->id,
-			e->suppressed_pending);
 	free(e);
 }
 
-/* Applies queued commands; returns true when told to stop. */
-static bool apply_cmds(cl_guestif *g)
+typedef struct ctl_args {
+	char id[CL_GUESTIF_ID_MAX + 2]; /* one more: "" is allowed for STATS */
+} ctl_args;
+
+static cl_err decode_id(cl_buf *req, void *out)
 {
-	char drain[64];
-	while (read(g->wake[0], drain, sizeof(drain)) > 0)
-		;
-	pthread_mutex_lock(&g->lock);
-	bool stop = g->stop;
-	gi_cmd *list = g->cmds;
-	g->cmds = NULL;
-	g->cmds_tail = &g->cmds;
-	pthread_mutex_unlock(&g->lock);
-	while (list) {
-		gi_cmd *cmd = list;
-		list = cmd->next;
-		gi_enclave **pp = &g->enclaves;
-		while (*pp && strcmp((*pp)->id, cmd->id) != 0)
-			pp = &(*pp)->next;
-		if (cmd->kind == CMD_ADD && *pp) {
-			if ((*pp)->listen_fd >= 0)
-				close((*pp)->listen_fd);
-			(*pp)->listen_fd = cmd->fd;
-		} else if (cmd->kind == CMD_ADD) {
-			gi_enclave *e = calloc(1, sizeof(*e));
-			if (!e) {
-				cl_warn("guest interface: out of memory; enclave not served id=%s", cmd->id);
-				close(cmd->fd);
-			} else {
-				snprintf(e->id, sizeof(e->id), "%s", cmd->id);
-				e->listen_fd = cmd->fd;
-				pthread_mutex_lock(&g->lock);
-				e->next = g->enclaves;
-				g->enclaves = e;
-				pthread_mutex_unlock(&g->lock);
-			}
-		} else if (*pp) {
-			gi_enclave *e = *pp;
-			pthread_mutex_lock(&g->lock);
-			*pp = e->next;
-			pthread_mutex_unlock(&g->lock);
-			enclave_drop(g, e);
-		}
-		free(cmd);
+	ctl_args *a = out;
+	CL_GUARD(cl_ipc_get_str(req, a->id, sizeof(a->id)));
+	CL_ENSURE(cl_guestif_id_valid(a->id), CL_EINVAL, "bad enclave id");
+	return CL_OK;
+}
+
+static cl_err decode_id_or_all(cl_buf *req, void *out)
+{
+	ctl_args *a = out;
+	CL_GUARD(cl_ipc_get_str(req, a->id, sizeof(a->id)));
+	CL_ENSURE(a->id[0] == '\0' || cl_guestif_id_valid(a->id), CL_EINVAL, "bad enclave id");
+	return CL_OK;
+}
+
+static cl_err run_add(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
+{
+	gi_server *g = ctx;
+	const ctl_args *a = args;
+	int fd = cl_ipc_server_take_fd(&g->control, 0);
+	CL_ENSURE(fd >= 0, CL_EINVAL, "add without a socket");
+	gi_enclave **pp = find(g, a->id);
+	if (*pp) {
+		if ((*pp)->listen_fd >= 0)
+			close((*pp)->listen_fd);
+		(*pp)->listen_fd = fd;
+		return CL_OK;
 	}
-	return stop;
+	gi_enclave *e = calloc(1, sizeof(*e));
+	if (!e) {
+		close(fd);
+		return cl_errorf(CL_ENOMEM, "out of memory");
+	}
+	memcpy(e->id, a->id, strlen(a->id) + 1); /* valid: at most 63 characters */
+	e->listen_fd = fd;
+	e->next = g->enclaves;
+	g->enclaves = e;
+	return CL_OK;
 }
 
-static void queue_cmd(cl_guestif *g, gi_cmd *cmd)
+static cl_err run_remove(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
 {
-	pthread_mutex_lock(&g->lock);
-	*g->cmds_tail = cmd;
-	g->cmds_tail = &cmd->next;
-	pthread_mutex_unlock(&g->lock);
-	ssize_t w = write(g->wake[1], "w", 1); /* EAGAIN: a wake-up is already pending */
-	(void)w;
+	gi_server *g = ctx;
+	const ctl_args *a = args;
+	gi_enclave **pp = find(g, a->id);
+	if (*pp) {
+		gi_enclave *e = *pp;
+		*pp = e->next;
+		enclave_drop(g, e);
+	}
+	return CL_OK;
 }
 
-/* ---- the thread ---- */
-
-static void report_suppressed(gi_enclave *e, uint64_t now)
+static cl_err run_stats(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
 {
-	if (!e->report_due_ns || now < e->report_due_ns)
-		return;
-	cl_warn("guest firmware writes refused without audit (rate limit) id=%s suppressed=%" PRIu64 " period_s=1",
-		e->id, e->suppressed_pending);
-	e->suppressed_pending = 0;
-	e->report_due_ns = 0;
+	gi_server *g = ctx;
+	const ctl_args *a = args;
+	cl_guestif_stats none = {0};
+	if (!a->id[0])
+		return cl_guestif_stats_put(ans, &g->st);
+	gi_enclave *e = *find(g, a->id);
+	return cl_guestif_stats_put(ans, e ? &e->st : &none);
 }
 
-static void *serve(void *arg)
+#define ID_WIRE (2 + CL_GUESTIF_ID_MAX)
+static const cl_ipc_handler ctl_handlers[] = {
+	{CL_GUESTIF_C_ADD, "add", ID_WIRE, decode_id, run_add, 1},
+	{CL_GUESTIF_C_REMOVE, "remove", ID_WIRE, decode_id, run_remove, 0},
+	{CL_GUESTIF_C_STATS, "stats", ID_WIRE, decode_id_or_all, run_stats, 0},
+};
+
+/* ---- the loop ---- */
+
+static cl_err serve(gi_server *g)
 {
-	cl_guestif *g = arg;
+	size_t cap = 1 + 1 + g->o.max_conns; /* control, listeners (grown below), clients */
 	struct pollfd *pf = NULL;
 	void **who = NULL; /* gi_enclave* for listeners, gi_client* for clients */
-	size_t cap = 0;
-	while (!apply_cmds(g)) {
+	cl_err err = CL_OK;
+	while (!g->stop) {
 		size_t nenc = 0;
 		for (gi_enclave *e = g->enclaves; e; e = e->next)
 			nenc++;
-		size_t need = 1 + nenc + g->o.max_conns;
-		if (need > cap) {
-			struct pollfd *npf = realloc(pf, need * sizeof(*pf));
+		if (!pf || 1 + nenc + g->o.max_conns > cap) {
+			cap = 1 + nenc + g->o.max_conns + 16;
+			struct pollfd *npf = realloc(pf, cap * sizeof(*pf));
 			if (npf)
 				pf = npf;
-			void **nwho = npf ? realloc(who, need * sizeof(*who)) : NULL;
+			void **nwho = npf ? realloc(who, cap * sizeof(*who)) : NULL;
 			if (!npf || !nwho) {
-				cl_error("guest interface: out of memory; retrying");
-				struct timespec ts = {0, 100000000};
-				nanosleep(&ts, NULL);
-				continue;
+				err = cl_errorf(CL_ENOMEM, "guest interface: out of memory");
+				break;
 			}
 			who = nwho;
-			cap = need;
 		}
 		uint64_t now = cl_now_mono_ns(), next = now + 60000000000ull;
 		size_t k = 0, nlisten;
-		pf[k++] = (struct pollfd){.fd = g->wake[0], .events = POLLIN};
+		pf[k++] = (struct pollfd){.fd = g->control.fd, .events = POLLIN};
 		for (gi_enclave *e = g->enclaves; e; e = e->next) {
-			if (e->report_due_ns && e->report_due_ns < next)
-				next = e->report_due_ns;
 			if (e->listen_fd < 0)
 				continue;
 			who[k] = e;
@@ -501,12 +530,20 @@ static void *serve(void *arg)
 		int timeout = next <= now ? 0 : (int)((next - now) / 1000000u) + 1;
 		int rc = poll(pf, k, timeout);
 		if (rc < 0 && errno != EINTR) {
-			cl_error("guest interface: poll: %s", strerror(errno));
-			struct timespec ts = {0, 100000000};
-			nanosleep(&ts, NULL);
-			continue;
+			err = cl_errorf(CL_ESYS, "guest interface: poll: %s", strerror(errno));
+			break;
 		}
 		now = cl_now_mono_ns();
+		if (rc > 0 && pf[0].revents) {
+			cl_err e = cl_ipc_server_serve_one(&g->control);
+			if (e == CL_EUNAVAIL)
+				break; /* the gate is gone: so are we (the supervisor starts a new pair) */
+			if (e != CL_OK) {
+				err = e;
+				break;
+			}
+			continue; /* the sets changed: poll again */
+		}
 		/* Clients first: a slot freed here may be reused by an accept below. */
 		for (size_t j = nlisten; j < k; j++) {
 			gi_client *c = who[j];
@@ -527,216 +564,94 @@ static void *serve(void *arg)
 		for (size_t j = 1; rc > 0 && j < nlisten; j++)
 			if (pf[j].revents & POLLIN)
 				accept_clients(g, who[j], now);
-		for (gi_enclave *e = g->enclaves; e; e = e->next)
-			report_suppressed(e, now);
-	}
-	for (unsigned i = 0; i < g->o.max_conns; i++)
-		client_close(g, &g->clients[i]);
-	pthread_mutex_lock(&g->lock);
-	gi_enclave *list = g->enclaves;
-	g->enclaves = NULL;
-	pthread_mutex_unlock(&g->lock);
-	while (list) {
-		gi_enclave *e = list;
-		list = e->next;
-		enclave_drop(g, e);
 	}
 	free(pf);
 	free(who);
-	return NULL;
+	return err;
 }
 
-/* ---- public ---- */
-
-cl_err cl_guestif_start(fwg_host *h, const char *base, const cl_guestif_opts *opts, cl_guestif **out)
+static void set_defaults(cl_guestif_opts *o)
 {
-	CL_ENSURE(h && base && base[0] == '/' && out, CL_EINVAL, "guest interface: host and absolute base required");
-	*out = NULL;
-	cl_guestif *g = calloc(1, sizeof(*g));
-	CL_ENSURE(g, CL_ENOMEM, "guest interface: out of memory");
-	cl_err e = CL_OK;
-	g->h = h;
-	g->wake[0] = g->wake[1] = -1;
-	g->cmds_tail = &g->cmds;
-	if (opts)
-		g->o = *opts;
-	g->o.write_rate = g->o.write_rate ? g->o.write_rate : CL_GUESTIF_WRITE_RATE;
-	g->o.write_burst = g->o.write_burst ? g->o.write_burst : CL_GUESTIF_WRITE_BURST;
-	g->o.host_rate = g->o.host_rate ? g->o.host_rate : CL_GUESTIF_HOST_RATE;
-	g->o.host_burst = g->o.host_burst ? g->o.host_burst : CL_GUESTIF_HOST_BURST;
-	g->o.idle_ms = g->o.idle_ms ? g->o.idle_ms : CL_GUESTIF_IDLE_MS;
-	g->o.per_enclave = g->o.per_enclave ? g->o.per_enclave : CL_GUESTIF_PER_ENCLAVE;
-	g->o.max_conns = g->o.max_conns ? g->o.max_conns : CL_GUESTIF_MAX_CONNS;
-	pthread_mutex_init(&g->lock, NULL);
-	if (g->o.max_conns > MAX_CONNS_LIMIT || g->o.write_burst > 1000000u) {
-		e = cl_errorf(CL_EINVAL, "guest interface: limits out of range");
-		goto out;
-	}
-	if (snprintf(g->base, sizeof(g->base), "%s", base) >= (int)sizeof(g->base)) {
-		e = cl_errorf(CL_ETOOBIG, "guest interface: base path too long");
-		goto out;
-	}
-	fwg_host_status *st = calloc(1, sizeof(*st));
-	if (!st) {
-		e = cl_errorf(CL_ENOMEM, "guest interface: out of memory");
-		goto out;
-	}
-	e = fwg_host_status_get(h, st);
-	for (size_t i = 0; e == CL_OK && i < st->ndev && i < FWG_MAX_DEVICES; i++)
-		snprintf(g->addrs[g->naddrs++], sizeof(g->addrs[0]), "%s", st->dev[i].addr);
-	free(st);
-	if (e != CL_OK)
-		goto out;
-	CL_GUARD_OUT(e, cl_mkdir_p(g->base, 0711));
-	g->clients = calloc(g->o.max_conns, sizeof(*g->clients));
-	if (!g->clients) {
-		e = cl_errorf(CL_ENOMEM, "guest interface: out of memory");
-		goto out;
-	}
-	for (unsigned i = 0; i < g->o.max_conns; i++)
-		g->clients[i].fd = -1;
-	if (pipe2(g->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
-		e = cl_errorf(CL_ESYS, "guest interface: pipe: %s", strerror(errno));
-		goto out;
-	}
-	int rc = pthread_create(&g->thread, NULL, serve, g);
-	if (rc != 0) {
-		e = cl_errorf(CL_ESYS, "guest interface: thread: %s", strerror(rc));
-		goto out;
-	}
-	*out = g;
+	o->write_rate = o->write_rate ? o->write_rate : CL_GUESTIF_WRITE_RATE;
+	o->write_burst = o->write_burst ? o->write_burst : CL_GUESTIF_WRITE_BURST;
+	o->host_rate = o->host_rate ? o->host_rate : CL_GUESTIF_HOST_RATE;
+	o->host_burst = o->host_burst ? o->host_burst : CL_GUESTIF_HOST_BURST;
+	o->idle_ms = o->idle_ms ? o->idle_ms : CL_GUESTIF_IDLE_MS;
+	o->per_enclave = o->per_enclave ? o->per_enclave : CL_GUESTIF_PER_ENCLAVE;
+	o->max_conns = o->max_conns ? o->max_conns : CL_GUESTIF_MAX_CONNS;
+}
+
+/* Closes every descriptor above stderr but a and b. */
+static cl_err close_others(int a, int b)
+{
+	int lo = a < b ? a : b, hi = a < b ? b : a;
+	CL_ENSURE(lo > 2, CL_EINVAL, "channels on stdio");
+	if ((lo > 3 && syscall(SYS_close_range, 3, lo - 1, 0) != 0) ||
+	    (hi > lo + 1 && syscall(SYS_close_range, lo + 1, hi - 1, 0) != 0) ||
+	    syscall(SYS_close_range, hi + 1, ~0u, 0) != 0)
+		return cl_errorf(CL_ESYS, "close_range: %s", strerror(errno));
 	return CL_OK;
+}
+
+int cl_guestif_main(int fd_query, int fd_control, const cl_guestif_proc_opts *opts)
+{
+	static const cl_guestif_proc_opts none;
+	gi_server g;
+	cl_harden_report rep = {0};
+	cl_err err;
+	if (!opts)
+		opts = &none;
+	memset(&g, 0, sizeof(g));
+	g.o = opts->limits;
+	set_defaults(&g.o);
+	/* Before a byte of any guest is read: no core, no ptrace by same-uid
+	 * peers; a write to a closed socket is an error, not a signal. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+		cl_error("guest interface: cannot start (dumpable)");
+		return 1;
+	}
+	CL_GUARD_OUT(err, close_others(fd_query, fd_control));
+	if (g.o.max_conns > MAX_CONNS_LIMIT) {
+		err = cl_errorf(CL_EINVAL, "guest interface: limits out of range");
+		goto out;
+	}
+	if (!(g.clients = calloc(g.o.max_conns, sizeof(*g.clients)))) {
+		err = cl_errorf(CL_ENOMEM, "guest interface: out of memory");
+		goto out;
+	}
+	for (unsigned i = 0; i < g.o.max_conns; i++)
+		g.clients[i].fd = -1;
+	cl_ipc_client_init(&g.query, fd_query, CL_GUESTIF_IPC_MAX, CL_GUESTIF_IPC_TIMEOUT_MS);
+	cl_ipc_server_init(&g.control, fd_control, "guestif/control", ctl_handlers,
+			   sizeof(ctl_handlers) / sizeof(ctl_handlers[0]), CL_GUESTIF_IPC_MAX, &g);
+	/* Lazily read files, read now while there is a file system: jansson
+	 * seeds its hash function from /dev/urandom at the first object, glibc
+	 * reads /etc/localtime at the first gmtime_r (a log line). */
+	json_object_seed(0);
+	tzset();
+	if (!opts->no_harden) {
+		/* No path and no port: Landlock leaves it no file system and no TCP. */
+		cl_harden_policy pol = {.syscalls = cl_role_guestif, .on_violation = opts->on_violation};
+		if (opts->switch_user)
+			CL_GUARD_OUT(err, cl_harden_drop_privileges(opts->uid, opts->gid, 0, NULL));
+		else
+			CL_GUARD_OUT(err, cl_harden_drop_privileges((uid_t)-1, (gid_t)-1, 0, NULL));
+		CL_GUARD_OUT(err, cl_harden_process(&pol, &rep));
+	}
+	cl_info("guest interface: serving as uid %u, landlock ABI %d, seccomp %s", (unsigned)geteuid(),
+		rep.landlock_abi, rep.seccomp_applied ? "on" : "off");
+	err = serve(&g);
 out:
-	for (int i = 0; i < 2; i++)
-		if (g->wake[i] >= 0)
-			close(g->wake[i]);
-	free(g->clients);
-	pthread_mutex_destroy(&g->lock);
-	free(g);
-	return e;
-}
-
-/* BASE/ID as a directory of ours (not a symlink), mode 0755. */
-static cl_err make_enclave_dir(const char *path)
-{
-	if (mkdir(path, 0755) != 0 && errno != EEXIST)
-		return cl_errorf(CL_ESYS, "guest interface: mkdir %s: %s", path, strerror(errno));
-	struct stat st;
-	CL_ENSURE(lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid(), CL_ECONFLICT,
-		  "guest interface: %s is not a directory of ours", path);
-	CL_ENSURE(chmod(path, 0755) == 0, CL_ESYS, "guest interface: chmod %s: %s", path, strerror(errno));
-	return CL_OK;
-}
-
-cl_err cl_guestif_add(cl_guestif *g, const char *id, char *dir, size_t n)
-{
-	char path[PATH_MAX];
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	CL_ENSURE(g, CL_EINVAL, "guest interface: not running");
-	CL_ENSURE(valid_id(id), CL_EINVAL, "guest interface: bad enclave id");
-	CL_ENSURE(snprintf(path, sizeof(path), "%s/%s", g->base, id) < (int)sizeof(path), CL_ETOOBIG,
-		  "guest interface: path too long");
-	CL_ENSURE(!dir || snprintf(dir, n, "%s", path) < (int)n, CL_ETOOBIG, "guest interface: path too long");
-	CL_ENSURE(snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", path, CL_GUESTIF_SOCK) < (int)sizeof(sa.sun_path),
-		  CL_ETOOBIG, "guest interface: socket path %s/%s too long", path, CL_GUESTIF_SOCK);
-	bool existed = access(path, F_OK) == 0;
-	CL_GUARD(make_enclave_dir(path));
-	cl_err e = CL_OK;
-	gi_cmd *cmd = NULL;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		e = cl_errorf(CL_ESYS, "guest interface: socket: %s", strerror(errno));
-		goto out;
+	if (err != CL_OK)
+		cl_error("guest interface: %s: %s", cl_err_name(err), cl_error_detail());
+	for (unsigned i = 0; g.clients && i < g.o.max_conns; i++)
+		if (g.clients[i].fd >= 0)
+			client_close(&g, &g.clients[i]);
+	while (g.enclaves) {
+		gi_enclave *e = g.enclaves;
+		g.enclaves = e->next;
+		enclave_drop(&g, e);
 	}
-	if (unlink(sa.sun_path) != 0 && errno != ENOENT) {
-		e = cl_errorf(CL_ESYS, "guest interface: unlink %s: %s", sa.sun_path, strerror(errno));
-		goto out;
-	}
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || chmod(sa.sun_path, 0666) != 0 || listen(fd, 16) != 0) {
-		e = cl_errorf(CL_ESYS, "guest interface: %s: %s", sa.sun_path, strerror(errno));
-		goto out;
-	}
-	if (!(cmd = calloc(1, sizeof(*cmd)))) {
-		e = cl_errorf(CL_ENOMEM, "guest interface: out of memory");
-		goto out;
-	}
-	cmd->kind = CMD_ADD;
-	snprintf(cmd->id, sizeof(cmd->id), "%s", id);
-	cmd->fd = fd;
-	queue_cmd(g, cmd);
-	return CL_OK;
-out:
-	if (fd >= 0) {
-		close(fd);
-		unlink(sa.sun_path);
-	}
-	if (!existed && cl_rm_rf(path) != CL_OK)
-		cl_warn("guest interface: cannot remove %s", path);
-	return e;
-}
-
-static void remove_dir(const char *base, const char *id)
-{
-	char path[PATH_MAX];
-	if (!valid_id(id) || snprintf(path, sizeof(path), "%s/%s", base, id) >= (int)sizeof(path))
-		return;
-	if (cl_rm_rf(path) != CL_OK)
-		cl_warn("guest interface: cannot remove %s err=\"%s\"", path, cl_error_detail());
-}
-
-void cl_guestif_remove(cl_guestif *g, const char *id)
-{
-	if (!g || !valid_id(id))
-		return;
-	remove_dir(g->base, id); /* first: no new connection finds the socket */
-	gi_cmd *cmd = calloc(1, sizeof(*cmd));
-	if (!cmd) {
-		cl_warn("guest interface: out of memory; %s stays served until the agent restarts", id);
-		return;
-	}
-	cmd->kind = CMD_REMOVE;
-	cmd->fd = -1;
-	snprintf(cmd->id, sizeof(cmd->id), "%s", id);
-	queue_cmd(g, cmd);
-}
-
-size_t cl_guestif_prune(const char *base, bool (*keep)(const char *id, void *ctx), void *ctx)
-{
-	DIR *d = opendir(base);
-	size_t n = 0;
-	if (!d)
-		return 0;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		if (!valid_id(de->d_name) || keep(de->d_name, ctx))
-			continue;
-		remove_dir(base, de->d_name);
-		n++;
-	}
-	closedir(d);
-	return n;
-}
-
-void cl_guestif_stop(cl_guestif *g)
-{
-	if (!g)
-		return;
-	pthread_mutex_lock(&g->lock);
-	g->stop = true;
-	pthread_mutex_unlock(&g->lock);
-	ssize_t w = write(g->wake[1], "s", 1);
-	(void)w;
-	pthread_join(g->thread, NULL);
-	while (g->cmds) {
-		gi_cmd *c = g->cmds;
-		g->cmds = c->next;
-		if (c->fd >= 0)
-			close(c->fd);
-		free(c);
-	}
-	close(g->wake[0]);
-	close(g->wake[1]);
-	free(g->clients);
-	pthread_mutex_destroy(&g->lock);
-	free(g);
+	free(g.clients);
+	return err == CL_OK ? 0 : 1;
 }

@@ -20,8 +20,10 @@
  * and nothing is audited; the suppressed count is logged once a second.
  *
  * Split: guestif_proto.c is the pure parser/formatter (no I/O, fuzzed);
- * guestif.c is the server thread (poll over one listening socket per enclave
- * plus bounded client connections).
+ * guestif_ipc.c the messages between the two processes (pure, fuzzed);
+ * guestif.c the guest interface process (poll over the listening sockets it
+ * is handed plus bounded client connections); guestif_gate.c the agent's
+ * side, which validates every query and alone calls the device model.
  */
 #ifndef CL_HOST_GUESTIF_H
 #define CL_HOST_GUESTIF_H
@@ -32,8 +34,12 @@
 
 #include <jansson.h>
 
+#include <sys/types.h>
+
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/harden.h"
+#include "common/ipc.h"
 #include "fwguard/fwguard.h"
 
 #define CL_GUESTIF_LINE_MAX 512  /* request line, '\n' included */
@@ -98,9 +104,23 @@ typedef struct cl_guestif_bucket {
  * 1 <= burst <= 1000000. A clock that goes backwards adds nothing. */
 bool cl_guestif_bucket_take(cl_guestif_bucket *b, uint64_t now_ns, uint32_t rate, uint32_t burst);
 
-/* ---- the server (guestif.c) ---- */
+/* ---- the two processes ----
+ *
+ *   enclave ──fw.sock──► guest interface process ──"query" channel──► agent (gate)
+ *                        (uid CL_GUESTIF_UID, no caps,   LIST/READ/WRITE     validates, rate-limits,
+ *                         no keys, no token, no files) ◄──"control" channel── calls fwg_guest_*
+ *                                                        ADD (+ listening socket)/REMOVE/STATS
+ *
+ * The agent side (guestif_gate.c, "the gate") makes BASE/ID, binds
+ * BASE/ID/fw.sock and hands the listening socket to the process, which only
+ * accepts on it, parses the guests' lines and asks the gate. The gate is
+ * the authority: it checks every query as hostile (a known enclave, the
+ * address syntax, region, offset + length), applies the write rate limits
+ * and calls the device model, which audits. Messages: guestif_ipc.c,
+ * docs/guest-interface.md "Inside the host". */
 
-/* Limits; 0 = the default above. A test seam for small values, also a knob. */
+/* Limits; 0 = the default above. A test seam for small values, also a knob.
+ * The write rates are enforced by the gate; the rest by the process. */
 typedef struct cl_guestif_opts {
 	uint32_t write_rate, write_burst;
 	uint32_t host_rate, host_burst;
@@ -108,17 +128,128 @@ typedef struct cl_guestif_opts {
 	uint32_t per_enclave, max_conns;
 } cl_guestif_opts;
 
+typedef struct cl_guestif_stats {
+	uint64_t requests;          /* complete request lines answered */
+	uint64_t writes_audited;    /* WRITEs passed to fwg_guest_write */
+	uint64_t writes_suppressed; /* WRITEs refused rate_limited (not audited) */
+	uint64_t conns_accepted, conns_refused, idle_closed;
+} cl_guestif_stats;
+
+/* ---- the channels (guestif_ipc.c): messages, pure encoders and decoders ---- */
+
+#define CL_GUESTIF_IPC_MAX 4096   /* every message of both channels fits */
+#define CL_GUESTIF_IPC_TIMEOUT_MS 5000
+#define CL_GUESTIF_ID_MAX 63      /* enclave ids: [a-z0-9-]{1,63} */
+
+/* Queries, process -> gate (cl_guestif_q). */
+enum cl_guestif_query {
+	CL_GUESTIF_Q_LIST = 1,  /* str enclave                      -> u8 n, n x identity */
+	CL_GUESTIF_Q_READ = 2,  /* str enclave, str addr            -> identity (refused not_found) */
+	CL_GUESTIF_Q_WRITE = 3, /* str enclave, str addr, u8 region, u64 offset, bytes[1..240] data
+				   -> u8 verdict, u64 audit_seq, u32 rate, u32 burst */
+};
+/* Control, gate -> process. */
+enum cl_guestif_control {
+	CL_GUESTIF_C_ADD = 1,    /* str enclave + 1 descriptor (listening socket) -> (empty) */
+	CL_GUESTIF_C_REMOVE = 2, /* str enclave -> (empty) */
+	CL_GUESTIF_C_STATS = 3,  /* str enclave ("" = all) -> 6 x u64 (cl_guestif_stats order) */
+};
+
+typedef enum cl_guestif_verdict {
+	CL_GUESTIF_AUDITED = 1,      /* refused no_mapping, audit record audit_seq */
+	CL_GUESTIF_LIMITED = 2,      /* over the enclave's rate (rate/burst): not audited */
+	CL_GUESTIF_LIMITED_HOST = 3, /* over the host's rate (rate/burst): not audited */
+	CL_GUESTIF_NOT_AUDITED = 4,  /* refused no_mapping, but the audit record could not be written */
+} cl_guestif_verdict;
+
+typedef struct cl_guestif_write_res {
+	cl_guestif_verdict verdict;
+	uint64_t audit_seq;
+	uint32_t rate, burst;
+} cl_guestif_write_res;
+
+/* A decoded query: the enclave it came from (as the process says) and the
+ * request (verb LIST/READ/WRITE; for LIST only the verb). */
+typedef struct cl_guestif_q {
+	char enclave[CL_GUESTIF_ID_MAX + 1];
+	cl_guestif_req req;
+} cl_guestif_q;
+
+/* True if s is an enclave id the guest interface serves ([a-z0-9-]{1,63}). */
+bool cl_guestif_id_valid(const char *s);
+/* True if s is a device address of the line syntax (1..31 of [0-9A-Za-z:.-]). */
+bool cl_guestif_addr_valid(const char *s);
+
+/* Encodes query q (its req.verb picks the type) into out (reset first). */
+CL_MUST_CHECK cl_err cl_guestif_q_encode(const cl_guestif_q *q, cl_buf *out);
+/* Decodes a query payload of the given type into *q, checking the enclave
+ * id, the address syntax, the region, 1..CL_GUESTIF_WRITE_MAX data bytes and
+ * that offset + length - 1 fits in 64 bits. Reads nothing past the buffer,
+ * allocates nothing; the ipc layer then checks the payload was read to its
+ * end. CL_EINVAL with a detail on any failure (never quoting the input). */
+CL_MUST_CHECK cl_err cl_guestif_q_decode(uint16_t type, cl_buf *in, cl_guestif_q *q);
+/* Identity: str addr, str name, bytes[16] vendor, bytes[16] class, str version, u8 locked. */
+CL_MUST_CHECK cl_err cl_guestif_identity_put(cl_buf *out, const fwg_identity *id);
+/* Reads one identity, checking each field's syntax (an untrusted peer may
+ * have written it). */
+CL_MUST_CHECK cl_err cl_guestif_identity_get(cl_buf *in, fwg_identity *id);
+CL_MUST_CHECK cl_err cl_guestif_write_res_put(cl_buf *out, const cl_guestif_write_res *r);
+CL_MUST_CHECK cl_err cl_guestif_write_res_get(cl_buf *in, cl_guestif_write_res *r);
+CL_MUST_CHECK cl_err cl_guestif_stats_put(cl_buf *out, const cl_guestif_stats *st);
+CL_MUST_CHECK cl_err cl_guestif_stats_get_wire(cl_buf *in, cl_guestif_stats *st);
+
+/* ---- the process (guestif.c) ---- */
+
+#define CL_GUESTIF_UID 0x3fffff01u /* default uid and gid of the process (above real users, below enclaves) */
+
+typedef struct cl_guestif_proc_opts {
+	cl_guestif_opts limits;
+	bool switch_user; /* become uid:gid (started as root) */
+	uid_t uid;
+	gid_t gid;
+	bool no_harden;   /* tests that inspect the process only */
+	enum cl_seccomp_action on_violation;
+} cl_guestif_proc_opts;
+
+/* The guest interface process, forked by cloister-host's supervisor (or by
+ * cl_guestif_start): `_exit(cl_guestif_main(fd_query, fd_control, &o))`.
+ * Closes every descriptor but stdio and its two channels, becomes uid:gid
+ * with no capabilities, hardens (undumpable, no_new_privs, Landlock with no
+ * file-system or TCP right, seccomp cl_role_guestif killing the process on
+ * anything else), then serves: listening sockets arrive with ADD. Returns
+ * the exit status (0 when the gate closed the control channel, 1 after
+ * logging why). */
+int cl_guestif_main(int fd_query, int fd_control, const cl_guestif_proc_opts *o);
+
+/* ---- the gate (guestif_gate.c), in the agent ---- */
+
 typedef struct cl_guestif cl_guestif;
 
-/* Starts the server thread for host h (borrowed: must outlive the server)
- * with enclave directories under base (created 0711 if missing; copied).
- * The device addresses are read once here (a host's devices are fixed at
- * manufacture). *out is freed with cl_guestif_stop. */
+/* Starts the gate for host h (borrowed: must outlive the gate) with enclave
+ * directories under base (created 0711 if missing; copied), on the channels
+ * of a running guest interface process (fd_query: the gate answers on it;
+ * fd_control: the gate asks on it; both owned by the gate from now on, also
+ * on failure). A thread answers the queries. The device addresses are read
+ * once here (a host's devices are fixed at manufacture). */
+CL_MUST_CHECK cl_err cl_guestif_gate_new(fwg_host *h, const char *base, const cl_guestif_opts *opts, int fd_query,
+					 int fd_control, cl_guestif **out);
+/* cl_guestif_gate_new with a guest interface process of its own: forked
+ * here (cl_guestif_main, under CL_GUESTIF_UID when running as root),
+ * stopped and reaped by cl_guestif_stop. For tests and tools. */
 CL_MUST_CHECK cl_err cl_guestif_start(fwg_host *h, const char *base, const cl_guestif_opts *opts,
 				      cl_guestif **out);
+/* A new guest interface process (the old one died): takes its channels
+ * (owned from now on) and hands it every served enclave's socket again.
+ * Connections made meanwhile waited in the sockets' backlogs. */
+CL_MUST_CHECK cl_err cl_guestif_reattach(cl_guestif *g, int fd_query, int fd_control);
+/* True while the process answers (its query channel is open). */
+bool cl_guestif_attached(cl_guestif *g);
+/* The pid of the process cl_guestif_start forked (tests); -1 otherwise. */
+pid_t cl_guestif_child_pid(cl_guestif *g);
 /* Serves enclave id: makes BASE/ID (0755, root's) and binds BASE/ID/fw.sock
  * (0666: the enclave's root is an unprivileged host uid; only that enclave
- * has the directory mounted), replacing a socket left by an earlier agent.
+ * has the directory mounted), replacing a socket left by an earlier agent,
+ * and hands the socket to the process (if it is down, at its reattach).
  * dir (n bytes) receives BASE/ID when not NULL. Adding an id already served
  * re-binds its socket (its counters are kept). Errors leave nothing new behind. */
 CL_MUST_CHECK cl_err cl_guestif_add(cl_guestif *g, const char *id, char *dir, size_t n);
@@ -128,19 +259,17 @@ void cl_guestif_remove(cl_guestif *g, const char *id);
 /* Removes BASE/ID for every ID for which keep(id, ctx) is false (stale dirs
  * of enclaves that no longer exist). Returns the number removed. */
 size_t cl_guestif_prune(const char *base, bool (*keep)(const char *id, void *ctx), void *ctx);
-/* Stops the thread, closes every socket and frees g (NULL ok). Directories
- * and socket files stay: enclaves keep running and the next agent re-binds. */
+/* Stops the thread, closes every socket and channel and frees g (NULL ok).
+ * Directories and socket files stay: enclaves keep running and the next
+ * agent re-binds. A process of cl_guestif_start's is waited for. */
 void cl_guestif_stop(cl_guestif *g);
-
-typedef struct cl_guestif_stats {
-	uint64_t requests;          /* complete request lines answered */
-	uint64_t writes_audited;    /* WRITEs passed to fwg_guest_write */
-	uint64_t writes_suppressed; /* WRITEs refused rate_limited (not audited) */
-	uint64_t conns_accepted, conns_refused, idle_closed;
-} cl_guestif_stats;
-/* Counters of one enclave (id) or of the whole server (id NULL); zeros for
- * an unknown id. */
+/* Counters of one enclave (id) or of the whole server (id NULL), asked of
+ * the process; zeros for an unknown id or when it does not answer. */
 void cl_guestif_stats_get(cl_guestif *g, const char *id, cl_guestif_stats *out);
+
+/* The gate's query handlers, for fuzz/fuzz_guestif_ipc.c: an ipc server of
+ * g's (decode + validate + run) fed bytes with cl_ipc_server_dispatch. */
+void cl_guestif_gate_server(cl_guestif *g, cl_ipc_server *s);
 
 /* ---- the agent's use of it (agent.c), called from agent_loop.c ---- */
 

@@ -145,6 +145,13 @@ cl_err cl_guestif_parse(const char *line, size_t len, cl_guestif_req *out)
 	return CL_OK;
 }
 
+bool cl_guestif_addr_valid(const char *s)
+{
+	char tmp[FWG_ADDR_MAX + 1];
+	size_t n = strnlen(s, FWG_ADDR_MAX + 1);
+	return parse_addr(s, n, tmp) == CL_OK;
+}
+
 const char *cl_guestif_region_name(fwg_region r)
 {
 	switch (r) {

@@ -1,11 +1,15 @@
 /* agent.c — cloister-host's main: join, adoption of existing sandboxes, and
  * the sync loop that applies the control plane's desired set.
  *
+ * The agent is one of the supervisor's children (supervisor.c): it hardens
+ * itself first (agent_privsep.c), then registers and syncs.
+ *
  * Threads: the main thread runs the sync loop and every sandbox change
  * (launch, destroy, freeze, memory); agent_ops.c's workers run channel ops;
- * with the firmware guard on, guestif.c's thread serves the enclaves' guest
- * interface (/dev/cloister/fw.sock, hooks at the end of this file); a
- * signal thread waits for SIGTERM/SIGINT. On a signal the agent exits without
+ * with the firmware guard on, the guest interface gate's thread answers the
+ * guest interface process (guestif_gate.c, hooks in agent_guest.c); one
+ * thread serves the supervisor's channel (agent_privsep.c); a signal thread
+ * waits for SIGTERM/SIGINT. On a signal the agent exits without
  * touching enclaves (they keep running and are adopted by the next start),
  * but never in the middle of a sandbox change: those run inside a critical
  * section the signal thread waits for.
@@ -28,8 +32,8 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "host/agent.h"
-#include "guestif/guestif.h"
-#include "sandbox/sandbox.h"
+#include "host/agent_privsep.h"
+#include "host/supervisor.h"
 
 static pthread_mutex_t g_crit = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int g_stop;
@@ -196,123 +200,32 @@ static cl_err resolve(cl_agent *ag)
 	return CL_OK;
 }
 
-int cl_agent_main(int argc, char **argv)
+int cl_agent_main(const cl_agent_config *cfg, const char *join_token, const cl_agent_channels *ch)
 {
 	cl_agent *ag = calloc(1, sizeof(*ag));
-	if (!ag) {
-		fprintf(stderr, "error: out of memory\n");
-		return 1;
-	}
 	int rc = 1;
-	cl_err err = cl_agent_parse_args(argc, argv, &ag->cfg);
-	if (err != CL_OK) {
-		fprintf(stderr, "error: %s\n", cl_error_detail());
-		rc = 2;
-		goto out;
-	}
-	if (ag->cfg.help) {
-		fputs(cl_agent_usage(), stdout);
-		rc = 0;
-		goto out;
-	}
-	/* Before any thread starts (setenv/unsetenv are not thread-safe): take
-	 * the join token, then wipe it from the environment (so no shim or
-	 * enclave inherits it, and /proc/PID/environ no longer shows it) and
-	 * from argv (/proc/PID/cmdline). */
-	char *env = getenv(CL_AGENT_JOIN_ENV);
-	err = cl_agent_join_token_resolve(&ag->cfg, env, ag->join_token, sizeof(ag->join_token));
-	if (env) {
-		explicit_bzero(env, strlen(env));
-		unsetenv(CL_AGENT_JOIN_ENV);
-	}
-	if (ag->cfg.join_token) {
-		fprintf(stderr, "warning: --join-token is visible to every user of this machine (ps); use "
-				"--join-token-file PATH or " CL_AGENT_JOIN_ENV " instead\n");
-		explicit_bzero((char *)ag->cfg.join_token, strlen(ag->cfg.join_token));
-	}
-	if (err != CL_OK) {
-		fprintf(stderr, "error: %s\n", cl_error_detail());
-		rc = err == CL_EINVAL ? 2 : 1;
-		goto out;
-	}
+	cl_err err;
 	cl_log_init("cloister-host", CL_LOG_INFO);
-	if ((err = cl_agent_check_privileges()) != CL_OK || (err = resolve(ag)) != CL_OK || (err = cl_mkdir_p(ag->cfg.data, 0700)) != CL_OK ||
+	/* The walls first, while single-threaded and before any input. */
+	if (!ag || (err = cl_agent_harden(CL_HOST_KEYHOLDER_UID, CL_HOST_KEYHOLDER_UID)) != CL_OK ||
+	    (err = cl_agent_privsep_start(ch, &ag->privsep)) != CL_OK) {
+		fprintf(stderr, "error: %s\n", ag ? cl_error_detail() : "out of memory");
+		goto out;
+	}
+	ag->cfg = *cfg;
+	snprintf(ag->join_token, sizeof(ag->join_token), "%s", join_token ? join_token : "");
+	if ((err = resolve(ag)) != CL_OK || (err = cl_mkdir_p(ag->cfg.data, 0700)) != CL_OK ||
 	    (err = start_signal_thread()) != CL_OK) {
 		fprintf(stderr, "error: %s\n", cl_error_detail());
 		goto out;
 	}
 	rc = cl_agent_run(ag);
 out:
-	explicit_bzero(&ag->ident, sizeof(ag->ident));
-	explicit_bzero(ag->join_token, sizeof(ag->join_token));
+	if (ag) {
+		cl_agent_privsep_free(ag->privsep);
+		explicit_bzero(&ag->ident, sizeof(ag->ident));
+		explicit_bzero(ag->join_token, sizeof(ag->join_token));
+	}
 	free(ag);
 	return rc;
-}
-
-/* ---- the firmware guard's guest interface (guestif.h) ----
- *
- * Per-enclave directories live in DATA/guest/ID (not in DATA/sandboxes/ID,
- * which must not exist before a launch and is removed by a destroy). A kill
- * between steps leaves at most a directory whose sandbox is gone: pruned at
- * the next start. */
-
-static cl_err guest_base(const cl_agent *ag, char *out, size_t n)
-{
-	CL_ENSURE(snprintf(out, n, "%s/guest", ag->cfg.data) < (int)n, CL_ETOOBIG, "guest interface: data path too long");
-	return CL_OK;
-}
-
-static bool sandbox_exists(const char *id, void *ctx)
-{
-	char path[PATH_MAX];
-	const cl_agent *ag = ctx;
-	if (snprintf(path, sizeof(path), "%s/sandboxes/%s", ag->cfg.data, id) >= (int)sizeof(path))
-		return true; /* cannot tell: keep */
-	return access(path, F_OK) == 0;
-}
-
-cl_err cl_agent_guest_start(cl_agent *ag)
-{
-	char base[PATH_MAX];
-	if (!ag->fw)
-		return CL_OK;
-	CL_GUARD(guest_base(ag, base, sizeof(base)));
-	size_t pruned = cl_guestif_prune(base, sandbox_exists, ag);
-	if (pruned)
-		cl_info("removed guest interface directories of enclaves that are gone count=%zu", pruned);
-	CL_GUARD(cl_guestif_start(ag->fw, base, NULL, &ag->guestif));
-	cl_info("firmware guest interface on dir=%s write_rate=%u/s burst=%u idle_ms=%u", base, CL_GUESTIF_WRITE_RATE,
-		CL_GUESTIF_WRITE_BURST, CL_GUESTIF_IDLE_MS);
-	return CL_OK;
-}
-
-const char *cl_agent_guest_add(cl_agent *ag, const char *id, char *dir, size_t n)
-{
-	if (!ag->guestif)
-		return NULL;
-	if (cl_guestif_add(ag->guestif, id, dir, n) != CL_OK) {
-		cl_warn("enclave gets no firmware guest interface id=%s err=\"%s\"", id, cl_error_detail());
-		return NULL;
-	}
-	return dir;
-}
-
-void cl_agent_guest_remove(cl_agent *ag, const char *id)
-{
-	char base[PATH_MAX], path[PATH_MAX];
-	if (ag->guestif) {
-		cl_guestif_remove(ag->guestif, id);
-		return;
-	}
-	/* No server (agent started without --fw-root): a directory left by an
-	 * earlier start still goes. */
-	if (guest_base(ag, base, sizeof(base)) == CL_OK && cl_agent_valid_id(id) &&
-	    snprintf(path, sizeof(path), "%s/%s", base, id) < (int)sizeof(path) && cl_rm_rf(path) != CL_OK)
-		cl_warn("cannot remove guest interface directory path=%s err=\"%s\"", path, cl_error_detail());
-}
-
-void cl_agent_guest_stop(cl_agent *ag)
-{
-	cl_guestif_stop(ag->guestif);
-	ag->guestif = NULL;
 }

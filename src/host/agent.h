@@ -24,9 +24,15 @@
 #include "common/err.h"
 #include "common/proto.h"
 
-/* Runs the agent with the command line of `cloister-host` (see --help).
- * Returns the process exit code. */
-int cl_agent_main(int argc, char **argv);
+/* Runs the agent with the configuration the supervisor parsed from the
+ * command line (cfg, copied; its strings must outlive the agent) and the
+ * join token it resolved (NULL or "" = none; copied, and the copy wiped at
+ * exit), in the process the supervisor forked (supervisor.h): hardens
+ * itself (cl_agent_harden), takes the channels ch (owned from now on) and
+ * runs. Returns the process exit code. */
+struct cl_agent_channels;
+struct cl_agent_config;
+int cl_agent_main(const struct cl_agent_config *cfg, const char *join_token, const struct cl_agent_channels *ch);
 
 /* Checks that this process may do what the process backend does to run
  * enclaves (docs/sandbox.md): the effective capabilities CAP_SYS_ADMIN,
@@ -346,6 +352,11 @@ struct fwg_audit_rec;
  * public key from root_pem burnt into their ROM; later starts ignore
  * root_pem (a ROM is written once). *out is freed with fwg_host_close. */
 CL_MUST_CHECK cl_err cl_agent_fw_open(const char *dir, const char *root_pem, struct fwg_host **out);
+/* cl_agent_fw_open with the devices' keys in the key holder (keys, borrowed:
+ * must outlive the host; NULL = in the model's files). */
+struct fwg_keys;
+CL_MUST_CHECK cl_err cl_agent_fw_open_keys(const char *dir, const char *root_pem, const struct fwg_keys *keys,
+					   struct fwg_host **out);
 /* The sync request's "firmware" object (new reference in *out): eligible,
  * quarantined, window_open, power_cycle, devices, audit_head, and at most
  * CL_AGENT_FW_AUDIT_MAX verified audit records with seq > after; when the
@@ -445,7 +456,8 @@ typedef struct cl_agent {
 	char fw_dir[PATH_MAX];  /* DATA/fw */
 	int64_t fw_ack;         /* last firmware_audit_ack received */
 	json_t *fw_results;     /* firmware op results still to report (array) */
-	struct cl_guestif *guestif; /* firmware guest interface server (guestif.h); NULL without --fw-root */
+	struct cl_guestif *guestif; /* firmware guest interface gate (guestif.h); NULL without --fw-root */
+	struct cl_agent_privsep *privsep; /* the supervisor's channels (agent_privsep.h); NULL in tests */
 	cl_agent_fwops *fwops;  /* DATA/fw/ops.journal; NULL without --fw-root */
 } cl_agent;
 

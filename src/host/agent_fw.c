@@ -25,13 +25,19 @@
 
 cl_err cl_agent_fw_open(const char *dir, const char *root_pem, fwg_host **out)
 {
+	return cl_agent_fw_open_keys(dir, root_pem, NULL, out);
+}
+
+cl_err cl_agent_fw_open_keys(const char *dir, const char *root_pem, const fwg_keys *keys, fwg_host **out)
+{
+	fwg_opts opts = {.keys = keys};
 	*out = NULL;
 	char devices[4096];
 	struct stat st;
 	CL_ENSURE(snprintf(devices, sizeof(devices), "%s/devices", dir) < (int)sizeof(devices), CL_EINVAL,
 		  "firmware dir path too long");
 	if (stat(devices, &st) == 0 || errno != ENOENT)
-		return fwg_host_open(dir, NULL, out);
+		return fwg_host_open(dir, &opts, out);
 	/* first start: manufacture the default devices with the provider's root */
 	cl_err err;
 	void *key = NULL;
@@ -40,8 +46,8 @@ cl_err cl_agent_fw_open(const char *dir, const char *root_pem, fwg_host **out)
 	err = fw_key_point(key, point);
 	fw_key_free(key);
 	CL_GUARD(err);
-	CL_GUARD(fwg_host_create(dir, point, NULL, 0, NULL));
-	return fwg_host_open(dir, NULL, out);
+	CL_GUARD(fwg_host_create(dir, point, NULL, 0, &opts));
+	return fwg_host_open(dir, &opts, out);
 }
 
 /* A uint64 of the formats as JSON: an integer (every value a device can

@@ -20,6 +20,7 @@
 #include "common/util.h"
 #include "host/agent.h"
 #include "host/agent_fwdata.h"
+#include "host/agent_privsep.h"
 #include "fwguard/fwguard.h"
 #include "guestif/guestif.h"
 #include "sandbox/sandbox.h"
@@ -684,7 +685,7 @@ static bool lock_data_dir(const char *dir)
 
 int cl_agent_run(cl_agent *ag)
 {
-	if (!lock_data_dir(ag->cfg.data))
+	if (!ag->privsep && !lock_data_dir(ag->cfg.data)) /* else the supervisor holds it (and we with it) */
 		return 1;
 	int rc = 1;
 	/* The firmware guard first: a host that cannot run it must not join. */
@@ -698,7 +699,7 @@ int cl_agent_run(cl_agent *ag)
 			goto out;
 		}
 		cl_agent_crit_enter();
-		cl_err ferr = cl_agent_fw_open(ag->fw_dir, ag->cfg.fw_root, &ag->fw);
+		cl_err ferr = cl_agent_fw_open_keys(ag->fw_dir, ag->cfg.fw_root, cl_agent_privsep_keys(ag->privsep), &ag->fw);
 		cl_agent_crit_leave();
 		if (ferr != CL_OK) {
 			fprintf(stderr, "error: cannot open the firmware guard in %s: %s\n", ag->fw_dir, cl_error_detail());

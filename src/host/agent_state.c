@@ -56,6 +56,9 @@ cl_err cl_agent_identity_save(const char *dir, const cl_agent_identity *id)
 	 * control characters, but it may hold any other byte: let jansson quote it. */
 	json_t *root = json_pack("{s:s, s:s}", "host_id", id->host_id, "host_token", id->host_token);
 	char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
+	const char *copy = json_string_value(json_object_get(root, "host_token"));
+	if (copy) /* jansson's copy of the token: not left in freed memory */
+		explicit_bzero((char *)copy, strlen(copy));
 	json_decref(root);
 	cl_err err;
 	if (!text) {

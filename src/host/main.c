@@ -1,7 +1,8 @@
 /* cloister-host — the host agent. `--shim DIR ID` runs one enclave's shim
  * (spawned by the agent itself); `--destroy-all --data DIR` destroys every
  * enclave of a data directory and exits (`cloister dev` stops with it, so
- * the CLI never touches sandboxes itself); anything else runs the agent. */
+ * the CLI never touches sandboxes itself); anything else runs the service:
+ * the supervisor and its parts (supervisor.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -14,6 +15,7 @@
 
 #include "common/version.h"
 #include "host/agent.h"
+#include "host/supervisor.h"
 #include "sandbox/sandbox.h"
 
 static const char destroy_usage[] =
@@ -105,5 +107,10 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--destroy-all") == 0)
 			return destroy_all(argc, argv);
-	return cl_agent_main(argc, argv);
+	/* Ends with _exit, as every hardened process must: the supervisor is
+	 * undumpable and has no CAP_SYS_PTRACE, so LeakSanitizer's exit pass
+	 * (a ptrace of itself) cannot run in ASan builds. */
+	int rc = cl_supervisor_main(argc, argv);
+	fflush(NULL);
+	_exit(rc);
 }

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/err.h"
 #include "common/harden.h"
@@ -144,9 +145,30 @@ typedef struct cl_kh_main_opts {
 	unsigned open_flags;              /* CL_KH_OPEN_* */
 	bool no_harden;                   /* tests that inspect the process only */
 	enum cl_seccomp_action on_violation;
+	/* Started as root by cloister-host's supervisor: give key_dir to
+	 * uid:gid (cl_kh_dir_prepare), move the device keys of legacy_devices
+	 * (DATA/fw/devices, may be NULL) into it, then become uid:gid (no
+	 * capabilities, no way back) before any key is loaded. The key
+	 * directory is then opened through the working directory, so its parent
+	 * (the agent's 0700 data directory) need not be searchable by uid. */
+	bool switch_user;
+	uid_t uid;
+	gid_t gid;
+	const char *legacy_devices;
 } cl_kh_main_opts;
 
 int cl_keyholder_main(int fd_agent, const char *key_dir, const cl_kh_main_opts *opt);
+
+/* Makes key_dir (0700) and its dev/ and tls/ (0700) if missing and gives
+ * them and every key file in them to uid:gid (files 0600 at most). For the
+ * root process that starts the key holder under its own uid. */
+CL_MUST_CHECK cl_err cl_kh_dir_prepare(const char *key_dir, uid_t uid, gid_t gid);
+/* Moves every devices_dir/<addr>/devkey (the firmware device model's key
+ * files of earlier builds) to key_dir/dev/<addr>.key owned by uid:gid, then
+ * removes the old file; crash-safe and idempotent (kh_migrate.c). A missing
+ * devices_dir is fine. *moved = keys moved. Run as root, before the drop. */
+CL_MUST_CHECK cl_err cl_kh_migrate_devkeys(const char *devices_dir, const char *key_dir, uid_t uid, gid_t gid,
+					   size_t *moved);
 
 /* Names for logs and docs ("agent", "ecdh", "get-public"...). Static strings. */
 const char *cl_kh_role_name(enum cl_kh_role r);

@@ -13,12 +13,64 @@
 #include <openssl/kdf.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "keyholder/kh_internal.h"
 
 #define GROUP "secp384r1"
 #define FW_IMAGE_INFO "cloister-fw/aes-256-gcm/1" /* = FW_HKDF_INFO, src/fw/fw_internal.h */
+
+/* ---------------------------------------------------------------- OpenSSL's heap, wiped on free */
+
+/* Each block carries its size in a 16-byte header (keeps max_align_t). */
+#define HDR 16
+
+static void *wipe_malloc(size_t n, const char *file, int line)
+{
+	if (n > SIZE_MAX - HDR)
+		return NULL;
+	uint8_t *p = malloc(n + HDR);
+	if (!p)
+		return NULL;
+	memcpy(p, &n, sizeof(n));
+	return p + HDR;
+}
+
+static void wipe_free(void *ptr, const char *file, int line)
+{
+	if (!ptr)
+		return;
+	uint8_t *p = (uint8_t *)ptr - HDR;
+	size_t n;
+	memcpy(&n, p, sizeof(n));
+	explicit_bzero(p, n + HDR);
+	free(p);
+}
+
+static void *wipe_realloc(void *ptr, size_t n, const char *file, int line)
+{
+	if (!ptr)
+		return wipe_malloc(n, file, line);
+	if (n == 0) {
+		wipe_free(ptr, file, line);
+		return NULL;
+	}
+	size_t old;
+	memcpy(&old, (uint8_t *)ptr - HDR, sizeof(old));
+	void *q = wipe_malloc(n, file, line);
+	if (!q)
+		return NULL; /* the old block stays valid, as realloc promises */
+	memcpy(q, ptr, old < n ? old : n);
+	wipe_free(ptr, file, line);
+	return q;
+}
+
+bool kh_crypto_wipe_heap(void)
+{
+	return CRYPTO_set_mem_functions(wipe_malloc, wipe_realloc, wipe_free) == 1;
+}
 
 /* Builds an EVP_PKEY from parts: a key pair if scalar is given, else public. */
 static cl_err make_key(const uint8_t *scalar, const uint8_t point[CL_KH_POINT_LEN], EVP_PKEY **out)

@@ -62,5 +62,10 @@ CL_MUST_CHECK cl_err kh_crypto_ecdh(const uint8_t scalar[CL_KH_SCALAR_LEN], cons
 /* Runs each operation once on a throwaway key: loads every lazily
  * initialised OpenSSL path before the seccomp filter, and checks it works. */
 CL_MUST_CHECK cl_err kh_crypto_selftest(void);
+/* Makes every normal-heap block OpenSSL frees from now on wiped first (its
+ * encoders and decoders leave copies of a private scalar in temporaries: a
+ * DER buffer, base64 text). Only possible before OpenSSL's first
+ * allocation in this process; false if it was too late. */
+bool kh_crypto_wipe_heap(void);
 
 #endif

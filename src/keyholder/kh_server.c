@@ -195,11 +195,11 @@ static cl_err run_destroy(void *ctx, const cl_ipc_peer *peer, const void *args, 
 
 #define SLOT_WIRE (2 + CL_KH_SLOT_MAX)
 static const cl_ipc_handler handlers[] = {
-	{CL_KH_REQ_GET_PUBLIC, "get-public", SLOT_WIRE, decode_slot, run_get_public},
-	{CL_KH_REQ_GENERATE, "generate", SLOT_WIRE, decode_slot, run_generate},
-	{CL_KH_REQ_ECDH, "ecdh", SLOT_WIRE + 1 + 4 + CL_KH_POINT_LEN, decode_ecdh, run_ecdh},
-	{CL_KH_REQ_SIGN, "sign", SLOT_WIRE + 4 + CL_KH_DIGEST_MAX, decode_sign, run_sign},
-	{CL_KH_REQ_DESTROY, "destroy", SLOT_WIRE, decode_slot, run_destroy},
+	{CL_KH_REQ_GET_PUBLIC, "get-public", SLOT_WIRE, decode_slot, run_get_public, 0},
+	{CL_KH_REQ_GENERATE, "generate", SLOT_WIRE, decode_slot, run_generate, 0},
+	{CL_KH_REQ_ECDH, "ecdh", SLOT_WIRE + 1 + 4 + CL_KH_POINT_LEN, decode_ecdh, run_ecdh, 0},
+	{CL_KH_REQ_SIGN, "sign", SLOT_WIRE + 4 + CL_KH_DIGEST_MAX, decode_sign, run_sign, 0},
+	{CL_KH_REQ_DESTROY, "destroy", SLOT_WIRE, decode_slot, run_destroy, 0},
 };
 
 void cl_kh_conn_init(cl_kh_conn *conn, cl_kh *kh, int fd, enum cl_kh_role role)
@@ -269,6 +269,10 @@ int cl_keyholder_main(int fd_agent, const char *key_dir, const cl_kh_main_opts *
 	cl_err err;
 	if (!opt)
 		opt = &none;
+	/* Before OpenSSL allocates anything here: its temporaries (DER, base64)
+	 * hold key bytes; wiped on free, they do not linger in freed memory.
+	 * Too late in a process that used OpenSSL before the fork (tests). */
+	bool wiped = kh_crypto_wipe_heap();
 	/* Before any key is in memory: no core, no ptrace by same-uid peers.
 	 * A log write to a closed stderr must not kill the key holder. */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || signal(SIGPIPE, SIG_IGN) == SIG_ERR ||
@@ -280,6 +284,20 @@ int cl_keyholder_main(int fd_agent, const char *key_dir, const cl_kh_main_opts *
 	for (size_t i = 0; i < opt->nextra; i++)
 		fds[n++] = opt->extra_fds[i];
 	CL_GUARD_OUT(err, close_others(fds, n));
+	if (opt->switch_user) {
+		size_t moved = 0;
+		CL_GUARD_OUT(err, cl_kh_dir_prepare(key_dir, opt->uid, opt->gid));
+		if (opt->legacy_devices)
+			CL_GUARD_OUT(err, cl_kh_migrate_devkeys(opt->legacy_devices, key_dir, opt->uid, opt->gid, &moved));
+		if (moved)
+			cl_info("key holder: moved %zu device key(s) from %s into %s", moved, opt->legacy_devices, key_dir);
+		if (chdir(key_dir) != 0) {
+			err = cl_errorf(CL_EIO, "key directory %s: %s", key_dir, strerror(errno));
+			goto out;
+		}
+		CL_GUARD_OUT(err, cl_harden_drop_privileges(opt->uid, opt->gid, 0, NULL));
+		key_dir = ".";
+	}
 	CL_GUARD_OUT(err, cl_kh_open(key_dir, opt->open_flags, &kh));
 	CL_GUARD_OUT(err, kh_crypto_selftest());
 	cl_kh_conn_init(&conns[0], kh, fd_agent, CL_KH_ROLE_AGENT);
@@ -293,9 +311,10 @@ int cl_keyholder_main(int fd_agent, const char *key_dir, const cl_kh_main_opts *
 		CL_GUARD_OUT(err, cl_harden_drop_privileges((uid_t)-1, (gid_t)-1, 0, NULL));
 		CL_GUARD_OUT(err, cl_harden_process(&pol, &rep));
 	}
-	cl_info("key holder: serving %zu channel(s), %zu key(s) in %s memory, landlock ABI %d, seccomp %s", n,
-		cl_kh_count(kh), cl_secmem_kind_name(kh->arena.kind), rep.landlock_abi,
-		rep.seccomp_applied ? "on" : "off");
+	cl_info("key holder: serving %zu channel(s), %zu key(s) in %s memory, landlock ABI %d, seccomp %s, "
+		"OpenSSL heap %s",
+		n, cl_kh_count(kh), cl_secmem_kind_name(kh->arena.kind), rep.landlock_abi,
+		rep.seccomp_applied ? "on" : "off", wiped ? "wiped on free" : "not wiped (OpenSSL used before the start)");
 	err = cl_kh_serve(conns, n);
 out:
 	if (err != CL_OK)

@@ -406,8 +406,26 @@ static bool stderr_is_log(pid_t pid, const char *dir, const char *id)
 	return stat(log, &a) == 0 && stat(fd2, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+/* Whether pid is the process listening on DIR/sandboxes/ID/shim.sock
+ * (SO_PEERCRED: the listener's credentials). The spare's other identity
+ * for callers that cannot read its /proc/PID/fd: cloister-host's agent has
+ * no CAP_SYS_PTRACE and shims are undumpable (docs/internals.md,
+ * "Processes on a host"). */
+static bool listens_for(pid_t pid, const char *dir, const char *id)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	int fd = -1;
+	if (connect_shim(dir, id, SOCK_NONBLOCK, &fd) != CL_OK)
+		return false;
+	bool ok = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 && len == sizeof(cr) && cr.pid == pid;
+	close(fd);
+	return ok;
+}
+
 /* A pidfd for the shim of (dir, id), only if /proc shows that exact command
- * line and, for a shim started as a spare, its stderr is this enclave's log. */
+ * line and, for a shim started as a spare, its stderr is this enclave's log
+ * (or, when its /proc/PID/fd is closed to us, it listens on its socket). */
 static int open_shim(const char *dir, const char *id, pid_t *pid_out)
 {
 	pid_t pid = read_pid_file(dir, id);
@@ -436,7 +454,7 @@ static int open_shim(const char *dir, const char *id, pid_t *pid_out)
 	 * stderr, which it points at DIR/sandboxes/ID/shim.log (a file of this
 	 * enclave's own directory, hence an inode no other shim holds) before
 	 * it writes shim.pid. */
-	bool ok = named || (spare_cmd && stderr_is_log(pid, dir, id));
+	bool ok = named || (spare_cmd && (stderr_is_log(pid, dir, id) || listens_for(pid, dir, id)));
 	if (!ok) {
 		close(pfd);
 		return -1;

@@ -96,16 +96,17 @@ wait_for 20 "NIC install in the audit" audit_has " mgmt +update +$NIC +3\.0\.0 +
 "$CLI_BIN" --json fw status --host "$HOST_ID" >"$WORK/status.json" || fail "fw status --json"
 [ "$(dev_field $GPU sequence)" = 0 ] && [ "$(dev_field $GPU counter)" = 0 ] || fail "the GPU changed: $(cat "$WORK/status.json")"
 
-# ---- the private keys stay on the host (files 0600, never in the control plane) ----
+# ---- the private keys stay in the host's key holder (its files 0600, never in the control plane) ----
 for dev in $NIC $GPU; do
-	[ "$(stat -c %a "$HDATA/fw/devices/$dev/devkey")" = 600 ] || fail "$dev devkey is not 0600"
+	[ "$(stat -c %a "$HDATA/keys/dev/$dev.key")" = 600 ] || fail "$dev key is not 0600"
+	[ ! -e "$HDATA/fw/devices/$dev/devkey" ] || fail "$dev has a key file in the device model"
 done
-python3 - "$HDATA/fw/devices" "$WORK/ctl" "$WORK/status.json" "$WORK/audit.out" <<'EOF' || fail "a device private key left the host"
+python3 - "$HDATA/keys/dev" "$WORK/ctl" "$WORK/status.json" "$WORK/audit.out" <<'EOF' || fail "a device private key left the host"
 import os, sys
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 secrets = []
-for dev in os.listdir(sys.argv[1]):
-    k = load_pem_private_key(open(os.path.join(sys.argv[1], dev, "devkey"), "rb").read(), None)
+for f in os.listdir(sys.argv[1]):
+    k = load_pem_private_key(open(os.path.join(sys.argv[1], f), "rb").read(), None)
     d = k.private_numbers().private_value.to_bytes(48, "big")
     secrets += [d, d[:16], d.hex().encode(), d.hex().upper().encode()]
 paths = sys.argv[3:]

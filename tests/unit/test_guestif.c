@@ -1,8 +1,10 @@
-/* Tests of the firmware guard's guest interface (src/host/guestif*.c):
+/* Tests of the firmware guard's guest interface (src/guestif/):
  *  - the request parser (good, bad, overlong, odd hex, offset overflow), the
  *    response formatter and the write token bucket, all pure;
- *  - the server over real UNIX sockets with a real device model in a temp dir
- *    (tests/unit/test_fwdev_fixture.h): reads work and reveal only the
+ *  - a real guest interface process (forked, hardened, under its own uid when
+ *    run as root) and the agent's gate in front of a real device model in a
+ *    temp dir (tests/unit/test_fwdev_fixture.h), over real UNIX sockets
+ *    (cl_guestif_start): reads work and reveal only the
  *    identity, a write is refused no_mapping and is in the audit log (source
  *    guest), rate limiting, connection caps, idle timeout, remove, restart;
  *  - as root, a real enclave launched with a guest directory: from inside,

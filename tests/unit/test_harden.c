@@ -25,7 +25,9 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/fsuid.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -320,9 +322,104 @@ static void seccomp_errno_mode(void **state)
 	assert_exit0(in_child(child_sc_errno));
 }
 
+/* The deny-list of the supervisor and the agent: listed calls fail EPERM,
+ * everything else works, and a set*id call naming the protected id fails
+ * while one naming another id goes through. */
+static int child_deny(void)
+{
+	if (geteuid() != 0)
+		return 0; /* the id half needs root: the suite runs as root */
+	cl_harden_policy p = {.no_landlock = true, .deny = cl_role_host_deny, .protect_ids = true,
+			      .protect_uid = 4343, .protect_gid = 4344};
+	cl_harden_report rep;
+	if (cl_harden_process(&p, &rep) != CL_OK || !rep.seccomp_applied || rep.seccomp_rules < 25)
+		return 10;
+#if !defined(__SANITIZE_ADDRESS__)
+	if (syscall(SYS_ptrace, 0 /* PTRACE_TRACEME */, 0, 0, 0) == 0 || errno != EPERM)
+		return 11;
+#endif
+	if (syscall(SYS_process_vm_readv, getppid(), NULL, 0, NULL, 0, 0) == 0 || errno != EPERM)
+		return 12;
+	if (syscall(SYS_keyctl, 0, 0, 0, 0, 0) >= 0 || errno != EPERM)
+		return 13;
+	if (socket(AF_INET, SOCK_STREAM, 0) < 0) /* not listed: allowed */
+		return 14;
+	if (setresuid(4343, 4343, 4343) == 0 || errno != EPERM || setresuid(0, 4343, 0) == 0 || errno != EPERM ||
+	    setuid(4343) == 0 || setresgid(4344, 4344, 4344) == 0 || errno != EPERM)
+		return 15;
+	(void)setfsuid(4343);
+	if (setfsuid((uid_t)-1) != 0) /* -1 changes nothing and returns the fsuid: still 0 */
+		return 18;
+	if (geteuid() != 0 || getegid() != 0)
+		return 16;
+	if (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0) /* another id: allowed */
+		return 17;
+	return 0;
+}
+
+static void seccomp_deny_list(void **state)
+{
+	assert_exit0(in_child(child_deny));
+}
+
+/* scope_only: no file-system or network rule (a process whose children
+ * mount and run arbitrary programs), abstract UNIX sockets scoped; signals
+ * too unless no_signal_scope. */
+static int child_scope(bool signals)
+{
+	int abi = cl_harden_landlock_abi();
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + 20);
+	snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "cl-harden-%08d", (int)getpid());
+	int l = socket(AF_UNIX, SOCK_STREAM, 0); /* bound before the walls: outside the domain */
+	if (l < 0 || bind(l, (struct sockaddr *)&sa, len) != 0 || listen(l, 1) != 0)
+		return 9;
+	cl_harden_policy p = {.scope_only = true, .no_signal_scope = !signals};
+	cl_harden_report rep;
+	if (cl_harden_process(&p, &rep) != CL_OK || rep.landlock_applied != (abi >= 6))
+		return 10;
+	int fd = open(path_out, O_RDONLY); /* no file-system rule */
+	if (fd < 0)
+		return 11;
+	close(fd);
+	int c = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (c < 0)
+		return 12;
+	/* our own listener is in no domain: scoped away where the ABI scopes */
+	int r = connect(c, (struct sockaddr *)&sa, len);
+	if (abi >= 6 && (r == 0 || errno != EPERM))
+		return 13;
+	if (abi < 6 && r != 0)
+		return 14;
+	r = kill(getppid(), 0);
+	if (abi >= 6 && signals && (r == 0 || errno != EPERM))
+		return 15;
+	if (!signals && r != 0)
+		return 16;
+	return 0;
+}
+
+static int child_scope_signals(void)
+{
+	return child_scope(true);
+}
+
+static int child_scope_no_signals(void)
+{
+	return child_scope(false);
+}
+
+static void landlock_scope_only(void **state)
+{
+	paths();
+	assert_exit0(in_child(child_scope_signals));
+	assert_exit0(in_child(child_scope_no_signals));
+}
+
 static void sets_resolve(void **state)
 {
-	const cl_syscall *sets[] = {cl_sc_base, cl_sc_ipc, cl_sc_keyfiles, cl_sc_sanitizer};
+	const cl_syscall *sets[] = {cl_sc_base, cl_sc_ipc, cl_sc_keyfiles, cl_sc_sanitizer, cl_sc_accept,
+				    cl_sc_host_deny};
 	for (size_t s = 0; s < sizeof(sets) / sizeof(sets[0]); s++)
 		for (const cl_syscall *sc = sets[s]; sc->name; sc++)
 			if (seccomp_syscall_resolve_name(sc->name) < 0)
@@ -393,6 +490,8 @@ int main(void)
 		cmocka_unit_test(landlock_fails_closed),
 		cmocka_unit_test(seccomp_kills),
 		cmocka_unit_test(seccomp_errno_mode),
+		cmocka_unit_test(seccomp_deny_list),
+		cmocka_unit_test(landlock_scope_only),
 		cmocka_unit_test(sets_resolve),
 		cmocka_unit_test(drop_privileges),
 		cmocka_unit_test(drop_all_capabilities),

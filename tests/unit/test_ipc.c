@@ -2,6 +2,8 @@
  * (every refusal, logged without payload bytes), and the transport against a
  * forked server (round trips, oversize datagrams, passed descriptors, stale
  * answers after a timeout, a server killed with SIGKILL mid-request). */
+#include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -19,7 +21,7 @@
 #include "common/ipc.h"
 #include "common/log.h"
 
-enum { T_ECHO = 1, T_ADD = 2, T_FAIL = 3, T_WAIT = 4, T_DIE = 5 };
+enum { T_ECHO = 1, T_ADD = 2, T_FAIL = 3, T_WAIT = 4, T_DIE = 5, T_FD = 6, T_FD_IGNORE = 7 };
 
 static int wait_pipe = -1; /* T_WAIT blocks until a byte arrives here */
 
@@ -72,6 +74,27 @@ static cl_err run_wait(void *ctx, const cl_ipc_peer *peer, const void *args, cl_
 	return cl_buf_put_u8(ans, (uint8_t)c);
 }
 
+static cl_ipc_server *fd_server; /* the forked server, for the runs that take descriptors */
+
+/* Takes the descriptor that came with the request, reads one byte from it
+ * and answers it. */
+static cl_err run_fd(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
+{
+	char c;
+	int fd = cl_ipc_server_take_fd(fd_server, 0);
+	CL_ENSURE(fd >= 0, CL_EINVAL, "no descriptor");
+	ssize_t r = read(fd, &c, 1);
+	close(fd);
+	CL_ENSURE(r == 1, CL_EIO, "read");
+	return cl_buf_put_u8(ans, (uint8_t)c);
+}
+
+/* Accepts a descriptor and leaves it: the server closes it after the run. */
+static cl_err run_fd_ignore(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
+{
+	return CL_OK;
+}
+
 static cl_err run_die(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
 {
 	raise(SIGKILL); /* a kill -9 while a request is in flight */
@@ -79,11 +102,13 @@ static cl_err run_die(void *ctx, const cl_ipc_peer *peer, const void *args, cl_b
 }
 
 static const cl_ipc_handler handlers[] = {
-	{T_ECHO, "echo", 104, dec_echo, run_echo},
-	{T_ADD, "add", 8, dec_add, run_add},
-	{T_FAIL, "fail", 104, dec_echo, run_fail},
-	{T_WAIT, "wait", 0, dec_none, run_wait},
-	{T_DIE, "die", 0, dec_none, run_die},
+	{T_ECHO, "echo", 104, dec_echo, run_echo, 0},
+	{T_ADD, "add", 8, dec_add, run_add, 0},
+	{T_FAIL, "fail", 104, dec_echo, run_fail, 0},
+	{T_WAIT, "wait", 0, dec_none, run_wait, 0},
+	{T_DIE, "die", 0, dec_none, run_die, 0},
+	{T_FD, "fd", 0, dec_none, run_fd, 1},
+	{T_FD_IGNORE, "fd-ignore", 0, dec_none, run_fd_ignore, 1},
 };
 #define NH (sizeof(handlers) / sizeof(handlers[0]))
 
@@ -240,6 +265,7 @@ static pid_t start_server(int fds[2], int *release)
 		wait_pipe = p[0];
 		cl_log_init("ipc-server", CL_LOG_ERROR);
 		cl_ipc_server_init(&s, fds[1], "test", handlers, NH, 256, &served);
+		fd_server = &s;
 		while (cl_ipc_server_serve_one(&s) == CL_OK)
 			;
 		_exit(0);
@@ -297,6 +323,28 @@ static void transport(void **state)
 		assert_int_equal(recv(fds[0], a, sizeof(a), 0), CL_IPC_HDR + 4);
 		assert_int_equal(a[3], CL_IPC_F_ANSWER | CL_IPC_F_ERROR);
 		assert_int_equal(a[15], CL_EPROTO);
+	}
+	/* descriptors with a request: only to a type that declares them */
+	{
+		int pp[2], two[2];
+		assert_int_equal(pipe2(pp, O_CLOEXEC), 0);
+		assert_int_equal(write(pp[1], "y", 1), 1);
+		cl_buf_reset(&req);
+		assert_int_equal(cl_ipc_call_fds(&c, T_FD, &req, &pp[0], 1, &ans), CL_OK);
+		assert_int_equal(ans.len, 1);
+		assert_int_equal(ans.data[0], 'y'); /* the server read from our pipe */
+		assert_int_equal(cl_ipc_call(&c, T_FD, &req, &ans), CL_EINVAL); /* its run wants one */
+		two[0] = two[1] = pp[0];
+		assert_int_equal(cl_ipc_call_fds(&c, T_FD, &req, two, 2, &ans), CL_EPROTO); /* more than declared */
+		assert_int_equal(cl_ipc_call_fds(&c, T_ECHO, &req, &pp[0], 1, &ans), CL_EPROTO); /* none declared */
+		assert_int_equal(cl_ipc_call_fds(&c, T_FD_IGNORE, &req, &pp[0], 1, &ans), CL_OK);
+		/* every copy the server got was closed (run or not): with ours
+		 * closed too, the pipe has no reader left */
+		close(pp[0]);
+		signal(SIGPIPE, SIG_IGN);
+		assert_int_equal(write(pp[1], "z", 1), -1);
+		assert_int_equal(errno, EPIPE);
+		close(pp[1]);
 	}
 	/* still in step: add works */
 	cl_buf_reset(&req);

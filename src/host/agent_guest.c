@@ -1,0 +1,82 @@
+/* agent_guest.c — the agent's hooks for the firmware guard's guest
+ * interface (declared in guestif.h): the gate on the guest interface
+ * process's channels (agent_privsep.c hands them over, also after the
+ * supervisor restarted the process), per-enclave sockets at launch,
+ * adoption and destroy.
+ *
+ * Per-enclave directories live in DATA/guest/ID (not in DATA/sandboxes/ID,
+ * which must not exist before a launch and is removed by a destroy). A kill
+ * between steps leaves at most a directory whose sandbox is gone: pruned at
+ * the next start. */
+#include <limits.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "guestif/guestif.h"
+#include "host/agent.h"
+#include "host/agent_privsep.h"
+
+static cl_err guest_base(const cl_agent *ag, char *out, size_t n)
+{
+	CL_ENSURE(snprintf(out, n, "%s/guest", ag->cfg.data) < (int)n, CL_ETOOBIG, "guest interface: data path too long");
+	return CL_OK;
+}
+
+static bool sandbox_exists(const char *id, void *ctx)
+{
+	char path[PATH_MAX];
+	const cl_agent *ag = ctx;
+	if (snprintf(path, sizeof(path), "%s/sandboxes/%s", ag->cfg.data, id) >= (int)sizeof(path))
+		return true; /* cannot tell: keep */
+	return access(path, F_OK) == 0;
+}
+
+cl_err cl_agent_guest_start(cl_agent *ag)
+{
+	char base[PATH_MAX];
+	if (!ag->fw)
+		return CL_OK;
+	CL_GUARD(guest_base(ag, base, sizeof(base)));
+	size_t pruned = cl_guestif_prune(base, sandbox_exists, ag);
+	if (pruned)
+		cl_info("removed guest interface directories of enclaves that are gone count=%zu", pruned);
+	CL_ENSURE(ag->privsep, CL_EINTERNAL, "guest interface: no guest interface process");
+	CL_GUARD(cl_agent_privsep_gate(ag->privsep, ag->fw, base, &ag->guestif));
+	cl_info("firmware guest interface on dir=%s write_rate=%u/s burst=%u idle_ms=%u", base, CL_GUESTIF_WRITE_RATE,
+		CL_GUESTIF_WRITE_BURST, CL_GUESTIF_IDLE_MS);
+	return CL_OK;
+}
+
+const char *cl_agent_guest_add(cl_agent *ag, const char *id, char *dir, size_t n)
+{
+	if (!ag->guestif)
+		return NULL;
+	if (cl_guestif_add(ag->guestif, id, dir, n) != CL_OK) {
+		cl_warn("enclave gets no firmware guest interface id=%s err=\"%s\"", id, cl_error_detail());
+		return NULL;
+	}
+	return dir;
+}
+
+void cl_agent_guest_remove(cl_agent *ag, const char *id)
+{
+	char base[PATH_MAX], path[PATH_MAX];
+	if (ag->guestif) {
+		cl_guestif_remove(ag->guestif, id);
+		return;
+	}
+	/* No gate (agent started without --fw-root): a directory left by an
+	 * earlier start still goes. */
+	if (guest_base(ag, base, sizeof(base)) == CL_OK && cl_agent_valid_id(id) &&
+	    snprintf(path, sizeof(path), "%s/%s", base, id) < (int)sizeof(path) && cl_rm_rf(path) != CL_OK)
+		cl_warn("cannot remove guest interface directory path=%s err=\"%s\"", path, cl_error_detail());
+}
+
+void cl_agent_guest_stop(cl_agent *ag)
+{
+	cl_agent_privsep_drop_gate(ag->privsep);
+	cl_guestif_stop(ag->guestif);
+	ag->guestif = NULL;
+}

@@ -1,0 +1,301 @@
+/* agent_privsep.c — the agent's ends of the supervisor's channels (see
+ * agent_privsep.h), the device-key provider backed by the key holder, and
+ * the walls the agent puts around itself.
+ *
+ * Locks: mu guards the key holder client (one call at a time: the ipc
+ * client is not thread-safe), the pending guest interface channels and the
+ * gate pointer. The supervisor channel is the thread's alone. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/harden.h"
+#include "common/log.h"
+#include "host/agent_privsep.h"
+#include "keyholder/keyholder.h"
+
+#define KH_TIMEOUT_MS 5000
+
+struct cl_agent_privsep {
+	pthread_mutex_t mu;
+	int fd_kh; /* under mu */
+	cl_kh_client kh;
+	int gi_query, gi_control; /* under mu: channels no gate has taken yet */
+	cl_guestif *gate;         /* under mu: borrowed */
+	fwg_keys keys;
+	int fd_sup;               /* thread only */
+	cl_ipc_server sup;
+	pthread_t thread;
+	bool thread_started;
+	int wake[2];
+};
+
+/* ---------------------------------------------------------------- device keys (fwg_keys) */
+
+static cl_err dev_slot(const char *addr, char slot[CL_KH_SLOT_MAX + 1])
+{
+	CL_ENSURE(snprintf(slot, CL_KH_SLOT_MAX + 1, "dev/%s", addr) <= CL_KH_SLOT_MAX, CL_EINVAL,
+		  "device address too long for a key slot");
+	return CL_OK;
+}
+
+static cl_err keys_generate(void *ctx, const char *addr, uint8_t point[FW_POINT_LEN])
+{
+	cl_agent_privsep *ps = ctx;
+	char slot[CL_KH_SLOT_MAX + 1];
+	CL_GUARD(dev_slot(addr, slot));
+	pthread_mutex_lock(&ps->mu);
+	cl_err err = ps->fd_kh >= 0 ? cl_kh_generate(&ps->kh, slot, point)
+				    : cl_errorf(CL_EUNAVAIL, "no key holder");
+	pthread_mutex_unlock(&ps->mu);
+	return err;
+}
+
+static cl_err keys_get_public(void *ctx, const char *addr, uint8_t point[FW_POINT_LEN])
+{
+	cl_agent_privsep *ps = ctx;
+	char slot[CL_KH_SLOT_MAX + 1];
+	enum cl_kh_purpose purpose;
+	CL_GUARD(dev_slot(addr, slot));
+	pthread_mutex_lock(&ps->mu);
+	cl_err err = ps->fd_kh >= 0 ? cl_kh_get_public(&ps->kh, slot, &purpose, point)
+				    : cl_errorf(CL_EUNAVAIL, "no key holder");
+	pthread_mutex_unlock(&ps->mu);
+	if (err == CL_OK && purpose != CL_KH_PURPOSE_ECDH)
+		err = cl_errorf(CL_EPROTO, "the key holder's %s is not an ECDH key", slot);
+	return err;
+}
+
+static cl_err keys_image_key(void *ctx, const char *addr, const uint8_t enc_point[FW_POINT_LEN], uint8_t key[32])
+{
+	cl_agent_privsep *ps = ctx;
+	char slot[CL_KH_SLOT_MAX + 1];
+	CL_GUARD(dev_slot(addr, slot));
+	pthread_mutex_lock(&ps->mu);
+	cl_err err = ps->fd_kh >= 0 ? cl_kh_ecdh(&ps->kh, slot, CL_KH_USE_FW_IMAGE, enc_point, key)
+				    : cl_errorf(CL_EUNAVAIL, "no key holder");
+	pthread_mutex_unlock(&ps->mu);
+	if (err == CL_EUNAVAIL || err == CL_ETIMEOUT)
+		cl_warn("the key holder did not answer (firmware image key for %s): the update fails closed", addr);
+	return err;
+}
+
+const fwg_keys *cl_agent_privsep_keys(cl_agent_privsep *ps)
+{
+	return ps ? &ps->keys : NULL;
+}
+
+/* ---------------------------------------------------------------- the supervisor's channel */
+
+static cl_err decode_empty(cl_buf *req, void *args)
+{
+	return CL_OK; /* the dispatcher checks the payload is empty */
+}
+
+static cl_err run_keyholder(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
+{
+	cl_agent_privsep *ps = ctx;
+	int fd = cl_ipc_server_take_fd(&ps->sup, 0);
+	CL_ENSURE(fd >= 0, CL_EINVAL, "a new key holder channel without its descriptor");
+	pthread_mutex_lock(&ps->mu);
+	if (ps->fd_kh >= 0)
+		close(ps->fd_kh);
+	ps->fd_kh = fd;
+	cl_kh_client_init(&ps->kh, fd, KH_TIMEOUT_MS);
+	pthread_mutex_unlock(&ps->mu);
+	cl_info("key holder restarted by the supervisor: new channel in use");
+	return CL_OK;
+}
+
+static cl_err run_guestif(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
+{
+	cl_agent_privsep *ps = ctx;
+	int q = cl_ipc_server_take_fd(&ps->sup, 0), c = cl_ipc_server_take_fd(&ps->sup, 1);
+	if (q < 0 || c < 0) {
+		if (q >= 0)
+			close(q);
+		if (c >= 0)
+			close(c);
+		return cl_errorf(CL_EINVAL, "a new guest interface without both channels");
+	}
+	pthread_mutex_lock(&ps->mu);
+	cl_guestif *gate = ps->gate;
+	if (!gate) { /* the gate is not running (yet): it takes them when it starts */
+		if (ps->gi_query >= 0)
+			close(ps->gi_query);
+		if (ps->gi_control >= 0)
+			close(ps->gi_control);
+		ps->gi_query = q;
+		ps->gi_control = c;
+	}
+	pthread_mutex_unlock(&ps->mu);
+	/* The gate outlives this call: it is dropped from ps (under mu) before
+	 * it is stopped, and stopped only after this thread is joined. */
+	return gate ? cl_guestif_reattach(gate, q, c) : CL_OK;
+}
+
+static const cl_ipc_handler sup_handlers[] = {
+	{CL_SUP_KEYHOLDER, "keyholder", 0, decode_empty, run_keyholder, 1},
+	{CL_SUP_GUESTIF, "guestif", 0, decode_empty, run_guestif, 2},
+};
+
+static void *serve_sup(void *arg)
+{
+	cl_agent_privsep *ps = arg;
+	for (;;) {
+		struct pollfd pf[2] = {{.fd = ps->wake[0], .events = POLLIN}, {.fd = ps->fd_sup, .events = POLLIN}};
+		int rc = poll(pf, 2, -1);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc < 0 || pf[0].revents)
+			break;
+		cl_err err = cl_ipc_server_serve_one(&ps->sup);
+		if (err == CL_EUNAVAIL || err == CL_ESYS) {
+			/* Fail closed: without a supervisor nothing restarts the key
+			 * holder or the guest interface. Stop like on SIGTERM. */
+			cl_error("the supervisor is gone: stopping");
+			kill(getpid(), SIGTERM);
+			break;
+		}
+	}
+	return NULL;
+}
+
+static void close_if(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
+cl_err cl_agent_privsep_start(const cl_agent_channels *ch, cl_agent_privsep **out)
+{
+	cl_err err = CL_OK;
+	*out = NULL;
+	cl_agent_privsep *ps = calloc(1, sizeof(*ps));
+	if (!ps) {
+		close_if(ch->sup);
+		close_if(ch->kh);
+		close_if(ch->gi_query);
+		close_if(ch->gi_control);
+		return cl_errorf(CL_ENOMEM, "out of memory");
+	}
+	pthread_mutex_init(&ps->mu, NULL);
+	ps->fd_sup = ch->sup;
+	ps->fd_kh = ch->kh;
+	ps->gi_query = ch->gi_query;
+	ps->gi_control = ch->gi_control;
+	ps->wake[0] = ps->wake[1] = -1;
+	cl_kh_client_init(&ps->kh, ps->fd_kh, KH_TIMEOUT_MS);
+	ps->keys = (fwg_keys){.generate = keys_generate, .get_public = keys_get_public, .image_key = keys_image_key,
+			      .ctx = ps};
+	cl_ipc_server_init(&ps->sup, ps->fd_sup, "agent/supervisor", sup_handlers,
+			   sizeof(sup_handlers) / sizeof(sup_handlers[0]), CL_SUP_MSG_MAX, ps);
+	if (ps->fd_sup >= 0) {
+		if (pipe2(ps->wake, O_CLOEXEC) != 0) {
+			err = cl_errorf(CL_ESYS, "pipe: %s", strerror(errno));
+			goto out;
+		}
+		int rc = pthread_create(&ps->thread, NULL, serve_sup, ps);
+		if (rc != 0) {
+			err = cl_errorf(CL_ESYS, "cannot start the supervisor channel's thread: %s", strerror(rc));
+			goto out;
+		}
+		ps->thread_started = true;
+	}
+	*out = ps;
+	return CL_OK;
+out:
+	cl_agent_privsep_free(ps);
+	return err;
+}
+
+void cl_agent_privsep_free(cl_agent_privsep *ps)
+{
+	if (!ps)
+		return;
+	if (ps->thread_started) {
+		ssize_t w = write(ps->wake[1], "s", 1);
+		(void)w;
+		pthread_join(ps->thread, NULL);
+	}
+	int fds[] = {ps->fd_sup, ps->fd_kh, ps->gi_query, ps->gi_control, ps->wake[0], ps->wake[1]};
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		close_if(fds[i]);
+	pthread_mutex_destroy(&ps->mu);
+	free(ps);
+}
+
+/* ---------------------------------------------------------------- the gate */
+
+cl_err cl_agent_privsep_gate(cl_agent_privsep *ps, fwg_host *h, const char *base, cl_guestif **out)
+{
+	pthread_mutex_lock(&ps->mu);
+	int q = ps->gi_query, c = ps->gi_control;
+	ps->gi_query = ps->gi_control = -1;
+	pthread_mutex_unlock(&ps->mu);
+	/* Without channels (the process is being restarted) the gate starts
+	 * detached: sockets are bound and wait for the reattach. */
+	CL_GUARD(cl_guestif_gate_new(h, base, NULL, q, c, out));
+	pthread_mutex_lock(&ps->mu);
+	ps->gate = *out;
+	q = ps->gi_query, c = ps->gi_control; /* arrived meanwhile */
+	ps->gi_query = ps->gi_control = -1;
+	pthread_mutex_unlock(&ps->mu);
+	if (q >= 0 && c >= 0)
+		return cl_guestif_reattach(*out, q, c);
+	close_if(q);
+	close_if(c);
+	return CL_OK;
+}
+
+void cl_agent_privsep_drop_gate(cl_agent_privsep *ps)
+{
+	if (!ps)
+		return;
+	if (ps->thread_started) { /* no reattach may be running once the gate goes */
+		ssize_t w = write(ps->wake[1], "s", 1);
+		(void)w;
+		pthread_join(ps->thread, NULL);
+		ps->thread_started = false;
+	}
+	pthread_mutex_lock(&ps->mu);
+	ps->gate = NULL;
+	pthread_mutex_unlock(&ps->mu);
+}
+
+/* ---------------------------------------------------------------- the agent's walls */
+
+cl_err cl_agent_harden(uid_t kh_uid, gid_t kh_gid)
+{
+	/* What the process backend's shims need from the host side (they are
+	 * exec'd by the agent and inherit exactly this, no_new_privs keeps an
+	 * exec from adding to it): namespaces and mounts (SYS_ADMIN), the
+	 * enclave's uid/gid maps (SETUID, SETGID), signals to enclave
+	 * processes of other uids (KILL), oom_score_adj -1000 (SYS_RESOURCE). */
+	const uint64_t want = CL_CAP(CAP_SYS_ADMIN) | CL_CAP(CAP_SETUID) | CL_CAP(CAP_SETGID) | CL_CAP(CAP_KILL) |
+			      CL_CAP(CAP_SYS_RESOURCE);
+	uint64_t permitted = 0, keep;
+	/* Landlock: no file-system rule (a shim mounts and pivots, which a
+	 * file-system domain forbids to every descendant) and no TCP rule
+	 * (enclaves run arbitrary programs); abstract UNIX sockets scoped;
+	 * signals not (the agent kills shims adopted from an earlier agent,
+	 * which are outside its domain). */
+	cl_harden_policy pol = {.scope_only = true, .no_signal_scope = true, .deny = cl_role_host_deny,
+				.protect_ids = true, .protect_uid = kh_uid, .protect_gid = kh_gid};
+	cl_harden_report rep;
+	CL_GUARD(cl_harden_caps(NULL, &permitted, NULL, NULL, NULL));
+	keep = want & permitted; /* SYS_RESOURCE is optional (the shim uses it where the host allows it) */
+	CL_GUARD(cl_harden_drop_privileges((uid_t)-1, (gid_t)-1, keep, NULL));
+	CL_GUARD(cl_harden_process(&pol, &rep));
+	cl_info("agent hardened: capabilities 0x%llx, undumpable, no_new_privs, landlock scope %s (ABI %d), "
+		"seccomp deny-list %u rules",
+		(unsigned long long)keep, rep.landlock_applied ? "on" : "off", rep.landlock_abi, rep.seccomp_rules);
+	return CL_OK;
+}

@@ -1,0 +1,76 @@
+/* agent_privsep.h — the agent's side of cloister-host's privilege separation
+ * (docs/internals.md "Processes on a host").
+ *
+ * The supervisor (supervisor.c) forks the agent with the agent's ends of
+ * three kinds of channel (common/ipc.h, SOCK_SEQPACKET socketpairs):
+ *   sup      supervisor -> agent: "here is a new channel" after it restarted
+ *            the key holder or the guest interface process;
+ *   kh       agent -> key holder (role agent): the devices' keys;
+ *   guestif  the guest interface process's query channel (answered by the
+ *            gate) and control channel (asked by the gate), guestif.h.
+ * This module owns them: a thread serves the supervisor channel and swaps
+ * in new channels; the key holder client (not thread-safe) is behind a
+ * mutex; the device model reaches the key holder through fwg_keys.
+ */
+#ifndef CL_HOST_AGENT_PRIVSEP_H
+#define CL_HOST_AGENT_PRIVSEP_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "common/err.h"
+#include "fwguard/fwguard.h"
+#include "guestif/guestif.h"
+
+/* Supervisor -> agent requests (the agent answers; empty payloads). */
+enum cl_sup_request {
+	CL_SUP_KEYHOLDER = 1, /* + 1 descriptor: the agent's end of a new key holder's channel */
+	CL_SUP_GUESTIF = 2,   /* + 2 descriptors: a new guest interface process's query, control channels */
+};
+#define CL_SUP_MSG_MAX 64
+
+/* The channels the supervisor gave a new agent; -1 where there is none
+ * (no guest interface without --fw-root). */
+typedef struct cl_agent_channels {
+	int sup, kh, gi_query, gi_control;
+} cl_agent_channels;
+
+typedef struct cl_agent_privsep cl_agent_privsep;
+
+/* Takes the channels (owned from now on, closed also on failure) and starts
+ * the thread that serves the supervisor's channel. When the supervisor's
+ * channel closes (it died) the agent stops itself with SIGTERM: nothing
+ * would restart a key holder or guest interface any more. *out is freed
+ * with cl_agent_privsep_free. */
+CL_MUST_CHECK cl_err cl_agent_privsep_start(const cl_agent_channels *ch, cl_agent_privsep **out);
+/* Stops the thread and closes every channel. NULL ok. */
+void cl_agent_privsep_free(cl_agent_privsep *ps);
+
+/* The device keys through the key holder (slot dev/<addr>), for
+ * fwg_opts.keys; borrowed from ps. Calls wait at most the key holder
+ * client's timeout; a dead key holder answers CL_EUNAVAIL (the firmware
+ * operation that needed the key fails closed) until the supervisor's new
+ * one is swapped in. */
+const fwg_keys *cl_agent_privsep_keys(cl_agent_privsep *ps);
+
+/* Starts the guest interface gate (guestif.h) on the guest interface
+ * process's channels, and lets later restarts of that process reattach to
+ * it. Without channels (the process is being restarted) the gate starts
+ * detached and waits for them. Stop *out with cl_agent_privsep_drop_gate,
+ * then cl_guestif_stop. */
+CL_MUST_CHECK cl_err cl_agent_privsep_gate(cl_agent_privsep *ps, fwg_host *h, const char *base, cl_guestif **out);
+/* At exit, before cl_guestif_stop: stops serving the supervisor's channel
+ * (no reattach can run any more) and forgets the gate. */
+void cl_agent_privsep_drop_gate(cl_agent_privsep *ps);
+
+/* The agent's walls, applied by the freshly forked agent to itself before
+ * it reads anything (single-threaded): capabilities (effective, permitted
+ * and bounding) down to what it and the shims it spawns use —
+ * CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID, CAP_KILL, CAP_SYS_RESOURCE; no
+ * CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_CHOWN or
+ * CAP_SYS_PTRACE, so the key directory (kh_uid's, 0700) is out of reach —,
+ * undumpable, no_new_privs, Landlock scoping abstract UNIX sockets, and the
+ * host deny-list with set*id to kh_uid/kh_gid refused. Fails closed. */
+CL_MUST_CHECK cl_err cl_agent_harden(uid_t kh_uid, gid_t kh_gid);
+
+#endif
