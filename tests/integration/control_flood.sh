@@ -141,7 +141,7 @@ T=$(printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' | timed_raw)
 echo "idle timeout 2 s: closed after $T s"
 grep -q '^HTTP/1.1 200' "$WORK/raw.out" || fail "keep-alive request not answered: $(head -c 200 "$WORK/raw.out")"
 is "$T >= 1.9 && $T < 5" || fail "idle keep-alive closed after $T s (idle timeout 2 s)"
-req GET /metrics
+as "$ADMIN" GET /metrics
 for phase in header body idle; do
 	grep -q "^cloister_connections_timed_out_total{phase=\"$phase\"} [1-9]" <<<"$BODY" || fail "no $phase timeout counted"
 done
@@ -168,7 +168,7 @@ st_true 's["open"]["silent"] == 8 and s["closed_by_server"]["silent"]["max"] < 5
 	fail "another address refused: $(cat "$WORK/probe.out")"
 "${FLOOD[@]}" probe --port "$(port)" --bind 127.0.0.2 --count 1 --timeout 5 >"$WORK/probe.out" &&
 	fail "a 9th connection from the full address was served"
-req GET /metrics
+as "$ADMIN" GET /metrics
 grep -q '^cloister_connections_refused_total{reason="per_address"} [1-9]' <<<"$BODY" || fail "per-address refusals not counted"
 stop_flood
 
@@ -224,7 +224,7 @@ echo "flood: $(st 's["opened"]') opened, max descriptors $FDMAX (cap $MAX), cpu 
 is "$CORE < 0.5" || fail "the control plane used $CORE of a core during the flood"
 [ $((LOG1 - LOG0)) -lt 131072 ] || fail "the log grew by $((LOG1 - LOG0)) bytes during the flood"
 grep -q 'suppressed [0-9]* similar lines' "$WORK/ctl.err" || fail "no rate-limited log line"
-evicted() { curl -sS --cacert "$CA" "$URL/metrics" | grep '^cloister_connections_evicted_total [1-9]'; }
+evicted() { curl -sS --cacert "$CA" -H "Authorization: Bearer $ADMIN" "$URL/metrics" | grep '^cloister_connections_evicted_total [1-9]'; }
 wait_for 10 evicted || fail "no eviction counted"
 stop_flood
 wait_for 20 test "$(nfds)" -lt 64 || fail "connections not released after the flood ($(nfds) descriptors)"
@@ -247,7 +247,7 @@ is "$CORE < 0.2" || fail "accept() failures burnt $CORE of a core"
 grep -q 'accept failed, not accepting for 250 ms: Too many open files' "$WORK/ctl.err" || fail "no accept() failure logged"
 prlimit --pid "$CTL_PID" --nofile="$(ulimit -Hn)":"$(ulimit -Hn)"
 wait_for 20 "${FLOOD[@]}" probe --port "$(port)" --count 1 || fail "/healthz after the limit was raised again"
-req GET /metrics
+as "$ADMIN" GET /metrics
 grep -q '^cloister_accept_pauses_total{reason="descriptors"} [1-9]' <<<"$BODY" || fail "pauses not counted"
 stop_flood
 

@@ -68,11 +68,11 @@ wait_for() {
 }
 
 # ctl_start: first start on port 0, later starts on the same port (the host's
-# --control URL must stay valid). Sets URL, CA, PORT, CTL_PID; ADMIN on first start.
+# --control URL must stay valid). CTL_ARGS (an array) adds options. Sets URL, CA, PORT, CTL_PID; ADMIN on first start.
 ctl_start() {
 	local listen="127.0.0.1:${PORT:-0}"
 	: >"$WORK/ctl.out.cur"
-	"$CTL_BIN" --data "$WORK/ctl" --listen "$listen" --poll-timeout-ms "$CTL_POLL_MS" \
+	"$CTL_BIN" --data "$WORK/ctl" --listen "$listen" --poll-timeout-ms "$CTL_POLL_MS" ${CTL_ARGS[@]+"${CTL_ARGS[@]}"} \
 		>"$WORK/ctl.out.cur" 2>>"$WORK/ctl.err" &
 	CTL_PID=$!
 	local deadline=$((SECONDS + 20))
