@@ -3,6 +3,7 @@
  * which reads the token file. */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,29 +109,36 @@ cl_err cl_agent_parse_latency(const char *s, cl_agent_latency *out)
 	return CL_OK;
 }
 
-static const char *const string_flags[] = {"--control", "--ca",   "--data", "--join-token", "--name",
-					    "--zone",    "--rack", "--init", "--fw-root",    "--join-token-file"};
+/* The options: string ones store into a slot of the config; val is the
+ * index into string_slot() for them, and a letter for the others. */
+enum { OPT_LATENCY = 'L', OPT_MEMORY = 'M', OPT_CPUS = 'C', OPT_POLL = 'P', OPT_HELP = 'h', NSTRING = 10 };
+static const struct option options[] = {
+	{"control", required_argument, NULL, 0},     {"ca", required_argument, NULL, 1},
+	{"data", required_argument, NULL, 2},        {"join-token", required_argument, NULL, 3},
+	{"name", required_argument, NULL, 4},        {"zone", required_argument, NULL, 5},
+	{"rack", required_argument, NULL, 6},        {"init", required_argument, NULL, 7},
+	{"fw-root", required_argument, NULL, 8},     {"join-token-file", required_argument, NULL, 9},
+	{"latency", required_argument, NULL, OPT_LATENCY}, {"memory-mib", required_argument, NULL, OPT_MEMORY},
+	{"cpus", required_argument, NULL, OPT_CPUS}, {"poll-timeout-ms", required_argument, NULL, OPT_POLL},
+	{"help", no_argument, NULL, OPT_HELP},       {NULL, 0, NULL, 0},
+};
 
-static const char **string_slot(cl_agent_config *c, size_t i)
+static const char **string_slot(cl_agent_config *c, int i)
 {
-	const char **slots[] = {&c->control, &c->ca,   &c->data, &c->join_token, &c->name,
-				&c->zone,    &c->rack, &c->init, &c->fw_root,    &c->join_token_file};
+	const char **slots[NSTRING] = {&c->control, &c->ca,   &c->data, &c->join_token, &c->name,
+				       &c->zone,    &c->rack, &c->init, &c->fw_root,    &c->join_token_file};
 	return slots[i];
 }
 
-static cl_err apply_flag(cl_agent_config *cfg, const char *flag, const char *val)
+static cl_err apply_option(cl_agent_config *cfg, int opt, const char *flag, const char *val)
 {
-	for (size_t i = 0; i < sizeof(string_flags) / sizeof(string_flags[0]); i++) {
-		if (strcmp(flag, string_flags[i]) != 0)
-			continue;
-		const char **slot = string_slot(cfg, i);
+	uint64_t v = 0;
+	if (opt >= 0 && opt < NSTRING) {
+		const char **slot = string_slot(cfg, opt);
 		CL_ENSURE(*slot == NULL, CL_EINVAL, "%s given twice", flag);
 		CL_ENSURE(val[0] != '\0', CL_EINVAL, "%s: empty value", flag);
 		*slot = val;
-		return CL_OK;
-	}
-	uint64_t v = 0;
-	if (strcmp(flag, "--latency") == 0) {
+	} else if (opt == OPT_LATENCY) {
 		CL_ENSURE(cfg->nlatency < CL_AGENT_MAX_LATENCY, CL_EINVAL, "--latency: at most %d entries",
 			  CL_AGENT_MAX_LATENCY);
 		cl_agent_latency l;
@@ -139,17 +147,15 @@ static cl_err apply_flag(cl_agent_config *cfg, const char *flag, const char *val
 			CL_ENSURE(strcmp(cfg->latency[i].resource, l.resource) != 0, CL_EINVAL,
 				  "--latency: resource %s given twice", l.resource);
 		cfg->latency[cfg->nlatency++] = l;
-	} else if (strcmp(flag, "--memory-mib") == 0) {
+	} else if (opt == OPT_MEMORY) {
 		CL_GUARD(parse_u64(flag, val, 16, UINT64_C(64) << 20, &v));
 		cfg->memory_mib = v;
-	} else if (strcmp(flag, "--cpus") == 0) {
+	} else if (opt == OPT_CPUS) {
 		CL_GUARD(parse_u64(flag, val, 1, 4096, &v));
 		cfg->cpus = (uint32_t)v;
-	} else if (strcmp(flag, "--poll-timeout-ms") == 0) {
+	} else {
 		CL_GUARD(parse_u64(flag, val, 100, 600000, &v));
 		cfg->poll_timeout_ms = (uint32_t)v;
-	} else {
-		return cl_errorf(CL_EINVAL, "unknown flag %s", flag);
 	}
 	return CL_OK;
 }
@@ -158,28 +164,27 @@ cl_err cl_agent_parse_args(int argc, char **argv, cl_agent_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->poll_timeout_ms = 20000;
-	for (int i = 1; i < argc; i++) {
-		const char *arg = argv[i];
-		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+	opterr = 0;
+	optind = 0; /* glibc: a full reset, so the parser can run more than once */
+	int opt, idx;
+	/* "+": stop at the first argument that is not an option (refused below);
+	 * ":": a missing value is ':' rather than '?' */
+	while ((idx = -1, opt = getopt_long(argc, argv, "+:h", options, &idx)) != -1) {
+		const char *arg = argv[optind - 1];
+		char flag[32];
+		if (idx >= 0)
+			snprintf(flag, sizeof(flag), "--%s", options[idx].name);
+		else
+			snprintf(flag, sizeof(flag), "%.*s", (int)strcspn(arg, "="), arg);
+		if (opt == OPT_HELP) {
 			cfg->help = true;
 			return CL_OK;
 		}
-		CL_ENSURE(strncmp(arg, "--", 2) == 0 && arg[2] != '\0', CL_EINVAL,
-			  "unexpected argument (flags start with --; see --help)");
-		char flag[32];
-		const char *val, *eq = strchr(arg, '=');
-		size_t flen = eq ? (size_t)(eq - arg) : strlen(arg);
-		CL_ENSURE(flen < sizeof(flag), CL_EINVAL, "unknown flag");
-		memcpy(flag, arg, flen);
-		flag[flen] = '\0';
-		if (eq) {
-			val = eq + 1;
-		} else {
-			CL_ENSURE(i + 1 < argc, CL_EINVAL, "%s needs a value", flag);
-			val = argv[++i];
-		}
-		CL_GUARD(apply_flag(cfg, flag, val));
+		CL_ENSURE(opt != ':', CL_EINVAL, "%s needs a value", flag);
+		CL_ENSURE(opt != '?', CL_EINVAL, "unknown flag %s", flag);
+		CL_GUARD(apply_option(cfg, opt, flag, optarg));
 	}
+	CL_ENSURE(optind >= argc, CL_EINVAL, "unexpected argument %s (flags start with --; see --help)", argv[optind]);
 	CL_ENSURE(cfg->control, CL_EINVAL, "--control URL is required");
 	CL_ENSURE(strncmp(cfg->control, "https://", 8) == 0 && cfg->control[8] != '\0', CL_EINVAL,
 		  "--control: expected an https:// URL");
