@@ -431,6 +431,17 @@ int cl_ipc_server_take_fd(cl_ipc_server *s, size_t i)
 	return fd;
 }
 
+/* Closes the descriptors of the last request that nobody took. */
+static void close_fds(cl_ipc_server *s)
+{
+	for (size_t i = 0; i < s->nfds && i < CL_IPC_FDS_MAX; i++) {
+		if (s->fds[i] >= 0)
+			close(s->fds[i]);
+		s->fds[i] = -1;
+	}
+	s->nfds = 0;
+}
+
 cl_err cl_ipc_server_serve_one(cl_ipc_server *s)
 {
 	size_t n = 0;
@@ -453,14 +464,13 @@ cl_err cl_ipc_server_serve_one(cl_ipc_server *s)
 	} else {
 		goto out;
 	}
+	/* Descriptors the run did not take (or of a refused request) are closed
+	 * before the answer goes out: once the client has its answer, no copy
+	 * of what it sent is left here. */
+	close_fds(s);
 	err = out.len ? send_msg(s->fd, out.data, out.data + CL_IPC_HDR, out.len - CL_IPC_HDR, NULL, 0) : CL_OK;
 out:
-	for (size_t i = 0; i < s->nfds && i < CL_IPC_FDS_MAX; i++) {
-		if (s->fds[i] >= 0)
-			close(s->fds[i]); /* not taken by the run, or the request was refused */
-		s->fds[i] = -1;
-	}
-	s->nfds = 0;
+	close_fds(s);
 	explicit_bzero(m, s->max_msg);
 	free(m);
 	cl_buf_free(&out);
