@@ -19,7 +19,7 @@ source "$(dirname "$0")/host_lib.sh"
 # host_lib's fail, but first resume an agent this test stopped (SIGSTOP): the
 # EXIT trap's SIGTERM and wait would never return for a stopped one.
 fail() {
-	[ -n "$HOST_PID" ] && kill -CONT "$HOST_PID" 2>/dev/null
+	[ -n "$HOST_PID" ] && kill -CONT "$HOST_PID" $(pgrep -P "$HOST_PID") 2>/dev/null
 	echo "FAIL: $*"
 	[ -f "$WORK/host.err" ] && { echo "--- host.err"; tail -n 25 "$WORK/host.err"; }
 	[ -f "$WORK/ctl.err" ] && { echo "--- ctl.err"; tail -n 15 "$WORK/ctl.err"; }
@@ -74,7 +74,9 @@ assert_running "$A"
 H1_TOKEN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["host_token"])' "$HDATA/host.json")
 
 # --- pause H1's agent: a stop job on A and a create job for B stay active ---
-kill -STOP "$HOST_PID"
+# (cloister-host is a supervisor and its parts: stop them all, shims aside)
+host_tree() { kill "$1" "$HOST_PID" $(pgrep -P "$HOST_PID"); }
+host_tree -STOP
 req POST "/v1/enclaves/$A/stop" -H "X-Cloister-Access-Key: ${KEYS[$A]}"
 [ "$STATUS" = 202 ] || fail "stop A: $STATUS $BODY"
 JOB_A=$(jget 'j["job"]["id"]')
@@ -127,7 +129,7 @@ req DELETE "/v1/hosts/$H1"
 [ "$STATUS" = 409 ] || fail "removing twice: $STATUS $BODY"
 
 # --- resumed, H1's agent destroys its enclaves and stops, saying why ---
-kill -CONT "$HOST_PID"
+host_tree -CONT
 agent_gone() { ! kill -0 "$HOST_PID" 2>/dev/null; }
 wait_for 60 "H1's agent to stop" agent_gone
 rc=0
