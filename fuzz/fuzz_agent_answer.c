@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "host/agent.h"
+#include "host/agent_proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

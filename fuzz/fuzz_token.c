@@ -11,7 +11,7 @@
 
 #include "control/control.h"
 #include "control/validate.h"
-#include "host/agent.h"
+#include "host/agent_args.h"
 
 static void check(int cond)
 {

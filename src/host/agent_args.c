@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "host/agent.h"
+#include "host/agent_args.h"
 
 const char *cl_agent_usage(void)
 {

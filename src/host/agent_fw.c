@@ -18,7 +18,7 @@
 #include "common/util.h"
 #include "fw/fw.h"
 #include "fw/fw_limits.h"
-#include "host/agent.h"
+#include "host/agent_fw.h"
 #include "host/agent_fwdata.h"
 #include "fwguard/fwaudit.h"
 #include "fwguard/fwguard.h"

@@ -26,7 +26,8 @@
 
 #include "common/buf.h"
 #include "common/err.h"
-#include "host/agent.h"
+#include "host/agent_fw.h"
+#include "host/agent_proto.h"
 
 #define CL_AGENT_FW_REF_PREFIX "ref:"
 #define CL_AGENT_FW_REF_MAX 128 /* "ref:" + size + ":" + 96 hex + NUL */

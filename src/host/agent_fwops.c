@@ -23,7 +23,8 @@
 
 #include "common/buf.h"
 #include "common/util.h"
-#include "host/agent.h"
+#include "host/agent_fw.h"
+#include "host/agent_fwops.h"
 
 #define JOURNAL_FORMAT 1
 

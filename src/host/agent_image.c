@@ -26,7 +26,8 @@
 #include "common/http_client.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "host/agent.h"
+#include "host/agent_image.h"
+#include "host/agent_proto.h"
 #include "image/image.h"
 
 /* Files hashed before, by identity (a few: images launched in turn). */

@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "host/agent.h"
+#include "host/agent_image.h"
 #include "host/agent_fwdata.h"
 #include "host/agent_privsep.h"
 #include "fwguard/fwguard.h"

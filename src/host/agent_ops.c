@@ -24,7 +24,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "host/agent.h"
+#include "host/agent_ops.h"
 #include "host/agent_ops_internal.h"
 
 #define LOG_EVERY_NS 1000000000ull

@@ -18,7 +18,9 @@
 #include <stdint.h>
 
 #include "common/frame.h"
-#include "host/agent.h"
+#include "host/agent_args.h"
+#include "host/agent_ops.h"
+#include "host/agent_proto.h"
 
 #define OPS_SEEN_MAX 4096 /* op ids remembered for at-most-once */
 

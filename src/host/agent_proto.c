@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "common/frame.h"
-#include "host/agent.h"
+#include "host/agent_proto.h"
 
 #define MAX_DESIRED 4096
 #define MAX_OPS 4096

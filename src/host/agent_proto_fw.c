@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "common/util.h"
-#include "host/agent.h"
 #include "host/agent_fwdata.h"
 #include "fwguard/fwguard.h"
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/agent.h"
+#include "host/agent_reconcile.h"
 
 #define MIB (UINT64_C(1) << 20)
 

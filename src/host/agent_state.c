@@ -7,7 +7,7 @@
 
 #include "common/buf.h"
 #include "common/util.h"
-#include "host/agent.h"
+#include "host/agent_state.h"
 #include "sandbox/sandbox.h"
 
 #define MIB (UINT64_C(1) << 20)

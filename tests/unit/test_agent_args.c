@@ -11,7 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "host/agent.h"
+#include "host/agent_args.h"
+#include "host/agent_state.h"
 
 #define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])))
 

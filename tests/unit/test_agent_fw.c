@@ -8,7 +8,7 @@
 #include <jansson.h>
 
 #include "control/validate.h"
-#include "host/agent.h"
+#include "host/agent_fw.h"
 
 #define H64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 

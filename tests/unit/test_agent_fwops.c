@@ -16,7 +16,7 @@
 #include <jansson.h>
 
 #include "common/util.h"
-#include "host/agent.h"
+#include "host/agent_fwops.h"
 
 typedef struct jx {
 	char dir[64];

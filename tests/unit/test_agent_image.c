@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -19,7 +20,7 @@
 #include "common/crypto.h"
 #include "common/http_client.h"
 #include "common/util.h"
-#include "host/agent.h"
+#include "host/agent_image.h"
 
 #define IMG "img-aaaaaaaaaaaaaaaaaaaa"
 

@@ -37,7 +37,7 @@
 
 #include "common/frame.h"
 #include "common/util.h"
-#include "host/agent.h"
+#include "host/agent_ops.h"
 
 /* ---- a fake shim per enclave: frames of docs/internals.md ---- */
 

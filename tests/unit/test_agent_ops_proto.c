@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "host/agent.h"
+#include "host/agent_proto.h"
 
 static cl_err parse(const char *json, cl_agent_answer *a)
 {

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "host/agent.h"
+#include "host/agent_proto.h"
 #include "host/agent_fwdata.h"
 #include "fwguard/fwguard.h"
 

@@ -9,7 +9,8 @@
 
 #include <cmocka.h>
 
-#include "host/agent.h"
+#include "host/agent_reconcile.h"
+#include "host/agent_state.h"
 
 #define MIB (UINT64_C(1) << 20)
 

@@ -12,7 +12,8 @@
 #include <cmocka.h>
 
 #include "common/util.h"
-#include "host/agent.h"
+#include "host/agent_image.h"
+#include "host/agent_state.h"
 
 static char dir[64];
 

@@ -12,7 +12,7 @@
 #include "test_fwdev_fixture.h"
 
 #include "control/validate.h"
-#include "host/agent.h"
+#include "host/agent_fw.h"
 
 static const int K01[] = {0, 1};
 

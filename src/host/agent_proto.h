@@ -1,0 +1,105 @@
+/* agent_proto.h — the JSON of the register and sync requests and answers (agent_proto.c,
+ * agent_proto_fw.c). Pure.
+ */
+#ifndef CL_HOST_AGENT_PROTO_H
+#define CL_HOST_AGENT_PROTO_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "host/agent_args.h"
+#include "host/agent_reconcile.h"
+
+enum cl_agent_op_kind { CL_OP_SEND = 1, CL_OP_RECV, CL_OP_LOGS, CL_OP_EOF };
+
+typedef struct cl_agent_op {
+	char op[CL_AGENT_ID_MAX];
+	char enclave[CL_AGENT_ID_MAX];
+	char tenant[CL_AGENT_ID_MAX]; /* whose budget it counts against ("" = not given) */
+	enum cl_agent_op_kind kind;
+	char *data;        /* base64 text for send (malloc'd, may be NULL) */
+	uint32_t max;      /* recv/logs: byte cap, <= CL_FRAME_MAX */
+	uint32_t wait_ms;  /* recv: wait, <= CL_AGENT_OP_WAIT_MAX */
+	uint32_t deadline_ms; /* ms left, when the answer was built, until the result is useless */
+} cl_agent_op;
+
+/* The agent's names for proto.h's caps (common/proto.h). */
+#define CL_AGENT_OP_WAIT_MAX CL_PROTO_WAIT_MAX_MS
+/* "deadline_ms" is capped at this; an op without one gets wait_ms + CL_AGENT_OP_GRACE_MS. */
+#define CL_AGENT_OP_DEADLINE_MAX 600000u
+#define CL_AGENT_OP_GRACE_MS 15000u
+/* Bytes of data one recv/logs op returns at most: its base64 must fit, with
+ * the JSON around it, in the control plane's request-body limit. */
+#define CL_AGENT_OP_DATA_MAX CL_PROTO_RECV_MAX
+
+/* Firmware op kinds of the sync answer's "firmware_ops" (docs/internals.md). */
+enum cl_agent_fw_kind {
+	CL_FWOP_UPDATE = 1,
+	CL_FWOP_QUEUE,
+	CL_FWOP_POWER_CYCLE,
+	CL_FWOP_CLEAR_QUARANTINE,
+	CL_FWOP_WINDOW, /* root-signed window policy document */
+	CL_FWOP_TRUST,  /* trust-root document */
+	CL_FWOP_REVERT,
+};
+
+#define CL_AGENT_FW_ADDR_MAX 32  /* bus address incl. NUL (FWG_ADDR_MAX + 1) */
+#define CL_AGENT_FW_REASON_MAX 128
+#define CL_AGENT_FW_OPS_MAX 4096 /* firmware ops per answer (more rejects the answer) */
+#define CL_AGENT_FW_AUDIT_MAX 256 /* audit records shipped per sync */
+
+typedef struct cl_agent_fw_op {
+	char op[CL_AGENT_ID_MAX]; /* "fw-..." */
+	enum cl_agent_fw_kind kind;
+	char device[CL_AGENT_FW_ADDR_MAX]; /* "" for power_cycle / clear_quarantine */
+	char *data;                        /* base64 (update, queue, window, trust); malloc'd or NULL */
+	char reason[CL_AGENT_FW_REASON_MAX]; /* clear_quarantine: the operator's reason */
+} cl_agent_fw_op;
+
+typedef struct cl_agent_answer {
+	int64_t generation;
+	bool has_fw_ack;
+	int64_t fw_audit_ack; /* firmware_audit_ack: highest audit seq the control plane stored */
+	bool has_fw_anchor;   /* firmware_audit_anchor: that record's (seq, hash); seq 0 = none */
+	uint64_t fw_anchor_seq;
+	uint8_t fw_anchor_hash[32];
+	cl_agent_fw_op *fw_ops; /* malloc'd; each op's data malloc'd */
+	size_t nfw_ops;
+	cl_agent_desired *desired; /* malloc'd */
+	size_t ndesired;
+	cl_agent_op *ops; /* malloc'd; each op's data malloc'd */
+	size_t nops;
+	char **bad_ops; /* ids of ops (channel or firmware) that were malformed (answer them with an error) */
+	size_t nbad_ops;
+	char **cancel; /* ids of channel ops whose caller went away (malloc'd, valid ids only) */
+	size_t ncancel;
+} cl_agent_answer;
+
+/* Parses a sync answer. The desired set is all-or-nothing: any malformed
+ * enclave entry rejects the whole answer (CL_EINVAL, nothing to apply), so a
+ * bad answer can never make the agent destroy what runs. A malformed op (in
+ * "ops" or "firmware_ops") with a usable id lands in bad_ops; without one it
+ * is dropped. An op's "tenant" must be an id when present; its
+ * "deadline_ms" an integer >= 0 (capped at CL_AGENT_OP_DEADLINE_MAX). In
+ * "cancel" (op ids), entries that are not ids are skipped; a "cancel" that
+ * is not an array of at most 4096 rejects the answer. A firmware_audit_ack
+ * that is present must be an integer >= 0, a firmware_audit_anchor
+ * {"seq": >= 0, "hash": 64 lower-case hex}. */
+CL_MUST_CHECK cl_err cl_agent_answer_parse(const char *json, size_t len, cl_agent_answer *out);
+/* The firmware part of a parsed answer object (root): firmware_audit_ack and
+ * firmware_ops into out (called by cl_agent_answer_parse; appends to
+ * out->bad_ops). Errors leave partial allocations in out for
+ * cl_agent_answer_free. */
+CL_MUST_CHECK cl_err cl_agent_fw_answer_parse(json_t *root, cl_agent_answer *out);
+/* Frees what cl_agent_answer_parse allocated and zeroes *a. */
+void cl_agent_answer_free(cl_agent_answer *a);
+/* Parses the register answer into host_id / host_token (caller buffers). */
+CL_MUST_CHECK cl_err cl_agent_register_parse(const char *json, size_t len, char *host_id, size_t idlen,
+					     char *token, size_t toklen);
+/* Extracts "error.message" (or the raw text, truncated) of an error answer into out. */
+void cl_agent_error_message(const char *json, size_t len, char *out, size_t outlen);
+
+#endif
