@@ -16,7 +16,7 @@
 #include "cli/cmd_fw.h"
 #include "cli/commands.h"
 #include "common/util.h"
-#include "fw/fw.h"
+#include "fw/fw_tools.h"
 
 #define BUNDLE_FILE_MAX ((size_t)FW_MAX_BUNDLE)
 

@@ -12,7 +12,7 @@
 
 #include "cli/cmd_fw.h"
 #include "common/util.h"
-#include "fw/fw.h"
+#include "fw/fw_tools.h"
 #include "fwguard/fwguard.h"
 
 #define TR_FILE_MAX (64 * 1024)

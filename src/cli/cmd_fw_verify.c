@@ -10,7 +10,7 @@
 #include "cli/cli.h"
 #include "cli/cmd_fw.h"
 #include "common/util.h"
-#include "fw/fw.h"
+#include "fw/fw_tools.h"
 
 #define BUNDLE_FILE_MAX ((size_t)FW_MAX_IMAGE + 64 * 1024)
 #define TR_FILE_MAX (64 * 1024)
