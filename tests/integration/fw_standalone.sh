@@ -63,7 +63,10 @@ rm -f "$T/fw/verify_probe.c"
 lib="$B/lib/libcloister-fw.a"
 [ -f "$lib" ] || { echo "no $lib: build first"; exit 1; }
 san=()
-if nm "$lib" 2>/dev/null | grep -q '__asan_'; then san=(-fsanitize=address,undefined); fi
+# (nm's output captured first: grep -q closing the pipe early would fail
+# the pipeline under pipefail and hide a sanitizer build)
+lib_syms=$(nm "$lib" 2>/dev/null || true)
+if grep -q '__asan_' <<<"$lib_syms"; then san=(-fsanitize=address,undefined); fi
 "$CC" -std=c11 -O1 -Wall -Wextra -Werror -Isrc/fw "${san[@]}" -o "$T/fw_device" tests/fw/fw_device.c \
 	-Wl,--whole-archive "$lib" -Wl,--no-whole-archive
 if nm -u "$T/fw_device" | grep -Ei 'cl_|EVP_|OPENSSL|json_|sqlite'; then
