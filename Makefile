@@ -39,12 +39,23 @@ LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now $(SANFLAGS) $(LDFLAGS)
 LIBS    := $(PKG_LIBS) -lpthread -lm
 LINKLIBS = -Wl,--start-group $(LIBFILES) -Wl,--end-group $(LIBS)
 
+# libcloister-fw: the firmware verifier alone (src/fw/verify_*.c), the code a
+# device's root of trust runs. Portable C11 built with only -Isrc/fw: no
+# Cloister common header, no OpenSSL or jansson include path can reach it
+# (src/fw/fw_verify.h; tests/integration/fw_standalone.sh). The rest of
+# src/fw, the host-side signing tools (fw_tools.h), is libcl_fw.
+FW_VERIFY_SRCS := $(wildcard src/fw/verify_*.c)
+FW_VERIFY_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(FW_VERIFY_SRCS))
+FW_VERIFY_LIB  := $(BUILD)/lib/libcloister-fw.a
+FW_VERIFY_CFLAGS := -std=c11 $(OPT) $(WARN) -Isrc/fw -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE \
+	$(SANFLAGS) $(CFLAGS)
+
 # Components built as libraries. Order matters for static linking.
 COMPONENTS := control host guestif fwguard sandbox cli image keyholder fw common
 define component_objs
-$(patsubst src/%.c,$(BUILD)/obj/%.o,$(filter-out src/$(1)/main.c,$(wildcard src/$(1)/*.c)))
+$(patsubst src/%.c,$(BUILD)/obj/%.o,$(filter-out src/$(1)/main.c $(FW_VERIFY_SRCS),$(wildcard src/$(1)/*.c)))
 endef
-LIBFILES := $(foreach c,$(COMPONENTS),$(BUILD)/lib/libcl_$(c).a)
+LIBFILES := $(foreach c,$(COMPONENTS),$(BUILD)/lib/libcl_$(c).a) $(FW_VERIFY_LIB)
 
 PROGRAMS := $(BUILD)/bin/cloister-control $(BUILD)/bin/cloister-host $(BUILD)/bin/cloister
 INIT     := $(BUILD)/bin/cloister-init
@@ -98,12 +109,25 @@ $(BUILD)/obj/%.o: src/%.c
 	@echo '  CC      $<'
 	$(Q)$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
+$(FW_VERIFY_OBJS): $(BUILD)/obj/fw/%.o: src/fw/%.c
+	@mkdir -p $(dir $@)
+	@echo '  CC      $< (libcloister-fw)'
+	$(Q)$(CC) $(FW_VERIFY_CFLAGS) -MMD -MP -c $< -o $@
+
+$(FW_VERIFY_LIB): $(FW_VERIFY_OBJS) Makefile
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	@echo '  AR      $@'
+	$(Q)ar rcs $@ $(filter %.o,$^)
+
+# An archive is rebuilt from scratch when its objects or this file change (a
+# file moved out of a component must leave its archive).
 define lib_rule
-$(BUILD)/lib/libcl_$(1).a: $(call component_objs,$(1))
+$(BUILD)/lib/libcl_$(1).a: $(call component_objs,$(1)) Makefile
 	@mkdir -p $$(dir $$@)
 	@rm -f $$@
 	@echo '  AR      $$@'
-	$(Q)ar rcs $$@ $$^
+	$(Q)ar rcs $$@ $$(filter %.o,$$^)
 endef
 $(foreach c,$(COMPONENTS),$(eval $(call lib_rule,$(c))))
 
@@ -151,12 +175,13 @@ $(BUILD)/fuzz/%: fuzz/%.c fuzz/replay.c $(LIBFILES)
 fuzz:
 	@$(MAKE) --no-print-directory CC=clang BUILD=build-fuzz \
 		CFLAGS="-fsanitize=fuzzer-no-link,address,undefined -Wno-missing-field-initializers" LDFLAGS="-fsanitize=address,undefined" \
-		$(foreach c,$(COMPONENTS),build-fuzz/lib/libcl_$(c).a)
+		$(foreach c,$(COMPONENTS),build-fuzz/lib/libcl_$(c).a) build-fuzz/lib/libcloister-fw.a
 	@mkdir -p build-fuzz/fuzz
 	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
 		echo "  FUZZ $$n"; \
 		clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
-			-o build-fuzz/fuzz/$$n $$f $(foreach c,$(COMPONENTS),build-fuzz/lib/libcl_$(c).a) $(LIBS) || exit 1; \
+			-o build-fuzz/fuzz/$$n $$f $(foreach c,$(COMPONENTS),build-fuzz/lib/libcl_$(c).a) \
+			build-fuzz/lib/libcloister-fw.a $(LIBS) || exit 1; \
 	done
 
 $(BUILD)/bench/%: bench/%.c $(LIBFILES)

@@ -12,7 +12,7 @@
 
 #include "common/crypto.h"
 #include "common/util.h"
-#include "fw/fw.h"
+#include "fw/fw_tools.h"
 
 static void die(const char *what)
 {

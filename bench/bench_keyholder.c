@@ -18,7 +18,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "fw/fw.h"
+#include "fw/fw_tools.h"
 #include "keyholder/keyholder.h"
 
 #define MAX_SAMPLES 200000

@@ -1,4 +1,5 @@
 /* Fuzzes the channel frame decoder with arbitrary byte streams in arbitrary chunks. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -27,11 +28,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint8_t type;
 		const uint8_t *p;
 		uint32_t len;
-		int r;
-		while ((r = cl_frame_next(&d, &type, &p, &len)) == 1)
+		bool got;
+		cl_err e;
+		while ((e = cl_frame_pull(&d, &got, &type, &p, &len)) == CL_OK && got)
 			if (len > 1024 || p < store || p + len > store + sizeof(store))
 				__builtin_trap();
-		if (r < 0)
+		if (e != CL_OK)
 			return 0;
 	}
 	return 0;

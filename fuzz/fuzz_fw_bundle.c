@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "fw/fw.h"
+#include "fw/fw_tools.h"
 #include "fw/fw_internal.h"
 
 static const char SIGNER_HEX[] =

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "fw/fw.h"
+#include "fw/fw_tools.h"
 
 static const char ROOT_HEX[] =
 	"04c46634b7cf740ab74dd88b549ad6a26d159771399810df345f37e052f1938ced585dff75104c1397c5829cf18384d07fb16632f5a2fa"

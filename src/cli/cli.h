@@ -94,6 +94,8 @@ enum cl_cli_opt_kind {
 	CL_OPT_FLAG,  /* --name: sets *flag = true */
 	CL_OPT_VALUE, /* --name VALUE or --name=VALUE: sets *value (last wins) */
 	CL_OPT_MULTI, /* repeatable value: appended to values[] (at most max_values) */
+	CL_OPT_LIST,  /* CL_OPT_MULTI whose values may also be comma-separated lists
+		       * (the value's commas are overwritten with NULs) */
 };
 
 typedef struct cl_cli_option {
@@ -104,13 +106,18 @@ typedef struct cl_cli_option {
 	const char **values;
 	size_t max_values;
 	size_t *count;
+	char short_name; /* also accepted as -c (e.g. -o for --out); 0: none */
 } cl_cli_option;
 
-/* Parses argv[0..argc) against opts (NULL-name terminated). Positional
- * arguments go to pos[0..maxpos) and their number to *npos; "--" ends option
- * parsing. "-h"/"--help" sets *help (and parsing still checks the rest). Fails
- * with CL_EINVAL and a detail naming the option on unknown options, missing
- * values, too many positionals or too many repeats. Stores pointers into argv. */
+/* Parses argv[0..argc) against opts (NULL-name terminated, at most 64) with
+ * getopt_long: "--name VALUE", "--name=VALUE", "-c VALUE" for a short name,
+ * options and positionals in any order, "--" ends option parsing (the rest
+ * is positional), only full option names (no prefixes). Positional arguments
+ * go to pos[0..maxpos) and their number to *npos. "-h"/"--help" sets *help
+ * (and parsing still checks the rest). Fails with CL_EINVAL and a detail
+ * naming the option on unknown options, missing values, a value given to a
+ * flag, too many positionals or too many repeats; CL_ENOMEM. Stores pointers
+ * into argv. Not reentrant (getopt's state). */
 CL_MUST_CHECK cl_err cl_cli_parse_opts(int argc, char **argv, const cl_cli_option *opts,
 				       const char **pos, size_t maxpos, size_t *npos, bool *help);
 /* cl_cli_parse_opts for a command handler: on a usage error prints the one
@@ -118,6 +125,11 @@ CL_MUST_CHECK cl_err cl_cli_parse_opts(int argc, char **argv, const cl_cli_optio
  * cases returns true and the handler returns *rc. False: go on. */
 bool cl_cli_parse_or_help(int argc, char **argv, const cl_cli_option *opts, const char **pos,
 			  size_t maxpos, size_t *npos, const char *usage, int *rc);
+/* cl_cli_parse_opts for a command whose dispatcher already answered --help
+ * (`cloister fw VERB --help`): 0, or a usage error printed as one line and
+ * its exit code (2) returned. */
+int cl_cli_parse_or_usage(int argc, char **argv, const cl_cli_option *opts, const char **pos, size_t maxpos,
+			  size_t *npos);
 
 /* Parses a memory size into MiB: "64M", "64MiB", "1G", "1GiB", "2048K" (a
  * whole number of MiB) or a bare number of MiB. Range 1 MiB .. 1 TiB. */

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,69 +15,143 @@ bool cl_cli_is_help(const char *s)
 	return s && (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0 || strcmp(s, "help") == 0);
 }
 
-static const cl_cli_option *find_option(const cl_cli_option *opts, const char *name, size_t len)
+/* getopt_long's view of an option table: option i is returned as
+ * CL_OPT_BASE + i (its short name, if any, as itself); -h/--help as 'h'. */
+#define CL_OPT_BASE 256
+#define CL_OPT_MAX 64
+
+static const cl_cli_option *option_of(const cl_cli_option *opts, size_t n, int c)
 {
-	for (const cl_cli_option *o = opts; o && o->name; o++)
-		if (strlen(o->name) == len && strncmp(o->name, name, len) == 0)
-			return o;
+	if (c >= CL_OPT_BASE && (size_t)(c - CL_OPT_BASE) < n)
+		return &opts[c - CL_OPT_BASE];
+	for (size_t i = 0; i < n && c > 0 && c < CL_OPT_BASE; i++)
+		if (opts[i].short_name == c)
+			return &opts[i];
 	return NULL;
 }
 
-cl_err cl_cli_parse_opts(int argc, char **argv, const cl_cli_option *opts, const char **pos,
-			 size_t maxpos, size_t *npos, bool *help)
+/* The option's name as written ("--name" or "-n"), for a message. */
+static int written_len(const char *a)
 {
-	size_t np = 0;
-	bool only_pos = false;
+	const char *eq = strchr(a, '=');
+	size_t n = eq ? (size_t)(eq - a) : strlen(a);
+	return (int)(n > 64 ? 64 : n);
+}
+
+/* True if the argument a ("--name" or "--name=value") names exactly name. */
+static bool names_option(const char *a, const char *name)
+{
+	size_t n = strlen(name);
+	return strncmp(a + 2, name, n) == 0 && (a[2 + n] == '\0' || a[2 + n] == '=');
+}
+
+/* Applies one value to o (a value, or one more of a list). */
+static cl_err take_value(const cl_cli_option *o, char *val)
+{
+	if (o->kind == CL_OPT_VALUE) {
+		*o->value = val;
+		return CL_OK;
+	}
+	char *save = NULL;
+	char *t = o->kind == CL_OPT_LIST ? strtok_r(val, ",", &save) : val;
+	for (; t; t = o->kind == CL_OPT_LIST ? strtok_r(NULL, ",", &save) : NULL) {
+		if (*o->count >= o->max_values)
+			return cl_errorf(CL_EINVAL, "option '--%s' given more than %zu times", o->name, o->max_values);
+		o->values[(*o->count)++] = t;
+	}
+	return CL_OK;
+}
+
+cl_err cl_cli_parse_opts(int argc, char **argv, const cl_cli_option *opts, const char **pos, size_t maxpos,
+			 size_t *npos, bool *help)
+{
+	struct option longs[CL_OPT_MAX + 2];
+	/* "-": non-options come back in order as 1; ":": a missing value is ':'. */
+	char shorts[3 + 2 * CL_OPT_MAX + 1] = "-:h";
+	size_t n = 0, ns = 3, np = 0;
 	*help = false;
-	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i];
-		if (only_pos || a[0] != '-' || strcmp(a, "-") == 0) {
-			if (np >= maxpos)
-				return cl_errorf(CL_EINVAL, "unexpected argument '%s'", a);
-			pos[np++] = a;
-			continue;
-		}
-		if (strcmp(a, "--") == 0) {
-			only_pos = true;
-			continue;
-		}
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			*help = true;
-			continue;
-		}
-		if (strncmp(a, "--", 2) != 0)
-			return cl_errorf(CL_EINVAL, "unknown option '%s'", a);
-		const char *name = a + 2;
-		const char *eq = strchr(name, '=');
-		size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
-		const cl_cli_option *o = find_option(opts, name, nlen);
-		if (!o)
-			return cl_errorf(CL_EINVAL, "unknown option '--%.*s'", (int)nlen, name);
-		if (o->kind == CL_OPT_FLAG) {
-			if (eq)
-				return cl_errorf(CL_EINVAL, "option '--%s' takes no value", o->name);
-			*o->flag = true;
-			continue;
-		}
-		const char *val;
-		if (eq) {
-			val = eq + 1;
-		} else {
-			if (i + 1 >= argc)
-				return cl_errorf(CL_EINVAL, "option '--%s' needs a value", o->name);
-			val = argv[++i];
-		}
-		if (o->kind == CL_OPT_VALUE) {
-			*o->value = val;
-		} else {
-			if (*o->count >= o->max_values)
-				return cl_errorf(CL_EINVAL, "option '--%s' given more than %zu times", o->name,
-						 o->max_values);
-			o->values[(*o->count)++] = val;
+	*npos = 0;
+	for (; opts && opts[n].name; n++) {
+		CL_ENSURE(n < CL_OPT_MAX, CL_EINTERNAL, "too many options in one command's table");
+		bool arg = opts[n].kind != CL_OPT_FLAG;
+		longs[n] = (struct option){opts[n].name, arg ? required_argument : no_argument, NULL,
+					   CL_OPT_BASE + (int)n};
+		if (opts[n].short_name) {
+			shorts[ns++] = opts[n].short_name;
+			if (arg)
+				shorts[ns++] = ':';
 		}
 	}
+	shorts[ns] = '\0';
+	longs[n] = (struct option){"help", no_argument, NULL, 'h'};
+	longs[n + 1] = (struct option){0};
+
+	/* getopt_long reads from argv[1]: give it a copy with a program name. */
+	char **av = calloc((size_t)argc + 2, sizeof(*av));
+	if (!av)
+		return CL_ENOMEM;
+	av[0] = "cloister";
+	for (int i = 0; i < argc; i++)
+		av[i + 1] = argv[i];
+	cl_err err = CL_OK;
+	optind = 0; /* a full reset: the parser may run more than once */
+	opterr = 0;
+	for (;;) {
+		int at = optind > 0 ? optind : 1; /* the element being read */
+		int li = -1;
+		int c = getopt_long(argc + 1, av, shorts, longs, &li);
+		if (c == -1)
+			break;
+		const char *a = at <= argc ? av[at] : "";
+		const cl_cli_option *o = option_of(opts, n, c == '?' || c == ':' ? optopt : c);
+		if (c == 1) {
+			if (np >= maxpos) {
+				err = cl_errorf(CL_EINVAL, "unexpected argument '%s'", optarg);
+				goto out;
+			}
+			pos[np++] = optarg;
+			continue;
+		}
+		/* getopt_long takes an unambiguous prefix ("--nam"); a command's
+		 * options are only ever their full names. */
+		const char *matched = li >= 0 ? longs[li].name : o && (c == ':' || c == '?') ? o->name : NULL;
+		if (matched && strncmp(a, "--", 2) == 0 && !names_option(a, matched)) {
+			err = cl_errorf(CL_EINVAL, "unknown option '%.*s'", written_len(a), a);
+			goto out;
+		}
+		if (c == 'h') {
+			*help = true;
+		} else if (c == ':') {
+			err = cl_errorf(CL_EINVAL, "option '--%s' needs a value", o ? o->name : "?");
+			goto out;
+		} else if (c == '?') {
+			if (o && optopt >= CL_OPT_BASE)
+				err = cl_errorf(CL_EINVAL, "option '--%s' takes no value", o->name);
+			else if (optopt == 'h' && strncmp(a, "--", 2) == 0)
+				err = cl_errorf(CL_EINVAL, "option '--help' takes no value");
+			else if (optopt > 0 && optopt < CL_OPT_BASE && strncmp(a, "--", 2) != 0)
+				err = cl_errorf(CL_EINVAL, "unknown option '-%c'", optopt);
+			else
+				err = cl_errorf(CL_EINVAL, "unknown option '%.*s'", written_len(a), a);
+			goto out;
+		} else if (o && o->kind == CL_OPT_FLAG) {
+			*o->flag = true;
+		} else if (o) {
+			CL_GUARD_OUT(err, take_value(o, optarg));
+		}
+	}
+	/* After "--": the rest is positional. */
+	for (int i = optind; i <= argc; i++) {
+		if (np >= maxpos) {
+			err = cl_errorf(CL_EINVAL, "unexpected argument '%s'", av[i]);
+			goto out;
+		}
+		pos[np++] = av[i];
+	}
 	*npos = np;
-	return CL_OK;
+out:
+	free(av);
+	return err;
 }
 
 cl_err cl_cli_parse_uint(const char *s, uint64_t max, uint64_t *out)
@@ -292,4 +367,12 @@ bool cl_cli_parse_or_help(int argc, char **argv, const cl_cli_option *opts, cons
 		return true;
 	}
 	return false;
+}
+
+int cl_cli_parse_or_usage(int argc, char **argv, const cl_cli_option *opts, const char **pos, size_t maxpos,
+			  size_t *npos)
+{
+	bool help = false;
+	cl_err err = cl_cli_parse_opts(argc, argv, opts, pos, maxpos, npos, &help);
+	return err == CL_OK ? 0 : cl_cli_fail_usage(err);
 }

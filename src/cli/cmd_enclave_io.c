@@ -83,21 +83,26 @@ static cl_err write_all(int fd, const uint8_t *p, size_t n)
 	return CL_OK;
 }
 
-/* Parses "ID [options]" common to the three verbs. Returns -1 to go on, else an exit code. */
-static int parse_id(const char *verb, const char *usage, int argc, char **argv,
-		    const cl_cli_option *opts, const char **id)
+/* Parses "ID [options]" common to the three verbs, like cl_cli_parse_or_help:
+ * true when the command is answered already (--help, or a usage error
+ * printed) and returns *rc; false: go on with *id. */
+static bool parse_id(const char *verb, const char *usage, int argc, char **argv, const cl_cli_option *opts,
+		     const char **id, int *rc)
 {
 	const char *pos[1];
 	size_t npos;
-	int rc;
-	if (cl_cli_parse_or_help(argc, argv, opts, pos, 1, &npos, usage, &rc))
-		return rc;
-	if (npos != 1)
-		return cl_cli_usage("enclave %s: missing enclave ID", verb);
-	if (!cl_cli_valid_id(pos[0]))
-		return cl_cli_usage("enclave %s: invalid enclave ID '%s'", verb, pos[0]);
+	if (cl_cli_parse_or_help(argc, argv, opts, pos, 1, &npos, usage, rc))
+		return true;
+	if (npos != 1) {
+		*rc = cl_cli_usage("enclave %s: missing enclave ID", verb);
+		return true;
+	}
+	if (!cl_cli_valid_id(pos[0])) {
+		*rc = cl_cli_usage("enclave %s: invalid enclave ID '%s'", verb, pos[0]);
+		return true;
+	}
 	*id = pos[0];
-	return -1;
+	return false;
 }
 
 int cl_enclave_send(int argc, char **argv)
@@ -105,8 +110,8 @@ int cl_enclave_send(int argc, char **argv)
 	const char *data = NULL, *id = NULL;
 	const cl_cli_option opts[] = {{"data", CL_OPT_VALUE, .value = &data}, {0}};
 	char usage[512];
-	int rc = parse_id("send", send_usage(usage, sizeof(usage)), argc, argv, opts, &id);
-	if (rc >= 0)
+	int rc;
+	if (parse_id("send", send_usage(usage, sizeof(usage)), argc, argv, opts, &id, &rc))
 		return rc;
 	cl_buf in;
 	cl_buf_init(&in, SEND_MAX);
@@ -182,8 +187,8 @@ int cl_enclave_recv(int argc, char **argv)
 		{0},
 	};
 	char usage[512];
-	int rc = parse_id("recv", recv_usage(usage, sizeof(usage)), argc, argv, opts, &id);
-	if (rc >= 0)
+	int rc;
+	if (parse_id("recv", recv_usage(usage, sizeof(usage)), argc, argv, opts, &id, &rc))
 		return rc;
 	uint64_t wait_ms = 0, max = CL_PROTO_RECV_DEFAULT;
 	cl_err err = CL_OK;
@@ -219,8 +224,8 @@ int cl_enclave_logs(int argc, char **argv)
 {
 	const char *id = NULL;
 	static const cl_cli_option opts[] = {{0}};
-	int rc = parse_id("logs", logs_usage, argc, argv, opts, &id);
-	if (rc >= 0)
+	int rc;
+	if (parse_id("logs", logs_usage, argc, argv, opts, &id, &rc))
 		return rc;
 	cl_cli_conn *c = NULL;
 	json_t *resp = NULL;

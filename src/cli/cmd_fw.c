@@ -1,5 +1,5 @@
 /* cmd_fw.c — `cloister fw ...`: the firmware signing tools. This file holds
- * the dispatcher, the option parser shared by cmd_fw*.c, and keygen, sign
+ * the dispatcher, a number parser shared by cmd_fw*.c, and keygen, sign
  * and cosign; trust roots are in cmd_fw_trust.c, inspect/verify in
  * cmd_fw_verify.c, push/status/audit (hosts, via the control plane) in
  * cmd_fw_host.c. Pages: docs/cli/fw-*.md; format: docs/firmware-bundle.md. */
@@ -16,29 +16,11 @@
 #include "cli/cmd_fw.h"
 #include "cli/commands.h"
 #include "common/util.h"
-#include "fw/fw.h"
+#include "fw/fw_tools.h"
 
 #define BUNDLE_FILE_MAX ((size_t)FW_MAX_BUNDLE)
 
-int fw_cli_fail(cl_err e)
-{
-	const char *d = cl_error_detail();
-	fprintf(stderr, "error: %s\n", d && *d ? d : cl_err_str(e));
-	return 1;
-}
-
-int fw_cli_usage(const char *fmt, ...)
-{
-	va_list ap;
-	fputs("error: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return 2;
-}
-
-cl_err fw_cli_u64(const char *s, const char *what, uint64_t *out)
+cl_err cl_cli_fw_u64(const char *s, const char *what, uint64_t *out)
 {
 	char *end = NULL;
 	if (!s || !*s || *s == '-' || *s == '+')
@@ -51,75 +33,24 @@ cl_err fw_cli_u64(const char *s, const char *what, uint64_t *out)
 	return CL_OK;
 }
 
-static const fw_cli_opt *find_opt(const fw_cli_opt *opts, const char *name, size_t len)
-{
-	for (const fw_cli_opt *o = opts; o->name; o++)
-		if (strlen(o->name) == len && strncmp(o->name, name, len) == 0)
-			return o;
-	return NULL;
-}
-
-int fw_cli_parse(int argc, char **argv, const fw_cli_opt *opts, const char **pos, size_t maxpos, size_t *npos)
-{
-	bool dashdash = false;
-	*npos = 0;
-	for (int i = 0; i < argc; i++) {
-		char *a = argv[i];
-		if (dashdash || a[0] != '-' || a[1] == '\0') {
-			if (*npos == maxpos)
-				return fw_cli_usage("unexpected argument '%.64s'", a);
-			pos[(*npos)++] = a;
-			continue;
-		}
-		if (strcmp(a, "--") == 0) {
-			dashdash = true;
-			continue;
-		}
-		const char *name = a[1] == '-' ? a + 2 : a + 1;
-		const char *eq = strchr(name, '=');
-		size_t len = eq ? (size_t)(eq - name) : strlen(name);
-		const fw_cli_opt *o = find_opt(opts, name, len);
-		if (!o)
-			return fw_cli_usage("unknown option '%.64s'", a);
-		if (o->flag) {
-			if (eq)
-				return fw_cli_usage("option --%s takes no value", o->name);
-			*o->flag = true;
-			continue;
-		}
-		char *val = eq ? (char *)eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
-		if (!val)
-			return fw_cli_usage("option --%s needs a value", o->name);
-		if (o->value) {
-			*o->value = val;
-			continue;
-		}
-		char *save = NULL;
-		for (char *t = strtok_r(val, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-			if (*o->n == o->max)
-				return fw_cli_usage("too many --%s values (at most %zu)", o->name, o->max);
-			o->vals[(*o->n)++] = t;
-		}
-	}
-	return 0;
-}
-
 static int cmd_keygen(int argc, char **argv)
 {
 	const char *out = NULL, *pub = NULL, *pos[1];
 	size_t npos;
 	void *key = NULL;
 	cl_err err;
-	const fw_cli_opt opts[] = {{.name = "out", .value = &out}, {.name = "o", .value = &out},
-				   {.name = "pub", .value = &pub}, {0}};
-	int rc = fw_cli_parse(argc, argv, opts, pos, 0, &npos);
+	const cl_cli_option opts[] = {{.name = "out", .kind = CL_OPT_VALUE, .value = &out, .short_name = 'o'},
+				      {.name = "pub", .kind = CL_OPT_VALUE, .value = &pub},
+				      {0}};
+	int rc = cl_cli_parse_or_usage(argc, argv, opts, pos, 0, &npos);
 	if (rc)
 		return rc;
 	if (!out)
-		return fw_cli_usage("fw keygen needs --out KEY.pem");
+		return cl_cli_usage("fw keygen needs --out KEY.pem");
 	/* Never clobber an existing key: losing a signing key is not undoable. */
 	if (access(out, F_OK) == 0 || (pub && access(pub, F_OK) == 0))
-		return fw_cli_usage("%s already exists; refusing to overwrite a key", access(out, F_OK) == 0 ? out : pub);
+		return cl_cli_usage("%s already exists; refusing to overwrite a key",
+				    access(out, F_OK) == 0 ? out : pub);
 	err = fw_key_generate(&key);
 	if (err == CL_OK)
 		err = fw_key_save_private(key, out);
@@ -135,7 +66,7 @@ static int cmd_keygen(int argc, char **argv)
 		}
 	}
 	fw_key_free(key);
-	return err == CL_OK ? 0 : fw_cli_fail(err);
+	return err == CL_OK ? 0 : cl_cli_fail(err);
 }
 
 static int cmd_sign(int argc, char **argv)
@@ -144,21 +75,26 @@ static int cmd_sign(int argc, char **argv)
 	const char *seq = NULL, *use_before = NULL, *encrypt_to = NULL, *pos[1];
 	fw_sign_params p = {0};
 	size_t npos;
-	const fw_cli_opt opts[] = {
-		{.name = "key", .value = &key_path},     {.name = "vendor", .value = &vendor},
-		{.name = "class", .value = &class_id},   {.name = "component", .value = &p.component},
-		{.name = "version", .value = &p.version}, {.name = "sequence", .value = &seq},
-		{.name = "channel", .value = &p.channel}, {.name = "use-before", .value = &use_before},
-		{.name = "encrypt-to", .value = &encrypt_to}, {.name = "image", .value = &image_path},
-		{.name = "out", .value = &out},          {.name = "o", .value = &out},
+	const cl_cli_option opts[] = {
+		{.name = "key", .kind = CL_OPT_VALUE, .value = &key_path},
+		{.name = "vendor", .kind = CL_OPT_VALUE, .value = &vendor},
+		{.name = "class", .kind = CL_OPT_VALUE, .value = &class_id},
+		{.name = "component", .kind = CL_OPT_VALUE, .value = &p.component},
+		{.name = "version", .kind = CL_OPT_VALUE, .value = &p.version},
+		{.name = "sequence", .kind = CL_OPT_VALUE, .value = &seq},
+		{.name = "channel", .kind = CL_OPT_VALUE, .value = &p.channel},
+		{.name = "use-before", .kind = CL_OPT_VALUE, .value = &use_before},
+		{.name = "encrypt-to", .kind = CL_OPT_VALUE, .value = &encrypt_to},
+		{.name = "image", .kind = CL_OPT_VALUE, .value = &image_path},
+		{.name = "out", .kind = CL_OPT_VALUE, .value = &out, .short_name = 'o'},
 		{0},
 	};
-	int rc = fw_cli_parse(argc, argv, opts, pos, 0, &npos);
+	int rc = cl_cli_parse_or_usage(argc, argv, opts, pos, 0, &npos);
 	if (rc)
 		return rc;
 	if (!key_path || !vendor || !class_id || !p.component || !p.version || !seq || !p.channel || !image_path ||
 	    !out)
-		return fw_cli_usage("fw sign needs --key --vendor --class --component --version --sequence --channel "
+		return cl_cli_usage("fw sign needs --key --vendor --class --component --version --sequence --channel "
 				    "--image and -o");
 	void *key = NULL, *dev = NULL;
 	cl_buf img, bundle;
@@ -167,9 +103,9 @@ static int cmd_sign(int argc, char **argv)
 	cl_buf_init(&bundle, BUNDLE_FILE_MAX);
 	CL_GUARD_OUT(err, fw_uuid_parse(vendor, p.vendor));
 	CL_GUARD_OUT(err, fw_uuid_parse(class_id, p.class_id));
-	CL_GUARD_OUT(err, fw_cli_u64(seq, "--sequence", &p.sequence));
+	CL_GUARD_OUT(err, cl_cli_fw_u64(seq, "--sequence", &p.sequence));
 	if (use_before) {
-		CL_GUARD_OUT(err, fw_cli_u64(use_before, "--use-before", &p.use_before));
+		CL_GUARD_OUT(err, cl_cli_fw_u64(use_before, "--use-before", &p.use_before));
 		p.has_use_before = true;
 		/* A device refuses a bundle whose use-before has passed (expired). */
 		uint64_t now = cl_now_wall_ms() / 1000;
@@ -202,7 +138,7 @@ out:
 	fw_key_free(dev);
 	cl_buf_free(&img);
 	cl_buf_free(&bundle);
-	return err == CL_OK ? 0 : fw_cli_fail(err);
+	return err == CL_OK ? 0 : cl_cli_fail(err);
 }
 
 /* Locks the bundle file itself so concurrent co-signers serialise: after the
@@ -232,12 +168,12 @@ static int cmd_cosign(int argc, char **argv)
 {
 	const char *key_path = NULL, *pos[1];
 	size_t npos;
-	const fw_cli_opt opts[] = {{.name = "key", .value = &key_path}, {0}};
-	int rc = fw_cli_parse(argc, argv, opts, pos, 1, &npos), fd = -1;
+	const cl_cli_option opts[] = {{.name = "key", .kind = CL_OPT_VALUE, .value = &key_path}, {0}};
+	int rc = cl_cli_parse_or_usage(argc, argv, opts, pos, 1, &npos), fd = -1;
 	if (rc)
 		return rc;
 	if (!key_path || npos != 1)
-		return fw_cli_usage("usage: cloister fw cosign --key KEY.pem BUNDLE");
+		return cl_cli_usage("usage: cloister fw cosign --key KEY.pem BUNDLE");
 	void *key = NULL;
 	cl_buf in, out;
 	cl_err err;
@@ -256,7 +192,7 @@ out:
 	fw_key_free(key);
 	cl_buf_free(&in);
 	cl_buf_free(&out);
-	return err == CL_OK ? 0 : fw_cli_fail(err);
+	return err == CL_OK ? 0 : cl_cli_fail(err);
 }
 
 static void usage(FILE *f)
@@ -288,7 +224,7 @@ static void usage(FILE *f)
 int cl_cmd_fw(int argc, char **argv)
 {
 	if (argc < 1)
-		return fw_cli_usage("fw needs a command (see 'cloister fw help')");
+		return cl_cli_usage("fw needs a command (see 'cloister fw help')");
 	const char *verb = argv[0];
 	if (strcmp(verb, "push") == 0)
 		return cl_cmd_fw_push(argc - 1, argv + 1);
@@ -320,5 +256,5 @@ int cl_cmd_fw(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	return fw_cli_usage("unknown fw command '%.32s' (see 'cloister fw help')", verb);
+	return cl_cli_usage("unknown fw command '%.32s' (see 'cloister fw help')", verb);
 }

@@ -167,10 +167,10 @@ int cl_cmd_fw_push(int argc, char **argv)
 	bool next_boot = false, wait = false;
 	size_t npos = 0;
 	int rc;
-	const cl_cli_option opts[] = {{"host", CL_OPT_VALUE, NULL, &host, NULL, 0, NULL},
-				      {"device", CL_OPT_VALUE, NULL, &device, NULL, 0, NULL},
-				      {"next-boot", CL_OPT_FLAG, &next_boot, NULL, NULL, 0, NULL},
-				      {"wait", CL_OPT_FLAG, &wait, NULL, NULL, 0, NULL},
+	const cl_cli_option opts[] = {{"host", CL_OPT_VALUE, NULL, &host, NULL, 0, NULL, 0},
+				      {"device", CL_OPT_VALUE, NULL, &device, NULL, 0, NULL, 0},
+				      {"next-boot", CL_OPT_FLAG, &next_boot, NULL, NULL, 0, NULL, 0},
+				      {"wait", CL_OPT_FLAG, &wait, NULL, NULL, 0, NULL, 0},
 				      {0}};
 	if (cl_cli_parse_or_help(argc, argv, opts, pos, 1, &npos, push_usage, &rc))
 		return rc;
@@ -203,7 +203,7 @@ int cl_cmd_host_power_cycle(int argc, char **argv)
 	bool wait = false;
 	size_t npos = 0;
 	int rc;
-	const cl_cli_option opts[] = {{"wait", CL_OPT_FLAG, &wait, NULL, NULL, 0, NULL}, {0}};
+	const cl_cli_option opts[] = {{"wait", CL_OPT_FLAG, &wait, NULL, NULL, 0, NULL, 0}, {0}};
 	if (cl_cli_parse_or_help(argc, argv, opts, pos, 1, &npos, power_usage, &rc))
 		return rc;
 	if (npos != 1)
@@ -225,8 +225,8 @@ int cl_cmd_host_clear_quarantine(int argc, char **argv)
 	bool wait = false;
 	size_t npos = 0;
 	int rc;
-	const cl_cli_option opts[] = {{"reason", CL_OPT_VALUE, NULL, &reason, NULL, 0, NULL},
-				      {"wait", CL_OPT_FLAG, &wait, NULL, NULL, 0, NULL},
+	const cl_cli_option opts[] = {{"reason", CL_OPT_VALUE, NULL, &reason, NULL, 0, NULL, 0},
+				      {"wait", CL_OPT_FLAG, &wait, NULL, NULL, 0, NULL, 0},
 				      {0}};
 	if (cl_cli_parse_or_help(argc, argv, opts, pos, 1, &npos, clear_usage, &rc))
 		return rc;
@@ -297,9 +297,9 @@ int cl_cmd_fw_status(int argc, char **argv)
 	const char *host = NULL, *devkey = NULL, *out_file = NULL, *pos[1];
 	size_t npos = 0;
 	int rc;
-	const cl_cli_option opts[] = {{"host", CL_OPT_VALUE, NULL, &host, NULL, 0, NULL},
-				      {"device-key", CL_OPT_VALUE, NULL, &devkey, NULL, 0, NULL},
-				      {"out", CL_OPT_VALUE, NULL, &out_file, NULL, 0, NULL},
+	const cl_cli_option opts[] = {{"host", CL_OPT_VALUE, NULL, &host, NULL, 0, NULL, 0},
+				      {"device-key", CL_OPT_VALUE, NULL, &devkey, NULL, 0, NULL, 0},
+				      {"out", CL_OPT_VALUE, NULL, &out_file, NULL, 0, NULL, 0},
 				      {0}};
 	if (cl_cli_parse_or_help(argc, argv, opts, pos, 0, &npos, status_usage, &rc))
 		return rc;
@@ -453,9 +453,9 @@ int cl_cmd_fw_audit(int argc, char **argv)
 	size_t npos = 0;
 	int rc;
 	uint64_t after = 0;
-	const cl_cli_option opts[] = {{"host", CL_OPT_VALUE, NULL, &host, NULL, 0, NULL},
-				      {"verify", CL_OPT_FLAG, &verify, NULL, NULL, 0, NULL},
-				      {"after", CL_OPT_VALUE, NULL, &after_s, NULL, 0, NULL},
+	const cl_cli_option opts[] = {{"host", CL_OPT_VALUE, NULL, &host, NULL, 0, NULL, 0},
+				      {"verify", CL_OPT_FLAG, &verify, NULL, NULL, 0, NULL, 0},
+				      {"after", CL_OPT_VALUE, NULL, &after_s, NULL, 0, NULL, 0},
 				      {0}};
 	if (cl_cli_parse_or_help(argc, argv, opts, pos, 0, &npos, audit_usage, &rc))
 		return rc;

@@ -12,7 +12,7 @@
 
 #include "cli/cmd_fw.h"
 #include "common/util.h"
-#include "fw/fw.h"
+#include "fw/fw_tools.h"
 #include "fwguard/fwguard.h"
 
 #define TR_FILE_MAX (64 * 1024)
@@ -35,9 +35,9 @@ static cl_err build(const tr_args *a, uint64_t version, cl_buf *out)
 	void *signers[FW_MAX_SIGNERS] = {0}, *keys[FW_MAX_SIGNERS] = {0};
 	uint64_t k, expires = 0;
 	cl_err err;
-	CL_GUARD(fw_cli_u64(a->threshold, "--threshold", &k));
+	CL_GUARD(cl_cli_fw_u64(a->threshold, "--threshold", &k));
 	if (a->expires) {
-		CL_GUARD(fw_cli_u64(a->expires, "--expires", &expires));
+		CL_GUARD(cl_cli_fw_u64(a->expires, "--expires", &expires));
 		/* Accepted, a document already expired would refuse every bundle
 		 * until the next rotation: devices refuse it, and so does this. */
 		uint64_t now = cl_now_wall_ms() / 1000;
@@ -98,27 +98,30 @@ int cl_cmd_fw_trust_root(int argc, char **argv)
 	const char *pos[1];
 	size_t npos;
 	if (argc < 1 || (strcmp(argv[0], "sign") != 0 && strcmp(argv[0], "rotate") != 0))
-		return fw_cli_usage("usage: cloister fw trust-root sign|rotate ...");
+		return cl_cli_usage("usage: cloister fw trust-root sign|rotate ...");
 	bool rotate = strcmp(argv[0], "rotate") == 0;
-	const fw_cli_opt opts[] = {
-		{.name = "version", .value = &a.version},
-		{.name = "threshold", .value = &a.threshold},
-		{.name = "expires", .value = &a.expires},
-		{.name = "prev", .value = &a.prev},
-		{.name = "root", .value = &a.root},
-		{.name = "out", .value = &a.out},
-		{.name = "o", .value = &a.out},
-		{.name = "signer", .vals = a.signers, .max = FW_MAX_SIGNERS, .n = &a.nsigners},
-		{.name = "key", .vals = a.keys, .max = FW_MAX_SIGNERS, .n = &a.nkeys},
+	const cl_cli_option opts[] = {
+		{.name = "version", .kind = CL_OPT_VALUE, .value = &a.version},
+		{.name = "threshold", .kind = CL_OPT_VALUE, .value = &a.threshold},
+		{.name = "expires", .kind = CL_OPT_VALUE, .value = &a.expires},
+		{.name = "prev", .kind = CL_OPT_VALUE, .value = &a.prev},
+		{.name = "root", .kind = CL_OPT_VALUE, .value = &a.root},
+		{.name = "out", .kind = CL_OPT_VALUE, .value = &a.out, .short_name = 'o'},
+		{.name = "signer",
+		 .kind = CL_OPT_LIST,
+		 .values = a.signers,
+		 .max_values = FW_MAX_SIGNERS,
+		 .count = &a.nsigners},
+		{.name = "key", .kind = CL_OPT_LIST, .values = a.keys, .max_values = FW_MAX_SIGNERS, .count = &a.nkeys},
 		{0},
 	};
-	int rc = fw_cli_parse(argc - 1, argv + 1, opts, pos, 0, &npos);
+	int rc = cl_cli_parse_or_usage(argc - 1, argv + 1, opts, pos, 0, &npos);
 	if (rc)
 		return rc;
 	if (!a.threshold || !a.out || a.nsigners == 0 || a.nkeys == 0)
-		return fw_cli_usage("trust-root %s needs --threshold, --signer, --key and -o", argv[0]);
+		return cl_cli_usage("trust-root %s needs --threshold, --signer, --key and -o", argv[0]);
 	if (rotate ? (!a.prev || a.version) : (!a.version || a.prev))
-		return fw_cli_usage(rotate ? "trust-root rotate needs --prev (the version is prev + 1)"
+		return cl_cli_usage(rotate ? "trust-root rotate needs --prev (the version is prev + 1)"
 					   : "trust-root sign needs --version (use rotate with --prev for N+1)");
 	cl_buf prev, doc;
 	uint64_t version = 0;
@@ -143,7 +146,7 @@ int cl_cmd_fw_trust_root(int argc, char **argv)
 			goto out;
 		}
 	} else {
-		CL_GUARD_OUT(err, fw_cli_u64(a.version, "--version", &version));
+		CL_GUARD_OUT(err, cl_cli_fw_u64(a.version, "--version", &version));
 	}
 	CL_GUARD_OUT(err, build(&a, version, &doc));
 	if (rotate)
@@ -154,7 +157,7 @@ int cl_cmd_fw_trust_root(int argc, char **argv)
 out:
 	cl_buf_free(&prev);
 	cl_buf_free(&doc);
-	return err == CL_OK ? 0 : fw_cli_fail(err);
+	return err == CL_OK ? 0 : cl_cli_fail(err);
 }
 
 /* Fills the target from the options: one device of one host, or --any. */
@@ -187,30 +190,36 @@ int cl_cmd_fw_window_policy(int argc, char **argv)
 	const char *host = NULL, *dev = NULL, *vendor = NULL, *cls = NULL, *devkey = NULL;
 	bool any = false;
 	size_t npos;
-	const fw_cli_opt opts[] = {
-		{.name = "key", .value = &key_path},	   {.name = "version", .value = &version},
-		{.name = "seconds", .value = &seconds},	   {.name = "power-cycle", .value = &cycle},
-		{.name = "host", .value = &host},	   {.name = "device", .value = &dev},
-		{.name = "vendor", .value = &vendor},	   {.name = "class", .value = &cls},
-		{.name = "device-key", .value = &devkey}, {.name = "any", .flag = &any},
-		{.name = "out", .value = &out},		   {.name = "o", .value = &out},
+	const cl_cli_option opts[] = {
+		{.name = "key", .kind = CL_OPT_VALUE, .value = &key_path},
+		{.name = "version", .kind = CL_OPT_VALUE, .value = &version},
+		{.name = "seconds", .kind = CL_OPT_VALUE, .value = &seconds},
+		{.name = "power-cycle", .kind = CL_OPT_VALUE, .value = &cycle},
+		{.name = "host", .kind = CL_OPT_VALUE, .value = &host},
+		{.name = "device", .kind = CL_OPT_VALUE, .value = &dev},
+		{.name = "vendor", .kind = CL_OPT_VALUE, .value = &vendor},
+		{.name = "class", .kind = CL_OPT_VALUE, .value = &cls},
+		{.name = "device-key", .kind = CL_OPT_VALUE, .value = &devkey},
+		{.name = "any", .kind = CL_OPT_FLAG, .flag = &any},
+		{.name = "out", .kind = CL_OPT_VALUE, .value = &out, .short_name = 'o'},
 		{0},
 	};
-	int rc = fw_cli_parse(argc, argv, opts, pos, 0, &npos);
+	int rc = cl_cli_parse_or_usage(argc, argv, opts, pos, 0, &npos);
 	if (rc)
 		return rc;
 	if (!key_path || !version || !seconds || !out)
-		return fw_cli_usage("fw window-policy needs --key, --version, --seconds and -o (see 'cloister fw help')");
+		return cl_cli_usage(
+			"fw window-policy needs --key, --version, --seconds and -o (see 'cloister fw help')");
 	fwg_policy_params p;
 	void *key = NULL;
 	cl_buf doc;
 	cl_err err;
 	memset(&p, 0, sizeof(p));
 	cl_buf_init(&doc, 4096);
-	CL_GUARD_OUT(err, fw_cli_u64(version, "--version", &p.version));
-	CL_GUARD_OUT(err, fw_cli_u64(seconds, "--seconds", &p.seconds));
+	CL_GUARD_OUT(err, cl_cli_fw_u64(version, "--version", &p.version));
+	CL_GUARD_OUT(err, cl_cli_fw_u64(seconds, "--seconds", &p.seconds));
 	if (cycle) {
-		CL_GUARD_OUT(err, fw_cli_u64(cycle, "--power-cycle", &p.power_cycle));
+		CL_GUARD_OUT(err, cl_cli_fw_u64(cycle, "--power-cycle", &p.power_cycle));
 		if (p.power_cycle == 0) {
 			err = cl_errorf(CL_EINVAL, "--power-cycle must be 1..%llu (the host's power_cycle in fw status)",
 					(unsigned long long)FW_UINT_MAX);
@@ -230,5 +239,5 @@ int cl_cmd_fw_window_policy(int argc, char **argv)
 out:
 	fw_key_free(key);
 	cl_buf_free(&doc);
-	return err == CL_OK ? 0 : fw_cli_fail(err);
+	return err == CL_OK ? 0 : cl_cli_fail(err);
 }

@@ -10,7 +10,7 @@
 #include "cli/cli.h"
 #include "cli/cmd_fw.h"
 #include "common/util.h"
-#include "fw/fw.h"
+#include "fw/fw_tools.h"
 
 #define BUNDLE_FILE_MAX ((size_t)FW_MAX_IMAGE + 64 * 1024)
 #define TR_FILE_MAX (64 * 1024)
@@ -60,13 +60,13 @@ int cl_cmd_fw_inspect(int argc, char **argv)
 	bool as_json = false;
 	const char *pos[1];
 	size_t npos;
-	const fw_cli_opt opts[] = {{.name = "json", .flag = &as_json}, {0}};
-	int rc = fw_cli_parse(argc, argv, opts, pos, 1, &npos);
+	const cl_cli_option opts[] = {{.name = "json", .kind = CL_OPT_FLAG, .flag = &as_json}, {0}};
+	int rc = cl_cli_parse_or_usage(argc, argv, opts, pos, 1, &npos);
 	if (rc)
 		return rc;
 	as_json = as_json || cl_cli_global()->json; /* main.c lifts --json out as a global option */
 	if (npos != 1)
-		return fw_cli_usage("usage: cloister fw inspect [--json] BUNDLE");
+		return cl_cli_usage("usage: cloister fw inspect [--json] BUNDLE");
 	cl_buf in;
 	cl_err err;
 	fw_bundle_view *v = calloc(1, sizeof(*v));
@@ -109,7 +109,7 @@ int cl_cmd_fw_inspect(int argc, char **argv)
 out:
 	free(v);
 	cl_buf_free(&in);
-	return err == CL_OK ? 0 : fw_cli_fail(err);
+	return err == CL_OK ? 0 : cl_cli_fail(err);
 }
 
 typedef struct verify_args {
@@ -162,11 +162,11 @@ static cl_err run_verify(const verify_args *a, const char *bundle_path)
 		return CL_ENOMEM;
 	CL_GUARD_OUT(err, fw_uuid_parse(a->vendor, dev.vendor));
 	CL_GUARD_OUT(err, fw_uuid_parse(a->class_id, dev.class_id));
-	CL_GUARD_OUT(err, fw_cli_u64(a->counter, "--counter", &dev.counter));
+	CL_GUARD_OUT(err, cl_cli_fw_u64(a->counter, "--counter", &dev.counter));
 	if (a->now)
-		CL_GUARD_OUT(err, fw_cli_u64(a->now, "--now", &dev.now));
+		CL_GUARD_OUT(err, cl_cli_fw_u64(a->now, "--now", &dev.now));
 	if (a->floor)
-		CL_GUARD_OUT(err, fw_cli_u64(a->floor, "--trust-floor", &dev.trust_floor));
+		CL_GUARD_OUT(err, cl_cli_fw_u64(a->floor, "--trust-floor", &dev.trust_floor));
 	if (a->device_key)
 		CL_GUARD_OUT(err, fw_key_load_private(a->device_key, &dk));
 	fw_openssl_ops(&ops, dk);
@@ -205,25 +205,25 @@ int cl_cmd_fw_verify(int argc, char **argv)
 	verify_args a = {0};
 	const char *pos[1];
 	size_t npos;
-	const fw_cli_opt opts[] = {
-		{.name = "root", .value = &a.root},
-		{.name = "trust-root", .vals = a.trs, .max = 32, .n = &a.ntrs},
-		{.name = "vendor", .value = &a.vendor},
-		{.name = "class", .value = &a.class_id},
-		{.name = "component", .value = &a.component},
-		{.name = "counter", .value = &a.counter},
-		{.name = "now", .value = &a.now},
-		{.name = "trust-floor", .value = &a.floor},
-		{.name = "device-key", .value = &a.device_key},
-		{.name = "out", .value = &a.out},
+	const cl_cli_option opts[] = {
+		{.name = "root", .kind = CL_OPT_VALUE, .value = &a.root},
+		{.name = "trust-root", .kind = CL_OPT_LIST, .values = a.trs, .max_values = 32, .count = &a.ntrs},
+		{.name = "vendor", .kind = CL_OPT_VALUE, .value = &a.vendor},
+		{.name = "class", .kind = CL_OPT_VALUE, .value = &a.class_id},
+		{.name = "component", .kind = CL_OPT_VALUE, .value = &a.component},
+		{.name = "counter", .kind = CL_OPT_VALUE, .value = &a.counter},
+		{.name = "now", .kind = CL_OPT_VALUE, .value = &a.now},
+		{.name = "trust-floor", .kind = CL_OPT_VALUE, .value = &a.floor},
+		{.name = "device-key", .kind = CL_OPT_VALUE, .value = &a.device_key},
+		{.name = "out", .kind = CL_OPT_VALUE, .value = &a.out},
 		{0},
 	};
-	int rc = fw_cli_parse(argc, argv, opts, pos, 1, &npos);
+	int rc = cl_cli_parse_or_usage(argc, argv, opts, pos, 1, &npos);
 	if (rc)
 		return rc;
 	if (!a.root || a.ntrs == 0 || !a.vendor || !a.class_id || !a.component || !a.counter || npos != 1)
-		return fw_cli_usage("usage: cloister fw verify --root ROOT_PUB.pem --trust-root TR.cbor[,...] --vendor "
+		return cl_cli_usage("usage: cloister fw verify --root ROOT_PUB.pem --trust-root TR.cbor[,...] --vendor "
 				    "UUID --class UUID --component ADDR --counter N BUNDLE");
 	cl_err err = run_verify(&a, pos[0]);
-	return err == CL_OK ? 0 : fw_cli_fail(err);
+	return err == CL_OK ? 0 : cl_cli_fail(err);
 }

@@ -46,57 +46,59 @@ void cl_frame_dec_commit(cl_frame_dec *d, size_t n)
 	d->len += n;
 }
 
-int cl_frame_next(cl_frame_dec *d, uint8_t *type, const uint8_t **payload, uint32_t *len)
+cl_err cl_frame_pull(cl_frame_dec *d, bool *got, uint8_t *type, const uint8_t **payload, uint32_t *len)
 {
+	*got = false;
 	size_t avail = d->len - d->off;
 	if (avail < CL_FRAME_HDR)
-		return 0;
+		return CL_OK;
 	const uint8_t *h = d->buf + d->off;
 	uint32_t n = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
-	if (n > d->max || h[4] < CL_FRAME_DATA || h[4] > CL_FRAME_TYPE_MAX)
-		return -1;
+	if (n > d->max)
+		return CL_ETOOBIG;
+	if (h[4] < CL_FRAME_DATA || h[4] > CL_FRAME_TYPE_MAX)
+		return CL_EPROTO;
 	if (avail - CL_FRAME_HDR < n)
-		return 0;
+		return CL_OK;
 	*type = h[4];
 	*payload = h + CL_FRAME_HDR;
 	*len = n;
 	d->off += CL_FRAME_HDR + n;
-	return 1;
+	*got = true;
+	return CL_OK;
 }
 
-int cl_frame_header(uint8_t hdr[CL_FRAME_HDR], uint8_t type, uint32_t len)
+cl_err cl_frame_put_header(uint8_t hdr[CL_FRAME_HDR], uint8_t type, uint32_t len)
 {
 	if (len > CL_FRAME_MAX)
-		return -1;
+		return CL_ETOOBIG;
 	hdr[0] = (uint8_t)(len >> 24);
 	hdr[1] = (uint8_t)(len >> 16);
 	hdr[2] = (uint8_t)(len >> 8);
 	hdr[3] = (uint8_t)len;
 	hdr[4] = type;
-	return 0;
+	return CL_OK;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
+static cl_err write_all(int fd, const uint8_t *p, size_t n)
 {
 	while (n) {
 		ssize_t w = write(fd, p, n);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			return -1;
+			return CL_ESYS;
 		}
 		p += w;
 		n -= (size_t)w;
 	}
-	return 0;
+	return CL_OK;
 }
 
-int cl_frame_write_fd(int fd, uint8_t type, const void *payload, uint32_t len)
+cl_err cl_frame_send_fd(int fd, uint8_t type, const void *payload, uint32_t len)
 {
 	uint8_t hdr[CL_FRAME_HDR];
-	if (cl_frame_header(hdr, type, len) < 0)
-		return -1;
-	if (write_all(fd, hdr, sizeof(hdr)) < 0)
-		return -1;
-	return len ? write_all(fd, payload, len) : 0;
+	CL_GUARD(cl_frame_put_header(hdr, type, len));
+	CL_GUARD(write_all(fd, hdr, sizeof(hdr)));
+	return len ? write_all(fd, payload, len) : CL_OK;
 }

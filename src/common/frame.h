@@ -3,13 +3,18 @@
  * A frame on the wire: u32 big-endian payload length, u8 type, payload.
  * Payload length is capped at CL_FRAME_MAX; a larger declared length is a
  * protocol error and the channel must be closed (never allocate from it).
- * Depends only on libc: cloister-init links this file statically.
+ * Depends only on libc: cloister-init links this file statically, so its
+ * functions return cl_err codes (err.h's enum) without a detail (no
+ * cl_errorf, which is not linked there).
  */
 #ifndef CL_FRAME_H
 #define CL_FRAME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "common/err.h"
 
 #define CL_FRAME_HDR 5
 #define CL_FRAME_MAX (1u << 20) /* 1 MiB payload cap */
@@ -46,15 +51,20 @@ void cl_frame_dec_init(cl_frame_dec *d, uint8_t *buf, size_t cap, uint32_t max);
 size_t cl_frame_dec_space(const cl_frame_dec *d);
 uint8_t *cl_frame_dec_tail(cl_frame_dec *d);
 void cl_frame_dec_commit(cl_frame_dec *d, size_t n);
-/* Extracts the next whole frame: returns 1 and sets *type, *payload (points
- * into the decoder, valid until the next call), *len; 0 if more bytes are
- * needed; -1 on a protocol error (length over max, unknown type). Call
- * repeatedly until it returns 0. */
-int cl_frame_next(cl_frame_dec *d, uint8_t *type, const uint8_t **payload, uint32_t *len);
-
-/* Writes a frame header for a payload of len bytes into hdr. Returns -1 if len > CL_FRAME_MAX. */
-int cl_frame_header(uint8_t hdr[CL_FRAME_HDR], uint8_t type, uint32_t len);
-/* Blocking helper: writes one whole frame to fd (handles EINTR and short writes). 0 or -1. */
-int cl_frame_write_fd(int fd, uint8_t type, const void *payload, uint32_t len);
+/* Extracts the next whole frame: CL_OK with *got true and *type, *payload
+ * (points into the decoder, valid until the next call), *len set; CL_OK
+ * with *got false if more bytes are needed; on a protocol error (the
+ * channel must then be closed) CL_ETOOBIG for a declared length over the
+ * decoder's max, CL_EPROTO for an unknown type. Call repeatedly until it
+ * yields no frame. */
+CL_MUST_CHECK cl_err cl_frame_pull(cl_frame_dec *d, bool *got, uint8_t *type, const uint8_t **payload,
+				   uint32_t *len);
+/* Writes a frame header for a payload of len bytes into hdr. CL_ETOOBIG if
+ * len > CL_FRAME_MAX (hdr untouched). */
+CL_MUST_CHECK cl_err cl_frame_put_header(uint8_t hdr[CL_FRAME_HDR], uint8_t type, uint32_t len);
+/* Blocking helper: writes one whole frame to fd (handles EINTR and short
+ * writes). CL_ETOOBIG as above (nothing written), CL_ESYS if a write fails
+ * (errno says why; part of the frame may have been written). */
+CL_MUST_CHECK cl_err cl_frame_send_fd(int fd, uint8_t type, const void *payload, uint32_t len);
 
 #endif

@@ -27,7 +27,7 @@
 #include "control/fw.h"
 #include "control/store_fw.h"
 #include "control/upload.h"
-#include "fw/fw.h"
+#include "fw/fw_verify.h"
 #include "fwguard/fwguard.h"
 
 #define CTL_FW_DOC_MAX (64u * 1024)     /* decoded trust-root document or window policy */

@@ -24,7 +24,7 @@
 #include "control/fw.h"
 #include "control/store_fwrel.h"
 #include "control/upload.h"
-#include "fw/fw.h"
+#include "fw/fw_tools.h"
 
 #define CTL_FW_MAX_DOCS 64
 #define CTL_FW_MAX_CHANNELS 8

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,35 +152,42 @@ void ctl_store_rollback(ctl_store *st)
 			sqlite3_errmsg(st->db));
 }
 
-/* Prepares sql and binds arguments described by fmt: 's' const char *, 'i' int64_t. */
-static cl_err prep(ctl_store *st, sqlite3_stmt **q, const char *sql, const char *fmt, ...)
+cl_err ctl_store_prepare(ctl_store *st, sqlite3_stmt **q, const char *sql, const ctl_sql_arg *args, size_t n)
 {
 	int rc = sqlite3_prepare_v2(st->db, sql, -1, q, NULL);
-	if (rc != SQLITE_OK)
-		return ctl_store_sqlerr(st, rc, "prepare");
-	va_list ap;
-	va_start(ap, fmt);
-	for (int i = 0; fmt[i]; i++) {
-		if (fmt[i] == 's') {
-			const char *s = va_arg(ap, const char *);
-			rc = s ? sqlite3_bind_text(*q, i + 1, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(*q, i + 1);
-		} else {
-			rc = sqlite3_bind_int64(*q, i + 1, va_arg(ap, int64_t));
-		}
-		if (rc != SQLITE_OK)
-			break;
-	}
-	va_end(ap);
 	if (rc != SQLITE_OK) {
+		*q = NULL;
+		return ctl_store_sqlerr(st, rc, "prepare");
+	}
+	for (size_t i = 0; i < n && rc == SQLITE_OK; i++) {
+		int idx = (int)i + 1;
+		const ctl_sql_arg *a = &args[i];
+		switch (a->type) {
+		case CTL_SQL_TEXT:
+			rc = a->v.text ? sqlite3_bind_text(*q, idx, a->v.text, -1, SQLITE_TRANSIENT)
+				       : sqlite3_bind_null(*q, idx);
+			break;
+		case CTL_SQL_INT:
+			rc = sqlite3_bind_int64(*q, idx, a->v.i);
+			break;
+		case CTL_SQL_BLOB: /* SQLite binds NULL for a NULL pointer */
+			rc = sqlite3_bind_blob64(*q, idx, a->v.blob.p, (sqlite3_uint64)a->v.blob.n, SQLITE_TRANSIENT);
+			break;
+		default:
+			rc = sqlite3_bind_null(*q, idx);
+			break;
+		}
+	}
+	if (rc != SQLITE_OK) {
+		cl_err e = ctl_store_sqlerr(st, rc, "bind");
 		sqlite3_finalize(*q);
 		*q = NULL;
-		return ctl_store_sqlerr(st, rc, "bind");
+		return e;
 	}
 	return CL_OK;
 }
 
-/* Steps a statement that returns no rows, then finalizes it. changes (may be NULL) gets the row count. */
-static cl_err run_done(ctl_store *st, sqlite3_stmt *q, const char *what, int *changes)
+cl_err ctl_store_run(ctl_store *st, sqlite3_stmt *q, const char *what, int *changes)
 {
 	int rc = sqlite3_step(q);
 	sqlite3_finalize(q);
@@ -192,25 +198,59 @@ static cl_err run_done(ctl_store *st, sqlite3_stmt *q, const char *what, int *ch
 	return CL_OK;
 }
 
-/* Runs a single-row query; fills via reader. CL_ENOTFOUND if no row. */
-typedef void (*row_reader)(sqlite3_stmt *q, void *out);
-
-static cl_err get_one(ctl_store *st, sqlite3_stmt *q, row_reader rd, void *out, const char *what)
+cl_err ctl_store_one(ctl_store *st, sqlite3_stmt *q, ctl_store_reader read, void *out, const char *notfound,
+		     const char *what)
 {
 	int rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW) {
-		rd(q, out);
-		sqlite3_finalize(q);
-		return CL_OK;
-	}
+	cl_err err;
+	if (rc == SQLITE_ROW)
+		err = read(q, out);
+	else if (rc == SQLITE_DONE)
+		err = cl_errorf(CL_ENOTFOUND, "%s", notfound);
+	else
+		err = ctl_store_sqlerr(st, rc, what);
 	sqlite3_finalize(q);
-	if (rc == SQLITE_DONE)
-		return cl_errorf(CL_ENOTFOUND, "%s not found", what);
-	return ctl_store_sqlerr(st, rc, what);
+	return err;
+}
+
+void ctl_store_col_str(sqlite3_stmt *q, int c, char *out, size_t n)
+{
+	const unsigned char *s = sqlite3_column_text(q, c);
+	snprintf(out, n, "%s", s ? (const char *)s : "");
+}
+
+char *ctl_store_col_dup(sqlite3_stmt *q, int c)
+{
+	const unsigned char *s = sqlite3_column_text(q, c);
+	return strdup(s ? (const char *)s : "");
+}
+
+cl_err ctl_store_ids(ctl_store *st, sqlite3_stmt *q, size_t limit, const char *what, char (**ids)[CTL_ID_MAX],
+		     size_t *n)
+{
+	*ids = NULL;
+	*n = 0;
+	char(*arr)[CTL_ID_MAX] = calloc(limit ? limit : 1, CTL_ID_MAX);
+	if (!arr) {
+		sqlite3_finalize(q);
+		return CL_ENOMEM;
+	}
+	size_t cnt = 0;
+	int rc = SQLITE_DONE;
+	while (cnt < limit && (rc = sqlite3_step(q)) == SQLITE_ROW)
+		ctl_store_col_str(q, 0, arr[cnt++], CTL_ID_MAX);
+	sqlite3_finalize(q);
+	if (cnt < limit && rc != SQLITE_DONE) {
+		free(arr);
+		return ctl_store_sqlerr(st, rc, what);
+	}
+	*ids = arr;
+	*n = cnt;
+	return CL_OK;
 }
 
 /* Reads all rows into a malloc'd array of elements of size sz. */
-static cl_err get_all(ctl_store *st, sqlite3_stmt *q, row_reader rd, size_t sz, void **out, size_t *n,
+static cl_err get_all(ctl_store *st, sqlite3_stmt *q, ctl_store_reader rd, size_t sz, void **out, size_t *n,
 		      const char *what)
 {
 	uint8_t *arr = NULL;
@@ -229,7 +269,12 @@ static cl_err get_all(ctl_store *st, sqlite3_stmt *q, row_reader rd, size_t sz, 
 			cap = ncap;
 		}
 		memset(arr + cnt * sz, 0, sz);
-		rd(q, arr + cnt * sz);
+		cl_err err = rd(q, arr + cnt * sz);
+		if (err != CL_OK) {
+			sqlite3_finalize(q);
+			free(arr);
+			return err;
+		}
 		cnt++;
 	}
 	sqlite3_finalize(q);
@@ -244,40 +289,41 @@ static cl_err get_all(ctl_store *st, sqlite3_stmt *q, row_reader rd, size_t sz, 
 
 /* ---- tenants ---- */
 
-static void read_tenant(sqlite3_stmt *q, void *o)
+static cl_err read_tenant(sqlite3_stmt *q, void *o)
 {
 	ctl_tenant *t = o;
 	ctl_store_col_str(q, 0, t->id, sizeof(t->id));
 	ctl_store_col_str(q, 1, t->name, sizeof(t->name));
 	t->created_at = sqlite3_column_int64(q, 2);
+	return CL_OK;
 }
 
 cl_err ctl_store_tenant_insert(ctl_store *st, const ctl_tenant *t)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q, "INSERT INTO tenants(id,name,created_at) VALUES(?,?,?)", "ssi", t->id, t->name,
-		      (int64_t)t->created_at));
-	return run_done(st, q, "tenant", NULL);
+	CL_GUARD(CTL_PREP(st, &q, "INSERT INTO tenants(id,name,created_at) VALUES(?,?,?)", CTL_TEXT(t->id),
+			  CTL_TEXT(t->name), CTL_INT(t->created_at)));
+	return ctl_store_run(st, q, "tenant", NULL);
 }
 
 cl_err ctl_store_tenant_get(ctl_store *st, const char *id, ctl_tenant *out)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q, "SELECT id,name,created_at FROM tenants WHERE id=?", "s", id));
-	return get_one(st, q, read_tenant, out, "tenant");
+	CL_GUARD(CTL_PREP(st, &q, "SELECT id,name,created_at FROM tenants WHERE id=?", CTL_TEXT(id)));
+	return ctl_store_one(st, q, read_tenant, out, "tenant not found", "tenant");
 }
 
 cl_err ctl_store_tenant_list(ctl_store *st, const char *after, int limit, ctl_tenant **out, size_t *n)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q, "SELECT id,name,created_at FROM tenants WHERE id > ? ORDER BY id LIMIT ?", "si",
-		      after ? after : "", (int64_t)limit));
+	CL_GUARD(CTL_PREP(st, &q, "SELECT id,name,created_at FROM tenants WHERE id > ? ORDER BY id LIMIT ?",
+			  CTL_TEXT(after ? after : ""), CTL_INT(limit)));
 	return get_all(st, q, read_tenant, sizeof(ctl_tenant), (void **)out, n, "tenants");
 }
 
 /* ---- tokens ---- */
 
-static void read_token(sqlite3_stmt *q, void *o)
+static cl_err read_token(sqlite3_stmt *q, void *o)
 {
 	ctl_token *t = o;
 	ctl_store_col_str(q, 0, t->id, sizeof(t->id));
@@ -289,41 +335,46 @@ static void read_token(sqlite3_stmt *q, void *o)
 	t->created_at = sqlite3_column_int64(q, 6);
 	t->expires_at = sqlite3_column_int64(q, 7);
 	t->revoked_at = sqlite3_column_int64(q, 8);
+	return CL_OK;
 }
 
 cl_err ctl_store_token_insert(ctl_store *st, const ctl_token *t)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q,
-		      "INSERT INTO tokens(id,kind,tenant_id,host_id,name,hash,created_at,expires_at,revoked_at)"
-		      " VALUES(?,?,?,?,?,?,?,?,?)",
-		      "ssssssiii", t->id, t->kind, t->tenant_id, t->host_id, t->name, t->hash, (int64_t)t->created_at,
-		      (int64_t)t->expires_at, (int64_t)t->revoked_at));
-	return run_done(st, q, "token", NULL);
+	CL_GUARD(CTL_PREP(st, &q,
+			  "INSERT INTO tokens(id,kind,tenant_id,host_id,name,hash,created_at,expires_at,revoked_at)"
+			  " VALUES(?,?,?,?,?,?,?,?,?)",
+			  CTL_TEXT(t->id), CTL_TEXT(t->kind), CTL_TEXT(t->tenant_id), CTL_TEXT(t->host_id),
+			  CTL_TEXT(t->name), CTL_TEXT(t->hash), CTL_INT(t->created_at), CTL_INT(t->expires_at),
+			  CTL_INT(t->revoked_at)));
+	return ctl_store_run(st, q, "token", NULL);
 }
 
 cl_err ctl_store_token_get(ctl_store *st, const char *id, ctl_token *out)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q,
-		      "SELECT id,kind,tenant_id,host_id,name,hash,created_at,expires_at,revoked_at FROM tokens WHERE id=?",
-		      "s", id));
-	return get_one(st, q, read_token, out, "token");
+	CL_GUARD(CTL_PREP(
+		st, &q,
+		"SELECT id,kind,tenant_id,host_id,name,hash,created_at,expires_at,revoked_at FROM tokens WHERE id=?",
+		CTL_TEXT(id)));
+	return ctl_store_one(st, q, read_token, out, "token not found", "token");
 }
 
-static void read_i64(sqlite3_stmt *q, void *o)
+static cl_err read_i64(sqlite3_stmt *q, void *o)
 {
 	*(int64_t *)o = sqlite3_column_int64(q, 0);
+	return CL_OK;
 }
 
 cl_err ctl_store_admin_count(ctl_store *st, int64_t now_ms, const char *except_id, int64_t *n)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q,
-		      "SELECT COUNT(*) FROM tokens WHERE kind='admin' AND revoked_at=0 AND (expires_at=0 OR expires_at>?)"
-		      " AND id != ?",
-		      "is", now_ms, except_id ? except_id : ""));
-	return get_one(st, q, read_i64, n, "admin count");
+	CL_GUARD(CTL_PREP(
+		st, &q,
+		"SELECT COUNT(*) FROM tokens WHERE kind='admin' AND revoked_at=0 AND (expires_at=0 OR expires_at>?)"
+		" AND id != ?",
+		CTL_INT(now_ms), CTL_TEXT(except_id ? except_id : "")));
+	return ctl_store_one(st, q, read_i64, n, "admin count not found", "admin count");
 }
 
 /* ---- join tokens ---- */
@@ -332,20 +383,21 @@ cl_err ctl_store_join_insert(ctl_store *st, const char *id, const char *hash, co
 			     int64_t expires_at)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q, "INSERT INTO join_tokens(id,hash,level,expires_at) VALUES(?,?,?,?)", "sssi", id, hash,
-		      level, expires_at));
-	return run_done(st, q, "join token", NULL);
+	CL_GUARD(CTL_PREP(st, &q, "INSERT INTO join_tokens(id,hash,level,expires_at) VALUES(?,?,?,?)", CTL_TEXT(id),
+			  CTL_TEXT(hash), CTL_TEXT(level), CTL_INT(expires_at)));
+	return ctl_store_run(st, q, "join token", NULL);
 }
 
 struct join_row {
 	char *hash, *level;
 };
 
-static void read_join(sqlite3_stmt *q, void *o)
+static cl_err read_join(sqlite3_stmt *q, void *o)
 {
 	struct join_row *r = o;
 	ctl_store_col_str(q, 0, r->hash, CTL_HASH_MAX);
 	ctl_store_col_str(q, 1, r->level, CTL_LEVEL_MAX);
+	return CL_OK;
 }
 
 cl_err ctl_store_join_get(ctl_store *st, const char *id, int64_t now_ms, char hash[CTL_HASH_MAX],
@@ -353,9 +405,9 @@ cl_err ctl_store_join_get(ctl_store *st, const char *id, int64_t now_ms, char ha
 {
 	sqlite3_stmt *q;
 	struct join_row row = {hash, level};
-	CL_GUARD(prep(st, &q, "SELECT hash,level FROM join_tokens WHERE id=? AND used=0 AND expires_at>?", "si", id,
-		      now_ms));
-	cl_err e = get_one(st, q, read_join, &row, "join token");
+	CL_GUARD(CTL_PREP(st, &q, "SELECT hash,level FROM join_tokens WHERE id=? AND used=0 AND expires_at>?",
+			  CTL_TEXT(id), CTL_INT(now_ms)));
+	cl_err e = ctl_store_one(st, q, read_join, &row, "join token not found", "join token");
 	if (e == CL_ENOTFOUND)
 		return cl_errorf(CL_EAUTH, "join token is unknown, used or expired");
 	return e;
@@ -365,8 +417,8 @@ cl_err ctl_store_join_consume(ctl_store *st, const char *id)
 {
 	sqlite3_stmt *q;
 	int changes = 0;
-	CL_GUARD(prep(st, &q, "UPDATE join_tokens SET used=1 WHERE id=? AND used=0", "s", id));
-	CL_GUARD(run_done(st, q, "join token", &changes));
+	CL_GUARD(CTL_PREP(st, &q, "UPDATE join_tokens SET used=1 WHERE id=? AND used=0", CTL_TEXT(id)));
+	CL_GUARD(ctl_store_run(st, q, "join token", &changes));
 	CL_ENSURE(changes == 1, CL_EAUTH, "join token already used");
 	return CL_OK;
 }
@@ -379,7 +431,7 @@ cl_err ctl_store_join_consume(ctl_store *st, const char *id)
 	"(SELECT COALESCE(SUM(cpus),0) FROM enclaves e WHERE e.host_id=h.id),"                                \
 	"(SELECT COUNT(*) FROM enclaves e WHERE e.host_id=h.id)"
 
-static void read_host(sqlite3_stmt *q, void *o)
+static cl_err read_host(sqlite3_stmt *q, void *o)
 {
 	ctl_host *h = o;
 	ctl_store_col_str(q, 0, h->id, sizeof(h->id));
@@ -398,6 +450,7 @@ static void read_host(sqlite3_stmt *q, void *o)
 	h->mem_used_mib = sqlite3_column_int64(q, 12);
 	h->cpus_used = sqlite3_column_int64(q, 13);
 	h->nenclaves = sqlite3_column_int64(q, 14);
+	return CL_OK;
 }
 
 void ctl_host_clear(ctl_host *h)
@@ -418,31 +471,32 @@ void ctl_host_list_free(ctl_host *hosts, size_t n)
 cl_err ctl_store_host_insert(ctl_store *st, const ctl_host *h)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q,
-		      "INSERT INTO hosts(id,name,state,level,zone,rack,memory_mib,cpus,last_seen,generation,caps,"
-		      "created_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
-		      "ssssssiiiisi", h->id, h->name, h->state, h->level, h->zone, h->rack, (int64_t)h->memory_mib,
-		      (int64_t)h->cpus, (int64_t)h->last_seen, (int64_t)h->generation, h->caps_json,
-		      (int64_t)h->created_at));
-	return run_done(st, q, "host", NULL);
+	CL_GUARD(CTL_PREP(st, &q,
+			  "INSERT INTO hosts(id,name,state,level,zone,rack,memory_mib,cpus,last_seen,generation,caps,"
+			  "created_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+			  CTL_TEXT(h->id), CTL_TEXT(h->name), CTL_TEXT(h->state), CTL_TEXT(h->level), CTL_TEXT(h->zone),
+			  CTL_TEXT(h->rack), CTL_INT(h->memory_mib), CTL_INT(h->cpus), CTL_INT(h->last_seen),
+			  CTL_INT(h->generation), CTL_TEXT(h->caps_json), CTL_INT(h->created_at)));
+	return ctl_store_run(st, q, "host", NULL);
 }
 
 cl_err ctl_store_host_get(ctl_store *st, const char *id, ctl_host *out)
 {
 	sqlite3_stmt *q;
 	memset(out, 0, sizeof(*out));
-	CL_GUARD(prep(st, &q, "SELECT " HOST_COLS " FROM hosts h WHERE h.id=?", "s", id));
-	return get_one(st, q, read_host, out, "host");
+	CL_GUARD(CTL_PREP(st, &q, "SELECT " HOST_COLS " FROM hosts h WHERE h.id=?", CTL_TEXT(id)));
+	return ctl_store_one(st, q, read_host, out, "host not found", "host");
 }
 
 cl_err ctl_store_host_list(ctl_store *st, const char *state, const char *after, int limit, ctl_host **out,
 			   size_t *n)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q,
-		      "SELECT " HOST_COLS " FROM hosts h WHERE (?1 IS NULL AND h.state != 'removed' OR h.state = ?1)"
-		      " AND h.id > ?2 ORDER BY h.id LIMIT ?3",
-		      "ssi", state, after ? after : "", (int64_t)limit));
+	CL_GUARD(CTL_PREP(st, &q,
+			  "SELECT " HOST_COLS
+			  " FROM hosts h WHERE (?1 IS NULL AND h.state != 'removed' OR h.state = ?1)"
+			  " AND h.id > ?2 ORDER BY h.id LIMIT ?3",
+			  CTL_TEXT(state), CTL_TEXT(after ? after : ""), CTL_INT(limit)));
 	return get_all(st, q, read_host, sizeof(ctl_host), (void **)out, n, "hosts");
 }
 
@@ -451,15 +505,16 @@ cl_err ctl_store_host_seen(ctl_store *st, const ctl_host *h)
 	sqlite3_stmt *q;
 	int changes = 0;
 	if (h->caps_json)
-		CL_GUARD(prep(st, &q,
-			      "UPDATE hosts SET last_seen=?,state='ready',caps=?,zone=?,rack=?,memory_mib=?,"
-			      "cpus=? WHERE id=? AND state != 'removed'",
-			      "isssiis", (int64_t)h->last_seen, h->caps_json, h->zone, h->rack,
-			      (int64_t)h->memory_mib, (int64_t)h->cpus, h->id));
+		CL_GUARD(CTL_PREP(st, &q,
+				  "UPDATE hosts SET last_seen=?,state='ready',caps=?,zone=?,rack=?,memory_mib=?,"
+				  "cpus=? WHERE id=? AND state != 'removed'",
+				  CTL_INT(h->last_seen), CTL_TEXT(h->caps_json), CTL_TEXT(h->zone), CTL_TEXT(h->rack),
+				  CTL_INT(h->memory_mib), CTL_INT(h->cpus), CTL_TEXT(h->id)));
 	else
-		CL_GUARD(prep(st, &q, "UPDATE hosts SET last_seen=?,state='ready' WHERE id=? AND state != 'removed'", "is",
-			      (int64_t)h->last_seen, h->id));
-	CL_GUARD(run_done(st, q, "host", &changes));
+		CL_GUARD(CTL_PREP(st, &q,
+				  "UPDATE hosts SET last_seen=?,state='ready' WHERE id=? AND state != 'removed'",
+				  CTL_INT(h->last_seen), CTL_TEXT(h->id)));
+	CL_GUARD(ctl_store_run(st, q, "host", &changes));
 	CL_ENSURE(changes == 1, CL_ENOTFOUND, "host not found");
 	return CL_OK;
 }
@@ -468,8 +523,8 @@ cl_err ctl_store_host_bump(ctl_store *st, const char *id)
 {
 	sqlite3_stmt *q;
 	int changes = 0;
-	CL_GUARD(prep(st, &q, "UPDATE hosts SET generation=generation+1 WHERE id=?", "s", id));
-	CL_GUARD(run_done(st, q, "host", &changes));
+	CL_GUARD(CTL_PREP(st, &q, "UPDATE hosts SET generation=generation+1 WHERE id=?", CTL_TEXT(id)));
+	CL_GUARD(ctl_store_run(st, q, "host", &changes));
 	CL_ENSURE(changes == 1, CL_ENOTFOUND, "host not found");
 	return CL_OK;
 }
@@ -480,14 +535,15 @@ cl_err ctl_store_hosts_mark_lost(ctl_store *st, int64_t cutoff_ms, int *n)
 	cl_err err;
 	*n = 0;
 	CL_GUARD(ctl_store_begin(st));
-	CL_GUARD_OUT(err, prep(st, &q,
-			       "UPDATE enclaves SET state='lost' WHERE state NOT IN ('destroying','lost') AND host_id IN"
-			       " (SELECT id FROM hosts WHERE state='ready' AND last_seen<?)",
-			       "i", cutoff_ms));
-	CL_GUARD_OUT(err, run_done(st, q, "enclaves", NULL));
-	CL_GUARD_OUT(err, prep(st, &q, "UPDATE hosts SET state='lost' WHERE state='ready' AND last_seen<?", "i",
-			       cutoff_ms));
-	CL_GUARD_OUT(err, run_done(st, q, "hosts", n));
+	CL_GUARD_OUT(err,
+		     CTL_PREP(st, &q,
+			      "UPDATE enclaves SET state='lost' WHERE state NOT IN ('destroying','lost') AND host_id IN"
+			      " (SELECT id FROM hosts WHERE state='ready' AND last_seen<?)",
+			      CTL_INT(cutoff_ms)));
+	CL_GUARD_OUT(err, ctl_store_run(st, q, "enclaves", NULL));
+	CL_GUARD_OUT(err, CTL_PREP(st, &q, "UPDATE hosts SET state='lost' WHERE state='ready' AND last_seen<?",
+				   CTL_INT(cutoff_ms)));
+	CL_GUARD_OUT(err, ctl_store_run(st, q, "hosts", n));
 	CL_GUARD_OUT(err, ctl_store_commit(st));
 	return CL_OK;
 out:
@@ -501,7 +557,7 @@ out:
 	"id,name,tenant_id,image_id,host_id,state,desired,memory_mib,cpus,min_level,untrusted_mask,"       \
 	"access_hash,error,created_at,updated_at"
 
-static void read_enclave(sqlite3_stmt *q, void *o)
+static cl_err read_enclave(sqlite3_stmt *q, void *o)
 {
 	ctl_enclave *e = o;
 	ctl_store_col_str(q, 0, e->id, sizeof(e->id));
@@ -519,33 +575,36 @@ static void read_enclave(sqlite3_stmt *q, void *o)
 	ctl_store_col_str(q, 12, e->error, sizeof(e->error));
 	e->created_at = sqlite3_column_int64(q, 13);
 	e->updated_at = sqlite3_column_int64(q, 14);
+	return CL_OK;
 }
 
 cl_err ctl_store_enclave_insert(ctl_store *st, const ctl_enclave *e)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q, "INSERT INTO enclaves(" ENCLAVE_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-		      "sssssssiisissii", e->id, e->name, e->tenant_id, e->image_id, e->host_id, e->state, e->desired,
-		      (int64_t)e->memory_mib, (int64_t)e->cpus, e->min_level, (int64_t)e->untrusted_mask,
-		      e->access_hash, e->error, (int64_t)e->created_at, (int64_t)e->updated_at));
-	return run_done(st, q, "enclave", NULL);
+	CL_GUARD(CTL_PREP(st, &q, "INSERT INTO enclaves(" ENCLAVE_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+			  CTL_TEXT(e->id), CTL_TEXT(e->name), CTL_TEXT(e->tenant_id), CTL_TEXT(e->image_id),
+			  CTL_TEXT(e->host_id), CTL_TEXT(e->state), CTL_TEXT(e->desired), CTL_INT(e->memory_mib),
+			  CTL_INT(e->cpus), CTL_TEXT(e->min_level), CTL_INT(e->untrusted_mask),
+			  CTL_TEXT(e->access_hash), CTL_TEXT(e->error), CTL_INT(e->created_at),
+			  CTL_INT(e->updated_at)));
+	return ctl_store_run(st, q, "enclave", NULL);
 }
 
 cl_err ctl_store_enclave_get(ctl_store *st, const char *id, ctl_enclave *out)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q, "SELECT " ENCLAVE_COLS " FROM enclaves WHERE id=?", "s", id));
-	return get_one(st, q, read_enclave, out, "enclave");
+	CL_GUARD(CTL_PREP(st, &q, "SELECT " ENCLAVE_COLS " FROM enclaves WHERE id=?", CTL_TEXT(id)));
+	return ctl_store_one(st, q, read_enclave, out, "enclave not found", "enclave");
 }
 
 cl_err ctl_store_enclave_update(ctl_store *st, const ctl_enclave *e)
 {
 	sqlite3_stmt *q;
 	int changes = 0;
-	CL_GUARD(prep(st, &q,
-		      "UPDATE enclaves SET state=?,desired=?,memory_mib=?,error=?,updated_at=? WHERE id=?", "ssisis",
-		      e->state, e->desired, (int64_t)e->memory_mib, e->error, (int64_t)e->updated_at, e->id));
-	CL_GUARD(run_done(st, q, "enclave", &changes));
+	CL_GUARD(CTL_PREP(st, &q, "UPDATE enclaves SET state=?,desired=?,memory_mib=?,error=?,updated_at=? WHERE id=?",
+			  CTL_TEXT(e->state), CTL_TEXT(e->desired), CTL_INT(e->memory_mib), CTL_TEXT(e->error),
+			  CTL_INT(e->updated_at), CTL_TEXT(e->id)));
+	CL_GUARD(ctl_store_run(st, q, "enclave", &changes));
 	CL_ENSURE(changes == 1, CL_ENOTFOUND, "enclave not found");
 	return CL_OK;
 }
@@ -554,8 +613,8 @@ cl_err ctl_store_enclave_delete(ctl_store *st, const char *id)
 {
 	sqlite3_stmt *q;
 	int changes = 0;
-	CL_GUARD(prep(st, &q, "DELETE FROM enclaves WHERE id=?", "s", id));
-	CL_GUARD(run_done(st, q, "enclave", &changes));
+	CL_GUARD(CTL_PREP(st, &q, "DELETE FROM enclaves WHERE id=?", CTL_TEXT(id)));
+	CL_GUARD(ctl_store_run(st, q, "enclave", &changes));
 	CL_ENSURE(changes == 1, CL_ENOTFOUND, "enclave not found");
 	return CL_OK;
 }
@@ -564,17 +623,18 @@ cl_err ctl_store_enclave_list(ctl_store *st, const char *tenant_id, uint32_t req
 			      int limit, ctl_enclave **out, size_t *n)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q,
-		      "SELECT " ENCLAVE_COLS " FROM enclaves WHERE (?1 IS NULL OR tenant_id=?1) AND"
-		      " (untrusted_mask & ?2) = ?2 AND id > ?3 ORDER BY id LIMIT ?4",
-		      "sisi", tenant_id, (int64_t)require_mask, after ? after : "", (int64_t)limit));
+	CL_GUARD(CTL_PREP(st, &q,
+			  "SELECT " ENCLAVE_COLS " FROM enclaves WHERE (?1 IS NULL OR tenant_id=?1) AND"
+			  " (untrusted_mask & ?2) = ?2 AND id > ?3 ORDER BY id LIMIT ?4",
+			  CTL_TEXT(tenant_id), CTL_INT(require_mask), CTL_TEXT(after ? after : ""), CTL_INT(limit)));
 	return get_all(st, q, read_enclave, sizeof(ctl_enclave), (void **)out, n, "enclaves");
 }
 
 cl_err ctl_store_enclave_by_host(ctl_store *st, const char *host_id, ctl_enclave **out, size_t *n)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q, "SELECT " ENCLAVE_COLS " FROM enclaves WHERE host_id=? ORDER BY id", "s", host_id));
+	CL_GUARD(CTL_PREP(st, &q, "SELECT " ENCLAVE_COLS " FROM enclaves WHERE host_id=? ORDER BY id",
+			  CTL_TEXT(host_id)));
 	return get_all(st, q, read_enclave, sizeof(ctl_enclave), (void **)out, n, "enclaves");
 }
 
@@ -589,7 +649,7 @@ cl_err ctl_store_count_by(ctl_store *st, const char *table, const char *column,
 	CL_ENSURE(ok, CL_EINVAL, "cannot count %s.%s", table, column);
 	snprintf(sql, sizeof(sql), "SELECT %s, COUNT(*) FROM %s GROUP BY %s", column, table, column);
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q, sql, ""));
+	CL_GUARD(ctl_store_prepare(st, &q, sql, NULL, 0));
 	int rc;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		const unsigned char *v = sqlite3_column_text(q, 0);
@@ -603,7 +663,7 @@ cl_err ctl_store_count_by(ctl_store *st, const char *table, const char *column,
 
 #define JOB_COLS "id,kind,enclave_id,tenant_id,state,progress,error,created_at,updated_at"
 
-static void read_job(sqlite3_stmt *q, void *o)
+static cl_err read_job(sqlite3_stmt *q, void *o)
 {
 	ctl_job *j = o;
 	ctl_store_col_str(q, 0, j->id, sizeof(j->id));
@@ -615,31 +675,33 @@ static void read_job(sqlite3_stmt *q, void *o)
 	ctl_store_col_str(q, 6, j->error, sizeof(j->error));
 	j->created_at = sqlite3_column_int64(q, 7);
 	j->updated_at = sqlite3_column_int64(q, 8);
+	return CL_OK;
 }
 
 cl_err ctl_store_job_insert(ctl_store *st, const ctl_job *j)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q, "INSERT INTO jobs(" JOB_COLS ") VALUES(?,?,?,?,?,?,?,?,?)", "sssssisii", j->id,
-		      j->kind, j->enclave_id, j->tenant_id, j->state, (int64_t)j->progress, j->error,
-		      (int64_t)j->created_at, (int64_t)j->updated_at));
-	return run_done(st, q, "job", NULL);
+	CL_GUARD(CTL_PREP(st, &q, "INSERT INTO jobs(" JOB_COLS ") VALUES(?,?,?,?,?,?,?,?,?)", CTL_TEXT(j->id),
+			  CTL_TEXT(j->kind), CTL_TEXT(j->enclave_id), CTL_TEXT(j->tenant_id), CTL_TEXT(j->state),
+			  CTL_INT(j->progress), CTL_TEXT(j->error), CTL_INT(j->created_at), CTL_INT(j->updated_at)));
+	return ctl_store_run(st, q, "job", NULL);
 }
 
 cl_err ctl_store_job_get(ctl_store *st, const char *id, ctl_job *out)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q, "SELECT " JOB_COLS " FROM jobs WHERE id=?", "s", id));
-	return get_one(st, q, read_job, out, "job");
+	CL_GUARD(CTL_PREP(st, &q, "SELECT " JOB_COLS " FROM jobs WHERE id=?", CTL_TEXT(id)));
+	return ctl_store_one(st, q, read_job, out, "job not found", "job");
 }
 
 cl_err ctl_store_job_update(ctl_store *st, const ctl_job *j)
 {
 	sqlite3_stmt *q;
 	int changes = 0;
-	CL_GUARD(prep(st, &q, "UPDATE jobs SET state=?,progress=?,error=?,updated_at=? WHERE id=?", "sisis",
-		      j->state, (int64_t)j->progress, j->error, (int64_t)j->updated_at, j->id));
-	CL_GUARD(run_done(st, q, "job", &changes));
+	CL_GUARD(CTL_PREP(st, &q, "UPDATE jobs SET state=?,progress=?,error=?,updated_at=? WHERE id=?",
+			  CTL_TEXT(j->state), CTL_INT(j->progress), CTL_TEXT(j->error), CTL_INT(j->updated_at),
+			  CTL_TEXT(j->id)));
+	CL_GUARD(ctl_store_run(st, q, "job", &changes));
 	CL_ENSURE(changes == 1, CL_ENOTFOUND, "job not found");
 	return CL_OK;
 }
@@ -647,19 +709,20 @@ cl_err ctl_store_job_update(ctl_store *st, const ctl_job *j)
 cl_err ctl_store_job_active(ctl_store *st, const char *enclave_id, ctl_job **out, size_t *n)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q,
-		      "SELECT " JOB_COLS " FROM jobs WHERE enclave_id=? AND state IN ('pending','running')"
-		      " ORDER BY created_at, id",
-		      "s", enclave_id));
+	CL_GUARD(CTL_PREP(st, &q,
+			  "SELECT " JOB_COLS " FROM jobs WHERE enclave_id=? AND state IN ('pending','running')"
+			  " ORDER BY created_at, id",
+			  CTL_TEXT(enclave_id)));
 	return get_all(st, q, read_job, sizeof(ctl_job), (void **)out, n, "jobs");
 }
 
 cl_err ctl_store_jobs_delivered(ctl_store *st, const char *host_id, int64_t now_ms)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(prep(st, &q,
-		      "UPDATE jobs SET state='running',progress=50,updated_at=? WHERE state='pending' AND enclave_id IN"
-		      " (SELECT id FROM enclaves WHERE host_id=?)",
-		      "is", now_ms, host_id));
-	return run_done(st, q, "jobs", NULL);
+	CL_GUARD(CTL_PREP(
+		st, &q,
+		"UPDATE jobs SET state='running',progress=50,updated_at=? WHERE state='pending' AND enclave_id IN"
+		" (SELECT id FROM enclaves WHERE host_id=?)",
+		CTL_INT(now_ms), CTL_TEXT(host_id)));
+	return ctl_store_run(st, q, "jobs", NULL);
 }

@@ -1,7 +1,6 @@
 /* store_fw.c — firmware tables of the control plane store (store_fw.h). */
 #include "control/store_fw.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,111 +10,27 @@
 
 /* The firmware tables are created by migration 2 (store_migrate.c). */
 
-/* Prepares sql and binds fmt: 's' const char *, 'i' int64_t. */
-cl_err ctl_store_fw_prep(ctl_store *st, sqlite3_stmt **q, const char *sql, const char *fmt, ...)
-{
-	int rc = sqlite3_prepare_v2(st->db, sql, -1, q, NULL);
-	if (rc != SQLITE_OK)
-		return ctl_store_sqlerr(st, rc, "prepare");
-	va_list ap;
-	va_start(ap, fmt);
-	for (int i = 0; fmt[i] && rc == SQLITE_OK; i++) {
-		if (fmt[i] == 's') {
-			const char *s = va_arg(ap, const char *);
-			rc = sqlite3_bind_text(*q, i + 1, s ? s : "", -1, SQLITE_TRANSIENT);
-		} else {
-			rc = sqlite3_bind_int64(*q, i + 1, va_arg(ap, int64_t));
-		}
-	}
-	va_end(ap);
-	if (rc != SQLITE_OK) {
-		cl_err e = ctl_store_sqlerr(st, rc, "bind");
-		sqlite3_finalize(*q);
-		*q = NULL;
-		return e;
-	}
-	return CL_OK;
-}
-
-cl_err ctl_store_fw_one(ctl_store *st, sqlite3_stmt *q, ctl_store_fw_reader read, void *out, const char *notfound,
-			const char *what)
-{
-	int rc = sqlite3_step(q);
-	cl_err err;
-	if (rc == SQLITE_ROW)
-		err = read(q, out);
-	else if (rc == SQLITE_DONE)
-		err = cl_errorf(CL_ENOTFOUND, "%s", notfound);
-	else
-		err = ctl_store_sqlerr(st, rc, what);
-	sqlite3_finalize(q);
-	return err;
-}
-
-/* Steps a statement without rows to completion and finalizes it. */
-cl_err ctl_store_fw_run(ctl_store *st, sqlite3_stmt *q, const char *what)
-{
-	int rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	return rc == SQLITE_DONE ? CL_OK : ctl_store_sqlerr(st, rc, what);
-}
-
-void ctl_store_col_str(sqlite3_stmt *q, int c, char *out, size_t n)
-{
-	const unsigned char *s = sqlite3_column_text(q, c);
-	snprintf(out, n, "%s", s ? (const char *)s : "");
-}
-
-char *ctl_store_col_dup(sqlite3_stmt *q, int c)
-{
-	const unsigned char *s = sqlite3_column_text(q, c);
-	return strdup(s ? (const char *)s : "");
-}
-
-cl_err ctl_store_ids(ctl_store *st, sqlite3_stmt *q, size_t limit, const char *what, char (**ids)[CTL_ID_MAX],
-		     size_t *n)
-{
-	*ids = NULL;
-	*n = 0;
-	char(*arr)[CTL_ID_MAX] = calloc(limit ? limit : 1, CTL_ID_MAX);
-	if (!arr) {
-		sqlite3_finalize(q);
-		return CL_ENOMEM;
-	}
-	size_t cnt = 0;
-	int rc = SQLITE_DONE;
-	while (cnt < limit && (rc = sqlite3_step(q)) == SQLITE_ROW)
-		ctl_store_col_str(q, 0, arr[cnt++], CTL_ID_MAX);
-	sqlite3_finalize(q);
-	if (cnt < limit && rc != SQLITE_DONE) {
-		free(arr);
-		return ctl_store_sqlerr(st, rc, what);
-	}
-	*ids = arr;
-	*n = cnt;
-	return CL_OK;
-}
-
 cl_err ctl_store_fw_status_put(ctl_store *st, const char *host_id, const ctl_fw_status *s)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q,
-		      "INSERT OR REPLACE INTO host_fw(host_id,eligible,quarantined,window_open,devices,updated_at,"
-		      "power_cycle,head_seq,head_hash,tampered_seq,tampered) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
-		      "siiisiiisis", host_id, (int64_t)s->eligible, (int64_t)s->quarantined, (int64_t)s->window_open,
-		      s->devices_json ? s->devices_json : "[]", s->updated_at, s->power_cycle, s->head_seq, s->head_hash,
-		      s->tampered_seq, s->tampered));
-	return ctl_store_fw_run(st, q, "store firmware status");
+	CL_GUARD(CTL_PREP(st, &q,
+			  "INSERT OR REPLACE INTO host_fw(host_id,eligible,quarantined,window_open,devices,updated_at,"
+			  "power_cycle,head_seq,head_hash,tampered_seq,tampered) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+			  CTL_TEXT(host_id), CTL_INT(s->eligible), CTL_INT(s->quarantined), CTL_INT(s->window_open),
+			  CTL_TEXT(s->devices_json ? s->devices_json : "[]"), CTL_INT(s->updated_at),
+			  CTL_INT(s->power_cycle), CTL_INT(s->head_seq), CTL_TEXT(s->head_hash),
+			  CTL_INT(s->tampered_seq), CTL_TEXT(s->tampered)));
+	return ctl_store_run(st, q, "store firmware status", NULL);
 }
 
 cl_err ctl_store_fw_status_get(ctl_store *st, const char *host_id, ctl_fw_status *out)
 {
 	sqlite3_stmt *q;
 	memset(out, 0, sizeof(*out));
-	CL_GUARD(ctl_store_fw_prep(st, &q,
-				   "SELECT eligible,quarantined,window_open,devices,updated_at,power_cycle,head_seq,"
-				   "head_hash,tampered_seq,tampered FROM host_fw WHERE host_id=?",
-				   "s", host_id));
+	CL_GUARD(CTL_PREP(st, &q,
+			  "SELECT eligible,quarantined,window_open,devices,updated_at,power_cycle,head_seq,"
+			  "head_hash,tampered_seq,tampered FROM host_fw WHERE host_id=?",
+			  CTL_TEXT(host_id)));
 	int rc = sqlite3_step(q);
 	cl_err err = CL_OK;
 	if (rc == SQLITE_ROW) {
@@ -150,7 +65,7 @@ cl_err ctl_store_fw_eligible(ctl_store *st, const char *host_id, bool *eligible)
 {
 	sqlite3_stmt *q;
 	*eligible = true;
-	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT eligible FROM host_fw WHERE host_id=?", "s", host_id));
+	CL_GUARD(CTL_PREP(st, &q, "SELECT eligible FROM host_fw WHERE host_id=?", CTL_TEXT(host_id)));
 	int rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW)
 		*eligible = sqlite3_column_int(q, 0) != 0;
@@ -163,8 +78,8 @@ cl_err ctl_store_fw_audit_last(ctl_store *st, const char *host_id, int64_t *seq,
 	sqlite3_stmt *q;
 	*seq = 0;
 	hash[0] = '\0';
-	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT seq,hash FROM host_fw_audit WHERE host_id=? ORDER BY seq DESC LIMIT 1", "s",
-		      host_id));
+	CL_GUARD(CTL_PREP(st, &q, "SELECT seq,hash FROM host_fw_audit WHERE host_id=? ORDER BY seq DESC LIMIT 1",
+			  CTL_TEXT(host_id)));
 	int rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW) {
 		*seq = sqlite3_column_int64(q, 0);
@@ -189,19 +104,22 @@ cl_err ctl_store_fw_audit_get(ctl_store *st, const char *host_id, int64_t seq, c
 {
 	sqlite3_stmt *q;
 	memset(out, 0, sizeof(*out));
-	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT seq,hash,prev,record,received_at FROM host_fw_audit WHERE host_id=? AND seq=?",
-		      "si", host_id, seq));
+	CL_GUARD(CTL_PREP(st, &q,
+			  "SELECT seq,hash,prev,record,received_at FROM host_fw_audit WHERE host_id=? AND seq=?",
+			  CTL_TEXT(host_id), CTL_INT(seq)));
 	char notfound[64];
 	snprintf(notfound, sizeof(notfound), "audit record %lld not stored", (long long)seq);
-	return ctl_store_fw_one(st, q, read_record, out, notfound, "read audit record");
+	return ctl_store_one(st, q, read_record, out, notfound, "read audit record");
 }
 
 cl_err ctl_store_fw_audit_insert(ctl_store *st, const char *host_id, const ctl_fw_record *r)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q, "INSERT INTO host_fw_audit(host_id,seq,hash,prev,record,received_at) VALUES(?,?,?,?,?,?)",
-		      "sisssi", host_id, r->seq, r->hash, r->prev, r->json, r->received_at));
-	return ctl_store_fw_run(st, q, "store audit record");
+	CL_GUARD(CTL_PREP(st, &q,
+			  "INSERT INTO host_fw_audit(host_id,seq,hash,prev,record,received_at) VALUES(?,?,?,?,?,?)",
+			  CTL_TEXT(host_id), CTL_INT(r->seq), CTL_TEXT(r->hash), CTL_TEXT(r->prev), CTL_TEXT(r->json),
+			  CTL_INT(r->received_at)));
+	return ctl_store_run(st, q, "store audit record", NULL);
 }
 
 cl_err ctl_store_fw_audit_list(ctl_store *st, const char *host_id, int64_t after, int limit, ctl_fw_record **out,
@@ -214,10 +132,10 @@ cl_err ctl_store_fw_audit_list(ctl_store *st, const char *host_id, int64_t after
 	ctl_fw_record *rs = calloc((size_t)limit, sizeof(*rs));
 	if (!rs)
 		return CL_ENOMEM;
-	cl_err err = ctl_store_fw_prep(st, &q,
-			  "SELECT seq,hash,prev,record,received_at FROM host_fw_audit WHERE host_id=? AND seq>?"
-			  " ORDER BY seq LIMIT ?",
-			  "sii", host_id, after, (int64_t)limit);
+	cl_err err = CTL_PREP(st, &q,
+			      "SELECT seq,hash,prev,record,received_at FROM host_fw_audit WHERE host_id=? AND seq>?"
+			      " ORDER BY seq LIMIT ?",
+			      CTL_TEXT(host_id), CTL_INT(after), CTL_INT(limit));
 	if (err != CL_OK) {
 		free(rs);
 		return err;
@@ -258,7 +176,8 @@ cl_err ctl_store_fw_chain_check(ctl_store *st, const char *host_id, bool *ok, in
 	*ok = true;
 	*bad_seq = 0;
 	snprintf(prev_hash, sizeof(prev_hash), "%s", zeros);
-	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT seq,hash,prev FROM host_fw_audit WHERE host_id=? ORDER BY seq", "s", host_id));
+	CL_GUARD(CTL_PREP(st, &q, "SELECT seq,hash,prev FROM host_fw_audit WHERE host_id=? ORDER BY seq",
+			  CTL_TEXT(host_id)));
 	int rc;
 	bool first = true;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -286,9 +205,10 @@ cl_err ctl_store_fw_event_insert(ctl_store *st, const char *host_id, const char 
 				 int64_t now_ms)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q, "INSERT INTO fw_events(host_id,kind,seq,detail,created_at) VALUES(?,?,?,?,?)", "ssisi",
-		      host_id, kind, seq, detail, now_ms));
-	return ctl_store_fw_run(st, q, "store firmware event");
+	CL_GUARD(CTL_PREP(st, &q, "INSERT INTO fw_events(host_id,kind,seq,detail,created_at) VALUES(?,?,?,?,?)",
+			  CTL_TEXT(host_id), CTL_TEXT(kind), CTL_INT(seq), CTL_TEXT(detail ? detail : ""),
+			  CTL_INT(now_ms)));
+	return ctl_store_run(st, q, "store firmware event", NULL);
 }
 
 cl_err ctl_store_fw_event_list(ctl_store *st, const char *host_id, int64_t after, int limit, ctl_fw_event **out,
@@ -301,14 +221,16 @@ cl_err ctl_store_fw_event_list(ctl_store *st, const char *host_id, int64_t after
 	ctl_fw_event *es = calloc((size_t)limit, sizeof(*es));
 	if (!es)
 		return CL_ENOMEM;
-	cl_err err = host_id ? ctl_store_fw_prep(st, &q,
-				    "SELECT id,host_id,kind,seq,detail,created_at FROM fw_events WHERE id>? AND host_id=?"
-				    " ORDER BY id LIMIT ?",
-				    "isi", after, host_id, (int64_t)limit)
-			     : ctl_store_fw_prep(st, &q,
-				    "SELECT id,host_id,kind,seq,detail,created_at FROM fw_events WHERE id>?"
-				    " ORDER BY id LIMIT ?",
-				    "ii", after, (int64_t)limit);
+	cl_err err =
+		host_id ? CTL_PREP(
+				  st, &q,
+				  "SELECT id,host_id,kind,seq,detail,created_at FROM fw_events WHERE id>? AND host_id=?"
+				  " ORDER BY id LIMIT ?",
+				  CTL_INT(after), CTL_TEXT(host_id), CTL_INT(limit))
+			: CTL_PREP(st, &q,
+				   "SELECT id,host_id,kind,seq,detail,created_at FROM fw_events WHERE id>?"
+				   " ORDER BY id LIMIT ?",
+				   CTL_INT(after), CTL_INT(limit));
 	if (err != CL_OK) {
 		free(es);
 		return err;
@@ -361,19 +283,21 @@ static cl_err read_op(sqlite3_stmt *q, void *o)
 cl_err ctl_store_fw_op_insert(ctl_store *st, const ctl_fw_op *op)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q, "INSERT INTO fw_ops(" OP_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", "ssssssssissiii",
-		      op->id, op->host_id, op->kind, op->device, op->data, op->reason, op->release_id, op->state,
-		      (int64_t)op->delivered, op->result_error, op->result_reason, op->audit_seq, op->created_at,
-		      op->updated_at));
-	return ctl_store_fw_run(st, q, "store firmware op");
+	CL_GUARD(CTL_PREP(st, &q, "INSERT INTO fw_ops(" OP_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+			  CTL_TEXT(op->id), CTL_TEXT(op->host_id), CTL_TEXT(op->kind), CTL_TEXT(op->device),
+			  CTL_TEXT(op->data), CTL_TEXT(op->reason), CTL_TEXT(op->release_id), CTL_TEXT(op->state),
+			  CTL_INT(op->delivered), CTL_TEXT(op->result_error), CTL_TEXT(op->result_reason),
+			  CTL_INT(op->audit_seq), CTL_INT(op->created_at), CTL_INT(op->updated_at)));
+	return ctl_store_run(st, q, "store firmware op", NULL);
 }
 
 cl_err ctl_store_fw_op_get(ctl_store *st, const char *host_id, const char *op_id, ctl_fw_op *out)
 {
 	sqlite3_stmt *q;
 	memset(out, 0, sizeof(*out));
-	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT " OP_COLS " FROM fw_ops WHERE id=? AND host_id=?", "ss", op_id, host_id));
-	return ctl_store_fw_one(st, q, read_op, out, "firmware op not found", "read firmware op");
+	CL_GUARD(CTL_PREP(st, &q, "SELECT " OP_COLS " FROM fw_ops WHERE id=? AND host_id=?", CTL_TEXT(op_id),
+			  CTL_TEXT(host_id)));
+	return ctl_store_one(st, q, read_op, out, "firmware op not found", "read firmware op");
 }
 
 cl_err ctl_store_fw_ops_to_send(ctl_store *st, const char *host_id, ctl_fw_op **out, size_t *n)
@@ -382,10 +306,10 @@ cl_err ctl_store_fw_ops_to_send(ctl_store *st, const char *host_id, ctl_fw_op **
 	size_t cap = 0;
 	*out = NULL;
 	*n = 0;
-	CL_GUARD(ctl_store_fw_prep(st, &q,
-		      "SELECT " OP_COLS " FROM fw_ops WHERE host_id=? AND state='pending'"
-		      " ORDER BY delivered, created_at, id LIMIT 256",
-		      "s", host_id));
+	CL_GUARD(CTL_PREP(st, &q,
+			  "SELECT " OP_COLS " FROM fw_ops WHERE host_id=? AND state='pending'"
+			  " ORDER BY delivered, created_at, id LIMIT 256",
+			  CTL_TEXT(host_id)));
 	int rc;
 	cl_err err = CL_OK;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -419,17 +343,16 @@ cl_err ctl_store_fw_ops_to_send(ctl_store *st, const char *host_id, ctl_fw_op **
 cl_err ctl_store_fw_op_mark_delivered(ctl_store *st, const char *host_id, const char *op_id)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q, "UPDATE fw_ops SET delivered=1 WHERE host_id=? AND id=?", "ss", host_id,
-				   op_id));
-	return ctl_store_fw_run(st, q, "mark firmware op delivered");
+	CL_GUARD(CTL_PREP(st, &q, "UPDATE fw_ops SET delivered=1 WHERE host_id=? AND id=?", CTL_TEXT(host_id),
+			  CTL_TEXT(op_id)));
+	return ctl_store_run(st, q, "mark firmware op delivered", NULL);
 }
 
 cl_err ctl_store_fw_ops_waiting(ctl_store *st, const char *host_id, bool *waiting)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q,
-				   "SELECT 1 FROM fw_ops WHERE host_id=? AND state='pending' AND delivered=0 LIMIT 1", "s",
-				   host_id));
+	CL_GUARD(CTL_PREP(st, &q, "SELECT 1 FROM fw_ops WHERE host_id=? AND state='pending' AND delivered=0 LIMIT 1",
+			  CTL_TEXT(host_id)));
 	int rc = sqlite3_step(q);
 	sqlite3_finalize(q);
 	*waiting = rc == SQLITE_ROW;
@@ -440,12 +363,12 @@ cl_err ctl_store_fw_op_result(ctl_store *st, const char *host_id, const char *op
 			      const char *reason, int64_t audit_seq, int64_t now_ms)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q,
-		      "UPDATE fw_ops SET state=?, result_error=?, result_reason=?, audit_seq=?, updated_at=?"
-		      " WHERE id=? AND host_id=? AND state='pending'",
-		      "sssiiss", ok ? "ok" : "refused", error ? error : "", reason ? reason : "", audit_seq, now_ms,
-		      op_id, host_id));
-	CL_GUARD(ctl_store_fw_run(st, q, "record firmware op result"));
+	CL_GUARD(CTL_PREP(st, &q,
+			  "UPDATE fw_ops SET state=?, result_error=?, result_reason=?, audit_seq=?, updated_at=?"
+			  " WHERE id=? AND host_id=? AND state='pending'",
+			  CTL_TEXT(ok ? "ok" : "refused"), CTL_TEXT(error ? error : ""), CTL_TEXT(reason ? reason : ""),
+			  CTL_INT(audit_seq), CTL_INT(now_ms), CTL_TEXT(op_id), CTL_TEXT(host_id)));
+	CL_GUARD(ctl_store_run(st, q, "record firmware op result", NULL));
 	CL_ENSURE(sqlite3_changes(st->db) == 1, CL_ENOTFOUND, "no pending firmware op %s", op_id);
 	return CL_OK;
 }
@@ -484,19 +407,19 @@ static cl_err read_opdata(sqlite3_stmt *q, void *o)
 cl_err ctl_store_fw_opdata_put(ctl_store *st, const ctl_fw_opdata *d)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q,
-				   "INSERT INTO fw_op_data(op_id,host_id,size,sha384,created_at) VALUES(?,?,?,?,?)",
-				   "ssisi", d->op_id, d->host_id, d->size, d->sha384, d->created_at));
-	return ctl_store_fw_run(st, q, "insert firmware op data");
+	CL_GUARD(CTL_PREP(st, &q, "INSERT INTO fw_op_data(op_id,host_id,size,sha384,created_at) VALUES(?,?,?,?,?)",
+			  CTL_TEXT(d->op_id), CTL_TEXT(d->host_id), CTL_INT(d->size), CTL_TEXT(d->sha384),
+			  CTL_INT(d->created_at)));
+	return ctl_store_run(st, q, "insert firmware op data", NULL);
 }
 
 cl_err ctl_store_fw_opdata_get(ctl_store *st, const char *host_id, const char *op_id, ctl_fw_opdata *out)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q,
-				   "SELECT op_id,host_id,size,sha384,created_at FROM fw_op_data WHERE op_id=? AND host_id=?",
-				   "ss", op_id, host_id));
-	return ctl_store_fw_one(st, q, read_opdata, out, "firmware op data not found", "get firmware op data");
+	CL_GUARD(CTL_PREP(st, &q,
+			  "SELECT op_id,host_id,size,sha384,created_at FROM fw_op_data WHERE op_id=? AND host_id=?",
+			  CTL_TEXT(op_id), CTL_TEXT(host_id)));
+	return ctl_store_one(st, q, read_opdata, out, "firmware op data not found", "get firmware op data");
 }
 
 cl_err ctl_store_fw_opdata_reap(ctl_store *st, const char *host_id, char (**ids)[CTL_ID_MAX], size_t *n)
@@ -505,17 +428,17 @@ cl_err ctl_store_fw_opdata_reap(ctl_store *st, const char *host_id, char (**ids)
 	sqlite3_stmt *q;
 	*ids = NULL;
 	*n = 0;
-	CL_GUARD(ctl_store_fw_prep(st, &q,
-				   "SELECT d.op_id FROM fw_op_data d LEFT JOIN fw_ops o ON o.id=d.op_id"
-				   " WHERE d.host_id=? AND (o.id IS NULL OR o.state != 'pending') LIMIT 64",
-				   "s", host_id));
+	CL_GUARD(CTL_PREP(st, &q,
+			  "SELECT d.op_id FROM fw_op_data d LEFT JOIN fw_ops o ON o.id=d.op_id"
+			  " WHERE d.host_id=? AND (o.id IS NULL OR o.state != 'pending') LIMIT 64",
+			  CTL_TEXT(host_id)));
 	char(*arr)[CTL_ID_MAX] = NULL;
 	size_t cnt = 0;
 	CL_GUARD(ctl_store_ids(st, q, LIMIT, "list firmware op data", &arr, &cnt));
 	cl_err err = CL_OK;
 	for (size_t i = 0; i < cnt && err == CL_OK; i++) {
-		CL_GUARD_OUT(err, ctl_store_fw_prep(st, &q, "DELETE FROM fw_op_data WHERE op_id=?", "s", arr[i]));
-		err = ctl_store_fw_run(st, q, "delete firmware op data");
+		CL_GUARD_OUT(err, CTL_PREP(st, &q, "DELETE FROM fw_op_data WHERE op_id=?", CTL_TEXT(arr[i])));
+		err = ctl_store_run(st, q, "delete firmware op data", NULL);
 	}
 out:
 	if (err != CL_OK) {

@@ -12,18 +12,18 @@ cl_err ctl_store_fw_trust_put(ctl_store *st, const char *root_hex, const char *d
 			      int64_t threshold, int64_t now)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q,
-				   "INSERT OR REPLACE INTO fw_trust(id,root,docs,version,threshold,updated_at)"
-				   " VALUES(1,?,?,?,?,?)",
-				   "ssiii", root_hex, docs_json, version, threshold, now));
-	return ctl_store_fw_run(st, q, "store firmware trust");
+	CL_GUARD(CTL_PREP(st, &q,
+			  "INSERT OR REPLACE INTO fw_trust(id,root,docs,version,threshold,updated_at)"
+			  " VALUES(1,?,?,?,?,?)",
+			  CTL_TEXT(root_hex), CTL_TEXT(docs_json), CTL_INT(version), CTL_INT(threshold), CTL_INT(now)));
+	return ctl_store_run(st, q, "store firmware trust", NULL);
 }
 
 cl_err ctl_store_fw_trust_get(ctl_store *st, char **root_hex, char **docs_json, int64_t *version)
 {
 	sqlite3_stmt *q;
 	*root_hex = *docs_json = NULL;
-	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT root,docs,version FROM fw_trust WHERE id=1", ""));
+	CL_GUARD(ctl_store_prepare(st, &q, "SELECT root,docs,version FROM fw_trust WHERE id=1", NULL, 0));
 	int rc = sqlite3_step(q);
 	cl_err err = CL_OK;
 	if (rc == SQLITE_ROW) {
@@ -45,35 +45,28 @@ cl_err ctl_store_fw_trust_get(ctl_store *st, char **root_hex, char **docs_json, 
 	return err;
 }
 
-static cl_err bind_blob_run(ctl_store *st, sqlite3_stmt *q, int idx, const uint8_t *b, size_t len, const char *what)
-{
-	int rc = sqlite3_bind_blob64(q, idx, b, (sqlite3_uint64)len, SQLITE_TRANSIENT);
-	if (rc != SQLITE_OK) {
-		sqlite3_finalize(q);
-		return ctl_store_sqlerr(st, rc, what);
-	}
-	return ctl_store_fw_run(st, q, what);
-}
-
 cl_err ctl_store_fw_release_insert(ctl_store *st, const ctl_fw_release *r, const uint8_t *bundle, size_t len)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q,
-				   "INSERT INTO fw_releases(id,vendor,class,component,version,sequence,channel,signers,"
-				   "nsigners,threshold,created_at,updated_at,bundle) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
-				   "sssssissiiii", r->id, r->vendor, r->class_id, r->component, r->version, r->sequence,
-				   r->channel, r->signers_json, r->nsigners, r->threshold, r->created_at, r->updated_at));
-	return bind_blob_run(st, q, 13, bundle, len, "store release");
+	CL_GUARD(CTL_PREP(st, &q,
+			  "INSERT INTO fw_releases(id,vendor,class,component,version,sequence,channel,signers,"
+			  "nsigners,threshold,created_at,updated_at,bundle) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+			  CTL_TEXT(r->id), CTL_TEXT(r->vendor), CTL_TEXT(r->class_id), CTL_TEXT(r->component),
+			  CTL_TEXT(r->version), CTL_INT(r->sequence), CTL_TEXT(r->channel), CTL_TEXT(r->signers_json),
+			  CTL_INT(r->nsigners), CTL_INT(r->threshold), CTL_INT(r->created_at), CTL_INT(r->updated_at),
+			  CTL_BLOB(bundle, len)));
+	return ctl_store_run(st, q, "store release", NULL);
 }
 
 cl_err ctl_store_fw_release_update(ctl_store *st, const ctl_fw_release *r, const uint8_t *bundle, size_t len)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q,
-				   "UPDATE fw_releases SET signers=?, nsigners=?, threshold=?, updated_at=?, bundle=?5"
-				   " WHERE id=?6",
-				   "siiiis", r->signers_json, r->nsigners, r->threshold, r->updated_at, (int64_t)0, r->id));
-	CL_GUARD(bind_blob_run(st, q, 5, bundle, len, "update release"));
+	CL_GUARD(CTL_PREP(st, &q,
+			  "UPDATE fw_releases SET signers=?, nsigners=?, threshold=?, updated_at=?, bundle=?"
+			  " WHERE id=?",
+			  CTL_TEXT(r->signers_json), CTL_INT(r->nsigners), CTL_INT(r->threshold),
+			  CTL_INT(r->updated_at), CTL_BLOB(bundle, len), CTL_TEXT(r->id)));
+	CL_GUARD(ctl_store_run(st, q, "update release", NULL));
 	CL_ENSURE(sqlite3_changes(st->db) == 1, CL_ENOTFOUND, "release %s not found", r->id);
 	return CL_OK;
 }
@@ -108,8 +101,8 @@ cl_err ctl_store_fw_release_get(ctl_store *st, const char *id, ctl_fw_release *o
 {
 	sqlite3_stmt *q;
 	memset(out, 0, sizeof(*out));
-	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT " REL_COLS " FROM fw_releases r WHERE r.id=?", "s", id));
-	return ctl_store_fw_one(st, q, read_rel, out, "release not found", "read release");
+	CL_GUARD(CTL_PREP(st, &q, "SELECT " REL_COLS " FROM fw_releases r WHERE r.id=?", CTL_TEXT(id)));
+	return ctl_store_one(st, q, read_rel, out, "release not found", "read release");
 }
 
 cl_err ctl_store_fw_release_bundle(ctl_store *st, const char *id, uint8_t **out, size_t *n)
@@ -117,7 +110,7 @@ cl_err ctl_store_fw_release_bundle(ctl_store *st, const char *id, uint8_t **out,
 	sqlite3_stmt *q;
 	*out = NULL;
 	*n = 0;
-	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT bundle FROM fw_releases WHERE id=?", "s", id));
+	CL_GUARD(CTL_PREP(st, &q, "SELECT bundle FROM fw_releases WHERE id=?", CTL_TEXT(id)));
 	int rc = sqlite3_step(q);
 	cl_err err = CL_OK;
 	if (rc == SQLITE_ROW) {
@@ -145,8 +138,8 @@ cl_err ctl_store_fw_release_list(ctl_store *st, const char *after, int limit, ct
 	*out = NULL;
 	*n = 0;
 	CL_ENSURE(limit >= 1 && limit <= 1001, CL_EINVAL, "limit must be in 1..1001");
-	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT " REL_COLS " FROM fw_releases r WHERE r.id > ? ORDER BY r.id LIMIT ?",
-				   "si", after ? after : "", (int64_t)limit));
+	CL_GUARD(CTL_PREP(st, &q, "SELECT " REL_COLS " FROM fw_releases r WHERE r.id > ? ORDER BY r.id LIMIT ?",
+			  CTL_TEXT(after ? after : ""), CTL_INT(limit)));
 	int rc;
 	cl_err err = CL_OK;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -194,16 +187,16 @@ void ctl_fw_releases_free(ctl_fw_release *r, size_t n)
 cl_err ctl_store_fw_release_approve(ctl_store *st, const char *id, const char *channel, int64_t now)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q,
-				   "INSERT OR IGNORE INTO fw_release_channels(release_id,channel,approved_at) VALUES(?,?,?)",
-				   "ssi", id, channel, now));
-	return ctl_store_fw_run(st, q, "approve release");
+	CL_GUARD(CTL_PREP(st, &q,
+			  "INSERT OR IGNORE INTO fw_release_channels(release_id,channel,approved_at) VALUES(?,?,?)",
+			  CTL_TEXT(id), CTL_TEXT(channel), CTL_INT(now)));
+	return ctl_store_run(st, q, "approve release", NULL);
 }
 
 cl_err ctl_store_fw_channel_exists(ctl_store *st, const char *channel, bool *exists)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT 1 FROM fw_release_channels WHERE channel=? LIMIT 1", "s", channel));
+	CL_GUARD(CTL_PREP(st, &q, "SELECT 1 FROM fw_release_channels WHERE channel=? LIMIT 1", CTL_TEXT(channel)));
 	int rc = sqlite3_step(q);
 	sqlite3_finalize(q);
 	*exists = rc == SQLITE_ROW;
@@ -213,17 +206,17 @@ cl_err ctl_store_fw_channel_exists(ctl_store *st, const char *channel, bool *exi
 cl_err ctl_store_fw_tenant_channel_put(ctl_store *st, const char *tenant_id, const char *channel, int64_t now)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q,
-				   "INSERT OR REPLACE INTO fw_tenant_channel(tenant_id,channel,updated_at) VALUES(?,?,?)",
-				   "ssi", tenant_id, channel, now));
-	return ctl_store_fw_run(st, q, "store tenant channel");
+	CL_GUARD(CTL_PREP(st, &q,
+			  "INSERT OR REPLACE INTO fw_tenant_channel(tenant_id,channel,updated_at) VALUES(?,?,?)",
+			  CTL_TEXT(tenant_id), CTL_TEXT(channel), CTL_INT(now)));
+	return ctl_store_run(st, q, "store tenant channel", NULL);
 }
 
 cl_err ctl_store_fw_tenant_channel_get(ctl_store *st, const char *tenant_id, char channel[64])
 {
 	sqlite3_stmt *q;
 	channel[0] = '\0';
-	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT channel FROM fw_tenant_channel WHERE tenant_id=?", "s", tenant_id));
+	CL_GUARD(CTL_PREP(st, &q, "SELECT channel FROM fw_tenant_channel WHERE tenant_id=?", CTL_TEXT(tenant_id)));
 	int rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW)
 		ctl_store_col_str(q, 0, channel, 64);
@@ -240,20 +233,20 @@ cl_err ctl_store_fw_targets(ctl_store *st, const char *tenant_id, const char *ho
 	size_t cap = 0;
 	*out = NULL;
 	*n = 0;
-	CL_GUARD(ctl_store_fw_prep(
-		st, &q,
-		"SELECT DISTINCT r.id, e.host_id, r.component FROM fw_tenant_channel tc"
-		" JOIN fw_release_channels rc ON rc.channel = tc.channel"
-		" JOIN fw_releases r ON r.id = rc.release_id"
-		" JOIN enclaves e ON e.tenant_id = tc.tenant_id AND e.desired != 'gone' AND e.host_id != ''"
-		" AND e.host_id NOT IN (SELECT id FROM hosts WHERE state = 'removed')"
-		" WHERE (?1 = '' OR tc.tenant_id = ?1) AND (?2 = '' OR e.host_id = ?2)"
-		" AND r.sequence = (SELECT MAX(r2.sequence) FROM fw_releases r2 JOIN fw_release_channels rc2"
-		"   ON rc2.release_id = r2.id WHERE rc2.channel = tc.channel AND r2.vendor = r.vendor"
-		"   AND r2.class = r.class AND r2.component = r.component)"
-		" AND NOT EXISTS (SELECT 1 FROM fw_release_queued fq WHERE fq.release_id = r.id AND fq.host_id = e.host_id)"
-		" ORDER BY e.host_id, r.id LIMIT 10000",
-		"ss", tenant_id, host_id));
+	CL_GUARD(CTL_PREP(st, &q,
+			  "SELECT DISTINCT r.id, e.host_id, r.component FROM fw_tenant_channel tc"
+			  " JOIN fw_release_channels rc ON rc.channel = tc.channel"
+			  " JOIN fw_releases r ON r.id = rc.release_id"
+			  " JOIN enclaves e ON e.tenant_id = tc.tenant_id AND e.desired != 'gone' AND e.host_id != ''"
+			  " AND e.host_id NOT IN (SELECT id FROM hosts WHERE state = 'removed')"
+			  " WHERE (?1 = '' OR tc.tenant_id = ?1) AND (?2 = '' OR e.host_id = ?2)"
+			  " AND r.sequence = (SELECT MAX(r2.sequence) FROM fw_releases r2 JOIN fw_release_channels rc2"
+			  "   ON rc2.release_id = r2.id WHERE rc2.channel = tc.channel AND r2.vendor = r.vendor"
+			  "   AND r2.class = r.class AND r2.component = r.component)"
+			  " AND NOT EXISTS (SELECT 1 FROM fw_release_queued fq WHERE fq.release_id = r.id AND "
+			  "fq.host_id = e.host_id)"
+			  " ORDER BY e.host_id, r.id LIMIT 10000",
+			  CTL_TEXT(tenant_id), CTL_TEXT(host_id)));
 	int rc;
 	cl_err err = CL_OK;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -286,7 +279,7 @@ cl_err ctl_store_fw_targets(ctl_store *st, const char *tenant_id, const char *ho
 cl_err ctl_store_fw_queued(ctl_store *st, const char *release_id, const char *host_id, const char *op_id)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q, "INSERT INTO fw_release_queued(release_id,host_id,op_id) VALUES(?,?,?)", "sss",
-				   release_id, host_id, op_id));
-	return ctl_store_fw_run(st, q, "record queued release");
+	CL_GUARD(CTL_PREP(st, &q, "INSERT INTO fw_release_queued(release_id,host_id,op_id) VALUES(?,?,?)",
+			  CTL_TEXT(release_id), CTL_TEXT(host_id), CTL_TEXT(op_id)));
+	return ctl_store_run(st, q, "record queued release", NULL);
 }

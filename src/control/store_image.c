@@ -32,16 +32,17 @@ static cl_err read_i64(sqlite3_stmt *q, void *o)
 cl_err ctl_store_image_insert(ctl_store *st, const ctl_image *im)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q, "INSERT INTO images(" IMAGE_COLS ") VALUES(?,?,?,?,?,?)", "ssssii", im->id,
-				   im->tenant_id, im->name, im->sha384, (int64_t)im->size, (int64_t)im->created_at));
-	return ctl_store_fw_run(st, q, "store the image");
+	CL_GUARD(CTL_PREP(st, &q, "INSERT INTO images(" IMAGE_COLS ") VALUES(?,?,?,?,?,?)", CTL_TEXT(im->id),
+			  CTL_TEXT(im->tenant_id), CTL_TEXT(im->name), CTL_TEXT(im->sha384), CTL_INT(im->size),
+			  CTL_INT(im->created_at)));
+	return ctl_store_run(st, q, "store the image", NULL);
 }
 
 cl_err ctl_store_image_get(ctl_store *st, const char *id, ctl_image *out)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT " IMAGE_COLS " FROM images WHERE id=?", "s", id));
-	return ctl_store_fw_one(st, q, read_image, out, "image not found", "get image");
+	CL_GUARD(CTL_PREP(st, &q, "SELECT " IMAGE_COLS " FROM images WHERE id=?", CTL_TEXT(id)));
+	return ctl_store_one(st, q, read_image, out, "image not found", "get image");
 }
 
 cl_err ctl_store_image_list(ctl_store *st, const char *tenant_id, const char *after, int limit, ctl_image **out,
@@ -51,9 +52,8 @@ cl_err ctl_store_image_list(ctl_store *st, const char *tenant_id, const char *af
 	*out = NULL;
 	*n = 0;
 	CL_ENSURE(limit >= 1, CL_EINVAL, "limit must be at least 1");
-	CL_GUARD(ctl_store_fw_prep(st, &q,
-				   "SELECT " IMAGE_COLS " FROM images WHERE tenant_id=? AND id>? ORDER BY id LIMIT ?",
-				   "ssi", tenant_id, after ? after : "", (int64_t)limit));
+	CL_GUARD(CTL_PREP(st, &q, "SELECT " IMAGE_COLS " FROM images WHERE tenant_id=? AND id>? ORDER BY id LIMIT ?",
+			  CTL_TEXT(tenant_id), CTL_TEXT(after ? after : ""), CTL_INT(limit)));
 	ctl_image *arr = calloc((size_t)limit, sizeof(*arr));
 	if (!arr) {
 		sqlite3_finalize(q);
@@ -77,8 +77,8 @@ cl_err ctl_store_image_list(ctl_store *st, const char *tenant_id, const char *af
 cl_err ctl_store_image_delete(ctl_store *st, const char *id)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q, "DELETE FROM images WHERE id=?", "s", id));
-	CL_GUARD(ctl_store_fw_run(st, q, "delete the image"));
+	CL_GUARD(CTL_PREP(st, &q, "DELETE FROM images WHERE id=?", CTL_TEXT(id)));
+	CL_GUARD(ctl_store_run(st, q, "delete the image", NULL));
 	return sqlite3_changes(st->db) == 1 ? CL_OK : cl_errorf(CL_ENOTFOUND, "image not found");
 }
 
@@ -100,8 +100,8 @@ cl_err ctl_store_image_users(ctl_store *st, const char *id, int64_t *n, char fir
 	sqlite3_stmt *q;
 	struct users u = {0, first};
 	first[0] = '\0';
-	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT COUNT(*), MIN(id) FROM enclaves WHERE image_id=?", "s", id));
-	CL_GUARD(ctl_store_fw_one(st, q, read_users, &u, "count", "find the image's enclaves"));
+	CL_GUARD(CTL_PREP(st, &q, "SELECT COUNT(*), MIN(id) FROM enclaves WHERE image_id=?", CTL_TEXT(id)));
+	CL_GUARD(ctl_store_one(st, q, read_users, &u, "count", "find the image's enclaves"));
 	*n = u.n;
 	return CL_OK;
 }
@@ -109,17 +109,17 @@ cl_err ctl_store_image_users(ctl_store *st, const char *id, int64_t *n, char fir
 cl_err ctl_store_image_refs(ctl_store *st, const char *sha384, int64_t *n)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT COUNT(*) FROM images WHERE sha384=?", "s", sha384));
-	return ctl_store_fw_one(st, q, read_i64, n, "count", "count the digest's images");
+	CL_GUARD(CTL_PREP(st, &q, "SELECT COUNT(*) FROM images WHERE sha384=?", CTL_TEXT(sha384)));
+	return ctl_store_one(st, q, read_i64, n, "count", "count the digest's images");
 }
 
 cl_err ctl_store_image_held(ctl_store *st, const char *tenant_id, const char *sha384, bool *held)
 {
 	sqlite3_stmt *q;
 	int64_t n = 0;
-	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT COUNT(*) FROM images WHERE tenant_id=? AND sha384=?", "ss", tenant_id,
-				   sha384));
-	CL_GUARD(ctl_store_fw_one(st, q, read_i64, &n, "count", "find the tenant's digest"));
+	CL_GUARD(CTL_PREP(st, &q, "SELECT COUNT(*) FROM images WHERE tenant_id=? AND sha384=?", CTL_TEXT(tenant_id),
+			  CTL_TEXT(sha384)));
+	CL_GUARD(ctl_store_one(st, q, read_i64, &n, "count", "find the tenant's digest"));
 	*held = n > 0;
 	return CL_OK;
 }
@@ -130,8 +130,8 @@ cl_err ctl_store_quota_get(ctl_store *st, const char *tenant_id, ctl_quota *out)
 {
 	sqlite3_stmt *q;
 	memset(out, 0, sizeof(*out));
-	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT limit_bytes FROM tenant_quota WHERE tenant_id=?", "s", tenant_id));
-	cl_err err = ctl_store_fw_one(st, q, read_i64, &out->limit_bytes, "no quota", "get the quota");
+	CL_GUARD(CTL_PREP(st, &q, "SELECT limit_bytes FROM tenant_quota WHERE tenant_id=?", CTL_TEXT(tenant_id)));
+	cl_err err = ctl_store_one(st, q, read_i64, &out->limit_bytes, "no quota", "get the quota");
 	if (err == CL_ENOTFOUND) {
 		out->limit_bytes = CTL_QUOTA_DEFAULT;
 		out->is_default = true;
@@ -141,14 +141,13 @@ cl_err ctl_store_quota_get(ctl_store *st, const char *tenant_id, ctl_quota *out)
 	}
 	/* A digest the tenant holds under several image ids is stored (and
 	 * counted) once; another tenant holding it changes nothing here. */
-	CL_GUARD(ctl_store_fw_prep(st, &q,
-				   "SELECT COALESCE(SUM(size),0) FROM (SELECT MAX(size) AS size FROM images"
-				   " WHERE tenant_id=? GROUP BY sha384)",
-				   "s", tenant_id));
-	CL_GUARD(ctl_store_fw_one(st, q, read_i64, &out->images_bytes, "sum", "sum the tenant's images"));
-	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT COALESCE(SUM(size),0) FROM uploads WHERE tenant_id=?", "s",
-				   tenant_id));
-	return ctl_store_fw_one(st, q, read_i64, &out->uploads_bytes, "sum", "sum the tenant's uploads");
+	CL_GUARD(CTL_PREP(st, &q,
+			  "SELECT COALESCE(SUM(size),0) FROM (SELECT MAX(size) AS size FROM images"
+			  " WHERE tenant_id=? GROUP BY sha384)",
+			  CTL_TEXT(tenant_id)));
+	CL_GUARD(ctl_store_one(st, q, read_i64, &out->images_bytes, "sum", "sum the tenant's images"));
+	CL_GUARD(CTL_PREP(st, &q, "SELECT COALESCE(SUM(size),0) FROM uploads WHERE tenant_id=?", CTL_TEXT(tenant_id)));
+	return ctl_store_one(st, q, read_i64, &out->uploads_bytes, "sum", "sum the tenant's uploads");
 }
 
 cl_err ctl_store_quota_set(ctl_store *st, const char *tenant_id, int64_t limit_bytes, int64_t now_ms)
@@ -156,14 +155,14 @@ cl_err ctl_store_quota_set(ctl_store *st, const char *tenant_id, int64_t limit_b
 	sqlite3_stmt *q;
 	CL_ENSURE(limit_bytes <= CTL_QUOTA_MAX, CL_EINVAL, "limit_bytes must be at most %lld", (long long)CTL_QUOTA_MAX);
 	if (limit_bytes < 0)
-		CL_GUARD(ctl_store_fw_prep(st, &q, "DELETE FROM tenant_quota WHERE tenant_id=?", "s", tenant_id));
+		CL_GUARD(CTL_PREP(st, &q, "DELETE FROM tenant_quota WHERE tenant_id=?", CTL_TEXT(tenant_id)));
 	else
-		CL_GUARD(ctl_store_fw_prep(st, &q,
-					   "INSERT INTO tenant_quota(tenant_id,limit_bytes,updated_at) VALUES(?,?,?)"
-					   " ON CONFLICT(tenant_id) DO UPDATE SET limit_bytes=excluded.limit_bytes,"
-					   " updated_at=excluded.updated_at",
-					   "sii", tenant_id, limit_bytes, now_ms));
-	return ctl_store_fw_run(st, q, "set the quota");
+		CL_GUARD(CTL_PREP(st, &q,
+				  "INSERT INTO tenant_quota(tenant_id,limit_bytes,updated_at) VALUES(?,?,?)"
+				  " ON CONFLICT(tenant_id) DO UPDATE SET limit_bytes=excluded.limit_bytes,"
+				  " updated_at=excluded.updated_at",
+				  CTL_TEXT(tenant_id), CTL_INT(limit_bytes), CTL_INT(now_ms)));
+	return ctl_store_run(st, q, "set the quota", NULL);
 }
 
 cl_err ctl_store_quota_check(ctl_store *st, const char *tenant_id, int64_t extra)

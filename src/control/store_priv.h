@@ -1,4 +1,4 @@
-/* store_priv.h — internals shared by store.c and store_migrate.c only. */
+/* store_priv.h — internals shared by the store's files (store*.c) only. */
 #ifndef CL_CONTROL_STORE_PRIV_H
 #define CL_CONTROL_STORE_PRIV_H
 
@@ -33,22 +33,74 @@ bool ctl_store_rc_full(ctl_store *st, int rc);
 /* Runs SQL without results. */
 CL_MUST_CHECK cl_err ctl_store_exec(ctl_store *st, const char *sql);
 
-/* store_fw.c helpers shared with store_fwrel.c: prepare sql binding fmt
- * ('s' const char *, 'i' int64_t); step a row-less statement and finalize. */
-CL_MUST_CHECK cl_err ctl_store_fw_prep(ctl_store *st, sqlite3_stmt **q, const char *sql, const char *fmt, ...);
-CL_MUST_CHECK cl_err ctl_store_fw_run(ctl_store *st, sqlite3_stmt *q, const char *what);
-/* Steps a single-row query and finalizes it: the row goes through read (which
- * may fail, e.g. on allocation); no row is CL_ENOTFOUND with detail notfound. */
+/* ---- the one SQL binder (store.c) ----
+ *
+ * A statement's parameters are an array of typed values, built with the
+ * constructors below; the compiler checks each value against its type (no
+ * format string, no varargs casts):
+ *
+ *   CL_GUARD(CTL_PREP(st, &q, "SELECT .. WHERE id=? AND seq>?", CTL_TEXT(id), CTL_INT(seq)));
+ *
+ * The NULL rule, the only one: a NULL pointer (CTL_TEXT(NULL),
+ * CTL_BLOB(NULL, n)) binds SQL NULL, as CTL_NULL does; a column that must
+ * not be NULL then refuses the row (CL_ECONFLICT). A caller that means the
+ * empty string passes "". An empty blob with a non-NULL pointer is a
+ * zero-length blob. */
+typedef enum ctl_sql_type {
+	CTL_SQL_NULL,
+	CTL_SQL_TEXT, /* v.text: NUL-terminated, copied by SQLite */
+	CTL_SQL_INT,  /* v.i */
+	CTL_SQL_BLOB, /* v.blob: n bytes at p, copied by SQLite */
+} ctl_sql_type;
+
+typedef struct ctl_sql_arg {
+	ctl_sql_type type;
+	union {
+		const char *text;
+		int64_t i;
+		struct {
+			const void *p;
+			size_t n;
+		} blob;
+	} v;
+} ctl_sql_arg;
+
+#define CTL_TEXT(s) ((ctl_sql_arg){.type = CTL_SQL_TEXT, .v.text = (s)})
+#define CTL_INT(x) ((ctl_sql_arg){.type = CTL_SQL_INT, .v.i = (x)})
+#define CTL_BLOB(ptr, len) ((ctl_sql_arg){.type = CTL_SQL_BLOB, .v.blob = {.p = (ptr), .n = (len)}})
+#define CTL_NULL ((ctl_sql_arg){.type = CTL_SQL_NULL})
+
+/* Prepares sql on the store's connection and binds args[0..n) to its
+ * parameters 1..n. On failure *q is NULL (nothing to finalize) and the
+ * result is ctl_store_sqlerr's. On success the caller owns *q: it steps it
+ * through ctl_store_run/_one/_ids or finalizes it itself. */
+CL_MUST_CHECK cl_err ctl_store_prepare(ctl_store *st, sqlite3_stmt **q, const char *sql, const ctl_sql_arg *args,
+				       size_t n);
+/* ctl_store_prepare with the arguments listed in place (at least one; with
+ * none, call ctl_store_prepare(st, q, sql, NULL, 0)). */
+#define CTL_PREP(st, q, sql, ...)                                                                                      \
+	ctl_store_prepare((st), (q), (sql), (const ctl_sql_arg[]){__VA_ARGS__},                                        \
+			  sizeof((const ctl_sql_arg[]){__VA_ARGS__}) / sizeof(ctl_sql_arg))
+
+/* ---- the row readers (store.c), each finalizing q whatever happens ---- */
+
+/* Steps a statement without rows to completion. changes (may be NULL) gets
+ * the number of rows it changed. A step failure is ctl_store_sqlerr(what). */
+CL_MUST_CHECK cl_err ctl_store_run(ctl_store *st, sqlite3_stmt *q, const char *what, int *changes);
+/* Fills out from one row (memory it allocates is the caller's); may fail,
+ * e.g. on allocation. */
+typedef cl_err (*ctl_store_reader)(sqlite3_stmt *q, void *out);
+/* Steps a single-row query: the row goes through read; no row is
+ * CL_ENOTFOUND with detail notfound; a step failure is ctl_store_sqlerr(what). */
+CL_MUST_CHECK cl_err ctl_store_one(ctl_store *st, sqlite3_stmt *q, ctl_store_reader read, void *out,
+				   const char *notfound, const char *what);
+/* Steps q, collecting the first column of at most limit rows into *ids
+ * (malloc'd, caller frees; *n rows). */
+CL_MUST_CHECK cl_err ctl_store_ids(ctl_store *st, sqlite3_stmt *q, size_t limit, const char *what,
+				   char (**ids)[CTL_ID_MAX], size_t *n);
 /* Column c as text into out (n bytes, truncated; NULL reads as ""). */
 void ctl_store_col_str(sqlite3_stmt *q, int c, char *out, size_t n);
 /* Column c as a malloc'd string (NULL reads as ""); NULL when out of memory. */
 char *ctl_store_col_dup(sqlite3_stmt *q, int c);
-/* Steps q (finalized here), collecting the first column of at most limit
- * rows into *ids (malloc'd, caller frees; *n rows). */
-CL_MUST_CHECK cl_err ctl_store_ids(ctl_store *st, sqlite3_stmt *q, size_t limit, const char *what,
-				   char (**ids)[CTL_ID_MAX], size_t *n);
-typedef cl_err (*ctl_store_fw_reader)(sqlite3_stmt *q, void *out);
-CL_MUST_CHECK cl_err ctl_store_fw_one(ctl_store *st, sqlite3_stmt *q, ctl_store_fw_reader read, void *out,
-				      const char *notfound, const char *what);
 
 #endif

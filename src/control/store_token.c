@@ -31,10 +31,10 @@ cl_err ctl_store_token_list(ctl_store *st, const char *tenant_id, const char *af
 	CL_ENSURE(limit > 0, CL_EINVAL, "token list: limit must be positive");
 	ctl_token *arr = calloc((size_t)limit, sizeof(*arr));
 	CL_ENSURE(arr, CL_ENOMEM, "out of memory");
-	cl_err err = ctl_store_fw_prep(st, &q,
-				       "SELECT " TOKEN_LIST_COLS " FROM tokens WHERE (?1 = '' OR tenant_id = ?1)"
-				       " AND id > ?2 ORDER BY id LIMIT ?3",
-				       "ssi", tenant_id ? tenant_id : "", after ? after : "", (int64_t)limit);
+	cl_err err = CTL_PREP(st, &q,
+			      "SELECT " TOKEN_LIST_COLS " FROM tokens WHERE (?1 = '' OR tenant_id = ?1)"
+			      " AND id > ?2 ORDER BY id LIMIT ?3",
+			      CTL_TEXT(tenant_id ? tenant_id : ""), CTL_TEXT(after ? after : ""), CTL_INT(limit));
 	if (err != CL_OK) {
 		free(arr);
 		return err;
@@ -56,13 +56,13 @@ cl_err ctl_store_token_list(ctl_store *st, const char *tenant_id, const char *af
 cl_err ctl_store_token_revoke(ctl_store *st, const char *id, int64_t now_ms)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q, "UPDATE tokens SET revoked_at=? WHERE id=? AND revoked_at=0", "is", now_ms,
-				   id));
-	CL_GUARD(ctl_store_fw_run(st, q, "revoke token"));
+	CL_GUARD(CTL_PREP(st, &q, "UPDATE tokens SET revoked_at=? WHERE id=? AND revoked_at=0", CTL_INT(now_ms),
+			  CTL_TEXT(id)));
+	CL_GUARD(ctl_store_run(st, q, "revoke token", NULL));
 	if (sqlite3_changes(st->db) == 1)
 		return CL_OK;
 	/* Nothing changed: unknown, or revoked before (which stays as it was). */
-	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT 1 FROM tokens WHERE id=?", "s", id));
+	CL_GUARD(CTL_PREP(st, &q, "SELECT 1 FROM tokens WHERE id=?", CTL_TEXT(id)));
 	int rc = sqlite3_step(q);
 	sqlite3_finalize(q);
 	if (rc == SQLITE_ROW)
@@ -73,9 +73,10 @@ cl_err ctl_store_token_revoke(ctl_store *st, const char *id, int64_t now_ms)
 /* Steps a prepared row-less statement; *changes (may be NULL) gets its row count. */
 static cl_err run_counted(ctl_store *st, sqlite3_stmt *q, const char *what, int64_t *changes)
 {
-	CL_GUARD(ctl_store_fw_run(st, q, what));
+	int n = 0;
+	CL_GUARD(ctl_store_run(st, q, what, &n));
 	if (changes)
-		*changes = sqlite3_changes(st->db);
+		*changes = n;
 	return CL_OK;
 }
 
@@ -85,7 +86,7 @@ cl_err ctl_store_host_remove(ctl_store *st, const char *host_id, int64_t now_ms,
 	char state[16] = "";
 	int64_t changed = 0;
 	*lost = 0;
-	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT state FROM hosts WHERE id=?", "s", host_id));
+	CL_GUARD(CTL_PREP(st, &q, "SELECT state FROM hosts WHERE id=?", CTL_TEXT(host_id)));
 	int rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW)
 		ctl_store_col_str(q, 0, state, sizeof(state));
@@ -96,28 +97,28 @@ cl_err ctl_store_host_remove(ctl_store *st, const char *host_id, int64_t now_ms,
 		return ctl_store_sqlerr(st, rc, "host");
 	CL_ENSURE(strcmp(state, "removed") != 0, CL_ECONFLICT, "host %s was already removed", host_id);
 	/* Jobs first: they are found through the enclaves still on the host. */
-	CL_GUARD(ctl_store_fw_prep(st, &q,
-				   "UPDATE jobs SET state='failed', progress=100, error=?, updated_at=? WHERE"
-				   " state IN ('pending','running') AND enclave_id IN"
-				   " (SELECT id FROM enclaves WHERE host_id=? AND desired != 'gone')",
-				   "sis", reason, now_ms, host_id));
+	CL_GUARD(CTL_PREP(st, &q,
+			  "UPDATE jobs SET state='failed', progress=100, error=?, updated_at=? WHERE"
+			  " state IN ('pending','running') AND enclave_id IN"
+			  " (SELECT id FROM enclaves WHERE host_id=? AND desired != 'gone')",
+			  CTL_TEXT(reason ? reason : ""), CTL_INT(now_ms), CTL_TEXT(host_id)));
 	CL_GUARD(run_counted(st, q, "fail the host's jobs", NULL));
-	CL_GUARD(ctl_store_fw_prep(st, &q,
-				   "UPDATE enclaves SET state='lost', error=?, updated_at=? WHERE host_id=?"
-				   " AND desired != 'gone'",
-				   "sis", reason, now_ms, host_id));
+	CL_GUARD(CTL_PREP(st, &q,
+			  "UPDATE enclaves SET state='lost', error=?, updated_at=? WHERE host_id=?"
+			  " AND desired != 'gone'",
+			  CTL_TEXT(reason ? reason : ""), CTL_INT(now_ms), CTL_TEXT(host_id)));
 	CL_GUARD(run_counted(st, q, "mark the host's enclaves lost", lost));
-	CL_GUARD(ctl_store_fw_prep(st, &q, "UPDATE tokens SET revoked_at=? WHERE host_id=? AND kind='host' AND revoked_at=0",
-				   "is", now_ms, host_id));
+	CL_GUARD(CTL_PREP(st, &q, "UPDATE tokens SET revoked_at=? WHERE host_id=? AND kind='host' AND revoked_at=0",
+			  CTL_INT(now_ms), CTL_TEXT(host_id)));
 	CL_GUARD(run_counted(st, q, "revoke the host's token", NULL));
-	CL_GUARD(ctl_store_fw_prep(st, &q,
-				   "UPDATE fw_ops SET state='refused', result_error=?, result_reason='host_removed',"
-				   " updated_at=? WHERE host_id=? AND state='pending'",
-				   "sis", reason, now_ms, host_id));
+	CL_GUARD(CTL_PREP(st, &q,
+			  "UPDATE fw_ops SET state='refused', result_error=?, result_reason='host_removed',"
+			  " updated_at=? WHERE host_id=? AND state='pending'",
+			  CTL_TEXT(reason ? reason : ""), CTL_INT(now_ms), CTL_TEXT(host_id)));
 	CL_GUARD(run_counted(st, q, "refuse the host's firmware ops", NULL));
-	CL_GUARD(ctl_store_fw_prep(st, &q,
-				   "UPDATE hosts SET state='removed', generation=generation+1 WHERE id=? AND state != 'removed'",
-				   "s", host_id));
+	CL_GUARD(CTL_PREP(st, &q,
+			  "UPDATE hosts SET state='removed', generation=generation+1 WHERE id=? AND state != 'removed'",
+			  CTL_TEXT(host_id)));
 	CL_GUARD(run_counted(st, q, "remove the host", &changed));
 	CL_ENSURE(changed == 1, CL_EINTERNAL, "host %s changed during its removal", host_id);
 	return CL_OK;

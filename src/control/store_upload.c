@@ -25,38 +25,39 @@ static cl_err read_upload(sqlite3_stmt *q, void *out)
 cl_err ctl_store_upload_insert(ctl_store *st, const ctl_upload *u)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q,
-				   "INSERT INTO uploads(id,tenant_id,owner_kind,size,sha384,received,complete,"
-				   "created_at,updated_at) VALUES(?,?,?,?,?,?,?,?,?)",
-				   "sssisiiii", u->id, u->tenant_id, u->owner_kind, u->size, u->sha384, u->received,
-				   (int64_t)u->complete, u->created_at, u->updated_at));
-	return ctl_store_fw_run(st, q, "insert upload");
+	CL_GUARD(CTL_PREP(st, &q,
+			  "INSERT INTO uploads(id,tenant_id,owner_kind,size,sha384,received,complete,"
+			  "created_at,updated_at) VALUES(?,?,?,?,?,?,?,?,?)",
+			  CTL_TEXT(u->id), CTL_TEXT(u->tenant_id), CTL_TEXT(u->owner_kind), CTL_INT(u->size),
+			  CTL_TEXT(u->sha384), CTL_INT(u->received), CTL_INT(u->complete), CTL_INT(u->created_at),
+			  CTL_INT(u->updated_at)));
+	return ctl_store_run(st, q, "insert upload", NULL);
 }
 
 cl_err ctl_store_upload_get(ctl_store *st, const char *id, ctl_upload *out)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q,
-				   "SELECT id,tenant_id,owner_kind,size,sha384,received,complete,created_at,updated_at"
-				   " FROM uploads WHERE id=?",
-				   "s", id));
-	return ctl_store_fw_one(st, q, read_upload, out, "upload not found", "get upload");
+	CL_GUARD(CTL_PREP(st, &q,
+			  "SELECT id,tenant_id,owner_kind,size,sha384,received,complete,created_at,updated_at"
+			  " FROM uploads WHERE id=?",
+			  CTL_TEXT(id)));
+	return ctl_store_one(st, q, read_upload, out, "upload not found", "get upload");
 }
 
 cl_err ctl_store_upload_update(ctl_store *st, const ctl_upload *u)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q, "UPDATE uploads SET received=?, complete=?, updated_at=? WHERE id=?", "iiis",
-				   u->received, (int64_t)u->complete, u->updated_at, u->id));
-	CL_GUARD(ctl_store_fw_run(st, q, "update upload"));
+	CL_GUARD(CTL_PREP(st, &q, "UPDATE uploads SET received=?, complete=?, updated_at=? WHERE id=?",
+			  CTL_INT(u->received), CTL_INT(u->complete), CTL_INT(u->updated_at), CTL_TEXT(u->id)));
+	CL_GUARD(ctl_store_run(st, q, "update upload", NULL));
 	return sqlite3_changes(st->db) == 1 ? CL_OK : cl_errorf(CL_ENOTFOUND, "upload not found");
 }
 
 cl_err ctl_store_upload_delete(ctl_store *st, const char *id)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q, "DELETE FROM uploads WHERE id=?", "s", id));
-	CL_GUARD(ctl_store_fw_run(st, q, "delete upload"));
+	CL_GUARD(CTL_PREP(st, &q, "DELETE FROM uploads WHERE id=?", CTL_TEXT(id)));
+	CL_GUARD(ctl_store_run(st, q, "delete upload", NULL));
 	return sqlite3_changes(st->db) == 1 ? CL_OK : cl_errorf(CL_ENOTFOUND, "upload not found");
 }
 
@@ -69,17 +70,17 @@ static cl_err read_count(sqlite3_stmt *q, void *out)
 cl_err ctl_store_upload_count_open(ctl_store *st, const char *tenant_id, const char *owner_kind, int64_t *n)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT COUNT(*) FROM uploads WHERE tenant_id=? AND owner_kind=?", "ss",
-				   tenant_id, owner_kind));
-	return ctl_store_fw_one(st, q, read_count, n, "count", "count uploads");
+	CL_GUARD(CTL_PREP(st, &q, "SELECT COUNT(*) FROM uploads WHERE tenant_id=? AND owner_kind=?",
+			  CTL_TEXT(tenant_id), CTL_TEXT(owner_kind)));
+	return ctl_store_one(st, q, read_count, n, "count", "count uploads");
 }
 
 cl_err ctl_store_upload_exists(ctl_store *st, const char *id, bool *exists)
 {
 	sqlite3_stmt *q;
 	int64_t n = 0;
-	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT COUNT(*) FROM uploads WHERE id=?", "s", id));
-	CL_GUARD(ctl_store_fw_one(st, q, read_count, &n, "count", "find upload"));
+	CL_GUARD(CTL_PREP(st, &q, "SELECT COUNT(*) FROM uploads WHERE id=?", CTL_TEXT(id)));
+	CL_GUARD(ctl_store_one(st, q, read_count, &n, "count", "find upload"));
 	*exists = n > 0;
 	return CL_OK;
 }
@@ -89,7 +90,7 @@ cl_err ctl_store_upload_expired(ctl_store *st, int64_t cutoff_ms, char (**ids)[C
 	sqlite3_stmt *q;
 	*ids = NULL;
 	*n = 0;
-	CL_GUARD(ctl_store_fw_prep(st, &q, "SELECT id FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT 256",
-				   "i", cutoff_ms));
+	CL_GUARD(CTL_PREP(st, &q, "SELECT id FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT 256",
+			  CTL_INT(cutoff_ms)));
 	return ctl_store_ids(st, q, 256, "list expired uploads", ids, n);
 }

@@ -9,7 +9,7 @@
 #include <openssl/sha.h>
 #include <string.h>
 
-#include "fw/fw.h"
+#include "fw/fw_tools.h"
 
 _Static_assert(sizeof(SHA512_CTX) <= sizeof(((fw_hash_ctx *)0)->opaque), "fw_hash_ctx too small");
 

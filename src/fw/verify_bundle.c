@@ -3,7 +3,7 @@
  * docs/firmware-bundle.md for the bytes. */
 #include <string.h>
 
-#include "fw/fw_internal.h"
+#include "verify_internal.h"
 
 /* Image bytes copied (or decrypted) and hashed per step: small enough that
  * the hash reads the chunk back from L1 cache right after the copy. */

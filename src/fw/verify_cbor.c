@@ -4,7 +4,7 @@
  * an allocation or a read past the input. */
 #include <string.h>
 
-#include "fw/fw_internal.h"
+#include "verify_internal.h"
 
 void fw_cbor_init(fw_cbor *c, const uint8_t *p, size_t len)
 {

@@ -3,7 +3,7 @@
  * status names. Allocation-free. */
 #include <string.h>
 
-#include "fw/fw_internal.h"
+#include "verify_internal.h"
 
 fw_status fw_sign1_parse(fw_cbor *c, fw_sign1 *s)
 {

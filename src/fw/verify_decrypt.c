@@ -4,7 +4,7 @@
  * Allocation-free; HMAC/HKDF are built on the ops' SHA-384. */
 #include <string.h>
 
-#include "fw/fw_internal.h"
+#include "verify_internal.h"
 
 #define FW_CHUNK (16 * 1024)
 #define SHA384_BLOCK 128

@@ -3,7 +3,7 @@
  * (fw_trust_apply) and docs/firmware-bundle.md. */
 #include <string.h>
 
-#include "fw/fw_internal.h"
+#include "verify_internal.h"
 
 static fw_status parse_body(const uint8_t *in, size_t len, fw_trust_doc *d)
 {

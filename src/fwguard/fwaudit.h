@@ -29,7 +29,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
-#include "fw/fw.h"
+#include "fw/fw_verify.h"
 
 #define FWA_MAGIC "CLFWAUD1"
 #define FWA_MAGIC_LEN 8

@@ -49,7 +49,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/proto.h"
-#include "fw/fw.h"
+#include "fw/fw_tools.h" /* the OpenSSL fw_ops and device key files */
 
 #define FWG_ADDR_MAX 31   /* bus address length */
 #define FWG_MAX_DEVICES 8

@@ -16,7 +16,7 @@
 #include "common/crypto.h"
 #include "common/http_client.h"
 #include "common/util.h"
-#include "fw/fw.h"
+#include "fw/fw_tools.h"
 #include "fw/fw_limits.h"
 #include "host/agent_fw.h"
 #include "host/agent_fwdata.h"

@@ -150,7 +150,7 @@ static json_t *build_request(ops_item *it, uint64_t now)
 		goto out;
 	}
 	it->out_len = CL_FRAME_HDR + (size_t)len;
-	if (!(it->out = malloc(it->out_len)) || cl_frame_header(it->out, type, len) != 0) {
+	if (!(it->out = malloc(it->out_len)) || cl_frame_put_header(it->out, type, len) != CL_OK) {
 		res = fail(it, NULL, "out of memory");
 		goto out;
 	}

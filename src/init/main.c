@@ -75,7 +75,8 @@ static void q_pop(queue *q, size_t n)
 static void send_frame(uint8_t type, const void *p, uint32_t n)
 {
 	uint8_t hdr[CL_FRAME_HDR];
-	cl_frame_header(hdr, type, n);
+	if (cl_frame_put_header(hdr, type, n) != CL_OK)
+		_exit(1); /* the caller checked n: cannot happen */
 	q_push(&tx, hdr, sizeof(hdr));
 	if (n)
 		q_push(&tx, p, n);
@@ -244,10 +245,11 @@ int main(int argc, char **argv)
 			uint8_t type;
 			const uint8_t *pl;
 			uint32_t len;
-			int r = cl_frame_next(&dec, &type, &pl, &len);
-			if (r == 0)
+			bool got = false;
+			cl_err e = cl_frame_pull(&dec, &got, &type, &pl, &len);
+			if (e == CL_OK && !got)
 				break;
-			if (r < 0 || (type != CL_FRAME_DATA && type != CL_FRAME_EOF))
+			if (e != CL_OK || (type != CL_FRAME_DATA && type != CL_FRAME_EOF))
 				_exit(1); /* protocol violation by the host side */
 			if (type == CL_FRAME_EOF)
 				stdin_eof = 1;

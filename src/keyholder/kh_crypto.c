@@ -20,7 +20,7 @@
 #include "keyholder/kh_internal.h"
 
 #define GROUP "secp384r1"
-#define FW_IMAGE_INFO "cloister-fw/aes-256-gcm/1" /* = FW_HKDF_INFO, src/fw/fw_internal.h */
+#define FW_IMAGE_INFO "cloister-fw/aes-256-gcm/1" /* = FW_HKDF_INFO, src/fw/verify_internal.h */
 
 /* ---------------------------------------------------------------- OpenSSL's heap, wiped on free */
 

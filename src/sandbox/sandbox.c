@@ -254,7 +254,7 @@ cl_err cl_sandbox_call(int fd, uint8_t type, const void *payload, uint32_t len, 
 		       uint32_t reply_max, uint32_t *reply_len)
 {
 	uint8_t hdr[CL_FRAME_HDR];
-	CL_ENSURE(cl_frame_header(hdr, type, len) == 0, CL_ETOOBIG, "request over %u bytes", CL_FRAME_MAX);
+	CL_ENSURE(cl_frame_put_header(hdr, type, len) == CL_OK, CL_ETOOBIG, "request over %u bytes", CL_FRAME_MAX);
 	CL_GUARD(io_all(fd, hdr, sizeof(hdr), true));
 	if (len)
 		CL_GUARD(io_all(fd, (uint8_t *)payload, len, true));

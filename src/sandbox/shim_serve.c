@@ -90,7 +90,7 @@ static void log_push(cl_shim_queue *q, const uint8_t *p, size_t n)
 static int q_push_frame(cl_shim_queue *q, uint8_t type, const void *p, uint32_t n)
 {
 	uint8_t hdr[CL_FRAME_HDR];
-	if (cl_frame_header(hdr, type, n) != 0 || q_space(q) < CL_FRAME_HDR + (size_t)n)
+	if (cl_frame_put_header(hdr, type, n) != CL_OK || q_space(q) < CL_FRAME_HDR + (size_t)n)
 		return -1;
 	if (q_push(q, hdr, sizeof(hdr)) != 0 || q_push(q, p, n) != 0)
 		return -1;
@@ -317,10 +317,11 @@ static void client_process(cl_shim *s, cl_shim_client *c)
 		uint8_t type;
 		const uint8_t *p;
 		uint32_t len;
-		int r = cl_frame_next(c->dec, &type, &p, &len);
-		if (r == 0)
+		bool got = false;
+		cl_err e = cl_frame_pull(c->dec, &got, &type, &p, &len);
+		if (e == CL_OK && !got)
 			return;
-		if (r < 0 || handle_request(s, c, type, p, len) != 0) {
+		if (e != CL_OK || handle_request(s, c, type, p, len) != 0) {
 			client_close(c);
 			return;
 		}
@@ -395,10 +396,11 @@ static void chan_process(cl_shim *s)
 		uint8_t type;
 		const uint8_t *p;
 		uint32_t len;
-		int r = cl_frame_next(d, &type, &p, &len);
-		if (r == 0)
+		bool got = false;
+		cl_err e = cl_frame_pull(d, &got, &type, &p, &len);
+		if (e == CL_OK && !got)
 			return;
-		if (r < 0) {
+		if (e != CL_OK) {
 			chan_close(s, "malformed frame from cloister-init");
 			return;
 		}

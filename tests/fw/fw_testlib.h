@@ -15,7 +15,7 @@
 #include <cmocka.h>
 #include <openssl/bn.h>
 
-#include "fw/fw.h"
+#include "fw/fw_tools.h"
 #include "fw/fw_internal.h"
 
 #define NKEYS 6

@@ -28,7 +28,7 @@ done
 T=$(mktemp -d /tmp/fw-stack.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 for f in src/fw/verify_*.c; do
-	cc -std=gnu11 -O2 -D_GNU_SOURCE -Isrc -fstack-usage -c "$f" -o "$T/$(basename "$f" .c).o"
+	cc -std=c11 -O2 -Isrc/fw -fstack-usage -c "$f" -o "$T/$(basename "$f" .c).o"
 done
 sort -t$'\t' -k2 -n "$T"/*.su | tail -3
 if grep -E "dynamic$" "$T"/*.su; then echo "dynamic stack frames in the verifier"; bad=1; fi

@@ -71,7 +71,7 @@ static const char *ENC[NENC] = {"enc-a", "enc-b", "enc-c"};
 static void send_frame(int fd, uint8_t type, const void *p, uint32_t n)
 {
 	uint8_t hdr[CL_FRAME_HDR];
-	assert_int_equal(cl_frame_header(hdr, type, n), 0);
+	assert_int_equal(cl_frame_put_header(hdr, type, n), CL_OK);
 	struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)p, n}};
 	struct msghdr m = {.msg_iov = iov, .msg_iovlen = n ? 2 : 1};
 	if (sendmsg(fd, &m, MSG_NOSIGNAL) < 0 && errno != EPIPE)

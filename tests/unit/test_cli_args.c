@@ -153,6 +153,67 @@ static void option_parsing(void **state)
 	assert_true(help);
 }
 
+/* The getopt_long details the commands rely on: full names only, the
+ * messages name the option, short names, comma lists, "-" and "--". */
+static void option_parsing_getopt(void **state)
+{
+	const char *out = NULL, *keys[4], *pos[3];
+	size_t nkeys = 0, npos = 0;
+	bool any = false, help = false;
+	const cl_cli_option opts[] = {
+		{.name = "out", .kind = CL_OPT_VALUE, .value = &out, .short_name = 'o'},
+		{.name = "key", .kind = CL_OPT_LIST, .values = keys, .max_values = 4, .count = &nkeys},
+		{.name = "any", .kind = CL_OPT_FLAG, .flag = &any},
+		{0},
+	};
+	char k1[] = "a.pem,b.pem", k2[] = "c.pem";
+	char *ok[] = {"first", "-o", "x.cbor", "--key", k1, "-", "--any", "--key=", "--key", k2, "--", "-o"};
+	assert_int_equal(cl_cli_parse_opts(12, ok, opts, pos, 3, &npos, &help), CL_OK);
+	assert_string_equal(out, "x.cbor");
+	assert_int_equal(nkeys, 3); /* "--key=" is an empty list */
+	assert_string_equal(keys[0], "a.pem");
+	assert_string_equal(keys[1], "b.pem");
+	assert_string_equal(keys[2], "c.pem");
+	assert_true(any);
+	assert_int_equal(npos, 3);
+	assert_string_equal(pos[0], "first");
+	assert_string_equal(pos[1], "-");
+	assert_string_equal(pos[2], "-o");
+
+	/* a second parse starts afresh (getopt's state is reset) */
+	out = NULL;
+	char *again[] = {"--out=y", "z"};
+	assert_int_equal(cl_cli_parse_opts(2, again, opts, pos, 1, &npos, &help), CL_OK);
+	assert_string_equal(out, "y");
+	assert_int_equal(npos, 1);
+	assert_string_equal(pos[0], "z");
+
+	static const struct {
+		const char *arg, *want;
+	} bad[] = {
+		{"--ou", "unknown option '--ou'"},   /* getopt_long would take the prefix */
+		{"--an=1", "unknown option '--an'"}, /* likewise */
+		{"--any=1", "option '--any' takes no value"},
+		{"--out", "option '--out' needs a value"},
+		{"-o", "option '--out' needs a value"},
+		{"-x", "unknown option '-x'"},
+		{"--nope=v", "unknown option '--nope'"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char arg[32];
+		snprintf(arg, sizeof(arg), "%s", bad[i].arg);
+		char *argv[] = {arg};
+		assert_int_equal(cl_cli_parse_opts(1, argv, opts, pos, 3, &npos, &help), CL_EINVAL);
+		if (strcmp(cl_error_detail(), bad[i].want) != 0)
+			fail_msg("%s: got \"%s\", want \"%s\"", bad[i].arg, cl_error_detail(), bad[i].want);
+	}
+	nkeys = 0;
+	char k3[] = "1,2,3,4,5";
+	char *many[] = {"--key", k3};
+	assert_int_equal(cl_cli_parse_opts(2, many, opts, pos, 3, &npos, &help), CL_EINVAL);
+	assert_non_null(strstr(cl_error_detail(), "--key"));
+}
+
 static void global_extraction(void **state)
 {
 	cl_cli_flags f = {0};
@@ -435,6 +496,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(size_parsing),      cmocka_unit_test(proximity_parsing),
 		cmocka_unit_test(ops_parsing),       cmocka_unit_test(option_parsing),
+		cmocka_unit_test(option_parsing_getopt),
 		cmocka_unit_test(global_extraction), cmocka_unit_test(config_precedence),
 		cmocka_unit_test(id_validation),     cmocka_unit_test(empty_settings),
 		cmocka_unit_test(enclave_limits),

@@ -1,5 +1,6 @@
 /* Unit tests for src/common: buffers, encodings, secrets, channel framing. */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -122,11 +123,11 @@ static void frames_roundtrip(void **state)
 {
 	uint8_t wire[64], hdr[CL_FRAME_HDR], store[32];
 	size_t n = 0;
-	assert_int_equal(cl_frame_header(hdr, CL_FRAME_DATA, 3), 0);
+	assert_int_equal(cl_frame_put_header(hdr, CL_FRAME_DATA, 3), CL_OK);
 	memcpy(wire, hdr, 5);
 	memcpy(wire + 5, "abc", 3);
 	n = 8;
-	assert_int_equal(cl_frame_header(hdr, CL_FRAME_EXIT, 0), 0);
+	assert_int_equal(cl_frame_put_header(hdr, CL_FRAME_EXIT, 0), CL_OK);
 	memcpy(wire + n, hdr, 5);
 	n += 5;
 
@@ -140,8 +141,8 @@ static void frames_roundtrip(void **state)
 	for (size_t i = 0; i < n; i++) {
 		*cl_frame_dec_tail(&d) = wire[i];
 		cl_frame_dec_commit(&d, 1);
-		int r;
-		while ((r = cl_frame_next(&d, &type, &p, &len)) == 1) {
+		bool more;
+		while (cl_frame_pull(&d, &more, &type, &p, &len) == CL_OK && more) {
 			if (got == 0) {
 				assert_int_equal(type, CL_FRAME_DATA);
 				assert_int_equal(len, 3);
@@ -152,7 +153,8 @@ static void frames_roundtrip(void **state)
 			}
 			got++;
 		}
-		assert_int_equal(r, 0);
+		assert_int_equal(cl_frame_pull(&d, &more, &type, &p, &len), CL_OK);
+		assert_false(more);
 	}
 	assert_int_equal(got, 2);
 }
@@ -160,6 +162,7 @@ static void frames_roundtrip(void **state)
 static void frames_reject(void **state)
 {
 	uint8_t store[32];
+	bool more;
 	cl_frame_dec d;
 	uint8_t type;
 	const uint8_t *p;
@@ -169,15 +172,38 @@ static void frames_reject(void **state)
 	uint8_t big[5] = {0, 0, 1, 0, CL_FRAME_DATA};
 	memcpy(cl_frame_dec_tail(&d), big, 5);
 	cl_frame_dec_commit(&d, 5);
-	assert_int_equal(cl_frame_next(&d, &type, &p, &len), -1);
+	assert_int_equal(cl_frame_pull(&d, &more, &type, &p, &len), CL_ETOOBIG);
 	/* Unknown type. */
 	cl_frame_dec_init(&d, store, sizeof(store), CL_FRAME_MAX);
 	uint8_t bad[5] = {0, 0, 0, 0, 0x7f};
 	memcpy(cl_frame_dec_tail(&d), bad, 5);
 	cl_frame_dec_commit(&d, 5);
-	assert_int_equal(cl_frame_next(&d, &type, &p, &len), -1);
-	uint8_t hdr[5];
-	assert_int_equal(cl_frame_header(hdr, CL_FRAME_DATA, CL_FRAME_MAX + 1), -1);
+	assert_int_equal(cl_frame_pull(&d, &more, &type, &p, &len), CL_EPROTO);
+	uint8_t hdr[5] = {9, 9, 9, 9, 9};
+	assert_int_equal(cl_frame_put_header(hdr, CL_FRAME_DATA, CL_FRAME_MAX + 1), CL_ETOOBIG);
+	assert_int_equal(hdr[0], 9); /* untouched */
+	/* A whole frame with an empty payload: got, then nothing more. */
+	cl_frame_dec_init(&d, store, sizeof(store), CL_FRAME_MAX);
+	assert_int_equal(cl_frame_put_header(cl_frame_dec_tail(&d), CL_FRAME_OK, 0), CL_OK);
+	cl_frame_dec_commit(&d, CL_FRAME_HDR);
+	assert_int_equal(cl_frame_pull(&d, &more, &type, &p, &len), CL_OK);
+	assert_true(more);
+	assert_int_equal(type, CL_FRAME_OK);
+	assert_int_equal(len, 0);
+	assert_int_equal(cl_frame_pull(&d, &more, &type, &p, &len), CL_OK);
+	assert_false(more);
+	/* Sending: a whole frame, or CL_ESYS on a closed pipe. */
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(cl_frame_send_fd(fds[1], CL_FRAME_DATA, "xy", 2), CL_OK);
+	uint8_t got[8];
+	assert_int_equal(read(fds[0], got, sizeof(got)), 7);
+	assert_memory_equal(got, "\0\0\0\2\1xy", 7);
+	assert_int_equal(cl_frame_send_fd(fds[1], CL_FRAME_DATA, "x", CL_FRAME_MAX + 1), CL_ETOOBIG);
+	close(fds[0]);
+	signal(SIGPIPE, SIG_IGN);
+	assert_int_equal(cl_frame_send_fd(fds[1], CL_FRAME_DATA, "xy", 2), CL_ESYS);
+	close(fds[1]);
 }
 
 int main(void)

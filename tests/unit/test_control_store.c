@@ -836,6 +836,49 @@ static void open_bad_path_fails(void **state)
 	assert_null(st);
 }
 
+/* The one SQL binder: each constructor binds its type, and the one NULL rule
+ * (a NULL pointer binds SQL NULL; "" stays an empty string). */
+static void binder_types_and_null_rule(void **state)
+{
+	fixture *f = *state;
+	sqlite3_stmt *q;
+	static const uint8_t blob[3] = {0, 1, 2};
+	assert_int_equal(CTL_PREP(f->st, &q,
+				  "SELECT typeof(?1), typeof(?2), ?2, typeof(?3), ?3, typeof(?4), length(?4),"
+				  " typeof(?5), typeof(?6), typeof(?7), length(?7)",
+				  CTL_TEXT(NULL), CTL_TEXT(""), CTL_INT(-5), CTL_BLOB(blob, sizeof(blob)), CTL_NULL,
+				  CTL_BLOB(NULL, 4), CTL_TEXT("h\xc3\xa9")),
+			 CL_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(q, 0), "null");
+	assert_string_equal((const char *)sqlite3_column_text(q, 1), "text");
+	assert_string_equal((const char *)sqlite3_column_text(q, 2), "");
+	assert_string_equal((const char *)sqlite3_column_text(q, 3), "integer");
+	assert_int_equal(sqlite3_column_int64(q, 4), -5);
+	assert_string_equal((const char *)sqlite3_column_text(q, 5), "blob");
+	assert_int_equal(sqlite3_column_int64(q, 6), 3);
+	assert_string_equal((const char *)sqlite3_column_text(q, 7), "null");
+	assert_string_equal((const char *)sqlite3_column_text(q, 8), "null");
+	assert_string_equal((const char *)sqlite3_column_text(q, 9), "text");
+	assert_int_equal(sqlite3_column_int64(q, 10), 2); /* characters, not bytes */
+	sqlite3_finalize(q);
+	/* more arguments than parameters: refused, nothing left to finalize */
+	q = (sqlite3_stmt *)1;
+	assert_int_not_equal(CTL_PREP(f->st, &q, "SELECT ?1", CTL_INT(1), CTL_INT(2)), CL_OK);
+	assert_null(q);
+	/* the NULL rule reaches the tables: a NOT NULL column refuses a NULL text */
+	ctl_tenant t = {.id = "ten-n", .name = "n", .created_at = 1};
+	assert_int_equal(ctl_store_tenant_insert(f->st, &t), CL_OK);
+	assert_int_equal(CTL_PREP(f->st, &q, "UPDATE tenants SET name=? WHERE id=?", CTL_TEXT(NULL), CTL_TEXT("ten-n")),
+			 CL_OK);
+	assert_int_equal(ctl_store_run(f->st, q, "null name", NULL), CL_ECONFLICT);
+	int changes = -1;
+	assert_int_equal(CTL_PREP(f->st, &q, "UPDATE tenants SET name=? WHERE id=?", CTL_TEXT("m"), CTL_TEXT("ten-n")),
+			 CL_OK);
+	assert_int_equal(ctl_store_run(f->st, q, "rename", &changes), CL_OK);
+	assert_int_equal(changes, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -856,6 +899,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(full_disk_is_enospace, setup, teardown),
 		cmocka_unit_test_setup_teardown(reserve_for_deletes, setup, teardown),
 		cmocka_unit_test_setup_teardown(failure_log_rate_limited, setup, teardown),
+		cmocka_unit_test_setup_teardown(binder_types_and_null_rule, setup, teardown),
 		cmocka_unit_test(open_bad_path_fails),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

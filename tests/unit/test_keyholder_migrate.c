@@ -28,7 +28,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "fw/fw.h"
+#include "fw/fw_tools.h"
 #include "host/supervisor.h"
 #include "keyholder/keyholder.h"
 

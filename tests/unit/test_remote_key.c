@@ -37,7 +37,7 @@
 #include "common/log.h"
 #include "common/remote_key.h"
 #include "common/util.h"
-#include "fw/fw.h"
+#include "fw/fw_tools.h"
 #include "keyholder/keyholder.h"
 
 static char dir[64], keys[96], certpath[96];

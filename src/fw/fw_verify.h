@@ -1,32 +1,34 @@
-/* fw.h — libcloister-fw: signed firmware bundles and their verifier.
+/* fw_verify.h — libcloister-fw: the firmware bundle verifier's public header.
  *
- * Two halves, one header:
+ * This is the whole API a device's root of trust needs: the verifier's types,
+ * its refusal reasons (fw_status), its limits (fw_limits.h) and the parse,
+ * trust-chain and verify/decrypt calls. The verifier (verify_*.c, built
+ * alone as build/lib/libcloister-fw.a) is portable C11: it never allocates
+ * (no malloc anywhere on its path), takes every buffer from the caller,
+ * uses a bounded stack (no recursion), compares digests in constant time
+ * and reaches crypto only through the small fw_ops table below. It links
+ * against nothing but memcpy/memset/memcmp/memmove/strcmp/strlen
+ * (tests/integration/fw_noalloc.sh checks the objects' symbols).
  *
- *  1. The VERIFIER (verify_*.c): portable C11 that could run on a device's
- *     root of trust. It never allocates (no malloc anywhere on its path),
- *     takes every buffer from the caller, uses a bounded stack (no recursion),
- *     compares digests in constant time and reaches crypto only through the
- *     small fw_ops table below. It links against nothing but memcpy/memset/
- *     memcmp/memmove/strcmp/strlen (tests/integration/fw_noalloc.sh checks
- *     the objects' symbols); the common/ headers included below only declare
- *     the tools' types. Results are fw_status values.
+ * This header and the verifier include nothing but <stdint.h>, <stddef.h>,
+ * <stdbool.h>, <string.h> and fw_limits.h: nothing of Cloister's src/common,
+ * OpenSSL or jansson (tests/integration/fw_standalone.sh compiles them
+ * freestanding with only -Isrc/fw and links a program against the library
+ * alone). Results are fw_status values, never cl_err.
  *
- *  2. The HOST TOOLS (fw_keys.c, fw_encode.c, fw_sign.c, fw_openssl.c): key
- *     files, bundle and trust-root signing, and an OpenSSL fw_ops. They use
- *     OpenSSL and return cl_err.
+ * The host-side tools (key files, bundle and trust-root signing, the
+ * OpenSSL fw_ops) are in fw_tools.h: they allocate and return cl_err.
  *
  * Byte-level formats: docs/firmware-bundle.md.
  */
-#ifndef CL_FW_H
-#define CL_FW_H
+#ifndef CL_FW_VERIFY_H
+#define CL_FW_VERIFY_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/buf.h"
-#include "common/err.h"
-#include "fw/fw_limits.h" /* FW_MAX_SIGNERS, FW_MAX_STR, FW_MAX_IMAGE, FW_SEQ_MAX, ... */
+#include "fw_limits.h" /* FW_MAX_SIGNERS, FW_MAX_STR, FW_MAX_IMAGE, FW_SEQ_MAX, ... */
 
 /* ---------------------------------------------------------------- limits */
 
@@ -253,65 +255,12 @@ fw_status fw_verify_bundle(const fw_trust *t, const fw_device *dev, const fw_ops
 			   const uint8_t *bundle, size_t len, uint8_t *dest, size_t dest_cap,
 			   fw_result *res);
 
-/* ================================================================ host tools */
+/* ---------------------------------------------------------------- for tools */
 
 /* Tools only, never on a device: a trust state taken from one document
  * WITHOUT checking its signatures or chain, so a tool can check locally that
  * a rotation it is about to distribute meets both thresholds. root (the ROM
  * key's point) may be NULL. */
 fw_status fw_trust_assume(fw_trust *t, const uint8_t *doc, size_t len, const uint8_t *root, const fw_ops *ops);
-
-/* The OpenSSL implementation of fw_ops. device_key (may be NULL) is an
- * EVP_PKEY* P-384 private key used for ecdh_p384; borrowed. */
-void fw_openssl_ops(fw_ops *ops, void *device_key);
-/* The OpenSSL ops with AES-256-GCM and the given image_key op (ctx is passed
- * to it; the OpenSSL ops ignore ctx): for a device key held elsewhere. */
-void fw_openssl_ops_image_key(fw_ops *ops, int (*image_key)(void *, const uint8_t *, uint8_t *), void *ctx);
-
-/* Key files. Loaded keys are EVP_PKEY* (as void*), freed with fw_key_free. */
-CL_MUST_CHECK cl_err fw_key_generate(void **key);
-CL_MUST_CHECK cl_err fw_key_load_private(const char *path, void **key);
-/* Loads a public key, or the public half of a private key file. */
-CL_MUST_CHECK cl_err fw_key_load_public(const char *path, void **key);
-CL_MUST_CHECK cl_err fw_key_save_private(const void *key, const char *path);
-CL_MUST_CHECK cl_err fw_key_save_public(const void *key, const char *path);
-void fw_key_free(void *key);
-/* The uncompressed point and the kid (SHA-256 of SPKI DER) of a P-384 key. */
-CL_MUST_CHECK cl_err fw_key_point(const void *key, uint8_t point[FW_POINT_LEN]);
-CL_MUST_CHECK cl_err fw_key_kid(const void *key, uint8_t kid[FW_KID_LEN]);
-
-/* What `fw sign` puts into a manifest. Strings borrowed. */
-typedef struct fw_sign_params {
-	uint8_t vendor[FW_UUID_LEN];
-	uint8_t class_id[FW_UUID_LEN];
-	const char *component;
-	const char *version;
-	const char *channel;
-	uint64_t sequence;
-	bool has_use_before;
-	uint64_t use_before;
-	const void *encrypt_to; /* EVP_PKEY* device public key, or NULL */
-} fw_sign_params;
-
-/* Builds a bundle of image[0..n) signed by key into out (cleared first).
- * Refuses (CL_EINVAL) what every device would refuse: an empty image,
- * sequence outside FW_SEQ_MIN..FW_SEQ_MAX, use-before 0 or over FW_UINT_MAX;
- * CL_ETOOBIG above FW_MAX_IMAGE. Signatures are low-s. */
-CL_MUST_CHECK cl_err fw_bundle_build(const fw_sign_params *p, const void *key, const uint8_t *image,
-				     size_t n, cl_buf *out);
-/* Appends one more authentication block by key to a bundle (in -> out).
- * Refuses (CL_ECONFLICT) when key already signed it. */
-CL_MUST_CHECK cl_err fw_bundle_cosign(const uint8_t *in, size_t len, const void *key, cl_buf *out);
-/* Builds a trust-root document: version, threshold, the signer public keys
- * (EVP_PKEY*), optional expiry, signed by each of sign_keys. Version and
- * expiry must be 1..FW_UINT_MAX (CL_EINVAL); whether the expiry is already
- * past is the caller's check (it knows the clock). */
-CL_MUST_CHECK cl_err fw_trust_build(uint64_t version, uint64_t threshold, const void *const *signers,
-				    size_t nsigners, bool has_expires, uint64_t expires,
-				    const void *const *sign_keys, size_t nsign, cl_buf *out);
-/* Parses a UUID "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (or 32 hex digits). */
-CL_MUST_CHECK cl_err fw_uuid_parse(const char *s, uint8_t out[FW_UUID_LEN]);
-/* Formats a UUID into out (>= 37 bytes). */
-void fw_uuid_format(const uint8_t u[FW_UUID_LEN], char *out);
 
 #endif
