@@ -170,12 +170,17 @@ cl_err cl_agent_parse_args(int argc, char **argv, cl_agent_config *cfg)
 	/* "+": stop at the first argument that is not an option (refused below);
 	 * ":": a missing value is ':' rather than '?' */
 	while ((idx = -1, opt = getopt_long(argc, argv, "+:h", options, &idx)) != -1) {
-		const char *arg = argv[optind - 1];
+		/* the option as given: argv[optind - 2] when its value was a separate argument */
+		const char *arg = optarg && optind >= 2 && optarg == argv[optind - 1] ? argv[optind - 2] : argv[optind - 1];
 		char flag[32];
 		if (idx >= 0)
 			snprintf(flag, sizeof(flag), "--%s", options[idx].name);
 		else
 			snprintf(flag, sizeof(flag), "%.*s", (int)strcspn(arg, "="), arg);
+		/* getopt_long takes an unambiguous prefix (--con for --control): not here */
+		size_t n = strcspn(arg, "=");
+		CL_ENSURE(idx < 0 || (n == strlen(flag) && strncmp(arg, flag, n) == 0), CL_EINVAL, "unknown flag %.*s",
+			  (int)n, arg);
 		if (opt == OPT_HELP) {
 			cfg->help = true;
 			return CL_OK;

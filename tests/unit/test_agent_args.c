@@ -132,6 +132,10 @@ static void negative(void **state)
 		expect_bad(a, ARGC(a), "unknown flag");
 	}
 	{
+		const char *a[] = {BASE, "--nam", "h"}; /* no abbreviations */
+		expect_bad(a, ARGC(a), "unknown flag --nam");
+	}
+	{
 		const char *a[] = {BASE, "stray"};
 		expect_bad(a, ARGC(a), "unexpected argument");
 	}
