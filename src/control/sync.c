@@ -409,6 +409,7 @@ cl_err ctl_sync_start(ctl_server *srv)
 
 void ctl_sync_host_removed(ctl_server *srv, const char *host_id)
 {
+	ctl_jobs_wake(srv, NULL); /* the removal failed its enclaves' jobs: their waits answer */
 	for (ctl_host_rt **p = &srv->hosts; *p; p = &(*p)->next) {
 		ctl_host_rt *rt = *p;
 		if (strcmp(rt->id, host_id) != 0)
@@ -426,6 +427,7 @@ void ctl_sync_host_removed(ctl_server *srv, const char *host_id)
 
 void ctl_sync_shutdown(ctl_server *srv)
 {
+	ctl_jobs_wait_shutdown(srv); /* parked job waits are long polls too */
 	while (srv->hosts) {
 		ctl_host_rt *rt = srv->hosts;
 		srv->hosts = rt->next;
