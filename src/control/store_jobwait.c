@@ -1,0 +1,42 @@
+/* store_jobwait.c — the job "delivered" mark without its own fsync
+ * (store_jobwait.h). Plain sqlite3 calls: independent of store.c's binder. */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common/log.h"
+#include "control/store_jobwait.h"
+#include "control/store_priv.h"
+
+cl_err ctl_store_jobs_delivered_lazy(ctl_store *st, const char *host_id, int64_t now_ms)
+{
+	static const char sql[] = "UPDATE jobs SET state='running',progress=50,updated_at=? WHERE state='pending'"
+				  " AND enclave_id IN (SELECT id FROM enclaves WHERE host_id=?)";
+	if (st->in_tx)
+		return cl_errorf(CL_EINTERNAL, "lazy commit inside a transaction");
+	sqlite3_stmt *q = NULL;
+	int rc = sqlite3_prepare_v2(st->db, sql, -1, &q, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(q, 1, now_ms);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(q, 2, host_id, -1, SQLITE_TRANSIENT);
+	if (rc != SQLITE_OK) {
+		sqlite3_finalize(q);
+		return ctl_store_sqlerr(st, rc, "mark jobs delivered");
+	}
+	/* In WAL mode, NORMAL writes the commit to the WAL without fsync: a
+	 * later FULL commit's fsync of the WAL (or a checkpoint) makes it
+	 * durable, and the WAL's checksums keep the database consistent if a
+	 * power loss drops it before. */
+	rc = sqlite3_exec(st->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (sqlite3_exec(st->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL) != SQLITE_OK) {
+		cl_error("cannot restore synchronous=FULL: %s; stopping", sqlite3_errmsg(st->db));
+		abort(); /* every later commit would lose its durability without a word */
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_OK)
+		return ctl_store_sqlerr(st, rc, "mark jobs delivered");
+	return CL_OK;
+}
