@@ -29,8 +29,11 @@ cl_err ctl_store_jobs_delivered_lazy(ctl_store *st, const char *host_id, int64_t
 	 * durable, and the WAL's checksums keep the database consistent if a
 	 * power loss drops it before. */
 	rc = sqlite3_exec(st->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(q);
+	if (rc != SQLITE_OK) { /* still FULL */
+		sqlite3_finalize(q);
+		return ctl_store_sqlerr(st, rc, "mark jobs delivered");
+	}
+	rc = sqlite3_step(q);
 	sqlite3_finalize(q);
 	if (sqlite3_exec(st->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL) != SQLITE_OK) {
 		cl_error("cannot restore synchronous=FULL: %s; stopping", sqlite3_errmsg(st->db));

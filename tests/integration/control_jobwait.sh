@@ -12,6 +12,9 @@
 #   - a tenant parks at most 64 waits: the 65th is 429 with Retry-After, while
 #     another tenant still parks one; all of them are answered when the jobs
 #     finish;
+#   - kill -9 right after the host was sent a new enclave loses nothing: the
+#     job's "delivered" mark (a commit without its own fsync) and every
+#     earlier final state are there after the restart;
 #   - a caller that goes away frees its wait;
 #   - removing the host fails its enclaves' jobs: their waits answer "failed".
 source "$(dirname "$0")/control_lib.sh"
@@ -44,7 +47,7 @@ report() {
 	for id in "$@"; do list+="${list:+,}{\"id\":\"$id\",\"state\":\"running\",\"memory_mib\":32}"; done
 	as "$HT" POST "/v1/hosts/$HID/sync" "{\"generation\":0,\"wait_ms\":0,\"enclaves\":[$list]}"; expect 200
 }
-job_state() { as "$TA" GET "/v1/jobs/$1"; expect 200; jget 'j["state"]'; }
+job_state() { as "$ADMIN" GET "/v1/jobs/$1"; expect 200; jget 'j["state"]'; }
 job_waiters() {
 	local b
 	b=$(curl -sS --cacert "$CA" -H "Authorization: Bearer $ADMIN" "$URL/metrics") || fail "GET /metrics"
@@ -117,6 +120,25 @@ wait "${PARKED[@]}"; PARKED=()
 for i in $(seq 1 64); do answered "$WORK/cap$i" 200 succeeded; done
 answered "$WORK/beta" 200 succeeded
 wait_for_waiters 0
+
+# kill -9 right after a host was sent a new enclave: the "delivered" mark (a
+# commit without its own fsync) survives it, and so does everything committed
+# before; the restarted server finishes the job from the host's report
+create "$TA" "$IMA" e4; E4=$EID; J4=$JOB
+as "$HT" POST "/v1/hosts/$HID/sync" '{"generation":0,"wait_ms":0}'; expect 200
+[ "$(jget '[e["desired"] for e in j["enclaves"] if e["id"] == "'"$E4"'"]')" = "['running']" ] || fail "e4 not sent: $BODY"
+[ "$(job_state "$J4")" = running ] || fail "a job sent to its host is not running"
+ctl_kill9
+ctl_start --poll-timeout-ms 20000
+[ "$(db 'PRAGMA integrity_check')" = ok ] || fail "store damaged by kill -9"
+as "$TA" GET "/v1/jobs/$J4"; expect 200
+[ "$(jget 'j["state"], j["progress"]')" = "running 50" ] || fail "the delivered mark was lost at a kill -9: $BODY"
+for j in "$J1" "$J2" "$JB"; do [ "$(job_state "$j")" = succeeded ] || fail "job $j lost its final state"; done
+park "$TA" "$J4" "$WORK/afterkill"
+wait_for_waiters 1
+report "$E1" "$E2" "$B1" "$E4"
+wait "${PARKED[@]}"; PARKED=()
+answered "$WORK/afterkill" 200 succeeded
 
 # a caller that goes away frees its wait
 create "$TA" "$IMA" e3; J3=$JOB
