@@ -275,6 +275,13 @@ typedef struct cl_agent_failure {
 /* Lists DIR/sandboxes and inspects each: the actual set. A sandbox whose shim
  * is gone has alive=false. *out is malloc'd (caller frees). */
 CL_MUST_CHECK cl_err cl_agent_collect_actual(const char *dir, cl_agent_actual **out, size_t *n);
+/* As cl_agent_collect_actual, but a listed sandbox whose id is in known[]
+ * (nknown entries) takes that entry instead of asking its shim: the agent
+ * launched it moments ago and the launch returned at READY. An id in known[]
+ * that is not listed is not reported (the listing stays the truth about
+ * what exists). */
+CL_MUST_CHECK cl_err cl_agent_collect_actual_known(const char *dir, const cl_agent_actual *known, size_t nknown,
+						   cl_agent_actual **out, size_t *n);
 /* The capabilities object sent with register and sync (new reference, or NULL
  * on allocation failure). memory_mib/cpus are the resolved values. */
 json_t *cl_agent_capabilities(const cl_agent_config *cfg, uint64_t memory_mib, uint32_t cpus);
@@ -459,6 +466,8 @@ typedef struct cl_agent {
 	struct cl_guestif *guestif; /* firmware guest interface gate (guestif.h); NULL without --fw-root */
 	struct cl_agent_privsep *privsep; /* the supervisor's channels (agent_privsep.h); NULL in tests */
 	cl_agent_fwops *fwops;  /* DATA/fw/ops.journal; NULL without --fw-root */
+	cl_agent_actual *launched; /* launched this round, as READY left them; the next report's (malloc'd) */
+	size_t nlaunched;
 } cl_agent;
 
 /* Registers if needed, adopts existing sandboxes and runs the sync loop until
