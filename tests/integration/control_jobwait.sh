@@ -11,7 +11,8 @@
 #   - a wait that ends answers the job's current (not final) state;
 #   - a tenant parks at most 64 waits: the 65th is 429 with Retry-After, while
 #     another tenant still parks one; all of them are answered when the jobs
-#     finish;
+#     finish; `cloister enclave create --wait` at the cap follows its job
+#     without a wait (its refused wait counted as a 429 in /metrics);
 #   - kill -9 right after the host was sent a new enclave loses nothing: the
 #     job's "delivered" mark (a commit without its own fsync) and every
 #     earlier final state are there after the restart;
@@ -115,7 +116,28 @@ STATUS=$(cat "$WORK/429.code"); BODY=$(cat "$WORK/429.body" 2>/dev/null || true)
 grep -qi '^Retry-After: ' "$WORK/429.hdr" || fail "429 without Retry-After: $(cat "$WORK/429.hdr")"
 park "$TB" "$JB" "$WORK/beta"
 wait_for_waiters 65
-report "$E1" "$E2" "$B1"
+# `cloister enclave create --wait` at the tenant's cap: its job wait is refused
+# (429, counted in /metrics) and it follows the job without one
+count_429() {
+	local b
+	b=$(curl -sS --cacert "$CA" -H "Authorization: Bearer $ADMIN" "$URL/metrics") || fail "GET /metrics"
+	awk '/^cloister_http_requests_total\{status="429"\} /{print $2}' <<<"$b"
+}
+N429=$(count_429)
+"$BUILD/bin/cloister" --server "$URL" --ca "$CA" --token "$TA" enclave create --image "$IMA" --name e5 \
+	--memory 32M --wait --timeout 60 >"$WORK/cli.out" 2>"$WORK/cli.err" &
+CLI_PID=$!
+deadline=$((SECONDS + 20))
+until [ "$(count_429)" -gt "$N429" ]; do
+	kill -0 "$CLI_PID" 2>/dev/null || break
+	[ $SECONDS -lt $deadline ] || fail "the CLI's job wait was never refused"
+	sleep 0.05
+done
+[ "$(count_429)" -gt "$N429" ] || fail "the CLI's job wait was never refused: $(cat "$WORK/cli.err")"
+as "$TA" GET /v1/enclaves; E5=$(jget '[e["id"] for e in j["items"] if e["name"] == "e5"][0]')
+report "$E1" "$E2" "$B1" "$E5"
+wait "$CLI_PID" || fail "CLI --wait at the cap failed: $(cat "$WORK/cli.err")"
+grep -q "$E5" "$WORK/cli.out" || fail "CLI --wait printed no enclave: $(cat "$WORK/cli.out")"
 wait "${PARKED[@]}"; PARKED=()
 for i in $(seq 1 64); do answered "$WORK/cap$i" 200 succeeded; done
 answered "$WORK/beta" 200 succeeded
@@ -136,7 +158,7 @@ as "$TA" GET "/v1/jobs/$J4"; expect 200
 for j in "$J1" "$J2" "$JB"; do [ "$(job_state "$j")" = succeeded ] || fail "job $j lost its final state"; done
 park "$TA" "$J4" "$WORK/afterkill"
 wait_for_waiters 1
-report "$E1" "$E2" "$B1" "$E4"
+report "$E1" "$E2" "$B1" "$E5" "$E4"
 wait "${PARKED[@]}"; PARKED=()
 answered "$WORK/afterkill" 200 succeeded
 
