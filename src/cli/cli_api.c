@@ -449,6 +449,9 @@ static void sleep_ms(long ms)
 		;
 }
 
+/* Seconds one job wait of cl_cli_follow_job may last (GET /v1/jobs/{id}?wait=). */
+#define JOB_WAIT_S 2u
+
 cl_err cl_cli_follow_job(cl_cli_conn *c, const char *job_id, const char *label, long timeout_ms,
 			 json_t **final)
 {
@@ -457,14 +460,27 @@ cl_err cl_cli_follow_job(cl_cli_conn *c, const char *job_id, const char *label, 
 		return cl_errorf(CL_EPROTO, "server sent an invalid job id");
 	bool tty = isatty(STDERR_FILENO), quiet = cl_cli_global()->json;
 	char path[256], last[256] = "", now[256];
-	snprintf(path, sizeof(path), "/v1/jobs/%s", job_id);
 	uint64_t deadline = cl_now_mono_ns() + (uint64_t)timeout_ms * 1000000u;
 	json_t *job = NULL;
 	cl_err err;
 	for (unsigned tick = 0;; tick++) {
 		json_decref(job);
 		job = NULL;
-		CL_GUARD_OUT(err, cl_cli_call(c, "GET", path, NULL, &job, NULL));
+		/* The server answers a job wait as soon as the job is final: no
+		 * polling delay. Short waits (JOB_WAIT_S) keep the spinner turning
+		 * and an interrupt or the deadline noticed within that. */
+		uint64_t t = cl_now_mono_ns();
+		uint64_t left_s = t < deadline ? (deadline - t) / 1000000000u : 0;
+		snprintf(path, sizeof(path), "/v1/jobs/%s?wait=%u", job_id,
+			 (unsigned)(left_s < JOB_WAIT_S ? left_s : JOB_WAIT_S));
+		err = cl_cli_call(c, "GET", path, NULL, &job, NULL);
+		if (err == CL_ELIMIT) { /* the tenant holds too many waits: ask without one this time */
+			cl_error_clear();
+			cl_cli_note_http_error(0, NULL, NULL);
+			snprintf(path, sizeof(path), "/v1/jobs/%s", job_id);
+			err = cl_cli_call(c, "GET", path, NULL, &job, NULL);
+		}
+		CL_GUARD_OUT(err, err);
 		const char *state = json_string_value(json_object_get(job, "state"));
 		job_status_text(job, now, sizeof(now));
 		bool done = state && (strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0);
@@ -498,7 +514,8 @@ cl_err cl_cli_follow_job(cl_cli_conn *c, const char *job_id, const char *label, 
 						now, timeout_ms / 1000);
 			break;
 		}
-		sleep_ms(tick < 10 ? 100 : 250);
+		if (cl_now_mono_ns() - t < 100 * 1000000u) /* answered at once (under a second left) */
+			sleep_ms(tick < 10 ? 100 : 250);
 	}
 out:
 	if (final && err == CL_OK)

@@ -27,6 +27,7 @@
 
 typedef struct ctl_op ctl_op;
 typedef struct ctl_host_rt ctl_host_rt;
+typedef struct ctl_jobwait ctl_jobwait;
 struct ctl_conns;
 
 typedef struct ctl_server {
@@ -42,6 +43,9 @@ typedef struct ctl_server {
 	ctl_op *ops;        /* all in-flight ops */
 	uint64_t requests[CTL_NSTATUS];
 	unsigned sync_waiters;
+	ctl_jobwait *jobwaits;       /* parked GET /v1/jobs/{id}?wait= (jobs_wait.c) */
+	unsigned job_waiters;        /* how many */
+	struct event *jobwait_recheck; /* activated when a waited-on job may have finished */
 	bool metrics_open; /* --metrics-open: GET /metrics without a token */
 } ctl_server;
 
@@ -216,5 +220,23 @@ CL_MUST_CHECK cl_err ctl_jobs_observe(ctl_server *srv, ctl_enclave *e, const cha
 				      const char *error, bool has_exit, int64_t exit_status);
 /* The host no longer runs e: finish a destroy (delete the row). */
 CL_MUST_CHECK cl_err ctl_jobs_gone(ctl_server *srv, const ctl_enclave *e);
+
+/* ---- jobs_wait.c ---- */
+/* Parked job waits a tenant may have, and the control plane in all (beyond:
+ * 429 / 503 with Retry-After). */
+#define CTL_JOBWAIT_TENANT_MAX 64u
+#define CTL_JOBWAIT_MAX 1024u
+/* The longest ?wait= in seconds. */
+#define CTL_JOBWAIT_MAX_S 30
+/* ctl_api_jobs (declared with the handlers) lives here: GET
+ * /v1/jobs/{id}[?wait=SECONDS] answers at once, or with a wait parks the
+ * request until the job is final, the wait ends (the current state), or the
+ * caller goes away. */
+/* The job may have changed (possibly inside a transaction not yet
+ * committed): its waits read it again once the current event callback has
+ * returned, i.e. after the commit or rollback. NULL job_id: every wait. */
+void ctl_jobs_wake(ctl_server *srv, const char *job_id);
+/* Answers every parked wait with 503 and frees the waits (shutdown). */
+void ctl_jobs_wait_shutdown(ctl_server *srv);
 
 #endif

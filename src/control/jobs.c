@@ -1,5 +1,6 @@
 /* jobs.c — long operations on enclaves: created with a state change, moved
- * along by what hosts report in their syncs, and GET /v1/jobs/{id}. */
+ * along by what hosts report in their syncs. GET /v1/jobs/{id} (and its
+ * waits) is jobs_wait.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@ static cl_err finish(ctl_server *srv, ctl_job *j, bool ok, const char *error)
 	j->progress = 100;
 	snprintf(j->error, sizeof(j->error), "%s", ok ? "" : (error && error[0] ? error : "failed"));
 	j->updated_at = (int64_t)cl_now_wall_ms();
+	ctl_jobs_wake(srv, j->id); /* its waits read it after this transaction ends */
 	cl_info("job finished job=%s kind=%s enclave=%s state=%s", j->id, j->kind, j->enclave_id, j->state);
 	return ctl_store_job_update(srv->store, j);
 }
@@ -104,20 +106,4 @@ cl_err ctl_jobs_gone(ctl_server *srv, const ctl_enclave *e)
 	CL_GUARD(err);
 	cl_info("enclave destroyed enclave=%s host=%s", e->id, e->host_id);
 	return ctl_store_enclave_delete(srv->store, e->id);
-}
-
-void ctl_api_jobs(ctl_req *r)
-{
-	ctl_job j;
-	if (r->nseg != 3 || r->method != EVHTTP_REQ_GET) {
-		ctl_reply_error(r->srv, r->req, CL_ENOTFOUND, "no such endpoint");
-		return;
-	}
-	if (!ctl_valid_id(r->seg[2]) || ctl_store_job_get(r->srv->store, r->seg[2], &j) != CL_OK ||
-	    r->who.kind == CTL_WHO_HOST ||
-	    (r->who.kind != CTL_WHO_ADMIN && strcmp(j.tenant_id, r->who.tenant_id) != 0)) {
-		ctl_reply_error(r->srv, r->req, CL_ENOTFOUND, "job not found");
-		return;
-	}
-	ctl_reply_json(r->srv, r->req, 200, ctl_job_json(&j));
 }

@@ -86,8 +86,10 @@ void ctl_api_metrics(ctl_req *r)
 			    "# HELP cloister_sync_waiters Host sync requests being held.\n"
 			    "# TYPE cloister_sync_waiters gauge\ncloister_sync_waiters %u\n"
 			    "# HELP cloister_ops_inflight Channel ops waiting for a host.\n"
-			    "# TYPE cloister_ops_inflight gauge\ncloister_ops_inflight %u\n",
-			    srv->sync_waiters, ctl_ops_count(srv));
+			    "# TYPE cloister_ops_inflight gauge\ncloister_ops_inflight %u\n"
+			    "# HELP cloister_job_waiters Job waits (GET /v1/jobs/{id}?wait=) being held.\n"
+			    "# TYPE cloister_job_waiters gauge\ncloister_job_waiters %u\n",
+			    srv->sync_waiters, ctl_ops_count(srv), srv->job_waiters);
 	ctl_conn_metrics(srv, out);
 	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Type",
 			  "text/plain; version=0.0.4; charset=utf-8");

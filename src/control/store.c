@@ -715,14 +715,3 @@ cl_err ctl_store_job_active(ctl_store *st, const char *enclave_id, ctl_job **out
 			  CTL_TEXT(enclave_id)));
 	return get_all(st, q, read_job, sizeof(ctl_job), (void **)out, n, "jobs");
 }
-
-cl_err ctl_store_jobs_delivered(ctl_store *st, const char *host_id, int64_t now_ms)
-{
-	sqlite3_stmt *q;
-	CL_GUARD(CTL_PREP(
-		st, &q,
-		"UPDATE jobs SET state='running',progress=50,updated_at=? WHERE state='pending' AND enclave_id IN"
-		" (SELECT id FROM enclaves WHERE host_id=?)",
-		CTL_INT(now_ms), CTL_TEXT(host_id)));
-	return ctl_store_run(st, q, "jobs", NULL);
-}

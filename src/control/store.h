@@ -288,7 +288,5 @@ CL_MUST_CHECK cl_err ctl_store_job_get(ctl_store *st, const char *id, ctl_job *o
 CL_MUST_CHECK cl_err ctl_store_job_update(ctl_store *st, const ctl_job *j);
 /* Active (pending or running) jobs of an enclave, oldest first. */
 CL_MUST_CHECK cl_err ctl_store_job_active(ctl_store *st, const char *enclave_id, ctl_job **out, size_t *n);
-/* Marks the pending jobs of a host's enclaves running (the host was told). */
-CL_MUST_CHECK cl_err ctl_store_jobs_delivered(ctl_store *st, const char *host_id, int64_t now_ms);
 
 #endif

@@ -31,6 +31,7 @@
 #include "common/util.h"
 #include "control/control.h"
 #include "control/fw.h"
+#include "control/store_jobwait.h"
 #include "control/validate.h"
 
 struct ctl_host_rt {
@@ -100,11 +101,8 @@ static void answer(ctl_server *srv, struct evhttp_request *req, const char *host
 						      "desired", desired));
 	}
 	free(es);
-	if (with_ops) {
+	if (with_ops)
 		ctl_ops_take(srv, host_id, ops, cancel, cl_now_mono_ns());
-		if (ctl_store_jobs_delivered(srv->store, host_id, (int64_t)cl_now_wall_ms()) != CL_OK)
-			cl_warn("could not mark jobs delivered host=%s", host_id);
-	}
 	json_t *ans = json_pack("{s:I,s:o,s:o}", "generation", (json_int_t)h.generation, "enclaves", encs, "ops", ops);
 	ctl_host_clear(&h);
 	if (ans && json_array_size(cancel) > 0 && json_object_set(ans, "cancel", cancel) != 0) {
@@ -118,6 +116,14 @@ static void answer(ctl_server *srv, struct evhttp_request *req, const char *host
 		return;
 	}
 	ctl_reply_json(srv, req, 200, ans);
+	/* The host was sent its desired set: its enclaves' pending jobs are
+	 * "running". Not a durable commit of its own (a kill loses nothing, a
+	 * power loss at worst this mark): nothing depends on it — every answer
+	 * carries the whole desired set again and the agent launches an id only
+	 * if no sandbox of that id exists, so a job left "pending" by a lost
+	 * mark is marked by the next answer or finished by the host's report. */
+	if (with_ops && ctl_store_jobs_delivered_lazy(srv->store, host_id, (int64_t)cl_now_wall_ms()) != CL_OK)
+		cl_warn("could not mark jobs delivered host=%s", host_id);
 }
 
 /* Forgets rt's held request (and its close callback); returns it. */
@@ -409,6 +415,7 @@ cl_err ctl_sync_start(ctl_server *srv)
 
 void ctl_sync_host_removed(ctl_server *srv, const char *host_id)
 {
+	ctl_jobs_wake(srv, NULL); /* the removal failed its enclaves' jobs: their waits answer */
 	for (ctl_host_rt **p = &srv->hosts; *p; p = &(*p)->next) {
 		ctl_host_rt *rt = *p;
 		if (strcmp(rt->id, host_id) != 0)
@@ -426,6 +433,7 @@ void ctl_sync_host_removed(ctl_server *srv, const char *host_id)
 
 void ctl_sync_shutdown(ctl_server *srv)
 {
+	ctl_jobs_wait_shutdown(srv); /* parked job waits are long polls too */
 	while (srv->hosts) {
 		ctl_host_rt *rt = srv->hosts;
 		srv->hosts = rt->next;

@@ -67,6 +67,8 @@ typedef struct cl_agent {
 	struct cl_guestif *guestif; /* firmware guest interface gate (guestif.h); NULL without --fw-root */
 	struct cl_agent_privsep *privsep; /* the supervisor's channels (agent_privsep.h); NULL in tests */
 	cl_agent_fwops *fwops;  /* DATA/fw/ops.journal; NULL without --fw-root */
+	cl_agent_actual *launched; /* launched this round, as READY left them; the next report's (malloc'd) */
+	size_t nlaunched;
 } cl_agent;
 
 /* Registers if needed, adopts existing sandboxes and runs the sync loop until

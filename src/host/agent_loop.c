@@ -261,6 +261,33 @@ static cl_err launch_image(cl_agent *ag, const cl_agent_answer *ans, const cl_ag
 	return cl_agent_image_ensure(ag->http, ag->cfg.data, d->image, d->image_sha384, path, pathlen);
 }
 
+/* Remembers a launch's READY state for the next report, which then need not
+ * ask the new shim its STATUS a few ms after it answered READY (a round trip
+ * to a process that, on a busy host, waits for a CPU). Best effort: without
+ * memory the report asks the shim. */
+static void launched_add(cl_agent *ag, const cl_sandbox_info *info, const char *id)
+{
+	cl_agent_actual *n = realloc(ag->launched, (ag->nlaunched + 1) * sizeof(*n));
+	if (!n)
+		return;
+	ag->launched = n;
+	cl_agent_actual *x = &n[ag->nlaunched++];
+	memset(x, 0, sizeof(*x));
+	snprintf(x->id, sizeof(x->id), "%s", id);
+	x->alive = true;
+	x->running = info->running;
+	x->frozen = info->frozen;
+	x->exit_status = info->exit_status;
+	x->memory_bytes = info->memory_bytes;
+}
+
+static void launched_clear(cl_agent *ag)
+{
+	free(ag->launched);
+	ag->launched = NULL;
+	ag->nlaunched = 0;
+}
+
 static void launch(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_desired *d)
 {
 	char image_path[PATH_MAX], why[512];
@@ -303,6 +330,7 @@ static void launch(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_desi
 		return;
 	}
 	failure_clear(ag, d->id, true);
+	launched_add(ag, &info, d->id);
 	cl_info("launched enclave id=%s image=%s memory_mib=%llu", d->id, d->image, (unsigned long long)d->memory_mib);
 }
 
@@ -514,7 +542,11 @@ static char *sync_body(cl_agent *ag, json_t *results)
 {
 	cl_agent_actual *act = NULL;
 	size_t nact = 0;
-	if (cl_agent_collect_actual(ag->cfg.data, &act, &nact) != CL_OK) {
+	/* Sandboxes launched since the last report are reported as their launch
+	 * left them (READY, moments ago); every other one is asked afresh. */
+	cl_err cerr = cl_agent_collect_actual_known(ag->cfg.data, ag->launched, ag->nlaunched, &act, &nact);
+	launched_clear(ag);
+	if (cerr != CL_OK) {
 		cl_warn("cannot list sandboxes err=\"%s\"", cl_error_detail());
 		return NULL;
 	}
@@ -781,5 +813,6 @@ out:
 	fwg_host_close(ag->fw);
 	cl_agent_fwops_free(ag->fwops);
 	free(ag->fail);
+	launched_clear(ag);
 	return rc;
 }

@@ -74,6 +74,20 @@ cl_err cl_agent_identity_save(const char *dir, const cl_agent_identity *id)
 
 cl_err cl_agent_collect_actual(const char *dir, cl_agent_actual **out, size_t *n)
 {
+	return cl_agent_collect_actual_known(dir, NULL, 0, out, n);
+}
+
+static const cl_agent_actual *known_find(const cl_agent_actual *known, size_t nknown, const char *id)
+{
+	for (size_t i = 0; i < nknown; i++)
+		if (strcmp(known[i].id, id) == 0)
+			return &known[i];
+	return NULL;
+}
+
+cl_err cl_agent_collect_actual_known(const char *dir, const cl_agent_actual *known, size_t nknown,
+				     cl_agent_actual **out, size_t *n)
+{
 	*out = NULL;
 	*n = 0;
 	char **ids = NULL;
@@ -93,6 +107,11 @@ cl_err cl_agent_collect_actual(const char *dir, cl_agent_actual **out, size_t *n
 		if (!ids[i] || strlen(ids[i]) >= sizeof(a[k].id))
 			continue; /* cannot be one of ours: the sandbox layer bounds ids */
 		cl_agent_actual *x = &a[k++];
+		const cl_agent_actual *kn = known_find(known, nknown, ids[i]);
+		if (kn) { /* just launched: its READY is fresher than a STATUS round trip */
+			*x = *kn;
+			continue;
+		}
 		memcpy(x->id, ids[i], strlen(ids[i]) + 1);
 		cl_sandbox_info info;
 		memset(&info, 0, sizeof(info));

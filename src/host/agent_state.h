@@ -30,6 +30,13 @@ typedef struct cl_agent_failure {
 /* Lists DIR/sandboxes and inspects each: the actual set. A sandbox whose shim
  * is gone has alive=false. *out is malloc'd (caller frees). */
 CL_MUST_CHECK cl_err cl_agent_collect_actual(const char *dir, cl_agent_actual **out, size_t *n);
+/* As cl_agent_collect_actual, but a listed sandbox whose id is in known[]
+ * (nknown entries) takes that entry instead of asking its shim: the agent
+ * launched it moments ago and the launch returned at READY. An id in known[]
+ * that is not listed is not reported (the listing stays the truth about
+ * what exists). */
+CL_MUST_CHECK cl_err cl_agent_collect_actual_known(const char *dir, const cl_agent_actual *known, size_t nknown,
+						   cl_agent_actual **out, size_t *n);
 /* The capabilities object sent with register and sync (new reference, or NULL
  * on allocation failure). memory_mib/cpus are the resolved values. */
 json_t *cl_agent_capabilities(const cl_agent_config *cfg, uint64_t memory_mib, uint32_t cpus);

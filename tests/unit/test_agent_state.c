@@ -186,6 +186,43 @@ static void image_prune(void **state)
 	assert_int_equal(cl_agent_image_prune("/nonexistent", keep, 2), 0);
 }
 
+/* The report after a launch: a listed sandbox the agent just launched is
+ * reported as its launch left it (no STATUS round trip: these fake
+ * sandboxes have no shim, so asking would say "gone"); every other listed
+ * one is asked (here: no shim, alive=false); a known id that is not listed
+ * is not reported. */
+static void collect_known(void **state)
+{
+	char sub[128];
+	const char *listed[] = {"enc-new", "enc-old"};
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(sub, sizeof(sub), "%s/sandboxes/%s", dir, listed[i]);
+		assert_int_equal(cl_mkdir_p(sub, 0700), CL_OK);
+	}
+	cl_agent_actual known[2] = {{.id = "enc-new", .alive = true, .running = true, .memory_bytes = 32u << 20},
+				    {.id = "enc-vanished", .alive = true, .running = true}};
+	cl_agent_actual *a = NULL;
+	size_t n = 0;
+	assert_int_equal(cl_agent_collect_actual_known(dir, known, 2, &a, &n), CL_OK);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++) {
+		assert_string_not_equal(a[i].id, "enc-vanished");
+		if (strcmp(a[i].id, "enc-new") == 0) {
+			assert_true(a[i].alive && a[i].running && !a[i].frozen);
+			assert_int_equal(a[i].memory_bytes, 32u << 20);
+		} else {
+			assert_string_equal(a[i].id, "enc-old");
+			assert_false(a[i].alive);
+		}
+	}
+	free(a);
+	/* without known entries every sandbox is asked */
+	assert_int_equal(cl_agent_collect_actual(dir, &a, &n), CL_OK);
+	assert_int_equal(n, 2);
+	assert_false(a[0].alive || a[1].alive);
+	free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -194,6 +231,7 @@ int main(void)
 	    cmocka_unit_test(capabilities),
 	    cmocka_unit_test(reported_states),
 	    cmocka_unit_test_setup_teardown(image_prune, setup, teardown),
+	    cmocka_unit_test_setup_teardown(collect_known, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 
 #include "common/util.h"
 #include "control/store.h"
+#include "control/store_jobwait.h"
 #include "control/store_priv.h"
 #include "control/upload.h"
 #include "control/store_fw.h"
@@ -567,7 +568,7 @@ static void jobs_lifecycle(void **state)
 		got;
 	assert_int_equal(ctl_store_job_insert(f->st, &j), CL_OK);
 	assert_int_equal(ctl_store_job_insert(f->st, &j), CL_ECONFLICT);
-	assert_int_equal(ctl_store_jobs_delivered(f->st, "host-1", 5), CL_OK);
+	assert_int_equal(ctl_store_jobs_delivered_lazy(f->st, "host-1", 5), CL_OK);
 	assert_int_equal(ctl_store_job_get(f->st, "job-1", &got), CL_OK);
 	assert_string_equal(got.state, "running");
 	assert_int_equal(got.progress, 50);
