@@ -1,5 +1,6 @@
-/* auth.c — bearer tokens "clt_<id>_<secret>": lookup by id, constant-time
- * verification of the secret against its salted hash (cl_secret_verify),
+/* auth.c — bearer tokens "clt_<id>_<secret>": lookup by id, verification of
+ * the secret against its peppered, salted hash by the monitor
+ * (ctl_secret_verify: the pepper never enters this process),
  * then revocation, expiry and the kind's scope. Nothing is cached: every
  * request reads its token row. */
 #include <openssl/crypto.h>
@@ -10,7 +11,20 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "control/control.h"
+#include "control/monitor.h"
 #include "control/validate.h"
+
+cl_err ctl_secret_hash(ctl_server *srv, const char *secret, char *out, size_t outlen)
+{
+	CL_ENSURE(srv->mon != NULL, CL_EUNAVAIL, "no monitor to hash a secret");
+	return ctl_mon_hash_secret(srv->mon, secret, out, outlen);
+}
+
+cl_err ctl_secret_verify(ctl_server *srv, const char *secret, const char *stored)
+{
+	CL_ENSURE(srv->mon != NULL, CL_EUNAVAIL, "no monitor to verify a secret");
+	return ctl_mon_verify_secret(srv->mon, secret, stored);
+}
 
 cl_err ctl_token_split(const char *token, const char *prefix, char *buf, size_t buflen, const char **id,
 		       const char **secret)
@@ -81,7 +95,7 @@ cl_err ctl_auth(ctl_req *r)
 	r->who.kind = CTL_WHO_NONE;
 	buf[0] = '\0';
 	if (!h || strncmp(h, "Bearer ", 7) != 0 || ctl_token_split(h + 7, "clt", buf, sizeof(buf), &id, &secret) != CL_OK ||
-	    ctl_store_token_get(r->srv->store, id, &t) != CL_OK || cl_secret_verify(secret, t.hash) != CL_OK) {
+	    ctl_store_token_get(r->srv->store, id, &t) != CL_OK || ctl_secret_verify(r->srv, secret, t.hash) != CL_OK) {
 		err = cl_errorf(CL_EAUTH, AUTH_INVALID);
 		goto out;
 	}
@@ -132,7 +146,7 @@ cl_err ctl_token_create(ctl_server *srv, const char *kind, const char *tenant_id
 	CL_GUARD(cl_random_id("tok-", t.id, sizeof(t.id)));
 	CL_GUARD_OUT(err, cl_random(raw, sizeof(raw)));
 	cl_hex_encode(raw, sizeof(raw), secret);
-	CL_GUARD_OUT(err, cl_secret_hash(secret, t.hash, sizeof(t.hash)));
+	CL_GUARD_OUT(err, ctl_secret_hash(srv, secret, t.hash, sizeof(t.hash)));
 	snprintf(t.kind, sizeof(t.kind), "%s", kind);
 	snprintf(t.tenant_id, sizeof(t.tenant_id), "%s", tenant_id);
 	snprintf(t.host_id, sizeof(t.host_id), "%s", host_id ? host_id : "");
