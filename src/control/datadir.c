@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/harden.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "control/supervisor.h"
@@ -108,6 +109,35 @@ cl_err ctl_datadir_prepare(const char *data, const ctl_ids *ids)
 			CL_ENSURE(nftw(path, chown_entry, 16, FTW_PHYS) == 0, CL_EIO, "cannot chown %s: %s", path,
 				  strerror(errno));
 		}
+	}
+	return CL_OK;
+}
+
+cl_err ctl_datadir_reach(const char *data, ctl_ids *ids)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	ids->keep_dac_search = false;
+	if (!ids->root)
+		return CL_OK; /* the worker is the caller: it reached DATA already */
+	snprintf(path, sizeof(path), "%s", data);
+	for (char *slash = strrchr(path, '/'); slash; slash = strrchr(path, '/')) {
+		*slash = '\0';
+		const char *dir = path[0] ? path : "/";
+		CL_ENSURE(stat(dir, &st) == 0, CL_EIO, "stat %s: %s", dir, strerror(errno));
+		bool ok = (st.st_mode & S_IXOTH) || (st.st_gid == ids->gid && (st.st_mode & S_IXGRP)) ||
+			  (st.st_uid == ids->uid && (st.st_mode & S_IXUSR));
+		if (ok)
+			continue;
+		CL_ENSURE(cl_harden_landlock_abi() > 0, CL_EPERM,
+			  "the worker (uid %u) cannot reach %s: %s is not searchable by it (chmod o+x %s) and this "
+			  "kernel has no Landlock to confine a worker that bypasses it",
+			  (unsigned)ids->uid, data, dir, dir);
+		cl_warn("data directory: %s is not searchable by the worker (uid %u): it keeps CAP_DAC_READ_SEARCH, "
+			"confined by Landlock to its own directories; chmod o+x %s to drop that",
+			dir, (unsigned)ids->uid, dir);
+		ids->keep_dac_search = true;
+		return CL_OK;
 	}
 	return CL_OK;
 }

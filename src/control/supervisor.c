@@ -176,10 +176,16 @@ static void on_death(sup *s, enum part p, int st, uint64_t now)
 		signal_parts(s, SIGTERM);
 		return;
 	}
-	if (s->restarting)
-		return; /* the other one of a pair already being restarted */
-	cl_error("supervisor: the %s %s: stopping the %s (fail closed) and restarting both", part_names[p], why,
-		 part_names[!p]);
+	if (s->restarting) {
+		/* the other one of a pair already being restarted */
+		cl_info("supervisor: the %s %s", part_names[p], why);
+		return;
+	}
+	if (p == P_MONITOR && WIFEXITED(st) && code == 0)
+		cl_info("supervisor: the monitor %s: its worker's channel closed", why);
+	else
+		cl_error("supervisor: the %s %s", part_names[p], why);
+	cl_info("supervisor: stopping the %s (fail closed), then restarting both", part_names[!p]);
 	s->restarting = true;
 	signal_parts(s, SIGTERM);
 	schedule_restart(s, now);
@@ -278,7 +284,7 @@ int ctl_supervisor_main(const ctl_options *o)
 		fprintf(stderr, "error: PR_SET_DUMPABLE failed\n");
 		return 1;
 	}
-	if ((err = ctl_datadir_prepare(o->data, &s.ids)) != CL_OK ||
+	if ((err = ctl_datadir_prepare(o->data, &s.ids)) != CL_OK || (err = ctl_datadir_reach(o->data, &s.ids)) != CL_OK ||
 	    (err = ctl_conns_bind(o->addr, o->port, &s.listen_fd, &s.port)) != CL_OK ||
 	    (err = install_signals()) != CL_OK || (err = spawn_pair(&s)) != CL_OK) {
 		fprintf(stderr, "error: %s (%s)\n", cl_error_detail(), cl_err_name(err));

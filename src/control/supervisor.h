@@ -51,6 +51,10 @@ typedef struct ctl_ids {
 	bool root;
 	uid_t uid;
 	gid_t gid;
+	/* DATA's parents are not searchable by uid (a 0700 temporary directory):
+	 * the worker keeps CAP_DAC_READ_SEARCH to reach DATA, and only where
+	 * Landlock confines it to its own directories (ctl_datadir_reach). */
+	bool keep_dac_search;
 } ctl_ids;
 
 /* Prepares DATA's layout (docs/control.md "Data directory") for ids:
@@ -62,6 +66,11 @@ typedef struct ctl_ids {
  * time, so a kill in between is finished at the next start. A file in both
  * places is an error (CL_ECONFLICT) for the store, a warning for keys. */
 CL_MUST_CHECK cl_err ctl_datadir_prepare(const char *data, const ctl_ids *ids);
+
+/* As root: whether ids->uid can reach DATA through its parents; if not,
+ * sets keep_dac_search when the kernel has Landlock, else fails
+ * (CL_EPERM, saying which parent to open up). */
+CL_MUST_CHECK cl_err ctl_datadir_reach(const char *data, ctl_ids *ids);
 
 /* The worker process: drops to ids (when root), hardens itself, serves
  * listen_fd (owned) until SIGTERM or until the monitor channel mon_fd

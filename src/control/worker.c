@@ -12,6 +12,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
@@ -124,8 +125,9 @@ static cl_err keep_only(const int *keep, size_t n)
 static cl_err drop(const ctl_ids *ids)
 {
 	pid_t parent = getppid();
+	uint64_t keep = ids->keep_dac_search ? CL_CAP(CAP_DAC_READ_SEARCH) : 0;
 	if (ids->root)
-		CL_GUARD(cl_harden_drop_privileges(ids->uid, ids->gid, 0, NULL));
+		CL_GUARD(cl_harden_drop_privileges(ids->uid, ids->gid, keep, NULL));
 	else
 		CL_GUARD(cl_harden_drop_privileges((uid_t)-1, (gid_t)-1, 0, NULL));
 	CL_ENSURE(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0 && getppid() == parent, CL_ESYS,
@@ -133,7 +135,7 @@ static cl_err drop(const ctl_ids *ids)
 	return CL_OK;
 }
 
-static cl_err walls(const ctl_options *o, cl_harden_report *rep)
+static cl_err walls(const ctl_options *o, bool keep_dac, cl_harden_report *rep)
 {
 	char db[PATH_MAX + 8], images[PATH_MAX + 8], uploads[PATH_MAX + 8], fw_ops[PATH_MAX + 8];
 	snprintf(db, sizeof(db), "%s/db", o->data);
@@ -147,7 +149,12 @@ static cl_err walls(const ctl_options *o, cl_harden_report *rep)
 	cl_harden_policy pol = {.paths = paths, .npaths = sizeof(paths) / sizeof(paths[0]), .syscalls = worker_role};
 	if (getenv("CLOISTER_WORKER_SECCOMP") && strcmp(getenv("CLOISTER_WORKER_SECCOMP"), "errno") == 0)
 		pol.on_violation = CL_SECCOMP_ERRNO; /* syscall discovery under strace */
-	return cl_harden_process(&pol, rep);
+	CL_GUARD(cl_harden_process(&pol, rep));
+	/* The capability that reaches DATA through closed parents is only kept
+	 * where Landlock now confines it (ctl_datadir_reach checked the ABI). */
+	CL_ENSURE(!keep_dac || rep->landlock_applied, CL_EPERM, "worker: Landlock not applied: cannot keep "
+		  "CAP_DAC_READ_SEARCH");
+	return CL_OK;
 }
 
 int ctl_worker_main(const ctl_options *o, const ctl_ids *ids, int listen_fd, int port, int mon_fd, bool first)
@@ -216,7 +223,7 @@ int ctl_worker_main(const ctl_options *o, const ctl_ids *ids, int listen_fd, int
 		err = cl_errorf(CL_ESYS, "cannot install the worker's events");
 		goto out;
 	}
-	CL_GUARD_OUT(err, walls(o, &rep));
+	CL_GUARD_OUT(err, walls(o, ids->keep_dac_search, &rep));
 	if (first) {
 		if (token[0])
 			printf("admin-token: %s\n", token);

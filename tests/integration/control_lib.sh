@@ -125,4 +125,4 @@ PY
 }
 
 # db SQL: reads the store with the sqlite3 CLI (read-only checks).
-db() { sqlite3 "$WORK/data/control.db" "$1"; }
+db() { sqlite3 "$WORK/data/db/control.db" "$1"; }
