@@ -147,8 +147,6 @@ static cl_err walls(const ctl_options *o, bool keep_dac, cl_harden_report *rep)
 	const unsigned rw = CL_LL_READ | CL_LL_WRITE | CL_LL_MKDIR | CL_LL_REFER;
 	const cl_landlock_path paths[] = {{db, rw}, {images, rw}, {uploads, rw}, {fw_ops, rw}};
 	cl_harden_policy pol = {.paths = paths, .npaths = sizeof(paths) / sizeof(paths[0]), .syscalls = worker_role};
-	if (getenv("CLOISTER_WORKER_SECCOMP") && strcmp(getenv("CLOISTER_WORKER_SECCOMP"), "errno") == 0)
-		pol.on_violation = CL_SECCOMP_ERRNO; /* syscall discovery under strace */
 	CL_GUARD(cl_harden_process(&pol, rep));
 	/* The capability that reaches DATA through closed parents is only kept
 	 * where Landlock now confines it (ctl_datadir_reach checked the ABI). */
