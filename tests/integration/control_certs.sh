@@ -12,14 +12,15 @@
 # (keys and store in DATA/) is moved into keys/ and db/ with its state.
 source "$(dirname "$0")/control_lib.sh"
 
-# served NAME...: the SAN list and serial of the certificate the server presents
+# served: the certificate the server presents, as openssl prints its SAN,
+# serial and end (one per line: the SAN list on the line after its title)
 served() {
 	local host=${URL#https://}
 	openssl s_client -connect "$host" -CAfile "$CA" -verify_return_error </dev/null 2>/dev/null |
-		openssl x509 -noout -ext subjectAltName -serial -enddate 2>/dev/null | tr '\n' ' '
+		openssl x509 -noout -ext subjectAltName -serial -enddate 2>/dev/null
 }
-san() { served | grep -o 'X509v3 Subject Alternative Name: *[^s]*' | sed 's/X509v3 Subject Alternative Name: *//; s/ *$//'; }
-serial() { served | grep -o 'serial=[0-9A-F]*'; }
+san() { served | awk '/Subject Alternative Name/ {getline; sub(/^ +/, ""); print}'; }
+serial() { served | grep '^serial='; }
 
 ctl_start
 ADMIN=$(awk '/^admin-token: /{print $2}' "$WORK/ctl.out")
@@ -53,7 +54,7 @@ openssl x509 -req -in "$WORK/near.csr" -CA "$WORK/data/ca.pem" -CAkey "$WORK/dat
 ctl_start --server-name localhost --server-name 127.0.0.1
 [ "$(serial)" != "serial=1234" ] || fail "a certificate 10 days from its end was served"
 grep -q 'server certificate issued reason="expires within 30 days"' "$WORK/ctl.err" || fail "expiry re-issue not logged"
-end=$(served | grep -o 'notAfter=.*GMT' | sed 's/notAfter=//')
+end=$(served | sed -n 's/^notAfter=//p')
 [ $(( ($(date -d "$end" +%s) - $(date +%s)) / 86400 )) -ge 800 ] || fail "re-issued certificate ends $end"
 kill "$CTL_PID"; wait "$CTL_PID" || true; CTL_PID=
 
