@@ -30,6 +30,7 @@
 #include "common/crypto.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "control/control.h"
 #include "control/monitor.h"
 #include "control/supervisor.h"
 
@@ -406,6 +407,33 @@ static void never_blocks_fails_closed(void **state)
 	close(p.fd);
 }
 
+/* The worker's cache of confirmed secrets: a match is remembered (it holds
+ * after the monitor is gone), a wrong secret never matches from it, and a
+ * secret that never matched is not in it. */
+static void verify_cache(void **state)
+{
+	mon_proc p;
+	ctl_mon_client c;
+	ctl_server srv;
+	char h[128], other[128];
+	memset(&srv, 0, sizeof(srv));
+	mon_start(&p);
+	ctl_mon_client_init(&c, p.fd);
+	srv.mon = &c;
+	assert_int_equal(ctl_secret_hash(&srv, "cached-secret", h, sizeof(h)), CL_OK);
+	assert_int_equal(ctl_secret_hash(&srv, "other-secret", other, sizeof(other)), CL_OK);
+	assert_int_equal(ctl_secret_verify(&srv, "cached-secret", h), CL_OK);  /* asks the monitor */
+	assert_int_equal(ctl_secret_verify(&srv, "cached-secreT", h), CL_EAUTH);
+	kill(p.pid, SIGKILL);
+	int st;
+	assert_int_equal(waitpid(p.pid, &st, 0), p.pid);
+	assert_int_equal(ctl_secret_verify(&srv, "cached-secret", h), CL_OK); /* remembered */
+	assert_int_not_equal(ctl_secret_verify(&srv, "cached-secreT", h), CL_OK);
+	assert_int_not_equal(ctl_secret_verify(&srv, "other-secret", other), CL_OK); /* never confirmed */
+	assert_int_not_equal(ctl_secret_verify(&srv, "cached-secret", other), CL_OK);
+	close(p.fd);
+}
+
 /* ---------------------------------------------------------------- data directory */
 
 static void touch(const char *d, const char *name, const char *text)
@@ -489,6 +517,7 @@ int main(void)
 		cmocka_unit_test(pepper_hash),
 		cmocka_unit_test(requests),
 		cmocka_unit_test(never_blocks_fails_closed),
+		cmocka_unit_test(verify_cache),
 		cmocka_unit_test(datadir_migration),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
