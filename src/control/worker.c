@@ -14,11 +14,13 @@
 #include <limits.h>
 #include <linux/capability.h>
 #include <openssl/crypto.h>
+#include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -39,7 +41,9 @@
 /* What the worker calls beyond the base, ipc and file sets: libevent's
  * epoll loop and its internal notification, accepting and serving TCP
  * connections on the socket it was given, SQLite's locking and syncing.
- * Never: socket, bind, connect, execve, fork/clone, ptrace, setuid. */
+ * Never: socket, bind, connect, execve, fork/clone, ptrace, setuid. ioctl is
+ * narrowed to FIONREAD (libevent's read sizing) by a second filter
+ * (narrow_ioctl): no TIOCSTI into a terminal, no device ioctls. */
 static const cl_syscall worker_sc[] = {
 	SC("epoll_create1"), SC("epoll_ctl"), SC("epoll_wait"), SC("epoll_pwait"), SC("epoll_pwait2"),
 	SC("eventfd2"), SC("pipe2"), SC("accept4"), SC("accept"), SC("getsockname"), SC("getpeername"),
@@ -135,6 +139,21 @@ static cl_err drop(const ctl_ids *ids)
 	return CL_OK;
 }
 
+/* A second seccomp filter, stacked under the allow-list (the kernel runs
+ * both; the stricter answer wins): ioctl with any request but FIONREAD kills
+ * the process. */
+static cl_err narrow_ioctl(void)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	cl_err err = CL_OK;
+	CL_ENSURE(ctx != NULL, CL_ENOMEM, "seccomp: init failed");
+	if (seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_NE, FIONREAD)) != 0 ||
+	    seccomp_load(ctx) != 0)
+		err = cl_errorf(CL_ESYS, "seccomp: cannot narrow ioctl");
+	seccomp_release(ctx);
+	return err;
+}
+
 static cl_err walls(const ctl_options *o, bool keep_dac, cl_harden_report *rep)
 {
 	char db[PATH_MAX + 8], images[PATH_MAX + 8], uploads[PATH_MAX + 8], fw_ops[PATH_MAX + 8];
@@ -147,6 +166,12 @@ static cl_err walls(const ctl_options *o, bool keep_dac, cl_harden_report *rep)
 	const unsigned rw = CL_LL_READ | CL_LL_WRITE | CL_LL_MKDIR | CL_LL_REFER;
 	const cl_landlock_path paths[] = {{db, rw}, {images, rw}, {uploads, rw}, {fw_ops, rw}};
 	cl_harden_policy pol = {.paths = paths, .npaths = sizeof(paths) / sizeof(paths[0]), .syscalls = worker_role};
+	/* stdout's buffer now, so that stdio never asks whether it is a
+	 * terminal (an ioctl) once the filter is on */
+	CL_ENSURE(setvbuf(stdout, NULL, _IOLBF, 0) == 0, CL_ESYS, "worker: setvbuf");
+	/* first: loading a filter is not in the allow-list (libseccomp sets
+	 * no_new_privs for it) */
+	CL_GUARD(narrow_ioctl());
 	CL_GUARD(cl_harden_process(&pol, rep));
 	/* The capability that reaches DATA through closed parents is only kept
 	 * where Landlock now confines it (ctl_datadir_reach checked the ABI). */

@@ -41,6 +41,8 @@ if [ "$(id -u)" = 0 ]; then
 fi
 [ "$(status "$WORKER" NoNewPrivs)" = 1 ] || fail "worker without no_new_privs"
 [ "$(status "$WORKER" Seccomp)" = 2 ] || fail "worker without a seccomp filter"
+# the allow-list and the one that narrows ioctl to FIONREAD
+[ "$(status "$WORKER" Seccomp_filters)" = 2 ] || fail "worker has $(status "$WORKER" Seccomp_filters) seccomp filters, want 2"
 [ "$(status "$MONITOR" Seccomp)" = 2 ] || fail "monitor without a seccomp filter"
 
 # ---- TLS: both versions, the handshake signed by the monitor
