@@ -36,6 +36,9 @@ ctl_start() {
 	cat "$WORK/ctl.out.cur" >>"$WORK/ctl.out"
 }
 
+# ctl_parts: the supervisor's pid and its parts' (monitor, worker): a
+# signal meant to stop "the control plane" (SIGSTOP/SIGCONT) goes to all of them.
+ctl_parts() { echo "$CTL_PID" $(pgrep -P "$CTL_PID" || true); }
 ctl_kill9() { kill -9 "$CTL_PID"; wait "$CTL_PID" 2>/dev/null || true; CTL_PID=; }
 
 # json_ct ARGS...: prints -H 'Content-Type: application/json' when the curl
