@@ -33,10 +33,11 @@ until python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); sys.exit(s["o
 	[ $SECONDS -lt $deadline ] || fail "the flood did not start"
 	sleep 0.2
 done
-CPU0=$(awk '{print $14 + $15}' "/proc/$CTL_PID/stat"); T0=$EPOCHREALTIME
+WPID=$(ctl_worker) # the worker serves the connections
+CPU0=$(awk '{print $14 + $15}' "/proc/$WPID/stat"); T0=$EPOCHREALTIME
 FLOODED=$({ "${FLOOD[@]}" probe --port "$PORT" --count "$N" || true; } | tail -n 1) # ok=K/N: closed ones count
-CPU1=$(awk '{print $14 + $15}' "/proc/$CTL_PID/stat"); T1=$EPOCHREALTIME
-FDS=$(find "/proc/$CTL_PID/fd" -mindepth 1 -maxdepth 1 | wc -l)
+CPU1=$(awk '{print $14 + $15}' "/proc/$WPID/stat"); T1=$EPOCHREALTIME
+FDS=$(find "/proc/$WPID/fd" -mindepth 1 -maxdepth 1 | wc -l)
 OPENED=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["opened"]["silent"] + s["opened"]["drip"])' "$WORK/flood.json")
 stop_flood
 printf '/healthz, new TLS connection per request, N=%s (ms)\n' "$N"

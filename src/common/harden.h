@@ -39,6 +39,7 @@
 #define CL_LL_WRITE 0x2u /* write and truncate files; create and remove regular files */
 #define CL_LL_MKDIR 0x4u /* create and remove directories */
 #define CL_LL_EXEC 0x8u  /* execute files */
+#define CL_LL_REFER 0x10u /* link or rename files across directories (ABI >= 2; both sides need it) */
 
 /* Access for a TCP port rule. */
 #define CL_LL_TCP_BIND 0x1u

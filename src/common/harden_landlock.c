@@ -74,6 +74,8 @@ static uint64_t fs_rights(unsigned access)
 		r |= LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_REMOVE_DIR;
 	if (access & CL_LL_EXEC)
 		r |= LANDLOCK_ACCESS_FS_EXECUTE;
+	if (access & CL_LL_REFER)
+		r |= FS_REFER;
 	return r;
 }
 

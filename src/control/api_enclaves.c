@@ -26,7 +26,7 @@ cl_err ctl_enclave_access(ctl_req *r, const ctl_enclave *e, uint32_t action)
 	if (admin && (action & (CTL_ACT_DESCRIBE | CTL_ACT_LIST)))
 		return CL_OK;
 	const char *key = ctl_req_header(r, "X-Cloister-Access-Key");
-	if (key && strlen(key) < 200 && cl_secret_verify(key, e->access_hash) == CL_OK)
+	if (key && strlen(key) < 200 && ctl_secret_verify(r->srv, key, e->access_hash) == CL_OK)
 		return CL_OK;
 	cl_warn("denied reason=%s action=%s enclave=%s token=%s", key ? "wrong-access-key" : "no-access-key",
 		ctl_action_name(action), e->id, r->who.token_id);
@@ -142,7 +142,7 @@ static void create(ctl_req *r)
 	CL_GUARD_OUT(err, cl_random(raw, sizeof(raw)));
 	cl_hex_encode(raw, sizeof(raw), secret);
 	snprintf(key, sizeof(key), "clk_%s", secret);
-	CL_GUARD_OUT(err, cl_secret_hash(key, e.access_hash, sizeof(e.access_hash)));
+	CL_GUARD_OUT(err, ctl_secret_hash(r->srv, key, e.access_hash, sizeof(e.access_hash)));
 	snprintf(e.name, sizeof(e.name), "%s", cr.name);
 	snprintf(e.tenant_id, sizeof(e.tenant_id), "%s", r->who.tenant_id);
 	snprintf(e.image_id, sizeof(e.image_id), "%s", cr.image_id);

@@ -33,7 +33,7 @@ static void create_join_token(ctl_req *r)
 	CL_GUARD_OUT(err, cl_random_id("join-", id, sizeof(id)));
 	CL_GUARD_OUT(err, cl_random(raw, sizeof(raw)));
 	cl_hex_encode(raw, sizeof(raw), secret);
-	CL_GUARD_OUT(err, cl_secret_hash(secret, hash, sizeof(hash)));
+	CL_GUARD_OUT(err, ctl_secret_hash(r->srv, secret, hash, sizeof(hash)));
 	snprintf(token, sizeof(token), "clj_%s_%s", id, secret);
 	CL_GUARD_OUT(err, ctl_store_begin(r->srv->store));
 	err = ctl_store_join_insert(r->srv->store, id, hash, level, expires);
@@ -74,7 +74,7 @@ static void register_host(ctl_req *r)
 	CL_GUARD_OUT(err, ctl_store_begin(r->srv->store));
 	in_tx = true;
 	if (ctl_store_join_get(r->srv->store, jid, (int64_t)cl_now_wall_ms(), hash, admitted) != CL_OK ||
-	    cl_secret_verify(jsecret, hash) != CL_OK) {
+	    ctl_secret_verify(r->srv, jsecret, hash) != CL_OK) {
 		err = cl_errorf(CL_EAUTH, "join token is invalid, used or expired");
 		goto out;
 	}

@@ -1,16 +1,78 @@
-/* auth.c — bearer tokens "clt_<id>_<secret>": lookup by id, constant-time
- * verification of the secret against its salted hash (cl_secret_verify),
+/* auth.c — bearer tokens "clt_<id>_<secret>": lookup by id, verification of
+ * the secret against its peppered, salted hash by the monitor
+ * (ctl_secret_verify: the pepper never enters this process),
  * then revocation, expiry and the kind's scope. Nothing is cached: every
  * request reads its token row. */
 #include <openssl/crypto.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/crypto.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "control/control.h"
+#include "control/monitor.h"
 #include "control/validate.h"
+
+cl_err ctl_secret_hash(ctl_server *srv, const char *secret, char *out, size_t outlen)
+{
+	CL_ENSURE(srv->mon != NULL, CL_EUNAVAIL, "no monitor to hash a secret");
+	return ctl_mon_hash_secret(srv->mon, secret, out, outlen);
+}
+
+/* The worker's memory of secrets the monitor confirmed: one entry per stored
+ * hash (salted, so one per secret), holding HMAC-SHA-256 of the secret under
+ * a key random to this process, for VERIFY_CACHE_MS. A keep-alive client
+ * that sends the same token with every request costs one monitor round trip
+ * per VERIFY_CACHE_MS instead of one per request. It holds nothing the
+ * worker does not see in every request anyway; the pepper stays in the
+ * monitor, the token row is still read on every request (a revocation or an
+ * expiry counts at once), and only matches are remembered. */
+#define VERIFY_CACHE_SLOTS 1024
+#define VERIFY_CACHE_MS 300000u
+typedef struct verified {
+	char stored[CTL_HASH_MAX];
+	uint8_t mac[CL_SHA256_LEN];
+	uint64_t until_ms; /* monotonic; 0: empty */
+} verified;
+static verified *vcache;
+static uint8_t vkey[32];
+
+static verified *cache_slot(const char *stored)
+{
+	uint8_t h[CL_SHA256_LEN];
+	if (!vcache) {
+		if (cl_random(vkey, sizeof(vkey)) != CL_OK || !(vcache = calloc(VERIFY_CACHE_SLOTS, sizeof(*vcache))))
+			return NULL;
+	}
+	if (cl_sha256(stored, strlen(stored), h) != CL_OK)
+		return NULL;
+	return &vcache[((size_t)h[0] << 8 | h[1]) % VERIFY_CACHE_SLOTS];
+}
+
+cl_err ctl_secret_verify(ctl_server *srv, const char *secret, const char *stored)
+{
+	uint8_t mac[CL_SHA256_LEN];
+	verified *v = strlen(stored) < CTL_HASH_MAX ? cache_slot(stored) : NULL;
+	uint64_t now = cl_now_mono_ns() / 1000000u;
+	bool have_mac = v && cl_hmac_sha256(vkey, sizeof(vkey), secret, strlen(secret), mac) == CL_OK;
+	cl_err err;
+	if (have_mac && v->until_ms > now && strcmp(v->stored, stored) == 0 && cl_ct_equal(v->mac, mac, sizeof(mac))) {
+		err = CL_OK;
+		goto out;
+	}
+	CL_ENSURE(srv->mon != NULL, CL_EUNAVAIL, "no monitor to verify a secret");
+	err = ctl_mon_verify_secret(srv->mon, secret, stored);
+	if (err == CL_OK && have_mac) {
+		snprintf(v->stored, sizeof(v->stored), "%s", stored);
+		memcpy(v->mac, mac, sizeof(mac));
+		v->until_ms = now + VERIFY_CACHE_MS;
+	}
+out:
+	explicit_bzero(mac, sizeof(mac));
+	return err;
+}
 
 cl_err ctl_token_split(const char *token, const char *prefix, char *buf, size_t buflen, const char **id,
 		       const char **secret)
@@ -81,7 +143,7 @@ cl_err ctl_auth(ctl_req *r)
 	r->who.kind = CTL_WHO_NONE;
 	buf[0] = '\0';
 	if (!h || strncmp(h, "Bearer ", 7) != 0 || ctl_token_split(h + 7, "clt", buf, sizeof(buf), &id, &secret) != CL_OK ||
-	    ctl_store_token_get(r->srv->store, id, &t) != CL_OK || cl_secret_verify(secret, t.hash) != CL_OK) {
+	    ctl_store_token_get(r->srv->store, id, &t) != CL_OK || ctl_secret_verify(r->srv, secret, t.hash) != CL_OK) {
 		err = cl_errorf(CL_EAUTH, AUTH_INVALID);
 		goto out;
 	}
@@ -132,7 +194,7 @@ cl_err ctl_token_create(ctl_server *srv, const char *kind, const char *tenant_id
 	CL_GUARD(cl_random_id("tok-", t.id, sizeof(t.id)));
 	CL_GUARD_OUT(err, cl_random(raw, sizeof(raw)));
 	cl_hex_encode(raw, sizeof(raw), secret);
-	CL_GUARD_OUT(err, cl_secret_hash(secret, t.hash, sizeof(t.hash)));
+	CL_GUARD_OUT(err, ctl_secret_hash(srv, secret, t.hash, sizeof(t.hash)));
 	snprintf(t.kind, sizeof(t.kind), "%s", kind);
 	snprintf(t.tenant_id, sizeof(t.tenant_id), "%s", tenant_id);
 	snprintf(t.host_id, sizeof(t.host_id), "%s", host_id ? host_id : "");

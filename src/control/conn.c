@@ -639,7 +639,7 @@ cl_err ctl_conns_new(ctl_server *srv, const ctl_conn_limits *lim, ctl_conns **ou
 	return CL_OK;
 }
 
-cl_err ctl_conns_listen(ctl_conns *t, const char *addr, uint16_t port, int *bound_port)
+cl_err ctl_conns_bind(const char *addr, uint16_t port, int *fd_out, int *bound_port)
 {
 	char where[160], ps[8];
 	snprintf(where, sizeof(where), strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr, (unsigned)port);
@@ -670,20 +670,33 @@ cl_err ctl_conns_listen(ctl_conns *t, const char *addr, uint16_t port, int *boun
 	}
 	*bound_port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
 						    : ((struct sockaddr_in6 *)&ss)->sin6_port);
-	struct evhttp_bound_socket *bs = evhttp_accept_socket_with_handle(t->srv->http, fd);
-	if (!bs) {
-		err = cl_errorf(CL_ENOMEM, "cannot listen on %s: out of memory", where);
-		goto out;
-	}
-	fd = -1; /* evhttp's listener owns it */
-	t->lev = evhttp_bound_socket_get_listener(bs);
-	listening_table = t;
-	evconnlistener_set_error_cb(t->lev, on_accept_error);
-	listener_update(t);
+	*fd_out = fd;
+	fd = -1;
 out:
 	if (fd >= 0)
 		close(fd);
 	freeaddrinfo(ai);
+	return err;
+}
+
+cl_err ctl_conns_listen_fd(ctl_conns *t, int fd)
+{
+	struct evhttp_bound_socket *bs = evhttp_accept_socket_with_handle(t->srv->http, fd);
+	CL_ENSURE(bs != NULL, CL_ENOMEM, "cannot listen: out of memory");
+	t->lev = evhttp_bound_socket_get_listener(bs);
+	listening_table = t;
+	evconnlistener_set_error_cb(t->lev, on_accept_error);
+	listener_update(t);
+	return CL_OK;
+}
+
+cl_err ctl_conns_listen(ctl_conns *t, const char *addr, uint16_t port, int *bound_port)
+{
+	int fd = -1;
+	CL_GUARD(ctl_conns_bind(addr, port, &fd, bound_port));
+	cl_err err = ctl_conns_listen_fd(t, fd);
+	if (err != CL_OK)
+		close(fd);
 	return err;
 }
 

@@ -84,6 +84,13 @@ CL_MUST_CHECK cl_err ctl_conns_new(struct ctl_server *srv, const ctl_conn_limits
  * evhttp, and watches its listener (pause at the cap, EMFILE). *bound_port
  * receives the port (for port 0). CL_ESYS / CL_EINVAL with a detail. */
 CL_MUST_CHECK cl_err ctl_conns_listen(ctl_conns *c, const char *addr, uint16_t port, int *bound_port);
+/* The two halves of ctl_conns_listen, for cloister-control's supervisor,
+ * which binds once and hands the socket to each worker it starts:
+ * ctl_conns_bind makes the listening socket (non-blocking, close-on-exec;
+ * the caller owns *fd); ctl_conns_listen_fd hands an owned listening socket
+ * to evhttp (on failure the caller still owns fd). */
+CL_MUST_CHECK cl_err ctl_conns_bind(const char *addr, uint16_t port, int *fd, int *bound_port);
+CL_MUST_CHECK cl_err ctl_conns_listen_fd(ctl_conns *c, int fd);
 
 /* Called by the dispatcher for every request evhttp hands it: marks the
  * connection as serving (no timeout, never evicted) until the reply is

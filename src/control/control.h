@@ -29,12 +29,14 @@ typedef struct ctl_op ctl_op;
 typedef struct ctl_host_rt ctl_host_rt;
 typedef struct ctl_jobwait ctl_jobwait;
 struct ctl_conns;
+struct ctl_mon_client;
 
 typedef struct ctl_server {
 	struct event_base *base;
 	struct evhttp *http;
 	SSL_CTX *ssl;
 	struct ctl_conns *conns; /* connection admission (conn.h) */
+	struct ctl_mon_client *mon; /* the monitor channel (monitor.h): signs, hashes secrets */
 	ctl_store *store;
 	char data_dir[PATH_MAX];
 	uint32_t poll_timeout_ms;
@@ -127,6 +129,13 @@ CL_MUST_CHECK cl_err ctl_auth(ctl_req *r);
 CL_MUST_CHECK cl_err ctl_token_create(ctl_server *srv, const char *kind, const char *tenant_id, const char *host_id,
 				      const char *name, int64_t created_at, int64_t expires_at, char *out,
 				      size_t outlen, char id_out[CTL_ID_MAX]);
+/* The stored form of a secret (token, join token, access key), made by the
+ * monitor with its pepper (monitor.h HASH_SECRET) into out[outlen]
+ * (>= CTL_HASH_MAX). Fails closed (CL_EUNAVAIL) without a monitor. */
+CL_MUST_CHECK cl_err ctl_secret_hash(ctl_server *srv, const char *secret, char *out, size_t outlen);
+/* Checks a secret against its stored form through the monitor: CL_OK if it
+ * matches, CL_EAUTH if not, another code if the monitor cannot answer. */
+CL_MUST_CHECK cl_err ctl_secret_verify(ctl_server *srv, const char *secret, const char *stored);
 /* Splits "<prefix>_<id>_<secret>": id and secret point into a copy in buf. */
 CL_MUST_CHECK cl_err ctl_token_split(const char *token, const char *prefix, char *buf, size_t buflen,
 				     const char **id, const char **secret);

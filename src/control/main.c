@@ -1,21 +1,20 @@
-/* cloister-control — the control plane (docs/control.md).
+/* cloister-control — the control plane (docs/control.md, docs/monitor.md).
  *
  *   cloister-control --data DIR --listen ADDR:PORT [--poll-timeout-ms N]
  *                    [--max-connections N] [--max-connections-per-ip N]
  *                    [--header-timeout-s N] [--body-timeout-s N] [--idle-timeout-s N]
- *                    [--metrics-open]
+ *                    [--metrics-open] [--server-name NAME]...
  *
- * Startup: data dir (0700), CA and server certificate, store (migrations),
- * first admin token (printed once), HTTPS listener; then prints
- * "listening: https://ADDR:PORT" and "ca: PATH" and serves until SIGTERM/SIGINT.
+ * Parses and checks the command line (usage errors exit 2 before anything
+ * is touched), then runs the supervisor (supervisor.h): data dir layout,
+ * listening socket, the monitor (CA, keys) and the worker (store, first admin
+ * token printed once, HTTPS), which prints "listening: https://ADDR:PORT"
+ * and "ca: PATH"; serves until SIGTERM/SIGINT.
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <event2/event.h>
-#include <event2/http.h>
 #include <getopt.h>
 #include <limits.h>
-#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +28,7 @@
 #include "control/ca.h"
 #include "control/conn.h"
 #include "control/control.h"
-#include "control/tls.h"
+#include "control/supervisor.h"
 #include "control/upload.h"
 
 static void usage(FILE *f)
@@ -47,6 +46,8 @@ static void usage(FILE *f)
 		   "  --idle-timeout-s N          keep-alive wait between requests (default 60, 1..3600)\n"
 		   "  --metrics-open              serve GET /metrics without a token (default: admin or\n"
 		   "                              metrics token)\n"
+		   "  --server-name NAME          a DNS name or IP address of the server certificate;\n"
+		   "                              repeatable (default 127.0.0.1, ::1, localhost)\n"
 		   "  --version                   version, revision and library versions\n");
 }
 
@@ -60,12 +61,6 @@ static bool parse_uint(const char *s, unsigned long min, unsigned long max, unsi
 		return false;
 	*out = (unsigned)v;
 	return true;
-}
-
-static void on_signal(evutil_socket_t sig, short what, void *arg)
-{
-	cl_info("shutting down signal=%d", (int)sig);
-	event_base_loopexit(arg, NULL);
 }
 
 /* Splits "ADDR:PORT" / "[V6]:PORT" into addr (no brackets) and port. */
@@ -102,18 +97,22 @@ int main(int argc, char **argv)
 					     {"header-timeout-s", required_argument, NULL, 'H'},
 					     {"body-timeout-s", required_argument, NULL, 'B'},
 					     {"idle-timeout-s", required_argument, NULL, 'I'},
+					     {"server-name", required_argument, NULL, 'n'},
 					     {"help", no_argument, NULL, 'h'},
 					     {"version", no_argument, NULL, 'V'},
 					     {NULL, 0, NULL, 0}};
+	static ctl_options o; /* static: large */
 	const char *data = NULL, *listen = NULL;
-	long poll_ms = 20000;
-	ctl_conn_limits lim = {.max_conns = 0, /* 0: fit to the descriptor limit */
-			       .max_per_addr = 128,
-			       .header_timeout_s = 10,
-			       .body_timeout_s = 60,
-			       .idle_timeout_s = 60,
-			       .max_header_bytes = 16 * 1024,
-			       .max_body_bytes = CTL_BODY_MAX};
+	bool named = false;
+	o.poll_ms = 20000;
+	o.lim = (ctl_conn_limits){.max_conns = 0, /* 0: fit to the descriptor limit */
+				  .max_per_addr = 128,
+				  .header_timeout_s = 10,
+				  .body_timeout_s = 60,
+				  .idle_timeout_s = 60,
+				  .max_header_bytes = 16 * 1024,
+				  .max_body_bytes = CTL_BODY_MAX};
+	ctl_names_default(&o.names);
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		char *end = NULL;
@@ -128,20 +127,20 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			errno = 0;
-			poll_ms = strtol(optarg, &end, 10);
-			if (!*optarg || *end || errno || poll_ms < 100 || poll_ms > 600000) {
+			o.poll_ms = strtol(optarg, &end, 10);
+			if (!*optarg || *end || errno || o.poll_ms < 100 || o.poll_ms > 600000) {
 				fprintf(stderr, "error: --poll-timeout-ms must be 100..600000\n");
 				return 2;
 			}
 			break;
 		case 'm':
-			if (!parse_uint(optarg, 16, 1u << 20, &lim.max_conns)) {
+			if (!parse_uint(optarg, 16, 1u << 20, &o.lim.max_conns)) {
 				fprintf(stderr, "error: --max-connections must be 16..1048576\n");
 				return 2;
 			}
 			break;
 		case 'a':
-			if (!parse_uint(optarg, 1, 1u << 20, &lim.max_per_addr)) {
+			if (!parse_uint(optarg, 1, 1u << 20, &o.lim.max_per_addr)) {
 				fprintf(stderr, "error: --max-connections-per-ip must be 1..1048576\n");
 				return 2;
 			}
@@ -149,11 +148,11 @@ int main(int argc, char **argv)
 		case 'H':
 		case 'B':
 		case 'I': {
-			unsigned *v = &lim.idle_timeout_s;
+			unsigned *v = &o.lim.idle_timeout_s;
 			if (c == 'H')
-				v = &lim.header_timeout_s;
+				v = &o.lim.header_timeout_s;
 			else if (c == 'B')
-				v = &lim.body_timeout_s;
+				v = &o.lim.body_timeout_s;
 			if (!parse_uint(optarg, 1, 3600, v)) {
 				fprintf(stderr, "error: --%s must be 1..3600\n",
 					c == 'H' ? "header-timeout-s" : c == 'B' ? "body-timeout-s" : "idle-timeout-s");
@@ -161,6 +160,15 @@ int main(int argc, char **argv)
 			}
 			break;
 		}
+		case 'n':
+			if (!named) /* the first one replaces the default list */
+				memset(&o.names, 0, sizeof(o.names));
+			named = true;
+			if (ctl_names_add(&o.names, optarg) != CL_OK) {
+				fprintf(stderr, "error: %s: %s\n", cl_error_detail(), optarg);
+				return 2;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -176,120 +184,43 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	o.metrics_open = metrics_open != 0;
 	cl_log_init("cloister-control", CL_LOG_INFO);
 	cl_log_route_libevent();
 	signal(SIGPIPE, SIG_IGN);
+	if (parse_listen(listen, o.addr, sizeof(o.addr), &o.port) != CL_OK) {
+		fprintf(stderr, "error: %s\n", cl_error_detail());
+		return 2;
+	}
+	/* A hidden knob for tests: how often the worker asks the monitor for
+	 * the certificates (and so how soon a due re-issue is served). */
+	const char *every = getenv("CLOISTER_CERT_CHECK_S");
+	if (every && !parse_uint(every, 1, 86400, &o.cert_check_s)) {
+		fprintf(stderr, "error: CLOISTER_CERT_CHECK_S must be 1..86400\n");
+		return 2;
+	}
 	/* Descriptors first: the connection cap is sized to what the limit allows. */
-	unsigned long fd_soft = 0, fd_hard = 0;
 	bool clamped = false;
-	if (ctl_conn_fit_limits(&lim, &fd_soft, &fd_hard, &clamped) != CL_OK) {
+	if (ctl_conn_fit_limits(&o.lim, &o.fd_soft, &o.fd_hard, &clamped) != CL_OK) {
 		fprintf(stderr, "error: %s\n", cl_error_detail());
 		return 1;
 	}
 	if (clamped)
 		cl_warn("--max-connections lowered to fit the descriptor limit max_connections=%u fd_limit=%lu",
-			lim.max_conns, fd_soft);
-
-	static ctl_server srv; /* static: large, and lives for the whole process */
-	char addr[128], images[PATH_MAX + 16], token[160], dbpath[PATH_MAX + 16];
-	uint16_t port = 0;
-	int rc = 1;
-	struct event *sigterm = NULL, *sigint = NULL;
-	cl_err err;
-	token[0] = '\0';
-	if (parse_listen(listen, addr, sizeof(addr), &port) != CL_OK) {
-		fprintf(stderr, "error: %s\n", cl_error_detail());
-		return 2;
-	}
+			o.lim.max_conns, o.fd_soft);
 	struct stat dst;
-	if (!realpath(data, srv.data_dir)) {
-		if (cl_mkdir_p(data, 0700) != CL_OK || !realpath(data, srv.data_dir) || chmod(srv.data_dir, 0700) != 0) {
+	if (!realpath(data, o.data)) {
+		if (cl_mkdir_p(data, 0700) != CL_OK || !realpath(data, o.data) || chmod(o.data, 0700) != 0) {
 			fprintf(stderr, "error: cannot create data directory %s\n", data);
 			return 1;
 		}
-	} else if (stat(srv.data_dir, &dst) != 0 || !S_ISDIR(dst.st_mode)) {
+	} else if (stat(o.data, &dst) != 0 || !S_ISDIR(dst.st_mode)) {
 		fprintf(stderr, "error: %s is not a directory\n", data);
 		return 1;
-	} else if (dst.st_mode & 077) {
-		cl_warn("data directory is accessible to other users path=%s mode=%03o", srv.data_dir,
+	} else if (dst.st_mode & (geteuid() == 0 ? 067 : 077)) {
+		/* As root, DATA is root:worker 0710 (supervisor.h): the group's x bit is ours. */
+		cl_warn("data directory is accessible to other users path=%s mode=%03o", o.data,
 			(unsigned)(dst.st_mode & 0777));
 	}
-	srv.poll_timeout_ms = (uint32_t)poll_ms;
-	srv.metrics_open = metrics_open != 0;
-	snprintf(images, sizeof(images), "%s/images", srv.data_dir);
-	snprintf(dbpath, sizeof(dbpath), "%s/control.db", srv.data_dir);
-	CL_GUARD_OUT(err, cl_mkdir_p(images, 0700));
-	CL_GUARD_OUT(err, ctl_ca_ensure(srv.data_dir));
-	CL_GUARD_OUT(err, ctl_store_open(dbpath, &srv.store));
-	CL_GUARD_OUT(err, ctl_upload_init(&srv));
-	CL_GUARD_OUT(err, ctl_tls_ctx_new(srv.data_dir, &srv.ssl));
-	srv.base = event_base_new();
-	srv.http = srv.base ? evhttp_new(srv.base) : NULL;
-	if (!srv.http) {
-		err = cl_errorf(CL_ENOMEM, "cannot create event loop");
-		goto out;
-	}
-	CL_GUARD_OUT(err, ctl_conns_new(&srv, &lim, &srv.conns));
-	evhttp_set_max_headers_size(srv.http, (ev_ssize_t)lim.max_header_bytes);
-	/* libevent reads a whole body before any handler runs and has no
-	 * per-request hook, so this cap applies to unauthenticated callers too:
-	 * keep it small. Anything larger travels as an upload in parts. The
-	 * small slack above CTL_BODY_MAX lets a body just over a handler's limit
-	 * get that handler's JSON error instead of libevent's bare 413. */
-	evhttp_set_max_body_size(srv.http, (ev_ssize_t)CTL_BODY_TRANSPORT_MAX);
-	/* Inactivity backstop under conn.c's own timeouts: evhttp applies it
-	 * while it reads or writes, never to a request being served. */
-	evhttp_set_timeout(srv.http, (int)(poll_ms / 1000) * 2 + 60);
-	/* Every method reaches the dispatcher, whose route table answers 405
-	 * (with Allow) or 404 in JSON; libevent's own answer is an HTML 501. */
-	evhttp_set_allowed_methods(srv.http, 0xffff);
-	ctl_http_install(&srv);
-	int p = -1;
-	CL_GUARD_OUT(err, ctl_conns_listen(srv.conns, addr, port, &p));
-	/* Only once we are sure to serve: a first admin token created by a start
-	 * that then fails would never be shown. */
-	CL_GUARD_OUT(err, ctl_bootstrap(&srv, token, sizeof(token)));
-	CL_GUARD_OUT(err, ctl_sync_start(&srv));
-	sigterm = evsignal_new(srv.base, SIGTERM, on_signal, srv.base);
-	sigint = evsignal_new(srv.base, SIGINT, on_signal, srv.base);
-	if (!sigterm || !sigint || evsignal_add(sigterm, NULL) != 0 || evsignal_add(sigint, NULL) != 0) {
-		err = cl_errorf(CL_ESYS, "cannot install signal handlers");
-		goto out;
-	}
-	if (token[0])
-		printf("admin-token: %s\n", token);
-	OPENSSL_cleanse(token, sizeof(token));
-	if (strchr(addr, ':'))
-		printf("listening: https://[%s]:%d\n", addr, p);
-	else
-		printf("listening: https://%s:%d\n", addr, p);
-	printf("ca: %s/ca.pem\n", srv.data_dir);
-	fflush(stdout);
-	cl_info("listening addr=%s port=%d data=%s poll_timeout_ms=%ld", addr, p, srv.data_dir, poll_ms);
-	cl_info("limits fd_soft=%lu fd_hard=%lu max_connections=%u max_connections_per_ip=%u header_timeout_s=%u "
-		"body_timeout_s=%u idle_timeout_s=%u",
-		fd_soft, fd_hard, lim.max_conns, lim.max_per_addr, lim.header_timeout_s, lim.body_timeout_s,
-		lim.idle_timeout_s);
-	event_base_dispatch(srv.base);
-	rc = 0;
-	err = CL_OK;
-out:
-	if (err != CL_OK)
-		fprintf(stderr, "error: %s (%s)\n", cl_error_detail(), cl_err_name(err));
-	OPENSSL_cleanse(token, sizeof(token));
-	ctl_ops_shutdown(&srv);
-	ctl_sync_shutdown(&srv);
-	if (sigterm)
-		event_free(sigterm);
-	if (sigint)
-		event_free(sigint);
-	ctl_conns_shutdown(srv.conns);
-	if (srv.http)
-		evhttp_free(srv.http);
-	if (srv.base)
-		event_base_free(srv.base);
-	ctl_conns_free(srv.conns);
-	SSL_CTX_free(srv.ssl);
-	ctl_store_close(srv.store);
-	return rc;
+	return ctl_supervisor_main(&o);
 }

@@ -6,6 +6,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <limits.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -48,26 +49,44 @@ static void on_tls_info(const SSL *ssl, int where, int ret)
 	cl_info_rl("plain HTTP on the HTTPS port: answered 400");
 }
 
-cl_err ctl_tls_ctx_new(const char *dir, SSL_CTX **out)
+cl_err ctl_tls_ctx_new(const char *chain_pem, EVP_PKEY *key, SSL_CTX **out)
 {
-	char cert[PATH_MAX], key[PATH_MAX];
-	snprintf(cert, sizeof(cert), "%s/server.pem", dir);
-	snprintf(key, sizeof(key), "%s/server.key", dir);
+	BIO *bio = BIO_new_mem_buf(chain_pem, -1);
+	X509 *x = NULL;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	if (!ctx)
-		return cl_errorf(CL_EINTERNAL, "SSL_CTX_new failed");
-	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-	    SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-		SSL_CTX_free(ctx);
-		ERR_clear_error();
-		return cl_errorf(CL_EINTERNAL, "cannot load server certificate/key from %s", dir);
+	cl_err err = CL_OK;
+	*out = NULL;
+	if (!ctx || !bio || !(x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) ||
+	    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 || SSL_CTX_use_certificate(ctx, x) != 1) {
+		err = cl_errorf(CL_EINTERNAL, "cannot load the server certificate");
+		goto out;
+	}
+	/* The rest of the chain: the CA certificate. */
+	for (;;) {
+		X509 *extra = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+		if (!extra)
+			break;
+		if (SSL_CTX_add0_chain_cert(ctx, extra) != 1) {
+			X509_free(extra);
+			err = cl_errorf(CL_EINTERNAL, "cannot load the certificate chain");
+			goto out;
+		}
+	}
+	if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+		err = cl_errorf(CL_EINTERNAL, "the server key does not match its certificate");
+		goto out;
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_info_callback(ctx, on_tls_info);
 	*out = ctx;
-	return CL_OK;
+	ctx = NULL;
+out:
+	ERR_clear_error();
+	X509_free(x);
+	BIO_free(bio);
+	SSL_CTX_free(ctx);
+	return err;
 }
 
 struct bufferevent *ctl_tls_bev_new(struct event_base *base, SSL_CTX *ctx, SSL **out)

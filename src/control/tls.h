@@ -8,11 +8,12 @@
 
 #include "common/err.h"
 
-/* Creates a server context (TLS 1.2+) from DIR/server.pem and DIR/server.key.
- * A client that speaks plain HTTP to it gets a short plain-text HTTP answer
+/* Creates a server context (TLS 1.2+) from chain_pem (the server certificate,
+ * then its issuers) and key (a remote key in cloister-control: the monitor
+ * signs; the context takes its own reference). A client that speaks plain HTTP to it gets a short plain-text HTTP answer
  * (400, JSON error body) saying that this port speaks HTTPS, instead of a
  * TLS alert or silence. The caller owns *out (SSL_CTX_free). */
-CL_MUST_CHECK cl_err ctl_tls_ctx_new(const char *data_dir, SSL_CTX **out);
+CL_MUST_CHECK cl_err ctl_tls_ctx_new(const char *chain_pem, EVP_PKEY *key, SSL_CTX **out);
 /* A server-side TLS bufferevent on ctx with no socket yet (evhttp sets it),
  * closing its socket and SSL when freed; *ssl receives its SSL object
  * (owned by the bufferevent). NULL on allocation failure. */

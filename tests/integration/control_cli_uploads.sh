@@ -43,7 +43,7 @@ grep -q 'upload created' "$WORK/ctl.err" || fail "the push did not go through an
 head -c $((3 * 1048576)) /dev/urandom >"$WORK/app.bin"; chmod 755 "$WORK/app.bin"
 "$CLI" image build -o "$WORK/app.img" --name app --entrypoint /app/app.bin "$WORK/app.bin" >/dev/null || fail "image build"
 PORT=${URL##*:}
-kill -STOP "$CTL_PID"
+kill -STOP $(ctl_parts)
 # a background job of a script ignores SIGINT: give the CLI the default a terminal would
 env --default-signal=INT "$CLI" --server "$URL" --ca "$CA" --token "$TA" enclave create --image "$WORK/app.img" \
 	--name app >"$WORK/int.out" 2>"$WORK/int.err" &
@@ -51,7 +51,7 @@ CLI_PID=$!
 in_request() { ss -Htnp state established "( dport = :$PORT )" | grep -q "pid=$CLI_PID,"; }
 wait_for 20 "the CLI connected to the stopped control plane" in_request
 kill -INT "$CLI_PID"
-kill -CONT "$CTL_PID"
+kill -CONT $(ctl_parts)
 rc=0
 wait_for 30 "the CLI to end" bash -c "! kill -0 $CLI_PID 2>/dev/null"
 wait "$CLI_PID" || rc=$?

@@ -2,7 +2,7 @@
 # control_disk_full.sh — the control plane on a full disk:
 #
 #   curl / cloister CLI ──HTTPS──► cloister-control ──► DATA on a 24 MiB tmpfs
-#                                                       (DATA/reserve: 8 MiB kept for deletes)
+#                                                       (DATA/db/reserve: 8 MiB kept for deletes)
 #
 # Checks: an image whose upload does not fit fails at a part with 507 "disk
 # is full" and the CLI deletes its upload; an upload that fills the disk gets
@@ -26,7 +26,7 @@ trap disk_cleanup EXIT
 CLI="$BUILD/bin/cloister"
 free_bytes() { df --output=avail -B1 "$DATA" | tail -n 1 | tr -d ' '; }
 sha() { sha384sum "$1" | cut -d' ' -f1; }
-reserve_size() { stat -c %s "$DATA/reserve" 2>/dev/null || echo none; }
+reserve_size() { stat -c %s "$DATA/db/reserve" 2>/dev/null || echo none; }
 uploads_left() { find "$DATA/uploads" -type f | wc -l; }
 
 ctl_start --poll-timeout-ms 1000

@@ -37,8 +37,20 @@ wait_for() { # wait_for SECONDS CMD...: retries CMD every 0.1 s until it succeed
 }
 calc() { awk "BEGIN { printf \"%.3f\", $1 }"; }   # calc EXPR: floating point
 is() { awk "BEGIN { exit !($1) }"; }                # is EXPR: true if EXPR holds
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$CTL_PID/stat"; }
-nfds() { find "/proc/$CTL_PID/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+# the worker serves the connections (the supervisor and the monitor hold none)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$(ctl_worker)/stat"; }
+nfds() { find "/proc/$(ctl_worker)/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+# worker_nofile SOFT: sets the worker's soft descriptor limit (its hard limit
+# stays). As the worker's own uid: changing another uid's limits needs
+# CAP_SYS_RESOURCE, which a test runner (a container's root) may not have.
+worker_nofile() {
+	local w uid gid hard
+	w=$(ctl_worker)
+	uid=$(awk '/^Uid:/{print $2}' "/proc/$w/status") gid=$(awk '/^Gid:/{print $2}' "/proc/$w/status")
+	hard=$(awk '/^Max open files/{print $5}' "/proc/$w/limits")
+	[ "$1" = hard ] && set -- "$hard"
+	setpriv --reuid="$uid" --regid="$gid" --clear-groups prlimit --pid "$w" --nofile="$1:$hard"
+}
 
 # rawjson STATUS CODE [HEADER: VALUE]: sends stdin over TLS as-is; the reply
 # must be STATUS with exactly {"error":{"code":CODE,"message":"..."}} as
@@ -232,7 +244,7 @@ wait_for 20 test "$(nfds)" -lt 64 || fail "connections not released after the fl
 # ---- accept() failing with EMFILE: paused, not spun ----
 restart
 N=$(nfds)
-prlimit --pid "$CTL_PID" --nofile=$((N + 2)):$(ulimit -Hn)
+worker_nofile $((N + 2))
 "${FLOOD[@]}" flood --port "$(port)" --bind 127.0.0.2 --silent 50 --status "$WORK/flood.json" >"$WORK/flood.out" 2>&1 &
 FLOOD_PID=$!
 wait_for 20 st_true 's["opened"]["silent"] == 50' || fail "emfile flood: $(cat "$WORK/flood.json")"
@@ -245,7 +257,7 @@ echo "EMFILE: cpu $CORE core, log +$((LOG1 - LOG0)) bytes over 3 s"
 is "$CORE < 0.2" || fail "accept() failures burnt $CORE of a core"
 [ $((LOG1 - LOG0)) -lt 16384 ] || fail "accept() failures grew the log by $((LOG1 - LOG0)) bytes"
 grep -q 'accept failed, not accepting for 250 ms: Too many open files' "$WORK/ctl.err" || fail "no accept() failure logged"
-prlimit --pid "$CTL_PID" --nofile="$(ulimit -Hn)":"$(ulimit -Hn)"
+worker_nofile hard
 wait_for 20 "${FLOOD[@]}" probe --port "$(port)" --count 1 || fail "/healthz after the limit was raised again"
 as "$ADMIN" GET /metrics
 grep -q '^cloister_accept_pauses_total{reason="descriptors"} [1-9]' <<<"$BODY" || fail "pauses not counted"

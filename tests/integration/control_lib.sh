@@ -36,6 +36,11 @@ ctl_start() {
 	cat "$WORK/ctl.out.cur" >>"$WORK/ctl.out"
 }
 
+# ctl_parts: the supervisor's pid and its parts' (monitor, worker): a
+# signal meant to stop "the control plane" (SIGSTOP/SIGCONT) goes to all of them.
+ctl_parts() { echo "$CTL_PID" $(pgrep -P "$CTL_PID" || true); }
+# ctl_worker: the pid of the worker (cl-worker), which serves the connections.
+ctl_worker() { pgrep -P "$CTL_PID" -x cl-worker; }
 ctl_kill9() { kill -9 "$CTL_PID"; wait "$CTL_PID" 2>/dev/null || true; CTL_PID=; }
 
 # json_ct ARGS...: prints -H 'Content-Type: application/json' when the curl
@@ -125,4 +130,4 @@ PY
 }
 
 # db SQL: reads the store with the sqlite3 CLI (read-only checks).
-db() { sqlite3 "$WORK/data/control.db" "$1"; }
+db() { sqlite3 "$WORK/data/db/control.db" "$1"; }

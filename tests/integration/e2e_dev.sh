@@ -96,7 +96,7 @@ grep -q "cloister dev: stopped" "$T/fg.err" || fail "no stop message: $(cat "$T/
 
 step "a child that dies takes the instance down with one error"
 start_dev "$T/crash"
-CTL=$(pgrep -f -- "--data $T/crash/control")
+CTL=$(pgrep -o -f -- "--data $T/crash/control") # the oldest: the supervisor (its monitor and worker share its command line)
 kill -9 "$CTL"
 wait_for 30 bash -c "! [ -e '$T/crash/dev.pid' ]" || fail "supervisor did not notice the dead control plane"
 grep -q "error: cloister-control was killed by signal 9" "$T/crash/dev.log" || fail "dev.log: $(cat "$T/crash/dev.log")"

@@ -74,7 +74,7 @@ json POST "/v1/hosts/$H2/fw/push" "{\"device\":\"$NIC\",\"upload\":\"$UP\"}"
 OP=$(jget 'j["op"]')
 req GET "/v1/uploads/$UP"; [ "$STATUS" = 404 ] || fail "upload not consumed by the push: $STATUS"
 [ -f "$WORK/ctl/fw_ops/$OP.bin" ] || fail "op data not kept by reference"
-[ "$(sqlite3 "$WORK/ctl/control.db" "SELECT length(data) FROM fw_ops WHERE id='$OP'")" = 0 ] ||
+[ "$(sqlite3 "$WORK/ctl/db/control.db" "SELECT length(data) FROM fw_ops WHERE id='$OP'")" = 0 ] ||
 	fail "big op data stored inline"
 as "$T2" POST "/v1/hosts/$H2/sync" -H 'Content-Type: application/json' --data-binary '{"generation":0,"wait_ms":0}'
 [ "$STATUS" = 200 ] || fail "sync h2: $STATUS $BODY"

@@ -82,11 +82,11 @@ PY
 push_refused() { # push_refused NAME FILE ERE: 400 naming the reason, nothing queued
 	local n
 	n=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT COUNT(*) FROM fw_ops').fetchone()[0])" \
-		"$WORK/ctl/control.db")
+		"$WORK/ctl/db/control.db")
 	json POST "/v1/hosts/$HOST_ID/fw/push" "{\"device\":\"$NIC\",\"bundle\":\"$(base64 -w0 "$2")\"}"
 	[ "$STATUS" = 400 ] && grep -Eq "$3" <<<"$BODY" || fail "push of $1: $STATUS $BODY"
 	[ "$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT COUNT(*) FROM fw_ops').fetchone()[0])" \
-		"$WORK/ctl/control.db")" = "$n" ] || fail "push of $1 queued an op"
+		"$WORK/ctl/db/control.db")" = "$n" ] || fail "push of $1 queued an op"
 }
 for f in seq-over seq-zero empty expired; do forge $f "$WORK/$f.fw"; done
 

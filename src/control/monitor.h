@@ -1,0 +1,131 @@
+/* monitor.h — the control plane's monitor: the small privileged process that
+ * holds the CA key, the TLS server key and the secret-hash pepper, and the
+ * typed requests the network-facing worker may send it (docs/monitor.md).
+ *
+ *   supervisor (supervisor.c: forks both, restarts them, parses nothing)
+ *    ├─ monitor  root or the starting user; DATA/keys; parses only the
+ *    │           requests below; undumpable, no capabilities, Landlock to
+ *    │           DATA/keys, seccomp allow-list
+ *    └─ worker   CTL_WORKER_UID when started as root; evhttp, TLS records,
+ *                JSON, images, the store (DATA/db); no key file reachable
+ *
+ * Channel: one ipc channel (common/ipc.h) per worker, made by the supervisor
+ * before the fork. Every request is refused (and logged, rate-limited) if its
+ * type is unknown, its payload is over the type's cap or not consumed
+ * exactly, its id is out of order, or its meaning is not allowed:
+ *
+ *   SIGN_HANDSHAKE  bytes digest (32, 48 or 64 bytes)
+ *                   -> bytes r||s (96): ECDSA P-384 with the server key
+ *   GET_CERTS       (empty)
+ *                   -> bytes chain PEM (server certificate, then the CA's),
+ *                      bytes CA certificate PEM. Re-issues the server
+ *                      certificate first if it is due (ca.h).
+ *   HASH_SECRET     str secret (1..CTL_MON_SECRET_MAX bytes)
+ *                   -> str "v2$..." (pepper, then salt: ctl_secret_hash_v2)
+ *   VERIFY_SECRET   str secret, str stored hash (v1 or v2)
+ *                   -> u8 1 if it matches, 0 if not (a mismatch is an
+ *                      answer, not a refusal: a wrong token is routine)
+ *
+ * The worker never learns a private byte or the pepper: the answers are a
+ * signature, public certificates, a hash, a bit.
+ */
+#ifndef CL_CONTROL_MONITOR_H
+#define CL_CONTROL_MONITOR_H
+
+#include <openssl/types.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/err.h"
+#include "common/ipc.h"
+#include "control/ca.h"
+
+enum ctl_mon_req {
+	CTL_MON_SIGN_HANDSHAKE = 1,
+	CTL_MON_GET_CERTS = 2,
+	CTL_MON_HASH_SECRET = 3,
+	CTL_MON_VERIFY_SECRET = 4,
+};
+
+#define CTL_MON_MSG_MAX (32u * 1024)  /* whole message cap, both directions */
+#define CTL_MON_SECRET_MAX 256        /* longest secret the monitor hashes */
+#define CTL_MON_HASH_MAX 127          /* longest stored hash string */
+#define CTL_MON_TIMEOUT_MS 5000       /* the worker's wait for one answer */
+#define CTL_MON_PEPPER_LEN 32
+#define CTL_CERT_CHECK_S 3600         /* how often the worker asks GET_CERTS (re-issue check) */
+
+/* Uid and gid of the worker when cloister-control starts as root: above
+ * real users and subordinate ranges, next to the host's key holder
+ * (0x3fffff00) and guest interface (0x3fffff01), below enclaves. */
+#define CTL_WORKER_UID 0x3fffff02u
+
+/* ---------------------------------------------------------------- secrets */
+
+/* The v2 hash of secret under pepper: "v2$" 32 hex salt "$" 64 hex of
+ * HMAC-SHA-256(salt, HMAC-SHA-256(pepper, secret)). out needs >= 101 bytes.
+ * CL_EINVAL if it is smaller. */
+CL_MUST_CHECK cl_err ctl_secret_hash_v2(const uint8_t pepper[CTL_MON_PEPPER_LEN], const char *secret, char *out,
+					size_t outlen);
+/* Checks secret against a stored hash: v2 (needs pepper) or v1 (the salted
+ * scheme before the pepper, common/crypto.h). *match tells; CL_EINVAL when
+ * stored is malformed. Constant time in the secret. */
+CL_MUST_CHECK cl_err ctl_secret_check(const uint8_t pepper[CTL_MON_PEPPER_LEN], const char *secret,
+				      const char *stored, bool *match);
+
+/* ---------------------------------------------------------------- monitor (server) */
+
+typedef struct ctl_monitor {
+	ctl_ca *ca;                      /* borrowed */
+	const uint8_t *pepper;           /* CTL_MON_PEPPER_LEN bytes, borrowed (secret memory) */
+	cl_ipc_server ipc;
+	uint64_t signs, hashes, verifies; /* counters for the log */
+} ctl_monitor;
+
+/* Binds a monitor to channel fd (not owned; -1 for the fuzzer). */
+void ctl_monitor_init(ctl_monitor *m, ctl_ca *ca, const uint8_t *pepper, int fd);
+
+typedef struct ctl_monitor_opts {
+	const char *data_dir;   /* DATA (ca.pem lives here) */
+	const char *keys_dir;   /* DATA/keys */
+	const ctl_names *names; /* the server certificate's names */
+	bool no_harden;         /* tests only */
+} ctl_monitor_opts;
+
+/* The monitor process: closes every descriptor but fd (and 0-2), loads or
+ * creates the keys and the pepper, re-issues the server certificate if due,
+ * hardens itself (undumpable, no capabilities, no_new_privs, Landlock to
+ * DATA/keys, seccomp) and serves fd until the worker closes it. Returns the
+ * exit status: 0 when the channel closed, 1 on an error (logged). */
+int ctl_monitor_main(int fd, const ctl_monitor_opts *o);
+
+/* ---------------------------------------------------------------- worker side (client) */
+
+typedef struct ctl_mon_client {
+	cl_ipc_client ipc;
+	bool broken; /* a call failed at the transport: every later call fails (fail closed) */
+	void (*on_broken)(void *arg); /* called once when broken is set (the worker stops) */
+	void *on_broken_arg;
+} ctl_mon_client;
+
+/* Binds a client to channel fd (not owned). */
+void ctl_mon_client_init(ctl_mon_client *c, int fd);
+
+/* SIGN_HANDSHAKE: r||s of digest[len] with the server key. */
+CL_MUST_CHECK cl_err ctl_mon_sign(ctl_mon_client *c, const uint8_t *digest, size_t len, uint8_t sig[96]);
+/* GET_CERTS: *chain and *ca are NUL-terminated PEM the caller frees. */
+CL_MUST_CHECK cl_err ctl_mon_get_certs(ctl_mon_client *c, char **chain, char **ca);
+/* HASH_SECRET: the stored form of secret into out[outlen]. */
+CL_MUST_CHECK cl_err ctl_mon_hash_secret(ctl_mon_client *c, const char *secret, char *out, size_t outlen);
+/* VERIFY_SECRET: CL_OK if secret matches stored, CL_EAUTH if not, another
+ * code if the monitor could not answer (the caller must deny then too). */
+CL_MUST_CHECK cl_err ctl_mon_verify_secret(ctl_mon_client *c, const char *secret, const char *stored);
+
+/* An SSL_CTX for the worker: the chain from GET_CERTS and a remote key
+ * (common/remote_key.h) that asks c to sign each handshake. c must outlive
+ * the context. *chain_digest receives the SHA-256 of the chain PEM (to see
+ * a re-issue). The caller owns *out. */
+CL_MUST_CHECK cl_err ctl_mon_tls_ctx(ctl_mon_client *c, SSL_CTX **out, uint8_t chain_digest[32]);
+
+#endif

@@ -1,0 +1,181 @@
+/* monitor_client.c — the worker's side of the monitor channel (monitor.h):
+ * typed calls, and the TLS context whose private key is a remote key that
+ * asks the monitor to sign each handshake. */
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/crypto.h"
+#include "common/log.h"
+#include "common/remote_key.h"
+#include "control/monitor.h"
+#include "control/tls.h"
+
+void ctl_mon_client_init(ctl_mon_client *c, int fd)
+{
+	memset(c, 0, sizeof(*c));
+	cl_ipc_client_init(&c->ipc, fd, CTL_MON_MSG_MAX - CL_IPC_HDR, CTL_MON_TIMEOUT_MS);
+}
+
+/* One call; a transport failure (timeout, closed, broken answer) marks the
+ * channel broken: the worker then fails every later call (fail closed) and
+ * its loop stops (worker.c). A refusal leaves the channel usable. */
+static cl_err call(ctl_mon_client *c, uint16_t type, const cl_buf *req, cl_buf *ans)
+{
+	CL_ENSURE(!c->broken && c->ipc.fd >= 0, CL_EUNAVAIL, "the monitor is unavailable");
+	cl_err err = cl_ipc_call(&c->ipc, type, req, ans);
+	if (err == CL_ETIMEOUT || err == CL_EUNAVAIL || err == CL_EPROTO || err == CL_ESYS) {
+		c->broken = true;
+		cl_error("monitor channel failed: %s (%s): failing closed", cl_err_name(err), cl_error_detail());
+		if (c->on_broken)
+			c->on_broken(c->on_broken_arg);
+	}
+	return err;
+}
+
+cl_err ctl_mon_sign(ctl_mon_client *c, const uint8_t *digest, size_t len, uint8_t sig[96])
+{
+	cl_buf req, ans;
+	const uint8_t *p = NULL;
+	size_t n = 0;
+	cl_err err;
+	cl_buf_init(&req, 4 + 64);
+	cl_buf_init(&ans, 4 + 96);
+	CL_GUARD_OUT(err, cl_ipc_put_bytes(&req, digest, len));
+	CL_GUARD_OUT(err, call(c, CTL_MON_SIGN_HANDSHAKE, &req, &ans));
+	CL_GUARD_OUT(err, cl_ipc_get_bytes(&ans, 96, &p, &n));
+	if (n != 96 || cl_ipc_get_end(&ans) != CL_OK) {
+		err = cl_errorf(CL_EPROTO, "monitor: malformed signature answer");
+		goto out;
+	}
+	memcpy(sig, p, 96);
+out:
+	cl_buf_free(&req);
+	cl_buf_free(&ans);
+	return err;
+}
+
+static cl_err dup_pem(const uint8_t *p, size_t n, char **out)
+{
+	CL_ENSURE(n > 0 && !memchr(p, 0, n), CL_EPROTO, "monitor: malformed PEM in answer");
+	*out = malloc(n + 1);
+	CL_ENSURE(*out != NULL, CL_ENOMEM, "out of memory");
+	memcpy(*out, p, n);
+	(*out)[n] = '\0';
+	return CL_OK;
+}
+
+cl_err ctl_mon_get_certs(ctl_mon_client *c, char **chain, char **ca)
+{
+	cl_buf req, ans;
+	const uint8_t *p = NULL, *q = NULL;
+	size_t n = 0, m = 0;
+	cl_err err;
+	*chain = *ca = NULL;
+	cl_buf_init(&req, 0);
+	cl_buf_init(&ans, CTL_MON_MSG_MAX);
+	CL_GUARD_OUT(err, call(c, CTL_MON_GET_CERTS, &req, &ans));
+	if (cl_ipc_get_bytes(&ans, CTL_MON_MSG_MAX, &p, &n) != CL_OK ||
+	    cl_ipc_get_bytes(&ans, CTL_MON_MSG_MAX, &q, &m) != CL_OK || cl_ipc_get_end(&ans) != CL_OK) {
+		err = cl_errorf(CL_EPROTO, "monitor: malformed certificates answer");
+		goto out;
+	}
+	CL_GUARD_OUT(err, dup_pem(p, n, chain));
+	CL_GUARD_OUT(err, dup_pem(q, m, ca));
+out:
+	if (err != CL_OK) {
+		free(*chain);
+		*chain = NULL;
+	}
+	cl_buf_free(&req);
+	cl_buf_free(&ans);
+	return err;
+}
+
+cl_err ctl_mon_hash_secret(ctl_mon_client *c, const char *secret, char *out, size_t outlen)
+{
+	cl_buf req, ans;
+	cl_err err;
+	CL_ENSURE(strlen(secret) <= CTL_MON_SECRET_MAX, CL_EINVAL, "secret too long");
+	cl_buf_init(&req, 2 + CTL_MON_SECRET_MAX);
+	cl_buf_init(&ans, 2 + CTL_MON_HASH_MAX);
+	CL_GUARD_OUT(err, cl_ipc_put_str(&req, secret));
+	CL_GUARD_OUT(err, call(c, CTL_MON_HASH_SECRET, &req, &ans));
+	if (cl_ipc_get_str(&ans, out, outlen) != CL_OK || cl_ipc_get_end(&ans) != CL_OK) {
+		err = cl_errorf(CL_EPROTO, "monitor: malformed hash answer");
+		goto out;
+	}
+out:
+	cl_buf_free(&req); /* wipes the secret */
+	cl_buf_free(&ans);
+	return err;
+}
+
+cl_err ctl_mon_verify_secret(ctl_mon_client *c, const char *secret, const char *stored)
+{
+	cl_buf req, ans;
+	uint8_t match = 0;
+	cl_err err;
+	/* Longer than anything we hash: it cannot match (and is not sent). */
+	if (strlen(secret) > CTL_MON_SECRET_MAX || strlen(stored) > CTL_MON_HASH_MAX || !secret[0])
+		return CL_EAUTH;
+	cl_buf_init(&req, 4 + CTL_MON_SECRET_MAX + CTL_MON_HASH_MAX);
+	cl_buf_init(&ans, 1);
+	CL_GUARD_OUT(err, cl_ipc_put_str(&req, secret));
+	CL_GUARD_OUT(err, cl_ipc_put_str(&req, stored));
+	CL_GUARD_OUT(err, call(c, CTL_MON_VERIFY_SECRET, &req, &ans));
+	if (cl_buf_get_u8(&ans, &match) != CL_OK || cl_ipc_get_end(&ans) != CL_OK || match > 1) {
+		err = cl_errorf(CL_EPROTO, "monitor: malformed verify answer");
+		goto out;
+	}
+	err = match ? CL_OK : CL_EAUTH;
+out:
+	cl_buf_free(&req);
+	cl_buf_free(&ans);
+	return err;
+}
+
+/* ---------------------------------------------------------------- TLS */
+
+static cl_err remote_sign(void *ctx, const uint8_t *digest, size_t len, uint8_t sig[CL_RK_SIG_LEN])
+{
+	return ctl_mon_sign(ctx, digest, len, sig);
+}
+
+cl_err ctl_mon_tls_ctx(ctl_mon_client *c, SSL_CTX **out, uint8_t chain_digest[32])
+{
+	char *chain = NULL, *ca = NULL;
+	BIO *bio = NULL;
+	X509 *leaf = NULL;
+	EVP_PKEY *key = NULL;
+	SSL_CTX *ctx = NULL;
+	uint8_t point[CL_RK_POINT_LEN];
+	size_t plen = 0;
+	cl_err err;
+	*out = NULL;
+	CL_GUARD_OUT(err, ctl_mon_get_certs(c, &chain, &ca));
+	CL_GUARD_OUT(err, cl_sha256(chain, strlen(chain), chain_digest));
+	/* The leaf's public point makes the remote key: nothing private here. */
+	if (!(bio = BIO_new_mem_buf(chain, -1)) || !(leaf = PEM_read_bio_X509(bio, NULL, NULL, NULL)) ||
+	    EVP_PKEY_get_octet_string_param(X509_get0_pubkey(leaf), "encoded-pub-key", point, sizeof(point),
+					    &plen) != 1 ||
+	    plen != sizeof(point)) {
+		err = cl_errorf(CL_EINTERNAL, "the monitor's server certificate is not P-384");
+		goto out;
+	}
+	CL_GUARD_OUT(err, cl_remote_key_new(point, remote_sign, c, &key));
+	CL_GUARD_OUT(err, ctl_tls_ctx_new(chain, key, &ctx));
+	*out = ctx;
+out:
+	ERR_clear_error();
+	EVP_PKEY_free(key); /* the context holds its own reference */
+	X509_free(leaf);
+	BIO_free(bio);
+	free(chain);
+	free(ca);
+	return err;
+}

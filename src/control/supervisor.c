@@ -1,0 +1,299 @@
+/* supervisor.c — cloister-control's supervisor (supervisor.h): prepares
+ * DATA, binds the listening socket once, forks the monitor and the worker as
+ * a pair and starts the pair again when either dies.
+ *
+ * The loop is one poll() on a self-pipe that the SIGCHLD/SIGTERM/SIGINT
+ * handlers write to, with a timeout for the next restart or kill. The
+ * supervisor reads nothing from its parts and nothing from the network; it
+ * never loads a key (the monitor creates and reads them after its fork), so
+ * a worker forked from it starts with no key byte in its memory.
+ *
+ * Children are forked, not exec'd, and ask for SIGKILL when the supervisor
+ * dies (PR_SET_PDEATHSIG): a supervisor killed -9 takes the service down
+ * whole, as the single process did before the split. Their exit ends with
+ * _exit (fflush first): a hardened process cannot run LeakSanitizer's exit
+ * pass (it needs ptrace), and atexit handlers have nothing to do.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/ipc.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "control/monitor.h"
+#include "control/supervisor.h"
+
+enum part { P_MONITOR, P_WORKER, P_COUNT };
+static const char *const part_names[P_COUNT] = {"monitor", "worker"};
+
+typedef struct sup {
+	const ctl_options *o;
+	ctl_ids ids;
+	char keys[PATH_MAX + 8];
+	int listen_fd, port;
+	pid_t pid[P_COUNT];       /* 0: not running */
+	uint64_t started_ns;      /* the pair's start */
+	uint32_t backoff_ms;
+	uint64_t restart_at_ns;   /* 0: none scheduled */
+	uint64_t term_ns;         /* when the parts were told to stop (0: not) */
+	bool restarting, stopping, started_once;
+	int exit_code;
+} sup;
+
+static int g_sigpipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	unsigned char c = (unsigned char)sig;
+	ssize_t r = write(g_sigpipe[1], &c, 1);
+	(void)r;
+	errno = saved;
+}
+
+static cl_err install_signals(void)
+{
+	struct sigaction sa;
+	CL_ENSURE(pipe2(g_sigpipe, O_CLOEXEC | O_NONBLOCK) == 0, CL_ESYS, "pipe: %s", strerror(errno));
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sa.sa_handler = on_signal;
+	CL_ENSURE(sigaction(SIGTERM, &sa, NULL) == 0 && sigaction(SIGINT, &sa, NULL) == 0 &&
+			  sigaction(SIGCHLD, &sa, NULL) == 0,
+		  CL_ESYS, "sigaction: %s", strerror(errno));
+	sa.sa_handler = SIG_IGN;
+	CL_ENSURE(sigaction(SIGPIPE, &sa, NULL) == 0, CL_ESYS, "sigaction: %s", strerror(errno));
+	return CL_OK;
+}
+
+/* In a new child: die with the supervisor, default signal handling. */
+static void child_prologue(pid_t parent, const char *log_name)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != parent)
+		_exit(1); /* the supervisor is already gone */
+	close(g_sigpipe[0]);
+	close(g_sigpipe[1]);
+	cl_log_init(log_name, CL_LOG_INFO);
+}
+
+/* Both parts and their channel. */
+static cl_err spawn_pair(sup *s)
+{
+	int ch[2];
+	pid_t parent = getpid();
+	bool first = !s->started_once;
+	CL_GUARD(cl_ipc_pair(ch));
+	fflush(NULL);
+	pid_t m = fork();
+	if (m == 0) {
+		ctl_monitor_opts mo = {.data_dir = s->o->data, .keys_dir = s->keys, .names = &s->o->names};
+		child_prologue(parent, "cloister-control/monitor");
+		prctl(PR_SET_NAME, "cl-monitor", 0, 0, 0);
+		int rc = ctl_monitor_main(ch[0], &mo); /* closes everything but its channel */
+		fflush(NULL);
+		_exit(rc);
+	}
+	close(ch[0]);
+	if (m < 0) {
+		close(ch[1]);
+		return cl_errorf(CL_ESYS, "fork: %s", strerror(errno));
+	}
+	s->pid[P_MONITOR] = m;
+	pid_t w = fork();
+	if (w == 0) {
+		child_prologue(parent, "cloister-control");
+		int rc = ctl_worker_main(s->o, &s->ids, s->listen_fd, s->port, ch[1], first);
+		fflush(NULL);
+		_exit(rc);
+	}
+	close(ch[1]);
+	if (w < 0) {
+		kill(m, SIGTERM); /* its channel is closed: it would exit anyway */
+		return cl_errorf(CL_ESYS, "fork: %s", strerror(errno));
+	}
+	s->pid[P_WORKER] = w;
+	s->started_ns = cl_now_mono_ns();
+	s->started_once = true;
+	cl_info("supervisor: monitor pid=%d, worker pid=%d uid=%u", (int)m, (int)w, (unsigned)s->ids.uid);
+	return CL_OK;
+}
+
+static void signal_parts(sup *s, int sig)
+{
+	for (int p = 0; p < P_COUNT; p++)
+		if (s->pid[p] > 0)
+			kill(s->pid[p], sig);
+	if (sig == SIGTERM && !s->term_ns)
+		s->term_ns = cl_now_mono_ns();
+}
+
+static void schedule_restart(sup *s, uint64_t now)
+{
+	if (now - s->started_ns >= (uint64_t)CTL_SUP_STABLE_MS * 1000000u || !s->backoff_ms)
+		s->backoff_ms = CTL_SUP_BACKOFF_MIN_MS;
+	s->restart_at_ns = now + (uint64_t)s->backoff_ms * 1000000u;
+	cl_info("supervisor: restarting the monitor and the worker in %u ms", s->backoff_ms);
+	s->backoff_ms = s->backoff_ms * 2 > CTL_SUP_BACKOFF_MAX_MS ? CTL_SUP_BACKOFF_MAX_MS : s->backoff_ms * 2;
+}
+
+static void on_death(sup *s, enum part p, int st, uint64_t now)
+{
+	char why[64];
+	s->pid[p] = 0;
+	if (WIFSIGNALED(st))
+		snprintf(why, sizeof(why), "killed by signal %d", WTERMSIG(st));
+	else
+		snprintf(why, sizeof(why), "exited with status %d", WEXITSTATUS(st));
+	if (s->stopping) {
+		cl_info("supervisor: the %s %s", part_names[p], why);
+		return;
+	}
+	/* A startup or fatal error the part reported: restarting would fail
+	 * the same way. The monitor's 0 is "my worker's channel closed", the
+	 * worker's CTL_EXIT_MONITOR_LOST is "my monitor is gone": restarts. */
+	int code = WIFEXITED(st) ? WEXITSTATUS(st) : 0;
+	bool fatal = WIFEXITED(st) && code != 0 && !(p == P_WORKER && code == CTL_EXIT_MONITOR_LOST);
+	if (fatal && !s->restarting) {
+		cl_error("supervisor: the %s %s: stopping", part_names[p], why);
+		s->stopping = true;
+		s->exit_code = code;
+		signal_parts(s, SIGTERM);
+		return;
+	}
+	if (s->restarting) {
+		/* the other one of a pair already being restarted */
+		cl_info("supervisor: the %s %s", part_names[p], why);
+		return;
+	}
+	if (p == P_MONITOR && WIFEXITED(st) && code == 0)
+		cl_info("supervisor: the monitor %s: its worker's channel closed", why);
+	else
+		cl_error("supervisor: the %s %s", part_names[p], why);
+	cl_info("supervisor: stopping the %s (fail closed), then restarting both", part_names[!p]);
+	s->restarting = true;
+	signal_parts(s, SIGTERM);
+	schedule_restart(s, now);
+}
+
+static void reap(sup *s)
+{
+	int st;
+	pid_t pid;
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+		for (int p = 0; p < P_COUNT; p++)
+			if (s->pid[p] == pid)
+				on_death(s, (enum part)p, st, cl_now_mono_ns());
+}
+
+static bool any_running(const sup *s)
+{
+	return s->pid[P_MONITOR] > 0 || s->pid[P_WORKER] > 0;
+}
+
+/* A part that has not exited TERM_GRACE_NS after SIGTERM (a worker busy
+ * with a long request, a hung monitor) is killed. */
+#define TERM_GRACE_NS 5000000000ull
+
+/* Kills late parts, restarts a due pair; returns the next due time. */
+static uint64_t tick(sup *s, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+	if (any_running(s) && s->term_ns) {
+		if (now - s->term_ns >= TERM_GRACE_NS) {
+			signal_parts(s, SIGKILL);
+			return now + 100000000u;
+		}
+		next = s->term_ns + TERM_GRACE_NS;
+	}
+	if (!any_running(s))
+		s->term_ns = 0;
+	if (s->stopping || !s->restarting)
+		return next;
+	if (any_running(s))
+		return next < now + 50000000u ? next : now + 50000000u;
+	if (now < s->restart_at_ns)
+		return s->restart_at_ns;
+	s->restarting = false;
+	if (spawn_pair(s) != CL_OK) {
+		cl_error("supervisor: cannot start the parts: %s", cl_error_detail());
+		signal_parts(s, SIGTERM);
+		s->restarting = true;
+		schedule_restart(s, now);
+		return s->restart_at_ns;
+	}
+	cl_info("supervisor: monitor and worker restarted");
+	return next;
+}
+
+static int run(sup *s)
+{
+	while (!s->stopping || any_running(s)) {
+		uint64_t now = cl_now_mono_ns(), next = tick(s, now);
+		int timeout = next == UINT64_MAX ? -1 : next <= now ? 0 : (int)((next - now) / 1000000u) + 1;
+		struct pollfd pf = {.fd = g_sigpipe[0], .events = POLLIN};
+		int rc = poll(&pf, 1, timeout);
+		if (rc < 0 && errno != EINTR) {
+			cl_error("supervisor: poll: %s", strerror(errno));
+			s->stopping = true;
+			s->exit_code = 1;
+			signal_parts(s, SIGKILL);
+		}
+		unsigned char sig[16];
+		ssize_t n;
+		while ((n = read(g_sigpipe[0], sig, sizeof(sig))) > 0)
+			for (ssize_t i = 0; i < n; i++) {
+				if ((sig[i] != SIGTERM && sig[i] != SIGINT) || s->stopping)
+					continue;
+				cl_info("shutting down signal=%d", (int)sig[i]);
+				s->stopping = true;
+				signal_parts(s, SIGTERM);
+			}
+		reap(s);
+	}
+	return s->exit_code;
+}
+
+int ctl_supervisor_main(const ctl_options *o)
+{
+	sup s;
+	cl_err err;
+	memset(&s, 0, sizeof(s));
+	s.o = o;
+	s.listen_fd = -1;
+	s.ids.root = geteuid() == 0;
+	s.ids.uid = s.ids.root ? CTL_WORKER_UID : getuid();
+	s.ids.gid = s.ids.root ? CTL_WORKER_UID : getgid();
+	snprintf(s.keys, sizeof(s.keys), "%s/keys", o->data);
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		fprintf(stderr, "error: PR_SET_DUMPABLE failed\n");
+		return 1;
+	}
+	if ((err = ctl_datadir_prepare(o->data, &s.ids)) != CL_OK || (err = ctl_datadir_reach(o->data, &s.ids)) != CL_OK ||
+	    (err = ctl_conns_bind(o->addr, o->port, &s.listen_fd, &s.port)) != CL_OK ||
+	    (err = install_signals()) != CL_OK || (err = spawn_pair(&s)) != CL_OK) {
+		fprintf(stderr, "error: %s (%s)\n", cl_error_detail(), cl_err_name(err));
+		s.stopping = true;
+		s.exit_code = err == CL_EINVAL ? 2 : 1;
+		signal_parts(&s, SIGTERM);
+	}
+	int rc = run(&s);
+	if (s.listen_fd >= 0)
+		close(s.listen_fd);
+	return rc;
+}
