@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/harden.h"
 #include "common/ipc.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -269,6 +271,28 @@ static int run(sup *s)
 	return s->exit_code;
 }
 
+/* The supervisor's own walls, inherited by the monitor and the worker (which
+ * add their own): undumpable, no_new_privs, the host deny-list (no ptrace,
+ * module loading, kexec, bpf, ...), and only
+ * the capabilities the parts need before they drop them: SETUID and SETGID
+ * (the worker's uid), DAC_READ_SEARCH (a worker behind a 0700 parent),
+ * IPC_LOCK (the monitor's locked key memory) and SETPCAP (the parts shrink
+ * their bounding sets), of those this process has. Applied after the data
+ * directory is prepared (chown) and the port bound. */
+static cl_err harden_self(void)
+{
+	const uint64_t want = CL_CAP(CAP_SETUID) | CL_CAP(CAP_SETGID) | CL_CAP(CAP_DAC_READ_SEARCH) |
+			      CL_CAP(CAP_IPC_LOCK) | CL_CAP(CAP_SETPCAP);
+	/* No Landlock layer here: any layer denies linking across directories
+	 * unless it handles and grants that right, and the worker links an
+	 * upload into the images; the parts apply their own. */
+	cl_harden_policy pol = {.scope_only = true, .no_scope = true, .deny = cl_role_host_deny};
+	uint64_t permitted = 0;
+	CL_GUARD(cl_harden_caps(NULL, &permitted, NULL, NULL, NULL));
+	CL_GUARD(cl_harden_drop_privileges((uid_t)-1, (gid_t)-1, want & permitted, NULL));
+	return cl_harden_process(&pol, NULL);
+}
+
 int ctl_supervisor_main(const ctl_options *o)
 {
 	sup s;
@@ -286,7 +310,7 @@ int ctl_supervisor_main(const ctl_options *o)
 	}
 	if ((err = ctl_datadir_prepare(o->data, &s.ids)) != CL_OK || (err = ctl_datadir_reach(o->data, &s.ids)) != CL_OK ||
 	    (err = ctl_conns_bind(o->addr, o->port, &s.listen_fd, &s.port)) != CL_OK ||
-	    (err = install_signals()) != CL_OK || (err = spawn_pair(&s)) != CL_OK) {
+	    (err = install_signals()) != CL_OK || (err = harden_self()) != CL_OK || (err = spawn_pair(&s)) != CL_OK) {
 		fprintf(stderr, "error: %s (%s)\n", cl_error_detail(), cl_err_name(err));
 		s.stopping = true;
 		s.exit_code = err == CL_EINVAL ? 2 : 1;

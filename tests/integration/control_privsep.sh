@@ -42,7 +42,10 @@ fi
 [ "$(status "$WORKER" NoNewPrivs)" = 1 ] || fail "worker without no_new_privs"
 [ "$(status "$WORKER" Seccomp)" = 2 ] || fail "worker without a seccomp filter"
 # the allow-list and the one that narrows ioctl to FIONREAD
-[ "$(status "$WORKER" Seccomp_filters)" = 2 ] || fail "worker has $(status "$WORKER" Seccomp_filters) seccomp filters, want 2"
+# the supervisor's deny-list, the worker's allow-list, its ioctl filter
+[ "$(status "$WORKER" Seccomp_filters)" = 3 ] || fail "worker has $(status "$WORKER" Seccomp_filters) seccomp filters, want 3"
+[ "$(status "$CTL_PID" NoNewPrivs)" = 1 ] && [ "$(status "$CTL_PID" Seccomp)" = 2 ] ||
+	fail "the supervisor is not hardened: $(grep -E 'NoNewPrivs|Seccomp' "/proc/$CTL_PID/status" | tr '\n' ' ')"
 [ "$(status "$MONITOR" Seccomp)" = 2 ] || fail "monitor without a seccomp filter"
 
 # ---- TLS: both versions, the handshake signed by the monitor
