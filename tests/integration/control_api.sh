@@ -98,10 +98,10 @@ as "$TO" GET /v1/images; expect 200; [ "$(jget 'len(j["items"])')" = 0 ] || fail
 
 # enclaves: validation, placement refusal, creation
 E='"image_id":"'$IMG'","memory_mib":64,"cpus":1,"min_level":"software"'
-for bad in '{"name":"e1",'"$E"',"memory_mib":8}' '{"name":"e1",'"${E/64/70000}"'}' \
+for bad in '{"name":"e1",'"$E"',"memory_mib":8}' '{"name":"e1",'"${E/\"memory_mib\":64/\"memory_mib\":70000}"'}' \
 	'{"name":"e1",'"${E/\"cpus\":1/\"cpus\":65}"'}' '{"name":"E1",'"$E"'}' '{"name":"e1",'"$E"',"bogus":1}' \
 	'{"name":"e1",'"${E/software/diamond}"'}' '{"name":"e1",'"$E"',"policy":{"untrusted":["fly"]}}' \
-	'{"name":"e1",'"${E/64/\"64\"}"'}'; do
+	'{"name":"e1",'"${E/\"memory_mib\":64/\"memory_mib\":\"64\"}"'}'; do
 	as "$TA" POST /v1/enclaves "$bad"; expect 400 invalid
 done
 hb
