@@ -1,0 +1,55 @@
+/* measure.h — measurement registers (docs/measurements.md).
+ *
+ * Registers have the meaning of AWS Nitro's PCRs: 48 bytes, starting as
+ * zeros, extended as R' = SHA-384(R || SHA-384(data)). An enclave has
+ * sixteen; Cloister sets these (every other stays zero):
+ *
+ *   PCR0  the whole image file without its signature section
+ *   PCR1  the boot agent: the cloister-init binary that runs as PID 1
+ *   PCR2  the application: entrypoint, arguments and every file record
+ *         (path, mode, size, SHA-384) in manifest order
+ *   PCR3  the launch configuration: the tenant id, then the enclave's role
+ *         (its name within the tenant)
+ *   PCR4  the host identity: the host id
+ *   PCR8  the image-signing certificate (DER), when the image is signed
+ *
+ * What is hashed holds no timestamp or path of the build machine: the same
+ * inputs give the same registers on every build. docs/measurements.md gives
+ * the exact bytes extended into each register.
+ */
+#ifndef CL_IMAGE_MEASURE_H
+#define CL_IMAGE_MEASURE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "image/image.h"
+
+#define CL_PCR_LEN 48
+#define CL_NPCRS 16
+
+/* An enclave's registers. */
+typedef struct cl_pcrs {
+	uint8_t v[CL_NPCRS][CL_PCR_LEN];
+} cl_pcrs;
+
+/* R' = SHA-384(R || SHA-384(data[0..len))). */
+void cl_pcr_extend(uint8_t reg[CL_PCR_LEN], const void *data, size_t len);
+
+/* Resets every register of p to zeros. */
+void cl_pcrs_init(cl_pcrs *p);
+
+/* Sets PCR0, PCR2 and (for a signed image) PCR8 of p from the image
+ * data[0..len) that img was parsed from, and PCR1 from the cloister-init
+ * binary init[0..init_len). CL_EINVAL if data is not the image img came
+ * from. */
+CL_MUST_CHECK cl_err cl_image_measure(const cl_image *img, const uint8_t *data, size_t len, const uint8_t *init,
+				      size_t init_len, cl_pcrs *p);
+
+/* Sets PCR3 from the tenant id and the enclave's name, PCR4 from the host
+ * id (each a NUL-terminated string, extended without its NUL). */
+void cl_pcrs_launch(cl_pcrs *p, const char *tenant_id, const char *enclave_name, const char *host_id);
+
+#endif
