@@ -18,6 +18,7 @@ static const struct {
 	{"host", cl_cmd_host, "hosts of the fleet: list, remove, power-cycle, clear-quarantine"},
 	{"token", cl_cmd_token, "API tokens: create (and tenants), list, revoke"},
 	{"fw", cl_cmd_fw, "firmware releases and device updates"},
+	{"attest", cl_cmd_attest, "verify attestation documents against a trusted root"},
 };
 
 static void usage(FILE *f)
