@@ -35,6 +35,7 @@ typedef struct ctl_server {
 	struct event_base *base;
 	struct evhttp *http;
 	SSL_CTX *ssl;
+	char *root_pem, *hosts_pem; /* the root and hosts CA certificates (PEM) from the monitor, for GET /v1/ca */
 	struct ctl_conns *conns; /* connection admission (conn.h) */
 	struct ctl_mon_client *mon; /* the monitor channel (monitor.h): signs, hashes secrets */
 	ctl_store *store;
