@@ -95,6 +95,10 @@ CL_MUST_CHECK cl_err ctl_ca_hosts_renew_if_due(ctl_ca *ca, time_t now, bool *ren
  * that every check re-issues). */
 void ctl_ca_set_renew_days(ctl_ca *ca, unsigned days);
 
+/* CL_OK if point is an uncompressed P-384 point on the curve, else
+ * CL_ECRYPTO with a detail. Public data only: the worker checks it too,
+ * for a clear answer, before the monitor checks it again. */
+CL_MUST_CHECK cl_err ctl_attest_point_check(const uint8_t point[CTL_ATT_POINT_LEN]);
 /* Checks a proof of possession: proof (r || s) must be an ECDSA P-384
  * signature by point over SHA-384(CTL_ATT_POP_LABEL || 0x00 || host_id ||
  * 0x00 || point). CL_ECRYPTO with a detail if the point is not an

@@ -145,6 +145,14 @@ out:
 	return err;
 }
 
+cl_err ctl_attest_point_check(const uint8_t point[CTL_ATT_POINT_LEN])
+{
+	EVP_PKEY *k = NULL;
+	CL_GUARD(point_key(point, &k));
+	EVP_PKEY_free(k);
+	return CL_OK;
+}
+
 /* SHA-384(label || 0 || host_id || 0 || point): what the proof signs. */
 static cl_err pop_digest(const char *host_id, const uint8_t point[CTL_ATT_POINT_LEN], uint8_t md[48])
 {
