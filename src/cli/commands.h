@@ -11,6 +11,7 @@ int cl_cmd_enclave(int argc, char **argv);
 int cl_cmd_host(int argc, char **argv);
 int cl_cmd_token(int argc, char **argv);
 int cl_cmd_fw(int argc, char **argv);
+int cl_cmd_ca(int argc, char **argv);
 
 /* Verbs that talk to a host's firmware guard through the control plane
  * (cmd_fw_host.c); dispatched from cl_cmd_fw and cl_cmd_host. */

@@ -18,6 +18,7 @@ static const struct {
 	{"host", cl_cmd_host, "hosts of the fleet: list, remove, power-cycle, clear-quarantine"},
 	{"token", cl_cmd_token, "API tokens: create (and tenants), list, revoke"},
 	{"fw", cl_cmd_fw, "firmware releases and device updates"},
+	{"ca", cl_cmd_ca, "the provider's root certificate (attestation trust)"},
 };
 
 static void usage(FILE *f)
