@@ -247,6 +247,36 @@ as "$HT" POST "/v1/hosts/$HID/ops/$OP" "{\"ok\":true,\"data\":\"$DOC\"}"; expect
 wait $ATTESTER
 grep -q '^200 ' "$WORK/att.out" || fail "keyed attestation: $(cut -c1-200 "$WORK/att.out")"
 
+# ---- the CLI: cloister ca get, cloister enclave attest (the fake host answers)
+CLI=$BUILD/bin/cloister
+cli() { "$CLI" --server "$URL" --ca "$CA" --token "$TA" "$@"; }
+cli ca get -o "$WORK/cli-root.pem" >"$WORK/cli.out" || fail "ca get -o: $(cat "$WORK/cli.out")"
+cmp -s "$WORK/cli-root.pem" "$ROOT" || fail "ca get -o wrote something else"
+FP=$(openssl x509 -in "$ROOT" -noout -fingerprint -sha256 | cut -d= -f2)
+grep -q "sha256 $FP" "$WORK/cli.out" || fail "ca get fingerprint: $(cat "$WORK/cli.out") want $FP"
+cli ca get | cmp -s - "$ROOT" || fail "ca get to stdout"
+cli ca get --hosts | cmp -s - "$HOSTS" || fail "ca get --hosts"
+[ "$(cli --json ca get | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["sha256"], j["subject"])')" =   "$FP /O=Cloister/CN=Cloister local CA" ] || fail "ca get --json"
+set +e
+cli enclave attest "$EID" --nonce xyz >/dev/null 2>"$WORK/cli.err"; rc=$?
+set -e
+[ $rc = 2 ] && grep -q -- '--nonce must be hex' "$WORK/cli.err" || fail "attest --nonce xyz: $rc $(cat "$WORK/cli.err")"
+cli enclave attest "$EID" --nonce "$NONCE" --user-data aGk= --out "$WORK/doc.cbor" >"$WORK/cli.out" 2>&1 &
+CLIPID=$!
+take_op
+[ "$(jget 'j["nonce"]+" "+j["user_data"]')" = "$(b64 $NONCE) aGk=" ] || fail "CLI attest op: $BODY"
+as "$HT" POST "/v1/hosts/$HID/ops/$OP" "{\"ok\":true,\"data\":\"$DOC\"}"; expect 200
+wait $CLIPID || fail "enclave attest: $(cat "$WORK/cli.out")"
+cmp -s "$WORK/doc.cbor" <(base64 -d <<<"$DOC") || fail "enclave attest --out did not write the document"
+cli enclave attest "$EID" >"$WORK/cli.out" 2>&1 &
+CLIPID=$!
+take_op
+as "$HT" POST "/v1/hosts/$HID/ops/$OP" '{"ok":false,"error":"no attestation certificate yet","reason":"no_certificate"}'
+set +e
+wait $CLIPID; rc=$?
+set -e
+[ $rc = 1 ] && grep -q 'no attestation certificate yet (HTTP 503)' "$WORK/cli.out" || fail "enclave attest failure: $rc $(cat "$WORK/cli.out")"
+
 # ---- removal revokes: h3 certified, then removed
 register h3; HID3=$(jget 'j["host_id"]'); HT3=$(jget 'j["host_token"]')
 as "$HT3" POST "/v1/hosts/$HID3/attestation-key" "$(key "$HID3" k3)"; expect 200; S4=$(jget 'j["serial"]')
