@@ -157,6 +157,10 @@ static void list_hosts(ctl_req *r)
 					 "memory_mib", (json_int_t)h->memory_mib, "memory_free_mib",
 					 (json_int_t)(fr > 0 ? fr : 0), "cpus", (json_int_t)h->cpus, "enclaves",
 					 (json_int_t)h->nenclaves, "last_seen", ctl_json_time(h->last_seen)));
+		/* its newest valid attestation certificate (null: none, or revoked) */
+		json_t *item = json_array_get(items, json_array_size(items) - 1);
+		if (item)
+			json_object_set_new(item, "attestation_serial", ctl_attest_sync_serial(r->srv, h->id));
 	}
 	json_t *page = ctl_page_json(items, n > shown ? hs[shown - 1].id : NULL);
 	ctl_host_list_free(hs, n);

@@ -166,6 +166,9 @@ for s in "$S1" "$S2"; do
 done
 req GET "/v1/ca/certificates/$S3"; expect 200; [ "$(jget 'j["status"]')" = valid ] || fail "new certificate: $BODY"
 sync "$HT" "$HID"; [ "$(jget 'j["attestation_serial"]')" = "$S3" ] || fail "serial after replace: $BODY"
+as "$ADMIN" GET /v1/hosts; expect 200
+[ "$(jget '" ".join(str(h["attestation_serial"]) for h in sorted(j["items"], key=lambda h: h["name"]))')" = "$S3 None" ] ||
+	fail "host list attestation_serial: $BODY"
 
 # ---- enclaves: the desired set names tenant and name; pcrs shown in describe
 mkimage "$WORK/hello.img"
@@ -284,6 +287,10 @@ as "$ADMIN" DELETE "/v1/hosts/$HID3"; expect 200
 [ "$(jget 'j["certificates_revoked"]')" = 1 ] || fail "remove answer: $BODY"
 req GET "/v1/ca/certificates/$S4"; expect 200
 [ "$(jget 'j["status"]+" "+j["reason"]+" "+j["host"]')" = "revoked removed $HID3" ] || fail "removed host's certificate: $BODY"
+"$CLI" --server "$URL" --ca "$CA" --token "$ADMIN" host list --state removed >"$WORK/hosts.out"
+grep "^$HID3 " "$WORK/hosts.out" | grep -q ' -$' || fail "host list shows a serial for a removed host: $(cat "$WORK/hosts.out")"
+"$CLI" --server "$URL" --ca "$CA" --token "$ADMIN" host list >"$WORK/hosts.out"
+grep "^$HID " "$WORK/hosts.out" | grep -q " $S3\$" || fail "host list ATTEST_SERIAL: $(cat "$WORK/hosts.out")"
 as "$HT3" POST "/v1/hosts/$HID3/attestation-key" "$(key "$HID3" k3)"; expect 401 unauthorized
 
 # ---- lost: revoked with the host; back from lost it must ask again
