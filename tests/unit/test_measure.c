@@ -266,7 +266,8 @@ static void measure_tiny_img(void **state)
 /* PCR2's fields are length-prefixed: moving a boundary changes it. */
 static void app_register_is_unambiguous(void **state)
 {
-	static const char *const one[] = {"ab", NULL}, *const two[] = {"a", "b", NULL}, *const none[] = {NULL};
+	/* Same count, same bytes end to end: only the prefixes tell them apart. */
+	static const char *const one[] = {"ab", "c", NULL}, *const two[] = {"a", "bc", NULL}, *const none[] = {NULL};
 	static const char *const *const sets[] = {one, two, none};
 	uint8_t pcr2[3][CL_PCR_LEN], pcr0[3][CL_PCR_LEN];
 	for (int i = 0; i < 3; i++) {
