@@ -219,6 +219,8 @@ static void failed_fdatasync_stops_the_process(void **state)
 		int order = 0;
 		probe p = {.d = d, .order = &order};
 		ctl_durable_after(d, &p.w, on_durable, &p);
+		struct timeval two = {2, 0}; /* bounded: a broken barrier must fail here, not hang */
+		event_base_loopexit(f->base, &two);
 		event_base_dispatch(f->base);
 		_exit(p.ran_as ? 4 : 5);
 	}
