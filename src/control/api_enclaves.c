@@ -11,6 +11,8 @@
 #include "control/control.h"
 #include "control/store_cert.h"
 #include "control/fw.h"
+#include "control/store_durable.h"
+#include "control/store_jobwait.h"
 #include "control/validate.h"
 
 cl_err ctl_enclave_access(ctl_req *r, const ctl_enclave *e, uint32_t action)
@@ -120,6 +122,61 @@ static cl_err placement_load(ctl_server *srv, placement_in *p)
 	return CL_OK;
 }
 
+/* A create's 202, sent once its commit is durable. */
+typedef struct create_answer {
+	ctl_durable_waiter w;
+	ctl_server *srv;
+	struct evhttp_request *req; /* valid until answered, even if the client went away */
+	ctl_enclave e;
+	ctl_job job;
+	char key[80]; /* the access key: wiped when sent */
+} create_answer;
+
+static void create_reply(ctl_server *srv, struct evhttp_request *req, const ctl_enclave *e, const char *key,
+			 const ctl_job *job)
+{
+	ctl_reply_json(srv, req, 202,
+		       json_pack("{s:o,s:s,s:o}", "enclave", ctl_enclave_json(e), "access_key", key, "job",
+				 ctl_job_json(job)));
+}
+
+static void on_create_durable(void *arg)
+{
+	create_answer *a = arg;
+	create_reply(a->srv, a->req, &a->e, a->key, &a->job);
+	OPENSSL_cleanse(a->key, sizeof(a->key));
+	free(a);
+}
+
+/* The barrier that makes creates durable off the loop, made at the first
+ * create (the worker is confined by then: the AIO calls are in its
+ * allow-list); NULL if it cannot be made (logged once), and creates then
+ * commit with their own fsync. */
+static ctl_durable *durable(ctl_server *srv)
+{
+	if (!srv->durable && !srv->durable_off && ctl_durable_new(srv->store, srv->base, &srv->durable) != CL_OK) {
+		cl_warn("creates commit with their own fsync: no asynchronous fdatasync err=\"%s\"", cl_error_detail());
+		cl_error_clear();
+		srv->durable_off = true;
+	}
+	return srv->durable;
+}
+
+/* Creates an enclave. The order of what becomes durable and who learns of
+ * it (docs/control.md "What a kill or a power loss may undo"):
+ *   1. one transaction (enclave, job, host generation) is written to the
+ *      WAL without its fsync, and the asynchronous fdatasync is started;
+ *   2. the host's held sync is answered at once: it launches while the
+ *      fdatasync runs, instead of after it;
+ *   3. the client's 202 goes out when the fdatasync is done.
+ * So a client is told of a create only once it is durable, and of its
+ * job's success only after the host's report, whose own fsynced commit
+ * comes later in the same WAL. A kill at any moment loses nothing (the
+ * kernel holds the write from step 1 on); a power loss before step 3 may
+ * undo the create, which no client was told of, and leave the host running
+ * an enclave the store does not know: the host's next sync (answered at
+ * once, its generation being ahead of the store's: sync.c) does not desire
+ * it, and the host destroys it. */
 static void create(ctl_req *r)
 {
 	ctl_server *srv = r->srv;
@@ -129,6 +186,7 @@ static void create(ctl_req *r)
 	placement_in pin = {0};
 	ctl_enclave e = {0};
 	ctl_job job;
+	create_answer *later = NULL;
 	uint8_t raw[32];
 	char secret[65], key[80];
 	size_t chosen = 0;
@@ -176,7 +234,12 @@ static void create(ctl_req *r)
 	e.cpus = cr.cpus;
 	e.untrusted_mask = cr.untrusted_mask;
 	e.created_at = e.updated_at = (int64_t)cl_now_wall_ms();
-	CL_GUARD_OUT(err, ctl_store_begin(srv->store));
+	ctl_durable *dur = durable(srv);
+	if (dur && !(later = calloc(1, sizeof(*later)))) {
+		err = CL_ENOMEM;
+		goto out;
+	}
+	CL_GUARD_OUT(err, dur ? ctl_store_begin_unsynced(srv->store) : ctl_store_begin(srv->store));
 	in_tx = true;
 	err = ctl_store_enclave_insert(srv->store, &e);
 	if (err == CL_ECONFLICT)
@@ -187,15 +250,28 @@ static void create(ctl_req *r)
 	CL_GUARD_OUT(err, ctl_store_commit(srv->store));
 	in_tx = false;
 	cl_info("enclave created enclave=%s tenant=%s host=%s job=%s", e.id, e.tenant_id, e.host_id, job.id);
-	ctl_sync_wake(srv, e.host_id);
-	ctl_reply_json(srv, r->req, 202,
-		       json_pack("{s:o,s:s,s:o}", "enclave", ctl_enclave_json(&e), "access_key", key, "job",
-				 ctl_job_json(&job)));
+	if (later) {
+		later->srv = srv;
+		later->req = r->req;
+		later->e = e;
+		later->job = job;
+		memcpy(later->key, key, sizeof(key));
+		ctl_durable_after(dur, &later->w, on_create_durable, later);
+		later = NULL; /* the callback's now */
+		ctl_sync_wake(srv, e.host_id);
+	} else {
+		ctl_sync_wake(srv, e.host_id);
+		create_reply(srv, r->req, &e, key, &job);
+	}
 out:
 	if (in_tx)
 		ctl_store_rollback(srv->store);
 	if (err != CL_OK)
 		ctl_reply_err(srv, r->req, err);
+	if (later) {
+		OPENSSL_cleanse(later->key, sizeof(later->key));
+		free(later);
+	}
 	placement_free(&pin);
 	OPENSSL_cleanse(raw, sizeof(raw));
 	OPENSSL_cleanse(secret, sizeof(secret));

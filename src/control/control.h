@@ -29,6 +29,7 @@ typedef struct ctl_op ctl_op;
 typedef struct ctl_host_rt ctl_host_rt;
 typedef struct ctl_jobwait ctl_jobwait;
 struct ctl_conns;
+struct ctl_durable;
 struct ctl_mon_client;
 
 typedef struct ctl_server {
@@ -49,6 +50,8 @@ typedef struct ctl_server {
 	ctl_jobwait *jobwaits;       /* parked GET /v1/jobs/{id}?wait= (jobs_wait.c) */
 	unsigned job_waiters;        /* how many */
 	struct event *jobwait_recheck; /* activated when a waited-on job may have finished */
+	struct ctl_durable *durable; /* creates' fsyncs off the loop (store_durable.h); NULL: not made yet */
+	bool durable_off;            /* it could not be made: creates commit with their own fsync */
 	bool metrics_open; /* --metrics-open: GET /metrics without a token */
 } ctl_server;
 

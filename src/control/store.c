@@ -132,6 +132,8 @@ cl_err ctl_store_commit(ctl_store *st)
 		return e;
 	}
 	st->in_tx = 0;
+	if (st->unsynced)
+		ctl_store_sync_restore(st);
 	return CL_OK;
 }
 
@@ -144,12 +146,14 @@ void ctl_store_rollback(ctl_store *st)
 	 * errors): a ROLLBACK then fails with "no transaction is active". Either
 	 * way the error the caller reports is the one that made it roll back, so
 	 * nothing here touches the thread's error detail. */
-	if (sqlite3_get_autocommit(st->db))
-		return;
-	int rc = sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
-		cl_warn("store rollback failed rc=%d err=\"%s\" (the connection rolls back on close)", rc,
-			sqlite3_errmsg(st->db));
+	if (!sqlite3_get_autocommit(st->db)) {
+		int rc = sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			cl_warn("store rollback failed rc=%d err=\"%s\" (the connection rolls back on close)", rc,
+				sqlite3_errmsg(st->db));
+	}
+	if (st->unsynced)
+		ctl_store_sync_restore(st);
 }
 
 cl_err ctl_store_prepare(ctl_store *st, sqlite3_stmt **q, const char *sql, const ctl_sql_arg *args, size_t n)

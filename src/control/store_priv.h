@@ -11,6 +11,7 @@
 struct ctl_store {
 	sqlite3 *db;
 	int in_tx;
+	bool unsynced;               /* the open transaction commits without its fsync (store_jobwait.c) */
 	char dir[PATH_MAX];          /* the database's directory (the data dir) */
 	bool reserve_on;             /* ctl_store_reserve_init was called */
 	uint64_t log_last_ms;        /* failure log rate limit: last failure (monotonic ms), */
@@ -32,6 +33,10 @@ void ctl_store_log_failure(ctl_store *st, const char *what, int rc, const char *
 bool ctl_store_rc_full(ctl_store *st, int rc);
 /* Runs SQL without results. */
 CL_MUST_CHECK cl_err ctl_store_exec(ctl_store *st, const char *sql);
+/* Puts the connection back to synchronous=FULL after a commit that was not
+ * fsynced by itself (store_jobwait.c); aborts if it cannot (every later
+ * commit would silently lose its durability). */
+void ctl_store_sync_restore(ctl_store *st);
 
 /* ---- the one SQL binder (store.c) ----
  *

@@ -33,6 +33,7 @@
 #include "control/api_attest.h"
 #include "control/fw.h"
 #include "control/store_cert.h"
+#include "control/store_durable.h"
 #include "control/store_jobwait.h"
 #include "control/validate.h"
 
@@ -357,7 +358,12 @@ void ctl_sync_handle(ctl_req *r, const char *host_id)
 	}
 	release(rt, false); /* an older held sync from this host: answer it now, without ops */
 	uint64_t wait = (uint64_t)s.wait_ms < srv->poll_timeout_ms ? (uint64_t)s.wait_ms : srv->poll_timeout_ms;
-	if (h.generation > s.generation || ctl_ops_pending(srv, host_id) || ctl_fw_ops_waiting(srv, host_id) ||
+	/* A host ahead of the store (s.generation > h.generation) was sent a
+	 * change the store no longer has: a create whose commit a power loss
+	 * undid before its fsync (api_enclaves.c), or a store restored from a
+	 * backup. Answered at once, so that it destroys what it runs for that
+	 * change now, not a poll timeout later (docs/control.md). */
+	if (h.generation != s.generation || ctl_ops_pending(srv, host_id) || ctl_fw_ops_waiting(srv, host_id) ||
 	    wait == 0) {
 		answer(srv, r->req, host_id, true);
 		goto out;
@@ -456,6 +462,9 @@ void ctl_sync_host_removed(ctl_server *srv, const char *host_id)
 
 void ctl_sync_shutdown(ctl_server *srv)
 {
+	/* creates waiting for their fsync: made durable now and answered */
+	ctl_durable_free(srv->durable);
+	srv->durable = NULL;
 	ctl_jobs_wait_shutdown(srv); /* parked job waits are long polls too */
 	while (srv->hosts) {
 		ctl_host_rt *rt = srv->hosts;

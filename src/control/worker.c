@@ -52,6 +52,8 @@ static const cl_syscall worker_sc[] = {
 	SC("readlinkat"), SC("access"), SC("faccessat"), SC("faccessat2"), SC("stat"), SC("lstat"),
 	SC("rmdir"), SC("sendfile"), SC("dup"), SC("dup3"), SC("getrlimit"), SC("prlimit64"), SC("sysinfo"),
 	SC("uname"), SC("utimensat"), SC("rt_sigtimedwait"), SC("sched_getaffinity"),
+	/* a create's fdatasync of the WAL off the event loop (store_durable.c) */
+	SC("io_setup"), SC("io_destroy"), SC("io_submit"), SC("io_getevents"),
 	SC_END,
 };
 static const cl_syscall *const worker_role[] = {cl_sc_base, cl_sc_ipc, cl_sc_keyfiles, worker_sc, cl_sc_sanitizer,
