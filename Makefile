@@ -28,7 +28,7 @@ SANFLAGS :=
 OPT     := -O2 -g
 endif
 
-PKGS    := openssl libevent libevent_openssl libevent_pthreads jansson libseccomp sqlite3 libcurl
+PKGS    := openssl libevent libevent_openssl libevent_pthreads jansson libseccomp sqlite3 libcurl libcbor
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -51,7 +51,7 @@ FW_VERIFY_CFLAGS := -std=c11 $(OPT) $(WARN) -Isrc/fw -fstack-protector-strong -D
 	$(SANFLAGS) $(CFLAGS)
 
 # Components built as libraries. Order matters for static linking.
-COMPONENTS := control host guestif fwguard sandbox cli image keyholder fw common
+COMPONENTS := control host guestif fwguard sandbox cli image keyholder fw attest common
 define component_objs
 $(patsubst src/%.c,$(BUILD)/obj/%.o,$(filter-out src/$(1)/main.c $(FW_VERIFY_SRCS),$(wildcard src/$(1)/*.c)))
 endef
@@ -66,9 +66,12 @@ FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+# Test-only programs (tests/tools/): never installed, not run as tests themselves.
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRCS))
 
 .PHONY: all deps demo check test fuzz bench clean format
-all: $(PROGRAMS) $(INIT) $(EXAMPLES) $(UNIT_BINS) $(FUZZ_BINS) $(BENCH_BINS)
+all: $(PROGRAMS) $(INIT) $(EXAMPLES) $(UNIT_BINS) $(FUZZ_BINS) $(BENCH_BINS) $(TOOL_BINS)
 
 deps:
 	@./scripts/install-deps.sh
@@ -147,12 +150,18 @@ $(BUILD)/bin/cloister: $(BUILD)/obj/cli/main.o $(LIBFILES)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(LINKLIBS)
 
 # cloister-init runs as PID 1 inside a root holding only the image's files:
-# it is static, never sanitized, and links only what it needs.
+# it is static, never sanitized, and links only what it needs. Its bytes are
+# PCR1 (docs/measurements.md), so its build is reproducible: no -g, no
+# __DATE__/__TIME__ or git revision, source paths relative (-ffile-prefix-map
+# for any path the compiler would record), a build-id hashed from the
+# content; the same source gives the same binary in any directory and in
+# build/ and build-san/ alike (tests/integration/init_reproducible.sh).
 INIT_SRCS := $(wildcard src/init/*.c) src/common/frame.c
 $(INIT): $(INIT_SRCS) $(wildcard src/init/*.h) src/common/frame.h $(BUILD)/gen/version_gen.h
 	@mkdir -p $(dir $@)
 	@echo '  LD      $@'
-	$(Q)$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -Isrc -I$(BUILD)/gen -static -o $@ $(INIT_SRCS)
+	$(Q)$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -Isrc -I$(BUILD)/gen -ffile-prefix-map=$(CURDIR)=. \
+		-static -Wl,--build-id=sha1 -o $@ $(INIT_SRCS)
 
 # Example applications are static too: an enclave root has no libc.
 $(BUILD)/examples/%: examples/%/main.c
@@ -164,6 +173,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBFILES)
 	@mkdir -p $(dir $@)
 	@echo '  LD      $@'
 	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(LINKLIBS) -lcmocka
+
+$(TOOL_BINS): $(BUILD)/tests/%: tests/tools/%.c $(LIBFILES)
+	@mkdir -p $(dir $@)
+	@echo '  LD      $@'
+	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(LINKLIBS)
 
 # Fuzz harnesses: in the normal build each links a small driver that replays
 # the corpus (fuzz/corpus/<name>/); `make fuzz` builds real libFuzzer binaries.
