@@ -71,7 +71,9 @@ static X509 *mkcert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *ikey,
 	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
 	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : n);
 	X509 *is = issuer ? issuer : x;
-	add_ext(x, is, NID_basic_constraints, ca ? "critical,CA:TRUE,pathlen:0" : "critical,CA:FALSE");
+	/* a root may sign CAs; an intermediate only leaves (as the control plane's hosts CA) */
+	add_ext(x, is, NID_basic_constraints,
+		!ca ? "critical,CA:FALSE" : issuer ? "critical,CA:TRUE,pathlen:0" : "critical,CA:TRUE");
 	add_ext(x, is, NID_key_usage, ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature");
 	add_ext(x, is, NID_subject_key_identifier, "hash");
 	if (issuer)
