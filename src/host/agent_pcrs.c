@@ -28,7 +28,7 @@ json_t *cl_agent_pcrs_json(const cl_pcrs *p)
 	for (int i = 0; o && i < CL_NPCRS; i++) {
 		if (memcmp(p->v[i], zero, CL_PCR_LEN) == 0)
 			continue;
-		char key[4], hex[2 * CL_PCR_LEN + 1];
+		char key[12], hex[2 * CL_PCR_LEN + 1];
 		snprintf(key, sizeof(key), "%d", i);
 		cl_hex_encode(p->v[i], CL_PCR_LEN, hex);
 		if (json_object_set_new(o, key, json_string(hex)) != 0) {
