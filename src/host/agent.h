@@ -8,6 +8,8 @@
  *   agent_image.c      image fetch, digest check and cache
  *   agent_ops*.c       channel ops: one event-loop thread, per-tenant budgets, deadlines
  *   agent_fwops.c      the firmware op journal (each op id runs once, across restarts)
+ *   agent_attest*.c    the attestation key's certificate, the attest op's document
+ *   agent_measure.c    registers at launch; agent_pcrs.c keeps them with the enclave
  *   agent.c            cl_agent_main: startup adoption, sync loop, signals
  * See docs/host.md for the behaviour and docs/internals.md for the protocol.
  */
@@ -23,6 +25,7 @@
 #include "host/agent_args.h"
 #include "host/agent_fwops.h"
 #include "host/agent_ops.h"
+#include "host/agent_pcrs.h"
 #include "host/agent_state.h"
 
 /* Runs the agent with the configuration the supervisor parsed from the
@@ -69,6 +72,10 @@ typedef struct cl_agent {
 	cl_agent_fwops *fwops;  /* DATA/fw/ops.journal; NULL without --fw-root */
 	cl_agent_actual *launched; /* launched this round, as READY left them; the next report's (malloc'd) */
 	size_t nlaunched;
+	struct cl_agent_att *att;         /* attestation key and certificate (agent_attest.h); NULL without a key holder */
+	struct cl_agent_measure *measure; /* registers at launch (agent_measure.h) */
+	cl_agent_pcrs_pending pcrs_pending; /* registers the control plane has not been told */
+	bool ctl_attests; /* the control plane's answers carry attestation_serial: it takes "pcrs" in reports */
 } cl_agent;
 
 /* Registers if needed, adopts existing sandboxes and runs the sync loop until

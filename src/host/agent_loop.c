@@ -19,7 +19,9 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "host/agent.h"
+#include "host/agent_attest.h"
 #include "host/agent_image.h"
+#include "host/agent_measure.h"
 #include "host/agent_fwdata.h"
 #include "host/agent_privsep.h"
 #include "fwguard/fwguard.h"
@@ -187,12 +189,14 @@ out:
 /* ---- adoption ---- */
 
 /* Removes temp files an atomic write left behind when a kill interrupted it
- * (DIR/host.json.tmp.PID, DIR/images/IMG.img.tmp.PID). */
+ * (DIR/host.json.tmp.PID, DIR/images/IMG.img.tmp.PID, DIR/attest/cert.der.tmp.PID;
+ * DIR/pcrs/ is pruned by adopt). */
 static void remove_stale_temps(const char *dir)
 {
+	static const char *const subs[] = {"", "/images", "/attest"};
 	char sub[PATH_MAX];
-	for (int pass = 0; pass < 2; pass++) {
-		if (snprintf(sub, sizeof(sub), pass ? "%s/images" : "%s", dir) >= (int)sizeof(sub))
+	for (size_t pass = 0; pass < sizeof(subs) / sizeof(subs[0]); pass++) {
+		if (snprintf(sub, sizeof(sub), "%s%s", dir, subs[pass]) >= (int)sizeof(sub))
 			return;
 		DIR *d = opendir(sub);
 		if (!d)
@@ -219,9 +223,14 @@ static void adopt(cl_agent *ag)
 		cl_warn("cannot list sandboxes at start err=\"%s\"", cl_error_detail());
 		return;
 	}
+	char **keep = calloc(n + 1, sizeof(*keep));
+	size_t nkeep = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (a[i].alive) {
 			(void)cl_agent_guest_add(ag, a[i].id, NULL, 0); /* serve its guest interface again */
+			cl_agent_pcrs_mark(&ag->pcrs_pending, a[i].id); /* tell the control plane its registers again */
+			if (keep)
+				keep[nkeep++] = a[i].id;
 			cl_info("adopted enclave id=%s state=%s", a[i].id,
 				!a[i].running ? "exited" : a[i].frozen ? "stopped" : "running");
 			continue;
@@ -233,9 +242,16 @@ static void adopt(cl_agent *ag)
 			cl_agent_guest_remove(ag, a[i].id);
 		if (err == CL_OK)
 			cl_info("destroyed enclave whose shim is gone id=%s", a[i].id);
-		else
+		else if (keep)
+			keep[nkeep++] = a[i].id; /* still listed: keep its registers until it goes */
+		if (err != CL_OK)
 			cl_warn("cannot destroy enclave whose shim is gone id=%s err=\"%s\"", a[i].id, cl_error_detail());
 	}
+	/* Registers of enclaves that do not exist (a kill between writing them
+	 * and the launch, or after a destroy) go. */
+	if (keep && cl_agent_pcrs_prune(ag->cfg.data, keep, nkeep) > 0)
+		cl_info("removed the measurements of enclaves that do not exist");
+	free(keep);
 	free(a);
 }
 
@@ -306,6 +322,26 @@ static void launch(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_desi
 			failure_set(ag, d->id, true, why);
 		return;
 	}
+	/* The registers before the sandbox: kept with the enclave from its
+	 * first moment (a kill after the launch must not lose them). */
+	cl_pcrs pcrs;
+	err = cl_agent_measure_image(ag->measure, image_path, d->image_sha384, &pcrs);
+	if (err == CL_OK && !cl_agent_measure_launch(&pcrs, d->tenant, d->name, ag->ident.host_id))
+		cl_info("the sync answer names no tenant/name for the enclave: its PCR3 stays zero id=%s", d->id);
+	if (err == CL_OK) {
+		cl_agent_crit_enter();
+		err = cl_agent_pcrs_save(ag->cfg.data, d->id, &pcrs);
+		cl_agent_crit_leave();
+	}
+	if (err != CL_OK) {
+		snprintf(why, sizeof(why), "measure: %s", cl_error_detail());
+		cl_warn("launch failed id=%s err=\"%s\"", d->id, why);
+		if (err == CL_ENOSPACE)
+			failure_set_retry(ag, d->id, why);
+		else
+			failure_set(ag, d->id, true, why);
+		return;
+	}
 	cl_sandbox_spec spec = {.id = d->id,
 				.image_path = image_path,
 				.init_path = ag->init_path,
@@ -322,6 +358,7 @@ static void launch(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_desi
 	if (err != CL_OK) {
 		snprintf(why, sizeof(why), "launch: %s", cl_error_detail());
 		cl_agent_guest_remove(ag, d->id);
+		cl_agent_pcrs_remove(ag->cfg.data, d->id);
 		cl_warn("launch failed id=%s err=\"%s\"", d->id, why);
 		if (err == CL_ENOSPACE)
 			failure_set_retry(ag, d->id, why);
@@ -331,6 +368,7 @@ static void launch(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_desi
 	}
 	failure_clear(ag, d->id, true);
 	launched_add(ag, &info, d->id);
+	cl_agent_pcrs_mark(&ag->pcrs_pending, d->id);
 	cl_info("launched enclave id=%s image=%s memory_mib=%llu", d->id, d->image, (unsigned long long)d->memory_mib);
 }
 
@@ -358,6 +396,8 @@ static bool apply(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_actua
 		}
 		cl_info("destroyed enclave id=%s", x->id);
 		cl_agent_guest_remove(ag, x->id);
+		cl_agent_pcrs_remove(ag->cfg.data, x->id);
+		cl_agent_pcrs_unmark(&ag->pcrs_pending, x->id);
 		failure_clear(ag, x->id, false);
 		if (desired && !was_alive) /* died under us: report it, do not relaunch silently */
 			failure_set(ag, x->id, true, "the enclave's shim died; enclave destroyed");
@@ -560,11 +600,16 @@ static char *sync_body(cl_agent *ag, json_t *results)
 		if (at > now && left_ms < wait_ms)
 			wait_ms = (uint32_t)left_ms;
 	}
+	wait_ms = cl_agent_att_wait_ms(ag->att, wait_ms); /* back when a certificate request is due */
 	json_t *fw = fw_report(ag, &wait_ms);
 	json_t *body = json_pack("{s:I, s:I, s:O, s:o*, s:O}", "generation", (json_int_t)ag->generation, "wait_ms",
 				 (json_int_t)wait_ms, "capabilities", ag->caps, "enclaves",
 				 cl_agent_enclaves_json(act, nact, ag->fail, ag->nfail), "results", results);
 	free(act);
+	/* A control plane that knows attestation takes each enclave's
+	 * registers (once: it keeps them). */
+	if (body && ag->ctl_attests)
+		(void)cl_agent_pcrs_attach(ag->cfg.data, json_object_get(body, "enclaves"), &ag->pcrs_pending);
 	char *text = NULL;
 	bool fw_ok = !ag->fw || (fw && body && json_object_set(body, "firmware", fw) == 0);
 	json_decref(fw);
@@ -667,6 +712,7 @@ static int sync_once(cl_agent *ag)
 	}
 	json_decref(results); /* delivered */
 	json_array_clear(ag->fw_results);
+	cl_agent_pcrs_delivered(&ag->pcrs_pending);
 	ag->resync_now = false;
 	cl_agent_answer ans;
 	if (cl_agent_answer_parse((const char *)resp.data, resp.len, &ans) != CL_OK) {
@@ -688,6 +734,10 @@ static int sync_once(cl_agent *ag)
 			cl_agent_pool_fail(ag->pool, ans.ops[i].op, "host busy: too many ops queued");
 	if (reconcile_and_apply(ag, &ans))
 		cl_debug("sandboxes changed; syncing again at once");
+	if (ans.att_serial_state != CL_ATT_SERIAL_ABSENT)
+		ag->ctl_attests = true;
+	if (ag->att) /* after the enclave changes: a slow control plane delays no launch */
+		(void)cl_agent_att_step(ag->att, ag->http, ag->ident.host_id, &ans);
 	cl_agent_answer_free(&ans);
 	ret = moved ? 2 : 0;
 out:
@@ -777,12 +827,23 @@ int cl_agent_run(cl_agent *ag)
 	if (ag->fw && fwg_host_set_id(ag->fw, ag->ident.host_id) != CL_OK)
 		cl_warn("host id not usable for firmware policies host_id=%s", ag->ident.host_id);
 
+	/* The init binary every sandbox runs is measured (read) once. */
+	if (cl_agent_measure_new(ag->init_path, &ag->measure) != CL_OK) {
+		fprintf(stderr, "error: cannot measure the init binary: %s\n", cl_error_detail());
+		goto out;
+	}
 	adopt(ag);
-	if (cl_http_client_new(ag->cfg.control, ag->cfg.ca, ag->ident.host_token, &ag->http) != CL_OK ||
+	const cl_agent_att_keys *keys = cl_agent_privsep_att_keys(ag->privsep);
+	if ((keys && cl_agent_att_new(ag->cfg.data, keys, &ag->att) != CL_OK) ||
+	    cl_http_client_new(ag->cfg.control, ag->cfg.ca, ag->ident.host_token, &ag->http) != CL_OK ||
 	    cl_agent_pool_new(ag->cfg.control, ag->cfg.ca, ag->ident.host_token, ag->ident.host_id, ag->cfg.data,
 			      &ag->pool) != CL_OK) {
 		fprintf(stderr, "error: cannot start: %s\n", cl_error_detail());
 		goto out;
+	}
+	if (ag->att) {
+		cl_agent_pool_set_attest(ag->pool, cl_agent_att_op, ag->att);
+		(void)cl_agent_att_step(ag->att, ag->http, ag->ident.host_id, NULL); /* failures: retried */
 	}
 	uint32_t delay = BACKOFF_MIN_MS;
 	unsigned quick = 0;
@@ -805,7 +866,10 @@ int cl_agent_run(cl_agent *ag)
 		backoff(&delay);
 	}
 out:
-	cl_agent_pool_free(ag->pool);
+	cl_agent_pool_free(ag->pool); /* the engine first: it uses att */
+	cl_agent_att_free(ag->att);
+	cl_agent_measure_free(ag->measure);
+	cl_agent_pcrs_pending_free(&ag->pcrs_pending);
 	cl_http_client_free(ag->http);
 	json_decref(ag->caps);
 	json_decref(ag->fw_results);

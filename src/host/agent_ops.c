@@ -237,6 +237,7 @@ cl_err cl_agent_pool_submit(cl_agent_pool *p, cl_agent_op *op)
 	}
 	it->op = *op;
 	op->data = NULL; /* ours now */
+	op->att = NULL;
 	it->deadline_ns = cl_now_mono_ns() + (uint64_t)op->deadline_ms * 1000000u;
 	p->held++;
 	inbox_append_locked(p, it);
@@ -310,10 +311,7 @@ void ops_item_free(ops_item *it)
 		explicit_bzero(it->in, it->in_len);
 		free(it->in);
 	}
-	if (it->op.data) {
-		explicit_bzero(it->op.data, strlen(it->op.data));
-		free(it->op.data);
-	}
+	cl_agent_op_clear(&it->op);
 	free(it);
 }
 
@@ -372,6 +370,29 @@ static void engine_cancel(cl_agent_pool *p, const char *id)
 	ops_finish(p, it, ops_result_error(id, "cancelled: the caller went away", "cancelled"));
 }
 
+/* An attest op needs no shim: its document is made here, at once. */
+static void run_attest(cl_agent_pool *p, ops_item *it, cl_agent_attest_fn fn, void *ctx)
+{
+	json_t *res;
+	if (cl_now_mono_ns() >= it->deadline_ns)
+		res = ops_result_error(it->op.op, "expired: the op's deadline passed before it could start", "expired");
+	else if (!fn)
+		res = ops_result_error(it->op.op, "this host cannot attest", NULL);
+	else
+		res = fn(ctx, p->dir, &it->op);
+	if (!res)
+		res = ops_result_error(it->op.op, "out of memory", NULL);
+	ops_finish(p, it, res);
+}
+
+void cl_agent_pool_set_attest(cl_agent_pool *p, cl_agent_attest_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&p->mu);
+	p->attest = fn;
+	p->attest_ctx = ctx;
+	pthread_mutex_unlock(&p->mu);
+}
+
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
 	cl_agent_pool *p = arg;
@@ -380,6 +401,8 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		;
 	pthread_mutex_lock(&p->mu);
 	bool stop = p->stop;
+	cl_agent_attest_fn attest = p->attest;
+	void *attest_ctx = p->attest_ctx;
 	ops_item *list = p->inbox_head;
 	p->inbox_head = p->inbox_tail = NULL;
 	pthread_mutex_unlock(&p->mu);
@@ -406,7 +429,10 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		if (p->ops)
 			p->ops->prev = it;
 		p->ops = it;
-		ops_run_enqueue(p, it);
+		if (it->op.kind == CL_OP_ATTEST)
+			run_attest(p, it, attest, attest_ctx);
+		else
+			ops_run_enqueue(p, it);
 	}
 	log_count(p);
 }

@@ -28,6 +28,13 @@ typedef struct cl_agent_pool cl_agent_pool;
  * *out is freed with cl_agent_pool_free. */
 CL_MUST_CHECK cl_err cl_agent_pool_new(const char *control, const char *ca, const char *token,
 				       const char *host_id, const char *dir, cl_agent_pool **out);
+/* The attest op's work (agent_attest.h's cl_agent_att_op): the op's
+ * result (new reference; NULL = out of memory), made on the engine thread
+ * without a shim connection; dir is the pool's data dir. */
+typedef json_t *(*cl_agent_attest_fn)(void *ctx, const char *dir, const cl_agent_op *op);
+/* Sets the attest hook (before ops are submitted; without one an attest op
+ * is answered "this host cannot attest"). */
+void cl_agent_pool_set_attest(cl_agent_pool *p, cl_agent_attest_fn fn, void *ctx);
 /* Hands op to the engine, taking ownership of op->data (set to NULL). Its
  * deadline starts now: op->deadline_ms from now. An op id already taken
  * (queued, running, answered or cancelled recently) is ignored (CL_OK): an

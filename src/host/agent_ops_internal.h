@@ -81,6 +81,10 @@ struct cl_agent_pool {
 	uint64_t log_ns;        /* last "ops in flight" line */
 	size_t log_n;
 	bool log_busy;          /* the last line said busy: say when idle again */
+	/* (mu) set before ops are submitted: read by the engine after it took
+	 * them from the inbox under mu */
+	cl_agent_attest_fn attest;
+	void *attest_ctx;
 	/* set at creation, read-only after */
 	char *dir, *host_id;
 	pthread_t thread;

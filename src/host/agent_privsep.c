@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/harden.h"
@@ -30,6 +31,7 @@ struct cl_agent_privsep {
 	int gi_query, gi_control; /* under mu: channels no gate has taken yet */
 	cl_guestif *gate;         /* under mu: borrowed */
 	fwg_keys keys;
+	cl_agent_att_keys att_keys;
 	int fd_sup;               /* thread only */
 	cl_ipc_server sup;
 	pthread_t thread;
@@ -90,6 +92,58 @@ static cl_err keys_image_key(void *ctx, const char *addr, const uint8_t enc_poin
 const fwg_keys *cl_agent_privsep_keys(cl_agent_privsep *ps)
 {
 	return ps ? &ps->keys : NULL;
+}
+
+/* ---------------------------------------------------------------- the attestation key */
+
+static cl_err att_get_public(void *ctx, uint8_t point[CL_AGENT_ATT_POINT_LEN])
+{
+	cl_agent_privsep *ps = ctx;
+	enum cl_kh_purpose purpose;
+	pthread_mutex_lock(&ps->mu);
+	cl_err err = ps->fd_kh >= 0 ? cl_kh_get_public(&ps->kh, "attest", &purpose, point)
+				    : cl_errorf(CL_EUNAVAIL, "no key holder");
+	pthread_mutex_unlock(&ps->mu);
+	if (err == CL_OK && purpose != CL_KH_PURPOSE_SIGN_DOCUMENT)
+		err = cl_errorf(CL_EPROTO, "the key holder's attest key is not a document-signing key");
+	return err;
+}
+
+static cl_err att_generate(void *ctx, uint8_t point[CL_AGENT_ATT_POINT_LEN])
+{
+	cl_agent_privsep *ps = ctx;
+	pthread_mutex_lock(&ps->mu);
+	cl_err err = ps->fd_kh >= 0 ? cl_kh_generate(&ps->kh, "attest", point) : cl_errorf(CL_EUNAVAIL, "no key holder");
+	pthread_mutex_unlock(&ps->mu);
+	return err;
+}
+
+/* On the ops engine: bounded in all. The lock is held by another caller for
+ * one key holder round trip (well under a millisecond) unless the key
+ * holder hangs; then this gives up instead of stalling every op. */
+static cl_err att_sign(void *ctx, const uint8_t digest[48], uint8_t sig[CL_AGENT_ATT_SIG_LEN])
+{
+	cl_agent_privsep *ps = ctx;
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += (long)(CL_AGENT_PRIVSEP_SIGN_MS % 1000) * 1000000L;
+	until.tv_sec += CL_AGENT_PRIVSEP_SIGN_MS / 1000 + until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	CL_ENSURE(pthread_mutex_timedlock(&ps->mu, &until) == 0, CL_ETIMEOUT, "the key holder is busy");
+	int saved = ps->kh.ipc.timeout_ms;
+	ps->kh.ipc.timeout_ms = CL_AGENT_PRIVSEP_SIGN_MS;
+	cl_err err = ps->fd_kh >= 0 ? cl_kh_sign(&ps->kh, "attest", digest, 48, sig)
+				    : cl_errorf(CL_EUNAVAIL, "no key holder");
+	ps->kh.ipc.timeout_ms = saved;
+	pthread_mutex_unlock(&ps->mu);
+	if (err == CL_EUNAVAIL || err == CL_ETIMEOUT)
+		cl_warn("the key holder did not answer (attestation signature)");
+	return err;
+}
+
+const cl_agent_att_keys *cl_agent_privsep_att_keys(cl_agent_privsep *ps)
+{
+	return ps ? &ps->att_keys : NULL;
 }
 
 /* ---------------------------------------------------------------- the supervisor's channel */
@@ -195,6 +249,8 @@ cl_err cl_agent_privsep_start(const cl_agent_channels *ch, cl_agent_privsep **ou
 	cl_kh_client_init(&ps->kh, ps->fd_kh, KH_TIMEOUT_MS);
 	ps->keys = (fwg_keys){.generate = keys_generate, .get_public = keys_get_public, .image_key = keys_image_key,
 			      .ctx = ps};
+	ps->att_keys = (cl_agent_att_keys){.get_public = att_get_public, .generate = att_generate, .sign = att_sign,
+					   .ctx = ps};
 	cl_ipc_server_init(&ps->sup, ps->fd_sup, "agent/supervisor", sup_handlers,
 			   sizeof(sup_handlers) / sizeof(sup_handlers[0]), CL_SUP_MSG_MAX, ps);
 	if (ps->fd_sup >= 0) {

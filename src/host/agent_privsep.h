@@ -21,6 +21,7 @@
 #include "common/err.h"
 #include "fwguard/fwguard.h"
 #include "guestif/guestif.h"
+#include "host/agent_attest.h"
 
 /* Supervisor -> agent requests (the agent answers; empty payloads). */
 enum cl_sup_request {
@@ -52,6 +53,13 @@ void cl_agent_privsep_free(cl_agent_privsep *ps);
  * operation that needed the key fails closed) until the supervisor's new
  * one is swapped in. */
 const fwg_keys *cl_agent_privsep_keys(cl_agent_privsep *ps);
+
+/* The attestation key (slot "attest") through the key holder, for
+ * agent_attest.h; borrowed from ps. get_public and generate wait at most
+ * the client's timeout; sign waits at most CL_AGENT_PRIVSEP_SIGN_MS in all
+ * (for the lock, then for the answer), as it runs on the ops engine. */
+#define CL_AGENT_PRIVSEP_SIGN_MS 1000
+const cl_agent_att_keys *cl_agent_privsep_att_keys(cl_agent_privsep *ps);
 
 /* Starts the guest interface gate (guestif.h) on the guest interface
  * process's channels, and lets later restarts of that process reattach to

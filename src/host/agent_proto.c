@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/frame.h"
+#include "common/util.h"
 #include "host/agent_proto.h"
 
 #define MAX_DESIRED 4096
@@ -43,7 +45,19 @@ static cl_err parse_desired(json_t *e, size_t idx, cl_agent_desired *d)
 		  CL_EINVAL, "sync answer: enclave %s: cpus out of range", id);
 	CL_ENSURE(!want || strcmp(want, "running") == 0 || strcmp(want, "stopped") == 0, CL_EINVAL,
 		  "sync answer: enclave %s: desired must be running or stopped", id);
+	/* Who owns it and what it is called: PCR3 (optional: an older control
+	 * plane does not say, and the register then stays zero). */
+	json_t *tv = json_object_get(e, "tenant"), *nv = json_object_get(e, "name");
+	const char *tenant = json_string_value(tv), *name = json_string_value(nv);
+	CL_ENSURE(!tv || json_is_null(tv) || (tenant && cl_agent_valid_id(tenant)), CL_EINVAL,
+		  "sync answer: enclave %s: tenant is not an id", id);
+	CL_ENSURE(!nv || json_is_null(nv) || (name && cl_agent_valid_name(name)), CL_EINVAL,
+		  "sync answer: enclave %s: name is not a name", id);
 	memset(d, 0, sizeof(*d));
+	if (tenant)
+		memcpy(d->tenant, tenant, strlen(tenant) + 1);
+	if (name)
+		memcpy(d->name, name, strlen(name) + 1);
 	memcpy(d->id, id, strlen(id) + 1);
 	memcpy(d->image, image, strlen(image) + 1);
 	for (size_t i = 0; i <= 96; i++) /* lower-case, incl. NUL */
@@ -67,6 +81,56 @@ static bool opt_u32(json_t *v, uint32_t max, uint32_t dflt, uint32_t *out)
 	return true;
 }
 
+/* One optional base64 field of an attest op into out[cap]: false if it is
+ * not a string, not base64 or decodes to more than cap bytes. */
+static bool att_field(json_t *e, const char *key, uint8_t *out, size_t cap, bool *has, size_t *len)
+{
+	json_t *v = json_object_get(e, key);
+	*has = false;
+	*len = 0;
+	if (!v || json_is_null(v))
+		return true;
+	const char *s = json_string_value(v);
+	if (!s || strlen(s) > (cap + 2) / 3 * 4)
+		return false;
+	cl_buf b;
+	cl_buf_init(&b, cap);
+	bool ok = cl_base64_decode(s, &b) == CL_OK;
+	if (ok) {
+		memcpy(out, b.data, b.len);
+		*len = b.len;
+		*has = true;
+	}
+	cl_buf_free(&b);
+	return ok;
+}
+
+static bool parse_att(json_t *e, cl_agent_op *op)
+{
+	cl_agent_att_args *a = calloc(1, sizeof(*a));
+	if (!a)
+		return false;
+	op->att = a;
+	return att_field(e, "nonce", a->nonce, sizeof(a->nonce), &a->has_nonce, &a->nonce_len) &&
+	       att_field(e, "user_data", a->user_data, sizeof(a->user_data), &a->has_user_data, &a->user_data_len) &&
+	       att_field(e, "public_key", a->public_key, sizeof(a->public_key), &a->has_public_key,
+			 &a->public_key_len);
+}
+
+void cl_agent_op_clear(cl_agent_op *op)
+{
+	if (op->data) {
+		explicit_bzero(op->data, strlen(op->data));
+		free(op->data);
+		op->data = NULL;
+	}
+	if (op->att) {
+		explicit_bzero(op->att, sizeof(*op->att));
+		free(op->att);
+		op->att = NULL;
+	}
+}
+
 /* 1 = parsed, 0 = malformed but op id usable, -1 = unusable. */
 static int parse_op(json_t *e, cl_agent_op *op)
 {
@@ -88,6 +152,8 @@ static int parse_op(json_t *e, cl_agent_op *op)
 		op->kind = CL_OP_LOGS;
 	else if (strcmp(kind, "eof") == 0)
 		op->kind = CL_OP_EOF;
+	else if (strcmp(kind, "attest") == 0)
+		op->kind = CL_OP_ATTEST;
 	else
 		return 0;
 	if (!opt_u32(json_object_get(e, "max"), CL_AGENT_OP_DATA_MAX, 65536, &op->max) ||
@@ -114,6 +180,8 @@ static int parse_op(json_t *e, cl_agent_op *op)
 		if (!op->data)
 			return 0;
 	}
+	if (op->kind == CL_OP_ATTEST && !parse_att(e, op))
+		return 0;
 	return 1;
 }
 
@@ -123,7 +191,7 @@ void cl_agent_answer_free(cl_agent_answer *a)
 		free(a->cancel[i]);
 	free(a->cancel);
 	for (size_t i = 0; i < a->nops; i++)
-		free(a->ops[i].data);
+		cl_agent_op_clear(&a->ops[i]);
 	free(a->ops);
 	free(a->desired);
 	for (size_t i = 0; i < a->nfw_ops; i++)
@@ -154,7 +222,7 @@ static cl_err parse_ops(json_t *ops, cl_agent_answer *out)
 		if (r == 1) {
 			out->ops[out->nops++] = op;
 		} else {
-			free(op.data);
+			cl_agent_op_clear(&op);
 			if (r == 0 && !(out->bad_ops[out->nbad_ops] = strdup(op.op)))
 				return cl_errorf(CL_ENOMEM, "sync answer: out of memory");
 			if (r == 0)
@@ -186,6 +254,35 @@ static cl_err parse_cancel(json_t *cancel, cl_agent_answer *out)
 			return cl_errorf(CL_ENOMEM, "sync answer: out of memory");
 		out->ncancel++;
 	}
+	return CL_OK;
+}
+
+/* "attestation_serial": absent, null, or the hex serial of the host's
+ * newest valid attestation certificate (compared with the one it holds). */
+static cl_err parse_att_serial(json_t *v, cl_agent_answer *out)
+{
+	if (!v) {
+		out->att_serial_state = CL_ATT_SERIAL_ABSENT;
+		return CL_OK;
+	}
+	if (json_is_null(v)) {
+		out->att_serial_state = CL_ATT_SERIAL_NULL;
+		return CL_OK;
+	}
+	const char *s = json_string_value(v);
+	size_t n = s ? strlen(s) : 0;
+	CL_ENSURE(n >= 1 && n <= CL_AGENT_SERIAL_MAX - 1, CL_EINVAL,
+		  "sync answer: attestation_serial is not a hex serial of 1..40 digits");
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		int d = cl_hex_digit(s[i]);
+		CL_ENSURE(d >= 0, CL_EINVAL, "sync answer: attestation_serial is not hex");
+		if (k == 0 && d == 0 && i + 1 < n)
+			continue; /* leading zeros: the same serial */
+		out->att_serial[k++] = "0123456789abcdef"[d];
+	}
+	out->att_serial[k] = '\0';
+	out->att_serial_state = CL_ATT_SERIAL_SET;
 	return CL_OK;
 }
 
@@ -228,6 +325,7 @@ cl_err cl_agent_answer_parse(const char *text, size_t len, cl_agent_answer *out)
 	}
 	CL_GUARD_OUT(err, parse_ops(json_object_get(root, "ops"), out));
 	CL_GUARD_OUT(err, parse_cancel(json_object_get(root, "cancel"), out));
+	CL_GUARD_OUT(err, parse_att_serial(json_object_get(root, "attestation_serial"), out));
 	CL_GUARD_OUT(err, cl_agent_fw_answer_parse(root, out));
 out:
 	json_decref(root);

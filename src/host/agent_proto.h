@@ -13,7 +13,21 @@
 #include "host/agent_args.h"
 #include "host/agent_reconcile.h"
 
-enum cl_agent_op_kind { CL_OP_SEND = 1, CL_OP_RECV, CL_OP_LOGS, CL_OP_EOF };
+enum cl_agent_op_kind { CL_OP_SEND = 1, CL_OP_RECV, CL_OP_LOGS, CL_OP_EOF, CL_OP_ATTEST };
+
+/* Caps of an attest op's fields (decoded bytes): attest/attest.h's. */
+#define CL_AGENT_ATT_NONCE_MAX 512
+#define CL_AGENT_ATT_USER_DATA_MAX 512
+#define CL_AGENT_ATT_PUBKEY_MAX 1024
+
+/* An attest op's inputs, decoded from base64 (has_* false = absent). */
+typedef struct cl_agent_att_args {
+	bool has_nonce, has_user_data, has_public_key;
+	size_t nonce_len, user_data_len, public_key_len;
+	uint8_t nonce[CL_AGENT_ATT_NONCE_MAX];
+	uint8_t user_data[CL_AGENT_ATT_USER_DATA_MAX];
+	uint8_t public_key[CL_AGENT_ATT_PUBKEY_MAX];
+} cl_agent_att_args;
 
 typedef struct cl_agent_op {
 	char op[CL_AGENT_ID_MAX];
@@ -24,7 +38,11 @@ typedef struct cl_agent_op {
 	uint32_t max;      /* recv/logs: byte cap, <= CL_FRAME_MAX */
 	uint32_t wait_ms;  /* recv: wait, <= CL_AGENT_OP_WAIT_MAX */
 	uint32_t deadline_ms; /* ms left, when the answer was built, until the result is useless */
+	cl_agent_att_args *att; /* attest: its inputs (malloc'd, wiped on free), else NULL */
 } cl_agent_op;
+
+/* Frees what an op owns (data, att: wiped first) and sets them to NULL. */
+void cl_agent_op_clear(cl_agent_op *op);
 
 /* The agent's names for proto.h's caps (common/proto.h). */
 #define CL_AGENT_OP_WAIT_MAX CL_PROTO_WAIT_MAX_MS
@@ -59,8 +77,18 @@ typedef struct cl_agent_fw_op {
 	char reason[CL_AGENT_FW_REASON_MAX]; /* clear_quarantine: the operator's reason */
 } cl_agent_fw_op;
 
+/* The sync answer's "attestation_serial" (docs/internals.md). */
+enum cl_agent_att_serial {
+	CL_ATT_SERIAL_ABSENT = 0, /* a control plane without attestation: keep what we hold */
+	CL_ATT_SERIAL_NULL,       /* no valid certificate for this host: ask for one */
+	CL_ATT_SERIAL_SET,        /* att_serial names the newest valid one */
+};
+#define CL_AGENT_SERIAL_MAX 41 /* lower-case hex, at most 40 digits, + NUL */
+
 typedef struct cl_agent_answer {
 	int64_t generation;
+	enum cl_agent_att_serial att_serial_state;
+	char att_serial[CL_AGENT_SERIAL_MAX];
 	bool has_fw_ack;
 	int64_t fw_audit_ack; /* firmware_audit_ack: highest audit seq the control plane stored */
 	bool has_fw_anchor;   /* firmware_audit_anchor: that record's (seq, hash); seq 0 = none */
@@ -87,7 +115,12 @@ typedef struct cl_agent_answer {
  * "cancel" (op ids), entries that are not ids are skipped; a "cancel" that
  * is not an array of at most 4096 rejects the answer. A firmware_audit_ack
  * that is present must be an integer >= 0, a firmware_audit_anchor
- * {"seq": >= 0, "hash": 64 lower-case hex}. */
+ * {"seq": >= 0, "hash": 64 lower-case hex}. An enclave entry's optional
+ * "tenant" (an id) and "name" (a name) must be valid when present. An
+ * "attestation_serial" that is present must be null or 1..40 hex digits
+ * (kept lower-case, leading zeros dropped). An attest op's "nonce",
+ * "user_data" and "public_key" are optional base64 strings within the caps
+ * above (else the op is malformed). */
 CL_MUST_CHECK cl_err cl_agent_answer_parse(const char *json, size_t len, cl_agent_answer *out);
 /* The firmware part of a parsed answer object (root): firmware_audit_ack and
  * firmware_ops into out (called by cl_agent_answer_parse; appends to

@@ -18,6 +18,8 @@ typedef struct cl_agent_desired {
 	uint64_t memory_mib;
 	uint32_t cpus;
 	bool running; /* desired "running" (true) or "stopped" (false) */
+	char tenant[CL_AGENT_ID_MAX]; /* owner's id, "" if the answer did not say (PCR3 stays zero) */
+	char name[CL_AGENT_ID_MAX];   /* the enclave's name, "" if not given */
 } cl_agent_desired;
 
 typedef struct cl_agent_actual {

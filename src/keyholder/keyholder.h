@@ -1,6 +1,6 @@
 /* keyholder.h — the host's key holder: one small process that holds every
- * private key of the host (device keys today; the attestation key and the
- * per-guest TLS keys next), parses nothing from the network or from enclaves,
+ * private key of the host (device keys, the attestation key; the per-guest
+ * TLS keys next), parses nothing from the network or from enclaves,
  * and answers five narrow requests over an ipc channel (common/ipc.h):
  * get-public, generate, ECDH-derive, sign, destroy. docs/keyholder.md has
  * the message set, the policy table and every refusal.

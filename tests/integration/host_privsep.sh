@@ -12,9 +12,10 @@
 #     interface undumpable; DATA/keys belongs to the key holder (0700, keys
 #     0600) and root with the agent's capabilities cannot read it;
 #   - a memory scan (/proc/PID/mem over every readable mapping) of the guest
-#     interface process finds neither a device's private key nor the host
-#     token; of the agent, no private key (and, as the scan's own check, the
-#     host token it does hold); of the key holder, no private key either
+#     interface process finds neither a private key (the devices' keys, the
+#     attestation key the agent had the key holder make at start) nor the
+#     host token; of the agent, no private key (and, as the scan's own check,
+#     the host token it does hold); of the key holder, no private key either
 #     (memfd_secret);
 #   - a hung key holder: an encrypted update fails closed (refused, audited,
 #     nothing changed); a key holder killed -9 is restarted and the agent
@@ -80,6 +81,10 @@ for f in "$HDATA"/keys/dev/*.key; do
 	[ "$(stat -c '%u %a' "$f")" = "$KH_UID 600" ] || fail "$f: $(stat -c '%u %a' "$f")"
 done
 [ "$(ls "$HDATA"/keys/dev | wc -l)" = 3 ] || fail "keys: $(ls "$HDATA/keys/dev")"
+# the attestation key: made by the key holder when the agent started, never in the agent
+wait_for 20 "the attestation key" test -f "$HDATA/keys/attest.key"
+[ "$(stat -c '%u %a' "$HDATA/keys/attest.key")" = "$KH_UID 600" ] ||
+	fail "attest.key: $(stat -c '%u %a' "$HDATA/keys/attest.key")"
 ls "$HDATA"/fw/devices/*/devkey 2>/dev/null && fail "key files in the device model"
 # root with exactly the agent's capabilities cannot read a key (full root can: the check's control)
 AGSET=$(python3 -c "
@@ -96,11 +101,13 @@ setpriv --bounding-set=-all,$AGSET --inh-caps=-all ls "$HDATA/keys" >/dev/null 2
 # ---- memory scans ----
 # scan PID LABEL...: prints the labels of the secrets found in PID's readable memory.
 secrets_file() {
-	python3 - "$HDATA/keys/dev" "$HDATA/host.json" "$WORK/secrets.txt" <<'EOF'
+	python3 - "$HDATA/keys" "$HDATA/host.json" "$WORK/secrets.txt" <<'EOF'
 import json, os, sys
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 out = []
-for f in sorted(os.listdir(sys.argv[1])):
+keys = ["dev/" + f for f in sorted(os.listdir(os.path.join(sys.argv[1], "dev")))] + ["attest.key"]
+assert len(keys) == 4, keys
+for f in keys:
     k = load_pem_private_key(open(os.path.join(sys.argv[1], f), "rb").read(), None)
     d = k.private_numbers().private_value.to_bytes(48, "big")
     for i, s in enumerate([d, d[:16], d[16:32], d[32:], d.hex().encode(), d.hex().upper().encode()]):

@@ -599,6 +599,62 @@ static void results_posted(void **state)
 	fake_ctl_stop(&c);
 }
 
+/* The attest hook: sees the op (its enclave and decoded nonce) and the pool's dir. */
+static int attest_calls;
+static json_t *fake_attest(void *ctx, const char *dir, const cl_agent_op *op)
+{
+	fx *x = ctx;
+	attest_calls++;
+	assert_string_equal(dir, x->shim.dir);
+	assert_non_null(op->att);
+	if (!op->att->has_nonce)
+		return json_pack("{s:s, s:b, s:s, s:s}", "op", op->op, "ok", 0, "error", "no cert", "reason",
+				 "no_certificate");
+	return json_pack("{s:s, s:b, s:s#}", "op", op->op, "ok", 1, "data", (const char *)op->att->nonce,
+			 (int)op->att->nonce_len);
+}
+
+static void submit_attest(fx *x, const char *id, const char *tenant, const char *nonce)
+{
+	cl_agent_op op = {.kind = CL_OP_ATTEST, .deadline_ms = 60000};
+	snprintf(op.op, sizeof(op.op), "%s", id);
+	snprintf(op.enclave, sizeof(op.enclave), "%s", ENC[0]);
+	snprintf(op.tenant, sizeof(op.tenant), "%s", tenant);
+	op.att = calloc(1, sizeof(*op.att));
+	assert_non_null(op.att);
+	if (nonce) {
+		op.att->has_nonce = true;
+		op.att->nonce_len = strlen(nonce);
+		memcpy(op.att->nonce, nonce, strlen(nonce));
+	}
+	assert_int_equal(cl_agent_pool_submit(x->pool, &op), CL_OK);
+	cl_agent_op_clear(&op); /* what was not taken (an ignored resend) */
+}
+
+/* An attest op is answered by the hook on the engine, without a shim
+ * connection; without a hook the host says it cannot attest; at most once. */
+static void attest_op(void **state)
+{
+	fx *x = *state;
+	pool_start(x, NULL);
+	submit_attest(x, "op-a0", "ten-a", "n1");
+	json_t *r = wait_result(x, "op-a0");
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	assert_string_equal(json_string_value(json_object_get(r, "error")), "this host cannot attest");
+	attest_calls = 0;
+	cl_agent_pool_set_attest(x->pool, fake_attest, x);
+	submit_attest(x, "op-a1", "ten-a", "nonce-1");
+	submit_attest(x, "op-a2", "ten-a", NULL);
+	submit_attest(x, "op-a1", "ten-a", "nonce-1"); /* a resend: ignored */
+	r = wait_result(x, "op-a1");
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	assert_string_equal(json_string_value(json_object_get(r, "data")), "nonce-1");
+	assert_string_equal(reason(wait_result(x, "op-a2")), "no_certificate");
+	WAIT_UNTIL(cl_agent_pool_inflight(x->pool, NULL) == 0, "attest ops done");
+	assert_int_equal(attest_calls, 2);
+	assert_int_equal(fake_get(&x->shim, &x->shim.accepted[0]), 0); /* no shim was asked */
+}
+
 int main(void)
 {
 	evthread_use_pthreads(); /* the fake control plane is stopped from the test thread */
@@ -611,6 +667,7 @@ int main(void)
 	    T(at_most_once),
 	    T(result_too_large_for_sync),
 	    T(results_posted),
+	    T(attest_op),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -56,6 +56,103 @@ static void good_answer(void **state)
 	assert_null(a.desired);
 }
 
+#define ENC_ENTRY(extra)                                                                                       \
+	"{\"generation\":1,\"enclaves\":[{\"id\":\"enc-a\",\"image\":\"img-1\",\"image_sha384\":\"" SHA       \
+	"\",\"memory_mib\":64" extra "}]}"
+
+/* The desired entry's tenant and name (PCR3): optional, valid when present. */
+static void tenant_and_name(void **state)
+{
+	cl_agent_answer a;
+	assert_int_equal(parse(ENC_ENTRY(",\"tenant\":\"ten-1\",\"name\":\"web\""), &a), CL_OK);
+	assert_string_equal(a.desired[0].tenant, "ten-1");
+	assert_string_equal(a.desired[0].name, "web");
+	cl_agent_answer_free(&a);
+	assert_int_equal(parse(ENC_ENTRY(""), &a), CL_OK); /* an older control plane */
+	assert_string_equal(a.desired[0].tenant, "");
+	assert_string_equal(a.desired[0].name, "");
+	cl_agent_answer_free(&a);
+	assert_int_equal(parse(ENC_ENTRY(",\"tenant\":null,\"name\":null"), &a), CL_OK);
+	assert_string_equal(a.desired[0].tenant, "");
+	cl_agent_answer_free(&a);
+	const char *bad[] = {ENC_ENTRY(",\"tenant\":\"Ten/1\""), ENC_ENTRY(",\"tenant\":7"),
+			     ENC_ENTRY(",\"name\":\"-web\""), ENC_ENTRY(",\"name\":\"a b\""),
+			     ENC_ENTRY(",\"name\":\"0123456789012345678901234567890123456789012345678901234567890123\"")};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(parse(bad[i], &a), CL_EINVAL);
+		assert_null(a.desired); /* all or nothing */
+	}
+}
+
+/* attestation_serial: absent, null, or hex (lower-cased, leading zeros dropped). */
+static void attestation_serial(void **state)
+{
+	cl_agent_answer a;
+	assert_int_equal(parse("{\"generation\":1,\"enclaves\":[]}", &a), CL_OK);
+	assert_int_equal(a.att_serial_state, CL_ATT_SERIAL_ABSENT);
+	cl_agent_answer_free(&a);
+	assert_int_equal(parse("{\"generation\":1,\"enclaves\":[],\"attestation_serial\":null}", &a), CL_OK);
+	assert_int_equal(a.att_serial_state, CL_ATT_SERIAL_NULL);
+	cl_agent_answer_free(&a);
+	assert_int_equal(parse("{\"generation\":1,\"enclaves\":[],\"attestation_serial\":\"00A1b2\"}", &a), CL_OK);
+	assert_int_equal(a.att_serial_state, CL_ATT_SERIAL_SET);
+	assert_string_equal(a.att_serial, "a1b2");
+	cl_agent_answer_free(&a);
+	const char *bad[] = {"\"\"", "\"xyz\"", "12", "\"0123456789012345678901234567890123456789a\"", "[]"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char j[256];
+		snprintf(j, sizeof(j), "{\"generation\":1,\"enclaves\":[],\"attestation_serial\":%s}", bad[i]);
+		assert_int_equal(parse(j, &a), CL_EINVAL);
+	}
+}
+
+/* The attest op: optional base64 nonce/user_data/public_key within their caps. */
+static void attest_op(void **state)
+{
+	cl_agent_answer a;
+	static char j[8192], big[2048];
+	memset(big, 'A', sizeof(big));
+	big[(513 + 2) / 3 * 4] = '\0'; /* base64 of 513 bytes */
+	snprintf(j, sizeof(j),
+		 "{\"generation\":1,\"enclaves\":[],\"ops\":["
+		 "{\"op\":\"op-1\",\"enclave\":\"enc-a\",\"kind\":\"attest\",\"tenant\":\"ten-1\","
+		 "\"nonce\":\"bm9uY2U=\",\"user_data\":\"AAEC\",\"public_key\":null},"
+		 "{\"op\":\"op-2\",\"enclave\":\"enc-a\",\"kind\":\"attest\"},"
+		 "{\"op\":\"op-3\",\"enclave\":\"enc-a\",\"kind\":\"attest\",\"nonce\":\"%s\"},"
+		 "{\"op\":\"op-4\",\"enclave\":\"enc-a\",\"kind\":\"attest\",\"user_data\":\"not base64!\"},"
+		 "{\"op\":\"op-5\",\"enclave\":\"enc-a\",\"kind\":\"attest\",\"public_key\":5}]}",
+		 big);
+	assert_int_equal(parse(j, &a), CL_OK);
+	assert_int_equal(a.nops, 2);
+	assert_int_equal(a.ops[0].kind, CL_OP_ATTEST);
+	assert_non_null(a.ops[0].att);
+	assert_true(a.ops[0].att->has_nonce);
+	assert_int_equal(a.ops[0].att->nonce_len, 5);
+	assert_memory_equal(a.ops[0].att->nonce, "nonce", 5);
+	assert_true(a.ops[0].att->has_user_data);
+	assert_int_equal(a.ops[0].att->user_data_len, 3);
+	assert_memory_equal(a.ops[0].att->user_data, "\0\1\2", 3);
+	assert_false(a.ops[0].att->has_public_key);
+	assert_string_equal(a.ops[0].tenant, "ten-1");
+	assert_false(a.ops[1].att->has_nonce || a.ops[1].att->has_user_data || a.ops[1].att->has_public_key);
+	assert_int_equal(a.nbad_ops, 3); /* a 513-byte nonce, bad base64, not a string */
+	assert_string_equal(a.bad_ops[0], "op-3");
+	assert_string_equal(a.bad_ops[1], "op-4");
+	assert_string_equal(a.bad_ops[2], "op-5");
+	cl_agent_answer_free(&a);
+	/* 512 bytes is the cap, not over it */
+	big[(512 + 2) / 3 * 4] = '\0';
+	big[(512 + 2) / 3 * 4 - 1] = '='; /* 512 = 3 * 170 + 2 */
+	snprintf(j, sizeof(j),
+		 "{\"generation\":1,\"enclaves\":[],\"ops\":[{\"op\":\"op-1\",\"enclave\":\"enc-a\",\"kind\":"
+		 "\"attest\",\"nonce\":\"%s\"}]}",
+		 big);
+	assert_int_equal(parse(j, &a), CL_OK);
+	assert_int_equal(a.nops, 1);
+	assert_int_equal(a.ops[0].att->nonce_len, 512);
+	cl_agent_answer_free(&a);
+}
+
 static void empty_set_is_valid(void **state)
 {
 	cl_agent_answer a;
@@ -211,6 +308,7 @@ int main(void)
 	    cmocka_unit_test(good_answer),      cmocka_unit_test(empty_set_is_valid), cmocka_unit_test(hostile_answers),
 	    cmocka_unit_test(register_answer),  cmocka_unit_test(error_message),
 	    cmocka_unit_test(firmware_data_ref), cmocka_unit_test(firmware_ref_strings),
+	    cmocka_unit_test(tenant_and_name),   cmocka_unit_test(attestation_serial), cmocka_unit_test(attest_op),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

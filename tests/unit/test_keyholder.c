@@ -242,6 +242,8 @@ static void requests_and_policy(void **state)
 	/* destroy: agent, not for the attestation key; the file goes */
 	assert_int_equal(cl_kh_destroy(&p.tls, "tls/guest-1"), CL_EPERM);
 	assert_int_equal(cl_kh_destroy(&p.agent, "attest"), CL_EPERM);
+	assert_int_equal(cl_kh_destroy(&p.guestif, "attest"), CL_EPERM);
+	assert_int_equal(cl_kh_destroy(&p.tls, "attest"), CL_EPERM);
 	assert_int_equal(cl_kh_destroy(&p.agent, "tls/guest-1"), CL_OK);
 	assert_int_equal(cl_kh_sign(&p.tls, "tls/guest-1", dg, 48, sig), CL_ENOTFOUND);
 	snprintf(path, sizeof(path), "%s/tls/guest-1.key", keys);

@@ -1,0 +1,104 @@
+/* agent_attest_doc.c — the attest op: an enclave's attestation document,
+ * built by attest/attest.h and signed by the key holder's attestation key
+ * (agent_attest.h). Runs on the ops engine; the only wait is the key
+ * holder's signature, bounded by the key provider. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "attest/attest.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "host/agent_attest.h"
+#include "host/agent_pcrs.h"
+
+/* The key holder signs through cl_agent_att_keys; ctx is the keys. */
+static cl_err sign_cb(void *ctx, const uint8_t digest[CL_ATT_DIGEST_LEN], uint8_t sig[CL_ATT_SIG_LEN])
+{
+	const cl_agent_att_keys *k = ctx;
+	return k->sign(k->ctx, digest, sig);
+}
+
+static json_t *failure(const cl_agent_op *op, const char *reason, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static json_t *failure(const cl_agent_op *op, const char *reason, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_t *r = json_pack("{s:s, s:b, s:s}", "op", op->op, "ok", 0, "error", msg);
+	if (r && reason && json_object_set_new(r, "reason", json_string(reason)) != 0) {
+		json_decref(r);
+		r = NULL;
+	}
+	return r;
+}
+
+static cl_att_bytes opt_bytes(bool has, const uint8_t *p, size_t n)
+{
+	return has ? (cl_att_bytes){p, n} : (cl_att_bytes){NULL, 0};
+}
+
+/* The enclave runs here: its sandbox directory exists (the registers alone
+ * may be a launch's, written just before its sandbox). */
+static bool enclave_here(const char *dir, const char *id)
+{
+	char path[4096];
+	struct stat st;
+	return snprintf(path, sizeof(path), "%s/sandboxes/%s", dir, id) < (int)sizeof(path) && stat(path, &st) == 0 &&
+	       S_ISDIR(st.st_mode);
+}
+
+json_t *cl_agent_att_op(void *ctx, const char *dir, const cl_agent_op *op)
+{
+	cl_agent_att *a = ctx;
+	cl_agent_att_chain ch;
+	cl_pcrs pcrs;
+	cl_att_fields f;
+	uint8_t *doc = NULL;
+	size_t len = 0;
+	char *b64 = NULL;
+	json_t *res = NULL;
+	cl_err err;
+	memset(&ch, 0, sizeof(ch));
+	if (!op->att)
+		return failure(op, NULL, "%s", "attest: no arguments");
+	if (!enclave_here(dir, op->enclave))
+		return failure(op, NULL, "enclave %s does not run on this host", op->enclave);
+	err = cl_agent_pcrs_load(dir, op->enclave, &pcrs);
+	if (err != CL_OK)
+		return failure(op, NULL, "enclave %s: no measurements recorded at its launch", op->enclave);
+	if ((err = cl_agent_att_chain_get(a, &ch)) != CL_OK)
+		return err == CL_ENOTFOUND ? failure(op, "no_certificate", "%s",
+						     "this host has no attestation certificate yet")
+					   : failure(op, NULL, "%s", "out of memory");
+	memset(&f, 0, sizeof(f));
+	f.module_id = op->enclave;
+	f.timestamp_ms = cl_now_wall_ms();
+	_Static_assert(sizeof(f.pcrs) == sizeof(pcrs.v), "register layout");
+	memcpy(f.pcrs, pcrs.v, sizeof(f.pcrs));
+	f.certificate = (cl_att_bytes){ch.leaf, ch.leaf_len};
+	for (size_t i = 0; i < ch.n && i < CL_ATT_CABUNDLE_MAX; i++)
+		f.cabundle[f.ncabundle++] = (cl_att_bytes){ch.bundle + ch.off[i], ch.len[i]};
+	f.public_key = opt_bytes(op->att->has_public_key, op->att->public_key, op->att->public_key_len);
+	f.user_data = opt_bytes(op->att->has_user_data, op->att->user_data, op->att->user_data_len);
+	f.nonce = opt_bytes(op->att->has_nonce, op->att->nonce, op->att->nonce_len);
+	err = cl_att_build(&f, sign_cb, (void *)cl_agent_att_keys_of(a), &doc, &len);
+	if (err != CL_OK) {
+		cl_warn("attestation document not made enclave=%s err=\"%s\"", op->enclave, cl_error_detail());
+		res = failure(op, NULL, "attest: %s", cl_error_detail());
+		goto out;
+	}
+	if (cl_base64_encode(doc, len, &b64) != CL_OK ||
+	    !(res = json_pack("{s:s, s:b, s:s}", "op", op->op, "ok", 1, "data", b64)))
+		res = failure(op, NULL, "%s", "out of memory");
+out:
+	free(b64);
+	free(doc);
+	cl_agent_att_chain_free(&ch);
+	return res;
+}
