@@ -627,7 +627,9 @@ cl_err ctl_store_enclave_delete(ctl_store *st, const char *id)
 	CL_GUARD(CTL_PREP(st, &q, "DELETE FROM enclaves WHERE id=?", CTL_TEXT(id)));
 	CL_GUARD(ctl_store_run(st, q, "enclave", &changes));
 	CL_ENSURE(changes == 1, CL_ENOTFOUND, "enclave not found");
-	return CL_OK;
+	/* its measurement registers (store_cert.c) go with it */
+	CL_GUARD(CTL_PREP(st, &q, "DELETE FROM enclave_pcrs WHERE enclave_id=?", CTL_TEXT(id)));
+	return ctl_store_run(st, q, "enclave pcrs", NULL);
 }
 
 cl_err ctl_store_enclave_list(ctl_store *st, const char *tenant_id, uint32_t require_mask, const char *after,

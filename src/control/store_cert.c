@@ -70,7 +70,10 @@ cl_err ctl_store_enclave_pcrs_set(ctl_store *st, const char *enclave_id, const c
 {
 	sqlite3_stmt *q = NULL;
 	int n = 0;
-	CL_GUARD(CTL_PREP(st, &q, "UPDATE enclaves SET pcrs=? WHERE id=?", CTL_TEXT(pcrs_json), CTL_TEXT(enclave_id)));
+	CL_GUARD(CTL_PREP(st, &q,
+			  "INSERT INTO enclave_pcrs(enclave_id,pcrs) SELECT id,? FROM enclaves WHERE id=?"
+			  " ON CONFLICT(enclave_id) DO UPDATE SET pcrs=excluded.pcrs",
+			  CTL_TEXT(pcrs_json), CTL_TEXT(enclave_id)));
 	CL_GUARD(ctl_store_run(st, q, "enclave pcrs", &n));
 	CL_ENSURE(n == 1, CL_ENOTFOUND, "enclave not found");
 	return CL_OK;
@@ -87,6 +90,7 @@ cl_err ctl_store_enclave_pcrs_get(ctl_store *st, const char *enclave_id, char **
 {
 	sqlite3_stmt *q = NULL;
 	*out = NULL;
-	CL_GUARD(CTL_PREP(st, &q, "SELECT pcrs FROM enclaves WHERE id=?", CTL_TEXT(enclave_id)));
+	CL_GUARD(CTL_PREP(st, &q, "SELECT COALESCE((SELECT pcrs FROM enclave_pcrs WHERE enclave_id=e.id),'')"
+			  " FROM enclaves e WHERE e.id=?", CTL_TEXT(enclave_id)));
 	return ctl_store_one(st, q, read_text, out, "enclave not found", "enclave pcrs");
 }

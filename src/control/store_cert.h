@@ -41,7 +41,8 @@ CL_MUST_CHECK cl_err ctl_store_cert_newest(ctl_store *st, const char *host_id, i
 					   char serial[CTL_SERIAL_HEX_MAX + 1]);
 
 /* An enclave's reported measurement registers: a JSON object text
- * {"0":"<96 hex>",...} ("" when none) as the host reported it (validated). */
+ * {"0":"<96 hex>",...} as the host reported it (validated), in the table
+ * enclave_pcrs (deleted with the enclave). CL_ENOTFOUND if no enclave. */
 CL_MUST_CHECK cl_err ctl_store_enclave_pcrs_set(ctl_store *st, const char *enclave_id, const char *pcrs_json);
 /* *out: malloc'd text, "" when none (the caller frees). CL_ENOTFOUND if no enclave. */
 CL_MUST_CHECK cl_err ctl_store_enclave_pcrs_get(ctl_store *st, const char *enclave_id, char **out);

@@ -112,12 +112,13 @@ static const char *const migrations[] = {
 	/* 7: hosts' attestation certificates (store_cert.c: what revocation and
 	 * GET /v1/ca/certificates/{serial} need; times in unix seconds but
 	 * issued_at in ms) and the measurement registers a host reports for an
-	 * enclave (a JSON object text, '' = none). */
-	"CREATE TABLE host_certs(serial TEXT PRIMARY KEY, host_id TEXT NOT NULL, key_sha256 TEXT NOT NULL,"
-	" issued_at INTEGER NOT NULL, not_after INTEGER NOT NULL, revoked_at INTEGER NOT NULL DEFAULT 0,"
-	" reason TEXT NOT NULL DEFAULT '');"
-	"CREATE INDEX host_certs_host ON host_certs(host_id, revoked_at, issued_at);"
-	"ALTER TABLE enclaves ADD COLUMN pcrs TEXT NOT NULL DEFAULT '';",
+	 * enclave (a JSON object text; no row = none). New tables only (IF NOT
+	 * EXISTS): safe to apply again. */
+	"CREATE TABLE IF NOT EXISTS host_certs(serial TEXT PRIMARY KEY, host_id TEXT NOT NULL,"
+	" key_sha256 TEXT NOT NULL, issued_at INTEGER NOT NULL, not_after INTEGER NOT NULL,"
+	" revoked_at INTEGER NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '');"
+	"CREATE INDEX IF NOT EXISTS host_certs_host ON host_certs(host_id, revoked_at, issued_at);"
+	"CREATE TABLE IF NOT EXISTS enclave_pcrs(enclave_id TEXT PRIMARY KEY, pcrs TEXT NOT NULL);",
 };
 
 cl_err ctl_store_migrate(ctl_store *st, int *version)

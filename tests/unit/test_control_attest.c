@@ -178,8 +178,8 @@ static void host_leaf(void **state)
 	char *hex = BN_bn2hex(bn);
 	for (char *h = hex; *h; h++)
 		*h = (char)(*h >= 'A' && *h <= 'F' ? *h - 'A' + 'a' : *h);
-	const char *digits = hex; /* BN_bn2hex pads to whole bytes: "05f4..." */
-	while (digits[0] == '0' && digits[1])
+	const char *digits = hex;
+	while (digits[0] == '0' && digits[1]) /* the API's form: no leading zeros */
 		digits++;
 	assert_string_equal(c->serial, digits);
 	assert_int_equal(BN_num_bytes(bn), 16);
