@@ -676,7 +676,8 @@ static void test_chain_refusals(void **state)
 	chain_case(&(fx_opts){0}, now + 2L * 365 * 86400, CL_ATT_CHECK_CHAIN, "certificate has expired (depth 0)");
 	chain_case(&(fx_opts){.leaf_not_before = 3600}, 0, CL_ATT_CHECK_CHAIN, "certificate is not yet valid (depth 0)");
 	/* the leaf can do more than sign documents */
-	chain_case(&(fx_opts){.leaf_ku = "critical,digitalSignature,keyCertSign"}, 0, CL_ATT_CHECK_CHAIN, "chain: ");
+	chain_case(&(fx_opts){.leaf_ku = "critical,digitalSignature,keyCertSign"}, 0, CL_ATT_CHECK_CHAIN,
+		   "chain: Key usage keyCertSign invalid for non-CA cert (depth 0)");
 	chain_case(&(fx_opts){.leaf_ku = "critical,digitalSignature,keyEncipherment"}, 0, CL_ATT_CHECK_CHAIN,
 		   "chain: the leaf's keyUsage must be digitalSignature only");
 	chain_case(&(fx_opts){.leaf_ku = ""}, 0, CL_ATT_CHECK_CHAIN, "keyUsage must be digitalSignature only");
@@ -686,12 +687,15 @@ static void test_chain_refusals(void **state)
 	chain_case(&(fx_opts){.leaf_curve = "P-256"}, 0, CL_ATT_CHECK_CHAIN, "chain: the leaf's key is not ECDSA P-384");
 	/* the CAs */
 	chain_case(&(fx_opts){.inter_bc = "critical,CA:FALSE"}, 0, CL_ATT_CHECK_CHAIN, "chain: invalid CA certificate (depth 1)");
-	chain_case(&(fx_opts){.inter_ku = "critical,digitalSignature"}, 0, CL_ATT_CHECK_CHAIN, "chain: ");
+	chain_case(&(fx_opts){.inter_ku = "critical,digitalSignature"}, 0, CL_ATT_CHECK_CHAIN,
+		   "chain: invalid CA certificate (depth 1)");
+	chain_case(&(fx_opts){.inter_bc = "CA:TRUE,pathlen:0"}, 0, CL_ATT_CHECK_CHAIN,
+		   "chain: Basic Constraints of CA cert not marked critical (depth 1)");
 	chain_case(&(fx_opts){.root_bc = "critical,CA:TRUE,pathlen:0"}, 0, CL_ATT_CHECK_CHAIN,
-		   "chain: path length constraint exceeded");
-	chain_case(&(fx_opts){.extra_inter = 1}, 0, CL_ATT_CHECK_CHAIN, "chain: path length constraint exceeded");
+		   "chain: path length constraint exceeded (depth 2)");
+	chain_case(&(fx_opts){.extra_inter = 1}, 0, CL_ATT_CHECK_CHAIN, "chain: path length constraint exceeded (depth 2)");
 	/* strict mode: an issued certificate names its issuer's key */
-	chain_case(&(fx_opts){.no_akid = 1}, 0, CL_ATT_CHECK_CHAIN, "chain: Missing Authority Key Identifier");
+	chain_case(&(fx_opts){.no_akid = 1}, 0, CL_ATT_CHECK_CHAIN, "chain: Missing Authority Key Identifier (depth 0)");
 }
 
 static void test_bundle_not_the_path(void **state)
