@@ -150,12 +150,18 @@ $(BUILD)/bin/cloister: $(BUILD)/obj/cli/main.o $(LIBFILES)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(LINKLIBS)
 
 # cloister-init runs as PID 1 inside a root holding only the image's files:
-# it is static, never sanitized, and links only what it needs.
+# it is static, never sanitized, and links only what it needs. Its bytes are
+# PCR1 (docs/measurements.md), so its build is reproducible: no -g, no
+# __DATE__/__TIME__ or git revision, source paths relative (-ffile-prefix-map
+# for any path the compiler would record), a build-id hashed from the
+# content; the same source gives the same binary in any directory and in
+# build/ and build-san/ alike (tests/integration/init_reproducible.sh).
 INIT_SRCS := $(wildcard src/init/*.c) src/common/frame.c
 $(INIT): $(INIT_SRCS) $(wildcard src/init/*.h) src/common/frame.h $(BUILD)/gen/version_gen.h
 	@mkdir -p $(dir $@)
 	@echo '  LD      $@'
-	$(Q)$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -Isrc -I$(BUILD)/gen -static -o $@ $(INIT_SRCS)
+	$(Q)$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -Isrc -I$(BUILD)/gen -ffile-prefix-map=$(CURDIR)=. \
+		-static -Wl,--build-id=sha1 -o $@ $(INIT_SRCS)
 
 # Example applications are static too: an enclave root has no libc.
 $(BUILD)/examples/%: examples/%/main.c

@@ -1,11 +1,15 @@
-/* Fuzzes the image parser (src/image/image.c) with arbitrary bytes. An
- * accepted image must describe only bytes inside the input, with paths that
- * the parser's own rules allow, and a rejection's detail must fit on one
- * line; anything else is a bug. */
+/* Fuzzes the image parser (src/image/image.c, and the signature section of
+ * image_sig.c) with arbitrary bytes. An accepted image must describe only
+ * bytes inside the input, with paths that the parser's own rules allow, its
+ * files must end where the signature section (if any) begins, and it must
+ * measure (src/image/measure.c); a rejection's detail must fit on one line;
+ * anything else is a bug. The corpus has signed images, valid and broken
+ * (fuzz/corpus/image/.generate.py). */
 #include <stdint.h>
 #include <string.h>
 
 #include "image/image.h"
+#include "image/measure.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -32,7 +36,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    (f->mode & ~0777u))
 			__builtin_trap();
 	}
-	if (end != size || img->entrypoint[0] != '/' || img->args[img->nargs] != NULL)
+	if (end != img->body_len || img->entrypoint[0] != '/' || img->args[img->nargs] != NULL)
+		__builtin_trap();
+	/* Unsigned: the files end the input. Signed: header, certificate and
+	 * signature fill the rest exactly. */
+	if (img->signer_cert_len == 0 && (end != size || img->signer_cert != 0))
+		__builtin_trap();
+	if (img->signer_cert_len != 0 &&
+	    (img->signer_cert != end + CL_IMAGE_SIG_HEADER_LEN ||
+	     img->signer_cert_len > CL_IMAGE_CERT_MAX ||
+	     img->signer_cert + img->signer_cert_len + CL_IMAGE_SIG_LEN != size))
+		__builtin_trap();
+	cl_pcrs p;
+	cl_pcrs_init(&p);
+	if (cl_image_measure(img, data, size, NULL, 0, &p) != CL_OK)
 		__builtin_trap();
 	cl_image_free(img);
 	return 0;

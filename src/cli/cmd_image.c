@@ -1,7 +1,8 @@
 /* cmd_image.c — `cloister image build` and `cloister image inspect`: local
  * operations on image files (docs/image-format.md), no control plane
- * needed; `cloister image list` and `cloister image rm`: the tenant's images
- * on the control plane (docs/api/images-*.md). */
+ * needed (so are `image measure` and `image sign`, cmd_image_measure.c);
+ * `cloister image list` and `cloister image rm`: the tenant's images on the
+ * control plane (docs/api/images-*.md). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "common/crypto.h"
 #include "common/util.h"
 #include "image/image.h"
+#include "image/measure.h"
 
 #define MAX_ARGS 256 /* the parser accepts at most this many (docs/image-format.md) */
 
@@ -29,7 +31,8 @@ static const char build_usage[] =
 	"  --arg A                an argument for the entrypoint (repeatable, in order)\n"
 	"  --follow-symlinks      pack the file a symbolic link SRC points to\n";
 static const char inspect_usage[] = "usage: cloister image inspect [--json] FILE\n"
-				    "Checks an image and prints its manifest, files and digest (pcr0).\n";
+				    "Checks an image (and its signature, if signed) and prints its manifest,\n"
+				    "files, digest (sha384, the image's id), PCR0, and signer and PCR8 if signed.\n";
 static const char list_usage[] = "usage: cloister image list [--limit N] [--after CURSOR] [--json]\n"
 				 "Lists the images stored for the caller's tenant (all pages unless\n"
 				 "--limit/--after ask for one).\n";
@@ -39,11 +42,15 @@ static const char image_usage[] =
 	"usage: cloister image build -o OUT --name NAME [--version V] --entrypoint /PATH [--arg A]...\n"
 	"                            [--follow-symlinks] SRC[:DEST]...\n"
 	"       cloister image inspect [--json] FILE\n"
+	"       cloister image measure IMAGE [--init PATH] [--tenant T --name N] [--host H] [--json]\n"
+	"       cloister image sign IMAGE --key KEY.pem --cert CERT.pem\n"
 	"       cloister image list [--limit N] [--after CURSOR] [--json]\n"
 	"       cloister image rm ID\n"
 	"\n"
 	"build    packs files into an image\n"
-	"inspect  checks an image and prints its manifest, files and digest (pcr0)\n"
+	"inspect  checks an image and prints its manifest, files, digest and PCR0\n"
+	"measure  prints the measurement registers (PCRs) an enclave of the image gets\n"
+	"sign     adds (or replaces) the image's signature section\n"
 	"list     lists the images stored for the caller's tenant\n"
 	"rm       deletes one of them (refused while an enclave uses it)\n"
 	"`cloister image VERB --help` shows a verb's options.\n";
@@ -76,6 +83,32 @@ static cl_err load_image(const char *path, cl_buf *data, cl_image **img)
 	cl_buf_init(data, CL_IMAGE_MAX_SIZE);
 	CL_GUARD(cl_file_read(path, CL_IMAGE_MAX_SIZE, data));
 	return cl_image_parse(data->data, data->len, img);
+}
+
+/* The image's content address (the SHA-384 of the whole file, its id's
+ * digest) and its PCR0 register (docs/measurements.md), as hex. */
+static cl_err digest_and_pcr0(const cl_image *img, const cl_buf *data, char sha[2 * CL_SHA384_LEN + 1],
+			      char pcr0[2 * CL_PCR_LEN + 1])
+{
+	cl_pcrs p;
+	cl_pcrs_init(&p);
+	CL_GUARD(cl_image_measure(img, data->data, data->len, NULL, 0, &p));
+	cl_hex_encode(img->digest, CL_SHA384_LEN, sha);
+	cl_hex_encode(p.v[0], CL_PCR_LEN, pcr0);
+	return CL_OK;
+}
+
+/* A signed image's signer (subject) and PCR8 as hex; both "" if unsigned. */
+static cl_err signer_and_pcr8(const cl_image *img, const cl_buf *data, char *subject, size_t n,
+			      char pcr8[2 * CL_PCR_LEN + 1])
+{
+	subject[0] = pcr8[0] = '\0';
+	if (!img->signer_cert_len)
+		return CL_OK;
+	uint8_t reg[CL_PCR_LEN] = {0};
+	cl_pcr_extend(reg, data->data + img->signer_cert, img->signer_cert_len);
+	cl_hex_encode(reg, CL_PCR_LEN, pcr8);
+	return cl_image_signer_subject(img, data->data, data->len, subject, n);
 }
 
 static int image_build(int argc, char **argv)
@@ -145,17 +178,19 @@ static int image_build(int argc, char **argv)
 	cl_buf data;
 	cl_image *img = NULL;
 	err = load_image(out, &data, &img);
+	char hex[2 * CL_SHA384_LEN + 1], pcr0[2 * CL_PCR_LEN + 1];
+	if (err == CL_OK)
+		err = digest_and_pcr0(img, &data, hex, pcr0);
 	if (err == CL_OK) {
-		char hex[2 * CL_SHA384_LEN + 1];
-		cl_hex_encode(img->digest, CL_SHA384_LEN, hex);
 		if (cl_cli_global()->json) {
-			json_t *o = json_pack("{s:s,s:s,s:I,s:I}", "path", out, "pcr0", hex, "size",
+			json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I}", "path", out, "sha384", hex, "pcr0", pcr0, "size",
 					      (json_int_t)data.len, "files", (json_int_t)img->nfiles);
 			if (o)
 				cl_cli_print_json(o);
 			json_decref(o);
 		} else {
-			printf("built %s (%zu files, %zu bytes)\npcr0: %s\n", out, img->nfiles, data.len, hex);
+			printf("built %s (%zu files, %zu bytes)\nsha384: %s\npcr0:   %s\n", out, img->nfiles, data.len,
+			       hex, pcr0);
 		}
 	}
 	cl_image_free(img);
@@ -173,10 +208,9 @@ out:
 	return ret;
 }
 
-static json_t *image_json(const cl_image *img, size_t len)
+static json_t *image_json(const cl_image *img, size_t len, const char *sha, const char *pcr0, const char *signer,
+			  const char *pcr8)
 {
-	char hex[2 * CL_SHA384_LEN + 1];
-	cl_hex_encode(img->digest, CL_SHA384_LEN, hex);
 	json_t *args = json_array(), *files = json_array();
 	for (size_t i = 0; args && i < img->nargs; i++)
 		json_array_append_new(args, json_string(img->args[i]));
@@ -187,15 +221,21 @@ static json_t *image_json(const cl_image *img, size_t len)
 						       (json_int_t)img->files[i].mode, "size",
 						       (json_int_t)img->files[i].size, "sha384", fh));
 	}
-	return json_pack("{s:s,s:s,s:s,s:o,s:s,s:I,s:o}", "name", img->name, "version", img->version,
-			 "entrypoint", img->entrypoint, "args", args, "pcr0", hex, "size", (json_int_t)len,
-			 "files", files);
+	json_t *o = json_pack("{s:s,s:s,s:s,s:o,s:s,s:s,s:I,s:b,s:o}", "name", img->name, "version", img->version,
+			      "entrypoint", img->entrypoint, "args", args, "sha384", sha, "pcr0", pcr0, "size",
+			      (json_int_t)len, "signed", *signer != '\0', "files", files);
+	if (o && *signer &&
+	    (json_object_set_new(o, "signer", json_string(signer)) != 0 ||
+	     json_object_set_new(o, "pcr8", json_string(pcr8)) != 0)) {
+		json_decref(o);
+		o = NULL;
+	}
+	return o;
 }
 
-static void print_human(const cl_image *img, size_t len)
+static void print_human(const cl_image *img, size_t len, const char *sha, const char *pcr0, const char *signer,
+			const char *pcr8)
 {
-	char hex[2 * CL_SHA384_LEN + 1];
-	cl_hex_encode(img->digest, CL_SHA384_LEN, hex);
 	printf("name:       %s\nversion:    %s\nentrypoint: %s\nargs:      ", img->name, img->version,
 	       img->entrypoint);
 	/* Arguments are arbitrary UTF-8: print them JSON-quoted so control
@@ -207,7 +247,12 @@ static void print_human(const cl_image *img, size_t len)
 		free(q);
 		json_decref(s);
 	}
-	printf("%s\nsize:       %zu bytes\npcr0:       %s\nfiles:\n", img->nargs ? "" : " -", len, hex);
+	printf("%s\nsize:       %zu bytes\nsha384:     %s\npcr0:       %s\n", img->nargs ? "" : " -", len, sha, pcr0);
+	if (*signer)
+		printf("signer:     %s\npcr8:       %s\n", signer, pcr8);
+	else
+		printf("signer:     - (unsigned)\n");
+	printf("files:\n");
 	static const char *const head[] = {"MODE", "SIZE", "SHA384", "PATH"};
 	cl_cli_table *t = NULL;
 	if (cl_cli_table_new(4, head, &t) != CL_OK)
@@ -242,17 +287,22 @@ static int image_inspect(int argc, char **argv)
 		return cl_cli_usage("image inspect: expected one FILE");
 	cl_buf data;
 	cl_image *img = NULL;
+	char sha[2 * CL_SHA384_LEN + 1], pcr0[2 * CL_PCR_LEN + 1], pcr8[2 * CL_PCR_LEN + 1], signer[512];
 	err = load_image(pos[0], &data, &img);
+	if (err == CL_OK)
+		err = digest_and_pcr0(img, &data, sha, pcr0);
+	if (err == CL_OK)
+		err = signer_and_pcr8(img, &data, signer, sizeof(signer), pcr8);
 	if (err == CL_OK) {
 		if (json || cl_cli_global()->json) {
-			json_t *o = image_json(img, data.len);
+			json_t *o = image_json(img, data.len, sha, pcr0, signer, pcr8);
 			if (o)
 				cl_cli_print_json(o);
 			else
 				err = cl_errorf(CL_ENOMEM, "cannot encode the manifest as JSON");
 			json_decref(o);
 		} else {
-			print_human(img, data.len);
+			print_human(img, data.len, sha, pcr0, signer, pcr8);
 		}
 	}
 	cl_image_free(img);
@@ -398,15 +448,19 @@ int cl_cmd_image(int argc, char **argv)
 {
 	if (argc < 1 || cl_cli_is_help(argv[0])) {
 		fputs(image_usage, argc < 1 ? stderr : stdout);
-		return argc < 1 ? cl_cli_usage("missing verb (build, inspect, list, rm)") : 0;
+		return argc < 1 ? cl_cli_usage("missing verb (build, inspect, measure, sign, list, rm)") : 0;
 	}
 	if (strcmp(argv[0], "build") == 0)
 		return image_build(argc - 1, argv + 1);
 	if (strcmp(argv[0], "inspect") == 0)
 		return image_inspect(argc - 1, argv + 1);
+	if (strcmp(argv[0], "measure") == 0)
+		return cl_cmd_image_measure(argc - 1, argv + 1);
+	if (strcmp(argv[0], "sign") == 0)
+		return cl_cmd_image_sign(argc - 1, argv + 1);
 	if (strcmp(argv[0], "list") == 0)
 		return image_list(argc - 1, argv + 1);
 	if (strcmp(argv[0], "rm") == 0)
 		return image_rm(argc - 1, argv + 1);
-	return cl_cli_usage("unknown verb 'image %s' (expected: build, inspect, list, rm)", argv[0]);
+	return cl_cli_usage("unknown verb 'image %s' (expected: build, inspect, measure, sign, list, rm)", argv[0]);
 }

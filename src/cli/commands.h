@@ -13,6 +13,11 @@ int cl_cmd_token(int argc, char **argv);
 int cl_cmd_fw(int argc, char **argv);
 int cl_cmd_attest(int argc, char **argv);
 
+/* `cloister image measure` and `cloister image sign` (cmd_image_measure.c);
+ * dispatched from cl_cmd_image. */
+int cl_cmd_image_measure(int argc, char **argv);
+int cl_cmd_image_sign(int argc, char **argv);
+
 /* Verbs that talk to a host's firmware guard through the control plane
  * (cmd_fw_host.c); dispatched from cl_cmd_fw and cl_cmd_host. */
 int cl_cmd_fw_push(int argc, char **argv);

@@ -13,7 +13,7 @@ static const struct {
 	const char *summary;
 } nouns[] = {
 	{"dev", cl_cmd_dev, "run a local control plane and host for development"},
-	{"image", cl_cmd_image, "build and inspect enclave images; list and delete stored ones"},
+	{"image", cl_cmd_image, "build, inspect, measure and sign enclave images; list and delete stored ones"},
 	{"enclave", cl_cmd_enclave, "create, run, talk to and destroy enclaves"},
 	{"host", cl_cmd_host, "hosts of the fleet: list, remove, power-cycle, clear-quarantine"},
 	{"token", cl_cmd_token, "API tokens: create (and tenants), list, revoke"},

@@ -233,7 +233,8 @@ static cl_err load_args(json_t *root, cl_image *img)
 	return CL_OK;
 }
 
-static cl_err load_manifest(json_t *root, uint64_t payload_off, uint64_t payload_len, cl_image *img)
+static cl_err load_manifest(json_t *root, uint64_t payload_off, uint64_t payload_len, bool trailer_ok,
+			    cl_image *img)
 {
 	static const char *const keys[] = {"format", "name", "version", "entrypoint", "args", "files", NULL};
 	CL_ENSURE(json_is_object(root), CL_EINVAL, "manifest is not a JSON object");
@@ -263,9 +264,12 @@ static cl_err load_manifest(json_t *root, uint64_t payload_off, uint64_t payload
 		CL_GUARD(load_file(json_array_get(files, i), i, &sum, payload_off, &img->files[i]));
 		img->nfiles = i + 1;
 	}
-	CL_ENSURE(sum == payload_len, CL_EINVAL,
+	/* Bytes after the files can only be a signature section, which the
+	 * caller checks (cl_image_check_section). */
+	CL_ENSURE(sum == payload_len || (trailer_ok && sum < payload_len), CL_EINVAL,
 		  "file sizes add up to %llu bytes but the image holds %llu after the manifest",
 		  (unsigned long long)sum, (unsigned long long)payload_len);
+	img->body_len = payload_off + sum;
 
 	char **sorted = calloc(n, sizeof(*sorted));
 	CL_ENSURE(sorted, CL_ENOMEM, "out of memory");
@@ -277,7 +281,7 @@ static cl_err load_manifest(json_t *root, uint64_t payload_off, uint64_t payload
 }
 
 cl_err cl_image_manifest_load(const char *json, size_t len, uint64_t payload_off, uint64_t payload_len,
-			      cl_image **out)
+			      bool trailer_ok, cl_image **out)
 {
 	json_error_t jerr;
 	/* Duplicate keys are rejected: two readers must never disagree on which
@@ -293,7 +297,7 @@ cl_err cl_image_manifest_load(const char *json, size_t len, uint64_t payload_off
 		json_decref(root);
 		return cl_errorf(CL_ENOMEM, "out of memory");
 	}
-	cl_err err = load_manifest(root, payload_off, payload_len, img);
+	cl_err err = load_manifest(root, payload_off, payload_len, trailer_ok, img);
 	json_decref(root);
 	if (err != CL_OK) {
 		cl_image_free(img);
@@ -320,8 +324,9 @@ cl_err cl_image_parse(const uint8_t *data, size_t len, cl_image **out)
 	uint64_t off = CL_IMAGE_HEADER_LEN + (uint64_t)mlen;
 
 	cl_image *img = NULL;
-	CL_GUARD(cl_image_manifest_load((const char *)data + CL_IMAGE_HEADER_LEN, mlen, off, len - off, &img));
+	CL_GUARD(cl_image_manifest_load((const char *)data + CL_IMAGE_HEADER_LEN, mlen, off, len - off, true, &img));
 	cl_err err = CL_OK;
+	uint8_t body_hash[CL_SHA384_LEN];
 	for (size_t i = 0; i < img->nfiles; i++) {
 		uint8_t d[CL_SHA384_LEN];
 		const cl_image_file *f = &img->files[i];
@@ -334,7 +339,10 @@ cl_err cl_image_parse(const uint8_t *data, size_t len, cl_image **out)
 			goto out;
 		}
 	}
-	CL_GUARD_OUT(err, cl_sha384(data, len, img->digest));
+	/* One pass gives both the signed bytes' hash and the content address. */
+	CL_GUARD_OUT(err, cl_image_hash_two(data, img->body_len, len, body_hash, img->digest));
+	if (img->body_len < len)
+		CL_GUARD_OUT(err, cl_image_check_section(data, len, body_hash, img));
 	*out = img;
 	img = NULL;
 out:

@@ -311,7 +311,7 @@ cl_err cl_image_build_flags(const cl_image_spec *spec, const char *out_path, uns
 	}
 	/* The parser's own rules (names, paths, duplicates, entrypoint): an
 	 * image this function writes is always one cl_image_parse accepts. */
-	CL_GUARD_OUT(err, cl_image_manifest_load(manifest, mlen, CL_IMAGE_HEADER_LEN + mlen, total, &check));
+	CL_GUARD_OUT(err, cl_image_manifest_load(manifest, mlen, CL_IMAGE_HEADER_LEN + mlen, total, false, &check));
 	CL_GUARD_OUT(err, write_image(spec, follow, m, manifest, out_path));
 out:
 	cl_image_free(check);

@@ -35,7 +35,9 @@ typedef struct cl_pcrs {
 	uint8_t v[CL_NPCRS][CL_PCR_LEN];
 } cl_pcrs;
 
-/* R' = SHA-384(R || SHA-384(data[0..len))). */
+/* R' = SHA-384(R || SHA-384(data[0..len))). data may be NULL when len is
+ * 0. Cannot fail: if OpenSSL cannot hash (out of memory) the register
+ * becomes all 0xff bytes, a value that matches no expected register. */
 void cl_pcr_extend(uint8_t reg[CL_PCR_LEN], const void *data, size_t len);
 
 /* Resets every register of p to zeros. */
@@ -44,12 +46,20 @@ void cl_pcrs_init(cl_pcrs *p);
 /* Sets PCR0, PCR2 and (for a signed image) PCR8 of p from the image
  * data[0..len) that img was parsed from, and PCR1 from the cloister-init
  * binary init[0..init_len). CL_EINVAL if data is not the image img came
- * from. */
+ * from.
+ * Each of the four registers is reset to zeros before it is extended: an
+ * unsigned image leaves PCR8 zero, and init NULL (with init_len 0) leaves
+ * PCR1 zero. Other registers of p are untouched. On failure p is untouched
+ * (CL_EINTERNAL if OpenSSL cannot hash). Reads every byte of data once. */
 CL_MUST_CHECK cl_err cl_image_measure(const cl_image *img, const uint8_t *data, size_t len, const uint8_t *init,
 				      size_t init_len, cl_pcrs *p);
 
 /* Sets PCR3 from the tenant id and the enclave's name, PCR4 from the host
- * id (each a NUL-terminated string, extended without its NUL). */
+ * id (each a NUL-terminated string, extended without its NUL).
+ * PCR3 = extend(extend(zeros, tenant_id), enclave_name) and PCR4 =
+ * extend(zeros, host_id); both are reset first, so calling again gives the
+ * same registers. A NULL tenant_id or enclave_name leaves PCR3 zero, a NULL
+ * host_id PCR4. Cannot fail (see cl_pcr_extend). */
 void cl_pcrs_launch(cl_pcrs *p, const char *tenant_id, const char *enclave_name, const char *host_id);
 
 #endif

@@ -177,8 +177,11 @@ static int chan_stalled(void)
 int main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
-		/* outside an enclave only: inside, argv[1] is the entrypoint's path */
-		static const char v[] = "cloister-init " CL_VERSION_STR " (revision " CL_GIT_REV ", static)\n";
+		/* outside an enclave only: inside, argv[1] is the entrypoint's path.
+		 * No git revision: this binary is PCR1 (docs/measurements.md), and
+		 * the same source must give the same bytes wherever and from
+		 * whichever checkout (clean, dirty, a tarball) it is built. */
+		static const char v[] = "cloister-init " CL_VERSION_STR " (static)\n";
 		return write(1, v, sizeof(v) - 1) == (ssize_t)(sizeof(v) - 1) ? 0 : 1;
 	}
 	int app[3] = {-1, -1, -1}; /* our ends: app stdin (write), stdout, stderr (read) */

@@ -743,6 +743,7 @@ static void cli_build_and_inspect(void **state)
 	assert_int_equal(run_cli(build, &out, &err), 0);
 	assert_int_equal(err.len, 0);
 	assert_int_equal(cl_buf_cstr(&out, &s), CL_OK);
+	assert_non_null(strstr(s, "sha384: "));
 	assert_non_null(strstr(s, "pcr0: "));
 	cl_buf_free(&out);
 	cl_buf_free(&err);
@@ -753,13 +754,21 @@ static void cli_build_and_inspect(void **state)
 	assert_non_null(strstr(s, "\"path\": \"app/hello\""));  /* default DEST */
 	assert_non_null(strstr(s, "\"path\": \"bin/hi\""));     /* SRC:DEST */
 	assert_non_null(strstr(s, "\"--port=1\""));
-	/* pcr0 printed is the SHA-384 of the file. */
+	/* sha384 printed is the SHA-384 of the file (the image id's digest);
+	 * pcr0 is the register: SHA-384(48 zero bytes || that digest) for an
+	 * unsigned image (docs/measurements.md). */
 	cl_buf f;
 	cl_buf_init(&f, 1 << 20);
 	assert_int_equal(cl_file_read(img, 1 << 20, &f), CL_OK);
-	char hex[97];
+	char hex[97], want[128], pcr0[97];
 	sha_hex(f.data, f.len, hex);
-	assert_non_null(strstr(s, hex));
+	snprintf(want, sizeof(want), "\"sha384\": \"%s\"", hex);
+	assert_non_null(strstr(s, want));
+	uint8_t cat[96] = {0};
+	assert_int_equal(cl_sha384(f.data, f.len, cat + 48), CL_OK);
+	sha_hex(cat, sizeof(cat), pcr0);
+	snprintf(want, sizeof(want), "\"pcr0\": \"%s\"", pcr0);
+	assert_non_null(strstr(s, want));
 	cl_buf_free(&f);
 	cl_buf_free(&out);
 	cl_buf_free(&err);

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# init_reproducible.sh — cloister-init is PCR1 (docs/measurements.md), so the
+# same source must give the same binary wherever it is built. Copies what
+# the init build reads (the Makefile, VERSION, src/init, src/common/frame.*,
+# src/common/err.h) into two directories of different names and depths,
+# outside any git checkout (so the revision the Makefile asks git for
+# differs from this checkout's), builds only cloister-init there with the
+# real Makefile rule, and checks that `cloister image measure --init` gives
+# the same PCR1 for both and for $BUILD/bin/cloister-init. Cheap: one small
+# static program, compiled twice (a few seconds), so it runs in the suite.
+#
+#   $T/a/cloister/            ─┐
+#   $T/b/some/deeper/checkout ─┼─ make BUILD=out out/bin/cloister-init ─► PCR1 ─► all equal
+#   $BUILD/bin/cloister-init  ─┘
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+: "${BUILD:=build}"
+CLI="$BUILD/bin/cloister"
+fail() { echo "FAIL: $*"; exit 1; }
+[ -x "$CLI" ] && [ -x "$BUILD/bin/cloister-init" ] || fail "build first ($BUILD)"
+T=$(mktemp -d /tmp/cloister-initrepro.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+
+copy_tree() { # copy_tree DIR: the files the cloister-init rule reads
+	mkdir -p "$1/src/common"
+	cp Makefile VERSION "$1/"
+	cp -r src/init "$1/src/"
+	cp src/common/frame.c src/common/frame.h src/common/err.h "$1/src/common/"
+}
+build_in() { # build_in DIR: builds DIR/out/bin/cloister-init with the Makefile's own rule
+	make -s -C "$1" BUILD=out out/bin/cloister-init >"$T/make.log" 2>&1 || { cat "$T/make.log"; fail "make in $1"; }
+	[ -x "$1/out/bin/cloister-init" ] || fail "no cloister-init built in $1"
+}
+A="$T/a/cloister"
+B="$T/b/some/deeper/checkout-with-a-longer-name"
+copy_tree "$A"
+copy_tree "$B"
+build_in "$A"
+build_in "$B"
+
+# Any image will do: PCR1 depends only on the init binary.
+printf '#!/bin/sh\n' >"$T/app"; chmod 755 "$T/app"
+"$CLI" image build -o "$T/x.img" --name x --entrypoint /app/app "$T/app" >/dev/null
+pcr1() { "$CLI" image measure "$T/x.img" --init "$1" | awk '$1 == "PCR1" {print $2}'; }
+P_A=$(pcr1 "$A/out/bin/cloister-init")
+P_B=$(pcr1 "$B/out/bin/cloister-init")
+P_BUILD=$(pcr1 "$BUILD/bin/cloister-init")
+[ -n "$P_A" ] || fail "no PCR1 printed"
+[ "$P_A" = "$P_B" ] || {
+	cmp -l "$A/out/bin/cloister-init" "$B/out/bin/cloister-init" | head -5
+	fail "cloister-init built in two directories differs: PCR1 $P_A vs $P_B"
+}
+[ "$P_A" = "$P_BUILD" ] || fail "cloister-init built outside the checkout differs from $BUILD's: PCR1 $P_A vs $P_BUILD"
+# The copies had no git revision to embed: neither may the real one.
+! grep -a -q "revision" "$BUILD/bin/cloister-init" || fail "$BUILD/bin/cloister-init embeds a git revision"
+echo "init_reproducible: ok (PCR1 $P_A)"
