@@ -4,7 +4,8 @@
  * or 7: the bearer-token splitter on the raw bytes), the rest is the body.
  * Every decoded body also goes through the sync's firmware report parser
  * (ctl_parse_fw_report, as the top-level object and as a sync's "firmware")
- * and the join-token parser. Every accepted request must satisfy the
+ * and the join-token parser, and the attestation parsers (attestation-key,
+ * attestation request, an enclave report's pcrs). Every accepted request must satisfy the
  * documented ranges; anything else must be rejected without crashing or
  * leaking. */
 #include <stdint.h>
@@ -18,6 +19,26 @@ static void check(int cond)
 {
 	if (!cond)
 		abort();
+}
+
+/* The attestation parsers on any body; an accepted request is within its caps. */
+static void check_attest(json_t *j)
+{
+	uint8_t point[97], proof[96];
+	json_t *f = NULL;
+	(void)!ctl_parse_attest_key(j, point, proof);
+	if (ctl_parse_attest_req(j, &f) == CL_OK) {
+		check(json_object_size(f) <= 3);
+		const char *k;
+		json_t *v;
+		json_object_foreach(f, k, v)
+			check(json_is_string(v) && json_string_length(v) <= 4 * ((CTL_ATT_PUBKEY_MAX + 2) / 3));
+		json_decref(f);
+	} else {
+		check(f == NULL);
+	}
+	if (ctl_parse_pcrs(j) == CL_OK)
+		check(json_object_size(j) <= 16);
 }
 
 /* ctl_parse_fw_report on fw; an accepted report must respect its bounds. */
@@ -57,6 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rank;
 	if (ctl_parse_join_token(j, &level, &rank) == CL_OK)
 		check(rank >= 0 && rank == cl_level_rank(level));
+	check_attest(j);
 	switch (which) {
 	case 0: {
 		ctl_create_req r;

@@ -6,8 +6,9 @@
  * u16 big-endian length + bytes. Each message goes through
  * cl_ipc_server_dispatch on one monitor channel. Never crashes; every answer
  * is a well-formed answer to its request within the channel's cap, and no
- * answer ever holds 8 bytes in a row of a private scalar (CA or server, in
- * either byte order) or of the pepper. */
+ * answer ever holds 8 bytes in a row of a private scalar (CA, server or hosts
+ * CA, in either byte order) or of the pepper. ISSUE_HOST_CERT seeds carry a
+ * proof by a fixed host key: valid whatever CA the run made. */
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -28,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static char dir[64];
 static ctl_ca *ca;
 static uint8_t pepper[CTL_MON_PEPPER_LEN];
-static uint8_t secrets[4][48]; /* CA and server scalars, big- and little-endian */
+static uint8_t secrets[6][48]; /* CA, server and hosts CA scalars, big- and little-endian */
 
 static void cleanup(void)
 {
@@ -69,7 +70,10 @@ static int make_ca(void)
 	if (mkdir(keys, 0700) != 0 || ctl_ca_open(keys, ca_pem, &n, time(NULL), &ca) != CL_OK ||
 	    cl_random(pepper, sizeof(pepper)) != CL_OK)
 		return -1;
-	return scalar_of("ca.key", secrets[0], secrets[1]) || scalar_of("server.key", secrets[2], secrets[3]) ? -1 : 0;
+	return scalar_of("ca.key", secrets[0], secrets[1]) || scalar_of("server.key", secrets[2], secrets[3]) ||
+			       scalar_of("hosts-ca.key", secrets[4], secrets[5])
+		       ? -1
+		       : 0;
 }
 
 /* Traps if any 8-byte piece of a secret appears in p[n]. */
@@ -77,7 +81,7 @@ static void no_secret_bytes(const uint8_t *p, size_t n)
 {
 	if (n < 8)
 		return;
-	for (size_t s = 0; s < 4; s++)
+	for (size_t s = 0; s < 6; s++)
 		for (size_t k = 0; k + 8 <= 48; k += 4)
 			if (memmem(p, n, secrets[s] + k, 8))
 				__builtin_trap();

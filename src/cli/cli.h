@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "common/proto.h"
 
@@ -150,7 +151,7 @@ const char *cl_cli_fmt_bytes(uint64_t bytes, char *buf, size_t n);
 CL_MUST_CHECK cl_err cl_cli_parse_proximity(const char *s, json_t **out);
 
 /* Parses a comma-separated list of enclave operations (describe, list, start,
- * stop, destroy, resize, send, recv, logs) into a new JSON array of
+ * stop, destroy, resize, send, recv, logs, attest) into a new JSON array of
  * unique names (caller owns *out). */
 CL_MUST_CHECK cl_err cl_cli_parse_ops(const char *s, json_t **out);
 
@@ -193,6 +194,10 @@ const char *cl_cli_conn_server(const cl_cli_conn *c);
  * gets the HTTP status, 0 on transport failure. */
 CL_MUST_CHECK cl_err cl_cli_call(cl_cli_conn *c, const char *method, const char *path, json_t *body,
 				 json_t **out, long *status);
+/* GET path whose 2xx answer is not JSON (a certificate): its body into out
+ * (reset first, bounded by out->max: CL_ETOOBIG beyond). Errors as
+ * cl_cli_call. */
+CL_MUST_CHECK cl_err cl_cli_get_bytes(cl_cli_conn *c, const char *path, cl_buf *out);
 /* Like cl_cli_call with a raw application/octet-stream body. */
 CL_MUST_CHECK cl_err cl_cli_call_raw(cl_cli_conn *c, const char *method, const char *path,
 				     const void *data, size_t len, json_t **out, long *status);

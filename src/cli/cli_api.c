@@ -230,6 +230,18 @@ cl_err cl_cli_call(cl_cli_conn *c, const char *method, const char *path, json_t 
 	return err;
 }
 
+cl_err cl_cli_get_bytes(cl_cli_conn *c, const char *path, cl_buf *out)
+{
+	long st = 0;
+	cl_err err = cl_http_request(c->http, "GET", path, NULL, NULL, 0, NULL, &st, out);
+	if (err == CL_EIO)
+		return cl_cli_error_context(err, "cannot reach the control plane at %s", c->server);
+	CL_GUARD(err);
+	if (st < 200 || st > 299)
+		return server_error(st, out);
+	return CL_OK;
+}
+
 cl_err cl_cli_call_raw(cl_cli_conn *c, const char *method, const char *path, const void *data,
 		       size_t len, json_t **out, long *status)
 {

@@ -494,6 +494,7 @@ static const struct {
 	{"send", cl_enclave_send, "send data to the enclave's application (stdin)"},
 	{"recv", cl_enclave_recv, "receive the application's output (stdout)"},
 	{"logs", cl_enclave_logs, "show the application's recent stderr"},
+	{"attest", cl_enclave_attest, "get an attestation document signed by the enclave's host"},
 };
 
 int cl_cmd_enclave(int argc, char **argv)

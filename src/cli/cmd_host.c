@@ -39,11 +39,11 @@ static const char host_verbs[] = "usage: cloister host VERB ...\n"
 
 static cl_err add_host_row(cl_cli_table *t, json_t *h)
 {
-	char b[10][160], mem[64], fr[32], tot[32];
-	static const char *const keys[] = {"id", "name", "state", "level", "zone", "rack", NULL, "cpus", "enclaves",
-					   "last_seen"};
-	const char *row[10];
-	for (int k = 0; k < 10; k++)
+	char b[11][160], mem[64], fr[32], tot[32];
+	static const char *const keys[] = {"id",   "name",     "state",     "level", "zone", "rack", NULL, "cpus",
+					   "enclaves", "last_seen", "attestation_serial"};
+	const char *row[11];
+	for (int k = 0; k < 11; k++)
 		row[k] = keys[k] ? cl_cli_json_text(json_object_get(h, keys[k]), b[k], sizeof(b[k])) : NULL;
 	snprintf(mem, sizeof(mem), "%s/%s", cl_cli_json_text(json_object_get(h, "memory_free_mib"), fr, sizeof(fr)),
 		 cl_cli_json_text(json_object_get(h, "memory_mib"), tot, sizeof(tot)));
@@ -67,13 +67,13 @@ static int host_list(int argc, char **argv)
 	json_t *all = json_array(), *page = NULL;
 	cl_cli_table *t = NULL;
 	char *cursor = NULL;
-	static const char *const header[] = {"ID",   "NAME",    "STATE", "LEVEL",    "ZONE",
-					     "RACK", "MEM_MIB", "CPUS",  "ENCLAVES", "LAST_SEEN"};
+	static const char *const header[] = {"ID",   "NAME",    "STATE", "LEVEL",    "ZONE",      "RACK",
+					     "MEM_MIB", "CPUS", "ENCLAVES", "LAST_SEEN", "ATTEST_SERIAL"};
 	if (!all) {
 		err = CL_ENOMEM;
 		goto out;
 	}
-	CL_GUARD_OUT(err, cl_cli_table_new(10, header, &t));
+	CL_GUARD_OUT(err, cl_cli_table_new(11, header, &t));
 	CL_GUARD_OUT(err, cl_cli_connect(&c));
 	for (int pages = 0; pages < 10000; pages++) {
 		char path[256];

@@ -19,6 +19,7 @@ static const struct {
 	{"token", cl_cmd_token, "API tokens: create (and tenants), list, revoke"},
 	{"fw", cl_cmd_fw, "firmware releases and device updates"},
 	{"attest", cl_cmd_attest, "verify attestation documents against a trusted root"},
+	{"ca", cl_cmd_ca, "the provider's root certificate (attestation trust)"},
 };
 
 static void usage(FILE *f)

@@ -1,5 +1,6 @@
 /* api_enclave_ops.c — start, stop, resize (jobs) and send/recv/logs (ops
  * relayed to the host) on one enclave. Access was checked by the caller. */
+#include <event2/buffer.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,8 +77,18 @@ static void relay(ctl_req *r, ctl_enclave *e, const char *verb)
 	size_t n = 0;
 	int64_t max = 65536, wait_ms = 0;
 	ctl_host h = {0};
+	json_t *fields = NULL;
 	cl_err err;
-	if (strcmp(verb, "send") == 0) {
+	if (strcmp(verb, "attestation") == 0) {
+		/* all fields optional: an empty body asks for a document without them */
+		if (evbuffer_get_length(evhttp_request_get_input_buffer(r->req)) > 0) {
+			CL_GUARD_OUT(err, ctl_req_json(r, &body));
+			CL_GUARD_OUT(err, ctl_parse_attest_req(body, &fields));
+		} else if (!(fields = json_object())) {
+			err = CL_ENOMEM;
+			goto out;
+		}
+	} else if (strcmp(verb, "send") == 0) {
 		CL_GUARD_OUT(err, ctl_req_json(r, &body));
 		CL_GUARD_OUT(err, ctl_parse_send(body, &data, &n));
 	} else if (strcmp(verb, "recv") == 0) {
@@ -89,11 +100,18 @@ static void relay(ctl_req *r, ctl_enclave *e, const char *verb)
 		err = cl_errorf(CL_EUNAVAIL, "the enclave's host is %s", h.state);
 		goto out;
 	}
-	ctl_op_submit(srv, r->req, e, verb, data, n, max, wait_ms);
+	if (fields) {
+		/* the host answers within the op's grace: no wait of its own */
+		ctl_op_submit_fields(srv, r->req, e, "attest", fields);
+		fields = NULL;
+	} else {
+		ctl_op_submit(srv, r->req, e, verb, data, n, max, wait_ms);
+	}
 out:
 	if (err != CL_OK)
 		ctl_reply_err(srv, r->req, err);
 	ctl_host_clear(&h);
+	json_decref(fields);
 	json_decref(body);
 }
 

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "control/control.h"
+#include "control/store_cert.h"
 #include "control/fw.h"
 #include "control/validate.h"
 
@@ -36,7 +37,7 @@ cl_err ctl_enclave_access(ctl_req *r, const ctl_enclave *e, uint32_t action)
 json_t *ctl_enclave_json(const ctl_enclave *e)
 {
 	json_t *untrusted = json_array();
-	for (uint32_t bit = 1; bit <= CTL_ACT_LOGS; bit <<= 1)
+	for (uint32_t bit = 1; bit <= CTL_ACT_LAST; bit <<= 1)
 		if (e->untrusted_mask & bit)
 			json_array_append_new(untrusted, json_string(ctl_action_name(bit)));
 	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:o,s:o,s:o,s:{s:o}}", "id", e->id, "name", e->name,
@@ -45,6 +46,27 @@ json_t *ctl_enclave_json(const ctl_enclave *e)
 			 "min_level", e->min_level, "created_at", ctl_json_time(e->created_at), "updated_at",
 			 ctl_json_time(e->updated_at), "error", e->error[0] ? json_string(e->error) : json_null(),
 			 "policy", "untrusted", untrusted);
+}
+
+/* GET /v1/enclaves/{id}: the enclave and the measurement registers its
+ * host reported at launch ("pcrs": {} until it does). */
+static void describe(ctl_req *r, const ctl_enclave *e)
+{
+	char *text = NULL;
+	json_t *o = ctl_enclave_json(e), *pcrs = NULL;
+	cl_err err = ctl_store_enclave_pcrs_get(r->srv->store, e->id, &text);
+	if (err == CL_OK && text[0])
+		pcrs = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+	if (!pcrs)
+		pcrs = json_object();
+	if (err != CL_OK || !o || json_object_set_new(o, "pcrs", pcrs) != 0) {
+		json_decref(o);
+		free(text);
+		ctl_reply_err(r->srv, r->req, err != CL_OK ? err : CL_ENOMEM);
+		return;
+	}
+	free(text);
+	ctl_reply_json(r->srv, r->req, 200, o);
 }
 
 /* Placement inputs built from the store; strings borrow from hosts/caps. */
@@ -289,6 +311,8 @@ void ctl_api_enclaves(ctl_req *r)
 			action = ctl_action_bit(v);
 		else if (r->method == EVHTTP_REQ_GET && strcmp(v, "logs") == 0)
 			action = CTL_ACT_LOGS;
+		else if (r->method == EVHTTP_REQ_POST && strcmp(v, "attestation") == 0)
+			action = CTL_ACT_ATTEST;
 	}
 	if (!action) {
 		ctl_reply_error(srv, r->req, CL_ENOTFOUND, "no such endpoint");
@@ -300,7 +324,7 @@ void ctl_api_enclaves(ctl_req *r)
 		return;
 	}
 	if (action == CTL_ACT_DESCRIBE)
-		ctl_reply_json(srv, r->req, 200, ctl_enclave_json(&e));
+		describe(r, &e);
 	else if (action == CTL_ACT_DESTROY)
 		destroy(r, &e);
 	else

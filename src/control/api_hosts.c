@@ -9,8 +9,10 @@
 #include "common/crypto.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "control/api_attest.h"
 #include "control/control.h"
 #include "control/fw.h"
+#include "control/store_cert.h"
 #include "control/validate.h"
 
 #define JOIN_TTL_MS (3600ll * 1000)
@@ -155,6 +157,10 @@ static void list_hosts(ctl_req *r)
 					 "memory_mib", (json_int_t)h->memory_mib, "memory_free_mib",
 					 (json_int_t)(fr > 0 ? fr : 0), "cpus", (json_int_t)h->cpus, "enclaves",
 					 (json_int_t)h->nenclaves, "last_seen", ctl_json_time(h->last_seen)));
+		/* its newest valid attestation certificate (null: none, or revoked) */
+		json_t *item = json_array_get(items, json_array_size(items) - 1);
+		if (item)
+			json_object_set_new(item, "attestation_serial", ctl_attest_sync_serial(r->srv, h->id));
 	}
 	json_t *page = ctl_page_json(items, n > shown ? hs[shown - 1].id : NULL);
 	ctl_host_list_free(hs, n);
@@ -177,6 +183,7 @@ static void remove_host(ctl_req *r, const char *host_id)
 	ctl_enclave *es = NULL;
 	size_t n = 0;
 	int64_t lost = 0, destroyed = 0;
+	int certs = 0;
 	bool in_tx = false;
 	cl_err err;
 	if (!ctl_valid_id(host_id)) {
@@ -198,18 +205,21 @@ static void remove_host(ctl_req *r, const char *host_id)
 			destroyed++;
 		}
 	CL_GUARD_OUT(err, ctl_store_host_remove(st, host_id, (int64_t)cl_now_wall_ms(), HOST_REMOVED_REASON, &lost));
+	/* its attestation certificates: documents it signed are refused online */
+	CL_GUARD_OUT(err, ctl_store_cert_revoke_host(st, host_id, "removed", (int64_t)(cl_now_wall_ms() / 1000), NULL,
+						     &certs));
 	CL_GUARD_OUT(err, ctl_store_commit(st));
 	in_tx = false;
-	cl_warn("host removed host=%s name=%s enclaves_lost=%lld enclaves_destroyed=%lld by=%s", h.id, h.name,
-		(long long)lost, (long long)destroyed, r->who.token_id);
+	cl_warn("host removed host=%s name=%s enclaves_lost=%lld enclaves_destroyed=%lld certificates_revoked=%d by=%s",
+		h.id, h.name, (long long)lost, (long long)destroyed, certs, r->who.token_id);
 	ctl_sync_host_removed(srv, host_id);
 	unsigned failed_ops = ctl_ops_fail_host(srv, host_id, "the enclave's host was removed from the fleet");
 	if (failed_ops)
 		cl_info("channel ops failed with their host host=%s count=%u", host_id, failed_ops);
 	ctl_reply_json(srv, r->req, 200,
-		       json_pack("{s:s,s:s,s:s,s:I,s:I,s:b}", "id", h.id, "name", h.name, "state", "removed",
+		       json_pack("{s:s,s:s,s:s,s:I,s:I,s:b,s:I}", "id", h.id, "name", h.name, "state", "removed",
 				 "enclaves_lost", (json_int_t)lost, "enclaves_destroyed", (json_int_t)destroyed,
-				 "token_revoked", 1));
+				 "token_revoked", 1, "certificates_revoked", (json_int_t)certs));
 out:
 	if (in_tx)
 		ctl_store_rollback(st);
@@ -229,6 +239,10 @@ void ctl_api_hosts(ctl_req *r)
 	}
 	if (r->nseg == 4 && post && strcmp(r->seg[3], "sync") == 0) {
 		ctl_sync_handle(r, r->seg[2]);
+		return;
+	}
+	if (r->nseg == 4 && post && strcmp(r->seg[3], "attestation-key") == 0) {
+		ctl_attest_key_handle(r, r->seg[2]);
 		return;
 	}
 	if (r->nseg == 5 && post && strcmp(r->seg[3], "ops") == 0) {

@@ -1,6 +1,7 @@
 /* ca.c — local CA and server certificate (OpenSSL EVP / X509 APIs), held by
  * the monitor only (ca.h). */
 #include "control/ca.h"
+#include "control/ca_priv.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -22,14 +23,8 @@
 #include "common/log.h"
 #include "common/util.h"
 
-struct ctl_ca {
-	char keys[PATH_MAX], ca_pem_path[PATH_MAX];
-	ctl_names names;
-	EVP_PKEY *ca_key, *srv_key;
-	X509 *ca_cert, *srv_cert;
-	char *chain, *ca_pem; /* PEM text, NUL-terminated */
-	size_t chain_len, ca_len;
-};
+#define CTL_ROOT_CN "Cloister local CA"
+
 
 /* ---------------------------------------------------------------- names */
 
@@ -158,7 +153,7 @@ static cl_err san_value(const ctl_names *names, cl_buf *out)
 
 /* Writes key (PEM PKCS#8) or cert into path atomically with mode; wipes the
  * temporary. */
-static cl_err write_pem(const char *path, unsigned mode, EVP_PKEY *key, X509 *cert)
+cl_err ctl_ca_write_pem(const char *path, unsigned mode, EVP_PKEY *key, X509 *cert)
 {
 	BIO *b = BIO_new(key ? BIO_s_secmem() : BIO_s_mem());
 	if (!b)
@@ -184,7 +179,7 @@ static int no_password(char *buf, int size, int rwflag, void *u)
 	return 0;
 }
 
-static cl_err load_key(const char *path, EVP_PKEY **out)
+cl_err ctl_ca_load_key(const char *path, EVP_PKEY **out)
 {
 	cl_buf b;
 	cl_buf_init(&b, 64 * 1024);
@@ -205,7 +200,7 @@ static cl_err load_key(const char *path, EVP_PKEY **out)
 	return CL_OK;
 }
 
-static cl_err load_cert(const char *path, X509 **out)
+cl_err ctl_ca_load_cert(const char *path, X509 **out)
 {
 	FILE *f = fopen(path, "re");
 	if (!f)
@@ -216,13 +211,13 @@ static cl_err load_cert(const char *path, X509 **out)
 	return *out ? CL_OK : cl_errorf(CL_EINTERNAL, "cannot read certificate %s", path);
 }
 
-static bool exists(const char *p)
+bool ctl_ca_exists(const char *p)
 {
 	struct stat st;
 	return stat(p, &st) == 0;
 }
 
-static cl_err new_ec_key(EVP_PKEY **out)
+cl_err ctl_ca_new_key(EVP_PKEY **out)
 {
 	*out = EVP_EC_gen("P-384");
 	return *out ? CL_OK : cl_errorf(CL_EINTERNAL, "EC P-384 key generation failed");
@@ -251,10 +246,8 @@ static cl_err add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
 	return ok ? CL_OK : cl_errorf(CL_EINTERNAL, "X509 add extension");
 }
 
-/* Issues a certificate for key; self-signed (a CA) when issuer is NULL, else
- * a server certificate for san. */
-static cl_err issue(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key, const char *san, long days,
-		    X509 **out)
+cl_err ctl_ca_issue_cert(EVP_PKEY *key, enum ctl_cert_kind kind, const char *cn, X509 *issuer,
+			 EVP_PKEY *issuer_key, const char *san, long days, X509 **out)
 {
 	cl_err err = CL_OK;
 	X509 *c = X509_new();
@@ -263,12 +256,19 @@ static cl_err issue(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issue
 	if (!c)
 		return CL_ENOMEM;
 	CL_GUARD_OUT(err, cl_random(serial, sizeof(serial)));
-	serial[0] &= 0x7f;
+	serial[0] &= 0x7f; /* positive */
+	serial[0] |= 0x01; /* and 16 bytes long: no leading zero byte */
 	bn = BN_bin2bn(serial, sizeof(serial), NULL);
 	if (!bn || !BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(c)) || !X509_set_version(c, 2) ||
 	    !X509_gmtime_adj(X509_getm_notBefore(c), -3600) || !X509_gmtime_adj(X509_getm_notAfter(c), days * 86400) ||
 	    !X509_set_pubkey(c, key)) {
 		err = cl_errorf(CL_EINTERNAL, "X509 fields");
+		goto out;
+	}
+	/* A certificate never outlives its issuer. */
+	if (issuer && ASN1_TIME_compare(X509_get0_notAfter(c), X509_get0_notAfter(issuer)) > 0 &&
+	    !X509_set1_notAfter(c, X509_get0_notAfter(issuer))) {
+		err = cl_errorf(CL_EINTERNAL, "X509 notAfter");
 		goto out;
 	}
 	CL_GUARD_OUT(err, set_name(X509_get_subject_name(c), cn));
@@ -277,16 +277,31 @@ static cl_err issue(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issue
 		goto out;
 	}
 	X509 *iss = issuer ? issuer : c;
-	if (!issuer) {
+	switch (kind) {
+	case CTL_CERT_ROOT:
+		/* pathlen:1: the hosts intermediate below it, nothing deeper */
+		CL_GUARD_OUT(err, add_ext(c, iss, NID_basic_constraints, "critical,CA:TRUE,pathlen:1"));
+		CL_GUARD_OUT(err, add_ext(c, iss, NID_key_usage, "critical,keyCertSign,cRLSign"));
+		break;
+	case CTL_CERT_HOSTS:
 		CL_GUARD_OUT(err, add_ext(c, iss, NID_basic_constraints, "critical,CA:TRUE,pathlen:0"));
 		CL_GUARD_OUT(err, add_ext(c, iss, NID_key_usage, "critical,keyCertSign,cRLSign"));
-	} else {
+		break;
+	case CTL_CERT_SERVER:
 		CL_GUARD_OUT(err, add_ext(c, iss, NID_basic_constraints, "critical,CA:FALSE"));
 		CL_GUARD_OUT(err, add_ext(c, iss, NID_key_usage, "critical,digitalSignature"));
 		CL_GUARD_OUT(err, add_ext(c, iss, NID_ext_key_usage, "serverAuth"));
 		CL_GUARD_OUT(err, add_ext(c, iss, NID_subject_alt_name, san));
+		break;
+	case CTL_CERT_HOST:
+		/* signs attestation documents and nothing else: no EKU, no SAN */
+		CL_GUARD_OUT(err, add_ext(c, iss, NID_basic_constraints, "critical,CA:FALSE"));
+		CL_GUARD_OUT(err, add_ext(c, iss, NID_key_usage, "critical,digitalSignature"));
+		break;
 	}
 	CL_GUARD_OUT(err, add_ext(c, iss, NID_subject_key_identifier, "hash"));
+	if (kind == CTL_CERT_HOSTS || kind == CTL_CERT_HOST)
+		CL_GUARD_OUT(err, add_ext(c, iss, NID_authority_key_identifier, "keyid:always"));
 	if (!X509_sign(c, issuer_key ? issuer_key : key, EVP_sha384())) {
 		err = cl_errorf(CL_EINTERNAL, "X509 sign");
 		goto out;
@@ -297,6 +312,29 @@ out:
 	BN_free(bn);
 	X509_free(c);
 	ERR_clear_error();
+	return err;
+}
+
+cl_err ctl_ca_pem_text(X509 *cert, char **out, size_t *len)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *d = NULL;
+	cl_err err = CL_OK;
+	*out = NULL;
+	if (!b || !PEM_write_bio_X509(b, cert)) {
+		err = cl_errorf(CL_EINTERNAL, "PEM encoding failed");
+		goto out;
+	}
+	long n = BIO_get_mem_data(b, &d);
+	if (!(*out = malloc((size_t)n + 1))) {
+		err = CL_ENOMEM;
+		goto out;
+	}
+	memcpy(*out, d, (size_t)n);
+	(*out)[n] = '\0';
+	*len = (size_t)n;
+out:
+	BIO_free(b);
 	return err;
 }
 
@@ -345,13 +383,13 @@ out:
 static const char *renew_reason(ctl_ca *ca, time_t now)
 {
 	ctl_names have;
-	time_t limit = now + (time_t)CTL_CA_RENEW_DAYS * 86400;
+	time_t limit = now + (time_t)ca->renew_days * 86400;
 	if (!ca->srv_cert)
 		return "none";
 	if (X509_check_private_key(ca->srv_cert, ca->srv_key) != 1)
 		return "key mismatch";
 	if (X509_cmp_time(X509_get0_notAfter(ca->srv_cert), &limit) <= 0)
-		return "expires within 30 days";
+		return ca->renew_days == CTL_CA_RENEW_DAYS ? "expires within 30 days" : "expires within the renewal window";
 	if (X509_check_issued(ca->ca_cert, ca->srv_cert) != X509_V_OK)
 		return "not issued by the CA";
 	if (cert_names(ca->srv_cert, &have) != CL_OK || !same_names(&have, &ca->names))
@@ -371,10 +409,10 @@ cl_err ctl_ca_renew_if_due(ctl_ca *ca, time_t now, bool *renewed)
 	if (!why)
 		return CL_OK;
 	CL_GUARD_OUT(err, san_value(&ca->names, &san));
-	CL_GUARD_OUT(err, issue(ca->srv_key, "cloister-control", ca->ca_cert, ca->ca_key, (const char *)san.data,
-				CTL_CA_SERVER_DAYS, &c));
+	CL_GUARD_OUT(err, ctl_ca_issue_cert(ca->srv_key, CTL_CERT_SERVER, "cloister-control", ca->ca_cert, ca->ca_key,
+					    (const char *)san.data, CTL_CA_SERVER_DAYS, &c));
 	snprintf(path, sizeof(path), "%s/server.pem", ca->keys);
-	CL_GUARD_OUT(err, write_pem(path, 0644, NULL, c));
+	CL_GUARD_OUT(err, ctl_ca_write_pem(path, 0644, NULL, c));
 	X509_free(ca->srv_cert);
 	ca->srv_cert = c;
 	c = NULL;
@@ -387,6 +425,36 @@ out:
 	return err;
 }
 
+/* A root made before the hosts intermediate carries pathlen:0, which
+ * forbids any CA below it. It is re-issued once with the same key and
+ * subject and pathlen:1: the server certificate (and anything else it
+ * signed) verifies under the old and the new one alike, so hosts that hold
+ * the old ca.pem keep trusting the server; verifiers of attestation
+ * documents need the new one (GET /v1/ca). */
+static cl_err root_allow_intermediate(ctl_ca *ca)
+{
+	X509 *c = NULL;
+	cl_err err = CL_OK;
+	long pathlen = X509_get_pathlen(ca->ca_cert);
+	if (pathlen < 0 || pathlen >= 1)
+		return CL_OK;
+	CL_GUARD(ctl_ca_issue_cert(ca->ca_key, CTL_CERT_ROOT, CTL_ROOT_CN, NULL, NULL, NULL, 3650, &c));
+	CL_GUARD_OUT(err, ctl_ca_write_pem(ca->ca_pem_path, 0644, NULL, c));
+	X509_free(ca->ca_cert);
+	ca->ca_cert = c;
+	c = NULL;
+	cl_info("monitor: root certificate re-issued with the same key: pathlen 0 -> 1 (the hosts CA goes "
+		"below it) path=%s", ca->ca_pem_path);
+out:
+	X509_free(c);
+	return err;
+}
+
+void ctl_ca_set_renew_days(ctl_ca *ca, unsigned days)
+{
+	ca->renew_days = days;
+}
+
 cl_err ctl_ca_open(const char *keys_dir, const char *ca_pem, const ctl_names *names, time_t now, ctl_ca **out)
 {
 	char ca_key[PATH_MAX + 16], srv_pem[PATH_MAX + 16], srv_key[PATH_MAX + 16];
@@ -397,38 +465,42 @@ cl_err ctl_ca_open(const char *keys_dir, const char *ca_pem, const ctl_names *na
 	snprintf(ca->keys, sizeof(ca->keys), "%s", keys_dir);
 	snprintf(ca->ca_pem_path, sizeof(ca->ca_pem_path), "%s", ca_pem);
 	ca->names = *names;
+	ca->renew_days = CTL_CA_RENEW_DAYS;
 	snprintf(ca_key, sizeof(ca_key), "%s/ca.key", keys_dir);
 	snprintf(srv_pem, sizeof(srv_pem), "%s/server.pem", keys_dir);
 	snprintf(srv_key, sizeof(srv_key), "%s/server.key", keys_dir);
-	if (exists(ca_key) && exists(ca_pem)) {
-		CL_GUARD_OUT(err, load_key(ca_key, &ca->ca_key));
-		CL_GUARD_OUT(err, load_cert(ca_pem, &ca->ca_cert));
+	if (ctl_ca_exists(ca_key) && ctl_ca_exists(ca_pem)) {
+		CL_GUARD_OUT(err, ctl_ca_load_key(ca_key, &ca->ca_key));
+		CL_GUARD_OUT(err, ctl_ca_load_cert(ca_pem, &ca->ca_cert));
 		if (X509_check_private_key(ca->ca_cert, ca->ca_key) != 1) {
 			err = cl_errorf(CL_EINTERNAL, "%s does not match %s", ca_pem, ca_key);
 			goto out;
 		}
+		CL_GUARD_OUT(err, root_allow_intermediate(ca));
 	} else {
 		/* Key first: a kill between the two writes leaves no CA cert, so the
 		 * next start makes a fresh pair instead of a mismatched one. */
-		CL_GUARD_OUT(err, new_ec_key(&ca->ca_key));
-		CL_GUARD_OUT(err, issue(ca->ca_key, "Cloister local CA", NULL, NULL, NULL, 3650, &ca->ca_cert));
-		CL_GUARD_OUT(err, write_pem(ca_key, 0600, ca->ca_key, NULL));
-		CL_GUARD_OUT(err, write_pem(ca_pem, 0644, NULL, ca->ca_cert));
+		CL_GUARD_OUT(err, ctl_ca_new_key(&ca->ca_key));
+		CL_GUARD_OUT(err, ctl_ca_issue_cert(ca->ca_key, CTL_CERT_ROOT, CTL_ROOT_CN, NULL, NULL, NULL, 3650,
+						    &ca->ca_cert));
+		CL_GUARD_OUT(err, ctl_ca_write_pem(ca_key, 0600, ca->ca_key, NULL));
+		CL_GUARD_OUT(err, ctl_ca_write_pem(ca_pem, 0644, NULL, ca->ca_cert));
 		cl_info("created local CA path=%s", ca_pem);
 	}
-	if (exists(srv_key)) {
-		CL_GUARD_OUT(err, load_key(srv_key, &ca->srv_key));
+	if (ctl_ca_exists(srv_key)) {
+		CL_GUARD_OUT(err, ctl_ca_load_key(srv_key, &ca->srv_key));
 	} else {
-		CL_GUARD_OUT(err, new_ec_key(&ca->srv_key));
-		CL_GUARD_OUT(err, write_pem(srv_key, 0600, ca->srv_key, NULL));
+		CL_GUARD_OUT(err, ctl_ca_new_key(&ca->srv_key));
+		CL_GUARD_OUT(err, ctl_ca_write_pem(srv_key, 0600, ca->srv_key, NULL));
 		unlink(srv_pem); /* it was for another key */
 	}
 	/* A missing or torn server.pem is issued again (renew_reason). */
-	if (exists(srv_pem) && load_cert(srv_pem, &ca->srv_cert) != CL_OK)
+	if (ctl_ca_exists(srv_pem) && ctl_ca_load_cert(srv_pem, &ca->srv_cert) != CL_OK)
 		cl_warn("monitor: unreadable %s: issuing a new one", srv_pem);
 	CL_GUARD_OUT(err, ctl_ca_renew_if_due(ca, now, &renewed));
 	if (!renewed)
 		CL_GUARD_OUT(err, make_pems(ca));
+	CL_GUARD_OUT(err, ctl_ca_hosts_open(ca, now));
 	*out = ca;
 	ca = NULL;
 out:
@@ -475,9 +547,12 @@ void ctl_ca_free(ctl_ca *ca)
 		return;
 	EVP_PKEY_free(ca->ca_key); /* EC private parts: cleared when freed */
 	EVP_PKEY_free(ca->srv_key);
+	EVP_PKEY_free(ca->hosts_key);
 	X509_free(ca->ca_cert);
 	X509_free(ca->srv_cert);
+	X509_free(ca->hosts_cert);
 	free(ca->chain);
 	free(ca->ca_pem);
+	free(ca->hosts_pem);
 	free(ca);
 }

@@ -11,6 +11,22 @@
  * when it is within CTL_CA_RENEW_DAYS of expiry, when its names differ from
  * the configured ones, or when it does not match the key; a new key is made
  * only when there is none.
+ *
+ * Hosts' attestation keys (docs/control.md "Attestation CA"):
+ *
+ *   root "Cloister local CA" (ca.pem; CA:TRUE pathlen:1)
+ *    ├─ server certificate (as above)
+ *    └─ "Cloister hosts CA" (KEYS/hosts-ca.key, KEYS/hosts-ca.pem published
+ *       as DATA/hosts-ca.pem; CA:TRUE pathlen:0, keyCertSign cRLSign;
+ *       CTL_HOSTS_CA_DAYS, re-issued with the same key within
+ *       CTL_HOSTS_CA_RENEW_DAYS of its end)
+ *        └─ host leaf: CN=<host id>, CA:FALSE, keyUsage digitalSignature
+ *           only, a random 16-byte positive serial, CTL_HOST_CERT_DAYS
+ *           (never past the intermediate's end), the host's P-384 "attest" key
+ *
+ * A root made before the intermediate existed carries pathlen:0, which
+ * forbids it: it is re-issued once, same key and subject, with pathlen:1, so
+ * everything it signed (the server certificate) still verifies under either.
  */
 #ifndef CL_CONTROL_CA_H
 #define CL_CONTROL_CA_H
@@ -26,6 +42,15 @@
 #define CTL_NAME_LEN 260   /* "DNS:" + 253 + NUL, or "IP:" + an address */
 #define CTL_CA_RENEW_DAYS 30
 #define CTL_CA_SERVER_DAYS 825
+#define CTL_HOSTS_CA_DAYS 1826       /* five years */
+#define CTL_HOSTS_CA_RENEW_DAYS 400  /* more than a leaf's life: no leaf outlives its issuer by much */
+#define CTL_HOST_CERT_DAYS 365
+#define CTL_HOST_ID_MAX 63           /* [a-z0-9-]{1,63}, as ids in paths */
+#define CTL_ATT_POINT_LEN 97         /* uncompressed P-384 point 0x04 || X || Y */
+#define CTL_ATT_PROOF_LEN 96         /* ECDSA P-384 r || s */
+#define CTL_ATT_POP_LABEL "cloister-attest-pop/1"
+#define CTL_HOST_CERT_DER_MAX 2048   /* a host leaf's DER is ~600 bytes */
+#define CTL_SERIAL_HEX_MAX 40        /* lower-case hex, no leading zeros */
 
 /* The server certificate's subject alternative names, canonical and
  * sorted: "DNS:lowercase.name" or "IP:<inet_ntop form>". */
@@ -58,6 +83,43 @@ CL_MUST_CHECK cl_err ctl_ca_sign_handshake(ctl_ca *ca, const uint8_t *digest, si
 /* The PEM of the server certificate followed by the CA certificate, and the
  * CA certificate alone (borrowed; valid until the next re-issue or free). */
 void ctl_ca_pems(const ctl_ca *ca, const char **chain, size_t *chain_len, const char **ca_pem, size_t *ca_len);
+/* As ctl_ca_pems, for the hosts intermediate (PEM, borrowed). */
+void ctl_ca_hosts_pem(const ctl_ca *ca, const char **pem, size_t *len);
+/* Re-issues the hosts intermediate (same key) if it is missing, within
+ * CTL_HOSTS_CA_RENEW_DAYS of its end at now, or not issued by the root;
+ * *renewed tells. Writes KEYS/hosts-ca.pem (DATA/hosts-ca.pem is written by
+ * ctl_ca_open only: the monitor cannot reach DATA once hardened). */
+CL_MUST_CHECK cl_err ctl_ca_hosts_renew_if_due(ctl_ca *ca, time_t now, bool *renewed);
+/* Sets the server certificate's renewal window in days (default
+ * CTL_CA_RENEW_DAYS; tests make it wider than the certificate's life so
+ * that every check re-issues). */
+void ctl_ca_set_renew_days(ctl_ca *ca, unsigned days);
+
+/* CL_OK if point is an uncompressed P-384 point on the curve, else
+ * CL_ECRYPTO with a detail. Public data only: the worker checks it too,
+ * for a clear answer, before the monitor checks it again. */
+CL_MUST_CHECK cl_err ctl_attest_point_check(const uint8_t point[CTL_ATT_POINT_LEN]);
+/* Checks a proof of possession: proof (r || s) must be an ECDSA P-384
+ * signature by point over SHA-384(CTL_ATT_POP_LABEL || 0x00 || host_id ||
+ * 0x00 || point). CL_ECRYPTO with a detail if the point is not an
+ * uncompressed P-384 point on the curve or the signature does not verify. */
+CL_MUST_CHECK cl_err ctl_attest_pop_verify(const char *host_id, const uint8_t point[CTL_ATT_POINT_LEN],
+					   const uint8_t proof[CTL_ATT_PROOF_LEN]);
+
+/* A host leaf as issued. */
+typedef struct ctl_host_cert {
+	uint8_t der[CTL_HOST_CERT_DER_MAX];
+	size_t der_len;
+	char serial[CTL_SERIAL_HEX_MAX + 1]; /* lower-case hex, no leading zeros */
+	int64_t not_after;                   /* unix seconds */
+} ctl_host_cert;
+
+/* Issues the attestation leaf of host_id for point, after checking the
+ * host id ([a-z0-9-]{1,63}: CL_EINVAL) and the proof (ctl_attest_pop_verify:
+ * CL_ECRYPTO). Nothing is written to disk: the caller records the serial. */
+CL_MUST_CHECK cl_err ctl_ca_issue_host(ctl_ca *ca, const char *host_id, const uint8_t point[CTL_ATT_POINT_LEN],
+				       const uint8_t proof[CTL_ATT_PROOF_LEN], time_t now, ctl_host_cert *out);
+
 /* Frees everything, keys cleared (NULL is fine). */
 void ctl_ca_free(ctl_ca *ca);
 

@@ -35,6 +35,7 @@ typedef struct ctl_server {
 	struct event_base *base;
 	struct evhttp *http;
 	SSL_CTX *ssl;
+	char *root_pem, *hosts_pem; /* the root and hosts CA certificates (PEM) from the monitor, for GET /v1/ca */
 	struct ctl_conns *conns; /* connection admission (conn.h) */
 	struct ctl_mon_client *mon; /* the monitor channel (monitor.h): signs, hashes secrets */
 	ctl_store *store;
@@ -182,6 +183,12 @@ void ctl_sync_host_removed(ctl_server *srv, const char *host_id);
  * flight) at once. kind: "send"|"recv"|"logs". */
 void ctl_op_submit(ctl_server *srv, struct evhttp_request *req, const ctl_enclave *e, const char *kind,
 		   const char *data_b64, size_t data_len, int64_t max, int64_t wait_ms);
+/* As ctl_op_submit for an op whose parameters are the JSON object fields
+ * (taken: merged into the op sent to the host), e.g. kind "attest" with
+ * "nonce", "user_data", "public_key" (api_attest.c). A result with data
+ * answers {"document": data}. */
+void ctl_op_submit_fields(ctl_server *srv, struct evhttp_request *req, const ctl_enclave *e, const char *kind,
+			  json_t *fields);
 /* Appends the host's ops awaiting a result to ops (JSON op objects with
  * "tenant" and "deadline_ms" = ms left at now_ns, less the time the host
  * needs to post a result) and marks them delivered: an op stays until its
@@ -216,7 +223,7 @@ void ctl_ops_tally(ctl_server *srv, const char *tenant_id, const char *host_id, 
 CL_MUST_CHECK cl_err ctl_enclave_access(ctl_req *r, const ctl_enclave *e, uint32_t action);
 /* Describe JSON of an enclave (never the access key hash). */
 json_t *ctl_enclave_json(const ctl_enclave *e);
-/* POST /v1/enclaves/{id}/start|stop|resize|send|recv, GET .../logs. e is loaded and visible. */
+/* POST /v1/enclaves/{id}/start|stop|resize|send|recv|attestation, GET .../logs. e is loaded and visible. */
 void ctl_enclave_action(ctl_req *r, ctl_enclave *e, const char *verb);
 
 /* ---- jobs.c ---- */

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "control/api_attest.h"
 #include "control/conn.h"
 #include "control/control.h"
 #include "control/fw.h"
@@ -265,8 +266,13 @@ static void dispatch(struct evhttp_request *req, void *arg)
 		goto out;
 	}
 	const char *coll = r.seg[1];
-	/* The only unauthenticated /v1 call: a host joining with its join token. */
+	/* Unauthenticated /v1 calls: a host joining with its join token, and
+	 * the public CA certificates and certificate status (GET /v1/ca...). */
 	bool is_register = strcmp(coll, "hosts") == 0 && r.nseg == 3 && strcmp(r.seg[2], "register") == 0;
+	if (strcmp(coll, "ca") == 0) {
+		ctl_api_ca(&r);
+		goto out;
+	}
 	if (!is_register) {
 		cl_err e = ctl_auth(&r);
 		if (e == CL_EPERM) { /* a valid token used outside its scope (engineer) */

@@ -199,6 +199,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "error: CLOISTER_CERT_CHECK_S must be 1..86400\n");
 		return 2;
 	}
+	/* Another, for the re-issue test (tests/integration/control_certs.sh):
+	 * the server certificate's renewal window in days. Wider than its life
+	 * (825), every check finds it due and re-issues it. */
+	const char *window = getenv("CLOISTER_CERT_RENEW_DAYS");
+	if (window && !parse_uint(window, 1, 3650, &o.cert_renew_days)) {
+		fprintf(stderr, "error: CLOISTER_CERT_RENEW_DAYS must be 1..3650\n");
+		return 2;
+	}
 	/* Descriptors first: the connection cap is sized to what the limit allows. */
 	bool clamped = false;
 	if (ctl_conn_fit_limits(&o.lim, &o.fd_soft, &o.fd_hard, &clamped) != CL_OK) {

@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -88,7 +89,15 @@ typedef struct args_secret {
 	char stored[CTL_MON_HASH_MAX + 1];
 } args_secret;
 
-_Static_assert(sizeof(args_sign) <= CL_IPC_ARGS_MAX && sizeof(args_secret) <= CL_IPC_ARGS_MAX, "ipc scratch");
+typedef struct args_issue {
+	char host_id[CTL_HOST_ID_MAX + 1];
+	uint8_t point[CTL_ATT_POINT_LEN];
+	uint8_t proof[CTL_ATT_PROOF_LEN];
+} args_issue;
+
+_Static_assert(sizeof(args_sign) <= CL_IPC_ARGS_MAX && sizeof(args_secret) <= CL_IPC_ARGS_MAX &&
+		       sizeof(args_issue) <= CL_IPC_ARGS_MAX,
+	       "ipc scratch");
 
 static cl_err decode_sign(cl_buf *req, void *out)
 {
@@ -119,6 +128,16 @@ static cl_err decode_verify(cl_buf *req, void *out)
 	return cl_ipc_get_str(req, a->stored, sizeof(a->stored));
 }
 
+/* Syntax only: the sizes are exact; what they mean is run_issue's. */
+static cl_err decode_issue(cl_buf *req, void *out)
+{
+	args_issue *a = out;
+	CL_GUARD(cl_ipc_get_str(req, a->host_id, sizeof(a->host_id)));
+	CL_ENSURE(a->host_id[0] != '\0', CL_EINVAL, "empty host id");
+	CL_GUARD(cl_ipc_get_fixed(req, a->point, sizeof(a->point)));
+	return cl_ipc_get_fixed(req, a->proof, sizeof(a->proof));
+}
+
 /* ---------------------------------------------------------------- runs (meaning) */
 
 static cl_err run_sign(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
@@ -145,9 +164,38 @@ static cl_err run_get_certs(void *ctx, const cl_ipc_peer *peer, const void *args
 	 * near its end is re-issued. A failure keeps the current one. */
 	if (ctl_ca_renew_if_due(m->ca, time(NULL), &renewed) != CL_OK)
 		cl_error("monitor: cannot re-issue the server certificate: %s", cl_error_detail());
+	if (ctl_ca_hosts_renew_if_due(m->ca, time(NULL), &renewed) != CL_OK)
+		cl_error("monitor: cannot re-issue the hosts CA certificate: %s", cl_error_detail());
 	ctl_ca_pems(m->ca, &chain, &nchain, &ca, &nca);
 	CL_GUARD(cl_ipc_put_bytes(ans, chain, nchain));
+	CL_GUARD(cl_ipc_put_bytes(ans, ca, nca));
+	ctl_ca_hosts_pem(m->ca, &ca, &nca);
 	return cl_ipc_put_bytes(ans, ca, nca);
+}
+
+/* The worker asks on behalf of a host that authenticated with its own
+ * token and whose id the worker took from its path: the monitor cannot
+ * check the token, but it checks that the key is a P-384 point, that the
+ * proof is that key's signature over this host id (so a worker cannot have
+ * a key certified that the host does not hold, nor move a proof to another
+ * host) and issues nothing else but a leaf (ca.h). */
+static cl_err run_issue(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
+{
+	ctl_monitor *m = ctx;
+	const args_issue *a = args;
+	ctl_host_cert *c = malloc(sizeof(*c));
+	cl_err err;
+	CL_ENSURE(c != NULL, CL_ENOMEM, "out of memory");
+	CL_GUARD_OUT(err, ctl_ca_issue_host(m->ca, a->host_id, a->point, a->proof, time(NULL), c));
+	CL_GUARD_OUT(err, cl_ipc_put_bytes(ans, c->der, c->der_len));
+	CL_GUARD_OUT(err, cl_ipc_put_str(ans, c->serial));
+	CL_GUARD_OUT(err, cl_buf_put_be64(ans, (uint64_t)c->not_after));
+	m->issued++;
+	cl_info("monitor: host attestation certificate issued host=%s serial=%s not_after=%lld", a->host_id,
+		c->serial, (long long)c->not_after);
+out:
+	free(c);
+	return err;
 }
 
 static cl_err run_hash(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
@@ -176,6 +224,8 @@ static const cl_ipc_handler handlers[] = {
 	{CTL_MON_HASH_SECRET, "hash-secret", 2 + CTL_MON_SECRET_MAX, decode_secret, run_hash, 0},
 	{CTL_MON_VERIFY_SECRET, "verify-secret", 2 + CTL_MON_SECRET_MAX + 2 + CTL_MON_HASH_MAX, decode_verify,
 	 run_verify, 0},
+	{CTL_MON_ISSUE_HOST_CERT, "issue-host-cert", 2 + CTL_HOST_ID_MAX + 4 + CTL_ATT_POINT_LEN + 4 + CTL_ATT_PROOF_LEN,
+	 decode_issue, run_issue, 0},
 };
 
 void ctl_monitor_init(ctl_monitor *m, ctl_ca *ca, const uint8_t *pepper, int fd)
@@ -266,6 +316,8 @@ int ctl_monitor_main(int fd, const ctl_monitor_opts *o)
 	CL_GUARD_OUT(err, load_pepper(o->keys_dir, pepper.ptr));
 	snprintf(ca_pem, sizeof(ca_pem), "%s/ca.pem", o->data_dir);
 	CL_GUARD_OUT(err, ctl_ca_open(o->keys_dir, ca_pem, o->names, time(NULL), &ca));
+	if (o->renew_days)
+		ctl_ca_set_renew_days(ca, o->renew_days);
 	ctl_monitor_init(&m, ca, pepper.ptr, fd);
 	if (!o->no_harden) {
 		/* Read-write to the key directory (re-issued certificates), nothing
@@ -278,9 +330,9 @@ int ctl_monitor_main(int fd, const ctl_monitor_opts *o)
 	cl_info("monitor: serving, pepper in %s memory, landlock ABI %d, seccomp %s",
 		cl_secmem_kind_name(pepper.kind), rep.landlock_abi, rep.seccomp_applied ? "on" : "off");
 	err = serve(&m);
-	cl_info("monitor: channel closed signs=%llu hashes=%llu verifies=%llu refused=%llu",
+	cl_info("monitor: channel closed signs=%llu hashes=%llu verifies=%llu issued=%llu refused=%llu",
 		(unsigned long long)m.signs, (unsigned long long)m.hashes, (unsigned long long)m.verifies,
-		(unsigned long long)m.ipc.refused);
+		(unsigned long long)m.issued, (unsigned long long)m.ipc.refused);
 out:
 	if (err != CL_OK)
 		cl_error("monitor: %s: %s", cl_err_name(err), cl_error_detail());

@@ -18,16 +18,26 @@
  *                   -> bytes r||s (96): ECDSA P-384 with the server key
  *   GET_CERTS       (empty)
  *                   -> bytes chain PEM (server certificate, then the CA's),
- *                      bytes CA certificate PEM. Re-issues the server
- *                      certificate first if it is due (ca.h).
+ *                      bytes CA certificate PEM, bytes hosts CA PEM.
+ *                      Re-issues the server certificate and the hosts CA
+ *                      first if they are due (ca.h).
  *   HASH_SECRET     str secret (1..CTL_MON_SECRET_MAX bytes)
  *                   -> str "v2$..." (pepper, then salt: ctl_secret_hash_v2)
  *   VERIFY_SECRET   str secret, str stored hash (v1 or v2)
  *                   -> u8 1 if it matches, 0 if not (a mismatch is an
  *                      answer, not a refusal: a wrong token is routine)
+ *   ISSUE_HOST_CERT str host id ([a-z0-9-]{1,63}), bytes point (97: an
+ *                   uncompressed P-384 point on the curve), bytes proof
+ *                   (96: r || s, ECDSA by point over the proof-of-possession
+ *                   digest, ca.h ctl_attest_pop_verify)
+ *                   -> bytes DER host leaf, str serial (hex), u64 not_after
+ *                      (unix s). The monitor checks the proof itself: the
+ *                      worker cannot have a key certified that the host
+ *                      does not hold, nor for another host id.
  *
  * The worker never learns a private byte or the pepper: the answers are a
- * signature, public certificates, a hash, a bit.
+ * signature, public certificates, a hash, a bit. The hosts CA key signs
+ * only host leaves whose proof checked out.
  */
 #ifndef CL_CONTROL_MONITOR_H
 #define CL_CONTROL_MONITOR_H
@@ -47,6 +57,7 @@ enum ctl_mon_req {
 	CTL_MON_GET_CERTS = 2,
 	CTL_MON_HASH_SECRET = 3,
 	CTL_MON_VERIFY_SECRET = 4,
+	CTL_MON_ISSUE_HOST_CERT = 5,
 };
 
 #define CTL_MON_MSG_MAX (32u * 1024)  /* whole message cap, both directions */
@@ -80,7 +91,7 @@ typedef struct ctl_monitor {
 	ctl_ca *ca;                      /* borrowed */
 	const uint8_t *pepper;           /* CTL_MON_PEPPER_LEN bytes, borrowed (secret memory) */
 	cl_ipc_server ipc;
-	uint64_t signs, hashes, verifies; /* counters for the log */
+	uint64_t signs, hashes, verifies, issued; /* counters for the log */
 } ctl_monitor;
 
 /* Binds a monitor to channel fd (not owned; -1 for the fuzzer). */
@@ -90,6 +101,7 @@ typedef struct ctl_monitor_opts {
 	const char *data_dir;   /* DATA (ca.pem lives here) */
 	const char *keys_dir;   /* DATA/keys */
 	const ctl_names *names; /* the server certificate's names */
+	unsigned renew_days;    /* server certificate renewal window; 0: CTL_CA_RENEW_DAYS */
 	bool no_harden;         /* tests only */
 } ctl_monitor_opts;
 
@@ -114,8 +126,15 @@ void ctl_mon_client_init(ctl_mon_client *c, int fd);
 
 /* SIGN_HANDSHAKE: r||s of digest[len] with the server key. */
 CL_MUST_CHECK cl_err ctl_mon_sign(ctl_mon_client *c, const uint8_t *digest, size_t len, uint8_t sig[96]);
-/* GET_CERTS: *chain and *ca are NUL-terminated PEM the caller frees. */
-CL_MUST_CHECK cl_err ctl_mon_get_certs(ctl_mon_client *c, char **chain, char **ca);
+/* GET_CERTS: *chain, *ca and *hosts (the hosts CA) are NUL-terminated PEM
+ * the caller frees. */
+CL_MUST_CHECK cl_err ctl_mon_get_certs(ctl_mon_client *c, char **chain, char **ca, char **hosts);
+/* ISSUE_HOST_CERT: the monitor checks proof and issues host_id's leaf for
+ * point into *out. CL_ECRYPTO for a bad point or proof, CL_EINVAL for a
+ * bad host id (the monitor refused: it logged why). */
+CL_MUST_CHECK cl_err ctl_mon_issue_host_cert(ctl_mon_client *c, const char *host_id,
+					     const uint8_t point[CTL_ATT_POINT_LEN],
+					     const uint8_t proof[CTL_ATT_PROOF_LEN], ctl_host_cert *out);
 /* HASH_SECRET: the stored form of secret into out[outlen]. */
 CL_MUST_CHECK cl_err ctl_mon_hash_secret(ctl_mon_client *c, const char *secret, char *out, size_t outlen);
 /* VERIFY_SECRET: CL_OK if secret matches stored, CL_EAUTH if not, another
@@ -125,7 +144,9 @@ CL_MUST_CHECK cl_err ctl_mon_verify_secret(ctl_mon_client *c, const char *secret
 /* An SSL_CTX for the worker: the chain from GET_CERTS and a remote key
  * (common/remote_key.h) that asks c to sign each handshake. c must outlive
  * the context. *chain_digest receives the SHA-256 of the chain PEM (to see
- * a re-issue). The caller owns *out. */
-CL_MUST_CHECK cl_err ctl_mon_tls_ctx(ctl_mon_client *c, SSL_CTX **out, uint8_t chain_digest[32]);
+ * a re-issue). The caller owns *out, and *ca and *hosts (the root and the
+ * hosts CA PEM, as GET_CERTS answered; either may be NULL: not wanted). */
+CL_MUST_CHECK cl_err ctl_mon_tls_ctx(ctl_mon_client *c, SSL_CTX **out, uint8_t chain_digest[32], char **ca,
+				     char **hosts);
 
 #endif

@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,28 +70,62 @@ static cl_err dup_pem(const uint8_t *p, size_t n, char **out)
 	return CL_OK;
 }
 
-cl_err ctl_mon_get_certs(ctl_mon_client *c, char **chain, char **ca)
+cl_err ctl_mon_get_certs(ctl_mon_client *c, char **chain, char **ca, char **hosts)
 {
 	cl_buf req, ans;
-	const uint8_t *p = NULL, *q = NULL;
-	size_t n = 0, m = 0;
+	const uint8_t *p = NULL, *q = NULL, *h = NULL;
+	size_t n = 0, m = 0, k = 0;
 	cl_err err;
-	*chain = *ca = NULL;
+	*chain = *ca = *hosts = NULL;
 	cl_buf_init(&req, 0);
 	cl_buf_init(&ans, CTL_MON_MSG_MAX);
 	CL_GUARD_OUT(err, call(c, CTL_MON_GET_CERTS, &req, &ans));
 	if (cl_ipc_get_bytes(&ans, CTL_MON_MSG_MAX, &p, &n) != CL_OK ||
-	    cl_ipc_get_bytes(&ans, CTL_MON_MSG_MAX, &q, &m) != CL_OK || cl_ipc_get_end(&ans) != CL_OK) {
+	    cl_ipc_get_bytes(&ans, CTL_MON_MSG_MAX, &q, &m) != CL_OK ||
+	    cl_ipc_get_bytes(&ans, CTL_MON_MSG_MAX, &h, &k) != CL_OK || cl_ipc_get_end(&ans) != CL_OK) {
 		err = cl_errorf(CL_EPROTO, "monitor: malformed certificates answer");
 		goto out;
 	}
 	CL_GUARD_OUT(err, dup_pem(p, n, chain));
 	CL_GUARD_OUT(err, dup_pem(q, m, ca));
+	CL_GUARD_OUT(err, dup_pem(h, k, hosts));
 out:
 	if (err != CL_OK) {
 		free(*chain);
-		*chain = NULL;
+		free(*ca);
+		*chain = *ca = NULL;
 	}
+	cl_buf_free(&req);
+	cl_buf_free(&ans);
+	return err;
+}
+
+cl_err ctl_mon_issue_host_cert(ctl_mon_client *c, const char *host_id, const uint8_t point[CTL_ATT_POINT_LEN],
+			       const uint8_t proof[CTL_ATT_PROOF_LEN], ctl_host_cert *out)
+{
+	cl_buf req, ans;
+	const uint8_t *p = NULL;
+	size_t n = 0;
+	uint64_t not_after = 0;
+	cl_err err;
+	memset(out, 0, sizeof(*out));
+	CL_ENSURE(strlen(host_id) <= CTL_HOST_ID_MAX, CL_EINVAL, "host id too long");
+	cl_buf_init(&req, 2 + CTL_HOST_ID_MAX + 4 + CTL_ATT_POINT_LEN + 4 + CTL_ATT_PROOF_LEN);
+	cl_buf_init(&ans, 4 + CTL_HOST_CERT_DER_MAX + 2 + CTL_SERIAL_HEX_MAX + 8);
+	CL_GUARD_OUT(err, cl_ipc_put_str(&req, host_id));
+	CL_GUARD_OUT(err, cl_ipc_put_bytes(&req, point, CTL_ATT_POINT_LEN));
+	CL_GUARD_OUT(err, cl_ipc_put_bytes(&req, proof, CTL_ATT_PROOF_LEN));
+	CL_GUARD_OUT(err, call(c, CTL_MON_ISSUE_HOST_CERT, &req, &ans));
+	if (cl_ipc_get_bytes(&ans, sizeof(out->der), &p, &n) != CL_OK || n == 0 ||
+	    cl_ipc_get_str(&ans, out->serial, sizeof(out->serial)) != CL_OK || !out->serial[0] ||
+	    cl_buf_get_be64(&ans, &not_after) != CL_OK || not_after > INT64_MAX || cl_ipc_get_end(&ans) != CL_OK) {
+		err = cl_errorf(CL_EPROTO, "monitor: malformed certificate answer");
+		goto out;
+	}
+	memcpy(out->der, p, n);
+	out->der_len = n;
+	out->not_after = (int64_t)not_after;
+out:
 	cl_buf_free(&req);
 	cl_buf_free(&ans);
 	return err;
@@ -146,9 +181,10 @@ static cl_err remote_sign(void *ctx, const uint8_t *digest, size_t len, uint8_t 
 	return ctl_mon_sign(ctx, digest, len, sig);
 }
 
-cl_err ctl_mon_tls_ctx(ctl_mon_client *c, SSL_CTX **out, uint8_t chain_digest[32])
+cl_err ctl_mon_tls_ctx(ctl_mon_client *c, SSL_CTX **out, uint8_t chain_digest[32], char **ca_out,
+		       char **hosts_out)
 {
-	char *chain = NULL, *ca = NULL;
+	char *chain = NULL, *ca = NULL, *hosts = NULL;
 	BIO *bio = NULL;
 	X509 *leaf = NULL;
 	EVP_PKEY *key = NULL;
@@ -157,7 +193,7 @@ cl_err ctl_mon_tls_ctx(ctl_mon_client *c, SSL_CTX **out, uint8_t chain_digest[32
 	size_t plen = 0;
 	cl_err err;
 	*out = NULL;
-	CL_GUARD_OUT(err, ctl_mon_get_certs(c, &chain, &ca));
+	CL_GUARD_OUT(err, ctl_mon_get_certs(c, &chain, &ca, &hosts));
 	CL_GUARD_OUT(err, cl_sha256(chain, strlen(chain), chain_digest));
 	/* The leaf's public point makes the remote key: nothing private here. */
 	if (!(bio = BIO_new_mem_buf(chain, -1)) || !(leaf = PEM_read_bio_X509(bio, NULL, NULL, NULL)) ||
@@ -170,6 +206,14 @@ cl_err ctl_mon_tls_ctx(ctl_mon_client *c, SSL_CTX **out, uint8_t chain_digest[32
 	CL_GUARD_OUT(err, cl_remote_key_new(point, remote_sign, c, &key));
 	CL_GUARD_OUT(err, ctl_tls_ctx_new(chain, key, &ctx));
 	*out = ctx;
+	if (ca_out) {
+		*ca_out = ca;
+		ca = NULL;
+	}
+	if (hosts_out) {
+		*hosts_out = hosts;
+		hosts = NULL;
+	}
 out:
 	ERR_clear_error();
 	EVP_PKEY_free(key); /* the context holds its own reference */
@@ -177,5 +221,6 @@ out:
 	BIO_free(bio);
 	free(chain);
 	free(ca);
+	free(hosts);
 	return err;
 }

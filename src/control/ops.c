@@ -1,4 +1,5 @@
-/* ops.c — channel requests (send/recv/logs) relayed to an enclave's host.
+/* ops.c — channel requests (send/recv/logs) and attestation requests
+ * (attest) relayed to an enclave's host.
  *
  * The tenant's HTTP request is held; the op rides the host's next sync
  * answer with its tenant and the ms left until its deadline; the host posts
@@ -49,6 +50,7 @@ struct ctl_op {
 	char tenant_id[CTL_ID_MAX];
 	char kind[8];
 	char *data_b64; /* send only */
+	json_t *fields; /* attest: the op's parameters (nonce, user_data, public_key), or NULL */
 	size_t data_len;
 	int64_t max, wait_ms;
 	uint64_t deadline_ns; /* monotonic: 504 then */
@@ -63,6 +65,7 @@ struct ctl_op {
 
 static void op_free(ctl_op *op)
 {
+	json_decref(op->fields);
 	if (op->close_ev)
 		event_free(op->close_ev);
 	if (op->timer)
@@ -209,13 +212,29 @@ void ctl_ops_tally(ctl_server *srv, const char *tenant_id, const char *host_id, 
 	}
 }
 
+static void submit(ctl_server *srv, struct evhttp_request *req, const ctl_enclave *e, const char *kind,
+		   const char *data_b64, size_t data_len, int64_t max, int64_t wait_ms, json_t *fields);
+
 void ctl_op_submit(ctl_server *srv, struct evhttp_request *req, const ctl_enclave *e, const char *kind,
 		   const char *data_b64, size_t data_len, int64_t max, int64_t wait_ms)
+{
+	submit(srv, req, e, kind, data_b64, data_len, max, wait_ms, NULL);
+}
+
+void ctl_op_submit_fields(ctl_server *srv, struct evhttp_request *req, const ctl_enclave *e, const char *kind,
+			  json_t *fields)
+{
+	submit(srv, req, e, kind, NULL, 0, 0, 0, fields);
+}
+
+static void submit(ctl_server *srv, struct evhttp_request *req, const ctl_enclave *e, const char *kind,
+		   const char *data_b64, size_t data_len, int64_t max, int64_t wait_ms, json_t *fields)
 {
 	unsigned all, tenant, tenant_host;
 	char msg[160];
 	ctl_ops_tally(srv, e->tenant_id, e->host_id, &all, &tenant, &tenant_host);
 	if (all >= CTL_OPS_MAX) {
+		json_decref(fields);
 		reply_limit(srv, req, CL_EUNAVAIL, "too many channel operations in flight; retry later");
 		return;
 	}
@@ -224,10 +243,17 @@ void ctl_op_submit(ctl_server *srv, struct evhttp_request *req, const ctl_enclav
 			 "retry later", tenant, CTL_OPS_TENANT_MAX, CTL_OPS_TENANT_HOST_MAX);
 		cl_debug("op refused: tenant over budget tenant=%s host=%s inflight=%u on_host=%u", e->tenant_id,
 			e->host_id, tenant, tenant_host);
+		json_decref(fields);
 		reply_limit(srv, req, CL_ELIMIT, msg);
 		return;
 	}
 	ctl_op *op = calloc(1, sizeof(*op));
+	if (op) {
+		op->fields = fields;
+		fields = NULL;
+	} else {
+		json_decref(fields);
+	}
 	if (!op || cl_random_id("op-", op->id, sizeof(op->id)) != CL_OK ||
 	    (data_b64 && !(op->data_b64 = strdup(data_b64))) ||
 	    !(op->timer = evtimer_new(srv->base, on_op_timeout, op))) {
@@ -294,6 +320,10 @@ void ctl_ops_take(ctl_server *srv, const char *host_id, json_t *ops, json_t *can
 			continue;
 		if (op->data_b64)
 			json_object_set_new(o, "data", json_string(op->data_b64));
+		if (op->fields && json_object_update_missing(o, op->fields) != 0) {
+			json_decref(o);
+			continue;
+		}
 		json_array_append_new(ops, o);
 		op->delivered = true;
 	}
@@ -333,6 +363,11 @@ cl_err ctl_op_complete(ctl_server *srv, const char *host_id, const char *op_id, 
 			ctl_reply_error(srv, req, CL_EUNAVAIL, msg);
 	} else if (strcmp(op->kind, "send") == 0) {
 		ctl_reply_json(srv, req, 200, json_pack("{s:I}", "sent", (json_int_t)op->data_len));
+	} else if (strcmp(op->kind, "attest") == 0) {
+		if (!data || !data[0])
+			ctl_reply_error(srv, req, CL_EUNAVAIL, "host: no attestation document in its answer");
+		else
+			ctl_reply_json(srv, req, 200, json_pack("{s:s}", "document", data));
 	} else {
 		ctl_reply_json(srv, req, 200, json_pack("{s:s}", "data", data ? data : ""));
 	}

@@ -28,6 +28,7 @@ static const ctl_route routes[] = {
 	{EVHTTP_REQ_POST, "/v1/hosts/join-tokens", CTL_BODY_JSON},
 	{EVHTTP_REQ_POST, "/v1/hosts/*/sync", CTL_BODY_JSON},
 	{EVHTTP_REQ_POST, "/v1/hosts/*/ops/*", CTL_BODY_JSON},
+	{EVHTTP_REQ_POST, "/v1/hosts/*/attestation-key", CTL_BODY_JSON},
 	{EVHTTP_REQ_POST, "/v1/hosts/*/power-cycle", CTL_BODY_JSON},
 	{EVHTTP_REQ_POST, "/v1/hosts/*/clear-quarantine", CTL_BODY_JSON},
 	{EVHTTP_REQ_GET, "/v1/hosts/*/fw", CTL_BODY_NONE},
@@ -68,6 +69,10 @@ static const ctl_route routes[] = {
 	{EVHTTP_REQ_POST, "/v1/enclaves/*/send", CTL_BODY_JSON},
 	{EVHTTP_REQ_POST, "/v1/enclaves/*/recv", CTL_BODY_JSON},
 	{EVHTTP_REQ_GET, "/v1/enclaves/*/logs", CTL_BODY_NONE},
+	{EVHTTP_REQ_POST, "/v1/enclaves/*/attestation", CTL_BODY_JSON},
+	{EVHTTP_REQ_GET, "/v1/ca", CTL_BODY_NONE},
+	{EVHTTP_REQ_GET, "/v1/ca/hosts", CTL_BODY_NONE},
+	{EVHTTP_REQ_GET, "/v1/ca/certificates/*", CTL_BODY_NONE},
 	{EVHTTP_REQ_GET, "/v1/jobs/*", CTL_BODY_NONE},
 };
 

@@ -535,6 +535,13 @@ cl_err ctl_store_hosts_mark_lost(ctl_store *st, int64_t cutoff_ms, int *n)
 	cl_err err;
 	*n = 0;
 	CL_GUARD(ctl_store_begin(st));
+	/* a lost host's attestation certificates are revoked with it (a host
+	 * back from lost asks for a new one: sync's attestation_serial) */
+	CL_GUARD_OUT(err, CTL_PREP(st, &q,
+				   "UPDATE host_certs SET revoked_at=?, reason='lost' WHERE revoked_at=0 AND host_id IN"
+				   " (SELECT id FROM hosts WHERE state='ready' AND last_seen<?)",
+				   CTL_INT(cl_now_wall_ms() / 1000), CTL_INT(cutoff_ms)));
+	CL_GUARD_OUT(err, ctl_store_run(st, q, "host certificates", NULL));
 	CL_GUARD_OUT(err,
 		     CTL_PREP(st, &q,
 			      "UPDATE enclaves SET state='lost' WHERE state NOT IN ('destroying','lost') AND host_id IN"

@@ -109,6 +109,15 @@ static const char *const migrations[] = {
 	" SELECT host_id,eligible,quarantined,window_open,devices,updated_at FROM host_fw;"
 	"DROP TABLE host_fw;"
 	"ALTER TABLE host_fw_v6 RENAME TO host_fw;",
+	/* 7: hosts' attestation certificates (store_cert.c: what revocation and
+	 * GET /v1/ca/certificates/{serial} need; times in unix seconds but
+	 * issued_at in ms) and the measurement registers a host reports for an
+	 * enclave (a JSON object text, '' = none). */
+	"CREATE TABLE host_certs(serial TEXT PRIMARY KEY, host_id TEXT NOT NULL, key_sha256 TEXT NOT NULL,"
+	" issued_at INTEGER NOT NULL, not_after INTEGER NOT NULL, revoked_at INTEGER NOT NULL DEFAULT 0,"
+	" reason TEXT NOT NULL DEFAULT '');"
+	"CREATE INDEX host_certs_host ON host_certs(host_id, revoked_at, issued_at);"
+	"ALTER TABLE enclaves ADD COLUMN pcrs TEXT NOT NULL DEFAULT '';",
 };
 
 cl_err ctl_store_migrate(ctl_store *st, int *version)

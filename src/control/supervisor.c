@@ -104,7 +104,10 @@ static cl_err spawn_pair(sup *s)
 	fflush(NULL);
 	pid_t m = fork();
 	if (m == 0) {
-		ctl_monitor_opts mo = {.data_dir = s->o->data, .keys_dir = s->keys, .names = &s->o->names};
+		ctl_monitor_opts mo = {.data_dir = s->o->data,
+					.keys_dir = s->keys,
+					.names = &s->o->names,
+					.renew_days = s->o->cert_renew_days};
 		child_prologue(parent, "cloister-control/monitor");
 		prctl(PR_SET_NAME, "cl-monitor", 0, 0, 0);
 		int rc = ctl_monitor_main(ch[0], &mo); /* closes everything but its channel */

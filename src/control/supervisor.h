@@ -43,6 +43,7 @@ typedef struct ctl_options {
 	unsigned long fd_soft, fd_hard;
 	ctl_names names;
 	unsigned cert_check_s; /* worker's GET_CERTS period (CTL_CERT_CHECK_S) */
+	unsigned cert_renew_days; /* server certificate renewal window (tests; 0: CTL_CA_RENEW_DAYS) */
 } ctl_options;
 
 /* The worker's identity after the drop: CTL_WORKER_UID when the service

@@ -30,7 +30,9 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "control/control.h"
+#include "control/api_attest.h"
 #include "control/fw.h"
+#include "control/store_cert.h"
 #include "control/store_jobwait.h"
 #include "control/validate.h"
 
@@ -95,15 +97,20 @@ static void answer(ctl_server *srv, struct evhttp_request *req, const char *host
 		ctl_image im;
 		if (ctl_store_image_get(srv->store, e->image_id, &im) != CL_OK)
 			continue; /* cannot happen: images are never deleted */
-		json_array_append_new(encs, json_pack("{s:s,s:s,s:s,s:I,s:I,s:s}", "id", e->id, "image", e->image_id,
-						      "image_sha384", im.sha384, "memory_mib",
+		/* tenant and name: the launch configuration the host measures (PCR3) */
+		json_array_append_new(encs, json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:s}", "id", e->id, "image",
+						      e->image_id, "image_sha384", im.sha384, "memory_mib",
 						      (json_int_t)e->memory_mib, "cpus", (json_int_t)e->cpus,
-						      "desired", desired));
+						      "desired", desired, "tenant", e->tenant_id, "name", e->name));
 	}
 	free(es);
 	if (with_ops)
 		ctl_ops_take(srv, host_id, ops, cancel, cl_now_mono_ns());
-	json_t *ans = json_pack("{s:I,s:o,s:o}", "generation", (json_int_t)h.generation, "enclaves", encs, "ops", ops);
+	/* the serial of its newest valid attestation certificate (null: none,
+	 * e.g. revoked when it was lost): the agent asks again when it differs
+	 * from the one it holds */
+	json_t *ans = json_pack("{s:I,s:o,s:o,s:o}", "generation", (json_int_t)h.generation, "enclaves", encs, "ops",
+				ops, "attestation_serial", ctl_attest_sync_serial(srv, host_id));
 	ctl_host_clear(&h);
 	if (ans && json_array_size(cancel) > 0 && json_object_set(ans, "cancel", cancel) != 0) {
 		json_decref(ans);
@@ -226,6 +233,19 @@ static cl_err guard_vanished(ctl_store *st, const char *host_id, int64_t now)
 	return ctl_store_fw_event_insert(st, host_id, "guard_missing", 0,
 					 "host synced without its firmware guard report", now);
 }
+/* Keeps the registers the host measured at the enclave's launch (validated
+ * by ctl_parse_pcrs), written only when they changed. */
+static cl_err store_pcrs(ctl_store *st, const char *enclave_id, json_t *pcrs)
+{
+	char *now = json_dumps(pcrs, JSON_COMPACT | JSON_SORT_KEYS), *had = NULL;
+	cl_err err = now ? ctl_store_enclave_pcrs_get(st, enclave_id, &had) : CL_ENOMEM;
+	if (err == CL_OK && strcmp(had, now) != 0)
+		err = ctl_store_enclave_pcrs_set(st, enclave_id, now);
+	free(now);
+	free(had);
+	return err;
+}
+
 /* Applies the host's report in one transaction. */
 static cl_err apply_report(ctl_server *srv, const char *host_id, ctl_sync_req *s, const ctl_fw_report *fw)
 {
@@ -263,9 +283,12 @@ static cl_err apply_report(ctl_server *srv, const char *host_id, ctl_sync_req *s
 		for (size_t k = 0; k < s->nenclaves && !rep; k++)
 			if (strcmp(s->enclaves[k].id, e->id) == 0)
 				rep = &s->enclaves[k];
-		if (rep)
+		if (rep) {
 			CL_GUARD_OUT(err, ctl_jobs_observe(srv, e, rep->state, rep->memory_mib, rep->error,
 							   rep->has_exit, rep->exit_status));
+			if (rep->pcrs)
+				CL_GUARD_OUT(err, store_pcrs(st, e->id, rep->pcrs));
+		}
 		else if (strcmp(e->desired, "gone") == 0)
 			CL_GUARD_OUT(err, ctl_jobs_gone(srv, e));
 		else if (strcmp(e->state, "pending") != 0) {

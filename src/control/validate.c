@@ -8,7 +8,7 @@
 #include "common/util.h"
 
 static const char *const action_names[] = {"describe", "list", "start", "stop", "destroy",
-					   "resize",   "send", "recv",  "logs"};
+					   "resize",   "send", "recv",  "logs", "attest"};
 
 uint32_t ctl_action_bit(const char *name)
 {
@@ -332,7 +332,7 @@ cl_err ctl_parse_sync(json_t *body, ctl_sync_req *out)
 {
 	static const char *const allowed[] = {"generation", "wait_ms", "capabilities", "enclaves", "results",
 					      "firmware", NULL};
-	static const char *const eallowed[] = {"id", "state", "memory_mib", "exit_status", "error", NULL};
+	static const char *const eallowed[] = {"id", "state", "memory_mib", "exit_status", "error", "pcrs", NULL};
 	static const char *const states[] = {"running", "stopped", "exited", "failed"};
 	cl_err err = CL_OK;
 	memset(out, 0, sizeof(*out));
@@ -376,6 +376,8 @@ cl_err ctl_parse_sync(json_t *body, ctl_sync_req *out)
 			e->has_exit = json_object_get(v, "exit_status") != NULL;
 			CL_GUARD_OUT(err, get_int(v, "exit_status", false, INT32_MIN, INT32_MAX, &e->exit_status));
 			CL_GUARD_OUT(err, get_str(v, "error", false, 1024, &e->error));
+			if ((e->pcrs = json_object_get(v, "pcrs")))
+				CL_GUARD_OUT(err, ctl_parse_pcrs(e->pcrs));
 			out->nenclaves++;
 		}
 	}
@@ -494,4 +496,100 @@ cl_err ctl_parse_token_req(json_t *body, const char **tenant_id, const char **na
 			*kind = kinds[i];
 	CL_ENSURE(*kind, CL_EINVAL, "field \"kind\" must be \"admin\", \"tenant\", \"engineer\" or \"metrics\"");
 	return CL_OK;
+}
+
+/* ---- attestation ---- */
+
+cl_err ctl_parse_pcrs(json_t *pcrs)
+{
+	const char *k;
+	json_t *v;
+	CL_ENSURE(json_is_object(pcrs) && json_object_size(pcrs) <= CTL_PCR_INDEX_MAX + 1, CL_EINVAL,
+		  "field \"pcrs\" must be an object of at most %d registers", CTL_PCR_INDEX_MAX + 1);
+	json_object_foreach(pcrs, k, v)
+	{
+		size_t n = strlen(k);
+		bool num = n >= 1 && n <= 2 && k[0] >= '0' && k[0] <= '9' && (n == 1 || (k[0] != '0' && k[1] >= '0' &&
+											 k[1] <= '9'));
+		CL_ENSURE(num && (n == 1 || (k[0] - '0') * 10 + (k[1] - '0') <= CTL_PCR_INDEX_MAX), CL_EINVAL,
+			  "pcrs: keys are register numbers 0..15");
+		const char *h = json_is_string(v) ? json_string_value(v) : NULL;
+		bool hex = h && json_string_length(v) == 96;
+		for (size_t i = 0; hex && i < 96; i++)
+			hex = (h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f');
+		CL_ENSURE(hex, CL_EINVAL, "pcrs.%s must be 96 lower-case hex digits", k);
+	}
+	return CL_OK;
+}
+
+/* Base64 field of exactly n decoded bytes into out. */
+static cl_err get_b64_fixed(json_t *o, const char *key, uint8_t *out, size_t n)
+{
+	const char *s = NULL;
+	cl_buf b;
+	CL_GUARD(get_str(o, key, true, 4 * ((n + 2) / 3), &s));
+	cl_buf_init(&b, n + 3);
+	cl_err err = cl_base64_decode(s, &b);
+	if (err != CL_OK || b.len != n)
+		err = cl_errorf(CL_EINVAL, "field \"%s\" must be the base64 of %zu bytes", key, n);
+	else
+		memcpy(out, b.data, n);
+	cl_buf_free(&b);
+	return err;
+}
+
+cl_err ctl_parse_attest_key(json_t *body, uint8_t point[97], uint8_t proof[96])
+{
+	static const char *const allowed[] = {"public_key", "proof", NULL};
+	CL_GUARD(only_keys(body, "attestation key", allowed));
+	CL_GUARD(get_b64_fixed(body, "public_key", point, 97));
+	return get_b64_fixed(body, "proof", proof, 96);
+}
+
+/* Optional base64 field of at most max decoded bytes, copied into fields. */
+static cl_err attest_b64(json_t *body, const char *key, size_t max, json_t *fields)
+{
+	const char *s = NULL;
+	size_t n = 0;
+	CL_GUARD(get_str(body, key, false, 4 * ((max + 2) / 3), &s));
+	if (!s)
+		return CL_OK;
+	if (check_base64(s, max, &n) != CL_OK)
+		return cl_errorf(CL_EINVAL, "field \"%s\" must be base64 of at most %zu bytes", key, max);
+	return json_object_set_new(fields, key, json_string(s)) == 0 ? CL_OK : CL_ENOMEM;
+}
+
+cl_err ctl_parse_attest_req(json_t *body, json_t **fields)
+{
+	static const char *const allowed[] = {"nonce", "user_data", "public_key", NULL};
+	const char *hex = NULL;
+	uint8_t *raw = NULL;
+	char *b64 = NULL;
+	json_t *f = json_object();
+	cl_err err = CL_OK;
+	*fields = NULL;
+	CL_ENSURE(f != NULL, CL_ENOMEM, "out of memory");
+	CL_GUARD_OUT(err, only_keys(body, "attestation", allowed));
+	CL_GUARD_OUT(err, get_str(body, "nonce", false, 2 * CTL_ATT_NONCE_MAX, &hex));
+	if (hex) {
+		size_t n = strlen(hex);
+		if (n == 0 || n % 2 != 0 || !(raw = malloc(n / 2)) || cl_hex_decode(hex, raw, n / 2) != CL_OK) {
+			err = cl_errorf(CL_EINVAL, "field \"nonce\" must be hex of 1..%d bytes", CTL_ATT_NONCE_MAX);
+			goto out;
+		}
+		CL_GUARD_OUT(err, cl_base64_encode(raw, n / 2, &b64));
+		if (json_object_set_new(f, "nonce", json_string(b64)) != 0) {
+			err = CL_ENOMEM;
+			goto out;
+		}
+	}
+	CL_GUARD_OUT(err, attest_b64(body, "user_data", CTL_ATT_USER_DATA_MAX, f));
+	CL_GUARD_OUT(err, attest_b64(body, "public_key", CTL_ATT_PUBKEY_MAX, f));
+	*fields = f;
+	f = NULL;
+out:
+	json_decref(f);
+	free(raw);
+	free(b64);
+	return err;
 }

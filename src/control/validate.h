@@ -41,8 +41,11 @@ enum {
 	CTL_ACT_SEND = 1u << 6,
 	CTL_ACT_RECV = 1u << 7,
 	CTL_ACT_LOGS = 1u << 8,
+	CTL_ACT_ATTEST = 1u << 9, /* POST /v1/enclaves/{id}/attestation */
 };
-#define CTL_ACT_DEFAULT (CTL_ACT_DESCRIBE | CTL_ACT_LIST)
+#define CTL_ACT_LAST CTL_ACT_ATTEST
+/* A new enclave's policy when it names none: attestation is public. */
+#define CTL_ACT_DEFAULT (CTL_ACT_DESCRIBE | CTL_ACT_LIST | CTL_ACT_ATTEST)
 
 /* Bit for an action name ("describe", "send", ...), 0 if unknown. */
 uint32_t ctl_action_bit(const char *name);
@@ -93,6 +96,7 @@ CL_MUST_CHECK cl_err ctl_parse_register(json_t *body, ctl_register_req *out);
 
 typedef struct ctl_sync_enclave {
 	const char *id, *state, *error; /* error NULL if absent */
+	json_t *pcrs; /* borrowed, NULL if absent: checked by ctl_parse_pcrs */
 	int64_t memory_mib, exit_status;
 	bool has_exit;
 } ctl_sync_enclave;
@@ -118,6 +122,23 @@ void ctl_sync_req_free(ctl_sync_req *r);
 /* {"ok":bool, "data"?:base64 string, "error"?:string, "reason"?:string,
  * "audit_seq"?:int} ("reason"/"audit_seq" are sent for firmware ops). */
 CL_MUST_CHECK cl_err ctl_parse_op_result(json_t *body, ctl_sync_result *out);
+/* ---- attestation (api_attest.c) ---- */
+#define CTL_ATT_NONCE_MAX 512     /* decoded bytes */
+#define CTL_ATT_USER_DATA_MAX 512
+#define CTL_ATT_PUBKEY_MAX 1024
+#define CTL_PCR_INDEX_MAX 15
+/* An enclave report's "pcrs": an object of at most 16 keys "0".."15"
+ * (decimal, no leading zero), each 96 lower-case hex digits. */
+CL_MUST_CHECK cl_err ctl_parse_pcrs(json_t *pcrs);
+/* POST /v1/hosts/{id}/attestation-key {"public_key": base64 of 97 bytes,
+ * "proof": base64 of 96 bytes}: decoded into point and proof. */
+CL_MUST_CHECK cl_err ctl_parse_attest_key(json_t *body, uint8_t point[97], uint8_t proof[96]);
+/* POST /v1/enclaves/{id}/attestation {"nonce"?: hex of at most 512 bytes,
+ * "user_data"?: base64 of at most 512, "public_key"?: base64 of at most
+ * 1024}: the op's fields, all base64 (absent: absent), into a new object
+ * *fields (the caller's). */
+CL_MUST_CHECK cl_err ctl_parse_attest_req(json_t *body, json_t **fields);
+
 /* {"data": base64} of at most CTL_SEND_MAX decoded bytes; *n = decoded length. */
 CL_MUST_CHECK cl_err ctl_parse_send(json_t *body, const char **data_b64, size_t *n);
 /* {"max"?: 1..CTL_RECV_MAX (default CL_PROTO_RECV_DEFAULT), "wait_ms"?: 0..CTL_WAIT_MAX_MS (0)}. */

@@ -93,10 +93,16 @@ static void on_cert_check(evutil_socket_t fd, short what, void *arg)
 {
 	uint8_t digest[32];
 	SSL_CTX *ctx = NULL;
-	if (ctl_mon_tls_ctx(&mon, &ctx, digest) != CL_OK) {
+	char *root = NULL, *hosts = NULL;
+	if (ctl_mon_tls_ctx(&mon, &ctx, digest, &root, &hosts) != CL_OK) {
 		cl_error("worker: certificate check failed: %s", cl_error_detail());
 		return;
 	}
+	/* the CA certificates GET /v1/ca serves (a re-issued hosts CA at once) */
+	free(srv.root_pem);
+	free(srv.hosts_pem);
+	srv.root_pem = root;
+	srv.hosts_pem = hosts;
 	if (memcmp(digest, chain_digest, sizeof(digest)) == 0) {
 		SSL_CTX_free(ctx);
 		return;
@@ -205,7 +211,7 @@ int ctl_worker_main(const ctl_options *o, const ctl_ids *ids, int listen_fd, int
 	ctl_mon_client_init(&mon, mon_fd);
 	mon.on_broken = monitor_lost;
 	srv.mon = &mon;
-	CL_GUARD_OUT(err, ctl_mon_tls_ctx(&mon, &srv.ssl, chain_digest));
+	CL_GUARD_OUT(err, ctl_mon_tls_ctx(&mon, &srv.ssl, chain_digest, &srv.root_pem, &srv.hosts_pem));
 	CL_GUARD_OUT(err, cl_mkdir_p(images, 0700));
 	CL_GUARD_OUT(err, ctl_store_open(dbpath, &srv.store));
 	CL_GUARD_OUT(err, ctl_upload_init(&srv));
@@ -293,6 +299,8 @@ out:
 		event_base_free(srv.base);
 	ctl_conns_free(srv.conns);
 	SSL_CTX_free(srv.ssl);
+	free(srv.root_pem);
+	free(srv.hosts_pem);
 	ctl_store_close(srv.store);
 	if (!listening)
 		close(listen_fd);

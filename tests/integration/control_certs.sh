@@ -8,7 +8,8 @@
 # start with exactly those names, keeping the key and the CA; a restart with
 # the same names keeps the certificate; a certificate 10 days from its end
 # (made with the CA key, as an old one would be) is re-issued at start; bad
-# names are usage errors that touch nothing; an old-layout data directory
+# names are usage errors that touch nothing; a running server re-issues on
+# its periodic check and presents the new certificate; an old-layout data directory
 # (keys and store in DATA/) is moved into keys/ and db/ with its state.
 source "$(dirname "$0")/control_lib.sh"
 
@@ -57,6 +58,33 @@ grep -q 'server certificate issued reason="expires within 30 days"' "$WORK/ctl.e
 end=$(served | sed -n 's/^notAfter=//p')
 [ $(( ($(date -d "$end" +%s) - $(date +%s)) / 86400 )) -ge 800 ] || fail "re-issued certificate ends $end"
 kill "$CTL_PID"; wait "$CTL_PID" || true; CTL_PID=
+
+# the running server's periodic check: re-issued and presented without a
+# restart. CLOISTER_CERT_CHECK_S=1 asks every second; CLOISTER_CERT_RENEW_DAYS
+# (a test knob: the renewal window) wider than the certificate's 825 days
+# makes every check find it due, as the hourly check finds it 30 days before
+# its end (the 30-day rule itself: test_control_monitor's ca_reissue).
+CLOISTER_CERT_CHECK_S=1 CLOISTER_CERT_RENEW_DAYS=900 ctl_start --server-name localhost --server-name 127.0.0.1
+S_START=$(serial)
+WORKER=$(ctl_worker)
+deadline=$((SECONDS + 20))
+until [ "$(serial)" != "$S_START" ]; do
+	[ $SECONDS -lt $deadline ] || fail "the running server never presented a re-issued certificate"
+	sleep 0.2
+done
+[ "$(ctl_worker)" = "$WORKER" ] || fail "the worker restarted: the re-issue must not need one"
+grep -q 'server certificate issued reason="expires within the renewal window"' "$WORK/ctl.err" || fail "periodic re-issue not logged"
+grep -q 'worker: server certificate reloaded' "$WORK/ctl.err" || fail "reload not logged"
+[ "$(openssl pkey -in "$WORK/data/keys/server.key" -pubout)" = "$KEY1" ] || fail "server key changed by the re-issue"
+as "$ADMIN" GET /v1/tenants; expect 200
+kill "$CTL_PID"; wait "$CTL_PID" || true; CTL_PID=
+for bad in 0 abc 3651; do
+	set +e
+	out=$(CLOISTER_CERT_RENEW_DAYS=$bad "$CTL_BIN" --data "$WORK/data" --listen 127.0.0.1:0 2>&1)
+	rc=$?
+	set -e
+	[ $rc = 2 ] && grep -q 'CLOISTER_CERT_RENEW_DAYS must be 1..3650' <<<"$out" || fail "CLOISTER_CERT_RENEW_DAYS=$bad: $rc $out"
+done
 
 # bad names: usage error, nothing touched
 before=$(cat "$WORK/data/keys/server.pem")

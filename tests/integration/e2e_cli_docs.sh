@@ -35,6 +35,7 @@ check_page host-remove.md host remove
 check_page token-create.md token create
 check_page token-list.md token list
 check_page token-revoke.md token revoke
+check_page ca-get.md ca get
 check_page cloister.md # the global options
 
 step "unknown verbs are usage errors"

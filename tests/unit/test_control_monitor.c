@@ -284,13 +284,15 @@ static void requests(void **state)
 	mon_proc p;
 	ctl_mon_client c;
 	uint8_t digest[64], sig[96];
-	char *chain = NULL, *ca = NULL, h[128], v1[128];
+	char *chain = NULL, *ca = NULL, *hosts = NULL, h[128], v1[128];
 	mon_start(&p);
 	ctl_mon_client_init(&c, p.fd);
-	assert_int_equal(ctl_mon_get_certs(&c, &chain, &ca), CL_OK);
+	assert_int_equal(ctl_mon_get_certs(&c, &chain, &ca, &hosts), CL_OK);
 	assert_non_null(strstr(chain, "BEGIN CERTIFICATE"));
 	assert_null(strstr(chain, "PRIVATE"));
 	assert_null(strstr(ca, "PRIVATE"));
+	assert_non_null(strstr(hosts, "BEGIN CERTIFICATE"));
+	assert_null(strstr(hosts, "PRIVATE"));
 	/* handshake digests of 32, 48, 64 bytes, verifiable with the leaf */
 	for (size_t n = 32; n <= 64; n += 16) {
 		memset(digest, (int)n, sizeof(digest));
@@ -315,10 +317,10 @@ static void requests(void **state)
 	/* the TLS context the worker builds: a remote key that matches the leaf */
 	SSL_CTX *ctx = NULL;
 	uint8_t cd[32], cd2[32];
-	assert_int_equal(ctl_mon_tls_ctx(&c, &ctx, cd), CL_OK);
+	assert_int_equal(ctl_mon_tls_ctx(&c, &ctx, cd, NULL, NULL), CL_OK);
 	assert_int_equal(SSL_CTX_check_private_key(ctx), 1);
 	SSL_CTX_free(ctx);
-	assert_int_equal(ctl_mon_tls_ctx(&c, &ctx, cd2), CL_OK);
+	assert_int_equal(ctl_mon_tls_ctx(&c, &ctx, cd2, NULL, NULL), CL_OK);
 	assert_memory_equal(cd, cd2, 32); /* nothing re-issued: same chain */
 	SSL_CTX_free(ctx);
 	/* raw requests the client would never send: each refused, before any run */
@@ -337,6 +339,7 @@ static void requests(void **state)
 	c.ipc.last_id = id;
 	assert_int_equal(ctl_mon_sign(&c, digest, 48, sig), CL_OK);
 	free(chain);
+	free(hosts);
 	free(ca);
 	int st = mon_wait(&p);
 	assert_true(WIFEXITED(st));

@@ -1,0 +1,113 @@
+/* cmd_enclave_attest.c — `cloister enclave attest`: an attestation document
+ * for an enclave (POST /v1/enclaves/{id}/attestation), signed by its host's
+ * attestation key. Verifying it is `cloister attest verify` (cmd_attest.c). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/cmd_enclave.h"
+#include "common/buf.h"
+#include "common/util.h"
+
+#define NONCE_MAX 512     /* bytes, as the control plane caps them */
+#define USER_DATA_MAX 512
+#define DOC_MAX (64u * 1024)
+
+static const char attest_usage[] =
+	"usage: cloister enclave attest ID [--nonce HEX] [--user-data B64] [--out FILE] [--json]\n"
+	"\n"
+	"Asks the enclave's host for an attestation document: a COSE_Sign1 laid out\n"
+	"like an AWS Nitro Enclaves document (docs/attestation.md), signed by the\n"
+	"host's attestation key, whose certificate chains to `cloister ca get`.\n"
+	"Attestation is public by default: the enclave's policy may require its\n"
+	"access key (--access-key) for the action `attest`.\n"
+	"\n"
+	"  --nonce HEX        a fresh nonce (1..512 bytes as hex) the document carries\n"
+	"  --user-data B64    up to 512 bytes (base64) the document carries\n"
+	"  -o, --out FILE     write the raw document (CBOR) to FILE\n"
+	"  --json             print {\"document\": base64}\n"
+	"\n"
+	"Without --out the document is printed as {\"document\": base64}. Check it with\n"
+	"`cloister attest verify FILE --root root.pem --nonce HEX`.\n";
+
+/* Checks the options as the control plane would, before anything is sent. */
+static cl_err check(const char *nonce, const char *user_data)
+{
+	if (nonce) {
+		size_t n = strlen(nonce);
+		uint8_t b;
+		bool hex = n > 0 && n % 2 == 0 && n <= 2 * NONCE_MAX;
+		for (size_t i = 0; hex && i < n; i += 2) {
+			char two[3] = {nonce[i], nonce[i + 1], 0};
+			hex = cl_hex_decode(two, &b, 1) == CL_OK;
+		}
+		CL_ENSURE(hex, CL_EINVAL, "--nonce must be hex of 1..%d bytes", NONCE_MAX);
+	}
+	if (user_data) {
+		cl_buf b;
+		cl_buf_init(&b, USER_DATA_MAX);
+		cl_err e = cl_base64_decode(user_data, &b);
+		cl_buf_free(&b);
+		CL_ENSURE(e == CL_OK, CL_EINVAL, "--user-data must be base64 of at most %d bytes", USER_DATA_MAX);
+	}
+	return CL_OK;
+}
+
+int cl_enclave_attest(int argc, char **argv)
+{
+	const char *nonce = NULL, *user_data = NULL, *out = NULL;
+	const cl_cli_option opts[] = {
+		{"nonce", CL_OPT_VALUE, .value = &nonce},
+		{"user-data", CL_OPT_VALUE, .value = &user_data},
+		{"out", CL_OPT_VALUE, .value = &out, .short_name = 'o'},
+		{0},
+	};
+	const char *pos[1];
+	size_t npos;
+	int rc;
+	if (cl_cli_parse_or_help(argc, argv, opts, pos, 1, &npos, attest_usage, &rc))
+		return rc;
+	if (npos != 1)
+		return cl_cli_usage("enclave attest: missing enclave ID");
+	if (!cl_cli_valid_id(pos[0]))
+		return cl_cli_usage("enclave attest: invalid enclave ID '%s'", pos[0]);
+	cl_err err = check(nonce, user_data);
+	if (err != CL_OK)
+		return cl_cli_fail_usage(err);
+	cl_cli_conn *c = NULL;
+	json_t *req = json_object(), *resp = NULL;
+	char path[256];
+	cl_buf doc;
+	cl_buf_init(&doc, DOC_MAX);
+	if (!req || (nonce && json_object_set_new(req, "nonce", json_string(nonce)) != 0) ||
+	    (user_data && json_object_set_new(req, "user_data", json_string(user_data)) != 0)) {
+		err = CL_ENOMEM;
+		goto out;
+	}
+	snprintf(path, sizeof(path), "/v1/enclaves/%s/attestation", pos[0]);
+	CL_GUARD_OUT(err, cl_cli_connect(&c));
+	CL_GUARD_OUT(err, cl_cli_call(c, "POST", path, req, &resp, NULL));
+	const char *b64 = json_string_value(json_object_get(resp, "document"));
+	if (!b64 || cl_base64_decode(b64, &doc) != CL_OK || doc.len == 0) {
+		err = cl_errorf(CL_EPROTO, "the server's answer holds no document");
+		goto out;
+	}
+	if (out) {
+		CL_GUARD_OUT(err, cl_file_write_atomic(out, doc.data, doc.len, 0644));
+		if (cl_cli_global()->json) {
+			json_t *o = json_pack("{s:s,s:I}", "file", out, "bytes", (json_int_t)doc.len);
+			cl_cli_print_json(o);
+			json_decref(o);
+		} else {
+			printf("wrote %s (%zu bytes)\n", out, doc.len);
+		}
+	} else {
+		cl_cli_print_json(resp);
+	}
+out:
+	cl_buf_free(&doc);
+	json_decref(req);
+	json_decref(resp);
+	cl_cli_conn_free(c);
+	return cl_cli_fail(err);
+}
