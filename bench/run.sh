@@ -10,5 +10,6 @@ echo "== launch";         bench/launch.sh "$BUILD" 200
 echo "== full path";      bench/full_path.sh 200
 echo "== firmware verify"; bench/fw_verify.sh "$BUILD"
 echo "== firmware update"; bench/fw_update.sh "$BUILD" 50
+echo "== attestation documents"; bench/attest.sh "$BUILD" 3
 echo "== channel fairness"; bench/chan_fair.sh "$BUILD" 200
 echo "== connection flood"; bench/flood.sh "$BUILD" 200

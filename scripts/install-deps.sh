@@ -9,6 +9,13 @@ missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# Node.js and npm run the third-party attestation verifier (tests/thirdparty,
+# tests/integration/attest_thirdparty.sh): Debian's nodejs and npm, unless a
+# node and an npm are already there (a nodejs package that bundles npm
+# conflicts with Debian's npm).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	missing="$missing nodejs npm"
+fi
 [ -z "$missing" ] && exit 0
 echo "installing:$missing"
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi

@@ -233,7 +233,7 @@ static void print_summary(const cl_att_doc *d, const cl_att_expect *e, const cha
 		if (memcmp(d->f.pcrs[i], zero, CL_ATT_PCR_LEN) == 0 && !(e->pcr_mask & (1u << i)))
 			continue;
 		cl_hex_encode(d->f.pcrs[i], CL_ATT_PCR_LEN, hex);
-		char label[16];
+		char label[32];
 		snprintf(label, sizeof(label), "PCR%d%s", i, e->pcr_mask & (1u << i) ? " (match)" : "");
 		printf("  %-13s %s\n", label, hex);
 	}

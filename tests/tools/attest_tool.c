@@ -18,6 +18,12 @@
  *   serial.txt             the leaf's serial (cl_att_leaf_serial)
  * --expired makes a leaf that expired an hour ago (doc.cbor then fails the
  * chain check). --public-key binds an uncompressed P-384 point.
+ *
+ *   attest_tool sign OUT KEY.pem LEAF.der ROOT.der [INTERMEDIATE.der...]
+ *
+ * writes to OUT a document signed by KEY (a P-384 private key, PEM) for an
+ * existing chain, e.g. one the control plane issued (tests/integration/
+ * attest_control.sh); the fixture's PCRs and module id, no nonce.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -33,7 +39,7 @@
 static int write_file(const char *dir, const char *name, const void *p, size_t n)
 {
 	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(path, sizeof(path), "%s%s%s", dir ? dir : "", dir ? "/" : "", name);
 	FILE *f = fopen(path, "wb");
 	if (!f || fwrite(p, 1, n, f) != n || fclose(f) != 0) {
 		fprintf(stderr, "attest_tool: %s: %s\n", path, strerror(errno));
@@ -57,13 +63,60 @@ static int write_pem(const char *dir, const char *name, X509 *x)
 static int usage(void)
 {
 	fputs("usage: attest_tool make DIR [--nonce HEX] [--user-data TEXT] [--public-key] [--expired] "
-	      "[--timestamp MS]\n",
+	      "[--timestamp MS]\n"
+	      "       attest_tool sign OUT KEY.pem LEAF.der ROOT.der [INTERMEDIATE.der...]\n",
 	      stderr);
 	return 2;
 }
 
+static uint8_t *read_all(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *p = malloc(CL_ATT_CERT_MAX + 1);
+	FX_CHECK(f && p);
+	*n = fread(p, 1, CL_ATT_CERT_MAX + 1, f);
+	fclose(f);
+	FX_CHECK(*n > 0 && *n <= CL_ATT_CERT_MAX);
+	return p;
+}
+
+static int sign_existing(int argc, char **argv)
+{
+	if (argc < 6 || argc - 5 > CL_ATT_CABUNDLE_MAX)
+		return usage();
+	FILE *kf = fopen(argv[3], "r");
+	EVP_PKEY *key = kf ? PEM_read_PrivateKey(kf, NULL, NULL, NULL) : NULL;
+	if (kf)
+		fclose(kf);
+	FX_CHECK(key);
+	fx_chain none = {0};
+	cl_att_fields f;
+	uint8_t *certs[1 + CL_ATT_CABUNDLE_MAX] = {0}, *doc = NULL;
+	size_t lens[1 + CL_ATT_CABUNDLE_MAX], len;
+	fx_fields(&f, &none, NULL, 0);
+	certs[0] = read_all(argv[4], &lens[0]);
+	f.certificate = (cl_att_bytes){certs[0], lens[0]};
+	f.ncabundle = (size_t)argc - 5;
+	for (size_t i = 0; i < f.ncabundle; i++) {
+		certs[1 + i] = read_all(argv[5 + i], &lens[1 + i]);
+		f.cabundle[i] = (cl_att_bytes){certs[1 + i], lens[1 + i]};
+	}
+	int rc = 1;
+	if (cl_att_build(&f, fx_sign, key, &doc, &len) != CL_OK)
+		fprintf(stderr, "attest_tool: %s\n", cl_error_detail());
+	else if (write_file(NULL, argv[2], doc, len) == 0)
+		rc = 0;
+	free(doc);
+	for (size_t i = 0; i <= f.ncabundle; i++)
+		free(certs[i]);
+	EVP_PKEY_free(key);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "sign") == 0)
+		return sign_existing(argc, argv);
 	if (argc < 3 || strcmp(argv[1], "make") != 0)
 		return usage();
 	const char *dir = argv[2];

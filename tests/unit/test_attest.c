@@ -15,6 +15,7 @@
 
 #include "attest/attest.h"
 #include "common/buf.h"
+#include "common/crypto.h"
 #include "test_attest_fixture.h"
 
 static const uint8_t NONCE[] = {0x6e, 0x6f, 0x6e, 0x63, 0x65, 0x2d, 0x31};
@@ -302,6 +303,20 @@ static void test_round_trip(void **state)
 	e.nonce_len = sizeof(NONCE);
 	assert_int_equal(cl_att_verify(d, &e, &chk), CL_OK);
 	assert_int_equal(chk, CL_ATT_CHECK_NONE);
+
+	/* What is signed is COSE's Sig_structure, computed here by hand:
+	 * ["Signature1", h'a1013822', h'', payload]. */
+	cl_buf sig_structure;
+	uint8_t digest[CL_ATT_DIGEST_LEN];
+	const uint8_t *pl = memmem(d->raw, d->raw_len, "\xa9\x69module_id", 11);
+	assert_non_null(pl);
+	size_t plen = d->raw_len - (size_t)(pl - d->raw) - 2 - CL_ATT_SIG_LEN;
+	cl_buf_init(&sig_structure, 1 << 20);
+	put_raw(&sig_structure, "\x84\x6aSignature1\x44\xa1\x01\x38\x22\x40", 18);
+	put_bstr(&sig_structure, pl, plen);
+	assert_int_equal(cl_sha384(sig_structure.data, sig_structure.len, digest), CL_OK);
+	assert_memory_equal(d->tbs_digest, digest, CL_ATT_DIGEST_LEN);
+	cl_buf_free(&sig_structure);
 
 	char serial[41];
 	assert_int_equal(cl_att_leaf_serial(d, serial), CL_OK);
@@ -661,7 +676,8 @@ static void test_chain_refusals(void **state)
 	chain_case(&(fx_opts){0}, now + 2L * 365 * 86400, CL_ATT_CHECK_CHAIN, "certificate has expired (depth 0)");
 	chain_case(&(fx_opts){.leaf_not_before = 3600}, 0, CL_ATT_CHECK_CHAIN, "certificate is not yet valid (depth 0)");
 	/* the leaf can do more than sign documents */
-	chain_case(&(fx_opts){.leaf_ku = "critical,digitalSignature,keyCertSign"}, 0, CL_ATT_CHECK_CHAIN, "chain: ");
+	chain_case(&(fx_opts){.leaf_ku = "critical,digitalSignature,keyCertSign"}, 0, CL_ATT_CHECK_CHAIN,
+		   "chain: Key usage keyCertSign invalid for non-CA cert (depth 0)");
 	chain_case(&(fx_opts){.leaf_ku = "critical,digitalSignature,keyEncipherment"}, 0, CL_ATT_CHECK_CHAIN,
 		   "chain: the leaf's keyUsage must be digitalSignature only");
 	chain_case(&(fx_opts){.leaf_ku = ""}, 0, CL_ATT_CHECK_CHAIN, "keyUsage must be digitalSignature only");
@@ -671,12 +687,15 @@ static void test_chain_refusals(void **state)
 	chain_case(&(fx_opts){.leaf_curve = "P-256"}, 0, CL_ATT_CHECK_CHAIN, "chain: the leaf's key is not ECDSA P-384");
 	/* the CAs */
 	chain_case(&(fx_opts){.inter_bc = "critical,CA:FALSE"}, 0, CL_ATT_CHECK_CHAIN, "chain: invalid CA certificate (depth 1)");
-	chain_case(&(fx_opts){.inter_ku = "critical,digitalSignature"}, 0, CL_ATT_CHECK_CHAIN, "chain: ");
+	chain_case(&(fx_opts){.inter_ku = "critical,digitalSignature"}, 0, CL_ATT_CHECK_CHAIN,
+		   "chain: invalid CA certificate (depth 1)");
+	chain_case(&(fx_opts){.inter_bc = "CA:TRUE,pathlen:0"}, 0, CL_ATT_CHECK_CHAIN,
+		   "chain: Basic Constraints of CA cert not marked critical (depth 1)");
 	chain_case(&(fx_opts){.root_bc = "critical,CA:TRUE,pathlen:0"}, 0, CL_ATT_CHECK_CHAIN,
-		   "chain: path length constraint exceeded");
-	chain_case(&(fx_opts){.extra_inter = 1}, 0, CL_ATT_CHECK_CHAIN, "chain: path length constraint exceeded");
+		   "chain: path length constraint exceeded (depth 2)");
+	chain_case(&(fx_opts){.extra_inter = 1}, 0, CL_ATT_CHECK_CHAIN, "chain: path length constraint exceeded (depth 2)");
 	/* strict mode: an issued certificate names its issuer's key */
-	chain_case(&(fx_opts){.no_akid = 1}, 0, CL_ATT_CHECK_CHAIN, "chain: Missing Authority Key Identifier");
+	chain_case(&(fx_opts){.no_akid = 1}, 0, CL_ATT_CHECK_CHAIN, "chain: Missing Authority Key Identifier (depth 0)");
 }
 
 static void test_bundle_not_the_path(void **state)
