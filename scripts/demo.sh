@@ -3,7 +3,8 @@
 #
 # Starts a local instance (`cloister dev --detach`), packs the kvstore example
 # into an image, creates a tenant and its token, runs the kvstore in an
-# enclave, talks to it, grows it, shows that a caller without the access key
+# enclave, talks to it, attests it (a signed document checked against the
+# registers the image predicts), grows it, shows that a caller without the access key
 # and another tenant are refused, then stops and destroys it and stops dev.
 # Every step prints what it did; the first failing step ends the demo with a
 # non-zero exit. Whatever happens, the instance is stopped and its temporary
@@ -124,6 +125,24 @@ run "$CLOISTER" enclave describe "$ID"
 show <<<"$OUT"
 grep -qF "$KEY" <<<"$OUT" && die "the access key was printed"
 ok "described"
+
+step "Attest it: a signed document whose registers match what the image predicts"
+run "$CLOISTER" ca get -o "$DIR/root.pem"
+[ "$RC" = 0 ] || die "$ERR"
+run "$CLOISTER" enclave describe "$ID" --json
+[ "$RC" = 0 ] || die "$ERR"
+HOST=$(json 'j["host_id"]')
+run "$CLOISTER" image measure "$DIR/kvstore.img" --tenant "$ACME" --name shop-cache --host "$HOST" --json
+[ "$RC" = 0 ] || die "$ERR"
+PCRS=()
+for i in 0 1 2 3 4; do PCRS+=(--pcr "$i=$(json "j['pcrs']['$i']")"); done
+NONCE=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+run "$CLOISTER" enclave attest "$ID" --nonce "$NONCE" --out "$DIR/attestation.cbor"
+[ "$RC" = 0 ] || die "$ERR"
+run "$CLOISTER" attest verify "$DIR/attestation.cbor" --root "$DIR/root.pem" "${PCRS[@]}" --nonce "$NONCE"
+[ "$RC" = 0 ] || die "$ERR"
+show <<<"$OUT"
+ok "signed by the host's attestation key (held only by its key holder), chained to the control plane's root"
 
 step "Grow its memory from 64M to 128M"
 run "$CLOISTER" enclave grow "$ID" --memory 128M --wait
