@@ -60,9 +60,15 @@ static cl_err make_dir(const char *path, mode_t mode)
 static uid_t chown_uid;
 static gid_t chown_gid;
 
+/* A file that goes away during the walk (a previous worker's SQLite
+ * journal or upload part, removed as it dies) is not an error: nftw then
+ * reports it FTW_NS (st undefined) or lchown finds it gone. */
 static int chown_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-	if ((st->st_uid != chown_uid || st->st_gid != chown_gid) && lchown(path, chown_uid, chown_gid) != 0)
+	if (flag == FTW_NS)
+		return 0;
+	if ((st->st_uid != chown_uid || st->st_gid != chown_gid) && lchown(path, chown_uid, chown_gid) != 0 &&
+	    errno != ENOENT)
 		return -1;
 	return 0;
 }
