@@ -181,7 +181,7 @@ $(TOOL_BINS): $(BUILD)/tests/%: tests/tools/%.c $(LIBFILES)
 
 # Fuzz harnesses: in the normal build each links a small driver that replays
 # the corpus (fuzz/corpus/<name>/); `make fuzz` builds real libFuzzer binaries.
-$(BUILD)/fuzz/%: fuzz/%.c fuzz/replay.c $(LIBFILES)
+$(BUILD)/fuzz/%: fuzz/%.c fuzz/replay.c $(wildcard fuzz/*.h) $(LIBFILES)
 	@mkdir -p $(dir $@)
 	@echo '  LD      $@'
 	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< fuzz/replay.c $(LINKLIBS)

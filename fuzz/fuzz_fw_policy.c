@@ -1,4 +1,4 @@
-/* fuzz_fw_policy.c — the window policy reader (src/fwguard/fwdev_policy.c):
+/* fuzz_fw_policy.c — the window policy reader (src/fw/fw_policy.c):
  * the strict CBOR parse of a policy document, its target ("any" or the
  * five-element device binding) and the one-shot power cycle, on arbitrary
  * input. An accepted document's fields must be in their ranges and its
@@ -7,13 +7,13 @@
 #include <string.h>
 
 #include "fw/fw_limits.h"
-#include "fwguard/fwguard.h"
+#include "fw/fw_tools.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	fwg_policy_info pi;
-	fw_status s = fwg_window_policy_inspect(data, size, &pi);
+	fw_policy_info pi;
+	fw_status s = fw_window_policy_inspect(data, size, &pi);
 	if (s != FW_OK)
 		return 0;
 	if (pi.version < 1 || pi.version > FW_UINT_MAX || pi.seconds < 1 || pi.seconds > FW_MAX_WINDOW_S ||

@@ -20,6 +20,8 @@
 #include "common/util.h"
 #include "guestif/guestif.h"
 
+#include "ipc_driver.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char dir[64];
@@ -58,43 +60,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int ready;
 	cl_ipc_server s;
-	cl_buf out;
-	uint8_t msg[CL_GUESTIF_IPC_MAX + 64];
+	static uint8_t msg[CL_GUESTIF_IPC_MAX + 64];
 	if (!ready) {
 		cl_log_init("fuzz_guestif_ipc", CL_LOG_ERROR);
 		if (make_gate() != 0)
 			abort();
 		ready = 1;
 	}
-	if (size < 1)
-		return 0;
-	uint8_t opt = data[0];
 	cl_guestif_gate_server(gate, &s);
-	cl_buf_init(&out, CL_IPC_MSG_MAX);
-	data++;
-	size--;
-	while (size >= 2) {
-		size_t n = (size_t)data[0] << 8 | data[1];
-		data += 2;
-		size -= 2;
-		if (n > size)
-			n = size;
-		memcpy(msg, data, n < sizeof(msg) ? n : sizeof(msg));
-		if ((opt & 0x80) && n >= CL_IPC_HDR) {
-			uint32_t id = s.last_id + 1;
-			msg[4] = (uint8_t)(id >> 24), msg[5] = (uint8_t)(id >> 16), msg[6] = (uint8_t)(id >> 8),
-			msg[7] = (uint8_t)id;
-		}
-		(void)cl_ipc_server_dispatch(&s, n <= sizeof(msg) ? msg : data, n, &out);
-		/* always a whole answer, to this request, within the channel's cap */
-		if (out.len < CL_IPC_HDR || out.len > CL_GUESTIF_IPC_MAX || !(out.data[3] & CL_IPC_F_ANSWER) ||
-		    ((out.data[3] & CL_IPC_F_ERROR) && out.len != CL_IPC_HDR + 4))
-			__builtin_trap();
-		if (n >= CL_IPC_HDR && memcmp(out.data, msg, 2) != 0)
-			__builtin_trap();
-		data += n;
-		size -= n;
-	}
-	cl_buf_free(&out);
+	ipc_fuzz_run(&s, data, size, msg, sizeof(msg), CL_GUESTIF_IPC_MAX, NULL, NULL);
 	return 0;
 }

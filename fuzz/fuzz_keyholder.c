@@ -17,6 +17,8 @@
 #include "common/util.h"
 #include "keyholder/kh_internal.h"
 
+#include "ipc_driver.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char dir[64];
@@ -55,12 +57,16 @@ static void no_key_bytes(cl_kh *kh, const uint8_t *p, size_t n)
 	}
 }
 
+static void check_answer(void *ctx, const uint8_t *p, size_t n)
+{
+	no_key_bytes(ctx, p, n);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int ready;
 	cl_kh *kh = NULL;
 	cl_kh_conn conn;
-	cl_buf out;
 	uint8_t msg[CL_IPC_MSG_MAX];
 	if (!ready) {
 		cl_log_init("fuzz_keyholder", CL_LOG_ERROR);
@@ -73,33 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t opt = data[0];
 	enum cl_kh_role role = (opt & 3) ? (enum cl_kh_role)(opt & 3) : CL_KH_ROLE_AGENT;
 	cl_kh_conn_init(&conn, kh, -1, role);
-	cl_buf_init(&out, CL_IPC_MSG_MAX);
-	data++;
-	size--;
-	while (size >= 2) {
-		size_t n = (size_t)data[0] << 8 | data[1];
-		data += 2;
-		size -= 2;
-		if (n > size)
-			n = size;
-		memcpy(msg, data, n < sizeof(msg) ? n : sizeof(msg));
-		if ((opt & 0x80) && n >= CL_IPC_HDR) {
-			uint32_t id = conn.ipc.last_id + 1;
-			msg[4] = (uint8_t)(id >> 24), msg[5] = (uint8_t)(id >> 16), msg[6] = (uint8_t)(id >> 8),
-			msg[7] = (uint8_t)id;
-		}
-		(void)cl_ipc_server_dispatch(&conn.ipc, n <= sizeof(msg) ? msg : data, n, &out);
-		/* always a whole answer, to this request, within the channel's cap */
-		if (out.len < CL_IPC_HDR || out.len > CL_KH_MSG_MAX || !(out.data[3] & CL_IPC_F_ANSWER) ||
-		    ((out.data[3] & CL_IPC_F_ERROR) && out.len != CL_IPC_HDR + 4))
-			__builtin_trap();
-		if (n >= CL_IPC_HDR && memcmp(out.data, msg, 2) != 0)
-			__builtin_trap();
-		no_key_bytes(kh, out.data, out.len);
-		data += n;
-		size -= n;
-	}
-	cl_buf_free(&out);
+	ipc_fuzz_run(&conn.ipc, data, size, msg, sizeof(msg), CL_KH_MSG_MAX, check_answer, kh);
 	cl_kh_close(kh);
 	return 0;
 }

@@ -24,6 +24,8 @@
 #include "common/util.h"
 #include "control/monitor.h"
 
+#include "ipc_driver.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char dir[64];
@@ -90,11 +92,16 @@ static void no_secret_bytes(const uint8_t *p, size_t n)
 			__builtin_trap();
 }
 
+static void check_answer(void *ctx, const uint8_t *p, size_t n)
+{
+	(void)ctx;
+	no_secret_bytes(p, n);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int ready;
 	ctl_monitor m;
-	cl_buf out;
 	static uint8_t msg[CL_IPC_MSG_MAX];
 	if (!ready) {
 		cl_log_init("fuzz_monitor", CL_LOG_ERROR);
@@ -102,36 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		ready = 1;
 	}
-	if (size < 1)
-		return 0;
-	uint8_t opt = data[0];
 	ctl_monitor_init(&m, ca, pepper, -1);
-	cl_buf_init(&out, CL_IPC_MSG_MAX);
-	data++;
-	size--;
-	while (size >= 2) {
-		size_t n = (size_t)data[0] << 8 | data[1];
-		data += 2;
-		size -= 2;
-		if (n > size)
-			n = size;
-		memcpy(msg, data, n < sizeof(msg) ? n : sizeof(msg));
-		if ((opt & 0x80) && n >= CL_IPC_HDR) {
-			uint32_t id = m.ipc.last_id + 1;
-			msg[4] = (uint8_t)(id >> 24), msg[5] = (uint8_t)(id >> 16), msg[6] = (uint8_t)(id >> 8),
-			msg[7] = (uint8_t)id;
-		}
-		(void)cl_ipc_server_dispatch(&m.ipc, n <= sizeof(msg) ? msg : data, n, &out);
-		/* always a whole answer, to this request, within the channel's cap */
-		if (out.len < CL_IPC_HDR || out.len > CTL_MON_MSG_MAX || !(out.data[3] & CL_IPC_F_ANSWER) ||
-		    ((out.data[3] & CL_IPC_F_ERROR) && out.len != CL_IPC_HDR + 4))
-			__builtin_trap();
-		if (n >= CL_IPC_HDR && memcmp(out.data, msg, 2) != 0)
-			__builtin_trap();
-		no_secret_bytes(out.data, out.len);
-		data += n;
-		size -= n;
-	}
-	cl_buf_free(&out);
+	ipc_fuzz_run(&m.ipc, data, size, msg, sizeof(msg), CTL_MON_MSG_MAX, check_answer, NULL);
 	return 0;
 }

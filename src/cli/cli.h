@@ -277,6 +277,29 @@ CL_MUST_CHECK cl_err cl_cli_table_add(cl_cli_table *t, const char *const *cells)
 void cl_cli_table_print(const cl_cli_table *t);
 void cl_cli_table_free(cl_cli_table *t);
 
+/* A paginated collection's list command (cli_list.c). Strings borrowed. */
+typedef struct cl_cli_list {
+	const char *what;   /* "token": "cloister token list", messages */
+	const char *path;   /* "/v1/tokens" */
+	const char *filter; /* more query, e.g. "&tenant=ten-..." (checked by the caller), or NULL */
+	const char *limit;  /* --limit as typed (1..500), or NULL */
+	const char *after;  /* --after as typed (an id), or NULL */
+	uint64_t page_size; /* items a page without --limit; 0: 100 */
+	size_t ncols;
+	const char *const *header;
+	/* Adds one item's row to the table (the item is borrowed). */
+	cl_err (*add_row)(cl_cli_table *t, const json_t *item);
+} cl_cli_list;
+/* Runs a list command: GET path?limit=N[filter][&after=C] page after page
+ * until "next" is null, or, with --limit or --after, that one page; prints
+ * the table (and, for one page with more, a "more: cloister WHAT list
+ * --limit N --after C" line on stderr) or, with --json, {"items": [...],
+ * "next": cursor-or-null}. A --limit outside 1..500 or a --after that is
+ * not an id is a usage error; a page without items or with a cursor that is
+ * not an id is CL_EPROTO. Returns the exit code (0, 1 failure, 2 usage),
+ * the error printed. */
+int cl_cli_list_pages(const cl_cli_list *l);
+
 /* True if s is "-h", "--help" or "help". */
 bool cl_cli_is_help(const char *s);
 

@@ -146,6 +146,7 @@ static cl_err err_from_status(long status)
 	case 415: return CL_EMEDIA;
 	case 429: return CL_ELIMIT;
 	case 431: return CL_EHEADERS;
+	case 501: return CL_ENOTIMPL;
 	case 502: return CL_EPROTO;
 	case 503: return CL_EUNAVAIL;
 	case 504: return CL_ETIMEOUT;

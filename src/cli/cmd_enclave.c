@@ -363,83 +363,10 @@ int cl_enclave_list(int argc, char **argv)
 	int rc;
 	if (cl_cli_parse_or_help(argc, argv, opts, pos, 0, &npos, list_usage, &rc))
 		return rc;
-	cl_err err;
-	uint64_t limit = 100;
-	if (limit_s && (err = cl_cli_parse_uint(limit_s, 500, &limit)) != CL_OK)
-		return cl_cli_fail_usage(err);
-	if (limit == 0)
-		return cl_cli_usage("enclave list: --limit must be at least 1");
-	if (after && !cl_cli_valid_id(after))
-		return cl_cli_usage("enclave list: invalid cursor '%s'", after);
-	bool one_page = limit_s || after;
-
-	cl_cli_conn *c = NULL;
-	cl_cli_table *t = NULL;
-	json_t *all = json_array(), *page = NULL;
-	char *cursor = after ? strdup(after) : NULL;
-	if (!all || (after && !cursor)) {
-		err = CL_ENOMEM;
-		goto out;
-	}
 	static const char *const header[] = {"ID", "NAME", "STATE", "MEMORY_MIB", "CPUS", "LEVEL", "HOST"};
-	CL_GUARD_OUT(err, cl_cli_table_new(7, header, &t));
-	CL_GUARD_OUT(err, cl_cli_connect(&c));
-	for (int pages = 0; pages < 10000; pages++) {
-		char path[512];
-		snprintf(path, sizeof(path), "/v1/enclaves?limit=%llu%s%s", (unsigned long long)limit,
-			 cursor ? "&after=" : "", cursor ? cursor : "");
-		json_decref(page);
-		page = NULL;
-		CL_GUARD_OUT(err, cl_cli_call(c, "GET", path, NULL, &page, NULL));
-		json_t *items = json_object_get(page, "items");
-		if (!json_is_array(items)) {
-			err = cl_errorf(CL_EPROTO, "server sent an enclave list without items");
-			goto out;
-		}
-		size_t i;
-		json_t *e;
-		json_array_foreach(items, i, e)
-		{
-			CL_GUARD_OUT(err, add_enclave_row(t, e));
-			if (json_array_append(all, e) != 0) {
-				err = CL_ENOMEM;
-				goto out;
-			}
-		}
-		const char *next = json_string_value(json_object_get(page, "next"));
-		free(cursor);
-		cursor = NULL;
-		if (next && *next) {
-			if (!cl_cli_valid_id(next)) {
-				err = cl_errorf(CL_EPROTO, "server sent an invalid cursor");
-				goto out;
-			}
-			cursor = strdup(next);
-			if (!cursor) {
-				err = CL_ENOMEM;
-				goto out;
-			}
-		}
-		if (one_page || !cursor)
-			break;
-	}
-	if (cl_cli_global()->json) {
-		json_t *doc = json_pack("{s:O,s:s?}", "items", all, "next", one_page ? cursor : NULL);
-		cl_cli_print_json(doc);
-		json_decref(doc);
-	} else {
-		cl_cli_table_print(t);
-		if (one_page && cursor)
-			fprintf(stderr, "more: cloister enclave list --limit %llu --after %s\n",
-				(unsigned long long)limit, cursor);
-	}
-out:
-	free(cursor);
-	json_decref(page);
-	json_decref(all);
-	cl_cli_table_free(t);
-	cl_cli_conn_free(c);
-	return cl_cli_fail(err);
+	const cl_cli_list l = {.what = "enclave", .path = "/v1/enclaves", .limit = limit_s, .after = after,
+			       .ncols = 7, .header = header, .add_row = add_enclave_row};
+	return cl_cli_list_pages(&l);
 }
 
 int cl_enclave_describe(int argc, char **argv)

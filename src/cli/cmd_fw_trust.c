@@ -13,7 +13,6 @@
 #include "cli/cmd_fw.h"
 #include "common/util.h"
 #include "fw/fw_tools.h"
-#include "fwguard/fwguard.h"
 
 #define TR_FILE_MAX (64 * 1024)
 
@@ -162,7 +161,7 @@ out:
 
 /* Fills the target from the options: one device of one host, or --any. */
 static cl_err policy_target(const char *host, const char *dev, const char *vendor, const char *cls,
-			    const char *devkey, bool any, fwg_policy_target *t)
+			    const char *devkey, bool any, fw_policy_target *t)
 {
 	void *k = NULL;
 	bool some = host || dev || vendor || cls || devkey;
@@ -210,7 +209,7 @@ int cl_cmd_fw_window_policy(int argc, char **argv)
 	if (!key_path || !version || !seconds || !out)
 		return cl_cli_usage(
 			"fw window-policy needs --key, --version, --seconds and -o (see 'cloister fw help')");
-	fwg_policy_params p;
+	fw_policy_params p;
 	void *key = NULL;
 	cl_buf doc;
 	cl_err err;
@@ -228,7 +227,7 @@ int cl_cmd_fw_window_policy(int argc, char **argv)
 	}
 	CL_GUARD_OUT(err, policy_target(host, dev, vendor, cls, devkey, any, &p.target));
 	CL_GUARD_OUT(err, fw_key_load_private(key_path, &key));
-	CL_GUARD_OUT(err, fwg_window_policy_build(key, &p, &doc));
+	CL_GUARD_OUT(err, fw_window_policy_build(key, &p, &doc));
 	CL_GUARD_OUT(err, cl_file_write_atomic(out, doc.data, doc.len, 0644));
 	if (any)
 		printf("window policy v%llu: %llu s for ANY device of any host%s -> %s\n", (unsigned long long)p.version,

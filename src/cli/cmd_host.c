@@ -37,7 +37,7 @@ static const char host_verbs[] = "usage: cloister host VERB ...\n"
 
 /* cmd_fw_host.c */
 
-static cl_err add_host_row(cl_cli_table *t, json_t *h)
+static cl_err add_host_row(cl_cli_table *t, const json_t *h)
 {
 	char b[11][160], mem[64], fr[32], tot[32];
 	static const char *const keys[] = {"id",   "name",     "state",     "level", "zone", "rack", NULL, "cpus",
@@ -62,69 +62,15 @@ static int host_list(int argc, char **argv)
 		return rc;
 	if (state && strcmp(state, "ready") != 0 && strcmp(state, "lost") != 0 && strcmp(state, "removed") != 0)
 		return cl_cli_usage("host list: --state must be ready, lost or removed");
-	cl_err err;
-	cl_cli_conn *c = NULL;
-	json_t *all = json_array(), *page = NULL;
-	cl_cli_table *t = NULL;
-	char *cursor = NULL;
+	char filter[32] = "";
+	if (state)
+		snprintf(filter, sizeof(filter), "&state=%s", state);
 	static const char *const header[] = {"ID",   "NAME",    "STATE", "LEVEL",    "ZONE",      "RACK",
 					     "MEM_MIB", "CPUS", "ENCLAVES", "LAST_SEEN", "ATTEST_SERIAL"};
-	if (!all) {
-		err = CL_ENOMEM;
-		goto out;
-	}
-	CL_GUARD_OUT(err, cl_cli_table_new(11, header, &t));
-	CL_GUARD_OUT(err, cl_cli_connect(&c));
-	for (int pages = 0; pages < 10000; pages++) {
-		char path[256];
-		snprintf(path, sizeof(path), "/v1/hosts?limit=500%s%s%s%s", state ? "&state=" : "", state ? state : "",
-			 cursor ? "&after=" : "", cursor ? cursor : "");
-		json_decref(page);
-		page = NULL;
-		CL_GUARD_OUT(err, cl_cli_call(c, "GET", path, NULL, &page, NULL));
-		json_t *items = json_object_get(page, "items");
-		if (!json_is_array(items)) {
-			err = cl_errorf(CL_EPROTO, "server sent a host list without items");
-			goto out;
-		}
-		size_t i;
-		json_t *h;
-		json_array_foreach(items, i, h)
-		{
-			CL_GUARD_OUT(err, add_host_row(t, h));
-			if (json_array_append(all, h) != 0) {
-				err = CL_ENOMEM;
-				goto out;
-			}
-		}
-		const char *next = json_string_value(json_object_get(page, "next"));
-		free(cursor);
-		cursor = NULL;
-		if (!next || !*next)
-			break;
-		if (!cl_cli_valid_id(next)) {
-			err = cl_errorf(CL_EPROTO, "server sent an invalid cursor");
-			goto out;
-		}
-		if (!(cursor = strdup(next))) {
-			err = CL_ENOMEM;
-			goto out;
-		}
-	}
-	if (cl_cli_global()->json) {
-		json_t *doc = json_pack("{s:O,s:n}", "items", all, "next");
-		cl_cli_print_json(doc);
-		json_decref(doc);
-	} else {
-		cl_cli_table_print(t);
-	}
-out:
-	free(cursor);
-	json_decref(page);
-	json_decref(all);
-	cl_cli_table_free(t);
-	cl_cli_conn_free(c);
-	return cl_cli_fail(err);
+	/* every page, always: host list has no --limit/--after */
+	const cl_cli_list l = {.what = "host", .path = "/v1/hosts", .filter = filter, .page_size = 500,
+			       .ncols = 11, .header = header, .add_row = add_host_row};
+	return cl_cli_list_pages(&l);
 }
 
 /* Asks "remove host H? [y/N]" on the terminal; true for y/yes. */

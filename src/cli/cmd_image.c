@@ -324,40 +324,6 @@ static cl_err add_image_row(cl_cli_table *t, const json_t *im)
 	return cl_cli_table_add(t, row);
 }
 
-/* One page of GET /v1/images into t and all; *cursor becomes the next
- * page's cursor (malloc'd) or NULL. */
-static cl_err list_page(cl_cli_conn *c, uint64_t limit, char **cursor, cl_cli_table *t, json_t *all)
-{
-	char path[512];
-	json_t *page = NULL;
-	snprintf(path, sizeof(path), "/v1/images?limit=%llu%s%s", (unsigned long long)limit, *cursor ? "&after=" : "",
-		 *cursor ? *cursor : "");
-	cl_err err = cl_cli_call(c, "GET", path, NULL, &page, NULL);
-	json_t *items = json_object_get(page, "items");
-	if (err == CL_OK && !json_is_array(items))
-		err = cl_errorf(CL_EPROTO, "server sent an image list without items");
-	size_t i;
-	json_t *im;
-	json_array_foreach(items, i, im)
-	{
-		if (err == CL_OK)
-			err = add_image_row(t, im);
-		if (err == CL_OK && json_array_append(all, im) != 0)
-			err = CL_ENOMEM;
-	}
-	const char *next = json_string_value(json_object_get(page, "next"));
-	free(*cursor);
-	*cursor = NULL;
-	if (err == CL_OK && next && *next) {
-		if (!cl_cli_valid_id(next))
-			err = cl_errorf(CL_EPROTO, "server sent an invalid cursor");
-		else if (!(*cursor = strdup(next)))
-			err = CL_ENOMEM;
-	}
-	json_decref(page);
-	return err;
-}
-
 static int image_list(int argc, char **argv)
 {
 	const char *limit_s = NULL, *after = NULL;
@@ -371,47 +337,10 @@ static int image_list(int argc, char **argv)
 	int rc;
 	if (cl_cli_parse_or_help(argc, argv, opts, pos, 0, &npos, list_usage, &rc))
 		return rc;
-	cl_err err;
-	uint64_t limit = 100;
-	if (limit_s && (err = cl_cli_parse_uint(limit_s, 500, &limit)) != CL_OK)
-		return cl_cli_fail_usage(err);
-	if (limit == 0)
-		return cl_cli_usage("image list: --limit must be at least 1");
-	if (after && !cl_cli_valid_id(after))
-		return cl_cli_usage("image list: invalid cursor '%s'", after);
-	bool one_page = limit_s || after;
-	cl_cli_conn *c = NULL;
-	cl_cli_table *t = NULL;
-	json_t *all = json_array();
-	char *cursor = after ? strdup(after) : NULL;
 	static const char *const header[] = {"ID", "NAME", "SIZE", "SHA384", "CREATED"};
-	if (!all || (after && !cursor)) {
-		err = CL_ENOMEM;
-		goto out;
-	}
-	CL_GUARD_OUT(err, cl_cli_table_new(5, header, &t));
-	CL_GUARD_OUT(err, cl_cli_connect(&c));
-	for (int pages = 0; pages < 10000; pages++) {
-		CL_GUARD_OUT(err, list_page(c, limit, &cursor, t, all));
-		if (one_page || !cursor)
-			break;
-	}
-	if (cl_cli_global()->json) {
-		json_t *doc = json_pack("{s:O,s:s?}", "items", all, "next", one_page ? cursor : NULL);
-		cl_cli_print_json(doc);
-		json_decref(doc);
-	} else {
-		cl_cli_table_print(t);
-		if (one_page && cursor)
-			fprintf(stderr, "more: cloister image list --limit %llu --after %s\n", (unsigned long long)limit,
-				cursor);
-	}
-out:
-	free(cursor);
-	json_decref(all);
-	cl_cli_table_free(t);
-	cl_cli_conn_free(c);
-	return cl_cli_fail(err);
+	const cl_cli_list l = {.what = "image", .path = "/v1/images", .limit = limit_s, .after = after,
+			       .ncols = 5, .header = header, .add_row = add_image_row};
+	return cl_cli_list_pages(&l);
 }
 
 static int image_rm(int argc, char **argv)

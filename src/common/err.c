@@ -29,6 +29,7 @@ static const struct {
 	[CL_EMETHOD] = {"method_not_allowed", "method not allowed on this path"},
 	[CL_ELIMIT] = {"too_many_requests", "too many requests in flight: retry later"},
 	[CL_EHEADERS] = {"headers_too_large", "request headers too large"},
+	[CL_ENOTIMPL] = {"not_implemented", "request method not implemented"},
 };
 
 const char *cl_err_name(cl_err e)

@@ -32,7 +32,10 @@ typedef enum cl_err {
 	CL_EMETHOD = 17,   /* known path, method it does not serve */
 	CL_ELIMIT = 18,    /* a rate or in-flight budget is exhausted: retry later */
 	CL_EHEADERS = 19,  /* request headers exceed the server's limit */
+	CL_ENOTIMPL = 20,  /* a request method the server implements for no path */
 } cl_err;
+/* The highest code (append-only: a new code moves this to it). */
+#define CL_ERR_LAST CL_ENOTIMPL
 
 /* Stable lower-case name of an error ("invalid", "not_found", ...). Static. */
 const char *cl_err_name(cl_err e);

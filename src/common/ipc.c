@@ -230,7 +230,7 @@ static cl_err check_answer(const uint8_t *m, size_t n, uint16_t type, uint32_t i
 	if (h.flags & CL_IPC_F_ERROR) {
 		CL_ENSURE(h.len == 4, CL_EPROTO, "ipc refusal of %u bytes", h.len);
 		uint32_t code = (uint32_t)m[12] << 24 | (uint32_t)m[13] << 16 | (uint32_t)m[14] << 8 | m[15];
-		CL_ENSURE(code != 0 && code <= CL_EHEADERS, CL_EPROTO, "ipc refusal with unknown code %u", code);
+		CL_ENSURE(code != 0 && code <= CL_ERR_LAST, CL_EPROTO, "ipc refusal with unknown code %u", code);
 		return cl_errorf((cl_err)code, "refused by the peer: %s", cl_err_name((cl_err)code));
 	}
 	return cl_buf_put(ans, m + CL_IPC_HDR, h.len);

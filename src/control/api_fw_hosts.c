@@ -28,7 +28,7 @@
 #include "control/store_fw.h"
 #include "control/upload.h"
 #include "fw/fw_verify.h"
-#include "fwguard/fwguard.h"
+#include "fw/fw_tools.h"
 
 #define CTL_FW_DOC_MAX (64u * 1024)     /* decoded trust-root document or window policy */
 
@@ -325,8 +325,8 @@ static bool valid_device(const char *s)
  * device key are the device's to check. */
 static cl_err check_policy(ctl_req *r, const uint8_t *doc, size_t len, const char *host_id, const char *dev)
 {
-	fwg_policy_info pi;
-	fw_status fs = fwg_window_policy_inspect(doc, len, &pi);
+	fw_policy_info pi;
+	fw_status fs = fw_window_policy_inspect(doc, len, &pi);
 	CL_ENSURE(fs == FW_OK, CL_EINVAL, "field \"policy\" is not a window policy: %s (%s)", fw_status_name(fs),
 		  fs == FW_E_MALFORMED ? "not format 2: a policy must name its device and host, or any"
 				       : fw_status_str(fs));

@@ -145,8 +145,11 @@ int ctl_error_page_json(int page_status, bool header_overflow, const ctl_conn_li
 		snprintf(msg, sizeof(msg), "unsupported Expect header: only 100-continue is understood");
 		break;
 	case 501:
-		code = CL_EMETHOD;
-		snprintf(msg, sizeof(msg), "method not implemented");
+		/* evhttp answers 501 for a method it does not know (worker.c lets
+		 * every known one through to the route table, which answers 405
+		 * with Allow): no path of this server takes it. */
+		code = CL_ENOTIMPL;
+		snprintf(msg, sizeof(msg), "request method not implemented: the API uses GET, POST, PUT and DELETE");
 		break;
 	default:
 		break;

@@ -41,6 +41,8 @@ int ctl_err_status(cl_err e)
 		return 429;
 	case CL_EHEADERS:
 		return 431;
+	case CL_ENOTIMPL:
+		return 501;
 	case CL_ENOSPACE:
 		return 507;
 	case CL_EUNAVAIL:
@@ -81,6 +83,8 @@ static const char *reason(int status)
 		return "Too Many Requests";
 	case 431:
 		return "Request Header Fields Too Large";
+	case 501:
+		return "Not Implemented";
 	case 507:
 		return "Insufficient Storage";
 	case 503:

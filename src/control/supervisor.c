@@ -2,8 +2,9 @@
  * DATA, binds the listening socket once, forks the monitor and the worker as
  * a pair and starts the pair again when either dies.
  *
- * The loop is one poll() on a self-pipe that the SIGCHLD/SIGTERM/SIGINT
- * handlers write to, with a timeout for the next restart or kill. The
+ * The loop is one wait on the self-pipe that the SIGCHLD/SIGTERM/SIGINT
+ * handlers write to (common/supervise.h), with a timeout for the next
+ * restart or kill. The
  * supervisor reads nothing from its parts and nothing from the network; it
  * never loads a key (the monitor creates and reads them after its fork), so
  * a worker forked from it starts with no key byte in its memory.
@@ -17,7 +18,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +29,7 @@
 #include "common/harden.h"
 #include "common/ipc.h"
 #include "common/log.h"
+#include "common/supervise.h"
 #include "common/util.h"
 #include "control/monitor.h"
 #include "control/supervisor.h"
@@ -41,74 +42,27 @@ typedef struct sup {
 	ctl_ids ids;
 	char keys[PATH_MAX + 8];
 	int listen_fd, port;
-	pid_t pid[P_COUNT];       /* 0: not running */
+	cl_supervise_part part[P_COUNT]; /* pid 0: not running */
 	uint64_t started_ns;      /* the pair's start */
-	uint32_t backoff_ms;
+	cl_supervise_backoff backoff; /* the pair's */
 	uint64_t restart_at_ns;   /* 0: none scheduled */
 	uint64_t term_ns;         /* when the parts were told to stop (0: not) */
 	bool restarting, stopping, started_once;
 	int exit_code;
 } sup;
 
-static int g_sigpipe[2] = {-1, -1};
-
-static void on_signal(int sig)
-{
-	int saved = errno;
-	unsigned char c = (unsigned char)sig;
-	ssize_t r = write(g_sigpipe[1], &c, 1);
-	(void)r;
-	errno = saved;
-}
-
-static cl_err install_signals(void)
-{
-	struct sigaction sa;
-	CL_ENSURE(pipe2(g_sigpipe, O_CLOEXEC | O_NONBLOCK) == 0, CL_ESYS, "pipe: %s", strerror(errno));
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	sa.sa_handler = on_signal;
-	CL_ENSURE(sigaction(SIGTERM, &sa, NULL) == 0 && sigaction(SIGINT, &sa, NULL) == 0 &&
-			  sigaction(SIGCHLD, &sa, NULL) == 0,
-		  CL_ESYS, "sigaction: %s", strerror(errno));
-	sa.sa_handler = SIG_IGN;
-	CL_ENSURE(sigaction(SIGPIPE, &sa, NULL) == 0, CL_ESYS, "sigaction: %s", strerror(errno));
-	return CL_OK;
-}
-
-/* In a new child: die with the supervisor, default signal handling. */
-static void child_prologue(pid_t parent, const char *log_name)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGCHLD, &sa, NULL);
-	sigaction(SIGPIPE, &sa, NULL);
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != parent)
-		_exit(1); /* the supervisor is already gone */
-	close(g_sigpipe[0]);
-	close(g_sigpipe[1]);
-	cl_log_init(log_name, CL_LOG_INFO);
-}
-
 /* Both parts and their channel. */
 static cl_err spawn_pair(sup *s)
 {
 	int ch[2];
-	pid_t parent = getpid();
 	bool first = !s->started_once;
 	CL_GUARD(cl_ipc_pair(ch));
-	fflush(NULL);
-	pid_t m = fork();
+	pid_t m = cl_supervise_fork(&s->part[P_MONITOR], "cloister-control/monitor");
 	if (m == 0) {
 		ctl_monitor_opts mo = {.data_dir = s->o->data,
-					.keys_dir = s->keys,
-					.names = &s->o->names,
-					.renew_days = s->o->cert_renew_days};
-		child_prologue(parent, "cloister-control/monitor");
+				       .keys_dir = s->keys,
+				       .names = &s->o->names,
+				       .renew_days = s->o->cert_renew_days};
 		prctl(PR_SET_NAME, "cl-monitor", 0, 0, 0);
 		int rc = ctl_monitor_main(ch[0], &mo); /* closes everything but its channel */
 		fflush(NULL);
@@ -119,10 +73,8 @@ static cl_err spawn_pair(sup *s)
 		close(ch[1]);
 		return cl_errorf(CL_ESYS, "fork: %s", strerror(errno));
 	}
-	s->pid[P_MONITOR] = m;
-	pid_t w = fork();
+	pid_t w = cl_supervise_fork(&s->part[P_WORKER], "cloister-control");
 	if (w == 0) {
-		child_prologue(parent, "cloister-control");
 		int rc = ctl_worker_main(s->o, &s->ids, s->listen_fd, s->port, ch[1], first);
 		fflush(NULL);
 		_exit(rc);
@@ -132,7 +84,6 @@ static cl_err spawn_pair(sup *s)
 		kill(m, SIGTERM); /* its channel is closed: it would exit anyway */
 		return cl_errorf(CL_ESYS, "fork: %s", strerror(errno));
 	}
-	s->pid[P_WORKER] = w;
 	s->started_ns = cl_now_mono_ns();
 	s->started_once = true;
 	cl_info("supervisor: monitor pid=%d, worker pid=%d uid=%u", (int)m, (int)w, (unsigned)s->ids.uid);
@@ -142,29 +93,23 @@ static cl_err spawn_pair(sup *s)
 static void signal_parts(sup *s, int sig)
 {
 	for (int p = 0; p < P_COUNT; p++)
-		if (s->pid[p] > 0)
-			kill(s->pid[p], sig);
+		if (s->part[p].pid > 0)
+			kill(s->part[p].pid, sig);
 	if (sig == SIGTERM && !s->term_ns)
 		s->term_ns = cl_now_mono_ns();
 }
 
 static void schedule_restart(sup *s, uint64_t now)
 {
-	if (now - s->started_ns >= (uint64_t)CTL_SUP_STABLE_MS * 1000000u || !s->backoff_ms)
-		s->backoff_ms = CTL_SUP_BACKOFF_MIN_MS;
-	s->restart_at_ns = now + (uint64_t)s->backoff_ms * 1000000u;
-	cl_info("supervisor: restarting the monitor and the worker in %u ms", s->backoff_ms);
-	s->backoff_ms = s->backoff_ms * 2 > CTL_SUP_BACKOFF_MAX_MS ? CTL_SUP_BACKOFF_MAX_MS : s->backoff_ms * 2;
+	uint32_t delay = cl_supervise_backoff_next(&s->backoff, s->started_ns, now);
+	s->restart_at_ns = now + (uint64_t)delay * 1000000u;
+	cl_info("supervisor: restarting the monitor and the worker in %u ms", delay);
 }
 
 static void on_death(sup *s, enum part p, int st, uint64_t now)
 {
 	char why[64];
-	s->pid[p] = 0;
-	if (WIFSIGNALED(st))
-		snprintf(why, sizeof(why), "killed by signal %d", WTERMSIG(st));
-	else
-		snprintf(why, sizeof(why), "exited with status %d", WEXITSTATUS(st));
+	cl_supervise_why(st, why, sizeof(why));
 	if (s->stopping) {
 		cl_info("supervisor: the %s %s", part_names[p], why);
 		return;
@@ -196,19 +141,14 @@ static void on_death(sup *s, enum part p, int st, uint64_t now)
 	schedule_restart(s, now);
 }
 
-static void reap(sup *s)
+static void death_cb(void *ctx, size_t i, int st)
 {
-	int st;
-	pid_t pid;
-	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
-		for (int p = 0; p < P_COUNT; p++)
-			if (s->pid[p] == pid)
-				on_death(s, (enum part)p, st, cl_now_mono_ns());
+	on_death(ctx, (enum part)i, st, cl_now_mono_ns());
 }
 
 static bool any_running(const sup *s)
 {
-	return s->pid[P_MONITOR] > 0 || s->pid[P_WORKER] > 0;
+	return s->part[P_MONITOR].pid > 0 || s->part[P_WORKER].pid > 0;
 }
 
 /* A part that has not exited TERM_GRACE_NS after SIGTERM (a worker busy
@@ -250,26 +190,22 @@ static int run(sup *s)
 {
 	while (!s->stopping || any_running(s)) {
 		uint64_t now = cl_now_mono_ns(), next = tick(s, now);
-		int timeout = next == UINT64_MAX ? -1 : next <= now ? 0 : (int)((next - now) / 1000000u) + 1;
-		struct pollfd pf = {.fd = g_sigpipe[0], .events = POLLIN};
-		int rc = poll(&pf, 1, timeout);
-		if (rc < 0 && errno != EINTR) {
-			cl_error("supervisor: poll: %s", strerror(errno));
+		int sig[16];
+		size_t n;
+		if (cl_supervise_wait(cl_supervise_timeout_ms(next, now), sig, 16, &n) != CL_OK) {
+			cl_error("supervisor: %s", cl_error_detail());
 			s->stopping = true;
 			s->exit_code = 1;
 			signal_parts(s, SIGKILL);
 		}
-		unsigned char sig[16];
-		ssize_t n;
-		while ((n = read(g_sigpipe[0], sig, sizeof(sig))) > 0)
-			for (ssize_t i = 0; i < n; i++) {
-				if ((sig[i] != SIGTERM && sig[i] != SIGINT) || s->stopping)
-					continue;
-				cl_info("shutting down signal=%d", (int)sig[i]);
-				s->stopping = true;
-				signal_parts(s, SIGTERM);
-			}
-		reap(s);
+		for (size_t i = 0; i < n; i++) {
+			if ((sig[i] != SIGTERM && sig[i] != SIGINT) || s->stopping)
+				continue;
+			cl_info("shutting down signal=%d", sig[i]);
+			s->stopping = true;
+			signal_parts(s, SIGTERM);
+		}
+		cl_supervise_reap(s->part, P_COUNT, death_cb, s);
 	}
 	return s->exit_code;
 }
@@ -298,11 +234,15 @@ static cl_err harden_self(void)
 
 int ctl_supervisor_main(const ctl_options *o)
 {
+	static const int sup_signals[] = {SIGCHLD, SIGTERM, SIGINT};
 	sup s;
 	cl_err err;
 	memset(&s, 0, sizeof(s));
 	s.o = o;
 	s.listen_fd = -1;
+	s.backoff = (cl_supervise_backoff){CTL_SUP_BACKOFF_MIN_MS, CTL_SUP_BACKOFF_MAX_MS, CTL_SUP_STABLE_MS, 0};
+	for (int p = 0; p < P_COUNT; p++)
+		s.part[p].name = part_names[p];
 	s.ids.root = geteuid() == 0;
 	s.ids.uid = s.ids.root ? CTL_WORKER_UID : getuid();
 	s.ids.gid = s.ids.root ? CTL_WORKER_UID : getgid();
@@ -313,7 +253,7 @@ int ctl_supervisor_main(const ctl_options *o)
 	}
 	if ((err = ctl_datadir_prepare(o->data, &s.ids)) != CL_OK || (err = ctl_datadir_reach(o->data, &s.ids)) != CL_OK ||
 	    (err = ctl_conns_bind(o->addr, o->port, &s.listen_fd, &s.port)) != CL_OK ||
-	    (err = install_signals()) != CL_OK || (err = harden_self()) != CL_OK || (err = spawn_pair(&s)) != CL_OK) {
+	    (err = cl_supervise_signals(sup_signals, 3)) != CL_OK || (err = harden_self()) != CL_OK || (err = spawn_pair(&s)) != CL_OK) {
 		fprintf(stderr, "error: %s (%s)\n", cl_error_detail(), cl_err_name(err));
 		s.stopping = true;
 		s.exit_code = err == CL_EINVAL ? 2 : 1;

@@ -234,9 +234,13 @@ int ctl_worker_main(const ctl_options *o, const ctl_ids *ids, int listen_fd, int
 	/* Inactivity backstop under conn.c's own timeouts: evhttp applies it
 	 * while it reads or writes, never to a request being served. */
 	evhttp_set_timeout(srv.http, (int)(o->poll_ms / 1000) * 2 + 60);
-	/* Every method reaches the dispatcher, whose route table answers 405
-	 * (with Allow) or 404 in JSON; libevent's own answer is an HTML 501. */
-	evhttp_set_allowed_methods(srv.http, 0xffff);
+	/* Every method evhttp knows reaches the dispatcher, whose route table
+	 * answers 405 (with Allow) or 404. A method evhttp does not know
+	 * ("BREW") no path implements: evhttp's own 501, which conn_http.c
+	 * turns into the JSON error not_implemented. */
+	evhttp_set_allowed_methods(srv.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+						     EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+						     EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
 	ctl_http_install(&srv);
 	CL_GUARD_OUT(err, ctl_conns_listen_fd(srv.conns, listen_fd));
 	listening = true;

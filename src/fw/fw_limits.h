@@ -45,5 +45,9 @@
 #define FW_MAX_STR 63
 /* Firmware updates queued per device for the next power-on. */
 #define FW_MAX_PENDING 16
+/* A device's bus address ("0000:03:00.0"): 1..FW_MAX_ADDR characters. */
+#define FW_MAX_ADDR 31
+/* The control plane's host id ([a-z0-9-]) a window policy names: 1..this. */
+#define FW_MAX_HOST_ID 63
 
 #endif

@@ -1,8 +1,8 @@
 /* fw_tools.h — libcloister-fw's host side: the signing and encoding tools.
  *
  * Never on a device. Key files (fw_keys.c, fw_pkcs11.c), bundle and
- * trust-root building and co-signing (fw_sign.c, fw_encode.c) and the
- * OpenSSL implementation of the verifier's fw_ops (fw_openssl.c). These
+ * trust-root building and co-signing (fw_sign.c, fw_encode.c), the window
+ * policy format (fw_policy.c) and the OpenSSL implementation of the verifier's fw_ops (fw_openssl.c). These
  * allocate, use OpenSSL and return cl_err (common/err.h) with a detail;
  * they are built into the host library (libcl_fw.a), apart from the
  * allocation-free verifier (fw_verify.h, libcloister-fw.a), which they call
@@ -95,6 +95,68 @@ CL_MUST_CHECK cl_err fw_bundle_cosign(const uint8_t *in, size_t len, const void 
 CL_MUST_CHECK cl_err fw_trust_build(uint64_t version, uint64_t threshold, const void *const *signers,
 				    size_t nsigners, bool has_expires, uint64_t expires,
 				    const void *const *sign_keys, size_t nsign, cl_buf *out);
+/* ---- window policy documents (fw_policy.c) ----
+ *
+ * policy = [ body: bstr, [ COSE_Sign1 ] ]
+ * body   = {1: version, 2: seconds, 3: target, ? 4: power_cycle}
+ * target = "any" | [vendor: bstr(16), class: bstr(16), component: tstr,
+ *                   device: bstr(32) (kid of the device key), host: tstr]
+ * signed by the ROM root key with external_aad FW_POLICY_AAD
+ * (docs/firmware-guard.md "Window policy document"). Built by the signing
+ * tool, inspected by the control plane before a push, verified by the
+ * device model (src/fwguard). */
+/* Format 2: bound to a target (format 1's ".../1" bound nothing). */
+#define FW_POLICY_AAD "cloister-fw/window-policy/2"
+typedef struct fw_policy_target {
+	bool any; /* every device of every host: only when the signer chose it */
+	uint8_t vendor[FW_UUID_LEN];
+	uint8_t class_id[FW_UUID_LEN];
+	const char *component;           /* bus address */
+	uint8_t device_kid[FW_KID_LEN]; /* SHA-256 of the device key's SPKI DER */
+	const char *host_id;             /* the control plane's host id */
+} fw_policy_target;
+typedef struct fw_policy_params {
+	uint64_t version;     /* 1..FW_UINT_MAX, above the device's last one */
+	uint64_t seconds;     /* 1..FW_MAX_WINDOW_S */
+	uint64_t power_cycle; /* 0 = any; else one-shot: only in that power cycle */
+	fw_policy_target target;
+} fw_policy_params;
+/* Builds one with root_key (EVP_PKEY*) into out (an initialised cl_buf,
+ * cleared first; >= 512 bytes max). CL_EINVAL for a value out of range, a
+ * target that is neither "any" nor complete (component, host id), or both. */
+CL_MUST_CHECK cl_err fw_window_policy_build(const void *root_key, const fw_policy_params *p, cl_buf *out);
+
+/* A parsed window policy: pointers into the document, strings copied. */
+typedef struct fw_window_policy {
+	const uint8_t *body;
+	size_t body_len;
+	fw_sign1 sig;
+	uint64_t version, seconds;
+	uint64_t power_cycle; /* 0 = not one-shot */
+	bool any;
+	const uint8_t *vendor, *class_id, *device_kid; /* NULL when any */
+	char component[FW_MAX_ADDR + 1];
+	char host_id[FW_MAX_HOST_ID + 1];
+} fw_window_policy;
+/* Strict parse (format 2) of doc[0..len), nothing verified: FW_OK, or why
+ * a device would refuse its format (FW_E_MALFORMED for format 1,
+ * FW_E_OVERSIZED, FW_E_UNSIGNED, ...). Allocation-free; *p points into doc
+ * and is zeroed first. */
+fw_status fw_window_policy_parse(const uint8_t *doc, size_t len, fw_window_policy *p);
+
+/* What a window policy claims, read strictly but NOT verified (the
+ * control plane's push check; the device verifies): a copy of what
+ * fw_window_policy_parse read, nothing pointing into doc. */
+typedef struct fw_policy_info {
+	uint64_t version, seconds, power_cycle;
+	bool any;
+	uint8_t vendor[FW_UUID_LEN], class_id[FW_UUID_LEN], device_kid[FW_KID_LEN];
+	char component[FW_MAX_ADDR + 1];
+	char host_id[FW_MAX_HOST_ID + 1];
+} fw_policy_info;
+/* As fw_window_policy_parse, into a self-contained *out (zeroed first). */
+fw_status fw_window_policy_inspect(const uint8_t *doc, size_t len, fw_policy_info *out);
+
 /* Parses a UUID "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (or 32 hex digits)
  * into out. CL_EINVAL with a detail quoting (at most 40 bytes of) s. */
 CL_MUST_CHECK cl_err fw_uuid_parse(const char *s, uint8_t out[FW_UUID_LEN]);

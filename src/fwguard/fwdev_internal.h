@@ -9,8 +9,6 @@
 #include "fwguard/fwguard.h"
 
 #define FWG_NO_SLOT 0xff
-/* Format 2: bound to a target (format 1's ".../1" bound nothing). */
-#define FWG_AAD_WINDOW "cloister-fw/window-policy/2"
 
 /* What a slot holds (copied from the verified manifest). */
 typedef struct fwg_slot {
@@ -150,26 +148,13 @@ CL_MUST_CHECK cl_err fwg_audit_committed(fwg_host *h, const fwg_event *e, fwg_ou
  * CL_EPROTO when the log is broken (nothing appended). */
 CL_MUST_CHECK cl_err fwg_recover_intents(fwg_host *h);
 
-/* fwdev_policy.c: a parsed window policy (pointers into the document). */
-typedef struct fwg_window_policy {
-	const uint8_t *body;
-	size_t body_len;
-	fw_sign1 sig;
-	uint64_t version, seconds;
-	uint64_t power_cycle; /* 0 = not one-shot */
-	bool any;
-	const uint8_t *vendor, *class_id, *device_kid;
-	char component[FWG_ADDR_MAX + 1];
-	char host_id[FWG_HOST_ID_MAX + 1];
-} fwg_window_policy;
-/* Strict parse (format 2), nothing verified. */
-fw_status fwg_window_policy_parse(const uint8_t *doc, size_t len, fwg_window_policy *p);
+/* fwdev_policy.c: window policies on the device (the format: fw_tools.h). */
 /* Parse and verify the root's signature (low-s, aad ".../2"). */
 fw_status fwg_window_policy_verify(const fwg_dev *d, const fw_ops *ops, const uint8_t *doc, size_t len,
-				   fwg_window_policy *p);
+				   fw_window_policy *p);
 /* NULL if p is for device d on host h in its current power cycle, else why
  * not (static string). */
-const char *fwg_window_policy_mismatch(const fwg_host *h, const fwg_dev *d, const fwg_window_policy *p);
+const char *fwg_window_policy_mismatch(const fwg_host *h, const fwg_dev *d, const fw_window_policy *p);
 
 /* fwdev_update.c: the update path, shared with the power-on queue. */
 CL_MUST_CHECK cl_err fwg_update_locked(fwg_host *h, fwg_source src, fwg_dev *d, const uint8_t *bundle,

@@ -155,7 +155,7 @@ cl_err fwg_mgmt_window(fwg_host *h, fwg_source src, const char *addr, const uint
 {
 	fwg_event e = {.op = FWG_OP_WINDOW, .src = src, .addr = addr ? addr : "", .input_len = len};
 	fwg_dev *d;
-	fwg_window_policy p;
+	fw_window_policy p;
 	char detail[FWA_DETAIL_MAX + 1], commit[32];
 	CL_GUARD(fwg_lock(h));
 	cl_err err = gate(h, &e, &d, true, out);

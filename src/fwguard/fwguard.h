@@ -51,14 +51,14 @@
 #include "common/proto.h"
 #include "fw/fw_tools.h" /* the OpenSSL fw_ops and device key files */
 
-#define FWG_ADDR_MAX 31   /* bus address length */
+#define FWG_ADDR_MAX FW_MAX_ADDR /* bus address length (fw/fw_limits.h) */
 #define FWG_MAX_DEVICES 8
 #define FWG_MAX_BUNDLE FW_MAX_BUNDLE /* largest bundle a device accepts (fw/fw_limits.h) */
 _Static_assert(FW_MAX_BUNDLE == CL_PROTO_FW_BUNDLE_MAX, "one bundle cap for the device and the wire");
 #define FWG_DEFAULT_WINDOW_S 60
 #define FWG_MAX_WINDOW_S FW_MAX_WINDOW_S
 #define FWG_MAX_PENDING FW_MAX_PENDING
-#define FWG_HOST_ID_MAX 63 /* the control plane's host id, [a-z0-9-] */
+#define FWG_HOST_ID_MAX FW_MAX_HOST_ID /* the control plane's host id, [a-z0-9-] */
 #define FWG_REASON_LIMIT 128
 #define FWG_DEVKEY_PEM_MAX 256 /* a P-384 SPKI PEM is 215 bytes */
 
@@ -348,43 +348,10 @@ bool fwg_quarantined(fwg_host *h);
 /* Clears the quarantine (operator only); audited. */
 CL_MUST_CHECK cl_err fwg_quarantine_clear(fwg_host *h, fwg_source src, const char *why);
 
-/* ---- window policy documents (host tool; the device side is internal) ----
- *
- * policy = [ body: bstr, [ COSE_Sign1 ] ]
- * body   = {1: version, 2: seconds, 3: target, ? 4: power_cycle}
- * target = "any" | [vendor: bstr(16), class: bstr(16), component: tstr,
- *                   device: bstr(32) (kid of the device key), host: tstr]
- * signed by the ROM root key with external_aad "cloister-fw/window-policy/2"
- * (docs/firmware-guard.md "Window policy document"). */
-typedef struct fwg_policy_target {
-	bool any; /* every device of every host: only when the signer chose it */
-	uint8_t vendor[FW_UUID_LEN];
-	uint8_t class_id[FW_UUID_LEN];
-	const char *component;           /* bus address */
-	uint8_t device_kid[FW_KID_LEN]; /* SHA-256 of the device key's SPKI DER */
-	const char *host_id;             /* the control plane's host id */
-} fwg_policy_target;
-typedef struct fwg_policy_params {
-	uint64_t version;     /* 1..FW_UINT_MAX, above the device's last one */
-	uint64_t seconds;     /* 1..FWG_MAX_WINDOW_S */
-	uint64_t power_cycle; /* 0 = any; else one-shot: only in that power cycle */
-	fwg_policy_target target;
-} fwg_policy_params;
-/* What a window policy claims, read strictly but NOT verified (the
- * control plane's push check; the device verifies). FW_OK or why the
- * device would refuse its format (malformed: e.g. a format-1 policy). */
-typedef struct fwg_policy_info {
-	uint64_t version, seconds, power_cycle;
-	bool any;
-	uint8_t vendor[FW_UUID_LEN], class_id[FW_UUID_LEN], device_kid[FW_KID_LEN];
-	char component[FWG_ADDR_MAX + 1];
-	char host_id[FWG_HOST_ID_MAX + 1];
-} fwg_policy_info;
-fw_status fwg_window_policy_inspect(const uint8_t *doc, size_t len, fwg_policy_info *out);
-/* Builds one with root_key (EVP_PKEY*) into out (an initialised cl_buf,
- * cleared first; >= 512 bytes max). CL_EINVAL for a value out of range, a
- * target that is neither "any" nor complete (component, host id), or both. */
-CL_MUST_CHECK cl_err fwg_window_policy_build(const void *root_key, const fwg_policy_params *p, cl_buf *out);
+/* ---- window policy documents ----
+ * The format (build, parse, inspect) is libcloister-fw's host side:
+ * fw_window_policy_build and friends in fw/fw_tools.h. The model verifies
+ * and applies one with fwg_mgmt_window. */
 
 /* ---- the audit log's anchor and check (fwaudit.h) ----
  *

@@ -30,6 +30,7 @@
 
 #include "common/http_client.h"
 #include "common/log.h"
+#include "common/supervise.h"
 #include "common/util.h"
 #include "host/agent.h"
 #include "host/agent_privsep.h"
@@ -54,33 +55,21 @@ void cl_agent_crit_leave(void)
 	pthread_mutex_unlock(&g_crit);
 }
 
-/* Signals arrive through a pipe: the handler only writes the signal number
- * (async-signal-safe) and a thread does the rest. Handlers, unlike a blocked
- * mask or SIG_IGN, are reset by exec, so the shims the agent spawns start
- * with default signal dispositions. */
-static int g_sigpipe[2] = {-1, -1};
-
-static void on_signal(int sig)
-{
-	int saved = errno;
-	unsigned char c = (unsigned char)sig;
-	ssize_t r = write(g_sigpipe[1], &c, 1);
-	(void)r;
-	errno = saved;
-}
-
-static void on_sigpipe(int sig)
-{
-	(void)sig; /* a write to a closed socket fails with EPIPE instead */
-}
-
+/* Signals arrive through the self-pipe (common/supervise.h): the handler
+ * only writes the signal number (async-signal-safe) and a thread does the
+ * rest. Handlers, unlike a blocked mask or SIG_IGN, are reset by exec, so
+ * the shims the agent spawns start with default signal dispositions. */
 static void *signal_thread(void *arg)
 {
-	unsigned char c = 0;
-	while (read(g_sigpipe[0], &c, 1) != 1)
-		;
+	int sig[1];
+	size_t n = 0;
+	(void)arg;
+	while (n == 0)
+		if (cl_supervise_wait(-1, sig, 1, &n) != CL_OK)
+			break; /* poll failed: stop as on a signal (fail closed) */
 	atomic_store(&g_stop, 1);
-	cl_info("signal received: exiting; enclaves keep running and are adopted on the next start sig=%d", (int)c);
+	cl_info("signal received: exiting; enclaves keep running and are adopted on the next start sig=%d",
+		n ? sig[0] : 0);
 	pthread_mutex_lock(&g_crit); /* wait for a sandbox change in progress */
 	fflush(stdout);
 	fflush(stderr);
@@ -90,16 +79,8 @@ static void *signal_thread(void *arg)
 
 static cl_err start_signal_thread(void)
 {
-	CL_ENSURE(pipe2(g_sigpipe, O_CLOEXEC) == 0, CL_ESYS, "pipe: %s", strerror(errno));
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	sa.sa_handler = on_signal;
-	CL_ENSURE(sigaction(SIGTERM, &sa, NULL) == 0 && sigaction(SIGINT, &sa, NULL) == 0, CL_ESYS,
-		  "sigaction: %s", strerror(errno));
-	sa.sa_handler = on_sigpipe;
-	CL_ENSURE(sigaction(SIGPIPE, &sa, NULL) == 0, CL_ESYS, "sigaction: %s", strerror(errno));
+	static const int stop_signals[] = {SIGTERM, SIGINT};
+	CL_GUARD(cl_supervise_signals(stop_signals, 2));
 	pthread_t t;
 	CL_ENSURE(pthread_create(&t, NULL, signal_thread, NULL) == 0, CL_ESYS, "cannot start the signal thread");
 	pthread_detach(t);

@@ -1,8 +1,9 @@
 /* supervisor.c — cloister-host's supervisor (supervisor.h): channels, the
  * three parts, their restarts.
  *
- * The loop is one poll() on a self-pipe that the SIGCHLD/SIGTERM/SIGINT
- * handlers write to, with a timeout for the next scheduled restart. The
+ * The loop is one wait on the self-pipe that the SIGCHLD/SIGTERM/SIGINT
+ * handlers write to (common/supervise.h), with a timeout for the next
+ * scheduled restart. The
  * supervisor talks to the agent only to hand it a new channel (it is the
  * client of the agent's supervisor channel); it reads nothing else from any
  * part and nothing from the network or the enclaves.
@@ -23,7 +24,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/capability.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +38,7 @@
 #include "common/harden.h"
 #include "common/ipc.h"
 #include "common/log.h"
+#include "common/supervise.h"
 #include "common/util.h"
 #include "guestif/guestif.h"
 #include "host/agent.h"
@@ -48,13 +49,6 @@
 enum part { P_KEYHOLDER, P_GUESTIF, P_AGENT, P_COUNT };
 static const char *const part_names[P_COUNT] = {"key holder", "guest interface", "agent"};
 
-typedef struct child {
-	pid_t pid;             /* 0: not running */
-	uint64_t started_ns;
-	uint32_t backoff_ms;   /* next restart's delay */
-	uint64_t restart_at_ns; /* 0: none scheduled */
-} child;
-
 typedef struct sup {
 	int argc;
 	char **argv;
@@ -62,7 +56,7 @@ typedef struct sup {
 	char join_token[CL_AGENT_JOIN_TOKEN_MAX]; /* "" = none; the agent needs it until it has registered */
 	char keys[PATH_MAX], devices[PATH_MAX];
 	int lockfd;
-	child c[P_COUNT];
+	cl_supervise_part c[P_COUNT]; /* pid 0: not running */
 	bool guestif; /* --fw-root: run the guest interface */
 	int agent_fd; /* our end of the agent's supervisor channel, -1 */
 	cl_ipc_client agent;
@@ -71,33 +65,6 @@ typedef struct sup {
 	uint64_t term_ns; /* when the key holder and guest interface were told to stop (0: not) */
 	int exit_code;
 } sup;
-
-static int g_sigpipe[2] = {-1, -1};
-
-static void on_signal(int sig)
-{
-	int saved = errno;
-	unsigned char c = (unsigned char)sig;
-	ssize_t r = write(g_sigpipe[1], &c, 1);
-	(void)r;
-	errno = saved;
-}
-
-static cl_err install_signals(void)
-{
-	struct sigaction sa;
-	CL_ENSURE(pipe2(g_sigpipe, O_CLOEXEC | O_NONBLOCK) == 0, CL_ESYS, "pipe: %s", strerror(errno));
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	sa.sa_handler = on_signal;
-	CL_ENSURE(sigaction(SIGTERM, &sa, NULL) == 0 && sigaction(SIGINT, &sa, NULL) == 0 &&
-			  sigaction(SIGCHLD, &sa, NULL) == 0,
-		  CL_ESYS, "sigaction: %s", strerror(errno));
-	sa.sa_handler = SIG_IGN;
-	CL_ENSURE(sigaction(SIGPIPE, &sa, NULL) == 0, CL_ESYS, "sigaction: %s", strerror(errno));
-	return CL_OK;
-}
 
 /* ---------------------------------------------------------------- the data directory's lock */
 
@@ -141,39 +108,16 @@ static void keep_only(const int *keep, size_t n)
 	}
 }
 
-/* In a new child: die with the supervisor, default signal handling. */
-static void child_prologue(pid_t parent, const char *log_name)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGCHLD, &sa, NULL);
-	sigaction(SIGPIPE, &sa, NULL);
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != parent)
-		_exit(1); /* the supervisor is already gone */
-	cl_log_init(log_name, CL_LOG_INFO);
-}
-
-static pid_t fork_child(void)
-{
-	fflush(NULL);
-	return fork();
-}
-
 /* The key holder, with its agent channel; *agent_end is the agent's side. */
 static cl_err spawn_keyholder(sup *s, int *agent_end)
 {
 	int p[2];
-	pid_t parent = getpid();
 	CL_GUARD(cl_ipc_pair(p));
-	pid_t pid = fork_child();
+	pid_t pid = cl_supervise_fork(&s->c[P_KEYHOLDER], "cloister-host/keyholder");
 	if (pid == 0) {
 		cl_kh_main_opts o = {.switch_user = true, .uid = CL_HOST_KEYHOLDER_UID, .gid = CL_HOST_KEYHOLDER_UID,
 				     .legacy_devices = s->devices};
 		explicit_bzero(s->join_token, sizeof(s->join_token)); /* only the agent gets it */
-		child_prologue(parent, "cloister-host/keyholder");
 		_exit(cl_keyholder_main(p[1], s->keys, &o)); /* closes everything but p[1] */
 	}
 	close(p[1]);
@@ -181,8 +125,6 @@ static cl_err spawn_keyholder(sup *s, int *agent_end)
 		close(p[0]);
 		return cl_errorf(CL_ESYS, "fork: %s", strerror(errno));
 	}
-	s->c[P_KEYHOLDER].pid = pid;
-	s->c[P_KEYHOLDER].started_ns = cl_now_mono_ns();
 	*agent_end = p[0];
 	return CL_OK;
 }
@@ -191,18 +133,16 @@ static cl_err spawn_keyholder(sup *s, int *agent_end)
 static cl_err spawn_guestif(sup *s, int *q, int *c)
 {
 	int pq[2], pc[2];
-	pid_t parent = getpid();
 	CL_GUARD(cl_ipc_pair(pq));
 	if (cl_ipc_pair(pc) != CL_OK) {
 		close(pq[0]);
 		close(pq[1]);
 		return cl_errorf(CL_ESYS, "socketpair: %s", strerror(errno));
 	}
-	pid_t pid = fork_child();
+	pid_t pid = cl_supervise_fork(&s->c[P_GUESTIF], "cloister-host/guestif");
 	if (pid == 0) {
 		explicit_bzero(s->join_token, sizeof(s->join_token));
 		cl_guestif_proc_opts o = {.switch_user = true, .uid = CL_GUESTIF_UID, .gid = CL_GUESTIF_UID};
-		child_prologue(parent, "cloister-host/guestif");
 		_exit(cl_guestif_main(pq[1], pc[1], &o)); /* closes everything but its channels */
 	}
 	close(pq[1]);
@@ -212,8 +152,6 @@ static cl_err spawn_guestif(sup *s, int *q, int *c)
 		close(pc[0]);
 		return cl_errorf(CL_ESYS, "fork: %s", strerror(errno));
 	}
-	s->c[P_GUESTIF].pid = pid;
-	s->c[P_GUESTIF].started_ns = cl_now_mono_ns();
 	*q = pq[0];
 	*c = pc[0];
 	return CL_OK;
@@ -223,14 +161,12 @@ static cl_err spawn_guestif(sup *s, int *q, int *c)
 static cl_err spawn_agent(sup *s, cl_agent_channels *ch)
 {
 	int p[2];
-	pid_t parent = getpid();
 	cl_err err = cl_ipc_pair(p);
 	if (err == CL_OK) {
 		ch->sup = p[1];
-		pid_t pid = fork_child();
+		pid_t pid = cl_supervise_fork(&s->c[P_AGENT], "cloister-host");
 		if (pid == 0) {
 			int keep[] = {s->lockfd, ch->sup, ch->kh, ch->gi_query, ch->gi_control};
-			child_prologue(parent, "cloister-host");
 			keep_only(keep, sizeof(keep) / sizeof(keep[0]));
 			int rc = cl_agent_main(&s->cfg, s->join_token, ch);
 			fflush(NULL);
@@ -241,8 +177,6 @@ static cl_err spawn_agent(sup *s, cl_agent_channels *ch)
 			close(p[0]);
 			err = cl_errorf(CL_ESYS, "fork: %s", strerror(errno));
 		} else {
-			s->c[P_AGENT].pid = pid;
-			s->c[P_AGENT].started_ns = cl_now_mono_ns();
 			s->agent_fd = p[0];
 			cl_ipc_client_init(&s->agent, p[0], CL_SUP_MSG_MAX, 5000);
 		}
@@ -309,12 +243,7 @@ static void respawn_part(sup *s, enum part p)
 
 static void schedule(sup *s, enum part p, uint64_t now)
 {
-	child *c = &s->c[p];
-	if (now - c->started_ns >= (uint64_t)CL_SUP_STABLE_MS * 1000000u || !c->backoff_ms)
-		c->backoff_ms = CL_SUP_BACKOFF_MIN_MS;
-	c->restart_at_ns = now + (uint64_t)c->backoff_ms * 1000000u;
-	cl_info("supervisor: restarting the %s in %u ms", part_names[p], c->backoff_ms);
-	c->backoff_ms = c->backoff_ms * 2 > CL_SUP_BACKOFF_MAX_MS ? CL_SUP_BACKOFF_MAX_MS : c->backoff_ms * 2;
+	cl_info("supervisor: restarting the %s in %u ms", part_names[p], cl_supervise_schedule(&s->c[p], now));
 }
 
 static void signal_others(sup *s, int sig)
@@ -347,11 +276,7 @@ static uint64_t escalate(sup *s, uint64_t now)
 static void on_death(sup *s, enum part p, int st, uint64_t now)
 {
 	char why[64];
-	s->c[p].pid = 0;
-	if (WIFSIGNALED(st))
-		snprintf(why, sizeof(why), "killed by signal %d", WTERMSIG(st));
-	else
-		snprintf(why, sizeof(why), "exited with status %d", WEXITSTATUS(st));
+	cl_supervise_why(st, why, sizeof(why));
 	if (p == P_AGENT) {
 		if (s->agent_fd >= 0)
 			close(s->agent_fd);
@@ -378,15 +303,9 @@ static void on_death(sup *s, enum part p, int st, uint64_t now)
 	schedule(s, p, now);
 }
 
-static void reap(sup *s)
+static void death_cb(void *ctx, size_t i, int st)
 {
-	int st;
-	pid_t pid;
-	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-		for (int p = 0; p < P_COUNT; p++)
-			if (s->c[p].pid == pid)
-				on_death(s, (enum part)p, st, cl_now_mono_ns());
-	}
+	on_death(ctx, (enum part)i, st, cl_now_mono_ns());
 }
 
 static bool any_running(const sup *s)
@@ -404,7 +323,7 @@ static uint64_t restarts(sup *s, uint64_t now)
 	if (s->stopping)
 		return next;
 	if (s->restart_all) {
-		child *a = &s->c[P_AGENT];
+		cl_supervise_part *a = &s->c[P_AGENT];
 		if (s->c[P_KEYHOLDER].pid > 0 || s->c[P_GUESTIF].pid > 0)
 			return now + 100000000u; /* wait for them to be gone (they got SIGTERM) */
 		if (now < a->restart_at_ns)
@@ -424,10 +343,10 @@ static uint64_t restarts(sup *s, uint64_t now)
 		return next;
 	}
 	for (int p = 0; p < P_AGENT; p++) {
-		child *c = &s->c[p];
+		cl_supervise_part *c = &s->c[p];
 		if (!c->restart_at_ns || c->pid > 0)
 			continue;
-		if (now >= c->restart_at_ns) {
+		if (cl_supervise_due(c, now)) {
 			c->restart_at_ns = 0;
 			respawn_part(s, (enum part)p);
 			if (c->pid <= 0)
@@ -445,32 +364,27 @@ static int run(sup *s)
 		uint64_t now = cl_now_mono_ns(), kill_at = escalate(s, now), next = restarts(s, now);
 		if (kill_at < next)
 			next = kill_at;
-		int timeout = next == UINT64_MAX ? -1 : next <= now ? 0 : (int)((next - now) / 1000000u) + 1;
-		struct pollfd pf = {.fd = g_sigpipe[0], .events = POLLIN};
-		int rc = poll(&pf, 1, timeout);
-		if (rc < 0 && errno != EINTR) {
-			cl_error("supervisor: poll: %s", strerror(errno));
+		int sig[16];
+		size_t n;
+		if (cl_supervise_wait(cl_supervise_timeout_ms(next, now), sig, 16, &n) != CL_OK) {
+			cl_error("supervisor: %s", cl_error_detail());
 			s->stopping = true;
 			s->exit_code = 1;
 			signal_others(s, SIGKILL);
 			if (s->c[P_AGENT].pid > 0)
 				kill(s->c[P_AGENT].pid, SIGKILL);
 		}
-		unsigned char sig[16];
-		ssize_t n;
-		while ((n = read(g_sigpipe[0], sig, sizeof(sig))) > 0) {
-			for (ssize_t i = 0; i < n; i++) {
-				if ((sig[i] != SIGTERM && sig[i] != SIGINT) || s->stopping)
-					continue;
-				cl_info("supervisor: signal received: stopping; enclaves keep running sig=%d", (int)sig[i]);
-				s->stopping = true;
-				if (s->c[P_AGENT].pid > 0)
-					kill(s->c[P_AGENT].pid, SIGTERM); /* it finishes a sandbox change, then exits */
-				else
-					signal_others(s, SIGTERM);
-			}
+		for (size_t i = 0; i < n; i++) {
+			if ((sig[i] != SIGTERM && sig[i] != SIGINT) || s->stopping)
+				continue;
+			cl_info("supervisor: signal received: stopping; enclaves keep running sig=%d", sig[i]);
+			s->stopping = true;
+			if (s->c[P_AGENT].pid > 0)
+				kill(s->c[P_AGENT].pid, SIGTERM); /* it finishes a sandbox change, then exits */
+			else
+				signal_others(s, SIGTERM);
 		}
-		reap(s);
+		cl_supervise_reap(s->c, P_COUNT, death_cb, s);
 	}
 	return s->exit_code;
 }
@@ -500,11 +414,15 @@ static cl_err harden_self(void)
 
 int cl_supervisor_main(int argc, char **argv)
 {
+	static const int sup_signals[] = {SIGCHLD, SIGTERM, SIGINT};
 	sup s;
 	memset(&s, 0, sizeof(s));
 	s.argc = argc;
 	s.argv = argv;
 	s.lockfd = s.agent_fd = -1;
+	for (int p = 0; p < P_COUNT; p++)
+		s.c[p] = (cl_supervise_part){.name = part_names[p],
+					     .backoff = {CL_SUP_BACKOFF_MIN_MS, CL_SUP_BACKOFF_MAX_MS, CL_SUP_STABLE_MS, 0}};
 	cl_err err = cl_agent_parse_args(argc, argv, &s.cfg);
 	if (err != CL_OK) {
 		fprintf(stderr, "error: %s\n", cl_error_detail());
@@ -547,7 +465,7 @@ int cl_supervisor_main(int argc, char **argv)
 		fprintf(stderr, "error: --data: path too long\n");
 		return 2;
 	}
-	if ((err = lock_data_dir(&s)) != CL_OK || (err = install_signals()) != CL_OK || (err = harden_self()) != CL_OK ||
+	if ((err = lock_data_dir(&s)) != CL_OK || (err = cl_supervise_signals(sup_signals, 3)) != CL_OK || (err = harden_self()) != CL_OK ||
 	    (err = spawn_all(&s)) != CL_OK) {
 		fprintf(stderr, "error: %s\n", cl_error_detail());
 		s.stopping = true;

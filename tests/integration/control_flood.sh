@@ -98,8 +98,11 @@ printf 'GET /%s HTTP/1.1\r\nHost: x\r\n\r\n' "$big" | rawjson 431 headers_too_la
 printf 'POST /v1/tenants HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\n\r\n' |
 	rawjson 413 too_large
 printf 'PATCH /healthz HTTP/1.1\r\nHost: x\r\n\r\n' | rawjson 405 method_not_allowed "Allow: GET"
-printf 'BREW /v1/tenants HTTP/1.1\r\nHost: x\r\n\r\n' | rawjson 405 method_not_allowed "Allow: GET, POST"
-printf 'BREW /nope HTTP/1.1\r\nHost: x\r\n\r\n' | rawjson 404 not_found
+printf 'TRACE /v1/tenants HTTP/1.1\r\nHost: x\r\n\r\n' | rawjson 405 method_not_allowed "Allow: GET, POST"
+# A method no path implements (evhttp does not know it): 501, whatever the path.
+printf 'BREW /v1/tenants HTTP/1.1\r\nHost: x\r\n\r\n' | rawjson 501 not_implemented
+printf 'BREW /nope HTTP/1.1\r\nHost: x\r\n\r\n' | rawjson 501 not_implemented
+printf 'GET /nope HTTP/1.1\r\nHost: x\r\n\r\n' | rawjson 404 not_found
 printf 'garbage\r\n\r\n' | rawjson 400 invalid
 printf 'GET /healthz HTTP/1.1\r\nno colon here\r\n\r\n' | rawjson 400 invalid
 printf 'POST /v1/tenants HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n' | rawjson 400 invalid

@@ -181,7 +181,7 @@ static void error_page_json(void **state)
 	check_json(413, false, 413, "too_large");
 	check_json(413, true, 413, "too_large"); /* a body over the cap, whatever the headers */
 	check_json(417, false, 417, "invalid");
-	check_json(501, false, 501, "method_not_allowed");
+	check_json(501, false, 501, "not_implemented");
 	check_json(503, false, 503, "internal");
 }
 

@@ -20,34 +20,7 @@
 
 #define SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-typedef struct fixture {
-	char dir[64];
-	char path[128];
-	ctl_store *st;
-} fixture;
-
-static int setup(void **state)
-{
-	fixture *f = calloc(1, sizeof(*f));
-	snprintf(f->dir, sizeof(f->dir), "/tmp/cl-upload-XXXXXX");
-	if (!mkdtemp(f->dir))
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/control.db", f->dir);
-	if (ctl_store_open(f->path, &f->st) != CL_OK)
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-	ctl_store_close(f->st);
-	if (cl_rm_rf(f->dir) != CL_OK)
-		return -1;
-	free(f);
-	return 0;
-}
+#include "store_fixture.h"
 
 static ctl_upload mk(const char *id, const char *tenant, bool complete, int64_t updated)
 {

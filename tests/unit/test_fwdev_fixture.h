@@ -172,7 +172,7 @@ __attribute__((unused)) static void device_kid(dx *d, const char *addr, uint8_t 
 
 /* Window policy params bound to device addr of d's host (host HOST_ID). */
 __attribute__((unused)) static void policy_for(dx *d, const char *addr, uint64_t version, uint64_t seconds,
-					       fwg_policy_params *p)
+					       fw_policy_params *p)
 {
 	const fwg_device_spec *s = spec_of(addr);
 	memset(p, 0, sizeof(*p));
@@ -189,10 +189,10 @@ __attribute__((unused)) static void policy_for(dx *d, const char *addr, uint64_t
 __attribute__((unused)) static void window_doc(dx *d, const char *addr, uint64_t version, uint64_t seconds,
 					       cl_buf *out)
 {
-	fwg_policy_params p;
+	fw_policy_params p;
 	policy_for(d, addr, version, seconds, &p);
 	cl_buf_init(out, 4096);
-	assert_int_equal(fwg_window_policy_build(d->f.root, &p, out), CL_OK);
+	assert_int_equal(fw_window_policy_build(d->f.root, &p, out), CL_OK);
 }
 
 static int keep_last(const fwg_audit_rec *r, void *ctx)

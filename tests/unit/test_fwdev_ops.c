@@ -37,11 +37,11 @@ static void window_policy_refused_outside_window_or_unsigned(void **state)
 	dx *d = *state;
 	cl_buf root_doc, k0_doc;
 	fwg_outcome o;
-	fwg_policy_params pp;
+	fw_policy_params pp;
 	window_doc(d, NIC, 1, 3600, &root_doc);
 	policy_for(d, NIC, 2, 3600, &pp);
 	cl_buf_init(&k0_doc, 4096);
-	assert_int_equal(fwg_window_policy_build(d->f.k[0], &pp, &k0_doc), CL_OK);
+	assert_int_equal(fw_window_policy_build(d->f.k[0], &pp, &k0_doc), CL_OK);
 	/* Signed by a release signer, not the root. */
 	assert_int_equal(fwg_mgmt_window(d->h, FWG_SRC_MGMT, NIC, k0_doc.data, k0_doc.len, &o), CL_ECRYPTO);
 	assert_int_equal(o.reason, FW_E_UNKNOWN_SIGNER);
@@ -67,9 +67,9 @@ static void window_policy_refused_outside_window_or_unsigned(void **state)
 	cl_buf bad;
 	cl_buf_init(&bad, 1024);
 	pp.seconds = 0;
-	assert_int_equal(fwg_window_policy_build(d->f.root, &pp, &bad), CL_EINVAL);
+	assert_int_equal(fw_window_policy_build(d->f.root, &pp, &bad), CL_EINVAL);
 	pp.seconds = FWG_MAX_WINDOW_S + 1;
-	assert_int_equal(fwg_window_policy_build(d->f.root, &pp, &bad), CL_EINVAL);
+	assert_int_equal(fw_window_policy_build(d->f.root, &pp, &bad), CL_EINVAL);
 	cl_buf_free(&bad);
 	cl_buf_free(&root_doc);
 	cl_buf_free(&k0_doc);

@@ -31,10 +31,10 @@ static void other_free(dx *o)
 	free(o);
 }
 
-static void build(dx *d, const fwg_policy_params *p, cl_buf *out)
+static void build(dx *d, const fw_policy_params *p, cl_buf *out)
 {
 	cl_buf_init(out, 4096);
-	assert_int_equal(fwg_window_policy_build(d->f.root, p, out), CL_OK);
+	assert_int_equal(fw_window_policy_build(d->f.root, p, out), CL_OK);
 }
 
 /* doc pushed to addr of h: refused wrong_target, nothing changed, alarmed. */
@@ -58,7 +58,7 @@ static void policy_replayed_on_another_device_or_host_refused(void **state)
 {
 	dx *d = *state;
 	dx *o = other_host(d);
-	fwg_policy_params p;
+	fw_policy_params p;
 	fwg_outcome oc;
 	cl_buf doc, host_only;
 	policy_for(d, NIC, 1, 30, &p);
@@ -73,7 +73,7 @@ static void policy_replayed_on_another_device_or_host_refused(void **state)
 	refused_elsewhere(d, d->h, NIC, &host_only);
 	/* The other host's NIC with our host's policy body but its own key:
 	 * still not ours (device key), and not the other's (host). */
-	fwg_policy_params q;
+	fw_policy_params q;
 	policy_for(o, NIC, 1, 30, &q); /* o's NIC key, host HOST_ID */
 	cl_buf mixed;
 	build(d, &q, &mixed);
@@ -104,17 +104,17 @@ static void any_only_when_chosen_and_one_shot_in_its_power_cycle(void **state)
 {
 	dx *d = *state;
 	dx *o = other_host(d);
-	fwg_policy_params p;
+	fw_policy_params p;
 	cl_buf any, bad;
 	memset(&p, 0, sizeof(p));
 	p.version = 5;
 	p.seconds = 90;
 	/* Neither a target nor "any": the builder refuses; both: too. */
 	cl_buf_init(&bad, 4096);
-	assert_int_equal(fwg_window_policy_build(d->f.root, &p, &bad), CL_EINVAL);
+	assert_int_equal(fw_window_policy_build(d->f.root, &p, &bad), CL_EINVAL);
 	p.target.any = true;
 	p.target.host_id = HOST_ID;
-	assert_int_equal(fwg_window_policy_build(d->f.root, &p, &bad), CL_EINVAL);
+	assert_int_equal(fw_window_policy_build(d->f.root, &p, &bad), CL_EINVAL);
 	p.target.host_id = NULL;
 	build(d, &p, &any);
 	assert_int_equal(fwg_mgmt_window(d->h, FWG_SRC_MGMT, GPU, any.data, any.len, NULL), CL_OK);
