@@ -299,7 +299,7 @@ cl_err cl_cli_parse_proximity(const char *s, json_t **out)
 }
 
 static const char *const known_ops[] = {"describe", "list", "start", "stop", "destroy",
-					"resize",   "send", "recv",  "logs", "attest"};
+					"resize",   "send", "recv",  "logs", "attest", "measure"};
 
 cl_err cl_cli_parse_ops(const char *s, json_t **out)
 {
