@@ -12,7 +12,9 @@
 #     matter); code mapped executable at run time (the probe's `mapx`) changes
 #     PCR5; unmapped again, PCR5 is back to the first value;
 #   - after every measure the enclave is thawed and answers on its channel;
-#   - a stopped (frozen) enclave is measured and stays frozen.
+#   - a stopped (frozen) enclave is measured and stays frozen;
+#   - an enclave whose policy lists measure is measured without the key, and the
+#     same image in another enclave gives the same PCR5.
 source "$(dirname "$0")/host_lib.sh"
 
 ctl_start
@@ -115,4 +117,14 @@ CLOISTER_ACCESS_KEY=$KEY "$CLI_BIN" enclave measure "$ID" --out "$WORK/m6.cbor" 
 "$CLI_BIN" attest verify "$WORK/m6.cbor" --root "$WORK/root.pem" --pcr "5=$A" >/dev/null 2>&1 ||
 	fail "a stopped enclave's PCR5 differs from the running one's"
 thawed && fail "measuring a stopped enclave thawed it"
+
+# ---- a policy that lists measure: no access key needed ----
+json POST /v1/enclaves "{\"name\":\"pr2\",\"image_id\":\"$IMAGE\",\"memory_mib\":64,\"cpus\":1,\"min_level\":\"software\",\"policy\":{\"untrusted\":[\"describe\",\"list\",\"measure\"]}}"
+[ "$STATUS" = 202 ] || fail "create pr2: $STATUS $BODY"
+ID2=$(jget 'j["enclave"]["id"]')
+ENCLAVES+=("$ID2")
+wait_for 60 "enclave pr2 running" enclave_is "$ID2" running
+"$CLI_BIN" enclave measure "$ID2" --out "$WORK/m7.cbor" >/dev/null || fail "measure allowed by the policy"
+"$CLI_BIN" attest verify "$WORK/m7.cbor" --root "$WORK/root.pem" --pcr "5=$A" >/dev/null 2>&1 ||
+	fail "an identical enclave's PCR5 differs from the first one's"
 echo "host_measure: ok"
