@@ -4,6 +4,10 @@
  *   probe serve        reads one command per line on stdin, answers one line on stdout
  *   probe ready-fd N   writes one byte to fd N and exits (bwrap side of bench_launch)
  *
+ * "mapx PATH" maps a file of the enclave executable (PROT_READ|PROT_EXEC)
+ * and "unmapx" unmaps it: code loaded at run time, for the measure op's
+ * test (tests/integration/host_measure.sh).
+ *
  * The probe reports raw facts ("pids 1 2", "deny ptrace=1 mount=1 ..."); the
  * tests decide what is acceptable, so a broken wall shows up as a failed test.
  */
@@ -317,6 +321,27 @@ static void cmd_spam(const char *arg)
 	}
 }
 
+static void *mapped = MAP_FAILED;
+static size_t mapped_len;
+
+/* "mapx PATH 0 SIZE" when PATH is mapped executable, else "mapx PATH ERRNO 0". */
+static void cmd_mapx(const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int err = fd < 0 || fstat(fd, &st) != 0 ? errno : st.st_size <= 0 ? EINVAL : 0;
+	if (!err && mapped != MAP_FAILED)
+		err = EBUSY;
+	if (!err) {
+		mapped = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+		err = mapped == MAP_FAILED ? errno : 0;
+		mapped_len = mapped == MAP_FAILED ? 0 : (size_t)st.st_size;
+	}
+	if (fd >= 0)
+		close(fd);
+	put("mapx %s %d %zu", path, err, mapped_len);
+}
+
 static void dispatch(char *line)
 {
 	char *arg = strchr(line, ' ');
@@ -386,6 +411,13 @@ static void dispatch(char *line)
 		write_all(2, arg, strlen(arg));
 		write_all(2, "\n", 1);
 		put("stderr");
+	} else if (!strcmp(line, "mapx")) {
+		cmd_mapx(arg);
+	} else if (!strcmp(line, "unmapx")) {
+		int rc = mapped == MAP_FAILED ? EINVAL : munmap(mapped, mapped_len) == 0 ? 0 : errno;
+		if (rc == 0)
+			mapped = MAP_FAILED;
+		put("unmapx %d", rc);
 	} else if (!strcmp(line, "exit")) {
 		exit((int)strtol(arg, NULL, 10));
 	} else {

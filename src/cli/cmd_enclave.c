@@ -422,6 +422,7 @@ static const struct {
 	{"recv", cl_enclave_recv, "receive the application's output (stdout)"},
 	{"logs", cl_enclave_logs, "show the application's recent stderr"},
 	{"attest", cl_enclave_attest, "get an attestation document signed by the enclave's host"},
+	{"measure", cl_enclave_measure, "measure the running enclave's code (PCR5) into a signed document"},
 };
 
 int cl_cmd_enclave(int argc, char **argv)

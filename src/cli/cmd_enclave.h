@@ -17,7 +17,8 @@ int cl_enclave_shrink(int argc, char **argv);
 int cl_enclave_send(int argc, char **argv);
 int cl_enclave_recv(int argc, char **argv);
 int cl_enclave_logs(int argc, char **argv);
-int cl_enclave_attest(int argc, char **argv); /* cmd_enclave_attest.c */
+int cl_enclave_attest(int argc, char **argv);  /* cmd_enclave_attest.c */
+int cl_enclave_measure(int argc, char **argv); /* cmd_enclave_attest.c */
 
 /* Default seconds to wait for a job with --wait. */
 #define CL_ENCLAVE_WAIT_DEFAULT_S 120

@@ -79,7 +79,8 @@ static void relay(ctl_req *r, ctl_enclave *e, const char *verb)
 	ctl_host h = {0};
 	json_t *fields = NULL;
 	cl_err err;
-	if (strcmp(verb, "attestation") == 0) {
+	bool doc = strcmp(verb, "attestation") == 0 || strcmp(verb, "measure") == 0;
+	if (doc) {
 		/* all fields optional: an empty body asks for a document without them */
 		if (evbuffer_get_length(evhttp_request_get_input_buffer(r->req)) > 0) {
 			CL_GUARD_OUT(err, ctl_req_json(r, &body));
@@ -102,7 +103,7 @@ static void relay(ctl_req *r, ctl_enclave *e, const char *verb)
 	}
 	if (fields) {
 		/* the host answers within the op's grace: no wait of its own */
-		ctl_op_submit_fields(srv, r->req, e, "attest", fields);
+		ctl_op_submit_fields(srv, r->req, e, strcmp(verb, "measure") == 0 ? "measure" : "attest", fields);
 		fields = NULL;
 	} else {
 		ctl_op_submit(srv, r->req, e, verb, data, n, max, wait_ms);

@@ -389,6 +389,8 @@ void ctl_api_enclaves(ctl_req *r)
 			action = CTL_ACT_LOGS;
 		else if (r->method == EVHTTP_REQ_POST && strcmp(v, "attestation") == 0)
 			action = CTL_ACT_ATTEST;
+		else if (r->method == EVHTTP_REQ_POST && strcmp(v, "measure") == 0)
+			action = CTL_ACT_MEASURE;
 	}
 	if (!action) {
 		ctl_reply_error(srv, r->req, CL_ENOTFOUND, "no such endpoint");

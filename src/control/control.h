@@ -187,8 +187,8 @@ void ctl_sync_host_removed(ctl_server *srv, const char *host_id);
 void ctl_op_submit(ctl_server *srv, struct evhttp_request *req, const ctl_enclave *e, const char *kind,
 		   const char *data_b64, size_t data_len, int64_t max, int64_t wait_ms);
 /* As ctl_op_submit for an op whose parameters are the JSON object fields
- * (taken: merged into the op sent to the host), e.g. kind "attest" with
- * "nonce", "user_data", "public_key" (api_attest.c). A result with data
+ * (taken: merged into the op sent to the host), e.g. kind "attest" or
+ * "measure" with "nonce", "user_data", "public_key" (api_attest.c). A result with data
  * answers {"document": data}. */
 void ctl_op_submit_fields(ctl_server *srv, struct evhttp_request *req, const ctl_enclave *e, const char *kind,
 			  json_t *fields);
@@ -226,7 +226,7 @@ void ctl_ops_tally(ctl_server *srv, const char *tenant_id, const char *host_id, 
 CL_MUST_CHECK cl_err ctl_enclave_access(ctl_req *r, const ctl_enclave *e, uint32_t action);
 /* Describe JSON of an enclave (never the access key hash). */
 json_t *ctl_enclave_json(const ctl_enclave *e);
-/* POST /v1/enclaves/{id}/start|stop|resize|send|recv|attestation, GET .../logs. e is loaded and visible. */
+/* POST /v1/enclaves/{id}/start|stop|resize|send|recv|attestation|measure, GET .../logs. e is loaded and visible. */
 void ctl_enclave_action(ctl_req *r, ctl_enclave *e, const char *verb);
 
 /* ---- jobs.c ---- */

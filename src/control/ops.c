@@ -363,7 +363,7 @@ cl_err ctl_op_complete(ctl_server *srv, const char *host_id, const char *op_id, 
 			ctl_reply_error(srv, req, CL_EUNAVAIL, msg);
 	} else if (strcmp(op->kind, "send") == 0) {
 		ctl_reply_json(srv, req, 200, json_pack("{s:I}", "sent", (json_int_t)op->data_len));
-	} else if (strcmp(op->kind, "attest") == 0) {
+	} else if (strcmp(op->kind, "attest") == 0 || strcmp(op->kind, "measure") == 0) {
 		if (!data || !data[0])
 			ctl_reply_error(srv, req, CL_EUNAVAIL, "host: no attestation document in its answer");
 		else

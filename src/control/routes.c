@@ -70,6 +70,7 @@ static const ctl_route routes[] = {
 	{EVHTTP_REQ_POST, "/v1/enclaves/*/recv", CTL_BODY_JSON},
 	{EVHTTP_REQ_GET, "/v1/enclaves/*/logs", CTL_BODY_NONE},
 	{EVHTTP_REQ_POST, "/v1/enclaves/*/attestation", CTL_BODY_JSON},
+	{EVHTTP_REQ_POST, "/v1/enclaves/*/measure", CTL_BODY_JSON},
 	{EVHTTP_REQ_GET, "/v1/ca", CTL_BODY_NONE},
 	{EVHTTP_REQ_GET, "/v1/ca/hosts", CTL_BODY_NONE},
 	{EVHTTP_REQ_GET, "/v1/ca/certificates/*", CTL_BODY_NONE},

@@ -8,7 +8,7 @@
 #include "common/util.h"
 
 static const char *const action_names[] = {"describe", "list", "start", "stop", "destroy",
-					   "resize",   "send", "recv",  "logs", "attest"};
+					   "resize",   "send", "recv",  "logs", "attest", "measure"};
 
 uint32_t ctl_action_bit(const char *name)
 {

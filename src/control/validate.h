@@ -41,9 +41,10 @@ enum {
 	CTL_ACT_SEND = 1u << 6,
 	CTL_ACT_RECV = 1u << 7,
 	CTL_ACT_LOGS = 1u << 8,
-	CTL_ACT_ATTEST = 1u << 9, /* POST /v1/enclaves/{id}/attestation */
+	CTL_ACT_ATTEST = 1u << 9,  /* POST /v1/enclaves/{id}/attestation */
+	CTL_ACT_MEASURE = 1u << 10, /* POST /v1/enclaves/{id}/measure (pauses it: never a default) */
 };
-#define CTL_ACT_LAST CTL_ACT_ATTEST
+#define CTL_ACT_LAST CTL_ACT_MEASURE
 /* A new enclave's policy when it names none: attestation is public. */
 #define CTL_ACT_DEFAULT (CTL_ACT_DESCRIBE | CTL_ACT_LIST | CTL_ACT_ATTEST)
 

@@ -109,7 +109,9 @@ void cl_agent_att_chain_free(cl_agent_att_chain *c);
  * the leaf and bundle held, the op's public_key/user_data/nonce — signed by
  * the attestation key. Returns the op's result (new reference; NULL out of
  * memory): {"op","ok":true,"data":"<base64 COSE_Sign1>"}, or a failure;
- * reason "no_certificate" when no certificate is held yet. ctx is the
+ * reason "no_certificate" when no certificate is held yet. A measure op
+ * (CL_OP_MEASURE) gets the same document with PCR5 measured from the
+ * running enclave first (agent_rtm.h: paused, measured, resumed). ctx is the
  * cl_agent_att (the signature fits agent_ops.h's attest hook). */
 json_t *cl_agent_att_op(void *ctx, const char *dir, const cl_agent_op *op);
 

@@ -1,7 +1,9 @@
 /* agent_attest_doc.c — the attest op: an enclave's attestation document,
  * built by attest/attest.h and signed by the key holder's attestation key
- * (agent_attest.h). Runs on the ops engine; the only wait is the key
- * holder's signature, bounded by the key provider. */
+ * (agent_attest.h); and the measure op: the same document with PCR5
+ * measured from the running enclave (agent_rtm.h). Runs on the ops engine;
+ * the waits are the key holder's signature, bounded by the key provider,
+ * and a measure's pause, bounded by CL_RTM_PAUSE_MS. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include "common/util.h"
 #include "host/agent_attest.h"
 #include "host/agent_pcrs.h"
+#include "host/agent_rtm.h"
 
 /* The key holder signs through cl_agent_att_keys; ctx is the keys. */
 static cl_err sign_cb(void *ctx, const uint8_t digest[CL_ATT_DIGEST_LEN], uint8_t sig[CL_ATT_SIG_LEN])
@@ -76,6 +79,12 @@ json_t *cl_agent_att_op(void *ctx, const char *dir, const cl_agent_op *op)
 		return err == CL_ENOTFOUND ? failure(op, "no_certificate", "%s",
 						     "this host has no attestation certificate yet")
 					   : failure(op, NULL, "%s", "out of memory");
+	/* measure: PCR5 from the enclave's code now (the launch leaves it zero) */
+	if (op->kind == CL_OP_MEASURE && (err = cl_agent_rtm_enclave(dir, op->enclave, pcrs.v[CL_RTM_PCR])) != CL_OK) {
+		cl_warn("enclave not measured id=%s err=\"%s\"", op->enclave, cl_error_detail());
+		res = failure(op, NULL, "measure: %s", cl_error_detail());
+		goto out;
+	}
 	memset(&f, 0, sizeof(f));
 	f.module_id = op->enclave;
 	f.timestamp_ms = cl_now_wall_ms();

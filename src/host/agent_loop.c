@@ -24,6 +24,7 @@
 #include "host/agent_measure.h"
 #include "host/agent_fwdata.h"
 #include "host/agent_privsep.h"
+#include "host/agent_rtm.h"
 #include "fwguard/fwguard.h"
 #include "guestif/guestif.h"
 #include "sandbox/sandbox.h"
@@ -408,9 +409,11 @@ static bool apply(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_actua
 		return true;
 	case CL_ACT_FREEZE:
 	case CL_ACT_THAW:
+		cl_agent_rtm_freezer_lock(); /* never inside a measure's pause */
 		cl_agent_crit_enter();
 		err = cl_sandbox_freeze(ag->cfg.data, x->id, x->kind == CL_ACT_FREEZE);
 		cl_agent_crit_leave();
+		cl_agent_rtm_freezer_unlock();
 		snprintf(why, sizeof(why), "%s: %s", x->kind == CL_ACT_FREEZE ? "freeze" : "thaw", cl_error_detail());
 		break;
 	case CL_ACT_SET_MEMORY:

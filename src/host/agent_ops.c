@@ -370,7 +370,8 @@ static void engine_cancel(cl_agent_pool *p, const char *id)
 	ops_finish(p, it, ops_result_error(id, "cancelled: the caller went away", "cancelled"));
 }
 
-/* An attest op needs no shim: its document is made here, at once. */
+/* An attest or measure op needs no shim: its document is made here, at
+ * once (a measure pauses the enclave for a bounded time: agent_rtm.h). */
 static void run_attest(cl_agent_pool *p, ops_item *it, cl_agent_attest_fn fn, void *ctx)
 {
 	json_t *res;
@@ -429,7 +430,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		if (p->ops)
 			p->ops->prev = it;
 		p->ops = it;
-		if (it->op.kind == CL_OP_ATTEST)
+		if (it->op.kind == CL_OP_ATTEST || it->op.kind == CL_OP_MEASURE)
 			run_attest(p, it, attest, attest_ctx);
 		else
 			ops_run_enqueue(p, it);

@@ -154,6 +154,8 @@ static int parse_op(json_t *e, cl_agent_op *op)
 		op->kind = CL_OP_EOF;
 	else if (strcmp(kind, "attest") == 0)
 		op->kind = CL_OP_ATTEST;
+	else if (strcmp(kind, "measure") == 0)
+		op->kind = CL_OP_MEASURE;
 	else
 		return 0;
 	if (!opt_u32(json_object_get(e, "max"), CL_AGENT_OP_DATA_MAX, 65536, &op->max) ||
@@ -180,7 +182,7 @@ static int parse_op(json_t *e, cl_agent_op *op)
 		if (!op->data)
 			return 0;
 	}
-	if (op->kind == CL_OP_ATTEST && !parse_att(e, op))
+	if ((op->kind == CL_OP_ATTEST || op->kind == CL_OP_MEASURE) && !parse_att(e, op))
 		return 0;
 	return 1;
 }

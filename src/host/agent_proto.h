@@ -13,7 +13,7 @@
 #include "host/agent_args.h"
 #include "host/agent_reconcile.h"
 
-enum cl_agent_op_kind { CL_OP_SEND = 1, CL_OP_RECV, CL_OP_LOGS, CL_OP_EOF, CL_OP_ATTEST };
+enum cl_agent_op_kind { CL_OP_SEND = 1, CL_OP_RECV, CL_OP_LOGS, CL_OP_EOF, CL_OP_ATTEST, CL_OP_MEASURE };
 
 /* Caps of an attest op's fields (decoded bytes): attest/attest.h's. */
 #define CL_AGENT_ATT_NONCE_MAX 512
@@ -38,7 +38,7 @@ typedef struct cl_agent_op {
 	uint32_t max;      /* recv/logs: byte cap, <= CL_FRAME_MAX */
 	uint32_t wait_ms;  /* recv: wait, <= CL_AGENT_OP_WAIT_MAX */
 	uint32_t deadline_ms; /* ms left, when the answer was built, until the result is useless */
-	cl_agent_att_args *att; /* attest: its inputs (malloc'd, wiped on free), else NULL */
+	cl_agent_att_args *att; /* attest, measure: its inputs (malloc'd, wiped on free), else NULL */
 } cl_agent_op;
 
 /* Frees what an op owns (data, att: wiped first) and sets them to NULL. */

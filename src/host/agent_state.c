@@ -7,6 +7,7 @@
 
 #include "common/buf.h"
 #include "common/util.h"
+#include "host/agent_rtm.h"
 #include "host/agent_state.h"
 #include "sandbox/sandbox.h"
 
@@ -120,6 +121,7 @@ cl_err cl_agent_collect_actual_known(const char *dir, const cl_agent_actual *kno
 		x->alive = true;
 		x->running = info.running;
 		x->frozen = info.frozen;
+		cl_agent_rtm_paused(ids[i], &x->frozen); /* a measure's pause is not a stop */
 		x->exit_status = info.exit_status;
 		x->memory_bytes = info.memory_bytes;
 	}

@@ -11,6 +11,9 @@
  *   PCR3  the launch configuration: the tenant id, then the enclave's role
  *         (its name within the tenant)
  *   PCR4  the host identity: the host id
+ *   PCR5  runtime code: the executable mappings of the running enclave's
+ *         processes, set only by the host's measure op (host/agent_rtm.h);
+ *         the launch leaves it zero
  *   PCR8  the image-signing certificate (DER), when the image is signed
  *
  * What is hashed holds no timestamp or path of the build machine: the same

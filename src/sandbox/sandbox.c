@@ -387,6 +387,12 @@ cl_err cl_sandbox_freeze(const char *dir, const char *id, bool frozen)
 	return cl_cgroup_freeze(id, frozen);
 }
 
+cl_err cl_sandbox_pids(const char *dir, const char *id, pid_t *out, size_t max, size_t *n)
+{
+	CL_GUARD(check_exists(dir, id));
+	return cl_cgroup_pids(id, out, max, n);
+}
+
 cl_err cl_sandbox_set_memory(const char *dir, const char *id, uint64_t bytes)
 {
 	CL_ENSURE(bytes >= CL_SANDBOX_MIN_MEMORY && bytes <= CL_SANDBOX_MAX_MEMORY, CL_EINVAL,

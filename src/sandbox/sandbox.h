@@ -80,6 +80,10 @@ CL_MUST_CHECK cl_err cl_sandbox_inspect(const char *dir, const char *id, cl_sand
 
 /* Freezes (stop/pause) or thaws every task of the enclave (cgroup freezer). */
 CL_MUST_CHECK cl_err cl_sandbox_freeze(const char *dir, const char *id, bool frozen);
+/* The host pids of every process of the enclave (its cgroup's procs) into
+ * out[0..*n); CL_ELIMIT if there are more than max, CL_ENOTFOUND if the
+ * sandbox does not exist. */
+CL_MUST_CHECK cl_err cl_sandbox_pids(const char *dir, const char *id, pid_t *out, size_t max, size_t *n);
 /* Changes the memory limit; shrinking below current usage fails with CL_ECONFLICT. */
 CL_MUST_CHECK cl_err cl_sandbox_set_memory(const char *dir, const char *id, uint64_t bytes);
 /* Kills every task of the enclave and its shim, removes its cgroups and

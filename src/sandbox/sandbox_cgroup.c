@@ -368,6 +368,35 @@ cl_err cl_cgroup_count(const char *name, size_t *n)
 	return for_each_pid(name, NULL, n);
 }
 
+cl_err cl_cgroup_pids(const char *name, pid_t *out, size_t max, size_t *n)
+{
+	char dir[256], path[300];
+	OPS_OR_FAIL(o);
+	CL_GUARD(o->ctl_dir(name, "freezer", dir, sizeof(dir)));
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return cl_errorf(errno == ENOENT ? CL_ENOTFOUND : CL_ESYS, "cgroups: open %s: %s", path,
+				 strerror(errno));
+	char line[32];
+	size_t k = 0;
+	cl_err err = CL_OK;
+	while (fgets(line, sizeof(line), f)) {
+		char *end;
+		long pid = strtol(line, &end, 10);
+		if (end == line || pid <= 1)
+			continue;
+		if (k == max) {
+			err = cl_errorf(CL_ELIMIT, "cgroups: %s has more than %zu processes", name, max);
+			break;
+		}
+		out[k++] = (pid_t)pid;
+	}
+	fclose(f);
+	*n = k;
+	return err;
+}
+
 static void kill_one(pid_t pid)
 {
 	kill(pid, SIGKILL);

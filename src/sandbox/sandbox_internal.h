@@ -99,6 +99,9 @@ CL_MUST_CHECK cl_err cl_cgroup_memory(const char *name, uint64_t *limit, uint64_
 CL_MUST_CHECK cl_err cl_cgroup_set_memory(const char *name, uint64_t bytes);
 /* Number of tasks in the cgroup (CL_ENOTFOUND if it does not exist). */
 CL_MUST_CHECK cl_err cl_cgroup_count(const char *name, size_t *n);
+/* The host pids of the cgroup's processes (cgroup.procs) into out[0..*n);
+ * more than max: CL_ELIMIT (out holds the first max). */
+CL_MUST_CHECK cl_err cl_cgroup_pids(const char *name, pid_t *out, size_t max, size_t *n);
 /* Kills every task (cgroup.kill, or freeze, SIGKILL, thaw) and waits until the group is empty. */
 CL_MUST_CHECK cl_err cl_cgroup_kill_all(const char *name);
 /* Removes the cgroup's directories, waiting (bounded) for exiting tasks. Missing is OK. */

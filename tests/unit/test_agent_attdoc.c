@@ -2,7 +2,8 @@
  * host: measuring an enclave at launch (src/host/agent_measure.c: once per
  * image digest) and the attest op's document (src/host/agent_attest_doc.c),
  * signed by a fake key holder and checked with attest.h's verifier against
- * the test root. Fixture: test_agent_attest.h. */
+ * the test root; the measure op's refusals (agent_rtm.c measures a real
+ * sandbox: tests/integration/host_measure.sh). Fixture: test_agent_attest.h. */
 #include "test_agent_attest.h"
 
 #include "attest/attest.h"
@@ -63,13 +64,13 @@ static void measure_cached_per_digest(void **state)
 
 /* ---- the attest op ---- */
 
-static json_t *run_op(fx *x, const char *enc, const char *nonce)
+static json_t *run_kind(fx *x, const char *enc, const char *nonce, enum cl_agent_op_kind kind)
 {
 	cl_agent_op op;
 	memset(&op, 0, sizeof(op));
 	snprintf(op.op, sizeof(op.op), "op-1");
 	snprintf(op.enclave, sizeof(op.enclave), "%s", enc);
-	op.kind = CL_OP_ATTEST;
+	op.kind = kind;
 	op.att = calloc(1, sizeof(*op.att));
 	if (nonce) {
 		op.att->has_nonce = true;
@@ -80,6 +81,41 @@ static json_t *run_op(fx *x, const char *enc, const char *nonce)
 	cl_agent_op_clear(&op);
 	assert_non_null(r);
 	return r;
+}
+
+static json_t *run_op(fx *x, const char *enc, const char *nonce)
+{
+	return run_kind(x, enc, nonce, CL_OP_ATTEST);
+}
+
+/* The measure op: refused for an enclave that does not run here, and for
+ * one whose sandbox cannot be paused; either way nothing is signed. */
+static void measure_op_refused(void **state)
+{
+	fx *x = *state;
+	char p[128];
+	cl_pcrs pcrs;
+	memset(&pcrs, 0, sizeof(pcrs));
+	memset(pcrs.v[0], 0x10, CL_PCR_LEN);
+	assert_int_equal(cl_agent_att_step(x->att, x->http, HOST, NULL), CL_OK);
+	int before = x->keys.signs;
+	json_t *r = run_kind(x, "enc-2", "n", CL_OP_MEASURE);
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	assert_non_null(strstr(json_string_value(json_object_get(r, "error")), "does not run on this host"));
+	json_decref(r);
+	/* a sandbox directory and registers, but no live sandbox (no shim, no cgroup) */
+	snprintf(p, sizeof(p), "%s/sandboxes/enc-2", x->dir);
+	assert_int_equal(cl_mkdir_p(p, 0700), CL_OK);
+	assert_int_equal(cl_agent_pcrs_save(x->dir, "enc-2", &pcrs), CL_OK);
+	r = run_kind(x, "enc-2", "n", CL_OP_MEASURE);
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	assert_non_null(strstr(json_string_value(json_object_get(r, "error")), "measure:"));
+	json_decref(r);
+	assert_int_equal(x->keys.signs, before);
+	/* the attest op on the same enclave is answered: only measuring failed */
+	r = run_kind(x, "enc-2", "n", CL_OP_ATTEST);
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
 }
 
 static void attest_op(void **state)
@@ -154,6 +190,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    T(measure_cached_per_digest),
 	    T(attest_op),
+	    T(measure_op_refused),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

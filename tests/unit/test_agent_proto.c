@@ -151,6 +151,19 @@ static void attest_op(void **state)
 	assert_int_equal(a.nops, 1);
 	assert_int_equal(a.ops[0].att->nonce_len, 512);
 	cl_agent_answer_free(&a);
+	/* the measure op: the same fields, its own kind */
+	assert_int_equal(parse("{\"generation\":1,\"enclaves\":[],\"ops\":["
+			       "{\"op\":\"op-1\",\"enclave\":\"enc-a\",\"kind\":\"measure\",\"nonce\":\"bm9uY2U=\"},"
+			       "{\"op\":\"op-2\",\"enclave\":\"enc-a\",\"kind\":\"measure\",\"user_data\":7}]}",
+			       &a),
+			 CL_OK);
+	assert_int_equal(a.nops, 1);
+	assert_int_equal(a.ops[0].kind, CL_OP_MEASURE);
+	assert_non_null(a.ops[0].att);
+	assert_int_equal(a.ops[0].att->nonce_len, 5);
+	assert_int_equal(a.nbad_ops, 1);
+	assert_string_equal(a.bad_ops[0], "op-2");
+	cl_agent_answer_free(&a);
 }
 
 static void empty_set_is_valid(void **state)

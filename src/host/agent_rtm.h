@@ -1,0 +1,105 @@
+/* agent_rtm.h — measuring a running enclave's code on demand (agent_rtm.c):
+ * the measure op's PCR5, "runtime code" (docs/measurements.md).
+ *
+ * The enclave is paused (cgroup freezer) for at most CL_RTM_PAUSE_MS; every
+ * executable mapping of every process in it (/proc/PID/maps entries with
+ * 'x' in their permissions, anonymous ones included, [vsyscall] excepted:
+ * the kernel's, the same page in every process of the host) is read
+ * through /proc/PID/mem and hashed; the enclave is thawed — on every path,
+ * failures included, unless it was already paused (a stopped enclave stays
+ * stopped) — and the register is computed from the regions in a canonical
+ * order that holds no address or pid:
+ *
+ *   region = path inside the enclave ("" for anonymous memory), offset in
+ *            the file (0 for anonymous), length, SHA-384 of the bytes
+ *   sorted by path (bytewise), then offset, then length, then digest
+ *   PCR5 = zeros, extended once per region with
+ *          path || 0x00 || offset (u64 BE) || length (u64 BE) || SHA-384
+ *
+ * ASLR moves mappings, not their contents: the same unchanged enclave
+ * measured twice gives the same PCR5; code loaded, replaced or unmapped
+ * changes it.
+ */
+#ifndef CL_HOST_AGENT_RTM_H
+#define CL_HOST_AGENT_RTM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/err.h"
+#include "image/measure.h"
+
+#define CL_RTM_PCR 5
+#define CL_RTM_MAX_PROCS 256                     /* processes measured at most */
+#define CL_RTM_MAX_REGIONS 8192                  /* executable mappings at most */
+#define CL_RTM_MAX_BYTES (1024ull << 20)         /* bytes hashed at most */
+#define CL_RTM_PAUSE_MS 10000u                   /* the pause's bound */
+#define CL_RTM_PATH_MAX 4096
+
+/* One executable mapping, as measured. */
+typedef struct cl_rtm_region {
+	char *path; /* malloc'd; inside the enclave, "" for anonymous memory */
+	uint64_t offset, len;
+	uint8_t digest[48];
+} cl_rtm_region;
+
+typedef struct cl_rtm_set {
+	cl_rtm_region *v; /* malloc'd */
+	size_t n, cap;
+	uint64_t bytes; /* sum of len */
+} cl_rtm_set;
+
+/* Adds a region (path copied). CL_ELIMIT past CL_RTM_MAX_REGIONS or
+ * CL_RTM_MAX_BYTES, CL_ENOMEM. */
+CL_MUST_CHECK cl_err cl_rtm_add(cl_rtm_set *s, const char *path, uint64_t offset, uint64_t len,
+				const uint8_t digest[48]);
+void cl_rtm_set_free(cl_rtm_set *s);
+/* Sorts s canonically and sets reg (reset first) from it (see above). */
+void cl_rtm_register(cl_rtm_set *s, uint8_t reg[CL_PCR_LEN]);
+
+/* One line of /proc/PID/maps ("start-end perms offset dev inode [path]",
+ * without its newline). *path points into line ("" when none); a path
+ * under root (the process's root as the reader sees it, "/" or NULL for
+ * none) is given relative to it ("/app/x"). CL_EINVAL if malformed. */
+CL_MUST_CHECK cl_err cl_rtm_parse_maps(const char *line, const char *root, uint64_t *start, uint64_t *end,
+				       char perms[5], uint64_t *offset, const char **path);
+
+/* How the measurement reaches the enclave: the sandbox (cl_agent_rtm_enclave)
+ * or a test's fake. */
+typedef struct cl_rtm_target {
+	cl_err (*is_frozen)(void *ctx, bool *frozen);
+	cl_err (*freeze)(void *ctx, bool frozen); /* waits (bounded) for the state */
+	cl_err (*pids)(void *ctx, pid_t *out, size_t max, size_t *n);
+	/* Tests only (NULL otherwise): called before each region is read; a
+	 * failure aborts the measurement there. */
+	cl_err (*fault)(void *ctx, size_t region);
+	void *ctx;
+} cl_rtm_target;
+
+/* Pauses t (unless already paused), measures its processes' executable
+ * mappings, resumes it and sets reg (PCR5). The pause lasts at most
+ * pause_ms of reading (CL_ETIMEOUT past it). Every failure — pids, maps,
+ * mem, a limit, the deadline — resumes t before returning; if resuming
+ * itself fails that is the error returned (and logged). *nregions (may be
+ * NULL): regions measured. reg is untouched on failure. */
+CL_MUST_CHECK cl_err cl_rtm_measure(const cl_rtm_target *t, uint32_t pause_ms, uint8_t reg[CL_PCR_LEN],
+				    size_t *nregions);
+
+/* The agent's other freezer user, the reconcile loop, must neither undo a
+ * measure's pause nor report it as a stop:
+ *  - cl_agent_rtm_freezer_lock/unlock serialise freezer changes: a measure
+ *    holds the lock for its whole pause (at most CL_RTM_PAUSE_MS plus the
+ *    freeze and thaw), the loop around each freeze/thaw it applies;
+ *  - cl_agent_rtm_paused(id, &frozen): true while enclave id is paused by a
+ *    measure, with the state it had before (what the loop reports). */
+void cl_agent_rtm_freezer_lock(void);
+void cl_agent_rtm_freezer_unlock(void);
+bool cl_agent_rtm_paused(const char *id, bool *frozen_before);
+
+/* cl_rtm_measure on the sandbox of enclave id under the agent's data
+ * directory dir (CL_RTM_PAUSE_MS). CL_ENOTFOUND if it has no sandbox. */
+CL_MUST_CHECK cl_err cl_agent_rtm_enclave(const char *dir, const char *id, uint8_t reg[CL_PCR_LEN]);
+
+#endif
