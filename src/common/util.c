@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -290,4 +291,20 @@ uint64_t cl_now_wall_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+cl_err cl_close_fds_except(const int *keep, size_t n)
+{
+	unsigned lo = 3;
+	for (;;) {
+		unsigned next = ~0u; /* the smallest kept fd >= lo */
+		for (size_t i = 0; i < n; i++)
+			if (keep[i] >= (int)lo && (unsigned)keep[i] < next)
+				next = (unsigned)keep[i];
+		if (next > lo && syscall(SYS_close_range, lo, next - 1, 0) != 0)
+			return cl_errorf(CL_ESYS, "close_range: %s", strerror(errno));
+		if (next == ~0u)
+			return CL_OK;
+		lo = next + 1;
+	}
 }

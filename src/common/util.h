@@ -40,6 +40,10 @@ CL_MUST_CHECK cl_err cl_file_read(const char *path, size_t max, cl_buf *out);
 CL_MUST_CHECK cl_err cl_mkdir_p(const char *path, unsigned mode);
 /* Removes a directory tree (does not cross mount points). Missing path is OK. */
 CL_MUST_CHECK cl_err cl_rm_rf(const char *path);
+/* Closes every descriptor above stderr except keep[0..n) (close_range):
+ * what a part forked from a bigger process does before it serves, so it
+ * holds none of its parent's sockets, files or pipes. CL_ESYS on failure. */
+CL_MUST_CHECK cl_err cl_close_fds_except(const int *keep, size_t n);
 
 /* Monotonic clock in nanoseconds / wall clock in milliseconds since the epoch. */
 uint64_t cl_now_mono_ns(void);

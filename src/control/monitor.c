@@ -261,16 +261,6 @@ static cl_err load_pepper(const char *keys_dir, uint8_t *out)
 	return CL_OK;
 }
 
-/* Closes every descriptor above stderr but keep. */
-static cl_err close_others(int keep)
-{
-	if (keep > 3 && syscall(SYS_close_range, 3, keep - 1, 0) != 0)
-		return cl_errorf(CL_ESYS, "close_range: %s", strerror(errno));
-	if (syscall(SYS_close_range, keep + 1, ~0u, 0) != 0)
-		return cl_errorf(CL_ESYS, "close_range: %s", strerror(errno));
-	return CL_OK;
-}
-
 static cl_err serve(ctl_monitor *m)
 {
 	struct pollfd p = {.fd = m->ipc.fd, .events = POLLIN};
@@ -302,7 +292,7 @@ int ctl_monitor_main(int fd, const ctl_monitor_opts *o)
 		cl_error("monitor: cannot start (dumpable)");
 		return 1;
 	}
-	CL_GUARD_OUT(err, close_others(fd));
+	CL_GUARD_OUT(err, cl_close_fds_except(&fd, 1));
 	/* Never wait on the worker: a full socket fails the send instead. */
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
 		err = cl_errorf(CL_ESYS, "monitor: O_NONBLOCK: %s", strerror(errno));

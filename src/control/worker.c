@@ -115,23 +115,6 @@ static void on_cert_check(evutil_socket_t fd, short what, void *arg)
 	cl_info("worker: server certificate reloaded: new connections get the new one");
 }
 
-/* Closes every descriptor above stderr but keep[0..n). */
-static cl_err keep_only(const int *keep, size_t n)
-{
-	unsigned lo = 3;
-	for (;;) {
-		unsigned next = ~0u;
-		for (size_t i = 0; i < n; i++)
-			if (keep[i] >= (int)lo && (unsigned)keep[i] < next)
-				next = (unsigned)keep[i];
-		if (next > lo && syscall(SYS_close_range, lo, next - 1, 0) != 0)
-			return cl_errorf(CL_ESYS, "close_range: %s", strerror(errno));
-		if (next == ~0u)
-			return CL_OK;
-		lo = next + 1;
-	}
-}
-
 /* Drops to ids (as root: the worker's uid, no capability) and asks again to
  * die with the supervisor (a uid change clears the parent-death signal). */
 static cl_err drop(const ctl_ids *ids)
@@ -202,7 +185,7 @@ int ctl_worker_main(const ctl_options *o, const ctl_ids *ids, int listen_fd, int
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	CL_GUARD_OUT(err, keep_only(keep, 2));
+	CL_GUARD_OUT(err, cl_close_fds_except(keep, 2));
 	CL_GUARD_OUT(err, drop(ids));
 	snprintf(srv.data_dir, sizeof(srv.data_dir), "%s", o->data);
 	srv.poll_timeout_ms = (uint32_t)o->poll_ms;

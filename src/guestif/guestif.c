@@ -581,18 +581,6 @@ static void set_defaults(cl_guestif_opts *o)
 	o->max_conns = o->max_conns ? o->max_conns : CL_GUESTIF_MAX_CONNS;
 }
 
-/* Closes every descriptor above stderr but a and b. */
-static cl_err close_others(int a, int b)
-{
-	int lo = a < b ? a : b, hi = a < b ? b : a;
-	CL_ENSURE(lo > 2, CL_EINVAL, "channels on stdio");
-	if ((lo > 3 && syscall(SYS_close_range, 3, lo - 1, 0) != 0) ||
-	    (hi > lo + 1 && syscall(SYS_close_range, lo + 1, hi - 1, 0) != 0) ||
-	    syscall(SYS_close_range, hi + 1, ~0u, 0) != 0)
-		return cl_errorf(CL_ESYS, "close_range: %s", strerror(errno));
-	return CL_OK;
-}
-
 int cl_guestif_main(int fd_query, int fd_control, const cl_guestif_proc_opts *opts)
 {
 	static const cl_guestif_proc_opts none;
@@ -610,7 +598,12 @@ int cl_guestif_main(int fd_query, int fd_control, const cl_guestif_proc_opts *op
 		cl_error("guest interface: cannot start (dumpable)");
 		return 1;
 	}
-	CL_GUARD_OUT(err, close_others(fd_query, fd_control));
+	if (fd_query <= 2 || fd_control <= 2) {
+		err = cl_errorf(CL_EINVAL, "channels on stdio");
+		goto out;
+	}
+	const int keep[] = {fd_query, fd_control};
+	CL_GUARD_OUT(err, cl_close_fds_except(keep, 2));
 	if (g.o.max_conns > MAX_CONNS_LIMIT) {
 		err = cl_errorf(CL_EINVAL, "guest interface: limits out of range");
 		goto out;

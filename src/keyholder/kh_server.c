@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "keyholder/kh_internal.h"
 
 #define R(role) (1u << (role))
@@ -240,24 +241,6 @@ cl_err cl_kh_serve(cl_kh_conn *conns, size_t n)
 	}
 }
 
-/* Closes every descriptor above stderr but keep[n] (the channels): the key
- * holder must not hold the agent's sockets, files or pipes. */
-static cl_err close_others(const int *keep, size_t n)
-{
-	unsigned lo = 3;
-	for (;;) {
-		unsigned next = ~0u; /* the smallest kept fd >= lo */
-		for (size_t i = 0; i < n; i++)
-			if (keep[i] >= (int)lo && (unsigned)keep[i] < next)
-				next = (unsigned)keep[i];
-		if (next > lo && syscall(SYS_close_range, lo, next - 1, 0) != 0)
-			return cl_errorf(CL_ESYS, "close_range: %s", strerror(errno));
-		if (next == ~0u)
-			return CL_OK;
-		lo = next + 1;
-	}
-}
-
 int cl_keyholder_main(int fd_agent, const char *key_dir, const cl_kh_main_opts *opt)
 {
 	static const cl_kh_main_opts none;
@@ -283,7 +266,7 @@ int cl_keyholder_main(int fd_agent, const char *key_dir, const cl_kh_main_opts *
 	fds[n++] = fd_agent;
 	for (size_t i = 0; i < opt->nextra; i++)
 		fds[n++] = opt->extra_fds[i];
-	CL_GUARD_OUT(err, close_others(fds, n));
+	CL_GUARD_OUT(err, cl_close_fds_except(fds, n));
 	if (opt->switch_user) {
 		size_t moved = 0;
 		CL_GUARD_OUT(err, cl_kh_dir_prepare(key_dir, opt->uid, opt->gid));

@@ -336,8 +336,9 @@ cl_err cl_cgroup_set_memory(const char *name, uint64_t bytes)
 
 /* ---- tasks ---- */
 
-/* Reads cgroup.procs of the freezer's directory; calls fn on each pid. */
-static cl_err for_each_pid(const char *name, void (*fn)(pid_t), size_t *count)
+/* Reads cgroup.procs of the freezer's directory; calls fn(ctx, pid) on each
+ * pid (fn may be NULL) and stops at fn's first error. *count: pids seen. */
+static cl_err for_each_pid(const char *name, cl_err (*fn)(void *ctx, pid_t pid), void *ctx, size_t *count)
 {
 	char dir[256], path[300];
 	OPS_OR_FAIL(o);
@@ -349,57 +350,55 @@ static cl_err for_each_pid(const char *name, void (*fn)(pid_t), size_t *count)
 				 strerror(errno));
 	char line[32];
 	size_t n = 0;
-	while (fgets(line, sizeof(line), f)) {
+	cl_err err = CL_OK;
+	while (err == CL_OK && fgets(line, sizeof(line), f)) {
 		char *end;
 		long pid = strtol(line, &end, 10);
 		if (end == line || pid <= 1)
 			continue;
-		n++;
 		if (fn)
-			fn((pid_t)pid);
+			err = fn(ctx, (pid_t)pid);
+		if (err == CL_OK)
+			n++;
 	}
 	fclose(f);
 	*count = n;
-	return CL_OK;
+	return err;
 }
 
 cl_err cl_cgroup_count(const char *name, size_t *n)
 {
-	return for_each_pid(name, NULL, n);
+	return for_each_pid(name, NULL, NULL, n);
+}
+
+typedef struct pid_list {
+	const char *name;
+	pid_t *out;
+	size_t max, n;
+} pid_list;
+
+static cl_err collect_one(void *ctx, pid_t pid)
+{
+	pid_list *l = ctx;
+	if (l->n == l->max)
+		return cl_errorf(CL_ELIMIT, "cgroups: %s has more than %zu processes", l->name, l->max);
+	l->out[l->n++] = pid;
+	return CL_OK;
 }
 
 cl_err cl_cgroup_pids(const char *name, pid_t *out, size_t max, size_t *n)
 {
-	char dir[256], path[300];
-	OPS_OR_FAIL(o);
-	CL_GUARD(o->ctl_dir(name, "freezer", dir, sizeof(dir)));
-	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return cl_errorf(errno == ENOENT ? CL_ENOTFOUND : CL_ESYS, "cgroups: open %s: %s", path,
-				 strerror(errno));
-	char line[32];
-	size_t k = 0;
-	cl_err err = CL_OK;
-	while (fgets(line, sizeof(line), f)) {
-		char *end;
-		long pid = strtol(line, &end, 10);
-		if (end == line || pid <= 1)
-			continue;
-		if (k == max) {
-			err = cl_errorf(CL_ELIMIT, "cgroups: %s has more than %zu processes", name, max);
-			break;
-		}
-		out[k++] = (pid_t)pid;
-	}
-	fclose(f);
-	*n = k;
+	pid_list l = {.name = name, .out = out, .max = max};
+	size_t seen;
+	cl_err err = for_each_pid(name, collect_one, &l, &seen);
+	*n = l.n;
 	return err;
 }
 
-static void kill_one(pid_t pid)
+static cl_err kill_one(void *ctx, pid_t pid)
 {
 	kill(pid, SIGKILL);
+	return CL_OK;
 }
 
 cl_err cl_cgroup_kill_all(const char *name)
@@ -415,7 +414,7 @@ cl_err cl_cgroup_kill_all(const char *name)
 	if (o->kill(name) != CL_OK) {
 		/* Freeze first so nothing can fork while we kill, then thaw so SIGKILL lands. */
 		cl_err fe = cl_cgroup_freeze(name, true);
-		e = for_each_pid(name, kill_one, &n);
+		e = for_each_pid(name, kill_one, NULL, &n);
 		if (e == CL_OK)
 			e = cl_cgroup_freeze(name, false);
 		else if (fe == CL_OK && cl_cgroup_freeze(name, false) != CL_OK)
@@ -423,7 +422,7 @@ cl_err cl_cgroup_kill_all(const char *name)
 	}
 	for (;;) {
 		if (e == CL_OK)
-			e = for_each_pid(name, kill_one, &n);
+			e = for_each_pid(name, kill_one, NULL, &n);
 		if (e == CL_ENOTFOUND || (e == CL_OK && n == 0))
 			return CL_OK; /* gone (removed concurrently by the shim) or empty */
 		if (e != CL_OK)
