@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char detail[512];
 
@@ -48,10 +49,13 @@ const char *cl_err_str(cl_err e)
 
 cl_err cl_errorf(cl_err e, const char *fmt, ...)
 {
+	/* Formatted aside first: an argument may be cl_error_detail() itself. */
+	char next[sizeof(detail)];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
+	vsnprintf(next, sizeof(next), fmt, ap);
 	va_end(ap);
+	memcpy(detail, next, sizeof(detail));
 	return e;
 }
 

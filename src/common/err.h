@@ -41,7 +41,8 @@ typedef enum cl_err {
 const char *cl_err_name(cl_err e);
 /* One-line English description of an error code. Static string. */
 const char *cl_err_str(cl_err e);
-/* Sets the thread's error detail (printf-style) and returns e unchanged. */
+/* Sets the thread's error detail (printf-style) and returns e unchanged. An
+ * argument may be cl_error_detail() itself (a detail wrapped in a longer one). */
 cl_err cl_errorf(cl_err e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The thread's last detail, or cl_err_str of nothing ("") if none. Never NULL. */
 const char *cl_error_detail(void);

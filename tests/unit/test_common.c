@@ -14,6 +14,7 @@
 
 #include "common/buf.h"
 #include "common/crypto.h"
+#include "common/err.h"
 #include "common/frame.h"
 #include "common/util.h"
 
@@ -206,13 +207,24 @@ static void frames_reject(void **state)
 	close(fds[1]);
 }
 
+/* A detail wrapped in a longer one: cl_errorf may be handed its own buffer. */
+static void error_detail_wraps_itself(void **state)
+{
+	(void)state;
+	assert_int_equal(cl_errorf(CL_EINVAL, "inner %d", 7), CL_EINVAL);
+	assert_int_equal(cl_errorf(CL_EIO, "outer: %s (%s)", cl_error_detail(), cl_error_detail()), CL_EIO);
+	assert_string_equal(cl_error_detail(), "outer: inner 7 (inner 7)");
+	cl_error_clear();
+	assert_string_equal(cl_error_detail(), "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(buf_limits),     cmocka_unit_test(buf_printf),
 		cmocka_unit_test(hex_and_base64), cmocka_unit_test(secrets),
 		cmocka_unit_test(frames_roundtrip), cmocka_unit_test(frames_reject),
-		cmocka_unit_test(atomic_write),
+		cmocka_unit_test(atomic_write), cmocka_unit_test(error_detail_wraps_itself),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
