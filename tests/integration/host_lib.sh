@@ -67,17 +67,37 @@ wait_for() {
 	done
 }
 
-# ctl_start: first start on port 0, later starts on the same port (the host's
-# --control URL must stay valid). CTL_ARGS (an array) adds options. Sets URL, CA, PORT, CTL_PID; ADMIN on first start.
+# ctl_start: the first start picks a port below the kernel's ephemeral range
+# (32768+: an outgoing connection of another test could take a port there
+# while this control plane is down), later starts use the same port (the
+# host's --control URL must stay valid). CTL_ARGS (an array) adds options.
+# Sets URL, CA, PORT, CTL_PID; ADMIN on first start.
 ctl_start() {
-	local listen="127.0.0.1:${PORT:-0}"
+	local first=0 try
+	[ -n "$PORT" ] || first=1
+	for try in $(seq 1 20); do
+		[ "$first" = 0 ] || PORT=$((10000 + RANDOM % 22000))
+		ctl_start_once && return 0
+		[ "$first" = 1 ] || fail "cloister-control exited during startup: $(tail -n 3 "$WORK/ctl.err")"
+	done
+	fail "cloister-control did not find a free port: $(tail -n 3 "$WORK/ctl.err")"
+}
+# ctl_start_once: one start on PORT; returns 1 when the port was in use.
+ctl_start_once() {
 	: >"$WORK/ctl.out.cur"
-	"$CTL_BIN" --data "$WORK/ctl" --listen "$listen" --poll-timeout-ms "$CTL_POLL_MS" ${CTL_ARGS[@]+"${CTL_ARGS[@]}"} \
+	local errs
+	errs=0; [ -f "$WORK/ctl.err" ] && errs=$(wc -l <"$WORK/ctl.err")
+	"$CTL_BIN" --data "$WORK/ctl" --listen "127.0.0.1:$PORT" --poll-timeout-ms "$CTL_POLL_MS" ${CTL_ARGS[@]+"${CTL_ARGS[@]}"} \
 		>"$WORK/ctl.out.cur" 2>>"$WORK/ctl.err" &
 	CTL_PID=$!
 	local deadline=$((SECONDS + 20))
 	until grep -q '^ca: ' "$WORK/ctl.out.cur"; do
-		kill -0 "$CTL_PID" 2>/dev/null || fail "cloister-control exited during startup"
+		if ! kill -0 "$CTL_PID" 2>/dev/null; then
+			wait "$CTL_PID" 2>/dev/null || true
+			CTL_PID=
+			tail -n "+$((errs + 1))" "$WORK/ctl.err" | grep -qi 'in use' && return 1
+			fail "cloister-control exited during startup: $(tail -n 3 "$WORK/ctl.err")"
+		fi
 		[ $SECONDS -lt $deadline ] || fail "cloister-control did not start"
 		sleep 0.05
 	done
