@@ -445,7 +445,7 @@ static cl_err release_checks(ctl_req *r, const ctl_secret *s, const cl_att_doc *
 	CL_ENSURE(d->f.public_key.p && d->f.public_key.n > 0, CL_EPERM, "the document carries no public_key");
 	*reason = "bad_public_key";
 	if (cl_wrap_point(d->f.public_key.p, d->f.public_key.n, point) != CL_OK)
-		return cl_errorf(CL_EPERM, "the document's public_key is not a P-384 key: %s", cl_error_detail());
+		return CL_EPERM; /* cl_wrap_point's detail says why */
 	*reason = NULL;
 	return CL_OK;
 }

@@ -11,9 +11,11 @@
 #   - every refusal is 403 with its reason: a reused nonce and an expired one
 #     (stale_nonce), a document for another enclave (wrong_enclave), a policy
 #     PCR the enclave does not have (pcr_mismatch), no public key
-#     (no_public_key), a tampered document (bad_document), a removed host's
+#     (no_public_key), a key that is not a P-384 point (bad_public_key), a
+#     tampered document (bad_document), a removed host's
 #     document (host_revoked); a document carrying another public key than the
 #     unwrap key's: the release succeeds, the unwrap fails;
+#   - release attempts are limited to 30 a minute per secret (429);
 #   - policy changes, releases and refusals are in the secret's events; list
 #     never shows the value, nor do the control plane's logs.
 source "$(dirname "$0")/host_lib.sh"
@@ -98,7 +100,7 @@ release "$WORK/doc1"
 refused stale_nonce # reused
 challenge
 attest "$ID" "$WORK/doc2" --public-key-file "$WORK/k.pem"
-sqlite3 "$WORK/ctl/db/control.db" "UPDATE secret_challenges SET expires_at=1 WHERE nonce='$NONCE'" ||
+sqlite3 -cmd ".timeout 10000" "$WORK/ctl/db/control.db" "UPDATE secret_challenges SET expires_at=1 WHERE nonce='$NONCE'" ||
 	fail "sqlite3 update"
 release "$WORK/doc2"
 refused stale_nonce # expired
@@ -111,6 +113,10 @@ challenge
 attest "$ID" "$WORK/doc4"
 release "$WORK/doc4"
 refused no_public_key
+challenge
+attest "$ID" "$WORK/doc4b" --public-key "$(python3 -c 'import base64; print(base64.b64encode(b"\x04" + b"\x01" * 96).decode())')"
+release "$WORK/doc4b"
+refused bad_public_key # 97 bytes, but not a point on P-384
 challenge
 attest "$ID" "$WORK/doc5" --public-key-file "$WORK/k.pem"
 python3 - "$WORK/doc5" <<'PY'
@@ -140,7 +146,7 @@ req GET /v1/secrets/s1/events
 [ "$STATUS" = 200 ] || fail "events: $STATUS $BODY"
 KINDS=$(jget '" ".join(e["kind"] + ("/" + e["reason"] if e.get("reason") else "") for e in j["items"])')
 want="created released released refused/stale_nonce refused/stale_nonce refused/wrong_enclave refused/no_public_key"
-want+=" refused/bad_document released policy refused/pcr_mismatch policy released"
+want+=" refused/bad_public_key refused/bad_document released policy refused/pcr_mismatch policy released"
 [ "$KINDS" = "$want" ] || fail "events: $KINDS"
 [ "$(jget '[e["detail"] for e in j["items"] if e["kind"] == "policy"][0]')" != "" ] || fail "policy event detail: $BODY"
 req GET "/v1/secrets/s1/events?limit=2"
@@ -157,6 +163,18 @@ refused host_revoked
 for f in "$WORK"/ctl.err "$WORK"/ctl.out.cur; do
 	grep -qF -e "$MARK" -e "$B64" "$f" && fail "the value is in $f"
 done
+
+# ---- release attempts are rate-limited per secret (30 a minute) ----
+printf 'not a document' >"$WORK/junk"
+for i in $(seq 1 40); do
+	release "$WORK/junk"
+	[ "$STATUS" = 429 ] && break
+	refused bad_document
+done
+[ "$STATUS" = 429 ] || fail "40 release attempts in a row were not limited"
+req GET "/v1/secrets/s1/events?limit=500"
+[ "$(jget 'len([e for e in j["items"] if e["kind"] in ("released", "refused")])')" = 30 ] ||
+	fail "limited after other than 30 attempts: $i"
 
 # ---- rm ----
 "$CLI_BIN" secret rm s1 >/dev/null || fail "secret rm"
