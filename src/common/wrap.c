@@ -2,6 +2,7 @@
 #include "common/wrap.h"
 
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/kdf.h>
 #include <openssl/x509.h>
