@@ -16,6 +16,8 @@
 #     document (host_revoked); a document carrying another public key than the
 #     unwrap key's: the release succeeds, the unwrap fails;
 #   - release attempts are limited to 30 a minute per secret (429);
+#   - another tenant can neither see, change, delete the secret nor register
+#     one for our enclave;
 #   - policy changes, releases and refusals are in the secret's events; list
 #     never shows the value, nor do the control plane's logs.
 source "$(dirname "$0")/host_lib.sh"
@@ -59,6 +61,30 @@ req GET /v1/secrets
 [ "$(jget 'j["items"][0]["policy"]["pcrs"]["0"]')" = "$P0" ] || fail "list policy: $BODY"
 grep -qF "$B64" <<<"$BODY" && fail "list shows the value"
 "$CLI_BIN" secret list | grep -q "^s1 " || fail "secret list: $("$CLI_BIN" secret list 2>&1)"
+
+# ---- another tenant sees none of it ----
+json POST /v1/tenants '{"name":"other"}'
+[ "$STATUS" = 201 ] || fail "tenant: $STATUS $BODY"
+OTHER_TENANT=$(jget 'j["id"]')
+json POST /v1/tokens "{\"tenant_id\":\"$OTHER_TENANT\",\"name\":\"o\"}"
+[ "$STATUS" = 201 ] || fail "token: $STATUS $BODY"
+OTHER=$(jget 'j["token"]')
+other() { # other METHOD PATH [body]
+	BODY=$(curl -sS --cacert "$CA" -X "$1" -H "Authorization: Bearer $OTHER" -H 'Content-Type: application/json' \
+		-o - -w '\n%{http_code}' ${3:+--data-binary "$3"} "$URL$2")
+	STATUS=${BODY##*$'\n'}
+	BODY=${BODY%$'\n'*}
+}
+other GET /v1/secrets
+[ "$STATUS" = 200 ] && [ "$(jget 'len(j["items"])')" = 0 ] || fail "another tenant lists: $STATUS $BODY"
+other PUT /v1/secrets/s1/policy "{\"pcrs\":{\"0\":\"$BAD\"}}"
+[ "$STATUS" = 404 ] || fail "another tenant changed the policy: $STATUS $BODY"
+other GET /v1/secrets/s1/events
+[ "$STATUS" = 200 ] && [ "$(jget 'len(j["items"])')" = 0 ] || fail "another tenant reads the events: $STATUS $BODY"
+other DELETE /v1/secrets/s1
+[ "$STATUS" = 404 ] || fail "another tenant deleted: $STATUS $BODY"
+other POST /v1/secrets "{\"name\":\"s9\",\"value\":\"$B64\",\"enclave\":\"$ID\",\"policy\":{\"pcrs\":{\"0\":\"$P0\"}}}"
+[ "$STATUS" = 404 ] || fail "another tenant registered a secret for our enclave: $STATUS $BODY"
 
 # ---- the happy path: the exact bytes ----
 "$CLI_BIN" secret release s1 --key "$WORK/k.pem" --out "$WORK/got.bin" 2>"$WORK/e" || fail "release: $(cat "$WORK/e")"
