@@ -485,9 +485,12 @@ static void release(ctl_req *r, const char *name)
 		refuse(r, s, "bad_document", detail);
 		goto out;
 	}
-	if (release_checks(r, s, d, point, &reason) != CL_OK) {
-		if (!reason) { /* a server-side failure, not a refusal */
-			err = CL_EINTERNAL;
+	cl_err ce = release_checks(r, s, d, point, &reason);
+	if (ce != CL_OK) {
+		/* the document failed a check (EPERM, ECRYPTO from the verifier,
+		 * EINVAL from its certificate); anything else is the server's */
+		if (!reason || (ce != CL_EPERM && ce != CL_ECRYPTO && ce != CL_EINVAL)) {
+			err = ce;
 			goto out;
 		}
 		snprintf(detail, sizeof(detail), "%s", cl_error_detail());
