@@ -11,7 +11,10 @@
  * Release binds what it checks to what it uses (keylime CVE-2022-1053): the
  * very document whose signature, chain, nonce, module_id, host and PCRs were
  * checked supplies the public key the secret is wrapped to. Values are never
- * logged nor echoed; they are wiped from memory after use. */
+ * logged nor echoed; they are wiped from memory after use. The store holds
+ * a value only sealed by the monitor (SEAL at put, UNSEAL at a release that
+ * passed every check): the worker has it in clear only while it seals or
+ * wraps it. */
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +28,7 @@
 #include "common/wrap.h"
 #include "control/api_attest.h"
 #include "control/api_secrets.h"
+#include "control/monitor.h"
 #include "control/store_cert.h"
 #include "control/store_secret.h"
 #include "control/validate.h"
@@ -33,9 +37,20 @@
 #define CHALLENGES_LIVE_MAX 16 /* unused unexpired challenges per secret */
 #define RELEASES_PER_MIN 30    /* release attempts per secret per minute */
 
+_Static_assert(CTL_SECRET_SEALED_MAX == CTL_SECRET_VALUE_MAX + CTL_SEAL_OVERHEAD, "sealed size");
+_Static_assert(CTL_SECRET_VALUE_MAX <= CTL_MON_SEAL_MAX, "the monitor seals any secret");
+
 static int64_t now_ms(void)
 {
 	return (int64_t)cl_now_wall_ms();
+}
+
+/* The aad a secret's value is sealed for: its tenant and name, so that a
+ * sealed blob copied to another secret's row (or tenant) does not open. */
+static void seal_aad(const char *tenant_id, const char *name, char out[CTL_MON_SEAL_AAD_MAX + 1])
+{
+	_Static_assert(sizeof("secret//") + 2 * CTL_ID_MAX <= CTL_MON_SEAL_AAD_MAX + 1, "aad size");
+	snprintf(out, CTL_MON_SEAL_AAD_MAX + 1, "secret/%s/%s", tenant_id, name);
 }
 
 /* The tenant a management call acts for; replies and returns false if none. */
@@ -117,12 +132,14 @@ static void create(ctl_req *r, const char *tenant)
 	json_t *body = NULL;
 	ctl_secret *s = calloc(1, sizeof(*s));
 	ctl_enclave e;
-	cl_buf val;
+	cl_buf val, sealed;
+	char aad[CTL_MON_SEAL_AAD_MAX + 1];
 	bool in_tx = false;
 	const char *k;
 	json_t *v;
 	cl_err err = s ? CL_OK : CL_ENOMEM;
 	cl_buf_init(&val, CTL_SECRET_VALUE_MAX);
+	cl_buf_init(&sealed, CTL_SECRET_SEALED_MAX);
 	if (err != CL_OK)
 		goto out;
 	CL_GUARD_OUT(err, ctl_req_json(r, &body));
@@ -157,8 +174,20 @@ static void create(ctl_req *r, const char *tenant)
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	snprintf(s->tenant_id, sizeof(s->tenant_id), "%s", tenant);
 	snprintf(s->enclave_id, sizeof(s->enclave_id), "%s", enclave);
-	memcpy(s->value, val.data, val.len);
-	s->value_len = val.len;
+	/* the value reaches the store only sealed by the monitor */
+	seal_aad(tenant, s->name, aad);
+	if (!srv->mon) {
+		err = cl_errorf(CL_EUNAVAIL, "no monitor to seal the secret");
+		goto out;
+	}
+	err = ctl_mon_seal(srv->mon, aad, val.data, val.len, &sealed);
+	if (err != CL_OK) {
+		err = cl_errorf(err == CL_EUNAVAIL ? CL_EUNAVAIL : CL_EINTERNAL, "the monitor did not seal the secret (%s)",
+				cl_err_name(err));
+		goto out;
+	}
+	memcpy(s->sealed, sealed.data, sealed.len);
+	s->sealed_len = sealed.len;
 	s->created_at = s->updated_at = now_ms();
 	CL_GUARD_OUT(err, ctl_store_begin(srv->store));
 	in_tx = true;
@@ -166,7 +195,7 @@ static void create(ctl_req *r, const char *tenant)
 	CL_GUARD_OUT(err, ctl_store_secret_event(srv->store, s->name, tenant, "created", "", s->policy, s->created_at));
 	CL_GUARD_OUT(err, ctl_store_commit(srv->store));
 	in_tx = false;
-	cl_info("secret created name=%s tenant=%s enclave=%s bytes=%zu", s->name, tenant, s->enclave_id, s->value_len);
+	cl_info("secret created name=%s tenant=%s enclave=%s bytes=%zu", s->name, tenant, s->enclave_id, val.len);
 	json_t *o = secret_json(s);
 	ctl_reply_json(srv, r->req, o ? 201 : 500, o);
 out:
@@ -174,9 +203,8 @@ out:
 		ctl_store_rollback(srv->store);
 	if (err != CL_OK)
 		ctl_reply_err(srv, r->req, err);
-	if (val.data)
-		OPENSSL_cleanse(val.data, val.len);
-	cl_buf_free(&val);
+	cl_buf_free(&val); /* wipes */
+	cl_buf_free(&sealed);
 	if (s)
 		OPENSSL_cleanse(s, sizeof(*s));
 	free(s);
@@ -457,14 +485,15 @@ static void release(ctl_req *r, const char *name)
 	json_t *body = NULL;
 	ctl_secret *s = calloc(1, sizeof(*s));
 	cl_att_doc *d = NULL;
-	cl_buf raw, wrapped;
+	cl_buf raw, wrapped, value;
 	uint8_t point[CL_WRAP_POINT_LEN], kid[32];
-	char *b64 = NULL, kidhex[17], detail[CTL_MSG_MAX];
+	char *b64 = NULL, kidhex[17], detail[CTL_MSG_MAX], aad[CTL_MON_SEAL_AAD_MAX + 1];
 	const char *reason = NULL;
 	int attempts = 0;
 	cl_err err = s ? CL_OK : CL_ENOMEM;
 	cl_buf_init(&raw, CL_ATT_DOC_MAX);
 	cl_buf_init(&wrapped, CTL_SECRET_VALUE_MAX + CL_WRAP_OVERHEAD);
+	cl_buf_init(&value, CTL_SECRET_VALUE_MAX);
 	if (err != CL_OK)
 		goto out;
 	CL_GUARD_OUT(err, ctl_store_secret_get(srv->store, name, NULL, false, s));
@@ -497,9 +526,24 @@ static void release(ctl_req *r, const char *name)
 		refuse(r, s, reason, detail);
 		goto out;
 	}
-	/* the value is read only now, wrapped to exactly the checked document's key */
+	/* the value is read and unsealed only now, wrapped to exactly the
+	 * checked document's key, and wiped at once */
 	CL_GUARD_OUT(err, ctl_store_secret_get(srv->store, name, NULL, true, s));
-	CL_GUARD_OUT(err, cl_wrap_seal(point, s->value, s->value_len, &wrapped));
+	seal_aad(s->tenant_id, s->name, aad);
+	err = srv->mon ? ctl_mon_unseal(srv->mon, aad, s->sealed, s->sealed_len, &value)
+		       : cl_errorf(CL_EUNAVAIL, "no monitor to unseal the secret");
+	if (err != CL_OK) {
+		/* not the caller's fault: the stored blob is not this secret's
+		 * (moved from another row), changed, or sealed under another key */
+		cl_error("secret release failed name=%s: the monitor did not unseal its value (%s)", name, cl_err_name(err));
+		err = cl_errorf(err == CL_EUNAVAIL ? CL_EUNAVAIL : CL_EINTERNAL,
+				"the secret's stored value does not open: it was not sealed for this secret, or changed");
+		goto out;
+	}
+	err = cl_wrap_seal(point, value.data, value.len, &wrapped);
+	cl_buf_free(&value); /* wipes: the clear value lived only for the wrap */
+	if (err != CL_OK)
+		goto out;
 	CL_GUARD_OUT(err, cl_sha256(point, sizeof(point), kid));
 	cl_hex_encode(kid, 8, kidhex);
 	snprintf(detail, sizeof(detail), "to enclave %s, key sha256:%s", s->enclave_id, kidhex);
@@ -525,6 +569,7 @@ out:
 	cl_att_doc_free(d);
 	cl_buf_free(&raw);
 	cl_buf_free(&wrapped);
+	cl_buf_free(&value);
 	json_decref(body);
 }
 

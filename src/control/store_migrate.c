@@ -120,12 +120,13 @@ static const char *const migrations[] = {
 	"CREATE INDEX IF NOT EXISTS host_certs_host ON host_certs(host_id, revoked_at, issued_at);"
 	"CREATE TABLE IF NOT EXISTS enclave_pcrs(enclave_id TEXT PRIMARY KEY, pcrs TEXT NOT NULL);",
 	/* 8: the key broker (store_secret.c): secrets (names unique across
-	 * tenants: release is addressed by name alone; the value in clear, see
-	 * docs/broker.md), their single-use release challenges (times in ms), and
+	 * tenants: release is addressed by name alone; the value only sealed by
+	 * the monitor, see docs/broker.md), their single-use release challenges
+	 * (times in ms), and
 	 * the audit trail of every change, release and refusal (kept after the
 	 * secret is deleted). New tables only: safe to apply again. */
 	"CREATE TABLE IF NOT EXISTS secrets(name TEXT PRIMARY KEY, tenant_id TEXT NOT NULL,"
-	" enclave_id TEXT NOT NULL, value BLOB NOT NULL, policy TEXT NOT NULL, created_at INTEGER NOT NULL,"
+	" enclave_id TEXT NOT NULL, sealed BLOB NOT NULL, policy TEXT NOT NULL, created_at INTEGER NOT NULL,"
 	" updated_at INTEGER NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS secrets_tenant ON secrets(tenant_id, name);"
 	"CREATE TABLE IF NOT EXISTS secret_challenges(nonce TEXT PRIMARY KEY, secret TEXT NOT NULL,"

@@ -25,13 +25,12 @@ static cl_err read_secret(sqlite3_stmt *q, void *o)
 	ctl_secret *s = o;
 	read_meta(q, s);
 	if (sqlite3_column_count(q) > 6) {
-		int n = sqlite3_column_bytes(q, 6);
 		const void *p = sqlite3_column_blob(q, 6);
-		CL_ENSURE(n >= 0 && (size_t)n <= sizeof(s->value) && (p || n == 0), CL_EINTERNAL,
-			  "a stored secret is malformed");
-		if (n)
-			memcpy(s->value, p, (size_t)n);
-		s->value_len = (size_t)n;
+		int n = sqlite3_column_bytes(q, 6);
+		CL_ENSURE(p && n > 0 && (size_t)n <= sizeof(s->sealed), CL_EINTERNAL,
+			  "the stored secret %s is malformed (%d sealed bytes)", s->name, n);
+		memcpy(s->sealed, p, (size_t)n);
+		s->sealed_len = (size_t)n;
 	}
 	return CL_OK;
 }
@@ -39,20 +38,21 @@ static cl_err read_secret(sqlite3_stmt *q, void *o)
 cl_err ctl_store_secret_insert(ctl_store *st, const ctl_secret *s)
 {
 	sqlite3_stmt *q = NULL;
-	CL_GUARD(CTL_PREP(st, &q, "INSERT INTO secrets(" SECRET_COLS ",value) VALUES(?,?,?,?,?,?,?)",
+	CL_ENSURE(s->sealed_len > 0 && s->sealed_len <= sizeof(s->sealed), CL_EINTERNAL, "a secret without a sealed value");
+	CL_GUARD(CTL_PREP(st, &q, "INSERT INTO secrets(" SECRET_COLS ",sealed) VALUES(?,?,?,?,?,?,?)",
 			  CTL_TEXT(s->name), CTL_TEXT(s->tenant_id), CTL_TEXT(s->enclave_id), CTL_TEXT(s->policy),
-			  CTL_INT(s->created_at), CTL_INT(s->updated_at), CTL_BLOB(s->value, s->value_len)));
+			  CTL_INT(s->created_at), CTL_INT(s->updated_at), CTL_BLOB(s->sealed, s->sealed_len)));
 	cl_err err = ctl_store_run(st, q, "secret", NULL);
 	if (err == CL_ECONFLICT)
 		return cl_errorf(CL_ECONFLICT, "a secret named %s exists", s->name);
 	return err;
 }
 
-cl_err ctl_store_secret_get(ctl_store *st, const char *name, const char *tenant_id, bool want_value, ctl_secret *out)
+cl_err ctl_store_secret_get(ctl_store *st, const char *name, const char *tenant_id, bool want_sealed, ctl_secret *out)
 {
 	sqlite3_stmt *q = NULL;
 	memset(out, 0, sizeof(*out));
-	const char *sql = want_value ? "SELECT " SECRET_COLS ",value FROM secrets WHERE name=? AND (? IS NULL OR tenant_id=?)"
+	const char *sql = want_sealed ? "SELECT " SECRET_COLS ",sealed FROM secrets WHERE name=? AND (? IS NULL OR tenant_id=?)"
 				     : "SELECT " SECRET_COLS " FROM secrets WHERE name=? AND (? IS NULL OR tenant_id=?)";
 	CL_GUARD(CTL_PREP(st, &q, sql, CTL_TEXT(name), CTL_TEXT(tenant_id), CTL_TEXT(tenant_id)));
 	return ctl_store_one(st, q, read_secret, out, "no such secret", "secret");

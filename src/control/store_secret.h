@@ -1,6 +1,8 @@
 /* store_secret.h — the key broker's secrets, release challenges and audit
  * trail in the control plane's store (store_secret.c; migration 8). Times
- * are ms since the epoch. */
+ * are ms since the epoch. A secret's value is stored only sealed by the
+ * monitor (monitor.h ctl_seal, aad "secret/<tenant_id>/<name>"): this layer
+ * stores and returns the blob, it never sees the value. */
 #ifndef CL_CONTROL_STORE_SECRET_H
 #define CL_CONTROL_STORE_SECRET_H
 
@@ -10,6 +12,8 @@
 #include "control/store.h"
 
 #define CTL_SECRET_VALUE_MAX 4096
+/* the value sealed: + version, nonce and tag (CTL_SEAL_OVERHEAD, monitor.h) */
+#define CTL_SECRET_SEALED_MAX (CTL_SECRET_VALUE_MAX + 29)
 #define CTL_SECRET_POLICY_MAX 2048 /* policy JSON text */
 #define CTL_SECRET_NONCE_HEX 64    /* 32 bytes */
 #define CTL_SECRET_REASON_MAX 32
@@ -18,8 +22,8 @@ typedef struct ctl_secret {
 	char name[CTL_ID_MAX];
 	char tenant_id[CTL_ID_MAX];
 	char enclave_id[CTL_ID_MAX];
-	uint8_t value[CTL_SECRET_VALUE_MAX]; /* filled only by get with want_value; wipe after use */
-	size_t value_len;
+	uint8_t sealed[CTL_SECRET_SEALED_MAX]; /* the sealed value: filled only by get with want_sealed */
+	size_t sealed_len;
 	char policy[CTL_SECRET_POLICY_MAX]; /* {"pcrs":{"0":"<96 hex>",...}} */
 	int64_t created_at, updated_at;
 } ctl_secret;
@@ -35,9 +39,11 @@ typedef struct ctl_secret_event {
 /* Inserts s (inside the caller's transaction). CL_ECONFLICT if the name is
  * taken (by any tenant). */
 CL_MUST_CHECK cl_err ctl_store_secret_insert(ctl_store *st, const ctl_secret *s);
-/* The secret named name into *out; its value only with want_value.
- * tenant_id NULL: any tenant's. CL_ENOTFOUND if none (or another tenant's). */
-CL_MUST_CHECK cl_err ctl_store_secret_get(ctl_store *st, const char *name, const char *tenant_id, bool want_value,
+/* The secret named name into *out; its sealed value only with want_sealed
+ * (CL_EINTERNAL if the stored blob is empty or longer than
+ * CTL_SECRET_SEALED_MAX). tenant_id NULL: any tenant's. CL_ENOTFOUND if none
+ * (or another tenant's). */
+CL_MUST_CHECK cl_err ctl_store_secret_get(ctl_store *st, const char *name, const char *tenant_id, bool want_sealed,
 					  ctl_secret *out);
 /* At most limit of tenant_id's secrets with names after `after` ("" for the
  * first), by name, values not read: *out malloc'd (the caller frees), *n. */
