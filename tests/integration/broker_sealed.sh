@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # broker_sealed.sh — the key broker's secrets are sealed at rest by the
-# monitor (docs/broker.md "What is stored, and where", docs/monitor.md):
+# monitor (docs/broker.md "Storage", docs/monitor.md "Sealing"):
 #
 #   cloister secret put ──► worker ──SEAL(aad = secret/<tenant>/<name>)──► monitor (DATA/keys/seal.key)
 #                             │ stores only the sealed blob (secrets.sealed)
