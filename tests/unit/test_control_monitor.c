@@ -234,7 +234,8 @@ static void seal_unseal(void **state)
 		assert_int_equal(ctl_seal(key, "secret/t-1/db", pt, n, &b), CL_OK);
 		assert_int_equal(b.len, n + CTL_SEAL_OVERHEAD);
 		assert_int_equal(b.data[0], CTL_SEAL_VERSION);
-		assert_null(memmem(b.data, b.len, pt, n < 16 ? n : 16)); /* no clear text in the blob */
+		if (n >= 16) /* no clear text in the blob (a shorter piece may occur by chance) */
+			assert_null(memmem(b.data, b.len, pt, 16));
 		assert_int_equal(ctl_unseal(key, "secret/t-1/db", b.data, b.len, &o), CL_OK);
 		assert_int_equal(o.len, n);
 		assert_memory_equal(o.data, pt, n);
