@@ -7,8 +7,10 @@
  * cl_ipc_server_dispatch on one monitor channel. Never crashes; every answer
  * is a well-formed answer to its request within the channel's cap, and no
  * answer ever holds 8 bytes in a row of a private scalar (CA, server or hosts
- * CA, in either byte order) or of the pepper. ISSUE_HOST_CERT seeds carry a
- * proof by a fixed host key: valid whatever CA the run made. */
+ * CA, in either byte order), of the pepper or of the sealing key.
+ * ISSUE_HOST_CERT seeds carry a proof by a fixed host key: valid whatever CA
+ * the run made. The sealing key is fixed (byte i = 37 i + 11) so that
+ * UNSEAL seeds can carry blobs that open (made with python3 cryptography). */
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -31,6 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static char dir[64];
 static ctl_ca *ca;
 static uint8_t pepper[CTL_MON_PEPPER_LEN];
+static uint8_t seal_key[CTL_MON_SEAL_KEY_LEN];
 static uint8_t secrets[6][48]; /* CA, server and hosts CA scalars, big- and little-endian */
 
 static void cleanup(void)
@@ -90,6 +93,9 @@ static void no_secret_bytes(const uint8_t *p, size_t n)
 	for (size_t k = 0; k + 8 <= sizeof(pepper); k += 4)
 		if (memmem(p, n, pepper + k, 8))
 			__builtin_trap();
+	for (size_t k = 0; k + 8 <= sizeof(seal_key); k += 4)
+		if (memmem(p, n, seal_key + k, 8))
+			__builtin_trap();
 }
 
 static void check_answer(void *ctx, const uint8_t *p, size_t n)
@@ -107,9 +113,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		cl_log_init("fuzz_monitor", CL_LOG_ERROR);
 		if (make_ca() != 0)
 			abort();
+		for (size_t i = 0; i < sizeof(seal_key); i++)
+			seal_key[i] = (uint8_t)(37 * i + 11);
 		ready = 1;
 	}
-	ctl_monitor_init(&m, ca, pepper, -1);
+	ctl_monitor_init(&m, ca, pepper, seal_key, -1);
 	ipc_fuzz_run(&m.ipc, data, size, msg, sizeof(msg), CTL_MON_MSG_MAX, check_answer, NULL);
 	return 0;
 }

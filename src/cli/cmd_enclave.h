@@ -6,6 +6,8 @@
 #ifndef CL_CLI_CMD_ENCLAVE_H
 #define CL_CLI_CMD_ENCLAVE_H
 
+#include "cli/cli.h"
+
 int cl_enclave_create(int argc, char **argv);
 int cl_enclave_list(int argc, char **argv);
 int cl_enclave_describe(int argc, char **argv);
@@ -19,6 +21,10 @@ int cl_enclave_recv(int argc, char **argv);
 int cl_enclave_logs(int argc, char **argv);
 int cl_enclave_attest(int argc, char **argv);  /* cmd_enclave_attest.c */
 int cl_enclave_measure(int argc, char **argv); /* cmd_enclave_attest.c */
+/* The DER SubjectPublicKeyInfo of the PEM public (or private) key in path,
+ * base64, into *b64 (malloc'd, the caller frees). CL_EINVAL if the file
+ * holds no such key; a read error as it is. */
+CL_MUST_CHECK cl_err cl_cli_pubkey_file_b64(const char *path, char **b64);
 
 /* Default seconds to wait for a job with --wait. */
 #define CL_ENCLAVE_WAIT_DEFAULT_S 120
@@ -27,7 +33,6 @@ int cl_enclave_measure(int argc, char **argv); /* cmd_enclave_attest.c */
  * or a failed/exited state, or timeout_ms passes. Returns CL_OK once reached;
  * *final (if not NULL) then gets the enclave object as last read (a new
  * reference, caller owns). */
-#include "cli/cli.h"
 CL_MUST_CHECK cl_err cl_enclave_wait_state(cl_cli_conn *c, const char *id, const char *want,
 					   long timeout_ms, json_t **final);
 

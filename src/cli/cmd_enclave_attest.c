@@ -4,7 +4,11 @@
  * host measured the running enclave's code into PCR5
  * (POST /v1/enclaves/{id}/measure). Verifying either is `cloister attest
  * verify` (cmd_attest.c). */
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -14,6 +18,7 @@
 
 #define NONCE_MAX 512     /* bytes, as the control plane caps them */
 #define USER_DATA_MAX 512
+#define PUBKEY_MAX 1024 /* bytes, as the control plane caps them */
 #define DOC_MAX (64u * 1024)
 
 static const char attest_usage[] =
@@ -52,6 +57,38 @@ static const char measure_usage[] =
 	"Without --out the document is printed as {\"document\": base64}. Check it with\n"
 	"`cloister attest verify FILE --root root.pem --nonce HEX --pcr 5=HEX`.\n";
 
+cl_err cl_cli_pubkey_file_b64(const char *path, char **b64)
+{
+	cl_buf f;
+	BIO *b = NULL;
+	EVP_PKEY *k = NULL;
+	unsigned char *der = NULL;
+	int n = 0;
+	cl_err err;
+	*b64 = NULL;
+	cl_buf_init(&f, 64 * 1024);
+	CL_GUARD_OUT(err, cl_file_read(path, 64 * 1024, &f));
+	if ((b = BIO_new_mem_buf(f.data, (int)f.len)))
+		k = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
+	if (!k && b && BIO_reset(b) == 1)
+		k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	if (!k || (n = i2d_PUBKEY(k, &der)) <= 0 || n > PUBKEY_MAX) {
+		err = cl_errorf(CL_EINVAL, "%s: not a PEM public or private key (of at most %d bytes DER)", path,
+				PUBKEY_MAX);
+		goto out;
+	}
+	err = cl_base64_encode(der, (size_t)n, b64);
+out:
+	OPENSSL_free(der);
+	EVP_PKEY_free(k);
+	BIO_free(b);
+	ERR_clear_error();
+	if (f.data)
+		explicit_bzero(f.data, f.len);
+	cl_buf_free(&f);
+	return err;
+}
+
 /* Checks the options as the control plane would, before anything is sent. */
 static cl_err check(const char *nonce, const char *user_data)
 {
@@ -78,8 +115,10 @@ static cl_err check(const char *nonce, const char *user_data)
 /* `enclave NAME`: POST /v1/enclaves/{id}/VERB, the document to --out or stdout. */
 static int doc_cmd(int argc, char **argv, const char *name, const char *verb, const char *usage)
 {
-	const char *nonce = NULL, *user_data = NULL, *out = NULL;
+	const char *nonce = NULL, *user_data = NULL, *out = NULL, *public_key_file = NULL;
+	char *public_key = NULL;
 	const cl_cli_option opts[] = {
+		{"public-key-file", CL_OPT_VALUE, .value = &public_key_file},
 		{"nonce", CL_OPT_VALUE, .value = &nonce},
 		{"user-data", CL_OPT_VALUE, .value = &user_data},
 		{"out", CL_OPT_VALUE, .value = &out, .short_name = 'o'},
@@ -97,13 +136,16 @@ static int doc_cmd(int argc, char **argv, const char *name, const char *verb, co
 	cl_err err = check(nonce, user_data);
 	if (err != CL_OK)
 		return cl_cli_fail_usage(err);
+	if (public_key_file && (err = cl_cli_pubkey_file_b64(public_key_file, &public_key)) != CL_OK)
+		return cl_cli_fail(err);
 	cl_cli_conn *c = NULL;
 	json_t *req = json_object(), *resp = NULL;
 	char path[256];
 	cl_buf doc;
 	cl_buf_init(&doc, DOC_MAX);
 	if (!req || (nonce && json_object_set_new(req, "nonce", json_string(nonce)) != 0) ||
-	    (user_data && json_object_set_new(req, "user_data", json_string(user_data)) != 0)) {
+	    (user_data && json_object_set_new(req, "user_data", json_string(user_data)) != 0) ||
+	    (public_key && json_object_set_new(req, "public_key", json_string(public_key)) != 0)) {
 		err = CL_ENOMEM;
 		goto out;
 	}
@@ -128,6 +170,7 @@ static int doc_cmd(int argc, char **argv, const char *name, const char *verb, co
 		cl_cli_print_json(resp);
 	}
 out:
+	free(public_key);
 	cl_buf_free(&doc);
 	json_decref(req);
 	json_decref(resp);

@@ -20,6 +20,7 @@ static const struct {
 	{"fw", cl_cmd_fw, "firmware releases and device updates"},
 	{"attest", cl_cmd_attest, "verify attestation documents against a trusted root"},
 	{"ca", cl_cmd_ca, "the provider's root certificate (attestation trust)"},
+	{"secret", cl_cmd_secret, "the key broker: secrets released to attested enclaves"},
 };
 
 static void usage(FILE *f)

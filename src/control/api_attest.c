@@ -26,8 +26,7 @@
 #include "control/store_cert.h"
 #include "control/validate.h"
 
-/* DER of the first certificate in pem into a malloc'd *der. */
-static cl_err pem_to_der(const char *pem, uint8_t **der, size_t *n)
+cl_err ctl_pem_to_der(const char *pem, uint8_t **der, size_t *n)
 {
 	BIO *b = pem ? BIO_new_mem_buf(pem, -1) : NULL;
 	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
@@ -81,7 +80,7 @@ static void get_cert(ctl_req *r, const char *pem)
 		ctl_reply_error(r->srv, r->req, CL_EINVAL, "format must be pem or der");
 		return;
 	}
-	cl_err err = pem_to_der(pem, &der, &n);
+	cl_err err = ctl_pem_to_der(pem, &der, &n);
 	if (err != CL_OK) {
 		ctl_reply_err(r->srv, r->req, err);
 		return;
@@ -161,7 +160,7 @@ static json_t *der_b64(const char *pem)
 	size_t n = 0;
 	char *b = NULL;
 	json_t *s = NULL;
-	if (pem_to_der(pem, &der, &n) == CL_OK && cl_base64_encode(der, n, &b) == CL_OK)
+	if (ctl_pem_to_der(pem, &der, &n) == CL_OK && cl_base64_encode(der, n, &b) == CL_OK)
 		s = json_string(b);
 	free(der);
 	free(b);

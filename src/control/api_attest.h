@@ -8,6 +8,9 @@
 #include "control/control.h"
 #include "control/store_cert.h"
 
+/* DER of the first certificate in pem into *der (malloc'd, the caller
+ * frees) and *n. CL_EINTERNAL if pem is NULL or holds no certificate. */
+CL_MUST_CHECK cl_err ctl_pem_to_der(const char *pem, uint8_t **der, size_t *n);
 /* GET /v1/ca, /v1/ca/hosts, /v1/ca/certificates/{serial} (no auth). */
 void ctl_api_ca(ctl_req *r);
 /* POST /v1/hosts/{id}/attestation-key (that host's token). */

@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "control/api_attest.h"
+#include "control/api_secrets.h"
 #include "control/conn.h"
 #include "control/control.h"
 #include "control/fw.h"
@@ -277,6 +278,10 @@ static void dispatch(struct evhttp_request *req, void *arg)
 		ctl_api_ca(&r);
 		goto out;
 	}
+	if (ctl_secrets_public(&r)) { /* the document is the credential */
+		ctl_api_secrets(&r);
+		goto out;
+	}
 	if (!is_register) {
 		cl_err e = ctl_auth(&r);
 		if (e == CL_EPERM) { /* a valid token used outside its scope (engineer) */
@@ -310,6 +315,8 @@ static void dispatch(struct evhttp_request *req, void *arg)
 		ctl_api_fw(&r);
 	else if (strcmp(coll, "uploads") == 0)
 		ctl_api_uploads(&r);
+	else if (strcmp(coll, "secrets") == 0)
+		ctl_api_secrets(&r);
 	else
 		ctl_reply_error(srv, req, CL_ENOTFOUND, "no such endpoint");
 out:

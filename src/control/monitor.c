@@ -5,7 +5,8 @@
  * (meaning: the digest length is a handshake's, the stored hash is one of
  * ours) — OpenSSH's mm_answer_* discipline. The ipc layer refuses anything
  * malformed before a run sees it and logs every refusal (rate-limited);
- * nothing here ever logs or answers with a private byte or the pepper. */
+ * nothing here ever logs or answers with a private byte, the pepper or the
+ * sealing key, nor logs what it seals or opens. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -95,8 +96,17 @@ typedef struct args_issue {
 	uint8_t proof[CTL_ATT_PROOF_LEN];
 } args_issue;
 
+/* SEAL and UNSEAL: the data is not copied into the scratch (it may be 8 KiB):
+ * p points into the request's payload, which the ipc layer keeps for the
+ * run and wipes after it. */
+typedef struct args_seal {
+	char aad[CTL_MON_SEAL_AAD_MAX + 1];
+	const uint8_t *p;
+	size_t n;
+} args_seal;
+
 _Static_assert(sizeof(args_sign) <= CL_IPC_ARGS_MAX && sizeof(args_secret) <= CL_IPC_ARGS_MAX &&
-		       sizeof(args_issue) <= CL_IPC_ARGS_MAX,
+		       sizeof(args_issue) <= CL_IPC_ARGS_MAX && sizeof(args_seal) <= CL_IPC_ARGS_MAX,
 	       "ipc scratch");
 
 static cl_err decode_sign(cl_buf *req, void *out)
@@ -136,6 +146,26 @@ static cl_err decode_issue(cl_buf *req, void *out)
 	CL_ENSURE(a->host_id[0] != '\0', CL_EINVAL, "empty host id");
 	CL_GUARD(cl_ipc_get_fixed(req, a->point, sizeof(a->point)));
 	return cl_ipc_get_fixed(req, a->proof, sizeof(a->proof));
+}
+
+static cl_err decode_seal(cl_buf *req, void *out)
+{
+	args_seal *a = out;
+	CL_GUARD(cl_ipc_get_str(req, a->aad, sizeof(a->aad)));
+	CL_ENSURE(a->aad[0] != '\0', CL_EINVAL, "empty aad");
+	CL_GUARD(cl_ipc_get_bytes(req, CTL_MON_SEAL_MAX, &a->p, &a->n));
+	CL_ENSURE(a->n > 0, CL_EINVAL, "nothing to seal");
+	return CL_OK;
+}
+
+static cl_err decode_unseal(cl_buf *req, void *out)
+{
+	args_seal *a = out;
+	CL_GUARD(cl_ipc_get_str(req, a->aad, sizeof(a->aad)));
+	CL_ENSURE(a->aad[0] != '\0', CL_EINVAL, "empty aad");
+	/* a cut or overlong blob is a refusal of its meaning (run_unseal), not
+	 * of the syntax: only the cap is checked here */
+	return cl_ipc_get_bytes(req, CTL_MON_SEAL_MAX + CTL_SEAL_OVERHEAD, &a->p, &a->n);
 }
 
 /* ---------------------------------------------------------------- runs (meaning) */
@@ -218,6 +248,41 @@ static cl_err run_verify(void *ctx, const cl_ipc_peer *peer, const void *args, c
 	return cl_buf_put_u8(ans, match ? 1 : 0);
 }
 
+/* The worker seals what it will store; the blob is all it gets back. */
+static cl_err run_seal(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
+{
+	ctl_monitor *m = ctx;
+	const args_seal *a = args;
+	cl_buf sealed;
+	cl_err err;
+	cl_buf_init(&sealed, CTL_MON_SEAL_MAX + CTL_SEAL_OVERHEAD);
+	CL_GUARD_OUT(err, ctl_seal(m->seal_key, a->aad, a->p, a->n, &sealed));
+	CL_GUARD_OUT(err, cl_ipc_put_bytes(ans, sealed.data, sealed.len));
+	m->seals++;
+out:
+	cl_buf_free(&sealed);
+	return err;
+}
+
+/* The monitor cannot tell why the worker wants a blob opened (it must not
+ * parse attestation documents itself): it checks that the blob is one of
+ * its own, unchanged, sealed for this aad. A refusal is logged by the ipc
+ * layer with the reason, never with the aad's blob or any plaintext. */
+static cl_err run_unseal(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
+{
+	ctl_monitor *m = ctx;
+	const args_seal *a = args;
+	cl_buf pt;
+	cl_err err;
+	cl_buf_init(&pt, CTL_MON_SEAL_MAX);
+	CL_GUARD_OUT(err, ctl_unseal(m->seal_key, a->aad, a->p, a->n, &pt));
+	CL_GUARD_OUT(err, cl_ipc_put_bytes(ans, pt.data, pt.len)); /* ans is wiped by the ipc layer */
+	m->unseals++;
+out:
+	cl_buf_free(&pt); /* wipes */
+	return err;
+}
+
 static const cl_ipc_handler handlers[] = {
 	{CTL_MON_SIGN_HANDSHAKE, "sign-handshake", 4 + 64, decode_sign, run_sign, 0},
 	{CTL_MON_GET_CERTS, "get-certs", 0, decode_none, run_get_certs, 0},
@@ -226,38 +291,44 @@ static const cl_ipc_handler handlers[] = {
 	 run_verify, 0},
 	{CTL_MON_ISSUE_HOST_CERT, "issue-host-cert", 2 + CTL_HOST_ID_MAX + 4 + CTL_ATT_POINT_LEN + 4 + CTL_ATT_PROOF_LEN,
 	 decode_issue, run_issue, 0},
+	{CTL_MON_SEAL, "seal", 2 + CTL_MON_SEAL_AAD_MAX + 4 + CTL_MON_SEAL_MAX, decode_seal, run_seal, 0},
+	{CTL_MON_UNSEAL, "unseal", 2 + CTL_MON_SEAL_AAD_MAX + 4 + CTL_MON_SEAL_MAX + CTL_SEAL_OVERHEAD, decode_unseal,
+	 run_unseal, 0},
 };
 
-void ctl_monitor_init(ctl_monitor *m, ctl_ca *ca, const uint8_t *pepper, int fd)
+void ctl_monitor_init(ctl_monitor *m, ctl_ca *ca, const uint8_t *pepper, const uint8_t *seal_key, int fd)
 {
 	memset(m, 0, sizeof(*m));
 	m->ca = ca;
 	m->pepper = pepper;
+	m->seal_key = seal_key;
 	cl_ipc_server_init(&m->ipc, fd, "monitor/worker", handlers, sizeof(handlers) / sizeof(handlers[0]),
 			   CTL_MON_MSG_MAX, m);
 }
 
 /* ---------------------------------------------------------------- the process */
 
-/* Loads DATA/keys/pepper (32 random bytes, 0600) into out, creating it on
- * first start. The file is read straight into secret memory. */
-static cl_err load_pepper(const char *keys_dir, uint8_t *out)
+/* Loads DATA/keys/NAME (len random bytes, 0600) into out, creating it on
+ * first start (atomically: temporary file, fsync, rename, fsync of the
+ * directory). The file is read straight into secret memory. what names it
+ * in the log. */
+static cl_err load_key_file(const char *keys_dir, const char *name, uint8_t *out, size_t len, const char *what)
 {
 	char path[PATH_MAX + 16];
-	snprintf(path, sizeof(path), "%s/pepper", keys_dir);
+	snprintf(path, sizeof(path), "%s/%s", keys_dir, name);
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno == ENOENT) {
-		CL_GUARD(cl_random(out, CTL_MON_PEPPER_LEN));
-		CL_GUARD(cl_file_write_atomic(path, out, CTL_MON_PEPPER_LEN, 0600));
-		cl_info("monitor: created the secret-hash pepper path=%s", path);
+		CL_GUARD(cl_random(out, len));
+		CL_GUARD(cl_file_write_atomic(path, out, len, 0600));
+		cl_info("monitor: created the %s path=%s", what, path);
 		return CL_OK;
 	}
 	CL_ENSURE(fd >= 0, CL_EIO, "cannot open %s: %s", path, strerror(errno));
 	uint8_t extra;
-	ssize_t n = read(fd, out, CTL_MON_PEPPER_LEN);
-	ssize_t more = n == CTL_MON_PEPPER_LEN ? read(fd, &extra, 1) : 0;
+	ssize_t n = read(fd, out, len);
+	ssize_t more = n == (ssize_t)len ? read(fd, &extra, 1) : 0;
 	close(fd);
-	CL_ENSURE(n == CTL_MON_PEPPER_LEN && more == 0, CL_EIO, "%s is not %d bytes", path, CTL_MON_PEPPER_LEN);
+	CL_ENSURE(n == (ssize_t)len && more == 0, CL_EIO, "%s is not %zu bytes", path, len);
 	return CL_OK;
 }
 
@@ -281,7 +352,8 @@ static cl_err serve(ctl_monitor *m)
 int ctl_monitor_main(int fd, const ctl_monitor_opts *o)
 {
 	char ca_pem[PATH_MAX + 16];
-	cl_secmem pepper = {0};
+	cl_secmem sec = {0}; /* the pepper, then the sealing key: one locked page */
+	uint8_t *pepper = NULL, *seal_key = NULL;
 	ctl_ca *ca = NULL;
 	ctl_monitor m;
 	cl_harden_report rep = {0};
@@ -299,16 +371,20 @@ int ctl_monitor_main(int fd, const ctl_monitor_opts *o)
 		goto out;
 	}
 	/* The keys' private parts go to OpenSSL's secure heap (mlock,
-	 * MADV_DONTDUMP, cleared on free); the pepper to secret memory. */
+	 * MADV_DONTDUMP, cleared on free); the pepper and the sealing key to
+	 * secret memory. */
 	if (CRYPTO_secure_malloc_initialized() == 0 && CRYPTO_secure_malloc_init(64 * 1024, 32) == 0)
 		cl_warn("monitor: no OpenSSL secure heap: keys stay in ordinary (undumpable) memory");
-	CL_GUARD_OUT(err, cl_secmem_alloc(CTL_MON_PEPPER_LEN, 0, &pepper));
-	CL_GUARD_OUT(err, load_pepper(o->keys_dir, pepper.ptr));
+	CL_GUARD_OUT(err, cl_secmem_alloc(CTL_MON_PEPPER_LEN + CTL_MON_SEAL_KEY_LEN, 0, &sec));
+	pepper = sec.ptr;
+	seal_key = pepper + CTL_MON_PEPPER_LEN;
+	CL_GUARD_OUT(err, load_key_file(o->keys_dir, "pepper", pepper, CTL_MON_PEPPER_LEN, "secret-hash pepper"));
+	CL_GUARD_OUT(err, load_key_file(o->keys_dir, "seal.key", seal_key, CTL_MON_SEAL_KEY_LEN, "sealing key"));
 	snprintf(ca_pem, sizeof(ca_pem), "%s/ca.pem", o->data_dir);
 	CL_GUARD_OUT(err, ctl_ca_open(o->keys_dir, ca_pem, o->names, time(NULL), &ca));
 	if (o->renew_days)
 		ctl_ca_set_renew_days(ca, o->renew_days);
-	ctl_monitor_init(&m, ca, pepper.ptr, fd);
+	ctl_monitor_init(&m, ca, pepper, seal_key, fd);
 	if (!o->no_harden) {
 		/* Read-write to the key directory (re-issued certificates), nothing
 		 * else; the key files are our own: no capability is needed. */
@@ -317,16 +393,18 @@ int ctl_monitor_main(int fd, const ctl_monitor_opts *o)
 		CL_GUARD_OUT(err, cl_harden_drop_privileges((uid_t)-1, (gid_t)-1, 0, NULL));
 		CL_GUARD_OUT(err, cl_harden_process(&pol, &rep));
 	}
-	cl_info("monitor: serving, pepper in %s memory, landlock ABI %d, seccomp %s",
-		cl_secmem_kind_name(pepper.kind), rep.landlock_abi, rep.seccomp_applied ? "on" : "off");
+	cl_info("monitor: serving, pepper and sealing key in %s memory, landlock ABI %d, seccomp %s",
+		cl_secmem_kind_name(sec.kind), rep.landlock_abi, rep.seccomp_applied ? "on" : "off");
 	err = serve(&m);
-	cl_info("monitor: channel closed signs=%llu hashes=%llu verifies=%llu issued=%llu refused=%llu",
+	cl_info("monitor: channel closed signs=%llu hashes=%llu verifies=%llu issued=%llu seals=%llu unseals=%llu "
+		"refused=%llu",
 		(unsigned long long)m.signs, (unsigned long long)m.hashes, (unsigned long long)m.verifies,
-		(unsigned long long)m.issued, (unsigned long long)m.ipc.refused);
+		(unsigned long long)m.issued, (unsigned long long)m.seals, (unsigned long long)m.unseals,
+		(unsigned long long)m.ipc.refused);
 out:
 	if (err != CL_OK)
 		cl_error("monitor: %s: %s", cl_err_name(err), cl_error_detail());
 	ctl_ca_free(ca);
-	cl_secmem_free(&pepper);
+	cl_secmem_free(&sec);
 	return err == CL_OK ? 0 : 1;
 }

@@ -1,6 +1,7 @@
 /* monitor.h — the control plane's monitor: the small privileged process that
- * holds the CA key, the TLS server key and the secret-hash pepper, and the
- * typed requests the network-facing worker may send it (docs/monitor.md).
+ * holds the CA key, the TLS server key, the secret-hash pepper and the
+ * sealing key, and the typed requests the network-facing worker may send it
+ * (docs/monitor.md).
  *
  *   supervisor (supervisor.c: forks both, restarts them, parses nothing)
  *    ├─ monitor  root or the starting user; DATA/keys; parses only the
@@ -34,10 +35,21 @@
  *                      (unix s). The monitor checks the proof itself: the
  *                      worker cannot have a key certified that the host
  *                      does not hold, nor for another host id.
+ *   SEAL            str aad (1..CTL_MON_SEAL_AAD_MAX), bytes plaintext
+ *                   (1..CTL_MON_SEAL_MAX)
+ *                   -> bytes sealed: ctl_seal under the sealing key
+ *   UNSEAL          str aad (1..CTL_MON_SEAL_AAD_MAX), bytes sealed
+ *                   (CTL_SEAL_OVERHEAD + 1 .. + CTL_MON_SEAL_MAX)
+ *                   -> bytes plaintext; refused (CL_ECRYPTO, logged
+ *                      without the data) when the blob was sealed under
+ *                      another aad or key, or changed, or cut.
  *
- * The worker never learns a private byte or the pepper: the answers are a
- * signature, public certificates, a hash, a bit. The hosts CA key signs
- * only host leaves whose proof checked out.
+ * The worker never learns a private byte, the pepper or the sealing key:
+ * the answers are a signature, public certificates, a hash, a bit, a sealed
+ * blob and what the worker itself sealed. The hosts CA key signs only host
+ * leaves whose proof checked out. UNSEAL opens anything sealed under the
+ * aad the worker names: it keeps a stolen store useless without the
+ * monitor, not a compromised worker from asking (docs/broker.md).
  */
 #ifndef CL_CONTROL_MONITOR_H
 #define CL_CONTROL_MONITOR_H
@@ -58,6 +70,8 @@ enum ctl_mon_req {
 	CTL_MON_HASH_SECRET = 3,
 	CTL_MON_VERIFY_SECRET = 4,
 	CTL_MON_ISSUE_HOST_CERT = 5,
+	CTL_MON_SEAL = 6,
+	CTL_MON_UNSEAL = 7,
 };
 
 #define CTL_MON_MSG_MAX (32u * 1024)  /* whole message cap, both directions */
@@ -65,6 +79,9 @@ enum ctl_mon_req {
 #define CTL_MON_HASH_MAX 127          /* longest stored hash string */
 #define CTL_MON_TIMEOUT_MS 5000       /* the worker's wait for one answer */
 #define CTL_MON_PEPPER_LEN 32
+#define CTL_MON_SEAL_KEY_LEN 32       /* DATA/keys/seal.key: AES-256 */
+#define CTL_MON_SEAL_MAX 8192         /* longest plaintext SEAL takes */
+#define CTL_MON_SEAL_AAD_MAX 255      /* longest aad */
 #define CTL_CERT_CHECK_S 3600         /* how often the worker asks GET_CERTS (re-issue check) */
 
 /* Uid and gid of the worker when cloister-control starts as root: above
@@ -85,17 +102,44 @@ CL_MUST_CHECK cl_err ctl_secret_hash_v2(const uint8_t pepper[CTL_MON_PEPPER_LEN]
 CL_MUST_CHECK cl_err ctl_secret_check(const uint8_t pepper[CTL_MON_PEPPER_LEN], const char *secret,
 				      const char *stored, bool *match);
 
+/* ---------------------------------------------------------------- sealing */
+
+/* A sealed blob (version 1):
+ *   u8 version = 1 | nonce (12, random) | AES-256-GCM ciphertext | tag (16)
+ * with GCM associated data "cloister-seal/1" 0x00 aad: a blob opens only
+ * under the aad it was sealed with (the broker's is the secret's tenant and
+ * name, so a row copied to another secret does not open). */
+#define CTL_SEAL_VERSION 1
+#define CTL_SEAL_NONCE_LEN 12
+#define CTL_SEAL_TAG_LEN 16
+#define CTL_SEAL_OVERHEAD (1 + CTL_SEAL_NONCE_LEN + CTL_SEAL_TAG_LEN)
+
+/* Seals pt[n] (1..CTL_MON_SEAL_MAX bytes) under key for aad (1..
+ * CTL_MON_SEAL_AAD_MAX characters) into out (reset first; its max must
+ * allow n + CTL_SEAL_OVERHEAD). CL_EINVAL for an empty or oversize input or
+ * aad, CL_EINTERNAL if the cipher fails; out is then empty. */
+CL_MUST_CHECK cl_err ctl_seal(const uint8_t key[CTL_MON_SEAL_KEY_LEN], const char *aad, const uint8_t *pt, size_t n,
+			      cl_buf *out);
+/* Opens a blob made by ctl_seal under the same key and aad into out (reset
+ * first; the caller wipes it: cl_buf_free). CL_ECRYPTO if the blob is cut,
+ * of another version, changed, or sealed under another key or aad;
+ * CL_EINVAL for a bad aad. out is then empty: no byte of an unauthenticated
+ * plaintext is ever returned. */
+CL_MUST_CHECK cl_err ctl_unseal(const uint8_t key[CTL_MON_SEAL_KEY_LEN], const char *aad, const uint8_t *blob,
+				size_t n, cl_buf *out);
+
 /* ---------------------------------------------------------------- monitor (server) */
 
 typedef struct ctl_monitor {
 	ctl_ca *ca;                      /* borrowed */
 	const uint8_t *pepper;           /* CTL_MON_PEPPER_LEN bytes, borrowed (secret memory) */
+	const uint8_t *seal_key;         /* CTL_MON_SEAL_KEY_LEN bytes, borrowed (secret memory) */
 	cl_ipc_server ipc;
-	uint64_t signs, hashes, verifies, issued; /* counters for the log */
+	uint64_t signs, hashes, verifies, issued, seals, unseals; /* counters for the log */
 } ctl_monitor;
 
 /* Binds a monitor to channel fd (not owned; -1 for the fuzzer). */
-void ctl_monitor_init(ctl_monitor *m, ctl_ca *ca, const uint8_t *pepper, int fd);
+void ctl_monitor_init(ctl_monitor *m, ctl_ca *ca, const uint8_t *pepper, const uint8_t *seal_key, int fd);
 
 typedef struct ctl_monitor_opts {
 	const char *data_dir;   /* DATA (ca.pem lives here) */
@@ -106,7 +150,7 @@ typedef struct ctl_monitor_opts {
 } ctl_monitor_opts;
 
 /* The monitor process: closes every descriptor but fd (and 0-2), loads or
- * creates the keys and the pepper, re-issues the server certificate if due,
+ * creates the keys, the pepper and the sealing key, re-issues the server certificate if due,
  * hardens itself (undumpable, no capabilities, no_new_privs, Landlock to
  * DATA/keys, seccomp) and serves fd until the worker closes it. Returns the
  * exit status: 0 when the channel closed, 1 on an error (logged). */
@@ -140,6 +184,16 @@ CL_MUST_CHECK cl_err ctl_mon_hash_secret(ctl_mon_client *c, const char *secret, 
 /* VERIFY_SECRET: CL_OK if secret matches stored, CL_EAUTH if not, another
  * code if the monitor could not answer (the caller must deny then too). */
 CL_MUST_CHECK cl_err ctl_mon_verify_secret(ctl_mon_client *c, const char *secret, const char *stored);
+/* SEAL: pt[n] (1..CTL_MON_SEAL_MAX) sealed for aad into out (reset first;
+ * the caller frees it). The request's copy of pt is wiped. CL_EINVAL for an
+ * input the monitor would refuse (not sent), else the monitor's code. */
+CL_MUST_CHECK cl_err ctl_mon_seal(ctl_mon_client *c, const char *aad, const uint8_t *pt, size_t n, cl_buf *out);
+/* UNSEAL: the plaintext of blob[n] sealed for aad into out (reset first;
+ * the caller wipes it with cl_buf_free as soon as it is used). CL_ECRYPTO
+ * when the monitor refused to open it (another aad, changed, cut); every
+ * copy of the plaintext on the way is wiped. */
+CL_MUST_CHECK cl_err ctl_mon_unseal(ctl_mon_client *c, const char *aad, const uint8_t *blob, size_t n,
+				    cl_buf *out);
 
 /* An SSL_CTX for the worker: the chain from GET_CERTS and a remote key
  * (common/remote_key.h) that asks c to sign each handshake. c must outlive

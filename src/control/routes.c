@@ -75,6 +75,13 @@ static const ctl_route routes[] = {
 	{EVHTTP_REQ_GET, "/v1/ca/hosts", CTL_BODY_NONE},
 	{EVHTTP_REQ_GET, "/v1/ca/certificates/*", CTL_BODY_NONE},
 	{EVHTTP_REQ_GET, "/v1/jobs/*", CTL_BODY_NONE},
+	{EVHTTP_REQ_GET, "/v1/secrets", CTL_BODY_NONE},
+	{EVHTTP_REQ_POST, "/v1/secrets", CTL_BODY_JSON},
+	{EVHTTP_REQ_DELETE, "/v1/secrets/*", CTL_BODY_NONE},
+	{EVHTTP_REQ_PUT, "/v1/secrets/*/policy", CTL_BODY_JSON},
+	{EVHTTP_REQ_GET, "/v1/secrets/*/events", CTL_BODY_NONE},
+	{EVHTTP_REQ_POST, "/v1/secrets/*/challenge", CTL_BODY_JSON},
+	{EVHTTP_REQ_POST, "/v1/secrets/*/release", CTL_BODY_JSON},
 };
 
 const ctl_route *ctl_routes(size_t *n)

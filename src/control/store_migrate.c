@@ -119,6 +119,23 @@ static const char *const migrations[] = {
 	" revoked_at INTEGER NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '');"
 	"CREATE INDEX IF NOT EXISTS host_certs_host ON host_certs(host_id, revoked_at, issued_at);"
 	"CREATE TABLE IF NOT EXISTS enclave_pcrs(enclave_id TEXT PRIMARY KEY, pcrs TEXT NOT NULL);",
+	/* 8: the key broker (store_secret.c): secrets (names unique across
+	 * tenants: release is addressed by name alone; the value only sealed by
+	 * the monitor, see docs/broker.md), their single-use release challenges
+	 * (times in ms), and
+	 * the audit trail of every change, release and refusal (kept after the
+	 * secret is deleted). New tables only: safe to apply again. */
+	"CREATE TABLE IF NOT EXISTS secrets(name TEXT PRIMARY KEY, tenant_id TEXT NOT NULL,"
+	" enclave_id TEXT NOT NULL, sealed BLOB NOT NULL, policy TEXT NOT NULL, created_at INTEGER NOT NULL,"
+	" updated_at INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS secrets_tenant ON secrets(tenant_id, name);"
+	"CREATE TABLE IF NOT EXISTS secret_challenges(nonce TEXT PRIMARY KEY, secret TEXT NOT NULL,"
+	" expires_at INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX IF NOT EXISTS secret_challenges_secret ON secret_challenges(secret, expires_at);"
+	"CREATE TABLE IF NOT EXISTS secret_events(id INTEGER PRIMARY KEY AUTOINCREMENT, secret TEXT NOT NULL,"
+	" tenant_id TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL,"
+	" created_at INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS secret_events_secret ON secret_events(secret, tenant_id, id);",
 };
 
 cl_err ctl_store_migrate(ctl_store *st, int *version)

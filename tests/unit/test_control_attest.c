@@ -300,14 +300,14 @@ static uint32_t dispatch(ctl_monitor *m, const uint8_t *p, size_t n, cl_buf *out
 static void monitor_decoder(void **state)
 {
 	ctl_monitor m;
-	uint8_t pepper[CTL_MON_PEPPER_LEN] = {0}, proof[96], p[1024], big[200];
+	uint8_t pepper[CTL_MON_PEPPER_LEN] = {0}, seal_key[CTL_MON_SEAL_KEY_LEN] = {0}, proof[96], p[1024], big[200];
 	char longid[80];
 	cl_buf out;
 	prove(hostkey, "host-abc", point, proof);
 	memset(big, 4, sizeof(big));
 	memset(longid, 'a', 64);
 	longid[64] = '\0';
-	ctl_monitor_init(&m, ca, pepper, -1);
+	ctl_monitor_init(&m, ca, pepper, seal_key, -1);
 	cl_buf_init(&out, CTL_MON_MSG_MAX);
 	/* syntax: each refused before the run */
 	assert_int_equal(dispatch(&m, p, payload(p, "host-abc", point, 96, proof, 96, 0), &out), CL_EINVAL);

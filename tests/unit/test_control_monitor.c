@@ -1,7 +1,8 @@
 /* Unit tests for the control plane's monitor (src/control/monitor*.c, ca.c,
  * datadir.c): server names, the CA and its re-issue rules, the peppered
- * secret hash, every request of a real (forked, hardened) monitor and every
- * refusal (logged), a monitor that never blocks on a worker that does not
+ * secret hash, sealing (format, round trip, every way a blob must not open),
+ * every request of a real (forked, hardened) monitor and every refusal
+ * (logged), a monitor that never blocks on a worker that does not
  * read, fail-closed clients, and the data directory's migration. */
 #include <errno.h>
 #include <fcntl.h>
@@ -192,6 +193,99 @@ static void pepper_hash(void **state)
 	assert_int_equal(ctl_secret_hash_v2(pepper, "s", h, 100), CL_EINVAL);
 }
 
+/* ---------------------------------------------------------------- sealing */
+
+/* Opens a blob by the documented format with OpenSSL directly (not through
+ * ctl_unseal): version 1, 12-byte nonce, ciphertext, 16-byte tag, GCM
+ * associated data "cloister-seal/1" 0x00 aad. */
+static bool open_by_spec(const uint8_t key[32], const char *aad, const uint8_t *b, size_t n, uint8_t *pt)
+{
+	static const uint8_t label[] = "cloister-seal/1"; /* with its NUL */
+	EVP_CIPHER_CTX *cc = EVP_CIPHER_CTX_new();
+	int l = 0;
+	size_t m = n - 29;
+	bool ok = cc && b[0] == 1 && EVP_DecryptInit_ex(cc, EVP_aes_256_gcm(), NULL, key, b + 1) == 1 &&
+		  EVP_DecryptUpdate(cc, NULL, &l, label, sizeof(label)) == 1 &&
+		  EVP_DecryptUpdate(cc, NULL, &l, (const uint8_t *)aad, (int)strlen(aad)) == 1 &&
+		  EVP_DecryptUpdate(cc, pt, &l, b + 13, (int)m) == 1 &&
+		  EVP_CIPHER_CTX_ctrl(cc, EVP_CTRL_GCM_SET_TAG, 16, (void *)(b + 13 + m)) == 1 &&
+		  EVP_DecryptFinal_ex(cc, pt + m, &l) == 1;
+	EVP_CIPHER_CTX_free(cc);
+	return ok;
+}
+
+/* ctl_seal / ctl_unseal: the format, the round trip, and every way a blob
+ * must not open: another aad or key, a flipped bit anywhere, a cut. */
+static void seal_unseal(void **state)
+{
+	uint8_t key[CTL_MON_SEAL_KEY_LEN], other[CTL_MON_SEAL_KEY_LEN], pt[CTL_MON_SEAL_MAX + 1], got[CTL_MON_SEAL_MAX];
+	cl_buf b, b2, o;
+	memset(key, 0x11, sizeof(key));
+	memset(other, 0x12, sizeof(other));
+	for (size_t i = 0; i < sizeof(pt); i++)
+		pt[i] = (uint8_t)(i * 7 + 3);
+	cl_buf_init(&b, CTL_MON_SEAL_MAX + CTL_SEAL_OVERHEAD);
+	cl_buf_init(&b2, CTL_MON_SEAL_MAX + CTL_SEAL_OVERHEAD);
+	cl_buf_init(&o, CTL_MON_SEAL_MAX);
+	/* round trip at 1, a secret's size and the cap */
+	const size_t sizes[] = {1, 37, 4096, CTL_MON_SEAL_MAX};
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		size_t n = sizes[k];
+		assert_int_equal(ctl_seal(key, "secret/t-1/db", pt, n, &b), CL_OK);
+		assert_int_equal(b.len, n + CTL_SEAL_OVERHEAD);
+		assert_int_equal(b.data[0], CTL_SEAL_VERSION);
+		if (n >= 16) /* no clear text in the blob (a shorter piece may occur by chance) */
+			assert_null(memmem(b.data, b.len, pt, 16));
+		assert_int_equal(ctl_unseal(key, "secret/t-1/db", b.data, b.len, &o), CL_OK);
+		assert_int_equal(o.len, n);
+		assert_memory_equal(o.data, pt, n);
+		assert_true(open_by_spec(key, "secret/t-1/db", b.data, b.len, got)); /* the documented format */
+		assert_memory_equal(got, pt, n);
+	}
+	/* a fresh nonce each time: the same input seals differently */
+	assert_int_equal(ctl_seal(key, "a", pt, 37, &b), CL_OK);
+	assert_int_equal(ctl_seal(key, "a", pt, 37, &b2), CL_OK);
+	assert_memory_not_equal(b.data + 1, b2.data + 1, CTL_SEAL_NONCE_LEN);
+	/* another aad (another secret's name or tenant), another key */
+	assert_int_equal(ctl_unseal(key, "b", b.data, b.len, &o), CL_ECRYPTO);
+	assert_int_equal(o.len, 0);
+	assert_int_equal(ctl_unseal(key, "a ", b.data, b.len, &o), CL_ECRYPTO);
+	assert_int_equal(ctl_unseal(other, "a", b.data, b.len, &o), CL_ECRYPTO);
+	assert_false(open_by_spec(key, "b", b.data, b.len, got));
+	/* a flipped bit anywhere: version, nonce, ciphertext, tag */
+	for (size_t i = 0; i < b.len; i++) {
+		for (int bit = 0; bit < 8; bit += 7) {
+			b.data[i] ^= (uint8_t)(1u << bit);
+			assert_int_equal(ctl_unseal(key, "a", b.data, b.len, &o), CL_ECRYPTO);
+			assert_int_equal(o.len, 0);
+			b.data[i] ^= (uint8_t)(1u << bit);
+		}
+	}
+	/* cut at every length, and one byte too many */
+	for (size_t n = 0; n < b.len; n++)
+		assert_int_equal(ctl_unseal(key, "a", b.data, n, &o), CL_ECRYPTO);
+	uint8_t longer[37 + CTL_SEAL_OVERHEAD + 1];
+	memcpy(longer, b.data, b.len);
+	longer[b.len] = 0;
+	assert_int_equal(ctl_unseal(key, "a", longer, sizeof(longer), &o), CL_ECRYPTO);
+	assert_int_equal(ctl_unseal(key, "a", b.data, b.len, &o), CL_OK); /* intact: it opens */
+	/* what is refused before anything is sealed */
+	assert_int_equal(ctl_seal(key, "a", pt, CTL_MON_SEAL_MAX + 1, &b), CL_EINVAL);
+	assert_int_equal(b.len, 0);
+	assert_int_equal(ctl_seal(key, "a", pt, 0, &b), CL_EINVAL);
+	assert_int_equal(ctl_seal(key, "", pt, 1, &b), CL_EINVAL);
+	char aad[CTL_MON_SEAL_AAD_MAX + 2];
+	memset(aad, 'x', sizeof(aad));
+	aad[CTL_MON_SEAL_AAD_MAX + 1] = '\0';
+	assert_int_equal(ctl_seal(key, aad, pt, 1, &b), CL_EINVAL);
+	aad[CTL_MON_SEAL_AAD_MAX] = '\0';
+	assert_int_equal(ctl_seal(key, aad, pt, 1, &b), CL_OK);
+	assert_int_equal(ctl_unseal(key, aad, b.data, b.len, &o), CL_OK);
+	cl_buf_free(&b);
+	cl_buf_free(&b2);
+	cl_buf_free(&o);
+}
+
 /* ---------------------------------------------------------------- a forked monitor */
 
 typedef struct mon_proc {
@@ -363,6 +457,105 @@ static void requests(void **state)
 	cl_buf_free(&log);
 }
 
+/* SEAL and UNSEAL through a real monitor: the sealing key is made once
+ * (DATA/keys/seal.key, 0600, 32 bytes) and kept across restarts; a blob
+ * opens only under its aad, unchanged and whole; an oversize plaintext is
+ * refused; every refusal is logged without the data and leaves the channel
+ * usable. */
+static void seal_requests(void **state)
+{
+	mon_proc p;
+	ctl_mon_client c;
+	static const char mark[] = "seal-marker-7f3a9c";
+	uint8_t pt[CTL_MON_SEAL_MAX + 1];
+	char path[160];
+	struct stat st;
+	cl_buf b, o, key1;
+	memset(pt, 'v', sizeof(pt));
+	memcpy(pt, mark, sizeof(mark) - 1);
+	cl_buf_init(&b, CTL_MON_SEAL_MAX + CTL_SEAL_OVERHEAD);
+	cl_buf_init(&o, CTL_MON_SEAL_MAX);
+	cl_buf_init(&key1, 64);
+	mon_start(&p);
+	ctl_mon_client_init(&c, p.fd);
+	assert_int_equal(ctl_mon_seal(&c, "secret/t-1/db", pt, 100, &b), CL_OK);
+	assert_int_equal(b.len, 100 + CTL_SEAL_OVERHEAD);
+	assert_null(memmem(b.data, b.len, mark, sizeof(mark) - 1));
+	assert_int_equal(ctl_mon_unseal(&c, "secret/t-1/db", b.data, b.len, &o), CL_OK);
+	assert_int_equal(o.len, 100);
+	assert_memory_equal(o.data, pt, 100);
+	/* refused: another aad, a flipped bit, a cut blob */
+	assert_int_equal(ctl_mon_unseal(&c, "secret/t-1/other", b.data, b.len, &o), CL_ECRYPTO);
+	assert_int_equal(o.len, 0);
+	assert_int_equal(ctl_mon_unseal(&c, "secret/t-2/db", b.data, b.len, &o), CL_ECRYPTO);
+	b.data[20] ^= 0x04;
+	assert_int_equal(ctl_mon_unseal(&c, "secret/t-1/db", b.data, b.len, &o), CL_ECRYPTO);
+	b.data[20] ^= 0x04;
+	assert_int_equal(ctl_mon_unseal(&c, "secret/t-1/db", b.data, b.len - 1, &o), CL_ECRYPTO);
+	assert_int_equal(ctl_mon_unseal(&c, "secret/t-1/db", b.data, CTL_SEAL_OVERHEAD, &o), CL_ECRYPTO);
+	assert_false(c.broken);
+	/* the largest plaintext is sealed; one byte more is refused by the client
+	 * and, sent raw, by the monitor before any run */
+	assert_int_equal(ctl_mon_seal(&c, "a", pt, CTL_MON_SEAL_MAX, &b), CL_OK);
+	assert_int_equal(ctl_mon_unseal(&c, "a", b.data, b.len, &o), CL_OK);
+	assert_int_equal(o.len, CTL_MON_SEAL_MAX);
+	assert_int_equal(ctl_mon_seal(&c, "a", pt, CTL_MON_SEAL_MAX + 1, &b), CL_EINVAL);
+	assert_int_equal(ctl_mon_seal(&c, "", pt, 1, &b), CL_EINVAL);
+	{
+		static uint8_t m[CL_IPC_HDR + 2 + 1 + 4 + CTL_MON_SEAL_MAX + 1], q[2 + 1 + 4 + CTL_MON_SEAL_MAX + 1];
+		uint8_t a[64];
+		size_t plen = 2 + 1 + 4 + CTL_MON_SEAL_MAX + 1;
+		q[0] = 0, q[1] = 1, q[2] = 'a';
+		q[3] = 0, q[4] = 0, q[5] = (uint8_t)((CTL_MON_SEAL_MAX + 1) >> 8), q[6] = (uint8_t)(CTL_MON_SEAL_MAX + 1);
+		memset(q + 7, 'v', CTL_MON_SEAL_MAX + 1);
+		uint32_t id = ++c.ipc.last_id;
+		size_t len = raw(m, CTL_MON_SEAL, id, q, plen);
+		assert_int_equal(send(p.fd, m, len, 0), (ssize_t)len);
+		ssize_t r = recv(p.fd, a, sizeof(a), 0);
+		assert_int_equal(r, CL_IPC_HDR + 4);
+		assert_true(a[3] & CL_IPC_F_ERROR);
+		assert_int_equal(a[15], CL_EINVAL); /* over the byte string's cap */
+		/* an empty plaintext and an empty aad: refused by the decoder */
+		q[0] = 0, q[1] = 1, q[2] = 'a', q[3] = q[4] = q[5] = q[6] = 0;
+		assert_int_equal(raw_call(p.fd, CTL_MON_SEAL, ++c.ipc.last_id, q, 7), CL_EINVAL);
+		q[0] = 0, q[1] = 0, q[2] = 0, q[3] = 0, q[4] = 0, q[5] = 1, q[6] = 'v';
+		assert_int_equal(raw_call(p.fd, CTL_MON_SEAL, ++c.ipc.last_id, q, 7), CL_EINVAL);
+	}
+	assert_int_equal(ctl_mon_seal(&c, "secret/t-1/db", pt, 100, &b), CL_OK); /* still in step */
+	assert_false(c.broken);
+	int status = mon_wait(&p);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	/* the key: one file, 0600, 32 bytes, kept by the next start */
+	snprintf(path, sizeof(path), "%s/seal.key", keys);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(st.st_size, CTL_MON_SEAL_KEY_LEN);
+	assert_int_equal(cl_file_read(path, 64, &key1), CL_OK);
+	assert_null(memmem(b.data, b.len, key1.data, 8));
+	mon_start(&p);
+	ctl_mon_client_init(&c, p.fd);
+	assert_int_equal(ctl_mon_unseal(&c, "secret/t-1/db", b.data, b.len, &o), CL_OK); /* sealed before the restart */
+	assert_memory_equal(o.data, pt, 100);
+	status = mon_wait(&p);
+	assert_true(WIFEXITED(status));
+	cl_buf log;
+	const char *s;
+	cl_buf_init(&log, 1 << 20);
+	assert_int_equal(cl_file_read(logpath, 1 << 20, &log), CL_OK);
+	assert_int_equal(cl_buf_cstr(&log, &s), CL_OK);
+	assert_non_null(strstr(s, "created the sealing key"));
+	assert_non_null(strstr(s, "refused unseal"));
+	assert_non_null(strstr(s, "does not open"));
+	assert_non_null(strstr(s, "refused seal"));
+	assert_null(strstr(s, mark)); /* never the data */
+	assert_null(strstr(s, "vvvvvvvv"));
+	cl_buf_free(&log);
+	cl_buf_free(&b);
+	cl_buf_free(&o);
+	cl_buf_free(&key1);
+}
+
 static int broken_calls;
 static void on_broken(void *arg)
 {
@@ -519,6 +712,8 @@ int main(void)
 		cmocka_unit_test(ca_reissue),
 		cmocka_unit_test(pepper_hash),
 		cmocka_unit_test(requests),
+		cmocka_unit_test(seal_unseal),
+		cmocka_unit_test(seal_requests),
 		cmocka_unit_test(never_blocks_fails_closed),
 		cmocka_unit_test(verify_cache),
 		cmocka_unit_test(datadir_migration),
