@@ -22,7 +22,8 @@
 #define DOC_MAX (64u * 1024)
 
 static const char attest_usage[] =
-	"usage: cloister enclave attest ID [--nonce HEX] [--user-data B64] [--out FILE] [--json]\n"
+	"usage: cloister enclave attest ID [--nonce HEX] [--user-data B64]\n"
+	"                               [--public-key B64 | --public-key-file PEM] [--out FILE] [--json]\n"
 	"\n"
 	"Asks the enclave's host for an attestation document: a COSE_Sign1 laid out\n"
 	"like an AWS Nitro Enclaves document (docs/attestation.md), signed by the\n"
@@ -32,6 +33,10 @@ static const char attest_usage[] =
 	"\n"
 	"  --nonce HEX        a fresh nonce (1..512 bytes as hex) the document carries\n"
 	"  --user-data B64    up to 512 bytes (base64) the document carries\n"
+	"  --public-key B64   up to 1024 bytes (base64) the document carries as public_key\n"
+	"  --public-key-file PEM\n"
+	"                     a PEM public (or private) key: the document carries its\n"
+	"                     DER SubjectPublicKeyInfo as public_key\n"
 	"  -o, --out FILE     write the raw document (CBOR) to FILE\n"
 	"  --json             print {\"document\": base64}\n"
 	"\n"
@@ -116,8 +121,10 @@ static cl_err check(const char *nonce, const char *user_data)
 static int doc_cmd(int argc, char **argv, const char *name, const char *verb, const char *usage)
 {
 	const char *nonce = NULL, *user_data = NULL, *out = NULL, *public_key_file = NULL;
+	const char *public_key_arg = NULL;
 	char *public_key = NULL;
 	const cl_cli_option opts[] = {
+		{"public-key", CL_OPT_VALUE, .value = &public_key_arg},
 		{"public-key-file", CL_OPT_VALUE, .value = &public_key_file},
 		{"nonce", CL_OPT_VALUE, .value = &nonce},
 		{"user-data", CL_OPT_VALUE, .value = &user_data},
@@ -136,8 +143,12 @@ static int doc_cmd(int argc, char **argv, const char *name, const char *verb, co
 	cl_err err = check(nonce, user_data);
 	if (err != CL_OK)
 		return cl_cli_fail_usage(err);
+	if (public_key_arg && public_key_file)
+		return cl_cli_usage("enclave %s: give at most one of --public-key and --public-key-file", name);
 	if (public_key_file && (err = cl_cli_pubkey_file_b64(public_key_file, &public_key)) != CL_OK)
 		return cl_cli_fail(err);
+	if (public_key_arg && !(public_key = strdup(public_key_arg)))
+		return cl_cli_fail(CL_ENOMEM);
 	cl_cli_conn *c = NULL;
 	json_t *req = json_object(), *resp = NULL;
 	char path[256];
