@@ -23,7 +23,7 @@ void cl_log_init(const char *prog, enum cl_log_level min)
 			log_min = (enum cl_log_level)i;
 }
 
-static void log_line(enum cl_log_level lvl, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void log_line(enum cl_log_level lvl, const char *fmt, va_list ap)
 {
 	char ts[40];
 	struct timespec now;
