@@ -566,7 +566,7 @@ out:
 
 #define ENCLAVE_COLS                                                                                       \
 	"id,name,tenant_id,image_id,host_id,state,desired,memory_mib,cpus,min_level,untrusted_mask,"       \
-	"access_hash,error,created_at,updated_at"
+	"access_hash,error,created_at,updated_at,await_bundle"
 
 static cl_err read_enclave(sqlite3_stmt *q, void *o)
 {
@@ -586,18 +586,19 @@ static cl_err read_enclave(sqlite3_stmt *q, void *o)
 	ctl_store_col_str(q, 12, e->error, sizeof(e->error));
 	e->created_at = sqlite3_column_int64(q, 13);
 	e->updated_at = sqlite3_column_int64(q, 14);
+	e->await_bundle = sqlite3_column_int64(q, 15) != 0;
 	return CL_OK;
 }
 
 cl_err ctl_store_enclave_insert(ctl_store *st, const ctl_enclave *e)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(CTL_PREP(st, &q, "INSERT INTO enclaves(" ENCLAVE_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	CL_GUARD(CTL_PREP(st, &q, "INSERT INTO enclaves(" ENCLAVE_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 			  CTL_TEXT(e->id), CTL_TEXT(e->name), CTL_TEXT(e->tenant_id), CTL_TEXT(e->image_id),
 			  CTL_TEXT(e->host_id), CTL_TEXT(e->state), CTL_TEXT(e->desired), CTL_INT(e->memory_mib),
 			  CTL_INT(e->cpus), CTL_TEXT(e->min_level), CTL_INT(e->untrusted_mask),
 			  CTL_TEXT(e->access_hash), CTL_TEXT(e->error), CTL_INT(e->created_at),
-			  CTL_INT(e->updated_at)));
+			  CTL_INT(e->updated_at), CTL_INT(e->await_bundle ? 1 : 0)));
 	return ctl_store_run(st, q, "enclave", NULL);
 }
 
