@@ -56,7 +56,7 @@ struct ctl_op {
 	char host_id[CTL_ID_MAX];
 	char enclave_id[CTL_ID_MAX];
 	char tenant_id[CTL_ID_MAX];
-	char kind[8];
+	char kind[16];
 	char *data_b64; /* send only */
 	json_t *fields; /* attest: the op's parameters (nonce, user_data, public_key), or NULL */
 	size_t data_len;
@@ -245,18 +245,19 @@ void ctl_ops_tally(ctl_server *srv, const char *tenant_id, const char *host_id, 
 }
 
 static ctl_op *submit(ctl_server *srv, struct evhttp_request *req, const ctl_enclave *e, const char *kind,
-		      const char *data_b64, size_t data_len, int64_t max, int64_t wait_ms, json_t *fields);
+		      const char *data_b64, size_t data_len, int64_t max, int64_t wait_ms, json_t *fields,
+		      int64_t budget_ms);
 
 void ctl_op_submit(ctl_server *srv, struct evhttp_request *req, const ctl_enclave *e, const char *kind,
 		   const char *data_b64, size_t data_len, int64_t max, int64_t wait_ms)
 {
-	(void)submit(srv, req, e, kind, data_b64, data_len, max, wait_ms, NULL);
+	(void)submit(srv, req, e, kind, data_b64, data_len, max, wait_ms, NULL, 0);
 }
 
 void ctl_op_submit_fields(ctl_server *srv, struct evhttp_request *req, const ctl_enclave *e, const char *kind,
 			  json_t *fields)
 {
-	(void)submit(srv, req, e, kind, NULL, 0, 0, 0, fields);
+	(void)submit(srv, req, e, kind, NULL, 0, 0, 0, fields, 0);
 }
 
 cl_err ctl_op_submit_job(ctl_server *srv, const ctl_enclave *e, const char *kind, json_t *fields,
@@ -267,13 +268,12 @@ cl_err ctl_op_submit_job(ctl_server *srv, const ctl_enclave *e, const char *kind
 			json_decref(fields);
 			return cl_errorf(CL_ECONFLICT, "a %s of this enclave is in progress (job %s)", kind, o->job_id);
 		}
-	ctl_op *op = submit(srv, NULL, e, kind, NULL, 0, 0, budget_ms - CTL_OP_GRACE_MS, fields);
+	ctl_op *op = submit(srv, NULL, e, kind, NULL, 0, 0, 0, fields, budget_ms);
 	CL_ENSURE(op, CL_EUNAVAIL, "too many operations in flight; retry later");
 	snprintf(op->job_id, sizeof(op->job_id), "%s", job_id);
 	snprintf(op->data_sha384, sizeof(op->data_sha384), "%s", data_sha384);
 	op->data_fd = data_fd;
 	op->data_size = data_size;
-	op->wait_ms = 0; /* the host's own wait cap: the op waits on nothing */
 	return CL_OK;
 }
 
@@ -293,7 +293,8 @@ cl_err ctl_op_data(ctl_server *srv, const char *host_id, const char *op_id, int 
 }
 
 static ctl_op *submit(ctl_server *srv, struct evhttp_request *req, const ctl_enclave *e, const char *kind,
-		      const char *data_b64, size_t data_len, int64_t max, int64_t wait_ms, json_t *fields)
+		      const char *data_b64, size_t data_len, int64_t max, int64_t wait_ms, json_t *fields,
+		      int64_t budget_ms)
 {
 	unsigned all, tenant, tenant_host;
 	char msg[160];
@@ -341,7 +342,7 @@ static ctl_op *submit(ctl_server *srv, struct evhttp_request *req, const ctl_enc
 	op->data_len = data_len;
 	op->max = max;
 	op->wait_ms = wait_ms;
-	int64_t ms = wait_ms + CTL_OP_GRACE_MS;
+	int64_t ms = budget_ms ? budget_ms : wait_ms + CTL_OP_GRACE_MS;
 	op->deadline_ns = cl_now_mono_ns() + (uint64_t)ms * MS_NS;
 	struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
 	evtimer_add(op->timer, &tv);
