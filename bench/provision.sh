@@ -84,3 +84,5 @@ python3 -c "import sys; print(f'  openssl speed -evp aes-256-gcm (16 KiB blocks)
 echo "fresh document -> verified -> bundle running -> PCR7 verified (cloister enclave provision, ms):"
 series "$N" 1 64
 series "$M" 64 600
+# BENCH_LOGS=DIR keeps the control plane's and the host's logs (where the time goes)
+[ -z "${BENCH_LOGS:-}" ] || cp "$WORK/ctl.err" "$WORK/host.err" "$BENCH_LOGS/"
