@@ -156,12 +156,14 @@ $(BUILD)/bin/cloister: $(BUILD)/obj/cli/main.o $(LIBFILES)
 # for any path the compiler would record), a build-id hashed from the
 # content; the same source gives the same binary in any directory and in
 # build/ and build-san/ alike (tests/integration/init_reproducible.sh).
-INIT_SRCS := $(wildcard src/init/*.c) src/common/frame.c
-$(INIT): $(INIT_SRCS) $(wildcard src/init/*.h) src/common/frame.h $(BUILD)/gen/version_gen.h
+# libcrypto (static, from Debian's libssl-dev) is for provisioning: the
+# enclave's key pair and the bundle's decryption (src/init/provision.c).
+INIT_SRCS := $(wildcard src/init/*.c) src/common/frame.c src/common/bundle.c
+$(INIT): $(INIT_SRCS) $(wildcard src/init/*.h) src/common/frame.h src/common/bundle.h $(BUILD)/gen/version_gen.h
 	@mkdir -p $(dir $@)
 	@echo '  LD      $@'
 	$(Q)$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -Isrc -I$(BUILD)/gen -ffile-prefix-map=$(CURDIR)=. \
-		-static -Wl,--build-id=sha1 -o $@ $(INIT_SRCS)
+		-static -s -Wl,--build-id=sha1 -o $@ $(INIT_SRCS) -lcrypto -lpthread
 
 # Example applications are static too: an enclave root has no libc.
 $(BUILD)/examples/%: examples/%/main.c

@@ -13,3 +13,4 @@ echo "== firmware update"; bench/fw_update.sh "$BUILD" 50
 echo "== attestation documents"; bench/attest.sh "$BUILD" 3
 echo "== channel fairness"; bench/chan_fair.sh "$BUILD" 200
 echo "== connection flood"; bench/flood.sh "$BUILD" 200
+echo "== provisioning"; bench/provision.sh "$BUILD" 100 5

@@ -151,7 +151,7 @@ const char *cl_cli_fmt_bytes(uint64_t bytes, char *buf, size_t n);
 CL_MUST_CHECK cl_err cl_cli_parse_proximity(const char *s, json_t **out);
 
 /* Parses a comma-separated list of enclave operations (describe, list, start,
- * stop, destroy, resize, send, recv, logs, attest) into a new JSON array of
+ * stop, destroy, resize, send, recv, logs, attest, provision) into a new JSON array of
  * unique names (caller owns *out). */
 CL_MUST_CHECK cl_err cl_cli_parse_ops(const char *s, json_t **out);
 

@@ -54,6 +54,13 @@ typedef struct verify_opts {
 } verify_opts;
 
 /* The root certificate, PEM or DER, as DER into out. */
+static cl_err load_root(const char *path, cl_buf *out);
+
+cl_err cl_cli_att_load_root(const char *path, cl_buf *out)
+{
+	return load_root(path, out);
+}
+
 static cl_err load_root(const char *path, cl_buf *out)
 {
 	cl_buf file;
@@ -109,22 +116,28 @@ out:
 	return err;
 }
 
-static cl_err parse_expect(const verify_opts *o, cl_att_expect *e, uint8_t *nonce, size_t *nonce_len)
+cl_err cl_cli_att_parse_pcrs(const char *const *pcrs, size_t npcrs, const char *flag, cl_att_expect *e)
 {
-	for (size_t i = 0; i < o->npcrs; i++) {
-		const char *eq = strchr(o->pcrs[i], '=');
+	for (size_t i = 0; i < npcrs; i++) {
+		const char *eq = strchr(pcrs[i], '=');
 		uint64_t n;
 		char idx[8];
-		CL_ENSURE(eq && (size_t)(eq - o->pcrs[i]) < sizeof(idx), CL_EINVAL, "--pcr %s: expected N=HEX", o->pcrs[i]);
-		memcpy(idx, o->pcrs[i], (size_t)(eq - o->pcrs[i]));
-		idx[eq - o->pcrs[i]] = '\0';
+		CL_ENSURE(eq && (size_t)(eq - pcrs[i]) < sizeof(idx), CL_EINVAL, "%s %s: expected N=HEX", flag, pcrs[i]);
+		memcpy(idx, pcrs[i], (size_t)(eq - pcrs[i]));
+		idx[eq - pcrs[i]] = '\0';
 		CL_ENSURE(cl_cli_parse_uint(idx, CL_ATT_NPCRS - 1, &n) == CL_OK, CL_EINVAL,
-			  "--pcr %s: the index must be 0..%d", o->pcrs[i], CL_ATT_NPCRS - 1);
+			  "%s %s: the index must be 0..%d", flag, pcrs[i], CL_ATT_NPCRS - 1);
 		CL_ENSURE(strlen(eq + 1) == 2 * CL_ATT_PCR_LEN && cl_hex_decode(eq + 1, e->pcr[n], CL_ATT_PCR_LEN) == CL_OK,
-			  CL_EINVAL, "--pcr %s: the value must be %d hex digits", idx, 2 * CL_ATT_PCR_LEN);
-		CL_ENSURE(!(e->pcr_mask & (1u << n)), CL_EINVAL, "--pcr %s given twice", idx);
+			  CL_EINVAL, "%s %s: the value must be %d hex digits", flag, idx, 2 * CL_ATT_PCR_LEN);
+		CL_ENSURE(!(e->pcr_mask & (1u << n)), CL_EINVAL, "%s %s given twice", flag, idx);
 		e->pcr_mask |= (uint16_t)(1u << n);
 	}
+	return CL_OK;
+}
+
+static cl_err parse_expect(const verify_opts *o, cl_att_expect *e, uint8_t *nonce, size_t *nonce_len)
+{
+	CL_GUARD(cl_cli_att_parse_pcrs(o->pcrs, o->npcrs, "--pcr", e));
 	if (o->nonce) {
 		size_t n = strlen(o->nonce);
 		CL_ENSURE(n > 0 && n % 2 == 0 && n / 2 <= CL_ATT_NONCE_MAX && cl_hex_decode(o->nonce, nonce, n / 2) == CL_OK,

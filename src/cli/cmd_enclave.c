@@ -38,6 +38,8 @@ static const char *create_usage(char *buf, size_t n)
 		 "  --far RES[:N(us|ms|hops)]   place away from a resource (up to %u)\n"
 		 "  --allow OPS            operations allowed without the access key, e.g.\n"
 		 "                         describe,list (default: the server's policy)\n"
+		 "  --await-bundle         start no application: wait for a bundle sent with\n"
+		 "                         `cloister enclave provision` (docs/provisioning.md)\n"
 		 "  --wait                 follow the creation until the enclave runs (with\n"
 		 "                         --json: then print the running enclave)\n"
 		 "  --timeout SECONDS      how long --wait waits (default %d)\n",
@@ -182,9 +184,10 @@ int cl_enclave_create(int argc, char **argv)
 	const char *zone = NULL, *rack = NULL, *allow = NULL, *timeout_s = NULL;
 	const char *near[MAX_PROXIMITY], *far[MAX_PROXIMITY];
 	size_t nnear = 0, nfar = 0;
-	bool wait = false;
+	bool wait = false, await_bundle = false;
 	const cl_cli_option opts[] = {
 		{"image", CL_OPT_VALUE, .value = &image},
+		{"await-bundle", CL_OPT_FLAG, .flag = &await_bundle},
 		{"name", CL_OPT_VALUE, .value = &name},
 		{"memory", CL_OPT_VALUE, .value = &memory},
 		{"cpus", CL_OPT_VALUE, .value = &cpus_s},
@@ -258,6 +261,10 @@ int cl_enclave_create(int argc, char **argv)
 	}
 	CL_GUARD_OUT(err, build_create(name, image_id, mib, cpus, level, zone, rack, near, nnear, far,
 				       nfar, allow, &req));
+	if (await_bundle && json_object_set_new(req, "await_bundle", json_true()) != 0) {
+		err = CL_ENOMEM;
+		goto out;
+	}
 	CL_GUARD_OUT(err, cl_cli_call(c, "POST", "/v1/enclaves", req, &resp, NULL));
 	json_t *enc = json_object_get(resp, "enclave");
 	const char *id = json_string_value(json_object_get(enc, "id"));
@@ -423,6 +430,7 @@ static const struct {
 	{"logs", cl_enclave_logs, "show the application's recent stderr"},
 	{"attest", cl_enclave_attest, "get an attestation document signed by the enclave's host"},
 	{"measure", cl_enclave_measure, "measure the running enclave's code (PCR5) into a signed document"},
+	{"provision", cl_enclave_provision, "verify the enclave, then send it an encrypted bundle to run"},
 };
 
 int cl_cmd_enclave(int argc, char **argv)

@@ -6,6 +6,7 @@
 #ifndef CL_CLI_CMD_ENCLAVE_H
 #define CL_CLI_CMD_ENCLAVE_H
 
+#include "attest/attest.h"
 #include "cli/cli.h"
 
 int cl_enclave_create(int argc, char **argv);
@@ -25,6 +26,23 @@ int cl_enclave_measure(int argc, char **argv); /* cmd_enclave_attest.c */
  * base64, into *b64 (malloc'd, the caller frees). CL_EINVAL if the file
  * holds no such key; a read error as it is. */
 CL_MUST_CHECK cl_err cl_cli_pubkey_file_b64(const char *path, char **b64);
+
+int cl_enclave_provision(int argc, char **argv); /* cmd_enclave_provision.c */
+
+/* cmd_attest.c's helpers: the root certificate (PEM or DER) as DER into
+ * out; "N=HEX" expectations (flag names the option in errors) into e. */
+CL_MUST_CHECK cl_err cl_cli_att_load_root(const char *path, cl_buf *out);
+CL_MUST_CHECK cl_err cl_cli_att_parse_pcrs(const char *const *pcrs, size_t npcrs, const char *flag,
+					   cl_att_expect *e);
+
+/* What `enclave provision` checks of a fresh document doc[0..len) before it
+ * encrypts anything to it: cl_att_verify against e (root, chain, signature,
+ * PCRs, nonce: e->nonce must be set), module_id == enclave_id, and a
+ * public_key that is a P-384 point (into point). CL_ECRYPTO with a detail
+ * naming the failed check ("pcr: ...", "nonce: ...", "module_id: ...",
+ * "public_key: ..."); *check (may be NULL) gets its name. */
+CL_MUST_CHECK cl_err cl_cli_provision_check(const uint8_t *doc, size_t len, const cl_att_expect *e,
+					    const char *enclave_id, uint8_t point[97], const char **check);
 
 /* Default seconds to wait for a job with --wait. */
 #define CL_ENCLAVE_WAIT_DEFAULT_S 120

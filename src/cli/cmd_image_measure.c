@@ -26,7 +26,8 @@
 #define CERT_FILE_MAX (64u << 10)
 
 static const char measure_usage[] =
-	"usage: cloister image measure IMAGE [--init PATH] [--tenant T --name N] [--host H] [--json]\n"
+	"usage: cloister image measure IMAGE [--init PATH] [--tenant T --name N] [--await-bundle] [--host H]\n"
+	"                              [--json]\n"
 	"Prints the measurement registers an enclave launched from IMAGE gets\n"
 	"(docs/measurements.md): PCR0 the image without its signature section,\n"
 	"PCR1 cloister-init, PCR2 the application (entrypoint, args, files), and\n"
@@ -36,6 +37,8 @@ static const char measure_usage[] =
 	"                  cloister binary)\n"
 	"  --tenant T      the tenant id, with --name: adds PCR3\n"
 	"  --name N        the enclave's name, with --tenant\n"
+	"  --await-bundle  the enclave awaits a bundle (enclave create --await-bundle):\n"
+	"                  PCR3 is extended once more with \"await-bundle\"\n"
 	"  --host H        the host id: adds PCR4\n"
 	"  --json          print {\"pcrs\":{\"0\":\"<hex>\",...}}\n";
 
@@ -87,8 +90,9 @@ static void hex48(const uint8_t *v, char out[2 * CL_PCR_LEN + 1])
 int cl_cmd_image_measure(int argc, char **argv)
 {
 	const char *init_path = NULL, *tenant = NULL, *name = NULL, *host = NULL, *pos[1];
-	bool json = false;
+	bool json = false, await_bundle = false;
 	const cl_cli_option opts[] = {
+		{"await-bundle", CL_OPT_FLAG, .flag = &await_bundle},
 		{"init", CL_OPT_VALUE, .value = &init_path}, {"tenant", CL_OPT_VALUE, .value = &tenant},
 		{"name", CL_OPT_VALUE, .value = &name},      {"host", CL_OPT_VALUE, .value = &host},
 		{"json", CL_OPT_FLAG, .flag = &json},        {0},
@@ -123,8 +127,10 @@ int cl_cmd_image_measure(int argc, char **argv)
 	}
 	CL_GUARD_OUT(err, cl_image_measure(img, data.data, data.len, init.data, init.len, &p));
 	cl_pcrs_launch(&p, tenant, name, host);
+	if (await_bundle)
+		cl_pcrs_await_bundle(&p);
 	bool shown[CL_NPCRS] = {[0] = true, [1] = true, [2] = true};
-	shown[3] = tenant != NULL;
+	shown[3] = tenant != NULL || await_bundle;
 	shown[4] = host != NULL;
 	shown[8] = img->signer_cert_len > 0;
 	json = json || cl_cli_global()->json;

@@ -31,7 +31,13 @@ enum cl_frame_type {
 	CL_FRAME_STATUS = 8, /* agent -> shim: empty; reply STATUS with a JSON object */
 	CL_FRAME_ERROR = 9,  /* shim -> agent: UTF-8 message */
 	CL_FRAME_OK = 10,    /* shim -> agent: request done */
-	CL_FRAME_TYPE_MAX = CL_FRAME_OK,
+	/* Provisioning (docs/provisioning.md). */
+	CL_FRAME_KEY = 11,        /* init -> shim: the enclave's P-384 public point (97 bytes) */
+	CL_FRAME_BUNDLE = 12,     /* agent -> shim -> init: a ciphertext chunk (1..1 MiB) */
+	CL_FRAME_BUNDLE_END = 13, /* agent -> shim -> init: SHA-384 of the tar (48) + u64 BE ciphertext
+				     length; empty: abort (the shim's, when its sender went away) */
+	CL_FRAME_EXTEND = 14,     /* init -> shim -> agent: u8 register + SHA-384 (49): installed */
+	CL_FRAME_TYPE_MAX = CL_FRAME_EXTEND,
 };
 
 /* Incremental decoder: feed bytes as they arrive, pull whole frames out.

@@ -75,9 +75,10 @@ cl_err cl_wrap_point(const uint8_t *pub, size_t n, uint8_t point[CL_WRAP_POINT_L
 }
 
 /* Z = ECDH(mine, peer), then the AES key from HKDF-SHA384 with info
- * CL_WRAP_INFO || E || Q. */
+ * label || E || Q (label: CL_WRAP_INFO or CL_WRAP_BUNDLE_INFO, both 23 bytes). */
+_Static_assert(sizeof(CL_WRAP_INFO) == sizeof(CL_WRAP_BUNDLE_INFO), "labels of one length");
 static cl_err derive(EVP_PKEY *mine, EVP_PKEY *peer, const uint8_t e[CL_WRAP_POINT_LEN],
-		     const uint8_t q[CL_WRAP_POINT_LEN], uint8_t key[32])
+		     const uint8_t q[CL_WRAP_POINT_LEN], const char *label, uint8_t key[32])
 {
 	uint8_t z[48], info[sizeof(CL_WRAP_INFO) - 1 + 2 * CL_WRAP_POINT_LEN];
 	size_t zlen = sizeof(z), keylen = 32;
@@ -88,7 +89,7 @@ static cl_err derive(EVP_PKEY *mine, EVP_PKEY *peer, const uint8_t e[CL_WRAP_POI
 		err = cl_errorf(CL_ECRYPTO, "ECDH P-384 failed");
 		goto out;
 	}
-	memcpy(info, CL_WRAP_INFO, sizeof(CL_WRAP_INFO) - 1);
+	memcpy(info, label, sizeof(CL_WRAP_INFO) - 1);
 	memcpy(info + sizeof(CL_WRAP_INFO) - 1, e, CL_WRAP_POINT_LEN);
 	memcpy(info + sizeof(CL_WRAP_INFO) - 1 + CL_WRAP_POINT_LEN, q, CL_WRAP_POINT_LEN);
 	kc = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
@@ -104,7 +105,21 @@ out:
 	return err;
 }
 
+static cl_err seal(const uint8_t point[CL_WRAP_POINT_LEN], const char *label, size_t max, const uint8_t *msg,
+		   size_t n, cl_buf *out);
+
 cl_err cl_wrap_seal(const uint8_t point[CL_WRAP_POINT_LEN], const uint8_t *msg, size_t n, cl_buf *out)
+{
+	return seal(point, CL_WRAP_INFO, CL_WRAP_MSG_MAX, msg, n, out);
+}
+
+cl_err cl_wrap_seal_bundle(const uint8_t point[CL_WRAP_POINT_LEN], const uint8_t *tar, size_t n, cl_buf *out)
+{
+	return seal(point, CL_WRAP_BUNDLE_INFO, CL_WRAP_BUNDLE_MAX, tar, n, out);
+}
+
+static cl_err seal(const uint8_t point[CL_WRAP_POINT_LEN], const char *label, size_t max, const uint8_t *msg,
+		   size_t n, cl_buf *out)
 {
 	EVP_PKEY *peer = NULL, *eph = NULL;
 	EVP_CIPHER_CTX *cc = NULL;
@@ -113,7 +128,7 @@ cl_err cl_wrap_seal(const uint8_t point[CL_WRAP_POINT_LEN], const uint8_t *msg, 
 	int outl = 0;
 	cl_err err = CL_OK;
 	cl_buf_reset(out);
-	CL_ENSURE(n <= CL_WRAP_MSG_MAX, CL_ETOOBIG, "at most %u bytes can be wrapped", CL_WRAP_MSG_MAX);
+	CL_ENSURE(n <= max, CL_ETOOBIG, "at most %zu bytes can be wrapped", max);
 	if (!(peer = point_key(point))) {
 		err = cl_errorf(CL_ECRYPTO, "public_key is not a point on P-384");
 		goto out;
@@ -123,7 +138,7 @@ cl_err cl_wrap_seal(const uint8_t point[CL_WRAP_POINT_LEN], const uint8_t *msg, 
 		goto out;
 	}
 	CL_GUARD_OUT(err, key_point(eph, e));
-	CL_GUARD_OUT(err, derive(eph, peer, e, point, key));
+	CL_GUARD_OUT(err, derive(eph, peer, e, point, label, key));
 	CL_GUARD_OUT(err, cl_random(iv, sizeof(iv)));
 	CL_GUARD_OUT(err, cl_buf_put(out, e, sizeof(e)));
 	CL_GUARD_OUT(err, cl_buf_put(out, iv, sizeof(iv)));
@@ -150,7 +165,19 @@ out:
 	return err;
 }
 
+static cl_err open_with(EVP_PKEY *priv, const char *label, size_t max, const uint8_t *in, size_t n, cl_buf *out);
+
 cl_err cl_wrap_open(EVP_PKEY *priv, const uint8_t *in, size_t n, cl_buf *out)
+{
+	return open_with(priv, CL_WRAP_INFO, CL_WRAP_MSG_MAX, in, n, out);
+}
+
+cl_err cl_wrap_open_bundle(EVP_PKEY *priv, const uint8_t *in, size_t n, cl_buf *out)
+{
+	return open_with(priv, CL_WRAP_BUNDLE_INFO, CL_WRAP_BUNDLE_MAX, in, n, out);
+}
+
+static cl_err open_with(EVP_PKEY *priv, const char *label, size_t max, const uint8_t *in, size_t n, cl_buf *out)
 {
 	EVP_PKEY *eph = NULL;
 	EVP_CIPHER_CTX *cc = NULL;
@@ -158,7 +185,7 @@ cl_err cl_wrap_open(EVP_PKEY *priv, const uint8_t *in, size_t n, cl_buf *out)
 	int outl = 0;
 	cl_err err = CL_OK;
 	cl_buf_reset(out);
-	CL_ENSURE(n >= CL_WRAP_OVERHEAD && n - CL_WRAP_OVERHEAD <= CL_WRAP_MSG_MAX, CL_ECRYPTO,
+	CL_ENSURE(n >= CL_WRAP_OVERHEAD && n - CL_WRAP_OVERHEAD <= max, CL_ECRYPTO,
 		  "the wrapped secret is %zu bytes: not %d + ciphertext", n, CL_WRAP_OVERHEAD);
 	size_t mlen = n - CL_WRAP_OVERHEAD;
 	const uint8_t *iv = in + CL_WRAP_POINT_LEN, *ct = iv + CL_WRAP_IV_LEN, *tag = ct + mlen;
@@ -167,7 +194,7 @@ cl_err cl_wrap_open(EVP_PKEY *priv, const uint8_t *in, size_t n, cl_buf *out)
 		err = cl_errorf(CL_ECRYPTO, "the wrapped secret's ephemeral key is not a point on P-384");
 		goto out;
 	}
-	CL_GUARD_OUT(err, derive(priv, eph, in, q, key));
+	CL_GUARD_OUT(err, derive(priv, eph, in, q, label, key));
 	CL_GUARD_OUT(err, cl_buf_put(out, ct, mlen));
 	cc = EVP_CIPHER_CTX_new();
 	if (!cc || EVP_DecryptInit_ex(cc, EVP_aes_256_gcm(), NULL, key, iv) != 1 ||

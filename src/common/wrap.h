@@ -25,6 +25,11 @@
 #define CL_WRAP_OVERHEAD (CL_WRAP_POINT_LEN + CL_WRAP_IV_LEN + CL_WRAP_TAG_LEN)
 #define CL_WRAP_INFO "cloister-broker-wrap-v1"
 #define CL_WRAP_MSG_MAX (1u << 20)
+/* A provisioned bundle (docs/provisioning.md): the same construction with
+ * its own label, so a wrapped secret is never taken for a bundle or the
+ * other way round, and one AES-256-GCM message of up to 64 MiB. */
+#define CL_WRAP_BUNDLE_INFO "cloister-bundle-wrap-v1"
+#define CL_WRAP_BUNDLE_MAX (64u << 20)
 
 /* The uncompressed P-384 point of a public key given as either the raw
  * point (97 bytes, 0x04 || X || Y) or a DER SubjectPublicKeyInfo of a P-384
@@ -36,6 +41,13 @@ CL_MUST_CHECK cl_err cl_wrap_point(const uint8_t *pub, size_t n, uint8_t point[C
  * cl_wrap_point) into out (reset first; the caller's buffer). CL_ECRYPTO for
  * a bad point; CL_EINTERNAL if the crypto library fails. */
 CL_MUST_CHECK cl_err cl_wrap_seal(const uint8_t point[CL_WRAP_POINT_LEN], const uint8_t *msg, size_t n, cl_buf *out);
+
+/* cl_wrap_seal for a bundle: label CL_WRAP_BUNDLE_INFO, n <= CL_WRAP_BUNDLE_MAX. */
+CL_MUST_CHECK cl_err cl_wrap_seal_bundle(const uint8_t point[CL_WRAP_POINT_LEN], const uint8_t *tar, size_t n,
+					 cl_buf *out);
+/* cl_wrap_open for a bundle (what cloister-init does, streaming, in
+ * src/init/provision.c; here for tests and tools). */
+CL_MUST_CHECK cl_err cl_wrap_open_bundle(EVP_PKEY *priv, const uint8_t *in, size_t n, cl_buf *out);
 
 /* Unwraps in[0..n) with priv (a P-384 private key) into out (reset first;
  * the caller wipes and frees it). CL_ECRYPTO with a detail if in is

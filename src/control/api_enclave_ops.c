@@ -134,6 +134,8 @@ void ctl_enclave_action(ctl_req *r, ctl_enclave *e, const char *verb)
 		start_stop(r, e, verb[2] == 'a');
 	else if (strcmp(verb, "resize") == 0)
 		resize(r, e);
+	else if (strcmp(verb, "provision") == 0)
+		ctl_enclave_provision(r, e);
 	else
 		relay(r, e, verb);
 }

@@ -249,6 +249,11 @@ void ctl_api_hosts(ctl_req *r)
 		ctl_op_result_handle(r, r->seg[2], r->seg[4]);
 		return;
 	}
+	if (r->nseg == 6 && r->method == EVHTTP_REQ_GET && strcmp(r->seg[3], "ops") == 0 &&
+	    strcmp(r->seg[5], "data") == 0) {
+		ctl_provision_data(r, r->seg[2], r->seg[4]);
+		return;
+	}
 	if (ctl_api_fw_hosts(r))
 		return;
 	bool del = r->nseg == 3 && r->method == EVHTTP_REQ_DELETE;

@@ -192,6 +192,20 @@ void ctl_op_submit(ctl_server *srv, struct evhttp_request *req, const ctl_enclav
  * answers {"document": data}. */
 void ctl_op_submit_fields(ctl_server *srv, struct evhttp_request *req, const ctl_enclave *e, const char *kind,
 			  json_t *fields);
+/* A job op (no request waits: job_id's job is finished with the result):
+ * kind with the JSON fields (taken), the data the host fetches with GET
+ * /v1/hosts/{id}/ops/{op}/data (data_fd, taken: closed with the op; its
+ * size and SHA-384 hex), a deadline budget_ms from now. CL_ECONFLICT if
+ * an op of this kind is in flight for the enclave, CL_EUNAVAIL over a
+ * budget; on failure data_fd is not taken. */
+CL_MUST_CHECK cl_err ctl_op_submit_job(ctl_server *srv, const ctl_enclave *e, const char *kind, json_t *fields,
+				       const char *job_id, int data_fd, int64_t data_size, const char *data_sha384,
+				       int64_t budget_ms);
+/* The data of op_id for host_id: *fd (a new descriptor, the caller's),
+ * *size, sha384 (hex). CL_ENOTFOUND if no such op of that host or it has
+ * none. */
+CL_MUST_CHECK cl_err ctl_op_data(ctl_server *srv, const char *host_id, const char *op_id, int *fd, int64_t *size,
+				 char sha384[97]);
 /* Appends the host's ops awaiting a result to ops (JSON op objects with
  * "tenant" and "deadline_ms" = ms left at now_ns, less the time the host
  * needs to post a result) and marks them delivered: an op stays until its
@@ -229,9 +243,24 @@ json_t *ctl_enclave_json(const ctl_enclave *e);
 /* POST /v1/enclaves/{id}/start|stop|resize|send|recv|attestation|measure, GET .../logs. e is loaded and visible. */
 void ctl_enclave_action(ctl_req *r, ctl_enclave *e, const char *verb);
 
+/* ---- api_provision.c ---- */
+/* POST /v1/enclaves/{id}/provision (access checked; e loaded): a job. */
+void ctl_enclave_provision(ctl_req *r, ctl_enclave *e);
+/* GET /v1/hosts/{id}/ops/{op}/data: a job op's data, to its own host only. */
+void ctl_provision_data(ctl_req *r, const char *host_id, const char *op_id);
+/* {"upload": an upload id, "sha384": 96 lower-case hex}, nothing else; the
+ * strings point into body. */
+CL_MUST_CHECK cl_err ctl_parse_provision(json_t *body, const char **upload, const char **sha384);
+
 /* ---- jobs.c ---- */
 /* Creates a job row (in the caller's transaction); job is filled. */
 CL_MUST_CHECK cl_err ctl_job_new(ctl_server *srv, const char *kind, const ctl_enclave *e, bool done, ctl_job *job);
+/* Finishes the job job_id (its own transaction) if it is still active:
+ * succeeded, or failed with error. CL_ENOTFOUND if unknown. */
+CL_MUST_CHECK cl_err ctl_job_finish_id(ctl_server *srv, const char *job_id, bool ok, const char *error);
+/* At start: fails every active job of kind (one whose op lived only in the
+ * memory of the process before). */
+CL_MUST_CHECK cl_err ctl_jobs_fail_interrupted(ctl_server *srv, const char *kind);
 /* JSON of a job. */
 json_t *ctl_job_json(const ctl_job *j);
 /* Applies one observed enclave state from a host's sync (in the caller's transaction). */

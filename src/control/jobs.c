@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "control/control.h"
+#include "control/store_priv.h"
 #include "control/validate.h"
 
 cl_err ctl_job_new(ctl_server *srv, const char *kind, const ctl_enclave *e, bool done, ctl_job *j)
@@ -40,6 +41,34 @@ static cl_err finish(ctl_server *srv, ctl_job *j, bool ok, const char *error)
 	ctl_jobs_wake(srv, j->id); /* its waits read it after this transaction ends */
 	cl_info("job finished job=%s kind=%s enclave=%s state=%s", j->id, j->kind, j->enclave_id, j->state);
 	return ctl_store_job_update(srv->store, j);
+}
+
+cl_err ctl_job_finish_id(ctl_server *srv, const char *job_id, bool ok, const char *error)
+{
+	ctl_job j;
+	cl_err err;
+	CL_GUARD(ctl_store_begin(srv->store));
+	CL_GUARD_OUT(err, ctl_store_job_get(srv->store, job_id, &j));
+	if (strcmp(j.state, "pending") == 0 || strcmp(j.state, "running") == 0)
+		CL_GUARD_OUT(err, finish(srv, &j, ok, error));
+	return ctl_store_commit(srv->store);
+out:
+	ctl_store_rollback(srv->store);
+	return err;
+}
+
+cl_err ctl_jobs_fail_interrupted(ctl_server *srv, const char *kind)
+{
+	sqlite3_stmt *q;
+	int changes = 0;
+	CL_GUARD(CTL_PREP(srv->store, &q,
+			  "UPDATE jobs SET state='failed', progress=100, error='interrupted by a control plane restart; "
+			  "run it again', updated_at=? WHERE kind=? AND state IN ('pending','running')",
+			  CTL_INT((int64_t)cl_now_wall_ms()), CTL_TEXT(kind)));
+	CL_GUARD(ctl_store_run(srv->store, q, "jobs", &changes));
+	if (changes)
+		cl_warn("jobs interrupted by a restart failed kind=%s n=%d", kind, changes);
+	return CL_OK;
 }
 
 /* Keeps only printable ASCII of a host-provided message. */

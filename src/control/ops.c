@@ -9,6 +9,12 @@
  * in memory: a restart fails them (the tenant retries), which duplicates
  * nothing.
  *
+ * Job ops (provision, api_provision.c) hold no request: a job row says
+ * how the op ended, and the op holds the data the host fetches with GET
+ * /v1/hosts/{id}/ops/{op}/data (an open descriptor of a file already
+ * unlinked: it goes with the op). A restart loses them like the others;
+ * their jobs are failed at start (ctl_jobs_fail_interrupted).
+ *
  * Fairness: a tenant may have at most CTL_OPS_TENANT_MAX ops in flight, and
  * CTL_OPS_TENANT_HOST_MAX on one host (the host's own budget); beyond, 429
  * with Retry-After, and other tenants do not notice.
@@ -25,10 +31,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
 #include "control/control.h"
+#include "control/store_cert.h"
 
 #define CTL_OP_GRACE_MS 15000
 /* The host's deadline ends this much before ours: time to post the result. */
@@ -48,7 +56,7 @@ struct ctl_op {
 	char host_id[CTL_ID_MAX];
 	char enclave_id[CTL_ID_MAX];
 	char tenant_id[CTL_ID_MAX];
-	char kind[8];
+	char kind[16];
 	char *data_b64; /* send only */
 	json_t *fields; /* attest: the op's parameters (nonce, user_data, public_key), or NULL */
 	size_t data_len;
@@ -61,10 +69,16 @@ struct ctl_op {
 	struct evhttp_connection *conn; /* req's connection, watched (closecb), or NULL */
 	struct event *close_ev;         /* watches conn's socket for the caller closing */
 	struct event *timer;
+	char job_id[CTL_ID_MAX];        /* a job op: its job ("" for a request op) */
+	int data_fd;                    /* a job op's data (read-only, unlinked), -1 if none */
+	int64_t data_size;
+	char data_sha384[97];
 };
 
 static void op_free(ctl_op *op)
 {
+	if (op->data_fd >= 0)
+		close(op->data_fd);
 	json_decref(op->fields);
 	if (op->close_ev)
 		event_free(op->close_ev);
@@ -111,6 +125,22 @@ static void reply_limit(ctl_server *srv, struct evhttp_request *req, cl_err e, c
 {
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", CTL_OP_RETRY_AFTER);
 	ctl_reply_error(srv, req, e, msg);
+}
+
+/* A job op's end: its job succeeds or fails with error (logged on failure). */
+static void job_end(ctl_op *op, bool ok, const char *error)
+{
+	if (ctl_job_finish_id(op->srv, op->job_id, ok, error) != CL_OK)
+		cl_error("job not finished job=%s op=%s: %s", op->job_id, op->id, cl_error_detail());
+}
+
+/* The op failed: its caller gets e and msg, or its job fails with msg. */
+static void answer_error(ctl_op *op, cl_err e, const char *msg)
+{
+	if (op->job_id[0])
+		job_end(op, false, msg);
+	else
+		ctl_reply_error(op->srv, take_req(op), e, msg);
 }
 
 static unsigned tombstones(ctl_server *srv)
@@ -172,6 +202,8 @@ static void on_caller_readable(evutil_socket_t fd, short what, void *arg)
 
 static void watch(ctl_server *srv, ctl_op *op)
 {
+	if (!op->req)
+		return; /* a job op: nobody waits on a connection */
 	op->conn = evhttp_request_get_connection(op->req);
 	if (!op->conn)
 		return;
@@ -192,7 +224,7 @@ static void on_op_timeout(evutil_socket_t fd, short what, void *arg)
 	unlink_op(srv, op);
 	if (!op->cancelled) {
 		cl_warn("op timed out op=%s kind=%s enclave=%s host=%s", op->id, op->kind, op->enclave_id, op->host_id);
-		ctl_reply_error(srv, take_req(op), CL_ETIMEOUT, "the enclave's host did not answer in time");
+		answer_error(op, CL_ETIMEOUT, "the enclave's host did not answer in time");
 	}
 	op_free(op);
 }
@@ -212,31 +244,66 @@ void ctl_ops_tally(ctl_server *srv, const char *tenant_id, const char *host_id, 
 	}
 }
 
-static void submit(ctl_server *srv, struct evhttp_request *req, const ctl_enclave *e, const char *kind,
-		   const char *data_b64, size_t data_len, int64_t max, int64_t wait_ms, json_t *fields);
+static ctl_op *submit(ctl_server *srv, struct evhttp_request *req, const ctl_enclave *e, const char *kind,
+		      const char *data_b64, size_t data_len, int64_t max, int64_t wait_ms, json_t *fields,
+		      int64_t budget_ms);
 
 void ctl_op_submit(ctl_server *srv, struct evhttp_request *req, const ctl_enclave *e, const char *kind,
 		   const char *data_b64, size_t data_len, int64_t max, int64_t wait_ms)
 {
-	submit(srv, req, e, kind, data_b64, data_len, max, wait_ms, NULL);
+	(void)submit(srv, req, e, kind, data_b64, data_len, max, wait_ms, NULL, 0);
 }
 
 void ctl_op_submit_fields(ctl_server *srv, struct evhttp_request *req, const ctl_enclave *e, const char *kind,
 			  json_t *fields)
 {
-	submit(srv, req, e, kind, NULL, 0, 0, 0, fields);
+	(void)submit(srv, req, e, kind, NULL, 0, 0, 0, fields, 0);
 }
 
-static void submit(ctl_server *srv, struct evhttp_request *req, const ctl_enclave *e, const char *kind,
-		   const char *data_b64, size_t data_len, int64_t max, int64_t wait_ms, json_t *fields)
+cl_err ctl_op_submit_job(ctl_server *srv, const ctl_enclave *e, const char *kind, json_t *fields,
+			 const char *job_id, int data_fd, int64_t data_size, const char *data_sha384, int64_t budget_ms)
+{
+	for (ctl_op *o = srv->ops; o; o = o->next)
+		if (!o->cancelled && strcmp(o->enclave_id, e->id) == 0 && strcmp(o->kind, kind) == 0) {
+			json_decref(fields);
+			return cl_errorf(CL_ECONFLICT, "a %s of this enclave is in progress (job %s)", kind, o->job_id);
+		}
+	ctl_op *op = submit(srv, NULL, e, kind, NULL, 0, 0, 0, fields, budget_ms);
+	CL_ENSURE(op, CL_EUNAVAIL, "too many operations in flight; retry later");
+	snprintf(op->job_id, sizeof(op->job_id), "%s", job_id);
+	snprintf(op->data_sha384, sizeof(op->data_sha384), "%s", data_sha384);
+	op->data_fd = data_fd;
+	op->data_size = data_size;
+	return CL_OK;
+}
+
+cl_err ctl_op_data(ctl_server *srv, const char *host_id, const char *op_id, int *fd, int64_t *size,
+		   char sha384[97])
+{
+	ctl_op *op = srv->ops;
+	while (op && !(strcmp(op->id, op_id) == 0 && strcmp(op->host_id, host_id) == 0))
+		op = op->next;
+	CL_ENSURE(op && !op->cancelled && op->data_fd >= 0, CL_ENOTFOUND, "op data not found");
+	int d = dup(op->data_fd);
+	CL_ENSURE(d >= 0, CL_ESYS, "dup: %s", strerror(errno));
+	*fd = d;
+	*size = op->data_size;
+	memcpy(sha384, op->data_sha384, 97);
+	return CL_OK;
+}
+
+static ctl_op *submit(ctl_server *srv, struct evhttp_request *req, const ctl_enclave *e, const char *kind,
+		      const char *data_b64, size_t data_len, int64_t max, int64_t wait_ms, json_t *fields,
+		      int64_t budget_ms)
 {
 	unsigned all, tenant, tenant_host;
 	char msg[160];
 	ctl_ops_tally(srv, e->tenant_id, e->host_id, &all, &tenant, &tenant_host);
 	if (all >= CTL_OPS_MAX) {
 		json_decref(fields);
-		reply_limit(srv, req, CL_EUNAVAIL, "too many channel operations in flight; retry later");
-		return;
+		if (req)
+			reply_limit(srv, req, CL_EUNAVAIL, "too many channel operations in flight; retry later");
+		return NULL;
 	}
 	if (tenant >= CTL_OPS_TENANT_MAX || tenant_host >= CTL_OPS_TENANT_HOST_MAX) {
 		snprintf(msg, sizeof(msg), "the tenant has %u channel operations in flight (at most %u, %u on one host); "
@@ -244,10 +311,13 @@ static void submit(ctl_server *srv, struct evhttp_request *req, const ctl_enclav
 		cl_debug("op refused: tenant over budget tenant=%s host=%s inflight=%u on_host=%u", e->tenant_id,
 			e->host_id, tenant, tenant_host);
 		json_decref(fields);
-		reply_limit(srv, req, CL_ELIMIT, msg);
-		return;
+		if (req)
+			reply_limit(srv, req, CL_ELIMIT, msg);
+		return NULL;
 	}
 	ctl_op *op = calloc(1, sizeof(*op));
+	if (op)
+		op->data_fd = -1;
 	if (op) {
 		op->fields = fields;
 		fields = NULL;
@@ -259,8 +329,9 @@ static void submit(ctl_server *srv, struct evhttp_request *req, const ctl_enclav
 	    !(op->timer = evtimer_new(srv->base, on_op_timeout, op))) {
 		if (op)
 			op_free(op);
-		ctl_reply_error(srv, req, CL_ENOMEM, "out of memory");
-		return;
+		if (req)
+			ctl_reply_error(srv, req, CL_ENOMEM, "out of memory");
+		return NULL;
 	}
 	op->srv = srv;
 	op->req = req;
@@ -271,7 +342,7 @@ static void submit(ctl_server *srv, struct evhttp_request *req, const ctl_enclav
 	op->data_len = data_len;
 	op->max = max;
 	op->wait_ms = wait_ms;
-	int64_t ms = wait_ms + CTL_OP_GRACE_MS;
+	int64_t ms = budget_ms ? budget_ms : wait_ms + CTL_OP_GRACE_MS;
 	op->deadline_ns = cl_now_mono_ns() + (uint64_t)ms * MS_NS;
 	struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
 	evtimer_add(op->timer, &tv);
@@ -280,6 +351,7 @@ static void submit(ctl_server *srv, struct evhttp_request *req, const ctl_enclav
 	srv->ops = op;
 	cl_debug("op queued op=%s kind=%s enclave=%s host=%s", op->id, kind, e->id, e->host_id);
 	ctl_sync_wake(srv, e->host_id);
+	return op;
 }
 
 bool ctl_ops_pending(ctl_server *srv, const char *host_id)
@@ -338,6 +410,55 @@ static void clean_copy(char *dst, size_t n, const char *src)
 	dst[i] = '\0';
 }
 
+/* A provision's register: the host's result data is the new PCR7 (48
+ * bytes, base64), kept with the registers describe shows. */
+static cl_err store_register(ctl_op *op, const char *data)
+{
+	cl_buf b;
+	char *text = NULL, *now = NULL, hex[97];
+	json_t *o = NULL;
+	cl_err err;
+	cl_buf_init(&b, 64);
+	CL_GUARD_OUT(err, cl_base64_decode(data ? data : "", &b));
+	if (b.len != 48) {
+		err = cl_errorf(CL_EPROTO, "host: the provision's register is not 48 bytes");
+		goto out;
+	}
+	cl_hex_encode(b.data, 48, hex);
+	CL_GUARD_OUT(err, ctl_store_enclave_pcrs_get(op->srv->store, op->enclave_id, &text));
+	o = text && text[0] ? json_loads(text, 0, NULL) : json_object();
+	if (!json_is_object(o) || json_object_set_new(o, "7", json_string(hex)) != 0 ||
+	    !(now = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS))) {
+		err = cl_errorf(CL_ENOMEM, "out of memory");
+		goto out;
+	}
+	err = ctl_store_enclave_pcrs_set(op->srv->store, op->enclave_id, now);
+out:
+	free(now);
+	free(text);
+	json_decref(o);
+	cl_buf_free(&b);
+	return err;
+}
+
+static void job_complete(ctl_op *op, bool ok, const char *data, const char *error)
+{
+	char clean[CTL_MSG_MAX];
+	if (!ok) {
+		clean_copy(clean, sizeof(clean), error && error[0] ? error : "failed");
+		job_end(op, false, clean);
+		return;
+	}
+	cl_err err = ctl_store_begin(op->srv->store);
+	if (err == CL_OK && (err = store_register(op, data)) == CL_OK)
+		err = ctl_store_commit(op->srv->store);
+	if (err != CL_OK) {
+		ctl_store_rollback(op->srv->store);
+		cl_error("provision: registers not stored enclave=%s: %s", op->enclave_id, cl_error_detail());
+	}
+	job_end(op, true, NULL);
+}
+
 cl_err ctl_op_complete(ctl_server *srv, const char *host_id, const char *op_id, bool ok, const char *data,
 		       const char *error, const char *reason)
 {
@@ -347,6 +468,11 @@ cl_err ctl_op_complete(ctl_server *srv, const char *host_id, const char *op_id, 
 	CL_ENSURE(op, CL_ENOTFOUND, "no such op (it may have timed out)");
 	unlink_op(srv, op);
 	if (op->cancelled) { /* the host dropped (or finished) an op whose caller is gone */
+		op_free(op);
+		return CL_OK;
+	}
+	if (op->job_id[0]) {
+		job_complete(op, ok, data, error);
 		op_free(op);
 		return CL_OK;
 	}
@@ -385,7 +511,8 @@ unsigned ctl_ops_fail_host(ctl_server *srv, const char *host_id, const char *msg
 			continue;
 		}
 		*p = op->next;
-		ctl_reply_error(srv, op->req, CL_EUNAVAIL, msg);
+		if (!op->cancelled)
+			answer_error(op, CL_EUNAVAIL, msg);
 		op_free(op);
 		n++;
 	}
@@ -398,7 +525,7 @@ void ctl_ops_shutdown(ctl_server *srv)
 		ctl_op *op = srv->ops;
 		srv->ops = op->next;
 		if (!op->cancelled)
-			ctl_reply_error(srv, take_req(op), CL_EUNAVAIL, "control plane is shutting down");
+			answer_error(op, CL_EUNAVAIL, "control plane is shutting down");
 		op_free(op);
 	}
 }

@@ -567,6 +567,9 @@ out:
 #define ENCLAVE_COLS                                                                                       \
 	"id,name,tenant_id,image_id,host_id,state,desired,memory_mib,cpus,min_level,untrusted_mask,"       \
 	"access_hash,error,created_at,updated_at"
+/* what a SELECT reads: the columns, then whether the enclave awaits a bundle
+ * (a row of enclave_await, migration 9) */
+#define ENCLAVE_SEL ENCLAVE_COLS ",EXISTS(SELECT 1 FROM enclave_await a WHERE a.enclave_id=enclaves.id)"
 
 static cl_err read_enclave(sqlite3_stmt *q, void *o)
 {
@@ -586,6 +589,7 @@ static cl_err read_enclave(sqlite3_stmt *q, void *o)
 	ctl_store_col_str(q, 12, e->error, sizeof(e->error));
 	e->created_at = sqlite3_column_int64(q, 13);
 	e->updated_at = sqlite3_column_int64(q, 14);
+	e->await_bundle = sqlite3_column_int64(q, 15) != 0;
 	return CL_OK;
 }
 
@@ -598,13 +602,17 @@ cl_err ctl_store_enclave_insert(ctl_store *st, const ctl_enclave *e)
 			  CTL_INT(e->cpus), CTL_TEXT(e->min_level), CTL_INT(e->untrusted_mask),
 			  CTL_TEXT(e->access_hash), CTL_TEXT(e->error), CTL_INT(e->created_at),
 			  CTL_INT(e->updated_at)));
+	CL_GUARD(ctl_store_run(st, q, "enclave", NULL));
+	if (!e->await_bundle)
+		return CL_OK;
+	CL_GUARD(CTL_PREP(st, &q, "INSERT INTO enclave_await(enclave_id) VALUES(?)", CTL_TEXT(e->id)));
 	return ctl_store_run(st, q, "enclave", NULL);
 }
 
 cl_err ctl_store_enclave_get(ctl_store *st, const char *id, ctl_enclave *out)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(CTL_PREP(st, &q, "SELECT " ENCLAVE_COLS " FROM enclaves WHERE id=?", CTL_TEXT(id)));
+	CL_GUARD(CTL_PREP(st, &q, "SELECT " ENCLAVE_SEL " FROM enclaves WHERE id=?", CTL_TEXT(id)));
 	return ctl_store_one(st, q, read_enclave, out, "enclave not found", "enclave");
 }
 
@@ -629,7 +637,9 @@ cl_err ctl_store_enclave_delete(ctl_store *st, const char *id)
 	CL_ENSURE(changes == 1, CL_ENOTFOUND, "enclave not found");
 	/* its measurement registers (store_cert.c) go with it */
 	CL_GUARD(CTL_PREP(st, &q, "DELETE FROM enclave_pcrs WHERE enclave_id=?", CTL_TEXT(id)));
-	return ctl_store_run(st, q, "enclave pcrs", NULL);
+	CL_GUARD(ctl_store_run(st, q, "enclave pcrs", NULL));
+	CL_GUARD(CTL_PREP(st, &q, "DELETE FROM enclave_await WHERE enclave_id=?", CTL_TEXT(id)));
+	return ctl_store_run(st, q, "enclave", NULL);
 }
 
 cl_err ctl_store_enclave_list(ctl_store *st, const char *tenant_id, uint32_t require_mask, const char *after,
@@ -637,7 +647,7 @@ cl_err ctl_store_enclave_list(ctl_store *st, const char *tenant_id, uint32_t req
 {
 	sqlite3_stmt *q;
 	CL_GUARD(CTL_PREP(st, &q,
-			  "SELECT " ENCLAVE_COLS " FROM enclaves WHERE (?1 IS NULL OR tenant_id=?1) AND"
+			  "SELECT " ENCLAVE_SEL " FROM enclaves WHERE (?1 IS NULL OR tenant_id=?1) AND"
 			  " (untrusted_mask & ?2) = ?2 AND id > ?3 ORDER BY id LIMIT ?4",
 			  CTL_TEXT(tenant_id), CTL_INT(require_mask), CTL_TEXT(after ? after : ""), CTL_INT(limit)));
 	return get_all(st, q, read_enclave, sizeof(ctl_enclave), (void **)out, n, "enclaves");
@@ -646,7 +656,7 @@ cl_err ctl_store_enclave_list(ctl_store *st, const char *tenant_id, uint32_t req
 cl_err ctl_store_enclave_by_host(ctl_store *st, const char *host_id, ctl_enclave **out, size_t *n)
 {
 	sqlite3_stmt *q;
-	CL_GUARD(CTL_PREP(st, &q, "SELECT " ENCLAVE_COLS " FROM enclaves WHERE host_id=? ORDER BY id",
+	CL_GUARD(CTL_PREP(st, &q, "SELECT " ENCLAVE_SEL " FROM enclaves WHERE host_id=? ORDER BY id",
 			  CTL_TEXT(host_id)));
 	return get_all(st, q, read_enclave, sizeof(ctl_enclave), (void **)out, n, "enclaves");
 }

@@ -23,7 +23,7 @@
 #define CTL_ID_MAX 64
 #define CTL_HASH_MAX 128
 #define CTL_MSG_MAX 256
-#define CTL_SCHEMA_VERSION 8
+#define CTL_SCHEMA_VERSION 9
 
 /* The built-in provider tenant that admin tokens belong to. */
 #define CTL_PROVIDER_TENANT "ten-provider"
@@ -90,6 +90,7 @@ typedef struct ctl_enclave {
 	char access_hash[CTL_HASH_MAX];
 	char error[CTL_MSG_MAX];
 	int64_t created_at, updated_at;
+	bool await_bundle; /* starts no application until a bundle is provisioned (docs/provisioning.md) */
 } ctl_enclave;
 
 typedef struct ctl_job {

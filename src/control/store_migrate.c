@@ -136,6 +136,9 @@ static const char *const migrations[] = {
 	" tenant_id TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL,"
 	" created_at INTEGER NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS secret_events_secret ON secret_events(secret, tenant_id, id);",
+	/* 9: enclaves created to await a bundle (docs/provisioning.md); a table
+	 * of its own, so the migration can be applied again */
+	"CREATE TABLE IF NOT EXISTS enclave_await(enclave_id TEXT PRIMARY KEY);",
 };
 
 cl_err ctl_store_migrate(ctl_store *st, int *version)

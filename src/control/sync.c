@@ -99,10 +99,13 @@ static void answer(ctl_server *srv, struct evhttp_request *req, const char *host
 		if (ctl_store_image_get(srv->store, e->image_id, &im) != CL_OK)
 			continue; /* cannot happen: images are never deleted */
 		/* tenant and name: the launch configuration the host measures (PCR3) */
-		json_array_append_new(encs, json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:s}", "id", e->id, "image",
-						      e->image_id, "image_sha384", im.sha384, "memory_mib",
-						      (json_int_t)e->memory_mib, "cpus", (json_int_t)e->cpus,
-						      "desired", desired, "tenant", e->tenant_id, "name", e->name));
+		json_t *eo = json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:s}", "id", e->id, "image", e->image_id,
+				       "image_sha384", im.sha384, "memory_mib", (json_int_t)e->memory_mib, "cpus",
+				       (json_int_t)e->cpus, "desired", desired, "tenant", e->tenant_id, "name", e->name);
+		/* only when set: an older agent refuses unknown fields it does not need */
+		if (eo && e->await_bundle)
+			json_object_set_new(eo, "await_bundle", json_true());
+		json_array_append_new(encs, eo);
 	}
 	free(es);
 	if (with_ops)

@@ -43,8 +43,9 @@ enum {
 	CTL_ACT_LOGS = 1u << 8,
 	CTL_ACT_ATTEST = 1u << 9,  /* POST /v1/enclaves/{id}/attestation */
 	CTL_ACT_MEASURE = 1u << 10, /* POST /v1/enclaves/{id}/measure (pauses it: never a default) */
+	CTL_ACT_PROVISION = 1u << 11, /* POST /v1/enclaves/{id}/provision */
 };
-#define CTL_ACT_LAST CTL_ACT_MEASURE
+#define CTL_ACT_LAST CTL_ACT_PROVISION
 /* A new enclave's policy when it names none: attestation is public. */
 #define CTL_ACT_DEFAULT (CTL_ACT_DESCRIBE | CTL_ACT_LIST | CTL_ACT_ATTEST)
 
@@ -69,6 +70,7 @@ typedef struct ctl_create_req {
 	cl_place_constraint cons[2 * CTL_MAX_CONSTRAINTS];
 	size_t ncons;
 	uint32_t untrusted_mask;
+	bool await_bundle; /* "await_bundle": true */
 } ctl_create_req;
 CL_MUST_CHECK cl_err ctl_parse_create_enclave(json_t *body, ctl_create_req *out);
 CL_MUST_CHECK cl_err ctl_parse_resize(json_t *body, int64_t *memory_mib);

@@ -200,6 +200,8 @@ int ctl_worker_main(const ctl_options *o, const ctl_ids *ids, int listen_fd, int
 	CL_GUARD_OUT(err, cl_mkdir_p(images, 0700));
 	CL_GUARD_OUT(err, ctl_store_open(dbpath, &srv.store));
 	CL_GUARD_OUT(err, ctl_upload_init(&srv));
+	/* a provision's op and its data lived in the previous worker's memory */
+	CL_GUARD_OUT(err, ctl_jobs_fail_interrupted(&srv, "provision"));
 	srv.base = event_base_new();
 	srv.http = srv.base ? evhttp_new(srv.base) : NULL;
 	if (!srv.http) {

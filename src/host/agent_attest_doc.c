@@ -16,6 +16,7 @@
 #include "host/agent_attest.h"
 #include "host/agent_pcrs.h"
 #include "host/agent_rtm.h"
+#include "sandbox/sandbox.h"
 
 /* The key holder signs through cl_agent_att_keys; ctx is the keys. */
 static cl_err sign_cb(void *ctx, const uint8_t digest[CL_ATT_DIGEST_LEN], uint8_t sig[CL_ATT_SIG_LEN])
@@ -94,6 +95,12 @@ json_t *cl_agent_att_op(void *ctx, const char *dir, const cl_agent_op *op)
 	for (size_t i = 0; i < ch.n && i < CL_ATT_CABUNDLE_MAX; i++)
 		f.cabundle[f.ncabundle++] = (cl_att_bytes){ch.bundle + ch.off[i], ch.len[i]};
 	f.public_key = opt_bytes(op->att->has_public_key, op->att->public_key, op->att->public_key_len);
+	/* Asked for without a key: the enclave's own (its init's KEY, for an
+	 * enclave that awaits a bundle: docs/provisioning.md), if it has one. */
+	uint8_t own[97];
+	if (!op->att->has_public_key && cl_sandbox_key(dir, op->enclave, own) == CL_OK)
+		f.public_key = (cl_att_bytes){own, sizeof(own)};
+	cl_error_clear();
 	f.user_data = opt_bytes(op->att->has_user_data, op->att->user_data, op->att->user_data_len);
 	f.nonce = opt_bytes(op->att->has_nonce, op->att->nonce, op->att->nonce_len);
 	err = cl_att_build(&f, sign_cb, (void *)cl_agent_att_keys_of(a), &doc, &len);

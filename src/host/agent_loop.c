@@ -329,6 +329,8 @@ static void launch(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_desi
 	err = cl_agent_measure_image(ag->measure, image_path, d->image_sha384, &pcrs);
 	if (err == CL_OK && !cl_agent_measure_launch(&pcrs, d->tenant, d->name, ag->ident.host_id))
 		cl_info("the sync answer names no tenant/name for the enclave: its PCR3 stays zero id=%s", d->id);
+	if (err == CL_OK && d->await_bundle)
+		cl_pcrs_await_bundle(&pcrs);
 	if (err == CL_OK) {
 		cl_agent_crit_enter();
 		err = cl_agent_pcrs_save(ag->cfg.data, d->id, &pcrs);
@@ -348,7 +350,8 @@ static void launch(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_desi
 				.init_path = ag->init_path,
 				.memory_bytes = d->memory_mib * MIB,
 				.cpus = d->cpus ? d->cpus : 1,
-				.pids_max = 0};
+				.pids_max = 0,
+				.await_bundle = d->await_bundle};
 	cl_sandbox_info info;
 	char guest_dir[PATH_MAX];
 	memset(&info, 0, sizeof(info));

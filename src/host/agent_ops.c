@@ -238,6 +238,7 @@ cl_err cl_agent_pool_submit(cl_agent_pool *p, cl_agent_op *op)
 	it->op = *op;
 	op->data = NULL; /* ours now */
 	op->att = NULL;
+	op->prov = NULL;
 	it->deadline_ns = cl_now_mono_ns() + (uint64_t)op->deadline_ms * 1000000u;
 	p->held++;
 	inbox_append_locked(p, it);
@@ -430,9 +431,12 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		if (p->ops)
 			p->ops->prev = it;
 		p->ops = it;
-		if (it->op.kind == CL_OP_ATTEST || it->op.kind == CL_OP_MEASURE)
+		if (it->op.kind == CL_OP_ATTEST || it->op.kind == CL_OP_MEASURE) {
 			run_attest(p, it, attest, attest_ctx);
-		else
+		} else if (it->op.kind == CL_OP_PROVISION) {
+			ops_provision_start(p, &it->op);
+			ops_finish(p, it, NULL);
+		} else
 			ops_run_enqueue(p, it);
 	}
 	log_count(p);
@@ -484,6 +488,12 @@ void cl_agent_pool_free(cl_agent_pool *p)
 	free(p->tenants);
 	free(p->dir);
 	free(p->host_id);
+	free(p->control);
+	free(p->ca);
+	if (p->token) {
+		explicit_bzero(p->token, strlen(p->token));
+		free(p->token);
+	}
 	pthread_mutex_destroy(&p->mu);
 	free(p);
 }
@@ -508,6 +518,11 @@ cl_err cl_agent_pool_new(const char *control, const char *ca, const char *token,
 	}
 	if (control)
 		CL_GUARD_OUT(err, ops_post_new(p, control, ca, token));
+	if ((control && !(p->control = strdup(control))) || (ca && !(p->ca = strdup(ca))) ||
+	    (token && !(p->token = strdup(token)))) {
+		err = cl_errorf(CL_ENOMEM, "cannot set up the ops engine");
+		goto out;
+	}
 	if (pthread_create(&p->thread, NULL, engine_main, p) != 0) {
 		err = cl_errorf(CL_ESYS, "cannot start the ops engine");
 		goto out;

@@ -87,6 +87,7 @@ struct cl_agent_pool {
 	void *attest_ctx;
 	/* set at creation, read-only after */
 	char *dir, *host_id;
+	char *control, *ca, *token; /* for provision ops' own transfers (token wiped on free) */
 	pthread_t thread;
 	bool started;
 };
@@ -117,6 +118,12 @@ void ops_run_next(cl_agent_pool *p, ops_enclave *enc);
 void ops_run_dequeue(ops_item *it);
 /* (engine) Frees enc if nothing runs or waits on it. */
 void ops_enclave_release(cl_agent_pool *p, ops_enclave *enc);
+
+/* ---- agent_provision.c ---- */
+/* (engine) Starts a provision op on a thread of its own (copies what it
+ * needs; posts its own result). The caller then finishes the op without a
+ * result. */
+void ops_provision_start(cl_agent_pool *p, const cl_agent_op *op);
 
 /* ---- agent_ops_post.c ---- */
 /* Sets up posting to control (NULL: p->post stays NULL and every result

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/bundle.h"
 #include "common/frame.h"
 #include "common/util.h"
 #include "host/agent_proto.h"
@@ -65,6 +66,9 @@ static cl_err parse_desired(json_t *e, size_t idx, cl_agent_desired *d)
 	d->memory_mib = (uint64_t)json_integer_value(mem);
 	d->cpus = cpus ? (uint32_t)json_integer_value(cpus) : 1;
 	d->running = !want || strcmp(want, "running") == 0;
+	json_t *aw = json_object_get(e, "await_bundle");
+	CL_ENSURE(!aw || json_is_boolean(aw), CL_EINVAL, "sync answer: enclave %s: await_bundle is not a boolean", id);
+	d->await_bundle = json_is_true(aw);
 	return CL_OK;
 }
 
@@ -129,6 +133,28 @@ void cl_agent_op_clear(cl_agent_op *op)
 		free(op->att);
 		op->att = NULL;
 	}
+	free(op->prov);
+	op->prov = NULL;
+}
+
+/* provision: {"size": 126..64 MiB + 125, "data_sha384": 96 hex, "sha384": 96 hex}. */
+static bool parse_prov(json_t *e, cl_agent_op *op)
+{
+	json_t *size = json_object_get(e, "size");
+	const char *dsha = json_string_value(json_object_get(e, "data_sha384"));
+	const char *sha = json_string_value(json_object_get(e, "sha384"));
+	cl_agent_prov_args *a = calloc(1, sizeof(*a));
+	if (!a)
+		return false;
+	op->prov = a;
+	if (!json_is_integer(size) || json_integer_value(size) <= 125 ||
+	    json_integer_value(size) > (json_int_t)CL_BUNDLE_MAX + 125 || !dsha || !is_hex96(dsha) || !sha ||
+	    !is_hex96(sha) || cl_hex_decode(sha, a->sha384, sizeof(a->sha384)) != CL_OK)
+		return false;
+	a->size = (uint64_t)json_integer_value(size);
+	for (size_t i = 0; i <= 96; i++)
+		a->data_sha384[i] = (dsha[i] >= 'A' && dsha[i] <= 'F') ? (char)(dsha[i] - 'A' + 'a') : dsha[i];
+	return true;
 }
 
 /* 1 = parsed, 0 = malformed but op id usable, -1 = unusable. */
@@ -156,6 +182,8 @@ static int parse_op(json_t *e, cl_agent_op *op)
 		op->kind = CL_OP_ATTEST;
 	else if (strcmp(kind, "measure") == 0)
 		op->kind = CL_OP_MEASURE;
+	else if (strcmp(kind, "provision") == 0)
+		op->kind = CL_OP_PROVISION;
 	else
 		return 0;
 	if (!opt_u32(json_object_get(e, "max"), CL_AGENT_OP_DATA_MAX, 65536, &op->max) ||
@@ -183,6 +211,8 @@ static int parse_op(json_t *e, cl_agent_op *op)
 			return 0;
 	}
 	if ((op->kind == CL_OP_ATTEST || op->kind == CL_OP_MEASURE) && !parse_att(e, op))
+		return 0;
+	if (op->kind == CL_OP_PROVISION && !parse_prov(e, op))
 		return 0;
 	return 1;
 }

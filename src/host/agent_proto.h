@@ -13,7 +13,7 @@
 #include "host/agent_args.h"
 #include "host/agent_reconcile.h"
 
-enum cl_agent_op_kind { CL_OP_SEND = 1, CL_OP_RECV, CL_OP_LOGS, CL_OP_EOF, CL_OP_ATTEST, CL_OP_MEASURE };
+enum cl_agent_op_kind { CL_OP_SEND = 1, CL_OP_RECV, CL_OP_LOGS, CL_OP_EOF, CL_OP_ATTEST, CL_OP_MEASURE, CL_OP_PROVISION };
 
 /* Caps of an attest op's fields (decoded bytes): attest/attest.h's. */
 #define CL_AGENT_ATT_NONCE_MAX 512
@@ -29,6 +29,15 @@ typedef struct cl_agent_att_args {
 	uint8_t public_key[CL_AGENT_ATT_PUBKEY_MAX];
 } cl_agent_att_args;
 
+/* A provision op's inputs (docs/provisioning.md): the ciphertext's size and
+ * SHA-384 (what GET /v1/hosts/{id}/ops/{op}/data must serve) and the
+ * SHA-384 of the plaintext tar (for cloister-init's BUNDLE_END). */
+typedef struct cl_agent_prov_args {
+	uint64_t size;
+	char data_sha384[97]; /* lower-case hex */
+	uint8_t sha384[48];
+} cl_agent_prov_args;
+
 typedef struct cl_agent_op {
 	char op[CL_AGENT_ID_MAX];
 	char enclave[CL_AGENT_ID_MAX];
@@ -39,6 +48,7 @@ typedef struct cl_agent_op {
 	uint32_t wait_ms;  /* recv: wait, <= CL_AGENT_OP_WAIT_MAX */
 	uint32_t deadline_ms; /* ms left, when the answer was built, until the result is useless */
 	cl_agent_att_args *att; /* attest, measure: its inputs (malloc'd, wiped on free), else NULL */
+	cl_agent_prov_args *prov; /* provision: its inputs (malloc'd), else NULL */
 } cl_agent_op;
 
 /* Frees what an op owns (data, att: wiped first) and sets them to NULL. */

@@ -40,6 +40,12 @@ void cl_pcr_extend(uint8_t reg[CL_PCR_LEN], const void *data, size_t len)
 		memset(reg, 0xff, CL_PCR_LEN);
 }
 
+void cl_pcr_extend_digest(uint8_t reg[CL_PCR_LEN], const uint8_t digest[CL_PCR_LEN])
+{
+	if (extend_hash(reg, digest) != CL_OK)
+		memset(reg, 0xff, CL_PCR_LEN);
+}
+
 void cl_pcrs_init(cl_pcrs *p)
 {
 	memset(p, 0, sizeof(*p));
@@ -132,6 +138,11 @@ cl_err cl_image_measure(const cl_image *img, const uint8_t *data, size_t len, co
 		CL_GUARD(extend_checked(r.v[8], data + img->signer_cert, img->signer_cert_len));
 	*p = r;
 	return CL_OK;
+}
+
+void cl_pcrs_await_bundle(cl_pcrs *p)
+{
+	cl_pcr_extend(p->v[3], CL_PCR3_AWAIT_BUNDLE, strlen(CL_PCR3_AWAIT_BUNDLE));
 }
 
 void cl_pcrs_launch(cl_pcrs *p, const char *tenant_id, const char *enclave_name, const char *host_id)

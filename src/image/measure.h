@@ -43,6 +43,10 @@ typedef struct cl_pcrs {
  * becomes all 0xff bytes, a value that matches no expected register. */
 void cl_pcr_extend(uint8_t reg[CL_PCR_LEN], const void *data, size_t len);
 
+/* R' = SHA-384(R || digest): an extend whose data's SHA-384 the caller has
+ * (cloister-init's EXTEND frame). Cannot fail, as cl_pcr_extend. */
+void cl_pcr_extend_digest(uint8_t reg[CL_PCR_LEN], const uint8_t digest[CL_PCR_LEN]);
+
 /* Resets every register of p to zeros. */
 void cl_pcrs_init(cl_pcrs *p);
 
@@ -64,5 +68,10 @@ CL_MUST_CHECK cl_err cl_image_measure(const cl_image *img, const uint8_t *data, 
  * same registers. A NULL tenant_id or enclave_name leaves PCR3 zero, a NULL
  * host_id PCR4. Cannot fail (see cl_pcr_extend). */
 void cl_pcrs_launch(cl_pcrs *p, const char *tenant_id, const char *enclave_name, const char *host_id);
+/* An enclave that awaits a bundle (docs/provisioning.md): PCR3 is extended
+ * once more with CL_PCR3_AWAIT_BUNDLE, after the tenant and the name. Call
+ * after cl_pcrs_launch. Cannot fail. */
+#define CL_PCR3_AWAIT_BUNDLE "await-bundle"
+void cl_pcrs_await_bundle(cl_pcrs *p);
 
 #endif

@@ -9,7 +9,13 @@
  *
  * Backpressure both ways: stdout/stderr are read only while the outgoing
  * queue has room for a whole chunk; the channel is read only while a DATA
- * frame fits in the stdin queue. Static, libc only; no allocation.
+ * frame fits in the stdin queue. Static; libc, and libcrypto for
+ * provisioning only (provision.c).
+ *
+ * `/init --await-bundle` (an enclave created to await a bundle) starts no
+ * application: it makes the enclave's key pair, sends KEY then READY, and
+ * runs CL_INIT_ENTRYPOINT once a bundle is installed (BUNDLE, BUNDLE_END;
+ * answered EXTEND, or ERROR with the reason: docs/provisioning.md).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +31,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/bundle.h"
 #include "common/frame.h"
+#include "init/provision.h"
 #include "version_gen.h" /* made by the Makefile */
 
 #define CHAN 3
@@ -106,8 +114,18 @@ static void log_line(const char *a, const char *b, const char *c)
 		send_frame(CL_FRAME_LOG, msg, (uint32_t)(n < (int)sizeof(msg) ? n : (int)sizeof(msg) - 1));
 }
 
+/* Queues a frame, flushing first (blocking) if the queue lacks room. */
+static void send_frame_room(uint8_t type, const void *p, uint32_t n)
+{
+	if (q_space(&tx) < CL_FRAME_HDR + (size_t)n)
+		flush_tx();
+	if (q_space(&tx) >= CL_FRAME_HDR + (size_t)n)
+		send_frame(type, p, n);
+}
+
 static __attribute__((noreturn)) void finish(int status)
 {
+	cl_init_prov_wipe();
 	uint8_t st[4] = {(uint8_t)((uint32_t)status >> 24), (uint8_t)((uint32_t)status >> 16),
 			 (uint8_t)((uint32_t)status >> 8), (uint8_t)status};
 	if (q_space(&tx) < CL_FRAME_HDR + 4)
@@ -174,6 +192,34 @@ static int chan_stalled(void)
 	return n <= dec.max && n > q_space(&in);
 }
 
+/* BUNDLE_END: installs and starts the bundle (EXTEND), or says why not
+ * (ERROR). Returns the application's pid (unchanged if none started). */
+static pid_t bundle_end(const uint8_t *p, uint32_t n, int app[3], sigset_t *old, pid_t pid, int *stdin_eof)
+{
+	uint8_t digest[48], ext[CL_BUNDLE_EXTEND_LEN];
+	char reason[CL_INIT_REASON_MAX];
+	int rc = cl_init_prov_end(p, n, digest, reason);
+	if (rc < 0)
+		return pid; /* aborted: nothing to answer */
+	if (rc == 1) {
+		char *argv[] = {(char *)CL_INIT_ENTRYPOINT, NULL};
+		pid_t started = start_app(argv, app, old);
+		if (started < 0) {
+			snprintf(reason, sizeof(reason), "bad_bundle: entrypoint: cannot execute: %s", strerror(errno));
+			cl_init_prov_uninstall();
+		} else {
+			cl_init_prov_done();
+			*stdin_eof = 0;
+			ext[0] = CL_BUNDLE_REGISTER;
+			memcpy(ext + 1, digest, 48);
+			send_frame_room(CL_FRAME_EXTEND, ext, sizeof(ext));
+			return started;
+		}
+	}
+	send_frame_room(CL_FRAME_ERROR, reason, (uint32_t)strlen(reason));
+	return pid;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
@@ -197,18 +243,34 @@ int main(int argc, char **argv)
 		finish(127 << 8);
 	}
 	if (argc < 2) {
-		log_line("usage", "", "/init ENTRYPOINT [ARGS...]");
+		log_line("usage", "", "/init ENTRYPOINT [ARGS...] | /init --await-bundle");
 		finish(127 << 8);
 	}
+	bool await = strcmp(argv[1], "--await-bundle") == 0;
 	sigset_t chld, old;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, &old);
 	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-	pid_t pid = sfd < 0 ? -1 : start_app(argv + 1, app, &old);
-	if (pid < 0) {
-		log_line("cannot execute ", argv[1], strerror(errno));
-		finish(127 << 8);
+	pid_t pid = -1;
+	if (await) {
+		/* the key before READY: a document asked for once the launch is
+		 * done always finds it (only awaiting enclaves pay for it) */
+		uint8_t point[97];
+		char why[CL_INIT_REASON_MAX];
+		if (sfd < 0 || cl_init_prov_start(point, why) != 0) {
+			log_line("provisioning", "", sfd < 0 ? strerror(errno) : why);
+			finish(127 << 8);
+		}
+		if (why[0])
+			log_line("provisioning", "", why);
+		send_frame(CL_FRAME_KEY, point, sizeof(point));
+	} else {
+		pid = sfd < 0 ? -1 : start_app(argv + 1, app, &old);
+		if (pid < 0) {
+			log_line("cannot execute ", argv[1], strerror(errno));
+			finish(127 << 8);
+		}
 	}
 	set_nonblock(CHAN);
 	send_frame(CL_FRAME_READY, NULL, 0);
@@ -252,9 +314,14 @@ int main(int argc, char **argv)
 			cl_err e = cl_frame_pull(&dec, &got, &type, &pl, &len);
 			if (e == CL_OK && !got)
 				break;
-			if (e != CL_OK || (type != CL_FRAME_DATA && type != CL_FRAME_EOF))
+			if (e != CL_OK || (type != CL_FRAME_DATA && type != CL_FRAME_EOF && type != CL_FRAME_BUNDLE &&
+					   type != CL_FRAME_BUNDLE_END))
 				_exit(1); /* protocol violation by the host side */
-			if (type == CL_FRAME_EOF)
+			if (type == CL_FRAME_BUNDLE)
+				cl_init_prov_chunk(pl, len);
+			else if (type == CL_FRAME_BUNDLE_END)
+				pid = bundle_end(pl, len, app, &old, pid, &stdin_eof);
+			else if (type == CL_FRAME_EOF)
 				stdin_eof = 1;
 			else if (app[0] >= 0 && !stdin_eof)
 				q_push(&in, pl, len);

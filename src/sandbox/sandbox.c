@@ -88,7 +88,8 @@ static cl_err write_spec(const char *dir, const cl_sandbox_spec *spec, const cha
 			      "init_path", spec->init_path, "memory_bytes", (json_int_t)spec->memory_bytes, "cpus",
 			      (json_int_t)spec->cpus, "pids_max", (json_int_t)pids);
 	CL_ENSURE(o, CL_ENOMEM, "spec: cannot encode");
-	if (guest_dir && json_object_set_new(o, "guest_dir", json_string(guest_dir)) != 0) {
+	if ((guest_dir && json_object_set_new(o, "guest_dir", json_string(guest_dir)) != 0) ||
+	    (spec->await_bundle && json_object_set_new(o, "await_bundle", json_true()) != 0)) {
 		json_decref(o);
 		return cl_errorf(CL_ENOMEM, "spec: cannot encode");
 	}
@@ -232,11 +233,11 @@ cl_err cl_sandbox_connect_nonblock(const char *dir, const char *id, int *fd)
 	return connect_shim(dir, id, SOCK_NONBLOCK, fd);
 }
 
-static cl_err io_all(int fd, uint8_t *p, size_t n, bool sending)
+static cl_err io_all_ms(int fd, uint8_t *p, size_t n, bool sending, int ms)
 {
 	while (n) {
 		struct pollfd pf = {.fd = fd, .events = sending ? POLLOUT : POLLIN};
-		int rc = poll(&pf, 1, CALL_TIMEOUT_MS);
+		int rc = poll(&pf, 1, ms);
 		if (rc < 0 && errno == EINTR)
 			continue;
 		CL_ENSURE(rc > 0, rc == 0 ? CL_ETIMEOUT : CL_ESYS, "shim: %s", rc == 0 ? "no answer" : strerror(errno));
@@ -248,6 +249,41 @@ static cl_err io_all(int fd, uint8_t *p, size_t n, bool sending)
 		n -= (size_t)r;
 	}
 	return CL_OK;
+}
+
+static cl_err io_all(int fd, uint8_t *p, size_t n, bool sending)
+{
+	return io_all_ms(fd, p, n, sending, CALL_TIMEOUT_MS);
+}
+
+cl_err cl_sandbox_key(const char *dir, const char *id, uint8_t point[97])
+{
+	int fd;
+	uint8_t hdr[CL_FRAME_HDR], reply[1024];
+	CL_GUARD(cl_sandbox_connect(dir, id, &fd));
+	cl_err e = CL_OK;
+	if (cl_frame_put_header(hdr, CL_FRAME_STATUS, 0) != CL_OK) {
+		e = cl_errorf(CL_EINTERNAL, "frame header");
+		goto out;
+	}
+	CL_GUARD_OUT(e, io_all_ms(fd, hdr, sizeof(hdr), true, 1000));
+	CL_GUARD_OUT(e, io_all_ms(fd, hdr, sizeof(hdr), false, 1000));
+	uint32_t n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+	if (hdr[4] != CL_FRAME_STATUS || n >= sizeof(reply)) {
+		e = cl_errorf(CL_EPROTO, "shim: unexpected reply to STATUS");
+		goto out;
+	}
+	CL_GUARD_OUT(e, io_all_ms(fd, reply, n, false, 1000));
+	json_t *o = json_loadb((const char *)reply, n, 0, NULL);
+	const char *k = json_string_value(json_object_get(o, "public_key"));
+	if (!k)
+		e = cl_errorf(CL_ENOTFOUND, "enclave %s has no key of its own (it does not await a bundle)", id);
+	else if (strlen(k) != 194 || cl_hex_decode(k, point, 97) != CL_OK || point[0] != 0x04)
+		e = cl_errorf(CL_EPROTO, "shim: malformed public_key in STATUS");
+	json_decref(o);
+out:
+	close(fd);
+	return e;
 }
 
 cl_err cl_sandbox_call(int fd, uint8_t type, const void *payload, uint32_t len, uint8_t *reply_type, uint8_t *reply,
@@ -341,7 +377,7 @@ static pid_t read_pid_file(const char *dir, const char *id)
 cl_err cl_sandbox_inspect(const char *dir, const char *id, cl_sandbox_info *out)
 {
 	int fd;
-	uint8_t type, reply[512];
+	uint8_t type, reply[1024];
 	uint32_t n;
 	CL_GUARD(cl_sandbox_connect(dir, id, &fd));
 	cl_err e = cl_sandbox_call(fd, CL_FRAME_STATUS, NULL, 0, &type, reply, sizeof(reply) - 1, &n);

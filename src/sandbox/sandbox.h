@@ -22,6 +22,7 @@ typedef struct cl_sandbox_spec {
 	uint64_t memory_bytes;   /* cgroup memory limit (>= 16 MiB) */
 	uint32_t cpus;           /* CPU quota in whole CPUs (>= 1) */
 	uint32_t pids_max;       /* max tasks inside (default 64 when 0) */
+	bool await_bundle;       /* start no application: /init --await-bundle (docs/provisioning.md) */
 } cl_sandbox_spec;
 
 typedef struct cl_sandbox_info {
@@ -70,6 +71,11 @@ CL_MUST_CHECK cl_err cl_sandbox_connect_nonblock(const char *dir, const char *id
 CL_MUST_CHECK cl_err cl_sandbox_call(int fd, uint8_t type, const void *payload, uint32_t len,
 				     uint8_t *reply_type, uint8_t *reply, uint32_t reply_max,
 				     uint32_t *reply_len);
+
+/* The enclave's own public key (cloister-init's KEY, kept by its shim: only
+ * an enclave that awaits or awaited a bundle has one) into point, asked with
+ * a 1 s bound. CL_ENOTFOUND if it has none or its shim is gone. */
+CL_MUST_CHECK cl_err cl_sandbox_key(const char *dir, const char *id, uint8_t point[97]);
 
 /* Lists the ids of sandboxes present under DIR/sandboxes (running or not).
  * *ids is malloc'd, each entry malloc'd: free with cl_sandbox_ids_free. */

@@ -253,7 +253,7 @@ static void receive_go(const cl_sandbox_child *c, cl_sandbox_go *go, int *image_
 			}
 	size_t want = (go->image_fd ? 1u : 0u) + (go->guest ? 1u : 0u);
 	if ((size_t)r != sizeof(*go) || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || go->magic != CL_SANDBOX_GO_MAGIC ||
-	    go->image_fd > 1 || go->guest > 1 || nfd != want || (!go->image_fd && !c->img) || go->pids_max < 2 ||
+	    go->image_fd > 1 || go->guest > 1 || go->await_bundle > 1 || nfd != want || (!go->image_fd && !c->img) || go->pids_max < 2 ||
 	    go->pids_max > CL_SANDBOX_MAX_PIDS)
 		fail(c, "sync", "malformed launch message");
 	*image_fd = go->image_fd ? fds[0] : -1;
@@ -499,9 +499,13 @@ int cl_sandbox_child_main(void *arg)
 	const char *argv[INIT_ARGV_MAX + 3];
 	size_t n = 0;
 	argv[n++] = "/init";
-	argv[n++] = img->entrypoint;
-	for (size_t i = 0; i < img->nargs && i < INIT_ARGV_MAX; i++)
-		argv[n++] = img->args[i];
+	if (go.await_bundle) { /* the application comes later, in a bundle */
+		argv[n++] = "--await-bundle";
+	} else {
+		argv[n++] = img->entrypoint;
+		for (size_t i = 0; i < img->nargs && i < INIT_ARGV_MAX; i++)
+			argv[n++] = img->args[i];
+	}
 	argv[n] = NULL;
 	char *const envp[] = {"PATH=/bin:/usr/bin:/", "HOME=/", NULL};
 	execve("/init", (char *const *)argv, envp);

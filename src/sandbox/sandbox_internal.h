@@ -159,6 +159,7 @@ typedef struct cl_sandbox_go {
 	uint64_t tmp_bytes; /* size of /tmp: a quarter of the memory limit */
 	uint32_t image_fd;  /* 0: the image is cl_sandbox_child.img (parsed before the clone) */
 	uint32_t guest;
+	uint32_t await_bundle; /* 1: exec /init --await-bundle instead of the entrypoint */
 } cl_sandbox_go;
 
 /* Size and inodes of the root tmpfs: the image + /init + 4 MiB, 16 inodes
@@ -192,6 +193,8 @@ typedef struct cl_shim_client {
 	struct cl_frame_dec *dec;
 	cl_shim_queue reply;   /* reply being written */
 	bool parked;           /* a RECV waiting for output */
+	bool stalled;          /* its next BUNDLE frame waits for room in the enclave's input queue */
+	bool prov_wait;        /* sent BUNDLE_END: waits for init's EXTEND or ERROR */
 	uint32_t recv_max;
 	uint64_t deadline_ns;
 	uint64_t park_seq;
@@ -212,6 +215,11 @@ typedef struct cl_shim {
 	cl_shim_queue out, in, log;
 	cl_shim_client clients[CL_SHIM_CLIENTS];
 	uint64_t park_counter;
+	/* provisioning (docs/provisioning.md) */
+	bool has_key, provisioned, abort_pending;
+	uint8_t key[97];             /* init's KEY: the enclave's public point */
+	uint8_t bundle_sha384[48];   /* init's EXTEND: what it installed */
+	cl_shim_client *prov;        /* the client whose transfer is in progress, or NULL */
 } cl_shim;
 
 /* Serves the channel and the socket until SIGTERM (or a launch failure);
@@ -236,6 +244,7 @@ typedef struct cl_shim_prep {
 typedef struct cl_shim_limits {
 	uint64_t memory_bytes;
 	uint32_t cpus, pids_max;
+	bool await_bundle;
 } cl_shim_limits;
 
 void cl_shim_prep_init(cl_shim_prep *p);

@@ -44,6 +44,7 @@ typedef struct shim_spec {
 	char guest_dir[1024]; /* "" = no /dev/cloister */
 	uint64_t memory_bytes;
 	uint32_t cpus, pids_max;
+	bool await_bundle;
 } shim_spec;
 
 /* Reads a whole regular file of at most max bytes into malloc'd memory
@@ -148,6 +149,12 @@ static cl_err read_spec(const char *dir, const char *id, shim_spec *sp)
 	sp->cpus = (uint32_t)v;
 	CL_GUARD_OUT(e, json_u64(o, "pids_max", 2, CL_SANDBOX_MAX_PIDS, &v));
 	sp->pids_max = (uint32_t)v;
+	json_t *aw = json_object_get(o, "await_bundle");
+	if (aw && !json_is_boolean(aw)) {
+		e = cl_errorf(CL_EINVAL, "spec: await_bundle must be a boolean");
+		goto out;
+	}
+	sp->await_bundle = json_is_true(aw);
 out:
 	json_decref(o);
 	return e;
@@ -334,7 +341,7 @@ static cl_err launch_prepared(cl_shim *s, cl_shim_prep *p, const shim_spec *sp)
 	cl_err e = CL_OK;
 	if (!(take_preload(sp->image_path, &job) && p->has_image))
 		e = step(image_memfd(sp->image_path, &image_fd), "image");
-	cl_shim_limits lim = {sp->memory_bytes, sp->cpus, sp->pids_max};
+	cl_shim_limits lim = {sp->memory_bytes, sp->cpus, sp->pids_max, sp->await_bundle};
 	if (e == CL_OK)
 		e = cl_shim_prep_go(p, s, &lim, image_fd, sp->guest_dir[0] ? sp->guest_dir : NULL);
 	else
@@ -372,7 +379,7 @@ static cl_err launch_fresh(cl_shim *s, cl_shim_prep *p, const shim_spec *sp)
 	if (e == CL_OK)
 		e = cl_shim_prep_clone(p, &s->seccomp, init, init_len, job.img, job.data, job.len, true);
 	free(init);
-	cl_shim_limits lim = {sp->memory_bytes, sp->cpus, sp->pids_max};
+	cl_shim_limits lim = {sp->memory_bytes, sp->cpus, sp->pids_max, sp->await_bundle};
 	if (e == CL_OK)
 		e = cl_shim_prep_go(p, s, &lim, -1, sp->guest_dir[0] ? sp->guest_dir : NULL);
 	else

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/bundle.h"
 #include "common/frame.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -172,13 +173,25 @@ static void check_launch(cl_shim *s)
 
 /* ---- clients ---- */
 
-static void client_close(cl_shim_client *c)
+static void prov_abort(cl_shim *s);
+static void chan_close(cl_shim *s, const char *why);
+
+static void client_close_in(cl_shim *s, cl_shim_client *c)
 {
 	if (c->fd < 0)
 		return;
+	if (s && s->prov == c) {
+		/* its sender went away: init discards what it staged, unless it
+		 * has the whole bundle already (then its answer is dropped) */
+		if (!c->prov_wait)
+			prov_abort(s);
+		s->prov = NULL;
+	}
 	close(c->fd);
 	c->fd = -1;
 	c->parked = false;
+	c->stalled = false;
+	c->prov_wait = false;
 	free(c->dec);
 	c->dec = NULL;
 	if (c->dec_buf) {
@@ -187,6 +200,13 @@ static void client_close(cl_shim_client *c)
 	}
 	c->dec_buf = NULL;
 	q_free(&c->reply);
+}
+
+static cl_shim *the_shim; /* one per process: client_close finds the transfer it may end */
+
+static void client_close(cl_shim_client *c)
+{
+	client_close_in(the_shim, c);
 }
 
 static void client_flush(cl_shim_client *c)
@@ -248,12 +268,80 @@ static void serve_parked(cl_shim *s)
 	}
 }
 
+static void hex(const uint8_t *p, size_t n, char *out)
+{
+	static const char d[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = d[p[i] >> 4];
+		out[2 * i + 1] = d[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
 static void reply_status(cl_shim *s, cl_shim_client *c)
 {
-	char json[160];
-	int n = snprintf(json, sizeof(json), "{\"state\":\"%s\",\"init_pid\":%d,\"exit_status\":%d}",
-			 s->app_exited ? "exited" : "running", (int)s->init_pid, s->exit_status);
+	char json[512], key[2 * sizeof(s->key) + 1], sha[2 * sizeof(s->bundle_sha384) + 1];
+	hex(s->key, sizeof(s->key), key);
+	hex(s->bundle_sha384, sizeof(s->bundle_sha384), sha);
+	int n = snprintf(json, sizeof(json), "{\"state\":\"%s\",\"init_pid\":%d,\"exit_status\":%d%s%s%s%s%s%s%s}",
+			 s->app_exited ? "exited" : "running", (int)s->init_pid, s->exit_status,
+			 s->has_key ? ",\"public_key\":\"" : "", s->has_key ? key : "", s->has_key ? "\"" : "",
+			 s->has_key && !s->provisioned ? ",\"awaiting_bundle\":true" : "",
+			 s->provisioned ? ",\"bundle_sha384\":\"" : "", s->provisioned ? sha : "", s->provisioned ? "\"" : "");
 	reply(c, CL_FRAME_STATUS, json, (uint32_t)n);
+}
+
+/* Tells init to drop a transfer (an empty BUNDLE_END), now or once there is room. */
+static void prov_abort(cl_shim *s)
+{
+	if (s->chan_closed)
+		return;
+	s->abort_pending = q_push_frame(&s->in, CL_FRAME_BUNDLE_END, NULL, 0) != 0;
+}
+
+/* BUNDLE or BUNDLE_END from c: queued to init in order; one transfer at a time. */
+static int handle_bundle(cl_shim *s, cl_shim_client *c, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	if (s->chan_closed || s->app_exited) {
+		reply_error(c, "enclave has exited");
+		return 0;
+	}
+	if (s->prov && s->prov != c) {
+		reply_error(c, "busy: another provisioning is in progress");
+		return 0;
+	}
+	if ((type == CL_FRAME_BUNDLE && len == 0) || (type == CL_FRAME_BUNDLE_END && len != CL_BUNDLE_END_LEN))
+		return -1;
+	if (q_push_frame(&s->in, type, p, len) != 0) {
+		reply_error(c, "enclave input queue full");
+		return 0;
+	}
+	s->prov = c;
+	if (type == CL_FRAME_BUNDLE)
+		reply(c, CL_FRAME_OK, NULL, 0);
+	else
+		c->prov_wait = true; /* answered by init's EXTEND or ERROR */
+	return 0;
+}
+
+/* init's answer to a BUNDLE_END, to the client waiting for it. */
+static void prov_answer(cl_shim *s, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	cl_shim_client *c = s->prov;
+	s->prov = NULL;
+	if (type == CL_FRAME_EXTEND) {
+		uint8_t reg;
+		if (cl_bundle_extend_parse(p, len, &reg, s->bundle_sha384) != CL_OK) {
+			chan_close(s, "malformed EXTEND from cloister-init");
+			return;
+		}
+		s->provisioned = true;
+		cl_info("enclave %s: bundle installed and started", s->id);
+	}
+	if (!c || !c->prov_wait)
+		return; /* nobody waits: its sender went away */
+	c->prov_wait = false;
+	reply(c, type, p, len);
 }
 
 /* One request. Returns -1 when the client broke the protocol. */
@@ -306,14 +394,32 @@ static int handle_request(cl_shim *s, cl_shim_client *c, uint8_t type, const uin
 			return -1;
 		reply_status(s, c);
 		return 0;
+	case CL_FRAME_BUNDLE:
+	case CL_FRAME_BUNDLE_END:
+		return handle_bundle(s, c, type, p, len);
 	default:
 		return -1; /* not a request */
 	}
 }
 
+/* True while c's next frame is a BUNDLE (or BUNDLE_END) that does not fit
+ * the enclave's input queue yet: it stays in c's decoder meanwhile. */
+static bool bundle_stalls(const cl_shim *s, const cl_shim_client *c)
+{
+	const cl_frame_dec *d = c->dec;
+	if (d->len - d->off < CL_FRAME_HDR)
+		return false;
+	uint8_t type = d->buf[d->off + 4];
+	uint32_t n = be32(d->buf + d->off);
+	return (type == CL_FRAME_BUNDLE || type == CL_FRAME_BUNDLE_END) && n <= d->max && !s->chan_closed &&
+	       (size_t)n + CL_FRAME_HDR > q_space(&s->in);
+}
+
 static void client_process(cl_shim *s, cl_shim_client *c)
 {
-	while (c->fd >= 0 && !c->parked && c->reply.len == 0) {
+	while (c->fd >= 0 && !c->parked && !c->prov_wait && c->reply.len == 0) {
+		if ((c->stalled = bundle_stalls(s, c)))
+			return;
 		uint8_t type;
 		const uint8_t *p;
 		uint32_t len;
@@ -419,6 +525,18 @@ static void chan_process(cl_shim *s)
 				snprintf(line, sizeof(line), "OK %d %d\n", (int)s->init_pid, (int)getpid());
 				report_status(s, line);
 			}
+			break;
+		case CL_FRAME_KEY:
+			if (len != sizeof(s->key) || p[0] != 0x04) {
+				chan_close(s, "malformed KEY from cloister-init");
+				return;
+			}
+			memcpy(s->key, p, sizeof(s->key));
+			s->has_key = true;
+			break;
+		case CL_FRAME_EXTEND:
+		case CL_FRAME_ERROR:
+			prov_answer(s, type, p, len);
 			break;
 		case CL_FRAME_EXIT:
 			if (len != 4) {
@@ -555,6 +673,7 @@ static void teardown(cl_shim *s)
 
 int cl_shim_serve(cl_shim *s)
 {
+	the_shim = s;
 	struct pollfd pfd[3 + CL_SHIM_CLIENTS];
 	q_init(&s->out, CL_SHIM_OUT_MAX);
 	q_init(&s->in, CL_SHIM_IN_MAX + 2 * CL_FRAME_HDR);
@@ -592,7 +711,7 @@ int cl_shim_serve(cl_shim *s)
 			cl_shim_client *c = &s->clients[i];
 			if (c->fd < 0)
 				continue;
-			short ev = c->reply.len ? POLLOUT : (c->parked ? 0 : POLLIN);
+			short ev = c->reply.len ? POLLOUT : (c->parked || c->stalled || c->prov_wait ? 0 : POLLIN);
 			idx[n - 3] = i;
 			pfd[n++] = (struct pollfd){.fd = c->fd, .events = ev};
 		}
@@ -624,6 +743,15 @@ int cl_shim_serve(cl_shim *s)
 		if (s->chan_closed && s->init_reaped && !s->app_exited)
 			s->app_exited = true; /* init ended without EXIT: its own status stands */
 		chan_write(s);
+		if (s->abort_pending)
+			prov_abort(s);
+		for (size_t i = 0; i < CL_SHIM_CLIENTS; i++)
+			if (s->clients[i].fd >= 0 && s->clients[i].stalled)
+				client_process(s, &s->clients[i]);
+		if (s->prov && (s->chan_closed || s->app_exited) && s->prov->prov_wait) {
+			static const char gone[] = "enclave has exited";
+			prov_answer(s, CL_FRAME_ERROR, (const uint8_t *)gone, sizeof(gone) - 1);
+		}
 		serve_parked(s);
 		expire_parked(s);
 		check_launch(s);

@@ -2,9 +2,10 @@
 # init_reproducible.sh — cloister-init is PCR1 (docs/measurements.md), so the
 # same source must give the same binary wherever it is built. Copies what
 # the init build reads (the Makefile, VERSION, src/init, src/common/frame.*,
-# src/common/err.h) into two directories of different names and depths,
-# outside any git checkout (so the revision the Makefile asks git for
-# differs from this checkout's), builds only cloister-init there with the
+# src/common/bundle.*, src/common/err.h; libcrypto.a is the system's) into
+# two directories of different names and depths, outside any git checkout
+# (so the revision the Makefile asks git for differs from this checkout's),
+# builds only cloister-init there with the
 # real Makefile rule, and checks that `cloister image measure --init` gives
 # the same PCR1 for both and for $BUILD/bin/cloister-init. Cheap: one small
 # static program, compiled twice (a few seconds), so it runs in the suite.
@@ -25,7 +26,7 @@ copy_tree() { # copy_tree DIR: the files the cloister-init rule reads
 	mkdir -p "$1/src/common"
 	cp Makefile VERSION "$1/"
 	cp -r src/init "$1/src/"
-	cp src/common/frame.c src/common/frame.h src/common/err.h "$1/src/common/"
+	cp src/common/frame.c src/common/frame.h src/common/bundle.c src/common/bundle.h src/common/err.h "$1/src/common/"
 }
 build_in() { # build_in DIR: builds DIR/out/bin/cloister-init with the Makefile's own rule
 	make -s -C "$1" BUILD=out out/bin/cloister-init >"$T/make.log" 2>&1 || { cat "$T/make.log"; fail "make in $1"; }

@@ -1,0 +1,208 @@
+/* agent_provision.c — the provision op (docs/provisioning.md): fetch the
+ * ciphertext the control plane holds for the op, check it is what the op
+ * names, hand it to the enclave's shim in BUNDLE frames, then BUNDLE_END;
+ * cloister-init answers EXTEND (installed: the register is recorded) or
+ * ERROR (its reason). The agent only ever holds ciphertext.
+ *
+ * A transfer may take seconds (64 MiB), so it runs on a thread of its own,
+ * not on the ops engine: the engine hands it a copy of what it needs and is
+ * done with the op (its result is posted by the thread; one that cannot be
+ * delivered is lost, and the control plane's deadline fails the job). A
+ * kill of the agent mid-transfer closes the shim connection, and the shim
+ * tells init to discard what it staged; the op, re-sent by the control
+ * plane until its result, runs again in the restarted agent.
+ */
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/bundle.h"
+#include "common/crypto.h"
+#include "common/frame.h"
+#include "common/http_client.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "host/agent_ops_internal.h"
+#include "host/agent_pcrs.h"
+#include "sandbox/sandbox.h"
+
+#define PROV_FETCH_TIMEOUT_MS 120000L
+#define PROV_CHUNK (1u << 20)
+#define PROV_REASON_MAX 256
+
+typedef struct prov_job {
+	char *control, *ca, *token, *dir, *host_id;
+	char op[CL_AGENT_ID_MAX], enclave[CL_AGENT_ID_MAX];
+	cl_agent_prov_args args;
+} prov_job;
+
+static void job_free(prov_job *j)
+{
+	if (!j)
+		return;
+	if (j->token) {
+		explicit_bzero(j->token, strlen(j->token));
+		free(j->token);
+	}
+	free(j->control), free(j->ca), free(j->dir), free(j->host_id);
+	free(j);
+}
+
+/* GET /v1/hosts/{host}/ops/{op}/data into out, checked against the op. */
+static cl_err fetch(cl_http_client *http, const prov_job *j, cl_buf *out)
+{
+	char path[256];
+	uint8_t sha[CL_SHA384_LEN], want[CL_SHA384_LEN];
+	long status = 0;
+	snprintf(path, sizeof(path), "/v1/hosts/%s/ops/%s/data", j->host_id, j->op);
+	CL_GUARD(cl_http_request(http, "GET", path, NULL, NULL, 0, NULL, &status, out));
+	CL_ENSURE(status == 200, CL_EUNAVAIL, "cannot fetch the bundle: the control plane answered %ld", status);
+	CL_ENSURE(out->len == j->args.size, CL_ECRYPTO, "the bundle fetched is %zu bytes, not %llu", out->len,
+		  (unsigned long long)j->args.size);
+	CL_GUARD(cl_sha384(out->data, out->len, sha));
+	CL_GUARD(cl_hex_decode(j->args.data_sha384, want, sizeof(want)));
+	CL_ENSURE(CRYPTO_memcmp(sha, want, sizeof(sha)) == 0, CL_ECRYPTO,
+		  "the bundle fetched does not match the op's SHA-384");
+	return CL_OK;
+}
+
+/* Streams ct to the enclave. *answered: init answered (EXTEND into ext, or
+ * its refusal in reason); else the error says what failed on the way. */
+static cl_err transfer(const prov_job *j, const cl_buf *ct, uint8_t ext[CL_BUNDLE_EXTEND_LEN], char *reason,
+		       size_t rn, bool *installed)
+{
+	int fd = -1;
+	uint8_t rtype, reply[512], end[CL_BUNDLE_END_LEN];
+	uint32_t rlen = 0;
+	cl_err err = CL_OK;
+	*installed = false;
+	reason[0] = '\0';
+	CL_GUARD(cl_sandbox_connect(j->dir, j->enclave, &fd));
+	for (size_t off = 0; off < ct->len; off += PROV_CHUNK) {
+		uint32_t n = (uint32_t)(ct->len - off < PROV_CHUNK ? ct->len - off : PROV_CHUNK);
+		CL_GUARD_OUT(err, cl_sandbox_call(fd, CL_FRAME_BUNDLE, ct->data + off, n, &rtype, reply, sizeof(reply) - 1, &rlen));
+		if (rtype != CL_FRAME_OK) {
+			reply[rtype == CL_FRAME_ERROR ? rlen : 0] = '\0';
+			err = cl_errorf(CL_EUNAVAIL, "the enclave's shim refused the bundle: %s", (char *)reply);
+			goto out;
+		}
+	}
+	cl_bundle_end_put(end, j->args.sha384, ct->len);
+	CL_GUARD_OUT(err, cl_sandbox_call(fd, CL_FRAME_BUNDLE_END, end, sizeof(end), &rtype, reply, sizeof(reply) - 1, &rlen));
+	uint8_t reg;
+	if (rtype == CL_FRAME_EXTEND && cl_bundle_extend_parse(reply, rlen, &reg, ext + 1) == CL_OK) {
+		ext[0] = reg;
+		*installed = true;
+	} else if (rtype == CL_FRAME_ERROR) {
+		size_t k = rlen < rn - 1 ? rlen : rn - 1;
+		for (size_t i = 0; i < k; i++) /* init's words: printable only */
+			reason[i] = (reply[i] >= 0x20 && reply[i] < 0x7f) ? (char)reply[i] : '?';
+		reason[k] = '\0';
+	} else {
+		err = cl_errorf(CL_EPROTO, "the enclave's shim gave an unexpected answer");
+	}
+out:
+	close(fd);
+	return err;
+}
+
+/* Records the install in the enclave's registers; the new PCR7 into pcr7. */
+static cl_err record(const prov_job *j, const uint8_t ext[CL_BUNDLE_EXTEND_LEN], uint8_t pcr7[CL_PCR_LEN])
+{
+	cl_pcrs pcrs;
+	CL_GUARD(cl_agent_pcrs_load(j->dir, j->enclave, &pcrs));
+	cl_pcr_extend_digest(pcrs.v[CL_BUNDLE_REGISTER], ext + 1);
+	CL_GUARD(cl_agent_pcrs_save(j->dir, j->enclave, &pcrs));
+	memcpy(pcr7, pcrs.v[CL_BUNDLE_REGISTER], CL_PCR_LEN);
+	return CL_OK;
+}
+
+static void post(cl_http_client *http, const prov_job *j, json_t *res)
+{
+	char path[256];
+	long status = 0;
+	cl_buf resp;
+	char *body = res ? json_dumps(res, JSON_COMPACT) : NULL;
+	cl_buf_init(&resp, 64 << 10);
+	snprintf(path, sizeof(path), "/v1/hosts/%s/ops/%s", j->host_id, j->op);
+	if (!body || cl_http_request(http, "POST", path, NULL, body, strlen(body), "application/json", &status,
+				     &resp) != CL_OK || status / 100 != 2)
+		cl_warn("provision result not delivered op=%s status=%ld: the control plane's deadline ends it", j->op,
+			status);
+	cl_buf_free(&resp);
+	free(body);
+}
+
+static void *prov_main(void *arg)
+{
+	prov_job *j = arg;
+	cl_http_client *http = NULL;
+	cl_buf ct;
+	uint8_t ext[CL_BUNDLE_EXTEND_LEN], pcr7[CL_PCR_LEN];
+	char reason[PROV_REASON_MAX], msg[400];
+	bool installed = false;
+	json_t *res = NULL;
+	cl_buf_init(&ct, (size_t)j->args.size);
+	if (cl_http_client_new(j->control, j->ca, j->token, &http) != CL_OK) {
+		cl_warn("provision op=%s: no HTTP client: %s", j->op, cl_error_detail());
+		goto out;
+	}
+	cl_http_client_set_timeout(http, PROV_FETCH_TIMEOUT_MS);
+	uint64_t t0 = cl_now_mono_ns();
+	cl_err err = fetch(http, j, &ct);
+	if (err == CL_OK)
+		err = transfer(j, &ct, ext, reason, sizeof(reason), &installed);
+	if (err == CL_OK && installed)
+		err = record(j, ext, pcr7);
+	if (err != CL_OK) {
+		snprintf(msg, sizeof(msg), "provision: %s", cl_error_detail());
+		res = json_pack("{s:s, s:b, s:s}", "op", j->op, "ok", 0, "error", msg);
+	} else if (!installed) {
+		char token[40];
+		size_t k = strcspn(reason, ":");
+		snprintf(token, sizeof(token), "%.*s", (int)(k < sizeof(token) - 1 ? k : sizeof(token) - 1), reason);
+		res = json_pack("{s:s, s:b, s:s, s:s}", "op", j->op, "ok", 0, "error", reason, "reason", token);
+	} else {
+		char *b64 = NULL;
+		if (cl_base64_encode(pcr7, sizeof(pcr7), &b64) == CL_OK)
+			res = json_pack("{s:s, s:b, s:s}", "op", j->op, "ok", 1, "data", b64);
+		free(b64);
+	}
+	cl_info("provision op=%s enclave=%s bytes=%zu installed=%d ms=%llu%s%s", j->op, j->enclave, ct.len,
+		installed ? 1 : 0, (unsigned long long)((cl_now_mono_ns() - t0) / 1000000), installed ? "" : " reason=",
+		installed ? "" : (err != CL_OK ? msg : reason));
+	post(http, j, res);
+out:
+	json_decref(res);
+	cl_buf_free(&ct); /* ciphertext only: nothing to wipe, but free it promptly */
+	cl_http_client_free(http);
+	job_free(j);
+	return NULL;
+}
+
+void ops_provision_start(cl_agent_pool *p, const cl_agent_op *op)
+{
+	prov_job *j = calloc(1, sizeof(*j));
+	pthread_t t;
+	pthread_attr_t attr;
+	if (!j || !op->prov || !p->control || !(j->control = strdup(p->control)) ||
+	    (p->ca && !(j->ca = strdup(p->ca))) || (p->token && !(j->token = strdup(p->token))) ||
+	    !(j->dir = strdup(p->dir)) || !(j->host_id = strdup(p->host_id))) {
+		cl_warn("provision op=%s not started: %s", op->op, p->control ? "out of memory" : "no control plane");
+		job_free(j);
+		return;
+	}
+	snprintf(j->op, sizeof(j->op), "%s", op->op);
+	snprintf(j->enclave, sizeof(j->enclave), "%s", op->enclave);
+	j->args = *op->prov;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, prov_main, j) != 0) {
+		cl_warn("provision op=%s not started: no thread", op->op);
+		job_free(j);
+	}
+	pthread_attr_destroy(&attr);
+}

@@ -1,0 +1,40 @@
+/* provision.h — cloister-init's half of provisioning (docs/provisioning.md):
+ * the enclave's own key pair, the streaming decryption of a bundle into a
+ * staging directory on /tmp, its checks, and its installation at
+ * CL_INIT_BUNDLE_DIR. Single-threaded, like the rest of init.
+ */
+#ifndef CL_INIT_PROVISION_H
+#define CL_INIT_PROVISION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CL_INIT_BUNDLE_DIR "/tmp/bundle"            /* the installed bundle */
+#define CL_INIT_STAGING_DIR "/tmp/.cloister-staging" /* while it arrives */
+#define CL_INIT_ENTRYPOINT CL_INIT_BUNDLE_DIR "/entrypoint"
+#define CL_INIT_REASON_MAX 240
+
+/* Makes the enclave's ephemeral P-384 key pair (private key in OpenSSL's
+ * secure heap: locked, not dumped, wiped when freed) and writes its
+ * uncompressed public point. From then on bundles are accepted. 0 on
+ * success, -1 with reason set. */
+int cl_init_prov_start(uint8_t point[97], char reason[CL_INIT_REASON_MAX]);
+/* A BUNDLE frame's ciphertext chunk. A failure (too large, /tmp full) is
+ * remembered and answered at BUNDLE_END; later chunks are dropped. */
+void cl_init_prov_chunk(const uint8_t *p, size_t n);
+/* A BUNDLE_END frame. Returns 1 when the bundle is installed at
+ * CL_INIT_BUNDLE_DIR (digest = SHA-384 of the tar), 0 when it was refused
+ * (reason: "decrypt_failed", "digest_mismatch", "bad_bundle: ...",
+ * "not_awaiting_bundle", "too_large: ...", "no_space: ..."), -1 for an
+ * abort (empty payload: nothing to answer). Staging is removed whatever
+ * the outcome; a refused bundle leaves the enclave awaiting. */
+int cl_init_prov_end(const uint8_t *p, size_t n, uint8_t digest[48], char reason[CL_INIT_REASON_MAX]);
+/* The bundle is running: no more bundles (a later one is not_awaiting_bundle)
+ * and the private key is wiped. */
+void cl_init_prov_done(void);
+/* The installed bundle could not start: removes it, stays awaiting. */
+void cl_init_prov_uninstall(void);
+/* Wipes and frees the key and any staging (before init exits). */
+void cl_init_prov_wipe(void);
+
+#endif
