@@ -20,11 +20,6 @@ int cl_enclave_send(int argc, char **argv);
 int cl_enclave_recv(int argc, char **argv);
 int cl_enclave_logs(int argc, char **argv);
 int cl_enclave_attest(int argc, char **argv); /* cmd_enclave_attest.c */
-/* The DER SubjectPublicKeyInfo of the PEM public (or private) key in path,
- * base64, into *b64 (malloc'd, the caller frees). CL_EINVAL if the file
- * holds no such key; a read error as it is. */
-CL_MUST_CHECK cl_err cl_cli_pubkey_file_b64(const char *path, char **b64);
-
 /* Default seconds to wait for a job with --wait. */
 #define CL_ENCLAVE_WAIT_DEFAULT_S 120
 

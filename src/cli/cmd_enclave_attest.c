@@ -1,9 +1,6 @@
 /* cmd_enclave_attest.c — `cloister enclave attest`: an attestation document
  * for an enclave (POST /v1/enclaves/{id}/attestation), signed by its host's
  * attestation key. Verifying it is `cloister attest verify` (cmd_attest.c). */
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,13 +11,10 @@
 #include "common/util.h"
 
 #define NONCE_MAX 512     /* bytes, as the control plane caps them */
-#define USER_DATA_MAX 512
 #define DOC_MAX (64u * 1024)
-#define PUBKEY_MAX 1024   /* bytes, as the control plane caps them */
 
 static const char attest_usage[] =
-	"usage: cloister enclave attest ID [--nonce HEX] [--user-data B64]\n"
-	"                               [--public-key B64 | --public-key-file PEM] [--out FILE] [--json]\n"
+	"usage: cloister enclave attest ID [--nonce HEX] [--out FILE] [--json]\n"
 	"\n"
 	"Asks the enclave's host for an attestation document: a COSE_Sign1 laid out\n"
 	"like an AWS Nitro Enclaves document (docs/attestation.md), signed by the\n"
@@ -29,61 +23,17 @@ static const char attest_usage[] =
 	"access key (--access-key) for the action `attest`.\n"
 	"\n"
 	"  --nonce HEX        a fresh nonce (1..512 bytes as hex) the document carries\n"
-	"  --user-data B64    up to 512 bytes (base64) the document carries\n"
-	"  --public-key B64   up to 1024 bytes (base64) the document carries as public_key\n"
-	"  --public-key-file PEM\n"
-	"                     a PEM public (or private) key: the document carries its\n"
-	"                     DER SubjectPublicKeyInfo as public_key (the key broker\n"
-	"                     wraps secrets to it, docs/broker.md)\n"
 	"  -o, --out FILE     write the raw document (CBOR) to FILE\n"
 	"  --json             print {\"document\": base64}\n"
 	"\n"
-	"Without --out the document is printed as {\"document\": base64}. Check it with\n"
-	"`cloister attest verify FILE --root root.pem --nonce HEX`.\n";
+	"A document's public_key and user_data are chosen only by the enclave itself\n"
+	"(its /dev/cloister/nsm.sock, libcloister-enclave: docs/sdk.md), never from\n"
+	"outside. Without --out the document is printed as {\"document\": base64}.\n"
+	"Check it with `cloister attest verify FILE --root root.pem --nonce HEX`.\n";
 
-cl_err cl_cli_pubkey_file_b64(const char *path, char **b64)
+/* Checks the nonce as the control plane would, before anything is sent. */
+static cl_err check(const char *nonce)
 {
-	cl_buf f;
-	BIO *b = NULL;
-	EVP_PKEY *k = NULL;
-	unsigned char *der = NULL;
-	int n = 0;
-	cl_err err;
-	*b64 = NULL;
-	cl_buf_init(&f, 64 * 1024);
-	CL_GUARD_OUT(err, cl_file_read(path, 64 * 1024, &f));
-	if ((b = BIO_new_mem_buf(f.data, (int)f.len)))
-		k = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
-	if (!k && b && BIO_reset(b) == 1)
-		k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
-	if (!k || (n = i2d_PUBKEY(k, &der)) <= 0 || n > PUBKEY_MAX) {
-		err = cl_errorf(CL_EINVAL, "%s: not a PEM public or private key (of at most %d bytes DER)", path,
-				PUBKEY_MAX);
-		goto out;
-	}
-	err = cl_base64_encode(der, (size_t)n, b64);
-out:
-	OPENSSL_free(der);
-	EVP_PKEY_free(k);
-	BIO_free(b);
-	ERR_clear_error();
-	if (f.data)
-		explicit_bzero(f.data, f.len);
-	cl_buf_free(&f);
-	return err;
-}
-
-/* Checks the options as the control plane would, before anything is sent. */
-static cl_err check(const char *nonce, const char *user_data, const char *public_key)
-{
-	if (public_key) {
-		cl_buf b;
-		cl_buf_init(&b, PUBKEY_MAX);
-		cl_err e = cl_base64_decode(public_key, &b);
-		bool empty = b.len == 0;
-		cl_buf_free(&b);
-		CL_ENSURE(e == CL_OK && !empty, CL_EINVAL, "--public-key must be base64 of 1..%d bytes", PUBKEY_MAX);
-	}
 	if (nonce) {
 		size_t n = strlen(nonce);
 		uint8_t b;
@@ -94,25 +44,14 @@ static cl_err check(const char *nonce, const char *user_data, const char *public
 		}
 		CL_ENSURE(hex, CL_EINVAL, "--nonce must be hex of 1..%d bytes", NONCE_MAX);
 	}
-	if (user_data) {
-		cl_buf b;
-		cl_buf_init(&b, USER_DATA_MAX);
-		cl_err e = cl_base64_decode(user_data, &b);
-		cl_buf_free(&b);
-		CL_ENSURE(e == CL_OK, CL_EINVAL, "--user-data must be base64 of at most %d bytes", USER_DATA_MAX);
-	}
 	return CL_OK;
 }
 
 int cl_enclave_attest(int argc, char **argv)
 {
-	const char *nonce = NULL, *user_data = NULL, *out = NULL, *public_key = NULL, *public_key_file = NULL;
-	char *pk_b64 = NULL;
+	const char *nonce = NULL, *out = NULL;
 	const cl_cli_option opts[] = {
-		{"public-key", CL_OPT_VALUE, .value = &public_key},
-		{"public-key-file", CL_OPT_VALUE, .value = &public_key_file},
 		{"nonce", CL_OPT_VALUE, .value = &nonce},
-		{"user-data", CL_OPT_VALUE, .value = &user_data},
 		{"out", CL_OPT_VALUE, .value = &out, .short_name = 'o'},
 		{0},
 	};
@@ -125,23 +64,15 @@ int cl_enclave_attest(int argc, char **argv)
 		return cl_cli_usage("enclave attest: missing enclave ID");
 	if (!cl_cli_valid_id(pos[0]))
 		return cl_cli_usage("enclave attest: invalid enclave ID '%s'", pos[0]);
-	if (public_key && public_key_file)
-		return cl_cli_usage("enclave attest: give at most one of --public-key and --public-key-file");
-	cl_err err = check(nonce, user_data, public_key);
+	cl_err err = check(nonce);
 	if (err != CL_OK)
 		return cl_cli_fail_usage(err);
-	if (public_key_file && (err = cl_cli_pubkey_file_b64(public_key_file, &pk_b64)) != CL_OK)
-		return cl_cli_fail(err);
-	if (pk_b64)
-		public_key = pk_b64;
 	cl_cli_conn *c = NULL;
 	json_t *req = json_object(), *resp = NULL;
 	char path[256];
 	cl_buf doc;
 	cl_buf_init(&doc, DOC_MAX);
-	if (!req || (nonce && json_object_set_new(req, "nonce", json_string(nonce)) != 0) ||
-	    (user_data && json_object_set_new(req, "user_data", json_string(user_data)) != 0) ||
-	    (public_key && json_object_set_new(req, "public_key", json_string(public_key)) != 0)) {
+	if (!req || (nonce && json_object_set_new(req, "nonce", json_string(nonce)) != 0)) {
 		err = CL_ENOMEM;
 		goto out;
 	}
@@ -167,7 +98,6 @@ int cl_enclave_attest(int argc, char **argv)
 	}
 out:
 	cl_buf_free(&doc);
-	free(pk_b64);
 	json_decref(req);
 	json_decref(resp);
 	cl_cli_conn_free(c);

@@ -53,52 +53,60 @@ static bool enclave_here(const char *dir, const char *id)
 	       S_ISDIR(st.st_mode);
 }
 
-json_t *cl_agent_att_op(void *ctx, const char *dir, const cl_agent_op *op)
+cl_err cl_agent_att_document(cl_agent_att *a, const char *dir, const char *enclave, const cl_agent_att_args *args,
+			     uint8_t **doc, size_t *len)
 {
-	cl_agent_att *a = ctx;
 	cl_agent_att_chain ch;
 	cl_pcrs pcrs;
 	cl_att_fields f;
-	uint8_t *doc = NULL;
-	size_t len = 0;
-	char *b64 = NULL;
-	json_t *res = NULL;
 	cl_err err;
-	memset(&ch, 0, sizeof(ch));
-	if (!op->att)
-		return failure(op, NULL, "%s", "attest: no arguments");
-	if (!enclave_here(dir, op->enclave))
-		return failure(op, NULL, "enclave %s does not run on this host", op->enclave);
-	err = cl_agent_pcrs_load(dir, op->enclave, &pcrs);
-	if (err != CL_OK)
-		return failure(op, NULL, "enclave %s: no measurements recorded at its launch", op->enclave);
+	*doc = NULL;
+	*len = 0;
+	CL_ENSURE(enclave_here(dir, enclave), CL_ENOTFOUND, "enclave %s does not run on this host", enclave);
+	CL_ENSURE(cl_agent_pcrs_load(dir, enclave, &pcrs) == CL_OK, CL_ENOTFOUND,
+		  "enclave %s: no measurements recorded at its launch", enclave);
 	if ((err = cl_agent_att_chain_get(a, &ch)) != CL_OK)
-		return err == CL_ENOTFOUND ? failure(op, "no_certificate", "%s",
-						     "this host has no attestation certificate yet")
-					   : failure(op, NULL, "%s", "out of memory");
+		return err == CL_ENOTFOUND ? cl_errorf(CL_EUNAVAIL, "this host has no attestation certificate yet") : err;
 	memset(&f, 0, sizeof(f));
-	f.module_id = op->enclave;
+	f.module_id = enclave;
 	f.timestamp_ms = cl_now_wall_ms();
 	_Static_assert(sizeof(f.pcrs) == sizeof(pcrs.v), "register layout");
 	memcpy(f.pcrs, pcrs.v, sizeof(f.pcrs));
 	f.certificate = (cl_att_bytes){ch.leaf, ch.leaf_len};
 	for (size_t i = 0; i < ch.n && i < CL_ATT_CABUNDLE_MAX; i++)
 		f.cabundle[f.ncabundle++] = (cl_att_bytes){ch.bundle + ch.off[i], ch.len[i]};
-	f.public_key = opt_bytes(op->att->has_public_key, op->att->public_key, op->att->public_key_len);
-	f.user_data = opt_bytes(op->att->has_user_data, op->att->user_data, op->att->user_data_len);
-	f.nonce = opt_bytes(op->att->has_nonce, op->att->nonce, op->att->nonce_len);
-	err = cl_att_build(&f, sign_cb, (void *)cl_agent_att_keys_of(a), &doc, &len);
-	if (err != CL_OK) {
-		cl_warn("attestation document not made enclave=%s err=\"%s\"", op->enclave, cl_error_detail());
-		res = failure(op, NULL, "attest: %s", cl_error_detail());
-		goto out;
-	}
+	f.public_key = opt_bytes(args->has_public_key, args->public_key, args->public_key_len);
+	f.user_data = opt_bytes(args->has_user_data, args->user_data, args->user_data_len);
+	f.nonce = opt_bytes(args->has_nonce, args->nonce, args->nonce_len);
+	err = cl_att_build(&f, sign_cb, (void *)cl_agent_att_keys_of(a), doc, len);
+	if (err != CL_OK)
+		cl_warn("attestation document not made enclave=%s err=\"%s\"", enclave, cl_error_detail());
+	cl_agent_att_chain_free(&ch);
+	return err;
+}
+
+json_t *cl_agent_att_op(void *ctx, const char *dir, const cl_agent_op *op)
+{
+	cl_agent_att *a = ctx;
+	uint8_t *doc = NULL;
+	size_t len = 0;
+	char *b64 = NULL;
+	json_t *res = NULL;
+	if (!op->att)
+		return failure(op, NULL, "%s", "attest: no arguments");
+	cl_err err = cl_agent_att_document(a, dir, op->enclave, op->att, &doc, &len);
+	if (err == CL_EUNAVAIL)
+		return failure(op, "no_certificate", "%s", "this host has no attestation certificate yet");
+	if (err == CL_ENOMEM)
+		return failure(op, NULL, "%s", "out of memory");
+	if (err == CL_ENOTFOUND)
+		return failure(op, NULL, "%s", cl_error_detail());
+	if (err != CL_OK)
+		return failure(op, NULL, "attest: %s", cl_error_detail());
 	if (cl_base64_encode(doc, len, &b64) != CL_OK ||
 	    !(res = json_pack("{s:s, s:b, s:s}", "op", op->op, "ok", 1, "data", b64)))
 		res = failure(op, NULL, "%s", "out of memory");
-out:
 	free(b64);
 	free(doc);
-	cl_agent_att_chain_free(&ch);
 	return res;
 }

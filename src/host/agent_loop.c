@@ -798,10 +798,11 @@ int cl_agent_run(cl_agent *ag)
 			goto out;
 		}
 		cl_info("firmware guard on dir=%s journaled_ops=%zu", ag->fw_dir, cl_agent_fwops_count(ag->fwops));
-		if (cl_agent_guest_start(ag) != CL_OK) {
-			fprintf(stderr, "error: cannot start the firmware guest interface: %s\n", cl_error_detail());
-			goto out;
-		}
+	}
+	/* Every enclave's /dev/cloister (nsm.sock; fw.sock with the guard). */
+	if (cl_agent_guest_start(ag) != CL_OK) {
+		fprintf(stderr, "error: cannot start the guest interface: %s\n", cl_error_detail());
+		goto out;
 	}
 	/* Probing forks and tries kernel features: once per start is enough
 	 * (what the host offers changes only with a restart). */
@@ -843,6 +844,7 @@ int cl_agent_run(cl_agent *ag)
 	}
 	if (ag->att) {
 		cl_agent_pool_set_attest(ag->pool, cl_agent_att_op, ag->att);
+		cl_agent_guest_nsm_ready(ag);
 		(void)cl_agent_att_step(ag->att, ag->http, ag->ident.host_id, NULL); /* failures: retried */
 	}
 	uint32_t delay = BACKOFF_MIN_MS;
