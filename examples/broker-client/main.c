@@ -9,7 +9,9 @@
  *   out  "sha384 HEX"         the SHA-384 of the unwrapped secret — never the
  *                             secret itself, which is wiped
  * and again from the top, each round with a new key pair. Errors are one
- * line "error <what>" and the round starts over.
+ * line "error <what>" and the round starts over; a "nonce" line where the
+ * wrapped secret was expected (the broker refused the document) starts a
+ * new round at once.
  *
  * Test aids (tests/integration/broker.sh drives every broker refusal
  * through this program): "nokey HEX" asks for a document without a public
@@ -27,14 +29,17 @@
 #define LINE_MAX_ 65536
 
 static char line[LINE_MAX_];
+static int pending; /* line holds the next round's first line */
 
 /* One answer line: "WORD rest\n". */
 static void say(const char *word, const char *rest)
 {
-	(void)cle_chan_write(word, strlen(word));
-	(void)cle_chan_write(" ", 1);
-	(void)cle_chan_write(rest, strlen(rest));
-	(void)cle_chan_write("\n", 1);
+	static char out[CLE_DOC_MAX * 2 + 64];
+	/* one write, composed first: rest may be cle_error_detail(), which the
+	 * next successful call (a write) clears */
+	int n = snprintf(out, sizeof(out), "%s %s\n", word, rest);
+	if (n > 0 && (size_t)n < sizeof(out))
+		(void)cle_chan_write(out, (size_t)n);
 }
 
 static int unhex(const char *s, uint8_t *out, size_t cap, size_t *n)
@@ -61,7 +66,9 @@ static int round_trip(void)
 	size_t n = 0, len = 0, plen = sizeof(pub), dlen = sizeof(doc), slen = sizeof(secret);
 	cle_keypair *kp = NULL;
 	int with_key;
-	if (cle_chan_read_line(line, sizeof(line), &len) != CLE_OK)
+	if (pending)
+		pending = 0; /* the line that cut the last round short starts this one */
+	else if (cle_chan_read_line(line, sizeof(line), &len) != CLE_OK)
 		return len == 0 && !line[0] ? 0 : (say("error", cle_error_detail()), 1);
 	with_key = strncmp(line, "nonce ", 6) == 0;
 	char *other = strchr(line + 6, ' ');
@@ -82,7 +89,15 @@ static int round_trip(void)
 	}
 	EVP_EncodeBlock((unsigned char *)b64, doc, (int)dlen);
 	say("document", b64);
-	if (cle_chan_read_line(line, sizeof(line), &len) != CLE_OK || strncmp(line, "wrapped ", 8) != 0) {
+	if (cle_chan_read_line(line, sizeof(line), &len) != CLE_OK) {
+		say("error", cle_error_detail());
+		goto out;
+	}
+	if (strncmp(line, "nonce ", 6) == 0 || strncmp(line, "nokey ", 6) == 0) {
+		pending = 1; /* the broker refused that document: a new round, a new key */
+		goto out;
+	}
+	if (strncmp(line, "wrapped ", 8) != 0) {
 		say("error", "expected \"wrapped BASE64\"");
 		goto out;
 	}
