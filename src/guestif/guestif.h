@@ -310,7 +310,8 @@ typedef struct cl_guestif_nsm_hooks {
 	cl_err (*attest)(void *ctx, const char *id, const cl_nsm_req *r, uint8_t **doc, size_t *len);
 	/* The 32-byte sealing key of enclave id for label (docs/guest-interface.md).
 	 * The caller wipes key. */
-	cl_err (*seal_key)(void *ctx, const char *id, const uint8_t *label, size_t n, uint8_t key[CL_NSM_KEY_LEN]);
+	cl_err (*seal_key)(void *ctx, const char *id, const char *tenant, const uint8_t *label, size_t n,
+			   uint8_t key[CL_NSM_KEY_LEN]);
 	void *ctx;
 } cl_guestif_nsm_hooks;
 
@@ -326,6 +327,10 @@ CL_MUST_CHECK cl_err cl_guestif_gate_new(fwg_host *h, const char *base, const cl
 /* Sets the secure module's hooks (copied; NULL = none: its requests are
  * answered unavailable). */
 void cl_guestif_set_nsm(cl_guestif *g, const cl_guestif_nsm_hooks *hooks);
+/* Records the tenant of served enclave id (the agent's desired set names
+ * it; PCR3 measured the same at launch). SEAL_KEY is answered unavailable
+ * until it is known. An unknown id or a bad tenant id is ignored. */
+void cl_guestif_set_tenant(cl_guestif *g, const char *id, const char *tenant);
 /* cl_guestif_gate_new with a guest interface process of its own: forked
  * here (cl_guestif_main, under CL_GUESTIF_UID when running as root),
  * stopped and reaped by cl_guestif_stop. For tests and tools. */
@@ -375,6 +380,8 @@ CL_MUST_CHECK cl_err cl_agent_guest_start(struct cl_agent *ag);
 /* Once the attestation state (ag->att) exists: the secure module's hooks
  * (until then its requests are answered unavailable). */
 void cl_agent_guest_nsm_ready(struct cl_agent *ag);
+/* The tenant of enclave id, from the desired set (for SEAL_KEY). */
+void cl_agent_guest_tenant(struct cl_agent *ag, const char *id, const char *tenant);
 /* Before a launch (or when adopting): serves enclave id and returns the
  * directory to put in cl_sandbox_spec.guest_dir (written to dir[n]); NULL
  * without a gate, or on failure (logged: the enclave then runs without

@@ -48,6 +48,7 @@ typedef struct gate_enclave {
 	int nsm_fd;    /* nsm.sock */
 	cl_guestif_bucket bucket;
 	cl_guestif_bucket nsm_bucket; /* secure-module requests */
+	char tenant[CL_GUESTIF_ID_MAX + 1]; /* "" until the agent names it */
 	uint64_t suppressed_pending; /* since the last report */
 	uint64_t report_due_ns;      /* 0 = nothing to report */
 	struct gate_enclave *next;
@@ -208,13 +209,14 @@ static cl_err decode_nsm_seal(cl_buf *req, void *out)
 /* A served enclave within its secure-module bucket; the hooks to use. The
  * bucket is the gate's, not the process's: a compromised process cannot ask
  * the key holder faster than the enclaves could. */
-static cl_err nsm_admit(cl_guestif *g, const char *id, cl_guestif_nsm_hooks *hooks)
+static cl_err nsm_admit(cl_guestif *g, const char *id, cl_guestif_nsm_hooks *hooks, char tenant[CL_GUESTIF_ID_MAX + 1])
 {
 	uint64_t now = cl_now_mono_ns();
 	pthread_mutex_lock(&g->mu);
 	gate_enclave *e = *find(g, id);
 	bool ok = e && cl_guestif_bucket_take(&e->nsm_bucket, now, g->o.nsm_rate, g->o.nsm_burst);
 	*hooks = g->nsm;
+	memcpy(tenant, e ? e->tenant : "", e ? sizeof(e->tenant) : 1);
 	pthread_mutex_unlock(&g->mu);
 	CL_ENSURE(e, CL_EPERM, "secure-module request for enclave %s, which is not served", id);
 	CL_ENSURE(ok, CL_ELIMIT, "enclave %s: secure-module requests over the rate", id);
@@ -228,7 +230,8 @@ static cl_err run_nsm_attest(void *ctx, const cl_ipc_peer *peer, const void *arg
 	cl_guestif_nsm_hooks hk;
 	uint8_t *doc = NULL;
 	size_t len = 0;
-	CL_GUARD(nsm_admit(g, q->enclave, &hk));
+	char tenant[CL_GUESTIF_ID_MAX + 1];
+	CL_GUARD(nsm_admit(g, q->enclave, &hk, tenant));
 	CL_ENSURE(hk.attest, CL_EUNAVAIL, "this host cannot attest");
 	cl_err err = hk.attest(hk.ctx, q->enclave, &q->req, &doc, &len);
 	if (err == CL_OK && (len == 0 || len > CL_NSM_ANSWER_MAX))
@@ -248,9 +251,11 @@ static cl_err run_nsm_seal(void *ctx, const cl_ipc_peer *peer, const void *args,
 	const cl_nsm_q *q = args;
 	cl_guestif_nsm_hooks hk;
 	uint8_t key[CL_NSM_KEY_LEN];
-	CL_GUARD(nsm_admit(g, q->enclave, &hk));
+	char tenant[CL_GUESTIF_ID_MAX + 1];
+	CL_GUARD(nsm_admit(g, q->enclave, &hk, tenant));
 	CL_ENSURE(hk.seal_key, CL_EUNAVAIL, "this host cannot seal");
-	cl_err err = hk.seal_key(hk.ctx, q->enclave, q->req.label, q->req.label_len, key);
+	CL_ENSURE(tenant[0], CL_EUNAVAIL, "enclave %s: its tenant is not known yet", q->enclave);
+	cl_err err = hk.seal_key(hk.ctx, q->enclave, tenant, q->req.label, q->req.label_len, key);
 	if (err == CL_OK)
 		err = cl_buf_put(ans, key, sizeof(key));
 	else
@@ -258,6 +263,17 @@ static cl_err run_nsm_seal(void *ctx, const cl_ipc_peer *peer, const void *args,
 			cl_error_detail());
 	explicit_bzero(key, sizeof(key));
 	return err;
+}
+
+void cl_guestif_set_tenant(cl_guestif *g, const char *id, const char *tenant)
+{
+	if (!g || !cl_guestif_id_valid(id) || !cl_guestif_id_valid(tenant))
+		return;
+	pthread_mutex_lock(&g->mu);
+	gate_enclave *e = *find(g, id);
+	if (e)
+		memcpy(e->tenant, tenant, strlen(tenant) + 1);
+	pthread_mutex_unlock(&g->mu);
 }
 
 void cl_guestif_set_nsm(cl_guestif *g, const cl_guestif_nsm_hooks *hooks)

@@ -22,6 +22,7 @@
 #include "guestif/guestif.h"
 #include "host/agent.h"
 #include "host/agent_attest.h"
+#include "host/agent_pcrs.h"
 #include "host/agent_privsep.h"
 
 static cl_err guest_base(const cl_agent *ag, char *out, size_t n)
@@ -66,11 +67,34 @@ static cl_err nsm_attest(void *ctx, const char *id, const cl_nsm_req *r, uint8_t
 	return err;
 }
 
+/* The secure module's SEAL_KEY: the key holder derives it from the host's
+ * sealing secret, the tenant, the enclave's PCR0..PCR3 (recorded at launch)
+ * and the label. */
+static cl_err nsm_seal(void *ctx, const char *id, const char *tenant, const uint8_t *label, size_t n,
+		       uint8_t key[CL_NSM_KEY_LEN])
+{
+	cl_agent *ag = ctx;
+	cl_pcrs pcrs;
+	uint8_t v[4 * 48];
+	CL_ENSURE(cl_agent_pcrs_load(ag->cfg.data, id, &pcrs) == CL_OK, CL_ENOTFOUND,
+		  "enclave %s: no measurements recorded at its launch", id);
+	_Static_assert(sizeof(pcrs.v[0]) == 48, "register size");
+	for (int i = 0; i < 4; i++)
+		memcpy(v + 48 * i, pcrs.v[i], 48);
+	return cl_agent_privsep_seal(ag->privsep, tenant, v, label, n, key);
+}
+
+void cl_agent_guest_tenant(cl_agent *ag, const char *id, const char *tenant)
+{
+	if (ag->guestif && tenant && tenant[0])
+		cl_guestif_set_tenant(ag->guestif, id, tenant);
+}
+
 void cl_agent_guest_nsm_ready(cl_agent *ag)
 {
 	if (!ag->guestif)
 		return;
-	cl_guestif_nsm_hooks hk = {.attest = nsm_attest, .ctx = ag};
+	cl_guestif_nsm_hooks hk = {.attest = nsm_attest, .seal_key = nsm_seal, .ctx = ag};
 	cl_guestif_set_nsm(ag->guestif, &hk);
 }
 

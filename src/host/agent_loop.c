@@ -352,6 +352,7 @@ static void launch(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_desi
 	char guest_dir[PATH_MAX];
 	memset(&info, 0, sizeof(info));
 	const char *gdir = cl_agent_guest_add(ag, d->id, guest_dir, sizeof(guest_dir));
+	cl_agent_guest_tenant(ag, d->id, d->tenant);
 	cl_agent_crit_enter();
 	err = cl_sandbox_launch_guest(ag->self_exe, ag->cfg.data, &spec, gdir, &info);
 	cl_agent_crit_leave();
@@ -473,6 +474,9 @@ static bool reconcile_and_apply(cl_agent *ag, const cl_agent_answer *ans)
 			changed |= apply(ag, ans, act, nact, &acts[i]);
 		}
 	}
+	/* The secure module seals with each enclave's tenant (launched or adopted). */
+	for (size_t i = 0; i < ans->ndesired; i++)
+		cl_agent_guest_tenant(ag, ans->desired[i].id, ans->desired[i].tenant);
 	free(failed);
 	free(acts);
 	free(act);

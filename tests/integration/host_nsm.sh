@@ -124,4 +124,76 @@ base64 -d <<<"${ANS#ATTEST ok }" >"$WORK/doc-b.cbor"
 python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["module_id"] == sys.argv[2], j' \
 	"$WORK/vb.json" "$B" || fail "b's document names another enclave: $(cat "$WORK/vb.json")"
 
+# ---- SEAL_KEY: bound to the host, the tenant, the image and the label ----
+sealkey() { # sealkey ID LABEL: sets KEY
+	ask "$1" "SEALKEY $2"
+	[[ "$ANS" == "SEALKEY ok "* ]] || fail "SEALKEY $2 in $1: $ANS"
+	KEY=${ANS#SEALKEY ok }
+	[ ${#KEY} = 64 ] || fail "a sealing key of ${#KEY} hex digits"
+}
+sealkey "$A" l1; KA1=$KEY
+sealkey "$A" l1; [ "$KEY" = "$KA1" ] || fail "the same label gave another key"
+sealkey "$A" l2; [ "$KEY" != "$KA1" ] || fail "another label gave the same key"
+sealkey "$B" l1; KB1=$KEY
+[ "$KB1" != "$KA1" ] || fail "another enclave (name b: another PCR3) got a's key"
+grep -q "generated the host's sealing secret" "$WORK/host.err" || fail "the key holder did not log the secret's creation"
+KF=$(find "$HDATA/keys" -name 'seal.key')
+[ -n "$KF" ] && [ "$(stat -c %a "$KF")" = 600 ] || fail "the sealing secret is not a 0600 file in the key directory"
+grep -qi "$KA1" "$WORK/host.err" && fail "a sealing key is in the agent's log"
+# seal / unseal inside
+ask "$A" "SEAL l1 $(printf 'sealed by a' | xxd -p)"
+[[ "$ANS" == "SEAL ok "* ]] || fail "SEAL: $ANS"
+BLOB=${ANS#SEAL ok }
+ask "$A" "UNSEAL l1 $BLOB"
+[ "$ANS" = "UNSEAL ok $(printf 'sealed by a' | xxd -p)" ] || fail "UNSEAL: $ANS"
+ask "$A" "UNSEAL l2 $BLOB"
+[[ "$ANS" == "UNSEAL error 6 "* ]] || fail "unsealed under another label: $ANS"
+ask "$B" "UNSEAL l1 $BLOB"
+[[ "$ANS" == "UNSEAL error 6 "* ]] || fail "another enclave unsealed a's blob: $ANS"
+# the same image, tenant and name again (a destroyed enclave re-created): the same key
+enclave_destroy "$A"
+wait_for 60 "enclave a destroyed" enclave_is "$A" absent
+enclave_create a
+A2=$ENC
+wait_for 60 "enclave a again running" enclave_is "$A2" running
+sealkey "$A2" l1
+[ "$KEY" = "$KA1" ] || fail "the re-created enclave (same image, tenant, name) got another key"
+ask "$A2" "UNSEAL l1 $BLOB"
+[ "$ANS" = "UNSEAL ok $(printf 'sealed by a' | xxd -p)" ] || fail "the re-created enclave cannot unseal: $ANS"
+# ---- the secure module's rate: per enclave, at the gate ----
+ask "$B" "BURST 60"
+LIM=$(sed -n 's/.*limited=\([0-9]*\).*/\1/p' <<<"$ANS")
+OTH=$(sed -n 's/.*other=\([0-9]*\).*/\1/p' <<<"$ANS")
+[ "${LIM:-0}" -ge 1 ] && [ "$OTH" = 0 ] || fail "60 requests at once were not limited: $ANS"
+sealkey "$A2" l1 # another enclave's bucket is its own
+[ "$KEY" = "$KA1" ] || fail "a's key after b's burst"
+
+enclave_destroy "$A2"
+wait_for 60 "enclave a destroyed again" enclave_is "$A2" absent
+# another image (another PCR0), same tenant and name
+image_upload_app nsmprobe nsm-other
+enclave_create a
+A3=$ENC
+wait_for 60 "enclave a (other image) running" enclave_is "$A3" running
+sealkey "$A3" l1
+[ "$KEY" != "$KA1" ] || fail "another image got the same key"
+enclave_destroy "$A3"
+wait_for 60 "enclave a (other image) destroyed" enclave_is "$A3" absent
+# another tenant, the same image bytes and name
+json POST /v1/tenants '{"name":"other"}'
+[ "$STATUS" = 201 ] || fail "tenant: $STATUS $BODY"
+json POST /v1/tokens "{\"tenant_id\":\"$(jget 'j["id"]')\",\"name\":\"o\"}"
+[ "$STATUS" = 201 ] || fail "token: $STATUS $BODY"
+REQ_TOKEN=$(jget 'j["token"]')
+image_upload_app nsmprobe nsm
+enclave_create a
+A4=$ENC
+wait_for 60 "the other tenant's enclave running" enclave_is "$A4" running
+sealkey "$A4" l1
+[ "$KEY" != "$KA1" ] || fail "another tenant got the same key"
+ask "$A4" "UNSEAL l1 $BLOB"
+[[ "$ANS" == "UNSEAL error 6 "* ]] || fail "another tenant unsealed: $ANS"
+enclave_destroy "$A4"
+unset REQ_TOKEN
+
 echo "host_nsm: ok"
