@@ -201,7 +201,7 @@ static cl_err run_sign(void *ctx, const cl_ipc_peer *peer, const void *args, cl_
 	kh_slot *s;
 	CL_GUARD(allowed(c, policy[a->s.purpose].use, "use", a->s.slot));
 	CL_ENSURE(a->s.purpose == CL_KH_PURPOSE_SIGN_DOCUMENT || a->s.purpose == CL_KH_PURPOSE_SIGN_HANDSHAKE, CL_EPERM,
-		  "%s is a %s key, not for signing", a->s.slot, cl_kh_purpose_name(a->s.purpose));
+		  "%s is not a signing key (%s)", a->s.slot, cl_kh_purpose_name(a->s.purpose));
 	/* A document digest is SHA-384; a TLS 1.2 handshake may also hash with
 	 * SHA-256 or SHA-512 (TLS 1.3 with P-384: SHA-384 only). */
 	if (a->s.purpose == CL_KH_PURPOSE_SIGN_DOCUMENT)
