@@ -144,6 +144,20 @@ grep -q "generated the host's sealing secret" "$WORK/host.err" || fail "the key 
 KF=$(find "$HDATA/keys" -name 'seal.key')
 [ -n "$KF" ] && [ "$(stat -c %a "$KF")" = 600 ] || fail "the sealing secret is not a 0600 file in the key directory"
 grep -qi "$KA1" "$WORK/host.err" && fail "a sealing key is in the agent's log"
+# the derivation, recomputed from the secret's file (readable here: the test is root) with
+# the tenant and registers the control plane shows: HKDF-SHA384 as documented
+req GET "/v1/enclaves/$A"
+TEN=$(jget 'j["tenant_id"]') PCRS=$(jget '"".join(j["pcrs"].get(str(i), "0" * 96) for i in range(4))')
+python3 - "$KF" "$TEN" "$PCRS" l1 "$KA1" <<'PY' || fail "the sealing key is not HKDF-SHA384(secret, cloister-seal/1 0 tenant 0 PCR0..3 label)"
+import sys
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+key = serialization.load_pem_private_key(open(sys.argv[1], "rb").read(), None)
+ikm = key.private_numbers().private_value.to_bytes(48, "big")
+info = b"cloister-seal/1\0" + sys.argv[2].encode() + b"\0" + bytes.fromhex(sys.argv[3]) + sys.argv[4].encode()
+got = HKDF(algorithm=hashes.SHA384(), length=32, salt=bytes(48), info=info).derive(ikm)
+sys.exit(0 if got.hex() == sys.argv[5] else 1)
+PY
 # seal / unseal inside
 ask "$A" "SEAL l1 $(printf 'sealed by a' | xxd -p)"
 [[ "$ANS" == "SEAL ok "* ]] || fail "SEAL: $ANS"
