@@ -125,7 +125,8 @@ static void cmd_seal(char *args, int open)
 
 static void cmd_burst(const char *arg)
 {
-	int n = atoi(arg), ok = 0, limited = 0, other = 0;
+	long n = strtol(arg, NULL, 10);
+	int ok = 0, limited = 0, other = 0;
 	uint8_t k[CLE_SEAL_KEY_LEN];
 	for (int i = 0; i < n && i < 1000; i++) {
 		cle_err e = cle_seal_key("burst", k);
@@ -147,7 +148,7 @@ static int connect_to(const char *path)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	strcpy(sa.sun_path, path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (fd < 0)
 		return -1;
