@@ -50,6 +50,19 @@ FW_VERIFY_LIB  := $(BUILD)/lib/libcloister-fw.a
 FW_VERIFY_CFLAGS := -std=c11 $(OPT) $(WARN) -Isrc/fw -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE \
 	$(SANFLAGS) $(CFLAGS)
 
+# libcloister-enclave: the in-enclave SDK (include/cloister/enclave.h,
+# src/sdk/, docs/sdk.md) with the few common files it needs (the broker's
+# wrap format and its buffer/error helpers) compiled in, so an application
+# links only it and libcrypto. Never sanitized: it goes into static enclave
+# programs (an enclave root has no libc), in build/ and build-san/ alike.
+SDK_SRCS := $(wildcard src/sdk/*.c) src/common/wrap.c src/common/buf.c src/common/err.c src/common/util.c
+SDK_OBJS := $(patsubst src/%.c,$(BUILD)/obj-sdk/%.o,$(SDK_SRCS))
+SDK_LIB  := $(BUILD)/lib/libcloister-enclave.a
+SDK_CFLAGS := -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -Isrc -Iinclude -fstack-protector-strong -D_FORTIFY_SOURCE=2 \
+	-fPIE $(PKG_CFLAGS) $(filter-out -fsanitize%,$(CFLAGS))
+# Examples built with the SDK (the rest use libc only).
+SDK_EXAMPLES := $(patsubst examples/%/main.c,$(BUILD)/examples/%,$(shell grep -l 'cloister/enclave.h' examples/*/main.c 2>/dev/null))
+
 # Components built as libraries. Order matters for static linking.
 COMPONENTS := control host guestif fwguard sandbox cli image keyholder fw attest common
 define component_objs
@@ -71,7 +84,7 @@ TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRCS))
 
 .PHONY: all deps demo check test fuzz bench clean format
-all: $(PROGRAMS) $(INIT) $(EXAMPLES) $(UNIT_BINS) $(FUZZ_BINS) $(BENCH_BINS) $(TOOL_BINS)
+all: $(PROGRAMS) $(INIT) $(SDK_LIB) $(EXAMPLES) $(UNIT_BINS) $(FUZZ_BINS) $(BENCH_BINS) $(TOOL_BINS)
 
 deps:
 	@./scripts/install-deps.sh
@@ -165,7 +178,26 @@ $(INIT): $(INIT_SRCS) $(wildcard src/init/*.h) src/common/frame.h src/common/bun
 	$(Q)$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -Isrc -I$(BUILD)/gen -ffile-prefix-map=$(CURDIR)=. \
 		-static -s -Wl,--build-id=sha1 -o $@ $(INIT_SRCS) -lcrypto -lpthread
 
-# Example applications are static too: an enclave root has no libc.
+$(BUILD)/obj-sdk/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	@echo '  CC      $< (libcloister-enclave)'
+	$(Q)$(CC) $(SDK_CFLAGS) -MMD -MP -c $< -o $@
+
+$(SDK_LIB): $(SDK_OBJS) Makefile
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	@echo '  AR      $@'
+	$(Q)ar rcs $@ $(filter %.o,$^)
+
+# Example applications are static too: an enclave root has no libc. Those
+# that use the SDK link it and libcrypto statically.
+$(SDK_EXAMPLES): $(BUILD)/examples/%: examples/%/main.c $(SDK_LIB) include/cloister/enclave.h
+	@mkdir -p $(dir $@)
+	@echo '  LD      $@ (with libcloister-enclave)'
+	$(Q)rm -f $@; $(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -Iinclude -static -o $@ $< $(SDK_LIB) -lcrypto -lpthread 2>&1 | \
+		{ grep -v -e 'statically linked applications requires at runtime' -e 'in function' >&2 || true; }; \
+		test -x $@
+
 $(BUILD)/examples/%: examples/%/main.c
 	@mkdir -p $(dir $@)
 	@echo '  LD      $@'
@@ -211,4 +243,4 @@ clean:
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/obj-sdk -name '*.d' 2>/dev/null)

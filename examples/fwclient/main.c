@@ -11,7 +11,7 @@
  *     CLOSE                       closes the connection: "CLOSE ok"
  *     TOUCH                       tries to create /dev/cloister/probe-file:
  *                                 "TOUCH error=<errno name>" or "TOUCH created"
- *     LS                          "LS name..." of /dev/cloister
+ *     LS                          "LS name..." of /dev/cloister, sorted
  *     MOUNT                       "MOUNT <options>" of /dev/cloister's mount
  *                                 (from /proc/self/mountinfo) or "MOUNT none"
  *
@@ -151,12 +151,17 @@ static void cmd_ls(void)
 		fflush(stdout);
 		return;
 	}
-	printf("LS");
+	char names[16][256];
+	int n = 0;
 	struct dirent *de;
-	while ((de = readdir(d)))
+	while ((de = readdir(d)) && n < 16)
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			printf(" %s", de->d_name);
+			snprintf(names[n++], sizeof(names[0]), "%.255s", de->d_name);
 	closedir(d);
+	qsort(names, (size_t)n, sizeof(names[0]), (int (*)(const void *, const void *))strcmp);
+	printf("LS");
+	for (int i = 0; i < n; i++)
+		printf(" %s", names[i]);
 	printf("\n");
 	fflush(stdout);
 }

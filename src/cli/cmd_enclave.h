@@ -22,10 +22,6 @@ int cl_enclave_recv(int argc, char **argv);
 int cl_enclave_logs(int argc, char **argv);
 int cl_enclave_attest(int argc, char **argv);  /* cmd_enclave_attest.c */
 int cl_enclave_measure(int argc, char **argv); /* cmd_enclave_attest.c */
-/* The DER SubjectPublicKeyInfo of the PEM public (or private) key in path,
- * base64, into *b64 (malloc'd, the caller frees). CL_EINVAL if the file
- * holds no such key; a read error as it is. */
-CL_MUST_CHECK cl_err cl_cli_pubkey_file_b64(const char *path, char **b64);
 
 int cl_enclave_provision(int argc, char **argv); /* cmd_enclave_provision.c */
 

@@ -4,11 +4,7 @@
  * host measured the running enclave's code into PCR5
  * (POST /v1/enclaves/{id}/measure). Verifying either is `cloister attest
  * verify` (cmd_attest.c). */
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -17,13 +13,10 @@
 #include "common/util.h"
 
 #define NONCE_MAX 512     /* bytes, as the control plane caps them */
-#define USER_DATA_MAX 512
-#define PUBKEY_MAX 1024 /* bytes, as the control plane caps them */
 #define DOC_MAX (64u * 1024)
 
 static const char attest_usage[] =
-	"usage: cloister enclave attest ID [--nonce HEX] [--user-data B64]\n"
-	"                               [--public-key B64 | --public-key-file PEM] [--out FILE] [--json]\n"
+	"usage: cloister enclave attest ID [--nonce HEX] [--out FILE] [--json]\n"
 	"\n"
 	"Asks the enclave's host for an attestation document: a COSE_Sign1 laid out\n"
 	"like an AWS Nitro Enclaves document (docs/attestation.md), signed by the\n"
@@ -32,19 +25,16 @@ static const char attest_usage[] =
 	"access key (--access-key) for the action `attest`.\n"
 	"\n"
 	"  --nonce HEX        a fresh nonce (1..512 bytes as hex) the document carries\n"
-	"  --user-data B64    up to 512 bytes (base64) the document carries\n"
-	"  --public-key B64   up to 1024 bytes (base64) the document carries as public_key\n"
-	"  --public-key-file PEM\n"
-	"                     a PEM public (or private) key: the document carries its\n"
-	"                     DER SubjectPublicKeyInfo as public_key\n"
 	"  -o, --out FILE     write the raw document (CBOR) to FILE\n"
 	"  --json             print {\"document\": base64}\n"
 	"\n"
-	"Without --out the document is printed as {\"document\": base64}. Check it with\n"
-	"`cloister attest verify FILE --root root.pem --nonce HEX`.\n";
+	"A document's public_key and user_data are chosen only by the enclave itself\n"
+	"(its /dev/cloister/nsm.sock, libcloister-enclave: docs/sdk.md), never from\n"
+	"outside. Without --out the document is printed as {\"document\": base64}.\n"
+	"Check it with `cloister attest verify FILE --root root.pem --nonce HEX`.\n";
 
 static const char measure_usage[] =
-	"usage: cloister enclave measure ID [--nonce HEX] [--user-data B64] [--out FILE] [--json]\n"
+	"usage: cloister enclave measure ID [--nonce HEX] [--out FILE] [--json]\n"
 	"\n"
 	"Has the enclave's host measure the running enclave: it pauses it (at most\n"
 	"10 s), hashes the executable mappings of every process in it, resumes it,\n"
@@ -55,47 +45,14 @@ static const char measure_usage[] =
 	"(--access-key) unless the enclave's policy allows `measure`.\n"
 	"\n"
 	"  --nonce HEX        a fresh nonce (1..512 bytes as hex) the document carries\n"
-	"  --user-data B64    up to 512 bytes (base64) the document carries\n"
 	"  -o, --out FILE     write the raw document (CBOR) to FILE\n"
 	"  --json             print {\"document\": base64}\n"
 	"\n"
 	"Without --out the document is printed as {\"document\": base64}. Check it with\n"
 	"`cloister attest verify FILE --root root.pem --nonce HEX --pcr 5=HEX`.\n";
 
-cl_err cl_cli_pubkey_file_b64(const char *path, char **b64)
-{
-	cl_buf f;
-	BIO *b = NULL;
-	EVP_PKEY *k = NULL;
-	unsigned char *der = NULL;
-	int n = 0;
-	cl_err err;
-	*b64 = NULL;
-	cl_buf_init(&f, 64 * 1024);
-	CL_GUARD_OUT(err, cl_file_read(path, 64 * 1024, &f));
-	if ((b = BIO_new_mem_buf(f.data, (int)f.len)))
-		k = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
-	if (!k && b && BIO_reset(b) == 1)
-		k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
-	if (!k || (n = i2d_PUBKEY(k, &der)) <= 0 || n > PUBKEY_MAX) {
-		err = cl_errorf(CL_EINVAL, "%s: not a PEM public or private key (of at most %d bytes DER)", path,
-				PUBKEY_MAX);
-		goto out;
-	}
-	err = cl_base64_encode(der, (size_t)n, b64);
-out:
-	OPENSSL_free(der);
-	EVP_PKEY_free(k);
-	BIO_free(b);
-	ERR_clear_error();
-	if (f.data)
-		explicit_bzero(f.data, f.len);
-	cl_buf_free(&f);
-	return err;
-}
-
 /* Checks the options as the control plane would, before anything is sent. */
-static cl_err check(const char *nonce, const char *user_data)
+static cl_err check(const char *nonce)
 {
 	if (nonce) {
 		size_t n = strlen(nonce);
@@ -107,27 +64,15 @@ static cl_err check(const char *nonce, const char *user_data)
 		}
 		CL_ENSURE(hex, CL_EINVAL, "--nonce must be hex of 1..%d bytes", NONCE_MAX);
 	}
-	if (user_data) {
-		cl_buf b;
-		cl_buf_init(&b, USER_DATA_MAX);
-		cl_err e = cl_base64_decode(user_data, &b);
-		cl_buf_free(&b);
-		CL_ENSURE(e == CL_OK, CL_EINVAL, "--user-data must be base64 of at most %d bytes", USER_DATA_MAX);
-	}
 	return CL_OK;
 }
 
 /* `enclave NAME`: POST /v1/enclaves/{id}/VERB, the document to --out or stdout. */
 static int doc_cmd(int argc, char **argv, const char *name, const char *verb, const char *usage)
 {
-	const char *nonce = NULL, *user_data = NULL, *out = NULL, *public_key_file = NULL;
-	const char *public_key_arg = NULL;
-	char *public_key = NULL;
+	const char *nonce = NULL, *out = NULL;
 	const cl_cli_option opts[] = {
-		{"public-key", CL_OPT_VALUE, .value = &public_key_arg},
-		{"public-key-file", CL_OPT_VALUE, .value = &public_key_file},
 		{"nonce", CL_OPT_VALUE, .value = &nonce},
-		{"user-data", CL_OPT_VALUE, .value = &user_data},
 		{"out", CL_OPT_VALUE, .value = &out, .short_name = 'o'},
 		{0},
 	};
@@ -140,23 +85,15 @@ static int doc_cmd(int argc, char **argv, const char *name, const char *verb, co
 		return cl_cli_usage("enclave %s: missing enclave ID", name);
 	if (!cl_cli_valid_id(pos[0]))
 		return cl_cli_usage("enclave %s: invalid enclave ID '%s'", name, pos[0]);
-	cl_err err = check(nonce, user_data);
+	cl_err err = check(nonce);
 	if (err != CL_OK)
 		return cl_cli_fail_usage(err);
-	if (public_key_arg && public_key_file)
-		return cl_cli_usage("enclave %s: give at most one of --public-key and --public-key-file", name);
-	if (public_key_file && (err = cl_cli_pubkey_file_b64(public_key_file, &public_key)) != CL_OK)
-		return cl_cli_fail(err);
-	if (public_key_arg && !(public_key = strdup(public_key_arg)))
-		return cl_cli_fail(CL_ENOMEM);
 	cl_cli_conn *c = NULL;
 	json_t *req = json_object(), *resp = NULL;
 	char path[256];
 	cl_buf doc;
 	cl_buf_init(&doc, DOC_MAX);
-	if (!req || (nonce && json_object_set_new(req, "nonce", json_string(nonce)) != 0) ||
-	    (user_data && json_object_set_new(req, "user_data", json_string(user_data)) != 0) ||
-	    (public_key && json_object_set_new(req, "public_key", json_string(public_key)) != 0)) {
+	if (!req || (nonce && json_object_set_new(req, "nonce", json_string(nonce)) != 0)) {
 		err = CL_ENOMEM;
 		goto out;
 	}
@@ -181,7 +118,6 @@ static int doc_cmd(int argc, char **argv, const char *name, const char *verb, co
 		cl_cli_print_json(resp);
 	}
 out:
-	free(public_key);
 	cl_buf_free(&doc);
 	json_decref(req);
 	json_decref(resp);

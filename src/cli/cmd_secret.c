@@ -1,10 +1,8 @@
 /* cmd_secret.c — `cloister secret put|policy|list|rm|events|release`: the
- * key broker (docs/broker.md, docs/cli/secret.md). `release` stands in for
- * the in-enclave SDK (which comes later): it asks for a challenge, has the
- * enclave's host attest with that nonce and the given key's public part,
- * presents the document and unwraps the answer with the private key. */
-#include <openssl/err.h>
-#include <openssl/pem.h>
+ * key broker (docs/broker.md, docs/cli/secret.md). `release` is the outside
+ * half of a release: a challenge, then presenting the document the enclave
+ * made (with its own key, through libcloister-enclave) and handing back the
+ * wrapped secret, which only the enclave can open. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +33,7 @@ static const char secret_verbs[] = "usage: cloister secret VERB ...\n"
 				   "  list     the tenant's secrets (never values)\n"
 				   "  rm       delete a secret\n"
 				   "  events   a secret's audit trail (changes, releases, refusals)\n"
-				   "  release  test helper: challenge, attest, release, unwrap\n";
+				   "  release  a challenge, or present an enclave's document for the wrapped secret\n";
 
 static const char put_usage[] =
 	"usage: cloister secret put NAME --enclave ID --value-file FILE --pcr N=HEX... [--json]\n"
@@ -63,17 +61,18 @@ static const char events_usage[] = "usage: cloister secret events NAME [--json]\
 				   "(with the reason code).\n";
 
 static const char release_usage[] =
-	"usage: cloister secret release NAME --key KEY.pem [--public-key-file PEM] [--out FILE] [--json]\n"
+	"usage: cloister secret release NAME --challenge [--json]\n"
+	"       cloister secret release NAME --document FILE [--out FILE] [--json]\n"
 	"\n"
-	"A test helper standing in for the in-enclave SDK: asks the broker for a\n"
-	"challenge, has the enclave's host attest with that nonce and the public part\n"
-	"of KEY.pem (a P-384 private key), presents the document, and unwraps the\n"
-	"answer with KEY.pem. The secret goes to FILE (mode 0600), else to stdout.\n"
+	"The two steps of a release from outside the enclave; the secret itself is\n"
+	"unwrapped only inside it (libcloister-enclave, docs/sdk.md):\n"
 	"\n"
-	"  --key KEY.pem          the P-384 private key that unwraps\n"
-	"  --public-key-file PEM  put this public key in the document instead (tests:\n"
-	"                         the unwrap then fails)\n"
-	"  -o, --out FILE         write the secret to FILE\n";
+	"  --challenge        ask the broker for a fresh nonce: printed as hex (with\n"
+	"                     --json: {\"nonce\", \"enclave\", \"expires_at\"}); hand it\n"
+	"                     to the enclave, which attests with it and its own key\n"
+	"  --document FILE    present the enclave's document (raw CBOR); the wrapped\n"
+	"                     secret is printed as base64 (hand it to the enclave)\n"
+	"  -o, --out FILE     with --document: write the wrapped secret (raw) to FILE\n";
 
 /* {"pcrs": {"N": "HEX", ...}} from N=HEX arguments. */
 static cl_err policy_json(const char *const *pcr, size_t n, json_t **out)
@@ -310,101 +309,91 @@ out:
 	return cl_cli_fail(err);
 }
 
-static cl_err load_private(const char *path, EVP_PKEY **k)
+/* --challenge: a fresh nonce for NAME's enclave. */
+static cl_err do_challenge(cl_cli_conn *c, const char *name)
 {
-	cl_buf f;
-	BIO *b = NULL;
+	char path[256];
+	json_t *body = json_object(), *chal = NULL;
 	cl_err err;
-	*k = NULL;
-	cl_buf_init(&f, 64 * 1024);
-	CL_GUARD_OUT(err, cl_file_read(path, 64 * 1024, &f));
-	if ((b = BIO_new_mem_buf(f.data, (int)f.len)))
-		*k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
-	if (!*k)
-		err = cl_errorf(CL_EINVAL, "%s: not a PEM private key", path);
+	ENSURE_OUT(err, body, CL_ENOMEM, "out of memory");
+	snprintf(path, sizeof(path), "/v1/secrets/%s/challenge", name);
+	CL_GUARD_OUT(err, cl_cli_call(c, "POST", path, body, &chal, NULL));
+	const char *nonce = json_string_value(json_object_get(chal, "nonce"));
+	ENSURE_OUT(err, nonce, CL_EPROTO, "the server's challenge holds no nonce");
+	if (cl_cli_global()->json)
+		cl_cli_print_json(chal);
+	else
+		printf("%s\n", nonce);
 out:
-	BIO_free(b);
-	ERR_clear_error();
-	if (f.data)
-		explicit_bzero(f.data, f.len);
-	cl_buf_free(&f);
+	json_decref(body);
+	json_decref(chal);
+	return err;
+}
+
+/* --document: present it; the wrapped secret to out_file (raw) or stdout (base64). */
+static cl_err do_release(cl_cli_conn *c, const char *name, const char *doc_file, const char *out_file)
+{
+	char path[256], *b64 = NULL;
+	json_t *body = NULL, *rel = NULL;
+	cl_buf doc, w;
+	cl_err err;
+	cl_buf_init(&doc, 64 * 1024);
+	cl_buf_init(&w, VALUE_MAX + CL_WRAP_OVERHEAD + 64);
+	CL_GUARD_OUT(err, cl_file_read(doc_file, 64 * 1024, &doc));
+	CL_GUARD_OUT(err, cl_base64_encode(doc.data, doc.len, &b64));
+	ENSURE_OUT(err, (body = json_pack("{s:s}", "document", b64)), CL_ENOMEM, "out of memory");
+	snprintf(path, sizeof(path), "/v1/secrets/%s/release", name);
+	CL_GUARD_OUT(err, cl_cli_call(c, "POST", path, body, &rel, NULL));
+	const char *wb = json_string_value(json_object_get(rel, "wrapped"));
+	ENSURE_OUT(err, wb && cl_base64_decode(wb, &w) == CL_OK, CL_EPROTO, "the server's answer holds no wrapped secret");
+	if (out_file) {
+		CL_GUARD_OUT(err, cl_file_write_atomic(out_file, w.data, w.len, 0600));
+		if (cl_cli_global()->json) {
+			json_t *o = json_pack("{s:s,s:I}", "file", out_file, "bytes", (json_int_t)w.len);
+			cl_cli_print_json(o);
+			json_decref(o);
+		} else {
+			fprintf(stderr, "wrote %s (%zu bytes)\n", out_file, w.len);
+		}
+	} else if (cl_cli_global()->json) {
+		cl_cli_print_json(rel);
+	} else {
+		printf("%s\n", wb);
+	}
+out:
+	free(b64);
+	json_decref(body);
+	json_decref(rel);
+	cl_buf_free(&doc);
+	cl_buf_free(&w);
 	return err;
 }
 
 static int release(int argc, char **argv)
 {
-	const char *key = NULL, *pub = NULL, *out_file = NULL;
+	const char *doc = NULL, *out_file = NULL;
+	bool challenge = false;
 	const cl_cli_option opts[] = {
-		{"key", CL_OPT_VALUE, .value = &key},
-		{"public-key-file", CL_OPT_VALUE, .value = &pub},
+		{"challenge", CL_OPT_FLAG, .flag = &challenge},
+		{"document", CL_OPT_VALUE, .value = &doc},
 		{"out", CL_OPT_VALUE, .value = &out_file, .short_name = 'o'},
 		{0},
 	};
 	const char *pos[1];
 	size_t npos;
 	int rc;
-	char path[256];
 	if (cl_cli_parse_or_help(argc, argv, opts, pos, 1, &npos, release_usage, &rc))
 		return rc;
 	if (npos != 1 || !cl_cli_valid_id(pos[0]))
 		return cl_cli_usage("secret release: missing or invalid NAME");
-	if (!key)
-		return cl_cli_usage("secret release: --key KEY.pem is required");
-	EVP_PKEY *k = NULL;
+	if (challenge == (doc != NULL))
+		return cl_cli_usage("secret release: give exactly one of --challenge and --document FILE");
+	if (challenge && out_file)
+		return cl_cli_usage("secret release: --out goes with --document");
 	cl_cli_conn *c = NULL;
-	json_t *chal = NULL, *att = NULL, *doc = NULL, *body = NULL, *rel = NULL;
-	char *pk_b64 = NULL;
-	cl_buf w, plain;
-	cl_buf_init(&w, VALUE_MAX + CL_WRAP_OVERHEAD + 64);
-	cl_buf_init(&plain, VALUE_MAX + 64);
-	cl_err err;
-	CL_GUARD_OUT(err, load_private(key, &k));
-	CL_GUARD_OUT(err, cl_cli_pubkey_file_b64(pub ? pub : key, &pk_b64));
-	CL_GUARD_OUT(err, cl_cli_connect(&c));
-	snprintf(path, sizeof(path), "/v1/secrets/%s/challenge", pos[0]);
-	ENSURE_OUT(err, (body = json_object()), CL_ENOMEM, "out of memory");
-	CL_GUARD_OUT(err, cl_cli_call(c, "POST", path, body, &chal, NULL));
-	const char *nonce = json_string_value(json_object_get(chal, "nonce"));
-	const char *enclave = json_string_value(json_object_get(chal, "enclave"));
-	ENSURE_OUT(err, nonce && enclave && cl_cli_valid_id(enclave), CL_EPROTO,
-		      "the server's challenge holds no nonce or enclave");
-	snprintf(path, sizeof(path), "/v1/enclaves/%s/attestation", enclave);
-	ENSURE_OUT(err, (att = json_pack("{s:s,s:s}", "nonce", nonce, "public_key", pk_b64)), CL_ENOMEM,
-		      "out of memory");
-	CL_GUARD_OUT(err, cl_cli_call(c, "POST", path, att, &doc, NULL));
-	const char *d = json_string_value(json_object_get(doc, "document"));
-	ENSURE_OUT(err, d, CL_EPROTO, "the server's answer holds no document");
-	json_decref(body);
-	ENSURE_OUT(err, (body = json_pack("{s:s}", "document", d)), CL_ENOMEM, "out of memory");
-	snprintf(path, sizeof(path), "/v1/secrets/%s/release", pos[0]);
-	CL_GUARD_OUT(err, cl_cli_call(c, "POST", path, body, &rel, NULL));
-	const char *wb = json_string_value(json_object_get(rel, "wrapped"));
-	ENSURE_OUT(err, wb && cl_base64_decode(wb, &w) == CL_OK, CL_EPROTO, "the server's answer holds no wrapped secret");
-	CL_GUARD_OUT(err, cl_wrap_open(k, w.data, w.len, &plain));
-	if (out_file) {
-		CL_GUARD_OUT(err, cl_file_write_atomic(out_file, plain.data, plain.len, 0600));
-		if (cl_cli_global()->json) {
-			json_t *o = json_pack("{s:s,s:I}", "file", out_file, "bytes", (json_int_t)plain.len);
-			cl_cli_print_json(o);
-			json_decref(o);
-		} else {
-			fprintf(stderr, "wrote %s (%zu bytes)\n", out_file, plain.len);
-		}
-	} else if (plain.len && fwrite(plain.data, 1, plain.len, stdout) != plain.len) {
-		err = cl_errorf(CL_EIO, "cannot write the secret to stdout");
-	}
-out:
-	if (plain.data)
-		explicit_bzero(plain.data, plain.len);
-	cl_buf_free(&plain);
-	cl_buf_free(&w);
-	free(pk_b64);
-	EVP_PKEY_free(k);
-	json_decref(chal);
-	json_decref(att);
-	json_decref(doc);
-	json_decref(body);
-	json_decref(rel);
+	cl_err err = cl_cli_connect(&c);
+	if (err == CL_OK)
+		err = challenge ? do_challenge(c, pos[0]) : do_release(c, pos[0], doc, out_file);
 	cl_cli_conn_free(c);
 	return cl_cli_fail(err);
 }

@@ -549,22 +549,9 @@ cl_err ctl_parse_attest_key(json_t *body, uint8_t point[97], uint8_t proof[96])
 	return get_b64_fixed(body, "proof", proof, 96);
 }
 
-/* Optional base64 field of at most max decoded bytes, copied into fields. */
-static cl_err attest_b64(json_t *body, const char *key, size_t max, json_t *fields)
-{
-	const char *s = NULL;
-	size_t n = 0;
-	CL_GUARD(get_str(body, key, false, 4 * ((max + 2) / 3), &s));
-	if (!s)
-		return CL_OK;
-	if (check_base64(s, max, &n) != CL_OK)
-		return cl_errorf(CL_EINVAL, "field \"%s\" must be base64 of at most %zu bytes", key, max);
-	return json_object_set_new(fields, key, json_string(s)) == 0 ? CL_OK : CL_ENOMEM;
-}
-
 cl_err ctl_parse_attest_req(json_t *body, json_t **fields)
 {
-	static const char *const allowed[] = {"nonce", "user_data", "public_key", NULL};
+	static const char *const allowed[] = {"nonce", NULL};
 	const char *hex = NULL;
 	uint8_t *raw = NULL;
 	char *b64 = NULL;
@@ -572,6 +559,15 @@ cl_err ctl_parse_attest_req(json_t *body, json_t **fields)
 	cl_err err = CL_OK;
 	*fields = NULL;
 	CL_ENSURE(f != NULL, CL_ENOMEM, "out of memory");
+	/* Only the enclave chooses what its document binds (as only a Nitro
+	 * enclave, through its NSM device, does): a key or data given from
+	 * outside would let any caller get a genuine document naming a key of
+	 * its own. docs/guest-interface.md, "The secure module". */
+	if (json_object_get(body, "public_key") || json_object_get(body, "user_data")) {
+		err = cl_errorf(CL_EINVAL, "public_key and user_data are set from inside the enclave "
+					   "(/dev/cloister/nsm.sock, libcloister-enclave), not by the caller");
+		goto out;
+	}
 	CL_GUARD_OUT(err, only_keys(body, "attestation", allowed));
 	CL_GUARD_OUT(err, get_str(body, "nonce", false, 2 * CTL_ATT_NONCE_MAX, &hex));
 	if (hex) {
@@ -586,8 +582,6 @@ cl_err ctl_parse_attest_req(json_t *body, json_t **fields)
 			goto out;
 		}
 	}
-	CL_GUARD_OUT(err, attest_b64(body, "user_data", CTL_ATT_USER_DATA_MAX, f));
-	CL_GUARD_OUT(err, attest_b64(body, "public_key", CTL_ATT_PUBKEY_MAX, f));
 	*fields = f;
 	f = NULL;
 out:

@@ -136,10 +136,10 @@ CL_MUST_CHECK cl_err ctl_parse_pcrs(json_t *pcrs);
 /* POST /v1/hosts/{id}/attestation-key {"public_key": base64 of 97 bytes,
  * "proof": base64 of 96 bytes}: decoded into point and proof. */
 CL_MUST_CHECK cl_err ctl_parse_attest_key(json_t *body, uint8_t point[97], uint8_t proof[96]);
-/* POST /v1/enclaves/{id}/attestation {"nonce"?: hex of at most 512 bytes,
- * "user_data"?: base64 of at most 512, "public_key"?: base64 of at most
- * 1024}: the op's fields, all base64 (absent: absent), into a new object
- * *fields (the caller's). */
+/* POST /v1/enclaves/{id}/attestation {"nonce"?: hex of at most 512 bytes}:
+ * the op's fields (nonce as base64; absent: absent) into a new object
+ * *fields (the caller's). "public_key" or "user_data" is CL_EINVAL: only
+ * the enclave sets them (its secure-module socket). */
 CL_MUST_CHECK cl_err ctl_parse_attest_req(json_t *body, json_t **fields);
 
 /* {"data": base64} of at most CTL_SEND_MAX decoded bytes; *n = decoded length. */

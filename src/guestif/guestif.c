@@ -1,7 +1,8 @@
 /* guestif.c — the guest interface process: one poll() loop over the control
- * channel from the agent's gate, one listening socket per enclave (handed
- * over by the gate, never bound here) and a bounded set of client
- * connections. It parses every byte the enclaves send and holds nothing
+ * channel from the agent's gate, the listening sockets of each enclave
+ * (nsm.sock, and fw.sock with a firmware guard; handed over by the gate,
+ * never bound here) and a bounded set of client connections: line clients
+ * of fw.sock, binary (framed) clients of nsm.sock. It parses every byte the enclaves send and holds nothing
  * worth stealing: no key, no host token, no file, no capability; what it
  * needs of the device model it asks the gate over the query channel, which
  * checks each query as hostile. Wire format and limits: guestif.h,
@@ -44,16 +45,21 @@
 
 typedef struct gi_enclave {
 	char id[CL_GUESTIF_ID_MAX + 1];
-	int listen_fd;
+	int listen_fd; /* fw.sock, -1 without a firmware guard */
+	int nsm_fd;    /* nsm.sock */
 	unsigned nconns;
 	cl_guestif_stats st;
 	struct gi_enclave *next;
 } gi_enclave;
 
+/* A client holds at most one request: a line (fw.sock) or a frame (nsm.sock). */
+#define IN_MAX (4 + CL_NSM_REQ_MAX > CL_GUESTIF_LINE_MAX ? 4 + CL_NSM_REQ_MAX : CL_GUESTIF_LINE_MAX)
+
 typedef struct gi_client {
 	int fd; /* -1 = free slot */
 	gi_enclave *enc;
-	char in[CL_GUESTIF_LINE_MAX];
+	bool nsm; /* a secure-module (binary) client, else a line client */
+	char in[IN_MAX];
 	size_t inlen;
 	cl_buf out; /* pos = bytes already sent */
 	uint64_t deadline_ns;
@@ -98,8 +104,23 @@ static void bump(gi_server *g, gi_enclave *e, enum stat_kind k)
 
 /* ---- queries to the gate ---- */
 
-/* One query; ans (reset) holds the answer payload. A failure is logged at
- * most once a second (a guest can make many while the agent is away). */
+/* One query of type (payload req); ans (reset) holds the answer payload. A
+ * failure is logged at most once a second (a guest can make many while the
+ * agent is away); the gate's refusals that are answers (no such device, a
+ * rate limit) are not failures. */
+static cl_err call(gi_server *g, const gi_enclave *e, uint16_t type, const cl_buf *req, cl_buf *ans)
+{
+	cl_err err = cl_ipc_call(&g->query, type, req, ans);
+	if (err != CL_OK && err != CL_ENOTFOUND && err != CL_ELIMIT) {
+		uint64_t now = cl_now_mono_ns();
+		if (!g->fail_logged_ns || now - g->fail_logged_ns >= FAIL_LOG_NS) {
+			cl_warn("guest interface: the agent did not answer a query id=%s err=%s", e->id, cl_err_name(err));
+			g->fail_logged_ns = now;
+		}
+	}
+	return err;
+}
+
 static cl_err ask(gi_server *g, const gi_enclave *e, const cl_guestif_req *r, cl_buf *ans)
 {
 	cl_guestif_q q;
@@ -110,15 +131,8 @@ static cl_err ask(gi_server *g, const gi_enclave *e, const cl_guestif_req *r, cl
 	cl_buf_init(&req, CL_GUESTIF_IPC_MAX);
 	cl_err err = cl_guestif_q_encode(&q, &req);
 	if (err == CL_OK)
-		err = cl_ipc_call(&g->query, (uint16_t)r->verb, &req, ans);
+		err = call(g, e, (uint16_t)r->verb, &req, ans);
 	cl_buf_free(&req);
-	if (err != CL_OK && err != CL_ENOTFOUND) {
-		uint64_t now = cl_now_mono_ns();
-		if (!g->fail_logged_ns || now - g->fail_logged_ns >= FAIL_LOG_NS) {
-			cl_warn("guest interface: the agent did not answer a query id=%s err=%s", e->id, cl_err_name(err));
-			g->fail_logged_ns = now;
-		}
-	}
 	return err;
 }
 
@@ -257,6 +271,81 @@ static void answer(gi_server *g, gi_client *c, const char *line, size_t len, uin
 		c->closing = true;
 }
 
+/* ---- the secure module (nsm.sock) ---- */
+
+/* One frame's payload (n bytes) answered into out. The gate does the work
+ * and the rate limiting; here only the parse and the relay. */
+static cl_err answer_nsm(gi_server *g, gi_client *c, const uint8_t *p, size_t n)
+{
+	cl_nsm_req r;
+	cl_buf req, ans;
+	const uint8_t *body = NULL;
+	size_t len = 0;
+	char msg[96];
+	bump(g, c->enc, ST_REQ);
+	if (cl_nsm_parse(p, n, &r) != CL_OK) {
+		const char *d = cl_error_detail();
+		return cl_nsm_format(CL_NSM_BAD_REQUEST, d, strlen(d), &c->out);
+	}
+	cl_buf_init(&req, CL_GUESTIF_IPC_MAX);
+	cl_buf_init(&ans, CL_GUESTIF_IPC_MAX);
+	cl_err err = cl_nsm_q_encode(c->enc->id, &r, &req);
+	if (err == CL_OK)
+		err = call(g, c->enc, r.type == CL_NSM_ATTEST ? CL_GUESTIF_Q_ATTEST : CL_GUESTIF_Q_SEAL, &req, &ans);
+	if (err == CL_OK && r.type == CL_NSM_ATTEST)
+		err = cl_ipc_get_bytes(&ans, CL_NSM_ANSWER_MAX, &body, &len);
+	else if (err == CL_OK)
+		err = cl_buf_get_ref(&ans, &body, (len = CL_NSM_KEY_LEN));
+	if (err == CL_OK)
+		err = cl_ipc_get_end(&ans);
+	if (err == CL_OK && r.type == CL_NSM_ATTEST && len == 0)
+		err = cl_errorf(CL_EPROTO, "the agent answered an empty document");
+	if (err == CL_OK) {
+		err = cl_nsm_format(CL_NSM_OK, body, len, &c->out);
+	} else if (err == CL_ELIMIT) {
+		snprintf(msg, sizeof(msg), "more than %u secure-module requests per second (burst %u)", g->o.nsm_rate,
+			 g->o.nsm_burst);
+		err = cl_nsm_format(CL_NSM_RATE_LIMITED, msg, strlen(msg), &c->out);
+	} else if (err == CL_EUNAVAIL || err == CL_ETIMEOUT) {
+		snprintf(msg, sizeof(msg), "the host cannot answer now (no attestation certificate yet?): retry later");
+		err = cl_nsm_format(CL_NSM_UNAVAILABLE, msg, strlen(msg), &c->out);
+	} else {
+		snprintf(msg, sizeof(msg), "the host could not answer");
+		err = cl_nsm_format(CL_NSM_INTERNAL, msg, strlen(msg), &c->out);
+	}
+	cl_buf_free(&req); /* wiped: a seal key passed through ans */
+	cl_buf_free(&ans);
+	explicit_bzero(&r, sizeof(r));
+	return err;
+}
+
+/* Answers complete frames while the reply buffer has room. */
+static void client_pump_nsm(gi_server *g, gi_client *c, uint64_t now)
+{
+	for (int budget = LINES_PER_ROUND; budget > 0 && !c->closing && c->out.len - c->out.pos < OUT_SOFT; budget--) {
+		size_t total = 0;
+		if (cl_nsm_frame_len((const uint8_t *)c->in, c->inlen, &total) != CL_OK) {
+			const char *d = cl_error_detail();
+			if (cl_nsm_format(CL_NSM_BAD_REQUEST, d, strlen(d), &c->out) != CL_OK)
+				cl_buf_reset(&c->out);
+			c->closing = true; /* a stream without a sound length cannot be resynchronised */
+			c->inlen = 0;
+			return;
+		}
+		if (total == 0 || c->inlen < total) {
+			if (c->eof)
+				c->closing = true; /* a last frame cut short is not a request */
+			return;
+		}
+		if (answer_nsm(g, c, (const uint8_t *)c->in + 4, total - 4) != CL_OK)
+			c->closing = true;
+		explicit_bzero(c->in, total);
+		memmove(c->in, c->in + total, c->inlen - total);
+		c->inlen -= total;
+		c->deadline_ns = now + (uint64_t)g->o.idle_ms * 1000000u;
+	}
+}
+
 /* ---- clients ---- */
 
 static void client_close(gi_server *g, gi_client *c)
@@ -276,10 +365,14 @@ static void client_close(gi_server *g, gi_client *c)
 /* Answers complete lines while the reply buffer has room. */
 static void client_pump(gi_server *g, gi_client *c, uint64_t now)
 {
+	if (c->nsm) {
+		client_pump_nsm(g, c, now);
+		return;
+	}
 	for (int budget = LINES_PER_ROUND; budget > 0 && !c->closing && c->out.len - c->out.pos < OUT_SOFT; budget--) {
 		char *nl = memchr(c->in, '\n', c->inlen);
 		if (!nl) {
-			if (c->inlen == sizeof(c->in)) {
+			if (c->inlen >= CL_GUESTIF_LINE_MAX) {
 				char msg[64];
 				snprintf(msg, sizeof(msg), "request line longer than %d bytes", CL_GUESTIF_LINE_MAX);
 				if (cl_guestif_format_err("bad_request", msg, &c->out) != CL_OK)
@@ -299,9 +392,22 @@ static void client_pump(gi_server *g, gi_client *c, uint64_t now)
 	}
 }
 
+/* A complete request is buffered (or a broken frame header to answer). */
 static bool client_has_line(const gi_client *c)
 {
-	return !c->closing && memchr(c->in, '\n', c->inlen) != NULL;
+	size_t total = 0;
+	if (c->closing)
+		return false;
+	if (c->nsm)
+		return cl_nsm_frame_len((const uint8_t *)c->in, c->inlen, &total) != CL_OK ||
+		       (total && c->inlen >= total);
+	return memchr(c->in, '\n', c->inlen) != NULL;
+}
+
+/* What a client may buffer: one line, or one whole frame. */
+static size_t client_cap(const gi_client *c)
+{
+	return c->nsm ? sizeof(c->in) : CL_GUESTIF_LINE_MAX;
 }
 
 /* Sends what is buffered; closes a client that is done or broken. */
@@ -326,7 +432,7 @@ static void client_flush(gi_server *g, gi_client *c)
 
 static void client_read(gi_server *g, gi_client *c)
 {
-	ssize_t r = recv(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, MSG_DONTWAIT);
+	ssize_t r = recv(c->fd, c->in + c->inlen, client_cap(c) - c->inlen, MSG_DONTWAIT);
 	if (r < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
 		return;
 	if (r < 0) {
@@ -339,26 +445,29 @@ static void client_read(gi_server *g, gi_client *c)
 }
 
 /* Best effort one-line answer on a socket about to be closed. */
-static void say(int fd, const char *code, const char *msg)
+static void say(int fd, bool nsm, const char *code, const char *msg)
 {
 	cl_buf b;
 	cl_buf_init(&b, 512);
-	if (cl_guestif_format_err(code, msg, &b) == CL_OK) {
+	/* busy, timeout: the connection closes; a secure-module client retries */
+	if ((nsm ? cl_nsm_format(CL_NSM_UNAVAILABLE, msg, strlen(msg), &b) : cl_guestif_format_err(code, msg, &b)) ==
+	    CL_OK) {
 		ssize_t w = send(fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		(void)w;
 	}
 	cl_buf_free(&b);
 }
 
-static void accept_clients(gi_server *g, gi_enclave *e, uint64_t now)
+/* Accepts on e's fw.sock, or on its nsm.sock when nsm. */
+static void accept_clients(gi_server *g, gi_enclave *e, bool nsm, uint64_t now)
 {
 	for (int i = 0; i < ACCEPTS_PER_ROUND; i++) {
-		int fd = accept4(e->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(nsm ? e->nsm_fd : e->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return; /* EAGAIN, or out of descriptors: try again next round */
 		if (e->nconns >= g->o.per_enclave || g->nclients >= g->o.max_conns) {
 			bump(g, e, ST_REFUSED);
-			say(fd, "busy", "too many connections to the guest interface");
+			say(fd, nsm, "busy", "too many connections to the guest interface");
 			close(fd);
 			continue;
 		}
@@ -373,6 +482,7 @@ static void accept_clients(gi_server *g, gi_enclave *e, uint64_t now)
 		memset(c, 0, sizeof(*c));
 		c->fd = fd;
 		c->enc = e;
+		c->nsm = nsm;
 		cl_buf_init(&c->out, OUT_MAX);
 		c->deadline_ns = now + (uint64_t)g->o.idle_ms * 1000000u;
 		e->nconns++;
@@ -398,11 +508,14 @@ static void enclave_drop(gi_server *g, gi_enclave *e)
 			client_close(g, &g->clients[k]);
 	if (e->listen_fd >= 0)
 		close(e->listen_fd);
+	if (e->nsm_fd >= 0)
+		close(e->nsm_fd);
 	free(e);
 }
 
 typedef struct ctl_args {
 	char id[CL_GUESTIF_ID_MAX + 2]; /* one more: "" is allowed for STATS */
+	uint8_t socks;                  /* ADD: 1 fw.sock, 2 nsm.sock */
 } ctl_args;
 
 static cl_err decode_id(cl_buf *req, void *out)
@@ -410,6 +523,15 @@ static cl_err decode_id(cl_buf *req, void *out)
 	ctl_args *a = out;
 	CL_GUARD(cl_ipc_get_str(req, a->id, sizeof(a->id)));
 	CL_ENSURE(cl_guestif_id_valid(a->id), CL_EINVAL, "bad enclave id");
+	return CL_OK;
+}
+
+static cl_err decode_add(cl_buf *req, void *out)
+{
+	ctl_args *a = out;
+	CL_GUARD(decode_id(req, out));
+	CL_GUARD(cl_buf_get_u8(req, &a->socks));
+	CL_ENSURE(a->socks >= 1 && a->socks <= 3, CL_EINVAL, "bad socket set");
 	return CL_OK;
 }
 
@@ -425,24 +547,36 @@ static cl_err run_add(void *ctx, const cl_ipc_peer *peer, const void *args, cl_b
 {
 	gi_server *g = ctx;
 	const ctl_args *a = args;
-	int fd = cl_ipc_server_take_fd(&g->control, 0);
-	CL_ENSURE(fd >= 0, CL_EINVAL, "add without a socket");
-	gi_enclave **pp = find(g, a->id);
-	if (*pp) {
-		if ((*pp)->listen_fd >= 0)
-			close((*pp)->listen_fd);
-		(*pp)->listen_fd = fd;
-		return CL_OK;
+	int fds[2] = {-1, -1}; /* fw, nsm */
+	size_t k = 0;
+	for (int bit = 0; bit < 2; bit++)
+		if (a->socks & (1u << bit))
+			fds[bit] = cl_ipc_server_take_fd(&g->control, k++);
+	if ((a->socks & 1 && fds[0] < 0) || (a->socks & 2 && fds[1] < 0)) {
+		for (int i = 0; i < 2; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		return cl_errorf(CL_EINVAL, "add without its sockets");
 	}
-	gi_enclave *e = calloc(1, sizeof(*e));
+	gi_enclave **pp = find(g, a->id), *e = *pp;
 	if (!e) {
-		close(fd);
-		return cl_errorf(CL_ENOMEM, "out of memory");
+		if (!(e = calloc(1, sizeof(*e)))) {
+			for (int i = 0; i < 2; i++)
+				if (fds[i] >= 0)
+					close(fds[i]);
+			return cl_errorf(CL_ENOMEM, "out of memory");
+		}
+		memcpy(e->id, a->id, strlen(a->id) + 1); /* valid: at most 63 characters */
+		e->listen_fd = e->nsm_fd = -1;
+		e->next = g->enclaves;
+		g->enclaves = e;
 	}
-	memcpy(e->id, a->id, strlen(a->id) + 1); /* valid: at most 63 characters */
-	e->listen_fd = fd;
-	e->next = g->enclaves;
-	g->enclaves = e;
+	if (e->listen_fd >= 0)
+		close(e->listen_fd);
+	if (e->nsm_fd >= 0)
+		close(e->nsm_fd);
+	e->listen_fd = fds[0];
+	e->nsm_fd = fds[1];
 	return CL_OK;
 }
 
@@ -472,7 +606,7 @@ static cl_err run_stats(void *ctx, const cl_ipc_peer *peer, const void *args, cl
 
 #define ID_WIRE (2 + CL_GUESTIF_ID_MAX)
 static const cl_ipc_handler ctl_handlers[] = {
-	{CL_GUESTIF_C_ADD, "add", ID_WIRE, decode_id, run_add, 1},
+	{CL_GUESTIF_C_ADD, "add", ID_WIRE + 1, decode_add, run_add, 2},
 	{CL_GUESTIF_C_REMOVE, "remove", ID_WIRE, decode_id, run_remove, 0},
 	{CL_GUESTIF_C_STATS, "stats", ID_WIRE, decode_id_or_all, run_stats, 0},
 };
@@ -483,32 +617,40 @@ static cl_err serve(gi_server *g)
 {
 	size_t cap = 1 + 1 + g->o.max_conns; /* control, listeners (grown below), clients */
 	struct pollfd *pf = NULL;
-	void **who = NULL; /* gi_enclave* for listeners, gi_client* for clients */
+	void **who = NULL;   /* gi_enclave* for listeners, gi_client* for clients */
+	bool *isnsm = NULL;  /* listeners: nsm.sock (else fw.sock) */
 	cl_err err = CL_OK;
 	while (!g->stop) {
 		size_t nenc = 0;
 		for (gi_enclave *e = g->enclaves; e; e = e->next)
 			nenc++;
-		if (!pf || 1 + nenc + g->o.max_conns > cap) {
-			cap = 1 + nenc + g->o.max_conns + 16;
+		if (!pf || 1 + 2 * nenc + g->o.max_conns > cap) {
+			cap = 1 + 2 * nenc + g->o.max_conns + 16;
 			struct pollfd *npf = realloc(pf, cap * sizeof(*pf));
 			if (npf)
 				pf = npf;
 			void **nwho = npf ? realloc(who, cap * sizeof(*who)) : NULL;
-			if (!npf || !nwho) {
+			if (nwho)
+				who = nwho;
+			bool *nis = nwho ? realloc(isnsm, cap * sizeof(*isnsm)) : NULL;
+			if (!npf || !nwho || !nis) {
 				err = cl_errorf(CL_ENOMEM, "guest interface: out of memory");
 				break;
 			}
-			who = nwho;
+			isnsm = nis;
 		}
 		uint64_t now = cl_now_mono_ns(), next = now + 60000000000ull;
 		size_t k = 0, nlisten;
 		pf[k++] = (struct pollfd){.fd = g->control.fd, .events = POLLIN};
 		for (gi_enclave *e = g->enclaves; e; e = e->next) {
-			if (e->listen_fd < 0)
-				continue;
-			who[k] = e;
-			pf[k++] = (struct pollfd){.fd = e->listen_fd, .events = POLLIN};
+			for (int n = 0; n < 2; n++) {
+				int fd = n ? e->nsm_fd : e->listen_fd;
+				if (fd < 0)
+					continue;
+				who[k] = e;
+				isnsm[k] = n == 1;
+				pf[k++] = (struct pollfd){.fd = fd, .events = POLLIN};
+			}
 		}
 		nlisten = k;
 		for (unsigned i = 0; i < g->o.max_conns; i++) {
@@ -557,16 +699,17 @@ static cl_err serve(gi_server *g)
 				char msg[64];
 				snprintf(msg, sizeof(msg), "no request for %u ms", g->o.idle_ms);
 				bump(g, c->enc, ST_IDLE);
-				say(c->fd, "timeout", msg);
+				say(c->fd, c->nsm, "timeout", msg);
 				client_close(g, c);
 			}
 		}
 		for (size_t j = 1; rc > 0 && j < nlisten; j++)
 			if (pf[j].revents & POLLIN)
-				accept_clients(g, who[j], now);
+				accept_clients(g, who[j], isnsm[j], now);
 	}
 	free(pf);
 	free(who);
+	free(isnsm);
 	return err;
 }
 
@@ -574,6 +717,8 @@ static void set_defaults(cl_guestif_opts *o)
 {
 	o->write_rate = o->write_rate ? o->write_rate : CL_GUESTIF_WRITE_RATE;
 	o->write_burst = o->write_burst ? o->write_burst : CL_GUESTIF_WRITE_BURST;
+	o->nsm_rate = o->nsm_rate ? o->nsm_rate : CL_GUESTIF_NSM_RATE;
+	o->nsm_burst = o->nsm_burst ? o->nsm_burst : CL_GUESTIF_NSM_BURST;
 	o->host_rate = o->host_rate ? o->host_rate : CL_GUESTIF_HOST_RATE;
 	o->host_burst = o->host_burst ? o->host_burst : CL_GUESTIF_HOST_BURST;
 	o->idle_ms = o->idle_ms ? o->idle_ms : CL_GUESTIF_IDLE_MS;

@@ -55,6 +55,76 @@
 #define CL_GUESTIF_IDLE_MS 30000    /* a connection with no request for this long is closed */
 #define CL_GUESTIF_PER_ENCLAVE 4    /* open connections per enclave */
 #define CL_GUESTIF_MAX_CONNS 256    /* open connections, all enclaves */
+#define CL_GUESTIF_NSM_RATE 10      /* secure-module requests per second per enclave */
+#define CL_GUESTIF_NSM_BURST 20
+
+/* ---- the secure module (guestif_nsm.c): pure, no I/O ----
+ *
+ * Every enclave (with or without the firmware guard) has a second socket,
+ * /dev/cloister/nsm.sock (BASE/ID/nsm.sock), through which it — and only
+ * it — asks for what a Nitro enclave asks its NSM device: an attestation
+ * document binding a nonce, user data and a public key of its choosing,
+ * and a sealing key derived from a host secret and its measurements.
+ * Binary frames (docs/guest-interface.md, "The secure module"):
+ *   request  u32 n (1..CL_NSM_REQ_MAX) | u8 type | fields        (n counts type + fields)
+ *     ATTEST   (1): u16 len + nonce, u16 len + user_data, u16 len + public_key  (0 = absent)
+ *     SEAL_KEY (2): u8 len (1..64) + label
+ *   answer   u32 n | u8 status | body
+ *     status 0: the document (COSE_Sign1) / the 32-byte key; else body = a
+ *     short ASCII reason (never quoting the request).
+ * A frame whose length is 0 or over the cap is answered bad_request and the
+ * connection closed (the stream cannot be resynchronised). */
+#define CL_GUESTIF_NSM_SOCK "nsm.sock"
+#define CL_NSM_NONCE_MAX 512
+#define CL_NSM_USER_DATA_MAX 512
+#define CL_NSM_PUBKEY_MAX 1024
+#define CL_NSM_LABEL_MAX 64
+#define CL_NSM_KEY_LEN 32
+#define CL_NSM_REQ_MAX (1 + 6 + CL_NSM_NONCE_MAX + CL_NSM_USER_DATA_MAX + CL_NSM_PUBKEY_MAX) /* 2055 */
+#define CL_NSM_ANSWER_MAX (16u << 10) /* a document fits (the gate refuses a larger one) */
+
+enum cl_nsm_type { CL_NSM_ATTEST = 1, CL_NSM_SEAL_KEY = 2 };
+enum cl_nsm_status {
+	CL_NSM_OK = 0,
+	CL_NSM_BAD_REQUEST = 1,  /* malformed frame or fields */
+	CL_NSM_RATE_LIMITED = 2, /* over the enclave's bucket: retry later */
+	CL_NSM_UNAVAILABLE = 3,  /* the host cannot answer now (no attestation certificate yet, key holder away) */
+	CL_NSM_INTERNAL = 4,     /* anything else */
+};
+
+/* A parsed request. The byte fields point into the bytes parsed (no copy);
+ * a length of 0 means absent. */
+typedef struct cl_nsm_req {
+	enum cl_nsm_type type;
+	const uint8_t *nonce, *user_data, *public_key, *label;
+	size_t nonce_len, user_data_len, public_key_len, label_len;
+} cl_nsm_req;
+
+/* How long the frame starting at p is, given have bytes: *total = 0 while
+ * the 4-byte header is incomplete, else 4 + n. CL_ETOOBIG (n over
+ * CL_NSM_REQ_MAX) or CL_EINVAL (n = 0) with a detail fit for the enclave. */
+CL_MUST_CHECK cl_err cl_nsm_frame_len(const uint8_t *p, size_t have, size_t *total);
+/* Parses one request payload (the n bytes after the length): the type, then
+ * its fields within their caps, read to the last byte. Never reads past n,
+ * allocates nothing. CL_EINVAL with a detail (never quoting the input). */
+CL_MUST_CHECK cl_err cl_nsm_parse(const uint8_t *p, size_t n, cl_nsm_req *out);
+/* Appends one answer frame (status, body[0..n)) to out. */
+CL_MUST_CHECK cl_err cl_nsm_format(enum cl_nsm_status status, const void *body, size_t n, cl_buf *out);
+/* Appends a request frame for r to out (the client side: the SDK, tests). */
+CL_MUST_CHECK cl_err cl_nsm_encode(const cl_nsm_req *r, cl_buf *out);
+
+/* Queries for the gate (process -> gate), like cl_guestif_q: */
+typedef struct cl_nsm_q {
+	char enclave[64];
+	cl_nsm_req req; /* pointing into the message decoded */
+} cl_nsm_q;
+/* Encodes (into out, reset first) / decodes the query of type
+ * CL_GUESTIF_Q_ATTEST or CL_GUESTIF_Q_SEAL: str enclave, then bytes nonce,
+ * user_data, public_key (each within its cap, empty = absent), or bytes
+ * label (1..64). The decoder checks the enclave id and every cap; the ipc
+ * layer checks the payload was read to its end. */
+CL_MUST_CHECK cl_err cl_nsm_q_encode(const char *enclave, const cl_nsm_req *r, cl_buf *out);
+CL_MUST_CHECK cl_err cl_nsm_q_decode(uint16_t type, cl_buf *in, cl_nsm_q *q);
 
 /* ---- protocol (guestif_proto.c): pure, no I/O ---- */
 
@@ -123,6 +193,7 @@ bool cl_guestif_bucket_take(cl_guestif_bucket *b, uint64_t now_ns, uint32_t rate
  * The write rates are enforced by the gate; the rest by the process. */
 typedef struct cl_guestif_opts {
 	uint32_t write_rate, write_burst;
+	uint32_t nsm_rate, nsm_burst; /* secure-module requests per enclave */
 	uint32_t host_rate, host_burst;
 	uint32_t idle_ms;
 	uint32_t per_enclave, max_conns;
@@ -137,7 +208,7 @@ typedef struct cl_guestif_stats {
 
 /* ---- the channels (guestif_ipc.c): messages, pure encoders and decoders ---- */
 
-#define CL_GUESTIF_IPC_MAX 4096   /* every message of both channels fits */
+#define CL_GUESTIF_IPC_MAX (20u << 10) /* every message of both channels fits (a document answer too) */
 #define CL_GUESTIF_IPC_TIMEOUT_MS 5000
 #define CL_GUESTIF_ID_MAX 63      /* enclave ids: [a-z0-9-]{1,63} */
 
@@ -147,10 +218,14 @@ enum cl_guestif_query {
 	CL_GUESTIF_Q_READ = 2,  /* str enclave, str addr            -> identity (refused not_found) */
 	CL_GUESTIF_Q_WRITE = 3, /* str enclave, str addr, u8 region, u64 offset, bytes[1..240] data
 				   -> u8 verdict, u64 audit_seq, u32 rate, u32 burst */
+	CL_GUESTIF_Q_ATTEST = 4, /* str enclave, bytes nonce, bytes user_data, bytes public_key -> bytes document
+				    (refused: limit = rate-limited, unavailable = cannot attest yet) */
+	CL_GUESTIF_Q_SEAL = 5,   /* str enclave, bytes[1..64] label -> bytes[32] key (refused as ATTEST) */
 };
 /* Control, gate -> process. */
 enum cl_guestif_control {
-	CL_GUESTIF_C_ADD = 1,    /* str enclave + 1 descriptor (listening socket) -> (empty) */
+	CL_GUESTIF_C_ADD = 1,    /* str enclave, u8 sockets (1 fw.sock, 2 nsm.sock) + one listening
+				    descriptor per bit, fw first -> (empty) */
 	CL_GUESTIF_C_REMOVE = 2, /* str enclave -> (empty) */
 	CL_GUESTIF_C_STATS = 3,  /* str enclave ("" = all) -> 6 x u64 (cl_guestif_stats order) */
 };
@@ -225,7 +300,23 @@ int cl_guestif_main(int fd_query, int fd_control, const cl_guestif_proc_opts *o)
 
 typedef struct cl_guestif cl_guestif;
 
-/* Starts the gate for host h (borrowed: must outlive the gate) with enclave
+/* What the gate asks the agent for the secure module's requests (the
+ * agent's attestation document builder and the key holder's sealing). Both
+ * run on the gate's thread and must be bounded in time. */
+typedef struct cl_guestif_nsm_hooks {
+	/* The document of enclave id carrying r's nonce/user_data/public_key
+	 * (absent when 0 long): *doc malloc'd (the caller frees), *len. CL_EUNAVAIL
+	 * when the host cannot attest yet; anything else is internal. */
+	cl_err (*attest)(void *ctx, const char *id, const cl_nsm_req *r, uint8_t **doc, size_t *len);
+	/* The 32-byte sealing key of enclave id for label (docs/guest-interface.md).
+	 * The caller wipes key. */
+	cl_err (*seal_key)(void *ctx, const char *id, const char *tenant, const uint8_t *label, size_t n,
+			   uint8_t key[CL_NSM_KEY_LEN]);
+	void *ctx;
+} cl_guestif_nsm_hooks;
+
+/* Starts the gate for host h (borrowed: must outlive the gate; NULL = no
+ * firmware guard: enclaves then get nsm.sock only) with enclave
  * directories under base (created 0711 if missing; copied), on the channels
  * of a running guest interface process (fd_query: the gate answers on it;
  * fd_control: the gate asks on it; both owned by the gate from now on, also
@@ -233,6 +324,13 @@ typedef struct cl_guestif cl_guestif;
  * once here (a host's devices are fixed at manufacture). */
 CL_MUST_CHECK cl_err cl_guestif_gate_new(fwg_host *h, const char *base, const cl_guestif_opts *opts, int fd_query,
 					 int fd_control, cl_guestif **out);
+/* Sets the secure module's hooks (copied; NULL = none: its requests are
+ * answered unavailable). */
+void cl_guestif_set_nsm(cl_guestif *g, const cl_guestif_nsm_hooks *hooks);
+/* Records the tenant of served enclave id (the agent's desired set names
+ * it; PCR3 measured the same at launch). SEAL_KEY is answered unavailable
+ * until it is known. An unknown id or a bad tenant id is ignored. */
+void cl_guestif_set_tenant(cl_guestif *g, const char *id, const char *tenant);
 /* cl_guestif_gate_new with a guest interface process of its own: forked
  * here (cl_guestif_main, under CL_GUESTIF_UID when running as root),
  * stopped and reaped by cl_guestif_stop. For tests and tools. */
@@ -246,10 +344,11 @@ CL_MUST_CHECK cl_err cl_guestif_reattach(cl_guestif *g, int fd_query, int fd_con
 bool cl_guestif_attached(cl_guestif *g);
 /* The pid of the process cl_guestif_start forked (tests); -1 otherwise. */
 pid_t cl_guestif_child_pid(cl_guestif *g);
-/* Serves enclave id: makes BASE/ID (0755, root's) and binds BASE/ID/fw.sock
- * (0666: the enclave's root is an unprivileged host uid; only that enclave
- * has the directory mounted), replacing a socket left by an earlier agent,
- * and hands the socket to the process (if it is down, at its reattach).
+/* Serves enclave id: makes BASE/ID (0755, root's) and binds BASE/ID/nsm.sock
+ * and, with a firmware guard, BASE/ID/fw.sock (0666: the enclave's root is
+ * an unprivileged host uid; only that enclave has the directory mounted),
+ * replacing sockets left by an earlier agent, and hands them to the process
+ * (if it is down, at its reattach).
  * dir (n bytes) receives BASE/ID when not NULL. Adding an id already served
  * re-binds its socket (its counters are kept). Errors leave nothing new behind. */
 CL_MUST_CHECK cl_err cl_guestif_add(cl_guestif *g, const char *id, char *dir, size_t n);
@@ -274,12 +373,18 @@ void cl_guestif_gate_server(cl_guestif *g, cl_ipc_server *s);
 /* ---- the agent's use of it (agent.c), called from agent_loop.c ---- */
 
 struct cl_agent;
-/* With the firmware guard open (ag->fw), starts ag->guestif on DATA/guest
- * and prunes the directories of enclaves with no sandbox. No-op without it. */
+/* Starts ag->guestif on DATA/guest (every enclave gets nsm.sock; fw.sock
+ * too when the firmware guard is open, ag->fw) and prunes the directories
+ * of enclaves with no sandbox. */
 CL_MUST_CHECK cl_err cl_agent_guest_start(struct cl_agent *ag);
+/* Once the attestation state (ag->att) exists: the secure module's hooks
+ * (until then its requests are answered unavailable). */
+void cl_agent_guest_nsm_ready(struct cl_agent *ag);
+/* The tenant of enclave id, from the desired set (for SEAL_KEY). */
+void cl_agent_guest_tenant(struct cl_agent *ag, const char *id, const char *tenant);
 /* Before a launch (or when adopting): serves enclave id and returns the
  * directory to put in cl_sandbox_spec.guest_dir (written to dir[n]); NULL
- * without the guard, or on failure (logged: the enclave then runs without
+ * without a gate, or on failure (logged: the enclave then runs without
  * /dev/cloister). dir may be NULL when adopting. */
 const char *cl_agent_guest_add(struct cl_agent *ag, const char *id, char *dir, size_t n);
 /* After a destroy or a failed launch: stops serving id and removes its

@@ -1,9 +1,10 @@
 /* guestif_gate.c — the agent's side of the guest interface ("the gate").
  *
  * The guest interface process parses what enclaves send; the gate, in the
- * agent, is the only part that touches the device model. It:
- *   - makes BASE/ID, binds BASE/ID/fw.sock and hands the listening socket
- *     to the process (ADD on the control channel; the gate keeps its copy,
+ * agent, is the only part that touches the device model and asks for
+ * documents and sealing keys (the secure module's hooks). It:
+ *   - makes BASE/ID, binds BASE/ID/nsm.sock (and BASE/ID/fw.sock with a
+ *     firmware guard) and hands the listening sockets to the process (ADD on the control channel; the gate keeps its copy,
  *     so a restarted process is handed the same socket and connections made
  *     meanwhile wait in its backlog);
  *   - answers the process's queries on one thread, each decoded exactly
@@ -43,15 +44,19 @@
 
 typedef struct gate_enclave {
 	char id[CL_GUESTIF_ID_MAX + 1];
-	int listen_fd;
+	int listen_fd; /* fw.sock (-1 without a firmware guard) */
+	int nsm_fd;    /* nsm.sock */
 	cl_guestif_bucket bucket;
+	cl_guestif_bucket nsm_bucket; /* secure-module requests */
+	char tenant[CL_GUESTIF_ID_MAX + 1]; /* "" until the agent names it */
 	uint64_t suppressed_pending; /* since the last report */
 	uint64_t report_due_ns;      /* 0 = nothing to report */
 	struct gate_enclave *next;
 } gate_enclave;
 
 struct cl_guestif {
-	fwg_host *h;
+	fwg_host *h; /* NULL: no firmware guard (nsm.sock only) */
+	cl_guestif_nsm_hooks nsm; /* under mu */
 	char base[PATH_MAX];
 	cl_guestif_opts o;
 	char addrs[FWG_MAX_DEVICES][FWG_ADDR_MAX + 1];
@@ -120,6 +125,7 @@ static cl_err run_list(void *ctx, const cl_ipc_peer *peer, const void *args, cl_
 {
 	cl_guestif *g = ctx;
 	const cl_guestif_q *q = args;
+	CL_ENSURE(g->h, CL_EPERM, "firmware query on a host without a firmware guard");
 	CL_GUARD(served(g, q->enclave));
 	CL_GUARD(cl_buf_put_u8(ans, (uint8_t)g->naddrs));
 	for (size_t i = 0; i < g->naddrs; i++) {
@@ -135,6 +141,7 @@ static cl_err run_read(void *ctx, const cl_ipc_peer *peer, const void *args, cl_
 	cl_guestif *g = ctx;
 	const cl_guestif_q *q = args;
 	fwg_identity id;
+	CL_ENSURE(g->h, CL_EPERM, "firmware query on a host without a firmware guard");
 	CL_GUARD(served(g, q->enclave));
 	CL_GUARD(fwg_guest_read(g->h, q->req.addr, &id)); /* CL_ENOTFOUND: no_device */
 	return cl_guestif_identity_put(ans, &id);
@@ -147,6 +154,7 @@ static cl_err run_write(void *ctx, const cl_ipc_peer *peer, const void *args, cl
 	const cl_guestif_req *r = &q->req;
 	cl_guestif_write_res res = {0};
 	uint64_t now = cl_now_mono_ns();
+	CL_ENSURE(g->h, CL_EPERM, "firmware write on a host without a firmware guard");
 	pthread_mutex_lock(&g->mu);
 	gate_enclave *e = *find(g, q->enclave);
 	if (!e) {
@@ -186,12 +194,107 @@ static cl_err run_write(void *ctx, const cl_ipc_peer *peer, const void *args, cl
 	return cl_guestif_write_res_put(ans, &res);
 }
 
+/* ---------------------------------------------------------------- the secure module */
+
+static cl_err decode_nsm_attest(cl_buf *req, void *out)
+{
+	return cl_nsm_q_decode(CL_GUESTIF_Q_ATTEST, req, out);
+}
+
+static cl_err decode_nsm_seal(cl_buf *req, void *out)
+{
+	return cl_nsm_q_decode(CL_GUESTIF_Q_SEAL, req, out);
+}
+
+/* A served enclave within its secure-module bucket; the hooks to use. The
+ * bucket is the gate's, not the process's: a compromised process cannot ask
+ * the key holder faster than the enclaves could. */
+static cl_err nsm_admit(cl_guestif *g, const char *id, cl_guestif_nsm_hooks *hooks, char tenant[CL_GUESTIF_ID_MAX + 1])
+{
+	uint64_t now = cl_now_mono_ns();
+	pthread_mutex_lock(&g->mu);
+	gate_enclave *e = *find(g, id);
+	bool ok = e && cl_guestif_bucket_take(&e->nsm_bucket, now, g->o.nsm_rate, g->o.nsm_burst);
+	*hooks = g->nsm;
+	memcpy(tenant, e ? e->tenant : "", e ? sizeof(e->tenant) : 1);
+	pthread_mutex_unlock(&g->mu);
+	CL_ENSURE(e, CL_EPERM, "secure-module request for enclave %s, which is not served", id);
+	CL_ENSURE(ok, CL_ELIMIT, "enclave %s: secure-module requests over the rate", id);
+	return CL_OK;
+}
+
+static cl_err run_nsm_attest(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
+{
+	cl_guestif *g = ctx;
+	const cl_nsm_q *q = args;
+	cl_guestif_nsm_hooks hk;
+	uint8_t *doc = NULL;
+	size_t len = 0;
+	char tenant[CL_GUESTIF_ID_MAX + 1];
+	CL_GUARD(nsm_admit(g, q->enclave, &hk, tenant));
+	CL_ENSURE(hk.attest, CL_EUNAVAIL, "this host cannot attest");
+	cl_err err = hk.attest(hk.ctx, q->enclave, &q->req, &doc, &len);
+	if (err == CL_OK && (len == 0 || len > CL_NSM_ANSWER_MAX))
+		err = cl_errorf(CL_EINTERNAL, "attestation document of %zu bytes", len);
+	if (err == CL_OK)
+		err = cl_ipc_put_bytes(ans, doc, len);
+	else
+		cl_warn("attestation document for the enclave's secure module not made id=%s err=\"%s\"", q->enclave,
+			cl_error_detail());
+	free(doc);
+	return err;
+}
+
+static cl_err run_nsm_seal(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
+{
+	cl_guestif *g = ctx;
+	const cl_nsm_q *q = args;
+	cl_guestif_nsm_hooks hk;
+	uint8_t key[CL_NSM_KEY_LEN];
+	char tenant[CL_GUESTIF_ID_MAX + 1];
+	CL_GUARD(nsm_admit(g, q->enclave, &hk, tenant));
+	CL_ENSURE(hk.seal_key, CL_EUNAVAIL, "this host cannot seal");
+	CL_ENSURE(tenant[0], CL_EUNAVAIL, "enclave %s: its tenant is not known yet", q->enclave);
+	cl_err err = hk.seal_key(hk.ctx, q->enclave, tenant, q->req.label, q->req.label_len, key);
+	if (err == CL_OK)
+		err = cl_buf_put(ans, key, sizeof(key));
+	else
+		cl_warn("sealing key for the enclave's secure module not derived id=%s err=\"%s\"", q->enclave,
+			cl_error_detail());
+	explicit_bzero(key, sizeof(key));
+	return err;
+}
+
+void cl_guestif_set_tenant(cl_guestif *g, const char *id, const char *tenant)
+{
+	if (!g || !cl_guestif_id_valid(id) || !cl_guestif_id_valid(tenant))
+		return;
+	pthread_mutex_lock(&g->mu);
+	gate_enclave *e = *find(g, id);
+	if (e)
+		memcpy(e->tenant, tenant, strlen(tenant) + 1);
+	pthread_mutex_unlock(&g->mu);
+}
+
+void cl_guestif_set_nsm(cl_guestif *g, const cl_guestif_nsm_hooks *hooks)
+{
+	pthread_mutex_lock(&g->mu);
+	if (hooks)
+		g->nsm = *hooks;
+	else
+		memset(&g->nsm, 0, sizeof(g->nsm));
+	pthread_mutex_unlock(&g->mu);
+}
+
 #define Q_HEAD (2 + CL_GUESTIF_ID_MAX)
 #define Q_ADDR (2 + FWG_ADDR_MAX)
 static const cl_ipc_handler handlers[] = {
 	{CL_GUESTIF_Q_LIST, "list", Q_HEAD, decode_list, run_list, 0},
 	{CL_GUESTIF_Q_READ, "read", Q_HEAD + Q_ADDR, decode_read, run_read, 0},
 	{CL_GUESTIF_Q_WRITE, "write", Q_HEAD + Q_ADDR + 1 + 8 + 4 + CL_GUESTIF_WRITE_MAX, decode_write, run_write, 0},
+	{CL_GUESTIF_Q_ATTEST, "nsm-attest", Q_HEAD + 12 + CL_NSM_NONCE_MAX + CL_NSM_USER_DATA_MAX + CL_NSM_PUBKEY_MAX,
+	 decode_nsm_attest, run_nsm_attest, 0},
+	{CL_GUESTIF_Q_SEAL, "nsm-seal", Q_HEAD + 4 + CL_NSM_LABEL_MAX, decode_nsm_seal, run_nsm_seal, 0},
 };
 
 void cl_guestif_gate_server(cl_guestif *g, cl_ipc_server *s)
@@ -292,12 +395,26 @@ static cl_err control(cl_guestif *g, uint16_t type, const char *id, int fd, cl_b
 	return err;
 }
 
-/* Hands id's socket to the process (caller holds ctl_mu). */
-static void hand_over(cl_guestif *g, const char *id, int fd)
+/* Hands id's sockets (fw: -1 without a guard) to the process (caller holds ctl_mu). */
+static void hand_over(cl_guestif *g, const char *id, int fw, int nsm)
 {
-	cl_buf ans;
+	cl_buf req, ans;
+	int fds[2];
+	size_t n = 0;
+	uint8_t socks = 0;
+	if (fw >= 0)
+		fds[n++] = fw, socks |= 1;
+	if (nsm >= 0)
+		fds[n++] = nsm, socks |= 2;
+	cl_buf_init(&req, CL_GUESTIF_IPC_MAX);
 	cl_buf_init(&ans, CL_GUESTIF_IPC_MAX);
-	cl_err err = control(g, CL_GUESTIF_C_ADD, id, fd, &ans);
+	cl_err err = cl_ipc_put_str(&req, id);
+	if (err == CL_OK)
+		err = cl_buf_put_u8(&req, socks);
+	if (err == CL_OK)
+		err = g->fd_control >= 0 && n ? cl_ipc_call_fds(&g->ctl, CL_GUESTIF_C_ADD, &req, fds, n, &ans)
+					      : cl_errorf(CL_EUNAVAIL, "the guest interface process is down");
+	cl_buf_free(&req);
 	cl_buf_free(&ans);
 	if (err != CL_OK && err != CL_EUNAVAIL)
 		cl_warn("guest interface: cannot hand enclave %s's socket to the process err=\"%s\"", id,
@@ -308,7 +425,7 @@ cl_err cl_guestif_reattach(cl_guestif *g, int fd_query, int fd_control)
 {
 	struct item {
 		char id[CL_GUESTIF_ID_MAX + 1];
-		int fd;
+		int fd, nsm;
 	} *items = NULL;
 	size_t n = 0, cap = 0;
 	cl_err err = CL_OK;
@@ -327,6 +444,7 @@ cl_err cl_guestif_reattach(cl_guestif *g, int fd_query, int fd_control)
 	for (gate_enclave *e = g->enclaves; items && e; e = e->next) {
 		snprintf(items[n].id, sizeof(items[n].id), "%s", e->id);
 		items[n].fd = e->listen_fd >= 0 ? dup(e->listen_fd) : -1; /* a remove may close e's meanwhile */
+		items[n].nsm = e->nsm_fd >= 0 ? dup(e->nsm_fd) : -1;
 		n++;
 	}
 	pthread_mutex_unlock(&g->mu);
@@ -334,10 +452,12 @@ cl_err cl_guestif_reattach(cl_guestif *g, int fd_query, int fd_control)
 	if (cap && !items)
 		err = cl_errorf(CL_ENOMEM, "guest interface: out of memory re-adding enclaves");
 	for (size_t i = 0; i < n; i++) {
-		if (items[i].fd >= 0) {
-			hand_over(g, items[i].id, items[i].fd);
+		if (items[i].fd >= 0 || items[i].nsm >= 0)
+			hand_over(g, items[i].id, items[i].fd, items[i].nsm);
+		if (items[i].fd >= 0)
 			close(items[i].fd);
-		}
+		if (items[i].nsm >= 0)
+			close(items[i].nsm);
 	}
 	pthread_mutex_unlock(&g->ctl_mu);
 	free(items);
@@ -378,6 +498,8 @@ static void gate_free(cl_guestif *g)
 				e->id, e->suppressed_pending);
 		if (e->listen_fd >= 0)
 			close(e->listen_fd);
+		if (e->nsm_fd >= 0)
+			close(e->nsm_fd);
 		free(e);
 	}
 	int fds[] = {g->fd_query, g->next_query, g->fd_control, g->wake[0], g->wake[1]};
@@ -431,21 +553,24 @@ cl_err cl_guestif_gate_new(fwg_host *h, const char *base, const cl_guestif_opts 
 	g->o.write_burst = g->o.write_burst ? g->o.write_burst : CL_GUESTIF_WRITE_BURST;
 	g->o.host_rate = g->o.host_rate ? g->o.host_rate : CL_GUESTIF_HOST_RATE;
 	g->o.host_burst = g->o.host_burst ? g->o.host_burst : CL_GUESTIF_HOST_BURST;
-	if (!h || !base || base[0] != '/' || g->o.write_burst > 1000000u || g->o.host_burst > 1000000u) {
-		e = cl_errorf(CL_EINVAL, "guest interface: host, absolute base and sane limits required");
+	g->o.nsm_rate = g->o.nsm_rate ? g->o.nsm_rate : CL_GUESTIF_NSM_RATE;
+	g->o.nsm_burst = g->o.nsm_burst ? g->o.nsm_burst : CL_GUESTIF_NSM_BURST;
+	if (!base || base[0] != '/' || g->o.write_burst > 1000000u || g->o.host_burst > 1000000u ||
+	    g->o.nsm_burst > 1000000u) {
+		e = cl_errorf(CL_EINVAL, "guest interface: absolute base and sane limits required");
 		goto out;
 	}
 	if (snprintf(g->base, sizeof(g->base), "%s", base) >= (int)sizeof(g->base)) {
 		e = cl_errorf(CL_ETOOBIG, "guest interface: base path too long");
 		goto out;
 	}
-	fwg_host_status *st = calloc(1, sizeof(*st));
-	if (!st) {
+	fwg_host_status *st = h ? calloc(1, sizeof(*st)) : NULL;
+	if (h && !st) {
 		e = cl_errorf(CL_ENOMEM, "guest interface: out of memory");
 		goto out;
 	}
-	e = fwg_host_status_get(h, st);
-	for (size_t i = 0; e == CL_OK && i < st->ndev && i < FWG_MAX_DEVICES; i++)
+	e = h ? fwg_host_status_get(h, st) : CL_OK;
+	for (size_t i = 0; h && e == CL_OK && i < st->ndev && i < FWG_MAX_DEVICES; i++)
 		snprintf(g->addrs[g->naddrs++], sizeof(g->addrs[0]), "%s", st->dev[i].addr);
 	free(st);
 	if (e != CL_OK)
@@ -527,50 +652,66 @@ static cl_err make_enclave_dir(const char *path)
 	return CL_OK;
 }
 
+/* Binds a listening socket at dir/name (0666), replacing one left by an
+ * earlier agent. *fd -1 on failure. */
+static cl_err bind_sock(const char *dir, const char *name, int *fd)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	*fd = -1;
+	CL_ENSURE(snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir, name) < (int)sizeof(sa.sun_path), CL_ETOOBIG,
+		  "guest interface: socket path %s/%s too long", dir, name);
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	CL_ENSURE(s >= 0, CL_ESYS, "guest interface: socket: %s", strerror(errno));
+	if (unlink(sa.sun_path) != 0 && errno != ENOENT) {
+		close(s);
+		return cl_errorf(CL_ESYS, "guest interface: unlink %s: %s", sa.sun_path, strerror(errno));
+	}
+	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) != 0 || chmod(sa.sun_path, 0666) != 0 || listen(s, 16) != 0) {
+		cl_err e = cl_errorf(CL_ESYS, "guest interface: %s: %s", sa.sun_path, strerror(errno));
+		close(s);
+		unlink(sa.sun_path);
+		return e;
+	}
+	*fd = s;
+	return CL_OK;
+}
+
 cl_err cl_guestif_add(cl_guestif *g, const char *id, char *dir, size_t n)
 {
 	char path[PATH_MAX];
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fw = -1, nsm = -1;
 	CL_ENSURE(g, CL_EINVAL, "guest interface: not running");
 	CL_ENSURE(cl_guestif_id_valid(id), CL_EINVAL, "guest interface: bad enclave id");
 	CL_ENSURE(snprintf(path, sizeof(path), "%s/%s", g->base, id) < (int)sizeof(path), CL_ETOOBIG,
 		  "guest interface: path too long");
 	CL_ENSURE(!dir || snprintf(dir, n, "%s", path) < (int)n, CL_ETOOBIG, "guest interface: path too long");
-	CL_ENSURE(snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", path, CL_GUESTIF_SOCK) < (int)sizeof(sa.sun_path),
-		  CL_ETOOBIG, "guest interface: socket path %s/%s too long", path, CL_GUESTIF_SOCK);
 	bool existed = access(path, F_OK) == 0;
 	CL_GUARD(make_enclave_dir(path));
-	cl_err e = CL_OK;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		e = cl_errorf(CL_ESYS, "guest interface: socket: %s", strerror(errno));
+	cl_err e = bind_sock(path, CL_GUESTIF_NSM_SOCK, &nsm);
+	if (e == CL_OK && g->h)
+		e = bind_sock(path, CL_GUESTIF_SOCK, &fw);
+	if (e != CL_OK)
 		goto out;
-	}
-	if (unlink(sa.sun_path) != 0 && errno != ENOENT) {
-		e = cl_errorf(CL_ESYS, "guest interface: unlink %s: %s", sa.sun_path, strerror(errno));
-		goto out;
-	}
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || chmod(sa.sun_path, 0666) != 0 || listen(fd, 16) != 0) {
-		e = cl_errorf(CL_ESYS, "guest interface: %s: %s", sa.sun_path, strerror(errno));
-		goto out;
-	}
 	pthread_mutex_lock(&g->ctl_mu);
 	pthread_mutex_lock(&g->mu);
 	gate_enclave **pp = find(g, id), *en = *pp;
 	if (!en && (en = calloc(1, sizeof(*en))) != NULL) {
 		snprintf(en->id, sizeof(en->id), "%s", id);
-		en->listen_fd = -1;
+		en->listen_fd = en->nsm_fd = -1;
 		en->next = g->enclaves;
 		g->enclaves = en;
 	}
 	if (en) {
 		if (en->listen_fd >= 0)
 			close(en->listen_fd);
-		en->listen_fd = fd;
+		if (en->nsm_fd >= 0)
+			close(en->nsm_fd);
+		en->listen_fd = fw;
+		en->nsm_fd = nsm;
 	}
 	pthread_mutex_unlock(&g->mu);
 	if (en)
-		hand_over(g, id, fd);
+		hand_over(g, id, fw, nsm);
 	pthread_mutex_unlock(&g->ctl_mu);
 	if (!en) {
 		e = cl_errorf(CL_ENOMEM, "guest interface: out of memory");
@@ -578,10 +719,10 @@ cl_err cl_guestif_add(cl_guestif *g, const char *id, char *dir, size_t n)
 	}
 	return CL_OK;
 out:
-	if (fd >= 0) {
-		close(fd);
-		unlink(sa.sun_path);
-	}
+	if (fw >= 0)
+		close(fw);
+	if (nsm >= 0)
+		close(nsm);
 	if (!existed && cl_rm_rf(path) != CL_OK)
 		cl_warn("guest interface: cannot remove %s", path);
 	return e;
@@ -617,6 +758,8 @@ void cl_guestif_remove(cl_guestif *g, const char *id)
 				e->id, e->suppressed_pending);
 		if (e->listen_fd >= 0)
 			close(e->listen_fd);
+		if (e->nsm_fd >= 0)
+			close(e->nsm_fd);
 		free(e);
 	}
 	pthread_mutex_unlock(&g->ctl_mu);

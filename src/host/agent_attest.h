@@ -115,4 +115,16 @@ void cl_agent_att_chain_free(cl_agent_att_chain *c);
  * cl_agent_att (the signature fits agent_ops.h's attest hook). */
 json_t *cl_agent_att_op(void *ctx, const char *dir, const cl_agent_op *op);
 
+/* The document itself, for the attest and measure ops and for the
+ * enclave's own secure module (agent_guest.c): enclave's registers
+ * (DIR/pcrs; with measure, PCR5 measured from the running enclave first),
+ * the certificate held, args' nonce/user_data/public_key (absent when has_*
+ * is false), signed by the attestation key. *doc is malloc'd (the caller
+ * frees), *len its length. CL_ENOTFOUND when the enclave does not run here
+ * or has no registers, CL_EUNAVAIL when no certificate is held yet,
+ * CL_EINTERNAL when the measure failed, else the builder's or the key
+ * holder's failure. */
+CL_MUST_CHECK cl_err cl_agent_att_document(cl_agent_att *a, const char *dir, const char *enclave,
+					   const cl_agent_att_args *args, bool measure, uint8_t **doc, size_t *len);
+
 #endif

@@ -356,6 +356,7 @@ static void launch(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_desi
 	char guest_dir[PATH_MAX];
 	memset(&info, 0, sizeof(info));
 	const char *gdir = cl_agent_guest_add(ag, d->id, guest_dir, sizeof(guest_dir));
+	cl_agent_guest_tenant(ag, d->id, d->tenant);
 	cl_agent_crit_enter();
 	err = cl_sandbox_launch_guest(ag->self_exe, ag->cfg.data, &spec, gdir, &info);
 	cl_agent_crit_leave();
@@ -479,6 +480,9 @@ static bool reconcile_and_apply(cl_agent *ag, const cl_agent_answer *ans)
 			changed |= apply(ag, ans, act, nact, &acts[i]);
 		}
 	}
+	/* The secure module seals with each enclave's tenant (launched or adopted). */
+	for (size_t i = 0; i < ans->ndesired; i++)
+		cl_agent_guest_tenant(ag, ans->desired[i].id, ans->desired[i].tenant);
 	free(failed);
 	free(acts);
 	free(act);
@@ -804,10 +808,11 @@ int cl_agent_run(cl_agent *ag)
 			goto out;
 		}
 		cl_info("firmware guard on dir=%s journaled_ops=%zu", ag->fw_dir, cl_agent_fwops_count(ag->fwops));
-		if (cl_agent_guest_start(ag) != CL_OK) {
-			fprintf(stderr, "error: cannot start the firmware guest interface: %s\n", cl_error_detail());
-			goto out;
-		}
+	}
+	/* Every enclave's /dev/cloister (nsm.sock; fw.sock with the guard). */
+	if (cl_agent_guest_start(ag) != CL_OK) {
+		fprintf(stderr, "error: cannot start the guest interface: %s\n", cl_error_detail());
+		goto out;
 	}
 	/* Probing forks and tries kernel features: once per start is enough
 	 * (what the host offers changes only with a restart). */
@@ -849,6 +854,7 @@ int cl_agent_run(cl_agent *ag)
 	}
 	if (ag->att) {
 		cl_agent_pool_set_attest(ag->pool, cl_agent_att_op, ag->att);
+		cl_agent_guest_nsm_ready(ag);
 		(void)cl_agent_att_step(ag->att, ag->http, ag->ident.host_id, NULL); /* failures: retried */
 	}
 	uint32_t delay = BACKOFF_MIN_MS;

@@ -141,6 +141,27 @@ static cl_err att_sign(void *ctx, const uint8_t digest[48], uint8_t sig[CL_AGENT
 	return err;
 }
 
+cl_err cl_agent_privsep_seal(cl_agent_privsep *ps, const char *tenant, const uint8_t pcrs[4 * 48], const uint8_t *label,
+			     size_t n, uint8_t key[32])
+{
+	struct timespec until;
+	CL_ENSURE(ps, CL_EUNAVAIL, "no key holder");
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += (long)(CL_AGENT_PRIVSEP_SIGN_MS % 1000) * 1000000L;
+	until.tv_sec += CL_AGENT_PRIVSEP_SIGN_MS / 1000 + until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	CL_ENSURE(pthread_mutex_timedlock(&ps->mu, &until) == 0, CL_ETIMEOUT, "the key holder is busy");
+	int saved = ps->kh.ipc.timeout_ms;
+	ps->kh.ipc.timeout_ms = CL_AGENT_PRIVSEP_SIGN_MS;
+	cl_err err = ps->fd_kh >= 0 ? cl_kh_seal(&ps->kh, tenant, pcrs, label, n, key)
+				    : cl_errorf(CL_EUNAVAIL, "no key holder");
+	ps->kh.ipc.timeout_ms = saved;
+	pthread_mutex_unlock(&ps->mu);
+	if (err == CL_EUNAVAIL || err == CL_ETIMEOUT)
+		cl_warn("the key holder did not answer (sealing key)");
+	return err;
+}
+
 const cl_agent_att_keys *cl_agent_privsep_att_keys(cl_agent_privsep *ps)
 {
 	return ps ? &ps->att_keys : NULL;

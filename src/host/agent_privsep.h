@@ -60,6 +60,11 @@ const fwg_keys *cl_agent_privsep_keys(cl_agent_privsep *ps);
  * (for the lock, then for the answer), as it runs on the ops engine. */
 #define CL_AGENT_PRIVSEP_SIGN_MS 1000
 const cl_agent_att_keys *cl_agent_privsep_att_keys(cl_agent_privsep *ps);
+/* An enclave's sealing key from the key holder (cl_kh_seal: tenant, its
+ * PCR0..PCR3 = pcrs, label[1..64]); waits at most CL_AGENT_PRIVSEP_SIGN_MS
+ * in all, like a signature. key: the caller wipes it. */
+CL_MUST_CHECK cl_err cl_agent_privsep_seal(cl_agent_privsep *ps, const char *tenant, const uint8_t pcrs[4 * 48],
+					   const uint8_t *label, size_t n, uint8_t key[32]);
 
 /* Starts the guest interface gate (guestif.h) on the guest interface
  * process's channels, and lets later restarts of that process reattach to

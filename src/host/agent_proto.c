@@ -115,10 +115,13 @@ static bool parse_att(json_t *e, cl_agent_op *op)
 	if (!a)
 		return false;
 	op->att = a;
-	return att_field(e, "nonce", a->nonce, sizeof(a->nonce), &a->has_nonce, &a->nonce_len) &&
-	       att_field(e, "user_data", a->user_data, sizeof(a->user_data), &a->has_user_data, &a->user_data_len) &&
-	       att_field(e, "public_key", a->public_key, sizeof(a->public_key), &a->has_public_key,
-			 &a->public_key_len);
+	/* The control plane asks only with a nonce: a public key or user data
+	 * comes from inside the enclave (its nsm.sock), never from outside,
+	 * or a control plane could get a genuine document naming its own key. */
+	json_t *pk = json_object_get(e, "public_key"), *ud = json_object_get(e, "user_data");
+	if ((pk && !json_is_null(pk)) || (ud && !json_is_null(ud)))
+		return false;
+	return att_field(e, "nonce", a->nonce, sizeof(a->nonce), &a->has_nonce, &a->nonce_len);
 }
 
 void cl_agent_op_clear(cl_agent_op *op)

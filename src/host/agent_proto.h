@@ -128,9 +128,10 @@ typedef struct cl_agent_answer {
  * {"seq": >= 0, "hash": 64 lower-case hex}. An enclave entry's optional
  * "tenant" (an id) and "name" (a name) must be valid when present. An
  * "attestation_serial" that is present must be null or 1..40 hex digits
- * (kept lower-case, leading zeros dropped). An attest op's "nonce",
- * "user_data" and "public_key" are optional base64 strings within the caps
- * above (else the op is malformed). */
+ * (kept lower-case, leading zeros dropped). An attest op's "nonce" is an
+ * optional base64 string within the cap above; an op that carries
+ * "user_data" or "public_key" is malformed (only the enclave sets them,
+ * through its secure-module socket). */
 CL_MUST_CHECK cl_err cl_agent_answer_parse(const char *json, size_t len, cl_agent_answer *out);
 /* The firmware part of a parsed answer object (root): firmware_audit_ack and
  * firmware_ops into out (called by cl_agent_answer_parse; appends to

@@ -57,7 +57,7 @@ typedef struct sup {
 	char keys[PATH_MAX], devices[PATH_MAX];
 	int lockfd;
 	cl_supervise_part c[P_COUNT]; /* pid 0: not running */
-	bool guestif; /* --fw-root: run the guest interface */
+	bool guestif; /* run the guest interface (always: the secure module) */
 	int agent_fd; /* our end of the agent's supervisor channel, -1 */
 	cl_ipc_client agent;
 	bool stopping;
@@ -455,7 +455,7 @@ int cl_supervisor_main(int argc, char **argv)
 		return err == CL_EINVAL ? 2 : 1;
 	}
 	cl_log_init("cloister-host/supervisor", CL_LOG_INFO);
-	s.guestif = s.cfg.fw_root != NULL;
+	s.guestif = true; /* every enclave has /dev/cloister/nsm.sock (fw.sock only with --fw-root) */
 	if ((err = cl_agent_check_privileges()) != CL_OK || (err = cl_mkdir_p(s.cfg.data, 0700)) != CL_OK) {
 		fprintf(stderr, "error: %s\n", cl_error_detail());
 		return 1;

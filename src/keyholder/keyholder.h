@@ -33,7 +33,11 @@
 #define CL_KH_NAME_MAX 64    /* the <addr>/<guest> part of a slot */
 #define CL_KH_SLOT_MAX 72    /* a whole slot name */
 #define CL_KH_MAX_SLOTS 1024
-#define CL_KH_MSG_MAX 256    /* every request and answer fits */
+#define CL_KH_MSG_MAX 512    /* every request and answer fits */
+#define CL_KH_TENANT_MAX 63  /* SEAL: a tenant id, [a-z0-9-]{1,63} */
+#define CL_KH_PCRS_LEN (4 * 48) /* SEAL: PCR0..PCR3 */
+#define CL_KH_LABEL_MAX 64   /* SEAL: the enclave's label */
+#define CL_KH_SEAL_INFO "cloister-seal/1"
 
 /* Who is asking: fixed per channel. */
 enum cl_kh_role {
@@ -47,6 +51,7 @@ enum cl_kh_purpose {
 	CL_KH_PURPOSE_ECDH = 1,           /* dev/<addr>: decrypt firmware images */
 	CL_KH_PURPOSE_SIGN_DOCUMENT = 2,  /* attest: attestation documents (SHA-384 digests) */
 	CL_KH_PURPOSE_SIGN_HANDSHAKE = 3, /* tls/<guest>: TLS CertificateVerify / ServerKeyExchange */
+	CL_KH_PURPOSE_SEAL = 4,           /* seal: the host's sealing secret (HKDF input only; made at first use) */
 };
 
 /* What an ECDH result is derived into (the shared secret itself never leaves). */
@@ -62,6 +67,11 @@ enum cl_kh_request {
 	CL_KH_REQ_ECDH = 3,       /* str slot, u8 use, bytes[97] peer -> bytes[32] key */
 	CL_KH_REQ_SIGN = 4,       /* str slot, bytes[1..64] digest -> bytes[96] r||s */
 	CL_KH_REQ_DESTROY = 5,    /* str slot -> (empty) */
+	/* str tenant, bytes[192] PCR0..3, bytes[1..64] label -> bytes[32]
+	 * HKDF-SHA384(salt = 0^48, ikm = the "seal" slot's 48-byte secret,
+	 * info = "cloister-seal/1" 0x00 tenant 0x00 PCR0..PCR3 label): an
+	 * enclave's sealing key (agent only; the slot is made at the first). */
+	CL_KH_REQ_SEAL = 6,
 };
 
 /* ---------------------------------------------------------------- client (agent, guest interface, TLS) */
@@ -86,6 +96,10 @@ CL_MUST_CHECK cl_err cl_kh_ecdh(cl_kh_client *c, const char *slot, enum cl_kh_us
 CL_MUST_CHECK cl_err cl_kh_sign(cl_kh_client *c, const char *slot, const uint8_t *digest, size_t len,
 				uint8_t sig[CL_KH_SIG_LEN]);
 CL_MUST_CHECK cl_err cl_kh_destroy(cl_kh_client *c, const char *slot);
+/* An enclave's sealing key (CL_KH_REQ_SEAL): tenant 1..63 of [a-z0-9-],
+ * pcrs = PCR0..PCR3, label 1..64 bytes. key: the caller wipes it. */
+CL_MUST_CHECK cl_err cl_kh_seal(cl_kh_client *c, const char *tenant, const uint8_t pcrs[CL_KH_PCRS_LEN],
+				const uint8_t *label, size_t label_len, uint8_t key[CL_KH_KEY_LEN]);
 
 /* Glue for common/remote_key.h: a cl_remote_sign_fn whose ctx is a
  * cl_kh_signer (borrowed by the key; both must outlive it). */

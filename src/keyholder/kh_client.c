@@ -105,6 +105,27 @@ cl_err cl_kh_sign(cl_kh_client *c, const char *slot, const uint8_t *digest, size
 	return call(c, CL_KH_REQ_SIGN, &req, NULL, sig, CL_KH_SIG_LEN);
 }
 
+cl_err cl_kh_seal(cl_kh_client *c, const char *tenant, const uint8_t pcrs[CL_KH_PCRS_LEN], const uint8_t *label,
+		  size_t label_len, uint8_t key[CL_KH_KEY_LEN])
+{
+	cl_buf req;
+	cl_err err = CL_OK;
+	cl_buf_init(&req, REQ_MAX);
+	if (strlen(tenant) < 1 || strlen(tenant) > CL_KH_TENANT_MAX || label_len < 1 || label_len > CL_KH_LABEL_MAX)
+		err = cl_errorf(CL_EINVAL, "seal: tenant or label out of range");
+	if (err == CL_OK)
+		err = cl_ipc_put_str(&req, tenant);
+	if (err == CL_OK)
+		err = cl_ipc_put_bytes(&req, pcrs, CL_KH_PCRS_LEN);
+	if (err == CL_OK)
+		err = cl_ipc_put_bytes(&req, label, label_len);
+	if (err != CL_OK) {
+		cl_buf_free(&req);
+		return err;
+	}
+	return call(c, CL_KH_REQ_SEAL, &req, NULL, key, CL_KH_KEY_LEN);
+}
+
 cl_err cl_kh_destroy(cl_kh_client *c, const char *slot)
 {
 	cl_buf req;

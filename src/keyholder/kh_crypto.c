@@ -280,6 +280,42 @@ static cl_err derive(enum cl_kh_use use, const uint8_t z[48], const uint8_t peer
 	return err;
 }
 
+cl_err kh_crypto_seal(const uint8_t secret[CL_KH_SCALAR_LEN], const char *tenant, const uint8_t pcrs[CL_KH_PCRS_LEN],
+		      const uint8_t *label, size_t label_len, uint8_t key[CL_KH_KEY_LEN])
+{
+	uint8_t salt[48] = {0};
+	uint8_t info[sizeof(CL_KH_SEAL_INFO) + CL_KH_TENANT_MAX + 1 + CL_KH_PCRS_LEN + CL_KH_LABEL_MAX];
+	size_t tl = strlen(tenant), n = 0;
+	EVP_KDF *kdf = NULL;
+	EVP_KDF_CTX *kctx = NULL;
+	OSSL_PARAM params[5];
+	cl_err err = CL_OK;
+	CL_ENSURE(tl >= 1 && tl <= CL_KH_TENANT_MAX && label_len >= 1 && label_len <= CL_KH_LABEL_MAX, CL_EINVAL,
+		  "seal: tenant or label out of range");
+	/* the label, of any bytes, comes last; the tenant has no NUL: unambiguous */
+	memcpy(info, CL_KH_SEAL_INFO, sizeof(CL_KH_SEAL_INFO)); /* with its NUL: the 0x00 separator */
+	n = sizeof(CL_KH_SEAL_INFO);
+	memcpy(info + n, tenant, tl);
+	n += tl;
+	info[n++] = 0;
+	memcpy(info + n, pcrs, CL_KH_PCRS_LEN);
+	n += CL_KH_PCRS_LEN;
+	memcpy(info + n, label, label_len);
+	n += label_len;
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA384", 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, CL_KH_SCALAR_LEN);
+	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, salt, sizeof(salt));
+	params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, n);
+	params[4] = OSSL_PARAM_construct_end();
+	if (!(kdf = EVP_KDF_fetch(NULL, "HKDF", NULL)) || !(kctx = EVP_KDF_CTX_new(kdf)) ||
+	    EVP_KDF_derive(kctx, key, CL_KH_KEY_LEN, params) != 1)
+		err = cl_errorf(CL_EINTERNAL, "HKDF failed");
+	EVP_KDF_CTX_free(kctx); /* clears its copy of the secret */
+	EVP_KDF_free(kdf);
+	ERR_clear_error();
+	return err;
+}
+
 cl_err kh_crypto_ecdh(const uint8_t scalar[CL_KH_SCALAR_LEN], const uint8_t point[CL_KH_POINT_LEN],
 		      enum cl_kh_use use, const uint8_t peer[CL_KH_POINT_LEN], uint8_t key[CL_KH_KEY_LEN])
 {

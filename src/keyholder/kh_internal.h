@@ -59,6 +59,11 @@ CL_MUST_CHECK cl_err kh_crypto_sign(const uint8_t scalar[CL_KH_SCALAR_LEN], cons
 CL_MUST_CHECK cl_err kh_crypto_ecdh(const uint8_t scalar[CL_KH_SCALAR_LEN], const uint8_t point[CL_KH_POINT_LEN],
 				    enum cl_kh_use use, const uint8_t peer[CL_KH_POINT_LEN],
 				    uint8_t key[CL_KH_KEY_LEN]);
+/* An enclave's sealing key: HKDF-SHA384(salt = 0^48, ikm = secret (the
+ * "seal" slot's scalar), info = CL_KH_SEAL_INFO 0x00 tenant 0x00 pcrs label). */
+CL_MUST_CHECK cl_err kh_crypto_seal(const uint8_t secret[CL_KH_SCALAR_LEN], const char *tenant,
+				    const uint8_t pcrs[CL_KH_PCRS_LEN], const uint8_t *label, size_t label_len,
+				    uint8_t key[CL_KH_KEY_LEN]);
 /* Runs each operation once on a throwaway key: loads every lazily
  * initialised OpenSSL path before the seccomp filter, and checks it works. */
 CL_MUST_CHECK cl_err kh_crypto_selftest(void);

@@ -30,6 +30,9 @@ static const struct {
 					 R(CL_KH_ROLE_AGENT) | R(CL_KH_ROLE_GUESTIF), 0},
 	[CL_KH_PURPOSE_SIGN_HANDSHAKE] = {R(CL_KH_ROLE_AGENT) | R(CL_KH_ROLE_TLS), R(CL_KH_ROLE_AGENT),
 					  R(CL_KH_ROLE_TLS), R(CL_KH_ROLE_AGENT)},
+	/* the sealing secret: no public half to read, made only by the first
+	 * SEAL (never by generate), never destroyed, used by the agent only */
+	[CL_KH_PURPOSE_SEAL] = {0, 0, R(CL_KH_ROLE_AGENT), 0},
 };
 
 const char *cl_kh_role_name(enum cl_kh_role r)
@@ -54,6 +57,8 @@ const char *cl_kh_purpose_name(enum cl_kh_purpose p)
 		return "sign-document";
 	case CL_KH_PURPOSE_SIGN_HANDSHAKE:
 		return "sign-handshake";
+	case CL_KH_PURPOSE_SEAL:
+		return "seal";
 	}
 	return "unknown";
 }
@@ -77,7 +82,16 @@ typedef struct args_sign {
 	uint8_t digest[CL_KH_DIGEST_MAX];
 } args_sign;
 
-_Static_assert(sizeof(args_ecdh) <= CL_IPC_ARGS_MAX && sizeof(args_sign) <= CL_IPC_ARGS_MAX, "ipc scratch");
+typedef struct args_seal {
+	char tenant[CL_KH_TENANT_MAX + 1];
+	uint8_t pcrs[CL_KH_PCRS_LEN];
+	size_t label_len;
+	uint8_t label[CL_KH_LABEL_MAX];
+} args_seal;
+
+_Static_assert(sizeof(args_ecdh) <= CL_IPC_ARGS_MAX && sizeof(args_sign) <= CL_IPC_ARGS_MAX &&
+		       sizeof(args_seal) <= CL_IPC_ARGS_MAX,
+	       "ipc scratch");
 
 static cl_err decode_slot(cl_buf *req, void *out)
 {
@@ -102,6 +116,24 @@ static cl_err decode_sign(cl_buf *req, void *out)
 	CL_GUARD(cl_ipc_get_bytes(req, sizeof(a->digest), &p, &a->len));
 	CL_ENSURE(a->len > 0, CL_EINVAL, "empty digest");
 	memcpy(a->digest, p, a->len);
+	return CL_OK;
+}
+
+static cl_err decode_seal(cl_buf *req, void *out)
+{
+	args_seal *a = out;
+	const uint8_t *p = NULL;
+	CL_GUARD(cl_ipc_get_str(req, a->tenant, sizeof(a->tenant)));
+	size_t n = strlen(a->tenant);
+	CL_ENSURE(n >= 1, CL_EINVAL, "empty tenant");
+	for (size_t i = 0; i < n; i++)
+		CL_ENSURE((a->tenant[i] >= 'a' && a->tenant[i] <= 'z') || (a->tenant[i] >= '0' && a->tenant[i] <= '9') ||
+				  a->tenant[i] == '-',
+			  CL_EINVAL, "bad tenant id");
+	CL_GUARD(cl_ipc_get_fixed(req, a->pcrs, sizeof(a->pcrs)));
+	CL_GUARD(cl_ipc_get_bytes(req, sizeof(a->label), &p, &a->label_len));
+	CL_ENSURE(a->label_len >= 1, CL_EINVAL, "empty label");
+	memcpy(a->label, p, a->label_len);
 	return CL_OK;
 }
 
@@ -169,7 +201,8 @@ static cl_err run_sign(void *ctx, const cl_ipc_peer *peer, const void *args, cl_
 	uint8_t sig[CL_KH_SIG_LEN];
 	kh_slot *s;
 	CL_GUARD(allowed(c, policy[a->s.purpose].use, "use", a->s.slot));
-	CL_ENSURE(a->s.purpose != CL_KH_PURPOSE_ECDH, CL_EPERM, "%s is an ecdh key, not for signing", a->s.slot);
+	CL_ENSURE(a->s.purpose == CL_KH_PURPOSE_SIGN_DOCUMENT || a->s.purpose == CL_KH_PURPOSE_SIGN_HANDSHAKE, CL_EPERM,
+		  "%s is not a signing key (%s)", a->s.slot, cl_kh_purpose_name(a->s.purpose));
 	/* A document digest is SHA-384; a TLS 1.2 handshake may also hash with
 	 * SHA-256 or SHA-512 (TLS 1.3 with P-384: SHA-384 only). */
 	if (a->s.purpose == CL_KH_PURPOSE_SIGN_DOCUMENT)
@@ -194,6 +227,26 @@ static cl_err run_destroy(void *ctx, const cl_ipc_peer *peer, const void *args, 
 	return CL_OK;
 }
 
+static cl_err run_seal(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
+{
+	cl_kh_conn *c = ctx;
+	const args_seal *a = args;
+	uint8_t key[CL_KH_KEY_LEN];
+	kh_slot *s;
+	CL_GUARD(allowed(c, policy[CL_KH_PURPOSE_SEAL].use, "use", "seal"));
+	if (!(s = kh_find(c->kh, "seal"))) {
+		/* once per host: a secret that then never changes (a new one
+		 * would make every sealed blob of this host unreadable) */
+		CL_GUARD(kh_create(c->kh, "seal", CL_KH_PURPOSE_SEAL, &s));
+		cl_info("key holder: generated the host's sealing secret for %s", cl_kh_role_name(c->role));
+	}
+	cl_err err = kh_crypto_seal(s->scalar, a->tenant, a->pcrs, a->label, a->label_len, key);
+	if (err == CL_OK)
+		err = cl_ipc_put_bytes(ans, key, sizeof(key));
+	explicit_bzero(key, sizeof(key));
+	return err;
+}
+
 #define SLOT_WIRE (2 + CL_KH_SLOT_MAX)
 static const cl_ipc_handler handlers[] = {
 	{CL_KH_REQ_GET_PUBLIC, "get-public", SLOT_WIRE, decode_slot, run_get_public, 0},
@@ -201,6 +254,8 @@ static const cl_ipc_handler handlers[] = {
 	{CL_KH_REQ_ECDH, "ecdh", SLOT_WIRE + 1 + 4 + CL_KH_POINT_LEN, decode_ecdh, run_ecdh, 0},
 	{CL_KH_REQ_SIGN, "sign", SLOT_WIRE + 4 + CL_KH_DIGEST_MAX, decode_sign, run_sign, 0},
 	{CL_KH_REQ_DESTROY, "destroy", SLOT_WIRE, decode_slot, run_destroy, 0},
+	{CL_KH_REQ_SEAL, "seal", 2 + CL_KH_TENANT_MAX + 4 + CL_KH_PCRS_LEN + 4 + CL_KH_LABEL_MAX, decode_seal, run_seal,
+	 0},
 };
 
 void cl_kh_conn_init(cl_kh_conn *conn, cl_kh *kh, int fd, enum cl_kh_role role)

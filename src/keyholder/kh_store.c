@@ -29,6 +29,7 @@ static const struct {
 	enum cl_kh_purpose purpose;
 } kinds[] = {
 	{"attest", false, CL_KH_PURPOSE_SIGN_DOCUMENT},
+	{"seal", false, CL_KH_PURPOSE_SEAL},
 	{"dev/", true, CL_KH_PURPOSE_ECDH},
 	{"tls/", true, CL_KH_PURPOSE_SIGN_HANDSHAKE},
 };

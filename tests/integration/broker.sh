@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # broker.sh — the key broker end to end with a real control plane and host
-# (docs/broker.md):
+# (docs/broker.md), every release going through an enclave that runs
+# examples/broker-client (libcloister-enclave):
 #
 #   cloister secret put ──► cloister-control (secrets, policy, audit)
-#   POST .../challenge ─► nonce ─► cloister enclave attest --nonce --public-key-file
+#   cloister secret release --challenge ─► nonce ─► enclave send "nonce HEX"
+#   enclave: key pair, cle_attest(nonce, its public key) ─► recv "document B64"
 #   POST .../release {document} ─► verified, bound ─► wrapped to the document's key
+#   enclave send "wrapped B64" ─► enclave: cle_unwrap ─► recv "sha384 HEX" (never the secret)
 #
-#   - the happy path releases the exact bytes (unwrapped by the CLI, and by an
-#     independent implementation: python3 cryptography, tests/unit/wrap_kat.py);
+#   - the happy path: the digest the enclave prints is the put value's; a
+#     document carrying a key of ours (put there from inside) is unwrapped by
+#     an independent implementation (python3 cryptography, tests/unit/wrap_kat.py);
 #   - every refusal is 403 with its reason: a reused nonce and an expired one
-#     (stale_nonce), a document for another enclave (wrong_enclave), a policy
-#     PCR the enclave does not have (pcr_mismatch), no public key
-#     (no_public_key), a key that is not a P-384 point (bad_public_key), a
-#     tampered document (bad_document), a removed host's
-#     document (host_revoked); a document carrying another public key than the
-#     unwrap key's: the release succeeds, the unwrap fails;
+#     (stale_nonce), a document of another enclave (wrong_enclave), a policy
+#     PCR the enclave does not have (pcr_mismatch), a document asked from
+#     inside without a public key (no_public_key), a key that is not a P-384
+#     point (bad_public_key), a tampered document (bad_document), a removed
+#     host's document (host_revoked); a document carrying another public key
+#     than the enclave's: the release succeeds, the unwrap inside fails;
 #   - release attempts are limited to 30 a minute per secret (429);
 #   - another tenant can neither see, change, delete the secret nor register
 #     one for our enclave;
@@ -29,7 +33,7 @@ host_start --join-token "$(join_token)"
 wait_for 20 "host ready" host_is ready
 wait_for 20 "the attestation certificate" test -s "$HDATA/attest/cert.der"
 
-image_upload
+image_upload_app broker-client bc
 enclave_create kv
 ID=$ENC
 enclave_create kv2
@@ -43,9 +47,29 @@ BAD=$(python3 -c "import sys; h=sys.argv[1]; print(('0' if h[0]!='0' else '1')+h
 
 openssl ecparam -name secp384r1 -genkey -noout -out "$WORK/k.pem" 2>/dev/null || fail "openssl ecparam"
 openssl ecparam -name secp384r1 -genkey -noout -out "$WORK/k2.pem" 2>/dev/null || fail "openssl ecparam"
+KHEX=$(openssl pkey -in "$WORK/k.pem" -pubout -outform DER 2>/dev/null | xxd -p | tr -d '\n')
+K2HEX=$(openssl pkey -in "$WORK/k2.pem" -pubout -outform DER 2>/dev/null | xxd -p | tr -d '\n')
 MARK="broker-marker-$(openssl rand -hex 8)"
 { printf '%s' "$MARK"; head -c 200 /dev/urandom; } >"$WORK/value.bin"
 B64=$(base64 -w0 "$WORK/value.bin")
+DIGEST=$(sha384sum "$WORK/value.bin" | cut -d' ' -f1)
+
+# ask ID LINE: one line to the enclave's broker-client; ANS = its answer line.
+ask() {
+	local id=$1 cmd=$2 got= deadline=$((SECONDS + 20))
+	local data
+	data=$(printf '%s\n' "$cmd" | base64 -w0)
+	json POST "/v1/enclaves/$id/send" "{\"data\":\"$data\"}" -H "X-Cloister-Access-Key: ${KEYS[$id]}"
+	[ "$STATUS" = 200 ] || fail "send: $STATUS $BODY"
+	while [[ "$got" != *$'\n'* ]]; do
+		[ $SECONDS -lt $deadline ] || fail "no answer from the enclave (got '${got:0:200}')"
+		json POST "/v1/enclaves/$id/recv" '{"max":65536,"wait_ms":1000}' -H "X-Cloister-Access-Key: ${KEYS[$id]}"
+		[ "$STATUS" = 200 ] || fail "recv: $STATUS $BODY"
+		got+=$(jget 'j["data"]' | base64 -d; echo x)
+		got=${got%x}
+	done
+	ANS=${got%%$'\n'*}
+}
 
 # ---- put, list (never the value) ----
 "$CLI_BIN" secret put s1 --enclave "$ID" --value-file "$WORK/value.bin" --pcr "0=$P0" --pcr "4=$P4" >/dev/null ||
@@ -86,19 +110,17 @@ other DELETE /v1/secrets/s1
 other POST /v1/secrets "{\"name\":\"s9\",\"value\":\"$B64\",\"enclave\":\"$ID\",\"policy\":{\"pcrs\":{\"0\":\"$P0\"}}}"
 [ "$STATUS" = 404 ] || fail "another tenant registered a secret for our enclave: $STATUS $BODY"
 
-# ---- the happy path: the exact bytes ----
-"$CLI_BIN" secret release s1 --key "$WORK/k.pem" --out "$WORK/got.bin" 2>"$WORK/e" || fail "release: $(cat "$WORK/e")"
-cmp "$WORK/value.bin" "$WORK/got.bin" || fail "the released secret differs"
-
-# by hand, unwrapped by an independent implementation
+# ---- the release, through the enclave ----
 challenge() { # sets NONCE
-	req POST /v1/secrets/s1/challenge -d '{}'
-	[ "$STATUS" = 200 ] || fail "challenge: $STATUS $BODY"
-	NONCE=$(jget 'j["nonce"]')
-	[ ${#NONCE} = 64 ] || fail "nonce: $BODY"
+	NONCE=$("$CLI_BIN" secret release s1 --challenge) || fail "secret release --challenge"
+	[ ${#NONCE} = 64 ] || fail "nonce: $NONCE"
 }
-attest() { # attest ENCLAVE OUT [args]
-	"$CLI_BIN" enclave attest "$1" --nonce "$NONCE" --out "$2" "${@:3}" >/dev/null || fail "enclave attest $1"
+# in_enclave ENCLAVE OUT [nonce|nokey] [KEYHEX]: the enclave attests with $NONCE
+# (and its own key, none, or KEYHEX); the document goes to OUT
+in_enclave() {
+	ask "$1" "${3:-nonce} $NONCE${4:+ $4}"
+	[[ "$ANS" == "document "* ]] || fail "the enclave made no document: $ANS"
+	base64 -d <<<"${ANS#document }" >"$2" || fail "document not base64"
 }
 release() { # release DOCFILE: sets STATUS, BODY (no token: the document is the credential)
 	local d
@@ -112,8 +134,22 @@ refused() { # refused REASON
 	[ "$STATUS" = 403 ] || fail "expected a refusal $1: $STATUS $BODY"
 	[ "$(jget 'j["error"]["reason"]')" = "$1" ] || fail "expected reason $1: $BODY"
 }
+# unwrap_inside ENCLAVE WRAPPED_B64: the enclave unwraps; ANS = its answer
+unwrap_inside() { ask "$1" "wrapped $2"; }
+
+# the happy path: the CLI presents the document, the enclave unwraps and
+# shows only the digest of what it got
 challenge
-attest "$ID" "$WORK/doc1" --public-key-file "$WORK/k.pem"
+in_enclave "$ID" "$WORK/doc0"
+W=$("$CLI_BIN" secret release s1 --document "$WORK/doc0") || fail "secret release --document"
+unwrap_inside "$ID" "$W"
+[ "$ANS" = "sha384 $DIGEST" ] || fail "the enclave unwrapped something else: $ANS (want $DIGEST)"
+grep -qF "$MARK" <<<"$W" && fail "the wrapped secret shows the value"
+
+# by hand, with a key of ours put in the document from inside: an
+# independent implementation unwraps the exact bytes
+challenge
+in_enclave "$ID" "$WORK/doc1" nonce "$KHEX"
 release "$WORK/doc1"
 [ "$STATUS" = 200 ] || fail "release by hand: $STATUS $BODY"
 jget 'j["wrapped"]' | base64 -d >"$WORK/wrapped"
@@ -125,26 +161,26 @@ cmp "$WORK/value.bin" "$WORK/got2.bin" || fail "python unwrapped other bytes"
 release "$WORK/doc1"
 refused stale_nonce # reused
 challenge
-attest "$ID" "$WORK/doc2" --public-key-file "$WORK/k.pem"
+in_enclave "$ID" "$WORK/doc2"
 sqlite3 -cmd ".timeout 10000" "$WORK/ctl/db/control.db" "UPDATE secret_challenges SET expires_at=1 WHERE nonce='$NONCE'" ||
 	fail "sqlite3 update"
 release "$WORK/doc2"
 refused stale_nonce # expired
 grep -q expired <<<"$BODY" || fail "expired: $BODY"
 challenge
-attest "$ID2" "$WORK/doc3" --public-key-file "$WORK/k.pem"
+in_enclave "$ID2" "$WORK/doc3"
 release "$WORK/doc3"
 refused wrong_enclave
 challenge
-attest "$ID" "$WORK/doc4"
+in_enclave "$ID" "$WORK/doc4" nokey
 release "$WORK/doc4"
 refused no_public_key
 challenge
-attest "$ID" "$WORK/doc4b" --public-key "$(python3 -c 'import base64; print(base64.b64encode(b"\x04" + b"\x01" * 96).decode())')"
+in_enclave "$ID" "$WORK/doc4b" nonce "04$(printf '01%.0s' {1..96})"
 release "$WORK/doc4b"
 refused bad_public_key # 97 bytes, but not a point on P-384
 challenge
-attest "$ID" "$WORK/doc5" --public-key-file "$WORK/k.pem"
+in_enclave "$ID" "$WORK/doc5"
 python3 - "$WORK/doc5" <<'PY'
 import sys
 p = sys.argv[1]
@@ -154,18 +190,25 @@ open(p, "wb").write(bytes(b))
 PY
 release "$WORK/doc5"
 refused bad_document
-# a document carrying another key than the unwrap key's: nothing opens
-"$CLI_BIN" secret release s1 --key "$WORK/k.pem" --public-key-file "$WORK/k2.pem" >"$WORK/got3.bin" 2>"$WORK/e" &&
-	fail "a secret wrapped to another key was unwrapped"
-grep -q "does not open" "$WORK/e" || fail "other key: $(cat "$WORK/e")"
-[ -s "$WORK/got3.bin" ] && fail "bytes were written after a failed unwrap"
+# a document carrying another key than the enclave's: released, but nothing opens inside
+challenge
+in_enclave "$ID" "$WORK/doc5b" nonce "$K2HEX"
+release "$WORK/doc5b"
+[ "$STATUS" = 200 ] || fail "release to another key: $STATUS $BODY"
+unwrap_inside "$ID" "$(jget 'j["wrapped"]')"
+[[ "$ANS" == "error "*"does not open"* ]] || fail "a secret wrapped to another key was unwrapped: $ANS"
 # a wrong PCR in the policy; the change is audited
 "$CLI_BIN" secret policy s1 --pcr "0=$BAD" >/dev/null || fail "secret policy"
-"$CLI_BIN" secret release s1 --key "$WORK/k.pem" >/dev/null 2>"$WORK/e" && fail "released against a wrong PCR0"
+challenge
+in_enclave "$ID" "$WORK/doc6"
+"$CLI_BIN" secret release s1 --document "$WORK/doc6" >/dev/null 2>"$WORK/e" && fail "released against a wrong PCR0"
 grep -q "pcr_mismatch" "$WORK/e" || fail "pcr: $(cat "$WORK/e")"
 "$CLI_BIN" secret policy s1 --pcr "0=$P0" --pcr "4=$P4" >/dev/null || fail "secret policy back"
-"$CLI_BIN" secret release s1 --key "$WORK/k.pem" >"$WORK/got4.bin" || fail "release after the policy is back"
-cmp "$WORK/value.bin" "$WORK/got4.bin" || fail "release after the policy is back: other bytes"
+challenge
+in_enclave "$ID" "$WORK/doc7"
+W=$("$CLI_BIN" secret release s1 --document "$WORK/doc7") || fail "release after the policy is back"
+unwrap_inside "$ID" "$W"
+[ "$ANS" = "sha384 $DIGEST" ] || fail "release after the policy is back: $ANS"
 
 # ---- the events ----
 req GET /v1/secrets/s1/events
@@ -180,9 +223,9 @@ req GET "/v1/secrets/s1/events?limit=2"
 
 # ---- a removed host: its documents are refused ----
 challenge
-attest "$ID" "$WORK/doc6" --public-key-file "$WORK/k.pem"
+in_enclave "$ID" "$WORK/doc8"
 "$CLI_BIN" host remove "$HOST_ID" --yes >/dev/null || fail "host remove"
-release "$WORK/doc6"
+release "$WORK/doc8"
 refused host_revoked
 
 # ---- the value is nowhere in the control plane's logs ----

@@ -12,7 +12,8 @@
 #   - the enclave cannot create a file in /dev/cloister (read-only mount);
 #   - after an agent restart the running enclave reaches the new socket;
 #   - destroying the enclave removes DATA/guest/ID;
-#   - an agent started without --fw-root gives its enclaves no /dev/cloister
+#   - an agent started without --fw-root gives its enclaves no fw.sock (only
+#     the secure module's nsm.sock, tests/integration/host_nsm.sh)
 #     (a second host, in DATA = $WORK/plain).
 # The devices' mutability window (60 s) is open after the first start and
 # placement refuses the host until it closes: this test waits for it.
@@ -67,7 +68,7 @@ ask() {
 }
 
 ask "$ID" LS
-[ "$ANS" = "LS fw.sock" ] || fail "/dev/cloister holds: $ANS"
+[ "$ANS" = "LS fw.sock nsm.sock" ] || fail "/dev/cloister holds: $ANS"
 ask "$ID" MOUNT
 [[ "$ANS" == "MOUNT ro,"* && "$ANS" == *nosuid* && "$ANS" == *nodev* && "$ANS" == *noexec* ]] ||
 	fail "/dev/cloister mount options: $ANS"
@@ -133,7 +134,7 @@ assert_gone "$ID"
 
 # A host without --fw-root (a second host: the control plane keeps a host
 # that once reported a guard ineligible until it reports one again): no
-# socket, no mount.
+# fw.sock; /dev/cloister holds only the secure module's nsm.sock.
 host_stop
 OLD=$HOST_ID
 old_lost() { [ "$(HOST_ID=$OLD host_state)" = lost ]; } # placement must not pick the stopped host
@@ -142,15 +143,15 @@ HDATA="$WORK/plain"
 : >"$WORK/host.err"
 host_start --join-token "$(join_token)"
 wait_for 20 "plain host ready" host_is ready
-! grep -q 'firmware guest interface on' "$WORK/host.err" || fail "guest interface started without --fw-root"
+! grep -q 'firmware guest interface on' "$WORK/host.err" || fail "firmware guest interface started without --fw-root"
 enclave_create plain
 P=$ENC
 wait_for 60 "plain enclave running" enclave_is "$P" running
 ask "$P" LS
-[ "$ANS" = "LS error=ENOENT" ] || fail "/dev/cloister exists without the guard: $ANS"
-ask "$P" MOUNT
-[ "$ANS" = "MOUNT none" ] || fail "/dev/cloister mounted without the guard: $ANS"
-[ ! -e "$HDATA/guest/$P" ] || fail "a guest directory was made without the guard"
+[ "$ANS" = "LS nsm.sock" ] || fail "/dev/cloister without the guard holds: $ANS"
+ask "$P" CONNECT
+[ "$ANS" = "CONNECT error=ENOENT" ] || fail "fw.sock reachable without the guard: $ANS"
+[ ! -e "$HDATA/guest/$P/fw.sock" ] || fail "fw.sock was made without the guard"
 enclave_destroy "$P"
 wait_for 60 "plain enclave destroyed" enclave_is "$P" absent
 host_stop

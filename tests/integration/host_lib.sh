@@ -122,11 +122,12 @@ json_ct() {
 	[ $body = 1 ] && printf '%s\n' -H 'Content-Type: application/json'
 	return 0
 }
-# req METHOD PATH [curl args...]: admin request; sets STATUS and BODY.
+# req METHOD PATH [curl args...]: admin request (REQ_TOKEN, when set, instead
+# of the admin token); sets STATUS and BODY.
 req() {
 	local m=$1 p=$2 ct; shift 2
 	mapfile -t ct < <(json_ct "$@")
-	BODY=$(curl -sS --cacert "$CA" -X "$m" -H "Authorization: Bearer $ADMIN" -o - -w '\n%{http_code}' "${ct[@]}" "$@" \
+	BODY=$(curl -sS --cacert "$CA" -X "$m" -H "Authorization: Bearer ${REQ_TOKEN:-$ADMIN}" -o - -w '\n%{http_code}' "${ct[@]}" "$@" \
 		"$URL$p") || { STATUS=000; BODY=; return 0; }
 	STATUS=${BODY##*$'\n'}
 	BODY=${BODY%$'\n'*}
@@ -197,6 +198,30 @@ image_upload() {
 		fail "cloister image build failed"
 	req POST /v1/images -H 'Content-Type: application/octet-stream' --data-binary "@$WORK/kv.img"
 	[ "$STATUS" = 201 ] || fail "image upload: $STATUS $BODY"
+	IMAGE=$(jget 'j["id"]')
+}
+
+# image_upload_app APP NAME: builds an image of the static example
+# $BUILD/examples/APP (entrypoint /app/APP) and uploads it in parts (SDK
+# programs link libcrypto statically: more than a raw body's 1 MiB); sets IMAGE.
+image_upload_app() {
+	local app="$BUILD/examples/$1" size sha up n i
+	[ -x "$app" ] || fail "missing $app"
+	"$CLI_BIN" image build -o "$WORK/$2.img" --name "$2" --entrypoint "/app/$1" "$app" >/dev/null ||
+		fail "cloister image build failed"
+	size=$(stat -c %s "$WORK/$2.img")
+	sha=$(sha384sum "$WORK/$2.img" | cut -d' ' -f1)
+	json POST /v1/uploads "{\"size\":$size,\"sha384\":\"$sha\"}"
+	[ "$STATUS" = 201 ] || fail "upload: $STATUS $BODY"
+	up=$(jget 'j["id"]') n=$(jget 'j["parts"]')
+	for ((i = 0; i < n; i++)); do
+		dd if="$WORK/$2.img" of="$WORK/part" bs=1048576 skip=$i count=1 status=none
+		req PUT "/v1/uploads/$up/parts/$i" -H 'Content-Type: application/octet-stream' \
+			--data-binary @"$WORK/part"
+		[ "$STATUS" = 200 ] || fail "upload part $i: $STATUS $BODY"
+	done
+	json POST /v1/images "{\"upload\":\"$up\"}"
+	[ "$STATUS" = 201 ] || fail "image from upload: $STATUS $BODY"
 	IMAGE=$(jget 'j["id"]')
 }
 

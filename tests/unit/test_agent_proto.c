@@ -106,7 +106,9 @@ static void attestation_serial(void **state)
 	}
 }
 
-/* The attest op: optional base64 nonce/user_data/public_key within their caps. */
+/* The attest op: an optional base64 nonce within its cap; user_data or a
+ * public_key from the control plane makes it malformed (only the enclave
+ * sets them). */
 static void attest_op(void **state)
 {
 	cl_agent_answer a;
@@ -116,11 +118,12 @@ static void attest_op(void **state)
 	snprintf(j, sizeof(j),
 		 "{\"generation\":1,\"enclaves\":[],\"ops\":["
 		 "{\"op\":\"op-1\",\"enclave\":\"enc-a\",\"kind\":\"attest\",\"tenant\":\"ten-1\","
-		 "\"nonce\":\"bm9uY2U=\",\"user_data\":\"AAEC\",\"public_key\":null},"
+		 "\"nonce\":\"bm9uY2U=\",\"user_data\":null,\"public_key\":null},"
 		 "{\"op\":\"op-2\",\"enclave\":\"enc-a\",\"kind\":\"attest\"},"
 		 "{\"op\":\"op-3\",\"enclave\":\"enc-a\",\"kind\":\"attest\",\"nonce\":\"%s\"},"
-		 "{\"op\":\"op-4\",\"enclave\":\"enc-a\",\"kind\":\"attest\",\"user_data\":\"not base64!\"},"
-		 "{\"op\":\"op-5\",\"enclave\":\"enc-a\",\"kind\":\"attest\",\"public_key\":5}]}",
+		 "{\"op\":\"op-4\",\"enclave\":\"enc-a\",\"kind\":\"attest\",\"user_data\":\"AAEC\"},"
+		 "{\"op\":\"op-5\",\"enclave\":\"enc-a\",\"kind\":\"attest\",\"public_key\":\"BAEC\"},"
+		 "{\"op\":\"op-6\",\"enclave\":\"enc-a\",\"kind\":\"attest\",\"nonce\":5}]}",
 		 big);
 	assert_int_equal(parse(j, &a), CL_OK);
 	assert_int_equal(a.nops, 2);
@@ -129,16 +132,15 @@ static void attest_op(void **state)
 	assert_true(a.ops[0].att->has_nonce);
 	assert_int_equal(a.ops[0].att->nonce_len, 5);
 	assert_memory_equal(a.ops[0].att->nonce, "nonce", 5);
-	assert_true(a.ops[0].att->has_user_data);
-	assert_int_equal(a.ops[0].att->user_data_len, 3);
-	assert_memory_equal(a.ops[0].att->user_data, "\0\1\2", 3);
+	assert_false(a.ops[0].att->has_user_data);
 	assert_false(a.ops[0].att->has_public_key);
 	assert_string_equal(a.ops[0].tenant, "ten-1");
 	assert_false(a.ops[1].att->has_nonce || a.ops[1].att->has_user_data || a.ops[1].att->has_public_key);
-	assert_int_equal(a.nbad_ops, 3); /* a 513-byte nonce, bad base64, not a string */
+	assert_int_equal(a.nbad_ops, 4); /* a 513-byte nonce, user data, a key, not a string */
 	assert_string_equal(a.bad_ops[0], "op-3");
 	assert_string_equal(a.bad_ops[1], "op-4");
 	assert_string_equal(a.bad_ops[2], "op-5");
+	assert_string_equal(a.bad_ops[3], "op-6");
 	cl_agent_answer_free(&a);
 	/* 512 bytes is the cap, not over it */
 	big[(512 + 2) / 3 * 4] = '\0';

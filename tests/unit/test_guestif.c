@@ -761,7 +761,7 @@ static void enclave_sees_guest_interface(void **state)
 	if (e != CL_OK)
 		fail_msg("launch: %s", cl_error_detail());
 	const char *a = enclave_ask(data, id, "LS");
-	assert_string_equal(a, "LS fw.sock");
+	assert_string_equal(a, "LS fw.sock nsm.sock");
 	a = enclave_ask(data, id, "READ " NIC);
 	assert_true(strncmp(a, "OK {\"addr\":\"" NIC "\"", 12 + strlen(NIC) + 1) == 0);
 	a = enclave_ask(data, id, "LIST");

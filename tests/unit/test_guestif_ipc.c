@@ -201,7 +201,9 @@ typedef struct gx {
 	int query, control; /* our ends: we are "the process" */
 	cl_ipc_client q;
 	cl_ipc_server ctl;
-	int added_fd; /* the socket ADD handed over */
+	int added_fd;  /* the fw.sock ADD handed over */
+	int added_nsm; /* the nsm.sock ADD handed over */
+	uint8_t socks; /* ADD's socket set */
 } gx;
 
 static cl_err ctl_dec(cl_buf *req, void *args)
@@ -210,12 +212,22 @@ static cl_err ctl_dec(cl_buf *req, void *args)
 	return cl_ipc_get_str(req, id, sizeof(id));
 }
 
+static cl_err ctl_dec_add(cl_buf *req, void *args)
+{
+	CL_GUARD(ctl_dec(req, args));
+	return cl_buf_get_u8(req, (uint8_t *)args + CL_GUESTIF_ID_MAX + 2);
+}
+
 static cl_err ctl_add(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
 {
 	gx *x = ctx;
 	if (x->added_fd >= 0)
 		close(x->added_fd);
-	x->added_fd = cl_ipc_server_take_fd(&x->ctl, 0);
+	if (x->added_nsm >= 0)
+		close(x->added_nsm);
+	x->socks = ((const uint8_t *)args)[CL_GUESTIF_ID_MAX + 2];
+	x->added_fd = cl_ipc_server_take_fd(&x->ctl, 0);  /* fw.sock first */
+	x->added_nsm = cl_ipc_server_take_fd(&x->ctl, 1); /* then nsm.sock */
 	return CL_OK;
 }
 
@@ -225,7 +237,7 @@ static cl_err ctl_ok(void *ctx, const cl_ipc_peer *peer, const void *args, cl_bu
 }
 
 static const cl_ipc_handler ctl_handlers[] = {
-	{CL_GUESTIF_C_ADD, "add", 128, ctl_dec, ctl_add, 1},
+	{CL_GUESTIF_C_ADD, "add", 128, ctl_dec_add, ctl_add, 2},
 	{CL_GUESTIF_C_REMOVE, "remove", 128, ctl_dec, ctl_ok, 0},
 };
 
@@ -253,7 +265,7 @@ static int gx_setup_opts(void **state, const cl_guestif_opts *o)
 		return -1;
 	x->query = q[1];
 	x->control = c[1];
-	x->added_fd = -1;
+	x->added_fd = x->added_nsm = -1;
 	cl_ipc_client_init(&x->q, q[1], CL_GUESTIF_IPC_MAX, 5000);
 	cl_ipc_server_init(&x->ctl, c[1], "test/control", ctl_handlers, 2, CL_GUESTIF_IPC_MAX, x);
 	if (cl_guestif_gate_new(x->d.h, x->base, o, q[0], c[0], &x->g) != CL_OK)
@@ -305,7 +317,9 @@ static void gate_checks_meaning(void **state)
 	cl_guestif_write_res r;
 	cl_buf_init(&req, CL_GUESTIF_IPC_MAX);
 	cl_buf_init(&ans, CL_GUESTIF_IPC_MAX);
-	assert_true(x->added_fd >= 0); /* the gate handed over enc-a's listening socket */
+	assert_true(x->added_fd >= 0);  /* the gate handed over enc-a's listening sockets: */
+	assert_true(x->added_nsm >= 0); /* fw.sock and nsm.sock */
+	assert_int_equal(x->socks, 3);
 	/* LIST for the served enclave: three identities */
 	assert_int_equal(cl_ipc_put_str(&req, "enc-a"), CL_OK);
 	assert_int_equal(query(x, CL_GUESTIF_Q_LIST, &req, &ans), CL_OK);

@@ -11,6 +11,8 @@
 #include <openssl/ec.h>
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/pem.h>
 #include <openssl/param_build.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -276,6 +278,89 @@ static void requests_and_policy(void **state)
 
 /* Files the key holder did not write (garbage, group-readable) are skipped
  * at start — and never overwritten by a generate. */
+/* SEAL: agent only; HKDF-SHA384 of the host's sealing secret (made at the
+ * first request, 0600, kept across restarts) over tenant, PCR0..3 and
+ * label, checked against an independent HKDF over the scalar of seal.key;
+ * the secret has no public half, cannot be generated, destroyed or used to
+ * sign. */
+static void seal_keys(void **state)
+{
+	kh_proc p;
+	uint8_t pcrs[CL_KH_PCRS_LEN], k1[CL_KH_KEY_LEN], k2[CL_KH_KEY_LEN], pt[CL_KH_POINT_LEN], sig[CL_KH_SIG_LEN];
+	uint8_t dg[48] = {7};
+	enum cl_kh_purpose purpose;
+	struct stat st;
+	char path[160];
+	for (size_t i = 0; i < sizeof(pcrs); i++)
+		pcrs[i] = (uint8_t)i;
+	kh_start(&p, true);
+	assert_int_equal(cl_kh_seal(&p.guestif, "ten-1", pcrs, (const uint8_t *)"l1", 2, k1), CL_EPERM);
+	assert_int_equal(cl_kh_seal(&p.tls, "ten-1", pcrs, (const uint8_t *)"l1", 2, k1), CL_EPERM);
+	snprintf(path, sizeof(path), "%s/seal.key", keys);
+	assert_int_not_equal(stat(path, &st), 0); /* nothing made for a refused caller */
+	assert_int_equal(cl_kh_seal(&p.agent, "ten-1", pcrs, (const uint8_t *)"l1", 2, k1), CL_OK);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(cl_kh_seal(&p.agent, "ten-1", pcrs, (const uint8_t *)"l1", 2, k2), CL_OK);
+	assert_memory_equal(k1, k2, sizeof(k1));
+	assert_int_equal(cl_kh_seal(&p.agent, "ten-1", pcrs, (const uint8_t *)"l2", 2, k2), CL_OK);
+	assert_memory_not_equal(k1, k2, sizeof(k1));
+	assert_int_equal(cl_kh_seal(&p.agent, "ten-2", pcrs, (const uint8_t *)"l1", 2, k2), CL_OK);
+	assert_memory_not_equal(k1, k2, sizeof(k1));
+	pcrs[100] ^= 1; /* PCR2 */
+	assert_int_equal(cl_kh_seal(&p.agent, "ten-1", pcrs, (const uint8_t *)"l1", 2, k2), CL_OK);
+	assert_memory_not_equal(k1, k2, sizeof(k1));
+	pcrs[100] ^= 1;
+	/* bad inputs */
+	assert_int_equal(cl_kh_seal(&p.agent, "Ten!", pcrs, (const uint8_t *)"l1", 2, k2), CL_EINVAL);
+	assert_int_equal(cl_kh_seal(&p.agent, "ten-1", pcrs, (const uint8_t *)"l1", 0, k2), CL_EINVAL);
+	/* the secret is for sealing only */
+	assert_int_equal(cl_kh_get_public(&p.agent, "seal", &purpose, pt), CL_EPERM);
+	assert_int_equal(cl_kh_generate(&p.agent, "seal", pt), CL_EPERM);
+	assert_int_equal(cl_kh_sign(&p.agent, "seal", dg, 48, sig), CL_EPERM);
+	assert_int_equal(cl_kh_destroy(&p.agent, "seal"), CL_EPERM);
+	kh_stop(&p);
+
+	/* an independent HKDF over the file's scalar gives the same key */
+	cl_buf f;
+	cl_buf_init(&f, 4096);
+	assert_int_equal(cl_file_read(path, 4096, &f), CL_OK);
+	BIO *b = BIO_new_mem_buf(f.data, (int)f.len);
+	EVP_PKEY *k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	assert_non_null(k);
+	BIGNUM *d = NULL;
+	uint8_t scalar[48], salt[48] = {0}, want[32], info[256];
+	assert_int_equal(EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_PRIV_KEY, &d), 1);
+	assert_int_equal(BN_bn2binpad(d, scalar, 48), 48);
+	size_t n = 0;
+	memcpy(info, "cloister-seal/1\0ten-1\0", 22);
+	n = 22;
+	memcpy(info + n, pcrs, sizeof(pcrs));
+	n += sizeof(pcrs);
+	memcpy(info + n, "l1", 2);
+	n += 2;
+	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	EVP_KDF_CTX *kc = EVP_KDF_CTX_new(kdf);
+	OSSL_PARAM prm[] = {OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA384", 0),
+			    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, scalar, 48),
+			    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, salt, 48),
+			    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, n), OSSL_PARAM_construct_end()};
+	assert_int_equal(EVP_KDF_derive(kc, want, 32, prm), 1);
+	assert_memory_equal(want, k1, 32);
+	EVP_KDF_CTX_free(kc);
+	EVP_KDF_free(kdf);
+	BN_clear_free(d);
+	EVP_PKEY_free(k);
+	BIO_free(b);
+	cl_buf_free(&f);
+
+	/* a restarted key holder loads the same secret: the same key */
+	kh_start(&p, true);
+	assert_int_equal(cl_kh_seal(&p.agent, "ten-1", pcrs, (const uint8_t *)"l1", 2, k2), CL_OK);
+	assert_memory_equal(k1, k2, sizeof(k1));
+	kh_stop(&p);
+}
+
 static void foreign_files(void **state)
 {
 	kh_proc p;
@@ -322,7 +407,8 @@ static void refusals_logged(void **state)
 	assert_int_equal(cl_buf_cstr(&log, &s), CL_OK);
 	assert_non_null(strstr(s, "refused sign (type 4"));
 	assert_non_null(strstr(s, "forbidden: role tls may not use attest"));
-	assert_non_null(strstr(s, "forbidden: dev/0000:03:00.0 is an ecdh key, not for signing"));
+	assert_non_null(strstr(s, "forbidden: dev/0000:03:00.0 is not a signing key (ecdh)"));
+	assert_non_null(strstr(s, "forbidden: role guestif may not use seal"));
 	assert_non_null(strstr(s, "crypto: peer point is not a valid P-384 public key"));
 	assert_non_null(strstr(s, "invalid: invalid slot name"));
 	assert_non_null(strstr(s, "key file tls/garbage.key skipped"));
@@ -420,6 +506,7 @@ int main(void)
 	cl_log_init("test_keyholder", CL_LOG_ERROR);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(requests_and_policy),
+		cmocka_unit_test(seal_keys),
 		cmocka_unit_test(foreign_files),
 		cmocka_unit_test(refusals_logged),
 		cmocka_unit_test(raw_requests),
