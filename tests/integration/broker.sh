@@ -26,12 +26,7 @@
 #     never shows the value, nor do the control plane's logs.
 source "$(dirname "$0")/host_lib.sh"
 
-ctl_start
-export CLOISTER_SERVER="$URL" CLOISTER_CA="$CA" CLOISTER_TOKEN="$ADMIN"
-unset CLOISTER_CONFIG CLOISTER_ACCESS_KEY
-host_start --join-token "$(join_token)"
-wait_for 20 "host ready" host_is ready
-wait_for 20 "the attestation certificate" test -s "$HDATA/attest/cert.der"
+host_up_attested
 
 image_upload_app broker-client bc
 enclave_create kv
@@ -53,23 +48,6 @@ MARK="broker-marker-$(openssl rand -hex 8)"
 { printf '%s' "$MARK"; head -c 200 /dev/urandom; } >"$WORK/value.bin"
 B64=$(base64 -w0 "$WORK/value.bin")
 DIGEST=$(sha384sum "$WORK/value.bin" | cut -d' ' -f1)
-
-# ask ID LINE: one line to the enclave's broker-client; ANS = its answer line.
-ask() {
-	local id=$1 cmd=$2 got= deadline=$((SECONDS + 20))
-	local data
-	data=$(printf '%s\n' "$cmd" | base64 -w0)
-	json POST "/v1/enclaves/$id/send" "{\"data\":\"$data\"}" -H "X-Cloister-Access-Key: ${KEYS[$id]}"
-	[ "$STATUS" = 200 ] || fail "send: $STATUS $BODY"
-	while [[ "$got" != *$'\n'* ]]; do
-		[ $SECONDS -lt $deadline ] || fail "no answer from the enclave (got '${got:0:200}')"
-		json POST "/v1/enclaves/$id/recv" '{"max":65536,"wait_ms":1000}' -H "X-Cloister-Access-Key: ${KEYS[$id]}"
-		[ "$STATUS" = 200 ] || fail "recv: $STATUS $BODY"
-		got+=$(jget 'j["data"]' | base64 -d; echo x)
-		got=${got%x}
-	done
-	ANS=${got%%$'\n'*}
-}
 
 # ---- put, list (never the value) ----
 "$CLI_BIN" secret put s1 --enclave "$ID" --value-file "$WORK/value.bin" --pcr "0=$P0" --pcr "4=$P4" >/dev/null ||
@@ -118,7 +96,7 @@ challenge() { # sets NONCE
 # in_enclave ENCLAVE OUT [nonce|nokey] [KEYHEX]: the enclave attests with $NONCE
 # (and its own key, none, or KEYHEX); the document goes to OUT
 in_enclave() {
-	ask "$1" "${3:-nonce} $NONCE${4:+ $4}"
+	enclave_ask "$1" "${3:-nonce} $NONCE${4:+ $4}"
 	[[ "$ANS" == "document "* ]] || fail "the enclave made no document: $ANS"
 	base64 -d <<<"${ANS#document }" >"$2" || fail "document not base64"
 }
@@ -135,7 +113,7 @@ refused() { # refused REASON
 	[ "$(jget 'j["error"]["reason"]')" = "$1" ] || fail "expected reason $1: $BODY"
 }
 # unwrap_inside ENCLAVE WRAPPED_B64: the enclave unwraps; ANS = its answer
-unwrap_inside() { ask "$1" "wrapped $2"; }
+unwrap_inside() { enclave_ask "$1" "wrapped $2"; }
 
 # the happy path: the CLI presents the document, the enclave unwraps and
 # shows only the digest of what it got

@@ -17,12 +17,7 @@
 #     holds neither value, and the monitor logs its refusal without the data.
 source "$(dirname "$0")/host_lib.sh"
 
-ctl_start
-export CLOISTER_SERVER="$URL" CLOISTER_CA="$CA" CLOISTER_TOKEN="$ADMIN"
-unset CLOISTER_CONFIG CLOISTER_ACCESS_KEY
-host_start --join-token "$(join_token)"
-wait_for 20 "host ready" host_is ready
-wait_for 20 "the attestation certificate" test -s "$HDATA/attest/cert.der"
+host_up_attested
 
 image_upload_app broker-client bc
 enclave_create kv
@@ -34,27 +29,12 @@ P0=$(jget 'j["pcrs"]["0"]') P4=$(jget 'j["pcrs"]["4"]')
 openssl ecparam -name secp384r1 -genkey -noout -out "$WORK/k.pem" 2>/dev/null || fail "openssl ecparam"
 KHEX=$(openssl pkey -in "$WORK/k.pem" -pubout -outform DER 2>/dev/null | xxd -p | tr -d '\n')
 
-# ask LINE: one line to the enclave's broker-client; ANS = its answer line.
-ask() {
-	local got= deadline=$((SECONDS + 20)) data
-	data=$(printf '%s\n' "$1" | base64 -w0)
-	json POST "/v1/enclaves/$ID/send" "{\"data\":\"$data\"}" -H "X-Cloister-Access-Key: ${KEYS[$ID]}"
-	[ "$STATUS" = 200 ] || fail "send: $STATUS $BODY"
-	while [[ "$got" != *$'\n'* ]]; do
-		[ $SECONDS -lt $deadline ] || fail "no answer from the enclave (got '${got:0:200}')"
-		json POST "/v1/enclaves/$ID/recv" '{"max":65536,"wait_ms":1000}' -H "X-Cloister-Access-Key: ${KEYS[$ID]}"
-		[ "$STATUS" = 200 ] || fail "recv: $STATUS $BODY"
-		got+=$(jget 'j["data"]' | base64 -d; echo x)
-		got=${got%x}
-	done
-	ANS=${got%%$'\n'*}
-}
 # document NAME OUT: a challenge for NAME, then a document from inside the
 # enclave with its nonce and k.pem's public key (broker-client's test input)
 document() {
 	local nonce
 	nonce=$("$CLI_BIN" secret release "$1" --challenge) || fail "challenge $1"
-	ask "nonce $nonce $KHEX"
+	enclave_ask "$ID" "nonce $nonce $KHEX"
 	[[ "$ANS" == "document "* ]] || fail "the enclave made no document: $ANS"
 	base64 -d <<<"${ANS#document }" >"$2" || fail "document not base64"
 }

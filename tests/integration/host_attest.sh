@@ -18,14 +18,9 @@
 #   - after `host remove` the certificate is revoked: --online fails `revoked`.
 source "$(dirname "$0")/host_lib.sh"
 
-ctl_start
-export CLOISTER_SERVER="$URL" CLOISTER_CA="$CA" CLOISTER_TOKEN="$ADMIN"
-unset CLOISTER_CONFIG CLOISTER_ACCESS_KEY
-host_start --join-token "$(join_token)"
-wait_for 20 "host ready" host_is ready
+host_up_attested
 
 # ---- the key and the certificate ----
-wait_for 20 "the attestation certificate" test -s "$HDATA/attest/cert.der"
 [ "$(stat -c %a "$HDATA/attest/cert.der") $(stat -c %a "$HDATA/attest/bundle.der")" = "644 644" ] ||
 	fail "DATA/attest modes: $(ls -l "$HDATA/attest")"
 [ "$(stat -c %a "$HDATA/keys/attest.key")" = 600 ] || fail "attest.key: $(stat -c %a "$HDATA/keys/attest.key")"

@@ -50,30 +50,13 @@ wait_for 60 "enclave running" enclave_is "$ID" running
 [ -S "$HDATA/guest/$ID/fw.sock" ] || fail "no socket at DATA/guest/$ID/fw.sock"
 K=(-H "X-Cloister-Access-Key: ${KEYS[$ID]}")
 
-# ask ID CMD: sends one line to the enclave's fwclient, sets ANS to its answer line.
-ask() {
-	local id=$1 cmd=$2 got= deadline=$((SECONDS + 20))
-	local data
-	data=$(printf '%s\n' "$cmd" | base64 -w0)
-	json POST "/v1/enclaves/$id/send" "{\"data\":\"$data\"}" -H "X-Cloister-Access-Key: ${KEYS[$id]}"
-	[ "$STATUS" = 200 ] || fail "send '$cmd': $STATUS $BODY"
-	while [[ "$got" != *$'\n'* ]]; do
-		[ $SECONDS -lt $deadline ] || fail "no answer to '$cmd' (got '$got')"
-		json POST "/v1/enclaves/$id/recv" '{"max":65536,"wait_ms":1000}' -H "X-Cloister-Access-Key: ${KEYS[$id]}"
-		[ "$STATUS" = 200 ] || fail "recv: $STATUS $BODY"
-		got+=$(jget 'j["data"]' | base64 -d; echo x)
-		got=${got%x}
-	done
-	ANS=${got%%$'\n'*}
-}
-
-ask "$ID" LS
+enclave_ask "$ID" LS
 [ "$ANS" = "LS fw.sock nsm.sock" ] || fail "/dev/cloister holds: $ANS"
-ask "$ID" MOUNT
+enclave_ask "$ID" MOUNT
 [[ "$ANS" == "MOUNT ro,"* && "$ANS" == *nosuid* && "$ANS" == *nodev* && "$ANS" == *noexec* ]] ||
 	fail "/dev/cloister mount options: $ANS"
 
-ask "$ID" LIST
+enclave_ask "$ID" LIST
 [[ "$ANS" == "OK {"* ]] || fail "LIST: $ANS"
 python3 -c '
 import json, sys
@@ -85,15 +68,15 @@ for d in devs:
 assert sorted(d["name"] for d in devs) == ["bmc", "gpu", "nic"], devs
 assert all(d["locked"] for d in devs), devs
 ' "$ANS" || fail "LIST answer: $ANS"
-ask "$ID" "READ $NIC"
+enclave_ask "$ID" "READ $NIC"
 [[ "$ANS" == "OK {\"addr\":\"$NIC\""* ]] || fail "READ: $ANS"
-ask "$ID" "READ 0000:99:00.0"
+enclave_ask "$ID" "READ 0000:99:00.0"
 [[ "$ANS" == "ERR no_device "* ]] || fail "READ of a missing device: $ANS"
-ask "$ID" "FLASH $NIC"
+enclave_ask "$ID" "FLASH $NIC"
 [[ "$ANS" == "ERR bad_request "* ]] || fail "unknown request: $ANS"
 
 # A write: refused, audited (source guest), logged with the enclave id.
-ask "$ID" "WRITE $NIC firmware 0x1000 deadbeef"
+enclave_ask "$ID" "WRITE $NIC firmware 0x1000 deadbeef"
 [[ "$ANS" == "ERR no_mapping "* ]] || fail "WRITE: $ANS"
 SEQ=$(sed -n 's/.*(audited, seq \([0-9]*\)).*/\1/p' <<<"$ANS")
 [ -n "$SEQ" ] || fail "WRITE answer names no audit record: $ANS"
@@ -113,7 +96,7 @@ out=$("$CLI_BIN" fw audit --host "$HOST_ID" --verify) || fail "fw audit --verify
 grep -q ' guest  *guest_write .*refused  *no_mapping ' <<<"$out" || fail "fw audit table lacks the guest write: $out"
 
 # The enclave cannot write into /dev/cloister.
-ask "$ID" TOUCH
+enclave_ask "$ID" TOUCH
 [ "$ANS" = "TOUCH error=EROFS" ] || fail "creating a file in /dev/cloister: $ANS"
 [ ! -e "$HDATA/guest/$ID/probe-file" ] || fail "the enclave created a file in its guest directory"
 
@@ -123,7 +106,7 @@ host_stop
 host_start --fw-root "$WORK/root.pub"
 wait_for 20 "host ready again" host_is ready
 [ "$(cat "$HDATA/sandboxes/$ID/shim.pid")" = "$SHIM" ] || fail "the restart relaunched the enclave"
-ask "$ID" "READ $NIC"
+enclave_ask "$ID" "READ $NIC"
 [[ "$ANS" == "OK {\"addr\":\"$NIC\""* ]] || fail "READ after the agent restart: $ANS"
 
 # Destroy: the guest directory goes with the enclave.
@@ -147,9 +130,9 @@ wait_for 20 "plain host ready" host_is ready
 enclave_create plain
 P=$ENC
 wait_for 60 "plain enclave running" enclave_is "$P" running
-ask "$P" LS
+enclave_ask "$P" LS
 [ "$ANS" = "LS nsm.sock" ] || fail "/dev/cloister without the guard holds: $ANS"
-ask "$P" CONNECT
+enclave_ask "$P" CONNECT
 [ "$ANS" = "CONNECT error=ENOENT" ] || fail "fw.sock reachable without the guard: $ANS"
 [ ! -e "$HDATA/guest/$P/fw.sock" ] || fail "fw.sock was made without the guard"
 enclave_destroy "$P"

@@ -356,3 +356,32 @@ ensure_window() {
 	out=$("$CLI_BIN" host power-cycle "$HOST_ID" --wait) || fail "power-cycle: $out"
 	grep -q '^accepted' <<<"$out" || fail "power-cycle: $out"
 }
+
+# host_up_attested [ARGS...]: a control plane and one joined host agent
+# (ARGS to host_start), the CLI pointed at it as admin; returns once the host
+# is ready and holds its attestation certificate.
+host_up_attested() {
+	ctl_start
+	export CLOISTER_SERVER="$URL" CLOISTER_CA="$CA" CLOISTER_TOKEN="$ADMIN"
+	unset CLOISTER_CONFIG CLOISTER_ACCESS_KEY
+	host_start --join-token "$(join_token)" "$@"
+	wait_for 20 "host ready" host_is ready
+	wait_for 20 "the attestation certificate" test -s "$HDATA/attest/cert.der"
+}
+
+# enclave_ask ID LINE: sends one line to the enclave's application (with its
+# access key) and sets ANS to the first line it answers (deadline 20 s).
+enclave_ask() {
+	local id=$1 cmd=$2 got= deadline=$((SECONDS + 20)) data
+	data=$(printf '%s\n' "$cmd" | base64 -w0)
+	json POST "/v1/enclaves/$id/send" "{\"data\":\"$data\"}" -H "X-Cloister-Access-Key: ${KEYS[$id]}"
+	[ "$STATUS" = 200 ] || fail "send '${cmd:0:80}': $STATUS $BODY"
+	while [[ "$got" != *$'\n'* ]]; do
+		[ $SECONDS -lt $deadline ] || fail "no answer to '${cmd:0:80}' (got '${got:0:200}')"
+		json POST "/v1/enclaves/$id/recv" '{"max":65536,"wait_ms":1000}' -H "X-Cloister-Access-Key: ${KEYS[$id]}"
+		[ "$STATUS" = 200 ] || fail "recv: $STATUS $BODY"
+		got+=$(jget 'j["data"]' | base64 -d; echo x)
+		got=${got%x}
+	done
+	ANS=${got%%$'\n'*}
+}

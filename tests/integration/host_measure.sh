@@ -17,12 +17,7 @@
 #     same image in another enclave gives the same PCR5.
 source "$(dirname "$0")/host_lib.sh"
 
-ctl_start
-export CLOISTER_SERVER="$URL" CLOISTER_CA="$CA" CLOISTER_TOKEN="$ADMIN"
-unset CLOISTER_CONFIG CLOISTER_ACCESS_KEY
-host_start --join-token "$(join_token)"
-wait_for 20 "host ready" host_is ready
-wait_for 20 "the attestation certificate" test -s "$HDATA/attest/cert.der"
+host_up_attested
 "$CLI_BIN" ca get -o "$WORK/root.pem" >/dev/null || fail "ca get"
 
 # ---- an enclave running the probe, with a second file it can map executable ----

@@ -23,12 +23,7 @@
 #     enclave's bucket are answered rate_limited.
 source "$(dirname "$0")/host_lib.sh"
 
-ctl_start
-export CLOISTER_SERVER="$URL" CLOISTER_CA="$CA" CLOISTER_TOKEN="$ADMIN"
-unset CLOISTER_CONFIG CLOISTER_ACCESS_KEY
-host_start --join-token "$(join_token)"
-wait_for 20 "host ready" host_is ready
-wait_for 20 "the attestation certificate" test -s "$HDATA/attest/cert.der"
+host_up_attested
 "$CLI_BIN" ca get -o "$WORK/root.pem" >/dev/null || fail "ca get"
 
 image_upload_app nsmprobe nsm
@@ -40,27 +35,10 @@ B=$ENC
 wait_for 60 "enclave a running" enclave_is "$A" running
 wait_for 60 "enclave b running" enclave_is "$B" running
 
-# ask ID CMD: one line to the enclave's nsmprobe; ANS = its answer line.
-ask() {
-	local id=$1 cmd=$2 got= deadline=$((SECONDS + 20))
-	local data
-	data=$(printf '%s\n' "$cmd" | base64 -w0)
-	json POST "/v1/enclaves/$id/send" "{\"data\":\"$data\"}" -H "X-Cloister-Access-Key: ${KEYS[$id]}"
-	[ "$STATUS" = 200 ] || fail "send '$cmd': $STATUS $BODY"
-	while [[ "$got" != *$'\n'* ]]; do
-		[ $SECONDS -lt $deadline ] || fail "no answer to '$cmd' (got '${got:0:200}')"
-		json POST "/v1/enclaves/$id/recv" '{"max":65536,"wait_ms":1000}' -H "X-Cloister-Access-Key: ${KEYS[$id]}"
-		[ "$STATUS" = 200 ] || fail "recv: $STATUS $BODY"
-		got+=$(jget 'j["data"]' | base64 -d; echo x)
-		got=${got%x}
-	done
-	ANS=${got%%$'\n'*}
-}
-
 # ---- /dev/cloister: only the secure module without a firmware guard ----
 [ -S "$HDATA/guest/$A/nsm.sock" ] || fail "no socket at DATA/guest/$A/nsm.sock"
 [ ! -e "$HDATA/guest/$A/fw.sock" ] || fail "fw.sock without a firmware guard"
-ask "$A" LS
+enclave_ask "$A" LS
 [ "$ANS" = "LS nsm.sock" ] || fail "/dev/cloister holds: $ANS"
 
 # ---- ATTEST from inside: exactly what was asked ----
@@ -68,7 +46,7 @@ openssl ecparam -name secp384r1 -genkey -noout -out "$WORK/k.pem" 2>/dev/null ||
 PUB=$(openssl pkey -in "$WORK/k.pem" -pubout -outform DER 2>/dev/null | xxd -p | tr -d '\n')
 NONCE=$(openssl rand -hex 32)
 UD=$(printf 'user data from inside' | xxd -p | tr -d '\n')
-ask "$A" "ATTEST $NONCE $UD $PUB"
+enclave_ask "$A" "ATTEST $NONCE $UD $PUB"
 [[ "$ANS" == "ATTEST ok "* ]] || fail "ATTEST: $ANS"
 base64 -d <<<"${ANS#ATTEST ok }" >"$WORK/doc-a.cbor" || fail "document not base64"
 "$CLI_BIN" --json attest verify "$WORK/doc-a.cbor" --root "$WORK/root.pem" --nonce "$NONCE" >"$WORK/v.json" ||
@@ -82,24 +60,24 @@ assert base64.b64decode(j["user_data"]).hex() == sys.argv[4]
 assert base64.b64decode(j["public_key"]).hex() == sys.argv[5]
 PY
 # absent fields are null
-ask "$A" "ATTEST - - -"
+enclave_ask "$A" "ATTEST - - -"
 [[ "$ANS" == "ATTEST ok "* ]] || fail "ATTEST without fields: $ANS"
 base64 -d <<<"${ANS#ATTEST ok }" >"$WORK/doc-a2.cbor"
 "$CLI_BIN" --json attest verify "$WORK/doc-a2.cbor" --root "$WORK/root.pem" >"$WORK/v2.json" || fail "verify 2"
 python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["public_key"] is None and j["user_data"] is None and j["nonce"] is None, j' \
 	"$WORK/v2.json" || fail "absent fields not null: $(cat "$WORK/v2.json")"
 # the caps, checked inside the enclave's library and again at the socket
-ask "$A" "ATTEST $(head -c 513 /dev/zero | xxd -p | tr -d '\n') - -"
+enclave_ask "$A" "ATTEST $(head -c 513 /dev/zero | xxd -p | tr -d '\n') - -"
 [[ "$ANS" == "ATTEST error 1 "* ]] || fail "a 513-byte nonce: $ANS"
-ask "$A" "RAW 00000805$(printf '01%.0s' {1..5})"      # a frame announcing 2053 bytes, cut short: EOF
+enclave_ask "$A" "RAW 00000805$(printf '01%.0s' {1..5})"      # a frame announcing 2053 bytes, cut short: EOF
 [ "$ANS" = "RAW closed" ] || fail "a truncated frame was answered: $ANS"
-ask "$A" "RAW 00000000"
+enclave_ask "$A" "RAW 00000000"
 [ "$ANS" = "RAW status=1 len=11" ] || fail "an empty frame: $ANS"   # "empty frame"
-ask "$A" "RAW 0000100001"
+enclave_ask "$A" "RAW 0000100001"
 [[ "$ANS" == "RAW status=1 "* ]] || fail "an oversized frame: $ANS"
-ask "$A" "RAW 0000000109"
+enclave_ask "$A" "RAW 0000000109"
 [[ "$ANS" == "RAW status=1 "* ]] || fail "an unknown type: $ANS"
-ask "$A" "RAW 0000000a01000201020000000000"
+enclave_ask "$A" "RAW 0000000a01000201020000000000"
 [[ "$ANS" == "RAW status=1 "* ]] || fail "trailing bytes: $ANS"
 
 # ---- the outside route takes only a nonce ----
@@ -114,15 +92,15 @@ python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["user_data
 	"$WORK/v3.json" "$A" || fail "outside document: $(cat "$WORK/v3.json")"
 
 # ---- one enclave cannot reach another's socket; requests are its own ----
-ask "$A" "CONNECT $HDATA/guest/$B/nsm.sock"
+enclave_ask "$A" "CONNECT $HDATA/guest/$B/nsm.sock"
 [ "$ANS" = "CONNECT error=ENOENT" ] || fail "enclave a reached b's socket path: $ANS"
-ask "$A" "CONNECT $HDATA/guest/$A/nsm.sock"
+enclave_ask "$A" "CONNECT $HDATA/guest/$A/nsm.sock"
 [ "$ANS" = "CONNECT error=ENOENT" ] || fail "the host path is visible inside: $ANS"
-ask "$A" "CONNECT /dev/cloister/$B/nsm.sock"
+enclave_ask "$A" "CONNECT /dev/cloister/$B/nsm.sock"
 [ "$ANS" = "CONNECT error=ENOENT" ] || fail "b's socket is under a's /dev/cloister: $ANS"
-ask "$A" "CONNECT /dev/cloister/../$B/nsm.sock"
+enclave_ask "$A" "CONNECT /dev/cloister/../$B/nsm.sock"
 [ "$ANS" = "CONNECT error=ENOENT" ] || fail "b's socket reached through ..: $ANS"
-ask "$B" "ATTEST $NONCE - -"
+enclave_ask "$B" "ATTEST $NONCE - -"
 base64 -d <<<"${ANS#ATTEST ok }" >"$WORK/doc-b.cbor"
 "$CLI_BIN" --json attest verify "$WORK/doc-b.cbor" --root "$WORK/root.pem" >"$WORK/vb.json" || fail "verify b"
 python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["module_id"] == sys.argv[2], j' \
@@ -130,7 +108,7 @@ python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["module_id
 
 # ---- SEAL_KEY: bound to the host, the tenant, the image and the label ----
 sealkey() { # sealkey ID LABEL: sets KEY
-	ask "$1" "SEALKEY $2"
+	enclave_ask "$1" "SEALKEY $2"
 	[[ "$ANS" == "SEALKEY ok "* ]] || fail "SEALKEY $2 in $1: $ANS"
 	KEY=${ANS#SEALKEY ok }
 	[ ${#KEY} = 64 ] || fail "a sealing key of ${#KEY} hex digits"
@@ -159,14 +137,14 @@ got = HKDF(algorithm=hashes.SHA384(), length=32, salt=bytes(48), info=info).deri
 sys.exit(0 if got.hex() == sys.argv[5] else 1)
 PY
 # seal / unseal inside
-ask "$A" "SEAL l1 $(printf 'sealed by a' | xxd -p)"
+enclave_ask "$A" "SEAL l1 $(printf 'sealed by a' | xxd -p)"
 [[ "$ANS" == "SEAL ok "* ]] || fail "SEAL: $ANS"
 BLOB=${ANS#SEAL ok }
-ask "$A" "UNSEAL l1 $BLOB"
+enclave_ask "$A" "UNSEAL l1 $BLOB"
 [ "$ANS" = "UNSEAL ok $(printf 'sealed by a' | xxd -p)" ] || fail "UNSEAL: $ANS"
-ask "$A" "UNSEAL l2 $BLOB"
+enclave_ask "$A" "UNSEAL l2 $BLOB"
 [[ "$ANS" == "UNSEAL error 6 "* ]] || fail "unsealed under another label: $ANS"
-ask "$B" "UNSEAL l1 $BLOB"
+enclave_ask "$B" "UNSEAL l1 $BLOB"
 [[ "$ANS" == "UNSEAL error 6 "* ]] || fail "another enclave unsealed a's blob: $ANS"
 # the same image, tenant and name again (a destroyed enclave re-created): the same key
 enclave_destroy "$A"
@@ -176,10 +154,10 @@ A2=$ENC
 wait_for 60 "enclave a again running" enclave_is "$A2" running
 sealkey "$A2" l1
 [ "$KEY" = "$KA1" ] || fail "the re-created enclave (same image, tenant, name) got another key"
-ask "$A2" "UNSEAL l1 $BLOB"
+enclave_ask "$A2" "UNSEAL l1 $BLOB"
 [ "$ANS" = "UNSEAL ok $(printf 'sealed by a' | xxd -p)" ] || fail "the re-created enclave cannot unseal: $ANS"
 # ---- the secure module's rate: per enclave, at the gate ----
-ask "$B" "BURST 60"
+enclave_ask "$B" "BURST 60"
 LIM=$(sed -n 's/.*limited=\([0-9]*\).*/\1/p' <<<"$ANS")
 OTH=$(sed -n 's/.*other=\([0-9]*\).*/\1/p' <<<"$ANS")
 [ "${LIM:-0}" -ge 1 ] && [ "$OTH" = 0 ] || fail "60 requests at once were not limited: $ANS"
@@ -209,7 +187,7 @@ A4=$ENC
 wait_for 60 "the other tenant's enclave running" enclave_is "$A4" running
 sealkey "$A4" l1
 [ "$KEY" != "$KA1" ] || fail "another tenant got the same key"
-ask "$A4" "UNSEAL l1 $BLOB"
+enclave_ask "$A4" "UNSEAL l1 $BLOB"
 [[ "$ANS" == "UNSEAL error 6 "* ]] || fail "another tenant unsealed: $ANS"
 enclave_destroy "$A4"
 unset REQ_TOKEN

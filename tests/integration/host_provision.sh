@@ -27,12 +27,7 @@ TOOL="$BUILD/tests/prov_tool"
 ECHO_APP="$BUILD/examples/echo"
 for b in "$TOOL" "$ECHO_APP" "$CLI_BIN"; do [ -x "$b" ] || fail "missing $b"; done
 
-ctl_start
-export CLOISTER_SERVER="$URL" CLOISTER_CA="$CA" CLOISTER_TOKEN="$ADMIN"
-unset CLOISTER_CONFIG CLOISTER_ACCESS_KEY
-host_start --join-token "$(join_token)"
-wait_for 20 "host ready" host_is ready
-wait_for 20 "the attestation certificate" test -s "$HDATA/attest/cert.der"
+host_up_attested
 "$CLI_BIN" ca get -o "$WORK/root.pem" >/dev/null || fail "ca get"
 
 # ---- an enclave that awaits a bundle ----
