@@ -75,12 +75,12 @@ cl_err cl_wrap_point(const uint8_t *pub, size_t n, uint8_t point[CL_WRAP_POINT_L
 }
 
 /* Z = ECDH(mine, peer), then the AES key from HKDF-SHA384 with info
- * CL_WRAP_INFO || E || Q. */
-static cl_err derive(EVP_PKEY *mine, EVP_PKEY *peer, const uint8_t e[CL_WRAP_POINT_LEN],
+ * label || E || Q (label checked by the caller: 1..CL_WRAP_LABEL_MAX). */
+static cl_err derive(const char *label, EVP_PKEY *mine, EVP_PKEY *peer, const uint8_t e[CL_WRAP_POINT_LEN],
 		     const uint8_t q[CL_WRAP_POINT_LEN], uint8_t key[32])
 {
-	uint8_t z[48], info[sizeof(CL_WRAP_INFO) - 1 + 2 * CL_WRAP_POINT_LEN];
-	size_t zlen = sizeof(z), keylen = 32;
+	uint8_t z[48], info[CL_WRAP_LABEL_MAX + 2 * CL_WRAP_POINT_LEN];
+	size_t zlen = sizeof(z), keylen = 32, ll = strlen(label);
 	cl_err err = CL_OK;
 	EVP_PKEY_CTX *dc = EVP_PKEY_CTX_new(mine, NULL), *kc = NULL;
 	if (!dc || EVP_PKEY_derive_init(dc) != 1 || EVP_PKEY_derive_set_peer_ex(dc, peer, 1) != 1 ||
@@ -88,13 +88,13 @@ static cl_err derive(EVP_PKEY *mine, EVP_PKEY *peer, const uint8_t e[CL_WRAP_POI
 		err = cl_errorf(CL_ECRYPTO, "ECDH P-384 failed");
 		goto out;
 	}
-	memcpy(info, CL_WRAP_INFO, sizeof(CL_WRAP_INFO) - 1);
-	memcpy(info + sizeof(CL_WRAP_INFO) - 1, e, CL_WRAP_POINT_LEN);
-	memcpy(info + sizeof(CL_WRAP_INFO) - 1 + CL_WRAP_POINT_LEN, q, CL_WRAP_POINT_LEN);
+	memcpy(info, label, ll);
+	memcpy(info + ll, e, CL_WRAP_POINT_LEN);
+	memcpy(info + ll + CL_WRAP_POINT_LEN, q, CL_WRAP_POINT_LEN);
 	kc = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
 	if (!kc || EVP_PKEY_derive_init(kc) != 1 || EVP_PKEY_CTX_set_hkdf_md(kc, EVP_sha384()) != 1 ||
 	    EVP_PKEY_CTX_set1_hkdf_key(kc, z, sizeof(z)) != 1 ||
-	    EVP_PKEY_CTX_add1_hkdf_info(kc, info, sizeof(info)) != 1 || EVP_PKEY_derive(kc, key, &keylen) != 1 ||
+	    EVP_PKEY_CTX_add1_hkdf_info(kc, info, (int)(ll + 2 * CL_WRAP_POINT_LEN)) != 1 || EVP_PKEY_derive(kc, key, &keylen) != 1 ||
 	    keylen != 32)
 		err = cl_errorf(CL_EINTERNAL, "HKDF-SHA384 failed");
 out:
@@ -104,7 +104,24 @@ out:
 	return err;
 }
 
+static int label_ok(const char *label)
+{
+	size_t n = label ? strnlen(label, CL_WRAP_LABEL_MAX + 1) : 0;
+	return n >= 1 && n <= CL_WRAP_LABEL_MAX;
+}
+
 cl_err cl_wrap_seal(const uint8_t point[CL_WRAP_POINT_LEN], const uint8_t *msg, size_t n, cl_buf *out)
+{
+	return cl_wrap_seal_label(CL_WRAP_INFO, point, msg, n, out);
+}
+
+cl_err cl_wrap_open(EVP_PKEY *priv, const uint8_t *in, size_t n, cl_buf *out)
+{
+	return cl_wrap_open_label(CL_WRAP_INFO, priv, in, n, out);
+}
+
+cl_err cl_wrap_seal_label(const char *label, const uint8_t point[CL_WRAP_POINT_LEN], const uint8_t *msg, size_t n,
+			  cl_buf *out)
 {
 	EVP_PKEY *peer = NULL, *eph = NULL;
 	EVP_CIPHER_CTX *cc = NULL;
@@ -113,6 +130,7 @@ cl_err cl_wrap_seal(const uint8_t point[CL_WRAP_POINT_LEN], const uint8_t *msg, 
 	int outl = 0;
 	cl_err err = CL_OK;
 	cl_buf_reset(out);
+	CL_ENSURE(label_ok(label), CL_EINVAL, "the wrap label must be 1..%d bytes", CL_WRAP_LABEL_MAX);
 	CL_ENSURE(n <= CL_WRAP_MSG_MAX, CL_ETOOBIG, "at most %u bytes can be wrapped", CL_WRAP_MSG_MAX);
 	if (!(peer = point_key(point))) {
 		err = cl_errorf(CL_ECRYPTO, "public_key is not a point on P-384");
@@ -123,15 +141,21 @@ cl_err cl_wrap_seal(const uint8_t point[CL_WRAP_POINT_LEN], const uint8_t *msg, 
 		goto out;
 	}
 	CL_GUARD_OUT(err, key_point(eph, e));
-	CL_GUARD_OUT(err, derive(eph, peer, e, point, key));
+	CL_GUARD_OUT(err, derive(label, eph, peer, e, point, key));
 	CL_GUARD_OUT(err, cl_random(iv, sizeof(iv)));
 	CL_GUARD_OUT(err, cl_buf_put(out, e, sizeof(e)));
 	CL_GUARD_OUT(err, cl_buf_put(out, iv, sizeof(iv)));
-	CL_GUARD_OUT(err, cl_buf_put(out, msg, n)); /* sizes out; encrypted in place */
+	/* sizes out with zeros and encrypts msg into it: the plaintext is never
+	 * copied (the caller may keep it in locked memory, as the SDK does) */
+	for (size_t left = n, c; left; left -= c) {
+		static const uint8_t zeros[256];
+		c = left < sizeof(zeros) ? left : sizeof(zeros);
+		CL_GUARD_OUT(err, cl_buf_put(out, zeros, c));
+	}
 	ct = out->data + CL_WRAP_POINT_LEN + CL_WRAP_IV_LEN;
 	cc = EVP_CIPHER_CTX_new();
 	if (!cc || EVP_EncryptInit_ex(cc, EVP_aes_256_gcm(), NULL, key, iv) != 1 ||
-	    (n && EVP_EncryptUpdate(cc, ct, &outl, ct, (int)n) != 1) || EVP_EncryptFinal_ex(cc, ct + n, &outl) != 1 ||
+	    (n && EVP_EncryptUpdate(cc, ct, &outl, msg, (int)n) != 1) || EVP_EncryptFinal_ex(cc, ct + n, &outl) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(cc, EVP_CTRL_GCM_GET_TAG, CL_WRAP_TAG_LEN, tag) != 1) {
 		err = cl_errorf(CL_EINTERNAL, "AES-256-GCM encryption failed");
 		goto out;
@@ -150,7 +174,7 @@ out:
 	return err;
 }
 
-cl_err cl_wrap_open(EVP_PKEY *priv, const uint8_t *in, size_t n, cl_buf *out)
+cl_err cl_wrap_open_label(const char *label, EVP_PKEY *priv, const uint8_t *in, size_t n, cl_buf *out)
 {
 	EVP_PKEY *eph = NULL;
 	EVP_CIPHER_CTX *cc = NULL;
@@ -158,6 +182,7 @@ cl_err cl_wrap_open(EVP_PKEY *priv, const uint8_t *in, size_t n, cl_buf *out)
 	int outl = 0;
 	cl_err err = CL_OK;
 	cl_buf_reset(out);
+	CL_ENSURE(label_ok(label), CL_EINVAL, "the wrap label must be 1..%d bytes", CL_WRAP_LABEL_MAX);
 	CL_ENSURE(n >= CL_WRAP_OVERHEAD && n - CL_WRAP_OVERHEAD <= CL_WRAP_MSG_MAX, CL_ECRYPTO,
 		  "the wrapped secret is %zu bytes: not %d + ciphertext", n, CL_WRAP_OVERHEAD);
 	size_t mlen = n - CL_WRAP_OVERHEAD;
@@ -167,7 +192,7 @@ cl_err cl_wrap_open(EVP_PKEY *priv, const uint8_t *in, size_t n, cl_buf *out)
 		err = cl_errorf(CL_ECRYPTO, "the wrapped secret's ephemeral key is not a point on P-384");
 		goto out;
 	}
-	CL_GUARD_OUT(err, derive(priv, eph, in, q, key));
+	CL_GUARD_OUT(err, derive(label, priv, eph, in, q, key));
 	CL_GUARD_OUT(err, cl_buf_put(out, ct, mlen));
 	cc = EVP_CIPHER_CTX_new();
 	if (!cc || EVP_DecryptInit_ex(cc, EVP_aes_256_gcm(), NULL, key, iv) != 1 ||
