@@ -81,6 +81,12 @@ long ks_base64_decode(const char *s, size_t n, uint8_t *out, size_t cap)
 		else if (!alpha || pad)
 			return -1; /* a foreign character, or data after '=' */
 	}
+	if (pad) { /* canonical: the bits the padding leaves over are zero */
+		char c = s[n - pad - 1];
+		int v = c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26 : c >= '0' && c <= '9' ? c - '0' + 52 : c == '+' ? 62 : 63;
+		if (v & (pad == 2 ? 0x0f : 0x03))
+			return -1;
+	}
 	int got = EVP_DecodeBlock(tmp, (const unsigned char *)s, (int)n);
 	if (got < 0 || (size_t)got < pad)
 		return -1;

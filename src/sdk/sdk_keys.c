@@ -1,7 +1,8 @@
 /* sdk_keys.c — libcloister-enclave's keys: the ephemeral P-384 key pair
  * (private half in OpenSSL's secure heap), the broker's unwrap (the same
  * common/wrap.c the broker wraps with, linked in), sealing under a key from
- * the secure module, and random bytes. */
+ * the secure module, random bytes, signing with a key pair and wrapping its
+ * private half to another key. */
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
