@@ -197,8 +197,9 @@ $(SDK_EXAMPLES): $(BUILD)/examples/%: examples/%/main.c $(SDK_LIB) include/clois
 		{ grep -v -e 'statically linked applications requires at runtime' -e 'in function' >&2 || true; }; \
 		test -x $@
 
-# The keystore's line parser is its own file (fuzz/fuzz_keystore.c replays it).
+# The keystore's line parser is its own file (fuzz/fuzz_keystore.c includes it).
 $(BUILD)/examples/keystore: examples/keystore/ks_proto.c examples/keystore/ks_proto.h
+$(BUILD)/fuzz/fuzz_keystore: examples/keystore/ks_proto.c examples/keystore/ks_proto.h
 
 # keystore-user: the keystore's host-side client for users (unwrap an export,
 # verify a signature), an ordinary host program linked like the tools.
