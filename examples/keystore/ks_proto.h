@@ -6,8 +6,9 @@
  *   export NAME PUB_B64
  * The parser only reads the line: it checks every field against its cap and
  * decodes it; what a request means (a key that exists, a trusted user) is
- * the service's to check. Plain C with libcrypto's base64; no state, no
- * allocation (fuzz/fuzz_keystore.c). */
+ * the service's to check. Plain C with libcrypto's base64; no allocation,
+ * one static scratch buffer (not reentrant: the service is one thread)
+ * (fuzz/fuzz_keystore.c). */
 #ifndef KS_PROTO_H
 #define KS_PROTO_H
 
