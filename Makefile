@@ -73,6 +73,7 @@ LIBFILES := $(foreach c,$(COMPONENTS),$(BUILD)/lib/libcl_$(c).a) $(FW_VERIFY_LIB
 PROGRAMS := $(BUILD)/bin/cloister-control $(BUILD)/bin/cloister-host $(BUILD)/bin/cloister
 INIT     := $(BUILD)/bin/cloister-init
 EXAMPLES := $(patsubst examples/%/main.c,$(BUILD)/examples/%,$(wildcard examples/*/main.c))
+KEYSTORE_USER := $(BUILD)/examples/keystore-user
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
@@ -84,7 +85,7 @@ TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRCS))
 
 .PHONY: all deps demo check test fuzz bench clean format
-all: $(PROGRAMS) $(INIT) $(SDK_LIB) $(EXAMPLES) $(UNIT_BINS) $(FUZZ_BINS) $(BENCH_BINS) $(TOOL_BINS)
+all: $(PROGRAMS) $(INIT) $(SDK_LIB) $(EXAMPLES) $(KEYSTORE_USER) $(UNIT_BINS) $(FUZZ_BINS) $(BENCH_BINS) $(TOOL_BINS)
 
 deps:
 	@./scripts/install-deps.sh
@@ -194,9 +195,20 @@ $(SDK_LIB): $(SDK_OBJS) Makefile
 $(SDK_EXAMPLES): $(BUILD)/examples/%: examples/%/main.c $(SDK_LIB) include/cloister/enclave.h
 	@mkdir -p $(dir $@)
 	@echo '  LD      $@ (with libcloister-enclave)'
-	$(Q)rm -f $@; $(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -Iinclude -static -o $@ $< $(SDK_LIB) -lcrypto -lpthread 2>&1 | \
+	$(Q)rm -f $@; $(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -Iinclude -static -o $@ $(filter %.c,$^) $(SDK_LIB) -lcrypto -lpthread 2>&1 | \
 		{ grep -v -e 'statically linked applications requires at runtime' -e 'in function' >&2 || true; }; \
 		test -x $@
+
+# The keystore's line parser is its own file (fuzz/fuzz_keystore.c includes it).
+$(BUILD)/examples/keystore: examples/keystore/ks_proto.c examples/keystore/ks_proto.h
+$(BUILD)/fuzz/fuzz_keystore: examples/keystore/ks_proto.c examples/keystore/ks_proto.h
+
+# keystore-user: the keystore's host-side client for users (unwrap an export,
+# verify a signature), an ordinary host program linked like the tools.
+$(KEYSTORE_USER): examples/keystore/keystore-user.c $(LIBFILES)
+	@mkdir -p $(dir $@)
+	@echo '  LD      $@'
+	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(LINKLIBS)
 
 $(BUILD)/examples/%: examples/%/main.c
 	@mkdir -p $(dir $@)

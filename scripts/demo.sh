@@ -4,7 +4,8 @@
 # Starts a local instance (`cloister dev --detach`), packs the kvstore example
 # into an image, creates a tenant and its token, runs the kvstore in an
 # enclave, talks to it, attests it (a signed document checked against the
-# registers the image predicts), grows it, shows that a caller without the access key
+# registers the image predicts), runs the keystore example (keys made inside
+# an enclave: attested, signing, exported only to a trusted user), grows it, shows that a caller without the access key
 # and another tenant are refused, then stops and destroys it and stops dev.
 # Every step prints what it did; the first failing step ends the demo with a
 # non-zero exit. Whatever happens, the instance is stopped and its temporary
@@ -16,14 +17,17 @@ cd "$(dirname "$0")/.."
 BUILD=$(cd "${BUILD:-build}" && pwd)
 CLOISTER="$BUILD/bin/cloister"
 KVSTORE="$BUILD/examples/kvstore"
-for f in "$CLOISTER" "$BUILD/bin/cloister-control" "$BUILD/bin/cloister-host" "$BUILD/bin/cloister-init" "$KVSTORE"; do
+KEYSTORE="$BUILD/examples/keystore"
+KSUSER="$BUILD/examples/keystore-user"
+for f in "$CLOISTER" "$BUILD/bin/cloister-control" "$BUILD/bin/cloister-host" "$BUILD/bin/cloister-init" "$KVSTORE" \
+	"$KEYSTORE" "$KSUSER"; do
 	[ -x "$f" ] || { echo "demo: missing $f — run 'make' first" >&2; exit 1; }
 done
 unset CLOISTER_SERVER CLOISTER_CA CLOISTER_TOKEN CLOISTER_ACCESS_KEY CLOISTER_CONFIG
 
 DIR=$(mktemp -d /tmp/cloister-demo.XXXXXX)
 N=0
-ACME_TOKEN= GLOBEX_TOKEN= KEY=
+ACME_TOKEN= GLOBEX_TOKEN= KEY= KS_KEY= KPUB=
 cleanup() {
 	local rc=$?
 	set +e
@@ -52,10 +56,12 @@ show() { sed 's/^/    | /'; }
 run() {
 	local shown
 	shown=$(printf '%q ' "$@")
+	shown=${shown//"$KSUSER"/keystore-user}
 	shown=${shown//"$CLOISTER"/cloister}
+	shown=${shown//"$BUILD"/\$BUILD}
 	shown=${shown//"$DIR"/\$DEMO}
-	# Secrets are never echoed: show the variable that holds them instead.
-	for v in ACME_TOKEN GLOBEX_TOKEN KEY; do
+	# Secrets are never echoed (nor long keys): show the variable that holds them instead.
+	for v in ACME_TOKEN GLOBEX_TOKEN KEY KS_KEY KPUB; do
 		[ -n "${!v:-}" ] && shown=${shown//"${!v}"/\$$v}
 	done
 	printf '    $ %s\n' "$shown"
@@ -143,6 +149,73 @@ run "$CLOISTER" attest verify "$DIR/attestation.cbor" --root "$DIR/root.pem" "${
 [ "$RC" = 0 ] || die "$ERR"
 show <<<"$OUT"
 ok "signed by the host's attestation key (held only by its key holder), chained to the control plane's root"
+
+# ks LINE [SHOWN]: one request to the keystore enclave ($KS, key $KS_KEY);
+# its answer line in $KSA, and "request => answer" printed (SHOWN in place
+# of the request when given), both cut short.
+ks() {
+	local got="" deadline=$((SECONDS + 20))
+	"$CLOISTER" --access-key "$KS_KEY" enclave send "$KS" --data "$1"$'\n' >/dev/null || die "send failed"
+	while [[ "$got" != *$'\n'* ]]; do
+		[ $SECONDS -lt $deadline ] || die "no answer to '${1:0:40}'"
+		got+=$("$CLOISTER" --access-key "$KS_KEY" enclave recv "$KS" --wait 1000)$'\n'
+	done
+	KSA=${got%%$'\n'*}
+	local q=${2:-$1} a=$KSA
+	[ ${#q} -le 34 ] || q="${q:0:31}..."
+	[ ${#a} -le 40 ] || a="${a:0:37}..."
+	printf '    %-34s => %s\n' "$q" "$a"
+}
+
+step "Key service: keys made in an enclave, attested, used, exported only to a trusted user"
+run "$CLOISTER" image build -o "$DIR/keystore.img" --name keystore --version 1.0.0 --entrypoint /app/keystore \
+	"$KEYSTORE:app/keystore"
+[ "$RC" = 0 ] || die "$ERR"
+run "$CLOISTER" enclave create --image "$DIR/keystore.img" --name keys --memory 64M --cpus 1 --wait
+[ "$RC" = 0 ] || die "$ERR"
+KS=$(awk '/^enclave:/{print $2}' <<<"$OUT")
+KS_KEY=$(awk '/^access key:/{print $3}' <<<"$OUT")
+[ -n "$KS" ] && [ -n "$KS_KEY" ] || die "no enclave id or access key in the output"
+ok "keystore running in $KS (its channel: only with its access key)"
+ks "create signing"
+[[ "$KSA" == "ok created signing "* ]] || die "$KSA"
+base64 -d <<<"${KSA##* }" >"$DIR/signing.der"
+NONCE=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+ks "attest signing $NONCE"
+[[ "$KSA" == "ok attest signing "* ]] || die "$KSA"
+base64 -d <<<"${KSA##* }" >"$DIR/signing.cbor"
+run "$CLOISTER" image measure "$DIR/keystore.img" --tenant "$ACME" --name keys --host "$HOST" --json
+[ "$RC" = 0 ] || die "$ERR"
+PCRS=()
+for i in 0 1 2 3 4; do PCRS+=(--pcr "$i=$(json "j['pcrs']['$i']")"); done
+run "$CLOISTER" attest verify "$DIR/signing.cbor" --root "$DIR/root.pem" "${PCRS[@]}" --nonce "$NONCE" --json
+[ "$RC" = 0 ] || die "$ERR"
+[ "$(json 'j["user_data"]')" = "$(openssl dgst -sha384 -binary "$DIR/signing.der" | base64 -w0)" ] ||
+	die "user_data is not SHA-384 of the key"
+ok "document verified; its user_data is SHA-384 of the key: made inside this enclave"
+printf 'release 1.0.0 approved' >"$DIR/msg"
+ks "sign signing $(base64 -w0 "$DIR/msg")"
+[[ "$KSA" == "ok sign signing "* ]] || die "$KSA"
+base64 -d <<<"${KSA##* }" >"$DIR/msg.sig"
+openssl dgst -sha384 -verify "$DIR/signing.der" -keyform DER -signature "$DIR/msg.sig" "$DIR/msg" >/dev/null ||
+	die "openssl does not verify the signature"
+ok "signature verified outside (openssl dgst -sha384 -verify)"
+openssl ecparam -name secp384r1 -genkey -noout -out "$DIR/alice.pem" 2>/dev/null || die "openssl ecparam"
+openssl ecparam -name secp384r1 -genkey -noout -out "$DIR/mallory.pem" 2>/dev/null || die "openssl ecparam"
+ALICE=$(openssl pkey -in "$DIR/alice.pem" -pubout -outform DER | base64 -w0)
+MALLORY=$(openssl pkey -in "$DIR/mallory.pem" -pubout -outform DER | base64 -w0)
+ks "trust alice $ALICE" 'trust alice $ALICE_PUB'
+[[ "$KSA" == "ok trusted alice "* ]] || die "$KSA"
+ks "export signing $ALICE" 'export signing $ALICE_PUB'
+[[ "$KSA" == "ok export signing "* ]] || die "$KSA"
+printf '%s\n' "$KSA" >"$DIR/export.txt"
+KPUB=$(base64 -w0 "$DIR/signing.der")
+run "$KSUSER" unwrap --key "$DIR/alice.pem" --wrapped "$DIR/export.txt" --out "$DIR/signing.pem" --expect-public "$KPUB"
+[ "$RC" = 0 ] || die "$ERR"
+ok "alice unwrapped it outside: its public half is the key's"
+ks "export signing $MALLORY" 'export signing $MALLORY_PUB'
+[[ "$KSA" == "error untrusted:"* ]] || die "mallory got: $KSA"
+ok "mallory (not trusted) refused; nothing exported"
 
 step "Grow its memory from 64M to 128M"
 run "$CLOISTER" enclave grow "$ID" --memory 128M --wait

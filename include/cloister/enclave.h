@@ -6,7 +6,9 @@
  *                 this enclave chooses (through /dev/cloister/nsm.sock)
  *   keys          cle_keypair_new / cle_keypair_public / cle_unwrap: an
  *                 ephemeral P-384 key whose private half never leaves
- *                 locked memory; unwraps what the key broker wrapped to it
+ *                 locked memory; unwraps what the key broker wrapped to it;
+ *                 cle_keypair_sign signs with it, cle_keypair_wrap_private
+ *                 hands its private half out only wrapped to another key
  *   sealing       cle_seal_key / cle_seal / cle_unseal: keys derived from a
  *                 host secret and this enclave's measurements (same code,
  *                 same tenant, same host, same label: same key)
@@ -56,6 +58,9 @@ typedef enum cle_err {
 #define CLE_SEAL_KEY_LEN 32
 #define CLE_DOC_MAX 16384           /* a document always fits a buffer this large */
 #define CLE_PUBLIC_DER_MAX 128      /* cle_keypair_public's DER always fits */
+#define CLE_SIG_MAX 104             /* a DER ECDSA P-384 signature always fits */
+#define CLE_WRAP_LABEL_MAX 64
+#define CLE_WRAPPED_KEY_LEN (97 + 12 + 48 + 16) /* cle_keypair_wrap_private's output */
 #define CLE_SEAL_OVERHEAD (4 + 12 + 16) /* "CLS1" || iv || ... || tag */
 #define CLE_NSM_PATH "/dev/cloister/nsm.sock"
 
@@ -96,6 +101,23 @@ void cle_keypair_free(cle_keypair *kp);
  * length out. CLE_ECRYPTO if it is malformed, for another key, or changed
  * (nothing written). The caller wipes out after use. */
 cle_err cle_unwrap(const cle_keypair *kp, const uint8_t *wrapped, size_t n, uint8_t *out, size_t *len);
+
+/* ECDSA-SHA384 over msg[0..n) (n <= 1 MiB) with kp's private key: the DER
+ * signature (as `openssl dgst -sha384 -verify` checks it) into sig; *len
+ * capacity in (CLE_SIG_MAX suffices), length out. CLE_EINVAL, CLE_ETOOBIG,
+ * CLE_ENOMEM (the crypto library failed, e.g. no locked memory left). */
+cle_err cle_keypair_sign(const cle_keypair *kp, const uint8_t *msg, size_t n, uint8_t *sig, size_t *len);
+
+/* kp's private scalar (48 bytes, big-endian) wrapped to recipient (a P-384
+ * public key: DER SubjectPublicKeyInfo or the raw 97-byte point) with the
+ * broker's construction under label (1..CLE_WRAP_LABEL_MAX bytes, the HKDF
+ * info prefix in place of the broker's: docs/broker.md) into out; *len
+ * capacity in (CLE_WRAPPED_KEY_LEN), length out. The scalar is copied
+ * only into locked memory before it is encrypted, and wiped. CLE_EINVAL for
+ * a bad label, CLE_ECRYPTO for a recipient that is not a P-384 key,
+ * CLE_ETOOBIG, CLE_ENOMEM. */
+cle_err cle_keypair_wrap_private(const cle_keypair *kp, const char *label, const uint8_t *recipient, size_t rn,
+				 uint8_t *out, size_t *len);
 
 /* The 32-byte sealing key for label (1..CLE_LABEL_MAX bytes, NUL-terminated)
  * into out: HKDF-SHA384 of the host's sealing secret over the tenant, this

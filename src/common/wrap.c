@@ -75,13 +75,12 @@ cl_err cl_wrap_point(const uint8_t *pub, size_t n, uint8_t point[CL_WRAP_POINT_L
 }
 
 /* Z = ECDH(mine, peer), then the AES key from HKDF-SHA384 with info
- * label || E || Q (label: CL_WRAP_INFO or CL_WRAP_BUNDLE_INFO, both 23 bytes). */
-_Static_assert(sizeof(CL_WRAP_INFO) == sizeof(CL_WRAP_BUNDLE_INFO), "labels of one length");
-static cl_err derive(EVP_PKEY *mine, EVP_PKEY *peer, const uint8_t e[CL_WRAP_POINT_LEN],
-		     const uint8_t q[CL_WRAP_POINT_LEN], const char *label, uint8_t key[32])
+ * label || E || Q (label checked by the caller: 1..CL_WRAP_LABEL_MAX). */
+static cl_err derive(const char *label, EVP_PKEY *mine, EVP_PKEY *peer, const uint8_t e[CL_WRAP_POINT_LEN],
+		     const uint8_t q[CL_WRAP_POINT_LEN], uint8_t key[32])
 {
-	uint8_t z[48], info[sizeof(CL_WRAP_INFO) - 1 + 2 * CL_WRAP_POINT_LEN];
-	size_t zlen = sizeof(z), keylen = 32;
+	uint8_t z[48], info[CL_WRAP_LABEL_MAX + 2 * CL_WRAP_POINT_LEN];
+	size_t zlen = sizeof(z), keylen = 32, ll = strlen(label);
 	cl_err err = CL_OK;
 	EVP_PKEY_CTX *dc = EVP_PKEY_CTX_new(mine, NULL), *kc = NULL;
 	if (!dc || EVP_PKEY_derive_init(dc) != 1 || EVP_PKEY_derive_set_peer_ex(dc, peer, 1) != 1 ||
@@ -89,13 +88,13 @@ static cl_err derive(EVP_PKEY *mine, EVP_PKEY *peer, const uint8_t e[CL_WRAP_POI
 		err = cl_errorf(CL_ECRYPTO, "ECDH P-384 failed");
 		goto out;
 	}
-	memcpy(info, label, sizeof(CL_WRAP_INFO) - 1);
-	memcpy(info + sizeof(CL_WRAP_INFO) - 1, e, CL_WRAP_POINT_LEN);
-	memcpy(info + sizeof(CL_WRAP_INFO) - 1 + CL_WRAP_POINT_LEN, q, CL_WRAP_POINT_LEN);
+	memcpy(info, label, ll);
+	memcpy(info + ll, e, CL_WRAP_POINT_LEN);
+	memcpy(info + ll + CL_WRAP_POINT_LEN, q, CL_WRAP_POINT_LEN);
 	kc = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
 	if (!kc || EVP_PKEY_derive_init(kc) != 1 || EVP_PKEY_CTX_set_hkdf_md(kc, EVP_sha384()) != 1 ||
 	    EVP_PKEY_CTX_set1_hkdf_key(kc, z, sizeof(z)) != 1 ||
-	    EVP_PKEY_CTX_add1_hkdf_info(kc, info, sizeof(info)) != 1 || EVP_PKEY_derive(kc, key, &keylen) != 1 ||
+	    EVP_PKEY_CTX_add1_hkdf_info(kc, info, (int)(ll + 2 * CL_WRAP_POINT_LEN)) != 1 || EVP_PKEY_derive(kc, key, &keylen) != 1 ||
 	    keylen != 32)
 		err = cl_errorf(CL_EINTERNAL, "HKDF-SHA384 failed");
 out:
@@ -105,20 +104,48 @@ out:
 	return err;
 }
 
-static cl_err seal(const uint8_t point[CL_WRAP_POINT_LEN], const char *label, size_t max, const uint8_t *msg,
+static int label_ok(const char *label)
+{
+	size_t n = label ? strnlen(label, CL_WRAP_LABEL_MAX + 1) : 0;
+	return n >= 1 && n <= CL_WRAP_LABEL_MAX;
+}
+
+static cl_err seal(const char *label, size_t max, const uint8_t point[CL_WRAP_POINT_LEN], const uint8_t *msg,
 		   size_t n, cl_buf *out);
+static cl_err open_with(const char *label, size_t max, EVP_PKEY *priv, const uint8_t *in, size_t n, cl_buf *out);
 
 cl_err cl_wrap_seal(const uint8_t point[CL_WRAP_POINT_LEN], const uint8_t *msg, size_t n, cl_buf *out)
 {
-	return seal(point, CL_WRAP_INFO, CL_WRAP_MSG_MAX, msg, n, out);
+	return seal(CL_WRAP_INFO, CL_WRAP_MSG_MAX, point, msg, n, out);
+}
+
+cl_err cl_wrap_open(EVP_PKEY *priv, const uint8_t *in, size_t n, cl_buf *out)
+{
+	return open_with(CL_WRAP_INFO, CL_WRAP_MSG_MAX, priv, in, n, out);
+}
+
+cl_err cl_wrap_seal_label(const char *label, const uint8_t point[CL_WRAP_POINT_LEN], const uint8_t *msg, size_t n,
+			  cl_buf *out)
+{
+	return seal(label, CL_WRAP_MSG_MAX, point, msg, n, out);
+}
+
+cl_err cl_wrap_open_label(const char *label, EVP_PKEY *priv, const uint8_t *in, size_t n, cl_buf *out)
+{
+	return open_with(label, CL_WRAP_MSG_MAX, priv, in, n, out);
 }
 
 cl_err cl_wrap_seal_bundle(const uint8_t point[CL_WRAP_POINT_LEN], const uint8_t *tar, size_t n, cl_buf *out)
 {
-	return seal(point, CL_WRAP_BUNDLE_INFO, CL_WRAP_BUNDLE_MAX, tar, n, out);
+	return seal(CL_WRAP_BUNDLE_INFO, CL_WRAP_BUNDLE_MAX, point, tar, n, out);
 }
 
-static cl_err seal(const uint8_t point[CL_WRAP_POINT_LEN], const char *label, size_t max, const uint8_t *msg,
+cl_err cl_wrap_open_bundle(EVP_PKEY *priv, const uint8_t *in, size_t n, cl_buf *out)
+{
+	return open_with(CL_WRAP_BUNDLE_INFO, CL_WRAP_BUNDLE_MAX, priv, in, n, out);
+}
+
+static cl_err seal(const char *label, size_t max, const uint8_t point[CL_WRAP_POINT_LEN], const uint8_t *msg,
 		   size_t n, cl_buf *out)
 {
 	EVP_PKEY *peer = NULL, *eph = NULL;
@@ -128,6 +155,7 @@ static cl_err seal(const uint8_t point[CL_WRAP_POINT_LEN], const char *label, si
 	int outl = 0;
 	cl_err err = CL_OK;
 	cl_buf_reset(out);
+	CL_ENSURE(label_ok(label), CL_EINVAL, "the wrap label must be 1..%d bytes", CL_WRAP_LABEL_MAX);
 	CL_ENSURE(n <= max, CL_ETOOBIG, "at most %zu bytes can be wrapped", max);
 	if (!(peer = point_key(point))) {
 		err = cl_errorf(CL_ECRYPTO, "public_key is not a point on P-384");
@@ -138,15 +166,21 @@ static cl_err seal(const uint8_t point[CL_WRAP_POINT_LEN], const char *label, si
 		goto out;
 	}
 	CL_GUARD_OUT(err, key_point(eph, e));
-	CL_GUARD_OUT(err, derive(eph, peer, e, point, label, key));
+	CL_GUARD_OUT(err, derive(label, eph, peer, e, point, key));
 	CL_GUARD_OUT(err, cl_random(iv, sizeof(iv)));
 	CL_GUARD_OUT(err, cl_buf_put(out, e, sizeof(e)));
 	CL_GUARD_OUT(err, cl_buf_put(out, iv, sizeof(iv)));
-	CL_GUARD_OUT(err, cl_buf_put(out, msg, n)); /* sizes out; encrypted in place */
+	/* sizes out with zeros and encrypts msg into it: the plaintext is never
+	 * copied (the caller may keep it in locked memory, as the SDK does) */
+	for (size_t left = n, c; left; left -= c) {
+		static const uint8_t zeros[256];
+		c = left < sizeof(zeros) ? left : sizeof(zeros);
+		CL_GUARD_OUT(err, cl_buf_put(out, zeros, c));
+	}
 	ct = out->data + CL_WRAP_POINT_LEN + CL_WRAP_IV_LEN;
 	cc = EVP_CIPHER_CTX_new();
 	if (!cc || EVP_EncryptInit_ex(cc, EVP_aes_256_gcm(), NULL, key, iv) != 1 ||
-	    (n && EVP_EncryptUpdate(cc, ct, &outl, ct, (int)n) != 1) || EVP_EncryptFinal_ex(cc, ct + n, &outl) != 1 ||
+	    (n && EVP_EncryptUpdate(cc, ct, &outl, msg, (int)n) != 1) || EVP_EncryptFinal_ex(cc, ct + n, &outl) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(cc, EVP_CTRL_GCM_GET_TAG, CL_WRAP_TAG_LEN, tag) != 1) {
 		err = cl_errorf(CL_EINTERNAL, "AES-256-GCM encryption failed");
 		goto out;
@@ -165,19 +199,7 @@ out:
 	return err;
 }
 
-static cl_err open_with(EVP_PKEY *priv, const char *label, size_t max, const uint8_t *in, size_t n, cl_buf *out);
-
-cl_err cl_wrap_open(EVP_PKEY *priv, const uint8_t *in, size_t n, cl_buf *out)
-{
-	return open_with(priv, CL_WRAP_INFO, CL_WRAP_MSG_MAX, in, n, out);
-}
-
-cl_err cl_wrap_open_bundle(EVP_PKEY *priv, const uint8_t *in, size_t n, cl_buf *out)
-{
-	return open_with(priv, CL_WRAP_BUNDLE_INFO, CL_WRAP_BUNDLE_MAX, in, n, out);
-}
-
-static cl_err open_with(EVP_PKEY *priv, const char *label, size_t max, const uint8_t *in, size_t n, cl_buf *out)
+static cl_err open_with(const char *label, size_t max, EVP_PKEY *priv, const uint8_t *in, size_t n, cl_buf *out)
 {
 	EVP_PKEY *eph = NULL;
 	EVP_CIPHER_CTX *cc = NULL;
@@ -185,6 +207,7 @@ static cl_err open_with(EVP_PKEY *priv, const char *label, size_t max, const uin
 	int outl = 0;
 	cl_err err = CL_OK;
 	cl_buf_reset(out);
+	CL_ENSURE(label_ok(label), CL_EINVAL, "the wrap label must be 1..%d bytes", CL_WRAP_LABEL_MAX);
 	CL_ENSURE(n >= CL_WRAP_OVERHEAD && n - CL_WRAP_OVERHEAD <= max, CL_ECRYPTO,
 		  "the wrapped secret is %zu bytes: not %d + ciphertext", n, CL_WRAP_OVERHEAD);
 	size_t mlen = n - CL_WRAP_OVERHEAD;
@@ -194,7 +217,7 @@ static cl_err open_with(EVP_PKEY *priv, const char *label, size_t max, const uin
 		err = cl_errorf(CL_ECRYPTO, "the wrapped secret's ephemeral key is not a point on P-384");
 		goto out;
 	}
-	CL_GUARD_OUT(err, derive(priv, eph, in, q, label, key));
+	CL_GUARD_OUT(err, derive(label, priv, eph, in, q, key));
 	CL_GUARD_OUT(err, cl_buf_put(out, ct, mlen));
 	cc = EVP_CIPHER_CTX_new();
 	if (!cc || EVP_DecryptInit_ex(cc, EVP_aes_256_gcm(), NULL, key, iv) != 1 ||

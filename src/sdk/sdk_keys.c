@@ -1,10 +1,13 @@
 /* sdk_keys.c — libcloister-enclave's keys: the ephemeral P-384 key pair
  * (private half in OpenSSL's secure heap), the broker's unwrap (the same
  * common/wrap.c the broker wraps with, linked in), sealing under a key from
- * the secure module, and random bytes. */
+ * the secure module, random bytes, signing with a key pair and wrapping its
+ * private half to another key. */
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 #include <openssl/x509.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -189,5 +192,90 @@ cle_err cle_unseal(const char *label, const uint8_t *sealed, size_t n, uint8_t *
 		e = cle_fail(CLE_ECRYPTO, "the sealed blob does not open (another label, image, tenant or host, or changed)");
 	}
 	explicit_bzero(key, sizeof(key));
+	return e;
+}
+
+cle_err cle_keypair_sign(const cle_keypair *kp, const uint8_t *msg, size_t n, uint8_t *sig, size_t *len)
+{
+	uint8_t der[CLE_SIG_MAX + 32];
+	size_t dlen = sizeof(der);
+	if (!kp || (!msg && n) || !sig || !len)
+		return cle_fail(CLE_EINVAL, "cle_keypair_sign: bad arguments");
+	if (n > CL_WRAP_MSG_MAX)
+		return cle_fail(CLE_EINVAL, "cle_keypair_sign: at most %u bytes", CL_WRAP_MSG_MAX);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int ok = md && EVP_DigestSignInit(md, NULL, EVP_sha384(), NULL, kp->pkey) == 1 &&
+		 EVP_DigestSign(md, der, &dlen, n ? msg : (const uint8_t *)"", n) == 1;
+	EVP_MD_CTX_free(md);
+	ERR_clear_error();
+	if (!ok)
+		return cle_fail(CLE_ENOMEM, "ECDSA-SHA384 failed");
+	if (dlen > *len)
+		return cle_fail(CLE_ETOOBIG, "the signature needs %zu bytes", dlen);
+	memcpy(sig, der, dlen);
+	*len = dlen;
+	return cle_ok();
+}
+
+/* kp's private scalar, big-endian, into d (locked memory): the provider
+ * writes it in native order straight into d, never through a BIGNUM or a
+ * buffer of ours outside the secure heap. */
+static int private_scalar(const cle_keypair *kp, uint8_t d[48])
+{
+	OSSL_PARAM p[] = {
+		OSSL_PARAM_construct_BN(OSSL_PKEY_PARAM_PRIV_KEY, d, 48),
+		OSSL_PARAM_construct_end(),
+	};
+	if (EVP_PKEY_get_params(kp->pkey, p) != 1 || !OSSL_PARAM_modified(p) || p[0].return_size > 48)
+		return 0;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	for (size_t i = 0; i < 24; i++) {
+		uint8_t t = d[i];
+		d[i] = d[47 - i];
+		d[47 - i] = t;
+	}
+#endif
+	return 1;
+}
+
+cle_err cle_keypair_wrap_private(const cle_keypair *kp, const char *label, const uint8_t *recipient, size_t rn,
+				 uint8_t *out, size_t *len)
+{
+	uint8_t point[CL_WRAP_POINT_LEN];
+	uint8_t *d = NULL;
+	cl_buf w;
+	cle_err e;
+	size_t ll = label ? strnlen(label, CLE_WRAP_LABEL_MAX + 1) : 0;
+	if (!kp || !recipient || !out || !len)
+		return cle_fail(CLE_EINVAL, "cle_keypair_wrap_private: bad arguments");
+	if (ll < 1 || ll > CLE_WRAP_LABEL_MAX)
+		return cle_fail(CLE_EINVAL, "the wrap label must be 1..%d bytes", CLE_WRAP_LABEL_MAX);
+	if (*len < CLE_WRAPPED_KEY_LEN)
+		return cle_fail(CLE_ETOOBIG, "the wrapped key needs %d bytes", CLE_WRAPPED_KEY_LEN);
+	if (cl_wrap_point(recipient, rn, point) != CL_OK) {
+		ERR_clear_error();
+		return cle_fail(CLE_ECRYPTO, "the recipient is not a P-384 public key (DER SubjectPublicKeyInfo or point)");
+	}
+	cl_buf_init(&w, CLE_WRAPPED_KEY_LEN);
+	if (!(d = OPENSSL_secure_zalloc(48))) {
+		e = cle_fail(CLE_ENOMEM, "no locked memory for the private key");
+		goto out;
+	}
+	if (!private_scalar(kp, d)) {
+		e = cle_fail(CLE_ENOMEM, "cannot read the private key");
+		goto out;
+	}
+	if (cl_wrap_seal_label(label, point, d, 48, &w) != CL_OK || w.len != CLE_WRAPPED_KEY_LEN) {
+		e = cle_fail(CLE_ENOMEM, "wrapping failed");
+		goto out;
+	}
+	memcpy(out, w.data, w.len);
+	*len = w.len;
+	e = cle_ok();
+out:
+	if (d)
+		OPENSSL_secure_clear_free(d, 48);
+	cl_buf_free(&w);
+	ERR_clear_error();
 	return e;
 }

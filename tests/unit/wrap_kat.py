@@ -4,8 +4,9 @@ construction (docs/broker.md), used for test_wrap.c's known-answer vector.
 
   wrap <recipient-private-scalar-hex> <ephemeral-private-scalar-hex> <iv-hex> <plaintext-hex>
       prints the wrapped bytes as hex (deterministic: fixed ephemeral key and iv)
-  open <recipient-private-key.pem> <wrapped-file>
-      prints the plaintext bytes to stdout
+  open <recipient-private-key.pem> <wrapped-file> [label]
+      prints the plaintext bytes to stdout (label: the HKDF info prefix,
+      default the broker's; the keystore example uses its own)
 """
 import sys
 from cryptography.hazmat.primitives import hashes, serialization
@@ -18,8 +19,8 @@ PT = serialization.PublicFormat.UncompressedPoint
 ENC = serialization.Encoding.X962
 
 
-def key(e_point, q_point, z):
-    return HKDF(algorithm=hashes.SHA384(), length=32, salt=None, info=INFO + e_point + q_point).derive(z)
+def key(e_point, q_point, z, info=INFO):
+    return HKDF(algorithm=hashes.SHA384(), length=32, salt=None, info=info + e_point + q_point).derive(z)
 
 
 def wrap(d_hex, e_hex, iv_hex, pt_hex):
@@ -33,7 +34,7 @@ def wrap(d_hex, e_hex, iv_hex, pt_hex):
     print((ep + iv + ct).hex())
 
 
-def unwrap(pem, path):
+def unwrap(pem, path, label=INFO.decode()):
     with open(pem, "rb") as f:
         d = serialization.load_pem_private_key(f.read(), None)
     with open(path, "rb") as f:
@@ -41,11 +42,11 @@ def unwrap(pem, path):
     ep, iv, ct = w[:97], w[97:109], w[109:]
     e = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP384R1(), ep)
     qp = d.public_key().public_bytes(ENC, PT)
-    sys.stdout.buffer.write(AESGCM(key(ep, qp, d.exchange(ec.ECDH(), e))).decrypt(iv, ct, None))
+    sys.stdout.buffer.write(AESGCM(key(ep, qp, d.exchange(ec.ECDH(), e), label.encode())).decrypt(iv, ct, None))
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "wrap":
         wrap(*sys.argv[2:6])
     else:
-        unwrap(*sys.argv[2:4])
+        unwrap(*sys.argv[2:5])
