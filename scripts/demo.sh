@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 BUILD=$(cd "${BUILD:-build}" && pwd)
 CLOISTER="$BUILD/bin/cloister"
 KVSTORE="$BUILD/examples/kvstore"
-for f in "$CLOISTER" "$BUILD/bin/cloister-control" "$BUILD/bin/cloister-host" "$BUILD/bin/cloister-init" "$KVSTORE"; do
+for f in "$CLOISTER" "$BUILD/bin/cloister-control" "$BUILD/bin/cloister-host" "$BUILD/bin/cloister-init" "$BUILD/bin/cloister-init-bundle" "$KVSTORE"; do
 	[ -x "$f" ] || { echo "demo: missing $f — run 'make' first" >&2; exit 1; }
 done
 unset CLOISTER_SERVER CLOISTER_CA CLOISTER_TOKEN CLOISTER_ACCESS_KEY CLOISTER_CONFIG
