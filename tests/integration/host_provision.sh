@@ -72,7 +72,8 @@ only_helper() { # init's one child is /init-bundle
 }
 only_helper || fail "an enclave awaiting a bundle runs something else than its helper: $(pgrep -a -P "$INIT")"
 cmp -s "/proc/$INIT/root/init-bundle" "$BUILD/bin/cloister-init-bundle" || fail "/init-bundle is not cloister-init-bundle"
-[ "$(stat -c %s "/proc/$INIT/exe")" -lt $((2 << 20)) ] || fail "cloister-init is $(stat -c %s "/proc/$INIT/exe") bytes: libcrypto is back in it"
+[ "$(stat -c %s "/proc/$INIT/root/init")" -lt $((1 << 20)) ] ||
+	fail "/init is $(stat -c %s "/proc/$INIT/root/init") bytes: libcrypto is back in cloister-init"
 Z=$(printf '%096d' 0)
 ext_file() { { printf '%s' "$1" | xxd -r -p; sha384sum "$2" | cut -d' ' -f1 | xxd -r -p; } | sha384sum | cut -d' ' -f1; }
 [ "$P1" = "$(ext_file "$(ext_file "$Z" "/proc/$INIT/root/init")" "/proc/$INIT/root/init-bundle")" ] ||
