@@ -23,9 +23,10 @@ extern char **environ;
 
 static struct {
 	int to, from; /* the helper's stdin (our write end) and stdout (our read end); -1: none */
+	pid_t pid;    /* the helper while it should run, else -1 */
 	cl_frame_dec dec;
 	uint8_t storage[CL_FRAME_HDR + ANSWER_MAX];
-} h = {.to = -1, .from = -1};
+} h = {.to = -1, .from = -1, .pid = -1};
 
 static void gone(char reason[CL_INIT_REASON_MAX], const char *what)
 {
@@ -81,7 +82,7 @@ int cl_init_await_start(const sigset_t *oldmask, uint8_t point[97], char warn[CL
 	}
 	close(in[0]), close(out[1]), close(ex[1]);
 	in[0] = out[1] = ex[1] = -1;
-	h.to = in[1], h.from = out[0];
+	h.to = in[1], h.from = out[0], h.pid = pid;
 	cl_frame_dec_init(&h.dec, h.storage, sizeof(h.storage), ANSWER_MAX);
 	int e = 0;
 	ssize_t r;
@@ -176,6 +177,15 @@ void cl_init_await_done(void)
 	if (h.from >= 0)
 		close(h.from);
 	h.to = h.from = -1;
+	h.pid = -1;
+}
+
+bool cl_init_await_lost(pid_t pid, char reason[CL_INIT_REASON_MAX])
+{
+	if (pid <= 0 || pid != h.pid)
+		return false;
+	gone(reason, "ended");
+	return true;
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)

@@ -11,6 +11,7 @@
 #define CL_INIT_AWAIT_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,5 +39,8 @@ void cl_init_await_done(void);
 /* The installed bundle could not start: removes CL_INIT_BUNDLE_DIR; the
  * helper still awaits. */
 void cl_init_await_uninstall(void);
+/* True if pid (just reaped) is the helper while it should still run: it
+ * died, and the key with it (reason set; the caller ends the enclave). */
+bool cl_init_await_lost(pid_t pid, char reason[CL_INIT_REASON_MAX]);
 
 #endif

@@ -74,7 +74,6 @@ int main(int argc, char **argv)
 		static const char v[] = "cloister-init-bundle " CL_VERSION_STR " (static)\n";
 		return write(1, v, sizeof(v) - 1) == (ssize_t)(sizeof(v) - 1) ? 0 : 1;
 	}
-	(void)argv;
 	signal(SIGPIPE, SIG_IGN);
 	/* exec made us dumpable again: the application runs as our uid, and a
 	 * dumpable helper would let it read the private key (/proc/PID/mem). */

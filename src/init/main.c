@@ -386,11 +386,16 @@ int main(int argc, char **argv)
 		}
 		int st;
 		pid_t w;
-		while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+		char lost[CL_INIT_REASON_MAX];
+		while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
 			if (w == pid) {
 				app_exited = 1;
 				app_status = st;
+			} else if (cl_init_await_lost(w, lost)) {
+				log_line("provisioning", "", lost);
+				finish(127 << 8); /* the key died with the helper: end the enclave */
 			}
+		}
 		/* Once the app is gone, whatever it wrote is already in the pipes:
 		 * send it, then EXIT (descendants holding the pipes do not delay it). */
 		if (exited_before && drained)

@@ -24,7 +24,9 @@
 #     memory of the control plane's processes, the host's supervisor, agent,
 #     key holder, or the shim — while the same scan finds it in the enclave;
 #   - an agent killed mid-transfer: the enclave still awaits (staging gone), and
-#     the restarted agent's run of the op installs it.
+#     the restarted agent's run of the op installs it;
+#   - a helper killed while its enclave awaits: init ends the enclave (the key
+#     is gone; fail closed).
 source "$(dirname "$0")/host_lib.sh"
 TOOL="$BUILD/tests/prov_tool"
 ECHO_APP="$BUILD/examples/echo"
@@ -264,4 +266,15 @@ host_start
 wait -n "$CLI_PID" || fail "provision after the agent's restart: $(cat "$WORK/big.err")"
 grep -q "PCR7 .* (verified in a fresh document)" "$WORK/big.out" || fail "big provision said: $(cat "$WORK/big.out")"
 wait_for 20 "the big bundle to run, alone" app_alone
+
+# ---- a helper that dies takes the key with it: init ends the enclave ----
+await_create lost 64
+ID=$ENC
+wait_for 60 "enclave running" enclave_is "$ID" running
+SHIM=$(cat "$HDATA/sandboxes/$ID/shim.pid")
+INIT=$(pgrep -P "$SHIM" | head -1)
+only_helper || fail "enclave lost: $(pgrep -a -P "$INIT")"
+kill -9 "$(pgrep -P "$INIT")"
+ended() { ! enclave_is "$ID" running; }
+wait_for 20 "the enclave to end once its helper died" ended
 echo "host_provision: ok"
