@@ -72,6 +72,7 @@ LIBFILES := $(foreach c,$(COMPONENTS),$(BUILD)/lib/libcl_$(c).a) $(FW_VERIFY_LIB
 
 PROGRAMS := $(BUILD)/bin/cloister-control $(BUILD)/bin/cloister-host $(BUILD)/bin/cloister
 INIT     := $(BUILD)/bin/cloister-init
+INIT_BUNDLE := $(BUILD)/bin/cloister-init-bundle
 EXAMPLES := $(patsubst examples/%/main.c,$(BUILD)/examples/%,$(wildcard examples/*/main.c))
 KEYSTORE_USER := $(BUILD)/examples/keystore-user
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -85,7 +86,7 @@ TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRCS))
 
 .PHONY: all deps demo check test fuzz bench clean format
-all: $(PROGRAMS) $(INIT) $(SDK_LIB) $(EXAMPLES) $(KEYSTORE_USER) $(UNIT_BINS) $(FUZZ_BINS) $(BENCH_BINS) $(TOOL_BINS)
+all: $(PROGRAMS) $(INIT) $(INIT_BUNDLE) $(SDK_LIB) $(EXAMPLES) $(KEYSTORE_USER) $(UNIT_BINS) $(FUZZ_BINS) $(BENCH_BINS) $(TOOL_BINS)
 
 deps:
 	@./scripts/install-deps.sh
@@ -170,14 +171,24 @@ $(BUILD)/bin/cloister: $(BUILD)/obj/cli/main.o $(LIBFILES)
 # for any path the compiler would record), a build-id hashed from the
 # content; the same source gives the same binary in any directory and in
 # build/ and build-san/ alike (tests/integration/init_reproducible.sh).
-# libcrypto (static, from Debian's libssl-dev) is for provisioning: the
-# enclave's key pair and the bundle's decryption (src/init/provision.c).
-INIT_SRCS := $(wildcard src/init/*.c) src/common/frame.c src/common/bundle.c
+# cloister-init links no libcrypto: every launch copies it into the sandbox.
+# Provisioning's crypto (the enclave's key pair, the bundle's decryption:
+# src/init/provision.c, libcrypto static from Debian's libssl-dev) is
+# cloister-init-bundle, a helper built the same reproducible way, copied in
+# only for an enclave that awaits a bundle; PCR1 covers both.
+INIT_CFLAGS := -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -Isrc -I$(BUILD)/gen -ffile-prefix-map=$(CURDIR)=. \
+	-static -s -Wl,--build-id=sha1
+INIT_SRCS := src/init/main.c src/init/await.c src/common/frame.c src/common/bundle.c
+INIT_BUNDLE_SRCS := src/init/bundle_main.c src/init/provision.c src/common/frame.c src/common/bundle.c
 $(INIT): $(INIT_SRCS) $(wildcard src/init/*.h) src/common/frame.h src/common/bundle.h $(BUILD)/gen/version_gen.h
 	@mkdir -p $(dir $@)
 	@echo '  LD      $@'
-	$(Q)$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -Isrc -I$(BUILD)/gen -ffile-prefix-map=$(CURDIR)=. \
-		-static -s -Wl,--build-id=sha1 -o $@ $(INIT_SRCS) -lcrypto -lpthread
+	$(Q)$(CC) $(INIT_CFLAGS) -o $@ $(INIT_SRCS)
+$(INIT_BUNDLE): $(INIT_BUNDLE_SRCS) $(wildcard src/init/*.h) src/common/frame.h src/common/bundle.h \
+		$(BUILD)/gen/version_gen.h
+	@mkdir -p $(dir $@)
+	@echo '  LD      $@'
+	$(Q)$(CC) $(INIT_CFLAGS) -o $@ $(INIT_BUNDLE_SRCS) -lcrypto -lpthread
 
 $(BUILD)/obj-sdk/%.o: src/%.c
 	@mkdir -p $(dir $@)

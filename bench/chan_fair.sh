@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-${BUILD:-build}}
 N=${2:-200}
-for f in "$B/bin/cloister-control" "$B/bin/cloister-host" "$B/bin/cloister-init" "$B/examples/kvstore"; do
+for f in "$B/bin/cloister-control" "$B/bin/cloister-host" "$B/bin/cloister-init" "$B/bin/cloister-init-bundle" "$B/examples/kvstore"; do
 	[ -x "$f" ] || { echo "build first: make BUILD=$B"; exit 1; }
 done
 echo "$(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); $N round trips per phase"

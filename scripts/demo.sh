@@ -19,7 +19,7 @@ CLOISTER="$BUILD/bin/cloister"
 KVSTORE="$BUILD/examples/kvstore"
 KEYSTORE="$BUILD/examples/keystore"
 KSUSER="$BUILD/examples/keystore-user"
-for f in "$CLOISTER" "$BUILD/bin/cloister-control" "$BUILD/bin/cloister-host" "$BUILD/bin/cloister-init" "$KVSTORE" \
+for f in "$CLOISTER" "$BUILD/bin/cloister-control" "$BUILD/bin/cloister-host" "$BUILD/bin/cloister-init" "$BUILD/bin/cloister-init-bundle" "$KVSTORE" \
 	"$KEYSTORE" "$KSUSER"; do
 	[ -x "$f" ] || { echo "demo: missing $f — run 'make' first" >&2; exit 1; }
 done

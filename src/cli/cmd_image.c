@@ -92,7 +92,7 @@ static cl_err digest_and_pcr0(const cl_image *img, const cl_buf *data, char sha[
 {
 	cl_pcrs p;
 	cl_pcrs_init(&p);
-	CL_GUARD(cl_image_measure(img, data->data, data->len, NULL, 0, &p));
+	CL_GUARD(cl_image_measure(img, data->data, data->len, NULL, &p));
 	cl_hex_encode(img->digest, CL_SHA384_LEN, sha);
 	cl_hex_encode(p.v[0], CL_PCR_LEN, pcr0);
 	return CL_OK;

@@ -26,15 +26,18 @@
 #define CERT_FILE_MAX (64u << 10)
 
 static const char measure_usage[] =
-	"usage: cloister image measure IMAGE [--init PATH] [--tenant T --name N] [--await-bundle] [--host H]\n"
-	"                              [--json]\n"
+	"usage: cloister image measure IMAGE [--init PATH] [--init-bundle PATH] [--tenant T --name N]\n"
+	"                              [--await-bundle] [--host H] [--json]\n"
 	"Prints the measurement registers an enclave launched from IMAGE gets\n"
 	"(docs/measurements.md): PCR0 the image without its signature section,\n"
-	"PCR1 cloister-init, PCR2 the application (entrypoint, args, files), and\n"
-	"PCR8 the signing certificate if the image is signed. PCR3 (tenant and\n"
-	"enclave name) and PCR4 (host) depend on the launch: give them to add them.\n"
+	"PCR1 cloister-init then cloister-init-bundle, PCR2 the application\n"
+	"(entrypoint, args, files), and PCR8 the signing certificate if the image\n"
+	"is signed. PCR3 (tenant and enclave name) and PCR4 (host) depend on the\n"
+	"launch: give them to add them.\n"
 	"  --init PATH     the cloister-init binary (default: the one next to this\n"
 	"                  cloister binary)\n"
+	"  --init-bundle PATH  the cloister-init-bundle binary, its provisioning\n"
+	"                  helper (default: the one next to the cloister-init used)\n"
 	"  --tenant T      the tenant id, with --name: adds PCR3\n"
 	"  --name N        the enclave's name, with --tenant\n"
 	"  --await-bundle  the enclave awaits a bundle (enclave create --await-bundle):\n"
@@ -69,16 +72,22 @@ static cl_err load(const char *path, cl_buf *data, cl_image **img)
 	return cl_image_parse(data->data, data->len, img);
 }
 
-/* The cloister-init beside the running cloister binary, into out. */
-static cl_err default_init(char *out, size_t n)
+/* The file name beside the file at path (path NULL: the running cloister
+ * binary), into out. */
+static cl_err beside(const char *path, const char *name, char *out, size_t n)
 {
 	char self[4096];
-	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	CL_ENSURE(len > 0 && (size_t)len < sizeof(self) - 1, CL_ESYS,
-		  "cannot find the cloister binary's directory: give --init PATH");
-	self[len] = '\0';
-	CL_ENSURE((size_t)snprintf(out, n, "%s/cloister-init", dirname(self)) < n, CL_EINVAL,
-		  "the cloister binary's path is too long: give --init PATH");
+	if (path) {
+		CL_ENSURE((size_t)snprintf(self, sizeof(self), "%s", path) < sizeof(self), CL_EINVAL,
+			  "--init: path too long");
+	} else {
+		ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		CL_ENSURE(len > 0 && (size_t)len < sizeof(self) - 1, CL_ESYS,
+			  "cannot find the cloister binary's directory: give --init PATH");
+		self[len] = '\0';
+	}
+	CL_ENSURE((size_t)snprintf(out, n, "%s/%s", dirname(self), name) < n, CL_EINVAL,
+		  "the path is too long: give --init and --init-bundle");
 	return CL_OK;
 }
 
@@ -89,11 +98,12 @@ static void hex48(const uint8_t *v, char out[2 * CL_PCR_LEN + 1])
 
 int cl_cmd_image_measure(int argc, char **argv)
 {
-	const char *init_path = NULL, *tenant = NULL, *name = NULL, *host = NULL, *pos[1];
+	const char *init_path = NULL, *helper_path = NULL, *tenant = NULL, *name = NULL, *host = NULL, *pos[1];
 	bool json = false, await_bundle = false;
 	const cl_cli_option opts[] = {
 		{"await-bundle", CL_OPT_FLAG, .flag = &await_bundle},
-		{"init", CL_OPT_VALUE, .value = &init_path}, {"tenant", CL_OPT_VALUE, .value = &tenant},
+		{"init", CL_OPT_VALUE, .value = &init_path}, {"init-bundle", CL_OPT_VALUE, .value = &helper_path},
+		{"tenant", CL_OPT_VALUE, .value = &tenant},
 		{"name", CL_OPT_VALUE, .value = &name},      {"host", CL_OPT_VALUE, .value = &host},
 		{"json", CL_OPT_FLAG, .flag = &json},        {0},
 	};
@@ -107,25 +117,35 @@ int cl_cmd_image_measure(int argc, char **argv)
 		return cl_cli_usage("image measure: --tenant and --name go together (PCR3 is both)");
 	if ((tenant && !*tenant) || (name && !*name) || (host && !*host))
 		return cl_cli_usage("image measure: --tenant, --name and --host must not be empty");
-	char def[4200];
-	cl_buf data, init;
+	char def[4200], def_helper[4200];
+	cl_buf data, init, helper;
 	cl_image *img = NULL;
 	cl_pcrs p;
 	json_t *o = NULL;
 	cl_err err = CL_OK;
 	cl_buf_init(&data, CL_IMAGE_MAX_SIZE);
 	cl_buf_init(&init, INIT_MAX);
+	cl_buf_init(&helper, INIT_MAX);
 	cl_pcrs_init(&p);
 	if (!init_path) {
-		CL_GUARD_OUT(err, default_init(def, sizeof(def)));
+		CL_GUARD_OUT(err, beside(NULL, "cloister-init", def, sizeof(def)));
 		init_path = def;
+	}
+	if (!helper_path) {
+		CL_GUARD_OUT(err, beside(init_path, "cloister-init-bundle", def_helper, sizeof(def_helper)));
+		helper_path = def_helper;
 	}
 	CL_GUARD_OUT(err, load(pos[0], &data, &img));
 	if ((err = cl_file_read(init_path, INIT_MAX, &init)) != CL_OK) {
 		err = with_context(err, "cannot read cloister-init (--init PATH names another)");
 		goto out;
 	}
-	CL_GUARD_OUT(err, cl_image_measure(img, data.data, data.len, init.data, init.len, &p));
+	if ((err = cl_file_read(helper_path, INIT_MAX, &helper)) != CL_OK) {
+		err = with_context(err, "cannot read cloister-init-bundle (--init-bundle PATH names another)");
+		goto out;
+	}
+	cl_boot_files boot = {init.data, init.len, helper.data, helper.len};
+	CL_GUARD_OUT(err, cl_image_measure(img, data.data, data.len, &boot, &p));
 	cl_pcrs_launch(&p, tenant, name, host);
 	if (await_bundle)
 		cl_pcrs_await_bundle(&p);
@@ -156,6 +176,7 @@ out:
 	cl_image_free(img);
 	cl_buf_free(&data);
 	cl_buf_free(&init);
+	cl_buf_free(&helper);
 	return cl_cli_fail(err);
 }
 
@@ -264,7 +285,7 @@ int cl_cmd_image_sign(int argc, char **argv)
 	CL_GUARD_OUT(err, cl_image_parse(out.data, out.len, &img));
 	cl_pcrs p;
 	cl_pcrs_init(&p);
-	CL_GUARD_OUT(err, cl_image_measure(img, out.data, out.len, NULL, 0, &p));
+	CL_GUARD_OUT(err, cl_image_measure(img, out.data, out.len, NULL, &p));
 	char subject[512], sha[2 * CL_SHA384_LEN + 1], pcr8[2 * CL_PCR_LEN + 1];
 	CL_GUARD_OUT(err, cl_image_signer_subject(img, out.data, out.len, subject, sizeof(subject)));
 	cl_hex_encode(img->digest, CL_SHA384_LEN, sha);

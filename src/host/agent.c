@@ -152,6 +152,14 @@ static cl_err resolve(cl_agent *ag)
 	}
 	CL_ENSURE(access(ag->init_path, X_OK) == 0, CL_ENOTFOUND, "init binary %s: %s (see --init)", ag->init_path,
 		  strerror(errno));
+	/* cloister-init-bundle lives beside cloister-init: PCR1 covers both */
+	const char *slash = strrchr(ag->init_path, '/');
+	int dirlen = slash ? (int)(slash - ag->init_path) : 1;
+	CL_ENSURE(snprintf(ag->helper_path, sizeof(ag->helper_path), "%.*s/cloister-init-bundle", dirlen,
+			   slash ? ag->init_path : ".") < (int)sizeof(ag->helper_path),
+		  CL_EINVAL, "--init: path too long");
+	CL_ENSURE(access(ag->helper_path, X_OK) == 0, CL_ENOTFOUND, "init binary %s: %s (cloister-init-bundle goes "
+		  "beside cloister-init; see --init)", ag->helper_path, strerror(errno));
 	CL_ENSURE(access(ag->cfg.ca, R_OK) == 0, CL_ENOTFOUND, "--ca %s: %s", ag->cfg.ca, strerror(errno));
 	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE), ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	ag->memory_mib = ag->cfg.memory_mib ? ag->cfg.memory_mib

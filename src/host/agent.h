@@ -51,6 +51,7 @@ typedef struct cl_agent {
 	cl_agent_config cfg;
 	char self_exe[PATH_MAX];
 	char init_path[PATH_MAX];
+	char helper_path[PATH_MAX]; /* cloister-init-bundle, beside init_path */
 	char name[CL_AGENT_ID_MAX];
 	uint64_t memory_mib;
 	uint32_t cpus;

@@ -351,7 +351,8 @@ static void launch(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_desi
 				.memory_bytes = d->memory_mib * MIB,
 				.cpus = d->cpus ? d->cpus : 1,
 				.pids_max = 0,
-				.await_bundle = d->await_bundle};
+				.await_bundle = d->await_bundle,
+				.helper_path = ag->helper_path};
 	cl_sandbox_info info;
 	char guest_dir[PATH_MAX];
 	memset(&info, 0, sizeof(info));
@@ -839,7 +840,7 @@ int cl_agent_run(cl_agent *ag)
 		cl_warn("host id not usable for firmware policies host_id=%s", ag->ident.host_id);
 
 	/* The init binary every sandbox runs is measured (read) once. */
-	if (cl_agent_measure_new(ag->init_path, &ag->measure) != CL_OK) {
+	if (cl_agent_measure_new(ag->init_path, ag->helper_path, &ag->measure) != CL_OK) {
 		fprintf(stderr, "error: cannot measure the init binary: %s\n", cl_error_detail());
 		goto out;
 	}

@@ -14,8 +14,8 @@
 #include "image/image.h"
 
 struct cl_agent_measure {
-	uint8_t *init; /* the init binary, read at start */
-	size_t init_len;
+	uint8_t *init, *helper; /* cloister-init and cloister-init-bundle, read at start */
+	size_t init_len, helper_len;
 	struct {
 		char sha[97];
 		cl_pcrs pcrs;
@@ -25,23 +25,34 @@ struct cl_agent_measure {
 	unsigned measured;
 };
 
-cl_err cl_agent_measure_new(const char *init_path, cl_agent_measure **out)
+/* The whole file at path into *data (malloc'd), *len. */
+static cl_err read_binary(const char *path, uint8_t **data, size_t *len)
+{
+	cl_buf b;
+	cl_buf_init(&b, CL_AGENT_INIT_MAX);
+	cl_err err = cl_file_read(path, CL_AGENT_INIT_MAX, &b);
+	if (err != CL_OK) {
+		cl_buf_free(&b);
+		return cl_errorf(err, "init binary %s: %s", path, cl_error_detail());
+	}
+	*data = b.data; /* taken over from the buffer */
+	*len = b.len;
+	return CL_OK;
+}
+
+cl_err cl_agent_measure_new(const char *init_path, const char *helper_path, cl_agent_measure **out)
 {
 	*out = NULL;
 	cl_agent_measure *m = calloc(1, sizeof(*m));
 	CL_ENSURE(m, CL_ENOMEM, "out of memory");
-	cl_buf b;
-	cl_buf_init(&b, CL_AGENT_INIT_MAX);
-	cl_err err = cl_file_read(init_path, CL_AGENT_INIT_MAX, &b);
-	if (err != CL_OK) {
-		cl_buf_free(&b);
-		free(m);
-		return cl_errorf(err, "init binary %s: %s", init_path, cl_error_detail());
-	}
-	m->init = b.data; /* taken over from the buffer */
-	m->init_len = b.len;
+	cl_err err;
+	CL_GUARD_OUT(err, read_binary(init_path, &m->init, &m->init_len));
+	CL_GUARD_OUT(err, read_binary(helper_path, &m->helper, &m->helper_len));
 	*out = m;
-	return CL_OK;
+	m = NULL;
+out:
+	cl_agent_measure_free(m);
+	return err;
 }
 
 void cl_agent_measure_free(cl_agent_measure *m)
@@ -49,6 +60,7 @@ void cl_agent_measure_free(cl_agent_measure *m)
 	if (!m)
 		return;
 	free(m->init);
+	free(m->helper);
 	free(m);
 }
 
@@ -85,7 +97,8 @@ static cl_err measure_file(cl_agent_measure *m, const char *path, const char *sh
 		goto out;
 	}
 	memset(out, 0, sizeof(*out));
-	CL_GUARD_OUT(err, cl_image_measure(img, map, (size_t)st.st_size, m->init, m->init_len, out));
+	cl_boot_files boot = {m->init, m->init_len, m->helper, m->helper_len};
+	CL_GUARD_OUT(err, cl_image_measure(img, map, (size_t)st.st_size, &boot, out));
 	m->measured++;
 out:
 	cl_image_free(img);

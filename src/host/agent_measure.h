@@ -1,8 +1,8 @@
 /* agent_measure.h — measuring an enclave at launch (agent_measure.c):
  * image/measure.h's registers for an image the host has cached, and for
- * the cloister-init binary its sandboxes run.
+ * the cloister-init and cloister-init-bundle binaries its sandboxes run.
  *
- * The init binary is read once, when the agent starts; an image is
+ * The two binaries are read once, when the agent starts; an image is
  * measured once per SHA-384 digest (images are content-addressed) and its
  * registers kept for later launches of the same image.
  */
@@ -17,9 +17,10 @@
 
 typedef struct cl_agent_measure cl_agent_measure;
 
-/* Reads the init binary at init_path (at most CL_AGENT_INIT_MAX bytes).
- * *out: cl_agent_measure_free. */
-CL_MUST_CHECK cl_err cl_agent_measure_new(const char *init_path, cl_agent_measure **out);
+/* Reads cloister-init at init_path and cloister-init-bundle at helper_path
+ * (each at most CL_AGENT_INIT_MAX bytes): PCR1 covers both. On failure
+ * nothing is allocated. *out: cl_agent_measure_free. */
+CL_MUST_CHECK cl_err cl_agent_measure_new(const char *init_path, const char *helper_path, cl_agent_measure **out);
 void cl_agent_measure_free(cl_agent_measure *m);
 
 /* PCR0, PCR1, PCR2 and (signed images) PCR8 of the image file at path,

@@ -165,11 +165,12 @@ static cl_err check_entrypoint(const cl_image *img, char **sorted)
 	return CL_OK;
 }
 
-/* The sandbox creates /init, /proc, /dev and /tmp in the enclave's root, so an
- * image may not claim those names: refuse at build/upload time, not at launch. */
+/* The sandbox creates /init, /init-bundle (an enclave awaiting a bundle),
+ * /proc, /dev and /tmp in the enclave's root, so an image may not claim
+ * those names: refuse at build/upload time, not at launch. */
 static cl_err check_reserved(const char *path)
 {
-	static const char *const reserved[] = {"init", "proc", "dev", "tmp", NULL};
+	static const char *const reserved[] = {"init", "init-bundle", "proc", "dev", "tmp", NULL};
 	size_t n = strcspn(path, "/");
 	for (const char *const *r = reserved; *r; r++)
 		if (strlen(*r) == n && strncmp(path, *r, n) == 0)

@@ -109,11 +109,11 @@ static cl_err app_hash(const cl_image *img, uint8_t out[CL_SHA384_LEN])
 	return CL_OK;
 }
 
-cl_err cl_image_measure(const cl_image *img, const uint8_t *data, size_t len, const uint8_t *init, size_t init_len,
-			cl_pcrs *p)
+cl_err cl_image_measure(const cl_image *img, const uint8_t *data, size_t len, const cl_boot_files *boot, cl_pcrs *p)
 {
 	CL_ENSURE(img && p && (data || len == 0), CL_EINVAL, "nothing to measure");
-	CL_ENSURE(init || init_len == 0, CL_EINVAL, "no init binary data");
+	CL_ENSURE(!boot || (boot->init && boot->helper), CL_EINVAL,
+		  "PCR1 needs both cloister-init and cloister-init-bundle");
 	CL_ENSURE(img->body_len <= len && img->signer_cert <= len && img->signer_cert_len <= len - img->signer_cert,
 		  CL_EINVAL, "the data is not the image that was parsed");
 	uint8_t body[CL_SHA384_LEN], whole[CL_SHA384_LEN], app[CL_SHA384_LEN];
@@ -131,8 +131,10 @@ cl_err cl_image_measure(const cl_image *img, const uint8_t *data, size_t len, co
 	memset(r.v[2], 0, CL_PCR_LEN);
 	memset(r.v[8], 0, CL_PCR_LEN);
 	CL_GUARD(extend_hash(r.v[0], body));
-	if (init)
-		CL_GUARD(extend_checked(r.v[1], init, init_len));
+	if (boot) {
+		CL_GUARD(extend_checked(r.v[1], boot->init, boot->init_len));
+		CL_GUARD(extend_checked(r.v[1], boot->helper, boot->helper_len));
+	}
 	CL_GUARD(extend_hash(r.v[2], app));
 	if (img->signer_cert_len)
 		CL_GUARD(extend_checked(r.v[8], data + img->signer_cert, img->signer_cert_len));

@@ -5,7 +5,8 @@
  * sixteen; Cloister sets these (every other stays zero):
  *
  *   PCR0  the whole image file without its signature section
- *   PCR1  the boot agent: the cloister-init binary that runs as PID 1
+ *   PCR1  the boot agent: the cloister-init binary that runs as PID 1, then
+ *         cloister-init-bundle, the provisioning helper it runs
  *   PCR2  the application: entrypoint, arguments and every file record
  *         (path, mode, size, SHA-384) in manifest order
  *   PCR3  the launch configuration: the tenant id, then the enclave's role
@@ -50,16 +51,26 @@ void cl_pcr_extend_digest(uint8_t reg[CL_PCR_LEN], const uint8_t digest[CL_PCR_L
 /* Resets every register of p to zeros. */
 void cl_pcrs_init(cl_pcrs *p);
 
+/* What PCR1 covers, the same for every enclave of a host: the
+ * cloister-init binary, then cloister-init-bundle (the helper init runs for
+ * an enclave that awaits a bundle; measured whether it runs or not). */
+typedef struct cl_boot_files {
+	const uint8_t *init;
+	size_t init_len;
+	const uint8_t *helper;
+	size_t helper_len;
+} cl_boot_files;
+
 /* Sets PCR0, PCR2 and (for a signed image) PCR8 of p from the image
- * data[0..len) that img was parsed from, and PCR1 from the cloister-init
- * binary init[0..init_len). CL_EINVAL if data is not the image img came
- * from.
+ * data[0..len) that img was parsed from, and PCR1 from the boot files:
+ * PCR1 = extend(extend(zeros, init), helper). CL_EINVAL if data is not the
+ * image img came from, or boot lacks either file.
  * Each of the four registers is reset to zeros before it is extended: an
- * unsigned image leaves PCR8 zero, and init NULL (with init_len 0) leaves
- * PCR1 zero. Other registers of p are untouched. On failure p is untouched
- * (CL_EINTERNAL if OpenSSL cannot hash). Reads every byte of data once. */
-CL_MUST_CHECK cl_err cl_image_measure(const cl_image *img, const uint8_t *data, size_t len, const uint8_t *init,
-				      size_t init_len, cl_pcrs *p);
+ * unsigned image leaves PCR8 zero, and boot NULL leaves PCR1 zero. Other
+ * registers of p are untouched. On failure p is untouched (CL_EINTERNAL if
+ * OpenSSL cannot hash). Reads every byte of data once. */
+CL_MUST_CHECK cl_err cl_image_measure(const cl_image *img, const uint8_t *data, size_t len,
+				      const cl_boot_files *boot, cl_pcrs *p);
 
 /* Sets PCR3 from the tenant id and the enclave's name, PCR4 from the host
  * id (each a NUL-terminated string, extended without its NUL).

@@ -9,13 +9,13 @@
  *
  * Backpressure both ways: stdout/stderr are read only while the outgoing
  * queue has room for a whole chunk; the channel is read only while a DATA
- * frame fits in the stdin queue. Static; libc, and libcrypto for
- * provisioning only (provision.c).
+ * frame fits in the stdin queue. Static, libc only.
  *
  * `/init --await-bundle` (an enclave created to await a bundle) starts no
- * application: it makes the enclave's key pair, sends KEY then READY, and
- * runs CL_INIT_ENTRYPOINT once a bundle is installed (BUNDLE, BUNDLE_END;
- * answered EXTEND, or ERROR with the reason: docs/provisioning.md).
+ * application: it runs the provisioning helper CL_INIT_HELPER (await.c),
+ * which makes the enclave's key pair, sends KEY then READY, forwards BUNDLE
+ * and BUNDLE_END to the helper and runs CL_INIT_ENTRYPOINT once a bundle is
+ * installed (answered EXTEND, or ERROR with the reason: docs/provisioning.md).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,7 +33,7 @@
 
 #include "common/bundle.h"
 #include "common/frame.h"
-#include "init/provision.h"
+#include "init/await.h"
 #include "version_gen.h" /* made by the Makefile */
 
 #define CHAN 3
@@ -125,7 +125,7 @@ static void send_frame_room(uint8_t type, const void *p, uint32_t n)
 
 static __attribute__((noreturn)) void finish(int status)
 {
-	cl_init_prov_wipe();
+	cl_init_await_done();
 	uint8_t st[4] = {(uint8_t)((uint32_t)status >> 24), (uint8_t)((uint32_t)status >> 16),
 			 (uint8_t)((uint32_t)status >> 8), (uint8_t)status};
 	if (q_space(&tx) < CL_FRAME_HDR + 4)
@@ -198,7 +198,11 @@ static pid_t bundle_end(const uint8_t *p, uint32_t n, int app[3], sigset_t *old,
 {
 	uint8_t digest[48], ext[CL_BUNDLE_EXTEND_LEN];
 	char reason[CL_INIT_REASON_MAX];
-	int rc = cl_init_prov_end(p, n, digest, reason);
+	int rc = cl_init_await_end(p, n, digest, reason);
+	if (rc == -2) {
+		log_line("provisioning", "", reason);
+		finish(127 << 8); /* the key is gone with the helper: end the enclave */
+	}
 	if (rc < 0)
 		return pid; /* aborted: nothing to answer */
 	if (rc == 1) {
@@ -206,9 +210,9 @@ static pid_t bundle_end(const uint8_t *p, uint32_t n, int app[3], sigset_t *old,
 		pid_t started = start_app(argv, app, old);
 		if (started < 0) {
 			snprintf(reason, sizeof(reason), "bad_bundle: entrypoint: cannot execute: %s", strerror(errno));
-			cl_init_prov_uninstall();
+			cl_init_await_uninstall();
 		} else {
-			cl_init_prov_done();
+			cl_init_await_done();
 			*stdin_eof = 0;
 			ext[0] = CL_BUNDLE_REGISTER;
 			memcpy(ext + 1, digest, 48);
@@ -257,13 +261,13 @@ int main(int argc, char **argv)
 		/* the key before READY: a document asked for once the launch is
 		 * done always finds it (only awaiting enclaves pay for it) */
 		uint8_t point[97];
-		char why[CL_INIT_REASON_MAX];
-		if (sfd < 0 || cl_init_prov_start(point, why) != 0) {
+		char why[CL_INIT_REASON_MAX], warn[CL_INIT_WARN_MAX];
+		if (sfd < 0 || cl_init_await_start(&old, point, warn, why) != 0) {
 			log_line("provisioning", "", sfd < 0 ? strerror(errno) : why);
 			finish(127 << 8);
 		}
-		if (why[0])
-			log_line("provisioning", "", why);
+		if (warn[0])
+			send_frame(CL_FRAME_LOG, warn, (uint32_t)strlen(warn));
 		send_frame(CL_FRAME_KEY, point, sizeof(point));
 	} else {
 		pid = sfd < 0 ? -1 : start_app(argv + 1, app, &old);
@@ -317,9 +321,13 @@ int main(int argc, char **argv)
 			if (e != CL_OK || (type != CL_FRAME_DATA && type != CL_FRAME_EOF && type != CL_FRAME_BUNDLE &&
 					   type != CL_FRAME_BUNDLE_END))
 				_exit(1); /* protocol violation by the host side */
-			if (type == CL_FRAME_BUNDLE)
-				cl_init_prov_chunk(pl, len);
-			else if (type == CL_FRAME_BUNDLE_END)
+			char why[CL_INIT_REASON_MAX];
+			if (type == CL_FRAME_BUNDLE) {
+				if (cl_init_await_chunk(pl, len, why) != 0) {
+					log_line("provisioning", "", why);
+					finish(127 << 8); /* the key is gone with the helper */
+				}
+			} else if (type == CL_FRAME_BUNDLE_END)
 				pid = bundle_end(pl, len, app, &old, pid, &stdin_eof);
 			else if (type == CL_FRAME_EOF)
 				stdin_eof = 1;
@@ -378,11 +386,16 @@ int main(int argc, char **argv)
 		}
 		int st;
 		pid_t w;
-		while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+		char lost[CL_INIT_REASON_MAX];
+		while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
 			if (w == pid) {
 				app_exited = 1;
 				app_status = st;
+			} else if (cl_init_await_lost(w, lost)) {
+				log_line("provisioning", "", lost);
+				finish(127 << 8); /* the key died with the helper: end the enclave */
 			}
+		}
 		/* Once the app is gone, whatever it wrote is already in the pipes:
 		 * send it, then EXIT (descendants holding the pipes do not delay it). */
 		if (exited_before && drained)

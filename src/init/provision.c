@@ -1,5 +1,5 @@
-/* provision.c — cloister-init decrypts, checks and installs a bundle
- * (provision.h, docs/provisioning.md).
+/* provision.c — cloister-init-bundle decrypts, checks and installs a
+ * bundle (provision.h, docs/provisioning.md).
  *
  * The ciphertext is the wrap of common/wrap.h with the bundle label:
  *   E (97) || iv (12) || AES-256-GCM(tar) || tag (16),
@@ -372,7 +372,7 @@ int cl_init_prov_end(const uint8_t *p, size_t n, uint8_t digest[48], char reason
 		snprintf(reason, CL_INIT_REASON_MAX, "bad_bundle: %s", why);
 		goto out;
 	}
-	rm_tree(CL_INIT_BUNDLE_DIR); /* nothing there: a refused start removed it */
+	rm_tree(CL_INIT_BUNDLE_DIR); /* nothing there: init removed a bundle that did not start */
 	if (rename(TREE_PATH, CL_INIT_BUNDLE_DIR) != 0) {
 		snprintf(reason, CL_INIT_REASON_MAX, "no_space: cannot install the bundle: %s", strerror(errno));
 		goto out;
@@ -384,22 +384,12 @@ out:
 	return rc;
 }
 
-void cl_init_prov_uninstall(void)
-{
-	rm_tree(CL_INIT_BUNDLE_DIR);
-}
-
-void cl_init_prov_done(void)
-{
-	g.awaiting = false;
-	EVP_PKEY_free(g.key); /* the private number is a secure-heap BIGNUM: cleared */
-	g.key = NULL;
-}
-
 void cl_init_prov_wipe(void)
 {
 	reset_transfer();
-	cl_init_prov_done();
+	g.awaiting = false;
+	EVP_PKEY_free(g.key); /* the private number is a secure-heap BIGNUM: cleared */
+	g.key = NULL;
 	if (g.out) {
 		OPENSSL_cleanse(g.out, OUT_MAX);
 		free(g.out);

@@ -1,7 +1,10 @@
-/* provision.h — cloister-init's half of provisioning (docs/provisioning.md):
- * the enclave's own key pair, the streaming decryption of a bundle into a
- * staging directory on /tmp, its checks, and its installation at
- * CL_INIT_BUNDLE_DIR. Single-threaded, like the rest of init.
+/* provision.h — the crypto half of provisioning (docs/provisioning.md),
+ * linked only into cloister-init-bundle (bundle_main.c), the helper that
+ * `/init --await-bundle` runs: the enclave's own key pair, the streaming
+ * decryption of a bundle into a staging directory on /tmp, its checks, and
+ * its installation at CL_INIT_BUNDLE_DIR. Single-threaded. The paths and
+ * sizes below are shared with cloister-init (await.c), which links no
+ * libcrypto.
  */
 #ifndef CL_INIT_PROVISION_H
 #define CL_INIT_PROVISION_H
@@ -13,6 +16,7 @@
 #define CL_INIT_STAGING_DIR "/tmp/.cloister-staging" /* while it arrives */
 #define CL_INIT_ENTRYPOINT CL_INIT_BUNDLE_DIR "/entrypoint"
 #define CL_INIT_REASON_MAX 240
+#define CL_INIT_HELPER "/init-bundle" /* where the shim puts cloister-init-bundle */
 
 /* Makes the enclave's ephemeral P-384 key pair (private key in OpenSSL's
  * secure heap: locked, not dumped, wiped when freed) and writes its
@@ -29,12 +33,8 @@ void cl_init_prov_chunk(const uint8_t *p, size_t n);
  * abort (empty payload: nothing to answer). Staging is removed whatever
  * the outcome; a refused bundle leaves the enclave awaiting. */
 int cl_init_prov_end(const uint8_t *p, size_t n, uint8_t digest[48], char reason[CL_INIT_REASON_MAX]);
-/* The bundle is running: no more bundles (a later one is not_awaiting_bundle)
- * and the private key is wiped. */
-void cl_init_prov_done(void);
-/* The installed bundle could not start: removes it, stays awaiting. */
-void cl_init_prov_uninstall(void);
-/* Wipes and frees the key and any staging (before init exits). */
+/* Wipes and frees the key and any staging (before the helper exits); from
+ * then on every bundle is not_awaiting_bundle. */
 void cl_init_prov_wipe(void);
 
 #endif

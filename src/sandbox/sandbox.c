@@ -61,6 +61,8 @@ static cl_err check_spec(const cl_sandbox_spec *spec, const char *guest_dir, uin
 	CL_GUARD(cl_sandbox_check_id(spec->id));
 	CL_ENSURE(spec->image_path && spec->image_path[0] == '/', CL_EINVAL, "image_path must be absolute");
 	CL_ENSURE(spec->init_path && spec->init_path[0] == '/', CL_EINVAL, "init_path must be absolute");
+	CL_ENSURE(!spec->await_bundle || (spec->helper_path && spec->helper_path[0] == '/'), CL_EINVAL,
+		  "helper_path must be absolute (an enclave awaiting a bundle needs cloister-init-bundle)");
 	CL_ENSURE(spec->memory_bytes >= CL_SANDBOX_MIN_MEMORY && spec->memory_bytes <= CL_SANDBOX_MAX_MEMORY,
 		  CL_EINVAL, "memory: %" PRIu64 " bytes is outside %llu..%llu", spec->memory_bytes,
 		  CL_SANDBOX_MIN_MEMORY, CL_SANDBOX_MAX_MEMORY);
@@ -89,7 +91,8 @@ static cl_err write_spec(const char *dir, const cl_sandbox_spec *spec, const cha
 			      (json_int_t)spec->cpus, "pids_max", (json_int_t)pids);
 	CL_ENSURE(o, CL_ENOMEM, "spec: cannot encode");
 	if ((guest_dir && json_object_set_new(o, "guest_dir", json_string(guest_dir)) != 0) ||
-	    (spec->await_bundle && json_object_set_new(o, "await_bundle", json_true()) != 0)) {
+	    (spec->await_bundle && (json_object_set_new(o, "await_bundle", json_true()) != 0 ||
+				    json_object_set_new(o, "helper_path", json_string(spec->helper_path)) != 0))) {
 		json_decref(o);
 		return cl_errorf(CL_ENOMEM, "spec: cannot encode");
 	}
@@ -170,6 +173,8 @@ cl_err cl_sandbox_launch_guest(const char *self_exe, const char *dir, const cl_s
 	CL_GUARD(check_spec(spec, guest_dir, &pids));
 	CL_ENSURE(access(spec->image_path, R_OK) == 0, CL_ENOTFOUND, "image: %s: %s", spec->image_path, strerror(errno));
 	CL_ENSURE(access(spec->init_path, R_OK) == 0, CL_ENOTFOUND, "init: %s: %s", spec->init_path, strerror(errno));
+	CL_ENSURE(!spec->await_bundle || access(spec->helper_path, R_OK) == 0, CL_ENOTFOUND, "init-bundle: %s: %s",
+		  spec->helper_path, strerror(errno));
 	CL_ENSURE(snprintf(base, sizeof(base), "%s/sandboxes", dir) < (int)sizeof(base), CL_ETOOBIG, "dir too long");
 	CL_GUARD(cl_mkdir_p(base, 0700));
 	CL_GUARD(cl_sandbox_path(path, sizeof(path), dir, spec->id, NULL));

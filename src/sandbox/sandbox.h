@@ -23,6 +23,8 @@ typedef struct cl_sandbox_spec {
 	uint32_t cpus;           /* CPU quota in whole CPUs (>= 1) */
 	uint32_t pids_max;       /* max tasks inside (default 64 when 0) */
 	bool await_bundle;       /* start no application: /init --await-bundle (docs/provisioning.md) */
+	const char *helper_path; /* with await_bundle: host path of cloister-init-bundle, copied in as
+				    /init-bundle (the only launches that get it); else ignored */
 } cl_sandbox_spec;
 
 typedef struct cl_sandbox_info {

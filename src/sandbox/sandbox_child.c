@@ -102,6 +102,40 @@ static void write_init(const cl_sandbox_child *c, int root)
 	close(fd);
 }
 
+/* cloister-init-bundle as /init-bundle (0555), for an enclave that awaits a
+ * bundle only: from the shim's sealed memfd, charged to the enclave like
+ * /init. Its length (for the root's size) is known before: helper_len. */
+static void write_helper(const cl_sandbox_child *c, int root, int fd, size_t len)
+{
+	if (fd < 0)
+		return;
+	void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		fail_errno(c, "init-bundle", "map");
+	int out = openat(root, "init-bundle", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0555);
+	if (out < 0)
+		fail_errno(c, "init-bundle", "create /init-bundle");
+	if (write_all(out, p, len) != 0 || fchmod(out, 0555) != 0)
+		fail_errno(c, "init-bundle", "write /init-bundle");
+	close(out);
+	munmap(p, len);
+	close(fd);
+}
+
+/* The size of the helper's sealed memfd (the shim sealed it: checked). */
+static size_t helper_len(const cl_sandbox_child *c, int fd)
+{
+	struct stat st;
+	if (fd < 0)
+		return 0;
+	int seals = fcntl(fd, F_GET_SEALS);
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+	    (uint64_t)st.st_size > CL_SANDBOX_INIT_MAX || seals < 0 || !(seals & F_SEAL_WRITE) ||
+	    !(seals & F_SEAL_SHRINK))
+		fail(c, "init-bundle", "the helper handed over is not a sealed file");
+	return (size_t)st.st_size;
+}
+
 /* The image's files, charged to the enclave's memory cgroup like /init. An
  * image entry under dev/ or proc/ is refused (it would be hidden by a
  * mount); tmp/ entries land in /tmp. */
@@ -222,12 +256,13 @@ static void seal_root(const cl_sandbox_child *c)
 		fail_errno(c, "rootfs", "remount / read-only");
 }
 
-/* The go message, with its fds (the image memfd, the /dev/cloister mount). */
-static void receive_go(const cl_sandbox_child *c, cl_sandbox_go *go, int *image_fd, int *guest_fd)
+/* The go message, with its fds (the image memfd, the /dev/cloister mount,
+ * the helper's memfd). */
+static void receive_go(const cl_sandbox_child *c, cl_sandbox_go *go, int *image_fd, int *guest_fd, int *helper_fd)
 {
 	union {
 		struct cmsghdr h;
-		char buf[CMSG_SPACE(2 * sizeof(int))];
+		char buf[CMSG_SPACE(3 * sizeof(int))];
 	} ctl;
 	struct iovec iov = {go, sizeof(*go)};
 	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
@@ -239,25 +274,27 @@ static void receive_go(const cl_sandbox_child *c, cl_sandbox_go *go, int *image_
 		fail(c, "sync", "the shim went away before the launch");
 	if (r < 0)
 		fail_errno(c, "sync", "receive the launch");
-	int fds[2] = {-1, -1};
+	int fds[3] = {-1, -1, -1};
 	size_t nfd = 0;
 	for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h))
 		if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS)
 			for (size_t i = 0; i < (h->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
 				int fd;
 				memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
-				if (nfd < 2)
+				if (nfd < 3)
 					fds[nfd++] = fd;
 				else
 					close(fd);
 			}
-	size_t want = (go->image_fd ? 1u : 0u) + (go->guest ? 1u : 0u);
+	size_t want = (go->image_fd ? 1u : 0u) + (go->guest ? 1u : 0u) + (go->helper ? 1u : 0u);
 	if ((size_t)r != sizeof(*go) || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || go->magic != CL_SANDBOX_GO_MAGIC ||
-	    go->image_fd > 1 || go->guest > 1 || go->await_bundle > 1 || nfd != want || (!go->image_fd && !c->img) || go->pids_max < 2 ||
-	    go->pids_max > CL_SANDBOX_MAX_PIDS)
+	    go->image_fd > 1 || go->guest > 1 || go->await_bundle > 1 || go->helper != go->await_bundle ||
+	    nfd != want || (!go->image_fd && !c->img) || go->pids_max < 2 || go->pids_max > CL_SANDBOX_MAX_PIDS)
 		fail(c, "sync", "malformed launch message");
-	*image_fd = go->image_fd ? fds[0] : -1;
-	*guest_fd = go->guest ? fds[go->image_fd ? 1 : 0] : -1;
+	size_t i = 0;
+	*image_fd = go->image_fd ? fds[i++] : -1;
+	*guest_fd = go->guest ? fds[i++] : -1;
+	*helper_fd = go->helper ? fds[i++] : -1;
 }
 
 void cl_sandbox_rootfs_size(const cl_image *img, size_t image_len, size_t init_len, uint64_t *bytes,
@@ -270,11 +307,12 @@ void cl_sandbox_rootfs_size(const cl_image *img, size_t image_len, size_t init_l
 /* The enclave's sizes (cl_sandbox_rootfs_size; /tmp a quarter of the memory
  * limit). A prepared child mounted both before the image and the limit were
  * known: they are resized before the image goes in. */
-static void resize(const cl_sandbox_child *c, const cl_sandbox_go *go, const cl_image *img, size_t image_len)
+static void resize(const cl_sandbox_child *c, const cl_sandbox_go *go, const cl_image *img, size_t image_len,
+		   size_t helper)
 {
 	char opts[96];
 	uint64_t bytes, inodes;
-	cl_sandbox_rootfs_size(img, image_len, c->init_len, &bytes, &inodes);
+	cl_sandbox_rootfs_size(img, image_len, c->init_len + helper, &bytes, &inodes);
 	if (bytes != c->rootfs_bytes || inodes != c->rootfs_inodes) {
 		snprintf(opts, sizeof(opts), "size=%llu,nr_inodes=%llu", (unsigned long long)bytes,
 			 (unsigned long long)inodes);
@@ -469,21 +507,23 @@ int cl_sandbox_child_main(void *arg)
 
 	/* ---- second half: the enclave's values (a prepared child parks here) ---- */
 	cl_sandbox_go go;
-	int image_fd, guest_fd;
+	int image_fd, guest_fd, helper_fd;
 	if (send(c->sync_fd, "P", 1, MSG_NOSIGNAL) != 1)
 		fail_errno(c, "sync", "report prepared");
-	receive_go(c, &go, &image_fd, &guest_fd);
+	receive_go(c, &go, &image_fd, &guest_fd, &helper_fd);
 	close(c->sync_fd);
 	/* 6. The image (parsed and checked: before the clone, or now from the
-	 *    shim's memfd), the sizes of / and /tmp, /dev/cloister, the image's
-	 *    files; then / is read-only. */
+	 *    shim's memfd), the sizes of / and /tmp, /dev/cloister, /init-bundle
+	 *    (awaiting a bundle only), the image's files; then / is read-only. */
 	const cl_image *img = c->img;
 	const uint8_t *data = c->image_data;
 	size_t len = c->image_len;
 	if (image_fd >= 0)
 		img = image_from_memfd(c, image_fd, &data, &len);
-	resize(c, &go, img, len);
+	size_t hlen = helper_len(c, helper_fd);
+	resize(c, &go, img, len, hlen);
 	mount_guest_dir(c, root, guest_fd);
+	write_helper(c, root, helper_fd, hlen);
 	extract_image(c, img, data, len, root);
 	seal_root(c);
 	/* 7. Limits and descriptors. */

@@ -150,9 +150,10 @@ typedef struct cl_sandbox_child {
 } cl_sandbox_child;
 
 #define CL_SANDBOX_GO_MAGIC 0x436c476fu /* "ClGo" */
-/* The go message (shim -> child): fixed size, host-endian, with 0-2 fds
+/* The go message (shim -> child): fixed size, host-endian, with 0-3 fds
  * (SCM_RIGHTS) in this order: the image memfd (sealed) when image_fd is 1,
- * then the detached /dev/cloister mount when guest is 1. */
+ * the detached /dev/cloister mount when guest is 1, then a sealed memfd of
+ * cloister-init-bundle when helper is 1 (with await_bundle, and only then). */
 typedef struct cl_sandbox_go {
 	uint32_t magic;
 	uint32_t pids_max;
@@ -160,9 +161,11 @@ typedef struct cl_sandbox_go {
 	uint32_t image_fd;  /* 0: the image is cl_sandbox_child.img (parsed before the clone) */
 	uint32_t guest;
 	uint32_t await_bundle; /* 1: exec /init --await-bundle instead of the entrypoint */
+	uint32_t helper;       /* 1: a memfd to write as /init-bundle (await_bundle only) */
 } cl_sandbox_go;
 
-/* Size and inodes of the root tmpfs: the image + /init + 4 MiB, 16 inodes
+/* Size and inodes of the root tmpfs: the image + /init (init_len: with
+ * /init-bundle's, when there is one) + 4 MiB, 16 inodes
  * per image file (each path may have 15 parent directories of its own) + 64.
  * img NULL (a prepared child, image not known yet): room for /init alone. */
 void cl_sandbox_rootfs_size(const cl_image *img, size_t image_len, size_t init_len, uint64_t *bytes,
@@ -265,12 +268,13 @@ CL_MUST_CHECK cl_err cl_shim_prep_wait(cl_shim_prep *p, int ms);
 bool cl_shim_prep_alive(const cl_shim_prep *p);
 /* Completes the launch of s->id: the cgroups get the id (cl_cgroup_adopt)
  * and the limits, the child gets the go message (image_fd: a sealed memfd of
- * the image, or -1 for the image it holds; guest_dir: NULL or the host
- * directory for /dev/cloister) and execs /init. On success s->init_pid and
+ * the image, or -1 for the image it holds; helper_fd: a sealed memfd of
+ * cloister-init-bundle for an enclave awaiting a bundle, else -1; guest_dir:
+ * NULL or the host directory for /dev/cloister) and execs /init. On success s->init_pid and
  * s->chan are set and the cgroups are the enclave's; on failure nothing is
  * left. Always ends in cl_shim_prep_discard. */
 CL_MUST_CHECK cl_err cl_shim_prep_go(cl_shim_prep *p, cl_shim *s, const cl_shim_limits *lim, int image_fd,
-				     const char *guest_dir);
+				     int helper_fd, const char *guest_dir);
 /* Kills the child, removes the cgroups still ours, closes everything;
  * keeps the caller's error detail. Idempotent. */
 void cl_shim_prep_discard(cl_shim_prep *p);

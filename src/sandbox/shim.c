@@ -41,6 +41,7 @@
 
 typedef struct shim_spec {
 	char image_path[1024], init_path[1024];
+	char helper_path[1024]; /* with await_bundle: cloister-init-bundle, becomes /init-bundle */
 	char guest_dir[1024]; /* "" = no /dev/cloister */
 	uint64_t memory_bytes;
 	uint32_t cpus, pids_max;
@@ -155,6 +156,14 @@ static cl_err read_spec(const char *dir, const char *id, shim_spec *sp)
 		goto out;
 	}
 	sp->await_bundle = json_is_true(aw);
+	sp->helper_path[0] = '\0';
+	if (sp->await_bundle) {
+		CL_GUARD_OUT(e, json_str(o, "helper_path", sp->helper_path, sizeof(sp->helper_path)));
+		if (sp->helper_path[0] != '/') {
+			e = cl_errorf(CL_EINVAL, "spec: helper_path must be absolute");
+			goto out;
+		}
+	}
 out:
 	json_decref(o);
 	return e;
@@ -286,9 +295,10 @@ out:
 	return e == CL_OK;
 }
 
-/* A sealed copy of the image for a prepared child (which parses and checks
- * it itself): the file's bytes as they are now, immutable from here on. */
-static cl_err image_memfd(const char *path, int *out)
+/* A sealed copy of the file at path (1..max bytes): its bytes as they are
+ * now, immutable from here on. For the image of a prepared child (which
+ * parses and checks it itself), and for cloister-init-bundle. */
+static cl_err sealed_memfd(const char *path, uint64_t max, int *out)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC), m = -1;
 	CL_ENSURE(fd >= 0, errno == ENOENT ? CL_ENOTFOUND : CL_EIO, "open %s: %s", path, strerror(errno));
@@ -298,12 +308,12 @@ static cl_err image_memfd(const char *path, int *out)
 		e = cl_errorf(CL_EINVAL, "%s is not a regular file", path);
 		goto out;
 	}
-	if ((uint64_t)st.st_size > CL_IMAGE_MAX_SIZE || st.st_size == 0) {
+	if ((uint64_t)st.st_size > max || st.st_size == 0) {
 		e = cl_errorf(CL_ETOOBIG, "%s: size %lld outside 1..%llu", path, (long long)st.st_size,
-			      (unsigned long long)CL_IMAGE_MAX_SIZE);
+			      (unsigned long long)max);
 		goto out;
 	}
-	m = memfd_create("cloister-image", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	m = memfd_create("cloister-sealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (m < 0) {
 		e = cl_errorf(CL_ESYS, "memfd: %s", strerror(errno));
 		goto out;
@@ -337,17 +347,21 @@ out:
 static cl_err launch_prepared(cl_shim *s, cl_shim_prep *p, const shim_spec *sp)
 {
 	image_job job = {.path = sp->image_path};
-	int image_fd = -1;
+	int image_fd = -1, helper_fd = -1;
 	cl_err e = CL_OK;
 	if (!(take_preload(sp->image_path, &job) && p->has_image))
-		e = step(image_memfd(sp->image_path, &image_fd), "image");
+		e = step(sealed_memfd(sp->image_path, CL_IMAGE_MAX_SIZE, &image_fd), "image");
+	if (e == CL_OK && sp->await_bundle)
+		e = step(sealed_memfd(sp->helper_path, CL_SANDBOX_INIT_MAX, &helper_fd), "init-bundle");
 	cl_shim_limits lim = {sp->memory_bytes, sp->cpus, sp->pids_max, sp->await_bundle};
 	if (e == CL_OK)
-		e = cl_shim_prep_go(p, s, &lim, image_fd, sp->guest_dir[0] ? sp->guest_dir : NULL);
+		e = cl_shim_prep_go(p, s, &lim, image_fd, helper_fd, sp->guest_dir[0] ? sp->guest_dir : NULL);
 	else
 		cl_shim_prep_discard(p);
 	if (image_fd >= 0)
 		close(image_fd);
+	if (helper_fd >= 0)
+		close(helper_fd);
 	image_job_free(&job);
 	return e;
 }
@@ -363,6 +377,7 @@ static cl_err launch_fresh(cl_shim *s, cl_shim_prep *p, const shim_spec *sp)
 	size_t init_len = 0;
 	pthread_t loader;
 	bool loading = false;
+	int helper_fd = -1;
 	cl_err e;
 	if (!take_preload(sp->image_path, &job)) {
 		loading = pthread_create(&loader, NULL, load_image, &job) == 0;
@@ -370,6 +385,8 @@ static cl_err launch_fresh(cl_shim *s, cl_shim_prep *p, const shim_spec *sp)
 			load_image(&job);
 	}
 	e = step(read_whole(sp->init_path, CL_SANDBOX_INIT_MAX, &init, &init_len), "init");
+	if (e == CL_OK && sp->await_bundle)
+		e = step(sealed_memfd(sp->helper_path, CL_SANDBOX_INIT_MAX, &helper_fd), "init-bundle");
 	if (e == CL_OK)
 		e = cl_shim_prep_cgroups(p, s->id);
 	if (loading)
@@ -381,9 +398,11 @@ static cl_err launch_fresh(cl_shim *s, cl_shim_prep *p, const shim_spec *sp)
 	free(init);
 	cl_shim_limits lim = {sp->memory_bytes, sp->cpus, sp->pids_max, sp->await_bundle};
 	if (e == CL_OK)
-		e = cl_shim_prep_go(p, s, &lim, -1, sp->guest_dir[0] ? sp->guest_dir : NULL);
+		e = cl_shim_prep_go(p, s, &lim, -1, helper_fd, sp->guest_dir[0] ? sp->guest_dir : NULL);
 	else
 		cl_shim_prep_discard(p);
+	if (helper_fd >= 0)
+		close(helper_fd);
 	image_job_free(&job);
 	return e;
 }

@@ -261,18 +261,20 @@ static cl_err open_guest_dir(const char *dir, int *out)
 	return CL_OK;
 }
 
-static cl_err send_go(cl_shim_prep *p, const cl_sandbox_go *go, int image_fd, int guest_fd)
+static cl_err send_go(cl_shim_prep *p, const cl_sandbox_go *go, int image_fd, int guest_fd, int helper_fd)
 {
 	union {
 		struct cmsghdr h;
-		char buf[CMSG_SPACE(2 * sizeof(int))];
+		char buf[CMSG_SPACE(3 * sizeof(int))];
 	} ctl;
-	int fds[2];
+	int fds[3];
 	size_t nfd = 0;
 	if (image_fd >= 0)
 		fds[nfd++] = image_fd;
 	if (guest_fd >= 0)
 		fds[nfd++] = guest_fd;
+	if (helper_fd >= 0)
+		fds[nfd++] = helper_fd;
 	struct iovec iov = {(void *)go, sizeof(*go)};
 	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
 	memset(&ctl, 0, sizeof(ctl));
@@ -292,12 +294,17 @@ static cl_err send_go(cl_shim_prep *p, const cl_sandbox_go *go, int image_fd, in
 	return CL_OK;
 }
 
-cl_err cl_shim_prep_go(cl_shim_prep *p, cl_shim *s, const cl_shim_limits *lim, int image_fd, const char *guest_dir)
+cl_err cl_shim_prep_go(cl_shim_prep *p, cl_shim *s, const cl_shim_limits *lim, int image_fd, int helper_fd,
+		       const char *guest_dir)
 {
 	int guest_fd = -1;
 	cl_err e;
 	uint64_t deadline = cl_now_mono_ns() + (uint64_t)CL_SHIM_READY_MS * 1000000u;
 	CL_ENSURE(p->child > 0, CL_EINTERNAL, "sandbox: nothing prepared");
+	if ((helper_fd >= 0) != lim->await_bundle) {
+		e = cl_errorf(CL_EINTERNAL, "sandbox: the helper goes with await_bundle, and only with it");
+		goto out;
+	}
 	/* 1. the enclave's cgroups: renamed to its id (spare) and limited */
 	CL_GUARD_OUT(e, step(cl_cgroup_adopt(p->cgroup, s->id, p->child), "cgroups"));
 	snprintf(p->cgroup, sizeof(p->cgroup), "%s", s->id);
@@ -309,8 +316,9 @@ cl_err cl_shim_prep_go(cl_shim_prep *p, cl_shim *s, const cl_shim_limits *lim, i
 	cl_sandbox_go go = {
 		.magic = CL_SANDBOX_GO_MAGIC, .pids_max = lim->pids_max, .tmp_bytes = lim->memory_bytes / 4,
 		.image_fd = image_fd >= 0, .guest = guest_fd >= 0, .await_bundle = lim->await_bundle,
+		.helper = helper_fd >= 0,
 	};
-	if ((e = send_go(p, &go, image_fd, guest_fd)) != CL_OK) {
+	if ((e = send_go(p, &go, image_fd, guest_fd, helper_fd)) != CL_OK) {
 		e = child_error(p, e, deadline);
 		goto out;
 	}

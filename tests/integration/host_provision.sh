@@ -7,8 +7,11 @@
 #        └──── job ◄── cloister-control ── op provision ──► agent ── BUNDLE ──► shim ──► cloister-init
 #                                                                          ◄── EXTEND(7) ── decrypt, check, install, run
 #
-#   - an enclave created with await_bundle runs nothing; its PCR3 says so (image
-#     measure --await-bundle) and its documents carry its own P-384 key;
+#   - an enclave created with await_bundle runs nothing but its provisioning
+#     helper (/init-bundle, cloister-init-bundle: the key and the decryption;
+#     cloister-init links no libcrypto); its PCR3 says so (image measure
+#     --await-bundle), its PCR1 covers init and the helper, and its documents
+#     carry its own P-384 key; once the bundle runs the helper is gone;
 #   - refusals, each leaving it awaiting: a wrong --expect-pcr (the CLI sends
 #     nothing: no upload, no job), a ciphertext flipped in transit (the API
 #     straight: decrypt_failed), a digest that does not match (digest_mismatch),
@@ -21,7 +24,9 @@
 #     memory of the control plane's processes, the host's supervisor, agent,
 #     key holder, or the shim — while the same scan finds it in the enclave;
 #   - an agent killed mid-transfer: the enclave still awaits (staging gone), and
-#     the restarted agent's run of the op installs it.
+#     the restarted agent's run of the op installs it;
+#   - a helper killed while its enclave awaits: init ends the enclave (the key
+#     is gone; fail closed).
 source "$(dirname "$0")/host_lib.sh"
 TOOL="$BUILD/tests/prov_tool"
 ECHO_APP="$BUILD/examples/echo"
@@ -55,8 +60,21 @@ EXPECT=(--expect-pcr "0=$P0" --expect-pcr "1=$P1" --expect-pcr "3=$P3")
 SHIM=$(cat "$HDATA/sandboxes/$ID/shim.pid")
 INIT=$(pgrep -P "$SHIM" | head -1)
 [ -n "$INIT" ] || fail "no cloister-init under shim $SHIM"
-# nothing runs but init (the image's entrypoint, kvstore, was not started)
-[ "$(pgrep -P "$INIT" | wc -l)" = 0 ] || fail "an enclave awaiting a bundle runs a process: $(pgrep -a -P "$INIT")"
+# nothing runs but init and its provisioning helper (the image's entrypoint,
+# kvstore, was not started); the helper is the file PCR1 measured after init
+only_helper() { # init's one child is /init-bundle
+	local kids
+	kids=$(pgrep -a -P "$INIT")
+	[ "$(wc -l <<<"$kids")" = 1 ] && [[ "$kids" == *" /init-bundle" ]]
+}
+only_helper || fail "an enclave awaiting a bundle runs something else than its helper: $(pgrep -a -P "$INIT")"
+cmp -s "/proc/$INIT/root/init-bundle" "$BUILD/bin/cloister-init-bundle" || fail "/init-bundle is not cloister-init-bundle"
+[ "$(stat -c %s "/proc/$INIT/root/init")" -lt $((1 << 20)) ] ||
+	fail "/init is $(stat -c %s "/proc/$INIT/root/init") bytes: libcrypto is back in cloister-init"
+Z=$(printf '%096d' 0)
+ext_file() { { printf '%s' "$1" | xxd -r -p; sha384sum "$2" | cut -d' ' -f1 | xxd -r -p; } | sha384sum | cut -d' ' -f1; }
+[ "$P1" = "$(ext_file "$(ext_file "$Z" "/proc/$INIT/root/init")" "/proc/$INIT/root/init-bundle")" ] ||
+	fail "PCR1 is not extend(extend(0, /init), /init-bundle) of the enclave's own files"
 "$CLI_BIN" enclave attest "$ID" --out "$WORK/doc0.cbor" >/dev/null || fail "attest"
 
 # ---- the bundle: the echo program as entrypoint, a marker only the enclave may see ----
@@ -115,7 +133,7 @@ api_provision() { # api_provision CIPHERTEXT SHA384: prints the job's final JSON
 }
 still_awaiting() { # the enclave runs, nothing but init, no staging left, and its key is still offered
 	enclave_is "$ID" running || fail "the enclave is $(enclave_state "$ID") after a refusal"
-	[ "$(pgrep -P "$INIT" | wc -l)" = 0 ] || fail "a refused bundle started a process"
+	only_helper || fail "a refused bundle started a process (or ended the helper): $(pgrep -a -P "$INIT")"
 	[ ! -e "/proc/$INIT/root/tmp/.cloister-staging" ] || fail "staging left behind: $(ls -la "/proc/$INIT/root/tmp/.cloister-staging")"
 	[ ! -e "/proc/$INIT/root/tmp/bundle" ] || fail "a refused bundle was installed"
 }
@@ -207,6 +225,8 @@ children() { # children PID: its direct children
 	done
 	return 0
 }
+app_alone() { [ "$(pgrep -P "$INIT" | wc -l)" = 1 ] && ! pgrep -a -P "$INIT" | grep -q ' /init-bundle$'; }
+wait_for 20 "the helper to end once the bundle runs" app_alone
 APP=$(pgrep -P "$INIT" | head -1)
 [ -n "$APP" ] || fail "the bundle's process is not running"
 scan "$APP" || fail "the scan does not find the marker in the enclave's application (scan broken?)"
@@ -235,10 +255,21 @@ wait_for 60 "the transfer to start" staging
 host_kill9
 gone() { [ ! -e "/proc/$INIT/root/tmp/.cloister-staging" ]; }
 wait_for 20 "the staging to be discarded" gone
-[ "$(pgrep -P "$INIT" | wc -l)" = 0 ] || fail "a half-sent bundle started a process"
+only_helper || fail "a half-sent bundle started a process (or ended the helper): $(pgrep -a -P "$INIT")"
 [ ! -e "/proc/$INIT/root/tmp/bundle" ] || fail "a half-sent bundle was installed"
 host_start
 wait -n "$CLI_PID" || fail "provision after the agent's restart: $(cat "$WORK/big.err")"
 grep -q "PCR7 .* (verified in a fresh document)" "$WORK/big.out" || fail "big provision said: $(cat "$WORK/big.out")"
-[ "$(pgrep -P "$INIT" | wc -l)" = 1 ] || fail "the big bundle does not run"
+wait_for 20 "the big bundle to run, alone" app_alone
+
+# ---- a helper that dies takes the key with it: init ends the enclave ----
+await_create lost 64
+ID=$ENC
+wait_for 60 "enclave running" enclave_is "$ID" running
+SHIM=$(cat "$HDATA/sandboxes/$ID/shim.pid")
+INIT=$(pgrep -P "$SHIM" | head -1)
+only_helper || fail "enclave lost: $(pgrep -a -P "$INIT")"
+kill -9 "$(pgrep -P "$INIT")"
+ended() { ! enclave_is "$ID" running; }
+wait_for 20 "the enclave to end once its helper died" ended
 echo "host_provision: ok"

@@ -7,7 +7,8 @@
 #   openssl (keys, certs) ─► cloister image sign ─► IMAGE.img ─► cloister image measure|inspect
 #                                                         └─────► POST /v1/images (cloister-control, port 0)
 #
-# Checks: the registers printed (text and JSON; default and explicit init;
+# Checks: the registers printed (text and JSON; default and explicit init and
+# init-bundle: PCR1 is cloister-init then cloister-init-bundle;
 # PCR3/PCR4 with --tenant/--name/--host); image inspect's sha384 and pcr0;
 # signing keeps PCR0/PCR2 and the body, sets PCR8 to the certificate's
 # extend, changes the file's SHA-384, keeps the file mode, takes PEM and DER,
@@ -19,6 +20,7 @@
 source "$(dirname "$0")/control_lib.sh"
 CLI="$BUILD/bin/cloister"
 INIT="$BUILD/bin/cloister-init"
+HELPER="$BUILD/bin/cloister-init-bundle"
 REF="$(cd "$(dirname "$0")/../unit" && pwd)/measure_ref.py"
 sha() { sha384sum "$1" | cut -d' ' -f1; }
 Z=$(printf '%096d' 0)
@@ -44,10 +46,12 @@ printf '#!/bin/sh\necho hi\n' >"$WORK/hello"; chmod 755 "$WORK/hello"
 printf 'k=v\n' >"$WORK/conf"
 "$CLI" image build -o "$WORK/a.img" --name a --entrypoint /app/hello --arg -x --arg 'a b' \
 	"$WORK/hello" "$WORK/conf:etc/conf" >/dev/null
-read -r P0 P1 P2 P8 < <(python3 "$REF" image "$WORK/a.img" "$INIT")
+read -r P0 P1 P2 P8 < <(python3 "$REF" image "$WORK/a.img" "$INIT" "$HELPER")
 [ "$P8" = "$Z" ] || fail "reference: an unsigned image has a PCR8"
 # PCR0 by the shell alone, too: extend of zeros with the whole (unsigned) file.
 [ "$P0" = "$(ext_file "$Z" "$WORK/a.img")" ] || fail "reference and shell disagree on PCR0"
+# PCR1 by the shell: zeros extended with cloister-init, then cloister-init-bundle.
+[ "$P1" = "$(ext_file "$(ext_file "$Z" "$INIT")" "$HELPER")" ] || fail "reference and shell disagree on PCR1"
 
 run image measure "$WORK/a.img"   # default init: the one beside the cloister binary
 [ "$RC" = 0 ] || fail "measure: $ERR"
@@ -63,11 +67,21 @@ BODY=$OUT
 run --json image measure "$WORK/a.img" --host host-9   # the global --json; PCR4 alone
 BODY=$OUT
 [ "$(jget 'sorted(j["pcrs"])')" = "['0', '1', '2', '4']" ] || fail "global --json: $OUT"
-# Another init, another PCR1 (and nothing else).
-printf 'not the real init' >"$WORK/init2"
-run image measure "$WORK/a.img" --init "$WORK/init2"
-[ "$(sed -n 2p <<<"$OUT")" = "PCR1 $(ext_file "$Z" "$WORK/init2")" ] || fail "--init: $OUT"
+# Another init, another PCR1 (and nothing else); its helper is the one beside
+# it unless --init-bundle names another, and another helper is another PCR1.
+mkdir -p "$WORK/boot"
+printf 'not the real init' >"$WORK/boot/init2"
+refuse 1 "cannot read cloister-init-bundle" image measure "$WORK/a.img" --init "$WORK/boot/init2"
+printf 'not the real helper' >"$WORK/boot/cloister-init-bundle"
+run image measure "$WORK/a.img" --init "$WORK/boot/init2"
+[ "$(sed -n 2p <<<"$OUT")" = "PCR1 $(ext_file "$(ext_file "$Z" "$WORK/boot/init2")" "$WORK/boot/cloister-init-bundle")" ] ||
+	fail "--init (helper beside it): $OUT"
 [ "$(sed -n 1p <<<"$OUT")" = "PCR0 $P0" ] || fail "--init changed PCR0"
+run image measure "$WORK/a.img" --init "$INIT" --init-bundle "$WORK/boot/init2"
+[ "$(sed -n 2p <<<"$OUT")" = "PCR1 $(ext_file "$(ext_file "$Z" "$INIT")" "$WORK/boot/init2")" ] || fail "--init-bundle: $OUT"
+[ "$(sed -n 2p <<<"$OUT")" != "PCR1 $P1" ] || fail "another helper, the same PCR1"
+[ "$(sed -n 3p <<<"$OUT")" = "PCR2 $P2" ] || fail "--init-bundle changed PCR2"
+refuse 1 "cannot read cloister-init-bundle" image measure "$WORK/a.img" --init-bundle "$WORK/nope"
 
 run --json image inspect "$WORK/a.img"
 BODY=$OUT
@@ -98,7 +112,7 @@ head -c "$ASIZE" "$WORK/s.img" | cmp -s - "$WORK/a.img" || fail "signing changed
 [ "$(tail -c +$((ASIZE + 1)) "$WORK/s.img" | head -c 8)" = CLIMGSIG ] || fail "no section magic"
 S8=$(ext_file "$Z" "$WORK/one.der")
 grep -qx "signer: CN=Signer One" <<<"$OUT" && grep -qx "pcr8:   $S8" <<<"$OUT" || fail "sign printed: $OUT"
-read -r Q0 Q1 Q2 Q8 < <(python3 "$REF" image "$WORK/s.img" "$INIT")
+read -r Q0 Q1 Q2 Q8 < <(python3 "$REF" image "$WORK/s.img" "$INIT" "$HELPER")
 [ "$Q0" = "$P0" ] && [ "$Q1" = "$P1" ] && [ "$Q2" = "$P2" ] && [ "$Q8" = "$S8" ] || fail "reference on the signed image"
 run image measure "$WORK/s.img"
 [ "$OUT" = "$(printf 'PCR0 %s\nPCR1 %s\nPCR2 %s\nPCR8 %s' "$P0" "$P1" "$P2" "$S8")" ] || fail "signed measure: $OUT"

@@ -20,7 +20,7 @@ set -euo pipefail
 BUILD=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && cd "$BUILD" && pwd)
 BIN="$BUILD/bin"
 CLOISTER="$BIN/cloister"
-for b in cloister cloister-control cloister-host cloister-init; do
+for b in cloister cloister-control cloister-host cloister-init cloister-init-bundle; do
 	[ -x "$BIN/$b" ] || { echo "missing $BIN/$b (build first)"; exit 1; }
 done
 T=$(mktemp -d /tmp/cloister-it.XXXXXX)

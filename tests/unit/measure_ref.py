@@ -4,8 +4,10 @@
 for tests/unit/test_measure.c and test_image_sig.c to check the C code against.
 
   measure_ref.py extend HEX...          PCR from zeros extended with each HEX in turn
-  measure_ref.py image IMAGE [INIT]     "PCR0 PCR1 PCR2 PCR8" of an image file
-                                        (PCR1 zeros without INIT, PCR8 zeros if unsigned)
+  measure_ref.py image IMAGE [INIT HELPER]
+                                        "PCR0 PCR1 PCR2 PCR8" of an image file: PCR1 is
+                                        INIT (cloister-init) then HELPER (cloister-init-bundle);
+                                        zeros without them; PCR8 zeros if unsigned
 """
 import hashlib
 import json
@@ -24,7 +26,7 @@ def lp(s):
     return struct.pack(">I", len(b)) + b
 
 
-def image(path, init):
+def image(path, init, helper):
     d = open(path, "rb").read()
     assert d[:8] == b"CLIMAGE1"
     mlen = struct.unpack(">I", d[8:12])[0]
@@ -40,7 +42,7 @@ def image(path, init):
         clen = struct.unpack(">I", d[body + 8:body + 12])[0]
         assert len(d) == body + 12 + clen + 96
         pcr8 = extend(ZERO, d[body + 12:body + 12 + clen])
-    pcr1 = extend(ZERO, open(init, "rb").read()) if init else ZERO
+    pcr1 = extend(extend(ZERO, open(init, "rb").read()), open(helper, "rb").read()) if init else ZERO
     return [extend(ZERO, d[:body]), pcr1, extend(ZERO, app), pcr8]
 
 
@@ -50,6 +52,8 @@ if sys.argv[1] == "extend":
         r = extend(r, bytes.fromhex(h))
     print(r.hex())
 elif sys.argv[1] == "image":
-    print(" ".join(r.hex() for r in image(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None)))
+    if len(sys.argv) not in (3, 5):
+        sys.exit("image IMAGE [INIT HELPER]")
+    print(" ".join(r.hex() for r in image(sys.argv[2], *(sys.argv[3:5] if len(sys.argv) == 5 else (None, None)))))
 else:
     sys.exit("unknown command")

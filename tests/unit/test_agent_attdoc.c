@@ -17,12 +17,14 @@
 static void measure_cached_per_digest(void **state)
 {
 	fx *x = *state;
-	char src[128], img[128], init[128], hex[97];
+	char src[128], img[128], init[128], helper[128], hex[97];
 	snprintf(src, sizeof(src), "%s/app", x->dir);
 	snprintf(img, sizeof(img), "%s/app.img", x->dir);
 	snprintf(init, sizeof(init), "%s/init", x->dir);
+	snprintf(helper, sizeof(helper), "%s/init-bundle", x->dir);
 	assert_int_equal(cl_file_write_atomic(src, "#!/bin/true\n", 12, 0755), CL_OK);
 	assert_int_equal(cl_file_write_atomic(init, "init-binary", 11, 0755), CL_OK);
+	assert_int_equal(cl_file_write_atomic(helper, "init-bundle-binary", 18, 0755), CL_OK);
 	cl_image_input in = {src, "app/run"};
 	cl_image_spec spec = {.name = "t", .version = "1", .entrypoint = "/app/run", .inputs = &in, .ninputs = 1};
 	assert_int_equal(cl_image_build(&spec, img), CL_OK);
@@ -36,11 +38,14 @@ static void measure_cached_per_digest(void **state)
 	cl_agent_measure *m = NULL;
 	cl_pcrs p1, p2;
 	static const uint8_t zero[CL_PCR_LEN];
-	assert_int_equal(cl_agent_measure_new(init, &m), CL_OK);
+	assert_int_equal(cl_agent_measure_new(init, helper, &m), CL_OK);
 	assert_int_equal(cl_agent_measure_image(m, img, hex, &p1), CL_OK);
 	assert_int_equal(cl_agent_measure_count(m), 1);
 	assert_memory_not_equal(p1.v[0], zero, CL_PCR_LEN);
-	assert_memory_not_equal(p1.v[1], zero, CL_PCR_LEN);
+	uint8_t pcr1[CL_PCR_LEN] = {0}; /* init, then the helper */
+	cl_pcr_extend(pcr1, "init-binary", 11);
+	cl_pcr_extend(pcr1, "init-bundle-binary", 18);
+	assert_memory_equal(p1.v[1], pcr1, CL_PCR_LEN);
 	assert_memory_equal(p1.v[3], zero, CL_PCR_LEN);
 	assert_int_equal(cl_agent_measure_image(m, img, hex, &p2), CL_OK);
 	assert_int_equal(cl_agent_measure_count(m), 1); /* from the cache */
@@ -59,7 +64,9 @@ static void measure_cached_per_digest(void **state)
 	assert_memory_equal(p3.v[4], p2.v[4], CL_PCR_LEN);
 	cl_agent_measure_free(m);
 	snprintf(src, sizeof(src), "%s/missing", x->dir);
-	assert_int_not_equal(cl_agent_measure_new(src, &m), CL_OK);
+	assert_int_not_equal(cl_agent_measure_new(src, helper, &m), CL_OK);
+	assert_int_not_equal(cl_agent_measure_new(init, src, &m), CL_OK); /* PCR1 needs the helper too */
+	assert_null(m);
 }
 
 /* ---- the attest op ---- */

@@ -203,19 +203,23 @@ static void measure_known_image(void **state)
 	static const char *const args[] = {"--port", "8080", "a b", "\xc3\xa9t\xc3\xa9", NULL};
 	cl_buf data;
 	build_image("m.img", args, "#!/bin/sh\nexec sleep 1\n", &data);
-	char init_path[160], args_s[400], got[4 * 97 + 4];
+	char init_path[160], helper_path[160], args_s[400], got[4 * 97 + 4];
 	static const uint8_t init[] = "\x7f" "ELF pretend init binary";
+	static const uint8_t helper[] = "\x7f" "ELF pretend init-bundle binary";
 	snprintf(init_path, sizeof(init_path), "%s/init", tmpdir);
+	snprintf(helper_path, sizeof(helper_path), "%s/init-bundle", tmpdir);
 	write_bytes(init_path, init, sizeof(init), 0755);
+	write_bytes(helper_path, helper, sizeof(helper), 0755);
+	cl_boot_files boot = {init, sizeof(init), helper, sizeof(helper)};
 
 	cl_image *img = NULL;
 	assert_int_equal(cl_image_parse(data.data, data.len, &img), CL_OK);
 	cl_pcrs p;
 	cl_pcrs_init(&p);
 	memset(p.v[3], 0x33, CL_PCR_LEN); /* not cl_image_measure's: untouched */
-	assert_int_equal(cl_image_measure(img, data.data, data.len, init, sizeof(init), &p), CL_OK);
+	assert_int_equal(cl_image_measure(img, data.data, data.len, &boot, &p), CL_OK);
 	measured(&p, got, sizeof(got));
-	snprintf(args_s, sizeof(args_s), "image %s/m.img %s", tmpdir, init_path);
+	snprintf(args_s, sizeof(args_s), "image %s/m.img %s %s", tmpdir, init_path, helper_path);
 	char *want = ref(args_s);
 	assert_string_equal(got, want);
 	free(want);
@@ -230,13 +234,27 @@ static void measure_known_image(void **state)
 	assert_int_equal(cl_sha384(cat, sizeof(cat), pcr0), CL_OK);
 	assert_memory_equal(p.v[0], pcr0, 48);
 
-	/* The same inputs, the same registers; init NULL leaves PCR1 zero. */
+	/* PCR1 = extend(extend(zeros, init), helper): the helper counts. */
+	uint8_t pcr1[CL_PCR_LEN] = {0};
+	cl_pcr_extend(pcr1, init, sizeof(init));
+	assert_memory_not_equal(p.v[1], pcr1, CL_PCR_LEN);
+	cl_pcr_extend(pcr1, helper, sizeof(helper));
+	assert_memory_equal(p.v[1], pcr1, CL_PCR_LEN);
+
+	/* The same inputs, the same registers; another helper, another PCR1
+	 * (and nothing else); boot NULL leaves PCR1 zero. */
 	cl_pcrs q;
 	cl_pcrs_init(&q);
-	assert_int_equal(cl_image_measure(img, data.data, data.len, init, sizeof(init), &q), CL_OK);
+	assert_int_equal(cl_image_measure(img, data.data, data.len, &boot, &q), CL_OK);
 	for (int i = 0; i < 3; i++)
 		assert_memory_equal(p.v[i], q.v[i], CL_PCR_LEN);
-	assert_int_equal(cl_image_measure(img, data.data, data.len, NULL, 0, &q), CL_OK);
+	static const uint8_t other[] = "\x7f" "ELF another init-bundle";
+	cl_boot_files boot2 = {init, sizeof(init), other, sizeof(other)};
+	assert_int_equal(cl_image_measure(img, data.data, data.len, &boot2, &q), CL_OK);
+	assert_memory_not_equal(p.v[1], q.v[1], CL_PCR_LEN);
+	assert_memory_equal(p.v[0], q.v[0], CL_PCR_LEN);
+	assert_memory_equal(p.v[2], q.v[2], CL_PCR_LEN);
+	assert_int_equal(cl_image_measure(img, data.data, data.len, NULL, &q), CL_OK);
 	assert_memory_equal(q.v[1], zero, CL_PCR_LEN);
 	assert_memory_equal(q.v[0], p.v[0], CL_PCR_LEN);
 	cl_image_free(img);
@@ -253,7 +271,7 @@ static void measure_tiny_img(void **state)
 	assert_int_equal(cl_image_parse(data.data, data.len, &img), CL_OK);
 	cl_pcrs p;
 	cl_pcrs_init(&p);
-	assert_int_equal(cl_image_measure(img, data.data, data.len, NULL, 0, &p), CL_OK);
+	assert_int_equal(cl_image_measure(img, data.data, data.len, NULL, &p), CL_OK);
 	char got[4 * 97 + 4];
 	measured(&p, got, sizeof(got));
 	char *want = ref("image fuzz/corpus/image/tiny.img");
@@ -279,7 +297,7 @@ static void app_register_is_unambiguous(void **state)
 		assert_int_equal(cl_image_parse(data.data, data.len, &img), CL_OK);
 		cl_pcrs p;
 		cl_pcrs_init(&p);
-		assert_int_equal(cl_image_measure(img, data.data, data.len, NULL, 0, &p), CL_OK);
+		assert_int_equal(cl_image_measure(img, data.data, data.len, NULL, &p), CL_OK);
 		memcpy(pcr2[i], p.v[2], CL_PCR_LEN);
 		memcpy(pcr0[i], p.v[0], CL_PCR_LEN);
 		cl_image_free(img);
@@ -300,8 +318,8 @@ static void app_register_is_unambiguous(void **state)
 	cl_pcrs pa, pb;
 	cl_pcrs_init(&pa);
 	cl_pcrs_init(&pb);
-	assert_int_equal(cl_image_measure(ia, a.data, a.len, NULL, 0, &pa), CL_OK);
-	assert_int_equal(cl_image_measure(ib, b.data, b.len, NULL, 0, &pb), CL_OK);
+	assert_int_equal(cl_image_measure(ia, a.data, a.len, NULL, &pa), CL_OK);
+	assert_int_equal(cl_image_measure(ib, b.data, b.len, NULL, &pb), CL_OK);
 	assert_memory_not_equal(pa.v[2], pb.v[2], CL_PCR_LEN);
 	cl_image_free(ia);
 	cl_image_free(ib);
@@ -320,13 +338,16 @@ static void measure_rejects_other_data(void **state)
 	before = p;
 	/* Another byte anywhere: not the parsed image. p is left alone. */
 	data.data[20] ^= 1;
-	assert_int_equal(cl_image_measure(img, data.data, data.len, NULL, 0, &p), CL_EINVAL);
+	assert_int_equal(cl_image_measure(img, data.data, data.len, NULL, &p), CL_EINVAL);
 	assert_non_null(strstr(cl_error_detail(), "not the image"));
 	data.data[20] ^= 1;
-	assert_int_equal(cl_image_measure(img, data.data, data.len - 1, NULL, 0, &p), CL_EINVAL);
-	assert_int_equal(cl_image_measure(img, data.data, data.len, NULL, 5, &p), CL_EINVAL);
+	assert_int_equal(cl_image_measure(img, data.data, data.len - 1, NULL, &p), CL_EINVAL);
+	static const uint8_t bin[] = "x";
+	cl_boot_files no_helper = {bin, sizeof(bin), NULL, 0}, no_init = {NULL, 0, bin, sizeof(bin)};
+	assert_int_equal(cl_image_measure(img, data.data, data.len, &no_helper, &p), CL_EINVAL);
+	assert_int_equal(cl_image_measure(img, data.data, data.len, &no_init, &p), CL_EINVAL);
 	assert_memory_equal(&p, &before, sizeof(p));
-	assert_int_equal(cl_image_measure(img, data.data, data.len, NULL, 0, &p), CL_OK);
+	assert_int_equal(cl_image_measure(img, data.data, data.len, NULL, &p), CL_OK);
 	cl_image_free(img);
 	cl_buf_free(&data);
 }

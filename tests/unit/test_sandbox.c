@@ -38,7 +38,7 @@ static void echo_roundtrip(void **state)
 static void isolation_suite(const char *iso, const char *init, const char *way)
 {
 	cl_sandbox_info info;
-	cl_sandbox_spec spec = {iso, probe_img, init, 64 << 20, 1, 0, false};
+	cl_sandbox_spec spec = {iso, probe_img, init, 64 << 20, 1, 0, false, NULL};
 	cl_err e = cl_sandbox_launch(host_exe, data_dir, &spec, &info);
 	if (e != CL_OK)
 		fail_msg("launch %s: %s", iso, cl_error_detail());
@@ -182,7 +182,7 @@ static void guest_dir_mounted(const char *id, const char *init, const char *way)
 	assert_non_null(f);
 	fclose(f);
 	cl_sandbox_info info;
-	cl_sandbox_spec spec = {id, probe_img, init, 64 << 20, 1, 0, false};
+	cl_sandbox_spec spec = {id, probe_img, init, 64 << 20, 1, 0, false, NULL};
 	cl_err e = cl_sandbox_launch_guest(host_exe, data_dir, &spec, gdir, &info);
 	if (e != CL_OK)
 		fail_msg("launch %s: %s", id, cl_error_detail());
@@ -219,6 +219,52 @@ static void guest_dir_fresh(void **state)
 {
 	warm_pool();
 	guest_dir_mounted(ID("guest-f"), init_copy, "prepared=0");
+}
+
+/* An enclave that awaits a bundle gets /init-bundle (the provisioning
+ * helper, byte for byte) on both launch paths: init runs it and the key it
+ * makes reaches the shim. A spec without helper_path is refused. Ordinary
+ * launches get no /init-bundle (isolation_suite's `ls /`). */
+static void await_bundle_gets_helper(const char *id, const char *init, const char *way)
+{
+	char helper[PATH_MAX + 64], inside[96];
+	snprintf(helper, sizeof(helper), "%s/bin/cloister-init-bundle", build_dir);
+	cl_sandbox_info info;
+	cl_sandbox_spec spec = {id, probe_img, init, 64 << 20, 1, 0, true, NULL};
+	assert_int_equal(cl_sandbox_launch(host_exe, data_dir, &spec, &info), CL_EINVAL);
+	assert_non_null(strstr(cl_error_detail(), "helper_path"));
+	spec.helper_path = helper;
+	cl_err e = cl_sandbox_launch(host_exe, data_dir, &spec, &info);
+	if (e != CL_OK)
+		fail_msg("launch %s: %s", id, cl_error_detail());
+	if (!shim_log_has(id, way))
+		fail_msg("%s: the launch did not take the path '%s'", id, way);
+	uint8_t point[97];
+	assert_int_equal(cl_sandbox_key(data_dir, id, point), CL_OK);
+	assert_int_equal(point[0], 0x04);
+	cl_buf want, got;
+	cl_buf_init(&want, 64u << 20);
+	cl_buf_init(&got, 64u << 20);
+	snprintf(inside, sizeof(inside), "/proc/%d/root/init-bundle", (int)info.init_pid);
+	assert_int_equal(cl_file_read(helper, 64u << 20, &want), CL_OK);
+	assert_int_equal(cl_file_read(inside, 64u << 20, &got), CL_OK);
+	assert_int_equal(got.len, want.len);
+	assert_memory_equal(got.data, want.data, want.len);
+	cl_buf_free(&want);
+	cl_buf_free(&got);
+	assert_int_equal(cl_sandbox_destroy(data_dir, id), CL_OK);
+}
+
+static void await_bundle_prepared(void **state)
+{
+	warm_pool();
+	await_bundle_gets_helper(ID("await-p"), init_exe, "prepared=1");
+}
+
+static void await_bundle_fresh(void **state)
+{
+	warm_pool();
+	await_bundle_gets_helper(ID("await-f"), init_copy, "prepared=0");
 }
 
 static void limits_memory_and_pids(void **state)
@@ -641,6 +687,8 @@ int main(void)
 		cmocka_unit_test(isolation_fresh),
 		cmocka_unit_test(guest_dir_prepared),
 		cmocka_unit_test(guest_dir_fresh),
+		cmocka_unit_test(await_bundle_prepared),
+		cmocka_unit_test(await_bundle_fresh),
 		cmocka_unit_test(limits_memory_and_pids),
 		cmocka_unit_test(freeze_and_thaw),
 		cmocka_unit_test(backpressure_and_exit),

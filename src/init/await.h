@@ -1,0 +1,46 @@
+/* await.h — cloister-init's side of provisioning (docs/provisioning.md):
+ * `/init --await-bundle` runs the helper CL_INIT_HELPER
+ * (cloister-init-bundle, bundle_main.c) with pipes on its stdin and stdout,
+ * forwards the BUNDLE and BUNDLE_END frames it reads on the channel, and
+ * gets back the answer. Init stays the channel's owner and PID 1 and links
+ * no libcrypto; the helper holds the enclave's private key and exits once
+ * the bundle runs. Single-threaded, blocking (no application runs while a
+ * bundle is awaited).
+ */
+#ifndef CL_INIT_AWAIT_H
+#define CL_INIT_AWAIT_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "init/provision.h" /* paths and sizes the two halves share */
+
+#define CL_INIT_WARN_MAX 512
+
+/* Starts the helper (its signal mask: oldmask) and waits for its KEY: 0
+ * with point set (warn: "" or a line the helper logged, to be forwarded),
+ * -1 with reason set (the helper could not start or make the key; it is
+ * gone). */
+int cl_init_await_start(const sigset_t *oldmask, uint8_t point[97], char warn[CL_INIT_WARN_MAX],
+			char reason[CL_INIT_REASON_MAX]);
+/* A BUNDLE chunk: forwarded to the helper, or dropped when none runs (the
+ * BUNDLE_END is then answered not_awaiting_bundle). 0, or -1 if the helper
+ * is gone (reason set). */
+int cl_init_await_chunk(const uint8_t *p, size_t n, char reason[CL_INIT_REASON_MAX]);
+/* A BUNDLE_END: 1 installed at CL_INIT_BUNDLE_DIR (digest = SHA-384 of the
+ * tar), 0 refused (reason, e.g. "digest_mismatch"; still awaiting), -1 an
+ * abort (empty payload: nothing to answer), -2 the helper is gone (reason). */
+int cl_init_await_end(const uint8_t *p, size_t n, uint8_t digest[48], char reason[CL_INIT_REASON_MAX]);
+/* The bundle runs (or init ends): closes the helper's pipes, so it wipes its
+ * key and exits; later bundles are not_awaiting_bundle. Idempotent. */
+void cl_init_await_done(void);
+/* The installed bundle could not start: removes CL_INIT_BUNDLE_DIR; the
+ * helper still awaits. */
+void cl_init_await_uninstall(void);
+/* True if pid (just reaped) is the helper while it should still run: it
+ * died, and the key with it (reason set; the caller ends the enclave). */
+bool cl_init_await_lost(pid_t pid, char reason[CL_INIT_REASON_MAX]);
+
+#endif
