@@ -169,7 +169,9 @@ static cl_err fsync_dir_of(const char *path)
 	return rc ? cl_errorf(CL_EIO, "fsync %s: %s", dir, strerror(errno)) : CL_OK;
 }
 
-cl_err cl_file_write_atomic(const char *path, const void *data, size_t n, unsigned mode)
+/* Writes a temp file and renames it over path; with durable, fsyncs the file
+ * before and the directory after the rename. */
+static cl_err file_replace(const char *path, const void *data, size_t n, unsigned mode, bool durable)
 {
 	char tmp[PATH_MAX];
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
@@ -195,7 +197,7 @@ cl_err cl_file_write_atomic(const char *path, const void *data, size_t n, unsign
 		p += w;
 		left -= (size_t)w;
 	}
-	int rc = fsync(fd), e = errno;
+	int rc = durable ? fsync(fd) : 0, e = errno;
 	if (close(fd) != 0 && rc == 0) {
 		rc = -1;
 		e = errno;
@@ -209,7 +211,17 @@ cl_err cl_file_write_atomic(const char *path, const void *data, size_t n, unsign
 		unlink(tmp);
 		return cl_errorf(cl_errno_write_err(e, CL_EIO), "rename to %s: %s", path, strerror(e));
 	}
-	return fsync_dir_of(path);
+	return durable ? fsync_dir_of(path) : CL_OK;
+}
+
+cl_err cl_file_write_atomic(const char *path, const void *data, size_t n, unsigned mode)
+{
+	return file_replace(path, data, n, mode, true);
+}
+
+cl_err cl_file_replace(const char *path, const void *data, size_t n, unsigned mode)
+{
+	return file_replace(path, data, n, mode, false);
 }
 
 cl_err cl_file_read(const char *path, size_t max, cl_buf *out)

@@ -34,6 +34,11 @@ cl_err cl_errno_write_err(int errnum, cl_err fallback);
 /* Writes data to path durably: temp file, fsync, rename, fsync directory. mode e.g. 0600.
  * A full disk is CL_ENOSPACE (nothing is left behind), other failures CL_EIO. */
 CL_MUST_CHECK cl_err cl_file_write_atomic(const char *path, const void *data, size_t n, unsigned mode);
+/* As cl_file_write_atomic without the fsyncs: a reader sees the old or the new
+ * content whenever this process is killed, but a power loss may leave either,
+ * or an empty file. Only for state that does not outlive the machine's uptime
+ * (what describes a running sandbox). */
+CL_MUST_CHECK cl_err cl_file_replace(const char *path, const void *data, size_t n, unsigned mode);
 /* Reads a whole file of at most max bytes into out (cleared first). */
 CL_MUST_CHECK cl_err cl_file_read(const char *path, size_t max, cl_buf *out);
 /* mkdir -p with mode for created directories (CL_ENOSPACE on a full disk). */

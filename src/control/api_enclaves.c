@@ -148,20 +148,6 @@ static void on_create_durable(void *arg)
 	free(a);
 }
 
-/* The barrier that makes creates durable off the loop, made at the first
- * create (the worker is confined by then: the AIO calls are in its
- * allow-list); NULL if it cannot be made (logged once), and creates then
- * commit with their own fsync. */
-static ctl_durable *durable(ctl_server *srv)
-{
-	if (!srv->durable && !srv->durable_off && ctl_durable_new(srv->store, srv->base, &srv->durable) != CL_OK) {
-		cl_warn("creates commit with their own fsync: no asynchronous fdatasync err=\"%s\"", cl_error_detail());
-		cl_error_clear();
-		srv->durable_off = true;
-	}
-	return srv->durable;
-}
-
 /* Creates an enclave. The order of what becomes durable and who learns of
  * it (docs/control.md "What a kill or a power loss may undo"):
  *   1. one transaction (enclave, job, host generation) is written to the
@@ -235,7 +221,7 @@ static void create(ctl_req *r)
 	e.untrusted_mask = cr.untrusted_mask;
 	e.await_bundle = cr.await_bundle;
 	e.created_at = e.updated_at = (int64_t)cl_now_wall_ms();
-	ctl_durable *dur = durable(srv);
+	ctl_durable *dur = ctl_server_durable(srv);
 	if (dur && !(later = calloc(1, sizeof(*later)))) {
 		err = CL_ENOMEM;
 		goto out;

@@ -50,8 +50,8 @@ typedef struct ctl_server {
 	ctl_jobwait *jobwaits;       /* parked GET /v1/jobs/{id}?wait= (jobs_wait.c) */
 	unsigned job_waiters;        /* how many */
 	struct event *jobwait_recheck; /* activated when a waited-on job may have finished */
-	struct ctl_durable *durable; /* creates' fsyncs off the loop (store_durable.h); NULL: not made yet */
-	bool durable_off;            /* it could not be made: creates commit with their own fsync */
+	struct ctl_durable *durable; /* fsyncs off the loop (store_durable.h); NULL: not made yet (ctl_server_durable) */
+	bool durable_off;            /* it could not be made: creates and reports commit with their own fsync */
 	bool metrics_open; /* --metrics-open: GET /metrics without a token */
 } ctl_server;
 
@@ -163,6 +163,11 @@ void ctl_api_metrics(ctl_req *r);
 /* POST /v1/hosts/{id}/sync and POST /v1/hosts/{id}/ops/{op}. */
 void ctl_sync_handle(ctl_req *r, const char *host_id);
 void ctl_op_result_handle(ctl_req *r, const char *host_id, const char *op_id);
+/* The barrier that makes commits durable off the loop (store_durable.h),
+ * made at first use (the worker is confined by then: the AIO calls are in
+ * its allow-list); NULL if it cannot be made (logged once): callers then
+ * commit with their own fsync. Owned by srv (freed by ctl_sync_shutdown). */
+struct ctl_durable *ctl_server_durable(ctl_server *srv);
 /* Wakes the host's held sync (after its generation was bumped and committed). */
 void ctl_sync_wake(ctl_server *srv, const char *host_id);
 /* Starts the lost-host timer. */

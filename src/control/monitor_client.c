@@ -174,7 +174,11 @@ out:
 	return err;
 }
 
-cl_err ctl_mon_seal(ctl_mon_client *c, const char *aad, const uint8_t *pt, size_t n, cl_buf *out)
+/* SEAL or UNSEAL: aad and in (n bytes) out, an answer of exactly want bytes
+ * into out (reset on failure). Both buffers are wiped when freed: one of
+ * them holds the plaintext. */
+static cl_err seal_call(ctl_mon_client *c, uint16_t type, const char *aad, const uint8_t *in, size_t n,
+			size_t want, cl_buf *out)
 {
 	cl_buf req, ans;
 	const uint8_t *p = NULL;
@@ -183,42 +187,14 @@ cl_err ctl_mon_seal(ctl_mon_client *c, const char *aad, const uint8_t *pt, size_
 	cl_buf_reset(out);
 	CL_ENSURE(aad[0] && strlen(aad) <= CTL_MON_SEAL_AAD_MAX, CL_EINVAL, "a seal's aad is 1..%d characters",
 		  CTL_MON_SEAL_AAD_MAX);
-	CL_ENSURE(n >= 1 && n <= CTL_MON_SEAL_MAX, CL_EINVAL, "a sealed value is 1..%d bytes", CTL_MON_SEAL_MAX);
-	cl_buf_init(&req, 2 + CTL_MON_SEAL_AAD_MAX + 4 + CTL_MON_SEAL_MAX);
+	cl_buf_init(&req, 2 + CTL_MON_SEAL_AAD_MAX + 4 + CTL_MON_SEAL_MAX + CTL_SEAL_OVERHEAD);
 	cl_buf_init(&ans, 4 + CTL_MON_SEAL_MAX + CTL_SEAL_OVERHEAD);
 	CL_GUARD_OUT(err, cl_ipc_put_str(&req, aad));
-	CL_GUARD_OUT(err, cl_ipc_put_bytes(&req, pt, n));
-	CL_GUARD_OUT(err, call(c, CTL_MON_SEAL, &req, &ans));
-	if (cl_ipc_get_bytes(&ans, CTL_MON_SEAL_MAX + CTL_SEAL_OVERHEAD, &p, &len) != CL_OK ||
-	    len != n + CTL_SEAL_OVERHEAD || cl_ipc_get_end(&ans) != CL_OK) {
-		err = cl_errorf(CL_EPROTO, "monitor: malformed seal answer");
-		goto out;
-	}
-	CL_GUARD_OUT(err, cl_buf_put(out, p, len));
-out:
-	cl_buf_free(&req); /* wipes the plaintext */
-	cl_buf_free(&ans);
-	return err;
-}
-
-cl_err ctl_mon_unseal(ctl_mon_client *c, const char *aad, const uint8_t *blob, size_t n, cl_buf *out)
-{
-	cl_buf req, ans;
-	const uint8_t *p = NULL;
-	size_t len = 0;
-	cl_err err;
-	cl_buf_reset(out);
-	CL_ENSURE(aad[0] && strlen(aad) <= CTL_MON_SEAL_AAD_MAX, CL_EINVAL, "a seal's aad is 1..%d characters",
-		  CTL_MON_SEAL_AAD_MAX);
-	CL_ENSURE(n <= CTL_MON_SEAL_MAX + CTL_SEAL_OVERHEAD, CL_ECRYPTO, "a sealed blob of %zu bytes is too long", n);
-	cl_buf_init(&req, 2 + CTL_MON_SEAL_AAD_MAX + 4 + CTL_MON_SEAL_MAX + CTL_SEAL_OVERHEAD);
-	cl_buf_init(&ans, 4 + CTL_MON_SEAL_MAX);
-	CL_GUARD_OUT(err, cl_ipc_put_str(&req, aad));
-	CL_GUARD_OUT(err, cl_ipc_put_bytes(&req, blob, n));
-	CL_GUARD_OUT(err, call(c, CTL_MON_UNSEAL, &req, &ans));
-	if (cl_ipc_get_bytes(&ans, CTL_MON_SEAL_MAX, &p, &len) != CL_OK || len == 0 ||
-	    n < CTL_SEAL_OVERHEAD || len != n - CTL_SEAL_OVERHEAD || cl_ipc_get_end(&ans) != CL_OK) {
-		err = cl_errorf(CL_EPROTO, "monitor: malformed unseal answer");
+	CL_GUARD_OUT(err, cl_ipc_put_bytes(&req, in, n));
+	CL_GUARD_OUT(err, call(c, type, &req, &ans));
+	if (cl_ipc_get_bytes(&ans, CTL_MON_SEAL_MAX + CTL_SEAL_OVERHEAD, &p, &len) != CL_OK || len != want ||
+	    cl_ipc_get_end(&ans) != CL_OK) {
+		err = cl_errorf(CL_EPROTO, "monitor: malformed %s answer", type == CTL_MON_SEAL ? "seal" : "unseal");
 		goto out;
 	}
 	CL_GUARD_OUT(err, cl_buf_put(out, p, len));
@@ -226,8 +202,24 @@ out:
 	if (err != CL_OK)
 		cl_buf_reset(out);
 	cl_buf_free(&req);
-	cl_buf_free(&ans); /* wipes the plaintext */
+	cl_buf_free(&ans);
 	return err;
+}
+
+cl_err ctl_mon_seal(ctl_mon_client *c, const char *aad, const uint8_t *pt, size_t n, cl_buf *out)
+{
+	cl_buf_reset(out);
+	CL_ENSURE(n >= 1 && n <= CTL_MON_SEAL_MAX, CL_EINVAL, "a sealed value is 1..%d bytes", CTL_MON_SEAL_MAX);
+	return seal_call(c, CTL_MON_SEAL, aad, pt, n, n + CTL_SEAL_OVERHEAD, out);
+}
+
+cl_err ctl_mon_unseal(ctl_mon_client *c, const char *aad, const uint8_t *blob, size_t n, cl_buf *out)
+{
+	cl_buf_reset(out);
+	CL_ENSURE(n > CTL_SEAL_OVERHEAD && n <= CTL_MON_SEAL_MAX + CTL_SEAL_OVERHEAD, CL_ECRYPTO,
+		  "a sealed blob of %zu bytes is not %d..%d bytes long", n, CTL_SEAL_OVERHEAD + 1,
+		  CTL_MON_SEAL_MAX + CTL_SEAL_OVERHEAD);
+	return seal_call(c, CTL_MON_UNSEAL, aad, blob, n, n - CTL_SEAL_OVERHEAD, out);
 }
 
 /* ---------------------------------------------------------------- TLS */

@@ -108,6 +108,8 @@ void ctl_store_close(ctl_store *st)
 {
 	if (!st)
 		return;
+	for (size_t i = 0; i < CTL_STMT_CACHE; i++)
+		sqlite3_finalize(st->stmts[i].q);
 	if (st->db)
 		sqlite3_close_v2(st->db);
 	free(st);
@@ -156,9 +158,60 @@ void ctl_store_rollback(ctl_store *st)
 		ctl_store_sync_restore(st);
 }
 
+static uint64_t sql_hash(const char *sql)
+{
+	uint64_t h = 14695981039346656037u; /* FNV-1a */
+	for (const unsigned char *p = (const unsigned char *)sql; *p; p++)
+		h = (h ^ *p) * 1099511628211u;
+	return h;
+}
+
+/* A prepared statement for sql: a cached one not in use, else a new one,
+ * cached in a free slot or in place of one not in use (round robin). */
+static int stmt_get(ctl_store *st, const char *sql, sqlite3_stmt **q)
+{
+	uint64_t h = sql_hash(sql);
+	ctl_stmt_slot *slot = NULL;
+	for (size_t i = 0; i < CTL_STMT_CACHE; i++) {
+		ctl_stmt_slot *s = &st->stmts[i];
+		if (s->q && !s->busy && s->hash == h && strcmp(sqlite3_sql(s->q), sql) == 0) {
+			s->busy = true;
+			*q = s->q;
+			return SQLITE_OK;
+		}
+		if (!s->q && !slot)
+			slot = s;
+	}
+	for (size_t i = 0; !slot && i < CTL_STMT_CACHE; i++) {
+		ctl_stmt_slot *s = &st->stmts[st->stmt_victim++ % CTL_STMT_CACHE];
+		if (!s->busy)
+			slot = s;
+	}
+	int rc = sqlite3_prepare_v2(st->db, sql, -1, q, NULL);
+	if (rc != SQLITE_OK || !slot)
+		return rc;
+	sqlite3_finalize(slot->q);
+	*slot = (ctl_stmt_slot){.q = *q, .hash = h, .busy = true};
+	return SQLITE_OK;
+}
+
+void ctl_store_finish(ctl_store *st, sqlite3_stmt *q)
+{
+	if (!q)
+		return;
+	for (size_t i = 0; i < CTL_STMT_CACHE; i++)
+		if (st->stmts[i].q == q) {
+			sqlite3_reset(q); /* its result is the step's, reported already */
+			sqlite3_clear_bindings(q);
+			st->stmts[i].busy = false;
+			return;
+		}
+	sqlite3_finalize(q);
+}
+
 cl_err ctl_store_prepare(ctl_store *st, sqlite3_stmt **q, const char *sql, const ctl_sql_arg *args, size_t n)
 {
-	int rc = sqlite3_prepare_v2(st->db, sql, -1, q, NULL);
+	int rc = stmt_get(st, sql, q);
 	if (rc != SQLITE_OK) {
 		*q = NULL;
 		return ctl_store_sqlerr(st, rc, "prepare");
@@ -184,7 +237,7 @@ cl_err ctl_store_prepare(ctl_store *st, sqlite3_stmt **q, const char *sql, const
 	}
 	if (rc != SQLITE_OK) {
 		cl_err e = ctl_store_sqlerr(st, rc, "bind");
-		sqlite3_finalize(*q);
+		ctl_store_finish(st, *q);
 		*q = NULL;
 		return e;
 	}
@@ -194,7 +247,7 @@ cl_err ctl_store_prepare(ctl_store *st, sqlite3_stmt **q, const char *sql, const
 cl_err ctl_store_run(ctl_store *st, sqlite3_stmt *q, const char *what, int *changes)
 {
 	int rc = sqlite3_step(q);
-	sqlite3_finalize(q);
+	ctl_store_finish(st, q);
 	if (rc != SQLITE_DONE)
 		return ctl_store_sqlerr(st, rc, what);
 	if (changes)
@@ -213,7 +266,7 @@ cl_err ctl_store_one(ctl_store *st, sqlite3_stmt *q, ctl_store_reader read, void
 		err = cl_errorf(CL_ENOTFOUND, "%s", notfound);
 	else
 		err = ctl_store_sqlerr(st, rc, what);
-	sqlite3_finalize(q);
+	ctl_store_finish(st, q);
 	return err;
 }
 
@@ -236,14 +289,14 @@ cl_err ctl_store_ids(ctl_store *st, sqlite3_stmt *q, size_t limit, const char *w
 	*n = 0;
 	char(*arr)[CTL_ID_MAX] = calloc(limit ? limit : 1, CTL_ID_MAX);
 	if (!arr) {
-		sqlite3_finalize(q);
+		ctl_store_finish(st, q);
 		return CL_ENOMEM;
 	}
 	size_t cnt = 0;
 	int rc = SQLITE_DONE;
 	while (cnt < limit && (rc = sqlite3_step(q)) == SQLITE_ROW)
 		ctl_store_col_str(q, 0, arr[cnt++], CTL_ID_MAX);
-	sqlite3_finalize(q);
+	ctl_store_finish(st, q);
 	if (cnt < limit && rc != SQLITE_DONE) {
 		free(arr);
 		return ctl_store_sqlerr(st, rc, what);
@@ -265,7 +318,7 @@ static cl_err get_all(ctl_store *st, sqlite3_stmt *q, ctl_store_reader rd, size_
 			size_t ncap = cap ? cap * 2 : 16;
 			uint8_t *na = realloc(arr, ncap * sz);
 			if (!na) {
-				sqlite3_finalize(q);
+				ctl_store_finish(st, q);
 				free(arr);
 				return CL_ENOMEM;
 			}
@@ -275,13 +328,13 @@ static cl_err get_all(ctl_store *st, sqlite3_stmt *q, ctl_store_reader rd, size_
 		memset(arr + cnt * sz, 0, sz);
 		cl_err err = rd(q, arr + cnt * sz);
 		if (err != CL_OK) {
-			sqlite3_finalize(q);
+			ctl_store_finish(st, q);
 			free(arr);
 			return err;
 		}
 		cnt++;
 	}
-	sqlite3_finalize(q);
+	ctl_store_finish(st, q);
 	if (rc != SQLITE_DONE) {
 		free(arr);
 		return ctl_store_sqlerr(st, rc, what);
@@ -678,7 +731,7 @@ cl_err ctl_store_count_by(ctl_store *st, const char *table, const char *column,
 		const unsigned char *v = sqlite3_column_text(q, 0);
 		fn(arg, v ? (const char *)v : "", sqlite3_column_int64(q, 1));
 	}
-	sqlite3_finalize(q);
+	ctl_store_finish(st, q);
 	return rc == SQLITE_DONE ? CL_OK : ctl_store_sqlerr(st, rc, "count");
 }
 

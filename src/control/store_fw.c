@@ -51,7 +51,7 @@ cl_err ctl_store_fw_status_get(ctl_store *st, const char *host_id, ctl_fw_status
 	} else {
 		err = ctl_store_sqlerr(st, rc, "read firmware status");
 	}
-	sqlite3_finalize(q);
+	ctl_store_finish(st, q);
 	return err;
 }
 
@@ -69,7 +69,7 @@ cl_err ctl_store_fw_eligible(ctl_store *st, const char *host_id, bool *eligible)
 	int rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW)
 		*eligible = sqlite3_column_int(q, 0) != 0;
-	sqlite3_finalize(q);
+	ctl_store_finish(st, q);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? CL_OK : ctl_store_sqlerr(st, rc, "read firmware eligibility");
 }
 
@@ -85,7 +85,7 @@ cl_err ctl_store_fw_audit_last(ctl_store *st, const char *host_id, int64_t *seq,
 		*seq = sqlite3_column_int64(q, 0);
 		ctl_store_col_str(q, 1, hash, 65);
 	}
-	sqlite3_finalize(q);
+	ctl_store_finish(st, q);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? CL_OK : ctl_store_sqlerr(st, rc, "read audit head");
 }
 
@@ -148,7 +148,7 @@ cl_err ctl_store_fw_audit_list(ctl_store *st, const char *host_id, int64_t after
 	}
 	if (err == CL_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
 		err = ctl_store_sqlerr(st, rc, "list audit records");
-	sqlite3_finalize(q);
+	ctl_store_finish(st, q);
 	if (err != CL_OK) {
 		ctl_fw_records_free(rs, *n + 1);
 		*n = 0;
@@ -197,7 +197,7 @@ cl_err ctl_store_fw_chain_check(ctl_store *st, const char *host_id, bool *ok, in
 		expect = seq + 1;
 		snprintf(prev_hash, sizeof(prev_hash), "%s", hash);
 	}
-	sqlite3_finalize(q);
+	ctl_store_finish(st, q);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? CL_OK : ctl_store_sqlerr(st, rc, "walk audit chain");
 }
 
@@ -245,7 +245,7 @@ cl_err ctl_store_fw_event_list(ctl_store *st, const char *host_id, int64_t after
 		ctl_store_col_str(q, 4, e->detail, sizeof(e->detail));
 		e->created_at = sqlite3_column_int64(q, 5);
 	}
-	sqlite3_finalize(q);
+	ctl_store_finish(st, q);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
 		free(es);
 		*n = 0;
@@ -331,7 +331,7 @@ cl_err ctl_store_fw_ops_to_send(ctl_store *st, const char *host_id, ctl_fw_op **
 	}
 	if (err == CL_OK && rc != SQLITE_DONE)
 		err = ctl_store_sqlerr(st, rc, "list firmware ops");
-	sqlite3_finalize(q);
+	ctl_store_finish(st, q);
 	if (err != CL_OK) {
 		ctl_fw_ops_free(*out, *n);
 		*out = NULL;
@@ -354,7 +354,7 @@ cl_err ctl_store_fw_ops_waiting(ctl_store *st, const char *host_id, bool *waitin
 	CL_GUARD(CTL_PREP(st, &q, "SELECT 1 FROM fw_ops WHERE host_id=? AND state='pending' AND delivered=0 LIMIT 1",
 			  CTL_TEXT(host_id)));
 	int rc = sqlite3_step(q);
-	sqlite3_finalize(q);
+	ctl_store_finish(st, q);
 	*waiting = rc == SQLITE_ROW;
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? CL_OK : ctl_store_sqlerr(st, rc, "read firmware ops");
 }

@@ -41,7 +41,7 @@ cl_err ctl_store_fw_trust_get(ctl_store *st, char **root_hex, char **docs_json, 
 	} else {
 		err = ctl_store_sqlerr(st, rc, "read firmware trust");
 	}
-	sqlite3_finalize(q);
+	ctl_store_finish(st, q);
 	return err;
 }
 
@@ -127,7 +127,7 @@ cl_err ctl_store_fw_release_bundle(ctl_store *st, const char *id, uint8_t **out,
 	} else {
 		err = ctl_store_sqlerr(st, rc, "read release bundle");
 	}
-	sqlite3_finalize(q);
+	ctl_store_finish(st, q);
 	return err;
 }
 
@@ -159,7 +159,7 @@ cl_err ctl_store_fw_release_list(ctl_store *st, const char *after, int limit, ct
 	}
 	if (err == CL_OK && rc != SQLITE_DONE)
 		err = ctl_store_sqlerr(st, rc, "list releases");
-	sqlite3_finalize(q);
+	ctl_store_finish(st, q);
 	if (err != CL_OK) {
 		ctl_fw_releases_free(*out, *n);
 		*out = NULL;
@@ -198,7 +198,7 @@ cl_err ctl_store_fw_channel_exists(ctl_store *st, const char *channel, bool *exi
 	sqlite3_stmt *q;
 	CL_GUARD(CTL_PREP(st, &q, "SELECT 1 FROM fw_release_channels WHERE channel=? LIMIT 1", CTL_TEXT(channel)));
 	int rc = sqlite3_step(q);
-	sqlite3_finalize(q);
+	ctl_store_finish(st, q);
 	*exists = rc == SQLITE_ROW;
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? CL_OK : ctl_store_sqlerr(st, rc, "read channels");
 }
@@ -220,7 +220,7 @@ cl_err ctl_store_fw_tenant_channel_get(ctl_store *st, const char *tenant_id, cha
 	int rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW)
 		ctl_store_col_str(q, 0, channel, 64);
-	sqlite3_finalize(q);
+	ctl_store_finish(st, q);
 	if (rc == SQLITE_DONE)
 		return cl_errorf(CL_ENOTFOUND, "the tenant has not chosen a firmware channel");
 	return rc == SQLITE_ROW ? CL_OK : ctl_store_sqlerr(st, rc, "read tenant channel");
@@ -267,7 +267,7 @@ cl_err ctl_store_fw_targets(ctl_store *st, const char *tenant_id, const char *ho
 	}
 	if (err == CL_OK && rc != SQLITE_DONE)
 		err = ctl_store_sqlerr(st, rc, "find release targets");
-	sqlite3_finalize(q);
+	ctl_store_finish(st, q);
 	if (err != CL_OK) {
 		free(*out);
 		*out = NULL;

@@ -56,7 +56,7 @@ cl_err ctl_store_image_list(ctl_store *st, const char *tenant_id, const char *af
 			  CTL_TEXT(tenant_id), CTL_TEXT(after ? after : ""), CTL_INT(limit)));
 	ctl_image *arr = calloc((size_t)limit, sizeof(*arr));
 	if (!arr) {
-		sqlite3_finalize(q);
+		ctl_store_finish(st, q);
 		return CL_ENOMEM;
 	}
 	size_t cnt = 0;
@@ -64,7 +64,7 @@ cl_err ctl_store_image_list(ctl_store *st, const char *tenant_id, const char *af
 	while (cnt < (size_t)limit && (rc = sqlite3_step(q)) == SQLITE_ROW)
 		(void)read_image(q, &arr[cnt++]);
 	cl_err err = cnt < (size_t)limit && rc != SQLITE_DONE ? ctl_store_sqlerr(st, rc, "list images") : CL_OK;
-	sqlite3_finalize(q);
+	ctl_store_finish(st, q);
 	if (err != CL_OK) {
 		free(arr);
 		return err;

@@ -41,7 +41,7 @@ cl_err ctl_store_jobs_delivered_lazy(ctl_store *st, const char *host_id, int64_t
 			  CTL_INT(now_ms), CTL_TEXT(host_id)));
 	cl_err err = sync_normal(st, "mark jobs delivered");
 	if (err != CL_OK) {
-		sqlite3_finalize(q);
+		ctl_store_finish(st, q);
 		return err;
 	}
 	err = ctl_store_run(st, q, "jobs", NULL);

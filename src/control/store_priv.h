@@ -8,8 +8,19 @@
 
 #include <limits.h>
 
+/* Prepared statements kept for the next use of the same SQL (store.c):
+ * parsing and planning a statement costs more than running most of ours. */
+#define CTL_STMT_CACHE 64
+typedef struct ctl_stmt_slot {
+	sqlite3_stmt *q; /* NULL: free */
+	uint64_t hash;   /* of its SQL text */
+	bool busy;       /* handed out: not to be handed out again until finished */
+} ctl_stmt_slot;
+
 struct ctl_store {
 	sqlite3 *db;
+	ctl_stmt_slot stmts[CTL_STMT_CACHE];
+	unsigned stmt_victim; /* the next slot a new statement may take when all are used */
 	int in_tx;
 	bool unsynced;               /* the open transaction commits without its fsync (store_jobwait.c) */
 	char dir[PATH_MAX];          /* the database's directory (the data dir) */
@@ -76,9 +87,11 @@ typedef struct ctl_sql_arg {
 #define CTL_NULL ((ctl_sql_arg){.type = CTL_SQL_NULL})
 
 /* Prepares sql on the store's connection and binds args[0..n) to its
- * parameters 1..n. On failure *q is NULL (nothing to finalize) and the
- * result is ctl_store_sqlerr's. On success the caller owns *q: it steps it
- * through ctl_store_run/_one/_ids or finalizes it itself. */
+ * parameters 1..n, taking the statement from the store's cache when the
+ * same SQL text was prepared before and is not in use. On failure *q is
+ * NULL (nothing to finish) and the result is ctl_store_sqlerr's. On success
+ * the caller owns *q until it steps it through ctl_store_run/_one/_ids or
+ * ends it with ctl_store_finish (never sqlite3_finalize). */
 CL_MUST_CHECK cl_err ctl_store_prepare(ctl_store *st, sqlite3_stmt **q, const char *sql, const ctl_sql_arg *args,
 				       size_t n);
 /* ctl_store_prepare with the arguments listed in place (at least one; with
@@ -87,7 +100,13 @@ CL_MUST_CHECK cl_err ctl_store_prepare(ctl_store *st, sqlite3_stmt **q, const ch
 	ctl_store_prepare((st), (q), (sql), (const ctl_sql_arg[]){__VA_ARGS__},                                        \
 			  sizeof((const ctl_sql_arg[]){__VA_ARGS__}) / sizeof(ctl_sql_arg))
 
-/* ---- the row readers (store.c), each finalizing q whatever happens ---- */
+/* Ends the use of a statement from ctl_store_prepare: a cached one is reset
+ * (its bindings cleared) for the next ctl_store_prepare of the same SQL,
+ * any other finalized. Every statement from ctl_store_prepare ends here,
+ * never in sqlite3_finalize. NULL is fine. */
+void ctl_store_finish(ctl_store *st, sqlite3_stmt *q);
+
+/* ---- the row readers (store.c), each finishing q whatever happens ---- */
 
 /* Steps a statement without rows to completion. changes (may be NULL) gets
  * the number of rows it changed. A step failure is ctl_store_sqlerr(what). */

@@ -77,7 +77,7 @@ cl_err ctl_store_secret_list(ctl_store *st, const char *tenant_id, const char *a
 	int rc;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW && *n < (size_t)limit)
 		read_meta(q, &ss[(*n)++]);
-	sqlite3_finalize(q);
+	ctl_store_finish(st, q);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
 		free(ss);
 		*n = 0;
@@ -208,7 +208,7 @@ cl_err ctl_store_secret_events(ctl_store *st, const char *secret, const char *te
 		ctl_store_col_str(q, 3, e->detail, sizeof(e->detail));
 		e->created_at = sqlite3_column_int64(q, 4);
 	}
-	sqlite3_finalize(q);
+	ctl_store_finish(st, q);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
 		free(es);
 		*n = 0;

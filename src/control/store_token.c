@@ -43,7 +43,7 @@ cl_err ctl_store_token_list(ctl_store *st, const char *tenant_id, const char *af
 	int rc;
 	while (cnt < (size_t)limit && (rc = sqlite3_step(q)) == SQLITE_ROW)
 		read_listed_token(q, &arr[cnt++]);
-	sqlite3_finalize(q);
+	ctl_store_finish(st, q);
 	if (cnt < (size_t)limit && rc != SQLITE_DONE) {
 		free(arr);
 		return ctl_store_sqlerr(st, rc, "list tokens");
@@ -64,7 +64,7 @@ cl_err ctl_store_token_revoke(ctl_store *st, const char *id, int64_t now_ms)
 	/* Nothing changed: unknown, or revoked before (which stays as it was). */
 	CL_GUARD(CTL_PREP(st, &q, "SELECT 1 FROM tokens WHERE id=?", CTL_TEXT(id)));
 	int rc = sqlite3_step(q);
-	sqlite3_finalize(q);
+	ctl_store_finish(st, q);
 	if (rc == SQLITE_ROW)
 		return CL_OK;
 	return rc == SQLITE_DONE ? cl_errorf(CL_ENOTFOUND, "token not found") : ctl_store_sqlerr(st, rc, "token");
@@ -90,7 +90,7 @@ cl_err ctl_store_host_remove(ctl_store *st, const char *host_id, int64_t now_ms,
 	int rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW)
 		ctl_store_col_str(q, 0, state, sizeof(state));
-	sqlite3_finalize(q);
+	ctl_store_finish(st, q);
 	if (rc == SQLITE_DONE)
 		return cl_errorf(CL_ENOTFOUND, "host not found");
 	if (rc != SQLITE_ROW)

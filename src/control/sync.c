@@ -47,6 +47,17 @@ struct ctl_host_rt {
 	struct event *timer;
 };
 
+ctl_durable *ctl_server_durable(ctl_server *srv)
+{
+	if (!srv->durable && !srv->durable_off && ctl_durable_new(srv->store, srv->base, &srv->durable) != CL_OK) {
+		cl_warn("commits on the launch path get their own fsync: no asynchronous fdatasync err=\"%s\"",
+			cl_error_detail());
+		cl_error_clear();
+		srv->durable_off = true;
+	}
+	return srv->durable;
+}
+
 static ctl_host_rt *rt_get(ctl_server *srv, const char *id, bool create)
 {
 	for (ctl_host_rt *h = srv->hosts; h; h = h->next)
@@ -250,8 +261,10 @@ static cl_err store_pcrs(ctl_store *st, const char *enclave_id, json_t *pcrs)
 	return err;
 }
 
-/* Applies the host's report in one transaction. */
-static cl_err apply_report(ctl_server *srv, const char *host_id, ctl_sync_req *s, const ctl_fw_report *fw)
+/* Applies the host's report in one transaction; unsynced: written to the WAL
+ * without its fsync (ctl_durable makes it durable). */
+static cl_err apply_report(ctl_server *srv, const char *host_id, ctl_sync_req *s, const ctl_fw_report *fw,
+			   bool unsynced)
 {
 	ctl_fw_target *targets = NULL;
 	size_t ntargets = 0;
@@ -271,7 +284,7 @@ static cl_err apply_report(ctl_server *srv, const char *host_id, ctl_sync_req *s
 		h.memory_mib = s->caps.memory_mib;
 		h.cpus = s->caps.cpus;
 	}
-	CL_GUARD_OUT(err, ctl_store_begin(st));
+	CL_GUARD_OUT(err, unsynced ? ctl_store_begin_unsynced(st) : ctl_store_begin(st));
 	if (s->caps_json) { /* the level was pinned at registration: a different claim is ignored */
 		ctl_host cur;
 		CL_GUARD_OUT(err, ctl_store_host_get(st, host_id, &cur));
@@ -323,13 +336,101 @@ out:
 	return err;
 }
 
+/* The rest of a sync once its report is durable: op results, then the answer
+ * (at once, or held). */
+static void after_report(ctl_server *srv, struct evhttp_request *req, const char *host_id, const ctl_sync_req *s)
+{
+	ctl_host h = {0};
+	cl_err err;
+	for (size_t i = 0; i < s->nresults; i++) {
+		const ctl_sync_result *res = &s->results[i];
+		if (ctl_fw_is_op_id(res->op))
+			continue; /* recorded by apply_report */
+		if (ctl_op_complete(srv, host_id, res->op, res->ok, res->data, res->error, res->reason) != CL_OK)
+			cl_debug("sync result for unknown op host=%s", host_id);
+	}
+	CL_GUARD_OUT(err, ctl_store_host_get(srv->store, host_id, &h));
+	ctl_host_rt *rt = rt_get(srv, host_id, true);
+	if (!rt) {
+		err = CL_ENOMEM;
+		goto out;
+	}
+	release(rt, false); /* an older held sync from this host: answer it now, without ops */
+	uint64_t wait = (uint64_t)s->wait_ms < srv->poll_timeout_ms ? (uint64_t)s->wait_ms : srv->poll_timeout_ms;
+	/* A host ahead of the store (s->generation > h.generation) was sent a
+	 * change the store no longer has: a create whose commit a power loss
+	 * undid before its fsync (api_enclaves.c), or a store restored from a
+	 * backup. Answered at once, so that it destroys what it runs for that
+	 * change now, not a poll timeout later (docs/control.md). */
+	if (h.generation != s->generation || ctl_ops_pending(srv, host_id) || ctl_fw_ops_waiting(srv, host_id) ||
+	    wait == 0) {
+		answer(srv, req, host_id, true);
+		goto out;
+	}
+	if (!rt->timer && !(rt->timer = evtimer_new(srv->base, on_hold_timeout, rt))) {
+		err = CL_ENOMEM;
+		goto out;
+	}
+	struct timeval tv = {.tv_sec = (time_t)(wait / 1000), .tv_usec = (suseconds_t)(wait % 1000) * 1000};
+	rt->held = req;
+	rt->held_conn = evhttp_request_get_connection(req);
+	if (rt->held_conn) {
+		evhttp_connection_set_closecb(rt->held_conn, on_held_close, rt);
+		struct bufferevent *bev = evhttp_connection_get_bufferevent(rt->held_conn);
+		evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+		if (fd >= 0 && (rt->close_ev = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_held_readable, rt)) &&
+		    event_add(rt->close_ev, NULL) != 0) {
+			event_free(rt->close_ev);
+			rt->close_ev = NULL;
+		}
+	}
+	srv->sync_waiters++;
+	evtimer_add(rt->timer, &tv);
+out:
+	if (err != CL_OK)
+		ctl_reply_err(srv, req, err);
+	ctl_host_clear(&h);
+}
+
+/* A sync whose report waits for its fdatasync. */
+typedef struct report_later {
+	ctl_durable_waiter w;
+	ctl_server *srv;
+	struct evhttp_request *req; /* valid until answered, even if the host went away */
+	char host_id[CTL_ID_MAX];
+	json_t *body; /* s borrows from it */
+	ctl_sync_req s;
+} report_later;
+
+static void on_report_durable(void *arg)
+{
+	report_later *l = arg;
+	after_report(l->srv, l->req, l->host_id, &l->s);
+	ctl_sync_req_free(&l->s);
+	json_decref(l->body);
+	free(l);
+}
+
+/* A sync: the report is committed, then answered or held (after_report).
+ *
+ * A report without a firmware part (what every launch and stop sends) is
+ * committed without its fsync, and the fdatasync runs off the loop
+ * (store_durable.h); the host's answer, held or not, waits for it. Waits on
+ * the jobs the report finished are answered at once, before it is durable:
+ * what they are told (the host runs the enclave, or it stopped) is a fact
+ * about the host, which a power loss cannot undo and which the host states
+ * again if the commit is lost, for the host keeps all of its report (states,
+ * registers, op results) until a sync is answered, and no sync is answered
+ * before its report is durable. So the fsync is off the API -> running path
+ * and nothing is lost (docs/control.md). A firmware report (audit records,
+ * acknowledgements) keeps its own fsync. */
 void ctl_sync_handle(ctl_req *r, const char *host_id)
 {
 	ctl_server *srv = r->srv;
 	json_t *body = NULL;
 	ctl_sync_req s = {0};
-	ctl_host h = {0};
 	ctl_fw_report *fw = NULL;
+	report_later *later = NULL;
 	cl_err err;
 	if (r->who.kind != CTL_WHO_HOST || strcmp(r->who.host_id, host_id) != 0) {
 		cl_warn("denied reason=forbidden action=sync token=%s", r->who.token_id);
@@ -345,55 +446,29 @@ void ctl_sync_handle(ctl_req *r, const char *host_id)
 		}
 		CL_GUARD_OUT(err, ctl_parse_fw_report(s.firmware, fw));
 	}
-	CL_GUARD_OUT(err, apply_report(srv, host_id, &s, fw));
-	for (size_t i = 0; i < s.nresults; i++) {
-		const ctl_sync_result *res = &s.results[i];
-		if (ctl_fw_is_op_id(res->op))
-			continue; /* recorded by apply_report */
-		if (ctl_op_complete(srv, host_id, res->op, res->ok, res->data, res->error, res->reason) != CL_OK)
-			cl_debug("sync result for unknown op host=%s", host_id);
-	}
-	CL_GUARD_OUT(err, ctl_store_host_get(srv->store, host_id, &h));
-	ctl_host_rt *rt = rt_get(srv, host_id, true);
-	if (!rt) {
+	ctl_durable *dur = fw ? NULL : ctl_server_durable(srv);
+	if (dur && !(later = calloc(1, sizeof(*later)))) {
 		err = CL_ENOMEM;
 		goto out;
 	}
-	release(rt, false); /* an older held sync from this host: answer it now, without ops */
-	uint64_t wait = (uint64_t)s.wait_ms < srv->poll_timeout_ms ? (uint64_t)s.wait_ms : srv->poll_timeout_ms;
-	/* A host ahead of the store (s.generation > h.generation) was sent a
-	 * change the store no longer has: a create whose commit a power loss
-	 * undid before its fsync (api_enclaves.c), or a store restored from a
-	 * backup. Answered at once, so that it destroys what it runs for that
-	 * change now, not a poll timeout later (docs/control.md). */
-	if (h.generation != s.generation || ctl_ops_pending(srv, host_id) || ctl_fw_ops_waiting(srv, host_id) ||
-	    wait == 0) {
-		answer(srv, r->req, host_id, true);
+	CL_GUARD_OUT(err, apply_report(srv, host_id, &s, fw, later != NULL));
+	if (later) {
+		later->srv = srv;
+		later->req = r->req;
+		snprintf(later->host_id, sizeof(later->host_id), "%s", host_id);
+		later->body = body;
+		later->s = s;
+		body = NULL;
+		memset(&s, 0, sizeof(s));
+		ctl_durable_after(dur, &later->w, on_report_durable, later);
+		later = NULL; /* the callback's now */
 		goto out;
 	}
-	if (!rt->timer && !(rt->timer = evtimer_new(srv->base, on_hold_timeout, rt))) {
-		err = CL_ENOMEM;
-		goto out;
-	}
-	struct timeval tv = {.tv_sec = (time_t)(wait / 1000), .tv_usec = (suseconds_t)(wait % 1000) * 1000};
-	rt->held = r->req;
-	rt->held_conn = evhttp_request_get_connection(r->req);
-	if (rt->held_conn) {
-		evhttp_connection_set_closecb(rt->held_conn, on_held_close, rt);
-		struct bufferevent *bev = evhttp_connection_get_bufferevent(rt->held_conn);
-		evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
-		if (fd >= 0 && (rt->close_ev = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_held_readable, rt)) &&
-		    event_add(rt->close_ev, NULL) != 0) {
-			event_free(rt->close_ev);
-			rt->close_ev = NULL;
-		}
-	}
-	srv->sync_waiters++;
-	evtimer_add(rt->timer, &tv);
+	after_report(srv, r->req, host_id, &s);
 out:
 	if (err != CL_OK)
 		ctl_reply_err(srv, r->req, err);
-	ctl_host_clear(&h);
+	free(later);
 	ctl_sync_req_free(&s);
 	free(fw);
 	json_decref(body);

@@ -8,7 +8,10 @@
  * rename over it changes one of them), which keeps the hash off the launch
  * path of an image launched again. A file is remembered only if its ctime
  * was over a second old when the hash began (as git treats "racily clean"
- * files): a change in the same timestamp tick could not be told apart.
+ * files): a change in the same timestamp tick could not be told apart. The
+ * one exception is a download: its digest is known as it is written, and
+ * the file is remembered as the rename left it (only this process writes
+ * the cache directory, 0700).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -196,6 +199,11 @@ cl_err cl_agent_image_ensure(struct cl_http_client *http, const char *dir, const
 		goto out;
 	}
 	CL_GUARD_OUT(err, local_err(image, cl_file_write_atomic(path, body.data, body.len, 0600)));
+	/* Hashed just now, as written: the launch that follows (and those in
+	 * the next second, which hash_file would not trust) need not hash it again. */
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == body.len)
+		remember_hash(path, &st, got);
 	cl_info("image cached image=%s bytes=%zu", image, body.len);
 out:
 	cl_buf_free(&body);

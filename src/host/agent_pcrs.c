@@ -69,7 +69,11 @@ cl_err cl_agent_pcrs_save(const char *dir, const char *id, const cl_pcrs *p)
 	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(o);
 	CL_ENSURE(text, CL_ENOMEM, "out of memory");
-	cl_err err = cl_file_write_atomic(path, text, strlen(text), 0600);
+	/* No fsync (half a millisecond off every launch): the file describes a
+	 * sandbox, and no sandbox outlives a power loss; after one, adopt()
+	 * destroys the dead sandboxes and prunes their files, whatever is left
+	 * of them. A kill of the agent loses nothing written here. */
+	cl_err err = cl_file_replace(path, text, strlen(text), 0600);
 	free(text);
 	return err;
 }

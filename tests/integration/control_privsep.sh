@@ -9,7 +9,10 @@
 # Checks: the worker runs as its own uid (as root), undumpable, with
 # no_new_privs and a seccomp filter; its memory (every readable mapping of
 # /proc/PID/mem) holds no byte sequence of the CA's or the server's private
-# scalar, nor a piece of either key file, while the monitor's does (the scan
+# scalar, nor a piece of either key file, nor of the raw secrets DATA/keys/pepper
+# and DATA/keys/seal.key (the monitor keeps those in memfd_secret memory, which
+# /proc/PID/mem cannot read: the scan is shown to find them in a process that
+# holds them plainly), while the monitor's holds both private keys (the scan
 # can find what is there); TLS 1.2 and 1.3 handshakes work (signed by the
 # monitor). kill -9 of the worker: both parts come back on the same URL and a
 # tenant created before is still there. kill -9 of the monitor: the worker
@@ -55,10 +58,16 @@ req GET /healthz --tlsv1.2 --tls-max 1.2; expect 200
 # ---- memory: no private byte in the worker, all of them in the monitor
 # scan PID: prints "found NAME FORM" for each needle seen in a readable mapping
 scan() {
-	python3 - "$1" "$WORK/data/keys/ca.key" "$WORK/data/keys/server.key" <<'PY'
+	python3 - "$1" "$WORK/data/keys/ca.key" "$WORK/data/keys/server.key" "$WORK/data/keys/pepper" \
+		"$WORK/data/keys/seal.key" <<'PY'
 import base64, re, subprocess, sys
 pid = int(sys.argv[1])
 needles = {}
+for name, path in (("pepper", sys.argv[4]), ("seal", sys.argv[5])):
+    raw = open(path, "rb").read()
+    assert len(raw) == 32, path
+    for i in range(0, 32 - 16 + 1, 8):  # any 16-byte window
+        needles[(name, "raw", i)] = raw[i:i + 16]
 for name, path in (("ca", sys.argv[2]), ("server", sys.argv[3])):
     text = subprocess.run(["openssl", "pkey", "-in", path, "-noout", "-text"], capture_output=True, text=True,
                           check=True).stdout
@@ -113,6 +122,22 @@ W=$(scan "$WORKER") || fail "cannot scan the worker's memory"
 M=$(scan "$MONITOR") || fail "cannot scan the monitor's memory"
 grep -q '^found ca ' <<<"$M" && grep -q '^found server ' <<<"$M" ||
 	fail "the scan does not find the keys in the monitor either (scan broken?): $M"
+# the raw secrets: found where a process holds them plainly (the monitor's are
+# in memfd_secret memory, out of the scan's reach by design)
+python3 -c 'import sys, time
+k = [open(p, "rb").read() for p in sys.argv[2:]]
+open(sys.argv[1], "w").write("read")
+time.sleep(60)' "$WORK/holder.ready" "$WORK/data/keys/pepper" "$WORK/data/keys/seal.key" &
+HOLDER=$!
+deadline=$((SECONDS + 10))
+until [ -s "$WORK/holder.ready" ]; do
+	[ $SECONDS -lt $deadline ] || fail "the holder did not read the key files"
+	sleep 0.05
+done
+H=$(scan "$HOLDER") || fail "cannot scan the holder's memory"
+kill "$HOLDER" 2>/dev/null || true
+grep -q '^found pepper raw' <<<"$H" && grep -q '^found seal raw' <<<"$H" ||
+	fail "the scan does not find the raw secrets where they are plainly held (scan broken?): $H"
 
 # ---- kill -9 of the worker: both come back, same URL, committed state kept
 kill -9 "$WORKER"

@@ -14,6 +14,7 @@ wait_for 20 "host ready" host_is ready
 image_upload
 
 LIVE=() GONE=()
+port_closed() { ! (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 check_all() {
 	local id
 	for id in "${LIVE[@]}"; do assert_running "$id"; done
@@ -65,6 +66,9 @@ for when in api gone 0.05; do
 	*) sleep "$when" ;;
 	esac
 	ctl_kill9
+	# the old worker winds down (a report's fdatasync, its answers) before it
+	# lets go of the port, as any restart waits for it
+	wait_for 20 "the old worker to let go of port $PORT" port_closed
 	LIVE=("${LIVE[0]}" "${LIVE[@]:2}")
 	GONE+=("$id")
 	ctl_start

@@ -835,7 +835,7 @@ static void binder_types_and_null_rule(void **state)
 	assert_string_equal((const char *)sqlite3_column_text(q, 8), "null");
 	assert_string_equal((const char *)sqlite3_column_text(q, 9), "text");
 	assert_int_equal(sqlite3_column_int64(q, 10), 2); /* characters, not bytes */
-	sqlite3_finalize(q);
+	ctl_store_finish(f->st, q);
 	/* more arguments than parameters: refused, nothing left to finalize */
 	q = (sqlite3_stmt *)1;
 	assert_int_not_equal(CTL_PREP(f->st, &q, "SELECT ?1", CTL_INT(1), CTL_INT(2)), CL_OK);
