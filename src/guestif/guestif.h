@@ -352,6 +352,14 @@ pid_t cl_guestif_child_pid(cl_guestif *g);
  * dir (n bytes) receives BASE/ID when not NULL. Adding an id already served
  * re-binds its socket (its counters are kept). Errors leave nothing new behind. */
 CL_MUST_CHECK cl_err cl_guestif_add(cl_guestif *g, const char *id, char *dir, size_t n);
+/* cl_guestif_add without the hand-over: the directory and the listening
+ * sockets are in place (an enclave's connect waits in their backlog), and
+ * cl_guestif_hand_over gives them to the process (a round trip to it, which
+ * a launch does while its sandbox starts). cl_guestif_remove undoes either. */
+CL_MUST_CHECK cl_err cl_guestif_prepare(cl_guestif *g, const char *id, char *dir, size_t n);
+/* Hands id's sockets (from cl_guestif_prepare) to the process; nothing if id
+ * is not served. */
+void cl_guestif_hand_over(cl_guestif *g, const char *id);
 /* Stops serving id: its socket and connections are closed and BASE/ID is
  * removed. An unknown id only has its directory removed. */
 void cl_guestif_remove(cl_guestif *g, const char *id);
@@ -387,6 +395,11 @@ void cl_agent_guest_tenant(struct cl_agent *ag, const char *id, const char *tena
  * without a gate, or on failure (logged: the enclave then runs without
  * /dev/cloister). dir may be NULL when adopting. */
 const char *cl_agent_guest_add(struct cl_agent *ag, const char *id, char *dir, size_t n);
+/* As cl_agent_guest_add for a launch: the sockets are bound, and handed to
+ * the guest interface process by cl_agent_guest_hand_over (which a launch
+ * calls while its sandbox starts: cl_sandbox_spec.while_starting). */
+const char *cl_agent_guest_prepare(struct cl_agent *ag, const char *id, char *dir, size_t n);
+void cl_agent_guest_hand_over(struct cl_agent *ag, const char *id);
 /* After a destroy or a failed launch: stops serving id and removes its
  * directory (also without a running server). */
 void cl_agent_guest_remove(struct cl_agent *ag, const char *id);

@@ -676,7 +676,7 @@ static cl_err bind_sock(const char *dir, const char *name, int *fd)
 	return CL_OK;
 }
 
-cl_err cl_guestif_add(cl_guestif *g, const char *id, char *dir, size_t n)
+static cl_err add(cl_guestif *g, const char *id, char *dir, size_t n, bool hand)
 {
 	char path[PATH_MAX];
 	int fw = -1, nsm = -1;
@@ -710,7 +710,7 @@ cl_err cl_guestif_add(cl_guestif *g, const char *id, char *dir, size_t n)
 		en->nsm_fd = nsm;
 	}
 	pthread_mutex_unlock(&g->mu);
-	if (en)
+	if (en && hand)
 		hand_over(g, id, fw, nsm);
 	pthread_mutex_unlock(&g->ctl_mu);
 	if (!en) {
@@ -726,6 +726,30 @@ out:
 	if (!existed && cl_rm_rf(path) != CL_OK)
 		cl_warn("guest interface: cannot remove %s", path);
 	return e;
+}
+
+cl_err cl_guestif_add(cl_guestif *g, const char *id, char *dir, size_t n)
+{
+	return add(g, id, dir, n, true);
+}
+
+cl_err cl_guestif_prepare(cl_guestif *g, const char *id, char *dir, size_t n)
+{
+	return add(g, id, dir, n, false);
+}
+
+void cl_guestif_hand_over(cl_guestif *g, const char *id)
+{
+	if (!g)
+		return;
+	pthread_mutex_lock(&g->ctl_mu);
+	pthread_mutex_lock(&g->mu);
+	gate_enclave *en = *find(g, id);
+	int fw = en ? en->listen_fd : -1, nsm = en ? en->nsm_fd : -1;
+	pthread_mutex_unlock(&g->mu);
+	if (en)
+		hand_over(g, id, fw, nsm);
+	pthread_mutex_unlock(&g->ctl_mu);
 }
 
 static void remove_dir(const char *base, const char *id)

@@ -115,15 +115,30 @@ cl_err cl_agent_guest_start(cl_agent *ag)
 	return CL_OK;
 }
 
-const char *cl_agent_guest_add(cl_agent *ag, const char *id, char *dir, size_t n)
+static const char *guest_add(cl_agent *ag, const char *id, char *dir, size_t n, bool hand)
 {
 	if (!ag->guestif)
 		return NULL;
-	if (cl_guestif_add(ag->guestif, id, dir, n) != CL_OK) {
+	if ((hand ? cl_guestif_add : cl_guestif_prepare)(ag->guestif, id, dir, n) != CL_OK) {
 		cl_warn("enclave gets no guest interface (/dev/cloister) id=%s err=\"%s\"", id, cl_error_detail());
 		return NULL;
 	}
 	return dir;
+}
+
+const char *cl_agent_guest_add(cl_agent *ag, const char *id, char *dir, size_t n)
+{
+	return guest_add(ag, id, dir, n, true);
+}
+
+const char *cl_agent_guest_prepare(cl_agent *ag, const char *id, char *dir, size_t n)
+{
+	return guest_add(ag, id, dir, n, false);
+}
+
+void cl_agent_guest_hand_over(cl_agent *ag, const char *id)
+{
+	cl_guestif_hand_over(ag->guestif, id);
 }
 
 void cl_agent_guest_remove(cl_agent *ag, const char *id)

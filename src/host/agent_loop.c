@@ -305,6 +305,17 @@ static void launched_clear(cl_agent *ag)
 	ag->nlaunched = 0;
 }
 
+struct hand_over {
+	cl_agent *ag;
+	const char *id;
+};
+
+static void hand_over_cb(void *arg)
+{
+	struct hand_over *h = arg;
+	cl_agent_guest_hand_over(h->ag, h->id);
+}
+
 static void launch(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_desired *d)
 {
 	char image_path[PATH_MAX], why[512];
@@ -356,7 +367,15 @@ static void launch(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_desi
 	cl_sandbox_info info;
 	char guest_dir[PATH_MAX];
 	memset(&info, 0, sizeof(info));
-	const char *gdir = cl_agent_guest_add(ag, d->id, guest_dir, sizeof(guest_dir));
+	/* The sockets bound now (an early connect waits in their backlog); the
+	 * round trip that hands them to the guest interface process is made
+	 * while the sandbox starts. */
+	const char *gdir = cl_agent_guest_prepare(ag, d->id, guest_dir, sizeof(guest_dir));
+	struct hand_over ho = {.ag = ag, .id = d->id};
+	if (gdir) {
+		spec.while_starting = hand_over_cb;
+		spec.while_starting_arg = &ho;
+	}
 	cl_agent_guest_tenant(ag, d->id, d->tenant);
 	cl_agent_crit_enter();
 	err = cl_sandbox_launch_guest(ag->self_exe, ag->cfg.data, &spec, gdir, &info);

@@ -184,6 +184,8 @@ cl_err cl_sandbox_launch_guest(const char *self_exe, const char *dir, const cl_s
 	created = true;
 	CL_GUARD_OUT(e, write_spec(dir, spec, guest_dir, pids));
 	CL_GUARD_OUT(e, cl_sandbox_pool_start(self_exe, dir, spec->id, spec->image_path, &status_fd));
+	if (spec->while_starting)
+		spec->while_starting(spec->while_starting_arg);
 	memset(out, 0, sizeof(*out));
 	e = read_status(status_fd, out);
 	/* the next spares (off this launch's path: a thread spawns them) */

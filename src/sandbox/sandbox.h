@@ -25,6 +25,11 @@ typedef struct cl_sandbox_spec {
 	bool await_bundle;       /* start no application: /init --await-bundle (docs/provisioning.md) */
 	const char *helper_path; /* with await_bundle: host path of cloister-init-bundle, copied in as
 				    /init-bundle (the only launches that get it); else ignored */
+	/* Called once, if set, while the sandbox starts (after the shim is
+	 * asked to build it, before its READY is awaited): work the caller
+	 * needs done by the time the enclave runs, off the launch's path. */
+	void (*while_starting)(void *arg);
+	void *while_starting_arg;
 } cl_sandbox_spec;
 
 typedef struct cl_sandbox_info {

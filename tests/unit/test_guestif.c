@@ -386,6 +386,28 @@ static void reads_identity_only(void **state)
 	assert_int_equal(st.writes_audited, 0);
 }
 
+/* cl_guestif_prepare binds and listens but hands nothing over: a client that
+ * connects then waits in the backlog, unanswered, and is served once
+ * cl_guestif_hand_over gives the socket to the process. */
+static void prepared_then_handed_over(void **state)
+{
+	gx *x = *state;
+	char dir[256];
+	assert_int_equal(cl_guestif_prepare(x->g, "enc-p", dir, sizeof(dir)), CL_OK);
+	int fd = connect_to(x->base, "enc-p");
+	assert_true(fd >= 0);
+	send_all(fd, "LIST\n", 5);
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	assert_int_equal(poll(&p, 1, 300), 0); /* nobody serves it yet */
+	cl_guestif_hand_over(x->g, "enc-p");
+	char buf[8192];
+	assert_true(strncmp(read_line(fd, buf, sizeof(buf)), "OK {\"devices\"", 13) == 0);
+	close(fd);
+	cl_guestif_hand_over(x->g, "enc-none"); /* not served: nothing happens */
+	cl_guestif_remove(x->g, "enc-p");
+	assert_true(connect_to(x->base, "enc-p") < 0);
+}
+
 static void write_refused_and_audited(void **state)
 {
 	gx *x = *state;
@@ -852,6 +874,7 @@ int main(void)
 		T(formats_responses),
 		T(token_bucket),
 		S(reads_identity_only, gx_setup),
+		S(prepared_then_handed_over, gx_setup),
 		S(write_refused_and_audited, gx_setup),
 		S(overlong_line_closes, gx_setup),
 		S(rate_limits_audited_writes, gx_setup_small),
