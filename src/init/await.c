@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 
 #include "common/bundle.h"
 #include "common/frame.h"
+#include "common/rawio.h"
 
 #define ANSWER_MAX 512 /* LOG, KEY, ERROR, EXTEND: all small */
 
@@ -188,17 +188,7 @@ bool cl_init_await_lost(pid_t pid, char reason[CL_INIT_REASON_MAX])
 	return true;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)ftw;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
 void cl_init_await_uninstall(void)
 {
-	nftw(CL_INIT_BUNDLE_DIR, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	cl_raw_rm_tree(CL_INIT_BUNDLE_DIR);
 }

@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
@@ -30,6 +29,7 @@
 #include <unistd.h>
 
 #include "common/bundle.h"
+#include "common/rawio.h"
 
 #define POINT_LEN 97
 #define IV_LEN 12
@@ -58,21 +58,6 @@ static struct {
 	char fail[CL_INIT_REASON_MAX]; /* first failure of this transfer */
 } g = {.fd = -1};
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)ftw;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
-static void rm_tree(const char *path)
-{
-	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* Ends a transfer: cipher state dropped, staging removed. */
 static void reset_transfer(void)
 {
@@ -91,7 +76,7 @@ static void reset_transfer(void)
 	g.total = 0;
 	g.fail[0] = '\0';
 	g.receiving = false;
-	rm_tree(CL_INIT_STAGING_DIR);
+	cl_raw_rm_tree(CL_INIT_STAGING_DIR);
 }
 
 static void set_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -171,20 +156,6 @@ out:
 	return rc;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Decrypts ct[0..n) into the staging tar. */
 static void decrypt(const uint8_t *ct, size_t n)
 {
@@ -195,7 +166,7 @@ static void decrypt(const uint8_t *ct, size_t n)
 		set_fail("%s", "decrypt_failed");
 		return;
 	}
-	if (EVP_DigestUpdate(g.md, g.out, (size_t)outl) != 1 || write_all(g.fd, g.out, (size_t)outl) != 0)
+	if (EVP_DigestUpdate(g.md, g.out, (size_t)outl) != 1 || cl_raw_write_all(g.fd, g.out, (size_t)outl) != 0)
 		set_fail("no_space: cannot stage the bundle in /tmp (%s): the enclave needs about twice the "
 			 "bundle's size in /tmp, a quarter of its memory",
 			 errno == ENOSPC ? "full" : strerror(errno));
@@ -314,7 +285,7 @@ static int extract(char why[CL_BUNDLE_WHY_MAX])
 		}
 		/* O_EXCL: a name listed twice is refused, and nothing here is a link */
 		int fd = openat(dfd, e.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, e.mode | 0600);
-		if (fd < 0 || write_all(fd, e.data, (size_t)e.size) != 0 || fchmod(fd, e.mode | 0400) != 0) {
+		if (fd < 0 || cl_raw_write_all(fd, e.data, (size_t)e.size) != 0 || fchmod(fd, e.mode | 0400) != 0) {
 			snprintf(why, CL_BUNDLE_WHY_MAX, "%.60s: %s", e.path, errno == EEXIST ? "listed twice" : strerror(errno));
 			if (fd >= 0)
 				close(fd);
@@ -372,7 +343,7 @@ int cl_init_prov_end(const uint8_t *p, size_t n, uint8_t digest[48], char reason
 		snprintf(reason, CL_INIT_REASON_MAX, "bad_bundle: %s", why);
 		goto out;
 	}
-	rm_tree(CL_INIT_BUNDLE_DIR); /* nothing there: init removed a bundle that did not start */
+	cl_raw_rm_tree(CL_INIT_BUNDLE_DIR); /* nothing there: init removed a bundle that did not start */
 	if (rename(TREE_PATH, CL_INIT_BUNDLE_DIR) != 0) {
 		snprintf(reason, CL_INIT_REASON_MAX, "no_space: cannot install the bundle: %s", strerror(errno));
 		goto out;

@@ -30,6 +30,7 @@
 #include <unistd.h>
 #include <linux/mount.h>
 
+#include "common/rawio.h"
 #include "sandbox/sandbox_internal.h"
 
 #define INIT_ARGV_MAX 256
@@ -50,20 +51,6 @@ static __attribute__((noreturn)) void fail_errno(const cl_sandbox_child *c, cons
 	char d[256];
 	snprintf(d, sizeof(d), "%s: %s", what, strerror(errno));
 	fail(c, step, d);
-}
-
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /* The tmpfs that becomes / (mounted on /tmp of our private mount namespace,
@@ -97,7 +84,7 @@ static void write_init(const cl_sandbox_child *c, int root)
 	int fd = openat(root, "init", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0555);
 	if (fd < 0)
 		fail_errno(c, "init", "create /init");
-	if (write_all(fd, c->init_data, c->init_len) != 0 || fchmod(fd, 0555) != 0)
+	if (cl_raw_write_all(fd, c->init_data, c->init_len) != 0 || fchmod(fd, 0555) != 0)
 		fail_errno(c, "init", "write /init");
 	close(fd);
 }
@@ -115,7 +102,7 @@ static void write_helper(const cl_sandbox_child *c, int root, int fd, size_t len
 	int out = openat(root, "init-bundle", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0555);
 	if (out < 0)
 		fail_errno(c, "init-bundle", "create /init-bundle");
-	if (write_all(out, p, len) != 0 || fchmod(out, 0555) != 0)
+	if (cl_raw_write_all(out, p, len) != 0 || fchmod(out, 0555) != 0)
 		fail_errno(c, "init-bundle", "write /init-bundle");
 	close(out);
 	munmap(p, len);

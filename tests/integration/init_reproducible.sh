@@ -28,7 +28,7 @@ copy_tree() { # copy_tree DIR: the files the cloister-init rule reads
 	mkdir -p "$1/src/common"
 	cp Makefile VERSION "$1/"
 	cp -r src/init "$1/src/"
-	cp src/common/frame.c src/common/frame.h src/common/bundle.c src/common/bundle.h src/common/err.h "$1/src/common/"
+	cp src/common/frame.c src/common/frame.h src/common/bundle.c src/common/bundle.h src/common/rawio.c src/common/rawio.h src/common/err.h "$1/src/common/"
 }
 build_in() { # build_in DIR: builds DIR/out/bin/cloister-init{,-bundle} with the Makefile's own rules
 	make -s -C "$1" BUILD=out out/bin/cloister-init out/bin/cloister-init-bundle >"$T/make.log" 2>&1 ||
