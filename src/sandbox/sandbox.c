@@ -291,6 +291,41 @@ out:
 	return e;
 }
 
+cl_err cl_sandbox_files(const char *dir, const char *id, bool fresh, int wait_ms, uint8_t **out, uint32_t *len)
+{
+	int fd;
+	uint8_t hdr[CL_FRAME_HDR + 1], *p = NULL;
+	*out = NULL;
+	*len = 0;
+	CL_GUARD(cl_sandbox_connect(dir, id, &fd));
+	cl_err e = CL_OK;
+	if (cl_frame_put_header(hdr, CL_FRAME_FILES_REQ, 1) != CL_OK) {
+		e = cl_errorf(CL_EINTERNAL, "frame header");
+		goto out;
+	}
+	hdr[CL_FRAME_HDR] = fresh ? 1 : 0;
+	CL_GUARD_OUT(e, io_all_ms(fd, hdr, sizeof(hdr), true, 1000));
+	CL_GUARD_OUT(e, io_all_ms(fd, hdr, CL_FRAME_HDR, false, wait_ms));
+	uint32_t n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+	if (hdr[4] != CL_FRAME_FILES || n > CL_FILES_BYTES) {
+		e = cl_errorf(CL_EPROTO, "shim: unexpected reply to FILES_REQ");
+		goto out;
+	}
+	if (n && !(p = malloc(n))) {
+		e = cl_errorf(CL_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (n)
+		CL_GUARD_OUT(e, io_all_ms(fd, p, n, false, 1000));
+	*out = p;
+	*len = n;
+	p = NULL;
+out:
+	free(p);
+	close(fd);
+	return e;
+}
+
 cl_err cl_sandbox_call(int fd, uint8_t type, const void *payload, uint32_t len, uint8_t *reply_type, uint8_t *reply,
 		       uint32_t reply_max, uint32_t *reply_len)
 {

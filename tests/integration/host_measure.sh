@@ -90,6 +90,9 @@ ask "echo alive" "alive"
 measure "$WORK/m2.cbor"
 [ "$PCR5" = "$A" ] || fail "the same enclave measured twice: PCR5 $A then $PCR5"
 grep -q "enclave measured id=$ID" "$WORK/host.err" || fail "the agent did not log the measurement"
+# the image's files, as init reports them: /app, /app/probe, /app/payload
+grep -q "enclave measured id=$ID regions=[0-9]* files=3 " "$WORK/host.err" ||
+	fail "the image's files were not measured: $(grep 'enclave measured' "$WORK/host.err" | tail -n 1)"
 
 # ---- code loaded at run time shows up; unloaded, the first value again ----
 ask "mapx /app/payload" "mapx /app/payload 0 "

@@ -218,37 +218,37 @@ static void measure_children(void **state)
 	(void)state;
 	pid_t a = spawn_sleep(), b = spawn_sleep();
 	fake f = {.pids = {a}, .npids = 1, .fault_at = -1};
-	cl_rtm_target t = {f_is_frozen, f_freeze, f_pids, f_fault, &f};
+	cl_rtm_target t = {.is_frozen = f_is_frozen, .freeze = f_freeze, .pids = f_pids, .fault = f_fault, .ctx = &f};
 	uint8_t r1[48], r2[48], r3[48];
 	size_t n = 0;
 	/* measured: paused once, resumed once, a register that is not zero */
-	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r1, &n), CL_OK);
+	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r1, &n, NULL), CL_OK);
 	assert_true(n >= 2); /* sleep's code and at least the vdso or libc */
 	assert_memory_not_equal(r1, zero, 48);
 	assert_int_equal(f.freezes, 1);
 	assert_int_equal(f.thaws, 1);
 	assert_false(f.frozen);
 	/* the same again, and the same program in another process (other addresses) */
-	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r2, NULL), CL_OK);
+	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r2, NULL, NULL), CL_OK);
 	assert_memory_equal(r1, r2, 48);
 	f.pids[0] = b;
-	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r2, NULL), CL_OK);
+	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r2, NULL, NULL), CL_OK);
 	assert_memory_equal(r1, r2, 48);
 	/* both processes: another register, whatever the pid order */
 	f.pids[0] = a;
 	f.pids[1] = b;
 	f.npids = 2;
-	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r2, NULL), CL_OK);
+	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r2, NULL, NULL), CL_OK);
 	assert_memory_not_equal(r1, r2, 48);
 	f.pids[0] = b;
 	f.pids[1] = a;
-	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r3, NULL), CL_OK);
+	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r3, NULL, NULL), CL_OK);
 	assert_memory_equal(r2, r3, 48);
 	/* already paused (a stopped enclave): measured, not resumed */
 	f.npids = 1;
 	f.frozen = true;
 	f.freezes = f.thaws = 0;
-	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r3, NULL), CL_OK);
+	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r3, NULL, NULL), CL_OK);
 	assert_memory_equal(r1, r3, 48);
 	assert_true(f.frozen);
 	assert_int_equal(f.freezes + f.thaws, 0);
@@ -261,11 +261,11 @@ static void resumed_on_failure(void **state)
 	(void)state;
 	pid_t a = spawn_sleep();
 	fake f = {.pids = {a}, .npids = 1, .fault_at = 1};
-	cl_rtm_target t = {f_is_frozen, f_freeze, f_pids, f_fault, &f};
+	cl_rtm_target t = {.is_frozen = f_is_frozen, .freeze = f_freeze, .pids = f_pids, .fault = f_fault, .ctx = &f};
 	uint8_t r[48];
 	memset(r, 0xab, sizeof(r));
 	/* a failure injected mid-measure (at the second region): resumed, register untouched */
-	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r, NULL), CL_EIO);
+	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r, NULL, NULL), CL_EIO);
 	assert_false(f.frozen);
 	assert_int_equal(f.freezes, 1);
 	assert_int_equal(f.thaws, 1);
@@ -273,24 +273,24 @@ static void resumed_on_failure(void **state)
 		assert_int_equal(r[i], 0xab);
 	/* the pause's bound: no time to read */
 	f.fault_at = -1;
-	assert_int_equal(cl_rtm_measure(&t, 0, r, NULL), CL_ETIMEOUT);
+	assert_int_equal(cl_rtm_measure(&t, 0, r, NULL, NULL), CL_ETIMEOUT);
 	assert_false(f.frozen);
 	assert_int_equal(f.thaws, 2);
 	/* the pids cannot be listed */
 	f.pids_err = CL_ENOTFOUND;
-	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r, NULL), CL_ENOTFOUND);
+	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r, NULL, NULL), CL_ENOTFOUND);
 	assert_false(f.frozen);
 	assert_int_equal(f.thaws, 3);
 	f.pids_err = CL_OK;
 	/* the freeze itself timed out (part frozen): resumed all the same */
 	f.freeze_err = CL_ETIMEOUT;
-	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r, NULL), CL_ETIMEOUT);
+	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r, NULL, NULL), CL_ETIMEOUT);
 	assert_false(f.frozen);
 	assert_int_equal(f.thaws, 4);
 	/* a process that is gone adds nothing (no failure) */
 	f.freeze_err = CL_OK;
 	reap(a);
-	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r, NULL), CL_OK);
+	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r, NULL, NULL), CL_OK);
 	assert_memory_equal(r, zero, 48);
 	assert_false(f.frozen);
 }
