@@ -389,36 +389,70 @@ out:
 
 /* ---- the sandbox as the target ---- */
 
-static pthread_mutex_t freezer_mu = PTHREAD_MUTEX_INITIALIZER; /* held for a whole pause */
-static pthread_mutex_t paused_mu = PTHREAD_MUTEX_INITIALIZER;  /* paused_id, paused_was */
-static char paused_id[64];
-static bool paused_was;
+/* One measure at a time (measure_mu, held for a whole measure). The
+ * reconcile loop's freeze/thaw of an enclave and a measure's pause of the
+ * same enclave exclude each other (paused_mu: measuring_id, loop_id); of
+ * another enclave they go on side by side. */
+static pthread_mutex_t measure_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t paused_mu = PTHREAD_MUTEX_INITIALIZER; /* the fields below */
+static pthread_cond_t paused_cv = PTHREAD_COND_INITIALIZER;
+static char measuring_id[64], loop_id[64];
+static bool paused_known, paused_was;
 
-void cl_agent_rtm_freezer_lock(void)
+void cl_agent_rtm_measure_begin(const char *id)
 {
-	pthread_mutex_lock(&freezer_mu);
+	pthread_mutex_lock(&measure_mu);
+	pthread_mutex_lock(&paused_mu);
+	while (loop_id[0] && strcmp(loop_id, id) == 0)
+		pthread_cond_wait(&paused_cv, &paused_mu);
+	snprintf(measuring_id, sizeof(measuring_id), "%s", id);
+	paused_known = false;
+	pthread_mutex_unlock(&paused_mu);
 }
 
-void cl_agent_rtm_freezer_unlock(void)
+void cl_agent_rtm_measure_end(void)
 {
-	pthread_mutex_unlock(&freezer_mu);
+	pthread_mutex_lock(&paused_mu);
+	measuring_id[0] = '\0';
+	paused_known = false;
+	pthread_mutex_unlock(&paused_mu);
+	pthread_mutex_unlock(&measure_mu);
+}
+
+bool cl_agent_rtm_loop_begin(const char *id)
+{
+	pthread_mutex_lock(&paused_mu);
+	bool free_ = !(measuring_id[0] && strcmp(measuring_id, id) == 0);
+	if (free_)
+		snprintf(loop_id, sizeof(loop_id), "%s", id);
+	pthread_mutex_unlock(&paused_mu);
+	return free_;
+}
+
+void cl_agent_rtm_loop_end(void)
+{
+	pthread_mutex_lock(&paused_mu);
+	loop_id[0] = '\0';
+	pthread_cond_broadcast(&paused_cv);
+	pthread_mutex_unlock(&paused_mu);
 }
 
 bool cl_agent_rtm_paused(const char *id, bool *frozen_before)
 {
 	pthread_mutex_lock(&paused_mu);
-	bool yes = paused_id[0] && strcmp(paused_id, id) == 0;
+	bool yes = paused_known && measuring_id[0] && strcmp(measuring_id, id) == 0;
 	if (yes)
 		*frozen_before = paused_was;
 	pthread_mutex_unlock(&paused_mu);
 	return yes;
 }
 
-static void set_paused(const char *id, bool was)
+/* The state the measured enclave had before its pause (what the loop reports). */
+static void set_paused(bool was)
 {
 	pthread_mutex_lock(&paused_mu);
-	snprintf(paused_id, sizeof(paused_id), "%s", id ? id : "");
 	paused_was = was;
+	paused_known = true;
 	pthread_mutex_unlock(&paused_mu);
 }
 
@@ -432,7 +466,7 @@ static cl_err sb_is_frozen(void *ctx, bool *frozen)
 	cl_sandbox_info info;
 	CL_GUARD(cl_sandbox_inspect(t->dir, t->id, &info));
 	*frozen = info.frozen;
-	set_paused(t->id, info.frozen); /* from here until the measure ends */
+	set_paused(info.frozen); /* from here until the measure ends */
 	return CL_OK;
 }
 
@@ -472,10 +506,9 @@ cl_err cl_agent_rtm_enclave(const char *dir, const char *id, uint8_t reg[CL_PCR_
 	cl_rtm_target t = {sb_is_frozen, sb_freeze, sb_pids, sb_files, sb_root, NULL, &st};
 	size_t n = 0, nf = 0;
 	uint64_t t0 = cl_now_mono_ns();
-	cl_agent_rtm_freezer_lock();
+	cl_agent_rtm_measure_begin(id);
 	cl_err err = cl_rtm_measure(&t, CL_RTM_PAUSE_MS, reg, &n, &nf);
-	set_paused(NULL, false);
-	cl_agent_rtm_freezer_unlock();
+	cl_agent_rtm_measure_end();
 	if (err == CL_OK)
 		cl_info("enclave measured id=%s regions=%zu files=%zu ms=%llu", id, n, nf,
 			(unsigned long long)((cl_now_mono_ns() - t0) / 1000000u));

@@ -135,14 +135,20 @@ CL_MUST_CHECK cl_err cl_rtm_measure(const cl_rtm_target *t, uint32_t pause_ms, u
 				    size_t *nregions, size_t *nfiles);
 
 /* The agent's other freezer user, the reconcile loop, must neither undo a
- * measure's pause nor report it as a stop:
- *  - cl_agent_rtm_freezer_lock/unlock serialise freezer changes: a measure
- *    holds the lock for its whole pause (at most CL_RTM_PAUSE_MS plus the
- *    freeze and thaw), the loop around each freeze/thaw it applies;
+ * measure's pause nor report it as a stop, and must not wait for a measure
+ * of another enclave (a measure runs for seconds, beside the loop):
+ *  - cl_agent_rtm_measure_begin/end bracket a measure of enclave id: one
+ *    measure at a time; begin waits while the loop is changing id's freezer;
+ *  - cl_agent_rtm_loop_begin(id) before the loop freezes or thaws id: false
+ *    while id is being measured (the change waits for the next reconcile:
+ *    nothing is applied), else true and cl_agent_rtm_loop_end after it. It
+ *    never waits for a measure;
  *  - cl_agent_rtm_paused(id, &frozen): true while enclave id is paused by a
  *    measure, with the state it had before (what the loop reports). */
-void cl_agent_rtm_freezer_lock(void);
-void cl_agent_rtm_freezer_unlock(void);
+void cl_agent_rtm_measure_begin(const char *id);
+void cl_agent_rtm_measure_end(void);
+bool cl_agent_rtm_loop_begin(const char *id);
+void cl_agent_rtm_loop_end(void);
 bool cl_agent_rtm_paused(const char *id, bool *frozen_before);
 
 /* cl_rtm_measure on the sandbox of enclave id under the agent's data
