@@ -229,6 +229,7 @@ static void adopt(cl_agent *ag)
 	for (size_t i = 0; i < n; i++) {
 		if (a[i].alive) {
 			(void)cl_agent_guest_add(ag, a[i].id, NULL, 0); /* serve its guest interface again */
+			cl_agent_pcrs_adopt_bundle(ag->cfg.data, a[i].id); /* a kill after EXTEND, before its record */
 			cl_agent_pcrs_mark(&ag->pcrs_pending, a[i].id); /* tell the control plane its registers again */
 			if (keep)
 				keep[nkeep++] = a[i].id;

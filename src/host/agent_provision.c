@@ -112,12 +112,8 @@ out:
 /* Records the install in the enclave's registers; the new PCR7 into pcr7. */
 static cl_err record(const prov_job *j, const uint8_t ext[CL_BUNDLE_EXTEND_LEN], uint8_t pcr7[CL_PCR_LEN])
 {
-	cl_pcrs pcrs;
-	CL_GUARD(cl_agent_pcrs_load(j->dir, j->enclave, &pcrs));
-	cl_pcr_extend_digest(pcrs.v[CL_BUNDLE_REGISTER], ext + 1);
-	CL_GUARD(cl_agent_pcrs_save(j->dir, j->enclave, &pcrs));
-	memcpy(pcr7, pcrs.v[CL_BUNDLE_REGISTER], CL_PCR_LEN);
-	return CL_OK;
+	bool changed;
+	return cl_agent_pcrs_record_bundle(j->dir, j->enclave, ext + 1, pcr7, &changed);
 }
 
 static void post(cl_http_client *http, const prov_job *j, json_t *res)
