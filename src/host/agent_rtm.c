@@ -357,7 +357,7 @@ cl_err cl_rtm_measure(const cl_rtm_target *t, uint32_t pause_ms, uint8_t reg[CL_
 	CL_GUARD_OUT(err, t->pids(t->ctx, pids, CL_RTM_MAX_PROCS, &np));
 	for (size_t i = 0; i < np; i++)
 		CL_GUARD_OUT(err, measure_pid(t, pids[i], deadline, buf, &s));
-	if (npaths) {
+	if (npaths && np) { /* no process: no root to read the files in (the enclave has ended) */
 		CL_GUARD_OUT(err, t->root(t->ctx, pids, np, &root));
 		CL_GUARD_OUT(err, cl_rtm_hash_files(root, paths, npaths, deadline, buf, &s));
 	}

@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -216,6 +218,7 @@ static void record_layout(void **state)
 /* ---- cl_rtm_measure with files: a fake enclave without processes ---- */
 
 typedef struct fake {
+	pid_t pid; /* its one process (0: none) */
 	bool frozen;
 	int fresh_asks, cached_asks;
 	bool fresh_times_out;
@@ -237,8 +240,10 @@ static cl_err f_freeze(void *ctx, bool frozen)
 
 static cl_err f_pids(void *ctx, pid_t *out, size_t max, size_t *n)
 {
-	(void)ctx, (void)out, (void)max;
-	*n = 0;
+	fake *f = ctx;
+	(void)max;
+	*n = f->pid ? 1 : 0;
+	out[0] = f->pid;
 	return CL_OK;
 }
 
@@ -266,10 +271,35 @@ static cl_err f_root(void *ctx, const pid_t *pids, size_t np, int *fd)
 	return *fd >= 0 ? CL_OK : CL_ESYS;
 }
 
+/* A child running /bin/sleep, returned once it has exec'd (bounded: 2 s). */
+static pid_t spawn_sleep(void)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execl("/bin/sleep", "sleep", "60", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 2000; i++) {
+		char path[64], buf[64] = {0};
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+		FILE *fp = fopen(path, "r");
+		size_t n = fp ? fread(buf, 1, sizeof(buf) - 1, fp) : 0;
+		if (fp)
+			fclose(fp);
+		if (n >= 9 && strcmp(buf, "sleep") == 0)
+			return pid;
+		usleep(1000);
+	}
+	fail_msg("the child did not exec");
+	return -1;
+}
+
 static void measure_files(void **state)
 {
 	(void)state;
 	fake f = {0};
+	f.pid = spawn_sleep(); /* a process, as an enclave has (its mappings are measured too) */
 	const char *paths[] = {"/app", "/app/x", "/app/l"};
 	f.list_len = payload(f.list, 0, paths, 3);
 	cl_rtm_target t = {.is_frozen = f_is_frozen, .freeze = f_freeze, .pids = f_pids, .files = f_files,
@@ -306,6 +336,13 @@ static void measure_files(void **state)
 	f.list[0] = CL_FILES_TRUNCATED;
 	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r3, NULL, NULL), CL_ELIMIT);
 	assert_false(f.frozen);
+	/* no process left (the enclave ended): no root to read the files in */
+	f.list[0] = 0;
+	kill(f.pid, SIGKILL);
+	waitpid(f.pid, NULL, 0);
+	f.pid = 0;
+	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r3, NULL, &nf), CL_OK);
+	assert_int_equal(nf, 0);
 }
 
 int main(void)
