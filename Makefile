@@ -178,7 +178,7 @@ $(BUILD)/bin/cloister: $(BUILD)/obj/cli/main.o $(LIBFILES)
 # only for an enclave that awaits a bundle; PCR1 covers both.
 INIT_CFLAGS := -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -Isrc -I$(BUILD)/gen -ffile-prefix-map=$(CURDIR)=. \
 	-static -s -Wl,--build-id=sha1
-INIT_SRCS := src/init/main.c src/init/await.c src/common/frame.c src/common/bundle.c src/common/rawio.c
+INIT_SRCS := src/init/main.c src/init/await.c src/init/files.c src/common/frame.c src/common/bundle.c src/common/rawio.c
 INIT_BUNDLE_SRCS := src/init/bundle_main.c src/init/provision.c src/common/frame.c src/common/bundle.c src/common/rawio.c
 $(INIT): $(INIT_SRCS) $(wildcard src/init/*.h) src/common/frame.h src/common/bundle.h src/common/rawio.h $(BUILD)/gen/version_gen.h
 	@mkdir -p $(dir $@)

@@ -6,7 +6,10 @@
  *
  * "mapx PATH" maps a file of the enclave executable (PROT_READ|PROT_EXEC)
  * and "unmapx" unmaps it: code loaded at run time, for the measure op's
- * test (tests/integration/host_measure.sh).
+ * test (tests/integration/host_measure.sh). "write PATH TEXT" and
+ * "symlink TARGET PATH" change the enclave's data from inside it
+ * (tests/integration/host_measure_files.sh). Run without arguments as a
+ * bundle's `entrypoint`, it serves as with "serve".
  *
  * The probe reports raw facts ("pids 1 2", "deny ptrace=1 mount=1 ..."); the
  * tests decide what is acceptable, so a broken wall shows up as a failed test.
@@ -418,6 +421,25 @@ static void dispatch(char *line)
 		if (rc == 0)
 			mapped = MAP_FAILED;
 		put("unmapx %d", rc);
+	} else if (!strcmp(line, "write")) {
+		/* "write PATH TEXT": PATH's bytes become TEXT (created if need be) */
+		char *text = strchr(arg, ' ');
+		if (text)
+			*text++ = '\0';
+		int fd = open(arg, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		int err = fd < 0 ? errno : 0;
+		if (fd >= 0) {
+			if (text)
+				write_all(fd, text, strlen(text));
+			close(fd);
+		}
+		put("write %s %d", arg, err);
+	} else if (!strcmp(line, "symlink")) {
+		/* "symlink TARGET PATH" */
+		char *path = strchr(arg, ' ');
+		if (path)
+			*path++ = '\0';
+		put("symlink %d", path && symlink(arg, path) == 0 ? 0 : path ? errno : EINVAL);
 	} else if (!strcmp(line, "exit")) {
 		exit((int)strtol(arg, NULL, 10));
 	} else {
@@ -452,8 +474,10 @@ static int serve(void)
 
 int main(int argc, char **argv)
 {
-	if (argc >= 2 && !strcmp(argv[1], "serve"))
-		return serve();
+	size_t n0 = argc >= 1 ? strlen(argv[0]) : 0;
+	if ((argc >= 2 && !strcmp(argv[1], "serve")) ||
+	    (argc == 1 && n0 >= 11 && !strcmp(argv[0] + n0 - 11, "/entrypoint")))
+		return serve(); /* an image's "serve", or a bundle's entrypoint (run without arguments) */
 	if (argc >= 3 && !strcmp(argv[1], "ready-fd")) {
 		int fd = (int)strtol(argv[2], NULL, 10);
 		write_all(fd, "r", 1);

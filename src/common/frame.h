@@ -18,6 +18,9 @@
 
 #define CL_FRAME_HDR 5
 #define CL_FRAME_MAX (1u << 20) /* 1 MiB payload cap */
+#define CL_FILES_MAX 4096            /* paths in a FILES list at most */
+#define CL_FILES_BYTES (192u << 10)  /* a FILES payload at most (it fits init's output queue) */
+#define CL_FILES_TRUNCATED 0x01      /* FILES flags: more than the bounds above; the list is partial */
 
 enum cl_frame_type {
 	CL_FRAME_DATA = 1,  /* application data, either direction */
@@ -37,7 +40,11 @@ enum cl_frame_type {
 	CL_FRAME_BUNDLE_END = 13, /* agent -> shim -> init: SHA-384 of the tar (48) + u64 BE ciphertext
 				     length; empty: abort (the shim's, when its sender went away) */
 	CL_FRAME_EXTEND = 14,     /* init -> shim -> agent: u8 register + SHA-384 (49): installed */
-	CL_FRAME_TYPE_MAX = CL_FRAME_EXTEND,
+	/* 15..19: reserved for another branch (suspend/restore). */
+	/* Measure on demand: the application's code and data (docs/measurements.md, PCR5). */
+	CL_FRAME_FILES_REQ = 20, /* agent -> shim: u8 1 = ask init now, 0 = the last list; shim -> init: empty */
+	CL_FRAME_FILES = 21,     /* init -> shim -> agent: u8 flags (bit 0: truncated) + NUL-terminated paths */
+	CL_FRAME_TYPE_MAX = CL_FRAME_FILES,
 };
 
 /* Incremental decoder: feed bytes as they arrive, pull whole frames out.

@@ -50,24 +50,40 @@ json_t *ctl_enclave_json(const ctl_enclave *e)
 			 "policy", "untrusted", untrusted, "await_bundle", e->await_bundle);
 }
 
-/* GET /v1/enclaves/{id}: the enclave and the measurement registers its
- * host reported at launch ("pcrs": {} until it does). */
+/* GET /v1/enclaves/{id}: the enclave, the measurement registers its host
+ * reported at launch ("pcrs": {} until it does) and its latest measure on
+ * demand ("measurement": {"pcr5", "measured_at"}, null until one). */
 static void describe(ctl_req *r, const ctl_enclave *e)
 {
-	char *text = NULL;
-	json_t *o = ctl_enclave_json(e), *pcrs = NULL;
+	char *text = NULL, pcr5[97] = "";
+	int64_t at_ms = 0;
+	json_t *o = NULL, *pcrs = NULL, *m = NULL;
 	cl_err err = ctl_store_enclave_pcrs_get(r->srv->store, e->id, &text);
-	if (err == CL_OK && text[0])
+	if (err == CL_OK)
+		err = ctl_store_enclave_measure_get(r->srv->store, e->id, pcr5, &at_ms);
+	if (err != CL_OK)
+		goto out;
+	if (text[0])
 		pcrs = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
-	if (!pcrs)
-		pcrs = json_object();
-	if (err != CL_OK || !o || json_object_set_new(o, "pcrs", pcrs) != 0) {
+	m = pcr5[0] ? json_pack("{s:s,s:o}", "pcr5", pcr5, "measured_at", ctl_json_time(at_ms)) : json_null();
+	if (!(o = ctl_enclave_json(e))) {
+		err = CL_ENOMEM;
+		goto out;
+	}
+	int a = json_object_set_new(o, "pcrs", pcrs ? pcrs : json_object());
+	int b = json_object_set_new(o, "measurement", m);
+	if (a != 0 || b != 0)
+		err = CL_ENOMEM; /* set_new took pcrs and m, even when it failed */
+	pcrs = m = NULL;
+out:
+	json_decref(pcrs);
+	json_decref(m);
+	free(text);
+	if (err != CL_OK) {
 		json_decref(o);
-		free(text);
-		ctl_reply_err(r->srv, r->req, err != CL_OK ? err : CL_ENOMEM);
+		ctl_reply_err(r->srv, r->req, err);
 		return;
 	}
-	free(text);
 	ctl_reply_json(r->srv, r->req, 200, o);
 }
 

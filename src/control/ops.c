@@ -33,6 +33,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "attest/attest.h"
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "control/control.h"
@@ -441,6 +443,32 @@ out:
 	return err;
 }
 
+/* A measure's document (base64, from the enclave's host): its PCR5 is kept
+ * as the enclave's latest measurement, with the time it came. The host
+ * signed it; what describe shows is what the host reported. */
+static void store_measure(ctl_op *op, const char *data)
+{
+	cl_buf b;
+	cl_att_doc *doc = NULL;
+	char hex[97];
+	cl_buf_init(&b, CL_ATT_DOC_MAX);
+	cl_err err = cl_base64_decode(data, &b);
+	if (err == CL_OK)
+		err = cl_att_parse(b.data, b.len, &doc);
+	if (err == CL_OK) {
+		cl_hex_encode(doc->f.pcrs[5], CL_ATT_PCR_LEN, hex);
+		if ((err = ctl_store_begin(op->srv->store)) == CL_OK &&
+		    (err = ctl_store_enclave_measure_set(op->srv->store, op->enclave_id, hex, cl_now_wall_ms())) == CL_OK)
+			err = ctl_store_commit(op->srv->store);
+		if (err != CL_OK)
+			ctl_store_rollback(op->srv->store);
+	}
+	if (err != CL_OK)
+		cl_warn("measure: the latest measurement not stored enclave=%s: %s", op->enclave_id, cl_error_detail());
+	cl_att_doc_free(doc);
+	cl_buf_free(&b);
+}
+
 static void job_complete(ctl_op *op, bool ok, const char *data, const char *error)
 {
 	char clean[CTL_MSG_MAX];
@@ -490,10 +518,13 @@ cl_err ctl_op_complete(ctl_server *srv, const char *host_id, const char *op_id, 
 	} else if (strcmp(op->kind, "send") == 0) {
 		ctl_reply_json(srv, req, 200, json_pack("{s:I}", "sent", (json_int_t)op->data_len));
 	} else if (strcmp(op->kind, "attest") == 0 || strcmp(op->kind, "measure") == 0) {
-		if (!data || !data[0])
+		if (!data || !data[0]) {
 			ctl_reply_error(srv, req, CL_EUNAVAIL, "host: no attestation document in its answer");
-		else
+		} else {
+			if (strcmp(op->kind, "measure") == 0)
+				store_measure(op, data);
 			ctl_reply_json(srv, req, 200, json_pack("{s:s}", "document", data));
+		}
 	} else {
 		ctl_reply_json(srv, req, 200, json_pack("{s:s}", "data", data ? data : ""));
 	}

@@ -691,6 +691,8 @@ cl_err ctl_store_enclave_delete(ctl_store *st, const char *id)
 	/* its measurement registers (store_cert.c) go with it */
 	CL_GUARD(CTL_PREP(st, &q, "DELETE FROM enclave_pcrs WHERE enclave_id=?", CTL_TEXT(id)));
 	CL_GUARD(ctl_store_run(st, q, "enclave pcrs", NULL));
+	CL_GUARD(CTL_PREP(st, &q, "DELETE FROM enclave_measure WHERE enclave_id=?", CTL_TEXT(id)));
+	CL_GUARD(ctl_store_run(st, q, "enclave measure", NULL));
 	CL_GUARD(CTL_PREP(st, &q, "DELETE FROM enclave_await WHERE enclave_id=?", CTL_TEXT(id)));
 	return ctl_store_run(st, q, "enclave", NULL);
 }

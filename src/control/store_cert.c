@@ -94,3 +94,49 @@ cl_err ctl_store_enclave_pcrs_get(ctl_store *st, const char *enclave_id, char **
 			  " FROM enclaves e WHERE e.id=?", CTL_TEXT(enclave_id)));
 	return ctl_store_one(st, q, read_text, out, "enclave not found", "enclave pcrs");
 }
+
+cl_err ctl_store_enclave_measure_set(ctl_store *st, const char *enclave_id, const char *pcr5_hex, int64_t at_ms)
+{
+	sqlite3_stmt *q = NULL;
+	int n = 0;
+	CL_ENSURE(strlen(pcr5_hex) == 96, CL_EINVAL, "PCR5 is not 96 hex digits");
+	CL_GUARD(CTL_PREP(st, &q,
+			  "INSERT INTO enclave_measure(enclave_id,pcr5,measured_at) SELECT id,?,? FROM enclaves WHERE id=?"
+			  " ON CONFLICT(enclave_id) DO UPDATE SET pcr5=excluded.pcr5, measured_at=excluded.measured_at",
+			  CTL_TEXT(pcr5_hex), CTL_INT(at_ms), CTL_TEXT(enclave_id)));
+	CL_GUARD(ctl_store_run(st, q, "enclave measure", &n));
+	CL_ENSURE(n == 1, CL_ENOTFOUND, "enclave not found");
+	return CL_OK;
+}
+
+typedef struct measure_row {
+	char *pcr5;
+	int64_t at_ms;
+} measure_row;
+
+static cl_err read_measure(sqlite3_stmt *q, void *o)
+{
+	measure_row *m = o;
+	m->at_ms = sqlite3_column_int64(q, 1);
+	m->pcr5 = ctl_store_col_dup(q, 0);
+	return m->pcr5 ? CL_OK : CL_ENOMEM;
+}
+
+cl_err ctl_store_enclave_measure_get(ctl_store *st, const char *enclave_id, char pcr5_hex[97], int64_t *at_ms)
+{
+	sqlite3_stmt *q = NULL;
+	measure_row m = {0};
+	pcr5_hex[0] = '\0';
+	*at_ms = 0;
+	CL_GUARD(CTL_PREP(st, &q,
+			  "SELECT COALESCE(m.pcr5,''), COALESCE(m.measured_at,0) FROM enclaves e"
+			  " LEFT JOIN enclave_measure m ON m.enclave_id=e.id WHERE e.id=?",
+			  CTL_TEXT(enclave_id)));
+	CL_GUARD(ctl_store_one(st, q, read_measure, &m, "enclave not found", "enclave measure"));
+	if (strlen(m.pcr5) == 96) {
+		memcpy(pcr5_hex, m.pcr5, 97);
+		*at_ms = m.at_ms;
+	}
+	free(m.pcr5);
+	return CL_OK;
+}

@@ -47,4 +47,15 @@ CL_MUST_CHECK cl_err ctl_store_enclave_pcrs_set(ctl_store *st, const char *encla
 /* *out: malloc'd text, "" when none (the caller frees). CL_ENOTFOUND if no enclave. */
 CL_MUST_CHECK cl_err ctl_store_enclave_pcrs_get(ctl_store *st, const char *enclave_id, char **out);
 
+/* An enclave's latest measure on demand: PCR5 (96 lower-case hex digits)
+ * and when it was received (ms since the epoch), in the table
+ * enclave_measure (deleted with the enclave); replaces the previous one.
+ * CL_ENOTFOUND if no enclave. */
+CL_MUST_CHECK cl_err ctl_store_enclave_measure_set(ctl_store *st, const char *enclave_id, const char *pcr5_hex,
+						   int64_t at_ms);
+/* The latest one into pcr5_hex and *at_ms; pcr5_hex "" and *at_ms 0 when the
+ * enclave was never measured. CL_ENOTFOUND if no enclave. */
+CL_MUST_CHECK cl_err ctl_store_enclave_measure_get(ctl_store *st, const char *enclave_id, char pcr5_hex[97],
+						   int64_t *at_ms);
+
 #endif

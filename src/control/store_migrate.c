@@ -139,6 +139,11 @@ static const char *const migrations[] = {
 	/* 9: enclaves created to await a bundle (docs/provisioning.md); a table
 	 * of its own, so the migration can be applied again */
 	"CREATE TABLE IF NOT EXISTS enclave_await(enclave_id TEXT PRIMARY KEY);",
+	/* 10: an enclave's latest measure on demand (docs/measurements.md, PCR5):
+	 * the register (96 hex) and when the control plane got it (ms); no row =
+	 * never measured. A table of its own, so it can be applied again. */
+	"CREATE TABLE IF NOT EXISTS enclave_measure(enclave_id TEXT PRIMARY KEY, pcr5 TEXT NOT NULL,"
+	" measured_at INTEGER NOT NULL);",
 };
 
 cl_err ctl_store_migrate(ctl_store *st, int *version)

@@ -229,6 +229,7 @@ static void adopt(cl_agent *ag)
 	for (size_t i = 0; i < n; i++) {
 		if (a[i].alive) {
 			(void)cl_agent_guest_add(ag, a[i].id, NULL, 0); /* serve its guest interface again */
+			cl_agent_pcrs_adopt_bundle(ag->cfg.data, a[i].id); /* a kill after EXTEND, before its record */
 			cl_agent_pcrs_mark(&ag->pcrs_pending, a[i].id); /* tell the control plane its registers again */
 			if (keep)
 				keep[nkeep++] = a[i].id;
@@ -433,11 +434,14 @@ static bool apply(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_actua
 		return true;
 	case CL_ACT_FREEZE:
 	case CL_ACT_THAW:
-		cl_agent_rtm_freezer_lock(); /* never inside a measure's pause */
+		if (!cl_agent_rtm_loop_begin(x->id)) { /* never inside a measure's pause */
+			cl_debug("enclave change deferred: being measured id=%s", x->id);
+			return false;
+		}
 		cl_agent_crit_enter();
 		err = cl_sandbox_freeze(ag->cfg.data, x->id, x->kind == CL_ACT_FREEZE);
 		cl_agent_crit_leave();
-		cl_agent_rtm_freezer_unlock();
+		cl_agent_rtm_loop_end();
 		snprintf(why, sizeof(why), "%s: %s", x->kind == CL_ACT_FREEZE ? "freeze" : "thaw", cl_error_detail());
 		break;
 	case CL_ACT_SET_MEMORY:

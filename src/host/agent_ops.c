@@ -366,13 +366,17 @@ static void engine_cancel(cl_agent_pool *p, const char *id)
 		it = it->next;
 	if (!it)
 		return; /* already answered */
+	if (it->measuring) {
+		it->cancelled = true; /* its thread reads it: answered when it is done */
+		return;
+	}
 	cl_debug("op cancelled: its caller went away op=%s running=%d", id, it->running ? 1 : 0);
 	ops_run_dequeue(it);
 	ops_finish(p, it, ops_result_error(id, "cancelled: the caller went away", "cancelled"));
 }
 
-/* An attest or measure op needs no shim: its document is made here, at
- * once (a measure pauses the enclave for a bounded time: agent_rtm.h). */
+/* An attest op needs no shim: its document is made here, at once (a
+ * measure's too, when it is answered without running: run_measure). */
 static void run_attest(cl_agent_pool *p, ops_item *it, cl_agent_attest_fn fn, void *ctx)
 {
 	json_t *res;
@@ -385,6 +389,83 @@ static void run_attest(cl_agent_pool *p, ops_item *it, cl_agent_attest_fn fn, vo
 	if (!res)
 		res = ops_result_error(it->op.op, "out of memory", NULL);
 	ops_finish(p, it, res);
+}
+
+/* A measure pauses its enclave and reads it for up to CL_RTM_PAUSE_MS (and
+ * waits for another enclave's measure): it runs on a thread of its own, so
+ * the engine goes on with every other op meanwhile. The thread only reads
+ * it->op and p's read-only fields; its result goes back to the engine
+ * (done list + wake), which finishes the op; cl_agent_pool_free waits for
+ * the threads. */
+typedef struct measure_job {
+	cl_agent_pool *p;
+	ops_item *it;
+	cl_agent_attest_fn fn;
+	void *ctx;
+} measure_job;
+
+static void *measure_main(void *arg)
+{
+	measure_job *j = arg;
+	cl_agent_pool *p = j->p;
+	json_t *res = j->fn(j->ctx, p->dir, &j->it->op);
+	pthread_mutex_lock(&p->mu);
+	j->it->done = res ? res : ops_result_error(j->it->op.op, "out of memory", NULL);
+	j->it->done_next = p->done_head;
+	p->done_head = j->it;
+	p->measuring--;
+	pthread_cond_broadcast(&p->measured);
+	pthread_mutex_unlock(&p->mu);
+	wake(p);
+	free(j);
+	return NULL;
+}
+
+static void run_measure(cl_agent_pool *p, ops_item *it, cl_agent_attest_fn fn, void *ctx)
+{
+	measure_job *j = NULL;
+	pthread_t t;
+	pthread_attr_t attr;
+	if (cl_now_mono_ns() >= it->deadline_ns || !fn || !(j = malloc(sizeof(*j)))) {
+		run_attest(p, it, fn, ctx); /* answered at once: expired, cannot attest, or no memory */
+		return;
+	}
+	*j = (measure_job){p, it, fn, ctx};
+	it->measuring = true;
+	pthread_mutex_lock(&p->mu);
+	p->measuring++;
+	pthread_mutex_unlock(&p->mu);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, measure_main, j) != 0) {
+		pthread_mutex_lock(&p->mu);
+		p->measuring--;
+		pthread_mutex_unlock(&p->mu);
+		it->measuring = false;
+		free(j);
+		ops_finish(p, it, ops_result_error(it->op.op, "host busy: cannot start the measure", NULL));
+	}
+	pthread_attr_destroy(&attr);
+}
+
+/* (engine) Finishes the measures whose thread is done. */
+static void measures_done(cl_agent_pool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	ops_item *list = p->done_head;
+	p->done_head = NULL;
+	pthread_mutex_unlock(&p->mu);
+	for (ops_item *it = list, *next; it; it = next) {
+		next = it->done_next;
+		json_t *res = it->done;
+		it->done = NULL;
+		it->measuring = false;
+		if (it->cancelled) {
+			json_decref(res);
+			res = ops_result_error(it->op.op, "cancelled: the caller went away", "cancelled");
+		}
+		ops_finish(p, it, res);
+	}
 }
 
 void cl_agent_pool_set_attest(cl_agent_pool *p, cl_agent_attest_fn fn, void *ctx)
@@ -408,6 +489,8 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	ops_item *list = p->inbox_head;
 	p->inbox_head = p->inbox_tail = NULL;
 	pthread_mutex_unlock(&p->mu);
+	if (!stop)
+		measures_done(p);
 	if (stop) {
 		/* back into the inbox: cl_agent_pool_free frees what is there */
 		pthread_mutex_lock(&p->mu);
@@ -431,8 +514,10 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		if (p->ops)
 			p->ops->prev = it;
 		p->ops = it;
-		if (it->op.kind == CL_OP_ATTEST || it->op.kind == CL_OP_MEASURE) {
+		if (it->op.kind == CL_OP_ATTEST) {
 			run_attest(p, it, attest, attest_ctx);
+		} else if (it->op.kind == CL_OP_MEASURE) {
+			run_measure(p, it, attest, attest_ctx);
 		} else if (it->op.kind == CL_OP_PROVISION) {
 			ops_provision_start(p, &it->op);
 			ops_finish(p, it, NULL);
@@ -460,6 +545,17 @@ void cl_agent_pool_free(cl_agent_pool *p)
 		wake(p);
 		pthread_join(p->thread, NULL);
 	}
+	/* measures still running read their items: wait for them (each is
+	 * bounded: CL_RTM_PAUSE_MS and the key holder's) */
+	pthread_mutex_lock(&p->mu);
+	while (p->measuring)
+		pthread_cond_wait(&p->measured, &p->mu);
+	for (ops_item *it = p->done_head; it; it = it->done_next) {
+		json_decref(it->done);
+		it->done = NULL;
+	}
+	p->done_head = NULL;
+	pthread_mutex_unlock(&p->mu);
 	/* The engine is gone: abandon what it held (the control plane times
 	 * those ops out). */
 	ops_post_free(p);
@@ -494,6 +590,7 @@ void cl_agent_pool_free(cl_agent_pool *p)
 		explicit_bzero(p->token, strlen(p->token));
 		free(p->token);
 	}
+	pthread_cond_destroy(&p->measured);
 	pthread_mutex_destroy(&p->mu);
 	free(p);
 }
@@ -505,6 +602,7 @@ cl_err cl_agent_pool_new(const char *control, const char *ca, const char *token,
 	cl_agent_pool *p = calloc(1, sizeof(*p));
 	CL_ENSURE(p, CL_ENOMEM, "out of memory");
 	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->measured, NULL);
 	p->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	p->pending = json_array();
 	p->dir = strdup(dir);

@@ -42,6 +42,12 @@ typedef struct ops_item {
 	size_t hdr_got;
 	uint8_t *in;                  /* reply payload (allocated once its length is known) */
 	uint32_t in_len, in_got;
+	/* a measure runs on a thread of its own (agent_ops.c): while measuring,
+	 * op is read by that thread and the item is not freed (a cancel is
+	 * noted in cancelled and applied when the thread is done) */
+	bool measuring, cancelled;    /* (engine) */
+	json_t *done;                 /* (mu) the measure thread's result, on the done list */
+	struct ops_item *done_next;   /* (mu) */
 } ops_item;
 
 /* Ops of one enclave: at most CL_AGENT_OPS_ENCLAVE_CONNS run, the rest wait in order. */
@@ -71,6 +77,9 @@ struct cl_agent_pool {
 	uint64_t seen_hash[OPS_SEEN_MAX];
 	size_t seen_next;
 	json_t *pending; /* results not yet delivered (array) */
+	ops_item *done_head; /* measures whose thread is done, for the engine to finish */
+	size_t measuring;    /* measure threads running */
+	pthread_cond_t measured; /* signalled when one ends */
 	/* (engine) */
 	struct event_base *base;
 	int wake_fd; /* eventfd: the sync loop's "look at the inbox" */

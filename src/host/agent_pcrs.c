@@ -8,9 +8,11 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/bundle.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "host/agent_pcrs.h"
+#include "sandbox/sandbox.h"
 
 #define PCRS_FILE_MAX 4096 /* 16 registers of 96 hex digits and their keys: ~1.7 KiB */
 
@@ -196,4 +198,40 @@ void cl_agent_pcrs_pending_free(cl_agent_pcrs_pending *pp)
 	free(pp->v);
 	pp->v = NULL;
 	pp->n = 0;
+}
+
+cl_err cl_agent_pcrs_record_bundle(const char *dir, const char *id, const uint8_t sha384[48], uint8_t pcr7[CL_PCR_LEN],
+				   bool *changed)
+{
+	static const uint8_t zero[CL_PCR_LEN];
+	uint8_t want[CL_PCR_LEN] = {0};
+	cl_pcrs p;
+	*changed = false;
+	CL_GUARD(cl_agent_pcrs_load(dir, id, &p));
+	cl_pcr_extend_digest(want, sha384);
+	uint8_t *reg = p.v[CL_BUNDLE_REGISTER];
+	if (memcmp(reg, zero, CL_PCR_LEN) == 0) {
+		memcpy(reg, want, CL_PCR_LEN);
+		CL_GUARD(cl_agent_pcrs_save(dir, id, &p));
+		*changed = true;
+	}
+	CL_ENSURE(memcmp(reg, want, CL_PCR_LEN) == 0, CL_ECONFLICT,
+		  "enclave %s: its PCR7 records another bundle than the one installed", id);
+	if (pcr7)
+		memcpy(pcr7, reg, CL_PCR_LEN);
+	return CL_OK;
+}
+
+void cl_agent_pcrs_adopt_bundle(const char *dir, const char *id)
+{
+	uint8_t sha[48];
+	bool changed = false;
+	if (cl_sandbox_bundle(dir, id, sha) != CL_OK) {
+		cl_error_clear(); /* none installed (or its shim is gone): nothing to record */
+		return;
+	}
+	if (cl_agent_pcrs_record_bundle(dir, id, sha, NULL, &changed) != CL_OK)
+		cl_warn("adopted enclave's bundle not recorded id=%s err=\"%s\"", id, cl_error_detail());
+	else if (changed)
+		cl_info("adopted enclave's installed bundle recorded in PCR7 id=%s (the agent had not recorded it)", id);
 }

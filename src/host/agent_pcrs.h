@@ -29,6 +29,19 @@ void cl_agent_pcrs_remove(const char *dir, const char *id);
  * kill left between writing them and launching). Returns how many. */
 size_t cl_agent_pcrs_prune(const char *dir, char *const *keep, size_t n);
 
+/* Records the installed bundle (its tar's SHA-384) in the enclave's
+ * registers: PCR7 = extend(zeros, sha384), kept in DIR/pcrs/ID.json. An
+ * enclave installs one bundle at most, so this is idempotent: a PCR7 that
+ * already records it is left as it is (*changed false). pcr7 (may be NULL)
+ * gets the register. CL_ECONFLICT if PCR7 records another bundle, the
+ * load's and save's errors otherwise. */
+CL_MUST_CHECK cl_err cl_agent_pcrs_record_bundle(const char *dir, const char *id, const uint8_t sha384[48],
+						 uint8_t pcr7[CL_PCR_LEN], bool *changed);
+/* At adoption: an enclave whose shim says a bundle is installed but whose
+ * registers do not record it (the agent was killed between cloister-init's
+ * EXTEND and recording it) gets it recorded now. Best effort: logs. */
+void cl_agent_pcrs_adopt_bundle(const char *dir, const char *id);
+
 /* {"N":"<96 lower-case hex>"} for every register of p that is not all
  * zeros (new reference; NULL out of memory). */
 json_t *cl_agent_pcrs_json(const cl_pcrs *p);

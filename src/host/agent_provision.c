@@ -6,17 +6,19 @@
  *
  * A transfer may take seconds (64 MiB), so it runs on a thread of its own,
  * not on the ops engine: the engine hands it a copy of what it needs and is
- * done with the op (its result is posted by the thread; one that cannot be
- * delivered is lost, and the control plane's deadline fails the job). A
+ * done with the op (its result is posted by the thread, retried with
+ * backoff while the control plane cannot take it: post()). A
  * kill of the agent mid-transfer closes the shim connection, and the shim
  * tells init to discard what it staged; the op, re-sent by the control
  * plane until its result, runs again in the restarted agent.
  */
+#include <errno.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/bundle.h"
@@ -32,6 +34,9 @@
 #define PROV_FETCH_TIMEOUT_MS 120000L
 #define PROV_CHUNK (1u << 20)
 #define PROV_REASON_MAX 256
+#define PROV_POST_TIMEOUT_MS 10000L
+#define PROV_POST_WINDOW_MS 300000ull /* the control plane's deadline for a provision op */
+#define PROV_POST_BACKOFF_MAX_MS 10000ull
 
 typedef struct prov_job {
 	char *control, *ca, *token, *dir, *host_id;
@@ -112,26 +117,57 @@ out:
 /* Records the install in the enclave's registers; the new PCR7 into pcr7. */
 static cl_err record(const prov_job *j, const uint8_t ext[CL_BUNDLE_EXTEND_LEN], uint8_t pcr7[CL_PCR_LEN])
 {
-	cl_pcrs pcrs;
-	CL_GUARD(cl_agent_pcrs_load(j->dir, j->enclave, &pcrs));
-	cl_pcr_extend_digest(pcrs.v[CL_BUNDLE_REGISTER], ext + 1);
-	CL_GUARD(cl_agent_pcrs_save(j->dir, j->enclave, &pcrs));
-	memcpy(pcr7, pcrs.v[CL_BUNDLE_REGISTER], CL_PCR_LEN);
-	return CL_OK;
+	bool changed;
+	return cl_agent_pcrs_record_bundle(j->dir, j->enclave, ext + 1, pcr7, &changed);
 }
 
+/* POST the result, retried with backoff (like the engine's op reports, which
+ * ride the next sync when a post fails): a transport error, a timeout or a
+ * 5xx (the control plane restarting, or busy) is tried again, 250 ms then
+ * doubling up to 10 s between tries, until PROV_POST_WINDOW_MS has passed
+ * (the control plane's deadline for the op). A 2xx is delivered; another
+ * answer (404: the op is unknown — timed out, or the control plane
+ * restarted and failed its job) ends it. */
 static void post(cl_http_client *http, const prov_job *j, json_t *res)
 {
 	char path[256];
-	long status = 0;
 	cl_buf resp;
 	char *body = res ? json_dumps(res, JSON_COMPACT) : NULL;
+	uint64_t until = cl_now_mono_ns() + PROV_POST_WINDOW_MS * 1000000ull, wait_ms = 250;
+	unsigned tries = 0;
 	cl_buf_init(&resp, 64 << 10);
 	snprintf(path, sizeof(path), "/v1/hosts/%s/ops/%s", j->host_id, j->op);
-	if (!body || cl_http_request(http, "POST", path, NULL, body, strlen(body), "application/json", &status,
-				     &resp) != CL_OK || status / 100 != 2)
-		cl_warn("provision result not delivered op=%s status=%ld: the control plane's deadline ends it", j->op,
-			status);
+	cl_http_client_set_timeout(http, PROV_POST_TIMEOUT_MS);
+	while (body) {
+		long status = 0;
+		cl_buf_reset(&resp);
+		cl_err err = cl_http_request(http, "POST", path, NULL, body, strlen(body), "application/json", &status,
+					     &resp);
+		tries++;
+		if (err == CL_OK && status / 100 == 2) {
+			if (tries > 1)
+				cl_info("provision result delivered op=%s tries=%u", j->op, tries);
+			break;
+		}
+		if (err == CL_OK && status < 500 && status != 408 && status != 429) {
+			cl_warn("provision result refused op=%s status=%ld tries=%u: the control plane no longer waits for it",
+				j->op, status, tries);
+			break;
+		}
+		if (cl_now_mono_ns() + wait_ms * 1000000ull > until) {
+			cl_warn("provision result not delivered op=%s tries=%u: giving up (the control plane's deadline ends it)",
+				j->op, tries);
+			break;
+		}
+		cl_warn("provision result not delivered op=%s status=%ld err=\"%s\": retrying in %llu ms", j->op, status,
+			err == CL_OK ? "" : cl_error_detail(), (unsigned long long)wait_ms);
+		struct timespec ts = {.tv_sec = (time_t)(wait_ms / 1000), .tv_nsec = (long)(wait_ms % 1000) * 1000000L};
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+		wait_ms = wait_ms * 2 > PROV_POST_BACKOFF_MAX_MS ? PROV_POST_BACKOFF_MAX_MS : wait_ms * 2;
+	}
+	if (!body)
+		cl_warn("provision result not made op=%s: out of memory", j->op);
 	cl_buf_free(&resp);
 	free(body);
 }

@@ -15,7 +15,7 @@
 #include "host/agent_rtm.h"
 #include "sandbox/sandbox.h"
 
-#define CHUNK (256u << 10)
+#define CHUNK CL_RTM_CHUNK
 /* Set err to a failure with a detail and jump to out unless cond holds. */
 #define ENSURE_OUT(err, cond, code, ...) CL_GUARD_OUT(err, (cond) ? CL_OK : cl_errorf((code), __VA_ARGS__))
 
@@ -36,10 +36,21 @@ cl_err cl_rtm_add(cl_rtm_set *s, const char *path, uint64_t offset, uint64_t len
 	CL_ENSURE(p != NULL, CL_ENOMEM, "out of memory");
 	cl_rtm_region *r = &s->v[s->n++];
 	r->path = p;
+	r->kind = 0;
 	r->offset = offset;
 	r->len = len;
 	memcpy(r->digest, digest, 48);
 	s->bytes += len;
+	return CL_OK;
+}
+
+cl_err cl_rtm_add_file(cl_rtm_set *s, const char *path, char kind, uint64_t size, const uint8_t digest[48])
+{
+	CL_ENSURE(s->nfiles < CL_RTM_MAX_FILES, CL_ELIMIT, "measure: more than %u reported files",
+		  (unsigned)CL_RTM_MAX_FILES);
+	CL_GUARD(cl_rtm_add(s, path, 0, size, digest));
+	s->v[s->n - 1].kind = kind;
+	s->nfiles++;
 	return CL_OK;
 }
 
@@ -54,6 +65,8 @@ void cl_rtm_set_free(cl_rtm_set *s)
 static int cmp_region(const void *pa, const void *pb)
 {
 	const cl_rtm_region *a = pa, *b = pb;
+	if ((a->kind != 0) != (b->kind != 0))
+		return a->kind ? 1 : -1; /* the mappings, then the files */
 	int c = strcmp(a->path, b->path); /* bytewise: strcmp compares as unsigned char */
 	if (c)
 		return c;
@@ -61,6 +74,8 @@ static int cmp_region(const void *pa, const void *pb)
 		return a->offset < b->offset ? -1 : 1;
 	if (a->len != b->len)
 		return a->len < b->len ? -1 : 1;
+	if (a->kind != b->kind)
+		return (unsigned char)a->kind < (unsigned char)b->kind ? -1 : 1;
 	return memcmp(a->digest, b->digest, 48);
 }
 
@@ -74,13 +89,26 @@ static void put_be64(uint8_t *p, uint64_t v)
 
 void cl_rtm_register(cl_rtm_set *s, uint8_t reg[CL_PCR_LEN])
 {
-	uint8_t rec[CL_RTM_PATH_MAX + 1 + 16 + 48];
+	uint8_t rec[2 + CL_RTM_PATH_MAX + 1 + 16 + 48];
 	if (s->n > 1)
 		qsort(s->v, s->n, sizeof(s->v[0]), cmp_region);
 	memset(reg, 0, CL_PCR_LEN);
 	for (size_t i = 0; i < s->n; i++) {
 		const cl_rtm_region *r = &s->v[i];
-		size_t pl = strnlen(r->path, CL_RTM_PATH_MAX);
+		size_t pl = strnlen(r->path, CL_RTM_PATH_MAX), at = 0;
+		if (r->kind) {
+			/* a file: each path once (a list naming one twice counts once) */
+			if (i > 0 && s->v[i - 1].kind && strcmp(s->v[i - 1].path, r->path) == 0)
+				continue;
+			rec[at++] = 0xff;
+			rec[at++] = (uint8_t)r->kind;
+			memcpy(rec + at, r->path, pl);
+			rec[at + pl] = 0;
+			put_be64(rec + at + pl + 1, r->len);
+			memcpy(rec + at + pl + 9, r->digest, 48);
+			cl_pcr_extend(reg, rec, at + pl + 9 + 48);
+			continue;
+		}
 		memcpy(rec, r->path, pl);
 		rec[pl] = 0;
 		put_be64(rec + pl + 1, r->offset);
@@ -170,18 +198,18 @@ static cl_err proc_ids(pid_t pid, uid_t *uid, gid_t *gid)
 	return CL_OK;
 }
 
-/* Opens /proc/PID/mem. The agent holds no CAP_SYS_PTRACE, and an enclave's
+/* Opens /proc/PID/WHAT (mem; root). The agent holds no CAP_SYS_PTRACE, and an enclave's
  * user namespace belongs to the enclave's own uid: the kernel lets a
  * caller whose file-system ids are the process's own read its memory, so
  * this thread takes them (setfsuid/setfsgid: per thread, CAP_SETUID/GID)
  * for the open only and gives them back before returning. */
-static cl_err open_mem(pid_t pid, int *fd)
+static cl_err open_proc(pid_t pid, const char *what, int flags, int *fd)
 {
 	char path[64];
 	uid_t uid = 0;
 	gid_t gid = 0;
-	snprintf(path, sizeof(path), "/proc/%ld/mem", (long)pid);
-	if ((*fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0)
+	snprintf(path, sizeof(path), "/proc/%ld/%s", (long)pid, what);
+	if ((*fd = open(path, flags | O_CLOEXEC)) >= 0)
 		return CL_OK;
 	if (errno != EACCES && errno != EPERM)
 		return cl_errorf(CL_ESYS, "measure: open %s: %s", path, strerror(errno));
@@ -190,7 +218,7 @@ static cl_err open_mem(pid_t pid, int *fd)
 	gid_t old_gid = (gid_t)syscall(SYS_setfsgid, -1);
 	syscall(SYS_setfsgid, gid);
 	syscall(SYS_setfsuid, uid);
-	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	*fd = open(path, flags | O_CLOEXEC);
 	int e = errno;
 	syscall(SYS_setfsuid, old_uid);
 	syscall(SYS_setfsgid, old_gid);
@@ -276,7 +304,7 @@ static cl_err measure_pid(const cl_rtm_target *t, pid_t pid, uint64_t deadline_n
 		if (t->fault)
 			CL_GUARD_OUT(err, t->fault(t->ctx, s->n));
 		if (mem < 0)
-			CL_GUARD_OUT(err, open_mem(pid, &mem));
+			CL_GUARD_OUT(err, open_proc(pid, "mem", O_RDONLY, &mem));
 		uint8_t digest[48];
 		ENSURE_OUT(err, end - start <= CL_RTM_MAX_BYTES - s->bytes, CL_ELIMIT,
 			      "measure: more than %llu MiB of executable mappings",
@@ -293,15 +321,30 @@ out:
 	return err;
 }
 
-cl_err cl_rtm_measure(const cl_rtm_target *t, uint32_t pause_ms, uint8_t reg[CL_PCR_LEN], size_t *nregions)
+cl_err cl_rtm_measure(const cl_rtm_target *t, uint32_t pause_ms, uint8_t reg[CL_PCR_LEN], size_t *nregions,
+		      size_t *nfiles)
 {
 	cl_rtm_set s = {0};
 	pid_t *pids = NULL;
-	uint8_t *buf = NULL;
-	size_t np = 0;
+	uint8_t *buf = NULL, *list = NULL;
+	uint32_t list_len = 0;
+	char **paths = NULL, *store = NULL;
+	size_t np = 0, npaths = 0;
+	int root = -1;
 	bool was = false, froze = false;
 	cl_err err;
 	CL_GUARD_OUT(err, t->is_frozen(t->ctx, &was));
+	if (t->files) {
+		/* init's list, before the pause (a paused init cannot answer):
+		 * asked now while it runs, else (or if it does not answer in
+		 * time) the last it reported */
+		err = was ? CL_ETIMEOUT : t->files(t->ctx, true, &list, &list_len);
+		if (err == CL_ETIMEOUT)
+			err = t->files(t->ctx, false, &list, &list_len);
+		if (err != CL_OK)
+			goto out;
+		CL_GUARD_OUT(err, cl_rtm_files_parse(list, list_len, &paths, &store, &npaths));
+	}
 	if (!was) {
 		froze = true; /* from here on every path thaws, a failed freeze too */
 		CL_GUARD_OUT(err, t->freeze(t->ctx, true));
@@ -314,6 +357,10 @@ cl_err cl_rtm_measure(const cl_rtm_target *t, uint32_t pause_ms, uint8_t reg[CL_
 	CL_GUARD_OUT(err, t->pids(t->ctx, pids, CL_RTM_MAX_PROCS, &np));
 	for (size_t i = 0; i < np; i++)
 		CL_GUARD_OUT(err, measure_pid(t, pids[i], deadline, buf, &s));
+	if (npaths && np) { /* no process: no root to read the files in (the enclave has ended) */
+		CL_GUARD_OUT(err, t->root(t->ctx, pids, np, &root));
+		CL_GUARD_OUT(err, cl_rtm_hash_files(root, paths, npaths, deadline, buf, &s));
+	}
 out:
 	if (froze) {
 		cl_err terr = t->freeze(t->ctx, false);
@@ -325,9 +372,16 @@ out:
 	if (err == CL_OK) {
 		cl_rtm_register(&s, reg);
 		if (nregions)
-			*nregions = s.n;
+			*nregions = s.n - s.nfiles;
+		if (nfiles)
+			*nfiles = s.nfiles;
 	}
 	cl_rtm_set_free(&s);
+	if (root >= 0)
+		close(root);
+	free(paths);
+	free(store);
+	free(list);
 	free(pids);
 	free(buf);
 	return err;
@@ -335,36 +389,70 @@ out:
 
 /* ---- the sandbox as the target ---- */
 
-static pthread_mutex_t freezer_mu = PTHREAD_MUTEX_INITIALIZER; /* held for a whole pause */
-static pthread_mutex_t paused_mu = PTHREAD_MUTEX_INITIALIZER;  /* paused_id, paused_was */
-static char paused_id[64];
-static bool paused_was;
+/* One measure at a time (measure_mu, held for a whole measure). The
+ * reconcile loop's freeze/thaw of an enclave and a measure's pause of the
+ * same enclave exclude each other (paused_mu: measuring_id, loop_id); of
+ * another enclave they go on side by side. */
+static pthread_mutex_t measure_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t paused_mu = PTHREAD_MUTEX_INITIALIZER; /* the fields below */
+static pthread_cond_t paused_cv = PTHREAD_COND_INITIALIZER;
+static char measuring_id[64], loop_id[64];
+static bool paused_known, paused_was;
 
-void cl_agent_rtm_freezer_lock(void)
+void cl_agent_rtm_measure_begin(const char *id)
 {
-	pthread_mutex_lock(&freezer_mu);
+	pthread_mutex_lock(&measure_mu);
+	pthread_mutex_lock(&paused_mu);
+	while (loop_id[0] && strcmp(loop_id, id) == 0)
+		pthread_cond_wait(&paused_cv, &paused_mu);
+	snprintf(measuring_id, sizeof(measuring_id), "%s", id);
+	paused_known = false;
+	pthread_mutex_unlock(&paused_mu);
 }
 
-void cl_agent_rtm_freezer_unlock(void)
+void cl_agent_rtm_measure_end(void)
 {
-	pthread_mutex_unlock(&freezer_mu);
+	pthread_mutex_lock(&paused_mu);
+	measuring_id[0] = '\0';
+	paused_known = false;
+	pthread_mutex_unlock(&paused_mu);
+	pthread_mutex_unlock(&measure_mu);
+}
+
+bool cl_agent_rtm_loop_begin(const char *id)
+{
+	pthread_mutex_lock(&paused_mu);
+	bool free_ = !(measuring_id[0] && strcmp(measuring_id, id) == 0);
+	if (free_)
+		snprintf(loop_id, sizeof(loop_id), "%s", id);
+	pthread_mutex_unlock(&paused_mu);
+	return free_;
+}
+
+void cl_agent_rtm_loop_end(void)
+{
+	pthread_mutex_lock(&paused_mu);
+	loop_id[0] = '\0';
+	pthread_cond_broadcast(&paused_cv);
+	pthread_mutex_unlock(&paused_mu);
 }
 
 bool cl_agent_rtm_paused(const char *id, bool *frozen_before)
 {
 	pthread_mutex_lock(&paused_mu);
-	bool yes = paused_id[0] && strcmp(paused_id, id) == 0;
+	bool yes = paused_known && measuring_id[0] && strcmp(measuring_id, id) == 0;
 	if (yes)
 		*frozen_before = paused_was;
 	pthread_mutex_unlock(&paused_mu);
 	return yes;
 }
 
-static void set_paused(const char *id, bool was)
+/* The state the measured enclave had before its pause (what the loop reports). */
+static void set_paused(bool was)
 {
 	pthread_mutex_lock(&paused_mu);
-	snprintf(paused_id, sizeof(paused_id), "%s", id ? id : "");
 	paused_was = was;
+	paused_known = true;
 	pthread_mutex_unlock(&paused_mu);
 }
 
@@ -378,7 +466,7 @@ static cl_err sb_is_frozen(void *ctx, bool *frozen)
 	cl_sandbox_info info;
 	CL_GUARD(cl_sandbox_inspect(t->dir, t->id, &info));
 	*frozen = info.frozen;
-	set_paused(t->id, info.frozen); /* from here until the measure ends */
+	set_paused(info.frozen); /* from here until the measure ends */
 	return CL_OK;
 }
 
@@ -394,18 +482,35 @@ static cl_err sb_pids(void *ctx, pid_t *out, size_t max, size_t *n)
 	return cl_sandbox_pids(t->dir, t->id, out, max, n);
 }
 
+static cl_err sb_files(void *ctx, bool fresh, uint8_t **list, uint32_t *len)
+{
+	sb_target *t = ctx;
+	return cl_sandbox_files(t->dir, t->id, fresh, CL_RTM_FILES_WAIT_MS, list, len);
+}
+
+/* The enclave's root, as the first of its processes that can be opened
+ * sees it (they all share it: one mount namespace, one root). */
+static cl_err sb_root(void *ctx, const pid_t *pids, size_t np, int *fd)
+{
+	(void)ctx;
+	cl_err err = cl_errorf(CL_ENOTFOUND, "measure: the enclave has no process");
+	for (size_t i = 0; i < np; i++)
+		if ((err = open_proc(pids[i], "root", O_PATH | O_DIRECTORY, fd)) == CL_OK)
+			return CL_OK;
+	return err;
+}
+
 cl_err cl_agent_rtm_enclave(const char *dir, const char *id, uint8_t reg[CL_PCR_LEN])
 {
 	sb_target st = {dir, id};
-	cl_rtm_target t = {sb_is_frozen, sb_freeze, sb_pids, NULL, &st};
-	size_t n = 0;
+	cl_rtm_target t = {sb_is_frozen, sb_freeze, sb_pids, sb_files, sb_root, NULL, &st};
+	size_t n = 0, nf = 0;
 	uint64_t t0 = cl_now_mono_ns();
-	cl_agent_rtm_freezer_lock();
-	cl_err err = cl_rtm_measure(&t, CL_RTM_PAUSE_MS, reg, &n);
-	set_paused(NULL, false);
-	cl_agent_rtm_freezer_unlock();
+	cl_agent_rtm_measure_begin(id);
+	cl_err err = cl_rtm_measure(&t, CL_RTM_PAUSE_MS, reg, &n, &nf);
+	cl_agent_rtm_measure_end();
 	if (err == CL_OK)
-		cl_info("enclave measured id=%s regions=%zu ms=%llu", id, n,
+		cl_info("enclave measured id=%s regions=%zu files=%zu ms=%llu", id, n, nf,
 			(unsigned long long)((cl_now_mono_ns() - t0) / 1000000u));
 	return err;
 }

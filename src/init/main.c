@@ -34,6 +34,7 @@
 #include "common/bundle.h"
 #include "common/frame.h"
 #include "init/await.h"
+#include "init/files.h"
 #include "version_gen.h" /* made by the Makefile */
 
 #define CHAN 3
@@ -48,6 +49,7 @@ typedef struct queue {
 
 static uint8_t dec_storage[CL_FRAME_HDR + CL_FRAME_MAX];
 static uint8_t tx_storage[TX_MAX];
+static uint8_t files_storage[CL_FILES_BYTES];
 static uint8_t stdin_storage[STDIN_MAX];
 
 static queue tx = {tx_storage, 0, 0, TX_MAX};          /* frames to the shim */
@@ -121,6 +123,14 @@ static void send_frame_room(uint8_t type, const void *p, uint32_t n)
 		flush_tx();
 	if (q_space(&tx) >= CL_FRAME_HDR + (size_t)n)
 		send_frame(type, p, n);
+}
+
+/* The FILES list (files.h): asked for by the host, and sent unasked once
+ * the application runs (READY, EXTEND), so the shim always has one. */
+static void send_files(void)
+{
+	size_t n = cl_init_files_list(files_storage, sizeof(files_storage));
+	send_frame_room(CL_FRAME_FILES, files_storage, (uint32_t)n);
 }
 
 static __attribute__((noreturn)) void finish(int status)
@@ -217,6 +227,7 @@ static pid_t bundle_end(const uint8_t *p, uint32_t n, int app[3], sigset_t *old,
 			ext[0] = CL_BUNDLE_REGISTER;
 			memcpy(ext + 1, digest, 48);
 			send_frame_room(CL_FRAME_EXTEND, ext, sizeof(ext));
+			send_files();
 			return started;
 		}
 	}
@@ -278,6 +289,7 @@ int main(int argc, char **argv)
 	}
 	set_nonblock(CHAN);
 	send_frame(CL_FRAME_READY, NULL, 0);
+	send_files();
 
 	for (;;) {
 		int exited_before = app_exited;
@@ -319,7 +331,7 @@ int main(int argc, char **argv)
 			if (e == CL_OK && !got)
 				break;
 			if (e != CL_OK || (type != CL_FRAME_DATA && type != CL_FRAME_EOF && type != CL_FRAME_BUNDLE &&
-					   type != CL_FRAME_BUNDLE_END))
+					   type != CL_FRAME_BUNDLE_END && type != CL_FRAME_FILES_REQ))
 				_exit(1); /* protocol violation by the host side */
 			char why[CL_INIT_REASON_MAX];
 			if (type == CL_FRAME_BUNDLE) {
@@ -327,6 +339,8 @@ int main(int argc, char **argv)
 					log_line("provisioning", "", why);
 					finish(127 << 8); /* the key is gone with the helper */
 				}
+			} else if (type == CL_FRAME_FILES_REQ) {
+				send_files();
 			} else if (type == CL_FRAME_BUNDLE_END)
 				pid = bundle_end(pl, len, app, &old, pid, &stdin_eof);
 			else if (type == CL_FRAME_EOF)

@@ -263,10 +263,12 @@ static cl_err io_all(int fd, uint8_t *p, size_t n, bool sending)
 	return io_all_ms(fd, p, n, sending, CALL_TIMEOUT_MS);
 }
 
-cl_err cl_sandbox_key(const char *dir, const char *id, uint8_t point[97])
+/* The shim's STATUS object (1 s bound). *o: the caller's (json_decref). */
+static cl_err status_json(const char *dir, const char *id, json_t **o)
 {
 	int fd;
 	uint8_t hdr[CL_FRAME_HDR], reply[1024];
+	*o = NULL;
 	CL_GUARD(cl_sandbox_connect(dir, id, &fd));
 	cl_err e = CL_OK;
 	if (cl_frame_put_header(hdr, CL_FRAME_STATUS, 0) != CL_OK) {
@@ -281,14 +283,72 @@ cl_err cl_sandbox_key(const char *dir, const char *id, uint8_t point[97])
 		goto out;
 	}
 	CL_GUARD_OUT(e, io_all_ms(fd, reply, n, false, 1000));
-	json_t *o = json_loadb((const char *)reply, n, 0, NULL);
+	if (!(*o = json_loadb((const char *)reply, n, 0, NULL)))
+		e = cl_errorf(CL_EPROTO, "shim: malformed STATUS");
+out:
+	close(fd);
+	return e;
+}
+
+cl_err cl_sandbox_key(const char *dir, const char *id, uint8_t point[97])
+{
+	json_t *o;
+	CL_GUARD(status_json(dir, id, &o));
+	cl_err e = CL_OK;
 	const char *k = json_string_value(json_object_get(o, "public_key"));
 	if (!k)
 		e = cl_errorf(CL_ENOTFOUND, "enclave %s has no key of its own (it does not await a bundle)", id);
 	else if (strlen(k) != 194 || cl_hex_decode(k, point, 97) != CL_OK || point[0] != 0x04)
 		e = cl_errorf(CL_EPROTO, "shim: malformed public_key in STATUS");
 	json_decref(o);
+	return e;
+}
+
+cl_err cl_sandbox_bundle(const char *dir, const char *id, uint8_t sha384[48])
+{
+	json_t *o;
+	CL_GUARD(status_json(dir, id, &o));
+	cl_err e = CL_OK;
+	const char *k = json_string_value(json_object_get(o, "bundle_sha384"));
+	if (!k)
+		e = cl_errorf(CL_ENOTFOUND, "enclave %s has no bundle installed", id);
+	else if (strlen(k) != 96 || cl_hex_decode(k, sha384, 48) != CL_OK)
+		e = cl_errorf(CL_EPROTO, "shim: malformed bundle_sha384 in STATUS");
+	json_decref(o);
+	return e;
+}
+
+cl_err cl_sandbox_files(const char *dir, const char *id, bool fresh, int wait_ms, uint8_t **out, uint32_t *len)
+{
+	int fd;
+	uint8_t hdr[CL_FRAME_HDR + 1], *p = NULL;
+	*out = NULL;
+	*len = 0;
+	CL_GUARD(cl_sandbox_connect(dir, id, &fd));
+	cl_err e = CL_OK;
+	if (cl_frame_put_header(hdr, CL_FRAME_FILES_REQ, 1) != CL_OK) {
+		e = cl_errorf(CL_EINTERNAL, "frame header");
+		goto out;
+	}
+	hdr[CL_FRAME_HDR] = fresh ? 1 : 0;
+	CL_GUARD_OUT(e, io_all_ms(fd, hdr, sizeof(hdr), true, 1000));
+	CL_GUARD_OUT(e, io_all_ms(fd, hdr, CL_FRAME_HDR, false, wait_ms));
+	uint32_t n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+	if (hdr[4] != CL_FRAME_FILES || n > CL_FILES_BYTES) {
+		e = cl_errorf(CL_EPROTO, "shim: unexpected reply to FILES_REQ");
+		goto out;
+	}
+	if (n && !(p = malloc(n))) {
+		e = cl_errorf(CL_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (n)
+		CL_GUARD_OUT(e, io_all_ms(fd, p, n, false, 1000));
+	*out = p;
+	*len = n;
+	p = NULL;
 out:
+	free(p);
 	close(fd);
 	return e;
 }

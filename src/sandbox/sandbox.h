@@ -83,6 +83,19 @@ CL_MUST_CHECK cl_err cl_sandbox_call(int fd, uint8_t type, const void *payload, 
  * an enclave that awaits or awaited a bundle has one) into point, asked with
  * a 1 s bound. CL_ENOTFOUND if it has none or its shim is gone. */
 CL_MUST_CHECK cl_err cl_sandbox_key(const char *dir, const char *id, uint8_t point[97]);
+/* The SHA-384 of the bundle the enclave installed (cloister-init's EXTEND,
+ * kept by its shim), asked with a 1 s bound. CL_ENOTFOUND if none is
+ * installed or its shim is gone. */
+CL_MUST_CHECK cl_err cl_sandbox_bundle(const char *dir, const char *id, uint8_t sha384[48]);
+
+/* cloister-init's list of its application's code and data (a FILES
+ * payload: docs/measurements.md, PCR5) from the enclave's shim: fresh asks
+ * init now, bounded at wait_ms (CL_ETIMEOUT past it: init is busy, frozen
+ * or hostile); otherwise the last list init reported (len 0: none yet).
+ * *out (malloc'd, may be NULL when *len is 0) is the caller's to free.
+ * Nothing in it is checked here (cl_rtm_files_parse does). */
+CL_MUST_CHECK cl_err cl_sandbox_files(const char *dir, const char *id, bool fresh, int wait_ms, uint8_t **out,
+				      uint32_t *len);
 
 /* Lists the ids of sandboxes present under DIR/sandboxes (running or not).
  * *ids is malloc'd, each entry malloc'd: free with cl_sandbox_ids_free. */

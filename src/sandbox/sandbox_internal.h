@@ -198,6 +198,7 @@ typedef struct cl_shim_client {
 	bool parked;           /* a RECV waiting for output */
 	bool stalled;          /* its next BUNDLE frame waits for room in the enclave's input queue */
 	bool prov_wait;        /* sent BUNDLE_END: waits for init's EXTEND or ERROR */
+	bool files_wait;       /* sent FILES_REQ (ask init): waits for init's FILES */
 	uint32_t recv_max;
 	uint64_t deadline_ns;
 	uint64_t park_seq;
@@ -223,6 +224,9 @@ typedef struct cl_shim {
 	uint8_t key[97];             /* init's KEY: the enclave's public point */
 	uint8_t bundle_sha384[48];   /* init's EXTEND: what it installed */
 	cl_shim_client *prov;        /* the client whose transfer is in progress, or NULL */
+	/* measure on demand: init's latest FILES payload (malloc'd; NULL: none yet) */
+	uint8_t *files;
+	uint32_t files_len;
 } cl_shim;
 
 /* Serves the channel and the socket until SIGTERM (or a launch failure);

@@ -192,6 +192,7 @@ static void client_close_in(cl_shim *s, cl_shim_client *c)
 	c->parked = false;
 	c->stalled = false;
 	c->prov_wait = false;
+	c->files_wait = false;
 	free(c->dec);
 	c->dec = NULL;
 	if (c->dec_buf) {
@@ -344,6 +345,42 @@ static void prov_answer(cl_shim *s, uint8_t type, const uint8_t *p, uint32_t len
 	reply(c, type, p, len);
 }
 
+/* init's latest FILES list (empty when none came yet) to c. */
+static void reply_files(cl_shim *s, cl_shim_client *c)
+{
+	c->files_wait = false;
+	reply(c, CL_FRAME_FILES, s->files, s->files ? s->files_len : 0);
+}
+
+/* FILES_REQ from c: the latest list, or (p[0] == 1) a fresh one from init. */
+static int handle_files(cl_shim *s, cl_shim_client *c, const uint8_t *p, uint32_t len)
+{
+	if (len != 1 || p[0] > 1)
+		return -1;
+	if (p[0] == 0 || s->chan_closed || s->app_exited || q_push_frame(&s->in, CL_FRAME_FILES_REQ, NULL, 0) != 0)
+		reply_files(s, c);
+	else
+		c->files_wait = true; /* answered when init's FILES comes (or the channel ends) */
+	return 0;
+}
+
+/* init's FILES: kept, and given to every client waiting for it. */
+static void files_answer(cl_shim *s, const uint8_t *p, uint32_t len)
+{
+	uint8_t *copy = len >= 1 && len <= CL_FILES_BYTES ? malloc(len) : NULL;
+	if (!copy) {
+		chan_close(s, len >= 1 && len <= CL_FILES_BYTES ? "out of memory for FILES" : "malformed FILES from cloister-init");
+		return;
+	}
+	memcpy(copy, p, len);
+	free(s->files);
+	s->files = copy;
+	s->files_len = len;
+	for (size_t i = 0; i < CL_SHIM_CLIENTS; i++)
+		if (s->clients[i].fd >= 0 && s->clients[i].files_wait)
+			reply_files(s, &s->clients[i]);
+}
+
 /* One request. Returns -1 when the client broke the protocol. */
 static int handle_request(cl_shim *s, cl_shim_client *c, uint8_t type, const uint8_t *p, uint32_t len)
 {
@@ -397,6 +434,8 @@ static int handle_request(cl_shim *s, cl_shim_client *c, uint8_t type, const uin
 	case CL_FRAME_BUNDLE:
 	case CL_FRAME_BUNDLE_END:
 		return handle_bundle(s, c, type, p, len);
+	case CL_FRAME_FILES_REQ:
+		return handle_files(s, c, p, len);
 	default:
 		return -1; /* not a request */
 	}
@@ -417,7 +456,7 @@ static bool bundle_stalls(const cl_shim *s, const cl_shim_client *c)
 
 static void client_process(cl_shim *s, cl_shim_client *c)
 {
-	while (c->fd >= 0 && !c->parked && !c->prov_wait && c->reply.len == 0) {
+	while (c->fd >= 0 && !c->parked && !c->prov_wait && !c->files_wait && c->reply.len == 0) {
 		if ((c->stalled = bundle_stalls(s, c)))
 			return;
 		uint8_t type;
@@ -537,6 +576,9 @@ static void chan_process(cl_shim *s)
 		case CL_FRAME_EXTEND:
 		case CL_FRAME_ERROR:
 			prov_answer(s, type, p, len);
+			break;
+		case CL_FRAME_FILES:
+			files_answer(s, p, len);
 			break;
 		case CL_FRAME_EXIT:
 			if (len != 4) {
@@ -661,6 +703,8 @@ static void teardown(cl_shim *s)
 	q_free(&s->out);
 	q_free(&s->in);
 	q_free(&s->log);
+	free(s->files);
+	s->files = NULL;
 	if (s->chan_buf) {
 		explicit_bzero(s->chan_buf, CL_FRAME_HDR + CL_FRAME_MAX);
 		free(s->chan_buf);
@@ -752,6 +796,9 @@ int cl_shim_serve(cl_shim *s)
 			static const char gone[] = "enclave has exited";
 			prov_answer(s, CL_FRAME_ERROR, (const uint8_t *)gone, sizeof(gone) - 1);
 		}
+		for (size_t i = 0; i < CL_SHIM_CLIENTS && (s->chan_closed || s->app_exited); i++)
+			if (s->clients[i].fd >= 0 && s->clients[i].files_wait)
+				reply_files(s, &s->clients[i]); /* init will not answer: the last list */
 		serve_parked(s);
 		expire_parked(s);
 		check_launch(s);

@@ -14,7 +14,10 @@
 #   - after every measure the enclave is thawed and answers on its channel;
 #   - a stopped (frozen) enclave is measured and stays frozen;
 #   - an enclave whose policy lists measure is measured without the key, and the
-#     same image in another enclave gives the same PCR5.
+#     same image in another enclave gives the same PCR5;
+#   - describe shows the latest measurement (PCR5 and when): null before the
+#     first, each measure's PCR5 after it, kept across a control plane restart
+#     (kill -9) and gone with the enclave's row.
 source "$(dirname "$0")/host_lib.sh"
 
 host_up_attested
@@ -78,6 +81,12 @@ measure() { # measure OUT.cbor: a document with a fresh nonce, verified; sets PC
 	thawed || fail "the enclave is still frozen after a measure"
 }
 ZERO=$(printf '0%.0s' $(seq 96))
+described_measurement() { # prints "PCR5 MEASURED_AT", or "null"
+	req GET "/v1/enclaves/$ID" "${K[@]}"
+	[ "$STATUS" = 200 ] || fail "describe: $STATUS $BODY"
+	jget 'j["measurement"] and j["measurement"]["pcr5"] + " " + j["measurement"]["measured_at"] or "null"'
+}
+[ "$(described_measurement)" = null ] || fail "describe shows a measurement before the first: $BODY"
 measure "$WORK/m1.cbor"
 A=$PCR5
 [ "$A" != "$ZERO" ] || fail "PCR5 is zero after a measure"
@@ -89,7 +98,13 @@ req GET "/v1/enclaves/$ID"
 ask "echo alive" "alive"
 measure "$WORK/m2.cbor"
 [ "$PCR5" = "$A" ] || fail "the same enclave measured twice: PCR5 $A then $PCR5"
+read -r D5 DAT <<<"$(described_measurement)"
+[ "$D5" = "$A" ] || fail "describe's latest measurement is not the document's PCR5: $BODY"
+[[ "$DAT" =~ ^20[0-9][0-9]-[01][0-9]-[0-3][0-9]T ]] || fail "describe's measured_at: $BODY"
 grep -q "enclave measured id=$ID" "$WORK/host.err" || fail "the agent did not log the measurement"
+# the image's files, as init reports them: /app, /app/probe, /app/payload
+grep -q "enclave measured id=$ID regions=[0-9]* files=3 " "$WORK/host.err" ||
+	fail "the image's files were not measured: $(grep 'enclave measured' "$WORK/host.err" | tail -n 1)"
 
 # ---- code loaded at run time shows up; unloaded, the first value again ----
 ask "mapx /app/payload" "mapx /app/payload 0 "

@@ -614,11 +614,12 @@ static json_t *fake_attest(void *ctx, const char *dir, const cl_agent_op *op)
 			 (int)op->att->nonce_len);
 }
 
-static void submit_attest(fx *x, const char *id, const char *tenant, const char *nonce)
+static void submit_doc(fx *x, const char *id, const char *tenant, const char *nonce, int enc,
+		       enum cl_agent_op_kind kind)
 {
-	cl_agent_op op = {.kind = CL_OP_ATTEST, .deadline_ms = 60000};
+	cl_agent_op op = {.kind = kind, .deadline_ms = 60000};
 	snprintf(op.op, sizeof(op.op), "%s", id);
-	snprintf(op.enclave, sizeof(op.enclave), "%s", ENC[0]);
+	snprintf(op.enclave, sizeof(op.enclave), "%s", ENC[enc]);
 	snprintf(op.tenant, sizeof(op.tenant), "%s", tenant);
 	op.att = calloc(1, sizeof(*op.att));
 	assert_non_null(op.att);
@@ -629,6 +630,11 @@ static void submit_attest(fx *x, const char *id, const char *tenant, const char 
 	}
 	assert_int_equal(cl_agent_pool_submit(x->pool, &op), CL_OK);
 	cl_agent_op_clear(&op); /* what was not taken (an ignored resend) */
+}
+
+static void submit_attest(fx *x, const char *id, const char *tenant, const char *nonce)
+{
+	submit_doc(x, id, tenant, nonce, 0, CL_OP_ATTEST);
 }
 
 /* An attest op is answered by the hook on the engine, without a shim
@@ -655,6 +661,93 @@ static void attest_op(void **state)
 	assert_int_equal(fake_get(&x->shim, &x->shim.accepted[0]), 0); /* no shim was asked */
 }
 
+/* A measure hook that holds every measure until the test lets it go
+ * (bounded: 10 s), and answers an attest at once. */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int entered;   /* measures that started */
+	bool released; /* measures may end */
+} hold = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false};
+
+static json_t *holding_attest(void *ctx, const char *dir, const cl_agent_op *op)
+{
+	(void)ctx, (void)dir;
+	if (op->kind == CL_OP_MEASURE) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 10;
+		pthread_mutex_lock(&hold.mu);
+		hold.entered++;
+		pthread_cond_broadcast(&hold.cv);
+		while (!hold.released && pthread_cond_timedwait(&hold.cv, &hold.mu, &until) == 0)
+			;
+		pthread_mutex_unlock(&hold.mu);
+	}
+	return json_pack("{s:s, s:b, s:s}", "op", op->op, "ok", 1, "data", op->kind == CL_OP_MEASURE ? "m" : "a");
+}
+
+static int hold_entered(void)
+{
+	pthread_mutex_lock(&hold.mu);
+	int n = hold.entered;
+	pthread_mutex_unlock(&hold.mu);
+	return n;
+}
+
+static void hold_release(bool released)
+{
+	pthread_mutex_lock(&hold.mu);
+	hold.released = released;
+	pthread_cond_broadcast(&hold.cv);
+	pthread_mutex_unlock(&hold.mu);
+}
+
+/* A measure (paused enclave, seconds of reading) runs beside the engine:
+ * while one is held, another enclave's attest and a channel op are answered;
+ * then the measure's own result comes. A measure cancelled while it runs is
+ * answered "cancelled" once its thread is done. Order by events: the held
+ * measure has not answered when the others have. */
+static void measure_off_engine(void **state)
+{
+	fx *x = *state;
+	pool_start(x, NULL);
+	cl_agent_pool_set_attest(x->pool, holding_attest, x);
+	hold.entered = 0;
+	hold_release(false);
+	submit_doc(x, "op-m1", "ten-a", "n", 0, CL_OP_MEASURE);
+	WAIT_UNTIL(hold_entered() == 1, "the measure started");
+	submit_doc(x, "op-b1", "ten-b", "n", 1, CL_OP_ATTEST);
+	submit(x, "op-b2", "ten-b", 1, CL_OP_LOGS, 0, 60000);
+	assert_true(json_is_true(json_object_get(wait_result(x, "op-b1"), "ok")));
+	assert_true(json_is_true(json_object_get(wait_result(x, "op-b2"), "ok")));
+	assert_null(result_of(x, "op-m1")); /* still held: the others did not wait for it */
+	assert_int_equal(hold_entered(), 1);
+	hold_release(true);
+	json_t *r = wait_result(x, "op-m1");
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	assert_string_equal(json_string_value(json_object_get(r, "data")), "m");
+	/* cancelled while it runs */
+	hold_release(false);
+	submit_doc(x, "op-m2", "ten-a", "n", 0, CL_OP_MEASURE);
+	WAIT_UNTIL(hold_entered() == 2, "the second measure started");
+	cl_agent_pool_cancel(x->pool, "op-m2");
+	submit_doc(x, "op-b3", "ten-b", "n", 1, CL_OP_ATTEST); /* the engine took the cancel */
+	wait_result(x, "op-b3");
+	assert_null(result_of(x, "op-m2"));
+	hold_release(true);
+	assert_string_equal(reason(wait_result(x, "op-m2")), "cancelled");
+	WAIT_UNTIL(cl_agent_pool_inflight(x->pool, NULL) == 0, "measures done");
+	/* a measure whose thread may still run when the pool is freed: no leak, no
+	 * use after free (the free waits for the thread; ASan build) */
+	hold_release(false);
+	submit_doc(x, "op-m3", "ten-a", "n", 0, CL_OP_MEASURE);
+	WAIT_UNTIL(hold_entered() == 3, "the third measure started");
+	hold_release(true);
+	cl_agent_pool_free(x->pool);
+	x->pool = NULL;
+}
+
 int main(void)
 {
 	evthread_use_pthreads(); /* the fake control plane is stopped from the test thread */
@@ -668,6 +761,7 @@ int main(void)
 	    T(result_too_large_for_sync),
 	    T(results_posted),
 	    T(attest_op),
+	    T(measure_off_engine),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -218,37 +220,37 @@ static void measure_children(void **state)
 	(void)state;
 	pid_t a = spawn_sleep(), b = spawn_sleep();
 	fake f = {.pids = {a}, .npids = 1, .fault_at = -1};
-	cl_rtm_target t = {f_is_frozen, f_freeze, f_pids, f_fault, &f};
+	cl_rtm_target t = {.is_frozen = f_is_frozen, .freeze = f_freeze, .pids = f_pids, .fault = f_fault, .ctx = &f};
 	uint8_t r1[48], r2[48], r3[48];
 	size_t n = 0;
 	/* measured: paused once, resumed once, a register that is not zero */
-	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r1, &n), CL_OK);
+	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r1, &n, NULL), CL_OK);
 	assert_true(n >= 2); /* sleep's code and at least the vdso or libc */
 	assert_memory_not_equal(r1, zero, 48);
 	assert_int_equal(f.freezes, 1);
 	assert_int_equal(f.thaws, 1);
 	assert_false(f.frozen);
 	/* the same again, and the same program in another process (other addresses) */
-	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r2, NULL), CL_OK);
+	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r2, NULL, NULL), CL_OK);
 	assert_memory_equal(r1, r2, 48);
 	f.pids[0] = b;
-	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r2, NULL), CL_OK);
+	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r2, NULL, NULL), CL_OK);
 	assert_memory_equal(r1, r2, 48);
 	/* both processes: another register, whatever the pid order */
 	f.pids[0] = a;
 	f.pids[1] = b;
 	f.npids = 2;
-	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r2, NULL), CL_OK);
+	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r2, NULL, NULL), CL_OK);
 	assert_memory_not_equal(r1, r2, 48);
 	f.pids[0] = b;
 	f.pids[1] = a;
-	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r3, NULL), CL_OK);
+	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r3, NULL, NULL), CL_OK);
 	assert_memory_equal(r2, r3, 48);
 	/* already paused (a stopped enclave): measured, not resumed */
 	f.npids = 1;
 	f.frozen = true;
 	f.freezes = f.thaws = 0;
-	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r3, NULL), CL_OK);
+	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r3, NULL, NULL), CL_OK);
 	assert_memory_equal(r1, r3, 48);
 	assert_true(f.frozen);
 	assert_int_equal(f.freezes + f.thaws, 0);
@@ -261,11 +263,11 @@ static void resumed_on_failure(void **state)
 	(void)state;
 	pid_t a = spawn_sleep();
 	fake f = {.pids = {a}, .npids = 1, .fault_at = 1};
-	cl_rtm_target t = {f_is_frozen, f_freeze, f_pids, f_fault, &f};
+	cl_rtm_target t = {.is_frozen = f_is_frozen, .freeze = f_freeze, .pids = f_pids, .fault = f_fault, .ctx = &f};
 	uint8_t r[48];
 	memset(r, 0xab, sizeof(r));
 	/* a failure injected mid-measure (at the second region): resumed, register untouched */
-	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r, NULL), CL_EIO);
+	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r, NULL, NULL), CL_EIO);
 	assert_false(f.frozen);
 	assert_int_equal(f.freezes, 1);
 	assert_int_equal(f.thaws, 1);
@@ -273,26 +275,123 @@ static void resumed_on_failure(void **state)
 		assert_int_equal(r[i], 0xab);
 	/* the pause's bound: no time to read */
 	f.fault_at = -1;
-	assert_int_equal(cl_rtm_measure(&t, 0, r, NULL), CL_ETIMEOUT);
+	assert_int_equal(cl_rtm_measure(&t, 0, r, NULL, NULL), CL_ETIMEOUT);
 	assert_false(f.frozen);
 	assert_int_equal(f.thaws, 2);
 	/* the pids cannot be listed */
 	f.pids_err = CL_ENOTFOUND;
-	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r, NULL), CL_ENOTFOUND);
+	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r, NULL, NULL), CL_ENOTFOUND);
 	assert_false(f.frozen);
 	assert_int_equal(f.thaws, 3);
 	f.pids_err = CL_OK;
 	/* the freeze itself timed out (part frozen): resumed all the same */
 	f.freeze_err = CL_ETIMEOUT;
-	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r, NULL), CL_ETIMEOUT);
+	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r, NULL, NULL), CL_ETIMEOUT);
 	assert_false(f.frozen);
 	assert_int_equal(f.thaws, 4);
 	/* a process that is gone adds nothing (no failure) */
 	f.freeze_err = CL_OK;
 	reap(a);
-	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r, NULL), CL_OK);
+	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r, NULL, NULL), CL_OK);
 	assert_memory_equal(r, zero, 48);
 	assert_false(f.frozen);
+}
+
+/* ---- a measure and the reconcile loop's freezer changes ---- */
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int step; /* 1: the measure began; 2: it may end; 3: it ended */
+	bool loop_done, loop_free;
+	const char *loop_id;
+} ex = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false, false, NULL};
+
+static void ex_set(int step)
+{
+	pthread_mutex_lock(&ex.mu);
+	ex.step = step;
+	pthread_cond_broadcast(&ex.cv);
+	pthread_mutex_unlock(&ex.mu);
+}
+
+/* Waits (10 s at most) until cond holds; false if it never did. */
+#define EX_WAIT(cond)                                                                                          \
+	({                                                                                                     \
+		struct timespec until_;                                                                        \
+		clock_gettime(CLOCK_REALTIME, &until_);                                                        \
+		until_.tv_sec += 10;                                                                           \
+		pthread_mutex_lock(&ex.mu);                                                                    \
+		while (!(cond) && pthread_cond_timedwait(&ex.cv, &ex.mu, &until_) == 0)                        \
+			;                                                                                      \
+		bool ok_ = (cond);                                                                             \
+		pthread_mutex_unlock(&ex.mu);                                                                  \
+		ok_;                                                                                           \
+	})
+
+static void *measuring(void *arg)
+{
+	cl_agent_rtm_measure_begin(arg);
+	ex_set(1);
+	EX_WAIT(ex.step == 2);
+	cl_agent_rtm_measure_end();
+	ex_set(3);
+	return NULL;
+}
+
+static void *looping(void *arg)
+{
+	(void)arg;
+	bool free_ = cl_agent_rtm_loop_begin(ex.loop_id);
+	if (free_)
+		cl_agent_rtm_loop_end();
+	pthread_mutex_lock(&ex.mu);
+	ex.loop_free = free_;
+	ex.loop_done = true;
+	pthread_cond_broadcast(&ex.cv);
+	pthread_mutex_unlock(&ex.mu);
+	return NULL;
+}
+
+/* The loop's freezer change for loop_id, on a thread: done within 10 s? */
+static bool loop_change(const char *id, bool *free_)
+{
+	pthread_t t;
+	ex.loop_done = false;
+	ex.loop_id = id;
+	assert_int_equal(pthread_create(&t, NULL, looping, NULL), 0);
+	bool done = EX_WAIT(ex.loop_done);
+	if (!done) {
+		ex_set(2); /* let the measure end, so the thread can be joined */
+		EX_WAIT(ex.step == 3);
+	}
+	pthread_join(t, NULL);
+	*free_ = ex.loop_free;
+	return done;
+}
+
+/* While enclave A is measured (a pause of seconds), the loop's change of
+ * enclave B goes ahead at once and its change of A is deferred (never
+ * waits); once the measure ends, A's change goes ahead; paused() says A
+ * only once its state before the pause is known. */
+static void loop_never_waits(void **state)
+{
+	(void)state;
+	pthread_t m;
+	bool free_ = false, frozen = true;
+	ex.step = 0;
+	assert_int_equal(pthread_create(&m, NULL, measuring, (void *)"enc-a"), 0);
+	assert_true(EX_WAIT(ex.step == 1));
+	assert_false(cl_agent_rtm_paused("enc-a", &frozen)); /* not paused yet: its real state stands */
+	assert_true(loop_change("enc-b", &free_));
+	assert_true(free_);
+	assert_true(loop_change("enc-a", &free_));
+	assert_false(free_); /* deferred */
+	ex_set(2);
+	assert_true(EX_WAIT(ex.step == 3));
+	pthread_join(m, NULL);
+	assert_true(loop_change("enc-a", &free_));
+	assert_true(free_);
 }
 
 int main(void)
@@ -302,6 +401,7 @@ int main(void)
 	    cmocka_unit_test(canonical_order),
 	    cmocka_unit_test(measure_children),
 	    cmocka_unit_test(resumed_on_failure),
+	    cmocka_unit_test(loop_never_waits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

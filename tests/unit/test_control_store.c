@@ -16,6 +16,7 @@
 
 #include "common/util.h"
 #include "control/store.h"
+#include "control/store_cert.h"
 #include "control/store_jobwait.h"
 #include "control/store_priv.h"
 #include "control/upload.h"
@@ -274,6 +275,32 @@ static void add_enclave(fixture *f, const char *id, const char *name, const char
 	snprintf(e.name, sizeof(e.name), "%s", name);
 	snprintf(e.host_id, sizeof(e.host_id), "%s", host);
 	assert_int_equal(ctl_store_enclave_insert(f->st, &e), CL_OK);
+}
+
+/* An enclave's latest measure on demand (migration 11): none, set,
+ * replaced, refused for an unknown enclave, gone with the enclave. */
+static void latest_measurement(void **state)
+{
+	fixture *f = *state;
+	char hex[97], a[97], b[97];
+	int64_t at = -1;
+	memset(a, 'a', 96), a[96] = '\0';
+	memset(b, 'b', 96), b[96] = '\0';
+	add_host(f, "host-1", 1000, 100);
+	add_enclave(f, "enc-1", "one", "host-1", 64);
+	assert_int_equal(ctl_store_enclave_measure_get(f->st, "enc-1", hex, &at), CL_OK);
+	assert_string_equal(hex, "");
+	assert_int_equal(at, 0);
+	assert_int_equal(ctl_store_enclave_measure_set(f->st, "enc-1", a, 1000), CL_OK);
+	assert_int_equal(ctl_store_enclave_measure_set(f->st, "enc-1", b, 2000), CL_OK);
+	assert_int_equal(ctl_store_enclave_measure_get(f->st, "enc-1", hex, &at), CL_OK);
+	assert_string_equal(hex, b);
+	assert_int_equal(at, 2000);
+	assert_int_equal(ctl_store_enclave_measure_set(f->st, "enc-9", a, 1000), CL_ENOTFOUND);
+	assert_int_equal(ctl_store_enclave_measure_set(f->st, "enc-1", "abc", 1000), CL_EINVAL);
+	assert_int_equal(ctl_store_enclave_measure_get(f->st, "enc-9", hex, &at), CL_ENOTFOUND);
+	assert_int_equal(ctl_store_enclave_delete(f->st, "enc-1"), CL_OK);
+	assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM enclave_measure"), 0);
 }
 
 static void hosts_and_enclaves(void **state)
@@ -866,6 +893,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(migrate_v3_to_v4, setup, teardown),
 		cmocka_unit_test_setup_teardown(migrate_v1_to_v2, setup, teardown),
 		cmocka_unit_test_setup_teardown(hosts_and_enclaves, setup, teardown),
+		cmocka_unit_test_setup_teardown(latest_measurement, setup, teardown),
 		cmocka_unit_test_setup_teardown(jobs_lifecycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(counts_only_whitelisted, setup, teardown),
 		cmocka_unit_test_setup_teardown(images, setup, teardown),
