@@ -5,6 +5,8 @@
  * the pause's bound, a failed freeze), left paused if it was, and the same
  * program under ASLR measures the same. */
 #include <setjmp.h>
+#include <stdbool.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -184,8 +186,22 @@ static cl_err f_fault(void *ctx, size_t region)
 	return f->fault_at >= 0 && (size_t)f->fault_at == region ? cl_errorf(CL_EIO, "injected") : CL_OK;
 }
 
+/* True once pid sleeps in its nanosleep: exec'd, its loader done mapping
+ * libraries (so its mappings, which a measure reads, no longer change). */
+static bool asleep(pid_t pid)
+{
+	char path[64], buf[64] = {0};
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	FILE *fp = fopen(path, "r");
+	size_t n = fp ? fread(buf, 1, sizeof(buf) - 1, fp) : 0;
+	if (fp)
+		fclose(fp);
+	long nr = n ? strtol(buf, NULL, 10) : -1;
+	return nr == SYS_clock_nanosleep || nr == SYS_nanosleep;
+}
+
 /* A child running /bin/sleep (ASLR places it anew each time), returned
- * once it has exec'd (bounded: 2 s). */
+ * once it sleeps (bounded: 2 s). */
 static pid_t spawn_sleep(void)
 {
 	pid_t pid = fork();
@@ -201,7 +217,7 @@ static pid_t spawn_sleep(void)
 		size_t n = fp ? fread(buf, 1, sizeof(buf) - 1, fp) : 0;
 		if (fp)
 			fclose(fp);
-		if (n >= 9 && strcmp(buf, "sleep") == 0 && strcmp(buf + 6, "60") == 0)
+		if (n >= 9 && strcmp(buf, "sleep") == 0 && strcmp(buf + 6, "60") == 0 && asleep(pid))
 			return pid;
 		usleep(1000);
 	}

@@ -9,6 +9,8 @@
  * falls back to its last list. */
 #include <fcntl.h>
 #include <setjmp.h>
+#include <stdbool.h>
+#include <sys/syscall.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -271,7 +273,21 @@ static cl_err f_root(void *ctx, const pid_t *pids, size_t np, int *fd)
 	return *fd >= 0 ? CL_OK : CL_ESYS;
 }
 
-/* A child running /bin/sleep, returned once it has exec'd (bounded: 2 s). */
+/* True once pid sleeps in its nanosleep: exec'd, its loader done mapping
+ * libraries (so its mappings, which a measure reads, no longer change). */
+static bool asleep(pid_t pid)
+{
+	char path[64], buf[64] = {0};
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	FILE *fp = fopen(path, "r");
+	size_t n = fp ? fread(buf, 1, sizeof(buf) - 1, fp) : 0;
+	if (fp)
+		fclose(fp);
+	long nr = n ? strtol(buf, NULL, 10) : -1;
+	return nr == SYS_clock_nanosleep || nr == SYS_nanosleep;
+}
+
+/* A child running /bin/sleep, returned once it sleeps (bounded: 2 s). */
 static pid_t spawn_sleep(void)
 {
 	pid_t pid = fork();
@@ -287,7 +303,7 @@ static pid_t spawn_sleep(void)
 		size_t n = fp ? fread(buf, 1, sizeof(buf) - 1, fp) : 0;
 		if (fp)
 			fclose(fp);
-		if (n >= 9 && strcmp(buf, "sleep") == 0)
+		if (n >= 9 && strcmp(buf, "sleep") == 0 && asleep(pid))
 			return pid;
 		usleep(1000);
 	}
