@@ -85,7 +85,7 @@ static void policy_registers(void **state)
 	cl_att_doc *d = doc_of(-1, 0, &raw, &len);
 	assert_int_equal(ctl_state_policy(d, pol), CL_OK);
 	for (int i = 0; i < CL_ATT_NPCRS; i++) {
-		char key[8];
+		char key[16];
 		snprintf(key, sizeof(key), "\"%d\":", i);
 		bool want = i <= 3 || i == 8;
 		assert_int_equal(strstr(pol, key) != NULL, want);
