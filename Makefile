@@ -213,6 +213,9 @@ $(SDK_EXAMPLES): $(BUILD)/examples/%: examples/%/main.c $(SDK_LIB) include/clois
 # The keystore's line parser is its own file (fuzz/fuzz_keystore.c includes it).
 $(BUILD)/examples/keystore: examples/keystore/ks_proto.c examples/keystore/ks_proto.h
 $(BUILD)/fuzz/fuzz_keystore: examples/keystore/ks_proto.c examples/keystore/ks_proto.h
+# The enclave's half of suspend/restore is cloister-init-bundle's (src/init/,
+# no library): its test includes it.
+$(BUILD)/tests/test_init_state: src/init/state_io.c src/init/state_io.h
 
 # keystore-user: the keystore's host-side client for users (unwrap an export,
 # verify a signature), an ordinary host program linked like the tools.
