@@ -53,4 +53,46 @@ CL_MUST_CHECK cl_err ctl_state_check_suspend_doc(ctl_store *st, const uint8_t *r
 						 const uint8_t *doc, size_t len, const char *enclave_id,
 						 const char *policy, int64_t suspended_at_ms);
 
+/* The monitor's SEAL and UNSEAL (ctl_mon_seal/ctl_mon_unseal on the worker's
+ * client; tests pass ctl_seal/ctl_unseal over a local key). */
+typedef struct ctl_state_sealer {
+	cl_err (*seal)(void *ctx, const char *aad, const uint8_t *pt, size_t n, cl_buf *out);
+	cl_err (*unseal)(void *ctx, const char *aad, const uint8_t *blob, size_t n, cl_buf *out);
+	void *ctx;
+} ctl_state_sealer;
+
+/* What a state-key request is checked against: from the op (suspend or
+ * restore) the host token's route named. */
+typedef struct ctl_state_req {
+	const char *tenant_id;
+	const char *enclave_id;
+	const char *host_id;      /* the host the op runs on (a restore's new host) */
+	const uint8_t *nonce;     /* the op's 32-byte challenge */
+	const uint8_t *root_der;  /* the control plane's root (DER) */
+	size_t root_len;
+	int64_t now_ms;
+} ctl_state_req;
+
+/* Suspend: checks doc[0..len) (the refusals, *reason: bad_document (it does
+ * not parse or verify), stale_nonce (not the op's), wrong_enclave,
+ * host_revoked (leaf not issued here or revoked; host not ready),
+ * wrong_host, no_public_key, bad_public_key: CL_EPERM or CL_ECRYPTO with a
+ * detail), then makes K_n (n = the counter + 1, into *n), has it sealed,
+ * stores it pending with the policy of doc and doc itself (its own
+ * transaction), and wraps it to doc's public key into wrapped (the
+ * caller's, CTL_STATE_KEY_LEN + CL_WRAP_OVERHEAD). K_n is wiped. Other
+ * codes (*reason NULL) are the server's. */
+CL_MUST_CHECK cl_err ctl_state_issue(ctl_store *st, const ctl_state_sealer *s, const ctl_state_req *rq,
+				     const uint8_t *doc, size_t len, int64_t *n, cl_buf *wrapped, const char **reason);
+
+/* Restore of blob n: the checks of ctl_state_issue, then n is the committed
+ * suspend (stale_blob, naming both numbers), doc's registers are the policy
+ * (pcr_mismatch: PCR<i>), the stored suspend document re-checks
+ * (bad_document: suspend document: ...); then the committed K_n is unsealed
+ * and wrapped to doc's key into wrapped. A sealed key that does not open is
+ * CL_EINTERNAL (not the caller's fault). */
+CL_MUST_CHECK cl_err ctl_state_release(ctl_store *st, const ctl_state_sealer *s, const ctl_state_req *rq,
+				       const uint8_t *doc, size_t len, int64_t n, cl_buf *wrapped,
+				       const char **reason);
+
 #endif

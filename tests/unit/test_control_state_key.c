@@ -15,6 +15,8 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <openssl/rand.h>
+#include <sqlite3.h>
 
 #include "common/err.h"
 #include "common/wrap.h"
@@ -240,6 +242,261 @@ static void wrap_has_its_own_label(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* ---- issue (suspend) and release (restore) ---- */
+
+static uint8_t seal_key[CTL_MON_SEAL_KEY_LEN] = {42};
+
+static cl_err t_seal(void *ctx, const char *aad, const uint8_t *pt, size_t n, cl_buf *out)
+{
+	return ctl_seal(seal_key, aad, pt, n, out);
+}
+
+static cl_err t_unseal(void *ctx, const char *aad, const uint8_t *blob, size_t n, cl_buf *out)
+{
+	return ctl_unseal(seal_key, aad, blob, n, out);
+}
+
+static const ctl_state_sealer sealer = {t_seal, t_unseal, NULL};
+
+typedef struct enclave_side {
+	EVP_PKEY *key;
+	uint8_t pub[CL_WRAP_POINT_LEN];
+	uint8_t nonce[32];
+} enclave_side;
+
+/* A fresh document from the enclave: the op's nonce, its key, pcr tweak. */
+static uint8_t *fresh_doc(enclave_side *es, EVP_PKEY *signer, int pcr, uint8_t val, bool with_key, size_t *len)
+{
+	cl_att_fields f;
+	uint8_t *raw = NULL;
+	fx_fields(&f, &chain, es->nonce, sizeof(es->nonce));
+	if (pcr >= 0)
+		memset(f.pcrs[pcr], val, CL_ATT_PCR_LEN);
+	if (with_key)
+		f.public_key = (cl_att_bytes){es->pub, sizeof(es->pub)};
+	assert_int_equal(cl_att_build(&f, fx_sign, signer ? signer : chain.leaf_key, &raw, len), CL_OK);
+	return raw;
+}
+
+static void world_up(fixture *f, enclave_side *es, ctl_state_req *rq)
+{
+	ctl_host h = {.state = "ready", .level = "software", .memory_mib = 1000, .cpus = 4, .generation = 1};
+	snprintf(h.id, sizeof(h.id), "host-1");
+	snprintf(h.name, sizeof(h.name), "n-host-1");
+	h.caps_json = (char *)"{\"level\":\"software\"}";
+	assert_int_equal(ctl_store_host_insert(f->st, &h), CL_OK);
+	snprintf(h.id, sizeof(h.id), "host-2");
+	snprintf(h.name, sizeof(h.name), "n-host-2");
+	assert_int_equal(ctl_store_host_insert(f->st, &h), CL_OK);
+	size_t publen = sizeof(es->pub), len = 0;
+	es->key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	assert_non_null(es->key);
+	assert_int_equal(EVP_PKEY_get_octet_string_param(es->key, "encoded-pub-key", es->pub, sizeof(es->pub), &publen), 1);
+	assert_int_equal(RAND_bytes(es->nonce, sizeof(es->nonce)), 1);
+	uint8_t *raw = fresh_doc(es, NULL, -1, 0, true, &len);
+	cl_att_doc *d = NULL;
+	assert_int_equal(cl_att_parse(raw, len, &d), CL_OK);
+	issue(f, d, 0);
+	cl_att_doc_free(d);
+	free(raw);
+	*rq = (ctl_state_req){.tenant_id = "ten-a", .enclave_id = ENC, .host_id = "host-1", .nonce = es->nonce,
+			      .root_der = chain.root_der, .root_len = chain.root_len,
+			      .now_ms = (int64_t)time(NULL) * 1000};
+}
+
+/* Unwraps what was released to the enclave's key. */
+static void unwrap(enclave_side *es, const cl_buf *w, uint8_t key[CTL_STATE_KEY_LEN])
+{
+	cl_buf out;
+	cl_buf_init(&out, 64);
+	assert_int_equal(cl_wrap_open_label(CTL_STATE_WRAP_LABEL, es->key, w->data, w->len, &out), CL_OK);
+	assert_int_equal(out.len, CTL_STATE_KEY_LEN);
+	memcpy(key, out.data, CTL_STATE_KEY_LEN);
+	cl_buf_free(&out);
+}
+
+/* suspend n: issue, then commit the blob as the agent's PUT would */
+static int64_t suspend_once(fixture *f, enclave_side *es, ctl_state_req *rq, uint8_t key[CTL_STATE_KEY_LEN])
+{
+	size_t len = 0;
+	int64_t n = 0;
+	const char *reason = "x";
+	char old[CTL_STATE_PATH_MAX], path[64];
+	cl_buf w;
+	cl_buf_init(&w, CTL_STATE_KEY_LEN + CL_WRAP_OVERHEAD);
+	uint8_t *raw = fresh_doc(es, NULL, -1, 0, true, &len);
+	assert_int_equal(ctl_state_issue(f->st, &sealer, rq, raw, len, &n, &w, &reason), CL_OK);
+	assert_null(reason);
+	unwrap(es, &w, key);
+	snprintf(path, sizeof(path), "state/%s.%lld.blob", ENC, (long long)n);
+	assert_int_equal(ctl_store_state_commit(f->st, ENC, n, 100, "0123456789abcdef0123456789abcdef0123456789abcdef"
+								       "0123456789abcdef0123456789abcdef0123456789abcdef",
+						path, rq->now_ms, old),
+			 CL_OK);
+	cl_buf_free(&w);
+	free(raw);
+	return n;
+}
+
+/* release n with a document tweaked by pcr/val/signer/with_key: the reason */
+static const char *try_release(fixture *f, enclave_side *es, ctl_state_req *rq, int64_t n, int pcr, uint8_t val,
+			       bool with_key, cl_err *err, uint8_t key[CTL_STATE_KEY_LEN])
+{
+	size_t len = 0;
+	const char *reason = NULL;
+	cl_buf w;
+	cl_buf_init(&w, CTL_STATE_KEY_LEN + CL_WRAP_OVERHEAD);
+	uint8_t *raw = fresh_doc(es, NULL, pcr, val, with_key, &len);
+	cl_error_clear();
+	*err = ctl_state_release(f->st, &sealer, rq, raw, len, n, &w, &reason);
+	if (*err == CL_OK && key)
+		unwrap(es, &w, key);
+	cl_buf_free(&w);
+	free(raw);
+	return reason;
+}
+
+static void issue_then_release(void **state)
+{
+	fixture *f = *state;
+	enclave_side es;
+	ctl_state_req rq;
+	uint8_t k1[CTL_STATE_KEY_LEN], got[CTL_STATE_KEY_LEN], k2[CTL_STATE_KEY_LEN];
+	cl_err err;
+	world_up(f, &es, &rq);
+	assert_int_equal(suspend_once(f, &es, &rq, k1), 1);
+	/* restore: a new document, whose PCR4 differs (as on another host) */
+	rq.host_id = "host-1";
+	assert_null(try_release(f, &es, &rq, 1, 4, 0x44, true, &err, got));
+	assert_int_equal(err, CL_OK);
+	assert_memory_equal(got, k1, sizeof(k1));
+	/* a second suspend makes a different key */
+	assert_int_equal(suspend_once(f, &es, &rq, k2), 2);
+	assert_memory_not_equal(k1, k2, sizeof(k1));
+	EVP_PKEY_free(es.key);
+}
+
+static void release_refusals(void **state)
+{
+	fixture *f = *state;
+	enclave_side es;
+	ctl_state_req rq;
+	uint8_t k[CTL_STATE_KEY_LEN];
+	cl_err err;
+	world_up(f, &es, &rq);
+	/* nothing suspended yet */
+	assert_string_equal(try_release(f, &es, &rq, 1, -1, 0, true, &err, NULL), "stale_blob");
+	assert_int_equal(suspend_once(f, &es, &rq, k), 1);
+	assert_int_equal(suspend_once(f, &es, &rq, k), 2);
+	/* replay: blob 1 put back */
+	assert_string_equal(try_release(f, &es, &rq, 1, -1, 0, true, &err, NULL), "stale_blob");
+	assert_int_equal(err, CL_EPERM);
+	assert_non_null(strstr(cl_error_detail(), "suspend 1, the enclave's latest is 2"));
+	/* another image */
+	assert_string_equal(try_release(f, &es, &rq, 2, 2, 0xee, true, &err, NULL), "pcr_mismatch");
+	assert_non_null(strstr(cl_error_detail(), "PCR2"));
+	/* another tenant or name */
+	assert_string_equal(try_release(f, &es, &rq, 2, 3, 0xee, true, &err, NULL), "pcr_mismatch");
+	/* no key in the document */
+	assert_string_equal(try_release(f, &es, &rq, 2, -1, 0, false, &err, NULL), "no_public_key");
+	/* the document is from host-1, the op runs on host-2 */
+	rq.host_id = "host-2";
+	assert_string_equal(try_release(f, &es, &rq, 2, -1, 0, true, &err, NULL), "wrong_host");
+	rq.host_id = "host-1";
+	/* not this op's nonce */
+	uint8_t other_nonce[32] = {1};
+	rq.nonce = other_nonce;
+	assert_string_equal(try_release(f, &es, &rq, 2, -1, 0, true, &err, NULL), "stale_nonce");
+	rq.nonce = es.nonce;
+	/* another enclave's op */
+	rq.enclave_id = "enc-other";
+	assert_string_equal(try_release(f, &es, &rq, 2, -1, 0, true, &err, NULL), "wrong_enclave");
+	rq.enclave_id = ENC;
+	/* after all that, the right request still gets the key */
+	assert_null(try_release(f, &es, &rq, 2, -1, 0, true, &err, NULL));
+	assert_int_equal(err, CL_OK);
+	EVP_PKEY_free(es.key);
+}
+
+static void raw_exec_blob(fixture *f, const char *sql, const uint8_t *p, size_t n)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_bind_blob(q, 1, p, (int)n, SQLITE_TRANSIENT), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_DONE);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+}
+
+/* The stored suspend document re-signed with another key: refused; a
+ * sealed key moved from elsewhere does not open (the server's error). */
+static void stored_tampering(void **state)
+{
+	fixture *f = *state;
+	enclave_side es;
+	ctl_state_req rq;
+	uint8_t k[CTL_STATE_KEY_LEN];
+	cl_err err;
+	size_t len = 0;
+	world_up(f, &es, &rq);
+	assert_int_equal(suspend_once(f, &es, &rq, k), 1);
+	EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	uint8_t *resigned = fresh_doc(&es, other, -1, 0, true, &len);
+	raw_exec_blob(f, "UPDATE enclave_state SET document=?1", resigned, len);
+	assert_string_equal(try_release(f, &es, &rq, 1, -1, 0, true, &err, NULL), "bad_document");
+	assert_non_null(strstr(cl_error_detail(), "suspend document: signature"));
+	free(resigned);
+	EVP_PKEY_free(other);
+	/* the genuine document back, but the sealed key of another enclave */
+	uint8_t *genuine = fresh_doc(&es, NULL, -1, 0, true, &len);
+	raw_exec_blob(f, "UPDATE enclave_state SET document=?1", genuine, len);
+	free(genuine);
+	assert_null(try_release(f, &es, &rq, 1, -1, 0, true, &err, NULL));
+	assert_int_equal(err, CL_OK);
+	cl_buf sealed;
+	cl_buf_init(&sealed, CTL_STATE_SEALED_LEN);
+	assert_int_equal(ctl_seal(seal_key, "state/ten-a/enc-other/1", k, sizeof(k), &sealed), CL_OK);
+	raw_exec_blob(f, "UPDATE enclave_state SET sealed_key=?1", sealed.data, sealed.len);
+	cl_buf_free(&sealed);
+	assert_null(try_release(f, &es, &rq, 1, -1, 0, true, &err, NULL));
+	assert_int_equal(err, CL_EINTERNAL);
+	EVP_PKEY_free(es.key);
+}
+
+/* A suspend refused for its document stores nothing: the counter stays. */
+static void issue_refusal_changes_nothing(void **state)
+{
+	fixture *f = *state;
+	enclave_side es;
+	ctl_state_req rq;
+	ctl_state st;
+	size_t len = 0;
+	int64_t n = -1;
+	const char *reason = NULL;
+	cl_buf w;
+	world_up(f, &es, &rq);
+	cl_buf_init(&w, CTL_STATE_KEY_LEN + CL_WRAP_OVERHEAD);
+	uint8_t *raw = fresh_doc(&es, NULL, -1, 0, false, &len);
+	assert_int_equal(ctl_state_issue(f->st, &sealer, &rq, raw, len, &n, &w, &reason), CL_EPERM);
+	assert_string_equal(reason, "no_public_key");
+	assert_int_equal(n, 0);
+	assert_int_equal(w.len, 0);
+	free(raw);
+	EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	raw = fresh_doc(&es, other, -1, 0, true, &len);
+	assert_int_not_equal(ctl_state_issue(f->st, &sealer, &rq, raw, len, &n, &w, &reason), CL_OK);
+	assert_string_equal(reason, "bad_document");
+	free(raw);
+	EVP_PKEY_free(other);
+	assert_int_equal(ctl_store_state_get(f->st, ENC, &st), CL_OK);
+	assert_int_equal(st.counter, 0);
+	assert_int_equal(st.pending_n, 0);
+	cl_buf_free(&w);
+	EVP_PKEY_free(es.key);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -248,6 +505,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(suspend_document_checks, setup, teardown),
 		cmocka_unit_test_setup_teardown(revoked_before_or_after, setup, teardown),
 		cmocka_unit_test(wrap_has_its_own_label),
+		cmocka_unit_test_setup_teardown(issue_then_release, setup, teardown),
+		cmocka_unit_test_setup_teardown(release_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(stored_tampering, setup, teardown),
+		cmocka_unit_test_setup_teardown(issue_refusal_changes_nothing, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
