@@ -216,6 +216,7 @@ $(BUILD)/fuzz/fuzz_keystore: examples/keystore/ks_proto.c examples/keystore/ks_p
 # The enclave's half of suspend/restore is cloister-init-bundle's (src/init/,
 # no library): its test includes it.
 $(BUILD)/tests/test_init_state: src/init/state_io.c src/init/state_io.h
+$(BUILD)/bench/bench_state: src/init/state_io.c src/init/state_io.h
 
 # keystore-user: the keystore's host-side client for users (unwrap an export,
 # verify a signature), an ordinary host program linked like the tools.
