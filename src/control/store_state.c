@@ -125,6 +125,22 @@ cl_err ctl_store_state_abort(ctl_store *st, const char *enclave_id, int64_t n)
 	return ctl_store_run(st, q, "enclave state", NULL);
 }
 
+cl_err ctl_store_state_abort_all(ctl_store *st, int *n)
+{
+	sqlite3_stmt *q = NULL;
+	int changed = 0;
+	if (n)
+		*n = 0;
+	CL_GUARD(CTL_PREP(st, &q,
+			  "UPDATE enclave_state SET pending_n=0, pending_key=NULL, pending_policy='', pending_doc=NULL,"
+			  " pending_at=0 WHERE pending_n<>?",
+			  CTL_INT(0)));
+	CL_GUARD(ctl_store_run(st, q, "enclave state", &changed));
+	if (n)
+		*n = changed;
+	return CL_OK;
+}
+
 cl_err ctl_store_state_for_restore(ctl_store *st, const char *enclave_id, int64_t n, ctl_state *out)
 {
 	CL_GUARD(ctl_store_state_get(st, enclave_id, out));

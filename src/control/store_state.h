@@ -74,6 +74,10 @@ CL_MUST_CHECK cl_err ctl_store_state_commit(ctl_store *st, const char *enclave_i
  * pending (nothing to do). The counter keeps n. */
 CL_MUST_CHECK cl_err ctl_store_state_abort(ctl_store *st, const char *enclave_id, int64_t n);
 
+/* Drops every pending suspend (start-up: none is in flight then). *n (may
+ * be NULL): how many. */
+CL_MUST_CHECK cl_err ctl_store_state_abort_all(ctl_store *st, int *n);
+
 /* For a restore of the blob numbered n: the row into *out when n is the
  * committed suspend. CL_ENOTFOUND ("no suspended state") if the enclave
  * has none; CL_ECONFLICT with the detail "stale_blob: the blob is suspend

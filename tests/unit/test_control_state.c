@@ -170,10 +170,19 @@ static void abort_keeps_committed(void **state)
 	/* 2 is spent: the next suspend is 3 */
 	assert_int_equal(begin(f, 2), CL_ECONFLICT);
 	assert_int_equal(begin(f, 3), CL_OK);
+	/* start-up drops every pending suspend, and only those */
+	int dropped = -1;
+	assert_int_equal(ctl_store_state_abort_all(f->st, &dropped), CL_OK);
+	assert_int_equal(dropped, 1);
+	assert_int_equal(ctl_store_state_get(f->st, "enc-1", &s), CL_OK);
+	assert_int_equal(s.pending_n, 0);
+	assert_int_equal(s.key_n, 1);
+	assert_int_equal(rows_with_key(f, 3), 0);
+	assert_int_equal(begin(f, 4), CL_OK);
 	/* aborting a number that is not pending does nothing */
 	assert_int_equal(ctl_store_state_abort(f->st, "enc-1", 2), CL_OK);
 	assert_int_equal(ctl_store_state_get(f->st, "enc-1", &s), CL_OK);
-	assert_int_equal(s.pending_n, 3);
+	assert_int_equal(s.pending_n, 4);
 }
 
 /* A later suspend supersedes a pending one: the earlier cannot commit. */
