@@ -57,8 +57,8 @@ int main(int argc, char **argv)
 {
 	long mib = argc > 1 ? strtol(argv[1], NULL, 10) : 64;
 	long runs = argc > 2 ? strtol(argv[2], NULL, 10) : 10;
-	if (mib < 1 || mib > 63 || runs < 1 || runs > 1000) {
-		fprintf(stderr, "usage: bench_state [MIB 1..63] [N]\n");
+	if (mib < 1 || mib > 64 || runs < 1 || runs > 1000) {
+		fprintf(stderr, "usage: bench_state [MIB 1..64] [N]\n");
 		return 2;
 	}
 	char dir[] = "/tmp/cl-bstate-XXXXXX", src[64], path[128], dest[64], staging[96], reason[CL_INIT_STATE_REASON_MAX];

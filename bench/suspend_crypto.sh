@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-${BUILD:-build}}
-MIB=${2:-63}
+MIB=${2:-64}
 N=${3:-10}
 [ -x "$BUILD/bench/bench_state" ] || { echo "build first: make $BUILD/bench/bench_state"; exit 1; }
 out=$("$BUILD/bench/bench_state" "$MIB" "$N")

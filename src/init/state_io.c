@@ -57,8 +57,8 @@ static int put(sealer *s, const uint8_t *p, size_t n)
 	while (n) {
 		size_t k = n > CHUNK ? CHUNK : n;
 		int outl = 0;
-		if (s->tar + k > CL_BUNDLE_MAX)
-			return fail(s->reason, "bad_state: (archive): more than 64 MiB");
+		if (s->tar + k > CL_INIT_STATE_TAR_MAX)
+			return fail(s->reason, "bad_state: (archive): more than 64 MiB of files");
 		if (EVP_EncryptUpdate(s->c, s->out, &outl, p, (int)k) != 1)
 			return fail(s->reason, "io: encryption failed");
 		if (emit(s, s->out, (size_t)outl) != 0)
@@ -319,7 +319,7 @@ int cl_init_state_open(const uint8_t *blob, size_t len, const uint8_t key[CL_INI
 		return fail(reason, "bad_blob: the blob is suspend %llu, not %llu", (unsigned long long)h.n,
 			    (unsigned long long)n);
 	body = len - h.len - CL_STATE_TAG_LEN;
-	if (body > CL_BUNDLE_MAX)
+	if (body > CL_INIT_STATE_TAR_MAX)
 		return fail(reason, "bad_blob: more than 64 MiB of state");
 	memcpy(tag, blob + len - CL_STATE_TAG_LEN, sizeof(tag));
 	if ((fd = open(staging, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)

@@ -12,6 +12,10 @@
 
 #define CL_INIT_STATE_REASON_MAX 240
 #define CL_INIT_STATE_KEY_LEN 32
+/* The largest tar of state: 64 MiB of file data (CL_BUNDLE_MAX, also the
+ * cap of one file) plus each of at most 1024 entries' header block and
+ * padding, and the end marker. */
+#define CL_INIT_STATE_TAR_MAX ((64ull << 20) + 1024ull * 1024ull + 1024ull)
 
 /* Receives the blob's bytes in order; returns 0, or -1 to stop the seal. */
 typedef int (*cl_init_state_sink)(void *ctx, const uint8_t *p, size_t n);
@@ -20,7 +24,7 @@ typedef int (*cl_init_state_sink)(void *ctx, const uint8_t *p, size_t n);
  * the top-level entry skip, if not NULL, is left out) for enclave_id and n,
  * encrypted under key, to sink; *length gets its size. 0 on success; -1
  * with reason: "bad_state: <path>: <why>" (a link, socket, fifo or device;
- * too many entries; more than 64 MiB), "io: ..." (a read failed), "sink"
+ * too many entries; a tar over CL_INIT_STATE_TAR_MAX), "io: ..." (a read failed), "sink"
  * (the sink stopped it). */
 int cl_init_state_seal(const char *root, const char *skip, const uint8_t key[CL_INIT_STATE_KEY_LEN],
 		       const char *enclave_id, uint64_t n, cl_init_state_sink sink, void *ctx, uint64_t *length,

@@ -206,12 +206,46 @@ static void not_state_refused(void **state)
 	assert_string_equal(reason, "sink");
 }
 
+/* 64 MiB of files (sparse: quick) fit, with their headers and padding;
+ * more is refused. */
+static void cap_is_64_mib_of_files(void **state)
+{
+	world *w = *state;
+	blob b = {0};
+	char reason[CL_INIT_STATE_REASON_MAX], path[256];
+	uint64_t len = 0;
+	for (int i = 0; i < 64; i++) {
+		snprintf(path, sizeof(path), "%s/f%02d", w->src, i);
+		FILE *f = fopen(path, "wb");
+		assert_non_null(f);
+		assert_int_equal(ftruncate(fileno(f), 1024), 0);
+		fclose(f);
+	}
+	/* with top.txt, state/db and 64 files of 1 KiB: 64 MiB of data in all */
+	off_t big = (off_t)((64u << 20) - 3 - strlen(MARKER " and more") - 64 * 1024);
+	snprintf(path, sizeof(path), "%s/state/big", w->src);
+	assert_int_equal(truncate(path, big), 0);
+	assert_int_equal(cl_init_state_seal(w->src, ".cloister-staging", w->key, ENC, 1, sink, &b, &len, reason), 0);
+	free(b.p);
+	memset(&b, 0, sizeof(b));
+	/* and a file of 1 MiB + 2 KiB more: over */
+	snprintf(path, sizeof(path), "%s/more", w->src);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(ftruncate(fileno(f), (1 << 20) + 2048), 0);
+	fclose(f);
+	assert_int_equal(cl_init_state_seal(w->src, ".cloister-staging", w->key, ENC, 1, sink, &b, &len, reason), -1);
+	assert_non_null(strstr(reason, "more than 64 MiB of files"));
+	free(b.p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(every_change_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(not_state_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(cap_is_64_mib_of_files, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
