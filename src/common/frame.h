@@ -37,7 +37,14 @@ enum cl_frame_type {
 	CL_FRAME_BUNDLE_END = 13, /* agent -> shim -> init: SHA-384 of the tar (48) + u64 BE ciphertext
 				     length; empty: abort (the shim's, when its sender went away) */
 	CL_FRAME_EXTEND = 14,     /* init -> shim -> agent: u8 register + SHA-384 (49): installed */
-	CL_FRAME_TYPE_MAX = CL_FRAME_EXTEND,
+	/* Suspend and restore (docs/suspend.md). */
+	CL_FRAME_SUSPEND = 15,   /* agent -> shim -> init: u64 BE n + the wrapped state key */
+	CL_FRAME_STATE = 16,     /* a state blob chunk (1..1 MiB): init -> agent (suspend), agent -> init (restore) */
+	CL_FRAME_STATE_END = 17, /* as STATE: SHA-384 of the blob (48) + u64 BE length; empty: abort */
+	CL_FRAME_RESTORE = 18,   /* agent -> shim -> init: u64 BE n + the wrapped state key */
+	CL_FRAME_KEYGEN = 19,    /* agent -> shim -> init: empty; a suspendable enclave's init starts
+				    init-bundle and answers KEY (or ERROR with the reason) */
+	CL_FRAME_TYPE_MAX = CL_FRAME_KEYGEN,
 };
 
 /* Incremental decoder: feed bytes as they arrive, pull whole frames out.

@@ -42,12 +42,13 @@ json_t *ctl_enclave_json(const ctl_enclave *e)
 	for (uint32_t bit = 1; bit <= CTL_ACT_LAST; bit <<= 1)
 		if (e->untrusted_mask & bit)
 			json_array_append_new(untrusted, json_string(ctl_action_name(bit)));
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:o,s:o,s:o,s:{s:o},s:b}", "id", e->id, "name", e->name,
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:o,s:o,s:o,s:{s:o},s:b,s:b}", "id", e->id, "name", e->name,
 			 "tenant_id", e->tenant_id, "image_id", e->image_id, "host_id", e->host_id, "state", e->state,
 			 "desired", e->desired, "memory_mib", (json_int_t)e->memory_mib, "cpus", (json_int_t)e->cpus,
 			 "min_level", e->min_level, "created_at", ctl_json_time(e->created_at), "updated_at",
 			 ctl_json_time(e->updated_at), "error", e->error[0] ? json_string(e->error) : json_null(),
-			 "policy", "untrusted", untrusted, "await_bundle", e->await_bundle);
+			 "policy", "untrusted", untrusted, "await_bundle", e->await_bundle,
+			 "suspendable", e->suspendable);
 }
 
 /* GET /v1/enclaves/{id}: the enclave and the measurement registers its
@@ -234,6 +235,7 @@ static void create(ctl_req *r)
 	e.cpus = cr.cpus;
 	e.untrusted_mask = cr.untrusted_mask;
 	e.await_bundle = cr.await_bundle;
+	e.suspendable = cr.suspendable;
 	e.created_at = e.updated_at = (int64_t)cl_now_wall_ms();
 	ctl_durable *dur = durable(srv);
 	if (dur && !(later = calloc(1, sizeof(*later)))) {

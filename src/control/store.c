@@ -569,7 +569,9 @@ out:
 	"access_hash,error,created_at,updated_at"
 /* what a SELECT reads: the columns, then whether the enclave awaits a bundle
  * (a row of enclave_await, migration 9) */
-#define ENCLAVE_SEL ENCLAVE_COLS ",EXISTS(SELECT 1 FROM enclave_await a WHERE a.enclave_id=enclaves.id)"
+#define ENCLAVE_SEL                                                                                        \
+	ENCLAVE_COLS ",EXISTS(SELECT 1 FROM enclave_await a WHERE a.enclave_id=enclaves.id),"             \
+		     "EXISTS(SELECT 1 FROM enclave_suspendable s WHERE s.enclave_id=enclaves.id)"
 
 static cl_err read_enclave(sqlite3_stmt *q, void *o)
 {
@@ -590,6 +592,7 @@ static cl_err read_enclave(sqlite3_stmt *q, void *o)
 	e->created_at = sqlite3_column_int64(q, 13);
 	e->updated_at = sqlite3_column_int64(q, 14);
 	e->await_bundle = sqlite3_column_int64(q, 15) != 0;
+	e->suspendable = sqlite3_column_int64(q, 16) != 0;
 	return CL_OK;
 }
 
@@ -603,9 +606,13 @@ cl_err ctl_store_enclave_insert(ctl_store *st, const ctl_enclave *e)
 			  CTL_TEXT(e->access_hash), CTL_TEXT(e->error), CTL_INT(e->created_at),
 			  CTL_INT(e->updated_at)));
 	CL_GUARD(ctl_store_run(st, q, "enclave", NULL));
-	if (!e->await_bundle)
+	if (e->await_bundle) {
+		CL_GUARD(CTL_PREP(st, &q, "INSERT INTO enclave_await(enclave_id) VALUES(?)", CTL_TEXT(e->id)));
+		CL_GUARD(ctl_store_run(st, q, "enclave", NULL));
+	}
+	if (!e->suspendable)
 		return CL_OK;
-	CL_GUARD(CTL_PREP(st, &q, "INSERT INTO enclave_await(enclave_id) VALUES(?)", CTL_TEXT(e->id)));
+	CL_GUARD(CTL_PREP(st, &q, "INSERT INTO enclave_suspendable(enclave_id) VALUES(?)", CTL_TEXT(e->id)));
 	return ctl_store_run(st, q, "enclave", NULL);
 }
 
@@ -639,6 +646,8 @@ cl_err ctl_store_enclave_delete(ctl_store *st, const char *id)
 	CL_GUARD(CTL_PREP(st, &q, "DELETE FROM enclave_pcrs WHERE enclave_id=?", CTL_TEXT(id)));
 	CL_GUARD(ctl_store_run(st, q, "enclave pcrs", NULL));
 	CL_GUARD(CTL_PREP(st, &q, "DELETE FROM enclave_await WHERE enclave_id=?", CTL_TEXT(id)));
+	CL_GUARD(ctl_store_run(st, q, "enclave", NULL));
+	CL_GUARD(CTL_PREP(st, &q, "DELETE FROM enclave_suspendable WHERE enclave_id=?", CTL_TEXT(id)));
 	return ctl_store_run(st, q, "enclave", NULL);
 }
 

@@ -91,6 +91,7 @@ typedef struct ctl_enclave {
 	char error[CTL_MSG_MAX];
 	int64_t created_at, updated_at;
 	bool await_bundle; /* starts no application until a bundle is provisioned (docs/provisioning.md) */
+	bool suspendable;  /* created --suspendable: carries init-bundle, may be suspended (docs/suspend.md) */
 } ctl_enclave;
 
 typedef struct ctl_job {

@@ -105,6 +105,8 @@ static void answer(ctl_server *srv, struct evhttp_request *req, const char *host
 		/* only when set: an older agent refuses unknown fields it does not need */
 		if (eo && e->await_bundle)
 			json_object_set_new(eo, "await_bundle", json_true());
+		if (eo && e->suspendable)
+			json_object_set_new(eo, "suspendable", json_true());
 		json_array_append_new(encs, eo);
 	}
 	free(es);

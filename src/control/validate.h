@@ -71,6 +71,7 @@ typedef struct ctl_create_req {
 	size_t ncons;
 	uint32_t untrusted_mask;
 	bool await_bundle; /* "await_bundle": true */
+	bool suspendable;  /* "suspendable": true */
 } ctl_create_req;
 CL_MUST_CHECK cl_err ctl_parse_create_enclave(json_t *body, ctl_create_req *out);
 CL_MUST_CHECK cl_err ctl_parse_resize(json_t *body, int64_t *memory_mib);

@@ -69,6 +69,9 @@ static cl_err parse_desired(json_t *e, size_t idx, cl_agent_desired *d)
 	json_t *aw = json_object_get(e, "await_bundle");
 	CL_ENSURE(!aw || json_is_boolean(aw), CL_EINVAL, "sync answer: enclave %s: await_bundle is not a boolean", id);
 	d->await_bundle = json_is_true(aw);
+	json_t *su = json_object_get(e, "suspendable");
+	CL_ENSURE(!su || json_is_boolean(su), CL_EINVAL, "sync answer: enclave %s: suspendable is not a boolean", id);
+	d->suspendable = json_is_true(su);
 	return CL_OK;
 }
 

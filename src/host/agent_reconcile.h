@@ -21,6 +21,7 @@ typedef struct cl_agent_desired {
 	char tenant[CL_AGENT_ID_MAX]; /* owner's id, "" if the answer did not say (PCR3 stays zero) */
 	char name[CL_AGENT_ID_MAX];   /* the enclave's name, "" if not given */
 	bool await_bundle;            /* starts no application until a bundle is provisioned */
+	bool suspendable;             /* carries init-bundle; may be suspended (docs/suspend.md) */
 } cl_agent_desired;
 
 typedef struct cl_agent_actual {

@@ -24,6 +24,7 @@ extern char **environ;
 static struct {
 	int to, from; /* the helper's stdin (our write end) and stdout (our read end); -1: none */
 	pid_t pid;    /* the helper while it should run, else -1 */
+	bool state;   /* started by KEYGEN (`--state`): takes no bundle; its death ends nothing */
 	cl_frame_dec dec;
 	uint8_t storage[CL_FRAME_HDR + ANSWER_MAX];
 } h = {.to = -1, .from = -1, .pid = -1};
@@ -53,7 +54,8 @@ static bool next_answer(uint8_t *type, const uint8_t **p, uint32_t *n)
 	}
 }
 
-int cl_init_await_start(const sigset_t *oldmask, uint8_t point[97], char warn[CL_INIT_WARN_MAX],
+/* Starts the helper (with `--state` when state) and waits for its KEY. */
+static int helper_start(const sigset_t *oldmask, bool state, uint8_t point[97], char warn[CL_INIT_WARN_MAX],
 			char reason[CL_INIT_REASON_MAX])
 {
 	int in[2] = {-1, -1}, out[2] = {-1, -1}, ex[2] = {-1, -1};
@@ -73,7 +75,7 @@ int cl_init_await_start(const sigset_t *oldmask, uint8_t point[97], char warn[CL
 		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0)
 			_exit(127);
 		syscall(SYS_close_range, 3, ~0u, 4 /* CLOSE_RANGE_CLOEXEC */);
-		char *argv[] = {(char *)CL_INIT_HELPER, NULL};
+		char *argv[] = {(char *)CL_INIT_HELPER, state ? (char *)"--state" : NULL, NULL};
 		execve(argv[0], argv, environ);
 		int e = errno;
 		if (write(ex[1], &e, sizeof(e)) < 0)
@@ -82,7 +84,7 @@ int cl_init_await_start(const sigset_t *oldmask, uint8_t point[97], char warn[CL
 	}
 	close(in[0]), close(out[1]), close(ex[1]);
 	in[0] = out[1] = ex[1] = -1;
-	h.to = in[1], h.from = out[0], h.pid = pid;
+	h.to = in[1], h.from = out[0], h.pid = pid, h.state = state;
 	cl_frame_dec_init(&h.dec, h.storage, sizeof(h.storage), ANSWER_MAX);
 	int e = 0;
 	ssize_t r;
@@ -127,9 +129,26 @@ fail:
 	return -1;
 }
 
+int cl_init_await_start(const sigset_t *oldmask, uint8_t point[97], char warn[CL_INIT_WARN_MAX],
+			char reason[CL_INIT_REASON_MAX])
+{
+	return helper_start(oldmask, false, point, warn, reason);
+}
+
+int cl_init_state_keygen(const sigset_t *oldmask, uint8_t point[97], char warn[CL_INIT_WARN_MAX],
+			 char reason[CL_INIT_REASON_MAX])
+{
+	if (h.to >= 0 && !h.state) {
+		snprintf(reason, CL_INIT_REASON_MAX, "busy: the enclave awaits a bundle");
+		return -1;
+	}
+	cl_init_await_done(); /* a previous suspend's helper: its key goes with it */
+	return helper_start(oldmask, true, point, warn, reason);
+}
+
 int cl_init_await_chunk(const uint8_t *p, size_t n, char reason[CL_INIT_REASON_MAX])
 {
-	if (h.to < 0 || n == 0)
+	if (h.to < 0 || h.state || n == 0)
 		return 0; /* answered not_awaiting_bundle at the end */
 	if (cl_frame_send_fd(h.to, CL_FRAME_BUNDLE, p, (uint32_t)n) != CL_OK) {
 		gone(reason, strerror(errno));
@@ -143,9 +162,9 @@ int cl_init_await_end(const uint8_t *p, size_t n, uint8_t digest[48], char reaso
 	uint8_t type, reg;
 	const uint8_t *a;
 	uint32_t an;
-	if (n == 0 && h.to < 0)
+	if (n == 0 && (h.to < 0 || h.state))
 		return -1; /* an abort with nothing to abort */
-	if (h.to < 0) {
+	if (h.to < 0 || h.state) {
 		snprintf(reason, CL_INIT_REASON_MAX, "not_awaiting_bundle");
 		return 0;
 	}
@@ -178,14 +197,16 @@ void cl_init_await_done(void)
 		close(h.from);
 	h.to = h.from = -1;
 	h.pid = -1;
+	h.state = false;
 }
 
 bool cl_init_await_lost(pid_t pid, char reason[CL_INIT_REASON_MAX])
 {
 	if (pid <= 0 || pid != h.pid)
 		return false;
+	bool state = h.state;
 	gone(reason, "ended");
-	return true;
+	return !state; /* a suspend's helper: the suspend fails, the enclave runs on */
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)

@@ -25,6 +25,14 @@
  * gone). */
 int cl_init_await_start(const sigset_t *oldmask, uint8_t point[97], char warn[CL_INIT_WARN_MAX],
 			char reason[CL_INIT_REASON_MAX]);
+/* KEYGEN (a suspendable enclave, docs/suspend.md): starts the helper as
+ * `CL_INIT_HELPER --state` -- it then takes no bundle, only the state
+ * frames -- replacing a previous suspend's (whose key dies with it), and
+ * waits for its KEY: 0 with point set (warn as above), -1 with reason set
+ * ("busy: the enclave awaits a bundle" while an await helper runs, or why
+ * the helper could not start). Its death does not end the enclave. */
+int cl_init_state_keygen(const sigset_t *oldmask, uint8_t point[97], char warn[CL_INIT_WARN_MAX],
+			 char reason[CL_INIT_REASON_MAX]);
 /* A BUNDLE chunk: forwarded to the helper, or dropped when none runs (the
  * BUNDLE_END is then answered not_awaiting_bundle). 0, or -1 if the helper
  * is gone (reason set). */
@@ -39,8 +47,9 @@ void cl_init_await_done(void);
 /* The installed bundle could not start: removes CL_INIT_BUNDLE_DIR; the
  * helper still awaits. */
 void cl_init_await_uninstall(void);
-/* True if pid (just reaped) is the helper while it should still run: it
- * died, and the key with it (reason set; the caller ends the enclave). */
+/* True if pid (just reaped) is the await helper while it should still run:
+ * it died, and the key with it (reason set; the caller ends the enclave).
+ * A KEYGEN helper that dies is forgotten (false). */
 bool cl_init_await_lost(pid_t pid, char reason[CL_INIT_REASON_MAX]);
 
 #endif

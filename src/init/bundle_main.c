@@ -15,6 +15,11 @@
  *   init closes stdin once the bundle runs (or init ends): the key is
  *   wiped and the helper exits 0.
  *
+ * `/init-bundle --state` (started by a suspendable enclave's init on
+ * KEYGEN, docs/suspend.md) makes its key the same way and sends KEY, but
+ * takes no bundle: it holds the key for a suspend or a restore until init
+ * closes its stdin.
+ *
  * Static, libc + libcrypto; PCR1 covers it (docs/measurements.md).
  */
 #include <errno.h>
@@ -81,8 +86,9 @@ int main(int argc, char **argv)
 		send_reason("cannot make the provisioning helper undumpable");
 		return 1;
 	}
-	if (argc != 1) {
-		send_reason("usage: /init-bundle (run by /init --await-bundle)");
+	bool state = argc == 2 && strcmp(argv[1], "--state") == 0;
+	if (argc != 1 && !state) {
+		send_reason("usage: /init-bundle [--state] (run by /init --await-bundle or on KEYGEN)");
 		return 1;
 	}
 	uint8_t point[97];
@@ -116,7 +122,7 @@ int main(int argc, char **argv)
 			cl_err e = cl_frame_pull(&dec, &got, &type, &pl, &len);
 			if (e == CL_OK && !got)
 				break;
-			if (e != CL_OK || (type != CL_FRAME_BUNDLE && type != CL_FRAME_BUNDLE_END)) {
+			if (e != CL_OK || state || (type != CL_FRAME_BUNDLE && type != CL_FRAME_BUNDLE_END)) {
 				cl_init_prov_wipe();
 				return 1; /* init does not send these: a broken invariant */
 			}

@@ -16,6 +16,11 @@
  * which makes the enclave's key pair, sends KEY then READY, forwards BUNDLE
  * and BUNDLE_END to the helper and runs CL_INIT_ENTRYPOINT once a bundle is
  * installed (answered EXTEND, or ERROR with the reason: docs/provisioning.md).
+ *
+ * `/init --suspendable ...` (an enclave created suspendable, before either
+ * form above) answers KEYGEN: it starts the helper with `--state`, which
+ * makes a fresh key pair, and sends its KEY, or ERROR with the reason
+ * (docs/suspend.md). Without the flag KEYGEN is ERROR "not_suspendable".
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -224,6 +229,22 @@ static pid_t bundle_end(const uint8_t *p, uint32_t n, int app[3], sigset_t *old,
 	return pid;
 }
 
+/* KEYGEN: a fresh key from the helper (KEY), or ERROR with the reason. */
+static void keygen(bool suspendable, const sigset_t *old)
+{
+	uint8_t point[97];
+	char why[CL_INIT_REASON_MAX], warn[CL_INIT_WARN_MAX];
+	if (!suspendable) {
+		snprintf(why, sizeof(why), "not_suspendable: the enclave was not created suspendable");
+	} else if (cl_init_state_keygen(old, point, warn, why) == 0) {
+		if (warn[0])
+			send_frame_room(CL_FRAME_LOG, warn, (uint32_t)strlen(warn));
+		send_frame_room(CL_FRAME_KEY, point, sizeof(point));
+		return;
+	}
+	send_frame_room(CL_FRAME_ERROR, why, (uint32_t)strlen(why));
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
@@ -246,8 +267,11 @@ int main(int argc, char **argv)
 		log_line("prctl", "", strerror(errno));
 		finish(127 << 8);
 	}
+	bool suspendable = argc >= 2 && strcmp(argv[1], "--suspendable") == 0;
+	if (suspendable)
+		argc--, argv++;
 	if (argc < 2) {
-		log_line("usage", "", "/init ENTRYPOINT [ARGS...] | /init --await-bundle");
+		log_line("usage", "", "/init [--suspendable] ENTRYPOINT [ARGS...] | /init [--suspendable] --await-bundle");
 		finish(127 << 8);
 	}
 	bool await = strcmp(argv[1], "--await-bundle") == 0;
@@ -319,10 +343,13 @@ int main(int argc, char **argv)
 			if (e == CL_OK && !got)
 				break;
 			if (e != CL_OK || (type != CL_FRAME_DATA && type != CL_FRAME_EOF && type != CL_FRAME_BUNDLE &&
-					   type != CL_FRAME_BUNDLE_END))
+					   type != CL_FRAME_BUNDLE_END && type != CL_FRAME_KEYGEN) ||
+			    (type == CL_FRAME_KEYGEN && len != 0))
 				_exit(1); /* protocol violation by the host side */
 			char why[CL_INIT_REASON_MAX];
-			if (type == CL_FRAME_BUNDLE) {
+			if (type == CL_FRAME_KEYGEN) {
+				keygen(suspendable, &old);
+			} else if (type == CL_FRAME_BUNDLE) {
 				if (cl_init_await_chunk(pl, len, why) != 0) {
 					log_line("provisioning", "", why);
 					finish(127 << 8); /* the key is gone with the helper */

@@ -61,8 +61,9 @@ static cl_err check_spec(const cl_sandbox_spec *spec, const char *guest_dir, uin
 	CL_GUARD(cl_sandbox_check_id(spec->id));
 	CL_ENSURE(spec->image_path && spec->image_path[0] == '/', CL_EINVAL, "image_path must be absolute");
 	CL_ENSURE(spec->init_path && spec->init_path[0] == '/', CL_EINVAL, "init_path must be absolute");
-	CL_ENSURE(!spec->await_bundle || (spec->helper_path && spec->helper_path[0] == '/'), CL_EINVAL,
-		  "helper_path must be absolute (an enclave awaiting a bundle needs cloister-init-bundle)");
+	CL_ENSURE(!(spec->await_bundle || spec->suspendable) || (spec->helper_path && spec->helper_path[0] == '/'),
+		  CL_EINVAL,
+		  "helper_path must be absolute (an enclave awaiting a bundle or suspendable needs cloister-init-bundle)");
 	CL_ENSURE(spec->memory_bytes >= CL_SANDBOX_MIN_MEMORY && spec->memory_bytes <= CL_SANDBOX_MAX_MEMORY,
 		  CL_EINVAL, "memory: %" PRIu64 " bytes is outside %llu..%llu", spec->memory_bytes,
 		  CL_SANDBOX_MIN_MEMORY, CL_SANDBOX_MAX_MEMORY);
@@ -91,8 +92,10 @@ static cl_err write_spec(const char *dir, const cl_sandbox_spec *spec, const cha
 			      (json_int_t)spec->cpus, "pids_max", (json_int_t)pids);
 	CL_ENSURE(o, CL_ENOMEM, "spec: cannot encode");
 	if ((guest_dir && json_object_set_new(o, "guest_dir", json_string(guest_dir)) != 0) ||
-	    (spec->await_bundle && (json_object_set_new(o, "await_bundle", json_true()) != 0 ||
-				    json_object_set_new(o, "helper_path", json_string(spec->helper_path)) != 0))) {
+	    (spec->await_bundle && json_object_set_new(o, "await_bundle", json_true()) != 0) ||
+	    (spec->suspendable && json_object_set_new(o, "suspendable", json_true()) != 0) ||
+	    ((spec->await_bundle || spec->suspendable) &&
+	     json_object_set_new(o, "helper_path", json_string(spec->helper_path)) != 0)) {
 		json_decref(o);
 		return cl_errorf(CL_ENOMEM, "spec: cannot encode");
 	}
@@ -173,7 +176,7 @@ cl_err cl_sandbox_launch_guest(const char *self_exe, const char *dir, const cl_s
 	CL_GUARD(check_spec(spec, guest_dir, &pids));
 	CL_ENSURE(access(spec->image_path, R_OK) == 0, CL_ENOTFOUND, "image: %s: %s", spec->image_path, strerror(errno));
 	CL_ENSURE(access(spec->init_path, R_OK) == 0, CL_ENOTFOUND, "init: %s: %s", spec->init_path, strerror(errno));
-	CL_ENSURE(!spec->await_bundle || access(spec->helper_path, R_OK) == 0, CL_ENOTFOUND, "init-bundle: %s: %s",
+	CL_ENSURE(!(spec->await_bundle || spec->suspendable) || access(spec->helper_path, R_OK) == 0, CL_ENOTFOUND, "init-bundle: %s: %s",
 		  spec->helper_path, strerror(errno));
 	CL_ENSURE(snprintf(base, sizeof(base), "%s/sandboxes", dir) < (int)sizeof(base), CL_ETOOBIG, "dir too long");
 	CL_GUARD(cl_mkdir_p(base, 0700));
@@ -256,6 +259,13 @@ static cl_err io_all_ms(int fd, uint8_t *p, size_t n, bool sending, int ms)
 	return CL_OK;
 }
 
+/* ms left until deadline (mono ns), at least 1 so poll does not spin on 0 */
+static int remaining_ms(uint64_t deadline)
+{
+	uint64_t now = cl_now_mono_ns();
+	return now >= deadline ? 1 : (int)((deadline - now) / 1000000u + 1);
+}
+
 static cl_err io_all(int fd, uint8_t *p, size_t n, bool sending)
 {
 	return io_all_ms(fd, p, n, sending, CALL_TIMEOUT_MS);
@@ -286,6 +296,36 @@ cl_err cl_sandbox_key(const char *dir, const char *id, uint8_t point[97])
 	else if (strlen(k) != 194 || cl_hex_decode(k, point, 97) != CL_OK || point[0] != 0x04)
 		e = cl_errorf(CL_EPROTO, "shim: malformed public_key in STATUS");
 	json_decref(o);
+out:
+	close(fd);
+	return e;
+}
+
+cl_err cl_sandbox_keygen(const char *dir, const char *id, uint32_t timeout_ms, uint8_t point[97])
+{
+	int fd;
+	uint8_t hdr[CL_FRAME_HDR], reply[512];
+	uint64_t deadline = cl_now_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+	CL_GUARD(cl_sandbox_connect(dir, id, &fd));
+	cl_err e = CL_OK;
+	if (cl_frame_put_header(hdr, CL_FRAME_KEYGEN, 0) != CL_OK) {
+		e = cl_errorf(CL_EINTERNAL, "frame header");
+		goto out;
+	}
+	CL_GUARD_OUT(e, io_all_ms(fd, hdr, sizeof(hdr), true, remaining_ms(deadline)));
+	CL_GUARD_OUT(e, io_all_ms(fd, hdr, sizeof(hdr), false, remaining_ms(deadline)));
+	uint32_t n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+	if ((hdr[4] != CL_FRAME_KEY && hdr[4] != CL_FRAME_ERROR) || n >= sizeof(reply)) {
+		e = cl_errorf(CL_EPROTO, "shim: unexpected reply to KEYGEN");
+		goto out;
+	}
+	CL_GUARD_OUT(e, io_all_ms(fd, reply, n, false, remaining_ms(deadline)));
+	if (hdr[4] == CL_FRAME_ERROR)
+		e = cl_errorf(CL_ECONFLICT, "%.*s", (int)n, (const char *)reply);
+	else if (n != 97 || reply[0] != 0x04)
+		e = cl_errorf(CL_EPROTO, "shim: malformed KEY");
+	else
+		memcpy(point, reply, 97);
 out:
 	close(fd);
 	return e;

@@ -23,8 +23,11 @@ typedef struct cl_sandbox_spec {
 	uint32_t cpus;           /* CPU quota in whole CPUs (>= 1) */
 	uint32_t pids_max;       /* max tasks inside (default 64 when 0) */
 	bool await_bundle;       /* start no application: /init --await-bundle (docs/provisioning.md) */
-	const char *helper_path; /* with await_bundle: host path of cloister-init-bundle, copied in as
-				    /init-bundle (the only launches that get it); else ignored */
+	bool suspendable;        /* may be suspended: /init --suspendable, which starts init-bundle on
+				    KEYGEN (docs/suspend.md) */
+	const char *helper_path; /* with await_bundle or suspendable: host path of cloister-init-bundle,
+				    copied in as /init-bundle (the only launches that get it); else
+				    ignored */
 } cl_sandbox_spec;
 
 typedef struct cl_sandbox_info {
@@ -78,6 +81,15 @@ CL_MUST_CHECK cl_err cl_sandbox_call(int fd, uint8_t type, const void *payload, 
  * an enclave that awaits or awaited a bundle has one) into point, asked with
  * a 1 s bound. CL_ENOTFOUND if it has none or its shim is gone. */
 CL_MUST_CHECK cl_err cl_sandbox_key(const char *dir, const char *id, uint8_t point[97]);
+
+/* Asks a suspendable enclave's init for a key of its own (KEYGEN,
+ * docs/suspend.md): init starts cloister-init-bundle, which makes a fresh
+ * P-384 key pair and answers KEY, written into point (the shim keeps it
+ * and shows it in STATUS as the enclave's key from then on). Bounded at
+ * timeout_ms. CL_ECONFLICT with init's reason (e.g. "not_suspendable",
+ * "busy: ...") if it refused, CL_ENOTFOUND if the shim is gone,
+ * CL_ETIMEOUT past the bound. */
+CL_MUST_CHECK cl_err cl_sandbox_keygen(const char *dir, const char *id, uint32_t timeout_ms, uint8_t point[97]);
 
 /* Lists the ids of sandboxes present under DIR/sandboxes (running or not).
  * *ids is malloc'd, each entry malloc'd: free with cl_sandbox_ids_free. */

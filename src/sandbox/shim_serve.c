@@ -181,6 +181,7 @@ static void client_close_in(cl_shim *s, cl_shim_client *c)
 	if (c->fd < 0)
 		return;
 	if (s && s->prov == c) {
+		s->keygen = false;
 		/* its sender went away: init discards what it staged, unless it
 		 * has the whole bundle already (then its answer is dropped) */
 		if (!c->prov_wait)
@@ -286,7 +287,7 @@ static void reply_status(cl_shim *s, cl_shim_client *c)
 	int n = snprintf(json, sizeof(json), "{\"state\":\"%s\",\"init_pid\":%d,\"exit_status\":%d%s%s%s%s%s%s%s}",
 			 s->app_exited ? "exited" : "running", (int)s->init_pid, s->exit_status,
 			 s->has_key ? ",\"public_key\":\"" : "", s->has_key ? key : "", s->has_key ? "\"" : "",
-			 s->has_key && !s->provisioned ? ",\"awaiting_bundle\":true" : "",
+			 s->has_key && s->await_bundle && !s->provisioned ? ",\"awaiting_bundle\":true" : "",
 			 s->provisioned ? ",\"bundle_sha384\":\"" : "", s->provisioned ? sha : "", s->provisioned ? "\"" : "");
 	reply(c, CL_FRAME_STATUS, json, (uint32_t)n);
 }
@@ -306,8 +307,8 @@ static int handle_bundle(cl_shim *s, cl_shim_client *c, uint8_t type, const uint
 		reply_error(c, "enclave has exited");
 		return 0;
 	}
-	if (s->prov && s->prov != c) {
-		reply_error(c, "busy: another provisioning is in progress");
+	if (s->prov && (s->prov != c || s->keygen)) {
+		reply_error(c, "busy: another provisioning, suspend or restore is in progress");
 		return 0;
 	}
 	if ((type == CL_FRAME_BUNDLE && len == 0) || (type == CL_FRAME_BUNDLE_END && len != CL_BUNDLE_END_LEN))
@@ -324,11 +325,36 @@ static int handle_bundle(cl_shim *s, cl_shim_client *c, uint8_t type, const uint
 	return 0;
 }
 
-/* init's answer to a BUNDLE_END, to the client waiting for it. */
+/* KEYGEN from c (docs/suspend.md): queued to init, answered by its KEY or
+ * ERROR; one exchange with init at a time, as a transfer. */
+static int handle_keygen(cl_shim *s, cl_shim_client *c, uint32_t len)
+{
+	if (len != 0)
+		return -1;
+	if (s->chan_closed || s->app_exited) {
+		reply_error(c, "enclave has exited");
+		return 0;
+	}
+	if (s->prov) {
+		reply_error(c, "busy: another provisioning, suspend or restore is in progress");
+		return 0;
+	}
+	if (q_push_frame(&s->in, CL_FRAME_KEYGEN, NULL, 0) != 0) {
+		reply_error(c, "enclave input queue full");
+		return 0;
+	}
+	s->prov = c;
+	s->keygen = true;
+	c->prov_wait = true;
+	return 0;
+}
+
+/* init's answer to a BUNDLE_END or a KEYGEN, to the client waiting for it. */
 static void prov_answer(cl_shim *s, uint8_t type, const uint8_t *p, uint32_t len)
 {
 	cl_shim_client *c = s->prov;
 	s->prov = NULL;
+	s->keygen = false;
 	if (type == CL_FRAME_EXTEND) {
 		uint8_t reg;
 		if (cl_bundle_extend_parse(p, len, &reg, s->bundle_sha384) != CL_OK) {
@@ -397,6 +423,8 @@ static int handle_request(cl_shim *s, cl_shim_client *c, uint8_t type, const uin
 	case CL_FRAME_BUNDLE:
 	case CL_FRAME_BUNDLE_END:
 		return handle_bundle(s, c, type, p, len);
+	case CL_FRAME_KEYGEN:
+		return handle_keygen(s, c, len);
 	default:
 		return -1; /* not a request */
 	}
@@ -533,6 +561,8 @@ static void chan_process(cl_shim *s)
 			}
 			memcpy(s->key, p, sizeof(s->key));
 			s->has_key = true;
+			if (s->prov && s->keygen)
+				prov_answer(s, CL_FRAME_KEY, p, len);
 			break;
 		case CL_FRAME_EXTEND:
 		case CL_FRAME_ERROR:
