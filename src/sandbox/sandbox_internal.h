@@ -163,7 +163,9 @@ typedef struct cl_sandbox_go {
 	uint32_t guest;
 	uint32_t await_bundle; /* 1: exec /init --await-bundle instead of the entrypoint */
 	uint32_t helper;       /* 1: a memfd to write as /init-bundle (await_bundle or suspendable only) */
-	uint32_t suspendable;  /* 1: exec /init --suspendable ... (init-bundle started on KEYGEN) */
+	uint32_t suspendable;  /* 1: exec /init --suspendable ID ... (init-bundle started on KEYGEN) */
+	uint32_t await_restore; /* 1 (with suspendable): /init ... --await-restore ENTRYPOINT ... */
+	char id[64];           /* the enclave's id (NUL-terminated): a suspendable init's, for its blobs */
 } cl_sandbox_go;
 
 /* Size and inodes of the root tmpfs: the image + /init (init_len: with
@@ -223,7 +225,10 @@ typedef struct cl_shim {
 	/* provisioning (docs/provisioning.md) */
 	bool has_key, provisioned, abort_pending;
 	bool await_bundle;           /* launched awaiting a bundle (its KEY is the bundle's) */
+	bool await_restore;          /* launched awaiting a restore (its KEY is the restore's) */
+	bool restoring;              /* prov sent RESTORE: STATE, STATE_END go to init, its STATE_END or ERROR answers */
 	bool keygen;                 /* prov sent KEYGEN: init's KEY (or ERROR) is its answer */
+	bool suspending;             /* prov sent SUSPEND: init's STATE frames, STATE_END (or ERROR) are its answer */
 	uint8_t key[97];             /* init's KEY: the enclave's public point */
 	uint8_t bundle_sha384[48];   /* init's EXTEND: what it installed */
 	cl_shim_client *prov;        /* the client whose transfer is in progress, or NULL */
@@ -253,6 +258,7 @@ typedef struct cl_shim_limits {
 	uint32_t cpus, pids_max;
 	bool await_bundle;
 	bool suspendable;
+	bool await_restore;
 } cl_shim_limits;
 
 void cl_shim_prep_init(cl_shim_prep *p);

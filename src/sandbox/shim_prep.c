@@ -316,8 +316,9 @@ cl_err cl_shim_prep_go(cl_shim_prep *p, cl_shim *s, const cl_shim_limits *lim, i
 	cl_sandbox_go go = {
 		.magic = CL_SANDBOX_GO_MAGIC, .pids_max = lim->pids_max, .tmp_bytes = lim->memory_bytes / 4,
 		.image_fd = image_fd >= 0, .guest = guest_fd >= 0, .await_bundle = lim->await_bundle,
-		.helper = helper_fd >= 0, .suspendable = lim->suspendable,
+		.helper = helper_fd >= 0, .suspendable = lim->suspendable, .await_restore = lim->await_restore,
 	};
+	snprintf(go.id, sizeof(go.id), "%s", s->id);
 	if ((e = send_go(p, &go, image_fd, guest_fd, helper_fd)) != CL_OK) {
 		e = child_error(p, e, deadline);
 		goto out;

@@ -54,7 +54,7 @@ enclave_ask "$ID" "PUT a 1"
 SHIM=$(cat "$HDATA/sandboxes/$ID/shim.pid")
 INIT=$(pgrep -P "$SHIM" | head -1)
 [ -n "$INIT" ] || fail "no cloister-init under shim $SHIM"
-tr '\0' ' ' <"/proc/$INIT/cmdline" | grep -q '^/init --suspendable /app/kvstore' ||
+tr '\0' ' ' <"/proc/$INIT/cmdline" | grep -q "^/init --suspendable $ID /app/kvstore" ||
 	fail "init was not started --suspendable: $(tr '\0' ' ' <"/proc/$INIT/cmdline")"
 kids=$(pgrep -a -P "$INIT")
 [ "$(wc -l <<<"$kids")" = 1 ] && [[ "$kids" == *"/app/kvstore"* ]] ||

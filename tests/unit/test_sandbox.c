@@ -270,54 +270,6 @@ static void await_bundle_fresh(void **state)
 	await_bundle_gets_helper(ID("await-f"), init_copy, "prepared=0");
 }
 
-/* A suspendable enclave (docs/suspend.md) gets /init-bundle too, but runs
- * its application at once and makes no key until asked: KEYGEN starts the
- * helper, whose fresh key the shim keeps (and shows in STATUS, without
- * "awaiting_bundle"); each KEYGEN a new key. An enclave not launched
- * suspendable answers KEYGEN not_suspendable. */
-static void suspendable_keygen(void **state)
-{
-	char helper[PATH_MAX + 64], inside[96];
-	snprintf(helper, sizeof(helper), "%s/bin/cloister-init-bundle", build_dir);
-	warm_pool();
-	cl_sandbox_info info;
-	cl_sandbox_spec spec = {.id = ID("susp"), .image_path = probe_img, .init_path = init_exe,
-	                       .memory_bytes = 64 << 20, .cpus = 1, .suspendable = true};
-	assert_int_equal(cl_sandbox_launch(host_exe, data_dir, &spec, &info), CL_EINVAL);
-	assert_non_null(strstr(cl_error_detail(), "helper_path"));
-	spec.helper_path = helper;
-	if (cl_sandbox_launch(host_exe, data_dir, &spec, &info) != CL_OK)
-		fail_msg("launch: %s", cl_error_detail());
-	snprintf(inside, sizeof(inside), "/proc/%d/root/init-bundle", (int)info.init_pid);
-	assert_int_equal(access(inside, X_OK), 0);
-	uint8_t p1[97], p2[97], shown[97];
-	assert_int_equal(cl_sandbox_key(data_dir, ID("susp"), shown), CL_ENOTFOUND); /* none until asked */
-	int fd = connect_ok(ID("susp"));
-	assert_string_equal(ask(fd, "echo before", "before"), "before");
-	assert_int_equal(cl_sandbox_keygen(data_dir, ID("susp"), 10000, p1), CL_OK);
-	assert_int_equal(p1[0], 0x04);
-	assert_int_equal(cl_sandbox_key(data_dir, ID("susp"), shown), CL_OK);
-	assert_memory_equal(shown, p1, 97);
-	uint8_t type, reply[1024];
-	uint32_t n;
-	assert_int_equal(cl_sandbox_call(fd, CL_FRAME_STATUS, NULL, 0, &type, reply, sizeof(reply) - 1, &n), CL_OK);
-	reply[n] = 0;
-	assert_null(strstr((char *)reply, "awaiting_bundle"));
-	assert_int_equal(cl_sandbox_keygen(data_dir, ID("susp"), 10000, p2), CL_OK);
-	assert_memory_not_equal(p1, p2, 97);
-	assert_int_equal(cl_sandbox_key(data_dir, ID("susp"), shown), CL_OK);
-	assert_memory_equal(shown, p2, 97);
-	assert_string_equal(ask(fd, "echo after", "after"), "after"); /* the application ran on */
-	close(fd);
-	assert_int_equal(cl_sandbox_destroy(data_dir, ID("susp")), CL_OK);
-	/* not suspendable: refused by init */
-	launch_ok(ID("nosusp"), 64 << 20, 0, &info);
-	assert_int_equal(cl_sandbox_keygen(data_dir, ID("nosusp"), 10000, p1), CL_ECONFLICT);
-	assert_non_null(strstr(cl_error_detail(), "not_suspendable"));
-	assert_int_equal(cl_sandbox_key(data_dir, ID("nosusp"), shown), CL_ENOTFOUND);
-	assert_int_equal(cl_sandbox_destroy(data_dir, ID("nosusp")), CL_OK);
-}
-
 static void limits_memory_and_pids(void **state)
 {
 	cl_sandbox_info info;
@@ -740,7 +692,6 @@ int main(void)
 		cmocka_unit_test(guest_dir_fresh),
 		cmocka_unit_test(await_bundle_prepared),
 		cmocka_unit_test(await_bundle_fresh),
-		cmocka_unit_test(suspendable_keygen),
 		cmocka_unit_test(limits_memory_and_pids),
 		cmocka_unit_test(freeze_and_thaw),
 		cmocka_unit_test(backpressure_and_exit),
