@@ -187,6 +187,10 @@ static void client_close_in(cl_shim *s, cl_shim_client *c)
 		if (s->restoring && !c->prov_wait && !s->chan_closed &&
 		    q_push_frame(&s->in, CL_FRAME_STATE_END, NULL, 0) != 0)
 			cl_warn("enclave %s: the restore's abort did not fit the input queue", s->id);
+		else if (s->suspending && !s->chan_closed && q_push_frame(&s->in, CL_FRAME_SUSPEND, NULL, 0) != 0)
+			/* a suspend whose receiver went away before its end: the
+			 * application resumes (an empty SUSPEND) once init is done */
+			cl_warn("enclave %s: the suspend's resume did not fit the input queue", s->id);
 		else if (!s->restoring && !s->keygen && !s->suspending && !c->prov_wait)
 			prov_abort(s);
 		s->keygen = false;

@@ -349,12 +349,171 @@ static void restore_brings_state_back(void **state)
 	assert_int_equal(cl_sandbox_destroy(data_dir, id), CL_OK);
 }
 
+/* One raw frame out on fd (blocking). */
+static void frame_out(int fd, uint8_t type, const uint8_t *p, uint32_t n)
+{
+	uint8_t hdr[CL_FRAME_HDR];
+	assert_int_equal(cl_frame_put_header(hdr, type, n), CL_OK);
+	assert_int_equal(send(fd, hdr, sizeof(hdr), MSG_NOSIGNAL), (ssize_t)sizeof(hdr));
+	for (uint32_t off = 0; off < n;) {
+		ssize_t w = send(fd, p + off, n - off, MSG_NOSIGNAL);
+		assert_true(w > 0);
+		off += (uint32_t)w;
+	}
+}
+
+/* One raw frame in from fd (blocking): its type; the payload is dropped. */
+static uint8_t frame_in(int fd)
+{
+	uint8_t hdr[CL_FRAME_HDR], sink[4096];
+	assert_int_equal(recv(fd, hdr, sizeof(hdr), MSG_WAITALL), (ssize_t)sizeof(hdr));
+	uint32_t n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+	while (n) {
+		ssize_t r = recv(fd, sink, n < sizeof(sink) ? n : sizeof(sink), 0);
+		assert_true(r > 0);
+		n -= (uint32_t)r;
+	}
+	return hdr[4];
+}
+
+/* Waits (10 s at most) until pid is not stopped. */
+static bool runs_again(pid_t pid)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (proc_state(pid) != 'T')
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/* Waits (10 s at most) until path does not exist. */
+static bool gone_soon(const char *path)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (access(path, F_OK) != 0)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/* The agent killed mid-transfer (its connection closes): a suspend whose
+ * receiver goes away before STATE_END resumes the application by itself
+ * (the shim sends the empty SUSPEND), and the next suspend works; a
+ * restore whose sender goes away mid-blob is dropped by init-bundle
+ * (staging removed, still awaiting), and the next one works. */
+static void sender_gone_mid_transfer(void **state)
+{
+	char helper[PATH_MAX + 64], path[PATH_MAX + 64];
+	const char *id = ID("gone");
+	snprintf(helper, sizeof(helper), "%s/bin/cloister-init-bundle", build_dir);
+	warm_pool();
+	cl_sandbox_info info;
+	cl_sandbox_spec spec = {.id = id, .image_path = probe_img, .init_path = init_exe,
+	                       .memory_bytes = 64 << 20, .cpus = 1, .suspendable = true, .helper_path = helper};
+	if (cl_sandbox_launch(host_exe, data_dir, &spec, &info) != CL_OK)
+		fail_msg("launch: %s", cl_error_detail());
+	sandbox_init_pid = info.init_pid;
+	size_t big_len = 4u << 20;
+	uint8_t *big = malloc(big_len), key[32], point[97], sha[48];
+	assert_non_null(big);
+	assert_int_equal(cl_random(big, big_len), CL_OK);
+	assert_int_equal(cl_random(key, sizeof(key)), CL_OK);
+	int tmp = enclave_tmp(info.init_pid);
+	as_enclave(tmp, "big.bin", big, big_len);
+	close(tmp);
+	int fd = connect_ok(id);
+	assert_string_equal(ask(fd, "echo before", "before"), "before");
+	pid_t app = 0;
+	{
+		char kids[64];
+		snprintf(kids, sizeof(kids), "/proc/%d/task/%d/children", (int)info.init_pid, (int)info.init_pid);
+		FILE *f = fopen(kids, "r");
+		assert_non_null(f);
+		int v = 0;
+		assert_int_equal(fscanf(f, "%d", &v), 1);
+		fclose(f);
+		app = v;
+	}
+	/* a suspend read for one chunk, then its receiver is gone */
+	cl_buf wrapped, payload, blob;
+	cl_buf_init(&wrapped, 4096);
+	cl_buf_init(&payload, 4096);
+	cl_buf_init(&blob, 16u << 20);
+	assert_int_equal(cl_sandbox_keygen(data_dir, id, 10000, point), CL_OK);
+	assert_int_equal(cl_wrap_seal_label("cloister-state-wrap-v1", point, key, 32, &wrapped), CL_OK);
+	assert_int_equal(cl_buf_put_be64(&payload, 1), CL_OK);
+	assert_int_equal(cl_buf_put(&payload, wrapped.data, wrapped.len), CL_OK);
+	int raw = -1;
+	assert_int_equal(cl_sandbox_connect(data_dir, id, &raw), CL_OK);
+	frame_out(raw, CL_FRAME_SUSPEND, payload.data, (uint32_t)payload.len);
+	assert_int_equal(frame_in(raw), CL_FRAME_STATE);
+	assert_int_equal(proc_state(app), 'T');
+	close(raw);
+	if (!runs_again(app))
+		fail_msg("the application stays stopped after its suspend's receiver went away");
+	assert_string_equal(ask(fd, "echo resumed", "resumed"), "resumed");
+	uint64_t len = 0;
+	assert_int_equal(suspend_with(id, "cloister-state-wrap-v1", key, 2, &blob, sha, &len), CL_OK);
+	assert_int_equal(cl_sandbox_resume(data_dir, id), CL_OK);
+	close(fd);
+	assert_int_equal(cl_sandbox_destroy(data_dir, id), CL_OK);
+
+	/* that blob restored into a sandbox awaiting it: the first sender goes
+	 * away after one chunk */
+	spec.await_restore = true;
+	if (cl_sandbox_launch(host_exe, data_dir, &spec, &info) != CL_OK)
+		fail_msg("launch awaiting a restore: %s", cl_error_detail());
+	assert_int_equal(cl_sandbox_key(data_dir, id, point), CL_OK);
+	cl_buf_reset(&wrapped);
+	cl_buf_reset(&payload);
+	assert_int_equal(cl_wrap_seal_label("cloister-state-wrap-v1", point, key, 32, &wrapped), CL_OK);
+	assert_int_equal(cl_buf_put_be64(&payload, 2), CL_OK);
+	assert_int_equal(cl_buf_put(&payload, wrapped.data, wrapped.len), CL_OK);
+	assert_int_equal(cl_sandbox_connect(data_dir, id, &raw), CL_OK);
+	frame_out(raw, CL_FRAME_RESTORE, payload.data, (uint32_t)payload.len);
+	assert_int_equal(frame_in(raw), CL_FRAME_OK);
+	frame_out(raw, CL_FRAME_STATE, blob.data, CL_FRAME_MAX);
+	assert_int_equal(frame_in(raw), CL_FRAME_OK);
+	snprintf(path, sizeof(path), "/proc/%d/root/tmp/.cloister-staging", (int)info.init_pid);
+	for (int i = 0; i < 1000 && access(path, F_OK) != 0; i++)
+		usleep(10000); /* staged */
+	close(raw);
+	if (!gone_soon(path))
+		fail_msg("the staging of an aborted restore is still there");
+	snprintf(path, sizeof(path), "/proc/%d/root/tmp/big.bin", (int)info.init_pid);
+	assert_int_not_equal(access(path, F_OK), 0);
+	/* a fresh key and the whole blob: restored */
+	assert_int_equal(cl_sandbox_keygen(data_dir, id, 10000, point), CL_OK);
+	cl_buf_reset(&wrapped);
+	cl_buf_reset(&payload);
+	assert_int_equal(cl_wrap_seal_label("cloister-state-wrap-v1", point, key, 32, &wrapped), CL_OK);
+	assert_int_equal(cl_buf_put_be64(&payload, 2), CL_OK);
+	assert_int_equal(cl_buf_put(&payload, wrapped.data, wrapped.len), CL_OK);
+	if (cl_sandbox_restore(data_dir, id, payload.data, (uint32_t)payload.len, blob.data, blob.len, sha, 30000) !=
+	    CL_OK)
+		fail_msg("restore after an abort: %s", cl_error_detail());
+	cl_buf got;
+	cl_buf_init(&got, 8u << 20);
+	assert_int_equal(cl_file_read(path, 8u << 20, &got), CL_OK);
+	assert_int_equal(got.len, big_len);
+	assert_memory_equal(got.data, big, big_len);
+	cl_buf_free(&got);
+	cl_buf_free(&wrapped);
+	cl_buf_free(&payload);
+	cl_buf_free(&blob);
+	free(big);
+	assert_int_equal(cl_sandbox_destroy(data_dir, id), CL_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(suspendable_keygen),
 		cmocka_unit_test(suspend_streams_state),
 		cmocka_unit_test(restore_brings_state_back),
+		cmocka_unit_test(sender_gone_mid_transfer),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
