@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "control/store_priv.h"
+#include "control/store_state.h"
 
 /* A token bucket: a burst of LOG_BURST lines, then one a second. */
 #define LOG_BURST 5u
@@ -647,8 +648,11 @@ cl_err ctl_store_enclave_delete(ctl_store *st, const char *id)
 	CL_GUARD(ctl_store_run(st, q, "enclave pcrs", NULL));
 	CL_GUARD(CTL_PREP(st, &q, "DELETE FROM enclave_await WHERE enclave_id=?", CTL_TEXT(id)));
 	CL_GUARD(ctl_store_run(st, q, "enclave", NULL));
-	CL_GUARD(CTL_PREP(st, &q, "DELETE FROM enclave_suspendable WHERE enclave_id=?", CTL_TEXT(id)));
-	return ctl_store_run(st, q, "enclave", NULL);
+	/* its suspend state (store_state.c): the flag and every state key, in
+	 * this transaction (a blob left behind no longer opens: its key exists
+	 * nowhere); the blob's file is the caller's to unlink after the commit */
+	char blob[CTL_STATE_PATH_MAX];
+	return ctl_store_state_delete(st, id, blob);
 }
 
 cl_err ctl_store_enclave_list(ctl_store *st, const char *tenant_id, uint32_t require_mask, const char *after,
