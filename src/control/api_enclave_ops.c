@@ -130,6 +130,11 @@ void ctl_enclave_action(ctl_req *r, ctl_enclave *e, const char *verb)
 		ctl_reply_error(r->srv, r->req, CL_ECONFLICT, "the enclave is lost: its host was removed from the fleet");
 		return;
 	}
+	if (strcmp(e->state, "suspended") == 0) { /* its state is stored, nothing runs: restore it first */
+		ctl_reply_error(r->srv, r->req, CL_ECONFLICT,
+				"suspended: the enclave's state is stored and nothing runs; restore it first");
+		return;
+	}
 	if (strcmp(verb, "start") == 0 || strcmp(verb, "stop") == 0)
 		start_stop(r, e, verb[2] == 'a');
 	else if (strcmp(verb, "resize") == 0)

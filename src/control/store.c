@@ -432,9 +432,10 @@ cl_err ctl_store_join_consume(ctl_store *st, const char *id)
 
 #define HOST_COLS                                                                                          \
 	"h.id,h.name,h.state,h.level,h.zone,h.rack,h.memory_mib,h.cpus,h.last_seen,h.generation,h.created_at," \
-	"h.caps,(SELECT COALESCE(SUM(memory_mib),0) FROM enclaves e WHERE e.host_id=h.id),"                   \
-	"(SELECT COALESCE(SUM(cpus),0) FROM enclaves e WHERE e.host_id=h.id),"                                \
-	"(SELECT COUNT(*) FROM enclaves e WHERE e.host_id=h.id)"
+	"h.caps,(SELECT COALESCE(SUM(memory_mib),0) FROM enclaves e WHERE e.host_id=h.id"                     \
+	" AND e.state<>'suspended'),"                                                                        \
+	"(SELECT COALESCE(SUM(cpus),0) FROM enclaves e WHERE e.host_id=h.id AND e.state<>'suspended'),"       \
+	"(SELECT COUNT(*) FROM enclaves e WHERE e.host_id=h.id AND e.state<>'suspended')"
 
 static cl_err read_host(sqlite3_stmt *q, void *o)
 {
