@@ -72,16 +72,7 @@ static void describe(ctl_req *r, const ctl_enclave *e)
 	ctl_reply_json(r->srv, r->req, 200, o);
 }
 
-/* Placement inputs built from the store; strings borrow from hosts/caps. */
-typedef struct placement_in {
-	ctl_host *hosts;
-	size_t n;
-	json_t **caps_json;
-	ctl_caps *caps;
-	cl_place_host *ph;
-} placement_in;
-
-static void placement_free(placement_in *p)
+void ctl_placement_free(ctl_placement_in *p)
 {
 	for (size_t i = 0; i < p->n; i++)
 		json_decref(p->caps_json ? p->caps_json[i] : NULL);
@@ -91,7 +82,7 @@ static void placement_free(placement_in *p)
 	ctl_host_list_free(p->hosts, p->n);
 }
 
-static cl_err placement_load(ctl_server *srv, placement_in *p)
+cl_err ctl_placement_load(ctl_server *srv, ctl_placement_in *p)
 {
 	memset(p, 0, sizeof(*p));
 	CL_GUARD(ctl_store_host_list(srv->store, NULL, "", -1, &p->hosts, &p->n)); /* removed hosts: never */
@@ -184,7 +175,7 @@ static void create(ctl_req *r)
 	json_t *body = NULL;
 	ctl_create_req cr;
 	ctl_image im;
-	placement_in pin = {0};
+	ctl_placement_in pin = {0};
 	ctl_enclave e = {0};
 	ctl_job job;
 	create_answer *later = NULL;
@@ -204,7 +195,7 @@ static void create(ctl_req *r)
 		err = cl_errorf(CL_ENOTFOUND, "image %s not found", cr.image_id);
 		goto out;
 	}
-	CL_GUARD_OUT(err, placement_load(srv, &pin));
+	CL_GUARD_OUT(err, ctl_placement_load(srv, &pin));
 	cl_place_request preq = {.min_level_rank = cr.min_level_rank,
 				 .memory_mib = (uint64_t)cr.memory_mib,
 				 .cpus = (uint32_t)cr.cpus,
@@ -275,7 +266,7 @@ out:
 		OPENSSL_cleanse(later->key, sizeof(later->key));
 		free(later);
 	}
-	placement_free(&pin);
+	ctl_placement_free(&pin);
 	OPENSSL_cleanse(raw, sizeof(raw));
 	OPENSSL_cleanse(secret, sizeof(secret));
 	OPENSSL_cleanse(key, sizeof(key));

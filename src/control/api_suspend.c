@@ -158,6 +158,8 @@ static void fail_job(ctl_server *srv, const ctl_op *op, const char *reason, cons
 	}
 	if (ctl_job_finish_id(srv, op->job_id, false, why) != CL_OK)
 		cl_warn("job not finished job=%s", op->job_id);
+	if (strcmp(op->kind, "restore") == 0)
+		ctl_restore_revert(srv, op->enclave_id, why);
 }
 
 /* The op of the route, checked to be the caller's (host token of host_id). */

@@ -246,6 +246,20 @@ json_t *ctl_enclave_json(const ctl_enclave *e);
 /* POST /v1/enclaves/{id}/start|stop|resize|send|recv|attestation|measure, GET .../logs. e is loaded and visible. */
 void ctl_enclave_action(ctl_req *r, ctl_enclave *e, const char *verb);
 
+/* ---- api_enclaves.c: placement ---- */
+/* Placement inputs built from the store (every host not removed); strings
+ * borrow from hosts/caps. */
+typedef struct ctl_placement_in {
+	ctl_host *hosts;
+	size_t n;
+	json_t **caps_json;
+	struct ctl_caps *caps;
+	struct cl_place_host *ph;
+} ctl_placement_in;
+/* Loads p (zeroed first; free with ctl_placement_free even on failure). */
+CL_MUST_CHECK cl_err ctl_placement_load(ctl_server *srv, ctl_placement_in *p);
+void ctl_placement_free(ctl_placement_in *p);
+
 /* ---- api_provision.c ---- */
 /* POST /v1/enclaves/{id}/provision (access checked; e loaded): a job. */
 void ctl_enclave_provision(ctl_req *r, ctl_enclave *e);

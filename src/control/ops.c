@@ -40,6 +40,7 @@
 #include "control/ops_priv.h"
 #include "control/store_cert.h"
 #include "control/store_state.h"
+#include "control/suspend.h"
 
 #define CTL_OP_GRACE_MS 15000
 /* The host's deadline ends this much before ours: time to post the result. */
@@ -112,6 +113,10 @@ static void reply_limit(ctl_server *srv, struct evhttp_request *req, cl_err e, c
 /* A job op's end: its job succeeds or fails with error (logged on failure). */
 static void job_end(ctl_op *op, bool ok, const char *error)
 {
+	/* a restore that did not finish leaves the enclave suspended (its new
+	 * sandbox removed by its host), blob and key untouched */
+	if (!ok && strcmp(op->kind, "restore") == 0)
+		ctl_restore_revert(op->srv, op->enclave_id, error);
 	/* a suspend that did not commit drops its pending key (a no-op once
 	 * its blob committed); the counter keeps the number */
 	if (!ok && op->state_n > 0 && strcmp(op->kind, "suspend") == 0) {
@@ -270,6 +275,14 @@ cl_err ctl_op_submit_job(ctl_server *srv, const ctl_enclave *e, const char *kind
 	op->data_fd = data_fd;
 	op->data_size = data_size;
 	return CL_OK;
+}
+
+ctl_op *ctl_op_by_job(ctl_server *srv, const char *job_id)
+{
+	for (ctl_op *op = srv->ops; op; op = op->next)
+		if (!op->cancelled && strcmp(op->job_id, job_id) == 0)
+			return op;
+	return NULL;
 }
 
 ctl_op *ctl_op_job_find(ctl_server *srv, const char *host_id, const char *op_id)
@@ -460,6 +473,13 @@ static void job_complete(ctl_op *op, bool ok, const char *data, const char *erro
 	if (!ok) {
 		clean_copy(clean, sizeof(clean), error && error[0] ? error : "failed");
 		job_end(op, false, clean);
+		return;
+	}
+	if (strcmp(op->kind, "restore") == 0) { /* the restored PCR7 checked (api_restore.c) */
+		cl_err e = ctl_restore_finish(op->srv, op->enclave_id, data);
+		if (e != CL_OK)
+			clean_copy(clean, sizeof(clean), cl_error_detail());
+		job_end(op, e == CL_OK, clean);
 		return;
 	}
 	if (strcmp(op->kind, "suspend") == 0) { /* its blob's commit (api_suspend.c) was the work */

@@ -37,5 +37,7 @@ struct ctl_op {
 /* The job op op_id of host_id still in flight (not cancelled), or NULL:
  * borrowed, valid until the op ends (the current callback's end at most). */
 ctl_op *ctl_op_job_find(ctl_server *srv, const char *host_id, const char *op_id);
+/* The op of job job_id in flight, or NULL (borrowed, as above). */
+ctl_op *ctl_op_by_job(ctl_server *srv, const char *job_id);
 
 #endif

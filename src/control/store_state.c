@@ -141,6 +141,22 @@ cl_err ctl_store_state_abort_all(ctl_store *st, int *n)
 	return CL_OK;
 }
 
+cl_err ctl_store_state_unrestore_all(ctl_store *st, int *n)
+{
+	sqlite3_stmt *q = NULL;
+	int changed = 0;
+	if (n)
+		*n = 0;
+	CL_GUARD(CTL_PREP(st, &q,
+			  "UPDATE enclaves SET state='suspended', desired='suspended',"
+			  " error='restore interrupted by a control plane restart; run it again' WHERE desired=?",
+			  CTL_TEXT("restoring")));
+	CL_GUARD(ctl_store_run(st, q, "enclaves", &changed));
+	if (n)
+		*n = changed;
+	return CL_OK;
+}
+
 cl_err ctl_store_state_for_restore(ctl_store *st, const char *enclave_id, int64_t n, ctl_state *out)
 {
 	CL_GUARD(ctl_store_state_get(st, enclave_id, out));

@@ -78,6 +78,11 @@ CL_MUST_CHECK cl_err ctl_store_state_abort(ctl_store *st, const char *enclave_id
  * be NULL): how many. */
 CL_MUST_CHECK cl_err ctl_store_state_abort_all(ctl_store *st, int *n);
 
+/* Puts every enclave being restored (desired "restoring") back to
+ * suspended (start-up: no restore is in flight then; their hosts remove
+ * the sandboxes). *n (may be NULL): how many. */
+CL_MUST_CHECK cl_err ctl_store_state_unrestore_all(ctl_store *st, int *n);
+
 /* For a restore of the blob numbered n: the row into *out when n is the
  * committed suspend. CL_ENOTFOUND ("no suspended state") if the enclave
  * has none; CL_ECONFLICT with the detail "stale_blob: the blob is suspend

@@ -7,6 +7,7 @@
 
 #include "common/err.h"
 #include "control/control.h"
+#include "control/store_state.h"
 
 /* The largest blob enclave e's suspend may store: the state format's
  * limit (header, 64 MiB of files and their tar, tag) or e's /tmp (a
@@ -45,5 +46,35 @@ void ctl_op_data_put(ctl_req *r, const char *host_id, const char *op_id);
  * errors. */
 CL_MUST_CHECK cl_err ctl_suspend_commit(ctl_server *srv, const char *enclave_id, int64_t n, uint64_t size,
 					const char *sha384, const char *rel);
+
+/* ---- api_restore.c ---- */
+/* The enclave's /tmp (a quarter of its memory) holds a restore of a blob
+ * of blob_size: three times it (blob, tar, tree) plus 1 MiB. CL_EINVAL
+ * "too_large: ..." naming the memory_mib that would. */
+CL_MUST_CHECK cl_err ctl_restore_room(const ctl_enclave *e, uint64_t blob_size);
+/* A restore's body: nothing, or {"host": a host id} (into *host, borrowed
+ * from body; NULL: any). CL_EINVAL otherwise. body may be NULL. */
+CL_MUST_CHECK cl_err ctl_parse_restore(json_t *body, const char **host);
+/* Whether e may be restored now: CL_ECONFLICT "not_suspended: ..." (not
+ * suspended, or no stored state), "busy: ..." (a job op in flight), the
+ * room check's CL_EINVAL; its state row into *st. */
+CL_MUST_CHECK cl_err ctl_restore_admit(ctl_server *srv, const ctl_enclave *e, ctl_state *st);
+/* A host for e's restore: want (NULL: any eligible host) meeting e's level,
+ * memory and CPUs (cl_place_choose), into host_id. CL_ENOTFOUND for an
+ * unknown want, CL_EUNAVAIL with the placement's reason. */
+CL_MUST_CHECK cl_err ctl_restore_place(ctl_server *srv, const ctl_enclave *e, const char *want,
+				       char host_id[CTL_ID_MAX]);
+/* POST /v1/enclaves/{id}/restore [{"host": H}] (access checked; e
+ * loaded): a job and its op "restore" {nonce, n, size, sha384} with the
+ * blob as its data; the enclave desired "restoring" on the chosen host. */
+void ctl_enclave_restore(ctl_req *r, ctl_enclave *e);
+/* A restore op's success: pcr7_b64 (the host's answer) must be the
+ * suspend document's PCR7 (CL_EPERM "pcr_mismatch: PCR7 ..."; CL_EPROTO if
+ * not 48 bytes); then the enclave is running (one transaction). */
+CL_MUST_CHECK cl_err ctl_restore_finish(ctl_server *srv, const char *enclave_id, const char *pcr7_b64);
+/* A restore that failed (why: its reason, may be NULL): an enclave still
+ * desired "restoring" goes back to suspended, and its host is woken to
+ * remove the sandbox. Logged on failure. */
+void ctl_restore_revert(ctl_server *srv, const char *enclave_id, const char *why);
 
 #endif

@@ -96,7 +96,11 @@ static void answer(ctl_server *srv, struct evhttp_request *req, const char *host
 		 * sandbox no longer wanted (docs/suspend.md): the host removes it */
 		if (strcmp(e->desired, "gone") == 0 || strcmp(e->desired, "suspended") == 0)
 			continue;
-		const char *desired = halted && strcmp(e->desired, "running") == 0 ? "stopped" : e->desired;
+		/* restoring: launched awaiting its state (docs/suspend.md), running nothing */
+		bool restoring = strcmp(e->desired, "restoring") == 0;
+		const char *desired = restoring ? "running" : e->desired;
+		if (halted && strcmp(desired, "running") == 0)
+			desired = "stopped";
 		ctl_image im;
 		if (ctl_store_image_get(srv->store, e->image_id, &im) != CL_OK)
 			continue; /* cannot happen: images are never deleted */
@@ -109,6 +113,8 @@ static void answer(ctl_server *srv, struct evhttp_request *req, const char *host
 			json_object_set_new(eo, "await_bundle", json_true());
 		if (eo && e->suspendable)
 			json_object_set_new(eo, "suspendable", json_true());
+		if (eo && restoring)
+			json_object_set_new(eo, "await_restore", json_true());
 		json_array_append_new(encs, eo);
 	}
 	free(es);

@@ -208,6 +208,11 @@ int ctl_worker_main(const ctl_options *o, const ctl_ids *ids, int listen_fd, int
 	/* a suspend in flight died with the previous worker: its pending key
 	 * and its half-written blob go (docs/suspend.md) */
 	CL_GUARD_OUT(err, ctl_store_state_abort_all(srv.store, NULL));
+	/* so did a suspend's or a restore's op: their jobs fail, a restoring
+	 * enclave is suspended again (blob and key untouched) */
+	CL_GUARD_OUT(err, ctl_jobs_fail_interrupted(&srv, "suspend"));
+	CL_GUARD_OUT(err, ctl_jobs_fail_interrupted(&srv, "restore"));
+	CL_GUARD_OUT(err, ctl_store_state_unrestore_all(srv.store, NULL));
 	CL_GUARD_OUT(err, ctl_state_blob_reap(srv.data_dir, NULL));
 	srv.base = event_base_new();
 	srv.http = srv.base ? evhttp_new(srv.base) : NULL;

@@ -27,6 +27,7 @@
 #include "control/suspend.h"
 
 #include "store_fixture.h"
+#include "test_attest_fixture.h"
 
 #define POLICY "{\"pcrs\":{\"0\":\"00\"}}"
 #define SHA_X "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -231,6 +232,125 @@ static void op_ends_uncommitted(void **state)
 	assert_string_equal(get(w, "enc-1").state, "running");
 }
 
+/* enc-1 suspended with blob n=1 of size bytes, its suspend document
+ * (PCRi = i repeated, PCR7 = pcr7 repeated) stored with it. */
+static void suspended(world *w, uint64_t size, uint8_t pcr7)
+{
+	fx_chain c;
+	cl_att_fields f;
+	uint8_t *raw = NULL, k[CTL_STATE_SEALED_LEN] = {1};
+	size_t rawlen = 0;
+	fx_chain_make(&c, &(fx_opts){0});
+	fx_fields(&f, &c, NULL, 0);
+	memset(f.pcrs[7], pcr7, CL_ATT_PCR_LEN);
+	assert_int_equal(cl_att_build(&f, fx_sign, c.leaf_key, &raw, &rawlen), CL_OK);
+	assert_int_equal(ctl_store_state_begin(w->f->st, "enc-1", 1, k, sizeof(k), POLICY, raw, rawlen, 1), CL_OK);
+	assert_int_equal(ctl_suspend_commit(&w->srv, "enc-1", 1, size, SHA_X, "state/enc-1.1.blob"), CL_OK);
+	free(raw);
+	fx_chain_free(&c);
+}
+
+static void restore_admit(void **state)
+{
+	world *w = *state;
+	ctl_state *st = calloc(1, sizeof(*st));
+	assert_non_null(st);
+	ctl_enclave e = get(w, "enc-1");
+	assert_int_equal(ctl_restore_admit(&w->srv, &e, st), CL_ECONFLICT);
+	assert_non_null(strstr(cl_error_detail(), "not_suspended"));
+	/* /tmp is 64 MiB: 3 x 21 MiB + 1 MiB fits, 3 x 22 MiB does not */
+	suspended(w, 21ull << 20, 0);
+	e = get(w, "enc-1");
+	assert_int_equal(ctl_restore_admit(&w->srv, &e, st), CL_OK);
+	assert_int_equal(st->key_n, 1);
+	/* restored since: its state is kept, but it is not suspended */
+	ctl_enclave run = e;
+	snprintf(run.state, sizeof(run.state), "running");
+	snprintf(run.desired, sizeof(run.desired), "running");
+	assert_int_equal(ctl_restore_admit(&w->srv, &run, st), CL_ECONFLICT);
+	assert_non_null(strstr(cl_error_detail(), "not_suspended: the enclave is running"));
+	e.memory_mib = 255;
+	assert_int_equal(ctl_restore_admit(&w->srv, &e, st), CL_EINVAL);
+	assert_non_null(strstr(cl_error_detail(), "too_large"));
+	assert_non_null(strstr(cl_error_detail(), "memory_mib >= 256"));
+	/* one job op at a time */
+	e = get(w, "enc-1");
+	(void)job_op(w, "suspend");
+	assert_int_equal(ctl_restore_admit(&w->srv, &e, st), CL_ECONFLICT);
+	assert_non_null(strstr(cl_error_detail(), "busy"));
+	free(st);
+}
+
+static void restore_place(void **state)
+{
+	world *w = *state;
+	char host[CTL_ID_MAX] = "";
+	ctl_host lost = {.state = "lost", .level = "software", .memory_mib = 4096, .cpus = 4, .last_seen = 1,
+			 .generation = 1, .id = "host-2", .name = "n-host-2"};
+	lost.caps_json = (char *)"{\"level\":\"software\"}";
+	assert_int_equal(ctl_store_host_insert(w->f->st, &lost), CL_OK);
+	ctl_enclave e = get(w, "enc-1");
+	assert_int_equal(ctl_restore_place(&w->srv, &e, NULL, host), CL_OK);
+	assert_string_equal(host, "host-1");
+	assert_int_equal(ctl_restore_place(&w->srv, &e, "host-1", host), CL_OK);
+	assert_int_equal(ctl_restore_place(&w->srv, &e, "host-9", host), CL_ENOTFOUND);
+	assert_int_equal(ctl_restore_place(&w->srv, &e, "host-2", host), CL_EUNAVAIL); /* not ready */
+	e.memory_mib = 8192; /* the create's constraints: memory */
+	assert_int_equal(ctl_restore_place(&w->srv, &e, NULL, host), CL_EUNAVAIL);
+	e.memory_mib = 256;
+	snprintf(e.min_level, sizeof(e.min_level), "sgx"); /* and level */
+	assert_int_equal(ctl_restore_place(&w->srv, &e, "host-1", host), CL_EUNAVAIL);
+}
+
+/* The restore's answer: PCR7 must be the suspend document's; then the
+ * enclave runs. A failure puts it back to suspended. */
+static void restore_finish(void **state)
+{
+	world *w = *state;
+	uint8_t pcr7[CL_ATT_PCR_LEN];
+	char *b64 = NULL;
+	suspended(w, 100, 0x77);
+	ctl_enclave e = get(w, "enc-1");
+	snprintf(e.desired, sizeof(e.desired), "restoring");
+	snprintf(e.state, sizeof(e.state), "running");
+	assert_int_equal(ctl_store_enclave_update(w->f->st, &e), CL_OK);
+	memset(pcr7, 0x76, sizeof(pcr7));
+	assert_int_equal(cl_base64_encode(pcr7, sizeof(pcr7), &b64), CL_OK);
+	assert_int_equal(ctl_restore_finish(&w->srv, "enc-1", b64), CL_EPERM);
+	assert_non_null(strstr(cl_error_detail(), "pcr_mismatch: PCR7"));
+	free(b64);
+	assert_string_equal(get(w, "enc-1").desired, "restoring"); /* the op's end reverts it */
+	assert_int_equal(ctl_restore_finish(&w->srv, "enc-1", "AAAA"), CL_EPROTO);
+	memset(pcr7, 0x77, sizeof(pcr7));
+	assert_int_equal(cl_base64_encode(pcr7, sizeof(pcr7), &b64), CL_OK);
+	assert_int_equal(ctl_restore_finish(&w->srv, "enc-1", b64), CL_OK);
+	free(b64);
+	e = get(w, "enc-1");
+	assert_string_equal(e.state, "running");
+	assert_string_equal(e.desired, "running");
+	/* a failed restore op: back to suspended, blob and key untouched */
+	snprintf(e.desired, sizeof(e.desired), "restoring");
+	assert_int_equal(ctl_store_enclave_update(w->f->st, &e), CL_OK);
+	ctl_op *op = job_op(w, "restore");
+	char op_id[CTL_ID_MAX];
+	snprintf(op_id, sizeof(op_id), "%s", op->id);
+	assert_int_equal(ctl_op_complete(&w->srv, "host-1", op_id, false, NULL, "decrypt_failed", NULL), CL_OK);
+	e = get(w, "enc-1");
+	assert_string_equal(e.state, "suspended");
+	assert_string_equal(e.desired, "suspended");
+	assert_non_null(strstr(e.error, "decrypt_failed"));
+	ctl_state s;
+	assert_int_equal(ctl_store_state_get(w->f->st, "enc-1", &s), CL_OK);
+	assert_int_equal(s.key_n, 1);
+	/* a restart's recovery does the same for one left restoring */
+	snprintf(e.desired, sizeof(e.desired), "restoring");
+	assert_int_equal(ctl_store_enclave_update(w->f->st, &e), CL_OK);
+	int n = 0;
+	assert_int_equal(ctl_store_state_unrestore_all(w->f->st, &n), CL_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(get(w, "enc-1").desired, "suspended");
+}
+
 static void blob_max(void **state)
 {
 	(void)state;
@@ -247,6 +367,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(admit, wsetup, wteardown),
 		cmocka_unit_test_setup_teardown(commit, wsetup, wteardown),
 		cmocka_unit_test_setup_teardown(op_ends_uncommitted, wsetup, wteardown),
+		cmocka_unit_test_setup_teardown(restore_admit, wsetup, wteardown),
+		cmocka_unit_test_setup_teardown(restore_place, wsetup, wteardown),
+		cmocka_unit_test_setup_teardown(restore_finish, wsetup, wteardown),
 		cmocka_unit_test(blob_max),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
