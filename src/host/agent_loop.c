@@ -355,6 +355,7 @@ static void launch(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_desi
 				.pids_max = 0,
 				.await_bundle = d->await_bundle,
 				.suspendable = d->suspendable,
+				.await_restore = d->await_restore,
 				.helper_path = ag->helper_path};
 	cl_sandbox_info info;
 	char guest_dir[PATH_MAX];

@@ -436,6 +436,9 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		} else if (it->op.kind == CL_OP_PROVISION) {
 			ops_provision_start(p, &it->op);
 			ops_finish(p, it, NULL);
+		} else if (it->op.kind == CL_OP_SUSPEND || it->op.kind == CL_OP_RESTORE) {
+			ops_state_start(p, &it->op, attest, attest_ctx);
+			ops_finish(p, it, NULL);
 		} else
 			ops_run_enqueue(p, it);
 	}

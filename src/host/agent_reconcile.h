@@ -22,6 +22,7 @@ typedef struct cl_agent_desired {
 	char name[CL_AGENT_ID_MAX];   /* the enclave's name, "" if not given */
 	bool await_bundle;            /* starts no application until a bundle is provisioned */
 	bool suspendable;             /* carries init-bundle; may be suspended (docs/suspend.md) */
+	bool await_restore;           /* with suspendable: launched awaiting a restore, running nothing */
 } cl_agent_desired;
 
 typedef struct cl_agent_actual {
