@@ -299,7 +299,8 @@ cl_err cl_cli_parse_proximity(const char *s, json_t **out)
 }
 
 static const char *const known_ops[] = {"describe", "list", "start", "stop", "destroy",
-					"resize",   "send", "recv",  "logs", "attest", "measure", "provision"};
+					"resize",   "send", "recv",  "logs", "attest", "measure", "provision",
+					"suspend",  "restore"};
 
 cl_err cl_cli_parse_ops(const char *s, json_t **out)
 {

@@ -387,6 +387,10 @@ void ctl_api_enclaves(ctl_req *r)
 			action = CTL_ACT_MEASURE;
 		else if (r->method == EVHTTP_REQ_POST && strcmp(v, "provision") == 0)
 			action = CTL_ACT_PROVISION;
+		else if (r->method == EVHTTP_REQ_POST && strcmp(v, "suspend") == 0)
+			action = CTL_ACT_SUSPEND;
+		else if (r->method == EVHTTP_REQ_POST && strcmp(v, "restore") == 0)
+			action = CTL_ACT_RESTORE;
 	}
 	if (!action) {
 		ctl_reply_error(srv, r->req, CL_ENOTFOUND, "no such endpoint");

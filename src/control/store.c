@@ -550,7 +550,7 @@ cl_err ctl_store_hosts_mark_lost(ctl_store *st, int64_t cutoff_ms, int *n)
 	CL_GUARD_OUT(err, ctl_store_run(st, q, "host certificates", NULL));
 	CL_GUARD_OUT(err,
 		     CTL_PREP(st, &q,
-			      "UPDATE enclaves SET state='lost' WHERE state NOT IN ('destroying','lost') AND host_id IN"
+			      "UPDATE enclaves SET state='lost' WHERE state NOT IN ('destroying','lost','suspended') AND host_id IN"
 			      " (SELECT id FROM hosts WHERE state='ready' AND last_seen<?)",
 			      CTL_INT(cutoff_ms)));
 	CL_GUARD_OUT(err, ctl_store_run(st, q, "enclaves", NULL));

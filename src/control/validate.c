@@ -8,7 +8,8 @@
 #include "common/util.h"
 
 static const char *const action_names[] = {"describe", "list", "start", "stop", "destroy",
-					   "resize",   "send", "recv",  "logs", "attest", "measure", "provision"};
+					   "resize",   "send", "recv",  "logs", "attest", "measure", "provision",
+					   "suspend",  "restore"};
 
 uint32_t ctl_action_bit(const char *name)
 {
