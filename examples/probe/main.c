@@ -381,6 +381,21 @@ static void dispatch(char *line)
 		if (fd >= 0)
 			close(fd);
 		put("write %s %d", arg, err);
+	} else if (!strcmp(line, "fill")) {
+		/* "fill PATH MIB": PATH holds MIB MiB of a pattern; "fill PATH 0" or the errno */
+		static char chunk[65536];
+		char *sp = strchr(arg, ' ');
+		long mib = sp ? strtol(sp + 1, NULL, 10) : 0;
+		if (sp)
+			*sp = '\0';
+		for (size_t i = 0; i < sizeof(chunk); i++)
+			chunk[i] = (char)(i * 7 + 3);
+		int fd = open(arg, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), err = fd < 0 ? errno : 0;
+		for (long k = 0; fd >= 0 && k < mib * 16; k++)
+			write_all(fd, chunk, sizeof(chunk));
+		if (fd >= 0)
+			close(fd);
+		put("fill %s %d", arg, err);
 	} else if (!strcmp(line, "read")) {
 		/* "read PATH": "read PATH TEXT" (its first line), or "read PATH !errno" */
 		char buf[512] = "";

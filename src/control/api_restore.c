@@ -29,6 +29,7 @@
 
 #include "attest/attest.h"
 #include "common/log.h"
+#include "common/state.h"
 #include "common/util.h"
 #include "control/control.h"
 #include "control/ops_priv.h"
@@ -192,6 +193,23 @@ out:
 	return err;
 }
 
+/* The suspend number the stored blob names in its header: what the state
+ * key is asked for, so that an older blob put back in place is refused
+ * stale_blob by the key's release, naming both numbers. A header that does
+ * not parse: dflt (the enclave then refuses the blob, bad_blob or
+ * decrypt_failed). */
+static int64_t blob_number(int fd, int64_t dflt)
+{
+	uint8_t head[CL_STATE_HEADER_MAX + CL_STATE_TAG_LEN];
+	cl_state_header h;
+	ssize_t got = pread(fd, head, sizeof(head), 0);
+	if (got <= 0 || cl_state_header_parse(head, (size_t)got, &h) != CL_OK || h.n > INT64_MAX) {
+		cl_error_clear();
+		return dflt;
+	}
+	return (int64_t)h.n;
+}
+
 void ctl_enclave_restore(ctl_req *r, ctl_enclave *e)
 {
 	ctl_server *srv = r->srv;
@@ -215,12 +233,13 @@ void ctl_enclave_restore(ctl_req *r, ctl_enclave *e)
 		err = cl_errorf(CL_EINTERNAL, "the enclave's stored state is unreadable: %s", strerror(errno));
 		goto out;
 	}
+	int64_t n = blob_number(fd, st->key_n);
 	if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
 		err = cl_errorf(CL_EINTERNAL, "no random bytes for a nonce");
 		goto out;
 	}
 	CL_GUARD_OUT(err, cl_base64_encode(nonce, sizeof(nonce), &b64));
-	fields = json_pack("{s:s,s:I,s:I,s:s}", "nonce", b64, "n", (json_int_t)st->key_n, "size",
+	fields = json_pack("{s:s,s:I,s:I,s:s}", "nonce", b64, "n", (json_int_t)n, "size",
 			   (json_int_t)st->blob_size, "sha384", st->blob_sha384);
 	CL_GUARD_OUT(err, fields ? CL_OK : CL_ENOMEM);
 	CL_GUARD_OUT(err, ctl_store_begin(srv->store));
@@ -244,9 +263,9 @@ void ctl_enclave_restore(ctl_req *r, ctl_enclave *e)
 	fd = -1; /* the op's now */
 	ctl_op *op = ctl_op_by_job(srv, job.id);
 	if (op)
-		op->state_n = st->key_n;
+		op->state_n = n;
 	ctl_sync_wake(srv, host_id);
-	cl_info("restore requested enclave=%s host=%s job=%s n=%lld", e->id, host_id, job.id, (long long)st->key_n);
+	cl_info("restore requested enclave=%s host=%s job=%s n=%lld", e->id, host_id, job.id, (long long)n);
 	ctl_reply_json(srv, r->req, 202, json_pack("{s:o}", "job", ctl_job_json(&job)));
 out:
 	if (in_tx)

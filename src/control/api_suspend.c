@@ -150,8 +150,10 @@ static cl_err mon_unseal(void *ctx, const char *aad, const uint8_t *blob, size_t
 static void fail_job(ctl_server *srv, const ctl_op *op, const char *reason, const char *detail)
 {
 	char why[CTL_MSG_MAX];
-	int k = snprintf(why, sizeof(why), "%s: ", reason);
-	if (k > 0 && (size_t)k < sizeof(why)) { /* a long detail is cut */
+	size_t rl = strlen(reason);
+	bool named = strncmp(detail, reason, rl) == 0 && detail[rl] == ':'; /* the detail names it already */
+	int k = named ? 0 : snprintf(why, sizeof(why), "%s: ", reason);
+	if (k >= 0 && (size_t)k < sizeof(why)) { /* a long detail is cut */
 		size_t room = sizeof(why) - (size_t)k - 1, dl = strnlen(detail, room);
 		memcpy(why + k, detail, dl);
 		why[(size_t)k + dl] = '\0';

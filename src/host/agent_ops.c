@@ -239,6 +239,7 @@ cl_err cl_agent_pool_submit(cl_agent_pool *p, cl_agent_op *op)
 	op->data = NULL; /* ours now */
 	op->att = NULL;
 	op->prov = NULL;
+	op->state = NULL;
 	it->deadline_ns = cl_now_mono_ns() + (uint64_t)op->deadline_ms * 1000000u;
 	p->held++;
 	inbox_append_locked(p, it);

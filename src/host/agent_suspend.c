@@ -35,6 +35,7 @@
 #include "common/util.h"
 #include "host/agent_ops_internal.h"
 #include "host/agent_pcrs.h"
+#include "host/agent_state.h"
 #include "sandbox/sandbox.h"
 
 #define ST_HTTP_TIMEOUT_MS 120000L
@@ -196,16 +197,14 @@ static cl_err do_suspend(cl_http_client *http, const st_job *j)
 	uint64_t length = 0;
 	int64_t n = 0;
 	char *doc = NULL, sha_hex[97];
-	bool stopped = false;
+	bool committed = false;
 	cl_buf blob;
 	cl_err err;
 	cl_buf_init(&blob, ST_BLOB_MAX);
 	CL_GUARD_OUT(err, cl_sandbox_keygen(j->dir, j->enclave, ST_KEYGEN_MS, point));
 	CL_GUARD_OUT(err, document(j, point, &doc));
 	CL_GUARD_OUT(err, state_key(http, j, doc, payload, &plen, &n));
-	err = cl_sandbox_suspend(j->dir, j->enclave, payload, plen, ST_MOVE_MS, sink, &blob, sha, &length);
-	stopped = err == CL_OK; /* on failure init resumed the application itself */
-	CL_GUARD_OUT(err, err);
+	CL_GUARD_OUT(err, cl_sandbox_suspend(j->dir, j->enclave, payload, plen, ST_MOVE_MS, sink, &blob, sha, &length));
 	CL_GUARD_OUT(err, cl_sha384(blob.data, blob.len, got));
 	if (length != blob.len || CRYPTO_memcmp(got, sha, sizeof(sha)) != 0) {
 		err = cl_errorf(CL_EPROTO, "suspend: the blob does not match its STATE_END");
@@ -213,12 +212,22 @@ static cl_err do_suspend(cl_http_client *http, const st_job *j)
 	}
 	cl_hex_encode(sha, sizeof(sha), sha_hex);
 	CL_GUARD_OUT(err, put_blob(http, j, &blob, sha_hex));
-	stopped = false; /* committed: the enclave is suspended; its sandbox goes with the next sync */
+	committed = true; /* the enclave is suspended: its sandbox goes with the next sync */
+	if (cl_agent_sandbox_mark_suspended(j->dir, j->enclave) != CL_OK) /* a restore never takes it for its own */
+		cl_warn("suspend op=%s: %s", j->op, cl_error_detail());
 	cl_info("suspend op=%s enclave=%s n=%lld bytes=%zu committed", j->op, j->enclave, (long long)n, blob.len);
 out:
-	if (stopped && cl_sandbox_resume(j->dir, j->enclave) != CL_OK)
-		cl_warn("suspend op=%s enclave=%s: the application could not be resumed: %s", j->op, j->enclave,
-			cl_error_detail());
+	/* not committed: the application runs on. Also when this run never
+	 * stopped it: a previous agent's may have (killed after STATE_END), and
+	 * a resume of a running application changes nothing. */
+	if (!committed) {
+		char why[400];
+		snprintf(why, sizeof(why), "%s", cl_error_detail());
+		if (cl_sandbox_resume(j->dir, j->enclave) != CL_OK)
+			cl_warn("suspend op=%s enclave=%s: the application could not be resumed: %s", j->op, j->enclave,
+				cl_error_detail());
+		cl_errorf(err, "%s", why); /* the suspend's reason, not the resume's */
+	}
 	explicit_bzero(payload, sizeof(payload));
 	cl_buf_free(&blob);
 	free(doc);
@@ -251,7 +260,8 @@ static cl_err await_key(const st_job *j, uint8_t point[97])
 	if (j->deadline_ns && j->deadline_ns < until)
 		until = j->deadline_ns;
 	for (;;) {
-		if (cl_sandbox_key(j->dir, j->enclave, point) == CL_OK)
+		/* its own sandbox: not the suspended one's, if that is still there */
+		if (cl_agent_sandbox_await_restore(j->dir, j->enclave) && cl_sandbox_key(j->dir, j->enclave, point) == CL_OK)
 			return CL_OK;
 		CL_ENSURE(cl_now_mono_ns() < until, CL_ETIMEOUT, "restore: the enclave's sandbox did not come up awaiting it");
 		struct timespec ts = {0, 100 * 1000000L};

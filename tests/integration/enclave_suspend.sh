@@ -23,7 +23,7 @@ req POST /v1/images -H 'Content-Type: application/octet-stream' --data-binary "@
 [ "$STATUS" = 201 ] || fail "image upload: $STATUS $BODY"
 IMAGE=$(jget 'j["id"]')
 
-json POST /v1/enclaves "{\"name\":\"susp\",\"image_id\":\"$IMAGE\",\"memory_mib\":64,\"cpus\":1,\"min_level\":\"software\",\"suspendable\":true}"
+json POST /v1/enclaves "{\"name\":\"susp\",\"image_id\":\"$IMAGE\",\"memory_mib\":512,\"cpus\":1,\"min_level\":\"software\",\"suspendable\":true}"
 [ "$STATUS" = 202 ] || fail "create: $STATUS $BODY"
 ID=$(jget 'j["enclave"]["id"]')
 ENCLAVES+=("$ID")
@@ -72,5 +72,99 @@ restore
 wait_for 30 "restored enclave running" enclave_is "$ID" running
 enclave_ask "$ID" "read /tmp/state/a.txt"
 [ "$ANS" = "read /tmp/state/a.txt $MARK" ] || fail "the state did not survive: '$ANS'"
+
+DB="$WORK/ctl/db/control.db"
+sql() { python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1], timeout=10); r=c.execute(sys.argv[2], sys.argv[3:]).fetchall(); c.commit(); print('\n'.join('|'.join(map(str, x)) for x in r))" "$DB" "$@"; }
+file_sha() { sha384sum "$1" | cut -d' ' -f1; }
+flip() { # flip FILE OFFSET: xors the byte at OFFSET with 0x01
+	python3 -c "import sys; f=open(sys.argv[1],'r+b'); f.seek(int(sys.argv[2])); b=f.read(1); f.seek(int(sys.argv[2])); f.write(bytes([b[0]^1]))" "$1" "$2"
+}
+running_and_intact() { # the application answers and its state is there
+	enclave_ask "$ID" "read /tmp/state/a.txt"
+	[ "$ANS" = "read /tmp/state/a.txt $MARK" ] || fail "the state is not there: '$ANS'"
+}
+
+# ---- a flipped byte in the stored blob (and its digest, as a thief of the store would): decrypt_failed ----
+suspend
+[ "$JSTATE" = succeeded ] || fail "second suspend failed: $JERROR"
+B2=$(blob)
+[ "$B2" != "$B1" ] && [ ! -e "$B1" ] || fail "the previous blob was not replaced: $B1 $B2"
+cp "$B2" "$WORK/b2.orig"
+flip "$B2" $(($(stat -c %s "$B2") - 40)) # inside the ciphertext
+sql "UPDATE enclave_state SET blob_sha384=? WHERE enclave_id=?" "$(file_sha "$B2")" "$ID" >/dev/null
+restore
+[ "$JSTATE" = failed ] || fail "a restore of a changed blob: $JSTATE"
+[[ "$JERROR" == *decrypt_failed* ]] || fail "a changed blob's refusal does not say decrypt_failed: $JERROR"
+wait_for 30 "the enclave suspended again" enclave_is "$ID" suspended
+wait_for 30 "the refused restore's sandbox removed" bash -c "! [ -d '$HDATA/sandboxes/$ID' ]"
+cp "$WORK/b2.orig" "$B2"
+sql "UPDATE enclave_state SET blob_sha384=? WHERE enclave_id=?" "$(file_sha "$B2")" "$ID" >/dev/null
+
+# ---- an older blob put back in place of the latest: stale_blob naming both ----
+restore
+[ "$JSTATE" = succeeded ] || fail "the restore of the intact blob failed: $JERROR"
+wait_for 30 "restored enclave running" enclave_is "$ID" running
+running_and_intact
+cp "$B2" "$WORK/b2.old"
+suspend
+[ "$JSTATE" = succeeded ] || fail "third suspend failed: $JERROR"
+B3=$(blob)
+cp "$B3" "$WORK/b3.orig"
+cp "$WORK/b2.old" "$B3"
+sql "UPDATE enclave_state SET blob_sha384=?, blob_size=? WHERE enclave_id=?" "$(file_sha "$B3")" "$(stat -c %s "$B3")" "$ID" >/dev/null
+restore
+[ "$JSTATE" = failed ] || fail "a restore of an older blob: $JSTATE"
+[[ "$JERROR" == *"stale_blob: the blob is suspend 2, the enclave's latest is 3"* ]] ||
+	fail "an older blob's refusal does not name both numbers: $JERROR"
+wait_for 30 "the enclave suspended again" enclave_is "$ID" suspended
+cp "$WORK/b3.orig" "$B3"
+sql "UPDATE enclave_state SET blob_sha384=?, blob_size=? WHERE enclave_id=?" "$(file_sha "$B3")" "$(stat -c %s "$B3")" "$ID" >/dev/null
+
+# ---- a restore into another image (swapped in the store): pcr_mismatch ----
+"$CLI_BIN" image build -o "$WORK/other.img" --name other --entrypoint /app/probe --arg other "$PROBE" >/dev/null ||
+	fail "image build (other)"
+req POST /v1/images -H 'Content-Type: application/octet-stream' --data-binary "@$WORK/other.img"
+[ "$STATUS" = 201 ] || fail "image upload (other): $STATUS $BODY"
+OTHER=$(jget 'j["id"]')
+sql "UPDATE enclaves SET image_id=? WHERE id=?" "$OTHER" "$ID" >/dev/null
+restore
+[ "$JSTATE" = failed ] || fail "a restore into another image: $JSTATE"
+[[ "$JERROR" == *"pcr_mismatch: PCR"* ]] || fail "another image's refusal does not say pcr_mismatch: $JERROR"
+wait_for 30 "the enclave suspended again" enclave_is "$ID" suspended
+wait_for 30 "the refused restore's sandbox removed" bash -c "! [ -d '$HDATA/sandboxes/$ID' ]"
+sql "UPDATE enclaves SET image_id=? WHERE id=?" "$IMAGE" "$ID" >/dev/null
+restore
+[ "$JSTATE" = succeeded ] || fail "the restore after the refusals failed: $JERROR"
+wait_for 30 "restored enclave running" enclave_is "$ID" running
+running_and_intact
+
+# ---- kill -9 of the agent mid-suspend (its blob being stored): still running ----
+enclave_ask "$ID" "fill /tmp/big.bin 40"
+[ "$ANS" = "fill /tmp/big.bin 0" ] || fail "cannot fill /tmp: '$ANS'"
+json POST "/v1/enclaves/$ID/suspend" '{}' "${AK[@]}"
+[ "$STATUS" = 202 ] || fail "suspend: $STATUS $BODY"
+JOB=$(jget 'j["job"]["id"]')
+deadline=$((SECONDS + 60))
+until ls "$WORK/ctl/state/"*.tmp >/dev/null 2>&1; do
+	[ $SECONDS -lt $deadline ] || fail "the suspend's blob never started to arrive"
+done
+# the control plane frozen, the blob cannot finish arriving: the kill lands mid-transfer
+CTL_ALL=$(echo "$CTL_PID" $(pgrep -P "$CTL_PID" || true))
+kill -STOP $CTL_ALL
+host_kill9
+kill -CONT $CTL_ALL
+host_start
+wait_for 120 "the interrupted suspend's job ends" job_done "$JOB"
+[ "$JSTATE" = failed ] || fail "a suspend whose agent was killed mid-transfer: $JSTATE"
+enclave_is "$ID" running || fail "after the kill the enclave is $(enclave_state "$ID")"
+running_and_intact
+[ -z "$(ls "$WORK/ctl/state/"*.tmp 2>/dev/null)" ] || fail "the half-stored blob was left behind"
+enclave_ask "$ID" "write /tmp/big.bin"
+suspend
+[ "$JSTATE" = succeeded ] || fail "a suspend after the kill failed: $JERROR"
+restore
+[ "$JSTATE" = succeeded ] || fail "a restore after the kill failed: $JERROR"
+wait_for 30 "restored enclave running" enclave_is "$ID" running
+running_and_intact
 
 echo "PASS enclave_suspend"
