@@ -435,6 +435,8 @@ static const struct {
 	{"attest", cl_enclave_attest, "get an attestation document signed by the enclave's host"},
 	{"measure", cl_enclave_measure, "measure the running enclave's code (PCR5) into a signed document"},
 	{"provision", cl_enclave_provision, "verify the enclave, then send it an encrypted bundle to run"},
+	{"suspend", cl_enclave_suspend, "store the enclave's state, encrypted, and stop it (--suspendable)"},
+	{"restore", cl_enclave_restore, "bring a suspended enclave's state back, on a host that fits"},
 };
 
 int cl_cmd_enclave(int argc, char **argv)

@@ -12,7 +12,9 @@
 #   - a restore into another image (the enclave's image swapped in the store):
 #     pcr_mismatch naming the register;
 #   - kill -9 of the agent mid-suspend: the enclave is still running, its
-#     application answers, and a suspend then works.
+#     application answers, and a suspend then works;
+#   - the CLI's suspend and restore follow their jobs and print a refusal's
+#     reason.
 source "$(dirname "$0")/host_lib.sh"
 host_up_attested
 
@@ -101,21 +103,23 @@ cp "$WORK/b2.orig" "$B2"
 sql "UPDATE enclave_state SET blob_sha384=? WHERE enclave_id=?" "$(file_sha "$B2")" "$ID" >/dev/null
 
 # ---- an older blob put back in place of the latest: stale_blob naming both ----
-restore
-[ "$JSTATE" = succeeded ] || fail "the restore of the intact blob failed: $JERROR"
-wait_for 30 "restored enclave running" enclave_is "$ID" running
+# (through the CLI: it follows the jobs and prints a refusal's reason)
+CLOISTER_ACCESS_KEY=${KEYS[$ID]} "$CLI_BIN" enclave restore "$ID" --host "$HOST_ID" >"$WORK/cli.out" 2>&1 ||
+	fail "cloister enclave restore: $(cat "$WORK/cli.out")"
+enclave_is "$ID" running || fail "after cloister enclave restore the enclave is $(enclave_state "$ID")"
 running_and_intact
 cp "$B2" "$WORK/b2.old"
-suspend
-[ "$JSTATE" = succeeded ] || fail "third suspend failed: $JERROR"
+CLOISTER_ACCESS_KEY=${KEYS[$ID]} "$CLI_BIN" enclave suspend "$ID" >"$WORK/cli.out" 2>&1 ||
+	fail "cloister enclave suspend: $(cat "$WORK/cli.out")"
+enclave_is "$ID" suspended || fail "after cloister enclave suspend the enclave is $(enclave_state "$ID")"
 B3=$(blob)
 cp "$B3" "$WORK/b3.orig"
 cp "$WORK/b2.old" "$B3"
 sql "UPDATE enclave_state SET blob_sha384=?, blob_size=? WHERE enclave_id=?" "$(file_sha "$B3")" "$(stat -c %s "$B3")" "$ID" >/dev/null
-restore
-[ "$JSTATE" = failed ] || fail "a restore of an older blob: $JSTATE"
-[[ "$JERROR" == *"stale_blob: the blob is suspend 2, the enclave's latest is 3"* ]] ||
-	fail "an older blob's refusal does not name both numbers: $JERROR"
+! CLOISTER_ACCESS_KEY=${KEYS[$ID]} "$CLI_BIN" enclave restore "$ID" >"$WORK/cli.out" 2>&1 ||
+	fail "cloister enclave restore of an older blob succeeded"
+grep -q "restoring $ID failed: stale_blob: the blob is suspend 2, the enclave's latest is 3" "$WORK/cli.out" ||
+	fail "an older blob's refusal does not name both numbers: $(cat "$WORK/cli.out")"
 wait_for 30 "the enclave suspended again" enclave_is "$ID" suspended
 cp "$WORK/b3.orig" "$B3"
 sql "UPDATE enclave_state SET blob_sha384=?, blob_size=? WHERE enclave_id=?" "$(file_sha "$B3")" "$(stat -c %s "$B3")" "$ID" >/dev/null
