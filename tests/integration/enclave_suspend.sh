@@ -106,12 +106,14 @@ sql "UPDATE enclave_state SET blob_sha384=? WHERE enclave_id=?" "$(file_sha "$B2
 # (through the CLI: it follows the jobs and prints a refusal's reason)
 CLOISTER_ACCESS_KEY=${KEYS[$ID]} "$CLI_BIN" enclave restore "$ID" --host "$HOST_ID" >"$WORK/cli.out" 2>&1 ||
 	fail "cloister enclave restore: $(cat "$WORK/cli.out")"
-enclave_is "$ID" running || fail "after cloister enclave restore the enclave is $(enclave_state "$ID")"
+st=$(enclave_state "$ID")
+[ "$st" = running ] || fail "after cloister enclave restore the enclave is $st"
 running_and_intact
 cp "$B2" "$WORK/b2.old"
 CLOISTER_ACCESS_KEY=${KEYS[$ID]} "$CLI_BIN" enclave suspend "$ID" >"$WORK/cli.out" 2>&1 ||
 	fail "cloister enclave suspend: $(cat "$WORK/cli.out")"
-enclave_is "$ID" suspended || fail "after cloister enclave suspend the enclave is $(enclave_state "$ID")"
+st=$(enclave_state "$ID")
+[ "$st" = suspended ] || fail "after cloister enclave suspend the enclave is $st"
 B3=$(blob)
 cp "$B3" "$WORK/b3.orig"
 cp "$WORK/b2.old" "$B3"
