@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -184,6 +185,55 @@ cl_err ctl_state_blob_reap(const char *datadir, int *n)
 		removed++;
 	}
 	closedir(d);
+	if (n)
+		*n = removed;
+	return err;
+}
+
+cl_err ctl_state_blob_reap_orphans(const char *datadir, ctl_store *st, int *n)
+{
+	char dir[PATH_MAX];
+	int removed = 0;
+	cl_err err = CL_OK;
+	if (n)
+		*n = 0;
+	int k = snprintf(dir, sizeof(dir), "%s/state", datadir);
+	CL_ENSURE(k > 0 && (size_t)k < sizeof(dir), CL_EINVAL, "the data directory's path is too long");
+	DIR *d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? CL_OK : disk(errno, "cannot open", dir);
+	ctl_state *row = calloc(1, sizeof(*row));
+	if (!row) {
+		closedir(d);
+		return CL_ENOMEM;
+	}
+	struct dirent *e;
+	while (err == CL_OK && (e = readdir(d))) {
+		/* <enclave_id>.<n>.blob: kept only if it is its enclave's committed blob */
+		char id[CTL_ID_MAX], rel[CTL_STATE_PATH_MAX];
+		size_t len = strlen(e->d_name);
+		if (len <= 5 || strcmp(e->d_name + len - 5, ".blob") != 0)
+			continue;
+		const char *dot = memrchr(e->d_name, '.', len - 5);
+		if (!dot || (size_t)(dot - e->d_name) >= sizeof(id))
+			continue; /* not a name ctl_state_blob_open makes: left alone */
+		memcpy(id, e->d_name, (size_t)(dot - e->d_name));
+		id[dot - e->d_name] = '\0';
+		if (!id_ok(id))
+			continue;
+		snprintf(rel, sizeof(rel), "state/%.200s", e->d_name);
+		if ((err = ctl_store_state_get(st, id, row)) != CL_OK)
+			break;
+		if (row->key_n > 0 && strcmp(row->blob_path, rel) == 0)
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) != 0 && errno != ENOENT) {
+			err = disk(errno, "cannot remove an orphan blob in", dir);
+			break;
+		}
+		removed++;
+	}
+	closedir(d);
+	free(row);
 	if (n)
 		*n = removed;
 	return err;

@@ -48,5 +48,10 @@ CL_MUST_CHECK cl_err ctl_state_blob_remove(const char *datadir, const char *rel)
 /* Removes every temporary blob file under datadir/state (start-up: no
  * suspend is in flight then). *n (may be NULL): how many. */
 CL_MUST_CHECK cl_err ctl_state_blob_reap(const char *datadir, int *n);
+/* Removes every blob file under datadir/state that is not its enclave's
+ * committed blob in st (a destroyed enclave's, or a previous one whose
+ * unlink a kill prevented; start-up: no suspend in flight). Files of other
+ * names are left alone. *n (may be NULL): how many. */
+CL_MUST_CHECK cl_err ctl_state_blob_reap_orphans(const char *datadir, ctl_store *st, int *n);
 
 #endif

@@ -214,6 +214,8 @@ int ctl_worker_main(const ctl_options *o, const ctl_ids *ids, int listen_fd, int
 	CL_GUARD_OUT(err, ctl_jobs_fail_interrupted(&srv, "restore"));
 	CL_GUARD_OUT(err, ctl_store_state_unrestore_all(srv.store, NULL));
 	CL_GUARD_OUT(err, ctl_state_blob_reap(srv.data_dir, NULL));
+	/* a destroyed enclave's blob, or one a kill kept from its unlink, no longer opens: it goes */
+	CL_GUARD_OUT(err, ctl_state_blob_reap_orphans(srv.data_dir, srv.store, NULL));
 	srv.base = event_base_new();
 	srv.http = srv.base ? evhttp_new(srv.base) : NULL;
 	if (!srv.http) {

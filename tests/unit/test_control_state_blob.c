@@ -18,6 +18,8 @@
 #include "common/crypto.h"
 #include "common/util.h"
 #include "control/state_blob.h"
+#include "control/store.h"
+#include "control/store_state.h"
 
 static int setup(void **state)
 {
@@ -166,12 +168,50 @@ static void leftovers_reaped(void **state)
 	EVP_MD_CTX_free(killed.sha);
 }
 
+/* Blob files that are not their enclave's committed blob (a destroyed
+ * enclave's, a previous one a kill kept from its unlink) are removed; the
+ * committed one and files of other names stay. */
+static void orphans_reaped(void **state)
+{
+	const char *dir = *state;
+	char db[512], path[512];
+	ctl_store *st = NULL;
+	uint8_t k[CTL_STATE_SEALED_LEN] = {1}, doc[2] = {'d'};
+	char old[CTL_STATE_PATH_MAX];
+	int n = -1;
+	snprintf(db, sizeof(db), "%s/control.db", dir);
+	assert_int_equal(ctl_store_open(db, &st), CL_OK);
+	snprintf(path, sizeof(path), "%s/state", dir);
+	assert_int_equal(cl_mkdir_p(path, 0700), CL_OK);
+	static const char *const names[] = {"enc-a.1.blob", "enc-a.2.blob", "enc-gone.1.blob", "notes.txt"};
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s/state/%s", dir, names[i]);
+		FILE *f = fopen(path, "w");
+		assert_non_null(f);
+		fclose(f);
+	}
+	assert_int_equal(ctl_store_state_begin(st, "enc-a", 1, k, sizeof(k), "{}", doc, sizeof(doc), 1), CL_OK);
+	assert_int_equal(ctl_store_state_begin(st, "enc-a", 2, k, sizeof(k), "{}", doc, sizeof(doc), 1), CL_OK);
+	assert_int_equal(ctl_store_state_commit(st, "enc-a", 2, 1, "0123456789abcdef0123456789abcdef0123456789abcdef"
+							       "0123456789abcdef0123456789abcdef0123456789abcdef",
+						"state/enc-a.2.blob", 2, old),
+			 CL_OK);
+	assert_int_equal(ctl_state_blob_reap_orphans(dir, st, &n), CL_OK);
+	assert_int_equal(n, 2);
+	assert_true(exists(dir, "state/enc-a.2.blob"));
+	assert_false(exists(dir, "state/enc-a.1.blob"));
+	assert_false(exists(dir, "state/enc-gone.1.blob"));
+	assert_true(exists(dir, "state/notes.txt"));
+	ctl_store_close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(whole_blob_lands, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_blobs_leave_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(leftovers_reaped, setup, teardown),
+		cmocka_unit_test_setup_teardown(orphans_reaped, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
