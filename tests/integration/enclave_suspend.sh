@@ -13,6 +13,8 @@
 #     pcr_mismatch naming the register;
 #   - kill -9 of the agent mid-suspend: the enclave is still running, its
 #     application answers, and a suspend then works;
+#   - kill -9 of the agent mid-restore: fully restored or still suspended
+#     (then a restore works), the state intact either way;
 #   - the CLI's suspend and restore follow their jobs and print a refusal's
 #     reason.
 source "$(dirname "$0")/host_lib.sh"
@@ -165,6 +167,36 @@ wait_for 120 "the interrupted suspend's job ends" job_done "$JOB"
 enclave_is "$ID" running || fail "after the kill the enclave is $(enclave_state "$ID")"
 running_and_intact
 [ -z "$(ls "$WORK/ctl/state/"*.tmp 2>/dev/null)" ] || fail "the half-stored blob was left behind"
+
+# ---- kill -9 of the agent mid-restore (its shim frozen while the state streams in):
+# the enclave ends either fully restored or still suspended, and a restore then works ----
+suspend
+[ "$JSTATE" = succeeded ] || fail "the suspend before the mid-restore kill failed: $JERROR"
+wait_for 30 "the suspended enclave's sandbox removed" bash -c "! [ -d '$HDATA/sandboxes/$ID' ]"
+json POST "/v1/enclaves/$ID/restore" '{}' "${AK[@]}"
+[ "$STATUS" = 202 ] || fail "restore: $STATUS $BODY"
+JOB=$(jget 'j["job"]["id"]')
+deadline=$((SECONDS + 60))
+until grep -q "op data sent host=$HOST_ID" <(tail -n 5 "$WORK/ctl.err") && [ -f "$HDATA/sandboxes/$ID/shim.pid" ]; do
+	[ $SECONDS -lt $deadline ] || fail "the restore's blob was never fetched"
+done
+SHIM=$(cat "$HDATA/sandboxes/$ID/shim.pid")
+kill -STOP "$SHIM"
+host_kill9
+kill -CONT "$SHIM"
+host_start
+wait_for 180 "the interrupted restore's job ends" job_done "$JOB"
+if [ "$JSTATE" = succeeded ]; then
+	wait_for 30 "restored enclave running" enclave_is "$ID" running
+else
+	wait_for 30 "the enclave suspended again" enclave_is "$ID" suspended
+	restore
+	[ "$JSTATE" = succeeded ] || fail "a restore after the mid-restore kill failed: $JERROR"
+	wait_for 30 "restored enclave running" enclave_is "$ID" running
+fi
+running_and_intact
+echo "mid-restore kill: the job $JSTATE" >&2
+
 enclave_ask "$ID" "write /tmp/big.bin"
 suspend
 [ "$JSTATE" = succeeded ] || fail "a suspend after the kill failed: $JERROR"
