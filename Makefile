@@ -179,12 +179,13 @@ $(BUILD)/bin/cloister: $(BUILD)/obj/cli/main.o $(LIBFILES)
 INIT_CFLAGS := -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -Isrc -I$(BUILD)/gen -ffile-prefix-map=$(CURDIR)=. \
 	-static -s -Wl,--build-id=sha1
 INIT_SRCS := src/init/main.c src/init/await.c src/init/files.c src/common/frame.c src/common/bundle.c src/common/rawio.c
-INIT_BUNDLE_SRCS := src/init/bundle_main.c src/init/provision.c src/common/frame.c src/common/bundle.c src/common/rawio.c
+INIT_BUNDLE_SRCS := src/init/bundle_main.c src/init/provision.c src/init/state_io.c src/common/state.c \
+	src/common/frame.c src/common/bundle.c src/common/rawio.c
 $(INIT): $(INIT_SRCS) $(wildcard src/init/*.h) src/common/frame.h src/common/bundle.h src/common/rawio.h $(BUILD)/gen/version_gen.h
 	@mkdir -p $(dir $@)
 	@echo '  LD      $@'
 	$(Q)$(CC) $(INIT_CFLAGS) -o $@ $(INIT_SRCS)
-$(INIT_BUNDLE): $(INIT_BUNDLE_SRCS) $(wildcard src/init/*.h) src/common/frame.h src/common/bundle.h src/common/rawio.h \
+$(INIT_BUNDLE): $(INIT_BUNDLE_SRCS) $(wildcard src/init/*.h) src/common/frame.h src/common/bundle.h src/common/rawio.h src/common/state.h \
 		$(BUILD)/gen/version_gen.h
 	@mkdir -p $(dir $@)
 	@echo '  LD      $@'
@@ -213,6 +214,11 @@ $(SDK_EXAMPLES): $(BUILD)/examples/%: examples/%/main.c $(SDK_LIB) include/clois
 # The keystore's line parser is its own file (fuzz/fuzz_keystore.c includes it).
 $(BUILD)/examples/keystore: examples/keystore/ks_proto.c examples/keystore/ks_proto.h
 $(BUILD)/fuzz/fuzz_keystore: examples/keystore/ks_proto.c examples/keystore/ks_proto.h
+# The enclave's half of suspend/restore is cloister-init-bundle's (src/init/,
+# no library): its test includes it.
+$(BUILD)/tests/test_init_state: src/init/state_io.c src/init/state_io.h
+$(BUILD)/tests/test_sandbox_state: src/init/state_io.c src/init/state_io.h
+$(BUILD)/bench/bench_state: src/init/state_io.c src/init/state_io.h
 
 # keystore-user: the keystore's host-side client for users (unwrap an export,
 # verify a signature), an ordinary host program linked like the tools.

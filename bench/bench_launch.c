@@ -96,7 +96,8 @@ static int launch_once(const char *host, const char *data, const char *init, con
 {
 	char id[48];
 	snprintf(id, sizeof(id), "bench-%d-%s-%zu", (int)getpid(), tag, i);
-	cl_sandbox_spec s = {.id = id, .image_path = img, .init_path = init, .memory_bytes = 64u << 20, .cpus = 1};
+	cl_sandbox_spec s = {.id = id, .image_path = img, .init_path = init,
+	                    .memory_bytes = 64u << 20, .cpus = 1};
 	cl_sandbox_info info;
 	uint64_t t0 = cl_now_mono_ns();
 	cl_err e = cl_sandbox_launch(host, data, &s, &info);

@@ -14,3 +14,4 @@ echo "== attestation documents"; bench/attest.sh "$BUILD" 3
 echo "== channel fairness"; bench/chan_fair.sh "$BUILD" 200
 echo "== connection flood"; bench/flood.sh "$BUILD" 200
 echo "== provisioning"; bench/provision.sh "$BUILD" 100 5
+echo "== suspend/restore, enclave half"; bench/suspend_crypto.sh "$BUILD" 64 10

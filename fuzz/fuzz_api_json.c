@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "control/control.h"
+#include "control/suspend.h"
 #include "control/validate.h"
 
 static void check(int cond)
@@ -79,6 +80,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ctl_parse_join_token(j, &level, &rank) == CL_OK)
 		check(rank >= 0 && rank == cl_level_rank(level));
 	check_attest(j);
+	const char *host = NULL; /* a restore's body (api_restore.c) */
+	if (ctl_parse_restore(j, &host) == CL_OK)
+		check(!host || ctl_valid_id(host));
 	switch (which) {
 	case 0: {
 		ctl_create_req r;

@@ -363,6 +363,56 @@ static void dispatch(char *line)
 	} else if (!strcmp(line, "exists")) {
 		struct stat st;
 		put("exists %s %s", arg, lstat(arg, &st) == 0 ? "yes" : "no");
+	} else if (!strcmp(line, "write")) {
+		/* "write PATH TEXT": PATH (its directory made) holds TEXT; "write PATH 0" or the errno */
+		char *text = strchr(arg, ' ');
+		int err = 0;
+		if (text)
+			*text++ = '\0';
+		char *slash = strrchr(arg, '/');
+		if (slash && slash != arg) {
+			*slash = '\0';
+			if (mkdir(arg, 0755) != 0 && errno != EEXIST)
+				err = errno;
+			*slash = '/';
+		}
+		int fd = err ? -1 : open(arg, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (!err && fd < 0)
+			err = errno;
+		if (fd >= 0)
+			write_all(fd, text ? text : "", text ? strlen(text) : 0);
+		if (fd >= 0)
+			close(fd);
+		put("write %s %d", arg, err);
+	} else if (!strcmp(line, "fill")) {
+		/* "fill PATH MIB": PATH holds MIB MiB of a pattern; "fill PATH 0" or the errno */
+		static char chunk[65536];
+		char *sp = strchr(arg, ' ');
+		long mib = sp ? strtol(sp + 1, NULL, 10) : 0;
+		if (sp)
+			*sp = '\0';
+		for (size_t i = 0; i < sizeof(chunk); i++)
+			chunk[i] = (char)(i * 7 + 3);
+		int fd = open(arg, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), err = fd < 0 ? errno : 0;
+		for (long k = 0; fd >= 0 && k < mib * 16; k++)
+			write_all(fd, chunk, sizeof(chunk));
+		if (fd >= 0)
+			close(fd);
+		put("fill %s %d", arg, err);
+	} else if (!strcmp(line, "read")) {
+		/* "read PATH": "read PATH TEXT" (its first line), or "read PATH !errno" */
+		char buf[512] = "";
+		int fd = open(arg, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+		if (n < 0)
+			put("read %s !%d", arg, errno);
+		else {
+			buf[n] = '\0';
+			buf[strcspn(buf, "\n")] = '\0';
+			put("read %s %s", arg, buf);
+		}
+		if (fd >= 0)
+			close(fd);
 	} else if (!strcmp(line, "open")) {
 		/* "open PATH 0" if it opens for reading, else the errno */
 		int fd = open(arg, O_RDONLY | O_CLOEXEC);

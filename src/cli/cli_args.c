@@ -299,7 +299,8 @@ cl_err cl_cli_parse_proximity(const char *s, json_t **out)
 }
 
 static const char *const known_ops[] = {"describe", "list", "start", "stop", "destroy",
-					"resize",   "send", "recv",  "logs", "attest", "measure", "provision"};
+					"resize",   "send", "recv",  "logs", "attest", "measure", "provision",
+					"suspend",  "restore"};
 
 cl_err cl_cli_parse_ops(const char *s, json_t **out)
 {
@@ -320,7 +321,7 @@ cl_err cl_cli_parse_ops(const char *s, json_t **out)
 				return cl_errorf(CL_EINVAL, "empty operation name in '%s'", s);
 			return cl_errorf(CL_EINVAL,
 					 "unknown operation '%.*s' (known: describe, list, start, stop, "
-					 "destroy, resize, send, recv, logs, attest, measure, provision)",
+					 "destroy, resize, send, recv, logs, attest, measure, provision, suspend, restore)",
 					 (int)(n > 32 ? 32 : n), p);
 		}
 		bool dup = false;

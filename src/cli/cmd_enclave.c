@@ -40,6 +40,8 @@ static const char *create_usage(char *buf, size_t n)
 		 "                         describe,list (default: the server's policy)\n"
 		 "  --await-bundle         start no application: wait for a bundle sent with\n"
 		 "                         `cloister enclave provision` (docs/provisioning.md)\n"
+		 "  --suspendable          may be suspended and restored: carries\n"
+		 "                         cloister-init-bundle, PCR3 says so (docs/suspend.md)\n"
 		 "  --wait                 follow the creation until the enclave runs (with\n"
 		 "                         --json: then print the running enclave)\n"
 		 "  --timeout SECONDS      how long --wait waits (default %d)\n",
@@ -184,10 +186,11 @@ int cl_enclave_create(int argc, char **argv)
 	const char *zone = NULL, *rack = NULL, *allow = NULL, *timeout_s = NULL;
 	const char *near[MAX_PROXIMITY], *far[MAX_PROXIMITY];
 	size_t nnear = 0, nfar = 0;
-	bool wait = false, await_bundle = false;
+	bool wait = false, await_bundle = false, suspendable = false;
 	const cl_cli_option opts[] = {
 		{"image", CL_OPT_VALUE, .value = &image},
 		{"await-bundle", CL_OPT_FLAG, .flag = &await_bundle},
+		{"suspendable", CL_OPT_FLAG, .flag = &suspendable},
 		{"name", CL_OPT_VALUE, .value = &name},
 		{"memory", CL_OPT_VALUE, .value = &memory},
 		{"cpus", CL_OPT_VALUE, .value = &cpus_s},
@@ -261,7 +264,8 @@ int cl_enclave_create(int argc, char **argv)
 	}
 	CL_GUARD_OUT(err, build_create(name, image_id, mib, cpus, level, zone, rack, near, nnear, far,
 				       nfar, allow, &req));
-	if (await_bundle && json_object_set_new(req, "await_bundle", json_true()) != 0) {
+	if ((await_bundle && json_object_set_new(req, "await_bundle", json_true()) != 0) ||
+	    (suspendable && json_object_set_new(req, "suspendable", json_true()) != 0)) {
 		err = CL_ENOMEM;
 		goto out;
 	}
@@ -431,6 +435,8 @@ static const struct {
 	{"attest", cl_enclave_attest, "get an attestation document signed by the enclave's host"},
 	{"measure", cl_enclave_measure, "measure the running enclave's code (PCR5) into a signed document"},
 	{"provision", cl_enclave_provision, "verify the enclave, then send it an encrypted bundle to run"},
+	{"suspend", cl_enclave_suspend, "store the enclave's state, encrypted, and stop it (--suspendable)"},
+	{"restore", cl_enclave_restore, "bring a suspended enclave's state back, on a host that fits"},
 };
 
 int cl_cmd_enclave(int argc, char **argv)

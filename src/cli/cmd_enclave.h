@@ -13,6 +13,8 @@ int cl_enclave_create(int argc, char **argv);
 int cl_enclave_list(int argc, char **argv);
 int cl_enclave_describe(int argc, char **argv);
 int cl_enclave_start(int argc, char **argv);
+int cl_enclave_suspend(int argc, char **argv); /* cmd_enclave_ops.c */
+int cl_enclave_restore(int argc, char **argv); /* cmd_enclave_ops.c */
 int cl_enclave_stop(int argc, char **argv);
 int cl_enclave_destroy(int argc, char **argv);
 int cl_enclave_grow(int argc, char **argv);

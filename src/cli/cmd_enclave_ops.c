@@ -1,5 +1,6 @@
 /* cmd_enclave_ops.c — `cloister enclave start|stop|destroy|grow|shrink`:
- * each asks the control plane for a job (202) and, with --wait, follows it.
+ * each asks the control plane for a job (202) and, with --wait, follows it;
+ * `suspend|restore` always follow theirs (docs/suspend.md).
  * Under --json the output is one document: the 202 answer without --wait,
  * the final job and enclave once --wait is done. */
 #include <stdio.h>
@@ -242,4 +243,71 @@ int cl_enclave_grow(int argc, char **argv)
 int cl_enclave_shrink(int argc, char **argv)
 {
 	return resize_command(false, argc, argv);
+}
+
+static const char suspend_usage[] =
+	"usage: cloister enclave suspend ID [--timeout SECONDS] [--json]\n"
+	"\n"
+	"Seals the enclave's /tmp inside it under a fresh key only the control plane\n"
+	"holds, stores it in the control plane and removes the enclave's sandbox: the\n"
+	"enclave is then suspended. Follows the job until it ends and prints why it\n"
+	"failed if it did (the enclave then runs on). Only enclaves created\n"
+	"--suspendable can be suspended.\n";
+
+static const char restore_usage[] =
+	"usage: cloister enclave restore ID [--host HOST] [--timeout SECONDS] [--json]\n"
+	"\n"
+	"Brings a suspended enclave back on HOST (default: any host that fits it): its\n"
+	"key is released only to an enclave that measures like the suspended one, and\n"
+	"its /tmp is restored before its entrypoint runs. Follows the job until it\n"
+	"ends and prints why it failed if it did (the enclave then stays suspended).\n";
+
+/* suspend (restore false) or restore [--host H]: the job, always followed. */
+static int state_command(bool restore, int argc, char **argv)
+{
+	const char *verb = restore ? "restore" : "suspend";
+	const char *timeout_s = NULL, *host = NULL;
+	const cl_cli_option opts[] = {
+		{"timeout", CL_OPT_VALUE, .value = &timeout_s},
+		{"host", CL_OPT_VALUE, .value = &host},
+		{0},
+	};
+	const char *pos[1];
+	size_t npos;
+	bool help;
+	uint64_t timeout = CL_ENCLAVE_WAIT_DEFAULT_S;
+	cl_err err = cl_cli_parse_opts(argc, argv, opts, pos, 1, &npos, &help);
+	if (err == CL_OK && timeout_s)
+		err = cl_cli_parse_uint(timeout_s, 86400, &timeout);
+	if (err != CL_OK)
+		return cl_cli_fail_usage(err);
+	if (help) {
+		fputs(restore ? restore_usage : suspend_usage, stdout);
+		return 0;
+	}
+	if (npos != 1)
+		return cl_cli_usage("enclave %s: missing enclave ID", verb);
+	if (!cl_cli_valid_id(pos[0]))
+		return cl_cli_usage("enclave %s: invalid enclave ID '%s'", verb, pos[0]);
+	if (host && (!restore || !cl_cli_valid_id(host)))
+		return cl_cli_usage(restore ? "enclave restore: invalid host ID '%s'" : "enclave suspend: --host is for restore",
+				    host);
+	json_t *body = host ? json_pack("{s:s}", "host", host) : json_object();
+	if (!body)
+		return cl_cli_fail(CL_ENOMEM);
+	static const struct job_verb sv = {"suspend", "POST", "/suspend", "suspending", "suspended"};
+	static const struct job_verb rv = {"restore", "POST", "/restore", "restoring", "running"};
+	int rc = run_job(restore ? &rv : &sv, pos[0], body, true, timeout);
+	json_decref(body);
+	return rc;
+}
+
+int cl_enclave_suspend(int argc, char **argv)
+{
+	return state_command(false, argc, argv);
+}
+
+int cl_enclave_restore(int argc, char **argv)
+{
+	return state_command(true, argc, argv);
 }

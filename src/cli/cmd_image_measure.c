@@ -27,7 +27,7 @@
 
 static const char measure_usage[] =
 	"usage: cloister image measure IMAGE [--init PATH] [--init-bundle PATH] [--tenant T --name N]\n"
-	"                              [--await-bundle] [--host H] [--json]\n"
+	"                              [--await-bundle] [--suspendable] [--host H] [--json]\n"
 	"Prints the measurement registers an enclave launched from IMAGE gets\n"
 	"(docs/measurements.md): PCR0 the image without its signature section,\n"
 	"PCR1 cloister-init then cloister-init-bundle, PCR2 the application\n"
@@ -42,6 +42,8 @@ static const char measure_usage[] =
 	"  --name N        the enclave's name, with --tenant\n"
 	"  --await-bundle  the enclave awaits a bundle (enclave create --await-bundle):\n"
 	"                  PCR3 is extended once more with \"await-bundle\"\n"
+	"  --suspendable   the enclave was created --suspendable: PCR3 is extended\n"
+	"                  once more with \"suspendable\" (after \"await-bundle\")\n"
 	"  --host H        the host id: adds PCR4\n"
 	"  --json          print {\"pcrs\":{\"0\":\"<hex>\",...}}\n";
 
@@ -99,9 +101,10 @@ static void hex48(const uint8_t *v, char out[2 * CL_PCR_LEN + 1])
 int cl_cmd_image_measure(int argc, char **argv)
 {
 	const char *init_path = NULL, *helper_path = NULL, *tenant = NULL, *name = NULL, *host = NULL, *pos[1];
-	bool json = false, await_bundle = false;
+	bool json = false, await_bundle = false, suspendable = false;
 	const cl_cli_option opts[] = {
 		{"await-bundle", CL_OPT_FLAG, .flag = &await_bundle},
+		{"suspendable", CL_OPT_FLAG, .flag = &suspendable},
 		{"init", CL_OPT_VALUE, .value = &init_path}, {"init-bundle", CL_OPT_VALUE, .value = &helper_path},
 		{"tenant", CL_OPT_VALUE, .value = &tenant},
 		{"name", CL_OPT_VALUE, .value = &name},      {"host", CL_OPT_VALUE, .value = &host},
@@ -149,8 +152,10 @@ int cl_cmd_image_measure(int argc, char **argv)
 	cl_pcrs_launch(&p, tenant, name, host);
 	if (await_bundle)
 		cl_pcrs_await_bundle(&p);
+	if (suspendable)
+		cl_pcrs_suspendable(&p);
 	bool shown[CL_NPCRS] = {[0] = true, [1] = true, [2] = true};
-	shown[3] = tenant != NULL || await_bundle;
+	shown[3] = tenant != NULL || await_bundle || suspendable;
 	shown[4] = host != NULL;
 	shown[8] = img->signer_cert_len > 0;
 	json = json || cl_cli_global()->json;

@@ -171,6 +171,66 @@ cl_err cl_tar_next(cl_tar *t, cl_tar_entry *e, bool *got, char why[CL_BUNDLE_WHY
 	}
 }
 
+/* Writes v as n - 1 octal digits and a NUL into f; false if it does not fit. */
+static bool put_octal(uint8_t *f, size_t n, uint64_t v)
+{
+	f[n - 1] = '\0';
+	for (size_t i = n - 1; i-- > 0;) {
+		f[i] = (uint8_t)('0' + (v & 7));
+		v >>= 3;
+	}
+	return v == 0;
+}
+
+cl_err cl_tar_header_put(uint8_t out[CL_TAR_BLOCK], const char *path, int type, uint32_t mode, uint64_t size,
+			 char why[CL_BUNDLE_WHY_MAX])
+{
+	char clean[CL_BUNDLE_PATH_MAX + 1];
+	size_t n = strlen(path);
+	why[0] = '\0';
+	memset(out, 0, CL_TAR_BLOCK);
+	if (n == 0 || n > CL_BUNDLE_PATH_MAX)
+		return refuse(why, path, "path empty or too long");
+	if (clean_path(path, clean, why) != CL_OK)
+		return CL_EINVAL;
+	if (strcmp(clean, path) != 0)
+		return refuse(why, path, "path not in its clean form");
+	if (type != CL_TAR_FILE && type != CL_TAR_DIR)
+		return refuse(why, path, "only files and directories");
+	if ((type == CL_TAR_DIR && size) || size > CL_BUNDLE_MAX)
+		return refuse(why, path, "size too large (or a directory with a size)");
+	/* name is the whole path, or what follows the first '/' that leaves
+	 * at most 100 bytes of name and 155 of prefix */
+	size_t split = 0;
+	if (n > 100) {
+		for (size_t i = 0; i < n && !split; i++)
+			if (path[i] == '/' && n - i - 1 <= 100 && n - i - 1 > 0)
+				split = i;
+		if (!split || split > 155)
+			return refuse(why, path, "path cannot be split into ustar's prefix (155) and name (100)");
+		memcpy(out + 345, path, split);
+		memcpy(out, path + split + 1, n - split - 1);
+	} else {
+		memcpy(out, path, n);
+	}
+	if (!put_octal(out + 100, 8, mode & 0755u) || !put_octal(out + 108, 8, 0) || !put_octal(out + 116, 8, 0) ||
+	    !put_octal(out + 124, 12, size) || !put_octal(out + 136, 12, 0))
+		return refuse(why, path, "a field does not fit");
+	out[156] = type == CL_TAR_DIR ? '5' : '0';
+	memcpy(out + 257, "ustar\0" "00", 8);
+	uint64_t sum = 0;
+	for (size_t i = 0; i < CL_TAR_BLOCK; i++)
+		sum += (i >= 148 && i < 156) ? (uint64_t)' ' : out[i];
+	(void)put_octal(out + 148, 7, sum); /* 6 digits, NUL, then a space */
+	out[155] = ' ';
+	return CL_OK;
+}
+
+size_t cl_tar_pad(uint64_t size)
+{
+	return (size_t)((BLOCK - size % BLOCK) % BLOCK);
+}
+
 static uint64_t get_be64(const uint8_t *p)
 {
 	uint64_t v = 0;

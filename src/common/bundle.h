@@ -53,6 +53,27 @@ void cl_tar_init(cl_tar *t, const uint8_t *p, size_t len);
  * Entry "." (the root) is skipped. */
 CL_MUST_CHECK cl_err cl_tar_next(cl_tar *t, cl_tar_entry *e, bool *got, char why[CL_BUNDLE_WHY_MAX]);
 
+/* ---- the writer (a suspend's state, docs/suspend.md) ----
+ *
+ * Writes what cl_tar_next reads back: ustar ("ustar\0" "00"), owner 0,
+ * mtime 0 (the same files give the same bytes), a path over 100 bytes split
+ * into prefix/name. A writer emits, per entry, cl_tar_header_put's block,
+ * then the data, then cl_tar_pad(size) zero bytes; then CL_TAR_END_LEN zero
+ * bytes. */
+#define CL_TAR_BLOCK 512u
+#define CL_TAR_END_LEN 1024u
+
+/* One header block into out for path (already clean: relative, no "." or
+ * ".." or empty component, no leading "./", no trailing '/', no control
+ * byte, at most CL_BUNDLE_PATH_MAX bytes and splittable at a '/' into at
+ * most 155 + 100), type CL_TAR_FILE or CL_TAR_DIR (size 0), mode within
+ * 0755 (other bits dropped), size at most CL_BUNDLE_MAX. CL_EINVAL with
+ * why saying what otherwise (out then unspecified). */
+CL_MUST_CHECK cl_err cl_tar_header_put(uint8_t out[CL_TAR_BLOCK], const char *path, int type, uint32_t mode,
+				       uint64_t size, char why[CL_BUNDLE_WHY_MAX]);
+/* The zero bytes that follow size bytes of data (0..511). */
+size_t cl_tar_pad(uint64_t size);
+
 /* BUNDLE_END: p[0..n) is SHA-384 || u64 BE length (n == 56). CL_EINVAL for
  * any other size, or a length of 0 or over CL_BUNDLE_MAX + 125 (the wrap's
  * overhead). */

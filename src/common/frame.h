@@ -40,7 +40,13 @@ enum cl_frame_type {
 	CL_FRAME_BUNDLE_END = 13, /* agent -> shim -> init: SHA-384 of the tar (48) + u64 BE ciphertext
 				     length; empty: abort (the shim's, when its sender went away) */
 	CL_FRAME_EXTEND = 14,     /* init -> shim -> agent: u8 register + SHA-384 (49): installed */
-	/* 15..19: reserved for another branch (suspend/restore). */
+	/* Suspend and restore (docs/suspend.md). */
+	CL_FRAME_SUSPEND = 15,   /* agent -> shim -> init: u64 BE n + the wrapped state key */
+	CL_FRAME_STATE = 16,     /* a state blob chunk (1..1 MiB): init -> agent (suspend), agent -> init (restore) */
+	CL_FRAME_STATE_END = 17, /* as STATE: SHA-384 of the blob (48) + u64 BE length; empty: abort */
+	CL_FRAME_RESTORE = 18,   /* agent -> shim -> init: u64 BE n + the wrapped state key */
+	CL_FRAME_KEYGEN = 19,    /* agent -> shim -> init: empty; a suspendable enclave's init starts
+				    init-bundle and answers KEY (or ERROR with the reason) */
 	/* Measure on demand: the application's code and data (docs/measurements.md, PCR5). */
 	CL_FRAME_FILES_REQ = 20, /* agent -> shim: u8 1 = ask init now, 0 = the last list; shim -> init: empty */
 	CL_FRAME_FILES = 21,     /* init -> shim -> agent: u8 flags (bit 0: truncated) + NUL-terminated paths */

@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "control/control.h"
+#include "control/suspend.h"
 #include "control/validate.h"
 
 /* Commits a desired-state change with its job and wakes the host. */
@@ -130,12 +131,24 @@ void ctl_enclave_action(ctl_req *r, ctl_enclave *e, const char *verb)
 		ctl_reply_error(r->srv, r->req, CL_ECONFLICT, "the enclave is lost: its host was removed from the fleet");
 		return;
 	}
+	if (strcmp(verb, "restore") == 0) {
+		ctl_enclave_restore(r, e);
+		return;
+	}
+	if (strcmp(e->state, "suspended") == 0 || strcmp(e->desired, "restoring") == 0) {
+		/* its state is stored, nothing runs: restore it first (or let the restore end) */
+		ctl_reply_error(r->srv, r->req, CL_ECONFLICT,
+				"suspended: the enclave's state is stored and nothing runs; restore it first");
+		return;
+	}
 	if (strcmp(verb, "start") == 0 || strcmp(verb, "stop") == 0)
 		start_stop(r, e, verb[2] == 'a');
 	else if (strcmp(verb, "resize") == 0)
 		resize(r, e);
 	else if (strcmp(verb, "provision") == 0)
 		ctl_enclave_provision(r, e);
+	else if (strcmp(verb, "suspend") == 0)
+		ctl_enclave_suspend(r, e);
 	else
 		relay(r, e, verb);
 }

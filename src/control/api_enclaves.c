@@ -42,12 +42,13 @@ json_t *ctl_enclave_json(const ctl_enclave *e)
 	for (uint32_t bit = 1; bit <= CTL_ACT_LAST; bit <<= 1)
 		if (e->untrusted_mask & bit)
 			json_array_append_new(untrusted, json_string(ctl_action_name(bit)));
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:o,s:o,s:o,s:{s:o},s:b}", "id", e->id, "name", e->name,
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:o,s:o,s:o,s:{s:o},s:b,s:b}", "id", e->id, "name", e->name,
 			 "tenant_id", e->tenant_id, "image_id", e->image_id, "host_id", e->host_id, "state", e->state,
 			 "desired", e->desired, "memory_mib", (json_int_t)e->memory_mib, "cpus", (json_int_t)e->cpus,
 			 "min_level", e->min_level, "created_at", ctl_json_time(e->created_at), "updated_at",
 			 ctl_json_time(e->updated_at), "error", e->error[0] ? json_string(e->error) : json_null(),
-			 "policy", "untrusted", untrusted, "await_bundle", e->await_bundle);
+			 "policy", "untrusted", untrusted, "await_bundle", e->await_bundle,
+			 "suspendable", e->suspendable);
 }
 
 /* GET /v1/enclaves/{id}: the enclave, the measurement registers its host
@@ -87,16 +88,7 @@ out:
 	ctl_reply_json(r->srv, r->req, 200, o);
 }
 
-/* Placement inputs built from the store; strings borrow from hosts/caps. */
-typedef struct placement_in {
-	ctl_host *hosts;
-	size_t n;
-	json_t **caps_json;
-	ctl_caps *caps;
-	cl_place_host *ph;
-} placement_in;
-
-static void placement_free(placement_in *p)
+void ctl_placement_free(ctl_placement_in *p)
 {
 	for (size_t i = 0; i < p->n; i++)
 		json_decref(p->caps_json ? p->caps_json[i] : NULL);
@@ -106,7 +98,7 @@ static void placement_free(placement_in *p)
 	ctl_host_list_free(p->hosts, p->n);
 }
 
-static cl_err placement_load(ctl_server *srv, placement_in *p)
+cl_err ctl_placement_load(ctl_server *srv, ctl_placement_in *p)
 {
 	memset(p, 0, sizeof(*p));
 	CL_GUARD(ctl_store_host_list(srv->store, NULL, "", -1, &p->hosts, &p->n)); /* removed hosts: never */
@@ -185,7 +177,7 @@ static void create(ctl_req *r)
 	json_t *body = NULL;
 	ctl_create_req cr;
 	ctl_image im;
-	placement_in pin = {0};
+	ctl_placement_in pin = {0};
 	ctl_enclave e = {0};
 	ctl_job job;
 	create_answer *later = NULL;
@@ -205,7 +197,7 @@ static void create(ctl_req *r)
 		err = cl_errorf(CL_ENOTFOUND, "image %s not found", cr.image_id);
 		goto out;
 	}
-	CL_GUARD_OUT(err, placement_load(srv, &pin));
+	CL_GUARD_OUT(err, ctl_placement_load(srv, &pin));
 	cl_place_request preq = {.min_level_rank = cr.min_level_rank,
 				 .memory_mib = (uint64_t)cr.memory_mib,
 				 .cpus = (uint32_t)cr.cpus,
@@ -236,6 +228,7 @@ static void create(ctl_req *r)
 	e.cpus = cr.cpus;
 	e.untrusted_mask = cr.untrusted_mask;
 	e.await_bundle = cr.await_bundle;
+	e.suspendable = cr.suspendable;
 	e.created_at = e.updated_at = (int64_t)cl_now_wall_ms();
 	ctl_durable *dur = ctl_server_durable(srv);
 	if (dur && !(later = calloc(1, sizeof(*later)))) {
@@ -275,7 +268,7 @@ out:
 		OPENSSL_cleanse(later->key, sizeof(later->key));
 		free(later);
 	}
-	placement_free(&pin);
+	ctl_placement_free(&pin);
 	OPENSSL_cleanse(raw, sizeof(raw));
 	OPENSSL_cleanse(secret, sizeof(secret));
 	OPENSSL_cleanse(key, sizeof(key));
@@ -396,6 +389,10 @@ void ctl_api_enclaves(ctl_req *r)
 			action = CTL_ACT_MEASURE;
 		else if (r->method == EVHTTP_REQ_POST && strcmp(v, "provision") == 0)
 			action = CTL_ACT_PROVISION;
+		else if (r->method == EVHTTP_REQ_POST && strcmp(v, "suspend") == 0)
+			action = CTL_ACT_SUSPEND;
+		else if (r->method == EVHTTP_REQ_POST && strcmp(v, "restore") == 0)
+			action = CTL_ACT_RESTORE;
 	}
 	if (!action) {
 		ctl_reply_error(srv, r->req, CL_ENOTFOUND, "no such endpoint");

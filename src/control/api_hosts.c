@@ -13,6 +13,7 @@
 #include "control/control.h"
 #include "control/fw.h"
 #include "control/store_cert.h"
+#include "control/suspend.h"
 #include "control/validate.h"
 
 #define JOIN_TTL_MS (3600ll * 1000)
@@ -252,6 +253,16 @@ void ctl_api_hosts(ctl_req *r)
 	if (r->nseg == 6 && r->method == EVHTTP_REQ_GET && strcmp(r->seg[3], "ops") == 0 &&
 	    strcmp(r->seg[5], "data") == 0) {
 		ctl_provision_data(r, r->seg[2], r->seg[4]);
+		return;
+	}
+	/* suspend's host-token routes (api_suspend.c): not yet in routes.c */
+	if (r->nseg == 6 && post && strcmp(r->seg[3], "ops") == 0 && strcmp(r->seg[5], "state-key") == 0) {
+		ctl_op_state_key(r, r->seg[2], r->seg[4]);
+		return;
+	}
+	if (r->nseg == 6 && r->method == EVHTTP_REQ_PUT && strcmp(r->seg[3], "ops") == 0 &&
+	    strcmp(r->seg[5], "data") == 0) {
+		ctl_op_data_put(r, r->seg[2], r->seg[4]);
 		return;
 	}
 	if (ctl_api_fw_hosts(r))

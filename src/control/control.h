@@ -206,6 +206,9 @@ void ctl_op_submit_fields(ctl_server *srv, struct evhttp_request *req, const ctl
 CL_MUST_CHECK cl_err ctl_op_submit_job(ctl_server *srv, const ctl_enclave *e, const char *kind, json_t *fields,
 				       const char *job_id, int data_fd, int64_t data_size, const char *data_sha384,
 				       int64_t budget_ms);
+/* True if a job op (provision, suspend, restore) of enclave_id is in
+ * flight; its job's id into job_id. */
+bool ctl_op_job_busy(ctl_server *srv, const char *enclave_id, char job_id[CTL_ID_MAX]);
 /* The data of op_id for host_id: *fd (a new descriptor, the caller's),
  * *size, sha384 (hex). CL_ENOTFOUND if no such op of that host or it has
  * none. */
@@ -247,6 +250,20 @@ CL_MUST_CHECK cl_err ctl_enclave_access(ctl_req *r, const ctl_enclave *e, uint32
 json_t *ctl_enclave_json(const ctl_enclave *e);
 /* POST /v1/enclaves/{id}/start|stop|resize|send|recv|attestation|measure, GET .../logs. e is loaded and visible. */
 void ctl_enclave_action(ctl_req *r, ctl_enclave *e, const char *verb);
+
+/* ---- api_enclaves.c: placement ---- */
+/* Placement inputs built from the store (every host not removed); strings
+ * borrow from hosts/caps. */
+typedef struct ctl_placement_in {
+	ctl_host *hosts;
+	size_t n;
+	json_t **caps_json;
+	struct ctl_caps *caps;
+	struct cl_place_host *ph;
+} ctl_placement_in;
+/* Loads p (zeroed first; free with ctl_placement_free even on failure). */
+CL_MUST_CHECK cl_err ctl_placement_load(ctl_server *srv, ctl_placement_in *p);
+void ctl_placement_free(ctl_placement_in *p);
 
 /* ---- api_provision.c ---- */
 /* POST /v1/enclaves/{id}/provision (access checked; e loaded): a job. */

@@ -21,7 +21,7 @@ static const char *const key_files[] = {"ca.key", "server.key", "server.pem"};
  * nothing opens the store until every file is in place). */
 static const char *const db_files[] = {"control.db", "control.db-wal", "control.db-shm", "control.db-journal",
 				       "reserve"};
-static const char *const worker_dirs[] = {"db", "images", "uploads", "fw_ops"};
+static const char *const worker_dirs[] = {"db", "images", "uploads", "fw_ops", "state"};
 
 static bool present(const char *p)
 {

@@ -62,7 +62,7 @@ static bool allowed(ctl_req *r)
 void ctl_api_metrics(ctl_req *r)
 {
 	static const char *const enclave_states[] = {"pending", "running", "stopped", "failed",
-						     "destroying", "lost", NULL};
+						     "destroying", "lost", "suspended", NULL};
 	static const char *const host_states[] = {"ready", "lost", "removed", NULL};
 	static const char *const job_states[] = {"pending", "running", "succeeded", "failed", NULL};
 	ctl_server *srv = r->srv;

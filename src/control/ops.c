@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/crypto.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,7 +39,10 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "control/control.h"
+#include "control/ops_priv.h"
 #include "control/store_cert.h"
+#include "control/store_state.h"
+#include "control/suspend.h"
 
 #define CTL_OP_GRACE_MS 15000
 /* The host's deadline ends this much before ours: time to post the result. */
@@ -51,34 +55,13 @@
 #define CTL_OP_RETRY_AFTER "1"
 #define MS_NS 1000000ull
 
-struct ctl_op {
-	ctl_op *next;
-	ctl_server *srv;
-	char id[CTL_ID_MAX];
-	char host_id[CTL_ID_MAX];
-	char enclave_id[CTL_ID_MAX];
-	char tenant_id[CTL_ID_MAX];
-	char kind[16];
-	char *data_b64; /* send only */
-	json_t *fields; /* attest: the op's parameters (nonce, user_data, public_key), or NULL */
-	size_t data_len;
-	int64_t max, wait_ms;
-	uint64_t deadline_ns; /* monotonic: 504 then */
-	bool delivered;       /* sent at least once, awaiting the result */
-	bool cancelled;       /* tombstone: the caller went away (req is NULL) */
-	bool cancel_sent;     /* the tombstone's id went out in a "cancel" at least once */
-	struct evhttp_request *req;
-	struct evhttp_connection *conn; /* req's connection, watched (closecb), or NULL */
-	struct event *close_ev;         /* watches conn's socket for the caller closing */
-	struct event *timer;
-	char job_id[CTL_ID_MAX];        /* a job op: its job ("" for a request op) */
-	int data_fd;                    /* a job op's data (read-only, unlinked), -1 if none */
-	int64_t data_size;
-	char data_sha384[97];
-};
 
 static void op_free(ctl_op *op)
 {
+	if (op->blob) {
+		ctl_state_blob_abort(op->blob);
+		free(op->blob);
+	}
 	if (op->data_fd >= 0)
 		close(op->data_fd);
 	json_decref(op->fields);
@@ -132,6 +115,23 @@ static void reply_limit(ctl_server *srv, struct evhttp_request *req, cl_err e, c
 /* A job op's end: its job succeeds or fails with error (logged on failure). */
 static void job_end(ctl_op *op, bool ok, const char *error)
 {
+	/* a restore that did not finish leaves the enclave suspended (its new
+	 * sandbox removed by its host), blob and key untouched */
+	if (!ok && strcmp(op->kind, "restore") == 0)
+		ctl_restore_revert(op->srv, op->enclave_id, error);
+	/* a suspend that did not commit drops its pending key (a no-op once
+	 * its blob committed); the counter keeps the number */
+	if (!ok && op->state_n > 0 && strcmp(op->kind, "suspend") == 0) {
+		ctl_store *st = op->srv->store;
+		cl_err e = ctl_store_begin(st);
+		if (e == CL_OK && (e = ctl_store_state_abort(st, op->enclave_id, op->state_n)) == CL_OK)
+			e = ctl_store_commit(st);
+		if (e != CL_OK) {
+			ctl_store_rollback(st);
+			cl_error("suspend: pending key not dropped enclave=%s n=%lld: %s", op->enclave_id,
+				 (long long)op->state_n, cl_error_detail());
+		}
+	}
 	if (ctl_job_finish_id(op->srv, op->job_id, ok, error) != CL_OK)
 		cl_error("job not finished job=%s op=%s: %s", op->job_id, op->id, cl_error_detail());
 }
@@ -277,6 +277,32 @@ cl_err ctl_op_submit_job(ctl_server *srv, const ctl_enclave *e, const char *kind
 	op->data_fd = data_fd;
 	op->data_size = data_size;
 	return CL_OK;
+}
+
+ctl_op *ctl_op_by_job(ctl_server *srv, const char *job_id)
+{
+	for (ctl_op *op = srv->ops; op; op = op->next)
+		if (!op->cancelled && strcmp(op->job_id, job_id) == 0)
+			return op;
+	return NULL;
+}
+
+ctl_op *ctl_op_job_find(ctl_server *srv, const char *host_id, const char *op_id)
+{
+	for (ctl_op *op = srv->ops; op; op = op->next)
+		if (strcmp(op->id, op_id) == 0 && strcmp(op->host_id, host_id) == 0)
+			return op->cancelled || !op->job_id[0] ? NULL : op;
+	return NULL;
+}
+
+bool ctl_op_job_busy(ctl_server *srv, const char *enclave_id, char job_id[CTL_ID_MAX])
+{
+	for (ctl_op *op = srv->ops; op; op = op->next)
+		if (!op->cancelled && op->job_id[0] && strcmp(op->enclave_id, enclave_id) == 0) {
+			snprintf(job_id, CTL_ID_MAX, "%s", op->job_id);
+			return true;
+		}
+	return false;
 }
 
 cl_err ctl_op_data(ctl_server *srv, const char *host_id, const char *op_id, int *fd, int64_t *size,
@@ -475,6 +501,21 @@ static void job_complete(ctl_op *op, bool ok, const char *data, const char *erro
 	if (!ok) {
 		clean_copy(clean, sizeof(clean), error && error[0] ? error : "failed");
 		job_end(op, false, clean);
+		return;
+	}
+	if (strcmp(op->kind, "restore") == 0) { /* the restored PCR7 checked (api_restore.c) */
+		cl_err e = ctl_restore_finish(op->srv, op->enclave_id, data);
+		if (e != CL_OK)
+			clean_copy(clean, sizeof(clean), cl_error_detail());
+		job_end(op, e == CL_OK, clean);
+		return;
+	}
+	if (strcmp(op->kind, "suspend") == 0) { /* its blob's commit (api_suspend.c) was the work */
+		ctl_state cur;
+		bool committed = op->state_n > 0 && ctl_store_state_get(op->srv->store, op->enclave_id, &cur) == CL_OK &&
+				 cur.key_n == op->state_n;
+		OPENSSL_cleanse(&cur, sizeof(cur));
+		job_end(op, committed, "suspend: the host ended it before its state was stored");
 		return;
 	}
 	cl_err err = ctl_store_begin(op->srv->store);

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "control/store_priv.h"
+#include "control/store_state.h"
 
 /* A token bucket: a burst of LOG_BURST lines, then one a second. */
 #define LOG_BURST 5u
@@ -484,9 +485,10 @@ cl_err ctl_store_join_consume(ctl_store *st, const char *id)
 
 #define HOST_COLS                                                                                          \
 	"h.id,h.name,h.state,h.level,h.zone,h.rack,h.memory_mib,h.cpus,h.last_seen,h.generation,h.created_at," \
-	"h.caps,(SELECT COALESCE(SUM(memory_mib),0) FROM enclaves e WHERE e.host_id=h.id),"                   \
-	"(SELECT COALESCE(SUM(cpus),0) FROM enclaves e WHERE e.host_id=h.id),"                                \
-	"(SELECT COUNT(*) FROM enclaves e WHERE e.host_id=h.id)"
+	"h.caps,(SELECT COALESCE(SUM(memory_mib),0) FROM enclaves e WHERE e.host_id=h.id"                     \
+	" AND e.state<>'suspended'),"                                                                        \
+	"(SELECT COALESCE(SUM(cpus),0) FROM enclaves e WHERE e.host_id=h.id AND e.state<>'suspended'),"       \
+	"(SELECT COUNT(*) FROM enclaves e WHERE e.host_id=h.id AND e.state<>'suspended')"
 
 static cl_err read_host(sqlite3_stmt *q, void *o)
 {
@@ -601,7 +603,7 @@ cl_err ctl_store_hosts_mark_lost(ctl_store *st, int64_t cutoff_ms, int *n)
 	CL_GUARD_OUT(err, ctl_store_run(st, q, "host certificates", NULL));
 	CL_GUARD_OUT(err,
 		     CTL_PREP(st, &q,
-			      "UPDATE enclaves SET state='lost' WHERE state NOT IN ('destroying','lost') AND host_id IN"
+			      "UPDATE enclaves SET state='lost' WHERE state NOT IN ('destroying','lost','suspended') AND host_id IN"
 			      " (SELECT id FROM hosts WHERE state='ready' AND last_seen<?)",
 			      CTL_INT(cutoff_ms)));
 	CL_GUARD_OUT(err, ctl_store_run(st, q, "enclaves", NULL));
@@ -622,7 +624,9 @@ out:
 	"access_hash,error,created_at,updated_at"
 /* what a SELECT reads: the columns, then whether the enclave awaits a bundle
  * (a row of enclave_await, migration 9) */
-#define ENCLAVE_SEL ENCLAVE_COLS ",EXISTS(SELECT 1 FROM enclave_await a WHERE a.enclave_id=enclaves.id)"
+#define ENCLAVE_SEL                                                                                        \
+	ENCLAVE_COLS ",EXISTS(SELECT 1 FROM enclave_await a WHERE a.enclave_id=enclaves.id),"             \
+		     "EXISTS(SELECT 1 FROM enclave_suspendable s WHERE s.enclave_id=enclaves.id)"
 
 static cl_err read_enclave(sqlite3_stmt *q, void *o)
 {
@@ -643,6 +647,7 @@ static cl_err read_enclave(sqlite3_stmt *q, void *o)
 	e->created_at = sqlite3_column_int64(q, 13);
 	e->updated_at = sqlite3_column_int64(q, 14);
 	e->await_bundle = sqlite3_column_int64(q, 15) != 0;
+	e->suspendable = sqlite3_column_int64(q, 16) != 0;
 	return CL_OK;
 }
 
@@ -656,9 +661,13 @@ cl_err ctl_store_enclave_insert(ctl_store *st, const ctl_enclave *e)
 			  CTL_TEXT(e->access_hash), CTL_TEXT(e->error), CTL_INT(e->created_at),
 			  CTL_INT(e->updated_at)));
 	CL_GUARD(ctl_store_run(st, q, "enclave", NULL));
-	if (!e->await_bundle)
+	if (e->await_bundle) {
+		CL_GUARD(CTL_PREP(st, &q, "INSERT INTO enclave_await(enclave_id) VALUES(?)", CTL_TEXT(e->id)));
+		CL_GUARD(ctl_store_run(st, q, "enclave", NULL));
+	}
+	if (!e->suspendable)
 		return CL_OK;
-	CL_GUARD(CTL_PREP(st, &q, "INSERT INTO enclave_await(enclave_id) VALUES(?)", CTL_TEXT(e->id)));
+	CL_GUARD(CTL_PREP(st, &q, "INSERT INTO enclave_suspendable(enclave_id) VALUES(?)", CTL_TEXT(e->id)));
 	return ctl_store_run(st, q, "enclave", NULL);
 }
 
@@ -694,7 +703,12 @@ cl_err ctl_store_enclave_delete(ctl_store *st, const char *id)
 	CL_GUARD(CTL_PREP(st, &q, "DELETE FROM enclave_measure WHERE enclave_id=?", CTL_TEXT(id)));
 	CL_GUARD(ctl_store_run(st, q, "enclave measure", NULL));
 	CL_GUARD(CTL_PREP(st, &q, "DELETE FROM enclave_await WHERE enclave_id=?", CTL_TEXT(id)));
-	return ctl_store_run(st, q, "enclave", NULL);
+	CL_GUARD(ctl_store_run(st, q, "enclave", NULL));
+	/* its suspend state (store_state.c): the flag and every state key, in
+	 * this transaction (a blob left behind no longer opens: its key exists
+	 * nowhere); the blob's file is the caller's to unlink after the commit */
+	char blob[CTL_STATE_PATH_MAX];
+	return ctl_store_state_delete(st, id, blob);
 }
 
 cl_err ctl_store_enclave_list(ctl_store *st, const char *tenant_id, uint32_t require_mask, const char *after,

@@ -23,7 +23,7 @@
 #define CTL_ID_MAX 64
 #define CTL_HASH_MAX 128
 #define CTL_MSG_MAX 256
-#define CTL_SCHEMA_VERSION 10
+#define CTL_SCHEMA_VERSION 11
 
 /* The built-in provider tenant that admin tokens belong to. */
 #define CTL_PROVIDER_TENANT "ten-provider"
@@ -91,6 +91,7 @@ typedef struct ctl_enclave {
 	char error[CTL_MSG_MAX];
 	int64_t created_at, updated_at;
 	bool await_bundle; /* starts no application until a bundle is provisioned (docs/provisioning.md) */
+	bool suspendable;  /* created --suspendable: carries init-bundle, may be suspended (docs/suspend.md) */
 } ctl_enclave;
 
 typedef struct ctl_job {

@@ -144,6 +144,18 @@ static const char *const migrations[] = {
 	 * never measured. A table of its own, so it can be applied again. */
 	"CREATE TABLE IF NOT EXISTS enclave_measure(enclave_id TEXT PRIMARY KEY, pcr5 TEXT NOT NULL,"
 	" measured_at INTEGER NOT NULL);",
+	/* 11: suspend and restore (store_state.c, docs/suspend.md): per enclave
+	 * the suspend counter (only grows), the one committed state key (sealed
+	 * by the monitor), its policy, suspend document and blob, and the
+	 * suspend in flight (pending_*); and the enclaves created suspendable.
+	 * New tables only: safe to apply again. */
+	"CREATE TABLE IF NOT EXISTS enclave_state(enclave_id TEXT PRIMARY KEY, counter INTEGER NOT NULL DEFAULT 0,"
+	" key_n INTEGER NOT NULL DEFAULT 0, sealed_key BLOB, policy TEXT NOT NULL DEFAULT '', document BLOB,"
+	" blob_size INTEGER NOT NULL DEFAULT 0, blob_sha384 TEXT NOT NULL DEFAULT '',"
+	" blob_path TEXT NOT NULL DEFAULT '', suspended_at INTEGER NOT NULL DEFAULT 0,"
+	" pending_n INTEGER NOT NULL DEFAULT 0, pending_key BLOB, pending_policy TEXT NOT NULL DEFAULT '',"
+	" pending_doc BLOB, pending_at INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE IF NOT EXISTS enclave_suspendable(enclave_id TEXT PRIMARY KEY);",
 };
 
 cl_err ctl_store_migrate(ctl_store *st, int *version)

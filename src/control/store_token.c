@@ -105,7 +105,7 @@ cl_err ctl_store_host_remove(ctl_store *st, const char *host_id, int64_t now_ms,
 	CL_GUARD(run_counted(st, q, "fail the host's jobs", NULL));
 	CL_GUARD(CTL_PREP(st, &q,
 			  "UPDATE enclaves SET state='lost', error=?, updated_at=? WHERE host_id=?"
-			  " AND desired != 'gone'",
+			  " AND desired != 'gone' AND state != 'suspended'", /* a suspended one is not on it */
 			  CTL_TEXT(reason ? reason : ""), CTL_INT(now_ms), CTL_TEXT(host_id)));
 	CL_GUARD(run_counted(st, q, "mark the host's enclaves lost", lost));
 	CL_GUARD(CTL_PREP(st, &q, "UPDATE tokens SET revoked_at=? WHERE host_id=? AND kind='host' AND revoked_at=0",

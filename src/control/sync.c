@@ -103,9 +103,15 @@ static void answer(ctl_server *srv, struct evhttp_request *req, const char *host
 	json_t *encs = json_array(), *ops = json_array(), *cancel = json_array();
 	for (size_t i = 0; i < n; i++) {
 		ctl_enclave *e = &es[i];
-		if (strcmp(e->desired, "gone") == 0)
+		/* gone: being destroyed; suspended: its state is stored and its
+		 * sandbox no longer wanted (docs/suspend.md): the host removes it */
+		if (strcmp(e->desired, "gone") == 0 || strcmp(e->desired, "suspended") == 0)
 			continue;
-		const char *desired = halted && strcmp(e->desired, "running") == 0 ? "stopped" : e->desired;
+		/* restoring: launched awaiting its state (docs/suspend.md), running nothing */
+		bool restoring = strcmp(e->desired, "restoring") == 0;
+		const char *desired = restoring ? "running" : e->desired;
+		if (halted && strcmp(desired, "running") == 0)
+			desired = "stopped";
 		ctl_image im;
 		if (ctl_store_image_get(srv->store, e->image_id, &im) != CL_OK)
 			continue; /* cannot happen: images are never deleted */
@@ -116,6 +122,10 @@ static void answer(ctl_server *srv, struct evhttp_request *req, const char *host
 		/* only when set: an older agent refuses unknown fields it does not need */
 		if (eo && e->await_bundle)
 			json_object_set_new(eo, "await_bundle", json_true());
+		if (eo && e->suspendable)
+			json_object_set_new(eo, "suspendable", json_true());
+		if (eo && restoring)
+			json_object_set_new(eo, "await_restore", json_true());
 		json_array_append_new(encs, eo);
 	}
 	free(es);
@@ -300,6 +310,8 @@ static cl_err apply_report(ctl_server *srv, const char *host_id, ctl_sync_req *s
 		for (size_t k = 0; k < s->nenclaves && !rep; k++)
 			if (strcmp(s->enclaves[k].id, e->id) == 0)
 				rep = &s->enclaves[k];
+		if (strcmp(e->desired, "suspended") == 0)
+			continue; /* a sandbox still reported is being removed: it is not the enclave */
 		if (rep) {
 			CL_GUARD_OUT(err, ctl_jobs_observe(srv, e, rep->state, rep->memory_mib, rep->error,
 							   rep->has_exit, rep->exit_status));

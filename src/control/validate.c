@@ -8,7 +8,8 @@
 #include "common/util.h"
 
 static const char *const action_names[] = {"describe", "list", "start", "stop", "destroy",
-					   "resize",   "send", "recv",  "logs", "attest", "measure", "provision"};
+					   "resize",   "send", "recv",  "logs", "attest", "measure", "provision",
+					   "suspend",  "restore"};
 
 uint32_t ctl_action_bit(const char *name)
 {
@@ -158,7 +159,7 @@ static cl_err parse_constraints(json_t *body, const char *key, bool far, ctl_cre
 cl_err ctl_parse_create_enclave(json_t *body, ctl_create_req *out)
 {
 	static const char *const allowed[] = {"name", "image_id", "memory_mib", "cpus", "min_level", "zone",
-					      "rack", "near",     "far",        "policy", "await_bundle", NULL};
+					      "rack", "near",     "far",        "policy", "await_bundle", "suspendable", NULL};
 	memset(out, 0, sizeof(*out));
 	CL_GUARD(only_keys(body, "enclave", allowed));
 	CL_GUARD(get_name(body, "name", true, &out->name));
@@ -173,6 +174,9 @@ cl_err ctl_parse_create_enclave(json_t *body, ctl_create_req *out)
 	json_t *aw = json_object_get(body, "await_bundle");
 	CL_ENSURE(!aw || json_is_boolean(aw), CL_EINVAL, "field \"await_bundle\" must be true or false");
 	out->await_bundle = json_is_true(aw);
+	json_t *su = json_object_get(body, "suspendable");
+	CL_ENSURE(!su || json_is_boolean(su), CL_EINVAL, "field \"suspendable\" must be true or false");
+	out->suspendable = json_is_true(su);
 	out->untrusted_mask = CTL_ACT_DEFAULT;
 	json_t *pol = json_object_get(body, "policy");
 	if (pol) {

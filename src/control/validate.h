@@ -44,8 +44,10 @@ enum {
 	CTL_ACT_ATTEST = 1u << 9,  /* POST /v1/enclaves/{id}/attestation */
 	CTL_ACT_MEASURE = 1u << 10, /* POST /v1/enclaves/{id}/measure (pauses it: never a default) */
 	CTL_ACT_PROVISION = 1u << 11, /* POST /v1/enclaves/{id}/provision */
+	CTL_ACT_SUSPEND = 1u << 12,   /* POST /v1/enclaves/{id}/suspend */
+	CTL_ACT_RESTORE = 1u << 13,   /* POST /v1/enclaves/{id}/restore */
 };
-#define CTL_ACT_LAST CTL_ACT_PROVISION
+#define CTL_ACT_LAST CTL_ACT_RESTORE
 /* A new enclave's policy when it names none: attestation is public. */
 #define CTL_ACT_DEFAULT (CTL_ACT_DESCRIBE | CTL_ACT_LIST | CTL_ACT_ATTEST)
 
@@ -71,6 +73,7 @@ typedef struct ctl_create_req {
 	size_t ncons;
 	uint32_t untrusted_mask;
 	bool await_bundle; /* "await_bundle": true */
+	bool suspendable;  /* "suspendable": true */
 } ctl_create_req;
 CL_MUST_CHECK cl_err ctl_parse_create_enclave(json_t *body, ctl_create_req *out);
 CL_MUST_CHECK cl_err ctl_parse_resize(json_t *body, int64_t *memory_mib);

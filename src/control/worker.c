@@ -31,6 +31,8 @@
 #include "control/conn.h"
 #include "control/control.h"
 #include "control/monitor.h"
+#include "control/state_blob.h"
+#include "control/store_state.h"
 #include "control/supervisor.h"
 #include "control/tls.h"
 #include "control/upload.h"
@@ -147,15 +149,16 @@ static cl_err narrow_ioctl(void)
 
 static cl_err walls(const ctl_options *o, bool keep_dac, cl_harden_report *rep)
 {
-	char db[PATH_MAX + 8], images[PATH_MAX + 8], uploads[PATH_MAX + 8], fw_ops[PATH_MAX + 8];
+	char db[PATH_MAX + 8], images[PATH_MAX + 8], uploads[PATH_MAX + 8], fw_ops[PATH_MAX + 8], state[PATH_MAX + 8];
 	snprintf(db, sizeof(db), "%s/db", o->data);
+	snprintf(state, sizeof(state), "%s/state", o->data);
 	snprintf(images, sizeof(images), "%s/images", o->data);
 	snprintf(uploads, sizeof(uploads), "%s/uploads", o->data);
 	snprintf(fw_ops, sizeof(fw_ops), "%s/fw_ops", o->data);
 	/* An upload becomes an image by a link across the two directories
 	 * (REFER on both); nothing of DATA itself, nothing of DATA/keys. */
 	const unsigned rw = CL_LL_READ | CL_LL_WRITE | CL_LL_MKDIR | CL_LL_REFER;
-	const cl_landlock_path paths[] = {{db, rw}, {images, rw}, {uploads, rw}, {fw_ops, rw}};
+	const cl_landlock_path paths[] = {{db, rw}, {images, rw}, {uploads, rw}, {fw_ops, rw}, {state, rw}};
 	cl_harden_policy pol = {.paths = paths, .npaths = sizeof(paths) / sizeof(paths[0]), .syscalls = worker_role};
 	/* stdout's buffer now, so that stdio never asks whether it is a
 	 * terminal (an ioctl) once the filter is on */
@@ -202,6 +205,17 @@ int ctl_worker_main(const ctl_options *o, const ctl_ids *ids, int listen_fd, int
 	CL_GUARD_OUT(err, ctl_upload_init(&srv));
 	/* a provision's op and its data lived in the previous worker's memory */
 	CL_GUARD_OUT(err, ctl_jobs_fail_interrupted(&srv, "provision"));
+	/* a suspend in flight died with the previous worker: its pending key
+	 * and its half-written blob go (docs/suspend.md) */
+	CL_GUARD_OUT(err, ctl_store_state_abort_all(srv.store, NULL));
+	/* so did a suspend's or a restore's op: their jobs fail, a restoring
+	 * enclave is suspended again (blob and key untouched) */
+	CL_GUARD_OUT(err, ctl_jobs_fail_interrupted(&srv, "suspend"));
+	CL_GUARD_OUT(err, ctl_jobs_fail_interrupted(&srv, "restore"));
+	CL_GUARD_OUT(err, ctl_store_state_unrestore_all(srv.store, NULL));
+	CL_GUARD_OUT(err, ctl_state_blob_reap(srv.data_dir, NULL));
+	/* a destroyed enclave's blob, or one a kill kept from its unlink, no longer opens: it goes */
+	CL_GUARD_OUT(err, ctl_state_blob_reap_orphans(srv.data_dir, srv.store, NULL));
 	srv.base = event_base_new();
 	srv.http = srv.base ? evhttp_new(srv.base) : NULL;
 	if (!srv.http) {

@@ -343,6 +343,8 @@ static void launch(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_desi
 		cl_info("the sync answer names no tenant/name for the enclave: its PCR3 stays zero id=%s", d->id);
 	if (err == CL_OK && d->await_bundle)
 		cl_pcrs_await_bundle(&pcrs);
+	if (err == CL_OK && d->suspendable)
+		cl_pcrs_suspendable(&pcrs);
 	if (err == CL_OK) {
 		cl_agent_crit_enter();
 		err = cl_agent_pcrs_save(ag->cfg.data, d->id, &pcrs);
@@ -364,6 +366,8 @@ static void launch(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_desi
 				.cpus = d->cpus ? d->cpus : 1,
 				.pids_max = 0,
 				.await_bundle = d->await_bundle,
+				.suspendable = d->suspendable,
+				.await_restore = d->await_restore,
 				.helper_path = ag->helper_path};
 	cl_sandbox_info info;
 	char guest_dir[PATH_MAX];

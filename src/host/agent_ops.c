@@ -239,6 +239,7 @@ cl_err cl_agent_pool_submit(cl_agent_pool *p, cl_agent_op *op)
 	op->data = NULL; /* ours now */
 	op->att = NULL;
 	op->prov = NULL;
+	op->state = NULL;
 	it->deadline_ns = cl_now_mono_ns() + (uint64_t)op->deadline_ms * 1000000u;
 	p->held++;
 	inbox_append_locked(p, it);
@@ -520,6 +521,9 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 			run_measure(p, it, attest, attest_ctx);
 		} else if (it->op.kind == CL_OP_PROVISION) {
 			ops_provision_start(p, &it->op);
+			ops_finish(p, it, NULL);
+		} else if (it->op.kind == CL_OP_SUSPEND || it->op.kind == CL_OP_RESTORE) {
+			ops_state_start(p, &it->op, attest, attest_ctx);
 			ops_finish(p, it, NULL);
 		} else
 			ops_run_enqueue(p, it);

@@ -134,6 +134,12 @@ void ops_enclave_release(cl_agent_pool *p, ops_enclave *enc);
  * result. */
 void ops_provision_start(cl_agent_pool *p, const cl_agent_op *op);
 
+/* ---- agent_suspend.c ---- */
+/* (engine) Starts a suspend or restore op on a thread of its own (copies
+ * what it needs, and the attest hook for its documents; posts its own
+ * result). The caller then finishes the op without a result. */
+void ops_state_start(cl_agent_pool *p, const cl_agent_op *op, cl_agent_attest_fn attest, void *attest_ctx);
+
 /* ---- agent_ops_post.c ---- */
 /* Sets up posting to control (NULL: p->post stays NULL and every result
  * goes to pending). */

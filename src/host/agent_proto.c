@@ -69,6 +69,14 @@ static cl_err parse_desired(json_t *e, size_t idx, cl_agent_desired *d)
 	json_t *aw = json_object_get(e, "await_bundle");
 	CL_ENSURE(!aw || json_is_boolean(aw), CL_EINVAL, "sync answer: enclave %s: await_bundle is not a boolean", id);
 	d->await_bundle = json_is_true(aw);
+	json_t *su = json_object_get(e, "suspendable");
+	CL_ENSURE(!su || json_is_boolean(su), CL_EINVAL, "sync answer: enclave %s: suspendable is not a boolean", id);
+	d->suspendable = json_is_true(su);
+	json_t *ar = json_object_get(e, "await_restore");
+	CL_ENSURE(!ar || json_is_boolean(ar), CL_EINVAL, "sync answer: enclave %s: await_restore is not a boolean", id);
+	d->await_restore = json_is_true(ar);
+	CL_ENSURE(!d->await_restore || (d->suspendable && !d->await_bundle), CL_EINVAL,
+		  "sync answer: enclave %s: await_restore goes with suspendable, not await_bundle", id);
 	return CL_OK;
 }
 
@@ -138,6 +146,8 @@ void cl_agent_op_clear(cl_agent_op *op)
 	}
 	free(op->prov);
 	op->prov = NULL;
+	free(op->state);
+	op->state = NULL;
 }
 
 /* provision: {"size": 126..64 MiB + 125, "data_sha384": 96 hex, "sha384": 96 hex}. */
@@ -157,6 +167,36 @@ static bool parse_prov(json_t *e, cl_agent_op *op)
 	a->size = (uint64_t)json_integer_value(size);
 	for (size_t i = 0; i <= 96; i++)
 		a->data_sha384[i] = (dsha[i] >= 'A' && dsha[i] <= 'F') ? (char)(dsha[i] - 'A' + 'a') : dsha[i];
+	return true;
+}
+
+/* suspend: {"nonce": base64 of 32 bytes}; restore: also "n" >= 1, "size"
+ * (1 .. 66 MiB) and "sha384" (96 hex). */
+static bool parse_state(json_t *e, cl_agent_op *op)
+{
+	const char *nonce = json_string_value(json_object_get(e, "nonce"));
+	cl_agent_state_args *a = calloc(1, sizeof(*a));
+	cl_buf b;
+	bool ok;
+	if (!a)
+		return false;
+	op->state = a;
+	cl_buf_init(&b, 64);
+	ok = nonce && cl_base64_decode(nonce, &b) == CL_OK && b.len == CL_AGENT_STATE_NONCE_LEN;
+	if (ok)
+		memcpy(a->nonce, b.data, CL_AGENT_STATE_NONCE_LEN);
+	cl_buf_free(&b);
+	if (!ok || op->kind == CL_OP_SUSPEND)
+		return ok;
+	json_t *n = json_object_get(e, "n"), *size = json_object_get(e, "size");
+	const char *sha = json_string_value(json_object_get(e, "sha384"));
+	if (!json_is_integer(n) || json_integer_value(n) < 1 || !json_is_integer(size) || json_integer_value(size) < 1 ||
+	    json_integer_value(size) > (json_int_t)(66ll << 20) || !sha || !is_hex96(sha))
+		return false;
+	a->n = (int64_t)json_integer_value(n);
+	a->size = (uint64_t)json_integer_value(size);
+	for (size_t i = 0; i <= 96; i++)
+		a->sha384[i] = (sha[i] >= 'A' && sha[i] <= 'F') ? (char)(sha[i] - 'A' + 'a') : sha[i];
 	return true;
 }
 
@@ -187,6 +227,10 @@ static int parse_op(json_t *e, cl_agent_op *op)
 		op->kind = CL_OP_MEASURE;
 	else if (strcmp(kind, "provision") == 0)
 		op->kind = CL_OP_PROVISION;
+	else if (strcmp(kind, "suspend") == 0)
+		op->kind = CL_OP_SUSPEND;
+	else if (strcmp(kind, "restore") == 0)
+		op->kind = CL_OP_RESTORE;
 	else
 		return 0;
 	if (!opt_u32(json_object_get(e, "max"), CL_AGENT_OP_DATA_MAX, 65536, &op->max) ||
@@ -216,6 +260,8 @@ static int parse_op(json_t *e, cl_agent_op *op)
 	if ((op->kind == CL_OP_ATTEST || op->kind == CL_OP_MEASURE) && !parse_att(e, op))
 		return 0;
 	if (op->kind == CL_OP_PROVISION && !parse_prov(e, op))
+		return 0;
+	if ((op->kind == CL_OP_SUSPEND || op->kind == CL_OP_RESTORE) && !parse_state(e, op))
 		return 0;
 	return 1;
 }

@@ -13,7 +13,8 @@
 #include "host/agent_args.h"
 #include "host/agent_reconcile.h"
 
-enum cl_agent_op_kind { CL_OP_SEND = 1, CL_OP_RECV, CL_OP_LOGS, CL_OP_EOF, CL_OP_ATTEST, CL_OP_MEASURE, CL_OP_PROVISION };
+enum cl_agent_op_kind { CL_OP_SEND = 1, CL_OP_RECV, CL_OP_LOGS, CL_OP_EOF, CL_OP_ATTEST, CL_OP_MEASURE, CL_OP_PROVISION,
+		       CL_OP_SUSPEND, CL_OP_RESTORE };
 
 /* Caps of an attest op's fields (decoded bytes): attest/attest.h's. */
 #define CL_AGENT_ATT_NONCE_MAX 512
@@ -38,6 +39,17 @@ typedef struct cl_agent_prov_args {
 	uint8_t sha384[48];
 } cl_agent_prov_args;
 
+/* A suspend or restore op's inputs (docs/suspend.md): the control plane's
+ * 32-byte challenge; a restore's also the blob's n, size and SHA-384 (what
+ * GET /v1/hosts/{id}/ops/{op}/data must serve). */
+#define CL_AGENT_STATE_NONCE_LEN 32
+typedef struct cl_agent_state_args {
+	uint8_t nonce[CL_AGENT_STATE_NONCE_LEN];
+	int64_t n;      /* restore: >= 1 */
+	uint64_t size;  /* restore: the blob's bytes */
+	char sha384[97]; /* restore: lower-case hex */
+} cl_agent_state_args;
+
 typedef struct cl_agent_op {
 	char op[CL_AGENT_ID_MAX];
 	char enclave[CL_AGENT_ID_MAX];
@@ -49,6 +61,7 @@ typedef struct cl_agent_op {
 	uint32_t deadline_ms; /* ms left, when the answer was built, until the result is useless */
 	cl_agent_att_args *att; /* attest, measure: its inputs (malloc'd, wiped on free), else NULL */
 	cl_agent_prov_args *prov; /* provision: its inputs (malloc'd), else NULL */
+	cl_agent_state_args *state; /* suspend, restore: its inputs (malloc'd), else NULL */
 } cl_agent_op;
 
 /* Frees what an op owns (data, att: wiped first) and sets them to NULL. */

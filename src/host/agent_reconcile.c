@@ -71,7 +71,8 @@ cl_err cl_agent_reconcile(const cl_agent_desired *desired, size_t ndesired, cons
 		const cl_agent_actual *a = &actual[i];
 		if (find_actual(actual, i, a->id))
 			continue; /* duplicate id: handled at its first occurrence */
-		if (find_desired(desired, ndesired, a->id) == ndesired || !a->alive)
+		size_t di = find_desired(desired, ndesired, a->id);
+		if (di == ndesired || !a->alive || (desired[di].await_restore && !a->await_restore))
 			push(acts, &k, CL_ACT_DESTROY, a->id, 0, 0);
 	}
 	/* 2. memory, 3. freeze/thaw on live sandboxes that stay. */

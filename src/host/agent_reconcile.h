@@ -21,6 +21,8 @@ typedef struct cl_agent_desired {
 	char tenant[CL_AGENT_ID_MAX]; /* owner's id, "" if the answer did not say (PCR3 stays zero) */
 	char name[CL_AGENT_ID_MAX];   /* the enclave's name, "" if not given */
 	bool await_bundle;            /* starts no application until a bundle is provisioned */
+	bool suspendable;             /* carries init-bundle; may be suspended (docs/suspend.md) */
+	bool await_restore;           /* with suspendable: launched awaiting a restore, running nothing */
 } cl_agent_desired;
 
 typedef struct cl_agent_actual {
@@ -30,6 +32,7 @@ typedef struct cl_agent_actual {
 	bool frozen;
 	int exit_status;
 	uint64_t memory_bytes;
+	bool await_restore; /* launched awaiting a restore (its spec.json says so) */
 } cl_agent_actual;
 
 enum cl_agent_action_kind {
@@ -49,6 +52,8 @@ typedef struct cl_agent_action {
 
 /* Computes what to do to turn `actual` into `desired`. Pure: no I/O.
  *  - an actual sandbox whose id is not desired, or whose shim is dead, is destroyed;
+ *    so is one desired awaiting a restore that was not launched so (the
+ *    suspended enclave's own sandbox, not yet removed: docs/suspend.md);
  *  - a desired id with no sandbox is launched, unless its id is in `failed`
  *    (a launch that already failed is not retried until the id leaves the
  *    desired set) — an id present in `actual` is never launched;

@@ -1,9 +1,13 @@
 /* agent_state.c — the host's identity file, its capabilities and the actual
  * state of its sandboxes as reported to the control plane. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/util.h"
@@ -78,6 +82,40 @@ cl_err cl_agent_collect_actual(const char *dir, cl_agent_actual **out, size_t *n
 	return cl_agent_collect_actual_known(dir, NULL, 0, out, n);
 }
 
+/* DIR/sandboxes/ID/LEAF into path; false if it does not fit. */
+static bool sandbox_file(char *path, size_t n, const char *dir, const char *id, const char *leaf)
+{
+	int w = snprintf(path, n, "%s/sandboxes/%s/%s", dir, id, leaf); /* as sandbox.c names them */
+	return w > 0 && (size_t)w < n;
+}
+
+cl_err cl_agent_sandbox_mark_suspended(const char *dir, const char *id)
+{
+	char path[PATH_MAX];
+	CL_ENSURE(sandbox_file(path, sizeof(path), dir, id, "suspended"), CL_ETOOBIG, "path too long");
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	CL_ENSURE(fd >= 0, CL_EIO, "cannot mark %s suspended: %s", id, strerror(errno));
+	close(fd);
+	return CL_OK;
+}
+
+bool cl_agent_sandbox_suspended(const char *dir, const char *id)
+{
+	char path[PATH_MAX];
+	return sandbox_file(path, sizeof(path), dir, id, "suspended") && access(path, F_OK) == 0;
+}
+
+bool cl_agent_sandbox_await_restore(const char *dir, const char *id)
+{
+	char path[PATH_MAX];
+	if (!sandbox_file(path, sizeof(path), dir, id, "spec.json") || cl_agent_sandbox_suspended(dir, id))
+		return false; /* a sandbox whose state was suspended awaits nothing */
+	json_t *o = json_load_file(path, 0, NULL);
+	bool yes = json_is_true(json_object_get(o, "await_restore"));
+	json_decref(o);
+	return yes;
+}
+
 static const cl_agent_actual *known_find(const cl_agent_actual *known, size_t nknown, const char *id)
 {
 	for (size_t i = 0; i < nknown; i++)
@@ -111,6 +149,7 @@ cl_err cl_agent_collect_actual_known(const char *dir, const cl_agent_actual *kno
 		const cl_agent_actual *kn = known_find(known, nknown, ids[i]);
 		if (kn) { /* just launched: its READY is fresher than a STATUS round trip */
 			*x = *kn;
+			x->await_restore = cl_agent_sandbox_await_restore(dir, ids[i]);
 			continue;
 		}
 		memcpy(x->id, ids[i], strlen(ids[i]) + 1);
@@ -123,6 +162,7 @@ cl_err cl_agent_collect_actual_known(const char *dir, const cl_agent_actual *kno
 		x->frozen = info.frozen;
 		cl_agent_rtm_paused(ids[i], &x->frozen); /* a measure's pause is not a stop */
 		x->exit_status = info.exit_status;
+		x->await_restore = cl_agent_sandbox_await_restore(dir, ids[i]);
 		x->memory_bytes = info.memory_bytes;
 	}
 	cl_sandbox_ids_free(ids, nids);

@@ -54,4 +54,14 @@ CL_MUST_CHECK cl_err cl_agent_identity_load(const char *dir, cl_agent_identity *
 /* Saves DIR/host.json atomically with mode 0600. */
 CL_MUST_CHECK cl_err cl_agent_identity_save(const char *dir, const cl_agent_identity *id);
 
+/* Marks sandbox id under dir as suspended (DIR/sandboxes/ID/suspended: its
+ * state was committed by the control plane; it goes with the next sync). */
+CL_MUST_CHECK cl_err cl_agent_sandbox_mark_suspended(const char *dir, const char *id);
+/* Whether sandbox id carries that mark. */
+bool cl_agent_sandbox_suspended(const char *dir, const char *id);
+/* Whether sandbox id under dir was launched awaiting a restore (its
+ * spec.json says so) and was not suspended since; false when it cannot
+ * tell. */
+bool cl_agent_sandbox_await_restore(const char *dir, const char *id);
+
 #endif

@@ -147,6 +147,11 @@ void cl_pcrs_await_bundle(cl_pcrs *p)
 	cl_pcr_extend(p->v[3], CL_PCR3_AWAIT_BUNDLE, strlen(CL_PCR3_AWAIT_BUNDLE));
 }
 
+void cl_pcrs_suspendable(cl_pcrs *p)
+{
+	cl_pcr_extend(p->v[3], CL_PCR3_SUSPENDABLE, strlen(CL_PCR3_SUSPENDABLE));
+}
+
 void cl_pcrs_launch(cl_pcrs *p, const char *tenant_id, const char *enclave_name, const char *host_id)
 {
 	memset(p->v[3], 0, CL_PCR_LEN);

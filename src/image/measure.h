@@ -84,5 +84,10 @@ void cl_pcrs_launch(cl_pcrs *p, const char *tenant_id, const char *enclave_name,
  * after cl_pcrs_launch. Cannot fail. */
 #define CL_PCR3_AWAIT_BUNDLE "await-bundle"
 void cl_pcrs_await_bundle(cl_pcrs *p);
+/* An enclave created suspendable (docs/suspend.md): PCR3 is extended once
+ * more with CL_PCR3_SUSPENDABLE, after "await-bundle" when both are set.
+ * Call after cl_pcrs_launch (and cl_pcrs_await_bundle). Cannot fail. */
+#define CL_PCR3_SUSPENDABLE "suspendable"
+void cl_pcrs_suspendable(cl_pcrs *p);
 
 #endif

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,13 +18,14 @@
 #include "common/frame.h"
 #include "common/rawio.h"
 
-#define ANSWER_MAX 512 /* LOG, KEY, ERROR, EXTEND: all small */
+#define ANSWER_MAX CL_INIT_STATE_CHUNK /* LOG, KEY, ERROR, EXTEND: small; STATE chunks */
 
 extern char **environ;
 
 static struct {
 	int to, from; /* the helper's stdin (our write end) and stdout (our read end); -1: none */
 	pid_t pid;    /* the helper while it should run, else -1 */
+	bool state;   /* started by KEYGEN (`--state`): takes no bundle; its death ends nothing */
 	cl_frame_dec dec;
 	uint8_t storage[CL_FRAME_HDR + ANSWER_MAX];
 } h = {.to = -1, .from = -1, .pid = -1};
@@ -53,9 +55,11 @@ static bool next_answer(uint8_t *type, const uint8_t **p, uint32_t *n)
 	}
 }
 
-int cl_init_await_start(const sigset_t *oldmask, uint8_t point[97], char warn[CL_INIT_WARN_MAX],
-			char reason[CL_INIT_REASON_MAX])
+/* Starts the helper (with `--state ID` when state_id is set) and waits for its KEY. */
+static int helper_start(const sigset_t *oldmask, const char *state_id, uint8_t point[97],
+			char warn[CL_INIT_WARN_MAX], char reason[CL_INIT_REASON_MAX])
 {
+	bool state = state_id != NULL;
 	int in[2] = {-1, -1}, out[2] = {-1, -1}, ex[2] = {-1, -1};
 	warn[0] = '\0';
 	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(ex, O_CLOEXEC)) {
@@ -73,7 +77,7 @@ int cl_init_await_start(const sigset_t *oldmask, uint8_t point[97], char warn[CL
 		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0)
 			_exit(127);
 		syscall(SYS_close_range, 3, ~0u, 4 /* CLOSE_RANGE_CLOEXEC */);
-		char *argv[] = {(char *)CL_INIT_HELPER, NULL};
+		char *argv[] = {(char *)CL_INIT_HELPER, state ? (char *)"--state" : NULL, (char *)state_id, NULL};
 		execve(argv[0], argv, environ);
 		int e = errno;
 		if (write(ex[1], &e, sizeof(e)) < 0)
@@ -82,7 +86,7 @@ int cl_init_await_start(const sigset_t *oldmask, uint8_t point[97], char warn[CL
 	}
 	close(in[0]), close(out[1]), close(ex[1]);
 	in[0] = out[1] = ex[1] = -1;
-	h.to = in[1], h.from = out[0], h.pid = pid;
+	h.to = in[1], h.from = out[0], h.pid = pid, h.state = state;
 	cl_frame_dec_init(&h.dec, h.storage, sizeof(h.storage), ANSWER_MAX);
 	int e = 0;
 	ssize_t r;
@@ -127,9 +131,110 @@ fail:
 	return -1;
 }
 
+int cl_init_await_start(const sigset_t *oldmask, uint8_t point[97], char warn[CL_INIT_WARN_MAX],
+			char reason[CL_INIT_REASON_MAX])
+{
+	return helper_start(oldmask, NULL, point, warn, reason);
+}
+
+int cl_init_state_keygen(const sigset_t *oldmask, const char *enclave_id, uint8_t point[97],
+			 char warn[CL_INIT_WARN_MAX], char reason[CL_INIT_REASON_MAX])
+{
+	if (h.to >= 0 && !h.state) {
+		snprintf(reason, CL_INIT_REASON_MAX, "busy: the enclave awaits a bundle");
+		return -1;
+	}
+	cl_init_await_done(); /* a previous suspend's helper: its key goes with it */
+	return helper_start(oldmask, enclave_id, point, warn, reason);
+}
+
+int cl_init_state_forward(uint8_t type, const uint8_t *p, size_t n, char reason[CL_INIT_REASON_MAX])
+{
+	if (h.to < 0 || !h.state) {
+		snprintf(reason, CL_INIT_REASON_MAX, "no_key: KEYGEN first (the restore's key is made on demand)");
+		return -1;
+	}
+	if (cl_frame_send_fd(h.to, type, p, (uint32_t)n) != CL_OK) {
+		gone(reason, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int cl_init_state_restore_end(const uint8_t *p, size_t n, uint8_t end[56], char reason[CL_INIT_REASON_MAX])
+{
+	uint8_t type;
+	const uint8_t *a;
+	uint32_t an;
+	if (cl_init_state_forward(CL_FRAME_STATE_END, p, n, reason) != 0)
+		return -1;
+	if (n == 0) {
+		cl_init_await_done(); /* an abort: the helper wipes its key and ends */
+		return 0;
+	}
+	if (!next_answer(&type, &a, &an)) {
+		gone(reason, "ended");
+		return -1;
+	}
+	if (type == CL_FRAME_ERROR) {
+		snprintf(reason, CL_INIT_REASON_MAX, "%.*s", (int)an, (const char *)a);
+		cl_init_await_done();
+		return -1;
+	}
+	if (type != CL_FRAME_STATE_END || an != 56) {
+		gone(reason, "malformed answer");
+		return -1;
+	}
+	memcpy(end, a, 56);
+	cl_init_await_done(); /* restored: the helper wiped K_n and its key */
+	return 1;
+}
+
+void cl_init_state_continue_helper(void)
+{
+	if (h.pid > 0 && h.state)
+		kill(h.pid, SIGCONT);
+}
+
+int cl_init_state_suspend(const uint8_t *p, size_t n, cl_init_state_relay relay, void *ctx,
+			  char reason[CL_INIT_REASON_MAX])
+{
+	uint8_t type;
+	const uint8_t *a;
+	uint32_t an;
+	if (h.to < 0 || !h.state) {
+		snprintf(reason, CL_INIT_REASON_MAX, "no_key: KEYGEN first (the suspend's key is made on demand)");
+		return -1;
+	}
+	if (cl_frame_send_fd(h.to, CL_FRAME_SUSPEND, p, (uint32_t)n) != CL_OK) {
+		gone(reason, strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		if (!next_answer(&type, &a, &an)) {
+			gone(reason, "ended");
+			return -1;
+		}
+		if (type == CL_FRAME_ERROR) {
+			snprintf(reason, CL_INIT_REASON_MAX, "%.*s", (int)an, (const char *)a);
+			cl_init_await_done(); /* its key is spent: the next suspend makes another */
+			return -1;
+		}
+		if ((type != CL_FRAME_STATE || an == 0) && (type != CL_FRAME_STATE_END || an != 56)) {
+			gone(reason, "malformed answer");
+			return -1;
+		}
+		relay(ctx, type, a, an);
+		if (type == CL_FRAME_STATE_END) {
+			cl_init_await_done(); /* the helper wiped K_n; its key goes now */
+			return 1;
+		}
+	}
+}
+
 int cl_init_await_chunk(const uint8_t *p, size_t n, char reason[CL_INIT_REASON_MAX])
 {
-	if (h.to < 0 || n == 0)
+	if (h.to < 0 || h.state || n == 0)
 		return 0; /* answered not_awaiting_bundle at the end */
 	if (cl_frame_send_fd(h.to, CL_FRAME_BUNDLE, p, (uint32_t)n) != CL_OK) {
 		gone(reason, strerror(errno));
@@ -143,9 +248,9 @@ int cl_init_await_end(const uint8_t *p, size_t n, uint8_t digest[48], char reaso
 	uint8_t type, reg;
 	const uint8_t *a;
 	uint32_t an;
-	if (n == 0 && h.to < 0)
+	if (n == 0 && (h.to < 0 || h.state))
 		return -1; /* an abort with nothing to abort */
-	if (h.to < 0) {
+	if (h.to < 0 || h.state) {
 		snprintf(reason, CL_INIT_REASON_MAX, "not_awaiting_bundle");
 		return 0;
 	}
@@ -178,14 +283,16 @@ void cl_init_await_done(void)
 		close(h.from);
 	h.to = h.from = -1;
 	h.pid = -1;
+	h.state = false;
 }
 
 bool cl_init_await_lost(pid_t pid, char reason[CL_INIT_REASON_MAX])
 {
 	if (pid <= 0 || pid != h.pid)
 		return false;
+	bool state = h.state;
 	gone(reason, "ended");
-	return true;
+	return !state; /* a suspend's helper: the suspend fails, the enclave runs on */
 }
 
 void cl_init_await_uninstall(void)

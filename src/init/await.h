@@ -25,6 +25,37 @@
  * gone). */
 int cl_init_await_start(const sigset_t *oldmask, uint8_t point[97], char warn[CL_INIT_WARN_MAX],
 			char reason[CL_INIT_REASON_MAX]);
+/* KEYGEN (a suspendable enclave, docs/suspend.md): starts the helper as
+ * `CL_INIT_HELPER --state` -- it then takes no bundle, only the state
+ * frames -- replacing a previous suspend's (whose key dies with it), and
+ * waits for its KEY: 0 with point set (warn as above), -1 with reason set
+ * ("busy: the enclave awaits a bundle" while an await helper runs, or why
+ * the helper could not start). Its death does not end the enclave. */
+int cl_init_state_keygen(const sigset_t *oldmask, const char *enclave_id, uint8_t point[97],
+			 char warn[CL_INIT_WARN_MAX], char reason[CL_INIT_REASON_MAX]);
+/* Forwards a RESTORE or STATE frame p[0..n) to the KEYGEN helper: 0, or -1
+ * with reason (no helper: "no_key: ...", or it is gone). */
+int cl_init_state_forward(uint8_t type, const uint8_t *p, size_t n, char reason[CL_INIT_REASON_MAX]);
+/* A restore's STATE_END p[0..n) to the helper, which checks the blob,
+ * opens it under K_n and moves its tree into /tmp: 1 restored (end = its
+ * STATE_END, to relay), 0 an abort (empty payload: no answer), -1 refused
+ * with reason (bad_blob: ..., decrypt_failed, bad_state: ..., restore:
+ * ..., no_space: ...; /tmp untouched). The helper and its key are done
+ * with in every case. */
+int cl_init_state_restore_end(const uint8_t *p, size_t n, uint8_t end[56], char reason[CL_INIT_REASON_MAX]);
+/* SIGCONT to the KEYGEN helper (init stopped everything else). */
+void cl_init_state_continue_helper(void);
+/* Relays one of the helper's frames (STATE or STATE_END) to the host. */
+typedef void (*cl_init_state_relay)(void *ctx, uint8_t type, const uint8_t *p, uint32_t n);
+/* SUSPEND p[0..n) (u64 BE n ‖ wrapped K_n) to the KEYGEN helper, which
+ * seals /tmp: each STATE frame and the STATE_END (SHA-384 ‖ u64 BE length)
+ * it answers goes to relay, in order. Blocking. 1 when STATE_END was
+ * relayed; -1 with reason (the helper's ERROR, e.g. "decrypt_failed",
+ * "bad_state: ...", or "no_key: ..." without a KEYGEN helper; frames
+ * already relayed must then be dropped by the host). Either way the helper
+ * and its key are done with: the next suspend starts with KEYGEN. */
+int cl_init_state_suspend(const uint8_t *p, size_t n, cl_init_state_relay relay, void *ctx,
+			  char reason[CL_INIT_REASON_MAX]);
 /* A BUNDLE chunk: forwarded to the helper, or dropped when none runs (the
  * BUNDLE_END is then answered not_awaiting_bundle). 0, or -1 if the helper
  * is gone (reason set). */
@@ -39,8 +70,9 @@ void cl_init_await_done(void);
 /* The installed bundle could not start: removes CL_INIT_BUNDLE_DIR; the
  * helper still awaits. */
 void cl_init_await_uninstall(void);
-/* True if pid (just reaped) is the helper while it should still run: it
- * died, and the key with it (reason set; the caller ends the enclave). */
+/* True if pid (just reaped) is the await helper while it should still run:
+ * it died, and the key with it (reason set; the caller ends the enclave).
+ * A KEYGEN helper that dies is forgotten (false). */
 bool cl_init_await_lost(pid_t pid, char reason[CL_INIT_REASON_MAX]);
 
 #endif

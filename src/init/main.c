@@ -16,6 +16,20 @@
  * which makes the enclave's key pair, sends KEY then READY, forwards BUNDLE
  * and BUNDLE_END to the helper and runs CL_INIT_ENTRYPOINT once a bundle is
  * installed (answered EXTEND, or ERROR with the reason: docs/provisioning.md).
+ *
+ * `/init --suspendable ID ...` (an enclave created suspendable, ID its id,
+ * before either form above) answers KEYGEN: it starts the helper with
+ * `--state ID`, which makes a fresh key pair, and sends its KEY, or ERROR
+ * with the reason; then SUSPEND stops the application and relays the
+ * helper's STATE frames and STATE_END (docs/suspend.md). Without the flag
+ * KEYGEN and SUSPEND are ERROR "not_suspendable".
+ *
+ * `/init --suspendable ID --await-restore ENTRYPOINT [ARGS...]` (a sandbox
+ * launched to restore a suspended enclave) starts the helper at once (KEY
+ * before READY), forwards RESTORE, STATE and STATE_END to it, and once it
+ * answers STATE_END (the state is in /tmp) starts ENTRYPOINT and relays the
+ * STATE_END; a refusal is ERROR (the enclave runs nothing; the host removes
+ * it).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -235,6 +249,104 @@ static pid_t bundle_end(const uint8_t *p, uint32_t n, int app[3], sigset_t *old,
 	return pid;
 }
 
+/* KEYGEN: a fresh key from the helper (KEY), or ERROR with the reason. */
+static void keygen(const char *enclave_id, const sigset_t *old)
+{
+	uint8_t point[97];
+	char why[CL_INIT_REASON_MAX], warn[CL_INIT_WARN_MAX];
+	if (!enclave_id) {
+		snprintf(why, sizeof(why), "not_suspendable: the enclave was not created suspendable");
+	} else if (cl_init_state_keygen(old, enclave_id, point, warn, why) == 0) {
+		if (warn[0])
+			send_frame_room(CL_FRAME_LOG, warn, (uint32_t)strlen(warn));
+		send_frame_room(CL_FRAME_KEY, point, sizeof(point));
+		return;
+	}
+	send_frame_room(CL_FRAME_ERROR, why, (uint32_t)strlen(why));
+}
+
+/* One frame of the helper's answer to SUSPEND, relayed to the host. */
+static void relay_state(void *ctx, uint8_t type, const uint8_t *p, uint32_t n)
+{
+	(void)ctx;
+	send_frame_room(type, p, n);
+}
+
+/* SUSPEND (docs/suspend.md): an empty payload resumes the application (the
+ * suspend was not committed); else every process but init and the helper
+ * is stopped (SIGSTOP: init is PID 1, so they are all the application's),
+ * the helper seals /tmp, and its STATE frames and STATE_END (or ERROR) are
+ * relayed as they come. The application stays stopped once the state is
+ * out (the host removes the sandbox when the control plane committed, or
+ * resumes it); on ERROR it runs on. */
+static void suspend(const char *enclave_id, const uint8_t *p, uint32_t n)
+{
+	char why[CL_INIT_REASON_MAX];
+	if (!enclave_id) {
+		snprintf(why, sizeof(why), "not_suspendable: the enclave was not created suspendable");
+		send_frame_room(CL_FRAME_ERROR, why, (uint32_t)strlen(why));
+		return;
+	}
+	if (n == 0) {
+		kill(-1, SIGCONT);
+		return;
+	}
+	kill(-1, SIGSTOP);
+	cl_init_state_continue_helper();
+	int rc = cl_init_state_suspend(p, n, relay_state, NULL, why);
+	if (rc != 1) {
+		kill(-1, SIGCONT);
+		if (rc < 0)
+			send_frame_room(CL_FRAME_ERROR, why, (uint32_t)strlen(why));
+	}
+}
+
+/* A restore's frames (docs/suspend.md): forwarded to the helper while the
+ * sandbox awaits a restore (else the STATE_END is not_awaiting_restore);
+ * the first failure is kept and answered at the STATE_END. On success the
+ * entrypoint argv starts and STATE_END is relayed. Returns the
+ * application's pid (unchanged if none started). */
+static pid_t restore(uint8_t type, const uint8_t *p, uint32_t n, int *awaiting, char **argv, int app[3],
+		     sigset_t *old, pid_t pid)
+{
+	static char failed[CL_INIT_REASON_MAX];
+	uint8_t end[56];
+	char why[CL_INIT_REASON_MAX];
+	if (type == CL_FRAME_RESTORE)
+		failed[0] = '\0';
+	if (!*awaiting) {
+		if (type == CL_FRAME_STATE_END && n) {
+			snprintf(why, sizeof(why), "not_awaiting_restore: the enclave runs already");
+			send_frame_room(CL_FRAME_ERROR, why, (uint32_t)strlen(why));
+		}
+		return pid;
+	}
+	if (type != CL_FRAME_STATE_END) {
+		if (!failed[0] && cl_init_state_forward(type, p, n, why) != 0)
+			snprintf(failed, sizeof(failed), "%s", why);
+		return pid;
+	}
+	int rc = failed[0] ? -1 : cl_init_state_restore_end(p, n, end, why);
+	if (rc == 0 || (n == 0 && failed[0]))
+		return pid; /* an abort: nothing to answer */
+	if (rc < 0) {
+		if (failed[0])
+			memcpy(why, failed, sizeof(why)); /* the first failure, kept */
+		failed[0] = '\0';
+		send_frame_room(CL_FRAME_ERROR, why, (uint32_t)strlen(why));
+		return pid;
+	}
+	pid_t started = start_app(argv, app, old);
+	if (started < 0) {
+		snprintf(why, sizeof(why), "cannot execute %s: %s", argv[0], strerror(errno));
+		send_frame_room(CL_FRAME_ERROR, why, (uint32_t)strlen(why));
+		return pid;
+	}
+	*awaiting = 0;
+	send_frame_room(CL_FRAME_STATE_END, end, sizeof(end));
+	return started;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
@@ -257,8 +369,20 @@ int main(int argc, char **argv)
 		log_line("prctl", "", strerror(errno));
 		finish(127 << 8);
 	}
+	const char *enclave_id = NULL; /* set: suspendable */
+	if (argc >= 3 && strcmp(argv[1], "--suspendable") == 0) {
+		enclave_id = argv[2];
+		argc -= 2, argv += 2;
+	}
+	int awaiting_restore = 0;
+	if (enclave_id && argc >= 3 && strcmp(argv[1], "--await-restore") == 0) {
+		awaiting_restore = 1;
+		argc--, argv++;
+	}
 	if (argc < 2) {
-		log_line("usage", "", "/init ENTRYPOINT [ARGS...] | /init --await-bundle");
+		log_line("usage", "",
+			 "/init [--suspendable ID [--await-restore]] ENTRYPOINT [ARGS...] | /init [--suspendable ID] "
+			 "--await-bundle");
 		finish(127 << 8);
 	}
 	bool await = strcmp(argv[1], "--await-bundle") == 0;
@@ -268,7 +392,18 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &chld, &old);
 	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
 	pid_t pid = -1;
-	if (await) {
+	if (awaiting_restore) {
+		/* the key before READY, as for a bundle: the restore's document has it */
+		uint8_t point[97];
+		char why[CL_INIT_REASON_MAX], warn[CL_INIT_WARN_MAX];
+		if (sfd < 0 || cl_init_state_keygen(&old, enclave_id, point, warn, why) != 0) {
+			log_line("restore", "", sfd < 0 ? strerror(errno) : why);
+			finish(127 << 8);
+		}
+		if (warn[0])
+			send_frame(CL_FRAME_LOG, warn, (uint32_t)strlen(warn));
+		send_frame(CL_FRAME_KEY, point, sizeof(point));
+	} else if (await) {
 		/* the key before READY: a document asked for once the launch is
 		 * done always finds it (only awaiting enclaves pay for it) */
 		uint8_t point[97];
@@ -331,10 +466,19 @@ int main(int argc, char **argv)
 			if (e == CL_OK && !got)
 				break;
 			if (e != CL_OK || (type != CL_FRAME_DATA && type != CL_FRAME_EOF && type != CL_FRAME_BUNDLE &&
-					   type != CL_FRAME_BUNDLE_END && type != CL_FRAME_FILES_REQ))
+					   type != CL_FRAME_BUNDLE_END && type != CL_FRAME_FILES_REQ && type != CL_FRAME_KEYGEN &&
+					   type != CL_FRAME_SUSPEND && type != CL_FRAME_RESTORE && type != CL_FRAME_STATE &&
+					   type != CL_FRAME_STATE_END) ||
+			    (type == CL_FRAME_KEYGEN && len != 0))
 				_exit(1); /* protocol violation by the host side */
 			char why[CL_INIT_REASON_MAX];
-			if (type == CL_FRAME_BUNDLE) {
+			if (type == CL_FRAME_KEYGEN) {
+				keygen(enclave_id, &old);
+			} else if (type == CL_FRAME_SUSPEND) {
+				suspend(enclave_id, pl, len);
+			} else if (type == CL_FRAME_RESTORE || type == CL_FRAME_STATE || type == CL_FRAME_STATE_END) {
+				pid = restore(type, pl, len, &awaiting_restore, argv + 1, app, &old, pid);
+			} else if (type == CL_FRAME_BUNDLE) {
 				if (cl_init_await_chunk(pl, len, why) != 0) {
 					log_line("provisioning", "", why);
 					finish(127 << 8); /* the key is gone with the helper */

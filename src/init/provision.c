@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
@@ -112,17 +113,19 @@ int cl_init_prov_start(uint8_t point[97], char reason[CL_INIT_REASON_MAX])
 	return 0;
 }
 
-/* The GCM key from E (the sender's ephemeral point) and our key. */
-static int setup_cipher(void)
+/* The wrap's AES key from E (the sender's ephemeral point), our key and label. */
+static int derive(const char *label, const uint8_t *E, uint8_t key[32])
 {
-	uint8_t z[48], key[32], info[sizeof(INFO) - 1 + 2 * POINT_LEN];
-	size_t zlen = sizeof(z), keylen = sizeof(key);
+	uint8_t z[48], info[64 + 2 * POINT_LEN];
+	size_t zlen = sizeof(z), keylen = 32, llen = strlen(label);
 	int rc = -1;
+	if (llen > 64 || !g.key)
+		return -1;
 	EVP_PKEY *peer = NULL;
 	EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL), *dc = NULL, *kc = NULL;
 	OSSL_PARAM prm[] = {
 		OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"secp384r1", 0),
-		OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, g.head, POINT_LEN),
+		OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)E, POINT_LEN),
 		OSSL_PARAM_construct_end(),
 	};
 	if (!pc || EVP_PKEY_fromdata_init(pc) != 1 || EVP_PKEY_fromdata(pc, &peer, EVP_PKEY_PUBLIC_KEY, prm) != 1)
@@ -131,28 +134,60 @@ static int setup_cipher(void)
 	if (!dc || EVP_PKEY_derive_init(dc) != 1 || EVP_PKEY_derive_set_peer_ex(dc, peer, 1) != 1 ||
 	    EVP_PKEY_derive(dc, z, &zlen) != 1 || zlen != sizeof(z))
 		goto out;
-	memcpy(info, INFO, sizeof(INFO) - 1);
-	memcpy(info + sizeof(INFO) - 1, g.head, POINT_LEN);
-	memcpy(info + sizeof(INFO) - 1 + POINT_LEN, g.point, POINT_LEN);
+	memcpy(info, label, llen);
+	memcpy(info + llen, E, POINT_LEN);
+	memcpy(info + llen + POINT_LEN, g.point, POINT_LEN);
 	kc = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
 	if (!kc || EVP_PKEY_derive_init(kc) != 1 || EVP_PKEY_CTX_set_hkdf_md(kc, EVP_sha384()) != 1 ||
 	    EVP_PKEY_CTX_set1_hkdf_key(kc, z, sizeof(z)) != 1 ||
-	    EVP_PKEY_CTX_add1_hkdf_info(kc, info, sizeof(info)) != 1 || EVP_PKEY_derive(kc, key, &keylen) != 1 ||
-	    keylen != sizeof(key))
-		goto out;
-	g.cc = EVP_CIPHER_CTX_new();
-	g.md = EVP_MD_CTX_new();
-	if (!g.cc || !g.md || EVP_DecryptInit_ex(g.cc, EVP_aes_256_gcm(), NULL, key, g.head + POINT_LEN) != 1 ||
-	    EVP_DigestInit_ex(g.md, EVP_sha384(), NULL) != 1)
+	    EVP_PKEY_CTX_add1_hkdf_info(kc, info, llen + 2 * POINT_LEN) != 1 ||
+	    EVP_PKEY_derive(kc, key, &keylen) != 1 || keylen != 32)
 		goto out;
 	rc = 0;
 out:
 	OPENSSL_cleanse(z, sizeof(z));
-	OPENSSL_cleanse(key, sizeof(key));
+	if (rc != 0)
+		OPENSSL_cleanse(key, 32);
 	EVP_PKEY_CTX_free(kc);
 	EVP_PKEY_CTX_free(dc);
 	EVP_PKEY_CTX_free(pc);
 	EVP_PKEY_free(peer);
+	return rc;
+}
+
+/* The GCM key from E (the sender's ephemeral point, g.head) and our key. */
+static int setup_cipher(void)
+{
+	uint8_t key[32];
+	int rc = -1;
+	if (derive(INFO, g.head, key) != 0)
+		return -1;
+	g.cc = EVP_CIPHER_CTX_new();
+	g.md = EVP_MD_CTX_new();
+	if (g.cc && g.md && EVP_DecryptInit_ex(g.cc, EVP_aes_256_gcm(), NULL, key, g.head + POINT_LEN) == 1 &&
+	    EVP_DigestInit_ex(g.md, EVP_sha384(), NULL) == 1)
+		rc = 0;
+	OPENSSL_cleanse(key, sizeof(key));
+	return rc;
+}
+
+int cl_init_prov_unwrap(const char *label, const uint8_t *in, size_t n, uint8_t *out, size_t outlen)
+{
+	uint8_t key[32];
+	int outl = 0, fin = 0, rc = -1;
+	EVP_CIPHER_CTX *c = NULL;
+	if (n != HEAD_LEN + outlen + TAG_LEN || outlen > INT_MAX || in[0] != 0x04 || derive(label, in, key) != 0)
+		return -1;
+	c = EVP_CIPHER_CTX_new();
+	if (c && EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, in + POINT_LEN) == 1 &&
+	    EVP_DecryptUpdate(c, out, &outl, in + HEAD_LEN, (int)outlen) == 1 && (size_t)outl == outlen &&
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, TAG_LEN, (void *)(in + HEAD_LEN + outlen)) == 1 &&
+	    EVP_DecryptFinal_ex(c, out + outl, &fin) == 1 && fin == 0)
+		rc = 0;
+	if (rc != 0)
+		OPENSSL_cleanse(out, outlen);
+	OPENSSL_cleanse(key, sizeof(key));
+	EVP_CIPHER_CTX_free(c);
 	return rc;
 }
 

@@ -17,6 +17,9 @@
 #define CL_INIT_ENTRYPOINT CL_INIT_BUNDLE_DIR "/entrypoint"
 #define CL_INIT_REASON_MAX 240
 #define CL_INIT_HELPER "/init-bundle" /* where the shim puts cloister-init-bundle */
+#define CL_INIT_STATE_CHUNK (64u << 10) /* the largest STATE frame the helper sends */
+#define CL_INIT_STATE_WRAP_LABEL "cloister-state-wrap-v1" /* control/state_key.h's */
+#define CL_INIT_STATE_WRAPPED_LEN (97 + 12 + 32 + 16) /* K_n wrapped to the helper's key */
 
 /* Makes the enclave's ephemeral P-384 key pair (private key in OpenSSL's
  * secure heap: locked, not dumped, wiped when freed) and writes its
@@ -33,6 +36,11 @@ void cl_init_prov_chunk(const uint8_t *p, size_t n);
  * abort (empty payload: nothing to answer). Staging is removed whatever
  * the outcome; a refused bundle leaves the enclave awaiting. */
 int cl_init_prov_end(const uint8_t *p, size_t n, uint8_t digest[48], char reason[CL_INIT_REASON_MAX]);
+/* Opens in[0..n), wrapped under label to this helper's key (the broker's
+ * wrap, common/wrap.h: E ‖ iv ‖ AES-256-GCM ‖ tag, key = HKDF-SHA384 of the
+ * ECDH secret, info = label ‖ E ‖ our point), into out[0..outlen) (the
+ * plaintext must be exactly outlen bytes). 0, or -1 (it does not open). */
+int cl_init_prov_unwrap(const char *label, const uint8_t *in, size_t n, uint8_t *out, size_t outlen);
 /* Wipes and frees the key and any staging (before the helper exits); from
  * then on every bundle is not_awaiting_bundle. */
 void cl_init_prov_wipe(void);

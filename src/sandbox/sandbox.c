@@ -61,8 +61,11 @@ static cl_err check_spec(const cl_sandbox_spec *spec, const char *guest_dir, uin
 	CL_GUARD(cl_sandbox_check_id(spec->id));
 	CL_ENSURE(spec->image_path && spec->image_path[0] == '/', CL_EINVAL, "image_path must be absolute");
 	CL_ENSURE(spec->init_path && spec->init_path[0] == '/', CL_EINVAL, "init_path must be absolute");
-	CL_ENSURE(!spec->await_bundle || (spec->helper_path && spec->helper_path[0] == '/'), CL_EINVAL,
-		  "helper_path must be absolute (an enclave awaiting a bundle needs cloister-init-bundle)");
+	CL_ENSURE(!(spec->await_bundle || spec->suspendable) || (spec->helper_path && spec->helper_path[0] == '/'),
+		  CL_EINVAL,
+		  "helper_path must be absolute (an enclave awaiting a bundle or suspendable needs cloister-init-bundle)");
+	CL_ENSURE(!spec->await_restore || (spec->suspendable && !spec->await_bundle), CL_EINVAL,
+		  "await_restore goes with suspendable (and not with await_bundle)");
 	CL_ENSURE(spec->memory_bytes >= CL_SANDBOX_MIN_MEMORY && spec->memory_bytes <= CL_SANDBOX_MAX_MEMORY,
 		  CL_EINVAL, "memory: %" PRIu64 " bytes is outside %llu..%llu", spec->memory_bytes,
 		  CL_SANDBOX_MIN_MEMORY, CL_SANDBOX_MAX_MEMORY);
@@ -91,8 +94,11 @@ static cl_err write_spec(const char *dir, const cl_sandbox_spec *spec, const cha
 			      (json_int_t)spec->cpus, "pids_max", (json_int_t)pids);
 	CL_ENSURE(o, CL_ENOMEM, "spec: cannot encode");
 	if ((guest_dir && json_object_set_new(o, "guest_dir", json_string(guest_dir)) != 0) ||
-	    (spec->await_bundle && (json_object_set_new(o, "await_bundle", json_true()) != 0 ||
-				    json_object_set_new(o, "helper_path", json_string(spec->helper_path)) != 0))) {
+	    (spec->await_bundle && json_object_set_new(o, "await_bundle", json_true()) != 0) ||
+	    (spec->suspendable && json_object_set_new(o, "suspendable", json_true()) != 0) ||
+	    (spec->await_restore && json_object_set_new(o, "await_restore", json_true()) != 0) ||
+	    ((spec->await_bundle || spec->suspendable) &&
+	     json_object_set_new(o, "helper_path", json_string(spec->helper_path)) != 0)) {
 		json_decref(o);
 		return cl_errorf(CL_ENOMEM, "spec: cannot encode");
 	}
@@ -173,7 +179,7 @@ cl_err cl_sandbox_launch_guest(const char *self_exe, const char *dir, const cl_s
 	CL_GUARD(check_spec(spec, guest_dir, &pids));
 	CL_ENSURE(access(spec->image_path, R_OK) == 0, CL_ENOTFOUND, "image: %s: %s", spec->image_path, strerror(errno));
 	CL_ENSURE(access(spec->init_path, R_OK) == 0, CL_ENOTFOUND, "init: %s: %s", spec->init_path, strerror(errno));
-	CL_ENSURE(!spec->await_bundle || access(spec->helper_path, R_OK) == 0, CL_ENOTFOUND, "init-bundle: %s: %s",
+	CL_ENSURE(!(spec->await_bundle || spec->suspendable) || access(spec->helper_path, R_OK) == 0, CL_ENOTFOUND, "init-bundle: %s: %s",
 		  spec->helper_path, strerror(errno));
 	CL_ENSURE(snprintf(base, sizeof(base), "%s/sandboxes", dir) < (int)sizeof(base), CL_ETOOBIG, "dir too long");
 	CL_GUARD(cl_mkdir_p(base, 0700));
@@ -256,6 +262,13 @@ static cl_err io_all_ms(int fd, uint8_t *p, size_t n, bool sending, int ms)
 		n -= (size_t)r;
 	}
 	return CL_OK;
+}
+
+/* ms left until deadline (mono ns), at least 1 so poll does not spin on 0 */
+static int remaining_ms(uint64_t deadline)
+{
+	uint64_t now = cl_now_mono_ns();
+	return now >= deadline ? 1 : (int)((deadline - now) / 1000000u + 1);
 }
 
 static cl_err io_all(int fd, uint8_t *p, size_t n, bool sending)
@@ -351,6 +364,138 @@ out:
 	free(p);
 	close(fd);
 	return e;
+}
+
+cl_err cl_sandbox_keygen(const char *dir, const char *id, uint32_t timeout_ms, uint8_t point[97])
+{
+	int fd;
+	uint8_t hdr[CL_FRAME_HDR], reply[512];
+	uint64_t deadline = cl_now_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+	CL_GUARD(cl_sandbox_connect(dir, id, &fd));
+	cl_err e = CL_OK;
+	if (cl_frame_put_header(hdr, CL_FRAME_KEYGEN, 0) != CL_OK) {
+		e = cl_errorf(CL_EINTERNAL, "frame header");
+		goto out;
+	}
+	CL_GUARD_OUT(e, io_all_ms(fd, hdr, sizeof(hdr), true, remaining_ms(deadline)));
+	CL_GUARD_OUT(e, io_all_ms(fd, hdr, sizeof(hdr), false, remaining_ms(deadline)));
+	uint32_t n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+	if ((hdr[4] != CL_FRAME_KEY && hdr[4] != CL_FRAME_ERROR) || n >= sizeof(reply)) {
+		e = cl_errorf(CL_EPROTO, "shim: unexpected reply to KEYGEN");
+		goto out;
+	}
+	CL_GUARD_OUT(e, io_all_ms(fd, reply, n, false, remaining_ms(deadline)));
+	if (hdr[4] == CL_FRAME_ERROR)
+		e = cl_errorf(CL_ECONFLICT, "%.*s", (int)n, (const char *)reply);
+	else if (n != 97 || reply[0] != 0x04)
+		e = cl_errorf(CL_EPROTO, "shim: malformed KEY");
+	else
+		memcpy(point, reply, 97);
+out:
+	close(fd);
+	return e;
+}
+
+cl_err cl_sandbox_suspend(const char *dir, const char *id, const uint8_t *payload, uint32_t len,
+			  uint32_t timeout_ms, cl_sandbox_state_sink sink, void *ctx, uint8_t sha384[48],
+			  uint64_t *length)
+{
+	int fd;
+	uint8_t hdr[CL_FRAME_HDR], *buf = NULL;
+	uint64_t deadline = cl_now_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+	CL_ENSURE(len > 0, CL_EINVAL, "suspend: empty payload (that is a resume)");
+	CL_GUARD(cl_sandbox_connect(dir, id, &fd));
+	cl_err e = CL_OK;
+	if (!(buf = malloc(CL_FRAME_MAX))) {
+		e = cl_errorf(CL_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (cl_frame_put_header(hdr, CL_FRAME_SUSPEND, len) != CL_OK) {
+		e = cl_errorf(CL_EINVAL, "suspend: payload too large");
+		goto out;
+	}
+	CL_GUARD_OUT(e, io_all_ms(fd, hdr, sizeof(hdr), true, remaining_ms(deadline)));
+	CL_GUARD_OUT(e, io_all_ms(fd, (uint8_t *)payload, len, true, remaining_ms(deadline)));
+	for (;;) {
+		CL_GUARD_OUT(e, io_all_ms(fd, hdr, sizeof(hdr), false, remaining_ms(deadline)));
+		uint32_t n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+		uint8_t t = hdr[4];
+		if (n > CL_FRAME_MAX || (t != CL_FRAME_STATE && t != CL_FRAME_STATE_END && t != CL_FRAME_ERROR) ||
+		    (t == CL_FRAME_STATE && n == 0) || (t == CL_FRAME_STATE_END && n != 56)) {
+			e = cl_errorf(CL_EPROTO, "shim: unexpected reply to SUSPEND");
+			goto out;
+		}
+		CL_GUARD_OUT(e, io_all_ms(fd, buf, n, false, remaining_ms(deadline)));
+		if (t == CL_FRAME_ERROR) {
+			e = cl_errorf(CL_ECONFLICT, "%.*s", (int)(n < 400 ? n : 400), (const char *)buf);
+			goto out;
+		}
+		if (t == CL_FRAME_STATE_END) {
+			memcpy(sha384, buf, 48);
+			*length = 0;
+			for (int i = 0; i < 8; i++)
+				*length = *length << 8 | buf[48 + i];
+			break;
+		}
+		CL_GUARD_OUT(e, sink(ctx, buf, n));
+	}
+out:
+	free(buf);
+	close(fd);
+	return e;
+}
+
+/* One request on fd within deadline: CL_OK when answered want; ERROR is
+ * CL_ECONFLICT with its text. */
+static cl_err call_until(int fd, uint8_t type, const uint8_t *p, uint32_t n, uint8_t want, uint64_t deadline)
+{
+	uint8_t hdr[CL_FRAME_HDR], reply[512];
+	CL_ENSURE(cl_frame_put_header(hdr, type, n) == CL_OK, CL_ETOOBIG, "request over %u bytes", CL_FRAME_MAX);
+	CL_GUARD(io_all_ms(fd, hdr, sizeof(hdr), true, remaining_ms(deadline)));
+	if (n)
+		CL_GUARD(io_all_ms(fd, (uint8_t *)p, n, true, remaining_ms(deadline)));
+	CL_GUARD(io_all_ms(fd, hdr, sizeof(hdr), false, remaining_ms(deadline)));
+	uint32_t rn = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+	CL_ENSURE((hdr[4] == want || hdr[4] == CL_FRAME_ERROR) && rn < sizeof(reply), CL_EPROTO,
+		  "shim: unexpected reply (type %u)", hdr[4]);
+	CL_GUARD(io_all_ms(fd, reply, rn, false, remaining_ms(deadline)));
+	CL_ENSURE(hdr[4] == want, CL_ECONFLICT, "%.*s", (int)rn, (const char *)reply);
+	return CL_OK;
+}
+
+cl_err cl_sandbox_restore(const char *dir, const char *id, const uint8_t *payload, uint32_t plen, const uint8_t *blob,
+			  size_t len, const uint8_t sha384[48], uint32_t timeout_ms)
+{
+	int fd;
+	uint8_t end[56];
+	uint64_t deadline = cl_now_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+	CL_ENSURE(plen > 0 && len > 0, CL_EINVAL, "restore: empty key or blob");
+	memcpy(end, sha384, 48);
+	for (int i = 0; i < 8; i++)
+		end[48 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+	CL_GUARD(cl_sandbox_connect(dir, id, &fd));
+	cl_err e = call_until(fd, CL_FRAME_RESTORE, payload, plen, CL_FRAME_OK, deadline);
+	for (size_t off = 0; e == CL_OK && off < len; off += CL_FRAME_MAX) {
+		uint32_t n = len - off < CL_FRAME_MAX ? (uint32_t)(len - off) : CL_FRAME_MAX;
+		e = call_until(fd, CL_FRAME_STATE, blob + off, n, CL_FRAME_OK, deadline);
+	}
+	if (e == CL_OK)
+		e = call_until(fd, CL_FRAME_STATE_END, end, sizeof(end), CL_FRAME_STATE_END, deadline);
+	close(fd);
+	return e;
+}
+
+cl_err cl_sandbox_resume(const char *dir, const char *id)
+{
+	int fd;
+	uint8_t type, reply[512];
+	uint32_t n = 0;
+	CL_GUARD(cl_sandbox_connect(dir, id, &fd));
+	cl_err e = cl_sandbox_call(fd, CL_FRAME_SUSPEND, NULL, 0, &type, reply, sizeof(reply), &n);
+	close(fd);
+	CL_GUARD(e);
+	CL_ENSURE(type == CL_FRAME_OK, CL_EUNAVAIL, "resume: %.*s", (int)n, (const char *)reply);
+	return CL_OK;
 }
 
 cl_err cl_sandbox_call(int fd, uint8_t type, const void *payload, uint32_t len, uint8_t *reply_type, uint8_t *reply,

@@ -23,8 +23,13 @@ typedef struct cl_sandbox_spec {
 	uint32_t cpus;           /* CPU quota in whole CPUs (>= 1) */
 	uint32_t pids_max;       /* max tasks inside (default 64 when 0) */
 	bool await_bundle;       /* start no application: /init --await-bundle (docs/provisioning.md) */
-	const char *helper_path; /* with await_bundle: host path of cloister-init-bundle, copied in as
-				    /init-bundle (the only launches that get it); else ignored */
+	bool suspendable;        /* may be suspended: /init --suspendable, which starts init-bundle on
+				    KEYGEN (docs/suspend.md) */
+	bool await_restore;      /* with suspendable: run nothing until a state blob is restored into
+				    /tmp (/init --await-restore, init-bundle's key at once) */
+	const char *helper_path; /* with await_bundle or suspendable: host path of cloister-init-bundle,
+				    copied in as /init-bundle (the only launches that get it); else
+				    ignored */
 	/* Called once, if set, while the sandbox starts (after the shim is
 	 * asked to build it, before its READY is awaited): work the caller
 	 * needs done by the time the enclave runs, off the launch's path. */
@@ -96,6 +101,48 @@ CL_MUST_CHECK cl_err cl_sandbox_bundle(const char *dir, const char *id, uint8_t 
  * Nothing in it is checked here (cl_rtm_files_parse does). */
 CL_MUST_CHECK cl_err cl_sandbox_files(const char *dir, const char *id, bool fresh, int wait_ms, uint8_t **out,
 				      uint32_t *len);
+
+/* Asks a suspendable enclave's init for a key of its own (KEYGEN,
+ * docs/suspend.md): init starts cloister-init-bundle, which makes a fresh
+ * P-384 key pair and answers KEY, written into point (the shim keeps it
+ * and shows it in STATUS as the enclave's key from then on). Bounded at
+ * timeout_ms. CL_ECONFLICT with init's reason (e.g. "not_suspendable",
+ * "busy: ...") if it refused, CL_ENOTFOUND if the shim is gone,
+ * CL_ETIMEOUT past the bound. */
+CL_MUST_CHECK cl_err cl_sandbox_keygen(const char *dir, const char *id, uint32_t timeout_ms, uint8_t point[97]);
+
+/* Receives the state blob's bytes in order (cl_sandbox_suspend); returns
+ * CL_OK, or an error that stops the suspend. */
+typedef cl_err (*cl_sandbox_state_sink)(void *ctx, const uint8_t *p, size_t n);
+
+/* Suspends a suspendable enclave's state (SUSPEND, docs/suspend.md), after
+ * a cl_sandbox_keygen whose key K_n was wrapped to: payload is u64 BE n ‖
+ * the wrapped K_n. The application is stopped, its /tmp sealed by
+ * init-bundle into blob n and streamed to sink; sha384/length get what
+ * STATE_END announced (the caller checks the bytes against them). Bounded
+ * at timeout_ms in all. CL_ECONFLICT with the enclave's reason
+ * (decrypt_failed, bad_state: ..., no_key: ..., not_suspendable: ...)
+ * and the application runs on; the sink's error; CL_ETIMEOUT; CL_ENOTFOUND
+ * if the shim is gone. On success the application stays stopped:
+ * cl_sandbox_resume, or destroy the sandbox. */
+CL_MUST_CHECK cl_err cl_sandbox_suspend(const char *dir, const char *id, const uint8_t *payload, uint32_t len,
+					uint32_t timeout_ms, cl_sandbox_state_sink sink, void *ctx,
+					uint8_t sha384[48], uint64_t *length);
+/* Resumes an application a suspend stopped (an empty SUSPEND: init sends
+ * SIGCONT to every process). CL_ENOTFOUND if the shim is gone. */
+CL_MUST_CHECK cl_err cl_sandbox_resume(const char *dir, const char *id);
+
+/* Restores a state blob into a sandbox launched await_restore, after a
+ * cl_sandbox_keygen (or the KEY of its launch) whose key K_n was wrapped
+ * to: payload is u64 BE n ‖ the wrapped K_n; then blob[0..len) in STATE
+ * chunks and STATE_END with sha384 (of the blob) and len. init-bundle
+ * checks it, opens it (tag first) into /tmp and init starts the
+ * entrypoint. Bounded at timeout_ms in all. CL_ECONFLICT with the
+ * enclave's reason (decrypt_failed, bad_blob: ..., bad_state: ...,
+ * restore: ..., not_awaiting_restore: ...; nothing runs, /tmp untouched),
+ * CL_ETIMEOUT, CL_ENOTFOUND if the shim is gone. */
+CL_MUST_CHECK cl_err cl_sandbox_restore(const char *dir, const char *id, const uint8_t *payload, uint32_t plen,
+					const uint8_t *blob, size_t len, const uint8_t sha384[48], uint32_t timeout_ms);
 
 /* Lists the ids of sandboxes present under DIR/sandboxes (running or not).
  * *ids is malloc'd, each entry malloc'd: free with cl_sandbox_ids_free. */

@@ -275,7 +275,10 @@ static void receive_go(const cl_sandbox_child *c, cl_sandbox_go *go, int *image_
 			}
 	size_t want = (go->image_fd ? 1u : 0u) + (go->guest ? 1u : 0u) + (go->helper ? 1u : 0u);
 	if ((size_t)r != sizeof(*go) || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || go->magic != CL_SANDBOX_GO_MAGIC ||
-	    go->image_fd > 1 || go->guest > 1 || go->await_bundle > 1 || go->helper != go->await_bundle ||
+	    go->image_fd > 1 || go->guest > 1 || go->await_bundle > 1 || go->suspendable > 1 ||
+	    go->await_restore > (go->suspendable && !go->await_bundle ? 1u : 0u) ||
+	    memchr(go->id, '\0', sizeof(go->id)) == NULL || cl_sandbox_check_id(go->id) != CL_OK ||
+	    go->helper != (go->await_bundle || go->suspendable) ||
 	    nfd != want || (!go->image_fd && !c->img) || go->pids_max < 2 || go->pids_max > CL_SANDBOX_MAX_PIDS)
 		fail(c, "sync", "malformed launch message");
 	size_t i = 0;
@@ -523,9 +526,15 @@ int cl_sandbox_child_main(void *arg)
 	if (cl_sandbox_seccomp_load(c->seccomp) != CL_OK)
 		fail(c, "seccomp", cl_error_detail());
 	/* 9. exec /init ENTRYPOINT ARGS... with fd 3 = channel. */
-	const char *argv[INIT_ARGV_MAX + 3];
+	const char *argv[INIT_ARGV_MAX + 6]; /* /init, --suspendable ID, --await-restore, the entrypoint, NULL */
 	size_t n = 0;
 	argv[n++] = "/init";
+	if (go.suspendable) { /* init-bundle is there, started on KEYGEN (docs/suspend.md) */
+		argv[n++] = "--suspendable";
+		argv[n++] = go.id;
+		if (go.await_restore) /* the state first, then the entrypoint below */
+			argv[n++] = "--await-restore";
+	}
 	if (go.await_bundle) { /* the application comes later, in a bundle */
 		argv[n++] = "--await-bundle";
 	} else {

@@ -153,7 +153,8 @@ typedef struct cl_sandbox_child {
 /* The go message (shim -> child): fixed size, host-endian, with 0-3 fds
  * (SCM_RIGHTS) in this order: the image memfd (sealed) when image_fd is 1,
  * the detached /dev/cloister mount when guest is 1, then a sealed memfd of
- * cloister-init-bundle when helper is 1 (with await_bundle, and only then). */
+ * cloister-init-bundle when helper is 1 (with await_bundle or suspendable, and
+ * only then). */
 typedef struct cl_sandbox_go {
 	uint32_t magic;
 	uint32_t pids_max;
@@ -161,7 +162,10 @@ typedef struct cl_sandbox_go {
 	uint32_t image_fd;  /* 0: the image is cl_sandbox_child.img (parsed before the clone) */
 	uint32_t guest;
 	uint32_t await_bundle; /* 1: exec /init --await-bundle instead of the entrypoint */
-	uint32_t helper;       /* 1: a memfd to write as /init-bundle (await_bundle only) */
+	uint32_t helper;       /* 1: a memfd to write as /init-bundle (await_bundle or suspendable only) */
+	uint32_t suspendable;  /* 1: exec /init --suspendable ID ... (init-bundle started on KEYGEN) */
+	uint32_t await_restore; /* 1 (with suspendable): /init ... --await-restore ENTRYPOINT ... */
+	char id[64];           /* the enclave's id (NUL-terminated): a suspendable init's, for its blobs */
 } cl_sandbox_go;
 
 /* Size and inodes of the root tmpfs: the image + /init (init_len: with
@@ -221,6 +225,11 @@ typedef struct cl_shim {
 	uint64_t park_counter;
 	/* provisioning (docs/provisioning.md) */
 	bool has_key, provisioned, abort_pending;
+	bool await_bundle;           /* launched awaiting a bundle (its KEY is the bundle's) */
+	bool await_restore;          /* launched awaiting a restore (its KEY is the restore's) */
+	bool restoring;              /* prov sent RESTORE: STATE, STATE_END go to init, its STATE_END or ERROR answers */
+	bool keygen;                 /* prov sent KEYGEN: init's KEY (or ERROR) is its answer */
+	bool suspending;             /* prov sent SUSPEND: init's STATE frames, STATE_END (or ERROR) are its answer */
 	uint8_t key[97];             /* init's KEY: the enclave's public point */
 	uint8_t bundle_sha384[48];   /* init's EXTEND: what it installed */
 	cl_shim_client *prov;        /* the client whose transfer is in progress, or NULL */
@@ -252,6 +261,8 @@ typedef struct cl_shim_limits {
 	uint64_t memory_bytes;
 	uint32_t cpus, pids_max;
 	bool await_bundle;
+	bool suspendable;
+	bool await_restore;
 } cl_shim_limits;
 
 void cl_shim_prep_init(cl_shim_prep *p);

@@ -41,11 +41,13 @@
 
 typedef struct shim_spec {
 	char image_path[1024], init_path[1024];
-	char helper_path[1024]; /* with await_bundle: cloister-init-bundle, becomes /init-bundle */
+	char helper_path[1024]; /* with await_bundle or suspendable: cloister-init-bundle, becomes /init-bundle */
 	char guest_dir[1024]; /* "" = no /dev/cloister */
 	uint64_t memory_bytes;
 	uint32_t cpus, pids_max;
 	bool await_bundle;
+	bool suspendable;
+	bool await_restore;
 } shim_spec;
 
 /* Reads a whole regular file of at most max bytes into malloc'd memory
@@ -156,8 +158,20 @@ static cl_err read_spec(const char *dir, const char *id, shim_spec *sp)
 		goto out;
 	}
 	sp->await_bundle = json_is_true(aw);
+	json_t *su = json_object_get(o, "suspendable");
+	if (su && !json_is_boolean(su)) {
+		e = cl_errorf(CL_EINVAL, "spec: suspendable must be a boolean");
+		goto out;
+	}
+	sp->suspendable = json_is_true(su);
+	json_t *ar = json_object_get(o, "await_restore");
+	if ((ar && !json_is_boolean(ar)) || (json_is_true(ar) && (!sp->suspendable || sp->await_bundle))) {
+		e = cl_errorf(CL_EINVAL, "spec: await_restore must be a boolean, and goes with suspendable alone");
+		goto out;
+	}
+	sp->await_restore = json_is_true(ar);
 	sp->helper_path[0] = '\0';
-	if (sp->await_bundle) {
+	if (sp->await_bundle || sp->suspendable) {
 		CL_GUARD_OUT(e, json_str(o, "helper_path", sp->helper_path, sizeof(sp->helper_path)));
 		if (sp->helper_path[0] != '/') {
 			e = cl_errorf(CL_EINVAL, "spec: helper_path must be absolute");
@@ -351,9 +365,10 @@ static cl_err launch_prepared(cl_shim *s, cl_shim_prep *p, const shim_spec *sp)
 	cl_err e = CL_OK;
 	if (!(take_preload(sp->image_path, &job) && p->has_image))
 		e = step(sealed_memfd(sp->image_path, CL_IMAGE_MAX_SIZE, &image_fd), "image");
-	if (e == CL_OK && sp->await_bundle)
+	if (e == CL_OK && (sp->await_bundle || sp->suspendable))
 		e = step(sealed_memfd(sp->helper_path, CL_SANDBOX_INIT_MAX, &helper_fd), "init-bundle");
-	cl_shim_limits lim = {sp->memory_bytes, sp->cpus, sp->pids_max, sp->await_bundle};
+	cl_shim_limits lim = {sp->memory_bytes, sp->cpus, sp->pids_max, sp->await_bundle, sp->suspendable,
+			      sp->await_restore};
 	if (e == CL_OK)
 		e = cl_shim_prep_go(p, s, &lim, image_fd, helper_fd, sp->guest_dir[0] ? sp->guest_dir : NULL);
 	else
@@ -385,7 +400,7 @@ static cl_err launch_fresh(cl_shim *s, cl_shim_prep *p, const shim_spec *sp)
 			load_image(&job);
 	}
 	e = step(read_whole(sp->init_path, CL_SANDBOX_INIT_MAX, &init, &init_len), "init");
-	if (e == CL_OK && sp->await_bundle)
+	if (e == CL_OK && (sp->await_bundle || sp->suspendable))
 		e = step(sealed_memfd(sp->helper_path, CL_SANDBOX_INIT_MAX, &helper_fd), "init-bundle");
 	if (e == CL_OK)
 		e = cl_shim_prep_cgroups(p, s->id);
@@ -396,7 +411,8 @@ static cl_err launch_fresh(cl_shim *s, cl_shim_prep *p, const shim_spec *sp)
 	if (e == CL_OK)
 		e = cl_shim_prep_clone(p, &s->seccomp, init, init_len, job.img, job.data, job.len, true);
 	free(init);
-	cl_shim_limits lim = {sp->memory_bytes, sp->cpus, sp->pids_max, sp->await_bundle};
+	cl_shim_limits lim = {sp->memory_bytes, sp->cpus, sp->pids_max, sp->await_bundle, sp->suspendable,
+			      sp->await_restore};
 	if (e == CL_OK)
 		e = cl_shim_prep_go(p, s, &lim, -1, helper_fd, sp->guest_dir[0] ? sp->guest_dir : NULL);
 	else
@@ -419,6 +435,8 @@ static cl_err shim_launch(cl_shim *s, cl_shim_prep *p)
 		cl_shim_prep_discard(p);
 		return e;
 	}
+	s->await_bundle = sp.await_bundle;
+	s->await_restore = sp.await_restore;
 	bool fits = cl_shim_prep_alive(p) && strcmp(sp.init_path, prep_init_path) == 0 &&
 		    same_file(prep_init_path, &prep_init_st);
 	if (fits) {

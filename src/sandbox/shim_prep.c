@@ -301,8 +301,8 @@ cl_err cl_shim_prep_go(cl_shim_prep *p, cl_shim *s, const cl_shim_limits *lim, i
 	cl_err e;
 	uint64_t deadline = cl_now_mono_ns() + (uint64_t)CL_SHIM_READY_MS * 1000000u;
 	CL_ENSURE(p->child > 0, CL_EINTERNAL, "sandbox: nothing prepared");
-	if ((helper_fd >= 0) != lim->await_bundle) {
-		e = cl_errorf(CL_EINTERNAL, "sandbox: the helper goes with await_bundle, and only with it");
+	if ((helper_fd >= 0) != (lim->await_bundle || lim->suspendable)) {
+		e = cl_errorf(CL_EINTERNAL, "sandbox: the helper goes with await_bundle or suspendable, and only with them");
 		goto out;
 	}
 	/* 1. the enclave's cgroups: renamed to its id (spare) and limited */
@@ -316,8 +316,9 @@ cl_err cl_shim_prep_go(cl_shim_prep *p, cl_shim *s, const cl_shim_limits *lim, i
 	cl_sandbox_go go = {
 		.magic = CL_SANDBOX_GO_MAGIC, .pids_max = lim->pids_max, .tmp_bytes = lim->memory_bytes / 4,
 		.image_fd = image_fd >= 0, .guest = guest_fd >= 0, .await_bundle = lim->await_bundle,
-		.helper = helper_fd >= 0,
+		.helper = helper_fd >= 0, .suspendable = lim->suspendable, .await_restore = lim->await_restore,
 	};
+	snprintf(go.id, sizeof(go.id), "%s", s->id);
 	if ((e = send_go(p, &go, image_fd, guest_fd, helper_fd)) != CL_OK) {
 		e = child_error(p, e, deadline);
 		goto out;

@@ -181,10 +181,21 @@ static void client_close_in(cl_shim *s, cl_shim_client *c)
 	if (c->fd < 0)
 		return;
 	if (s && s->prov == c) {
-		/* its sender went away: init discards what it staged, unless it
-		 * has the whole bundle already (then its answer is dropped) */
-		if (!c->prov_wait)
+		/* its sender went away: init discards what it staged (a bundle, or
+		 * a restore's blob: an empty BUNDLE_END / STATE_END), unless it has
+		 * the whole of it already (then its answer is dropped) */
+		if (s->restoring && !c->prov_wait && !s->chan_closed &&
+		    q_push_frame(&s->in, CL_FRAME_STATE_END, NULL, 0) != 0)
+			cl_warn("enclave %s: the restore's abort did not fit the input queue", s->id);
+		else if (s->suspending && !s->chan_closed && q_push_frame(&s->in, CL_FRAME_SUSPEND, NULL, 0) != 0)
+			/* a suspend whose receiver went away before its end: the
+			 * application resumes (an empty SUSPEND) once init is done */
+			cl_warn("enclave %s: the suspend's resume did not fit the input queue", s->id);
+		else if (!s->restoring && !s->keygen && !s->suspending && !c->prov_wait)
 			prov_abort(s);
+		s->keygen = false;
+		s->suspending = false;
+		s->restoring = false;
 		s->prov = NULL;
 	}
 	close(c->fd);
@@ -287,7 +298,7 @@ static void reply_status(cl_shim *s, cl_shim_client *c)
 	int n = snprintf(json, sizeof(json), "{\"state\":\"%s\",\"init_pid\":%d,\"exit_status\":%d%s%s%s%s%s%s%s}",
 			 s->app_exited ? "exited" : "running", (int)s->init_pid, s->exit_status,
 			 s->has_key ? ",\"public_key\":\"" : "", s->has_key ? key : "", s->has_key ? "\"" : "",
-			 s->has_key && !s->provisioned ? ",\"awaiting_bundle\":true" : "",
+			 s->has_key && s->await_bundle && !s->provisioned ? ",\"awaiting_bundle\":true" : "",
 			 s->provisioned ? ",\"bundle_sha384\":\"" : "", s->provisioned ? sha : "", s->provisioned ? "\"" : "");
 	reply(c, CL_FRAME_STATUS, json, (uint32_t)n);
 }
@@ -307,8 +318,8 @@ static int handle_bundle(cl_shim *s, cl_shim_client *c, uint8_t type, const uint
 		reply_error(c, "enclave has exited");
 		return 0;
 	}
-	if (s->prov && s->prov != c) {
-		reply_error(c, "busy: another provisioning is in progress");
+	if (s->prov && (s->prov != c || s->keygen)) {
+		reply_error(c, "busy: another provisioning, suspend or restore is in progress");
 		return 0;
 	}
 	if ((type == CL_FRAME_BUNDLE && len == 0) || (type == CL_FRAME_BUNDLE_END && len != CL_BUNDLE_END_LEN))
@@ -325,11 +336,121 @@ static int handle_bundle(cl_shim *s, cl_shim_client *c, uint8_t type, const uint
 	return 0;
 }
 
-/* init's answer to a BUNDLE_END, to the client waiting for it. */
+/* KEYGEN from c (docs/suspend.md): queued to init, answered by its KEY or
+ * ERROR; one exchange with init at a time, as a transfer. */
+static int handle_keygen(cl_shim *s, cl_shim_client *c, uint32_t len)
+{
+	if (len != 0)
+		return -1;
+	if (s->chan_closed || s->app_exited) {
+		reply_error(c, "enclave has exited");
+		return 0;
+	}
+	if (s->prov) {
+		reply_error(c, "busy: another provisioning, suspend or restore is in progress");
+		return 0;
+	}
+	if (q_push_frame(&s->in, CL_FRAME_KEYGEN, NULL, 0) != 0) {
+		reply_error(c, "enclave input queue full");
+		return 0;
+	}
+	s->prov = c;
+	s->keygen = true;
+	c->prov_wait = true;
+	return 0;
+}
+
+/* SUSPEND from c (docs/suspend.md): queued to init; its STATE frames go to
+ * c as they come (the channel waits while c's queue is full), then its
+ * STATE_END or ERROR ends the exchange. An empty SUSPEND (resume the
+ * application) is answered OK at once. */
+static int handle_suspend(cl_shim *s, cl_shim_client *c, const uint8_t *p, uint32_t len)
+{
+	if (s->chan_closed || s->app_exited) {
+		reply_error(c, "enclave has exited");
+		return 0;
+	}
+	if (s->prov) {
+		reply_error(c, "busy: another provisioning, suspend or restore is in progress");
+		return 0;
+	}
+	if (q_push_frame(&s->in, CL_FRAME_SUSPEND, p, len) != 0) {
+		reply_error(c, "enclave input queue full");
+		return 0;
+	}
+	if (len == 0) {
+		reply(c, CL_FRAME_OK, NULL, 0);
+		return 0;
+	}
+	s->prov = c;
+	s->suspending = true;
+	c->prov_wait = true;
+	return 0;
+}
+
+/* RESTORE, then STATE chunks and STATE_END from c (docs/suspend.md): queued
+ * to init in order like a bundle (OK once queued; STATE_END answered by
+ * init's STATE_END or ERROR); one exchange with init at a time. */
+static int handle_restore(cl_shim *s, cl_shim_client *c, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	if (s->chan_closed || s->app_exited) {
+		reply_error(c, "enclave has exited");
+		return 0;
+	}
+	if (type == CL_FRAME_RESTORE) {
+		if (len == 0)
+			return -1;
+		if (s->prov) {
+			reply_error(c, "busy: another provisioning, suspend or restore is in progress");
+			return 0;
+		}
+	} else {
+		if (s->prov != c || !s->restoring) {
+			reply_error(c, "no restore in progress: RESTORE first");
+			return 0;
+		}
+		if ((type == CL_FRAME_STATE && len == 0) || (type == CL_FRAME_STATE_END && len != 56))
+			return -1;
+	}
+	if (q_push_frame(&s->in, type, p, len) != 0) {
+		reply_error(c, "enclave input queue full");
+		return 0;
+	}
+	s->prov = c;
+	s->restoring = true;
+	if (type == CL_FRAME_STATE_END)
+		c->prov_wait = true;
+	else
+		reply(c, CL_FRAME_OK, NULL, 0);
+	return 0;
+}
+
+/* A STATE frame from init: to the suspending client, if it is still there. */
+static void state_out(cl_shim *s, const uint8_t *p, uint32_t len)
+{
+	if (s->prov && s->suspending && q_push_frame(&s->prov->reply, CL_FRAME_STATE, p, len) != 0)
+		client_close(s->prov); /* cannot happen: the channel waited for room */
+}
+
+/* True while the channel's next frame is a STATE the suspending client's
+ * queue has no room for yet. */
+static bool state_stalled(const cl_shim *s)
+{
+	const cl_frame_dec *d = s->chan_dec;
+	if (!s->prov || !s->suspending || d->len - d->off < CL_FRAME_HDR || d->buf[d->off + 4] != CL_FRAME_STATE)
+		return false;
+	uint32_t n = be32(d->buf + d->off);
+	return n <= d->max && (size_t)n + CL_FRAME_HDR > q_space(&s->prov->reply);
+}
+
+/* init's answer to a BUNDLE_END, KEYGEN or SUSPEND, to the client waiting for it. */
 static void prov_answer(cl_shim *s, uint8_t type, const uint8_t *p, uint32_t len)
 {
 	cl_shim_client *c = s->prov;
 	s->prov = NULL;
+	s->keygen = false;
+	s->suspending = false;
+	s->restoring = false;
 	if (type == CL_FRAME_EXTEND) {
 		uint8_t reg;
 		if (cl_bundle_extend_parse(p, len, &reg, s->bundle_sha384) != CL_OK) {
@@ -436,6 +557,14 @@ static int handle_request(cl_shim *s, cl_shim_client *c, uint8_t type, const uin
 		return handle_bundle(s, c, type, p, len);
 	case CL_FRAME_FILES_REQ:
 		return handle_files(s, c, p, len);
+	case CL_FRAME_KEYGEN:
+		return handle_keygen(s, c, len);
+	case CL_FRAME_SUSPEND:
+		return handle_suspend(s, c, p, len);
+	case CL_FRAME_RESTORE:
+	case CL_FRAME_STATE:
+	case CL_FRAME_STATE_END:
+		return handle_restore(s, c, type, p, len);
 	default:
 		return -1; /* not a request */
 	}
@@ -450,7 +579,8 @@ static bool bundle_stalls(const cl_shim *s, const cl_shim_client *c)
 		return false;
 	uint8_t type = d->buf[d->off + 4];
 	uint32_t n = be32(d->buf + d->off);
-	return (type == CL_FRAME_BUNDLE || type == CL_FRAME_BUNDLE_END) && n <= d->max && !s->chan_closed &&
+	return (type == CL_FRAME_BUNDLE || type == CL_FRAME_BUNDLE_END || type == CL_FRAME_STATE ||
+		type == CL_FRAME_STATE_END || type == CL_FRAME_RESTORE) && n <= d->max && !s->chan_closed &&
 	       (size_t)n + CL_FRAME_HDR > q_space(&s->in);
 }
 
@@ -538,6 +668,8 @@ static void chan_process(cl_shim *s)
 		if (d->len - d->off >= CL_FRAME_HDR && d->buf[d->off + 4] == CL_FRAME_DATA &&
 		    be32(d->buf + d->off) <= d->max && be32(d->buf + d->off) > q_space(&s->out))
 			return;
+		if (state_stalled(s))
+			return;
 		uint8_t type;
 		const uint8_t *p;
 		uint32_t len;
@@ -572,6 +704,8 @@ static void chan_process(cl_shim *s)
 			}
 			memcpy(s->key, p, sizeof(s->key));
 			s->has_key = true;
+			if (s->prov && s->keygen)
+				prov_answer(s, CL_FRAME_KEY, p, len);
 			break;
 		case CL_FRAME_EXTEND:
 		case CL_FRAME_ERROR:
@@ -579,6 +713,17 @@ static void chan_process(cl_shim *s)
 			break;
 		case CL_FRAME_FILES:
 			files_answer(s, p, len);
+			break;
+		case CL_FRAME_STATE:
+			state_out(s, p, len);
+			break;
+		case CL_FRAME_STATE_END:
+			if (len != 56) {
+				chan_close(s, "malformed STATE_END from cloister-init");
+				return;
+			}
+			if (s->prov && (s->suspending || s->restoring))
+				prov_answer(s, type, p, len);
 			break;
 		case CL_FRAME_EXIT:
 			if (len != 4) {
@@ -632,8 +777,9 @@ static bool chan_stalled(const cl_shim *s)
 	const cl_frame_dec *d = s->chan_dec;
 	/* same test as chan_process: an over-long header is not a stall (the
 	 * decoder rejects it and the channel closes), so keep reading */
-	return d->len - d->off >= CL_FRAME_HDR && d->buf[d->off + 4] == CL_FRAME_DATA &&
-	       be32(d->buf + d->off) <= d->max && be32(d->buf + d->off) > q_space(&s->out);
+	return (d->len - d->off >= CL_FRAME_HDR && d->buf[d->off + 4] == CL_FRAME_DATA &&
+		be32(d->buf + d->off) <= d->max && be32(d->buf + d->off) > q_space(&s->out)) ||
+	       state_stalled(s);
 }
 
 static void on_signals(cl_shim *s)
@@ -792,6 +938,8 @@ int cl_shim_serve(cl_shim *s)
 		for (size_t i = 0; i < CL_SHIM_CLIENTS; i++)
 			if (s->clients[i].fd >= 0 && s->clients[i].stalled)
 				client_process(s, &s->clients[i]);
+		if (s->prov && s->suspending && !s->chan_closed)
+			chan_process(s); /* a STATE frame that waited for the client's room */
 		if (s->prov && (s->chan_closed || s->app_exited) && s->prov->prov_wait) {
 			static const char gone[] = "enclave has exited";
 			prov_answer(s, CL_FRAME_ERROR, (const uint8_t *)gone, sizeof(gone) - 1);

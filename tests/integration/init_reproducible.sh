@@ -3,7 +3,7 @@
 # provisioning helper) are PCR1 (docs/measurements.md), so the same source
 # must give the same binaries wherever they are built. Copies what their
 # build reads (the Makefile, VERSION, src/init, src/common/frame.*,
-# src/common/bundle.*, src/common/err.h; libcrypto.a is the system's) into
+# src/common/bundle.*, src/common/state.*, src/common/err.h; libcrypto.a is the system's) into
 # two directories of different names and depths, outside any git checkout
 # (so the revision the Makefile asks git for differs from this checkout's),
 # builds only the two there with the real Makefile rules, and checks that
@@ -28,7 +28,8 @@ copy_tree() { # copy_tree DIR: the files the cloister-init rule reads
 	mkdir -p "$1/src/common"
 	cp Makefile VERSION "$1/"
 	cp -r src/init "$1/src/"
-	cp src/common/frame.c src/common/frame.h src/common/bundle.c src/common/bundle.h src/common/rawio.c src/common/rawio.h src/common/err.h "$1/src/common/"
+	cp src/common/frame.c src/common/frame.h src/common/bundle.c src/common/bundle.h src/common/rawio.c \
+		src/common/rawio.h src/common/state.c src/common/state.h src/common/err.h "$1/src/common/"
 }
 build_in() { # build_in DIR: builds DIR/out/bin/cloister-init{,-bundle} with the Makefile's own rules
 	make -s -C "$1" BUILD=out out/bin/cloister-init out/bin/cloister-init-bundle >"$T/make.log" 2>&1 ||

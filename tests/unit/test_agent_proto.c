@@ -168,6 +168,51 @@ static void attest_op(void **state)
 	cl_agent_answer_free(&a);
 }
 
+/* The suspend and restore ops (docs/suspend.md): a 32-byte nonce; a
+ * restore's n, size and sha384; anything else malformed. An enclave's
+ * await_restore goes with suspendable only. */
+static void state_ops(void **state)
+{
+	cl_agent_answer a;
+	/* base64 of 32 bytes 0..31, and of 31 */
+	const char *n32 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", *n31 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==";
+	static char j[4096];
+	snprintf(j, sizeof(j),
+		 "{\"generation\":1,\"enclaves\":[],\"ops\":["
+		 "{\"op\":\"op-1\",\"enclave\":\"enc-a\",\"kind\":\"suspend\",\"nonce\":\"%s\"},"
+		 "{\"op\":\"op-2\",\"enclave\":\"enc-a\",\"kind\":\"restore\",\"nonce\":\"%s\",\"n\":3,"
+		 "\"size\":1000,\"sha384\":\"%s\"},"
+		 "{\"op\":\"op-3\",\"enclave\":\"enc-a\",\"kind\":\"suspend\",\"nonce\":\"%s\"},"
+		 "{\"op\":\"op-4\",\"enclave\":\"enc-a\",\"kind\":\"restore\",\"nonce\":\"%s\",\"n\":0,"
+		 "\"size\":1000,\"sha384\":\"%s\"},"
+		 "{\"op\":\"op-5\",\"enclave\":\"enc-a\",\"kind\":\"restore\",\"nonce\":\"%s\",\"n\":1,"
+		 "\"size\":1000}]}",
+		 n32, n32, SHA, n31, n32, SHA, n32);
+	assert_int_equal(parse(j, &a), CL_OK);
+	assert_int_equal(a.nops, 2);
+	assert_int_equal(a.ops[0].kind, CL_OP_SUSPEND);
+	assert_non_null(a.ops[0].state);
+	assert_int_equal(a.ops[0].state->nonce[31], 31);
+	assert_int_equal(a.ops[1].kind, CL_OP_RESTORE);
+	assert_int_equal(a.ops[1].state->n, 3);
+	assert_int_equal(a.ops[1].state->size, 1000);
+	assert_string_equal(a.ops[1].state->sha384, SHA);
+	assert_int_equal(a.nbad_ops, 3); /* a 31-byte nonce, n 0, no sha384 */
+	cl_agent_answer_free(&a);
+	snprintf(j, sizeof(j),
+		 "{\"generation\":1,\"enclaves\":[{\"id\":\"enc-a\",\"image\":\"img-1\",\"image_sha384\":\"%s\","
+		 "\"memory_mib\":64,\"desired\":\"running\",\"suspendable\":true,\"await_restore\":true}]}",
+		 SHA);
+	assert_int_equal(parse(j, &a), CL_OK);
+	assert_true(a.desired[0].await_restore);
+	cl_agent_answer_free(&a);
+	snprintf(j, sizeof(j),
+		 "{\"generation\":1,\"enclaves\":[{\"id\":\"enc-a\",\"image\":\"img-1\",\"image_sha384\":\"%s\","
+		 "\"memory_mib\":64,\"desired\":\"running\",\"await_restore\":true}]}",
+		 SHA);
+	assert_int_equal(parse(j, &a), CL_EINVAL);
+}
+
 static void empty_set_is_valid(void **state)
 {
 	cl_agent_answer a;
@@ -324,6 +369,7 @@ int main(void)
 	    cmocka_unit_test(register_answer),  cmocka_unit_test(error_message),
 	    cmocka_unit_test(firmware_data_ref), cmocka_unit_test(firmware_ref_strings),
 	    cmocka_unit_test(tenant_and_name),   cmocka_unit_test(attestation_serial), cmocka_unit_test(attest_op),
+	    cmocka_unit_test(state_ops),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -54,6 +54,29 @@ static void run(const cl_agent_desired *d, size_t nd, const cl_agent_actual *a, 
 	assert_int_equal(cl_agent_reconcile(d, nd, a, na, f, nf, acts, n), CL_OK);
 }
 
+/* A restore wants a sandbox launched awaiting it: the suspended enclave's
+ * own (not launched so, or marked suspended) is replaced; one launched
+ * awaiting is kept, also once the restore is done and the flag is gone. */
+static void await_restore_replaces(void **state)
+{
+	cl_agent_action *acts = NULL;
+	size_t n = 0;
+	cl_agent_desired d = want("enc-a", true, 64);
+	d.suspendable = d.await_restore = true;
+	cl_agent_actual old = have("enc-a", true, true, false, 64);
+	run(&d, 1, &old, 1, NULL, 0, &acts, &n);
+	assert_int_equal(count(acts, n, CL_ACT_DESTROY, "enc-a"), 1);
+	free(acts);
+	old.await_restore = true;
+	run(&d, 1, &old, 1, NULL, 0, &acts, &n);
+	assert_int_equal(count(acts, n, CL_ACT_DESTROY, "enc-a"), 0);
+	free(acts);
+	d.await_restore = false;
+	run(&d, 1, &old, 1, NULL, 0, &acts, &n);
+	assert_int_equal(count(acts, n, CL_ACT_DESTROY, "enc-a"), 0);
+	free(acts);
+}
+
 static void empty_both(void **state)
 {
 	cl_agent_action *acts = (cl_agent_action *)1;
@@ -285,6 +308,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(empty_both),
+	    cmocka_unit_test(await_restore_replaces),
 	    cmocka_unit_test(launch_missing),
 	    cmocka_unit_test(destroy_unknown),
 	    cmocka_unit_test(steady_state_is_noop),

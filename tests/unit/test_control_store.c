@@ -17,6 +17,7 @@
 #include "common/util.h"
 #include "control/store.h"
 #include "control/store_cert.h"
+#include "control/store_state.h"
 #include "control/store_jobwait.h"
 #include "control/store_priv.h"
 #include "control/upload.h"
@@ -390,6 +391,45 @@ static void hosts_and_enclaves(void **state)
 	assert_int_equal(ctl_store_enclave_get(f->st, "enc-2", &e), CL_ENOTFOUND);
 	snprintf(e.id, sizeof(e.id), "enc-none");
 	assert_int_equal(ctl_store_enclave_update(f->st, &e), CL_ENOTFOUND);
+}
+
+/* "suspendable" is kept with the enclave (migration 10's table) and read
+ * back; deleting the enclave drops its suspend state and keys with it. */
+static void suspendable_enclave(void **state)
+{
+	fixture *f = *state;
+	ctl_enclave e;
+	ctl_state s;
+	add_host(f, "host-1", 1000, 100);
+	add_enclave(f, "enc-1", "one", "host-1", 64);
+	ctl_enclave su = {.tenant_id = "ten-a", .image_id = "img-1", .state = "pending", .desired = "running",
+			  .memory_mib = 64, .cpus = 1, .min_level = "software", .access_hash = "v1$k",
+			  .id = "enc-2", .name = "two", .host_id = "host-1", .suspendable = true, .await_bundle = true};
+	assert_int_equal(ctl_store_enclave_insert(f->st, &su), CL_OK);
+	assert_int_equal(ctl_store_enclave_get(f->st, "enc-1", &e), CL_OK);
+	assert_false(e.suspendable);
+	assert_int_equal(ctl_store_enclave_get(f->st, "enc-2", &e), CL_OK);
+	assert_true(e.suspendable);
+	assert_true(e.await_bundle);
+	uint8_t k[CTL_STATE_SEALED_LEN] = {1};
+	uint8_t doc[4] = {'d'};
+	char old[CTL_STATE_PATH_MAX];
+	assert_int_equal(ctl_store_state_begin(f->st, "enc-2", 1, k, sizeof(k), "{\"pcrs\":{}}", doc, sizeof(doc), 1),
+			 CL_OK);
+	assert_int_equal(ctl_store_state_commit(f->st, "enc-2", 1, 10,
+						"0123456789abcdef0123456789abcdef0123456789abcdef"
+						"0123456789abcdef0123456789abcdef0123456789abcdef",
+						"state/enc-2.1.blob", 2, old),
+			 CL_OK);
+	assert_int_equal(ctl_store_state_get(f->st, "enc-2", &s), CL_OK);
+	assert_int_equal(s.key_n, 1);
+	assert_int_equal(ctl_store_enclave_delete(f->st, "enc-2"), CL_OK);
+	assert_int_equal(ctl_store_state_get(f->st, "enc-2", &s), CL_OK);
+	assert_int_equal(s.key_n, 0); /* its key is gone with it */
+	assert_int_equal(s.sealed_key_len, 0);
+	bool yes = true;
+	assert_int_equal(ctl_store_state_suspendable(f->st, "enc-2", &yes), CL_OK);
+	assert_false(yes);
 }
 
 static void add_job(fixture *f, const char *id, const char *kind, const char *enclave, const char *state_)
@@ -894,6 +934,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(migrate_v1_to_v2, setup, teardown),
 		cmocka_unit_test_setup_teardown(hosts_and_enclaves, setup, teardown),
 		cmocka_unit_test_setup_teardown(latest_measurement, setup, teardown),
+		cmocka_unit_test_setup_teardown(suspendable_enclave, setup, teardown),
 		cmocka_unit_test_setup_teardown(jobs_lifecycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(counts_only_whitelisted, setup, teardown),
 		cmocka_unit_test_setup_teardown(images, setup, teardown),

@@ -38,7 +38,8 @@ static void echo_roundtrip(void **state)
 static void isolation_suite(const char *iso, const char *init, const char *way)
 {
 	cl_sandbox_info info;
-	cl_sandbox_spec spec = {.id = iso, .image_path = probe_img, .init_path = init, .memory_bytes = 64 << 20, .cpus = 1};
+	cl_sandbox_spec spec = {.id = iso, .image_path = probe_img, .init_path = init,
+	                       .memory_bytes = 64 << 20, .cpus = 1};
 	cl_err e = cl_sandbox_launch(host_exe, data_dir, &spec, &info);
 	if (e != CL_OK)
 		fail_msg("launch %s: %s", iso, cl_error_detail());
@@ -182,7 +183,8 @@ static void guest_dir_mounted(const char *id, const char *init, const char *way)
 	assert_non_null(f);
 	fclose(f);
 	cl_sandbox_info info;
-	cl_sandbox_spec spec = {.id = id, .image_path = probe_img, .init_path = init, .memory_bytes = 64 << 20, .cpus = 1};
+	cl_sandbox_spec spec = {.id = id, .image_path = probe_img, .init_path = init,
+	                       .memory_bytes = 64 << 20, .cpus = 1};
 	cl_err e = cl_sandbox_launch_guest(host_exe, data_dir, &spec, gdir, &info);
 	if (e != CL_OK)
 		fail_msg("launch %s: %s", id, cl_error_detail());
@@ -230,7 +232,8 @@ static void await_bundle_gets_helper(const char *id, const char *init, const cha
 	char helper[PATH_MAX + 64], inside[96];
 	snprintf(helper, sizeof(helper), "%s/bin/cloister-init-bundle", build_dir);
 	cl_sandbox_info info;
-	cl_sandbox_spec spec = {.id = id, .image_path = probe_img, .init_path = init, .memory_bytes = 64 << 20, .cpus = 1, .await_bundle = true};
+	cl_sandbox_spec spec = {.id = id, .image_path = probe_img, .init_path = init,
+	                       .memory_bytes = 64 << 20, .cpus = 1, .await_bundle = true};
 	assert_int_equal(cl_sandbox_launch(host_exe, data_dir, &spec, &info), CL_EINVAL);
 	assert_non_null(strstr(cl_error_detail(), "helper_path"));
 	spec.helper_path = helper;

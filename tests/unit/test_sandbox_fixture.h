@@ -135,7 +135,8 @@ __attribute__((unused)) static int group_teardown(void **state)
 
 __attribute__((unused)) static cl_sandbox_spec make_spec(const char *id, const char *img, uint64_t mem, uint32_t pids)
 {
-	cl_sandbox_spec s = {.id = id, .image_path = img, .init_path = init_exe, .memory_bytes = mem, .cpus = 1, .pids_max = pids};
+	cl_sandbox_spec s = {.id = id, .image_path = img, .init_path = init_exe,
+	                    .memory_bytes = mem, .cpus = 1, .pids_max = pids};
 	return s;
 }
 
@@ -309,7 +310,8 @@ __attribute__((unused)) static void warm_pool(void)
 	char id[64];
 	cl_sandbox_info info;
 	snprintf(id, sizeof(id), "warm-%d", (int)getpid());
-	cl_sandbox_spec spec = {.id = id, .image_path = probe_img, .init_path = init_exe, .memory_bytes = 64 << 20, .cpus = 1};
+	cl_sandbox_spec spec = {.id = id, .image_path = probe_img, .init_path = init_exe,
+	                       .memory_bytes = 64 << 20, .cpus = 1};
 	if (cl_sandbox_launch(host_exe, data_dir, &spec, &info) != CL_OK)
 		fail_msg("launch %s: %s", id, cl_error_detail());
 	assert_int_equal(cl_sandbox_destroy(data_dir, id), CL_OK);
