@@ -1,5 +1,5 @@
 /* store_state.h — suspend and restore in the control plane's store
- * (store_state.c; migration 10; docs/suspend.md "Store"). Per enclave: the
+ * (store_state.c; migration 11; docs/suspend.md "Store"). Per enclave: the
  * suspend counter (only grows), the one committed state key (sealed by the
  * monitor, aad "state/<tenant_id>/<enclave_id>/<n>") with its policy, the
  * suspend document and the blob it opens, and at most one suspend in

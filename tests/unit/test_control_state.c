@@ -1,5 +1,5 @@
 /* Unit tests for the suspend/restore store (src/control/store_state.c,
- * migration 10): the counter only grows, only the latest committed key is
+ * migration 11): the counter only grows, only the latest committed key is
  * kept (an older blob's key no longer exists and asking for it is
  * stale_blob, naming both numbers), a suspend that does not commit drops
  * its pending key and leaves the committed one, bad input changes

@@ -393,7 +393,7 @@ static void hosts_and_enclaves(void **state)
 	assert_int_equal(ctl_store_enclave_update(f->st, &e), CL_ENOTFOUND);
 }
 
-/* "suspendable" is kept with the enclave (migration 10's table) and read
+/* "suspendable" is kept with the enclave (migration 11's table) and read
  * back; deleting the enclave drops its suspend state and keys with it. */
 static void suspendable_enclave(void **state)
 {
