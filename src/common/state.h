@@ -41,4 +41,40 @@ CL_MUST_CHECK cl_err cl_state_header_put(uint8_t out[CL_STATE_HEADER_MAX], const
  * to hold the header and a tag. */
 CL_MUST_CHECK cl_err cl_state_header_parse(const uint8_t *p, size_t plen, cl_state_header *h);
 
+/* The PCR7 extends an enclave had when it was suspended (docs/suspend.md
+ * "PCR7"): the file CL_STATE_FILE, the first entry of the blob's tar (so
+ * the tag covers it), never a file of the restored /tmp:
+ *
+ *   "cloister-pcr7/1\n"  then, per extend, "7 " <96 lower-case hex of the SHA-384> "\n"
+ *
+ * Each extend is CL_STATE_EXTEND_LEN bytes in memory: u8 register (always
+ * CL_STATE_EXTEND_REGISTER) || SHA-384, as the EXTEND frame's payload. At
+ * most CL_STATE_EXTENDS_MAX: an enclave installs one bundle (its PCR7 is
+ * extended once), and the host records one (agent_pcrs.h). */
+#define CL_STATE_FILE ".cloister-state"
+#define CL_STATE_FILE_MAGIC "cloister-pcr7/1\n"
+#define CL_STATE_EXTEND_LEN 49u
+#define CL_STATE_EXTEND_REGISTER 7u
+#define CL_STATE_EXTENDS_MAX 1u
+#define CL_STATE_FILE_MAX (sizeof(CL_STATE_FILE_MAGIC) - 1 + CL_STATE_EXTENDS_MAX * (2u + 96u + 1u))
+
+/* Writes the file for ext[0..n) into out (CL_STATE_FILE_MAX bytes), its
+ * length into *len. CL_EINVAL if n > CL_STATE_EXTENDS_MAX or a register is
+ * not CL_STATE_EXTEND_REGISTER. */
+CL_MUST_CHECK cl_err cl_state_file_put(const uint8_t ext[][CL_STATE_EXTEND_LEN], size_t n,
+				       uint8_t out[CL_STATE_FILE_MAX], size_t *len);
+
+/* Parses the file p[0..plen) strictly into ext (CL_STATE_EXTENDS_MAX
+ * entries), their count into *n. CL_EINVAL with *why (a static string)
+ * if anything differs from the format above: the magic line, a register
+ * other than 7, hex that is not 96 lower-case digits, a missing newline,
+ * more than CL_STATE_EXTENDS_MAX lines, trailing bytes. */
+CL_MUST_CHECK cl_err cl_state_file_parse(const uint8_t *p, size_t plen, uint8_t ext[][CL_STATE_EXTEND_LEN],
+					 size_t *n, const char **why);
+
+/* One extend as 98 lower-case hex digits (register byte first), the form
+ * init hands it to init-bundle (`--extend HEX`), into ext. CL_EINVAL
+ * unless hex is exactly that, with register CL_STATE_EXTEND_REGISTER. */
+CL_MUST_CHECK cl_err cl_state_extend_from_hex(const char *hex, uint8_t ext[CL_STATE_EXTEND_LEN]);
+
 #endif

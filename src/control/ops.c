@@ -438,10 +438,12 @@ static void clean_copy(char *dst, size_t n, const char *src)
 	dst[i] = '\0';
 }
 
-/* A provision's register: the host's result data is the new PCR7 (48
- * bytes, base64), kept with the registers describe shows. */
+/* A provision's or a restore's register: the host's result data is the
+ * enclave's PCR7 (48 bytes, base64), kept with the registers describe
+ * shows. */
 static cl_err store_register(ctl_op *op, const char *data)
 {
+	static const uint8_t zero[48];
 	cl_buf b;
 	char *text = NULL, *now = NULL, hex[97];
 	json_t *o = NULL;
@@ -449,14 +451,17 @@ static cl_err store_register(ctl_op *op, const char *data)
 	cl_buf_init(&b, 64);
 	CL_GUARD_OUT(err, cl_base64_decode(data ? data : "", &b));
 	if (b.len != 48) {
-		err = cl_errorf(CL_EPROTO, "host: the provision's register is not 48 bytes");
+		err = cl_errorf(CL_EPROTO, "host: the %s's register is not 48 bytes", op->kind);
 		goto out;
 	}
 	cl_hex_encode(b.data, 48, hex);
 	CL_GUARD_OUT(err, ctl_store_enclave_pcrs_get(op->srv->store, op->enclave_id, &text));
 	o = text && text[0] ? json_loads(text, 0, NULL) : json_object();
-	if (!json_is_object(o) || json_object_set_new(o, "7", json_string(hex)) != 0 ||
-	    !(now = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS))) {
+	if (json_is_object(o) && memcmp(b.data, zero, sizeof(zero)) == 0)
+		json_object_del(o, "7"); /* a restored enclave never provisioned: zero, not shown */
+	else if (json_is_object(o) && json_object_set_new(o, "7", json_string(hex)) != 0)
+		json_decref(o), o = NULL;
+	if (!json_is_object(o) || !(now = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS))) {
 		err = cl_errorf(CL_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -505,6 +510,9 @@ static void job_complete(ctl_op *op, bool ok, const char *data, const char *erro
 	}
 	if (strcmp(op->kind, "restore") == 0) { /* the restored PCR7 checked (api_restore.c) */
 		cl_err e = ctl_restore_finish(op->srv, op->enclave_id, data);
+		if (e == CL_OK && store_register(op, data) != CL_OK) /* describe's PCR7: the replayed one */
+			cl_warn("restored enclave's PCR7 not kept for describe enclave=%s: %s", op->enclave_id,
+				cl_error_detail());
 		if (e != CL_OK)
 			clean_copy(clean, sizeof(clean), cl_error_detail());
 		job_end(op, e == CL_OK, clean);

@@ -75,8 +75,8 @@ static cl_err parse_desired(json_t *e, size_t idx, cl_agent_desired *d)
 	json_t *ar = json_object_get(e, "await_restore");
 	CL_ENSURE(!ar || json_is_boolean(ar), CL_EINVAL, "sync answer: enclave %s: await_restore is not a boolean", id);
 	d->await_restore = json_is_true(ar);
-	CL_ENSURE(!d->await_restore || (d->suspendable && !d->await_bundle), CL_EINVAL,
-		  "sync answer: enclave %s: await_restore goes with suspendable, not await_bundle", id);
+	CL_ENSURE(!d->await_restore || d->suspendable, CL_EINVAL,
+		  "sync answer: enclave %s: await_restore goes with suspendable", id);
 	return CL_OK;
 }
 

@@ -15,8 +15,10 @@
  * await_restore) shows init-bundle's key -> a fresh document -> state-key
  * -> {n, wrapped} -> GET .../ops/{op}/data (checked against the op) ->
  * RESTORE, STATE..., STATE_END: init-bundle opens it (tag first) into
- * /tmp, init starts the entrypoint -> the op's answer is the enclave's
- * PCR7 (the control plane compares it with the suspend's).
+ * /tmp, init starts the entrypoint and replays the PCR7 extend the blob
+ * carries (EXTEND, kept by the shim) -> recorded in the registers as a
+ * provisioning's -> the op's answer is the enclave's PCR7 (the control
+ * plane compares it with the suspend's).
  *
  * The agent only ever holds the wrapped key and the ciphertext.
  */
@@ -28,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/bundle.h"
 #include "common/crypto.h"
 #include "common/http_client.h"
 #include "common/log.h"
@@ -269,6 +272,28 @@ static cl_err await_key(const st_job *j, uint8_t point[97])
 	}
 }
 
+/* The PCR7 replay (docs/suspend.md "PCR7"): init-bundle found the
+ * suspended enclave's extend in the blob and init sent it (EXTEND) before
+ * the restore's STATE_END; the shim keeps it as a provisioning's
+ * (bundle_sha384). Recorded in the registers as a provisioning records it
+ * (cl_agent_pcrs_record_bundle, agent_provision.c); none: PCR7 stays zero.
+ * An agent killed before this records it at adoption
+ * (cl_agent_pcrs_adopt_bundle), as for a provisioning. */
+static cl_err record_replay(const st_job *j)
+{
+	uint8_t sha[48];
+	bool changed = false;
+	cl_err err = cl_sandbox_bundle(j->dir, j->enclave, sha);
+	if (err == CL_ENOTFOUND) {
+		cl_error_clear(); /* the enclave was never provisioned */
+		return CL_OK;
+	}
+	CL_GUARD(err);
+	CL_GUARD(cl_agent_pcrs_record_bundle(j->dir, j->enclave, sha, NULL, &changed));
+	cl_info("restore op=%s enclave=%s PCR7 replayed", j->op, j->enclave);
+	return CL_OK;
+}
+
 static cl_err do_restore(cl_http_client *http, const st_job *j, uint8_t pcr7[CL_PCR_LEN])
 {
 	uint8_t point[97], payload[8 + ST_WRAPPED_MAX], sha[48];
@@ -289,8 +314,9 @@ static cl_err do_restore(cl_http_client *http, const st_job *j, uint8_t pcr7[CL_
 	}
 	CL_GUARD_OUT(err, fetch(http, j, &blob, sha));
 	CL_GUARD_OUT(err, cl_sandbox_restore(j->dir, j->enclave, payload, plen, blob.data, blob.len, sha, ST_MOVE_MS));
+	CL_GUARD_OUT(err, record_replay(j));
 	CL_GUARD_OUT(err, cl_agent_pcrs_load(j->dir, j->enclave, &pcrs));
-	memcpy(pcr7, pcrs.v[7], CL_PCR_LEN);
+	memcpy(pcr7, pcrs.v[CL_BUNDLE_REGISTER], CL_PCR_LEN);
 	cl_info("restore op=%s enclave=%s n=%lld bytes=%zu restored", j->op, j->enclave, (long long)n, blob.len);
 out:
 	explicit_bzero(payload, sizeof(payload));

@@ -30,6 +30,19 @@ static struct {
 	uint8_t storage[CL_FRAME_HDR + ANSWER_MAX];
 } h = {.to = -1, .from = -1, .pid = -1};
 
+/* The enclave's PCR7 extends (u8 register ‖ SHA-384): its bundle's, or
+ * those a restore replayed; each KEYGEN helper gets them (`--extend`). */
+static struct {
+	uint8_t v[CL_STATE_EXTENDS_MAX][CL_BUNDLE_EXTEND_LEN];
+	size_t n;
+} ext;
+
+void cl_init_extends_remember(const uint8_t e[CL_BUNDLE_EXTEND_LEN])
+{
+	if (ext.n < CL_STATE_EXTENDS_MAX)
+		memcpy(ext.v[ext.n++], e, CL_BUNDLE_EXTEND_LEN);
+}
+
 static void gone(char reason[CL_INIT_REASON_MAX], const char *what)
 {
 	snprintf(reason, CL_INIT_REASON_MAX, "provisioning helper %s: %s", CL_INIT_HELPER, what);
@@ -77,7 +90,20 @@ static int helper_start(const sigset_t *oldmask, const char *state_id, uint8_t p
 		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0)
 			_exit(127);
 		syscall(SYS_close_range, 3, ~0u, 4 /* CLOSE_RANGE_CLOEXEC */);
-		char *argv[] = {(char *)CL_INIT_HELPER, state ? (char *)"--state" : NULL, (char *)state_id, NULL};
+		/* --state ID, then --extend HEX98 per PCR7 extend (a suspend writes them into the blob) */
+		static const char digits[] = "0123456789abcdef";
+		static char hex[CL_STATE_EXTENDS_MAX][2 * CL_BUNDLE_EXTEND_LEN + 1];
+		char *argv[4 + 2 * CL_STATE_EXTENDS_MAX] = {(char *)CL_INIT_HELPER, state ? (char *)"--state" : NULL,
+							     (char *)state_id, NULL};
+		for (size_t i = 0; state && i < ext.n; i++) {
+			for (size_t b = 0; b < CL_BUNDLE_EXTEND_LEN; b++) {
+				hex[i][2 * b] = digits[ext.v[i][b] >> 4];
+				hex[i][2 * b + 1] = digits[ext.v[i][b] & 15];
+			}
+			hex[i][2 * CL_BUNDLE_EXTEND_LEN] = '\0';
+			argv[3 + 2 * i] = (char *)"--extend";
+			argv[4 + 2 * i] = hex[i];
+		}
 		execve(argv[0], argv, environ);
 		int e = errno;
 		if (write(ex[1], &e, sizeof(e)) < 0)
@@ -161,27 +187,44 @@ int cl_init_state_forward(uint8_t type, const uint8_t *p, size_t n, char reason[
 	return 0;
 }
 
-int cl_init_state_restore_end(const uint8_t *p, size_t n, uint8_t end[56], char reason[CL_INIT_REASON_MAX])
+int cl_init_state_restore_end(const uint8_t *p, size_t n, uint8_t end[56],
+			      uint8_t exts[CL_STATE_EXTENDS_MAX][CL_BUNDLE_EXTEND_LEN], size_t *nexts,
+			      char reason[CL_INIT_REASON_MAX])
 {
-	uint8_t type;
+	uint8_t type, reg;
 	const uint8_t *a;
 	uint32_t an;
+	*nexts = 0;
 	if (cl_init_state_forward(CL_FRAME_STATE_END, p, n, reason) != 0)
 		return -1;
 	if (n == 0) {
 		cl_init_await_done(); /* an abort: the helper wipes its key and ends */
 		return 0;
 	}
-	if (!next_answer(&type, &a, &an)) {
-		gone(reason, "ended");
-		return -1;
+	for (;;) {
+		if (!next_answer(&type, &a, &an)) {
+			*nexts = 0;
+			gone(reason, "ended");
+			return -1;
+		}
+		if (type != CL_FRAME_EXTEND)
+			break;
+		/* the PCR7 extends the blob carries, before its STATE_END */
+		if (*nexts == CL_STATE_EXTENDS_MAX || cl_bundle_extend_parse(a, an, &reg, exts[*nexts] + 1) != CL_OK) {
+			*nexts = 0;
+			gone(reason, "malformed EXTEND");
+			return -1;
+		}
+		exts[(*nexts)++][0] = reg;
 	}
 	if (type == CL_FRAME_ERROR) {
+		*nexts = 0;
 		snprintf(reason, CL_INIT_REASON_MAX, "%.*s", (int)an, (const char *)a);
 		cl_init_await_done();
 		return -1;
 	}
 	if (type != CL_FRAME_STATE_END || an != 56) {
+		*nexts = 0;
 		gone(reason, "malformed answer");
 		return -1;
 	}

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/bundle.h"
+#include "common/state.h"   /* CL_STATE_EXTENDS_MAX: macros only, init links no state.c */
 #include "init/provision.h" /* paths and sizes the two halves share */
 
 #define CL_INIT_WARN_MAX 512
@@ -38,11 +40,21 @@ int cl_init_state_keygen(const sigset_t *oldmask, const char *enclave_id, uint8_
 int cl_init_state_forward(uint8_t type, const uint8_t *p, size_t n, char reason[CL_INIT_REASON_MAX]);
 /* A restore's STATE_END p[0..n) to the helper, which checks the blob,
  * opens it under K_n and moves its tree into /tmp: 1 restored (end = its
- * STATE_END, to relay), 0 an abort (empty payload: no answer), -1 refused
+ * STATE_END, to relay; exts[0..*nexts) the PCR7 extends the blob carried,
+ * the EXTENDs the helper sent before it: to relay and remember once the
+ * entrypoint runs), 0 an abort (empty payload: no answer), -1 refused
  * with reason (bad_blob: ..., decrypt_failed, bad_state: ..., restore:
  * ..., no_space: ...; /tmp untouched). The helper and its key are done
- * with in every case. */
-int cl_init_state_restore_end(const uint8_t *p, size_t n, uint8_t end[56], char reason[CL_INIT_REASON_MAX]);
+ * with in every case; *nexts is 0 unless 1 is returned. */
+int cl_init_state_restore_end(const uint8_t *p, size_t n, uint8_t end[56],
+			      uint8_t exts[CL_STATE_EXTENDS_MAX][CL_BUNDLE_EXTEND_LEN], size_t *nexts,
+			      char reason[CL_INIT_REASON_MAX]);
+/* Remembers one of the enclave's PCR7 extends (u8 register ‖ SHA-384, as
+ * EXTEND carries it: its bundle's, or one a restore replayed); every later
+ * KEYGEN helper gets them all (`--extend HEX98`), so each suspend's blob
+ * carries them. At most CL_STATE_EXTENDS_MAX; more are dropped (an enclave
+ * installs one bundle). */
+void cl_init_extends_remember(const uint8_t e[CL_BUNDLE_EXTEND_LEN]);
 /* SIGCONT to the KEYGEN helper (init stopped everything else). */
 void cl_init_state_continue_helper(void);
 /* Relays one of the helper's frames (STATE or STATE_END) to the host. */

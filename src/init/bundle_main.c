@@ -15,19 +15,23 @@
  *   init closes stdin once the bundle runs (or init ends): the key is
  *   wiped and the helper exits 0.
  *
- * `/init-bundle --state ID` (started by a suspendable enclave's init on
- * KEYGEN, ID the enclave's, docs/suspend.md) makes its key the same way
- * and sends KEY, but takes no bundle, only
+ * `/init-bundle --state ID [--extend HEX98]...` (started by a suspendable
+ * enclave's init on KEYGEN, ID the enclave's, each HEX98 one of the
+ * enclave's PCR7 extends, u8 register ‖ SHA-384 in hex, docs/suspend.md)
+ * makes its key the same way and sends KEY, but takes no bundle, only
  *   init -> helper   SUSPEND (u64 BE n ‖ K_n wrapped to our key)
  *   helper -> init   STATE (blob chunks, up to CL_INIT_STATE_CHUNK) ...,
  *                    STATE_END (SHA-384 of the blob ‖ u64 BE length); or
  *                    ERROR (decrypt_failed: K_n does not open; bad_state:
  *                    ...: /tmp holds what is not state)
- * /tmp (but its staging directory) sealed under K_n into blob n of ID;
+ * /tmp (but its staging directory) sealed under K_n into blob n of ID,
+ * the extends its first entry (CL_STATE_FILE, common/state.h);
  * K_n is wiped, and the helper exits. Or, to restore:
  *   init -> helper   RESTORE (u64 BE n ‖ K_n wrapped), STATE ..., STATE_END
  *                    (SHA-384 ‖ u64 BE length; empty: abort, no answer)
- *   helper -> init   STATE_END (the same: the state is in /tmp), or ERROR
+ *   helper -> init   EXTEND per extend the blob's CL_STATE_FILE lists
+ *                    (none without it), then STATE_END (the same: the
+ *                    state is in /tmp, without the file), or ERROR
  *                    (decrypt_failed, bad_blob: ..., bad_state: ...,
  *                    restore: ..., too_large: ..., no_space: ...)
  * The blob is staged in CL_INIT_STAGING_DIR, checked (length, SHA-384),
@@ -58,6 +62,11 @@
 #include "version_gen.h" /* made by the Makefile */
 
 static uint8_t dec_storage[CL_FRAME_HDR + CL_FRAME_MAX];
+
+/* The PCR7 extends init handed us (`--extend HEX`): what a suspend writes
+ * into the blob's CL_STATE_FILE. */
+static uint8_t exts[CL_STATE_EXTENDS_MAX][CL_STATE_EXTEND_LEN];
+static size_t nexts;
 
 /* Sends a frame to init; on failure init is gone: end (wiping the key). */
 static void send_or_end(uint8_t type, const void *p, uint32_t n)
@@ -140,8 +149,9 @@ static void suspend(const char *enclave_id, const uint8_t *p, uint32_t n)
 	o.md = EVP_MD_CTX_new();
 	if (!o.md || EVP_DigestInit_ex(o.md, EVP_sha384(), NULL) != 1) {
 		snprintf(reason, sizeof(reason), "io: out of memory");
-	} else if (cl_init_state_seal("/tmp", CL_INIT_STAGING_DIR + sizeof("/tmp/") - 1, key, enclave_id, num, state_sink, &o, &length,
-				      reason) == 0) {
+	} else if (cl_init_state_seal_extends("/tmp", CL_INIT_STAGING_DIR + sizeof("/tmp/") - 1,
+					      (const uint8_t(*)[CL_STATE_EXTEND_LEN])exts, nexts, key, enclave_id, num,
+					      state_sink, &o, &length, reason) == 0) {
 		if (o.len)
 			send_or_end(CL_FRAME_STATE, o.buf, (uint32_t)o.len);
 		reason[0] = '\0';
@@ -317,13 +327,19 @@ static void restore_end(const char *enclave_id, const uint8_t *p, uint32_t n)
 		restore_fail(why);
 	if (map != MAP_FAILED)
 		munmap(map, rs.total);
+	/* the PCR7 extends: read (strictly) and kept out of /tmp */
+	if (!rs.fail[0] && cl_init_state_take_extends(TREE_PATH, exts, &nexts, why) != 0)
+		restore_fail(why);
 	if (!rs.fail[0] && move_tree(why) != 0)
 		restore_fail(why);
 	restore_clear();
-	if (rs.fail[0])
+	if (rs.fail[0]) {
 		send_reason(rs.fail);
-	else
-		send_or_end(CL_FRAME_STATE_END, p, n);
+		return;
+	}
+	for (size_t i = 0; i < nexts; i++) /* replayed by init, then the host, before STATE_END */
+		send_or_end(CL_FRAME_EXTEND, exts[i], CL_STATE_EXTEND_LEN);
+	send_or_end(CL_FRAME_STATE_END, p, n);
 }
 
 int main(int argc, char **argv)
@@ -340,9 +356,17 @@ int main(int argc, char **argv)
 		send_reason("cannot make the provisioning helper undumpable");
 		return 1;
 	}
-	bool state = argc == 3 && strcmp(argv[1], "--state") == 0 && argv[2][0];
+	bool state = argc >= 3 && strcmp(argv[1], "--state") == 0 && argv[2][0];
+	for (int i = 3; state && i < argc; i += 2) {
+		if (i + 1 >= argc || strcmp(argv[i], "--extend") != 0 || nexts == CL_STATE_EXTENDS_MAX ||
+		    cl_state_extend_from_hex(argv[i + 1], exts[nexts]) != CL_OK)
+			state = false;
+		else
+			nexts++;
+	}
 	if (argc != 1 && !state) {
-		send_reason("usage: /init-bundle [--state ID] (run by /init --await-bundle or on KEYGEN)");
+		send_reason("usage: /init-bundle [--state ID [--extend HEX98]...] (run by /init --await-bundle or on "
+			    "KEYGEN)");
 		return 1;
 	}
 	uint8_t point[97];

@@ -25,11 +25,17 @@
  * KEYGEN and SUSPEND are ERROR "not_suspendable".
  *
  * `/init --suspendable ID --await-restore ENTRYPOINT [ARGS...]` (a sandbox
- * launched to restore a suspended enclave) starts the helper at once (KEY
+ * launched to restore a suspended enclave; `--await-bundle` in place of
+ * ENTRYPOINT for one created to await a bundle: then CL_INIT_ENTRYPOINT
+ * from the state, or, without one, a bundle awaited again with a fresh
+ * key, KEY before the STATE_END) starts the helper at once (KEY
  * before READY), forwards RESTORE, STATE and STATE_END to it, and once it
- * answers STATE_END (the state is in /tmp) starts ENTRYPOINT and relays the
- * STATE_END; a refusal is ERROR (the enclave runs nothing; the host removes
- * it).
+ * answers STATE_END (the state is in /tmp) starts ENTRYPOINT, relays the
+ * EXTENDs the helper sent before it (the PCR7 the suspended enclave had)
+ * and the STATE_END; a refusal is ERROR (the enclave runs nothing; the host
+ * removes it). The enclave's extends (its bundle's, or a restore's) are
+ * remembered and handed to each KEYGEN helper, so every suspend's blob
+ * carries them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -240,6 +246,7 @@ static pid_t bundle_end(const uint8_t *p, uint32_t n, int app[3], sigset_t *old,
 			*stdin_eof = 0;
 			ext[0] = CL_BUNDLE_REGISTER;
 			memcpy(ext + 1, digest, 48);
+			cl_init_extends_remember(ext); /* a suspend's blob carries it */
 			send_frame_room(CL_FRAME_EXTEND, ext, sizeof(ext));
 			send_files();
 			return started;
@@ -310,7 +317,8 @@ static pid_t restore(uint8_t type, const uint8_t *p, uint32_t n, int *awaiting, 
 		     sigset_t *old, pid_t pid)
 {
 	static char failed[CL_INIT_REASON_MAX];
-	uint8_t end[56];
+	uint8_t end[56], exts[CL_STATE_EXTENDS_MAX][CL_BUNDLE_EXTEND_LEN];
+	size_t nexts = 0;
 	char why[CL_INIT_REASON_MAX];
 	if (type == CL_FRAME_RESTORE)
 		failed[0] = '\0';
@@ -326,7 +334,7 @@ static pid_t restore(uint8_t type, const uint8_t *p, uint32_t n, int *awaiting, 
 			snprintf(failed, sizeof(failed), "%s", why);
 		return pid;
 	}
-	int rc = failed[0] ? -1 : cl_init_state_restore_end(p, n, end, why);
+	int rc = failed[0] ? -1 : cl_init_state_restore_end(p, n, end, exts, &nexts, why);
 	if (rc == 0 || (n == 0 && failed[0]))
 		return pid; /* an abort: nothing to answer */
 	if (rc < 0) {
@@ -336,13 +344,38 @@ static pid_t restore(uint8_t type, const uint8_t *p, uint32_t n, int *awaiting, 
 		send_frame_room(CL_FRAME_ERROR, why, (uint32_t)strlen(why));
 		return pid;
 	}
-	pid_t started = start_app(argv, app, old);
+	/* an enclave that awaits a bundle: its restored bundle runs; none in
+	 * the state (it was suspended before its bundle came): it awaits one
+	 * again, with a fresh key */
+	char *bundle_argv[] = {(char *)CL_INIT_ENTRYPOINT, NULL};
+	bool await = strcmp(argv[0], "--await-bundle") == 0;
+	if (await && access(CL_INIT_ENTRYPOINT, F_OK) != 0) {
+		uint8_t point[97];
+		char warn[CL_INIT_WARN_MAX];
+		if (cl_init_await_start(old, point, warn, why) != 0) {
+			send_frame_room(CL_FRAME_ERROR, why, (uint32_t)strlen(why));
+			return pid;
+		}
+		*awaiting = 0;
+		if (warn[0])
+			send_frame_room(CL_FRAME_LOG, warn, (uint32_t)strlen(warn));
+		send_frame_room(CL_FRAME_KEY, point, sizeof(point));
+		send_frame_room(CL_FRAME_STATE_END, end, sizeof(end));
+		return pid;
+	}
+	pid_t started = start_app(await ? bundle_argv : argv, app, old);
 	if (started < 0) {
-		snprintf(why, sizeof(why), "cannot execute %s: %s", argv[0], strerror(errno));
+		snprintf(why, sizeof(why), "cannot execute %s: %s", await ? bundle_argv[0] : argv[0], strerror(errno));
 		send_frame_room(CL_FRAME_ERROR, why, (uint32_t)strlen(why));
 		return pid;
 	}
 	*awaiting = 0;
+	/* PCR7 replayed: each extend the blob carried, as at provisioning,
+	 * before the STATE_END (the host records them with the restore) */
+	for (size_t i = 0; i < nexts; i++) {
+		cl_init_extends_remember(exts[i]); /* the next suspend carries it again */
+		send_frame_room(CL_FRAME_EXTEND, exts[i], CL_BUNDLE_EXTEND_LEN);
+	}
 	send_frame_room(CL_FRAME_STATE_END, end, sizeof(end));
 	return started;
 }
@@ -381,8 +414,8 @@ int main(int argc, char **argv)
 	}
 	if (argc < 2) {
 		log_line("usage", "",
-			 "/init [--suspendable ID [--await-restore]] ENTRYPOINT [ARGS...] | /init [--suspendable ID] "
-			 "--await-bundle");
+			 "/init [--suspendable ID [--await-restore]] ENTRYPOINT [ARGS...] | /init [--suspendable ID "
+			 "[--await-restore]] --await-bundle");
 		finish(127 << 8);
 	}
 	bool await = strcmp(argv[1], "--await-bundle") == 0;

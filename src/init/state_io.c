@@ -142,6 +142,10 @@ static int put_tree(sealer *s, int dfd, const char *prefix, const char *skip, in
 		struct stat st;
 		if (rc != 0 || !strcmp(name, ".") || !strcmp(name, "..") || (skip && !prefix[0] && !strcmp(name, skip)))
 			continue;
+		if (!prefix[0] && !strcmp(name, CL_STATE_FILE)) {
+			rc = fail(s->reason, "bad_state: %s: the name is reserved (the state's own PCR7 file)", name);
+			continue;
+		}
 		int w = snprintf(path, sizeof(path), "%s%s%s", prefix, prefix[0] ? "/" : "", name);
 		if (w < 0 || (size_t)w > CL_BUNDLE_PATH_MAX) {
 			rc = fail(s->reason, "bad_state: %.60s...: path too long", path);
@@ -173,9 +177,24 @@ static int put_tree(sealer *s, int dfd, const char *prefix, const char *skip, in
 	return rc;
 }
 
-int cl_init_state_seal(const char *root, const char *skip, const uint8_t key[CL_INIT_STATE_KEY_LEN],
-		       const char *enclave_id, uint64_t n, cl_init_state_sink sink, void *ctx, uint64_t *length,
-		       char reason[CL_INIT_STATE_REASON_MAX])
+/* The first entry: CL_STATE_FILE listing ext[0..next). */
+static int put_extends(sealer *s, const uint8_t ext[][CL_STATE_EXTEND_LEN], size_t next)
+{
+	static const uint8_t zero[CL_TAR_BLOCK];
+	uint8_t file[CL_STATE_FILE_MAX];
+	size_t len = 0;
+	if (cl_state_file_put(ext, next, file, &len) != CL_OK)
+		return fail(s->reason, "bad_state: %s: %zu extends, at most %u of register %u", CL_STATE_FILE, next,
+			    CL_STATE_EXTENDS_MAX, CL_STATE_EXTEND_REGISTER);
+	if (put_header(s, CL_STATE_FILE, CL_TAR_FILE, 0400, len) != 0 || put(s, file, len) != 0)
+		return -1;
+	return put(s, zero, cl_tar_pad(len));
+}
+
+int cl_init_state_seal_extends(const char *root, const char *skip, const uint8_t ext[][CL_STATE_EXTEND_LEN],
+			       size_t next, const uint8_t key[CL_INIT_STATE_KEY_LEN], const char *enclave_id, uint64_t n,
+			       cl_init_state_sink sink, void *ctx, uint64_t *length,
+			       char reason[CL_INIT_STATE_REASON_MAX])
 {
 	static const uint8_t end[CL_TAR_END_LEN];
 	uint8_t hdr[CL_STATE_HEADER_MAX], iv[CL_STATE_IV_LEN], tag[CL_STATE_TAG_LEN];
@@ -202,7 +221,8 @@ int cl_init_state_seal(const char *root, const char *skip, const uint8_t key[CL_
 		fail(reason, "io: %.60s: %s", root, strerror(errno));
 		goto out;
 	}
-	if (emit(s, hdr, hlen) != 0 || put_tree(s, dfd, "", skip, 0) != 0 || put(s, end, sizeof(end)) != 0)
+	if (emit(s, hdr, hlen) != 0 || put_extends(s, ext, next) != 0 || put_tree(s, dfd, "", skip, 0) != 0 ||
+	    put(s, end, sizeof(end)) != 0)
 		goto out;
 	if (EVP_EncryptFinal_ex(s->c, s->out, &outl) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(s->c, EVP_CTRL_GCM_GET_TAG, sizeof(tag), tag) != 1) {
@@ -220,6 +240,13 @@ out:
 	OPENSSL_cleanse(s, sizeof(*s));
 	free(s);
 	return rc;
+}
+
+int cl_init_state_seal(const char *root, const char *skip, const uint8_t key[CL_INIT_STATE_KEY_LEN],
+		       const char *enclave_id, uint64_t n, cl_init_state_sink sink, void *ctx, uint64_t *length,
+		       char reason[CL_INIT_STATE_REASON_MAX])
+{
+	return cl_init_state_seal_extends(root, skip, NULL, 0, key, enclave_id, n, sink, ctx, length, reason);
 }
 
 /* Creates the parents of path under dfd (they may exist as directories). */
@@ -351,5 +378,59 @@ out:
 		OPENSSL_cleanse(buf, CHUNK + 32);
 	free(buf);
 	EVP_CIPHER_CTX_free(c);
+	return rc;
+}
+
+int cl_init_state_take_extends(const char *dir, uint8_t ext[][CL_STATE_EXTEND_LEN], size_t *n,
+			       char reason[CL_INIT_STATE_REASON_MAX])
+{
+	uint8_t file[CL_STATE_FILE_MAX + 1];
+	const char *why = "";
+	struct stat st;
+	ssize_t r = 0;
+	size_t got = 0;
+	int rc = -1, dfd = -1, fd = -1;
+	*n = 0;
+	reason[0] = '\0';
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return fail(reason, "io: %.60s: %s", dir, strerror(errno));
+	if ((fd = openat(dfd, CL_STATE_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0) {
+		if (errno == ENOENT)
+			rc = 0; /* a blob without the file: no extends */
+		else
+			fail(reason, "bad_state: %s: %s", CL_STATE_FILE, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		fail(reason, "bad_state: %s: not a regular file", CL_STATE_FILE);
+		goto out;
+	}
+	while (got < sizeof(file) && (r = read(fd, file + got, sizeof(file) - got)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			fail(reason, "bad_state: %s: %s", CL_STATE_FILE, strerror(errno));
+			goto out;
+		}
+		got += (size_t)r;
+	}
+	if (got > CL_STATE_FILE_MAX) {
+		fail(reason, "bad_state: %s: larger than %zu bytes", CL_STATE_FILE, (size_t)CL_STATE_FILE_MAX);
+		goto out;
+	}
+	if (cl_state_file_parse(file, got, ext, n, &why) != CL_OK) {
+		fail(reason, "bad_state: %s: %s", CL_STATE_FILE, why);
+		goto out;
+	}
+	if (unlinkat(dfd, CL_STATE_FILE, 0) != 0) {
+		*n = 0;
+		fail(reason, "io: %s: %s", CL_STATE_FILE, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	close(dfd);
 	return rc;
 }

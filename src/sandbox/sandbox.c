@@ -64,8 +64,7 @@ static cl_err check_spec(const cl_sandbox_spec *spec, const char *guest_dir, uin
 	CL_ENSURE(!(spec->await_bundle || spec->suspendable) || (spec->helper_path && spec->helper_path[0] == '/'),
 		  CL_EINVAL,
 		  "helper_path must be absolute (an enclave awaiting a bundle or suspendable needs cloister-init-bundle)");
-	CL_ENSURE(!spec->await_restore || (spec->suspendable && !spec->await_bundle), CL_EINVAL,
-		  "await_restore goes with suspendable (and not with await_bundle)");
+	CL_ENSURE(!spec->await_restore || spec->suspendable, CL_EINVAL, "await_restore goes with suspendable");
 	CL_ENSURE(spec->memory_bytes >= CL_SANDBOX_MIN_MEMORY && spec->memory_bytes <= CL_SANDBOX_MAX_MEMORY,
 		  CL_EINVAL, "memory: %" PRIu64 " bytes is outside %llu..%llu", spec->memory_bytes,
 		  CL_SANDBOX_MIN_MEMORY, CL_SANDBOX_MAX_MEMORY);

@@ -276,7 +276,7 @@ static void receive_go(const cl_sandbox_child *c, cl_sandbox_go *go, int *image_
 	size_t want = (go->image_fd ? 1u : 0u) + (go->guest ? 1u : 0u) + (go->helper ? 1u : 0u);
 	if ((size_t)r != sizeof(*go) || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || go->magic != CL_SANDBOX_GO_MAGIC ||
 	    go->image_fd > 1 || go->guest > 1 || go->await_bundle > 1 || go->suspendable > 1 ||
-	    go->await_restore > (go->suspendable && !go->await_bundle ? 1u : 0u) ||
+	    go->await_restore > (go->suspendable ? 1u : 0u) ||
 	    memchr(go->id, '\0', sizeof(go->id)) == NULL || cl_sandbox_check_id(go->id) != CL_OK ||
 	    go->helper != (go->await_bundle || go->suspendable) ||
 	    nfd != want || (!go->image_fd && !c->img) || go->pids_max < 2 || go->pids_max > CL_SANDBOX_MAX_PIDS)

@@ -165,8 +165,8 @@ static cl_err read_spec(const char *dir, const char *id, shim_spec *sp)
 	}
 	sp->suspendable = json_is_true(su);
 	json_t *ar = json_object_get(o, "await_restore");
-	if ((ar && !json_is_boolean(ar)) || (json_is_true(ar) && (!sp->suspendable || sp->await_bundle))) {
-		e = cl_errorf(CL_EINVAL, "spec: await_restore must be a boolean, and goes with suspendable alone");
+	if ((ar && !json_is_boolean(ar)) || (json_is_true(ar) && !sp->suspendable)) {
+		e = cl_errorf(CL_EINVAL, "spec: await_restore must be a boolean, and goes with suspendable");
 		goto out;
 	}
 	sp->await_restore = json_is_true(ar);

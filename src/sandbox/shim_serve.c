@@ -466,6 +466,23 @@ static void prov_answer(cl_shim *s, uint8_t type, const uint8_t *p, uint32_t len
 	reply(c, type, p, len);
 }
 
+/* An EXTEND from init during a restore (docs/suspend.md "PCR7"): the
+ * bundle the suspended enclave had installed, replayed. Recorded like a
+ * provisioning's (STATUS's bundle_sha384, which the agent records in PCR7
+ * once the restore's STATE_END comes); it does not end the exchange. */
+static void restore_extend(cl_shim *s, const uint8_t *p, uint32_t len)
+{
+	uint8_t reg, sha[sizeof(s->bundle_sha384)];
+	if (cl_bundle_extend_parse(p, len, &reg, sha) != CL_OK ||
+	    (s->provisioned && memcmp(sha, s->bundle_sha384, sizeof(sha)) != 0)) {
+		chan_close(s, "malformed EXTEND from cloister-init (a restore replays one bundle)");
+		return;
+	}
+	memcpy(s->bundle_sha384, sha, sizeof(sha));
+	s->provisioned = true;
+	cl_info("enclave %s: restored bundle's PCR7 extend replayed", s->id);
+}
+
 /* init's latest FILES list (empty when none came yet) to c. */
 static void reply_files(cl_shim *s, cl_shim_client *c)
 {
@@ -708,6 +725,12 @@ static void chan_process(cl_shim *s)
 				prov_answer(s, CL_FRAME_KEY, p, len);
 			break;
 		case CL_FRAME_EXTEND:
+			if (s->prov && s->restoring) {
+				restore_extend(s, p, len);
+				break;
+			}
+			prov_answer(s, type, p, len);
+			break;
 		case CL_FRAME_ERROR:
 			prov_answer(s, type, p, len);
 			break;

@@ -16,7 +16,12 @@
 #   - kill -9 of the agent mid-restore: fully restored or still suspended
 #     (then a restore works), the state intact either way;
 #   - the CLI's suspend and restore follow their jobs and print a refusal's
-#     reason.
+#     reason;
+#   - an enclave created --await-bundle --suspendable and provisioned: after
+#     a suspend + restore, and again after a second one, its bundle runs with
+#     its files and state, .cloister-state is no file of its /tmp, and its
+#     PCR7 (describe, a fresh verified document) is the provisioned one's —
+#     the control plane refused the restore (pcr_mismatch: PCR7) otherwise.
 source "$(dirname "$0")/host_lib.sh"
 host_up_attested
 
@@ -204,5 +209,64 @@ restore
 [ "$JSTATE" = succeeded ] || fail "a restore after the kill failed: $JERROR"
 wait_for 30 "restored enclave running" enclave_is "$ID" running
 running_and_intact
+
+# ---- a provisioned enclave (--await-bundle --suspendable): its PCR7 replayed at each restore ----
+"$CLI_BIN" ca get -o "$WORK/root.pem" >/dev/null || fail "ca get"
+json POST /v1/enclaves "{\"name\":\"psusp\",\"image_id\":\"$IMAGE\",\"memory_mib\":256,\"cpus\":1,\"min_level\":\"software\",\"await_bundle\":true,\"suspendable\":true}"
+[ "$STATUS" = 202 ] || fail "create (provisioned): $STATUS $BODY"
+ID=$(jget 'j["enclave"]["id"]')
+ENCLAVES+=("$ID")
+KEYS[$ID]=$(jget 'j["access_key"]')
+AK=(-H "X-Cloister-Access-Key: ${KEYS[$ID]}")
+wait_for 60 "the awaiting enclave running" enclave_is "$ID" running
+TENANT=$(req GET "/v1/enclaves/$ID"; jget 'j["tenant_id"]')
+P3=$("$CLI_BIN" image measure "$WORK/probe.img" --tenant "$TENANT" --name psusp --await-bundle --suspendable --json |
+	python3 -c "import json,sys; print(json.load(sys.stdin)['pcrs']['3'])")
+BMARK="bundle-marker-$RANDOM$RANDOM"
+mkdir -p "$WORK/pb"
+cp "$PROBE" "$WORK/pb/entrypoint" # the probe serves when run as a bundle's entrypoint
+printf '%s\n' "$BMARK" >"$WORK/pb/data.txt"
+python3 - "$WORK/pbundle.tar" "$WORK/pb" <<'PY'
+import sys, tarfile, os
+with tarfile.open(sys.argv[1], "w", format=tarfile.USTAR_FORMAT) as t:
+    for f in ("entrypoint", "data.txt"):
+        t.add(os.path.join(sys.argv[2], f), arcname=f, recursive=False)
+PY
+P7=$(python3 -c "import hashlib,sys; print(hashlib.sha384(bytes(48)+bytes.fromhex(sys.argv[1])).hexdigest())" \
+	"$(sha384sum "$WORK/pbundle.tar" | cut -d' ' -f1)")
+CLOISTER_ACCESS_KEY="${KEYS[$ID]}" "$CLI_BIN" enclave provision "$ID" --bundle "$WORK/pbundle.tar" --expect-pcr "3=$P3" \
+	--root "$WORK/root.pem" >"$WORK/p.out" 2>"$WORK/p.err" || fail "provision: $(cat "$WORK/p.err")"
+PMARK="pstate-marker-$RANDOM$RANDOM"
+enclave_ask "$ID" "write /tmp/state/p.txt $PMARK"
+[ "$ANS" = "write /tmp/state/p.txt 0" ] || fail "the bundle cannot write its state: '$ANS'"
+described_pcr7() { req GET "/v1/enclaves/$ID"; [ "$(jget "j.get('pcrs', {}).get('7')")" = "$P7" ]; }
+attested_pcr7() { # a fresh document of the enclave verifies with PCR7 = P7
+	local nonce; nonce=$(openssl rand -hex 16)
+	"$CLI_BIN" enclave attest "$ID" --nonce "$nonce" --out "$WORK/pdoc.cbor" >/dev/null ||
+		fail "attest"
+	"$CLI_BIN" attest verify "$WORK/pdoc.cbor" --root "$WORK/root.pem" --nonce "$nonce" --pcr "7=$P7" --pcr "3=$P3" \
+		>/dev/null 2>"$WORK/pv.err" || fail "$1: the enclave's document: $(cat "$WORK/pv.err")"
+}
+wait_for 20 "describe's PCR7 after the provision" described_pcr7
+attested_pcr7 "provisioned"
+provisioned_and_intact() { # $1: which restore
+	wait_for 30 "restored enclave running" enclave_is "$ID" running
+	enclave_ask "$ID" "read /tmp/bundle/data.txt"
+	[ "$ANS" = "read /tmp/bundle/data.txt $BMARK" ] || fail "$1: the provisioned files are not there: '$ANS'"
+	enclave_ask "$ID" "read /tmp/state/p.txt"
+	[ "$ANS" = "read /tmp/state/p.txt $PMARK" ] || fail "$1: the bundle's state is not there: '$ANS'"
+	enclave_ask "$ID" "exists /tmp/.cloister-state"
+	[ "$ANS" = "exists /tmp/.cloister-state no" ] || fail "$1: .cloister-state is a file of the restored /tmp: '$ANS'"
+	wait_for 20 "$1: describe's PCR7" described_pcr7
+	attested_pcr7 "$1"
+}
+for round in first second; do
+	suspend
+	[ "$JSTATE" = succeeded ] || fail "the $round suspend of the provisioned enclave failed: $JERROR"
+	wait_for 30 "the suspended enclave's sandbox removed" bash -c "! [ -d '$HDATA/sandboxes/$ID' ]"
+	restore
+	[ "$JSTATE" = succeeded ] || fail "the $round restore of the provisioned enclave failed: $JERROR"
+	provisioned_and_intact "the $round restore"
+done
 
 echo "PASS enclave_suspend"
