@@ -7,7 +7,12 @@
  *    u8 type selector, u8 mode low byte, u8 size, u8 path length, the path
  *    bytes; each entry cl_tar_header_put accepts is written with `size`
  *    bytes of data, and cl_tar_next must read back exactly the accepted
- *    entries (path, type, mode within 0755, size, data), then the end. */
+ *    entries (path, type, mode within 0755, size, data), then the end.
+ *  - 2 (exactly): cl_state_file_parse over the rest (.cloister-state, the
+ *    PCR7 extends). An accepted file has at most CL_STATE_EXTENDS_MAX
+ *    extends of register 7, and cl_state_file_put of them gives back the
+ *    same bytes (the format has one spelling); a refused one says why and
+ *    leaves no extend. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,12 +103,34 @@ static void tar_round_trip(const uint8_t *p, size_t n)
 	free(t);
 }
 
+static void pcr7_file(const uint8_t *p, size_t n)
+{
+	uint8_t ext[CL_STATE_EXTENDS_MAX][CL_STATE_EXTEND_LEN], out[CL_STATE_FILE_MAX];
+	size_t k = 99, len = 0;
+	const char *why = NULL;
+	if (cl_state_file_parse(p, n, ext, &k, &why) != CL_OK) {
+		if (k != 0 || !why || !why[0])
+			__builtin_trap();
+		return;
+	}
+	if (k > CL_STATE_EXTENDS_MAX)
+		__builtin_trap();
+	for (size_t i = 0; i < k; i++)
+		if (ext[i][0] != CL_STATE_EXTEND_REGISTER)
+			__builtin_trap();
+	if (cl_state_file_put((const uint8_t(*)[CL_STATE_EXTEND_LEN])ext, k, out, &len) != CL_OK || len != n ||
+	    memcmp(out, p, n) != 0)
+		__builtin_trap();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
 		return 0;
-	if (data[0] % 2 == 0)
+	if (data[0] == 2)
+		pcr7_file(data + 1, size - 1);
+	else if (data[0] % 2 == 0)
 		header(data + 1, size - 1);
 	else
 		tar_round_trip(data + 1, size - 1);

@@ -3,7 +3,10 @@
  * docs/suspend.md): a tree sealed into a blob opens back into the same
  * tree; a flipped byte anywhere, another key, another enclave or number is
  * refused and extracts nothing; links, sockets and fifos are not state; a
- * blob is a header then GCM ciphertext (no plaintext in it). */
+ * blob is a header then GCM ciphertext (no plaintext in it); the PCR7
+ * extends' file .cloister-state: its exact bytes, every malformed form
+ * refused with its reason, the tar's first entry, taken out of the
+ * restored tree, its name reserved at the top of /tmp. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -239,6 +242,205 @@ static void cap_is_64_mib_of_files(void **state)
 	free(b.p);
 }
 
+/* ---- the PCR7 extends: .cloister-state (common/state.h, docs/suspend.md "PCR7") ---- */
+
+#define D1 "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+static void one_extend(uint8_t e[CL_STATE_EXTEND_LEN])
+{
+	e[0] = 7;
+	for (size_t i = 1; i < CL_STATE_EXTEND_LEN; i++)
+		e[i] = (uint8_t)(((i - 1) % 16) * 0x11);
+}
+
+static void state_file_format(void **state)
+{
+	(void)state;
+	uint8_t e[1][CL_STATE_EXTEND_LEN], back[CL_STATE_EXTENDS_MAX][CL_STATE_EXTEND_LEN], out[CL_STATE_FILE_MAX];
+	size_t len = 0, n = 9;
+	const char *why = NULL;
+	one_extend(e[0]);
+	/* exactly the documented bytes */
+	assert_int_equal(cl_state_file_put(e, 1, out, &len), CL_OK);
+	const char *want = "cloister-pcr7/1\n7 " D1 "\n";
+	assert_int_equal(len, strlen(want));
+	assert_memory_equal(out, want, len);
+	assert_int_equal(cl_state_file_parse(out, len, back, &n, &why), CL_OK);
+	assert_int_equal(n, 1);
+	assert_memory_equal(back[0], e[0], CL_STATE_EXTEND_LEN);
+	/* none: the magic line alone */
+	assert_int_equal(cl_state_file_put(e, 0, out, &len), CL_OK);
+	assert_int_equal(len, 16);
+	assert_int_equal(cl_state_file_parse(out, len, back, &n, &why), CL_OK);
+	assert_int_equal(n, 0);
+	/* the writer refuses what the format cannot say */
+	uint8_t two[2][CL_STATE_EXTEND_LEN];
+	one_extend(two[0]);
+	one_extend(two[1]);
+	assert_int_equal(cl_state_file_put(two, 2, out, &len), CL_EINVAL);
+	e[0][0] = 3;
+	assert_int_equal(cl_state_file_put(e, 1, out, &len), CL_EINVAL);
+	/* the argv form init hands init-bundle */
+	uint8_t x[CL_STATE_EXTEND_LEN];
+	assert_int_equal(cl_state_extend_from_hex("07" D1, x), CL_OK);
+	one_extend(e[0]);
+	assert_memory_equal(x, e[0], CL_STATE_EXTEND_LEN);
+	assert_int_equal(cl_state_extend_from_hex("08" D1, x), CL_EINVAL);
+	assert_int_equal(cl_state_extend_from_hex("07" D1 "0", x), CL_EINVAL);
+	assert_int_equal(cl_state_extend_from_hex("07", x), CL_EINVAL);
+	assert_int_equal(cl_state_extend_from_hex("07" "00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff"
+						  "00112233445566778899aabbccddeeff", x), CL_EINVAL);
+}
+
+static void state_file_malformed(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text, *why;
+	} bad[] = {
+		{"", "not a cloister-pcr7/1 file"},
+		{"cloister-pcr7/2\n", "not a cloister-pcr7/1 file"},
+		{"cloister-pcr7/1", "not a cloister-pcr7/1 file"},
+		{"Cloister-pcr7/1\n7 " D1 "\n", "not a cloister-pcr7/1 file"},
+		{"cloister-pcr7/1\n8 " D1 "\n", "a line that does not extend register 7"},
+		{"cloister-pcr7/1\n7\t" D1 "\n", "a line that does not extend register 7"},
+		{"cloister-pcr7/1\n7 " D1, "a truncated line"},
+		{"cloister-pcr7/1\n7 " D1 "\r\n", "a line that does not end after its digest"},
+		{"cloister-pcr7/1\n7 0" D1 "\n", "a line that does not end after its digest"},
+		{"cloister-pcr7/1\n7 " D1 " ", "a line that does not end after its digest"},
+		{"cloister-pcr7/1\n7 " D1 "\nx", "a truncated line"},
+		{"cloister-pcr7/1\n7 " D1 "\n7 " D1 "\n", "more extends than an enclave can have"},
+		{"cloister-pcr7/1\n7 0011223344556677889XAABBCCDDEEFF00112233445566778899aabbccddeeff00112233445566778899aab"
+		 "bccddeeff\n",
+		 "a digest that is not 96 lower-case hex digits"},
+		{"cloister-pcr7/1\n7 00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff00112233445566778899aab"
+		 "bccddeeff\n",
+		 "a digest that is not 96 lower-case hex digits"},
+		{"cloister-pcr7/1\n\n", "a truncated line"},
+	};
+	uint8_t back[CL_STATE_EXTENDS_MAX][CL_STATE_EXTEND_LEN];
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		size_t n = 5;
+		const char *why = NULL;
+		assert_int_equal(cl_state_file_parse((const uint8_t *)bad[i].text, strlen(bad[i].text), back, &n, &why),
+				 CL_EINVAL);
+		assert_int_equal(n, 0);
+		assert_string_equal(why, bad[i].why);
+	}
+}
+
+/* The blob's tar in clear (the test holds K_n): its first entry. */
+static void first_entry(world *w, const blob *b, char path[CL_BUNDLE_PATH_MAX + 1], char *data, size_t max)
+{
+	cl_state_header h;
+	int outl = 0;
+	assert_int_equal(cl_state_header_parse(b->p, b->n, &h), CL_OK);
+	size_t body = b->n - h.len - CL_STATE_TAG_LEN;
+	uint8_t *tar = malloc(body + 32);
+	assert_non_null(tar);
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	assert_int_equal(EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, w->key, h.iv), 1);
+	assert_int_equal(EVP_DecryptUpdate(c, NULL, &outl, b->p, (int)h.aad_len), 1);
+	assert_int_equal(EVP_DecryptUpdate(c, tar, &outl, b->p + h.len, (int)body), 1);
+	assert_int_equal(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, CL_STATE_TAG_LEN, b->p + b->n - CL_STATE_TAG_LEN), 1);
+	assert_int_equal(EVP_DecryptFinal_ex(c, tar + outl, &outl), 1);
+	EVP_CIPHER_CTX_free(c);
+	cl_tar t;
+	cl_tar_entry e;
+	bool got = false;
+	char why[CL_BUNDLE_WHY_MAX];
+	cl_tar_init(&t, tar, body);
+	assert_int_equal(cl_tar_next(&t, &e, &got, why), CL_OK);
+	assert_true(got);
+	snprintf(path, CL_BUNDLE_PATH_MAX + 1, "%s", e.path);
+	assert_true(e.size < max);
+	memcpy(data, e.data, (size_t)e.size);
+	data[e.size] = '\0';
+	free(tar);
+}
+
+static void extends_sealed_and_taken(void **state)
+{
+	world *w = *state;
+	blob b = {0};
+	char reason[CL_INIT_STATE_REASON_MAX], path[CL_BUNDLE_PATH_MAX + 1], data[512], cmd[1024];
+	uint8_t e[1][CL_STATE_EXTEND_LEN], back[CL_STATE_EXTENDS_MAX][CL_STATE_EXTEND_LEN];
+	uint64_t len = 0;
+	size_t n = 0;
+	one_extend(e[0]);
+	assert_int_equal(cl_init_state_seal_extends(w->src, ".cloister-staging", e, 1, w->key, ENC, 5, sink, &b, &len,
+						    reason), 0);
+	/* the first entry of the tar, inside the encryption */
+	first_entry(w, &b, path, data, sizeof(data));
+	assert_string_equal(path, ".cloister-state");
+	assert_string_equal(data, "cloister-pcr7/1\n7 " D1 "\n");
+	assert_null(memmem(b.p, b.n, "cloister-pcr7", 13));
+	/* opened: the file is there until taken, then gone, the tree intact */
+	assert_int_equal(cl_init_state_open(b.p, b.n, w->key, ENC, 5, w->staging, w->dest, reason), 0);
+	assert_int_equal(cl_init_state_take_extends(w->dest, back, &n, reason), 0);
+	assert_int_equal(n, 1);
+	assert_memory_equal(back[0], e[0], CL_STATE_EXTEND_LEN);
+	snprintf(cmd, sizeof(cmd), "test ! -e %s/.cloister-state && diff -r %s/state %s/state", w->dest, w->src, w->dest);
+	assert_int_equal(system(cmd), 0);
+	/* taken again (no file: a blob without it): no extends */
+	n = 3;
+	assert_int_equal(cl_init_state_take_extends(w->dest, back, &n, reason), 0);
+	assert_int_equal(n, 0);
+	free(b.p);
+	/* sealed without extends: the file lists none */
+	memset(&b, 0, sizeof(b));
+	seal(w, &b, 6);
+	first_entry(w, &b, path, data, sizeof(data));
+	assert_string_equal(path, ".cloister-state");
+	assert_string_equal(data, "cloister-pcr7/1\n");
+	free(b.p);
+}
+
+static void extends_file_refused(void **state)
+{
+	world *w = *state;
+	blob b = {0};
+	char reason[CL_INIT_STATE_REASON_MAX], path[256];
+	uint8_t back[CL_STATE_EXTENDS_MAX][CL_STATE_EXTEND_LEN];
+	uint64_t len = 0;
+	size_t n = 0;
+	/* the tree's own top-level .cloister-state: the name is reserved */
+	write_file(w->src, ".cloister-state", "cloister-pcr7/1\n7 " D1 "\n", 0644);
+	assert_int_equal(cl_init_state_seal(w->src, ".cloister-staging", w->key, ENC, 1, sink, &b, &len, reason), -1);
+	assert_non_null(strstr(reason, "bad_state: .cloister-state: the name is reserved"));
+	free(b.p);
+	/* in a subdirectory it is an ordinary file */
+	snprintf(path, sizeof(path), "%s/.cloister-state", w->src);
+	assert_int_equal(unlink(path), 0);
+	write_file(w->src, "state/.cloister-state", "app's own", 0644);
+	memset(&b, 0, sizeof(b));
+	seal(w, &b, 1);
+	free(b.p);
+	/* taken from a restored tree: malformed content, too large, not a file */
+	write_file(w->dest, ".cloister-state", "cloister-pcr7/1\n9 " D1 "\n", 0400);
+	n = 4;
+	assert_int_equal(cl_init_state_take_extends(w->dest, back, &n, reason), -1);
+	assert_int_equal(n, 0);
+	assert_string_equal(reason, "bad_state: .cloister-state: a line that does not extend register 7");
+	snprintf(path, sizeof(path), "%s/.cloister-state", w->dest);
+	assert_int_equal(access(path, F_OK), 0); /* left for the caller's cleanup */
+	assert_int_equal(unlink(path), 0);
+	char big[CL_STATE_FILE_MAX + 40];
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	write_file(w->dest, ".cloister-state", big, 0400);
+	assert_int_equal(cl_init_state_take_extends(w->dest, back, &n, reason), -1);
+	assert_non_null(strstr(reason, "bad_state: .cloister-state: larger than"));
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkdir(path, 0755), 0);
+	assert_int_equal(cl_init_state_take_extends(w->dest, back, &n, reason), -1);
+	assert_string_equal(reason, "bad_state: .cloister-state: not a regular file");
+	assert_int_equal(rmdir(path), 0);
+	assert_int_equal(symlink("/etc/passwd", path), 0);
+	assert_int_equal(cl_init_state_take_extends(w->dest, back, &n, reason), -1);
+	assert_non_null(strstr(reason, "bad_state: .cloister-state: "));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -246,6 +448,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(every_change_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(not_state_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(cap_is_64_mib_of_files, setup, teardown),
+		cmocka_unit_test(state_file_format),
+		cmocka_unit_test(state_file_malformed),
+		cmocka_unit_test_setup_teardown(extends_sealed_and_taken, setup, teardown),
+		cmocka_unit_test_setup_teardown(extends_file_refused, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
