@@ -27,8 +27,7 @@
  * `/init --suspendable ID --await-restore ENTRYPOINT [ARGS...]` (a sandbox
  * launched to restore a suspended enclave; `--await-bundle` in place of
  * ENTRYPOINT for one created to await a bundle: then CL_INIT_ENTRYPOINT
- * from the state, or, without one, a bundle awaited again with a fresh
- * key, KEY before the STATE_END) starts the helper at once (KEY
+ * from the state) starts the helper at once (KEY
  * before READY), forwards RESTORE, STATE and STATE_END to it, and once it
  * answers STATE_END (the state is in /tmp) starts ENTRYPOINT, relays the
  * EXTENDs the helper sent before it (the PCR7 the suspended enclave had)
@@ -344,25 +343,10 @@ static pid_t restore(uint8_t type, const uint8_t *p, uint32_t n, int *awaiting, 
 		send_frame_room(CL_FRAME_ERROR, why, (uint32_t)strlen(why));
 		return pid;
 	}
-	/* an enclave that awaits a bundle: its restored bundle runs; none in
-	 * the state (it was suspended before its bundle came): it awaits one
-	 * again, with a fresh key */
+	/* an enclave created to await a bundle: its restored bundle runs (it
+	 * was suspended running it: KEYGEN is busy while a bundle is awaited) */
 	char *bundle_argv[] = {(char *)CL_INIT_ENTRYPOINT, NULL};
 	bool await = strcmp(argv[0], "--await-bundle") == 0;
-	if (await && access(CL_INIT_ENTRYPOINT, F_OK) != 0) {
-		uint8_t point[97];
-		char warn[CL_INIT_WARN_MAX];
-		if (cl_init_await_start(old, point, warn, why) != 0) {
-			send_frame_room(CL_FRAME_ERROR, why, (uint32_t)strlen(why));
-			return pid;
-		}
-		*awaiting = 0;
-		if (warn[0])
-			send_frame_room(CL_FRAME_LOG, warn, (uint32_t)strlen(warn));
-		send_frame_room(CL_FRAME_KEY, point, sizeof(point));
-		send_frame_room(CL_FRAME_STATE_END, end, sizeof(end));
-		return pid;
-	}
 	pid_t started = start_app(await ? bundle_argv : argv, app, old);
 	if (started < 0) {
 		snprintf(why, sizeof(why), "cannot execute %s: %s", await ? bundle_argv[0] : argv[0], strerror(errno));
