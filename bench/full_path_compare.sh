@@ -34,7 +34,6 @@ cleanup() {
 		git worktree remove --force "$t" >/dev/null 2>&1 || true
 	done
 	rm -rf "$tmp"
-	git worktree prune >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
