@@ -119,14 +119,8 @@ void ctl_enclave_provision(ctl_req *r, ctl_enclave *e)
 	err = ctl_op_submit_job(srv, e, "provision", fields, job.id, fd, (int64_t)size, up.sha384,
 				PROVISION_BUDGET_MS);
 	fields = NULL;
-	if (err != CL_OK) {
-		char why[256];
-		snprintf(why, sizeof(why), "%s", cl_error_detail());
-		if (ctl_job_finish_id(srv, job.id, false, why) != CL_OK)
-			cl_warn("job not finished job=%s", job.id);
-		cl_errorf(err, "%s", why);
+	if (err != CL_OK)
 		goto out;
-	}
 	fd = -1; /* the op's now */
 	/* the op keeps the file open: the upload (row, name, quota) goes now */
 	if (ctl_upload_remove(r, upload_id) != CL_OK)

@@ -254,8 +254,6 @@ void ctl_enclave_restore(ctl_req *r, ctl_enclave *e)
 	if (err != CL_OK) {
 		char why[256];
 		snprintf(why, sizeof(why), "%s", cl_error_detail());
-		if (ctl_job_finish_id(srv, job.id, false, why) != CL_OK)
-			cl_warn("job not finished job=%s", job.id);
 		ctl_restore_revert(srv, e->id, why);
 		cl_errorf(err, "%s", why);
 		goto out;

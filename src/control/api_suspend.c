@@ -93,14 +93,8 @@ void ctl_enclave_suspend(ctl_req *r, ctl_enclave *e)
 	}
 	err = ctl_op_submit_job(srv, e, "suspend", fields, job.id, -1, 0, "", SUSPEND_BUDGET_MS);
 	fields = NULL;
-	if (err != CL_OK) {
-		char why[256];
-		snprintf(why, sizeof(why), "%s", cl_error_detail());
-		if (ctl_job_finish_id(srv, job.id, false, why) != CL_OK)
-			cl_warn("job not finished job=%s", job.id);
-		cl_errorf(err, "%s", why);
+	if (err != CL_OK)
 		goto out;
-	}
 	cl_info("suspend requested enclave=%s job=%s", e->id, job.id);
 	ctl_reply_json(srv, r->req, 202, json_pack("{s:o}", "job", ctl_job_json(&job)));
 out:

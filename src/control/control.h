@@ -202,7 +202,8 @@ void ctl_op_submit_fields(ctl_server *srv, struct evhttp_request *req, const ctl
  * /v1/hosts/{id}/ops/{op}/data (data_fd, taken: closed with the op; its
  * size and SHA-384 hex), a deadline budget_ms from now. CL_ECONFLICT if
  * an op of this kind is in flight for the enclave, CL_EUNAVAIL over a
- * budget; on failure data_fd is not taken. */
+ * budget; on failure data_fd is not taken and job_id's job is finished,
+ * failed, with the error's detail as its reason. */
 CL_MUST_CHECK cl_err ctl_op_submit_job(ctl_server *srv, const ctl_enclave *e, const char *kind, json_t *fields,
 				       const char *job_id, int data_fd, int64_t data_size, const char *data_sha384,
 				       int64_t budget_ms);

@@ -262,16 +262,29 @@ void ctl_op_submit_fields(ctl_server *srv, struct evhttp_request *req, const ctl
 	(void)submit(srv, req, e, kind, NULL, 0, 0, 0, fields, 0);
 }
 
+/* Fails job_id with the error err's detail as its reason; returns err with
+ * that detail kept. */
+static cl_err fail_job(ctl_server *srv, const char *job_id, cl_err err)
+{
+	char why[256];
+	snprintf(why, sizeof(why), "%s", cl_error_detail());
+	if (ctl_job_finish_id(srv, job_id, false, why) != CL_OK)
+		cl_warn("job not finished job=%s", job_id);
+	return cl_errorf(err, "%s", why);
+}
+
 cl_err ctl_op_submit_job(ctl_server *srv, const ctl_enclave *e, const char *kind, json_t *fields,
 			 const char *job_id, int data_fd, int64_t data_size, const char *data_sha384, int64_t budget_ms)
 {
 	for (ctl_op *o = srv->ops; o; o = o->next)
 		if (!o->cancelled && strcmp(o->enclave_id, e->id) == 0 && strcmp(o->kind, kind) == 0) {
 			json_decref(fields);
-			return cl_errorf(CL_ECONFLICT, "a %s of this enclave is in progress (job %s)", kind, o->job_id);
+			return fail_job(srv, job_id, cl_errorf(CL_ECONFLICT, "a %s of this enclave is in progress (job %s)",
+							       kind, o->job_id));
 		}
 	ctl_op *op = submit(srv, NULL, e, kind, NULL, 0, 0, 0, fields, budget_ms);
-	CL_ENSURE(op, CL_EUNAVAIL, "too many operations in flight; retry later");
+	if (!op)
+		return fail_job(srv, job_id, cl_errorf(CL_EUNAVAIL, "too many operations in flight; retry later"));
 	snprintf(op->job_id, sizeof(op->job_id), "%s", job_id);
 	snprintf(op->data_sha384, sizeof(op->data_sha384), "%s", data_sha384);
 	op->data_fd = data_fd;

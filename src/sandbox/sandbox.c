@@ -302,32 +302,35 @@ out:
 	return e;
 }
 
-cl_err cl_sandbox_key(const char *dir, const char *id, uint8_t point[97])
+/* The hex string field `name` of the shim's STATUS, decoded into out (n
+ * bytes; partly written on CL_EPROTO). CL_ENOTFOUND "enclave ID has
+ * <missing>" when STATUS has no such string, CL_EPROTO when it is not
+ * exactly 2n hex digits, or status_json's error. */
+static cl_err status_hex(const char *dir, const char *id, const char *name, const char *missing, uint8_t *out,
+			 size_t n)
 {
 	json_t *o;
 	CL_GUARD(status_json(dir, id, &o));
 	cl_err e = CL_OK;
-	const char *k = json_string_value(json_object_get(o, "public_key"));
+	const char *k = json_string_value(json_object_get(o, name));
 	if (!k)
-		e = cl_errorf(CL_ENOTFOUND, "enclave %s has no key of its own (it does not await a bundle)", id);
-	else if (strlen(k) != 194 || cl_hex_decode(k, point, 97) != CL_OK || point[0] != 0x04)
-		e = cl_errorf(CL_EPROTO, "shim: malformed public_key in STATUS");
+		e = cl_errorf(CL_ENOTFOUND, "enclave %s has %s", id, missing);
+	else if (strlen(k) != 2 * n || cl_hex_decode(k, out, n) != CL_OK)
+		e = cl_errorf(CL_EPROTO, "shim: malformed %s in STATUS", name);
 	json_decref(o);
 	return e;
 }
 
+cl_err cl_sandbox_key(const char *dir, const char *id, uint8_t point[97])
+{
+	CL_GUARD(status_hex(dir, id, "public_key", "no key of its own (it does not await a bundle)", point, 97));
+	CL_ENSURE(point[0] == 0x04, CL_EPROTO, "shim: malformed public_key in STATUS");
+	return CL_OK;
+}
+
 cl_err cl_sandbox_bundle(const char *dir, const char *id, uint8_t sha384[48])
 {
-	json_t *o;
-	CL_GUARD(status_json(dir, id, &o));
-	cl_err e = CL_OK;
-	const char *k = json_string_value(json_object_get(o, "bundle_sha384"));
-	if (!k)
-		e = cl_errorf(CL_ENOTFOUND, "enclave %s has no bundle installed", id);
-	else if (strlen(k) != 96 || cl_hex_decode(k, sha384, 48) != CL_OK)
-		e = cl_errorf(CL_EPROTO, "shim: malformed bundle_sha384 in STATUS");
-	json_decref(o);
-	return e;
+	return status_hex(dir, id, "bundle_sha384", "no bundle installed", sha384, 48);
 }
 
 cl_err cl_sandbox_files(const char *dir, const char *id, bool fresh, int wait_ms, uint8_t **out, uint32_t *len)

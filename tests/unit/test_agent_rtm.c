@@ -6,8 +6,6 @@
  * program under ASLR measures the same. */
 #include <setjmp.h>
 #include <stdbool.h>
-#include <sys/syscall.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +20,7 @@
 
 #include "common/crypto.h"
 #include "host/agent_rtm.h"
+#include "test_sleep_child.h"
 
 static const uint8_t zero[CL_PCR_LEN];
 
@@ -184,51 +182,6 @@ static cl_err f_fault(void *ctx, size_t region)
 {
 	fake *f = ctx;
 	return f->fault_at >= 0 && (size_t)f->fault_at == region ? cl_errorf(CL_EIO, "injected") : CL_OK;
-}
-
-/* True once pid sleeps in its nanosleep: exec'd, its loader done mapping
- * libraries (so its mappings, which a measure reads, no longer change). */
-static bool asleep(pid_t pid)
-{
-	char path[64], buf[64] = {0};
-	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
-	FILE *fp = fopen(path, "r");
-	size_t n = fp ? fread(buf, 1, sizeof(buf) - 1, fp) : 0;
-	if (fp)
-		fclose(fp);
-	long nr = n ? strtol(buf, NULL, 10) : -1;
-	return nr == SYS_clock_nanosleep || nr == SYS_nanosleep;
-}
-
-/* A child running /bin/sleep (ASLR places it anew each time), returned
- * once it sleeps (bounded: 2 s). */
-static pid_t spawn_sleep(void)
-{
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		execl("/bin/sleep", "sleep", "60", (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 2000; i++) {
-		char path[64], buf[64] = {0};
-		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-		FILE *fp = fopen(path, "r");
-		size_t n = fp ? fread(buf, 1, sizeof(buf) - 1, fp) : 0;
-		if (fp)
-			fclose(fp);
-		if (n >= 9 && strcmp(buf, "sleep") == 0 && strcmp(buf + 6, "60") == 0 && asleep(pid))
-			return pid;
-		usleep(1000);
-	}
-	fail_msg("the child did not exec");
-	return -1;
-}
-
-static void reap(pid_t pid)
-{
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
 }
 
 static void measure_children(void **state)

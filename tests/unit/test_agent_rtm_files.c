@@ -10,22 +10,20 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdbool.h>
-#include <sys/syscall.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "common/crypto.h"
 #include "host/agent_rtm.h"
+#include "test_sleep_child.h"
 
 static char dir[64];
 
@@ -273,44 +271,6 @@ static cl_err f_root(void *ctx, const pid_t *pids, size_t np, int *fd)
 	return *fd >= 0 ? CL_OK : CL_ESYS;
 }
 
-/* True once pid sleeps in its nanosleep: exec'd, its loader done mapping
- * libraries (so its mappings, which a measure reads, no longer change). */
-static bool asleep(pid_t pid)
-{
-	char path[64], buf[64] = {0};
-	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
-	FILE *fp = fopen(path, "r");
-	size_t n = fp ? fread(buf, 1, sizeof(buf) - 1, fp) : 0;
-	if (fp)
-		fclose(fp);
-	long nr = n ? strtol(buf, NULL, 10) : -1;
-	return nr == SYS_clock_nanosleep || nr == SYS_nanosleep;
-}
-
-/* A child running /bin/sleep, returned once it sleeps (bounded: 2 s). */
-static pid_t spawn_sleep(void)
-{
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		execl("/bin/sleep", "sleep", "60", (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 2000; i++) {
-		char path[64], buf[64] = {0};
-		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-		FILE *fp = fopen(path, "r");
-		size_t n = fp ? fread(buf, 1, sizeof(buf) - 1, fp) : 0;
-		if (fp)
-			fclose(fp);
-		if (n >= 9 && strcmp(buf, "sleep") == 0 && asleep(pid))
-			return pid;
-		usleep(1000);
-	}
-	fail_msg("the child did not exec");
-	return -1;
-}
-
 static void measure_files(void **state)
 {
 	(void)state;
@@ -354,8 +314,7 @@ static void measure_files(void **state)
 	assert_false(f.frozen);
 	/* no process left (the enclave ended): no root to read the files in */
 	f.list[0] = 0;
-	kill(f.pid, SIGKILL);
-	waitpid(f.pid, NULL, 0);
+	reap(f.pid);
 	f.pid = 0;
 	assert_int_equal(cl_rtm_measure(&t, CL_RTM_PAUSE_MS, r3, NULL, &nf), CL_OK);
 	assert_int_equal(nf, 0);
