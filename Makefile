@@ -64,7 +64,7 @@ SDK_CFLAGS := -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -Isrc -Iinclude -fstack-pr
 SDK_EXAMPLES := $(patsubst examples/%/main.c,$(BUILD)/examples/%,$(shell grep -l 'cloister/enclave.h' examples/*/main.c 2>/dev/null))
 
 # Components built as libraries. Order matters for static linking.
-COMPONENTS := control host guestif fwguard sandbox cli image keyholder fw attest common
+COMPONENTS := control host guestif fwguard sandbox cli image keyholder fw attest tls common
 define component_objs
 $(patsubst src/%.c,$(BUILD)/obj/%.o,$(filter-out src/$(1)/main.c $(FW_VERIFY_SRCS),$(wildcard src/$(1)/*.c)))
 endef

@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 export BUILD=${BUILD:-build}
 echo "== placement";      "$BUILD/bench/bench_placement"
 echo "== key holder";     "$BUILD/bench/bench_keyholder"
+echo "== tls sniffer";    "$BUILD/bench/bench_tls_sniff"
 echo "== api describe";   "$BUILD/bench/bench_api"
 echo "== launch";         bench/launch.sh "$BUILD" 200
 echo "== full path";      bench/full_path.sh 200
