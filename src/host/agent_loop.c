@@ -231,6 +231,12 @@ static void adopt(cl_agent *ag)
 			(void)cl_agent_guest_add(ag, a[i].id, NULL, 0); /* serve its guest interface again */
 			cl_agent_pcrs_adopt_bundle(ag->cfg.data, a[i].id); /* a kill after EXTEND, before its record */
 			cl_agent_pcrs_mark(&ag->pcrs_pending, a[i].id); /* tell the control plane its registers again */
+			/* a suspend that stopped it and never committed (this agent was
+			 * killed after its STATE_END, and its op may be past its deadline):
+			 * it runs on. A no-op for an application no suspend stopped. */
+			if (a[i].running && !cl_agent_sandbox_suspended(ag->cfg.data, a[i].id) &&
+			    cl_sandbox_resume(ag->cfg.data, a[i].id) != CL_OK)
+				cl_warn("adopt: enclave %s not resumed: %s", a[i].id, cl_error_detail());
 			if (keep)
 				keep[nkeep++] = a[i].id;
 			cl_info("adopted enclave id=%s state=%s", a[i].id,

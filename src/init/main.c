@@ -278,8 +278,9 @@ static void relay_state(void *ctx, uint8_t type, const uint8_t *p, uint32_t n)
 	send_frame_room(type, p, n);
 }
 
-/* SUSPEND (docs/suspend.md): an empty payload resumes the application (the
- * suspend was not committed); else every process but init and the helper
+/* SUSPEND (docs/suspend.md): an empty payload resumes the application if a
+ * suspend stopped it (the suspend was not committed), and is a no-op
+ * otherwise, in any enclave; else every process but init and the helper
  * is stopped (SIGSTOP: init is PID 1, so they are all the application's),
  * the helper seals /tmp, and its STATE frames and STATE_END (or ERROR) are
  * relayed as they come. The application stays stopped once the state is
@@ -287,21 +288,26 @@ static void relay_state(void *ctx, uint8_t type, const uint8_t *p, uint32_t n)
  * resumes it); on ERROR it runs on. */
 static void suspend(const char *enclave_id, const uint8_t *p, uint32_t n)
 {
+	static bool stopped; /* by a suspend, and not resumed since */
 	char why[CL_INIT_REASON_MAX];
+	if (n == 0) { /* resumes only what a suspend stopped: never a process the application stopped itself */
+		if (stopped)
+			kill(-1, SIGCONT);
+		stopped = false;
+		return;
+	}
 	if (!enclave_id) {
 		snprintf(why, sizeof(why), "not_suspendable: the enclave was not created suspendable");
 		send_frame_room(CL_FRAME_ERROR, why, (uint32_t)strlen(why));
 		return;
 	}
-	if (n == 0) {
-		kill(-1, SIGCONT);
-		return;
-	}
 	kill(-1, SIGSTOP);
+	stopped = true;
 	cl_init_state_continue_helper();
 	int rc = cl_init_state_suspend(p, n, relay_state, NULL, why);
 	if (rc != 1) {
 		kill(-1, SIGCONT);
+		stopped = false;
 		if (rc < 0)
 			send_frame_room(CL_FRAME_ERROR, why, (uint32_t)strlen(why));
 	}

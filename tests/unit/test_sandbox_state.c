@@ -387,6 +387,17 @@ static bool runs_again(pid_t pid)
 	return false;
 }
 
+/* Waits (10 s at most) until pid is stopped. */
+static bool stops_soon(pid_t pid)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (proc_state(pid) == 'T')
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
 /* Waits (10 s at most) until path does not exist. */
 static bool gone_soon(const char *path)
 {
@@ -507,6 +518,63 @@ static void sender_gone_mid_transfer(void **state)
 	assert_int_equal(cl_sandbox_destroy(data_dir, id), CL_OK);
 }
 
+/* An empty SUSPEND resumes only what a suspend stopped (the agent sends one
+ * to every sandbox it adopts at start, for a suspend that stopped the
+ * application and never committed): a process the application stopped
+ * itself stays stopped; one a suspend stopped runs on. */
+static void resume_only_what_a_suspend_stopped(void **state)
+{
+	char helper[PATH_MAX + 64];
+	const char *id = ID("rsme");
+	snprintf(helper, sizeof(helper), "%s/bin/cloister-init-bundle", build_dir);
+	warm_pool();
+	cl_sandbox_info info;
+	cl_sandbox_spec spec = {.id = id, .image_path = probe_img, .init_path = init_exe,
+	                       .memory_bytes = 64 << 20, .cpus = 1, .suspendable = true, .helper_path = helper};
+	if (cl_sandbox_launch(host_exe, data_dir, &spec, &info) != CL_OK)
+		fail_msg("launch: %s", cl_error_detail());
+	sandbox_init_pid = info.init_pid;
+	int fd = connect_ok(id);
+	assert_string_equal(ask(fd, "echo before", "before"), "before");
+	pid_t app = 0;
+	{
+		char kids[64];
+		snprintf(kids, sizeof(kids), "/proc/%d/task/%d/children", (int)info.init_pid, (int)info.init_pid);
+		FILE *f = fopen(kids, "r");
+		assert_non_null(f);
+		int v = 0;
+		assert_int_equal(fscanf(f, "%d", &v), 1);
+		fclose(f);
+		app = v;
+	}
+	uint8_t key[32], point[97], sha[48];
+	assert_int_equal(cl_random(key, sizeof(key)), CL_OK);
+	/* stopped by itself (as its own job control would): a resume leaves it so */
+	assert_int_equal(kill(app, SIGSTOP), 0);
+	if (!stops_soon(app))
+		fail_msg("the application does not stop on SIGSTOP");
+	assert_int_equal(cl_sandbox_resume(data_dir, id), CL_OK);
+	/* init takes frames in order: a KEYGEN answered means the resume was handled */
+	assert_int_equal(cl_sandbox_keygen(data_dir, id, 10000, point), CL_OK);
+	assert_int_equal(proc_state(app), 'T');
+	assert_int_equal(kill(app, SIGCONT), 0);
+	if (!runs_again(app))
+		fail_msg("the application does not run after its own SIGCONT");
+	/* stopped by a suspend: a resume lets it run on */
+	cl_buf blob;
+	cl_buf_init(&blob, 16u << 20);
+	uint64_t len = 0;
+	assert_int_equal(suspend_with(id, "cloister-state-wrap-v1", key, 1, &blob, sha, &len), CL_OK);
+	assert_int_equal(proc_state(app), 'T');
+	assert_int_equal(cl_sandbox_resume(data_dir, id), CL_OK);
+	if (!runs_again(app))
+		fail_msg("the application stays stopped after a resume");
+	assert_string_equal(ask(fd, "echo after", "after"), "after");
+	close(fd);
+	cl_buf_free(&blob);
+	assert_int_equal(cl_sandbox_destroy(data_dir, id), CL_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -514,6 +582,7 @@ int main(void)
 		cmocka_unit_test(suspend_streams_state),
 		cmocka_unit_test(restore_brings_state_back),
 		cmocka_unit_test(sender_gone_mid_transfer),
+		cmocka_unit_test(resume_only_what_a_suspend_stopped),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
