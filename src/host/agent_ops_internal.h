@@ -128,6 +128,22 @@ void ops_run_dequeue(ops_item *it);
 /* (engine) Frees enc if nothing runs or waits on it. */
 void ops_enclave_release(cl_agent_pool *p, ops_enclave *enc);
 
+/* ---- a job op's thread (agent_ops_post.c) ---- */
+/* What a job op's thread needs of the pool (provision, suspend, restore):
+ * its own copies, as the pool may go first. */
+typedef struct ops_job_conn {
+	char *control, *ca, *token, *dir, *host_id;
+} ops_job_conn;
+/* Copies p's control URL, CA, token (may be NULL), data dir and host id
+ * into c. CL_EUNAVAIL without a control plane, CL_ENOMEM; on failure c
+ * holds nothing (freed). */
+CL_MUST_CHECK cl_err ops_job_conn_copy(const cl_agent_pool *p, ops_job_conn *c);
+/* Frees c's copies, the token wiped first. */
+void ops_job_conn_free(ops_job_conn *c);
+/* Runs fn(arg) on a detached thread. False if no thread could be made
+ * (arg is still the caller's). */
+bool ops_job_thread(void *(*fn)(void *), void *arg);
+
 /* ---- agent_provision.c ---- */
 /* (engine) Starts a provision op on a thread of its own (copies what it
  * needs; posts its own result). The caller then finishes the op without a

@@ -7,6 +7,7 @@
  * list and rides the next sync's "results".
  */
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,4 +290,38 @@ void ops_post_free(cl_agent_pool *p)
 	free(pp);
 	p->post = NULL;
 	curl_global_cleanup();
+}
+
+cl_err ops_job_conn_copy(const cl_agent_pool *p, ops_job_conn *c)
+{
+	*c = (ops_job_conn){0};
+	CL_ENSURE(p->control, CL_EUNAVAIL, "no control plane");
+	if (!(c->control = strdup(p->control)) || (p->ca && !(c->ca = strdup(p->ca))) ||
+	    (p->token && !(c->token = strdup(p->token))) || !(c->dir = strdup(p->dir)) ||
+	    !(c->host_id = strdup(p->host_id))) {
+		ops_job_conn_free(c);
+		return cl_errorf(CL_ENOMEM, "out of memory");
+	}
+	return CL_OK;
+}
+
+void ops_job_conn_free(ops_job_conn *c)
+{
+	if (c->token) {
+		explicit_bzero(c->token, strlen(c->token));
+		free(c->token);
+	}
+	free(c->control), free(c->ca), free(c->dir), free(c->host_id);
+	*c = (ops_job_conn){0};
+}
+
+bool ops_job_thread(void *(*fn)(void *), void *arg)
+{
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	bool ok = pthread_create(&t, &attr, fn, arg) == 0;
+	pthread_attr_destroy(&attr);
+	return ok;
 }

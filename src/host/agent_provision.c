@@ -39,7 +39,7 @@
 #define PROV_POST_BACKOFF_MAX_MS 10000ull
 
 typedef struct prov_job {
-	char *control, *ca, *token, *dir, *host_id;
+	ops_job_conn c;
 	char op[CL_AGENT_ID_MAX], enclave[CL_AGENT_ID_MAX];
 	cl_agent_prov_args args;
 } prov_job;
@@ -48,11 +48,7 @@ static void job_free(prov_job *j)
 {
 	if (!j)
 		return;
-	if (j->token) {
-		explicit_bzero(j->token, strlen(j->token));
-		free(j->token);
-	}
-	free(j->control), free(j->ca), free(j->dir), free(j->host_id);
+	ops_job_conn_free(&j->c);
 	free(j);
 }
 
@@ -62,7 +58,7 @@ static cl_err fetch(cl_http_client *http, const prov_job *j, cl_buf *out)
 	char path[256];
 	uint8_t sha[CL_SHA384_LEN], want[CL_SHA384_LEN];
 	long status = 0;
-	snprintf(path, sizeof(path), "/v1/hosts/%s/ops/%s/data", j->host_id, j->op);
+	snprintf(path, sizeof(path), "/v1/hosts/%s/ops/%s/data", j->c.host_id, j->op);
 	CL_GUARD(cl_http_request(http, "GET", path, NULL, NULL, 0, NULL, &status, out));
 	CL_ENSURE(status == 200, CL_EUNAVAIL, "cannot fetch the bundle: the control plane answered %ld", status);
 	CL_ENSURE(out->len == j->args.size, CL_ECRYPTO, "the bundle fetched is %zu bytes, not %llu", out->len,
@@ -85,7 +81,7 @@ static cl_err transfer(const prov_job *j, const cl_buf *ct, uint8_t ext[CL_BUNDL
 	cl_err err = CL_OK;
 	*installed = false;
 	reason[0] = '\0';
-	CL_GUARD(cl_sandbox_connect(j->dir, j->enclave, &fd));
+	CL_GUARD(cl_sandbox_connect(j->c.dir, j->enclave, &fd));
 	for (size_t off = 0; off < ct->len; off += PROV_CHUNK) {
 		uint32_t n = (uint32_t)(ct->len - off < PROV_CHUNK ? ct->len - off : PROV_CHUNK);
 		CL_GUARD_OUT(err, cl_sandbox_call(fd, CL_FRAME_BUNDLE, ct->data + off, n, &rtype, reply, sizeof(reply) - 1, &rlen));
@@ -118,7 +114,7 @@ out:
 static cl_err record(const prov_job *j, const uint8_t ext[CL_BUNDLE_EXTEND_LEN], uint8_t pcr7[CL_PCR_LEN])
 {
 	bool changed;
-	return cl_agent_pcrs_record_bundle(j->dir, j->enclave, ext + 1, pcr7, &changed);
+	return cl_agent_pcrs_record_bundle(j->c.dir, j->enclave, ext + 1, pcr7, &changed);
 }
 
 /* POST the result, retried with backoff (like the engine's op reports, which
@@ -136,7 +132,7 @@ static void post(cl_http_client *http, const prov_job *j, json_t *res)
 	uint64_t until = cl_now_mono_ns() + PROV_POST_WINDOW_MS * 1000000ull, wait_ms = 250;
 	unsigned tries = 0;
 	cl_buf_init(&resp, 64 << 10);
-	snprintf(path, sizeof(path), "/v1/hosts/%s/ops/%s", j->host_id, j->op);
+	snprintf(path, sizeof(path), "/v1/hosts/%s/ops/%s", j->c.host_id, j->op);
 	cl_http_client_set_timeout(http, PROV_POST_TIMEOUT_MS);
 	while (body) {
 		long status = 0;
@@ -182,7 +178,7 @@ static void *prov_main(void *arg)
 	bool installed = false;
 	json_t *res = NULL;
 	cl_buf_init(&ct, (size_t)j->args.size);
-	if (cl_http_client_new(j->control, j->ca, j->token, &http) != CL_OK) {
+	if (cl_http_client_new(j->c.control, j->c.ca, j->c.token, &http) != CL_OK) {
 		cl_warn("provision op=%s: no HTTP client: %s", j->op, cl_error_detail());
 		goto out;
 	}
@@ -222,23 +218,17 @@ out:
 void ops_provision_start(cl_agent_pool *p, const cl_agent_op *op)
 {
 	prov_job *j = calloc(1, sizeof(*j));
-	pthread_t t;
-	pthread_attr_t attr;
-	if (!j || !op->prov || !p->control || !(j->control = strdup(p->control)) ||
-	    (p->ca && !(j->ca = strdup(p->ca))) || (p->token && !(j->token = strdup(p->token))) ||
-	    !(j->dir = strdup(p->dir)) || !(j->host_id = strdup(p->host_id))) {
-		cl_warn("provision op=%s not started: %s", op->op, p->control ? "out of memory" : "no control plane");
+	if (!j || !op->prov || ops_job_conn_copy(p, &j->c) != CL_OK) {
+		cl_warn("provision op=%s not started: %s", op->op,
+			!j ? "out of memory" : !op->prov ? "no arguments" : cl_error_detail());
 		job_free(j);
 		return;
 	}
 	snprintf(j->op, sizeof(j->op), "%s", op->op);
 	snprintf(j->enclave, sizeof(j->enclave), "%s", op->enclave);
 	j->args = *op->prov;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, prov_main, j) != 0) {
+	if (!ops_job_thread(prov_main, j)) {
 		cl_warn("provision op=%s not started: no thread", op->op);
 		job_free(j);
 	}
-	pthread_attr_destroy(&attr);
 }

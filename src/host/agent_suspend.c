@@ -50,7 +50,7 @@
 #define ST_WRAPPED_MAX 512
 
 typedef struct st_job {
-	char *control, *ca, *token, *dir, *host_id;
+	ops_job_conn c;
 	char op[CL_AGENT_ID_MAX], enclave[CL_AGENT_ID_MAX];
 	enum cl_agent_op_kind kind;
 	cl_agent_state_args args;
@@ -63,11 +63,7 @@ static void job_free(st_job *j)
 {
 	if (!j)
 		return;
-	if (j->token) {
-		explicit_bzero(j->token, strlen(j->token));
-		free(j->token);
-	}
-	free(j->control), free(j->ca), free(j->dir), free(j->host_id);
+	ops_job_conn_free(&j->c);
 	explicit_bzero(j, sizeof(*j));
 	free(j);
 }
@@ -90,7 +86,7 @@ static cl_err document(const st_job *j, const uint8_t point[97], char **doc)
 	op.kind = CL_OP_ATTEST;
 	op.att = &args;
 	CL_ENSURE(j->attest, CL_EUNAVAIL, "this host cannot attest");
-	json_t *res = j->attest(j->attest_ctx, j->dir, &op);
+	json_t *res = j->attest(j->attest_ctx, j->c.dir, &op);
 	const char *data = json_string_value(json_object_get(res, "data"));
 	cl_err err = CL_OK;
 	if (!json_is_true(json_object_get(res, "ok")) || !data)
@@ -117,7 +113,7 @@ static cl_err state_key(cl_http_client *http, const st_job *j, const char *doc, 
 	cl_err err = CL_OK;
 	cl_buf_init(&resp, 64 << 10);
 	cl_buf_init(&w, ST_WRAPPED_MAX);
-	snprintf(path, sizeof(path), "/v1/hosts/%s/ops/%s/state-key", j->host_id, j->op);
+	snprintf(path, sizeof(path), "/v1/hosts/%s/ops/%s/state-key", j->c.host_id, j->op);
 	if (!text) {
 		err = CL_ENOMEM;
 		goto out;
@@ -175,10 +171,10 @@ static cl_err put_blob(cl_http_client *http, const st_job *j, const cl_buf *blob
 		size_t n = blob->len - off < ST_CHUNK ? blob->len - off : ST_CHUNK;
 		bool last = off + n == blob->len;
 		if (last)
-			snprintf(path, sizeof(path), "/v1/hosts/%s/ops/%s/data?offset=%zu&length=%zu&sha384=%s", j->host_id,
+			snprintf(path, sizeof(path), "/v1/hosts/%s/ops/%s/data?offset=%zu&length=%zu&sha384=%s", j->c.host_id,
 				 j->op, off, blob->len, sha_hex);
 		else
-			snprintf(path, sizeof(path), "/v1/hosts/%s/ops/%s/data?offset=%zu", j->host_id, j->op, off);
+			snprintf(path, sizeof(path), "/v1/hosts/%s/ops/%s/data?offset=%zu", j->c.host_id, j->op, off);
 		CL_GUARD_OUT(err, cl_http_request(http, "PUT", path, NULL, blob->data + off, n, "application/octet-stream",
 						  &status, &resp));
 		if (status != 200) {
@@ -204,10 +200,10 @@ static cl_err do_suspend(cl_http_client *http, const st_job *j)
 	cl_buf blob;
 	cl_err err;
 	cl_buf_init(&blob, ST_BLOB_MAX);
-	CL_GUARD_OUT(err, cl_sandbox_keygen(j->dir, j->enclave, ST_KEYGEN_MS, point));
+	CL_GUARD_OUT(err, cl_sandbox_keygen(j->c.dir, j->enclave, ST_KEYGEN_MS, point));
 	CL_GUARD_OUT(err, document(j, point, &doc));
 	CL_GUARD_OUT(err, state_key(http, j, doc, payload, &plen, &n));
-	CL_GUARD_OUT(err, cl_sandbox_suspend(j->dir, j->enclave, payload, plen, ST_MOVE_MS, sink, &blob, sha, &length));
+	CL_GUARD_OUT(err, cl_sandbox_suspend(j->c.dir, j->enclave, payload, plen, ST_MOVE_MS, sink, &blob, sha, &length));
 	CL_GUARD_OUT(err, cl_sha384(blob.data, blob.len, got));
 	if (length != blob.len || CRYPTO_memcmp(got, sha, sizeof(sha)) != 0) {
 		err = cl_errorf(CL_EPROTO, "suspend: the blob does not match its STATE_END");
@@ -216,7 +212,7 @@ static cl_err do_suspend(cl_http_client *http, const st_job *j)
 	cl_hex_encode(sha, sizeof(sha), sha_hex);
 	CL_GUARD_OUT(err, put_blob(http, j, &blob, sha_hex));
 	committed = true; /* the enclave is suspended: its sandbox goes with the next sync */
-	if (cl_agent_sandbox_mark_suspended(j->dir, j->enclave) != CL_OK) /* a restore never takes it for its own */
+	if (cl_agent_sandbox_mark_suspended(j->c.dir, j->enclave) != CL_OK) /* a restore never takes it for its own */
 		cl_warn("suspend op=%s: %s", j->op, cl_error_detail());
 	cl_info("suspend op=%s enclave=%s n=%lld bytes=%zu committed", j->op, j->enclave, (long long)n, blob.len);
 out:
@@ -226,7 +222,7 @@ out:
 	if (!committed) {
 		char why[400];
 		snprintf(why, sizeof(why), "%s", cl_error_detail());
-		if (cl_sandbox_resume(j->dir, j->enclave) != CL_OK)
+		if (cl_sandbox_resume(j->c.dir, j->enclave) != CL_OK)
 			cl_warn("suspend op=%s enclave=%s: the application could not be resumed: %s", j->op, j->enclave,
 				cl_error_detail());
 		cl_errorf(err, "%s", why); /* the suspend's reason, not the resume's */
@@ -243,7 +239,7 @@ static cl_err fetch(cl_http_client *http, const st_job *j, cl_buf *out, uint8_t 
 	char path[256];
 	uint8_t want[48];
 	long status = 0;
-	snprintf(path, sizeof(path), "/v1/hosts/%s/ops/%s/data", j->host_id, j->op);
+	snprintf(path, sizeof(path), "/v1/hosts/%s/ops/%s/data", j->c.host_id, j->op);
 	CL_GUARD(cl_http_request(http, "GET", path, NULL, NULL, 0, NULL, &status, out));
 	CL_ENSURE(status == 200, CL_EUNAVAIL, "restore: cannot fetch the state: the control plane answered %ld", status);
 	CL_ENSURE(out->len == j->args.size, CL_ECRYPTO, "restore: the state fetched is %zu bytes, not %llu", out->len,
@@ -264,7 +260,7 @@ static cl_err await_key(const st_job *j, uint8_t point[97])
 		until = j->deadline_ns;
 	for (;;) {
 		/* its own sandbox: not the suspended one's, if that is still there */
-		if (cl_agent_sandbox_await_restore(j->dir, j->enclave) && cl_sandbox_key(j->dir, j->enclave, point) == CL_OK)
+		if (cl_agent_sandbox_await_restore(j->c.dir, j->enclave) && cl_sandbox_key(j->c.dir, j->enclave, point) == CL_OK)
 			return CL_OK;
 		CL_ENSURE(cl_now_mono_ns() < until, CL_ETIMEOUT, "restore: the enclave's sandbox did not come up awaiting it");
 		struct timespec ts = {0, 100 * 1000000L};
@@ -283,13 +279,13 @@ static cl_err record_replay(const st_job *j)
 {
 	uint8_t sha[48];
 	bool changed = false;
-	cl_err err = cl_sandbox_bundle(j->dir, j->enclave, sha);
+	cl_err err = cl_sandbox_bundle(j->c.dir, j->enclave, sha);
 	if (err == CL_ENOTFOUND) {
 		cl_error_clear(); /* the enclave was never provisioned */
 		return CL_OK;
 	}
 	CL_GUARD(err);
-	CL_GUARD(cl_agent_pcrs_record_bundle(j->dir, j->enclave, sha, NULL, &changed));
+	CL_GUARD(cl_agent_pcrs_record_bundle(j->c.dir, j->enclave, sha, NULL, &changed));
 	cl_info("restore op=%s enclave=%s PCR7 replayed", j->op, j->enclave);
 	return CL_OK;
 }
@@ -313,9 +309,9 @@ static cl_err do_restore(cl_http_client *http, const st_job *j, uint8_t pcr7[CL_
 		goto out;
 	}
 	CL_GUARD_OUT(err, fetch(http, j, &blob, sha));
-	CL_GUARD_OUT(err, cl_sandbox_restore(j->dir, j->enclave, payload, plen, blob.data, blob.len, sha, ST_MOVE_MS));
+	CL_GUARD_OUT(err, cl_sandbox_restore(j->c.dir, j->enclave, payload, plen, blob.data, blob.len, sha, ST_MOVE_MS));
 	CL_GUARD_OUT(err, record_replay(j));
-	CL_GUARD_OUT(err, cl_agent_pcrs_load(j->dir, j->enclave, &pcrs));
+	CL_GUARD_OUT(err, cl_agent_pcrs_load(j->c.dir, j->enclave, &pcrs));
 	memcpy(pcr7, pcrs.v[CL_BUNDLE_REGISTER], CL_PCR_LEN);
 	cl_info("restore op=%s enclave=%s n=%lld bytes=%zu restored", j->op, j->enclave, (long long)n, blob.len);
 out:
@@ -332,7 +328,7 @@ static void post(cl_http_client *http, const st_job *j, json_t *res)
 	cl_buf resp;
 	char *body = res ? json_dumps(res, JSON_COMPACT) : NULL;
 	cl_buf_init(&resp, 64 << 10);
-	snprintf(path, sizeof(path), "/v1/hosts/%s/ops/%s", j->host_id, j->op);
+	snprintf(path, sizeof(path), "/v1/hosts/%s/ops/%s", j->c.host_id, j->op);
 	if (!body || cl_http_request(http, "POST", path, NULL, body, strlen(body), "application/json", &status,
 				     &resp) != CL_OK || status / 100 != 2)
 		cl_warn("%s result not delivered op=%s status=%ld: the control plane's deadline ends it",
@@ -348,7 +344,7 @@ static void *st_main(void *arg)
 	uint8_t pcr7[CL_PCR_LEN] = {0};
 	const char *what = j->kind == CL_OP_SUSPEND ? "suspend" : "restore";
 	json_t *res = NULL;
-	if (cl_http_client_new(j->control, j->ca, j->token, &http) != CL_OK) {
+	if (cl_http_client_new(j->c.control, j->c.ca, j->c.token, &http) != CL_OK) {
 		cl_warn("%s op=%s: no HTTP client: %s", what, j->op, cl_error_detail());
 		goto out;
 	}
@@ -383,12 +379,9 @@ out:
 void ops_state_start(cl_agent_pool *p, const cl_agent_op *op, cl_agent_attest_fn attest, void *attest_ctx)
 {
 	st_job *j = calloc(1, sizeof(*j));
-	pthread_t t;
-	pthread_attr_t attr;
-	if (!j || !op->state || !p->control || !(j->control = strdup(p->control)) ||
-	    (p->ca && !(j->ca = strdup(p->ca))) || (p->token && !(j->token = strdup(p->token))) ||
-	    !(j->dir = strdup(p->dir)) || !(j->host_id = strdup(p->host_id))) {
-		cl_warn("suspend/restore op=%s not started: %s", op->op, p->control ? "out of memory" : "no control plane");
+	if (!j || !op->state || ops_job_conn_copy(p, &j->c) != CL_OK) {
+		cl_warn("suspend/restore op=%s not started: %s", op->op,
+			!j ? "out of memory" : !op->state ? "no arguments" : cl_error_detail());
 		job_free(j);
 		return;
 	}
@@ -399,11 +392,8 @@ void ops_state_start(cl_agent_pool *p, const cl_agent_op *op, cl_agent_attest_fn
 	j->attest = attest;
 	j->attest_ctx = attest_ctx;
 	j->deadline_ns = cl_now_mono_ns() + (uint64_t)op->deadline_ms * 1000000ull;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, st_main, j) != 0) {
+	if (!ops_job_thread(st_main, j)) {
 		cl_warn("suspend/restore op=%s not started: no thread", op->op);
 		job_free(j);
 	}
-	pthread_attr_destroy(&attr);
 }
