@@ -73,6 +73,19 @@ static int buf_sink_int(void *ctx, const uint8_t *p, size_t n)
 	return cl_buf_put(ctx, p, n) == CL_OK ? 0 : -1;
 }
 
+/* The application's pid: init's (first) child. */
+static pid_t app_pid(pid_t init_pid)
+{
+	char kids[64];
+	snprintf(kids, sizeof(kids), "/proc/%d/task/%d/children", (int)init_pid, (int)init_pid);
+	FILE *f = fopen(kids, "r");
+	assert_non_null(f);
+	int v = 0;
+	assert_int_equal(fscanf(f, "%d", &v), 1);
+	fclose(f);
+	return v;
+}
+
 /* The application's process state letter (/proc/PID/stat's third field). */
 static char proc_state(pid_t pid)
 {
@@ -186,17 +199,7 @@ static void suspend_streams_state(void **state)
 	as_enclave(tmp, "big.bin", big, big_len);
 	int fd = connect_ok(id);
 	assert_string_equal(ask(fd, "echo before", "before"), "before");
-	pid_t app = 0;
-	{
-		char kids[64];
-		snprintf(kids, sizeof(kids), "/proc/%d/task/%d/children", (int)info.init_pid, (int)info.init_pid);
-		FILE *f = fopen(kids, "r");
-		assert_non_null(f);
-		int v = 0;
-		assert_int_equal(fscanf(f, "%d", &v), 1);
-		fclose(f);
-		app = v;
-	}
+	pid_t app = app_pid(info.init_pid);
 	cl_buf blob;
 	cl_buf_init(&blob, 128u << 20);
 	uint8_t sha[48], got_sha[48];
@@ -436,17 +439,7 @@ static void sender_gone_mid_transfer(void **state)
 	close(tmp);
 	int fd = connect_ok(id);
 	assert_string_equal(ask(fd, "echo before", "before"), "before");
-	pid_t app = 0;
-	{
-		char kids[64];
-		snprintf(kids, sizeof(kids), "/proc/%d/task/%d/children", (int)info.init_pid, (int)info.init_pid);
-		FILE *f = fopen(kids, "r");
-		assert_non_null(f);
-		int v = 0;
-		assert_int_equal(fscanf(f, "%d", &v), 1);
-		fclose(f);
-		app = v;
-	}
+	pid_t app = app_pid(info.init_pid);
 	/* a suspend read for one chunk, then its receiver is gone */
 	cl_buf wrapped, payload, blob;
 	cl_buf_init(&wrapped, 4096);
@@ -536,17 +529,7 @@ static void resume_only_what_a_suspend_stopped(void **state)
 	sandbox_init_pid = info.init_pid;
 	int fd = connect_ok(id);
 	assert_string_equal(ask(fd, "echo before", "before"), "before");
-	pid_t app = 0;
-	{
-		char kids[64];
-		snprintf(kids, sizeof(kids), "/proc/%d/task/%d/children", (int)info.init_pid, (int)info.init_pid);
-		FILE *f = fopen(kids, "r");
-		assert_non_null(f);
-		int v = 0;
-		assert_int_equal(fscanf(f, "%d", &v), 1);
-		fclose(f);
-		app = v;
-	}
+	pid_t app = app_pid(info.init_pid);
 	uint8_t key[32], point[97], sha[48];
 	assert_int_equal(cl_random(key, sizeof(key)), CL_OK);
 	/* stopped by itself (as its own job control would): a resume leaves it so */
