@@ -23,6 +23,7 @@
  * The agent only ever holds the wrapped key and the ciphertext.
  */
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,43 +151,61 @@ out:
 	return err;
 }
 
-static cl_err sink(void *ctx, const uint8_t *p, size_t n)
-{
-	cl_buf *b = ctx;
-	CL_ENSURE(b->len + n <= ST_BLOB_MAX, CL_ETOOBIG, "the state blob exceeds %llu bytes",
-		  (unsigned long long)ST_BLOB_MAX);
-	return cl_buf_put(b, p, n);
-}
+/* The blob streamed to the op's data route as the enclave hands it out:
+ * PUT .../data?offset=N in chunks of ST_CHUNK, the last one (held back until
+ * STATE_END) naming length and sha384, so the agent holds one chunk, never
+ * the whole blob. */
+typedef struct st_upload {
+	cl_http_client *http;
+	const st_job *j;
+	EVP_MD_CTX *md; /* SHA-384 of every byte so far */
+	cl_buf chunk;   /* not yet sent */
+	uint64_t off;   /* bytes sent */
+} st_upload;
 
-/* PUT .../data?offset=... in chunks; the last names length and sha384. */
-static cl_err put_blob(cl_http_client *http, const st_job *j, const cl_buf *blob, const char sha_hex[97])
+static cl_err put_chunk(st_upload *u, const char *sha_hex)
 {
 	char path[512];
 	long status = 0;
 	cl_buf resp;
-	cl_err err = CL_OK;
+	cl_err err;
 	cl_buf_init(&resp, 64 << 10);
-	size_t off = 0;
-	do {
-		size_t n = blob->len - off < ST_CHUNK ? blob->len - off : ST_CHUNK;
-		bool last = off + n == blob->len;
-		if (last)
-			snprintf(path, sizeof(path), "/v1/hosts/%s/ops/%s/data?offset=%zu&length=%zu&sha384=%s", j->c.host_id,
-				 j->op, off, blob->len, sha_hex);
-		else
-			snprintf(path, sizeof(path), "/v1/hosts/%s/ops/%s/data?offset=%zu", j->c.host_id, j->op, off);
-		CL_GUARD_OUT(err, cl_http_request(http, "PUT", path, NULL, blob->data + off, n, "application/octet-stream",
-						  &status, &resp));
-		if (status != 200) {
-			err = cl_errorf(CL_EUNAVAIL, "the control plane refused the state at offset %zu (%ld): %.*s", off,
-					status, (int)(resp.len < 200 ? resp.len : 200), (const char *)resp.data);
-			goto out;
-		}
-		off += n;
-	} while (off < blob->len);
+	if (sha_hex)
+		snprintf(path, sizeof(path), "/v1/hosts/%s/ops/%s/data?offset=%llu&length=%llu&sha384=%s", u->j->c.host_id,
+			 u->j->op, (unsigned long long)u->off, (unsigned long long)(u->off + u->chunk.len), sha_hex);
+	else
+		snprintf(path, sizeof(path), "/v1/hosts/%s/ops/%s/data?offset=%llu", u->j->c.host_id, u->j->op,
+			 (unsigned long long)u->off);
+	CL_GUARD_OUT(err, cl_http_request(u->http, "PUT", path, NULL, u->chunk.data, u->chunk.len,
+					  "application/octet-stream", &status, &resp));
+	if (status != 200) {
+		err = cl_errorf(CL_EUNAVAIL, "the control plane refused the state at offset %llu (%ld): %.*s",
+				(unsigned long long)u->off, status, (int)(resp.len < 200 ? resp.len : 200),
+				(const char *)resp.data);
+		goto out;
+	}
+	u->off += u->chunk.len;
+	cl_buf_reset(&u->chunk);
 out:
 	cl_buf_free(&resp);
 	return err;
+}
+
+static cl_err upload_sink(void *ctx, const uint8_t *p, size_t n)
+{
+	st_upload *u = ctx;
+	CL_ENSURE(u->off + u->chunk.len + n <= ST_BLOB_MAX, CL_ETOOBIG, "the state blob exceeds %llu bytes",
+		  (unsigned long long)ST_BLOB_MAX);
+	CL_ENSURE(EVP_DigestUpdate(u->md, p, n) == 1, CL_EINTERNAL, "SHA-384 failed");
+	while (n) {
+		if (u->chunk.len == ST_CHUNK) /* full, and more follows: not the last */
+			CL_GUARD(put_chunk(u, NULL));
+		size_t k = ST_CHUNK - u->chunk.len < n ? ST_CHUNK - u->chunk.len : n;
+		CL_GUARD(cl_buf_put(&u->chunk, p, k));
+		p += k;
+		n -= k;
+	}
+	return CL_OK;
 }
 
 static cl_err do_suspend(cl_http_client *http, const st_job *j)
@@ -197,24 +216,28 @@ static cl_err do_suspend(cl_http_client *http, const st_job *j)
 	int64_t n = 0;
 	char *doc = NULL, sha_hex[97];
 	bool committed = false;
-	cl_buf blob;
+	st_upload u = {.http = http, .j = j, .md = EVP_MD_CTX_new()};
 	cl_err err;
-	cl_buf_init(&blob, ST_BLOB_MAX);
+	cl_buf_init(&u.chunk, ST_CHUNK);
+	CL_GUARD_OUT(err, u.md && EVP_DigestInit_ex(u.md, EVP_sha384(), NULL) == 1 ? CL_OK : CL_ENOMEM);
 	CL_GUARD_OUT(err, cl_sandbox_keygen(j->c.dir, j->enclave, ST_KEYGEN_MS, point));
 	CL_GUARD_OUT(err, document(j, point, &doc));
 	CL_GUARD_OUT(err, state_key(http, j, doc, payload, &plen, &n));
-	CL_GUARD_OUT(err, cl_sandbox_suspend(j->c.dir, j->enclave, payload, plen, ST_MOVE_MS, sink, &blob, sha, &length));
-	CL_GUARD_OUT(err, cl_sha384(blob.data, blob.len, got));
-	if (length != blob.len || CRYPTO_memcmp(got, sha, sizeof(sha)) != 0) {
+	CL_GUARD_OUT(err, cl_sandbox_suspend(j->c.dir, j->enclave, payload, plen, ST_MOVE_MS, upload_sink, &u, sha,
+					     &length));
+	if (EVP_DigestFinal_ex(u.md, got, NULL) != 1 || length != u.off + u.chunk.len ||
+	    CRYPTO_memcmp(got, sha, sizeof(sha)) != 0) {
+		/* the last chunk is never sent: the control plane commits nothing */
 		err = cl_errorf(CL_EPROTO, "suspend: the blob does not match its STATE_END");
 		goto out;
 	}
 	cl_hex_encode(sha, sizeof(sha), sha_hex);
-	CL_GUARD_OUT(err, put_blob(http, j, &blob, sha_hex));
+	CL_GUARD_OUT(err, put_chunk(&u, sha_hex));
 	committed = true; /* the enclave is suspended: its sandbox goes with the next sync */
 	if (cl_agent_sandbox_mark_suspended(j->c.dir, j->enclave) != CL_OK) /* a restore never takes it for its own */
 		cl_warn("suspend op=%s: %s", j->op, cl_error_detail());
-	cl_info("suspend op=%s enclave=%s n=%lld bytes=%zu committed", j->op, j->enclave, (long long)n, blob.len);
+	cl_info("suspend op=%s enclave=%s n=%lld bytes=%llu committed", j->op, j->enclave, (long long)n,
+		(unsigned long long)length);
 out:
 	/* not committed: the application runs on. Also when this run never
 	 * stopped it: a previous agent's may have (killed after STATE_END), and
@@ -228,7 +251,8 @@ out:
 		cl_errorf(err, "%s", why); /* the suspend's reason, not the resume's */
 	}
 	explicit_bzero(payload, sizeof(payload));
-	cl_buf_free(&blob);
+	EVP_MD_CTX_free(u.md);
+	cl_buf_free(&u.chunk);
 	free(doc);
 	return err;
 }
