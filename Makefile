@@ -237,6 +237,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBFILES)
 	@echo '  LD      $@'
 	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(LINKLIBS) -lcmocka
 
+# The SDK's own test links the SDK (never sanitized) rather than the host libraries.
+$(BUILD)/tests/test_sdk_state: tests/unit/test_sdk_state.c $(SDK_LIB) include/cloister/enclave.h
+	@mkdir -p $(dir $@)
+	@echo '  LD      $@'
+	$(Q)$(CC) $(CFLAGS_ALL) -Iinclude $(LDFLAGS_ALL) -o $@ $< $(SDK_LIB) -lcrypto -lpthread -lcmocka
+
 $(TOOL_BINS): $(BUILD)/tests/%: tests/tools/%.c $(LIBFILES)
 	@mkdir -p $(dir $@)
 	@echo '  LD      $@'

@@ -16,3 +16,5 @@ echo "== channel fairness"; bench/chan_fair.sh "$BUILD" 200
 echo "== connection flood"; bench/flood.sh "$BUILD" 200
 echo "== provisioning"; bench/provision.sh "$BUILD" 100 5
 echo "== suspend/restore, enclave half"; bench/suspend_crypto.sh "$BUILD" 64 10
+echo "== suspend/restore, sandboxes"; bench/suspend.sh "$BUILD" 64 5
+echo "== suspend/restore, through the control plane"; bench/suspend_api.sh "$BUILD" 64 10

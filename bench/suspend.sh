@@ -4,8 +4,9 @@
 # wrapped to the enclave's key, SUSPEND streamed out; a sandbox awaiting a
 # restore, RESTORE + STATE until its entrypoint runs), p50 over N runs,
 # beside `openssl speed -evp aes-256-gcm` (16 KiB blocks, one core) in the
-# same run, with the ratio. Not yet the control plane's and agent's part
-# (routes, blob store, documents): docs/suspend.md says what is landed.
+# same run, with the ratio. The sandboxes alone: the same end to end through
+# the control plane and agent (routes, blob store, documents) is
+# bench/suspend_api.sh.
 # Needs root. usage: bench/suspend.sh [BUILD_DIR] [MIB] [N]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -12,6 +12,9 @@
  *   RAW HEX                        sends the bytes as they are to nsm.sock:
  *                                  "RAW status=S len=N" of the answer, or "RAW closed"
  *   LS                             "LS name..." of /dev/cloister
+ *   STATEPATH                      "STATEPATH ok PATH MODE" (cle_state_path, its octal mode)
+ *   STATEPUT NAME TEXT             writes TEXT to NAME under cle_state_path(): "STATEPUT ok"
+ *   STATEGET NAME                  "STATEGET ok TEXT" of that file
  * A failure is "<CMD> error <cle_err> <detail>".
  */
 #include <dirent.h>
@@ -21,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -234,6 +238,53 @@ static void cmd_ls(void)
 	answer(out);
 }
 
+/* STATEPATH, STATEPUT NAME TEXT, STATEGET NAME: files under cle_state_path() */
+static void cmd_state(const char *cmd, char *arg)
+{
+	const char *dir = cle_state_path(), *text = "";
+	char path[512];
+	struct stat st;
+	if (!dir) {
+		fail(cmd, CLE_EIO);
+		return;
+	}
+	if (!strcmp(cmd, "STATEPATH")) {
+		if (stat(dir, &st) != 0)
+			snprintf(out, sizeof(out), "STATEPATH error stat %d", errno);
+		else
+			snprintf(out, sizeof(out), "STATEPATH ok %s %o", dir, (unsigned)(st.st_mode & 07777));
+		answer(out);
+		return;
+	}
+	char *sp = strchr(arg, ' ');
+	if (sp) {
+		*sp = '\0';
+		text = sp + 1;
+	}
+	if (!*arg || strchr(arg, '/') || snprintf(path, sizeof(path), "%s/%s", dir, arg) >= (int)sizeof(path)) {
+		snprintf(out, sizeof(out), "%s error bad name", cmd);
+		answer(out);
+		return;
+	}
+	FILE *f = fopen(path, !strcmp(cmd, "STATEPUT") ? "w" : "r");
+	if (!f) {
+		snprintf(out, sizeof(out), "%s error open %d", cmd, errno);
+		answer(out);
+		return;
+	}
+	if (!strcmp(cmd, "STATEPUT")) {
+		int bad = fputs(text, f) < 0;
+		bad |= fclose(f) != 0;
+		snprintf(out, sizeof(out), bad ? "STATEPUT error write" : "STATEPUT ok");
+	} else {
+		int k = snprintf(out, sizeof(out), "STATEGET ok ");
+		size_t n = fread(out + k, 1, sizeof(out) - (size_t)k - 1, f);
+		out[k + (int)n] = '\0';
+		fclose(f);
+	}
+	answer(out);
+}
+
 int main(void)
 {
 	size_t len;
@@ -270,6 +321,12 @@ int main(void)
 			cmd_raw(line + 4);
 		else if (!strcmp(line, "LS"))
 			cmd_ls();
+		else if (!strcmp(line, "STATEPATH"))
+			cmd_state("STATEPATH", line + 9);
+		else if (!strncmp(line, "STATEPUT ", 9))
+			cmd_state("STATEPUT", line + 9);
+		else if (!strncmp(line, "STATEGET ", 9))
+			cmd_state("STATEGET", line + 9);
 		else
 			answer("error unknown command");
 	}

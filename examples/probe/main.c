@@ -29,6 +29,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -399,6 +400,24 @@ static void dispatch(char *line)
 		if (fd >= 0)
 			close(fd);
 		put("fill %s %d", arg, err);
+	} else if (!strcmp(line, "fillrandom")) {
+		/* "fillrandom PATH MIB": PATH holds MIB MiB from getrandom (state that
+		 * compresses or dedups like real data would not: bench/suspend_api.sh) */
+		static char chunk[65536];
+		char *sp = strchr(arg, ' ');
+		long mib = sp ? strtol(sp + 1, NULL, 10) : 0;
+		if (sp)
+			*sp = '\0';
+		int fd = open(arg, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), err = fd < 0 ? errno : 0;
+		for (long k = 0; fd >= 0 && !err && k < mib * 16; k++) {
+			if (getrandom(chunk, sizeof(chunk), 0) != (ssize_t)sizeof(chunk))
+				err = errno ? errno : EIO;
+			else
+				write_all(fd, chunk, sizeof(chunk));
+		}
+		if (fd >= 0)
+			close(fd);
+		put("fillrandom %s %d", arg, err);
 	} else if (!strcmp(line, "read")) {
 		/* "read PATH": "read PATH TEXT" (its first line), or "read PATH !errno" */
 		char buf[512] = "";

@@ -13,14 +13,17 @@
  *                 host secret and this enclave's measurements (same code,
  *                 same tenant, same host, same label: same key)
  *   random        cle_random
+ *   state         cle_state_path: the directory whose files a suspend keeps
+ *                 and a restore brings back (on this host or another)
  *   channel       cle_chan_read / cle_chan_write / cle_chan_read_line: the
  *                 application's stdin/stdout are `cloister enclave send/recv`
  *
- * Every function returns CLE_OK (0) or a cle_err code; cle_error_detail()
- * then says why (a thread-local string, valid until the thread's next
- * call). Buffers are the caller's: a function given *len as the capacity
- * of out writes at most that many bytes and sets *len to what it wrote; too
- * small is CLE_ETOOBIG (nothing useful written). Secrets the library makes
+ * Every function (but cle_error_detail and cle_state_path) returns CLE_OK
+ * (0) or a cle_err code; cle_error_detail() then says why (a thread-local
+ * string, valid until the thread's next call). Buffers are the caller's: a
+ * function given *len as the capacity of out writes at most that many bytes
+ * and sets *len to what it wrote; too small is CLE_ETOOBIG (nothing useful
+ * written). Secrets the library makes
  * (sealing keys, unwrapped bytes in its own temporaries) are wiped before
  * they are freed; those the caller receives are the caller's to wipe.
  * Thread-safe: no global state but the socket path and the secure heap.
@@ -63,6 +66,7 @@ typedef enum cle_err {
 #define CLE_WRAPPED_KEY_LEN (97 + 12 + 48 + 16) /* cle_keypair_wrap_private's output */
 #define CLE_SEAL_OVERHEAD (4 + 12 + 16) /* "CLS1" || iv || ... || tag */
 #define CLE_NSM_PATH "/dev/cloister/nsm.sock"
+#define CLE_STATE_PATH "/tmp/state" /* cle_state_path's directory */
 
 /* Why the last call on this thread failed ("" after a success). Static
  * thread-local storage: never freed by the caller. */
@@ -137,6 +141,17 @@ cle_err cle_unseal(const char *label, const uint8_t *sealed, size_t n, uint8_t *
 
 /* n bytes from the kernel's CSPRNG (getrandom). */
 cle_err cle_random(void *p, size_t n);
+
+/* The directory where the application writes the state it wants kept across
+ * a suspend and restore (docs/suspend.md): CLE_STATE_PATH ("/tmp/state", in
+ * the enclave's tmpfs), created mode 0700 if missing (an existing directory
+ * is left as it is: after a restore it holds what was suspended). The
+ * returned string is static: never freed or changed by the caller, the same
+ * pointer on every call. Unlike the other functions it returns the path, or
+ * NULL when the directory cannot be made or something other than a
+ * directory (a file, a symbolic link) is in its place; cle_error_detail()
+ * then says why (CLE_EIO's detail). Thread-safe. */
+const char *cle_state_path(void);
 
 /* The channel: stdin is what `cloister enclave send` delivers, stdout what
  * `cloister enclave recv` returns. cle_chan_read reads at most n bytes

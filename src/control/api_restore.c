@@ -122,8 +122,13 @@ out:
  * suspended (restoring false), in the caller's transaction. */
 static cl_err set_restoring(ctl_server *srv, ctl_enclave *e, const char *host_id, bool restoring)
 {
-	if (host_id)
+	if (host_id && strcmp(host_id, e->host_id) != 0) {
+		/* placed on another host: the enclave is that host's from now on
+		 * (ctl_store_enclave_update keeps host_id; the old host's desired
+		 * set no longer has it since its suspend) */
+		CL_GUARD(ctl_store_enclave_move(srv->store, e->id, host_id));
 		snprintf(e->host_id, sizeof(e->host_id), "%s", host_id);
+	}
 	snprintf(e->state, sizeof(e->state), "%s", restoring ? "pending" : "suspended");
 	snprintf(e->desired, sizeof(e->desired), "%s", restoring ? "restoring" : "suspended");
 	e->updated_at = (int64_t)cl_now_wall_ms();

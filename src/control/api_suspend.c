@@ -342,6 +342,7 @@ void ctl_op_data_put(ctl_req *r, const char *host_id, const char *op_id)
 	}
 	if (ctl_job_finish_id(srv, op->job_id, true, NULL) != CL_OK)
 		cl_warn("job not finished job=%s", op->job_id);
+	op->job_ended = true; /* a client that saw the job end may restore at once */
 	ctl_reply_json(srv, r->req, 200,
 		       json_pack("{s:b,s:I,s:I}", "committed", 1, "n", (json_int_t)op->state_n, "received",
 				 (json_int_t)length));

@@ -208,7 +208,8 @@ CL_MUST_CHECK cl_err ctl_op_submit_job(ctl_server *srv, const ctl_enclave *e, co
 				       const char *job_id, int data_fd, int64_t data_size, const char *data_sha384,
 				       int64_t budget_ms);
 /* True if a job op (provision, suspend, restore) of enclave_id is in
- * flight; its job's id into job_id. */
+ * flight and its job not yet ended (a committed suspend's op awaiting only
+ * the host's result is not); its job's id into job_id. */
 bool ctl_op_job_busy(ctl_server *srv, const char *enclave_id, char job_id[CTL_ID_MAX]);
 /* The data of op_id for host_id: *fd (a new descriptor, the caller's),
  * *size, sha384 (hex). CL_ENOTFOUND if no such op of that host or it has

@@ -311,7 +311,7 @@ ctl_op *ctl_op_job_find(ctl_server *srv, const char *host_id, const char *op_id)
 bool ctl_op_job_busy(ctl_server *srv, const char *enclave_id, char job_id[CTL_ID_MAX])
 {
 	for (ctl_op *op = srv->ops; op; op = op->next)
-		if (!op->cancelled && op->job_id[0] && strcmp(op->enclave_id, enclave_id) == 0) {
+		if (!op->cancelled && !op->job_ended && op->job_id[0] && strcmp(op->enclave_id, enclave_id) == 0) {
 			snprintf(job_id, CTL_ID_MAX, "%s", op->job_id);
 			return true;
 		}

@@ -32,6 +32,8 @@ struct ctl_op {
 	char data_sha384[97];
 	int64_t state_n;        /* suspend/restore: the n of the state key handed out (0: none yet) */
 	ctl_state_blob_w *blob; /* suspend: the blob being received (the op's), or NULL */
+	bool job_ended;         /* its job already finished (a suspend's at its commit): the op
+				 * only awaits the host's result and no longer makes the enclave busy */
 };
 
 /* The job op op_id of host_id still in flight (not cancelled), or NULL:

@@ -690,6 +690,16 @@ cl_err ctl_store_enclave_update(ctl_store *st, const ctl_enclave *e)
 	return CL_OK;
 }
 
+cl_err ctl_store_enclave_move(ctl_store *st, const char *id, const char *host_id)
+{
+	sqlite3_stmt *q;
+	int changes = 0;
+	CL_GUARD(CTL_PREP(st, &q, "UPDATE enclaves SET host_id=? WHERE id=?", CTL_TEXT(host_id), CTL_TEXT(id)));
+	CL_GUARD(ctl_store_run(st, q, "enclave", &changes));
+	CL_ENSURE(changes == 1, CL_ENOTFOUND, "enclave not found");
+	return CL_OK;
+}
+
 cl_err ctl_store_enclave_delete(ctl_store *st, const char *id)
 {
 	sqlite3_stmt *q;

@@ -272,6 +272,10 @@ CL_MUST_CHECK cl_err ctl_store_enclave_insert(ctl_store *st, const ctl_enclave *
 CL_MUST_CHECK cl_err ctl_store_enclave_get(ctl_store *st, const char *id, ctl_enclave *out);
 /* Updates state, desired, memory_mib, error and updated_at of e->id. */
 CL_MUST_CHECK cl_err ctl_store_enclave_update(ctl_store *st, const ctl_enclave *e);
+/* Moves enclave id to host_id (a restore placed on another host: its desired
+ * set, capacity and ops are that host's from now on). CL_ENOTFOUND if no
+ * such enclave. */
+CL_MUST_CHECK cl_err ctl_store_enclave_move(ctl_store *st, const char *id, const char *host_id);
 CL_MUST_CHECK cl_err ctl_store_enclave_delete(ctl_store *st, const char *id);
 /* Lists by id order after `after` ("" = from the start), at most limit rows.
  * tenant_id NULL = all tenants; require_mask != 0 keeps only rows whose

@@ -4,6 +4,8 @@
 #   curl (admin token) ──► cloister-control (127.0.0.1:PORT, temp data dir)
 #                                ▲ HTTPS long-poll sync
 #                          cloister-host --data $WORK/host ──► shims ──► enclaves
+#                         [cloister-host --data $WORK/host2: host2_start, a second
+#                          host on the same machine, its own join token and id]
 #
 # Everything lives in a temp dir; the EXIT trap stops what the test started
 # (by pid) and removes any sandbox the test left behind.
@@ -17,7 +19,9 @@ CLI_BIN="$BUILD/bin/cloister"
 for b in "$CTL_BIN" "$HOST_BIN"; do [ -x "$b" ] || { echo "missing $b"; exit 1; }; done
 WORK=$(mktemp -d /tmp/cloister-host-test.XXXXXX)
 HDATA="$WORK/host"
+HDATA2="$WORK/host2" # host2_start's data dir
 CTL_PID= HOST_PID= ADMIN= URL= CA= PORT= HOST_ID=
+HOST2_PID= HOST2_ID=
 CTL_POLL_MS=${CTL_POLL_MS:-2000}
 HOST_POLL_MS=${HOST_POLL_MS:-1000}
 ENCLAVES=() # every enclave id the test created
@@ -28,7 +32,7 @@ declare -A KEYS # enclave id -> access key
 # the enclave's cgroups, i.e. only what this test started.
 sandbox_scrub() {
 	local d id cg p
-	for d in "$HDATA"/sandboxes/*/; do
+	for d in "$HDATA"/sandboxes/*/ "$HDATA2"/sandboxes/*/; do
 		[ -d "$d" ] || continue
 		id=$(basename "$d")
 		[ -f "$d/shim.pid" ] && kill -9 "$(cat "$d/shim.pid")" 2>/dev/null || true
@@ -44,6 +48,7 @@ sandbox_scrub() {
 cleanup() {
 	local rc=$?
 	if [ -n "$HOST_PID" ]; then kill "$HOST_PID" 2>/dev/null || true; wait "$HOST_PID" 2>/dev/null || true; fi
+	if [ -n "$HOST2_PID" ]; then kill "$HOST2_PID" 2>/dev/null || true; wait "$HOST2_PID" 2>/dev/null || true; fi
 	if [ -n "$CTL_PID" ]; then kill "$CTL_PID" 2>/dev/null || true; wait "$CTL_PID" 2>/dev/null || true; fi
 	sandbox_scrub
 	if [ $rc -eq 0 ] || [ -z "${KEEP:-}" ]; then rm -rf "$WORK"; else echo "kept $WORK"; fi
@@ -53,6 +58,7 @@ trap cleanup EXIT
 fail() {
 	echo "FAIL: $*"
 	[ -f "$WORK/host.err" ] && { echo "--- host.err"; tail -n 25 "$WORK/host.err"; }
+	[ -f "$WORK/host2.err" ] && { echo "--- host2.err"; tail -n 25 "$WORK/host2.err"; }
 	[ -f "$WORK/ctl.err" ] && { echo "--- ctl.err"; tail -n 15 "$WORK/ctl.err"; }
 	exit 1
 }
@@ -142,26 +148,42 @@ join_token() {
 	jget 'j["token"]'
 }
 
-# host_start [--join-token T] [args...]: starts the agent on $HDATA, waits
-# for "host-id:". A join token goes to the agent in CLOISTER_JOIN_TOKEN, never
-# on its command line (where every user of the machine sees it).
-host_start() {
-	local args=() jt=
+# agent_launch DATA LOG PIDVAR IDVAR [--join-token T] [args...]: starts an
+# agent on data dir DATA (stdout LOG.out, stderr appended to LOG.err), its pid
+# in the variable named PIDVAR at once (the EXIT trap stops it), waits for
+# "host-id:" and sets the variable named IDVAR. A join token goes to the agent
+# in CLOISTER_JOIN_TOKEN, never on its command line (where every user of the
+# machine sees it).
+agent_launch() {
+	local data=$1 log=$2 args=() jt=
+	local -n pidv=$3 idv=$4
+	shift 4
 	while [ $# -gt 0 ]; do
 		if [ "$1" = --join-token ]; then jt=$2; shift 2; else args+=("$1"); shift; fi
 	done
-	: >"$WORK/host.out"
-	CLOISTER_JOIN_TOKEN=$jt "$HOST_BIN" --control "$URL" --ca "$CA" --data "$HDATA" --poll-timeout-ms "$HOST_POLL_MS" \
-		"${args[@]}" >"$WORK/host.out" 2>>"$WORK/host.err" &
-	HOST_PID=$!
+	: >"$WORK/$log.out"
+	CLOISTER_JOIN_TOKEN=$jt "$HOST_BIN" --control "$URL" --ca "$CA" --data "$data" --poll-timeout-ms "$HOST_POLL_MS" \
+		${args[@]+"${args[@]}"} >"$WORK/$log.out" 2>>"$WORK/$log.err" &
+	pidv=$!
 	local deadline=$((SECONDS + 20))
-	until grep -q '^host-id: ' "$WORK/host.out"; do
-		kill -0 "$HOST_PID" 2>/dev/null || fail "cloister-host exited during startup"
-		[ $SECONDS -lt $deadline ] || fail "cloister-host did not register"
+	until grep -q '^host-id: ' "$WORK/$log.out"; do
+		kill -0 "$pidv" 2>/dev/null || fail "cloister-host ($log) exited during startup"
+		[ $SECONDS -lt $deadline ] || fail "cloister-host ($log) did not register"
 		sleep 0.05
 	done
-	HOST_ID=$(awk '/^host-id: /{print $2}' "$WORK/host.out")
+	idv=$(awk '/^host-id: /{print $2}' "$WORK/$log.out")
 }
+# host_start [--join-token T] [args...]: the agent on $HDATA; sets HOST_PID, HOST_ID.
+host_start() { agent_launch "$HDATA" host HOST_PID HOST_ID "$@"; }
+# host2_start [--join-token T] [args...]: a second agent on the same machine
+# and control plane: its own data dir ($HDATA2: its sandboxes, shim sockets,
+# key holder, attestation key), its own join token (first start) and host id
+# (HOST2_ID), its own name (host-b: the default is the machine's hostname),
+# logs host2.out/host2.err. The agents share the machine's cgroup tree
+# (cloister/<enclave id>): an enclave moving between them must be gone from
+# one before the other launches it, as the tests wait for. Sets HOST2_PID.
+host2_start() { agent_launch "$HDATA2" host2 HOST2_PID HOST2_ID --name host-b "$@"; }
+host2_kill9() { kill -9 "$HOST2_PID"; wait "$HOST2_PID" 2>/dev/null || true; HOST2_PID=; }
 host_kill9() { kill -9 "$HOST_PID"; wait "$HOST_PID" 2>/dev/null || true; HOST_PID=; }
 host_stop() { # SIGTERM; the agent must exit 0 within 10 s
 	kill -TERM "$HOST_PID"
@@ -176,12 +198,13 @@ host_stop() { # SIGTERM; the agent must exit 0 within 10 s
 	[ $rc -eq 0 ] || fail "cloister-host exited $rc on SIGTERM"
 }
 
-host_state() { # prints the control plane's state of $HOST_ID
+host_state() { # host_state [ID]: prints the control plane's state of ID (default $HOST_ID)
+	local id=${1:-$HOST_ID}
 	req GET /v1/hosts
 	[ "$STATUS" = 200 ] || { echo "?"; return; }
-	jget "[h['state'] for h in j['items'] if h['id']=='$HOST_ID'][0] if any(h['id']=='$HOST_ID' for h in j['items']) else 'absent'"
+	jget "[h['state'] for h in j['items'] if h['id']=='$id'][0] if any(h['id']=='$id' for h in j['items']) else 'absent'"
 }
-host_is() { [ "$(host_state)" = "$1" ]; }
+host_is() { [ "$(host_state "${2:-$HOST_ID}")" = "$1" ]; } # host_is STATE [ID]
 host_last_seen() { # epoch seconds of $HOST_ID's last sync
 	req GET /v1/hosts
 	jget "__import__('calendar').timegm(__import__('time').strptime([h['last_seen'] for h in j['items'] if h['id']=='$HOST_ID'][0], '%Y-%m-%dT%H:%M:%SZ'))"
@@ -384,4 +407,102 @@ enclave_ask() {
 		got=${got%x}
 	done
 	ANS=${got%%$'\n'*}
+}
+
+# ---- provisioning (host_provision_*.sh) ----
+
+# provision_setup NAME MEMORY_MIB: the control plane and host (attested), the
+# root in $WORK/root.pem, the kvstore image, and an enclave NAME awaiting a
+# bundle, running; sets ID, TENANT and P3 (its PCR3 as `cloister image
+# measure --await-bundle` computes it).
+provision_setup() {
+	host_up_attested
+	"$CLI_BIN" ca get -o "$WORK/root.pem" >/dev/null || fail "ca get"
+	image_upload
+	json POST /v1/enclaves "{\"name\":\"$1\",\"image_id\":\"$IMAGE\",\"memory_mib\":$2,\"cpus\":1,\"min_level\":\"software\",\"await_bundle\":true}"
+	[ "$STATUS" = 202 ] || fail "create: $STATUS $BODY"
+	ID=$(jget 'j["enclave"]["id"]')
+	ENCLAVES+=("$ID")
+	KEYS[$ID]=$(jget 'j["access_key"]')
+	wait_for 60 "enclave running" enclave_is "$ID" running
+	TENANT=$(req GET "/v1/enclaves/$ID"; jget 'j["tenant_id"]')
+	P3=$("$CLI_BIN" image measure "$WORK/kv.img" --tenant "$TENANT" --name "$1" --await-bundle --host "$HOST_ID" --json |
+		python3 -c "import json,sys; print(json.load(sys.stdin)['pcrs']['3'])")
+	[ -n "$P3" ] || fail "image measure"
+}
+
+# bundle_make ENTRYPOINT [BLOB_MIB]: $WORK/bundle.tar (ustar) with ENTRYPOINT as
+# entrypoint and, when BLOB_MIB is given, data/blob of that many MiB of random
+# bytes; sets SHA (its SHA-384) and P7 = extend(0, SHA), the PCR7 it installs as.
+bundle_make() {
+	local names=entrypoint
+	rm -rf "$WORK/b"
+	mkdir -p "$WORK/b"
+	cp "$1" "$WORK/b/entrypoint"
+	if [ -n "${2:-}" ]; then
+		mkdir -p "$WORK/b/data"
+		head -c $(($2 << 20)) /dev/urandom >"$WORK/b/data/blob"
+		names="entrypoint data data/blob"
+	fi
+	python3 - "$WORK/bundle.tar" "$WORK/b" $names <<'PY'
+import sys, tarfile, os
+with tarfile.open(sys.argv[1], "w", format=tarfile.USTAR_FORMAT) as t:
+    for name in sys.argv[3:]:
+        t.add(os.path.join(sys.argv[2], name), arcname=name, recursive=False)
+PY
+	SHA=$(sha384sum "$WORK/bundle.tar" | cut -d' ' -f1)
+	P7=$(python3 -c "import hashlib,sys; print(hashlib.sha384(bytes(48)+bytes.fromhex(sys.argv[1])).hexdigest())" "$SHA")
+}
+
+# ---- measure on demand (host_measure*.sh) ----
+
+# measure_doc ID KEY OUT.cbor: `cloister enclave measure` with a fresh nonce
+# (access key KEY), the document verified against $WORK/root.pem with that
+# nonce; sets PCR5 and PCR0 from it.
+measure_doc() {
+	local nonce
+	nonce=$(openssl rand -hex 16)
+	CLOISTER_ACCESS_KEY=$2 "$CLI_BIN" enclave measure "$1" --nonce "$nonce" --out "$3" >/dev/null ||
+		fail "enclave measure: $?"
+	"$CLI_BIN" attest verify "$3" --root "$WORK/root.pem" --nonce "$nonce" --json >"$WORK/v.json" 2>"$WORK/v.err" ||
+		fail "verify: $(cat "$WORK/v.err")"
+	PCR5=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['pcrs']['5'])" "$WORK/v.json")
+	PCR0=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['pcrs']['0'])" "$WORK/v.json")
+}
+
+# ---- suspend and restore (enclave_suspend_*.sh) ----
+
+# suspendable_create NAME MEMORY_MIB: a `"suspendable": true` enclave of
+# $IMAGE; sets ENC (its id) and KEYS[ENC]; waits until it runs.
+suspendable_create() {
+	json POST /v1/enclaves "{\"name\":\"$1\",\"image_id\":\"$IMAGE\",\"memory_mib\":$2,\"cpus\":1,\"min_level\":\"software\",\"suspendable\":true}"
+	[ "$STATUS" = 202 ] || fail "create $1: $STATUS $BODY"
+	ENC=$(jget 'j["enclave"]["id"]')
+	ENCLAVES+=("$ENC")
+	KEYS[$ENC]=$(jget 'j["access_key"]')
+	wait_for 60 "enclave $1 running" enclave_is "$ENC" running
+}
+# job_ended JOB: the job succeeded or failed (sets JSTATE, JERROR).
+job_ended() {
+	req GET "/v1/jobs/$1"
+	[ "$STATUS" = 200 ] || fail "job $1: $STATUS $BODY"
+	JSTATE=$(jget 'j["state"]') JERROR=$(jget 'j["error"] or ""')
+	[ "$JSTATE" = succeeded ] || [ "$JSTATE" = failed ]
+}
+# suspend_wait ID: POST .../suspend and waits for its job's end (JSTATE, JERROR).
+suspend_wait() {
+	json POST "/v1/enclaves/$1/suspend" '{}' -H "X-Cloister-Access-Key: ${KEYS[$1]}"
+	[ "$STATUS" = 202 ] || fail "suspend $1: $STATUS $BODY"
+	local job; job=$(jget 'j["job"]["id"]')
+	wait_for 180 "suspend job $job ends" job_ended "$job"
+}
+# restore_wait ID [HOST]: POST .../restore (on HOST when given) and waits for
+# its job's end (JSTATE, JERROR).
+restore_wait() {
+	local body='{}'
+	[ -n "${2:-}" ] && body="{\"host\":\"$2\"}"
+	json POST "/v1/enclaves/$1/restore" "$body" -H "X-Cloister-Access-Key: ${KEYS[$1]}"
+	[ "$STATUS" = 202 ] || fail "restore $1: $STATUS $BODY"
+	local job; job=$(jget 'j["job"]["id"]')
+	wait_for 240 "restore job $job ends" job_ended "$job"
 }

@@ -69,15 +69,8 @@ req GET "/v1/enclaves/$ID"
 [[ "$(jget 'j["policy"]["untrusted"]')" != *measure* ]] || fail "measure is in the default policy: $BODY"
 
 # ---- measured twice: the same PCR5, not zero; the launch registers unchanged ----
-measure() { # measure OUT.cbor: a document with a fresh nonce, verified; sets PCR5
-	local nonce
-	nonce=$(openssl rand -hex 16)
-	CLOISTER_ACCESS_KEY=$KEY "$CLI_BIN" enclave measure "$ID" --nonce "$nonce" --out "$1" >/dev/null ||
-		fail "enclave measure: $?"
-	"$CLI_BIN" attest verify "$1" --root "$WORK/root.pem" --nonce "$nonce" --json >"$WORK/v.json" 2>"$WORK/v.err" ||
-		fail "verify: $(cat "$WORK/v.err")"
-	PCR5=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['pcrs']['5'])" "$WORK/v.json")
-	PCR0=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['pcrs']['0'])" "$WORK/v.json")
+measure() { # measure OUT.cbor: a document with a fresh nonce, verified; sets PCR5, PCR0
+	measure_doc "$ID" "$KEY" "$1"
 	thawed || fail "the enclave is still frozen after a measure"
 }
 ZERO=$(printf '0%.0s' $(seq 96))

@@ -35,15 +35,7 @@ SHIM=$(cat "$HDATA/sandboxes/$ID/shim.pid")
 INIT=$(pgrep -P "$SHIM" | head -1)
 [ -n "$INIT" ] || fail "no cloister-init under shim $SHIM"
 
-measure() { # measure OUT.cbor: a verified document with a fresh nonce; sets PCR5
-	local nonce
-	nonce=$(openssl rand -hex 16)
-	CLOISTER_ACCESS_KEY=$KEY "$CLI_BIN" enclave measure "$ID" --nonce "$nonce" --out "$1" >/dev/null ||
-		fail "enclave measure: $?"
-	"$CLI_BIN" attest verify "$1" --root "$WORK/root.pem" --nonce "$nonce" --json >"$WORK/v.json" 2>"$WORK/v.err" ||
-		fail "verify: $(cat "$WORK/v.err")"
-	PCR5=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['pcrs']['5'])" "$WORK/v.json")
-}
+measure() { measure_doc "$ID" "$KEY" "$1"; } # measure OUT.cbor: a verified document; sets PCR5
 last_files() { grep "enclave measured id=$ID " "$WORK/host.err" | tail -n 1 | sed -n 's/.* files=\([0-9]*\) .*/\1/p'; }
 
 # ---- awaiting: the image's files (/app, /app/kvstore) ----

@@ -17,28 +17,8 @@ source "$(dirname "$0")/host_lib.sh"
 ECHO_APP="$BUILD/examples/echo"
 for b in "$ECHO_APP" "$CLI_BIN"; do [ -x "$b" ] || fail "missing $b"; done
 
-host_up_attested
-"$CLI_BIN" ca get -o "$WORK/root.pem" >/dev/null || fail "ca get"
-image_upload
-json POST /v1/enclaves "{\"name\":\"pa\",\"image_id\":\"$IMAGE\",\"memory_mib\":64,\"cpus\":1,\"min_level\":\"software\",\"await_bundle\":true}"
-[ "$STATUS" = 202 ] || fail "create: $STATUS $BODY"
-ID=$(jget 'j["enclave"]["id"]')
-ENCLAVES+=("$ID")
-KEYS[$ID]=$(jget 'j["access_key"]')
-wait_for 60 "enclave running" enclave_is "$ID" running
-TENANT=$(req GET "/v1/enclaves/$ID"; jget 'j["tenant_id"]')
-P3=$("$CLI_BIN" image measure "$WORK/kv.img" --tenant "$TENANT" --name pa --await-bundle --host "$HOST_ID" --json |
-	python3 -c "import json,sys; print(json.load(sys.stdin)['pcrs']['3'])")
-
-mkdir -p "$WORK/b"
-cp "$ECHO_APP" "$WORK/b/entrypoint"
-python3 - "$WORK/bundle.tar" "$WORK/b" <<'PY'
-import sys, tarfile, os
-with tarfile.open(sys.argv[1], "w", format=tarfile.USTAR_FORMAT) as t:
-    t.add(os.path.join(sys.argv[2], "entrypoint"), arcname="entrypoint", recursive=False)
-PY
-SHA=$(sha384sum "$WORK/bundle.tar" | cut -d' ' -f1)
-P7=$(python3 -c "import hashlib,sys; print(hashlib.sha384(bytes(48)+bytes.fromhex(sys.argv[1])).hexdigest())" "$SHA")
+provision_setup pa 64 # sets ID, TENANT, P3
+bundle_make "$ECHO_APP" # sets SHA, P7
 CLOISTER_ACCESS_KEY="${KEYS[$ID]}" "$CLI_BIN" enclave provision "$ID" --bundle "$WORK/bundle.tar" --expect-pcr "3=$P3" \
 	--root "$WORK/root.pem" >"$WORK/p.out" 2>"$WORK/p.err" || fail "provision: $(cat "$WORK/p.err")"
 REC="$HDATA/pcrs/$ID.json"

@@ -19,34 +19,13 @@ source "$(dirname "$0")/host_lib.sh"
 ECHO_APP="$BUILD/examples/echo"
 for b in "$ECHO_APP" "$CLI_BIN"; do [ -x "$b" ] || fail "missing $b"; done
 
-host_up_attested
-"$CLI_BIN" ca get -o "$WORK/root.pem" >/dev/null || fail "ca get"
-image_upload
-json POST /v1/enclaves "{\"name\":\"pr\",\"image_id\":\"$IMAGE\",\"memory_mib\":512,\"cpus\":1,\"min_level\":\"software\",\"await_bundle\":true}"
-[ "$STATUS" = 202 ] || fail "create: $STATUS $BODY"
-ID=$(jget 'j["enclave"]["id"]')
-ENCLAVES+=("$ID")
-KEYS[$ID]=$(jget 'j["access_key"]')
-wait_for 60 "enclave running" enclave_is "$ID" running
-TENANT=$(req GET "/v1/enclaves/$ID"; jget 'j["tenant_id"]')
-P3=$("$CLI_BIN" image measure "$WORK/kv.img" --tenant "$TENANT" --name pr --await-bundle --host "$HOST_ID" --json |
-	python3 -c "import json,sys; print(json.load(sys.stdin)['pcrs']['3'])")
+provision_setup pr 512 # sets ID, TENANT, P3
 SHIM=$(cat "$HDATA/sandboxes/$ID/shim.pid")
 INIT=$(pgrep -P "$SHIM" | head -1)
 [ -n "$INIT" ] || fail "no cloister-init under shim $SHIM"
 
 # a bundle big enough that its transfer into the enclave takes a while
-mkdir -p "$WORK/b/data"
-cp "$ECHO_APP" "$WORK/b/entrypoint"
-head -c $((40 << 20)) /dev/urandom >"$WORK/b/data/blob"
-python3 - "$WORK/bundle.tar" "$WORK/b" <<'PY'
-import sys, tarfile, os
-with tarfile.open(sys.argv[1], "w", format=tarfile.USTAR_FORMAT) as t:
-    for name in ("entrypoint", "data", "data/blob"):
-        t.add(os.path.join(sys.argv[2], name), arcname=name, recursive=False)
-PY
-SHA=$(sha384sum "$WORK/bundle.tar" | cut -d' ' -f1)
-P7=$(python3 -c "import hashlib,sys; print(hashlib.sha384(bytes(48)+bytes.fromhex(sys.argv[1])).hexdigest())" "$SHA")
+bundle_make "$ECHO_APP" 40 # sets SHA, P7
 
 CLOISTER_ACCESS_KEY="${KEYS[$ID]}" "$CLI_BIN" enclave provision "$ID" --bundle "$WORK/bundle.tar" --expect-pcr "3=$P3" \
 	--root "$WORK/root.pem" >"$WORK/p.out" 2>"$WORK/p.err" &

@@ -275,9 +275,13 @@ static void restore_admit(void **state)
 	assert_non_null(strstr(cl_error_detail(), "memory_mib >= 256"));
 	/* one job op at a time */
 	e = get(w, "enc-1");
-	(void)job_op(w, "suspend");
+	ctl_op *op = job_op(w, "suspend");
 	assert_int_equal(ctl_restore_admit(&w->srv, &e, st), CL_ECONFLICT);
 	assert_non_null(strstr(cl_error_detail(), "busy"));
+	/* a suspend whose job ended at its commit (api_suspend.c), its op only
+	 * awaiting the host's result: a client that saw the job end may restore */
+	op->job_ended = true;
+	assert_int_equal(ctl_restore_admit(&w->srv, &e, st), CL_OK);
 	free(st);
 }
 
