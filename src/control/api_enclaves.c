@@ -329,7 +329,7 @@ static void destroy(ctl_req *r, ctl_enclave *e)
 		 * not in its desired set and gets destroyed there. */
 		err = ctl_job_new(srv, "destroy", e, true, &job);
 		if (err == CL_OK)
-			err = ctl_store_enclave_delete(srv->store, e->id);
+			err = ctl_enclave_delete(srv, e->id);
 	} else {
 		err = ctl_store_enclave_update(srv->store, e);
 		if (err == CL_OK)

@@ -292,6 +292,10 @@ CL_MUST_CHECK cl_err ctl_jobs_observe(ctl_server *srv, ctl_enclave *e, const cha
 				      const char *error, bool has_exit, int64_t exit_status);
 /* The host no longer runs e: finish a destroy (delete the row). */
 CL_MUST_CHECK cl_err ctl_jobs_gone(ctl_server *srv, const ctl_enclave *e);
+/* Deletes enclave id inside the caller's transaction (ctl_store_enclave_delete)
+ * and unlinks its suspend blob's file, if it has one (a failed unlink is
+ * logged: the file goes at the next start). CL_ENOTFOUND if no such enclave. */
+CL_MUST_CHECK cl_err ctl_enclave_delete(ctl_server *srv, const char *id);
 
 /* ---- jobs_wait.c ---- */
 /* Parked job waits a tenant may have, and the control plane in all (beyond:

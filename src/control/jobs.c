@@ -8,7 +8,9 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "control/control.h"
+#include "control/state_blob.h"
 #include "control/store_priv.h"
+#include "control/store_state.h"
 #include "control/validate.h"
 
 cl_err ctl_job_new(ctl_server *srv, const char *kind, const ctl_enclave *e, bool done, ctl_job *j)
@@ -134,5 +136,22 @@ cl_err ctl_jobs_gone(ctl_server *srv, const ctl_enclave *e)
 	free(jobs);
 	CL_GUARD(err);
 	cl_info("enclave destroyed enclave=%s host=%s", e->id, e->host_id);
-	return ctl_store_enclave_delete(srv->store, e->id);
+	return ctl_enclave_delete(srv, e->id);
+}
+
+cl_err ctl_enclave_delete(ctl_server *srv, const char *id)
+{
+	char blob[CTL_STATE_PATH_MAX] = "";
+	ctl_state *row = calloc(1, sizeof(*row));
+	CL_ENSURE(row, CL_ENOMEM, "out of memory");
+	if (ctl_store_state_get(srv->store, id, row) == CL_OK && row->key_n > 0)
+		snprintf(blob, sizeof(blob), "%s", row->blob_path);
+	free(row);
+	CL_GUARD(ctl_store_enclave_delete(srv->store, id));
+	/* the destroy is decided (the enclave desired gone): its blob goes now,
+	 * not at the next start. A rollback after this leaves a row whose blob
+	 * is gone, of an enclave being destroyed: the next delete drops it. */
+	if (blob[0] && ctl_state_blob_remove(srv->data_dir, blob) != CL_OK)
+		cl_warn("enclave %s: its suspend blob not removed: %s", id, cl_error_detail());
+	return CL_OK;
 }

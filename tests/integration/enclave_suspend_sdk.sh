@@ -9,7 +9,9 @@
 #     restored application (a new process) reads it back through
 #     cle_state_path(), which keeps the restored directory as it is;
 #   - a fresh enclave of the same image has no such file (the state is the
-#     suspended enclave's, not the image's).
+#     suspended enclave's, not the image's);
+#   - a destroyed enclave's blob file is removed with it (ctl_enclave_delete),
+#     not at the control plane's next start.
 source "$(dirname "$0")/host_lib.sh"
 host_up_attested
 image_upload_app nsmprobe nsmprobe
@@ -36,7 +38,15 @@ ask "STATEGET note.txt" "STATEGET ok $MARK"
 ask STATEPATH "STATEPATH ok /tmp/state 700"
 
 # a fresh enclave of the same image starts without it
+SID=$ID
 suspendable_create sdkfresh 64
 ID=$ENC
 ask "STATEGET note.txt" "STATEGET error open 2"
+
+# a destroyed enclave's blob goes with it, not at the control plane's next start
+has_blob() { compgen -G "$WORK/ctl/state/$1.*.blob" >/dev/null; }
+has_blob "$SID" || fail "no blob kept for $SID after its restore"
+enclave_destroy "$SID"
+wait_for 60 "the destroyed enclave gone" enclave_is "$SID" absent
+! has_blob "$SID" || fail "the destroyed enclave's blob is still in $WORK/ctl/state"
 echo "PASS enclave_suspend_sdk"
