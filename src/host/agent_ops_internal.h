@@ -17,6 +17,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/buf.h"
+#include "common/http_client.h"
 #include "common/frame.h"
 #include "host/agent_args.h"
 #include "host/agent_ops.h"
@@ -140,6 +142,11 @@ typedef struct ops_job_conn {
 CL_MUST_CHECK cl_err ops_job_conn_copy(const cl_agent_pool *p, ops_job_conn *c);
 /* Frees c's copies, the token wiped first. */
 void ops_job_conn_free(ops_job_conn *c);
+/* GET /v1/hosts/{host}/ops/{op}/data into out, checked: status 200, exactly
+ * size bytes, SHA-384 (into sha) equal to sha384_hex. Errors name what
+ * ("the bundle", "the state"): CL_EUNAVAIL, CL_ECRYPTO on a mismatch. */
+CL_MUST_CHECK cl_err ops_job_fetch(cl_http_client *http, const ops_job_conn *c, const char *op, const char *what,
+				   uint64_t size, const char *sha384_hex, cl_buf *out, uint8_t sha[48]);
 /* Runs fn(arg) on a detached thread. False if no thread could be made
  * (arg is still the caller's). */
 bool ops_job_thread(void *(*fn)(void *), void *arg);

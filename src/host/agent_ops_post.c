@@ -7,11 +7,15 @@
  * list and rides the next sync's "results".
  */
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/crypto.h"
+#include "common/util.h"
+#include "common/http_client.h"
 #include "common/log.h"
 #include "host/agent_ops_internal.h"
 
@@ -324,4 +328,22 @@ bool ops_job_thread(void *(*fn)(void *), void *arg)
 	bool ok = pthread_create(&t, &attr, fn, arg) == 0;
 	pthread_attr_destroy(&attr);
 	return ok;
+}
+
+cl_err ops_job_fetch(cl_http_client *http, const ops_job_conn *c, const char *op, const char *what, uint64_t size,
+		     const char *sha384_hex, cl_buf *out, uint8_t sha[48])
+{
+	char path[256];
+	uint8_t want[48];
+	long status = 0;
+	snprintf(path, sizeof(path), "/v1/hosts/%s/ops/%s/data", c->host_id, op);
+	CL_GUARD(cl_http_request(http, "GET", path, NULL, NULL, 0, NULL, &status, out));
+	CL_ENSURE(status == 200, CL_EUNAVAIL, "cannot fetch %s: the control plane answered %ld", what, status);
+	CL_ENSURE(out->len == size, CL_ECRYPTO, "%s fetched is %zu bytes, not %llu", what, out->len,
+		  (unsigned long long)size);
+	CL_GUARD(cl_sha384(out->data, out->len, sha));
+	CL_GUARD(cl_hex_decode(sha384_hex, want, sizeof(want)));
+	CL_ENSURE(CRYPTO_memcmp(sha, want, sizeof(want)) == 0, CL_ECRYPTO, "%s fetched does not match the op's SHA-384",
+		  what);
+	return CL_OK;
 }

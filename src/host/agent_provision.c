@@ -52,24 +52,6 @@ static void job_free(prov_job *j)
 	free(j);
 }
 
-/* GET /v1/hosts/{host}/ops/{op}/data into out, checked against the op. */
-static cl_err fetch(cl_http_client *http, const prov_job *j, cl_buf *out)
-{
-	char path[256];
-	uint8_t sha[CL_SHA384_LEN], want[CL_SHA384_LEN];
-	long status = 0;
-	snprintf(path, sizeof(path), "/v1/hosts/%s/ops/%s/data", j->c.host_id, j->op);
-	CL_GUARD(cl_http_request(http, "GET", path, NULL, NULL, 0, NULL, &status, out));
-	CL_ENSURE(status == 200, CL_EUNAVAIL, "cannot fetch the bundle: the control plane answered %ld", status);
-	CL_ENSURE(out->len == j->args.size, CL_ECRYPTO, "the bundle fetched is %zu bytes, not %llu", out->len,
-		  (unsigned long long)j->args.size);
-	CL_GUARD(cl_sha384(out->data, out->len, sha));
-	CL_GUARD(cl_hex_decode(j->args.data_sha384, want, sizeof(want)));
-	CL_ENSURE(CRYPTO_memcmp(sha, want, sizeof(sha)) == 0, CL_ECRYPTO,
-		  "the bundle fetched does not match the op's SHA-384");
-	return CL_OK;
-}
-
 /* Streams ct to the enclave. *answered: init answered (EXTEND into ext, or
  * its refusal in reason); else the error says what failed on the way. */
 static cl_err transfer(const prov_job *j, const cl_buf *ct, uint8_t ext[CL_BUNDLE_EXTEND_LEN], char *reason,
@@ -184,7 +166,8 @@ static void *prov_main(void *arg)
 	}
 	cl_http_client_set_timeout(http, PROV_FETCH_TIMEOUT_MS);
 	uint64_t t0 = cl_now_mono_ns();
-	cl_err err = fetch(http, j, &ct);
+	uint8_t ct_sha[CL_SHA384_LEN];
+	cl_err err = ops_job_fetch(http, &j->c, j->op, "the bundle", j->args.size, j->args.data_sha384, &ct, ct_sha);
 	if (err == CL_OK)
 		err = transfer(j, &ct, ext, reason, sizeof(reason), &installed);
 	if (err == CL_OK && installed)

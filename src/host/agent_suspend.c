@@ -257,22 +257,15 @@ out:
 	return err;
 }
 
-/* GET .../data: the blob, checked against the op. */
+/* GET .../data: the blob, checked against the op; errors say "restore: ". */
 static cl_err fetch(cl_http_client *http, const st_job *j, cl_buf *out, uint8_t sha[48])
 {
-	char path[256];
-	uint8_t want[48];
-	long status = 0;
-	snprintf(path, sizeof(path), "/v1/hosts/%s/ops/%s/data", j->c.host_id, j->op);
-	CL_GUARD(cl_http_request(http, "GET", path, NULL, NULL, 0, NULL, &status, out));
-	CL_ENSURE(status == 200, CL_EUNAVAIL, "restore: cannot fetch the state: the control plane answered %ld", status);
-	CL_ENSURE(out->len == j->args.size, CL_ECRYPTO, "restore: the state fetched is %zu bytes, not %llu", out->len,
-		  (unsigned long long)j->args.size);
-	CL_GUARD(cl_sha384(out->data, out->len, sha));
-	CL_GUARD(cl_hex_decode(j->args.sha384, want, sizeof(want)));
-	CL_ENSURE(CRYPTO_memcmp(sha, want, sizeof(want)) == 0, CL_ECRYPTO,
-		  "restore: the state fetched does not match the op's SHA-384");
-	return CL_OK;
+	char why[400];
+	cl_err err = ops_job_fetch(http, &j->c, j->op, "the state", j->args.size, j->args.sha384, out, sha);
+	if (err == CL_OK)
+		return CL_OK;
+	snprintf(why, sizeof(why), "%s", cl_error_detail());
+	return cl_errorf(err, "restore: %s", why);
 }
 
 /* The sandbox launched awaiting the restore: its key (init-bundle's, made
