@@ -10,7 +10,10 @@
  * backoff while the control plane cannot take it: post()). A
  * kill of the agent mid-transfer closes the shim connection, and the shim
  * tells init to discard what it staged; the op, re-sent by the control
- * plane until its result, runs again in the restarted agent.
+ * plane until its result, runs again in the restarted agent. A kill after
+ * init's EXTEND and before the result reached the control plane: the re-run
+ * finds the op's bundle installed (the shim's STATUS) and answers its PCR7
+ * without sending it again (already_installed()).
  */
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -110,6 +113,28 @@ out:
 	return err;
 }
 
+/* A re-run of an op whose bundle is already installed (the agent was killed
+ * after init's EXTEND and before the control plane had the result; the op
+ * came back to the restarted agent): true if the enclave's shim says it
+ * installed a bundle whose tar's SHA-384 is the op's, with ext set as init's
+ * EXTEND was. Then there is nothing to fetch or send (init would refuse it
+ * not_awaiting_bundle) and the op's answer is the install's PCR7. Another
+ * bundle installed, none, or no answer from the shim: false (the op runs,
+ * and init answers it). */
+static bool already_installed(const prov_job *j, uint8_t ext[CL_BUNDLE_EXTEND_LEN])
+{
+	uint8_t have[CL_SHA384_LEN];
+	if (cl_sandbox_bundle(j->c.dir, j->enclave, have) != CL_OK) {
+		cl_error_clear();
+		return false;
+	}
+	if (CRYPTO_memcmp(have, j->args.sha384, sizeof(have)) != 0)
+		return false;
+	ext[0] = CL_BUNDLE_REGISTER;
+	memcpy(ext + 1, have, sizeof(have));
+	return true;
+}
+
 /* Records the install in the enclave's registers; the new PCR7 into pcr7. */
 static cl_err record(const prov_job *j, const uint8_t ext[CL_BUNDLE_EXTEND_LEN], uint8_t pcr7[CL_PCR_LEN])
 {
@@ -184,8 +209,13 @@ static void *prov_main(void *arg)
 	}
 	cl_http_client_set_timeout(http, PROV_FETCH_TIMEOUT_MS);
 	uint64_t t0 = cl_now_mono_ns();
-	cl_err err = fetch(http, j, &ct);
-	if (err == CL_OK)
+	cl_err err = CL_OK;
+	bool rerun = already_installed(j, ext);
+	if (rerun)
+		installed = true;
+	else
+		err = fetch(http, j, &ct);
+	if (err == CL_OK && !rerun)
 		err = transfer(j, &ct, ext, reason, sizeof(reason), &installed);
 	if (err == CL_OK && installed)
 		err = record(j, ext, pcr7);
@@ -203,9 +233,9 @@ static void *prov_main(void *arg)
 			res = json_pack("{s:s, s:b, s:s}", "op", j->op, "ok", 1, "data", b64);
 		free(b64);
 	}
-	cl_info("provision op=%s enclave=%s bytes=%zu installed=%d ms=%llu%s%s", j->op, j->enclave, ct.len,
-		installed ? 1 : 0, (unsigned long long)((cl_now_mono_ns() - t0) / 1000000), installed ? "" : " reason=",
-		installed ? "" : (err != CL_OK ? msg : reason));
+	cl_info("provision op=%s enclave=%s bytes=%zu installed=%d%s ms=%llu%s%s", j->op, j->enclave, ct.len,
+		installed ? 1 : 0, rerun ? " already=1" : "", (unsigned long long)((cl_now_mono_ns() - t0) / 1000000),
+		installed ? "" : " reason=", installed ? "" : (err != CL_OK ? msg : reason));
 	post(http, j, res);
 out:
 	json_decref(res);
