@@ -117,13 +117,26 @@ out:
  * after init's EXTEND and before the control plane had the result; the op
  * came back to the restarted agent): true if the enclave's shim says it
  * installed a bundle whose tar's SHA-384 is the op's, with ext set as init's
- * EXTEND was. Then there is nothing to fetch or send (init would refuse it
+ * EXTEND was, and this op sent it (mark()). Then there is nothing to fetch or send (init would refuse it
  * not_awaiting_bundle) and the op's answer is the install's PCR7. Another
  * bundle installed, none, or no answer from the shim: false (the op runs,
  * and init answers it). */
 static bool already_installed(const prov_job *j, uint8_t ext[CL_BUNDLE_EXTEND_LEN])
 {
 	uint8_t have[CL_SHA384_LEN];
+	char path[512];
+	cl_buf b;
+	bool ours = false;
+	/* this op sent its bundle before (mark()): another op with the same
+	 * bundle is a second provision, which init refuses */
+	cl_buf_init(&b, CL_AGENT_ID_MAX);
+	if (snprintf(path, sizeof(path), "%s/provision/%s", j->c.dir, j->enclave) < (int)sizeof(path) &&
+	    cl_file_read(path, CL_AGENT_ID_MAX, &b) == CL_OK)
+		ours = b.len == strlen(j->op) && memcmp(b.data, j->op, b.len) == 0;
+	cl_buf_free(&b);
+	cl_error_clear();
+	if (!ours)
+		return false;
 	if (cl_sandbox_bundle(j->c.dir, j->enclave, have) != CL_OK) {
 		cl_error_clear();
 		return false;
@@ -133,6 +146,19 @@ static bool already_installed(const prov_job *j, uint8_t ext[CL_BUNDLE_EXTEND_LE
 	ext[0] = CL_BUNDLE_REGISTER;
 	memcpy(ext + 1, have, sizeof(have));
 	return true;
+}
+
+/* Before BUNDLE_END: DIR/provision/ENCLAVE names this op (the one that
+ * sends the enclave its bundle), for already_installed() in a re-run. */
+static cl_err mark(const prov_job *j)
+{
+	char path[512];
+	CL_ENSURE(snprintf(path, sizeof(path), "%s/provision", j->c.dir) < (int)sizeof(path), CL_EINVAL,
+		  "data directory path too long");
+	CL_GUARD(cl_mkdir_p(path, 0700));
+	CL_ENSURE(snprintf(path, sizeof(path), "%s/provision/%s", j->c.dir, j->enclave) < (int)sizeof(path),
+		  CL_EINVAL, "data directory path too long");
+	return cl_file_write_atomic(path, j->op, strlen(j->op), 0600);
 }
 
 /* Records the install in the enclave's registers; the new PCR7 into pcr7. */
@@ -209,12 +235,11 @@ static void *prov_main(void *arg)
 	}
 	cl_http_client_set_timeout(http, PROV_FETCH_TIMEOUT_MS);
 	uint64_t t0 = cl_now_mono_ns();
-	cl_err err = CL_OK;
 	bool rerun = already_installed(j, ext);
-	if (rerun)
-		installed = true;
-	else
-		err = fetch(http, j, &ct);
+	installed = rerun;
+	cl_err err = rerun ? CL_OK : fetch(http, j, &ct);
+	if (err == CL_OK && !rerun)
+		err = mark(j);
 	if (err == CL_OK && !rerun)
 		err = transfer(j, &ct, ext, reason, sizeof(reason), &installed);
 	if (err == CL_OK && installed)

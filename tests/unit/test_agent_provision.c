@@ -393,10 +393,16 @@ static void rerun_after_install(void **state)
 static void rerun_before_record(void **state)
 {
 	fx *x = *state;
+	char path[128];
 	pthread_mutex_lock(&x->shim.mu);
 	x->shim.installed = true;
 	memcpy(x->shim.sha, x->tar, sizeof(x->tar));
 	pthread_mutex_unlock(&x->shim.mu);
+	/* what the killed run left: the op that sent the bundle */
+	snprintf(path, sizeof(path), "%s/provision", x->dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/provision/%s", x->dir, ENC);
+	assert_int_equal(cl_file_write_atomic(path, "op-1", 4, 0600), CL_OK);
 	json_t *r = run_op(x, "op-1");
 	assert_success(r, x->tar);
 	json_decref(r);
@@ -423,6 +429,20 @@ static void other_bundle_installed(void **state)
 	assert_pcr7(x, NULL);
 }
 
+/* A new op with the same bundle after it was installed is a second
+ * provision: init refuses it not_awaiting_bundle. */
+static void second_provision_same_bundle(void **state)
+{
+	fx *x = *state;
+	json_decref(run_op(x, "op-1"));
+	json_t *r = run_op(x, "op-2");
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	assert_string_equal(json_string_value(json_object_get(r, "reason")), "not_awaiting_bundle");
+	json_decref(r);
+	assert_int_equal(shim_get(&x->shim, &x->shim.ends), 2);
+	assert_pcr7(x, x->tar);
+}
+
 int main(void)
 {
 	evthread_use_pthreads(); /* the fake control plane is stopped from the test thread */
@@ -432,6 +452,7 @@ int main(void)
 	    T(rerun_after_install),
 	    T(rerun_before_record),
 	    T(other_bundle_installed),
+	    T(second_provision_same_bundle),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
