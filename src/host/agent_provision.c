@@ -10,7 +10,10 @@
  * backoff while the control plane cannot take it: post()). A
  * kill of the agent mid-transfer closes the shim connection, and the shim
  * tells init to discard what it staged; the op, re-sent by the control
- * plane until its result, runs again in the restarted agent.
+ * plane until its result, runs again in the restarted agent. A kill after
+ * init's EXTEND and before the result reached the control plane: the re-run
+ * finds the op's bundle installed (the shim's STATUS) and answers its PCR7
+ * without sending it again (already_installed()).
  */
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -92,6 +95,54 @@ out:
 	return err;
 }
 
+/* A re-run of an op whose bundle is already installed (the agent was killed
+ * after init's EXTEND and before the control plane had the result; the op
+ * came back to the restarted agent): true if the enclave's shim says it
+ * installed a bundle whose tar's SHA-384 is the op's, with ext set as init's
+ * EXTEND was, and this op sent it (mark()). Then there is nothing to fetch or send (init would refuse it
+ * not_awaiting_bundle) and the op's answer is the install's PCR7. Another
+ * bundle installed, none, or no answer from the shim: false (the op runs,
+ * and init answers it). */
+static bool already_installed(const prov_job *j, uint8_t ext[CL_BUNDLE_EXTEND_LEN])
+{
+	uint8_t have[CL_SHA384_LEN];
+	char path[512];
+	cl_buf b;
+	bool ours = false;
+	/* this op sent its bundle before (mark()): another op with the same
+	 * bundle is a second provision, which init refuses */
+	cl_buf_init(&b, CL_AGENT_ID_MAX);
+	if (snprintf(path, sizeof(path), "%s/provision/%s", j->c.dir, j->enclave) < (int)sizeof(path) &&
+	    cl_file_read(path, CL_AGENT_ID_MAX, &b) == CL_OK)
+		ours = b.len == strlen(j->op) && memcmp(b.data, j->op, b.len) == 0;
+	cl_buf_free(&b);
+	cl_error_clear();
+	if (!ours)
+		return false;
+	if (cl_sandbox_bundle(j->c.dir, j->enclave, have) != CL_OK) {
+		cl_error_clear();
+		return false;
+	}
+	if (CRYPTO_memcmp(have, j->args.sha384, sizeof(have)) != 0)
+		return false;
+	ext[0] = CL_BUNDLE_REGISTER;
+	memcpy(ext + 1, have, sizeof(have));
+	return true;
+}
+
+/* Before BUNDLE_END: DIR/provision/ENCLAVE names this op (the one that
+ * sends the enclave its bundle), for already_installed() in a re-run. */
+static cl_err mark(const prov_job *j)
+{
+	char path[512];
+	CL_ENSURE(snprintf(path, sizeof(path), "%s/provision", j->c.dir) < (int)sizeof(path), CL_EINVAL,
+		  "data directory path too long");
+	CL_GUARD(cl_mkdir_p(path, 0700));
+	CL_ENSURE(snprintf(path, sizeof(path), "%s/provision/%s", j->c.dir, j->enclave) < (int)sizeof(path),
+		  CL_EINVAL, "data directory path too long");
+	return cl_file_write_atomic(path, j->op, strlen(j->op), 0600);
+}
+
 /* Records the install in the enclave's registers; the new PCR7 into pcr7. */
 static cl_err record(const prov_job *j, const uint8_t ext[CL_BUNDLE_EXTEND_LEN], uint8_t pcr7[CL_PCR_LEN])
 {
@@ -166,9 +217,15 @@ static void *prov_main(void *arg)
 	}
 	cl_http_client_set_timeout(http, PROV_FETCH_TIMEOUT_MS);
 	uint64_t t0 = cl_now_mono_ns();
+	bool rerun = already_installed(j, ext);
+	installed = rerun;
 	uint8_t ct_sha[CL_SHA384_LEN];
-	cl_err err = ops_job_fetch(http, &j->c, j->op, "the bundle", j->args.size, j->args.data_sha384, &ct, ct_sha);
-	if (err == CL_OK)
+	cl_err err = rerun ? CL_OK
+			   : ops_job_fetch(http, &j->c, j->op, "the bundle", j->args.size, j->args.data_sha384, &ct,
+					   ct_sha);
+	if (err == CL_OK && !rerun)
+		err = mark(j);
+	if (err == CL_OK && !rerun)
 		err = transfer(j, &ct, ext, reason, sizeof(reason), &installed);
 	if (err == CL_OK && installed)
 		err = record(j, ext, pcr7);
@@ -186,9 +243,9 @@ static void *prov_main(void *arg)
 			res = json_pack("{s:s, s:b, s:s}", "op", j->op, "ok", 1, "data", b64);
 		free(b64);
 	}
-	cl_info("provision op=%s enclave=%s bytes=%zu installed=%d ms=%llu%s%s", j->op, j->enclave, ct.len,
-		installed ? 1 : 0, (unsigned long long)((cl_now_mono_ns() - t0) / 1000000), installed ? "" : " reason=",
-		installed ? "" : (err != CL_OK ? msg : reason));
+	cl_info("provision op=%s enclave=%s bytes=%zu installed=%d%s ms=%llu%s%s", j->op, j->enclave, ct.len,
+		installed ? 1 : 0, rerun ? " already=1" : "", (unsigned long long)((cl_now_mono_ns() - t0) / 1000000),
+		installed ? "" : " reason=", installed ? "" : (err != CL_OK ? msg : reason));
 	post(http, j, res);
 out:
 	json_decref(res);
