@@ -101,13 +101,17 @@ void cl_agent_pcrs_remove(const char *dir, const char *id)
 	char path[PATH_MAX];
 	if (pcrs_path(dir, id, path, sizeof(path)) == CL_OK && unlink(path) == 0)
 		cl_debug("measurements removed id=%s", id);
+	/* the provision op's marker (agent_provision.c) goes with the registers */
+	if (snprintf(path, sizeof(path), "%s/provision/%s", dir, id) < (int)sizeof(path))
+		(void)unlink(path);
 }
 
-size_t cl_agent_pcrs_prune(const char *dir, char *const *keep, size_t n)
+/* Removes every entry of DIR/SUB not named KEEP[i] SUFFIX; how many. */
+static size_t prune_dir(const char *dir, const char *sub_name, const char *suffix, char *const *keep, size_t n)
 {
 	char sub[PATH_MAX];
-	size_t removed = 0;
-	if (snprintf(sub, sizeof(sub), "%s/pcrs", dir) >= (int)sizeof(sub))
+	size_t removed = 0, sl = strlen(suffix);
+	if (snprintf(sub, sizeof(sub), "%s/%s", dir, sub_name) >= (int)sizeof(sub))
 		return 0;
 	DIR *d = opendir(sub);
 	if (!d)
@@ -118,17 +122,23 @@ size_t cl_agent_pcrs_prune(const char *dir, char *const *keep, size_t n)
 			continue;
 		size_t len = strlen(e->d_name);
 		bool kept = false;
-		/* "ID.json" for a listed id, or an atomic write's temporary (the
+		/* "ID<suffix>" for a listed id, or an atomic write's temporary (the
 		 * agent's start removes those elsewhere: here they are stale too) */
 		for (size_t i = 0; i < n && !kept; i++) {
 			size_t il = strlen(keep[i]);
-			kept = len == il + 5 && strncmp(e->d_name, keep[i], il) == 0 && strcmp(e->d_name + il, ".json") == 0;
+			kept = len == il + sl && strncmp(e->d_name, keep[i], il) == 0 && strcmp(e->d_name + il, suffix) == 0;
 		}
 		if (!kept && unlinkat(dirfd(d), e->d_name, 0) == 0)
 			removed++;
 	}
 	closedir(d);
 	return removed;
+}
+
+size_t cl_agent_pcrs_prune(const char *dir, char *const *keep, size_t n)
+{
+	(void)prune_dir(dir, "provision", "", keep, n);
+	return prune_dir(dir, "pcrs", ".json", keep, n);
 }
 
 /* ---- telling the control plane ---- */

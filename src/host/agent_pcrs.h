@@ -23,10 +23,12 @@ CL_MUST_CHECK cl_err cl_agent_pcrs_save(const char *dir, const char *id, const c
 /* Reads DIR/pcrs/ID.json into *p. CL_ENOTFOUND if there is none, CL_EINVAL
  * if it is malformed. */
 CL_MUST_CHECK cl_err cl_agent_pcrs_load(const char *dir, const char *id, cl_pcrs *p);
-/* Removes DIR/pcrs/ID.json (a missing file is fine). */
+/* Removes DIR/pcrs/ID.json and the provision op's marker DIR/provision/ID
+ * (missing files are fine). */
 void cl_agent_pcrs_remove(const char *dir, const char *id);
 /* Removes every record DIR/pcrs/ID.json whose id is not in keep[0..n) (records a
- * kill left between writing them and launching). Returns how many. */
+ * kill left between writing them and launching), and every provision marker
+ * DIR/provision/ID of an id not kept. Returns how many records. */
 size_t cl_agent_pcrs_prune(const char *dir, char *const *keep, size_t n);
 
 /* Records the installed bundle (its tar's SHA-384) in the enclave's

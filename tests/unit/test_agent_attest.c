@@ -213,13 +213,25 @@ static void pcrs_store(void **state)
 		assert_int_equal(cl_agent_pcrs_from_json(b, &q), CL_EINVAL);
 		json_decref(b);
 	}
-	/* prune keeps the listed ids only */
+	/* prune keeps the listed ids only, records and provision markers */
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/provision", x->dir);
+	assert_int_equal(cl_mkdir_p(path, 0700), CL_OK);
+	snprintf(path, sizeof(path), "%s/provision/enc-1", x->dir);
+	assert_int_equal(cl_file_write_atomic(path, "op-1", 4, 0600), CL_OK);
+	snprintf(path, sizeof(path), "%s/provision/enc-2", x->dir);
+	assert_int_equal(cl_file_write_atomic(path, "op-2", 4, 0600), CL_OK);
 	char *keep[] = {"enc-2"};
 	assert_int_equal(cl_agent_pcrs_prune(x->dir, keep, 1), 1);
 	assert_int_equal(cl_agent_pcrs_load(x->dir, "enc-1", &q), CL_ENOTFOUND);
 	assert_int_equal(cl_agent_pcrs_load(x->dir, "enc-2", &q), CL_OK);
+	snprintf(path, sizeof(path), "%s/provision/enc-1", x->dir);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/provision/enc-2", x->dir);
+	assert_int_equal(access(path, F_OK), 0);
 	cl_agent_pcrs_remove(x->dir, "enc-2");
 	assert_int_equal(cl_agent_pcrs_load(x->dir, "enc-2", &q), CL_ENOTFOUND);
+	assert_int_equal(access(path, F_OK), -1);
 }
 
 /* The report carries an enclave's registers until a sync with them is
