@@ -161,7 +161,12 @@ cl_err ctl_state_blob_remove(const char *datadir, const char *rel)
 	return CL_OK;
 }
 
-cl_err ctl_state_blob_reap(const char *datadir, int *n)
+/* Whether DATA/state/<name> is to be removed (*drop); an error stops the walk. */
+typedef cl_err (*reap_pick_fn)(const char *name, void *ctx, bool *drop);
+
+/* Removes each entry of DATA/state that pick drops; *n = how many (may be
+ * NULL). what names them in an error ("a temporary blob"). */
+static cl_err reap_walk(const char *datadir, reap_pick_fn pick, void *ctx, const char *what, int *n)
 {
 	char dir[PATH_MAX];
 	int removed = 0;
@@ -174,12 +179,14 @@ cl_err ctl_state_blob_reap(const char *datadir, int *n)
 	if (!d)
 		return errno == ENOENT ? CL_OK : disk(errno, "cannot open", dir);
 	struct dirent *e;
-	while ((e = readdir(d))) {
-		size_t len = strlen(e->d_name);
-		if (len <= strlen(TMP_SUFFIX) || strcmp(e->d_name + len - strlen(TMP_SUFFIX), TMP_SUFFIX) != 0)
+	bool drop = false;
+	while (err == CL_OK && (e = readdir(d))) {
+		if ((err = pick(e->d_name, ctx, &drop)) != CL_OK || !drop)
 			continue;
 		if (unlinkat(dirfd(d), e->d_name, 0) != 0 && errno != ENOENT) {
-			err = disk(errno, "cannot remove a temporary blob in", dir);
+			char msg[96];
+			snprintf(msg, sizeof(msg), "cannot remove %s in", what);
+			err = disk(errno, msg, dir);
 			break;
 		}
 		removed++;
@@ -190,51 +197,56 @@ cl_err ctl_state_blob_reap(const char *datadir, int *n)
 	return err;
 }
 
+static cl_err pick_tmp(const char *name, void *ctx, bool *drop)
+{
+	(void)ctx;
+	size_t len = strlen(name), tl = strlen(TMP_SUFFIX);
+	*drop = len > tl && strcmp(name + len - tl, TMP_SUFFIX) == 0;
+	return CL_OK;
+}
+
+cl_err ctl_state_blob_reap(const char *datadir, int *n)
+{
+	return reap_walk(datadir, pick_tmp, NULL, "a temporary blob", n);
+}
+
+typedef struct orphan_ctx {
+	ctl_store *st;
+	ctl_state row;
+} orphan_ctx;
+
+/* <enclave_id>.<n>.blob: kept only if it is its enclave's committed blob */
+static cl_err pick_orphan(const char *name, void *ctx, bool *drop)
+{
+	orphan_ctx *o = ctx;
+	char id[CTL_ID_MAX], rel[CTL_STATE_PATH_MAX];
+	size_t len = strlen(name);
+	*drop = false;
+	if (len <= 5 || strcmp(name + len - 5, ".blob") != 0)
+		return CL_OK;
+	const char *dot = memrchr(name, '.', len - 5);
+	if (!dot || (size_t)(dot - name) >= sizeof(id))
+		return CL_OK; /* not a name ctl_state_blob_open makes: left alone */
+	memcpy(id, name, (size_t)(dot - name));
+	id[dot - name] = '\0';
+	if (!id_ok(id))
+		return CL_OK;
+	snprintf(rel, sizeof(rel), "state/%.200s", name);
+	CL_GUARD(ctl_store_state_get(o->st, id, &o->row));
+	*drop = !(o->row.key_n > 0 && strcmp(o->row.blob_path, rel) == 0);
+	return CL_OK;
+}
+
 cl_err ctl_state_blob_reap_orphans(const char *datadir, ctl_store *st, int *n)
 {
-	char dir[PATH_MAX];
-	int removed = 0;
-	cl_err err = CL_OK;
-	if (n)
-		*n = 0;
-	int k = snprintf(dir, sizeof(dir), "%s/state", datadir);
-	CL_ENSURE(k > 0 && (size_t)k < sizeof(dir), CL_EINVAL, "the data directory's path is too long");
-	DIR *d = opendir(dir);
-	if (!d)
-		return errno == ENOENT ? CL_OK : disk(errno, "cannot open", dir);
-	ctl_state *row = calloc(1, sizeof(*row));
-	if (!row) {
-		closedir(d);
+	orphan_ctx *o = calloc(1, sizeof(*o));
+	if (!o) {
+		if (n)
+			*n = 0;
 		return CL_ENOMEM;
 	}
-	struct dirent *e;
-	while (err == CL_OK && (e = readdir(d))) {
-		/* <enclave_id>.<n>.blob: kept only if it is its enclave's committed blob */
-		char id[CTL_ID_MAX], rel[CTL_STATE_PATH_MAX];
-		size_t len = strlen(e->d_name);
-		if (len <= 5 || strcmp(e->d_name + len - 5, ".blob") != 0)
-			continue;
-		const char *dot = memrchr(e->d_name, '.', len - 5);
-		if (!dot || (size_t)(dot - e->d_name) >= sizeof(id))
-			continue; /* not a name ctl_state_blob_open makes: left alone */
-		memcpy(id, e->d_name, (size_t)(dot - e->d_name));
-		id[dot - e->d_name] = '\0';
-		if (!id_ok(id))
-			continue;
-		snprintf(rel, sizeof(rel), "state/%.200s", e->d_name);
-		if ((err = ctl_store_state_get(st, id, row)) != CL_OK)
-			break;
-		if (row->key_n > 0 && strcmp(row->blob_path, rel) == 0)
-			continue;
-		if (unlinkat(dirfd(d), e->d_name, 0) != 0 && errno != ENOENT) {
-			err = disk(errno, "cannot remove an orphan blob in", dir);
-			break;
-		}
-		removed++;
-	}
-	closedir(d);
-	free(row);
-	if (n)
-		*n = removed;
+	o->st = st;
+	cl_err err = reap_walk(datadir, pick_orphan, o, "an orphan blob", n);
+	free(o);
 	return err;
 }
