@@ -141,11 +141,15 @@ static bool id_ok(const char *s, size_t max)
  * without leading zeros: the one spelling the monitor rebuilds. */
 static bool tls_slot_ok(const char *slot)
 {
-	const char *name = slot + 4, *colon = strchr(name, ':');
+	const char *name, *colon;
 	char enclave[CL_KH_NAME_MAX + 1];
 	uint64_t gen = 0;
 	size_t digits;
-	if (strncmp(slot, "tls/", 4) != 0 || !colon || (size_t)(colon - name) > CL_KH_NAME_MAX)
+	if (strncmp(slot, "tls/", 4) != 0)
+		return false;
+	name = slot + 4;
+	colon = strchr(name, ':');
+	if (!colon || (size_t)(colon - name) > CL_KH_NAME_MAX)
 		return false;
 	memcpy(enclave, name, (size_t)(colon - name));
 	enclave[colon - name] = '\0';
