@@ -23,6 +23,7 @@
 
 #define MAX_SAMPLES 200000
 
+static size_t plen; /* cl_kh_get_public's point length */
 static uint64_t samples[MAX_SAMPLES];
 
 static int cmp(const void *a, const void *b)
@@ -83,14 +84,24 @@ static int op_get_public(void *ctx)
 {
 	enum cl_kh_purpose p;
 	uint8_t pt[CL_KH_POINT_LEN];
-	return cl_kh_get_public(&agent, "tls/bench", &p, pt) != CL_OK;
+	return cl_kh_get_public(&agent, "tls/bench:1", &p, pt, &plen) != CL_OK;
 }
 
+/* A TLS handshake's signature: P-256 over a SHA-256 digest. */
 static int op_sign(void *ctx)
 {
 	uint8_t sig[CL_KH_SIG_LEN];
+	size_t n = sizeof(sig);
 	digest[0]++;
-	return cl_kh_sign(&tls, "tls/bench", digest, sizeof(digest), sig) != CL_OK;
+	return cl_kh_sign2(&tls, "tls/bench:1", digest, 32, sig, &n) != CL_OK;
+}
+
+/* An attestation document's signature: P-384 over a SHA-384 digest. */
+static int op_sign_document(void *ctx)
+{
+	uint8_t sig[CL_KH_SIG_LEN];
+	digest[0]++;
+	return cl_kh_sign(&agent, "attest", digest, sizeof(digest), sig) != CL_OK;
 }
 
 static int op_ecdh(void *ctx)
@@ -115,7 +126,7 @@ int main(int argc, char **argv)
 	double seconds = argc > 1 ? strtod(argv[1], NULL) : 1.0;
 	char dir[] = "/tmp/cl-bench-kh.XXXXXX", keys[64];
 	int a[2], t[2], st;
-	uint8_t pt[CL_KH_POINT_LEN];
+	uint8_t pt[CL_KH_POINT_LEN], proof[CL_KH_P256_SIG_LEN];
 	void *eph = NULL;
 	if (seconds <= 0 || seconds > 60)
 		return fprintf(stderr, "usage: bench_keyholder [SECONDS (0..60]]\n"), 2;
@@ -134,14 +145,16 @@ int main(int argc, char **argv)
 	close(t[1]);
 	cl_kh_client_init(&agent, a[0], 10000);
 	cl_kh_client_init(&tls, t[0], 10000);
-	if (cl_kh_generate(&agent, "tls/bench", pt) != CL_OK || cl_kh_generate(&agent, "dev/bench", pt) != CL_OK ||
+	if (cl_kh_tls_generate(&agent, "tls/bench:1", "bench-host", pt, proof) != CL_OK ||
+	    cl_kh_generate(&agent, "attest", pt) != CL_OK || cl_kh_generate(&agent, "dev/bench", pt) != CL_OK ||
 	    fw_key_generate(&eph) != CL_OK || fw_key_point(eph, peer) != CL_OK) {
 		fprintf(stderr, "bench_keyholder: setup: %s\n", cl_error_detail());
 		return 1;
 	}
 	run("in-process ECDSA P-384 sign", op_local_sign, eph, seconds);
 	run("key holder get-public", op_get_public, NULL, seconds);
-	run("key holder sign", op_sign, NULL, seconds);
+	run("key holder sign P-256 (tls)", op_sign, NULL, seconds);
+	run("key holder sign P-384 (attest)", op_sign_document, NULL, seconds);
 	run("key holder ecdh fw-image", op_ecdh, NULL, seconds);
 	fw_key_free(eph);
 	close(a[0]);

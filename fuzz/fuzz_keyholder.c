@@ -29,7 +29,8 @@ static void cleanup(void)
 		fprintf(stderr, "fuzz_keyholder: cannot remove %s\n", dir);
 }
 
-/* Once: a key directory with attest, dev/0000:03:00.0 and tls/web. */
+/* Once: a key directory with attest and dev/0000:03:00.0 (tls/ keys are
+ * memory-only: tls/web:1 is made in each run's key holder). */
 static int make_keys(void)
 {
 	cl_kh *kh = NULL;
@@ -38,9 +39,8 @@ static int make_keys(void)
 	if (!mkdtemp(dir) || cl_kh_open(dir, 0, &kh) != CL_OK)
 		return -1;
 	atexit(cleanup);
-	int ok = kh_create(kh, "attest", CL_KH_PURPOSE_SIGN_DOCUMENT, &s) == CL_OK &&
-		 kh_create(kh, "dev/0000:03:00.0", CL_KH_PURPOSE_ECDH, &s) == CL_OK &&
-		 kh_create(kh, "tls/web", CL_KH_PURPOSE_SIGN_HANDSHAKE, &s) == CL_OK;
+	int ok = kh_create(kh, "attest", CL_KH_PURPOSE_SIGN_DOCUMENT, CL_KH_CURVE_P384, &s) == CL_OK &&
+		 kh_create(kh, "dev/0000:03:00.0", CL_KH_PURPOSE_ECDH, CL_KH_CURVE_P384, &s) == CL_OK;
 	cl_kh_close(kh);
 	return ok ? 0 : -1;
 }
@@ -51,7 +51,7 @@ static void no_key_bytes(cl_kh *kh, const uint8_t *p, size_t n)
 	for (size_t i = 0; i < CL_KH_MAX_SLOTS; i++) {
 		if (!kh->slots[i].used)
 			continue;
-		for (size_t k = 0; k + 8 <= CL_KH_SCALAR_LEN; k += 8)
+		for (size_t k = 0; k + 8 <= kh_scalar_len(kh->slots[i].curve); k += 8)
 			if (n >= 8 && memmem(p, n, kh->slots[i].scalar + k, 8))
 				__builtin_trap();
 	}
@@ -74,8 +74,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		ready = 1;
 	}
+	kh_slot *web;
 	if (size < 1 || cl_kh_open(dir, CL_KH_OPEN_NO_PERSIST, &kh) != CL_OK)
 		return 0;
+	if (kh_create(kh, "tls/web:1", CL_KH_PURPOSE_SIGN_HANDSHAKE, CL_KH_CURVE_P256, &web) != CL_OK)
+		abort();
 	uint8_t opt = data[0];
 	enum cl_kh_role role = (opt & 3) ? (enum cl_kh_role)(opt & 3) : CL_KH_ROLE_AGENT;
 	cl_kh_conn_init(&conn, kh, -1, role);

@@ -14,7 +14,8 @@
 #include <string.h>
 
 typedef struct signer {
-	cl_remote_sign_fn fn;
+	cl_remote_sign_fn fn;   /* P-384, fixed 96 bytes (cl_remote_key_new)... */
+	cl_remote_sign2_fn fn2; /* ...or any curve (cl_remote_key_new_curve) */
 	void *ctx;
 } signer;
 
@@ -53,20 +54,27 @@ static ECDSA_SIG *remote_sign_sig(const unsigned char *dgst, int dlen, const BIG
 {
 	const signer *s = EC_KEY_get_ex_data(key, ex_index);
 	uint8_t raw[CL_RK_SIG_LEN];
+	size_t raw_len = sizeof(raw);
 	BIGNUM *r = NULL, *sv = NULL;
 	ECDSA_SIG *sig = NULL;
 	const BIGNUM *order = EC_GROUP_get0_order(EC_KEY_get0_group(key));
+	size_t half = order ? (size_t)BN_num_bytes(order) : 0; /* 32 or 48 */
 	/* Precomputed (kinv, r) make no sense for a key that is not here. */
-	if (!s || kinv || rp || dlen < 1 || dlen > CL_RK_DIGEST_MAX || !order) {
+	if (!s || kinv || rp || dlen < 1 || dlen > CL_RK_DIGEST_MAX || !order || 2 * half > sizeof(raw)) {
 		ERR_raise(ERR_LIB_EC, EC_R_OPERATION_NOT_SUPPORTED);
 		return NULL;
 	}
-	if (s->fn(s->ctx, dgst, (size_t)dlen, raw) != CL_OK) {
+	if ((s->fn2 ? s->fn2(s->ctx, dgst, (size_t)dlen, raw, &raw_len) : s->fn(s->ctx, dgst, (size_t)dlen, raw)) !=
+	    CL_OK) {
 		ERR_raise(ERR_LIB_EC, ERR_R_EC_LIB);
 		return NULL;
 	}
-	r = BN_bin2bn(raw, CL_RK_SIG_LEN / 2, NULL);
-	sv = BN_bin2bn(raw + CL_RK_SIG_LEN / 2, CL_RK_SIG_LEN / 2, NULL);
+	if (raw_len != 2 * half) { /* a signature for another curve */
+		ERR_raise(ERR_LIB_EC, EC_R_BAD_SIGNATURE);
+		return NULL;
+	}
+	r = BN_bin2bn(raw, (int)half, NULL);
+	sv = BN_bin2bn(raw + half, (int)half, NULL);
 	if (!r || !sv || !in_range(r, order) || !in_range(sv, order) || !(sig = ECDSA_SIG_new()) ||
 	    ECDSA_SIG_set0(sig, r, sv) != 1) {
 		ECDSA_SIG_free(sig);
@@ -123,24 +131,25 @@ static void init_method(void)
 	method = m;
 }
 
-cl_err cl_remote_key_new(const uint8_t point[CL_RK_POINT_LEN], cl_remote_sign_fn sign, void *ctx,
-			 EVP_PKEY **out)
+static cl_err make(int nid, const uint8_t *point, size_t point_len, const signer *proto, EVP_PKEY **out)
 {
 	EC_KEY *ec = NULL;
 	EVP_PKEY *pk = NULL;
 	signer *s = NULL;
 	cl_err err = CL_OK;
 	*out = NULL;
-	CL_ENSURE(sign != NULL, CL_EINVAL, "remote key without a signer");
+	CL_ENSURE(proto->fn || proto->fn2, CL_EINVAL, "remote key without a signer");
+	CL_ENSURE((nid == NID_secp384r1 && point_len == CL_RK_POINT_LEN) ||
+			  (nid == NID_X9_62_prime256v1 && point_len == CL_RK_P256_POINT_LEN),
+		  CL_EINVAL, "remote key: P-256 (65-byte point) or P-384 (97) only");
 	CL_ENSURE(point[0] == 0x04, CL_ECRYPTO, "remote key: not an uncompressed point");
 	pthread_once(&once, init_method);
 	CL_ENSURE(method != NULL, CL_ENOMEM, "remote key: cannot make the EC method");
-	if (!(ec = EC_KEY_new_by_curve_name(NID_secp384r1)) || !(s = malloc(sizeof(*s)))) {
+	if (!(ec = EC_KEY_new_by_curve_name(nid)) || !(s = malloc(sizeof(*s)))) {
 		err = cl_errorf(CL_ENOMEM, "out of memory");
 		goto out;
 	}
-	s->fn = sign;
-	s->ctx = ctx;
+	*s = *proto;
 	/* Method first, then the ex data, then the point: EVP_PKEY_assign then
 	 * sees a finished foreign key and never tries to export it. */
 	if (EC_KEY_set_method(ec, method) != 1 || EC_KEY_set_ex_data(ec, ex_index, s) != 1) {
@@ -148,8 +157,9 @@ cl_err cl_remote_key_new(const uint8_t point[CL_RK_POINT_LEN], cl_remote_sign_fn
 		goto out;
 	}
 	s = NULL; /* owned by ec now */
-	if (EC_KEY_oct2key(ec, point, CL_RK_POINT_LEN, NULL) != 1 || EC_KEY_check_key(ec) != 1) {
-		err = cl_errorf(CL_ECRYPTO, "remote key: the public point is not on P-384");
+	if (EC_KEY_oct2key(ec, point, point_len, NULL) != 1 || EC_KEY_check_key(ec) != 1) {
+		err = cl_errorf(CL_ECRYPTO, "remote key: the public point is not on %s",
+				nid == NID_secp384r1 ? "P-384" : "P-256");
 		goto out;
 	}
 	if (!(pk = EVP_PKEY_new()) || EVP_PKEY_assign_EC_KEY(pk, ec) != 1) {
@@ -165,6 +175,20 @@ out:
 	free(s);
 	ERR_clear_error();
 	return err;
+}
+
+cl_err cl_remote_key_new(const uint8_t point[CL_RK_POINT_LEN], cl_remote_sign_fn sign, void *ctx,
+			 EVP_PKEY **out)
+{
+	signer proto = {.fn = sign, .ctx = ctx};
+	return make(NID_secp384r1, point, CL_RK_POINT_LEN, &proto, out);
+}
+
+cl_err cl_remote_key_new_curve(int nid, const uint8_t *point, size_t point_len, cl_remote_sign2_fn sign, void *ctx,
+			       EVP_PKEY **out)
+{
+	signer proto = {.fn2 = sign, .ctx = ctx};
+	return make(nid, point, point_len, &proto, out);
 }
 
 int cl_remote_key_is_remote(const EVP_PKEY *key)

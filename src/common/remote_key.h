@@ -1,4 +1,4 @@
-/* remote_key.h — an OpenSSL EVP_PKEY (EC P-384) whose private half lives in
+/* remote_key.h — an OpenSSL EVP_PKEY (EC P-384 or P-256) whose private half lives in
  * another process: every ECDSA signature it makes is asked of a callback
  * (which sends an ipc request to the monitor or the key holder). It works as
  * an SSL_CTX's private key (TLS 1.2 and 1.3 server handshakes), for
@@ -42,7 +42,27 @@ typedef cl_err (*cl_remote_sign_fn)(void *ctx, const uint8_t *digest, size_t len
 CL_MUST_CHECK cl_err cl_remote_key_new(const uint8_t point[CL_RK_POINT_LEN], cl_remote_sign_fn sign, void *ctx,
 				       EVP_PKEY **out);
 
-/* Whether key is a remote key made by cl_remote_key_new. */
+/* Signs digest[len] (1 <= len <= CL_RK_DIGEST_MAX: 32 for SHA-256...) with
+ * the remote private key; writes r || s (each the curve's size: 32 bytes
+ * for P-256, 48 for P-384, big-endian) into sig. *sig_len is sig's capacity
+ * on entry (CL_RK_SIG_LEN), the signature's length (64 or 96) on success.
+ * ctx is the pointer given to cl_remote_key_new_curve. */
+typedef cl_err (*cl_remote_sign2_fn)(void *ctx, const uint8_t *digest, size_t len, uint8_t *sig, size_t *sig_len);
+
+#define CL_RK_P256_POINT_LEN 65 /* uncompressed P-256 point */
+#define CL_RK_P256_SIG_LEN 64   /* raw ECDSA P-256 signature r || s */
+
+/* As cl_remote_key_new, for a curve: nid NID_X9_62_prime256v1 (point of 65
+ * bytes: a guest's TLS key, made by the key holder's tls-generate) or
+ * NID_secp384r1 (97 bytes). point[point_len] must be uncompressed and on the
+ * curve (CL_ECRYPTO otherwise; CL_EINVAL for another nid or a length that
+ * is not the curve's). A signature of the wrong length for the curve, or
+ * with r or s outside [1, n-1], fails the operation that asked for it. */
+CL_MUST_CHECK cl_err cl_remote_key_new_curve(int nid, const uint8_t *point, size_t point_len, cl_remote_sign2_fn sign,
+					     void *ctx, EVP_PKEY **out);
+
+/* Whether key is a remote key made by cl_remote_key_new or
+ * cl_remote_key_new_curve. */
 int cl_remote_key_is_remote(const EVP_PKEY *key);
 
 #endif

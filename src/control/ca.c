@@ -228,7 +228,7 @@ cl_err ctl_ca_new_key(EVP_PKEY **out)
 static cl_err set_name(X509_NAME *name, const char *cn)
 {
 	if (!X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"Cloister", -1, -1, 0) ||
-	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0))
+	    (cn && !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0)))
 		return cl_errorf(CL_EINTERNAL, "X509 name");
 	return CL_OK;
 }
@@ -293,6 +293,12 @@ cl_err ctl_ca_issue_cert(EVP_PKEY *key, enum ctl_cert_kind kind, const char *cn,
 		CL_GUARD_OUT(err, add_ext(c, iss, NID_ext_key_usage, "serverAuth"));
 		CL_GUARD_OUT(err, add_ext(c, iss, NID_subject_alt_name, san));
 		break;
+	case CTL_CERT_GUEST:
+		CL_GUARD_OUT(err, add_ext(c, iss, NID_basic_constraints, "critical,CA:FALSE"));
+		CL_GUARD_OUT(err, add_ext(c, iss, NID_key_usage, "critical,digitalSignature"));
+		CL_GUARD_OUT(err, add_ext(c, iss, NID_ext_key_usage, "serverAuth,clientAuth"));
+		CL_GUARD_OUT(err, add_ext(c, iss, NID_subject_alt_name, san));
+		break;
 	case CTL_CERT_HOST:
 		/* signs attestation documents and nothing else: no EKU, no SAN */
 		CL_GUARD_OUT(err, add_ext(c, iss, NID_basic_constraints, "critical,CA:FALSE"));
@@ -300,7 +306,7 @@ cl_err ctl_ca_issue_cert(EVP_PKEY *key, enum ctl_cert_kind kind, const char *cn,
 		break;
 	}
 	CL_GUARD_OUT(err, add_ext(c, iss, NID_subject_key_identifier, "hash"));
-	if (kind == CTL_CERT_HOSTS || kind == CTL_CERT_HOST)
+	if (kind == CTL_CERT_HOSTS || kind == CTL_CERT_HOST || kind == CTL_CERT_GUEST)
 		CL_GUARD_OUT(err, add_ext(c, iss, NID_authority_key_identifier, "keyid:always"));
 	if (!X509_sign(c, issuer_key ? issuer_key : key, EVP_sha384())) {
 		err = cl_errorf(CL_EINTERNAL, "X509 sign");

@@ -24,6 +24,16 @@
  *           only, a random 16-byte positive serial, CTL_HOST_CERT_DAYS
  *           (never past the intermediate's end), the host's P-384 "attest" key
  *
+ * Guests' TLS certificates (docs/control.md "Guest TLS certificates"),
+ * signed by the root itself, as the server certificate is:
+ *
+ *   root "Cloister local CA"
+ *    └─ guest TLS leaf: O=Cloister, CN=<first name> (omitted past 64
+ *       characters), CA:FALSE, keyUsage digitalSignature, extendedKeyUsage
+ *       serverAuth clientAuth, SAN = the names, CTL_TLS_CERT_DAYS, a random
+ *       16-byte positive serial, the guest's P-256 key (made in the host's
+ *       key holder, certified on its proof of possession: ctl_tls_pop_verify)
+ *
  * A root made before the intermediate existed carries pathlen:0, which
  * forbids it: it is re-issued once, same key and subject, with pathlen:1, so
  * everything it signed (the server certificate) still verifies under either.
@@ -51,6 +61,13 @@
 #define CTL_ATT_POP_LABEL "cloister-attest-pop/1"
 #define CTL_HOST_CERT_DER_MAX 2048   /* a host leaf's DER is ~600 bytes */
 #define CTL_SERIAL_HEX_MAX 40        /* lower-case hex, no leading zeros */
+#define CTL_TLS_CERT_DAYS 30         /* a guest's TLS leaf */
+#define CTL_TLS_POINT_LEN 65         /* uncompressed P-256 point */
+#define CTL_TLS_PROOF_LEN 64         /* ECDSA P-256 r || s */
+#define CTL_TLS_POP_LABEL "cloister-tls-pop/1" /* = CL_KH_TLS_POP_LABEL */
+#define CTL_TLS_NAMES_MAX 1024       /* the comma-separated names, in characters */
+#define CTL_TLS_NAMES_N 16           /* at most this many names */
+#define CTL_TLS_ENCLAVE_ID_MAX 53    /* "tls/<id>:<gen>" fits the key holder's 64-character name */
 
 /* The server certificate's subject alternative names, canonical and
  * sorted: "DNS:lowercase.name" or "IP:<inet_ntop form>". */
@@ -119,6 +136,37 @@ typedef struct ctl_host_cert {
  * CL_ECRYPTO). Nothing is written to disk: the caller records the serial. */
 CL_MUST_CHECK cl_err ctl_ca_issue_host(ctl_ca *ca, const char *host_id, const uint8_t point[CTL_ATT_POINT_LEN],
 				       const uint8_t proof[CTL_ATT_PROOF_LEN], time_t now, ctl_host_cert *out);
+
+/* Checks a guest TLS key's proof of possession: point must be an
+ * uncompressed P-256 point on the curve (not infinity) and proof (r || s)
+ * its ECDSA signature over SHA-256(CTL_TLS_POP_LABEL 0x00 host_id 0x00
+ * "tls/<enclave_id>:<gen>" 0x00 point) — the digest the host's key holder
+ * signed in tls-generate, rebuilt here. CL_ECRYPTO with a detail if not. */
+CL_MUST_CHECK cl_err ctl_tls_pop_verify(const char *host_id, const char *enclave_id, uint32_t gen,
+					const uint8_t point[CTL_TLS_POINT_LEN], const uint8_t proof[CTL_TLS_PROOF_LEN]);
+/* Parses names: 1..CTL_TLS_NAMES_N comma-separated DNS names (lower-case
+ * [a-z0-9-] labels of 1..63 not starting or ending with '-', '.'-separated,
+ * at most 253 in all) or IPv4/IPv6 literals, CTL_TLS_NAMES_MAX characters
+ * at most, no duplicates, into out as "DNS:<name>" / "IP:<address>" in the
+ * given order. CL_EINVAL with a detail otherwise. */
+CL_MUST_CHECK cl_err ctl_tls_names_parse(const char *names, ctl_names *out);
+
+/* A guest TLS certificate as issued: *chain_pem (leaf then root, PEM,
+ * NUL-terminated) is the caller's to free. */
+typedef struct ctl_tls_cert {
+	char *chain_pem;
+	char serial[CTL_SERIAL_HEX_MAX + 1];
+	int64_t not_after; /* unix seconds */
+} ctl_tls_cert;
+
+/* Issues a guest's TLS leaf (above) after checking host_id ([a-z0-9-]
+ * {1,63}), enclave_id ([a-z0-9-]{1,CTL_TLS_ENCLAVE_ID_MAX}), gen >= 1 and
+ * names (CL_EINVAL), and the point and proof (ctl_tls_pop_verify:
+ * CL_ECRYPTO). Nothing is written to disk: the caller records the serial.
+ * On failure *out is empty (chain_pem NULL). */
+CL_MUST_CHECK cl_err ctl_ca_issue_tls(ctl_ca *ca, const char *host_id, const char *enclave_id, uint32_t gen,
+				      const char *names, const uint8_t point[CTL_TLS_POINT_LEN],
+				      const uint8_t proof[CTL_TLS_PROOF_LEN], ctl_tls_cert *out);
 
 /* Frees everything, keys cleared (NULL is fine). */
 void ctl_ca_free(ctl_ca *ca);

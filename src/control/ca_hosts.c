@@ -223,8 +223,6 @@ cl_err ctl_ca_issue_host(ctl_ca *ca, const char *host_id, const uint8_t point[CT
 {
 	EVP_PKEY *key = NULL;
 	X509 *c = NULL;
-	BIGNUM *bn = NULL;
-	char *hex = NULL;
 	unsigned char *p = out->der;
 	bool renewed = false;
 	cl_err err = CL_OK;
@@ -243,9 +241,25 @@ cl_err ctl_ca_issue_host(ctl_ca *ca, const char *host_id, const uint8_t point[CT
 		goto out;
 	}
 	out->der_len = (size_t)n;
+	CL_GUARD_OUT(err, ctl_ca_cert_serial(c, out->serial, &out->not_after));
+out:
+	X509_free(c);
+	EVP_PKEY_free(key);
+	ERR_clear_error();
+	if (err != CL_OK)
+		memset(out, 0, sizeof(*out));
+	return err;
+}
+
+cl_err ctl_ca_cert_serial(X509 *c, char serial[CTL_SERIAL_HEX_MAX + 1], int64_t *not_after)
+{
+	BIGNUM *bn = NULL;
+	char *hex = NULL;
+	struct tm tm;
+	cl_err err = CL_OK;
 	if (!(bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(c), NULL)) || !(hex = BN_bn2hex(bn)) ||
 	    strlen(hex) > CTL_SERIAL_HEX_MAX) {
-		err = cl_errorf(CL_EINTERNAL, "host certificate serial");
+		err = cl_errorf(CL_EINTERNAL, "certificate serial");
 		goto out;
 	}
 	const char *h = hex;
@@ -253,21 +267,16 @@ cl_err ctl_ca_issue_host(ctl_ca *ca, const char *host_id, const uint8_t point[CT
 		h++;
 	size_t i = 0;
 	for (; h[i]; i++)
-		out->serial[i] = (char)(h[i] >= 'A' && h[i] <= 'F' ? h[i] - 'A' + 'a' : h[i]);
-	out->serial[i] = '\0';
-	struct tm tm;
+		serial[i] = (char)(h[i] >= 'A' && h[i] <= 'F' ? h[i] - 'A' + 'a' : h[i]);
+	serial[i] = '\0';
 	if (ASN1_TIME_to_tm(X509_get0_notAfter(c), &tm) != 1) {
-		err = cl_errorf(CL_EINTERNAL, "host certificate notAfter");
+		err = cl_errorf(CL_EINTERNAL, "certificate notAfter");
 		goto out;
 	}
-	out->not_after = (int64_t)timegm(&tm);
+	*not_after = (int64_t)timegm(&tm);
 out:
 	OPENSSL_free(hex);
 	BN_free(bn);
-	X509_free(c);
-	EVP_PKEY_free(key);
 	ERR_clear_error();
-	if (err != CL_OK)
-		memset(out, 0, sizeof(*out));
 	return err;
 }

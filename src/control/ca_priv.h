@@ -26,13 +26,14 @@ enum ctl_cert_kind {
 	CTL_CERT_HOSTS,  /* intermediate, CA:TRUE pathlen:0, keyCertSign cRLSign */
 	CTL_CERT_SERVER, /* CA:FALSE, digitalSignature, serverAuth, the SAN */
 	CTL_CERT_HOST,   /* host attestation leaf: CA:FALSE, digitalSignature only */
+	CTL_CERT_GUEST,  /* guest TLS leaf: CA:FALSE, digitalSignature, serverAuth + clientAuth, the SAN */
 };
 
-/* Issues a certificate of kind for key with subject O=Cloister, CN=cn,
- * valid from an hour ago for days (never past the issuer's end), a random
- * positive 16-byte serial, signed with SHA-384 by issuer_key (key itself
- * for a root: issuer NULL). san only for a server certificate. *out is the
- * caller's. */
+/* Issues a certificate of kind for key with subject O=Cloister, CN=cn (no
+ * CN if cn is NULL), valid from an hour ago for days (never past the
+ * issuer's end), a random positive 16-byte serial, signed with SHA-384 by
+ * issuer_key (key itself for a root: issuer NULL). san only for a server
+ * or guest certificate. *out is the caller's. */
 CL_MUST_CHECK cl_err ctl_ca_issue_cert(EVP_PKEY *key, enum ctl_cert_kind kind, const char *cn, X509 *issuer,
 				       EVP_PKEY *issuer_key, const char *san, long days, X509 **out);
 /* Writes key (PEM PKCS#8) or cert into path atomically with mode. */
@@ -46,6 +47,9 @@ CL_MUST_CHECK cl_err ctl_ca_new_key(EVP_PKEY **out);
 bool ctl_ca_exists(const char *path);
 /* PEM text of cert into a malloc'd NUL-terminated *out, *len. */
 CL_MUST_CHECK cl_err ctl_ca_pem_text(X509 *cert, char **out, size_t *len);
+/* The lower-case hex serial of c (no leading zeros) into serial and its
+ * notAfter into *not_after (unix seconds). */
+CL_MUST_CHECK cl_err ctl_ca_cert_serial(X509 *c, char serial[CTL_SERIAL_HEX_MAX + 1], int64_t *not_after);
 /* (ca_hosts.c) Loads the hosts intermediate, or makes it, and re-issues it
  * if due; writes DATA/hosts-ca.pem (next to the root's ca.pem). Called by
  * ctl_ca_open after the root is loaded. */

@@ -96,6 +96,17 @@ typedef struct args_issue {
 	uint8_t proof[CTL_ATT_PROOF_LEN];
 } args_issue;
 
+/* ISSUE_TLS_CERT: the names stay in the request's payload (up to 1 KiB). */
+typedef struct args_tls {
+	char host_id[CTL_HOST_ID_MAX + 1];
+	char enclave_id[CTL_TLS_ENCLAVE_ID_MAX + 1];
+	uint32_t gen;
+	const uint8_t *names; /* into the payload, which the ipc layer keeps for the run */
+	size_t names_len;
+	uint8_t point[CTL_TLS_POINT_LEN];
+	uint8_t proof[CTL_TLS_PROOF_LEN];
+} args_tls;
+
 /* SEAL and UNSEAL: the data is not copied into the scratch (it may be 8 KiB):
  * p points into the request's payload, which the ipc layer keeps for the
  * run and wipes after it. */
@@ -106,7 +117,8 @@ typedef struct args_seal {
 } args_seal;
 
 _Static_assert(sizeof(args_sign) <= CL_IPC_ARGS_MAX && sizeof(args_secret) <= CL_IPC_ARGS_MAX &&
-		       sizeof(args_issue) <= CL_IPC_ARGS_MAX && sizeof(args_seal) <= CL_IPC_ARGS_MAX,
+		       sizeof(args_issue) <= CL_IPC_ARGS_MAX && sizeof(args_seal) <= CL_IPC_ARGS_MAX &&
+		       sizeof(args_tls) <= CL_IPC_ARGS_MAX,
 	       "ipc scratch");
 
 static cl_err decode_sign(cl_buf *req, void *out)
@@ -144,6 +156,24 @@ static cl_err decode_issue(cl_buf *req, void *out)
 	args_issue *a = out;
 	CL_GUARD(cl_ipc_get_str(req, a->host_id, sizeof(a->host_id)));
 	CL_ENSURE(a->host_id[0] != '\0', CL_EINVAL, "empty host id");
+	CL_GUARD(cl_ipc_get_fixed(req, a->point, sizeof(a->point)));
+	return cl_ipc_get_fixed(req, a->proof, sizeof(a->proof));
+}
+
+/* Syntax only: lengths and the absence of NUL bytes; what the ids and
+ * names mean is checked by ctl_ca_issue_tls. */
+static cl_err decode_tls(cl_buf *req, void *out)
+{
+	args_tls *a = out;
+	uint16_t n = 0;
+	CL_GUARD(cl_ipc_get_str(req, a->host_id, sizeof(a->host_id)));
+	CL_GUARD(cl_ipc_get_str(req, a->enclave_id, sizeof(a->enclave_id)));
+	CL_GUARD(cl_buf_get_be32(req, &a->gen));
+	CL_GUARD(cl_buf_get_be16(req, &n));
+	CL_ENSURE(n >= 1 && n <= CTL_TLS_NAMES_MAX, CL_EINVAL, "names of %u bytes", n);
+	CL_GUARD(cl_buf_get_ref(req, &a->names, n));
+	CL_ENSURE(memchr(a->names, '\0', n) == NULL, CL_EINVAL, "names hold a NUL byte");
+	a->names_len = n;
 	CL_GUARD(cl_ipc_get_fixed(req, a->point, sizeof(a->point)));
 	return cl_ipc_get_fixed(req, a->proof, sizeof(a->proof));
 }
@@ -228,6 +258,30 @@ out:
 	return err;
 }
 
+/* As run_issue, for a guest's TLS key made in the host's key holder: the
+ * monitor rebuilds the digest the key holder signed (host id, slot, point)
+ * and checks the proof, the point and the names before the root signs. */
+static cl_err run_issue_tls(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
+{
+	ctl_monitor *m = ctx;
+	const args_tls *a = args;
+	char names[CTL_TLS_NAMES_MAX + 1];
+	ctl_tls_cert c;
+	cl_err err;
+	memcpy(names, a->names, a->names_len);
+	names[a->names_len] = '\0';
+	CL_GUARD(ctl_ca_issue_tls(m->ca, a->host_id, a->enclave_id, a->gen, names, a->point, a->proof, &c));
+	CL_GUARD_OUT(err, cl_ipc_put_bytes(ans, c.chain_pem, strlen(c.chain_pem)));
+	CL_GUARD_OUT(err, cl_ipc_put_str(ans, c.serial));
+	CL_GUARD_OUT(err, cl_buf_put_be64(ans, (uint64_t)c.not_after));
+	m->tls_issued++;
+	cl_info("monitor: guest TLS certificate issued host=%s enclave=%s gen=%u serial=%s not_after=%lld", a->host_id,
+		a->enclave_id, (unsigned)a->gen, c.serial, (long long)c.not_after);
+out:
+	free(c.chain_pem);
+	return err;
+}
+
 static cl_err run_hash(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
 {
 	ctl_monitor *m = ctx;
@@ -294,6 +348,10 @@ static const cl_ipc_handler handlers[] = {
 	{CTL_MON_SEAL, "seal", 2 + CTL_MON_SEAL_AAD_MAX + 4 + CTL_MON_SEAL_MAX, decode_seal, run_seal, 0},
 	{CTL_MON_UNSEAL, "unseal", 2 + CTL_MON_SEAL_AAD_MAX + 4 + CTL_MON_SEAL_MAX + CTL_SEAL_OVERHEAD, decode_unseal,
 	 run_unseal, 0},
+	{CTL_MON_ISSUE_TLS_CERT, "issue-tls-cert",
+	 2 + CTL_HOST_ID_MAX + 2 + CTL_TLS_ENCLAVE_ID_MAX + 4 + 2 + CTL_TLS_NAMES_MAX + 4 + CTL_TLS_POINT_LEN + 4 +
+		 CTL_TLS_PROOF_LEN,
+	 decode_tls, run_issue_tls, 0},
 };
 
 void ctl_monitor_init(ctl_monitor *m, ctl_ca *ca, const uint8_t *pepper, const uint8_t *seal_key, int fd)
@@ -396,11 +454,11 @@ int ctl_monitor_main(int fd, const ctl_monitor_opts *o)
 	cl_info("monitor: serving, pepper and sealing key in %s memory, landlock ABI %d, seccomp %s",
 		cl_secmem_kind_name(sec.kind), rep.landlock_abi, rep.seccomp_applied ? "on" : "off");
 	err = serve(&m);
-	cl_info("monitor: channel closed signs=%llu hashes=%llu verifies=%llu issued=%llu seals=%llu unseals=%llu "
-		"refused=%llu",
+	cl_info("monitor: channel closed signs=%llu hashes=%llu verifies=%llu issued=%llu tls_issued=%llu seals=%llu "
+		"unseals=%llu refused=%llu",
 		(unsigned long long)m.signs, (unsigned long long)m.hashes, (unsigned long long)m.verifies,
-		(unsigned long long)m.issued, (unsigned long long)m.seals, (unsigned long long)m.unseals,
-		(unsigned long long)m.ipc.refused);
+		(unsigned long long)m.issued, (unsigned long long)m.tls_issued, (unsigned long long)m.seals,
+		(unsigned long long)m.unseals, (unsigned long long)m.ipc.refused);
 out:
 	if (err != CL_OK)
 		cl_error("monitor: %s: %s", cl_err_name(err), cl_error_detail());

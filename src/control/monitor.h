@@ -35,6 +35,18 @@
  *                      (unix s). The monitor checks the proof itself: the
  *                      worker cannot have a key certified that the host
  *                      does not hold, nor for another host id.
+ *   ISSUE_TLS_CERT  str host id, str enclave id, u32 generation, str names
+ *                   (comma-separated DNS names and IP literals, 1..16,
+ *                   <= CTL_TLS_NAMES_MAX characters), bytes point (65: an
+ *                   uncompressed P-256 point on the curve), bytes proof (64:
+ *                   r || s, ECDSA by point over the digest the host's key
+ *                   holder signed in tls-generate, ca.h ctl_tls_pop_verify)
+ *                   -> bytes chain PEM (the guest's leaf, then the root),
+ *                      str serial (hex), u64 not_after (unix s). The monitor
+ *                      rebuilds the digest and checks the proof itself: the
+ *                      worker cannot have a key certified that the host's
+ *                      key holder did not make for that host, enclave and
+ *                      generation.
  *   SEAL            str aad (1..CTL_MON_SEAL_AAD_MAX), bytes plaintext
  *                   (1..CTL_MON_SEAL_MAX)
  *                   -> bytes sealed: ctl_seal under the sealing key
@@ -47,7 +59,8 @@
  * The worker never learns a private byte, the pepper or the sealing key:
  * the answers are a signature, public certificates, a hash, a bit, a sealed
  * blob and what the worker itself sealed. The hosts CA key signs only host
- * leaves whose proof checked out. UNSEAL opens anything sealed under the
+ * leaves whose proof checked out; the root signs guest TLS leaves only for
+ * keys whose proof checked out. UNSEAL opens anything sealed under the
  * aad the worker names: it keeps a stolen store useless without the
  * monitor, not a compromised worker from asking (docs/broker.md).
  */
@@ -72,6 +85,7 @@ enum ctl_mon_req {
 	CTL_MON_ISSUE_HOST_CERT = 5,
 	CTL_MON_SEAL = 6,
 	CTL_MON_UNSEAL = 7,
+	CTL_MON_ISSUE_TLS_CERT = 8,
 };
 
 #define CTL_MON_MSG_MAX (32u * 1024)  /* whole message cap, both directions */
@@ -135,7 +149,7 @@ typedef struct ctl_monitor {
 	const uint8_t *pepper;           /* CTL_MON_PEPPER_LEN bytes, borrowed (secret memory) */
 	const uint8_t *seal_key;         /* CTL_MON_SEAL_KEY_LEN bytes, borrowed (secret memory) */
 	cl_ipc_server ipc;
-	uint64_t signs, hashes, verifies, issued, seals, unseals; /* counters for the log */
+	uint64_t signs, hashes, verifies, issued, seals, unseals, tls_issued; /* counters for the log */
 } ctl_monitor;
 
 /* Binds a monitor to channel fd (not owned; -1 for the fuzzer). */
@@ -179,6 +193,17 @@ CL_MUST_CHECK cl_err ctl_mon_get_certs(ctl_mon_client *c, char **chain, char **c
 CL_MUST_CHECK cl_err ctl_mon_issue_host_cert(ctl_mon_client *c, const char *host_id,
 					     const uint8_t point[CTL_ATT_POINT_LEN],
 					     const uint8_t proof[CTL_ATT_PROOF_LEN], ctl_host_cert *out);
+/* ISSUE_TLS_CERT: the monitor checks the ids, the names, the point and the
+ * proof, and issues the guest's 30-day TLS leaf for enclave_id's
+ * generation gen on host_id. *chain_pem (leaf, then the CA chain up to the
+ * root; NUL-terminated PEM) is the caller's to free; serial_hex the leaf's
+ * serial (lower-case hex), *not_after its end (unix s). CL_ECRYPTO for a bad
+ * point or proof, CL_EINVAL for bad names or ids (the monitor refused: it
+ * logged why). Outputs are written only on success. */
+CL_MUST_CHECK cl_err ctl_mon_issue_tls_cert(ctl_mon_client *c, const char *host_id, const char *enclave_id,
+					    uint32_t gen, const char *names, const uint8_t point[CTL_TLS_POINT_LEN],
+					    const uint8_t proof[CTL_TLS_PROOF_LEN], char **chain_pem,
+					    char serial_hex[CTL_SERIAL_HEX_MAX + 1], int64_t *not_after);
 /* HASH_SECRET: the stored form of secret into out[outlen]. */
 CL_MUST_CHECK cl_err ctl_mon_hash_secret(ctl_mon_client *c, const char *secret, char *out, size_t outlen);
 /* VERIFY_SECRET: CL_OK if secret matches stored, CL_EAUTH if not, another

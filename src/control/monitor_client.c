@@ -131,6 +131,46 @@ out:
 	return err;
 }
 
+cl_err ctl_mon_issue_tls_cert(ctl_mon_client *c, const char *host_id, const char *enclave_id, uint32_t gen,
+			      const char *names, const uint8_t point[CTL_TLS_POINT_LEN],
+			      const uint8_t proof[CTL_TLS_PROOF_LEN], char **chain_pem,
+			      char serial_hex[CTL_SERIAL_HEX_MAX + 1], int64_t *not_after)
+{
+	cl_buf req, ans;
+	char serial[CTL_SERIAL_HEX_MAX + 1];
+	size_t n = 0;
+	const uint8_t *p = NULL;
+	uint64_t na = 0;
+	cl_err err;
+	*chain_pem = NULL;
+	CL_ENSURE(strlen(host_id) <= CTL_HOST_ID_MAX && strlen(enclave_id) <= CTL_TLS_ENCLAVE_ID_MAX &&
+			  strlen(names) <= CTL_TLS_NAMES_MAX,
+		  CL_EINVAL, "host id, enclave id or names too long");
+	cl_buf_init(&req, 2 + CTL_HOST_ID_MAX + 2 + CTL_TLS_ENCLAVE_ID_MAX + 4 + 2 + CTL_TLS_NAMES_MAX + 4 +
+				  CTL_TLS_POINT_LEN + 4 + CTL_TLS_PROOF_LEN);
+	cl_buf_init(&ans, CTL_MON_MSG_MAX);
+	CL_GUARD_OUT(err, cl_ipc_put_str(&req, host_id));
+	CL_GUARD_OUT(err, cl_ipc_put_str(&req, enclave_id));
+	CL_GUARD_OUT(err, cl_buf_put_be32(&req, gen));
+	CL_GUARD_OUT(err, cl_ipc_put_str(&req, names));
+	CL_GUARD_OUT(err, cl_ipc_put_bytes(&req, point, CTL_TLS_POINT_LEN));
+	CL_GUARD_OUT(err, cl_ipc_put_bytes(&req, proof, CTL_TLS_PROOF_LEN));
+	CL_GUARD_OUT(err, call(c, CTL_MON_ISSUE_TLS_CERT, &req, &ans));
+	if (cl_ipc_get_bytes(&ans, CTL_MON_MSG_MAX, &p, &n) != CL_OK || n == 0 ||
+	    cl_ipc_get_str(&ans, serial, sizeof(serial)) != CL_OK || !serial[0] || cl_buf_get_be64(&ans, &na) != CL_OK ||
+	    na > INT64_MAX || cl_ipc_get_end(&ans) != CL_OK) {
+		err = cl_errorf(CL_EPROTO, "monitor: malformed TLS certificate answer");
+		goto out;
+	}
+	CL_GUARD_OUT(err, dup_pem(p, n, chain_pem));
+	memcpy(serial_hex, serial, sizeof(serial));
+	*not_after = (int64_t)na;
+out:
+	cl_buf_free(&req);
+	cl_buf_free(&ans);
+	return err;
+}
+
 cl_err ctl_mon_hash_secret(ctl_mon_client *c, const char *secret, char *out, size_t outlen)
 {
 	cl_buf req, ans;

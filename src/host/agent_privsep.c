@@ -65,13 +65,14 @@ static cl_err keys_get_public(void *ctx, const char *addr, uint8_t point[FW_POIN
 	cl_agent_privsep *ps = ctx;
 	char slot[CL_KH_SLOT_MAX + 1];
 	enum cl_kh_purpose purpose;
+	size_t len = 0;
 	CL_GUARD(dev_slot(addr, slot));
 	pthread_mutex_lock(&ps->mu);
-	cl_err err = ps->fd_kh >= 0 ? cl_kh_get_public(&ps->kh, slot, &purpose, point)
+	cl_err err = ps->fd_kh >= 0 ? cl_kh_get_public(&ps->kh, slot, &purpose, point, &len)
 				    : cl_errorf(CL_EUNAVAIL, "no key holder");
 	pthread_mutex_unlock(&ps->mu);
-	if (err == CL_OK && purpose != CL_KH_PURPOSE_ECDH)
-		err = cl_errorf(CL_EPROTO, "the key holder's %s is not an ECDH key", slot);
+	if (err == CL_OK && (purpose != CL_KH_PURPOSE_ECDH || len != CL_KH_POINT_LEN))
+		err = cl_errorf(CL_EPROTO, "the key holder's %s is not a P-384 ECDH key", slot);
 	return err;
 }
 
@@ -100,11 +101,12 @@ static cl_err att_get_public(void *ctx, uint8_t point[CL_AGENT_ATT_POINT_LEN])
 {
 	cl_agent_privsep *ps = ctx;
 	enum cl_kh_purpose purpose;
+	size_t len = 0;
 	pthread_mutex_lock(&ps->mu);
-	cl_err err = ps->fd_kh >= 0 ? cl_kh_get_public(&ps->kh, "attest", &purpose, point)
+	cl_err err = ps->fd_kh >= 0 ? cl_kh_get_public(&ps->kh, "attest", &purpose, point, &len)
 				    : cl_errorf(CL_EUNAVAIL, "no key holder");
 	pthread_mutex_unlock(&ps->mu);
-	if (err == CL_OK && purpose != CL_KH_PURPOSE_SIGN_DOCUMENT)
+	if (err == CL_OK && (purpose != CL_KH_PURPOSE_SIGN_DOCUMENT || len != CL_KH_POINT_LEN))
 		err = cl_errorf(CL_EPROTO, "the key holder's attest key is not a document-signing key");
 	return err;
 }

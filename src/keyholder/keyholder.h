@@ -1,17 +1,19 @@
 /* keyholder.h — the host's key holder: one small process that holds every
  * private key of the host (device keys, the attestation key; the per-guest
- * TLS keys next), parses nothing from the network or from enclaves,
- * and answers five narrow requests over an ipc channel (common/ipc.h):
- * get-public, generate, ECDH-derive, sign, destroy. docs/keyholder.md has
- * the message set, the policy table and every refusal.
+ * guests' TLS keys), parses nothing from the network or from enclaves,
+ * and answers a few narrow requests over an ipc channel (common/ipc.h):
+ * get-public, generate, ECDH-derive, sign, destroy, seal, tls-generate.
+ * docs/keyholder.md has the message set, the policy table and every refusal.
  *
- * Keys are P-384, named by slot: "attest", "dev/<addr>", "tls/<guest>". The
- * slot's kind fixes the key's purpose and which client roles may do what
- * with it; the role of a request is the role of the channel it came on (set
- * by whoever forked the key holder), never something the request says.
- * Private scalars live in secret memory (common/secmem.h) and on disk only
- * as 0600 PKCS#8 PEM files under the key directory, which only the key
- * holder process opens.
+ * Keys are named by slot: "attest", "dev/<addr>" (P-384, kept as files),
+ * "tls/<enclave>:<gen>" (P-256, memory only: never written to the key
+ * directory, gone when the key holder exits). The slot's kind fixes the
+ * key's purpose and which client roles may do what with it; the role of a
+ * request is the role of the channel it came on (set by whoever forked the
+ * key holder), never something the request says. Private scalars live in
+ * secret memory (common/secmem.h) and, for the file kinds, on disk as 0600
+ * PKCS#8 PEM files under the key directory, which only the key holder
+ * process opens.
  */
 #ifndef CL_KEYHOLDER_H
 #define CL_KEYHOLDER_H
@@ -25,9 +27,14 @@
 #include "common/harden.h"
 #include "common/ipc.h"
 
-#define CL_KH_POINT_LEN 97   /* uncompressed P-384 point 0x04 || X || Y */
-#define CL_KH_SCALAR_LEN 48
-#define CL_KH_SIG_LEN 96     /* r || s, low-s */
+#define CL_KH_POINT_LEN 97   /* uncompressed P-384 point 0x04 || X || Y (the longest) */
+#define CL_KH_SCALAR_LEN 48  /* the longest scalar (P-384) */
+#define CL_KH_SIG_LEN 96     /* P-384 r || s, low-s (the longest) */
+#define CL_KH_P256_POINT_LEN 65 /* uncompressed P-256 point (tls/ slots) */
+#define CL_KH_P256_SIG_LEN 64   /* P-256 r || s, low-s */
+#define CL_KH_HOST_ID_MAX 63    /* tls-generate: a host id, [a-z0-9-]{1,63} */
+#define CL_KH_TLS_POP_LABEL "cloister-tls-pop/1"
+#define CL_KH_TLS_GEN_MAX 4294967295u /* tls/<enclave>:<gen>: gen 1..2^32-1 */
 #define CL_KH_DIGEST_MAX 64
 #define CL_KH_KEY_LEN 32     /* what an ECDH derive returns (an AES-256 key) */
 #define CL_KH_NAME_MAX 64    /* the <addr>/<guest> part of a slot */
@@ -50,7 +57,7 @@ enum cl_kh_role {
 enum cl_kh_purpose {
 	CL_KH_PURPOSE_ECDH = 1,           /* dev/<addr>: decrypt firmware images */
 	CL_KH_PURPOSE_SIGN_DOCUMENT = 2,  /* attest: attestation documents (SHA-384 digests) */
-	CL_KH_PURPOSE_SIGN_HANDSHAKE = 3, /* tls/<guest>: TLS CertificateVerify / ServerKeyExchange */
+	CL_KH_PURPOSE_SIGN_HANDSHAKE = 3, /* tls/<enclave>:<gen>: TLS CertificateVerify / ServerKeyExchange */
 	CL_KH_PURPOSE_SEAL = 4,           /* seal: the host's sealing secret (HKDF input only; made at first use) */
 };
 
@@ -61,17 +68,32 @@ enum cl_kh_use {
 	CL_KH_USE_FW_IMAGE = 1,
 };
 
+/* A key's curve: its point is 65 (P-256) or 97 (P-384) bytes long. */
+enum cl_kh_curve {
+	CL_KH_CURVE_P256 = 1,
+	CL_KH_CURVE_P384 = 2,
+};
+
 enum cl_kh_request {
-	CL_KH_REQ_GET_PUBLIC = 1, /* str slot -> u8 purpose, bytes[97] point */
-	CL_KH_REQ_GENERATE = 2,   /* str slot -> bytes[97] point */
+	/* str slot -> u8 purpose, bytes[97 or 65] point (the length is the curve) */
+	CL_KH_REQ_GET_PUBLIC = 1,
+	CL_KH_REQ_GENERATE = 2,   /* str slot -> bytes[97] point (P-384 kinds only) */
 	CL_KH_REQ_ECDH = 3,       /* str slot, u8 use, bytes[97] peer -> bytes[32] key */
-	CL_KH_REQ_SIGN = 4,       /* str slot, bytes[1..64] digest -> bytes[96] r||s */
+	/* str slot, bytes[1..64] digest -> bytes[96] r||s (P-384), or for a
+	 * tls/ slot: bytes[32] SHA-256 digest -> bytes[64] r||s (P-256) */
+	CL_KH_REQ_SIGN = 4,
 	CL_KH_REQ_DESTROY = 5,    /* str slot -> (empty) */
 	/* str tenant, bytes[192] PCR0..3, bytes[1..64] label -> bytes[32]
 	 * HKDF-SHA384(salt = 0^48, ikm = the "seal" slot's 48-byte secret,
 	 * info = "cloister-seal/1" 0x00 tenant 0x00 PCR0..PCR3 label): an
 	 * enclave's sealing key (agent only; the slot is made at the first). */
 	CL_KH_REQ_SEAL = 6,
+	/* str slot (tls/<enclave>:<gen>), str host id ([a-z0-9-]{1,63})
+	 * -> bytes[65] point, bytes[64] proof: a new P-256 key in the slot (in
+	 * memory only) and its signature (r || s, low-s) over
+	 * SHA-256(CL_KH_TLS_POP_LABEL 0x00 host_id 0x00 slot 0x00 point), a
+	 * digest the key holder composes itself (agent only). */
+	CL_KH_REQ_TLS_GENERATE = 7,
 };
 
 /* ---------------------------------------------------------------- client (agent, guest interface, TLS) */
@@ -87,14 +109,28 @@ void cl_kh_client_init(cl_kh_client *c, int fd, int timeout_ms);
  * CL_ENOTFOUND no such key, CL_EPERM wrong role or purpose, CL_ECONFLICT key
  * exists, CL_ECRYPTO invalid peer point...), CL_ETIMEOUT, or CL_EUNAVAIL when
  * the key holder is gone. Outputs are written only on success. */
+/* The slot's purpose and public point: *point_len is CL_KH_POINT_LEN (97,
+ * P-384) or CL_KH_P256_POINT_LEN (65, P-256: a tls/ slot). A caller that
+ * wants one curve checks *point_len. */
 CL_MUST_CHECK cl_err cl_kh_get_public(cl_kh_client *c, const char *slot, enum cl_kh_purpose *purpose,
-				      uint8_t point[CL_KH_POINT_LEN]);
+				      uint8_t point[CL_KH_POINT_LEN], size_t *point_len);
 CL_MUST_CHECK cl_err cl_kh_generate(cl_kh_client *c, const char *slot, uint8_t point[CL_KH_POINT_LEN]);
+/* CL_KH_REQ_TLS_GENERATE: a new P-256 key in slot ("tls/<enclave>:<gen>")
+ * for host_id; point and proof as the request says. CL_ECONFLICT if the
+ * slot holds a key, CL_EINVAL for a bad slot or host id, CL_EPERM if the
+ * channel is not the agent's. */
+CL_MUST_CHECK cl_err cl_kh_tls_generate(cl_kh_client *c, const char *slot, const char *host_id,
+					uint8_t point[CL_KH_P256_POINT_LEN], uint8_t proof[CL_KH_P256_SIG_LEN]);
 /* key: CL_KH_KEY_LEN bytes the caller must wipe after use. */
 CL_MUST_CHECK cl_err cl_kh_ecdh(cl_kh_client *c, const char *slot, enum cl_kh_use use,
 				const uint8_t peer[CL_KH_POINT_LEN], uint8_t key[CL_KH_KEY_LEN]);
+/* A P-384 signature (96 bytes); a P-256 answer is CL_EPROTO here. */
 CL_MUST_CHECK cl_err cl_kh_sign(cl_kh_client *c, const char *slot, const uint8_t *digest, size_t len,
 				uint8_t sig[CL_KH_SIG_LEN]);
+/* A signature of either curve: *sig_len is the capacity of sig on entry
+ * (at least the answer's length), 64 (P-256) or 96 (P-384) on success. */
+CL_MUST_CHECK cl_err cl_kh_sign2(cl_kh_client *c, const char *slot, const uint8_t *digest, size_t len, uint8_t *sig,
+				 size_t *sig_len);
 CL_MUST_CHECK cl_err cl_kh_destroy(cl_kh_client *c, const char *slot);
 /* An enclave's sealing key (CL_KH_REQ_SEAL): tenant 1..63 of [a-z0-9-],
  * pcrs = PCR0..PCR3, label 1..64 bytes. key: the caller wipes it. */
@@ -108,6 +144,8 @@ typedef struct cl_kh_signer {
 	char slot[CL_KH_SLOT_MAX + 1];
 } cl_kh_signer;
 cl_err cl_kh_remote_sign(void *signer, const uint8_t *digest, size_t len, uint8_t sig[CL_KH_SIG_LEN]);
+/* The same for a cl_remote_sign2_fn (either curve; cl_remote_key_new_curve). */
+cl_err cl_kh_remote_sign2(void *signer, const uint8_t *digest, size_t len, uint8_t *sig, size_t *sig_len);
 
 /* ---------------------------------------------------------------- the key holder itself */
 
@@ -120,7 +158,9 @@ typedef struct cl_kh cl_kh;
  * group/other access), loads every key file in it into secret memory and
  * returns the key holder in *out (caller owns: cl_kh_close). A key file that
  * is not a 0600 P-384 PKCS#8 PEM of ours is skipped with a warning (its slot
- * then cannot be generated over either). Initialises OpenSSL's secure heap. */
+ * then cannot be generated over either). A file under tls/ (a memory-only
+ * kind: an earlier build's, or planted) is refused with a warning and
+ * deleted. Initialises OpenSSL's secure heap. */
 CL_MUST_CHECK cl_err cl_kh_open(const char *key_dir, unsigned flags, cl_kh **out);
 /* Wipes every key and frees the key holder (NULL is fine). */
 void cl_kh_close(cl_kh *kh);

@@ -1,4 +1,5 @@
-/* kh_crypto.c — P-384 operations on raw scalars held in secret memory.
+/* kh_crypto.c — P-384 and P-256 operations on raw scalars held in secret
+ * memory (P-256 for the memory-only tls/ slots, P-384 for the others).
  *
  * A scalar becomes an EVP_PKEY only for the length of one operation. The
  * BIGNUMs and parameter blocks that carry it are allocated from OpenSSL's
@@ -20,6 +21,26 @@
 #include "keyholder/kh_internal.h"
 
 #define GROUP "secp384r1"
+
+size_t kh_point_len(enum cl_kh_curve curve)
+{
+	return curve == CL_KH_CURVE_P256 ? CL_KH_P256_POINT_LEN : CL_KH_POINT_LEN;
+}
+
+size_t kh_scalar_len(enum cl_kh_curve curve)
+{
+	return curve == CL_KH_CURVE_P256 ? 32 : CL_KH_SCALAR_LEN;
+}
+
+size_t kh_sig_len(enum cl_kh_curve curve)
+{
+	return curve == CL_KH_CURVE_P256 ? CL_KH_P256_SIG_LEN : CL_KH_SIG_LEN;
+}
+
+static const char *group_name(enum cl_kh_curve curve)
+{
+	return curve == CL_KH_CURVE_P256 ? "prime256v1" : GROUP;
+}
 #define FW_IMAGE_INFO "cloister-fw/aes-256-gcm/1" /* = FW_HKDF_INFO, src/fw/verify_internal.h */
 
 /* ---------------------------------------------------------------- OpenSSL's heap, wiped on free */
@@ -73,27 +94,29 @@ bool kh_crypto_wipe_heap(void)
 }
 
 /* Builds an EVP_PKEY from parts: a key pair if scalar is given, else public. */
-static cl_err make_key(const uint8_t *scalar, const uint8_t point[CL_KH_POINT_LEN], EVP_PKEY **out)
+static cl_err make_key(enum cl_kh_curve curve, const uint8_t *scalar, const uint8_t *point, EVP_PKEY **out)
 {
+	size_t sl = kh_scalar_len(curve);
 	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
 	OSSL_PARAM *params = NULL;
 	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
 	BIGNUM *priv = NULL;
 	cl_err err = CL_OK;
 	*out = NULL;
-	if (!bld || !ctx || !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, GROUP, 0) ||
-	    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, CL_KH_POINT_LEN)) {
+	if (!bld || !ctx || !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group_name(curve), 0) ||
+	    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, kh_point_len(curve))) {
 		err = cl_errorf(CL_EINTERNAL, "cannot build key parameters");
 		goto out;
 	}
-	if (scalar && (!(priv = BN_secure_new()) || !BN_bin2bn(scalar, CL_KH_SCALAR_LEN, priv) ||
-		       !OSSL_PARAM_BLD_push_BN_pad(bld, OSSL_PKEY_PARAM_PRIV_KEY, priv, CL_KH_SCALAR_LEN))) {
+	if (scalar && (!(priv = BN_secure_new()) || !BN_bin2bn(scalar, (int)sl, priv) ||
+		       !OSSL_PARAM_BLD_push_BN_pad(bld, OSSL_PKEY_PARAM_PRIV_KEY, priv, sl))) {
 		err = cl_errorf(CL_EINTERNAL, "cannot build key parameters");
 		goto out;
 	}
 	if (!(params = OSSL_PARAM_BLD_to_param(bld)) || EVP_PKEY_fromdata_init(ctx) != 1 ||
 	    EVP_PKEY_fromdata(ctx, out, scalar ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY, params) != 1) {
-		err = cl_errorf(CL_ECRYPTO, "not a P-384 %s", scalar ? "key pair" : "public point");
+		err = cl_errorf(CL_ECRYPTO, "not a %s %s", curve == CL_KH_CURVE_P256 ? "P-256" : "P-384",
+				scalar ? "key pair" : "public point");
 		goto out;
 	}
 out:
@@ -105,10 +128,12 @@ out:
 	return err;
 }
 
-/* Copies a P-384 key's scalar and point out of k, without a normal-heap copy
+/* Copies a key's scalar and point on curve out of k, without a normal-heap copy
  * of the scalar: the exported parameter block keeps it in the secure heap. */
-static cl_err split_key(EVP_PKEY *k, uint8_t scalar[CL_KH_SCALAR_LEN], uint8_t point[CL_KH_POINT_LEN])
+static cl_err split_key(enum cl_kh_curve curve, EVP_PKEY *k, uint8_t scalar[CL_KH_SCALAR_LEN],
+			uint8_t point[CL_KH_POINT_LEN])
 {
+	size_t sl = kh_scalar_len(curve), pl = kh_point_len(curve);
 	char group[32] = "";
 	size_t glen = 0, plen = 0;
 	OSSL_PARAM *params = NULL;
@@ -116,12 +141,12 @@ static cl_err split_key(EVP_PKEY *k, uint8_t scalar[CL_KH_SCALAR_LEN], uint8_t p
 	cl_err err = CL_OK;
 	if (EVP_PKEY_get_base_id(k) != EVP_PKEY_EC ||
 	    EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), &glen) != 1 ||
-	    strcmp(group, GROUP) != 0) {
-		err = cl_errorf(CL_ECRYPTO, "not a P-384 key");
+	    strcmp(group, group_name(curve)) != 0) {
+		err = cl_errorf(CL_ECRYPTO, "not a %s key", curve == CL_KH_CURVE_P256 ? "P-256" : "P-384");
 		goto out;
 	}
-	if (EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point, CL_KH_POINT_LEN,
-					    &plen) != 1 || plen != CL_KH_POINT_LEN || point[0] != 0x04) {
+	if (EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point, pl, &plen) != 1 ||
+	    plen != pl || point[0] != 0x04) {
 		err = cl_errorf(CL_ECRYPTO, "key without an uncompressed public point");
 		goto out;
 	}
@@ -131,7 +156,7 @@ static cl_err split_key(EVP_PKEY *k, uint8_t scalar[CL_KH_SCALAR_LEN], uint8_t p
 		err = cl_errorf(CL_ECRYPTO, "key without a private scalar");
 		goto out;
 	}
-	/* A native-endian unsigned integer: copy it out big-endian, 48 bytes. */
+	/* A native-endian unsigned integer: copy it out big-endian, sl bytes. */
 	const uint8_t *d = p->data;
 	size_t n = p->data_size;
 	memset(scalar, 0, CL_KH_SCALAR_LEN);
@@ -141,8 +166,8 @@ static cl_err split_key(EVP_PKEY *k, uint8_t scalar[CL_KH_SCALAR_LEN], uint8_t p
 #else
 		uint8_t byte = d[n - 1 - i];
 #endif
-		if (i < CL_KH_SCALAR_LEN)
-			scalar[CL_KH_SCALAR_LEN - 1 - i] = byte;
+		if (i < sl)
+			scalar[sl - 1 - i] = byte;
 		else if (byte != 0)
 			err = cl_errorf(CL_ECRYPTO, "private scalar out of range");
 	}
@@ -154,14 +179,14 @@ out:
 	return err;
 }
 
-cl_err kh_crypto_generate(uint8_t scalar[CL_KH_SCALAR_LEN], uint8_t point[CL_KH_POINT_LEN], uint8_t *pem,
-			  size_t cap, size_t *pem_len)
+cl_err kh_crypto_generate(enum cl_kh_curve curve, uint8_t scalar[CL_KH_SCALAR_LEN], uint8_t point[CL_KH_POINT_LEN],
+			  uint8_t *pem, size_t cap, size_t *pem_len)
 {
-	EVP_PKEY *k = EVP_EC_gen(GROUP);
+	EVP_PKEY *k = EVP_EC_gen(group_name(curve));
 	BIO *bio = NULL;
 	cl_err err;
-	CL_ENSURE(k != NULL, CL_EINTERNAL, "P-384 key generation failed");
-	CL_GUARD_OUT(err, split_key(k, scalar, point));
+	CL_ENSURE(k != NULL, CL_EINTERNAL, "EC key generation failed");
+	CL_GUARD_OUT(err, split_key(curve, k, scalar, point));
 	if (pem) {
 		BUF_MEM *mem = NULL;
 		bio = BIO_new(BIO_s_secmem());
@@ -194,7 +219,7 @@ cl_err kh_crypto_load_pem(const uint8_t *pem, size_t n, uint8_t scalar[CL_KH_SCA
 {
 	BIO *bio = BIO_new_mem_buf(pem, (int)n);
 	EVP_PKEY *k = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL) : NULL;
-	cl_err err = k ? split_key(k, scalar, point) : cl_errorf(CL_ECRYPTO, "not a PEM private key");
+	cl_err err = k ? split_key(CL_KH_CURVE_P384, k, scalar, point) : cl_errorf(CL_ECRYPTO, "not a PEM private key");
 	EVP_PKEY_free(k);
 	BIO_free(bio);
 	ERR_clear_error();
@@ -203,14 +228,14 @@ cl_err kh_crypto_load_pem(const uint8_t *pem, size_t n, uint8_t scalar[CL_KH_SCA
 
 /* s := order - s when s > order/2 (the low-s form: one valid signature per
  * message, as Bitcoin and many verifiers require). */
-static cl_err low_s(BIGNUM *s)
+static cl_err low_s(enum cl_kh_curve curve, BIGNUM *s)
 {
-	EC_GROUP *g = EC_GROUP_new_by_curve_name(NID_secp384r1);
+	EC_GROUP *g = EC_GROUP_new_by_curve_name(curve == CL_KH_CURVE_P256 ? NID_X9_62_prime256v1 : NID_secp384r1);
 	const BIGNUM *order = g ? EC_GROUP_get0_order(g) : NULL;
 	BIGNUM *half = order ? BN_dup(order) : NULL;
 	cl_err err = CL_OK;
 	if (!half || !BN_rshift1(half, half))
-		err = cl_errorf(CL_EINTERNAL, "cannot get the P-384 order");
+		err = cl_errorf(CL_EINTERNAL, "cannot get the curve's order");
 	else if (BN_cmp(s, half) > 0 && !BN_sub(s, order, s))
 		err = cl_errorf(CL_EINTERNAL, "cannot normalise s");
 	BN_free(half);
@@ -218,9 +243,10 @@ static cl_err low_s(BIGNUM *s)
 	return err;
 }
 
-cl_err kh_crypto_sign(const uint8_t scalar[CL_KH_SCALAR_LEN], const uint8_t point[CL_KH_POINT_LEN],
-		      const uint8_t *digest, size_t n, uint8_t sig[CL_KH_SIG_LEN])
+cl_err kh_crypto_sign(enum cl_kh_curve curve, const uint8_t scalar[CL_KH_SCALAR_LEN],
+		      const uint8_t point[CL_KH_POINT_LEN], const uint8_t *digest, size_t n, uint8_t sig[CL_KH_SIG_LEN])
 {
+	int half = (int)kh_sig_len(curve) / 2;
 	EVP_PKEY *k = NULL;
 	EVP_PKEY_CTX *ctx = NULL;
 	ECDSA_SIG *es = NULL;
@@ -231,7 +257,7 @@ cl_err kh_crypto_sign(const uint8_t scalar[CL_KH_SCALAR_LEN], const uint8_t poin
 	const BIGNUM *r0, *s0;
 	cl_err err;
 	CL_ENSURE(n >= 1 && n <= CL_KH_DIGEST_MAX, CL_EINVAL, "digest of %zu bytes", n);
-	CL_GUARD(make_key(scalar, point, &k));
+	CL_GUARD(make_key(curve, scalar, point, &k));
 	if (!(ctx = EVP_PKEY_CTX_new(k, NULL)) || EVP_PKEY_sign_init(ctx) != 1 ||
 	    EVP_PKEY_sign(ctx, der, &derlen, digest, n) != 1 || !(es = d2i_ECDSA_SIG(NULL, &p, (long)derlen))) {
 		err = cl_errorf(CL_EINTERNAL, "ECDSA signing failed");
@@ -242,8 +268,8 @@ cl_err kh_crypto_sign(const uint8_t scalar[CL_KH_SCALAR_LEN], const uint8_t poin
 		err = cl_errorf(CL_ENOMEM, "out of memory");
 		goto out;
 	}
-	CL_GUARD_OUT(err, low_s(s));
-	if (BN_bn2binpad(r0, sig, 48) != 48 || BN_bn2binpad(s, sig + 48, 48) != 48)
+	CL_GUARD_OUT(err, low_s(curve, s));
+	if (BN_bn2binpad(r0, sig, half) != half || BN_bn2binpad(s, sig + half, half) != half)
 		err = cl_errorf(CL_EINTERNAL, "ECDSA signature out of range");
 out:
 	BN_free(s);
@@ -328,13 +354,13 @@ cl_err kh_crypto_ecdh(const uint8_t scalar[CL_KH_SCALAR_LEN], const uint8_t poin
 	/* On the curve and not the point at infinity: on P-384 (cofactor 1) that
 	 * is the whole check; the full one only adds a scalar multiplication
 	 * by the order. */
-	if (make_key(NULL, peer, &pk) != CL_OK || !(chk = EVP_PKEY_CTX_new(pk, NULL)) ||
+	if (make_key(CL_KH_CURVE_P384, NULL, peer, &pk) != CL_OK || !(chk = EVP_PKEY_CTX_new(pk, NULL)) ||
 	    EVP_PKEY_public_check_quick(chk) != 1) {
 		ERR_clear_error();
 		err = cl_errorf(CL_ECRYPTO, "peer point is not a valid P-384 public key");
 		goto out;
 	}
-	CL_GUARD_OUT(err, make_key(scalar, point, &k));
+	CL_GUARD_OUT(err, make_key(CL_KH_CURVE_P384, scalar, point, &k));
 	if (!(ctx = EVP_PKEY_CTX_new(k, NULL)) || EVP_PKEY_derive_init(ctx) != 1 ||
 	    EVP_PKEY_derive_set_peer(ctx, pk) != 1 || EVP_PKEY_derive(ctx, z, &zlen) != 1 || zlen != sizeof(z)) {
 		err = cl_errorf(CL_ECRYPTO, "ECDH failed");
@@ -351,14 +377,32 @@ out:
 	return err;
 }
 
-/* Checks sig (r || s) over digest[n] against the public point. */
-static cl_err verify(const uint8_t point[CL_KH_POINT_LEN], const uint8_t *digest, size_t n,
+cl_err kh_crypto_tls_pop_digest(const char *host_id, const char *slot, const uint8_t point[CL_KH_P256_POINT_LEN],
+				uint8_t md[32])
+{
+	static const uint8_t zero = 0;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	unsigned n = 0;
+	int ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+		 EVP_DigestUpdate(c, CL_KH_TLS_POP_LABEL, strlen(CL_KH_TLS_POP_LABEL)) == 1 &&
+		 EVP_DigestUpdate(c, &zero, 1) == 1 && EVP_DigestUpdate(c, host_id, strlen(host_id)) == 1 &&
+		 EVP_DigestUpdate(c, &zero, 1) == 1 && EVP_DigestUpdate(c, slot, strlen(slot)) == 1 &&
+		 EVP_DigestUpdate(c, &zero, 1) == 1 && EVP_DigestUpdate(c, point, CL_KH_P256_POINT_LEN) == 1 &&
+		 EVP_DigestFinal_ex(c, md, &n) == 1 && n == 32;
+	EVP_MD_CTX_free(c);
+	ERR_clear_error();
+	return ok ? CL_OK : cl_errorf(CL_EINTERNAL, "SHA-256 failed");
+}
+
+/* Checks sig (r || s) over digest[n] against the public point on curve. */
+static cl_err verify(enum cl_kh_curve curve, const uint8_t point[CL_KH_POINT_LEN], const uint8_t *digest, size_t n,
 		     const uint8_t sig[CL_KH_SIG_LEN])
 {
+	int half = (int)kh_sig_len(curve) / 2;
 	EVP_PKEY *pk = NULL;
 	EVP_PKEY_CTX *ctx = NULL;
 	ECDSA_SIG *es = ECDSA_SIG_new();
-	BIGNUM *r = BN_bin2bn(sig, 48, NULL), *s = BN_bin2bn(sig + 48, 48, NULL);
+	BIGNUM *r = BN_bin2bn(sig, half, NULL), *s = BN_bin2bn(sig + half, half, NULL);
 	unsigned char *der = NULL;
 	int derlen = 0;
 	cl_err err = CL_OK;
@@ -367,7 +411,7 @@ static cl_err verify(const uint8_t point[CL_KH_POINT_LEN], const uint8_t *digest
 		goto out;
 	}
 	r = s = NULL;
-	if ((derlen = i2d_ECDSA_SIG(es, &der)) <= 0 || make_key(NULL, point, &pk) != CL_OK ||
+	if ((derlen = i2d_ECDSA_SIG(es, &der)) <= 0 || make_key(curve, NULL, point, &pk) != CL_OK ||
 	    !(ctx = EVP_PKEY_CTX_new(pk, NULL)) || EVP_PKEY_verify_init(ctx) != 1 ||
 	    EVP_PKEY_verify(ctx, der, (size_t)derlen, digest, n) != 1)
 		err = cl_errorf(CL_ECRYPTO, "signature does not verify");
@@ -390,15 +434,20 @@ cl_err kh_crypto_selftest(void)
 	size_t pem_len = 0;
 	cl_err err;
 	/* generate, encode, parse back: the same key */
-	CL_GUARD_OUT(err, kh_crypto_generate(a, apt, pem, sizeof(pem), &pem_len));
+	CL_GUARD_OUT(err, kh_crypto_generate(CL_KH_CURVE_P384, a, apt, pem, sizeof(pem), &pem_len));
 	CL_GUARD_OUT(err, kh_crypto_load_pem(pem, pem_len, b, bpt));
 	if (memcmp(a, b, sizeof(a)) != 0 || memcmp(apt, bpt, sizeof(apt)) != 0) {
 		err = cl_errorf(CL_EINTERNAL, "self-test: key does not survive its encoding");
 		goto out;
 	}
-	CL_GUARD_OUT(err, kh_crypto_sign(a, apt, dg, sizeof(dg), sig));
-	CL_GUARD_OUT(err, verify(apt, dg, sizeof(dg), sig));
-	CL_GUARD_OUT(err, kh_crypto_generate(b, bpt, NULL, 0, NULL));
+	CL_GUARD_OUT(err, kh_crypto_sign(CL_KH_CURVE_P384, a, apt, dg, sizeof(dg), sig));
+	CL_GUARD_OUT(err, verify(CL_KH_CURVE_P384, apt, dg, sizeof(dg), sig));
+	/* P-256 (tls/ slots): generate, sign a proof's digest, verify */
+	CL_GUARD_OUT(err, kh_crypto_generate(CL_KH_CURVE_P256, b, bpt, NULL, 0, NULL));
+	CL_GUARD_OUT(err, kh_crypto_tls_pop_digest("h", "tls/e:1", bpt, dg));
+	CL_GUARD_OUT(err, kh_crypto_sign(CL_KH_CURVE_P256, b, bpt, dg, 32, sig));
+	CL_GUARD_OUT(err, verify(CL_KH_CURVE_P256, bpt, dg, 32, sig));
+	CL_GUARD_OUT(err, kh_crypto_generate(CL_KH_CURVE_P384, b, bpt, NULL, 0, NULL));
 	CL_GUARD_OUT(err, kh_crypto_ecdh(a, apt, CL_KH_USE_FW_IMAGE, bpt, k1));
 	CL_GUARD_OUT(err, kh_crypto_ecdh(a, apt, CL_KH_USE_FW_IMAGE, bpt, k2));
 	if (memcmp(k1, k2, sizeof(k1)) != 0)

@@ -28,6 +28,7 @@ static const struct {
 	[CL_KH_PURPOSE_ECDH] = {R(CL_KH_ROLE_AGENT), R(CL_KH_ROLE_AGENT), R(CL_KH_ROLE_AGENT), R(CL_KH_ROLE_AGENT)},
 	[CL_KH_PURPOSE_SIGN_DOCUMENT] = {R(CL_KH_ROLE_AGENT) | R(CL_KH_ROLE_GUESTIF), R(CL_KH_ROLE_AGENT),
 					 R(CL_KH_ROLE_AGENT) | R(CL_KH_ROLE_GUESTIF), 0},
+	/* made by tls-generate only (generate refuses the kind: P-256, memory only) */
 	[CL_KH_PURPOSE_SIGN_HANDSHAKE] = {R(CL_KH_ROLE_AGENT) | R(CL_KH_ROLE_TLS), R(CL_KH_ROLE_AGENT),
 					  R(CL_KH_ROLE_TLS), R(CL_KH_ROLE_AGENT)},
 	/* the sealing secret: no public half to read, made only by the first
@@ -82,6 +83,11 @@ typedef struct args_sign {
 	uint8_t digest[CL_KH_DIGEST_MAX];
 } args_sign;
 
+typedef struct args_tls_gen {
+	args_slot s;
+	char host_id[CL_KH_HOST_ID_MAX + 1];
+} args_tls_gen;
+
 typedef struct args_seal {
 	char tenant[CL_KH_TENANT_MAX + 1];
 	uint8_t pcrs[CL_KH_PCRS_LEN];
@@ -90,7 +96,7 @@ typedef struct args_seal {
 } args_seal;
 
 _Static_assert(sizeof(args_ecdh) <= CL_IPC_ARGS_MAX && sizeof(args_sign) <= CL_IPC_ARGS_MAX &&
-		       sizeof(args_seal) <= CL_IPC_ARGS_MAX,
+		       sizeof(args_seal) <= CL_IPC_ARGS_MAX && sizeof(args_tls_gen) <= CL_IPC_ARGS_MAX,
 	       "ipc scratch");
 
 static cl_err decode_slot(cl_buf *req, void *out)
@@ -116,6 +122,55 @@ static cl_err decode_sign(cl_buf *req, void *out)
 	CL_GUARD(cl_ipc_get_bytes(req, sizeof(a->digest), &p, &a->len));
 	CL_ENSURE(a->len > 0, CL_EINVAL, "empty digest");
 	memcpy(a->digest, p, a->len);
+	return CL_OK;
+}
+
+/* [a-z0-9-]{1,n}, as ids in the control plane's paths. */
+static bool id_ok(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n < 1 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	return true;
+}
+
+/* "tls/<enclave>:<gen>": enclave an id ([a-z0-9-]), gen decimal 1..2^32-1
+ * without leading zeros: the one spelling the monitor rebuilds. */
+static bool tls_slot_ok(const char *slot)
+{
+	const char *name, *colon;
+	char enclave[CL_KH_NAME_MAX + 1];
+	uint64_t gen = 0;
+	size_t digits;
+	if (strncmp(slot, "tls/", 4) != 0)
+		return false;
+	name = slot + 4;
+	colon = strchr(name, ':');
+	if (!colon || (size_t)(colon - name) > CL_KH_NAME_MAX)
+		return false;
+	memcpy(enclave, name, (size_t)(colon - name));
+	enclave[colon - name] = '\0';
+	digits = strlen(colon + 1);
+	if (!id_ok(enclave, CL_KH_NAME_MAX) || digits < 1 || digits > 10 || colon[1] == '0')
+		return false;
+	for (size_t i = 0; i < digits; i++) {
+		if (colon[1 + i] < '0' || colon[1 + i] > '9')
+			return false;
+		gen = gen * 10 + (uint64_t)(colon[1 + i] - '0');
+	}
+	return gen <= CL_KH_TLS_GEN_MAX;
+}
+
+static cl_err decode_tls_gen(cl_buf *req, void *out)
+{
+	args_tls_gen *a = out;
+	CL_GUARD(decode_slot(req, &a->s));
+	CL_ENSURE(tls_slot_ok(a->s.slot), CL_EINVAL, "tls-generate: the slot must be tls/<enclave>:<generation>");
+	CL_GUARD(cl_ipc_get_str(req, a->host_id, sizeof(a->host_id)));
+	CL_ENSURE(id_ok(a->host_id, CL_KH_HOST_ID_MAX), CL_EINVAL, "tls-generate: the host id must be [a-z0-9-]{1,63}");
 	return CL_OK;
 }
 
@@ -160,7 +215,7 @@ static cl_err run_get_public(void *ctx, const cl_ipc_peer *peer, const void *arg
 	CL_GUARD(allowed(c, policy[a->purpose].get_public, "read", a->slot));
 	CL_GUARD(existing(c, a->slot, &s));
 	CL_GUARD(cl_buf_put_u8(ans, (uint8_t)s->purpose));
-	return cl_ipc_put_bytes(ans, s->point, sizeof(s->point));
+	return cl_ipc_put_bytes(ans, s->point, kh_point_len(s->curve));
 }
 
 static cl_err run_generate(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
@@ -169,7 +224,9 @@ static cl_err run_generate(void *ctx, const cl_ipc_peer *peer, const void *args,
 	const args_slot *a = args;
 	kh_slot *s;
 	CL_GUARD(allowed(c, policy[a->purpose].generate, "generate", a->slot));
-	CL_GUARD(kh_create(c->kh, a->slot, a->purpose, &s));
+	CL_ENSURE(a->purpose != CL_KH_PURPOSE_SIGN_HANDSHAKE, CL_EPERM, "%s: tls/ keys are made by tls-generate",
+		  a->slot);
+	CL_GUARD(kh_create(c->kh, a->slot, a->purpose, CL_KH_CURVE_P384, &s));
 	cl_info("key holder: generated %s (%s) for %s", a->slot, cl_kh_purpose_name(a->purpose),
 		cl_kh_role_name(c->role));
 	return cl_ipc_put_bytes(ans, s->point, sizeof(s->point));
@@ -203,16 +260,44 @@ static cl_err run_sign(void *ctx, const cl_ipc_peer *peer, const void *args, cl_
 	CL_GUARD(allowed(c, policy[a->s.purpose].use, "use", a->s.slot));
 	CL_ENSURE(a->s.purpose == CL_KH_PURPOSE_SIGN_DOCUMENT || a->s.purpose == CL_KH_PURPOSE_SIGN_HANDSHAKE, CL_EPERM,
 		  "%s is not a signing key (%s)", a->s.slot, cl_kh_purpose_name(a->s.purpose));
-	/* A document digest is SHA-384; a TLS 1.2 handshake may also hash with
-	 * SHA-256 or SHA-512 (TLS 1.3 with P-384: SHA-384 only). */
+	/* A document digest is SHA-384. A handshake key is P-256 (tls-generate):
+	 * TLS 1.3 signs SHA-256 with it (ecdsa_secp256r1_sha256), and so does
+	 * TLS 1.2 as OpenSSL serves it; a P-384 one (an import, planned) signs
+	 * SHA-384. */
 	if (a->s.purpose == CL_KH_PURPOSE_SIGN_DOCUMENT)
 		CL_ENSURE(a->len == 48, CL_EINVAL, "a document digest is 48 bytes, not %zu", a->len);
-	else
-		CL_ENSURE(a->len == 32 || a->len == 48 || a->len == 64, CL_EINVAL,
-			  "a handshake digest is 32, 48 or 64 bytes, not %zu", a->len);
 	CL_GUARD(existing(c, a->s.slot, &s));
-	CL_GUARD(kh_crypto_sign(s->scalar, s->point, a->digest, a->len, sig));
-	return cl_ipc_put_bytes(ans, sig, sizeof(sig));
+	if (a->s.purpose == CL_KH_PURPOSE_SIGN_HANDSHAKE)
+		CL_ENSURE(a->len == (s->curve == CL_KH_CURVE_P256 ? 32u : 48u), CL_EINVAL,
+			  "a handshake digest for %s is %u bytes, not %zu", a->s.slot,
+			  s->curve == CL_KH_CURVE_P256 ? 32u : 48u, a->len);
+	CL_GUARD(kh_crypto_sign(s->curve, s->scalar, s->point, a->digest, a->len, sig));
+	return cl_ipc_put_bytes(ans, sig, kh_sig_len(s->curve));
+}
+
+/* A new P-256 key in a tls/ slot, in memory only, and its proof of
+ * possession over a digest composed here: the agent never chooses what a
+ * tls/ key signs. */
+static cl_err run_tls_generate(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
+{
+	cl_kh_conn *c = ctx;
+	const args_tls_gen *a = args;
+	uint8_t md[32], proof[CL_KH_SIG_LEN];
+	kh_slot *s = NULL;
+	cl_err err;
+	CL_GUARD(allowed(c, policy[a->s.purpose].generate, "tls-generate", a->s.slot));
+	CL_ENSURE(a->s.purpose == CL_KH_PURPOSE_SIGN_HANDSHAKE, CL_EINVAL, "tls-generate makes tls/ keys only");
+	CL_GUARD(kh_create(c->kh, a->s.slot, a->s.purpose, CL_KH_CURVE_P256, &s));
+	CL_GUARD_OUT(err, kh_crypto_tls_pop_digest(a->host_id, a->s.slot, s->point, md));
+	CL_GUARD_OUT(err, kh_crypto_sign(CL_KH_CURVE_P256, s->scalar, s->point, md, sizeof(md), proof));
+	CL_GUARD_OUT(err, cl_ipc_put_bytes(ans, s->point, CL_KH_P256_POINT_LEN));
+	CL_GUARD_OUT(err, cl_ipc_put_bytes(ans, proof, CL_KH_P256_SIG_LEN));
+	cl_info("key holder: generated %s (P-256, memory only) for host %s by %s", a->s.slot, a->host_id,
+		cl_kh_role_name(c->role));
+out:
+	if (err != CL_OK && s && kh_remove(c->kh, s) != CL_OK)
+		cl_error("key holder: cannot drop the half-made %s", a->s.slot);
+	return err;
 }
 
 static cl_err run_destroy(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
@@ -237,7 +322,7 @@ static cl_err run_seal(void *ctx, const cl_ipc_peer *peer, const void *args, cl_
 	if (!(s = kh_find(c->kh, "seal"))) {
 		/* once per host: a secret that then never changes (a new one
 		 * would make every sealed blob of this host unreadable) */
-		CL_GUARD(kh_create(c->kh, "seal", CL_KH_PURPOSE_SEAL, &s));
+		CL_GUARD(kh_create(c->kh, "seal", CL_KH_PURPOSE_SEAL, CL_KH_CURVE_P384, &s));
 		cl_info("key holder: generated the host's sealing secret for %s", cl_kh_role_name(c->role));
 	}
 	cl_err err = kh_crypto_seal(s->scalar, a->tenant, a->pcrs, a->label, a->label_len, key);
@@ -256,6 +341,7 @@ static const cl_ipc_handler handlers[] = {
 	{CL_KH_REQ_DESTROY, "destroy", SLOT_WIRE, decode_slot, run_destroy, 0},
 	{CL_KH_REQ_SEAL, "seal", 2 + CL_KH_TENANT_MAX + 4 + CL_KH_PCRS_LEN + 4 + CL_KH_LABEL_MAX, decode_seal, run_seal,
 	 0},
+	{CL_KH_REQ_TLS_GENERATE, "tls-generate", SLOT_WIRE + 2 + CL_KH_HOST_ID_MAX, decode_tls_gen, run_tls_generate, 0},
 };
 
 void cl_kh_conn_init(cl_kh_conn *conn, cl_kh *kh, int fd, enum cl_kh_role role)

@@ -2,7 +2,9 @@
  * the key directory.
  *
  * Layout (every path relative to the directory's descriptor):
- *     attest.key   dev/<addr>.key   tls/<guest>.key   (0600 PKCS#8 PEM)
+ *     attest.key   dev/<addr>.key   (0600 PKCS#8 PEM)
+ * tls/ keys are memory-only: never written here; a file found under tls/ at
+ * start (an earlier build's, or planted) is refused and deleted.
  * A new key file is written to a dot-named temporary, fsynced, then
  * link()ed to its name — which fails if the name exists, so a key is never
  * overwritten, not even one that failed to load — and the directory is
@@ -59,6 +61,11 @@ cl_err kh_slot_purpose(const char *slot, enum cl_kh_purpose *purpose)
 		}
 	}
 	return cl_errorf(CL_EINVAL, "invalid slot name");
+}
+
+bool kh_memory_only(enum cl_kh_purpose purpose)
+{
+	return purpose == CL_KH_PURPOSE_SIGN_HANDSHAKE;
 }
 
 kh_slot *kh_find(cl_kh *kh, const char *slot)
@@ -141,18 +148,22 @@ static cl_err write_new(cl_kh *kh, const char *slot, const uint8_t *data, size_t
 	return err;
 }
 
-cl_err kh_create(cl_kh *kh, const char *slot, enum cl_kh_purpose purpose, kh_slot **out)
+cl_err kh_create(cl_kh *kh, const char *slot, enum cl_kh_purpose purpose, enum cl_kh_curve curve, kh_slot **out)
 {
 	kh_slot *s = free_slot(kh);
 	size_t pem_len = 0;
+	bool persist = !(kh->flags & CL_KH_OPEN_NO_PERSIST) && !kh_memory_only(purpose);
 	cl_err err;
 	CL_ENSURE(kh_find(kh, slot) == NULL, CL_ECONFLICT, "%s exists", slot);
 	CL_ENSURE(s != NULL, CL_ENOSPACE, "the key holder is full (%d keys)", CL_KH_MAX_SLOTS);
-	CL_GUARD_OUT(err, kh_crypto_generate(s->scalar, s->point, kh->scratch, KH_SCRATCH_LEN, &pem_len));
-	if (!(kh->flags & CL_KH_OPEN_NO_PERSIST))
+	/* a memory-only key is never encoded: no PEM of it exists anywhere */
+	CL_GUARD_OUT(err, kh_crypto_generate(curve, s->scalar, s->point, persist ? kh->scratch : NULL,
+					     KH_SCRATCH_LEN, &pem_len));
+	if (persist)
 		CL_GUARD_OUT(err, write_new(kh, slot, kh->scratch, pem_len));
 	snprintf(s->name, sizeof(s->name), "%s", slot);
 	s->purpose = purpose;
+	s->curve = curve;
 	s->used = true;
 	kh->count++;
 	*out = s;
@@ -166,7 +177,7 @@ out:
 cl_err kh_remove(cl_kh *kh, kh_slot *s)
 {
 	char file[CL_KH_SLOT_MAX + 8], tmp[CL_KH_SLOT_MAX + 8];
-	if (!(kh->flags & CL_KH_OPEN_NO_PERSIST)) {
+	if (!(kh->flags & CL_KH_OPEN_NO_PERSIST) && !kh_memory_only(s->purpose)) {
 		CL_GUARD(file_names(s->name, file, tmp));
 		CL_ENSURE(unlinkat(kh->dirfd, file, 0) == 0 || errno == ENOENT, CL_EIO, "remove key file: %s",
 			  strerror(errno));
@@ -206,6 +217,7 @@ static cl_err load_file(cl_kh *kh, const char *slot, const char *file)
 	CL_GUARD_OUT(err, kh_crypto_load_pem(kh->scratch, n, s->scalar, s->point));
 	snprintf(s->name, sizeof(s->name), "%s", slot);
 	s->purpose = purpose;
+	s->curve = CL_KH_CURVE_P384;
 	s->used = true;
 	kh->count++;
 out:
@@ -216,8 +228,9 @@ out:
 	return err;
 }
 
-/* Loads the key files of one directory ("" for the top, "dev/", "tls/"),
- * and removes temporaries a killed writer left. */
+/* Loads the key files of one directory ("" for the top, "dev/"), and
+ * removes temporaries a killed writer left. In "tls/" (memory-only keys)
+ * every file is refused and deleted. */
 static cl_err load_dir(cl_kh *kh, const char *prefix)
 {
 	char slot[CL_KH_SLOT_MAX + 1], file[CL_KH_SLOT_MAX + 8];
@@ -231,6 +244,18 @@ static cl_err load_dir(cl_kh *kh, const char *prefix)
 	}
 	while ((e = readdir(d))) {
 		size_t len = strlen(e->d_name), sl = strlen(KEY_SUFFIX);
+		if (strcmp(prefix, "tls/") == 0) {
+			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+				continue;
+			/* never loaded: a tls/ key that was on disk is not one to trust */
+			if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+				cl_warn("key holder: tls/%.*s refused and deleted: tls/ keys live in memory only",
+					(int)(len < 80 ? len : 80), e->d_name);
+			else
+				cl_warn("key holder: tls/%.*s refused (memory-only keys), cannot delete it: %s",
+					(int)(len < 80 ? len : 80), e->d_name, strerror(errno));
+			continue;
+		}
 		if (e->d_name[0] == '.') {
 			if (len > 4 && strcmp(e->d_name + len - 4, ".tmp") == 0)
 				unlinkat(dirfd(d), e->d_name, 0);

@@ -24,6 +24,7 @@
 
 #include "keyholder/keyholder.h"
 
+static size_t plen; /* cl_kh_get_public's point length */
 static const int K01[] = {0, 1};
 
 typedef struct held {
@@ -53,7 +54,7 @@ static cl_err t_get_public(void *ctx, const char *addr, uint8_t point[FW_POINT_L
 	char slot[CL_KH_SLOT_MAX + 1];
 	enum cl_kh_purpose p;
 	CL_GUARD(slot_of(addr, slot));
-	return cl_kh_get_public(&((held *)ctx)->kh, slot, &p, point);
+	return cl_kh_get_public(&((held *)ctx)->kh, slot, &p, point, &plen);
 }
 
 static cl_err t_image_key(void *ctx, const char *addr, const uint8_t enc[FW_POINT_LEN], uint8_t key[32])

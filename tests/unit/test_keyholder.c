@@ -34,6 +34,7 @@
 #include "fw/fw_internal.h"
 #include "keyholder/keyholder.h"
 
+static size_t plen; /* cl_kh_get_public's point length */
 static char dir[64], keys[96], logpath[96];
 
 typedef struct kh_proc {
@@ -169,13 +170,13 @@ static void requests_and_policy(void **state)
 	cl_buf_free(&f);
 
 	/* get-public: the purpose comes from the slot's kind */
-	assert_int_equal(cl_kh_get_public(&p.agent, "attest", &purpose, pt2), CL_OK);
+	assert_int_equal(cl_kh_get_public(&p.agent, "attest", &purpose, pt2, &plen), CL_OK);
 	assert_int_equal(purpose, CL_KH_PURPOSE_SIGN_DOCUMENT);
 	assert_memory_equal(pt, pt2, sizeof(pt));
-	assert_int_equal(cl_kh_get_public(&p.guestif, "attest", &purpose, pt2), CL_OK);
-	assert_int_equal(cl_kh_get_public(&p.tls, "attest", &purpose, pt2), CL_EPERM);
-	assert_int_equal(cl_kh_get_public(&p.tls, DEV, &purpose, pt2), CL_EPERM);
-	assert_int_equal(cl_kh_get_public(&p.agent, "dev/0000:04:00.0", &purpose, pt2), CL_ENOTFOUND);
+	assert_int_equal(cl_kh_get_public(&p.guestif, "attest", &purpose, pt2, &plen), CL_OK);
+	assert_int_equal(cl_kh_get_public(&p.tls, "attest", &purpose, pt2, &plen), CL_EPERM);
+	assert_int_equal(cl_kh_get_public(&p.tls, DEV, &purpose, pt2, &plen), CL_EPERM);
+	assert_int_equal(cl_kh_get_public(&p.agent, "dev/0000:04:00.0", &purpose, pt2, &plen), CL_ENOTFOUND);
 
 	/* sign-document: 48-byte digests, agent or guestif, always low-s */
 	for (int i = 0; i < 24; i++) {
@@ -189,18 +190,18 @@ static void requests_and_policy(void **state)
 	/* an ecdh key does not sign */
 	assert_int_equal(cl_kh_sign(&p.agent, DEV, dg, 48, sig), CL_EPERM);
 
-	/* sign-handshake: tls only, 32/48/64-byte digests */
-	uint8_t tlspt[CL_KH_POINT_LEN];
-	assert_int_equal(cl_kh_generate(&p.tls, "tls/guest-1", tlspt), CL_EPERM);
-	assert_int_equal(cl_kh_generate(&p.agent, "tls/guest-1", tlspt), CL_OK);
-	size_t lens[] = {32, 48, 64};
-	for (size_t i = 0; i < 3; i++) {
-		assert_int_equal(cl_kh_sign(&p.tls, "tls/guest-1", dg, lens[i], sig), CL_OK);
-		assert_true(verify(tlspt, dg, lens[i], sig, &low));
-	}
-	assert_int_equal(cl_kh_sign(&p.tls, "tls/guest-1", dg, 47, sig), CL_EINVAL);
-	assert_int_equal(cl_kh_sign(&p.agent, "tls/guest-1", dg, 48, sig), CL_EPERM);
-	assert_int_equal(cl_kh_sign(&p.tls, "tls/guest-2", dg, 48, sig), CL_ENOTFOUND);
+	/* sign-handshake keys: made by tls-generate only, P-256, memory only
+	 * (every refusal in test_keyholder_tls.c) */
+	uint8_t tlspt[CL_KH_POINT_LEN], proof[CL_KH_P256_SIG_LEN];
+	size_t sl = sizeof(sig);
+	assert_int_equal(cl_kh_generate(&p.agent, "tls/guest-1:1", tlspt), CL_EPERM);
+	assert_int_equal(cl_kh_tls_generate(&p.agent, "tls/guest-1:1", "host-1", tlspt, proof), CL_OK);
+	assert_int_equal(cl_kh_sign2(&p.tls, "tls/guest-1:1", dg, 32, sig, &sl), CL_OK);
+	assert_int_equal(sl, CL_KH_P256_SIG_LEN);
+	/* a caller that wants a P-384 signature does not take a P-256 one */
+	assert_int_equal(cl_kh_sign(&p.tls, "tls/guest-1:1", dg, 32, sig), CL_EPROTO);
+	assert_int_equal(cl_kh_sign(&p.agent, "tls/guest-1:1", dg, 32, sig), CL_EPERM);
+	assert_int_equal(cl_kh_sign(&p.tls, "tls/guest-2:1", dg, 32, sig), CL_ENOTFOUND);
 
 	/* ecdh: the derived key is what the firmware verifier computes */
 	EVP_PKEY *eph = EVP_EC_gen("secp384r1");
@@ -238,19 +239,19 @@ static void requests_and_policy(void **state)
 	const char *names[] = {"../attest", "dev/", "dev/.hidden", "dev/a/b", "attest2", "ATTEST", "dev/a b",
 			       "tls/-x", "dev/0000:03:00.0/../../attest", "tls/" "0123456789012345678901234567890123456789012345678901234567890123x"};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (cl_kh_get_public(&p.agent, names[i], &purpose, pt2) != CL_EINVAL)
+		if (cl_kh_get_public(&p.agent, names[i], &purpose, pt2, &plen) != CL_EINVAL)
 			fail_msg("slot name %s accepted", names[i]);
 
 	/* destroy: agent, not for the attestation key; the file goes */
-	assert_int_equal(cl_kh_destroy(&p.tls, "tls/guest-1"), CL_EPERM);
+	assert_int_equal(cl_kh_destroy(&p.tls, "tls/guest-1:1"), CL_EPERM);
 	assert_int_equal(cl_kh_destroy(&p.agent, "attest"), CL_EPERM);
 	assert_int_equal(cl_kh_destroy(&p.guestif, "attest"), CL_EPERM);
 	assert_int_equal(cl_kh_destroy(&p.tls, "attest"), CL_EPERM);
-	assert_int_equal(cl_kh_destroy(&p.agent, "tls/guest-1"), CL_OK);
-	assert_int_equal(cl_kh_sign(&p.tls, "tls/guest-1", dg, 48, sig), CL_ENOTFOUND);
-	snprintf(path, sizeof(path), "%s/tls/guest-1.key", keys);
-	assert_int_equal(stat(path, &st), -1);
-	assert_int_equal(cl_kh_destroy(&p.agent, "tls/guest-1"), CL_ENOTFOUND);
+	assert_int_equal(cl_kh_destroy(&p.agent, "tls/guest-1:1"), CL_OK);
+	sl = sizeof(sig);
+	assert_int_equal(cl_kh_sign2(&p.tls, "tls/guest-1:1", dg, 32, sig, &sl), CL_ENOTFOUND);
+	assert_int_equal(cl_kh_destroy(&p.agent, "tls/guest-1:1"), CL_ENOTFOUND);
+	assert_int_equal(cl_kh_tls_generate(&p.agent, "tls/guest-1:2", "host-1", tlspt, proof), CL_OK);
 
 	/* the process is hardened as promised */
 	char proc[64], line[256];
@@ -267,12 +268,13 @@ static void requests_and_policy(void **state)
 
 	/* restart: the keys are back, the same */
 	kh_start(&p, true);
-	assert_int_equal(cl_kh_get_public(&p.agent, "attest", &purpose, pt2), CL_OK);
+	assert_int_equal(cl_kh_get_public(&p.agent, "attest", &purpose, pt2, &plen), CL_OK);
 	assert_memory_equal(pt, pt2, sizeof(pt));
-	assert_int_equal(cl_kh_get_public(&p.agent, DEV, &purpose, pt2), CL_OK);
+	assert_int_equal(cl_kh_get_public(&p.agent, DEV, &purpose, pt2, &plen), CL_OK);
 	assert_memory_equal(dev, pt2, sizeof(dev));
 	assert_int_equal(purpose, CL_KH_PURPOSE_ECDH);
-	assert_int_equal(cl_kh_get_public(&p.agent, "tls/guest-1", &purpose, pt2), CL_ENOTFOUND);
+	/* a tls/ key lives in memory only: gone with the process */
+	assert_int_equal(cl_kh_get_public(&p.agent, "tls/guest-1:2", &purpose, pt2, &plen), CL_ENOTFOUND);
 	kh_stop(&p);
 }
 
@@ -315,7 +317,7 @@ static void seal_keys(void **state)
 	assert_int_equal(cl_kh_seal(&p.agent, "Ten!", pcrs, (const uint8_t *)"l1", 2, k2), CL_EINVAL);
 	assert_int_equal(cl_kh_seal(&p.agent, "ten-1", pcrs, (const uint8_t *)"l1", 0, k2), CL_EINVAL);
 	/* the secret is for sealing only */
-	assert_int_equal(cl_kh_get_public(&p.agent, "seal", &purpose, pt), CL_EPERM);
+	assert_int_equal(cl_kh_get_public(&p.agent, "seal", &purpose, pt, &plen), CL_EPERM);
 	assert_int_equal(cl_kh_generate(&p.agent, "seal", pt), CL_EPERM);
 	assert_int_equal(cl_kh_sign(&p.agent, "seal", dg, 48, sig), CL_EPERM);
 	assert_int_equal(cl_kh_destroy(&p.agent, "seal"), CL_EPERM);
@@ -367,28 +369,39 @@ static void foreign_files(void **state)
 	uint8_t pt[CL_KH_POINT_LEN];
 	enum cl_kh_purpose purpose;
 	char path[160];
+	struct stat st;
 	cl_buf b;
 	assert_int_equal(cl_mkdir_p(keys, 0700), CL_OK);
 	assert_int_equal(chmod(keys, 0700), 0);
+	snprintf(path, sizeof(path), "%s/dev", keys);
+	assert_int_equal(cl_mkdir_p(path, 0700), CL_OK);
+	snprintf(path, sizeof(path), "%s/dev/garbage.key", keys);
+	assert_int_equal(cl_file_write_atomic(path, "not a key\n", 10, 0600), CL_OK);
+	kh_start(&p, true);
+	assert_int_equal(cl_kh_generate(&p.agent, "dev/open", pt), CL_OK);
+	kh_stop(&p);
+	snprintf(path, sizeof(path), "%s/dev/open.key", keys);
+	assert_int_equal(chmod(path, 0640), 0);
+	kh_start(&p, true);
+	assert_int_equal(cl_kh_get_public(&p.agent, "dev/garbage", &purpose, pt, &plen), CL_ENOTFOUND);
+	assert_int_equal(cl_kh_get_public(&p.agent, "dev/open", &purpose, pt, &plen), CL_ENOTFOUND);
+	assert_int_equal(cl_kh_generate(&p.agent, "dev/garbage", pt), CL_ECONFLICT);
+	kh_stop(&p);
+	snprintf(path, sizeof(path), "%s/dev/garbage.key", keys);
+	cl_buf_init(&b, 64);
+	assert_int_equal(cl_file_read(path, 64, &b), CL_OK);
+	assert_int_equal(b.len, 10); /* untouched */
+	cl_buf_free(&b);
+	/* a file under tls/ (memory-only keys: an earlier build's, or planted)
+	 * is never loaded: refused and deleted at start */
 	snprintf(path, sizeof(path), "%s/tls", keys);
 	assert_int_equal(cl_mkdir_p(path, 0700), CL_OK);
 	snprintf(path, sizeof(path), "%s/tls/garbage.key", keys);
 	assert_int_equal(cl_file_write_atomic(path, "not a key\n", 10, 0600), CL_OK);
 	kh_start(&p, true);
-	assert_int_equal(cl_kh_generate(&p.agent, "tls/open", pt), CL_OK);
+	assert_int_equal(cl_kh_get_public(&p.agent, "tls/garbage", &purpose, pt, &plen), CL_ENOTFOUND);
 	kh_stop(&p);
-	snprintf(path, sizeof(path), "%s/tls/open.key", keys);
-	assert_int_equal(chmod(path, 0640), 0);
-	kh_start(&p, true);
-	assert_int_equal(cl_kh_get_public(&p.agent, "tls/garbage", &purpose, pt), CL_ENOTFOUND);
-	assert_int_equal(cl_kh_get_public(&p.agent, "tls/open", &purpose, pt), CL_ENOTFOUND);
-	assert_int_equal(cl_kh_generate(&p.agent, "tls/garbage", pt), CL_ECONFLICT);
-	kh_stop(&p);
-	snprintf(path, sizeof(path), "%s/tls/garbage.key", keys);
-	cl_buf_init(&b, 64);
-	assert_int_equal(cl_file_read(path, 64, &b), CL_OK);
-	assert_int_equal(b.len, 10); /* untouched */
-	cl_buf_free(&b);
+	assert_int_equal(stat(path, &st), -1);
 	/* and a key directory others can read is refused outright */
 	assert_int_equal(chmod(keys, 0755), 0);
 	cl_kh *kh = NULL;
@@ -411,7 +424,9 @@ static void refusals_logged(void **state)
 	assert_non_null(strstr(s, "forbidden: role guestif may not use seal"));
 	assert_non_null(strstr(s, "crypto: peer point is not a valid P-384 public key"));
 	assert_non_null(strstr(s, "invalid: invalid slot name"));
-	assert_non_null(strstr(s, "key file tls/garbage.key skipped"));
+	assert_non_null(strstr(s, "key file dev/garbage.key skipped"));
+	assert_non_null(strstr(s, "tls/garbage.key refused and deleted: tls/ keys live in memory only"));
+	assert_non_null(strstr(s, "forbidden: tls/guest-1:1: tls/ keys are made by tls-generate"));
 	assert_non_null(strstr(s, "seccomp on"));
 	assert_null(strstr(s, "PRIVATE"));
 	cl_buf_free(&log);
@@ -486,17 +501,17 @@ static void stop_and_kill(void **state)
 	enum cl_kh_purpose purpose;
 	int st;
 	kh_start(&p, true);
-	assert_int_equal(cl_kh_get_public(&p.agent, "attest", &purpose, pt), CL_OK);
+	assert_int_equal(cl_kh_get_public(&p.agent, "attest", &purpose, pt, &plen), CL_OK);
 	assert_int_equal(kill(p.pid, SIGSTOP), 0);
 	p.agent.ipc.timeout_ms = 200;
-	assert_int_equal(cl_kh_get_public(&p.agent, "attest", &purpose, pt), CL_ETIMEOUT);
+	assert_int_equal(cl_kh_get_public(&p.agent, "attest", &purpose, pt, &plen), CL_ETIMEOUT);
 	assert_int_equal(kill(p.pid, SIGCONT), 0);
 	p.agent.ipc.timeout_ms = 30000;
-	assert_int_equal(cl_kh_get_public(&p.agent, "attest", &purpose, pt), CL_OK); /* late answer dropped */
+	assert_int_equal(cl_kh_get_public(&p.agent, "attest", &purpose, pt, &plen), CL_OK); /* late answer dropped */
 	assert_int_equal(kill(p.pid, SIGKILL), 0);
 	assert_int_equal(waitpid(p.pid, &st, 0), p.pid);
-	assert_int_equal(cl_kh_get_public(&p.agent, "attest", &purpose, pt), CL_EUNAVAIL);
-	assert_int_equal(cl_kh_get_public(&p.tls, "tls/open", &purpose, pt), CL_EUNAVAIL);
+	assert_int_equal(cl_kh_get_public(&p.agent, "attest", &purpose, pt, &plen), CL_EUNAVAIL);
+	assert_int_equal(cl_kh_get_public(&p.tls, "tls/open", &purpose, pt, &plen), CL_EUNAVAIL);
 	for (int i = 0; i < 3; i++)
 		close(p.fds[i]);
 }

@@ -35,6 +35,7 @@
 #define NIC "0000:03:00.0"
 #define GPU "0000:65:00.0"
 
+static size_t plen; /* cl_kh_get_public's point length */
 static char dir[64], keys[96], devices[128], logpath[96];
 
 static int setup(void **state)
@@ -148,10 +149,10 @@ static void moves_device_keys(void **state)
 	kh_proc p;
 	assert_int_equal(mkdir(keys, 0700), 0);
 	kh_start(&p);
-	assert_int_equal(cl_kh_get_public(&p.agent, "dev/" NIC, &purpose, got), CL_OK);
+	assert_int_equal(cl_kh_get_public(&p.agent, "dev/" NIC, &purpose, got, &plen), CL_OK);
 	assert_int_equal(purpose, CL_KH_PURPOSE_ECDH);
 	assert_memory_equal(got, nic, FW_POINT_LEN); /* the device keeps its key */
-	assert_int_equal(cl_kh_get_public(&p.agent, "dev/" GPU, &purpose, got), CL_OK);
+	assert_int_equal(cl_kh_get_public(&p.agent, "dev/" GPU, &purpose, got, &plen), CL_OK);
 	assert_memory_equal(got, gpu, FW_POINT_LEN);
 	assert_int_equal(cl_kh_generate(&p.agent, "dev/" NIC, got), CL_ECONFLICT); /* never replaced */
 	status_of(p.pid, uid, cap, sizeof(uid));
@@ -173,7 +174,7 @@ static void moves_device_keys(void **state)
 	assert_owned(path, 0600);
 	/* a second start has nothing to move and keeps the keys */
 	kh_start(&p);
-	assert_int_equal(cl_kh_get_public(&p.agent, "dev/" NIC, &purpose, got), CL_OK);
+	assert_int_equal(cl_kh_get_public(&p.agent, "dev/" NIC, &purpose, got, &plen), CL_OK);
 	assert_memory_equal(got, nic, FW_POINT_LEN);
 	assert_exit(kh_stop(&p), 0);
 }
@@ -196,7 +197,7 @@ static void finishes_interrupted_move(void **state)
 	legacy_key(GPU, other);
 	kh_proc p;
 	kh_start(&p);
-	assert_int_equal(cl_kh_get_public(&p.agent, "dev/" NIC, &purpose, got), CL_OK);
+	assert_int_equal(cl_kh_get_public(&p.agent, "dev/" NIC, &purpose, got, &plen), CL_OK);
 	assert_memory_equal(got, nic, FW_POINT_LEN);
 	assert_exit(kh_stop(&p), 0);
 	assert_int_equal(access(from, F_OK), -1);

@@ -1,10 +1,14 @@
-/* Unit tests for src/common/remote_key.c. The private key lives in a forked
- * key holder (hardened, as in production); this process only has a remote
- * key that asks it over an ipc socketpair. With it: X509_sign, X509_REQ_sign,
- * EVP_DigestSign, and an in-process TLS server that libcurl reaches with TLS
- * 1.2 and TLS 1.3, verifying the certificate. Afterwards this process's whole
- * readable memory is scanned for the private scalar: not one 8-byte piece of
- * it may be found. Plus a signer that lies is refused. */
+/* Unit tests for src/common/remote_key.c. The private keys live in a forked
+ * key holder (hardened, as in production); this process only has remote
+ * keys that ask it over an ipc socketpair: the P-384 "attest" key
+ * (cl_remote_key_new) and a guest's P-256 TLS key made by tls-generate
+ * (cl_remote_key_new_curve). With them: X509_sign, X509_REQ_sign,
+ * EVP_DigestSign; TLS 1.2 and TLS 1.3 handshakes on memory BIOs whose client
+ * verifies the certificate and its name; an in-process TLS server that
+ * libcurl reaches with TLS 1.2 and TLS 1.3. This process's whole readable
+ * memory is scanned for the P-384 private scalar (the one with a file to
+ * compare against): not one 8-byte piece of it may be found. Plus signers
+ * that lie (bad r or s, the other curve's length, gone) are refused. */
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -42,15 +46,23 @@
 
 static char dir[64], keys[96], certpath[96];
 static pid_t kh_pid;
+static size_t plen; /* cl_kh_get_public's point length */
 static int agent_fd, tls_fd;
 static cl_kh_client tls_client, agent; /* one client per channel: ids run on */
-static cl_kh_signer signer;
+static cl_kh_signer signer, att_signer;
 static int remote_calls;
+static uint8_t web_pt[CL_KH_P256_POINT_LEN]; /* tls/web:1 */
 
 static cl_err counting_sign(void *ctx, const uint8_t *dg, size_t n, uint8_t sig[CL_RK_SIG_LEN])
 {
 	remote_calls++;
 	return cl_kh_remote_sign(ctx, dg, n, sig);
+}
+
+static cl_err counting_sign2(void *ctx, const uint8_t *dg, size_t n, uint8_t *sig, size_t *sig_len)
+{
+	remote_calls++;
+	return cl_kh_remote_sign2(ctx, dg, n, sig, sig_len);
 }
 
 static int setup(void **state)
@@ -76,7 +88,9 @@ static int setup(void **state)
 	cl_kh_client_init(&tls_client, tls_fd, 10000);
 	cl_kh_client_init(&agent, agent_fd, 10000);
 	signer.client = &tls_client;
-	snprintf(signer.slot, sizeof(signer.slot), "tls/web");
+	snprintf(signer.slot, sizeof(signer.slot), "tls/web:1");
+	att_signer.client = &agent;
+	snprintf(att_signer.slot, sizeof(att_signer.slot), "attest");
 	return kh_pid > 0 ? 0 : -1;
 }
 
@@ -113,12 +127,42 @@ static X509 *make_cert(EVP_PKEY *key)
 	return x;
 }
 
-static void x509_and_digest_sign(void **state)
+static void digest_sign_verify(EVP_PKEY *key, const EVP_MD *md)
+{
+	uint8_t sig[160];
+	size_t sl = sizeof(sig);
+	EVP_MD_CTX *m = EVP_MD_CTX_new();
+	assert_int_equal(EVP_DigestSignInit(m, NULL, md, NULL, key), 1);
+	assert_int_equal(EVP_DigestSign(m, sig, &sl, (const uint8_t *)"message", 7), 1);
+	EVP_MD_CTX_free(m);
+	m = EVP_MD_CTX_new();
+	assert_int_equal(EVP_DigestVerifyInit(m, NULL, md, NULL, key), 1);
+	assert_int_equal(EVP_DigestVerify(m, sig, sl, (const uint8_t *)"message", 7), 1);
+	EVP_MD_CTX_free(m);
+}
+
+static void no_ecdh(EVP_PKEY *key)
+{
+	EVP_PKEY_CTX *d = EVP_PKEY_CTX_new(key, NULL);
+	size_t zl = 48;
+	uint8_t z[48];
+	assert_true(EVP_PKEY_derive_init(d) != 1 || EVP_PKEY_derive_set_peer(d, key) != 1 ||
+		    EVP_PKEY_derive(d, z, &zl) != 1);
+	EVP_PKEY_CTX_free(d);
+	ERR_clear_error();
+}
+
+static uintptr_t scan_memory(uint8_t *probe, bool include_probe);
+static void read_scalar(uint8_t *probe);
+
+/* P-384 (cl_remote_key_new) with the key holder's "attest" key, which
+ * signs SHA-384 digests only. */
+static void x509_and_digest_sign_p384(void **state)
 {
 	uint8_t pt[CL_KH_POINT_LEN];
 	EVP_PKEY *key = NULL;
-	assert_int_equal(cl_kh_generate(&agent, "tls/web", pt), CL_OK);
-	assert_int_equal(cl_remote_key_new(pt, counting_sign, &signer, &key), CL_OK);
+	assert_int_equal(cl_kh_generate(&agent, "attest", pt), CL_OK);
+	assert_int_equal(cl_remote_key_new(pt, counting_sign, &att_signer, &key), CL_OK);
 	assert_true(cl_remote_key_is_remote(key));
 
 	/* X509_sign: the certificate verifies with the public key */
@@ -135,10 +179,6 @@ static void x509_and_digest_sign(void **state)
 	assert_int_equal(X509_verify(x2, key), 1);
 	X509_free(x2);
 	EVP_PKEY_free(dup);
-	FILE *f = fopen(certpath, "w");
-	assert_non_null(f);
-	assert_int_equal(PEM_write_X509(f, x), 1);
-	fclose(f);
 	X509_free(x);
 
 	/* X509_REQ_sign */
@@ -147,29 +187,133 @@ static void x509_and_digest_sign(void **state)
 	assert_true(X509_REQ_sign(req, key, EVP_sha384()) > 0);
 	assert_int_equal(X509_REQ_verify(req, key), 1);
 	X509_REQ_free(req);
+	digest_sign_verify(key, EVP_sha384());
+	no_ecdh(key);
+	EVP_PKEY_free(key);
 
-	/* EVP_DigestSign, SHA-384 and SHA-256 */
-	const EVP_MD *mds[] = {EVP_sha384(), EVP_sha256()};
-	for (int i = 0; i < 2; i++) {
-		uint8_t sig[128];
-		size_t sl = sizeof(sig);
-		EVP_MD_CTX *m = EVP_MD_CTX_new();
-		assert_int_equal(EVP_DigestSignInit(m, NULL, mds[i], NULL, key), 1);
-		assert_int_equal(EVP_DigestSign(m, sig, &sl, (const uint8_t *)"message", 7), 1);
-		EVP_MD_CTX_free(m);
-		m = EVP_MD_CTX_new();
-		assert_int_equal(EVP_DigestVerifyInit(m, NULL, mds[i], NULL, key), 1);
-		assert_int_equal(EVP_DigestVerify(m, sig, sl, (const uint8_t *)"message", 7), 1);
-		EVP_MD_CTX_free(m);
-	}
-	/* no ECDH with a key that is not here */
-	EVP_PKEY_CTX *d = EVP_PKEY_CTX_new(key, NULL);
-	size_t zl = 48;
-	uint8_t z[48];
-	assert_true(EVP_PKEY_derive_init(d) != 1 || EVP_PKEY_derive_set_peer(d, key) != 1 ||
-		    EVP_PKEY_derive(d, z, &zl) != 1);
-	EVP_PKEY_CTX_free(d);
+	/* Not one piece of that private key anywhere in this process. */
+	uint8_t *probe = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(probe != MAP_FAILED);
+	read_scalar(probe);
+	assert_true(scan_memory(probe, true) != 0); /* the scanner does find it where it is */
+	uintptr_t hit = scan_memory(probe, false);
+	if (hit)
+		fail_msg("a piece of the private key is in this process at 0x%" PRIxPTR, hit);
+	explicit_bzero(probe, 4096);
+	munmap(probe, 4096);
+}
+
+/* P-256 (cl_remote_key_new_curve) with a guest key made by tls-generate:
+ * the certificate the TLS tests below serve. */
+static void x509_and_digest_sign_p256(void **state)
+{
+	uint8_t proof[CL_KH_P256_SIG_LEN], pt[CL_KH_POINT_LEN];
+	enum cl_kh_purpose purpose;
+	size_t n = 0;
+	EVP_PKEY *key = NULL;
+	assert_int_equal(cl_kh_tls_generate(&agent, "tls/web:1", "host-1", web_pt, proof), CL_OK);
+	assert_int_equal(cl_kh_get_public(&agent, "tls/web:1", &purpose, pt, &n), CL_OK);
+	assert_int_equal(n, CL_KH_P256_POINT_LEN);
+	assert_memory_equal(pt, web_pt, n);
+	assert_int_equal(cl_remote_key_new_curve(NID_X9_62_prime256v1, web_pt, sizeof(web_pt), counting_sign2, &signer,
+						 &key),
+			 CL_OK);
+	assert_true(cl_remote_key_is_remote(key));
+	assert_int_equal(EVP_PKEY_get_bits(key), 256);
+	X509 *x = make_cert(key);
+	remote_calls = 0;
+	assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+	assert_int_equal(remote_calls, 1);
+	assert_int_equal(X509_verify(x, key), 1);
+	FILE *f = fopen(certpath, "w");
+	assert_non_null(f);
+	assert_int_equal(PEM_write_X509(f, x), 1);
+	fclose(f);
+	X509_free(x);
+	digest_sign_verify(key, EVP_sha256());
+	/* a SHA-384 digest is not what a P-256 tls/ key signs: the key holder refuses */
+	X509 *x3 = make_cert(key);
+	assert_true(X509_sign(x3, key, EVP_sha384()) <= 0);
+	X509_free(x3);
 	ERR_clear_error();
+	no_ecdh(key);
+	EVP_PKEY_free(key);
+}
+
+/* ---------------------------------------------------------------- TLS 1.2 and 1.3 on memory BIOs */
+
+static SSL_CTX *server_ctx(EVP_PKEY *key)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	assert_non_null(ctx);
+	assert_int_equal(SSL_CTX_use_certificate_file(ctx, certpath, SSL_FILETYPE_PEM), 1);
+	assert_int_equal(SSL_CTX_use_PrivateKey(ctx, key), 1);
+	assert_int_equal(SSL_CTX_check_private_key(ctx), 1);
+	return ctx;
+}
+
+/* One handshake between a client that trusts only certpath and checks the
+ * name "localhost", and sctx; then one record each way. Returns the
+ * negotiated version, or 0 if the handshake or the verification failed. */
+static int bio_handshake(SSL_CTX *sctx, int version)
+{
+	SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+	X509_STORE *store = cctx ? SSL_CTX_get_cert_store(cctx) : NULL;
+	FILE *f = fopen(certpath, "r");
+	X509 *trust = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+	BIO *c2s = BIO_new(BIO_s_mem()), *s2c = BIO_new(BIO_s_mem());
+	SSL *c = NULL, *s = NULL;
+	int cdone = 0, sdone = 0, got = 0;
+	char buf[8];
+	if (f)
+		fclose(f);
+	assert_true(cctx && store && trust && c2s && s2c && X509_STORE_add_cert(store, trust) == 1);
+	SSL_CTX_set_verify(cctx, SSL_VERIFY_PEER, NULL);
+	assert_int_equal(SSL_CTX_set_min_proto_version(cctx, version), 1);
+	assert_int_equal(SSL_CTX_set_max_proto_version(cctx, version), 1);
+	c = SSL_new(cctx);
+	s = SSL_new(sctx);
+	assert_true(c && s && SSL_set1_host(c, "localhost") == 1 && SSL_set_tlsext_host_name(c, "localhost") == 1);
+	BIO_up_ref(c2s);
+	BIO_up_ref(s2c);
+	SSL_set_bio(c, s2c, c2s); /* the client reads what the server wrote */
+	SSL_set_bio(s, c2s, s2c);
+	SSL_set_connect_state(c);
+	SSL_set_accept_state(s);
+	for (int i = 0; i < 32 && !(cdone && sdone); i++) {
+		int r;
+		if (!cdone && (r = SSL_do_handshake(c)) != 1 && SSL_get_error(c, r) != SSL_ERROR_WANT_READ)
+			break;
+		cdone = cdone || SSL_is_init_finished(c);
+		if (!sdone && (r = SSL_do_handshake(s)) != 1 && SSL_get_error(s, r) != SSL_ERROR_WANT_READ)
+			break;
+		sdone = sdone || SSL_is_init_finished(s);
+	}
+	if (cdone && sdone && SSL_get_verify_result(c) == X509_V_OK && SSL_write(s, "hello", 5) == 5 &&
+	    SSL_read(c, buf, sizeof(buf)) == 5 && memcmp(buf, "hello", 5) == 0 && SSL_write(c, "back", 4) == 4 &&
+	    SSL_read(s, buf, sizeof(buf)) == 4 && memcmp(buf, "back", 4) == 0)
+		got = SSL_version(c);
+	SSL_free(c);
+	SSL_free(s);
+	SSL_CTX_free(cctx);
+	X509_free(trust);
+	ERR_clear_error();
+	return got;
+}
+
+static void tls_memory_bios_p256(void **state)
+{
+	EVP_PKEY *key = NULL;
+	assert_int_equal(cl_remote_key_new_curve(NID_X9_62_prime256v1, web_pt, sizeof(web_pt), counting_sign2, &signer,
+						 &key),
+			 CL_OK);
+	SSL_CTX *sctx = server_ctx(key);
+	remote_calls = 0;
+	assert_int_equal(bio_handshake(sctx, TLS1_2_VERSION), TLS1_2_VERSION);
+	assert_int_equal(remote_calls, 1); /* ServerKeyExchange, signed by the key holder */
+	assert_int_equal(bio_handshake(sctx, TLS1_3_VERSION), TLS1_3_VERSION);
+	assert_int_equal(remote_calls, 2); /* CertificateVerify */
+	SSL_CTX_free(sctx);
 	EVP_PKEY_free(key);
 }
 
@@ -291,7 +435,7 @@ static void read_scalar(uint8_t *probe)
 {
 	char path[160];
 	int p[2];
-	snprintf(path, sizeof(path), "%s/tls/web.key", keys);
+	snprintf(path, sizeof(path), "%s/attest.key", keys);
 	assert_int_equal(pipe(p), 0);
 	fflush(NULL);
 	pid_t pid = fork();
@@ -313,10 +457,8 @@ static void read_scalar(uint8_t *probe)
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
-static void tls_handshakes(void **state)
+static void tls_handshakes_curl(void **state)
 {
-	uint8_t pt[CL_KH_POINT_LEN];
-	enum cl_kh_purpose purpose;
 	EVP_PKEY *key = NULL;
 	server s = {0};
 	struct sockaddr_in a = {.sin_family = AF_INET};
@@ -324,13 +466,10 @@ static void tls_handshakes(void **state)
 	pthread_t th;
 	cl_buf body;
 
-	assert_int_equal(cl_kh_get_public(&agent, "tls/web", &purpose, pt), CL_OK);
-	assert_int_equal(cl_remote_key_new(pt, counting_sign, &signer, &key), CL_OK);
-	s.ctx = SSL_CTX_new(TLS_server_method());
-	assert_non_null(s.ctx);
-	assert_int_equal(SSL_CTX_use_certificate_file(s.ctx, certpath, SSL_FILETYPE_PEM), 1);
-	assert_int_equal(SSL_CTX_use_PrivateKey(s.ctx, key), 1);
-	assert_int_equal(SSL_CTX_check_private_key(s.ctx), 1);
+	assert_int_equal(cl_remote_key_new_curve(NID_X9_62_prime256v1, web_pt, sizeof(web_pt), counting_sign2, &signer,
+						 &key),
+			 CL_OK);
+	s.ctx = server_ctx(key);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	s.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_int_equal(bind(s.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
@@ -357,17 +496,6 @@ static void tls_handshakes(void **state)
 	SSL_CTX_free(s.ctx);
 	EVP_PKEY_free(key);
 	curl_global_cleanup();
-
-	/* Not one piece of the private key anywhere in this process. */
-	uint8_t *probe = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	assert_true(probe != MAP_FAILED);
-	read_scalar(probe);
-	assert_true(scan_memory(probe, true) != 0); /* the scanner does find it where it is */
-	uintptr_t hit = scan_memory(probe, false);
-	if (hit)
-		fail_msg("a piece of the private key is in this process at 0x%" PRIxPTR, hit);
-	explicit_bzero(probe, 4096);
-	munmap(probe, 4096);
 }
 
 /* ---------------------------------------------------------------- a signer that lies */
@@ -384,12 +512,23 @@ static cl_err lying_sign(void *ctx, const uint8_t *dg, size_t n, uint8_t sig[CL_
 	return CL_OK;
 }
 
+static cl_err lying_sign2(void *ctx, const uint8_t *dg, size_t n, uint8_t *sig, size_t *sig_len)
+{
+	/* a real P-384 signature for a P-256 key (lie_mode 3), or one byte short */
+	size_t want = lie_mode == 3 ? CL_KH_SIG_LEN : CL_KH_P256_SIG_LEN - 1;
+	uint8_t full[CL_KH_SIG_LEN];
+	CL_GUARD(cl_kh_sign(&agent, "attest", dg, n, full)); /* attest signs 48-byte digests only */
+	memcpy(sig, full, want);
+	*sig_len = want;
+	return CL_OK;
+}
+
 static void refuses_bad_signers(void **state)
 {
 	uint8_t pt[CL_KH_POINT_LEN];
 	enum cl_kh_purpose purpose;
 	EVP_PKEY *key = NULL;
-	assert_int_equal(cl_kh_get_public(&agent, "tls/web", &purpose, pt), CL_OK);
+	assert_int_equal(cl_kh_get_public(&agent, "attest", &purpose, pt, &plen), CL_OK);
 	assert_int_equal(cl_remote_key_new(pt, lying_sign, NULL, &key), CL_OK);
 	for (lie_mode = 0; lie_mode < 3; lie_mode++) {
 		X509 *x = make_cert(key);
@@ -404,14 +543,38 @@ static void refuses_bad_signers(void **state)
 	assert_null(key);
 	pt[0] = 0x02;
 	assert_int_equal(cl_remote_key_new(pt, lying_sign, NULL, &key), CL_ECRYPTO);
+
+	/* P-256: a signature of the other curve's length is refused */
+	assert_int_equal(cl_remote_key_new_curve(NID_X9_62_prime256v1, web_pt, sizeof(web_pt), lying_sign2, NULL, &key),
+			 CL_OK);
+	for (lie_mode = 3; lie_mode < 5; lie_mode++) {
+		X509 *x = make_cert(key);
+		assert_true(X509_sign(x, key, EVP_sha384()) <= 0);
+		X509_free(x);
+	}
+	EVP_PKEY_free(key);
+	ERR_clear_error();
+	/* wrong lengths, curves and points */
+	uint8_t p256[CL_KH_P256_POINT_LEN];
+	memcpy(p256, web_pt, sizeof(p256));
+	assert_int_equal(cl_remote_key_new_curve(NID_secp384r1, p256, sizeof(p256), lying_sign2, NULL, &key), CL_EINVAL);
+	assert_int_equal(cl_remote_key_new_curve(NID_X9_62_prime256v1, p256, 64, lying_sign2, NULL, &key), CL_EINVAL);
+	assert_int_equal(cl_remote_key_new_curve(NID_secp521r1, p256, sizeof(p256), lying_sign2, NULL, &key), CL_EINVAL);
+	assert_int_equal(cl_remote_key_new_curve(NID_X9_62_prime256v1, p256, sizeof(p256), NULL, NULL, &key), CL_EINVAL);
+	p256[64] ^= 1;
+	assert_int_equal(cl_remote_key_new_curve(NID_X9_62_prime256v1, p256, sizeof(p256), lying_sign2, NULL, &key),
+			 CL_ECRYPTO);
+	assert_null(key);
 }
 
 int main(void)
 {
 	cl_log_init("test_remote_key", CL_LOG_ERROR);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(x509_and_digest_sign),
-		cmocka_unit_test(tls_handshakes),
+		cmocka_unit_test(x509_and_digest_sign_p384),
+		cmocka_unit_test(x509_and_digest_sign_p256),
+		cmocka_unit_test(tls_memory_bios_p256),
+		cmocka_unit_test(tls_handshakes_curl),
 		cmocka_unit_test(refuses_bad_signers),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
