@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/buf.h"
 #include "common/log.h"
@@ -203,6 +204,25 @@ out:
 	return err;
 }
 
+/* Whether name ("DNS:x" / "IP:x") is one of the control plane's own server
+ * names, or is covered by one of its "DNS:*.suffix" wildcards: a guest's
+ * certificate chains to the same root, so it must never be able to pass for
+ * the control plane. */
+static bool server_name(const ctl_names *srv, const char *name)
+{
+	for (size_t i = 0; i < srv->n; i++) {
+		const char *s = srv->v[i];
+		if (strcasecmp(s, name) == 0)
+			return true;
+		if (strncmp(s, "DNS:*.", 6) == 0 && strncmp(name, "DNS:", 4) == 0) {
+			const char *dot = strchr(name + 4, '.');
+			if (dot && strcasecmp(dot, s + 5) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
 cl_err ctl_ca_issue_tls(ctl_ca *ca, const char *host_id, const char *enclave_id, uint32_t gen, const char *names,
 			const uint8_t point[CTL_TLS_POINT_LEN], const uint8_t proof[CTL_TLS_PROOF_LEN],
 			ctl_tls_cert *out)
@@ -221,6 +241,11 @@ cl_err ctl_ca_issue_tls(ctl_ca *ca, const char *host_id, const char *enclave_id,
 	CL_ENSURE(gen >= 1, CL_EINVAL, "generation must be 1 or more");
 	cl_buf_init(&san, CTL_TLS_NAMES_N * (CTL_NAME_LEN + 1) + 1);
 	CL_GUARD_OUT(err, ctl_tls_names_parse(names, &list));
+	for (size_t i = 0; i < list.n; i++)
+		if (server_name(&ca->names, list.v[i])) {
+			err = cl_errorf(CL_EINVAL, "names: %s is a name of the control plane itself", list.v[i]);
+			goto out;
+		}
 	CL_GUARD_OUT(err, ctl_tls_pop_verify(host_id, enclave_id, gen, point, proof));
 	CL_GUARD_OUT(err, point_key(point, &key));
 	for (size_t i = 0; i < list.n; i++)

@@ -386,7 +386,16 @@ static void end_to_end(void **state)
 						serial, &not_after),
 			 CL_EINVAL);
 	assert_null(chain);
+	/* never one of the control plane's own names: the leaf chains to its root */
 	assert_int_equal(ctl_mon_issue_tls_cert(&mc, "host-9", "enc-web", 1, "web.t.example,127.0.0.1", pt, proof,
+						&chain, serial, &not_after),
+			 CL_EINVAL);
+	assert_null(chain);
+	assert_int_equal(ctl_mon_issue_tls_cert(&mc, "host-9", "enc-web", 1, "localhost", pt, proof, &chain, serial,
+						&not_after),
+			 CL_EINVAL);
+	assert_null(chain);
+	assert_int_equal(ctl_mon_issue_tls_cert(&mc, "host-9", "enc-web", 1, "web.t.example,192.0.2.9", pt, proof,
 						&chain, serial, &not_after),
 			 CL_OK);
 	assert_non_null(chain);
@@ -417,6 +426,7 @@ static void end_to_end(void **state)
 	assert_int_equal(cl_buf_cstr(&log, &s), CL_OK);
 	assert_non_null(strstr(s, "refused issue-tls-cert"));
 	assert_non_null(strstr(s, "proof does not verify"));
+	assert_non_null(strstr(s, "IP:127.0.0.1 is a name of the control plane itself"));
 	assert_non_null(strstr(s, "guest TLS certificate issued host=host-9 enclave=enc-web gen=1"));
 	assert_non_null(strstr(s, "tls_issued=1"));
 	cl_buf_free(&log);
