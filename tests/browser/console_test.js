@@ -209,7 +209,7 @@ async function tabUntil(page, want, max) {
     const a = await page.evaluate(() => {
       const e = document.activeElement;
       const id = e.id || "";
-      return { id, tag: e.tagName, label: e.getAttribute("aria-label") || e.textContent.trim(),
+      return { id, tag: e.tagName, label: (e.getAttribute("aria-label") || e.textContent.trim()).slice(0, 40),
                labelled: !!(e.labels && e.labels.length) || !!e.getAttribute("aria-label") };
     });
     visited.push(a);
