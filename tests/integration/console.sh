@@ -54,6 +54,7 @@ served /console/ "$ROOT/console/index.html" 'text/html; charset=utf-8'
 served /console/index.html "$ROOT/console/index.html" 'text/html; charset=utf-8'
 served /console/console.js "$ROOT/console/console.js" 'text/javascript; charset=utf-8'
 served /console/console.css "$ROOT/console/console.css" 'text/css; charset=utf-8'
+served /console/favicon.svg "$ROOT/console/favicon.svg" 'image/svg+xml'
 served '/console/console.js?x=1' "$ROOT/console/console.js" 'text/javascript; charset=utf-8'
 curl -sS --cacert "$CA" -D "$WORK/h" -o /dev/null "$URL/console" || fail "curl /console"
 head -1 "$WORK/h" | grep -q ' 301 ' && grep -qi '^location: /console/'$'\r' "$WORK/h" || fail "/console does not redirect to /console/"
