@@ -157,6 +157,9 @@ async function run(browser) {
     }
     await page.waitForFunction(() => /succeeded/.test(document.getElementById("tls-job").textContent), { timeout: 30000 });
     await page.waitForFunction(() => document.getElementById("tls-state").textContent === "enabled", { timeout: 30000 });
+    // Step details are the API's text: shown as text, never parsed as markup.
+    const markup = await page.$$eval("#tls-steps *", (es) => es.filter((e) => !["LI", "SPAN", "TIME"].includes(e.tagName)).length);
+    if (markup) fail("a step's detail became markup in the page");
     const subject = await page.$eval("#tls-subject", (e) => e.textContent);
     if (subject === "—") fail("no certificate subject after enabling");
     ok("Enable ran the job: " + seen.join(" → ") + "; certificate " + subject);

@@ -12,7 +12,9 @@
 # inline script blocked). Enabling TLS through the page needs the TLS API
 # (POST/GET /v1/enclaves/{id}/tls) and network enclaves: when this control
 # plane has them, the page enables TLS and every step must appear; when not,
-# the script says why that part did not run.
+# the script says why that part did not run. The same flow then runs against
+# a stand-in of that API (tests/browser/mock_tls_api.py), so the page's half
+# of it is tested either way.
 source "$(dirname "$0")/control_lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BROWSER_DIR="$ROOT/tests/browser"
@@ -150,4 +152,26 @@ if [ "$rc" != 0 ]; then
 	fail "the browser test failed"
 fi
 grep -q "$ADMIN" "$WORK/ctl.err" && fail "the admin token is in the log"
+
+# --- the page's enable flow against the contract's API shape, now: a stand-in
+# API (tests/browser/mock_tls_api.py, plain HTTP on 127.0.0.1) serves console/
+# and one enclave whose tls_enable job gains a step every 0.3 s. The same
+# browser test enables TLS by keyboard and must see all six steps appear.
+python3 "$BROWSER_DIR/mock_tls_api.py" "$ROOT/console" >"$WORK/mock.out" 2>"$WORK/mock.err" &
+MOCK_PID=$!
+deadline=$((SECONDS + 20))
+until grep -q '^port: ' "$WORK/mock.out"; do
+	kill -0 "$MOCK_PID" 2>/dev/null || { cat "$WORK/mock.err"; fail "the stand-in API exited"; }
+	[ $SECONDS -lt $deadline ] || fail "the stand-in API did not start"
+	sleep 0.05
+done
+MOCK_PORT=$(awk '/^port: /{print $2}' "$WORK/mock.out")
+rc=0
+CONSOLE_URL="http://127.0.0.1:$MOCK_PORT/console/" CONSOLE_SPKI="$SPKI" CONSOLE_TOKEN=admin CONSOLE_TENANT_TOKEN=tenant \
+	CONSOLE_ENCLAVE=web CONSOLE_HOST=h1 CONSOLE_TLS=run CONSOLE_ACCESS_KEY=clk_mock CONSOLE_SHOT="$WORK/console-mock.png" \
+	CHROMIUM="$CHROMIUM" HOME="$WORK" timeout 300 node "$BROWSER_DIR/console_test.js" || rc=$?
+kill "$MOCK_PID" 2>/dev/null || true; wait "$MOCK_PID" 2>/dev/null || true
+[ "$rc" = 0 ] || { cat "$WORK/mock.err"; fail "the browser test against the stand-in TLS API failed"; }
+grep -qx 'enable: {"header": null, "insecure": "reject", "mode": "all"}' "$WORK/mock.out" ||
+	fail "the page did not send the policy object: $(cat "$WORK/mock.out")"
 echo "console: ok"
