@@ -76,7 +76,9 @@
     show("app", true);
     show("signout", true);
     show("who", true);
-    say("who", "Signed in (token " + typed.split("_").slice(0, 2).join("_") + "_…)");
+    // Only the token's id (clt_<id>_…), never its secret part.
+    const id = /^(clt_[a-z0-9-]+)_/.exec(typed);
+    say("who", id ? "Signed in (token " + id[1] + "_…)" : "Signed in");
     renderEnclaves(r.body);
     await loadHosts();
     $("enclaves-title").focus();
@@ -84,6 +86,7 @@
   function signOut() {
     token = null;
     accessKey = "";
+    $("access-key").value = "";
     current = null;
     following++;
     $("enclaves").tBodies[0].replaceChildren();
@@ -230,6 +233,7 @@
     current = null;
     following++;
     accessKey = "";
+    $("access-key").value = "";
     show("tls", false);
     const b = e && tlsButtons.get(e.id);
     if (b) b.focus();

@@ -120,7 +120,9 @@ async function run(browser) {
   const stored = await page.evaluate(() => [document.cookie, localStorage.length, sessionStorage.length, location.href]);
   if (stored[0] !== "" || stored[1] !== 0 || stored[2] !== 0) fail("the page stored something: " + JSON.stringify(stored));
   if (stored[3].includes(TOKEN.slice(-8))) fail("the token is in the URL");
-  ok("no cookie, no web storage, no token in the URL");
+  const who = await page.$eval("#who", (e) => e.textContent);
+  if (who.includes(TOKEN.slice(-8))) fail("the page shows the token's secret: " + who);
+  ok("no cookie, no web storage, no token in the URL or on the page (" + who + ")");
 
   const path1 = await tabUntil(page, (a) => a.label === "Manage TLS for " + ENCLAVE, 40);
   await page.keyboard.press("Enter");
