@@ -122,6 +122,16 @@ $(BUILD)/obj/common/version.o: CFLAGS_ALL += -I$(BUILD)/gen
 .PHONY: FORCE
 FORCE:
 
+# The web console (console/): embedded into cloister-control as byte arrays
+# (scripts/embed-console.sh), so an installed control plane needs no path.
+CONSOLE_FILES := $(sort $(wildcard console/*))
+$(BUILD)/gen/console_files.h: $(CONSOLE_FILES) scripts/embed-console.sh
+	@mkdir -p $(dir $@)
+	@echo '  GEN     $@'
+	$(Q)./scripts/embed-console.sh $(CONSOLE_FILES) >$@.tmp && mv $@.tmp $@
+$(BUILD)/obj/control/console.o: $(BUILD)/gen/console_files.h
+$(BUILD)/obj/control/console.o: CFLAGS_ALL += -I$(BUILD)/gen
+
 $(BUILD)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	@echo '  CC      $<'

@@ -11,6 +11,7 @@
 #include "control/api_attest.h"
 #include "control/api_secrets.h"
 #include "control/conn.h"
+#include "control/console.h"
 #include "control/control.h"
 #include "control/fw.h"
 #include "control/routes.h"
@@ -260,6 +261,10 @@ static void dispatch(struct evhttp_request *req, void *arg)
 	}
 	if (r.nseg == 1 && strcmp(r.seg[0], "healthz") == 0 && r.method == EVHTTP_REQ_GET) {
 		healthz(&r);
+		goto out;
+	}
+	if (r.nseg >= 1 && strcmp(r.seg[0], "console") == 0) { /* static files: no token */
+		ctl_api_console(&r);
 		goto out;
 	}
 	if (r.nseg == 1 && strcmp(r.seg[0], "metrics") == 0 && r.method == EVHTTP_REQ_GET) {

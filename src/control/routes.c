@@ -17,6 +17,8 @@
 static const ctl_route routes[] = {
 	{EVHTTP_REQ_GET, "/healthz", CTL_BODY_NONE},
 	{EVHTTP_REQ_GET, "/metrics", CTL_BODY_NONE},
+	{EVHTTP_REQ_GET, "/console", CTL_BODY_NONE},   /* the web console (console.c): redirect to /console/ */
+	{EVHTTP_REQ_GET, "/console/*", CTL_BODY_NONE}, /* its static files; no auth */
 	{EVHTTP_REQ_GET, "/v1/tenants", CTL_BODY_NONE},
 	{EVHTTP_REQ_POST, "/v1/tenants", CTL_BODY_JSON},
 	{EVHTTP_REQ_POST, "/v1/tokens", CTL_BODY_JSON},
