@@ -49,7 +49,8 @@ static void feed(const uint8_t *data, size_t size, const size_t *cuts, size_t nc
 		size_t to = k < ncuts ? cuts[k] : size, n = to - from;
 		uint8_t *piece = malloc(n ? n : 1);
 		check(piece != NULL);
-		memcpy(piece, data + from, n);
+		if (n)
+			memcpy(piece, data + from, n);
 		size_t before = r->out.len, bound = cl_http_mark_max_out(m, n);
 		cl_err e = cl_http_mark_feed(m, n ? piece : NULL, n, &r->out);
 		free(piece);
@@ -71,7 +72,7 @@ static void feed(const uint8_t *data, size_t size, const size_t *cuts, size_t nc
 static void same(const run *a, const run *b)
 {
 	check(a->err == b->err && a->reason == b->reason && a->idle == b->idle);
-	check(a->out.len == b->out.len && memcmp(a->out.data, b->out.data, a->out.len) == 0);
+	check(a->out.len == b->out.len && (a->out.len == 0 || memcmp(a->out.data, b->out.data, a->out.len) == 0));
 	check(memcmp(&a->st, &b->st, sizeof(a->st)) == 0);
 }
 
@@ -239,7 +240,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* a second pass changes nothing */
 	feed(whole.out.data, whole.out.len, NULL, 0, &other);
 	check(other.err == CL_OK && other.out.len == whole.out.len);
-	check(memcmp(other.out.data, whole.out.data, whole.out.len) == 0);
+	check(whole.out.len == 0 || memcmp(other.out.data, whole.out.data, whole.out.len) == 0);
 	check(other.st.requests == whole.st.requests && other.st.stripped == whole.st.requests);
 	cl_buf_free(&other.out);
 	cl_buf_free(&whole.out);
