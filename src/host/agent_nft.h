@@ -30,58 +30,58 @@
 #include "common/buf.h"
 #include "common/err.h"
 
-#define CL_NFT_TABLE "cloister"
-#define CL_NFT_LIST_MAX 64	/* ports or ips per guest */
-#define CL_NFT_INDEX_MAX 99999	/* clg<n>: n of at most 5 digits */
-#define CL_NFT_TEXT_MAX (16u << 20) /* the rendered ruleset */
+#define CL_AGENT_NFT_TABLE "cloister"
+#define CL_AGENT_NFT_LIST_MAX 64	/* ports or ips per guest */
+#define CL_AGENT_NFT_INDEX_MAX 99999	/* clg<n>: n of at most 5 digits */
+#define CL_AGENT_NFT_TEXT_MAX (16u << 20) /* the rendered ruleset */
 
-typedef enum cl_nft_mode {
-	CL_NFT_MODE_ALL = 0,
-	CL_NFT_MODE_PORTS,
-	CL_NFT_MODE_IPS,
-	CL_NFT_MODE_ADAPTERS,
-	CL_NFT_MODE_AUTO,
-} cl_nft_mode;
+typedef enum cl_agent_nft_mode {
+	CL_AGENT_NFT_MODE_ALL = 0,
+	CL_AGENT_NFT_MODE_PORTS,
+	CL_AGENT_NFT_MODE_IPS,
+	CL_AGENT_NFT_MODE_ADAPTERS,
+	CL_AGENT_NFT_MODE_AUTO,
+} cl_agent_nft_mode;
 
-typedef struct cl_nft_cidr {
+typedef struct cl_agent_nft_cidr {
 	struct in_addr addr; /* network order; no bits set past prefix */
 	uint8_t prefix;	     /* 0..32 */
-} cl_nft_cidr;
+} cl_agent_nft_cidr;
 
 /* One guest's desired state. */
-typedef struct cl_nft_guest {
-	uint32_t index;		/* n of clg<n> (and cls<n>), <= CL_NFT_INDEX_MAX, unique */
+typedef struct cl_agent_nft_guest {
+	uint32_t index;		/* n of clg<n> (and cls<n>), <= CL_AGENT_NFT_INDEX_MAX, unique */
 	struct in_addr address; /* the guest's address (10.77.x.2) */
 	struct in_addr egress;	/* the data plane's egress listener (10.77.x.1) */
 	uint16_t egress_port;	/* its port (15001), not 0 */
-	cl_nft_mode mode;
-	uint16_t ports[CL_NFT_LIST_MAX]; /* mode ports: destination ports secured (not 0) */
+	cl_agent_nft_mode mode;
+	uint16_t ports[CL_AGENT_NFT_LIST_MAX]; /* mode ports: destination ports secured (not 0) */
 	size_t nports;
-	cl_nft_cidr ips[CL_NFT_LIST_MAX]; /* mode ips: destinations secured */
+	cl_agent_nft_cidr ips[CL_AGENT_NFT_LIST_MAX]; /* mode ips: destinations secured */
 	size_t nips;
 	int insecure_allow; /* 1: the insecure rest passes; 0: rejected */
-} cl_nft_guest;
+} cl_agent_nft_guest;
 
 /* "all", "ports", "ips", "adapters", "auto" -> *mode; CL_EINVAL otherwise. */
-CL_MUST_CHECK cl_err cl_nft_mode_parse(const char *s, cl_nft_mode *mode);
+CL_MUST_CHECK cl_err cl_agent_nft_mode_parse(const char *s, cl_agent_nft_mode *mode);
 
 /* "a.b.c.d" or "a.b.c.d/len" (canonical: no host bits) -> *c; CL_EINVAL otherwise. */
-CL_MUST_CHECK cl_err cl_nft_cidr_parse(const char *s, cl_nft_cidr *c);
+CL_MUST_CHECK cl_err cl_agent_nft_cidr_parse(const char *s, cl_agent_nft_cidr *c);
 
 /* Renders the whole table for guests[0..n) as nft text appended to out
- * (which the caller initialised; CL_NFT_TEXT_MAX is enough for 16,384
+ * (which the caller initialised; CL_AGENT_NFT_TEXT_MAX is enough for 16,384
  * guests): it creates the table, deletes it and adds it again, so applied as
  * one batch it replaces whatever was there. CL_EINVAL for a guest that does
  * not hold (bad index or port, a duplicate index, ports/ips mode with an
  * empty or too long list, a non-canonical prefix); out is then unchanged. */
-CL_MUST_CHECK cl_err cl_nft_render(const cl_nft_guest *guests, size_t n, cl_buf *out);
+CL_MUST_CHECK cl_err cl_agent_nft_render(const cl_agent_nft_guest *guests, size_t n, cl_buf *out);
 
 /* Applies nft text in one transaction (nft_run_cmd_from_buffer): all of it
  * or nothing. CL_ESYS with nft's first error line when it is refused,
  * CL_ENOMEM. Needs CAP_NET_ADMIN in the network namespace. */
-CL_MUST_CHECK cl_err cl_nft_apply_text(const char *text);
+CL_MUST_CHECK cl_err cl_agent_nft_apply_text(const char *text);
 
-/* cl_nft_render + cl_nft_apply_text. */
-CL_MUST_CHECK cl_err cl_nft_apply(const cl_nft_guest *guests, size_t n);
+/* cl_agent_nft_render + cl_agent_nft_apply_text. */
+CL_MUST_CHECK cl_err cl_agent_nft_apply(const cl_agent_nft_guest *guests, size_t n);
 
 #endif

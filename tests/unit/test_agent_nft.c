@@ -25,9 +25,9 @@
 
 #include "host/agent_nft.h"
 
-static cl_nft_guest guest(uint32_t n, cl_nft_mode mode, int allow)
+static cl_agent_nft_guest guest(uint32_t n, cl_agent_nft_mode mode, int allow)
 {
-	cl_nft_guest g = {.index = n, .egress_port = 15001, .mode = mode, .insecure_allow = allow};
+	cl_agent_nft_guest g = {.index = n, .egress_port = 15001, .mode = mode, .insecure_allow = allow};
 	char a[32];
 	snprintf(a, sizeof(a), "10.77.%u.%u", (4 * n) / 256, (4 * n) % 256 + 2);
 	assert_int_equal(inet_pton(AF_INET, a, &g.address), 1);
@@ -38,28 +38,28 @@ static cl_nft_guest guest(uint32_t n, cl_nft_mode mode, int allow)
 
 /* A state with one guest of each mode: 0 all/reject, 3 ports/allow,
  * 7 ips/reject, 9 adapters/reject, 12 auto/allow. */
-static size_t state_a(cl_nft_guest *g)
+static size_t state_a(cl_agent_nft_guest *g)
 {
-	g[0] = guest(0, CL_NFT_MODE_ALL, 0);
-	g[1] = guest(3, CL_NFT_MODE_PORTS, 1);
+	g[0] = guest(0, CL_AGENT_NFT_MODE_ALL, 0);
+	g[1] = guest(3, CL_AGENT_NFT_MODE_PORTS, 1);
 	g[1].ports[0] = 443;
 	g[1].ports[1] = 8443;
 	g[1].nports = 2;
-	g[2] = guest(7, CL_NFT_MODE_IPS, 0);
-	assert_int_equal(cl_nft_cidr_parse("192.0.2.0/24", &g[2].ips[0]), CL_OK);
-	assert_int_equal(cl_nft_cidr_parse("198.51.100.7", &g[2].ips[1]), CL_OK);
+	g[2] = guest(7, CL_AGENT_NFT_MODE_IPS, 0);
+	assert_int_equal(cl_agent_nft_cidr_parse("192.0.2.0/24", &g[2].ips[0]), CL_OK);
+	assert_int_equal(cl_agent_nft_cidr_parse("198.51.100.7", &g[2].ips[1]), CL_OK);
 	g[2].nips = 2;
-	g[3] = guest(9, CL_NFT_MODE_ADAPTERS, 0);
-	g[4] = guest(12, CL_NFT_MODE_AUTO, 1);
+	g[3] = guest(9, CL_AGENT_NFT_MODE_ADAPTERS, 0);
+	g[4] = guest(12, CL_AGENT_NFT_MODE_AUTO, 1);
 	return 5;
 }
 
-static char *render(const cl_nft_guest *g, size_t n)
+static char *render(const cl_agent_nft_guest *g, size_t n)
 {
 	cl_buf b;
 	const char *s;
-	cl_buf_init(&b, CL_NFT_TEXT_MAX);
-	assert_int_equal(cl_nft_render(g, n, &b), CL_OK);
+	cl_buf_init(&b, CL_AGENT_NFT_TEXT_MAX);
+	assert_int_equal(cl_agent_nft_render(g, n, &b), CL_OK);
 	assert_int_equal(cl_buf_cstr(&b, &s), CL_OK);
 	char *copy = strdup(s);
 	assert_non_null(copy);
@@ -95,7 +95,7 @@ static const char *chain_body(const char *text, const char *name)
 
 static void render_properties(void **state)
 {
-	cl_nft_guest g[8];
+	cl_agent_nft_guest g[8];
 	size_t n = state_a(g);
 	char *t = render(g, n);
 	/* one batch that replaces the table whole */
@@ -153,38 +153,38 @@ static void render_properties(void **state)
 
 static void render_refuses(void **state)
 {
-	cl_nft_guest g[8];
+	cl_agent_nft_guest g[8];
 	cl_buf b;
-	cl_buf_init(&b, CL_NFT_TEXT_MAX);
+	cl_buf_init(&b, CL_AGENT_NFT_TEXT_MAX);
 	assert_int_equal(cl_buf_put_str(&b, "x"), CL_OK);
 	for (int c = 0; c < 9; c++) {
 		size_t n = state_a(g);
 		switch (c) {
 		case 0: g[1].index = 0; break; /* twice */
-		case 1: g[0].index = CL_NFT_INDEX_MAX + 1; break;
+		case 1: g[0].index = CL_AGENT_NFT_INDEX_MAX + 1; break;
 		case 2: g[1].ports[1] = 0; break;
 		case 3: g[1].nports = 0; break;
 		case 4: g[2].nips = 0; break;
 		case 5: g[2].ips[0].prefix = 16; break; /* 192.0.2.0/16 has host bits */
 		case 6: g[0].egress_port = 0; break;
-		case 7: g[0].mode = (cl_nft_mode)9; break;
-		case 8: g[1].nports = CL_NFT_LIST_MAX + 1; break;
+		case 7: g[0].mode = (cl_agent_nft_mode)9; break;
+		case 8: g[1].nports = CL_AGENT_NFT_LIST_MAX + 1; break;
 		}
-		assert_int_equal(cl_nft_render(g, n, &b), CL_EINVAL);
+		assert_int_equal(cl_agent_nft_render(g, n, &b), CL_EINVAL);
 		assert_int_equal(b.len, 1);
 	}
 	cl_buf_free(&b);
-	cl_nft_cidr c;
+	cl_agent_nft_cidr c;
 	const char *bad[] = {"", "1.2.3", "1.2.3.4/33", "1.2.3.4/", "1.2.3.4/08", "1.2.3.4/24", "1.2.3.4/a", "x", NULL};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_int_equal(cl_nft_cidr_parse(bad[i], &c), CL_EINVAL);
-	assert_int_equal(cl_nft_cidr_parse("0.0.0.0/0", &c), CL_OK);
+		assert_int_equal(cl_agent_nft_cidr_parse(bad[i], &c), CL_EINVAL);
+	assert_int_equal(cl_agent_nft_cidr_parse("0.0.0.0/0", &c), CL_OK);
 	assert_int_equal(c.prefix, 0);
-	cl_nft_mode m;
-	assert_int_equal(cl_nft_mode_parse("adapters", &m), CL_OK);
-	assert_int_equal(m, CL_NFT_MODE_ADAPTERS);
-	assert_int_equal(cl_nft_mode_parse("All", &m), CL_EINVAL);
-	assert_int_equal(cl_nft_mode_parse(NULL, &m), CL_EINVAL);
+	cl_agent_nft_mode m;
+	assert_int_equal(cl_agent_nft_mode_parse("adapters", &m), CL_OK);
+	assert_int_equal(m, CL_AGENT_NFT_MODE_ADAPTERS);
+	assert_int_equal(cl_agent_nft_mode_parse("All", &m), CL_EINVAL);
+	assert_int_equal(cl_agent_nft_mode_parse(NULL, &m), CL_EINVAL);
 }
 
 /* ---- applied, in a network namespace of our own ---- */
@@ -279,9 +279,9 @@ static void apply_and_replace(void **state)
 	if (!have_netns)
 		skip();
 	static listing l;
-	cl_nft_guest g[8];
+	cl_agent_nft_guest g[8];
 	size_t n = state_a(g);
-	assert_int_equal(cl_nft_apply(g, n), CL_OK);
+	assert_int_equal(cl_agent_nft_apply(g, n), CL_OK);
 	assert_true(list_table(&l));
 	const char *want[] = {"prerouting", "input", "forward", "g0_nat", "g0", "g3_nat", "g3", "g7_nat",
 			      "g7",	    "g9_nat", "g9",     "g12_nat", "g12"};
@@ -294,17 +294,20 @@ static void apply_and_replace(void **state)
 	assert_true(has_rule(&l, "g0", COUNTER "," RESET, NULL));
 	assert_false(has_rule(&l, "g3", RESET, NULL));
 	assert_true(has_rule(&l, "g3", COUNTER ",{\"accept\":null}", NULL));
-	assert_true(has_rule(&l, "forward", "\"right\":\"clg*\"}},{\"match\":{\"op\":\"==\",\"left\":{\"meta\":{\"key\":\"oifname\"}},\"right\":\"clg*\"}}," COUNTER ",{\"drop\":null}", NULL));
+	assert_true(has_rule(&l, "forward",
+			     "\"right\":\"clg*\"}},{\"match\":{\"op\":\"==\",\"left\":{\"meta\":{\"key\":\"oifname\"}},"
+			     "\"right\":\"clg*\"}}," COUNTER ",{\"drop\":null}",
+			     NULL));
 	assert_true(has_rule(&l, "prerouting", "\"right\":\"cls9\"", "{\"jump\":{\"target\":\"g9_nat\"}}"));
 	assert_true(has_rule(&l, "input", "\"right\":\"clg7\"", "\"right\":\"10.77.0.29\""));
 	json_decref(l.root);
 
 	/* a changed state: guest 0 gone, 3 now rejects, 5 new; nothing of the old remains */
-	cl_nft_guest h[3];
+	cl_agent_nft_guest h[3];
 	h[0] = g[1];
 	h[0].insecure_allow = 0;
-	h[1] = guest(5, CL_NFT_MODE_ALL, 1);
-	assert_int_equal(cl_nft_apply(h, 2), CL_OK);
+	h[1] = guest(5, CL_AGENT_NFT_MODE_ALL, 1);
+	assert_int_equal(cl_agent_nft_apply(h, 2), CL_OK);
 	assert_true(list_table(&l));
 	assert_int_equal(l.nchains, 7);
 	assert_false(has_chain(&l, "g0"));
@@ -321,7 +324,7 @@ static void apply_and_replace(void **state)
 	json_decref(l.root);
 
 	/* a ruleset nft refuses changes nothing (one transaction) */
-	assert_int_equal(cl_nft_apply_text("table inet cloister\ndelete table inet cloister\n"
+	assert_int_equal(cl_agent_nft_apply_text("table inet cloister\ndelete table inet cloister\n"
 					   "table inet cloister {\n\tchain x {\n\t\tbogus rule\n\t}\n}\n"),
 			 CL_ESYS);
 	assert_true(list_table(&l));
@@ -330,7 +333,7 @@ static void apply_and_replace(void **state)
 	json_decref(l.root);
 
 	/* no guests at all: the base chains only */
-	assert_int_equal(cl_nft_apply(NULL, 0), CL_OK);
+	assert_int_equal(cl_agent_nft_apply(NULL, 0), CL_OK);
 	assert_true(list_table(&l));
 	assert_int_equal(l.nchains, 3);
 	assert_false(anywhere(&l, "jump"));
