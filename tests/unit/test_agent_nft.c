@@ -174,6 +174,13 @@ static void render_refuses(void **state)
 		assert_int_equal(b.len, 1);
 	}
 	cl_buf_free(&b);
+	/* an output too small for the rendering: refused, nothing half-written */
+	size_t n = state_a(g);
+	cl_buf_init(&b, 1000);
+	assert_int_equal(cl_buf_put_str(&b, "x"), CL_OK);
+	assert_int_equal(cl_agent_nft_render(g, n, &b), CL_ETOOBIG);
+	assert_int_equal(b.len, 1);
+	cl_buf_free(&b);
 	cl_agent_nft_cidr c;
 	const char *bad[] = {"", "1.2.3", "1.2.3.4/33", "1.2.3.4/", "1.2.3.4/08", "1.2.3.4/24", "1.2.3.4/a", "x", NULL};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
