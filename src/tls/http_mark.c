@@ -405,9 +405,16 @@ static cl_err scan_head(cl_http_mark *m, const uint8_t *in, size_t len, size_t *
 	return cl_buf_put(&m->head, in, i);
 }
 
+/* Between heads an idle connection keeps at most HEAD_KEEP bytes of buffer
+ * (thousands of idle keep-alive connections must stay cheap). */
+#define HEAD_KEEP 4096
+
 static void scanner_reset(cl_http_mark *m)
 {
-	cl_buf_reset(&m->head);
+	if (m->head.cap > HEAD_KEEP)
+		cl_buf_free(&m->head);
+	else
+		cl_buf_reset(&m->head);
 	m->prev_cr = 0;
 	m->line_bytes = 0;
 	m->nonempty = 0;

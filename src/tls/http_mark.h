@@ -38,8 +38,14 @@
  * after a switch of protocol the bytes would no longer be HTTP and could not
  * be marked, so the guest is never asked to switch.
  *
+ * The marking name may not be a framing or hop-by-hop field (Content-Length,
+ * Transfer-Encoding, Host, Connection, Upgrade, TE, Trailer, Keep-Alive,
+ * Proxy-Connection, Expect): removing those would change the request.
+ *
  * Errors are sticky: after the first refusal every feed returns the same
  * error and appends nothing; the data plane answers 400 and closes.
+ * Memory: the head buffer grows with the head (at most 32 KiB of storage for
+ * a 16 KiB head) and shrinks back to at most 4 KiB between requests.
  */
 #ifndef CL_TLS_HTTP_MARK_H
 #define CL_TLS_HTTP_MARK_H

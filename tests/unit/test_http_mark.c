@@ -290,6 +290,19 @@ static void head_bound(void **state)
 	assert_int_equal(r.err, CL_OK);
 	assert_string_equal(r.out, want);
 	result_free(&r);
+	/* and the next request after it (the big buffer released, a new one made) */
+	char *two = malloc(2 * max + 64), *two_want = malloc(2 * max + 256);
+	assert_true(two && two_want);
+	snprintf(two, 2 * max + 64, "%sGET /2 HTTP/1.1\r\n\r\n%s", in, in);
+	snprintf(two_want, 2 * max + 256, "%sGET /2 HTTP/1.1\r\n" MARK "\r\n%s", want, want);
+	size_t at[2] = {max + 3, max + 20};
+	r = feed_cuts(two, strlen(two), at, 2);
+	assert_int_equal(r.err, CL_OK);
+	assert_string_equal(r.out, two_want);
+	assert_int_equal(r.st.requests, 3);
+	result_free(&r);
+	free(two);
+	free(two_want);
 	size_t cut = 1000;
 	memmove(in + max - 3, in + max - 4, 4);
 	in[max - 4] = 'a';
