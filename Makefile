@@ -28,7 +28,7 @@ SANFLAGS :=
 OPT     := -O2 -g
 endif
 
-PKGS    := openssl libevent libevent_openssl libevent_pthreads jansson libseccomp sqlite3 libcurl libcbor libmnl
+PKGS    := openssl libevent libevent_openssl libevent_pthreads jansson libseccomp sqlite3 libcurl libcbor libmnl libnftables
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

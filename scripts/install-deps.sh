@@ -4,7 +4,8 @@
 set -eu
 PKGS="build-essential pkg-config libssl-dev openssl libevent-dev libsqlite3-dev sqlite3 \
 libjansson-dev libcurl4-openssl-dev libseccomp-dev libcmocka-dev bubblewrap curl iproute2 \
-python3 python3-cbor2 python3-cryptography softhsm2 libengine-pkcs11-openssl opensc libcbor-dev xxd libmnl-dev chromium"
+python3 python3-cbor2 python3-cryptography softhsm2 libengine-pkcs11-openssl opensc libcbor-dev xxd libmnl-dev \
+libnftables-dev nftables chromium"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
