@@ -43,8 +43,10 @@ LOAD_CPU=${LOAD_CPU:-1}
 KA_CONNS=${KA_CONNS:-50}
 BULK_CONNS=${BULK_CONNS:-8}
 HS_CONNS=${HS_CONNS:-32}
+HS_TLS=${HS_TLS:-1.3}
 OUT_CONNS=${OUT_CONNS:-32}
-HS=${HS:-$PWD/$BUILD/bench/bench_tls_handshakes}
+HS_DIR=$PWD/$BUILD/bench
+HS=${HS:-$HS_DIR/bench_tls_handshakes}
 TICK=$(getconf CLK_TCK)
 
 for t in haproxy nginx hitch stunnel4 wrk openssl taskset python3; do
@@ -76,8 +78,7 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
 }
 
 wait_port() { # PORT: until something accepts on it, 10 s at most
-	local i
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
 		sleep 0.1
 	done
@@ -121,6 +122,15 @@ mem_kb() { # FIELD (VmRSS|VmHWM): its sum over ROOTS' trees, in kB
 }
 
 now() { date +%s.%N; }
+
+wait_for_line() { # FILE REGEX: until a line of FILE matches, 10 s at most
+	for _ in $(seq 100); do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "run.sh: no line matching '$2' in $1" >&2
+	return 1
+}
 
 probe() { # PORT: what a default client negotiates there (protocol, suite, group)
 	openssl s_client -connect "127.0.0.1:$1" -servername localhost -CAfile "$W/ca.pem" -brief </dev/null 2>&1 |
@@ -343,21 +353,36 @@ EOF
 }
 
 # start_cloister: the one missing row. Cloister's data plane (cloister-host part
-# "tls", docs/tls.md) lands on another branch (h-dataplane); until it is merged
-# this returns 3 and the table says so. When it lands, fill this in the same way
-# as the others — and count the key holder: every full handshake's signature is
-# made there, so its CPU belongs to the data plane's:
+# "tls": cl_dataplane_main in src/tls/, docs/tls.md) lands on another branch
+# (h-dataplane); until it is merged this returns 3 and the table says so.
 #
-#	# one host (key holder + data plane) with the bench certificate's key in slot
-#	# tls/bench:1 and a guest whose backend is 127.0.0.1:$BP, listening on $PP,
-#	# and an outbound rule from $XP to 127.0.0.1:$OP verified against ca.pem:
-#	pin "$PROXY_CPU" cloister "$BUILD/bin/cloister-host" ... # the data plane's bench mode
-#	wait_port "$PP"
-#	DP=$(pid of the part "tls"); KH=$(pid of the key holder)
-#	ROOTS=("$DP" "$KH"); OUT=1      # data plane + key holder, added together
+# When it lands, it needs a small driver, bench/bench_tls_dataplane.c, that does
+# what cloister-host's supervisor and agent do, without a control plane:
+#   - forks a key holder (cl_keyholder_main) and the data plane
+#     (cl_dataplane_main(agent_fd, kh_fd, opts): one thread, one loop), both
+#     hardened as in production, with a key holder channel of role tls;
+#   - has the key holder generate the slot tls/bench:1 (P-256; the key never
+#     leaves it, so the bench CA, --ca-key, signs a leaf for its point with the
+#     same subject and SANs as the peers' leaf: an equivalent certificate);
+#   - hands the data plane the guest (cl_dp_guest_set: that chain, backend
+#     127.0.0.1:BP, mode all) with a listener on --listen, and the outbound rule
+#     (plain in on --out, TLS to --origin verified against --trust) when the
+#     data plane has the outbound direction;
+#   - prints "ready DATAPLANE_PID KEYHOLDER_PID" and waits for SIGTERM.
+# Then, in the same way as the others:
 #
-# The key holder must run on PROXY_CPU too (taskset is inherited by the parts the
-# supervisor forks), so that the comparison stays one core against one core.
+#	pin "$PROXY_CPU" cloister "$HS_DIR/bench_tls_dataplane" --ca-cert "$W/ca.pem" --ca-key "$W/ca.key" \
+#		--listen "$PP" --backend "127.0.0.1:$BP" --out "$XP" --origin "127.0.0.1:$OP" --trust "$W/ca.pem"
+#	wait_for_line "$W/cloister.stderr" '^ready '
+#	read -r _ DP KH < <(grep -m1 '^ready ' "$W/cloister.stderr")
+#	ROOTS=("$DP" "$KH"); OUT=1
+#
+# ROOTS names the data plane AND the key holder: every full handshake's
+# signature is made in the key holder, so its CPU is added to the data plane's
+# (cpu_ticks sums every process of every root), and so is its memory. The
+# driver's own process (the parent, idle) is left out. taskset is inherited by
+# the forked parts, so the key holder shares PROXY_CPU with the data plane: one
+# core against one core.
 start_cloister() {
 	WHY="data plane not on this branch (h-dataplane): see start_cloister in bench/tls/run.sh"
 	return 3
@@ -385,11 +410,11 @@ for name in $PROXIES; do
 		continue
 	fi
 	[ "$st" = 0 ] || { echo "run.sh: start_$name failed" >&2; exit 1; }
-	wait_port "$PP"
-	[ "$OUT" = 1 ] && wait_port "$XP"
+	{ wait_port "$PP" && { [ "$OUT" = 0 ] || wait_port "$XP"; }; } ||
+		{ echo "run.sh: $name did not start:" >&2; tail -5 "$W/$name.stderr" >&2; exit 1; }
 	NEGOTIATED+=("$(printf '%-9s %s' "$name" "$(probe "$PP")")")
 
-	measure hs "$HS" --port "$PP" --ca "$W/ca.pem" --name localhost --conns "$HS_CONNS" --seconds "$D" --tls 1.3
+	measure hs "$HS" --port "$PP" --ca "$W/ca.pem" --name localhost --conns "$HS_CONNS" --seconds "$D" --tls "$HS_TLS"
 	hs_n=$(sed -n 's/.*handshakes=\([0-9]*\).*/\1/p' "$W/hs.out"); hs_n=${hs_n:-0}
 	hs_err=$(sed -n 's/.*errors=\([0-9]*\) resumed=\([0-9]*\).*/\1+\2/p' "$W/hs.out")
 	hs_rate=$(rate "$hs_n" "$WALL"); hs_cpu=$(per "$CPU_US" "$hs_n"); hs_busy=$(busy "$CPU_US" "$WALL")
@@ -416,6 +441,7 @@ for name in $PROXIES; do
 		[ "$out_full" -ge "$out_n" ] || out_err="$out_err,origin-saw-$out_full"
 	fi
 	hwm=$(mem_kb VmHWM)
+	echo "$name $hs_cpu $ka_cpu $bk_cpu $out_cpu $RSS_MAX" >>"$W/results"
 
 	ROWS+=("$(printf '%-9s %8s %7s %8s %7s %7s %8s %7s %8s %7s %7s %7s' "$name" \
 		"$hs_rate" "$hs_cpu" "$ka_rate" "$ka_p99" "$ka_cpu" "$bk_rate" "$bk_cpu" \
@@ -430,6 +456,14 @@ done
 printf '\n%-9s %8s %7s %8s %7s %7s %8s %7s %8s %7s %7s %7s\n' proxy "hs/s" "µs/hs" "req/s" "p99ms" "µs/req" \
 	"MiB/s" "µs/MiB" "out/s" "µs/out" "RSS MB" "HWM MB"
 printf '%s\n' "${ROWS[@]}"
+# The lowest of the peers on each CPU figure and on memory: what Cloister's row
+# (data plane + key holder) is held to (docs/tls.md "Tests and benchmarks").
+[ -s "$W/results" ] && awk '
+	BEGIN { split("µs/hs µs/req µs/MiB µs/out RSS", label, " ") }
+	$1 != "cloister" { for (i = 2; i <= 6; i++) if ($i != "-" && (!(i in best) || $i + 0 < best[i] + 0)) { best[i] = $i; who[i] = $1 } }
+	END { printf "\nbest peer: "; for (i = 2; i <= 6; i++) {
+		v = (i == 6) ? sprintf("%.1f MB", best[i] / 1024) : best[i]
+		printf "%s %s (%s)%s", label[i - 1], (i in best) ? v : "-", who[i], (i < 6) ? ", " : "\n" } }' "$W/results"
 printf '\nproxy CPU busy over each phase (below ~95%%: not saturated, compare the µs columns), failures:\n'
 printf '%-9s %7s %7s %7s %7s\n' proxy hs ka bulk out
 printf '%s\n' "${DETAIL[@]}"
