@@ -401,6 +401,8 @@ echo "  openssl speed on CPU $PROXY_CPU: $speed"
 ROWS=()
 DETAIL=()
 NEGOTIATED=()
+cpu_line() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $9 }' /proc/stat; }
+read -r TOTAL0 STEAL0 <<<"$(cpu_line)"
 for name in $PROXIES; do
 	ROOTS=(); OUT=0; WHY=""; RSS_MAX=0
 	st=0
@@ -413,6 +415,8 @@ for name in $PROXIES; do
 	{ wait_port "$PP" && { [ "$OUT" = 0 ] || wait_port "$XP"; }; } ||
 		{ echo "run.sh: $name did not start:" >&2; tail -5 "$W/$name.stderr" >&2; exit 1; }
 	NEGOTIATED+=("$(printf '%-9s %s' "$name" "$(probe "$PP")")")
+	# warm-up, not measured: first connections, lazily built state, page faults
+	wrk -t1 -c "$KA_CONNS" -d 1s "https://127.0.0.1:$PP/" >"$W/warm.out" 2>&1 || true
 
 	measure hs "$HS" --port "$PP" --ca "$W/ca.pem" --name localhost --conns "$HS_CONNS" --seconds "$D" --tls "$HS_TLS"
 	hs_n=$(sed -n 's/.*handshakes=\([0-9]*\).*/\1/p' "$W/hs.out"); hs_n=${hs_n:-0}
@@ -469,3 +473,7 @@ printf '%-9s %7s %7s %7s %7s\n' proxy hs ka bulk out
 printf '%s\n' "${DETAIL[@]}"
 printf '\nnegotiated with a default client (openssl s_client):\n'
 printf '%s\n' "${NEGOTIATED[@]}"
+read -r TOTAL1 STEAL1 <<<"$(cpu_line)"
+printf '\nmachine during the run: load avg %s at the end, %s of CPU time stolen by the hypervisor\n' \
+	"$(cut -d' ' -f1-3 /proc/loadavg)" \
+	"$(awk -v t=$((TOTAL1 - TOTAL0)) -v s=$((STEAL1 - STEAL0)) 'BEGIN { p = t > 0 ? 100 * s / t : 0; printf "%.1f%%", p }')"
