@@ -445,6 +445,7 @@ for name in $PROXIES; do
 		[ "$out_full" -ge "$out_n" ] || out_err="$out_err,origin-saw-$out_full"
 	fi
 	hwm=$(mem_kb VmHWM)
+	procs=$(tree "${ROOTS[@]}" | wc -l)
 	echo "$name $hs_cpu $ka_cpu $bk_cpu $out_cpu $RSS_MAX" >>"$W/results"
 
 	ROWS+=("$(printf '%-9s %8s %7s %8s %7s %7s %8s %7s %8s %7s %7s %7s' "$name" \
@@ -452,7 +453,7 @@ for name in $PROXIES; do
 		"$out_rate" "$out_cpu" "$(awk -v k="$RSS_MAX" 'BEGIN { printf "%.1f", k / 1024 }')" \
 		"$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')")")
 	DETAIL+=("$(printf '%-9s %7s %7s %7s %7s    %s' "$name" "$hs_busy" "$ka_busy" "$bk_busy" "$out_busy" \
-		"hs errors+resumed=$hs_err ka=$ka_err bulk=$bk_err out=$out_err out-resumed=$out_reused")")
+		"processes=$procs hs errors+resumed=$hs_err ka=$ka_err bulk=$bk_err out=$out_err out-resumed=$out_reused")")
 
 	for p in "${ROOTS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 done
