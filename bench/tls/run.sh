@@ -26,13 +26,16 @@
 # CPU is the proxy's own: utime+stime from /proc/PID/stat of every process of the
 # proxy (all threads included), read before and after each phase — never derived
 # from the rate. "busy" is that CPU over the phase's wall time: a proxy below ~95 %
-# was not saturated (on two cores the load tool usually saturates first), so its
-# rate says little and its CPU per operation is the figure to compare.
+# was not saturated (on two cores the load side saturates first; on a machine shared
+# with other work, the wake-up latency of both sides limits the rate too), so its
+# rate says little and its CPU per operation is the figure to compare. On a shared
+# machine, `nice -n -20 bench/tls/run.sh` keeps the figures steadier.
 #
 # Needs bench/tls/deps.sh (haproxy nginx hitch stunnel4 wrk) and `make` (for
 # build/bench/bench_tls_handshakes). Env: BUILD, PROXIES ("haproxy nginx hitch
 # stunnel cloister"), PROXY_CPU, LOAD_CPU, KA_CONNS, BULK_CONNS, HS_CONNS (32),
-# OUT_CONNS (32), KEEP=1 keeps the work directory (configs, logs).
+# HS_TLS (1.3 or 1.2), OUT_CONNS (32), SECONDS_EACH (the argument's default), KEEP=1
+# keeps the work directory (configs, logs, the load tools' output).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -49,7 +52,7 @@ HS_DIR=$PWD/$BUILD/bench
 HS=${HS:-$HS_DIR/bench_tls_handshakes}
 TICK=$(getconf CLK_TCK)
 
-for t in haproxy nginx hitch stunnel4 wrk openssl taskset python3; do
+for t in haproxy nginx hitch stunnel wrk openssl taskset python3; do
 	command -v "$t" >/dev/null || { echo "run.sh: $t missing: run bench/tls/deps.sh" >&2; exit 2; }
 done
 [ -x "$HS" ] || { echo "run.sh: $HS missing: run make" >&2; exit 2; }
