@@ -449,8 +449,15 @@ for name in $PROXIES; do
 	fi
 	hwm=$(mem_kb VmHWM)
 	procs=$(tree "${ROOTS[@]}" | wc -l)
-	echo "$name $hs_cpu $ka_cpu $bk_cpu $out_cpu $RSS_MAX" >>"$W/results"
 
+	# a phase with any failure: its rate is marked "!" (the failures are in the second table)
+	[ "$hs_err" = "0+0" ] || hs_rate="$hs_rate!"
+	[ "$ka_err" = 0 ] || ka_rate="$ka_rate!"
+	[ "$bk_err" = 0 ] || bk_rate="$bk_rate!"
+	[ "$OUT" = 0 ] || [ "$out_err" = 0 ] || out_rate="$out_rate!"
+	# the best-peer line counts only phases without failures
+	echo "$name $([[ $hs_rate == *! ]] && echo - || echo "$hs_cpu") $([[ $ka_rate == *! ]] && echo - || echo "$ka_cpu")" \
+		"$([[ $bk_rate == *! ]] && echo - || echo "$bk_cpu") $([[ $out_rate == *! ]] && echo - || echo "$out_cpu") $RSS_MAX" >>"$W/results"
 	ROWS+=("$(printf '%-9s %8s %7s %8s %7s %7s %8s %7s %8s %7s %7s %7s' "$name" \
 		"$hs_rate" "$hs_cpu" "$ka_rate" "$ka_p99" "$ka_cpu" "$bk_rate" "$bk_cpu" \
 		"$out_rate" "$out_cpu" "$(awk -v k="$RSS_MAX" 'BEGIN { printf "%.1f", k / 1024 }')" \
@@ -464,6 +471,7 @@ done
 printf '\n%-9s %8s %7s %8s %7s %7s %8s %7s %8s %7s %7s %7s\n' proxy "hs/s" "µs/hs" "req/s" "p99ms" "µs/req" \
 	"MiB/s" "µs/MiB" "out/s" "µs/out" "RSS MB" "HWM MB"
 printf '%s\n' "${ROWS[@]}"
+printf '%s\n' "${ROWS[@]}" | grep -q '!' && echo '(!: that phase had failures, see below; its figures do not count)'
 # The lowest of the peers on each CPU figure and on memory: what Cloister's row
 # (data plane + key holder) is held to (docs/tls.md "Tests and benchmarks").
 [ -s "$W/results" ] && awk '
