@@ -200,9 +200,13 @@ read -r BP OP PP XP <<<"$(free_ports 4)" # backend, origin, proxy (TLS in), prox
 
 # ---------------------------------------------------------------- backend and origin (LOAD_CPU)
 
+# As root, nginx's workers stay root (to read the work directory) and hitch drops
+# to its package's user after loading the certificate (it insists on a drop).
+if [ "$(id -u)" = 0 ]; then NGINX_USER="user root root;"; HITCH_USER='user = "_hitch"'; else NGINX_USER=""; HITCH_USER=""; fi
+
 nginx_conf() { # NAME BODY: an nginx configuration in $W/NAME.conf around BODY (http{} contents)
 	cat >"$W/$1.conf" <<EOF
-user root root;
+$NGINX_USER
 worker_processes 1;
 daemon off;
 pid $W/$1.pid;
@@ -319,7 +323,7 @@ backend = "[127.0.0.1]:$BP"
 pem-file = "$W/combined.pem"
 workers = 1
 daemon = off
-user = "_hitch"
+$HITCH_USER
 log-level = 1
 tls-protos = TLSv1.2 TLSv1.3
 backlog = 4096
