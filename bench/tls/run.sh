@@ -173,8 +173,7 @@ wrk_get() {
 		      else if (want == "p99_ms") printf "%.2f\n", p99; else print errs + 0 }' "$1"
 }
 
-per() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f", a / b; else printf "-" }'; }
-rate() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f", a / b; else printf "-" }'; }
+per() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f", a / b; else printf "-" }'; } # A/B, or -
 busy() { awk -v c="$1" -v w="$2" 'BEGIN { if (w > 0) printf "%.0f%%", c / 1e4 / w; else printf "-" }'; }
 
 # ---------------------------------------------------------------- certificate
@@ -428,22 +427,22 @@ for name in $PROXIES; do
 	measure hs "$HS" --port "$PP" --ca "$W/ca.pem" --name localhost --conns "$HS_CONNS" --seconds "$D" --tls "$HS_TLS"
 	hs_n=$(sed -n 's/.*handshakes=\([0-9]*\).*/\1/p' "$W/hs.out"); hs_n=${hs_n:-0}
 	hs_err=$(sed -n 's/.*errors=\([0-9]*\) resumed=\([0-9]*\).*/\1+\2/p' "$W/hs.out")
-	hs_rate=$(rate "$hs_n" "$WALL"); hs_cpu=$(per "$CPU_US" "$hs_n"); hs_busy=$(busy "$CPU_US" "$WALL")
+	hs_rate=$(per "$hs_n" "$(sed -n "s/.*seconds=\([0-9.]*\).*/\1/p" "$W/hs.out")"); hs_cpu=$(per "$CPU_US" "$hs_n"); hs_busy=$(busy "$CPU_US" "$WALL")
 
 	measure ka wrk -t1 -c "$KA_CONNS" -d "${D}s" --latency "https://127.0.0.1:$PP/"
-	ka_n=$(wrk_get "$W/ka.out" reqs); ka_rate=$(rate "$ka_n" "$(wrk_get "$W/ka.out" secs)")
+	ka_n=$(wrk_get "$W/ka.out" reqs); ka_rate=$(per "$ka_n" "$(wrk_get "$W/ka.out" secs)")
 	ka_p99=$(wrk_get "$W/ka.out" p99_ms); ka_cpu=$(per "$CPU_US" "$ka_n"); ka_busy=$(busy "$CPU_US" "$WALL")
 	ka_err=$(wrk_get "$W/ka.out" errs)
 
 	measure bulk wrk -t1 -c "$BULK_CONNS" -d "${D}s" "https://127.0.0.1:$PP/1m"
-	bk_n=$(wrk_get "$W/bulk.out" reqs); bk_rate=$(rate "$bk_n" "$(wrk_get "$W/bulk.out" secs)")
+	bk_n=$(wrk_get "$W/bulk.out" reqs); bk_rate=$(per "$bk_n" "$(wrk_get "$W/bulk.out" secs)")
 	bk_cpu=$(per "$CPU_US" "$bk_n"); bk_busy=$(busy "$CPU_US" "$WALL"); bk_err=$(wrk_get "$W/bulk.out" errs)
 
 	out_rate=-; out_cpu=-; out_busy=-; out_err=-; out_reused=-
 	if [ "$OUT" = 1 ]; then
 		: >"$W/origin.access"
 		measure out wrk -t1 -c "$OUT_CONNS" -d "${D}s" -H "Connection: close" "http://127.0.0.1:$XP/"
-		out_n=$(wrk_get "$W/out.out" reqs); out_rate=$(rate "$out_n" "$(wrk_get "$W/out.out" secs)")
+		out_n=$(wrk_get "$W/out.out" reqs); out_rate=$(per "$out_n" "$(wrk_get "$W/out.out" secs)")
 		out_cpu=$(per "$CPU_US" "$out_n"); out_busy=$(busy "$CPU_US" "$WALL")
 		out_err=$(wrk_get "$W/out.out" errs)
 		out_reused=$(grep -c '^r$' "$W/origin.access" || true)
