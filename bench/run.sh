@@ -18,3 +18,8 @@ echo "== provisioning"; bench/provision.sh "$BUILD" 100 5
 echo "== suspend/restore, enclave half"; bench/suspend_crypto.sh "$BUILD" 64 10
 echo "== suspend/restore, sandboxes"; bench/suspend.sh "$BUILD" 64 5
 echo "== suspend/restore, through the control plane"; bench/suspend_api.sh "$BUILD" 64 10
+if command -v haproxy >/dev/null && command -v nginx >/dev/null && command -v hitch >/dev/null && command -v stunnel >/dev/null && command -v wrk >/dev/null; then
+	echo "== TLS terminators side by side"; bench/tls/run.sh 10
+else
+	echo "== TLS terminators side by side: skipped (run bench/tls/deps.sh first)"
+fi
