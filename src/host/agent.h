@@ -75,6 +75,7 @@ typedef struct cl_agent {
 	size_t nlaunched;
 	struct cl_agent_att *att;         /* attestation key and certificate (agent_attest.h); NULL without a key holder */
 	struct cl_agent_measure *measure; /* registers at launch (agent_measure.h) */
+	struct cl_agent_tls *tls;         /* guests' TLS keys and certificates (agent_tls.h); NULL without a key holder */
 	cl_agent_pcrs_pending pcrs_pending; /* registers the control plane has not been told */
 	bool ctl_attests; /* the control plane's answers carry attestation_serial: it takes "pcrs" in reports */
 } cl_agent;
