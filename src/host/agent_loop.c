@@ -915,11 +915,12 @@ int cl_agent_run(cl_agent *ag)
 	}
 	const cl_agent_tls_keys *tkeys = cl_agent_privsep_tls_keys(ag->privsep);
 	if (tkeys) {
-		if (cl_agent_tls_new(ag->ident.host_id, ag->cfg.ca, tkeys, &ag->tls) != CL_OK) {
-			fprintf(stderr, "error: cannot start: %s\n", cl_error_detail());
-			goto out;
-		}
-		cl_agent_pool_set_tls(ag->pool, cl_agent_tls_op_fn, ag->tls);
+		/* without it (a CA file OpenSSL cannot read) the host serves no
+		 * TLS: its ops are answered so, everything else runs */
+		if (cl_agent_tls_new(ag->ident.host_id, ag->cfg.ca, tkeys, &ag->tls) != CL_OK)
+			cl_warn("guest TLS off on this host err=\"%s\"", cl_error_detail());
+		else
+			cl_agent_pool_set_tls(ag->pool, cl_agent_tls_op_fn, ag->tls);
 	}
 	if (ag->att) {
 		cl_agent_pool_set_attest(ag->pool, cl_agent_att_op, ag->att);
