@@ -186,12 +186,12 @@ static void certs_free(STACK_OF(X509) *sk)
 cl_err cl_agent_tls_chain_check(X509_STORE *store, const char *pem, size_t len,
 				const uint8_t point[CL_AGENT_TLS_POINT_LEN])
 {
+	CL_ENSURE(store, CL_ECRYPTO, "this host has no root to verify a certificate chain with (--ca)");
 	STACK_OF(X509) *certs = sk_X509_new_null();
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
 	BIO *in = len <= CL_AGENT_TLS_CHAIN_MAX ? BIO_new_mem_buf(pem, (int)len) : NULL;
 	X509 *x;
 	cl_err err = CL_OK;
-	CL_ENSURE(store, CL_ECRYPTO, "this host has no root to verify a certificate chain with (--ca)");
 	if (!certs || !ctx || !in) {
 		err = cl_errorf(len > CL_AGENT_TLS_CHAIN_MAX ? CL_ECRYPTO : CL_ENOMEM, "the chain cannot be read");
 		goto out;
@@ -275,10 +275,10 @@ static json_t *op_generate(cl_agent_tls *t, const cl_agent_op *op)
 		}
 		if (err != CL_OK && err != CL_ENOTFOUND)
 			return result_error(op->op, "key holder: %s", cl_error_detail());
-		cl_warn("tls: key of slot=%s lost (key holder restarted): made anew", slot);
 		slot_drop(t, s);
 		if (err == CL_OK) /* another key in the slot: not ours to prove */
 			return result_error(op->op, "conflict: slot %s holds a key this agent did not make", slot);
+		cl_warn("tls: key of slot=%s lost (the key holder restarted): made anew", slot);
 	}
 	if (!(s = slot_add(t, op->enclave, a->gen)))
 		return NULL;

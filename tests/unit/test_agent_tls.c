@@ -321,10 +321,42 @@ static void install_remove(void **state)
 		expect_refused(&f, install_op("op-i3", "enc-a", 1, mixed), "not on the path to the root");
 		free(mixed);
 	}
+	/* refused: a CA where the leaf should be (the root alone: not a TLS
+	 * server certificate by its purpose, and a CA) */
+	{
+		cl_agent_op op = install_op("op-i12", "enc-a", 1, strstr(strstr(c1.chain_pem, "-----END") + 1, "-----BEGIN"));
+		json_t *r = run(&f, &op, &ok);
+		const char *e = json_string_value(json_object_get(r, "error"));
+		assert_false(ok);
+		if (!e || !(strstr(e, "unsuitable certificate purpose") || strstr(e, "is a CA, not a leaf")))
+			fail_msg("a CA as the leaf: refused for another reason: %s", e ? e : "(none)");
+		json_decref(r);
+	}
 	/* refused: no certificate at all, a slot with no key, an enclave not here */
 	expect_refused(&f, install_op("op-i4", "enc-a", 1, "-----BEGIN CERTIFICATE-----\nAAAA\n"), "no PEM certificate");
 	expect_refused(&f, install_op("op-i5", "enc-a", 7, c1.chain_pem), "no key tls/enc-a:7");
 	expect_refused(&f, install_op("op-i6", "enc-z", 1, c1.chain_pem), "does not run on this host");
+	{ /* more certificates than a chain has */
+		size_t l = strlen(c1.chain_pem);
+		char *many = malloc(9 * l + 1);
+		assert_non_null(many);
+		for (int i = 0; i < 9; i++)
+			memcpy(many + (size_t)i * l, c1.chain_pem, l + 1);
+		expect_refused(&f, install_op("op-i10", "enc-a", 1, many), "more than 8 certificates");
+		free(many);
+	}
+	{ /* a host with no root installs nothing */
+		cl_agent_tls *saved = f.t;
+		const char *ids[] = {"enc-a"};
+		assert_int_equal(cl_agent_tls_new(HOST, NULL, f.k, &f.t), CL_OK);
+		cl_agent_tls_set_enclaves(f.t, ids, NULL, 1);
+		expect_refused(&f, install_op("op-i11", "enc-a", 1, c1.chain_pem), "no root");
+		cl_agent_tls_free(f.t);
+		f.t = saved;
+		cl_agent_tls *bad = NULL;
+		assert_int_equal(cl_agent_tls_new(HOST, "/nonexistent/ca.pem", f.k, &bad), CL_EINVAL);
+		assert_null(bad);
+	}
 	assert_false(cl_agent_tls_served(f.t, "enc-a", NULL, NULL));
 
 	/* accepted: the chain issued for that point, handed to the data plane's state */
