@@ -10,6 +10,7 @@
  *   agent_fwops.c      the firmware op journal (each op id runs once, across restarts)
  *   agent_attest*.c    the attestation key's certificate, the attest op's document
  *   agent_measure.c    registers at launch; agent_pcrs.c keeps them with the enclave
+ *   agent_tls*.c       guests' TLS ops: keys in the key holder, chains checked, the data plane's state
  *   agent.c            cl_agent_main: startup adoption, sync loop, signals
  * See docs/host.md for the behaviour and docs/internals.md for the protocol.
  */
