@@ -442,6 +442,17 @@ void cl_agent_tls_set_enclaves(cl_agent_tls *t, const char *const *ids, const si
 		snprintf(enclave, sizeof(enclave), "%s", t->slots[i].enclave);
 		(void)remove_locked(t, enclave, 0);
 	}
+	const char *e;
+	for (size_t i = 0; (e = cl_agent_tls_dp_enclave(t->dp, i)) != NULL;) {
+		if (in_set(ids, n, e)) {
+			i++;
+			continue;
+		}
+		char enclave[CL_AGENT_ID_MAX];
+		snprintf(enclave, sizeof(enclave), "%s", e);
+		if (cl_agent_tls_apply(t->dp, enclave, 0, NULL, 0, NULL) != CL_OK) /* its entry stays: go on */
+			i++;
+	}
 	pthread_mutex_unlock(&t->mu);
 	cl_error_clear();
 }

@@ -120,6 +120,8 @@ void cl_agent_tls_dp_free(cl_agent_tls_dp *dp);
  * refusal once wired). Copies what it keeps. */
 CL_MUST_CHECK cl_err cl_agent_tls_apply(cl_agent_tls_dp *dp, const char *enclave, uint32_t gen, const char *chain,
 					size_t chain_len, const cl_agent_tls_policy *policy);
+/* The id of dp's i-th enclave (borrowed until dp changes), NULL past the last. */
+const char *cl_agent_tls_dp_enclave(const cl_agent_tls_dp *dp, size_t i);
 /* What dp holds for enclave (see cl_agent_tls_served). */
 bool cl_agent_tls_dp_get(const cl_agent_tls_dp *dp, const char *enclave, uint32_t *gen, cl_agent_tls_policy *policy);
 

@@ -108,3 +108,8 @@ bool cl_agent_tls_dp_get(const cl_agent_tls_dp *dp, const char *enclave, uint32_
 		*policy = e->policy;
 	return true;
 }
+
+const char *cl_agent_tls_dp_enclave(const cl_agent_tls_dp *dp, size_t i)
+{
+	return i < dp->n ? dp->v[i].enclave : NULL;
+}

@@ -395,17 +395,39 @@ static void install_remove(void **state)
 	json_decref(run(&f, &op, &ok));
 	assert_true(ok);
 
-	/* an enclave no longer desired here loses its keys and certificate */
-	generate(&f, "op-g3", "enc-n", 1, pt, proof);
-	free(c3.chain_pem);
-	assert_int_equal(ctl_ca_issue_tls(f.ca, HOST, "enc-n", 1, "enc-n.t.cloister.internal", pt, proof, &c3), CL_OK);
-	op = install_op("op-i9", "enc-n", 1, c3.chain_pem);
+	/* an enclave no longer desired here loses its keys and certificate: enc-a
+	 * (served on generation 4, tracked) and enc-n (served on generation 2, a
+	 * slot the agent did not make, after its own generation 1 was removed) */
+	generate(&f, "op-g4", "enc-a", 4, pt, proof);
+	free(c2.chain_pem);
+	assert_int_equal(ctl_ca_issue_tls(f.ca, HOST, "enc-a", 4, "enc-a.t.cloister.internal", pt, proof, &c2), CL_OK);
+	op = install_op("op-i13", "enc-a", 4, c2.chain_pem);
 	json_decref(run(&f, &op, &ok));
 	assert_true(ok);
-	const char *ids[] = {"enc-a"};
+	op = mkop("op-r4", CL_OP_TLS_REMOVE, "enc-a", 3); /* another generation: enc-a:4 still served */
+	json_decref(run(&f, &op, &ok));
+	assert_true(ok);
+	assert_true(cl_agent_tls_served(f.t, "enc-a", &gen, NULL));
+	assert_int_equal(gen, 4);
+	generate(&f, "op-g3", "enc-n", 1, pt, proof);
+	assert_int_equal(f.k->generate(f.k->ctx, "tls/enc-n:2", HOST, pt, proof), CL_OK);
+	free(c3.chain_pem);
+	assert_int_equal(ctl_ca_issue_tls(f.ca, HOST, "enc-n", 2, "enc-n.t.cloister.internal", pt, proof, &c3), CL_OK);
+	op = install_op("op-i9", "enc-n", 2, c3.chain_pem);
+	json_decref(run(&f, &op, &ok));
+	assert_true(ok);
+	op = mkop("op-r5", CL_OP_TLS_REMOVE, "enc-n", 1);
+	json_decref(run(&f, &op, &ok));
+	assert_true(ok);
+	assert_int_equal(cl_agent_tls_slot_count(f.t, "enc-n"), 0);
+	assert_true(cl_agent_tls_served(f.t, "enc-n", &gen, NULL));
+	assert_int_equal(gen, 2);
+	const char *ids[] = {"enc-x"};
 	cl_agent_tls_set_enclaves(f.t, ids, NULL, 1);
 	assert_int_equal(f.k->get_public(f.k->ctx, "tls/enc-n:1", got), CL_ENOTFOUND);
+	assert_int_equal(f.k->get_public(f.k->ctx, "tls/enc-a:4", got), CL_ENOTFOUND);
 	assert_false(cl_agent_tls_served(f.t, "enc-n", NULL, NULL));
+	assert_false(cl_agent_tls_served(f.t, "enc-a", NULL, NULL));
 	free(c1.chain_pem);
 	free(c2.chain_pem);
 	free(c3.chain_pem);
