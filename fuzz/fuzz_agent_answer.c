@@ -3,7 +3,8 @@
  * it accepts must hold its invariants: ids valid (ops, their tenant, the
  * "cancel" list), deadlines within their cap, bounded counts, device
  * addresses and reasons within their buffers, ops of a known kind with the
- * fields that kind needs; a refusal leaves nothing allocated. */
+ * fields that kind needs (a TLS op's generation, host id, chain and policy
+ * within their bounds); a refusal leaves nothing allocated. */
 #include <stdint.h>
 #include <string.h>
 
@@ -29,6 +30,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    (a.ops[i].tenant[0] && !cl_agent_valid_id(a.ops[i].tenant)) ||
 		    a.ops[i].deadline_ms > CL_AGENT_OP_DEADLINE_MAX)
 			__builtin_trap();
+	for (size_t i = 0; i < a.nops; i++) {
+		const cl_agent_op *o = &a.ops[i];
+		if (o->kind != CL_OP_TLS_GENERATE && o->kind != CL_OP_TLS_INSTALL && o->kind != CL_OP_TLS_REMOVE) {
+			if (o->tls)
+				__builtin_trap();
+			continue;
+		}
+		const cl_agent_tls_args *t = o->tls;
+		if (!t || (o->kind != CL_OP_TLS_REMOVE && t->gen == 0) ||
+		    (o->kind == CL_OP_TLS_GENERATE && !cl_agent_valid_id(t->host_id)))
+			__builtin_trap();
+		if (o->kind != CL_OP_TLS_INSTALL)
+			continue;
+		const cl_agent_tls_policy *p = &t->policy;
+		if (!t->chain || strlen(t->chain) != t->chain_len || t->chain_len == 0 ||
+		    t->chain_len > CL_AGENT_TLS_CHAIN_MAX || p->mode > CL_AGENT_TLS_AUTO ||
+		    p->nports > CL_AGENT_TLS_LIST_MAX || p->nips > CL_AGENT_TLS_LIST_MAX ||
+		    p->nadapters > CL_AGENT_TLS_LIST_MAX || strnlen(p->header, sizeof(p->header)) == sizeof(p->header) ||
+		    (p->mode == CL_AGENT_TLS_PORTS) != (p->nports > 0) || (p->mode == CL_AGENT_TLS_IPS) != (p->nips > 0) ||
+		    (p->mode == CL_AGENT_TLS_ADAPTERS) != (p->nadapters > 0))
+			__builtin_trap();
+		for (size_t k = 0; k < p->nports; k++)
+			if (p->ports[k] == 0)
+				__builtin_trap();
+	}
 	for (size_t i = 0; i < a.ncancel; i++)
 		if (!cl_agent_valid_id(a.cancel[i]))
 			__builtin_trap();

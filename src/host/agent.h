@@ -10,6 +10,7 @@
  *   agent_fwops.c      the firmware op journal (each op id runs once, across restarts)
  *   agent_attest*.c    the attestation key's certificate, the attest op's document
  *   agent_measure.c    registers at launch; agent_pcrs.c keeps them with the enclave
+ *   agent_tls*.c       guests' TLS ops: keys in the key holder, chains checked, the data plane's state
  *   agent.c            cl_agent_main: startup adoption, sync loop, signals
  * See docs/host.md for the behaviour and docs/internals.md for the protocol.
  */
@@ -75,6 +76,7 @@ typedef struct cl_agent {
 	size_t nlaunched;
 	struct cl_agent_att *att;         /* attestation key and certificate (agent_attest.h); NULL without a key holder */
 	struct cl_agent_measure *measure; /* registers at launch (agent_measure.h) */
+	struct cl_agent_tls *tls;         /* guests' TLS keys and certificates (agent_tls.h); NULL without a key holder */
 	cl_agent_pcrs_pending pcrs_pending; /* registers the control plane has not been told */
 	bool ctl_attests; /* the control plane's answers carry attestation_serial: it takes "pcrs" in reports */
 } cl_agent;

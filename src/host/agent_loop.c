@@ -24,6 +24,7 @@
 #include "host/agent_measure.h"
 #include "host/agent_fwdata.h"
 #include "host/agent_privsep.h"
+#include "host/agent_tls.h"
 #include "host/agent_rtm.h"
 #include "fwguard/fwguard.h"
 #include "guestif/guestif.h"
@@ -431,6 +432,8 @@ static bool apply(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_actua
 			return true;
 		}
 		cl_info("destroyed enclave id=%s", x->id);
+		if (!desired) /* its TLS keys and certificate go with it */
+			cl_agent_tls_forget(ag->tls, x->id);
 		cl_agent_guest_remove(ag, x->id);
 		cl_agent_pcrs_remove(ag->cfg.data, x->id);
 		cl_agent_pcrs_unmark(&ag->pcrs_pending, x->id);
@@ -693,6 +696,29 @@ static void host_removed(cl_agent *ag)
 		nleft ? " (some could not be: see the log)" : "", ag->cfg.data);
 }
 
+/* Tells the TLS state which enclaves this host runs (its ops refuse the
+ * others, and the TLS of an enclave no longer desired is dropped). */
+static void tls_enclaves(cl_agent *ag, const cl_agent_answer *ans)
+{
+	if (!ag->tls)
+		return;
+	const char **ids = ans->ndesired ? calloc(ans->ndesired, sizeof(*ids)) : NULL;
+	signed char *network = ans->ndesired ? calloc(ans->ndesired, 1) : NULL;
+	if (ans->ndesired && (!ids || !network)) {
+		cl_warn("out of memory: the TLS state keeps the last desired set");
+	} else {
+		for (size_t i = 0; i < ans->ndesired; i++) {
+			ids[i] = ans->desired[i].id;
+			/* not said until the desired set carries "network" (h-guestnet's
+			 * cl_agent_desired.network: then ans->desired[i].network) */
+			network[i] = -1;
+		}
+		cl_agent_tls_set_enclaves(ag->tls, ids, network, ans->ndesired);
+	}
+	free(ids);
+	free(network);
+}
+
 /* One sync round trip. Returns 0 to go on at once, 2 to go on at once after
  * a round that moved something (an immediate answer was asked for or the
  * desired state changed), 1 to back off, -1 to stop (fatal). */
@@ -769,6 +795,7 @@ static int sync_once(cl_agent *ag)
 		ag->fw_ack = ans.fw_audit_ack;
 	cl_agent_fw_anchor(ag->fw, &ans);
 	fw_apply_ops(ag, &ans);
+	tls_enclaves(ag, &ans); /* before the ops: a TLS op checks its enclave is here */
 	for (size_t i = 0; i < ans.ncancel; i++) /* callers gone: end their waits */
 		cl_agent_pool_cancel(ag->pool, ans.cancel[i]);
 	for (size_t i = 0; i < ans.nbad_ops; i++)
@@ -886,6 +913,15 @@ int cl_agent_run(cl_agent *ag)
 		fprintf(stderr, "error: cannot start: %s\n", cl_error_detail());
 		goto out;
 	}
+	const cl_agent_tls_keys *tkeys = cl_agent_privsep_tls_keys(ag->privsep);
+	if (tkeys) {
+		/* without it (a CA file OpenSSL cannot read) the host serves no
+		 * TLS: its ops are answered so, everything else runs */
+		if (cl_agent_tls_new(ag->ident.host_id, ag->cfg.ca, tkeys, &ag->tls) != CL_OK)
+			cl_warn("guest TLS off on this host err=\"%s\"", cl_error_detail());
+		else
+			cl_agent_pool_set_tls(ag->pool, cl_agent_tls_op_fn, ag->tls);
+	}
 	if (ag->att) {
 		cl_agent_pool_set_attest(ag->pool, cl_agent_att_op, ag->att);
 		cl_agent_guest_nsm_ready(ag);
@@ -912,8 +948,9 @@ int cl_agent_run(cl_agent *ag)
 		backoff(&delay);
 	}
 out:
-	cl_agent_pool_free(ag->pool); /* the engine first: it uses att */
+	cl_agent_pool_free(ag->pool); /* the engine first: it uses att and tls */
 	cl_agent_att_free(ag->att);
+	cl_agent_tls_free(ag->tls);
 	cl_agent_measure_free(ag->measure);
 	cl_agent_pcrs_pending_free(&ag->pcrs_pending);
 	cl_http_client_free(ag->http);

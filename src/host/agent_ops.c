@@ -240,6 +240,7 @@ cl_err cl_agent_pool_submit(cl_agent_pool *p, cl_agent_op *op)
 	op->att = NULL;
 	op->prov = NULL;
 	op->state = NULL;
+	op->tls = NULL;
 	it->deadline_ns = cl_now_mono_ns() + (uint64_t)op->deadline_ms * 1000000u;
 	p->held++;
 	inbox_append_locked(p, it);
@@ -392,6 +393,22 @@ static void run_attest(cl_agent_pool *p, ops_item *it, cl_agent_attest_fn fn, vo
 	ops_finish(p, it, res);
 }
 
+/* A TLS op needs no shim either: a key holder request or two (each
+ * bounded: agent_privsep.h) and a chain check, answered at once. */
+static void run_tls(cl_agent_pool *p, ops_item *it, cl_agent_tls_fn fn, void *ctx)
+{
+	json_t *res;
+	if (cl_now_mono_ns() >= it->deadline_ns)
+		res = ops_result_error(it->op.op, "expired: the op's deadline passed before it could start", "expired");
+	else if (!fn)
+		res = ops_result_error(it->op.op, "this host cannot serve TLS", NULL);
+	else
+		res = fn(ctx, &it->op);
+	if (!res)
+		res = ops_result_error(it->op.op, "out of memory", NULL);
+	ops_finish(p, it, res);
+}
+
 /* A measure pauses its enclave and reads it for up to CL_RTM_PAUSE_MS (and
  * waits for another enclave's measure): it runs on a thread of its own, so
  * the engine goes on with every other op meanwhile. The thread only reads
@@ -477,6 +494,14 @@ void cl_agent_pool_set_attest(cl_agent_pool *p, cl_agent_attest_fn fn, void *ctx
 	pthread_mutex_unlock(&p->mu);
 }
 
+void cl_agent_pool_set_tls(cl_agent_pool *p, cl_agent_tls_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&p->mu);
+	p->tls = fn;
+	p->tls_ctx = ctx;
+	pthread_mutex_unlock(&p->mu);
+}
+
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
 	cl_agent_pool *p = arg;
@@ -487,6 +512,8 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	bool stop = p->stop;
 	cl_agent_attest_fn attest = p->attest;
 	void *attest_ctx = p->attest_ctx;
+	cl_agent_tls_fn tls = p->tls;
+	void *tls_ctx = p->tls_ctx;
 	ops_item *list = p->inbox_head;
 	p->inbox_head = p->inbox_tail = NULL;
 	pthread_mutex_unlock(&p->mu);
@@ -525,6 +552,9 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		} else if (it->op.kind == CL_OP_SUSPEND || it->op.kind == CL_OP_RESTORE) {
 			ops_state_start(p, &it->op, attest, attest_ctx);
 			ops_finish(p, it, NULL);
+		} else if (it->op.kind == CL_OP_TLS_GENERATE || it->op.kind == CL_OP_TLS_INSTALL ||
+			   it->op.kind == CL_OP_TLS_REMOVE) {
+			run_tls(p, it, tls, tls_ctx);
 		} else
 			ops_run_enqueue(p, it);
 	}

@@ -35,6 +35,13 @@ typedef json_t *(*cl_agent_attest_fn)(void *ctx, const char *dir, const cl_agent
 /* Sets the attest hook (before ops are submitted; without one an attest op
  * is answered "this host cannot attest"). */
 void cl_agent_pool_set_attest(cl_agent_pool *p, cl_agent_attest_fn fn, void *ctx);
+/* The TLS ops' work (agent_tls.h's cl_agent_tls_op_fn): the op's result
+ * (new reference; NULL = out of memory), made on the engine thread without
+ * a shim connection. */
+typedef json_t *(*cl_agent_tls_fn)(void *ctx, const cl_agent_op *op);
+/* Sets the TLS hook (before ops are submitted; without one a TLS op is
+ * answered "this host cannot serve TLS"). */
+void cl_agent_pool_set_tls(cl_agent_pool *p, cl_agent_tls_fn fn, void *ctx);
 /* Hands op to the engine, taking ownership of op->data (set to NULL). Its
  * deadline starts now: op->deadline_ms from now. An op id already taken
  * (queued, running, answered or cancelled recently) is ignored (CL_OK): an

@@ -96,6 +96,8 @@ struct cl_agent_pool {
 	 * them from the inbox under mu */
 	cl_agent_attest_fn attest;
 	void *attest_ctx;
+	cl_agent_tls_fn tls;
+	void *tls_ctx;
 	/* set at creation, read-only after */
 	char *dir, *host_id;
 	char *control, *ca, *token; /* for provision ops' own transfers (token wiped on free) */

@@ -32,6 +32,7 @@ struct cl_agent_privsep {
 	cl_guestif *gate;         /* under mu: borrowed */
 	fwg_keys keys;
 	cl_agent_att_keys att_keys;
+	cl_agent_tls_keys tls_keys;
 	int fd_sup;               /* thread only */
 	cl_ipc_server sup;
 	pthread_t thread;
@@ -169,6 +170,78 @@ const cl_agent_att_keys *cl_agent_privsep_att_keys(cl_agent_privsep *ps)
 	return ps ? &ps->att_keys : NULL;
 }
 
+/* ---------------------------------------------------------------- guests' TLS keys */
+
+/* Takes mu within CL_AGENT_PRIVSEP_SIGN_MS and bounds the next call by the
+ * same (undone by tls_unlock). */
+static cl_err tls_lock(cl_agent_privsep *ps, int *saved)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += (long)(CL_AGENT_PRIVSEP_SIGN_MS % 1000) * 1000000L;
+	until.tv_sec += CL_AGENT_PRIVSEP_SIGN_MS / 1000 + until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	CL_ENSURE(pthread_mutex_timedlock(&ps->mu, &until) == 0, CL_ETIMEOUT, "the key holder is busy");
+	if (ps->fd_kh < 0) {
+		pthread_mutex_unlock(&ps->mu);
+		return cl_errorf(CL_EUNAVAIL, "no key holder");
+	}
+	*saved = ps->kh.ipc.timeout_ms;
+	ps->kh.ipc.timeout_ms = CL_AGENT_PRIVSEP_SIGN_MS;
+	return CL_OK;
+}
+
+static void tls_unlock(cl_agent_privsep *ps, int saved, cl_err err, const char *what)
+{
+	ps->kh.ipc.timeout_ms = saved;
+	pthread_mutex_unlock(&ps->mu);
+	if (err == CL_EUNAVAIL || err == CL_ETIMEOUT)
+		cl_warn("the key holder did not answer (guest TLS key: %s)", what);
+}
+
+static cl_err tls_generate(void *ctx, const char *slot, const char *host_id, uint8_t point[CL_AGENT_TLS_POINT_LEN],
+			   uint8_t proof[CL_AGENT_TLS_PROOF_LEN])
+{
+	cl_agent_privsep *ps = ctx;
+	int saved;
+	CL_GUARD(tls_lock(ps, &saved));
+	cl_err err = cl_kh_tls_generate(&ps->kh, slot, host_id, point, proof);
+	tls_unlock(ps, saved, err, "generate");
+	return err;
+}
+
+static cl_err tls_get_public(void *ctx, const char *slot, uint8_t point[CL_AGENT_TLS_POINT_LEN])
+{
+	cl_agent_privsep *ps = ctx;
+	uint8_t buf[CL_KH_POINT_LEN];
+	enum cl_kh_purpose purpose;
+	size_t len = 0;
+	int saved;
+	CL_GUARD(tls_lock(ps, &saved));
+	cl_err err = cl_kh_get_public(&ps->kh, slot, &purpose, buf, &len);
+	tls_unlock(ps, saved, err, "get-public");
+	if (err == CL_OK && (purpose != CL_KH_PURPOSE_SIGN_HANDSHAKE || len != CL_AGENT_TLS_POINT_LEN))
+		err = cl_errorf(CL_EPROTO, "the key holder's %s is not a P-256 handshake key", slot);
+	if (err == CL_OK)
+		memcpy(point, buf, CL_AGENT_TLS_POINT_LEN);
+	return err;
+}
+
+static cl_err tls_destroy(void *ctx, const char *slot)
+{
+	cl_agent_privsep *ps = ctx;
+	int saved;
+	CL_GUARD(tls_lock(ps, &saved));
+	cl_err err = cl_kh_destroy(&ps->kh, slot);
+	tls_unlock(ps, saved, err, "destroy");
+	return err;
+}
+
+const cl_agent_tls_keys *cl_agent_privsep_tls_keys(cl_agent_privsep *ps)
+{
+	return ps ? &ps->tls_keys : NULL;
+}
+
 /* ---------------------------------------------------------------- the supervisor's channel */
 
 static cl_err decode_empty(cl_buf *req, void *args)
@@ -273,6 +346,8 @@ cl_err cl_agent_privsep_start(const cl_agent_channels *ch, cl_agent_privsep **ou
 	ps->keys = (fwg_keys){.generate = keys_generate, .get_public = keys_get_public, .image_key = keys_image_key,
 			      .ctx = ps};
 	ps->att_keys = (cl_agent_att_keys){.get_public = att_get_public, .generate = att_generate, .sign = att_sign,
+					   .ctx = ps};
+	ps->tls_keys = (cl_agent_tls_keys){.generate = tls_generate, .get_public = tls_get_public, .destroy = tls_destroy,
 					   .ctx = ps};
 	cl_ipc_server_init(&ps->sup, ps->fd_sup, "agent/supervisor", sup_handlers,
 			   sizeof(sup_handlers) / sizeof(sup_handlers[0]), CL_SUP_MSG_MAX, ps);

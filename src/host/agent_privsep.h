@@ -22,6 +22,7 @@
 #include "fwguard/fwguard.h"
 #include "guestif/guestif.h"
 #include "host/agent_attest.h"
+#include "host/agent_tls.h"
 
 /* Supervisor -> agent requests (the agent answers; empty payloads). */
 enum cl_sup_request {
@@ -65,6 +66,13 @@ const cl_agent_att_keys *cl_agent_privsep_att_keys(cl_agent_privsep *ps);
  * in all, like a signature. key: the caller wipes it. */
 CL_MUST_CHECK cl_err cl_agent_privsep_seal(cl_agent_privsep *ps, const char *tenant, const uint8_t pcrs[4 * 48],
 					   const uint8_t *label, size_t n, uint8_t key[32]);
+
+/* Guests' TLS keys (slots tls/<enclave>:<gen>) through the key holder, for
+ * agent_tls.h: make (tls-generate), read the public point, destroy; never
+ * sign (the agent's role cannot). Borrowed from ps. Each call waits at most
+ * CL_AGENT_PRIVSEP_SIGN_MS in all, like a signature: they run on the ops
+ * engine. */
+const cl_agent_tls_keys *cl_agent_privsep_tls_keys(cl_agent_privsep *ps);
 
 /* Starts the guest interface gate (guestif.h) on the guest interface
  * process's channels, and lets later restarts of that process reattach to

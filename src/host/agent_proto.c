@@ -148,6 +148,11 @@ void cl_agent_op_clear(cl_agent_op *op)
 	op->prov = NULL;
 	free(op->state);
 	op->state = NULL;
+	if (op->tls) {
+		free(op->tls->chain);
+		free(op->tls);
+		op->tls = NULL;
+	}
 }
 
 /* provision: {"size": 126..64 MiB + 125, "data_sha384": 96 hex, "sha384": 96 hex}. */
@@ -231,6 +236,12 @@ static int parse_op(json_t *e, cl_agent_op *op)
 		op->kind = CL_OP_SUSPEND;
 	else if (strcmp(kind, "restore") == 0)
 		op->kind = CL_OP_RESTORE;
+	else if (strcmp(kind, "tls_generate") == 0)
+		op->kind = CL_OP_TLS_GENERATE;
+	else if (strcmp(kind, "tls_install") == 0)
+		op->kind = CL_OP_TLS_INSTALL;
+	else if (strcmp(kind, "tls_remove") == 0)
+		op->kind = CL_OP_TLS_REMOVE;
 	else
 		return 0;
 	if (!opt_u32(json_object_get(e, "max"), CL_AGENT_OP_DATA_MAX, 65536, &op->max) ||
@@ -262,6 +273,9 @@ static int parse_op(json_t *e, cl_agent_op *op)
 	if (op->kind == CL_OP_PROVISION && !parse_prov(e, op))
 		return 0;
 	if ((op->kind == CL_OP_SUSPEND || op->kind == CL_OP_RESTORE) && !parse_state(e, op))
+		return 0;
+	if ((op->kind == CL_OP_TLS_GENERATE || op->kind == CL_OP_TLS_INSTALL || op->kind == CL_OP_TLS_REMOVE) &&
+	    !cl_agent_tls_args_parse(e, op))
 		return 0;
 	return 1;
 }

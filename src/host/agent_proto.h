@@ -14,7 +14,7 @@
 #include "host/agent_reconcile.h"
 
 enum cl_agent_op_kind { CL_OP_SEND = 1, CL_OP_RECV, CL_OP_LOGS, CL_OP_EOF, CL_OP_ATTEST, CL_OP_MEASURE, CL_OP_PROVISION,
-		       CL_OP_SUSPEND, CL_OP_RESTORE };
+		       CL_OP_SUSPEND, CL_OP_RESTORE, CL_OP_TLS_GENERATE, CL_OP_TLS_INSTALL, CL_OP_TLS_REMOVE };
 
 /* Caps of an attest op's fields (decoded bytes): attest/attest.h's. */
 #define CL_AGENT_ATT_NONCE_MAX 512
@@ -50,6 +50,49 @@ typedef struct cl_agent_state_args {
 	char sha384[97]; /* restore: lower-case hex */
 } cl_agent_state_args;
 
+/* The TLS ops' inputs (docs/tls.md "Credentials: the job and its steps",
+ * docs/api/hosts-sync.md): a generation (key holder slot
+ * tls/<enclave>:<gen>), and per kind: tls_generate the host id the proof
+ * names; tls_install the certificate chain (PEM, leaf first) and the
+ * policy; tls_remove an optional generation (absent: every one). */
+#define CL_AGENT_TLS_GEN_MAX 4294967295u /* the key holder's slot grammar */
+#define CL_AGENT_TLS_CHAIN_MAX (48u * 1024) /* PEM bytes (the data plane's CL_DP_CHAIN_MAX) */
+#define CL_AGENT_TLS_LIST_MAX 16         /* ports, ips, adapters: each */
+#define CL_AGENT_TLS_CIDR_MAX 52         /* "ADDR[/PREFIX]" + NUL (IPv6: 45 + 4) */
+#define CL_AGENT_TLS_ADAPTER_MAX 16      /* [a-z][a-z0-9]{0,14} + NUL (IFNAMSIZ) */
+#define CL_AGENT_TLS_HEADER_MAX 64       /* an RFC 9110 token (the control plane's bound) */
+
+/* Values as the data plane's enum cl_dp_mode (src/tls/dataplane.h). */
+enum cl_agent_tls_mode {
+	CL_AGENT_TLS_ALL = 0,
+	CL_AGENT_TLS_PORTS = 1,
+	CL_AGENT_TLS_IPS = 2,
+	CL_AGENT_TLS_ADAPTERS = 3,
+	CL_AGENT_TLS_AUTO = 4,
+};
+
+/* {"mode","ports","ips","adapters","insecure","header"} as the control
+ * plane validated it, checked again field by field. */
+typedef struct cl_agent_tls_policy {
+	enum cl_agent_tls_mode mode;
+	bool insecure_allow; /* "insecure": "allow" (default "reject") */
+	uint16_t ports[CL_AGENT_TLS_LIST_MAX];
+	size_t nports;
+	char ips[CL_AGENT_TLS_LIST_MAX][CL_AGENT_TLS_CIDR_MAX];
+	size_t nips;
+	char adapters[CL_AGENT_TLS_LIST_MAX][CL_AGENT_TLS_ADAPTER_MAX];
+	size_t nadapters;
+	char header[CL_AGENT_TLS_HEADER_MAX + 1]; /* "" = no marking */
+} cl_agent_tls_policy;
+
+typedef struct cl_agent_tls_args {
+	uint32_t gen;                  /* 1..CL_AGENT_TLS_GEN_MAX; 0 = absent (tls_remove only) */
+	char host_id[CL_AGENT_ID_MAX]; /* tls_generate */
+	char *chain;                   /* tls_install: PEM, NUL-terminated (malloc'd) */
+	size_t chain_len;
+	cl_agent_tls_policy policy;    /* tls_install */
+} cl_agent_tls_args;
+
 typedef struct cl_agent_op {
 	char op[CL_AGENT_ID_MAX];
 	char enclave[CL_AGENT_ID_MAX];
@@ -62,10 +105,19 @@ typedef struct cl_agent_op {
 	cl_agent_att_args *att; /* attest, measure: its inputs (malloc'd, wiped on free), else NULL */
 	cl_agent_prov_args *prov; /* provision: its inputs (malloc'd), else NULL */
 	cl_agent_state_args *state; /* suspend, restore: its inputs (malloc'd), else NULL */
+	cl_agent_tls_args *tls; /* tls_*: its inputs (malloc'd, chain too), else NULL */
 } cl_agent_op;
 
 /* Frees what an op owns (data, att: wiped first) and sets them to NULL. */
 void cl_agent_op_clear(cl_agent_op *op);
+/* The TLS fields of op object e into op->tls (allocated here; freed by
+ * cl_agent_op_clear) for op->kind CL_OP_TLS_*: false if anything is
+ * missing, of the wrong type or out of bounds (agent_proto_tls.c). */
+bool cl_agent_tls_args_parse(json_t *e, cl_agent_op *op);
+/* The policy object into *out (zeroed first): every field checked; an
+ * unknown field, a list that does not go with the mode, or an empty one
+ * that does, is refused. CL_EINVAL with a detail. */
+CL_MUST_CHECK cl_err cl_agent_tls_policy_parse(json_t *v, cl_agent_tls_policy *out);
 
 /* The agent's names for proto.h's caps (common/proto.h). */
 #define CL_AGENT_OP_WAIT_MAX CL_PROTO_WAIT_MAX_MS
