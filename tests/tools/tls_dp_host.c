@@ -14,7 +14,7 @@
  *   pids                         -> "keyholder=PID dataplane=PID"
  *   quit                         closes the agent's channels, waits -> "exit dataplane=S keyholder=S"
  *
- * Environment: DP_HANDSHAKE_MS, DP_IDLE_MS, DP_MAX_CONNS_GUEST (the data
+ * Environment: DP_HANDSHAKE_MS, DP_IDLE_MS, DP_MAX_CONNS_GUEST, DP_SIGN_TIMEOUT_MS (the data
  * plane's limits, for tests that must not wait 10 s), DP_SECCOMP=errno. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -130,7 +130,8 @@ int main(int argc, char **argv)
 	if (dppid == 0) {
 		cl_dp_opts o = {.handshake_ms = env_uint("DP_HANDSHAKE_MS"),
 				.idle_ms = env_uint("DP_IDLE_MS"),
-				.max_conns_guest = env_uint("DP_MAX_CONNS_GUEST")};
+				.max_conns_guest = env_uint("DP_MAX_CONNS_GUEST"),
+				.sign_timeout_ms = env_uint("DP_SIGN_TIMEOUT_MS")};
 		const char *sc = getenv("DP_SECCOMP");
 		if (sc && strcmp(sc, "errno") == 0)
 			o.on_violation = CL_SECCOMP_ERRNO;
