@@ -292,8 +292,10 @@ static int relay_once(dp_conn *c)
 			} else if (e == SSL_ERROR_ZERO_RETURN) {
 				c->c_eof = true;
 				progress = 1;
+			} else if (e == SSL_ERROR_SYSCALL) {
+				return fail(c, CL_DP_FAIL_IO, "peer read: %s", errno ? strerror(errno) : "connection lost"), -1;
 			} else {
-				return fail(c, CL_DP_FAIL_PROTOCOL, "tls failure: %s", ssl_reason("connection lost")), -1;
+				return fail(c, CL_DP_FAIL_PROTOCOL, "tls failure: %s", ssl_reason("protocol error")), -1;
 			}
 		}
 	}
@@ -335,8 +337,10 @@ static int relay_once(dp_conn *c)
 			progress = 1;
 		} else {
 			int e = SSL_get_error(c->ssl, n);
+			if (e == SSL_ERROR_SYSCALL)
+				return fail(c, CL_DP_FAIL_IO, "peer write: %s", errno ? strerror(errno) : "connection lost"), -1;
 			if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
-				return fail(c, CL_DP_FAIL_PROTOCOL, "tls failure: %s", ssl_reason("connection lost")), -1;
+				return fail(c, CL_DP_FAIL_PROTOCOL, "tls failure: %s", ssl_reason("protocol error")), -1;
 			c->wr_want = e;
 		}
 	}
