@@ -109,6 +109,8 @@ cl_err dp_kh_sign(dp *d, const char *slot, const uint8_t *digest, size_t len, ui
 	CL_GUARD_OUT(err, d->kh_dead ? cl_errorf(CL_EUNAVAIL, "key holder channel lost") : CL_OK);
 	if (!d->async || !c || !ASYNC_get_current_job()) {
 		err = sign_sync(d, &req, sig, sig_len);
+		if (err == CL_OK && c)
+			dp_conn_guest(c)->st.signs++;
 		goto out;
 	}
 	CL_GUARD_OUT(err, d->pend_len < DP_MAX_PENDING ? CL_OK : cl_errorf(CL_ELIMIT, "too many signatures in flight"));
