@@ -35,6 +35,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static uint8_t msg[CL_DP_MSG_MAX + 64];
 	if (!ready) {
 		cl_log_init("fuzz_dp_ipc", CL_LOG_ERROR);
+		/* OpenSSL's own atexit cleanup first, so it runs after ours (a
+		 * guest's SSL_CTX freed after it would leak its ex data). */
+		OPENSSL_init_ssl(0, NULL);
 		d.base = event_base_new();
 		if (!d.base)
 			abort();
