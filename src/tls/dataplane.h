@@ -41,7 +41,8 @@ enum cl_dp_request {
 	CL_DP_REQ_GUEST_SET = 1,
 	CL_DP_REQ_GUEST_REMOVE = 2, /* str id -> (empty) */
 	/* str id -> u64 connections, active, handshakes full, resumed, signs,
-	 * bytes in, bytes out, then u8 n + n x u64 failures by reason */
+	 * bytes in, bytes out, insecure passed, then u8 n + n x u64 failures
+	 * by reason */
 	CL_DP_REQ_STATS = 3,
 };
 
@@ -84,6 +85,7 @@ enum cl_dp_fail {
 	CL_DP_FAIL_LIMIT,         /* per-guest or per-host connection cap */
 	CL_DP_FAIL_IDLE,          /* idle deadline */
 	CL_DP_FAIL_IO,            /* a socket error */
+	CL_DP_FAIL_INSECURE,      /* auto mode: not TLS, and the guest's rule rejects it (a TCP reset) */
 	CL_DP_FAIL_COUNT
 };
 
@@ -95,6 +97,7 @@ typedef struct cl_dp_stats {
 	uint64_t signs;              /* signatures the key holder answered */
 	uint64_t bytes_in;           /* cleartext from the world to the guest */
 	uint64_t bytes_out;          /* cleartext from the guest to the world */
+	uint64_t insecure_passed;    /* auto mode: connections that were not TLS, passed in clear (rule allow) */
 	uint64_t failures[CL_DP_FAIL_COUNT];
 } cl_dp_stats;
 

@@ -28,12 +28,13 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "tls/sniff.h"
 #include "tls/dataplane_internal.h"
 
 #define ACCEPT_BATCH 64
 #define PEER_MAX 64
 
-enum { ST_HANDSHAKE, ST_CONNECTING, ST_RELAY };
+enum { ST_SNIFF, ST_HANDSHAKE, ST_CONNECTING, ST_RELAY };
 
 typedef struct dp_buf {
 	uint8_t *p; /* NULL while empty */
@@ -55,6 +56,7 @@ struct dp_conn {
 	uint64_t start_ns, last_ns;
 	dp_sign_state sign;
 	bool sign_failed;
+	BIO *prefix;       /* auto mode: the sniffed record, read by OpenSSL first (owned by ssl) */
 	char peer[PEER_MAX];
 };
 
@@ -243,6 +245,16 @@ static void handshake(dp_conn *c)
 		return;
 	}
 	int e = SSL_get_error(c->ssl, r);
+	if (e == SSL_ERROR_WANT_READ && c->prefix && BIO_ctrl_pending(c->prefix) == 0) {
+		/* The sniffed record is read: the rest comes from the socket
+		 * (the write BIO; the memory BIO is freed here). */
+		BIO *sock = SSL_get_wbio(c->ssl);
+		BIO_up_ref(sock);
+		SSL_set0_rbio(c->ssl, sock);
+		c->prefix = NULL;
+		handshake(c);
+		return;
+	}
 	switch (e) {
 	case SSL_ERROR_WANT_READ:
 	case SSL_ERROR_WANT_WRITE:
@@ -268,6 +280,49 @@ static void handshake(dp_conn *c)
 
 /* ---------------------------------------------------------------- relay */
 
+/* The peer's side of a connection: TLS, or plain for traffic the guest's
+ * insecure rule passes (auto mode). Returns > 0 bytes, 0 at end of stream,
+ * -1 with *want (SSL_ERROR_WANT_*) to wait, -2 with *reason on failure. */
+static int peer_read(dp_conn *c, uint8_t *p, size_t n, int *want, int *reason)
+{
+	if (!c->ssl) {
+		ssize_t r = recv(c->cfd, p, n, 0);
+		if (r >= 0)
+			return (int)r;
+		if (errno == EAGAIN || errno == EINTR)
+			return *want = SSL_ERROR_WANT_READ, -1;
+		return *reason = CL_DP_FAIL_IO, -2;
+	}
+	int r = SSL_read(c->ssl, p, (int)n);
+	if (r > 0)
+		return r;
+	int e = SSL_get_error(c->ssl, r);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+		return *want = e, -1;
+	if (e == SSL_ERROR_ZERO_RETURN)
+		return 0;
+	return *reason = e == SSL_ERROR_SYSCALL ? CL_DP_FAIL_IO : CL_DP_FAIL_PROTOCOL, -2;
+}
+
+static int peer_write(dp_conn *c, const uint8_t *p, size_t n, int *want, int *reason)
+{
+	if (!c->ssl) {
+		ssize_t r = send(c->cfd, p, n, MSG_NOSIGNAL);
+		if (r >= 0)
+			return (int)r;
+		if (errno == EAGAIN || errno == EINTR)
+			return *want = SSL_ERROR_WANT_WRITE, -1;
+		return *reason = CL_DP_FAIL_IO, -2;
+	}
+	int r = SSL_write(c->ssl, p, (int)n);
+	if (r > 0)
+		return r;
+	int e = SSL_get_error(c->ssl, r);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+		return *want = e, -1;
+	return *reason = e == SSL_ERROR_SYSCALL ? CL_DP_FAIL_IO : CL_DP_FAIL_PROTOCOL, -2;
+}
+
 /* One round of every transfer that can progress. Returns -1 if c was closed,
  * else whether anything moved. */
 static int relay_once(dp_conn *c)
@@ -277,22 +332,22 @@ static int relay_once(dp_conn *c)
 	if (!c->c_eof && (!c->up.p || buf_space(&c->up))) {
 		if (!buf_ready(&c->up))
 			return fail(c, CL_DP_FAIL_IO, "out of memory"), -1;
-		int n = SSL_read(c->ssl, c->up.p + c->up.off + c->up.len, (int)buf_space(&c->up));
+		int want = 0, reason = 0;
+		int n = peer_read(c, c->up.p + c->up.off + c->up.len, buf_space(&c->up), &want, &reason);
 		if (n > 0) {
 			buf_wrote(&c->up, (size_t)n);
 			g->st.bytes_in += (uint64_t)n;
 			c->rd_want = 0;
 			progress = 1;
 		} else {
-			int e = SSL_get_error(c->ssl, n);
 			if (c->up.len == 0)
 				buf_release(&c->up);
-			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-				c->rd_want = e;
-			} else if (e == SSL_ERROR_ZERO_RETURN) {
+			if (n == -1) {
+				c->rd_want = want;
+			} else if (n == 0) {
 				c->c_eof = true;
 				progress = 1;
-			} else if (e == SSL_ERROR_SYSCALL) {
+			} else if (reason == CL_DP_FAIL_IO) {
 				return fail(c, CL_DP_FAIL_IO, "peer read: %s", errno ? strerror(errno) : "connection lost"), -1;
 			} else {
 				return fail(c, CL_DP_FAIL_PROTOCOL, "tls failure: %s", ssl_reason("protocol error")), -1;
@@ -329,19 +384,19 @@ static int relay_once(dp_conn *c)
 			buf_release(&c->down);
 	}
 	if (c->down.len) {
-		int n = SSL_write(c->ssl, c->down.p + c->down.off, (int)c->down.len);
+		int want = 0, reason = 0;
+		int n = peer_write(c, c->down.p + c->down.off, c->down.len, &want, &reason);
 		if (n > 0) {
 			g->st.bytes_out += (uint64_t)n;
 			buf_consume(&c->down, (size_t)n);
 			c->wr_want = 0;
 			progress = 1;
+		} else if (n == -1) {
+			c->wr_want = want;
+		} else if (reason == CL_DP_FAIL_IO) {
+			return fail(c, CL_DP_FAIL_IO, "peer write: %s", errno ? strerror(errno) : "connection lost"), -1;
 		} else {
-			int e = SSL_get_error(c->ssl, n);
-			if (e == SSL_ERROR_SYSCALL)
-				return fail(c, CL_DP_FAIL_IO, "peer write: %s", errno ? strerror(errno) : "connection lost"), -1;
-			if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
-				return fail(c, CL_DP_FAIL_PROTOCOL, "tls failure: %s", ssl_reason("protocol error")), -1;
-			c->wr_want = e;
+			return fail(c, CL_DP_FAIL_PROTOCOL, "tls failure: %s", ssl_reason("protocol error")), -1;
 		}
 	}
 	return progress;
@@ -358,7 +413,8 @@ static void relay(dp_conn *c)
 	if (moved)
 		c->last_ns = cl_now_mono_ns();
 	if (c->b_eof && !c->down.len) {
-		(void)SSL_shutdown(c->ssl); /* close_notify, best effort */
+		if (c->ssl)
+			(void)SSL_shutdown(c->ssl); /* close_notify, best effort */
 		dp_conn_close(c, -1, NULL);
 		return;
 	}
@@ -373,9 +429,89 @@ static void relay(dp_conn *c)
 	arm(c->bwr, c->up.len > 0, &c->bwr_on);
 }
 
+/* ---------------------------------------------------------------- auto mode */
+
+/* A ClientHello: OpenSSL reads the sniffed record from memory first. */
+static void start_tls(dp_conn *c)
+{
+	BIO *mem = BIO_new(BIO_s_mem()), *sock = BIO_new_socket(c->cfd, BIO_NOCLOSE);
+	if (!mem || !sock || !(c->ssl = SSL_new(c->g->ctx)) ||
+	    BIO_write(mem, c->up.p, (int)c->up.len) != (int)c->up.len) {
+		BIO_free(mem);
+		BIO_free(sock);
+		fail(c, CL_DP_FAIL_IO, "out of memory");
+		return;
+	}
+	BIO_set_mem_eof_return(mem, -1); /* drained: "retry", not end of stream */
+	SSL_set_bio(c->ssl, mem, sock);
+	c->prefix = mem;
+	buf_release(&c->up);
+	SSL_set_accept_state(c->ssl);
+	c->state = ST_HANDSHAKE;
+	handshake(c);
+}
+
+/* Not TLS: the guest's insecure rule. */
+static void insecure(dp_conn *c, const char *why)
+{
+	dp_guest *g = c->g;
+	if (g->insecure == CL_DP_INSECURE_ALLOW) {
+		g->st.insecure_passed++;
+		backend_connect(c); /* the sniffed bytes go first, in clear */
+		return;
+	}
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	(void)setsockopt(c->cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)); /* a TCP reset */
+	fail(c, CL_DP_FAIL_INSECURE, "not TLS (%s): insecure rejected", why);
+}
+
+/* Reads exactly what the sniffer asks for (never past the first record, so
+ * nothing the peer sent after it is in the buffer) and decides. */
+static void sniff(dp_conn *c)
+{
+	cl_tls_hello h;
+	if (!buf_ready(&c->up)) {
+		fail(c, CL_DP_FAIL_IO, "out of memory");
+		return;
+	}
+	for (;;) {
+		cl_tls_sniff_verdict v = cl_tls_sniff(c->up.p, c->up.len, &h);
+		if (v == CL_TLS_SNIFF_HANDSHAKE) {
+			start_tls(c);
+			return;
+		}
+		if (v == CL_TLS_SNIFF_NOT_TLS) {
+			insecure(c, h.reason);
+			return;
+		}
+		if (h.need <= c->up.len || h.need > DP_BUF) {
+			fail(c, CL_DP_FAIL_HANDSHAKE, "sniffer asked for %zu bytes", h.need);
+			return;
+		}
+		ssize_t n = recv(c->cfd, c->up.p + c->up.len, h.need - c->up.len, 0);
+		if (n > 0) {
+			buf_wrote(&c->up, (size_t)n);
+			continue;
+		}
+		if (n == 0) {
+			fail(c, CL_DP_FAIL_HANDSHAKE, "handshake failed: the peer closed before its first record");
+			return;
+		}
+		if (errno != EAGAIN && errno != EINTR) {
+			fail(c, CL_DP_FAIL_IO, "peer read: %s", strerror(errno));
+			return;
+		}
+		arm(c->crd, true, &c->crd_on);
+		return;
+	}
+}
+
 static void drive(dp_conn *c)
 {
 	switch (c->state) {
+	case ST_SNIFF:
+		sniff(c);
+		return;
 	case ST_HANDSHAKE:
 		handshake(c);
 		return;
@@ -410,7 +546,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	dp_conn *c = arg;
 	dp *d = c->g->d;
 	uint64_t now = cl_now_mono_ns();
-	if (c->state == ST_HANDSHAKE) {
+	if (c->state == ST_SNIFF || c->state == ST_HANDSHAKE) {
 		uint64_t end = c->start_ns + (uint64_t)d->o.handshake_ms * 1000000u;
 		if (now >= end) {
 			fail(c, CL_DP_FAIL_TIMEOUT, "handshake timeout (%u ms)", d->o.handshake_ms);
@@ -500,12 +636,20 @@ static void conn_new(dp_guest *g, int fd, const char *peer)
 	c->cwr = event_new(d->base, fd, EV_WRITE | EV_PERSIST, on_io, c);
 	c->timer = evtimer_new(d->base, on_timer, c);
 	c->resume = event_new(d->base, -1, 0, on_resume, c);
-	if (!c->crd || !c->cwr || !c->timer || !c->resume || !(c->ssl = SSL_new(g->ctx)) ||
-	    SSL_set_fd(c->ssl, fd) != 1) {
+	if (!c->crd || !c->cwr || !c->timer || !c->resume) {
 		fail(c, CL_DP_FAIL_IO, "out of memory");
 		return;
 	}
-	SSL_set_accept_state(c->ssl);
+	if (g->mode == CL_DP_MODE_AUTO) {
+		c->state = ST_SNIFF; /* the SSL is made if a ClientHello comes */
+	} else {
+		if (!(c->ssl = SSL_new(g->ctx)) || SSL_set_fd(c->ssl, fd) != 1) {
+			fail(c, CL_DP_FAIL_IO, "out of memory");
+			return;
+		}
+		SSL_set_accept_state(c->ssl);
+		c->state = ST_HANDSHAKE;
+	}
 	arm_timer(c, d->o.handshake_ms);
 	drive(c);
 }

@@ -18,7 +18,7 @@
 #include "common/secmem.h"
 #include "tls/dataplane.h"
 
-#define DP_BUF 16384          /* each direction's buffer */
+#define DP_BUF (16384 + 5)    /* each direction's buffer: one TLS record (auto mode sniffs one) */
 #define DP_SIG_MAX 96         /* r || s, P-384 today (64 for P-256) */
 #define DP_SLOT_MAX 72
 #define DP_MAX_PENDING 4096   /* signatures in flight */

@@ -10,7 +10,7 @@
 #include "tls/dataplane_internal.h"
 
 static const char *const fail_names[CL_DP_FAIL_COUNT] = {
-	"handshake", "timeout", "sign", "backend", "protocol", "limit", "idle", "io",
+	"handshake", "timeout", "sign", "backend", "protocol", "limit", "idle", "io", "insecure",
 };
 
 const char *cl_dp_fail_name(enum cl_dp_fail f)
@@ -153,7 +153,7 @@ cl_err cl_dp_stats_get(cl_dp_client *c, const char *enclave_id, cl_dp_stats *out
 	CL_GUARD_OUT(err, cl_ipc_put_str(&req, enclave_id));
 	CL_GUARD_OUT(err, cl_ipc_call(&c->ipc, CL_DP_REQ_STATS, &req, &ans));
 	uint64_t *f[] = {&st.connections, &st.active,     &st.handshakes_full, &st.handshakes_resumed,
-			 &st.signs,       &st.bytes_in,   &st.bytes_out};
+			 &st.signs,       &st.bytes_in,   &st.bytes_out,       &st.insecure_passed};
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]) && err == CL_OK; i++)
 		err = cl_buf_get_be64(&ans, f[i]);
 	if (err == CL_OK)
@@ -253,7 +253,7 @@ static cl_err run_stats(void *ctx, const cl_ipc_peer *peer, const void *args, cl
 	CL_ENSURE(g != NULL, CL_ENOTFOUND, "data plane: no guest %s", a->id);
 	const cl_dp_stats *s = &g->st;
 	const uint64_t v[] = {s->connections, s->active,   s->handshakes_full, s->handshakes_resumed,
-			      s->signs,       s->bytes_in, s->bytes_out};
+			      s->signs,       s->bytes_in, s->bytes_out,       s->insecure_passed};
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		CL_GUARD(cl_buf_put_be64(ans, v[i]));
 	CL_GUARD(cl_buf_put_u8(ans, CL_DP_FAIL_COUNT));

@@ -18,7 +18,9 @@
 # loop is not blocked by a signature in flight); TLS 1.1 refused; garbage and
 # a slowloris client ended (with their log line and counter) while a
 # concurrent good connection carries on; a key the key holder lacks fails the
-# handshake (never cleartext); rotation keeps an established connection; the
+# handshake (never cleartext); rotation keeps an established connection;
+# --mode auto terminates a ClientHello and passes or resets cleartext per the
+# insecure rule; the
 # per-guest connection cap resets the connection over it; bad configurations
 # are refused; remove closes the listener.
 source "$(dirname "$0")/lib.sh"
@@ -215,6 +217,24 @@ got=$(sc </dev/null | openssl x509 -noout -serial)
 touch good.go
 wait "$GOOD_PID" || fail "the connection made before rotation failed: $(cat good2.out)"
 [ "$(cat good2.out)" = hello-from-guest ] || fail "pre-rotation connection: $(cat good2.out)"
+
+step "auto mode: a ClientHello is terminated, anything else goes by the insecure rule"
+dp set g1 2 "$T/chain2.pem" "$BACKEND" - auto allow
+[ "$R" = ok ] || fail "set auto allow: $R"
+[ "$(curl -sS --cacert ca.pem "$URL")" = hello-from-guest ] || fail "auto: TLS not terminated"
+[ "$(curl -sS "http://127.0.0.1:$PORT/")" = hello-from-guest ] || fail "auto allow: cleartext not passed"
+stats g1
+expect_field insecure_passed 1
+dp set g1 2 "$T/chain2.pem" "$BACKEND" - auto reject
+[ "$R" = ok ] || fail "set auto reject: $R"
+if curl -sS "http://127.0.0.1:$PORT/" >plain.out 2>&1; then fail "auto reject: cleartext passed"; fi
+grep hello plain.out >/dev/null && fail "auto reject: the guest's page went out in clear"
+[ "$(curl -sS --cacert ca.pem "$URL")" = hello-from-guest ] || fail "auto reject: TLS not terminated"
+stats g1
+expect_field insecure_passed 1
+expect_field fail_insecure 1
+grep -E "tls: guest=g1 peer=127\.0\.0\.1:[0-9]+ not TLS \(.*\): insecure rejected" dp.log >/dev/null ||
+	fail "no log line for the rejected cleartext"
 
 step "the per-guest connection cap resets the connection over it"
 cat >cap.py <<'EOF'

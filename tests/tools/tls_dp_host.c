@@ -6,8 +6,9 @@
  *
  *   generate SLOT PEM            key holder: generate SLOT, its public key to PEM
  *   listen                       a listening socket on 127.0.0.1:0 -> "port N"
- *   set ID GEN CHAIN BACKEND [HEADER]   cl_dp_guest_set with the sockets of
- *                                the `listen`s since the last set -> "ok" / "error NAME"
+ *   set ID GEN CHAIN BACKEND [HEADER|- [all|auto [allow|reject]]]   cl_dp_guest_set
+ *                                with the sockets of the `listen`s since the
+ *                                last set -> "ok" / "error NAME"
  *   remove ID                    -> "ok" / "error NAME"
  *   stats ID                     -> "connections=N active=N full=N resumed=N signs=N
  *                                    bytes_in=N bytes_out=N fail_<reason>=N..."
@@ -79,10 +80,12 @@ static int listen_local(unsigned *port)
 
 static void print_stats(const cl_dp_stats *s)
 {
-	printf("connections=%llu active=%llu full=%llu resumed=%llu signs=%llu bytes_in=%llu bytes_out=%llu",
+	printf("connections=%llu active=%llu full=%llu resumed=%llu signs=%llu bytes_in=%llu bytes_out=%llu "
+	       "insecure_passed=%llu",
 	       (unsigned long long)s->connections, (unsigned long long)s->active,
 	       (unsigned long long)s->handshakes_full, (unsigned long long)s->handshakes_resumed,
-	       (unsigned long long)s->signs, (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out);
+	       (unsigned long long)s->signs, (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
+	       (unsigned long long)s->insecure_passed);
 	for (int i = 0; i < CL_DP_FAIL_COUNT; i++)
 		printf(" fail_%s=%llu", cl_dp_fail_name((enum cl_dp_fail)i), (unsigned long long)s->failures[i]);
 	printf("\n");
@@ -147,8 +150,8 @@ int main(int argc, char **argv)
 	cl_dp_client_init(&dpc, dp_agent[0], 5000);
 	while (fgets(line, sizeof(line), stdin)) {
 		char *save = NULL, *cmd = strtok_r(line, " \t\r\n", &save);
-		char *a[5] = {0};
-		for (int i = 0; i < 5; i++)
+		char *a[7] = {0};
+		for (int i = 0; i < 7; i++)
 			a[i] = strtok_r(NULL, " \t\r\n", &save);
 		if (!cmd)
 			continue;
@@ -175,7 +178,9 @@ int main(int argc, char **argv)
 			snprintf(g.id, sizeof(g.id), "%s", a[0]);
 			g.gen = (uint32_t)strtoul(a[1], NULL, 10);
 			snprintf(g.backend, sizeof(g.backend), "%s", a[3]);
-			snprintf(g.header, sizeof(g.header), "%s", a[4] ? a[4] : "");
+			snprintf(g.header, sizeof(g.header), "%s", a[4] && strcmp(a[4], "-") != 0 ? a[4] : "");
+			g.mode = a[5] && strcmp(a[5], "auto") == 0 ? CL_DP_MODE_AUTO : CL_DP_MODE_ALL;
+			g.insecure = a[6] && strcmp(a[6], "allow") == 0 ? CL_DP_INSECURE_ALLOW : CL_DP_INSECURE_REJECT;
 			err = cl_file_read(a[2], CL_DP_CHAIN_MAX, &chain);
 			if (err == CL_OK) {
 				g.chain_pem = (const char *)chain.data;
