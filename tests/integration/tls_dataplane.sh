@@ -20,7 +20,7 @@
 # concurrent good connection carries on; a key the key holder lacks fails the
 # handshake (never cleartext); rotation keeps an established connection;
 # --mode auto terminates a ClientHello and passes or resets cleartext per the
-# insecure rule; the
+# insecure rule; ticket keys rotate (an old ticket stops resuming); the
 # per-guest connection cap resets the connection over it; bad configurations
 # are refused; remove closes the listener.
 source "$(dirname "$0")/lib.sh"
@@ -34,6 +34,7 @@ coproc DPH {
 	DP_HANDSHAKE_MS=$HS_MS DP_MAX_CONNS_GUEST=8 DP_SIGN_TIMEOUT_MS=10000 \
 		exec "$BUILD/tests/tls_dp_host" "$T/host" 2>"$T/dp.log"
 }
+DPH1=$DPH_PID
 CL_PIDS+=("$DPH_PID")
 # dp CMD...: one command to the tool, its answer line in R.
 dp() {
@@ -264,4 +265,24 @@ dp stats g1
 step "the data plane exits when the agent's channel closes"
 dp quit
 [ "$R" = "exit dataplane=0 keyholder=0" ] || fail "exit: $R"
+wait_for 10 gone "$DPH1" || fail "tls_dp_host did not exit"
+
+step "ticket keys rotate: a ticket stops resuming once its key is rotated out"
+mkdir -p "$T/host2"
+coproc DPH {
+	DP_TICKET_ROTATE_S=2 exec "$BUILD/tests/tls_dp_host" "$T/host2" 2>"$T/dp2.log"
+}
+CL_PIDS+=("$DPH_PID")
+dp generate "tls/g1:1" "$T/pub3.pem"
+[ "$R" = ok ] || fail "generate: $R"
+issue pub3.pem chain3.pem
+dp listen
+PORT=${R#port }
+dp set g1 1 "$T/chain3.pem" "$BACKEND"
+[ "$R" = ok ] || fail "set: $R"
+sc -tls1_2 -sess_out s12.pem </dev/null >/dev/null
+sc -tls1_2 -sess_in s12.pem </dev/null | grep '^Reused, TLSv1.2' >/dev/null || fail "the new ticket did not resume"
+new_handshake() { sc -tls1_2 -sess_in s12.pem </dev/null | grep '^New, TLSv1.2' >/dev/null; }
+wait_for 15 new_handshake || fail "a ticket still resumes after two rotations"
+dp quit
 echo "PASS tls_dataplane"

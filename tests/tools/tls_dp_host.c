@@ -15,7 +15,8 @@
  *   pids                         -> "keyholder=PID dataplane=PID"
  *   quit                         closes the agent's channels, waits -> "exit dataplane=S keyholder=S"
  *
- * Environment: DP_HANDSHAKE_MS, DP_IDLE_MS, DP_MAX_CONNS_GUEST, DP_SIGN_TIMEOUT_MS (the data
+ * Environment: DP_HANDSHAKE_MS, DP_IDLE_MS, DP_MAX_CONNS_GUEST, DP_SIGN_TIMEOUT_MS,
+ * DP_TICKET_ROTATE_S (the data
  * plane's limits, for tests that must not wait 10 s), DP_SECCOMP=errno. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -134,7 +135,8 @@ int main(int argc, char **argv)
 		cl_dp_opts o = {.handshake_ms = env_uint("DP_HANDSHAKE_MS"),
 				.idle_ms = env_uint("DP_IDLE_MS"),
 				.max_conns_guest = env_uint("DP_MAX_CONNS_GUEST"),
-				.sign_timeout_ms = env_uint("DP_SIGN_TIMEOUT_MS")};
+				.sign_timeout_ms = env_uint("DP_SIGN_TIMEOUT_MS"),
+				.ticket_rotate_s = env_uint("DP_TICKET_ROTATE_S")};
 		const char *sc = getenv("DP_SECCOMP");
 		if (sc && strcmp(sc, "errno") == 0)
 			o.on_violation = CL_SECCOMP_ERRNO;
