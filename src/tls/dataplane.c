@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,6 +32,27 @@ static void set_defaults(cl_dp_opts *o)
 		o->sign_timeout_ms = 2000;
 	if (!o->ticket_rotate_s)
 		o->ticket_rotate_s = 12 * 3600;
+}
+
+/* Every connection holds two descriptors: raise the soft limit to the hard
+ * one and keep the host cap within it, so accept never meets EMFILE (a
+ * listener that stays readable would spin the loop). */
+static void fit_descriptors(cl_dp_opts *o)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	rlim_t fit = rl.rlim_cur > 64 ? (rl.rlim_cur - 64) / 2 : 1;
+	if (o->max_conns > fit) {
+		cl_info("tls: %u connections would need more descriptors than RLIMIT_NOFILE (%llu): at most %llu",
+			o->max_conns, (unsigned long long)rl.rlim_cur, (unsigned long long)fit);
+		o->max_conns = (unsigned)fit;
+	}
 }
 
 static void on_agent(evutil_socket_t fd, short what, void *arg)
@@ -82,6 +104,7 @@ static cl_err setup(dp *d, int agent_fd, int kh_fd, const cl_dp_opts *opts, cl_h
 	d->agent_fd = agent_fd;
 	d->kh_fd = kh_fd;
 	CL_GUARD(warm_openssl());
+	fit_descriptors(&d->o);
 	d->async = ASYNC_is_capable() == 1;
 	CL_ENSURE((d->pend = calloc(DP_MAX_PENDING, sizeof(*d->pend))) != NULL, CL_ENOMEM, "out of memory");
 	cl_log_route_libevent();

@@ -508,6 +508,7 @@ static void sniff(dp_conn *c)
 
 static void drive(dp_conn *c)
 {
+	ERR_clear_error(); /* a failure's reason is this connection's, not an earlier one's */
 	switch (c->state) {
 	case ST_SNIFF:
 		sniff(c);
