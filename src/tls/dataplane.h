@@ -26,7 +26,7 @@
 #include "common/harden.h"
 #include "common/ipc.h"
 
-#define CL_DP_UID 0x3fffff02u           /* the data plane's own uid (no capabilities) */
+#define CL_DP_UID 0x3fffff03u /* the data plane's own uid, no capabilities (0x3fffff02 is the control plane's worker) */
 #define CL_DP_ID_MAX 48                 /* enclave id: [A-Za-z0-9._-], first alnum */
 #define CL_DP_CHAIN_MAX (48u * 1024)    /* certificate chain PEM, leaf first */
 #define CL_DP_ADDR_MAX 63               /* backend "a.b.c.d:port" or "[v6]:port" */
