@@ -64,6 +64,7 @@ enum cl_sc_cond {
 	CL_SC_ANY = 0,
 	CL_SC_NO_EXEC,  /* mmap/mprotect: argument 2 (prot) without PROT_EXEC */
 	CL_SC_SELF,     /* tgkill/kill: argument 0 is this process's pid */
+	CL_SC_INET_STREAM, /* socket: AF_INET or AF_INET6, SOCK_STREAM (flags allowed) */
 };
 
 /* One allowed syscall. Sets are arrays ending with {NULL}. A name this
@@ -80,6 +81,11 @@ extern const cl_syscall cl_sc_keyfiles[]; /* open/read/write/fsync/link/unlink f
 extern const cl_syscall cl_sc_sanitizer[];/* what ASan/UBSan need at run time; empty in plain builds */
 
 extern const cl_syscall cl_sc_accept[];   /* accept connections on listening sockets already open */
+/* A TCP proxy: epoll, new TCP sockets (AF_INET/AF_INET6 stream only) and
+ * connect, socket options (SO_ORIGINAL_DST is a getsockopt). */
+extern const cl_syscall cl_sc_proxy[];
+/* Lock memory for secrets made after the walls (common/secmem.h's fallback). */
+extern const cl_syscall cl_sc_secmem[];
 /* Deny-list building block: what no part of cloister-host (supervisor,
  * agent, the shims they spawn, the enclaves below them) ever calls, and a
  * compromised one would: ptrace and process_vm_* (read another process's
@@ -93,6 +99,7 @@ extern const cl_syscall cl_sc_host_deny[];
 /* Role presets: NULL-terminated lists of sets. */
 extern const cl_syscall *const cl_role_keyholder[];
 extern const cl_syscall *const cl_role_guestif[];    /* the guest interface process (allow-list) */
+extern const cl_syscall *const cl_role_tls[];        /* the TLS data plane (allow-list) */
 extern const cl_syscall *const cl_role_host_deny[];  /* supervisor and agent (deny-list) */
 
 enum cl_seccomp_action {
@@ -115,6 +122,9 @@ typedef struct cl_harden_policy {
 	 * run arbitrary TCP programs. */
 	bool scope_only;
 	bool no_signal_scope; /* scope abstract UNIX sockets only, not signals */
+	/* TCP: every bind refused, but connect to any port (the TLS data plane
+	 * connects to its guests' backends, whose ports come at run time). */
+	bool tcp_connect_any;
 	const cl_syscall *const *syscalls; /* allow-list; NULL: no allow-list filter */
 	enum cl_seccomp_action on_violation;
 	/* Deny-list (used when syscalls is NULL): everything else is allowed,

@@ -132,7 +132,7 @@ cl_err cl_harden_landlock_apply(const cl_harden_policy *p, cl_harden_report *rep
 		return CL_OK; /* nothing this kernel (or policy) can restrict without file-system rules */
 	attr.handled_access_fs = p->scope_only ? 0 : fs_handled(abi);
 	if (abi >= 4) {
-		attr.handled_access_net = p->scope_only ? 0 : NET_BIND_TCP | NET_CONNECT_TCP;
+		attr.handled_access_net = p->scope_only ? 0 : NET_BIND_TCP | (p->tcp_connect_any ? 0 : NET_CONNECT_TCP);
 		size = offsetof(struct ruleset_attr, scoped);
 	}
 	if (abi >= 6) {

@@ -1,13 +1,15 @@
 /* harden_seccomp.c — step 5 of cl_harden_process: a seccomp allow-list built
  * from syscall sets, and the sets themselves (data: extend them here).
  *
- * Never in any set: execve, fork/clone, ptrace, socket, connect, bind,
- * open_by_handle_at, setuid & co, capset, mount, keyctl, bpf, perf_event_open,
+ * Never in any set: execve, fork/clone, ptrace, bind, socket and connect
+ * (except cl_sc_proxy's TCP-only socket and its connect, for the TLS data
+ * plane), open_by_handle_at, setuid & co, capset, mount, keyctl, bpf, perf_event_open,
  * userfaultfd, io_uring_*, process_vm_*, memfd_create, kill of another pid. */
 #include <errno.h>
 #include <seccomp.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/harden.h"
@@ -55,6 +57,17 @@ const cl_syscall cl_sc_accept[] = {
 	SC_END,
 };
 
+const cl_syscall cl_sc_proxy[] = {
+	SC("epoll_wait"), SC("epoll_pwait"), SC("epoll_ctl"), SC_IF("socket", CL_SC_INET_STREAM), SC("connect"),
+	SC("getsockopt"), SC("setsockopt"), SC("getsockname"), SC("getpeername"),
+	SC_END,
+};
+
+const cl_syscall cl_sc_secmem[] = {
+	SC("mlock"), SC("mlock2"), SC("munlock"),
+	SC_END,
+};
+
 const cl_syscall cl_sc_host_deny[] = {
 #if !defined(__SANITIZE_ADDRESS__)
 	SC("ptrace"),
@@ -70,6 +83,8 @@ const cl_syscall cl_sc_host_deny[] = {
 
 const cl_syscall *const cl_role_keyholder[] = {cl_sc_base, cl_sc_ipc, cl_sc_keyfiles, cl_sc_sanitizer, NULL};
 const cl_syscall *const cl_role_guestif[] = {cl_sc_base, cl_sc_ipc, cl_sc_accept, cl_sc_sanitizer, NULL};
+const cl_syscall *const cl_role_tls[] = {cl_sc_base, cl_sc_ipc, cl_sc_accept, cl_sc_proxy, cl_sc_secmem,
+					      cl_sc_sanitizer, NULL};
 const cl_syscall *const cl_role_host_deny[] = {cl_sc_host_deny, NULL};
 
 static cl_err add_rule(scmp_filter_ctx ctx, const cl_syscall *sc, int nr)
@@ -82,6 +97,16 @@ static cl_err add_rule(scmp_filter_ctx ctx, const cl_syscall *sc, int nr)
 	case CL_SC_SELF:
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
 		break;
+	case CL_SC_INET_STREAM: {
+		/* type without SOCK_NONBLOCK / SOCK_CLOEXEC must be SOCK_STREAM */
+		const scmp_datum_t type_mask = 0xffffffffu & ~(scmp_datum_t)(SOCK_NONBLOCK | SOCK_CLOEXEC);
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, SCMP_A0(SCMP_CMP_EQ, AF_INET),
+				      SCMP_A1(SCMP_CMP_MASKED_EQ, type_mask, SOCK_STREAM));
+		if (rc == 0)
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, SCMP_A0(SCMP_CMP_EQ, AF_INET6),
+					      SCMP_A1(SCMP_CMP_MASKED_EQ, type_mask, SOCK_STREAM));
+		break;
+	}
 	default:
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
 		break;

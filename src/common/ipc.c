@@ -476,3 +476,50 @@ out:
 	cl_buf_free(&out);
 	return err;
 }
+
+/* ---------------------------------------------------------------- pipelined client */
+
+cl_err cl_ipc_send_request(cl_ipc_client *c, uint16_t type, const cl_buf *req, uint32_t *id)
+{
+	uint8_t h[CL_IPC_HDR];
+	CL_ENSURE(req->len <= CL_IPC_MSG_MAX - CL_IPC_HDR, CL_ETOOBIG, "ipc request of %zu bytes", req->len);
+	uint32_t next = c->last_id + 1;
+	put_header(h, type, 0, next, (uint32_t)req->len);
+	CL_GUARD(send_msg(c->fd, h, req->data, req->len, NULL, 0));
+	c->last_id = next;
+	*id = next;
+	return CL_OK;
+}
+
+cl_err cl_ipc_recv_answer(cl_ipc_client *c, uint16_t *type, uint32_t *id, cl_err *refusal, cl_buf *ans)
+{
+	size_t cap = (size_t)c->max_answer + CL_IPC_HDR, n = 0;
+	uint8_t *m = malloc(cap);
+	cl_err err;
+	cl_buf_reset(ans);
+	*refusal = CL_OK;
+	CL_ENSURE(m != NULL, CL_ENOMEM, "out of memory");
+	CL_GUARD_OUT(err, recv_msg(c->fd, m, cap, &n, NULL, 0, NULL));
+	if (n < CL_IPC_HDR) {
+		err = cl_errorf(CL_EPROTO, "ipc answer shorter than its header");
+		goto out;
+	}
+	hdr h = get_header(m);
+	/* Answers come back in order: the id must be one we sent. */
+	if ((int32_t)(c->last_id - h.id) < 0) {
+		err = cl_errorf(CL_EPROTO, "ipc answer to a request never sent");
+		goto out;
+	}
+	*type = h.type;
+	*id = h.id;
+	bool stale = false;
+	err = check_answer(m, n, h.type, h.id, &stale, ans);
+	if (err != CL_OK && err != CL_EPROTO) {
+		*refusal = err; /* the peer refused that request: the channel is fine */
+		err = CL_OK;
+	}
+out:
+	explicit_bzero(m, cap);
+	free(m);
+	return err;
+}

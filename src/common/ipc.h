@@ -97,6 +97,19 @@ CL_MUST_CHECK cl_err cl_ipc_call(cl_ipc_client *c, uint16_t type, const cl_buf *
 CL_MUST_CHECK cl_err cl_ipc_call_fds(cl_ipc_client *c, uint16_t type, const cl_buf *req, const int *fds,
 				     size_t nfds, cl_buf *ans);
 
+/* Pipelined use (one event loop, several requests in flight on one channel;
+ * the server answers them in order). Never mixed with cl_ipc_call on the
+ * same client. cl_ipc_send_request sends one request without waiting and
+ * gives its id in *id. cl_ipc_recv_answer reads one answer datagram (call it
+ * when c->fd is readable: it blocks otherwise) and gives its type and id; the
+ * payload is in ans (reset first; the caller frees it) and *refusal is CL_OK,
+ * or the server's refusal code for that request. Returns CL_EUNAVAIL when the
+ * peer closed, CL_EPROTO when the answer breaks the protocol (the channel is
+ * then unusable), CL_ESYS on an I/O error. */
+CL_MUST_CHECK cl_err cl_ipc_send_request(cl_ipc_client *c, uint16_t type, const cl_buf *req, uint32_t *id);
+CL_MUST_CHECK cl_err cl_ipc_recv_answer(cl_ipc_client *c, uint16_t *type, uint32_t *id, cl_err *refusal,
+					cl_buf *ans);
+
 /* ---------------------------------------------------------------- server */
 
 /* Who is at the other end: SO_PEERCRED of the channel. For a socketpair this

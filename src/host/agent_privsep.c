@@ -28,6 +28,7 @@ struct cl_agent_privsep {
 	pthread_mutex_t mu;
 	int fd_kh; /* under mu */
 	cl_kh_client kh;
+	int fd_dp; /* under mu: the TLS data plane's channel (tls/dataplane.h), not used yet */
 	int gi_query, gi_control; /* under mu: channels no gate has taken yet */
 	cl_guestif *gate;         /* under mu: borrowed */
 	fwg_keys keys;
@@ -249,15 +250,22 @@ static cl_err decode_empty(cl_buf *req, void *args)
 	return CL_OK; /* the dispatcher checks the payload is empty */
 }
 
+static void close_if(int fd);
+
 static cl_err run_keyholder(void *ctx, const cl_ipc_peer *peer, const void *args, cl_buf *ans)
 {
 	cl_agent_privsep *ps = ctx;
-	int fd = cl_ipc_server_take_fd(&ps->sup, 0);
-	CL_ENSURE(fd >= 0, CL_EINVAL, "a new key holder channel without its descriptor");
+	int fd = cl_ipc_server_take_fd(&ps->sup, 0), dp = cl_ipc_server_take_fd(&ps->sup, 1);
+	if (fd < 0) {
+		close_if(dp);
+		return cl_errorf(CL_EINVAL, "a new key holder channel without its descriptor");
+	}
 	pthread_mutex_lock(&ps->mu);
 	if (ps->fd_kh >= 0)
 		close(ps->fd_kh);
 	ps->fd_kh = fd;
+	close_if(ps->fd_dp);
+	ps->fd_dp = dp;
 	cl_kh_client_init(&ps->kh, fd, KH_TIMEOUT_MS);
 	pthread_mutex_unlock(&ps->mu);
 	cl_info("key holder restarted by the supervisor: new channel in use");
@@ -292,7 +300,7 @@ static cl_err run_guestif(void *ctx, const cl_ipc_peer *peer, const void *args, 
 }
 
 static const cl_ipc_handler sup_handlers[] = {
-	{CL_SUP_KEYHOLDER, "keyholder", 0, decode_empty, run_keyholder, 1},
+	{CL_SUP_KEYHOLDER, "keyholder", 0, decode_empty, run_keyholder, 2},
 	{CL_SUP_GUESTIF, "guestif", 0, decode_empty, run_guestif, 2},
 };
 
@@ -334,11 +342,13 @@ cl_err cl_agent_privsep_start(const cl_agent_channels *ch, cl_agent_privsep **ou
 		close_if(ch->kh);
 		close_if(ch->gi_query);
 		close_if(ch->gi_control);
+		close_if(ch->dp);
 		return cl_errorf(CL_ENOMEM, "out of memory");
 	}
 	pthread_mutex_init(&ps->mu, NULL);
 	ps->fd_sup = ch->sup;
 	ps->fd_kh = ch->kh;
+	ps->fd_dp = ch->dp;
 	ps->gi_query = ch->gi_query;
 	ps->gi_control = ch->gi_control;
 	ps->wake[0] = ps->wake[1] = -1;
@@ -379,7 +389,7 @@ void cl_agent_privsep_free(cl_agent_privsep *ps)
 		(void)w;
 		pthread_join(ps->thread, NULL);
 	}
-	int fds[] = {ps->fd_sup, ps->fd_kh, ps->gi_query, ps->gi_control, ps->wake[0], ps->wake[1]};
+	int fds[] = {ps->fd_sup, ps->fd_kh, ps->fd_dp, ps->gi_query, ps->gi_control, ps->wake[0], ps->wake[1]};
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		close_if(fds[i]);
 	pthread_mutex_destroy(&ps->mu);

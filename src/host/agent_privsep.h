@@ -26,15 +26,18 @@
 
 /* Supervisor -> agent requests (the agent answers; empty payloads). */
 enum cl_sup_request {
-	CL_SUP_KEYHOLDER = 1, /* + 1 descriptor: the agent's end of a new key holder's channel */
+	/* + 1 or 2 descriptors: the agent's end of a new key holder's channel,
+	 * then of the new TLS data plane's (the two restart together) */
+	CL_SUP_KEYHOLDER = 1,
 	CL_SUP_GUESTIF = 2,   /* + 2 descriptors: a new guest interface process's query, control channels */
 };
 #define CL_SUP_MSG_MAX 64
 
 /* The channels the supervisor gave a new agent; -1 where there is none
- * (no guest interface without --fw-root). */
+ * (no guest interface without --fw-root). dp: the TLS data plane's agent
+ * channel (tls/dataplane.h); held by privsep, not used yet. */
 typedef struct cl_agent_channels {
-	int sup, kh, gi_query, gi_control;
+	int sup, kh, gi_query, gi_control, dp;
 } cl_agent_channels;
 
 typedef struct cl_agent_privsep cl_agent_privsep;

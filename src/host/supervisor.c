@@ -45,9 +45,15 @@
 #include "host/agent_privsep.h"
 #include "host/supervisor.h"
 #include "keyholder/keyholder.h"
+#include "tls/dataplane.h"
 
-enum part { P_KEYHOLDER, P_GUESTIF, P_AGENT, P_COUNT };
-static const char *const part_names[P_COUNT] = {"key holder", "guest interface", "agent"};
+/* The TLS data plane is tied to the key holder: its only signer is the key
+ * holder's tls channel, made when the key holder starts (the key holder takes
+ * no new channel later). So they live and restart as one unit: when either
+ * dies the other is stopped, both are started again, and the agent gets both
+ * new channels in one CL_SUP_KEYHOLDER (docs/tls.md "Processes"). */
+enum part { P_KEYHOLDER, P_GUESTIF, P_TLS, P_AGENT, P_COUNT };
+static const char *const part_names[P_COUNT] = {"key holder", "guest interface", "TLS data plane", "agent"};
 
 typedef struct sup {
 	int argc;
@@ -108,22 +114,63 @@ static void keep_only(const int *keep, size_t n)
 	}
 }
 
-/* The key holder, with its agent channel; *agent_end is the agent's side. */
-static cl_err spawn_keyholder(sup *s, int *agent_end)
+/* The TLS data plane on the key holder's tls channel kh (closed here);
+ * *agent_end is the agent's side of its own channel. */
+static cl_err spawn_dataplane(sup *s, int kh, int *agent_end)
 {
 	int p[2];
-	CL_GUARD(cl_ipc_pair(p));
-	pid_t pid = cl_supervise_fork(&s->c[P_KEYHOLDER], "cloister-host/keyholder");
+	if (cl_ipc_pair(p) != CL_OK) {
+		close(kh);
+		return cl_errorf(CL_ESYS, "socketpair: %s", strerror(errno));
+	}
+	pid_t pid = cl_supervise_fork(&s->c[P_TLS], "cloister-host/tls");
 	if (pid == 0) {
-		cl_kh_main_opts o = {.switch_user = true, .uid = CL_HOST_KEYHOLDER_UID, .gid = CL_HOST_KEYHOLDER_UID,
-				     .legacy_devices = s->devices};
-		explicit_bzero(s->join_token, sizeof(s->join_token)); /* only the agent gets it */
-		_exit(cl_keyholder_main(p[1], s->keys, &o)); /* closes everything but p[1] */
+		cl_dp_opts o = {.switch_user = true, .uid = CL_DP_UID, .gid = CL_DP_UID};
+		explicit_bzero(s->join_token, sizeof(s->join_token));
+		_exit(cl_dataplane_main(p[1], kh, &o)); /* closes everything but its channels */
 	}
 	close(p[1]);
+	close(kh);
 	if (pid < 0) {
 		close(p[0]);
 		return cl_errorf(CL_ESYS, "fork: %s", strerror(errno));
+	}
+	*agent_end = p[0];
+	return CL_OK;
+}
+
+/* The key holder, with its agent channel and its tls channel, then the TLS
+ * data plane on the latter; *agent_end and *dp_end are the agent's sides. */
+static cl_err spawn_keyholder(sup *s, int *agent_end, int *dp_end)
+{
+	int p[2], t[2];
+	CL_GUARD(cl_ipc_pair(p));
+	if (cl_ipc_pair(t) != CL_OK) {
+		close(p[0]);
+		close(p[1]);
+		return cl_errorf(CL_ESYS, "socketpair: %s", strerror(errno));
+	}
+	pid_t pid = cl_supervise_fork(&s->c[P_KEYHOLDER], "cloister-host/keyholder");
+	if (pid == 0) {
+		const int extra[] = {t[1]};
+		const enum cl_kh_role roles[] = {CL_KH_ROLE_TLS};
+		cl_kh_main_opts o = {.switch_user = true, .uid = CL_HOST_KEYHOLDER_UID, .gid = CL_HOST_KEYHOLDER_UID,
+				     .legacy_devices = s->devices, .extra_fds = extra, .extra_roles = roles, .nextra = 1};
+		explicit_bzero(s->join_token, sizeof(s->join_token)); /* only the agent gets it */
+		_exit(cl_keyholder_main(p[1], s->keys, &o)); /* closes everything but its channels */
+	}
+	close(p[1]);
+	close(t[1]);
+	if (pid < 0) {
+		close(p[0]);
+		close(t[0]);
+		return cl_errorf(CL_ESYS, "fork: %s", strerror(errno));
+	}
+	cl_err err = spawn_dataplane(s, t[0], dp_end); /* takes t[0] */
+	if (err != CL_OK) {
+		close(p[0]);
+		kill(pid, SIGTERM); /* reaped and restarted as a unit with the data plane */
+		return err;
 	}
 	*agent_end = p[0];
 	return CL_OK;
@@ -166,7 +213,7 @@ static cl_err spawn_agent(sup *s, cl_agent_channels *ch)
 		ch->sup = p[1];
 		pid_t pid = cl_supervise_fork(&s->c[P_AGENT], "cloister-host");
 		if (pid == 0) {
-			int keep[] = {s->lockfd, ch->sup, ch->kh, ch->gi_query, ch->gi_control};
+			int keep[] = {s->lockfd, ch->sup, ch->kh, ch->gi_query, ch->gi_control, ch->dp};
 			keep_only(keep, sizeof(keep) / sizeof(keep[0]));
 			int rc = cl_agent_main(&s->cfg, s->join_token, ch);
 			fflush(NULL);
@@ -181,7 +228,7 @@ static cl_err spawn_agent(sup *s, cl_agent_channels *ch)
 			cl_ipc_client_init(&s->agent, p[0], CL_SUP_MSG_MAX, 5000);
 		}
 	}
-	int fds[] = {ch->kh, ch->gi_query, ch->gi_control};
+	int fds[] = {ch->kh, ch->gi_query, ch->gi_control, ch->dp};
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
@@ -191,13 +238,13 @@ static cl_err spawn_agent(sup *s, cl_agent_channels *ch)
 /* Everything, in order: the agent is handed the others' channels. */
 static cl_err spawn_all(sup *s)
 {
-	cl_agent_channels ch = {-1, -1, -1, -1};
-	cl_err err = spawn_keyholder(s, &ch.kh);
+	cl_agent_channels ch = {-1, -1, -1, -1, -1};
+	cl_err err = spawn_keyholder(s, &ch.kh, &ch.dp);
 	if (err == CL_OK && s->guestif)
 		err = spawn_guestif(s, &ch.gi_query, &ch.gi_control);
 	if (err == CL_OK)
 		return spawn_agent(s, &ch); /* closes ch */
-	int fds[] = {ch.kh, ch.gi_query, ch.gi_control};
+	int fds[] = {ch.kh, ch.gi_query, ch.gi_control, ch.dp};
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
@@ -206,17 +253,19 @@ static cl_err spawn_all(sup *s)
 
 static void log_parts(const sup *s)
 {
-	cl_info("supervisor: key holder pid=%d uid=%u, guest interface pid=%d uid=%u, agent pid=%d",
+	cl_info("supervisor: key holder pid=%d uid=%u, guest interface pid=%d uid=%u, TLS data plane pid=%d uid=%u, "
+		"agent pid=%d",
 		(int)s->c[P_KEYHOLDER].pid, CL_HOST_KEYHOLDER_UID, (int)s->c[P_GUESTIF].pid, CL_GUESTIF_UID,
-		(int)s->c[P_AGENT].pid);
+		(int)s->c[P_TLS].pid, CL_DP_UID, (int)s->c[P_AGENT].pid);
 }
 
-/* A restarted key holder or guest interface: its channels to the agent. */
+/* A restarted key holder (with its data plane) or guest interface: its
+ * channels to the agent. */
 static void respawn_part(sup *s, enum part p)
 {
 	int fds[2] = {-1, -1};
-	size_t n = p == P_KEYHOLDER ? 1 : 2;
-	cl_err err = p == P_KEYHOLDER ? spawn_keyholder(s, &fds[0]) : spawn_guestif(s, &fds[0], &fds[1]);
+	size_t n = 2;
+	cl_err err = p == P_KEYHOLDER ? spawn_keyholder(s, &fds[0], &fds[1]) : spawn_guestif(s, &fds[0], &fds[1]);
 	if (err != CL_OK) {
 		cl_error("supervisor: cannot start the %s: %s", part_names[p], cl_error_detail());
 		return; /* tried again at the next restart time */
@@ -260,7 +309,7 @@ static void signal_others(sup *s, int sig)
 #define TERM_GRACE_NS 3000000000ull
 static uint64_t escalate(sup *s, uint64_t now)
 {
-	bool others = s->c[P_KEYHOLDER].pid > 0 || s->c[P_GUESTIF].pid > 0;
+	bool others = s->c[P_KEYHOLDER].pid > 0 || s->c[P_GUESTIF].pid > 0 || s->c[P_TLS].pid > 0;
 	if (!others) {
 		s->term_ns = 0;
 		return UINT64_MAX;
@@ -300,6 +349,17 @@ static void on_death(sup *s, enum part p, int st, uint64_t now)
 	if (s->stopping || s->restart_all)
 		return;
 	cl_error("supervisor: the %s %s", part_names[p], why);
+	if (p == P_KEYHOLDER || p == P_TLS) {
+		/* One unit: the other goes too; the key holder's schedule
+		 * restarts both once both are gone. */
+		enum part other = p == P_KEYHOLDER ? P_TLS : P_KEYHOLDER;
+		if (s->c[other].pid > 0)
+			kill(s->c[other].pid, SIGTERM);
+		if (p == P_TLS && s->c[P_KEYHOLDER].pid > 0)
+			return; /* scheduled when the key holder's death is reaped */
+		schedule(s, P_KEYHOLDER, now);
+		return;
+	}
 	schedule(s, p, now);
 }
 
@@ -324,7 +384,7 @@ static uint64_t restarts(sup *s, uint64_t now)
 		return next;
 	if (s->restart_all) {
 		cl_supervise_part *a = &s->c[P_AGENT];
-		if (s->c[P_KEYHOLDER].pid > 0 || s->c[P_GUESTIF].pid > 0)
+		if (s->c[P_KEYHOLDER].pid > 0 || s->c[P_GUESTIF].pid > 0 || s->c[P_TLS].pid > 0)
 			return now + 100000000u; /* wait for them to be gone (they got SIGTERM) */
 		if (now < a->restart_at_ns)
 			return a->restart_at_ns;
@@ -344,8 +404,12 @@ static uint64_t restarts(sup *s, uint64_t now)
 	}
 	for (int p = 0; p < P_AGENT; p++) {
 		cl_supervise_part *c = &s->c[p];
-		if (!c->restart_at_ns || c->pid > 0)
+		if (p == P_TLS || !c->restart_at_ns || c->pid > 0)
+			continue; /* the data plane starts with its key holder */
+		if (p == P_KEYHOLDER && s->c[P_TLS].pid > 0) {
+			next = now + 100000000u; /* the old data plane is still going */
 			continue;
+		}
 		if (cl_supervise_due(c, now)) {
 			c->restart_at_ns = 0;
 			respawn_part(s, (enum part)p);

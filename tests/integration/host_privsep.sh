@@ -4,7 +4,9 @@
 #   cloister-control ◄─HTTPS─ agent (root; SYS_ADMIN SETUID SETGID KILL [SYS_RESOURCE]) ─► shims ─► enclave (fwclient)
 #                               │ ▲ supervisor channel                      ▲ /dev/cloister/fw.sock
 #             supervisor ───────┤ └ key holder channel ──► key holder (uid KH, no caps; DATA/keys)
-#             (the service pid) └── guestif channels ───► guest interface (uid GI, no caps, no files)
+#             (the service pid) ├── guestif channels ───► guest interface (uid GI, no caps, no files)
+#                               └── data plane channel ─► TLS data plane (uid DP, no caps, no files)
+#                                                          └ role tls ──► key holder
 #
 #   - the parts: uids, no capabilities (key holder, guest interface), the
 #     agent without DAC_OVERRIDE/DAC_READ_SEARCH/FOWNER/CHOWN/SYS_PTRACE,
@@ -20,6 +22,9 @@
 #   - a hung key holder: an encrypted update fails closed (refused, audited,
 #     nothing changed); a key holder killed -9 is restarted and the agent
 #     takes its new channel (an encrypted update installs);
+#   - the TLS data plane: its own uid, no capabilities, undumpable, seccomp,
+#     no key and no token in its memory; killed -9, it and its key holder
+#     are restarted as one unit and the agent takes both new channels;
 #   - a guest interface killed -9: restarted, the enclave's guest interface
 #     answers again;
 #   - an agent killed -9: every part restarted, the enclave keeps running
@@ -33,7 +38,7 @@
 source "$(dirname "$0")/host_lib.sh"
 
 NIC=$FW_NIC NIC_VENDOR=$FW_NIC_VENDOR NIC_CLASS=$FW_NIC_CLASS
-KH_UID=1073741568 GI_UID=1073741569 # CL_HOST_KEYHOLDER_UID, CL_GUESTIF_UID
+KH_UID=1073741568 GI_UID=1073741569 DP_UID=1073741571 # CL_HOST_KEYHOLDER_UID, CL_GUESTIF_UID, CL_DP_UID
 CLIENT="$BUILD/examples/fwclient"
 [ -x "$CLIENT" ] || fail "missing $CLIENT"
 
@@ -55,15 +60,15 @@ part() {
 }
 field() { awk -v f="$2:" '$1==f{print $2}' "/proc/$1/status"; }
 has_cap() { (( (0x$1 >> $2) & 1 )); } # has_cap HEXMASK BIT
-parts_up() { part $KH_UID >/dev/null && part $GI_UID >/dev/null && part 0 >/dev/null; }
-wait_for 20 "the three parts" parts_up
-KH=$(part $KH_UID) GI=$(part $GI_UID) AG=$(part 0)
-for p in $KH $GI $AG $HOST_PID; do
+parts_up() { part $KH_UID >/dev/null && part $GI_UID >/dev/null && part $DP_UID >/dev/null && part 0 >/dev/null; }
+wait_for 20 "the four parts" parts_up
+KH=$(part $KH_UID) GI=$(part $GI_UID) DP=$(part $DP_UID) AG=$(part 0)
+for p in $KH $GI $DP $AG $HOST_PID; do
 	[ "$(field "$p" NoNewPrivs)" = 1 ] || fail "pid $p: no_new_privs not set"
 	[ "$(field "$p" Seccomp)" = 2 ] || fail "pid $p: no seccomp filter"
 	has_cap "$(field "$p" CapBnd)" 19 && fail "pid $p: CAP_SYS_PTRACE in its bounding set"
 done
-for p in $KH $GI; do
+for p in $KH $GI $DP; do
 	[ "$(field "$p" CapEff)" = 0000000000000000 ] && [ "$(field "$p" CapBnd)" = 0000000000000000 ] ||
 		fail "pid $p keeps capabilities: $(grep ^Cap "/proc/$p/status")"
 	[ "$(stat -c %u "/proc/$p/environ")" = 0 ] || fail "pid $p is dumpable (its /proc files are its own)"
@@ -160,6 +165,8 @@ grep -qx token <<<"$S" || fail "the scan does not find the host token in the age
 grep -q '^key:' <<<"$S" && fail "a device private key in the agent's memory: $S"
 S=$(scan "$GI")
 [ -z "$S" ] || fail "secrets in the guest interface process's memory: $S"
+S=$(scan "$DP")
+[ -z "$S" ] || fail "secrets in the TLS data plane's memory: $S"
 if grep -q 'in memfd_secret memory' "$WORK/host.err"; then
 	S=$(scan "$KH")
 	grep -q '^key:' <<<"$S" && fail "a private key in the key holder's readable memory: $S"
@@ -197,6 +204,18 @@ wait_for 20 "a new key holder" new_kh
 grep -q 'supervisor: the key holder killed by signal 9' "$WORK/host.err" || fail "the supervisor did not log the death"
 wait_for 20 "the agent's new key holder channel" grep -q 'key holder restarted by the supervisor: new channel in use' "$WORK/host.err"
 KH=$(part $KH_UID)
+new_dp() { local p; p=$(part $DP_UID) && [ "$p" != "$DP" ]; }
+wait_for 20 "a new TLS data plane with the new key holder" new_dp
+DP=$(part $DP_UID)
+# the data plane killed: it and its key holder restart as one unit (its only
+# signer is the key holder's tls channel), the agent takes both new channels
+kill -9 "$DP"
+wait_for 20 "a new key holder after the data plane's death" new_kh
+wait_for 20 "a new TLS data plane" new_dp
+grep -q 'supervisor: the TLS data plane killed by signal 9' "$WORK/host.err" || fail "the supervisor did not log the data plane's death"
+two_channels() { [ "$(grep -c 'key holder restarted by the supervisor: new channel in use' "$WORK/host.err")" -ge 2 ]; }
+wait_for 20 "the agent's channels to the new pair" two_channels
+KH=$(part $KH_UID) DP=$(part $DP_UID)
 ensure_window
 out=$("$CLI_BIN" fw push --host "$HOST_ID" --device $NIC --wait "$WORK/v2.fw" 2>&1) || fail "push after the key holder's restart: $out"
 grep -q '^accepted' <<<"$out" || fail "push after the key holder's restart: $out"

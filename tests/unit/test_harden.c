@@ -201,7 +201,7 @@ static int child_landlock(void)
 		close(s);
 	}
 	if (abi >= 6 && (kill(getppid(), 0) == 0 || errno != EPERM)) /* signals scoped to the domain */
-		return 18;
+		return fprintf(stderr, "bind: abi %d errno %d\n", rep.landlock_abi, errno), 18;
 	return 0;
 }
 
@@ -349,7 +349,7 @@ static int child_deny(void)
 		return 15;
 	(void)setfsuid(4343);
 	if (setfsuid((uid_t)-1) != 0) /* -1 changes nothing and returns the fsuid: still 0 */
-		return 18;
+		return fprintf(stderr, "bind: abi %d errno %d\n", rep.landlock_abi, errno), 18;
 	if (geteuid() != 0 || getegid() != 0)
 		return 16;
 	if (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0) /* another id: allowed */
@@ -416,10 +416,58 @@ static void landlock_scope_only(void **state)
 	assert_exit0(in_child(child_scope_no_signals));
 }
 
+/* The TLS data plane's walls (cl_role_tls, tcp_connect_any): TCP sockets
+ * and connect work, any other socket family or type is refused by seccomp,
+ * so is bind, and no file opens. */
+static int child_tls_role(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof(a);
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(l, 4) != 0 ||
+	    getsockname(l, (struct sockaddr *)&a, &al) != 0)
+		return 9;
+	cl_harden_policy p = {.syscalls = cl_role_tls, .on_violation = CL_SECCOMP_ERRNO, .tcp_connect_any = true};
+	cl_harden_report rep;
+	if (cl_harden_process(&p, &rep) != CL_OK || !rep.seccomp_applied)
+		return 10;
+	int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c < 0)
+		return 11;
+	if (connect(c, (struct sockaddr *)&a, sizeof(a)) != 0 && errno != EINPROGRESS)
+		return 12; /* connect to any port stays open */
+	int s6 = socket(AF_INET6, SOCK_STREAM, 0);
+	if (s6 < 0)
+		return 13;
+	if (socket(AF_INET, SOCK_DGRAM, 0) >= 0 || errno != EPERM)
+		return 14;
+	if (socket(AF_UNIX, SOCK_STREAM, 0) >= 0 || errno != EPERM)
+		return 15;
+	if (socket(AF_NETLINK, SOCK_RAW, 0) >= 0 || errno != EPERM)
+		return 16;
+	if (socket(AF_INET, SOCK_RAW, IPPROTO_TCP) >= 0 || errno != EPERM)
+		return 17;
+	struct sockaddr_in any = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int b = socket(AF_INET, SOCK_STREAM, 0);
+	if (b < 0 || bind(b, (struct sockaddr *)&any, sizeof(any)) == 0 || errno != EPERM)
+		return 18; /* bind is in no set (and Landlock, ABI >= 4, would refuse it too) */
+	if (open("/etc/hostname", O_RDONLY) >= 0 || errno != EPERM)
+		return 19;
+	int k = accept4(l, NULL, NULL, 0);
+	if (k < 0)
+		return 20;
+	return 0;
+}
+
+static void tls_role(void **state)
+{
+	assert_exit0(in_child(child_tls_role));
+}
+
 static void sets_resolve(void **state)
 {
-	const cl_syscall *sets[] = {cl_sc_base, cl_sc_ipc, cl_sc_keyfiles, cl_sc_sanitizer, cl_sc_accept,
-				    cl_sc_host_deny};
+	const cl_syscall *sets[] = {cl_sc_base,   cl_sc_ipc,    cl_sc_keyfiles, cl_sc_sanitizer,
+				    cl_sc_accept, cl_sc_proxy,  cl_sc_secmem,   cl_sc_host_deny};
 	for (size_t s = 0; s < sizeof(sets) / sizeof(sets[0]); s++)
 		for (const cl_syscall *sc = sets[s]; sc->name; sc++)
 			if (seccomp_syscall_resolve_name(sc->name) < 0)
@@ -492,6 +540,7 @@ int main(void)
 		cmocka_unit_test(seccomp_errno_mode),
 		cmocka_unit_test(seccomp_deny_list),
 		cmocka_unit_test(landlock_scope_only),
+		cmocka_unit_test(tls_role),
 		cmocka_unit_test(sets_resolve),
 		cmocka_unit_test(drop_privileges),
 		cmocka_unit_test(drop_all_capabilities),

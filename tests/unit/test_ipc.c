@@ -415,6 +415,61 @@ static void client_checks_answers(void **state)
 	cl_buf_free(&ans);
 }
 
+/* Pipelined use: three requests in flight on one channel, served in order by
+ * one server in this process; each answer carries its request's id and type,
+ * a refusal comes as *refusal with the channel still fine, and an answer to
+ * an id never sent is a protocol error. */
+static void pipelined(void **state)
+{
+	int fds[2], runs = 0;
+	cl_ipc_client c;
+	cl_ipc_server s;
+	cl_buf req, ans;
+	uint32_t ids[3], id = 0;
+	uint16_t type = 0, types[3] = {T_ADD, T_FAIL, T_ECHO};
+	cl_err refusal = CL_OK;
+	uint32_t sum = 0;
+	uint8_t m[CL_IPC_HDR + 4];
+	assert_int_equal(cl_ipc_pair(fds), CL_OK);
+	cl_ipc_client_init(&c, fds[0], 256, 2000);
+	cl_ipc_server_init(&s, fds[1], "test", handlers, NH, 512, &runs);
+	cl_buf_init(&req, 64);
+	cl_buf_init(&ans, 256);
+	assert_int_equal(cl_buf_put_be32(&req, 40), CL_OK);
+	assert_int_equal(cl_buf_put_be32(&req, 2), CL_OK);
+	assert_int_equal(cl_ipc_send_request(&c, T_ADD, &req, &ids[0]), CL_OK);
+	cl_buf_reset(&req);
+	assert_int_equal(cl_ipc_put_bytes(&req, "x", 1), CL_OK);
+	assert_int_equal(cl_ipc_send_request(&c, T_FAIL, &req, &ids[1]), CL_OK);
+	assert_int_equal(cl_ipc_send_request(&c, T_ECHO, &req, &ids[2]), CL_OK);
+	assert_true(ids[0] + 1 == ids[1] && ids[1] + 1 == ids[2]);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(cl_ipc_server_serve_one(&s), CL_OK);
+	assert_int_equal(runs, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(cl_ipc_recv_answer(&c, &type, &id, &refusal, &ans), CL_OK);
+		assert_int_equal(id, ids[i]);
+		assert_int_equal(type, types[i]);
+		assert_int_equal(refusal, i == 1 ? CL_EPERM : CL_OK);
+		if (i == 0) {
+			assert_int_equal(cl_buf_get_be32(&ans, &sum), CL_OK);
+			assert_int_equal(sum, 42);
+		}
+		if (i == 2)
+			assert_int_equal(ans.len, 5); /* u32 length + "x" */
+	}
+	/* an answer to a request never sent */
+	put_hdr(m, T_ADD, CL_IPC_F_ANSWER, ids[2] + 1, 4);
+	memset(m + CL_IPC_HDR, 0, 4);
+	assert_int_equal(send(fds[1], m, sizeof(m), 0), (ssize_t)sizeof(m));
+	assert_int_equal(cl_ipc_recv_answer(&c, &type, &id, &refusal, &ans), CL_EPROTO);
+	close(fds[1]);
+	assert_int_equal(cl_ipc_recv_answer(&c, &type, &id, &refusal, &ans), CL_EUNAVAIL);
+	close(fds[0]);
+	cl_buf_free(&req);
+	cl_buf_free(&ans);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -422,6 +477,7 @@ int main(void)
 		cmocka_unit_test(dispatcher_refusals),
 		cmocka_unit_test(transport),
 		cmocka_unit_test(client_checks_answers),
+		cmocka_unit_test(pipelined),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
