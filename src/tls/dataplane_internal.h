@@ -32,6 +32,7 @@ typedef struct dp_conn dp_conn;
 typedef struct dp_signer {
 	dp *d;
 	char slot[DP_SLOT_MAX + 1];
+	size_t sig_len; /* what the slot's curve signs: 64 (P-256) or 96 (P-384); set by dp_key_new */
 } dp_signer;
 
 /* Ticket keys: two, the newer encrypts, both decrypt; in locked memory. */

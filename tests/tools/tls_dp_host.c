@@ -45,11 +45,11 @@ static unsigned env_uint(const char *name)
 	return v ? (unsigned)strtoul(v, NULL, 10) : 0;
 }
 
-static int write_pubkey(const uint8_t point[CL_KH_POINT_LEN], const char *path)
+static int write_pubkey(const uint8_t point[CL_KH_P256_POINT_LEN], const char *path)
 {
 	OSSL_PARAM params[] = {
-		OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"secp384r1", 0),
-		OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)point, CL_KH_POINT_LEN),
+		OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"prime256v1", 0),
+		OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)point, CL_KH_P256_POINT_LEN),
 		OSSL_PARAM_construct_end(),
 	};
 	EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
@@ -159,8 +159,9 @@ int main(int argc, char **argv)
 			continue;
 		cl_err err = CL_OK;
 		if (strcmp(cmd, "generate") == 0 && a[1]) {
-			uint8_t point[CL_KH_POINT_LEN];
-			err = cl_kh_generate(&kh, a[0], point);
+			/* a guest key as the agent has it made: tls-generate (P-256) */
+			uint8_t point[CL_KH_P256_POINT_LEN], proof[CL_KH_P256_SIG_LEN];
+			err = cl_kh_tls_generate(&kh, a[0], "host-test", point, proof);
 			if (err == CL_OK && write_pubkey(point, a[1]) != 0)
 				err = CL_EIO;
 			err == CL_OK ? printf("ok\n") : printf("error %s\n", cl_err_name(err));
