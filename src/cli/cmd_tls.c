@@ -143,8 +143,10 @@ static int run_job(const char *label, const char *method, const char *path, json
 		err = cl_errorf(CL_EPROTO, "the server's answer names no job");
 		goto out;
 	}
-	if (!quiet())
+	if (!quiet()) {
 		printf("%s: job %s\n", label, id);
+		fflush(stdout); /* seen at once, also through a pipe */
+	}
 	cl_cli_catch_interrupts(true);
 	err = follow(c, id, label, timeout_s, &job);
 	cl_cli_catch_interrupts(false);
