@@ -355,4 +355,6 @@ as "$TA" GET "/v1/jobs/$J9"; expect 200
 as "$TA" GET "$T"; expect 200
 [ "$(jget 'j["state"]')" = failed ] && grep -q 'interrupted by a control plane restart' <<<"$BODY" ||
 	fail "enabling after a restart: $BODY"
+[ "$(db "SELECT state || ' ' || pending_policy FROM tls_creds WHERE enclave_id='$EID'")" = "failed " ] ||
+	fail "the stored credential after a restart: $(db "SELECT state, pending_policy FROM tls_creds")"
 echo "control_tls: ok"
