@@ -28,7 +28,9 @@ static bool job_active(ctl_server *srv, const char *job_id, ctl_job *j)
 }
 
 /* What a change needs: an enclave running with a network on a ready host,
- * and no TLS job of it in flight. need_network false for a disable. */
+ * and no TLS job of it in flight. need_network false for a disable, which
+ * needs only the host (an enclave stopped meanwhile still has its TLS
+ * removed). */
 static cl_err check_ready(ctl_server *srv, const ctl_enclave *e, const ctl_tls_cred *c, bool need_network)
 {
 	ctl_host h = {0};
@@ -48,8 +50,9 @@ static cl_err check_ready(ctl_server *srv, const ctl_enclave *e, const ctl_tls_c
 	char hstate[8];
 	snprintf(hstate, sizeof(hstate), "%s", h.state);
 	ctl_host_clear(&h);
-	CL_ENSURE(ready && strcmp(e->state, "running") == 0, CL_EUNAVAIL,
-		  "the enclave is %s on a host that is %s: it must be running", e->state, hstate);
+	CL_ENSURE(ready, CL_EUNAVAIL, "the enclave's host is %s: it must be ready", hstate);
+	CL_ENSURE(!need_network || strcmp(e->state, "running") == 0, CL_EUNAVAIL, "the enclave is %s: it must be running",
+		  e->state);
 	return CL_OK;
 }
 

@@ -148,6 +148,11 @@ bad '{"header":""}' '1..64'
 bad '{"bogus":1}' 'unknown field'
 bad '{"import":{"certificate":"x"}}' 'not supported yet'
 bad '[]' 'JSON object'
+# a stopped enclave: 503 (enable), until its host reports it running again
+as "$HT" POST "/v1/hosts/$HID/sync" "{\"generation\":0,\"wait_ms\":0,\"enclaves\":[{\"id\":\"$EID\",\"state\":\"stopped\"}]}"; expect 200
+as "$TA" POST "$T" '{}'; expect 503 unavailable
+grep -q "the enclave is stopped: it must be running" <<<"$BODY" || fail "stopped: $BODY"
+as "$HT" POST "/v1/hosts/$HID/sync" "{\"generation\":0,\"wait_ms\":0,\"enclaves\":$REPORT}"; expect 200
 [ "$(tls_count)" = "0 0" ] || fail "a refused request stored something: $(tls_count)"
 
 # ---- enable: failure at key_generated (the host's key holder refuses)
