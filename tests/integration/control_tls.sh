@@ -190,8 +190,11 @@ WAITER=$!
 wait_for() { local d=$((SECONDS + 10)); until eval "$1"; do [ $SECONDS -lt $d ] || fail "timed out: $1"; sleep 0.05; done; }
 wait_for "[ \"\$(curl -sS --cacert '$CA' -H 'Authorization: Bearer $ADMIN' '$URL/metrics' | awk '/^cloister_job_waiters /{print \$2}')\" = 1 ] || ! kill -0 $WAITER 2>/dev/null"
 kill -0 $WAITER 2>/dev/null || fail "the steps wait was answered before any step: $(cat "$WORK/wait.out")"
+T0=$SECONDS
 result "{\"ok\":true,\"data\":\"$(genkey 3 k3)\"}"
 wait $WAITER
+# answered by the step (or the job's end), not by the end of its 30 s wait
+[ $((SECONDS - T0)) -lt 15 ] || fail "the steps wait was not woken by the step: $(cat "$WORK/wait.out")"
 BODY=$(cut -d' ' -f2- "$WORK/wait.out")
 [ "$(jget 'j["steps"][0]["name"]+" "+j["steps"][0]["state"]')" = "key_generated done" ] || fail "steps wait: $BODY"
 WAITED=$BODY # with ISSUE_TLS_CERT the job is still running here: the step, not the end, answered the wait
