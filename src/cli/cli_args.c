@@ -300,7 +300,7 @@ cl_err cl_cli_parse_proximity(const char *s, json_t **out)
 
 static const char *const known_ops[] = {"describe", "list", "start", "stop", "destroy",
 					"resize",   "send", "recv",  "logs", "attest", "measure", "provision",
-					"suspend",  "restore"};
+					"suspend",  "restore", "tls"};
 
 cl_err cl_cli_parse_ops(const char *s, json_t **out)
 {

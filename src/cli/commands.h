@@ -14,6 +14,7 @@ int cl_cmd_fw(int argc, char **argv);
 int cl_cmd_attest(int argc, char **argv);
 int cl_cmd_ca(int argc, char **argv);
 int cl_cmd_secret(int argc, char **argv);
+int cl_cmd_tls(int argc, char **argv);
 
 /* `cloister image measure` and `cloister image sign` (cmd_image_measure.c);
  * dispatched from cl_cmd_image. */

@@ -21,6 +21,7 @@ static const struct {
 	{"attest", cl_cmd_attest, "verify attestation documents against a trusted root"},
 	{"ca", cl_cmd_ca, "the provider's root certificate (attestation trust)"},
 	{"secret", cl_cmd_secret, "the key broker: secrets released to attested enclaves"},
+	{"tls", cl_cmd_tls, "host-terminated TLS for an enclave: enable, status, disable, rotate"},
 };
 
 static void usage(FILE *f)

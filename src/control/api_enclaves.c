@@ -8,6 +8,7 @@
 #include "common/crypto.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "control/api_tls.h"
 #include "control/control.h"
 #include "control/store_cert.h"
 #include "control/fw.h"
@@ -363,7 +364,7 @@ void ctl_api_enclaves(ctl_req *r)
 			ctl_reply_error(srv, r->req, CL_EINVAL, "method not allowed");
 		return;
 	}
-	if (r->nseg != 3 && r->nseg != 4) {
+	if (r->nseg != 3 && r->nseg != 4 && !(r->nseg == 5 && strcmp(r->seg[3], "tls") == 0)) {
 		ctl_reply_error(srv, r->req, CL_ENOTFOUND, "no such endpoint");
 		return;
 	}
@@ -393,6 +394,8 @@ void ctl_api_enclaves(ctl_req *r)
 			action = CTL_ACT_SUSPEND;
 		else if (r->method == EVHTTP_REQ_POST && strcmp(v, "restore") == 0)
 			action = CTL_ACT_RESTORE;
+		else if (strcmp(v, "tls") == 0) /* status is a describe; a change needs "tls" */
+			action = r->method == EVHTTP_REQ_GET && r->nseg == 4 ? CTL_ACT_DESCRIBE : CTL_ACT_TLS;
 	}
 	if (!action) {
 		ctl_reply_error(srv, r->req, CL_ENOTFOUND, "no such endpoint");
@@ -403,7 +406,9 @@ void ctl_api_enclaves(ctl_req *r)
 		ctl_reply_err(srv, r->req, err);
 		return;
 	}
-	if (action == CTL_ACT_DESCRIBE)
+	if (r->nseg >= 4 && strcmp(r->seg[3], "tls") == 0)
+		ctl_enclave_tls(r, &e, r->nseg == 5 ? r->seg[4] : NULL); /* api_tls.c */
+	else if (action == CTL_ACT_DESCRIBE)
 		describe(r, &e);
 	else if (action == CTL_ACT_DESTROY)
 		destroy(r, &e);

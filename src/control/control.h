@@ -282,6 +282,8 @@ CL_MUST_CHECK cl_err ctl_job_new(ctl_server *srv, const char *kind, const ctl_en
 /* Finishes the job job_id (its own transaction) if it is still active:
  * succeeded, or failed with error. CL_ENOTFOUND if unknown. */
 CL_MUST_CHECK cl_err ctl_job_finish_id(ctl_server *srv, const char *job_id, bool ok, const char *error);
+/* ctl_job_finish_id inside the caller's transaction. */
+CL_MUST_CHECK cl_err ctl_job_finish_tx(ctl_server *srv, const char *job_id, bool ok, const char *error);
 /* At start: fails every active job of kind (one whose op lived only in the
  * memory of the process before). */
 CL_MUST_CHECK cl_err ctl_jobs_fail_interrupted(ctl_server *srv, const char *kind);

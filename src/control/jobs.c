@@ -11,6 +11,7 @@
 #include "control/state_blob.h"
 #include "control/store_priv.h"
 #include "control/store_state.h"
+#include "control/store_tls.h"
 #include "control/validate.h"
 
 cl_err ctl_job_new(ctl_server *srv, const char *kind, const ctl_enclave *e, bool done, ctl_job *j)
@@ -45,14 +46,20 @@ static cl_err finish(ctl_server *srv, ctl_job *j, bool ok, const char *error)
 	return ctl_store_job_update(srv->store, j);
 }
 
-cl_err ctl_job_finish_id(ctl_server *srv, const char *job_id, bool ok, const char *error)
+cl_err ctl_job_finish_tx(ctl_server *srv, const char *job_id, bool ok, const char *error)
 {
 	ctl_job j;
+	CL_GUARD(ctl_store_job_get(srv->store, job_id, &j));
+	if (strcmp(j.state, "pending") == 0 || strcmp(j.state, "running") == 0)
+		CL_GUARD(finish(srv, &j, ok, error));
+	return CL_OK;
+}
+
+cl_err ctl_job_finish_id(ctl_server *srv, const char *job_id, bool ok, const char *error)
+{
 	cl_err err;
 	CL_GUARD(ctl_store_begin(srv->store));
-	CL_GUARD_OUT(err, ctl_store_job_get(srv->store, job_id, &j));
-	if (strcmp(j.state, "pending") == 0 || strcmp(j.state, "running") == 0)
-		CL_GUARD_OUT(err, finish(srv, &j, ok, error));
+	CL_GUARD_OUT(err, ctl_job_finish_tx(srv, job_id, ok, error));
 	return ctl_store_commit(srv->store);
 out:
 	ctl_store_rollback(srv->store);
@@ -148,6 +155,7 @@ cl_err ctl_enclave_delete(ctl_server *srv, const char *id)
 		snprintf(blob, sizeof(blob), "%s", row->blob_path);
 	free(row);
 	CL_GUARD(ctl_store_enclave_delete(srv->store, id));
+	CL_GUARD(ctl_store_tls_delete(srv->store, id)); /* its TLS credential (public data only) */
 	/* the destroy is decided (the enclave desired gone): its blob goes now,
 	 * not at the next start. A rollback after this leaves a row whose blob
 	 * is gone, of an enclave being destroyed: the next delete drops it. */

@@ -4,6 +4,8 @@
  * A wait on a job that is not final parks the request (no thread: an
  * evhttp request held on the loop, like a held host sync) until one of:
  * - the job reaches succeeded/failed: answered with it at once;
+ * - with &steps=N, the job has more than N steps (api_tls_job.c records
+ *   them): answered at once, so a client shows each step as it happens;
  * - the wait ends: answered with the job as it is then (still pending or
  *   running; the client asks again);
  * - the caller goes away: dropped (its connection's close, or anything
@@ -31,7 +33,9 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "control/api_tls.h"
 #include "control/control.h"
+#include "control/store_tls.h"
 #include "control/validate.h"
 
 #define JOBWAIT_RETRY_AFTER "1"
@@ -41,7 +45,8 @@ struct ctl_jobwait {
 	ctl_server *srv;
 	char job_id[CTL_ID_MAX];
 	char tenant_id[CTL_ID_MAX];
-	bool due; /* its job may have changed: read it again */
+	bool due;      /* its job may have changed: read it again */
+	int64_t steps; /* answer once the job has more steps than this; -1: only at its end */
 	struct evhttp_request *req;
 	struct evhttp_connection *conn; /* req's connection, watched (closecb), or NULL */
 	struct event *close_ev;         /* watches conn's socket for the caller closing */
@@ -72,6 +77,50 @@ static cl_err parse_wait(ctl_req *r, unsigned *wait_s)
 		  CTL_JOBWAIT_MAX_S);
 	*wait_s = v;
 	return CL_OK;
+}
+
+/* Parses ?steps=: absent is -1; else 0..CTL_JOB_STEPS_MAX, digits only. */
+static cl_err parse_steps(ctl_req *r, int64_t *steps)
+{
+	const char *w = evhttp_find_header(&r->query, "steps");
+	*steps = -1;
+	if (!w)
+		return CL_OK;
+	size_t n = strlen(w);
+	bool digits = n > 0 && n <= 2;
+	int64_t v = 0;
+	for (size_t i = 0; digits && i < n; i++) {
+		digits = w[i] >= '0' && w[i] <= '9';
+		v = v * 10 + (w[i] - '0');
+	}
+	CL_ENSURE(digits && v <= CTL_JOB_STEPS_MAX, CL_EINVAL, "steps must be a whole number, 0..%d",
+		  CTL_JOB_STEPS_MAX);
+	*steps = v;
+	return CL_OK;
+}
+
+/* The job's JSON with its "steps" (a new reference; NULL when out of memory). */
+static json_t *job_json(ctl_server *srv, const ctl_job *j)
+{
+	json_t *o = ctl_job_json(j), *steps = ctl_job_steps_json(srv, j->id);
+	if (!o || !steps || json_object_set_new(o, "steps", steps) != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* True if a wait for more than `steps` steps of job_id is over. */
+static bool more_steps(ctl_server *srv, const char *job_id, int64_t steps)
+{
+	int64_t n = 0;
+	if (steps < 0)
+		return false;
+	if (ctl_store_step_count(srv->store, job_id, &n) != CL_OK) {
+		cl_error_clear();
+		return true; /* answered: the reader sees the store's error or the job */
+	}
+	return n > steps;
 }
 
 static void unlink_wait(ctl_server *srv, ctl_jobwait *w)
@@ -107,10 +156,13 @@ static void answer_now(ctl_jobwait *w)
 	ctl_job j;
 	cl_err err = ctl_store_job_get(srv->store, w->job_id, &j);
 	struct evhttp_request *req = wait_end(w);
+	json_t *o = err == CL_OK ? job_json(srv, &j) : NULL;
 	if (err != CL_OK)
 		ctl_reply_err(srv, req, err);
+	else if (!o)
+		ctl_reply_error(srv, req, CL_ENOMEM, "out of memory");
 	else
-		ctl_reply_json(srv, req, 200, ctl_job_json(&j));
+		ctl_reply_json(srv, req, 200, o);
 }
 
 static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
@@ -178,7 +230,7 @@ static void on_recheck(evutil_socket_t fd, short what, void *arg)
 			w->due = false;
 			ctl_job j;
 			cl_err err = ctl_store_job_get(srv->store, w->job_id, &j);
-			if (err != CL_OK || job_final(&j))
+			if (err != CL_OK || job_final(&j) || more_steps(srv, w->job_id, w->steps))
 				answer_now(w); /* an error (the job is gone?) is answered too */
 			cl_error_clear();
 		}
@@ -206,7 +258,7 @@ static void reply_limit(ctl_server *srv, struct evhttp_request *req, cl_err e, c
 
 /* Parks r's request on job j for wait_s seconds (j not final), or answers
  * 429/503 over a budget. */
-static void park(ctl_req *r, const ctl_job *j, unsigned wait_s)
+static void park(ctl_req *r, const ctl_job *j, unsigned wait_s, int64_t steps)
 {
 	ctl_server *srv = r->srv;
 	unsigned tenant = 0;
@@ -236,6 +288,7 @@ static void park(ctl_req *r, const ctl_job *j, unsigned wait_s)
 	}
 	w->srv = srv;
 	w->req = r->req;
+	w->steps = steps;
 	snprintf(w->job_id, sizeof(w->job_id), "%s", j->id);
 	snprintf(w->tenant_id, sizeof(w->tenant_id), "%s", r->who.tenant_id);
 	struct timeval tv = {.tv_sec = (time_t)wait_s, .tv_usec = 0};
@@ -250,11 +303,14 @@ void ctl_api_jobs(ctl_req *r)
 {
 	ctl_job j;
 	unsigned wait_s = 0;
+	int64_t steps = -1;
 	if (r->nseg != 3 || r->method != EVHTTP_REQ_GET) {
 		ctl_reply_error(r->srv, r->req, CL_ENOTFOUND, "no such endpoint");
 		return;
 	}
 	cl_err err = parse_wait(r, &wait_s);
+	if (err == CL_OK)
+		err = parse_steps(r, &steps);
 	if (err != CL_OK) {
 		ctl_reply_err(r->srv, r->req, err);
 		return;
@@ -265,10 +321,15 @@ void ctl_api_jobs(ctl_req *r)
 		ctl_reply_error(r->srv, r->req, CL_ENOTFOUND, "job not found");
 		return;
 	}
-	if (wait_s == 0 || job_final(&j))
-		ctl_reply_json(r->srv, r->req, 200, ctl_job_json(&j));
-	else
-		park(r, &j, wait_s);
+	if (wait_s == 0 || job_final(&j) || more_steps(r->srv, j.id, steps)) {
+		json_t *o = job_json(r->srv, &j);
+		if (o)
+			ctl_reply_json(r->srv, r->req, 200, o);
+		else
+			ctl_reply_error(r->srv, r->req, CL_ENOMEM, "out of memory");
+	} else {
+		park(r, &j, wait_s, steps);
+	}
 }
 
 void ctl_jobs_wait_shutdown(ctl_server *srv)

@@ -38,6 +38,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "control/api_tls.h"
 #include "control/control.h"
 #include "control/ops_priv.h"
 #include "control/store_cert.h"
@@ -115,6 +116,10 @@ static void reply_limit(ctl_server *srv, struct evhttp_request *req, cl_err e, c
 /* A job op's end: its job succeeds or fails with error (logged on failure). */
 static void job_end(ctl_op *op, bool ok, const char *error)
 {
+	if (strncmp(op->kind, "tls_", 4) == 0) { /* its job moves on its steps (api_tls_job.c) */
+		ctl_tls_op_end(op->srv, op->kind, op->job_id, op->enclave_id, false, ok, NULL, error);
+		return;
+	}
 	/* a restore that did not finish leaves the enclave suspended (its new
 	 * sandbox removed by its host), blob and key untouched */
 	if (!ok && strcmp(op->kind, "restore") == 0)
@@ -438,7 +443,10 @@ void ctl_ops_take(ctl_server *srv, const char *host_id, json_t *ops, json_t *can
 			continue;
 		}
 		json_array_append_new(ops, o);
+		bool first = !op->delivered;
 		op->delivered = true;
+		if (first && op->job_id[0] && strncmp(op->kind, "tls_", 4) == 0)
+			ctl_tls_op_delivered(srv, op->kind, op->job_id); /* a step of its job */
 	}
 }
 
@@ -516,6 +524,10 @@ static void store_measure(ctl_op *op, const char *data)
 static void job_complete(ctl_op *op, bool ok, const char *data, const char *error)
 {
 	char clean[CTL_MSG_MAX];
+	if (strncmp(op->kind, "tls_", 4) == 0) { /* api_tls_job.c */
+		ctl_tls_op_end(op->srv, op->kind, op->job_id, op->enclave_id, true, ok, data, error);
+		return;
+	}
 	if (!ok) {
 		clean_copy(clean, sizeof(clean), error && error[0] ? error : "failed");
 		job_end(op, false, clean);

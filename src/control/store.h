@@ -23,7 +23,7 @@
 #define CTL_ID_MAX 64
 #define CTL_HASH_MAX 128
 #define CTL_MSG_MAX 256
-#define CTL_SCHEMA_VERSION 11
+#define CTL_SCHEMA_VERSION 13
 
 /* The built-in provider tenant that admin tokens belong to. */
 #define CTL_PROVIDER_TENANT "ten-provider"
@@ -96,7 +96,7 @@ typedef struct ctl_enclave {
 
 typedef struct ctl_job {
 	char id[CTL_ID_MAX];
-	char kind[16]; /* create|start|stop|destroy|resize */
+	char kind[16]; /* create|start|stop|destroy|resize|provision|suspend|restore|tls_enable|tls_rotate|tls_disable */
 	char enclave_id[CTL_ID_MAX];
 	char tenant_id[CTL_ID_MAX];
 	char state[16]; /* pending|running|succeeded|failed */

@@ -156,6 +156,24 @@ static const char *const migrations[] = {
 	" pending_n INTEGER NOT NULL DEFAULT 0, pending_key BLOB, pending_policy TEXT NOT NULL DEFAULT '',"
 	" pending_doc BLOB, pending_at INTEGER NOT NULL DEFAULT 0);"
 	"CREATE TABLE IF NOT EXISTS enclave_suspendable(enclave_id TEXT PRIMARY KEY);",
+	/* 12: reserved for another branch */ "SELECT 1;",
+	/* 13: host-terminated TLS (store_tls.c, docs/tls.md): the steps of a
+	 * job, in order (seq from 1; state "done" or "failed": the step that
+	 * failed, its detail the reason), and each enclave's TLS credential:
+	 * state, policy (JSON text), the generation served and its
+	 * certificate, the one in flight (pending_*), the last job. No key of
+	 * any kind: guest keys live in the host's key holder only. New tables
+	 * only: safe to apply again and to renumber. */
+	"CREATE TABLE IF NOT EXISTS job_steps(job_id TEXT NOT NULL, seq INTEGER NOT NULL, name TEXT NOT NULL,"
+	" state TEXT NOT NULL, detail TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY(job_id, seq));"
+	"CREATE TABLE IF NOT EXISTS tls_creds(enclave_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL,"
+	" state TEXT NOT NULL, policy TEXT NOT NULL, generation INTEGER NOT NULL DEFAULT 0,"
+	" serial TEXT NOT NULL DEFAULT '', subject TEXT NOT NULL DEFAULT '', sans TEXT NOT NULL DEFAULT '',"
+	" issuer TEXT NOT NULL DEFAULT '', not_after INTEGER NOT NULL DEFAULT 0, chain TEXT NOT NULL DEFAULT '',"
+	" pending_gen INTEGER NOT NULL DEFAULT 0, pending_policy TEXT NOT NULL DEFAULT '',"
+	" pending_chain TEXT NOT NULL DEFAULT '', pending_serial TEXT NOT NULL DEFAULT '',"
+	" pending_not_after INTEGER NOT NULL DEFAULT 0, job_id TEXT NOT NULL DEFAULT '',"
+	" error TEXT NOT NULL DEFAULT '', updated_at INTEGER NOT NULL);",
 };
 
 cl_err ctl_store_migrate(ctl_store *st, int *version)

@@ -9,7 +9,7 @@
 
 static const char *const action_names[] = {"describe", "list", "start", "stop", "destroy",
 					   "resize",   "send", "recv",  "logs", "attest", "measure", "provision",
-					   "suspend",  "restore"};
+					   "suspend",  "restore", "tls"};
 
 uint32_t ctl_action_bit(const char *name)
 {

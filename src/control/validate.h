@@ -46,8 +46,9 @@ enum {
 	CTL_ACT_PROVISION = 1u << 11, /* POST /v1/enclaves/{id}/provision */
 	CTL_ACT_SUSPEND = 1u << 12,   /* POST /v1/enclaves/{id}/suspend */
 	CTL_ACT_RESTORE = 1u << 13,   /* POST /v1/enclaves/{id}/restore */
+	CTL_ACT_TLS = 1u << 14,       /* POST/DELETE /v1/enclaves/{id}/tls, POST .../tls/rotate */
 };
-#define CTL_ACT_LAST CTL_ACT_RESTORE
+#define CTL_ACT_LAST CTL_ACT_TLS
 /* A new enclave's policy when it names none: attestation is public. */
 #define CTL_ACT_DEFAULT (CTL_ACT_DESCRIBE | CTL_ACT_LIST | CTL_ACT_ATTEST)
 

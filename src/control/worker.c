@@ -33,6 +33,7 @@
 #include "control/monitor.h"
 #include "control/state_blob.h"
 #include "control/store_state.h"
+#include "control/store_tls.h"
 #include "control/supervisor.h"
 #include "control/tls.h"
 #include "control/upload.h"
@@ -212,6 +213,11 @@ int ctl_worker_main(const ctl_options *o, const ctl_ids *ids, int listen_fd, int
 	 * enclave is suspended again (blob and key untouched) */
 	CL_GUARD_OUT(err, ctl_jobs_fail_interrupted(&srv, "suspend"));
 	CL_GUARD_OUT(err, ctl_jobs_fail_interrupted(&srv, "restore"));
+	/* and a TLS job's op: its job fails, an enabling credential too (api_tls_job.c) */
+	CL_GUARD_OUT(err, ctl_jobs_fail_interrupted(&srv, "tls_enable"));
+	CL_GUARD_OUT(err, ctl_jobs_fail_interrupted(&srv, "tls_rotate"));
+	CL_GUARD_OUT(err, ctl_jobs_fail_interrupted(&srv, "tls_disable"));
+	CL_GUARD_OUT(err, ctl_store_tls_interrupted(srv.store, (int64_t)cl_now_wall_ms()));
 	CL_GUARD_OUT(err, ctl_store_state_unrestore_all(srv.store, NULL));
 	CL_GUARD_OUT(err, ctl_state_blob_reap(srv.data_dir, NULL));
 	/* a destroyed enclave's blob, or one a kill kept from its unlink, no longer opens: it goes */
