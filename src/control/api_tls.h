@@ -60,14 +60,4 @@ void ctl_tls_op_delivered(ctl_server *srv, const char *kind, const char *job_id)
 void ctl_tls_op_end(ctl_server *srv, const char *kind, const char *job_id, const char *enclave_id, bool from_host,
 		    bool ok, const char *data, const char *error);
 
-/* The monitor's ISSUE_TLS_CERT (TLS-CONTRACT.md; helper tlskeys builds it
- * in monitor_client.c): a leaf for point (P-256, uncompressed) proved by
- * proof, with names (comma-separated) as its SANs; *chain_pem (leaf, then
- * the CA chain) is the caller's to free. Until it is merged, api_tls_job.c
- * carries a weak stand-in that answers CL_EUNAVAIL. */
-CL_MUST_CHECK cl_err ctl_mon_issue_tls_cert(ctl_mon_client *c, const char *host_id, const char *enclave_id,
-					    uint32_t gen, const char *names, const uint8_t point[65],
-					    const uint8_t proof[64], char **chain_pem, char serial_hex[41],
-					    int64_t *not_after);
-
 #endif

@@ -40,18 +40,6 @@ static const char *const issue_steps[] = {"key_generated", "certificate_requeste
 static const char *const install_steps[] = {"delivered", "acknowledged", "enabled", NULL};
 static const char *const disable_steps[] = {"disabled", NULL};
 
-/* Stand-in until helper tlskeys's monitor_client.c (which defines it) is
- * merged: the strong definition there replaces this one. Remove at merge. */
-__attribute__((weak)) cl_err ctl_mon_issue_tls_cert(ctl_mon_client *c, const char *host_id, const char *enclave_id,
-						    uint32_t gen, const char *names, const uint8_t point[65],
-						    const uint8_t proof[64], char **chain_pem, char serial_hex[41],
-						    int64_t *not_after)
-{
-	*chain_pem = NULL;
-	return cl_errorf(CL_EUNAVAIL, "this control plane's monitor cannot issue TLS certificates yet "
-				      "(ISSUE_TLS_CERT not built)");
-}
-
 json_t *ctl_job_steps_json(ctl_server *srv, const char *job_id)
 {
 	ctl_job_step *s = NULL;
