@@ -156,6 +156,12 @@ static const char *const migrations[] = {
 	" pending_n INTEGER NOT NULL DEFAULT 0, pending_key BLOB, pending_policy TEXT NOT NULL DEFAULT '',"
 	" pending_doc BLOB, pending_at INTEGER NOT NULL DEFAULT 0);"
 	"CREATE TABLE IF NOT EXISTS enclave_suspendable(enclave_id TEXT PRIMARY KEY);",
+	/* 12: enclaves created with a network (docs/tls.md "Guests"): the
+	 * ports they expose ("80,8443", ascending; "" for none) and the
+	 * addresses their host last reported for them ("" until it does). A
+	 * table of its own, so it can be applied again. */
+	"CREATE TABLE IF NOT EXISTS enclave_network(enclave_id TEXT PRIMARY KEY, expose TEXT NOT NULL DEFAULT '',"
+	" address TEXT NOT NULL DEFAULT '', host_address TEXT NOT NULL DEFAULT '');",
 };
 
 cl_err ctl_store_migrate(ctl_store *st, int *version)

@@ -77,6 +77,7 @@ typedef struct cl_agent {
 	struct cl_agent_measure *measure; /* registers at launch (agent_measure.h) */
 	cl_agent_pcrs_pending pcrs_pending; /* registers the control plane has not been told */
 	bool ctl_attests; /* the control plane's answers carry attestation_serial: it takes "pcrs" in reports */
+	struct cl_agent_net *net; /* networked enclaves' addresses and links (agent_net.h) */
 } cl_agent;
 
 /* Registers if needed, adopts existing sandboxes and runs the sync loop until
