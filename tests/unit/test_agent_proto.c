@@ -219,16 +219,17 @@ static void network_desired(void **state)
 {
 	cl_agent_answer a;
 	static char j[4096];
-	const char *fmt = "{\"generation\":1,\"enclaves\":[{\"id\":\"enc-a\",\"image\":\"img-1\",\"image_sha384\":\"%s\","
-			  "\"memory_mib\":64,\"desired\":\"running\"%s}]}";
-	snprintf(j, sizeof(j), fmt, SHA, ",\"network\":true,\"expose\":[8443,80]");
+#define NET_FMT                                                                                                   \
+	"{\"generation\":1,\"enclaves\":[{\"id\":\"enc-a\",\"image\":\"img-1\",\"image_sha384\":\"%s\","              \
+	"\"memory_mib\":64,\"desired\":\"running\"%s}]}"
+	snprintf(j, sizeof(j), NET_FMT, SHA, ",\"network\":true,\"expose\":[8443,80]");
 	assert_int_equal(parse(j, &a), CL_OK);
 	assert_true(a.desired[0].network);
 	assert_int_equal(a.desired[0].nexpose, 2);
 	assert_int_equal(a.desired[0].expose[0], 8443);
 	assert_int_equal(a.desired[0].expose[1], 80);
 	cl_agent_answer_free(&a);
-	snprintf(j, sizeof(j), fmt, SHA, "");
+	snprintf(j, sizeof(j), NET_FMT, SHA, "");
 	assert_int_equal(parse(j, &a), CL_OK);
 	assert_false(a.desired[0].network);
 	cl_agent_answer_free(&a);
@@ -238,7 +239,7 @@ static void network_desired(void **state)
 		",\"network\":true,\"expose\":[1,2,3,4,5,6,7,8,9]", ",\"network\":true,\"expose\":{}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		snprintf(j, sizeof(j), fmt, SHA, bad[i]);
+		snprintf(j, sizeof(j), NET_FMT, SHA, bad[i]);
 		if (parse(j, &a) != CL_EINVAL)
 			fail_msg("accepted %s", bad[i]);
 	}
