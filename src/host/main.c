@@ -16,6 +16,7 @@
 #include "common/version.h"
 #include "host/agent.h"
 #include "host/supervisor.h"
+#include "host/agent_net.h"
 #include "sandbox/sandbox.h"
 
 static const char destroy_usage[] =
@@ -92,6 +93,13 @@ static int destroy_all(int argc, char **argv)
 		}
 	}
 	cl_sandbox_ids_free(ids, n);
+	/* their networks: every link of the journal deleted, the journal emptied */
+	cl_agent_net *net = NULL;
+	if (rc == 0 && (cl_agent_net_open(dir, NULL, &net) != CL_OK || cl_agent_net_adopt(net, NULL, NULL, 0) != CL_OK)) {
+		fprintf(stderr, "error: guest networks: %s\n", cl_error_detail());
+		rc = 1;
+	}
+	cl_agent_net_free(net);
 	close(fd); /* releases the lock */
 	return rc;
 }

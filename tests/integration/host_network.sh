@@ -26,7 +26,14 @@ source "$(dirname "$0")/host_lib.sh"
 command -v ip >/dev/null || { echo "SKIP: no ip(8)"; exit 0; }
 POOL="10.78.$((RANDOM % 256)).0/24"
 LISTENER_PID=
-trap 'rc=$?; [ -n "$LISTENER_PID" ] && kill "$LISTENER_PID" 2>/dev/null; (exit $rc); cleanup' EXIT
+net_cleanup() { # the host's listener, then host_lib's cleanup with the test's status
+	local rc=$?
+	set +e
+	[ -z "$LISTENER_PID" ] || kill "$LISTENER_PID" 2>/dev/null
+	(exit $rc)
+	cleanup
+}
+trap net_cleanup EXIT
 
 ctl_start
 host_start --join-token "$(join_token)" --guest-pool "$POOL"
