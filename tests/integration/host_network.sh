@@ -203,12 +203,19 @@ wait_for 10 "$LINK_A deleted" link_gone "$LINK_A"
 python3 -c "import json,sys; g=json.load(open(sys.argv[1]))['guests']; assert sorted(g)==[sys.argv[2]], g" \
 	"$HDATA/net.json" "$B" || fail "net.json after the destroy: $(cat "$HDATA/net.json")"
 wait_for 10 "B answers after A's destroy" answers "$ADDR_B" 7001 tok-b
-create netd ',"network":true'
-D=$ENC
+# (through the CLI: --network --expose)
+export CLOISTER_SERVER="$URL" CLOISTER_CA="$CA" CLOISTER_TOKEN="$ADMIN"
+unset CLOISTER_CONFIG CLOISTER_ACCESS_KEY
+"$CLI_BIN" enclave create --image "$IMAGE" --name netd --network --expose 9000 --json >"$WORK/d.json" ||
+	fail "cloister enclave create --network: $(cat "$WORK/d.json")"
+D=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['enclave']['id'])" "$WORK/d.json")
+ENCLAVES+=("$D")
+KEYS[$D]=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['access_key'])" "$WORK/d.json")
 wait_for 60 "enclave D running" enclave_is "$D" running
 wait_for 20 "D's address reported" has_address "$D"
 net_of "$D"
 [ "$ADDR" = "$ADDR_A" ] || fail "D got $ADDR, not the freed $ADDR_A (lowest free /30)"
+[ "$EXPOSE" = 9000 ] || fail "D's expose (CLI --expose 9000): $EXPOSE"
 
 for e in $B $C $D; do enclave_destroy "$e"; done
 for e in $B $C $D; do wait_for 30 "$e gone" enclave_is "$e" absent; done
