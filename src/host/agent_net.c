@@ -157,18 +157,21 @@ static bool link_in(const char *cidr, uint32_t slot, cl_net_link *l)
 cl_err cl_agent_net_adopt(cl_agent_net *n, char *const *ids, const pid_t *pids, size_t count)
 {
 	const char *had = n->had_cidr[0] ? n->had_cidr : n->cidr;
-	bool same_pool = strcmp(had, n->cidr) == 0, changed = strcmp(had, n->cidr) != 0 && n->n == 0;
+	bool same_pool = strcmp(had, n->cidr) == 0, changed = !same_pool && n->n == 0;
+	for (size_t i = 0; !same_pool && i < n->n; i++) /* refused before anything changes */
+		for (size_t k = 0; k < count; k++)
+			if (strcmp(ids[k], n->e[i].id) == 0)
+				return cl_errorf(CL_ECONFLICT,
+						 "enclave %s holds an address of guest pool %s (DATA/net.json), not of "
+						 "--guest-pool %s: start with --guest-pool %s, or destroy the networked "
+						 "enclaves first",
+						 n->e[i].id, had, n->cidr, had);
 	for (size_t i = 0; i < n->n;) {
 		net_entry *x = &n->e[i];
 		size_t k = 0;
 		while (k < count && strcmp(ids[k], x->id) != 0)
 			k++;
 		cl_net_link l;
-		if (k < count && !same_pool)
-			return cl_errorf(CL_ECONFLICT,
-					 "enclave %s holds an address of guest pool %s (DATA/net.json), not of --guest-pool "
-					 "%s: start with --guest-pool %s, or destroy the networked enclaves first",
-					 x->id, had, n->cidr, had);
 		if (k < count && cl_net_pool_claim(&n->pool, x->slot, &l) == CL_OK) {
 			if (if_nametoindex(l.host_if) == 0) { /* killed between the journal and the plumbing */
 				if (cl_net_plumb(pids[k], &l) == CL_OK)
