@@ -105,12 +105,13 @@ static cl_err load(cl_agent_net *n)
 	json_object_foreach(g, id, v)
 	{
 		json_int_t slot = json_integer_value(v);
-		if (!cl_agent_valid_id(id) || !json_is_integer(v) || slot < 0 || slot >= (json_int_t)check.nslots ||
-		    (err = add(n, id, (uint32_t)slot)) != CL_OK) {
-			json_decref(o);
-			return err != CL_OK ? err
-					    : cl_errorf(CL_EINVAL, "%s: bad entry for %.64s (move it away to start afresh)",
-							n->path, id);
+		if (!cl_agent_valid_id(id) || !json_is_integer(v) || slot < 0 || slot >= (json_int_t)check.nslots)
+			err = cl_errorf(CL_EINVAL, "%s: bad entry for %.64s (move it away to start afresh)", n->path, id);
+		else
+			err = add(n, id, (uint32_t)slot);
+		if (err != CL_OK) {
+			json_decref(o); /* id is o's: the detail is written above */
+			return err;
 		}
 	}
 	json_decref(o);
