@@ -269,32 +269,11 @@ static void adopt(cl_agent *ag)
  * (agent_net.h); CL_ECONFLICT (fatal) when they hold another pool's addresses. */
 static cl_err net_adopt(cl_agent *ag)
 {
-	cl_agent_actual *a = NULL;
-	size_t n = 0;
-	CL_GUARD(cl_agent_collect_actual(ag->cfg.data, &a, &n));
-	char **ids = calloc(n + 1, sizeof(*ids));
-	pid_t *pids = calloc(n + 1, sizeof(*pids));
-	size_t k = 0;
-	cl_err err = ids && pids ? CL_OK : CL_ENOMEM;
-	for (size_t i = 0; err == CL_OK && i < n; i++) {
-		cl_sandbox_info info;
-		if (!a[i].alive || cl_sandbox_inspect(ag->cfg.data, a[i].id, &info) != CL_OK || info.init_pid <= 0) {
-			cl_error_clear();
-			continue;
-		}
-		ids[k] = a[i].id;
-		pids[k++] = info.init_pid;
-	}
-	if (err == CL_OK) {
-		cl_agent_crit_enter();
-		err = cl_agent_net_adopt(ag->net, ids, pids, k);
-		cl_agent_crit_leave();
-	}
+	cl_agent_crit_enter();
+	cl_err err = cl_agent_net_adopt_sandboxes(ag->net, ag->cfg.data);
+	cl_agent_crit_leave();
 	if (err == CL_OK && cl_agent_net_count(ag->net))
 		cl_info("guest networks adopted count=%zu", cl_agent_net_count(ag->net));
-	free(ids);
-	free(pids);
-	free(a);
 	return err;
 }
 

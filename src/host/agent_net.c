@@ -16,6 +16,8 @@
 #include "common/util.h"
 #include "host/agent_args.h"
 #include "host/agent_net.h"
+#include "host/agent_state.h"
+#include "sandbox/sandbox.h"
 
 #define JOURNAL_MAX (4u << 20) /* 16,384 entries of at most ~80 bytes */
 
@@ -196,6 +198,31 @@ cl_err cl_agent_net_adopt(cl_agent_net *n, char *const *ids, const pid_t *pids, 
 	if (changed)
 		CL_GUARD(save(n));
 	return CL_OK;
+}
+
+cl_err cl_agent_net_adopt_sandboxes(cl_agent_net *n, const char *dir)
+{
+	cl_agent_actual *a = NULL;
+	size_t count = 0, k = 0;
+	CL_GUARD(cl_agent_collect_actual(dir, &a, &count));
+	char **ids = calloc(count + 1, sizeof(*ids));
+	pid_t *pids = calloc(count + 1, sizeof(*pids));
+	cl_err err = ids && pids ? CL_OK : cl_errorf(CL_ENOMEM, "out of memory");
+	for (size_t i = 0; err == CL_OK && i < count; i++) {
+		cl_sandbox_info info;
+		if (!a[i].alive || cl_sandbox_inspect(dir, a[i].id, &info) != CL_OK || info.init_pid <= 0) {
+			cl_error_clear();
+			continue;
+		}
+		ids[k] = a[i].id;
+		pids[k++] = info.init_pid;
+	}
+	if (err == CL_OK)
+		err = cl_agent_net_adopt(n, ids, pids, k);
+	free(ids);
+	free(pids);
+	free(a);
+	return err;
 }
 
 cl_err cl_agent_net_reserve(cl_agent_net *n, const char *id, cl_net_link *out)

@@ -40,6 +40,9 @@ void cl_agent_net_free(cl_agent_net *n);
  * for one enclave are logged and leave it without a network. */
 CL_MUST_CHECK cl_err cl_agent_net_adopt(cl_agent_net *n, char *const *ids, const pid_t *pids, size_t count);
 
+/* cl_agent_net_adopt with the sandboxes of data dir `dir` whose shim lives
+ * (cl_agent_collect_actual, their init pids from cl_sandbox_inspect). */
+CL_MUST_CHECK cl_err cl_agent_net_adopt_sandboxes(cl_agent_net *n, const char *dir);
 /* Takes a slot for enclave id and journals it (before the launch). An id
  * that holds one already gets it again. CL_EUNAVAIL when the pool is
  * exhausted; CL_ENOSPACE / CL_EIO when the journal cannot be written (the
