@@ -19,7 +19,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,19 +126,67 @@ static void cmd_netifs(void)
 	fclose(f);
 }
 
-static void cmd_connect(const char *port)
+/* "connect PORT [ADDR]": a TCP connect to ADDR (default 127.0.0.1), at
+ * most 3 s: " ok", " <errno>" (ETIMEDOUT when nothing answered in time). */
+static void cmd_connect(char *arg)
 {
-	int s = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)strtol(port, NULL, 10)),
+	char *addr = strchr(arg, ' ');
+	if (addr)
+		*addr++ = '\0';
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)strtol(arg, NULL, 10)),
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (addr && inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
+		put(" bad-address");
+		return;
+	}
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	if (s < 0) {
 		put(" socket=%d", errno);
 		return;
 	}
-	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+	int rc = connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : errno;
+	if (rc == EINPROGRESS) {
+		struct pollfd pf = {.fd = s, .events = POLLOUT};
+		socklen_t len = sizeof(rc);
+		rc = poll(&pf, 1, 3000) == 1 && getsockopt(s, SOL_SOCKET, SO_ERROR, &rc, &len) == 0 ? rc : ETIMEDOUT;
+	}
+	if (rc == 0)
 		put(" ok");
 	else
+		put(" %d", rc);
+	close(s);
+}
+
+/* "listen PORT TOKEN": a child serves TCP on 0.0.0.0:PORT, answering every
+ * connection with "TOKEN\n" and closing it; " ok" once it listens, else
+ * " <errno>". For the network tests (tests/integration/host_network.sh). */
+static void cmd_listen(char *arg)
+{
+	char *token = strchr(arg, ' ');
+	if (token)
+		*token++ = '\0';
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)strtol(arg, NULL, 10)),
+				 .sin_addr.s_addr = htonl(INADDR_ANY)};
+	int one = 1, s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(s, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(s, 16) != 0) {
 		put(" %d", errno);
+		if (s >= 0)
+			close(s);
+		return;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (;;) {
+			int c = accept(s, NULL, NULL);
+			if (c < 0)
+				continue;
+			write_all(c, token ? token : "", token ? strlen(token) : 0);
+			write_all(c, "\n", 1);
+			close(c);
+		}
+	}
+	put(pid > 0 ? " ok" : " fork=%d", errno);
 	close(s);
 }
 
@@ -449,6 +499,9 @@ static void dispatch(char *line)
 	} else if (!strcmp(line, "connect")) {
 		put("connect");
 		cmd_connect(arg);
+	} else if (!strcmp(line, "listen")) {
+		put("listen");
+		cmd_listen(arg);
 	} else if (!strcmp(line, "deny")) {
 		put("deny");
 		cmd_deny();

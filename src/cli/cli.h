@@ -157,6 +157,10 @@ CL_MUST_CHECK cl_err cl_cli_parse_ops(const char *s, json_t **out);
 
 /* Parses a non-negative decimal integer <= max. */
 CL_MUST_CHECK cl_err cl_cli_parse_uint(const char *s, uint64_t max, uint64_t *out);
+/* Parses --expose's "8080[,8443...]": 1..max distinct ports 1..65535 into
+ * ports (in the order given), their count into *n. CL_EINVAL with a detail
+ * naming the bad item. */
+CL_MUST_CHECK cl_err cl_cli_parse_ports(const char *s, uint16_t *ports, size_t max, size_t *n);
 
 /* True if s is a plausible object id: 1..128 chars of [A-Za-z0-9._-]. Used
  * before putting an id into a URL path. */

@@ -169,6 +169,32 @@ cl_err cl_cli_parse_uint(const char *s, uint64_t max, uint64_t *out)
 	return CL_OK;
 }
 
+cl_err cl_cli_parse_ports(const char *s, uint16_t *ports, size_t max, size_t *n)
+{
+	char item[16];
+	*n = 0;
+	CL_ENSURE(s && *s, CL_EINVAL, "--expose: expected ports, e.g. 8080,8443");
+	while (*s) {
+		size_t len = strcspn(s, ",");
+		uint64_t v = 0;
+		CL_ENSURE(len > 0 && len < sizeof(item), CL_EINVAL, "--expose: '%s' is not a list of ports", s);
+		memcpy(item, s, len);
+		item[len] = '\0';
+		CL_ENSURE(cl_cli_parse_uint(item, 65535, &v) == CL_OK && v >= 1, CL_EINVAL,
+			  "--expose: '%s' is not a port (1..65535)", item);
+		for (size_t i = 0; i < *n; i++)
+			CL_ENSURE(ports[i] != v, CL_EINVAL, "--expose: port %s given twice", item);
+		CL_ENSURE(*n < max, CL_EINVAL, "--expose: at most %zu ports", max);
+		ports[(*n)++] = (uint16_t)v;
+		s += len;
+		if (*s == ',') {
+			s++;
+			CL_ENSURE(*s, CL_EINVAL, "--expose: a trailing comma");
+		}
+	}
+	return CL_OK;
+}
+
 #define CL_CLI_MAX_MIB (1024ull * 1024) /* 1 TiB */
 
 cl_err cl_cli_parse_size_mib(const char *s, uint64_t *mib)

@@ -42,11 +42,15 @@ static const char *create_usage(char *buf, size_t n)
 		 "                         `cloister enclave provision` (docs/provisioning.md)\n"
 		 "  --suspendable          may be suspended and restored: carries\n"
 		 "                         cloister-init-bundle, PCR3 says so (docs/suspend.md)\n"
+		 "  --network              give it a network: eth0 with an address of its host's\n"
+		 "                         guest pool (default: loopback only); PCR3 says so\n"
+		 "  --expose PORTS         with --network: ports it serves, e.g. 8080,8443\n"
+		 "                         (at most %u; PCR3 says which)\n"
 		 "  --wait                 follow the creation until the enclave runs (with\n"
 		 "                         --json: then print the running enclave)\n"
 		 "  --timeout SECONDS      how long --wait waits (default %d)\n",
 		 CL_PROTO_NAME_LEN_MAX, lo, hi, CL_PROTO_CPUS_MAX, CL_PROTO_CONSTRAINTS_MAX,
-		 CL_PROTO_CONSTRAINTS_MAX, CL_ENCLAVE_WAIT_DEFAULT_S);
+		 CL_PROTO_CONSTRAINTS_MAX, CL_PROTO_EXPOSE_MAX, CL_ENCLAVE_WAIT_DEFAULT_S);
 	return buf;
 }
 
@@ -180,14 +184,36 @@ out:
 	return err;
 }
 
+/* "network": true and, when ports were given, "expose": [...]. 0, or -1
+ * without memory. */
+static int add_network(json_t *req, const uint16_t *ports, size_t n)
+{
+	if (n) {
+		json_t *a = json_array();
+		for (size_t i = 0; a && i < n; i++)
+			if (json_array_append_new(a, json_integer(ports[i])) != 0) {
+				json_decref(a);
+				return -1;
+			}
+		if (!a || json_object_set_new(req, "expose", a) != 0)
+			return -1;
+	}
+	return json_object_set_new(req, "network", json_true());
+}
+
 int cl_enclave_create(int argc, char **argv)
 {
 	const char *image = NULL, *name = NULL, *memory = "64M", *cpus_s = "1", *level = "software";
 	const char *zone = NULL, *rack = NULL, *allow = NULL, *timeout_s = NULL;
 	const char *near[MAX_PROXIMITY], *far[MAX_PROXIMITY];
 	size_t nnear = 0, nfar = 0;
-	bool wait = false, await_bundle = false, suspendable = false;
+	bool wait = false, await_bundle = false, suspendable = false, network = false;
+	const char *expose = NULL;
+	uint16_t ports[CL_PROTO_EXPOSE_MAX];
+	size_t nports = 0;
 	const cl_cli_option opts[] = {
+		{"network", CL_OPT_FLAG, .flag = &network},
+		{"expose", CL_OPT_VALUE, .value = &expose},
 		{"image", CL_OPT_VALUE, .value = &image},
 		{"await-bundle", CL_OPT_FLAG, .flag = &await_bundle},
 		{"suspendable", CL_OPT_FLAG, .flag = &suspendable},
@@ -230,6 +256,10 @@ int cl_enclave_create(int argc, char **argv)
 		return cl_cli_fail_usage(err);
 	if (cpus == 0)
 		return cl_cli_usage("enclave create: --cpus must be at least 1");
+	if (expose && !network)
+		return cl_cli_usage("enclave create: --expose needs --network");
+	if (expose && (err = cl_cli_parse_ports(expose, ports, CL_PROTO_EXPOSE_MAX, &nports)) != CL_OK)
+		return cl_cli_fail_usage(err);
 	bool level_ok = false;
 	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
 		level_ok |= strcmp(level, levels[i]) == 0;
@@ -265,7 +295,8 @@ int cl_enclave_create(int argc, char **argv)
 	CL_GUARD_OUT(err, build_create(name, image_id, mib, cpus, level, zone, rack, near, nnear, far,
 				       nfar, allow, &req));
 	if ((await_bundle && json_object_set_new(req, "await_bundle", json_true()) != 0) ||
-	    (suspendable && json_object_set_new(req, "suspendable", json_true()) != 0)) {
+	    (suspendable && json_object_set_new(req, "suspendable", json_true()) != 0) ||
+	    (network && add_network(req, ports, nports) != 0)) {
 		err = CL_ENOMEM;
 		goto out;
 	}

@@ -27,7 +27,8 @@
 
 static const char measure_usage[] =
 	"usage: cloister image measure IMAGE [--init PATH] [--init-bundle PATH] [--tenant T --name N]\n"
-	"                              [--await-bundle] [--suspendable] [--host H] [--json]\n"
+	"                              [--await-bundle] [--suspendable] [--network [--expose PORTS]]\n"
+	"                              [--host H] [--json]\n"
 	"Prints the measurement registers an enclave launched from IMAGE gets\n"
 	"(docs/measurements.md): PCR0 the image without its signature section,\n"
 	"PCR1 cloister-init then cloister-init-bundle, PCR2 the application\n"
@@ -44,6 +45,9 @@ static const char measure_usage[] =
 	"                  PCR3 is extended once more with \"await-bundle\"\n"
 	"  --suspendable   the enclave was created --suspendable: PCR3 is extended\n"
 	"                  once more with \"suspendable\" (after \"await-bundle\")\n"
+	"  --network       the enclave was created --network: PCR3 is extended once\n"
+	"                  more (last) with \"network\", or \"network:\" and the\n"
+	"  --expose PORTS  ports of --expose, ascending: \"network:80,8443\"\n"
 	"  --host H        the host id: adds PCR4\n"
 	"  --json          print {\"pcrs\":{\"0\":\"<hex>\",...}}\n";
 
@@ -101,8 +105,13 @@ static void hex48(const uint8_t *v, char out[2 * CL_PCR_LEN + 1])
 int cl_cmd_image_measure(int argc, char **argv)
 {
 	const char *init_path = NULL, *helper_path = NULL, *tenant = NULL, *name = NULL, *host = NULL, *pos[1];
-	bool json = false, await_bundle = false, suspendable = false;
+	bool json = false, await_bundle = false, suspendable = false, network = false;
+	const char *expose = NULL;
+	uint16_t ports[CL_PCR3_EXPOSE_MAX];
+	size_t nports = 0;
 	const cl_cli_option opts[] = {
+		{"network", CL_OPT_FLAG, .flag = &network},
+		{"expose", CL_OPT_VALUE, .value = &expose},
 		{"await-bundle", CL_OPT_FLAG, .flag = &await_bundle},
 		{"suspendable", CL_OPT_FLAG, .flag = &suspendable},
 		{"init", CL_OPT_VALUE, .value = &init_path}, {"init-bundle", CL_OPT_VALUE, .value = &helper_path},
@@ -120,6 +129,10 @@ int cl_cmd_image_measure(int argc, char **argv)
 		return cl_cli_usage("image measure: --tenant and --name go together (PCR3 is both)");
 	if ((tenant && !*tenant) || (name && !*name) || (host && !*host))
 		return cl_cli_usage("image measure: --tenant, --name and --host must not be empty");
+	if (expose && !network)
+		return cl_cli_usage("image measure: --expose needs --network");
+	if (expose && cl_cli_parse_ports(expose, ports, CL_PCR3_EXPOSE_MAX, &nports) != CL_OK)
+		return cl_cli_usage("image measure: %s", cl_error_detail());
 	char def[4200], def_helper[4200];
 	cl_buf data, init, helper;
 	cl_image *img = NULL;
@@ -154,8 +167,10 @@ int cl_cmd_image_measure(int argc, char **argv)
 		cl_pcrs_await_bundle(&p);
 	if (suspendable)
 		cl_pcrs_suspendable(&p);
+	if (network)
+		cl_pcrs_network(&p, ports, nports);
 	bool shown[CL_NPCRS] = {[0] = true, [1] = true, [2] = true};
-	shown[3] = tenant != NULL || await_bundle || suspendable;
+	shown[3] = tenant != NULL || await_bundle || suspendable || network;
 	shown[4] = host != NULL;
 	shown[8] = img->signer_cert_len > 0;
 	json = json || cl_cli_global()->json;

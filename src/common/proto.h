@@ -43,6 +43,8 @@
 #define CL_PROTO_MEMORY_MAX_MIB 65536u
 /* CPUs of one enclave. */
 #define CL_PROTO_CPUS_MAX 64u
+/* Ports an enclave created with a network may expose ("expose", docs/tls.md). */
+#define CL_PROTO_EXPOSE_MAX 8u
 /* Proximity constraints per list ("near" and "far" each). */
 #define CL_PROTO_CONSTRAINTS_MAX 16u
 /* A constraint's latency bound (microseconds) and hop bound. */

@@ -255,6 +255,20 @@ cl_err cl_file_read(const char *path, size_t max, cl_buf *out)
 	return err;
 }
 
+void cl_stdio_ensure(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		int n = open("/dev/null", O_RDWR);
+		if (n >= 0 && n != fd) { /* a lower one was closed too: it has it; dup into ours */
+			(void)dup2(n, fd);
+			if (n > 2)
+				close(n);
+		}
+	}
+}
+
 cl_err cl_mkdir_p(const char *path, unsigned mode)
 {
 	char tmp[PATH_MAX];

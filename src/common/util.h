@@ -41,6 +41,11 @@ CL_MUST_CHECK cl_err cl_file_write_atomic(const char *path, const void *data, si
 CL_MUST_CHECK cl_err cl_file_replace(const char *path, const void *data, size_t n, unsigned mode);
 /* Reads a whole file of at most max bytes into out (cleared first). */
 CL_MUST_CHECK cl_err cl_file_read(const char *path, size_t max, cl_buf *out);
+/* Opens /dev/null on any of descriptors 0, 1, 2 that is closed, so that no
+ * socket or file a program opens later lands on one of them (a process
+ * that keeps "stdio" when it closes the rest, as the key holder does, would
+ * otherwise keep a channel's other end). For each program's main, first. */
+void cl_stdio_ensure(void);
 /* mkdir -p with mode for created directories (CL_ENOSPACE on a full disk). */
 CL_MUST_CHECK cl_err cl_mkdir_p(const char *path, unsigned mode);
 /* Removes a directory tree (does not cross mount points). Missing path is OK. */

@@ -37,19 +37,33 @@ cl_err ctl_enclave_access(ctl_req *r, const ctl_enclave *e, uint32_t action)
 	return cl_errorf(CL_EPERM, "%s requires the enclave's access key", ctl_action_name(action));
 }
 
+/* "network": null without one, else {"address", "host_address" (null until
+ * the host reports them), "expose": [ports]}. */
+static json_t *network_json(const ctl_enclave *e)
+{
+	if (!e->network)
+		return json_null();
+	json_t *ports = json_array();
+	for (uint32_t i = 0; ports && i < e->nexpose; i++)
+		json_array_append_new(ports, json_integer(e->expose[i]));
+	return json_pack("{s:o,s:o,s:o}", "address", e->net_address[0] ? json_string(e->net_address) : json_null(),
+			 "host_address", e->net_host_address[0] ? json_string(e->net_host_address) : json_null(),
+			 "expose", ports);
+}
+
 json_t *ctl_enclave_json(const ctl_enclave *e)
 {
 	json_t *untrusted = json_array();
 	for (uint32_t bit = 1; bit <= CTL_ACT_LAST; bit <<= 1)
 		if (e->untrusted_mask & bit)
 			json_array_append_new(untrusted, json_string(ctl_action_name(bit)));
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:o,s:o,s:o,s:{s:o},s:b,s:b}", "id", e->id, "name", e->name,
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:o,s:o,s:o,s:{s:o},s:b,s:b,s:o}", "id", e->id, "name", e->name,
 			 "tenant_id", e->tenant_id, "image_id", e->image_id, "host_id", e->host_id, "state", e->state,
 			 "desired", e->desired, "memory_mib", (json_int_t)e->memory_mib, "cpus", (json_int_t)e->cpus,
 			 "min_level", e->min_level, "created_at", ctl_json_time(e->created_at), "updated_at",
 			 ctl_json_time(e->updated_at), "error", e->error[0] ? json_string(e->error) : json_null(),
 			 "policy", "untrusted", untrusted, "await_bundle", e->await_bundle,
-			 "suspendable", e->suspendable);
+			 "suspendable", e->suspendable, "network", network_json(e));
 }
 
 /* GET /v1/enclaves/{id}: the enclave, the measurement registers its host
@@ -230,6 +244,9 @@ static void create(ctl_req *r)
 	e.untrusted_mask = cr.untrusted_mask;
 	e.await_bundle = cr.await_bundle;
 	e.suspendable = cr.suspendable;
+	e.network = cr.network;
+	e.nexpose = cr.nexpose;
+	memcpy(e.expose, cr.expose, sizeof(e.expose));
 	e.created_at = e.updated_at = (int64_t)cl_now_wall_ms();
 	ctl_durable *dur = ctl_server_durable(srv);
 	if (dur && !(later = calloc(1, sizeof(*later)))) {

@@ -104,6 +104,7 @@ int main(int argc, char **argv)
 	static ctl_options o; /* static: large */
 	const char *data = NULL, *listen = NULL;
 	bool named = false;
+	cl_stdio_ensure(); /* before any descriptor is opened */
 	o.poll_ms = 20000;
 	o.lim = (ctl_conn_limits){.max_conns = 0, /* 0: fit to the descriptor limit */
 				  .max_per_addr = 128,

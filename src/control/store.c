@@ -626,7 +626,10 @@ out:
  * (a row of enclave_await, migration 9) */
 #define ENCLAVE_SEL                                                                                        \
 	ENCLAVE_COLS ",EXISTS(SELECT 1 FROM enclave_await a WHERE a.enclave_id=enclaves.id),"             \
-		     "EXISTS(SELECT 1 FROM enclave_suspendable s WHERE s.enclave_id=enclaves.id)"
+		     "EXISTS(SELECT 1 FROM enclave_suspendable s WHERE s.enclave_id=enclaves.id),"             \
+		     "(SELECT expose FROM enclave_network n WHERE n.enclave_id=enclaves.id),"                  \
+		     "(SELECT address FROM enclave_network n WHERE n.enclave_id=enclaves.id),"                 \
+		     "(SELECT host_address FROM enclave_network n WHERE n.enclave_id=enclaves.id)"
 
 static cl_err read_enclave(sqlite3_stmt *q, void *o)
 {
@@ -648,7 +651,45 @@ static cl_err read_enclave(sqlite3_stmt *q, void *o)
 	e->updated_at = sqlite3_column_int64(q, 14);
 	e->await_bundle = sqlite3_column_int64(q, 15) != 0;
 	e->suspendable = sqlite3_column_int64(q, 16) != 0;
+	/* a row of enclave_network (migration 12): created with a network */
+	e->network = sqlite3_column_type(q, 17) != SQLITE_NULL;
+	e->nexpose = 0;
+	if (e->network)
+		ctl_expose_parse((const char *)sqlite3_column_text(q, 17), e->expose, &e->nexpose);
+	ctl_store_col_str(q, 18, e->net_address, sizeof(e->net_address));
+	ctl_store_col_str(q, 19, e->net_host_address, sizeof(e->net_host_address));
 	return CL_OK;
+}
+
+void ctl_expose_parse(const char *text, uint16_t *ports, uint32_t *n)
+{
+	*n = 0;
+	while (text && *text && *n < CTL_EXPOSE_MAX) {
+		char *end;
+		unsigned long v = strtoul(text, &end, 10);
+		if (end == text || v == 0 || v > 65535)
+			return; /* the store wrote it: cannot happen */
+		ports[(*n)++] = (uint16_t)v;
+		text = *end == ',' ? end + 1 : end;
+	}
+}
+
+void ctl_expose_text(const uint16_t *ports, uint32_t n, char *out, size_t cap)
+{
+	size_t len = 0;
+	out[0] = '\0';
+	for (uint32_t i = 0; i < n && len < cap; i++)
+		len += (size_t)snprintf(out + len, cap - len, "%s%u", i ? "," : "", (unsigned)ports[i]);
+}
+
+cl_err ctl_store_enclave_net_set(ctl_store *st, const char *id, const char *address, const char *host_address)
+{
+	sqlite3_stmt *q;
+	CL_GUARD(CTL_PREP(st, &q,
+			  "UPDATE enclave_network SET address=?, host_address=? WHERE enclave_id=? AND"
+			  " (address<>?1 OR host_address<>?2)",
+			  CTL_TEXT(address), CTL_TEXT(host_address), CTL_TEXT(id)));
+	return ctl_store_run(st, q, "enclave network", NULL);
 }
 
 cl_err ctl_store_enclave_insert(ctl_store *st, const ctl_enclave *e)
@@ -665,9 +706,16 @@ cl_err ctl_store_enclave_insert(ctl_store *st, const ctl_enclave *e)
 		CL_GUARD(CTL_PREP(st, &q, "INSERT INTO enclave_await(enclave_id) VALUES(?)", CTL_TEXT(e->id)));
 		CL_GUARD(ctl_store_run(st, q, "enclave", NULL));
 	}
-	if (!e->suspendable)
+	if (e->suspendable) {
+		CL_GUARD(CTL_PREP(st, &q, "INSERT INTO enclave_suspendable(enclave_id) VALUES(?)", CTL_TEXT(e->id)));
+		CL_GUARD(ctl_store_run(st, q, "enclave", NULL));
+	}
+	if (!e->network)
 		return CL_OK;
-	CL_GUARD(CTL_PREP(st, &q, "INSERT INTO enclave_suspendable(enclave_id) VALUES(?)", CTL_TEXT(e->id)));
+	char expose[CTL_EXPOSE_TEXT_MAX];
+	ctl_expose_text(e->expose, e->nexpose, expose, sizeof(expose));
+	CL_GUARD(CTL_PREP(st, &q, "INSERT INTO enclave_network(enclave_id, expose) VALUES(?,?)", CTL_TEXT(e->id),
+			  CTL_TEXT(expose)));
 	return ctl_store_run(st, q, "enclave", NULL);
 }
 
@@ -713,6 +761,8 @@ cl_err ctl_store_enclave_delete(ctl_store *st, const char *id)
 	CL_GUARD(CTL_PREP(st, &q, "DELETE FROM enclave_measure WHERE enclave_id=?", CTL_TEXT(id)));
 	CL_GUARD(ctl_store_run(st, q, "enclave measure", NULL));
 	CL_GUARD(CTL_PREP(st, &q, "DELETE FROM enclave_await WHERE enclave_id=?", CTL_TEXT(id)));
+	CL_GUARD(ctl_store_run(st, q, "enclave", NULL));
+	CL_GUARD(CTL_PREP(st, &q, "DELETE FROM enclave_network WHERE enclave_id=?", CTL_TEXT(id)));
 	CL_GUARD(ctl_store_run(st, q, "enclave", NULL));
 	/* its suspend state (store_state.c): the flag and every state key, in
 	 * this transaction (a blob left behind no longer opens: its key exists

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/proto.h"
 
 #define CTL_ID_MAX 64
 #define CTL_HASH_MAX 128
@@ -76,6 +77,8 @@ typedef struct ctl_image {
 	int64_t created_at;
 } ctl_image;
 
+#define CTL_EXPOSE_MAX CL_PROTO_EXPOSE_MAX /* ports an enclave may expose */
+
 typedef struct ctl_enclave {
 	char id[CTL_ID_MAX];
 	char name[CTL_ID_MAX];
@@ -92,6 +95,10 @@ typedef struct ctl_enclave {
 	int64_t created_at, updated_at;
 	bool await_bundle; /* starts no application until a bundle is provisioned (docs/provisioning.md) */
 	bool suspendable;  /* created --suspendable: carries init-bundle, may be suspended (docs/suspend.md) */
+	bool network;      /* created --network: a veth and an address on its host (docs/tls.md "Guests") */
+	uint16_t expose[CTL_EXPOSE_MAX]; /* with network: the ports it exposes, ascending */
+	uint32_t nexpose;
+	char net_address[16], net_host_address[16]; /* as its host last reported them ("" until then) */
 } ctl_enclave;
 
 typedef struct ctl_job {
@@ -277,6 +284,17 @@ CL_MUST_CHECK cl_err ctl_store_enclave_update(ctl_store *st, const ctl_enclave *
  * such enclave. */
 CL_MUST_CHECK cl_err ctl_store_enclave_move(ctl_store *st, const char *id, const char *host_id);
 CL_MUST_CHECK cl_err ctl_store_enclave_delete(ctl_store *st, const char *id);
+/* An enclave's exposed ports as the store keeps them: "80,8443" (at most
+ * CTL_EXPOSE_MAX, as given: ascending). text -> ports (a malformed text
+ * stops at what parsed); ports -> out (cap >= CTL_EXPOSE_TEXT_MAX). */
+#define CTL_EXPOSE_TEXT_MAX (CTL_EXPOSE_MAX * 6 + 1)
+void ctl_expose_parse(const char *text, uint16_t *ports, uint32_t *n);
+void ctl_expose_text(const uint16_t *ports, uint32_t n, char *out, size_t cap);
+/* Records the addresses the host reported for a networked enclave (dotted
+ * quads, checked by the caller), written only when they changed; an
+ * enclave created without a network is left as it is (CL_OK). */
+CL_MUST_CHECK cl_err ctl_store_enclave_net_set(ctl_store *st, const char *id, const char *address,
+					       const char *host_address);
 /* Lists by id order after `after` ("" = from the start), at most limit rows.
  * tenant_id NULL = all tenants; require_mask != 0 keeps only rows whose
  * untrusted_mask has those bits. */

@@ -156,7 +156,12 @@ static const char *const migrations[] = {
 	" pending_n INTEGER NOT NULL DEFAULT 0, pending_key BLOB, pending_policy TEXT NOT NULL DEFAULT '',"
 	" pending_doc BLOB, pending_at INTEGER NOT NULL DEFAULT 0);"
 	"CREATE TABLE IF NOT EXISTS enclave_suspendable(enclave_id TEXT PRIMARY KEY);",
-	/* 12: reserved for another branch */ "SELECT 1;",
+	/* 12: enclaves created with a network (docs/tls.md "Guests"): the
+	 * ports they expose ("80,8443", ascending; "" for none) and the
+	 * addresses their host last reported for them ("" until it does). A
+	 * table of its own, so it can be applied again. */
+	"CREATE TABLE IF NOT EXISTS enclave_network(enclave_id TEXT PRIMARY KEY, expose TEXT NOT NULL DEFAULT '',"
+	" address TEXT NOT NULL DEFAULT '', host_address TEXT NOT NULL DEFAULT '');",
 	/* 13: host-terminated TLS (store_tls.c, docs/tls.md): the steps of a
 	 * job, in order (seq from 1; state "done" or "failed": the step that
 	 * failed, its detail the reason), and each enclave's TLS credential:

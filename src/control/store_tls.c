@@ -139,37 +139,17 @@ cl_err ctl_store_tls_interrupted(ctl_store *st, int64_t now_ms)
 	return ctl_store_run(st, q, "tls credentials", NULL);
 }
 
-/* True if table enclaves has a column named col. */
-static cl_err has_column(ctl_store *st, const char *col, bool *has)
-{
-	sqlite3_stmt *q = NULL;
-	int rc;
-	*has = false;
-	CL_GUARD(ctl_store_prepare(st, &q, "PRAGMA table_info(enclaves)", NULL, 0));
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		const unsigned char *name = sqlite3_column_text(q, 1);
-		if (name && strcmp((const char *)name, col) == 0)
-			*has = true;
-	}
-	ctl_store_finish(st, q);
-	if (rc != SQLITE_DONE)
-		return ctl_store_sqlerr(st, rc, "enclaves columns");
-	return CL_OK;
-}
-
 cl_err ctl_store_enclave_network(ctl_store *st, const char *enclave_id, bool *network, char *address, size_t n)
 {
 	sqlite3_stmt *q = NULL;
-	bool has_net, has_addr;
 	*network = false;
 	if (n)
 		address[0] = '\0';
-	CL_GUARD(has_column(st, "network", &has_net));
-	CL_GUARD(has_column(st, "net_address", &has_addr));
-	const char *sql = !has_net    ? "SELECT 0, '' FROM enclaves WHERE id=?"
-			  : has_addr ? "SELECT network, net_address FROM enclaves WHERE id=?"
-				     : "SELECT network, '' FROM enclaves WHERE id=?";
-	CL_GUARD(CTL_PREP(st, &q, sql, CTL_TEXT(enclave_id)));
+	/* migration 12's table: a row for each enclave created with a network */
+	CL_GUARD(CTL_PREP(st, &q,
+			  "SELECT n.enclave_id IS NOT NULL, COALESCE(n.address, '') FROM enclaves e"
+			  " LEFT JOIN enclave_network n ON n.enclave_id = e.id WHERE e.id=?",
+			  CTL_TEXT(enclave_id)));
 	int rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW) {
 		*network = sqlite3_column_int64(q, 0) != 0;

@@ -81,11 +81,10 @@ CL_MUST_CHECK cl_err ctl_store_tls_delete(ctl_store *st, const char *enclave_id)
  * stays; pending_gen stays: the generations tried are never reused). */
 CL_MUST_CHECK cl_err ctl_store_tls_interrupted(ctl_store *st, int64_t now_ms);
 
-/* Whether enclave_id was created with a network (helper guestnet's
- * migration 12 adds the flag; docs/tls.md "Guests"): reads the enclaves
- * table's "network" column when it has one, else false — an enclave
- * without a network cannot have TLS. address (n bytes) gets the guest's
- * address when the store knows it ("net_address" column), else "".
+/* Whether enclave_id was created with a network (a row in migration 12's
+ * enclave_network; docs/tls.md "Guests") — an enclave without a network
+ * cannot have TLS. address (n bytes) gets the guest's address once its host
+ * has reported it, else "".
  * CL_ENOTFOUND for an unknown enclave. */
 CL_MUST_CHECK cl_err ctl_store_enclave_network(ctl_store *st, const char *enclave_id, bool *network, char *address,
 					       size_t n);

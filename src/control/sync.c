@@ -75,6 +75,22 @@ static ctl_host_rt *rt_get(ctl_server *srv, const char *id, bool create)
 	return h;
 }
 
+/* A networked enclave's launch options in its sync answer entry:
+ * "network": true and "expose": [ports] (measured into PCR3 by the host).
+ * 0, or -1 without memory. */
+static int add_network(json_t *eo, const ctl_enclave *e)
+{
+	json_t *ports = json_array();
+	for (uint32_t i = 0; ports && i < e->nexpose; i++)
+		if (json_array_append_new(ports, json_integer(e->expose[i])) != 0) {
+			json_decref(ports);
+			return -1;
+		}
+	if (!ports || json_object_set_new(eo, "expose", ports) != 0)
+		return -1;
+	return json_object_set_new(eo, "network", json_true());
+}
+
 /* Builds and sends the sync answer for host id on req; with_ops false sends
  * empty "ops"/"firmware_ops" (a superseded sync) and marks nothing. */
 static void answer(ctl_server *srv, struct evhttp_request *req, const char *host_id, bool with_ops)
@@ -124,6 +140,10 @@ static void answer(ctl_server *srv, struct evhttp_request *req, const char *host
 			json_object_set_new(eo, "await_bundle", json_true());
 		if (eo && e->suspendable)
 			json_object_set_new(eo, "suspendable", json_true());
+		if (eo && e->network && add_network(eo, e) != 0) {
+			json_decref(eo);
+			eo = NULL;
+		}
 		if (eo && restoring)
 			json_object_set_new(eo, "await_restore", json_true());
 		json_array_append_new(encs, eo);
@@ -317,6 +337,9 @@ static cl_err apply_report(ctl_server *srv, const char *host_id, ctl_sync_req *s
 							   rep->has_exit, rep->exit_status));
 			if (rep->pcrs)
 				CL_GUARD_OUT(err, store_pcrs(st, e->id, rep->pcrs));
+			if (rep->net_address && e->network)
+				CL_GUARD_OUT(err, ctl_store_enclave_net_set(st, e->id, rep->net_address,
+									    rep->net_host_address));
 		}
 		else if (strcmp(e->desired, "gone") == 0)
 			CL_GUARD_OUT(err, ctl_jobs_gone(srv, e));

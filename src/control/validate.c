@@ -1,6 +1,7 @@
 /* validate.c — field validators and request-body parsers (no I/O). */
 #include "control/validate.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,10 +157,43 @@ static cl_err parse_constraints(json_t *body, const char *key, bool far, ctl_cre
 	return CL_OK;
 }
 
+static int cmp_u16(const void *a, const void *b)
+{
+	uint16_t x = *(const uint16_t *)a, y = *(const uint16_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* "network": true and "expose": [ports] (1..65535, distinct, at most
+ * CL_PROTO_EXPOSE_MAX, only with a network), sorted ascending into out. */
+static cl_err parse_network(json_t *body, ctl_create_req *out)
+{
+	json_t *nw = json_object_get(body, "network"), *ex = json_object_get(body, "expose"), *v;
+	size_t i;
+	CL_ENSURE(!nw || json_is_boolean(nw), CL_EINVAL, "field \"network\" must be true or false");
+	out->network = json_is_true(nw);
+	if (!ex)
+		return CL_OK;
+	CL_ENSURE(out->network, CL_EINVAL, "field \"expose\" needs \"network\": true");
+	CL_ENSURE(json_is_array(ex) && json_array_size(ex) <= CL_PROTO_EXPOSE_MAX, CL_EINVAL,
+		  "field \"expose\" must be an array of at most %u ports", CL_PROTO_EXPOSE_MAX);
+	json_array_foreach(ex, i, v)
+	{
+		CL_ENSURE(json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 65535,
+			  CL_EINVAL, "expose: ports are integers 1..65535");
+		uint16_t port = (uint16_t)json_integer_value(v);
+		for (size_t k = 0; k < out->nexpose; k++)
+			CL_ENSURE(out->expose[k] != port, CL_EINVAL, "expose: port %u given twice", (unsigned)port);
+		out->expose[out->nexpose++] = port;
+	}
+	qsort(out->expose, out->nexpose, sizeof(out->expose[0]), cmp_u16);
+	return CL_OK;
+}
+
 cl_err ctl_parse_create_enclave(json_t *body, ctl_create_req *out)
 {
 	static const char *const allowed[] = {"name", "image_id", "memory_mib", "cpus", "min_level", "zone",
-					      "rack", "near",     "far",        "policy", "await_bundle", "suspendable", NULL};
+					      "rack", "near",     "far",        "policy", "await_bundle", "suspendable",
+					      "network", "expose", NULL};
 	memset(out, 0, sizeof(*out));
 	CL_GUARD(only_keys(body, "enclave", allowed));
 	CL_GUARD(get_name(body, "name", true, &out->name));
@@ -177,6 +211,7 @@ cl_err ctl_parse_create_enclave(json_t *body, ctl_create_req *out)
 	json_t *su = json_object_get(body, "suspendable");
 	CL_ENSURE(!su || json_is_boolean(su), CL_EINVAL, "field \"suspendable\" must be true or false");
 	out->suspendable = json_is_true(su);
+	CL_GUARD(parse_network(body, out));
 	out->untrusted_mask = CTL_ACT_DEFAULT;
 	json_t *pol = json_object_get(body, "policy");
 	if (pol) {
@@ -335,11 +370,38 @@ cl_err ctl_parse_op_result(json_t *body, ctl_sync_result *out)
 	return CL_OK;
 }
 
+static bool dotted_quad(const char *s)
+{
+	struct in_addr a;
+	char back[INET_ADDRSTRLEN];
+	/* inet_pton takes only a.b.c.d; the round trip refuses leading zeros */
+	return s && strlen(s) < sizeof(back) && inet_pton(AF_INET, s, &a) == 1 &&
+	       inet_ntop(AF_INET, &a, back, sizeof(back)) && strcmp(back, s) == 0;
+}
+
+/* An enclave report's "network": {"address", "host_address"}, both
+ * dotted quads (absent: NULL). */
+static cl_err parse_report_net(json_t *n, ctl_sync_enclave *e)
+{
+	static const char *const allowed[] = {"address", "host_address", NULL};
+	if (!n)
+		return CL_OK;
+	CL_ENSURE(json_is_object(n), CL_EINVAL, "enclaves.network must be an object");
+	CL_GUARD(only_keys(n, "network", allowed));
+	const char *a = json_string_value(json_object_get(n, "address"));
+	const char *h = json_string_value(json_object_get(n, "host_address"));
+	CL_ENSURE(dotted_quad(a) && dotted_quad(h), CL_EINVAL,
+		  "enclaves.network: address and host_address must be IPv4 addresses");
+	e->net_address = a;
+	e->net_host_address = h;
+	return CL_OK;
+}
+
 cl_err ctl_parse_sync(json_t *body, ctl_sync_req *out)
 {
 	static const char *const allowed[] = {"generation", "wait_ms", "capabilities", "enclaves", "results",
 					      "firmware", NULL};
-	static const char *const eallowed[] = {"id", "state", "memory_mib", "exit_status", "error", "pcrs", NULL};
+	static const char *const eallowed[] = {"id", "state", "memory_mib", "exit_status", "error", "pcrs", "network", NULL};
 	static const char *const states[] = {"running", "stopped", "exited", "failed"};
 	cl_err err = CL_OK;
 	memset(out, 0, sizeof(*out));
@@ -385,6 +447,7 @@ cl_err ctl_parse_sync(json_t *body, ctl_sync_req *out)
 			CL_GUARD_OUT(err, get_str(v, "error", false, 1024, &e->error));
 			if ((e->pcrs = json_object_get(v, "pcrs")))
 				CL_GUARD_OUT(err, ctl_parse_pcrs(e->pcrs));
+			CL_GUARD_OUT(err, parse_report_net(json_object_get(v, "network"), e));
 			out->nenclaves++;
 		}
 	}

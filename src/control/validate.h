@@ -75,6 +75,9 @@ typedef struct ctl_create_req {
 	uint32_t untrusted_mask;
 	bool await_bundle; /* "await_bundle": true */
 	bool suspendable;  /* "suspendable": true */
+	bool network;      /* "network": true */
+	uint16_t expose[CL_PROTO_EXPOSE_MAX]; /* "expose": with network, ascending, distinct */
+	uint32_t nexpose;
 } ctl_create_req;
 CL_MUST_CHECK cl_err ctl_parse_create_enclave(json_t *body, ctl_create_req *out);
 CL_MUST_CHECK cl_err ctl_parse_resize(json_t *body, int64_t *memory_mib);
@@ -104,6 +107,7 @@ CL_MUST_CHECK cl_err ctl_parse_register(json_t *body, ctl_register_req *out);
 typedef struct ctl_sync_enclave {
 	const char *id, *state, *error; /* error NULL if absent */
 	json_t *pcrs; /* borrowed, NULL if absent: checked by ctl_parse_pcrs */
+	const char *net_address, *net_host_address; /* "network": dotted quads, NULL if absent */
 	int64_t memory_mib, exit_status;
 	bool has_exit;
 } ctl_sync_enclave;

@@ -79,6 +79,7 @@ typedef struct cl_agent {
 	struct cl_agent_tls *tls;         /* guests' TLS keys and certificates (agent_tls.h); NULL without a key holder */
 	cl_agent_pcrs_pending pcrs_pending; /* registers the control plane has not been told */
 	bool ctl_attests; /* the control plane's answers carry attestation_serial: it takes "pcrs" in reports */
+	struct cl_agent_net *net; /* networked enclaves' addresses and links (agent_net.h) */
 } cl_agent;
 
 /* Registers if needed, adopts existing sandboxes and runs the sync loop until

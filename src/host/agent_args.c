@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "host/agent_args.h"
+#include "sandbox/sandbox_net.h"
 
 const char *cl_agent_usage(void)
 {
@@ -36,6 +37,8 @@ const char *cl_agent_usage(void)
 	       "  --fw-root PUB.pem      run the firmware guard (device model under DATA/fw); the\n"
 	       "                         provider's firmware root public key, burnt into the\n"
 	       "                         devices' ROM on first start. Without it: no guard\n"
+	       "  --guest-pool CIDR      addresses of enclaves created --network: a /30 each,\n"
+	       "                         prefix /16../30 (default 10.77.0.0/16)\n"
 	       "  --help                 this text\n"
 	       "  --version              version, revision and library versions\n"
 	       "\n"
@@ -111,13 +114,14 @@ cl_err cl_agent_parse_latency(const char *s, cl_agent_latency *out)
 
 /* The options: string ones store into a slot of the config; val is the
  * index into string_slot() for them, and a letter for the others. */
-enum { OPT_LATENCY = 'L', OPT_MEMORY = 'M', OPT_CPUS = 'C', OPT_POLL = 'P', OPT_HELP = 'h', NSTRING = 10 };
+enum { OPT_LATENCY = 'L', OPT_MEMORY = 'M', OPT_CPUS = 'C', OPT_POLL = 'P', OPT_HELP = 'h', NSTRING = 11 };
 static const struct option options[] = {
 	{"control", required_argument, NULL, 0},     {"ca", required_argument, NULL, 1},
 	{"data", required_argument, NULL, 2},        {"join-token", required_argument, NULL, 3},
 	{"name", required_argument, NULL, 4},        {"zone", required_argument, NULL, 5},
 	{"rack", required_argument, NULL, 6},        {"init", required_argument, NULL, 7},
 	{"fw-root", required_argument, NULL, 8},     {"join-token-file", required_argument, NULL, 9},
+	{"guest-pool", required_argument, NULL, 10},
 	{"latency", required_argument, NULL, OPT_LATENCY}, {"memory-mib", required_argument, NULL, OPT_MEMORY},
 	{"cpus", required_argument, NULL, OPT_CPUS}, {"poll-timeout-ms", required_argument, NULL, OPT_POLL},
 	{"help", no_argument, NULL, OPT_HELP},       {NULL, 0, NULL, 0},
@@ -126,7 +130,8 @@ static const struct option options[] = {
 static const char **string_slot(cl_agent_config *c, int i)
 {
 	const char **slots[NSTRING] = {&c->control, &c->ca,   &c->data, &c->join_token, &c->name,
-				       &c->zone,    &c->rack, &c->init, &c->fw_root,    &c->join_token_file};
+				       &c->zone,    &c->rack, &c->init, &c->fw_root,    &c->join_token_file,
+				       &c->guest_pool};
 	return slots[i];
 }
 
@@ -204,6 +209,13 @@ cl_err cl_agent_parse_args(int argc, char **argv, cl_agent_config *cfg)
 	CL_ENSURE(!cfg->rack || cl_agent_valid_name(cfg->rack), CL_EINVAL,
 		  "--rack must match [a-z0-9][a-z0-9-]{0,62}");
 	CL_ENSURE(!cfg->join_token || strlen(cfg->join_token) < 256, CL_EINVAL, "--join-token: too long");
+	if (cfg->guest_pool) {
+		cl_net_pool pool;
+		char why[256];
+		cl_err err = cl_net_pool_init(&pool, cfg->guest_pool);
+		snprintf(why, sizeof(why), "%s", cl_error_detail());
+		CL_ENSURE(err == CL_OK, CL_EINVAL, "--guest-pool: %s", why);
+	}
 	return CL_OK;
 }
 

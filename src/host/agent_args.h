@@ -30,6 +30,7 @@ typedef struct cl_agent_config {
 	uint32_t poll_timeout_ms; /* long-poll wait asked of the control plane */
 	const char *fw_root;      /* --fw-root PUB.pem: run the firmware guard (NULL = none) */
 	const char *join_token_file; /* --join-token-file PATH (NULL = none) */
+	const char *guest_pool;   /* --guest-pool CIDR: networked enclaves' addresses (NULL = 10.77.0.0/16) */
 	bool help;
 } cl_agent_config;
 

@@ -5,6 +5,7 @@
  * soon as it receives it, so syncing again right after a launch or destroy
  * tells it about the change without waiting for the poll timeout.
  */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include "host/agent_attest.h"
 #include "host/agent_image.h"
 #include "host/agent_measure.h"
+#include "host/agent_net.h"
 #include "host/agent_fwdata.h"
 #include "host/agent_privsep.h"
 #include "host/agent_tls.h"
@@ -264,6 +266,18 @@ static void adopt(cl_agent *ag)
 	free(a);
 }
 
+/* After adopt: the guest network journal against the sandboxes that live
+ * (agent_net.h); CL_ECONFLICT (fatal) when they hold another pool's addresses. */
+static cl_err net_adopt(cl_agent *ag)
+{
+	cl_agent_crit_enter();
+	cl_err err = cl_agent_net_adopt_sandboxes(ag->net, ag->cfg.data);
+	cl_agent_crit_leave();
+	if (err == CL_OK && cl_agent_net_count(ag->net))
+		cl_info("guest networks adopted count=%zu", cl_agent_net_count(ag->net));
+	return err;
+}
+
 /* ---- applying a desired set ---- */
 
 /* Fetches (or finds) the image of d; on a full disk, removes cached images
@@ -324,6 +338,23 @@ static void hand_over_cb(void *arg)
 	cl_agent_guest_hand_over(h->ag, h->id);
 }
 
+/* Gives a networked enclave just launched its veth (docs/tls.md "Network
+ * plumbing"); on failure destroys the sandbox (why: the reason). */
+static cl_err plumb_or_destroy(cl_agent *ag, const char *id, const cl_sandbox_info *info, char *why, size_t n)
+{
+	cl_agent_crit_enter();
+	cl_err err = cl_agent_net_plumb(ag->net, id, info->init_pid);
+	cl_agent_crit_leave();
+	if (err == CL_OK)
+		return CL_OK;
+	snprintf(why, n, "network: %s", cl_error_detail());
+	cl_agent_crit_enter();
+	if (cl_sandbox_destroy(ag->cfg.data, id) != CL_OK)
+		cl_warn("enclave left without its network not destroyed id=%s err=\"%s\"", id, cl_error_detail());
+	cl_agent_crit_leave();
+	return err;
+}
+
 static void launch(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_desired *d)
 {
 	char image_path[PATH_MAX], why[512];
@@ -352,6 +383,8 @@ static void launch(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_desi
 		cl_pcrs_await_bundle(&pcrs);
 	if (err == CL_OK && d->suspendable)
 		cl_pcrs_suspendable(&pcrs);
+	if (err == CL_OK && d->network)
+		cl_pcrs_network(&pcrs, d->expose, d->nexpose);
 	if (err == CL_OK) {
 		cl_agent_crit_enter();
 		err = cl_agent_pcrs_save(ag->cfg.data, d->id, &pcrs);
@@ -365,6 +398,24 @@ static void launch(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_desi
 		else
 			failure_set(ag, d->id, true, why);
 		return;
+	}
+	/* A networked enclave's address is journaled before its sandbox exists
+	 * (agent_net.h): a kill after this leaves at most an entry to drop. */
+	cl_net_link link;
+	if (d->network) {
+		cl_agent_crit_enter();
+		err = cl_agent_net_reserve(ag->net, d->id, &link);
+		cl_agent_crit_leave();
+		if (err != CL_OK) {
+			snprintf(why, sizeof(why), "network: %s", cl_error_detail());
+			cl_agent_pcrs_remove(ag->cfg.data, d->id);
+			cl_warn("launch failed id=%s err=\"%s\"", d->id, why);
+			if (err == CL_EUNAVAIL || err == CL_ENOSPACE)
+				failure_set_retry(ag, d->id, why);
+			else
+				failure_set(ag, d->id, true, why);
+			return;
+		}
 	}
 	cl_sandbox_spec spec = {.id = d->id,
 				.image_path = image_path,
@@ -392,8 +443,13 @@ static void launch(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_desi
 	cl_agent_crit_enter();
 	err = cl_sandbox_launch_guest(ag->self_exe, ag->cfg.data, &spec, gdir, &info);
 	cl_agent_crit_leave();
-	if (err != CL_OK) {
+	if (err == CL_OK && d->network) /* fail closed: a network was asked for */
+		err = plumb_or_destroy(ag, d->id, &info, why, sizeof(why));
+	else if (err != CL_OK)
 		snprintf(why, sizeof(why), "launch: %s", cl_error_detail());
+	if (err != CL_OK) {
+		if (d->network && cl_agent_net_release(ag->net, d->id) != CL_OK)
+			cl_warn("guest network not released id=%s err=\"%s\"", d->id, cl_error_detail());
 		cl_agent_guest_remove(ag, d->id);
 		cl_agent_pcrs_remove(ag->cfg.data, d->id);
 		cl_warn("launch failed id=%s err=\"%s\"", d->id, why);
@@ -406,7 +462,8 @@ static void launch(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_desi
 	failure_clear(ag, d->id, true);
 	launched_add(ag, &info, d->id);
 	cl_agent_pcrs_mark(&ag->pcrs_pending, d->id);
-	cl_info("launched enclave id=%s image=%s memory_mib=%llu", d->id, d->image, (unsigned long long)d->memory_mib);
+	cl_info("launched enclave id=%s image=%s memory_mib=%llu%s%s", d->id, d->image, (unsigned long long)d->memory_mib,
+		d->network ? " address=" : "", d->network ? inet_ntoa(link.guest_addr) : "");
 }
 
 /* Applies one action; returns true if it created or removed a sandbox. */
@@ -434,6 +491,10 @@ static bool apply(cl_agent *ag, const cl_agent_answer *ans, const cl_agent_actua
 		cl_info("destroyed enclave id=%s", x->id);
 		if (!desired) /* its TLS keys and certificate go with it */
 			cl_agent_tls_forget(ag->tls, x->id);
+		cl_agent_crit_enter();
+		if (cl_agent_net_release(ag->net, x->id) != CL_OK) /* its link; kept (and journaled) on failure */
+			cl_warn("guest network not released id=%s err=\"%s\"", x->id, cl_error_detail());
+		cl_agent_crit_leave();
 		cl_agent_guest_remove(ag, x->id);
 		cl_agent_pcrs_remove(ag->cfg.data, x->id);
 		cl_agent_pcrs_unmark(&ag->pcrs_pending, x->id);
@@ -657,6 +718,8 @@ static char *sync_body(cl_agent *ag, json_t *results)
 	 * registers (once: it keeps them). */
 	if (body && ag->ctl_attests)
 		(void)cl_agent_pcrs_attach(ag->cfg.data, json_object_get(body, "enclaves"), &ag->pcrs_pending);
+	if (body) /* networked enclaves' addresses, in every report */
+		cl_agent_net_attach(ag->net, json_object_get(body, "enclaves"));
 	char *text = NULL;
 	bool fw_ok = !ag->fw || (fw && body && json_object_set(body, "firmware", fw) == 0);
 	json_decref(fw);
@@ -709,9 +772,7 @@ static void tls_enclaves(cl_agent *ag, const cl_agent_answer *ans)
 	} else {
 		for (size_t i = 0; i < ans->ndesired; i++) {
 			ids[i] = ans->desired[i].id;
-			/* not said until the desired set carries "network" (h-guestnet's
-			 * cl_agent_desired.network: then ans->desired[i].network) */
-			network[i] = -1;
+			network[i] = ans->desired[i].network ? 1 : 0;
 		}
 		cl_agent_tls_set_enclaves(ag->tls, ids, network, ans->ndesired);
 	}
@@ -904,7 +965,18 @@ int cl_agent_run(cl_agent *ag)
 		fprintf(stderr, "error: cannot measure the init binary: %s\n", cl_error_detail());
 		goto out;
 	}
+	cl_agent_crit_enter();
+	err = cl_agent_net_open(ag->cfg.data, ag->cfg.guest_pool, &ag->net);
+	cl_agent_crit_leave();
+	if (err != CL_OK) {
+		fprintf(stderr, "error: guest networks: %s\n", cl_error_detail());
+		goto out;
+	}
 	adopt(ag);
+	if (net_adopt(ag) != CL_OK) {
+		fprintf(stderr, "error: guest networks: %s\n", cl_error_detail());
+		goto out;
+	}
 	const cl_agent_att_keys *keys = cl_agent_privsep_att_keys(ag->privsep);
 	if ((keys && cl_agent_att_new(ag->cfg.data, keys, &ag->att) != CL_OK) ||
 	    cl_http_client_new(ag->cfg.control, ag->cfg.ca, ag->ident.host_token, &ag->http) != CL_OK ||
@@ -953,6 +1025,7 @@ out:
 	cl_agent_tls_free(ag->tls);
 	cl_agent_measure_free(ag->measure);
 	cl_agent_pcrs_pending_free(&ag->pcrs_pending);
+	cl_agent_net_free(ag->net);
 	cl_http_client_free(ag->http);
 	json_decref(ag->caps);
 	json_decref(ag->fw_results);

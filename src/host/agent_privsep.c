@@ -442,9 +442,12 @@ cl_err cl_agent_harden(uid_t kh_uid, gid_t kh_gid)
 	 * exec'd by the agent and inherit exactly this, no_new_privs keeps an
 	 * exec from adding to it): namespaces and mounts (SYS_ADMIN), the
 	 * enclave's uid/gid maps (SETUID, SETGID), signals to enclave
-	 * processes of other uids (KILL), oom_score_adj -1000 (SYS_RESOURCE). */
+	 * processes of other uids (KILL), oom_score_adj -1000 (SYS_RESOURCE).
+	 * And the agent's own: networked enclaves' veth pairs, addresses and
+	 * routes (NET_ADMIN, agent_net.h; optional: without it such an enclave
+	 * fails to launch). */
 	const uint64_t want = CL_CAP(CAP_SYS_ADMIN) | CL_CAP(CAP_SETUID) | CL_CAP(CAP_SETGID) | CL_CAP(CAP_KILL) |
-			      CL_CAP(CAP_SYS_RESOURCE);
+			      CL_CAP(CAP_SYS_RESOURCE) | CL_CAP(CAP_NET_ADMIN);
 	uint64_t permitted = 0, keep;
 	/* Landlock: no file-system rule (a shim mounts and pivots, which a
 	 * file-system domain forbids to every descendant) and no TCP rule

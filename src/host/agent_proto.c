@@ -26,6 +26,32 @@ static bool is_hex96(const char *s)
 	return true;
 }
 
+/* "network": true and "expose": [ports] (1..65535, distinct, at most
+ * CL_PROTO_EXPOSE_MAX, only with a network). */
+static cl_err parse_network(json_t *e, const char *id, cl_agent_desired *d)
+{
+	json_t *nw = json_object_get(e, "network"), *ex = json_object_get(e, "expose"), *v;
+	size_t i;
+	CL_ENSURE(!nw || json_is_boolean(nw), CL_EINVAL, "sync answer: enclave %s: network is not a boolean", id);
+	d->network = json_is_true(nw);
+	if (!ex)
+		return CL_OK;
+	CL_ENSURE(d->network && json_is_array(ex) && json_array_size(ex) <= CL_PROTO_EXPOSE_MAX, CL_EINVAL,
+		  "sync answer: enclave %s: expose must be an array of at most %u ports, with network", id,
+		  CL_PROTO_EXPOSE_MAX);
+	json_array_foreach(ex, i, v)
+	{
+		json_int_t port = json_integer_value(v);
+		CL_ENSURE(json_is_integer(v) && port >= 1 && port <= 65535, CL_EINVAL,
+			  "sync answer: enclave %s: expose holds ports 1..65535", id);
+		for (uint32_t k = 0; k < d->nexpose; k++)
+			CL_ENSURE(d->expose[k] != port, CL_EINVAL, "sync answer: enclave %s: port %u exposed twice", id,
+				  (unsigned)port);
+		d->expose[d->nexpose++] = (uint16_t)port;
+	}
+	return CL_OK;
+}
+
 static cl_err parse_desired(json_t *e, size_t idx, cl_agent_desired *d)
 {
 	const char *id = json_string_value(json_object_get(e, "id"));
@@ -77,7 +103,7 @@ static cl_err parse_desired(json_t *e, size_t idx, cl_agent_desired *d)
 	d->await_restore = json_is_true(ar);
 	CL_ENSURE(!d->await_restore || d->suspendable, CL_EINVAL,
 		  "sync answer: enclave %s: await_restore goes with suspendable", id);
-	return CL_OK;
+	return parse_network(e, id, d);
 }
 
 static bool opt_u32(json_t *v, uint32_t max, uint32_t dflt, uint32_t *out)

@@ -23,6 +23,9 @@ typedef struct cl_agent_desired {
 	bool await_bundle;            /* starts no application until a bundle is provisioned */
 	bool suspendable;             /* carries init-bundle; may be suspended (docs/suspend.md) */
 	bool await_restore;           /* with suspendable: launched awaiting a restore, running nothing */
+	bool network;                 /* a veth and an address from the guest pool (docs/tls.md) */
+	uint16_t expose[CL_PROTO_EXPOSE_MAX]; /* with network: ports it exposes (measured into PCR3) */
+	uint32_t nexpose;
 } cl_agent_desired;
 
 typedef struct cl_agent_actual {

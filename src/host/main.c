@@ -13,9 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "common/version.h"
 #include "host/agent.h"
 #include "host/supervisor.h"
+#include "host/agent_net.h"
 #include "sandbox/sandbox.h"
 
 static const char destroy_usage[] =
@@ -92,12 +94,20 @@ static int destroy_all(int argc, char **argv)
 		}
 	}
 	cl_sandbox_ids_free(ids, n);
+	/* their networks: every link of the journal deleted, the journal emptied */
+	cl_agent_net *net = NULL;
+	if (rc == 0 && (cl_agent_net_open(dir, NULL, &net) != CL_OK || cl_agent_net_adopt(net, NULL, NULL, 0) != CL_OK)) {
+		fprintf(stderr, "error: guest networks: %s\n", cl_error_detail());
+		rc = 1;
+	}
+	cl_agent_net_free(net);
 	close(fd); /* releases the lock */
 	return rc;
 }
 
 int main(int argc, char **argv)
 {
+	cl_stdio_ensure(); /* before any descriptor is opened */
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
 		cl_version_print(stdout, "cloister-host");
 		return 0;

@@ -460,13 +460,15 @@ static int run(sup *s)
  * scoped, and only the capabilities the parts need before they drop them:
  * the agent's (agent_privsep.c) plus CHOWN, FOWNER, DAC_OVERRIDE and
  * DAC_READ_SEARCH (the key holder prepares DATA/keys as root), SETPCAP (the
- * parts shrink their bounding sets). CAP_SYS_PTRACE, CAP_SYS_MODULE,
- * CAP_NET_ADMIN, CAP_SYS_RAWIO and the rest are gone from the whole tree. */
+ * parts shrink their bounding sets), NET_ADMIN (the agent's guest networks).
+ * CAP_SYS_PTRACE, CAP_SYS_MODULE, CAP_SYS_RAWIO and the rest are gone from
+ * the whole tree. */
 static cl_err harden_self(void)
 {
 	const uint64_t want = CL_CAP(CAP_SYS_ADMIN) | CL_CAP(CAP_SETUID) | CL_CAP(CAP_SETGID) | CL_CAP(CAP_KILL) |
 			      CL_CAP(CAP_SYS_RESOURCE) | CL_CAP(CAP_CHOWN) | CL_CAP(CAP_FOWNER) |
-			      CL_CAP(CAP_DAC_OVERRIDE) | CL_CAP(CAP_DAC_READ_SEARCH) | CL_CAP(CAP_SETPCAP);
+			      CL_CAP(CAP_DAC_OVERRIDE) | CL_CAP(CAP_DAC_READ_SEARCH) | CL_CAP(CAP_SETPCAP) |
+			      CL_CAP(CAP_NET_ADMIN);
 	cl_harden_policy pol = {.scope_only = true, .no_signal_scope = true, .deny = cl_role_host_deny};
 	uint64_t permitted = 0;
 	/* cl_agent_check_privileges checked the ones that are required; the

@@ -8,6 +8,8 @@
  */
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/crypto.h"
@@ -150,6 +152,26 @@ void cl_pcrs_await_bundle(cl_pcrs *p)
 void cl_pcrs_suspendable(cl_pcrs *p)
 {
 	cl_pcr_extend(p->v[3], CL_PCR3_SUSPENDABLE, strlen(CL_PCR3_SUSPENDABLE));
+}
+
+static int cmp_port(const void *a, const void *b)
+{
+	uint16_t x = *(const uint16_t *)a, y = *(const uint16_t *)b;
+	return (x > y) - (x < y);
+}
+
+void cl_pcrs_network(cl_pcrs *p, const uint16_t *ports, size_t nports)
+{
+	uint16_t sorted[CL_PCR3_EXPOSE_MAX];
+	char text[sizeof(CL_PCR3_NETWORK) + CL_PCR3_EXPOSE_MAX * 6];
+	size_t n = nports < CL_PCR3_EXPOSE_MAX ? nports : CL_PCR3_EXPOSE_MAX, len;
+	if (n)
+		memcpy(sorted, ports, n * sizeof(sorted[0]));
+	qsort(sorted, n, sizeof(sorted[0]), cmp_port);
+	len = (size_t)snprintf(text, sizeof(text), "%s", CL_PCR3_NETWORK);
+	for (size_t i = 0; i < n; i++) /* at most 6 bytes each: the buffer holds them all */
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "%c%u", i ? ',' : ':', (unsigned)sorted[i]);
+	cl_pcr_extend(p->v[3], text, len);
 }
 
 void cl_pcrs_launch(cl_pcrs *p, const char *tenant_id, const char *enclave_name, const char *host_id)

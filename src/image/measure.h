@@ -89,5 +89,16 @@ void cl_pcrs_await_bundle(cl_pcrs *p);
  * Call after cl_pcrs_launch (and cl_pcrs_await_bundle). Cannot fail. */
 #define CL_PCR3_SUSPENDABLE "suspendable"
 void cl_pcrs_suspendable(cl_pcrs *p);
+/* An enclave created with a network (docs/tls.md, "Guests"): PCR3 is
+ * extended once more, after "suspendable" (and "await-bundle"), with the
+ * bytes "network" when it exposes no port, else "network:" and its exposed
+ * ports in ascending decimal, comma-separated ("network:80,8443"). The
+ * ports are sorted here (a copy: ports is not changed); at most
+ * CL_PCR3_EXPOSE_MAX are used. The guest's address is not measured: it
+ * depends on the host. An enclave without a network gets no extend, so its
+ * PCR3 is what it always was. Call after cl_pcrs_launch. Cannot fail. */
+#define CL_PCR3_NETWORK "network"
+#define CL_PCR3_EXPOSE_MAX 8
+void cl_pcrs_network(cl_pcrs *p, const uint16_t *ports, size_t nports);
 
 #endif

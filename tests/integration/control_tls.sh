@@ -35,22 +35,11 @@ mkimage "$WORK/hello.img"
 req POST /v1/images -H "Authorization: Bearer $TA" -H 'Content-Type: application/octet-stream' --data-binary @"$WORK/hello.img"
 expect 201; IMG=$(jget 'j["id"]')
 E='"image_id":"'$IMG'","memory_mib":64,"cpus":1,"min_level":"software","policy":{"untrusted":["describe","tls"]}'
-# A network enclave: `"network": true` is helper guestnet's (migration 12).
-# Until it is merged, the flag is set in the store directly, in the column
-# ctl_store_enclave_network reads (store_tls.h).
-as "$TA" POST /v1/enclaves '{"name":"web","network":true,'"$E"'}'
-if [ "$STATUS" = 202 ]; then
-	EID=$(jget 'j["enclave"]["id"]')
-else
-	expect 400 invalid
-	echo "note: POST /v1/enclaves has no \"network\" yet (guestnet not merged): setting the flag in the store"
-	as "$TA" POST /v1/enclaves '{"name":"web",'"$E"'}'; expect 202; EID=$(jget 'j["enclave"]["id"]')
-	db "ALTER TABLE enclaves ADD COLUMN network INTEGER NOT NULL DEFAULT 0; UPDATE enclaves SET network=1 WHERE id='$EID';"
-fi
+# A network enclave (`"network": true`, docs/tls.md "Guests"); "plain" has none.
+as "$TA" POST /v1/enclaves '{"name":"web","network":true,'"$E"'}'; expect 202; EID=$(jget 'j["enclave"]["id"]')
 as "$TA" POST /v1/enclaves '{"name":"plain",'"$E"'}'; expect 202; PLAIN=$(jget 'j["enclave"]["id"]')
-as "$TA" POST /v1/enclaves '{"name":"keyed","image_id":"'$IMG'","memory_mib":64,"cpus":1,"min_level":"software"}'
+as "$TA" POST /v1/enclaves '{"name":"keyed","network":true,"image_id":"'$IMG'","memory_mib":64,"cpus":1,"min_level":"software"}'
 expect 202; KEYED=$(jget 'j["enclave"]["id"]')
-[ "$(db "SELECT network FROM enclaves WHERE id='$KEYED'")" = 1 ] || db "UPDATE enclaves SET network=1 WHERE id='$KEYED'"
 running() { printf '{"id":"%s","state":"running","memory_mib":64}' "$1"; }
 REPORT="[$(running "$EID"),$(running "$PLAIN"),$(running "$KEYED")]" # every sync reports them running
 as "$HT" POST "/v1/hosts/$HID/sync" "{\"generation\":0,\"wait_ms\":0,\"enclaves\":$REPORT}"

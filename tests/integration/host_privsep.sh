@@ -78,7 +78,7 @@ for bit in 0 1 2 3 19; do # CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER SYS_PTRACE
 	has_cap "$AGCAPS" $bit && fail "the agent has capability $bit: $AGCAPS"
 	has_cap "$(field "$AG" CapBnd)" $bit && fail "the agent's bounding set has capability $bit"
 done
-for bit in 5 6 7 21; do # KILL SETGID SETUID SYS_ADMIN (the shims need them)
+for bit in 5 6 7 12 21; do # KILL SETGID SETUID NET_ADMIN (guest networks) SYS_ADMIN (the shims need them)
 	has_cap "$AGCAPS" $bit || fail "the agent lacks capability $bit: $AGCAPS"
 done
 [ "$(stat -c '%u %a' "$HDATA/keys")" = "$KH_UID 700" ] || fail "DATA/keys: $(stat -c '%u %a' "$HDATA/keys")"
@@ -94,7 +94,7 @@ ls "$HDATA"/fw/devices/*/devkey 2>/dev/null && fail "key files in the device mod
 # root with exactly the agent's capabilities cannot read a key (full root can: the check's control)
 AGSET=$(python3 -c "
 import sys; m = int(sys.argv[1], 16)
-names = {5: 'kill', 6: 'setgid', 7: 'setuid', 21: 'sys_admin', 24: 'sys_resource'}
+names = {5: 'kill', 6: 'setgid', 7: 'setuid', 12: 'net_admin', 21: 'sys_admin', 24: 'sys_resource'}
 print(','.join('+' + n for b, n in names.items() if m >> b & 1))" "$AGCAPS")
 KEYFILE=$(ls "$HDATA"/keys/dev/*.key | head -n1)
 cat "$KEYFILE" >/dev/null || fail "the test cannot read the key file as root"

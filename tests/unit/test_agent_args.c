@@ -105,6 +105,26 @@ static void expect_bad(const char **argv, int argc, const char *detail_part)
 
 #define BASE "cloister-host", "--control", "https://h:1", "--ca", "ca", "--data", "d"
 
+/* --guest-pool: a CIDR the pool takes (docs/host.md), checked at parse time. */
+static void guest_pool(void **state)
+{
+	cl_agent_config c;
+	const char *ok[] = {BASE, "--guest-pool", "10.78.5.0/24"};
+	assert_int_equal(parse(ARGC(ok), ok, &c), CL_OK);
+	assert_string_equal(c.guest_pool, "10.78.5.0/24");
+	const char *none[] = {BASE};
+	assert_int_equal(parse(ARGC(none), none, &c), CL_OK);
+	assert_null(c.guest_pool); /* the default, 10.77.0.0/16 */
+	const char *bad[][9] = {
+		{BASE, "--guest-pool", "10.78.5.1/24"}, {BASE, "--guest-pool", "10.78.0.0/8"},
+		{BASE, "--guest-pool", "10.78.0.0/31"}, {BASE, "--guest-pool", "nope"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_bad(bad[i], 9, "--guest-pool");
+	const char *twice[] = {BASE, "--guest-pool", "10.78.5.0/24", "--guest-pool", "10.78.6.0/24"};
+	expect_bad(twice, ARGC(twice), "given twice");
+}
+
 static void negative(void **state)
 {
 	{
@@ -382,7 +402,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(minimal),    cmocka_unit_test(all_flags),       cmocka_unit_test(help),
-	    cmocka_unit_test(negative),   cmocka_unit_test(latency_entries), cmocka_unit_test(id_validation),
+	    cmocka_unit_test(negative), cmocka_unit_test(guest_pool),   cmocka_unit_test(latency_entries), cmocka_unit_test(id_validation),
 	    cmocka_unit_test(join_token_text), cmocka_unit_test(join_token_sources), cmocka_unit_test(join_token_flag),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -213,6 +213,38 @@ static void state_ops(void **state)
 	assert_int_equal(parse(j, &a), CL_EINVAL);
 }
 
+/* A networked enclave's launch options: "network" and "expose" (1..65535,
+ * distinct, at most 8, only with a network). */
+static void network_desired(void **state)
+{
+	cl_agent_answer a;
+	static char j[4096];
+#define NET_FMT                                                                                                   \
+	"{\"generation\":1,\"enclaves\":[{\"id\":\"enc-a\",\"image\":\"img-1\",\"image_sha384\":\"%s\","              \
+	"\"memory_mib\":64,\"desired\":\"running\"%s}]}"
+	snprintf(j, sizeof(j), NET_FMT, SHA, ",\"network\":true,\"expose\":[8443,80]");
+	assert_int_equal(parse(j, &a), CL_OK);
+	assert_true(a.desired[0].network);
+	assert_int_equal(a.desired[0].nexpose, 2);
+	assert_int_equal(a.desired[0].expose[0], 8443);
+	assert_int_equal(a.desired[0].expose[1], 80);
+	cl_agent_answer_free(&a);
+	snprintf(j, sizeof(j), NET_FMT, SHA, "");
+	assert_int_equal(parse(j, &a), CL_OK);
+	assert_false(a.desired[0].network);
+	cl_agent_answer_free(&a);
+	static const char *const bad[] = {
+		",\"expose\":[80]", ",\"network\":\"yes\"", ",\"network\":true,\"expose\":[0]",
+		",\"network\":true,\"expose\":[65536]", ",\"network\":true,\"expose\":[80,80]",
+		",\"network\":true,\"expose\":[1,2,3,4,5,6,7,8,9]", ",\"network\":true,\"expose\":{}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(j, sizeof(j), NET_FMT, SHA, bad[i]);
+		if (parse(j, &a) != CL_EINVAL)
+			fail_msg("accepted %s", bad[i]);
+	}
+}
+
 static void empty_set_is_valid(void **state)
 {
 	cl_agent_answer a;
@@ -369,7 +401,7 @@ int main(void)
 	    cmocka_unit_test(register_answer),  cmocka_unit_test(error_message),
 	    cmocka_unit_test(firmware_data_ref), cmocka_unit_test(firmware_ref_strings),
 	    cmocka_unit_test(tenant_and_name),   cmocka_unit_test(attestation_serial), cmocka_unit_test(attest_op),
-	    cmocka_unit_test(state_ops),
+	    cmocka_unit_test(state_ops), cmocka_unit_test(network_desired),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -86,6 +86,7 @@ static void start(fixture *f)
 	f->pid = fork();
 	assert_true(f->pid >= 0);
 	if (f->pid == 0) {
+		close(a[0]); /* the agent's end (it may be descriptor 0: the key holder keeps stdio) */
 		cl_log_init("keyholder", CL_LOG_WARN);
 		_exit(cl_keyholder_main(a[1], keys, NULL));
 	}

@@ -432,6 +432,47 @@ static void suspendable_enclave(void **state)
 	assert_false(yes);
 }
 
+/* A networked enclave (migration 12's table): its exposed ports read back,
+ * the host's addresses recorded only for it, the row gone with it. */
+static void network_enclave(void **state)
+{
+	fixture *f = *state;
+	ctl_enclave e;
+	add_host(f, "host-1", 1000, 100);
+	add_enclave(f, "enc-1", "one", "host-1", 64);
+	ctl_enclave n = {.tenant_id = "ten-a", .image_id = "img-1", .state = "pending", .desired = "running",
+			 .memory_mib = 64, .cpus = 1, .min_level = "software", .access_hash = "v1$k",
+			 .id = "enc-2", .name = "two", .host_id = "host-1", .network = true, .nexpose = 2,
+			 .expose = {80, 8443}};
+	assert_int_equal(ctl_store_enclave_insert(f->st, &n), CL_OK);
+	assert_int_equal(ctl_store_enclave_get(f->st, "enc-1", &e), CL_OK);
+	assert_false(e.network);
+	assert_int_equal(e.nexpose, 0);
+	assert_int_equal(ctl_store_enclave_get(f->st, "enc-2", &e), CL_OK);
+	assert_true(e.network);
+	assert_int_equal(e.nexpose, 2);
+	assert_int_equal(e.expose[0], 80);
+	assert_int_equal(e.expose[1], 8443);
+	assert_string_equal(e.net_address, "");
+	assert_int_equal(ctl_store_enclave_net_set(f->st, "enc-2", "10.77.0.2", "10.77.0.1"), CL_OK);
+	assert_int_equal(ctl_store_enclave_net_set(f->st, "enc-1", "10.77.0.6", "10.77.0.5"), CL_OK);
+	assert_int_equal(ctl_store_enclave_get(f->st, "enc-2", &e), CL_OK);
+	assert_string_equal(e.net_address, "10.77.0.2");
+	assert_string_equal(e.net_host_address, "10.77.0.1");
+	assert_int_equal(ctl_store_enclave_get(f->st, "enc-1", &e), CL_OK);
+	assert_false(e.network); /* not created with a network: no address recorded */
+	assert_string_equal(e.net_address, "");
+	ctl_enclave none = {.tenant_id = "ten-a", .image_id = "img-1", .state = "pending", .desired = "running",
+			    .memory_mib = 64, .cpus = 1, .min_level = "software", .access_hash = "v1$k",
+			    .id = "enc-3", .name = "three", .host_id = "host-1", .network = true};
+	assert_int_equal(ctl_store_enclave_insert(f->st, &none), CL_OK);
+	assert_int_equal(ctl_store_enclave_get(f->st, "enc-3", &e), CL_OK);
+	assert_true(e.network); /* a network, no port exposed */
+	assert_int_equal(e.nexpose, 0);
+	assert_int_equal(ctl_store_enclave_delete(f->st, "enc-2"), CL_OK);
+	assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM enclave_network WHERE enclave_id='enc-2'"), 0);
+}
+
 static void add_job(fixture *f, const char *id, const char *kind, const char *enclave, const char *state_)
 {
 	ctl_job j = {.tenant_id = "ten-a", .created_at = 1, .updated_at = 1};
@@ -935,6 +976,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(hosts_and_enclaves, setup, teardown),
 		cmocka_unit_test_setup_teardown(latest_measurement, setup, teardown),
 		cmocka_unit_test_setup_teardown(suspendable_enclave, setup, teardown),
+		cmocka_unit_test_setup_teardown(network_enclave, setup, teardown),
 		cmocka_unit_test_setup_teardown(jobs_lifecycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(counts_only_whitelisted, setup, teardown),
 		cmocka_unit_test_setup_teardown(images, setup, teardown),

@@ -293,6 +293,64 @@ static void sync_body(void **state)
 	}
 }
 
+/* "network" and "expose" (docs/api/enclaves-create.md): ports sorted,
+ * distinct, 1..65535, at most 8, only with a network; the sync report's
+ * "network" holds two IPv4 addresses. */
+static void network_fields(void **state)
+{
+	ctl_create_req r;
+	assert_int_equal(create("{" BASE "}", &r), CL_OK);
+	assert_false(r.network);
+	assert_int_equal(r.nexpose, 0);
+	assert_int_equal(create("{" BASE ",\"network\":true}", &r), CL_OK);
+	assert_true(r.network);
+	assert_int_equal(r.nexpose, 0);
+	assert_int_equal(create("{" BASE ",\"network\":true,\"expose\":[8443,80,65535,1]}", &r), CL_OK);
+	assert_int_equal(r.nexpose, 4);
+	assert_int_equal(r.expose[0], 1);
+	assert_int_equal(r.expose[1], 80);
+	assert_int_equal(r.expose[2], 8443);
+	assert_int_equal(r.expose[3], 65535);
+	assert_int_equal(create("{" BASE ",\"network\":false}", &r), CL_OK);
+	assert_false(r.network);
+	static const char *const bad[] = {
+		",\"expose\":[80]",			  ",\"network\":false,\"expose\":[80]",
+		",\"network\":true,\"expose\":[0]",	  ",\"network\":true,\"expose\":[65536]",
+		",\"network\":true,\"expose\":[80,80]", ",\"network\":true,\"expose\":[1,2,3,4,5,6,7,8,9]",
+		",\"network\":true,\"expose\":80",	  ",\"network\":true,\"expose\":[\"80\"]",
+		",\"network\":true,\"expose\":[8.5]",	  ",\"network\":1",
+	};
+	char buf[512];
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(buf, sizeof(buf), "{" BASE "%s}", bad[i]);
+		if (create(buf, &r) != CL_EINVAL)
+			fail_msg("accepted %s", bad[i]);
+	}
+	ctl_sync_req s;
+	json_t *j = J("{\"generation\":1,\"enclaves\":[{\"id\":\"enc-1\",\"state\":\"running\",\"network\":"
+		      "{\"address\":\"10.77.0.2\",\"host_address\":\"10.77.0.1\"}},{\"id\":\"enc-2\",\"state\":\"running\"}]}");
+	assert_int_equal(ctl_parse_sync(j, &s), CL_OK);
+	assert_string_equal(s.enclaves[0].net_address, "10.77.0.2");
+	assert_string_equal(s.enclaves[0].net_host_address, "10.77.0.1");
+	assert_null(s.enclaves[1].net_address);
+	ctl_sync_req_free(&s);
+	json_decref(j);
+	static const char *const badnet[] = {
+		"{\"address\":\"10.77.0.2\"}", "{\"address\":\"10.77.0.2\",\"host_address\":\"10.77.0.01\"}",
+		"{\"address\":\"::1\",\"host_address\":\"10.77.0.1\"}", "[]",
+		"{\"address\":\"10.77.0.2\",\"host_address\":\"10.77.0.1\",\"x\":1}",
+		"{\"address\":\"10.77.0.2 \",\"host_address\":\"10.77.0.1\"}",
+	};
+	for (size_t i = 0; i < sizeof(badnet) / sizeof(badnet[0]); i++) {
+		snprintf(buf, sizeof(buf), "{\"generation\":1,\"enclaves\":[{\"id\":\"enc-1\",\"state\":\"running\",\"network\":%s}]}",
+			 badnet[i]);
+		j = J(buf);
+		if (ctl_parse_sync(j, &s) != CL_EINVAL)
+			fail_msg("accepted report network %s", badnet[i]);
+		json_decref(j);
+	}
+}
+
 static void tenants_tokens_actions(void **state)
 {
 	const char *name, *tid, *kind;
@@ -438,6 +496,7 @@ int main(void)
 		cmocka_unit_test(names_and_ids),   cmocka_unit_test(json_body),
 		cmocka_unit_test(create_enclave),  cmocka_unit_test(resize_recv_send),
 		cmocka_unit_test(capabilities_and_register), cmocka_unit_test(sync_body),
+		cmocka_unit_test(network_fields),
 		cmocka_unit_test(tenants_tokens_actions), cmocka_unit_test(token_ttl), cmocka_unit_test(token_split),
 		cmocka_unit_test(fw_audit_names),
 	};

@@ -160,6 +160,42 @@ static void launch_registers(void **state)
 	free(pcr4);
 }
 
+/* An enclave with a network: one more PCR3 extend, "network" or
+ * "network:" and its exposed ports sorted; none without a network. */
+static void network_register(void **state)
+{
+	cl_pcrs p;
+	cl_pcrs_init(&p);
+	cl_pcrs_launch(&p, "ten-abc", "web", "host-1");
+	char *plain = ref("extend 74656e2d616263 776562");
+	assert_reg(p.v[3], plain); /* an enclave without --network: PCR3 as before */
+	cl_pcrs_network(&p, NULL, 0);
+	/* "network" = 6e6574776f726b */
+	char *net = ref("extend 74656e2d616263 776562 6e6574776f726b");
+	assert_reg(p.v[3], net);
+	cl_pcrs_launch(&p, "ten-abc", "web", "host-1");
+	uint16_t ports[] = {8443, 80, 8080};
+	cl_pcrs_network(&p, ports, 3);
+	/* "network:80,8080,8443" */
+	char *exp = ref("extend 74656e2d616263 776562 6e6574776f726b3a38302c383038302c38343433");
+	assert_reg(p.v[3], exp);
+	assert_int_equal(ports[0], 8443); /* the caller's array is not sorted in place */
+	cl_pcrs_launch(&p, "ten-abc", "web", "host-1");
+	uint16_t sorted[] = {80, 8080, 8443};
+	cl_pcrs_network(&p, sorted, 3); /* the order given does not matter */
+	assert_reg(p.v[3], exp);
+	uint16_t one[] = {80};
+	cl_pcrs_launch(&p, "ten-abc", "web", "host-1");
+	cl_pcrs_network(&p, one, 1);
+	char hex[2 * CL_PCR_LEN + 1];
+	hex_of(p.v[3], CL_PCR_LEN, hex);
+	assert_string_not_equal(hex, exp);
+	assert_string_not_equal(hex, net);
+	free(plain);
+	free(net);
+	free(exp);
+}
+
 /* ---- an image's registers ------------------------------------------- */
 
 static void write_bytes(const char *path, const void *p, size_t n, unsigned mode)
@@ -358,6 +394,7 @@ int main(void)
 		cmocka_unit_test(extend_known_answers),
 		cmocka_unit_test(pcrs_init_zeroes),
 		cmocka_unit_test(launch_registers),
+		cmocka_unit_test(network_register),
 		cmocka_unit_test_setup_teardown(measure_known_image, setup_tmp, teardown_tmp),
 		cmocka_unit_test(measure_tiny_img),
 		cmocka_unit_test_setup_teardown(app_register_is_unambiguous, setup_tmp, teardown_tmp),
