@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench/tls/run.sh [SECONDS] — TLS terminators side by side, in one run, one table.
 #
-# Each proxy in turn (haproxy, nginx, hitch, stunnel; Cloister's data plane when it
-# is on the branch: see start_cloister) terminates TLS on 127.0.0.1 in front of the
+# Each proxy in turn (haproxy, nginx, hitch, stunnel; Cloister's data plane with its
+# key holder: see start_cloister) terminates TLS on 127.0.0.1 in front of the
 # same plain HTTP backend, with the same certificate (ECDSA P-256 leaf + CA, made
 # here), pinned to one core (PROXY_CPU, default 0) while the load tools and the
 # backend share the other (LOAD_CPU, default 1):
@@ -358,30 +358,15 @@ EOF
 	ROOTS=("$LAST"); OUT=1
 }
 
-# start_cloister: the one missing row. Cloister's data plane (cloister-host part
-# "tls": cl_dataplane_main in src/tls/, docs/tls.md) lands on another branch
-# (h-dataplane); until it is merged this returns 3 and the table says so.
-#
-# When it lands, it needs a small driver, bench/bench_tls_dataplane.c, that does
-# what cloister-host's supervisor and agent do, without a control plane:
-#   - forks a key holder (cl_keyholder_main) and the data plane
-#     (cl_dataplane_main(agent_fd, kh_fd, opts): one thread, one loop), both
-#     hardened as in production, with a key holder channel of role tls;
-#   - has the key holder generate the slot tls/bench:1 (P-256; the key never
-#     leaves it, so the bench CA, --ca-key, signs a leaf for its point with the
-#     same subject and SANs as the peers' leaf: an equivalent certificate);
-#   - hands the data plane the guest (cl_dp_guest_set: that chain, backend
-#     127.0.0.1:BP, mode all) with a listener on --listen, and the outbound rule
-#     (plain in on --out, TLS to --origin verified against --trust) when the
-#     data plane has the outbound direction;
-#   - prints "ready DATAPLANE_PID KEYHOLDER_PID" and waits for SIGTERM.
-# Then, in the same way as the others:
-#
-#	pin "$PROXY_CPU" cloister "$HS_DIR/bench_tls_dataplane" --ca-cert "$W/ca.pem" --ca-key "$W/ca.key" \
-#		--listen "$PP" --backend "127.0.0.1:$BP" --out "$XP" --origin "127.0.0.1:$OP" --trust "$W/ca.pem"
-#	wait_for_line "$W/cloister.stderr" '^ready '
-#	read -r _ DP KH < <(grep -m1 '^ready ' "$W/cloister.stderr")
-#	ROOTS=("$DP" "$KH"); OUT=1
+# start_cloister: Cloister's data plane (cloister-host part "tls":
+# cl_dataplane_main in src/tls/, docs/tls.md) with its key holder, both forked by
+# tests/tools/tls_dp_host (walls up as in production), which plays the agent and is
+# driven line by line through a fifo. The key holder generates tls/bench:1 (P-256,
+# tls-generate; the key never leaves it), the bench CA signs a leaf for that point
+# with the same subject, SANs and extensions as the peers' leaf (an equivalent
+# certificate), and the data plane gets the guest (that chain, backend
+# 127.0.0.1:BP, mode all) on a listener tls_dp_host opens on 127.0.0.1 (its port
+# becomes PP for this row). Outbound is not built in the data plane: OUT=0, '-'.
 #
 # ROOTS names the data plane AND the key holder: every full handshake's
 # signature is made in the key holder, so its CPU is added to the data plane's
@@ -389,9 +374,41 @@ EOF
 # driver's own process (the parent, idle) is left out. taskset is inherited by
 # the forked parts, so the key holder shares PROXY_CPU with the data plane: one
 # core against one core.
+DP_HOST=${DP_HOST:-$PWD/$BUILD/tests/tls_dp_host}
 start_cloister() {
-	WHY="data plane not on this branch (h-dataplane): see start_cloister in bench/tls/run.sh"
-	return 3
+	local r
+	[ -x "$DP_HOST" ] || { WHY="$DP_HOST missing: run make"; return 3; }
+	mkdir -p "$W/cloister"
+	rm -f "$W/cloister.in"
+	mkfifo "$W/cloister.in"
+	taskset -c "$PROXY_CPU" "$DP_HOST" "$W/cloister" <"$W/cloister.in" >"$W/cloister.out" 2>"$W/cloister.stderr" &
+	STARTED+=("$!")
+	exec 7>"$W/cloister.in" # held open: tls_dp_host quits when its stdin ends
+	DP_LINES=0
+	dp() { # CMD...: one command to tls_dp_host, its answer line in R
+		echo "$*" >&7
+		DP_LINES=$((DP_LINES + 1))
+		for _ in $(seq 100); do
+			[ "$(wc -l <"$W/cloister.out")" -ge "$DP_LINES" ] && break
+			sleep 0.1
+		done
+		R=$(sed -n "${DP_LINES}p" "$W/cloister.out")
+	}
+	dp generate "tls/bench:1" "$W/cloister/pub.pem"
+	[ "$R" = ok ] || { echo "run.sh: cloister: generate: $R" >&2; return 1; }
+	(cd "$W" && openssl x509 -new -force_pubkey cloister/pub.pem -subj /CN=localhost -CA ca.pem -CAkey ca.key \
+		-days 2 -extfile leaf.ext -out cloister/leaf.pem 2>/dev/null) || return 1
+	cat "$W/cloister/leaf.pem" "$W/ca.pem" >"$W/cloister/chain.pem"
+	dp listen
+	[[ $R == port\ * ]] || { echo "run.sh: cloister: listen: $R" >&2; return 1; }
+	PP=${R#port }
+	dp set bench 1 "$W/cloister/chain.pem" "127.0.0.1:$BP" - all
+	[ "$R" = ok ] || { echo "run.sh: cloister: set: $R" >&2; return 1; }
+	dp pids
+	r=$R
+	ROOTS=("$(sed -n 's/.*dataplane=\([0-9]*\).*/\1/p' <<<"$r")" "$(sed -n 's/.*keyholder=\([0-9]*\).*/\1/p' <<<"$r")")
+	[ -n "${ROOTS[0]}" ] && [ -n "${ROOTS[1]}" ] || { echo "run.sh: cloister: pids: $r" >&2; return 1; }
+	OUT=0 # the data plane terminates only: outbound (client mode) is not built
 }
 
 # ---------------------------------------------------------------- the run
