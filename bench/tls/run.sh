@@ -32,7 +32,7 @@
 # machine, `nice -n -20 bench/tls/run.sh` keeps the figures steadier.
 #
 # Needs bench/tls/deps.sh (haproxy nginx hitch stunnel4 wrk) and `make` (for
-# build/bench/bench_tls_handshakes). Env: BUILD, PROXIES ("haproxy nginx hitch
+# build/bench/bench_tls_handshakes and build/tests/tls_dp_host). Env: BUILD, DP_HOST, PROXIES ("haproxy nginx hitch
 # stunnel cloister"), PROXY_CPU, LOAD_CPU, KA_CONNS, BULK_CONNS, HS_CONNS (32),
 # HS_TLS (1.3 or 1.2), OUT_CONNS (32), SECONDS_EACH (the argument's default), KEEP=1
 # keeps the work directory (configs, logs, the load tools' output).
@@ -358,15 +358,12 @@ EOF
 	ROOTS=("$LAST"); OUT=1
 }
 
-# start_cloister: Cloister's data plane (cloister-host part "tls":
-# cl_dataplane_main in src/tls/, docs/tls.md) with its key holder, both forked by
-# tests/tools/tls_dp_host (walls up as in production), which plays the agent and is
-# driven line by line through a fifo. The key holder generates tls/bench:1 (P-256,
-# tls-generate; the key never leaves it), the bench CA signs a leaf for that point
-# with the same subject, SANs and extensions as the peers' leaf (an equivalent
-# certificate), and the data plane gets the guest (that chain, backend
-# 127.0.0.1:BP, mode all) on a listener tls_dp_host opens on 127.0.0.1 (its port
-# becomes PP for this row). Outbound is not built in the data plane: OUT=0, '-'.
+# start_cloister: Cloister's data plane (cloister-host part "tls": cl_dataplane_main
+# in src/tls/, docs/tls.md) with its key holder, started by cloister_start
+# (bench/tls/cloister.sh: tests/tools/tls_dp_host) with a leaf the bench CA signs
+# for the key holder's point (same subject, SANs and extensions as the peers'
+# leaf: an equivalent certificate), in front of 127.0.0.1:BP; its listener's port
+# becomes PP for this row. Outbound is not built in the data plane: OUT=0, '-'.
 #
 # ROOTS names the data plane AND the key holder: every full handshake's
 # signature is made in the key holder, so its CPU is added to the data plane's
@@ -374,42 +371,15 @@ EOF
 # driver's own process (the parent, idle) is left out. taskset is inherited by
 # the forked parts, so the key holder shares PROXY_CPU with the data plane: one
 # core against one core.
-DP_HOST=${DP_HOST:-$PWD/$BUILD/tests/tls_dp_host}
+source bench/tls/cloister.sh
 start_cloister() {
-	local r
-	[ -x "$DP_HOST" ] || { WHY="$DP_HOST missing: run make"; return 3; }
-	mkdir -p "$W/cloister"
-	rm -f "$W/cloister.in"
-	mkfifo "$W/cloister.in"
-	taskset -c "$PROXY_CPU" "$DP_HOST" "$W/cloister" <"$W/cloister.in" >"$W/cloister.out" 2>"$W/cloister.stderr" &
-	STARTED+=("$!")
-	exec 7>"$W/cloister.in" # held open: tls_dp_host quits when its stdin ends
-	DP_LINES=0
-	dp() { # CMD...: one command to tls_dp_host, its answer line in R
-		echo "$*" >&7
-		DP_LINES=$((DP_LINES + 1))
-		for _ in $(seq 100); do
-			[ "$(wc -l <"$W/cloister.out")" -ge "$DP_LINES" ] && break
-			sleep 0.1
-		done
-		R=$(sed -n "${DP_LINES}p" "$W/cloister.out")
-	}
-	dp generate "tls/bench:1" "$W/cloister/pub.pem"
-	[ "$R" = ok ] || { echo "run.sh: cloister: generate: $R" >&2; return 1; }
-	(cd "$W" && openssl x509 -new -force_pubkey cloister/pub.pem -subj /CN=localhost -CA ca.pem -CAkey ca.key \
-		-days 2 -extfile leaf.ext -out cloister/leaf.pem 2>/dev/null) || return 1
-	cat "$W/cloister/leaf.pem" "$W/ca.pem" >"$W/cloister/chain.pem"
-	dp listen
-	[[ $R == port\ * ]] || { echo "run.sh: cloister: listen: $R" >&2; return 1; }
-	PP=${R#port }
-	dp set bench 1 "$W/cloister/chain.pem" "127.0.0.1:$BP" - all
-	[ "$R" = ok ] || { echo "run.sh: cloister: set: $R" >&2; return 1; }
-	dp pids
-	r=$R
-	ROOTS=("$(sed -n 's/.*dataplane=\([0-9]*\).*/\1/p' <<<"$r")" "$(sed -n 's/.*keyholder=\([0-9]*\).*/\1/p' <<<"$r")")
-	[ -n "${ROOTS[0]}" ] && [ -n "${ROOTS[1]}" ] || { echo "run.sh: cloister: pids: $r" >&2; return 1; }
+	cloister_start "$W" "$PROXY_CPU" "127.0.0.1:$BP" || return $?
+	PP_PEERS=$PP
+	PP=$DP_PORT
+	ROOTS=("$DP_PID" "$KH_PID")
 	OUT=0 # the data plane terminates only: outbound (client mode) is not built
 }
+stop_cloister() { cloister_stop; PP=$PP_PEERS; }
 
 # ---------------------------------------------------------------- the run
 
@@ -486,6 +456,7 @@ for name in $PROXIES; do
 		"processes=$procs hs errors+resumed=$hs_err ka=$ka_err bulk=$bk_err out=$out_err out-resumed=$out_reused")")
 
 	for p in "${ROOTS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+	if declare -F "stop_$name" >/dev/null; then "stop_$name"; fi # a proxy's own teardown, if it has one
 done
 
 printf '\n%-9s %8s %7s %8s %7s %7s %8s %7s %8s %7s %7s %7s\n' proxy "hs/s" "µs/hs" "req/s" "p99ms" "µs/req" \
