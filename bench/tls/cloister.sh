@@ -6,7 +6,8 @@
 # (cl_dataplane_main, walls up as in production) and plays the agent, driven line
 # by line through a fifo. The key holder generates tls/bench:1 (P-256,
 # tls-generate; the key never leaves it); the CA in DIR signs a leaf for that point
-# with DIR/leaf.ext's extensions and subject CN=localhost; the data plane gets the
+# with DIR/leaf.ext's extensions, subject CN=localhost and 30 days of life (as the
+# monitor's CA issues guest leaves: docs/tls.md); the data plane gets the
 # guest (leaf + CA, the backend, mode all) on a listener tls_dp_host opens on
 # 127.0.0.1:0.
 #
@@ -34,7 +35,7 @@ cloister_start() {
 	cloister_cmd generate "tls/bench:1" "$dir/cloister/pub.pem"
 	[ "$R" = ok ] || { echo "cloister: generate: $R" >&2; return 1; }
 	(cd "$dir" && openssl x509 -new -force_pubkey cloister/pub.pem -subj /CN=localhost -CA ca.pem -CAkey ca.key \
-		-days 2 -extfile leaf.ext -out cloister/leaf.pem 2>/dev/null) || { echo "cloister: no leaf" >&2; return 1; }
+		-days 30 -extfile leaf.ext -out cloister/leaf.pem 2>/dev/null) || { echo "cloister: no leaf" >&2; return 1; }
 	cat "$dir/cloister/leaf.pem" "$dir/ca.pem" >"$dir/cloister/chain.pem"
 	cloister_cmd listen
 	[[ $R == "port "* ]] || { echo "cloister: listen: $R" >&2; return 1; }
