@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # sets variables for the scripts that source it
 # bench/tls/cloister.sh — sourced by bench/tls/run.sh and bench/tls/testssl.sh:
 # starts Cloister's data plane with its key holder, as a host runs them, without a
 # control plane.
@@ -46,7 +47,7 @@ cloister_start() {
 	r=$R
 	DP_PID=$(sed -n 's/.*dataplane=\([0-9]*\).*/\1/p' <<<"$r")
 	KH_PID=$(sed -n 's/.*keyholder=\([0-9]*\).*/\1/p' <<<"$r")
-	[ -n "$DP_PID" ] && [ -n "$KH_PID" ] || { echo "cloister: pids: $r" >&2; return 1; }
+	if [ -z "$DP_PID" ] || [ -z "$KH_PID" ]; then echo "cloister: pids: $r" >&2; return 1; fi
 }
 
 cloister_cmd() { # CMD...: one command to tls_dp_host, its answer line in R (10 s at most)
