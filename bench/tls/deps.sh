@@ -1,10 +1,11 @@
 #!/bin/sh
 # bench/tls/deps.sh — installs the TLS peers bench/tls/run.sh measures Cloister
-# against: haproxy, nginx, hitch, stunnel4, and the load tool wrk (Debian packages).
+# against: haproxy, nginx, hitch, stunnel4, the load tool wrk, and testssl.sh
+# (bench/tls/testssl.sh, the conformance run) — Debian packages.
 # Not part of scripts/install-deps.sh on purpose: `make check` never needs them.
 # Idempotent: runs `apt-get update` and `apt-get install` only when something is missing.
 set -eu
-PKGS="haproxy nginx hitch stunnel4 wrk openssl util-linux procps"
+PKGS="haproxy nginx hitch stunnel4 wrk testssl.sh openssl util-linux procps"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

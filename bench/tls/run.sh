@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench/tls/run.sh [SECONDS] — TLS terminators side by side, in one run, one table.
 #
-# Each proxy in turn (haproxy, nginx, hitch, stunnel; Cloister's data plane when it
-# is on the branch: see start_cloister) terminates TLS on 127.0.0.1 in front of the
+# Each proxy in turn (haproxy, nginx, hitch, stunnel; Cloister's data plane with its
+# key holder: see start_cloister) terminates TLS on 127.0.0.1 in front of the
 # same plain HTTP backend, with the same certificate (ECDSA P-256 leaf + CA, made
 # here), pinned to one core (PROXY_CPU, default 0) while the load tools and the
 # backend share the other (LOAD_CPU, default 1):
@@ -32,7 +32,7 @@
 # machine, `nice -n -20 bench/tls/run.sh` keeps the figures steadier.
 #
 # Needs bench/tls/deps.sh (haproxy nginx hitch stunnel4 wrk) and `make` (for
-# build/bench/bench_tls_handshakes). Env: BUILD, PROXIES ("haproxy nginx hitch
+# build/bench/bench_tls_handshakes and build/tests/tls_dp_host). Env: BUILD, DP_HOST, PROXIES ("haproxy nginx hitch
 # stunnel cloister"), PROXY_CPU, LOAD_CPU, KA_CONNS, BULK_CONNS, HS_CONNS (32),
 # HS_TLS (1.3 or 1.2), OUT_CONNS (32), SECONDS_EACH (the argument's default), KEEP=1
 # keeps the work directory (configs, logs, the load tools' output).
@@ -358,30 +358,12 @@ EOF
 	ROOTS=("$LAST"); OUT=1
 }
 
-# start_cloister: the one missing row. Cloister's data plane (cloister-host part
-# "tls": cl_dataplane_main in src/tls/, docs/tls.md) lands on another branch
-# (h-dataplane); until it is merged this returns 3 and the table says so.
-#
-# When it lands, it needs a small driver, bench/bench_tls_dataplane.c, that does
-# what cloister-host's supervisor and agent do, without a control plane:
-#   - forks a key holder (cl_keyholder_main) and the data plane
-#     (cl_dataplane_main(agent_fd, kh_fd, opts): one thread, one loop), both
-#     hardened as in production, with a key holder channel of role tls;
-#   - has the key holder generate the slot tls/bench:1 (P-256; the key never
-#     leaves it, so the bench CA, --ca-key, signs a leaf for its point with the
-#     same subject and SANs as the peers' leaf: an equivalent certificate);
-#   - hands the data plane the guest (cl_dp_guest_set: that chain, backend
-#     127.0.0.1:BP, mode all) with a listener on --listen, and the outbound rule
-#     (plain in on --out, TLS to --origin verified against --trust) when the
-#     data plane has the outbound direction;
-#   - prints "ready DATAPLANE_PID KEYHOLDER_PID" and waits for SIGTERM.
-# Then, in the same way as the others:
-#
-#	pin "$PROXY_CPU" cloister "$HS_DIR/bench_tls_dataplane" --ca-cert "$W/ca.pem" --ca-key "$W/ca.key" \
-#		--listen "$PP" --backend "127.0.0.1:$BP" --out "$XP" --origin "127.0.0.1:$OP" --trust "$W/ca.pem"
-#	wait_for_line "$W/cloister.stderr" '^ready '
-#	read -r _ DP KH < <(grep -m1 '^ready ' "$W/cloister.stderr")
-#	ROOTS=("$DP" "$KH"); OUT=1
+# start_cloister: Cloister's data plane (cloister-host part "tls": cl_dataplane_main
+# in src/tls/, docs/tls.md) with its key holder, started by cloister_start
+# (bench/tls/cloister.sh: tests/tools/tls_dp_host) with a leaf the bench CA signs
+# for the key holder's point (same subject, SANs and extensions as the peers'
+# leaf: an equivalent certificate), in front of 127.0.0.1:BP; its listener's port
+# becomes PP for this row. Outbound is not built in the data plane: OUT=0, '-'.
 #
 # ROOTS names the data plane AND the key holder: every full handshake's
 # signature is made in the key holder, so its CPU is added to the data plane's
@@ -389,10 +371,15 @@ EOF
 # driver's own process (the parent, idle) is left out. taskset is inherited by
 # the forked parts, so the key holder shares PROXY_CPU with the data plane: one
 # core against one core.
+source bench/tls/cloister.sh
 start_cloister() {
-	WHY="data plane not on this branch (h-dataplane): see start_cloister in bench/tls/run.sh"
-	return 3
+	cloister_start "$W" "$PROXY_CPU" "127.0.0.1:$BP" || return $?
+	PP_PEERS=$PP
+	PP=$DP_PORT
+	ROOTS=("$DP_PID" "$KH_PID")
+	OUT=0 # the data plane terminates only: outbound (client mode) is not built
 }
+stop_cloister() { cloister_stop; PP=$PP_PEERS; }
 
 # ---------------------------------------------------------------- the run
 
@@ -469,6 +456,7 @@ for name in $PROXIES; do
 		"processes=$procs hs errors+resumed=$hs_err ka=$ka_err bulk=$bk_err out=$out_err out-resumed=$out_reused")")
 
 	for p in "${ROOTS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+	if declare -F "stop_$name" >/dev/null; then "stop_$name"; fi # a proxy's own teardown, if it has one
 done
 
 printf '\n%-9s %8s %7s %8s %7s %7s %8s %7s %8s %7s %7s %7s\n' proxy "hs/s" "µs/hs" "req/s" "p99ms" "µs/req" \
