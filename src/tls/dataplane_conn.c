@@ -371,13 +371,17 @@ static void mark_refuse(dp_conn *c, cl_err e)
  * guest to drain it). */
 static size_t mark_room(const dp_conn *c)
 {
-	size_t space = buf_space(&c->up), n = space < sizeof(mark_raw) ? space : sizeof(mark_raw);
-	for (;;) {
-		size_t o = cl_http_mark_max_out(c->mark, n);
-		if (o <= space || n == 0)
-			return n;
-		n = n > o - space ? n - (o - space) : 0;
+	size_t space = buf_space(&c->up), lo = 0, hi = space < sizeof(mark_raw) ? space : sizeof(mark_raw);
+	if (cl_http_mark_max_out(c->mark, hi) <= space)
+		return hi;
+	while (lo + 1 < hi) { /* max_out grows with n: the largest n that fits */
+		size_t mid = lo + (hi - lo) / 2;
+		if (cl_http_mark_max_out(c->mark, mid) <= space)
+			lo = mid;
+		else
+			hi = mid;
 	}
+	return cl_http_mark_max_out(c->mark, lo) <= space ? lo : 0;
 }
 
 /* Feeds mark_raw[0..n) to the parser, its output to the up buffer (room
