@@ -11,7 +11,9 @@
  * Buffers exist only while they hold bytes (SSL_MODE_RELEASE_BUFFERS does the
  * same for OpenSSL's): an idle connection costs its entry, not 32 KiB. At
  * close the buffers are wiped, the SSL freed (OpenSSL cleanses the session's
- * secrets) and the entry zeroed. A failure is one log line
+ * secrets) and the entry zeroed. A guest with a marking header runs the
+ * client->guest bytes through a cl_http_mark (docs/tls.md "Header
+ * marking"); a refused head gets a 400 and the close. A failure is one log line
  * `tls: guest=<id> peer=<addr> <reason>` and a count; nothing ever falls back
  * to cleartext. */
 #include <arpa/inet.h>
