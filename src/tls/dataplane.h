@@ -65,9 +65,10 @@ typedef struct cl_dp_guest {
 	const char *chain_pem;          /* borrowed; leaf first, then the CA chain */
 	size_t chain_len;
 	char backend[CL_DP_ADDR_MAX + 1]; /* the guest's cleartext service */
-	/* HTTP/1.1 header marking (src/tls/http_mark.h, another branch): the
-	 * header name, or "" for none. Carried and kept per guest; the data
-	 * plane does not mark yet. */
+	/* HTTP/1.1 header marking (src/tls/http_mark.h): the header name, or
+	 * "" for none. With a name, every connection's client->guest bytes go
+	 * through a cl_http_mark (docs/tls.md "Header marking"); a name the
+	 * parser refuses (a framing or hop-by-hop field) is CL_EINVAL. */
 	char header[CL_DP_HEADER_MAX + 1];
 	uint8_t mode;                   /* enum cl_dp_mode */
 	uint8_t insecure;               /* enum cl_dp_insecure */
@@ -86,6 +87,7 @@ enum cl_dp_fail {
 	CL_DP_FAIL_IDLE,          /* idle deadline */
 	CL_DP_FAIL_IO,            /* a socket error */
 	CL_DP_FAIL_INSECURE,      /* auto mode: not TLS, and the guest's rule rejects it (a TCP reset) */
+	CL_DP_FAIL_HTTP,          /* header marking refused a request head (a 400, then close) */
 	CL_DP_FAIL_COUNT
 };
 

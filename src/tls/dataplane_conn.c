@@ -11,7 +11,9 @@
  * Buffers exist only while they hold bytes (SSL_MODE_RELEASE_BUFFERS does the
  * same for OpenSSL's): an idle connection costs its entry, not 32 KiB. At
  * close the buffers are wiped, the SSL freed (OpenSSL cleanses the session's
- * secrets) and the entry zeroed. A failure is one log line
+ * secrets) and the entry zeroed. A guest with a marking header runs the
+ * client->guest bytes through a cl_http_mark (docs/tls.md "Header
+ * marking"); a refused head gets a 400 and the close. A failure is one log line
  * `tls: guest=<id> peer=<addr> <reason>` and a count; nothing ever falls back
  * to cleartext. */
 #include <arpa/inet.h>
@@ -28,11 +30,17 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "tls/http_mark.h"
 #include "tls/sniff.h"
 #include "tls/dataplane_internal.h"
 
 #define ACCEPT_BATCH 64
 #define PEER_MAX 64
+/* The up buffer of a marking connection: a whole head (up to
+ * CL_HTTP_MARK_HEAD_MAX, buffered in the parser) plus its mark line must fit
+ * an empty buffer, or a near-limit head could never be let through. */
+#define DP_BUF_MARK (DP_BUF + CL_HTTP_MARK_NAME_MAX + CL_HTTP_MARK_VALUE_MAX + 4)
+#define MARK_VALUE_MAX (CL_HTTP_MARK_VALUE_MAX + 1)
 
 enum { ST_SNIFF, ST_HANDSHAKE, ST_CONNECTING, ST_RELAY };
 
@@ -40,6 +48,7 @@ typedef struct dp_buf {
 	uint8_t *p; /* NULL while empty */
 	size_t off, len;
 	size_t hi;  /* bytes of p ever written: what a release wipes */
+	size_t cap; /* the size p has when allocated: DP_BUF, or DP_BUF_MARK */
 } dp_buf;
 
 struct dp_conn {
@@ -57,6 +66,7 @@ struct dp_conn {
 	dp_sign_state sign;
 	bool sign_failed;
 	BIO *prefix;       /* auto mode: the sniffed record, read by OpenSSL first (owned by ssl) */
+	cl_http_mark *mark; /* the guest marks a header: the up direction's parser (else NULL) */
 	char peer[PEER_MAX];
 };
 
@@ -81,7 +91,7 @@ dp_sign_state *dp_conn_sign(dp_conn *c)
 
 static size_t buf_space(const dp_buf *b)
 {
-	return DP_BUF - b->off - b->len;
+	return b->cap - b->off - b->len;
 }
 
 /* Makes room at the end: allocates, or moves the bytes to the front. */
@@ -89,7 +99,7 @@ static bool buf_ready(dp_buf *b)
 {
 	if (!b->p) {
 		b->off = b->len = b->hi = 0;
-		return (b->p = malloc(DP_BUF)) != NULL;
+		return (b->p = malloc(b->cap)) != NULL;
 	}
 	if (b->off && buf_space(b) == 0) {
 		memmove(b->p, b->p + b->off, b->len);
@@ -165,6 +175,7 @@ void dp_conn_close(dp_conn *c, int reason, const char *detail)
 		close(c->cfd);
 	if (c->bfd >= 0)
 		close(c->bfd);
+	cl_http_mark_free(c->mark); /* wipes a buffered head */
 	buf_release(&c->up);
 	buf_release(&c->down);
 	if (c->prev)
@@ -323,19 +334,133 @@ static int peer_write(dp_conn *c, const uint8_t *p, size_t n, int *want, int *re
 	return *reason = e == SSL_ERROR_SYSCALL ? CL_DP_FAIL_IO : CL_DP_FAIL_PROTOCOL, -2;
 }
 
+/* ---------------------------------------------------------------- header marking */
+
+/* One thread: the decrypted bytes of one read, and the parser's output, on
+ * their way into the up buffer; both wiped after each use. */
+static uint8_t mark_raw[DP_BUF];
+static cl_buf mark_out = {.max = DP_BUF_MARK};
+
+/* The client's identity: its certificate's subject CN, if it presented one
+ * and it was verified; else "" (the mark says "-"). */
+static void mark_identity(dp_conn *c, char *out, size_t cap)
+{
+	out[0] = '\0';
+	X509 *peer = c->ssl ? SSL_get0_peer_certificate(c->ssl) : NULL;
+	if (!peer || SSL_get_verify_result(c->ssl) != X509_V_OK)
+		return;
+	if (X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, out, (int)cap) < 0)
+		out[0] = '\0';
+}
+
+/* A refused head: nothing more reaches the guest; the client gets a 400
+ * (best effort: one write), the connection is closed and counted. */
+static void mark_refuse(dp_conn *c, cl_err e)
+{
+	static const char resp[] = "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+	const char *why = cl_http_mark_reason(c->mark);
+	int want = 0, reason = 0;
+	buf_release(&c->up);
+	buf_release(&c->down);
+	(void)peer_write(c, (const uint8_t *)resp, sizeof(resp) - 1, &want, &reason);
+	if (c->ssl)
+		(void)SSL_shutdown(c->ssl); /* close_notify, best effort */
+	fail(c, CL_DP_FAIL_HTTP, "mark: %s", why ? why : cl_err_name(e));
+}
+
+/* The most bytes one read may take so that the parser's output for them
+ * fits the up buffer's free space (cl_http_mark_max_out; 0: wait for the
+ * guest to drain it). */
+static size_t mark_room(const dp_conn *c)
+{
+	size_t space = buf_space(&c->up), lo = 0, hi = space < sizeof(mark_raw) ? space : sizeof(mark_raw);
+	if (cl_http_mark_max_out(c->mark, hi) <= space)
+		return hi;
+	while (lo + 1 < hi) { /* max_out grows with n: the largest n that fits */
+		size_t mid = lo + (hi - lo) / 2;
+		if (cl_http_mark_max_out(c->mark, mid) <= space)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return cl_http_mark_max_out(c->mark, lo) <= space ? lo : 0;
+}
+
+/* Feeds mark_raw[0..n) to the parser, its output to the up buffer (room
+ * checked by mark_room, the buffer made ready by the caller). Returns 0, or
+ * -1 if c was closed (a refusal). */
+static int mark_feed(dp_conn *c, size_t n)
+{
+	mark_out.max = buf_space(&c->up);
+	cl_err e = cl_http_mark_feed(c->mark, mark_raw, n, &mark_out);
+	explicit_bzero(mark_raw, n);
+	if (e == CL_OK && mark_out.len) {
+		memcpy(c->up.p + c->up.off + c->up.len, mark_out.data, mark_out.len);
+		buf_wrote(&c->up, mark_out.len);
+	}
+	if (mark_out.len)
+		explicit_bzero(mark_out.data, mark_out.len);
+	mark_out.len = 0;
+	if (e != CL_OK)
+		return mark_refuse(c, e), -1;
+	if (c->up.len == 0)
+		buf_release(&c->up);
+	return 0;
+}
+
+/* The guest marks a header: the parser for this connection, with the
+ * value of its TLS session ("none; none; -" for cleartext its insecure rule
+ * passes, so a forged mark is stripped there too). Bytes already in the up
+ * buffer (auto mode's sniffed cleartext) go through it first. Returns 0, or
+ * -1 if c was closed. */
+static int mark_start(dp_conn *c)
+{
+	char value[MARK_VALUE_MAX], ident[256];
+	mark_identity(c, ident, sizeof(ident));
+	cl_err e = cl_http_mark_value(c->ssl ? SSL_get_version(c->ssl) : "none",
+				      c->ssl ? SSL_get_cipher_name(c->ssl) : "none", ident, value, sizeof(value));
+	if (e == CL_OK)
+		e = cl_http_mark_new(c->g->header, value, &c->mark);
+	explicit_bzero(ident, sizeof(ident));
+	if (e != CL_OK)
+		return fail(c, CL_DP_FAIL_IO, "mark: cannot start the parser: %s", cl_err_name(e)), -1;
+	size_t n = c->up.len;
+	if (n)
+		memcpy(mark_raw, c->up.p + c->up.off, n); /* sniffed: at most one record header's worth */
+	buf_release(&c->up);
+	c->up.cap = DP_BUF_MARK;
+	if (!n)
+		return 0;
+	if (!buf_ready(&c->up) || mark_room(c) < n) {
+		explicit_bzero(mark_raw, n);
+		return fail(c, CL_DP_FAIL_IO, "mark: no room for the sniffed bytes"), -1;
+	}
+	return mark_feed(c, n);
+}
+
 /* One round of every transfer that can progress. Returns -1 if c was closed,
  * else whether anything moved. */
 static int relay_once(dp_conn *c)
 {
 	dp_guest *g = c->g;
 	int progress = 0;
+	size_t room = 0;
 	if (!c->c_eof && (!c->up.p || buf_space(&c->up))) {
 		if (!buf_ready(&c->up))
 			return fail(c, CL_DP_FAIL_IO, "out of memory"), -1;
+		room = c->mark ? mark_room(c) : buf_space(&c->up);
+		if (room == 0 && c->up.len == 0) /* DP_BUF_MARK makes this impossible */
+			return fail(c, CL_DP_FAIL_IO, "mark: no room for a head"), -1;
+	}
+	if (room) {
 		int want = 0, reason = 0;
-		int n = peer_read(c, c->up.p + c->up.off + c->up.len, buf_space(&c->up), &want, &reason);
+		uint8_t *dst = c->mark ? mark_raw : c->up.p + c->up.off + c->up.len;
+		int n = peer_read(c, dst, room, &want, &reason);
 		if (n > 0) {
-			buf_wrote(&c->up, (size_t)n);
+			if (!c->mark)
+				buf_wrote(&c->up, (size_t)n);
+			else if (mark_feed(c, (size_t)n) < 0)
+				return -1;
 			g->st.bytes_in += (uint64_t)n;
 			c->rd_want = 0;
 			progress = 1;
@@ -418,7 +543,7 @@ static void relay(dp_conn *c)
 		dp_conn_close(c, -1, NULL);
 		return;
 	}
-	bool up_room = !c->up.p || buf_space(&c->up) > 0;
+	bool up_room = (c->mark ? mark_room(c) : buf_space(&c->up)) > 0;
 	arm(c->crd, (!c->c_eof && up_room && c->rd_want == SSL_ERROR_WANT_READ) ||
 			    (c->down.len && c->wr_want == SSL_ERROR_WANT_READ),
 	    &c->crd_on);
@@ -526,6 +651,8 @@ static void drive(dp_conn *c)
 			return;
 		}
 		c->state = ST_RELAY;
+		if (c->g->header[0] && mark_start(c) < 0)
+			return;
 		relay(c);
 		return;
 	}
@@ -622,6 +749,7 @@ static void conn_new(dp_guest *g, int fd, const char *peer)
 	c->g = g;
 	c->cfd = fd;
 	c->bfd = -1;
+	c->up.cap = c->down.cap = DP_BUF;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->start_ns = c->last_ns = cl_now_mono_ns();
 	c->next = g->conns;

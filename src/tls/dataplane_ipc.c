@@ -8,9 +8,10 @@
 
 #include "common/log.h"
 #include "tls/dataplane_internal.h"
+#include "tls/http_mark.h"
 
 static const char *const fail_names[CL_DP_FAIL_COUNT] = {
-	"handshake", "timeout", "sign", "backend", "protocol", "limit", "idle", "io", "insecure",
+	"handshake", "timeout", "sign", "backend", "protocol", "limit", "idle", "io", "insecure", "http",
 };
 
 const char *cl_dp_fail_name(enum cl_dp_fail f)
@@ -195,6 +196,14 @@ static cl_err decode_set(cl_buf *req, void *args)
 	CL_GUARD(cl_ipc_get_str(req, g->backend, sizeof(g->backend)));
 	CL_GUARD(cl_ipc_get_str(req, g->header, sizeof(g->header)));
 	CL_ENSURE(header_ok(g->header), CL_EINVAL, "data plane: bad header name");
+	if (g->header[0]) {
+		/* the parser's own rule too: no framing or hop-by-hop field */
+		cl_http_mark *m = NULL;
+		cl_err e = cl_http_mark_new(g->header, "-", &m);
+		cl_http_mark_free(m);
+		CL_ENSURE(e != CL_EINVAL, CL_EINVAL, "data plane: header %s cannot carry the mark", g->header);
+		CL_GUARD(e);
+	}
 	CL_GUARD(cl_buf_get_u8(req, &g->mode));
 	CL_GUARD(cl_buf_get_u8(req, &g->insecure));
 	CL_ENSURE(g->mode <= CL_DP_MODE_AUTO && g->insecure <= CL_DP_INSECURE_ALLOW, CL_EINVAL,

@@ -14,8 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The shortest possible head, "A / HTTP/1.1\r\n\r\n": the most heads n bytes
- * can complete is n / HEAD_MIN + 1 (cl_http_mark_max_out). */
+/* The shortest possible head, "A / HTTP/1.1\r\n\r\n": the most heads n new
+ * bytes can complete is n / HEAD_MIN + 1 — the one buffered (at most one
+ * head or trailer is) and then one per HEAD_MIN bytes (cl_http_mark_max_out). */
 #define HEAD_MIN 16
 #define CHUNK_LINE_MAX 4096 /* chunk size and extensions */
 #define CHUNK_DIGITS_MAX 16 /* hex digits of a chunk size (a uint64_t) */
@@ -210,7 +211,7 @@ size_t cl_http_mark_max_out(const cl_http_mark *m, size_t len)
 	size_t pending, heads, marks, total;
 	if (__builtin_add_overflow(m->head.len, len, &pending))
 		return SIZE_MAX;
-	heads = pending / HEAD_MIN + 1;
+	heads = len / HEAD_MIN + 1; /* the buffered bytes are part of at most one head */
 	if (__builtin_mul_overflow(heads, m->line_len, &marks) || __builtin_add_overflow(pending, marks, &total))
 		return SIZE_MAX;
 	return total;

@@ -95,7 +95,10 @@ void cl_http_mark_free(cl_http_mark *m);
 CL_MUST_CHECK cl_err cl_http_mark_feed(cl_http_mark *m, const uint8_t *in, size_t len, cl_buf *out);
 
 /* The most bytes one feed of len bytes can append: the head buffered so far,
- * len, and a mark line for every head that can complete in them. */
+ * len, and a mark line for every head that can complete: the buffered one
+ * and one per 16 new bytes (the shortest head). A data plane sizes its
+ * buffer to hold a whole head plus one mark line, so a feed of 1 byte always
+ * fits an empty buffer. */
 size_t cl_http_mark_max_out(const cl_http_mark *m, size_t len);
 
 /* Why the parser refused (a static string, never input bytes), or NULL. */

@@ -21,8 +21,11 @@
 # handshake (never cleartext); rotation keeps an established connection;
 # --mode auto terminates a ClientHello and passes or resets cleartext per the
 # insecure rule; ticket keys rotate (an old ticket stops resuming); the
-# per-guest connection cap resets the connection over it; bad configurations
-# are refused; remove closes the listener.
+# per-guest connection cap resets the connection over it; header marking
+# (one mark after the request line, forged ones stripped, pipelined heads
+# each marked, a 15 KB head whole, a smuggling head answered 400 and never
+# forwarded, a guest without a header untouched); bad configurations are
+# refused; remove closes the listener.
 source "$(dirname "$0")/lib.sh"
 
 HS_MS=1500 # handshake deadline for this run: the slowloris check waits for it
@@ -254,6 +257,137 @@ before=$(field fail_limit)
 [ "$(python3 cap.py "$PORT")" = reset ] || fail "the ninth connection was not refused"
 stats g1
 expect_field fail_limit $((before + 1))
+
+step "header marking: the guest sees one mark, never a forged one"
+# echo.py: the guest; answers each request (pipelined too) with the head it
+# received; every byte it receives is also appended to echo.raw.
+cat >echo.py <<'EOF2'
+import socket, sys, threading
+srv = socket.create_server(("127.0.0.1", 0))
+raw = open(sys.argv[1], "ab", buffering=0)
+lock = threading.Lock()
+def recv(s, buf):
+    d = s.recv(65536)
+    with lock:
+        raw.write(d)
+    return d
+def serve(s):
+    buf = b""
+    while True:
+        while b"\r\n\r\n" not in buf:
+            d = recv(s, buf)
+            if not d:
+                return s.close()
+            buf += d
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        n, close = 0, False
+        for l in head.split(b"\r\n")[1:]:
+            k, _, v = l.partition(b":")
+            if k.strip().lower() == b"content-length":
+                n = int(v)
+            if k.strip().lower() == b"connection" and v.strip().lower() == b"close":
+                close = True
+        while len(buf) < n:
+            d = recv(s, buf)
+            if not d:
+                return s.close()
+            buf += d
+        body, buf = buf[:n], buf[n:]
+        out = head + b"\r\n\r\n" + body
+        s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(out) + out)
+        if close:
+            return s.close()
+print("port", srv.getsockname()[1], flush=True)
+while True:
+    c, _ = srv.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+EOF2
+# tlsraw.py PORT CA: sends stdin's bytes over TLS as one write, prints all it
+# gets until the data plane (or the guest) closes.
+cat >tlsraw.py <<'EOF2'
+import socket, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))), server_hostname="localhost")
+s.sendall(sys.stdin.buffer.read())
+s.settimeout(10)
+data = b""
+try:
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+except (ConnectionResetError, ssl.SSLError):
+    pass
+sys.stdout.buffer.write(data)
+EOF2
+python3 -u echo.py echo.raw >echo.log 2>&1 &
+CL_PIDS+=($!)
+wait_for 20 grep -q '^port ' echo.log || fail "echo backend did not start"
+ECHO=127.0.0.1:$(sed -n 's/^port //p' echo.log)
+dp set g1 2 "$T/chain2.pem" "$ECHO" Content-Length
+[ "$R" = "error invalid" ] || fail "a framing field as the marking header: $R"
+dp set g1 2 "$T/chain2.pem" "$ECHO" X-Mark
+[ "$R" = ok ] || fail "set with a header: $R"
+MARK_RE='^X-Mark: TLSv1\.3; TLS_[A-Z0-9_]*; -'$'\r''$'
+curl -sS --http1.1 --tlsv1.3 --cacert ca.pem -H "X-Mark: TLSv1.3; forged; admin" -H "x_mark: admin" \
+	-H "X-Other: kept" "$URL" >mark1.out || fail "curl with a header: $(cat mark1.out)"
+[ "$(grep -c "$MARK_RE" mark1.out)" = 1 ] || fail "not exactly one mark: $(cat -A mark1.out)"
+sed -n 2p mark1.out | grep -q "$MARK_RE" || fail "the mark is not right after the request line: $(cat mark1.out)"
+grep -qi 'forged\|admin' mark1.out && fail "a forged mark reached the guest: $(cat mark1.out)"
+grep -q '^X-Other: kept' mark1.out || fail "another field was lost: $(cat mark1.out)"
+
+step "header marking: pipelined requests each marked, a body untouched"
+printf 'GET /a HTTP/1.1\r\nHost: x\r\nX-Mark: forged\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 16\r\n\r\nX-Mark: in-body\nGET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' |
+	python3 tlsraw.py "$PORT" ca.pem >pipe.out
+[ "$(grep -c '^HTTP/1.1 200 OK' pipe.out)" = 3 ] || fail "pipelined: not three answers: $(cat -A pipe.out)"
+[ "$(grep -c "$MARK_RE" pipe.out)" = 3 ] || fail "pipelined: not three marks: $(cat -A pipe.out)"
+grep -q forged pipe.out && fail "pipelined: a forged mark reached the guest"
+grep -q '^X-Mark: in-body$' pipe.out || fail "pipelined: the body was changed: $(cat -A pipe.out)"
+
+step "header marking: keep-alive requests each marked; a head of exactly 16 KiB passes whole"
+curl -sS --http1.1 --cacert ca.pem -H "X-Mark: forged" "$URL" "$URL" >keep.out || fail "curl, two requests"
+[ "$(grep -c "$MARK_RE" keep.out)" = 2 ] || fail "keep-alive: not two marks: $(cat -A keep.out)"
+grep -q forged keep.out && fail "keep-alive: a forged mark reached the guest"
+# The bound counts the request line and the final empty line: 16384 in all.
+python3 -c '
+import sys
+h = b"GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: "
+pad = 16384 - len(h) - 4
+sys.stdout.buffer.write(h + b"a" * pad + b"\r\n\r\n")' >big.req
+[ "$(stat -c %s big.req)" = 16384 ] || fail "big.req is not 16384 bytes"
+timeout 15 python3 tlsraw.py "$PORT" ca.pem <big.req >big.out || fail "the 16 KiB head: no answer"
+[ "$(grep -c "$MARK_RE" big.out)" = 1 ] || fail "the 16 KiB head is not marked once: $(head -c 300 big.out)"
+grep -q "^X-Big: a*"$'\r''$' big.out || fail "the 16 KiB head's field was cut"
+[ "$(grep -c '^HTTP/1.1 200 OK' big.out)" = 1 ] || fail "the 16 KiB head: no answer: $(head -c 300 big.out)"
+
+step "header marking: a smuggling head (Transfer-Encoding with Content-Length) gets 400, never forwarded"
+stats g1
+http_before=$(field fail_http)
+printf 'POST /smuggle HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n' |
+	python3 tlsraw.py "$PORT" ca.pem >smuggle.out
+head -1 smuggle.out | grep -q '^HTTP/1.1 400 Bad Request'$'\r''$' || fail "smuggling: no 400: $(cat -A smuggle.out)"
+grep -qi '^Connection: close' smuggle.out || fail "smuggling: no Connection: close: $(cat -A smuggle.out)"
+grep -q smuggle echo.raw && fail "smuggling: the refused head reached the guest"
+stats g1
+expect_field fail_http $((http_before + 1))
+grep -E "tls: guest=g1 peer=127\.0\.0\.1:[0-9]+ mark: .*Transfer-Encoding" dp.log >/dev/null ||
+	fail "smuggling: no log line: $(grep mark: dp.log)"
+
+step "header marking, auto mode: cleartext the insecure rule passes is marked none, a forged mark stripped"
+dp set g1 2 "$T/chain2.pem" "$ECHO" X-Mark auto allow
+[ "$R" = ok ] || fail "set auto allow with a header: $R"
+curl -sS --http1.1 -H "X-Mark: TLSv1.3; forged; admin" "http://127.0.0.1:$PORT/" >plainmark.out || fail "curl in clear"
+[ "$(grep -c '^X-Mark: none; none; -'$'\r''$' plainmark.out)" = 1 ] || fail "cleartext: not marked none: $(cat -A plainmark.out)"
+grep -q forged plainmark.out && fail "cleartext: a forged mark reached the guest"
+[ "$(grep -c "$MARK_RE" <(curl -sS --http1.1 --cacert ca.pem "$URL"))" = 1 ] || fail "auto: TLS not marked"
+
+step "a guest without a header: the client's own field reaches it untouched"
+dp set g1 2 "$T/chain2.pem" "$ECHO" -
+[ "$R" = ok ] || fail "set without a header: $R"
+curl -sS --http1.1 --cacert ca.pem -H "X-Mark: mine" "$URL" >nomark.out || fail "curl without marking"
+grep -q '^X-Mark: mine'$'\r''$' nomark.out || fail "unmarked guest: the client's field changed: $(cat -A nomark.out)"
+grep -q 'TLSv1' nomark.out && fail "unmarked guest: a mark was added"
 
 step "remove closes the listener and forgets the guest"
 dp remove g1

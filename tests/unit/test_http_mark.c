@@ -511,6 +511,22 @@ static void output_bound(void **state)
 	assert_int_equal(cl_http_mark_new(NAME, VALUE, &m), CL_OK);
 	assert_int_equal(cl_http_mark_max_out(m, 16), 16 + 2 * strlen(MARK));
 	assert_int_equal(cl_http_mark_max_out(m, SIZE_MAX), SIZE_MAX);
+	/* A buffered head is one head, whatever its size: with a head of
+	 * 16383 bytes buffered, one more byte can add one mark, not 1,024 (a
+	 * data plane sizes its buffer as head bound + one mark line). */
+	cl_buf out;
+	cl_buf_init(&out, 1 << 16);
+	static char big[CL_HTTP_MARK_HEAD_MAX];
+	const char *h = "GET / HTTP/1.1\r\nX-Big: ";
+	memset(big, 'a', sizeof(big));
+	memcpy(big, h, strlen(h));
+	memcpy(big + sizeof(big) - 4, "\r\n\r", 3);
+	assert_int_equal(cl_http_mark_feed(m, (const uint8_t *)big, sizeof(big) - 1, &out), CL_OK);
+	assert_int_equal(out.len, 0);
+	assert_int_equal(cl_http_mark_max_out(m, 1), sizeof(big) + strlen(MARK));
+	assert_int_equal(cl_http_mark_feed(m, (const uint8_t *)"\n", 1, &out), CL_OK);
+	assert_int_equal(out.len, sizeof(big) + strlen(MARK));
+	cl_buf_free(&out);
 	cl_http_mark_free(m);
 }
 
