@@ -9,14 +9,9 @@
 #include <strings.h>
 
 #include "control/api_tls.h"
+#include "tls/http_mark.h"
 
 static const char *const modes[] = {"all", "ports", "ips", "adapters", "auto", NULL};
-
-/* Fields a data plane must never take as a marking header: the hop-by-hop
- * fields (RFC 9110 7.6.1) and those that frame or route a message. */
-static const char *const reserved_headers[] = {
-	"connection", "keep-alive",	   "proxy-connection", "te",	       "trailer", "transfer-encoding",
-	"upgrade",    "proxy-authenticate", "proxy-authorization", "content-length", "host",	 NULL};
 
 static bool in_list(const char *s, const char *const *list, bool nocase)
 {
@@ -26,23 +21,18 @@ static bool in_list(const char *s, const char *const *list, bool nocase)
 	return false;
 }
 
-/* RFC 9110 5.6.2 tchar. */
-static bool tchar(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
 static cl_err check_header(const char *h)
 {
 	size_t n = strlen(h);
 	CL_ENSURE(n >= 1 && n <= CTL_TLS_HEADER_MAX, CL_EINVAL, "field \"header\" must be 1..%d characters",
 		  CTL_TLS_HEADER_MAX);
-	for (size_t i = 0; i < n; i++)
-		CL_ENSURE(tchar((unsigned char)h[i]), CL_EINVAL,
-			  "field \"header\" must be an HTTP field name (RFC 9110 token characters only)");
-	CL_ENSURE(!in_list(h, reserved_headers, true), CL_EINVAL,
-		  "field \"header\": %s is a hop-by-hop or framing field; choose another name", h);
+	/* the data plane's own check (src/tls/http_mark.c): an HTTP token, and no
+	 * framing or hop-by-hop field (ignoring case, `-` and `_` alike) */
+	if (cl_http_mark_name_check(h) != CL_OK) {
+		char why[160];
+		snprintf(why, sizeof(why), "%s", cl_error_detail());
+		return cl_errorf(CL_EINVAL, "field \"header\": %s; choose another name", why);
+	}
 	return CL_OK;
 }
 

@@ -135,13 +135,12 @@ static int is_mark_name(const cl_http_mark *m, const uint8_t *a, size_t n)
  * one) would change the request's framing, routing or hop-by-hop handling. */
 static const char *const reserved_names[] = {"content-length", "transfer-encoding", "host",    "connection",
 					     "upgrade",	       "te",		    "trailer", "keep-alive",
-					     "proxy-connection", "expect"};
+					     "proxy-connection", "expect", "proxy-authenticate", "proxy-authorization"};
 
-cl_err cl_http_mark_new(const char *name, const char *value, cl_http_mark **out)
+cl_err cl_http_mark_name_check(const char *name)
 {
-	*out = NULL;
-	CL_ENSURE(name && value, CL_EINVAL, "http mark: no header name or value");
-	size_t nl = strlen(name), vl = strlen(value);
+	CL_ENSURE(name, CL_EINVAL, "http mark: no header name");
+	size_t nl = strlen(name);
 	CL_ENSURE(nl >= 1 && nl <= CL_HTTP_MARK_NAME_MAX, CL_EINVAL, "http mark: header name of 1..%d bytes",
 		  CL_HTTP_MARK_NAME_MAX);
 	for (size_t i = 0; i < nl; i++)
@@ -152,6 +151,15 @@ cl_err cl_http_mark_new(const char *name, const char *value, cl_http_mark **out)
 		CL_ENSURE(!is_mark_name(&probe, (const uint8_t *)name, nl), CL_EINVAL,
 			  "http mark: %s cannot be the marking header", reserved_names[i]);
 	}
+	return CL_OK;
+}
+
+cl_err cl_http_mark_new(const char *name, const char *value, cl_http_mark **out)
+{
+	*out = NULL;
+	CL_ENSURE(name && value, CL_EINVAL, "http mark: no header name or value");
+	CL_GUARD(cl_http_mark_name_check(name));
+	size_t nl = strlen(name), vl = strlen(value);
 	CL_ENSURE(vl >= 1 && vl <= CL_HTTP_MARK_VALUE_MAX, CL_EINVAL, "http mark: value of 1..%d bytes",
 		  CL_HTTP_MARK_VALUE_MAX);
 	for (size_t i = 0; i < vl; i++) {

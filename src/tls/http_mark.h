@@ -71,6 +71,15 @@ typedef struct cl_http_mark_stats {
 	uint64_t body_bytes; /* body bytes passed through (chunk framing included) */
 } cl_http_mark_stats;
 
+/* Checks a marking header name: an HTTP token of 1..CL_HTTP_MARK_NAME_MAX
+ * bytes that is not (ignoring case, `-` and `_` alike) a framing, routing or
+ * hop-by-hop field the marker could not remove safely (Content-Length,
+ * Transfer-Encoding, Host, Connection, Upgrade, TE, Trailer, Keep-Alive,
+ * Proxy-Connection, Expect, Proxy-Authenticate, Proxy-Authorization).
+ * CL_EINVAL with a detail naming why. The control plane checks a policy's
+ * header with it, so what it accepts the data plane takes. */
+CL_MUST_CHECK cl_err cl_http_mark_name_check(const char *name);
+
 /* Makes a parser that marks with `name` (an HTTP token: letters, digits and
  * !#$%&'*+-.^_`|~, 1..CL_HTTP_MARK_NAME_MAX bytes) and `value` (printable
  * ASCII, space and HTAB, no leading or trailing blank,
