@@ -72,7 +72,7 @@ cl_err ctl_store_step_list(ctl_store *st, const char *job_id, ctl_job_step **out
 
 #define TLS_COLS                                                                                                       \
 	"enclave_id,tenant_id,state,policy,generation,serial,subject,sans,issuer,not_after,chain,pending_gen,"         \
-	"pending_policy,pending_chain,pending_serial,pending_not_after,job_id,error,updated_at"
+	"pending_policy,pending_chain,pending_serial,pending_not_after,job_id,error,updated_at,endpoints"
 
 static cl_err read_cred(sqlite3_stmt *q, void *arg)
 {
@@ -96,6 +96,7 @@ static cl_err read_cred(sqlite3_stmt *q, void *arg)
 	ctl_store_col_str(q, 16, c->job_id, sizeof(c->job_id));
 	ctl_store_col_str(q, 17, c->error, sizeof(c->error));
 	c->updated_at = sqlite3_column_int64(q, 18);
+	ctl_store_col_str(q, 19, c->endpoints, sizeof(c->endpoints));
 	return CL_OK;
 }
 
@@ -111,12 +112,13 @@ cl_err ctl_store_tls_put(ctl_store *st, const ctl_tls_cred *c)
 {
 	sqlite3_stmt *q = NULL;
 	CL_GUARD(CTL_PREP(st, &q,
-			  "INSERT OR REPLACE INTO tls_creds(" TLS_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+			  "INSERT OR REPLACE INTO tls_creds(" TLS_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 			  CTL_TEXT(c->enclave_id), CTL_TEXT(c->tenant_id), CTL_TEXT(c->state), CTL_TEXT(c->policy),
 			  CTL_INT(c->generation), CTL_TEXT(c->serial), CTL_TEXT(c->subject), CTL_TEXT(c->sans),
 			  CTL_TEXT(c->issuer), CTL_INT(c->not_after), CTL_TEXT(c->chain), CTL_INT(c->pending_gen),
 			  CTL_TEXT(c->pending_policy), CTL_TEXT(c->pending_chain), CTL_TEXT(c->pending_serial),
-			  CTL_INT(c->pending_not_after), CTL_TEXT(c->job_id), CTL_TEXT(c->error), CTL_INT(c->updated_at)));
+			  CTL_INT(c->pending_not_after), CTL_TEXT(c->job_id), CTL_TEXT(c->error), CTL_INT(c->updated_at),
+			  CTL_TEXT(c->endpoints)));
 	return ctl_store_run(st, q, "tls credential", NULL);
 }
 
