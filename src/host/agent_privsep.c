@@ -23,12 +23,14 @@
 #include "keyholder/keyholder.h"
 
 #define KH_TIMEOUT_MS 5000
+#define DP_TIMEOUT_MS 5000
 
 struct cl_agent_privsep {
 	pthread_mutex_t mu;
 	int fd_kh; /* under mu */
 	cl_kh_client kh;
 	int fd_dp; /* under mu: the TLS data plane's channel (tls/dataplane.h) */
+	cl_dp_client dp; /* under mu: its client (one per channel: requests keep their sequence ids) */
 	int gi_query, gi_control; /* under mu: channels no gate has taken yet */
 	cl_guestif *gate;         /* under mu: borrowed */
 	fwg_keys keys;
@@ -246,17 +248,13 @@ const cl_agent_tls_keys *cl_agent_privsep_tls_keys(cl_agent_privsep *ps)
 
 /* ---------------------------------------------------------------- the TLS data plane */
 
-#define DP_TIMEOUT_MS 5000
-
 static cl_err plane_set(void *ctx, const cl_dp_guest *g)
 {
 	cl_agent_privsep *ps = ctx;
-	cl_dp_client c;
 	pthread_mutex_lock(&ps->mu);
 	cl_err err = ps->fd_dp >= 0 ? CL_OK : cl_errorf(CL_EUNAVAIL, "no TLS data plane");
 	if (err == CL_OK) {
-		cl_dp_client_init(&c, ps->fd_dp, DP_TIMEOUT_MS);
-		err = cl_dp_guest_set(&c, g);
+		err = cl_dp_guest_set(&ps->dp, g);
 	}
 	pthread_mutex_unlock(&ps->mu);
 	return err;
@@ -265,12 +263,10 @@ static cl_err plane_set(void *ctx, const cl_dp_guest *g)
 static cl_err plane_remove(void *ctx, const char *enclave_id)
 {
 	cl_agent_privsep *ps = ctx;
-	cl_dp_client c;
 	pthread_mutex_lock(&ps->mu);
 	cl_err err = ps->fd_dp >= 0 ? CL_OK : cl_errorf(CL_EUNAVAIL, "no TLS data plane");
 	if (err == CL_OK) {
-		cl_dp_client_init(&c, ps->fd_dp, DP_TIMEOUT_MS);
-		err = cl_dp_guest_remove(&c, enclave_id);
+		err = cl_dp_guest_remove(&ps->dp, enclave_id);
 	}
 	pthread_mutex_unlock(&ps->mu);
 	return err;
@@ -279,12 +275,10 @@ static cl_err plane_remove(void *ctx, const char *enclave_id)
 static cl_err plane_stats(void *ctx, const char *enclave_id, cl_dp_stats *out)
 {
 	cl_agent_privsep *ps = ctx;
-	cl_dp_client c;
 	pthread_mutex_lock(&ps->mu);
 	cl_err err = ps->fd_dp >= 0 ? CL_OK : cl_errorf(CL_EUNAVAIL, "no TLS data plane");
 	if (err == CL_OK) {
-		cl_dp_client_init(&c, ps->fd_dp, DP_TIMEOUT_MS);
-		err = cl_dp_stats_get(&c, enclave_id, out);
+		err = cl_dp_stats_get(&ps->dp, enclave_id, out);
 	}
 	pthread_mutex_unlock(&ps->mu);
 	return err;
@@ -318,6 +312,7 @@ static cl_err run_keyholder(void *ctx, const cl_ipc_peer *peer, const void *args
 	ps->fd_kh = fd;
 	close_if(ps->fd_dp);
 	ps->fd_dp = dp;
+	cl_dp_client_init(&ps->dp, dp, DP_TIMEOUT_MS);
 	cl_kh_client_init(&ps->kh, fd, KH_TIMEOUT_MS);
 	pthread_mutex_unlock(&ps->mu);
 	cl_info("key holder restarted by the supervisor: new channel in use");
@@ -401,6 +396,7 @@ cl_err cl_agent_privsep_start(const cl_agent_channels *ch, cl_agent_privsep **ou
 	ps->fd_sup = ch->sup;
 	ps->fd_kh = ch->kh;
 	ps->fd_dp = ch->dp;
+	cl_dp_client_init(&ps->dp, ps->fd_dp, DP_TIMEOUT_MS);
 	ps->gi_query = ch->gi_query;
 	ps->gi_control = ch->gi_control;
 	ps->wake[0] = ps->wake[1] = -1;

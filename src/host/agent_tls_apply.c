@@ -133,10 +133,12 @@ static cl_err plane_remove(cl_agent_tls_dp *dp, dp_entry *e)
 }
 
 static cl_err plane_set(cl_agent_tls_dp *dp, const char *enclave, uint32_t gen, const char *chain, size_t chain_len,
-			const cl_agent_tls_policy *policy, const cl_agent_tls_backend *be, int listener)
+			const cl_agent_tls_policy *policy, const cl_agent_tls_backend *be, int listener, bool keep)
 {
+	/* keep: the data plane serves this listener already (a rotation): 0
+	 * listeners keeps it, so its port and its accept queue stay */
 	cl_dp_guest g = {.gen = gen, .chain_pem = chain, .chain_len = chain_len, .listeners = &listener,
-			 .nlisteners = 1};
+			 .nlisteners = keep ? 0 : 1};
 	CL_ENSURE(strlen(enclave) <= CL_DP_ID_MAX, CL_EINVAL, "enclave id too long for the data plane");
 	memcpy(g.id, enclave, strlen(enclave) + 1);
 	snprintf(g.backend, sizeof(g.backend), "%s:%u", be->address, (unsigned)be->port);
@@ -190,7 +192,8 @@ cl_err cl_agent_tls_apply(cl_agent_tls_dp *dp, const char *enclave, uint32_t gen
 		dp->cap = ncap;
 	}
 	if (dp->has_plane) {
-		CL_GUARD_OUT(err, plane_set(dp, enclave, gen, chain, chain_len, policy, be, fd));
+		CL_GUARD_OUT(err, plane_set(dp, enclave, gen, chain, chain_len, policy, be, fd,
+						    e && e->listener == fd));
 	}
 	if (!e) {
 		e = &dp->v[dp->n++];
