@@ -74,7 +74,7 @@ typedef struct ctl_tls_cred {
 /* The credential of enclave_id into *out (~40 KiB: callers heap-allocate
  * it). CL_ENOTFOUND if the enclave never had TLS. */
 CL_MUST_CHECK cl_err ctl_store_tls_get(ctl_store *st, const char *enclave_id, ctl_tls_cred *out);
-/* Inserts or replaces c (every column). */
+/* Inserts or replaces c (every column) and its endpoints (table tls_endpoints). */
 CL_MUST_CHECK cl_err ctl_store_tls_put(ctl_store *st, const ctl_tls_cred *c);
 /* Deletes enclave_id's credential (none is fine): the enclave is destroyed. */
 CL_MUST_CHECK cl_err ctl_store_tls_delete(ctl_store *st, const char *enclave_id);
