@@ -328,6 +328,8 @@ static int status_cmd(int argc, char **argv)
 			printf("header:      %s\n", cl_cli_json_text(json_object_get(pol, "header"), b, sizeof(b)));
 		}
 		printf("generation:  %s\n", cl_cli_json_text(json_object_get(st, "generation"), b, sizeof(b)));
+		if (json_array_size(json_object_get(st, "endpoints")))
+			printf("endpoints:   %s\n", join(json_object_get(st, "endpoints"), b, sizeof(b)));
 		if (json_is_object(cert)) {
 			printf("subject:     %s\n", cl_cli_json_text(json_object_get(cert, "subject"), b, sizeof(b)));
 			printf("sans:        %s\n", join(json_object_get(cert, "sans"), b, sizeof(b)));

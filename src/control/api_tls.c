@@ -223,6 +223,10 @@ static void status(ctl_req *r, const ctl_enclave *e, const ctl_tls_cred *c)
 			      policy ? policy : json_null(), "generation", (json_int_t)c->generation, "certificate",
 			      cert ? cert : json_null(), "job", job ? job : json_null(), "error",
 			      error[0] ? json_string(error) : json_null());
+	if (o && strcmp(state, "disabled") != 0 && c->endpoints[0])
+		json_object_set_new(o, "endpoints", split_names(c->endpoints));
+	else if (o)
+		json_object_set_new(o, "endpoints", json_array());
 	if (!o) {
 		ctl_reply_error(srv, r->req, CL_ENOMEM, "out of memory");
 		return;

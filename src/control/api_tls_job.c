@@ -395,13 +395,54 @@ done:
 	free(c);
 }
 
+/* The endpoints of a tls_install result: data (may be NULL: none) is the
+ * base64 of {"endpoints": ["ADDR:PORT", ...]}; out gets them comma-separated
+ * ("" none). CL_EPROTO for anything else. */
+static cl_err parse_endpoints(const char *data, char *out, size_t cap)
+{
+	cl_buf b;
+	json_t *o = NULL, *a, *v;
+	size_t i, len = 0;
+	cl_err err = CL_OK;
+	out[0] = '\0';
+	if (!data || !data[0])
+		return CL_OK;
+	cl_buf_init(&b, 512);
+	if (cl_base64_decode(data, &b) != CL_OK ||
+	    !(o = json_loadb((const char *)b.data, b.len, JSON_REJECT_DUPLICATES, NULL)) ||
+	    !json_is_array(a = json_object_get(o, "endpoints")) || json_array_size(a) > 8) {
+		err = cl_errorf(CL_EPROTO, "host: the tls_install result is not {\"endpoints\": [\"ADDR:PORT\"...]}");
+		goto out;
+	}
+	json_array_foreach(a, i, v) {
+		const char *s = json_string_value(v);
+		size_t n = s ? strlen(s) : 0;
+		if (n == 0 || n > 63 || strspn(s, "0123456789abcdefABCDEF.:[]") != n || len + n + 2 > cap) {
+			err = cl_errorf(CL_EPROTO, "host: a tls_install endpoint is not ADDR:PORT");
+			goto out;
+		}
+		if (len)
+			out[len++] = ',';
+		memcpy(out + len, s, n + 1);
+		len += n;
+	}
+out:
+	if (err != CL_OK)
+		out[0] = '\0';
+	json_decref(o);
+	cl_buf_free(&b);
+	return err;
+}
+
 /* tls_install answered ok: the data plane serves the generation. */
-static void on_installed(ctl_server *srv, const ctl_job *j, const ctl_enclave *e)
+static void on_installed(ctl_server *srv, const ctl_job *j, const ctl_enclave *e, const char *data)
 {
 	char detail[CTL_STEP_DETAIL_MAX];
 	ctl_tls_cred *c = cred_get(srv, e->id);
 	json_t *pol = NULL;
 	cl_err err = c ? CL_OK : CL_EINTERNAL;
+	if (err == CL_OK)
+		err = parse_endpoints(data, c->endpoints, sizeof(c->endpoints));
 	if (err == CL_OK && c->pending_chain[0]) { /* a new certificate: it is now the served one */
 		err = leaf_info(c->pending_chain, NULL, c->subject, c->issuer, sizeof(c->subject), c->sans,
 				sizeof(c->sans));
@@ -426,12 +467,13 @@ static void on_installed(ctl_server *srv, const ctl_job *j, const ctl_enclave *e
 	snprintf(detail, sizeof(detail), "host %s: the chain holds the key holder's key for tls/%s:%lld and the data "
 					 "plane serves it", e->host_id, e->id, (long long)c->generation);
 	if ((err = step(srv, j->id, "acknowledged", detail)) == CL_OK) {
-		snprintf(detail, sizeof(detail), "mode %s, insecure %s: listeners and rules live",
+		snprintf(detail, sizeof(detail), "mode %s, insecure %s: listeners and rules live%s%.120s",
 			 json_string_value(json_object_get(pol, "mode")) ? json_string_value(json_object_get(pol, "mode"))
 									 : "?",
 			 json_string_value(json_object_get(pol, "insecure"))
 				 ? json_string_value(json_object_get(pol, "insecure"))
-				 : "?");
+				 : "?",
+			 c->endpoints[0] ? "; endpoints " : "", c->endpoints);
 		err = step(srv, j->id, "enabled", detail);
 	}
 	if (err == CL_OK && (err = ctl_store_tls_put(srv->store, c)) == CL_OK &&
@@ -456,7 +498,7 @@ static void on_removed(ctl_server *srv, const ctl_job *j, const ctl_enclave *e)
 	cl_err err = c ? CL_OK : CL_EINTERNAL;
 	CL_GUARD_OUT(err, err);
 	snprintf(c->state, sizeof(c->state), "disabled");
-	c->serial[0] = c->subject[0] = c->sans[0] = c->issuer[0] = c->chain[0] = '\0';
+	c->serial[0] = c->subject[0] = c->sans[0] = c->issuer[0] = c->chain[0] = c->endpoints[0] = '\0';
 	c->not_after = 0;
 	c->error[0] = '\0';
 	c->updated_at = (int64_t)cl_now_wall_ms();
@@ -504,7 +546,7 @@ void ctl_tls_op_end(ctl_server *srv, const char *kind, const char *job_id, const
 	if (strcmp(kind, "tls_generate") == 0)
 		on_generated(srv, &j, &e, data);
 	else if (strcmp(kind, "tls_install") == 0)
-		on_installed(srv, &j, &e);
+		on_installed(srv, &j, &e, data);
 	else if (strcmp(kind, "tls_remove") == 0)
 		on_removed(srv, &j, &e);
 	else

@@ -24,7 +24,7 @@
 #define CTL_ID_MAX 64
 #define CTL_HASH_MAX 128
 #define CTL_MSG_MAX 256
-#define CTL_SCHEMA_VERSION 13
+#define CTL_SCHEMA_VERSION 14
 
 /* The built-in provider tenant that admin tokens belong to. */
 #define CTL_PROVIDER_TENANT "ten-provider"

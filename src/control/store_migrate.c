@@ -179,6 +179,10 @@ static const char *const migrations[] = {
 	" pending_chain TEXT NOT NULL DEFAULT '', pending_serial TEXT NOT NULL DEFAULT '',"
 	" pending_not_after INTEGER NOT NULL DEFAULT 0, job_id TEXT NOT NULL DEFAULT '',"
 	" error TEXT NOT NULL DEFAULT '', updated_at INTEGER NOT NULL);",
+	/* 14: the public endpoints a host serves an enclave's TLS on
+	 * ("ADDR:PORT" comma-separated, from its tls_install result). A table
+	 * of its own (not a column of tls_creds): safe to apply again. */
+	"CREATE TABLE IF NOT EXISTS tls_endpoints(enclave_id TEXT PRIMARY KEY, endpoints TEXT NOT NULL);",
 };
 
 cl_err ctl_store_migrate(ctl_store *st, int *version)

@@ -96,6 +96,7 @@ static cl_err read_cred(sqlite3_stmt *q, void *arg)
 	ctl_store_col_str(q, 16, c->job_id, sizeof(c->job_id));
 	ctl_store_col_str(q, 17, c->error, sizeof(c->error));
 	c->updated_at = sqlite3_column_int64(q, 18);
+	ctl_store_col_str(q, 19, c->endpoints, sizeof(c->endpoints));
 	return CL_OK;
 }
 
@@ -103,7 +104,8 @@ cl_err ctl_store_tls_get(ctl_store *st, const char *enclave_id, ctl_tls_cred *ou
 {
 	sqlite3_stmt *q = NULL;
 	memset(out, 0, sizeof(*out));
-	CL_GUARD(CTL_PREP(st, &q, "SELECT " TLS_COLS " FROM tls_creds WHERE enclave_id=?", CTL_TEXT(enclave_id)));
+	CL_GUARD(CTL_PREP(st, &q, "SELECT " TLS_COLS ",COALESCE(endpoints,'') FROM tls_creds LEFT JOIN tls_endpoints USING(enclave_id)"
+			  " WHERE enclave_id=?", CTL_TEXT(enclave_id)));
 	return ctl_store_one(st, q, read_cred, out, "the enclave has no TLS credential", "tls credential");
 }
 
@@ -117,14 +119,19 @@ cl_err ctl_store_tls_put(ctl_store *st, const ctl_tls_cred *c)
 			  CTL_TEXT(c->issuer), CTL_INT(c->not_after), CTL_TEXT(c->chain), CTL_INT(c->pending_gen),
 			  CTL_TEXT(c->pending_policy), CTL_TEXT(c->pending_chain), CTL_TEXT(c->pending_serial),
 			  CTL_INT(c->pending_not_after), CTL_TEXT(c->job_id), CTL_TEXT(c->error), CTL_INT(c->updated_at)));
-	return ctl_store_run(st, q, "tls credential", NULL);
+	CL_GUARD(ctl_store_run(st, q, "tls credential", NULL));
+	CL_GUARD(CTL_PREP(st, &q, "INSERT OR REPLACE INTO tls_endpoints(enclave_id,endpoints) VALUES(?,?)",
+			  CTL_TEXT(c->enclave_id), CTL_TEXT(c->endpoints)));
+	return ctl_store_run(st, q, "tls endpoints", NULL);
 }
 
 cl_err ctl_store_tls_delete(ctl_store *st, const char *enclave_id)
 {
 	sqlite3_stmt *q = NULL;
 	CL_GUARD(CTL_PREP(st, &q, "DELETE FROM tls_creds WHERE enclave_id=?", CTL_TEXT(enclave_id)));
-	return ctl_store_run(st, q, "tls credential", NULL);
+	CL_GUARD(ctl_store_run(st, q, "tls credential", NULL));
+	CL_GUARD(CTL_PREP(st, &q, "DELETE FROM tls_endpoints WHERE enclave_id=?", CTL_TEXT(enclave_id)));
+	return ctl_store_run(st, q, "tls endpoints", NULL);
 }
 
 cl_err ctl_store_tls_interrupted(ctl_store *st, int64_t now_ms)

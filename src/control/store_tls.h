@@ -43,6 +43,8 @@ CL_MUST_CHECK cl_err ctl_store_step_count(ctl_store *st, const char *job_id, int
 /* state: "enabling" (the first job runs), "enabled", "failed" (the enable
  * failed: nothing serves), "disabled". A row with state "disabled" and no
  * certificate is what an enclave without a row reads as. */
+#define CTL_TLS_ENDPOINTS_MAX 256
+
 typedef struct ctl_tls_cred {
 	char enclave_id[CTL_ID_MAX];
 	char tenant_id[CTL_ID_MAX];
@@ -66,12 +68,13 @@ typedef struct ctl_tls_cred {
 	char job_id[CTL_ID_MAX]; /* the last job ("" none) */
 	char error[CTL_MSG_MAX]; /* why the last job failed ("" none) */
 	int64_t updated_at;      /* ms */
+	char endpoints[CTL_TLS_ENDPOINTS_MAX]; /* "ADDR:PORT,..." the host serves it on ("" none) */
 } ctl_tls_cred;
 
 /* The credential of enclave_id into *out (~40 KiB: callers heap-allocate
  * it). CL_ENOTFOUND if the enclave never had TLS. */
 CL_MUST_CHECK cl_err ctl_store_tls_get(ctl_store *st, const char *enclave_id, ctl_tls_cred *out);
-/* Inserts or replaces c (every column). */
+/* Inserts or replaces c (every column) and its endpoints (table tls_endpoints). */
 CL_MUST_CHECK cl_err ctl_store_tls_put(ctl_store *st, const ctl_tls_cred *c);
 /* Deletes enclave_id's credential (none is fine): the enclave is destroyed. */
 CL_MUST_CHECK cl_err ctl_store_tls_delete(ctl_store *st, const char *enclave_id);

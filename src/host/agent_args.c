@@ -3,6 +3,7 @@
  * which reads the token file. */
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -39,6 +40,8 @@ const char *cl_agent_usage(void)
 	       "                         devices' ROM on first start. Without it: no guard\n"
 	       "  --guest-pool CIDR      addresses of enclaves created --network: a /30 each,\n"
 	       "                         prefix /16../30 (default 10.77.0.0/16)\n"
+	       "  --tls-listen ADDR      IPv4 address of the guests' public TLS endpoints\n"
+	       "                         (default 127.0.0.1; each endpoint gets a free port)\n"
 	       "  --help                 this text\n"
 	       "  --version              version, revision and library versions\n"
 	       "\n"
@@ -114,14 +117,14 @@ cl_err cl_agent_parse_latency(const char *s, cl_agent_latency *out)
 
 /* The options: string ones store into a slot of the config; val is the
  * index into string_slot() for them, and a letter for the others. */
-enum { OPT_LATENCY = 'L', OPT_MEMORY = 'M', OPT_CPUS = 'C', OPT_POLL = 'P', OPT_HELP = 'h', NSTRING = 11 };
+enum { OPT_LATENCY = 'L', OPT_MEMORY = 'M', OPT_CPUS = 'C', OPT_POLL = 'P', OPT_HELP = 'h', NSTRING = 12 };
 static const struct option options[] = {
 	{"control", required_argument, NULL, 0},     {"ca", required_argument, NULL, 1},
 	{"data", required_argument, NULL, 2},        {"join-token", required_argument, NULL, 3},
 	{"name", required_argument, NULL, 4},        {"zone", required_argument, NULL, 5},
 	{"rack", required_argument, NULL, 6},        {"init", required_argument, NULL, 7},
 	{"fw-root", required_argument, NULL, 8},     {"join-token-file", required_argument, NULL, 9},
-	{"guest-pool", required_argument, NULL, 10},
+	{"guest-pool", required_argument, NULL, 10}, {"tls-listen", required_argument, NULL, 11},
 	{"latency", required_argument, NULL, OPT_LATENCY}, {"memory-mib", required_argument, NULL, OPT_MEMORY},
 	{"cpus", required_argument, NULL, OPT_CPUS}, {"poll-timeout-ms", required_argument, NULL, OPT_POLL},
 	{"help", no_argument, NULL, OPT_HELP},       {NULL, 0, NULL, 0},
@@ -131,7 +134,7 @@ static const char **string_slot(cl_agent_config *c, int i)
 {
 	const char **slots[NSTRING] = {&c->control, &c->ca,   &c->data, &c->join_token, &c->name,
 				       &c->zone,    &c->rack, &c->init, &c->fw_root,    &c->join_token_file,
-				       &c->guest_pool};
+				       &c->guest_pool, &c->tls_listen};
 	return slots[i];
 }
 
@@ -216,6 +219,9 @@ cl_err cl_agent_parse_args(int argc, char **argv, cl_agent_config *cfg)
 		snprintf(why, sizeof(why), "%s", cl_error_detail());
 		CL_ENSURE(err == CL_OK, CL_EINVAL, "--guest-pool: %s", why);
 	}
+	struct in_addr in;
+	CL_ENSURE(!cfg->tls_listen || inet_pton(AF_INET, cfg->tls_listen, &in) == 1, CL_EINVAL,
+		  "--tls-listen: an IPv4 address (like 127.0.0.1)");
 	return CL_OK;
 }
 

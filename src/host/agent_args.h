@@ -31,6 +31,7 @@ typedef struct cl_agent_config {
 	const char *fw_root;      /* --fw-root PUB.pem: run the firmware guard (NULL = none) */
 	const char *join_token_file; /* --join-token-file PATH (NULL = none) */
 	const char *guest_pool;   /* --guest-pool CIDR: networked enclaves' addresses (NULL = 10.77.0.0/16) */
+	const char *tls_listen;   /* --tls-listen ADDR: the guests' public TLS endpoints (NULL = 127.0.0.1) */
 	bool help;
 } cl_agent_config;
 

@@ -775,6 +775,20 @@ static void tls_enclaves(cl_agent *ag, const cl_agent_answer *ans)
 			network[i] = ans->desired[i].network ? 1 : 0;
 		}
 		cl_agent_tls_set_enclaves(ag->tls, ids, network, ans->ndesired);
+		for (size_t i = 0; i < ans->ndesired; i++) { /* the backends: address and lowest exposed port */
+			const cl_agent_desired *d = &ans->desired[i];
+			cl_net_link link;
+			char addr[INET_ADDRSTRLEN] = "";
+			uint16_t port = 0;
+			if (!d->network)
+				continue;
+			if (ag->net && cl_agent_net_get(ag->net, d->id, &link))
+				inet_ntop(AF_INET, &link.guest_addr, addr, sizeof(addr));
+			for (size_t k = 0; k < d->nexpose; k++)
+				if (!port || d->expose[k] < port)
+					port = d->expose[k];
+			cl_agent_tls_set_backend(ag->tls, d->id, addr, port);
+		}
 	}
 	free(ids);
 	free(network);
@@ -993,6 +1007,9 @@ int cl_agent_run(cl_agent *ag)
 			cl_warn("guest TLS off on this host err=\"%s\"", cl_error_detail());
 		else
 			cl_agent_pool_set_tls(ag->pool, cl_agent_tls_op_fn, ag->tls);
+		const cl_agent_tls_plane *plane = cl_agent_privsep_tls_plane(ag->privsep);
+		if (ag->tls && plane && cl_agent_tls_set_plane(ag->tls, plane, ag->cfg.tls_listen) != CL_OK)
+			cl_warn("guest TLS: no data plane err=\"%s\"", cl_error_detail());
 	}
 	if (ag->att) {
 		cl_agent_pool_set_attest(ag->pool, cl_agent_att_op, ag->att);

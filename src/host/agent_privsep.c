@@ -23,17 +23,20 @@
 #include "keyholder/keyholder.h"
 
 #define KH_TIMEOUT_MS 5000
+#define DP_TIMEOUT_MS 5000
 
 struct cl_agent_privsep {
 	pthread_mutex_t mu;
 	int fd_kh; /* under mu */
 	cl_kh_client kh;
-	int fd_dp; /* under mu: the TLS data plane's channel (tls/dataplane.h), not used yet */
+	int fd_dp; /* under mu: the TLS data plane's channel (tls/dataplane.h) */
+	cl_dp_client dp; /* under mu: its client (one per channel: requests keep their sequence ids) */
 	int gi_query, gi_control; /* under mu: channels no gate has taken yet */
 	cl_guestif *gate;         /* under mu: borrowed */
 	fwg_keys keys;
 	cl_agent_att_keys att_keys;
 	cl_agent_tls_keys tls_keys;
+	cl_agent_tls_plane tls_plane;
 	int fd_sup;               /* thread only */
 	cl_ipc_server sup;
 	pthread_t thread;
@@ -243,6 +246,49 @@ const cl_agent_tls_keys *cl_agent_privsep_tls_keys(cl_agent_privsep *ps)
 	return ps ? &ps->tls_keys : NULL;
 }
 
+/* ---------------------------------------------------------------- the TLS data plane */
+
+static cl_err plane_set(void *ctx, const cl_dp_guest *g)
+{
+	cl_agent_privsep *ps = ctx;
+	pthread_mutex_lock(&ps->mu);
+	cl_err err = ps->fd_dp >= 0 ? CL_OK : cl_errorf(CL_EUNAVAIL, "no TLS data plane");
+	if (err == CL_OK) {
+		err = cl_dp_guest_set(&ps->dp, g);
+	}
+	pthread_mutex_unlock(&ps->mu);
+	return err;
+}
+
+static cl_err plane_remove(void *ctx, const char *enclave_id)
+{
+	cl_agent_privsep *ps = ctx;
+	pthread_mutex_lock(&ps->mu);
+	cl_err err = ps->fd_dp >= 0 ? CL_OK : cl_errorf(CL_EUNAVAIL, "no TLS data plane");
+	if (err == CL_OK) {
+		err = cl_dp_guest_remove(&ps->dp, enclave_id);
+	}
+	pthread_mutex_unlock(&ps->mu);
+	return err;
+}
+
+static cl_err plane_stats(void *ctx, const char *enclave_id, cl_dp_stats *out)
+{
+	cl_agent_privsep *ps = ctx;
+	pthread_mutex_lock(&ps->mu);
+	cl_err err = ps->fd_dp >= 0 ? CL_OK : cl_errorf(CL_EUNAVAIL, "no TLS data plane");
+	if (err == CL_OK) {
+		err = cl_dp_stats_get(&ps->dp, enclave_id, out);
+	}
+	pthread_mutex_unlock(&ps->mu);
+	return err;
+}
+
+const cl_agent_tls_plane *cl_agent_privsep_tls_plane(cl_agent_privsep *ps)
+{
+	return ps && ps->fd_dp >= 0 ? &ps->tls_plane : NULL;
+}
+
 /* ---------------------------------------------------------------- the supervisor's channel */
 
 static cl_err decode_empty(cl_buf *req, void *args)
@@ -266,6 +312,7 @@ static cl_err run_keyholder(void *ctx, const cl_ipc_peer *peer, const void *args
 	ps->fd_kh = fd;
 	close_if(ps->fd_dp);
 	ps->fd_dp = dp;
+	cl_dp_client_init(&ps->dp, dp, DP_TIMEOUT_MS);
 	cl_kh_client_init(&ps->kh, fd, KH_TIMEOUT_MS);
 	pthread_mutex_unlock(&ps->mu);
 	cl_info("key holder restarted by the supervisor: new channel in use");
@@ -349,6 +396,7 @@ cl_err cl_agent_privsep_start(const cl_agent_channels *ch, cl_agent_privsep **ou
 	ps->fd_sup = ch->sup;
 	ps->fd_kh = ch->kh;
 	ps->fd_dp = ch->dp;
+	cl_dp_client_init(&ps->dp, ps->fd_dp, DP_TIMEOUT_MS);
 	ps->gi_query = ch->gi_query;
 	ps->gi_control = ch->gi_control;
 	ps->wake[0] = ps->wake[1] = -1;
@@ -359,6 +407,8 @@ cl_err cl_agent_privsep_start(const cl_agent_channels *ch, cl_agent_privsep **ou
 					   .ctx = ps};
 	ps->tls_keys = (cl_agent_tls_keys){.generate = tls_generate, .get_public = tls_get_public, .destroy = tls_destroy,
 					   .ctx = ps};
+	ps->tls_plane = (cl_agent_tls_plane){.set = plane_set, .remove = plane_remove, .stats = plane_stats,
+					     .ctx = ps};
 	cl_ipc_server_init(&ps->sup, ps->fd_sup, "agent/supervisor", sup_handlers,
 			   sizeof(sup_handlers) / sizeof(sup_handlers[0]), CL_SUP_MSG_MAX, ps);
 	if (ps->fd_sup >= 0) {

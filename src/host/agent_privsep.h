@@ -35,7 +35,7 @@ enum cl_sup_request {
 
 /* The channels the supervisor gave a new agent; -1 where there is none
  * (no guest interface without --fw-root). dp: the TLS data plane's agent
- * channel (tls/dataplane.h); held by privsep, not used yet. */
+ * channel (tls/dataplane.h); held by privsep (cl_agent_privsep_tls_plane). */
 typedef struct cl_agent_channels {
 	int sup, kh, gi_query, gi_control, dp;
 } cl_agent_channels;
@@ -76,6 +76,11 @@ CL_MUST_CHECK cl_err cl_agent_privsep_seal(cl_agent_privsep *ps, const char *ten
  * CL_AGENT_PRIVSEP_SIGN_MS in all, like a signature: they run on the ops
  * engine. */
 const cl_agent_tls_keys *cl_agent_privsep_tls_keys(cl_agent_privsep *ps);
+/* The TLS data plane's channel (cl_dp_guest_set / cl_dp_guest_remove, each
+ * within 5 s) for agent_tls.h, borrowed from ps; NULL without one. A new
+ * key holder from the supervisor brings a new data plane with it (which
+ * holds no guest: the control plane re-issues). */
+const cl_agent_tls_plane *cl_agent_privsep_tls_plane(cl_agent_privsep *ps);
 
 /* Starts the guest interface gate (guestif.h) on the guest interface
  * process's channels, and lets later restarts of that process reattach to

@@ -36,6 +36,7 @@ typedef struct tls_slot {
 typedef struct tls_enclave {
 	char id[CL_AGENT_ID_MAX];
 	signed char network; /* 1, 0, -1 not said */
+	cl_agent_tls_backend be; /* from the guest networks (cl_agent_tls_set_backend) */
 } tls_enclave;
 
 struct cl_agent_tls {
@@ -66,6 +67,25 @@ static json_t *result_error(const char *op, const char *fmt, ...)
 static json_t *result_ok(const char *op)
 {
 	return json_pack("{s:s, s:b}", "op", op, "ok", 1);
+}
+
+/* ok; with an endpoint, data = base64 of {"endpoints": [endpoint]}. */
+static json_t *result_installed(const char *op, const char *endpoint)
+{
+	char *text = NULL, *b64 = NULL;
+	json_t *inner = NULL, *res = NULL;
+	if (!endpoint[0])
+		return result_ok(op);
+	if (!(inner = json_pack("{s:[s]}", "endpoints", endpoint)) ||
+	    !(text = json_dumps(inner, JSON_COMPACT | JSON_SORT_KEYS)) ||
+	    cl_base64_encode((const uint8_t *)text, strlen(text), &b64) != CL_OK)
+		goto out;
+	res = json_pack("{s:s, s:b, s:s}", "op", op, "ok", 1, "data", b64);
+out:
+	json_decref(inner);
+	free(text);
+	free(b64);
+	return res;
 }
 
 /* data = base64 of {"point": b64, "proof": b64}. */
@@ -130,6 +150,14 @@ static tls_slot *slot_add(cl_agent_tls *t, const char *enclave, uint32_t gen)
 
 /* CL_OK if enclave is desired on this host and not known to lack a
  * network; CL_ENOTFOUND / CL_ECONFLICT with a detail otherwise. */
+static const tls_enclave *enclave_find(const cl_agent_tls *t, const char *enclave)
+{
+	for (size_t i = 0; i < t->nencs; i++)
+		if (strcmp(t->encs[i].id, enclave) == 0)
+			return &t->encs[i];
+	return NULL;
+}
+
 static cl_err enclave_here(cl_agent_tls *t, const char *enclave)
 {
 	for (size_t i = 0; i < t->nencs; i++)
@@ -164,7 +192,7 @@ static cl_err remove_locked(cl_agent_tls *t, const char *enclave, uint32_t gen)
 	uint32_t served = 0;
 	cl_err err = CL_OK;
 	if (cl_agent_tls_dp_get(t->dp, enclave, &served, NULL) && (gen == 0 || gen == served))
-		CL_GUARD(cl_agent_tls_apply(t->dp, enclave, 0, NULL, 0, NULL));
+		CL_GUARD(cl_agent_tls_apply(t->dp, enclave, 0, NULL, 0, NULL, NULL, NULL, 0));
 	for (size_t i = t->nslots; i-- > 0;) {
 		tls_slot *s = &t->slots[i];
 		if (strcmp(s->enclave, enclave) != 0 || (gen && s->gen != gen))
@@ -313,10 +341,14 @@ static json_t *op_install(cl_agent_tls *t, const cl_agent_op *op)
 		cl_warn("tls: certificate refused slot=%s op=%s err=\"%s\"", slot, op->op, cl_error_detail());
 		return result_error(op->op, "certificate refused: %s", cl_error_detail());
 	}
-	if (cl_agent_tls_apply(t->dp, op->enclave, a->gen, a->chain, a->chain_len, &a->policy) != CL_OK)
+	const tls_enclave *te = enclave_find(t, op->enclave);
+	char endpoint[64];
+	if (cl_agent_tls_apply(t->dp, op->enclave, a->gen, a->chain, a->chain_len, &a->policy, te ? &te->be : NULL,
+			       endpoint, sizeof(endpoint)) != CL_OK)
 		return result_error(op->op, "data plane: %s", cl_error_detail());
-	cl_info("tls: installed enclave=%s gen=%u op=%s", op->enclave, a->gen, op->op);
-	return result_ok(op->op);
+	cl_info("tls: installed enclave=%s gen=%u endpoint=%s op=%s", op->enclave, a->gen,
+		endpoint[0] ? endpoint : "-", op->op);
+	return result_installed(op->op, endpoint);
 }
 
 static json_t *op_remove(cl_agent_tls *t, const cl_agent_op *op)
@@ -431,6 +463,11 @@ void cl_agent_tls_set_enclaves(cl_agent_tls *t, const char *const *ids, const si
 		v[i].network = network ? network[i] : -1;
 	}
 	pthread_mutex_lock(&t->mu);
+	for (size_t i = 0; i < n; i++) { /* the backends known stay until set again */
+		const tls_enclave *old = enclave_find(t, v[i].id);
+		if (old)
+			v[i].be = old->be;
+	}
 	free(t->encs);
 	t->encs = v;
 	t->nencs = n;
@@ -450,7 +487,7 @@ void cl_agent_tls_set_enclaves(cl_agent_tls *t, const char *const *ids, const si
 		}
 		char enclave[CL_AGENT_ID_MAX];
 		snprintf(enclave, sizeof(enclave), "%s", e);
-		if (cl_agent_tls_apply(t->dp, enclave, 0, NULL, 0, NULL) != CL_OK) /* its entry stays: go on */
+		if (cl_agent_tls_apply(t->dp, enclave, 0, NULL, 0, NULL, NULL, NULL, 0) != CL_OK) /* its entry stays: go on */
 			i++;
 	}
 	pthread_mutex_unlock(&t->mu);
@@ -473,4 +510,26 @@ bool cl_agent_tls_served(cl_agent_tls *t, const char *enclave, uint32_t *gen, cl
 	bool ok = cl_agent_tls_dp_get(t->dp, enclave, gen, policy);
 	pthread_mutex_unlock(&t->mu);
 	return ok;
+}
+
+cl_err cl_agent_tls_set_plane(cl_agent_tls *t, const cl_agent_tls_plane *plane, const char *listen)
+{
+	pthread_mutex_lock(&t->mu);
+	cl_err err = cl_agent_tls_dp_set_plane(t->dp, plane, listen);
+	pthread_mutex_unlock(&t->mu);
+	return err;
+}
+
+void cl_agent_tls_set_backend(cl_agent_tls *t, const char *enclave, const char *address, uint16_t port)
+{
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->mu);
+	for (size_t i = 0; i < t->nencs; i++) {
+		if (strcmp(t->encs[i].id, enclave) != 0)
+			continue;
+		snprintf(t->encs[i].be.address, sizeof(t->encs[i].be.address), "%s", address ? address : "");
+		t->encs[i].be.port = port;
+	}
+	pthread_mutex_unlock(&t->mu);
 }

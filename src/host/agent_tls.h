@@ -29,6 +29,7 @@
 
 #include "common/err.h"
 #include "host/agent_proto.h"
+#include "tls/dataplane.h"
 
 #define CL_AGENT_TLS_POINT_LEN 65 /* uncompressed P-256 point */
 #define CL_AGENT_TLS_PROOF_LEN 64 /* ECDSA P-256 r || s */
@@ -106,23 +107,58 @@ CL_MUST_CHECK cl_err cl_agent_tls_chain_check(X509_STORE *store, const char *pem
 
 /* ---- agent_tls_apply.c: the hand-over to the data plane ---- */
 
+/* The data plane's channel (src/tls/dataplane.h), as the agent uses it:
+ * agent_privsep.c provides it over the supervisor's channel. */
+typedef struct cl_agent_tls_plane {
+	cl_err (*set)(void *ctx, const cl_dp_guest *g);      /* cl_dp_guest_set */
+	cl_err (*remove)(void *ctx, const char *enclave_id); /* cl_dp_guest_remove */
+	cl_err (*stats)(void *ctx, const char *enclave_id, cl_dp_stats *out); /* cl_dp_stats_get */
+	void *ctx;
+} cl_agent_tls_plane;
+
+/* Where a guest's TLS goes: its cleartext service (the guest's address and
+ * the exposed port the public endpoint reaches). */
+typedef struct cl_agent_tls_backend {
+	char address[16]; /* the guest's IPv4 address ("" = not known) */
+	uint16_t port;    /* the exposed port (0 = none) */
+} cl_agent_tls_backend;
+
 /* The data plane's desired state: one entry per enclave served. */
 typedef struct cl_agent_tls_dp cl_agent_tls_dp;
 CL_MUST_CHECK cl_err cl_agent_tls_dp_new(cl_agent_tls_dp **out);
+/* Closes the listeners it holds (the data plane keeps its copies until the
+ * guest is removed there). NULL ok. */
 void cl_agent_tls_dp_free(cl_agent_tls_dp *dp);
+/* From now on dp hands every apply to plane (copied; its ctx must outlive
+ * dp), the public endpoints bound on IPv4 address listen (NULL:
+ * 127.0.0.1). Without a plane (tests) apply only records. CL_EINVAL for a
+ * listen that is not an IPv4 address. */
+CL_MUST_CHECK cl_err cl_agent_tls_dp_set_plane(cl_agent_tls_dp *dp, const cl_agent_tls_plane *plane, const char *listen);
 /* THE one function through which the data plane learns a guest's TLS:
  * chain (PEM, chain_len bytes, verified by the caller) and policy for
  * generation gen of enclave (key slot tls/<enclave>:<gen>) replace what it
- * served; chain NULL removes the enclave (CL_OK if it had nothing). Today it
- * records the desired state in memory; the data plane client
- * (cl_dp_guest_set / cl_dp_guest_remove, src/tls/dataplane.h) is wired here
- * at merge. Nothing changes on failure (CL_ENOMEM, or the data plane's
- * refusal once wired). Copies what it keeps. */
+ * served; chain NULL removes the enclave (CL_OK if it had nothing; with a
+ * plane, its counters logged, cl_dp_guest_remove and the listener closed). With a plane, an
+ * install needs be (the guest's address and exposed port: CL_ECONFLICT
+ * without them); the agent makes the public endpoint (a listening socket on
+ * the listen address, an ephemeral port; kept across a rotation of the same
+ * guest, so its port does not change) and hands it with cl_dp_guest_set.
+ * endpoint (cap bytes, may be NULL) gets "a.b.c.d:port" ("" without a
+ * plane). Nothing changes on failure (CL_ENOMEM, CL_EIO for a socket, or
+ * the data plane's refusal). Copies what it keeps. */
 CL_MUST_CHECK cl_err cl_agent_tls_apply(cl_agent_tls_dp *dp, const char *enclave, uint32_t gen, const char *chain,
-					size_t chain_len, const cl_agent_tls_policy *policy);
+					size_t chain_len, const cl_agent_tls_policy *policy,
+					const cl_agent_tls_backend *be, char *endpoint, size_t cap);
 /* The id of dp's i-th enclave (borrowed until dp changes), NULL past the last. */
 const char *cl_agent_tls_dp_enclave(const cl_agent_tls_dp *dp, size_t i);
 /* What dp holds for enclave (see cl_agent_tls_served). */
 bool cl_agent_tls_dp_get(const cl_agent_tls_dp *dp, const char *enclave, uint32_t *gen, cl_agent_tls_policy *policy);
+
+/* The data plane (see cl_agent_tls_dp_set_plane) for t's state. */
+CL_MUST_CHECK cl_err cl_agent_tls_set_plane(cl_agent_tls *t, const cl_agent_tls_plane *plane, const char *listen);
+/* The backend of a desired enclave (after cl_agent_tls_set_enclaves, from
+ * the guest networks): address "" while unknown, port the lowest exposed
+ * port (0: none). Unknown enclaves are ignored. */
+void cl_agent_tls_set_backend(cl_agent_tls *t, const char *enclave, const char *address, uint16_t port);
 
 #endif

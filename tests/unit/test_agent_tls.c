@@ -14,6 +14,9 @@
  * the path is refused. tls_remove destroys the slots (get-public: not
  * found). Also: the sync answer's parsing of the three kinds and the
  * policy, and the op going through the ops engine. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
@@ -435,6 +438,119 @@ static void install_remove(void **state)
 	stop(&f);
 }
 
+/* A fake data plane: what the agent handed it. */
+typedef struct fake_plane {
+	int sets, removes, fail_set;
+	char backend[64];
+	size_t nlisteners;
+	int port; /* the bound port of the listener handed, -1 none */
+} fake_plane;
+
+static cl_err fake_set(void *ctx, const cl_dp_guest *g)
+{
+	fake_plane *fp = ctx;
+	if (fp->fail_set)
+		return cl_errorf(CL_ECRYPTO, "refused by the fake");
+	fp->sets++;
+	snprintf(fp->backend, sizeof(fp->backend), "%s", g->backend);
+	fp->nlisteners = g->nlisteners;
+	if (g->nlisteners) {
+		struct sockaddr_in sa;
+		socklen_t sl = sizeof(sa);
+		assert_int_equal(getsockname(g->listeners[0], (struct sockaddr *)&sa, &sl), 0);
+		fp->port = ntohs(sa.sin_port);
+	}
+	return CL_OK;
+}
+
+static cl_err fake_remove(void *ctx, const char *id)
+{
+	((fake_plane *)ctx)->removes++;
+	return CL_OK;
+}
+
+static cl_err fake_stats(void *ctx, const char *id, cl_dp_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	return CL_OK;
+}
+
+/* The endpoint in an install result's data (base64 of {"endpoints":[..]}). */
+static int endpoint_port(json_t *r)
+{
+	cl_buf b;
+	int port = -1;
+	cl_buf_init(&b, 256);
+	const char *d = json_string_value(json_object_get(r, "data"));
+	if (d && cl_base64_decode(d, &b) == CL_OK) {
+		json_t *o = json_loadb((const char *)b.data, b.len, 0, NULL);
+		const char *ep = json_string_value(json_array_get(json_object_get(o, "endpoints"), 0));
+		if (ep && strncmp(ep, "127.0.0.1:", 10) == 0)
+			port = atoi(ep + 10);
+		json_decref(o);
+	}
+	cl_buf_free(&b);
+	return port;
+}
+
+/* With a data plane: the backend, one listener on 127.0.0.1 kept across a
+ * rotation, its refusal changes nothing, a removal closes the endpoint. */
+static void to_plane(void **state)
+{
+	fixture f;
+	fake_plane fp = {.port = -1};
+	cl_agent_tls_plane plane = {.set = fake_set, .remove = fake_remove, .stats = fake_stats, .ctx = &fp};
+	uint8_t pt[65], proof[64], pt2[65], proof2[64];
+	ctl_tls_cert c1, c2;
+	uint32_t gen = 0;
+	bool ok = false;
+	start(&f);
+	assert_int_equal(cl_agent_tls_set_plane(f.t, &plane, "127.0.0.1"), CL_OK);
+	generate(&f, "op-p1", "enc-n", 1, pt, proof);
+	generate(&f, "op-p2", "enc-n", 2, pt2, proof2);
+	assert_int_equal(ctl_ca_issue_tls(f.ca, HOST, "enc-n", 1, "enc-n.t.cloister.internal", pt, proof, &c1), CL_OK);
+	assert_int_equal(ctl_ca_issue_tls(f.ca, HOST, "enc-n", 2, "enc-n.t.cloister.internal", pt2, proof2, &c2), CL_OK);
+	/* no address known yet: refused, nothing handed */
+	expect_refused(&f, install_op("op-q0", "enc-n", 1, c1.chain_pem), "address is not known yet");
+	assert_int_equal(fp.sets, 0);
+	cl_agent_tls_set_backend(f.t, "enc-n", "10.77.0.2", 8080);
+	cl_agent_op op = install_op("op-q1", "enc-n", 1, c1.chain_pem);
+	json_t *r = run(&f, &op, &ok);
+	assert_true(ok);
+	assert_int_equal(fp.sets, 1);
+	assert_string_equal(fp.backend, "10.77.0.2:8080");
+	assert_int_equal(fp.nlisteners, 1);
+	assert_true(fp.port > 0);
+	assert_int_equal(endpoint_port(r), fp.port);
+	json_decref(r);
+	/* a rotation: the same endpoint (no new listener handed) */
+	op = install_op("op-q2", "enc-n", 2, c2.chain_pem);
+	r = run(&f, &op, &ok);
+	assert_true(ok);
+	assert_int_equal(fp.sets, 2);
+	assert_int_equal(fp.nlisteners, 0);
+	assert_int_equal(endpoint_port(r), fp.port);
+	json_decref(r);
+	/* the data plane refuses: still generation 2 */
+	fp.fail_set = 1;
+	expect_refused(&f, install_op("op-q3", "enc-n", 1, c1.chain_pem), "refused by the fake");
+	assert_true(cl_agent_tls_served(f.t, "enc-n", &gen, NULL));
+	assert_int_equal(gen, 2);
+	/* removal: the data plane told, the endpoint closed */
+	op = mkop("op-q4", CL_OP_TLS_REMOVE, "enc-n", 0);
+	json_decref(run(&f, &op, &ok));
+	assert_true(ok);
+	assert_int_equal(fp.removes, 1);
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)fp.port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_not_equal(connect(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(s);
+	free(c1.chain_pem);
+	free(c2.chain_pem);
+	stop(&f);
+}
+
 /* The three kinds in a sync answer: their fields, and each malformed one
  * answered as bad. */
 static void parse_answer(void **state)
@@ -585,7 +701,7 @@ int main(void)
 {
 	cl_log_init("test", CL_LOG_ERROR);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(generate_proof), cmocka_unit_test(install_remove), cmocka_unit_test(parse_answer),
+		cmocka_unit_test(generate_proof), cmocka_unit_test(install_remove), cmocka_unit_test(to_plane), cmocka_unit_test(parse_answer),
 		cmocka_unit_test(policy),	  cmocka_unit_test(through_pool),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
