@@ -115,26 +115,25 @@ void ctl_ca_hosts_pem(const ctl_ca *ca, const char **pem, size_t *len)
 	*len = ca->hosts_len;
 }
 
-/* An EVP_PKEY for an uncompressed P-384 point, checked on the curve. */
-static cl_err point_key(const uint8_t point[CTL_ATT_POINT_LEN], EVP_PKEY **out)
+cl_err ctl_ca_point_key(const char *curve, const uint8_t *point, size_t len, const char *what, EVP_PKEY **out)
 {
 	EVP_PKEY_CTX *ctx = NULL;
 	OSSL_PARAM params[3];
 	cl_err err = CL_OK;
 	*out = NULL;
-	CL_ENSURE(point[0] == 0x04, CL_ECRYPTO, "public_key is not an uncompressed P-384 point");
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"P-384", 0);
-	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)point, CTL_ATT_POINT_LEN);
+	CL_ENSURE(len > 0 && point[0] == 0x04, CL_ECRYPTO, "%s is not an uncompressed %s point", what, curve);
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)curve, 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)point, len);
 	params[2] = OSSL_PARAM_construct_end();
 	if (!(ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) || EVP_PKEY_fromdata_init(ctx) != 1 ||
 	    EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-		err = cl_errorf(CL_ECRYPTO, "public_key is not a point on P-384");
+		err = cl_errorf(CL_ECRYPTO, "%s is not a point on %s", what, curve);
 		goto out;
 	}
 	EVP_PKEY_CTX_free(ctx);
 	/* fromdata decodes the point; check it again, explicitly */
 	if (!(ctx = EVP_PKEY_CTX_new_from_pkey(NULL, *out, NULL)) || EVP_PKEY_public_check(ctx) != 1)
-		err = cl_errorf(CL_ECRYPTO, "public_key is not a point on P-384");
+		err = cl_errorf(CL_ECRYPTO, "%s is not a point on %s", what, curve);
 out:
 	if (err != CL_OK) {
 		EVP_PKEY_free(*out);
@@ -143,6 +142,12 @@ out:
 	EVP_PKEY_CTX_free(ctx);
 	ERR_clear_error();
 	return err;
+}
+
+/* An EVP_PKEY for an uncompressed P-384 point, checked on the curve. */
+static cl_err point_key(const uint8_t point[CTL_ATT_POINT_LEN], EVP_PKEY **out)
+{
+	return ctl_ca_point_key("P-384", point, CTL_ATT_POINT_LEN, "public_key", out);
 }
 
 cl_err ctl_attest_point_check(const uint8_t point[CTL_ATT_POINT_LEN])

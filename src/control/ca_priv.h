@@ -55,4 +55,10 @@ CL_MUST_CHECK cl_err ctl_ca_cert_serial(X509 *c, char serial[CTL_SERIAL_HEX_MAX 
  * ctl_ca_open after the root is loaded. */
 CL_MUST_CHECK cl_err ctl_ca_hosts_open(ctl_ca *ca, time_t now);
 
+/* An EVP_PKEY for an uncompressed point of len bytes on curve ("P-256",
+ * "P-384"), checked on the curve; the caller owns *out. CL_ECRYPTO naming
+ * what ("public_key") when it is not one. */
+CL_MUST_CHECK cl_err ctl_ca_point_key(const char *curve, const uint8_t *point, size_t len, const char *what,
+				      EVP_PKEY **out);
+
 #endif

@@ -36,31 +36,7 @@ static bool id_ok(const char *s, size_t max)
 /* An EVP_PKEY for an uncompressed P-256 point, checked on the curve. */
 static cl_err point_key(const uint8_t point[CTL_TLS_POINT_LEN], EVP_PKEY **out)
 {
-	EVP_PKEY_CTX *ctx = NULL;
-	OSSL_PARAM params[3];
-	cl_err err = CL_OK;
-	*out = NULL;
-	CL_ENSURE(point[0] == 0x04, CL_ECRYPTO, "the key is not an uncompressed P-256 point");
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"P-256", 0);
-	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)point, CTL_TLS_POINT_LEN);
-	params[2] = OSSL_PARAM_construct_end();
-	if (!(ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) || EVP_PKEY_fromdata_init(ctx) != 1 ||
-	    EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-		err = cl_errorf(CL_ECRYPTO, "the key is not a point on P-256");
-		goto out;
-	}
-	EVP_PKEY_CTX_free(ctx);
-	/* fromdata decodes the point; check it again, explicitly */
-	if (!(ctx = EVP_PKEY_CTX_new_from_pkey(NULL, *out, NULL)) || EVP_PKEY_public_check(ctx) != 1)
-		err = cl_errorf(CL_ECRYPTO, "the key is not a point on P-256");
-out:
-	if (err != CL_OK) {
-		EVP_PKEY_free(*out);
-		*out = NULL;
-	}
-	EVP_PKEY_CTX_free(ctx);
-	ERR_clear_error();
-	return err;
+	return ctl_ca_point_key("P-256", point, CTL_TLS_POINT_LEN, "the key", out);
 }
 
 /* SHA-256(label 0 host_id 0 slot 0 point): what the key holder signed. */
